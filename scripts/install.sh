@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything the tests and the page build need on a fresh Debian 12 machine.
+# Idempotent: every step is skipped when its result is already there.
+set -euo pipefail
+
+WASM_BINDGEN_VERSION="0.2.130"   # must equal wasm-bindgen in Cargo.lock
+TRUNK_VERSION="0.21.14"          # 0.22 needs a newer rustc than this machine's
+CARGO_FUZZ_VERSION="0.13.2"
+
+step() { printf '== install: %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  step "rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+apt_pkgs=()
+have chromium      || apt_pkgs+=(chromium)
+have chromedriver  || apt_pkgs+=(chromium-driver)
+have wasm-opt      || apt_pkgs+=(binaryen)
+have nft           || apt_pkgs+=(nftables)
+have ip            || apt_pkgs+=(iproute2)
+have tcpdump       || apt_pkgs+=(tcpdump)
+have python3       || apt_pkgs+=(python3)
+if [ "${#apt_pkgs[@]}" -gt 0 ]; then
+  step "apt: ${apt_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
+fi
+
+cargo_tool() { # binary version crate [extra args]
+  local bin=$1 version=$2 crate=$3; shift 3
+  if have "$bin" && "$bin" --version 2>/dev/null | grep -q "$version"; then return 0; fi
+  step "cargo install $crate $version"
+  cargo install "$crate" --version "$version" "$@"
+}
+# --locked fails for wasm-bindgen-cli here (a locked dependency is missing from the registry).
+cargo_tool wasm-bindgen "$WASM_BINDGEN_VERSION" wasm-bindgen-cli
+cargo_tool trunk "$TRUNK_VERSION" trunk --locked
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  step "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+fi
+step "done"

@@ -1,0 +1,21 @@
+//! hometun's tunnel protocol core.
+//!
+//! Sans-IO: nothing here opens a socket, reads a clock or draws OS randomness. Callers feed
+//! received bytes and the current [`time::Instant`] in, and take bytes to send, decrypted IP
+//! packets and events out. The relay (tokio), the browser client (wasm) and the tests all
+//! drive these same state machines.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod control;
+pub mod handshake;
+pub mod invite;
+pub mod keys;
+pub mod netstack;
+pub mod session;
+pub mod time;
+pub mod wire;
+
+mod noise;
+
+pub use session::Session;

@@ -1,0 +1,177 @@
+//! The session layer's error type and close reasons.
+
+use crate::control::ControlError;
+use core::fmt;
+
+/// Why a handshake or a session failed. Once a session has failed, every later call returns
+/// the same error (errors are sticky).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A message is not of the expected type or is shorter than its header.
+    #[error("malformed message: {0}")]
+    Malformed(&'static str),
+    /// The Noise handshake failed: a tampered message, or the peer does not hold the key
+    /// (or the invite secret) it claims.
+    #[error("handshake failed: the other side could not prove its key (wrong relay key, wrong invite, or a tampered message)")]
+    HandshakeFailed,
+    /// The handshake did not finish before its deadline.
+    #[error("handshake did not finish in time")]
+    HandshakeTimeout,
+    /// The relay refused the hello.
+    #[error("the relay refused: {0}")]
+    Refused(Refusal),
+    /// A record failed authentication: tampered, or sealed with another key.
+    #[error("a record failed authentication (tampered or forged)")]
+    Forged,
+    /// A record arrived out of order: a replay, a reordering or a gap.
+    #[error("record {got} arrived where {expected} was expected (replay, reordering or loss)")]
+    OutOfOrder {
+        /// The counter that was due.
+        expected: u64,
+        /// The counter that arrived.
+        got: u64,
+    },
+    /// The record counter reached its limit; a new session is needed.
+    #[error("record counter exhausted; reconnect")]
+    CounterExhausted,
+    /// A record's frames are malformed.
+    #[error("malformed frames in a record")]
+    BadFrame,
+    /// A control message was refused.
+    #[error("bad control message: {0}")]
+    Control(ControlError),
+    /// Nothing arrived from the peer for longer than the dead-peer timeout.
+    #[error("the other side stopped answering")]
+    DeadPeer,
+    /// The peer closed the session.
+    #[error("closed by the other side: {0}")]
+    PeerClosed(CloseReason),
+    /// This side closed the session.
+    #[error("session closed: {0}")]
+    Closed(CloseReason),
+}
+
+/// Why the relay refused a hello. Sent unauthenticated; it can only deny, never grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The device's key is not (or no longer) registered: revoked, or never enrolled.
+    UnknownDevice,
+    /// The relay has no such invite.
+    InviteUnknown,
+    /// The invite expired.
+    InviteExpired,
+    /// The invite was already used.
+    InviteUsed,
+    /// The relay is at a limit; try again later.
+    Busy,
+    /// The hello's protocol version is not supported.
+    Unsupported,
+    /// A reason this version does not know.
+    Other(u8),
+}
+
+impl Refusal {
+    /// The reason's code on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            Refusal::UnknownDevice => 1,
+            Refusal::InviteUnknown => 2,
+            Refusal::InviteExpired => 3,
+            Refusal::InviteUsed => 4,
+            Refusal::Busy => 5,
+            Refusal::Unsupported => 6,
+            Refusal::Other(code) => code,
+        }
+    }
+
+    /// The reason for a wire code.
+    pub fn from_code(code: u8) -> Refusal {
+        match code {
+            1 => Refusal::UnknownDevice,
+            2 => Refusal::InviteUnknown,
+            3 => Refusal::InviteExpired,
+            4 => Refusal::InviteUsed,
+            5 => Refusal::Busy,
+            6 => Refusal::Unsupported,
+            other => Refusal::Other(other),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::UnknownDevice => f.write_str("this device is not registered (revoked or never enrolled); ask for a new invite"),
+            Refusal::InviteUnknown => f.write_str("the relay does not know this invite; ask for a new one"),
+            Refusal::InviteExpired => f.write_str("the invite has expired; ask for a new one"),
+            Refusal::InviteUsed => f.write_str("the invite was already used; ask for a new one"),
+            Refusal::Busy => f.write_str("the relay is busy; try again shortly"),
+            Refusal::Unsupported => f.write_str("the relay does not speak this protocol version; update hometun"),
+            Refusal::Other(code) => write!(f, "refused with code {code}"),
+        }
+    }
+}
+
+/// Why a session ended, as carried in a close frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// An orderly end (the user disconnected).
+    Normal,
+    /// The relay is shutting down.
+    Shutdown,
+    /// The device was revoked.
+    Revoked,
+    /// The other side found an error in the protocol.
+    ProtocolError,
+    /// The same device connected again; this older session ends.
+    Replaced,
+    /// The relay could not register the device (invite used meanwhile, pool full, ...).
+    Refused,
+    /// A reason this version does not know.
+    Other(u16),
+}
+
+impl CloseReason {
+    /// The reason's code on the wire.
+    pub fn code(self) -> u16 {
+        match self {
+            CloseReason::Normal => 0,
+            CloseReason::Shutdown => 1,
+            CloseReason::Revoked => 2,
+            CloseReason::ProtocolError => 3,
+            CloseReason::Replaced => 4,
+            CloseReason::Refused => 5,
+            CloseReason::Other(code) => code,
+        }
+    }
+
+    /// The reason for a wire code.
+    pub fn from_code(code: u16) -> CloseReason {
+        match code {
+            0 => CloseReason::Normal,
+            1 => CloseReason::Shutdown,
+            2 => CloseReason::Revoked,
+            3 => CloseReason::ProtocolError,
+            4 => CloseReason::Replaced,
+            5 => CloseReason::Refused,
+            other => CloseReason::Other(other),
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Normal => f.write_str("disconnected"),
+            CloseReason::Shutdown => f.write_str("the relay is shutting down"),
+            CloseReason::Revoked => f.write_str("this device was revoked"),
+            CloseReason::ProtocolError => f.write_str("protocol error"),
+            CloseReason::Replaced => f.write_str("the same device connected again elsewhere"),
+            CloseReason::Refused => f.write_str("the relay could not register this device"),
+            CloseReason::Other(code) => write!(f, "closed with code {code}"),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Transport records between an established device and relay: what gets through and what
+//! ends the session.
+
+mod sim;
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use hometun_shared::session::{CloseReason, Error, Event, Params, Session};
+use hometun_shared::time::{Duration, Instant};
+use hometun_shared::wire::MAX_MESSAGE_LEN;
+use sim::*;
+
+const T0: Instant = Instant::ZERO;
+
+fn pair_with(params: Params) -> (Session, Session) {
+    let mut relay = RelaySim::new(10);
+    relay.params = params.clone();
+    let mut device = Device::new(11);
+    device.params = params;
+    relay.devices.insert(device.secret.public_key());
+    connect(&mut relay, &mut device, None, T0).unwrap()
+}
+
+fn pair() -> (Session, Session) {
+    pair_with(Params::default())
+}
+
+/// Three sealed records from the client (counters 1 to 3: its keepalive took 0).
+fn three_records(client: &mut Session) -> Vec<Vec<u8>> {
+    (1..=3)
+        .map(|n| {
+            client.send_packet(&packet(n, 100)).unwrap();
+            client.poll_transmit(T0).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn packets_arrive_intact_and_in_order_batched_into_few_records() {
+    let (mut client, mut relay) = pair();
+    let sent: Vec<Vec<u8>> = (0..200).map(|n| packet(n, 1400)).collect();
+    for p in &sent {
+        client.send_packet(p).unwrap();
+    }
+    let records_before = client.stats().records_out;
+    let received = deliver_all(&mut client, &mut relay, T0).unwrap();
+    assert_eq!(received, sent);
+    let records = client.stats().records_out - records_before;
+    assert!(records <= 4, "200 packets of 1400 bytes should need ~3 records, took {records}");
+    assert_eq!(relay.stats().packets_in, 200);
+    assert_eq!(relay.stats().bytes_in, 200 * 1400);
+}
+
+/// Each case alters the record stream in flight and names the error that must end the session.
+#[test]
+fn altered_records_end_the_session_with_the_right_error() {
+    type Alter = fn(Vec<Vec<u8>>) -> Vec<Vec<u8>>;
+    let cases: [(&str, Alter, Error); 7] = [
+        ("flipped ciphertext bit", |mut r| { r[0][15] ^= 1; r }, Error::Forged),
+        ("flipped tag bit", |mut r| { let n = r[0].len(); r[0][n - 1] ^= 1; r }, Error::Forged),
+        ("flipped counter", |mut r| { r[0][9] ^= 1; r }, Error::OutOfOrder { expected: 1, got: 0 }),
+        ("replayed record", |r| vec![r[0].clone(), r[0].clone()], Error::OutOfOrder { expected: 2, got: 1 }),
+        ("reordered records", |r| vec![r[1].clone(), r[0].clone()], Error::OutOfOrder { expected: 1, got: 2 }),
+        ("lost record", |r| vec![r[0].clone(), r[2].clone()], Error::OutOfOrder { expected: 2, got: 3 }),
+        ("truncated record", |mut r| { r[0].truncate(20); r }, Error::Malformed("not a transport record")),
+    ];
+    for (name, alter, expected) in cases {
+        let (mut client, mut relay) = pair();
+        let mut altered = alter(three_records(&mut client));
+        let outcome = altered.iter_mut().map(|m| relay.handle_message(T0, m).map(|_| ())).find(Result::is_err);
+        assert_eq!(outcome, Some(Err(expected.clone())), "case: {name}");
+        let mut fresh = client.poll_transmit(T0).unwrap_or_else(|| vec![4; 40]);
+        assert_eq!(relay.handle_message(T0, &mut fresh).err(), Some(expected), "case {name}: the error is sticky");
+        assert!(relay.is_closed());
+    }
+}
+
+#[test]
+fn an_oversized_packet_is_dropped_not_sent() {
+    let (mut client, mut relay) = pair();
+    client.send_packet(&vec![0x45; 70_000]).unwrap();
+    client.send_packet(&packet(1, 60)).unwrap();
+    assert_eq!(client.stats().dropped_packets, 1);
+    assert_eq!(deliver_all(&mut client, &mut relay, T0).unwrap(), vec![packet(1, 60)]);
+}
+
+#[test]
+fn a_full_send_queue_drops_packets_instead_of_growing() {
+    let (mut client, _relay) = pair_with(Params { max_queued_bytes: 64 * 1024, ..Params::default() });
+    for n in 0..1000 {
+        client.send_packet(&packet(n, 1400)).unwrap();
+    }
+    assert!(client.queued_bytes() <= 64 * 1024);
+    assert!(client.stats().dropped_packets > 900);
+    let sealed: usize = std::iter::from_fn(|| client.poll_transmit(T0)).map(|m| m.len()).sum();
+    assert!(sealed <= 64 * 1024 + 1024, "queued {sealed} bytes");
+    assert!(sealed <= MAX_MESSAGE_LEN * 2);
+}
+
+#[test]
+fn the_counter_stops_before_it_runs_out() {
+    let params = Params { reject_after_records: 3, ..Params::default() };
+    let (mut client, mut relay) = pair_with(params);
+    // The client's keepalive used counter 0; two more records fit.
+    for n in 0..2 {
+        client.send_packet(&packet(n, 100)).unwrap();
+        let mut record = client.poll_transmit(T0).unwrap();
+        relay.handle_message(T0, &mut record).unwrap();
+    }
+    client.send_packet(&packet(9, 100)).unwrap();
+    assert_eq!(client.poll_transmit(T0), None);
+    assert_eq!(client.send_packet(&packet(10, 100)), Err(Error::CounterExhausted));
+}
+
+#[test]
+fn keys_rotate_under_traffic_without_losing_a_packet() {
+    let params = Params { rekey_after_bytes: 100_000, ..Params::default() };
+    let (mut client, mut relay) = pair_with(params);
+    let mut now = T0;
+    let mut expected = Vec::new();
+    let mut received = Vec::new();
+    for n in 0..2000u32 {
+        let p = packet(n, 1200);
+        client.send_packet(&p).unwrap();
+        expected.push(p);
+        if n % 10 == 0 {
+            now = now + Duration::from_millis(1);
+            received.extend(deliver_all(&mut client, &mut relay, now).unwrap());
+        }
+    }
+    received.extend(deliver_all(&mut client, &mut relay, now).unwrap());
+    assert_eq!(received.len(), expected.len());
+    assert!(received == expected, "every packet arrives, in order, intact");
+    assert!(client.stats().rekeys_sent >= 20, "rekeyed {} times", client.stats().rekeys_sent);
+    assert_eq!(relay.stats().rekeys_received, client.stats().rekeys_sent);
+}
+
+#[test]
+fn keys_rotate_on_time_too() {
+    let (mut client, mut relay) = pair();
+    for tick in 1..=30u64 {
+        let now = T0 + Duration::from_secs(tick * 10);
+        client.send_packet(&packet(tick as u32, 100)).unwrap();
+        relay.handle_timeout(now).unwrap();
+        assert_eq!(deliver_all(&mut client, &mut relay, now).unwrap(), vec![packet(tick as u32, 100)]);
+        deliver_all(&mut relay, &mut client, now).unwrap();
+    }
+    assert_eq!(client.stats().rekeys_sent, 2, "120 s per key over 5 minutes");
+}
+
+#[test]
+fn a_close_reaches_the_other_side_with_its_reason() {
+    let (mut client, mut relay) = pair();
+    while relay.poll_event().is_some() {}
+    relay.close(CloseReason::Revoked);
+    assert_eq!(relay.send_packet(&packet(1, 60)), Err(Error::Closed(CloseReason::Revoked)));
+    deliver_all(&mut relay, &mut client, T0).unwrap();
+    assert!(relay.is_closed());
+    let events: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert!(events.contains(&Event::Closed(CloseReason::Revoked)));
+    assert_eq!(client.send_packet(&packet(2, 60)), Err(Error::PeerClosed(CloseReason::Revoked)));
+}
