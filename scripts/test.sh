@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every hometun test: installs what is missing, then native tests, the protocol core in
+# headless Chromium (wasm), the page build, the end-to-end tests in network namespaces (root),
+# and a bounded fuzz run over the committed corpus. Exits non-zero when any part fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
+export CARGO_TERM_COLOR=never
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+
+passed=0 failed=0 failures=()
+phase() { # name command...
+  local name=$1; shift
+  printf '\n==== %s\n' "$name"
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1)); printf '==== %s: ok (%ss)\n' "$name" $((SECONDS - start))
+  else
+    failed=$((failed + 1)); failures+=("$name"); printf '==== %s: FAILED (%ss)\n' "$name" $((SECONDS - start))
+  fi
+}
+
+bash scripts/install.sh || { echo "install failed"; exit 1; }
+cargo fetch --quiet || { echo "cargo fetch failed"; exit 1; }
+
+phase "native unit and scenario tests" cargo test --workspace --exclude hometun-tests
+phase "doctests" cargo test --workspace --exclude hometun-tests --doc
+phase "protocol core in headless Chromium (wasm32)" \
+  cargo test -p hometun-shared --target wasm32-unknown-unknown
+phase "page build (trunk)" bash scripts/build-page.sh
+phase "end-to-end in network namespaces" cargo test -p hometun-tests -- --test-threads=2
+phase "fuzz: corpus replay and ${FUZZ_SECONDS}s of new inputs" bash scripts/fuzz.sh "$FUZZ_SECONDS"
+
+printf '\n==== summary\n'
+for f in "${failures[@]}"; do echo "failed phase: $f"; done
+echo "phases: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,156 @@
+//! The tunnel as a smoltcp `Device`: two bounded packet queues and a buffer pool.
+//!
+//! Packets received from the tunnel wait in `rx` until the interface polls them; packets the
+//! interface emits wait in `tx` until the driver takes them. Buffers are recycled through
+//! pools, so a steady flow allocates nothing per packet.
+
+use std::collections::VecDeque;
+
+use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+/// Spare buffers kept per direction; beyond this, returned buffers are freed.
+const POOL_LIMIT: usize = 256;
+
+/// The in-memory link between the interface and the tunnel.
+#[derive(Debug)]
+pub(crate) struct TunnelDevice {
+    rx: VecDeque<Vec<u8>>,
+    tx: VecDeque<Vec<u8>>,
+    rx_pool: Vec<Vec<u8>>,
+    tx_pool: Vec<Vec<u8>>,
+    rx_limit: usize,
+    tx_limit: usize,
+    mtu: usize,
+    /// The interface wanted to send but the transmit queue was full.
+    tx_blocked: bool,
+}
+
+impl TunnelDevice {
+    pub(crate) fn new(mtu: usize, rx_limit: usize, tx_limit: usize) -> Self {
+        TunnelDevice {
+            rx: VecDeque::with_capacity(rx_limit),
+            tx: VecDeque::with_capacity(tx_limit),
+            rx_pool: Vec::new(),
+            tx_pool: Vec::new(),
+            rx_limit,
+            tx_limit,
+            mtu,
+            tx_blocked: false,
+        }
+    }
+
+    /// Queues a copy of `packet` for the interface; false when the queue is full.
+    pub(crate) fn push_rx(&mut self, packet: &[u8]) -> bool {
+        if self.rx.len() >= self.rx_limit {
+            return false;
+        }
+        let mut buf = self.rx_pool.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(packet);
+        self.rx.push_back(buf);
+        true
+    }
+
+    pub(crate) fn rx_pending(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
+    pub(crate) fn pop_tx(&mut self) -> Option<Vec<u8>> {
+        self.tx.pop_front()
+    }
+
+    pub(crate) fn tx_len(&self) -> usize {
+        self.tx.len()
+    }
+
+    pub(crate) fn tx_full(&self) -> bool {
+        self.tx.len() >= self.tx_limit
+    }
+
+    /// Whether the last poll stopped early because the transmit queue was full.
+    pub(crate) fn take_tx_blocked(&mut self) -> bool {
+        std::mem::take(&mut self.tx_blocked)
+    }
+
+    pub(crate) fn mark_tx_blocked(&mut self) {
+        self.tx_blocked = true;
+    }
+
+    pub(crate) fn tx_blocked(&self) -> bool {
+        self.tx_blocked
+    }
+
+    /// Takes back a buffer for reuse by later outgoing packets.
+    pub(crate) fn recycle_tx(&mut self, buf: Vec<u8>) {
+        if self.tx_pool.len() < POOL_LIMIT {
+            self.tx_pool.push(buf);
+        }
+    }
+}
+
+impl phy::Device for TunnelDevice {
+    type RxToken<'a> = RxToken<'a>;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        let buf = self.rx.pop_front()?;
+        Some((
+            RxToken { buf, pool: &mut self.rx_pool },
+            // Replies generated while receiving (RSTs, echo replies) may exceed the
+            // transmit limit slightly: they are bounded by the receive queue.
+            TxToken { queue: &mut self.tx, pool: &mut self.tx_pool, mtu: self.mtu },
+        ))
+    }
+
+    fn transmit(&mut self, _timestamp: Instant) -> Option<TxToken<'_>> {
+        if self.tx.len() >= self.tx_limit {
+            self.tx_blocked = true;
+            return None;
+        }
+        Some(TxToken { queue: &mut self.tx, pool: &mut self.tx_pool, mtu: self.mtu })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = self.mtu;
+        caps.max_burst_size = None;
+        caps.checksum = ChecksumCapabilities::default();
+        caps
+    }
+}
+
+/// One received packet, handed to the interface.
+pub(crate) struct RxToken<'a> {
+    buf: Vec<u8>,
+    pool: &'a mut Vec<Vec<u8>>,
+}
+
+impl phy::RxToken for RxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        let result = f(&self.buf);
+        if self.pool.len() < POOL_LIMIT {
+            self.pool.push(self.buf);
+        }
+        result
+    }
+}
+
+/// Room for one outgoing packet.
+pub(crate) struct TxToken<'a> {
+    queue: &'a mut VecDeque<Vec<u8>>,
+    pool: &'a mut Vec<Vec<u8>>,
+    mtu: usize,
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut buf = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(self.mtu));
+        buf.clear();
+        buf.resize(len, 0);
+        let result = f(&mut buf);
+        self.queue.push_back(buf);
+        result
+    }
+}

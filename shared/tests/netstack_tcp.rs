@@ -1,0 +1,190 @@
+//! TCP connection life cycles through the client netstack: what a user sees when a connection
+//! is set up, refused, times out, is closed by either side, reset or released.
+
+mod netstack_world;
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use hometun_shared::netstack::{Error, Event, TcpHandle, TcpState};
+use hometun_shared::time::Duration;
+use netstack_world::*;
+
+fn wait_for(world: &mut World, handle: TcpHandle, state: TcpState, within: Duration) -> bool {
+    world.run_until(within, |w| w.client.tcp_state(handle) == Ok(state))
+}
+
+fn events(world: &mut World) -> Vec<Event> {
+    std::iter::from_fn(|| world.client.poll_event()).collect()
+}
+
+#[test]
+fn a_connection_is_established_and_reported_as_an_event() {
+    let mut world = World::new();
+    let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    assert_eq!(world.client.tcp_state(stream), Ok(TcpState::Connecting));
+    assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(1)));
+    assert_eq!(events(&mut world), vec![Event::Tcp { handle: stream, state: TcpState::Established }]);
+    assert_eq!(world.client.tcp_remote(stream), Ok(lan(ECHO_PORT)));
+    assert_eq!(*world.client.tcp_local(stream).unwrap().ip(), CLIENT);
+}
+
+#[test]
+fn a_small_request_is_answered_without_delay() {
+    let mut world = World::new();
+    let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(1)));
+
+    let sent_at = world.now;
+    assert_eq!(world.client.tcp_send(stream, b"ping?"), Ok(5));
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 64];
+    let answered = world.run_until(Duration::from_secs(1), |w| {
+        let n = w.client.tcp_recv(stream, &mut buf).unwrap();
+        reply.extend_from_slice(&buf[..n]);
+        reply.len() == 5
+    });
+    assert!(answered);
+    assert_eq!(reply, b"ping?");
+    let rtt = world.now.saturating_duration_since(sent_at);
+    assert!(rtt < Duration::from_millis(3), "one round trip (1 ms) plus polling, not a Nagle/delayed-ACK stall: {rtt:?}");
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_refused() {
+    let mut world = World::new();
+    let stream = world.client.tcp_connect(lan(CLOSED_PORT)).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Refused, Duration::from_secs(1)));
+    let expected = Error::ConnectionRefused(lan(CLOSED_PORT));
+    assert_eq!(world.client.tcp_send(stream, b"x"), Err(expected.clone()));
+    assert_eq!(world.client.tcp_recv(stream, &mut [0u8; 8]), Err(expected.clone()), "the error is sticky");
+    assert!(expected.to_string().contains("refused"), "{expected}");
+}
+
+#[test]
+fn connecting_to_an_absent_host_times_out() {
+    let mut world = World::with_config(|c| c.tcp_connect_timeout = Duration::from_secs(3));
+    let target = SocketAddrV4::new(ABSENT_HOST, 80);
+    let stream = world.client.tcp_connect(target).unwrap();
+    assert!(!wait_for(&mut world, stream, TcpState::TimedOut, Duration::from_millis(2_900)), "not before the timeout");
+    assert!(wait_for(&mut world, stream, TcpState::TimedOut, Duration::from_millis(1_000)));
+    assert_eq!(world.client.tcp_recv(stream, &mut [0u8; 8]), Err(Error::TimedOut(target)));
+}
+
+#[test]
+fn the_peer_closing_ends_the_stream_after_its_last_byte() {
+    let mut world = World::new();
+    let stream = world.client.tcp_connect(lan(SOURCE_PORT)).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(1)));
+    world.client.tcp_send(stream, &10u64.to_be_bytes()).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::PeerClosed, Duration::from_secs(1)));
+
+    let mut buf = [0u8; 64];
+    assert_eq!(world.client.tcp_recv(stream, &mut buf), Ok(10), "data sent before the FIN is still readable");
+    assert_eq!(first_mismatch(DOWNLOAD_STREAM, 0, &buf[..10]), None);
+    assert_eq!(world.client.tcp_recv(stream, &mut buf), Err(Error::EndOfStream));
+    assert_eq!(world.client.tcp_send(stream, b"bye"), Ok(3), "our direction stays open");
+
+    world.client.tcp_close(stream).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Closed, Duration::from_secs(1)));
+}
+
+#[test]
+fn after_close_sending_fails_but_the_echo_still_arrives() {
+    let mut world = World::new();
+    let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(1)));
+    world.client.tcp_send(stream, b"last words").unwrap();
+    world.client.tcp_close(stream).unwrap();
+    assert_eq!(world.client.tcp_send(stream, b"more"), Err(Error::NotWritable(lan(ECHO_PORT))));
+
+    let mut echoed = Vec::new();
+    let mut buf = [0u8; 64];
+    let ended = world.run_until(Duration::from_secs(1), |w| match w.client.tcp_recv(stream, &mut buf) {
+        Ok(n) => {
+            echoed.extend_from_slice(&buf[..n]);
+            false
+        }
+        Err(Error::EndOfStream) => true,
+        Err(e) => panic!("{e}"),
+    });
+    assert!(ended);
+    assert_eq!(echoed, b"last words");
+    assert!(wait_for(&mut world, stream, TcpState::Closed, Duration::from_secs(1)));
+}
+
+#[test]
+fn an_abort_resets_the_peer_and_closes_at_once() {
+    let mut world = World::new();
+    let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(1)));
+    world.client.tcp_abort(stream).unwrap();
+    assert_eq!(world.client.tcp_state(stream), Ok(TcpState::Closed));
+    world.run_for(Duration::from_millis(5));
+    assert_eq!(world.client.tcp_state(stream), Ok(TcpState::Closed), "our own RST is not mistaken for the peer's");
+
+    // The echo service got the RST and listens again: a new connection works.
+    let again = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    assert!(wait_for(&mut world, again, TcpState::Established, Duration::from_secs(1)));
+}
+
+#[test]
+fn a_reset_from_the_peer_is_reported_as_reset() {
+    let mut world = World::new();
+    let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(1)));
+    world.lan.reset_all_connections();
+    assert!(wait_for(&mut world, stream, TcpState::Reset, Duration::from_secs(1)));
+    assert_eq!(world.client.tcp_send(stream, b"x"), Err(Error::ConnectionReset(lan(ECHO_PORT))));
+}
+
+#[test]
+fn released_handles_are_invalid_and_their_ports_are_freed() {
+    let mut world = World::new();
+    let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(1)));
+    world.client.tcp_release(stream).unwrap();
+    assert_eq!(world.client.tcp_state(stream), Err(Error::UnknownHandle("TCP")));
+    assert_eq!(world.client.tcp_release(stream), Err(Error::UnknownHandle("TCP")));
+    assert_eq!(world.client.tcp_connection_count(), 1, "still closing in the background");
+    world.run_for(Duration::from_millis(20));
+    assert_eq!(world.client.tcp_connection_count(), 0, "closed gracefully and freed");
+}
+
+#[test]
+fn a_released_connection_whose_peer_never_answers_is_freed_after_the_timeout() {
+    let mut world = World::with_config(|c| {
+        c.tcp_connect_timeout = Duration::from_secs(1);
+        c.tcp_timeout = Duration::from_secs(2);
+    });
+    let stream = world.client.tcp_connect(SocketAddrV4::new(ABSENT_HOST, 80)).unwrap();
+    world.run_for(Duration::from_millis(100));
+    world.client.tcp_release(stream).unwrap();
+    world.run_for(Duration::from_secs(3));
+    assert_eq!(world.client.tcp_connection_count(), 0);
+}
+
+#[test]
+fn unusable_destinations_are_refused_up_front() {
+    let mut world = World::new();
+    for target in [
+        SocketAddrV4::new(LAN_HOST, 0),
+        SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80),
+        SocketAddrV4::new(Ipv4Addr::BROADCAST, 80),
+        SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 1), 80),
+    ] {
+        assert_eq!(world.client.tcp_connect(target), Err(Error::Unaddressable(target)));
+    }
+}
+
+#[test]
+fn the_connection_limit_is_enforced_with_a_typed_error() {
+    let mut world = World::with_config(|c| c.max_tcp_sockets = 2);
+    world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    assert_eq!(world.client.tcp_connect(lan(ECHO_PORT)), Err(Error::TooMany("TCP connections")));
+}
