@@ -29,6 +29,8 @@ phase "native unit and scenario tests" cargo test --workspace --exclude hometun-
 phase "doctests" cargo test --workspace --exclude hometun-tests --doc
 phase "protocol core in headless Chromium (wasm32)" \
   cargo test -p hometun-shared --target wasm32-unknown-unknown
+phase "browser client unit tests in headless Chromium (wasm32)" \
+  cargo test -p hometun-wasm --target wasm32-unknown-unknown
 phase "page build (trunk)" bash scripts/build-page.sh
 phase "end-to-end in network namespaces" cargo test -p hometun-tests -- --test-threads=2
 phase "fuzz: corpus replay and ${FUZZ_SECONDS}s of new inputs" bash scripts/fuzz.sh "$FUZZ_SECONDS"

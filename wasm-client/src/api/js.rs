@@ -1,0 +1,40 @@
+//! Small helpers for building JavaScript values.
+
+use wasm_bindgen::prelude::*;
+
+/// A plain object built field by field.
+pub struct Obj(pub js_sys::Object);
+
+impl Obj {
+    /// An empty object.
+    pub fn new() -> Self {
+        Obj(js_sys::Object::new())
+    }
+
+    /// Sets `key` and returns the object, for chaining.
+    pub fn set(self, key: &str, value: impl Into<JsValue>) -> Self {
+        let _ = js_sys::Reflect::set(&self.0, &key.into(), &value.into());
+        self
+    }
+
+    /// The finished value.
+    pub fn into_js(self) -> JsValue {
+        self.0.into()
+    }
+}
+
+impl Default for Obj {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A JavaScript array of strings.
+pub fn strings<T: ToString>(items: impl IntoIterator<Item = T>) -> js_sys::Array {
+    items.into_iter().map(|item| JsValue::from(item.to_string())).collect()
+}
+
+/// Reads `key` of an options object (`undefined` when `options` is not an object).
+pub fn field(options: &JsValue, key: &str) -> JsValue {
+    if options.is_object() { js_sys::Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED) } else { JsValue::UNDEFINED }
+}

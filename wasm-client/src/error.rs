@@ -1,0 +1,202 @@
+//! The browser client's errors: one enum, each variant saying what happened and what to do.
+//!
+//! JavaScript sees them as `Error` objects with `name = "HometunError"` and a stable
+//! kebab-case `code` (see [`ClientError::code`]), so scripts can branch without parsing text.
+
+use crate::http::{HttpError, UrlError};
+
+/// Everything that can go wrong in the browser client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The invite text is not an invite.
+    #[error("invalid invite: {0}")]
+    InvalidInvite(String),
+    /// No device key is stored: this browser was never enrolled (or was forgotten).
+    #[error("this browser is not enrolled yet; open an invite link first")]
+    NotEnrolled,
+    /// The WebSocket to the relay could not be opened or dropped before the handshake.
+    #[error("the relay at {url} cannot be reached; check the address and that it is running")]
+    RelayUnreachable {
+        /// The WebSocket URL tried.
+        url: String,
+    },
+    /// A `wss://` relay on another origin than the page could not be opened: browsers do not
+    /// say whether it is down or its certificate is not trusted.
+    #[error("could not open a secure connection to the relay at {url}: it is down or this browser does not trust its certificate; open {url} in a tab to check")]
+    CertificateNotTrusted {
+        /// The relay's page URL.
+        url: String,
+    },
+    /// The relay no longer knows this device (it was revoked or removed).
+    #[error("this device was revoked on the relay; ask for a new invite")]
+    DeviceRevoked,
+    /// The invite expired before it was used.
+    #[error("this invite has expired; ask for a new one")]
+    InviteExpired,
+    /// The invite was already used by another device.
+    #[error("this invite was already used; ask for a new one")]
+    InviteUsed,
+    /// The relay refused for another stated reason.
+    #[error("the relay refused the connection: {0}")]
+    Refused(String),
+    /// The tunnel broke: a protocol error or a closed session.
+    #[error("the tunnel failed: {0}")]
+    Tunnel(String),
+    /// An operation needs the tunnel, but it is not up.
+    #[error("not connected; call connect() first")]
+    NotConnected,
+    /// The host is not inside the routes the relay pushed, or answered unreachable.
+    #[error("host {host} is unreachable through the tunnel")]
+    HostUnreachable {
+        /// Host as given.
+        host: String,
+    },
+    /// The host answered the TCP connection with a reset.
+    #[error("{host}:{port} refused the connection (nothing listens on that port)")]
+    ConnectionRefused {
+        /// Host as given.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// No answer in time.
+    #[error("{what} timed out after {after_ms} ms")]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        after_ms: u64,
+    },
+    /// The pushed DNS servers know no address for the name.
+    #[error("no address found for {name}")]
+    NameNotFound {
+        /// The name looked up.
+        name: String,
+    },
+    /// A name was given, but the relay pushed no DNS server to look it up.
+    #[error("cannot look up {name}: the relay pushed no DNS server; use an IP address")]
+    NoDnsServers {
+        /// The name.
+        name: String,
+    },
+    /// The URL cannot be fetched through the tunnel.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// The home host's HTTP response could not be read.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// A redirect chain went on too long or left the home hosts.
+    #[error("redirect not followed: {0}")]
+    Redirect(String),
+    /// The TCP connection was closed or reset mid-way.
+    #[error("the connection to {host}:{port} was reset")]
+    ConnectionReset {
+        /// Host as given.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// Reading or writing the browser's storage (IndexedDB) failed.
+    #[error("browser storage failed: {0}; is this a private window with storage disabled?")]
+    Storage(String),
+    /// An argument from JavaScript was not usable.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl ClientError {
+    /// Stable machine-readable code, the `code` property of the JavaScript error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClientError::InvalidInvite(_) => "invalid-invite",
+            ClientError::NotEnrolled => "not-enrolled",
+            ClientError::RelayUnreachable { .. } => "relay-unreachable",
+            ClientError::CertificateNotTrusted { .. } => "certificate-not-trusted",
+            ClientError::DeviceRevoked => "device-revoked",
+            ClientError::InviteExpired => "invite-expired",
+            ClientError::InviteUsed => "invite-used",
+            ClientError::Refused(_) => "refused",
+            ClientError::Tunnel(_) => "tunnel-failed",
+            ClientError::NotConnected => "not-connected",
+            ClientError::HostUnreachable { .. } => "host-unreachable",
+            ClientError::ConnectionRefused { .. } => "connection-refused",
+            ClientError::Timeout { .. } => "timeout",
+            ClientError::NameNotFound { .. } => "name-not-found",
+            ClientError::NoDnsServers { .. } => "no-dns-servers",
+            ClientError::Url(_) => "invalid-url",
+            ClientError::Http(_) => "bad-response",
+            ClientError::Redirect(_) => "redirect",
+            ClientError::ConnectionReset { .. } => "connection-reset",
+            ClientError::Storage(_) => "storage",
+            ClientError::InvalidArgument(_) => "invalid-argument",
+        }
+    }
+
+    /// Whether reconnecting later may help (the relay or network was down), as opposed to a
+    /// decision by the relay that retrying cannot change.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ClientError::RelayUnreachable { .. } | ClientError::CertificateNotTrusted { .. } | ClientError::Tunnel(_) | ClientError::Timeout { .. }
+        )
+    }
+}
+
+impl From<hometun_shared::invite::InviteError> for ClientError {
+    fn from(e: hometun_shared::invite::InviteError) -> Self {
+        ClientError::InvalidInvite(e.to_string())
+    }
+}
+
+impl From<ClientError> for wasm_bindgen::JsValue {
+    fn from(e: ClientError) -> Self {
+        let error = js_sys::Error::new(&e.to_string());
+        error.set_name("HometunError");
+        let _ = js_sys::Reflect::set(&error, &"code".into(), &e.code().into());
+        error.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn every_failure_the_issue_names_has_its_own_code() {
+        let cases = [
+            (ClientError::RelayUnreachable { url: "wss://r/".into() }, "relay-unreachable"),
+            (ClientError::CertificateNotTrusted { url: "wss://r/".into() }, "certificate-not-trusted"),
+            (ClientError::DeviceRevoked, "device-revoked"),
+            (ClientError::InviteExpired, "invite-expired"),
+            (ClientError::InviteUsed, "invite-used"),
+            (ClientError::HostUnreachable { host: "10.9.9.9".into() }, "host-unreachable"),
+            (ClientError::ConnectionRefused { host: "pi".into(), port: 22 }, "connection-refused"),
+            (ClientError::Timeout { what: "ping 192.168.0.10".into(), after_ms: 3000 }, "timeout"),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code(), code, "{error}");
+        }
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn messages_say_what_to_do() {
+        assert_eq!(ClientError::InviteUsed.to_string(), "this invite was already used; ask for a new one");
+        assert_eq!(
+            ClientError::ConnectionRefused { host: "192.168.0.10".into(), port: 81 }.to_string(),
+            "192.168.0.10:81 refused the connection (nothing listens on that port)"
+        );
+        let from_url: ClientError = UrlError::MissingHost.into();
+        assert_eq!(from_url.code(), "invalid-url");
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn only_network_trouble_is_worth_retrying() {
+        assert!(ClientError::RelayUnreachable { url: String::new() }.is_transient());
+        assert!(!ClientError::DeviceRevoked.is_transient());
+        assert!(!ClientError::InviteExpired.is_transient());
+    }
+}

@@ -1,0 +1,63 @@
+//! From a host as typed (`192.168.0.10`, `nas.lan`) to an address the tunnel reaches.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::with_net;
+use crate::error::ClientError;
+use crate::tunnel::{errors, wait, Tunnel};
+
+/// How long a lookup may take.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Looks `name` up through the DNS servers the relay pushed.
+pub async fn resolve(tunnel: &Tunnel, name: &str) -> Result<Vec<Ipv4Addr>, ClientError> {
+    let name = name.trim().trim_end_matches('.').to_owned();
+    let query = {
+        let mut link = tunnel.link().borrow_mut();
+        with_net(&mut link, |net| net.resolve(&name))?.map_err(|e| errors::net_error(e, &name))?
+    };
+    tunnel.kick();
+    let outcome = wait::until(tunnel.link(), Some(LOOKUP_TIMEOUT), |link| {
+        match with_net(link, |net| net.dns_result(query)) {
+            Err(e) => Some(Err(e)),
+            Ok(Ok(None)) => None,
+            Ok(Ok(Some(addresses))) => Some(Ok(addresses)),
+            Ok(Err(e)) => Some(Err(errors::net_error(e, &name))),
+        }
+    })
+    .await;
+    match outcome {
+        Some(result) => result,
+        None => {
+            let _ = with_net(&mut tunnel.link().borrow_mut(), |net| net.dns_cancel(query));
+            Err(ClientError::Timeout { what: format!("looking up {name}"), after_ms: LOOKUP_TIMEOUT.as_millis() as u64 })
+        }
+    }
+}
+
+/// An address for `host`: an IPv4 literal as is, a name through [`resolve`]. Fails with
+/// [`ClientError::HostUnreachable`] when the address is outside every pushed route.
+pub async fn address_of(tunnel: &Tunnel, host: &str) -> Result<Ipv4Addr, ClientError> {
+    let host = host.trim();
+    if host.is_empty() {
+        return Err(ClientError::InvalidArgument("empty host".into()));
+    }
+    let address = match host.parse::<Ipv4Addr>() {
+        Ok(address) => address,
+        Err(_) => *resolve(tunnel, host).await?.first().ok_or_else(|| ClientError::NameNotFound { name: host.to_owned() })?,
+    };
+    if !is_routed(tunnel, address) {
+        return Err(ClientError::HostUnreachable { host: host.to_owned() });
+    }
+    Ok(address)
+}
+
+/// Whether the relay routes `address`: inside a pushed route or the tunnel subnet.
+pub fn is_routed(tunnel: &Tunnel, address: Ipv4Addr) -> bool {
+    let link = tunnel.link().borrow();
+    match &link.config {
+        Some(config) => config.address.contains(address) || config.routes.iter().any(|route| route.contains(address)),
+        None => true,
+    }
+}

@@ -1,0 +1,26 @@
+//! What the tunnel is for: name lookups, pings, TCP streams and HTTP, as async Rust.
+//!
+//! Each operation queues its request with the netstack, kicks the pump, and waits on the
+//! link (see `tunnel::wait`) until the answer is there or its time is up. The JavaScript API
+//! in `api` is a thin layer over these.
+
+pub mod host;
+pub mod http;
+pub mod ping;
+pub mod tcp;
+
+use crate::error::ClientError;
+use crate::tunnel::link::{Link, Phase};
+use hometun_shared::netstack::NetStack;
+
+/// Runs `f` on the netstack; fails with the link's error (or "not connected") when there is
+/// no tunnel to use.
+pub fn with_net<T>(link: &mut Link, f: impl FnOnce(&mut NetStack) -> T) -> Result<T, ClientError> {
+    if let (Phase::Idle, Some(error)) = (&link.phase, &link.error) {
+        return Err(error.clone());
+    }
+    match link.net.as_mut() {
+        Some(net) => Ok(f(net)),
+        None => Err(ClientError::NotConnected),
+    }
+}

@@ -1,0 +1,110 @@
+//! Translating the core's errors into [`ClientError`]s a user can act on.
+
+use crate::error::ClientError;
+use hometun_shared::netstack;
+use hometun_shared::session::{CloseReason, Error as SessionError, Refusal};
+
+/// A failed handshake or session.
+pub fn session_error(error: &SessionError) -> ClientError {
+    match error {
+        SessionError::Refused(refusal) => refused(*refusal),
+        SessionError::PeerClosed(reason) => closed(*reason),
+        SessionError::HandshakeTimeout => ClientError::Timeout { what: "the handshake with the relay".into(), after_ms: 10_000 },
+        SessionError::HandshakeFailed => {
+            ClientError::Refused("the relay did not prove its key (the invite belongs to another relay, or the relay's key changed)".into())
+        }
+        other => ClientError::Tunnel(other.to_string()),
+    }
+}
+
+/// The relay refused the hello.
+pub fn refused(refusal: Refusal) -> ClientError {
+    match refusal {
+        Refusal::UnknownDevice => ClientError::DeviceRevoked,
+        Refusal::InviteExpired => ClientError::InviteExpired,
+        Refusal::InviteUsed => ClientError::InviteUsed,
+        Refusal::Busy => ClientError::Tunnel(refusal.to_string()),
+        other => ClientError::Refused(other.to_string()),
+    }
+}
+
+/// The relay closed an established session.
+pub fn closed(reason: CloseReason) -> ClientError {
+    match reason {
+        CloseReason::Revoked => ClientError::DeviceRevoked,
+        CloseReason::Shutdown | CloseReason::ProtocolError | CloseReason::Other(_) => ClientError::Tunnel(reason.to_string()),
+        other => ClientError::Refused(other.to_string()),
+    }
+}
+
+/// The WebSocket closed. `cross_origin_tls`: a `wss://` relay on another origin than the page,
+/// where a certificate the browser does not trust looks exactly like a relay that is down.
+pub fn socket_closed(url: &str, was_open: bool, code: u16, reason: &str, cross_origin_tls: bool) -> ClientError {
+    if !was_open && cross_origin_tls {
+        // Point the user at the relay's page, where the browser shows its certificate warning.
+        let page = url.replacen("wss://", "https://", 1);
+        let page = page.strip_suffix(crate::profile::SOCKET_PATH).unwrap_or(&page);
+        ClientError::CertificateNotTrusted { url: format!("{page}/") }
+    } else if !was_open {
+        ClientError::RelayUnreachable { url: url.to_owned() }
+    } else if reason.is_empty() {
+        ClientError::Tunnel(format!("the relay connection dropped (WebSocket code {code})"))
+    } else {
+        ClientError::Tunnel(format!("the relay closed the connection: {reason} (WebSocket code {code})"))
+    }
+}
+
+/// A netstack call failed while talking to `host`.
+pub fn net_error(error: netstack::Error, host: &str) -> ClientError {
+    use netstack::Error as E;
+    match error {
+        E::ConnectionRefused(addr) => ClientError::ConnectionRefused { host: host.to_owned(), port: addr.port() },
+        E::ConnectionReset(addr) | E::NotWritable(addr) => ClientError::ConnectionReset { host: host.to_owned(), port: addr.port() },
+        E::TimedOut(addr) => ClientError::Timeout { what: format!("the connection to {host}:{}", addr.port()), after_ms: 10_000 },
+        E::NameNotFound(name) => ClientError::NameNotFound { name },
+        E::DnsTimeout(name) => ClientError::Timeout { what: format!("looking up {name}"), after_ms: 5_000 },
+        E::NoDnsServers(name) => ClientError::NoDnsServers { name },
+        E::InvalidName(name) => ClientError::InvalidArgument(format!("{name:?} is not a host name")),
+        E::Unaddressable(addr) => ClientError::InvalidArgument(format!("{addr} cannot be a destination")),
+        E::UnknownHandle(_) => ClientError::ConnectionReset { host: host.to_owned(), port: 0 },
+        other => ClientError::Tunnel(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn refusals_become_the_errors_the_page_explains() {
+        assert_eq!(refused(Refusal::UnknownDevice), ClientError::DeviceRevoked);
+        assert_eq!(refused(Refusal::InviteExpired), ClientError::InviteExpired);
+        assert_eq!(refused(Refusal::InviteUsed), ClientError::InviteUsed);
+        assert!(refused(Refusal::Busy).is_transient());
+        assert_eq!(closed(CloseReason::Revoked), ClientError::DeviceRevoked);
+        assert!(closed(CloseReason::Shutdown).is_transient());
+        assert!(!closed(CloseReason::Replaced).is_transient());
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_socket_that_never_opened_is_unreachable_or_untrusted() {
+        assert_eq!(socket_closed("wss://r/tunnel", false, 1006, "", false).code(), "relay-unreachable");
+        let untrusted = socket_closed("wss://r:8443/tunnel", false, 1006, "", true);
+        assert_eq!(untrusted, ClientError::CertificateNotTrusted { url: "https://r:8443/".into() });
+        let dropped = socket_closed("wss://r/tunnel", true, 1006, "", true);
+        assert_eq!(dropped.code(), "tunnel-failed");
+        assert!(dropped.is_transient());
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn netstack_failures_name_the_host() {
+        let addr = "192.168.0.10:81".parse().unwrap();
+        let refused = net_error(netstack::Error::ConnectionRefused(addr), "nas.lan");
+        assert_eq!(refused, ClientError::ConnectionRefused { host: "nas.lan".into(), port: 81 });
+        assert_eq!(net_error(netstack::Error::TimedOut(addr), "nas.lan").code(), "timeout");
+        assert_eq!(net_error(netstack::Error::NameNotFound("x.lan".into()), "x.lan").code(), "name-not-found");
+    }
+}

@@ -1,0 +1,248 @@
+//! The tunnel: one [`Link`] behind `Rc<RefCell<..>>`, the pump that drives it, and the
+//! connect / enrol / disconnect flows.
+//!
+//! The pump runs from a microtask after anything happened (a WebSocket event, an API call)
+//! and from a timer at the session's or netstack's next deadline. Each run takes every queued
+//! socket event, seals every packet the netstack produced into as few records as fit, and
+//! wakes the operations waiting on the link.
+
+pub mod errors;
+pub mod link;
+pub mod wait;
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use hometun_shared::control::ClientConfig;
+use hometun_shared::invite::Invite;
+use hometun_shared::keys::SecretKey;
+use hometun_shared::time::{Duration, Instant};
+use rand_core::OsRng;
+
+use crate::error::ClientError;
+use crate::profile::Profile;
+use crate::web::socket::Socket;
+use crate::web::timer::Timer;
+use crate::web::{clock, page_host, store};
+use link::{Link, Phase};
+
+/// IndexedDB key of the device profile.
+const PROFILE_KEY: &str = "profile";
+/// Pumps that may run back to back from microtasks before yielding to the event loop.
+const MAX_IMMEDIATE_RUNS: u32 = 4;
+
+/// A handle to the tunnel; clones share it.
+#[derive(Clone, Default)]
+pub struct Tunnel {
+    link: Rc<RefCell<Link>>,
+}
+
+impl Tunnel {
+    /// The shared state, for operations that wait on it.
+    pub fn link(&self) -> &Rc<RefCell<Link>> {
+        &self.link
+    }
+
+    /// Queues a pump (once, however often it is called before it runs).
+    pub fn kick(&self) {
+        kick(&self.link);
+    }
+
+    /// Loads the device profile from IndexedDB unless already loaded. `Ok(false)` when none.
+    pub async fn load_profile(&self) -> Result<bool, ClientError> {
+        if self.link.borrow().profile.is_some() {
+            return Ok(true);
+        }
+        let Some(text) = store::get(PROFILE_KEY).await? else { return Ok(false) };
+        let profile = Profile::from_text(&text).map_err(|e| ClientError::Storage(e.to_string()))?;
+        self.link.borrow_mut().profile.get_or_insert(profile);
+        Ok(true)
+    }
+
+    /// Enrols this browser with `invite` (a link, a fragment or a code): a fresh device key is
+    /// made, presented with the invite, and stored once the relay has accepted it. The tunnel
+    /// stays up afterwards. On failure the previous device, if any, stays.
+    pub async fn enroll(&self, invite: &str) -> Result<ClientConfig, ClientError> {
+        let invite = Invite::parse(invite)?;
+        let _ = self.load_profile().await;
+        let previous = {
+            let mut link = self.link.borrow_mut();
+            link.stop(clock::now());
+            let profile = Profile { secret: SecretKey::generate(&mut OsRng), relay_key: invite.relay_key, relay_url: invite.url.clone() };
+            link.enrol = Some(invite);
+            link.profile.replace(profile)
+        };
+        match self.bring_up().await {
+            Ok(config) => {
+                let text = self.link.borrow().profile.as_ref().map(Profile::to_text).unwrap_or_default();
+                store::put(PROFILE_KEY, &text).await?;
+                Ok(config)
+            }
+            Err(e) => {
+                let mut link = self.link.borrow_mut();
+                link.enrol = None;
+                link.profile = previous;
+                Err(e)
+            }
+        }
+    }
+
+    /// Connects with the stored device; resolves once the relay has pushed the configuration.
+    /// While connected, a drop reconnects by itself (same key, so the same address).
+    pub async fn connect(&self) -> Result<ClientConfig, ClientError> {
+        if !self.load_profile().await? {
+            return Err(ClientError::NotEnrolled);
+        }
+        self.bring_up().await
+    }
+
+    async fn bring_up(&self) -> Result<ClientConfig, ClientError> {
+        {
+            let mut link = self.link.borrow_mut();
+            if let (true, Some(config)) = (link.is_up(), &link.config) {
+                return Ok(config.clone());
+            }
+            let now = clock::now();
+            link.want_up = true;
+            link.error = None;
+            match link.phase {
+                Phase::Idle => {
+                    link.was_up = false;
+                    link.begin_attempt(now)?;
+                    drop(link);
+                    open_socket(&self.link);
+                }
+                Phase::Waiting => link.retry_at = Some(now),
+                _ => {}
+            }
+        }
+        self.kick();
+        let outcome = wait::until(&self.link, None, |link| match (&link.phase, &link.config, &link.error) {
+            (Phase::Up(_), Some(config), _) => Some(Ok(config.clone())),
+            (Phase::Idle, _, Some(error)) => Some(Err(error.clone())),
+            (Phase::Idle, _, None) => Some(Err(ClientError::NotConnected)),
+            _ => None,
+        });
+        outcome.await.unwrap_or(Err(ClientError::NotConnected))
+    }
+
+    /// Closes the tunnel (a close frame tells the relay) and stops reconnecting.
+    pub fn disconnect(&self) {
+        let mut link = self.link.borrow_mut();
+        link.stop(clock::now());
+        link.error = None;
+        link.wake_all();
+    }
+
+    /// Disconnects and deletes the stored device key. The browser must be enrolled again.
+    pub async fn forget(&self) -> Result<(), ClientError> {
+        self.disconnect();
+        self.link.borrow_mut().profile = None;
+        store::delete(PROFILE_KEY).await
+    }
+
+    /// The stored device as exportable text (contains the secret key).
+    pub async fn export_device(&self) -> Result<String, ClientError> {
+        if !self.load_profile().await? {
+            return Err(ClientError::NotEnrolled);
+        }
+        Ok(self.link.borrow().profile.as_ref().map(Profile::to_text).unwrap_or_default())
+    }
+
+    /// Replaces the stored device with exported text; connect afterwards.
+    pub async fn import_device(&self, text: &str) -> Result<(), ClientError> {
+        let profile = Profile::from_text(text).map_err(|e| ClientError::InvalidArgument(e.to_string()))?;
+        store::put(PROFILE_KEY, &profile.to_text()).await?;
+        self.disconnect();
+        self.link.borrow_mut().profile = Some(profile);
+        Ok(())
+    }
+}
+
+/// Queues a pump as a microtask unless one is queued.
+fn kick(link: &Rc<RefCell<Link>>) {
+    let Ok(mut state) = link.try_borrow_mut() else {
+        // Only reachable from inside a pump, which reschedules itself anyway.
+        return;
+    };
+    if state.pump_queued {
+        return;
+    }
+    state.pump_queued = true;
+    drop(state);
+    let link = link.clone();
+    wasm_bindgen_futures::spawn_local(async move { pump(&link) });
+}
+
+fn kick_weak(link: &Weak<RefCell<Link>>) {
+    if let Some(link) = link.upgrade() {
+        kick(&link);
+    }
+}
+
+/// One run of the pump, then the timer for the next.
+fn pump(rc: &Rc<RefCell<Link>>) {
+    let mut start_socket = false;
+    let mut link = rc.borrow_mut();
+    link.pump_queued = false;
+    let now = clock::now();
+    if matches!(link.phase, Phase::Waiting) && link.retry_at.is_some_and(|t| now >= t) {
+        match link.begin_attempt(now) {
+            Ok(()) => start_socket = true,
+            Err(e) => link.fail(e, now),
+        }
+    }
+    link.drive(now);
+    link.wake_all();
+    let next = link.next_deadline(now);
+    let due_now = next.is_some_and(|at| at <= now);
+    if due_now && link.immediate_runs < MAX_IMMEDIATE_RUNS {
+        link.immediate_runs += 1;
+        drop(link);
+        kick(rc);
+    } else {
+        link.immediate_runs = 0;
+        if let Some(at) = next {
+            arm_timer(rc, &mut link, at, now);
+        }
+        drop(link);
+    }
+    if start_socket {
+        open_socket(rc);
+    }
+}
+
+fn arm_timer(rc: &Rc<RefCell<Link>>, link: &mut Link, at: Instant, now: Instant) {
+    if link.timer.as_ref().is_some_and(|(t, timer)| *t <= at && *t > now && !timer.has_fired()) {
+        return;
+    }
+    let weak = Rc::downgrade(rc);
+    let delay = at.saturating_duration_since(now).max(Duration::from_millis(0));
+    link.timer = Some((at, Timer::once(delay, move || kick_weak(&weak))));
+}
+
+/// Opens the WebSocket for the attempt [`Link::begin_attempt`] prepared.
+fn open_socket(rc: &Rc<RefCell<Link>>) {
+    let mut link = rc.borrow_mut();
+    let Some(url) = link.profile.as_ref().map(Profile::socket_url) else { return };
+    link.cross_origin_tls = url.starts_with("wss://") && !url["wss://".len()..].starts_with(&format!("{}/", page_host()));
+    let generation = link.generation;
+    let weak = Rc::downgrade(rc);
+    let opened = Socket::open(&url, move |event| {
+        if let Some(rc) = weak.upgrade() {
+            if let Ok(mut link) = rc.try_borrow_mut() {
+                link.inbox.push_back((generation, event));
+            }
+            kick(&rc);
+        }
+    });
+    match opened {
+        Ok(socket) => link.socket = Some(socket),
+        Err(_) => {
+            let cross = link.cross_origin_tls;
+            link.fail(errors::socket_closed(&url, false, 1006, "", cross), clock::now());
+        }
+    }
+    drop(link);
+    kick(rc);
+}

@@ -1,0 +1,171 @@
+// Boots the page: loads the wasm client, exposes it as window.hometun, enrols from an invite
+// link or reconnects a stored device, and keeps the status panel current.
+import init, * as wasm from '../hometun-wasm.js';
+import { $, withProgress, formatBytes, describeError } from './ui.js';
+import { setupTools } from './tools.js';
+import { setupBrowser } from './browse.js';
+
+const STATUS_EVERY_MS = 1000;
+/** Errors after which trying again later may work (the relay or the network was down). */
+const TRANSIENT = new Set(['relay-unreachable', 'certificate-not-trusted', 'timeout', 'tunnel-failed']);
+const RETRY_EVERY_MS = 5000;
+const RETRIES = 60;
+
+function exposeApi() {
+  const api = {
+    enroll: (invite) => wasm.enroll(String(invite)),
+    connect: () => wasm.connect(),
+    status: () => wasm.status(),
+    disconnect: () => wasm.disconnect(),
+    forget: () => wasm.forget(),
+    isEnrolled: () => wasm.isEnrolled(),
+    exportDevice: () => wasm.exportDevice(),
+    importDevice: (text) => wasm.importDevice(String(text)),
+    ping: (host, options = {}) => wasm.ping(String(host), options),
+    resolve: (name) => wasm.resolve(String(name)),
+    fetch: (url, init = {}) => wasm.httpFetch(String(url), init),
+    connectTcp: (host, port) => wasm.connectTcp(String(host), Number(port)),
+  };
+  window.hometun = Object.freeze(api);
+  return api;
+}
+
+/** Takes `#invite=...` out of the address bar at once, so the secret does not linger. */
+function takeInviteFromUrl() {
+  const fragment = window.location.hash;
+  if (!fragment.includes('invite=')) return null;
+  window.history.replaceState(null, '', window.location.pathname + window.location.search);
+  return fragment;
+}
+
+function showError(error) {
+  const box = $('s-error');
+  box.hidden = !error;
+  box.textContent = error ? describeError(error) : '';
+}
+
+function render(status) {
+  document.body.dataset.state = status.enrolled ? status.state : 'welcome';
+  $('badge').textContent = status.enrolled ? status.state : 'not enrolled';
+  $('welcome').hidden = status.enrolled;
+  $('status').hidden = !status.enrolled;
+  $('tools').hidden = !status.enrolled;
+  $('s-state').textContent = status.state + (status.reconnectAttempts ? ` (attempt ${status.reconnectAttempts})` : '');
+  $('s-address').textContent = status.address || '–';
+  $('s-routes').textContent = status.routes.length ? status.routes.join(', ') : '–';
+  $('s-dns').textContent = status.dns.length ? status.dns.join(', ') : '–';
+  $('s-rtt').textContent = status.rttMs == null ? '–' : `${status.rttMs.toFixed(1)} ms`;
+  $('s-bytes').textContent = `${formatBytes(status.bytesIn)} / ${formatBytes(status.bytesOut)}`;
+  $('s-since').textContent = status.connectedSince ? new Date(status.connectedSince).toLocaleTimeString() : '–';
+  $('connect-button').disabled = status.state === 'connected' || status.state === 'connecting';
+  $('disconnect-button').disabled = status.state === 'idle' || status.state === 'failed';
+  $('footer-relay').textContent = status.relay ? `relay: ${status.relay}` : '';
+  if (status.error) {
+    $('s-error').hidden = false;
+    $('s-error').textContent = `${status.error.message} [${status.error.code}]`;
+  } else if (status.state === 'connected') {
+    showError(null);
+  }
+}
+
+/** Runs `action` (enrol or connect) with progress shown; resolves with the error, if any. */
+async function bringUp(action) {
+  showError(null);
+  document.body.dataset.state = 'connecting';
+  let failure = null;
+  try {
+    await withProgress(action());
+  } catch (error) {
+    failure = error;
+    showError(error);
+  }
+  render(wasm.status());
+  return failure;
+}
+
+/** Connects the stored device; while the relay cannot be reached, tries again every few seconds. */
+let retrying = false;
+async function reconnect(api) {
+  if (retrying) return;
+  retrying = true;
+  try {
+    for (let attempt = 0; attempt < RETRIES; attempt += 1) {
+      const error = await bringUp(() => api.connect());
+      if (!error || !TRANSIENT.has(error.code)) return;
+      await new Promise((resolve) => { window.setTimeout(resolve, RETRY_EVERY_MS); });
+      // Stop when the user disconnected meanwhile, or something else brought the tunnel up.
+      if (api.status().state !== 'failed') return;
+    }
+  } finally {
+    retrying = false;
+  }
+}
+
+/** Enrols with the invite from the link; an invite opened again falls back to the stored device. */
+async function enrollFromLink(api, invite) {
+  const error = await bringUp(() => api.enroll(invite));
+  if (!error) return;
+  if (await api.isEnrolled()) {
+    await reconnect(api);
+    $('s-note').hidden = false;
+    $('s-note').textContent = `The invite could not be used (${describeError(error)}); this browser's existing device was used instead.`;
+  } else {
+    $('welcome-error').hidden = false;
+    $('welcome-error').textContent = describeError(error);
+  }
+}
+
+function setupDevice(api) {
+  $('invite-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = $('invite-input').value.trim();
+    $('invite-input').value = '';
+    if (text) enrollFromLink(api, text);
+  });
+  $('import-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const text = $('import-input').value.trim();
+    $('import-input').value = '';
+    if (text) bringUp(async () => { await api.importDevice(text); return api.connect(); });
+  });
+  $('connect-button').addEventListener('click', () => reconnect(api));
+  $('disconnect-button').addEventListener('click', () => { api.disconnect(); render(api.status()); });
+  $('export-button').addEventListener('click', async () => {
+    const out = $('export-output');
+    out.value = await api.exportDevice();
+    out.hidden = false;
+    out.select();
+  });
+  $('forget-button').addEventListener('click', async () => {
+    if (!window.confirm('Forget this device? You will need a new invite to connect again.')) return;
+    await api.forget();
+    $('export-output').value = '';
+    $('export-output').hidden = true;
+    render(api.status());
+  });
+}
+
+async function main() {
+  const invite = takeInviteFromUrl();
+  await init({ module_or_path: new URL('../hometun-wasm_bg.wasm', import.meta.url) });
+  const api = exposeApi();
+  setupDevice(api);
+  setupTools(api);
+  setupBrowser(api);
+  window.setInterval(() => render(api.status()), STATUS_EVERY_MS);
+  window.dispatchEvent(new CustomEvent('hometun-ready'));
+  if (invite) {
+    await enrollFromLink(api, invite);
+  } else if (await api.isEnrolled()) {
+    render(api.status());
+    await reconnect(api);
+  } else {
+    render(api.status());
+  }
+}
+
+main().catch((error) => {
+  document.body.dataset.state = 'failed';
+  $('badge').textContent = 'failed to load';
+  document.querySelector('main').textContent = `The page could not start: ${describeError(error)}`;
+});
