@@ -1,0 +1,5 @@
+//! The subcommands.
+
+pub mod admin;
+pub mod serve;
+pub mod setup;

@@ -1,0 +1,121 @@
+//! `serve`: set up, bring the tunnel up, serve until SIGTERM/SIGINT, then take the tunnel down
+//! again (sessions closed with a reason, nftables table and tun removed, state kept).
+
+use crate::cli::SetupArgs;
+use crate::config::Mode;
+use crate::daemon::{limits::IpLimits, sessions::Sessions, Clock, Drops, LogLimiter, Relay};
+use crate::state::store::{relay_key, Store};
+use crate::tunnel::{device, nat};
+use crate::web::listener::{Remote, TlsListener};
+use crate::{control, web};
+use anyhow::Context;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Runs the relay.
+pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
+    let config = super::setup::prepare(args)?;
+    let dir = args.dir.clone();
+    let (secret, _) = relay_key(&dir, false)?;
+    let store = Store::load(&dir, config.pool)?;
+    let relay_address = store.pool.relay_address();
+    let tls = web::tls::server_config(&dir, &config)?;
+    let tcp = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+    let control_path = config.control_socket_path(&dir);
+    let control_listener = control::bind(&control_path)?;
+
+    let tun = device::create(&config.tun_name, relay_address, config.pool, config.mtu)?;
+    let mut tunnel = TunnelGuard { nat: false, control_path: control_path.clone() };
+    device::enable_forwarding(Some(&config.tun_name))?;
+    device::enable_forwarding(config.lan_interface.as_deref())?;
+    if config.mode == Mode::Masquerade {
+        nat::install(config.pool, config.lan, config.lan_interface.as_deref())?;
+        tunnel.nat = true;
+    }
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let limits = IpLimits::new(config.limits.clone());
+    let relay = Arc::new(Relay {
+        public: secret.public_key(),
+        secret,
+        store: Mutex::new(store),
+        sessions: Sessions::default(),
+        limits: limits.clone(),
+        tun: Some(tun),
+        clock: Clock::start(),
+        drops: Drops::default(),
+        deny_log: LogLimiter::new(10),
+        shutdown: shutdown_rx.clone(),
+        started: crate::ops::unix_now(),
+        config: config.clone(),
+    });
+
+    tokio::spawn(crate::daemon::tun_pump::run(relay.clone()));
+    tokio::spawn(control::serve(control_listener, relay.clone()));
+    let handshake_timeout = Duration::from_secs(config.limits.handshake_timeout_secs);
+    let idle_timeout = Duration::from_secs(config.limits.idle_timeout_secs.max(config.limits.keepalive_secs * 2));
+    let listener = TlsListener::start(tcp, tokio_rustls::TlsAcceptor::from(tls), limits, handshake_timeout, idle_timeout)?;
+    let app = web::router(relay.clone(), config.www.clone());
+    let mut http_shutdown = shutdown_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<Remote>())
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.changed().await;
+            })
+            .await
+    });
+
+    tracing::info!(
+        listen = %config.listen,
+        mode = %config.mode,
+        tun = %config.tun_name,
+        relay = %relay_address,
+        lan = %config.lan,
+        "relay running"
+    );
+    eprintln!("hometun relay running: open {}/ on a device.", config.public_url);
+    eprintln!("Create an invite with: hometun-relay invite --dir {} --name phone", dir.display());
+
+    wait_for_signal().await?;
+    tracing::info!(sessions = relay.sessions.len(), "shutting down");
+    let _ = shutdown_tx.send(true);
+    // Sessions close themselves with a reason; give them a moment to say so.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while relay.sessions.len() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    drop(tunnel);
+    tracing::info!("stopped; state kept in {}", dir.display());
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// Removes what the relay added to the system, also on an error path.
+struct TunnelGuard {
+    nat: bool,
+    control_path: std::path::PathBuf,
+}
+
+impl Drop for TunnelGuard {
+    fn drop(&mut self) {
+        if self.nat {
+            if let Err(e) = nat::remove() {
+                tracing::warn!("removing the nftables table failed: {e:#}");
+            }
+        }
+        let _ = std::fs::remove_file(&self.control_path);
+    }
+}
+

@@ -1,0 +1,320 @@
+//! The relay's settings (`DIR/relay.toml`): every knob in one file, checked completely before
+//! anything starts. A bad file yields an error naming the line and the field.
+
+use crate::net::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// File name of the configuration inside the state directory.
+pub const FILE_NAME: &str = "relay.toml";
+
+/// How client traffic reaches the LAN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Source-NAT the pool out of the LAN interface; LAN hosts need no change.
+    Masquerade,
+    /// No NAT; the home router needs a route to the pool via the relay.
+    Routed,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Masquerade => "masquerade",
+            Mode::Routed => "routed",
+        })
+    }
+}
+
+/// Everything the relay needs to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// TCP address the TLS port listens on.
+    pub listen: SocketAddr,
+    /// The URL clients use to reach the relay (goes into invite links).
+    pub public_url: String,
+    /// masquerade or routed.
+    pub mode: Mode,
+    /// The home LAN subnet clients may reach by default.
+    pub lan: Ipv4Net,
+    /// The interface facing the LAN (NAT goes out of it; forwarding is enabled on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lan_interface: Option<String>,
+    /// The client address pool; the relay takes its first host address.
+    pub pool: Ipv4Net,
+    /// Name of the tun device.
+    pub tun_name: String,
+    /// MTU of the tun device and of clients.
+    pub mtu: u16,
+    /// The page's built files; a small built-in page is served when missing.
+    pub www: PathBuf,
+    /// TLS certificate chain (PEM), relative to the state directory unless absolute.
+    pub tls_cert: PathBuf,
+    /// TLS private key (PEM), relative to the state directory unless absolute.
+    pub tls_key: PathBuf,
+    /// Whether the relay may create a self-signed certificate when the files are missing.
+    #[serde(default = "yes")]
+    pub self_signed: bool,
+    /// Whether clients may reach each other.
+    #[serde(default)]
+    pub client_to_client: bool,
+    /// DNS servers pushed to clients.
+    #[serde(default)]
+    pub dns: Vec<Ipv4Addr>,
+    /// Control socket path; default `DIR/control.sock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_socket: Option<PathBuf>,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Resource limits against slow, broken or hostile peers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Seconds a connection may take from TCP accept to an established session.
+    pub handshake_timeout_secs: u64,
+    /// Largest WebSocket message accepted, bytes.
+    pub max_message_bytes: usize,
+    /// Open connections allowed from one source IP.
+    pub max_connections_per_ip: usize,
+    /// Connections from one source IP still in TLS/WebSocket/Noise handshakes.
+    pub max_unauthenticated_per_ip: usize,
+    /// New connections per second allowed from one source IP (sustained).
+    pub new_connections_per_ip_per_sec: u32,
+    /// Burst of new connections allowed from one source IP.
+    pub new_connections_per_ip_burst: u32,
+    /// Packets queued towards one client before further ones are dropped.
+    pub session_queue_packets: usize,
+    /// Keepalive interval pushed to clients, seconds.
+    pub keepalive_secs: u64,
+    /// A session with no traffic for this long is closed, seconds.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshake_timeout_secs: 10,
+            max_message_bytes: 256 * 1024,
+            max_connections_per_ip: 512,
+            max_unauthenticated_per_ip: 256,
+            new_connections_per_ip_per_sec: 50,
+            new_connections_per_ip_burst: 400,
+            session_queue_packets: 1024,
+            keepalive_secs: 15,
+            idle_timeout_secs: 60,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or a field has a wrong value.
+    #[error("{path}: line {line}, field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The field concerned.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// Reads and checks `DIR/relay.toml`.
+    pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+        let path = dir.join(FILE_NAME);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        Config::parse(&text, &path)
+    }
+
+    /// Parses and checks configuration text; `path` only labels errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let line = line_of(text, offset);
+            let field = field_on_line(text, line)
+                .or_else(|| backticked(e.message()))
+                .unwrap_or_else(|| "-".to_owned());
+            ConfigError::Invalid { path: path.to_owned(), line, field, message: e.message().trim().to_owned() }
+        })?;
+        config.check().map_err(|(field, message)| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: line_of_field(text, field),
+            field: field.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Writes the configuration atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), ConfigError> {
+        let path = dir.join(FILE_NAME);
+        let body = toml::to_string_pretty(self).map_err(|e| ConfigError::Write {
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let text = format!("# hometun relay configuration. Edit, then restart the relay.\n{body}");
+        crate::state::atomic::write(&path, text.as_bytes(), 0o600).map_err(|source| ConfigError::Write { path, source })
+    }
+
+    /// Semantic checks serde cannot express. Returns the field at fault and why.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://")) {
+            return Err(("public_url", format!("`{}` must start with https://", self.public_url)));
+        }
+        if self.pool.prefix() > 29 || self.pool.prefix() < 8 {
+            return Err(("pool", format!("{} must have a prefix from /8 to /29", self.pool)));
+        }
+        if self.pool.overlaps(&self.lan) {
+            return Err(("pool", format!("{} overlaps the LAN {}", self.pool, self.lan)));
+        }
+        if !(576..=9000).contains(&self.mtu) {
+            return Err(("mtu", format!("{} is outside 576..=9000", self.mtu)));
+        }
+        if self.tun_name.is_empty() || self.tun_name.len() > 15 || !self.tun_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(("tun_name", format!("`{}` must be 1-15 letters, digits, - or _", self.tun_name)));
+        }
+        if let Some(ifname) = &self.lan_interface {
+            if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ', '"', '\\']) {
+                return Err(("lan_interface", format!("`{ifname}` is not an interface name")));
+            }
+        }
+        let l = &self.limits;
+        if l.max_message_bytes < 4096 || l.max_message_bytes > 16 << 20 {
+            return Err(("max_message_bytes", "must be from 4096 to 16 MiB".into()));
+        }
+        if l.handshake_timeout_secs == 0 || l.session_queue_packets == 0 || l.max_connections_per_ip == 0 {
+            return Err(("limits", "limits must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// Resolves a path from the config against the state directory.
+    pub fn resolve(dir: &Path, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            dir.join(path)
+        }
+    }
+
+    /// The control socket path for this configuration.
+    pub fn control_socket_path(&self, dir: &Path) -> PathBuf {
+        match &self.control_socket {
+            Some(p) => Config::resolve(dir, p),
+            None => dir.join("control.sock"),
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+fn field_on_line(text: &str, line: usize) -> Option<String> {
+    let content = text.lines().nth(line.checked_sub(1)?)?;
+    let (key, _) = content.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty() && !key.starts_with('#') && !key.starts_with('[')).then(|| key.to_owned())
+}
+
+fn backticked(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
+}
+
+fn line_of_field(text: &str, field: &str) -> usize {
+    text.lines()
+        .position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == field))
+        .map(|i| i + 1)
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+listen = "0.0.0.0:443"
+public_url = "https://home.example.net"
+mode = "masquerade"
+lan = "192.168.0.0/24"
+pool = "10.8.0.0/24"
+tun_name = "hometun0"
+mtu = 1420
+www = "/usr/share/hometun/www"
+tls_cert = "tls-cert.pem"
+tls_key = "tls-key.pem"
+"#;
+
+    fn error_of(text: &str) -> (usize, String) {
+        match Config::parse(text, Path::new("relay.toml")) {
+            Err(ConfigError::Invalid { line, field, .. }) => (line, field),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_file_round_trips() {
+        let config = Config::parse(GOOD, Path::new("relay.toml")).unwrap();
+        assert_eq!(config.mode, Mode::Masquerade);
+        assert_eq!(config.limits, Limits::default());
+        let dir = tempfile::tempdir().unwrap();
+        config.save(dir.path()).unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap(), config);
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let cases: &[(&str, &str, usize, &str)] = &[
+            ("listen = \"0.0.0.0:443\"", "listen = \"nowhere\"", 2, "listen"),
+            ("mode = \"masquerade\"", "mode = \"bridge\"", 4, "mode"),
+            ("lan = \"192.168.0.0/24\"", "lan = \"192.168.0.0/99\"", 5, "lan"),
+            ("mtu = 1420", "mtu = 100", 8, "mtu"),
+            ("pool = \"10.8.0.0/24\"", "pool = \"192.168.0.0/25\"", 6, "pool"),
+            ("mtu = 1420", "mtu = 1420\ncolour = \"blue\"", 9, "colour"),
+        ];
+        for (from, to, line, field) in cases {
+            let (got_line, got_field) = error_of(&GOOD.replace(from, to));
+            assert_eq!((got_line, got_field.as_str()), (*line, *field), "{to}");
+        }
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let (_, field) = error_of(&GOOD.replace("tun_name = \"hometun0\"\n", ""));
+        assert_eq!(field, "tun_name");
+    }
+}

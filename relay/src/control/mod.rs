@@ -1,0 +1,178 @@
+//! The control socket: a Unix socket (mode 0600, root peers only) through which the commands
+//! talk to the running relay. One JSON request line, one JSON response line.
+
+pub mod proto;
+
+use crate::daemon::Relay;
+use crate::ops;
+use anyhow::Context;
+use proto::{Request, Response, SessionInfo, StatusInfo};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+/// Longest request line accepted.
+const MAX_REQUEST: usize = 64 * 1024;
+
+/// Binds the control socket (replacing a stale one) with mode 0600.
+pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            anyhow::bail!("another relay is already running (control socket {} answers)", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let listener = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves control requests until shutdown.
+pub async fn serve(listener: UnixListener, relay: Arc<Relay>) {
+    let mut shutdown = relay.shutdown.clone();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("control socket accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let root = stream.peer_cred().map(|c| c.uid() == 0).unwrap_or(false);
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(10), handle(stream, relay, root)).await;
+        });
+    }
+}
+
+async fn handle(stream: UnixStream, relay: Arc<Relay>, root: bool) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(read).take(MAX_REQUEST as u64);
+    reader.read_line(&mut line).await?;
+    let response = if !root {
+        Response::Error { message: "only root may use the control socket".into() }
+    } else {
+        match serde_json::from_str::<Request>(&line) {
+            Ok(request) => {
+                let relay = relay.clone();
+                tokio::task::spawn_blocking(move || answer(&relay, request))
+                    .await
+                    .unwrap_or_else(|e| Response::Error { message: format!("internal error: {e}") })
+            }
+            Err(e) => Response::Error { message: format!("bad request: {e}") },
+        }
+    };
+    let mut out = serde_json::to_vec(&response)?;
+    out.push(b'\n');
+    write.write_all(&out).await?;
+    Ok(())
+}
+
+use tokio::io::AsyncReadExt;
+
+pub(crate) fn answer(relay: &Relay, request: Request) -> Response {
+    match request {
+        Request::Status => Response::Status(status(relay)),
+        Request::Clients => {
+            let store = relay.store();
+            let online = |key: &str| relay.sessions.by_key(key).map(|h| h.remote.to_string());
+            let mut clients = ops::client_infos(&store, Some(&online));
+            for client in &mut clients {
+                if let Some(handle) = relay.sessions.by_address(client.address).filter(|h| h.name == client.name) {
+                    client.bytes_in += handle.bytes_in.load(Ordering::Relaxed);
+                    client.bytes_out += handle.bytes_out.load(Ordering::Relaxed);
+                }
+            }
+            Response::Clients { clients }
+        }
+        Request::Revoke { name } => {
+            let key = {
+                let mut store = relay.store();
+                match ops::revoke(&mut store, &name) {
+                    Ok(key) => key,
+                    Err(e) => return Response::Error { message: format!("{e:#}") },
+                }
+            };
+            let session = relay.sessions.by_key(&key);
+            if let Some(handle) = &session {
+                let _ = handle.kick.try_send(hometun_shared::session::CloseReason::Revoked);
+            }
+            tracing::info!(client = %name, "revoked");
+            Response::Revoked { name, closed_session: session.is_some() }
+        }
+        Request::Invite { name, ttl_secs, allow } => {
+            let mut store = relay.store();
+            match ops::create_invite(&mut store, &relay.config, relay.public, &name, ttl_secs, allow.as_deref()) {
+                Ok(info) => {
+                    tracing::info!(name = %info.name, expires = info.expires, "invite created");
+                    Response::Invite(info)
+                }
+                Err(e) => Response::Error { message: format!("{e:#}") },
+            }
+        }
+    }
+}
+
+fn status(relay: &Relay) -> StatusInfo {
+    let c = &relay.config;
+    let relay_address = relay.store().pool.relay_address();
+    let mut sessions: Vec<SessionInfo> = relay
+        .sessions
+        .all()
+        .iter()
+        .map(|h| SessionInfo {
+            name: h.name.clone(),
+            address: h.address,
+            remote: h.remote.to_string(),
+            since: h.since,
+            bytes_in: h.bytes_in.load(Ordering::Relaxed),
+            bytes_out: h.bytes_out.load(Ordering::Relaxed),
+        })
+        .collect();
+    sessions.sort_by_key(|s| s.address);
+    StatusInfo {
+        listen: c.listen.to_string(),
+        public_url: c.public_url.clone(),
+        mode: c.mode.to_string(),
+        tun: c.tun_name.clone(),
+        relay_address,
+        pool: c.pool.to_string(),
+        lan: c.lan.to_string(),
+        lan_interface: c.lan_interface.clone(),
+        relay_fingerprint: relay.public.fingerprint(),
+        started: relay.started,
+        sessions,
+        handshakes: relay.limits.handshakes(),
+        dropped: relay.drops.snapshot(),
+    }
+}
+
+/// Sends one request to the running relay. `Ok(None)` when no relay answers on `path`.
+pub async fn request(path: &Path, request: &Request) -> anyhow::Result<Option<Response>> {
+    let Ok(stream) = UnixStream::connect(path).await else {
+        return Ok(None);
+    };
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(request)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), BufReader::new(read).read_line(&mut answer))
+        .await
+        .context("the relay did not answer in time")??;
+    let response = serde_json::from_str(&answer).context("the relay's answer is not understood")?;
+    Ok(Some(response))
+}

@@ -1,0 +1,178 @@
+//! Who may connect: the decision on a hello (before anything is allocated), and the
+//! registration once the client has proven its keys.
+
+use super::Relay;
+use crate::net::Ipv4Net;
+use crate::ops::unix_now;
+use crate::state::registry::Client;
+use crate::tunnel::filter::ClientFilter;
+use hometun_shared::handshake::{Hello, Intent};
+use hometun_shared::invite::InviteSecret;
+use hometun_shared::keys::PublicKey;
+use hometun_shared::session::Refusal;
+use crate::state::invites::InviteRefusal;
+use std::net::Ipv4Addr;
+
+/// What a hello asks for, once found acceptable.
+#[derive(Clone, Debug)]
+pub enum Admission {
+    /// A registered client connects.
+    Connect,
+    /// A new device enrols with invite `id`.
+    Enrol {
+        /// Invite id, hex.
+        id: String,
+    },
+}
+
+/// A client admitted to the tunnel.
+pub struct Admitted {
+    /// Name.
+    pub name: String,
+    /// Key, text form.
+    pub key: String,
+    /// Tunnel address.
+    pub address: Ipv4Addr,
+    /// What it may send.
+    pub filter: ClientFilter,
+    /// Whether it enrolled just now.
+    pub enrolled: bool,
+}
+
+/// Why a client was turned away after its keys were proven.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// The invite was used (or expired) meanwhile.
+    #[error("{0}")]
+    Invite(InviteRefusal),
+    /// The client was revoked meanwhile.
+    #[error("revoked")]
+    Revoked,
+    /// No address is free.
+    #[error("{0}")]
+    Pool(#[from] crate::state::pool::PoolError),
+    /// State could not be saved.
+    #[error("saving state: {0:#}")]
+    Save(anyhow::Error),
+}
+
+fn refusal_of(r: InviteRefusal) -> Refusal {
+    match r {
+        InviteRefusal::Unknown => Refusal::InviteUnknown,
+        InviteRefusal::Expired => Refusal::InviteExpired,
+        InviteRefusal::Used => Refusal::InviteUsed,
+    }
+}
+
+impl Relay {
+    /// Decides on a hello. Refusals are sent unauthenticated, before any allocation.
+    pub fn decide(&self, hello: &Hello) -> Result<(Admission, Option<InviteSecret>), Refusal> {
+        let store = self.store();
+        let key = hello.client_key.to_text();
+        match hello.intent {
+            Intent::Connect => match store.registry.by_key(&key) {
+                Some(client) if !client.revoked => Ok((Admission::Connect, None)),
+                _ => Err(Refusal::UnknownDevice),
+            },
+            Intent::Enrol(id) => {
+                let id = id.to_hex();
+                let invite = store.invites.usable(&id, unix_now()).map_err(refusal_of)?;
+                let secret = InviteSecret::from_text(&invite.secret.0).ok_or(Refusal::InviteUnknown)?;
+                Ok((Admission::Enrol { id }, Some(secret)))
+            }
+        }
+    }
+
+    /// Registers (for an enrolment) and leases the address, once keys are confirmed.
+    pub fn admit(&self, admission: &Admission, key: &PublicKey) -> Result<Admitted, AdmitError> {
+        let mut store = self.store();
+        let key_text = key.to_text();
+        let now = unix_now();
+        let enrolled = matches!(admission, Admission::Enrol { .. });
+        if let Admission::Enrol { id } = admission {
+            let wanted = store.invites.usable(id, now).map_err(AdmitError::Invite)?.name.clone();
+            let name = match store.registry.by_key(&key_text) {
+                Some(existing) => existing.name.clone(),
+                None => store.registry.free_name(&wanted),
+            };
+            let invite = store.invites.redeem(id, &name, now).map_err(AdmitError::Invite)?;
+            store.save_invites().map_err(AdmitError::Save)?;
+            let address = store.pool.lease(&key_text)?;
+            store.save_leases().map_err(AdmitError::Save)?;
+            match store.registry.by_key_mut(&key_text) {
+                Some(existing) => {
+                    // A known device with a new invite: the invite's ACL replaces the old one.
+                    existing.revoked = false;
+                    existing.allow = invite.allow.clone();
+                    existing.address = address;
+                }
+                None => {
+                    let client = Client {
+                        name,
+                        key: key_text.clone(),
+                        fingerprint: key.fingerprint(),
+                        address,
+                        allow: invite.allow.clone(),
+                        revoked: false,
+                        enrolled: now,
+                        last_seen: Some(now),
+                        bytes_in: 0,
+                        bytes_out: 0,
+                    };
+                    store.registry.enrol(client).map_err(|e| AdmitError::Save(e.into()))?;
+                }
+            }
+            store.save_clients().map_err(AdmitError::Save)?;
+        }
+        let client = store.registry.by_key(&key_text).filter(|c| !c.revoked).ok_or(AdmitError::Revoked)?.clone();
+        let address = store.pool.lease(&key_text)?;
+        if address != client.address {
+            store.save_leases().map_err(AdmitError::Save)?;
+            if let Some(c) = store.registry.by_key_mut(&key_text) {
+                c.address = address;
+            }
+            store.save_clients().map_err(AdmitError::Save)?;
+        }
+        let filter = ClientFilter {
+            address,
+            acl: client.allow.clone(),
+            pool: self.config.pool,
+            relay_address: store.pool.relay_address(),
+            client_to_client: self.config.client_to_client,
+        };
+        Ok(Admitted { name: client.name, key: key_text, address, filter, enrolled })
+    }
+
+    /// Records a finished session's counters.
+    pub fn record_session_end(&self, key: &str, bytes_in: u64, bytes_out: u64) {
+        let mut store = self.store();
+        if let Some(c) = store.registry.by_key_mut(key) {
+            c.bytes_in = c.bytes_in.saturating_add(bytes_in);
+            c.bytes_out = c.bytes_out.saturating_add(bytes_out);
+            c.last_seen = Some(unix_now());
+            if let Err(e) = store.save_clients() {
+                tracing::warn!("could not save client counters: {e:#}");
+            }
+        }
+    }
+
+    /// The configuration pushed to an admitted client.
+    pub fn client_config(&self, admitted: &Admitted) -> hometun_shared::control::ClientConfig {
+        let to_shared = |n: Ipv4Net| {
+            hometun_shared::control::Ipv4Net::new(n.network(), n.prefix()).expect("prefix checked by Ipv4Net")
+        };
+        let mut routes: Vec<_> = admitted.filter.acl.networks().into_iter().map(to_shared).collect();
+        if self.config.client_to_client {
+            routes.push(to_shared(self.config.pool));
+        }
+        hometun_shared::control::ClientConfig {
+            address: hometun_shared::control::Ipv4Net::new(admitted.address, self.config.pool.prefix())
+                .expect("prefix checked by config"),
+            relay_address: admitted.filter.relay_address,
+            routes,
+            dns: self.config.dns.clone(),
+            mtu: self.config.mtu,
+            keepalive: std::time::Duration::from_secs(self.config.limits.keepalive_secs),
+        }
+    }
+}

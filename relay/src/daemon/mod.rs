@@ -1,0 +1,161 @@
+//! The running relay: shared state of all tasks, and the tasks themselves (tun pump, session
+//! drivers, control socket server).
+
+pub mod admission;
+pub mod limits;
+pub mod session;
+pub mod sessions;
+pub mod tun_pump;
+
+#[cfg(test)]
+mod scenarios;
+
+use crate::config::Config;
+use crate::control::proto::DropCounters;
+use crate::state::store::Store;
+use hometun_shared::keys::{PublicKey, SecretKey};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use tokio::sync::watch;
+
+/// Everything the relay's tasks share.
+pub struct Relay {
+    /// Settings.
+    pub config: Config,
+    /// The relay's static secret.
+    pub secret: SecretKey,
+    /// Its public key.
+    pub public: PublicKey,
+    /// Clients, invites, leases.
+    pub store: Mutex<Store>,
+    /// Live sessions.
+    pub sessions: sessions::Sessions,
+    /// Per-source-IP limits.
+    pub limits: limits::IpLimits,
+    /// The tun device (absent in tests without privileges).
+    pub tun: Option<tun::AsyncDevice>,
+    /// The clock origin for the protocol core.
+    pub clock: Clock,
+    /// Dropped packet counters.
+    pub drops: Drops,
+    /// Rate limit for denied-packet log lines.
+    pub deny_log: LogLimiter,
+    /// Becomes true when the relay shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    /// Start time, Unix seconds.
+    pub started: u64,
+}
+
+impl Relay {
+    /// Locks the store (a poisoned lock is still usable: every write is a whole-file swap).
+    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Converts tokio time to the protocol core's [`hometun_shared::time::Instant`].
+#[derive(Clone, Copy)]
+pub struct Clock {
+    origin: tokio::time::Instant,
+}
+
+impl Clock {
+    /// A clock whose origin is now.
+    pub fn start() -> Self {
+        Clock { origin: tokio::time::Instant::now() }
+    }
+
+    /// The current instant for the core.
+    pub fn now(self) -> hometun_shared::time::Instant {
+        self.to_core(tokio::time::Instant::now())
+    }
+
+    /// A tokio instant as a core instant.
+    pub fn to_core(self, t: tokio::time::Instant) -> hometun_shared::time::Instant {
+        let micros = t.saturating_duration_since(self.origin).as_micros();
+        hometun_shared::time::Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    /// A core instant as a tokio instant.
+    pub fn to_tokio(self, t: hometun_shared::time::Instant) -> tokio::time::Instant {
+        self.origin + std::time::Duration::from_micros(t.as_micros())
+    }
+}
+
+/// Counters of dropped packets.
+#[derive(Default)]
+pub struct Drops {
+    /// Wrong source address.
+    pub spoofed: AtomicU64,
+    /// ACL or client-to-client.
+    pub denied: AtomicU64,
+    /// Not IPv4 / malformed.
+    pub malformed: AtomicU64,
+    /// No session for the destination, or its queue full.
+    pub no_route_or_full: AtomicU64,
+}
+
+impl Drops {
+    /// A snapshot.
+    pub fn snapshot(&self) -> DropCounters {
+        DropCounters {
+            spoofed: self.spoofed.load(Ordering::Relaxed),
+            denied: self.denied.load(Ordering::Relaxed),
+            malformed: self.malformed.load(Ordering::Relaxed),
+            no_route_or_full: self.no_route_or_full.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Allows at most `per_second` log lines per second (plus a note of how many were skipped).
+pub struct LogLimiter {
+    per_second: u64,
+    window: AtomicU64,
+    count: AtomicU64,
+    skipped: AtomicU64,
+}
+
+impl LogLimiter {
+    /// A limiter allowing `per_second` lines per second.
+    pub fn new(per_second: u64) -> Self {
+        LogLimiter { per_second, window: AtomicU64::new(0), count: AtomicU64::new(0), skipped: AtomicU64::new(0) }
+    }
+
+    /// Whether a line may be logged at second `now_secs`; returns the number of lines skipped
+    /// since the last allowed one.
+    pub fn allow(&self, now_secs: u64) -> Option<u64> {
+        if self.window.swap(now_secs, Ordering::Relaxed) != now_secs {
+            self.count.store(0, Ordering::Relaxed);
+        }
+        if self.count.fetch_add(1, Ordering::Relaxed) < self.per_second {
+            Some(self.skipped.swap(0, Ordering::Relaxed))
+        } else {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_limiter_caps_lines_per_second() {
+        let l = LogLimiter::new(2);
+        assert_eq!(l.allow(1), Some(0));
+        assert_eq!(l.allow(1), Some(0));
+        assert_eq!(l.allow(1), None);
+        assert_eq!(l.allow(1), None);
+        assert_eq!(l.allow(2), Some(2), "reports what was skipped");
+    }
+
+    #[test]
+    fn clock_round_trips() {
+        let clock = Clock::start();
+        let t = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);
+        let core = clock.to_core(t);
+        let back = clock.to_tokio(core);
+        assert!(back.saturating_duration_since(t) < std::time::Duration::from_micros(2));
+    }
+}

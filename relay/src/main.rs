@@ -1,0 +1,61 @@
+//! `hometun-relay`: the home end of a browser-reachable VPN. It serves the page and the tunnel
+//! WebSocket on one TLS port and routes clients' packets through a tun device into the LAN.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod cmd;
+mod config;
+mod control;
+mod daemon;
+mod net;
+mod ops;
+mod qr;
+mod state;
+mod tunnel;
+mod web;
+
+use clap::Parser;
+use cli::{ClientsAction, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HOMETUN_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { setup } => cmd::serve::run(&setup).await,
+            Command::Init { setup } => cmd::setup::prepare(&setup).map(|_| {
+                eprintln!("Ready. Start the relay with: hometun-relay serve --dir {}", setup.dir.display());
+            }),
+            Command::Invite { dir, name, ttl, allow, no_qr } => {
+                cmd::admin::invite(&dir, &name, ttl, allow.as_deref(), !no_qr).await
+            }
+            Command::Clients { dir, json, action: None } => cmd::admin::clients(&dir, json).await,
+            Command::Clients { dir, action: Some(ClientsAction::Revoke { name }), .. } => {
+                cmd::admin::revoke(&dir, &name).await
+            }
+            Command::Status { dir, json } => cmd::admin::status(&dir, json).await,
+        }
+    });
+    // Tasks still holding the tun device end with the runtime.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The state directory: relay key, clients, invites and leases, loaded together and each saved
+//! atomically on change.
+
+use super::invites::InviteBook;
+use super::pool::{AddressPool, LeaseFile};
+use super::registry::Registry;
+use crate::net::Ipv4Net;
+use anyhow::Context;
+use hometun_shared::keys::SecretKey;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// File names inside the state directory.
+pub mod files {
+    /// The relay's static secret key (text form, mode 0600).
+    pub const RELAY_KEY: &str = "relay.key";
+    /// Enrolled clients.
+    pub const CLIENTS: &str = "clients.json";
+    /// Issued invites (holds secrets; mode 0600).
+    pub const INVITES: &str = "invites.json";
+    /// Address leases.
+    pub const LEASES: &str = "leases.json";
+}
+
+/// All persistent state except the configuration.
+pub struct Store {
+    dir: PathBuf,
+    /// Enrolled clients.
+    pub registry: Registry,
+    /// Issued invites.
+    pub invites: InviteBook,
+    /// Address leases.
+    pub pool: AddressPool,
+}
+
+impl Store {
+    /// Loads the state files in `dir` (missing files mean empty state).
+    pub fn load(dir: &Path, pool: Ipv4Net) -> anyhow::Result<Store> {
+        let registry: Registry = read_json(&dir.join(files::CLIENTS))?.unwrap_or_default();
+        let invites: InviteBook = read_json(&dir.join(files::INVITES))?.unwrap_or_default();
+        let leases: LeaseFile = read_json(&dir.join(files::LEASES))?.unwrap_or_default();
+        let (pool, dropped) = AddressPool::restore(pool, leases);
+        if dropped > 0 {
+            tracing::warn!(dropped, "address leases outside the pool or duplicated were dropped");
+        }
+        Ok(Store { dir: dir.to_owned(), registry, invites, pool })
+    }
+
+    /// Saves `clients.json`.
+    pub fn save_clients(&self) -> anyhow::Result<()> {
+        write_json(&self.dir.join(files::CLIENTS), &self.registry, 0o600)
+    }
+
+    /// Saves `invites.json`.
+    pub fn save_invites(&self) -> anyhow::Result<()> {
+        write_json(&self.dir.join(files::INVITES), &self.invites, 0o600)
+    }
+
+    /// Saves `leases.json`.
+    pub fn save_leases(&self) -> anyhow::Result<()> {
+        write_json(&self.dir.join(files::LEASES), &self.pool.to_file(), 0o600)
+    }
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| format!("{} is damaged", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T, mode: u32) -> anyhow::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value)?;
+    bytes.push(b'\n');
+    super::atomic::write(path, &bytes, mode).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads the relay's secret key, creating it (mode 0600) when missing. Returns the key and
+/// whether it was created.
+pub fn relay_key(dir: &Path, create: bool) -> anyhow::Result<(SecretKey, bool)> {
+    let path = dir.join(files::RELAY_KEY);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let text = zeroize::Zeroizing::new(text);
+            let key = SecretKey::from_text(text.trim()).with_context(|| format!("{} is damaged", path.display()))?;
+            Ok((key, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            let key = SecretKey::generate(&mut rand_core::OsRng);
+            let text = zeroize::Zeroizing::new(format!("{}\n", key.to_text()));
+            super::atomic::write(&path, text.as_bytes(), 0o600).with_context(|| format!("writing {}", path.display()))?;
+            Ok((key, true))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {} (run `hometun-relay init` first)", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_key_is_created_once_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        assert!(relay_key(dir.path(), false).is_err());
+        let (first, created) = relay_key(dir.path(), true).unwrap();
+        assert!(created);
+        let (again, created) = relay_key(dir.path(), true).unwrap();
+        assert!(!created);
+        assert_eq!(first.public_key(), again.public_key());
+        let mode = std::fs::metadata(dir.path().join(files::RELAY_KEY)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn state_survives_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let net: Ipv4Net = "10.8.0.0/24".parse().unwrap();
+        let mut store = Store::load(dir.path(), net).unwrap();
+        let addr = store.pool.lease("key-a").unwrap();
+        store.save_leases().unwrap();
+        let again = Store::load(dir.path(), net).unwrap();
+        assert_eq!(again.pool.leased("key-a"), Some(addr));
+    }
+}

@@ -1,0 +1,166 @@
+//! The TLS listener: accepts TCP, applies per-source-IP limits, runs TLS handshakes in their
+//! own tasks under a deadline (a stalled handshake delays no one), and hands finished
+//! connections to the HTTP server.
+
+use crate::daemon::limits::{ConnectionSlot, IpLimits};
+use crate::daemon::LogLimiter;
+use axum::serve::{IncomingStream, Listener};
+use std::io;
+use std::net::SocketAddr;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// A TLS connection that holds its per-IP connection slot until dropped, and fails reads after
+/// `idle` without any byte from the peer (slow or silent HTTP clients; tunnel clients send
+/// keepalives well within it).
+pub struct TlsConnection {
+    stream: TlsStream<TcpStream>,
+    _slot: ConnectionSlot,
+    idle: Duration,
+    idle_timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// Listener of finished TLS connections.
+pub struct TlsListener {
+    incoming: mpsc::Receiver<(TlsConnection, SocketAddr)>,
+    local: SocketAddr,
+}
+
+/// The remote address of a connection (axum `ConnectInfo`).
+#[derive(Clone, Copy, Debug)]
+pub struct Remote(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<IncomingStream<'_, TlsListener>> for Remote {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        Remote(*stream.remote_addr())
+    }
+}
+
+impl TlsListener {
+    /// Starts accepting on `tcp`.
+    pub fn start(
+        tcp: TcpListener,
+        acceptor: TlsAcceptor,
+        limits: IpLimits,
+        handshake_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let (tx, incoming) = mpsc::channel(64);
+        let log_limit = Arc::new(LogLimiter::new(5));
+        tokio::spawn(async move {
+            loop {
+                let (stream, remote) = match tcp.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let now = std::time::Instant::now();
+                let slot = match limits.connect(remote.ip(), now) {
+                    Ok(slot) => slot,
+                    Err(why) => {
+                        if log_limit.allow(crate::ops::unix_now()).is_some() {
+                            tracing::info!(%remote, "connection refused: per-address limit ({why:?})");
+                        }
+                        continue;
+                    }
+                };
+                let Ok(handshake) = limits.handshake(remote.ip()) else {
+                    if log_limit.allow(crate::ops::unix_now()).is_some() {
+                        tracing::info!(%remote, "connection refused: too many handshakes from this address");
+                    }
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            drop(handshake);
+                            let connection = TlsConnection {
+                                stream: tls,
+                                _slot: slot,
+                                idle: idle_timeout,
+                                idle_timer: Box::pin(tokio::time::sleep(idle_timeout)),
+                            };
+                            let _ = tx.send((connection, remote)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { incoming, local })
+    }
+}
+
+impl Listener for TlsListener {
+    type Io = TlsConnection;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.incoming.recv().await {
+            Some(connection) => connection,
+            // The accept task never ends while the listener lives.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+impl AsyncRead for TlsConnection {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.stream).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    let next = tokio::time::Instant::now() + self.idle;
+                    self.idle_timer.as_mut().reset(next);
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.idle_timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "peer idle too long"))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for TlsConnection {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,50 @@
+//! The one TLS port: the page, the `/tunnel` WebSocket and `/healthz`.
+
+pub mod listener;
+pub mod page;
+pub mod tls;
+
+use crate::daemon::Relay;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use listener::Remote;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Clone)]
+struct AppState {
+    relay: Arc<Relay>,
+    www: Arc<PathBuf>,
+}
+
+/// The HTTP routes.
+pub fn router(relay: Arc<Relay>, www: PathBuf) -> Router {
+    Router::new()
+        .route("/tunnel", get(tunnel))
+        .route("/healthz", get(healthz))
+        .fallback(page_handler)
+        .with_state(AppState { relay, www: Arc::new(www) })
+}
+
+async fn healthz() -> Response {
+    let mut response = "ok\n".into_response();
+    page::security_headers(response.headers_mut());
+    response
+}
+
+async fn page_handler(State(state): State<AppState>, uri: Uri) -> Response {
+    page::serve(&state.www, &uri).await
+}
+
+async fn tunnel(State(state): State<AppState>, ConnectInfo(Remote(remote)): ConnectInfo<Remote>, ws: WebSocketUpgrade) -> Response {
+    let max = state.relay.config.limits.max_message_bytes;
+    let relay = state.relay.clone();
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .max_write_buffer_size(8 << 20)
+        .on_upgrade(move |socket| crate::daemon::session::run(socket, remote, relay))
+}
