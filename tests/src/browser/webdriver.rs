@@ -1,0 +1,155 @@
+//! chromedriver inside a lab namespace and a small WebDriver client for it: plain HTTP/1.1 with
+//! JSON bodies (W3C WebDriver), one connection per command, every call bounded in time.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::lab::{Lab, Node};
+
+/// chromedriver's port inside the (fresh) lab namespace.
+const PORT: u16 = 9515;
+/// The longest one WebDriver command may take (page loads and scripts are bounded below it).
+const CALL_TIMEOUT: Duration = Duration::from_secs(90);
+/// The largest answer read (screenshots are the big ones).
+const MAX_ANSWER: usize = 64 << 20;
+
+/// A chromedriver process in a lab namespace; stopped when dropped.
+pub struct Chromedriver {
+    lab: Lab,
+    netns: String,
+    pid: Option<u32>,
+}
+
+impl Chromedriver {
+    /// Starts chromedriver inside `node` and waits (at most 20 s) until it is ready.
+    pub fn start(lab: &Lab, node: Node) -> anyhow::Result<Chromedriver> {
+        let pid = lab.spawn(node, "chromedriver", super::chromedriver_path(), [format!("--port={PORT}")])?;
+        let driver = Chromedriver { lab: lab.clone(), netns: lab.netns(node), pid: Some(pid) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match driver.call("GET", "/status", None) {
+                Ok(status) if status["ready"] == true => return Ok(driver),
+                Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                Ok(status) => bail!("chromedriver not ready after 20 s: {status}"),
+                Err(e) => return Err(e.context(format!("chromedriver did not answer; log:\n{}", lab.log("chromedriver")))),
+            }
+        }
+    }
+
+    /// Opens a headless Chromium with `args` (see [`super::chromium_args`]) and a window of
+    /// `width`×`height` CSS pixels.
+    pub fn session(&self, args: &[String], width: u32, height: u32) -> anyhow::Result<Session<'_>> {
+        let mut args = args.to_vec();
+        args.extend(["--headless=new".to_owned(), format!("--window-size={width},{height}")]);
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "acceptInsecureCerts": false,
+            "timeouts": {"script": 60_000, "pageLoad": 60_000, "implicit": 0},
+            "goog:chromeOptions": {"binary": super::CHROMIUM, "args": args},
+        }}});
+        let value = self.call("POST", "/session", Some(&capabilities)).context("starting Chromium")?;
+        let id = value["sessionId"].as_str().context("no sessionId in the answer")?.to_owned();
+        Ok(Session { driver: self, id })
+    }
+
+    /// What chromedriver logged so far.
+    pub fn log(&self) -> String {
+        self.lab.log("chromedriver")
+    }
+
+    /// One WebDriver command; returns its `value`, or fails with the WebDriver error.
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], PORT));
+        let mut stream = super::connect_in(&self.netns, addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(CALL_TIMEOUT))?;
+        stream.set_write_timeout(Some(CALL_TIMEOUT))?;
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nContent-Type: application/json; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body.as_bytes())?;
+        let mut answer = Vec::new();
+        stream.take(MAX_ANSWER as u64).read_to_end(&mut answer).with_context(|| format!("{method} {path}"))?;
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        let httparse::Status::Complete(head_len) = response.parse(&answer)? else {
+            bail!("{method} {path}: incomplete answer ({} bytes)", answer.len());
+        };
+        let code = response.code.unwrap_or(0);
+        let json: Value = serde_json::from_slice(&answer[head_len..])
+            .with_context(|| format!("{method} {path}: answer {code} is not JSON"))?;
+        let value = json.get("value").cloned().unwrap_or(Value::Null);
+        if code != 200 || value.get("error").is_some() {
+            bail!("{method} {path}: {code} {}: {}", value["error"], value["message"]);
+        }
+        Ok(value)
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            // The lab also kills whatever is left in its namespaces (Chromium) when it goes.
+            let _ = self.lab.stop(pid, Duration::from_secs(5));
+        }
+    }
+}
+
+/// One Chromium window driven through WebDriver; closed when dropped.
+pub struct Session<'d> {
+    driver: &'d Chromedriver,
+    id: String,
+}
+
+impl Session<'_> {
+    /// Navigates to `url` and waits for the load (at most the page-load timeout).
+    pub fn goto(&self, url: &str) -> anyhow::Result<()> {
+        self.command("POST", "url", Some(json!({ "url": url }))).map(|_| ())
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) and returns its result.
+    pub fn execute(&self, script: &str, args: &[Value]) -> anyhow::Result<Value> {
+        self.command("POST", "execute/sync", Some(json!({ "script": script, "args": args })))
+    }
+
+    /// Runs `script` every 200 ms until it returns something other than `null`, `false`,
+    /// `undefined` or `""`; returns that. Fails after `timeout`, saying it waited for `what`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, script: &str) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.execute(script, &[])?;
+            if !matches!(&value, Value::Null | Value::Bool(false)) && value != "" {
+                return Ok(value);
+            }
+            ensure!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Saves a PNG screenshot of the window to `path`.
+    pub fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
+        let value = self.command("GET", "screenshot", None)?;
+        let png = base64::engine::general_purpose::STANDARD.decode(value.as_str().context("screenshot is not a string")?)?;
+        std::fs::write(path, png).with_context(|| format!("writing {}", path.display()))
+    }
+
+    fn command(&self, method: &str, what: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        self.driver.call(method, &format!("/session/{}/{what}", self.id), body.as_ref())
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        // Quits Chromium.
+        let _ = self.driver.call("DELETE", &format!("/session/{}", self.id), None);
+    }
+}

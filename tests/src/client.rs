@@ -1,0 +1,696 @@
+//! A native hometun client for tests and benchmarks: the shared session and netstack driven
+//! over tokio-tungstenite and rustls, like the browser client but in a normal process.
+//!
+//! The relay's self-signed certificate is trusted by pinning: the client accepts exactly the
+//! certificate found in the relay's state directory and nothing else.
+//!
+//! ```text
+//! Tunnel ─ reader task:  WebSocket → Session::handle_message → NetStack::receive_packet
+//!        └ writer task:  NetStack::poll → Session::send_packet → Session::poll_transmit → WebSocket
+//! ```
+//! Users (`ping`, `tcp_connect`, `http_get`, ...) work on the shared state under a lock and
+//! wake the writer; every wait is bounded by a timeout.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hometun_shared::control::ClientConfig;
+use hometun_shared::handshake::Initiator;
+use hometun_shared::invite::Invite;
+use hometun_shared::keys::{PublicKey, SecretKey};
+use hometun_shared::netstack::{self, NetConfig, NetStack, PingReply, TcpHandle, TcpState};
+use hometun_shared::session::{self, CloseReason, Params, Session};
+use hometun_shared::time::Instant;
+use rand_core::{OsRng, RngCore};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// The WebSocket to the relay, after TLS.
+pub type Ws = WebSocketStream<TlsStream<TcpStream>>;
+
+/// What went wrong for the test client.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// TCP, TLS or the WebSocket upgrade failed, or the WebSocket broke.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The Noise handshake failed or the relay refused (see [`session::Error::Refused`]).
+    #[error("handshake: {0}")]
+    Handshake(session::Error),
+    /// The relay closed the WebSocket before answering the hello.
+    #[error("the relay closed the connection during the handshake")]
+    ClosedDuringHandshake,
+    /// The tunnel ended (relay closed it, session error, transport loss).
+    #[error("tunnel ended: {0}")]
+    Ended(End),
+    /// A netstack call failed (refused, reset, timed out, ...).
+    #[error("netstack: {0}")]
+    Net(netstack::Error),
+    /// Waiting for something took longer than allowed.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    /// An HTTP response could not be parsed.
+    #[error("http: {0}")]
+    Http(String),
+}
+
+/// How a tunnel ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The relay sent a close frame with this reason.
+    ClosedByRelay(CloseReason),
+    /// The session failed (forged record, dead peer, ...).
+    Session(session::Error),
+    /// The WebSocket or TCP connection ended without a close frame.
+    Transport(String),
+    /// This client disconnected.
+    Local,
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::ClosedByRelay(r) => write!(f, "closed by the relay: {r}"),
+            End::Session(e) => write!(f, "session error: {e}"),
+            End::Transport(t) => write!(f, "transport: {t}"),
+            End::Local => f.write_str("disconnected"),
+        }
+    }
+}
+
+type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// Where the relay is and which certificate it must present.
+#[derive(Clone, Debug)]
+pub struct RelayTarget {
+    /// TCP address to connect to (the router's forwarded port in the lab).
+    pub addr: SocketAddr,
+    /// The only certificate accepted.
+    pub cert: CertificateDer<'static>,
+    /// Local address to connect from (`None`: the kernel chooses).
+    pub bind: Option<IpAddr>,
+}
+
+impl RelayTarget {
+    /// Target at `addr` pinning the certificate in `cert_pem` (the relay's `tls-cert.pem`).
+    pub fn from_cert_file(addr: SocketAddr, cert_pem: &Path) -> anyhow::Result<RelayTarget> {
+        use rustls_pki_types::pem::PemObject;
+        let cert = CertificateDer::from_pem_file(cert_pem)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", cert_pem.display()))?;
+        Ok(RelayTarget { addr, cert, bind: None })
+    }
+
+    /// The same target, connecting from `bind`.
+    pub fn from_address(&self, bind: IpAddr) -> RelayTarget {
+        RelayTarget { bind: Some(bind), ..self.clone() }
+    }
+}
+
+/// A device: its static key and the relay key it trusts.
+#[derive(Clone)]
+pub struct Device {
+    /// The device's static secret.
+    pub key: Arc<SecretKey>,
+    /// The relay's static public key (from the invite).
+    pub relay_key: PublicKey,
+}
+
+impl Device {
+    /// A new device with a fresh key that trusts the relay named in `invite`.
+    pub fn new(invite: &Invite) -> Device {
+        Device { key: Arc::new(SecretKey::generate(&mut OsRng)), relay_key: invite.relay_key }
+    }
+
+    /// Enrols with `invite` and returns the running tunnel (with its pushed config).
+    pub async fn enrol(&self, target: &RelayTarget, invite: &Invite) -> Result<Tunnel> {
+        Tunnel::open(target, self, Some(invite)).await
+    }
+
+    /// Connects an enrolled device.
+    pub async fn connect(&self, target: &RelayTarget) -> Result<Tunnel> {
+        Tunnel::open(target, self, None).await
+    }
+}
+
+/// Time for the core: microseconds since the first call in this process.
+pub fn now() -> Instant {
+    static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
+    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+    Instant::from_micros(u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Opens TCP, TLS (pinned) and the WebSocket upgrade to `/tunnel`. Public so tests can talk
+/// raw (garbage, stalls) to the relay.
+pub async fn connect_ws(target: &RelayTarget, max_message: usize) -> Result<Ws> {
+    let transport = |e: &dyn std::fmt::Display| ClientError::Transport(e.to_string());
+    let socket = if target.addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| transport(&e))?;
+    if let Some(bind) = target.bind {
+        socket.bind(SocketAddr::new(bind, 0)).map_err(|e| transport(&e))?;
+    }
+    let tcp = socket.connect(target.addr).await.map_err(|e| transport(&e))?;
+    tcp.set_nodelay(true).map_err(|e| transport(&e))?;
+    let tls = tokio_rustls::TlsConnector::from(tls_config(&target.cert)?)
+        .connect(ServerName::IpAddress(target.addr.ip().into()), tcp)
+        .await
+        .map_err(|e| transport(&e))?;
+    let url = format!("wss://{}/tunnel", target.addr);
+    let config = WebSocketConfig::default().max_message_size(Some(max_message)).max_frame_size(Some(max_message));
+    let (ws, _response) =
+        tokio_tungstenite::client_async_with_config(url, tls, Some(config)).await.map_err(|e| transport(&e))?;
+    Ok(ws)
+}
+
+fn tls_config(cert: &CertificateDer<'static>) -> Result<Arc<rustls::ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(PinnedCert { cert: cert.clone(), provider: provider.clone() });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Accepts exactly one certificate (the relay's self-signed one); signatures are still checked.
+#[derive(Debug)]
+struct PinnedCert {
+    cert: CertificateDer<'static>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedCert {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.cert.as_ref() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Connects and runs the Noise handshake, returning the WebSocket and the fresh session
+/// without starting a tunnel (tests that misbehave after the handshake start here).
+pub async fn handshake(target: &RelayTarget, device: &Device, enrol: Option<&Invite>) -> Result<(Ws, Session)> {
+    let attempt = async {
+        let mut ws = connect_ws(target, MAX_MESSAGE).await?;
+        let params = Params::default();
+        let (initiator, hello) = Initiator::start(&device.key, &device.relay_key, enrol, &params, now(), &mut OsRng)
+            .map_err(ClientError::Handshake)?;
+        ws.send(Message::Binary(hello.into())).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let reply = loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(reply))) => break reply,
+                Some(Ok(Message::Close(_))) | None => return Err(ClientError::ClosedDuringHandshake),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(ClientError::Transport(e.to_string())),
+            }
+        };
+        let session = initiator.handle_reply(now(), &reply).map_err(ClientError::Handshake)?;
+        Ok((ws, session))
+    };
+    tokio::time::timeout(OPEN_TIMEOUT, attempt).await.map_err(|_| ClientError::Timeout("handshake"))?
+}
+
+/// Largest WebSocket message the client accepts.
+const MAX_MESSAGE: usize = 256 * 1024;
+/// How long the handshake and the first pushed config may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct State {
+    session: Session,
+    net: Option<NetStack>,
+    config: Option<ClientConfig>,
+    end: Option<End>,
+    closing: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the writer: something may be ready to send.
+    kick: Notify,
+    /// Bumped after every change, so waiters re-check.
+    changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn finish(&self, end: End) {
+        let mut state = self.lock();
+        state.end.get_or_insert(end);
+        drop(state);
+        self.bump();
+        self.kick.notify_one();
+    }
+}
+
+/// A running tunnel. Dropping it stops its tasks (without a close frame).
+pub struct Tunnel {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Tunnel {
+    async fn open(target: &RelayTarget, device: &Device, enrol: Option<&Invite>) -> Result<Tunnel> {
+        let (ws, session) = handshake(target, device, enrol).await?;
+        let tunnel = Tunnel::start(ws, session);
+        tunnel.wait(OPEN_TIMEOUT, "pushed config", |s| s.config.clone().map(Ok)).await?;
+        Ok(tunnel)
+    }
+
+    fn start(ws: Ws, session: Session) -> Tunnel {
+        let (changed, _) = watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State { session, net: None, config: None, end: None, closing: false }),
+            kick: Notify::new(),
+            changed,
+        });
+        let (sink, stream) = ws.split();
+        let reader = tokio::spawn(read_loop(shared.clone(), stream));
+        let writer = tokio::spawn(write_loop(shared.clone(), sink));
+        shared.kick.notify_one();
+        Tunnel { shared, tasks: vec![reader, writer] }
+    }
+
+    /// The configuration the relay pushed.
+    pub fn config(&self) -> ClientConfig {
+        self.shared.lock().config.clone().expect("a tunnel exists only once configured")
+    }
+
+    /// The tunnel address the relay gave this device.
+    pub fn address(&self) -> Ipv4Addr {
+        self.config().address.addr()
+    }
+
+    /// How the tunnel ended, if it did.
+    pub fn end(&self) -> Option<End> {
+        self.shared.lock().end.clone()
+    }
+
+    /// Session counters.
+    pub fn stats(&self) -> session::Stats {
+        self.shared.lock().session.stats()
+    }
+
+    /// Waits until the tunnel ends; `None` if it still runs after `timeout`.
+    pub async fn wait_end(&self, timeout: Duration) -> Option<End> {
+        let mut rx = self.shared.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            rx.borrow_and_update();
+            if let Some(end) = self.end() {
+                return Some(end);
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Closes the session with a close frame and waits (briefly) for it to leave.
+    pub async fn disconnect(&self) {
+        {
+            let mut state = self.shared.lock();
+            state.session.close(CloseReason::Normal);
+            state.closing = true;
+        }
+        self.shared.kick.notify_one();
+        let _ = self.wait_end(Duration::from_secs(2)).await;
+    }
+
+    /// Queues one raw IP packet into the tunnel, bypassing the netstack (spoofing tests).
+    pub fn inject_packet(&self, packet: &[u8]) -> Result<()> {
+        let result = self.shared.lock().session.send_packet(packet);
+        self.shared.kick.notify_one();
+        result.map_err(|e| ClientError::Ended(End::Session(e)))
+    }
+
+    /// Runs `f` on the state until it returns `Some`, re-checking after every change. Fails
+    /// when the tunnel ends first or `timeout` passes.
+    async fn wait<T>(&self, timeout: Duration, what: &'static str, mut f: impl FnMut(&mut State) -> Option<Result<T>>) -> Result<T> {
+        let mut rx = self.shared.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            rx.borrow_and_update();
+            {
+                let mut state = self.shared.lock();
+                let result = f(&mut state);
+                let end = state.end.clone();
+                drop(state);
+                self.shared.kick.notify_one();
+                if let Some(result) = result {
+                    return result;
+                }
+                if let Some(end) = end {
+                    return Err(ClientError::Ended(end));
+                }
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                return Err(ClientError::Timeout(what));
+            }
+        }
+    }
+
+    fn with_net<T>(&self, f: impl FnOnce(&mut NetStack) -> netstack::Result<T>) -> Result<T> {
+        let mut state = self.shared.lock();
+        let net = state.net.as_mut().expect("netstack exists once configured");
+        let result = f(net).map_err(ClientError::Net);
+        drop(state);
+        self.shared.kick.notify_one();
+        result
+    }
+
+    /// Sends one ICMP echo to `dst` and waits for its reply.
+    pub async fn ping(&self, dst: Ipv4Addr, seq: u16, timeout: Duration) -> Result<PingReply> {
+        let t = now();
+        self.with_net(|net| net.ping(dst, seq, 56, t))?;
+        self.wait(timeout, "echo reply", |s| {
+            let net = s.net.as_mut()?;
+            let mut found = None;
+            while let Some(reply) = net.poll_ping_reply() {
+                if reply.seq == seq && reply.from == dst {
+                    found = Some(reply);
+                }
+            }
+            found.map(Ok)
+        })
+        .await
+    }
+
+    /// Resolves `name` through the DNS servers the relay pushed.
+    pub async fn resolve(&self, name: &str, timeout: Duration) -> Result<Vec<Ipv4Addr>> {
+        let query = self.with_net(|net| net.resolve(name))?;
+        self.wait(timeout, "DNS answer", |s| s.net.as_mut()?.dns_result(query).map_err(ClientError::Net).transpose()).await
+    }
+
+    /// Opens a TCP connection through the tunnel.
+    pub async fn tcp_connect(&self, remote: SocketAddrV4, timeout: Duration) -> Result<TcpConn<'_>> {
+        let handle = self.with_net(|net| net.tcp_connect(remote))?;
+        let conn = TcpConn { tunnel: self, handle };
+        self.wait(timeout, "TCP connect", |s| match s.net.as_ref()?.tcp_state(handle) {
+            Ok(TcpState::Connecting) => None,
+            Ok(state) if state.is_final() => {
+                let error = s.net.as_mut()?.tcp_recv(handle, &mut []).err();
+                Some(Err(ClientError::Net(error.unwrap_or(netstack::Error::TimedOut(remote)))))
+            }
+            Ok(_) => Some(Ok(())),
+            Err(e) => Some(Err(ClientError::Net(e))),
+        })
+        .await?;
+        Ok(conn)
+    }
+
+    /// `GET path` from `host:port` over one fresh connection; returns status and body.
+    pub async fn http_get(&self, remote: SocketAddrV4, path: &str, timeout: Duration) -> Result<HttpResponse> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mut conn = self.tcp_connect(remote, left()).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", remote.ip());
+        conn.write_all(request.as_bytes(), left()).await?;
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let (status, content_length, head_len) = loop {
+            let n = conn.read_some(&mut buf, left()).await?;
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut headers);
+            match response.parse(&buf).map_err(|e| ClientError::Http(e.to_string()))? {
+                httparse::Status::Complete(len) => {
+                    let content_length = response
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok());
+                    break (response.code.unwrap_or(0), content_length, len);
+                }
+                httparse::Status::Partial if n == 0 => return Err(ClientError::Http("connection closed inside the head".into())),
+                httparse::Status::Partial => continue,
+            }
+        };
+        let mut body = buf.split_off(head_len);
+        match content_length {
+            Some(len) => {
+                body.reserve(len.saturating_sub(body.len()));
+                while body.len() < len {
+                    if conn.read_some(&mut body, left()).await? == 0 {
+                        return Err(ClientError::Http(format!("body ended after {} of {len} bytes", body.len())));
+                    }
+                }
+                body.truncate(len);
+            }
+            None => while conn.read_some(&mut body, left()).await? > 0 {},
+        }
+        Ok(HttpResponse { status, body })
+    }
+}
+
+/// An HTTP response read by [`Tunnel::http_get`].
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// The whole body.
+    pub body: Vec<u8>,
+}
+
+/// A TCP connection through a [`Tunnel`]; released when dropped.
+pub struct TcpConn<'t> {
+    tunnel: &'t Tunnel,
+    handle: TcpHandle,
+}
+
+impl Drop for TcpConn<'_> {
+    fn drop(&mut self) {
+        if let Some(net) = self.tunnel.shared.lock().net.as_mut() {
+            let _ = net.tcp_release(self.handle);
+        }
+        self.tunnel.shared.kick.notify_one();
+    }
+}
+
+impl TcpConn<'_> {
+    /// Sends all of `data`.
+    pub async fn write_all(&mut self, mut data: &[u8], timeout: Duration) -> Result<()> {
+        let handle = self.handle;
+        while !data.is_empty() {
+            let n = self
+                .tunnel
+                .wait(timeout, "TCP send buffer", |s| match s.net.as_mut()?.tcp_send(handle, data) {
+                    Ok(0) => None,
+                    Ok(n) => Some(Ok(n)),
+                    Err(e) => Some(Err(ClientError::Net(e))),
+                })
+                .await?;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    /// Appends what has arrived (waiting for at least one byte) to `buf`; 0 at end of stream.
+    pub async fn read_some(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> Result<usize> {
+        let handle = self.handle;
+        let mut chunk = vec![0u8; 64 * 1024];
+        let n = self
+            .tunnel
+            .wait(timeout, "TCP data", |s| match s.net.as_mut()?.tcp_recv(handle, &mut chunk) {
+                Ok(0) => None,
+                Ok(n) => Some(Ok(n)),
+                Err(netstack::Error::EndOfStream) => Some(Ok(0)),
+                Err(e) => Some(Err(ClientError::Net(e))),
+            })
+            .await?;
+        buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// Reads exactly `len` bytes.
+    pub async fn read_exact(&mut self, len: usize, timeout: Duration) -> Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(len);
+        while buf.len() < len {
+            if self.read_some(&mut buf, timeout).await? == 0 {
+                return Err(ClientError::Net(netstack::Error::EndOfStream));
+            }
+        }
+        Ok(buf)
+    }
+
+    /// Finishes sending (FIN).
+    pub fn close(&mut self) -> Result<()> {
+        self.tunnel.with_net(|net| net.tcp_close(self.handle))
+    }
+}
+
+async fn read_loop(shared: Arc<Shared>, mut stream: futures_util::stream::SplitStream<Ws>) {
+    let end = loop {
+        let message = match stream.next().await {
+            Some(Ok(Message::Binary(data))) => data,
+            Some(Ok(Message::Close(frame))) => break End::Transport(format!("WebSocket closed by the relay: {frame:?}")),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break End::Transport(e.to_string()),
+            None => break End::Transport("connection ended".into()),
+        };
+        let mut data: Vec<u8> = message.into();
+        let mut state = shared.lock();
+        let state = &mut *state;
+        let t = now();
+        match state.session.handle_message(t, &mut data) {
+            Ok(packets) => {
+                if let Some(net) = state.net.as_mut() {
+                    for packet in packets {
+                        net.receive_packet(packet);
+                    }
+                }
+            }
+            Err(_) => {} // reported through the events below or the sticky error
+        }
+        while let Some(event) = state.session.poll_event() {
+            match event {
+                session::Event::Config(config) => apply_config(state, config, t),
+                session::Event::Closed(reason) => {
+                    state.end.get_or_insert(End::ClosedByRelay(reason));
+                }
+                _ => {}
+            }
+        }
+        if let Some(error) = state.session.error().cloned() {
+            state.end.get_or_insert(match error {
+                session::Error::PeerClosed(reason) => End::ClosedByRelay(reason),
+                e => End::Session(e),
+            });
+        }
+        let ended = state.end.is_some();
+        drop(data);
+        shared.kick.notify_one();
+        shared.bump();
+        if ended {
+            return;
+        }
+    };
+    shared.finish(end);
+}
+
+fn apply_config(state: &mut State, config: ClientConfig, t: Instant) {
+    match state.net.as_mut() {
+        Some(net) => {
+            let _ = net.set_dns_servers(config.dns.clone());
+        }
+        None => {
+            let mut net_config = NetConfig::new(config.address.addr(), config.address.prefix_len());
+            net_config.mtu = usize::from(config.mtu).max(576);
+            net_config.dns_servers = config.dns.clone();
+            match NetStack::new(net_config, t, OsRng.next_u64()) {
+                Ok(net) => state.net = Some(net),
+                Err(e) => {
+                    state.end.get_or_insert(End::Transport(format!("unusable pushed config: {e}")));
+                    return;
+                }
+            }
+        }
+    }
+    state.config = Some(config);
+}
+
+async fn write_loop(shared: Arc<Shared>, mut sink: futures_util::stream::SplitSink<Ws, Message>) {
+    loop {
+        let (messages, wake_at, end) = {
+            let mut state = shared.lock();
+            let state = &mut *state;
+            let t = now();
+            let mut messages = Vec::new();
+            if let Some(net) = state.net.as_mut() {
+                net.poll(t);
+                let session = &mut state.session;
+                net.drain_transmit(|packet| {
+                    let _ = session.send_packet(packet);
+                });
+            }
+            if state.session.poll_timeout().is_some_and(|at| at <= t) {
+                if let Err(e) = state.session.handle_timeout(t) {
+                    state.end.get_or_insert(End::Session(e));
+                }
+            }
+            while let Some(message) = state.session.poll_transmit(t) {
+                messages.push(message);
+            }
+            if state.closing && state.session.is_closed() {
+                state.end.get_or_insert(End::Local);
+            }
+            let net_at = state.net.as_mut().and_then(|net| net.poll_delay(t)).map(|d| t + d);
+            let wake_at = [net_at, state.session.poll_timeout()].into_iter().flatten().min();
+            (messages, wake_at, state.end.clone())
+        };
+        for message in messages {
+            if let Err(e) = sink.send(Message::Binary(message.into())).await {
+                shared.finish(End::Transport(e.to_string()));
+                return;
+            }
+        }
+        shared.bump();
+        if let Some(end) = end {
+            if end == End::Local {
+                let _ = sink.close().await;
+            }
+            shared.bump();
+            return;
+        }
+        let sleep = wake_at
+            .map(|at| Duration::from_micros(at.as_micros().saturating_sub(now().as_micros())))
+            .unwrap_or(Duration::from_secs(1))
+            .clamp(Duration::from_micros(200), Duration::from_secs(1));
+        tokio::select! {
+            _ = shared.kick.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The bytes the LAN hosts serve, known in advance so a client can check every byte it got.
+//!
+//! `GET /blob/<size>` on a lab host answers with `size` bytes of [`blob_bytes`]: a splitmix64
+//! stream seeded by the size, so two sizes never share a prefix by accident and any byte range
+//! can be recomputed without the rest. `GET /` answers with [`index_page`].
+
+/// Largest blob a lab host serves (64 MiB): bounds what one request can make it send.
+pub const MAX_BLOB: u64 = 64 << 20;
+
+/// The path that serves `size` bytes of known content.
+pub fn blob_path(size: u64) -> String {
+    format!("/blob/{size}")
+}
+
+/// Parses a [`blob_path`]; `None` for any other path or a size above [`MAX_BLOB`].
+pub fn parse_blob_path(path: &str) -> Option<u64> {
+    let size: u64 = path.strip_prefix("/blob/")?.parse().ok()?;
+    (size <= MAX_BLOB).then_some(size)
+}
+
+/// Fills `out` with the bytes of the blob of `size` bytes starting at `offset`.
+pub fn blob_bytes(size: u64, offset: u64, out: &mut [u8]) {
+    for (i, byte) in out.iter_mut().enumerate() {
+        let pos = offset + i as u64;
+        let word = splitmix64(size ^ (pos / 8).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        *byte = word.to_le_bytes()[(pos % 8) as usize];
+    }
+}
+
+/// The first offset where `got` (the blob bytes from `offset` on) differs from the expected content.
+pub fn first_mismatch(size: u64, offset: u64, got: &[u8]) -> Option<u64> {
+    let mut expected = vec![0u8; got.len()];
+    blob_bytes(size, offset, &mut expected);
+    got.iter().zip(&expected).position(|(a, b)| a != b).map(|i| offset + i as u64)
+}
+
+/// The HTML page a lab host serves at `/`, naming the host so a screenshot shows which one answered.
+pub fn index_page(host_name: &str) -> String {
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{host_name}</title></head>\n\
+         <body><h1>Hello from {host_name}</h1><p>hometun lab LAN host.</p></body></html>\n"
+    )
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_range_matches_the_whole() {
+        let mut whole = vec![0u8; 1000];
+        blob_bytes(1000, 0, &mut whole);
+        let mut part = vec![0u8; 77];
+        blob_bytes(1000, 333, &mut part);
+        assert_eq!(&whole[333..410], &part[..]);
+        assert_eq!(first_mismatch(1000, 333, &part), None);
+        part[5] ^= 1;
+        assert_eq!(first_mismatch(1000, 333, &part), Some(338));
+    }
+
+    #[test]
+    fn sizes_give_different_streams() {
+        let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+        blob_bytes(1 << 20, 0, &mut a);
+        blob_bytes(2 << 20, 0, &mut b);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn blob_paths_round_trip_and_are_bounded() {
+        assert_eq!(parse_blob_path(&blob_path(4096)), Some(4096));
+        assert_eq!(parse_blob_path("/blob/x"), None);
+        assert_eq!(parse_blob_path(&blob_path(MAX_BLOB + 1)), None);
+        assert_eq!(parse_blob_path("/etc/passwd"), None);
+    }
+}

@@ -1,0 +1,242 @@
+//! The services a LAN host runs in the lab, served by the `hometun-labhost` binary.
+//!
+//! - HTTP/1.1 (keep-alive): `/` an HTML page naming the host, `/blob/<size>` known bytes (see
+//!   [`crate::content`]), `/whoami` the peer's address as the host saw it (tells masquerade from
+//!   routed mode), anything else 404.
+//! - TCP echo (the lab uses port 7).
+//! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
+//! - A DNS responder for A queries over UDP with fixed records.
+//!
+//! Every accepted connection or query is logged as one line on stdout, `conn <service> <peer>`,
+//! so a test can also ask a host who reached it.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+use crate::content;
+
+/// The banner the :22 stand-in sends on connect.
+pub const BANNER: &[u8] = b"SSH-2.0-hometun-lab\r\n";
+/// Largest HTTP request head the server reads before giving up on a connection.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Serves HTTP on `listener` forever; `host_name` goes into the index page.
+pub async fn serve_http(listener: TcpListener, host_name: String) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else { continue };
+        log_conn("http", peer);
+        let name = host_name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = http_connection(stream, peer, &name).await {
+                println!("http {peer}: {e:#}");
+            }
+        });
+    }
+}
+
+async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &str) -> anyhow::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        let Some((head_len, path, close)) = read_request_head(&mut stream, &mut buf).await? else {
+            return Ok(());
+        };
+        buf.drain(..head_len);
+        let (status, ctype, body): (&str, &str, Body) = match path.as_str() {
+            "/" | "/index.html" => ("200 OK", "text/html; charset=utf-8", Body::Bytes(content::index_page(host_name).into())),
+            "/whoami" => ("200 OK", "text/plain", Body::Bytes(peer.ip().to_string().into())),
+            p => match content::parse_blob_path(p) {
+                Some(size) => ("200 OK", "application/octet-stream", Body::Blob(size)),
+                None => ("404 Not Found", "text/plain", Body::Bytes(b"not found\n".to_vec())),
+            },
+        };
+        let len = match &body {
+            Body::Bytes(b) => b.len() as u64,
+            Body::Blob(size) => *size,
+        };
+        let conn = if close { "close" } else { "keep-alive" };
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\nConnection: {conn}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await?;
+        match body {
+            Body::Bytes(b) => stream.write_all(&b).await?,
+            Body::Blob(size) => {
+                let mut chunk = vec![0u8; 64 * 1024];
+                let mut offset = 0;
+                while offset < size {
+                    let n = chunk.len().min((size - offset) as usize);
+                    content::blob_bytes(size, offset, &mut chunk[..n]);
+                    stream.write_all(&chunk[..n]).await?;
+                    offset += n as u64;
+                }
+            }
+        }
+        if close {
+            stream.shutdown().await?;
+            // Lingering close: read until the client closes too. Dropping the socket at once
+            // would make the kernel answer a late retransmission with a reset, which can
+            // destroy response bytes the client has not read yet.
+            let mut sink = [0u8; 4096];
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+            })
+            .await;
+            return Ok(());
+        }
+    }
+}
+
+enum Body {
+    Bytes(Vec<u8>),
+    Blob(u64),
+}
+
+/// Reads one request head; `None` when the peer closed cleanly between requests.
+async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<Option<(usize, String, bool)>> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        if let httparse::Status::Complete(len) = req.parse(buf).context("bad request")? {
+            let path = req.path.unwrap_or("/").to_owned();
+            let close = req.version == Some(0)
+                || req.headers.iter().any(|h| {
+                    h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close")
+                });
+            return Ok(Some((len, path, close)));
+        }
+        anyhow::ensure!(buf.len() < MAX_HEAD, "request head too long");
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            anyhow::ensure!(buf.is_empty(), "peer closed inside a request head");
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Echoes every byte back on each connection to `listener`, forever.
+pub async fn serve_echo(listener: TcpListener) {
+    loop {
+        let Ok((mut stream, peer)) = listener.accept().await else { continue };
+        log_conn("echo", peer);
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let (mut r, mut w) = stream.split();
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+        });
+    }
+}
+
+/// Sends [`BANNER`] on each connection to `listener`, then waits for the peer to close.
+pub async fn serve_banner(listener: TcpListener) {
+    loop {
+        let Ok((mut stream, peer)) = listener.accept().await else { continue };
+        log_conn("banner", peer);
+        tokio::spawn(async move {
+            if stream.write_all(BANNER).await.is_ok() {
+                let mut sink = [0u8; 1024];
+                while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+            }
+        });
+    }
+}
+
+/// Answers A queries on `socket` from `records` (name → address); other names get NXDOMAIN.
+pub async fn serve_dns(socket: UdpSocket, records: Vec<(String, Ipv4Addr)>) {
+    let mut buf = [0u8; 512];
+    loop {
+        let Ok((n, peer)) = socket.recv_from(&mut buf).await else { continue };
+        log_conn("dns", peer);
+        if let Some(reply) = dns_reply(&buf[..n], &records) {
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    }
+}
+
+/// Builds the answer to one DNS query; `None` when the query is malformed (it is then ignored).
+pub fn dns_reply(query: &[u8], records: &[(String, Ipv4Addr)]) -> Option<Vec<u8>> {
+    let header = query.get(..12)?;
+    if header[2] & 0x80 != 0 || u16::from_be_bytes([header[4], header[5]]) != 1 {
+        return None;
+    }
+    let mut pos = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *query.get(pos)? as usize;
+        pos += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 {
+            return None;
+        }
+        labels.push(String::from_utf8_lossy(query.get(pos..pos + len)?).to_ascii_lowercase());
+        pos += len;
+    }
+    let qtype = u16::from_be_bytes([*query.get(pos)?, *query.get(pos + 1)?]);
+    let question_end = pos + 4;
+    let question = query.get(12..question_end)?;
+    let name = labels.join(".");
+    let known = records.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name));
+    let answer = known.filter(|_| qtype == 1).map(|(_, addr)| *addr);
+
+    let mut reply = Vec::with_capacity(question_end + 16);
+    reply.extend_from_slice(&header[..2]);
+    let rcode = if known.is_some() { 0 } else { 3 };
+    reply.push(0x80 | (header[2] & 0x01)); // response, copy RD
+    reply.push(0x80 | rcode); // RA
+    reply.extend_from_slice(&[0, 1, 0, u8::from(answer.is_some()), 0, 0, 0, 0]);
+    reply.extend_from_slice(question);
+    if let Some(addr) = answer {
+        reply.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        reply.extend_from_slice(&addr.octets());
+    }
+    Some(reply)
+}
+
+fn log_conn(service: &str, peer: SocketAddr) {
+    println!("conn {service} {peer}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.push(0);
+        q.extend_from_slice(&qtype.to_be_bytes());
+        q.extend_from_slice(&[0, 1]);
+        q
+    }
+
+    #[test]
+    fn known_name_gets_its_address() {
+        let records = vec![("nas.home.arpa".to_owned(), Ipv4Addr::new(192, 168, 0, 10))];
+        let q = query("NAS.home.arpa", 1);
+        let r = dns_reply(&q, &records).expect("reply");
+        assert_eq!(&r[..2], &[0x12, 0x34]);
+        assert_eq!(r[3] & 0x0f, 0, "NOERROR");
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one answer");
+        assert_eq!(&r[r.len() - 4..], &[192, 168, 0, 10]);
+    }
+
+    #[test]
+    fn unknown_name_is_nxdomain_and_garbage_is_ignored() {
+        let r = dns_reply(&query("nope.home.arpa", 1), &[]).expect("reply");
+        assert_eq!(r[3] & 0x0f, 3);
+        assert_eq!(dns_reply(&[1, 2, 3], &[]), None);
+        let mut truncated = query("nas.home.arpa", 1);
+        truncated.truncate(20);
+        assert_eq!(dns_reply(&truncated, &[]), None);
+    }
+}

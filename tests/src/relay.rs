@@ -1,0 +1,296 @@
+//! The real `hometun-relay` running on the lab's home server, driven through its command line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use hometun_shared::invite::Invite;
+
+use crate::client::RelayTarget;
+use crate::lab::{addr, Lab, Node, HOME_LAN_IF};
+
+/// How the relay lets clients into the LAN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Source NAT out of the LAN interface.
+    Masquerade,
+    /// Real client addresses on the LAN (needs [`Lab::add_return_route`]).
+    Routed,
+}
+
+/// Extra settings for one relay.
+#[derive(Clone, Debug)]
+pub struct RelayOptions {
+    /// masquerade or routed.
+    pub mode: Mode,
+    /// Handshake deadline in seconds (the relay's default, 10; stalled-handshake tests shorten it).
+    pub handshake_timeout_secs: u64,
+    /// Largest WebSocket message the relay accepts.
+    pub max_message_bytes: usize,
+    /// DNS servers pushed to clients.
+    pub dns: Vec<std::net::Ipv4Addr>,
+    /// The page's files (default: a one-line placeholder page).
+    pub www: Option<PathBuf>,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        RelayOptions { mode: Mode::Masquerade, handshake_timeout_secs: 10, max_message_bytes: 256 * 1024, dns: vec![addr::ROUTER_LAN], www: None }
+    }
+}
+
+/// A relay process in the lab's `home` namespace, with its state directory.
+pub struct Relay {
+    lab: Lab,
+    bin: PathBuf,
+    dir: PathBuf,
+    pid: Option<u32>,
+    runs: u32,
+    spki: Option<String>,
+}
+
+impl Relay {
+    /// Initialises a state directory with `options` and starts serving on 443; returns once
+    /// the relay says it runs.
+    pub fn start(lab: &Lab, options: RelayOptions) -> anyhow::Result<Relay> {
+        let bin = relay_binary()?;
+        let dir = lab.dir().join("relay");
+        let www = match &options.www {
+            Some(www) => www.clone(),
+            None => {
+                let www = lab.dir().join("www");
+                std::fs::create_dir_all(&www)?;
+                std::fs::write(www.join("index.html"), "<!doctype html><title>hometun</title>")?;
+                www
+            }
+        };
+        let mode = match options.mode {
+            Mode::Masquerade => "masquerade",
+            Mode::Routed => "routed",
+        };
+        let public_url = format!("https://{}", addr::ROUTER_WAN);
+        let listen = format!("0.0.0.0:{}", addr::RELAY_PORT);
+        let out = lab.exec(Node::Home, &bin, [
+            "init", "--dir", path_str(&dir)?, "--listen", &listen, "--lan", addr::LAN, "--lan-interface", HOME_LAN_IF,
+            "--mode", mode, "--public-url", &public_url, "--www", path_str(&www)?,
+        ])?;
+        ensure!(out.status.success(), "relay init failed: {}", String::from_utf8_lossy(&out.stderr));
+        tune_config(&dir.join("relay.toml"), &options)?;
+        let spki = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("its SPKI SHA-256:").map(|s| s.trim().to_owned()));
+        let mut relay = Relay { lab: lab.clone(), bin, dir, pid: None, runs: 0, spki };
+        relay.serve()?;
+        Ok(relay)
+    }
+
+    fn serve(&mut self) -> anyhow::Result<()> {
+        self.runs += 1;
+        let log = format!("relay-{}", self.runs);
+        let dir = path_str(&self.dir)?.to_owned();
+        let pid = self.lab.spawn(Node::Home, &log, &self.bin, ["serve", "--dir", &dir])?;
+        self.pid = Some(pid);
+        self.lab.wait_for_log(&log, "hometun relay running", Duration::from_secs(15))?;
+        Ok(())
+    }
+
+    /// Stops the relay (SIGTERM) and starts it again on the same state directory.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop()?;
+        self.serve()
+    }
+
+    /// Stops the relay with SIGTERM (killed after 5 s).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.pid.take() {
+            self.lab.stop(pid, Duration::from_secs(5))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the relay process still runs.
+    pub fn is_running(&self) -> bool {
+        self.pid.is_some_and(|pid| self.lab.is_running(pid))
+    }
+
+    /// Everything the relay logged so far (all runs).
+    pub fn log(&self) -> String {
+        (1..=self.runs).map(|i| self.lab.log(&format!("relay-{i}"))).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The base64 SHA-256 of the certificate's public key, as `relay init` printed it (for
+    /// Chromium's `--ignore-certificate-errors-spki-list`).
+    pub fn spki_sha256(&self) -> Option<&str> {
+        self.spki.as_deref()
+    }
+
+    /// The relay's public URL (the router's forwarded port).
+    pub fn public_url(&self) -> String {
+        format!("https://{}", addr::ROUTER_WAN)
+    }
+
+    /// How a client on the internet side reaches this relay (through the router's port forward).
+    pub fn target(&self) -> anyhow::Result<RelayTarget> {
+        let addr = SocketAddr::from((addr::ROUTER_WAN, addr::RELAY_PORT));
+        RelayTarget::from_cert_file(addr, &self.dir.join("tls-cert.pem"))
+    }
+
+    /// Runs one `hometun-relay` admin command against this relay's directory.
+    pub fn admin(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--dir", path_str(&self.dir)?]);
+        let out = self.lab.exec(Node::Home, &self.bin, &full)?;
+        ensure!(out.status.success(), "hometun-relay {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Creates an invite for `name`, valid `ttl` (e.g. `24h`, `2s`), limited to `allow` when given.
+    pub fn invite(&self, name: &str, ttl: &str, allow: Option<&str>) -> anyhow::Result<Invite> {
+        let mut args = vec!["invite", "--no-qr", "--name", name, "--ttl", ttl];
+        if let Some(allow) = allow {
+            args.extend(["--allow", allow]);
+        }
+        let out = self.admin(&args)?;
+        let link = out.lines().find(|l| l.contains("#invite=")).context("no invite link printed")?;
+        Invite::parse(link).map_err(|e| anyhow::anyhow!("invite link {link:?}: {e}"))
+    }
+
+    /// The relay's client list (`clients --json`).
+    pub fn clients(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let out = self.admin(&["clients", "--json"])?;
+        Ok(serde_json::from_str(&out).with_context(|| format!("clients --json printed {out:?}"))?)
+    }
+
+    /// One client's entry by name.
+    pub fn client(&self, name: &str) -> anyhow::Result<serde_json::Value> {
+        self.clients()?.into_iter().find(|c| c["name"] == name).with_context(|| format!("no client {name}"))
+    }
+
+    /// The running relay's status (`status --json`).
+    pub fn status(&self) -> anyhow::Result<serde_json::Value> {
+        let out = self.admin(&["status", "--json"])?;
+        Ok(serde_json::from_str(&out).with_context(|| format!("status --json printed {out:?}"))?)
+    }
+
+    /// Revokes a client by name.
+    pub fn revoke(&self, name: &str) -> anyhow::Result<()> {
+        self.admin(&["clients", "revoke", name]).map(|_| ())
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        if std::thread::panicking() {
+            // The test failed: show what the relay said (its state goes with the lab).
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("---- relay log (last {} lines) ----", tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+fn path_str(p: &Path) -> anyhow::Result<&str> {
+    p.to_str().context("non-UTF-8 path")
+}
+
+/// Adds the pushed DNS servers and the test limits to the relay's config file.
+fn tune_config(path: &Path, options: &RelayOptions) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let dns: Vec<String> = options.dns.iter().map(|a| format!("\"{a}\"")).collect();
+    let mut out = String::new();
+    // Top-level keys must come before the first table header.
+    let (top, tables) = match text.find("\n[") {
+        Some(at) => text.split_at(at + 1),
+        None => (text.as_str(), ""),
+    };
+    for line in top.lines().filter(|l| !l.starts_with("dns")) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&format!("dns = [{}]\n", dns.join(", ")));
+    let mut in_limits = false;
+    let mut wrote_limits = false;
+    for line in tables.lines() {
+        if line.starts_with('[') {
+            in_limits = line.trim() == "[limits]";
+            out.push_str(line);
+            out.push('\n');
+            if in_limits {
+                out.push_str(&limits_lines(options));
+                wrote_limits = true;
+            }
+            continue;
+        }
+        if in_limits && (line.starts_with("handshake_timeout_secs") || line.starts_with("max_message_bytes")) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !wrote_limits {
+        out.push_str("\n[limits]\n");
+        out.push_str(&limits_lines(options));
+    }
+    std::fs::write(path, out)?;
+    Ok(())
+}
+
+fn limits_lines(options: &RelayOptions) -> String {
+    format!(
+        "handshake_timeout_secs = {}\nmax_message_bytes = {}\n",
+        options.handshake_timeout_secs, options.max_message_bytes
+    )
+}
+
+/// The relay binary: `HOMETUN_RELAY_BIN`, else built once per test run with the cargo that
+/// runs the tests, into the same target directory.
+pub fn relay_binary() -> anyhow::Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("HOMETUN_RELAY_BIN") {
+                return Ok(PathBuf::from(p));
+            }
+            build_relay().map_err(|e| format!("{e:#}"))
+        })
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn build_relay() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut profile_dir = exe.parent().context("exe dir")?;
+    if profile_dir.ends_with("deps") {
+        profile_dir = profile_dir.parent().context("profile dir")?;
+    }
+    let target_dir = profile_dir.parent().context("target dir")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "hometun-relay", "--bin", "hometun-relay", "--manifest-path"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", target_dir);
+    // The same optimisation as the tests themselves (the workspace's test profile), reusing the
+    // dependencies `cargo test` just built.
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    } else {
+        cmd.args(["--profile", "test"]);
+    }
+    let out = crate::lab::run_bounded(cmd, Duration::from_secs(900))?;
+    ensure!(out.status.success(), "building hometun-relay failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let bin = profile_dir.join("hometun-relay");
+    ensure!(bin.exists(), "{} missing after build", bin.display());
+    Ok(bin)
+}

@@ -1,0 +1,145 @@
+//! The real page, served by the lab relay, in headless Chromium on the internet side (`wan`),
+//! driven through WebDriver the way a person uses it on a phone-sized screen: open the invite
+//! link, see "connected" and the secret gone from the address bar, open the LAN page
+//! `http://192.168.0.10/` in the Open tool and see its text, see the traffic counted in the
+//! status panel, ping the LAN host and look up its name. Screenshots go to `tests/output/`.
+//!
+//! Needs the page built (`bash scripts/build-page.sh`, an earlier phase of scripts/test.sh).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use hometun_tests::browser::{self, webdriver::Chromedriver, webdriver::Session};
+use hometun_tests::lab::{addr, Lab, Node};
+use hometun_tests::relay::{Relay, RelayOptions};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn the_page_enrols_from_an_invite_link_and_opens_a_lan_page() {
+    let started = Instant::now();
+    let lab = Lab::start().expect("lab");
+    let relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
+    browser::install_page(relay.dir()).expect("installing the page");
+    let link = relay.invite("page-test", "1h", None).expect("invite").to_link();
+    let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
+
+    let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
+    let result = driver
+        .session(&browser::chromium_args(&spki), 420, 900)
+        .and_then(|page| use_the_page(&page, &link));
+    match result {
+        Ok(shots) => {
+            for shot in shots {
+                eprintln!("screenshot: {}", shot.display());
+            }
+        }
+        Err(e) => {
+            let log = driver.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("---- chromedriver log (last lines) ----");
+            tail.iter().rev().for_each(|l| eprintln!("{l}"));
+            panic!("page test failed: {e:#}");
+        }
+    }
+    eprintln!("page test passed in {:.1?}", started.elapsed());
+}
+
+/// The scenario; returns the screenshots taken.
+fn use_the_page(page: &Session, link: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let out = browser::output_dir()?;
+    let mut shots = Vec::new();
+    let mut shot = |page: &Session, name: &str| -> anyhow::Result<()> {
+        let path = out.join(format!("page-{name}.png"));
+        page.screenshot(&path)?;
+        shots.push(path);
+        Ok(())
+    };
+    let text = |page: &Session, id: &str| -> anyhow::Result<String> {
+        let v = page.execute("const e = document.getElementById(arguments[0]); return e ? e.textContent : null", &[id.into()])?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    };
+
+    // Opening the invite link enrols this browser and connects.
+    page.goto(link)?;
+    let state = page.wait_for(
+        "the page to connect or fail",
+        WAIT,
+        "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' ? s : null",
+    )?;
+    if state != "connected" {
+        shot(page, "failed")?;
+    }
+    ensure!(state == "connected", "page state {state}; error: {:?}", text(page, "s-error")?);
+    let href = page.execute("return location.href", &[])?;
+    let href = href.as_str().unwrap_or_default();
+    let secret = link.split_once('#').map(|(_, s)| s).context("invite link has no fragment")?;
+    ensure!(!href.contains('#') && !href.contains(secret), "the secret stayed in the address bar: {href}");
+    ensure!(text(page, "s-address")?.starts_with("10.8.0."), "no tunnel address shown");
+    shot(page, "connected")?;
+
+    // The Open tool shows the LAN host's page, fetched through the tunnel.
+    let lan_url = format!("http://{}/", addr::HOST10);
+    page.execute(
+        "document.querySelector('[data-tab=browse]').click();
+         document.getElementById('browse-url').value = arguments[0];
+         document.querySelector('#browse-form button[type=submit]').click();",
+        &[lan_url.clone().into()],
+    )?;
+    let frame_text = page.wait_for(
+        "the LAN page in the frame",
+        WAIT,
+        "const d = document.getElementById('browse-frame').contentDocument;
+         const t = d && d.body ? d.body.innerText : '';
+         return t.includes('Hello from') ? t : null",
+    )?;
+    ensure!(frame_text.as_str().unwrap_or_default().contains("Hello from h10"), "frame shows {frame_text}");
+    let info = text(page, "browse-info")?;
+    ensure!(info.contains("200") && info.contains(&lan_url), "outcome line says {info:?}");
+    ensure!(text(page, "browse-raw")?.starts_with("HTTP/1.1 200"), "raw view lacks the status line");
+
+    // The status panel counts that traffic (it renders once a second).
+    let counters = page.wait_for(
+        "non-zero bytes in and out in the status panel",
+        Duration::from_secs(5),
+        "const s = window.hometun.status(); const shown = document.getElementById('s-bytes').textContent;
+         return s.bytesIn > 0 && s.bytesOut > 0 && !shown.startsWith('0 B') && !shown.endsWith('/ 0 B')
+           ? shown + ' (' + s.bytesIn + ' / ' + s.bytesOut + ')' : null",
+    )?;
+    eprintln!("status panel in / out: {}", counters.as_str().unwrap_or_default());
+    shot(page, "lan")?;
+
+    // Ping tool: replies from the LAN host.
+    page.execute(
+        "document.querySelector('[data-tab=ping]').click();
+         document.getElementById('ping-host').value = arguments[0];
+         document.getElementById('ping-count').value = 3;
+         document.querySelector('#ping-form button[type=submit]').click();",
+        &[addr::HOST10.to_string().into()],
+    )?;
+    let ping = page.wait_for(
+        "the ping summary",
+        WAIT,
+        "const t = document.getElementById('ping-output').textContent; return t.includes('% loss') ? t : null",
+    )?;
+    let ping = ping.as_str().unwrap_or_default();
+    eprintln!("ping tool:\n{ping}");
+    ensure!(ping.contains(&format!("reply from {}", addr::HOST10)), "no echo reply shown");
+    shot(page, "ping")?;
+
+    // Lookup tool: the pushed DNS resolves the LAN name.
+    page.execute(
+        "document.querySelector('[data-tab=dns]').click();
+         document.getElementById('dns-name').value = arguments[0];
+         document.querySelector('#dns-form button[type=submit]').click();",
+        &[addr::NAS_NAME.into()],
+    )?;
+    let lookup = page.wait_for(
+        "the lookup answer",
+        WAIT,
+        "const t = document.getElementById('dns-output').textContent; return t.length ? t : null",
+    )?;
+    ensure!(lookup.as_str().unwrap_or_default().contains(&addr::HOST10.to_string()), "lookup shows {lookup}");
+    Ok(shots)
+}
