@@ -25,8 +25,7 @@ phase() { # name command...
 bash scripts/install.sh || { echo "install failed"; exit 1; }
 cargo fetch --quiet || { echo "cargo fetch failed"; exit 1; }
 
-phase "native unit and scenario tests" cargo test --workspace --exclude hometun-tests
-phase "doctests" cargo test --workspace --exclude hometun-tests --doc
+phase "native unit, scenario and doc tests" cargo test --workspace --exclude hometun-tests
 phase "protocol core in headless Chromium (wasm32)" \
   cargo test -p hometun-shared --target wasm32-unknown-unknown
 phase "browser client unit tests in headless Chromium (wasm32)" \

@@ -248,6 +248,8 @@ fn push_bounded<T>(list: &mut Vec<T>, item: T) -> Result<(), ControlError> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
 
     pub(crate) fn home_config() -> ClientConfig {

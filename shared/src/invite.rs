@@ -175,6 +175,8 @@ impl Invite {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
     use crate::keys::SecretKey;
     use rand_chacha::rand_core::SeedableRng;

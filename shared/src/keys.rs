@@ -134,6 +134,8 @@ fn decode_key(text: &str) -> Result<[u8; KEY_LEN], KeyError> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
 

@@ -18,4 +18,8 @@ pub mod wire;
 
 mod noise;
 
+// The inline unit tests also run in headless Chromium (`--target wasm32-unknown-unknown`).
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 pub use session::Session;

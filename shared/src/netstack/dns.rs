@@ -339,6 +339,8 @@ impl Query {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
 
     fn labels(name: &str) -> Vec<Vec<u8>> {

@@ -394,6 +394,8 @@ impl NetStack {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
 
     fn segment(flags: u8) -> Vec<u8> {

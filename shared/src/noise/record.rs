@@ -152,6 +152,8 @@ impl Opener {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
 
     fn pair() -> (Sealer, Opener) {
