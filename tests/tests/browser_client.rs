@@ -30,6 +30,7 @@ fn a_browser_enrols_reaches_the_lan_survives_a_drop_and_learns_it_was_revoked() 
         (relay.invite(DEVICE, "1h", None).expect("invite").to_link(), relay.dir().to_path_buf())
     };
     let spki = browser::relay_spki(&relay_dir).expect("relay certificate pin");
+    eprintln!("lab and relay up after {:.1?}", started.elapsed());
     let wan = lab.netns(Node::Wan);
     let hooks = Hooks::start(&wan, relay.clone()).expect("hooks");
 

@@ -2,7 +2,8 @@
 //! driven through WebDriver the way a person uses it on a phone-sized screen: open the invite
 //! link, see "connected" and the secret gone from the address bar, open the LAN page
 //! `http://192.168.0.10/` in the Open tool and see its text, see the traffic counted in the
-//! status panel, ping the LAN host and look up its name. Screenshots go to `tests/output/`.
+//! status panel, ping the LAN host and look up its name; a later visit without the link
+//! reconnects by itself. Screenshots go to `tests/output/`.
 //!
 //! Needs the page built (`bash scripts/build-page.sh`, an earlier phase of scripts/test.sh).
 
@@ -25,6 +26,7 @@ fn the_page_enrols_from_an_invite_link_and_opens_a_lan_page() {
     let link = relay.invite("page-test", "1h", None).expect("invite").to_link();
     let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
 
+    eprintln!("lab and relay up after {:.1?}", started.elapsed());
     let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
     let result = driver
         .session(&browser::chromium_args(&spki), 420, 900)
@@ -141,5 +143,15 @@ fn use_the_page(page: &Session, link: &str) -> anyhow::Result<Vec<PathBuf>> {
         "const t = document.getElementById('dns-output').textContent; return t.length ? t : null",
     )?;
     ensure!(lookup.as_str().unwrap_or_default().contains(&addr::HOST10.to_string()), "lookup shows {lookup}");
+
+    // A later visit, without the invite, reconnects the stored device by itself.
+    let (page_url, _) = link.split_once('#').context("invite link has no fragment")?;
+    page.goto(page_url)?;
+    let state = page.wait_for(
+        "the later visit to connect or fail",
+        WAIT,
+        "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' || s === 'welcome' ? s : null",
+    )?;
+    ensure!(state == "connected", "later visit: page state {state}; error: {:?}", text(page, "s-error")?);
     Ok(shots)
 }

@@ -72,8 +72,15 @@ fn spki_sha256(cert_der: &[u8]) -> Option<String> {
 
 /// Just enough DER to find a certificate's SubjectPublicKeyInfo.
 mod der {
-    /// Splits the element at the start of `input` into (tag, whole element, contents, rest).
-    fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+    /// One element: its tag, and its bytes with and without the tag and length.
+    struct Element<'a> {
+        tag: u8,
+        whole: &'a [u8],
+        contents: &'a [u8],
+    }
+
+    /// Splits the element at the start of `input` off; returns it and what follows.
+    fn element(input: &[u8]) -> Option<(Element<'_>, &[u8])> {
         let (&tag, rest) = input.split_first()?;
         let (&first, rest) = rest.split_first()?;
         let (len, rest) = if first < 0x80 {
@@ -87,7 +94,7 @@ mod der {
         };
         let contents = rest.get(..len)?;
         let header = input.len() - rest.len();
-        Some((tag, &input[..header + len], contents, &rest[len..]))
+        Some((Element { tag, whole: &input[..header + len], contents }, &rest[len..]))
     }
 
     const SEQUENCE: u8 = 0x30;
@@ -96,15 +103,16 @@ mod der {
     /// Certificate = SEQUENCE { tbsCertificate = SEQUENCE { [0] version OPTIONAL, serial,
     /// signature, issuer, validity, subject, subjectPublicKeyInfo, ... }, ... }.
     pub fn subject_public_key_info(cert: &[u8]) -> Option<&[u8]> {
-        let (SEQUENCE, _, cert, _) = element(cert)? else { return None };
-        let (SEQUENCE, _, mut tbs, _) = element(cert)? else { return None };
+        let (cert @ Element { tag: SEQUENCE, .. }, _) = element(cert)? else { return None };
+        let (tbs @ Element { tag: SEQUENCE, .. }, _) = element(cert.contents)? else { return None };
         let mut fields = Vec::new();
-        while let (Some((tag, whole, _, rest)), true) = (element(tbs), fields.len() < 8) {
-            fields.push((tag, whole));
-            tbs = rest;
+        let mut rest = tbs.contents;
+        while let (Some((field, next)), true) = (element(rest), fields.len() < 8) {
+            fields.push(field);
+            rest = next;
         }
-        let at = if fields.first()?.0 == VERSION { 6 } else { 5 };
-        fields.get(at).filter(|(tag, _)| *tag == SEQUENCE).map(|(_, whole)| *whole)
+        let at = if fields.first()?.tag == VERSION { 6 } else { 5 };
+        fields.get(at).filter(|f| f.tag == SEQUENCE).map(|f| f.whole)
     }
 }
 

@@ -2,7 +2,7 @@
 //! JSON bodies (W3C WebDriver), one connection per command, every call bounded in time.
 
 use std::io::{Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -77,21 +77,45 @@ impl Chromedriver {
         );
         stream.write_all(head.as_bytes())?;
         stream.write_all(body.as_bytes())?;
-        let mut answer = Vec::new();
-        stream.take(MAX_ANSWER as u64).read_to_end(&mut answer).with_context(|| format!("{method} {path}"))?;
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut response = httparse::Response::new(&mut headers);
-        let httparse::Status::Complete(head_len) = response.parse(&answer)? else {
-            bail!("{method} {path}: incomplete answer ({} bytes)", answer.len());
-        };
-        let code = response.code.unwrap_or(0);
-        let json: Value = serde_json::from_slice(&answer[head_len..])
+        let (code, body) = read_answer(&mut stream).with_context(|| format!("{method} {path}"))?;
+        let json: Value = serde_json::from_slice(&body)
             .with_context(|| format!("{method} {path}: answer {code} is not JSON"))?;
         let value = json.get("value").cloned().unwrap_or(Value::Null);
         if code != 200 || value.get("error").is_some() {
             bail!("{method} {path}: {code} {}: {}", value["error"], value["message"]);
         }
         Ok(value)
+    }
+}
+
+/// Reads one answer (chromedriver keeps the connection open despite `Connection: close`, so
+/// the body ends at its Content-Length); returns the status code and the body.
+fn read_answer(stream: &mut TcpStream) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head_len) = response.parse(&buf)? {
+            let length = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+                .context("answer without Content-Length")?;
+            ensure!(head_len + length <= MAX_ANSWER, "answer too large");
+            let code = response.code.unwrap_or(0);
+            while buf.len() < head_len + length {
+                let n = stream.read(&mut chunk)?;
+                ensure!(n > 0, "connection closed inside the body");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok((code, buf[head_len..head_len + length].to_vec()));
+        }
+        let n = stream.read(&mut chunk)?;
+        ensure!(n > 0, "connection closed before the whole head");
+        buf.extend_from_slice(&chunk[..n]);
+        ensure!(buf.len() <= MAX_ANSWER, "answer too large");
     }
 }
 
