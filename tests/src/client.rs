@@ -390,8 +390,10 @@ impl Tunnel {
                 let result = f(&mut state);
                 let end = state.end.clone();
                 drop(state);
-                self.shared.kick.notify_one();
                 if let Some(result) = result {
+                    // `f` took or queued something (data read frees window, data sent): let
+                    // the writer poll. Kicking on every unchanged check would spin with it.
+                    self.shared.kick.notify_one();
                     return result;
                 }
                 if let Some(end) = end {
@@ -584,15 +586,13 @@ async fn read_loop(shared: Arc<Shared>, mut stream: futures_util::stream::SplitS
         let mut state = shared.lock();
         let state = &mut *state;
         let t = now();
-        match state.session.handle_message(t, &mut data) {
-            Ok(packets) => {
-                if let Some(net) = state.net.as_mut() {
-                    for packet in packets {
-                        net.receive_packet(packet);
-                    }
+        // A failure is reported through the events below or the session's sticky error.
+        if let Ok(packets) = state.session.handle_message(t, &mut data) {
+            if let Some(net) = state.net.as_mut() {
+                for packet in packets {
+                    net.receive_packet(packet);
                 }
             }
-            Err(_) => {} // reported through the events below or the sticky error
         }
         while let Some(event) = state.session.poll_event() {
             match event {

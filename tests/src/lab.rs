@@ -148,9 +148,11 @@ impl Lab {
             ip(["netns", "add", &ns])?;
             self.0.namespaces.lock().unwrap_or_else(|e| e.into_inner()).push(ns.clone());
             ip(["-n", &ns, "link", "set", "lo", "up"])?;
-            // IPv4 only (like the relay for now): no IPv6 chatter in captures.
+            // IPv4 only on the links (like the relay for now): no IPv6 chatter in captures.
+            // Loopback keeps ::1, which local tools (chromedriver) expect to bind.
             self.sysctl(node, "net.ipv6.conf.all.disable_ipv6=1")?;
             self.sysctl(node, "net.ipv6.conf.default.disable_ipv6=1")?;
+            self.sysctl(node, "net.ipv6.conf.lo.disable_ipv6=0")?;
         }
         let (wan, rtr) = (self.netns(Node::Wan), self.netns(Node::Router));
 

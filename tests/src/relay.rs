@@ -165,7 +165,7 @@ impl Relay {
     /// The relay's client list (`clients --json`).
     pub fn clients(&self) -> anyhow::Result<Vec<serde_json::Value>> {
         let out = self.admin(&["clients", "--json"])?;
-        Ok(serde_json::from_str(&out).with_context(|| format!("clients --json printed {out:?}"))?)
+        serde_json::from_str(&out).with_context(|| format!("clients --json printed {out:?}"))
     }
 
     /// One client's entry by name.
@@ -176,7 +176,7 @@ impl Relay {
     /// The running relay's status (`status --json`).
     pub fn status(&self) -> anyhow::Result<serde_json::Value> {
         let out = self.admin(&["status", "--json"])?;
-        Ok(serde_json::from_str(&out).with_context(|| format!("status --json printed {out:?}"))?)
+        serde_json::from_str(&out).with_context(|| format!("status --json printed {out:?}"))
     }
 
     /// Revokes a client by name.
