@@ -126,6 +126,9 @@ pub struct SetupArgs {
     /// Let clients reach each other.
     #[arg(long)]
     pub client_to_client: Option<bool>,
+    /// DNS servers pushed to clients, reached through the tunnel (e.g. the home router).
+    #[arg(long, value_delimiter = ',')]
+    pub dns: Option<Vec<std::net::Ipv4Addr>>,
 }
 
 /// Parses `90s`, `30m`, `24h`, `7d` (or plain seconds) into seconds.

@@ -132,6 +132,9 @@ fn apply(config: &mut Config, args: &SetupArgs) {
     if let Some(c2c) = args.client_to_client {
         config.client_to_client = c2c;
     }
+    if let Some(dns) = &args.dns {
+        config.dns = dns.clone();
+    }
 }
 
 fn absolute(path: &Path) -> PathBuf {
