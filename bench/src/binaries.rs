@@ -1,0 +1,102 @@
+//! The release binaries the lab runs, built with the cargo that runs the bench into the bench's
+//! own target directory: the LAN services of `hometun-tests`, the relay, and the page.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use hometun_tests::lab::run_bounded;
+
+/// Builds may be slow on a loaded 2-core machine; they are still bounded.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// Paths of what the bench starts.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    /// This executable (its hidden subcommands run inside the lab).
+    pub bench: PathBuf,
+    /// The target directory it lives in (`<target>/release/hometun-bench`).
+    pub target_dir: PathBuf,
+}
+
+impl Binaries {
+    /// Locates this executable and its target directory.
+    pub fn locate() -> anyhow::Result<Binaries> {
+        let bench = std::env::current_exe()?;
+        let profile_dir = bench.parent().context("exe dir")?;
+        let target_dir = profile_dir.parent().context("target dir")?.to_path_buf();
+        Ok(Binaries { bench, target_dir })
+    }
+
+    fn profile_dir(&self) -> PathBuf {
+        self.bench.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
+    fn is_release(&self) -> bool {
+        self.profile_dir().file_name().is_some_and(|n| n == "release")
+    }
+
+    /// Builds `hometun-labhost` (the lab's LAN services) and points the lab at it.
+    pub fn build_labhost(&self) -> anyhow::Result<PathBuf> {
+        let bin = self.cargo_build(&["-p", "hometun-tests", "--bin", "hometun-labhost"], "hometun-labhost")?;
+        std::env::set_var("HOMETUN_LABHOST_BIN", &bin);
+        Ok(bin)
+    }
+
+    /// Builds `hometun-relay` and points the lab at it.
+    pub fn build_relay(&self) -> anyhow::Result<PathBuf> {
+        let bin = self.cargo_build(&["-p", "hometun-relay", "--bin", "hometun-relay"], "hometun-relay")?;
+        std::env::set_var("HOMETUN_RELAY_BIN", &bin);
+        Ok(bin)
+    }
+
+    fn cargo_build(&self, args: &[&str], name: &str) -> anyhow::Result<PathBuf> {
+        eprintln!("bench: building {name}");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.arg("build").args(args).arg("--manifest-path").arg(workspace_dir().join("Cargo.toml"));
+        cmd.env("CARGO_TARGET_DIR", &self.target_dir);
+        if self.is_release() {
+            cmd.arg("--release");
+        }
+        let out = run_bounded(cmd, BUILD_TIMEOUT)?;
+        ensure!(out.status.success(), "building {name} failed:\n{}", tail(&String::from_utf8_lossy(&out.stderr), 40));
+        let bin = self.profile_dir().join(name);
+        ensure!(bin.exists(), "{} missing after the build", bin.display());
+        Ok(bin)
+    }
+
+    /// Builds the page (wasm client + `www/`) with trunk into `<target>/bench-www`; returns
+    /// that directory.
+    pub fn build_page(&self) -> anyhow::Result<PathBuf> {
+        eprintln!("bench: building the page (trunk)");
+        let dist = self.target_dir.join("bench-www");
+        let mut fetch = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        fetch.args(["fetch", "--manifest-path"]).arg(workspace_dir().join("Cargo.toml"));
+        let out = run_bounded(fetch, BUILD_TIMEOUT)?;
+        ensure!(out.status.success(), "cargo fetch failed:\n{}", tail(&String::from_utf8_lossy(&out.stderr), 20));
+        let mut cmd = Command::new("trunk");
+        cmd.current_dir(workspace_dir().join("www")).args(["build", "--dist"]).arg(&dist);
+        cmd.env("CARGO_TARGET_DIR", &self.target_dir);
+        let out = run_bounded(cmd, BUILD_TIMEOUT)?;
+        ensure!(
+            out.status.success(),
+            "trunk build failed:\n{}",
+            tail(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)), 40)
+        );
+        ensure!(dist.join("index.html").exists(), "no index.html in {}", dist.display());
+        Ok(dist)
+    }
+}
+
+/// The workspace root (this crate's parent directory).
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,161 @@
+//! The cases: each brings one way of reaching the LAN host up in the lab, runs the same
+//! workload through it (see [`measure`]) and takes it down again, once per round.
+
+pub mod boringtun;
+pub mod browser;
+pub mod direct;
+pub mod hometun;
+pub mod lab;
+pub mod openvpn;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::proc;
+use crate::workload::{self, Outcome};
+use crate::Work;
+pub use lab::BenchLab;
+
+/// Every case, in table order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaseId {
+    /// Plain forwarding through the router, no tunnel: the ceiling.
+    Direct,
+    /// OpenVPN 2.6, L3 tun, over UDP.
+    OpenvpnUdp,
+    /// OpenVPN 2.6, L3 tun, over TCP with tcp-nodelay.
+    OpenvpnTcp,
+    /// boringtun (userspace WireGuard) configured with `wg`.
+    Boringtun,
+    /// hometun: the native test client through the relay.
+    HometunNative,
+    /// hometun: the page's `fetch` in headless Chromium through the relay.
+    HometunBrowser,
+    /// hometun relay memory with many idle tunnels and CPU/memory with many busy clients
+    /// (run once after the rounds).
+    HometunScale,
+}
+
+impl CaseId {
+    /// The name on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseId::Direct => "direct",
+            CaseId::OpenvpnUdp => "openvpn-udp",
+            CaseId::OpenvpnTcp => "openvpn-tcp",
+            CaseId::Boringtun => "boringtun",
+            CaseId::HometunNative => "hometun-native",
+            CaseId::HometunBrowser => "hometun-browser",
+            CaseId::HometunScale => "hometun-scale",
+        }
+    }
+
+    /// Every case.
+    pub const ALL: [CaseId; 7] = [
+        CaseId::Direct,
+        CaseId::OpenvpnUdp,
+        CaseId::OpenvpnTcp,
+        CaseId::Boringtun,
+        CaseId::HometunNative,
+        CaseId::HometunBrowser,
+        CaseId::HometunScale,
+    ];
+
+    /// Whether the case needs the relay.
+    pub fn needs_relay(self) -> bool {
+        matches!(self, CaseId::HometunNative | CaseId::HometunBrowser | CaseId::HometunScale)
+    }
+}
+
+/// What one run of a case moves.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Bytes per transfer (each way).
+    pub size: u64,
+    /// Echo round trips.
+    pub echo_count: u32,
+}
+
+impl Plan {
+    /// How long one probe may take: the transfer at 8 Mbit/s, plus a minute.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(60 + self.size / 1_000_000)
+    }
+}
+
+/// The figures of one run of one case.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunResult {
+    /// Download (LAN host → remote device), Mbit/s.
+    pub down_mbit: f64,
+    /// Upload (remote device → LAN host), Mbit/s.
+    pub up_mbit: f64,
+    /// Mean 1-byte echo round trip, ms.
+    pub rtt_mean_ms: f64,
+    /// 99th percentile echo round trip, ms.
+    pub rtt_p99_ms: f64,
+    /// CPU seconds of the tunnel processes per GB downloaded.
+    pub cpu_down_s_per_gb: Option<f64>,
+    /// CPU seconds of the tunnel processes per GB uploaded.
+    pub cpu_up_s_per_gb: Option<f64>,
+    /// Case-specific figures (e.g. `tunnel_up_ms`).
+    pub extra: BTreeMap<String, f64>,
+}
+
+/// One case: installs what it needs once, then runs once per round.
+pub trait Case {
+    /// Which case this is.
+    fn id(&self) -> CaseId;
+    /// One line for the report: what runs where, and settings that matter.
+    fn describe(&self) -> String;
+    /// Installs and builds what the case needs (skipped when present). Runs before the lab.
+    fn install(&mut self, bins: &crate::binaries::Binaries) -> anyhow::Result<()> {
+        let _ = bins;
+        Ok(())
+    }
+    /// Brings the case up in `lab`, measures, takes it down again.
+    fn run(&mut self, lab: &BenchLab, plan: &Plan) -> anyhow::Result<RunResult>;
+}
+
+/// Runs the workload through `work` (download, upload, echo after a short warm-up) and
+/// charges the CPU time of `tunnel_pids` (sampled around each transfer) plus the CPU time a
+/// probe reports for itself to the tunnel.
+pub fn measure(
+    plan: &Plan,
+    tunnel_pids: &dyn Fn() -> Vec<u32>,
+    work: &mut dyn FnMut(Work) -> anyhow::Result<Outcome>,
+) -> anyhow::Result<RunResult> {
+    work(Work::Echo { count: 3 })?;
+    let mut transfer = |w: Work| -> anyhow::Result<(f64, Option<f64>)> {
+        let pids = tunnel_pids();
+        let cpu0 = proc::total_cpu_secs(&pids);
+        let outcome = work(w)?;
+        let cpu1 = proc::total_cpu_secs(&pids);
+        let Outcome::Transfer { bytes, secs, cpu_secs } = outcome else {
+            anyhow::bail!("probe answered {outcome:?} to {w:?}")
+        };
+        anyhow::ensure!(secs > 0.0, "transfer took no time");
+        let cpu = match (pids.is_empty(), cpu_secs) {
+            (true, None) => None,
+            (_, own) => Some(cpu1 - cpu0 + own.unwrap_or(0.0)),
+        };
+        Ok((bytes as f64 * 8.0 / secs / 1e6, cpu.map(|c| c / (bytes as f64 / 1e9))))
+    };
+    let (down_mbit, cpu_down_s_per_gb) = transfer(Work::Get { size: plan.size })?;
+    let (up_mbit, cpu_up_s_per_gb) = transfer(Work::Put { size: plan.size })?;
+    let Outcome::Echo { rtts_ms } = work(Work::Echo { count: plan.echo_count })? else {
+        anyhow::bail!("echo answered a transfer")
+    };
+    Ok(RunResult {
+        down_mbit,
+        up_mbit,
+        rtt_mean_ms: workload::mean(&rtts_ms),
+        rtt_p99_ms: workload::percentile(&rtts_ms, 99.0),
+        cpu_down_s_per_gb,
+        cpu_up_s_per_gb,
+        extra: BTreeMap::new(),
+    })
+}

@@ -1,0 +1,138 @@
+//! `hometun-bench`: hometun beside plain forwarding, OpenVPN and boringtun, in one namespace lab.
+//!
+//! `cargo run --release -p hometun-bench -- [--rounds 3] [--size-mib 256] [--cases ...] [--smoke]`
+//! builds what it needs, installs missing tools, builds the lab (see `hometun_tests::lab`), runs
+//! every case once per round (interleaved), and writes `bench/results/latest.md` and
+//! `latest.png`. The hidden subcommands are the pieces it starts inside the lab.
+
+mod binaries;
+mod cases;
+mod chart;
+mod hometun_probe;
+mod install;
+mod lan;
+mod netns;
+mod pattern;
+mod probe;
+mod proc;
+mod report;
+mod run;
+mod scale;
+mod stats;
+mod sysinfo;
+mod workload;
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "hometun-bench",
+    about = "hometun beside OpenVPN and boringtun in one namespace lab",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(flatten)]
+    run: run::Options,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The LAN host's HTTP and echo servers (run inside the lab).
+    #[command(hide = true)]
+    LanServe {
+        /// HTTP listen address.
+        #[arg(long)]
+        http: SocketAddr,
+        /// Echo listen address.
+        #[arg(long)]
+        echo: SocketAddr,
+    },
+    /// The workload over the kernel's TCP (run on the lab's remote device).
+    #[command(hide = true)]
+    Probe {
+        #[command(subcommand)]
+        work: Work,
+    },
+    /// The workload through the native hometun client (run on the lab's remote device).
+    #[command(hide = true)]
+    HometunProbe {
+        #[command(flatten)]
+        connect: hometun_probe::Connect,
+        #[command(subcommand)]
+        work: Work,
+    },
+    /// Many native hometun clients at once (run on the lab's remote device).
+    #[command(hide = true)]
+    Swarm(scale::SwarmArgs),
+}
+
+/// One measurement.
+#[derive(Subcommand, Clone, Copy, Debug)]
+pub enum Work {
+    /// GET SIZE bytes from the LAN host.
+    Get {
+        /// Bytes.
+        #[arg(long)]
+        size: u64,
+    },
+    /// POST SIZE bytes to the LAN host.
+    Put {
+        /// Bytes.
+        #[arg(long)]
+        size: u64,
+    },
+    /// COUNT 1-byte echo round trips.
+    Echo {
+        /// Round trips.
+        #[arg(long)]
+        count: u32,
+    },
+}
+
+impl Work {
+    /// The subcommand words of this work item.
+    pub fn args(&self) -> Vec<String> {
+        match *self {
+            Work::Get { size } => vec!["get".into(), "--size".into(), size.to_string()],
+            Work::Put { size } => vec!["put".into(), "--size".into(), size.to_string()],
+            Work::Echo { count } => vec!["echo".into(), "--count".into(), count.to_string()],
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => run::run(cli.run),
+        Some(Command::LanServe { http, echo }) => lan::serve(http, echo),
+        Some(Command::Probe { work }) => {
+            let addr_http = workload::http_addr();
+            let outcome = match work {
+                Work::Get { size } => probe::get(addr_http, size)?,
+                Work::Put { size } => probe::put(addr_http, size)?,
+                Work::Echo { count } => probe::echo(workload::echo_addr(), count)?,
+            };
+            println!("{}", serde_json::to_string(&outcome)?);
+            Ok(())
+        }
+        Some(Command::HometunProbe { connect, work }) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let tunnel = hometun_probe::open(&connect).await?;
+                let outcome = match work {
+                    Work::Get { size } => hometun_probe::get(&tunnel, size).await,
+                    Work::Put { size } => hometun_probe::put(&tunnel, size).await,
+                    Work::Echo { count } => hometun_probe::echo(&tunnel, count).await,
+                };
+                tunnel.disconnect().await;
+                println!("{}", serde_json::to_string(&outcome?)?);
+                anyhow::Ok(())
+            })
+        }
+        Some(Command::Swarm(args)) => scale::swarm(args),
+    }
+}

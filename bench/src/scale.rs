@@ -1,0 +1,293 @@
+//! `hometun-scale`: the relay with many tunnels at once.
+//!
+//! - idle: N devices enrol and keep their tunnels open; the relay's RSS is sampled before and
+//!   with all N up.
+//! - busy: M of those devices connect and each GETs the same amount from the LAN host at the
+//!   same time; the relay's peak RSS and CPU time are sampled while they transfer.
+//!
+//! The clients are one `hometun-bench swarm` process on the remote device (the native client
+//! of `hometun-tests`, one tokio task pair per tunnel), through the router's port forward.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use hometun_shared::invite::Invite;
+use hometun_shared::keys::{PublicKey, SecretKey};
+use hometun_tests::client::{Device, RelayTarget, Tunnel};
+use hometun_tests::lab::Node;
+use serde::Serialize;
+
+use crate::cases::hometun::relay_address;
+use crate::cases::BenchLab;
+use crate::proc;
+
+/// Open tunnels at most this many handshakes at a time.
+const OPENING_AT_ONCE: usize = 32;
+/// The swarm never runs longer than this.
+const MAX_SWARM: Duration = Duration::from_secs(900);
+
+/// `hometun-bench swarm`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SwarmArgs {
+    /// Relay address.
+    #[arg(long)]
+    relay: std::net::SocketAddr,
+    /// The relay's certificate (PEM), pinned.
+    #[arg(long)]
+    cert: PathBuf,
+    /// Device file: one device per line (written when enrolling, read otherwise).
+    #[arg(long)]
+    devices: PathBuf,
+    /// Enrol with the invite links in this file (one per line) instead of reading `--devices`.
+    #[arg(long)]
+    invites: Option<PathBuf>,
+    /// Tunnels to open.
+    #[arg(long)]
+    count: usize,
+    /// Then GET this many bytes on every tunnel at once (0: only hold the tunnels).
+    #[arg(long, default_value_t = 0)]
+    get: u64,
+    /// Hold the tunnels until this file exists (at most 15 minutes).
+    #[arg(long)]
+    until: Option<PathBuf>,
+}
+
+/// Runs the swarm; prints `up <n> <secs>` when every tunnel is up and, after the GETs,
+/// `done <bytes> <secs>`.
+pub fn swarm(args: SwarmArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime
+        .block_on(async { tokio::time::timeout(MAX_SWARM, swarm_async(args)).await })
+        .context("swarm ran too long")?
+}
+
+async fn swarm_async(args: SwarmArgs) -> anyhow::Result<()> {
+    let target = RelayTarget::from_cert_file(args.relay, &args.cert)?;
+    let start = Instant::now();
+    let gate = Arc::new(tokio::sync::Semaphore::new(OPENING_AT_ONCE));
+    let mut opening = tokio::task::JoinSet::new();
+    match &args.invites {
+        Some(file) => {
+            let links = std::fs::read_to_string(file)?;
+            for (i, link) in links.lines().filter(|l| !l.trim().is_empty()).take(args.count).enumerate() {
+                let invite = Invite::parse(link).map_err(|e| anyhow::anyhow!("invite {i}: {e}"))?;
+                let (target, gate) = (target.clone(), gate.clone());
+                opening.spawn(async move {
+                    let _permit = gate.acquire_owned().await?;
+                    let device = Device::new(&invite);
+                    let tunnel =
+                        device.enrol(&target, &invite).await.with_context(|| format!("enrolling device {i}"))?;
+                    anyhow::Ok((i, device, tunnel))
+                });
+            }
+        }
+        None => {
+            let text = std::fs::read_to_string(&args.devices)?;
+            for (i, line) in text.lines().take(args.count).enumerate() {
+                let device = parse_device(line)?;
+                let (target, gate) = (target.clone(), gate.clone());
+                opening.spawn(async move {
+                    let _permit = gate.acquire_owned().await?;
+                    let tunnel = device.connect(&target).await.with_context(|| format!("connecting device {i}"))?;
+                    anyhow::Ok((i, device, tunnel))
+                });
+            }
+        }
+    }
+    let mut tunnels: Vec<(usize, Device, Tunnel)> = Vec::new();
+    while let Some(joined) = opening.join_next().await {
+        tunnels.push(joined??);
+    }
+    ensure!(tunnels.len() == args.count, "only {} of {} tunnels", tunnels.len(), args.count);
+    tunnels.sort_by_key(|(i, _, _)| *i);
+    if args.invites.is_some() {
+        let text: String =
+            tunnels.iter().map(|(_, d, _)| format!("{} {}\n", d.key.to_text(), d.relay_key.to_text())).collect();
+        std::fs::write(&args.devices, text)?;
+    }
+    say(&format!("up {} {:.3}", tunnels.len(), start.elapsed().as_secs_f64()));
+
+    if args.get > 0 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let start = Instant::now();
+        let size = args.get;
+        let tunnels: Vec<Arc<Tunnel>> = tunnels.into_iter().map(|(_, _, t)| Arc::new(t)).collect();
+        let mut gets = tokio::task::JoinSet::new();
+        for tunnel in &tunnels {
+            let tunnel = tunnel.clone();
+            gets.spawn(async move { crate::hometun_probe::get(&tunnel, size).await });
+        }
+        while let Some(joined) = gets.join_next().await {
+            joined??;
+        }
+        say(&format!("done {} {:.3}", size * tunnels.len() as u64, start.elapsed().as_secs_f64()));
+        for tunnel in &tunnels {
+            tunnel.disconnect().await;
+        }
+        return Ok(());
+    }
+    if let Some(until) = &args.until {
+        while !until.exists() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn parse_device(line: &str) -> anyhow::Result<Device> {
+    let (key, relay) = line.split_once(' ').context("device line")?;
+    let key = SecretKey::from_text(key).map_err(|e| anyhow::anyhow!("device key: {e}"))?;
+    let relay_key = PublicKey::from_text(relay).map_err(|e| anyhow::anyhow!("relay key: {e}"))?;
+    Ok(Device { key: Arc::new(key), relay_key })
+}
+
+/// What the scale case measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ScaleResult {
+    /// Relay RSS with no tunnel, bytes.
+    pub rss_empty: u64,
+    /// Idle tunnels held.
+    pub idle_tunnels: usize,
+    /// Seconds to open all idle tunnels (enrolment included).
+    pub idle_open_secs: f64,
+    /// Relay RSS with all idle tunnels up, bytes.
+    pub rss_idle: u64,
+    /// Clients transferring at once.
+    pub busy_clients: usize,
+    /// Bytes each busy client GETs.
+    pub busy_bytes_each: u64,
+    /// Aggregate download while busy, Mbit/s.
+    pub busy_mbit: f64,
+    /// Peak relay RSS while busy, bytes.
+    pub rss_busy_peak: u64,
+    /// Relay CPU while busy, % of one core.
+    pub busy_cpu_percent: f64,
+    /// Relay CPU seconds per GB while busy.
+    pub busy_cpu_s_per_gb: f64,
+}
+
+/// Runs the idle and the busy phase against the bench relay.
+pub fn run(lab: &BenchLab, idle: usize, busy: usize, busy_bytes: u64) -> anyhow::Result<ScaleResult> {
+    let mut host = lab.relay.borrow_mut();
+    let host = host.as_mut().context("relay not prepared")?;
+    host.up(lab, None)?;
+    let result = (|| {
+        let pid = host.pid(lab).context("relay not running")?;
+        std::thread::sleep(Duration::from_millis(500));
+        let mut result = ScaleResult { rss_empty: proc::rss_bytes(pid).unwrap_or(0), ..ScaleResult::default() };
+        let dir = lab.lab.dir().join("swarm");
+        std::fs::create_dir_all(&dir)?;
+        let devices = dir.join("devices");
+        let invites = dir.join("invites");
+        eprintln!("bench: scale: creating {idle} invites");
+        let mut links = String::new();
+        for i in 0..idle.max(busy) {
+            links.push_str(&host.invite_link(&format!("swarm-{i}"))?);
+            links.push('\n');
+        }
+        std::fs::write(&invites, links)?;
+        let cert = host.cert();
+        let common = |count: usize| -> Vec<String> {
+            vec![
+                "swarm".into(),
+                "--relay".into(),
+                relay_address(),
+                "--cert".into(),
+                cert.to_string_lossy().into_owned(),
+                "--devices".into(),
+                devices.to_string_lossy().into_owned(),
+                "--count".into(),
+                count.to_string(),
+            ]
+        };
+
+        // Idle: enrol and hold.
+        let stop = dir.join("stop");
+        let mut args = common(idle.max(busy));
+        args.extend([
+            "--invites".into(),
+            invites.to_string_lossy().into_owned(),
+            "--until".into(),
+            stop.to_string_lossy().into_owned(),
+        ]);
+        let swarm = lab.lab.spawn(Node::Wan, "swarm-idle", &lab.bins.bench, &args)?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let log = loop {
+            let log = lab.lab.log("swarm-idle");
+            if log.contains("up ") {
+                break log;
+            }
+            if !lab.lab.is_running(swarm) || Instant::now() > deadline {
+                let _ = lab.lab.stop(swarm, Duration::from_secs(5));
+                anyhow::bail!("idle swarm failed:\n{}", crate::binaries::tail(&log, 20));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        result.idle_tunnels = idle.max(busy);
+        result.idle_open_secs =
+            log.lines().find_map(|l| l.strip_prefix("up ")?.split(' ').nth(1)?.parse().ok()).unwrap_or(0.0);
+        std::thread::sleep(Duration::from_secs(2));
+        result.rss_idle = (0..10)
+            .filter_map(|_| {
+                std::thread::sleep(Duration::from_millis(100));
+                proc::rss_bytes(pid)
+            })
+            .max()
+            .unwrap_or(0);
+        std::fs::write(&stop, "")?;
+        let _ = lab.lab.stop(swarm, Duration::from_secs(20));
+        std::thread::sleep(Duration::from_secs(2));
+
+        // Busy: connect `busy` of them and GET at once.
+        eprintln!("bench: scale: {busy} clients downloading {busy_bytes} bytes each");
+        let mut args = common(busy);
+        args.extend(["--get".into(), busy_bytes.to_string()]);
+        let swarm = lab.lab.spawn(Node::Wan, "swarm-busy", &lab.bins.bench, &args)?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut cpu_at_up = None;
+        let mut peak = 0u64;
+        let (bytes, secs, cpu_at_done) = loop {
+            let log = lab.lab.log("swarm-busy");
+            if cpu_at_up.is_none() && log.contains("up ") {
+                cpu_at_up = proc::cpu_secs(pid);
+            }
+            if cpu_at_up.is_some() {
+                peak = peak.max(proc::rss_bytes(pid).unwrap_or(0));
+            }
+            if let Some(done) = log.lines().find_map(|l| l.strip_prefix("done ")) {
+                let mut parts = done.split(' ');
+                let bytes: u64 = parts.next().and_then(|v| v.parse().ok()).context("done line")?;
+                let secs: f64 = parts.next().and_then(|v| v.parse().ok()).context("done line")?;
+                break (bytes, secs, proc::cpu_secs(pid));
+            }
+            if !lab.lab.is_running(swarm) || Instant::now() > deadline {
+                let _ = lab.lab.stop(swarm, Duration::from_secs(5));
+                anyhow::bail!("busy swarm failed:\n{}", crate::binaries::tail(&log, 20));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let _ = lab.lab.stop(swarm, Duration::from_secs(20));
+        let cpu = cpu_at_done.unwrap_or(0.0) - cpu_at_up.unwrap_or(0.0);
+        result.busy_clients = busy;
+        result.busy_bytes_each = busy_bytes;
+        result.busy_mbit = bytes as f64 * 8.0 / secs / 1e6;
+        result.rss_busy_peak = peak;
+        result.busy_cpu_percent = cpu / secs * 100.0;
+        result.busy_cpu_s_per_gb = cpu / (bytes as f64 / 1e9);
+        Ok(result)
+    })();
+    if result.is_err() {
+        eprintln!("relay log:\n{}", crate::binaries::tail(&host.log(), 30));
+    }
+    host.down()?;
+    result
+}
