@@ -1,7 +1,7 @@
 //! The forwarding decision for a packet a client sent: anti-spoofing, ACL, client-to-client.
 
 use super::acl::Acl;
-use crate::net::packet::{parse_ipv4, Ipv4Summary, PacketError};
+use crate::net::packet::{parse_ipv4, Ipv4Summary, PacketError, PROTO_ICMP};
 use crate::net::Ipv4Net;
 use std::net::Ipv4Addr;
 
@@ -45,7 +45,10 @@ impl ClientFilter {
             return Err(Drop::ClientToClient(summary));
         }
         let to_other_client = to_pool && self.client_to_client && summary.dst != self.relay_address;
-        if to_other_client || self.acl.allows(&summary) {
+        // Pinging the relay's tunnel address is how a client measures the tunnel itself; any
+        // other traffic to the relay (its own services) still needs the ACL.
+        let ping_to_relay = summary.dst == self.relay_address && summary.protocol == PROTO_ICMP;
+        if to_other_client || ping_to_relay || self.acl.allows(&summary) {
             Ok(summary)
         } else {
             Err(Drop::Denied(summary))
@@ -78,7 +81,8 @@ mod tests {
             ("spoofed other client", false, ping([10, 8, 0, 3], [192, 168, 0, 10]), "spoofed"),
             ("to another client, off", false, ping(me, [10, 8, 0, 3]), "c2c"),
             ("to another client, on", true, ping(me, [10, 8, 0, 3]), "ok"),
-            ("to the relay, not in ACL", false, ping(me, [10, 8, 0, 1]), "denied"),
+            ("ping to the relay", false, ping(me, [10, 8, 0, 1]), "ok"),
+            ("tcp to the relay, not in ACL", false, build::with_ports(me, [10, 8, 0, 1], PROTO_TCP, 1, 22), "denied"),
             ("outside the ACL", false, build::with_ports(me, [1, 1, 1, 1], PROTO_TCP, 1, 443), "denied"),
             ("garbage", false, vec![0x45, 0, 0], "malformed"),
         ];
