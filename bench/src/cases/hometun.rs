@@ -9,6 +9,7 @@
 
 use anyhow::Context;
 use hometun_tests::lab::{addr, Node};
+use hometun_tests::browser::copy_dir;
 use hometun_tests::relay::{Mode, Relay, RelayOptions};
 use std::path::{Path, PathBuf};
 
@@ -113,19 +114,6 @@ fn tune(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}
 
 /// The relay as seen from the remote device (the router's port forward).
 pub fn relay_address() -> String {

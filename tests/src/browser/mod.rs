@@ -138,7 +138,8 @@ pub fn install_page(relay_dir: &Path) -> anyhow::Result<()> {
     copy_dir(&dist, &relay_dir.join(www))
 }
 
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+/// Copies a directory tree (the built page into a relay's www folder).
+pub fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
