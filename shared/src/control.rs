@@ -5,9 +5,8 @@
 //! `[tag u8][len u16 BE][value]`. Bit 7 of a tag marks a field the receiver must understand:
 //! unknown optional fields are skipped, unknown required fields refuse the message.
 
-use core::fmt;
+use crate::ipv4::{InterfaceAddress, Network};
 use core::net::Ipv4Addr;
-use core::str::FromStr;
 use core::time::Duration;
 
 const TYPE_CONFIG: u8 = 1;
@@ -49,87 +48,15 @@ pub enum ControlError {
     TooMany,
 }
 
-/// An IPv4 network in CIDR form, e.g. `192.168.0.0/24`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Ipv4Net {
-    addr: Ipv4Addr,
-    prefix_len: u8,
-}
-
-impl Ipv4Net {
-    /// Builds a network; `None` when `prefix_len > 32`. Host bits are kept (`10.8.0.6/24` is an
-    /// interface address); use [`Ipv4Net::network`] for the network itself.
-    pub const fn new(addr: Ipv4Addr, prefix_len: u8) -> Option<Self> {
-        if prefix_len > 32 {
-            None
-        } else {
-            Some(Ipv4Net { addr, prefix_len })
-        }
-    }
-
-    /// The address as written.
-    pub const fn addr(&self) -> Ipv4Addr {
-        self.addr
-    }
-
-    /// The prefix length.
-    pub const fn prefix_len(&self) -> u8 {
-        self.prefix_len
-    }
-
-    /// The netmask as a number.
-    pub fn mask(&self) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(self.prefix_len)).unwrap_or(0)
-    }
-
-    /// The network with host bits cleared.
-    pub fn network(&self) -> Ipv4Net {
-        Ipv4Net { addr: Ipv4Addr::from(u32::from(self.addr) & self.mask()), prefix_len: self.prefix_len }
-    }
-
-    /// Whether `ip` is inside this network.
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & self.mask() == u32::from(self.addr) & self.mask()
-    }
-}
-
-impl fmt::Display for Ipv4Net {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix_len)
-    }
-}
-
-impl fmt::Debug for Ipv4Net {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// Why text is not a CIDR network.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an IPv4 network like 192.168.0.0/24")]
-pub struct Ipv4NetParseError(pub String);
-
-impl FromStr for Ipv4Net {
-    type Err = Ipv4NetParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || Ipv4NetParseError(s.to_owned());
-        let (addr, len) = s.trim().split_once('/').unwrap_or((s.trim(), "32"));
-        let addr: Ipv4Addr = addr.parse().map_err(|_| err())?;
-        let len: u8 = len.parse().map_err(|_| err())?;
-        Ipv4Net::new(addr, len).ok_or_else(err)
-    }
-}
-
 /// The configuration a relay pushes to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     /// The client's tunnel address and prefix, e.g. `10.8.0.6/24`.
-    pub address: Ipv4Net,
+    pub address: InterfaceAddress,
     /// The relay's tunnel address, e.g. `10.8.0.1`.
     pub relay_address: Ipv4Addr,
     /// Networks reachable through the tunnel, e.g. `192.168.0.0/24`.
-    pub routes: Vec<Ipv4Net>,
+    pub routes: Vec<Network>,
     /// DNS servers to ask through the tunnel.
     pub dns: Vec<Ipv4Addr>,
     /// Largest IP packet the tunnel carries.
@@ -151,10 +78,10 @@ impl ControlMessage {
     pub fn encode(&self) -> Vec<u8> {
         let ControlMessage::Config(config) = self;
         let mut out = vec![TYPE_CONFIG, VERSION];
-        field(&mut out, TAG_ADDRESS, &net_bytes(&config.address));
+        field(&mut out, TAG_ADDRESS, &prefix_bytes(config.address.addr(), config.address.prefix_len()));
         field(&mut out, TAG_RELAY_ADDRESS, &config.relay_address.octets());
         for route in config.routes.iter().take(MAX_LIST_LEN) {
-            field(&mut out, TAG_ROUTE, &net_bytes(route));
+            field(&mut out, TAG_ROUTE, &prefix_bytes(route.addr(), route.prefix_len()));
         }
         for server in config.dns.iter().take(MAX_LIST_LEN) {
             field(&mut out, TAG_DNS, &server.octets());
@@ -175,14 +102,7 @@ impl ControlMessage {
             return Err(ControlError::UnsupportedVersion(version));
         }
         let (mut address, mut relay_address, mut mtu) = (None, None, None);
-        let mut config = ClientConfig {
-            address: Ipv4Net { addr: Ipv4Addr::UNSPECIFIED, prefix_len: 0 },
-            relay_address: Ipv4Addr::UNSPECIFIED,
-            routes: Vec::new(),
-            dns: Vec::new(),
-            mtu: 0,
-            keepalive: Duration::from_secs(25),
-        };
+        let (mut routes, mut dns, mut keepalive) = (Vec::new(), Vec::new(), Duration::from_secs(25));
         while !rest.is_empty() {
             let (&[tag, hi, lo], after) = rest.split_first_chunk::<3>().ok_or(ControlError::Truncated)?;
             let len = usize::from(u16::from_be_bytes([hi, lo]));
@@ -192,10 +112,16 @@ impl ControlMessage {
             let (value, after) = after.split_at(len);
             rest = after;
             match tag {
-                TAG_ADDRESS => address = Some(parse_net(tag, value)?),
+                TAG_ADDRESS => {
+                    let (addr, len) = parse_prefix(tag, value)?;
+                    address = Some(InterfaceAddress::new(addr, len).map_err(|_| ControlError::BadField(tag))?);
+                }
                 TAG_RELAY_ADDRESS => relay_address = Some(parse_ip(tag, value)?),
-                TAG_ROUTE => push_bounded(&mut config.routes, parse_net(tag, value)?)?,
-                TAG_DNS => push_bounded(&mut config.dns, parse_ip(tag, value)?)?,
+                TAG_ROUTE => {
+                    let (addr, len) = parse_prefix(tag, value)?;
+                    push_bounded(&mut routes, Network::new(addr, len).map_err(|_| ControlError::BadField(tag))?)?;
+                }
+                TAG_DNS => push_bounded(&mut dns, parse_ip(tag, value)?)?,
                 TAG_MTU => {
                     let mtu_value = u16::from_be_bytes(value.try_into().map_err(|_| ControlError::BadField(tag))?);
                     if mtu_value < 576 {
@@ -205,16 +131,20 @@ impl ControlMessage {
                 }
                 TAG_KEEPALIVE => {
                     let secs = u16::from_be_bytes(value.try_into().map_err(|_| ControlError::BadField(tag))?);
-                    config.keepalive = Duration::from_secs(u64::from(secs.max(1)));
+                    keepalive = Duration::from_secs(u64::from(secs.max(1)));
                 }
                 unknown if unknown & REQUIRED != 0 => return Err(ControlError::UnknownRequiredField(unknown)),
                 _ => {}
             }
         }
-        config.address = address.ok_or(ControlError::MissingField(TAG_ADDRESS))?;
-        config.relay_address = relay_address.ok_or(ControlError::MissingField(TAG_RELAY_ADDRESS))?;
-        config.mtu = mtu.ok_or(ControlError::MissingField(TAG_MTU))?;
-        Ok(ControlMessage::Config(config))
+        Ok(ControlMessage::Config(ClientConfig {
+            address: address.ok_or(ControlError::MissingField(TAG_ADDRESS))?,
+            relay_address: relay_address.ok_or(ControlError::MissingField(TAG_RELAY_ADDRESS))?,
+            routes,
+            dns,
+            mtu: mtu.ok_or(ControlError::MissingField(TAG_MTU))?,
+            keepalive,
+        }))
     }
 }
 
@@ -224,18 +154,19 @@ fn field(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
     out.extend_from_slice(value);
 }
 
-fn net_bytes(net: &Ipv4Net) -> [u8; 5] {
-    let [a, b, c, d] = net.addr.octets();
-    [a, b, c, d, net.prefix_len]
+fn prefix_bytes(addr: Ipv4Addr, prefix_len: u8) -> [u8; 5] {
+    let [a, b, c, d] = addr.octets();
+    [a, b, c, d, prefix_len]
 }
 
 fn parse_ip(tag: u8, value: &[u8]) -> Result<Ipv4Addr, ControlError> {
     <[u8; 4]>::try_from(value).map(Ipv4Addr::from).map_err(|_| ControlError::BadField(tag))
 }
 
-fn parse_net(tag: u8, value: &[u8]) -> Result<Ipv4Net, ControlError> {
+/// A prefix on the wire: four address bytes and the prefix length (host bits as sent).
+fn parse_prefix(tag: u8, value: &[u8]) -> Result<(Ipv4Addr, u8), ControlError> {
     let [a, b, c, d, len] = <[u8; 5]>::try_from(value).map_err(|_| ControlError::BadField(tag))?;
-    Ipv4Net::new(Ipv4Addr::new(a, b, c, d), len).ok_or(ControlError::BadField(tag))
+    Ok((Ipv4Addr::new(a, b, c, d), len))
 }
 
 fn push_bounded<T>(list: &mut Vec<T>, item: T) -> Result<(), ControlError> {
@@ -294,16 +225,5 @@ mod tests {
         for (i, (input, expected)) in cases.into_iter().enumerate() {
             assert_eq!(ControlMessage::decode(&input), Err(expected), "case {i}");
         }
-    }
-
-    #[test]
-    fn networks_parse_and_contain() {
-        let lan: Ipv4Net = "192.168.0.0/24".parse().unwrap();
-        assert!(lan.contains(Ipv4Addr::new(192, 168, 0, 10)));
-        assert!(!lan.contains(Ipv4Addr::new(192, 168, 1, 10)));
-        assert_eq!("10.8.0.6/24".parse::<Ipv4Net>().unwrap().network().to_string(), "10.8.0.0/24");
-        assert!("0.0.0.0/0".parse::<Ipv4Net>().unwrap().contains(Ipv4Addr::new(1, 2, 3, 4)));
-        assert!("10.0.0.0/33".parse::<Ipv4Net>().is_err());
-        assert!("ten/8".parse::<Ipv4Net>().is_err());
     }
 }

@@ -10,6 +10,7 @@
 pub mod control;
 pub mod handshake;
 pub mod invite;
+pub mod ipv4;
 pub mod keys;
 pub mod netstack;
 pub mod session;

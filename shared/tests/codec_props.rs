@@ -3,21 +3,26 @@
 
 mod sim;
 
-use hometun_shared::control::{ClientConfig, ControlMessage, Ipv4Net};
+use hometun_shared::control::{ClientConfig, ControlMessage};
 use hometun_shared::handshake::Responder;
 use hometun_shared::invite::{Invite, InviteId, InviteSecret};
+use hometun_shared::ipv4::{InterfaceAddress, Network};
 use hometun_shared::keys::PublicKey;
 use hometun_shared::time::{Duration, Instant};
 use hometun_shared::wire::frame::{self, Frame, FrameKind, Frames};
 use proptest::prelude::*;
 use std::net::Ipv4Addr;
 
-fn net() -> impl Strategy<Value = Ipv4Net> {
-    (any::<u32>(), 0u8..=32).prop_map(|(a, len)| Ipv4Net::new(Ipv4Addr::from(a), len).unwrap())
+fn address() -> impl Strategy<Value = InterfaceAddress> {
+    (any::<u32>(), 0u8..=32).prop_map(|(a, len)| InterfaceAddress::new(Ipv4Addr::from(a), len).unwrap())
+}
+
+fn net() -> impl Strategy<Value = Network> {
+    (any::<u32>(), 0u8..=32).prop_map(|(a, len)| Network::new(Ipv4Addr::from(a), len).unwrap())
 }
 
 fn config() -> impl Strategy<Value = ClientConfig> {
-    (net(), any::<u32>(), prop::collection::vec(net(), 0..8), prop::collection::vec(any::<u32>(), 0..4), 576u16.., 1u16..)
+    (address(), any::<u32>(), prop::collection::vec(net(), 0..8), prop::collection::vec(any::<u32>(), 0..4), 576u16.., 1u16..)
         .prop_map(|(address, relay, routes, dns, mtu, keepalive)| ClientConfig {
             address,
             relay_address: Ipv4Addr::from(relay),
