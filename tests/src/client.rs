@@ -18,24 +18,19 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use hometun_shared::control::ClientConfig;
-use hometun_shared::handshake::Initiator;
 use hometun_shared::invite::Invite;
 use hometun_shared::keys::{PublicKey, SecretKey};
 use hometun_shared::netstack::{self, NetConfig, NetStack, PingReply, TcpHandle, TcpState};
 use hometun_shared::session::{self, CloseReason, Params, Session};
 use hometun_shared::time::Instant;
 use rand_core::{OsRng, RngCore};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio::net::{TcpSocket, TcpStream};
+use rustls_pki_types::CertificateDer;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
-use tokio_rustls::client::TlsStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 /// The WebSocket to the relay, after TLS.
-pub type Ws = WebSocketStream<TlsStream<TcpStream>>;
+pub type Ws = hometun_testkit::Ws;
 
 /// What went wrong for the test client.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -103,8 +98,7 @@ pub struct RelayTarget {
 impl RelayTarget {
     /// Target at `addr` pinning the certificate in `cert_pem` (the relay's `tls-cert.pem`).
     pub fn from_cert_file(addr: SocketAddr, cert_pem: &Path) -> anyhow::Result<RelayTarget> {
-        use rustls_pki_types::pem::PemObject;
-        let cert = CertificateDer::from_pem_file(cert_pem)
+        let cert = hometun_testkit::cert_from_file(cert_pem)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", cert_pem.display()))?;
         Ok(RelayTarget { addr, cert, bind: None })
     }
@@ -148,83 +142,10 @@ pub fn now() -> Instant {
     Instant::from_micros(u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX))
 }
 
-/// Opens TCP, TLS (pinned) and the WebSocket upgrade to `/tunnel`. Public so tests can talk
-/// raw (garbage, stalls) to the relay.
+/// Opens TCP, TLS (pinned) and the WebSocket upgrade to `/tunnel` (see [`hometun_testkit`]).
+/// Public so tests can talk raw (garbage, stalls) to the relay.
 pub async fn connect_ws(target: &RelayTarget, max_message: usize) -> Result<Ws> {
-    let transport = |e: &dyn std::fmt::Display| ClientError::Transport(e.to_string());
-    let socket = if target.addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| transport(&e))?;
-    if let Some(bind) = target.bind {
-        socket.bind(SocketAddr::new(bind, 0)).map_err(|e| transport(&e))?;
-    }
-    let tcp = socket.connect(target.addr).await.map_err(|e| transport(&e))?;
-    tcp.set_nodelay(true).map_err(|e| transport(&e))?;
-    let tls = tokio_rustls::TlsConnector::from(tls_config(&target.cert)?)
-        .connect(ServerName::IpAddress(target.addr.ip().into()), tcp)
-        .await
-        .map_err(|e| transport(&e))?;
-    let url = format!("wss://{}/tunnel", target.addr);
-    let config = WebSocketConfig::default().max_message_size(Some(max_message)).max_frame_size(Some(max_message));
-    let (ws, _response) =
-        tokio_tungstenite::client_async_with_config(url, tls, Some(config)).await.map_err(|e| transport(&e))?;
-    Ok(ws)
-}
-
-fn tls_config(cert: &CertificateDer<'static>) -> Result<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(PinnedCert { cert: cert.clone(), provider: provider.clone() });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Transport(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// Accepts exactly one certificate (the relay's self-signed one); signatures are still checked.
-#[derive(Debug)]
-struct PinnedCert {
-    cert: CertificateDer<'static>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for PinnedCert {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_ref() {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
+    hometun_testkit::connect(target.addr, &target.cert, target.bind, max_message).await.map_err(kit_error)
 }
 
 /// Connects and runs the Noise handshake, returning the WebSocket and the fresh session
@@ -232,22 +153,20 @@ impl rustls::client::danger::ServerCertVerifier for PinnedCert {
 pub async fn handshake(target: &RelayTarget, device: &Device, enrol: Option<&Invite>) -> Result<(Ws, Session)> {
     let attempt = async {
         let mut ws = connect_ws(target, MAX_MESSAGE).await?;
-        let params = Params::default();
-        let (initiator, hello) = Initiator::start(&device.key, &device.relay_key, enrol, &params, now(), &mut OsRng)
-            .map_err(ClientError::Handshake)?;
-        ws.send(Message::Binary(hello.into())).await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let reply = loop {
-            match ws.next().await {
-                Some(Ok(Message::Binary(reply))) => break reply,
-                Some(Ok(Message::Close(_))) | None => return Err(ClientError::ClosedDuringHandshake),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(ClientError::Transport(e.to_string())),
-            }
-        };
-        let session = initiator.handle_reply(now(), &reply).map_err(ClientError::Handshake)?;
+        let session = hometun_testkit::handshake(&mut ws, &device.key, &device.relay_key, enrol, &Params::default(), now)
+            .await
+            .map_err(kit_error)?;
         Ok((ws, session))
     };
     tokio::time::timeout(OPEN_TIMEOUT, attempt).await.map_err(|_| ClientError::Timeout("handshake"))?
+}
+
+fn kit_error(e: hometun_testkit::Error) -> ClientError {
+    match e {
+        hometun_testkit::Error::Handshake(e) => ClientError::Handshake(e),
+        hometun_testkit::Error::ClosedDuringHandshake => ClientError::ClosedDuringHandshake,
+        other => ClientError::Transport(other.to_string()),
+    }
 }
 
 /// Largest WebSocket message the client accepts.

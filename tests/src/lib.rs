@@ -16,5 +16,5 @@ pub mod client;
 pub mod content;
 pub mod lab;
 pub mod labhost;
-pub mod packet;
+pub use hometun_testkit::packet;
 pub mod relay;

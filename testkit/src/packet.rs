@@ -1,4 +1,5 @@
-//! Hand-built IPv4 packets for injecting straight into a tunnel (spoofing tests).
+//! Hand-built IPv4 packets for injecting straight into a tunnel (spoofing tests) or a
+//! session queue.
 
 use std::net::Ipv4Addr;
 
