@@ -187,14 +187,6 @@ async fn a_browser_enrols_and_reaches_the_home_network() {
 }
 
 #[wasm_bindgen_test]
-#[cfg_attr(not(hometun_lab_drop), ignore = "HOMETUN_TEST_DROP_URL not set: the scenario skips reconnect after the relay drops the WebSocket")]
-fn the_scenario_includes_reconnect_after_a_drop() {}
-
-#[wasm_bindgen_test]
-#[cfg_attr(not(hometun_lab_revoke), ignore = "HOMETUN_TEST_REVOKE_URL not set: the scenario skips the revoked-device check")]
-fn the_scenario_includes_a_revoked_device() {}
-
-#[wasm_bindgen_test]
 async fn an_unreachable_relay_is_reported_as_such() {
     // A loopback port nothing listens on (the discard port); the error must say so quickly.
     let invite = hometun_shared::invite::Invite {
