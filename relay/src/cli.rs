@@ -1,7 +1,7 @@
 //! The command line.
 
 use crate::config::Mode;
-use crate::net::Ipv4Net;
+use hometun_shared::ipv4::Network;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,13 +95,13 @@ pub struct SetupArgs {
     pub listen: Option<SocketAddr>,
     /// The home LAN subnet [default: detected from the default route's interface].
     #[arg(long)]
-    pub lan: Option<Ipv4Net>,
+    pub lan: Option<Network>,
     /// The interface facing the LAN [default: the one holding the LAN subnet].
     #[arg(long)]
     pub lan_interface: Option<String>,
     /// Client address pool [default: 10.8.0.0/24].
     #[arg(long)]
-    pub pool: Option<Ipv4Net>,
+    pub pool: Option<Network>,
     /// How clients reach the LAN [default: masquerade].
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,

@@ -1,7 +1,7 @@
 //! The relay's settings (`DIR/relay.toml`): every knob in one file, checked completely before
 //! anything starts. A bad file yields an error naming the line and the field.
 
-use crate::net::Ipv4Net;
+use hometun_shared::ipv4::Network;
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -39,12 +39,12 @@ pub struct Config {
     /// masquerade or routed.
     pub mode: Mode,
     /// The home LAN subnet clients may reach by default.
-    pub lan: Ipv4Net,
+    pub lan: Network,
     /// The interface facing the LAN (NAT goes out of it; forwarding is enabled on it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lan_interface: Option<String>,
     /// The client address pool; the relay takes its first host address.
-    pub pool: Ipv4Net,
+    pub pool: Network,
     /// Name of the tun device.
     pub tun_name: String,
     /// MTU of the tun device and of clients.
@@ -192,7 +192,7 @@ impl Config {
         if !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://")) {
             return Err(("public_url", format!("`{}` must start with https://", self.public_url)));
         }
-        if self.pool.prefix() > 29 || self.pool.prefix() < 8 {
+        if self.pool.prefix_len() > 29 || self.pool.prefix_len() < 8 {
             return Err(("pool", format!("{} must have a prefix from /8 to /29", self.pool)));
         }
         if self.pool.overlaps(&self.lan) {

@@ -1,21 +1,10 @@
-//! `hometun-relay`: the home end of a browser-reachable VPN. It serves the page and the tunnel
-//! WebSocket on one TLS port and routes clients' packets through a tun device into the LAN.
+//! The `hometun-relay` command: parses the command line and runs the chosen command from the
+//! library (see `lib.rs`).
 #![forbid(unsafe_code)]
 
-mod cli;
-mod cmd;
-mod config;
-mod control;
-mod daemon;
-mod net;
-mod ops;
-mod qr;
-mod state;
-mod tunnel;
-mod web;
-
 use clap::Parser;
-use cli::{ClientsAction, Command};
+use hometun_relay::cli::{self, ClientsAction, Command};
+use hometun_relay::cmd;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -2,9 +2,9 @@
 //! runs, directly on the state files when none does.
 
 use crate::config::Config;
-use crate::control::proto::{ClientInfo, Request, Response};
-use crate::control::{self};
-use crate::ops;
+use crate::admin::proto::{ClientInfo, Request, Response};
+use crate::admin;
+use crate::state::actions;
 use crate::state::store::{relay_key, Store};
 use anyhow::{anyhow, bail};
 use std::path::Path;
@@ -20,13 +20,13 @@ fn fail(response: Response) -> anyhow::Error {
 pub async fn invite(dir: &Path, name: &str, ttl_secs: u64, allow: Option<&str>, qr: bool) -> anyhow::Result<()> {
     let config = Config::load(dir)?;
     let request = Request::Invite { name: name.to_owned(), ttl_secs, allow: allow.map(str::to_owned) };
-    let info = match control::request(&config.control_socket_path(dir), &request).await? {
+    let info = match admin::request(&config.control_socket_path(dir), &request).await? {
         Some(Response::Invite(info)) => info,
         Some(other) => return Err(fail(other)),
         None => {
             let (secret, _) = relay_key(dir, false)?;
             let mut store = Store::load(dir, config.pool)?;
-            ops::create_invite(&mut store, &config, secret.public_key(), name, ttl_secs, allow)?
+            actions::create_invite(&mut store, &config, secret.public_key(), name, ttl_secs, allow)?
         }
     };
     println!("{}", info.link);
@@ -41,10 +41,10 @@ pub async fn invite(dir: &Path, name: &str, ttl_secs: u64, allow: Option<&str>, 
 /// `clients`.
 pub async fn clients(dir: &Path, json: bool) -> anyhow::Result<()> {
     let config = Config::load(dir)?;
-    let clients = match control::request(&config.control_socket_path(dir), &Request::Clients).await? {
+    let clients = match admin::request(&config.control_socket_path(dir), &Request::Clients).await? {
         Some(Response::Clients { clients }) => clients,
         Some(other) => return Err(fail(other)),
-        None => ops::client_infos(&Store::load(dir, config.pool)?, None),
+        None => actions::client_infos(&Store::load(dir, config.pool)?, None),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&clients)?);
@@ -79,7 +79,7 @@ fn print_clients(clients: &[ClientInfo]) {
 /// `clients revoke NAME`.
 pub async fn revoke(dir: &Path, name: &str) -> anyhow::Result<()> {
     let config = Config::load(dir)?;
-    match control::request(&config.control_socket_path(dir), &Request::Revoke { name: name.to_owned() }).await? {
+    match admin::request(&config.control_socket_path(dir), &Request::Revoke { name: name.to_owned() }).await? {
         Some(Response::Revoked { name, closed_session }) => {
             let note = if closed_session { "; its session was closed" } else { "" };
             println!("Revoked `{name}`{note}.");
@@ -87,7 +87,7 @@ pub async fn revoke(dir: &Path, name: &str) -> anyhow::Result<()> {
         Some(other) => return Err(fail(other)),
         None => {
             let mut store = Store::load(dir, config.pool)?;
-            ops::revoke(&mut store, name)?;
+            actions::revoke(&mut store, name)?;
             println!("Revoked `{name}` (the relay is not running).");
         }
     }
@@ -98,7 +98,7 @@ pub async fn revoke(dir: &Path, name: &str) -> anyhow::Result<()> {
 pub async fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
     let config = Config::load(dir)?;
     let path = config.control_socket_path(dir);
-    let status = match control::request(&path, &Request::Status).await? {
+    let status = match admin::request(&path, &Request::Status).await? {
         Some(Response::Status(status)) => status,
         Some(other) => return Err(fail(other)),
         None => bail!("the relay is not running (no answer on {})", path.display()),

@@ -3,11 +3,11 @@
 
 use crate::cli::SetupArgs;
 use crate::config::Mode;
-use crate::daemon::{limits::IpLimits, sessions::Sessions, Clock, Drops, LogLimiter, Relay};
+use crate::daemon::{limits::IpLimits, session_table::SessionTable, Clock, Drops, LogLimiter, Relay};
 use crate::state::store::{relay_key, Store};
-use crate::tunnel::{device, nat};
+use crate::forwarding::{device, nat};
 use crate::web::listener::{Remote, TlsListener};
-use crate::{control, web};
+use crate::{admin, web};
 use anyhow::Context;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,7 +24,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
     let tls = web::tls::server_config(&dir, &config)?;
     let tcp = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
     let control_path = config.control_socket_path(&dir);
-    let control_listener = control::bind(&control_path)?;
+    let control_listener = admin::bind(&control_path)?;
 
     let tun = device::create(&config.tun_name, relay_address, config.pool, config.mtu)?;
     let mut tunnel = TunnelGuard { nat: false, control_path: control_path.clone() };
@@ -41,19 +41,19 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
         public: secret.public_key(),
         secret,
         store: Mutex::new(store),
-        sessions: Sessions::default(),
+        sessions: SessionTable::default(),
         limits: limits.clone(),
         tun: Some(tun),
         clock: Clock::start(),
         drops: Drops::default(),
         deny_log: LogLimiter::new(10),
         shutdown: shutdown_rx.clone(),
-        started: crate::ops::unix_now(),
+        started: crate::state::unix_now(),
         config: config.clone(),
     });
 
-    tokio::spawn(crate::daemon::tun_pump::run(relay.clone()));
-    tokio::spawn(control::serve(control_listener, relay.clone()));
+    tokio::spawn(crate::daemon::datapath::read_tun(relay.clone()));
+    tokio::spawn(admin::serve(control_listener, relay.clone()));
     let handshake_timeout = Duration::from_secs(config.limits.handshake_timeout_secs);
     let idle_timeout = Duration::from_secs(config.limits.idle_timeout_secs.max(config.limits.keepalive_secs * 2));
     let listener = TlsListener::start(tcp, tokio_rustls::TlsAcceptor::from(tls), limits, handshake_timeout, idle_timeout)?;

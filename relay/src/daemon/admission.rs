@@ -2,15 +2,15 @@
 //! registration once the client has proven its keys.
 
 use super::Relay;
-use crate::net::Ipv4Net;
-use crate::ops::unix_now;
+use crate::forwarding::filter::ClientFilter;
+use crate::state::invites::InviteRefusal;
 use crate::state::registry::Client;
-use crate::tunnel::filter::ClientFilter;
+use crate::state::unix_now;
+use hometun_shared::control::ClientConfig;
 use hometun_shared::handshake::{Hello, Intent};
-use hometun_shared::invite::InviteSecret;
+use hometun_shared::invite::{InviteId, InviteSecret};
 use hometun_shared::keys::PublicKey;
 use hometun_shared::session::Refusal;
-use crate::state::invites::InviteRefusal;
 use std::net::Ipv4Addr;
 
 /// What a hello asks for, once found acceptable.
@@ -20,8 +20,8 @@ pub enum Admission {
     Connect,
     /// A new device enrols with invite `id`.
     Enrol {
-        /// Invite id, hex.
-        id: String,
+        /// The invite.
+        id: InviteId,
     },
 }
 
@@ -29,8 +29,8 @@ pub enum Admission {
 pub struct Admitted {
     /// Name.
     pub name: String,
-    /// Key, text form.
-    pub key: String,
+    /// Key.
+    pub key: PublicKey,
     /// Tunnel address.
     pub address: Ipv4Addr,
     /// What it may send.
@@ -68,17 +68,14 @@ impl Relay {
     /// Decides on a hello. Refusals are sent unauthenticated, before any allocation.
     pub fn decide(&self, hello: &Hello) -> Result<(Admission, Option<InviteSecret>), Refusal> {
         let store = self.store();
-        let key = hello.client_key.to_text();
         match hello.intent {
-            Intent::Connect => match store.registry.by_key(&key) {
+            Intent::Connect => match store.registry.by_key(&hello.client_key) {
                 Some(client) if !client.revoked => Ok((Admission::Connect, None)),
                 _ => Err(Refusal::UnknownDevice),
             },
             Intent::Enrol(id) => {
-                let id = id.to_hex();
                 let invite = store.invites.usable(&id, unix_now()).map_err(refusal_of)?;
-                let secret = InviteSecret::from_text(&invite.secret.0).ok_or(Refusal::InviteUnknown)?;
-                Ok((Admission::Enrol { id }, Some(secret)))
+                Ok((Admission::Enrol { id }, Some(invite.secret.clone())))
             }
         }
     }
@@ -86,20 +83,19 @@ impl Relay {
     /// Registers (for an enrolment) and leases the address, once keys are confirmed.
     pub fn admit(&self, admission: &Admission, key: &PublicKey) -> Result<Admitted, AdmitError> {
         let mut store = self.store();
-        let key_text = key.to_text();
         let now = unix_now();
         let enrolled = matches!(admission, Admission::Enrol { .. });
         if let Admission::Enrol { id } = admission {
             let wanted = store.invites.usable(id, now).map_err(AdmitError::Invite)?.name.clone();
-            let name = match store.registry.by_key(&key_text) {
+            let name = match store.registry.by_key(key) {
                 Some(existing) => existing.name.clone(),
                 None => store.registry.free_name(&wanted),
             };
             let invite = store.invites.redeem(id, &name, now).map_err(AdmitError::Invite)?;
             store.save_invites().map_err(AdmitError::Save)?;
-            let address = store.pool.lease(&key_text)?;
+            let address = store.pool.lease(key)?;
             store.save_leases().map_err(AdmitError::Save)?;
-            match store.registry.by_key_mut(&key_text) {
+            match store.registry.by_key_mut(key) {
                 Some(existing) => {
                     // A known device with a new invite: the invite's ACL replaces the old one.
                     existing.revoked = false;
@@ -109,7 +105,7 @@ impl Relay {
                 None => {
                     let client = Client {
                         name,
-                        key: key_text.clone(),
+                        key: *key,
                         fingerprint: key.fingerprint(),
                         address,
                         allow: invite.allow.clone(),
@@ -124,11 +120,11 @@ impl Relay {
             }
             store.save_clients().map_err(AdmitError::Save)?;
         }
-        let client = store.registry.by_key(&key_text).filter(|c| !c.revoked).ok_or(AdmitError::Revoked)?.clone();
-        let address = store.pool.lease(&key_text)?;
+        let client = store.registry.by_key(key).filter(|c| !c.revoked).ok_or(AdmitError::Revoked)?.clone();
+        let address = store.pool.lease(key)?;
         if address != client.address {
             store.save_leases().map_err(AdmitError::Save)?;
-            if let Some(c) = store.registry.by_key_mut(&key_text) {
+            if let Some(c) = store.registry.by_key_mut(key) {
                 c.address = address;
             }
             store.save_clients().map_err(AdmitError::Save)?;
@@ -140,11 +136,11 @@ impl Relay {
             relay_address: store.pool.relay_address(),
             client_to_client: self.config.client_to_client,
         };
-        Ok(Admitted { name: client.name, key: key_text, address, filter, enrolled })
+        Ok(Admitted { name: client.name, key: *key, address, filter, enrolled })
     }
 
     /// Records a finished session's counters.
-    pub fn record_session_end(&self, key: &str, bytes_in: u64, bytes_out: u64) {
+    pub fn record_session_end(&self, key: &PublicKey, bytes_in: u64, bytes_out: u64) {
         let mut store = self.store();
         if let Some(c) = store.registry.by_key_mut(key) {
             c.bytes_in = c.bytes_in.saturating_add(bytes_in);
@@ -157,17 +153,13 @@ impl Relay {
     }
 
     /// The configuration pushed to an admitted client.
-    pub fn client_config(&self, admitted: &Admitted) -> hometun_shared::control::ClientConfig {
-        let to_shared = |n: Ipv4Net| {
-            hometun_shared::control::Ipv4Net::new(n.network(), n.prefix()).expect("prefix checked by Ipv4Net")
-        };
-        let mut routes: Vec<_> = admitted.filter.acl.networks().into_iter().map(to_shared).collect();
+    pub fn client_config(&self, admitted: &Admitted) -> ClientConfig {
+        let mut routes = admitted.filter.acl.networks();
         if self.config.client_to_client {
-            routes.push(to_shared(self.config.pool));
+            routes.push(self.config.pool);
         }
-        hometun_shared::control::ClientConfig {
-            address: hometun_shared::control::Ipv4Net::new(admitted.address, self.config.pool.prefix())
-                .expect("prefix checked by config"),
+        ClientConfig {
+            address: self.config.pool.interface_address(admitted.address),
             relay_address: admitted.filter.relay_address,
             routes,
             dns: self.config.dns.clone(),

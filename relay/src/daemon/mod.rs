@@ -1,17 +1,16 @@
-//! The running relay: shared state of all tasks, and the tasks themselves (tun pump, session
-//! drivers, control socket server).
+//! The running relay: the state all its tasks share, and the tasks themselves. A connection
+//! goes through [`handshake`] (with [`admission`] deciding who may connect) and then the
+//! [`datapath`] stages; [`session_table`] finds live sessions; [`limits`] bounds what one source
+//! address may hold.
 
 pub mod admission;
+pub mod datapath;
+pub mod handshake;
 pub mod limits;
-pub mod session;
-pub mod sessions;
-pub mod tun_pump;
-
-#[cfg(test)]
-mod scenarios;
+pub mod session_table;
 
 use crate::config::Config;
-use crate::control::proto::DropCounters;
+use crate::admin::proto::DropCounters;
 use crate::state::store::Store;
 use hometun_shared::keys::{PublicKey, SecretKey};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +28,7 @@ pub struct Relay {
     /// Clients, invites, leases.
     pub store: Mutex<Store>,
     /// Live sessions.
-    pub sessions: sessions::Sessions,
+    pub sessions: session_table::SessionTable,
     /// Per-source-IP limits.
     pub limits: limits::IpLimits,
     /// The tun device (absent in tests without privileges).

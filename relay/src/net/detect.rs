@@ -1,6 +1,6 @@
 //! Finds the home LAN from the host's routing table (`ip -j route`, `ip -j addr`).
 
-use super::Ipv4Net;
+use hometun_shared::ipv4::Network;
 use anyhow::{anyhow, Context};
 use serde::Deserialize;
 use std::net::Ipv4Addr;
@@ -25,15 +25,15 @@ struct AddrInfo {
     prefixlen: Option<u8>,
 }
 
-/// An IPv4 address on an interface.
+/// An IPv4 address of this host and the interface holding it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InterfaceAddress {
+pub struct HostAddress {
     /// Interface name.
     pub ifname: String,
     /// The address.
     pub address: Ipv4Addr,
     /// Its subnet.
-    pub net: Ipv4Net,
+    pub net: Network,
 }
 
 fn ip_json(args: &[&str]) -> anyhow::Result<Vec<u8>> {
@@ -45,12 +45,12 @@ fn ip_json(args: &[&str]) -> anyhow::Result<Vec<u8>> {
 }
 
 /// All IPv4 addresses of this host (this network namespace).
-pub fn addresses() -> anyhow::Result<Vec<InterfaceAddress>> {
+pub fn addresses() -> anyhow::Result<Vec<HostAddress>> {
     let links: Vec<Link> = serde_json::from_slice(&ip_json(&["-4", "addr", "show"])?).context("parsing `ip -j addr`")?;
     Ok(parse_links(links))
 }
 
-fn parse_links(links: Vec<Link>) -> Vec<InterfaceAddress> {
+fn parse_links(links: Vec<Link>) -> Vec<HostAddress> {
     let mut found = Vec::new();
     for link in links {
         for info in link.addr_info {
@@ -58,8 +58,9 @@ fn parse_links(links: Vec<Link>) -> Vec<InterfaceAddress> {
             if info.family.as_deref().is_some_and(|f| f != "inet") {
                 continue;
             }
-            if let Ok(address) = local.parse::<Ipv4Addr>() {
-                found.push(InterfaceAddress { ifname: link.ifname.clone(), address, net: Ipv4Net::new(address, prefix) });
+            let Ok(address) = local.parse::<Ipv4Addr>() else { continue };
+            if let Ok(net) = Network::new(address, prefix) {
+                found.push(HostAddress { ifname: link.ifname.clone(), address, net });
             }
         }
     }
@@ -67,7 +68,7 @@ fn parse_links(links: Vec<Link>) -> Vec<InterfaceAddress> {
 }
 
 /// The interface of the default route and its subnet.
-pub fn default_lan() -> anyhow::Result<InterfaceAddress> {
+pub fn default_lan() -> anyhow::Result<HostAddress> {
     let routes: Vec<Route> =
         serde_json::from_slice(&ip_json(&["-4", "route", "show", "default"])?).context("parsing `ip -j route`")?;
     let dev = routes
@@ -81,7 +82,7 @@ pub fn default_lan() -> anyhow::Result<InterfaceAddress> {
 }
 
 /// The interface holding an address inside `lan`, if any.
-pub fn interface_in(lan: &Ipv4Net) -> Option<InterfaceAddress> {
+pub fn interface_in(lan: &Network) -> Option<HostAddress> {
     addresses().ok()?.into_iter().find(|a| lan.contains(a.address))
 }
 

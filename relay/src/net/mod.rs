@@ -1,7 +1,5 @@
-//! Small IPv4 building blocks: CIDR networks, checked packet header views, LAN detection.
+//! Small IPv4 building blocks: checked packet header views and LAN detection. Prefixes are
+//! [`hometun_shared::ipv4`]'s.
 
-pub mod cidr;
 pub mod detect;
 pub mod packet;
-
-pub use cidr::Ipv4Net;

@@ -1,17 +1,22 @@
-//! A checked view of the IPv4 header fields the relay's forwarding decisions need.
+//! The IPv4 header fields the relay's forwarding decisions need, read through smoltcp's
+//! checked `wire` views.
 //!
-//! Everything here reads untrusted bytes from a client: every length is checked before use, and
-//! a short or inconsistent packet is an error, never a panic.
+//! Everything here reads untrusted bytes from a client: [`Ipv4Packet::new_checked`] proves the
+//! lengths before any field is read, and a short or inconsistent packet is an error, never a
+//! panic.
 
+use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 use std::net::Ipv4Addr;
 
 /// IP protocol number of ICMP.
-#[allow(dead_code)]
 pub const PROTO_ICMP: u8 = 1;
 /// IP protocol number of TCP.
 pub const PROTO_TCP: u8 = 6;
 /// IP protocol number of UDP.
 pub const PROTO_UDP: u8 = 17;
+
+/// Length of an IPv4 header without options.
+const MIN_HEADER_LEN: usize = 20;
 
 /// The header fields of one IPv4 packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,10 +28,12 @@ pub struct Ipv4Summary {
     /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, ...).
     pub protocol: u8,
     /// TCP/UDP source and destination port; `None` for other protocols, for non-first
-    /// fragments and for first fragments too short to hold the ports.
+    /// fragments and for first fragments too short to hold the transport header.
     pub ports: Option<(u16, u16)>,
     /// Whether this is a fragment other than the first (its ports cannot be known).
     pub later_fragment: bool,
+    /// Whether this is an ICMP echo request (a ping).
+    pub echo_request: bool,
 }
 
 /// Why bytes were not accepted as an IPv4 packet.
@@ -43,43 +50,55 @@ pub enum PacketError {
     BadLength,
 }
 
-/// Parses the IPv4 header of `packet`.
+/// Parses the IPv4 header of `packet` (and the ports or ICMP type after it).
 pub fn parse_ipv4(packet: &[u8]) -> Result<Ipv4Summary, PacketError> {
-    if packet.len() < 20 {
+    if packet.len() < MIN_HEADER_LEN {
         return Err(PacketError::TooShort(packet.len()));
     }
-    let version = packet[0] >> 4;
+    // At least a whole fixed header is there, so the version may be read before the lengths
+    // are checked: a packet of another version gets its own error.
+    let version = Ipv4Packet::new_unchecked(packet).version();
     if version != 4 {
         return Err(PacketError::NotIpv4(version));
     }
-    let header_len = usize::from(packet[0] & 0x0f) * 4;
-    let total_len = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
-    if header_len < 20 || total_len < header_len || total_len > packet.len() {
-        return Err(PacketError::BadLength);
-    }
-    let fragment_offset = u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff;
-    let protocol = packet[9];
-    let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
-    let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
-    let later_fragment = fragment_offset != 0;
-    let payload = &packet[header_len..total_len];
+    let ip = Ipv4Packet::new_checked(packet).map_err(|_| PacketError::BadLength)?;
+    let later_fragment = ip.frag_offset() != 0;
+    let first_fragment_only = !later_fragment && ip.more_frags();
+    let protocol = ip.next_header();
+    // The payload up to the total length (bytes after it are link padding).
+    let payload = &packet[usize::from(ip.header_len())..usize::from(ip.total_len())];
     let ports = match protocol {
-        PROTO_TCP | PROTO_UDP if !later_fragment && payload.len() >= 4 => Some((
-            u16::from_be_bytes([payload[0], payload[1]]),
-            u16::from_be_bytes([payload[2], payload[3]]),
-        )),
+        _ if later_fragment => None,
+        IpProtocol::Tcp => TcpPacket::new_checked(payload).ok().map(|tcp| (tcp.src_port(), tcp.dst_port())),
+        // A first fragment's UDP length covers the whole datagram, more than this fragment
+        // holds, so only the header's own eight bytes can be checked here.
+        IpProtocol::Udp if first_fragment_only => (payload.len() >= smoltcp::wire::UDP_HEADER_LEN)
+            .then(|| UdpPacket::new_unchecked(payload))
+            .map(|udp| (udp.src_port(), udp.dst_port())),
+        IpProtocol::Udp => UdpPacket::new_checked(payload).ok().map(|udp| (udp.src_port(), udp.dst_port())),
         _ => None,
     };
-    Ok(Ipv4Summary { src, dst, protocol, ports, later_fragment })
+    let echo_request = protocol == IpProtocol::Icmp
+        && !later_fragment
+        && Icmpv4Packet::new_checked(payload).is_ok_and(|icmp| icmp.msg_type() == Icmpv4Message::EchoRequest);
+    Ok(Ipv4Summary {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        protocol: protocol.into(),
+        ports,
+        later_fragment,
+        echo_request,
+    })
 }
 
 /// The destination address of an IPv4 packet, without further checks (for routing packets the
 /// kernel handed over from the tun device).
 pub fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
-    if packet.len() < 20 || packet[0] >> 4 != 4 {
+    if packet.len() < MIN_HEADER_LEN {
         return None;
     }
-    Some(Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]))
+    let ip = Ipv4Packet::new_unchecked(packet);
+    (ip.version() == 4).then(|| ip.dst_addr())
 }
 
 /// Test helpers that build packets.
@@ -101,12 +120,23 @@ pub mod build {
         p
     }
 
-    /// A TCP (or UDP) packet with the given ports and a few bytes after them.
+    /// A TCP segment (or UDP datagram) with the given ports: a 20-byte transport header whose
+    /// TCP data offset or UDP length is consistent (checksums are not).
     pub fn with_ports(src: [u8; 4], dst: [u8; 4], protocol: u8, sport: u16, dport: u16) -> Vec<u8> {
+        ipv4(src, dst, protocol, 0, &transport(protocol, sport, dport))
+    }
+
+    /// The 20 transport bytes of [`with_ports`].
+    pub fn transport(protocol: u8, sport: u16, dport: u16) -> Vec<u8> {
         let mut payload = vec![0u8; 20];
         payload[0..2].copy_from_slice(&sport.to_be_bytes());
         payload[2..4].copy_from_slice(&dport.to_be_bytes());
-        ipv4(src, dst, protocol, 0, &payload)
+        match protocol {
+            super::PROTO_TCP => payload[12] = 5 << 4,
+            super::PROTO_UDP => payload[4..6].copy_from_slice(&20u16.to_be_bytes()),
+            _ => {}
+        }
+        payload
     }
 }
 
@@ -133,6 +163,30 @@ mod tests {
         assert_eq!(s.ports, None);
         let stub = ipv4([10, 8, 0, 2], [192, 168, 0, 10], PROTO_UDP, 0x2000, &[0, 1]);
         assert_eq!(parse_ipv4(&stub).unwrap().ports, None);
+        // A first fragment of a larger UDP datagram: its length field exceeds the fragment.
+        let mut first = transport(PROTO_UDP, 5000, 53);
+        first[4..6].copy_from_slice(&3000u16.to_be_bytes());
+        let first = ipv4([10, 8, 0, 2], [192, 168, 0, 10], PROTO_UDP, 0x2000, &first);
+        assert_eq!(parse_ipv4(&first).unwrap().ports, Some((5000, 53)));
+        // Unfragmented, the same inconsistent length means no ports can be trusted.
+        let mut lying = transport(PROTO_UDP, 5000, 53);
+        lying[4..6].copy_from_slice(&3000u16.to_be_bytes());
+        assert_eq!(parse_ipv4(&ipv4([10, 8, 0, 2], [192, 168, 0, 10], PROTO_UDP, 0, &lying)).unwrap().ports, None);
+    }
+
+    #[test]
+    fn tells_pings_from_other_icmp() {
+        let cases: &[(&str, u8, &[u8], bool)] = &[
+            ("echo request", PROTO_ICMP, &[8, 0, 0, 0, 0, 1, 0, 1], true),
+            ("echo reply", PROTO_ICMP, &[0, 0, 0, 0, 0, 1, 0, 1], false),
+            ("port unreachable", PROTO_ICMP, &[3, 3, 0, 0, 0, 0, 0, 0], false),
+            ("truncated echo request", PROTO_ICMP, &[8, 0, 0], false),
+            ("udp that looks like one", PROTO_UDP, &[8, 0, 0, 8, 0, 1, 0, 1], false),
+        ];
+        for (name, protocol, payload, want) in cases {
+            let packet = ipv4([10, 8, 0, 2], [10, 8, 0, 1], *protocol, 0, payload);
+            assert_eq!(parse_ipv4(&packet).unwrap().echo_request, *want, "{name}");
+        }
     }
 
     #[test]

@@ -2,35 +2,19 @@
 //! enrolling client will get. The secret is stored (the relay needs it as the handshake PSK)
 //! and never printed.
 
-use crate::tunnel::acl::Acl;
+use crate::forwarding::acl::Acl;
+use hometun_shared::invite::{InviteId, InviteSecret};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use zeroize::Zeroize;
-
-/// An invite secret in text form. Redacted in `Debug`, zeroized on drop.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct SecretText(pub String);
-
-impl fmt::Debug for SecretText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl Drop for SecretText {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
 
 /// One issued invite.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InviteRecord {
-    /// Invite id, hex (not secret).
-    pub id: String,
-    /// The handshake PSK, text form.
-    pub secret: SecretText,
+    /// Invite id (not secret; hex in the file).
+    #[serde(with = "super::text::invite_id")]
+    pub id: InviteId,
+    /// The handshake PSK (redacted in `Debug`, zeroized on drop; base64url in the file).
+    #[serde(with = "super::text::invite_secret")]
+    pub secret: InviteSecret,
     /// Name the enrolled client gets.
     pub name: String,
     /// What the enrolled client may reach.
@@ -67,8 +51,8 @@ pub enum InviteRefusal {
 
 impl InviteBook {
     /// The invite `id` if it can still be used at `now` (Unix seconds).
-    pub fn usable(&self, id: &str, now: u64) -> Result<&InviteRecord, InviteRefusal> {
-        let invite = self.invites.iter().find(|i| i.id == id).ok_or(InviteRefusal::Unknown)?;
+    pub fn usable(&self, id: &InviteId, now: u64) -> Result<&InviteRecord, InviteRefusal> {
+        let invite = self.invites.iter().find(|i| i.id == *id).ok_or(InviteRefusal::Unknown)?;
         if invite.used_by.is_some() {
             Err(InviteRefusal::Used)
         } else if now >= invite.expires {
@@ -80,9 +64,9 @@ impl InviteBook {
 
     /// Marks `id` used by `client`, if still usable; the check and the mark are one step so two
     /// devices racing with one invite cannot both enrol.
-    pub fn redeem(&mut self, id: &str, client: &str, now: u64) -> Result<InviteRecord, InviteRefusal> {
+    pub fn redeem(&mut self, id: &InviteId, client: &str, now: u64) -> Result<InviteRecord, InviteRefusal> {
         self.usable(id, now)?;
-        let invite = self.invites.iter_mut().find(|i| i.id == id).ok_or(InviteRefusal::Unknown)?;
+        let invite = self.invites.iter_mut().find(|i| i.id == *id).ok_or(InviteRefusal::Unknown)?;
         invite.used_by = Some(client.to_owned());
         Ok(invite.clone())
     }
@@ -104,10 +88,14 @@ impl InviteBook {
 mod tests {
     use super::*;
 
-    fn invite(id: &str, expires: u64) -> InviteRecord {
+    fn id(n: u8) -> InviteId {
+        InviteId([n; 16])
+    }
+
+    fn invite(n: u8, expires: u64) -> InviteRecord {
         InviteRecord {
-            id: id.into(),
-            secret: SecretText("c2VjcmV0".into()),
+            id: id(n),
+            secret: InviteSecret([7; 32]),
             name: "phone".into(),
             allow: Acl::parse_list("192.168.0.0/24").unwrap(),
             created: 0,
@@ -119,32 +107,44 @@ mod tests {
     #[test]
     fn single_use_and_expiry() {
         let mut book = InviteBook::default();
-        book.add(invite("a", 100));
-        book.add(invite("b", 100));
-        let cases: &[(&str, u64, Result<(), InviteRefusal>)] = &[
-            ("a", 50, Ok(())),
-            ("a", 60, Err(InviteRefusal::Used)),
-            ("b", 100, Err(InviteRefusal::Expired)),
-            ("zz", 10, Err(InviteRefusal::Unknown)),
+        book.add(invite(1, 100));
+        book.add(invite(2, 100));
+        let cases: &[(u8, u64, Result<(), InviteRefusal>)] = &[
+            (1, 50, Ok(())),
+            (1, 60, Err(InviteRefusal::Used)),
+            (2, 100, Err(InviteRefusal::Expired)),
+            (9, 10, Err(InviteRefusal::Unknown)),
         ];
-        for (i, (id, now, want)) in cases.iter().enumerate() {
-            let got = book.redeem(id, "phone", *now).map(|_| ());
+        for (i, (n, now, want)) in cases.iter().enumerate() {
+            let got = book.redeem(&id(*n), "phone", *now).map(|_| ());
             assert_eq!(got, *want, "case {i}");
         }
     }
 
     #[test]
     fn secret_never_in_debug() {
-        let shown = format!("{:?}", invite("a", 1));
-        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        let record = invite(1, 1);
+        let shown = format!("{record:?}");
+        assert!(!shown.contains(&record.secret.to_text()), "{shown}");
+    }
+
+    #[test]
+    fn the_file_keeps_ids_and_secrets_as_text() {
+        let record = invite(1, 1);
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(json.contains(&format!("\"id\":\"{}\"", record.id.to_hex())), "{json}");
+        assert!(json.contains(&format!("\"secret\":\"{}\"", record.secret.to_text())), "{json}");
+        let back: InviteRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!((back.id, back.secret), (record.id, record.secret.clone()));
+        assert!(serde_json::from_str::<InviteRecord>(&json.replace(&record.id.to_hex(), "nothex")).is_err());
     }
 
     #[test]
     fn prune_forgets_old_invites_only() {
         let mut book = InviteBook::default();
-        book.add(invite("old", 10));
-        book.add(invite("new", 1000));
+        book.add(invite(1, 10));
+        book.add(invite(2, 1000));
         assert_eq!(book.prune(500, 100), 1);
-        assert_eq!(book.invites[0].id, "new");
+        assert_eq!(book.invites[0].id, id(2));
     }
 }

@@ -1,6 +1,7 @@
 //! Enrolled clients: who they are, where they may go, whether they are revoked, and counters.
 
-use crate::tunnel::acl::Acl;
+use crate::forwarding::acl::Acl;
+use hometun_shared::keys::PublicKey;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -9,8 +10,9 @@ use std::net::Ipv4Addr;
 pub struct Client {
     /// Unique, human-chosen name (from the invite).
     pub name: String,
-    /// The client's static public key, text form.
-    pub key: String,
+    /// The client's static public key (text in the file).
+    #[serde(with = "super::text::public_key")]
+    pub key: PublicKey,
     /// Short fingerprint of the key, for listings.
     pub fingerprint: String,
     /// Sticky tunnel address.
@@ -53,13 +55,13 @@ pub enum RegistryError {
 
 impl Registry {
     /// The client with `key`.
-    pub fn by_key(&self, key: &str) -> Option<&Client> {
-        self.clients.iter().find(|c| c.key == key)
+    pub fn by_key(&self, key: &PublicKey) -> Option<&Client> {
+        self.clients.iter().find(|c| c.key == *key)
     }
 
     /// The client with `key`, mutable.
-    pub fn by_key_mut(&mut self, key: &str) -> Option<&mut Client> {
-        self.clients.iter_mut().find(|c| c.key == key)
+    pub fn by_key_mut(&mut self, key: &PublicKey) -> Option<&mut Client> {
+        self.clients.iter_mut().find(|c| c.key == *key)
     }
 
     /// The client named `name`.
@@ -89,14 +91,14 @@ impl Registry {
     }
 
     /// Marks the client named `name` revoked and returns its key.
-    pub fn revoke(&mut self, name: &str) -> Result<String, RegistryError> {
+    pub fn revoke(&mut self, name: &str) -> Result<PublicKey, RegistryError> {
         let client = self
             .clients
             .iter_mut()
             .find(|c| c.name == name)
             .ok_or_else(|| RegistryError::UnknownName(name.to_owned()))?;
         client.revoked = true;
-        Ok(client.key.clone())
+        Ok(client.key)
     }
 }
 
@@ -104,10 +106,14 @@ impl Registry {
 mod tests {
     use super::*;
 
-    fn client(name: &str, key: &str) -> Client {
+    fn key(n: u8) -> PublicKey {
+        PublicKey::from_bytes([n; 32])
+    }
+
+    fn client(name: &str, key: PublicKey) -> Client {
         Client {
             name: name.into(),
-            key: key.into(),
+            key,
             fingerprint: "00".into(),
             address: Ipv4Addr::new(10, 8, 0, 2),
             allow: Acl::parse_list("192.168.0.0/24").unwrap(),
@@ -122,27 +128,30 @@ mod tests {
     #[test]
     fn names_stay_unique_and_keys_enrol_once() {
         let mut r = Registry::default();
-        assert_eq!(r.enrol(client("phone", "k1")).unwrap().name, "phone");
-        assert_eq!(r.enrol(client("phone", "k2")).unwrap().name, "phone-2");
-        assert_eq!(r.enrol(client("phone", "k3")).unwrap().name, "phone-3");
-        assert_eq!(r.enrol(client("laptop", "k1")), Err(RegistryError::AlreadyEnrolled("phone".into())));
+        assert_eq!(r.enrol(client("phone", key(1))).unwrap().name, "phone");
+        assert_eq!(r.enrol(client("phone", key(2))).unwrap().name, "phone-2");
+        assert_eq!(r.enrol(client("phone", key(3))).unwrap().name, "phone-3");
+        assert_eq!(r.enrol(client("laptop", key(1))), Err(RegistryError::AlreadyEnrolled("phone".into())));
     }
 
     #[test]
     fn revoke_by_name() {
         let mut r = Registry::default();
-        r.enrol(client("phone", "k1")).unwrap();
-        assert_eq!(r.revoke("phone").unwrap(), "k1");
-        assert!(r.by_key("k1").unwrap().revoked);
+        r.enrol(client("phone", key(1))).unwrap();
+        assert_eq!(r.revoke("phone").unwrap(), key(1));
+        assert!(r.by_key(&key(1)).unwrap().revoked);
         assert_eq!(r.revoke("nobody"), Err(RegistryError::UnknownName("nobody".into())));
     }
 
     #[test]
     fn json_round_trip_tolerates_missing_counters() {
-        let json = r#"{"clients":[{"name":"a","key":"k","fingerprint":"f","address":"10.8.0.2",
-            "allow":["192.168.0.0/24"],"enrolled":5}]}"#;
-        let r: Registry = serde_json::from_str(json).unwrap();
+        let json = r#"{"clients":[{"name":"a","key":"KEY","fingerprint":"f","address":"10.8.0.2",
+            "allow":["192.168.0.0/24"],"enrolled":5}]}"#
+            .replace("KEY", &key(4).to_text());
+        let r: Registry = serde_json::from_str(&json).unwrap();
+        assert_eq!(r.clients[0].key, key(4));
         assert_eq!(r.clients[0].bytes_in, 0);
         assert!(!r.clients[0].revoked);
+        assert!(serde_json::from_str::<Registry>(&json.replace(&key(4).to_text(), "not-a-key")).is_err());
     }
 }

@@ -4,7 +4,7 @@
 use super::invites::InviteBook;
 use super::pool::{AddressPool, LeaseFile};
 use super::registry::Registry;
-use crate::net::Ipv4Net;
+use hometun_shared::ipv4::Network;
 use anyhow::Context;
 use hometun_shared::keys::SecretKey;
 use serde::de::DeserializeOwned;
@@ -36,7 +36,7 @@ pub struct Store {
 
 impl Store {
     /// Loads the state files in `dir` (missing files mean empty state).
-    pub fn load(dir: &Path, pool: Ipv4Net) -> anyhow::Result<Store> {
+    pub fn load(dir: &Path, pool: Network) -> anyhow::Result<Store> {
         let registry: Registry = read_json(&dir.join(files::CLIENTS))?.unwrap_or_default();
         let invites: InviteBook = read_json(&dir.join(files::INVITES))?.unwrap_or_default();
         let leases: LeaseFile = read_json(&dir.join(files::LEASES))?.unwrap_or_default();
@@ -118,11 +118,12 @@ mod tests {
     #[test]
     fn state_survives_a_reload() {
         let dir = tempfile::tempdir().unwrap();
-        let net: Ipv4Net = "10.8.0.0/24".parse().unwrap();
+        let net: Network = "10.8.0.0/24".parse().unwrap();
         let mut store = Store::load(dir.path(), net).unwrap();
-        let addr = store.pool.lease("key-a").unwrap();
+        let key = hometun_shared::keys::PublicKey::from_bytes([1; 32]);
+        let addr = store.pool.lease(&key).unwrap();
         store.save_leases().unwrap();
         let again = Store::load(dir.path(), net).unwrap();
-        assert_eq!(again.pool.leased("key-a"), Some(addr));
+        assert_eq!(again.pool.leased(&key), Some(addr));
     }
 }

@@ -70,14 +70,14 @@ impl TlsListener {
                 let slot = match limits.connect(remote.ip(), now) {
                     Ok(slot) => slot,
                     Err(why) => {
-                        if log_limit.allow(crate::ops::unix_now()).is_some() {
+                        if log_limit.allow(crate::state::unix_now()).is_some() {
                             tracing::info!(%remote, "connection refused: per-address limit ({why:?})");
                         }
                         continue;
                     }
                 };
                 let Ok(handshake) = limits.handshake(remote.ip()) else {
-                    if log_limit.allow(crate::ops::unix_now()).is_some() {
+                    if log_limit.allow(crate::state::unix_now()).is_some() {
                         tracing::info!(%remote, "connection refused: too many handshakes from this address");
                     }
                     continue;

@@ -46,5 +46,5 @@ async fn tunnel(State(state): State<AppState>, ConnectInfo(Remote(remote)): Conn
     ws.max_message_size(max)
         .max_frame_size(max)
         .max_write_buffer_size(8 << 20)
-        .on_upgrade(move |socket| crate::daemon::session::run(socket, remote, relay))
+        .on_upgrade(move |socket| crate::daemon::handshake::run(socket, remote, relay))
 }

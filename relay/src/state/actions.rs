@@ -1,19 +1,15 @@
-//! Operations on the state that both the running relay (through the control socket) and the
+//! Actions on the state that both the running relay (through the admin socket) and the
 //! commands (when no relay runs) perform, so there is one implementation of each.
 
+use super::invites::InviteRecord;
+use super::store::Store;
+use super::unix_now;
+use crate::admin::proto::{ClientInfo, InviteInfo};
 use crate::config::Config;
-use crate::control::proto::{ClientInfo, InviteInfo};
-use crate::state::invites::{InviteRecord, SecretText};
-use crate::state::store::Store;
-use crate::tunnel::acl::Acl;
+use crate::forwarding::acl::Acl;
 use anyhow::Context;
 use hometun_shared::invite::Invite;
 use hometun_shared::keys::PublicKey;
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
 
 /// Creates an invite, stores it and returns its link.
 pub fn create_invite(
@@ -35,8 +31,8 @@ pub fn create_invite(
     let invite = Invite::generate(relay_key, &config.public_url, &mut rand_core::OsRng).context("public_url is too long")?;
     let now = unix_now();
     let record = InviteRecord {
-        id: invite.id.to_hex(),
-        secret: SecretText(invite.secret.to_text()),
+        id: invite.id,
+        secret: invite.secret.clone(),
         name: name.to_owned(),
         allow: acl.clone(),
         created: now,
@@ -50,7 +46,7 @@ pub fn create_invite(
 }
 
 /// Answers "is this key online, and from where?" (`None`: offline).
-pub type OnlineLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type OnlineLookup<'a> = &'a dyn Fn(&PublicKey) -> Option<String>;
 
 /// Clients for a listing; `online` tells which keys have a live session (with its remote).
 pub fn client_infos(store: &Store, online: Option<OnlineLookup<'_>>) -> Vec<ClientInfo> {
@@ -77,7 +73,7 @@ pub fn client_infos(store: &Store, online: Option<OnlineLookup<'_>>) -> Vec<Clie
 }
 
 /// Revokes the client `name` and saves; returns its key.
-pub fn revoke(store: &mut Store, name: &str) -> anyhow::Result<String> {
+pub fn revoke(store: &mut Store, name: &str) -> anyhow::Result<PublicKey> {
     let key = store.registry.revoke(name)?;
     store.save_clients()?;
     Ok(key)

@@ -1,4 +1,4 @@
-//! Messages on the control socket: one JSON request line, one JSON response line.
+//! Messages on the admin socket: one JSON request line, one JSON response line.
 
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;

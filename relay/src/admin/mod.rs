@@ -1,10 +1,10 @@
-//! The control socket: a Unix socket (mode 0600, root peers only) through which the commands
+//! The admin socket: a Unix socket (mode 0600, root peers only) through which the commands
 //! talk to the running relay. One JSON request line, one JSON response line.
 
 pub mod proto;
 
 use crate::daemon::Relay;
-use crate::ops;
+use crate::state::actions;
 use anyhow::Context;
 use proto::{Request, Response, SessionInfo, StatusInfo};
 use std::os::unix::fs::PermissionsExt;
@@ -12,17 +12,18 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use hometun_shared::keys::PublicKey;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 /// Longest request line accepted.
 const MAX_REQUEST: usize = 64 * 1024;
 
-/// Binds the control socket (replacing a stale one) with mode 0600.
+/// Binds the admin socket (replacing a stale one) with mode 0600.
 pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            anyhow::bail!("another relay is already running (control socket {} answers)", path.display());
+            anyhow::bail!("another relay is already running (admin socket {} answers)", path.display());
         }
         std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
     }
@@ -42,7 +43,7 @@ pub async fn serve(listener: UnixListener, relay: Arc<Relay>) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    tracing::warn!("control socket accept failed: {e}");
+                    tracing::warn!("admin socket accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -63,7 +64,7 @@ async fn handle(stream: UnixStream, relay: Arc<Relay>, root: bool) -> anyhow::Re
     let mut reader = BufReader::new(read).take(MAX_REQUEST as u64);
     reader.read_line(&mut line).await?;
     let response = if !root {
-        Response::Error { message: "only root may use the control socket".into() }
+        Response::Error { message: "only root may use the admin socket".into() }
     } else {
         match serde_json::from_str::<Request>(&line) {
             Ok(request) => {
@@ -81,19 +82,18 @@ async fn handle(stream: UnixStream, relay: Arc<Relay>, root: bool) -> anyhow::Re
     Ok(())
 }
 
-use tokio::io::AsyncReadExt;
-
-pub(crate) fn answer(relay: &Relay, request: Request) -> Response {
+/// Answers one request (blocking: it may write state files).
+pub fn answer(relay: &Relay, request: Request) -> Response {
     match request {
         Request::Status => Response::Status(status(relay)),
         Request::Clients => {
             let store = relay.store();
-            let online = |key: &str| relay.sessions.by_key(key).map(|h| h.remote.to_string());
-            let mut clients = ops::client_infos(&store, Some(&online));
-            for client in &mut clients {
-                if let Some(handle) = relay.sessions.by_address(client.address).filter(|h| h.name == client.name) {
-                    client.bytes_in += handle.bytes_in.load(Ordering::Relaxed);
-                    client.bytes_out += handle.bytes_out.load(Ordering::Relaxed);
+            let online = |key: &PublicKey| relay.sessions.by_key(key).map(|s| s.remote.to_string());
+            let mut clients = actions::client_infos(&store, Some(&online));
+            for (client, info) in store.registry.clients.iter().zip(&mut clients) {
+                if let Some(session) = relay.sessions.by_key(&client.key) {
+                    info.bytes_in += session.bytes_in.load(Ordering::Relaxed);
+                    info.bytes_out += session.bytes_out.load(Ordering::Relaxed);
                 }
             }
             Response::Clients { clients }
@@ -101,21 +101,21 @@ pub(crate) fn answer(relay: &Relay, request: Request) -> Response {
         Request::Revoke { name } => {
             let key = {
                 let mut store = relay.store();
-                match ops::revoke(&mut store, &name) {
+                match actions::revoke(&mut store, &name) {
                     Ok(key) => key,
                     Err(e) => return Response::Error { message: format!("{e:#}") },
                 }
             };
             let session = relay.sessions.by_key(&key);
-            if let Some(handle) = &session {
-                let _ = handle.kick.try_send(hometun_shared::session::CloseReason::Revoked);
+            if let Some(live) = &session {
+                let _ = live.kick.try_send(hometun_shared::session::CloseReason::Revoked);
             }
             tracing::info!(client = %name, "revoked");
             Response::Revoked { name, closed_session: session.is_some() }
         }
         Request::Invite { name, ttl_secs, allow } => {
             let mut store = relay.store();
-            match ops::create_invite(&mut store, &relay.config, relay.public, &name, ttl_secs, allow.as_deref()) {
+            match actions::create_invite(&mut store, &relay.config, relay.public, &name, ttl_secs, allow.as_deref()) {
                 Ok(info) => {
                     tracing::info!(name = %info.name, expires = info.expires, "invite created");
                     Response::Invite(info)

@@ -1,8 +1,8 @@
 //! The forwarding decision for a packet a client sent: anti-spoofing, ACL, client-to-client.
 
 use super::acl::Acl;
-use crate::net::packet::{parse_ipv4, Ipv4Summary, PacketError, PROTO_ICMP};
-use crate::net::Ipv4Net;
+use crate::net::packet::{parse_ipv4, Ipv4Summary, PacketError};
+use hometun_shared::ipv4::Network;
 use std::net::Ipv4Addr;
 
 /// What a client may send, fixed for the life of its session.
@@ -13,7 +13,7 @@ pub struct ClientFilter {
     /// Destinations the client may reach.
     pub acl: Acl,
     /// The client pool; destinations inside it are other clients.
-    pub pool: Ipv4Net,
+    pub pool: Network,
     /// The relay's own tunnel address.
     pub relay_address: Ipv4Addr,
     /// Whether packets to other clients are allowed (still subject to the ACL).
@@ -47,7 +47,7 @@ impl ClientFilter {
         let to_other_client = to_pool && self.client_to_client && summary.dst != self.relay_address;
         // Pinging the relay's tunnel address is how a client measures the tunnel itself; any
         // other traffic to the relay (its own services) still needs the ACL.
-        let ping_to_relay = summary.dst == self.relay_address && summary.protocol == PROTO_ICMP;
+        let ping_to_relay = summary.dst == self.relay_address && summary.echo_request;
         if to_other_client || ping_to_relay || self.acl.allows(&summary) {
             Ok(summary)
         } else {
@@ -82,6 +82,7 @@ mod tests {
             ("to another client, off", false, ping(me, [10, 8, 0, 3]), "c2c"),
             ("to another client, on", true, ping(me, [10, 8, 0, 3]), "ok"),
             ("ping to the relay", false, ping(me, [10, 8, 0, 1]), "ok"),
+            ("other icmp to the relay", false, build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0, &[3, 3, 0, 0, 0, 0, 0, 0]), "denied"),
             ("tcp to the relay, not in ACL", false, build::with_ports(me, [10, 8, 0, 1], PROTO_TCP, 1, 22), "denied"),
             ("outside the ACL", false, build::with_ports(me, [1, 1, 1, 1], PROTO_TCP, 1, 443), "denied"),
             ("garbage", false, vec![0x45, 0, 0], "malformed"),

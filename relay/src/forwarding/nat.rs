@@ -1,7 +1,7 @@
 //! The relay's own nftables table (`table ip hometun`): source NAT of the client pool towards
 //! the LAN in masquerade mode. Only this table is ever created or deleted.
 
-use crate::net::Ipv4Net;
+use hometun_shared::ipv4::Network;
 use anyhow::{bail, Context};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 pub const TABLE: &str = "hometun";
 
 /// The ruleset text for masquerading `pool` out of `lan_interface` (or towards `lan`).
-pub fn ruleset(pool: Ipv4Net, lan: Ipv4Net, lan_interface: Option<&str>) -> String {
+pub fn ruleset(pool: Network, lan: Network, lan_interface: Option<&str>) -> String {
     let out = match lan_interface {
         Some(ifname) => format!("oifname \"{ifname}\""),
         None => format!("ip daddr {lan}"),
@@ -22,7 +22,7 @@ pub fn ruleset(pool: Ipv4Net, lan: Ipv4Net, lan_interface: Option<&str>) -> Stri
 }
 
 /// Installs the table; replaces a stale one.
-pub fn install(pool: Ipv4Net, lan: Ipv4Net, lan_interface: Option<&str>) -> anyhow::Result<()> {
+pub fn install(pool: Network, lan: Network, lan_interface: Option<&str>) -> anyhow::Result<()> {
     nft_script(&ruleset(pool, lan, lan_interface))
 }
 

@@ -5,14 +5,14 @@
 //! first carries no ports, so only port-less rules can allow it.
 
 use crate::net::packet::{Ipv4Summary, PROTO_TCP, PROTO_UDP};
-use crate::net::Ipv4Net;
+use hometun_shared::ipv4::Network;
 use std::fmt;
 use std::str::FromStr;
 
 /// One allow rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
-    net: Ipv4Net,
+    net: Network,
     ports: Option<(u16, u16)>,
     protocol: Option<u8>,
 }
@@ -32,7 +32,7 @@ pub enum AclError {
         /// The rule text.
         rule: String,
         /// What was wrong with the network.
-        source: crate::net::cidr::CidrError,
+        source: hometun_shared::ipv4::PrefixError,
     },
     /// The port part is not `N` or `N-M` with 1 <= N <= M <= 65535.
     #[error("rule `{0}`: ports must be N or N-M between 1 and 65535")]
@@ -47,7 +47,7 @@ pub enum AclError {
 
 impl Rule {
     /// A rule allowing everything to `net`.
-    pub fn network(net: Ipv4Net) -> Self {
+    pub fn network(net: Network) -> Self {
         Rule { net, ports: None, protocol: None }
     }
 
@@ -71,7 +71,7 @@ impl Rule {
 
 impl Acl {
     /// The default for a client: the whole LAN subnet.
-    pub fn whole(net: Ipv4Net) -> Self {
+    pub fn whole(net: Network) -> Self {
         Acl { rules: vec![Rule::network(net)] }
     }
 
@@ -95,8 +95,8 @@ impl Acl {
     }
 
     /// The networks the rules reach (routes to push to the client).
-    pub fn networks(&self) -> Vec<Ipv4Net> {
-        let mut nets: Vec<Ipv4Net> = self.rules.iter().map(|r| r.net).collect();
+    pub fn networks(&self) -> Vec<Network> {
+        let mut nets: Vec<Network> = self.rules.iter().map(|r| r.net).collect();
         nets.sort();
         nets.dedup();
         nets
@@ -113,7 +113,7 @@ impl FromStr for Rule {
             None => (text, None),
         };
         let net = net_text
-            .parse::<Ipv4Net>()
+            .parse::<Network>()
             .map_err(|source| AclError::Network { rule: text.to_owned(), source })?;
         let Some(port_text) = port_text else {
             return Ok(Rule::network(net));

@@ -1,0 +1,477 @@
+//! The relay's data path, one stage per function, in the order a packet takes them.
+//!
+//! Uplink, client → LAN:
+//! 1. [`Link::receive`] — WebSocket: the next binary message from the client.
+//! 2. [`Link::open`] — session: authenticate and decrypt it into IP packets and events
+//!    (the first `Established` registers the client: [`Link::establish`]).
+//! 3. [`Link::filter`] — filter: source address, ACL and client-to-client rules.
+//! 4. [`Link::write_tun`] — tun: hand the allowed packets to the kernel.
+//!
+//! Downlink, LAN → client:
+//! 1. [`read_tun`] — tun reader: one task reads every packet the kernel routes to the pool.
+//! 2. [`route_by_address`] — the live session owning the destination address.
+//! 3. [`enqueue`] — that session's bounded queue; when full the packet is dropped and counted,
+//!    as a router drops, instead of stalling every other client.
+//! 4. [`Link::seal`] — session: a batch from the queue becomes records.
+//! 5. [`Link::transmit`] — WebSocket: feed the records and flush once.
+//!
+//! [`Link::run`] is the per-client driver: a short `select!` over these stages, the timers and
+//! the two ways the relay ends a session (a kick from the session table or the admin socket,
+//! and shutdown). Nothing a peer sends can panic it; every protocol error ends only this
+//! session, with a reason ([`End`]).
+
+use super::admission::{AdmitError, Admission, Admitted};
+use super::handshake::{Accepted, WsRx, WsTx};
+use super::limits::HandshakeSlot;
+use super::session_table::LiveSession;
+use super::{Clock, Relay};
+use crate::forwarding::filter::Drop;
+use crate::net::packet::ipv4_destination;
+use crate::state::unix_now;
+use axum::extract::ws::{CloseFrame, Message};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hometun_shared::session::{CloseReason, Error as SessionError, Event, Packets, Session};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Most packets taken from the downlink queue before records are flushed.
+const PACKET_BATCH: usize = 256;
+
+/// How a session ended, for the disconnect log line and the close frame.
+#[derive(Debug, thiserror::Error)]
+pub enum End {
+    /// The client closed the session with a reason.
+    #[error("client closed: {0}")]
+    PeerClosed(CloseReason),
+    /// The client closed the WebSocket, with this close text (made printable) if any.
+    #[error("client closed: {}", .0.as_deref().unwrap_or("websocket closed"))]
+    WebSocketClosed(Option<String>),
+    /// The relay closed the session.
+    #[error("closed by relay: {0}")]
+    Local(CloseReason),
+    /// The client broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(SessionError),
+    /// The client sent a text message on the tunnel WebSocket.
+    #[error("protocol error: text message")]
+    TextMessage,
+    /// The connection under the session broke.
+    #[error("connection lost: {0}")]
+    Transport(#[from] TransportError),
+}
+
+/// How the connection under a session broke.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The WebSocket failed.
+    #[error("{0}")]
+    WebSocket(#[from] axum::Error),
+    /// The WebSocket ended without a close frame.
+    #[error("connection closed")]
+    Eof,
+    /// Records waited longer than the idle timeout for the client to read them.
+    #[error("the client stopped reading")]
+    Stalled,
+}
+
+impl End {
+    /// The WebSocket close code to send, or `None` when the connection is already gone.
+    fn close_code(&self) -> Option<u16> {
+        match self {
+            End::Transport(_) => None,
+            End::Protocol(_) | End::TextMessage => Some(1002),
+            _ => Some(1000),
+        }
+    }
+}
+
+/// One client's tunnel from the handshake reply to its end.
+pub struct Link {
+    relay: Arc<Relay>,
+    remote: std::net::SocketAddr,
+    tx: WsTx,
+    rx: WsRx,
+    session: Session,
+    admission: Admission,
+    handshake_slot: Option<HandshakeSlot>,
+    /// Set once the client is registered (the session is established).
+    admitted: Option<Admitted>,
+    live: Option<Arc<LiveSession>>,
+    /// Handed to the session table when the client is registered.
+    queue_tx: Option<mpsc::Sender<Vec<u8>>>,
+    kick_tx: Option<mpsc::Sender<CloseReason>>,
+    queue: mpsc::Receiver<Vec<u8>>,
+    kicks: mpsc::Receiver<CloseReason>,
+    shutdown: watch::Receiver<bool>,
+    batch: Vec<Vec<u8>>,
+}
+
+impl Link {
+    /// A link for a connection whose handshake was answered.
+    pub fn new(relay: Arc<Relay>, accepted: Accepted) -> Self {
+        let (kick_tx, kicks) = mpsc::channel(4);
+        let (queue_tx, queue) = mpsc::channel(relay.config.limits.session_queue_packets);
+        let shutdown = relay.shutdown.clone();
+        Link {
+            remote: accepted.remote,
+            tx: accepted.tx,
+            rx: accepted.rx,
+            session: accepted.session,
+            admission: accepted.admission,
+            handshake_slot: Some(accepted.handshake_slot),
+            admitted: None,
+            live: None,
+            queue_tx: Some(queue_tx),
+            kick_tx: Some(kick_tx),
+            queue,
+            kicks,
+            shutdown,
+            batch: Vec::with_capacity(PACKET_BATCH),
+            relay,
+        }
+    }
+
+    /// The per-client driver: runs the stages until the session ends, and says why.
+    pub async fn run(&mut self) -> End {
+        // A client that stops reading must not hold this task: a kick, the shutdown or the
+        // write timeout ends the session even while records wait for the socket.
+        let write_timeout = super::handshake::params(&self.relay).dead_peer_after.max(Duration::from_secs(1));
+        loop {
+            let sent = tokio::select! {
+                biased;
+                sent = tokio::time::timeout(write_timeout, transmit(&mut self.tx, &mut self.session, self.relay.clock)) => {
+                    sent.unwrap_or(Err(End::Transport(TransportError::Stalled)))
+                }
+                reason = self.kicks.recv() => Err(End::Local(reason.unwrap_or(CloseReason::Normal))),
+                _ = self.shutdown.changed() => Err(End::Local(CloseReason::Shutdown)),
+            };
+            if let Err(end) = sent {
+                return end;
+            }
+            if let Some(end) = self.session_end() {
+                return end;
+            }
+            let timer = self.session.poll_timeout().map(|t| self.relay.clock.to_tokio(t));
+            let established = self.live.is_some();
+            let step = tokio::select! {
+                message = self.rx.next() => self.uplink(message).await,
+                received = self.queue.recv_many(&mut self.batch, PACKET_BATCH), if established => {
+                    self.seal(received)
+                }
+                reason = self.kicks.recv() => {
+                    self.session.close(reason.unwrap_or(CloseReason::Normal));
+                    Ok(())
+                }
+                _ = self.shutdown.changed() => {
+                    self.session.close(CloseReason::Shutdown);
+                    Ok(())
+                }
+                _ = sleep_until(timer) => {
+                    self.session.handle_timeout(self.relay.clock.now()).map_err(End::Protocol)
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// The uplink stages for one WebSocket message.
+    async fn uplink(&mut self, message: Option<Result<Message, axum::Error>>) -> Result<(), End> {
+        let Some(bytes) = self.receive(message).await? else { return Ok(()) };
+        let mut buffer = match bytes.try_into_mut() {
+            Ok(unique) => unique,
+            Err(shared) => bytes::BytesMut::from(&shared[..]),
+        };
+        let packets = self.open(&mut buffer).await?;
+        if self.admitted.is_some() {
+            for packet in packets {
+                if self.filter(packet) {
+                    self.write_tun(packet).await;
+                }
+            }
+        }
+        self.update_counters();
+        Ok(())
+    }
+
+    /// Uplink stage 1: what a WebSocket message means. `Ok(None)`: nothing to do (ping, pong).
+    async fn receive(&mut self, message: Option<Result<Message, axum::Error>>) -> Result<Option<Bytes>, End> {
+        match message {
+            Some(Ok(Message::Binary(bytes))) => Ok(Some(bytes)),
+            Some(Ok(Message::Close(frame))) => Err(End::WebSocketClosed(frame.map(|f| printable(&f.reason)))),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
+            Some(Ok(Message::Text(_))) => {
+                self.session.close(CloseReason::ProtocolError);
+                let _ = self.transmit().await;
+                Err(End::TextMessage)
+            }
+            Some(Err(e)) => Err(TransportError::WebSocket(e).into()),
+            None => Err(TransportError::Eof.into()),
+        }
+    }
+
+    /// Uplink stage 2: the session opens one message into IP packets; its events are handled
+    /// here (the first `Established` registers the client).
+    async fn open<'a>(&mut self, buffer: &'a mut [u8]) -> Result<Packets<'a>, End> {
+        let now = self.relay.clock.now();
+        let packets = match self.session.handle_message(now, buffer) {
+            Ok(packets) => packets,
+            Err(SessionError::PeerClosed(reason)) => return Err(End::PeerClosed(reason)),
+            Err(e) => {
+                self.session.close(CloseReason::ProtocolError);
+                let _ = self.transmit().await;
+                return Err(End::Protocol(e));
+            }
+        };
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Established if self.live.is_none() => {
+                    if let Err(end) = self.establish().await {
+                        let _ = self.transmit().await;
+                        return Err(end);
+                    }
+                    self.handshake_slot.take();
+                }
+                Event::Closed(reason) => return Err(End::PeerClosed(reason)),
+                _ => {}
+            }
+        }
+        Ok(packets)
+    }
+
+    /// Uplink stage 3: whether the client may send `packet` (drops are counted and logged).
+    fn filter(&self, packet: &[u8]) -> bool {
+        let Some(admitted) = &self.admitted else { return false };
+        match admitted.filter.check(packet) {
+            Ok(_) => true,
+            Err(drop) => {
+                self.count_drop(&admitted.name, drop);
+                false
+            }
+        }
+    }
+
+    /// Uplink stage 4: the packet goes to the kernel.
+    async fn write_tun(&self, packet: &[u8]) {
+        if let Some(tun) = self.relay.tun.as_ref() {
+            if let Err(e) = tun.send(packet).await {
+                tracing::debug!("tun write failed: {e}");
+            }
+        }
+    }
+
+    /// Downlink stage 4: the session seals the `received` packets of the batch into records.
+    /// An empty receive means the session table dropped the queue's sender.
+    fn seal(&mut self, received: usize) -> Result<(), End> {
+        if received == 0 {
+            return Err(End::Local(CloseReason::Normal));
+        }
+        for packet in self.batch.drain(..) {
+            if self.session.send_packet(&packet).is_err() {
+                break;
+            }
+        }
+        self.update_counters();
+        Ok(())
+    }
+
+    /// Downlink stage 5: sends every queued record (see [`transmit`]).
+    async fn transmit(&mut self) -> Result<(), End> {
+        transmit(&mut self.tx, &mut self.session, self.relay.clock).await
+    }
+
+    /// The end the session itself reached (closed by either side, or failed).
+    fn session_end(&self) -> Option<End> {
+        self.session.error().map(|e| match e {
+            SessionError::Closed(reason) => End::Local(*reason),
+            SessionError::PeerClosed(reason) => End::PeerClosed(*reason),
+            other => End::Protocol(other.clone()),
+        })
+    }
+
+    /// Registers the client once its keys are confirmed, joins the session table and pushes
+    /// the client's configuration.
+    async fn establish(&mut self) -> Result<(), End> {
+        // Admission writes state files (fsync): keep it off the async workers.
+        let (relay, what, key) = (self.relay.clone(), self.admission.clone(), *self.session.remote_key());
+        let admitted = tokio::task::spawn_blocking(move || relay.admit(&what, &key))
+            .await
+            .unwrap_or_else(|e| Err(AdmitError::Save(anyhow::anyhow!("admission task failed: {e}"))));
+        let admitted = match admitted {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                tracing::info!(remote = %self.remote, key = %key.fingerprint(), "refused after handshake: {e}");
+                self.session.close(CloseReason::Refused);
+                return Err(End::Local(CloseReason::Refused));
+            }
+        };
+        let (Some(packets), Some(kick)) = (self.queue_tx.take(), self.kick_tx.take()) else {
+            return Err(End::Local(CloseReason::Refused));
+        };
+        let live = Arc::new(LiveSession {
+            id: self.relay.sessions.next_id(),
+            name: admitted.name.clone(),
+            key: admitted.key,
+            address: admitted.address,
+            remote: self.remote,
+            since: unix_now(),
+            packets,
+            kick,
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+        });
+        self.relay.sessions.insert(live.clone());
+        let config = self.relay.client_config(&admitted);
+        self.session.send_config(&config).map_err(End::Protocol)?;
+        tracing::info!(
+            client = %admitted.name,
+            remote = %self.remote,
+            tunnel = %admitted.address,
+            enrolled = admitted.enrolled,
+            "connected"
+        );
+        self.admitted = Some(admitted);
+        self.live = Some(live);
+        Ok(())
+    }
+
+    fn update_counters(&self) {
+        if let Some(live) = &self.live {
+            let stats = self.session.stats();
+            live.bytes_in.store(stats.bytes_in, Ordering::Relaxed);
+            live.bytes_out.store(stats.bytes_out, Ordering::Relaxed);
+        }
+    }
+
+    fn count_drop(&self, client: &str, drop: Drop) {
+        let drops = &self.relay.drops;
+        let (counter, summary, why) = match drop {
+            Drop::Malformed(_) => (&drops.malformed, None, "malformed"),
+            Drop::Spoofed(s) => (&drops.spoofed, Some(s), "spoofed source"),
+            Drop::ClientToClient(s) => (&drops.denied, Some(s), "client-to-client"),
+            Drop::Denied(s) => (&drops.denied, Some(s), "not allowed"),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(skipped) = self.relay.deny_log.allow(unix_now()) {
+            match summary {
+                Some(s) => tracing::info!(
+                    client,
+                    src = %s.src,
+                    dst = %s.dst,
+                    protocol = s.protocol,
+                    port = s.ports.map(|(_, d)| d),
+                    skipped,
+                    "dropped packet: {why}"
+                ),
+                None => tracing::info!(client, skipped, "dropped packet: {why}"),
+            }
+        }
+    }
+
+    /// Closes the connection with the reason, leaves the session table and records the
+    /// client's counters.
+    pub async fn finish(&mut self, end: End, fingerprint: &str) {
+        // Best effort: deliver a queued close frame, then the WebSocket close.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.transmit()).await;
+        if let Some(code) = end.close_code() {
+            // At most 123 bytes fit a close frame; the peer's own text may be multi-byte.
+            let reason: String = end
+                .to_string()
+                .chars()
+                .scan(0, |len, c| {
+                    *len += c.len_utf8();
+                    (*len <= 120).then_some(c)
+                })
+                .collect();
+            let frame = CloseFrame { code, reason: reason.into() };
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.tx.send(Message::Close(Some(frame)))).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.tx.close()).await;
+        let Some(admitted) = self.admitted.take() else {
+            tracing::info!(remote = %self.remote, key = %fingerprint, "handshake ended: {end}");
+            return;
+        };
+        if let Some(live) = self.live.take() {
+            self.relay.sessions.remove(&live.key, live.id);
+        }
+        let stats = self.session.stats();
+        let relay = self.relay.clone();
+        let key = admitted.key;
+        let _ = tokio::task::spawn_blocking(move || relay.record_session_end(&key, stats.bytes_in, stats.bytes_out)).await;
+        tracing::info!(
+            client = %admitted.name,
+            remote = %self.remote,
+            tunnel = %admitted.address,
+            bytes_in = stats.bytes_in,
+            bytes_out = stats.bytes_out,
+            "disconnected: {end}"
+        );
+    }
+}
+
+/// Downlink stage 1: reads the tun device until shutdown and passes every packet on.
+pub async fn read_tun(relay: Arc<Relay>) {
+    let Some(tun) = relay.tun.as_ref() else { return };
+    let mut shutdown = relay.shutdown.clone();
+    let mut buffer = vec![0u8; 65536];
+    loop {
+        let n = tokio::select! {
+            read = tun.recv(&mut buffer) => match read {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!("reading the tun device failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let packet = &buffer[..n];
+        let delivered = route_by_address(&relay, packet).is_some_and(|live| enqueue(&live, packet));
+        if !delivered {
+            relay.drops.no_route_or_full.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Downlink stage 2: the live session owning the packet's destination address.
+pub fn route_by_address(relay: &Relay, packet: &[u8]) -> Option<Arc<LiveSession>> {
+    let destination: Ipv4Addr = ipv4_destination(packet)?;
+    relay.sessions.by_address(destination)
+}
+
+/// Downlink stage 3: queues a copy of the packet for the session; `false` when the queue is
+/// full or the session is gone.
+pub fn enqueue(live: &LiveSession, packet: &[u8]) -> bool {
+    live.packets.try_send(packet.to_vec()).is_ok()
+}
+
+/// Sends every record the session has queued, flushing once.
+async fn transmit(tx: &mut WsTx, session: &mut Session, clock: Clock) -> Result<(), End> {
+    let mut sent = false;
+    while let Some(message) = session.poll_transmit(clock.now()) {
+        tx.feed(Message::Binary(message.into())).await.map_err(TransportError::WebSocket)?;
+        sent = true;
+    }
+    if sent {
+        tx.flush().await.map_err(TransportError::WebSocket)?;
+    }
+    Ok(())
+}
+
+/// Peer-supplied text made safe for one log line.
+fn printable(text: &str) -> String {
+    text.chars().take(120).map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,7 @@
+//! What leaves the relay towards the LAN, and how: per-client ACLs, the forwarding filter every
+//! client packet passes, the tun device and the NAT rules.
+
+pub mod acl;
+pub mod device;
+pub mod filter;
+pub mod nat;

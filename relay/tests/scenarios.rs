@@ -1,0 +1,255 @@
+//! The relay in one process, one scenario per test: real TLS, real WebSockets, the real
+//! protocol core on both ends (see `support`). No tun device: packets towards a client are put
+//! straight into its session's queue, as the tun reader does.
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use hometun_relay::admin::proto::{Request, Response};
+use hometun_relay::config::Limits;
+use hometun_relay::state::store::Store;
+use hometun_shared::invite::Invite;
+use hometun_shared::keys::SecretKey;
+use hometun_shared::session::{CloseReason, Event, Refusal};
+use hometun_testkit::packet;
+use hometun_testkit::tungstenite::Message;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+use support::{next_binary, refusal, Client, Lab, PATIENCE};
+
+const FIRST_CLIENT: Ipv4Addr = Ipv4Addr::new(10, 8, 0, 2);
+
+fn new_key() -> SecretKey {
+    SecretKey::generate(&mut rand_core::OsRng)
+}
+
+/// A lab with one device enrolled and connected (its config read).
+async fn enrolled(name: &str) -> (Lab, Invite, SecretKey, Client) {
+    let lab = Lab::start(Limits::default()).await;
+    let invite = lab.invite(name, 3600);
+    let key = new_key();
+    let mut client = lab.connect(&key, &invite.relay_key, Some(&invite)).await.unwrap();
+    client.config().await;
+    (lab, invite, key, client)
+}
+
+/// Waits until the client learns that its session was closed, and returns the reason.
+async fn closed_reason(client: &mut Client) -> CloseReason {
+    let (events, _) = client.read_until(|e| matches!(e, Event::Closed(_))).await.unwrap();
+    events
+        .into_iter()
+        .find_map(|e| if let Event::Closed(reason) = e { Some(reason) } else { None })
+        .expect("a Closed event")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolling_device_is_pushed_the_first_address_the_relays_and_the_lan_route() {
+    let lab = Lab::start(Limits::default()).await;
+    let invite = lab.invite("phone", 3600);
+    let mut phone = lab.connect(&new_key(), &invite.relay_key, Some(&invite)).await.unwrap();
+    let config = phone.config().await;
+    assert_eq!(config.address.addr(), FIRST_CLIENT);
+    assert_eq!(config.address.prefix_len(), lab.relay.config.pool.prefix_len());
+    assert_eq!(config.relay_address, Ipv4Addr::new(10, 8, 0, 1));
+    assert_eq!(config.routes, vec![lab.relay.config.lan], "the whole LAN by default");
+    assert_eq!(config.mtu, 1420);
+    assert_eq!(config.keepalive, Duration::from_secs(lab.relay.config.limits.keepalive_secs));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_routed_to_a_client_address_reaches_that_client() {
+    let (lab, _, _, mut phone) = enrolled("phone").await;
+    let live = lab.relay.sessions.by_address(FIRST_CLIENT).expect("session registered");
+    let packet = packet::udp(Ipv4Addr::new(192, 168, 0, 10), FIRST_CLIENT, 53, 40000, b"answer");
+    live.packets.send(packet.clone()).await.unwrap();
+    let mut got = Vec::new();
+    while got.is_empty() {
+        let Some(mut message) = next_binary(&mut phone.ws).await else { panic!("closed") };
+        got = phone.session.handle_message(phone.clock.now(), &mut message).unwrap().map(<[u8]>::to_vec).collect();
+    }
+    assert_eq!(got, vec![packet]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_invite_is_refused_to_another_device() {
+    let (lab, invite, _, _phone) = enrolled("phone").await;
+    let attempt = lab.connect(&new_key(), &invite.relay_key, Some(&invite)).await;
+    assert_eq!(refusal(attempt), Refusal::InviteUsed);
+    assert_eq!(lab.relay.store().registry.clients.len(), 1, "nothing allocated for the refused device");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_device_without_an_invite_is_refused() {
+    let (lab, invite, _, _phone) = enrolled("phone").await;
+    let attempt = lab.connect(&new_key(), &invite.relay_key, None).await;
+    assert_eq!(refusal(attempt), Refusal::UnknownDevice);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_device_keeps_its_address_and_replaces_its_older_session() {
+    let (lab, invite, key, mut phone) = enrolled("phone").await;
+    let mut again = lab.connect(&key, &invite.relay_key, None).await.unwrap();
+    assert_eq!(again.config().await.address.addr(), FIRST_CLIENT);
+    assert_eq!(closed_reason(&mut phone).await, CloseReason::Replaced);
+    assert_eq!(lab.relay.sessions.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_connected_device_ends_its_session_within_a_second_and_keeps_it_out() {
+    let (lab, invite, key, mut phone) = enrolled("phone").await;
+    let started = Instant::now();
+    match lab.admin(Request::Revoke { name: "phone".into() }) {
+        Response::Revoked { closed_session, .. } => assert!(closed_session),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(closed_reason(&mut phone).await, CloseReason::Revoked);
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    let attempt = lab.connect(&key, &invite.relay_key, None).await;
+    assert_eq!(refusal(attempt), Refusal::UnknownDevice);
+    match lab.admin(Request::Clients) {
+        Response::Clients { clients } => {
+            assert_eq!(clients.len(), 1);
+            assert!(clients[0].revoked);
+            assert_eq!(clients[0].online, Some(false));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_invite_is_refused() {
+    let lab = Lab::start(Limits::default()).await;
+    let invite = lab.invite("laptop", 3600);
+    lab.relay.store().invites.invites[0].expires = 1;
+    let attempt = lab.connect(&new_key(), &invite.relay_key, Some(&invite)).await;
+    assert_eq!(refusal(attempt), Refusal::InviteExpired);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_holding_the_wrong_relay_key_cannot_finish_the_handshake() {
+    let lab = Lab::start(Limits::default()).await;
+    let invite = lab.invite("laptop", 3600);
+    let wrong = new_key().public_key();
+    assert!(lab.connect(&new_key(), &wrong, Some(&invite)).await.is_err());
+    // Nothing was used up: the right key still enrols with the same invite.
+    assert!(lab.connect(&new_key(), &invite.relay_key, Some(&invite)).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_instead_of_a_hello_closes_only_that_connection() {
+    let lab = Lab::start(Limits::default()).await;
+    let bad: [(&str, Message); 3] = [
+        ("random bytes", Message::Binary(vec![1u8; 100].into())),
+        ("a text message", Message::Text("hello".into())),
+        ("an oversized message", Message::Binary(vec![4u8; 512 * 1024].into())),
+    ];
+    for (what, message) in bad {
+        let mut ws = lab.open_ws().await;
+        let _ = ws.send(message).await;
+        assert!(next_binary(&mut ws).await.is_none(), "{what}: connection closed");
+    }
+    let invite = lab.invite("tablet", 3600);
+    assert!(lab.connect(&new_key(), &invite.relay_key, Some(&invite)).await.is_ok(), "the relay still serves");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_handshake_is_cut_at_the_deadline() {
+    let lab = Lab::start(Limits { handshake_timeout_secs: 1, ..Limits::default() }).await;
+    let mut stalled = lab.open_ws().await;
+    let started = Instant::now();
+    assert!(next_binary(&mut stalled).await.is_none());
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_record_ends_that_session_with_a_reason_and_the_device_may_come_back() {
+    let (lab, invite, key, mut client) = enrolled("tablet").await;
+    client.ws.send(Message::Binary(vec![4u8; 64].into())).await.unwrap();
+    let close = loop {
+        match tokio::time::timeout(PATIENCE, client.ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    let close = close.expect("close frame with a reason");
+    assert_eq!(u16::from(close.code), 1002);
+    assert!(close.reason.contains("protocol error"), "{}", close.reason);
+
+    let mut back = lab.connect(&key, &invite.relay_key, None).await.unwrap();
+    assert_eq!(back.config().await.address.addr(), FIRST_CLIENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_sessions_with_a_reason_and_keeps_the_state() {
+    let (lab, _, _, mut phone) = enrolled("phone").await;
+    lab.shutdown.send(true).unwrap();
+    assert_eq!(closed_reason(&mut phone).await, CloseReason::Shutdown);
+    for _ in 0..100 {
+        if lab.relay.sessions.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(lab.relay.sessions.is_empty());
+    assert_eq!(lab.relay.store().registry.clients[0].address, FIRST_CLIENT, "the client keeps its address");
+}
+
+/// Many devices enrol at once from one source address; every one gets its own address, and
+/// the saved leases give each the same one back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_devices_enrolling_at_once_get_distinct_addresses_that_are_saved() {
+    const DEVICES: usize = 60;
+    let lab = std::sync::Arc::new(Lab::start(Limits::default()).await);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..DEVICES)
+        .map(|i| {
+            let (lab, invite, key) = (lab.clone(), lab.invite(&format!("d{i}"), 3600), new_key());
+            tokio::spawn(async move {
+                let mut client = lab.connect(&key, &invite.relay_key, Some(&invite)).await.unwrap();
+                let address = client.config().await.address.addr();
+                (key.public_key(), address, client)
+            })
+        })
+        .collect();
+    let mut seen = std::collections::HashMap::new();
+    let mut clients = Vec::new();
+    for task in tasks {
+        let (key, address, client) = task.await.unwrap();
+        assert!(seen.insert(address, key).is_none(), "{address} handed out twice");
+        clients.push(client);
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert_eq!(lab.relay.sessions.len(), DEVICES);
+    let reloaded = Store::load(lab.dir.path(), lab.relay.config.pool).unwrap();
+    for (address, key) in &seen {
+        assert_eq!(reloaded.pool.leased(key), Some(*address));
+    }
+}
+
+/// Rough throughput of the relay's data path towards one client (no tun): run with
+/// `cargo test --release -p hometun-relay --test scenarios throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput_towards_one_client() {
+    let (lab, _, _, mut client) = enrolled("bench").await;
+    let live = lab.relay.sessions.by_address(FIRST_CLIENT).unwrap();
+    let packet = packet::udp(Ipv4Addr::new(192, 168, 0, 10), FIRST_CLIENT, 9, 9, &[7u8; 1372]);
+    const PACKETS: usize = 100_000;
+    let sender = tokio::spawn(async move {
+        for _ in 0..PACKETS {
+            if live.packets.send(packet.clone()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    let mut received = 0usize;
+    while received < PACKETS {
+        let Some(mut message) = next_binary(&mut client.ws).await else { break };
+        received += client.session.handle_message(client.clock.now(), &mut message).unwrap().count();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    sender.await.unwrap();
+    println!("{received} packets, {:.0} Mbit/s", (received * 1400 * 8) as f64 / secs / 1e6);
+}
