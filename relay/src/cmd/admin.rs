@@ -1,4 +1,4 @@
-//! `invite`, `clients`, `clients revoke`, `status`: through the control socket when a relay
+//! `invite`, `clients`, `clients revoke`, `status`: through the admin socket when a relay
 //! runs, directly on the state files when none does.
 
 use crate::config::Config;

@@ -83,7 +83,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     // Sessions close themselves with a reason; give them a moment to say so.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while relay.sessions.len() > 0 && tokio::time::Instant::now() < deadline {
+    while !relay.sessions.is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
