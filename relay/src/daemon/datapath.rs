@@ -475,3 +475,31 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_end_gets_the_close_code_a_client_can_act_on() {
+        let cases: Vec<(End, Option<u16>, &str)> = vec![
+            (End::Local(CloseReason::Revoked), Some(1000), "closed by relay: "),
+            (End::PeerClosed(CloseReason::Normal), Some(1000), "client closed: "),
+            (End::WebSocketClosed(None), Some(1000), "client closed: websocket closed"),
+            (End::TextMessage, Some(1002), "protocol error: text message"),
+            (End::Protocol(SessionError::PeerClosed(CloseReason::Normal)), Some(1002), "protocol error: "),
+            (End::Transport(TransportError::Stalled), None, "connection lost: the client stopped reading"),
+            (End::Transport(TransportError::Eof), None, "connection lost: connection closed"),
+        ];
+        for (end, code, text) in cases {
+            assert_eq!(end.close_code(), code, "{end}");
+            assert!(end.to_string().starts_with(text), "{end}");
+        }
+    }
+
+    #[test]
+    fn a_peers_close_text_is_made_printable_and_short() {
+        assert_eq!(printable("bye\n\u{7}now"), "bye??now");
+        assert_eq!(printable(&"x".repeat(500)).len(), 120);
+    }
+}
