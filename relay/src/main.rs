@@ -2,6 +2,7 @@
 //! WebSocket on one TLS port and routes clients' packets through a tun device into the LAN.
 #![forbid(unsafe_code)]
 
+mod acme;
 mod cli;
 mod cmd;
 mod config;

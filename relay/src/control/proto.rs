@@ -125,6 +125,9 @@ pub struct StatusInfo {
     pub handshakes: u64,
     /// Packets dropped (spoofed, denied, malformed, queue full).
     pub dropped: DropCounters,
+    /// The TLS certificate in use.
+    #[serde(default)]
+    pub certificate: Option<crate::acme::CertificateInfo>,
 }
 
 /// Dropped packet counters.

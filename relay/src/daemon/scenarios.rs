@@ -48,6 +48,7 @@ async fn start_relay(limits: Limits) -> Lab {
         dns: vec![],
         control_socket: None,
         limits,
+        acme: Default::default(),
     };
     let (secret, _) = relay_key(dir.path(), true).unwrap();
     crate::web::tls::ensure_certificate(dir.path(), &config).unwrap();
