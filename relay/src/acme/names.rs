@@ -33,7 +33,8 @@ pub enum NameError {
     RelayAddress(Ipv4Addr),
 }
 
-/// Encodes `target` as an app name under `domain`.
+/// Encodes `target` as an app name under `domain` (for the page's home web apps).
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn encode(target: SocketAddrV4, domain: &str) -> String {
     let [a, b, c, d] = target.ip().octets();
     format!("h-{a}-{b}-{c}-{d}-p{}.{domain}", target.port())
