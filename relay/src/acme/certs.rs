@@ -258,3 +258,33 @@ impl ResolvesServerCert for Challenges {
         self.0.challenges.read().unwrap_or_else(|p| p.into_inner()).get(&name).cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn served(name: &str) -> Served {
+        let made = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        Served::from_pem(&made.cert.pem(), &made.signing_key.serialize_pem()).unwrap()
+    }
+
+    #[test]
+    fn handshakes_get_their_names_certificate_else_the_domains_else_the_fallback() {
+        let certs = Certs::new(Some("home.example.net".into()), served("fallback.invalid"), Kind::SelfSigned);
+        let names = |sni: Option<&str>| {
+            let (served, kind) = certs.pick(sni);
+            (served.leaf.names, kind)
+        };
+        assert_eq!(names(Some("home.example.net")), (vec!["fallback.invalid".to_owned()], Kind::SelfSigned), "before the first order");
+        certs.install("home.example.net", served("home.example.net"));
+        let app = "h-192-168-0-10-p80.home.example.net";
+        certs.install(app, served(app));
+        assert_eq!(names(Some("HOME.example.net")).0, vec!["home.example.net".to_owned()]);
+        assert_eq!(names(Some(app)), (vec![app.to_owned()], Kind::Acme));
+        assert_eq!(names(Some("h-10-0-0-1-p80.home.example.net")).0, vec!["home.example.net".to_owned()], "unknown names get the domain's");
+        assert_eq!(names(None).0, vec!["home.example.net".to_owned()]);
+        let info = certs.info();
+        assert_eq!((info.kind, info.app_certs), (Kind::Acme, 1));
+        assert_eq!(info.fingerprint.len(), 32 * 3 - 1);
+    }
+}

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const BACKOFF_START: Duration = Duration::from_secs(5);
 /// Longest wait between attempts.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(3600);
+/// Failed first orders after which an app name is given up (a later handshake may try again,
+/// within the hourly cap); keeps a name whose DNS is missing from burning the CA's limits.
+pub const APP_NAME_ATTEMPTS: u32 = 4;
 
 /// The ACME side of the relay: account, orders, schedule.
 pub struct Keeper {
@@ -111,6 +114,7 @@ impl Keeper {
     async fn keep(self: Arc<Self>, name: String) {
         let is_main = self.certs.domain() == Some(name.as_str());
         let mut backoff = BACKOFF_START;
+        let mut failures = 0;
         // Forced renewals count from when this process got the certificate (servers may
         // backdate its start).
         let mut obtained = 0;
@@ -127,10 +131,17 @@ impl Keeper {
             match self.obtain(&name).await {
                 Ok(leaf) => {
                     backoff = BACKOFF_START;
+                    failures = 0;
                     obtained = crate::ops::unix_now();
                     tracing::info!(name, issuer = %leaf.issuer, fingerprint = %leaf.fingerprint, "certificate obtained");
                 }
                 Err(e) => {
+                    failures += 1;
+                    if !is_main && failures >= APP_NAME_ATTEMPTS && self.certs.leaf(&name).is_none() {
+                        tracing::warn!(name, "giving up on this app name after {failures} failed orders: {e}");
+                        self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.remove(&name);
+                        return;
+                    }
                     let wait = jitter(backoff, random_fraction());
                     tracing::warn!(name, "obtaining the certificate failed, retrying in {}s: {e}", wait.as_secs());
                     if is_main {
