@@ -23,6 +23,8 @@ have nft           || apt_pkgs+=(nftables)
 have ip            || apt_pkgs+=(iproute2)
 have tcpdump       || apt_pkgs+=(tcpdump)
 have python3       || apt_pkgs+=(python3)
+have pebble        || apt_pkgs+=(pebble)          # ACME test server (trusted-TLS tests)
+have certutil      || apt_pkgs+=(libnss3-tools)   # NSS trust store for Chromium in those tests
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   step "apt: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

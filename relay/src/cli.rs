@@ -129,6 +129,9 @@ pub struct SetupArgs {
     /// DNS servers pushed to clients, reached through the tunnel (e.g. the home router).
     #[arg(long, value_delimiter = ',')]
     pub dns: Option<Vec<std::net::Ipv4Addr>>,
+    /// Trusted certificate by ACME.
+    #[command(flatten)]
+    pub acme: crate::acme::AcmeArgs,
 }
 
 /// Parses `90s`, `30m`, `24h`, `7d` (or plain seconds) into seconds.

@@ -70,6 +70,9 @@ pub struct Config {
     /// Resource limits.
     #[serde(default)]
     pub limits: Limits,
+    /// Trusted certificate by ACME (`[acme]`).
+    #[serde(default, skip_serializing_if = "crate::acme::Settings::is_empty")]
+    pub acme: crate::acme::Settings,
 }
 
 /// Resource limits against slow, broken or hostile peers.
@@ -209,6 +212,7 @@ impl Config {
                 return Err(("lan_interface", format!("`{ifname}` is not an interface name")));
             }
         }
+        self.acme.check()?;
         let l = &self.limits;
         if l.max_message_bytes < 4096 || l.max_message_bytes > 16 << 20 {
             return Err(("max_message_bytes", "must be from 4096 to 16 MiB".into()));

@@ -5,12 +5,14 @@
 //!
 //! - [`daemon`]: the running relay — admission, the per-client data path, live sessions, limits.
 //! - [`forwarding`]: what may leave for the LAN — ACLs, the per-client filter, the tun device, NAT.
-//! - [`web`]: the one TLS port (page, `/tunnel` WebSocket, `/healthz`).
+//! - [`web`]: the one TLS port (page, `/tunnel` WebSocket, `/healthz`, `/relay.json`).
+//! - [`acme`]: the certificate — ACME (TLS-ALPN-01) for the domain and app names, or self-signed.
 //! - [`admin`]: the admin socket through which commands talk to the running relay.
 //! - [`state`]: persistent clients, invites and leases, and the actions on them.
 //! - [`net`]: IPv4 header views and LAN detection; [`config`], [`cli`], [`cmd`], [`qr`].
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod admin;
 pub mod cli;
 pub mod cmd;

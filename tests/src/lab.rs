@@ -10,6 +10,11 @@
 //!                                                              └──── h20: eth0 192.168.0.20/24
 //!                                                                    HTTP :80, echo :7, banner :22
 //!   The router also answers DNS on 192.168.0.1:53 (nas.home.arpa → 192.168.0.10).
+//!
+//!   ca (an ACME CA on the internet, only after [`Lab::start_acme`])
+//!   eth0 198.51.100.2/24 ─── wan1 198.51.100.1/24 on the router (a second uplink)
+//!   pebble :14000 (directory), :15000 (management); pebble-challtestsrv DNS :8053 answers
+//!   every name with 203.0.113.1, so validation reaches the relay through the port forward.
 //! ```
 //!
 //! The internet side reaches the home only through the port forward, exactly as behind a real
@@ -59,6 +64,13 @@ pub mod addr {
     pub const RELAY_PORT: u16 = 443;
     /// The name the router's DNS answers with `HOST10`.
     pub const NAS_NAME: &str = "nas.home.arpa";
+    /// The ACME CA on the internet side ([`super::Lab::start_acme`]).
+    pub const CA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+    /// The router's address on the CA's link.
+    pub const ROUTER_CA_SIDE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+    /// The relay's DNS name in ACME tests (the lab's DNS resolves it, and every sub-name, to
+    /// `ROUTER_WAN`).
+    pub const DOMAIN: &str = "home.test";
 }
 
 /// The relay's LAN interface name inside the `home` namespace.
@@ -80,6 +92,8 @@ pub enum Node {
     Host10,
     /// LAN host 192.168.0.20.
     Host20,
+    /// The ACME CA on the internet side (only after [`Lab::start_acme`]).
+    Ca,
 }
 
 impl Node {
@@ -93,6 +107,7 @@ impl Node {
             Node::Home => "home",
             Node::Host10 => "h10",
             Node::Host20 => "h20",
+            Node::Ca => "ca",
         }
     }
 }
@@ -212,6 +227,58 @@ impl Lab {
         Ok(())
     }
 
+    /// Starts an ACME CA on the internet side: the `ca` namespace behind the router's second
+    /// uplink, running Debian's `pebble` (TLS-ALPN-01 validation on port 443, no random
+    /// validation delay, no rejected nonces) and `pebble-challtestsrv` as its DNS, which answers
+    /// every name with the router's public address. Returns once both answer.
+    pub fn start_acme(&self) -> anyhow::Result<Acme> {
+        let acme = self.prepare_acme()?;
+        acme.start_server()?;
+        Ok(acme)
+    }
+
+    /// [`Lab::start_acme`] without starting pebble itself (an ACME server that is down until
+    /// [`Acme::start_server`]).
+    pub fn prepare_acme(&self) -> anyhow::Result<Acme> {
+        let (rtr, ca) = (self.netns(Node::Router), self.netns(Node::Ca));
+        ip(["netns", "add", &ca])?;
+        self.0.namespaces.lock().unwrap_or_else(|e| e.into_inner()).push(ca.clone());
+        ip(["-n", &ca, "link", "set", "lo", "up"])?;
+        self.sysctl(Node::Ca, "net.ipv6.conf.all.disable_ipv6=1")?;
+        ip(["-n", &rtr, "link", "add", "wan1", "type", "veth", "peer", "name", "eth0", "netns", &ca])?;
+        ip(["-n", &rtr, "addr", "add", "198.51.100.1/24", "dev", "wan1"])?;
+        ip(["-n", &ca, "addr", "add", "198.51.100.2/24", "dev", "eth0"])?;
+        ip(["-n", &rtr, "link", "set", "wan1", "up"])?;
+        ip(["-n", &ca, "link", "set", "eth0", "up"])?;
+        ip(["-n", &ca, "route", "add", "default", "via", "198.51.100.1"])?;
+
+        let dir = self.dir().join("acme-ca");
+        std::fs::create_dir_all(&dir)?;
+        // pebble's API certificate, signed by a throwaway root that the relay is told to trust.
+        let (cert, key, root) = (dir.join("api-cert.pem"), dir.join("api-key.pem"), dir.join("api-root.pem"));
+        std::fs::write(dir.join("api-ext.cnf"), format!("subjectAltName=IP:{}\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n", addr::CA))?;
+        let script = "set -e
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj '/CN=lab ACME API root' -keyout api-root-key.pem -out api-root.pem
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=lab ACME API' -keyout api-key.pem -out api.csr
+            openssl x509 -req -in api.csr -CA api-root.pem -CAkey api-root-key.pem -CAcreateserial -days 2 -extfile api-ext.cnf -out api-cert.pem";
+        let mut openssl = Command::new("sh");
+        openssl.args(["-c", script]).current_dir(&dir);
+        let out = run_bounded(openssl, Duration::from_secs(20))?;
+        ensure!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+        let config = dir.join("pebble.json");
+        let pebble = serde_json::json!({ "pebble": {
+            "listenAddress": format!("{}:14000", addr::CA),
+            "managementListenAddress": format!("{}:15000", addr::CA),
+            "certificate": cert, "privateKey": key,
+            "httpPort": 5002, "tlsPort": 443,
+            "ocspResponderURL": "", "externalAccountBindingRequired": false,
+        }});
+        std::fs::write(&config, serde_json::to_vec_pretty(&pebble)?)?;
+        let acme = Acme { lab: self.clone(), api_root: root, dir };
+        acme.start_dns()?;
+        Ok(acme)
+    }
+
     /// Adds the home router's static route to the client pool via the home server, the one
     /// change routed mode needs (reference design: the router's route to the VPN subnet).
     pub fn add_return_route(&self) -> anyhow::Result<()> {
@@ -314,7 +381,7 @@ impl Lab {
             Node::Host10 => "h10",
             Node::Host20 => "h20",
             Node::Router => "dns",
-            Node::Wan | Node::Home => return Vec::new(),
+            Node::Wan | Node::Home | Node::Ca => return Vec::new(),
         };
         let prefix = format!("conn {service} ");
         self.log(log_name).lines().filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned)).collect()
@@ -397,17 +464,17 @@ const ROUTER_RULES: &str = r#"
 table ip hometun_lab {
     chain prerouting {
         type nat hook prerouting priority dstnat; policy accept;
-        iifname "wan0" tcp dport 443 dnat to 192.168.0.2:443
+        iifname { "wan0", "wan1" } tcp dport 443 dnat to 192.168.0.2:443
     }
     chain postrouting {
         type nat hook postrouting priority srcnat; policy accept;
-        oifname "wan0" masquerade
+        oifname { "wan0", "wan1" } masquerade
     }
     chain forward {
         type filter hook forward priority filter; policy accept;
-        iifname "wan0" ct state established,related accept
-        iifname "wan0" ct status dnat accept
-        iifname "wan0" drop
+        iifname { "wan0", "wan1" } ct state established,related accept
+        iifname { "wan0", "wan1" } ct status dnat accept
+        iifname { "wan0", "wan1" } drop
     }
 }
 "#;
@@ -568,4 +635,85 @@ pub fn sibling_binary(env: &str, name: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join(name);
     ensure!(path.exists(), "{} not found (build it, or set {env})", path.display());
     Ok(path)
+}
+
+/// The lab's ACME CA ([`Lab::start_acme`]).
+pub struct Acme {
+    lab: Lab,
+    api_root: PathBuf,
+    dir: PathBuf,
+}
+
+impl Acme {
+    /// The ACME directory URL.
+    pub fn directory(&self) -> String {
+        format!("https://{}:14000/dir", addr::CA)
+    }
+
+    /// The certificate of pebble's own HTTPS API (what `--acme-ca-root` takes).
+    pub fn api_root(&self) -> &Path {
+        &self.api_root
+    }
+
+    fn start_dns(&self) -> anyhow::Result<()> {
+        let dns = format!("{}:8053", addr::CA);
+        let management = format!("{}:8055", addr::CA);
+        let answer = addr::ROUTER_WAN.to_string();
+        self.lab.spawn(Node::Ca, "challtestsrv", "pebble-challtestsrv", [
+            "-http01", "", "-tlsalpn01", "", "-https01", "", "-dns01", &dns, "-management", &management,
+            "-defaultIPv4", &answer, "-defaultIPv6", "",
+        ])?;
+        self.lab.wait_for_log("challtestsrv", "Starting management server", Duration::from_secs(10))
+    }
+
+    /// Starts pebble (again, after [`Acme::stop_server`]); its log is `pebble.log`, then
+    /// `pebble-2.log`, ... Returns once it serves.
+    pub fn start_server(&self) -> anyhow::Result<()> {
+        let runs = (1..).find(|n| !self.lab.log_path(&Self::log_name(*n)).exists()).unwrap_or(1);
+        let log = Self::log_name(runs);
+        let dns = format!("{}:8053", addr::CA);
+        let config = self.dir.join("pebble.json");
+        let pid = self.lab.spawn(Node::Ca, &log, "env", [
+            OsStr::new("PEBBLE_VA_NOSLEEP=1"), OsStr::new("PEBBLE_WFE_NONCEREJECT=0"), OsStr::new("pebble"),
+            OsStr::new("-config"), config.as_os_str(), OsStr::new("-dnsserver"), OsStr::new(&dns),
+        ])?;
+        std::fs::write(self.dir.join("pebble.pid"), pid.to_string())?;
+        self.lab.wait_for_log(&log, "ACME directory available", Duration::from_secs(15))
+    }
+
+    /// Stops pebble (its state, accounts and orders, is lost with it).
+    pub fn stop_server(&self) -> anyhow::Result<()> {
+        let pid: u32 = std::fs::read_to_string(self.dir.join("pebble.pid"))?.trim().parse()?;
+        self.lab.stop(pid, Duration::from_secs(5)).map(|_| ())
+    }
+
+    fn log_name(run: u32) -> String {
+        if run == 1 { "pebble".to_owned() } else { format!("pebble-{run}") }
+    }
+
+    /// Everything pebble logged, all runs.
+    pub fn log(&self) -> String {
+        (1..=20).map(Self::log_name).map(|n| self.lab.log(&n)).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Orders pebble accepted so far (all runs), from its log (`Added order ... to the db`).
+    pub fn orders(&self) -> usize {
+        self.log().matches("Added order").count()
+    }
+
+    /// The root that signs pebble's certificates (`GET /roots/0` on its management port,
+    /// fetched from inside the CA namespace with `openssl s_client`).
+    pub fn issuing_root(&self) -> anyhow::Result<String> {
+        let url = format!("{}:15000", addr::CA);
+        let request = "GET /roots/0 HTTP/1.0\r\nHost: ca\r\n\r\n";
+        let out = {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec"]).arg(self.lab.netns(Node::Ca));
+            cmd.args(["sh", "-c", &format!("printf '{}' | openssl s_client -quiet -connect {url} 2>/dev/null", request.replace('\r', "\\r").replace('\n', "\\n"))]);
+            run_bounded(cmd, Duration::from_secs(20))?
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let start = text.find("-----BEGIN CERTIFICATE-----").context("pebble's /roots/0 returned no certificate")?;
+        Ok(text[start..].to_owned())
+    }
 }

@@ -1,5 +1,6 @@
 //! hometun's end-to-end test kit.
 //!
+//! - [`acme`]: checking the relay's certificates as a browser does (trust root and name).
 //! - [`lab`]: a home network in network namespaces (internet side, home router with a port
 //!   forward, the home server that runs the relay, two LAN hosts), torn down on drop.
 //! - [`labhost`]: the services the LAN hosts run (HTTP with known content, TCP echo, a plain
@@ -10,6 +11,7 @@
 //! - [`client`]: a native client (shared session + netstack over tokio-tungstenite + rustls).
 //! - [`packet`]: hand-built IP packets for spoofing tests.
 //! - [`browser`]: headless Chromium in the lab (WebDriver, test hooks, the wasm e2e runner).
+pub mod acme;
 pub mod browser;
 pub mod capture;
 pub mod client;

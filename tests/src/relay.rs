@@ -33,11 +33,38 @@ pub struct RelayOptions {
     pub dns: Vec<std::net::Ipv4Addr>,
     /// The page's files (default: a one-line placeholder page).
     pub www: Option<PathBuf>,
+    /// A trusted certificate from the lab's ACME CA (default: the self-signed fallback).
+    pub acme: Option<AcmeOptions>,
+}
+
+/// How a relay gets its certificate from the lab's ACME CA.
+#[derive(Clone, Debug)]
+pub struct AcmeOptions {
+    /// The ACME directory URL.
+    pub directory: String,
+    /// The CA's API certificate (`--acme-ca-root`).
+    pub ca_root: PathBuf,
+    /// Forced renewal this many seconds after each certificate (`renew_after_secs`).
+    pub renew_after_secs: Option<u64>,
+}
+
+impl AcmeOptions {
+    /// Certificates from `acme` for [`addr::DOMAIN`].
+    pub fn from(acme: &crate::lab::Acme) -> AcmeOptions {
+        AcmeOptions { directory: acme.directory(), ca_root: acme.api_root().to_owned(), renew_after_secs: None }
+    }
 }
 
 impl Default for RelayOptions {
     fn default() -> Self {
-        RelayOptions { mode: Mode::Masquerade, handshake_timeout_secs: 10, max_message_bytes: 256 * 1024, dns: vec![addr::ROUTER_LAN], www: None }
+        RelayOptions {
+            mode: Mode::Masquerade,
+            handshake_timeout_secs: 10,
+            max_message_bytes: 256 * 1024,
+            dns: vec![addr::ROUTER_LAN],
+            www: None,
+            acme: None,
+        }
     }
 }
 
@@ -49,6 +76,7 @@ pub struct Relay {
     pid: Option<u32>,
     runs: u32,
     spki: Option<String>,
+    public_url: String,
 }
 
 impl Relay {
@@ -70,18 +98,25 @@ impl Relay {
             Mode::Masquerade => "masquerade",
             Mode::Routed => "routed",
         };
-        let public_url = format!("https://{}", addr::ROUTER_WAN);
+        let public_url = match &options.acme {
+            Some(_) => format!("https://{}", addr::DOMAIN),
+            None => format!("https://{}", addr::ROUTER_WAN),
+        };
         let listen = format!("0.0.0.0:{}", addr::RELAY_PORT);
-        let out = lab.exec(Node::Home, &bin, [
+        let mut args = vec![
             "init", "--dir", path_str(&dir)?, "--listen", &listen, "--lan", addr::LAN, "--lan-interface", HOME_LAN_IF,
             "--mode", mode, "--public-url", &public_url, "--www", path_str(&www)?,
-        ])?;
+        ];
+        if let Some(acme) = &options.acme {
+            args.extend(["--domain", addr::DOMAIN, "--acme-directory", &acme.directory, "--acme-ca-root", path_str(&acme.ca_root)?]);
+        }
+        let out = lab.exec(Node::Home, &bin, args)?;
         ensure!(out.status.success(), "relay init failed: {}", String::from_utf8_lossy(&out.stderr));
         tune_config(&dir.join("relay.toml"), &options)?;
         let spki = String::from_utf8_lossy(&out.stderr)
             .lines()
             .find_map(|l| l.trim().strip_prefix("its SPKI SHA-256:").map(|s| s.trim().to_owned()));
-        let mut relay = Relay { lab: lab.clone(), bin, dir, pid: None, runs: 0, spki };
+        let mut relay = Relay { lab: lab.clone(), bin, dir, pid: None, runs: 0, spki, public_url };
         relay.serve()?;
         Ok(relay)
     }
@@ -131,9 +166,9 @@ impl Relay {
         self.spki.as_deref()
     }
 
-    /// The relay's public URL (the router's forwarded port).
+    /// The relay's public URL (the router's forwarded port, or [`addr::DOMAIN`] with ACME).
     pub fn public_url(&self) -> String {
-        format!("https://{}", addr::ROUTER_WAN)
+        self.public_url.clone()
     }
 
     /// How a client on the internet side reaches this relay (through the router's port forward).
@@ -219,6 +254,7 @@ fn tune_config(path: &Path, options: &RelayOptions) -> anyhow::Result<()> {
         out.push('\n');
     }
     out.push_str(&format!("dns = [{}]\n", dns.join(", ")));
+    let renew_after = options.acme.as_ref().and_then(|a| a.renew_after_secs);
     let mut in_limits = false;
     let mut wrote_limits = false;
     for line in tables.lines() {
@@ -226,6 +262,9 @@ fn tune_config(path: &Path, options: &RelayOptions) -> anyhow::Result<()> {
             in_limits = line.trim() == "[limits]";
             out.push_str(line);
             out.push('\n');
+            if let (Some(secs), "[acme]") = (renew_after, line.trim()) {
+                out.push_str(&format!("renew_after_secs = {secs}\n"));
+            }
             if in_limits {
                 out.push_str(&limits_lines(options));
                 wrote_limits = true;

@@ -79,6 +79,9 @@ fn use_the_page(page: &Session, link: &str) -> anyhow::Result<Vec<PathBuf>> {
     let secret = link.split_once('#').map(|(_, s)| s).context("invite link has no fragment")?;
     ensure!(!href.contains('#') && !href.contains(secret), "the secret stayed in the address bar: {href}");
     ensure!(text(page, "s-address")?.starts_with("10.8.0."), "no tunnel address shown");
+    // This relay is on the self-signed fallback: the page says what that costs.
+    let notice = page.execute("return document.getElementById('cert-notice').hidden ? null : document.getElementById('cert-fingerprint').textContent", &[])?;
+    ensure!(notice.as_str().is_some_and(|f| f.len() == 95), "no self-signed notice with the fingerprint: {notice}");
     shot(page, "connected")?;
 
     // The Open tool shows the LAN host's page, fetched through the tunnel.

@@ -4,6 +4,7 @@ import init, * as wasm from '../hometun-wasm.js';
 import { $, withProgress, formatBytes, describeError } from './ui.js';
 import { setupTools } from './tools.js';
 import { setupBrowser } from './browse.js';
+import { showCertificate } from './certificate.js';
 
 const STATUS_EVERY_MS = 1000;
 /** Errors after which trying again later may work (the relay or the network was down). */
@@ -147,6 +148,7 @@ function setupDevice(api) {
 
 async function main() {
   const invite = takeInviteFromUrl();
+  showCertificate();
   await init({ module_or_path: new URL('../hometun-wasm_bg.wasm', import.meta.url) });
   const api = exposeApi();
   setupDevice(api);

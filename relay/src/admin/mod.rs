@@ -157,6 +157,7 @@ fn status(relay: &Relay) -> StatusInfo {
         sessions,
         handshakes: relay.limits.handshakes(),
         dropped: relay.drops.snapshot(),
+        certificate: crate::acme::info(),
     }
 }
 

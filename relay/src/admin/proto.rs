@@ -28,6 +28,8 @@ pub enum Request {
 }
 
 /// The relay's answer.
+// One answer per request on the control socket: the size of the status variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
@@ -125,6 +127,9 @@ pub struct StatusInfo {
     pub handshakes: u64,
     /// Packets dropped (spoofed, denied, malformed, queue full).
     pub dropped: DropCounters,
+    /// The TLS certificate in use.
+    #[serde(default)]
+    pub certificate: Option<crate::acme::CertificateInfo>,
 }
 
 /// Dropped packet counters.

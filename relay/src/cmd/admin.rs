@@ -113,6 +113,9 @@ pub async fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
     println!("tun         {} {}  pool {}", status.tun, status.relay_address, status.pool);
     println!("LAN         {} via {}", status.lan, status.lan_interface.as_deref().unwrap_or("any interface"));
     println!("relay key   {}", status.relay_fingerprint);
+    for (i, line) in status.certificate.as_ref().map(crate::acme::describe).unwrap_or_default().iter().enumerate() {
+        println!("{:<12}{line}", if i == 0 { "certificate" } else { "" });
+    }
     println!("handshakes  {}", status.handshakes);
     let d = &status.dropped;
     println!("dropped     spoofed {}  denied {}  malformed {}  no route/queue full {}", d.spoofed, d.denied, d.malformed, d.no_route_or_full);

@@ -21,11 +21,11 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
     let (secret, _) = relay_key(&dir, false)?;
     let store = Store::load(&dir, config.pool)?;
     let relay_address = store.pool.relay_address();
-    let tls = web::tls::server_config(&dir, &config)?;
     let tcp = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
     let control_path = config.control_socket_path(&dir);
     let control_listener = admin::bind(&control_path)?;
 
+    let tls = crate::acme::start(&dir, &config, relay_address)?;
     let tun = device::create(&config.tun_name, relay_address, config.pool, config.mtu)?;
     let mut tunnel = TunnelGuard { nat: false, control_path: control_path.clone() };
     device::enable_forwarding(Some(&config.tun_name))?;
@@ -56,7 +56,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
     tokio::spawn(admin::serve(control_listener, relay.clone()));
     let handshake_timeout = Duration::from_secs(config.limits.handshake_timeout_secs);
     let idle_timeout = Duration::from_secs(config.limits.idle_timeout_secs.max(config.limits.keepalive_secs * 2));
-    let listener = TlsListener::start(tcp, tokio_rustls::TlsAcceptor::from(tls), limits, handshake_timeout, idle_timeout)?;
+    let listener = TlsListener::start(tcp, tls, limits, handshake_timeout, idle_timeout)?;
     let app = web::router(relay.clone(), config.www.clone());
     let mut http_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {
@@ -76,6 +76,9 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
         "relay running"
     );
     eprintln!("hometun relay running: open {}/ on a device.", config.public_url);
+    for line in crate::acme::info().map(|info| crate::acme::describe(&info)).unwrap_or_default() {
+        eprintln!("Certificate: {line}");
+    }
     eprintln!("Create an invite with: hometun-relay invite --dir {} --name phone", dir.display());
 
     wait_for_signal().await?;

@@ -55,6 +55,13 @@ pub fn prepare(args: &SetupArgs) -> anyhow::Result<Config> {
         if let Some(spki) = tls::spki_sha256(dir, &config) {
             eprintln!("  its SPKI SHA-256: {spki}");
         }
+        match config.acme.effective_domain(&config.public_url) {
+            Some(domain) => eprintln!("  It is served only until the trusted certificate for {domain} arrives (ACME)."),
+            None => {
+                eprintln!("  Every device will show a certificate warning, and home web apps cannot work.");
+                eprintln!("  For a trusted certificate give the relay a DNS name: --domain home.example.net.");
+            }
+        }
     }
     Ok(config)
 }
@@ -90,6 +97,7 @@ fn fresh(args: &SetupArgs) -> anyhow::Result<Config> {
         dns: Vec::new(),
         control_socket: None,
         limits: Limits::default(),
+        acme: Default::default(),
     };
     apply(&mut config, args);
     Ok(config)
@@ -135,6 +143,7 @@ fn apply(config: &mut Config, args: &SetupArgs) {
     if let Some(dns) = &args.dns {
         config.dns = dns.clone();
     }
+    args.acme.apply(&mut config.acme);
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -16,7 +16,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 /// A TLS connection that holds its per-IP connection slot until dropped, and fails reads after
 /// `idle` without any byte from the peer (slow or silent HTTP clients; tunnel clients send
@@ -48,11 +47,12 @@ impl TlsListener {
     /// Starts accepting on `tcp`.
     pub fn start(
         tcp: TcpListener,
-        acceptor: TlsAcceptor,
+        acceptor: impl Into<crate::acme::accept::Acceptor>,
         limits: IpLimits,
         handshake_timeout: Duration,
         idle_timeout: Duration,
     ) -> io::Result<Self> {
+        let acceptor = acceptor.into();
         let local = tcp.local_addr()?;
         let (tx, incoming) = mpsc::channel(64);
         let log_limit = Arc::new(LogLimiter::new(5));
@@ -87,7 +87,8 @@ impl TlsListener {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
+                        Ok(Ok(None)) => {}
+                        Ok(Ok(Some(tls))) => {
                             drop(handshake);
                             let connection = TlsConnection {
                                 stream: tls,

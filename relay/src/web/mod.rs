@@ -26,12 +26,21 @@ pub fn router(relay: Arc<Relay>, www: PathBuf) -> Router {
     Router::new()
         .route("/tunnel", get(tunnel))
         .route("/healthz", get(healthz))
+        .route("/relay.json", get(relay_json))
         .fallback(page_handler)
         .with_state(AppState { relay, www: Arc::new(www) })
 }
 
 async fn healthz() -> Response {
     let mut response = "ok\n".into_response();
+    page::security_headers(response.headers_mut());
+    response
+}
+
+/// What the page needs to know about the relay: the certificate's kind and fingerprint.
+async fn relay_json() -> Response {
+    let body = serde_json::json!({ "certificate": crate::acme::info() }).to_string();
+    let mut response = ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
     page::security_headers(response.headers_mut());
     response
 }

@@ -35,7 +35,8 @@ pub fn ensure_certificate(dir: &Path, config: &Config) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// The rustls server configuration (HTTP/1.1 only).
+/// A fixed rustls server configuration (HTTP/1.1 only) from the files; the running relay
+/// serves through `crate::acme` instead.
 pub fn server_config(dir: &Path, config: &Config) -> anyhow::Result<Arc<ServerConfig>> {
     let cert_path = Config::resolve(dir, &config.tls_cert);
     let key_path = Config::resolve(dir, &config.tls_key);

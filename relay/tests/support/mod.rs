@@ -51,6 +51,7 @@ impl Lab {
             client_to_client: false,
             dns: vec![],
             control_socket: None,
+            acme: Default::default(),
             limits,
         };
         let (secret, _) = relay_key(dir.path(), true).unwrap();

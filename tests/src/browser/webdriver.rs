@@ -29,7 +29,19 @@ pub struct Chromedriver {
 impl Chromedriver {
     /// Starts chromedriver inside `node` and waits (at most 20 s) until it is ready.
     pub fn start(lab: &Lab, node: Node) -> anyhow::Result<Chromedriver> {
-        let pid = lab.spawn(node, "chromedriver", super::chromedriver_path(), [format!("--port={PORT}")])?;
+        Chromedriver::start_with_home(lab, node, None)
+    }
+
+    /// [`Chromedriver::start`] with `HOME` set to `home` for it and the browsers it starts
+    /// (Chromium reads its NSS trust store from `$HOME/.pki/nssdb`).
+    pub fn start_with_home(lab: &Lab, node: Node, home: Option<&Path>) -> anyhow::Result<Chromedriver> {
+        let mut args = Vec::new();
+        if let Some(home) = home {
+            args.push(format!("HOME={}", home.display()));
+        }
+        args.push(super::chromedriver_path().display().to_string());
+        args.push(format!("--port={PORT}"));
+        let pid = lab.spawn(node, "chromedriver", "env", &args)?;
         let driver = Chromedriver { lab: lab.clone(), netns: lab.netns(node), pid: Some(pid) };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

@@ -1,0 +1,80 @@
+//! The TLS handshake on the one port: read the ClientHello first, answer `acme-tls/1` hellos
+//! (the ACME server validating a TLS-ALPN-01 challenge) with the challenge certificate and close,
+//! let a first handshake for an app name wait (in its own task) for that name's certificate,
+//! and finish everything else with the normal configuration, whose resolver picks by SNI.
+
+use super::certs::{BySni, Certs, Challenges};
+use super::keeper::Keeper;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::server::Acceptor as HelloReader;
+use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::LazyConfigAcceptor;
+
+/// The ALPN protocol of TLS-ALPN-01 validation (RFC 8737).
+const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// Longest a first handshake for an app name waits for its certificate; after that it gets
+/// the domain's certificate (and the browser a name mismatch) while the order goes on.
+const APP_NAME_WAIT: Duration = Duration::from_secs(8);
+
+/// Accepts TLS connections on the relay's port.
+#[derive(Clone)]
+pub struct Acceptor {
+    normal: Arc<ServerConfig>,
+    challenge: Option<Arc<ServerConfig>>,
+    keeper: Option<Arc<Keeper>>,
+}
+
+/// A fixed configuration (tests): no challenges, no app names.
+impl From<tokio_rustls::TlsAcceptor> for Acceptor {
+    fn from(plain: tokio_rustls::TlsAcceptor) -> Acceptor {
+        Acceptor { normal: plain.config().clone(), challenge: None, keeper: None }
+    }
+}
+
+impl Acceptor {
+    /// An acceptor serving `certs`; `keeper` obtains app-name certificates on demand.
+    pub fn new(certs: Arc<Certs>, keeper: Option<Arc<Keeper>>) -> Result<Acceptor, rustls::Error> {
+        let config = |resolver: Arc<dyn rustls::server::ResolvesServerCert>, alpn: &[u8]| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut tls = ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_cert_resolver(resolver);
+            tls.alpn_protocols = vec![alpn.to_vec()];
+            Ok::<_, rustls::Error>(Arc::new(tls))
+        };
+        Ok(Acceptor {
+            normal: config(Arc::new(BySni(certs.clone())), b"http/1.1")?,
+            challenge: Some(config(Arc::new(Challenges(certs)), ACME_TLS_ALPN)?),
+            keeper,
+        })
+    }
+
+    /// Runs the handshake. `Ok(None)` when it was a TLS-ALPN-01 validation (answered, nothing
+    /// more to serve on it).
+    pub async fn accept(&self, stream: TcpStream) -> io::Result<Option<TlsStream<TcpStream>>> {
+        let start = LazyConfigAcceptor::new(HelloReader::default(), stream).await?;
+        let hello = start.client_hello();
+        let validation = hello.alpn().is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
+        if let (true, Some(challenge)) = (validation, &self.challenge) {
+            let sni = hello.server_name().unwrap_or_default().to_owned();
+            let mut tls = start.into_stream(challenge.clone()).await?;
+            tracing::info!(name = %sni, "answered a TLS-ALPN-01 validation");
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+            return Ok(None);
+        }
+        let sni = hello.server_name().map(str::to_ascii_lowercase);
+        if let (Some(keeper), Some(sni)) = (&self.keeper, sni) {
+            if keeper.want(&sni) {
+                let certs = keeper.certs();
+                let _ = tokio::time::timeout(APP_NAME_WAIT, certs.wait_for(&sni)).await;
+            }
+        }
+        Ok(Some(start.into_stream(self.normal.clone()).await?))
+    }
+}

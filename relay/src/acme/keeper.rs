@@ -1,0 +1,232 @@
+//! Keeps certificates fresh: one task per name obtains its certificate, renews it at about two
+//! thirds of its lifetime (jittered, so many relays do not renew at the same second), retries
+//! with exponential backoff when the ACME server fails, and serves the old certificate
+//! meanwhile. App names join at their first handshake, within the count and rate caps.
+
+use super::certs::{Certs, Leaf};
+use super::client::{self, AcmeError};
+use super::names::AppNames;
+use super::settings::{Settings, APP_CERTS_PER_HOUR, MAX_APP_CERTS};
+use super::store::Store;
+use instant_acme::Account;
+use rand_core::RngCore;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// First wait after a failed order; doubles per failure up to [`BACKOFF_MAX`].
+pub const BACKOFF_START: Duration = Duration::from_secs(5);
+/// Longest wait between attempts.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(3600);
+/// Failed first orders after which an app name is given up (a later handshake may try again,
+/// within the hourly cap); keeps a name whose DNS is missing from burning the CA's limits.
+pub const APP_NAME_ATTEMPTS: u32 = 4;
+
+/// The ACME side of the relay: account, orders, schedule.
+pub struct Keeper {
+    certs: Arc<Certs>,
+    store: Store,
+    settings: Settings,
+    app_names: Option<AppNames>,
+    /// The account, connected on first use; the lock also makes orders run one at a time.
+    account: tokio::sync::Mutex<Option<Account>>,
+    apps: Mutex<AppBudget>,
+}
+
+#[derive(Default)]
+struct AppBudget {
+    kept: HashSet<String>,
+    started: VecDeque<Instant>,
+}
+
+impl Keeper {
+    /// A keeper for `certs`; `app_names` is the on-demand policy (none: no app names).
+    pub fn new(certs: Arc<Certs>, store: Store, settings: Settings, app_names: Option<AppNames>) -> Arc<Keeper> {
+        Arc::new(Keeper {
+            certs,
+            store,
+            settings,
+            app_names,
+            account: tokio::sync::Mutex::new(None),
+            apps: Mutex::default(),
+        })
+    }
+
+    /// Starts keeping the domain's certificate and the stored app names' ones.
+    pub fn start(self: &Arc<Self>) {
+        let Some(domain) = self.certs.domain().map(str::to_owned) else { return };
+        for name in self.store.names() {
+            if name == domain {
+                continue;
+            }
+            match &self.app_names {
+                Some(policy) if policy.check(&name).is_ok() => {
+                    let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+                    if apps.kept.len() < self.max_app_certs() && apps.kept.insert(name.clone()) {
+                        tokio::spawn(self.clone().keep(name));
+                    }
+                }
+                _ => tracing::info!(name, "stored certificate no longer fits the LAN; not renewing it"),
+            }
+        }
+        tokio::spawn(self.clone().keep(domain));
+    }
+
+    fn max_app_certs(&self) -> usize {
+        self.settings.max_app_certs.unwrap_or(MAX_APP_CERTS)
+    }
+
+    /// Called at a handshake for `sni`: when it is an app name the relay may serve and has no
+    /// certificate for yet, starts obtaining one (within the caps) and returns `true` so the
+    /// caller can wait for it. Anything else returns `false` at once and orders nothing.
+    pub fn want(self: &Arc<Self>, sni: &str) -> bool {
+        let Some(policy) = &self.app_names else { return false };
+        let name = sni.to_ascii_lowercase();
+        if self.certs.leaf(&name).is_some() || policy.check(&name).is_err() {
+            return false;
+        }
+        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        if apps.kept.contains(&name) {
+            return true;
+        }
+        let now = Instant::now();
+        while apps.started.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3600)) {
+            apps.started.pop_front();
+        }
+        let per_hour = self.settings.app_certs_per_hour.unwrap_or(APP_CERTS_PER_HOUR);
+        if apps.kept.len() >= self.max_app_certs() || apps.started.len() >= per_hour {
+            tracing::warn!(name, kept = apps.kept.len(), "app-name certificate refused: cap reached");
+            return false;
+        }
+        apps.kept.insert(name.clone());
+        apps.started.push_back(now);
+        tracing::info!(name, "first handshake for an app name: obtaining its certificate");
+        tokio::spawn(self.clone().keep(name));
+        true
+    }
+
+    /// The certificates this keeper fills.
+    pub fn certs(&self) -> &Arc<Certs> {
+        &self.certs
+    }
+
+    /// Obtains and renews `name` forever.
+    async fn keep(self: Arc<Self>, name: String) {
+        let is_main = self.certs.domain() == Some(name.as_str());
+        let mut backoff = BACKOFF_START;
+        let mut failures = 0;
+        // Forced renewals count from when this process got the certificate (servers may
+        // backdate its start).
+        let mut obtained = 0;
+        loop {
+            if let Some(leaf) = self.certs.leaf(&name) {
+                let forced = self.settings.renew_after_secs.map(|after| (leaf.not_before.max(obtained), after));
+                let at = renew_at(&leaf, forced, random_fraction());
+                if is_main {
+                    self.certs.set_acme_state(format!("valid until {}; renews {}", crate::qr::utc(leaf.not_after), crate::qr::utc(at)));
+                }
+                tracing::info!(name, renew_at = %crate::qr::utc(at), "certificate valid until {}", crate::qr::utc(leaf.not_after));
+                sleep_until_unix(at).await;
+            }
+            match self.obtain(&name).await {
+                Ok(leaf) => {
+                    backoff = BACKOFF_START;
+                    failures = 0;
+                    obtained = crate::state::unix_now();
+                    tracing::info!(name, issuer = %leaf.issuer, fingerprint = %leaf.fingerprint, "certificate obtained");
+                }
+                Err(e) => {
+                    failures += 1;
+                    if !is_main && failures >= APP_NAME_ATTEMPTS && self.certs.leaf(&name).is_none() {
+                        tracing::warn!(name, "giving up on this app name after {failures} failed orders: {e}");
+                        self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.remove(&name);
+                        return;
+                    }
+                    let wait = jitter(backoff, random_fraction());
+                    tracing::warn!(name, "obtaining the certificate failed, retrying in {}s: {e}", wait.as_secs());
+                    if is_main {
+                        let serving = if self.certs.leaf(&name).is_some() { "the current certificate" } else { "the fallback certificate" };
+                        self.certs.set_acme_state(format!("retrying in {}s, serving {serving}: {e}", wait.as_secs()));
+                    }
+                    tokio::time::sleep(wait).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    async fn obtain(&self, name: &str) -> Result<Leaf, AcmeError> {
+        let mut connected = self.account.lock().await;
+        let account = match connected.as_ref() {
+            Some(account) => account.clone(),
+            None => {
+                let account = client::account(&self.settings, &self.store).await?;
+                *connected = Some(account.clone());
+                account
+            }
+        };
+        let (stored, served) = client::order(&account, name, &self.certs).await?;
+        self.store.save_certificate(name, &stored)?;
+        let leaf = served.leaf.clone();
+        self.certs.install(name, served);
+        Ok(leaf)
+    }
+}
+
+/// When to renew, Unix seconds: two thirds into the lifetime minus up to a thirtieth of it
+/// (`fraction` in 0..1 picks where), or `forced = (since, secs)` seconds after `since` when
+/// earlier.
+pub fn renew_at(leaf: &Leaf, forced: Option<(u64, u64)>, fraction: f64) -> u64 {
+    let lifetime = leaf.not_after.saturating_sub(leaf.not_before);
+    let jitter = (lifetime as f64 / 30.0 * fraction) as u64;
+    let normal = leaf.not_before + lifetime * 2 / 3 - jitter.min(lifetime / 3);
+    match forced {
+        Some((since, after)) => normal.min(since + after),
+        None => normal,
+    }
+}
+
+/// `base` scaled by 0.8..1.2.
+pub fn jitter(base: Duration, fraction: f64) -> Duration {
+    base.mul_f64(0.8 + 0.4 * fraction.clamp(0.0, 1.0))
+}
+
+fn random_fraction() -> f64 {
+    f64::from(rand_core::OsRng.next_u32()) / f64::from(u32::MAX)
+}
+
+async fn sleep_until_unix(at: u64) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    if at > now {
+        // Long sleeps are cut into hours so a changed wall clock is noticed.
+        tokio::time::sleep(Duration::from_secs((at - now).min(3600))).await;
+        Box::pin(sleep_until_unix(at)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(not_before: u64, days: u64) -> Leaf {
+        Leaf { names: vec![], issuer: String::new(), not_before, not_after: not_before + days * 86400, fingerprint: String::new() }
+    }
+
+    #[test]
+    fn renewal_comes_at_two_thirds_of_the_lifetime_jittered_earlier() {
+        let l = leaf(1_000_000, 90);
+        assert_eq!(renew_at(&l, None, 0.0), 1_000_000 + 60 * 86400);
+        assert_eq!(renew_at(&l, None, 1.0), 1_000_000 + 57 * 86400);
+        let mid = renew_at(&l, None, 0.5);
+        assert!(mid > 1_000_000 + 57 * 86400 && mid < 1_000_000 + 60 * 86400);
+        assert_eq!(renew_at(&l, Some((1_000_000, 30)), 0.0), 1_000_030, "a forced renewal comes first");
+        assert_eq!(renew_at(&leaf(5, 0), None, 0.5), 5, "a certificate without lifetime is renewed now");
+    }
+
+    #[test]
+    fn backoff_jitter_stays_within_a_fifth() {
+        assert_eq!(jitter(Duration::from_secs(10), 0.0), Duration::from_secs(8));
+        assert_eq!(jitter(Duration::from_secs(10), 1.0), Duration::from_secs(12));
+        assert_eq!(jitter(Duration::from_secs(10), 7.0), Duration::from_secs(12));
+    }
+}
