@@ -75,8 +75,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
         lan = %config.lan,
         "relay running"
     );
-    eprintln!("hometun relay running: open {}/ on a device.", config.public_url);
-    eprintln!("Create an invite with: hometun-relay invite --dir {} --name phone", dir.display());
+    super::banner::print(&relay, &dir);
 
     wait_for_signal().await?;
     tracing::info!(sessions = relay.sessions.len(), "shutting down");
