@@ -67,7 +67,7 @@ fn build_package(bin: &Path, scratch: &Path) -> anyhow::Result<PathBuf> {
     let deb = scratch.join("hometun-relay.deb");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["deb", "-p", "hometun-relay", "--no-build", "--fast", "--output"])
+    cmd.args(["deb", "-p", "hometun-relay", "--no-build", "--strip", "--fast", "--output"])
         .arg(&deb)
         .env("CARGO_TARGET_DIR", scratch.join("target"))
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
