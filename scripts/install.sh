@@ -45,4 +45,12 @@ if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
   step "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
+# The .deb (tests/tests/deb.rs, `scripts/relay.sh deb`); openssl shows certificate fingerprints
+# the way a browser does (tests/tests/first_run.rs).
+CARGO_DEB_VERSION="3.8.0"
+cargo_tool cargo-deb "$CARGO_DEB_VERSION" cargo-deb --locked
+if ! have openssl || ! have dpkg-deb; then
+  step "apt: openssl dpkg"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl dpkg
+fi
 step "done"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every hometun test: installs what is missing, then native tests, the protocol core in
-# headless Chromium (wasm), the page build, the end-to-end tests in network namespaces (root),
-# and a bounded fuzz run over the committed corpus. Exits non-zero when any part fails.
+# Runs every hometun test: installs what is missing, then the page build, native tests, the
+# protocol core in headless Chromium (wasm), the end-to-end tests in network namespaces (root,
+# including the .deb), and a bounded fuzz run over the committed corpus. Exits non-zero when any part fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,12 +25,14 @@ phase() { # name command...
 bash scripts/install.sh || { echo "install failed"; exit 1; }
 cargo fetch --quiet || { echo "cargo fetch failed"; exit 1; }
 
+# The page first: the relay embeds www/dist when it is compiled, so every relay binary built
+# below (the unit tests, the end-to-end harness's, the .deb's) carries the page.
+phase "page build (trunk)" bash scripts/build-page.sh
 phase "native unit, scenario and doc tests" cargo test --workspace --exclude hometun-tests
 phase "protocol core in headless Chromium (wasm32)" \
   cargo test -p hometun-shared --target wasm32-unknown-unknown
 phase "browser client unit tests in headless Chromium (wasm32)" \
   cargo test -p hometun-wasm --target wasm32-unknown-unknown
-phase "page build (trunk)" bash scripts/build-page.sh
 phase "end-to-end in network namespaces" cargo test -p hometun-tests -- --test-threads=2
 phase "fuzz: corpus replay and ${FUZZ_SECONDS}s of new inputs" bash scripts/fuzz.sh "$FUZZ_SECONDS"
 

@@ -114,7 +114,8 @@ pub struct SetupArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// The page's files [default: DIR/www, else /usr/share/hometun/www].
+    /// A directory whose index.html and files override the page built into the relay (for
+    /// development) [default: DIR/www, else /usr/share/hometun/www; unused while it has no index.html].
     #[arg(long)]
     pub www: Option<PathBuf>,
     /// Name of the tun device [default: hometun0].

@@ -49,7 +49,7 @@ pub struct Config {
     pub tun_name: String,
     /// MTU of the tun device and of clients.
     pub mtu: u16,
-    /// The page's built files; a small built-in page is served when missing.
+    /// A directory that overrides the page built into the binary while it holds an index.html.
     pub www: PathBuf,
     /// TLS certificate chain (PEM), relative to the state directory unless absolute.
     pub tls_cert: PathBuf,

@@ -148,6 +148,56 @@ pub async fn connect_ws(target: &RelayTarget, max_message: usize) -> Result<Ws> 
     hometun_testkit::connect(target.addr, &target.cert, target.bind, max_message).await.map_err(kit_error)
 }
 
+/// What the relay's web server answered to [`https_get`].
+#[derive(Debug)]
+pub struct PageResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers as (lower-case name, value).
+    pub headers: Vec<(String, String)>,
+    /// The whole body.
+    pub body: Vec<u8>,
+}
+
+impl PageResponse {
+    /// The value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// `GET path` from the relay's web server over TLS, pinned to its certificate like the tunnel
+/// (what a browser fetches for the page), bounded by `timeout`.
+pub async fn https_get(target: &RelayTarget, path: &str, timeout: Duration) -> anyhow::Result<PageResponse> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fetch = async {
+        let tcp = tokio::net::TcpStream::connect(target.addr).await?;
+        let mut tls = tokio_rustls::TlsConnector::from(hometun_testkit::tls_config(&target.cert)?)
+            .connect(rustls_pki_types::ServerName::IpAddress(target.addr.ip().into()), tcp)
+            .await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", target.addr);
+        tls.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        tls.read_to_end(&mut raw).await?;
+        anyhow::Ok(raw)
+    };
+    let raw = tokio::time::timeout(timeout, fetch).await.map_err(|_| anyhow::anyhow!("GET {path}: no answer in {timeout:?}"))??;
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(head_len) = response.parse(&raw)? else {
+        anyhow::bail!("GET {path}: incomplete answer ({} bytes)", raw.len());
+    };
+    Ok(PageResponse {
+        status: response.code.unwrap_or_default(),
+        headers: response
+            .headers
+            .iter()
+            .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+            .collect(),
+        body: raw[head_len..].to_vec(),
+    })
+}
+
 /// Connects and runs the Noise handshake, returning the WebSocket and the fresh session
 /// without starting a tunnel (tests that misbehave after the handshake start here).
 pub async fn handshake(target: &RelayTarget, device: &Device, enrol: Option<&Invite>) -> Result<(Ws, Session)> {

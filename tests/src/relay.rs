@@ -31,7 +31,8 @@ pub struct RelayOptions {
     pub max_message_bytes: usize,
     /// DNS servers pushed to clients.
     pub dns: Vec<std::net::Ipv4Addr>,
-    /// The page's files (default: a one-line placeholder page).
+    /// A directory that overrides the page built into the relay (`--www`; default: none, the
+    /// relay serves its built-in page).
     pub www: Option<PathBuf>,
     /// A trusted certificate from the lab's ACME CA (default: the self-signed fallback).
     pub acme: Option<AcmeOptions>,
@@ -85,15 +86,6 @@ impl Relay {
     pub fn start(lab: &Lab, options: RelayOptions) -> anyhow::Result<Relay> {
         let bin = relay_binary()?;
         let dir = lab.dir().join("relay");
-        let www = match &options.www {
-            Some(www) => www.clone(),
-            None => {
-                let www = lab.dir().join("www");
-                std::fs::create_dir_all(&www)?;
-                std::fs::write(www.join("index.html"), "<!doctype html><title>hometun</title>")?;
-                www
-            }
-        };
         let mode = match options.mode {
             Mode::Masquerade => "masquerade",
             Mode::Routed => "routed",
@@ -105,8 +97,11 @@ impl Relay {
         let listen = format!("0.0.0.0:{}", addr::RELAY_PORT);
         let mut args = vec![
             "init", "--dir", path_str(&dir)?, "--listen", &listen, "--lan", addr::LAN, "--lan-interface", HOME_LAN_IF,
-            "--mode", mode, "--public-url", &public_url, "--www", path_str(&www)?,
+            "--mode", mode, "--public-url", &public_url,
         ];
+        if let Some(www) = &options.www {
+            args.extend(["--www", path_str(www)?]);
+        }
         if let Some(acme) = &options.acme {
             args.extend(["--domain", addr::DOMAIN, "--acme-directory", &acme.directory, "--acme-ca-root", path_str(&acme.ca_root)?]);
         }
@@ -121,11 +116,35 @@ impl Relay {
         Ok(relay)
     }
 
+    /// Starts `bin` (default: the relay built for the tests) with `serve` on an empty state
+    /// directory and only the lab's network flags, as a home user's first command would; returns
+    /// once it says it runs. Its first-run output is in [`Relay::log`].
+    pub fn first_serve(lab: &Lab, bin: Option<&Path>) -> anyhow::Result<Relay> {
+        let bin = match bin {
+            Some(bin) => bin.to_owned(),
+            None => relay_binary()?,
+        };
+        let dir = lab.dir().join("relay");
+        ensure!(!dir.exists(), "{} is not empty", dir.display());
+        let public_url = format!("https://{}", addr::ROUTER_WAN);
+        let listen = format!("0.0.0.0:{}", addr::RELAY_PORT);
+        let flags = ["--listen", &listen, "--lan", addr::LAN, "--lan-interface", HOME_LAN_IF, "--public-url", &public_url];
+        let mut relay = Relay { lab: lab.clone(), bin, dir, pid: None, runs: 0, spki: None, public_url: public_url.clone() };
+        relay.serve_with(&flags)?;
+        Ok(relay)
+    }
+
     fn serve(&mut self) -> anyhow::Result<()> {
+        self.serve_with(&[])
+    }
+
+    fn serve_with(&mut self, flags: &[&str]) -> anyhow::Result<()> {
         self.runs += 1;
         let log = format!("relay-{}", self.runs);
         let dir = path_str(&self.dir)?.to_owned();
-        let pid = self.lab.spawn(Node::Home, &log, &self.bin, ["serve", "--dir", &dir])?;
+        let mut args = vec!["serve", "--dir", &dir];
+        args.extend_from_slice(flags);
+        let pid = self.lab.spawn(Node::Home, &log, &self.bin, args)?;
         self.pid = Some(pid);
         self.lab.wait_for_log(&log, "hometun relay running", Duration::from_secs(15))?;
         Ok(())
@@ -153,6 +172,11 @@ impl Relay {
     /// Everything the relay logged so far (all runs).
     pub fn log(&self) -> String {
         (1..=self.runs).map(|i| self.lab.log(&format!("relay-{i}"))).collect::<Vec<_>>().join("\n")
+    }
+
+    /// What the latest run printed so far.
+    pub fn last_log(&self) -> String {
+        self.lab.log(&format!("relay-{}", self.runs))
     }
 
     /// The state directory.
@@ -195,6 +219,13 @@ impl Relay {
         let out = self.admin(&args)?;
         let link = out.lines().find(|l| l.contains("#invite=")).context("no invite link printed")?;
         Invite::parse(link).map_err(|e| anyhow::anyhow!("invite link {link:?}: {e}"))
+    }
+
+    /// The invite the latest run printed on its first run (the link line of its banner).
+    pub fn printed_invite(&self) -> anyhow::Result<Invite> {
+        let log = self.last_log();
+        let link = log.lines().map(str::trim).find(|l| l.contains("#invite=")).context("the relay printed no invite link")?;
+        Invite::parse(link).map_err(|e| anyhow::anyhow!("printed invite link {link:?}: {e}"))
     }
 
     /// The relay's client list (`clients --json`).

@@ -5,7 +5,8 @@
 //! status panel, ping the LAN host and look up its name; a later visit without the link
 //! reconnects by itself. Screenshots go to `tests/output/`.
 //!
-//! Needs the page built (`bash scripts/build-page.sh`, an earlier phase of scripts/test.sh).
+//! Needs the page built (`bash scripts/build-page.sh`, an earlier phase of scripts/test.sh) before
+//! the relay: the relay serves the page built into it, with no `--www`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -20,9 +21,12 @@ const WAIT: Duration = Duration::from_secs(30);
 #[test]
 fn the_page_enrols_from_an_invite_link_and_opens_a_lan_page() {
     let started = Instant::now();
+    assert!(
+        browser::page_dist().join("index.html").exists(),
+        "the page is not built: run `bash scripts/build-page.sh` first (the relay embeds it when compiled)"
+    );
     let lab = Lab::start().expect("lab");
     let relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
-    browser::install_page(relay.dir()).expect("installing the page");
     let link = relay.invite("page-test", "1h", None).expect("invite").to_link();
     let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
 

@@ -50,7 +50,6 @@ fn a_browser_trusting_the_acme_root_refuses_the_self_signed_relay_and_uses_the_t
     // From an empty state directory to the trusted page, by its name.
     let started = Instant::now();
     let relay = Relay::start(&lab, RelayOptions { acme: Some(AcmeOptions::from(&ca)), ..RelayOptions::default() }).expect("ACME relay");
-    browser::install_page(relay.dir()).expect("installing the page");
     let deadline = Instant::now() + Duration::from_secs(60);
     while let Err(e) = open(&page, &url) {
         assert!(Instant::now() < deadline, "the page never became trusted: {e:#}");

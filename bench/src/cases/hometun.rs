@@ -34,7 +34,9 @@ pub struct RelayHost {
 impl RelayHost {
     /// Initialises the relay's state (pool, limits) without leaving it running.
     pub fn create(lab: &BenchLab) -> anyhow::Result<RelayHost> {
-        let options = RelayOptions { mode: Mode::Masquerade, handshake_timeout_secs: 10, ..RelayOptions::default() };
+        // `<lab>/www` overrides the relay's built-in page once `up` copies a page there.
+        let www = Some(lab.lab.dir().join("www"));
+        let options = RelayOptions { mode: Mode::Masquerade, handshake_timeout_secs: 10, www, ..RelayOptions::default() };
         let mut relay = Relay::start(&lab.lab, options)?;
         relay.stop()?;
         tune(&relay.dir().join("relay.toml"))?;

@@ -1,5 +1,6 @@
 //! The subcommands.
 
 pub mod admin;
+pub mod banner;
 pub mod serve;
 pub mod setup;

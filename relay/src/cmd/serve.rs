@@ -75,11 +75,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
         lan = %config.lan,
         "relay running"
     );
-    eprintln!("hometun relay running: open {}/ on a device.", config.public_url);
-    for line in crate::acme::info().map(|info| crate::acme::describe(&info)).unwrap_or_default() {
-        eprintln!("Certificate: {line}");
-    }
-    eprintln!("Create an invite with: hometun-relay invite --dir {} --name phone", dir.display());
+    super::banner::print(&relay, &dir);
 
     wait_for_signal().await?;
     tracing::info!(sessions = relay.sessions.len(), "shutting down");

@@ -43,7 +43,7 @@ pub fn prepare(args: &SetupArgs) -> anyhow::Result<Config> {
         eprintln!("  LAN         {} (interface {})", config.lan, config.lan_interface.as_deref().unwrap_or("any"));
         eprintln!("  pool        {} (relay {})", config.pool, config.pool.nth(1).map(|a| a.to_string()).unwrap_or_default());
         eprintln!("  mode        {}", config.mode);
-        eprintln!("  page        {}", config.www.display());
+        eprintln!("  page        {}", crate::web::page::describe(&config.www));
     } else if changed {
         eprintln!("Updated {} from the command line.", dir.join(FILE_NAME).display());
     }

@@ -1,28 +1,79 @@
-//! The page: static files from the `www` directory with security headers, or a small built-in
-//! placeholder when the page is not installed.
+//! The page: built into the binary at compile time (`www/dist`, made by
+//! `scripts/build-page.sh`, embedded with rust-embed), or served from a directory that overrides
+//! it (`--www DIR` / `www` in relay.toml, used only while it holds an `index.html`), with
+//! security headers. A relay built without the page still runs and says so on `/`.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode, Uri};
+use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 
-const PLACEHOLDER: &str = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>hometun</title></head>\n<body><h1>hometun relay</h1><p>The relay is running, but its web page is not installed.\nInstall the page files into the relay's www directory (see the README).</p></body></html>\n";
+/// The page's built files, embedded at compile time. A build without `www/dist` embeds nothing
+/// (`allow_missing`); `build.rs` makes cargo rebuild the relay when the page changes.
+#[derive(rust_embed::Embed)]
+#[folder = "../www/dist"]
+#[allow_missing = true]
+struct Built;
 
-/// Serves `uri` from `root`.
-pub async fn serve(root: &Path, uri: &Uri) -> Response<Body> {
+/// What `/` shows when this binary was built without its page.
+const NOT_BUILT: &str = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>hometun</title></head>\n<body><h1>hometun relay</h1><p>The relay is running, but this relay was built without its page.\nOn the machine that builds it, run <code>bash scripts/build-page.sh</code>, then rebuild the relay\n(<code>cargo build --release -p hometun-relay</code>), or run <code>sudo bash scripts/relay.sh serve</code>, which does both.</p></body></html>\n";
+
+/// Whether this binary carries the page.
+pub fn is_built_in() -> bool {
+    Built::get("index.html").is_some()
+}
+
+/// Where the page comes from with `www` as the override directory, in words for the start-up
+/// messages. Logs a warning when there is no page at all.
+pub fn describe(www: &Path) -> String {
+    if www.join("index.html").is_file() {
+        format!("from {} (overrides the page built into the relay)", www.display())
+    } else if is_built_in() {
+        format!("built into the relay ({} files)", Built::iter().count())
+    } else {
+        tracing::warn!("this relay was built without its page: run scripts/build-page.sh, then rebuild the relay");
+        "MISSING: this relay was built without its page (run scripts/build-page.sh, then rebuild)".to_owned()
+    }
+}
+
+/// Serves `uri`: from `www` when it holds an `index.html`, else from the built-in page.
+pub async fn serve(www: &Path, uri: &Uri) -> Response<Body> {
     let Some(relative) = safe_relative(uri.path()) else {
         return plain(StatusCode::BAD_REQUEST, "bad path");
     };
-    let mut path = root.join(&relative);
+    if tokio::fs::metadata(www.join("index.html")).await.is_ok_and(|m| m.is_file()) {
+        serve_dir(www, &relative).await
+    } else {
+        serve_built_in(&relative)
+    }
+}
+
+async fn serve_dir(root: &Path, relative: &Path) -> Response<Body> {
+    let mut path = root.join(relative);
     if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir()) {
         path = path.join("index.html");
     }
     match tokio::fs::read(&path).await {
-        Ok(bytes) => file_response(&path, bytes),
-        Err(_) if relative.as_os_str().is_empty() || relative == Path::new("index.html") => {
-            file_response(Path::new("index.html"), PLACEHOLDER.as_bytes().to_vec())
-        }
+        Ok(bytes) => file_response(&path, Cow::Owned(bytes)),
         Err(_) => plain(StatusCode::NOT_FOUND, "not found"),
     }
+}
+
+fn serve_built_in(relative: &Path) -> Response<Body> {
+    let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
+    let key = parts.join("/");
+    let index = if key.is_empty() { "index.html".to_owned() } else { format!("{key}/index.html") };
+    for name in [key.as_str(), index.as_str()] {
+        if let Some(file) = Built::get(name).filter(|_| !name.is_empty()) {
+            return file_response(Path::new(name), file.data);
+        }
+    }
+    if index == "index.html" && !is_built_in() {
+        let mut response = file_response(Path::new("index.html"), Cow::Borrowed(NOT_BUILT.as_bytes()));
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        return response;
+    }
+    plain(StatusCode::NOT_FOUND, "not found")
 }
 
 /// The request path as a relative path of normal components only (no `..`, no root).
@@ -57,7 +108,7 @@ fn percent_decode(text: &str) -> Option<String> {
     (!text.contains('\0') && !text.contains('\\')).then_some(text)
 }
 
-fn file_response(path: &Path, bytes: Vec<u8>) -> Response<Body> {
+fn file_response(path: &Path, bytes: Cow<'static, [u8]>) -> Response<Body> {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let is_html = mime.essence_str() == "text/html";
     let csp = if is_html { content_security_policy(&bytes) } else { "default-src 'none'".to_owned() };
@@ -159,14 +210,61 @@ mod tests {
         assert!(csp.contains("frame-ancestors 'none'"));
     }
 
+    fn header_of<'a>(response: &'a Response<Body>, name: header::HeaderName) -> &'a str {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+
+    async fn body_of(response: Response<Body>) -> Vec<u8> {
+        axum::body::to_bytes(response.into_body(), 16 << 20).await.unwrap().to_vec()
+    }
+
     #[tokio::test]
-    async fn missing_page_gets_the_placeholder() {
+    async fn a_directory_with_an_index_overrides_the_built_in_page() {
         let dir = tempfile::tempdir().unwrap();
-        let response = serve(dir.path(), &"/".parse().unwrap()).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()[header::REFERRER_POLICY], "no-referrer");
-        assert!(response.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        std::fs::write(dir.path().join("index.html"), "<!doctype html><title>override</title>").unwrap();
+        std::fs::create_dir(dir.path().join("js")).unwrap();
+        std::fs::write(dir.path().join("js/app.js"), "export {};").unwrap();
+        let page = serve(dir.path(), &"/".parse().unwrap()).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(header_of(&page, header::CONTENT_TYPE), "text/html");
+        assert!(header_of(&page, header::CONTENT_SECURITY_POLICY).contains("frame-ancestors 'none'"));
+        assert_eq!(header_of(&page, header::REFERRER_POLICY), "no-referrer");
+        assert_eq!(body_of(page).await, b"<!doctype html><title>override</title>");
+        let script = serve(dir.path(), &"/js/app.js".parse().unwrap()).await;
+        assert_eq!(header_of(&script, header::CONTENT_TYPE), "text/javascript");
+        assert_eq!(header_of(&script, header::CONTENT_SECURITY_POLICY), "default-src 'none'");
         let missing = serve(dir.path(), &"/nothing.js".parse().unwrap()).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert!(describe(dir.path()).contains("overrides"));
+    }
+
+    #[tokio::test]
+    async fn without_an_override_the_built_in_page_is_served_or_its_absence_explained() {
+        let empty = tempfile::tempdir().unwrap();
+        let page = serve(empty.path(), &"/".parse().unwrap()).await;
+        assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        assert_eq!(header_of(&page, header::X_FRAME_OPTIONS), "DENY");
+        let missing = serve(empty.path(), &"/nothing.js".parse().unwrap()).await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        match Built::get("index.html") {
+            Some(index) => {
+                assert_eq!(page.status(), StatusCode::OK);
+                assert_eq!(header_of(&page, header::CONTENT_TYPE), "text/html");
+                assert_eq!(body_of(page).await, index.data.as_ref());
+                assert!(describe(empty.path()).starts_with("built into the relay"));
+                for name in Built::iter() {
+                    let response = serve(empty.path(), &format!("/{name}").parse().unwrap()).await;
+                    assert_eq!(response.status(), StatusCode::OK, "{name}");
+                    let want = mime_guess::from_path(name.as_ref()).first_or_octet_stream();
+                    assert_eq!(header_of(&response, header::CONTENT_TYPE), want.as_ref(), "{name}");
+                }
+            }
+            None => {
+                assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+                let text = String::from_utf8(body_of(page).await).unwrap();
+                assert!(text.contains("built without its page") && text.contains("scripts/build-page.sh"), "{text}");
+                assert!(describe(empty.path()).starts_with("MISSING"));
+            }
+        }
     }
 }

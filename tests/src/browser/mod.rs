@@ -121,23 +121,6 @@ pub fn page_dist() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/dist")
 }
 
-/// Copies the built page into the directory the relay in `relay_dir` serves its page from (`www`
-/// in its relay.toml). The relay reads the files per request, so no restart is needed.
-pub fn install_page(relay_dir: &Path) -> anyhow::Result<()> {
-    let dist = page_dist();
-    ensure!(
-        dist.join("index.html").exists() && dist.join("hometun-wasm_bg.wasm").exists(),
-        "the page is not built ({} has no index.html or wasm): run `bash scripts/build-page.sh` first",
-        dist.display()
-    );
-    let config = std::fs::read_to_string(relay_dir.join("relay.toml")).context("reading relay.toml")?;
-    let www = config
-        .lines()
-        .find_map(|l| l.strip_prefix("www = \"").and_then(|v| v.strip_suffix('"')))
-        .context("relay.toml has no www entry")?;
-    copy_dir(&dist, &relay_dir.join(www))
-}
-
 /// Copies a directory tree (the built page into a relay's www folder).
 pub fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to)?;
