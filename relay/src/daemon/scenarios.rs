@@ -12,7 +12,7 @@ use hometun_shared::control::ClientConfig;
 use hometun_shared::handshake::Initiator;
 use hometun_shared::invite::Invite;
 use hometun_shared::keys::SecretKey;
-use hometun_shared::session::{CloseReason, Error as SessionError, Event, Params, Refusal, Session};
+use hometun_shared::session::{CloseReason, ConnectionLost, End as SessionEnd, Error as SessionError, Event, Params, Refusal, Session};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -162,7 +162,7 @@ async fn connect(addr: SocketAddr, key: &SecretKey, relay: &hometun_shared::keys
     let params = Params::default();
     let (initiator, hello) = Initiator::start(key, relay, invite, &params, clock.now(), &mut rand_core::OsRng)?;
     ws.send(Message::Binary(hello.into())).await.unwrap();
-    let reply = next_binary(&mut ws).await.ok_or(SessionError::Malformed("connection closed"))?;
+    let reply = next_binary(&mut ws).await.ok_or(SessionError::Ended(Box::new(SessionEnd::ConnectionLost(ConnectionLost::Dropped))))?;
     let mut session = initiator.handle_reply(clock.now(), &reply)?;
     while let Some(m) = session.poll_transmit(clock.now()) {
         ws.send(Message::Binary(m.into())).await.unwrap();
@@ -177,7 +177,7 @@ impl Client {
         let mut packets = Vec::new();
         loop {
             let Some(mut message) = next_binary(&mut self.ws).await else {
-                return Err(SessionError::Malformed("connection closed"));
+                return Err(SessionError::Ended(Box::new(SessionEnd::ConnectionLost(ConnectionLost::Dropped))));
             };
             let got = self.session.handle_message(self.clock.now(), &mut message);
             let got = match got {
@@ -229,7 +229,7 @@ async fn enrol_reconnect_reuse_and_revoke() {
     handle.packets.send(packet.clone()).await.unwrap();
     let mut got = Vec::new();
     while got.is_empty() {
-        phone.session.handle_timeout(phone.clock.now()).ok();
+        phone.session.handle_timeout(phone.clock.now());
         let Some(mut message) = next_binary(&mut phone.ws).await else { panic!("closed") };
         got = phone.session.handle_message(phone.clock.now(), &mut message).unwrap().map(<[u8]>::to_vec).collect();
     }
@@ -247,7 +247,7 @@ async fn enrol_reconnect_reuse_and_revoke() {
     let mut again = connect(lab.addr, &key, &invite.relay_key, None).await.unwrap();
     assert_eq!(again.config().await.address.addr().to_string(), "10.8.0.2");
     let (events, _) = phone.read_until(|e| matches!(e, Event::Closed(_))).await.unwrap();
-    assert!(events.contains(&Event::Closed(CloseReason::Replaced)), "{events:?}");
+    assert!(events.contains(&Event::Closed(SessionEnd::PeerClosed(CloseReason::Replaced))), "{events:?}");
 
     // Revoke while connected: the session ends within a second, with the reason.
     let started = std::time::Instant::now();
@@ -256,7 +256,7 @@ async fn enrol_reconnect_reuse_and_revoke() {
         other => panic!("{other:?}"),
     }
     let (events, _) = again.read_until(|e| matches!(e, Event::Closed(_))).await.unwrap();
-    assert!(events.contains(&Event::Closed(CloseReason::Revoked)), "{events:?}");
+    assert!(events.contains(&Event::Closed(SessionEnd::PeerClosed(CloseReason::Revoked))), "{events:?}");
     assert!(started.elapsed() < Duration::from_secs(1));
     let refused = connect(lab.addr, &key, &invite.relay_key, None).await.err();
     assert_eq!(refused, Some(SessionError::Refused(Refusal::UnknownDevice)));
@@ -339,7 +339,7 @@ async fn shutdown_closes_sessions_with_a_reason() {
     phone.config().await;
     lab._shutdown.send(true).unwrap();
     let (events, _) = phone.read_until(|e| matches!(e, Event::Closed(_))).await.unwrap();
-    assert!(events.contains(&Event::Closed(CloseReason::Shutdown)), "{events:?}");
+    assert!(events.contains(&Event::Closed(SessionEnd::PeerClosed(CloseReason::Shutdown))), "{events:?}");
     for _ in 0..100 {
         if lab.relay.sessions.len() == 0 {
             break;

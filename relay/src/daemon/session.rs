@@ -12,7 +12,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hometun_shared::handshake::{refusal_message, Responder};
-use hometun_shared::session::{CloseReason, Error as SessionError, Event, Params, Refusal, Session};
+use hometun_shared::session::{CloseReason, End as SessionEnd, Error as SessionError, Event, Malformed, Params, Refusal, Session};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,8 +30,19 @@ const PACKET_BATCH: usize = 256;
 enum End {
     Peer(String),
     Local(CloseReason),
-    Protocol(SessionError),
+    Protocol(SessionEnd),
     Transport(String),
+}
+
+impl End {
+    /// The session's own end, in the driver's terms.
+    fn of_session(end: &SessionEnd) -> End {
+        match end {
+            SessionEnd::Closed(reason) => End::Local(*reason),
+            SessionEnd::PeerClosed(reason) => End::Peer(reason.to_string()),
+            other => End::Protocol(other.clone()),
+        }
+    }
 }
 
 impl std::fmt::Display for End {
@@ -153,12 +164,8 @@ impl Driver {
             if let Err(end) = sent {
                 return end;
             }
-            if let Some(e) = session.error() {
-                return match e {
-                    SessionError::Closed(reason) => End::Local(*reason),
-                    SessionError::PeerClosed(reason) => End::Peer(reason.to_string()),
-                    other => End::Protocol(other.clone()),
-                };
+            if let Some(end) = session.end() {
+                return End::of_session(end);
             }
             let timer = session.poll_timeout().map(|t| self.relay.clock.to_tokio(t));
             let established = self.handle.is_some();
@@ -173,7 +180,7 @@ impl Driver {
                         Some(Ok(Message::Text(_))) => {
                             session.close(CloseReason::ProtocolError);
                             let _ = self.transmit(session).await;
-                            return End::Protocol(SessionError::Malformed("text message"));
+                            return End::Protocol(SessionEnd::Failed(SessionError::Malformed(Malformed::TextMessage)));
                         }
                         Some(Err(e)) => return End::Transport(e.to_string()),
                         None => return End::Transport("connection closed".into()),
@@ -186,14 +193,9 @@ impl Driver {
                     let packets = match session.handle_message(now, &mut buffer) {
                         Ok(packets) => packets,
                         Err(e) => {
-                            if !matches!(e, SessionError::PeerClosed(_)) {
-                                session.close(CloseReason::ProtocolError);
-                                let _ = self.transmit(session).await;
-                            }
-                            return match e {
-                                SessionError::PeerClosed(reason) => End::Peer(reason.to_string()),
-                                other => End::Protocol(other),
-                            };
+                            session.close(CloseReason::ProtocolError);
+                            let _ = self.transmit(session).await;
+                            return End::Protocol(SessionEnd::Failed(e));
                         }
                     };
                     while let Some(event) = session.poll_event() {
@@ -205,7 +207,7 @@ impl Driver {
                                 }
                                 handshake_slot.take();
                             }
-                            Event::Closed(reason) => return End::Peer(reason.to_string()),
+                            Event::Closed(end) => return End::of_session(&end),
                             _ => {}
                         }
                     }
@@ -244,9 +246,7 @@ impl Driver {
                     session.close(CloseReason::Shutdown);
                 }
                 _ = sleep_until(timer) => {
-                    if let Err(e) = session.handle_timeout(self.relay.clock.now()) {
-                        return End::Protocol(e);
-                    }
+                    session.handle_timeout(self.relay.clock.now());
                 }
             }
         }
@@ -290,7 +290,7 @@ impl Driver {
         self.relay.sessions.insert(handle.clone());
         let config = self.relay.client_config(&admitted);
         if let Err(e) = session.send_config(&config) {
-            return Err(End::Protocol(e));
+            return Err(End::Protocol(SessionEnd::Failed(e)));
         }
         tracing::info!(
             client = %admitted.name,
