@@ -1,5 +1,5 @@
-//! The link to the relay: WebSocket, handshake, session and netstack, and the pump that moves
-//! bytes between them.
+//! The link to the relay: the WebSocket, a timer and an inbox around the core's
+//! [`Connection`] (handshake, session and netstack), plus the reconnect policy.
 //!
 //! Everything here is synchronous and runs inside one `RefCell` borrow. The socket's
 //! callbacks only queue their events in [`Link::inbox`]; the pump (run from a microtask or a
@@ -9,11 +9,11 @@
 use std::collections::VecDeque;
 use std::task::Waker;
 
+use hometun_shared::client::{Connection, Event};
 use hometun_shared::control::ClientConfig;
-use hometun_shared::handshake::Initiator;
 use hometun_shared::invite::Invite;
-use hometun_shared::netstack::{NetConfig, NetStack, PingReply};
-use hometun_shared::session::{CloseReason, Event, Params, Session};
+use hometun_shared::netstack::{NetStack, PingReply};
+use hometun_shared::session::{CloseReason, ConnectionLost, End, Params};
 use hometun_shared::time::{Duration, Instant};
 use rand_core::{OsRng, RngCore};
 
@@ -29,19 +29,18 @@ const SOCKET_HIGH_WATER: u32 = 4 << 20;
 const BACKED_UP_RETRY: Duration = Duration::from_millis(5);
 /// Opening the WebSocket and the handshake together must finish in this time.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(12);
+/// Echo replies kept for `ping` callers before the oldest are dropped.
+const PING_REPLIES: usize = 256;
 
 /// Where the link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Nothing open and nothing planned.
     Idle,
-    /// The WebSocket is opening; the hello goes out once it is open.
-    Opening(Initiator, Vec<u8>),
-    /// The hello is out; waiting for the relay's reply.
-    Handshaking(Initiator),
-    /// The session is up; waiting for the pushed configuration.
-    Configuring(Session),
+    /// A WebSocket is opening or the handshake and configuration are under way.
+    Connecting,
     /// The tunnel carries packets.
-    Up(Session),
+    Up,
     /// The link dropped; a new attempt starts at `Link::retry_at`.
     Waiting,
 }
@@ -63,14 +62,18 @@ pub struct Link {
     pub profile: Option<Profile>,
     /// The invite to present in the next hello (enrolment), cleared once the tunnel is up.
     pub enrol: Option<Invite>,
+    /// The connection of the current attempt.
+    pub connection: Option<Connection>,
+    /// The netstack between two connections: its sockets wait for the next one.
+    parked_net: Option<NetStack>,
     /// The open WebSocket.
     pub socket: Option<Socket>,
+    /// Whether the socket has reported `Open`.
+    socket_open: bool,
     /// Events the socket reported, tagged with the socket generation.
     pub inbox: VecDeque<(u64, SocketEvent)>,
     /// Bumped for every new socket, so events of an old one are ignored.
     pub generation: u64,
-    /// The TCP/IP stack; kept across reconnects while the address stays the same.
-    pub net: Option<NetStack>,
     /// The configuration the relay pushed last.
     pub config: Option<ClientConfig>,
     /// The user wants the tunnel up: reconnect after drops.
@@ -83,8 +86,6 @@ pub struct Link {
     pub retry_at: Option<Instant>,
     /// When the current attempt gives up.
     pub attempt_deadline: Option<Instant>,
-    /// When the hello went out (for the handshake round trip).
-    pub hello_at: Option<Instant>,
     /// Last measured round trip to the relay.
     pub rtt: Option<Duration>,
     /// The failure that stopped the link, until the next `connect()`.
@@ -116,17 +117,18 @@ impl Default for Link {
             phase: Phase::Idle,
             profile: None,
             enrol: None,
+            connection: None,
+            parked_net: None,
             socket: None,
+            socket_open: false,
             inbox: VecDeque::new(),
             generation: 0,
-            net: None,
             config: None,
             want_up: false,
             was_up: false,
             backoff: Backoff::default(),
             retry_at: None,
             attempt_deadline: None,
-            hello_at: None,
             rtt: None,
             error: None,
             connected_since: None,
@@ -158,33 +160,41 @@ impl Link {
         }
     }
 
-    /// The session, while one exists.
-    pub fn session(&self) -> Option<&Session> {
-        match &self.phase {
-            Phase::Configuring(s) | Phase::Up(s) => Some(s),
-            _ => None,
+    /// Whether the tunnel carries packets now.
+    pub fn is_up(&self) -> bool {
+        self.phase == Phase::Up
+    }
+
+    /// The netstack for sockets: the connection's, or the one parked between connections.
+    pub fn net_mut(&mut self) -> Option<&mut NetStack> {
+        match self.connection.as_mut() {
+            Some(connection) => connection.net_mut(),
+            None => self.parked_net.as_mut(),
         }
     }
 
-    /// Whether the tunnel carries packets now.
-    pub fn is_up(&self) -> bool {
-        matches!(self.phase, Phase::Up(_))
-    }
-
-    /// Builds the hello and moves to [`Phase::Opening`]. The caller opens the socket.
+    /// Starts a connection (its hello waits for the socket) and moves to
+    /// [`Phase::Connecting`]. The caller opens the socket.
     pub fn begin_attempt(&mut self, now: Instant) -> Result<(), ClientError> {
         let profile = self.profile.as_ref().ok_or(ClientError::NotEnrolled)?;
-        let (initiator, hello) =
-            Initiator::start(&profile.secret, &profile.relay_key, self.enrol.as_ref(), &Params::default(), now, &mut OsRng)
-                .map_err(|e| errors::session_error(&e))?;
-        self.phase = Phase::Opening(initiator, hello);
+        // The attempt's own deadline bounds the handshake; the core's must not fire first.
+        let params = Params { handshake_timeout: ATTEMPT_TIMEOUT, ..Params::default() };
+        let mut connection =
+            Connection::connect(&profile.secret, &profile.relay_key, self.enrol.as_ref(), &params, now, &mut OsRng)
+                .map_err(|e| errors::ended(&End::Failed(e)))?;
+        if let Some(net) = self.parked_net.take() {
+            connection.reuse_net(net);
+        }
+        self.connection = Some(connection);
+        self.phase = Phase::Connecting;
+        self.socket_open = false;
         self.retry_at = None;
         self.attempt_deadline = Some(now + ATTEMPT_TIMEOUT);
         self.generation += 1;
         Ok(())
     }
 
-    /// One turn of the pump: socket events in, session and netstack driven, records out.
+    /// One turn of the pump: socket events in, the connection driven, records out.
     pub fn drive(&mut self, now: Instant) {
         self.pump_again = false;
         while let Some((generation, event)) = self.inbox.pop_front() {
@@ -193,129 +203,67 @@ impl Link {
             }
         }
         if self.attempt_deadline.is_some_and(|d| now >= d) && !self.is_up() {
-            let what = if matches!(self.phase, Phase::Opening(..)) { "opening the connection to the relay" } else { "the handshake with the relay" };
-            self.fail(ClientError::Timeout { what: what.into(), after_ms: ATTEMPT_TIMEOUT.as_millis() as u64 }, now);
+            let what = if self.socket_open { "the handshake with the relay" } else { "opening the connection to the relay" };
+            return self.fail(ClientError::Timeout { what: what.into(), after_ms: ATTEMPT_TIMEOUT.as_millis() as u64 }, now);
         }
-        if let Err(error) = self.drive_session(now) {
-            self.fail(error, now);
+        let (Some(connection), Some(socket)) = (self.connection.as_mut(), self.socket.as_ref()) else { return };
+        if connection.poll_timeout().is_some_and(|at| now >= at) {
+            connection.handle_timeout(now);
+        }
+        if self.socket_open {
+            while socket.buffered_amount() < SOCKET_HIGH_WATER {
+                let Some(message) = connection.poll_transmit(now) else { break };
+                if socket.send(&message).is_err() {
+                    connection.connection_lost(ConnectionLost::SendFailed);
+                    break;
+                }
+            }
+            // Backed up: the packets wait in the netstack, which slows its senders down.
+            self.pump_again |= socket.buffered_amount() >= SOCKET_HIGH_WATER;
+        }
+        if let Some(net) = connection.net_mut() {
+            while let Some(reply) = net.poll_ping_reply() {
+                if self.ping_replies.len() >= PING_REPLIES {
+                    self.ping_replies.pop_front();
+                }
+                self.ping_replies.push_back(reply);
+            }
+        }
+        while let Some(event) = self.connection.as_mut().and_then(Connection::poll_event) {
+            match event {
+                Event::Configured(config) => self.on_configured(config),
+                Event::Closed(end) => {
+                    let url = self.socket.as_ref().map(Socket::url).unwrap_or_default();
+                    let error = match end {
+                        End::ConnectionLost(ConnectionLost::WebSocketClosed { code, reason }) => {
+                            errors::socket_closed(&url, self.socket_open, code, &reason, self.cross_origin_tls)
+                        }
+                        other => errors::ended(&other),
+                    };
+                    return self.fail(error, now);
+                }
+                _ => {}
+            }
         }
     }
 
     fn on_socket_event(&mut self, event: SocketEvent, now: Instant) {
+        let Some(connection) = self.connection.as_mut() else { return };
         match event {
-            SocketEvent::Open => {
-                if let Phase::Opening(..) = self.phase {
-                    let Phase::Opening(initiator, hello) = std::mem::replace(&mut self.phase, Phase::Idle) else { return };
-                    if let Some(socket) = &self.socket {
-                        if let Err(e) = socket.send(&hello) {
-                            return self.fail(ClientError::Tunnel(e), now);
-                        }
-                    }
-                    self.hello_at = Some(now);
-                    self.phase = Phase::Handshaking(initiator);
-                }
-            }
-            SocketEvent::Message(mut message) => {
-                if let Phase::Handshaking(_) = self.phase {
-                    let Phase::Handshaking(initiator) = std::mem::replace(&mut self.phase, Phase::Idle) else { return };
-                    match initiator.handle_reply(now, &message) {
-                        Ok(session) => {
-                            self.rtt = self.hello_at.map(|t| now.saturating_duration_since(t));
-                            self.phase = Phase::Configuring(session);
-                        }
-                        Err(e) => self.fail(errors::session_error(&e), now),
-                    }
-                } else if let Phase::Configuring(session) | Phase::Up(session) = &mut self.phase {
-                    match session.handle_message(now, &mut message) {
-                        Ok(packets) => {
-                            if let Some(net) = self.net.as_mut() {
-                                for packet in packets {
-                                    net.receive_packet(packet);
-                                }
-                            }
-                        }
-                        Err(e) => self.fail(errors::session_error(&e), now),
-                    }
-                }
-            }
-            SocketEvent::Closed { code, reason, was_open } => {
-                let url = self.socket.as_ref().map(Socket::url).unwrap_or_default();
-                let error = match (&self.phase, self.session().and_then(Session::error)) {
-                    (_, Some(e)) => errors::session_error(e),
-                    _ => errors::socket_closed(&url, was_open, code, &reason, self.cross_origin_tls),
-                };
-                self.fail(error, now);
+            SocketEvent::Open => self.socket_open = true,
+            // A message the connection cannot use ends it; its Closed event says why.
+            SocketEvent::Message(mut message) => drop(connection.handle_message(now, &mut message)),
+            SocketEvent::Closed { code, reason, .. } => {
+                connection.connection_lost(ConnectionLost::WebSocketClosed { code, reason });
             }
         }
     }
 
-    fn drive_session(&mut self, now: Instant) -> Result<(), ClientError> {
-        let up = self.is_up();
-        let mut backed_up = false;
-        let mut new_config = None;
-        {
-            let Link { phase, net, socket, ping_replies, .. } = self;
-            let (Phase::Configuring(session) | Phase::Up(session)) = phase else { return Ok(()) };
-            let Some(socket) = socket.as_ref() else { return Ok(()) };
-            if session.poll_timeout().is_some_and(|t| now >= t) {
-                session.handle_timeout(now).map_err(|e| errors::session_error(&e))?;
-            }
-            if let Some(net) = net.as_mut() {
-                net.poll(now);
-                while let Some(reply) = net.poll_ping_reply() {
-                    if ping_replies.len() >= 256 {
-                        ping_replies.pop_front();
-                    }
-                    ping_replies.push_back(reply);
-                }
-                if up && socket.buffered_amount() < SOCKET_HIGH_WATER {
-                    net.drain_transmit(|packet| {
-                        // A full send queue drops the packet, as a router would; TCP resends.
-                        let _ = session.send_packet(packet);
-                    });
-                } else if up {
-                    backed_up = true;
-                }
-            }
-            while let Some(event) = session.poll_event() {
-                match event {
-                    Event::Config(c) => new_config = Some(c),
-                    Event::Closed(reason) => return Err(errors::closed(reason)),
-                    _ => {}
-                }
-            }
-            while let Some(message) = session.poll_transmit(now) {
-                socket.send(&message).map_err(ClientError::Tunnel)?;
-            }
-            if let Some(e) = session.error() {
-                return Err(errors::session_error(e));
-            }
-        }
-        self.pump_again |= backed_up;
-        if let Some(c) = new_config {
-            self.apply_config(c, now)?;
-        }
-        Ok(())
-    }
-
-    /// The relay pushed a configuration: (re)build the netstack unless the address stayed.
-    fn apply_config(&mut self, config: ClientConfig, now: Instant) -> Result<(), ClientError> {
-        let same_address = self.net.as_ref().is_some_and(|n| n.config().address == config.address.addr());
-        if same_address {
-            if let Some(net) = self.net.as_mut() {
-                let _ = net.set_dns_servers(config.dns.clone());
-            }
-        } else {
-            let mut net_config = NetConfig::new(config.address.addr(), config.address.prefix_len());
-            net_config.mtu = usize::from(config.mtu).max(576);
-            net_config.dns_servers = config.dns.clone();
-            let net = NetStack::new(net_config, now, OsRng.next_u64()).map_err(|e| ClientError::Tunnel(e.to_string()))?;
-            self.net = Some(net);
-        }
+    /// The relay pushed a configuration and the connection applied it: the tunnel is up.
+    fn on_configured(&mut self, config: ClientConfig) {
+        self.rtt = self.connection.as_ref().and_then(Connection::handshake_rtt).or(self.rtt);
         self.config = Some(config);
-        if let Phase::Configuring(session) = std::mem::replace(&mut self.phase, Phase::Idle) {
-            self.phase = Phase::Up(session);
-        }
+        self.phase = Phase::Up;
         self.attempt_deadline = None;
         self.enrol = None;
         self.error = None;
@@ -323,7 +271,6 @@ impl Link {
         self.backoff.reset();
         self.connected_since = Some(crate::web::clock::wall_millis());
         self.pump_again = true;
-        Ok(())
     }
 
     /// The link failed: close what is open, then plan a reconnect or stop with `error`.
@@ -333,37 +280,39 @@ impl Link {
             let delay = self.backoff.next_delay(OsRng.next_u32());
             self.retry_at = Some(now + delay);
             self.phase = Phase::Waiting;
-            self.error = Some(error);
         } else {
             self.want_up = false;
             self.phase = Phase::Idle;
-            self.error = Some(error);
         }
+        self.error = Some(error);
     }
 
     /// Orderly stop (the user disconnected): a close frame goes out if the session is up.
     pub fn stop(&mut self, now: Instant) {
-        if let (Phase::Up(session) | Phase::Configuring(session), Some(socket)) = (&mut self.phase, &self.socket) {
-            session.close(CloseReason::Normal);
-            while let Some(message) = session.poll_transmit(now) {
+        if let (Some(connection), Some(socket), true) = (self.connection.as_mut(), &self.socket, self.socket_open) {
+            connection.close(CloseReason::Normal);
+            while let Some(message) = connection.poll_transmit(now) {
                 let _ = socket.send(&message);
             }
         }
         self.want_up = false;
         self.end_session();
         self.phase = Phase::Idle;
-        self.net = None;
+        self.parked_net = None;
         self.config = None;
         self.retry_at = None;
     }
 
+    /// Drops the socket and the connection; its netstack is parked for the next one.
     fn end_session(&mut self) {
-        if let Some(session) = self.session() {
-            let stats = session.stats();
+        if let Some(mut connection) = self.connection.take() {
+            let stats = connection.stats();
             self.totals.bytes_in += stats.bytes_in;
             self.totals.bytes_out += stats.bytes_out;
+            self.parked_net = connection.take_net().or(self.parked_net.take());
         }
         self.socket = None;
+        self.socket_open = false;
         self.generation += 1;
         self.inbox.clear();
         self.attempt_deadline = None;
@@ -374,16 +323,16 @@ impl Link {
     /// When the pump must run next at the latest; `None` when nothing is pending.
     pub fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
         if self.pump_again {
-            return Some(now + if self.socket.as_ref().is_some_and(|s| s.buffered_amount() >= SOCKET_HIGH_WATER) { BACKED_UP_RETRY } else { Duration::ZERO });
+            let backed_up = self.socket.as_ref().is_some_and(|s| s.buffered_amount() >= SOCKET_HIGH_WATER);
+            return Some(now + if backed_up { BACKED_UP_RETRY } else { Duration::ZERO });
         }
-        let session = self.session().and_then(Session::poll_timeout);
-        let net = self.net.as_mut().and_then(|n| n.poll_delay(now)).map(|d| now + d);
-        [session, net, self.retry_at, self.attempt_deadline].into_iter().flatten().min()
+        let connection = self.connection.as_mut().filter(|_| self.socket_open).and_then(Connection::poll_timeout);
+        [connection, self.retry_at, self.attempt_deadline].into_iter().flatten().min()
     }
 
     /// Bytes in and out over every session since the page loaded.
     pub fn bytes(&self) -> (u64, u64) {
-        let current = self.session().map(Session::stats).unwrap_or_default();
+        let current = self.connection.as_ref().map(Connection::stats).unwrap_or_default();
         (self.totals.bytes_in + current.bytes_in, self.totals.bytes_out + current.bytes_out)
     }
 }
