@@ -10,7 +10,7 @@ use hometun_relay::config::Limits;
 use hometun_relay::state::store::Store;
 use hometun_shared::invite::Invite;
 use hometun_shared::keys::SecretKey;
-use hometun_shared::session::{CloseReason, Event, Refusal};
+use hometun_shared::session::{CloseReason, End, Event, Refusal};
 use hometun_testkit::packet;
 use hometun_testkit::tungstenite::Message;
 use std::net::Ipv4Addr;
@@ -38,8 +38,8 @@ async fn closed_reason(client: &mut Client) -> CloseReason {
     let (events, _) = client.read_until(|e| matches!(e, Event::Closed(_))).await.unwrap();
     events
         .into_iter()
-        .find_map(|e| if let Event::Closed(reason) = e { Some(reason) } else { None })
-        .expect("a Closed event")
+        .find_map(|e| if let Event::Closed(End::PeerClosed(reason)) = e { Some(reason) } else { None })
+        .expect("a Closed event with the relay's reason")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,7 +102,7 @@ impl ControlMessage {
             return Err(ControlError::UnsupportedVersion(version));
         }
         let (mut address, mut relay_address, mut mtu) = (None, None, None);
-        let (mut routes, mut dns, mut keepalive) = (Vec::new(), Vec::new(), Duration::from_secs(25));
+        let (mut routes, mut dns, mut keepalive) = (Vec::new(), Vec::new(), crate::session::Params::default().keepalive);
         while !rest.is_empty() {
             let (&[tag, hi, lo], after) = rest.split_first_chunk::<3>().ok_or(ControlError::Truncated)?;
             let len = usize::from(u16::from_be_bytes([hi, lo]));
@@ -183,16 +183,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
 
-    pub(crate) fn home_config() -> ClientConfig {
-        ClientConfig {
-            address: "10.8.0.6/24".parse().unwrap(),
-            relay_address: Ipv4Addr::new(10, 8, 0, 1),
-            routes: vec!["192.168.0.0/24".parse().unwrap()],
-            dns: vec![Ipv4Addr::new(192, 168, 0, 1)],
-            mtu: 1420,
-            keepalive: Duration::from_secs(25),
-        }
-    }
+    include!("../tests/sim/home_config.rs");
 
     #[test]
     fn a_pushed_config_arrives_as_sent() {

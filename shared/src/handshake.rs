@@ -13,7 +13,7 @@
 use crate::invite::{Invite, InviteId, InviteSecret, ID_LEN};
 use crate::keys::{PublicKey, SecretKey, KEY_LEN};
 use crate::noise::{self, NO_PSK, PSK_SLOT};
-use crate::session::{Error, Params, Refusal, Session};
+use crate::session::{Error, Malformed, Params, Refusal, Session};
 use crate::time::Instant;
 use crate::wire::MessageType;
 use rand_core::CryptoRngCore;
@@ -95,11 +95,11 @@ impl Initiator {
         }
         match MessageType::of(reply) {
             Some(MessageType::Refusal) => {
-                let code = reply.get(1).copied().ok_or(Error::Malformed("empty refusal"))?;
+                let code = reply.get(1).copied().ok_or(Error::Malformed(Malformed::EmptyRefusal))?;
                 return Err(Error::Refused(Refusal::from_code(code)));
             }
             Some(MessageType::Reply) => {}
-            _ => return Err(Error::Malformed("expected a handshake reply")),
+            _ => return Err(Error::Malformed(Malformed::NotAReply)),
         }
         let mut payload = [0u8; MAX_HANDSHAKE_LEN];
         self.state.read_message(&reply[1..], &mut payload).map_err(|_| Error::HandshakeFailed)?;
@@ -121,10 +121,10 @@ impl Responder {
     /// and [`Hello::intent`], then call [`Responder::accept`] or send [`refusal_message`].
     pub fn read_hello(relay: &SecretKey, hello: &[u8], rng: &mut impl CryptoRngCore) -> Result<(Responder, Hello), Error> {
         if MessageType::of(hello) != Some(MessageType::Hello) {
-            return Err(Error::Malformed("expected a handshake hello"));
+            return Err(Error::Malformed(Malformed::NotAHello));
         }
         if hello.len() > MAX_HANDSHAKE_LEN {
-            return Err(Error::Malformed("hello too long"));
+            return Err(Error::Malformed(Malformed::HelloTooLong));
         }
         let mut state = noise::builder(rng)
             .local_private_key(relay.expose_bytes())
@@ -134,10 +134,11 @@ impl Responder {
         let len = state.read_message(&hello[1..], &mut payload).map_err(|_| Error::HandshakeFailed)?;
         let intent = match payload[..len] {
             [HELLO_VERSION, INTENT_CONNECT] => Intent::Connect,
-            [HELLO_VERSION, INTENT_ENROL, ref id @ ..] if id.len() == ID_LEN => {
-                Intent::Enrol(InviteId(id.try_into().map_err(|_| Error::Malformed("invite id"))?))
-            }
-            [HELLO_VERSION, ..] => return Err(Error::Malformed("unknown hello intent")),
+            [HELLO_VERSION, INTENT_ENROL, ref id @ ..] => match <[u8; ID_LEN]>::try_from(id) {
+                Ok(id) => Intent::Enrol(InviteId(id)),
+                Err(_) => return Err(Error::Malformed(Malformed::UnknownIntent)),
+            },
+            [HELLO_VERSION, ..] => return Err(Error::Malformed(Malformed::UnknownIntent)),
             _ => return Err(Error::Refused(Refusal::Unsupported)),
         };
         let client_key = state

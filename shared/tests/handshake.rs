@@ -10,7 +10,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use sim::*;
 use hometun_shared::handshake::{Initiator, Intent, Responder};
 use hometun_shared::keys::SecretKey;
-use hometun_shared::session::{Error, Event, Refusal};
+use hometun_shared::session::{End, Error, Event, Refusal};
 use hometun_shared::time::{Duration, Instant};
 
 const T0: Instant = Instant::ZERO;
@@ -129,5 +129,6 @@ fn a_handshake_has_a_deadline_on_both_sides() {
     let too_late = T0 + Duration::from_secs(10);
     assert_eq!(initiator.handle_reply(too_late, &reply).err(), Some(Error::HandshakeTimeout));
     assert_eq!(relay_side.poll_timeout(), Some(too_late), "the relay waits for key confirmation until the deadline");
-    assert_eq!(relay_side.handle_timeout(too_late), Err(Error::HandshakeTimeout));
+    relay_side.handle_timeout(too_late);
+    assert_eq!(relay_side.end(), Some(&End::Failed(Error::HandshakeTimeout)));
 }

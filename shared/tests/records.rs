@@ -8,7 +8,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-use hometun_shared::session::{CloseReason, Error, Event, Params, Session};
+use hometun_shared::session::{CloseReason, ConnectionLost, End, Error, Event, Malformed, Params, Session};
 use hometun_shared::time::{Duration, Instant};
 use hometun_shared::wire::MAX_MESSAGE_LEN;
 use sim::*;
@@ -65,7 +65,7 @@ fn altered_records_end_the_session_with_the_right_error() {
         ("replayed record", |r| vec![r[0].clone(), r[0].clone()], Error::OutOfOrder { expected: 2, got: 1 }),
         ("reordered records", |r| vec![r[1].clone(), r[0].clone()], Error::OutOfOrder { expected: 1, got: 2 }),
         ("lost record", |r| vec![r[0].clone(), r[2].clone()], Error::OutOfOrder { expected: 2, got: 3 }),
-        ("truncated record", |mut r| { r[0].truncate(20); r }, Error::Malformed("not a transport record")),
+        ("truncated record", |mut r| { r[0].truncate(20); r }, Error::Malformed(Malformed::NotARecord)),
     ];
     for (name, alter, expected) in cases {
         let (mut client, mut relay) = pair();
@@ -73,7 +73,9 @@ fn altered_records_end_the_session_with_the_right_error() {
         let outcome = altered.iter_mut().map(|m| relay.handle_message(T0, m).map(|_| ())).find(Result::is_err);
         assert_eq!(outcome, Some(Err(expected.clone())), "case: {name}");
         let mut fresh = client.poll_transmit(T0).unwrap_or_else(|| vec![4; 40]);
-        assert_eq!(relay.handle_message(T0, &mut fresh).err(), Some(expected), "case {name}: the error is sticky");
+        assert_eq!(relay.end(), Some(&End::Failed(expected.clone())), "case {name}");
+        let ended = Error::Ended(Box::new(End::Failed(expected)));
+        assert_eq!(relay.handle_message(T0, &mut fresh).err(), Some(ended), "case {name}: the end is sticky");
         assert!(relay.is_closed());
     }
 }
@@ -108,11 +110,12 @@ fn the_counter_stops_before_it_runs_out() {
     for n in 0..2 {
         client.send_packet(&packet(n, 100)).unwrap();
         let mut record = client.poll_transmit(T0).unwrap();
-        relay.handle_message(T0, &mut record).unwrap();
+        assert_eq!(relay.handle_message(T0, &mut record).unwrap().len(), 1);
     }
     client.send_packet(&packet(9, 100)).unwrap();
     assert_eq!(client.poll_transmit(T0), None);
-    assert_eq!(client.send_packet(&packet(10, 100)), Err(Error::CounterExhausted));
+    assert_eq!(client.end(), Some(&End::Failed(Error::CounterExhausted)));
+    assert_eq!(client.send_packet(&packet(10, 100)), Err(Error::Ended(Box::new(End::Failed(Error::CounterExhausted)))));
 }
 
 #[test]
@@ -144,7 +147,7 @@ fn keys_rotate_on_time_too() {
     for tick in 1..=30u64 {
         let now = T0 + Duration::from_secs(tick * 10);
         client.send_packet(&packet(tick as u32, 100)).unwrap();
-        relay.handle_timeout(now).unwrap();
+        relay.handle_timeout(now);
         assert_eq!(deliver_all(&mut client, &mut relay, now).unwrap(), vec![packet(tick as u32, 100)]);
         deliver_all(&mut relay, &mut client, now).unwrap();
     }
@@ -156,10 +159,27 @@ fn a_close_reaches_the_other_side_with_its_reason() {
     let (mut client, mut relay) = pair();
     while relay.poll_event().is_some() {}
     relay.close(CloseReason::Revoked);
-    assert_eq!(relay.send_packet(&packet(1, 60)), Err(Error::Closed(CloseReason::Revoked)));
+    let closing = Error::Ended(Box::new(End::Closed(CloseReason::Revoked)));
+    assert_eq!(relay.send_packet(&packet(1, 60)), Err(closing));
     deliver_all(&mut relay, &mut client, T0).unwrap();
     assert!(relay.is_closed());
+    let relay_events: Vec<_> = std::iter::from_fn(|| relay.poll_event()).collect();
+    assert_eq!(relay_events, vec![Event::Closed(End::Closed(CloseReason::Revoked))]);
     let events: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
-    assert!(events.contains(&Event::Closed(CloseReason::Revoked)));
-    assert_eq!(client.send_packet(&packet(2, 60)), Err(Error::PeerClosed(CloseReason::Revoked)));
+    assert_eq!(events, vec![Event::Established, Event::Closed(End::PeerClosed(CloseReason::Revoked))]);
+    let peer_closed = Error::Ended(Box::new(End::PeerClosed(CloseReason::Revoked)));
+    assert_eq!(client.send_packet(&packet(2, 60)), Err(peer_closed));
+}
+
+#[test]
+fn a_session_ends_once_with_its_first_reason() {
+    let (mut client, mut relay) = pair();
+    relay.close(CloseReason::Shutdown);
+    deliver_all(&mut relay, &mut client, T0).unwrap();
+    client.connection_lost(ConnectionLost::Dropped);
+    client.handle_timeout(T0 + Duration::from_secs(3600));
+    let ends: Vec<_> = std::iter::from_fn(|| client.poll_event()).filter(|e| matches!(e, Event::Closed(_))).collect();
+    assert_eq!(ends, vec![Event::Closed(End::PeerClosed(CloseReason::Shutdown))], "one end: the first");
+    assert_eq!(client.end(), Some(&End::PeerClosed(CloseReason::Shutdown)));
+    assert_eq!(client.poll_timeout(), None);
 }

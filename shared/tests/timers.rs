@@ -7,7 +7,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-use hometun_shared::session::{Error, Session};
+use hometun_shared::session::{End, Event, Session};
 use hometun_shared::time::{Duration, Instant};
 use sim::*;
 
@@ -25,7 +25,7 @@ fn step(client: &mut Session, relay: &mut Session, now: Instant, deliver: bool) 
     let next = [client.poll_timeout(), relay.poll_timeout()].into_iter().flatten().min().unwrap();
     assert!(next >= now, "timers never point into the past");
     for side in [&mut *client, &mut *relay] {
-        let _ = side.handle_timeout(next);
+        side.handle_timeout(next);
     }
     if deliver {
         deliver_all(client, relay, next).unwrap();
@@ -57,6 +57,8 @@ fn a_silent_peer_is_declared_dead_after_the_timeout() {
         now = step(&mut client, &mut relay, now, false);
         assert!(now <= T0 + Duration::from_secs(60), "detected in bounded time");
     }
-    assert_eq!(relay.error(), Some(&Error::DeadPeer));
+    assert_eq!(relay.end(), Some(&End::DeadPeer));
+    let ends: Vec<_> = std::iter::from_fn(|| relay.poll_event()).filter(|e| matches!(e, Event::Closed(_))).collect();
+    assert_eq!(ends, vec![Event::Closed(End::DeadPeer)], "the end is reported once");
     assert_eq!(now, T0 + Duration::from_secs(45));
 }

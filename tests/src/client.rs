@@ -1,15 +1,16 @@
-//! A native hometun client for tests and benchmarks: the shared session and netstack driven
-//! over tokio-tungstenite and rustls, like the browser client but in a normal process.
+//! A native hometun client for tests and benchmarks: the shared [`Connection`] (handshake,
+//! session and netstack) driven over tokio-tungstenite and rustls, like the browser client
+//! but in a normal process.
 //!
 //! The relay's self-signed certificate is trusted by pinning: the client accepts exactly the
 //! certificate found in the relay's state directory and nothing else.
 //!
 //! ```text
-//! Tunnel ─ reader task:  WebSocket → Session::handle_message → NetStack::receive_packet
-//!        └ writer task:  NetStack::poll → Session::send_packet → Session::poll_transmit → WebSocket
+//! Tunnel ─ reader task:  WebSocket → Connection::handle_message
+//!        └ writer task:  Connection::handle_timeout, Connection::poll_transmit → WebSocket
 //! ```
-//! Users (`ping`, `tcp_connect`, `http_get`, ...) work on the shared state under a lock and
-//! wake the writer; every wait is bounded by a timeout.
+//! Users (`ping`, `tcp_connect`, `http_get`, ...) work on the connection's netstack under a
+//! lock and wake the writer; every wait is bounded by a timeout.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
@@ -17,17 +18,20 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use hometun_shared::client::Connection;
 use hometun_shared::control::ClientConfig;
 use hometun_shared::invite::Invite;
 use hometun_shared::keys::{PublicKey, SecretKey};
-use hometun_shared::netstack::{self, NetConfig, NetStack, PingReply, TcpHandle, TcpState};
-use hometun_shared::session::{self, CloseReason, Params, Session};
+use hometun_shared::netstack::{self, NetStack, PingReply, TcpHandle, TcpState};
+use hometun_shared::session::{self, CloseReason, ConnectionLost, Params, Session};
 use hometun_shared::time::Instant;
-use rand_core::{OsRng, RngCore};
+use rand_core::OsRng;
 use rustls_pki_types::CertificateDer;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+pub use hometun_shared::session::End;
 
 /// The WebSocket to the relay, after TLS.
 pub type Ws = hometun_testkit::Ws;
@@ -58,27 +62,26 @@ pub enum ClientError {
     Http(String),
 }
 
-/// How a tunnel ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum End {
-    /// The relay sent a close frame with this reason.
-    ClosedByRelay(CloseReason),
-    /// The session failed (forged record, dead peer, ...).
-    Session(session::Error),
-    /// The WebSocket or TCP connection ended without a close frame.
-    Transport(String),
-    /// This client disconnected.
-    Local,
+impl ClientError {
+    /// The error for a connection that ended: a failed handshake as [`ClientError::Handshake`].
+    fn ended(end: &End) -> ClientError {
+        match end {
+            End::Failed(error) if is_handshake_error(error) => ClientError::Handshake(error.clone()),
+            other => ClientError::Ended(other.clone()),
+        }
+    }
 }
 
-impl std::fmt::Display for End {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            End::ClosedByRelay(r) => write!(f, "closed by the relay: {r}"),
-            End::Session(e) => write!(f, "session error: {e}"),
-            End::Transport(t) => write!(f, "transport: {t}"),
-            End::Local => f.write_str("disconnected"),
-        }
+fn is_handshake_error(error: &session::Error) -> bool {
+    use session::Error as E;
+    matches!(error, E::Refused(_) | E::HandshakeFailed | E::HandshakeTimeout | E::Malformed(_))
+}
+
+/// How the WebSocket under a tunnel was lost, in the core's terms.
+fn lost(error: &tungstenite::Error) -> ConnectionLost {
+    match error {
+        tungstenite::Error::Io(e) => ConnectionLost::Io(e.kind()),
+        _ => ConnectionLost::Dropped,
     }
 }
 
@@ -224,16 +227,8 @@ const MAX_MESSAGE: usize = 256 * 1024;
 /// How long the handshake and the first pushed config may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
-struct State {
-    session: Session,
-    net: Option<NetStack>,
-    config: Option<ClientConfig>,
-    end: Option<End>,
-    closing: bool,
-}
-
 struct Shared {
-    state: Mutex<State>,
+    connection: Mutex<Connection>,
     /// Wakes the writer: something may be ready to send.
     kick: Notify,
     /// Bumped after every change, so waiters re-check.
@@ -241,18 +236,17 @@ struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn bump(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    fn finish(&self, end: End) {
-        let mut state = self.lock();
-        state.end.get_or_insert(end);
-        drop(state);
+    /// The WebSocket is gone: the connection ends (unless it already had).
+    fn lose(&self, lost: ConnectionLost) {
+        self.lock().connection_lost(lost);
         self.bump();
         self.kick.notify_one();
     }
@@ -274,19 +268,34 @@ impl Drop for Tunnel {
 
 impl Tunnel {
     async fn open(target: &RelayTarget, device: &Device, enrol: Option<&Invite>) -> Result<Tunnel> {
-        let (ws, session) = handshake(target, device, enrol).await?;
-        let tunnel = Tunnel::start(ws, session);
-        tunnel.wait(OPEN_TIMEOUT, "pushed config", |s| s.config.clone().map(Ok)).await?;
+        let attempt = async {
+            let mut ws = connect_ws(target, MAX_MESSAGE).await?;
+            let mut connection = Connection::connect(&device.key, &device.relay_key, enrol, &Params::default(), now(), &mut OsRng)
+                .map_err(ClientError::Handshake)?;
+            let hello = connection.poll_transmit(now()).expect("a new connection starts with its hello");
+            ws.send(Message::Binary(hello.into())).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+            while connection.handshake_rtt().is_none() {
+                let mut reply: Vec<u8> = match ws.next().await {
+                    Some(Ok(Message::Binary(reply))) => reply.into(),
+                    Some(Ok(Message::Close(_))) | None => return Err(ClientError::ClosedDuringHandshake),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(ClientError::Transport(e.to_string())),
+                };
+                if let Err(error) = connection.handle_message(now(), &mut reply) {
+                    return Err(ClientError::Handshake(error));
+                }
+            }
+            Ok((ws, connection))
+        };
+        let (ws, connection) = tokio::time::timeout(OPEN_TIMEOUT, attempt).await.map_err(|_| ClientError::Timeout("handshake"))??;
+        let tunnel = Tunnel::start(ws, connection);
+        tunnel.wait(OPEN_TIMEOUT, "pushed config", |c| c.config().cloned().map(Ok)).await?;
         Ok(tunnel)
     }
 
-    fn start(ws: Ws, session: Session) -> Tunnel {
+    fn start(ws: Ws, connection: Connection) -> Tunnel {
         let (changed, _) = watch::channel(0u64);
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State { session, net: None, config: None, end: None, closing: false }),
-            kick: Notify::new(),
-            changed,
-        });
+        let shared = Arc::new(Shared { connection: Mutex::new(connection), kick: Notify::new(), changed });
         let (sink, stream) = ws.split();
         let reader = tokio::spawn(read_loop(shared.clone(), stream));
         let writer = tokio::spawn(write_loop(shared.clone(), sink));
@@ -296,7 +305,7 @@ impl Tunnel {
 
     /// The configuration the relay pushed.
     pub fn config(&self) -> ClientConfig {
-        self.shared.lock().config.clone().expect("a tunnel exists only once configured")
+        self.shared.lock().config().cloned().expect("a tunnel exists only once configured")
     }
 
     /// The tunnel address the relay gave this device.
@@ -306,12 +315,12 @@ impl Tunnel {
 
     /// How the tunnel ended, if it did.
     pub fn end(&self) -> Option<End> {
-        self.shared.lock().end.clone()
+        self.shared.lock().end().cloned()
     }
 
     /// Session counters.
     pub fn stats(&self) -> session::Stats {
-        self.shared.lock().session.stats()
+        self.shared.lock().stats()
     }
 
     /// Waits until the tunnel ends; `None` if it still runs after `timeout`.
@@ -331,34 +340,33 @@ impl Tunnel {
 
     /// Closes the session with a close frame and waits (briefly) for it to leave.
     pub async fn disconnect(&self) {
-        {
-            let mut state = self.shared.lock();
-            state.session.close(CloseReason::Normal);
-            state.closing = true;
-        }
+        self.shared.lock().close(CloseReason::Normal);
         self.shared.kick.notify_one();
         let _ = self.wait_end(Duration::from_secs(2)).await;
     }
 
     /// Queues one raw IP packet into the tunnel, bypassing the netstack (spoofing tests).
     pub fn inject_packet(&self, packet: &[u8]) -> Result<()> {
-        let result = self.shared.lock().session.send_packet(packet);
+        let result = self.shared.lock().send_packet(packet);
         self.shared.kick.notify_one();
-        result.map_err(|e| ClientError::Ended(End::Session(e)))
+        result.map_err(|e| match e {
+            session::Error::Ended(end) => ClientError::Ended(*end),
+            other => ClientError::Ended(End::Failed(other)),
+        })
     }
 
-    /// Runs `f` on the state until it returns `Some`, re-checking after every change. Fails
-    /// when the tunnel ends first or `timeout` passes.
-    async fn wait<T>(&self, timeout: Duration, what: &'static str, mut f: impl FnMut(&mut State) -> Option<Result<T>>) -> Result<T> {
+    /// Runs `f` on the connection until it returns `Some`, re-checking after every change.
+    /// Fails when the tunnel ends first or `timeout` passes.
+    async fn wait<T>(&self, timeout: Duration, what: &'static str, mut f: impl FnMut(&mut Connection) -> Option<Result<T>>) -> Result<T> {
         let mut rx = self.shared.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             rx.borrow_and_update();
             {
-                let mut state = self.shared.lock();
-                let result = f(&mut state);
-                let end = state.end.clone();
-                drop(state);
+                let mut connection = self.shared.lock();
+                let result = f(&mut connection);
+                let end = connection.end().cloned();
+                drop(connection);
                 if let Some(result) = result {
                     // `f` took or queued something (data read frees window, data sent): let
                     // the writer poll. Kicking on every unchanged check would spin with it.
@@ -366,7 +374,7 @@ impl Tunnel {
                     return result;
                 }
                 if let Some(end) = end {
-                    return Err(ClientError::Ended(end));
+                    return Err(ClientError::ended(&end));
                 }
             }
             if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
@@ -376,10 +384,10 @@ impl Tunnel {
     }
 
     fn with_net<T>(&self, f: impl FnOnce(&mut NetStack) -> netstack::Result<T>) -> Result<T> {
-        let mut state = self.shared.lock();
-        let net = state.net.as_mut().expect("netstack exists once configured");
+        let mut connection = self.shared.lock();
+        let net = connection.net_mut().expect("netstack exists once configured");
         let result = f(net).map_err(ClientError::Net);
-        drop(state);
+        drop(connection);
         self.shared.kick.notify_one();
         result
     }
@@ -388,8 +396,8 @@ impl Tunnel {
     pub async fn ping(&self, dst: Ipv4Addr, seq: u16, timeout: Duration) -> Result<PingReply> {
         let t = now();
         self.with_net(|net| net.ping(dst, seq, 56, t))?;
-        self.wait(timeout, "echo reply", |s| {
-            let net = s.net.as_mut()?;
+        self.wait(timeout, "echo reply", |c| {
+            let net = c.net_mut()?;
             let mut found = None;
             while let Some(reply) = net.poll_ping_reply() {
                 if reply.seq == seq && reply.from == dst {
@@ -404,17 +412,17 @@ impl Tunnel {
     /// Resolves `name` through the DNS servers the relay pushed.
     pub async fn resolve(&self, name: &str, timeout: Duration) -> Result<Vec<Ipv4Addr>> {
         let query = self.with_net(|net| net.resolve(name))?;
-        self.wait(timeout, "DNS answer", |s| s.net.as_mut()?.dns_result(query).map_err(ClientError::Net).transpose()).await
+        self.wait(timeout, "DNS answer", |c| c.net_mut()?.dns_result(query).map_err(ClientError::Net).transpose()).await
     }
 
     /// Opens a TCP connection through the tunnel.
     pub async fn tcp_connect(&self, remote: SocketAddrV4, timeout: Duration) -> Result<TcpConn<'_>> {
         let handle = self.with_net(|net| net.tcp_connect(remote))?;
         let conn = TcpConn { tunnel: self, handle };
-        self.wait(timeout, "TCP connect", |s| match s.net.as_ref()?.tcp_state(handle) {
+        self.wait(timeout, "TCP connect", |c| match c.net()?.tcp_state(handle) {
             Ok(TcpState::Connecting) => None,
             Ok(state) if state.is_final() => {
-                let error = s.net.as_mut()?.tcp_recv(handle, &mut []).err();
+                let error = c.net_mut()?.tcp_recv(handle, &mut []).err();
                 Some(Err(ClientError::Net(error.unwrap_or(netstack::Error::TimedOut(remote)))))
             }
             Ok(_) => Some(Ok(())),
@@ -483,7 +491,7 @@ pub struct TcpConn<'t> {
 
 impl Drop for TcpConn<'_> {
     fn drop(&mut self) {
-        if let Some(net) = self.tunnel.shared.lock().net.as_mut() {
+        if let Some(net) = self.tunnel.shared.lock().net_mut() {
             let _ = net.tcp_release(self.handle);
         }
         self.tunnel.shared.kick.notify_one();
@@ -497,7 +505,7 @@ impl TcpConn<'_> {
         while !data.is_empty() {
             let n = self
                 .tunnel
-                .wait(timeout, "TCP send buffer", |s| match s.net.as_mut()?.tcp_send(handle, data) {
+                .wait(timeout, "TCP send buffer", |c| match c.net_mut()?.tcp_send(handle, data) {
                     Ok(0) => None,
                     Ok(n) => Some(Ok(n)),
                     Err(e) => Some(Err(ClientError::Net(e))),
@@ -514,7 +522,7 @@ impl TcpConn<'_> {
         let mut chunk = vec![0u8; 64 * 1024];
         let n = self
             .tunnel
-            .wait(timeout, "TCP data", |s| match s.net.as_mut()?.tcp_recv(handle, &mut chunk) {
+            .wait(timeout, "TCP data", |c| match c.net_mut()?.tcp_recv(handle, &mut chunk) {
                 Ok(0) => None,
                 Ok(n) => Some(Ok(n)),
                 Err(netstack::Error::EndOfStream) => Some(Ok(0)),
@@ -543,114 +551,54 @@ impl TcpConn<'_> {
 }
 
 async fn read_loop(shared: Arc<Shared>, mut stream: futures_util::stream::SplitStream<Ws>) {
-    let end = loop {
-        let message = match stream.next().await {
-            Some(Ok(Message::Binary(data))) => data,
-            Some(Ok(Message::Close(frame))) => break End::Transport(format!("WebSocket closed by the relay: {frame:?}")),
+    let lost = loop {
+        let mut message: Vec<u8> = match stream.next().await {
+            Some(Ok(Message::Binary(data))) => data.into(),
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
+                break ConnectionLost::WebSocketClosed { code, reason };
+            }
             Some(Ok(_)) => continue,
-            Some(Err(e)) => break End::Transport(e.to_string()),
-            None => break End::Transport("connection ended".into()),
+            Some(Err(e)) => break lost(&e),
+            None => break ConnectionLost::Dropped,
         };
-        let mut data: Vec<u8> = message.into();
-        let mut state = shared.lock();
-        let state = &mut *state;
-        let t = now();
-        // A failure is reported through the events below or the session's sticky error.
-        if let Ok(packets) = state.session.handle_message(t, &mut data) {
-            if let Some(net) = state.net.as_mut() {
-                for packet in packets {
-                    net.receive_packet(packet);
-                }
-            }
-        }
-        while let Some(event) = state.session.poll_event() {
-            match event {
-                session::Event::Config(config) => apply_config(state, config, t),
-                session::Event::Closed(reason) => {
-                    state.end.get_or_insert(End::ClosedByRelay(reason));
-                }
-                _ => {}
-            }
-        }
-        if let Some(error) = state.session.error().cloned() {
-            state.end.get_or_insert(match error {
-                session::Error::PeerClosed(reason) => End::ClosedByRelay(reason),
-                e => End::Session(e),
-            });
-        }
-        let ended = state.end.is_some();
-        drop(data);
+        // An unusable record ends the connection; the end says why.
+        let ended = {
+            let mut connection = shared.lock();
+            let _ = connection.handle_message(now(), &mut message);
+            connection.end().is_some()
+        };
         shared.kick.notify_one();
         shared.bump();
         if ended {
             return;
         }
     };
-    shared.finish(end);
-}
-
-fn apply_config(state: &mut State, config: ClientConfig, t: Instant) {
-    match state.net.as_mut() {
-        Some(net) => {
-            let _ = net.set_dns_servers(config.dns.clone());
-        }
-        None => {
-            let mut net_config = NetConfig::new(config.address.addr(), config.address.prefix_len());
-            net_config.mtu = usize::from(config.mtu).max(576);
-            net_config.dns_servers = config.dns.clone();
-            match NetStack::new(net_config, t, OsRng.next_u64()) {
-                Ok(net) => state.net = Some(net),
-                Err(e) => {
-                    state.end.get_or_insert(End::Transport(format!("unusable pushed config: {e}")));
-                    return;
-                }
-            }
-        }
-    }
-    state.config = Some(config);
+    shared.lose(lost);
 }
 
 async fn write_loop(shared: Arc<Shared>, mut sink: futures_util::stream::SplitSink<Ws, Message>) {
     loop {
         let (messages, wake_at, end) = {
-            let mut state = shared.lock();
-            let state = &mut *state;
+            let mut connection = shared.lock();
             let t = now();
-            let mut messages = Vec::new();
-            if let Some(net) = state.net.as_mut() {
-                net.poll(t);
-                let session = &mut state.session;
-                net.drain_transmit(|packet| {
-                    let _ = session.send_packet(packet);
-                });
-            }
-            if state.session.poll_timeout().is_some_and(|at| at <= t) {
-                if let Err(e) = state.session.handle_timeout(t) {
-                    state.end.get_or_insert(End::Session(e));
-                }
-            }
-            while let Some(message) = state.session.poll_transmit(t) {
-                messages.push(message);
-            }
-            if state.closing && state.session.is_closed() {
-                state.end.get_or_insert(End::Local);
-            }
-            let net_at = state.net.as_mut().and_then(|net| net.poll_delay(t)).map(|d| t + d);
-            let wake_at = [net_at, state.session.poll_timeout()].into_iter().flatten().min();
-            (messages, wake_at, state.end.clone())
+            connection.handle_timeout(t);
+            let messages: Vec<Vec<u8>> = std::iter::from_fn(|| connection.poll_transmit(t)).collect();
+            // The state is read directly (config, end); the events only repeat it.
+            while connection.poll_event().is_some() {}
+            (messages, connection.poll_timeout(), connection.end().cloned())
         };
         for message in messages {
             if let Err(e) = sink.send(Message::Binary(message.into())).await {
-                shared.finish(End::Transport(e.to_string()));
+                shared.lose(lost(&e));
                 return;
             }
         }
         shared.bump();
         if let Some(end) = end {
-            if end == End::Local {
+            if matches!(end, End::Closed(_)) {
                 let _ = sink.close().await;
             }
-            shared.bump();
             return;
         }
         let sleep = wake_at

@@ -42,7 +42,7 @@ fn a_revoked_device_is_cut_within_a_second_and_cannot_come_back() {
         });
         let end = tunnel.wait_end(Duration::from_secs(1)).await;
         let took = revoked_at.elapsed();
-        assert_eq!(end, Some(End::ClosedByRelay(CloseReason::Revoked)), "session cut with the Revoked reason within 1 s");
+        assert_eq!(end, Some(End::PeerClosed(CloseReason::Revoked)), "session cut with the Revoked reason within 1 s");
         assert!(took <= Duration::from_secs(1), "cut after {took:?}");
         eprintln!("revoked session cut {} ms after the revoke command returned", took.as_millis());
         assert!(tunnel.ping(addr::HOST10, 1, Duration::from_millis(500)).await.is_err());

@@ -4,6 +4,8 @@
 //! kebab-case `code` (see [`ClientError::code`]), so scripts can branch without parsing text.
 
 use crate::http::{HttpError, UrlError};
+use hometun_shared::netstack;
+use hometun_shared::session::End;
 
 /// Everything that can go wrong in the browser client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,9 +42,14 @@ pub enum ClientError {
     /// The relay refused for another stated reason.
     #[error("the relay refused the connection: {0}")]
     Refused(String),
-    /// The tunnel broke: a protocol error or a closed session.
+    /// The tunnel ended: the relay closed it (shutting down, protocol error), the connection
+    /// dropped, or a record or the pushed configuration was unusable. Reconnecting may help.
     #[error("the tunnel failed: {0}")]
-    Tunnel(String),
+    Tunnel(End),
+    /// The tunnel's network stack refused an operation (no free port, too many connections,
+    /// a payload too large for the tunnel MTU, ...); the message says which and what to do.
+    #[error("the tunnel's network stack failed: {0}")]
+    Net(netstack::Error),
     /// An operation needs the tunnel, but it is not up.
     #[error("not connected; call connect() first")]
     NotConnected,
@@ -117,7 +124,7 @@ impl ClientError {
             ClientError::InviteExpired => "invite-expired",
             ClientError::InviteUsed => "invite-used",
             ClientError::Refused(_) => "refused",
-            ClientError::Tunnel(_) => "tunnel-failed",
+            ClientError::Tunnel(_) | ClientError::Net(_) => "tunnel-failed",
             ClientError::NotConnected => "not-connected",
             ClientError::HostUnreachable { .. } => "host-unreachable",
             ClientError::ConnectionRefused { .. } => "connection-refused",
@@ -138,7 +145,10 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ClientError::RelayUnreachable { .. } | ClientError::CertificateNotTrusted { .. } | ClientError::Tunnel(_) | ClientError::Timeout { .. }
+            ClientError::RelayUnreachable { .. } | ClientError::CertificateNotTrusted { .. }
+                | ClientError::Tunnel(_)
+                | ClientError::Net(_)
+                | ClientError::Timeout { .. }
         )
     }
 }

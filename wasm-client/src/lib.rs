@@ -1,6 +1,7 @@
 //! hometun's browser client.
 //!
-//! A thin driver around the shared protocol core: the browser's WebSocket carries the records,
+//! A thin driver around the shared protocol core's client `Connection` (handshake, session
+//! and netstack): the browser's WebSocket carries the records,
 //! `setTimeout` and `performance.now()` give the time, `crypto.getRandomValues` the randomness,
 //! and IndexedDB keeps the device key. The JavaScript API (see `api`) is what the page exposes
 //! as `window.hometun`.
@@ -8,13 +9,13 @@
 //! The pure parts (`http`, `backoff`, `profile`, `error`) build and test natively too.
 #![forbid(unsafe_code)]
 
-pub mod backoff;
-pub mod error;
 pub mod api;
+pub mod backoff;
+pub mod driver;
+pub mod error;
 pub mod http;
-pub mod ops;
+pub mod lan;
 pub mod profile;
-pub mod tunnel;
 pub mod web;
 
 pub use error::ClientError;

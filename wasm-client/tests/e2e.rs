@@ -93,7 +93,7 @@ async fn a_browser_enrols_and_reaches_the_home_network() {
     console_log!("enrolled, tunnel address {address}, routes {:?}", get(&config, "routes"));
     assert!(api::is_enrolled().await.unwrap());
     // The key is in IndexedDB: a second client instance in this page finds it.
-    assert!(hometun_wasm::tunnel::Tunnel::default().load_profile().await.expect("storage"));
+    assert!(hometun_wasm::driver::Tunnel::default().load_profile().await.expect("storage"));
     let exported = api::export_device().await.expect("export");
     assert!(exported.starts_with("hometun-device-1."));
     let status = api::status();
@@ -195,7 +195,7 @@ async fn an_unreachable_relay_is_reported_as_such() {
         secret: hometun_shared::invite::InviteSecret([2; 32]),
         url: "http://127.0.0.1:9".into(),
     };
-    let tunnel = hometun_wasm::tunnel::Tunnel::default();
+    let tunnel = hometun_wasm::driver::Tunnel::default();
     let error = tunnel.enroll(&invite.to_link()).await.expect_err("nothing listens there");
     assert_eq!(error.code(), "relay-unreachable", "{error}");
 }

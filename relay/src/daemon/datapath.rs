@@ -18,7 +18,9 @@
 //! [`Link::run`] is the per-client driver: a short `select!` over these stages, the timers and
 //! the two ways the relay ends a session (a kick from the session table or the admin socket,
 //! and shutdown). Nothing a peer sends can panic it; every protocol error ends only this
-//! session, with a reason ([`End`]).
+//! session. However it ends, the session reports it once as a [`session::End`](End) — the same
+//! type the browser and the test client read — and [`Link::finish`] turns it into the close
+//! frame and the log line.
 
 use super::admission::{AdmitError, Admission, Admitted};
 use super::handshake::{Accepted, WsRx, WsTx};
@@ -31,7 +33,7 @@ use crate::state::unix_now;
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use hometun_shared::session::{CloseReason, Error as SessionError, Event, Packets, Session};
+use hometun_shared::session::{CloseReason, ConnectionLost, End, Error as SessionError, Event, Malformed, Packets, Session};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,51 +43,21 @@ use tokio::sync::{mpsc, watch};
 /// Most packets taken from the downlink queue before records are flushed.
 const PACKET_BATCH: usize = 256;
 
-/// How a session ended, for the disconnect log line and the close frame.
-#[derive(Debug, thiserror::Error)]
-pub enum End {
-    /// The client closed the session with a reason.
-    #[error("client closed: {0}")]
-    PeerClosed(CloseReason),
-    /// The client closed the WebSocket, with this close text (made printable) if any.
-    #[error("client closed: {}", .0.as_deref().unwrap_or("websocket closed"))]
-    WebSocketClosed(Option<String>),
-    /// The relay closed the session.
-    #[error("closed by relay: {0}")]
-    Local(CloseReason),
-    /// The client broke the protocol.
-    #[error("protocol error: {0}")]
-    Protocol(SessionError),
-    /// The client sent a text message on the tunnel WebSocket.
-    #[error("protocol error: text message")]
-    TextMessage,
-    /// The connection under the session broke.
-    #[error("connection lost: {0}")]
-    Transport(#[from] TransportError),
+/// The WebSocket close code for how a session ended, or `None` when the connection is
+/// already gone: 1002 when the client broke the protocol, 1000 otherwise.
+fn close_code(end: &End) -> Option<u16> {
+    match end {
+        End::ConnectionLost(_) => None,
+        End::Failed(_) => Some(1002),
+        _ => Some(1000),
+    }
 }
 
-/// How the connection under a session broke.
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    /// The WebSocket failed.
-    #[error("{0}")]
-    WebSocket(#[from] axum::Error),
-    /// The WebSocket ended without a close frame.
-    #[error("connection closed")]
-    Eof,
-    /// Records waited longer than the idle timeout for the client to read them.
-    #[error("the client stopped reading")]
-    Stalled,
-}
-
-impl End {
-    /// The WebSocket close code to send, or `None` when the connection is already gone.
-    fn close_code(&self) -> Option<u16> {
-        match self {
-            End::Transport(_) => None,
-            End::Protocol(_) | End::TextMessage => Some(1002),
-            _ => Some(1000),
-        }
+/// The close frame's text for how a session ended (also the disconnect log line's end).
+fn close_text(end: &End) -> String {
+    match end {
+        End::Failed(e) => format!("protocol error: {e}"),
+        other => other.to_string(),
     }
 }
 
@@ -141,19 +113,19 @@ impl Link {
         // write timeout ends the session even while records wait for the socket.
         let write_timeout = super::handshake::params(&self.relay).dead_peer_after.max(Duration::from_secs(1));
         loop {
-            let sent = tokio::select! {
+            tokio::select! {
                 biased;
                 sent = tokio::time::timeout(write_timeout, transmit(&mut self.tx, &mut self.session, self.relay.clock)) => {
-                    sent.unwrap_or(Err(End::Transport(TransportError::Stalled)))
+                    if let Err(lost) = sent.unwrap_or(Err(ConnectionLost::StoppedReading)) {
+                        self.session.connection_lost(lost);
+                    }
                 }
-                reason = self.kicks.recv() => Err(End::Local(reason.unwrap_or(CloseReason::Normal))),
-                _ = self.shutdown.changed() => Err(End::Local(CloseReason::Shutdown)),
+                // The socket may be stalled: the close frame is only attempted in `finish`.
+                reason = self.kicks.recv() => return self.stop(reason.unwrap_or(CloseReason::Normal)),
+                _ = self.shutdown.changed() => return self.stop(CloseReason::Shutdown),
             };
-            if let Err(end) = sent {
-                return end;
-            }
-            if let Some(end) = self.session_end() {
-                return end;
+            if let Some(end) = self.session.end() {
+                return end.clone();
             }
             let timer = self.session.poll_timeout().map(|t| self.relay.clock.to_tokio(t));
             let established = self.live.is_some();
@@ -171,7 +143,8 @@ impl Link {
                     Ok(())
                 }
                 _ = sleep_until(timer) => {
-                    self.session.handle_timeout(self.relay.clock.now()).map_err(End::Protocol)
+                    self.session.handle_timeout(self.relay.clock.now());
+                    Ok(())
                 }
             };
             if let Err(end) = step {
@@ -201,18 +174,26 @@ impl Link {
 
     /// Uplink stage 1: what a WebSocket message means. `Ok(None)`: nothing to do (ping, pong).
     async fn receive(&mut self, message: Option<Result<Message, axum::Error>>) -> Result<Option<Bytes>, End> {
-        match message {
-            Some(Ok(Message::Binary(bytes))) => Ok(Some(bytes)),
-            Some(Ok(Message::Close(frame))) => Err(End::WebSocketClosed(frame.map(|f| printable(&f.reason)))),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
+        let lost = match message {
+            Some(Ok(Message::Binary(bytes))) => return Ok(Some(bytes)),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(None),
             Some(Ok(Message::Text(_))) => {
                 self.session.close(CloseReason::ProtocolError);
                 let _ = self.transmit().await;
-                Err(End::TextMessage)
+                return Err(End::Failed(SessionError::Malformed(Malformed::TextMessage)));
             }
-            Some(Err(e)) => Err(TransportError::WebSocket(e).into()),
-            None => Err(TransportError::Eof.into()),
-        }
+            Some(Ok(Message::Close(frame))) => ConnectionLost::WebSocketClosed {
+                code: frame.as_ref().map_or(1005, |f| f.code),
+                reason: frame.map(|f| printable(&f.reason)).unwrap_or_default(),
+            },
+            Some(Err(e)) => {
+                tracing::debug!(remote = %self.remote, "WebSocket failed: {e}");
+                ConnectionLost::Dropped
+            }
+            None => ConnectionLost::Dropped,
+        };
+        self.session.connection_lost(lost);
+        Err(self.session.end().cloned().unwrap_or(End::ConnectionLost(ConnectionLost::Dropped)))
     }
 
     /// Uplink stage 2: the session opens one message into IP packets; its events are handled
@@ -221,11 +202,12 @@ impl Link {
         let now = self.relay.clock.now();
         let packets = match self.session.handle_message(now, buffer) {
             Ok(packets) => packets,
-            Err(SessionError::PeerClosed(reason)) => return Err(End::PeerClosed(reason)),
             Err(e) => {
+                // The session has ended itself (reported below); tell the client why, if it
+                // still listens.
                 self.session.close(CloseReason::ProtocolError);
                 let _ = self.transmit().await;
-                return Err(End::Protocol(e));
+                return Err(self.session.end().cloned().unwrap_or(End::Failed(e)));
             }
         };
         while let Some(event) = self.session.poll_event() {
@@ -237,7 +219,7 @@ impl Link {
                     }
                     self.handshake_slot.take();
                 }
-                Event::Closed(reason) => return Err(End::PeerClosed(reason)),
+                Event::Closed(end) => return Err(end),
                 _ => {}
             }
         }
@@ -269,7 +251,7 @@ impl Link {
     /// An empty receive means the session table dropped the queue's sender.
     fn seal(&mut self, received: usize) -> Result<(), End> {
         if received == 0 {
-            return Err(End::Local(CloseReason::Normal));
+            return Err(self.stop(CloseReason::Normal));
         }
         for packet in self.batch.drain(..) {
             if self.session.send_packet(&packet).is_err() {
@@ -281,17 +263,15 @@ impl Link {
     }
 
     /// Downlink stage 5: sends every queued record (see [`transmit`]).
-    async fn transmit(&mut self) -> Result<(), End> {
+    async fn transmit(&mut self) -> Result<(), ConnectionLost> {
         transmit(&mut self.tx, &mut self.session, self.relay.clock).await
     }
 
-    /// The end the session itself reached (closed by either side, or failed).
-    fn session_end(&self) -> Option<End> {
-        self.session.error().map(|e| match e {
-            SessionError::Closed(reason) => End::Local(*reason),
-            SessionError::PeerClosed(reason) => End::PeerClosed(*reason),
-            other => End::Protocol(other.clone()),
-        })
+    /// The relay ends the session: queues the close frame ([`Link::finish`] tries to deliver
+    /// it) and returns the end without waiting for the socket.
+    fn stop(&mut self, reason: CloseReason) -> End {
+        self.session.close(reason);
+        End::Closed(reason)
     }
 
     /// Registers the client once its keys are confirmed, joins the session table and pushes
@@ -306,12 +286,11 @@ impl Link {
             Ok(admitted) => admitted,
             Err(e) => {
                 tracing::info!(remote = %self.remote, key = %key.fingerprint(), "refused after handshake: {e}");
-                self.session.close(CloseReason::Refused);
-                return Err(End::Local(CloseReason::Refused));
+                return Err(self.stop(CloseReason::Refused));
             }
         };
         let (Some(packets), Some(kick)) = (self.queue_tx.take(), self.kick_tx.take()) else {
-            return Err(End::Local(CloseReason::Refused));
+            return Err(self.stop(CloseReason::Refused));
         };
         let live = Arc::new(LiveSession {
             id: self.relay.sessions.next_id(),
@@ -327,7 +306,7 @@ impl Link {
         });
         self.relay.sessions.insert(live.clone());
         let config = self.relay.client_config(&admitted);
-        self.session.send_config(&config).map_err(End::Protocol)?;
+        self.session.send_config(&config).map_err(End::Failed)?;
         tracing::info!(
             client = %admitted.name,
             remote = %self.remote,
@@ -378,10 +357,9 @@ impl Link {
     pub async fn finish(&mut self, end: End, fingerprint: &str) {
         // Best effort: deliver a queued close frame, then the WebSocket close.
         let _ = tokio::time::timeout(Duration::from_secs(1), self.transmit()).await;
-        if let Some(code) = end.close_code() {
+        if let Some(code) = close_code(&end) {
             // At most 123 bytes fit a close frame; the peer's own text may be multi-byte.
-            let reason: String = end
-                .to_string()
+            let reason: String = close_text(&end)
                 .chars()
                 .scan(0, |len, c| {
                     *len += c.len_utf8();
@@ -452,14 +430,14 @@ pub fn enqueue(live: &LiveSession, packet: &[u8]) -> bool {
 }
 
 /// Sends every record the session has queued, flushing once.
-async fn transmit(tx: &mut WsTx, session: &mut Session, clock: Clock) -> Result<(), End> {
+async fn transmit(tx: &mut WsTx, session: &mut Session, clock: Clock) -> Result<(), ConnectionLost> {
     let mut sent = false;
     while let Some(message) = session.poll_transmit(clock.now()) {
-        tx.feed(Message::Binary(message.into())).await.map_err(TransportError::WebSocket)?;
+        tx.feed(Message::Binary(message.into())).await.map_err(|_| ConnectionLost::SendFailed)?;
         sent = true;
     }
     if sent {
-        tx.flush().await.map_err(TransportError::WebSocket)?;
+        tx.flush().await.map_err(|_| ConnectionLost::SendFailed)?;
     }
     Ok(())
 }
@@ -482,18 +460,19 @@ mod tests {
 
     #[test]
     fn each_end_gets_the_close_code_a_client_can_act_on() {
+        let text_message = SessionError::Malformed(Malformed::TextMessage);
         let cases: Vec<(End, Option<u16>, &str)> = vec![
-            (End::Local(CloseReason::Revoked), Some(1000), "closed by relay: "),
-            (End::PeerClosed(CloseReason::Normal), Some(1000), "client closed: "),
-            (End::WebSocketClosed(None), Some(1000), "client closed: websocket closed"),
-            (End::TextMessage, Some(1002), "protocol error: text message"),
-            (End::Protocol(SessionError::PeerClosed(CloseReason::Normal)), Some(1002), "protocol error: "),
-            (End::Transport(TransportError::Stalled), None, "connection lost: the client stopped reading"),
-            (End::Transport(TransportError::Eof), None, "connection lost: connection closed"),
+            (End::Closed(CloseReason::Revoked), Some(1000), "closed: "),
+            (End::PeerClosed(CloseReason::Normal), Some(1000), "closed by the other side: "),
+            (End::DeadPeer, Some(1000), "the other side stopped answering"),
+            (End::Failed(text_message), Some(1002), "protocol error: text message"),
+            (End::Failed(SessionError::Forged), Some(1002), "protocol error: "),
+            (End::ConnectionLost(ConnectionLost::StoppedReading), None, "connection lost: the other side stopped reading"),
+            (End::ConnectionLost(ConnectionLost::Dropped), None, "connection lost: the connection dropped"),
         ];
         for (end, code, text) in cases {
-            assert_eq!(end.close_code(), code, "{end}");
-            assert!(end.to_string().starts_with(text), "{end}");
+            assert_eq!(close_code(&end), code, "{end}");
+            assert!(close_text(&end).starts_with(text), "{}", close_text(&end));
         }
     }
 

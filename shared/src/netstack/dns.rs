@@ -22,6 +22,9 @@ use crate::time::{Duration, Instant};
 
 /// How long to wait after each attempt to one server before the next attempt.
 const ATTEMPT_WAITS: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(3)];
+/// How long a lookup keeps asking one DNS server before it moves on (or gives up with
+/// [`Error::DnsTimeout`] after the last server): the sum of the attempt waits.
+pub const DNS_TIMEOUT_PER_SERVER: Duration = Duration::from_secs(1 + 2 + 3);
 /// Lookups running at once.
 const MAX_QUERIES: usize = 64;
 /// Longest name in presentation form (RFC 1035 §2.3.4, without the trailing dot).

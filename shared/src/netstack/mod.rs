@@ -15,7 +15,7 @@
 //! 2. call [`NetStack::poll`] with the current time;
 //! 3. send what [`NetStack::poll_transmit`] returns into the tunnel, and read sockets /
 //!    [`NetStack::poll_event`];
-//! 4. sleep at most [`NetStack::poll_delay`], or until a packet arrives or a socket is used.
+//! 4. sleep until [`NetStack::poll_timeout`], or until a packet arrives or a socket is used.
 //!
 //! Nothing an incoming packet contains can panic the stack: smoltcp parses with checked views,
 //! and the DNS answers are parsed with bounds-checked readers.
@@ -58,7 +58,7 @@ use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
 use crate::time::{Duration, Instant};
 use device::TunnelDevice;
 
-pub use dns::DnsQuery;
+pub use dns::{DnsQuery, DNS_TIMEOUT_PER_SERVER};
 pub use error::{Error, Result};
 pub use icmp::PingReply;
 pub use tcp::{TcpHandle, TcpState};
@@ -290,8 +290,8 @@ impl NetStack {
     /// Runs the stack at time `now`: processes every queued packet, fires timers
     /// (retransmissions, DNS retries, timeouts) and queues the packets to send.
     ///
-    /// Call it after feeding packets, after using sockets, and when [`NetStack::poll_delay`]
-    /// expires. `now` must not go backwards.
+    /// Call it after feeding packets, after using sockets, and when [`NetStack::poll_timeout`]
+    /// is reached. `now` must not go backwards.
     pub fn poll(&mut self, now: Instant) {
         self.now = self.now.max(now);
         let now = self.now;
@@ -313,7 +313,7 @@ impl NetStack {
         self.device.take_tx_blocked();
         for _ in 0..MAX_EGRESS_ROUNDS {
             if self.device.tx_full() {
-                // More may be waiting: poll_delay says "now" until the driver drained.
+                // More may be waiting: poll_timeout says "now" until the driver drained.
                 self.device.mark_tx_blocked();
                 break;
             }
@@ -326,24 +326,22 @@ impl NetStack {
         self.resets.clear();
     }
 
-    /// How long the driver may wait before calling [`NetStack::poll`] again if nothing else
-    /// happens; `None` when no timer is pending. `Some(Duration::ZERO)` means "poll now":
-    /// packets wait in the receive queue, or the last poll stopped because the transmit queue
-    /// was full (drain it first, then poll).
-    pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
+    /// When [`NetStack::poll`] must run next if nothing else happens (like
+    /// [`Session::poll_timeout`](crate::Session::poll_timeout)); `None` when no timer is
+    /// pending. An instant at or before the last poll means "poll now": packets wait in the
+    /// receive queue, a socket has data to send, or the last poll stopped because the
+    /// transmit queue was full (drain it first, then poll).
+    #[must_use]
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
         if self.device.rx_pending() || self.device.tx_blocked() {
-            return Some(Duration::ZERO);
+            return Some(self.now);
         }
-        let iface = self
-            .iface
-            .poll_delay(smol_instant(now), &self.sockets)
-            .map(|d| Duration::from_micros(d.total_micros()));
-        let dns = self.dns.next_timer().map(|at| at.saturating_duration_since(now));
-        let tcp = self.tcp.next_timer().map(|at| at.saturating_duration_since(now));
-        [iface, dns, tcp].into_iter().flatten().min()
+        let iface = self.iface.poll_at(smol_instant(self.now), &self.sockets).map(core_instant);
+        [iface, self.dns.next_timer(), self.tcp.next_timer()].into_iter().flatten().min()
     }
 
     /// Takes the next IP packet to send into the tunnel, oldest first.
+    #[must_use]
     ///
     /// Give the buffer back with [`NetStack::recycle`] when done to avoid an allocation per
     /// packet, or use [`NetStack::drain_transmit`].
@@ -376,6 +374,7 @@ impl NetStack {
     /// Takes the next event (TCP state changes, finished DNS queries, echo replies), oldest
     /// first. Events are informative: the state can always be queried directly too. At most
     /// 4096 are kept; older ones are dropped when nobody takes them.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -402,6 +401,11 @@ fn push_event(events: &mut VecDeque<Event>, event: Event) {
 /// The core's time as smoltcp's (microseconds; saturating at i64::MAX).
 fn smol_instant(now: Instant) -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros(i64::try_from(now.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// smoltcp's time as the core's (microseconds; times before the origin read as the origin).
+fn core_instant(at: smoltcp::time::Instant) -> Instant {
+    Instant::from_micros(u64::try_from(at.total_micros()).unwrap_or(0))
 }
 
 /// The core's duration as smoltcp's (microseconds; saturating).

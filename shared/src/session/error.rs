@@ -3,14 +3,15 @@
 use crate::control::ControlError;
 use core::fmt;
 
-/// Why a handshake or a session failed. Once a session has failed, every later call returns
-/// the same error (errors are sticky).
+/// Why a call into a handshake or a session failed: the input could not be used, or the
+/// session has already ended. Failures that end a session are also reported once, as
+/// [`End`](super::End) in [`Event::Closed`](super::Event::Closed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A message is not of the expected type or is shorter than its header.
+    /// A message is not of the expected type or has an impossible length.
     #[error("malformed message: {0}")]
-    Malformed(&'static str),
+    Malformed(Malformed),
     /// The Noise handshake failed: a tampered message, or the peer does not hold the key
     /// (or the invite secret) it claims.
     #[error("handshake failed: the other side could not prove its key (wrong relay key, wrong invite, or a tampered message)")]
@@ -41,15 +42,43 @@ pub enum Error {
     /// A control message was refused.
     #[error("bad control message: {0}")]
     Control(ControlError),
-    /// Nothing arrived from the peer for longer than the dead-peer timeout.
-    #[error("the other side stopped answering")]
-    DeadPeer,
-    /// The peer closed the session.
-    #[error("closed by the other side: {0}")]
-    PeerClosed(CloseReason),
-    /// This side closed the session.
-    #[error("session closed: {0}")]
-    Closed(CloseReason),
+    /// The handshake has not finished: nothing can be sent yet.
+    #[error("the handshake with the relay has not finished yet")]
+    Handshaking,
+    /// The relay pushed a configuration the client's netstack cannot run with (an address
+    /// that is not unicast, an impossible MTU); the relay's address settings need fixing.
+    #[error("the relay pushed a configuration this client cannot use: {0}")]
+    UnusableConfig(crate::netstack::Error),
+    /// The session has ended (see [`End`](super::End)); nothing more is sent or received.
+    #[error("the session has ended: {0}")]
+    Ended(Box<super::End>),
+}
+
+/// What was wrong with a message's shape, before any cryptography.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Malformed {
+    /// The message is not a transport record, or is shorter than a record's header and tag.
+    #[error("not a transport record")]
+    NotARecord,
+    /// The first message of a connection was not a handshake hello.
+    #[error("expected a handshake hello")]
+    NotAHello,
+    /// The hello is longer than any hello this version sends.
+    #[error("hello too long")]
+    HelloTooLong,
+    /// The hello asks for something this relay does not know; update the relay.
+    #[error("unknown hello intent")]
+    UnknownIntent,
+    /// The relay answered the hello with something other than a reply or a refusal.
+    #[error("expected a handshake reply")]
+    NotAReply,
+    /// A refusal without its reason byte.
+    #[error("empty refusal")]
+    EmptyRefusal,
+    /// A text WebSocket message: the tunnel carries binary messages only.
+    #[error("text message (the tunnel carries binary messages only)")]
+    TextMessage,
 }
 
 /// Why the relay refused a hello. Sent unauthenticated; it can only deny, never grant.

@@ -4,17 +4,23 @@
 //! WebSocket messages with [`Session::handle_message`] and the clock with
 //! [`Session::handle_timeout`]; take messages to send from [`Session::poll_transmit`] and
 //! events from [`Session::poll_event`]; ask [`Session::poll_timeout`] when to call again.
+//!
+//! A session ends in one way: the first of a close (either side), a dead peer, a failure or
+//! a lost connection becomes its [`End`], reported once as [`Event::Closed`]. `handle_*`
+//! return errors only for input they could not use.
 
+mod end;
 mod error;
 mod params;
 
-pub use error::{CloseReason, Error, Refusal};
+pub use end::{ConnectionLost, End};
+pub use error::{CloseReason, Error, Malformed, Refusal};
 pub use params::Params;
 
 use crate::control::{ClientConfig, ControlMessage};
 use crate::keys::PublicKey;
 use crate::noise::record::{OpenError, Opener, Sealer};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::frame::{self, Frame, FrameKind, Frames, FRAME_HEADER_LEN, MAX_FRAME_BODY};
 use crate::wire::{MAX_MESSAGE_LEN, RECORD_HEADER_LEN, TAG_LEN};
 use std::collections::VecDeque;
@@ -28,8 +34,8 @@ pub enum Event {
     Established,
     /// The relay pushed this configuration (client side).
     Config(ClientConfig),
-    /// The peer closed the session.
-    Closed(CloseReason),
+    /// The session ended, for this reason. Reported exactly once; nothing follows it.
+    Closed(End),
 }
 
 /// Counters for status displays.
@@ -65,7 +71,7 @@ pub struct Session {
     ready: VecDeque<Vec<u8>>,
     ready_bytes: usize,
     events: VecDeque<Event>,
-    error: Option<Error>,
+    end: Option<End>,
     closing: Option<CloseReason>,
     confirm_deadline: Option<Instant>,
     now: Instant,
@@ -76,24 +82,27 @@ pub struct Session {
     stats: Stats,
 }
 
-/// The IP packets of one received record, borrowed from the decrypted message.
+/// The IP packets of one received record, borrowed from the decrypted message: those before
+/// a close frame, in order, each already counted in [`Stats`].
 #[derive(Debug, Clone)]
+#[must_use = "the packets of a record are lost unless they are used"]
 pub struct Packets<'a> {
-    frames: Frames<'a>,
+    packets: std::vec::IntoIter<&'a [u8]>,
 }
 
 impl<'a> Iterator for Packets<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        for frame in self.frames.by_ref() {
-            if let Ok(Frame::Packet(packet)) = frame {
-                return Some(packet);
-            }
-        }
-        None
+        self.packets.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.packets.size_hint()
     }
 }
+
+impl ExactSizeIterator for Packets<'_> {}
 
 impl Session {
     /// Builds a session from the handshake's keys. `confirm_by` is set on the relay: the
@@ -115,7 +124,7 @@ impl Session {
             ready: VecDeque::new(),
             ready_bytes: 0,
             events: VecDeque::new(),
-            error: None,
+            end: None,
             closing: None,
             confirm_deadline: confirm_by,
             now,
@@ -150,12 +159,12 @@ impl Session {
 
     /// Whether the session has ended (by error, by either side's close, or a dead peer).
     pub fn is_closed(&self) -> bool {
-        self.error.is_some()
+        self.end.is_some()
     }
 
-    /// The error that ended the session, if it has ended.
-    pub fn error(&self) -> Option<&Error> {
-        self.error.as_ref()
+    /// How the session ended, once it has (also reported once as [`Event::Closed`]).
+    pub fn end(&self) -> Option<&End> {
+        self.end.as_ref()
     }
 
     /// Queues one IP packet. When the send queue is full the packet is dropped and counted,
@@ -179,8 +188,8 @@ impl Session {
         self.push_frame(FrameKind::Control, &ControlMessage::Config(config.clone()).encode())
     }
 
-    /// Queues a close frame. After [`Session::poll_transmit`] has returned it, the session is
-    /// closed with [`Error::Closed`].
+    /// Queues a close frame. After [`Session::poll_transmit`] has returned it, the session
+    /// ends with [`End::Closed`].
     pub fn close(&mut self, reason: CloseReason) {
         if self.check_open().is_err() {
             return;
@@ -192,9 +201,10 @@ impl Session {
 
     /// The next WebSocket message to send, if any. Packets queued since the last call are
     /// sealed together into as few records as fit.
+    #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
         self.now = now;
-        if self.error.is_some() {
+        if self.end.is_some() {
             return None;
         }
         if self.ready.is_empty() && self.pending.len() > RECORD_HEADER_LEN {
@@ -203,21 +213,27 @@ impl Session {
         let message = self.ready.pop_front()?;
         self.ready_bytes -= message.len();
         if let (Some(reason), true) = (self.closing, self.ready.is_empty()) {
-            self.error = Some(Error::Closed(reason));
+            self.finish(End::Closed(reason));
         }
         Some(message)
     }
 
-    /// Opens one received record in place and returns its IP packets. Control and close
-    /// frames are handled here and reported through [`Session::poll_event`].
+    /// Opens one received record in place and returns its IP packets: those before a close
+    /// frame, each counted. Control and close frames are handled in the same pass and
+    /// reported through [`Session::poll_event`].
+    ///
+    /// Fails only for a message it could not use: one that does not open (forged, replayed,
+    /// malformed), whose frames or control message are malformed, or that arrived after
+    /// the session ended. A failure that breaks the session also ends it
+    /// ([`Event::Closed`] with [`End::Failed`]).
     pub fn handle_message<'a>(&mut self, now: Instant, message: &'a mut [u8]) -> Result<Packets<'a>, Error> {
         self.now = now;
-        if let Some(error) = &self.error {
-            return Err(error.clone());
+        if let Some(end) = &self.end {
+            return Err(end.to_error());
         }
         let (plaintext, rekeyed) = match self.opener.open(message) {
             Ok(opened) => opened,
-            Err(OpenError::Malformed) => return Err(self.fail(Error::Malformed("not a transport record"))),
+            Err(OpenError::Malformed) => return Err(self.fail(Error::Malformed(Malformed::NotARecord))),
             Err(OpenError::Forged) => return Err(self.fail(Error::Forged)),
             Err(OpenError::OutOfOrder { expected, got }) => return Err(self.fail(Error::OutOfOrder { expected, got })),
             Err(OpenError::Exhausted) => return Err(self.fail(Error::CounterExhausted)),
@@ -230,11 +246,14 @@ impl Session {
             self.confirm_deadline = None;
             self.events.push_back(Event::Established);
         }
+        let mut packets = Vec::new();
+        let mut bytes = 0;
+        let mut peer_closed = None;
         for frame in Frames::new(plaintext) {
             match frame {
                 Ok(Frame::Packet(packet)) => {
-                    self.stats.packets_in += 1;
-                    self.stats.bytes_in += packet.len() as u64;
+                    bytes += packet.len() as u64;
+                    packets.push(packet);
                 }
                 Ok(Frame::Keepalive) => {}
                 Ok(Frame::Control(body)) => match ControlMessage::decode(body) {
@@ -243,25 +262,30 @@ impl Session {
                 },
                 Ok(Frame::Close(body)) => {
                     let code = body.first_chunk::<2>().map_or(0, |c| u16::from_be_bytes(*c));
-                    let reason = CloseReason::from_code(code);
-                    self.events.push_back(Event::Closed(reason));
-                    self.error = Some(Error::PeerClosed(reason));
+                    peer_closed = Some(CloseReason::from_code(code));
                     break;
                 }
                 Err(_) => return Err(self.fail(Error::BadFrame)),
             }
         }
-        Ok(Packets { frames: Frames::new(plaintext) })
+        self.stats.packets_in += packets.len() as u64;
+        self.stats.bytes_in += bytes;
+        if let Some(reason) = peer_closed {
+            self.finish(End::PeerClosed(reason));
+        }
+        Ok(Packets { packets: packets.into_iter() })
     }
 
     /// The next event, if any.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
     /// When [`Session::handle_timeout`] should next be called; `None` once ended.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.error.is_some() {
+        if self.end.is_some() {
             return None;
         }
         let keepalive = self.last_sent + self.params.keepalive;
@@ -270,22 +294,35 @@ impl Session {
     }
 
     /// Runs the timers: queues a keepalive when idle, ends the session when the peer is dead
-    /// or (relay side) never confirmed its keys.
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+    /// or (relay side) never confirmed its keys. Time is always usable input, so nothing is
+    /// returned: an end is reported through [`Session::poll_event`].
+    pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
-        if let Some(error) = &self.error {
-            return Err(error.clone());
+        if self.end.is_some() {
+            return;
         }
         if self.confirm_deadline.is_some_and(|deadline| now >= deadline) {
-            return Err(self.fail(Error::HandshakeTimeout));
+            self.fail(Error::HandshakeTimeout);
+        } else if now >= self.last_received + self.params.dead_peer_after {
+            self.finish(End::DeadPeer);
+        } else if now >= self.last_sent + self.params.keepalive && self.queued_bytes() == 0 {
+            // A sealing failure ends the session itself.
+            let _ = self.push_frame(FrameKind::Keepalive, &[]);
         }
-        if now >= self.last_received + self.params.dead_peer_after {
-            return Err(self.fail(Error::DeadPeer));
-        }
-        if now >= self.last_sent + self.params.keepalive && self.queued_bytes() == 0 {
-            self.push_frame(FrameKind::Keepalive, &[])?;
-        }
-        Ok(())
+    }
+
+    /// The connection under the session ended without a close frame. Ends the session with
+    /// [`End::ConnectionLost`] unless it has already ended (then the first end stands).
+    pub fn connection_lost(&mut self, lost: ConnectionLost) {
+        self.finish(End::ConnectionLost(lost));
+    }
+
+    /// Uses `interval` between keepalives from now on (the client applies the interval the
+    /// relay pushed). The peer is declared dead only after at least three intervals of
+    /// silence, so a longer pushed interval never ends a healthy session.
+    pub(crate) fn set_keepalive(&mut self, interval: Duration) {
+        self.params.keepalive = interval;
+        self.params.dead_peer_after = self.params.dead_peer_after.max(interval.saturating_mul(3));
     }
 
     /// Queues a keepalive frame now (the client does this right after the handshake, so the
@@ -295,19 +332,30 @@ impl Session {
     }
 
     fn check_open(&self) -> Result<(), Error> {
-        match (&self.error, self.closing) {
-            (Some(error), _) => Err(error.clone()),
-            (None, Some(reason)) => Err(Error::Closed(reason)),
+        match (&self.end, self.closing) {
+            (Some(end), _) => Err(end.to_error()),
+            (None, Some(reason)) => Err(End::Closed(reason).to_error()),
             (None, None) => Ok(()),
         }
     }
 
+    /// Ends the session with `error` and returns it for the failing call.
     fn fail(&mut self, error: Error) -> Error {
-        self.error = Some(error.clone());
+        self.finish(End::Failed(error.clone()));
+        error
+    }
+
+    /// Ends the session unless it has ended already: drops what was not sent and reports
+    /// the end once.
+    fn finish(&mut self, end: End) {
+        if self.end.is_some() {
+            return;
+        }
         self.pending.truncate(RECORD_HEADER_LEN);
         self.ready.clear();
         self.ready_bytes = 0;
-        error
+        self.end = Some(end.clone());
+        self.events.push_back(Event::Closed(end));
     }
 
     fn push_frame(&mut self, kind: FrameKind, body: &[u8]) -> Result<(), Error> {
@@ -346,7 +394,7 @@ impl core::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("remote_key", &self.remote_key)
             .field("next_counter", &self.sealer.counter())
-            .field("error", &self.error)
+            .field("end", &self.end)
             .field("keys", &"<redacted>")
             .finish()
     }
@@ -356,4 +404,53 @@ fn new_record_buffer() -> Vec<u8> {
     let mut buffer = Vec::with_capacity(16 * 1024);
     buffer.resize(RECORD_HEADER_LEN, 0);
     buffer
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use super::*;
+    use crate::handshake::{Initiator, Responder};
+    use crate::keys::SecretKey;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    const T: Instant = Instant::ZERO;
+
+    /// A client and a relay session after the handshake (keys not yet confirmed).
+    fn pair() -> (Session, Session) {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let (relay, device) = (SecretKey::generate(&mut rng), SecretKey::generate(&mut rng));
+        let params = Params::default();
+        let (initiator, hello) = Initiator::start(&device, &relay.public_key(), None, &params, T, &mut rng).unwrap();
+        let (responder, _) = Responder::read_hello(&relay, &hello, &mut rng).unwrap();
+        let (relay_session, reply) = responder.accept(None, &params, T).unwrap();
+        (initiator.handle_reply(T, &reply).unwrap(), relay_session)
+    }
+
+    #[test]
+    fn packets_after_a_close_frame_are_neither_delivered_nor_counted() {
+        let (mut client, mut relay) = pair();
+        relay.send_packet(b"before").unwrap();
+        relay.push_frame(FrameKind::Close, &CloseReason::Shutdown.code().to_be_bytes()).unwrap();
+        relay.push_frame(FrameKind::Packet, b"after").unwrap();
+        let mut record = relay.poll_transmit(T).unwrap();
+        let packets: Vec<&[u8]> = client.handle_message(T, &mut record).unwrap().collect();
+        assert_eq!(packets, vec![&b"before"[..]]);
+        assert_eq!((client.stats().packets_in, client.stats().bytes_in), (1, 6), "only what was delivered is counted");
+        let events: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
+        assert_eq!(events, vec![Event::Established, Event::Closed(End::PeerClosed(CloseReason::Shutdown))]);
+    }
+
+    #[test]
+    fn a_malformed_frame_delivers_nothing_and_ends_the_session() {
+        let (mut client, mut relay) = pair();
+        relay.send_packet(b"fine").unwrap();
+        relay.pending.extend_from_slice(&[9, 0, 0]);
+        let mut record = relay.poll_transmit(T).unwrap();
+        assert_eq!(client.handle_message(T, &mut record).err(), Some(Error::BadFrame));
+        assert_eq!(client.stats().packets_in, 0);
+        assert_eq!(client.end(), Some(&End::Failed(Error::BadFrame)));
+    }
 }

@@ -477,8 +477,8 @@ impl World {
         for at in [self.to_lan.front().map(|p| p.0), self.to_client.front().map(|p| p.0)].into_iter().flatten() {
             next = next.min(at);
         }
-        if let Some(delay) = self.client.poll_delay(now) {
-            next = next.min(now + delay);
+        if let Some(at) = self.client.poll_timeout() {
+            next = next.min(at);
         }
         if let Some(delay) = self.lan.iface.poll_delay(smol(now), &self.lan.sockets) {
             next = next.min(now + Duration::from_micros(delay.total_micros()));

@@ -78,16 +78,7 @@ impl RelaySim {
     }
 }
 
-pub fn home_config() -> ClientConfig {
-    ClientConfig {
-        address: "10.8.0.6/24".parse().unwrap(),
-        relay_address: Ipv4Addr::new(10, 8, 0, 1),
-        routes: vec!["192.168.0.0/24".parse().unwrap()],
-        dns: vec![Ipv4Addr::new(192, 168, 0, 1)],
-        mtu: 1420,
-        keepalive: Duration::from_secs(15),
-    }
-}
+include!("home_config.rs");
 
 /// A client device.
 pub struct Device {

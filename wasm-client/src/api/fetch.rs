@@ -9,7 +9,7 @@ use super::stream::{readable, Source};
 use super::tunnel;
 use crate::error::ClientError;
 use crate::http::{HttpUrl, Request};
-use crate::ops::http::{self, Redirects};
+use crate::lan::http::{self, Redirects};
 
 /// Fetches an `http://` URL of a home host through the tunnel (exposed to pages as
 /// `hometun.fetch`). `init` takes `method`, `headers`, `body` (string, `Uint8Array` or

@@ -17,8 +17,8 @@ pub use tools::{ping, resolve};
 use hometun_shared::control::ClientConfig;
 use wasm_bindgen::prelude::*;
 
-use crate::tunnel::link::Phase;
-use crate::tunnel::Tunnel;
+use crate::driver::link::Phase;
+use crate::driver::Tunnel;
 use js::Obj;
 
 thread_local! {
@@ -96,7 +96,7 @@ pub fn status() -> JsValue {
     tools::probe_relay_rtt(&tunnel);
     let link = tunnel.link().borrow();
     let state = match (&link.phase, &link.error) {
-        (Phase::Up(_), _) => "connected",
+        (Phase::Up, _) => "connected",
         (Phase::Waiting, _) => "reconnecting",
         (Phase::Idle, Some(_)) => "failed",
         (Phase::Idle, None) => "idle",

@@ -13,8 +13,8 @@ use web_sys::{ReadableStream, ReadableStreamDefaultController};
 
 use super::js::Obj;
 use crate::error::ClientError;
-use crate::ops::http::Response;
-use crate::ops::tcp::TcpStream;
+use crate::lan::http::Response;
+use crate::lan::tcp::TcpStream;
 
 /// Where the chunks come from.
 pub enum Source {

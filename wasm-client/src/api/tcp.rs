@@ -7,7 +7,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::stream::{readable, Source};
 use super::tunnel;
-use crate::ops::tcp::TcpStream;
+use crate::lan::tcp::TcpStream;
 
 /// An open TCP connection through the tunnel: `send(bytes)`, `receive()`, the `readable`
 /// stream, `close()` (finish sending) and `abort()` (reset).

@@ -7,8 +7,8 @@ use wasm_bindgen::prelude::*;
 
 use super::js::{self, Obj};
 use super::tunnel;
-use crate::ops;
-use crate::tunnel::Tunnel;
+use crate::lan;
+use crate::driver::Tunnel;
 use crate::web::clock;
 
 /// How often `status()` may start a new round-trip probe to the relay.
@@ -19,7 +19,7 @@ const PROBE_EVERY: Duration = Duration::from_secs(10);
 #[wasm_bindgen]
 pub async fn ping(host: String, options: JsValue) -> Result<JsValue, JsValue> {
     let count = js::field(&options, "count").as_f64().map_or(4, |c| c.max(1.0) as u32);
-    let run = ops::ping::ping(&tunnel(), &host, count).await?;
+    let run = lan::ping::ping(&tunnel(), &host, count).await?;
     let rtts: js_sys::Array = run.rtts.iter().map(|r| r.map_or(JsValue::NULL, |d| (d.as_secs_f64() * 1000.0).into())).collect();
     Ok(Obj::new()
         .set("host", host)
@@ -34,7 +34,7 @@ pub async fn ping(host: String, options: JsValue) -> Result<JsValue, JsValue> {
 /// IPv4 addresses as text.
 #[wasm_bindgen]
 pub async fn resolve(name: String) -> Result<js_sys::Array, JsValue> {
-    let addresses = ops::host::resolve(&tunnel(), &name).await?;
+    let addresses = lan::host::resolve(&tunnel(), &name).await?;
     Ok(js::strings(addresses))
 }
 
@@ -56,7 +56,7 @@ pub fn probe_relay_rtt(tunnel: &Tunnel) {
     LAST_PROBE.with(|t| t.set(Some(now)));
     let tunnel = tunnel.clone();
     wasm_bindgen_futures::spawn_local(async move {
-        if let Ok(Some(rtt)) = ops::ping::echo(&tunnel, relay, Duration::from_secs(3)).await {
+        if let Ok(Some(rtt)) = lan::ping::echo(&tunnel, relay, Duration::from_secs(3)).await {
             tunnel.link().borrow_mut().rtt = Some(rtt);
         }
     });

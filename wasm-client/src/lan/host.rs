@@ -3,9 +3,11 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use hometun_shared::client;
+
 use super::with_net;
 use crate::error::ClientError;
-use crate::tunnel::{errors, wait, Tunnel};
+use crate::driver::{errors, wait, Tunnel};
 
 /// How long a lookup may take.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(8);
@@ -56,8 +58,5 @@ pub async fn address_of(tunnel: &Tunnel, host: &str) -> Result<Ipv4Addr, ClientE
 /// Whether the relay routes `address`: inside a pushed route or the tunnel subnet.
 pub fn is_routed(tunnel: &Tunnel, address: Ipv4Addr) -> bool {
     let link = tunnel.link().borrow();
-    match &link.config {
-        Some(config) => config.address.contains(address) || config.routes.iter().any(|route| route.contains(address)),
-        None => true,
-    }
+    link.config.as_ref().is_none_or(|config| client::routes_to(config, address))
 }

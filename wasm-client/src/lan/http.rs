@@ -4,7 +4,7 @@ use super::host;
 use super::tcp::TcpStream;
 use crate::error::ClientError;
 use crate::http::{Body, HttpUrl, Request, ResponseHead};
-use crate::tunnel::Tunnel;
+use crate::driver::Tunnel;
 
 /// Redirects followed before giving up.
 pub const MAX_REDIRECTS: usize = 10;

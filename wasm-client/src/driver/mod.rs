@@ -1,10 +1,10 @@
-//! The tunnel: one [`Link`] behind `Rc<RefCell<..>>`, the pump that drives it, and the
+//! The driver: one [`Link`] behind `Rc<RefCell<..>>`, the pump that drives it, and the
 //! connect / enrol / disconnect flows.
 //!
 //! The pump runs from a microtask after anything happened (a WebSocket event, an API call)
-//! and from a timer at the session's or netstack's next deadline. Each run takes every queued
-//! socket event, seals every packet the netstack produced into as few records as fit, and
-//! wakes the operations waiting on the link.
+//! and from a timer at the connection's next deadline. Each run hands every queued socket
+//! event to the core's `Connection`, sends what it has to send, and wakes the operations
+//! waiting on the link.
 
 pub mod errors;
 pub mod link;
@@ -118,7 +118,7 @@ impl Tunnel {
         }
         self.kick();
         let outcome = wait::until(&self.link, None, |link| match (&link.phase, &link.config, &link.error) {
-            (Phase::Up(_), Some(config), _) => Some(Ok(config.clone())),
+            (Phase::Up, Some(config), _) => Some(Ok(config.clone())),
             (Phase::Idle, _, Some(error)) => Some(Err(error.clone())),
             (Phase::Idle, _, None) => Some(Err(ClientError::NotConnected)),
             _ => None,

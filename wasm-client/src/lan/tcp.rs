@@ -7,7 +7,7 @@ use hometun_shared::netstack::{Error as NetError, TcpHandle, TcpState};
 
 use super::{host, with_net};
 use crate::error::ClientError;
-use crate::tunnel::{errors, wait, Tunnel};
+use crate::driver::{errors, wait, Tunnel};
 
 /// How long connecting may take (the netstack gives up on its own a little earlier).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(12);

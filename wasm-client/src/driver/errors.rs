@@ -1,19 +1,23 @@
 //! Translating the core's errors into [`ClientError`]s a user can act on.
 
+use super::link::ATTEMPT_TIMEOUT;
 use crate::error::ClientError;
-use hometun_shared::netstack;
-use hometun_shared::session::{CloseReason, Error as SessionError, Refusal};
+use hometun_shared::netstack::{self, NetConfig};
+use hometun_shared::session::{CloseReason, ConnectionLost, End, Error as SessionError, Refusal};
+use std::net::Ipv4Addr;
 
-/// A failed handshake or session.
-pub fn session_error(error: &SessionError) -> ClientError {
-    match error {
-        SessionError::Refused(refusal) => refused(*refusal),
-        SessionError::PeerClosed(reason) => closed(*reason),
-        SessionError::HandshakeTimeout => ClientError::Timeout { what: "the handshake with the relay".into(), after_ms: 10_000 },
-        SessionError::HandshakeFailed => {
+/// A connection that ended: refused, closed by the relay, failed, or lost.
+pub fn ended(end: &End) -> ClientError {
+    match end {
+        End::Failed(SessionError::Refused(refusal)) => refused(*refusal),
+        End::PeerClosed(reason) => closed(*reason),
+        End::Failed(SessionError::HandshakeTimeout) => {
+            ClientError::Timeout { what: "the handshake with the relay".into(), after_ms: millis(ATTEMPT_TIMEOUT) }
+        }
+        End::Failed(SessionError::HandshakeFailed) => {
             ClientError::Refused("the relay did not prove its key (the invite belongs to another relay, or the relay's key changed)".into())
         }
-        other => ClientError::Tunnel(other.to_string()),
+        other => ClientError::Tunnel(other.clone()),
     }
 }
 
@@ -23,7 +27,7 @@ pub fn refused(refusal: Refusal) -> ClientError {
         Refusal::UnknownDevice => ClientError::DeviceRevoked,
         Refusal::InviteExpired => ClientError::InviteExpired,
         Refusal::InviteUsed => ClientError::InviteUsed,
-        Refusal::Busy => ClientError::Tunnel(refusal.to_string()),
+        Refusal::Busy => ClientError::Tunnel(End::Failed(SessionError::Refused(refusal))),
         other => ClientError::Refused(other.to_string()),
     }
 }
@@ -32,7 +36,7 @@ pub fn refused(refusal: Refusal) -> ClientError {
 pub fn closed(reason: CloseReason) -> ClientError {
     match reason {
         CloseReason::Revoked => ClientError::DeviceRevoked,
-        CloseReason::Shutdown | CloseReason::ProtocolError | CloseReason::Other(_) => ClientError::Tunnel(reason.to_string()),
+        CloseReason::Shutdown | CloseReason::ProtocolError | CloseReason::Other(_) => ClientError::Tunnel(End::PeerClosed(reason)),
         other => ClientError::Refused(other.to_string()),
     }
 }
@@ -47,28 +51,34 @@ pub fn socket_closed(url: &str, was_open: bool, code: u16, reason: &str, cross_o
         ClientError::CertificateNotTrusted { url: format!("{page}/") }
     } else if !was_open {
         ClientError::RelayUnreachable { url: url.to_owned() }
-    } else if reason.is_empty() {
-        ClientError::Tunnel(format!("the relay connection dropped (WebSocket code {code})"))
     } else {
-        ClientError::Tunnel(format!("the relay closed the connection: {reason} (WebSocket code {code})"))
+        ClientError::Tunnel(End::ConnectionLost(ConnectionLost::WebSocketClosed { code, reason: reason.to_owned() }))
     }
 }
 
 /// A netstack call failed while talking to `host`.
 pub fn net_error(error: netstack::Error, host: &str) -> ClientError {
     use netstack::Error as E;
+    let defaults = NetConfig::new(Ipv4Addr::UNSPECIFIED, 0);
     match error {
         E::ConnectionRefused(addr) => ClientError::ConnectionRefused { host: host.to_owned(), port: addr.port() },
         E::ConnectionReset(addr) | E::NotWritable(addr) => ClientError::ConnectionReset { host: host.to_owned(), port: addr.port() },
-        E::TimedOut(addr) => ClientError::Timeout { what: format!("the connection to {host}:{}", addr.port()), after_ms: 10_000 },
+        E::TimedOut(addr) => ClientError::Timeout {
+            what: format!("the connection to {host}:{}", addr.port()),
+            after_ms: millis(defaults.tcp_connect_timeout),
+        },
         E::NameNotFound(name) => ClientError::NameNotFound { name },
-        E::DnsTimeout(name) => ClientError::Timeout { what: format!("looking up {name}"), after_ms: 5_000 },
+        E::DnsTimeout(name) => ClientError::Timeout { what: format!("looking up {name}"), after_ms: millis(netstack::DNS_TIMEOUT_PER_SERVER) },
         E::NoDnsServers(name) => ClientError::NoDnsServers { name },
         E::InvalidName(name) => ClientError::InvalidArgument(format!("{name:?} is not a host name")),
         E::Unaddressable(addr) => ClientError::InvalidArgument(format!("{addr} cannot be a destination")),
         E::UnknownHandle(_) => ClientError::ConnectionReset { host: host.to_owned(), port: 0 },
-        other => ClientError::Tunnel(other.to_string()),
+        other => ClientError::Net(other),
     }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -100,11 +110,34 @@ mod tests {
 
     #[test]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn every_end_keeps_its_error_code() {
+        let cases = [
+            (End::Failed(SessionError::Refused(Refusal::InviteUsed)), "invite-used"),
+            (End::PeerClosed(CloseReason::Revoked), "device-revoked"),
+            (End::PeerClosed(CloseReason::Shutdown), "tunnel-failed"),
+            (End::Failed(SessionError::HandshakeTimeout), "timeout"),
+            (End::Failed(SessionError::HandshakeFailed), "refused"),
+            (End::Failed(SessionError::Forged), "tunnel-failed"),
+            (End::DeadPeer, "tunnel-failed"),
+            (End::ConnectionLost(ConnectionLost::SendFailed), "tunnel-failed"),
+        ];
+        for (end, code) in cases {
+            assert_eq!(ended(&end).code(), code, "{end}");
+        }
+        let timeout = ended(&End::Failed(SessionError::HandshakeTimeout));
+        assert_eq!(timeout, ClientError::Timeout { what: "the handshake with the relay".into(), after_ms: 12_000 });
+        assert_eq!(ended(&End::DeadPeer), ClientError::Tunnel(End::DeadPeer), "the end itself, typed");
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn netstack_failures_name_the_host() {
         let addr = "192.168.0.10:81".parse().unwrap();
         let refused = net_error(netstack::Error::ConnectionRefused(addr), "nas.lan");
         assert_eq!(refused, ClientError::ConnectionRefused { host: "nas.lan".into(), port: 81 });
         assert_eq!(net_error(netstack::Error::TimedOut(addr), "nas.lan").code(), "timeout");
         assert_eq!(net_error(netstack::Error::NameNotFound("x.lan".into()), "x.lan").code(), "name-not-found");
+        assert_eq!(net_error(netstack::Error::PortsExhausted, "x.lan"), ClientError::Net(netstack::Error::PortsExhausted));
+        assert_eq!(net_error(netstack::Error::PortsExhausted, "x.lan").code(), "tunnel-failed");
     }
 }

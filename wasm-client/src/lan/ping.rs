@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{host, with_net};
 use crate::error::ClientError;
-use crate::tunnel::{errors, wait, Tunnel};
+use crate::driver::{errors, wait, Tunnel};
 use crate::web::timer::sleep;
 
 /// How long one echo waits for its reply.

@@ -1,0 +1,353 @@
+//! A client's connection to the relay: handshake, session and netstack in one state machine.
+//!
+//! ```text
+//!   Connection::connect ── hello ──► relay        handle_message(reply)  ► session up
+//!   relay pushes ClientConfig ──► netstack built (address, MTU, DNS), keepalive applied
+//!   ► Event::Configured                          ... packets both ways ...
+//!   close / peer close / dead peer / failure / lost connection ► Event::Closed(End), once
+//! ```
+//!
+//! Sans-IO like [`Session`]: the driver (browser WebSocket, tokio, a test) feeds what the
+//! socket receives to [`Connection::handle_message`] and the clock to
+//! [`Connection::handle_timeout`], sends what [`Connection::poll_transmit`] returns, sleeps
+//! until [`Connection::poll_timeout`] and reads [`Connection::poll_event`]. Sockets (TCP,
+//! UDP, ping, DNS) live on the [`NetStack`] from [`Connection::net_mut`]; after using one,
+//! call `poll_transmit` again. A driver loop:
+//!
+//! ```text
+//! on message:    conn.handle_message(now, &mut bytes)     (an Err only says the bytes were unusable)
+//! on timer:      conn.handle_timeout(now)
+//! on lost:       conn.connection_lost(ConnectionLost::...)
+//! then:          while let Some(m) = conn.poll_transmit(now) { socket.send(m) }
+//!                while let Some(e) = conn.poll_event() { ... }
+//!                sleep until conn.poll_timeout()
+//! ```
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+use rand_core::CryptoRngCore;
+
+use crate::control::ClientConfig;
+use crate::handshake::Initiator;
+use crate::invite::Invite;
+use crate::keys::{PublicKey, SecretKey};
+use crate::netstack::{NetConfig, NetStack};
+use crate::session::{self, CloseReason, ConnectionLost, End, Error, Params, Session, Stats};
+use crate::time::{Duration, Instant};
+
+/// Something the driver should know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The relay pushed this configuration and it is applied: the netstack runs with its
+    /// address, MTU and DNS servers, and keepalives go out at its interval. The first one
+    /// means the tunnel is up.
+    Configured(ClientConfig),
+    /// The connection ended, for this reason. Reported exactly once; nothing follows it.
+    Closed(End),
+}
+
+/// The netstack settings for a pushed configuration: its address and prefix, its MTU (at
+/// least 576) and its DNS servers; the rest keeps [`NetConfig::new`]'s defaults.
+pub fn net_config(config: &ClientConfig) -> NetConfig {
+    let mut net = NetConfig::new(config.address.addr(), config.address.prefix_len());
+    net.mtu = usize::from(config.mtu).max(576);
+    net.dns_servers = config.dns.clone();
+    net
+}
+
+/// Whether the relay routes `address` under `config`: inside a pushed route or the tunnel
+/// subnet.
+pub fn routes_to(config: &ClientConfig, address: Ipv4Addr) -> bool {
+    config.address.contains(address) || config.routes.iter().any(|route| route.contains(address))
+}
+
+/// A client's connection to the relay. See the [module documentation](self).
+pub struct Connection {
+    initiator: Option<Initiator>,
+    hello: Option<Vec<u8>>,
+    hello_sent: Option<Instant>,
+    handshake_rtt: Option<Duration>,
+    session: Option<Session>,
+    net: Option<NetStack>,
+    net_seed: u64,
+    config: Option<ClientConfig>,
+    events: VecDeque<Event>,
+    end: Option<End>,
+    /// The latest time a caller passed in.
+    now: Instant,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("handshaking", &self.initiator.is_some())
+            .field("session", &self.session)
+            .field("config", &self.config)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Starts a handshake with the relay whose key is `relay_key`, as device `device`; with
+    /// `enrol`, the hello asks to register the device with that invite. The hello is the first
+    /// message [`Connection::poll_transmit`] returns: call it once the socket is open.
+    /// `rng` also seeds the netstack's random choices.
+    pub fn connect(
+        device: &SecretKey,
+        relay_key: &PublicKey,
+        enrol: Option<&Invite>,
+        params: &Params,
+        now: Instant,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Connection, Error> {
+        let (initiator, hello) = Initiator::start(device, relay_key, enrol, params, now, rng)?;
+        Ok(Connection {
+            initiator: Some(initiator),
+            hello: Some(hello),
+            hello_sent: None,
+            handshake_rtt: None,
+            session: None,
+            net: None,
+            net_seed: rng.next_u64(),
+            config: None,
+            events: VecDeque::new(),
+            end: None,
+            now,
+        })
+    }
+
+    /// Carries the netstack of an earlier connection over (a reconnect): if the relay pushes
+    /// the same address again, its sockets live on; otherwise a new netstack replaces it.
+    pub fn reuse_net(&mut self, net: NetStack) {
+        self.net = Some(net);
+    }
+
+    /// Takes the netstack out, for [`Connection::reuse_net`] on the next connection.
+    pub fn take_net(&mut self) -> Option<NetStack> {
+        self.net.take()
+    }
+
+    /// The configuration the relay pushed, once it has.
+    pub fn config(&self) -> Option<&ClientConfig> {
+        self.config.as_ref()
+    }
+
+    /// The netstack, once a configuration built it (or one was carried over).
+    pub fn net(&self) -> Option<&NetStack> {
+        self.net.as_ref()
+    }
+
+    /// The netstack for sockets (TCP, UDP, ping, DNS). Call [`Connection::poll_transmit`]
+    /// after using it.
+    pub fn net_mut(&mut self) -> Option<&mut NetStack> {
+        self.net.as_mut()
+    }
+
+    /// Whether the tunnel carries packets: configured and not ended.
+    pub fn is_up(&self) -> bool {
+        self.config.is_some() && self.end.is_none()
+    }
+
+    /// How the connection ended, once it has (also reported once as [`Event::Closed`]).
+    pub fn end(&self) -> Option<&End> {
+        self.end.as_ref()
+    }
+
+    /// Session counters (zero during the handshake).
+    pub fn stats(&self) -> Stats {
+        self.session.as_ref().map(Session::stats).unwrap_or_default()
+    }
+
+    /// Time from handing out the hello to reading the relay's reply.
+    pub fn handshake_rtt(&self) -> Option<Duration> {
+        self.handshake_rtt
+    }
+
+    /// Queues one raw IP packet into the tunnel, past the netstack (tests that spoof).
+    pub fn send_packet(&mut self, packet: &[u8]) -> Result<(), Error> {
+        if let Some(end) = &self.end {
+            return Err(Error::Ended(Box::new(end.clone())));
+        }
+        match self.session.as_mut() {
+            Some(session) => session.send_packet(packet),
+            None => Err(Error::Handshaking),
+        }
+    }
+
+    /// Feeds one message received from the relay: the handshake reply, then records whose
+    /// packets go to the netstack and whose pushed configuration is applied.
+    ///
+    /// Fails only for a message it could not use; when that also ends the connection (a
+    /// refusal, a forged record, ...), [`Event::Closed`] says so.
+    pub fn handle_message(&mut self, now: Instant, message: &mut [u8]) -> Result<(), Error> {
+        self.now = now;
+        if let Some(end) = &self.end {
+            return Err(Error::Ended(Box::new(end.clone())));
+        }
+        if let Some(initiator) = self.initiator.take() {
+            self.hello = None;
+            return match initiator.handle_reply(now, message) {
+                Ok(session) => {
+                    self.handshake_rtt = self.hello_sent.map(|sent| now.saturating_duration_since(sent));
+                    self.session = Some(session);
+                    Ok(())
+                }
+                Err(error) => {
+                    self.finish(End::Failed(error.clone()));
+                    Err(error)
+                }
+            };
+        }
+        let Some(session) = self.session.as_mut() else { return Ok(()) };
+        let result = session.handle_message(now, message).map(|packets| {
+            if let Some(net) = self.net.as_mut().filter(|_| self.config.is_some()) {
+                for packet in packets {
+                    net.receive_packet(packet);
+                }
+            }
+        });
+        self.take_session_events(now);
+        result
+    }
+
+    /// Runs the timers at `now`: the handshake deadline, the session's keepalive and
+    /// dead-peer timers, the netstack's retransmissions and timeouts. An end is reported
+    /// through [`Connection::poll_event`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if self.end.is_some() {
+            return;
+        }
+        if let Some(initiator) = &self.initiator {
+            if now >= initiator.deadline() {
+                self.finish(End::Failed(Error::HandshakeTimeout));
+            }
+            return;
+        }
+        if let Some(session) = self.session.as_mut() {
+            if session.poll_timeout().is_some_and(|at| now >= at) {
+                session.handle_timeout(now);
+            }
+        }
+        if let Some(net) = self.net.as_mut().filter(|_| self.config.is_some()) {
+            if net.poll_timeout().is_some_and(|at| now >= at) {
+                net.poll(now);
+            }
+        }
+        self.take_session_events(now);
+    }
+
+    /// The connection under the session ended without a close frame. Ends the connection
+    /// with [`End::ConnectionLost`] unless it has already ended (the first end stands).
+    pub fn connection_lost(&mut self, lost: ConnectionLost) {
+        match self.session.as_mut() {
+            Some(session) => session.connection_lost(lost),
+            None => self.finish(End::ConnectionLost(lost)),
+        }
+        self.take_session_events(self.now);
+    }
+
+    /// Closes the connection: a close frame goes out with the next
+    /// [`Connection::poll_transmit`], then [`Event::Closed`] reports [`End::Closed`].
+    pub fn close(&mut self, reason: CloseReason) {
+        match self.session.as_mut() {
+            Some(session) if self.end.is_none() => session.close(reason),
+            _ => self.finish(End::Closed(reason)),
+        }
+    }
+
+    /// The next message to send: the hello first, then records sealing the netstack's
+    /// packets (and keepalives, the close frame). A driver whose socket is backed up stops
+    /// calling this; the packets then wait in the netstack, which slows its senders down.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.now = now;
+        if self.end.is_some() {
+            return None;
+        }
+        if let Some(hello) = self.hello.take() {
+            self.hello_sent = Some(now);
+            return Some(hello);
+        }
+        let session = self.session.as_mut()?;
+        if let Some(net) = self.net.as_mut().filter(|_| self.config.is_some()) {
+            if session.queued_bytes() == 0 {
+                net.poll(now);
+                // A full send queue drops the packet, as a router would; TCP resends.
+                net.drain_transmit(|packet| {
+                    let _ = session.send_packet(packet);
+                });
+            }
+        }
+        let message = session.poll_transmit(now);
+        self.take_session_events(now);
+        message
+    }
+
+    /// When [`Connection::handle_timeout`] should next be called; `None` once ended.
+    #[must_use]
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if self.end.is_some() {
+            return None;
+        }
+        if let Some(initiator) = &self.initiator {
+            return Some(initiator.deadline());
+        }
+        let session = self.session.as_ref().and_then(Session::poll_timeout);
+        let net = self.net.as_mut().filter(|_| self.config.is_some()).and_then(NetStack::poll_timeout);
+        [session, net].into_iter().flatten().min()
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn take_session_events(&mut self, now: Instant) {
+        while let Some(event) = self.session.as_mut().and_then(Session::poll_event) {
+            match event {
+                session::Event::Config(config) => self.apply_config(config, now),
+                session::Event::Closed(end) => self.finish(end),
+                _ => {}
+            }
+        }
+    }
+
+    /// Applies a pushed configuration: the netstack is kept when the address stayed (its DNS
+    /// servers are updated) and built anew otherwise; the keepalive interval is the relay's.
+    fn apply_config(&mut self, config: ClientConfig, now: Instant) {
+        if self.end.is_some() {
+            return;
+        }
+        let same_address = self.net.as_ref().is_some_and(|net| net.config().address == config.address.addr());
+        if same_address {
+            if let Some(net) = self.net.as_mut() {
+                let _ = net.set_dns_servers(config.dns.clone());
+            }
+        } else {
+            match NetStack::new(net_config(&config), now, self.net_seed) {
+                Ok(net) => self.net = Some(net),
+                Err(error) => return self.finish(End::Failed(Error::UnusableConfig(error))),
+            }
+        }
+        if let Some(session) = self.session.as_mut() {
+            session.set_keepalive(config.keepalive);
+        }
+        self.config = Some(config.clone());
+        self.events.push_back(Event::Configured(config));
+    }
+
+    fn finish(&mut self, end: End) {
+        if self.end.is_some() {
+            return;
+        }
+        self.initiator = None;
+        self.hello = None;
+        self.end = Some(end.clone());
+        self.events.push_back(Event::Closed(end));
+    }
+}

@@ -1,0 +1,241 @@
+//! The client connection (handshake, session and netstack in one state machine) against a
+//! simulated relay, on a virtual clock.
+
+mod sim;
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use std::net::Ipv4Addr;
+
+use hometun_shared::client::{self, Connection, Event};
+use hometun_shared::netstack::NetStack;
+use hometun_shared::session::{CloseReason, ConnectionLost, End, Error, Params, Refusal, Session};
+use hometun_shared::time::{Duration, Instant};
+use sim::*;
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr};
+
+const T0: Instant = Instant::ZERO;
+const RELAY_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 8, 0, 1);
+
+/// A phone's connection and the relay's session, talking through in-memory messages.
+struct Pair {
+    phone: Connection,
+    relay: Session,
+    now: Instant,
+}
+
+impl Pair {
+    /// Moves every message both ways until neither side has anything to send.
+    fn exchange(&mut self) {
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(mut message) = self.phone.poll_transmit(self.now) {
+                moved = true;
+                let _ = self.relay.handle_message(self.now, &mut message).map(|packets| packets.count());
+            }
+            while let Some(mut message) = self.relay.poll_transmit(self.now) {
+                moved = true;
+                let _ = self.phone.handle_message(self.now, &mut message);
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the exchange never settled");
+    }
+
+    /// Advances the clock to the next timer of either side and runs it; returns the new time.
+    fn step(&mut self) -> Instant {
+        let next = [self.phone.poll_timeout(), self.relay.poll_timeout()].into_iter().flatten().min().expect("a timer");
+        assert!(next >= self.now, "timers never point into the past");
+        self.now = next;
+        self.phone.handle_timeout(next);
+        self.relay.handle_timeout(next);
+        next
+    }
+
+    fn phone_events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.phone.poll_event()).collect()
+    }
+}
+
+/// A phone whose device the relay knows, connected and configured with [`home_config`].
+fn configured() -> Pair {
+    configured_with(None)
+}
+
+#[test]
+fn a_connection_comes_up_with_the_pushed_configuration_applied() {
+    let mut pair = configured();
+    assert_eq!(pair.phone_events(), vec![Event::Configured(home_config())]);
+    assert!(pair.phone.is_up());
+    assert_eq!(pair.phone.config(), Some(&home_config()));
+    let net = pair.phone.net().expect("the configuration built the netstack").config();
+    assert_eq!((net.address, net.prefix_len), (Ipv4Addr::new(10, 8, 0, 6), 24), "the pushed address");
+    assert_eq!(net.mtu, 1420, "the pushed MTU");
+    assert_eq!(net.dns_servers, vec![Ipv4Addr::new(192, 168, 0, 1)], "the pushed DNS server");
+    let config = home_config();
+    assert!(client::routes_to(&config, Ipv4Addr::new(192, 168, 0, 10)), "the pushed route");
+    assert!(client::routes_to(&config, RELAY_ADDRESS), "the tunnel subnet");
+    assert!(!client::routes_to(&config, Ipv4Addr::new(192, 168, 1, 10)), "nothing else");
+}
+
+#[test]
+fn keepalives_go_out_at_the_pushed_interval() {
+    let mut pair = configured();
+    assert_ne!(home_config().keepalive, Params::default().keepalive, "the fixture must differ from the default");
+    let mut sent_at = Vec::new();
+    while pair.now < T0 + Duration::from_secs(300) {
+        let now = pair.step();
+        let before = pair.phone.stats().records_out;
+        pair.exchange();
+        if pair.phone.stats().records_out > before {
+            sent_at.push(now);
+        }
+    }
+    assert!(pair.phone.end().is_none() && !pair.relay.is_closed(), "an idle tunnel stays up");
+    let gaps: Vec<Duration> = sent_at.windows(2).map(|w| w[1].saturating_duration_since(w[0])).collect();
+    assert!(gaps.len() >= 10, "keepalives kept coming: {gaps:?}");
+    assert!(gaps.iter().all(|gap| *gap == home_config().keepalive), "one keepalive per pushed interval: {gaps:?}");
+}
+
+#[test]
+fn packets_flow_both_ways() {
+    let mut pair = configured();
+    let now = pair.now;
+    pair.phone.net_mut().unwrap().ping(RELAY_ADDRESS, 7, 56, now).unwrap();
+    let mut request = pair.phone.poll_transmit(now).expect("a record with the echo request");
+    let packets: Vec<Vec<u8>> = pair.relay.handle_message(now, &mut request).unwrap().map(<[u8]>::to_vec).collect();
+    assert_eq!(packets.len(), 1, "one IP packet reached the relay");
+    let reply = echo_reply(&packets[0]);
+
+    pair.now = now + Duration::from_millis(20);
+    pair.relay.send_packet(&reply).unwrap();
+    pair.exchange();
+    pair.phone.handle_timeout(pair.now);
+    let got = pair.phone.net_mut().unwrap().poll_ping_reply().expect("the reply reached the phone's netstack");
+    assert_eq!((got.from, got.seq, got.rtt), (RELAY_ADDRESS, 7, Duration::from_millis(20)));
+    assert_eq!(pair.relay.stats().packets_in, 1);
+    assert_eq!(pair.phone.stats().packets_in, 1);
+}
+
+#[test]
+fn closing_is_reported_once() {
+    let mut pair = configured();
+    pair.phone_events();
+    pair.phone.close(CloseReason::Normal);
+    pair.exchange();
+    pair.phone.connection_lost(ConnectionLost::Dropped);
+    pair.phone.handle_timeout(pair.now + Duration::from_secs(3600));
+    assert_eq!(pair.phone_events(), vec![Event::Closed(End::Closed(CloseReason::Normal))]);
+    assert_eq!(pair.relay.end(), Some(&End::PeerClosed(CloseReason::Normal)), "the relay read the close frame");
+    assert_eq!(pair.phone.poll_transmit(pair.now), None);
+    assert_eq!(pair.phone.poll_timeout(), None);
+    assert!(!pair.phone.is_up());
+}
+
+#[test]
+fn the_relay_closing_ends_the_connection_with_its_reason() {
+    let mut pair = configured();
+    pair.phone_events();
+    pair.relay.close(CloseReason::Revoked);
+    pair.exchange();
+    pair.phone.connection_lost(ConnectionLost::WebSocketClosed { code: 1000, reason: String::new() });
+    assert_eq!(pair.phone_events(), vec![Event::Closed(End::PeerClosed(CloseReason::Revoked))]);
+    let ended = Error::Ended(Box::new(End::PeerClosed(CloseReason::Revoked)));
+    assert_eq!(pair.phone.send_packet(&packet(1, 60)), Err(ended));
+}
+
+#[test]
+fn a_lost_connection_ends_it_once() {
+    let mut pair = configured();
+    pair.phone_events();
+    pair.phone.connection_lost(ConnectionLost::Dropped);
+    pair.phone.connection_lost(ConnectionLost::StoppedReading);
+    assert_eq!(pair.phone_events(), vec![Event::Closed(End::ConnectionLost(ConnectionLost::Dropped))]);
+}
+
+#[test]
+fn a_refused_device_learns_why() {
+    let mut relay_sim = RelaySim::new(32);
+    let mut stranger = Device::new(33);
+    let mut phone = Connection::connect(&stranger.secret, &relay_sim.key(), None, &stranger.params, T0, &mut stranger.rng).unwrap();
+    let hello = phone.poll_transmit(T0).unwrap();
+    let mut refusal = relay_sim.answer(T0, &hello).err().expect("an unknown device is refused");
+    assert_eq!(phone.handle_message(T0, &mut refusal), Err(Error::Refused(Refusal::UnknownDevice)));
+    let events: Vec<_> = std::iter::from_fn(|| phone.poll_event()).collect();
+    assert_eq!(events, vec![Event::Closed(End::Failed(Error::Refused(Refusal::UnknownDevice)))]);
+}
+
+#[test]
+fn a_silent_relay_times_the_handshake_out() {
+    let mut device = Device::new(34);
+    let relay_key = RelaySim::new(35).key();
+    let mut phone = Connection::connect(&device.secret, &relay_key, None, &device.params, T0, &mut device.rng).unwrap();
+    let _hello = phone.poll_transmit(T0).unwrap();
+    let deadline = phone.poll_timeout().unwrap();
+    assert_eq!(deadline, T0 + Params::default().handshake_timeout);
+    phone.handle_timeout(deadline);
+    let events: Vec<_> = std::iter::from_fn(|| phone.poll_event()).collect();
+    assert_eq!(events, vec![Event::Closed(End::Failed(Error::HandshakeTimeout))]);
+}
+
+#[test]
+fn a_reconnect_with_the_same_address_keeps_the_sockets() {
+    let mut first = configured();
+    let handle = first.phone.net_mut().unwrap().tcp_connect("192.168.0.10:80".parse().unwrap()).unwrap();
+    first.phone.connection_lost(ConnectionLost::Dropped);
+    let net = first.phone.take_net().unwrap();
+
+    let mut second = configured_with(Some(net));
+    assert_eq!(second.phone_events(), vec![Event::Configured(home_config())]);
+    assert!(second.phone.net().unwrap().tcp_state(handle).is_ok(), "the connection attempt survived the reconnect");
+}
+
+/// Like [`configured`], carrying `net` over from an earlier connection.
+fn configured_with(net: Option<NetStack>) -> Pair {
+    let mut relay_sim = RelaySim::new(36);
+    let mut device = Device::new(37);
+    relay_sim.devices.insert(device.secret.public_key());
+    let mut phone = Connection::connect(&device.secret, &relay_sim.key(), None, &device.params, T0, &mut device.rng).unwrap();
+    if let Some(net) = net {
+        phone.reuse_net(net);
+    }
+    let hello = phone.poll_transmit(T0).expect("the hello goes first");
+    let (relay, mut reply) = relay_sim.answer(T0, &hello).expect("the relay accepts");
+    phone.handle_message(T0, &mut reply).expect("the reply completes the handshake");
+    let mut pair = Pair { phone, relay, now: T0 };
+    pair.exchange();
+    assert!(relay_sim.confirm(&mut pair.relay, None), "the phone's first record confirms its keys");
+    pair.relay.send_config(&home_config()).unwrap();
+    pair.exchange();
+    pair
+}
+
+/// The echo reply to an ICMP echo request, as the relay's host would send it.
+fn echo_reply(request: &[u8]) -> Vec<u8> {
+    let caps = ChecksumCapabilities::default();
+    let ip = Ipv4Packet::new_checked(request).expect("an IPv4 packet");
+    let ip_repr = Ipv4Repr::parse(&ip, &caps).expect("a valid IPv4 header");
+    let icmp = Icmpv4Packet::new_checked(ip.payload()).expect("an ICMP message");
+    let Icmpv4Repr::EchoRequest { ident, seq_no, data } = Icmpv4Repr::parse(&icmp, &caps).expect("valid ICMP") else {
+        panic!("not an echo request");
+    };
+    let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
+    let reply_ip = Ipv4Repr {
+        src_addr: ip_repr.dst_addr,
+        dst_addr: ip_repr.src_addr,
+        next_header: IpProtocol::Icmp,
+        payload_len: reply.buffer_len(),
+        hop_limit: 64,
+    };
+    let mut out = vec![0u8; reply_ip.buffer_len() + reply.buffer_len()];
+    let mut packet = Ipv4Packet::new_unchecked(&mut out[..]);
+    reply_ip.emit(&mut packet, &caps);
+    reply.emit(&mut Icmpv4Packet::new_unchecked(packet.payload_mut()), &caps);
+    out
+}
