@@ -355,6 +355,7 @@ impl Link {
             Drop::Spoofed(s) => (&drops.spoofed, Some(s), "spoofed source"),
             Drop::ClientToClient(s) => (&drops.denied, Some(s), "client-to-client"),
             Drop::Denied(s) => (&drops.denied, Some(s), "not allowed"),
+            Drop::PoolSpecial(s) => (&drops.denied, Some(s), "pool network or broadcast address"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(skipped) = self.relay.deny_log.allow(unix_now()) {

@@ -31,6 +31,9 @@ pub enum Drop {
     ClientToClient(Ipv4Summary),
     /// The ACL does not allow the destination.
     Denied(Ipv4Summary),
+    /// The destination is the pool's network or broadcast address (no client has it; a
+    /// packet there would reach every client or the relay's own stack as a broadcast).
+    PoolSpecial(Ipv4Summary),
 }
 
 impl ClientFilter {
@@ -41,14 +44,17 @@ impl ClientFilter {
             return Err(Drop::Spoofed(summary));
         }
         let to_pool = self.pool.contains(summary.dst);
+        if to_pool && (summary.dst == self.pool.addr() || summary.dst == self.pool.broadcast()) {
+            return Err(Drop::PoolSpecial(summary));
+        }
         if to_pool && summary.dst != self.relay_address && !self.client_to_client {
             return Err(Drop::ClientToClient(summary));
         }
-        let to_other_client = to_pool && self.client_to_client && summary.dst != self.relay_address;
         // Pinging the relay's tunnel address is how a client measures the tunnel itself; any
-        // other traffic to the relay (its own services) still needs the ACL.
+        // other traffic to the relay (its own services) still needs the ACL. Another client is
+        // a destination like any other: client-to-client only lets the ACL decide.
         let ping_to_relay = summary.dst == self.relay_address && summary.echo_request;
-        if to_other_client || ping_to_relay || self.acl.allows(&summary) {
+        if ping_to_relay || self.acl.allows(&summary) {
             Ok(summary)
         } else {
             Err(Drop::Denied(summary))
@@ -64,7 +70,9 @@ mod tests {
     fn filter(client_to_client: bool) -> ClientFilter {
         ClientFilter {
             address: Ipv4Addr::new(10, 8, 0, 2),
-            acl: Acl::parse_list("192.168.0.0/24").unwrap(),
+            // The whole pool is allowed so that the pool's special addresses are not refused by
+            // the ACL alone; one other client (10.8.0.3) is named, 10.8.0.4 is not.
+            acl: Acl::parse_list("192.168.0.0/24, 10.8.0.3, 10.8.0.0, 10.8.0.255").unwrap(),
             pool: "10.8.0.0/24".parse().unwrap(),
             relay_address: Ipv4Addr::new(10, 8, 0, 1),
             client_to_client,
@@ -80,7 +88,12 @@ mod tests {
             ("spoofed LAN source", false, ping([192, 168, 0, 99], [192, 168, 0, 10]), "spoofed"),
             ("spoofed other client", false, ping([10, 8, 0, 3], [192, 168, 0, 10]), "spoofed"),
             ("to another client, off", false, ping(me, [10, 8, 0, 3]), "c2c"),
-            ("to another client, on", true, ping(me, [10, 8, 0, 3]), "ok"),
+            ("to another client, on, ACL allows", true, ping(me, [10, 8, 0, 3]), "ok"),
+            ("to another client, on, ACL denies", true, ping(me, [10, 8, 0, 4]), "denied"),
+            ("tcp to another client outside the ACL", true, build::with_ports(me, [10, 8, 0, 4], PROTO_TCP, 1, 22), "denied"),
+            ("to the pool's network address", true, ping(me, [10, 8, 0, 0]), "pool-special"),
+            ("to the pool's broadcast address", true, ping(me, [10, 8, 0, 255]), "pool-special"),
+            ("to the pool's broadcast address, c2c off", false, ping(me, [10, 8, 0, 255]), "pool-special"),
             ("ping to the relay", false, ping(me, [10, 8, 0, 1]), "ok"),
             ("other icmp to the relay", false, build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0, &[3, 3, 0, 0, 0, 0, 0, 0]), "denied"),
             ("tcp to the relay, not in ACL", false, build::with_ports(me, [10, 8, 0, 1], PROTO_TCP, 1, 22), "denied"),
@@ -94,6 +107,7 @@ mod tests {
                 Err(Drop::ClientToClient(_)) => "c2c",
                 Err(Drop::Denied(_)) => "denied",
                 Err(Drop::Malformed(_)) => "malformed",
+                Err(Drop::PoolSpecial(_)) => "pool-special",
             };
             assert_eq!(got, want, "{name}");
         }
