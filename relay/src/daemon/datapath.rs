@@ -356,6 +356,7 @@ impl Link {
             Drop::ClientToClient(s) => (&drops.denied, Some(s), "client-to-client"),
             Drop::Denied(s) => (&drops.denied, Some(s), "not allowed"),
             Drop::PoolSpecial(s) => (&drops.denied, Some(s), "pool network or broadcast address"),
+            Drop::IpOptions(s) => (&drops.denied, Some(s), "IP options"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(skipped) = self.relay.deny_log.allow(unix_now()) {
