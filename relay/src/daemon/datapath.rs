@@ -297,35 +297,35 @@ impl Link {
     /// Registers the client once its keys are confirmed, joins the session table and pushes
     /// the client's configuration.
     async fn establish(&mut self) -> Result<(), End> {
+        let (Some(packets), Some(kick)) = (self.queue_tx.take(), self.kick_tx.take()) else {
+            return Err(End::Local(CloseReason::Refused));
+        };
         // Admission writes state files (fsync): keep it off the async workers.
-        let (relay, what, key) = (self.relay.clone(), self.admission.clone(), *self.session.remote_key());
-        let admitted = tokio::task::spawn_blocking(move || relay.admit(&what, &key))
-            .await
-            .unwrap_or_else(|e| Err(AdmitError::Save(anyhow::anyhow!("admission task failed: {e}"))));
-        let admitted = match admitted {
-            Ok(admitted) => admitted,
+        let (relay, what, key, remote) = (self.relay.clone(), self.admission.clone(), *self.session.remote_key(), self.remote);
+        let joined = tokio::task::spawn_blocking(move || {
+            relay.admit_and_join(&what, &key, |admitted| LiveSession {
+                id: relay.sessions.next_id(),
+                name: admitted.name.clone(),
+                key: admitted.key,
+                address: admitted.address,
+                remote,
+                since: unix_now(),
+                packets,
+                kick,
+                bytes_in: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(AdmitError::Save(anyhow::anyhow!("admission task failed: {e}"))));
+        let (admitted, live) = match joined {
+            Ok(joined) => joined,
             Err(e) => {
                 tracing::info!(remote = %self.remote, key = %key.fingerprint(), "refused after handshake: {e}");
                 self.session.close(CloseReason::Refused);
                 return Err(End::Local(CloseReason::Refused));
             }
         };
-        let (Some(packets), Some(kick)) = (self.queue_tx.take(), self.kick_tx.take()) else {
-            return Err(End::Local(CloseReason::Refused));
-        };
-        let live = Arc::new(LiveSession {
-            id: self.relay.sessions.next_id(),
-            name: admitted.name.clone(),
-            key: admitted.key,
-            address: admitted.address,
-            remote: self.remote,
-            since: unix_now(),
-            packets,
-            kick,
-            bytes_in: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-        });
-        self.relay.sessions.insert(live.clone());
         let config = self.relay.client_config(&admitted);
         self.session.send_config(&config).map_err(End::Protocol)?;
         tracing::info!(
