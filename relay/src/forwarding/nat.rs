@@ -131,7 +131,9 @@ mod tests {
 
     #[test]
     fn firewall_rules_by_mode() {
-        let cases: &[(bool, Option<&str>, &[&str], &[&str])] = &[
+        /// Masquerade mode, LAN interface, rules wanted, text not wanted.
+        type Case<'a> = (bool, Option<&'a str>, &'a [&'a str], &'a [&'a str]);
+        let cases: &[Case] = &[
             (
                 true,
                 Some("eth1"),
