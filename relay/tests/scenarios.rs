@@ -7,6 +7,8 @@ mod support;
 use futures_util::{SinkExt, StreamExt};
 use hometun_relay::admin::proto::{Request, Response};
 use hometun_relay::config::Limits;
+use hometun_relay::daemon::admission::Admission;
+use hometun_relay::daemon::session_table::LiveSession;
 use hometun_relay::state::store::Store;
 use hometun_shared::invite::Invite;
 use hometun_shared::keys::SecretKey;
@@ -14,6 +16,7 @@ use hometun_shared::session::{CloseReason, End, Event, Refusal};
 use hometun_testkit::packet;
 use hometun_testkit::tungstenite::Message;
 use std::net::Ipv4Addr;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use support::{next_binary, refusal, Client, Lab, PATIENCE};
 
@@ -114,6 +117,53 @@ async fn revoking_a_connected_device_ends_its_session_within_a_second_and_keeps_
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A revoke that lands while a device is being admitted (its keys confirmed, its session not
+/// yet in the table) must still end that session: admission and joining the session table
+/// are one step as far as a revoke can see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_during_admission_ends_the_session_being_admitted() {
+    let (lab, _invite, key, _phone) = enrolled("phone").await;
+    let relay = lab.relay.clone();
+    let public = key.public_key();
+    let (kick_tx, mut kicked) = tokio::sync::mpsc::channel(4);
+    let (revoked, admitted) = tokio::task::spawn_blocking(move || {
+        let mut revoke = None;
+        let admitted = relay.admit_and_join(&Admission::Connect, &public, |admitted| {
+            // Between admission and the session table: the admin revokes the device now.
+            let (started_tx, started) = std::sync::mpsc::channel();
+            let revoking = relay.clone();
+            revoke = Some(std::thread::spawn(move || {
+                started_tx.send(()).unwrap();
+                hometun_relay::admin::answer(&revoking, Request::Revoke { name: "phone".into() })
+            }));
+            started.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            let (packets, _) = tokio::sync::mpsc::channel(1);
+            LiveSession {
+                id: relay.sessions.next_id(),
+                name: admitted.name.clone(),
+                key: admitted.key,
+                address: admitted.address,
+                remote: "127.0.0.1:1".parse().unwrap(),
+                since: 0,
+                packets,
+                kick: kick_tx,
+                bytes_in: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+            }
+        });
+        (revoke.unwrap().join().unwrap(), admitted.is_ok())
+    })
+    .await
+    .unwrap();
+    assert!(admitted, "the device was not yet revoked when its admission began");
+    match revoked {
+        Response::Revoked { closed_session, .. } => assert!(closed_session, "the revoke found no session"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(kicked.try_recv().ok(), Some(CloseReason::Revoked), "the admitted session was not told to close");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -98,21 +98,13 @@ pub fn answer(relay: &Relay, request: Request) -> Response {
             }
             Response::Clients { clients }
         }
-        Request::Revoke { name } => {
-            let key = {
-                let mut store = relay.store();
-                match actions::revoke(&mut store, &name) {
-                    Ok(key) => key,
-                    Err(e) => return Response::Error { message: format!("{e:#}") },
-                }
-            };
-            let session = relay.sessions.by_key(&key);
-            if let Some(live) = &session {
-                let _ = live.kick.try_send(hometun_shared::session::CloseReason::Revoked);
+        Request::Revoke { name } => match relay.revoke(&name) {
+            Ok(closed_session) => {
+                tracing::info!(client = %name, "revoked");
+                Response::Revoked { name, closed_session }
             }
-            tracing::info!(client = %name, "revoked");
-            Response::Revoked { name, closed_session: session.is_some() }
-        }
+            Err(e) => Response::Error { message: format!("{e:#}") },
+        },
         Request::Invite { name, ttl_secs, allow } => {
             let mut store = relay.store();
             match actions::create_invite(&mut store, &relay.config, relay.public, &name, ttl_secs, allow.as_deref()) {

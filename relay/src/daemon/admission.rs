@@ -1,17 +1,20 @@
 //! Who may connect: the decision on a hello (before anything is allocated), and the
 //! registration once the client has proven its keys.
 
+use super::session_table::LiveSession;
 use super::Relay;
 use crate::forwarding::filter::ClientFilter;
 use crate::state::invites::InviteRefusal;
 use crate::state::registry::Client;
+use crate::state::store::Store;
 use crate::state::unix_now;
 use hometun_shared::control::ClientConfig;
 use hometun_shared::handshake::{Hello, Intent};
 use hometun_shared::invite::{InviteId, InviteSecret};
 use hometun_shared::keys::PublicKey;
-use hometun_shared::session::Refusal;
+use hometun_shared::session::{CloseReason, Refusal};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// What a hello asks for, once found acceptable.
 #[derive(Clone, Debug)]
@@ -80,9 +83,43 @@ impl Relay {
         }
     }
 
-    /// Registers (for an enrolment) and leases the address, once keys are confirmed.
-    pub fn admit(&self, admission: &Admission, key: &PublicKey) -> Result<Admitted, AdmitError> {
+    /// Admits the client (registers it for an enrolment and leases its address, once its keys
+    /// are confirmed) and registers its live session, built by `live` from the admission, in
+    /// the session table.
+    ///
+    /// Both happen under the store lock, which [`Relay::revoke`] also holds while it looks for
+    /// the session to end: a revoke comes either before (and the admission is refused) or
+    /// after (and finds the session), never in between.
+    pub fn admit_and_join(
+        &self,
+        admission: &Admission,
+        key: &PublicKey,
+        live: impl FnOnce(&Admitted) -> LiveSession,
+    ) -> Result<(Admitted, Arc<LiveSession>), AdmitError> {
         let mut store = self.store();
+        let admitted = self.admit(&mut store, admission, key)?;
+        let live = Arc::new(live(&admitted));
+        self.sessions.insert(live.clone());
+        drop(store);
+        Ok((admitted, live))
+    }
+
+    /// Revokes client `name` and asks its live session, if any, to close. Returns whether a
+    /// session was told to close. The store lock is held throughout (see
+    /// [`Relay::admit_and_join`]).
+    pub fn revoke(&self, name: &str) -> anyhow::Result<bool> {
+        let mut store = self.store();
+        let key = crate::state::actions::revoke(&mut store, name)?;
+        let session = self.sessions.by_key(&key);
+        if let Some(live) = &session {
+            let _ = live.kick.try_send(CloseReason::Revoked);
+        }
+        drop(store);
+        Ok(session.is_some())
+    }
+
+    /// Registers (for an enrolment) and leases the address, once keys are confirmed.
+    fn admit(&self, store: &mut Store, admission: &Admission, key: &PublicKey) -> Result<Admitted, AdmitError> {
         let now = unix_now();
         let enrolled = matches!(admission, Admission::Enrol { .. });
         if let Admission::Enrol { id } = admission {

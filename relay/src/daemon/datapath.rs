@@ -277,34 +277,34 @@ impl Link {
     /// Registers the client once its keys are confirmed, joins the session table and pushes
     /// the client's configuration.
     async fn establish(&mut self) -> Result<(), End> {
+        let (Some(packets), Some(kick)) = (self.queue_tx.take(), self.kick_tx.take()) else {
+            return Err(self.stop(CloseReason::Refused));
+        };
         // Admission writes state files (fsync): keep it off the async workers.
-        let (relay, what, key) = (self.relay.clone(), self.admission.clone(), *self.session.remote_key());
-        let admitted = tokio::task::spawn_blocking(move || relay.admit(&what, &key))
-            .await
-            .unwrap_or_else(|e| Err(AdmitError::Save(anyhow::anyhow!("admission task failed: {e}"))));
-        let admitted = match admitted {
-            Ok(admitted) => admitted,
+        let (relay, what, key, remote) = (self.relay.clone(), self.admission.clone(), *self.session.remote_key(), self.remote);
+        let joined = tokio::task::spawn_blocking(move || {
+            relay.admit_and_join(&what, &key, |admitted| LiveSession {
+                id: relay.sessions.next_id(),
+                name: admitted.name.clone(),
+                key: admitted.key,
+                address: admitted.address,
+                remote,
+                since: unix_now(),
+                packets,
+                kick,
+                bytes_in: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(AdmitError::Save(anyhow::anyhow!("admission task failed: {e}"))));
+        let (admitted, live) = match joined {
+            Ok(joined) => joined,
             Err(e) => {
                 tracing::info!(remote = %self.remote, key = %key.fingerprint(), "refused after handshake: {e}");
                 return Err(self.stop(CloseReason::Refused));
             }
         };
-        let (Some(packets), Some(kick)) = (self.queue_tx.take(), self.kick_tx.take()) else {
-            return Err(self.stop(CloseReason::Refused));
-        };
-        let live = Arc::new(LiveSession {
-            id: self.relay.sessions.next_id(),
-            name: admitted.name.clone(),
-            key: admitted.key,
-            address: admitted.address,
-            remote: self.remote,
-            since: unix_now(),
-            packets,
-            kick,
-            bytes_in: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-        });
-        self.relay.sessions.insert(live.clone());
         let config = self.relay.client_config(&admitted);
         self.session.send_config(&config).map_err(End::Failed)?;
         tracing::info!(
@@ -334,6 +334,8 @@ impl Link {
             Drop::Spoofed(s) => (&drops.spoofed, Some(s), "spoofed source"),
             Drop::ClientToClient(s) => (&drops.denied, Some(s), "client-to-client"),
             Drop::Denied(s) => (&drops.denied, Some(s), "not allowed"),
+            Drop::PoolSpecial(s) => (&drops.denied, Some(s), "pool network or broadcast address"),
+            Drop::IpOptions(s) => (&drops.denied, Some(s), "IP options"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(skipped) = self.relay.deny_log.allow(unix_now()) {

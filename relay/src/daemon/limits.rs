@@ -1,32 +1,114 @@
-//! Per-source-IP limits: open connections, connections still in handshakes, and the rate of
-//! new connections (a token bucket).
+//! Per-source limits: open connections, connections still in handshakes, and the rate of
+//! new connections (a token bucket per source and one for all sources together).
+//!
+//! A source is an IPv4 address or an IPv6 /64 (one home or host usually holds a whole /64).
+//! A source's entry lives as long as it has connections open or its bucket is not yet full
+//! again: closing a connection gives nothing back, only time refills the bucket. Idle entries
+//! whose bucket is full are swept out at most once a second.
 
 use crate::config::Limits;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-#[derive(Debug)]
-struct PerIp {
-    open: usize,
-    unauthenticated: usize,
+/// New connections per second over all sources (sustained), unless set otherwise.
+pub const GLOBAL_NEW_CONNECTIONS_PER_SEC: u32 = 1000;
+/// Burst of new connections over all sources, unless set otherwise.
+pub const GLOBAL_NEW_CONNECTIONS_BURST: u32 = 4000;
+/// How often idle entries are swept out.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Where connections come from, as far as the limits are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// One IPv4 address (IPv4-mapped IPv6 addresses included).
+    V4(std::net::Ipv4Addr),
+    /// The /64 network of an IPv6 address.
+    V6Net(u64),
+}
+
+impl Source {
+    /// The source `ip` belongs to.
+    pub fn of(ip: IpAddr) -> Source {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => Source::V4(v4),
+            IpAddr::V6(v6) => Source::V6Net((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+/// A token bucket.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
     tokens: f64,
     refilled: Instant,
+}
+
+impl Bucket {
+    fn full(burst: f64, now: Instant) -> Bucket {
+        Bucket { tokens: burst, refilled: now }
+    }
+
+    /// Adds what `now` earns at `per_sec`, up to `burst`.
+    fn refill(&mut self, now: Instant, per_sec: u32, burst: f64) {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * f64::from(per_sec)).min(burst);
+        self.refilled = self.refilled.max(now);
+    }
+
+    /// Whether the bucket would be full at `now` (nothing to remember about it).
+    fn is_full_at(&self, now: Instant, per_sec: u32, burst: f64) -> bool {
+        let mut copy = *self;
+        copy.refill(now, per_sec, burst);
+        copy.tokens >= burst
+    }
+}
+
+#[derive(Debug)]
+struct PerSource {
+    open: usize,
+    unauthenticated: usize,
+    bucket: Bucket,
+}
+
+#[derive(Debug)]
+struct Table {
+    sources: HashMap<Source, PerSource>,
+    global: Bucket,
+    swept: Instant,
+}
+
+/// The rate of new connections over all sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalRate {
+    /// Sustained new connections per second.
+    pub per_sec: u32,
+    /// Burst.
+    pub burst: u32,
+}
+
+impl Default for GlobalRate {
+    fn default() -> Self {
+        GlobalRate { per_sec: GLOBAL_NEW_CONNECTIONS_PER_SEC, burst: GLOBAL_NEW_CONNECTIONS_BURST }
+    }
 }
 
 /// The limiter shared by the listener and the session drivers.
 #[derive(Clone)]
 pub struct IpLimits {
-    inner: Arc<Mutex<HashMap<IpAddr, PerIp>>>,
+    inner: Arc<Mutex<Table>>,
     limits: Limits,
+    global: GlobalRate,
 }
 
 /// Why a connection was turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
-    /// Too many new connections per second.
+    /// Too many new connections per second from this source.
     Rate,
+    /// Too many new connections per second over all sources.
+    GlobalRate,
     /// Too many open connections.
     Open,
     /// Too many connections in handshakes.
@@ -36,86 +118,122 @@ pub enum Denied {
 /// Holds one open-connection slot; released on drop.
 pub struct ConnectionSlot {
     limits: IpLimits,
-    ip: IpAddr,
+    source: Source,
 }
 
 /// Holds one handshake slot; released on drop (or when the session is established).
 pub struct HandshakeSlot {
     limits: IpLimits,
-    ip: IpAddr,
+    source: Source,
 }
 
 impl IpLimits {
-    /// A limiter with `limits`.
+    /// A limiter with `limits` and the default global rate.
     pub fn new(limits: Limits) -> Self {
-        IpLimits { inner: Arc::new(Mutex::new(HashMap::new())), limits }
+        Self::with_global(limits, GlobalRate::default())
+    }
+
+    /// A limiter with `limits` and the rate `global` over all sources.
+    pub fn with_global(limits: Limits, global: GlobalRate) -> Self {
+        let now = Instant::now();
+        let table = Table {
+            sources: HashMap::new(),
+            global: Bucket::full(f64::from(global.burst.max(1)), now),
+            swept: now,
+        };
+        IpLimits { inner: Arc::new(Mutex::new(table)), limits, global }
+    }
+
+    fn burst(&self) -> f64 {
+        f64::from(self.limits.new_connections_per_ip_burst.max(1))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Admits a new connection from `ip` at `now`, or says why not.
     pub fn connect(&self, ip: IpAddr, now: Instant) -> Result<ConnectionSlot, Denied> {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let burst = f64::from(self.limits.new_connections_per_ip_burst.max(1));
-        let entry =
-            map.entry(ip).or_insert(PerIp { open: 0, unauthenticated: 0, tokens: burst, refilled: now });
-        let elapsed = now.saturating_duration_since(entry.refilled).as_secs_f64();
-        entry.tokens = (entry.tokens + elapsed * f64::from(self.limits.new_connections_per_ip_per_sec)).min(burst);
-        entry.refilled = now;
+        let (per_sec, burst) = (self.limits.new_connections_per_ip_per_sec, self.burst());
+        let (global_per_sec, global_burst) = (self.global.per_sec, f64::from(self.global.burst.max(1)));
+        let source = Source::of(ip);
+        let mut table = self.lock();
+        if now.saturating_duration_since(table.swept) >= SWEEP_EVERY {
+            table.swept = now;
+            table.sources.retain(|_, e| e.open > 0 || e.unauthenticated > 0 || !e.bucket.is_full_at(now, per_sec, burst));
+        }
+        table.global.refill(now, global_per_sec, global_burst);
+        let entry = table
+            .sources
+            .entry(source)
+            .or_insert(PerSource { open: 0, unauthenticated: 0, bucket: Bucket::full(burst, now) });
+        entry.bucket.refill(now, per_sec, burst);
         if entry.open >= self.limits.max_connections_per_ip {
             return Err(Denied::Open);
         }
-        if entry.tokens < 1.0 {
+        if entry.bucket.tokens < 1.0 {
             return Err(Denied::Rate);
         }
-        entry.tokens -= 1.0;
+        entry.bucket.tokens -= 1.0;
         entry.open += 1;
-        Ok(ConnectionSlot { limits: self.clone(), ip })
+        if table.global.tokens < 1.0 {
+            // Give the source its token back: it did not get a connection.
+            if let Some(entry) = table.sources.get_mut(&source) {
+                entry.bucket.tokens += 1.0;
+                entry.open -= 1;
+            }
+            return Err(Denied::GlobalRate);
+        }
+        table.global.tokens -= 1.0;
+        Ok(ConnectionSlot { limits: self.clone(), source })
     }
 
     /// Takes a handshake slot for `ip`.
     pub fn handshake(&self, ip: IpAddr) -> Result<HandshakeSlot, Denied> {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map.entry(ip).or_insert(PerIp {
+        let burst = self.burst();
+        let source = Source::of(ip);
+        let mut table = self.lock();
+        let entry = table.sources.entry(source).or_insert(PerSource {
             open: 0,
             unauthenticated: 0,
-            tokens: f64::from(self.limits.new_connections_per_ip_burst),
-            refilled: Instant::now(),
+            bucket: Bucket::full(burst, Instant::now()),
         });
         if entry.unauthenticated >= self.limits.max_unauthenticated_per_ip {
             return Err(Denied::Unauthenticated);
         }
         entry.unauthenticated += 1;
-        Ok(HandshakeSlot { limits: self.clone(), ip })
+        Ok(HandshakeSlot { limits: self.clone(), source })
     }
 
     /// Connections currently in handshakes, over all sources.
     pub fn handshakes(&self) -> u64 {
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.values().map(|e| e.unauthenticated as u64).sum()
+        self.lock().sources.values().map(|e| e.unauthenticated as u64).sum()
     }
 
-    fn release(&self, ip: IpAddr, open: usize, unauthenticated: usize) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = map.get_mut(&ip) {
+    /// Sources currently remembered (with connections open or a bucket not yet full).
+    pub fn sources(&self) -> usize {
+        self.lock().sources.len()
+    }
+
+    fn release(&self, source: Source, open: usize, unauthenticated: usize) {
+        // The entry stays, even when idle: its bucket refills by time only, and the next
+        // sweep forgets it once it is full.
+        if let Some(entry) = self.lock().sources.get_mut(&source) {
             entry.open = entry.open.saturating_sub(open);
             entry.unauthenticated = entry.unauthenticated.saturating_sub(unauthenticated);
-            // Forget idle sources with a full bucket so the map does not grow without bound.
-            let burst = f64::from(self.limits.new_connections_per_ip_burst);
-            if entry.open == 0 && entry.unauthenticated == 0 && entry.tokens >= burst - 1.0 {
-                map.remove(&ip);
-            }
         }
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.limits.release(self.ip, 1, 0);
+        self.limits.release(self.source, 1, 0);
     }
 }
 
 impl Drop for HandshakeSlot {
     fn drop(&mut self) {
-        self.limits.release(self.ip, 0, 1);
+        self.limits.release(self.source, 0, 1);
     }
 }
 
@@ -155,5 +273,110 @@ mod tests {
         assert_eq!(l.handshakes(), 2);
         drop(h1);
         assert!(l.handshake(ip).is_ok());
+    }
+
+    /// One step of [`rate_limit_table`]: at `at_ms` on the virtual clock, a connection from
+    /// `source` is admitted (`Ok`) or denied; admitted connections close at once unless `hold`.
+    struct Step {
+        at_ms: u64,
+        source: &'static str,
+        hold: bool,
+        want: Result<(), Denied>,
+    }
+
+    const fn step(at_ms: u64, source: &'static str, hold: bool, want: Result<(), Denied>) -> Step {
+        Step { at_ms, source, hold, want }
+    }
+
+    #[test]
+    fn rate_limit_table() {
+        // 1 new connection per second per source, burst 2, 3 open per source.
+        const OK: Result<(), Denied> = Ok(());
+        const RATE: Result<(), Denied> = Err(Denied::Rate);
+        let steps = [
+            // One connection at a time does not refill the bucket: closing is not time.
+            step(0, "192.0.2.1", false, OK),
+            step(0, "192.0.2.1", false, OK),
+            step(0, "192.0.2.1", false, RATE),
+            step(500, "192.0.2.1", false, RATE),
+            step(1000, "192.0.2.1", false, OK),
+            step(1000, "192.0.2.1", false, RATE),
+            // A partly drained bucket is remembered while other sources come and go.
+            step(1100, "192.0.2.2", false, OK),
+            step(1200, "192.0.2.1", false, RATE),
+            // Time refills it: two seconds later the burst is back.
+            step(3000, "192.0.2.1", false, OK),
+            step(3000, "192.0.2.1", false, OK),
+            step(3000, "192.0.2.1", false, RATE),
+            // An IPv4 address seen as IPv4-mapped IPv6 is the same source.
+            step(3000, "::ffff:192.0.2.1", false, RATE),
+            // IPv6 sources share a bucket per /64.
+            step(4000, "2001:db8:0:1::1", false, OK),
+            step(4000, "2001:db8:0:1::ffff", false, OK),
+            step(4000, "2001:db8:0:1:8000::2", false, RATE),
+            step(4000, "2001:db8:0:2::1", false, OK),
+            // The open limit is per source too, /64 for IPv6.
+            step(10_000, "2001:db8:0:1::1", true, OK),
+            step(10_000, "2001:db8:0:1::2", true, OK),
+            step(12_000, "2001:db8:0:1::3", true, OK),
+            step(20_000, "2001:db8:0:1::4", true, Err(Denied::Open)),
+        ];
+        let l = limits();
+        let t0 = Instant::now();
+        let mut held = Vec::new();
+        for (i, s) in steps.iter().enumerate() {
+            let got = l.connect(s.source.parse().unwrap(), t0 + Duration::from_millis(s.at_ms));
+            assert_eq!(got.as_ref().map(|_| ()).map_err(|e| *e), s.want, "step {i}: {} at {} ms", s.source, s.at_ms);
+            if s.hold {
+                held.extend(got.ok());
+            }
+        }
+    }
+
+    #[test]
+    fn a_global_rate_covers_all_sources_and_denying_it_costs_a_source_nothing() {
+        let l = IpLimits::with_global(
+            Limits { new_connections_per_ip_per_sec: 1, new_connections_per_ip_burst: 2, ..Limits::default() },
+            GlobalRate { per_sec: 2, burst: 3 },
+        );
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let ip = |last: u8| IpAddr::from([198, 51, 100, last]);
+        let steps: [(u64, u8, Result<(), Denied>); 7] = [
+            (0, 1, Ok(())),
+            (0, 2, Ok(())),
+            (0, 3, Ok(())),
+            (0, 4, Err(Denied::GlobalRate)),
+            (0, 5, Err(Denied::GlobalRate)),
+            (500, 4, Ok(())),
+            (500, 4, Err(Denied::GlobalRate)),
+        ];
+        for (i, (ms, last, want)) in steps.into_iter().enumerate() {
+            assert_eq!(l.connect(ip(last), at(ms)).map(|_| ()), want, "step {i}");
+        }
+        // Source 4 was refused twice by the global rate but kept its own burst.
+        assert!(l.connect(ip(4), at(1000)).is_ok());
+    }
+
+    #[test]
+    fn idle_sources_are_forgotten_once_their_bucket_is_full_again() {
+        let l = limits(); // 1 per second, burst 2
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let drained: IpAddr = "192.0.2.1".parse().unwrap();
+        let held: IpAddr = "192.0.2.2".parse().unwrap();
+        let passer: IpAddr = "192.0.2.3".parse().unwrap();
+        drop(l.connect(drained, at(0)));
+        drop(l.connect(drained, at(0)));
+        let _open = l.connect(held, at(0)).unwrap();
+        assert_eq!(l.sources(), 2);
+        drop(l.connect(passer, at(1)));
+        assert_eq!(l.sources(), 3, "a drained idle source is remembered until refilled");
+        drop(l.connect(passer, at(3)));
+        // At 3 s the drained source is full again and goes; the held one stays; the passer
+        // comes back.
+        assert_eq!(l.sources(), 2, "refilled sources go at the next sweep, the held one stays");
+        drop(l.connect(held, at(10)));
+        assert_eq!(l.sources(), 1, "only the source with an open connection is left");
     }
 }

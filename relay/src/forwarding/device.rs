@@ -1,9 +1,11 @@
 //! The tun device: created with the relay's tunnel address, removed when dropped (it is not
-//! persistent), and IPv4 forwarding enabled for it and the LAN interface.
+//! persistent), and IPv4 forwarding enabled for it and the LAN interface ([`Forwarding`] puts
+//! the previous settings back when dropped).
 
 use hometun_shared::ipv4::Network;
 use anyhow::Context;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 /// Creates the tun device `name` with `address` inside `pool`.
 pub fn create(name: &str, address: Ipv4Addr, pool: Network, mtu: u16) -> anyhow::Result<tun::AsyncDevice> {
@@ -20,4 +22,71 @@ pub fn enable_forwarding(ifname: Option<&str>) -> anyhow::Result<()> {
         None => "/proc/sys/net/ipv4/ip_forward".to_owned(),
     };
     std::fs::write(&path, b"1").with_context(|| format!("enabling IPv4 forwarding ({path})"))
+}
+
+/// IPv4 forwarding switched on by the relay; the previous settings are written back on drop.
+pub struct Forwarding {
+    saved: Vec<(PathBuf, Vec<u8>)>,
+}
+
+/// The sysctl file that switches IPv4 forwarding for `ifname` (or globally for `None`).
+pub fn forwarding_path(ifname: Option<&str>) -> PathBuf {
+    match ifname {
+        Some(name) => PathBuf::from(format!("/proc/sys/net/ipv4/conf/{name}/forwarding")),
+        None => PathBuf::from("/proc/sys/net/ipv4/ip_forward"),
+    }
+}
+
+impl Forwarding {
+    /// Enables IPv4 forwarding for each of `ifnames` (`None`: globally), remembering what was
+    /// set before. On an error the settings already changed are put back.
+    pub fn enable(ifnames: &[Option<&str>]) -> anyhow::Result<Forwarding> {
+        Self::enable_at(ifnames.iter().map(|i| forwarding_path(*i)).collect())
+    }
+
+    /// As [`Forwarding::enable`], on the given sysctl files.
+    pub fn enable_at(paths: Vec<PathBuf>) -> anyhow::Result<Forwarding> {
+        let mut guard = Forwarding { saved: Vec::new() };
+        for path in paths {
+            if guard.saved.iter().any(|(p, _)| *p == path) {
+                continue;
+            }
+            let before = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            std::fs::write(&path, b"1").with_context(|| format!("enabling IPv4 forwarding ({})", path.display()))?;
+            guard.saved.push((path, before));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        for (path, before) in self.saved.iter().rev() {
+            if let Err(e) = std::fs::write(path, before) {
+                tracing::warn!("restoring {} failed: {e}", path.display());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarding_settings_are_put_back_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let (off, on) = (dir.path().join("lan"), dir.path().join("already"));
+        std::fs::write(&off, b"0\n").unwrap();
+        std::fs::write(&on, b"1\n").unwrap();
+        let guard = Forwarding::enable_at(vec![off.clone(), on.clone(), off.clone()]).unwrap();
+        assert_eq!(std::fs::read(&off).unwrap(), b"1");
+        drop(guard);
+        assert_eq!(std::fs::read(&off).unwrap(), b"0\n");
+        assert_eq!(std::fs::read(&on).unwrap(), b"1\n");
+        // A file that cannot be read fails the whole step and puts the others back.
+        std::fs::write(&off, b"0\n").unwrap();
+        assert!(Forwarding::enable_at(vec![off.clone(), dir.path().join("missing")]).is_err());
+        assert_eq!(std::fs::read(&off).unwrap(), b"0\n");
+    }
 }

@@ -31,6 +31,11 @@ pub enum Drop {
     ClientToClient(Ipv4Summary),
     /// The ACL does not allow the destination.
     Denied(Ipv4Summary),
+    /// The destination is the pool's network or broadcast address (no client has it; a
+    /// packet there would reach every client or the relay's own stack as a broadcast).
+    PoolSpecial(Ipv4Summary),
+    /// The IPv4 header carries options (source routes, record route, router alert, ...).
+    IpOptions(Ipv4Summary),
 }
 
 impl ClientFilter {
@@ -40,15 +45,32 @@ impl ClientFilter {
         if summary.src != self.address {
             return Err(Drop::Spoofed(summary));
         }
+        // IP options are dropped toward every destination: no client stack needs them, and
+        // source routes, record route or router alert only ask routers on the way (the
+        // relay's kernel first) to do more than forward.
+        if summary.options {
+            return Err(Drop::IpOptions(summary));
+        }
+        // The relay's own tunnel address answers pings, nothing else: a client measures the
+        // tunnel with them. Whole echo requests only, whatever the ACL says; the relay's own
+        // services are reached through its LAN address, under the ACL.
+        if summary.dst == self.relay_address {
+            return if summary.echo_request && !summary.fragment {
+                Ok(summary)
+            } else {
+                Err(Drop::Denied(summary))
+            };
+        }
         let to_pool = self.pool.contains(summary.dst);
-        if to_pool && summary.dst != self.relay_address && !self.client_to_client {
+        if to_pool && (summary.dst == self.pool.addr() || summary.dst == self.pool.broadcast()) {
+            return Err(Drop::PoolSpecial(summary));
+        }
+        if to_pool && !self.client_to_client {
             return Err(Drop::ClientToClient(summary));
         }
-        let to_other_client = to_pool && self.client_to_client && summary.dst != self.relay_address;
-        // Pinging the relay's tunnel address is how a client measures the tunnel itself; any
-        // other traffic to the relay (its own services) still needs the ACL.
-        let ping_to_relay = summary.dst == self.relay_address && summary.echo_request;
-        if to_other_client || ping_to_relay || self.acl.allows(&summary) {
+        // Another client is a destination like any other: client-to-client only lets the ACL
+        // decide.
+        if self.acl.allows(&summary) {
             Ok(summary)
         } else {
             Err(Drop::Denied(summary))
@@ -64,7 +86,10 @@ mod tests {
     fn filter(client_to_client: bool) -> ClientFilter {
         ClientFilter {
             address: Ipv4Addr::new(10, 8, 0, 2),
-            acl: Acl::parse_list("192.168.0.0/24").unwrap(),
+            // The pool's special addresses and the relay's own address are allowed so that
+            // they are not refused by the ACL alone; one other client (10.8.0.3) is named,
+            // 10.8.0.4 is not.
+            acl: Acl::parse_list("192.168.0.0/24, 10.8.0.1, 10.8.0.3, 10.8.0.0, 10.8.0.255").unwrap(),
             pool: "10.8.0.0/24".parse().unwrap(),
             relay_address: Ipv4Addr::new(10, 8, 0, 1),
             client_to_client,
@@ -80,12 +105,26 @@ mod tests {
             ("spoofed LAN source", false, ping([192, 168, 0, 99], [192, 168, 0, 10]), "spoofed"),
             ("spoofed other client", false, ping([10, 8, 0, 3], [192, 168, 0, 10]), "spoofed"),
             ("to another client, off", false, ping(me, [10, 8, 0, 3]), "c2c"),
-            ("to another client, on", true, ping(me, [10, 8, 0, 3]), "ok"),
+            ("to another client, on, ACL allows", true, ping(me, [10, 8, 0, 3]), "ok"),
+            ("to another client, on, ACL denies", true, ping(me, [10, 8, 0, 4]), "denied"),
+            ("tcp to another client outside the ACL", true, build::with_ports(me, [10, 8, 0, 4], PROTO_TCP, 1, 22), "denied"),
+            ("to the pool's network address", true, ping(me, [10, 8, 0, 0]), "pool-special"),
+            ("to the pool's broadcast address", true, ping(me, [10, 8, 0, 255]), "pool-special"),
+            ("to the pool's broadcast address, c2c off", false, ping(me, [10, 8, 0, 255]), "pool-special"),
             ("ping to the relay", false, ping(me, [10, 8, 0, 1]), "ok"),
             ("other icmp to the relay", false, build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0, &[3, 3, 0, 0, 0, 0, 0, 0]), "denied"),
-            ("tcp to the relay, not in ACL", false, build::with_ports(me, [10, 8, 0, 1], PROTO_TCP, 1, 22), "denied"),
             ("outside the ACL", false, build::with_ports(me, [1, 1, 1, 1], PROTO_TCP, 1, 443), "denied"),
             ("garbage", false, vec![0x45, 0, 0], "malformed"),
+            // Toward the relay's own tunnel address only whole echo requests without options,
+            // whatever the ACL says.
+            ("first fragment of a ping to the relay", false, build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0x2000, &[8, 0, 0, 0, 0, 0, 0, 0]), "denied"),
+            ("later fragment to the relay", false, build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 1, &[8, 0, 0, 0, 0, 0, 0, 0]), "denied"),
+            ("echo reply to the relay", true, build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0, &[0, 0, 0, 0, 0, 0, 0, 0]), "denied"),
+            ("tcp to the relay, though the ACL names it", true, build::with_ports(me, [10, 8, 0, 1], PROTO_TCP, 1, 22), "denied"),
+            // IP options are dropped toward every destination.
+            ("ping to the relay with options", false, build::with_options(me, [10, 8, 0, 1], PROTO_ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]), "options"),
+            ("to the LAN with options", false, build::with_options(me, [192, 168, 0, 10], PROTO_ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]), "options"),
+            ("to another client with options", true, build::with_options(me, [10, 8, 0, 3], PROTO_ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]), "options"),
         ];
         for (name, c2c, packet, want) in cases {
             let got = match filter(c2c).check(&packet) {
@@ -94,6 +133,8 @@ mod tests {
                 Err(Drop::ClientToClient(_)) => "c2c",
                 Err(Drop::Denied(_)) => "denied",
                 Err(Drop::Malformed(_)) => "malformed",
+                Err(Drop::PoolSpecial(_)) => "pool-special",
+                Err(Drop::IpOptions(_)) => "options",
             };
             assert_eq!(got, want, "{name}");
         }

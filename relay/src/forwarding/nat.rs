@@ -1,5 +1,7 @@
 //! The relay's own nftables table (`table ip hometun`): source NAT of the client pool towards
-//! the LAN in masquerade mode. Only this table is ever created or deleted.
+//! the LAN in masquerade mode and, with [`install_firewall`], a forward chain that keeps the
+//! home server from routing anything but client traffic to and from the LAN through the tun
+//! device. Only this table is ever created or deleted.
 
 use hometun_shared::ipv4::Network;
 use anyhow::{bail, Context};
@@ -19,6 +21,61 @@ pub fn ruleset(pool: Network, lan: Network, lan_interface: Option<&str>) -> Stri
     format!(
         "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr {pool} {out} masquerade\n  }}\n}}\n"
     )
+}
+
+/// What the relay's table should allow.
+#[derive(Clone, Debug)]
+pub struct Firewall {
+    /// The client pool.
+    pub pool: Network,
+    /// The LAN clients reach.
+    pub lan: Network,
+    /// The interface towards the LAN, when known.
+    pub lan_interface: Option<String>,
+    /// The relay's tun device.
+    pub tun: String,
+    /// Masquerade mode (clients appear as the relay on the LAN); otherwise routed mode.
+    pub masquerade: bool,
+}
+
+/// The ruleset text for `fw`, a whole transaction that replaces a stale table.
+///
+/// Forward chain: tun → LAN allowed; LAN → tun only for established/related flows in
+/// masquerade mode, or from the LAN in routed mode; everything else forwarded in or out of the
+/// tun dropped. Other forwarded traffic of the host is not this table's business (policy
+/// accept). NAT matches packets that came in on the tun and leave towards the LAN, so a
+/// spoofed pool address arriving elsewhere is not masqueraded.
+pub fn firewall_ruleset(fw: &Firewall) -> String {
+    let tun = &fw.tun;
+    let (lan_out, lan_in) = match &fw.lan_interface {
+        // As the masquerade rule always did: with an interface, whatever leaves through it
+        // (an ACL may allow more than the LAN's own network behind it).
+        Some(ifname) => (format!("oifname \"{ifname}\""), format!("iifname \"{ifname}\"")),
+        None => (format!("ip daddr {}", fw.lan), format!("ip saddr {}", fw.lan)),
+    };
+    let back_in = if fw.masquerade {
+        format!("    {lan_in} oifname \"{tun}\" ip daddr {} ct state established,related accept\n", fw.pool)
+    } else {
+        format!("    {lan_in} oifname \"{tun}\" ip daddr {} accept\n", fw.pool)
+    };
+    let nat = if fw.masquerade {
+        format!(
+            "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    iifname \"{tun}\" ip saddr {} {lan_out} masquerade\n  }}\n",
+            fw.pool
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    iifname \"{tun}\" ip saddr {pool} {lan_out} accept\n{back_in}    iifname \"{tun}\" drop\n    oifname \"{tun}\" drop\n  }}\n{nat}}}\n",
+        pool = fw.pool
+    )
+}
+
+/// Installs the table with the forward chain (and NAT in masquerade mode); replaces a stale
+/// one.
+pub fn install_firewall(fw: &Firewall) -> anyhow::Result<()> {
+    nft_script(&firewall_ruleset(fw))
 }
 
 /// Installs the table; replaces a stale one.
@@ -60,5 +117,88 @@ mod tests {
         }
         let text = ruleset("10.8.0.0/24".parse().unwrap(), "192.168.0.0/24".parse().unwrap(), None);
         assert!(text.contains("ip daddr 192.168.0.0/24 masquerade"));
+    }
+
+    fn firewall(masquerade: bool, lan_interface: Option<&str>) -> Firewall {
+        Firewall {
+            pool: "10.8.0.0/24".parse().unwrap(),
+            lan: "192.168.0.0/24".parse().unwrap(),
+            lan_interface: lan_interface.map(str::to_owned),
+            tun: "hometun0".into(),
+            masquerade,
+        }
+    }
+
+    #[test]
+    fn firewall_rules_by_mode() {
+        /// Masquerade mode, LAN interface, rules wanted, text not wanted.
+        type Case<'a> = (bool, Option<&'a str>, &'a [&'a str], &'a [&'a str]);
+        let cases: &[Case] = &[
+            (
+                true,
+                Some("eth1"),
+                &[
+                    "iifname \"hometun0\" ip saddr 10.8.0.0/24 oifname \"eth1\" accept",
+                    "iifname \"eth1\" oifname \"hometun0\" ip daddr 10.8.0.0/24 ct state established,related accept",
+                    "iifname \"hometun0\" drop",
+                    "oifname \"hometun0\" drop",
+                    "iifname \"hometun0\" ip saddr 10.8.0.0/24 oifname \"eth1\" masquerade",
+                ],
+                &["\n    ip saddr 10.8.0.0/24"],
+            ),
+            (
+                false,
+                None,
+                &[
+                    "iifname \"hometun0\" ip saddr 10.8.0.0/24 ip daddr 192.168.0.0/24 accept",
+                    "ip saddr 192.168.0.0/24 oifname \"hometun0\" ip daddr 10.8.0.0/24 accept",
+                    "iifname \"hometun0\" drop",
+                    "oifname \"hometun0\" drop",
+                ],
+                &["masquerade", "ct state"],
+            ),
+        ];
+        for (masquerade, ifname, want, not) in cases {
+            let text = firewall_ruleset(&firewall(*masquerade, *ifname));
+            for w in *want {
+                assert!(text.contains(w), "missing {w:?} in\n{text}");
+            }
+            for n in *not {
+                assert!(!text.contains(n), "unexpected {n:?} in\n{text}");
+            }
+            // The drops come after the accepts (first match wins).
+            assert!(text.find("accept\n").unwrap() < text.find("drop").unwrap());
+            for line in text.lines().filter(|l| l.contains("table")) {
+                assert!(line.contains("table ip hometun"), "{line}");
+            }
+        }
+    }
+
+    /// The rulesets are valid nftables: `nft --check` in a fresh network namespace of its own
+    /// (needs root and nft; the host's tables are never touched).
+    #[test]
+    fn firewall_rulesets_pass_nft_check() {
+        if !nix_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        for (masquerade, ifname) in [(true, Some("eth1")), (true, None), (false, Some("eth1")), (false, None)] {
+            let text = firewall_ruleset(&firewall(masquerade, ifname));
+            let mut child = Command::new("unshare")
+                .args(["--net", "nft", "--check", "-f", "-"])
+                .stdin(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("unshare and nft");
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+
+    fn nix_root() -> bool {
+        std::fs::read_to_string("/proc/self/status")
+            .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+            .unwrap_or(false)
     }
 }

@@ -32,6 +32,10 @@ pub struct Ipv4Summary {
     pub ports: Option<(u16, u16)>,
     /// Whether this is a fragment other than the first (its ports cannot be known).
     pub later_fragment: bool,
+    /// Whether this is any fragment of a larger datagram (first, later or last).
+    pub fragment: bool,
+    /// Whether the header carries IP options (it is longer than 20 bytes).
+    pub options: bool,
     /// Whether this is an ICMP echo request (a ping).
     pub echo_request: bool,
 }
@@ -87,6 +91,8 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<Ipv4Summary, PacketError> {
         protocol: protocol.into(),
         ports,
         later_fragment,
+        fragment: later_fragment || ip.more_frags(),
+        options: usize::from(ip.header_len()) > MIN_HEADER_LEN,
         echo_request,
     })
 }
@@ -104,6 +110,20 @@ pub fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
 /// Test helpers that build packets.
 #[cfg(test)]
 pub mod build {
+
+    /// An unfragmented IPv4 packet whose header carries four bytes of options (a router
+    /// alert), then `payload`.
+    pub fn with_options(src: [u8; 4], dst: [u8; 4], protocol: u8, payload: &[u8]) -> Vec<u8> {
+        let plain = ipv4(src, dst, protocol, 0, payload);
+        let mut p = Vec::with_capacity(plain.len() + 4);
+        p.extend_from_slice(&plain[..20]);
+        p.extend_from_slice(&[148, 4, 0, 0]);
+        p.extend_from_slice(&plain[20..]);
+        p[0] = 0x46;
+        let total = p.len() as u16;
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p
+    }
 
     /// An IPv4 packet with a 20-byte header and `payload`.
     pub fn ipv4(src: [u8; 4], dst: [u8; 4], protocol: u8, fragment_offset: u16, payload: &[u8]) -> Vec<u8> {
@@ -152,15 +172,21 @@ mod tests {
         assert_eq!(s.src, Ipv4Addr::new(10, 8, 0, 2));
         assert_eq!(s.dst, Ipv4Addr::new(192, 168, 0, 10));
         assert_eq!(s.ports, Some((40000, 80)));
-        assert!(!s.later_fragment);
+        assert!(!s.later_fragment && !s.fragment && !s.options);
+        let with_options = with_options([10, 8, 0, 2], [192, 168, 0, 10], PROTO_ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]);
+        let s = parse_ipv4(&with_options).unwrap();
+        assert!(s.options && s.echo_request && !s.fragment);
     }
 
     #[test]
     fn fragments_and_short_transport_headers_have_no_ports() {
         let later = ipv4([10, 8, 0, 2], [192, 168, 0, 10], PROTO_TCP, 185, &[0; 24]);
         let s = parse_ipv4(&later).unwrap();
-        assert!(s.later_fragment);
+        assert!(s.later_fragment && s.fragment);
         assert_eq!(s.ports, None);
+        let first = ipv4([10, 8, 0, 2], [192, 168, 0, 10], PROTO_ICMP, 0x2000, &[8, 0, 0, 0, 0, 0, 0, 0]);
+        let s = parse_ipv4(&first).unwrap();
+        assert!(s.fragment && !s.later_fragment);
         let stub = ipv4([10, 8, 0, 2], [192, 168, 0, 10], PROTO_UDP, 0x2000, &[0, 1]);
         assert_eq!(parse_ipv4(&stub).unwrap().ports, None);
         // A first fragment of a larger UDP datagram: its length field exceeds the fragment.

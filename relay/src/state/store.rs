@@ -36,7 +36,12 @@ pub struct Store {
 
 impl Store {
     /// Loads the state files in `dir` (missing files mean empty state).
+    /// A directory that group or others may write to is refused (see [`super::atomic`]).
     pub fn load(dir: &Path, pool: Network) -> anyhow::Result<Store> {
+        match super::atomic::check_private_dir(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
         let registry: Registry = read_json(&dir.join(files::CLIENTS))?.unwrap_or_default();
         let invites: InviteBook = read_json(&dir.join(files::INVITES))?.unwrap_or_default();
         let leases: LeaseFile = read_json(&dir.join(files::LEASES))?.unwrap_or_default();
@@ -125,5 +130,14 @@ mod tests {
         store.save_leases().unwrap();
         let again = Store::load(dir.path(), net).unwrap();
         assert_eq!(again.pool.leased(&key), Some(addr));
+    }
+
+    #[test]
+    fn a_state_directory_others_may_write_is_refused_at_load() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Store::load(dir.path(), "10.8.0.0/24".parse().unwrap()).err().expect("refused");
+        assert!(format!("{err:#}").contains("chmod go-w"), "{err:#}");
     }
 }
