@@ -27,13 +27,18 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
 
     let tls = crate::acme::start(&dir, &config, relay_address)?;
     let tun = device::create(&config.tun_name, relay_address, config.pool, config.mtu)?;
-    let mut tunnel = TunnelGuard { nat: false, control_path: control_path.clone() };
-    device::enable_forwarding(Some(&config.tun_name))?;
-    device::enable_forwarding(config.lan_interface.as_deref())?;
-    if config.mode == Mode::Masquerade {
-        nat::install(config.pool, config.lan, config.lan_interface.as_deref())?;
-        tunnel.nat = true;
-    }
+    let mut tunnel = TunnelGuard { nat: false, control_path: control_path.clone(), forwarding: None };
+    // The table goes in first, so nothing is forwarded before the forward chain filters it.
+    nat::install_firewall(&nat::Firewall {
+        pool: config.pool,
+        lan: config.lan,
+        lan_interface: config.lan_interface.clone(),
+        tun: config.tun_name.clone(),
+        masquerade: config.mode == Mode::Masquerade,
+    })?;
+    tunnel.nat = true;
+    tunnel.forwarding =
+        Some(device::Forwarding::enable(&[Some(config.tun_name.as_str()), config.lan_interface.as_deref()])?);
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let limits = IpLimits::new(config.limits.clone());
@@ -105,10 +110,14 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 struct TunnelGuard {
     nat: bool,
     control_path: std::path::PathBuf,
+    /// Puts the previous forwarding settings back when dropped.
+    forwarding: Option<device::Forwarding>,
 }
 
 impl Drop for TunnelGuard {
     fn drop(&mut self) {
+        // Forwarding goes back to its old setting before the filtering table goes.
+        drop(self.forwarding.take());
         if self.nat {
             if let Err(e) = nat::remove() {
                 tracing::warn!("removing the nftables table failed: {e:#}");

@@ -15,15 +15,6 @@ pub fn create(name: &str, address: Ipv4Addr, pool: Network, mtu: u16) -> anyhow:
     Ok(device)
 }
 
-/// Enables IPv4 forwarding for packets arriving on `ifname` (or globally for `None`).
-pub fn enable_forwarding(ifname: Option<&str>) -> anyhow::Result<()> {
-    let path = match ifname {
-        Some(name) => format!("/proc/sys/net/ipv4/conf/{name}/forwarding"),
-        None => "/proc/sys/net/ipv4/ip_forward".to_owned(),
-    };
-    std::fs::write(&path, b"1").with_context(|| format!("enabling IPv4 forwarding ({path})"))
-}
-
 /// IPv4 forwarding switched on by the relay; the previous settings are written back on drop.
 pub struct Forwarding {
     saved: Vec<(PathBuf, Vec<u8>)>,

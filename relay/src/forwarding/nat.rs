@@ -11,18 +11,6 @@ use std::process::{Command, Stdio};
 /// Name of the nftables table the relay owns.
 pub const TABLE: &str = "hometun";
 
-/// The ruleset text for masquerading `pool` out of `lan_interface` (or towards `lan`).
-pub fn ruleset(pool: Network, lan: Network, lan_interface: Option<&str>) -> String {
-    let out = match lan_interface {
-        Some(ifname) => format!("oifname \"{ifname}\""),
-        None => format!("ip daddr {lan}"),
-    };
-    // `add` then `delete` first clears a table left over by a crash, in the same transaction.
-    format!(
-        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr {pool} {out} masquerade\n  }}\n}}\n"
-    )
-}
-
 /// What the relay's table should allow.
 #[derive(Clone, Debug)]
 pub struct Firewall {
@@ -78,11 +66,6 @@ pub fn install_firewall(fw: &Firewall) -> anyhow::Result<()> {
     nft_script(&firewall_ruleset(fw))
 }
 
-/// Installs the table; replaces a stale one.
-pub fn install(pool: Network, lan: Network, lan_interface: Option<&str>) -> anyhow::Result<()> {
-    nft_script(&ruleset(pool, lan, lan_interface))
-}
-
 /// Removes the table if present.
 pub fn remove() -> anyhow::Result<()> {
     nft_script(&format!("add table ip {TABLE}\ndelete table ip {TABLE}\n"))
@@ -107,17 +90,6 @@ fn nft_script(script: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ruleset_touches_only_its_table() {
-        let text = ruleset("10.8.0.0/24".parse().unwrap(), "192.168.0.0/24".parse().unwrap(), Some("eth1"));
-        assert!(text.contains("ip saddr 10.8.0.0/24 oifname \"eth1\" masquerade"));
-        for line in text.lines().filter(|l| l.contains("table")) {
-            assert!(line.contains("table ip hometun"), "{line}");
-        }
-        let text = ruleset("10.8.0.0/24".parse().unwrap(), "192.168.0.0/24".parse().unwrap(), None);
-        assert!(text.contains("ip daddr 192.168.0.0/24 masquerade"));
-    }
 
     fn firewall(masquerade: bool, lan_interface: Option<&str>) -> Firewall {
         Firewall {
