@@ -27,7 +27,9 @@ cargo fetch --quiet || { echo "cargo fetch failed"; exit 1; }
 
 # The page first: the relay embeds www/dist when it is compiled, so every relay binary built
 # below (the unit tests, the end-to-end harness's, the .deb's) carries the page.
+phase "style: cargo fmt --check" cargo fmt --all -- --check
 phase "page build (trunk)" bash scripts/build-page.sh
+phase "lints: cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 phase "native unit, scenario and doc tests" cargo test --workspace --exclude hometun-tests
 phase "protocol core in headless Chromium (wasm32)" \
   cargo test -p hometun-shared --target wasm32-unknown-unknown

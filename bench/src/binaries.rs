@@ -13,7 +13,7 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// Paths of what the bench starts.
 #[derive(Clone, Debug)]
-pub struct Binaries {
+pub(crate) struct Binaries {
     /// This executable (its hidden subcommands run inside the lab).
     pub bench: PathBuf,
     /// The target directory it lives in (`<target>/release/hometun-bench`).
@@ -22,11 +22,11 @@ pub struct Binaries {
 
 impl Binaries {
     /// Locates this executable and its target directory.
-    pub fn locate() -> anyhow::Result<Binaries> {
+    pub(crate) fn locate() -> anyhow::Result<Self> {
         let bench = std::env::current_exe()?;
         let profile_dir = bench.parent().context("exe dir")?;
         let target_dir = profile_dir.parent().context("target dir")?.to_path_buf();
-        Ok(Binaries { bench, target_dir })
+        Ok(Self { bench, target_dir })
     }
 
     fn profile_dir(&self) -> PathBuf {
@@ -38,14 +38,14 @@ impl Binaries {
     }
 
     /// Builds `hometun-labhost` (the lab's LAN services) and points the lab at it.
-    pub fn build_labhost(&self) -> anyhow::Result<PathBuf> {
+    pub(crate) fn build_labhost(&self) -> anyhow::Result<PathBuf> {
         let bin = self.cargo_build(&["-p", "hometun-tests", "--bin", "hometun-labhost"], "hometun-labhost")?;
         std::env::set_var("HOMETUN_LABHOST_BIN", &bin);
         Ok(bin)
     }
 
     /// Builds `hometun-relay` and points the lab at it.
-    pub fn build_relay(&self) -> anyhow::Result<PathBuf> {
+    pub(crate) fn build_relay(&self) -> anyhow::Result<PathBuf> {
         let bin = self.cargo_build(&["-p", "hometun-relay", "--bin", "hometun-relay"], "hometun-relay")?;
         std::env::set_var("HOMETUN_RELAY_BIN", &bin);
         Ok(bin)
@@ -69,7 +69,7 @@ impl Binaries {
 
     /// Builds the page (wasm client + `www/`) with trunk into `<target>/bench-www`; returns
     /// that directory.
-    pub fn build_page(&self) -> anyhow::Result<PathBuf> {
+    pub(crate) fn build_page(&self) -> anyhow::Result<PathBuf> {
         eprintln!("bench: building the page (trunk)");
         let dist = self.target_dir.join("bench-www");
         let mut fetch = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -91,12 +91,12 @@ impl Binaries {
 }
 
 /// The workspace root (this crate's parent directory).
-pub fn workspace_dir() -> PathBuf {
+pub(crate) fn workspace_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// The last `lines` lines of `text`.
-pub fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -23,7 +23,7 @@ struct Group {
 }
 
 /// Draws `report` into a PNG at `path`.
-pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
+pub(crate) fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
     let font: &'static [u8] =
         Box::leak(std::fs::read(FONT).with_context(|| format!("reading {FONT}"))?.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, font)

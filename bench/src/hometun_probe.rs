@@ -20,7 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the relay is and which device to be.
 #[derive(clap::Args, Clone, Debug)]
-pub struct Connect {
+pub(crate) struct Connect {
     /// Relay address.
     #[arg(long)]
     pub relay: SocketAddr,
@@ -36,7 +36,7 @@ pub struct Connect {
 }
 
 /// Opens the tunnel (enrolling first when an invite is given).
-pub async fn open(args: &Connect) -> anyhow::Result<Tunnel> {
+pub(crate) async fn open(args: &Connect) -> anyhow::Result<Tunnel> {
     let target = RelayTarget::from_cert_file(args.relay, &args.cert)?;
     Ok(match &args.invite {
         Some(link) => {
@@ -51,7 +51,7 @@ pub async fn open(args: &Connect) -> anyhow::Result<Tunnel> {
 }
 
 /// GET `size` bytes from the LAN host through the tunnel, checking every byte.
-pub async fn get(tunnel: &Tunnel, size: u64) -> anyhow::Result<Outcome> {
+pub(crate) async fn get(tunnel: &Tunnel, size: u64) -> anyhow::Result<Outcome> {
     let cpu0 = proc::own_cpu_secs();
     let start = Instant::now();
     let mut conn = tunnel.tcp_connect(workload::http_addr(), TIMEOUT).await?;
@@ -79,7 +79,7 @@ pub async fn get(tunnel: &Tunnel, size: u64) -> anyhow::Result<Outcome> {
 }
 
 /// POST `size` bytes to the LAN host's sink through the tunnel.
-pub async fn put(tunnel: &Tunnel, size: u64) -> anyhow::Result<Outcome> {
+pub(crate) async fn put(tunnel: &Tunnel, size: u64) -> anyhow::Result<Outcome> {
     let cpu0 = proc::own_cpu_secs();
     let start = Instant::now();
     let mut conn = tunnel.tcp_connect(workload::http_addr(), TIMEOUT).await?;
@@ -104,7 +104,7 @@ pub async fn put(tunnel: &Tunnel, size: u64) -> anyhow::Result<Outcome> {
 }
 
 /// `count` round trips of one byte over one connection through the tunnel.
-pub async fn echo(tunnel: &Tunnel, count: u32) -> anyhow::Result<Outcome> {
+pub(crate) async fn echo(tunnel: &Tunnel, count: u32) -> anyhow::Result<Outcome> {
     let mut conn = tunnel.tcp_connect(workload::echo_addr(), TIMEOUT).await?;
     let mut rtts_ms = Vec::with_capacity(count as usize);
     for i in 0..count {

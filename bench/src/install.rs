@@ -13,17 +13,17 @@ use crate::binaries::{tail, workspace_dir};
 
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(1800);
 /// The boringtun release the comparison uses.
-pub const BORINGTUN_VERSION: &str = "0.7.1";
+pub(crate) const BORINGTUN_VERSION: &str = "0.7.1";
 /// Font the chart's text is drawn with.
-pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+pub(crate) const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// Whether `program` is on the PATH.
-pub fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
     which(program).is_some()
 }
 
 /// Full path of `program` on the PATH (also looks in ~/.cargo/bin).
-pub fn which(program: &str) -> Option<std::path::PathBuf> {
+pub(crate) fn which(program: &str) -> Option<std::path::PathBuf> {
     let mut dirs: Vec<std::path::PathBuf> =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
@@ -33,7 +33,7 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Installs the apt packages whose marker (a program or a file) is missing.
-pub fn apt(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
+pub(crate) fn apt(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
     let missing: Vec<&str> = wanted
         .iter()
         .filter(|(marker, _)| if marker.starts_with('/') { !Path::new(marker).exists() } else { !have(marker) })
@@ -63,17 +63,17 @@ pub fn apt(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
 }
 
 /// What every run needs: `ip`, `nft`, `openssl` and the chart's font.
-pub fn base() -> anyhow::Result<()> {
+pub(crate) fn base() -> anyhow::Result<()> {
     apt(&[("ip", "iproute2"), ("nft", "nftables"), ("openssl", "openssl"), (FONT, "fonts-dejavu-core")])
 }
 
 /// OpenVPN 2.6 from Debian.
-pub fn openvpn() -> anyhow::Result<()> {
+pub(crate) fn openvpn() -> anyhow::Result<()> {
     apt(&[("openvpn", "openvpn")])
 }
 
 /// boringtun-cli (pinned) and `wg` from wireguard-tools.
-pub fn boringtun() -> anyhow::Result<()> {
+pub(crate) fn boringtun() -> anyhow::Result<()> {
     apt(&[("wg", "wireguard-tools")])?;
     let current = which("boringtun-cli").and_then(|bin| version_line(&bin.to_string_lossy(), &["--version"]));
     if current.as_deref().is_some_and(|v| v.contains(BORINGTUN_VERSION)) {
@@ -92,7 +92,7 @@ pub fn boringtun() -> anyhow::Result<()> {
 }
 
 /// Chromium, chromedriver, the wasm target, wasm-bindgen-cli and trunk: the project's installer.
-pub fn browser() -> anyhow::Result<()> {
+pub(crate) fn browser() -> anyhow::Result<()> {
     if have("chromium") && have("chromedriver") && have("trunk") && have("wasm-bindgen") {
         return Ok(());
     }
@@ -105,7 +105,7 @@ pub fn browser() -> anyhow::Result<()> {
 }
 
 /// First line of `program args` (stdout, else stderr), for the versions in the report.
-pub fn version_line(program: &str, args: &[&str]) -> Option<String> {
+pub(crate) fn version_line(program: &str, args: &[&str]) -> Option<String> {
     let mut cmd = Command::new(program);
     cmd.args(args);
     let out = run_bounded(cmd, Duration::from_secs(20)).ok()?;

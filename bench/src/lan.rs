@@ -18,13 +18,13 @@ use anyhow::{bail, Context};
 use crate::pattern;
 
 /// Connections served at once; more are closed at accept.
-pub const MAX_CONNECTIONS: usize = 1024;
+pub(crate) const MAX_CONNECTIONS: usize = 1024;
 /// Largest GET the server answers (bounds what one request can make it send).
-pub const MAX_BYTES: u64 = 16 << 30;
+pub(crate) const MAX_BYTES: u64 = 16 << 30;
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Binds both services, prints `ready`, then serves until killed.
-pub fn serve(http: SocketAddr, echo: SocketAddr) -> anyhow::Result<()> {
+pub(crate) fn serve(http: SocketAddr, echo: SocketAddr) -> anyhow::Result<()> {
     let http = TcpListener::bind(http).with_context(|| format!("bind {http}"))?;
     let echo = TcpListener::bind(echo).with_context(|| format!("bind {echo}"))?;
     let active = Arc::new(AtomicUsize::new(0));

@@ -97,9 +97,9 @@ impl Work {
     /// The subcommand words of this work item.
     pub fn args(&self) -> Vec<String> {
         match *self {
-            Work::Get { size } => vec!["get".into(), "--size".into(), size.to_string()],
-            Work::Put { size } => vec!["put".into(), "--size".into(), size.to_string()],
-            Work::Echo { count } => vec!["echo".into(), "--count".into(), count.to_string()],
+            Self::Get { size } => vec!["get".into(), "--size".into(), size.to_string()],
+            Self::Put { size } => vec!["put".into(), "--size".into(), size.to_string()],
+            Self::Echo { count } => vec!["echo".into(), "--count".into(), count.to_string()],
         }
     }
 }

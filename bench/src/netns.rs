@@ -10,13 +10,13 @@ use anyhow::Context;
 
 /// A runtime in a namespace. Futures given to [`NsRuntime::run`] run on its worker threads,
 /// so every socket they open belongs to the namespace.
-pub struct NsRuntime {
+pub(crate) struct NsRuntime {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl NsRuntime {
     /// A runtime whose threads enter the namespace `name` (from `ip netns`).
-    pub fn new(name: &str) -> anyhow::Result<NsRuntime> {
+    pub(crate) fn new(name: &str) -> anyhow::Result<Self> {
         let path = format!("/run/netns/{name}");
         let ns = Arc::new(File::open(&path).with_context(|| format!("open {path}"))?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -24,11 +24,11 @@ impl NsRuntime {
             .enable_all()
             .on_thread_start(move || enter(&ns))
             .build()?;
-        Ok(NsRuntime { runtime: Some(runtime) })
+        Ok(Self { runtime: Some(runtime) })
     }
 
     /// Runs `future` on a worker thread (inside the namespace) and waits for it.
-    pub fn run<F>(&self, future: F) -> anyhow::Result<F::Output>
+    pub(crate) fn run<F>(&self, future: F) -> anyhow::Result<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,

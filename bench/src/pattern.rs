@@ -4,10 +4,10 @@
 use std::sync::OnceLock;
 
 /// Length of the repeating block.
-pub const BLOCK: usize = 1 << 20;
+pub(crate) const BLOCK: usize = 1 << 20;
 
 /// The repeating block (splitmix64 output).
-pub fn block() -> &'static [u8] {
+pub(crate) fn block() -> &'static [u8] {
     static BLOCK_BYTES: OnceLock<Vec<u8>> = OnceLock::new();
     BLOCK_BYTES.get_or_init(|| {
         let mut state = 0x0068_656d_6f74_756e_u64;
@@ -25,14 +25,14 @@ pub fn block() -> &'static [u8] {
 
 /// The stream bytes from `offset` on, as a slice of at most `max` bytes (never crossing the
 /// end of the block).
-pub fn slice_at(offset: u64, max: usize) -> &'static [u8] {
+pub(crate) fn slice_at(offset: u64, max: usize) -> &'static [u8] {
     let start = (offset % BLOCK as u64) as usize;
     let end = (start + max).min(BLOCK);
     &block()[start..end]
 }
 
 /// Checks that `got` is the stream from `offset` on; returns the first bad offset.
-pub fn check(offset: u64, got: &[u8]) -> Result<(), u64> {
+pub(crate) fn check(offset: u64, got: &[u8]) -> Result<(), u64> {
     let mut done = 0usize;
     while done < got.len() {
         let want = slice_at(offset + done as u64, got.len() - done);

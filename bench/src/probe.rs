@@ -21,7 +21,7 @@ fn connect(addr: SocketAddrV4) -> anyhow::Result<TcpStream> {
 }
 
 /// GET `size` bytes from the LAN host, checking every byte.
-pub fn get(addr: SocketAddrV4, size: u64) -> anyhow::Result<Outcome> {
+pub(crate) fn get(addr: SocketAddrV4, size: u64) -> anyhow::Result<Outcome> {
     let start = Instant::now();
     let mut stream = connect(addr)?;
     stream.write_all(workload::get_request(size).as_bytes())?;
@@ -52,7 +52,7 @@ pub fn get(addr: SocketAddrV4, size: u64) -> anyhow::Result<Outcome> {
 }
 
 /// POST `size` bytes to the LAN host's sink; done when the sink confirms it checked them all.
-pub fn put(addr: SocketAddrV4, size: u64) -> anyhow::Result<Outcome> {
+pub(crate) fn put(addr: SocketAddrV4, size: u64) -> anyhow::Result<Outcome> {
     let start = Instant::now();
     let mut stream = connect(addr)?;
     stream.write_all(workload::post_request(size).as_bytes())?;
@@ -70,7 +70,7 @@ pub fn put(addr: SocketAddrV4, size: u64) -> anyhow::Result<Outcome> {
 }
 
 /// `count` round trips of one byte over one TCP_NODELAY connection.
-pub fn echo(addr: SocketAddrV4, count: u32) -> anyhow::Result<Outcome> {
+pub(crate) fn echo(addr: SocketAddrV4, count: u32) -> anyhow::Result<Outcome> {
     let mut stream = connect(addr)?;
     stream.set_nodelay(true)?;
     let mut rtts_ms = Vec::with_capacity(count as usize);

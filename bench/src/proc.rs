@@ -4,24 +4,24 @@
 use std::collections::{HashMap, HashSet};
 
 /// CPU time (user + system) of `pid` so far, seconds; `None` when it is gone.
-pub fn cpu_secs(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_secs(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (utime, stime) = parse_stat_times(&stat)?;
     Some((utime + stime) as f64 / ticks_per_sec())
 }
 
 /// CPU time of this process so far, seconds.
-pub fn own_cpu_secs() -> f64 {
+pub(crate) fn own_cpu_secs() -> f64 {
     cpu_secs(std::process::id()).unwrap_or(0.0)
 }
 
 /// Sum of [`cpu_secs`] over `pids` (gone ones count 0).
-pub fn total_cpu_secs(pids: &[u32]) -> f64 {
+pub(crate) fn total_cpu_secs(pids: &[u32]) -> f64 {
     pids.iter().filter_map(|&p| cpu_secs(p)).sum()
 }
 
 /// Resident set size of `pid`, bytes.
-pub fn rss_bytes(pid: u32) -> Option<u64> {
+pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -29,12 +29,12 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 }
 
 /// The command name of `pid`.
-pub fn comm(pid: u32) -> Option<String> {
+pub(crate) fn comm(pid: u32) -> Option<String> {
     Some(std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?.trim().to_owned())
 }
 
 /// `pid` and every process below it.
-pub fn with_descendants(pid: u32) -> Vec<u32> {
+pub(crate) fn with_descendants(pid: u32) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {

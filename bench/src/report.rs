@@ -9,7 +9,7 @@ use crate::stats::{summarize, Summary};
 use crate::sysinfo::SysInfo;
 
 /// Everything a run found.
-pub struct Report {
+pub(crate) struct Report {
     /// Machine and versions.
     pub sys: SysInfo,
     /// The command that produced it.
@@ -35,7 +35,7 @@ pub struct Report {
 }
 
 /// The runs of one case.
-pub struct CaseRuns {
+pub(crate) struct CaseRuns {
     /// Which case.
     pub id: CaseId,
     /// What it runs.
@@ -46,12 +46,12 @@ pub struct CaseRuns {
 
 impl CaseRuns {
     /// The successful runs.
-    pub fn ok(&self) -> Vec<&RunResult> {
+    pub(crate) fn ok(&self) -> Vec<&RunResult> {
         self.runs.iter().filter_map(|(_, r)| r.as_ref().ok()).collect()
     }
 
     /// Summary of one figure over the successful runs.
-    pub fn summary(&self, f: impl Fn(&RunResult) -> Option<f64>) -> Option<Summary> {
+    pub(crate) fn summary(&self, f: impl Fn(&RunResult) -> Option<f64>) -> Option<Summary> {
         summarize(&self.ok().into_iter().filter_map(f).collect::<Vec<_>>())
     }
 }
@@ -69,7 +69,7 @@ fn mib(bytes: u64) -> String {
 }
 
 /// Renders the report as Markdown.
-pub fn markdown(r: &Report) -> String {
+pub(crate) fn markdown(r: &Report) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# hometun benchmark: latest run\n");
     let _ = writeln!(md, "- date: {}", r.sys.date);

@@ -17,7 +17,7 @@ use crate::{chart, install, report, scale, sysinfo};
 
 /// Command-line options of a run.
 #[derive(clap::Args, Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// Rounds; each runs every case once, interleaved.
     #[arg(long)]
     pub rounds: Option<u32>,
@@ -88,7 +88,7 @@ impl Options {
 }
 
 /// Runs the bench; writes the report and prints it.
-pub fn run(options: Options) -> anyhow::Result<()> {
+pub(crate) fn run(options: Options) -> anyhow::Result<()> {
     anyhow::ensure!(rustix::process::geteuid().is_root(), "the bench needs root (network namespaces)");
     cleanup::install_signal_handler();
     let begun = Instant::now();
@@ -216,7 +216,7 @@ mod cleanup {
     use hometun_tests::lab::own_namespaces;
 
     /// On SIGINT or SIGTERM: kill everything in this process's namespaces, delete them, exit.
-    pub fn install_signal_handler() {
+    pub(super) fn install_signal_handler() {
         std::thread::spawn(|| {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             runtime.block_on(async {

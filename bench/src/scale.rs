@@ -31,7 +31,7 @@ const MAX_SWARM: Duration = Duration::from_secs(900);
 
 /// `hometun-bench swarm`.
 #[derive(clap::Args, Clone, Debug)]
-pub struct SwarmArgs {
+pub(crate) struct SwarmArgs {
     /// Relay address.
     #[arg(long)]
     relay: std::net::SocketAddr,
@@ -57,7 +57,7 @@ pub struct SwarmArgs {
 
 /// Runs the swarm; prints `up <n> <secs>` when every tunnel is up and, after the GETs,
 /// `done <bytes> <secs>`.
-pub fn swarm(args: SwarmArgs) -> anyhow::Result<()> {
+pub(crate) fn swarm(args: SwarmArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime
         .block_on(async { tokio::time::timeout(MAX_SWARM, swarm_async(args)).await })
@@ -152,7 +152,7 @@ fn parse_device(line: &str) -> anyhow::Result<Device> {
 
 /// What the scale case measured.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct ScaleResult {
+pub(crate) struct ScaleResult {
     /// Relay RSS with no tunnel, bytes.
     pub rss_empty: u64,
     /// Idle tunnels held.
@@ -176,7 +176,7 @@ pub struct ScaleResult {
 }
 
 /// Runs the idle and the busy phase against the bench relay.
-pub fn run(lab: &BenchLab, idle: usize, busy: usize, busy_bytes: u64) -> anyhow::Result<ScaleResult> {
+pub(crate) fn run(lab: &BenchLab, idle: usize, busy: usize, busy_bytes: u64) -> anyhow::Result<ScaleResult> {
     let mut host = lab.relay.borrow_mut();
     let host = host.as_mut().context("relay not prepared")?;
     host.up(lab, None)?;

@@ -2,7 +2,7 @@
 
 /// Median, minimum and maximum of some values.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// The median (mean of the middle two for an even count).
     pub median: f64,
     /// Smallest value.
@@ -14,7 +14,7 @@ pub struct Summary {
 }
 
 /// Summarises `values`; `None` when there are none.
-pub fn summarize(values: &[f64]) -> Option<Summary> {
+pub(crate) fn summarize(values: &[f64]) -> Option<Summary> {
     if values.is_empty() {
         return None;
     }

@@ -10,7 +10,7 @@ use crate::install::{version_line, which};
 
 /// What the report says about the machine and the software.
 #[derive(Clone, Debug, Default)]
-pub struct SysInfo {
+pub(crate) struct SysInfo {
     /// When the run started (UTC).
     pub date: String,
     /// CPU model name.
@@ -26,7 +26,7 @@ pub struct SysInfo {
 }
 
 /// Collects the machine facts and versions.
-pub fn collect() -> SysInfo {
+pub(crate) fn collect() -> SysInfo {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -67,7 +67,7 @@ pub fn collect() -> SysInfo {
 }
 
 /// The 1, 5 and 15 minute load averages.
-pub fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
         .split_whitespace()

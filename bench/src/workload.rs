@@ -9,26 +9,26 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use serde::{Deserialize, Serialize};
 
 /// The LAN host all cases talk to.
-pub const LAN_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 10);
+pub(crate) const LAN_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 10);
 /// Port of the bench's HTTP server on the LAN host.
-pub const HTTP_PORT: u16 = 8080;
+pub(crate) const HTTP_PORT: u16 = 8080;
 /// Port of the bench's TCP echo server on the LAN host.
-pub const ECHO_PORT: u16 = 7777;
+pub(crate) const ECHO_PORT: u16 = 7777;
 
 /// The HTTP server on the LAN host.
-pub fn http_addr() -> SocketAddrV4 {
+pub(crate) fn http_addr() -> SocketAddrV4 {
     SocketAddrV4::new(LAN_HOST, HTTP_PORT)
 }
 
 /// The echo server on the LAN host.
-pub fn echo_addr() -> SocketAddrV4 {
+pub(crate) fn echo_addr() -> SocketAddrV4 {
     SocketAddrV4::new(LAN_HOST, ECHO_PORT)
 }
 
 /// One measurement as a probe reports it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A bulk transfer: `bytes` in `secs`; `cpu_secs` is the probe's own CPU time during it
     /// when the probe is itself a tunnel end (the native hometun client), else `None`.
     Transfer { bytes: u64, secs: f64, cpu_secs: Option<f64> },
@@ -37,12 +37,12 @@ pub enum Outcome {
 }
 
 /// The request head of a GET of `size` bytes.
-pub fn get_request(size: u64) -> String {
+pub(crate) fn get_request(size: u64) -> String {
     format!("GET /bytes/{size} HTTP/1.1\r\nHost: {LAN_HOST}\r\nConnection: close\r\n\r\n")
 }
 
 /// The request head of a POST of `size` bytes to the sink.
-pub fn post_request(size: u64) -> String {
+pub(crate) fn post_request(size: u64) -> String {
     format!(
         "POST /sink HTTP/1.1\r\nHost: {LAN_HOST}\r\nContent-Type: application/octet-stream\r\n\
          Content-Length: {size}\r\nConnection: close\r\n\r\n"
@@ -51,7 +51,7 @@ pub fn post_request(size: u64) -> String {
 
 /// A parsed response head.
 #[derive(Debug, PartialEq, Eq)]
-pub struct ResponseHead {
+pub(crate) struct ResponseHead {
     /// Status code.
     pub status: u16,
     /// Content-Length, when given.
@@ -61,7 +61,7 @@ pub struct ResponseHead {
 }
 
 /// Parses a response head from the start of `buf`; `Ok(None)` while it is incomplete.
-pub fn parse_response_head(buf: &[u8]) -> anyhow::Result<Option<ResponseHead>> {
+pub(crate) fn parse_response_head(buf: &[u8]) -> anyhow::Result<Option<ResponseHead>> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(buf)? {
@@ -81,7 +81,7 @@ pub fn parse_response_head(buf: &[u8]) -> anyhow::Result<Option<ResponseHead>> {
 }
 
 /// Mean of `values` (0 when empty).
-pub fn mean(values: &[f64]) -> f64 {
+pub(crate) fn mean(values: &[f64]) -> f64 {
     if values.is_empty() {
         0.0
     } else {
@@ -90,7 +90,7 @@ pub fn mean(values: &[f64]) -> f64 {
 }
 
 /// The `p`-th percentile (0..=100) of `values`, nearest rank.
-pub fn percentile(values: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(values: &[f64], p: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
     }

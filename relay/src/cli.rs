@@ -1,8 +1,8 @@
 //! The command line.
 
 use crate::config::Mode;
-use hometun_shared::ipv4::Network;
 use clap::{Args, Parser, Subcommand};
+use hometun_shared::ipv4::Network;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -157,8 +157,16 @@ mod tests {
 
     #[test]
     fn durations() {
-        let cases: &[(&str, Option<u64>)] =
-            &[("90s", Some(90)), ("30m", Some(1800)), ("24h", Some(86400)), ("7d", Some(604800)), ("5", Some(5)), ("0h", None), ("h", None), ("3w", None)];
+        let cases: &[(&str, Option<u64>)] = &[
+            ("90s", Some(90)),
+            ("30m", Some(1800)),
+            ("24h", Some(86400)),
+            ("7d", Some(604800)),
+            ("5", Some(5)),
+            ("0h", None),
+            ("h", None),
+            ("3w", None),
+        ];
         for (text, want) in cases {
             assert_eq!(parse_duration(text).ok(), *want, "{text}");
         }
@@ -170,8 +178,20 @@ mod tests {
         let cli = Cli::try_parse_from(["hometun-relay", "clients", "revoke", "phone", "--dir", "/tmp/x"]).unwrap();
         assert!(matches!(cli.command, Command::Clients { action: Some(ClientsAction::Revoke { .. }), .. }));
         let cli = Cli::try_parse_from([
-            "hometun-relay", "serve", "--dir", "/tmp/x", "--listen", "10.0.0.1:8443", "--lan", "192.168.0.0/24",
-            "--lan-interface", "veth0", "--www", "/tmp/www", "--mode", "routed",
+            "hometun-relay",
+            "serve",
+            "--dir",
+            "/tmp/x",
+            "--listen",
+            "10.0.0.1:8443",
+            "--lan",
+            "192.168.0.0/24",
+            "--lan-interface",
+            "veth0",
+            "--www",
+            "/tmp/www",
+            "--mode",
+            "routed",
         ])
         .unwrap();
         assert!(matches!(cli.command, Command::Serve { .. }));

@@ -22,8 +22,8 @@ pub enum Mode {
 impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Mode::Masquerade => "masquerade",
-            Mode::Routed => "routed",
+            Self::Masquerade => "masquerade",
+            Self::Routed => "routed",
         })
     }
 }
@@ -101,7 +101,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
+        Self {
             handshake_timeout_secs: 10,
             max_message_bytes: 256 * 1024,
             max_connections_per_ip: 512,
@@ -154,20 +154,18 @@ pub enum ConfigError {
 
 impl Config {
     /// Reads and checks `DIR/relay.toml`.
-    pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
         let path = dir.join(FILE_NAME);
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-        Config::parse(&text, &path)
+        Self::parse(&text, &path)
     }
 
     /// Parses and checks configuration text; `path` only labels errors.
-    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             let line = line_of(text, offset);
-            let field = field_on_line(text, line)
-                .or_else(|| backticked(e.message()))
-                .unwrap_or_else(|| "-".to_owned());
+            let field = field_on_line(text, line).or_else(|| backticked(e.message())).unwrap_or_else(|| "-".to_owned());
             ConfigError::Invalid { path: path.to_owned(), line, field, message: e.message().trim().to_owned() }
         })?;
         config.check().map_err(|(field, message)| ConfigError::Invalid {
@@ -182,10 +180,8 @@ impl Config {
     /// Writes the configuration atomically.
     pub fn save(&self, dir: &Path) -> Result<(), ConfigError> {
         let path = dir.join(FILE_NAME);
-        let body = toml::to_string_pretty(self).map_err(|e| ConfigError::Write {
-            path: path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let body = toml::to_string_pretty(self)
+            .map_err(|e| ConfigError::Write { path: path.clone(), source: std::io::Error::other(e.to_string()) })?;
         let text = format!("# hometun relay configuration. Edit, then restart the relay.\n{body}");
         crate::state::atomic::write(&path, text.as_bytes(), 0o600).map_err(|source| ConfigError::Write { path, source })
     }
@@ -204,7 +200,10 @@ impl Config {
         if !(576..=9000).contains(&self.mtu) {
             return Err(("mtu", format!("{} is outside 576..=9000", self.mtu)));
         }
-        if self.tun_name.is_empty() || self.tun_name.len() > 15 || !self.tun_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if self.tun_name.is_empty()
+            || self.tun_name.len() > 15
+            || !self.tun_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(("tun_name", format!("`{}` must be 1-15 letters, digits, - or _", self.tun_name)));
         }
         if let Some(ifname) = &self.lan_interface {
@@ -235,7 +234,7 @@ impl Config {
     /// The control socket path for this configuration.
     pub fn control_socket_path(&self, dir: &Path) -> PathBuf {
         match &self.control_socket {
-            Some(p) => Config::resolve(dir, p),
+            Some(p) => Self::resolve(dir, p),
             None => dir.join("control.sock"),
         }
     }
@@ -260,10 +259,7 @@ fn backticked(message: &str) -> Option<String> {
 }
 
 fn line_of_field(text: &str, field: &str) -> usize {
-    text.lines()
-        .position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == field))
-        .map(|i| i + 1)
-        .unwrap_or(1)
+    text.lines().position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == field)).map(|i| i + 1).unwrap_or(1)
 }
 
 #[cfg(test)]

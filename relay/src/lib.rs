@@ -11,6 +11,7 @@
 //! - [`state`]: persistent clients, invites and leases, and the actions on them.
 //! - [`net`]: IPv4 header views and LAN detection; [`config`], [`cli`], [`cmd`], [`qr`].
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod acme;
 pub mod admin;

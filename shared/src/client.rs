@@ -102,9 +102,9 @@ impl Connection {
         params: &Params,
         now: Instant,
         rng: &mut impl CryptoRngCore,
-    ) -> Result<Connection, Error> {
+    ) -> Result<Self, Error> {
         let (initiator, hello) = Initiator::start(device, relay_key, enrol, params, now, rng)?;
-        Ok(Connection {
+        Ok(Self {
             initiator: Some(initiator),
             hello: Some(hello),
             hello_sent: None,

@@ -76,7 +76,7 @@ pub enum ControlMessage {
 impl ControlMessage {
     /// Encodes the message.
     pub fn encode(&self) -> Vec<u8> {
-        let ControlMessage::Config(config) = self;
+        let Self::Config(config) = self;
         let mut out = vec![TYPE_CONFIG, VERSION];
         field(&mut out, TAG_ADDRESS, &prefix_bytes(config.address.addr(), config.address.prefix_len()));
         field(&mut out, TAG_RELAY_ADDRESS, &config.relay_address.octets());
@@ -102,7 +102,8 @@ impl ControlMessage {
             return Err(ControlError::UnsupportedVersion(version));
         }
         let (mut address, mut relay_address, mut mtu) = (None, None, None);
-        let (mut routes, mut dns, mut keepalive) = (Vec::new(), Vec::new(), crate::session::Params::default().keepalive);
+        let (mut routes, mut dns, mut keepalive) =
+            (Vec::new(), Vec::new(), crate::session::Params::default().keepalive);
         while !rest.is_empty() {
             let (&[tag, hi, lo], after) = rest.split_first_chunk::<3>().ok_or(ControlError::Truncated)?;
             let len = usize::from(u16::from_be_bytes([hi, lo]));
@@ -137,7 +138,7 @@ impl ControlMessage {
                 _ => {}
             }
         }
-        Ok(ControlMessage::Config(ClientConfig {
+        Ok(Self::Config(ClientConfig {
             address: address.ok_or(ControlError::MissingField(TAG_ADDRESS))?,
             relay_address: relay_address.ok_or(ControlError::MissingField(TAG_RELAY_ADDRESS))?,
             routes,
@@ -179,9 +180,9 @@ fn push_bounded<T>(list: &mut Vec<T>, item: T) -> Result<(), ControlError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use super::*;
 
     include!("../tests/sim/home_config.rs");
 

@@ -61,7 +61,7 @@ impl Initiator {
         params: &Params,
         now: Instant,
         rng: &mut impl CryptoRngCore,
-    ) -> Result<(Initiator, Vec<u8>), Error> {
+    ) -> Result<(Self, Vec<u8>), Error> {
         let mut state = noise::builder(rng)
             .local_private_key(client.expose_bytes())
             .and_then(|b| b.remote_public_key(relay_key.as_bytes()))
@@ -78,7 +78,8 @@ impl Initiator {
             }
         }
         let hello = write_message(&mut state, MessageType::Hello, &payload)?;
-        let initiator = Initiator { state, params: params.clone(), relay_key: *relay_key, deadline: now + params.handshake_timeout };
+        let initiator =
+            Self { state, params: params.clone(), relay_key: *relay_key, deadline: now + params.handshake_timeout };
         Ok((initiator, hello))
     }
 
@@ -119,7 +120,7 @@ pub struct Responder {
 impl Responder {
     /// Reads a hello. Nothing is allocated for the device yet: look up [`Hello::client_key`]
     /// and [`Hello::intent`], then call [`Responder::accept`] or send [`refusal_message`].
-    pub fn read_hello(relay: &SecretKey, hello: &[u8], rng: &mut impl CryptoRngCore) -> Result<(Responder, Hello), Error> {
+    pub fn read_hello(relay: &SecretKey, hello: &[u8], rng: &mut impl CryptoRngCore) -> Result<(Self, Hello), Error> {
         if MessageType::of(hello) != Some(MessageType::Hello) {
             return Err(Error::Malformed(Malformed::NotAHello));
         }
@@ -146,13 +147,18 @@ impl Responder {
             .and_then(|key| <[u8; KEY_LEN]>::try_from(key).ok())
             .map(PublicKey::from_bytes)
             .ok_or(Error::HandshakeFailed)?;
-        Ok((Responder { state, client_key }, Hello { client_key, intent }))
+        Ok((Self { state, client_key }, Hello { client_key, intent }))
     }
 
     /// Accepts the device and returns its session and the reply to send. `psk` is the invite's
     /// secret for [`Intent::Enrol`] and `None` for [`Intent::Connect`]. The device must send
     /// its first record within `params.handshake_timeout`, or the session fails.
-    pub fn accept(mut self, psk: Option<&InviteSecret>, params: &Params, now: Instant) -> Result<(Session, Vec<u8>), Error> {
+    pub fn accept(
+        mut self,
+        psk: Option<&InviteSecret>,
+        params: &Params,
+        now: Instant,
+    ) -> Result<(Session, Vec<u8>), Error> {
         let psk = psk.map_or(&NO_PSK, |secret| &secret.0);
         self.state.set_psk(PSK_SLOT, psk).map_err(|_| Error::HandshakeFailed)?;
         let reply = write_message(&mut self.state, MessageType::Reply, &[])?;

@@ -59,7 +59,7 @@ impl InviteId {
         for (i, byte) in id.iter_mut().enumerate() {
             *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
         }
-        Some(InviteId(id))
+        Some(Self(id))
     }
 }
 
@@ -117,7 +117,12 @@ impl Invite {
         let mut secret = [0u8; SECRET_LEN];
         rng.fill_bytes(&mut id);
         rng.fill_bytes(&mut secret);
-        Ok(Invite { relay_key, id: InviteId(id), secret: InviteSecret(secret), url: url.trim_end_matches('/').to_owned() })
+        Ok(Self {
+            relay_key,
+            id: InviteId(id),
+            secret: InviteSecret(secret),
+            url: url.trim_end_matches('/').to_owned(),
+        })
     }
 
     /// The code that follows `#invite=` in a link.
@@ -164,7 +169,7 @@ impl Invite {
         let (id, rest) = rest.split_at(ID_LEN);
         let (secret, url) = rest.split_at(SECRET_LEN);
         let url = core::str::from_utf8(url).map_err(|_| InviteError::BadUrl)?;
-        Ok(Invite {
+        Ok(Self {
             relay_key: PublicKey::from_bytes(key.try_into().map_err(|_| InviteError::WrongLength)?),
             id: InviteId(id.try_into().map_err(|_| InviteError::WrongLength)?),
             secret: InviteSecret(secret.try_into().map_err(|_| InviteError::WrongLength)?),
@@ -175,11 +180,11 @@ impl Invite {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
     use crate::keys::SecretKey;
     use rand_chacha::rand_core::SeedableRng;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn invite() -> Invite {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);

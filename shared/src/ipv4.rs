@@ -44,11 +44,8 @@ fn parse(text: &str) -> Result<Ipv4Cidr, PrefixError> {
     let text = text.trim();
     let (addr, prefix_len) = match text.split_once('/') {
         Some((addr, len)) => {
-            let len = len
-                .parse::<u8>()
-                .ok()
-                .filter(|l| *l <= 32)
-                .ok_or_else(|| PrefixError::BadPrefixLen(len.to_owned()))?;
+            let len =
+                len.parse::<u8>().ok().filter(|l| *l <= 32).ok_or_else(|| PrefixError::BadPrefixLen(len.to_owned()))?;
             (addr, len)
         }
         None => (text, 32),
@@ -60,7 +57,7 @@ fn parse(text: &str) -> Result<Ipv4Cidr, PrefixError> {
 impl Network {
     /// The network of `addr` with `prefix_len` (host bits of `addr` are cleared).
     pub fn new(addr: Ipv4Addr, prefix_len: u8) -> Result<Self, PrefixError> {
-        Ok(Network(cidr(addr, prefix_len)?.network()))
+        Ok(Self(cidr(addr, prefix_len)?.network()))
     }
 
     /// The network's first address (`192.168.0.0` for `192.168.0.0/24`).
@@ -89,7 +86,7 @@ impl Network {
     }
 
     /// Whether the two networks share any address.
-    pub fn overlaps(&self, other: &Network) -> bool {
+    pub fn overlaps(&self, other: &Self) -> bool {
         self.contains(other.addr()) || other.contains(self.addr())
     }
 
@@ -118,7 +115,7 @@ impl Network {
 impl InterfaceAddress {
     /// `addr` on a subnet of `prefix_len`.
     pub fn new(addr: Ipv4Addr, prefix_len: u8) -> Result<Self, PrefixError> {
-        Ok(InterfaceAddress(cidr(addr, prefix_len)?))
+        Ok(Self(cidr(addr, prefix_len)?))
     }
 
     /// The address itself.
@@ -152,7 +149,7 @@ impl FromStr for Network {
 
     /// Parses `a.b.c.d/n` (host bits are cleared), or a bare address as a /32.
     fn from_str(text: &str) -> Result<Self, PrefixError> {
-        Ok(Network(parse(text)?.network()))
+        Ok(Self(parse(text)?.network()))
     }
 }
 

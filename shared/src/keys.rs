@@ -35,12 +35,12 @@ impl SecretKey {
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
         let mut bytes = [0u8; KEY_LEN];
         rng.fill_bytes(&mut bytes);
-        SecretKey(bytes)
+        Self(bytes)
     }
 
     /// Wraps raw secret bytes (clamping happens inside X25519).
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        SecretKey(bytes)
+        Self(bytes)
     }
 
     /// The raw secret, for the handshake and for storage. Handle with care.
@@ -62,7 +62,7 @@ impl SecretKey {
     /// Parses the text form written by [`SecretKey::to_text`].
     pub fn from_text(text: &str) -> Result<Self, KeyError> {
         let mut bytes = decode_key(text)?;
-        let key = SecretKey(bytes);
+        let key = Self(bytes);
         bytes.zeroize();
         Ok(key)
     }
@@ -81,7 +81,7 @@ pub struct PublicKey([u8; KEY_LEN]);
 impl PublicKey {
     /// Wraps raw public key bytes.
     pub const fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        PublicKey(bytes)
+        Self(bytes)
     }
 
     /// The raw key.
@@ -121,7 +121,7 @@ impl fmt::Display for PublicKey {
 impl FromStr for PublicKey {
     type Err = KeyError;
     fn from_str(s: &str) -> Result<Self, KeyError> {
-        PublicKey::from_text(s)
+        Self::from_text(s)
     }
 }
 
@@ -134,10 +134,10 @@ fn decode_key(text: &str) -> Result<[u8; KEY_LEN], KeyError> {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn text_forms_round_trip() {

@@ -13,16 +13,16 @@ pub struct Instant(u64);
 
 impl Instant {
     /// The origin.
-    pub const ZERO: Instant = Instant(0);
+    pub const ZERO: Self = Self(0);
 
     /// Builds an instant from microseconds since the origin.
     pub const fn from_micros(micros: u64) -> Self {
-        Instant(micros)
+        Self(micros)
     }
 
     /// Builds an instant from milliseconds since the origin (saturating).
     pub const fn from_millis(millis: u64) -> Self {
-        Instant(millis.saturating_mul(1000))
+        Self(millis.saturating_mul(1000))
     }
 
     /// Microseconds since the origin.
@@ -36,32 +36,32 @@ impl Instant {
     }
 
     /// Time from `earlier` to `self`, zero when `earlier` is later.
-    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+    pub fn saturating_duration_since(self, earlier: Self) -> Duration {
         Duration::from_micros(self.0.saturating_sub(earlier.0))
     }
 }
 
 impl Add<Duration> for Instant {
-    type Output = Instant;
-    fn add(self, d: Duration) -> Instant {
+    type Output = Self;
+    fn add(self, d: Duration) -> Self {
         let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        Instant(self.0.saturating_add(micros))
+        Self(self.0.saturating_add(micros))
     }
 }
 
 impl Sub<Duration> for Instant {
-    type Output = Instant;
-    fn sub(self, d: Duration) -> Instant {
+    type Output = Self;
+    fn sub(self, d: Duration) -> Self {
         let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        Instant(self.0.saturating_sub(micros))
+        Self(self.0.saturating_sub(micros))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use super::*;
 
     #[test]
     fn arithmetic_saturates_instead_of_wrapping() {

@@ -163,9 +163,10 @@ fn a_lost_connection_ends_it_once() {
 fn a_refused_device_learns_why() {
     let mut relay_sim = RelaySim::new(32);
     let mut stranger = Device::new(33);
-    let mut phone = Connection::connect(&stranger.secret, &relay_sim.key(), None, &stranger.params, T0, &mut stranger.rng).unwrap();
+    let mut phone =
+        Connection::connect(&stranger.secret, &relay_sim.key(), None, &stranger.params, T0, &mut stranger.rng).unwrap();
     let hello = phone.poll_transmit(T0).unwrap();
-    let mut refusal = relay_sim.answer(T0, &hello).err().expect("an unknown device is refused");
+    let mut refusal = relay_sim.answer(T0, &hello).expect_err("an unknown device is refused");
     assert_eq!(phone.handle_message(T0, &mut refusal), Err(Error::Refused(Refusal::UnknownDevice)));
     let events: Vec<_> = std::iter::from_fn(|| phone.poll_event()).collect();
     assert_eq!(events, vec![Event::Closed(End::Failed(Error::Refused(Refusal::UnknownDevice)))]);
@@ -201,7 +202,8 @@ fn configured_with(net: Option<NetStack>) -> Pair {
     let mut relay_sim = RelaySim::new(36);
     let mut device = Device::new(37);
     relay_sim.devices.insert(device.secret.public_key());
-    let mut phone = Connection::connect(&device.secret, &relay_sim.key(), None, &device.params, T0, &mut device.rng).unwrap();
+    let mut phone =
+        Connection::connect(&device.secret, &relay_sim.key(), None, &device.params, T0, &mut device.rng).unwrap();
     if let Some(net) = net {
         phone.reuse_net(net);
     }

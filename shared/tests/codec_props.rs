@@ -22,7 +22,14 @@ fn net() -> impl Strategy<Value = Network> {
 }
 
 fn config() -> impl Strategy<Value = ClientConfig> {
-    (address(), any::<u32>(), prop::collection::vec(net(), 0..8), prop::collection::vec(any::<u32>(), 0..4), 576u16.., 1u16..)
+    (
+        address(),
+        any::<u32>(),
+        prop::collection::vec(net(), 0..8),
+        prop::collection::vec(any::<u32>(), 0..4),
+        576u16..,
+        1u16..,
+    )
         .prop_map(|(address, relay, routes, dns, mtu, keepalive)| ClientConfig {
             address,
             relay_address: Ipv4Addr::from(relay),

@@ -7,11 +7,11 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-use sim::*;
 use hometun_shared::handshake::{Initiator, Intent, Responder};
 use hometun_shared::keys::SecretKey;
 use hometun_shared::session::{End, Error, Event, Refusal};
 use hometun_shared::time::{Duration, Instant};
+use sim::*;
 
 const T0: Instant = Instant::ZERO;
 fn day() -> Instant {
@@ -64,7 +64,10 @@ fn an_expired_invite_is_refused() {
     let mut relay = RelaySim::new(1);
     let invite = relay.invite(T0 + Duration::from_secs(60));
     let late = T0 + Duration::from_secs(61);
-    assert_eq!(connect(&mut relay, &mut Device::new(2), Some(&invite), late).err(), Some(Error::Refused(Refusal::InviteExpired)));
+    assert_eq!(
+        connect(&mut relay, &mut Device::new(2), Some(&invite), late).err(),
+        Some(Error::Refused(Refusal::InviteExpired))
+    );
     assert!(relay.devices.is_empty());
 }
 

@@ -72,10 +72,7 @@ fn a_ping_to_an_absent_host_gets_no_reply() {
 fn a_ping_larger_than_the_mtu_is_refused() {
     let mut world = World::new();
     let now = world.now;
-    assert_eq!(
-        world.client.ping(LAN_HOST, 1, MTU, now),
-        Err(Error::PayloadTooLarge { len: MTU, max: MTU - 28 })
-    );
+    assert_eq!(world.client.ping(LAN_HOST, 1, MTU, now), Err(Error::PayloadTooLarge { len: MTU, max: MTU - 28 }));
     world.client.ping(LAN_HOST, 2, MTU - 28, now).expect("the largest payload fits");
     world.run_for(Duration::from_millis(10));
     assert_eq!(replies(&mut world).first().map(|r| r.payload_len), Some(MTU - 28));

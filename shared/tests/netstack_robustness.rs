@@ -11,7 +11,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use hometun_shared::netstack::{Error, TcpState};
 use hometun_shared::time::Duration;
 use netstack_world::*;
-use smoltcp::wire::{IpAddress, IpProtocol, Icmpv4Packet, Ipv4Packet, TcpPacket, UdpPacket};
+use smoltcp::wire::{Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 
 /// A small deterministic generator (xorshift64*), so failures replay.
 struct Noise(u64);

@@ -51,7 +51,10 @@ fn a_small_request_is_answered_without_delay() {
     assert!(answered);
     assert_eq!(reply, b"ping?");
     let rtt = world.now.saturating_duration_since(sent_at);
-    assert!(rtt < Duration::from_millis(3), "one round trip (1 ms) plus polling, not a Nagle/delayed-ACK stall: {rtt:?}");
+    assert!(
+        rtt < Duration::from_millis(3),
+        "one round trip (1 ms) plus polling, not a Nagle/delayed-ACK stall: {rtt:?}"
+    );
 }
 
 #[test]

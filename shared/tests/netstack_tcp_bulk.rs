@@ -15,7 +15,8 @@ const SIXTEEN_MIB: u64 = 16 * 1024 * 1024;
 
 fn connect(world: &mut World, port: u16) -> TcpHandle {
     let handle = world.client.tcp_connect(lan(port)).expect("connect starts");
-    let connected = world.run_until(Duration::from_secs(5), |w| w.client.tcp_state(handle) == Ok(TcpState::Established));
+    let connected =
+        world.run_until(Duration::from_secs(5), |w| w.client.tcp_state(handle) == Ok(TcpState::Established));
     assert!(connected, "connection to port {port} established, state {:?}", world.client.tcp_state(handle));
     handle
 }

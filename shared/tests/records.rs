@@ -59,13 +59,42 @@ fn packets_arrive_intact_and_in_order_batched_into_few_records() {
 fn altered_records_end_the_session_with_the_right_error() {
     type Alter = fn(Vec<Vec<u8>>) -> Vec<Vec<u8>>;
     let cases: [(&str, Alter, Error); 7] = [
-        ("flipped ciphertext bit", |mut r| { r[0][15] ^= 1; r }, Error::Forged),
-        ("flipped tag bit", |mut r| { let n = r[0].len(); r[0][n - 1] ^= 1; r }, Error::Forged),
-        ("flipped counter", |mut r| { r[0][9] ^= 1; r }, Error::OutOfOrder { expected: 1, got: 0 }),
+        (
+            "flipped ciphertext bit",
+            |mut r| {
+                r[0][15] ^= 1;
+                r
+            },
+            Error::Forged,
+        ),
+        (
+            "flipped tag bit",
+            |mut r| {
+                let n = r[0].len();
+                r[0][n - 1] ^= 1;
+                r
+            },
+            Error::Forged,
+        ),
+        (
+            "flipped counter",
+            |mut r| {
+                r[0][9] ^= 1;
+                r
+            },
+            Error::OutOfOrder { expected: 1, got: 0 },
+        ),
         ("replayed record", |r| vec![r[0].clone(), r[0].clone()], Error::OutOfOrder { expected: 2, got: 1 }),
         ("reordered records", |r| vec![r[1].clone(), r[0].clone()], Error::OutOfOrder { expected: 1, got: 2 }),
         ("lost record", |r| vec![r[0].clone(), r[2].clone()], Error::OutOfOrder { expected: 2, got: 3 }),
-        ("truncated record", |mut r| { r[0].truncate(20); r }, Error::Malformed(Malformed::NotARecord)),
+        (
+            "truncated record",
+            |mut r| {
+                r[0].truncate(20);
+                r
+            },
+            Error::Malformed(Malformed::NotARecord),
+        ),
     ];
     for (name, alter, expected) in cases {
         let (mut client, mut relay) = pair();

@@ -7,6 +7,7 @@
 //! - [`handshake`]: the Noise hello and the relay's reply, giving the client's session;
 //! - [`packet`]: hand-built IPv4 packets.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod packet;
 

@@ -59,7 +59,9 @@ pub fn retry<T>(timeout: Duration, mut f: impl FnMut() -> anyhow::Result<T>) -> 
     loop {
         match f() {
             Ok(v) => return Ok(v),
-            Err(e) if std::time::Instant::now() >= deadline => return Err(e.context(format!("still failing after {timeout:?}"))),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(e.context(format!("still failing after {timeout:?}")))
+            }
             Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
     }

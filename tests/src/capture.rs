@@ -20,7 +20,7 @@ pub struct Capture {
 
 impl Capture {
     /// Starts capturing on `interface` in `node`, keeping packets that match the BPF `filter`.
-    pub fn start(lab: &Lab, node: Node, interface: &str, filter: &str) -> anyhow::Result<Capture> {
+    pub fn start(lab: &Lab, node: Node, interface: &str, filter: &str) -> anyhow::Result<Self> {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let name = format!("capture-{node:?}-{interface}-{}", COUNT.fetch_add(1, Ordering::Relaxed));
         let file = lab.dir().join(format!("{name}.pcap"));
@@ -28,9 +28,14 @@ impl Capture {
         // --immediate-mode: hand each packet over at once (otherwise packets still in the
         // kernel ring when tcpdump stops are counted but never written). -Z root: keep the
         // right to write into the lab's root-owned directory.
-        let pid = lab.spawn(node, &name, "tcpdump", ["-i", interface, "-n", "-U", "--immediate-mode", "-Z", "root", "-w", &file, filter])?;
+        let pid = lab.spawn(
+            node,
+            &name,
+            "tcpdump",
+            ["-i", interface, "-n", "-U", "--immediate-mode", "-Z", "root", "-w", &file, filter],
+        )?;
         lab.wait_for_log(&name, "listening on", Duration::from_secs(10))?;
-        Ok(Capture { lab: lab.clone(), name, pid })
+        Ok(Self { lab: lab.clone(), name, pid })
     }
 
     /// Stops the capture and returns one line per packet seen (`tcpdump -n -r` format).

@@ -64,10 +64,10 @@ pub enum ClientError {
 
 impl ClientError {
     /// The error for a connection that ended: a failed handshake as [`ClientError::Handshake`].
-    fn ended(end: &End) -> ClientError {
+    fn ended(end: &End) -> Self {
         match end {
-            End::Failed(error) if is_handshake_error(error) => ClientError::Handshake(error.clone()),
-            other => ClientError::Ended(other.clone()),
+            End::Failed(error) if is_handshake_error(error) => Self::Handshake(error.clone()),
+            other => Self::Ended(other.clone()),
         }
     }
 }
@@ -100,15 +100,15 @@ pub struct RelayTarget {
 
 impl RelayTarget {
     /// Target at `addr` pinning the certificate in `cert_pem` (the relay's `tls-cert.pem`).
-    pub fn from_cert_file(addr: SocketAddr, cert_pem: &Path) -> anyhow::Result<RelayTarget> {
+    pub fn from_cert_file(addr: SocketAddr, cert_pem: &Path) -> anyhow::Result<Self> {
         let cert = hometun_testkit::cert_from_file(cert_pem)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", cert_pem.display()))?;
-        Ok(RelayTarget { addr, cert, bind: None })
+        Ok(Self { addr, cert, bind: None })
     }
 
     /// The same target, connecting from `bind`.
-    pub fn from_address(&self, bind: IpAddr) -> RelayTarget {
-        RelayTarget { bind: Some(bind), ..self.clone() }
+    pub fn from_address(&self, bind: IpAddr) -> Self {
+        Self { bind: Some(bind), ..self.clone() }
     }
 }
 
@@ -123,8 +123,8 @@ pub struct Device {
 
 impl Device {
     /// A new device with a fresh key that trusts the relay named in `invite`.
-    pub fn new(invite: &Invite) -> Device {
-        Device { key: Arc::new(SecretKey::generate(&mut OsRng)), relay_key: invite.relay_key }
+    pub fn new(invite: &Invite) -> Self {
+        Self { key: Arc::new(SecretKey::generate(&mut OsRng)), relay_key: invite.relay_key }
     }
 
     /// Enrols with `invite` and returns the running tunnel (with its pushed config).
@@ -184,7 +184,9 @@ pub async fn https_get(target: &RelayTarget, path: &str, timeout: Duration) -> a
         tls.read_to_end(&mut raw).await?;
         anyhow::Ok(raw)
     };
-    let raw = tokio::time::timeout(timeout, fetch).await.map_err(|_| anyhow::anyhow!("GET {path}: no answer in {timeout:?}"))??;
+    let raw = tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|_| anyhow::anyhow!("GET {path}: no answer in {timeout:?}"))??;
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     let httparse::Status::Complete(head_len) = response.parse(&raw)? else {
@@ -206,9 +208,10 @@ pub async fn https_get(target: &RelayTarget, path: &str, timeout: Duration) -> a
 pub async fn handshake(target: &RelayTarget, device: &Device, enrol: Option<&Invite>) -> Result<(Ws, Session)> {
     let attempt = async {
         let mut ws = connect_ws(target, MAX_MESSAGE).await?;
-        let session = hometun_testkit::handshake(&mut ws, &device.key, &device.relay_key, enrol, &Params::default(), now)
-            .await
-            .map_err(kit_error)?;
+        let session =
+            hometun_testkit::handshake(&mut ws, &device.key, &device.relay_key, enrol, &Params::default(), now)
+                .await
+                .map_err(kit_error)?;
         Ok((ws, session))
     };
     tokio::time::timeout(OPEN_TIMEOUT, attempt).await.map_err(|_| ClientError::Timeout("handshake"))?
@@ -267,11 +270,12 @@ impl Drop for Tunnel {
 }
 
 impl Tunnel {
-    async fn open(target: &RelayTarget, device: &Device, enrol: Option<&Invite>) -> Result<Tunnel> {
+    async fn open(target: &RelayTarget, device: &Device, enrol: Option<&Invite>) -> Result<Self> {
         let attempt = async {
             let mut ws = connect_ws(target, MAX_MESSAGE).await?;
-            let mut connection = Connection::connect(&device.key, &device.relay_key, enrol, &Params::default(), now(), &mut OsRng)
-                .map_err(ClientError::Handshake)?;
+            let mut connection =
+                Connection::connect(&device.key, &device.relay_key, enrol, &Params::default(), now(), &mut OsRng)
+                    .map_err(ClientError::Handshake)?;
             let hello = connection.poll_transmit(now()).expect("a new connection starts with its hello");
             ws.send(Message::Binary(hello.into())).await.map_err(|e| ClientError::Transport(e.to_string()))?;
             while connection.handshake_rtt().is_none() {
@@ -287,20 +291,21 @@ impl Tunnel {
             }
             Ok((ws, connection))
         };
-        let (ws, connection) = tokio::time::timeout(OPEN_TIMEOUT, attempt).await.map_err(|_| ClientError::Timeout("handshake"))??;
-        let tunnel = Tunnel::start(ws, connection);
+        let (ws, connection) =
+            tokio::time::timeout(OPEN_TIMEOUT, attempt).await.map_err(|_| ClientError::Timeout("handshake"))??;
+        let tunnel = Self::start(ws, connection);
         tunnel.wait(OPEN_TIMEOUT, "pushed config", |c| c.config().cloned().map(Ok)).await?;
         Ok(tunnel)
     }
 
-    fn start(ws: Ws, connection: Connection) -> Tunnel {
+    fn start(ws: Ws, connection: Connection) -> Self {
         let (changed, _) = watch::channel(0u64);
         let shared = Arc::new(Shared { connection: Mutex::new(connection), kick: Notify::new(), changed });
         let (sink, stream) = ws.split();
         let reader = tokio::spawn(read_loop(shared.clone(), stream));
         let writer = tokio::spawn(write_loop(shared.clone(), sink));
         shared.kick.notify_one();
-        Tunnel { shared, tasks: vec![reader, writer] }
+        Self { shared, tasks: vec![reader, writer] }
     }
 
     /// The configuration the relay pushed.
@@ -357,7 +362,12 @@ impl Tunnel {
 
     /// Runs `f` on the connection until it returns `Some`, re-checking after every change.
     /// Fails when the tunnel ends first or `timeout` passes.
-    async fn wait<T>(&self, timeout: Duration, what: &'static str, mut f: impl FnMut(&mut Connection) -> Option<Result<T>>) -> Result<T> {
+    async fn wait<T>(
+        &self,
+        timeout: Duration,
+        what: &'static str,
+        mut f: impl FnMut(&mut Connection) -> Option<Result<T>>,
+    ) -> Result<T> {
         let mut rx = self.shared.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -453,7 +463,9 @@ impl Tunnel {
                         .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok());
                     break (response.code.unwrap_or(0), content_length, len);
                 }
-                httparse::Status::Partial if n == 0 => return Err(ClientError::Http("connection closed inside the head".into())),
+                httparse::Status::Partial if n == 0 => {
+                    return Err(ClientError::Http("connection closed inside the head".into()))
+                }
                 httparse::Status::Partial => continue,
             }
         };

@@ -98,16 +98,16 @@ pub enum Node {
 
 impl Node {
     /// Every node, in creation order.
-    pub const ALL: [Node; 5] = [Node::Wan, Node::Router, Node::Home, Node::Host10, Node::Host20];
+    pub const ALL: [Self; 5] = [Self::Wan, Self::Router, Self::Home, Self::Host10, Self::Host20];
 
     fn suffix(self) -> &'static str {
         match self {
-            Node::Wan => "wan",
-            Node::Router => "rtr",
-            Node::Home => "home",
-            Node::Host10 => "h10",
-            Node::Host20 => "h20",
-            Node::Ca => "ca",
+            Self::Wan => "wan",
+            Self::Router => "rtr",
+            Self::Home => "home",
+            Self::Host10 => "h10",
+            Self::Host20 => "h20",
+            Self::Ca => "ca",
         }
     }
 }
@@ -130,13 +130,19 @@ static SWEEP: Once = Once::new();
 impl Lab {
     /// Builds the whole lab and starts the LAN services; returns once they answer.
     /// Fails loudly when not root or when `ip`/`nft` are missing.
-    pub fn start() -> anyhow::Result<Lab> {
+    pub fn start() -> anyhow::Result<Self> {
         ensure!(rustix::process::geteuid().is_root(), "the hometun lab needs root (network namespaces)");
         SWEEP.call_once(sweep_stale);
         let permit = Permit::acquire();
         let id = format!("{PREFIX}{}-{}", std::process::id(), LAB_COUNTER.fetch_add(1, Ordering::Relaxed));
         let dir = tempfile::Builder::new().prefix(&format!("{id}-")).tempdir()?;
-        let lab = Lab(Arc::new(Inner { _permit: permit, id, dir, namespaces: Mutex::new(Vec::new()), children: Mutex::new(Vec::new()) }));
+        let lab = Self(Arc::new(Inner {
+            _permit: permit,
+            id,
+            dir,
+            namespaces: Mutex::new(Vec::new()),
+            children: Mutex::new(Vec::new()),
+        }));
         lab.build_topology().with_context(|| format!("building lab {}", lab.id()))?;
         lab.start_lan_services()?;
         Ok(lab)
@@ -215,12 +221,20 @@ impl Lab {
     fn start_lan_services(&self) -> anyhow::Result<()> {
         let labhost = labhost_binary()?;
         for (node, name) in [(Node::Host10, "h10"), (Node::Host20, "h20")] {
-            self.spawn(node, name, &labhost, [
-                "--name", name, "--http", "0.0.0.0:80", "--echo", "0.0.0.0:7", "--banner", "0.0.0.0:22",
-            ])?;
+            self.spawn(
+                node,
+                name,
+                &labhost,
+                ["--name", name, "--http", "0.0.0.0:80", "--echo", "0.0.0.0:7", "--banner", "0.0.0.0:22"],
+            )?;
         }
         let record = format!("{}=192.168.0.10", addr::NAS_NAME);
-        self.spawn(Node::Router, "dns", &labhost, ["--name", "router", "--dns", "192.168.0.1:53", "--record", &record])?;
+        self.spawn(
+            Node::Router,
+            "dns",
+            &labhost,
+            ["--name", "router", "--dns", "192.168.0.1:53", "--record", &record],
+        )?;
         for name in ["h10", "h20", "dns"] {
             self.wait_for_log(name, "ready", Duration::from_secs(10))?;
         }
@@ -256,7 +270,13 @@ impl Lab {
         std::fs::create_dir_all(&dir)?;
         // pebble's API certificate, signed by a throwaway root that the relay is told to trust.
         let (cert, key, root) = (dir.join("api-cert.pem"), dir.join("api-key.pem"), dir.join("api-root.pem"));
-        std::fs::write(dir.join("api-ext.cnf"), format!("subjectAltName=IP:{}\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n", addr::CA))?;
+        std::fs::write(
+            dir.join("api-ext.cnf"),
+            format!(
+                "subjectAltName=IP:{}\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+                addr::CA
+            ),
+        )?;
         let script = "set -e
             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj '/CN=lab ACME API root' -keyout api-root-key.pem -out api-root.pem
             openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=lab ACME API' -keyout api-key.pem -out api.csr
@@ -440,14 +460,14 @@ static LABS_ALIVE: Mutex<usize> = Mutex::new(0);
 static LAB_FREED: std::sync::Condvar = std::sync::Condvar::new();
 
 impl Permit {
-    fn acquire() -> Permit {
+    fn acquire() -> Self {
         let max = std::env::var("HOMETUN_LABS").ok().and_then(|v| v.parse().ok()).unwrap_or(2usize).max(1);
         let mut alive = LABS_ALIVE.lock().unwrap_or_else(|e| e.into_inner());
         while *alive >= max {
             alive = LAB_FREED.wait(alive).unwrap_or_else(|e| e.into_inner());
         }
         *alive += 1;
-        Permit
+        Self
     }
 }
 
@@ -659,10 +679,27 @@ impl Acme {
         let dns = format!("{}:8053", addr::CA);
         let management = format!("{}:8055", addr::CA);
         let answer = addr::ROUTER_WAN.to_string();
-        self.lab.spawn(Node::Ca, "challtestsrv", "pebble-challtestsrv", [
-            "-http01", "", "-tlsalpn01", "", "-https01", "", "-dns01", &dns, "-management", &management,
-            "-defaultIPv4", &answer, "-defaultIPv6", "",
-        ])?;
+        self.lab.spawn(
+            Node::Ca,
+            "challtestsrv",
+            "pebble-challtestsrv",
+            [
+                "-http01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-https01",
+                "",
+                "-dns01",
+                &dns,
+                "-management",
+                &management,
+                "-defaultIPv4",
+                &answer,
+                "-defaultIPv6",
+                "",
+            ],
+        )?;
         self.lab.wait_for_log("challtestsrv", "Starting management server", Duration::from_secs(10))
     }
 
@@ -673,10 +710,20 @@ impl Acme {
         let log = Self::log_name(runs);
         let dns = format!("{}:8053", addr::CA);
         let config = self.dir.join("pebble.json");
-        let pid = self.lab.spawn(Node::Ca, &log, "env", [
-            OsStr::new("PEBBLE_VA_NOSLEEP=1"), OsStr::new("PEBBLE_WFE_NONCEREJECT=0"), OsStr::new("pebble"),
-            OsStr::new("-config"), config.as_os_str(), OsStr::new("-dnsserver"), OsStr::new(&dns),
-        ])?;
+        let pid = self.lab.spawn(
+            Node::Ca,
+            &log,
+            "env",
+            [
+                OsStr::new("PEBBLE_VA_NOSLEEP=1"),
+                OsStr::new("PEBBLE_WFE_NONCEREJECT=0"),
+                OsStr::new("pebble"),
+                OsStr::new("-config"),
+                config.as_os_str(),
+                OsStr::new("-dnsserver"),
+                OsStr::new(&dns),
+            ],
+        )?;
         std::fs::write(self.dir.join("pebble.pid"), pid.to_string())?;
         self.lab.wait_for_log(&log, "ACME directory available", Duration::from_secs(15))
     }
@@ -688,7 +735,11 @@ impl Acme {
     }
 
     fn log_name(run: u32) -> String {
-        if run == 1 { "pebble".to_owned() } else { format!("pebble-{run}") }
+        if run == 1 {
+            "pebble".to_owned()
+        } else {
+            format!("pebble-{run}")
+        }
     }
 
     /// Everything pebble logged, all runs.
@@ -709,7 +760,14 @@ impl Acme {
         let out = {
             let mut cmd = Command::new("ip");
             cmd.args(["netns", "exec"]).arg(self.lab.netns(Node::Ca));
-            cmd.args(["sh", "-c", &format!("printf '{}' | openssl s_client -quiet -connect {url} 2>/dev/null", request.replace('\r', "\\r").replace('\n', "\\n"))]);
+            cmd.args([
+                "sh",
+                "-c",
+                &format!(
+                    "printf '{}' | openssl s_client -quiet -connect {url} 2>/dev/null",
+                    request.replace('\r', "\\r").replace('\n', "\\n")
+                ),
+            ]);
             run_bounded(cmd, Duration::from_secs(20))?
         };
         let text = String::from_utf8_lossy(&out.stdout);

@@ -46,7 +46,9 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
         };
         buf.drain(..head_len);
         let (status, ctype, body): (&str, &str, Body) = match path.as_str() {
-            "/" | "/index.html" => ("200 OK", "text/html; charset=utf-8", Body::Bytes(content::index_page(host_name).into())),
+            "/" | "/index.html" => {
+                ("200 OK", "text/html; charset=utf-8", Body::Bytes(content::index_page(host_name).into()))
+            }
             "/whoami" => ("200 OK", "text/plain", Body::Bytes(peer.ip().to_string().into())),
             p => match content::parse_blob_path(p) {
                 Some(size) => ("200 OK", "application/octet-stream", Body::Blob(size)),
@@ -103,9 +105,10 @@ async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow:
         if let httparse::Status::Complete(len) = req.parse(buf).context("bad request")? {
             let path = req.path.unwrap_or("/").to_owned();
             let close = req.version == Some(0)
-                || req.headers.iter().any(|h| {
-                    h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close")
-                });
+                || req
+                    .headers
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close"));
             return Ok(Some((len, path, close)));
         }
         anyhow::ensure!(buf.len() < MAX_HEAD, "request head too long");

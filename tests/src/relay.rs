@@ -51,14 +51,14 @@ pub struct AcmeOptions {
 
 impl AcmeOptions {
     /// Certificates from `acme` for [`addr::DOMAIN`].
-    pub fn from(acme: &crate::lab::Acme) -> AcmeOptions {
-        AcmeOptions { directory: acme.directory(), ca_root: acme.api_root().to_owned(), renew_after_secs: None }
+    pub fn from(acme: &crate::lab::Acme) -> Self {
+        Self { directory: acme.directory(), ca_root: acme.api_root().to_owned(), renew_after_secs: None }
     }
 }
 
 impl Default for RelayOptions {
     fn default() -> Self {
-        RelayOptions {
+        Self {
             mode: Mode::Masquerade,
             handshake_timeout_secs: 10,
             max_message_bytes: 256 * 1024,
@@ -83,7 +83,7 @@ pub struct Relay {
 impl Relay {
     /// Initialises a state directory with `options` and starts serving on 443; returns once
     /// the relay says it runs.
-    pub fn start(lab: &Lab, options: RelayOptions) -> anyhow::Result<Relay> {
+    pub fn start(lab: &Lab, options: RelayOptions) -> anyhow::Result<Self> {
         let bin = relay_binary()?;
         let dir = lab.dir().join("relay");
         let mode = match options.mode {
@@ -96,14 +96,32 @@ impl Relay {
         };
         let listen = format!("0.0.0.0:{}", addr::RELAY_PORT);
         let mut args = vec![
-            "init", "--dir", path_str(&dir)?, "--listen", &listen, "--lan", addr::LAN, "--lan-interface", HOME_LAN_IF,
-            "--mode", mode, "--public-url", &public_url,
+            "init",
+            "--dir",
+            path_str(&dir)?,
+            "--listen",
+            &listen,
+            "--lan",
+            addr::LAN,
+            "--lan-interface",
+            HOME_LAN_IF,
+            "--mode",
+            mode,
+            "--public-url",
+            &public_url,
         ];
         if let Some(www) = &options.www {
             args.extend(["--www", path_str(www)?]);
         }
         if let Some(acme) = &options.acme {
-            args.extend(["--domain", addr::DOMAIN, "--acme-directory", &acme.directory, "--acme-ca-root", path_str(&acme.ca_root)?]);
+            args.extend([
+                "--domain",
+                addr::DOMAIN,
+                "--acme-directory",
+                &acme.directory,
+                "--acme-ca-root",
+                path_str(&acme.ca_root)?,
+            ]);
         }
         let out = lab.exec(Node::Home, &bin, args)?;
         ensure!(out.status.success(), "relay init failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -111,7 +129,7 @@ impl Relay {
         let spki = String::from_utf8_lossy(&out.stderr)
             .lines()
             .find_map(|l| l.trim().strip_prefix("its SPKI SHA-256:").map(|s| s.trim().to_owned()));
-        let mut relay = Relay { lab: lab.clone(), bin, dir, pid: None, runs: 0, spki, public_url };
+        let mut relay = Self { lab: lab.clone(), bin, dir, pid: None, runs: 0, spki, public_url };
         relay.serve()?;
         Ok(relay)
     }
@@ -119,7 +137,7 @@ impl Relay {
     /// Starts `bin` (default: the relay built for the tests) with `serve` on an empty state
     /// directory and only the lab's network flags, as a home user's first command would; returns
     /// once it says it runs. Its first-run output is in [`Relay::log`].
-    pub fn first_serve(lab: &Lab, bin: Option<&Path>) -> anyhow::Result<Relay> {
+    pub fn first_serve(lab: &Lab, bin: Option<&Path>) -> anyhow::Result<Self> {
         let bin = match bin {
             Some(bin) => bin.to_owned(),
             None => relay_binary()?,
@@ -128,8 +146,10 @@ impl Relay {
         ensure!(!dir.exists(), "{} is not empty", dir.display());
         let public_url = format!("https://{}", addr::ROUTER_WAN);
         let listen = format!("0.0.0.0:{}", addr::RELAY_PORT);
-        let flags = ["--listen", &listen, "--lan", addr::LAN, "--lan-interface", HOME_LAN_IF, "--public-url", &public_url];
-        let mut relay = Relay { lab: lab.clone(), bin, dir, pid: None, runs: 0, spki: None, public_url: public_url.clone() };
+        let flags =
+            ["--listen", &listen, "--lan", addr::LAN, "--lan-interface", HOME_LAN_IF, "--public-url", &public_url];
+        let mut relay =
+            Self { lab: lab.clone(), bin, dir, pid: None, runs: 0, spki: None, public_url: public_url.clone() };
         relay.serve_with(&flags)?;
         Ok(relay)
     }
@@ -224,7 +244,8 @@ impl Relay {
     /// The invite the latest run printed on its first run (the link line of its banner).
     pub fn printed_invite(&self) -> anyhow::Result<Invite> {
         let log = self.last_log();
-        let link = log.lines().map(str::trim).find(|l| l.contains("#invite=")).context("the relay printed no invite link")?;
+        let link =
+            log.lines().map(str::trim).find(|l| l.contains("#invite=")).context("the relay printed no invite link")?;
         Invite::parse(link).map_err(|e| anyhow::anyhow!("printed invite link {link:?}: {e}"))
     }
 

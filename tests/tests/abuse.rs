@@ -54,7 +54,11 @@ async fn still_serving(good: &Tunnel, round: u64) {
 #[test]
 fn each_bad_connection_is_closed_and_the_relay_keeps_serving_others() {
     let lab = Lab::start().expect("lab");
-    let options = RelayOptions { handshake_timeout_secs: HANDSHAKE_TIMEOUT_SECS, max_message_bytes: MAX_MESSAGE, ..Default::default() };
+    let options = RelayOptions {
+        handshake_timeout_secs: HANDSHAKE_TIMEOUT_SECS,
+        max_message_bytes: MAX_MESSAGE,
+        ..Default::default()
+    };
     let relay = Relay::start(&lab, options).expect("relay");
     let good_invite = relay.invite("good", "24h", None).unwrap();
     let bad_invite = relay.invite("bad", "24h", None).unwrap();
@@ -74,7 +78,15 @@ fn each_bad_connection_is_closed_and_the_relay_keeps_serving_others() {
 
         // 2. A hello cut in half.
         let mut ws = client::connect_ws(&target, 1 << 20).await.unwrap();
-        let (_, hello) = Initiator::start(&bad.key, &bad.relay_key, Some(&bad_invite), &Params::default(), client::now(), &mut OsRng).unwrap();
+        let (_, hello) = Initiator::start(
+            &bad.key,
+            &bad.relay_key,
+            Some(&bad_invite),
+            &Params::default(),
+            client::now(),
+            &mut OsRng,
+        )
+        .unwrap();
         ws.send(Message::Binary(hello[..hello.len() / 2].to_vec().into())).await.unwrap();
         assert_closed("truncated hello", &mut ws, patience).await;
         still_serving(&good, 2).await;
@@ -129,7 +141,10 @@ fn each_bad_connection_is_closed_and_the_relay_keeps_serving_others() {
         // 6. Stalled handshakes: WebSocket open but silent; TCP open but no TLS at all.
         let mut ws = client::connect_ws(&target, 1 << 20).await.unwrap();
         let took = assert_closed("silent WebSocket", &mut ws, patience).await;
-        assert!(took >= Duration::from_secs(HANDSHAKE_TIMEOUT_SECS) - Duration::from_millis(500), "closed early: {took:?}");
+        assert!(
+            took >= Duration::from_secs(HANDSHAKE_TIMEOUT_SECS) - Duration::from_millis(500),
+            "closed early: {took:?}"
+        );
         let mut tcp = tokio::net::TcpStream::connect(target.addr).await.unwrap();
         let mut buf = [0u8; 64];
         let stalled = tokio::time::timeout(patience, tcp.read(&mut buf)).await;

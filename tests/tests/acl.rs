@@ -35,7 +35,11 @@ fn a_client_allowed_one_port_reaches_nothing_else() {
         let ok = ok.expect("192.168.0.10:80 is allowed");
         assert_eq!(content::first_mismatch(100_000, 0, &ok.body), None);
 
-        for denied in [SocketAddrV4::new(addr::HOST10, 22), SocketAddrV4::new(addr::HOST20, 80), SocketAddrV4::new(addr::HOST20, 22)] {
+        for denied in [
+            SocketAddrV4::new(addr::HOST10, 22),
+            SocketAddrV4::new(addr::HOST20, 80),
+            SocketAddrV4::new(addr::HOST20, 22),
+        ] {
             let r = tunnel.tcp_connect(denied, DENIED_WAIT).await;
             assert!(r.is_err(), "{denied} must be unreachable for this client");
         }
@@ -51,9 +55,11 @@ fn a_client_allowed_one_port_reaches_nothing_else() {
     // Control: with the default ACL the same destinations answer, so the denial above is the ACL.
     lab.run_in(Node::Wan, || async {
         let tunnel = Device::new(&wide).enrol(&target, &wide).await.expect("enrol wide");
-        let page = tunnel.http_get(SocketAddrV4::new(addr::HOST20, 80), "/", T).await.expect(".20:80 with the default ACL");
+        let page =
+            tunnel.http_get(SocketAddrV4::new(addr::HOST20, 80), "/", T).await.expect(".20:80 with the default ACL");
         assert!(String::from_utf8_lossy(&page.body).contains("h20"));
-        let mut ssh = tunnel.tcp_connect(SocketAddrV4::new(addr::HOST10, 22), T).await.expect(".10:22 with the default ACL");
+        let mut ssh =
+            tunnel.tcp_connect(SocketAddrV4::new(addr::HOST10, 22), T).await.expect(".10:22 with the default ACL");
         assert_eq!(ssh.read_exact(labhost::BANNER.len(), T).await.unwrap(), labhost::BANNER);
         tunnel.ping(addr::HOST20, 1, T).await.expect("ping .20 with the default ACL");
     });
@@ -73,10 +79,10 @@ fn forged_source_addresses_never_reach_the_lan() {
         let tunnel = Device::new(&invite).enrol(&target, &invite).await.expect("enrol");
         let own = tunnel.address();
         let forged: [(Ipv4Addr, u16); 4] = [
-            (victim.address(), 9001),          // another client's address
-            (Ipv4Addr::new(10, 8, 0, 250), 9002), // an unassigned pool address
+            (victim.address(), 9001),               // another client's address
+            (Ipv4Addr::new(10, 8, 0, 250), 9002),   // an unassigned pool address
             (Ipv4Addr::new(192, 168, 0, 50), 9003), // a LAN address
-            (addr::WAN_CLIENT, 9004),          // an internet address
+            (addr::WAN_CLIENT, 9004),               // an internet address
         ];
         for round in 0..5u8 {
             for (src, port) in forged {

@@ -29,7 +29,8 @@ fn the_relay_gets_a_trusted_certificate_app_names_only_for_lan_hosts_and_keeps_t
     let ca = lab.start_acme().expect("ACME CA");
     let root = ca.issuing_root().expect("pebble's root");
     let started = Instant::now();
-    let mut relay = Relay::start(&lab, RelayOptions { acme: Some(AcmeOptions::from(&ca)), ..RelayOptions::default() }).expect("relay");
+    let mut relay = Relay::start(&lab, RelayOptions { acme: Some(AcmeOptions::from(&ca)), ..RelayOptions::default() })
+        .expect("relay");
 
     // From an empty state directory to a certificate a browser trusts for the domain.
     let main = retry(T, || trusted_handshake(&lab, addr::DOMAIN, &root)).expect("trusted certificate for the domain");
@@ -72,7 +73,10 @@ fn the_relay_gets_a_trusted_certificate_app_names_only_for_lan_hosts_and_keeps_t
 
     // A restart reuses the stored account and certificates: no new order.
     let stored = relay.dir().join(format!("acme/certs/{}.pem", addr::DOMAIN));
-    assert_eq!(std::fs::metadata(&stored).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777).unwrap(), 0o600);
+    assert_eq!(
+        std::fs::metadata(&stored).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777).unwrap(),
+        0o600
+    );
     relay.restart().expect("restart");
     assert_eq!(trusted_handshake(&lab, addr::DOMAIN, &root).expect("domain after restart"), main);
     assert_eq!(trusted_handshake(&lab, &nas, &root).expect("app name after restart"), app);
@@ -90,10 +94,8 @@ fn renewal_replaces_the_certificate_while_a_tunnel_keeps_moving_data() {
     let relay = Relay::start(&lab, RelayOptions { acme: Some(acme), ..RelayOptions::default() }).expect("relay");
     let first = retry(T, || trusted_handshake(&lab, addr::DOMAIN, &root)).expect("first certificate");
     let stored = relay.dir().join(format!("acme/certs/{}.pem", addr::DOMAIN));
-    let target = RelayTarget {
-        cert: leaf_of(&stored).expect("stored certificate").into(),
-        ..relay.target().expect("target")
-    };
+    let target =
+        RelayTarget { cert: leaf_of(&stored).expect("stored certificate").into(), ..relay.target().expect("target") };
     assert_eq!(target.cert.as_ref(), &first.der[..], "the stored certificate is the one served");
     let invite = relay.invite("laptop", "1h", None).expect("invite");
 
@@ -124,7 +126,8 @@ fn renewal_replaces_the_certificate_while_a_tunnel_keeps_moving_data() {
 fn with_the_acme_server_down_at_start_the_relay_serves_retries_and_later_gets_its_certificate() {
     let lab = Lab::start().expect("lab");
     let ca = lab.prepare_acme().expect("ACME CA namespace (server down)");
-    let relay = Relay::start(&lab, RelayOptions { acme: Some(AcmeOptions::from(&ca)), ..RelayOptions::default() }).expect("relay");
+    let relay = Relay::start(&lab, RelayOptions { acme: Some(AcmeOptions::from(&ca)), ..RelayOptions::default() })
+        .expect("relay");
 
     // It serves (the self-signed fallback), says so, and keeps trying.
     let invite = relay.invite("phone", "1h", None).expect("invite");
@@ -147,7 +150,8 @@ fn with_the_acme_server_down_at_start_the_relay_serves_retries_and_later_gets_it
     // The server comes up; the next retry gets the certificate.
     ca.start_server().expect("pebble");
     let root = ca.issuing_root().expect("pebble's root");
-    retry(Duration::from_secs(90), || trusted_handshake(&lab, addr::DOMAIN, &root)).expect("certificate after the server came up");
+    retry(Duration::from_secs(90), || trusted_handshake(&lab, addr::DOMAIN, &root))
+        .expect("certificate after the server came up");
     assert_eq!(certificate_kind(&relay), "acme");
     assert_eq!(ca.orders(), 1);
 }

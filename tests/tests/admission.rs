@@ -48,7 +48,11 @@ fn a_revoked_device_is_cut_within_a_second_and_cannot_come_back() {
         assert!(tunnel.ping(addr::HOST10, 1, Duration::from_millis(500)).await.is_err());
 
         assert_eq!(refused(device.connect(&target).await), Refusal::UnknownDevice, "reconnect refused");
-        assert_eq!(refused(device.enrol(&target, &invite).await), Refusal::InviteUsed, "re-enrolling with the old invite refused");
+        assert_eq!(
+            refused(device.enrol(&target, &invite).await),
+            Refusal::InviteUsed,
+            "re-enrolling with the old invite refused"
+        );
 
         // Others are unaffected.
         bystander.ping(addr::HOST10, 2, T).await.expect("bystander still connected");
@@ -71,7 +75,10 @@ fn invites_work_once_and_only_while_valid() {
 
         let first = Device::new(&once).enrol(&target, &once).await.expect("first use");
         assert_eq!(refused(Device::new(&once).enrol(&target, &once).await), Refusal::InviteUsed, "second device");
-        first.http_get(SocketAddrV4::new(addr::HOST10, 80), &content::blob_path(1000), T).await.expect("first still works");
+        first
+            .http_get(SocketAddrV4::new(addr::HOST10, 80), &content::blob_path(1000), T)
+            .await
+            .expect("first still works");
 
         // An invite the relay never made (right relay key, random id and secret).
         let forged = Invite::generate(once.relay_key, &once.url, &mut rand_core::OsRng).unwrap();
@@ -83,7 +90,8 @@ fn invites_work_once_and_only_while_valid() {
         let r = Device::new(&wrong_secret).enrol(&target, &wrong_secret).await;
         assert!(r.is_err(), "a wrong invite secret must not enrol");
     });
-    let names: Vec<String> = relay.clients().unwrap().iter().map(|c| c["name"].as_str().unwrap_or("").to_owned()).collect();
+    let names: Vec<String> =
+        relay.clients().unwrap().iter().map(|c| c["name"].as_str().unwrap_or("").to_owned()).collect();
     assert_eq!(names, vec!["once".to_owned()], "only the one good enrolment registered");
 }
 

@@ -46,7 +46,8 @@ fn a_browser_enrols_reaches_the_lan_survives_a_drop_and_learns_it_was_revoked() 
     eprintln!("built {} in {:.0?}", wasm.display(), build_started.elapsed());
 
     let run_started = Instant::now();
-    let out = wasm::run(&lab, Node::Wan, &wasm, &browser::chromium_args(&spki), RUN_TIMEOUT).expect("running the wasm test");
+    let out =
+        wasm::run(&lab, Node::Wan, &wasm, &browser::chromium_args(&spki), RUN_TIMEOUT).expect("running the wasm test");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("---- wasm-bindgen-test-runner ({:.1?}) ----\n{stdout}\n{stderr}", run_started.elapsed());

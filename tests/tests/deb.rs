@@ -32,9 +32,11 @@ fn the_installed_package_serves_the_page_with_its_unit_in_place() {
 
     let root = scratch.join("root");
     install(&deb, &root).expect("dpkg -i into the scratch root");
-    let status = run(Command::new("dpkg").arg(format!("--root={}", root.display())).args(["-s", "hometun-relay"])).expect("dpkg -s");
+    let status = run(Command::new("dpkg").arg(format!("--root={}", root.display())).args(["-s", "hometun-relay"]))
+        .expect("dpkg -s");
     assert!(status.contains("Status: install ok installed"), "{status}");
-    let unit = std::fs::read_to_string(root.join("lib/systemd/system/hometun-relay.service")).expect("the systemd unit");
+    let unit =
+        std::fs::read_to_string(root.join("lib/systemd/system/hometun-relay.service")).expect("the systemd unit");
     assert!(unit.contains("ExecStart=hometun-relay serve --dir /etc/hometun"), "{unit}");
     for doc in ["README.md", "copyright"] {
         assert!(root.join("usr/share/doc/hometun-relay").join(doc).exists(), "doc {doc} missing");

@@ -23,7 +23,10 @@ fn the_first_serve_prints_an_invite_that_connects_a_device() {
 
     assert!(banner.contains(&format!("open {}/", relay.public_url())), "page URL missing:\n{banner}");
     let fingerprint = openssl_sha256(&relay.dir().join("tls-cert.pem"));
-    assert!(banner.contains("self-signed") && banner.contains(&fingerprint), "certificate state missing ({fingerprint}):\n{banner}");
+    assert!(
+        banner.contains("self-signed") && banner.contains(&fingerprint),
+        "certificate state missing ({fingerprint}):\n{banner}"
+    );
     let qr_rows = banner.lines().filter(|l| l.chars().count() > 30 && l.chars().all(|c| "█▀▄ ".contains(c))).count();
     assert!(qr_rows >= 15, "no QR code drawn ({qr_rows} rows):\n{banner}");
     let invite = relay.printed_invite().expect("printed invite");
@@ -33,7 +36,8 @@ fn the_first_serve_prints_an_invite_that_connects_a_device() {
         let page = https_get(&target, "/", T).await.expect("GET / over TLS");
         let device = Device::new(&invite);
         let tunnel = device.enrol(&target, &invite).await.expect("enrol with the printed invite");
-        let lan = tunnel.http_get(SocketAddrV4::new(addr::HOST10, 80), "/", T).await.expect("LAN page through the tunnel");
+        let lan =
+            tunnel.http_get(SocketAddrV4::new(addr::HOST10, 80), "/", T).await.expect("LAN page through the tunnel");
         assert!(String::from_utf8_lossy(&lan.body).contains("Hello from h10"));
         tunnel.disconnect().await;
         page
@@ -47,7 +51,10 @@ fn the_first_serve_prints_an_invite_that_connects_a_device() {
     relay.restart().expect("restart");
     lab.wait_for_log("relay-2", "Create an invite with", T).expect("the banner of a later start");
     let second = relay.last_log();
-    assert!(second.contains("hometun relay running") && !second.contains("#invite="), "a restart printed an invite:\n{second}");
+    assert!(
+        second.contains("hometun relay running") && !second.contains("#invite="),
+        "a restart printed an invite:\n{second}"
+    );
 }
 
 /// `openssl x509 -fingerprint -sha256`: the certificate's SHA-256 as `AB:CD:...`.

@@ -32,9 +32,7 @@ fn the_page_enrols_from_an_invite_link_and_opens_a_lan_page() {
 
     eprintln!("lab and relay up after {:.1?}", started.elapsed());
     let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
-    let result = driver
-        .session(&browser::chromium_args(&spki), 420, 900)
-        .and_then(|page| use_the_page(&page, &link));
+    let result = driver.session(&browser::chromium_args(&spki), 420, 900).and_then(|page| use_the_page(&page, &link));
     match result {
         Ok(shots) => {
             for shot in shots {
@@ -63,7 +61,10 @@ fn use_the_page(page: &Session, link: &str) -> anyhow::Result<Vec<PathBuf>> {
         Ok(())
     };
     let text = |page: &Session, id: &str| -> anyhow::Result<String> {
-        let v = page.execute("const e = document.getElementById(arguments[0]); return e ? e.textContent : null", &[id.into()])?;
+        let v = page.execute(
+            "const e = document.getElementById(arguments[0]); return e ? e.textContent : null",
+            &[id.into()],
+        )?;
         Ok(v.as_str().unwrap_or_default().to_owned())
     };
 

@@ -19,7 +19,10 @@ const T: Duration = Duration::from_secs(90);
 async fn fetch(tunnel: &Tunnel, round: u64) -> anyhow::Result<()> {
     let size = FILE + round;
     let r = tunnel.http_get(SocketAddrV4::new(addr::HOST10, 80), &content::blob_path(size), T).await?;
-    anyhow::ensure!(r.status == 200 && content::first_mismatch(size, 0, &r.body).is_none() && r.body.len() as u64 == size, "bad body");
+    anyhow::ensure!(
+        r.status == 200 && content::first_mismatch(size, 0, &r.body).is_none() && r.body.len() as u64 == size,
+        "bad body"
+    );
     Ok(())
 }
 
@@ -68,7 +71,13 @@ where
             Err(e) => failures.push(format!("{name}: task {e}")),
         }
     }
-    assert!(failures.is_empty(), "{} of {} clients failed, first: {:#?}", failures.len(), devices.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} of {} clients failed, first: {:#?}",
+        failures.len(),
+        devices.len(),
+        &failures[..failures.len().min(5)]
+    );
     for tunnel in &tunnels {
         assert!(tunnel.end().is_none(), "a tunnel ended while others were still working: {:?}", tunnel.end());
     }

@@ -49,7 +49,8 @@ fn a_browser_trusting_the_acme_root_refuses_the_self_signed_relay_and_uses_the_t
 
     // From an empty state directory to the trusted page, by its name.
     let started = Instant::now();
-    let relay = Relay::start(&lab, RelayOptions { acme: Some(AcmeOptions::from(&ca)), ..RelayOptions::default() }).expect("ACME relay");
+    let relay = Relay::start(&lab, RelayOptions { acme: Some(AcmeOptions::from(&ca)), ..RelayOptions::default() })
+        .expect("ACME relay");
     let deadline = Instant::now() + Duration::from_secs(60);
     while let Err(e) = open(&page, &url) {
         assert!(Instant::now() < deadline, "the page never became trusted: {e:#}");
@@ -79,9 +80,16 @@ fn open(page: &Session, url: &str) -> anyhow::Result<()> {
 fn use_the_trusted_page(page: &Session, relay: &Relay) -> anyhow::Result<()> {
     let secure = page.execute("return [location.protocol, window.isSecureContext, location.host]", &[])?;
     ensure!(secure == serde_json::json!(["https:", true, addr::DOMAIN]), "not a secure context on the name: {secure}");
-    let kind = page.wait_for("the certificate kind from /relay.json", WAIT, "return document.body.dataset.certificate || null")?;
+    let kind = page.wait_for(
+        "the certificate kind from /relay.json",
+        WAIT,
+        "return document.body.dataset.certificate || null",
+    )?;
     ensure!(kind == "acme", "the relay reports a {kind} certificate");
-    ensure!(page.execute("return document.getElementById('cert-notice').hidden", &[])? == true, "self-signed notice shown");
+    ensure!(
+        page.execute("return document.getElementById('cert-notice').hidden", &[])? == true,
+        "self-signed notice shown"
+    );
 
     let link = relay.invite("trusted-phone", "1h", None)?.to_link();
     ensure!(link.starts_with(&format!("https://{}/", addr::DOMAIN)), "invite link {link} does not use the name");

@@ -116,27 +116,27 @@ impl ClientError {
     /// Stable machine-readable code, the `code` property of the JavaScript error.
     pub fn code(&self) -> &'static str {
         match self {
-            ClientError::InvalidInvite(_) => "invalid-invite",
-            ClientError::NotEnrolled => "not-enrolled",
-            ClientError::RelayUnreachable { .. } => "relay-unreachable",
-            ClientError::CertificateNotTrusted { .. } => "certificate-not-trusted",
-            ClientError::DeviceRevoked => "device-revoked",
-            ClientError::InviteExpired => "invite-expired",
-            ClientError::InviteUsed => "invite-used",
-            ClientError::Refused(_) => "refused",
-            ClientError::Tunnel(_) | ClientError::Net(_) => "tunnel-failed",
-            ClientError::NotConnected => "not-connected",
-            ClientError::HostUnreachable { .. } => "host-unreachable",
-            ClientError::ConnectionRefused { .. } => "connection-refused",
-            ClientError::Timeout { .. } => "timeout",
-            ClientError::NameNotFound { .. } => "name-not-found",
-            ClientError::NoDnsServers { .. } => "no-dns-servers",
-            ClientError::Url(_) => "invalid-url",
-            ClientError::Http(_) => "bad-response",
-            ClientError::Redirect(_) => "redirect",
-            ClientError::ConnectionReset { .. } => "connection-reset",
-            ClientError::Storage(_) => "storage",
-            ClientError::InvalidArgument(_) => "invalid-argument",
+            Self::InvalidInvite(_) => "invalid-invite",
+            Self::NotEnrolled => "not-enrolled",
+            Self::RelayUnreachable { .. } => "relay-unreachable",
+            Self::CertificateNotTrusted { .. } => "certificate-not-trusted",
+            Self::DeviceRevoked => "device-revoked",
+            Self::InviteExpired => "invite-expired",
+            Self::InviteUsed => "invite-used",
+            Self::Refused(_) => "refused",
+            Self::Tunnel(_) | Self::Net(_) => "tunnel-failed",
+            Self::NotConnected => "not-connected",
+            Self::HostUnreachable { .. } => "host-unreachable",
+            Self::ConnectionRefused { .. } => "connection-refused",
+            Self::Timeout { .. } => "timeout",
+            Self::NameNotFound { .. } => "name-not-found",
+            Self::NoDnsServers { .. } => "no-dns-servers",
+            Self::Url(_) => "invalid-url",
+            Self::Http(_) => "bad-response",
+            Self::Redirect(_) => "redirect",
+            Self::ConnectionReset { .. } => "connection-reset",
+            Self::Storage(_) => "storage",
+            Self::InvalidArgument(_) => "invalid-argument",
         }
     }
 
@@ -145,17 +145,18 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ClientError::RelayUnreachable { .. } | ClientError::CertificateNotTrusted { .. }
-                | ClientError::Tunnel(_)
-                | ClientError::Net(_)
-                | ClientError::Timeout { .. }
+            Self::RelayUnreachable { .. }
+                | Self::CertificateNotTrusted { .. }
+                | Self::Tunnel(_)
+                | Self::Net(_)
+                | Self::Timeout { .. }
         )
     }
 }
 
 impl From<hometun_shared::invite::InviteError> for ClientError {
     fn from(e: hometun_shared::invite::InviteError) -> Self {
-        ClientError::InvalidInvite(e.to_string())
+        Self::InvalidInvite(e.to_string())
     }
 }
 

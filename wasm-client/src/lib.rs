@@ -8,6 +8,7 @@
 //!
 //! The pure parts (`http`, `backoff`, `profile`, `error`) build and test natively too.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod backoff;

@@ -51,7 +51,7 @@ impl Profile {
     }
 
     /// Parses [`Profile::to_text`].
-    pub fn from_text(text: &str) -> Result<Profile, ProfileError> {
+    pub fn from_text(text: &str) -> Result<Self, ProfileError> {
         let code = text.trim().strip_prefix(PREFIX).ok_or(ProfileError::NotAProfile)?;
         let mut bytes = URL_SAFE_NO_PAD.decode(code).map_err(|_| ProfileError::Damaged)?;
         let parsed = Self::from_bytes(&bytes);
@@ -59,14 +59,14 @@ impl Profile {
         parsed
     }
 
-    fn from_bytes(bytes: &[u8]) -> Result<Profile, ProfileError> {
+    fn from_bytes(bytes: &[u8]) -> Result<Self, ProfileError> {
         if bytes.len() <= 2 * KEY_LEN {
             return Err(ProfileError::Damaged);
         }
         let (secret, rest) = bytes.split_at(KEY_LEN);
         let (relay_key, url) = rest.split_at(KEY_LEN);
         let url = core::str::from_utf8(url).map_err(|_| ProfileError::Damaged)?;
-        Ok(Profile {
+        Ok(Self {
             secret: SecretKey::from_bytes(secret.try_into().map_err(|_| ProfileError::Damaged)?),
             relay_key: PublicKey::from_bytes(relay_key.try_into().map_err(|_| ProfileError::Damaged)?),
             relay_url: url.to_owned(),

@@ -123,12 +123,17 @@ async fn a_browser_enrols_and_reaches_the_home_network() {
     // fetch a multi-MiB file through the streaming body, byte-exact.
     let url = format!("http://{lan}/blob/{BLOB_SIZE}");
     let started = js_sys::Date::now();
-    let response = api::http_fetch(url.clone(), JsValue::UNDEFINED).await.unwrap_or_else(|e| panic!("fetch failed: {e:?}"));
+    let response =
+        api::http_fetch(url.clone(), JsValue::UNDEFINED).await.unwrap_or_else(|e| panic!("fetch failed: {e:?}"));
     assert_eq!(response.status(), 200);
     let body = JsFuture::from(response.array_buffer().unwrap()).await.expect("body");
     let bytes = js_sys::Uint8Array::new(&body).to_vec();
     let seconds = (js_sys::Date::now() - started) / 1000.0;
-    console_log!("fetched {} bytes in {seconds:.2} s ({:.1} Mbit/s)", bytes.len(), bytes.len() as f64 * 8.0 / seconds / 1e6);
+    console_log!(
+        "fetched {} bytes in {seconds:.2} s ({:.1} Mbit/s)",
+        bytes.len(),
+        bytes.len() as f64 * 8.0 / seconds / 1e6
+    );
     assert_eq!(bytes.len() as u64, BLOB_SIZE);
     let mismatch = bytes.iter().enumerate().position(|(i, b)| *b != blob_byte(BLOB_SIZE, i as u64));
     assert_eq!(mismatch, None, "first wrong byte");

@@ -17,14 +17,14 @@ use super::{measure, BenchLab, Case, CaseId, Plan, RunResult};
 use crate::install;
 
 /// The boringtun case.
-pub struct Boringtun {
+pub(crate) struct Boringtun {
     runs: u32,
 }
 
 impl Boringtun {
     /// The case.
-    pub fn new() -> Boringtun {
-        Boringtun { runs: 0 }
+    pub(crate) fn new() -> Self {
+        Self { runs: 0 }
     }
 }
 

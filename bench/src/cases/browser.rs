@@ -27,19 +27,19 @@ use crate::{install, proc, Work};
 const DRIVER_PORT: u16 = 9515;
 
 /// The browser case.
-pub struct HometunBrowser {
+pub(crate) struct HometunBrowser {
     runs: u32,
     page: Option<PathBuf>,
 }
 
 impl HometunBrowser {
     /// The case.
-    pub fn new() -> HometunBrowser {
-        HometunBrowser { runs: 0, page: None }
+    pub(crate) fn new() -> Self {
+        Self { runs: 0, page: None }
     }
 
     /// Where [`Case::install`] builds the page (when it did).
-    pub fn page_dir(bins: &Binaries) -> Option<PathBuf> {
+    pub(crate) fn page_dir(bins: &Binaries) -> Option<PathBuf> {
         Some(bins.target_dir.join("bench-www")).filter(|p| p.join("index.html").exists())
     }
 }
@@ -287,7 +287,7 @@ async fn script(client: &Client, source: &str, args: Vec<Value>) -> anyhow::Resu
 }
 
 /// Bytes of the page's wasm and JavaScript, raw and gzip -9.
-pub fn page_size(dist: &Path) -> anyhow::Result<(u64, u64)> {
+pub(crate) fn page_size(dist: &Path) -> anyhow::Result<(u64, u64)> {
     use std::io::Write;
     let (mut raw, mut gz) = (0u64, 0u64);
     let mut stack = vec![dist.to_path_buf()];

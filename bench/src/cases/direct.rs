@@ -4,7 +4,7 @@
 use super::{measure, BenchLab, Case, CaseId, Plan, RunResult};
 
 /// The direct case.
-pub struct Direct;
+pub(crate) struct Direct;
 
 impl Case for Direct {
     fn id(&self) -> CaseId {

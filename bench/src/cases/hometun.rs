@@ -8,8 +8,8 @@
 //! use the same 10.8.0.0/24 on the home server.
 
 use anyhow::Context;
-use hometun_tests::lab::{addr, Node};
 use hometun_tests::browser::copy_dir;
+use hometun_tests::lab::{addr, Node};
 use hometun_tests::relay::{Mode, Relay, RelayOptions};
 use std::path::{Path, PathBuf};
 
@@ -24,27 +24,28 @@ const BENCH_LIMITS: &[(&str, &str)] = &[
     ("new_connections_per_ip_burst", "4096"),
 ];
 /// The bench relay's pool: 2,046 addresses.
-pub const BENCH_POOL: &str = "10.8.0.0/21";
+pub(crate) const BENCH_POOL: &str = "10.8.0.0/21";
 
 /// The relay as the bench runs it.
-pub struct RelayHost {
+pub(crate) struct RelayHost {
     relay: Relay,
 }
 
 impl RelayHost {
     /// Initialises the relay's state (pool, limits) without leaving it running.
-    pub fn create(lab: &BenchLab) -> anyhow::Result<RelayHost> {
+    pub(crate) fn create(lab: &BenchLab) -> anyhow::Result<Self> {
         // `<lab>/www` overrides the relay's built-in page once `up` copies a page there.
         let www = Some(lab.lab.dir().join("www"));
-        let options = RelayOptions { mode: Mode::Masquerade, handshake_timeout_secs: 10, www, ..RelayOptions::default() };
+        let options =
+            RelayOptions { mode: Mode::Masquerade, handshake_timeout_secs: 10, www, ..RelayOptions::default() };
         let mut relay = Relay::start(&lab.lab, options)?;
         relay.stop()?;
         tune(&relay.dir().join("relay.toml"))?;
-        Ok(RelayHost { relay })
+        Ok(Self { relay })
     }
 
     /// Starts the relay (serving the page in `www` when given).
-    pub fn up(&mut self, lab: &BenchLab, www: Option<&Path>) -> anyhow::Result<()> {
+    pub(crate) fn up(&mut self, lab: &BenchLab, www: Option<&Path>) -> anyhow::Result<()> {
         if let Some(www) = www {
             copy_dir(www, &lab.lab.dir().join("www"))?;
         }
@@ -52,29 +53,29 @@ impl RelayHost {
     }
 
     /// Stops the relay.
-    pub fn down(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn down(&mut self) -> anyhow::Result<()> {
         self.relay.stop()
     }
 
     /// The relay's pid while it runs.
-    pub fn pid(&self, lab: &BenchLab) -> Option<u32> {
+    pub(crate) fn pid(&self, lab: &BenchLab) -> Option<u32> {
         lab.pids_named(Node::Home, "hometun-relay").first().copied()
     }
 
     /// A fresh single-use invite link for `name`.
-    pub fn invite_link(&self, name: &str) -> anyhow::Result<String> {
+    pub(crate) fn invite_link(&self, name: &str) -> anyhow::Result<String> {
         let out = self.relay.admin(&["invite", "--no-qr", "--name", name, "--ttl", "2h"])?;
         let link = out.lines().find(|l| l.contains("#invite=")).context("no invite link printed")?;
         Ok(link.trim().to_owned())
     }
 
     /// The relay's certificate (PEM).
-    pub fn cert(&self) -> PathBuf {
+    pub(crate) fn cert(&self) -> PathBuf {
         self.relay.dir().join("tls-cert.pem")
     }
 
     /// The relay's logs so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.relay.log()
     }
 }
@@ -116,21 +117,20 @@ fn tune(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 /// The relay as seen from the remote device (the router's port forward).
-pub fn relay_address() -> String {
+pub(crate) fn relay_address() -> String {
     format!("{}:{}", addr::ROUTER_WAN, addr::RELAY_PORT)
 }
 
 /// The native-client case.
-pub struct HometunNative {
+pub(crate) struct HometunNative {
     runs: u32,
 }
 
 impl HometunNative {
     /// The case.
-    pub fn new() -> HometunNative {
-        HometunNative { runs: 0 }
+    pub(crate) fn new() -> Self {
+        Self { runs: 0 }
     }
 }
 

@@ -19,7 +19,7 @@ use crate::workload::{Outcome, ECHO_PORT, HTTP_PORT};
 use crate::Work;
 
 /// The lab and the bench's own pieces in it.
-pub struct BenchLab {
+pub(crate) struct BenchLab {
     /// The namespaces (removed when dropped).
     pub lab: Lab,
     /// The binaries the lab runs.
@@ -47,9 +47,9 @@ table ip hometun_bench {
 
 impl BenchLab {
     /// Builds the lab and starts the bench's LAN services.
-    pub fn start(bins: Binaries) -> anyhow::Result<BenchLab> {
+    pub(crate) fn start(bins: Binaries) -> anyhow::Result<Self> {
         let lab = Lab::start()?;
-        let bench = BenchLab { lab, bins, relay: std::cell::RefCell::new(None) };
+        let bench = Self { lab, bins, relay: std::cell::RefCell::new(None) };
         bench.nft(Node::Router, "router-bench", ROUTER_RULES)?;
         let http = format!("0.0.0.0:{HTTP_PORT}");
         let echo = format!("0.0.0.0:{ECHO_PORT}");
@@ -64,14 +64,14 @@ impl BenchLab {
     }
 
     /// Loads an nft script inside `node`.
-    pub fn nft(&self, node: Node, name: &str, script: &str) -> anyhow::Result<()> {
+    pub(crate) fn nft(&self, node: Node, name: &str, script: &str) -> anyhow::Result<()> {
         let path = self.lab.dir().join(format!("{name}.nft"));
         std::fs::write(&path, script)?;
         self.exec_ok(node, "nft", [OsStr::new("-f"), path.as_os_str()]).map(|_| ())
     }
 
     /// Turns the home server's masquerade for kernel tunnels on or off.
-    pub fn home_nat(&self, on: bool) -> anyhow::Result<()> {
+    pub(crate) fn home_nat(&self, on: bool) -> anyhow::Result<()> {
         if on {
             self.nft(Node::Home, "home-nat", HOME_NAT_ON)
         } else {
@@ -82,7 +82,7 @@ impl BenchLab {
     }
 
     /// Runs `program` in `node` (bounded to 60 s), failing with its stderr; returns stdout.
-    pub fn exec_ok<I, S>(&self, node: Node, program: impl AsRef<OsStr>, args: I) -> anyhow::Result<String>
+    pub(crate) fn exec_ok<I, S>(&self, node: Node, program: impl AsRef<OsStr>, args: I) -> anyhow::Result<String>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -94,7 +94,7 @@ impl BenchLab {
     }
 
     /// Runs a bench subcommand on the remote device and parses the [`Outcome`] it prints.
-    pub fn wan_probe(&self, args: &[String], timeout: Duration) -> anyhow::Result<Outcome> {
+    pub(crate) fn wan_probe(&self, args: &[String], timeout: Duration) -> anyhow::Result<Outcome> {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec"]).arg(self.lab.netns(Node::Wan)).arg(&self.bins.bench).args(args);
         let out = run_bounded(cmd, timeout)?;
@@ -111,14 +111,14 @@ impl BenchLab {
     }
 
     /// The workload over the kernel's TCP from the remote device.
-    pub fn kernel_probe(&self, work: Work, timeout: Duration) -> anyhow::Result<Outcome> {
+    pub(crate) fn kernel_probe(&self, work: Work, timeout: Duration) -> anyhow::Result<Outcome> {
         let mut args = vec!["probe".to_owned()];
         args.extend(work.args());
         self.wan_probe(&args, timeout)
     }
 
     /// Processes in `node` whose command name is `comm`.
-    pub fn pids_named(&self, node: Node, comm: &str) -> Vec<u32> {
+    pub(crate) fn pids_named(&self, node: Node, comm: &str) -> Vec<u32> {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "pids"]).arg(self.lab.netns(node));
         let Ok(out) = run_bounded(cmd, Duration::from_secs(10)) else { return Vec::new() };

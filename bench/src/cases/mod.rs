@@ -1,12 +1,12 @@
 //! The cases: each brings one way of reaching the LAN host up in the lab, runs the same
 //! workload through it (see [`measure`]) and takes it down again, once per round.
 
-pub mod boringtun;
-pub mod browser;
-pub mod direct;
-pub mod hometun;
-pub mod lab;
-pub mod openvpn;
+pub(crate) mod boringtun;
+pub(crate) mod browser;
+pub(crate) mod direct;
+pub(crate) mod hometun;
+pub(crate) mod lab;
+pub(crate) mod openvpn;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,12 +16,12 @@ use serde::Serialize;
 use crate::proc;
 use crate::workload::{self, Outcome};
 use crate::Work;
-pub use lab::BenchLab;
+pub(crate) use lab::BenchLab;
 
 /// Every case, in table order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum CaseId {
+pub(crate) enum CaseId {
     /// Plain forwarding through the router, no tunnel: the ceiling.
     Direct,
     /// OpenVPN 2.6, L3 tun, over UDP.
@@ -41,38 +41,38 @@ pub enum CaseId {
 
 impl CaseId {
     /// The name on the command line and in the report.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
-            CaseId::Direct => "direct",
-            CaseId::OpenvpnUdp => "openvpn-udp",
-            CaseId::OpenvpnTcp => "openvpn-tcp",
-            CaseId::Boringtun => "boringtun",
-            CaseId::HometunNative => "hometun-native",
-            CaseId::HometunBrowser => "hometun-browser",
-            CaseId::HometunScale => "hometun-scale",
+            Self::Direct => "direct",
+            Self::OpenvpnUdp => "openvpn-udp",
+            Self::OpenvpnTcp => "openvpn-tcp",
+            Self::Boringtun => "boringtun",
+            Self::HometunNative => "hometun-native",
+            Self::HometunBrowser => "hometun-browser",
+            Self::HometunScale => "hometun-scale",
         }
     }
 
     /// Every case.
-    pub const ALL: [CaseId; 7] = [
-        CaseId::Direct,
-        CaseId::OpenvpnUdp,
-        CaseId::OpenvpnTcp,
-        CaseId::Boringtun,
-        CaseId::HometunNative,
-        CaseId::HometunBrowser,
-        CaseId::HometunScale,
+    pub(crate) const ALL: [Self; 7] = [
+        Self::Direct,
+        Self::OpenvpnUdp,
+        Self::OpenvpnTcp,
+        Self::Boringtun,
+        Self::HometunNative,
+        Self::HometunBrowser,
+        Self::HometunScale,
     ];
 
     /// Whether the case needs the relay.
-    pub fn needs_relay(self) -> bool {
-        matches!(self, CaseId::HometunNative | CaseId::HometunBrowser | CaseId::HometunScale)
+    pub(crate) fn needs_relay(self) -> bool {
+        matches!(self, Self::HometunNative | Self::HometunBrowser | Self::HometunScale)
     }
 }
 
 /// What one run of a case moves.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Bytes per transfer (each way).
     pub size: u64,
     /// Echo round trips.
@@ -81,14 +81,14 @@ pub struct Plan {
 
 impl Plan {
     /// How long one probe may take: the transfer at 8 Mbit/s, plus a minute.
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         Duration::from_secs(60 + self.size / 1_000_000)
     }
 }
 
 /// The figures of one run of one case.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct RunResult {
+pub(crate) struct RunResult {
     /// Download (LAN host → remote device), Mbit/s.
     pub down_mbit: f64,
     /// Upload (remote device → LAN host), Mbit/s.
@@ -106,7 +106,7 @@ pub struct RunResult {
 }
 
 /// One case: installs what it needs once, then runs once per round.
-pub trait Case {
+pub(crate) trait Case {
     /// Which case this is.
     fn id(&self) -> CaseId;
     /// One line for the report: what runs where, and settings that matter.
@@ -123,7 +123,7 @@ pub trait Case {
 /// Runs the workload through `work` (download, upload, echo after a short warm-up) and
 /// charges the CPU time of `tunnel_pids` (sampled around each transfer) plus the CPU time a
 /// probe reports for itself to the tunnel.
-pub fn measure(
+pub(crate) fn measure(
     plan: &Plan,
     tunnel_pids: &dyn Fn() -> Vec<u32>,
     work: &mut dyn FnMut(Work) -> anyhow::Result<Outcome>,

@@ -17,7 +17,7 @@ use crate::install;
 
 /// Transport of the OpenVPN tunnel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
+pub(crate) enum Transport {
     /// UDP.
     Udp,
     /// TCP with `tcp-nodelay`.
@@ -25,15 +25,15 @@ pub enum Transport {
 }
 
 /// An OpenVPN case.
-pub struct OpenVpn {
+pub(crate) struct OpenVpn {
     transport: Transport,
     runs: u32,
 }
 
 impl OpenVpn {
     /// The case over `transport`.
-    pub fn new(transport: Transport) -> OpenVpn {
-        OpenVpn { transport, runs: 0 }
+    pub(crate) fn new(transport: Transport) -> Self {
+        Self { transport, runs: 0 }
     }
 
     fn name(&self) -> &'static str {

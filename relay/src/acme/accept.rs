@@ -31,14 +31,14 @@ pub struct Acceptor {
 
 /// A fixed configuration (tests): no challenges, no app names.
 impl From<tokio_rustls::TlsAcceptor> for Acceptor {
-    fn from(plain: tokio_rustls::TlsAcceptor) -> Acceptor {
-        Acceptor { normal: plain.config().clone(), challenge: None, keeper: None }
+    fn from(plain: tokio_rustls::TlsAcceptor) -> Self {
+        Self { normal: plain.config().clone(), challenge: None, keeper: None }
     }
 }
 
 impl Acceptor {
     /// An acceptor serving `certs`; `keeper` obtains app-name certificates on demand.
-    pub fn new(certs: Arc<Certs>, keeper: Option<Arc<Keeper>>) -> Result<Acceptor, rustls::Error> {
+    pub fn new(certs: Arc<Certs>, keeper: Option<Arc<Keeper>>) -> Result<Self, rustls::Error> {
         let config = |resolver: Arc<dyn rustls::server::ResolvesServerCert>, alpn: &[u8]| {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let mut tls = ServerConfig::builder_with_provider(provider)
@@ -48,7 +48,7 @@ impl Acceptor {
             tls.alpn_protocols = vec![alpn.to_vec()];
             Ok::<_, rustls::Error>(Arc::new(tls))
         };
-        Ok(Acceptor {
+        Ok(Self {
             normal: config(Arc::new(BySni(certs.clone())), b"http/1.1")?,
             challenge: Some(config(Arc::new(Challenges(certs)), ACME_TLS_ALPN)?),
             keeper,

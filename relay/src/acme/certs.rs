@@ -59,7 +59,7 @@ pub struct Leaf {
 
 impl Leaf {
     /// Reads the facts of a DER certificate.
-    pub fn parse(der: &[u8]) -> Result<Leaf, CertError> {
+    pub fn parse(der: &[u8]) -> Result<Self, CertError> {
         use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
         let (_, cert) = X509Certificate::from_der(der).map_err(|e| CertError::X509(e.to_string()))?;
         let mut names = Vec::new();
@@ -67,7 +67,9 @@ impl Leaf {
             for name in &san.value.general_names {
                 match name {
                     GeneralName::DNSName(n) => names.push((*n).to_owned()),
-                    GeneralName::IPAddress(&[a, b, c, d]) => names.push(std::net::Ipv4Addr::new(a, b, c, d).to_string()),
+                    GeneralName::IPAddress(&[a, b, c, d]) => {
+                        names.push(std::net::Ipv4Addr::new(a, b, c, d).to_string());
+                    }
                     _ => {}
                 }
             }
@@ -75,7 +77,7 @@ impl Leaf {
         let digest = ring::digest::digest(&ring::digest::SHA256, der);
         let fingerprint = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
         let unix = |t: i64| u64::try_from(t).unwrap_or(0);
-        Ok(Leaf {
+        Ok(Self {
             names,
             issuer: cert.issuer().to_string(),
             not_before: unix(cert.validity().not_before.timestamp()),
@@ -96,7 +98,7 @@ pub struct Served {
 
 impl Served {
     /// Loads PEM text.
-    pub fn from_pem(chain_pem: &str, key_pem: &str) -> Result<Served, CertError> {
+    pub fn from_pem(chain_pem: &str, key_pem: &str) -> Result<Self, CertError> {
         let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| CertError::Pem(e.to_string()))?;
@@ -107,12 +109,12 @@ impl Served {
         let signing = provider.key_provider.load_private_key(key).map_err(CertError::Key)?;
         let certified = CertifiedKey::new(chain, signing);
         certified.keys_match().map_err(CertError::Key)?;
-        Ok(Served { key: Arc::new(certified), leaf })
+        Ok(Self { key: Arc::new(certified), leaf })
     }
 
     /// Loads a stored ACME certificate.
-    pub fn from_stored(stored: &Stored) -> Result<Served, CertError> {
-        Served::from_pem(&stored.chain_pem, &stored.key_pem)
+    pub fn from_stored(stored: &Stored) -> Result<Self, CertError> {
+        Self::from_pem(&stored.chain_pem, &stored.key_pem)
     }
 }
 
@@ -129,14 +131,17 @@ pub struct Certs {
 
 impl std::fmt::Debug for Certs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Certs").field("domain", &self.domain).field("fallback", &self.fallback_kind).finish_non_exhaustive()
+        f.debug_struct("Certs")
+            .field("domain", &self.domain)
+            .field("fallback", &self.fallback_kind)
+            .finish_non_exhaustive()
     }
 }
 
 impl Certs {
     /// Certificates for `domain` (none: only the fallback is ever served).
-    pub fn new(domain: Option<String>, fallback: Served, fallback_kind: Kind) -> Certs {
-        Certs {
+    pub fn new(domain: Option<String>, fallback: Served, fallback_kind: Kind) -> Self {
+        Self {
             domain,
             fallback,
             fallback_kind,
@@ -275,13 +280,21 @@ mod tests {
             let (served, kind) = certs.pick(sni);
             (served.leaf.names, kind)
         };
-        assert_eq!(names(Some("home.example.net")), (vec!["fallback.invalid".to_owned()], Kind::SelfSigned), "before the first order");
+        assert_eq!(
+            names(Some("home.example.net")),
+            (vec!["fallback.invalid".to_owned()], Kind::SelfSigned),
+            "before the first order"
+        );
         certs.install("home.example.net", served("home.example.net"));
         let app = "h-192-168-0-10-p80.home.example.net";
         certs.install(app, served(app));
         assert_eq!(names(Some("HOME.example.net")).0, vec!["home.example.net".to_owned()]);
         assert_eq!(names(Some(app)), (vec![app.to_owned()], Kind::Acme));
-        assert_eq!(names(Some("h-10-0-0-1-p80.home.example.net")).0, vec!["home.example.net".to_owned()], "unknown names get the domain's");
+        assert_eq!(
+            names(Some("h-10-0-0-1-p80.home.example.net")).0,
+            vec!["home.example.net".to_owned()],
+            "unknown names get the domain's"
+        );
         assert_eq!(names(None).0, vec!["home.example.net".to_owned()]);
         let info = certs.info();
         assert_eq!((info.kind, info.app_certs), (Kind::Acme, 1));

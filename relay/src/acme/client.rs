@@ -5,7 +5,9 @@
 use super::certs::{Certs, Served};
 use super::settings::Settings;
 use super::store::{Store, StoreError, Stored};
-use instant_acme::{Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy};
+use instant_acme::{
+    Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_rustls::rustls;
@@ -48,7 +50,9 @@ const ORDER_TIMEOUT: Duration = Duration::from_secs(90);
 pub async fn account(settings: &Settings, store: &Store) -> Result<Account, AcmeError> {
     let directory = settings.directory_url();
     let builder = || match &settings.ca_root {
-        Some(root) => Account::builder_with_root(root).map_err(|e| AcmeError::CaRoot(format!("{}: {e}", root.display()))),
+        Some(root) => {
+            Account::builder_with_root(root).map_err(|e| AcmeError::CaRoot(format!("{}: {e}", root.display())))
+        }
         None => Account::builder().map_err(AcmeError::from),
     };
     if let Some(credentials) = store.account(directory)? {
@@ -89,7 +93,8 @@ async fn order_inner(account: &Account, name: &str, certs: &Arc<Certs>) -> Resul
         certs.begin_challenge(&identifier, cert);
         challenge.set_ready().await?;
     }
-    let patient = RetryPolicy::new().initial_delay(Duration::from_millis(250)).backoff(1.5).timeout(Duration::from_secs(60));
+    let patient =
+        RetryPolicy::new().initial_delay(Duration::from_millis(250)).backoff(1.5).timeout(Duration::from_secs(60));
     if order.poll_ready(&patient).await? != OrderStatus::Ready {
         return Err(AcmeError::Invalid(name.to_owned()));
     }

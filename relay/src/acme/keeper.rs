@@ -41,8 +41,8 @@ struct AppBudget {
 
 impl Keeper {
     /// A keeper for `certs`; `app_names` is the on-demand policy (none: no app names).
-    pub fn new(certs: Arc<Certs>, store: Store, settings: Settings, app_names: Option<AppNames>) -> Arc<Keeper> {
-        Arc::new(Keeper {
+    pub fn new(certs: Arc<Certs>, store: Store, settings: Settings, app_names: Option<AppNames>) -> Arc<Self> {
+        Arc::new(Self {
             certs,
             store,
             settings,
@@ -123,7 +123,11 @@ impl Keeper {
                 let forced = self.settings.renew_after_secs.map(|after| (leaf.not_before.max(obtained), after));
                 let at = renew_at(&leaf, forced, random_fraction());
                 if is_main {
-                    self.certs.set_acme_state(format!("valid until {}; renews {}", crate::qr::utc(leaf.not_after), crate::qr::utc(at)));
+                    self.certs.set_acme_state(format!(
+                        "valid until {}; renews {}",
+                        crate::qr::utc(leaf.not_after),
+                        crate::qr::utc(at)
+                    ));
                 }
                 tracing::info!(name, renew_at = %crate::qr::utc(at), "certificate valid until {}", crate::qr::utc(leaf.not_after));
                 sleep_until_unix(at).await;
@@ -145,7 +149,11 @@ impl Keeper {
                     let wait = jitter(backoff, random_fraction());
                     tracing::warn!(name, "obtaining the certificate failed, retrying in {}s: {e}", wait.as_secs());
                     if is_main {
-                        let serving = if self.certs.leaf(&name).is_some() { "the current certificate" } else { "the fallback certificate" };
+                        let serving = if self.certs.leaf(&name).is_some() {
+                            "the current certificate"
+                        } else {
+                            "the fallback certificate"
+                        };
                         self.certs.set_acme_state(format!("retrying in {}s, serving {serving}: {e}", wait.as_secs()));
                     }
                     tokio::time::sleep(wait).await;
@@ -209,7 +217,13 @@ mod tests {
     use super::*;
 
     fn leaf(not_before: u64, days: u64) -> Leaf {
-        Leaf { names: vec![], issuer: String::new(), not_before, not_after: not_before + days * 86400, fingerprint: String::new() }
+        Leaf {
+            names: vec![],
+            issuer: String::new(),
+            not_before,
+            not_after: not_before + days * 86400,
+            fingerprint: String::new(),
+        }
     }
 
     #[test]

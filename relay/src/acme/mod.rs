@@ -53,7 +53,11 @@ pub fn start(dir: &Path, config: &Config, tunnel_address: Ipv4Addr) -> anyhow::R
         let loaded = store.certificate(&name).ok().flatten().map(|s| certs::Served::from_stored(&s));
         match loaded {
             Some(Ok(served)) if served.leaf.not_after > now && served.leaf.names.contains(&name) => {
-                tracing::info!(name, "using the stored certificate (valid until {})", crate::qr::utc(served.leaf.not_after));
+                tracing::info!(
+                    name,
+                    "using the stored certificate (valid until {})",
+                    crate::qr::utc(served.leaf.not_after)
+                );
                 certs.install(&name, served);
             }
             Some(Err(e)) => tracing::warn!(name, "stored certificate unusable, ordering a new one: {e}"),
@@ -96,7 +100,8 @@ pub fn describe(info: &CertificateInfo) -> Vec<String> {
         Kind::SelfSigned => vec![
             "self-signed: every device shows a certificate warning, and home web apps cannot work.".to_owned(),
             format!("  Before accepting the warning, compare the SHA-256 fingerprint: {}", info.fingerprint),
-            "  For a trusted certificate give the relay a DNS name: --domain home.example.net (deploy/README.md).".to_owned(),
+            "  For a trusted certificate give the relay a DNS name: --domain home.example.net (deploy/README.md)."
+                .to_owned(),
         ],
     };
     if let Some(state) = info.acme.as_ref().filter(|s| !s.is_empty()) {

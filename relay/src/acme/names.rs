@@ -116,26 +116,31 @@ mod tests {
     #[test]
     fn only_canonical_names_decode() {
         let bad = [
-            "h-192-168-0-010-p80",      // leading zero
-            "h-192-168-0-256-p80",      // octet too big
-            "h-192-168-0-p80",          // three octets
-            "h-192-168-0-10-11-p80",    // five octets
-            "h-192-168-0-10-p0",        // port 0
-            "h-192-168-0-10-p65536",    // port too big
-            "h-192-168-0-10-p080",      // leading zero in the port
-            "h-192-168-0-10-p",         // no port
-            "h-192-168-0-10",           // no port part
-            "h-192-168-0-+1-p80",       // sign
-            "h-192-168-0-1x-p80",       // not a digit
-            "x-192-168-0-10-p80",       // wrong prefix
-            "H-192-168-0-10-p80",       // upper case
-            "h--192-168-0-10-p80",      // empty octet
-            "h-192-168-0-10-p1234567",  // long port
+            "h-192-168-0-010-p80",     // leading zero
+            "h-192-168-0-256-p80",     // octet too big
+            "h-192-168-0-p80",         // three octets
+            "h-192-168-0-10-11-p80",   // five octets
+            "h-192-168-0-10-p0",       // port 0
+            "h-192-168-0-10-p65536",   // port too big
+            "h-192-168-0-10-p080",     // leading zero in the port
+            "h-192-168-0-10-p",        // no port
+            "h-192-168-0-10",          // no port part
+            "h-192-168-0-+1-p80",      // sign
+            "h-192-168-0-1x-p80",      // not a digit
+            "x-192-168-0-10-p80",      // wrong prefix
+            "H-192-168-0-10-p80",      // upper case
+            "h--192-168-0-10-p80",     // empty octet
+            "h-192-168-0-10-p1234567", // long port
         ];
         for label in bad {
             assert_eq!(decode(&format!("{label}.{DOMAIN}"), DOMAIN), Err(NameError::Malformed), "{label}");
         }
-        for name in ["home.example.net", "a.h-192-168-0-10-p80.home.example.net", "h-192-168-0-10-p80.example.net", "h-192-168-0-10-p80xhome.example.net"] {
+        for name in [
+            "home.example.net",
+            "a.h-192-168-0-10-p80.home.example.net",
+            "h-192-168-0-10-p80.example.net",
+            "h-192-168-0-10-p80xhome.example.net",
+        ] {
             assert_eq!(decode(name, DOMAIN), Err(NameError::NotUnderDomain), "{name}");
         }
     }

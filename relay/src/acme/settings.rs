@@ -43,7 +43,7 @@ pub const APP_CERTS_PER_HOUR: usize = 6;
 impl Settings {
     /// Whether nothing was set (the table is then left out of relay.toml).
     pub fn is_empty(&self) -> bool {
-        *self == Settings::default()
+        *self == Self::default()
     }
 
     /// The name to get a certificate for: `domain`, else the host of `public_url` when it is

@@ -51,8 +51,8 @@ pub struct Store {
 
 impl Store {
     /// The store under the state directory `dir` (created on first write).
-    pub fn new(dir: &Path) -> Store {
-        Store { root: dir.join("acme") }
+    pub fn new(dir: &Path) -> Self {
+        Self { root: dir.join("acme") }
     }
 
     fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -81,7 +81,9 @@ impl Store {
         self.ensure_dirs()?;
         let path = self.root.join("account.json");
         let file = AccountFile { directory: directory.to_owned(), credentials };
-        let text = zeroize::Zeroizing::new(serde_json::to_vec(&file).map_err(|e| StoreError::Io { path: path.clone(), source: e.into() })?);
+        let text = zeroize::Zeroizing::new(
+            serde_json::to_vec(&file).map_err(|e| StoreError::Io { path: path.clone(), source: e.into() })?,
+        );
         crate::state::atomic::write(&path, &text, 0o600).map_err(Self::io(&path))
     }
 
@@ -97,7 +99,8 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StoreError::Io { path, source }),
         };
-        let Some(at) = text.find("-----BEGIN PRIVATE KEY-----").or_else(|| text.find("-----BEGIN EC PRIVATE KEY-----")) else {
+        let Some(at) = text.find("-----BEGIN PRIVATE KEY-----").or_else(|| text.find("-----BEGIN EC PRIVATE KEY-----"))
+        else {
             return Ok(None);
         };
         Ok(Some(Stored { chain_pem: text[..at].to_owned(), key_pem: zeroize::Zeroizing::new(text[at..].to_owned()) }))
@@ -133,7 +136,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         assert!(store.certificate("home.example.net").unwrap().is_none());
-        let stored = Stored { chain_pem: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into(), key_pem: "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n".to_owned().into() };
+        let stored = Stored {
+            chain_pem: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n".to_owned().into(),
+        };
         store.save_certificate("home.example.net", &stored).unwrap();
         let back = store.certificate("home.example.net").unwrap().unwrap();
         assert_eq!(back.chain_pem.trim(), stored.chain_pem.trim());

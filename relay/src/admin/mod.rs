@@ -6,13 +6,13 @@ pub mod proto;
 use crate::daemon::Relay;
 use crate::state::actions;
 use anyhow::Context;
+use hometun_shared::keys::PublicKey;
 use proto::{Request, Response, SessionInfo, StatusInfo};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use hometun_shared::keys::PublicKey;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 

@@ -1,9 +1,9 @@
 //! `invite`, `clients`, `clients revoke`, `status`: through the admin socket when a relay
 //! runs, directly on the state files when none does.
 
-use crate::config::Config;
-use crate::admin::proto::{ClientInfo, Request, Response};
 use crate::admin;
+use crate::admin::proto::{ClientInfo, Request, Response};
+use crate::config::Config;
 use crate::state::actions;
 use crate::state::store::{relay_key, Store};
 use anyhow::{anyhow, bail};
@@ -33,7 +33,12 @@ pub async fn invite(dir: &Path, name: &str, ttl_secs: u64, allow: Option<&str>, 
     if qr {
         println!("{}", crate::qr::render(&info.link)?);
     }
-    println!("Single use, for `{}`, valid until {}, may reach {}.", info.name, crate::qr::utc(info.expires), info.allow);
+    println!(
+        "Single use, for `{}`, valid until {}, may reach {}.",
+        info.name,
+        crate::qr::utc(info.expires),
+        info.allow
+    );
     println!("Open the link on the device (or scan the code). Keep it private: it grants access.");
     Ok(())
 }
@@ -59,7 +64,10 @@ fn print_clients(clients: &[ClientInfo]) {
         println!("No clients yet. Create an invite with `hometun-relay invite`.");
         return;
     }
-    println!("{:<20} {:<16} {:<13} {:<22} {:>12} {:>12}", "NAME", "FINGERPRINT", "ADDRESS", "STATE", "BYTES IN", "BYTES OUT");
+    println!(
+        "{:<20} {:<16} {:<13} {:<22} {:>12} {:>12}",
+        "NAME", "FINGERPRINT", "ADDRESS", "STATE", "BYTES IN", "BYTES OUT"
+    );
     for c in clients {
         let state = if c.revoked {
             "revoked".to_owned()
@@ -72,7 +80,10 @@ fn print_clients(clients: &[ClientInfo]) {
                 },
             }
         };
-        println!("{:<20} {:<16} {:<13} {:<22} {:>12} {:>12}", c.name, c.fingerprint, c.address, state, c.bytes_in, c.bytes_out);
+        println!(
+            "{:<20} {:<16} {:<13} {:<22} {:>12} {:>12}",
+            c.name, c.fingerprint, c.address, state, c.bytes_in, c.bytes_out
+        );
     }
 }
 
@@ -118,10 +129,21 @@ pub async fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
     }
     println!("handshakes  {}", status.handshakes);
     let d = &status.dropped;
-    println!("dropped     spoofed {}  denied {}  malformed {}  no route/queue full {}", d.spoofed, d.denied, d.malformed, d.no_route_or_full);
+    println!(
+        "dropped     spoofed {}  denied {}  malformed {}  no route/queue full {}",
+        d.spoofed, d.denied, d.malformed, d.no_route_or_full
+    );
     println!("sessions    {}", status.sessions.len());
     for s in &status.sessions {
-        println!("  {:<20} {:<13} {:<22} since {}  in {}  out {}", s.name, s.address, s.remote, crate::qr::utc(s.since), s.bytes_in, s.bytes_out);
+        println!(
+            "  {:<20} {:<13} {:<22} since {}  in {}  out {}",
+            s.name,
+            s.address,
+            s.remote,
+            crate::qr::utc(s.since),
+            s.bytes_in,
+            s.bytes_out
+        );
     }
     Ok(())
 }

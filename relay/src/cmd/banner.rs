@@ -57,7 +57,12 @@ pub fn print(relay: &Relay, dir: &Path) {
         Ok(code) => eprintln!("{code}"),
         Err(e) => tracing::warn!("could not draw the QR code: {e}"),
     }
-    eprintln!("Single use, for `{}`, valid until {}, may reach {}.", info.name, crate::qr::utc(info.expires), info.allow);
+    eprintln!(
+        "Single use, for `{}`, valid until {}, may reach {}.",
+        info.name,
+        crate::qr::utc(info.expires),
+        info.allow
+    );
     eprintln!("Keep it private: it grants access. More devices: {invite_command}");
 }
 

@@ -4,8 +4,8 @@
 use crate::cli::SetupArgs;
 use crate::config::Mode;
 use crate::daemon::{limits::IpLimits, session_table::SessionTable, Clock, Drops, LogLimiter, Relay};
-use crate::state::store::{relay_key, Store};
 use crate::forwarding::{device, nat};
+use crate::state::store::{relay_key, Store};
 use crate::web::listener::{Remote, TlsListener};
 use crate::{admin, web};
 use anyhow::Context;
@@ -126,4 +126,3 @@ impl Drop for TunnelGuard {
         let _ = std::fs::remove_file(&self.control_path);
     }
 }
-

@@ -41,7 +41,11 @@ pub fn prepare(args: &SetupArgs) -> anyhow::Result<Config> {
         eprintln!("  listen      {}", config.listen);
         eprintln!("  public URL  {}", config.public_url);
         eprintln!("  LAN         {} (interface {})", config.lan, config.lan_interface.as_deref().unwrap_or("any"));
-        eprintln!("  pool        {} (relay {})", config.pool, config.pool.nth(1).map(|a| a.to_string()).unwrap_or_default());
+        eprintln!(
+            "  pool        {} (relay {})",
+            config.pool,
+            config.pool.nth(1).map(|a| a.to_string()).unwrap_or_default()
+        );
         eprintln!("  mode        {}", config.mode);
         eprintln!("  page        {}", crate::web::page::describe(&config.www));
     } else if changed {
@@ -51,7 +55,10 @@ pub fn prepare(args: &SetupArgs) -> anyhow::Result<Config> {
         eprintln!("Created the relay key (fingerprint {}).", key.public_key().fingerprint());
     }
     if cert_created {
-        eprintln!("Created a self-signed TLS certificate for {}.", tls::url_host(&config.public_url).unwrap_or("localhost"));
+        eprintln!(
+            "Created a self-signed TLS certificate for {}.",
+            tls::url_host(&config.public_url).unwrap_or("localhost")
+        );
         if let Some(spki) = tls::spki_sha256(dir, &config) {
             eprintln!("  its SPKI SHA-256: {spki}");
         }

@@ -22,7 +22,7 @@
 //! type the browser and the test client read — and [`Link::finish`] turns it into the close
 //! frame and the log line.
 
-use super::admission::{AdmitError, Admission, Admitted};
+use super::admission::{Admission, AdmitError, Admitted};
 use super::handshake::{Accepted, WsRx, WsTx};
 use super::limits::HandshakeSlot;
 use super::session_table::LiveSession;
@@ -33,7 +33,9 @@ use crate::state::unix_now;
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use hometun_shared::session::{CloseReason, ConnectionLost, End, Error as SessionError, Event, Malformed, Packets, Session};
+use hometun_shared::session::{
+    CloseReason, ConnectionLost, End, Error as SessionError, Event, Malformed, Packets, Session,
+};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -88,7 +90,7 @@ impl Link {
         let (kick_tx, kicks) = mpsc::channel(4);
         let (queue_tx, queue) = mpsc::channel(relay.config.limits.session_queue_packets);
         let shutdown = relay.shutdown.clone();
-        Link {
+        Self {
             remote: accepted.remote,
             tx: accepted.tx,
             rx: accepted.rx,
@@ -281,7 +283,8 @@ impl Link {
             return Err(self.stop(CloseReason::Refused));
         };
         // Admission writes state files (fsync): keep it off the async workers.
-        let (relay, what, key, remote) = (self.relay.clone(), self.admission.clone(), *self.session.remote_key(), self.remote);
+        let (relay, what, key, remote) =
+            (self.relay.clone(), self.admission.clone(), *self.session.remote_key(), self.remote);
         let joined = tokio::task::spawn_blocking(move || {
             relay.admit_and_join(&what, &key, |admitted| LiveSession {
                 id: relay.sessions.next_id(),
@@ -382,7 +385,8 @@ impl Link {
         let stats = self.session.stats();
         let relay = self.relay.clone();
         let key = admitted.key;
-        let _ = tokio::task::spawn_blocking(move || relay.record_session_end(&key, stats.bytes_in, stats.bytes_out)).await;
+        let _ =
+            tokio::task::spawn_blocking(move || relay.record_session_end(&key, stats.bytes_in, stats.bytes_out)).await;
         tracing::info!(
             client = %admitted.name,
             remote = %self.remote,
@@ -467,9 +471,13 @@ mod tests {
             (End::Closed(CloseReason::Revoked), Some(1000), "closed: "),
             (End::PeerClosed(CloseReason::Normal), Some(1000), "closed by the other side: "),
             (End::DeadPeer, Some(1000), "the other side stopped answering"),
-            (End::Failed(text_message), Some(1002), "protocol error: text message"),
+            (End::Failed(text_message), Some(1002), "protocol error: malformed message: text message"),
             (End::Failed(SessionError::Forged), Some(1002), "protocol error: "),
-            (End::ConnectionLost(ConnectionLost::StoppedReading), None, "connection lost: the other side stopped reading"),
+            (
+                End::ConnectionLost(ConnectionLost::StoppedReading),
+                None,
+                "connection lost: the other side stopped reading",
+            ),
             (End::ConnectionLost(ConnectionLost::Dropped), None, "connection lost: the connection dropped"),
         ];
         for (end, code, text) in cases {

@@ -30,10 +30,10 @@ pub enum Source {
 
 impl Source {
     /// The source `ip` belongs to.
-    pub fn of(ip: IpAddr) -> Source {
+    pub fn of(ip: IpAddr) -> Self {
         match ip.to_canonical() {
-            IpAddr::V4(v4) => Source::V4(v4),
-            IpAddr::V6(v6) => Source::V6Net((u128::from(v6) >> 64) as u64),
+            IpAddr::V4(v4) => Self::V4(v4),
+            IpAddr::V6(v6) => Self::V6Net((u128::from(v6) >> 64) as u64),
         }
     }
 }
@@ -46,8 +46,8 @@ struct Bucket {
 }
 
 impl Bucket {
-    fn full(burst: f64, now: Instant) -> Bucket {
-        Bucket { tokens: burst, refilled: now }
+    fn full(burst: f64, now: Instant) -> Self {
+        Self { tokens: burst, refilled: now }
     }
 
     /// Adds what `now` earns at `per_sec`, up to `burst`.
@@ -90,7 +90,7 @@ pub struct GlobalRate {
 
 impl Default for GlobalRate {
     fn default() -> Self {
-        GlobalRate { per_sec: GLOBAL_NEW_CONNECTIONS_PER_SEC, burst: GLOBAL_NEW_CONNECTIONS_BURST }
+        Self { per_sec: GLOBAL_NEW_CONNECTIONS_PER_SEC, burst: GLOBAL_NEW_CONNECTIONS_BURST }
     }
 }
 
@@ -136,12 +136,9 @@ impl IpLimits {
     /// A limiter with `limits` and the rate `global` over all sources.
     pub fn with_global(limits: Limits, global: GlobalRate) -> Self {
         let now = Instant::now();
-        let table = Table {
-            sources: HashMap::new(),
-            global: Bucket::full(f64::from(global.burst.max(1)), now),
-            swept: now,
-        };
-        IpLimits { inner: Arc::new(Mutex::new(table)), limits, global }
+        let table =
+            Table { sources: HashMap::new(), global: Bucket::full(f64::from(global.burst.max(1)), now), swept: now };
+        Self { inner: Arc::new(Mutex::new(table)), limits, global }
     }
 
     fn burst(&self) -> f64 {
@@ -160,13 +157,16 @@ impl IpLimits {
         let mut table = self.lock();
         if now.saturating_duration_since(table.swept) >= SWEEP_EVERY {
             table.swept = now;
-            table.sources.retain(|_, e| e.open > 0 || e.unauthenticated > 0 || !e.bucket.is_full_at(now, per_sec, burst));
+            table
+                .sources
+                .retain(|_, e| e.open > 0 || e.unauthenticated > 0 || !e.bucket.is_full_at(now, per_sec, burst));
         }
         table.global.refill(now, global_per_sec, global_burst);
-        let entry = table
-            .sources
-            .entry(source)
-            .or_insert(PerSource { open: 0, unauthenticated: 0, bucket: Bucket::full(burst, now) });
+        let entry = table.sources.entry(source).or_insert(PerSource {
+            open: 0,
+            unauthenticated: 0,
+            bucket: Bucket::full(burst, now),
+        });
         entry.bucket.refill(now, per_sec, burst);
         if entry.open >= self.limits.max_connections_per_ip {
             return Err(Denied::Open);

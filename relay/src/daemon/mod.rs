@@ -9,8 +9,8 @@ pub mod handshake;
 pub mod limits;
 pub mod session_table;
 
-use crate::config::Config;
 use crate::admin::proto::DropCounters;
+use crate::config::Config;
 use crate::state::store::Store;
 use hometun_shared::keys::{PublicKey, SecretKey};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,7 +61,7 @@ pub struct Clock {
 impl Clock {
     /// A clock whose origin is now.
     pub fn start() -> Self {
-        Clock { origin: tokio::time::Instant::now() }
+        Self { origin: tokio::time::Instant::now() }
     }
 
     /// The current instant for the core.
@@ -117,7 +117,7 @@ pub struct LogLimiter {
 impl LogLimiter {
     /// A limiter allowing `per_second` lines per second.
     pub fn new(per_second: u64) -> Self {
-        LogLimiter { per_second, window: AtomicU64::new(0), count: AtomicU64::new(0), skipped: AtomicU64::new(0) }
+        Self { per_second, window: AtomicU64::new(0), count: AtomicU64::new(0), skipped: AtomicU64::new(0) }
     }
 
     /// Whether a line may be logged at second `now_secs`; returns the number of lines skipped

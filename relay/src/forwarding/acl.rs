@@ -48,7 +48,7 @@ pub enum AclError {
 impl Rule {
     /// A rule allowing everything to `net`.
     pub fn network(net: Network) -> Self {
-        Rule { net, ports: None, protocol: None }
+        Self { net, ports: None, protocol: None }
     }
 
     fn allows(&self, packet: &Ipv4Summary) -> bool {
@@ -72,7 +72,7 @@ impl Rule {
 impl Acl {
     /// The default for a client: the whole LAN subnet.
     pub fn whole(net: Network) -> Self {
-        Acl { rules: vec![Rule::network(net)] }
+        Self { rules: vec![Rule::network(net)] }
     }
 
     /// Parses a comma-separated list of rules (the `--allow` form).
@@ -86,7 +86,7 @@ impl Acl {
         if rules.is_empty() {
             return Err(AclError::Empty);
         }
-        Ok(Acl { rules })
+        Ok(Self { rules })
     }
 
     /// Whether the packet's destination (and port) is allowed.
@@ -112,11 +112,9 @@ impl FromStr for Rule {
             Some((n, p)) => (n, Some(p)),
             None => (text, None),
         };
-        let net = net_text
-            .parse::<Network>()
-            .map_err(|source| AclError::Network { rule: text.to_owned(), source })?;
+        let net = net_text.parse::<Network>().map_err(|source| AclError::Network { rule: text.to_owned(), source })?;
         let Some(port_text) = port_text else {
-            return Ok(Rule::network(net));
+            return Ok(Self::network(net));
         };
         let (range_text, protocol) = match port_text.split_once('/') {
             Some((r, "tcp")) => (r, Some(PROTO_TCP)),
@@ -131,7 +129,7 @@ impl FromStr for Rule {
         }
         .filter(|(a, b)| a <= b)
         .ok_or_else(|| AclError::Ports(text.to_owned()))?;
-        Ok(Rule { net, ports: Some(ports), protocol })
+        Ok(Self { net, ports: Some(ports), protocol })
     }
 }
 
@@ -170,12 +168,9 @@ impl serde::Serialize for Acl {
 impl<'de> serde::Deserialize<'de> for Acl {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let texts = Vec::<String>::deserialize(d)?;
-        let rules = texts
-            .iter()
-            .map(|t| t.parse::<Rule>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(serde::de::Error::custom)?;
-        Ok(Acl { rules })
+        let rules =
+            texts.iter().map(|t| t.parse::<Rule>()).collect::<Result<Vec<_>, _>>().map_err(serde::de::Error::custom)?;
+        Ok(Self { rules })
     }
 }
 
@@ -210,7 +205,11 @@ mod tests {
         let src = [10, 8, 0, 2];
         let cases: Vec<(&str, Vec<u8>, bool)> = vec![
             ("tcp to allowed port", build::with_ports(src, [192, 168, 0, 10], PROTO_TCP, 5000, 80), true),
-            ("udp to allowed port (no protocol named)", build::with_ports(src, [192, 168, 0, 10], PROTO_UDP, 5000, 80), true),
+            (
+                "udp to allowed port (no protocol named)",
+                build::with_ports(src, [192, 168, 0, 10], PROTO_UDP, 5000, 80),
+                true,
+            ),
             ("tcp to other port", build::with_ports(src, [192, 168, 0, 10], PROTO_TCP, 5000, 22), false),
             ("icmp to port-only host", build::ipv4(src, [192, 168, 0, 10], PROTO_ICMP, 0, &[8, 0, 0, 0]), false),
             ("other host in LAN", build::with_ports(src, [192, 168, 0, 20], PROTO_TCP, 5000, 80), false),
@@ -219,7 +218,11 @@ mod tests {
             ("whole subnet rule, icmp", build::ipv4(src, [192, 168, 1, 7], PROTO_ICMP, 0, &[8, 0, 0, 0]), true),
             ("later fragment to port rule", build::ipv4(src, [192, 168, 0, 10], PROTO_TCP, 100, &[0; 8]), false),
             ("later fragment to subnet rule", build::ipv4(src, [192, 168, 1, 7], PROTO_TCP, 100, &[0; 8]), true),
-            ("first fragment too short for ports", build::ipv4(src, [192, 168, 0, 10], PROTO_TCP, 0x2000, &[0, 80]), false),
+            (
+                "first fragment too short for ports",
+                build::ipv4(src, [192, 168, 0, 10], PROTO_TCP, 0x2000, &[0, 80]),
+                false,
+            ),
             ("outside everything", build::with_ports(src, [8, 8, 8, 8], PROTO_UDP, 5000, 53), false),
         ];
         for (name, packet, want) in cases {

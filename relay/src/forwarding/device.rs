@@ -2,8 +2,8 @@
 //! persistent), and IPv4 forwarding enabled for it and the LAN interface ([`Forwarding`] puts
 //! the previous settings back when dropped).
 
-use hometun_shared::ipv4::Network;
 use anyhow::Context;
+use hometun_shared::ipv4::Network;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -11,7 +11,8 @@ use std::path::PathBuf;
 pub fn create(name: &str, address: Ipv4Addr, pool: Network, mtu: u16) -> anyhow::Result<tun::AsyncDevice> {
     let mut config = tun::Configuration::default();
     config.tun_name(name).address(address).netmask(pool.netmask()).mtu(mtu).up();
-    let device = tun::create_as_async(&config).with_context(|| format!("creating tun device {name} (needs CAP_NET_ADMIN)"))?;
+    let device =
+        tun::create_as_async(&config).with_context(|| format!("creating tun device {name} (needs CAP_NET_ADMIN)"))?;
     Ok(device)
 }
 
@@ -31,13 +32,13 @@ pub fn forwarding_path(ifname: Option<&str>) -> PathBuf {
 impl Forwarding {
     /// Enables IPv4 forwarding for each of `ifnames` (`None`: globally), remembering what was
     /// set before. On an error the settings already changed are put back.
-    pub fn enable(ifnames: &[Option<&str>]) -> anyhow::Result<Forwarding> {
+    pub fn enable(ifnames: &[Option<&str>]) -> anyhow::Result<Self> {
         Self::enable_at(ifnames.iter().map(|i| forwarding_path(*i)).collect())
     }
 
     /// As [`Forwarding::enable`], on the given sysctl files.
-    pub fn enable_at(paths: Vec<PathBuf>) -> anyhow::Result<Forwarding> {
-        let mut guard = Forwarding { saved: Vec::new() };
+    pub fn enable_at(paths: Vec<PathBuf>) -> anyhow::Result<Self> {
+        let mut guard = Self { saved: Vec::new() };
         for path in paths {
             if guard.saved.iter().any(|(p, _)| *p == path) {
                 continue;

@@ -55,11 +55,7 @@ impl ClientFilter {
         // tunnel with them. Whole echo requests only, whatever the ACL says; the relay's own
         // services are reached through its LAN address, under the ACL.
         if summary.dst == self.relay_address {
-            return if summary.echo_request && !summary.fragment {
-                Ok(summary)
-            } else {
-                Err(Drop::Denied(summary))
-            };
+            return if summary.echo_request && !summary.fragment { Ok(summary) } else { Err(Drop::Denied(summary)) };
         }
         let to_pool = self.pool.contains(summary.dst);
         if to_pool && (summary.dst == self.pool.addr() || summary.dst == self.pool.broadcast()) {
@@ -107,24 +103,69 @@ mod tests {
             ("to another client, off", false, ping(me, [10, 8, 0, 3]), "c2c"),
             ("to another client, on, ACL allows", true, ping(me, [10, 8, 0, 3]), "ok"),
             ("to another client, on, ACL denies", true, ping(me, [10, 8, 0, 4]), "denied"),
-            ("tcp to another client outside the ACL", true, build::with_ports(me, [10, 8, 0, 4], PROTO_TCP, 1, 22), "denied"),
+            (
+                "tcp to another client outside the ACL",
+                true,
+                build::with_ports(me, [10, 8, 0, 4], PROTO_TCP, 1, 22),
+                "denied",
+            ),
             ("to the pool's network address", true, ping(me, [10, 8, 0, 0]), "pool-special"),
             ("to the pool's broadcast address", true, ping(me, [10, 8, 0, 255]), "pool-special"),
             ("to the pool's broadcast address, c2c off", false, ping(me, [10, 8, 0, 255]), "pool-special"),
             ("ping to the relay", false, ping(me, [10, 8, 0, 1]), "ok"),
-            ("other icmp to the relay", false, build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0, &[3, 3, 0, 0, 0, 0, 0, 0]), "denied"),
+            (
+                "other icmp to the relay",
+                false,
+                build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0, &[3, 3, 0, 0, 0, 0, 0, 0]),
+                "denied",
+            ),
             ("outside the ACL", false, build::with_ports(me, [1, 1, 1, 1], PROTO_TCP, 1, 443), "denied"),
             ("garbage", false, vec![0x45, 0, 0], "malformed"),
             // Toward the relay's own tunnel address only whole echo requests without options,
             // whatever the ACL says.
-            ("first fragment of a ping to the relay", false, build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0x2000, &[8, 0, 0, 0, 0, 0, 0, 0]), "denied"),
-            ("later fragment to the relay", false, build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 1, &[8, 0, 0, 0, 0, 0, 0, 0]), "denied"),
-            ("echo reply to the relay", true, build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0, &[0, 0, 0, 0, 0, 0, 0, 0]), "denied"),
-            ("tcp to the relay, though the ACL names it", true, build::with_ports(me, [10, 8, 0, 1], PROTO_TCP, 1, 22), "denied"),
+            (
+                "first fragment of a ping to the relay",
+                false,
+                build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0x2000, &[8, 0, 0, 0, 0, 0, 0, 0]),
+                "denied",
+            ),
+            (
+                "later fragment to the relay",
+                false,
+                build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 1, &[8, 0, 0, 0, 0, 0, 0, 0]),
+                "denied",
+            ),
+            (
+                "echo reply to the relay",
+                true,
+                build::ipv4(me, [10, 8, 0, 1], PROTO_ICMP, 0, &[0, 0, 0, 0, 0, 0, 0, 0]),
+                "denied",
+            ),
+            (
+                "tcp to the relay, though the ACL names it",
+                true,
+                build::with_ports(me, [10, 8, 0, 1], PROTO_TCP, 1, 22),
+                "denied",
+            ),
             // IP options are dropped toward every destination.
-            ("ping to the relay with options", false, build::with_options(me, [10, 8, 0, 1], PROTO_ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]), "options"),
-            ("to the LAN with options", false, build::with_options(me, [192, 168, 0, 10], PROTO_ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]), "options"),
-            ("to another client with options", true, build::with_options(me, [10, 8, 0, 3], PROTO_ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]), "options"),
+            (
+                "ping to the relay with options",
+                false,
+                build::with_options(me, [10, 8, 0, 1], PROTO_ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]),
+                "options",
+            ),
+            (
+                "to the LAN with options",
+                false,
+                build::with_options(me, [192, 168, 0, 10], PROTO_ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]),
+                "options",
+            ),
+            (
+                "to another client with options",
+                true,
+                build::with_options(me, [10, 8, 0, 3], PROTO_ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]),
+                "options",
+            ),
         ];
         for (name, c2c, packet, want) in cases {
             let got = match filter(c2c).check(&packet) {

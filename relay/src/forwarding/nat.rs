@@ -3,8 +3,8 @@
 //! home server from routing anything but client traffic to and from the LAN through the tun
 //! device. Only this table is ever created or deleted.
 
-use hometun_shared::ipv4::Network;
 use anyhow::{bail, Context};
+use hometun_shared::ipv4::Network;
 use std::io::Write;
 use std::process::{Command, Stdio};
 

@@ -1,7 +1,7 @@
 //! Finds the home LAN from the host's routing table (`ip -j route`, `ip -j addr`).
 
-use hometun_shared::ipv4::Network;
 use anyhow::{anyhow, Context};
+use hometun_shared::ipv4::Network;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -46,7 +46,8 @@ fn ip_json(args: &[&str]) -> anyhow::Result<Vec<u8>> {
 
 /// All IPv4 addresses of this host (this network namespace).
 pub fn addresses() -> anyhow::Result<Vec<HostAddress>> {
-    let links: Vec<Link> = serde_json::from_slice(&ip_json(&["-4", "addr", "show"])?).context("parsing `ip -j addr`")?;
+    let links: Vec<Link> =
+        serde_json::from_slice(&ip_json(&["-4", "addr", "show"])?).context("parsing `ip -j addr`")?;
     Ok(parse_links(links))
 }
 

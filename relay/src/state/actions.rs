@@ -28,7 +28,8 @@ pub fn create_invite(
     if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
         anyhow::bail!("the name must be 1-64 printable characters");
     }
-    let invite = Invite::generate(relay_key, &config.public_url, &mut rand_core::OsRng).context("public_url is too long")?;
+    let invite =
+        Invite::generate(relay_key, &config.public_url, &mut rand_core::OsRng).context("public_url is too long")?;
     let now = unix_now();
     let record = InviteRecord {
         id: invite.id,
@@ -42,7 +43,12 @@ pub fn create_invite(
     store.invites.prune(now, 7 * 86400);
     store.invites.add(record);
     store.save_invites()?;
-    Ok(InviteInfo { link: invite.to_link(), name: name.to_owned(), expires: now.saturating_add(ttl_secs), allow: acl.to_string() })
+    Ok(InviteInfo {
+        link: invite.to_link(),
+        name: name.to_owned(),
+        expires: now.saturating_add(ttl_secs),
+        allow: acl.to_string(),
+    })
 }
 
 /// Answers "is this key online, and from where?" (`None`: offline).

@@ -34,13 +34,13 @@ pub struct LeaseFile {
 impl AddressPool {
     /// An empty pool over `net` (prefix at most /30, checked by the config).
     pub fn new(net: Network) -> Self {
-        AddressPool { net, leases: BTreeMap::new() }
+        Self { net, leases: BTreeMap::new() }
     }
 
     /// Rebuilds the pool from saved leases, dropping any lease with a damaged key, outside `net`
     /// or duplicating an address already taken. Returns the pool and how many were dropped.
     pub fn restore(net: Network, file: LeaseFile) -> (Self, usize) {
-        let mut pool = AddressPool::new(net);
+        let mut pool = Self::new(net);
         let mut dropped = 0;
         for (key, addr) in file.leases {
             match PublicKey::from_text(&key) {

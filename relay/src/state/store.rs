@@ -4,8 +4,8 @@
 use super::invites::InviteBook;
 use super::pool::{AddressPool, LeaseFile};
 use super::registry::Registry;
-use hometun_shared::ipv4::Network;
 use anyhow::Context;
+use hometun_shared::ipv4::Network;
 use hometun_shared::keys::SecretKey;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -37,7 +37,7 @@ pub struct Store {
 impl Store {
     /// Loads the state files in `dir` (missing files mean empty state).
     /// A directory that group or others may write to is refused (see [`super::atomic`]).
-    pub fn load(dir: &Path, pool: Network) -> anyhow::Result<Store> {
+    pub fn load(dir: &Path, pool: Network) -> anyhow::Result<Self> {
         match super::atomic::check_private_dir(dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
@@ -49,7 +49,7 @@ impl Store {
         if dropped > 0 {
             tracing::warn!(dropped, "address leases outside the pool or duplicated were dropped");
         }
-        Ok(Store { dir: dir.to_owned(), registry, invites, pool })
+        Ok(Self { dir: dir.to_owned(), registry, invites, pool })
     }
 
     /// Saves `clients.json`.
@@ -95,7 +95,8 @@ pub fn relay_key(dir: &Path, create: bool) -> anyhow::Result<(SecretKey, bool)> 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
             let key = SecretKey::generate(&mut rand_core::OsRng);
             let text = zeroize::Zeroizing::new(format!("{}\n", key.to_text()));
-            super::atomic::write(&path, text.as_bytes(), 0o600).with_context(|| format!("writing {}", path.display()))?;
+            super::atomic::write(&path, text.as_bytes(), 0o600)
+                .with_context(|| format!("writing {}", path.display()))?;
             Ok((key, true))
         }
         Err(e) => Err(e).with_context(|| format!("reading {} (run `hometun-relay init` first)", path.display())),

@@ -35,7 +35,8 @@ pub mod invite_id {
     /// Reads the hex id.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<InviteId, D::Error> {
         let text = Cow::<'de, str>::deserialize(d)?;
-        InviteId::from_hex(&text).ok_or_else(|| D::Error::custom(format!("`{text}` is not an invite id (32 hex digits)")))
+        InviteId::from_hex(&text)
+            .ok_or_else(|| D::Error::custom(format!("`{text}` is not an invite id (32 hex digits)")))
     }
 }
 

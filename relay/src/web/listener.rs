@@ -5,9 +5,9 @@
 use crate::daemon::limits::{ConnectionSlot, IpLimits};
 use crate::daemon::LogLimiter;
 use axum::serve::{IncomingStream, Listener};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -39,7 +39,7 @@ pub struct Remote(pub SocketAddr);
 
 impl axum::extract::connect_info::Connected<IncomingStream<'_, TlsListener>> for Remote {
     fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Remote(*stream.remote_addr())
+        Self(*stream.remote_addr())
     }
 }
 
@@ -104,7 +104,7 @@ impl TlsListener {
                 });
             }
         });
-        Ok(TlsListener { incoming, local })
+        Ok(Self { incoming, local })
     }
 }
 
@@ -149,7 +149,11 @@ impl AsyncWrite for TlsConnection {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 

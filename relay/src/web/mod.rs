@@ -49,7 +49,11 @@ async fn page_handler(State(state): State<AppState>, uri: Uri) -> Response {
     page::serve(&state.www, &uri).await
 }
 
-async fn tunnel(State(state): State<AppState>, ConnectInfo(Remote(remote)): ConnectInfo<Remote>, ws: WebSocketUpgrade) -> Response {
+async fn tunnel(
+    State(state): State<AppState>,
+    ConnectInfo(Remote(remote)): ConnectInfo<Remote>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let max = state.relay.config.limits.max_message_bytes;
     let relay = state.relay.clone();
     ws.max_message_size(max)

@@ -210,7 +210,7 @@ mod tests {
         assert!(csp.contains("frame-ancestors 'none'"));
     }
 
-    fn header_of<'a>(response: &'a Response<Body>, name: header::HeaderName) -> &'a str {
+    fn header_of(response: &Response<Body>, name: header::HeaderName) -> &str {
         response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 

@@ -20,10 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long any one wait for the relay may take.
-pub const PATIENCE: Duration = Duration::from_secs(5);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(5);
 
 /// A relay serving on a loopback port, its state in a temporary directory.
-pub struct Lab {
+pub(crate) struct Lab {
     pub relay: Arc<Relay>,
     pub addr: SocketAddr,
     pub cert: CertificateDer<'static>,
@@ -33,7 +33,7 @@ pub struct Lab {
 
 impl Lab {
     /// Starts a relay with `limits` (LAN 192.168.0.0/24, pool 10.8.0.0/24, MTU 1420).
-    pub async fn start(limits: Limits) -> Lab {
+    pub(crate) async fn start(limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -80,11 +80,11 @@ impl Lab {
         let listener = TlsListener::start(tcp, tls, limits, Duration::from_secs(2), Duration::from_secs(30)).unwrap();
         let app = hometun_relay::web::router(relay.clone(), config.www.clone());
         tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<Remote>()).await });
-        Lab { relay, addr, cert, dir, shutdown }
+        Self { relay, addr, cert, dir, shutdown }
     }
 
     /// A new invite for a device called `name`, valid `ttl` seconds, for the whole LAN.
-    pub fn invite(&self, name: &str, ttl: u64) -> Invite {
+    pub(crate) fn invite(&self, name: &str, ttl: u64) -> Invite {
         let mut store = self.relay.store();
         let info = hometun_relay::state::actions::create_invite(
             &mut store,
@@ -99,18 +99,18 @@ impl Lab {
     }
 
     /// Asks what the admin socket would be asked.
-    pub fn admin(&self, request: Request) -> Response {
+    pub(crate) fn admin(&self, request: Request) -> Response {
         hometun_relay::admin::answer(&self.relay, request)
     }
 
     /// A raw WebSocket to `/tunnel`, TLS pinned to the relay's certificate.
-    pub async fn open_ws(&self) -> Ws {
+    pub(crate) async fn open_ws(&self) -> Ws {
         hometun_testkit::connect(self.addr, &self.cert, None, 1 << 20).await.unwrap()
     }
 
     /// Runs a client handshake with `key` (enrolling with `invite`, if given) against a relay
     /// whose key the client believes is `relay_key`; `Err` carries the refusal or failure.
-    pub async fn connect(
+    pub(crate) async fn connect(
         &self,
         key: &SecretKey,
         relay_key: &PublicKey,
@@ -129,7 +129,7 @@ impl Lab {
 }
 
 /// The refusal a connection attempt ended with (panics on success or any other failure).
-pub fn refusal<T>(attempt: Result<T, hometun_testkit::Error>) -> Refusal {
+pub(crate) fn refusal<T>(attempt: Result<T, hometun_testkit::Error>) -> Refusal {
     match attempt {
         Err(hometun_testkit::Error::Handshake(SessionError::Refused(refusal))) => refusal,
         Err(other) => panic!("expected a refusal, got {other}"),
@@ -140,7 +140,7 @@ pub fn refusal<T>(attempt: Result<T, hometun_testkit::Error>) -> Refusal {
 /// Why a client stopped reading (shown by `unwrap` when a test fails).
 #[derive(Debug)]
 #[allow(dead_code)]
-pub enum ReadEnd {
+pub(crate) enum ReadEnd {
     /// The WebSocket ended (or nothing came within [`PATIENCE`]).
     Closed,
     /// The session failed.
@@ -148,14 +148,14 @@ pub enum ReadEnd {
 }
 
 /// A client's end of one session.
-pub struct Client {
+pub(crate) struct Client {
     pub ws: Ws,
     pub session: Session,
     pub clock: Clock,
 }
 
 /// The next binary message, or `None` when the WebSocket ends or nothing comes in time.
-pub async fn next_binary(ws: &mut Ws) -> Option<Vec<u8>> {
+pub(crate) async fn next_binary(ws: &mut Ws) -> Option<Vec<u8>> {
     loop {
         match tokio::time::timeout(PATIENCE, ws.next()).await.ok()?? {
             Ok(Message::Binary(b)) => return Some(b.to_vec()),
@@ -167,7 +167,7 @@ pub async fn next_binary(ws: &mut Ws) -> Option<Vec<u8>> {
 
 impl Client {
     /// Reads records until `want` says stop; returns the events and packets seen.
-    pub async fn read_until(
+    pub(crate) async fn read_until(
         &mut self,
         mut want: impl FnMut(&Event) -> bool,
     ) -> Result<(Vec<Event>, Vec<Vec<u8>>), ReadEnd> {
@@ -202,7 +202,7 @@ impl Client {
     }
 
     /// Waits for the pushed configuration.
-    pub async fn config(&mut self) -> ClientConfig {
+    pub(crate) async fn config(&mut self) -> ClientConfig {
         let (events, _) = self.read_until(|e| matches!(e, Event::Config(_))).await.unwrap();
         events.into_iter().find_map(|e| if let Event::Config(c) = e { Some(c) } else { None }).unwrap()
     }

@@ -28,7 +28,7 @@ pub(crate) struct TunnelDevice {
 
 impl TunnelDevice {
     pub(crate) fn new(mtu: usize, rx_limit: usize, tx_limit: usize) -> Self {
-        TunnelDevice {
+        Self {
             rx: VecDeque::with_capacity(rx_limit),
             tx: VecDeque::with_capacity(tx_limit),
             rx_pool: Vec::new(),

@@ -80,7 +80,7 @@ enum Answer {
 
 impl Resolver {
     pub(crate) fn new(servers: Vec<Ipv4Addr>) -> Self {
-        Resolver { servers, queries: BTreeMap::new(), next_id: 0 }
+        Self { servers, queries: BTreeMap::new(), next_id: 0 }
     }
 
     pub(crate) fn set_servers(&mut self, servers: Vec<Ipv4Addr>) {
@@ -325,7 +325,7 @@ impl NetStack {
 
 impl Query {
     fn finished(name: &str, outcome: Result<Vec<Ipv4Addr>>) -> Self {
-        Query {
+        Self {
             name: name.to_owned(),
             labels: Vec::new(),
             socket: None,
@@ -342,9 +342,9 @@ impl Query {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use super::*;
 
     fn labels(name: &str) -> Vec<Vec<u8>> {
         parse_name(name).expect("valid name")

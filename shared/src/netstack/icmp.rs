@@ -58,7 +58,7 @@ impl Pinger {
         let mut socket = icmp::Socket::new(buffer(), buffer());
         // An identifier endpoint is always specified and the socket is fresh: cannot fail.
         let _ = socket.bind(icmp::Endpoint::Ident(ident));
-        Pinger {
+        Self {
             socket: sockets.add(socket),
             ident,
             outstanding: VecDeque::new(),

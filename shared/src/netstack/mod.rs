@@ -109,7 +109,7 @@ impl NetConfig {
     /// A configuration with the given tunnel address and defaults for everything else:
     /// MTU 1400, no DNS server, 256 KiB TCP buffers.
     pub fn new(address: Ipv4Addr, prefix_len: u8) -> Self {
-        NetConfig {
+        Self {
             address,
             prefix_len,
             mtu: 1400,
@@ -238,7 +238,7 @@ impl NetStack {
         let icmp = icmp::Pinger::new(&mut sockets, rng.next_u32() as u16, config.mtu);
         let dns = dns::Resolver::new(config.dns_servers.clone());
 
-        Ok(NetStack {
+        Ok(Self {
             config,
             iface,
             sockets,
@@ -298,8 +298,7 @@ impl NetStack {
         let ts = smol_instant(now);
 
         while self.device.rx_pending() {
-            if self.iface.poll_ingress_single(ts, &mut self.device, &mut self.sockets)
-                == PollIngressSingleResult::None
+            if self.iface.poll_ingress_single(ts, &mut self.device, &mut self.sockets) == PollIngressSingleResult::None
             {
                 break;
             }

@@ -21,7 +21,7 @@ pub(crate) struct Ports {
 
 impl Ports {
     pub(crate) fn new(start: u32) -> Self {
-        Ports { in_use: BTreeSet::new(), next: start % COUNT }
+        Self { in_use: BTreeSet::new(), next: start % COUNT }
     }
 
     /// Takes the next free ephemeral port, or `None` when all are taken.
@@ -48,9 +48,9 @@ impl Ports {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use super::*;
 
     #[test]
     fn ports_never_collide_until_the_range_is_exhausted() {

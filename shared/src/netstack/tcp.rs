@@ -44,7 +44,7 @@ pub enum TcpState {
 impl TcpState {
     /// True for the states a connection never leaves.
     pub fn is_final(self) -> bool {
-        matches!(self, TcpState::Closed | TcpState::Refused | TcpState::Reset | TcpState::TimedOut)
+        matches!(self, Self::Closed | Self::Refused | Self::Reset | Self::TimedOut)
     }
 }
 
@@ -95,7 +95,7 @@ pub(crate) struct TcpTable {
 
 impl TcpTable {
     pub(crate) fn new(port_start: u32) -> Self {
-        TcpTable { entries: BTreeMap::new(), lingering: Vec::new(), next_id: 0, ports: Ports::new(port_start) }
+        Self { entries: BTreeMap::new(), lingering: Vec::new(), next_id: 0, ports: Ports::new(port_start) }
     }
 
     /// Brings every connection's reported state up to date after a poll, and frees the
@@ -169,9 +169,7 @@ fn public_state(entry: &Entry, current: SmolState, resets: &[(Ipv4Addr, u16, u16
         SmolState::SynSent | SmolState::SynReceived => TcpState::Connecting,
         SmolState::Established => TcpState::Established,
         SmolState::CloseWait => TcpState::PeerClosed,
-        SmolState::FinWait1 | SmolState::FinWait2 | SmolState::Closing | SmolState::LastAck => {
-            TcpState::Closing
-        }
+        SmolState::FinWait1 | SmolState::FinWait2 | SmolState::Closing | SmolState::LastAck => TcpState::Closing,
         SmolState::TimeWait | SmolState::Listen => TcpState::Closed,
         SmolState::Closed => {
             let key = (*entry.remote.ip(), entry.remote.port(), entry.local_port);
@@ -234,10 +232,8 @@ impl NetStack {
         let local_port = self.tcp.ports.allocate().ok_or(Error::PortsExhausted)?;
 
         let buffer = self.config.tcp_buffer;
-        let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0u8; buffer]),
-            tcp::SocketBuffer::new(vec![0u8; buffer]),
-        );
+        let mut socket =
+            tcp::Socket::new(tcp::SocketBuffer::new(vec![0u8; buffer]), tcp::SocketBuffer::new(vec![0u8; buffer]));
         socket.set_nagle_enabled(false);
         socket.set_ack_delay(self.config.tcp_ack_delay.map(smol_duration));
         socket.set_timeout(Some(smol_duration(self.config.tcp_connect_timeout)));
@@ -394,9 +390,9 @@ impl NetStack {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use super::*;
 
     fn segment(flags: u8) -> Vec<u8> {
         let mut p = vec![0u8; 40];

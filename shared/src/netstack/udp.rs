@@ -29,7 +29,7 @@ pub(crate) struct UdpTable {
 
 impl UdpTable {
     pub(crate) fn new(port_start: u32) -> Self {
-        UdpTable { entries: BTreeMap::new(), next_id: 0, ports: Ports::new(port_start) }
+        Self { entries: BTreeMap::new(), next_id: 0, ports: Ports::new(port_start) }
     }
 
     fn socket(&self, handle: UdpHandle) -> Result<SocketHandle> {
@@ -39,9 +39,7 @@ impl UdpTable {
 
 /// A fresh UDP socket with room for `DATAGRAMS` datagrams of up to `mtu` bytes each way.
 pub(crate) fn new_socket(mtu: usize, datagrams: usize) -> udp::Socket<'static> {
-    let buffer = || {
-        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; datagrams], vec![0u8; datagrams * mtu])
-    };
+    let buffer = || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; datagrams], vec![0u8; datagrams * mtu]);
     udp::Socket::new(buffer(), buffer())
 }
 
@@ -101,13 +99,10 @@ impl NetStack {
         if data.len() > max {
             return Err(Error::PayloadTooLarge { len: data.len(), max });
         }
-        self.sockets
-            .get_mut::<udp::Socket>(socket)
-            .send_slice(data, remote)
-            .map_err(|e| match e {
-                udp::SendError::BufferFull => Error::BufferFull,
-                udp::SendError::Unaddressable => Error::Unaddressable(remote),
-            })
+        self.sockets.get_mut::<udp::Socket>(socket).send_slice(data, remote).map_err(|e| match e {
+            udp::SendError::BufferFull => Error::BufferFull,
+            udp::SendError::Unaddressable => Error::Unaddressable(remote),
+        })
     }
 
     /// Takes the next received datagram into `buf`: its length and sender, or `None` when

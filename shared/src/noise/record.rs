@@ -34,17 +34,17 @@ struct DirectionKey {
 impl DirectionKey {
     fn new(key: [u8; 32]) -> Self {
         let key = Zeroizing::new(key);
-        DirectionKey { cipher: ChaCha20Poly1305::new((&*key).into()), phase: false }
+        Self { cipher: ChaCha20Poly1305::new((&*key).into()), phase: false }
     }
 
     /// Noise's REKEY: the first 32 bytes of ENCRYPT(k, 2^64-1, "", zeros).
-    fn next(&self) -> DirectionKey {
+    fn next(&self) -> Self {
         let mut block = Zeroizing::new([0u8; 32]);
         let _tag = self
             .cipher
             .encrypt_in_place_detached(&nonce(u64::MAX), &[], &mut block[..])
             .expect("32 bytes is within the AEAD's limit");
-        let mut next = DirectionKey::new(*block);
+        let mut next = Self::new(*block);
         next.phase = !self.phase;
         next
     }
@@ -65,7 +65,7 @@ pub(crate) struct Sealer {
 
 impl Sealer {
     pub(crate) fn new(key: [u8; 32], limit: u64) -> Self {
-        Sealer { key: DirectionKey::new(key), counter: 0, limit }
+        Self { key: DirectionKey::new(key), counter: 0, limit }
     }
 
     /// Counter of the next record.
@@ -109,7 +109,7 @@ pub(crate) struct Opener {
 
 impl Opener {
     pub(crate) fn new(key: [u8; 32], limit: u64) -> Self {
-        Opener { key: DirectionKey::new(key), expected: 0, limit }
+        Self { key: DirectionKey::new(key), expected: 0, limit }
     }
 
     /// Opens `message` in place and returns the plaintext and whether the peer changed keys.
@@ -152,9 +152,9 @@ impl Opener {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use super::*;
 
     fn pair() -> (Sealer, Opener) {
         (Sealer::new([1; 32], 1000), Opener::new([1; 32], 1000))
@@ -181,7 +181,7 @@ mod tests {
         let mut first = record(&mut sealer, b"one");
         sealer.rekey();
         let mut second = record(&mut sealer, b"two");
-        assert_eq!(opener.open(&mut first).unwrap().1, false);
+        assert!(!opener.open(&mut first).unwrap().1);
         assert_eq!(opener.open(&mut second).unwrap(), (&b"two"[..], true));
         sealer.rekey();
         sealer.rekey();

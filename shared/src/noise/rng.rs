@@ -18,7 +18,7 @@ impl CallerResolver {
     pub(crate) fn seeded_from(rng: &mut impl CryptoRngCore) -> Self {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        CallerResolver { seed }
+        Self { seed }
     }
 }
 

@@ -67,9 +67,9 @@ impl End {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use super::*;
 
     #[test]
     fn ends_read_as_sentences() {
@@ -81,7 +81,10 @@ mod tests {
                 End::ConnectionLost(ConnectionLost::WebSocketClosed { code: 1002, reason: "protocol error".into() }),
                 "connection lost: the WebSocket was closed: protocol error (code 1002)",
             ),
-            (End::ConnectionLost(ConnectionLost::WebSocketClosed { code: 1006, reason: String::new() }), "connection lost: the WebSocket was closed (code 1006)"),
+            (
+                End::ConnectionLost(ConnectionLost::WebSocketClosed { code: 1006, reason: String::new() }),
+                "connection lost: the WebSocket was closed (code 1006)",
+            ),
         ];
         for (end, text) in cases {
             assert_eq!(end.to_string(), text);

@@ -105,26 +105,26 @@ impl Refusal {
     /// The reason's code on the wire.
     pub fn code(self) -> u8 {
         match self {
-            Refusal::UnknownDevice => 1,
-            Refusal::InviteUnknown => 2,
-            Refusal::InviteExpired => 3,
-            Refusal::InviteUsed => 4,
-            Refusal::Busy => 5,
-            Refusal::Unsupported => 6,
-            Refusal::Other(code) => code,
+            Self::UnknownDevice => 1,
+            Self::InviteUnknown => 2,
+            Self::InviteExpired => 3,
+            Self::InviteUsed => 4,
+            Self::Busy => 5,
+            Self::Unsupported => 6,
+            Self::Other(code) => code,
         }
     }
 
     /// The reason for a wire code.
-    pub fn from_code(code: u8) -> Refusal {
+    pub fn from_code(code: u8) -> Self {
         match code {
-            1 => Refusal::UnknownDevice,
-            2 => Refusal::InviteUnknown,
-            3 => Refusal::InviteExpired,
-            4 => Refusal::InviteUsed,
-            5 => Refusal::Busy,
-            6 => Refusal::Unsupported,
-            other => Refusal::Other(other),
+            1 => Self::UnknownDevice,
+            2 => Self::InviteUnknown,
+            3 => Self::InviteExpired,
+            4 => Self::InviteUsed,
+            5 => Self::Busy,
+            6 => Self::Unsupported,
+            other => Self::Other(other),
         }
     }
 }
@@ -132,13 +132,15 @@ impl Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::UnknownDevice => f.write_str("this device is not registered (revoked or never enrolled); ask for a new invite"),
-            Refusal::InviteUnknown => f.write_str("the relay does not know this invite; ask for a new one"),
-            Refusal::InviteExpired => f.write_str("the invite has expired; ask for a new one"),
-            Refusal::InviteUsed => f.write_str("the invite was already used; ask for a new one"),
-            Refusal::Busy => f.write_str("the relay is busy; try again shortly"),
-            Refusal::Unsupported => f.write_str("the relay does not speak this protocol version; update hometun"),
-            Refusal::Other(code) => write!(f, "refused with code {code}"),
+            Self::UnknownDevice => {
+                f.write_str("this device is not registered (revoked or never enrolled); ask for a new invite")
+            }
+            Self::InviteUnknown => f.write_str("the relay does not know this invite; ask for a new one"),
+            Self::InviteExpired => f.write_str("the invite has expired; ask for a new one"),
+            Self::InviteUsed => f.write_str("the invite was already used; ask for a new one"),
+            Self::Busy => f.write_str("the relay is busy; try again shortly"),
+            Self::Unsupported => f.write_str("the relay does not speak this protocol version; update hometun"),
+            Self::Other(code) => write!(f, "refused with code {code}"),
         }
     }
 }
@@ -167,26 +169,26 @@ impl CloseReason {
     /// The reason's code on the wire.
     pub fn code(self) -> u16 {
         match self {
-            CloseReason::Normal => 0,
-            CloseReason::Shutdown => 1,
-            CloseReason::Revoked => 2,
-            CloseReason::ProtocolError => 3,
-            CloseReason::Replaced => 4,
-            CloseReason::Refused => 5,
-            CloseReason::Other(code) => code,
+            Self::Normal => 0,
+            Self::Shutdown => 1,
+            Self::Revoked => 2,
+            Self::ProtocolError => 3,
+            Self::Replaced => 4,
+            Self::Refused => 5,
+            Self::Other(code) => code,
         }
     }
 
     /// The reason for a wire code.
-    pub fn from_code(code: u16) -> CloseReason {
+    pub fn from_code(code: u16) -> Self {
         match code {
-            0 => CloseReason::Normal,
-            1 => CloseReason::Shutdown,
-            2 => CloseReason::Revoked,
-            3 => CloseReason::ProtocolError,
-            4 => CloseReason::Replaced,
-            5 => CloseReason::Refused,
-            other => CloseReason::Other(other),
+            0 => Self::Normal,
+            1 => Self::Shutdown,
+            2 => Self::Revoked,
+            3 => Self::ProtocolError,
+            4 => Self::Replaced,
+            5 => Self::Refused,
+            other => Self::Other(other),
         }
     }
 }
@@ -194,13 +196,13 @@ impl CloseReason {
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CloseReason::Normal => f.write_str("disconnected"),
-            CloseReason::Shutdown => f.write_str("the relay is shutting down"),
-            CloseReason::Revoked => f.write_str("this device was revoked"),
-            CloseReason::ProtocolError => f.write_str("protocol error"),
-            CloseReason::Replaced => f.write_str("the same device connected again elsewhere"),
-            CloseReason::Refused => f.write_str("the relay could not register this device"),
-            CloseReason::Other(code) => write!(f, "closed with code {code}"),
+            Self::Normal => f.write_str("disconnected"),
+            Self::Shutdown => f.write_str("the relay is shutting down"),
+            Self::Revoked => f.write_str("this device was revoked"),
+            Self::ProtocolError => f.write_str("protocol error"),
+            Self::Replaced => f.write_str("the same device connected again elsewhere"),
+            Self::Refused => f.write_str("the relay could not register this device"),
+            Self::Other(code) => write!(f, "closed with code {code}"),
         }
     }
 }

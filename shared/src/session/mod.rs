@@ -114,8 +114,8 @@ impl Session {
         params: &Params,
         now: Instant,
         confirm_by: Option<Instant>,
-    ) -> Session {
-        Session {
+    ) -> Self {
+        Self {
             sealer: Sealer::new(send_key, params.reject_after_records),
             opener: Opener::new(receive_key, params.reject_after_records),
             params: params.clone(),
@@ -171,7 +171,9 @@ impl Session {
     /// as a router would. Fails once the session has ended or is closing.
     pub fn send_packet(&mut self, packet: &[u8]) -> Result<(), Error> {
         self.check_open()?;
-        if packet.is_empty() || packet.len() > MAX_FRAME_BODY || self.queued_bytes() + packet.len() > self.params.max_queued_bytes
+        if packet.is_empty()
+            || packet.len() > MAX_FRAME_BODY
+            || self.queued_bytes() + packet.len() > self.params.max_queued_bytes
         {
             self.stats.dropped_packets += 1;
             return Ok(());
@@ -408,13 +410,13 @@ fn new_record_buffer() -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
     use crate::handshake::{Initiator, Responder};
     use crate::keys::SecretKey;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const T: Instant = Instant::ZERO;
 

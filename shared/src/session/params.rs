@@ -24,7 +24,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params {
+        Self {
             handshake_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(15),
             dead_peer_after: Duration::from_secs(45),

@@ -33,12 +33,12 @@ pub enum MessageType {
 
 impl MessageType {
     /// Reads the type of a message; `None` for an empty message or an unknown type.
-    pub fn of(message: &[u8]) -> Option<MessageType> {
+    pub fn of(message: &[u8]) -> Option<Self> {
         match message.first()? {
-            1 => Some(MessageType::Hello),
-            2 => Some(MessageType::Reply),
-            3 => Some(MessageType::Refusal),
-            4 => Some(MessageType::Record),
+            1 => Some(Self::Hello),
+            2 => Some(Self::Reply),
+            3 => Some(Self::Refusal),
+            4 => Some(Self::Record),
             _ => None,
         }
     }

@@ -20,20 +20,20 @@ use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{DnsPacket, DnsQuestion, HardwareAddress, IpCidr, Ipv4Cidr};
 
-pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 8, 0, 6);
-pub const LAN_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 10);
+pub(crate) const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 8, 0, 6);
+pub(crate) const LAN_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 10);
 /// An address on the LAN where nobody lives: packets to it vanish.
-pub const ABSENT_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 99);
-pub const ECHO_PORT: u16 = 7;
-pub const SINK_PORT: u16 = 9;
-pub const SOURCE_PORT: u16 = 19;
-pub const CLOSED_PORT: u16 = 81;
-pub const DNS_PORT: u16 = 53;
-pub const MTU: usize = 1400;
+pub(crate) const ABSENT_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 99);
+pub(crate) const ECHO_PORT: u16 = 7;
+pub(crate) const SINK_PORT: u16 = 9;
+pub(crate) const SOURCE_PORT: u16 = 19;
+pub(crate) const CLOSED_PORT: u16 = 81;
+pub(crate) const DNS_PORT: u16 = 53;
+pub(crate) const MTU: usize = 1400;
 
 /// Names the LAN DNS server knows. `broken.home.arpa` gets SERVFAIL, `silent.home.arpa` no
 /// answer at all, anything else NXDOMAIN.
-pub const DNS_RECORDS: &[(&str, &[Ipv4Addr])] = &[
+pub(crate) const DNS_RECORDS: &[(&str, &[Ipv4Addr])] = &[
     ("nas.home.arpa", &[Ipv4Addr::new(192, 168, 0, 20)]),
     ("printer.home.arpa", &[Ipv4Addr::new(192, 168, 0, 21), Ipv4Addr::new(192, 168, 0, 22)]),
 ];
@@ -46,29 +46,29 @@ const LAN_POLL_ROUNDS: usize = 10_000;
 
 /// Byte `offset` of test stream `stream`: a cheap pattern where a shifted, lost, duplicated or
 /// foreign byte is caught.
-pub fn pattern(stream: u32, offset: u64) -> u8 {
+pub(crate) fn pattern(stream: u32, offset: u64) -> u8 {
     let x = (offset ^ (u64::from(stream) << 40)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (x >> 56) as u8 ^ offset as u8
 }
 
-pub fn fill_pattern(stream: u32, offset: u64, buf: &mut [u8]) {
+pub(crate) fn fill_pattern(stream: u32, offset: u64, buf: &mut [u8]) {
     for (i, b) in buf.iter_mut().enumerate() {
         *b = pattern(stream, offset + i as u64);
     }
 }
 
 /// Offset of the first byte of `buf` that differs from stream `stream` at `offset`.
-pub fn first_mismatch(stream: u32, offset: u64, buf: &[u8]) -> Option<u64> {
+pub(crate) fn first_mismatch(stream: u32, offset: u64, buf: &[u8]) -> Option<u64> {
     buf.iter().enumerate().find(|&(i, &b)| b != pattern(stream, offset + i as u64)).map(|(i, _)| offset + i as u64)
 }
 
 /// The pattern stream the sink checks uploads against, and the source sends downloads from.
-pub const UPLOAD_STREAM: u32 = 1;
-pub const DOWNLOAD_STREAM: u32 = 2;
+pub(crate) const UPLOAD_STREAM: u32 = 1;
+pub(crate) const DOWNLOAD_STREAM: u32 = 2;
 
 /// What the sink saw on one finished upload connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SinkReport {
+pub(crate) struct SinkReport {
     pub bytes: u64,
     pub first_mismatch: Option<u64>,
 }
@@ -86,7 +86,7 @@ struct Server {
 }
 
 /// The LAN host: a plain smoltcp interface with the test services.
-pub struct LanHost {
+pub(crate) struct LanHost {
     iface: Interface,
     device: QueueDevice,
     sockets: SocketSet<'static>,
@@ -120,7 +120,7 @@ impl LanHost {
         }
         let udp_echo = sockets.add(bound_udp(ECHO_PORT));
         let dns = sockets.add(bound_udp(DNS_PORT));
-        LanHost {
+        Self {
             iface,
             device,
             sockets,
@@ -135,7 +135,7 @@ impl LanHost {
     }
 
     /// Aborts every open TCP connection of the LAN host (each peer gets an RST).
-    pub fn reset_all_connections(&mut self) {
+    pub(crate) fn reset_all_connections(&mut self) {
         for server in &self.servers {
             let socket = self.sockets.get_mut::<tcp::Socket>(server.socket);
             if !matches!(socket.state(), tcp::State::Listen | tcp::State::Closed) {
@@ -153,7 +153,8 @@ impl LanHost {
     fn poll(&mut self, now: Instant) {
         self.now = now;
         for _ in 0..LAN_POLL_ROUNDS {
-            let changed = self.iface.poll(smol(now), &mut self.device, &mut self.sockets) == PollResult::SocketStateChanged;
+            let changed =
+                self.iface.poll(smol(now), &mut self.device, &mut self.sockets) == PollResult::SocketStateChanged;
             let served = self.serve();
             if !changed && !served {
                 break;
@@ -227,7 +228,8 @@ fn socket_buffer_len(role: &Role) -> usize {
 }
 
 fn tcp_socket(buffer: usize) -> tcp::Socket<'static> {
-    let mut socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0u8; buffer]), tcp::SocketBuffer::new(vec![0u8; buffer]));
+    let mut socket =
+        tcp::Socket::new(tcp::SocketBuffer::new(vec![0u8; buffer]), tcp::SocketBuffer::new(vec![0u8; buffer]));
     socket.set_nagle_enabled(false);
     socket.set_ack_delay(None);
     socket
@@ -247,7 +249,12 @@ fn bound_udp(port: u16) -> udp::Socket<'static> {
 }
 
 /// One round of a TCP service on an open connection; true when it moved bytes or state.
-fn serve_connection(socket: &mut tcp::Socket<'static>, role: &mut Role, scratch: &mut [u8], accepted: &mut usize) -> bool {
+fn serve_connection(
+    socket: &mut tcp::Socket<'static>,
+    role: &mut Role,
+    scratch: &mut [u8],
+    accepted: &mut usize,
+) -> bool {
     let mut busy = false;
     match role {
         Role::Echo => {
@@ -400,7 +407,7 @@ fn smol(now: Instant) -> smoltcp::time::Instant {
 }
 
 /// The client stack, the LAN host and the link between them, on one virtual clock.
-pub struct World {
+pub(crate) struct World {
     pub now: Instant,
     pub client: NetStack,
     pub lan: LanHost,
@@ -416,19 +423,19 @@ pub struct World {
 
 impl World {
     /// The default world: LAN DNS server configured, 0.5 ms one-way delay.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_config(|_| {})
     }
 
     /// A world whose client configuration is adjusted by `adjust` first.
-    pub fn with_config(adjust: impl FnOnce(&mut NetConfig)) -> Self {
+    pub(crate) fn with_config(adjust: impl FnOnce(&mut NetConfig)) -> Self {
         let now = Instant::from_millis(1_000);
         let mut config = NetConfig::new(CLIENT, 24);
         config.mtu = MTU;
         config.dns_servers = vec![LAN_HOST];
         adjust(&mut config);
         let client = NetStack::new(config, now, 42).expect("valid test configuration");
-        World {
+        Self {
             now,
             client,
             lan: LanHost::new(now),
@@ -442,7 +449,7 @@ impl World {
 
     /// One exchange at the current time: deliver due packets, poll both sides, put what they
     /// send on the link.
-    pub fn step(&mut self) {
+    pub(crate) fn step(&mut self) {
         let now = self.now;
         let started = wall_ms();
         while self.to_client.front().is_some_and(|(at, _)| *at <= now) {
@@ -487,7 +494,7 @@ impl World {
     }
 
     /// Steps until `done` holds (true) or `limit` of virtual time passed (false).
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut World) -> bool) -> bool {
+    pub(crate) fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Self) -> bool) -> bool {
         let end = self.now + limit;
         loop {
             self.step();
@@ -502,18 +509,18 @@ impl World {
     }
 
     /// Lets `duration` of virtual time pass while both sides keep running.
-    pub fn run_for(&mut self, duration: Duration) {
+    pub(crate) fn run_for(&mut self, duration: Duration) {
         self.run_until(duration, |_| false);
     }
 }
 
-pub fn lan(port: u16) -> SocketAddrV4 {
+pub(crate) fn lan(port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(LAN_HOST, port)
 }
 
 /// Milliseconds of wall time since an arbitrary origin (for reporting test speed).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn wall_ms() -> f64 {
+pub(crate) fn wall_ms() -> f64 {
     use std::sync::OnceLock;
     static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
     ORIGIN.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1000.0
@@ -532,7 +539,7 @@ extern "C" {
 }
 
 /// Prints a timing line to the test output (stdout natively, the console in the browser).
-pub fn report(line: &str) {
+pub(crate) fn report(line: &str) {
     #[cfg(not(target_arch = "wasm32"))]
     println!("{line}");
     #[cfg(target_arch = "wasm32")]

@@ -5,7 +5,7 @@
 
 /// The configuration a home relay pushes: 10.8.0.6/24, LAN 192.168.0.0/24, DNS on the
 /// router, MTU 1420, keepalive 25 s.
-pub fn home_config() -> ClientConfig {
+pub(crate) fn home_config() -> ClientConfig {
     ClientConfig {
         address: "10.8.0.6/24".parse().unwrap(),
         relay_address: Ipv4Addr::new(10, 8, 0, 1),

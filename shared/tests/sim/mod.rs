@@ -12,12 +12,12 @@ use rand_chacha::ChaCha20Rng;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
-pub fn rng(seed: u64) -> ChaCha20Rng {
+pub(crate) fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
 
 /// The relay's side of the world: its key, registered devices and invites.
-pub struct RelaySim {
+pub(crate) struct RelaySim {
     pub secret: SecretKey,
     pub devices: HashSet<PublicKey>,
     pub invites: HashMap<[u8; 16], (Invite, Instant, bool)>,
@@ -26,23 +26,29 @@ pub struct RelaySim {
 }
 
 impl RelaySim {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         let mut rng = rng(seed);
-        RelaySim { secret: SecretKey::generate(&mut rng), devices: HashSet::new(), invites: HashMap::new(), rng, params: Params::default() }
+        Self {
+            secret: SecretKey::generate(&mut rng),
+            devices: HashSet::new(),
+            invites: HashMap::new(),
+            rng,
+            params: Params::default(),
+        }
     }
 
-    pub fn key(&self) -> PublicKey {
+    pub(crate) fn key(&self) -> PublicKey {
         self.secret.public_key()
     }
 
-    pub fn invite(&mut self, expires: Instant) -> Invite {
+    pub(crate) fn invite(&mut self, expires: Instant) -> Invite {
         let invite = Invite::generate(self.key(), "https://home.example.net", &mut self.rng).unwrap();
         self.invites.insert(invite.id.0, (invite.clone(), expires, false));
         invite
     }
 
     /// What the relay does with a hello: refuse before allocating, or accept.
-    pub fn answer(&mut self, now: Instant, hello: &[u8]) -> Result<(Session, Vec<u8>), Vec<u8>> {
+    pub(crate) fn answer(&mut self, now: Instant, hello: &[u8]) -> Result<(Session, Vec<u8>), Vec<u8>> {
         let (responder, hello): (Responder, _) = match Responder::read_hello(&self.secret, hello, &mut self.rng) {
             Ok(read) => read,
             Err(Error::Refused(reason)) => return Err(handshake::refusal_message(reason)),
@@ -53,7 +59,9 @@ impl RelaySim {
             Intent::Connect => return Err(handshake::refusal_message(Refusal::UnknownDevice)),
             Intent::Enrol(id) => match self.invites.get(&id.0) {
                 None => return Err(handshake::refusal_message(Refusal::InviteUnknown)),
-                Some((_, expires, _)) if now >= *expires => return Err(handshake::refusal_message(Refusal::InviteExpired)),
+                Some((_, expires, _)) if now >= *expires => {
+                    return Err(handshake::refusal_message(Refusal::InviteExpired))
+                }
                 Some((_, _, true)) => return Err(handshake::refusal_message(Refusal::InviteUsed)),
                 Some((invite, _, false)) => Some(invite.secret.clone()),
             },
@@ -63,7 +71,7 @@ impl RelaySim {
     }
 
     /// Registers the device once its first record has proven the keys.
-    pub fn confirm(&mut self, session: &mut Session, enrolled_with: Option<&Invite>) -> bool {
+    pub(crate) fn confirm(&mut self, session: &mut Session, enrolled_with: Option<&Invite>) -> bool {
         let mut established = false;
         while let Some(event) = session.poll_event() {
             established |= event == Event::Established;
@@ -81,25 +89,30 @@ impl RelaySim {
 include!("home_config.rs");
 
 /// A client device.
-pub struct Device {
+pub(crate) struct Device {
     pub secret: SecretKey,
     pub rng: ChaCha20Rng,
     pub params: Params,
 }
 
 impl Device {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         let mut rng = rng(seed);
-        Device { secret: SecretKey::generate(&mut rng), rng, params: Params::default() }
+        Self { secret: SecretKey::generate(&mut rng), rng, params: Params::default() }
     }
 
-    pub fn hello(&mut self, relay: &PublicKey, invite: Option<&Invite>, now: Instant) -> (Initiator, Vec<u8>) {
+    pub(crate) fn hello(&mut self, relay: &PublicKey, invite: Option<&Invite>, now: Instant) -> (Initiator, Vec<u8>) {
         Initiator::start(&self.secret, relay, invite, &self.params, now, &mut self.rng).unwrap()
     }
 }
 
 /// Runs a whole handshake; returns (client session, relay session) or the client's error.
-pub fn connect(relay: &mut RelaySim, device: &mut Device, invite: Option<&Invite>, now: Instant) -> Result<(Session, Session), Error> {
+pub(crate) fn connect(
+    relay: &mut RelaySim,
+    device: &mut Device,
+    invite: Option<&Invite>,
+    now: Instant,
+) -> Result<(Session, Session), Error> {
     let (initiator, hello) = device.hello(&relay.key(), invite, now);
     match relay.answer(now, &hello) {
         Ok((mut relay_session, reply)) => {
@@ -113,7 +126,7 @@ pub fn connect(relay: &mut RelaySim, device: &mut Device, invite: Option<&Invite
 }
 
 /// Moves every queued message from `from` to `to`; returns the packets `to` received.
-pub fn deliver_all(from: &mut Session, to: &mut Session, now: Instant) -> Result<Vec<Vec<u8>>, Error> {
+pub(crate) fn deliver_all(from: &mut Session, to: &mut Session, now: Instant) -> Result<Vec<Vec<u8>>, Error> {
     let mut packets = Vec::new();
     while let Some(mut message) = from.poll_transmit(now) {
         packets.extend(to.handle_message(now, &mut message)?.map(<[u8]>::to_vec));
@@ -122,7 +135,7 @@ pub fn deliver_all(from: &mut Session, to: &mut Session, now: Instant) -> Result
 }
 
 /// A packet of `len` bytes whose content encodes `n`.
-pub fn packet(n: u32, len: usize) -> Vec<u8> {
+pub(crate) fn packet(n: u32, len: usize) -> Vec<u8> {
     let mut p = vec![0x45u8; len.max(8)];
     p[4..8].copy_from_slice(&n.to_be_bytes());
     for (i, byte) in p.iter_mut().enumerate().skip(8) {

@@ -125,7 +125,12 @@ fn save(path: &PathBuf, device: &Device) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let text = zeroize::Zeroizing::new(format!("{}\n{}\n", device.key.to_text(), device.relay_key.to_text()));
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
@@ -134,6 +139,7 @@ fn load(path: &PathBuf) -> anyhow::Result<Device> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines();
     let key = SecretKey::from_text(lines.next().unwrap_or_default()).map_err(|e| anyhow::anyhow!("device key: {e}"))?;
-    let relay_key = PublicKey::from_text(lines.next().unwrap_or_default()).map_err(|e| anyhow::anyhow!("relay key: {e}"))?;
+    let relay_key =
+        PublicKey::from_text(lines.next().unwrap_or_default()).map_err(|e| anyhow::anyhow!("relay key: {e}"))?;
     Ok(Device { key: Arc::new(key), relay_key })
 }

@@ -34,7 +34,7 @@ pub struct Hooks {
 
 impl Hooks {
     /// Starts the hooks on 127.0.0.1 inside `netns`, acting on `relay`.
-    pub fn start(netns: &str, relay: Arc<Mutex<Relay>>) -> anyhow::Result<Hooks> {
+    pub fn start(netns: &str, relay: Arc<Mutex<Relay>>) -> anyhow::Result<Self> {
         let listener = super::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], 0)))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -47,7 +47,7 @@ impl Hooks {
                 .spawn(move || serve(listener, &relay, &stop, &calls))
                 .context("starting the hooks thread")?
         };
-        Ok(Hooks { addr, stop, calls, thread: Some(thread) })
+        Ok(Self { addr, stop, calls, thread: Some(thread) })
     }
 
     /// The URL whose `POST` makes the relay drop every WebSocket.
@@ -166,7 +166,8 @@ fn read_request(stream: &mut TcpStream) -> anyhow::Result<(String, String, Vec<u
                 .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
                 .unwrap_or(0);
             anyhow::ensure!(head_len + length <= MAX_REQUEST, "request too large");
-            let (method, path) = (request.method.unwrap_or_default().to_owned(), request.path.unwrap_or_default().to_owned());
+            let (method, path) =
+                (request.method.unwrap_or_default().to_owned(), request.path.unwrap_or_default().to_owned());
             while buf.len() < head_len + length {
                 let n = stream.read(&mut chunk)?;
                 anyhow::ensure!(n > 0, "connection closed inside the body");

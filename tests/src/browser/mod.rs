@@ -102,7 +102,7 @@ mod der {
 
     /// Certificate = SEQUENCE { tbsCertificate = SEQUENCE { [0] version OPTIONAL, serial,
     /// signature, issuer, validity, subject, subjectPublicKeyInfo, ... }, ... }.
-    pub fn subject_public_key_info(cert: &[u8]) -> Option<&[u8]> {
+    pub(super) fn subject_public_key_info(cert: &[u8]) -> Option<&[u8]> {
         let (cert @ Element { tag: SEQUENCE, .. }, _) = element(cert)? else { return None };
         let (tbs @ Element { tag: SEQUENCE, .. }, _) = element(cert.contents)? else { return None };
         let mut fields = Vec::new();
@@ -160,7 +160,9 @@ pub fn in_netns<T: Send>(netns: &str, f: impl FnOnce() -> anyhow::Result<T> + Se
 
 /// Opens a TCP connection from inside `netns`.
 pub fn connect_in(netns: &str, addr: SocketAddr, timeout: Duration) -> anyhow::Result<TcpStream> {
-    in_netns(netns, || TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr} in {netns}")))
+    in_netns(netns, || {
+        TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr} in {netns}"))
+    })
 }
 
 /// Binds a TCP listener inside `netns`.

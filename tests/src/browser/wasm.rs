@@ -84,7 +84,10 @@ pub fn run(lab: &Lab, node: Node, wasm: &Path, chromium_args: &[String], timeout
         .arg("--nocapture")
         .current_dir(&dir)
         .env("CHROMEDRIVER", super::chromedriver_path())
-        .env("WASM_BINDGEN_TEST_TIMEOUT", timeout.saturating_sub(Duration::from_secs(10)).as_secs().max(120).to_string());
+        .env(
+            "WASM_BINDGEN_TEST_TIMEOUT",
+            timeout.saturating_sub(Duration::from_secs(10)).as_secs().max(120).to_string(),
+        );
     run_bounded(cmd, timeout)
 }
 

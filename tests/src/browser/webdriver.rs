@@ -28,13 +28,13 @@ pub struct Chromedriver {
 
 impl Chromedriver {
     /// Starts chromedriver inside `node` and waits (at most 20 s) until it is ready.
-    pub fn start(lab: &Lab, node: Node) -> anyhow::Result<Chromedriver> {
-        Chromedriver::start_with_home(lab, node, None)
+    pub fn start(lab: &Lab, node: Node) -> anyhow::Result<Self> {
+        Self::start_with_home(lab, node, None)
     }
 
     /// [`Chromedriver::start`] with `HOME` set to `home` for it and the browsers it starts
     /// (Chromium reads its NSS trust store from `$HOME/.pki/nssdb`).
-    pub fn start_with_home(lab: &Lab, node: Node, home: Option<&Path>) -> anyhow::Result<Chromedriver> {
+    pub fn start_with_home(lab: &Lab, node: Node, home: Option<&Path>) -> anyhow::Result<Self> {
         let mut args = Vec::new();
         if let Some(home) = home {
             args.push(format!("HOME={}", home.display()));
@@ -42,14 +42,16 @@ impl Chromedriver {
         args.push(super::chromedriver_path().display().to_string());
         args.push(format!("--port={PORT}"));
         let pid = lab.spawn(node, "chromedriver", "env", &args)?;
-        let driver = Chromedriver { lab: lab.clone(), netns: lab.netns(node), pid: Some(pid) };
+        let driver = Self { lab: lab.clone(), netns: lab.netns(node), pid: Some(pid) };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             match driver.call("GET", "/status", None) {
                 Ok(status) if status["ready"] == true => return Ok(driver),
                 Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
                 Ok(status) => bail!("chromedriver not ready after 20 s: {status}"),
-                Err(e) => return Err(e.context(format!("chromedriver did not answer; log:\n{}", lab.log("chromedriver")))),
+                Err(e) => {
+                    return Err(e.context(format!("chromedriver did not answer; log:\n{}", lab.log("chromedriver"))))
+                }
             }
         }
     }
@@ -90,8 +92,8 @@ impl Chromedriver {
         stream.write_all(head.as_bytes())?;
         stream.write_all(body.as_bytes())?;
         let (code, body) = read_answer(&mut stream).with_context(|| format!("{method} {path}"))?;
-        let json: Value = serde_json::from_slice(&body)
-            .with_context(|| format!("{method} {path}: answer {code} is not JSON"))?;
+        let json: Value =
+            serde_json::from_slice(&body).with_context(|| format!("{method} {path}: answer {code} is not JSON"))?;
         let value = json.get("value").cloned().unwrap_or(Value::Null);
         if code != 200 || value.get("error").is_some() {
             bail!("{method} {path}: {code} {}: {}", value["error"], value["message"]);
@@ -174,7 +176,8 @@ impl Session<'_> {
     /// Saves a PNG screenshot of the window to `path`.
     pub fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
         let value = self.command("GET", "screenshot", None)?;
-        let png = base64::engine::general_purpose::STANDARD.decode(value.as_str().context("screenshot is not a string")?)?;
+        let png =
+            base64::engine::general_purpose::STANDARD.decode(value.as_str().context("screenshot is not a string")?)?;
         std::fs::write(path, png).with_context(|| format!("writing {}", path.display()))
     }
 

@@ -34,7 +34,8 @@ fn request_from(url: &str, init: &JsValue) -> Result<Request, ClientError> {
     let mut request = Request::new(&method, url);
     let headers = field(init, "headers");
     if !headers.is_undefined() && !headers.is_null() {
-        let headers = Headers::new_with_str_sequence_sequence(&headers).map_err(|_| ClientError::InvalidArgument("init.headers".into()))?;
+        let headers = Headers::new_with_str_sequence_sequence(&headers)
+            .map_err(|_| ClientError::InvalidArgument("init.headers".into()))?;
         for pair in headers.entries().into_iter().flatten() {
             let pair: js_sys::Array = pair.unchecked_into();
             if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
@@ -58,7 +59,10 @@ fn request_from(url: &str, init: &JsValue) -> Result<Request, ClientError> {
 fn to_js_response(response: http::Response) -> Result<web_sys::Response, JsValue> {
     let status = response.head.status;
     if !(200..=599).contains(&status) {
-        return Err(ClientError::Http(crate::http::HttpError::BadHead(format!("status {status} cannot be handed to the page"))).into());
+        return Err(ClientError::Http(crate::http::HttpError::BadHead(format!(
+            "status {status} cannot be handed to the page"
+        )))
+        .into());
     }
     let headers = Headers::new()?;
     for (name, value) in &response.head.headers {
@@ -76,7 +80,9 @@ fn to_js_response(response: http::Response) -> Result<web_sys::Response, JsValue
         let body = readable(Source::Body(Box::new(response)))?;
         web_sys::Response::new_with_opt_readable_stream_and_init(Some(&body), &init)?
     };
-    for (key, value) in [("url", JsValue::from(url)), ("redirected", redirected.into()), ("rawHeaders", raw_head.into())] {
+    for (key, value) in
+        [("url", JsValue::from(url)), ("redirected", redirected.into()), ("rawHeaders", raw_head.into())]
+    {
         let descriptor = js::Obj::new().set("value", value).set("enumerable", true).into_js();
         js_sys::Object::define_property(&js_response, &key.into(), descriptor.unchecked_ref());
     }

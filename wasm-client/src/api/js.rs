@@ -3,22 +3,22 @@
 use wasm_bindgen::prelude::*;
 
 /// A plain object built field by field.
-pub struct Obj(pub js_sys::Object);
+pub(super) struct Obj(pub js_sys::Object);
 
 impl Obj {
     /// An empty object.
-    pub fn new() -> Self {
-        Obj(js_sys::Object::new())
+    pub(super) fn new() -> Self {
+        Self(js_sys::Object::new())
     }
 
     /// Sets `key` and returns the object, for chaining.
-    pub fn set(self, key: &str, value: impl Into<JsValue>) -> Self {
+    pub(super) fn set(self, key: &str, value: impl Into<JsValue>) -> Self {
         let _ = js_sys::Reflect::set(&self.0, &key.into(), &value.into());
         self
     }
 
     /// The finished value.
-    pub fn into_js(self) -> JsValue {
+    pub(super) fn into_js(self) -> JsValue {
         self.0.into()
     }
 }
@@ -30,11 +30,15 @@ impl Default for Obj {
 }
 
 /// A JavaScript array of strings.
-pub fn strings<T: ToString>(items: impl IntoIterator<Item = T>) -> js_sys::Array {
+pub(super) fn strings<T: ToString>(items: impl IntoIterator<Item = T>) -> js_sys::Array {
     items.into_iter().map(|item| JsValue::from(item.to_string())).collect()
 }
 
 /// Reads `key` of an options object (`undefined` when `options` is not an object).
-pub fn field(options: &JsValue, key: &str) -> JsValue {
-    if options.is_object() { js_sys::Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED) } else { JsValue::UNDEFINED }
+pub(super) fn field(options: &JsValue, key: &str) -> JsValue {
+    if options.is_object() {
+        js_sys::Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
 }

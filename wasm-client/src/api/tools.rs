@@ -7,8 +7,8 @@ use wasm_bindgen::prelude::*;
 
 use super::js::{self, Obj};
 use super::tunnel;
-use crate::lan;
 use crate::driver::Tunnel;
+use crate::lan;
 use crate::web::clock;
 
 /// How often `status()` may start a new round-trip probe to the relay.
@@ -20,7 +20,8 @@ const PROBE_EVERY: Duration = Duration::from_secs(10);
 pub async fn ping(host: String, options: JsValue) -> Result<JsValue, JsValue> {
     let count = js::field(&options, "count").as_f64().map_or(4, |c| c.max(1.0) as u32);
     let run = lan::ping::ping(&tunnel(), &host, count).await?;
-    let rtts: js_sys::Array = run.rtts.iter().map(|r| r.map_or(JsValue::NULL, |d| (d.as_secs_f64() * 1000.0).into())).collect();
+    let rtts: js_sys::Array =
+        run.rtts.iter().map(|r| r.map_or(JsValue::NULL, |d| (d.as_secs_f64() * 1000.0).into())).collect();
     Ok(Obj::new()
         .set("host", host)
         .set("address", run.address.to_string())
@@ -44,7 +45,7 @@ thread_local! {
 
 /// Starts an echo to the relay's tunnel address when the last one is old; its round trip
 /// becomes the status's `rttMs`. A relay that does not answer echoes keeps the handshake's.
-pub fn probe_relay_rtt(tunnel: &Tunnel) {
+pub(super) fn probe_relay_rtt(tunnel: &Tunnel) {
     let Some(relay) = tunnel.link().borrow().config.as_ref().map(|c| c.relay_address) else { return };
     if !tunnel.link().borrow().is_up() {
         return;

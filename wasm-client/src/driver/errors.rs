@@ -14,9 +14,9 @@ pub fn ended(end: &End) -> ClientError {
         End::Failed(SessionError::HandshakeTimeout) => {
             ClientError::Timeout { what: "the handshake with the relay".into(), after_ms: millis(ATTEMPT_TIMEOUT) }
         }
-        End::Failed(SessionError::HandshakeFailed) => {
-            ClientError::Refused("the relay did not prove its key (the invite belongs to another relay, or the relay's key changed)".into())
-        }
+        End::Failed(SessionError::HandshakeFailed) => ClientError::Refused(
+            "the relay did not prove its key (the invite belongs to another relay, or the relay's key changed)".into(),
+        ),
         other => ClientError::Tunnel(other.clone()),
     }
 }
@@ -36,7 +36,9 @@ pub fn refused(refusal: Refusal) -> ClientError {
 pub fn closed(reason: CloseReason) -> ClientError {
     match reason {
         CloseReason::Revoked => ClientError::DeviceRevoked,
-        CloseReason::Shutdown | CloseReason::ProtocolError | CloseReason::Other(_) => ClientError::Tunnel(End::PeerClosed(reason)),
+        CloseReason::Shutdown | CloseReason::ProtocolError | CloseReason::Other(_) => {
+            ClientError::Tunnel(End::PeerClosed(reason))
+        }
         other => ClientError::Refused(other.to_string()),
     }
 }
@@ -62,13 +64,18 @@ pub fn net_error(error: netstack::Error, host: &str) -> ClientError {
     let defaults = NetConfig::new(Ipv4Addr::UNSPECIFIED, 0);
     match error {
         E::ConnectionRefused(addr) => ClientError::ConnectionRefused { host: host.to_owned(), port: addr.port() },
-        E::ConnectionReset(addr) | E::NotWritable(addr) => ClientError::ConnectionReset { host: host.to_owned(), port: addr.port() },
+        E::ConnectionReset(addr) | E::NotWritable(addr) => {
+            ClientError::ConnectionReset { host: host.to_owned(), port: addr.port() }
+        }
         E::TimedOut(addr) => ClientError::Timeout {
             what: format!("the connection to {host}:{}", addr.port()),
             after_ms: millis(defaults.tcp_connect_timeout),
         },
         E::NameNotFound(name) => ClientError::NameNotFound { name },
-        E::DnsTimeout(name) => ClientError::Timeout { what: format!("looking up {name}"), after_ms: millis(netstack::DNS_TIMEOUT_PER_SERVER) },
+        E::DnsTimeout(name) => ClientError::Timeout {
+            what: format!("looking up {name}"),
+            after_ms: millis(netstack::DNS_TIMEOUT_PER_SERVER),
+        },
         E::NoDnsServers(name) => ClientError::NoDnsServers { name },
         E::InvalidName(name) => ClientError::InvalidArgument(format!("{name:?} is not a host name")),
         E::Unaddressable(addr) => ClientError::InvalidArgument(format!("{addr} cannot be a destination")),
@@ -137,7 +144,10 @@ mod tests {
         assert_eq!(refused, ClientError::ConnectionRefused { host: "nas.lan".into(), port: 81 });
         assert_eq!(net_error(netstack::Error::TimedOut(addr), "nas.lan").code(), "timeout");
         assert_eq!(net_error(netstack::Error::NameNotFound("x.lan".into()), "x.lan").code(), "name-not-found");
-        assert_eq!(net_error(netstack::Error::PortsExhausted, "x.lan"), ClientError::Net(netstack::Error::PortsExhausted));
+        assert_eq!(
+            net_error(netstack::Error::PortsExhausted, "x.lan"),
+            ClientError::Net(netstack::Error::PortsExhausted)
+        );
         assert_eq!(net_error(netstack::Error::PortsExhausted, "x.lan").code(), "tunnel-failed");
     }
 }

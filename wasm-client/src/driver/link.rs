@@ -113,7 +113,7 @@ pub struct Link {
 
 impl Default for Link {
     fn default() -> Self {
-        Link {
+        Self {
             phase: Phase::Idle,
             profile: None,
             enrol: None,
@@ -203,8 +203,10 @@ impl Link {
             }
         }
         if self.attempt_deadline.is_some_and(|d| now >= d) && !self.is_up() {
-            let what = if self.socket_open { "the handshake with the relay" } else { "opening the connection to the relay" };
-            return self.fail(ClientError::Timeout { what: what.into(), after_ms: ATTEMPT_TIMEOUT.as_millis() as u64 }, now);
+            let what =
+                if self.socket_open { "the handshake with the relay" } else { "opening the connection to the relay" };
+            return self
+                .fail(ClientError::Timeout { what: what.into(), after_ms: ATTEMPT_TIMEOUT.as_millis() as u64 }, now);
         }
         let (Some(connection), Some(socket)) = (self.connection.as_mut(), self.socket.as_ref()) else { return };
         if connection.poll_timeout().is_some_and(|at| now >= at) {

@@ -68,7 +68,11 @@ impl Tunnel {
         let previous = {
             let mut link = self.link.borrow_mut();
             link.stop(clock::now());
-            let profile = Profile { secret: SecretKey::generate(&mut OsRng), relay_key: invite.relay_key, relay_url: invite.url.clone() };
+            let profile = Profile {
+                secret: SecretKey::generate(&mut OsRng),
+                relay_key: invite.relay_key,
+                relay_url: invite.url.clone(),
+            };
             link.enrol = Some(invite);
             link.profile.replace(profile)
         };
@@ -225,7 +229,8 @@ fn arm_timer(rc: &Rc<RefCell<Link>>, link: &mut Link, at: Instant, now: Instant)
 fn open_socket(rc: &Rc<RefCell<Link>>) {
     let mut link = rc.borrow_mut();
     let Some(url) = link.profile.as_ref().map(Profile::socket_url) else { return };
-    link.cross_origin_tls = url.starts_with("wss://") && !url["wss://".len()..].starts_with(&format!("{}/", page_host()));
+    link.cross_origin_tls =
+        url.starts_with("wss://") && !url["wss://".len()..].starts_with(&format!("{}/", page_host()));
     let generation = link.generation;
     let weak = Rc::downgrade(rc);
     let opened = Socket::open(&url, move |event| {

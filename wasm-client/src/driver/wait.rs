@@ -5,8 +5,8 @@
 //! handful of operations open at once this is cheaper and simpler than routing each event.
 
 use super::link::Link;
-use crate::web::timer::Timer;
 use crate::web::clock;
+use crate::web::timer::Timer;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};

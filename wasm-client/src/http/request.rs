@@ -1,7 +1,7 @@
 //! Building the request head sent to a home host.
 
-use super::url::HttpUrl;
 use super::response::HttpError;
+use super::url::HttpUrl;
 
 /// Headers the client sets itself; a caller's values for them are ignored.
 const OWN_HEADERS: [&str; 5] = ["host", "connection", "content-length", "transfer-encoding", "accept-encoding"];
@@ -23,7 +23,7 @@ pub struct Request {
 impl Request {
     /// A request with no headers and no body.
     pub fn new(method: &str, url: HttpUrl) -> Self {
-        Request { method: method.to_ascii_uppercase(), url, headers: Vec::new(), body: Vec::new() }
+        Self { method: method.to_ascii_uppercase(), url, headers: Vec::new(), body: Vec::new() }
     }
 
     /// Whether the response to this request never has a body.
@@ -39,7 +39,10 @@ impl Request {
         }
         let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", self.method, self.url.target, self.url.host_header());
         for (name, value) in &self.headers {
-            if name.is_empty() || !name.bytes().all(is_token_byte) || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            if name.is_empty()
+                || !name.bytes().all(is_token_byte)
+                || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
+            {
                 return Err(HttpError::BadRequestHeader(name.clone()));
             }
             if OWN_HEADERS.iter().any(|own| own.eq_ignore_ascii_case(name)) {

@@ -46,7 +46,7 @@ pub struct ResponseHead {
 impl ResponseHead {
     /// Parses a head at the start of `buf`. `Ok(None)` means more bytes are needed; on success
     /// returns the head and its length. Interim `1xx` heads (not 101) are skipped.
-    pub fn parse(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HttpError> {
+    pub fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>, HttpError> {
         let mut offset = 0;
         loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -58,7 +58,7 @@ impl ResponseHead {
                         offset += len;
                         continue;
                     }
-                    let head = ResponseHead {
+                    let head = Self {
                         status,
                         reason: response.reason.unwrap_or_default().to_owned(),
                         headers: response
@@ -114,7 +114,7 @@ enum Chunk {
 impl Body {
     /// Picks the framing for `head` (RFC 9112 section 6.3): no body for HEAD, 204 and 304;
     /// chunked wins over a length; otherwise the length, else until the close.
-    pub fn for_response(head: &ResponseHead, request_was_head: bool) -> Result<Body, HttpError> {
+    pub fn for_response(head: &ResponseHead, request_was_head: bool) -> Result<Self, HttpError> {
         let framing = if request_was_head || matches!(head.status, 204 | 304) {
             Framing::Done
         } else if head
@@ -139,7 +139,7 @@ impl Body {
                 None => Framing::UntilClose,
             }
         };
-        Ok(Body { framing, received: 0 })
+        Ok(Self { framing, received: 0 })
     }
 
     /// The declared length, when the body has one.
@@ -303,14 +303,16 @@ mod tests {
     #[test]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn interim_continue_heads_are_skipped() {
-        let (head, len) = ResponseHead::parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n\r\n").unwrap().unwrap();
+        let (head, len) =
+            ResponseHead::parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n\r\n").unwrap().unwrap();
         assert_eq!((head.status, len), (201, 49));
     }
 
     #[test]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn bodyless_responses_are_done_at_once() {
-        let (head, _) = ResponseHead::parse(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n").unwrap().unwrap();
+        let (head, _) =
+            ResponseHead::parse(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n").unwrap().unwrap();
         assert!(Body::for_response(&head, false).unwrap().is_done());
         let (head, _) = ResponseHead::parse(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n").unwrap().unwrap();
         assert!(Body::for_response(&head, true).unwrap().is_done());

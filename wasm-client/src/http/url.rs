@@ -71,17 +71,17 @@ impl HttpUrl {
             t if t.starts_with('?') => format!("/{t}"),
             t => t.to_owned(),
         };
-        Ok(HttpUrl { host: host.to_ascii_lowercase(), port, target })
+        Ok(Self { host: host.to_ascii_lowercase(), port, target })
     }
 
     /// Resolves a `Location` header (absolute, scheme-relative, absolute-path or relative).
     pub fn join(&self, location: &str) -> Result<Self, UrlError> {
         let location = location.trim();
         if location.contains("://") {
-            return HttpUrl::parse(location);
+            return Self::parse(location);
         }
         if let Some(rest) = location.strip_prefix("//") {
-            return HttpUrl::parse(&format!("http://{rest}"));
+            return Self::parse(&format!("http://{rest}"));
         }
         let mut next = self.clone();
         next.target = if location.starts_with('/') {
@@ -106,11 +106,15 @@ impl HttpUrl {
 
     /// The value for the `Host` header (port only when not 80).
     pub fn host_header(&self) -> String {
-        if self.port == 80 { self.host.clone() } else { format!("{}:{}", self.host, self.port) }
+        if self.port == 80 {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 
     /// The same origin as `other` (host and port)?
-    pub fn same_origin(&self, other: &HttpUrl) -> bool {
+    pub fn same_origin(&self, other: &Self) -> bool {
         self.host == other.host && self.port == other.port
     }
 }
@@ -133,7 +137,10 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn a_lan_url_splits_into_host_port_and_target() {
         assert_eq!(url("http://192.168.0.10/"), HttpUrl { host: "192.168.0.10".into(), port: 80, target: "/".into() });
-        assert_eq!(url("HTTP://NAS.lan:8080/a/b?c=d#top"), HttpUrl { host: "nas.lan".into(), port: 8080, target: "/a/b?c=d".into() });
+        assert_eq!(
+            url("HTTP://NAS.lan:8080/a/b?c=d#top"),
+            HttpUrl { host: "nas.lan".into(), port: 8080, target: "/a/b?c=d".into() }
+        );
         assert_eq!(url("192.168.0.10").target, "/");
         assert_eq!(url("http://pi?x=1").target, "/?x=1");
         assert_eq!(url("http://pi:81/x").to_string(), "http://pi:81/x");

@@ -6,8 +6,8 @@ use std::time::Duration;
 use hometun_shared::client;
 
 use super::with_net;
-use crate::error::ClientError;
 use crate::driver::{errors, wait, Tunnel};
+use crate::error::ClientError;
 
 /// How long a lookup may take.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(8);
@@ -20,20 +20,22 @@ pub async fn resolve(tunnel: &Tunnel, name: &str) -> Result<Vec<Ipv4Addr>, Clien
         with_net(&mut link, |net| net.resolve(&name))?.map_err(|e| errors::net_error(e, &name))?
     };
     tunnel.kick();
-    let outcome = wait::until(tunnel.link(), Some(LOOKUP_TIMEOUT), |link| {
-        match with_net(link, |net| net.dns_result(query)) {
+    let outcome =
+        wait::until(tunnel.link(), Some(LOOKUP_TIMEOUT), |link| match with_net(link, |net| net.dns_result(query)) {
             Err(e) => Some(Err(e)),
             Ok(Ok(None)) => None,
             Ok(Ok(Some(addresses))) => Some(Ok(addresses)),
             Ok(Err(e)) => Some(Err(errors::net_error(e, &name))),
-        }
-    })
-    .await;
+        })
+        .await;
     match outcome {
         Some(result) => result,
         None => {
             let _ = with_net(&mut tunnel.link().borrow_mut(), |net| net.dns_cancel(query));
-            Err(ClientError::Timeout { what: format!("looking up {name}"), after_ms: LOOKUP_TIMEOUT.as_millis() as u64 })
+            Err(ClientError::Timeout {
+                what: format!("looking up {name}"),
+                after_ms: LOOKUP_TIMEOUT.as_millis() as u64,
+            })
         }
     }
 }
@@ -47,7 +49,9 @@ pub async fn address_of(tunnel: &Tunnel, host: &str) -> Result<Ipv4Addr, ClientE
     }
     let address = match host.parse::<Ipv4Addr>() {
         Ok(address) => address,
-        Err(_) => *resolve(tunnel, host).await?.first().ok_or_else(|| ClientError::NameNotFound { name: host.to_owned() })?,
+        Err(_) => {
+            *resolve(tunnel, host).await?.first().ok_or_else(|| ClientError::NameNotFound { name: host.to_owned() })?
+        }
     };
     if !is_routed(tunnel, address) {
         return Err(ClientError::HostUnreachable { host: host.to_owned() });

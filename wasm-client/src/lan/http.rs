@@ -2,9 +2,9 @@
 
 use super::host;
 use super::tcp::TcpStream;
+use crate::driver::Tunnel;
 use crate::error::ClientError;
 use crate::http::{Body, HttpUrl, Request, ResponseHead};
-use crate::driver::Tunnel;
 
 /// Redirects followed before giving up.
 pub const MAX_REDIRECTS: usize = 10;
@@ -40,7 +40,9 @@ pub async fn fetch(tunnel: &Tunnel, mut request: Request, redirects: Redirects) 
     let mut followed = 0;
     loop {
         let response = send(tunnel, &request).await?;
-        let Some(location) = response.head.redirect_location() else { return Ok(Response { redirected: followed > 0, ..response }) };
+        let Some(location) = response.head.redirect_location() else {
+            return Ok(Response { redirected: followed > 0, ..response });
+        };
         match redirects {
             Redirects::Manual => return Ok(Response { redirected: followed > 0, ..response }),
             Redirects::Error => return Err(ClientError::Redirect(format!("{} redirects to {location}", request.url))),
@@ -76,7 +78,11 @@ async fn send(tunnel: &Tunnel, request: &Request) -> Result<Response, ClientErro
     let mut buffer = Vec::new();
     loop {
         let Some(chunk) = stream.read().await? else {
-            let reason = if buffer.is_empty() { "the host closed the connection without answering" } else { "the host closed the connection inside the response head" };
+            let reason = if buffer.is_empty() {
+                "the host closed the connection without answering"
+            } else {
+                "the host closed the connection inside the response head"
+            };
             return Err(ClientError::Http(crate::http::HttpError::BadHead(reason.into())));
         };
         buffer.extend_from_slice(&chunk);
@@ -84,7 +90,15 @@ async fn send(tunnel: &Tunnel, request: &Request) -> Result<Response, ClientErro
             let body = Body::for_response(&head, request.is_head())?;
             let raw_head = String::from_utf8_lossy(&buffer[..len]).into_owned();
             buffer.drain(..len);
-            return Ok(Response { url: request.url.clone(), redirected: false, head, raw_head, body, stream, leftover: buffer });
+            return Ok(Response {
+                url: request.url.clone(),
+                redirected: false,
+                head,
+                raw_head,
+                body,
+                stream,
+                leftover: buffer,
+            });
         }
     }
 }

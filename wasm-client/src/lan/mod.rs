@@ -10,8 +10,8 @@ pub mod http;
 pub mod ping;
 pub mod tcp;
 
-use crate::error::ClientError;
 use crate::driver::link::{Link, Phase};
+use crate::error::ClientError;
 use hometun_shared::netstack::NetStack;
 
 /// Runs `f` on the netstack; fails with the link's error (or "not connected") when there is

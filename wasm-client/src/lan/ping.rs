@@ -4,8 +4,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::{host, with_net};
-use crate::error::ClientError;
 use crate::driver::{errors, wait, Tunnel};
+use crate::error::ClientError;
 use crate::web::timer::sleep;
 
 /// How long one echo waits for its reply.
@@ -44,7 +44,8 @@ pub async fn echo(tunnel: &Tunnel, address: Ipv4Addr, timeout: Duration) -> Resu
         let seq = link.next_seq;
         link.next_seq = link.next_seq.wrapping_add(1);
         let now = crate::web::clock::now();
-        with_net(&mut link, |net| net.ping(address, seq, PAYLOAD, now))?.map_err(|e| errors::net_error(e, &address.to_string()))?;
+        with_net(&mut link, |net| net.ping(address, seq, PAYLOAD, now))?
+            .map_err(|e| errors::net_error(e, &address.to_string()))?;
         seq
     };
     tunnel.kick();

@@ -6,8 +6,8 @@ use std::time::Duration;
 use hometun_shared::netstack::{Error as NetError, TcpHandle, TcpState};
 
 use super::{host, with_net};
-use crate::error::ClientError;
 use crate::driver::{errors, wait, Tunnel};
+use crate::error::ClientError;
 
 /// How long connecting may take (the netstack gives up on its own a little earlier).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(12);
@@ -26,38 +26,45 @@ impl TcpStream {
     /// Connects to `host:port` (a name is looked up first). Fails with
     /// [`ClientError::ConnectionRefused`], [`ClientError::HostUnreachable`] or
     /// [`ClientError::Timeout`].
-    pub async fn connect(tunnel: &Tunnel, host: &str, port: u16) -> Result<TcpStream, ClientError> {
+    pub async fn connect(tunnel: &Tunnel, host: &str, port: u16) -> Result<Self, ClientError> {
         if port == 0 {
             return Err(ClientError::InvalidArgument("port 0".into()));
         }
         let address = host::address_of(tunnel, host).await?;
         let handle = {
             let mut link = tunnel.link().borrow_mut();
-            with_net(&mut link, |net| net.tcp_connect(SocketAddrV4::new(address, port)))?.map_err(|e| errors::net_error(e, host))?
+            with_net(&mut link, |net| net.tcp_connect(SocketAddrV4::new(address, port)))?
+                .map_err(|e| errors::net_error(e, host))?
         };
-        let stream = TcpStream { tunnel: tunnel.clone(), handle, host: host.to_owned(), port };
+        let stream = Self { tunnel: tunnel.clone(), handle, host: host.to_owned(), port };
         tunnel.kick();
-        let outcome = wait::until(tunnel.link(), Some(CONNECT_TIMEOUT), |link| match with_net(link, |net| net.tcp_state(handle)) {
-            Err(e) => Some(Err(e)),
-            Ok(Ok(TcpState::Connecting)) => None,
-            Ok(Ok(TcpState::Established | TcpState::PeerClosed)) => Some(Ok(())),
-            Ok(Ok(state)) => Some(Err(stream.state_error(state))),
-            Ok(Err(e)) => Some(Err(errors::net_error(e, host))),
+        let outcome = wait::until(tunnel.link(), Some(CONNECT_TIMEOUT), |link| {
+            match with_net(link, |net| net.tcp_state(handle)) {
+                Err(e) => Some(Err(e)),
+                Ok(Ok(TcpState::Connecting)) => None,
+                Ok(Ok(TcpState::Established | TcpState::PeerClosed)) => Some(Ok(())),
+                Ok(Ok(state)) => Some(Err(stream.state_error(state))),
+                Ok(Err(e)) => Some(Err(errors::net_error(e, host))),
+            }
         })
         .await;
         match outcome {
             Some(Ok(())) => Ok(stream),
             Some(Err(e)) => Err(e),
-            None => Err(ClientError::Timeout { what: format!("connecting to {host}:{port}"), after_ms: CONNECT_TIMEOUT.as_millis() as u64 }),
+            None => Err(ClientError::Timeout {
+                what: format!("connecting to {host}:{port}"),
+                after_ms: CONNECT_TIMEOUT.as_millis() as u64,
+            }),
         }
     }
 
     fn state_error(&self, state: TcpState) -> ClientError {
         match state {
             TcpState::Refused => ClientError::ConnectionRefused { host: self.host.clone(), port: self.port },
-            TcpState::TimedOut => {
-                ClientError::Timeout { what: format!("the connection to {}:{}", self.host, self.port), after_ms: CONNECT_TIMEOUT.as_millis() as u64 }
-            }
+            TcpState::TimedOut => ClientError::Timeout {
+                what: format!("the connection to {}:{}", self.host, self.port),
+                after_ms: CONNECT_TIMEOUT.as_millis() as u64,
+            },
             _ => ClientError::ConnectionReset { host: self.host.clone(), port: self.port },
         }
     }
@@ -82,9 +89,11 @@ impl TcpStream {
             sent += n;
             self.tunnel.kick();
             if sent < data.len() {
-                wait::until(self.tunnel.link(), None, |link| match with_net(link, |net| net.tcp_send_capacity(self.handle)) {
-                    Ok(Ok(0)) => None,
-                    _ => Some(()),
+                wait::until(self.tunnel.link(), None, |link| {
+                    match with_net(link, |net| net.tcp_send_capacity(self.handle)) {
+                        Ok(Ok(0)) => None,
+                        _ => Some(()),
+                    }
                 })
                 .await;
             }

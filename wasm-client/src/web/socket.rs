@@ -32,7 +32,7 @@ pub struct Socket {
 
 impl Socket {
     /// Starts connecting to `url`; `on_event` receives every [`SocketEvent`] from the event loop.
-    pub fn open(url: &str, on_event: impl FnMut(SocketEvent) + 'static) -> Result<Socket, String> {
+    pub fn open(url: &str, on_event: impl FnMut(SocketEvent) + 'static) -> Result<Self, String> {
         let ws = WebSocket::new(url).map_err(|e| format!("{e:?}"))?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let on_event = std::rc::Rc::new(std::cell::RefCell::new(on_event));
@@ -52,12 +52,16 @@ impl Socket {
         });
         let handler = on_event;
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-            (handler.borrow_mut())(SocketEvent::Closed { code: event.code(), reason: event.reason(), was_open: opened.get() });
+            (handler.borrow_mut())(SocketEvent::Closed {
+                code: event.code(),
+                reason: event.reason(),
+                was_open: opened.get(),
+            });
         });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        Ok(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
+        Ok(Self { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
     }
 
     /// Sends one binary message. Fails when the socket is not open.

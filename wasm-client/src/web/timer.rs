@@ -27,7 +27,7 @@ pub struct Timer {
 
 impl Timer {
     /// Calls `f` once after `delay` (from the event loop, never re-entrantly).
-    pub fn once(delay: Duration, f: impl FnOnce() + 'static) -> Timer {
+    pub fn once(delay: Duration, f: impl FnOnce() + 'static) -> Self {
         let fired = std::rc::Rc::new(std::cell::Cell::new(false));
         let flag = fired.clone();
         let callback = Closure::once(move || {
@@ -35,7 +35,7 @@ impl Timer {
             f();
         });
         let id = set_timeout(callback.as_ref().unchecked_ref(), millis(delay));
-        Timer { id, fired, _callback: callback }
+        Self { id, fired, _callback: callback }
     }
 
     /// Whether the callback has run.
