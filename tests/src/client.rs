@@ -214,7 +214,7 @@ pub async fn handshake(target: &RelayTarget, device: &Device, enrol: Option<&Inv
                 .map_err(kit_error)?;
         Ok((ws, session))
     };
-    tokio::time::timeout(OPEN_TIMEOUT, attempt).await.map_err(|_| ClientError::Timeout("handshake"))?
+    tokio::time::timeout(open_timeout(), attempt).await.map_err(|_| ClientError::Timeout("handshake"))?
 }
 
 fn kit_error(e: hometun_testkit::Error) -> ClientError {
@@ -225,10 +225,12 @@ fn kit_error(e: hometun_testkit::Error) -> ClientError {
     }
 }
 
-/// Largest WebSocket message the client accepts.
-const MAX_MESSAGE: usize = 256 * 1024;
-/// How long the handshake and the first pushed config may take.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest WebSocket message the client accepts: the largest record the protocol makes.
+const MAX_MESSAGE: usize = hometun_shared::wire::MAX_MESSAGE_LEN;
+/// How long the handshake and the first pushed config may take: the core's handshake deadline.
+fn open_timeout() -> Duration {
+    Params::default().handshake_timeout
+}
 
 struct Shared {
     connection: Mutex<Connection>,
@@ -292,9 +294,9 @@ impl Tunnel {
             Ok((ws, connection))
         };
         let (ws, connection) =
-            tokio::time::timeout(OPEN_TIMEOUT, attempt).await.map_err(|_| ClientError::Timeout("handshake"))??;
+            tokio::time::timeout(open_timeout(), attempt).await.map_err(|_| ClientError::Timeout("handshake"))??;
         let tunnel = Self::start(ws, connection);
-        tunnel.wait(OPEN_TIMEOUT, "pushed config", |c| c.config().cloned().map(Ok)).await?;
+        tunnel.wait(open_timeout(), "pushed config", |c| c.config().cloned().map(Ok)).await?;
         Ok(tunnel)
     }
 
