@@ -303,3 +303,14 @@ async fn throughput_towards_one_client() {
     sender.await.unwrap();
     println!("{received} packets, {:.0} Mbit/s", (received * 1400 * 8) as f64 / secs / 1e6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tunnel_upgrade_from_another_website_is_refused_and_the_relays_own_page_or_a_native_client_is_not() {
+    let lab = Lab::start(Limits::default()).await;
+    let foreign = Lab::upgrade_request("Origin: https://evil.example\r\n");
+    assert_eq!(lab.raw_status(&foreign).await, 403, "another website's page");
+    assert!(lab.relay.sessions.is_empty());
+    let own = Lab::upgrade_request("Origin: https://LOCALHOST\r\n");
+    assert_eq!(lab.raw_status(&own).await, 101, "the relay's own page");
+    assert_eq!(lab.raw_status(&Lab::upgrade_request("")).await, 101, "a native client (no Origin)");
+}

@@ -1,13 +1,14 @@
 //! The one TLS port: the page, the `/tunnel` WebSocket and `/healthz`.
 
 pub mod listener;
+pub mod origin;
 pub mod page;
 pub mod tls;
 
 use crate::daemon::Relay;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::http::Uri;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 struct AppState {
     relay: Arc<Relay>,
     www: Arc<PathBuf>,
+    origins: Arc<origin::Origins>,
 }
 
 /// The HTTP routes.
@@ -28,7 +30,7 @@ pub fn router(relay: Arc<Relay>, www: PathBuf) -> Router {
         .route("/healthz", get(healthz))
         .route("/relay.json", get(relay_json))
         .fallback(page_handler)
-        .with_state(AppState { relay, www: Arc::new(www) })
+        .with_state(AppState { origins: Arc::new(origin::Origins::of(&relay.config)), relay, www: Arc::new(www) })
 }
 
 async fn healthz() -> Response {
@@ -40,7 +42,7 @@ async fn healthz() -> Response {
 /// What the page needs to know about the relay: the certificate's kind and fingerprint.
 async fn relay_json() -> Response {
     let body = serde_json::json!({ "certificate": crate::acme::info() }).to_string();
-    let mut response = ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     page::security_headers(response.headers_mut());
     response
 }
@@ -52,8 +54,13 @@ async fn page_handler(State(state): State<AppState>, uri: Uri) -> Response {
 async fn tunnel(
     State(state): State<AppState>,
     ConnectInfo(Remote(remote)): ConnectInfo<Remote>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if !state.origins.allows(headers.get(header::ORIGIN).map(|v| v.as_bytes())) {
+        tracing::debug!(%remote, "tunnel refused: foreign Origin");
+        return StatusCode::FORBIDDEN.into_response();
+    }
     let max = state.relay.config.limits.max_message_bytes;
     let relay = state.relay.clone();
     ws.max_message_size(max)

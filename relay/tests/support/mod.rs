@@ -108,6 +108,38 @@ impl Lab {
         hometun_testkit::connect(self.addr, &self.cert, None, 1 << 20).await.unwrap()
     }
 
+    /// Sends `request` (raw HTTP/1.1 bytes) over TLS pinned to the relay's certificate and
+    /// returns the status code of the answer (the connection is then dropped).
+    pub(crate) async fn raw_status(&self, request: &[u8]) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let exchange = async {
+            let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+            let name = hometun_testkit::pki_types::ServerName::IpAddress(self.addr.ip().into());
+            let mut tls = tokio_rustls::TlsConnector::from(hometun_testkit::tls_config(&self.cert).unwrap())
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            tls.write_all(request).await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n") && tls.read(&mut byte).await.unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            let line = String::from_utf8_lossy(&head).into_owned();
+            line.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("status line: {line:?}"))
+        };
+        tokio::time::timeout(PATIENCE, exchange).await.expect("an answer in time")
+    }
+
+    /// A WebSocket upgrade request for `/tunnel`, with `extra` header lines (each ending in CRLF).
+    pub(crate) fn upgrade_request(extra: &str) -> Vec<u8> {
+        format!(
+            "GET /tunnel HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+        )
+        .into_bytes()
+    }
+
     /// Runs a client handshake with `key` (enrolling with `invite`, if given) against a relay
     /// whose key the client believes is `relay_key`; `Err` carries the refusal or failure.
     pub(crate) async fn connect(
