@@ -99,6 +99,9 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
 }
 
+/// The longest keepalive or idle timeout, seconds (a day).
+const MAX_TIMER_SECS: u64 = 86_400;
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -219,6 +222,17 @@ impl Config {
         if l.handshake_timeout_secs == 0 || l.session_queue_packets == 0 || l.max_connections_per_ip == 0 {
             return Err(("limits", "limits must be positive".into()));
         }
+        for (field, secs) in [("keepalive_secs", l.keepalive_secs), ("idle_timeout_secs", l.idle_timeout_secs)] {
+            if !(1..=MAX_TIMER_SECS).contains(&secs) {
+                return Err((field, format!("{secs} is outside 1..={MAX_TIMER_SECS} seconds")));
+            }
+        }
+        if l.idle_timeout_secs <= l.keepalive_secs {
+            return Err((
+                "idle_timeout_secs",
+                format!("{} must exceed keepalive_secs ({})", l.idle_timeout_secs, l.keepalive_secs),
+            ));
+        }
         Ok(())
     }
 
@@ -310,6 +324,25 @@ tls_key = "tls-key.pem"
             let (got_line, got_field) = error_of(&GOOD.replace(from, to));
             assert_eq!((got_line, got_field.as_str()), (*line, *field), "{to}");
         }
+    }
+
+    #[test]
+    fn keepalive_and_idle_timeout_are_range_checked_and_the_idle_timeout_exceeds_the_keepalive() {
+        let cases: &[(&str, &str)] = &[
+            ("keepalive_secs = 0", "keepalive_secs"),
+            ("keepalive_secs = 86401", "keepalive_secs"),
+            ("keepalive_secs = 18446744073709551615", "keepalive_secs"),
+            ("idle_timeout_secs = 0", "idle_timeout_secs"),
+            ("idle_timeout_secs = 18446744073709551615", "idle_timeout_secs"),
+            ("keepalive_secs = 60", "idle_timeout_secs"),
+            ("keepalive_secs = 30\nidle_timeout_secs = 20", "idle_timeout_secs"),
+        ];
+        for (limits, field) in cases {
+            let (_, got) = error_of(&format!("{GOOD}\n[limits]\n{limits}\n"));
+            assert_eq!(got, *field, "{limits}");
+        }
+        let fine = format!("{GOOD}\n[limits]\nkeepalive_secs = 1\nidle_timeout_secs = 86400\n");
+        Config::parse(&fine, Path::new("relay.toml")).unwrap();
     }
 
     #[test]
