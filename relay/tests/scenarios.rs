@@ -314,3 +314,22 @@ async fn a_tunnel_upgrade_from_another_website_is_refused_and_the_relays_own_pag
     assert_eq!(lab.raw_status(&own).await, 101, "the relay's own page");
     assert_eq!(lab.raw_status(&Lab::upgrade_request("")).await, 101, "a native client (no Origin)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_is_not_used_up_when_the_address_pool_is_full() {
+    let lab = Lab::start(Limits::default()).await;
+    let invite = lab.invite("phone", 3600);
+    let squatters: Vec<SecretKey> = std::iter::repeat_with(new_key).take(253).collect();
+    for squatter in &squatters {
+        lab.relay.store().pool.lease(&squatter.public_key()).unwrap();
+    }
+    let key = new_key();
+    let mut full = lab.connect(&key, &invite.relay_key, Some(&invite)).await.unwrap();
+    assert_eq!(closed_reason(&mut full).await, CloseReason::Refused, "no address is free");
+    assert!(lab.relay.sessions.is_empty());
+
+    let freed = lab.relay.store().pool.release(&squatters[0].public_key()).unwrap();
+    let mut client = lab.connect(&key, &invite.relay_key, Some(&invite)).await.expect("the invite still works");
+    let config = client.config().await;
+    assert_eq!(config.address.addr(), freed);
+}

@@ -128,9 +128,19 @@ impl Relay {
                 Some(existing) => existing.name.clone(),
                 None => store.registry.free_name(&wanted),
             };
-            let invite = store.invites.redeem(id, &name, now).map_err(AdmitError::Invite)?;
-            store.save_invites().map_err(AdmitError::Save)?;
+            // The address first: a full pool must not burn the invite.
+            let had_lease = store.pool.leased(key).is_some();
             let address = store.pool.lease(key)?;
+            let invite = match store.invites.redeem(id, &name, now) {
+                Ok(invite) => invite,
+                Err(refusal) => {
+                    if !had_lease {
+                        store.pool.release(key);
+                    }
+                    return Err(AdmitError::Invite(refusal));
+                }
+            };
+            store.save_invites().map_err(AdmitError::Save)?;
             store.save_leases().map_err(AdmitError::Save)?;
             match store.registry.by_key_mut(key) {
                 Some(existing) => {

@@ -84,13 +84,11 @@ impl AddressPool {
     }
 
     /// The existing lease of `key`, if any.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn leased(&self, key: &PublicKey) -> Option<Ipv4Addr> {
         self.leases.get(key).copied()
     }
 
     /// Gives up `key`'s address.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn release(&mut self, key: &PublicKey) -> Option<Ipv4Addr> {
         self.leases.remove(key)
     }
