@@ -333,3 +333,15 @@ async fn an_invite_is_not_used_up_when_the_address_pool_is_full() {
     let config = client.config().await;
     assert_eq!(config.address.addr(), freed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_path_with_control_characters_is_answered_400_and_a_clean_one_is_served() {
+    let lab = Lab::start(Limits::default()).await;
+    let get =
+        |target: &str| format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes();
+    for dirty in ["/healthz%0a", "/%00", "/relay.json?x=%1b[31m", "/a%7Fb", "/healthz?%0D%0Aevil:1", "/a\x01b"] {
+        assert_eq!(lab.raw_status(&get(dirty)).await, 400, "{dirty}");
+    }
+    assert_eq!(lab.raw_status(&get("/healthz")).await, 200);
+    assert_eq!(lab.raw_status(&get("/healthz?a=%20b")).await, 200);
+}

@@ -1,5 +1,6 @@
 //! The one TLS port: the page, the `/tunnel` WebSocket and `/healthz`.
 
+pub mod clean_uri;
 pub mod listener;
 pub mod origin;
 pub mod page;
@@ -30,6 +31,7 @@ pub fn router(relay: Arc<Relay>, www: PathBuf) -> Router {
         .route("/healthz", get(healthz))
         .route("/relay.json", get(relay_json))
         .fallback(page_handler)
+        .layer(axum::middleware::from_fn(clean_uri::reject_control_characters))
         .with_state(AppState { origins: Arc::new(origin::Origins::of(&relay.config)), relay, www: Arc::new(www) })
 }
 
