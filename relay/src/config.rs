@@ -81,6 +81,9 @@ pub struct Config {
 pub struct Limits {
     /// Seconds a connection may take from TCP accept to an established session.
     pub handshake_timeout_secs: u64,
+    /// Seconds from TCP accept by which a connection must have asked for the tunnel; others
+    /// (page loads, slow or trickling clients) are closed then.
+    pub upgrade_deadline_secs: u64,
     /// Largest WebSocket message accepted, bytes.
     pub max_message_bytes: usize,
     /// Open connections allowed from one source IP.
@@ -106,6 +109,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             handshake_timeout_secs: 10,
+            upgrade_deadline_secs: 60,
             max_message_bytes: 256 * 1024,
             max_connections_per_ip: 512,
             max_unauthenticated_per_ip: 256,
@@ -222,7 +226,11 @@ impl Config {
         if l.handshake_timeout_secs == 0 || l.session_queue_packets == 0 || l.max_connections_per_ip == 0 {
             return Err(("limits", "limits must be positive".into()));
         }
-        for (field, secs) in [("keepalive_secs", l.keepalive_secs), ("idle_timeout_secs", l.idle_timeout_secs)] {
+        for (field, secs) in [
+            ("keepalive_secs", l.keepalive_secs),
+            ("idle_timeout_secs", l.idle_timeout_secs),
+            ("upgrade_deadline_secs", l.upgrade_deadline_secs),
+        ] {
             if !(1..=MAX_TIMER_SECS).contains(&secs) {
                 return Err((field, format!("{secs} is outside 1..={MAX_TIMER_SECS} seconds")));
             }
@@ -333,6 +341,7 @@ tls_key = "tls-key.pem"
             ("keepalive_secs = 86401", "keepalive_secs"),
             ("keepalive_secs = 18446744073709551615", "keepalive_secs"),
             ("idle_timeout_secs = 0", "idle_timeout_secs"),
+            ("upgrade_deadline_secs = 0", "upgrade_deadline_secs"),
             ("idle_timeout_secs = 18446744073709551615", "idle_timeout_secs"),
             ("keepalive_secs = 60", "idle_timeout_secs"),
             ("keepalive_secs = 30\nidle_timeout_secs = 20", "idle_timeout_secs"),

@@ -345,3 +345,52 @@ async fn a_request_path_with_control_characters_is_answered_400_and_a_clean_one_
     assert_eq!(lab.raw_status(&get("/healthz")).await, 200);
     assert_eq!(lab.raw_status(&get("/healthz?a=%20b")).await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_a_request_header_is_cut_at_the_deadline_while_a_tunnel_stays_up() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lab = Lab::start(Limits { upgrade_deadline_secs: 1, ..Limits::default() }).await;
+    let invite = lab.invite("phone", 3600);
+    let mut phone = lab.connect(&new_key(), &invite.relay_key, Some(&invite)).await.unwrap();
+    phone.config().await;
+
+    let tcp = tokio::net::TcpStream::connect(lab.addr).await.unwrap();
+    let name = hometun_testkit::pki_types::ServerName::IpAddress(lab.addr.ip().into());
+    let mut slow = tokio_rustls::TlsConnector::from(hometun_testkit::tls_config(&lab.cert).unwrap())
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let header = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut cut = None;
+    for byte in header.iter().cycle().take(40) {
+        // The idle timer (30 s here) never fires: a byte comes every 200 ms.
+        if slow.write_all(&[*byte]).await.is_err() || slow.flush().await.is_err() {
+            cut = Some(started.elapsed());
+            break;
+        }
+        let mut answer = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(200), slow.read(&mut answer)).await {
+            Err(_) => {}
+            Ok(Ok(n)) if n > 0 => panic!("an answer to a request never finished: {:?}", &answer[..n]),
+            Ok(_) => {
+                cut = Some(started.elapsed());
+                break;
+            }
+        }
+    }
+    let cut = cut.expect("the trickling connection was cut within 8 s");
+    assert!(cut >= Duration::from_millis(900) && cut < Duration::from_secs(4), "cut after {cut:?}");
+
+    // The tunnel, older than the deadline, still carries packets.
+    let live = lab.relay.sessions.by_address(FIRST_CLIENT).expect("session registered");
+    let packet = packet::udp(Ipv4Addr::new(192, 168, 0, 10), FIRST_CLIENT, 53, 40000, b"still here");
+    live.packets.send(packet.clone()).await.unwrap();
+    let mut got = Vec::new();
+    while got.is_empty() {
+        let Some(mut message) = next_binary(&mut phone.ws).await else { panic!("the tunnel was closed") };
+        got = phone.session.handle_message(phone.clock.now(), &mut message).unwrap().map(<[u8]>::to_vec).collect();
+    }
+    assert_eq!(got, vec![packet]);
+    assert_eq!(lab.raw_status(&Lab::upgrade_request("")).await, 101, "a new client still gets in");
+}

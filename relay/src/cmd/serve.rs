@@ -61,7 +61,8 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
     tokio::spawn(admin::serve(control_listener, relay.clone()));
     let handshake_timeout = Duration::from_secs(config.limits.handshake_timeout_secs);
     let idle_timeout = Duration::from_secs(config.limits.idle_timeout_secs.max(config.limits.keepalive_secs * 2));
-    let listener = TlsListener::start(tcp, tls, limits, handshake_timeout, idle_timeout)?;
+    let upgrade_deadline = Duration::from_secs(config.limits.upgrade_deadline_secs);
+    let listener = TlsListener::start(tcp, tls, limits, handshake_timeout, idle_timeout, upgrade_deadline)?;
     let app = web::router(relay.clone(), config.www.clone());
     let mut http_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! The TLS listener: accepts TCP, applies per-source-IP limits, runs TLS handshakes in their
 //! own tasks under a deadline (a stalled handshake delays no one), and hands finished
-//! connections to the HTTP server.
+//! connections to the HTTP server. A connection that has not become a tunnel (WebSocket
+//! upgrade) by an absolute deadline from accept is cut, however slowly it keeps sending.
 
 use crate::daemon::limits::{ConnectionSlot, IpLimits};
 use crate::daemon::LogLimiter;
@@ -9,6 +10,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,12 +21,30 @@ use tokio_rustls::server::TlsStream;
 
 /// A TLS connection that holds its per-IP connection slot until dropped, and fails reads after
 /// `idle` without any byte from the peer (slow or silent HTTP clients; tunnel clients send
-/// keepalives well within it).
+/// keepalives well within it). Until [`Upgraded::mark`] is called for it, reads also fail at
+/// an absolute deadline from accept (a peer trickling a byte now and then is cut too).
 pub struct TlsConnection {
     stream: TlsStream<TcpStream>,
     _slot: ConnectionSlot,
     idle: Duration,
     idle_timer: Pin<Box<tokio::time::Sleep>>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    upgraded: Upgraded,
+}
+
+/// Whether a connection became a tunnel (shared by the connection and its request handlers).
+#[derive(Clone, Debug, Default)]
+pub struct Upgraded(Arc<AtomicBool>);
+
+impl Upgraded {
+    /// The connection is becoming a tunnel: the deadline from accept no longer applies.
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Listener of finished TLS connections.
@@ -33,24 +53,26 @@ pub struct TlsListener {
     local: SocketAddr,
 }
 
-/// The remote address of a connection (axum `ConnectInfo`).
-#[derive(Clone, Copy, Debug)]
-pub struct Remote(pub SocketAddr);
+/// The remote address of a connection and its upgrade flag (axum `ConnectInfo`).
+#[derive(Clone, Debug)]
+pub struct Remote(pub SocketAddr, pub Upgraded);
 
 impl axum::extract::connect_info::Connected<IncomingStream<'_, TlsListener>> for Remote {
     fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Self(*stream.remote_addr())
+        Self(*stream.remote_addr(), stream.io().upgraded.clone())
     }
 }
 
 impl TlsListener {
-    /// Starts accepting on `tcp`.
+    /// Starts accepting on `tcp`. Connections not upgraded to a tunnel `upgrade_deadline` after
+    /// accept are cut.
     pub fn start(
         tcp: TcpListener,
         acceptor: impl Into<crate::acme::accept::Acceptor>,
         limits: IpLimits,
         handshake_timeout: Duration,
         idle_timeout: Duration,
+        upgrade_deadline: Duration,
     ) -> io::Result<Self> {
         let acceptor = acceptor.into();
         let local = tcp.local_addr()?;
@@ -67,6 +89,7 @@ impl TlsListener {
                     }
                 };
                 let now = std::time::Instant::now();
+                let deadline = tokio::time::Instant::now() + upgrade_deadline;
                 let slot = match limits.connect(remote.ip(), now) {
                     Ok(slot) => slot,
                     Err(why) => {
@@ -95,6 +118,8 @@ impl TlsListener {
                                 _slot: slot,
                                 idle: idle_timeout,
                                 idle_timer: Box::pin(tokio::time::sleep(idle_timeout)),
+                                deadline: Box::pin(tokio::time::sleep_until(deadline)),
+                                upgraded: Upgraded::default(),
                             };
                             let _ = tx.send((connection, remote)).await;
                         }
@@ -127,6 +152,9 @@ impl Listener for TlsListener {
 
 impl AsyncRead for TlsConnection {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.upgraded.is_set() && self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "no tunnel by the deadline")));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(result) => {

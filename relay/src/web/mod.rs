@@ -55,7 +55,7 @@ async fn page_handler(State(state): State<AppState>, uri: Uri) -> Response {
 
 async fn tunnel(
     State(state): State<AppState>,
-    ConnectInfo(Remote(remote)): ConnectInfo<Remote>,
+    ConnectInfo(Remote(remote, upgraded)): ConnectInfo<Remote>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -63,6 +63,7 @@ async fn tunnel(
         tracing::debug!(%remote, "tunnel refused: foreign Origin");
         return StatusCode::FORBIDDEN.into_response();
     }
+    upgraded.mark();
     let max = state.relay.config.limits.max_message_bytes;
     let relay = state.relay.clone();
     ws.max_message_size(max)

@@ -77,7 +77,9 @@ impl Lab {
         let tcp = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = tcp.local_addr().unwrap();
         let tls = tokio_rustls::TlsAcceptor::from(tls);
-        let listener = TlsListener::start(tcp, tls, limits, Duration::from_secs(2), Duration::from_secs(30)).unwrap();
+        let deadline = Duration::from_secs(config.limits.upgrade_deadline_secs);
+        let listener =
+            TlsListener::start(tcp, tls, limits, Duration::from_secs(2), Duration::from_secs(30), deadline).unwrap();
         let app = hometun_relay::web::router(relay.clone(), config.www.clone());
         tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<Remote>()).await });
         Self { relay, addr, cert, dir, shutdown }
