@@ -1,5 +1,6 @@
 //! Per-source limits: open connections, connections still in handshakes, and the rate of
-//! new connections (a token bucket per source and one for all sources together).
+//! new connections (a token bucket per source and one for all sources together); open and
+//! handshaking connections are also capped over all sources.
 //!
 //! A source is an IPv4 address or an IPv6 /64 (one home or host usually holds a whole /64).
 //! A source's entry lives as long as it has connections open or its bucket is not yet full
@@ -16,6 +17,11 @@ use std::time::{Duration, Instant};
 pub const GLOBAL_NEW_CONNECTIONS_PER_SEC: u32 = 1000;
 /// Burst of new connections over all sources, unless set otherwise.
 pub const GLOBAL_NEW_CONNECTIONS_BURST: u32 = 4000;
+/// Open connections over all sources, unless set otherwise (well under the unit's
+/// `LimitNOFILE=65536`: each takes one descriptor).
+pub const GLOBAL_MAX_OPEN: usize = 16_384;
+/// Connections in handshakes over all sources, unless set otherwise.
+pub const GLOBAL_MAX_UNAUTHENTICATED: usize = 1024;
 /// How often idle entries are swept out.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -77,20 +83,32 @@ struct Table {
     sources: HashMap<Source, PerSource>,
     global: Bucket,
     swept: Instant,
+    open: usize,
+    unauthenticated: usize,
 }
 
-/// The rate of new connections over all sources.
+/// The rate of new connections, and the caps on open and handshaking connections, over all
+/// sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GlobalRate {
     /// Sustained new connections per second.
     pub per_sec: u32,
     /// Burst.
     pub burst: u32,
+    /// Open connections.
+    pub max_open: usize,
+    /// Connections in handshakes.
+    pub max_unauthenticated: usize,
 }
 
 impl Default for GlobalRate {
     fn default() -> Self {
-        Self { per_sec: GLOBAL_NEW_CONNECTIONS_PER_SEC, burst: GLOBAL_NEW_CONNECTIONS_BURST }
+        Self {
+            per_sec: GLOBAL_NEW_CONNECTIONS_PER_SEC,
+            burst: GLOBAL_NEW_CONNECTIONS_BURST,
+            max_open: GLOBAL_MAX_OPEN,
+            max_unauthenticated: GLOBAL_MAX_UNAUTHENTICATED,
+        }
     }
 }
 
@@ -113,6 +131,10 @@ pub enum Denied {
     Open,
     /// Too many connections in handshakes.
     Unauthenticated,
+    /// Too many open connections over all sources.
+    GlobalOpen,
+    /// Too many connections in handshakes over all sources.
+    GlobalUnauthenticated,
 }
 
 /// Holds one open-connection slot; released on drop.
@@ -136,8 +158,13 @@ impl IpLimits {
     /// A limiter with `limits` and the rate `global` over all sources.
     pub fn with_global(limits: Limits, global: GlobalRate) -> Self {
         let now = Instant::now();
-        let table =
-            Table { sources: HashMap::new(), global: Bucket::full(f64::from(global.burst.max(1)), now), swept: now };
+        let table = Table {
+            sources: HashMap::new(),
+            global: Bucket::full(f64::from(global.burst.max(1)), now),
+            swept: now,
+            open: 0,
+            unauthenticated: 0,
+        };
         Self { inner: Arc::new(Mutex::new(table)), limits, global }
     }
 
@@ -162,6 +189,9 @@ impl IpLimits {
                 .retain(|_, e| e.open > 0 || e.unauthenticated > 0 || !e.bucket.is_full_at(now, per_sec, burst));
         }
         table.global.refill(now, global_per_sec, global_burst);
+        if table.open >= self.global.max_open {
+            return Err(Denied::GlobalOpen);
+        }
         let entry = table.sources.entry(source).or_insert(PerSource {
             open: 0,
             unauthenticated: 0,
@@ -185,6 +215,7 @@ impl IpLimits {
             return Err(Denied::GlobalRate);
         }
         table.global.tokens -= 1.0;
+        table.open += 1;
         Ok(ConnectionSlot { limits: self.clone(), source })
     }
 
@@ -193,6 +224,9 @@ impl IpLimits {
         let burst = self.burst();
         let source = Source::of(ip);
         let mut table = self.lock();
+        if table.unauthenticated >= self.global.max_unauthenticated {
+            return Err(Denied::GlobalUnauthenticated);
+        }
         let entry = table.sources.entry(source).or_insert(PerSource {
             open: 0,
             unauthenticated: 0,
@@ -202,6 +236,7 @@ impl IpLimits {
             return Err(Denied::Unauthenticated);
         }
         entry.unauthenticated += 1;
+        table.unauthenticated += 1;
         Ok(HandshakeSlot { limits: self.clone(), source })
     }
 
@@ -218,10 +253,13 @@ impl IpLimits {
     fn release(&self, source: Source, open: usize, unauthenticated: usize) {
         // The entry stays, even when idle: its bucket refills by time only, and the next
         // sweep forgets it once it is full.
-        if let Some(entry) = self.lock().sources.get_mut(&source) {
-            entry.open = entry.open.saturating_sub(open);
-            entry.unauthenticated = entry.unauthenticated.saturating_sub(unauthenticated);
-        }
+        let mut table = self.lock();
+        let Some(entry) = table.sources.get_mut(&source) else { return };
+        let (open, unauthenticated) = (open.min(entry.open), unauthenticated.min(entry.unauthenticated));
+        entry.open -= open;
+        entry.unauthenticated -= unauthenticated;
+        table.open = table.open.saturating_sub(open);
+        table.unauthenticated = table.unauthenticated.saturating_sub(unauthenticated);
     }
 }
 
@@ -337,7 +375,7 @@ mod tests {
     fn a_global_rate_covers_all_sources_and_denying_it_costs_a_source_nothing() {
         let l = IpLimits::with_global(
             Limits { new_connections_per_ip_per_sec: 1, new_connections_per_ip_burst: 2, ..Limits::default() },
-            GlobalRate { per_sec: 2, burst: 3 },
+            GlobalRate { per_sec: 2, burst: 3, ..GlobalRate::default() },
         );
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
@@ -356,6 +394,27 @@ mod tests {
         }
         // Source 4 was refused twice by the global rate but kept its own burst.
         assert!(l.connect(ip(4), at(1000)).is_ok());
+    }
+
+    #[test]
+    fn global_caps_on_open_and_handshaking_connections_cover_all_sources() {
+        let l = IpLimits::with_global(
+            Limits::default(),
+            GlobalRate { max_open: 2, max_unauthenticated: 1, ..GlobalRate::default() },
+        );
+        let (a, b, c): (IpAddr, IpAddr, IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap(), "2001:db8::1".parse().unwrap());
+        let now = Instant::now();
+        let first = l.connect(a, now).unwrap();
+        let _second = l.connect(b, now).unwrap();
+        assert_eq!(l.connect(c, now).err(), Some(Denied::GlobalOpen));
+        drop(first);
+        let _third = l.connect(c, now).unwrap();
+
+        let shaking = l.handshake(a).unwrap();
+        assert_eq!(l.handshake(b).err(), Some(Denied::GlobalUnauthenticated));
+        drop(shaking);
+        let _shaking = l.handshake(b).unwrap();
     }
 
     #[test]

@@ -94,16 +94,19 @@ impl TlsListener {
                     Ok(slot) => slot,
                     Err(why) => {
                         if log_limit.allow(crate::state::unix_now()).is_some() {
-                            tracing::info!(%remote, "connection refused: per-address limit ({why:?})");
+                            tracing::info!(%remote, "connection refused: connection limit ({why:?})");
                         }
                         continue;
                     }
                 };
-                let Ok(handshake) = limits.handshake(remote.ip()) else {
-                    if log_limit.allow(crate::state::unix_now()).is_some() {
-                        tracing::info!(%remote, "connection refused: too many handshakes from this address");
+                let handshake = match limits.handshake(remote.ip()) {
+                    Ok(handshake) => handshake,
+                    Err(why) => {
+                        if log_limit.allow(crate::state::unix_now()).is_some() {
+                            tracing::info!(%remote, "connection refused: too many handshakes ({why:?})");
+                        }
+                        continue;
                     }
-                    continue;
                 };
                 let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone();
