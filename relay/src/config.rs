@@ -64,6 +64,10 @@ pub struct Config {
     /// DNS servers pushed to clients.
     #[serde(default)]
     pub dns: Vec<Ipv4Addr>,
+    /// Web origins besides the relay's own whose pages may open `/tunnel` (for example a
+    /// development server's `http://127.0.0.1:8000`); each `scheme://host[:port]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_origins: Vec<String>,
     /// Control socket path; default `DIR/control.sock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_socket: Option<PathBuf>,
@@ -218,6 +222,11 @@ impl Config {
                 return Err(("lan_interface", format!("`{ifname}` is not an interface name")));
             }
         }
+        for origin in &self.extra_origins {
+            if !crate::web::origin::is_origin(origin) {
+                return Err(("extra_origins", format!("`{origin}` is not an origin like https://host:port")));
+            }
+        }
         self.acme.check()?;
         let l = &self.limits;
         if l.max_message_bytes < 4096 || l.max_message_bytes > 16 << 20 {
@@ -327,6 +336,7 @@ tls_key = "tls-key.pem"
             ("mtu = 1420", "mtu = 100", 8, "mtu"),
             ("pool = \"10.8.0.0/24\"", "pool = \"192.168.0.0/25\"", 6, "pool"),
             ("mtu = 1420", "mtu = 1420\ncolour = \"blue\"", 9, "colour"),
+            ("mtu = 1420", "mtu = 1420\nextra_origins = [\"https://dev/path\"]", 9, "extra_origins"),
         ];
         for (from, to, line, field) in cases {
             let (got_line, got_field) = error_of(&GOOD.replace(from, to));

@@ -102,6 +102,7 @@ fn fresh(args: &SetupArgs) -> anyhow::Result<Config> {
         self_signed: true,
         client_to_client: false,
         dns: Vec::new(),
+        extra_origins: Vec::new(),
         control_socket: None,
         limits: Limits::default(),
         acme: Default::default(),

@@ -1,7 +1,8 @@
 //! Which web origins may open `/tunnel`: the relay's own (the scheme and host[:port] of
 //! `public_url`, and `https://<domain>` when certificates come by ACME). A request without an
-//! `Origin` header comes from a native client and is allowed; any other site is refused, so it
-//! cannot make its visitors open tunnel connections.
+//! `Origin` header comes from a native client and is allowed; any other site (app names
+//! included: they carry LAN apps' pages) is refused, so it cannot make its visitors open tunnel
+//! connections, unless the operator lists it in `extra_origins`.
 
 use crate::config::Config;
 use axum::http::Uri;
@@ -24,6 +25,13 @@ impl Origins {
                 }
             }
         }
+        for extra in &config.extra_origins {
+            if let Some(origin) = normalize(extra) {
+                if !list.contains(&origin) {
+                    list.push(origin);
+                }
+            }
+        }
         Self(list)
     }
 
@@ -33,6 +41,12 @@ impl Origins {
         let Some(origin) = std::str::from_utf8(origin).ok().and_then(normalize) else { return false };
         self.0.contains(&origin)
     }
+}
+
+/// Whether `text` is an origin: `scheme://host[:port]` with an http(s) scheme and nothing after.
+pub fn is_origin(text: &str) -> bool {
+    text.parse::<Uri>().is_ok_and(|uri| uri.path_and_query().is_none_or(|p| p.as_str() == "/"))
+        && normalize(text).is_some()
 }
 
 /// `scheme://host[:port]` of `url`, lower-case, the scheme's default port left out; `None` for
@@ -84,5 +98,15 @@ mod tests {
             assert!(!own.allows(Some(bad.as_bytes())), "{bad}");
         }
         assert!(!own.allows(Some(b"https://home.example.net\xff")));
+    }
+
+    #[test]
+    fn extra_origins_must_be_bare_http_origins() {
+        for ok in ["http://127.0.0.1:8000", "https://dev.example", "https://dev.example/"] {
+            assert!(is_origin(ok), "{ok}");
+        }
+        for bad in ["https://dev.example/page", "ftp://dev.example", "dev.example", "https://u@dev.example", ""] {
+            assert!(!is_origin(bad), "{bad}");
+        }
     }
 }

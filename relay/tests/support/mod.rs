@@ -50,6 +50,7 @@ impl Lab {
             self_signed: true,
             client_to_client: false,
             dns: vec![],
+            extra_origins: vec![],
             control_socket: None,
             acme: Default::default(),
             limits,
