@@ -36,6 +36,8 @@ pub struct RelayOptions {
     pub www: Option<PathBuf>,
     /// A trusted certificate from the lab's ACME CA (default: the self-signed fallback).
     pub acme: Option<AcmeOptions>,
+    /// Web origins besides the relay's own whose pages may open `/tunnel` (`extra_origins`).
+    pub extra_origins: Vec<String>,
 }
 
 /// How a relay gets its certificate from the lab's ACME CA.
@@ -65,6 +67,7 @@ impl Default for RelayOptions {
             dns: vec![addr::ROUTER_LAN],
             www: None,
             acme: None,
+            extra_origins: Vec::new(),
         }
     }
 }
@@ -301,11 +304,15 @@ fn tune_config(path: &Path, options: &RelayOptions) -> anyhow::Result<()> {
         Some(at) => text.split_at(at + 1),
         None => (text.as_str(), ""),
     };
-    for line in top.lines().filter(|l| !l.starts_with("dns")) {
+    for line in top.lines().filter(|l| !l.starts_with("dns") && !l.starts_with("extra_origins")) {
         out.push_str(line);
         out.push('\n');
     }
     out.push_str(&format!("dns = [{}]\n", dns.join(", ")));
+    if !options.extra_origins.is_empty() {
+        let origins: Vec<String> = options.extra_origins.iter().map(|o| format!("\"{o}\"")).collect();
+        out.push_str(&format!("extra_origins = [{}]\n", origins.join(", ")));
+    }
     let renew_after = options.acme.as_ref().and_then(|a| a.renew_after_secs);
     let mut in_limits = false;
     let mut wrote_limits = false;

@@ -24,7 +24,9 @@ const SCENARIO: &str = "a_browser_enrols_and_reaches_the_home_network";
 fn a_browser_enrols_reaches_the_lan_survives_a_drop_and_learns_it_was_revoked() {
     let started = Instant::now();
     let lab = Lab::start().expect("lab");
-    let relay = Arc::new(Mutex::new(Relay::start(&lab, RelayOptions::default()).expect("relay")));
+    // The wasm test runs on the runner's page, not the relay's: its origin must be allowed.
+    let options = RelayOptions { extra_origins: vec![wasm::RUNNER_ORIGIN.into()], ..RelayOptions::default() };
+    let relay = Arc::new(Mutex::new(Relay::start(&lab, options).expect("relay")));
     let (invite, relay_dir) = {
         let relay = relay.lock().unwrap();
         (relay.invite(DEVICE, "1h", None).expect("invite").to_link(), relay.dir().to_path_buf())

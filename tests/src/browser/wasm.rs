@@ -66,6 +66,12 @@ pub fn build_e2e(facts: &LabFacts) -> anyhow::Result<PathBuf> {
         .context("cargo named no e2e test artifact")
 }
 
+/// Where the runner serves the test page (a fixed port, so the relay can list its origin).
+const RUNNER_ADDRESS: &str = "127.0.0.1:8000";
+/// The origin of the runner's test page: the relay must accept it for `/tunnel`
+/// (`RelayOptions::extra_origins`).
+pub const RUNNER_ORIGIN: &str = "http://127.0.0.1:8000";
+
 /// Runs the wasm test `wasm` with `wasm-bindgen-test-runner` inside `node`, its Chromium
 /// started with `chromium_args`; bounded by `timeout` (the runner's own
 /// `WASM_BINDGEN_TEST_TIMEOUT` is set a little below it). Returns the runner's output.
@@ -84,6 +90,7 @@ pub fn run(lab: &Lab, node: Node, wasm: &Path, chromium_args: &[String], timeout
         .arg("--nocapture")
         .current_dir(&dir)
         .env("CHROMEDRIVER", super::chromedriver_path())
+        .env("WASM_BINDGEN_TEST_ADDRESS", RUNNER_ADDRESS)
         .env(
             "WASM_BINDGEN_TEST_TIMEOUT",
             timeout.saturating_sub(Duration::from_secs(10)).as_secs().max(120).to_string(),
