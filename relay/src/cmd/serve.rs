@@ -18,6 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
     let config = super::setup::prepare(args)?;
     let dir = args.dir.clone();
+    let _lock = crate::state::lock::DirLock::try_acquire(&dir)?;
     let (secret, _) = relay_key(&dir, false)?;
     let store = Store::load(&dir, config.pool)?;
     let relay_address = store.pool.relay_address();
