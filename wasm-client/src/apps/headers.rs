@@ -44,9 +44,9 @@ const HOP_BY_HOP: [&str; 9] = [
 /// Response headers that would stop the launcher from framing the app or reach beyond it.
 const RESPONSE_REMOVED: [&str; 3] = ["x-frame-options", "clear-site-data", "strict-transport-security"];
 
-/// The request headers to send to the LAN app at `target` for a request to `path`, mapped from
-/// the browser's `headers`. Fails when `headers` exceed the bounds or hold a name or value that
-/// HTTP/1.1 cannot carry.
+/// The request headers to send to the LAN app (the jar's target) for a request to `path`, mapped
+/// from the browser's `headers`. Fails when `path` is no request path ([`check_path`]) or when
+/// `headers` exceed the bounds or hold a name or value that HTTP/1.1 cannot carry.
 pub fn map_request(
     origins: &AppOrigins,
     jar: &Jar,
@@ -54,6 +54,7 @@ pub fn map_request(
     headers: &[(String, String)],
     now: i64,
 ) -> Result<HeaderList, AppError> {
+    check_path(path)?;
     check_bounds(headers)?;
     let target = jar.target();
     let connection_listed = connection_tokens(headers);
@@ -133,6 +134,21 @@ pub fn map_response(
         }
     }
     Ok(MappedResponse { headers: out, inject, jar_changed })
+}
+
+/// Fails unless `path` is a request path: `/` first, then printable ASCII without spaces (the
+/// browser percent-encodes everything else), at most 16 KiB. A path never names a host, so an
+/// app origin reaches only its own target.
+pub fn check_path(path: &str) -> Result<(), AppError> {
+    if path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 16 * 1024
+        && path.bytes().all(|b| b.is_ascii_graphic())
+    {
+        Ok(())
+    } else {
+        Err(AppError::BadPath)
+    }
 }
 
 /// Fails when `headers` has more than [`MAX_HEADERS`] entries or more than
@@ -304,6 +320,17 @@ mod tests {
         }
         let json = list(&[("Content-Type", "application/json"), ("Content-Length", "2")]);
         assert!(!map_response(&origins, &mut jar, "/", "document", &json, NOW).unwrap().inject);
+    }
+
+    #[test]
+    fn only_plain_paths_are_requests() {
+        let (origins, jar) = setup(8888);
+        for path in ["/", "/api/contents?type=file&x=%20", "/a/b#frag"] {
+            assert_eq!(check_path(path), Ok(()), "{path}");
+        }
+        for path in ["", "api", "//192.168.0.20/", "http://192.168.0.20/", "/a b", "/a\r\nHost: x", "/é"] {
+            assert_eq!(map_request(&origins, &jar, path, &[], NOW), Err(AppError::BadPath), "{path:?}");
+        }
     }
 
     #[test]
