@@ -93,7 +93,8 @@ pub struct MappedResponse {
     /// The headers to hand to the service worker.
     pub headers: HeaderList,
     /// Whether the body is an HTML document that gets the shim ([`super::inject::Injector`]);
-    /// `Content-Length` is already dropped then.
+    /// `Content-Length` is already dropped then. The headers alone cannot tell whether there is
+    /// a body: inject only when [`has_body`] holds too (never into a `HEAD`, `204` or `304`).
     pub inject: bool,
     /// Whether a `Set-Cookie` changed the jar (save it, tell the app's pages).
     pub jar_changed: bool,
@@ -134,6 +135,12 @@ pub fn map_response(
         }
     }
     Ok(MappedResponse { headers: out, inject, jar_changed })
+}
+
+/// Whether a response to `method` with `status` has a body (RFC 9110 6.4.1): not for `HEAD`,
+/// `1xx`, `204` and `304`. A browser `Response` with such a status must have a null body.
+pub fn has_body(method: &str, status: u16) -> bool {
+    !method.eq_ignore_ascii_case("HEAD") && !matches!(status, 100..=199 | 204 | 304)
 }
 
 /// Fails unless `path` is a request path: `/` first, then printable ASCII without spaces (the
@@ -320,6 +327,20 @@ mod tests {
         }
         let json = list(&[("Content-Type", "application/json"), ("Content-Length", "2")]);
         assert!(!map_response(&origins, &mut jar, "/", "document", &json, NOW).unwrap().inject);
+    }
+
+    #[test]
+    fn heads_and_bodiless_statuses_get_no_shim() {
+        for (method, status, body) in [
+            ("GET", 200, true),
+            ("POST", 404, true),
+            ("HEAD", 200, false),
+            ("GET", 204, false),
+            ("GET", 304, false),
+            ("get", 101, false),
+        ] {
+            assert_eq!(has_body(method, status), body, "{method} {status}");
+        }
     }
 
     #[test]
