@@ -113,7 +113,11 @@ pub fn map_response(
 ) -> Result<MappedResponse, AppError> {
     check_bounds(headers)?;
     let html = headers.iter().any(|(name, value)| name.eq_ignore_ascii_case("content-type") && is_html(value));
-    let inject = html && matches!(destination, "document" | "iframe" | "frame");
+    // A body still encoded despite `Accept-Encoding: identity` cannot take plain bytes.
+    let encoded = headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("content-encoding") && !value.trim().eq_ignore_ascii_case("identity")
+    });
+    let inject = html && !encoded && matches!(destination, "document" | "iframe" | "frame");
     let connection_listed = connection_tokens(headers);
     let mut out = HeaderList::new();
     let mut jar_changed = false;
@@ -325,6 +329,8 @@ mod tests {
             assert_eq!(mapped.inject, inject, "{destination}");
             assert_eq!(mapped.headers.len(), if inject { 1 } else { 2 }, "{destination}");
         }
+        let gzipped = list(&[("Content-Type", "text/html"), ("Content-Encoding", "gzip")]);
+        assert!(!map_response(&origins, &mut jar, "/", "document", &gzipped, NOW).unwrap().inject, "encoded anyway");
         let json = list(&[("Content-Type", "application/json"), ("Content-Length", "2")]);
         assert!(!map_response(&origins, &mut jar, "/", "document", &json, NOW).unwrap().inject);
     }
