@@ -127,6 +127,7 @@ function fromAllowList(rules) {
   const entries = [];
   const hints = [];
   for (const rule of Array.isArray(rules) ? rules : []) {
+    if (!rule || rule.protocol === 'udp') continue; // web apps are TCP
     const [address, prefix = '32'] = String(rule.network || '').split('/');
     if (!IPV4.test(address)) continue;
     const range = portRange(rule.ports);
