@@ -217,6 +217,11 @@
   function openCookiePort() {
     if (cookiePort) return cookiePort;
     cookiePort = requestPort().then((port) => {
+      const mine = cookiePort;
+      port.addEventListener('close', () => {
+        // The launcher went away: the next cookie written asks the (new) launcher again.
+        if (cookiePort === mine) cookiePort = null;
+      });
       port.onmessage = (event) => {
         const message = event.data;
         if (!message || typeof message !== 'object') return;
@@ -340,6 +345,7 @@
       }
       this.#port = port;
       port.onmessage = (event) => this.#receive(event.data);
+      port.addEventListener('close', () => this.#finish(1006, '', false));
       port.postMessage({ op: 'ws-open', id: SOCKET_ID, path, protocols });
     }
 

@@ -14,7 +14,7 @@ const PING_MS = 3000;
 /** How often pages are asked again while the worker waits for a port. */
 const ASK_EVERY_MS = 3000;
 /** While requests are open on a port, it is checked this often (long polls, SSE). */
-const WATCH_EVERY_MS = 15000;
+const WATCH_EVERY_MS = 5000;
 /** Statuses whose responses never have a body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
@@ -30,6 +30,8 @@ class Channel {
     this.watch = null;
     port.onmessage = (event) => this.receive(event.data);
     port.onmessageerror = () => {};
+    // Browsers that know it say at once when the launcher's end went away (closed, reloaded).
+    port.addEventListener('close', () => this.kill('the hometun page was closed or reloaded'));
   }
 
   receive(message) {
