@@ -202,6 +202,12 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     }
     client.fetch(8, "GET", "/", &[("X-A", "1\r\nHost: 192.168.0.20")], "");
     assert!(client.answer(8).await.error.is_some(), "a header with CR LF was sent");
+    // A message with an id but no known op gets an error for its id.
+    for (id, op) in [(10, JsValue::UNDEFINED), (11, "teleport".into())] {
+        client.post(&[("op", op), ("id", id.into())]);
+        let answer = client.answer(id).await;
+        assert!(answer.error.is_some(), "op of request {id} was not refused: {answer:?}");
+    }
     // Garbage without an id is ignored; ping still answers.
     client.port.post_message(&"garbage".into()).unwrap();
     client.post(&[("op", "ping".into()), ("id", 9.into())]);
