@@ -44,9 +44,9 @@ const HOP_BY_HOP: [&str; 9] = [
 /// Response headers that would stop the launcher from framing the app or reach beyond it.
 const RESPONSE_REMOVED: [&str; 3] = ["x-frame-options", "clear-site-data", "strict-transport-security"];
 
-/// The request headers to send to the LAN app at `target` for a request to `path`, mapped from
-/// the browser's `headers`. Fails when `headers` exceed the bounds or hold a name or value that
-/// HTTP/1.1 cannot carry.
+/// The request headers to send to the LAN app (the jar's target) for a request to `path`, mapped
+/// from the browser's `headers`. Fails when `path` is no request path ([`check_path`]) or when
+/// `headers` exceed the bounds or hold a name or value that HTTP/1.1 cannot carry.
 pub fn map_request(
     origins: &AppOrigins,
     jar: &Jar,
@@ -54,6 +54,7 @@ pub fn map_request(
     headers: &[(String, String)],
     now: i64,
 ) -> Result<HeaderList, AppError> {
+    check_path(path)?;
     check_bounds(headers)?;
     let target = jar.target();
     let connection_listed = connection_tokens(headers);
@@ -92,7 +93,8 @@ pub struct MappedResponse {
     /// The headers to hand to the service worker.
     pub headers: HeaderList,
     /// Whether the body is an HTML document that gets the shim ([`super::inject::Injector`]);
-    /// `Content-Length` is already dropped then.
+    /// `Content-Length` is already dropped then. The headers alone cannot tell whether there is
+    /// a body: inject only when [`has_body`] holds too (never into a `HEAD`, `204` or `304`).
     pub inject: bool,
     /// Whether a `Set-Cookie` changed the jar (save it, tell the app's pages).
     pub jar_changed: bool,
@@ -111,7 +113,11 @@ pub fn map_response(
 ) -> Result<MappedResponse, AppError> {
     check_bounds(headers)?;
     let html = headers.iter().any(|(name, value)| name.eq_ignore_ascii_case("content-type") && is_html(value));
-    let inject = html && matches!(destination, "document" | "iframe" | "frame");
+    // A body still encoded despite `Accept-Encoding: identity` cannot take plain bytes.
+    let encoded = headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("content-encoding") && !value.trim().eq_ignore_ascii_case("identity")
+    });
+    let inject = html && !encoded && matches!(destination, "document" | "iframe" | "frame");
     let connection_listed = connection_tokens(headers);
     let mut out = HeaderList::new();
     let mut jar_changed = false;
@@ -133,6 +139,24 @@ pub fn map_response(
         }
     }
     Ok(MappedResponse { headers: out, inject, jar_changed })
+}
+
+/// Whether a response to `method` with `status` has a body (RFC 9110 6.4.1): not for `HEAD`,
+/// `1xx`, `204` and `304`. A browser `Response` with such a status must have a null body.
+pub fn has_body(method: &str, status: u16) -> bool {
+    !method.eq_ignore_ascii_case("HEAD") && !matches!(status, 100..=199 | 204 | 304)
+}
+
+/// Fails unless `path` is a request path: `/` first, then printable ASCII without spaces (the
+/// browser percent-encodes everything else), at most 16 KiB. The connection and `Host` are the
+/// bound target's whatever the path says (`//x/y` is a path there), so an app origin reaches only
+/// its own target.
+pub fn check_path(path: &str) -> Result<(), AppError> {
+    if path.starts_with('/') && path.len() <= 16 * 1024 && path.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(AppError::BadPath)
+    }
 }
 
 /// Fails when `headers` has more than [`MAX_HEADERS`] entries or more than
@@ -302,8 +326,35 @@ mod tests {
             assert_eq!(mapped.inject, inject, "{destination}");
             assert_eq!(mapped.headers.len(), if inject { 1 } else { 2 }, "{destination}");
         }
+        let gzipped = list(&[("Content-Type", "text/html"), ("Content-Encoding", "gzip")]);
+        assert!(!map_response(&origins, &mut jar, "/", "document", &gzipped, NOW).unwrap().inject, "encoded anyway");
         let json = list(&[("Content-Type", "application/json"), ("Content-Length", "2")]);
         assert!(!map_response(&origins, &mut jar, "/", "document", &json, NOW).unwrap().inject);
+    }
+
+    #[test]
+    fn heads_and_bodiless_statuses_get_no_shim() {
+        for (method, status, body) in [
+            ("GET", 200, true),
+            ("POST", 404, true),
+            ("HEAD", 200, false),
+            ("GET", 204, false),
+            ("GET", 304, false),
+            ("get", 101, false),
+        ] {
+            assert_eq!(has_body(method, status), body, "{method} {status}");
+        }
+    }
+
+    #[test]
+    fn only_plain_paths_are_requests() {
+        let (origins, jar) = setup(8888);
+        for path in ["/", "/api/contents?type=file&x=%20", "/a/b#frag", "//double/slash"] {
+            assert_eq!(check_path(path), Ok(()), "{path}");
+        }
+        for path in ["", "api", "http://192.168.0.20/", "/a b", "/a\r\nHost: x", "/é"] {
+            assert_eq!(map_request(&origins, &jar, path, &[], NOW), Err(AppError::BadPath), "{path:?}");
+        }
     }
 
     #[test]

@@ -267,6 +267,17 @@ impl WsCodec {
         std::mem::take(&mut self.pipe.output)
     }
 
+    /// The stream ended or broke: returns `Closed {code: 1006, clean: false}` unless the close
+    /// was already reported (a connection's end is reported once).
+    #[must_use]
+    pub fn connection_lost(&mut self) -> Option<WsEvent> {
+        if self.closed {
+            return None;
+        }
+        self.closed = true;
+        Some(WsEvent::Closed { code: 1006, reason: String::new(), clean: false })
+    }
+
     /// Whether the peer's close frame has arrived (nothing more will be received).
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -461,6 +472,12 @@ mod tests {
         assert!(client.feed(&[]).unwrap().is_empty(), "reported once");
         assert!(matches!(&server.receive(&client.poll_transmit())[..], [Message::Close(_)]), "the close is confirmed");
         assert!(client.close(1006, "").is_err(), "a page may not send reserved codes");
+        assert_eq!(client.connection_lost(), None, "already reported");
+
+        let (mut client, _server) = connected();
+        let lost = WsEvent::Closed { code: 1006, reason: String::new(), clean: false };
+        assert_eq!(client.connection_lost(), Some(lost), "a stream that ends without a close frame");
+        assert_eq!(client.connection_lost(), None);
     }
 
     #[test]
