@@ -2,7 +2,8 @@
 //!
 //! - HTTP/1.1 (keep-alive): `/` an HTML page naming the host, `/blob/<size>` known bytes (see
 //!   [`crate::content`]; one `Range: bytes=...` range gives `206`), `/whoami` the peer's address as the host saw it (tells masquerade from
-//!   routed mode), anything else 404.
+//!   routed mode), `/ws/echo` a WebSocket that echoes every message, `/bye` a keep-alive answer after which the
+//!   server closes the connection anyway (as an idle timeout would), anything else 404.
 //! - TCP echo (the lab uses port 7).
 //! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
 //! - A DNS responder for A queries over UDP with fixed records.
@@ -41,17 +42,22 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
     stream.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let Some(RequestHead { len: head_len, path, close, range }) = read_request_head(&mut stream, &mut buf).await?
+        let Some(RequestHead { len: head_len, path, close, range, ws_key }) =
+            read_request_head(&mut stream, &mut buf).await?
         else {
             return Ok(());
         };
         buf.drain(..head_len);
+        if let (Some(key), "/ws/echo") = (ws_key, path.as_str()) {
+            return ws_echo(stream, &key).await;
+        }
         let mut extra = String::new();
         let (status, ctype, body): (&str, &str, Body) = match path.as_str() {
             "/" | "/index.html" => {
                 ("200 OK", "text/html; charset=utf-8", Body::Bytes(content::index_page(host_name).into()))
             }
             "/whoami" => ("200 OK", "text/plain", Body::Bytes(peer.ip().to_string().into())),
+            "/bye" => ("200 OK", "text/plain", Body::Bytes(b"bye\n".to_vec())),
             p => match (content::parse_blob_path(p), range.as_deref()) {
                 (Some(size), Some(header)) => match byte_range(header, size) {
                     Some((start, end)) => {
@@ -89,7 +95,10 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
                 }
             }
         }
-        if close {
+        if path == "/bye" {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        if close || path == "/bye" {
             stream.shutdown().await?;
             // Lingering close: read until the client closes too. Dropping the socket at once
             // would make the kernel answer a late retransmission with a reset, which can
@@ -119,6 +128,27 @@ struct RequestHead {
     path: String,
     close: bool,
     range: Option<String>,
+    /// `Sec-WebSocket-Key` of an upgrade request.
+    ws_key: Option<String>,
+}
+
+/// Answers a WebSocket upgrade and echoes every text and binary message until the close.
+async fn ws_echo(mut stream: TcpStream, key: &str) -> anyhow::Result<()> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role};
+    let accept = derive_accept_key(key.as_bytes());
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Server, None).await;
+    while let Some(message) = ws.next().await {
+        let message = message?;
+        if message.is_text() || message.is_binary() {
+            ws.send(message).await?;
+        }
+    }
+    Ok(())
 }
 
 /// One `bytes=` range of a body of `size` bytes as `start..end`; `None` when it is not a single
@@ -154,7 +184,12 @@ async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow:
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("range"))
                 .map(|h| String::from_utf8_lossy(h.value).into_owned());
-            return Ok(Some(RequestHead { len, path, close, range }));
+            let ws_key = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned());
+            return Ok(Some(RequestHead { len, path, close, range, ws_key }));
         }
         anyhow::ensure!(buf.len() < MAX_HEAD, "request head too long");
         let mut chunk = [0u8; 4096];

@@ -102,7 +102,7 @@ async fn a_browser_enrols_and_reaches_the_home_network() {
     assert_eq!(get(&status, "state").as_string().as_deref(), Some("connected"));
 
     // A used invite is refused with its own error.
-    hometun_wasm::api::disconnect();
+    api::disconnect();
     let reused = api::enroll(invite.to_owned()).await.expect_err("an invite works once");
     assert_eq!(code_of(&reused), "invite-used");
     // The failed enrolment kept the device: connecting again gives the same address.

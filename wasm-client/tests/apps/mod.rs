@@ -172,6 +172,18 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     assert_eq!(pool::opened(target) - opened_before, 1, "the second request opened a new connection");
     console_log!("app port: second request on the same connection");
 
+    // The server closes an idle keep-alive connection: the next request on it is sent again on a
+    // new connection, and the page never sees the failure.
+    client.fetch(20, "GET", "/bye", &[], "");
+    assert_eq!(client.answer(20).await.status, 200);
+    sleep(Duration::from_millis(800)).await;
+    let opened_before_retry = pool::opened(target);
+    client.fetch(21, "GET", "/whoami", &[], "");
+    let after_close = client.answer(21).await;
+    assert_eq!((after_close.status, after_close.error.as_deref()), (200, None));
+    assert_eq!(pool::opened(target) - opened_before_retry, 1, "no new connection for the retry");
+    console_log!("app port: a request on a connection the server had closed was retried on a new one");
+
     // A Range request: 206 as is, the exact bytes.
     let size = 1u64 << 20;
     let (start, end) = (123_457u64, 654_321u64);
@@ -202,10 +214,84 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     }
     client.fetch(8, "GET", "/", &[("X-A", "1\r\nHost: 192.168.0.20")], "");
     assert!(client.answer(8).await.error.is_some(), "a header with CR LF was sent");
+    // A message with an id but no known op gets an error for its id.
+    for (id, op) in [(10, JsValue::UNDEFINED), (11, "teleport".into())] {
+        client.post(&[("op", op), ("id", id.into())]);
+        let answer = client.answer(id).await;
+        assert!(answer.error.is_some(), "op of request {id} was not refused: {answer:?}");
+    }
     // Garbage without an id is ignored; ping still answers.
     client.port.post_message(&"garbage".into()).unwrap();
     client.post(&[("op", "ping".into()), ("id", 9.into())]);
     let pong = client.next(RESPONSE_TIMEOUT).await.expect("pong");
     assert_eq!(get(&pong, "op").as_string().as_deref(), Some("pong"), "{pong:?}");
     console_log!("app port: hostile messages refused");
+
+    websocket(&origin).await;
+    cookies(&origin, &client).await;
+}
+
+/// A WebSocket on a port of its own: upgrade, a text and a binary message echoed, a clean close.
+async fn websocket(origin: &str) {
+    let ws = Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a port for the shim"));
+    let protocols = Array::new();
+    ws.post(&[
+        ("op", "ws-open".into()),
+        ("id", 1.into()),
+        ("path", "/ws/echo".into()),
+        ("protocols", protocols.into()),
+    ]);
+    let opened = ws.next(RESPONSE_TIMEOUT).await.expect("an answer to ws-open");
+    assert_eq!(get(&opened, "op").as_string().as_deref(), Some("ws-opened"), "{opened:?}");
+    ws.post(&[("op", "ws-send".into()), ("id", 1.into()), ("data", "hello through the port".into())]);
+    let text = ws.next(RESPONSE_TIMEOUT).await.expect("the text echo");
+    assert_eq!(get(&text, "op").as_string().as_deref(), Some("ws-message"), "{text:?}");
+    assert_eq!(get(&text, "data").as_string().as_deref(), Some("hello through the port"));
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    ws.post(&[
+        ("op", "ws-send".into()),
+        ("id", 1.into()),
+        ("data", Uint8Array::from(bytes.as_slice()).buffer().into()),
+    ]);
+    let binary = ws.next(RESPONSE_TIMEOUT).await.expect("the binary echo");
+    assert_eq!(Uint8Array::new(&get(&binary, "data")).to_vec(), bytes, "binary echo differs");
+    ws.post(&[("op", "ws-close".into()), ("id", 1.into()), ("code", 1000.into()), ("reason", "done".into())]);
+    let closed = ws.next(RESPONSE_TIMEOUT).await.expect("ws-closed");
+    assert_eq!(get(&closed, "op").as_string().as_deref(), Some("ws-closed"), "{closed:?}");
+    assert_eq!((get(&closed, "code").as_f64(), get(&closed, "wasClean").as_bool()), (Some(1000.0), Some(true)));
+    console_log!("app port: WebSocket echoed text and {} binary bytes, closed cleanly", bytes.len());
+}
+
+/// `document.cookie` through the port: `ok`, the `cookies` broadcast to every port of the app,
+/// the next request carrying it, and the jar saved in the tunnel origin's storage.
+async fn cookies(origin: &str, other: &Client) {
+    let client = Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a second port"));
+    client.post(&[("op", "set-cookie".into()), ("id", 1.into()), ("cookie", "theme=dark; path=/".into())]);
+    // The port that set it gets `ok` and the broadcast (in either order), the other port the broadcast.
+    let mut seen = Vec::new();
+    for (port, messages) in [(&client, 2), (other, 1)] {
+        for _ in 0..messages {
+            let message = port.next(RESPONSE_TIMEOUT).await.expect("ok and the cookies broadcast");
+            seen.push(get(&message, "op").as_string().unwrap_or_default());
+            if get(&message, "op").as_string().as_deref() == Some("cookies") {
+                let first = Array::from(&Array::from(&get(&message, "cookies")).get(0));
+                let cookie = (first.get(0).as_string(), first.get(1).as_string());
+                assert_eq!(cookie, (Some("theme".into()), Some("dark".into())));
+            }
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["cookies", "cookies", "ok"]);
+    let saved = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let key = format!(
+        "hometun.jar.{}:80",
+        origin.trim_start_matches("https://h-").split("-p").next().unwrap().replace('-', ".")
+    );
+    let json = saved.get_item(&key).unwrap().unwrap_or_default();
+    assert!(json.contains("theme") && json.contains("dark"), "{key} holds {json:?}");
+    // The next page carries it in the shim's attribute.
+    client.fetch(2, "GET", "/", &[], "document");
+    let page = String::from_utf8_lossy(&client.answer(2).await.body).into_owned();
+    assert!(page.contains(r#"data-hometun-cookies="[[&quot;theme&quot;,&quot;dark&quot;,&quot;/&quot;]]""#), "{page}");
+    console_log!("app port: cookie set by a script, broadcast to both ports, saved, in the next page");
 }
