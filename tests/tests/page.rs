@@ -28,11 +28,12 @@ fn the_page_enrols_from_an_invite_link_and_opens_a_lan_page() {
     let lab = Lab::start().expect("lab");
     let relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
     let link = relay.invite("page-test", "1h", None).expect("invite").to_link();
+    let second = relay.invite("page-test-guest", "1h", None).expect("second invite").to_link();
     let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
 
     eprintln!("lab and relay up after {:.1?}", started.elapsed());
     let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
-    let result = driver.session(&browser::chromium_args(&spki), 420, 900).and_then(|page| use_the_page(&page, &link));
+    let result = driver.session(&browser::chromium_args(&spki), 420, 900).and_then(|page| use_the_page(&page, &link, &second));
     match result {
         Ok(shots) => {
             for shot in shots {
@@ -51,7 +52,7 @@ fn the_page_enrols_from_an_invite_link_and_opens_a_lan_page() {
 }
 
 /// The scenario; returns the screenshots taken.
-fn use_the_page(page: &Session, link: &str) -> anyhow::Result<Vec<PathBuf>> {
+fn use_the_page(page: &Session, link: &str, second: &str) -> anyhow::Result<Vec<PathBuf>> {
     let out = browser::output_dir()?;
     let mut shots = Vec::new();
     let mut shot = |page: &Session, name: &str| -> anyhow::Result<()> {
@@ -161,5 +162,45 @@ fn use_the_page(page: &Session, link: &str) -> anyhow::Result<Vec<PathBuf>> {
         "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' || s === 'welcome' ? s : null",
     )?;
     ensure!(state == "connected", "later visit: page state {state}; error: {:?}", text(page, "s-error")?);
+    let own = text(page, "s-address")?;
+
+    // Another invite opened in this browser asks first; keeping the device changes nothing.
+    let connected_as = |page: &Session, what: &str| -> anyhow::Result<String> {
+        let shown = page.wait_for(
+            what,
+            WAIT,
+            "const s = document.body.dataset.state; const a = document.getElementById('s-address').textContent;
+             return s === 'connected' && a.startsWith('10.8.0.') ? a : (s === 'failed' ? 'failed' : null)",
+        )?;
+        Ok(shown.as_str().unwrap_or_default().to_owned())
+    };
+    let ask = "return document.getElementById('replace').hidden ? null : document.getElementById('replace').textContent";
+    page.goto(second)?;
+    page.wait_for("the question before replacing this device", WAIT, ask)?;
+    shot(page, "replace-question")?;
+    page.execute("document.getElementById('replace-keep').click()", &[])?;
+    ensure!(connected_as(page, "the kept device to connect")? == own, "keeping the device changed the address");
+
+    // Asked again, using the invite makes this browser the new device; the old one comes back.
+    page.goto(second)?;
+    page.wait_for("the question again", WAIT, ask)?;
+    page.execute("document.getElementById('replace-use').click()", &[])?;
+    let guest = connected_as(page, "the new device to connect")?;
+    ensure!(guest != own && guest != "failed", "the new device has address {guest}, the old one {own}");
+    page.wait_for(
+        "the switch-back button",
+        WAIT,
+        "return document.getElementById('restore-button').hidden ? null : true",
+    )?;
+    page.execute("document.getElementById('restore-button').click()", &[])?;
+    let back = page.wait_for(
+        "the previous device to connect again",
+        WAIT,
+        &format!(
+            "const a = document.getElementById('s-address').textContent;
+             return document.body.dataset.state === 'connected' && a === {own:?} ? a : null"
+        ),
+    );
+    ensure!(back.is_ok(), "switching back did not bring address {own} back: {:?}", text(page, "s-address")?);
     Ok(shots)
 }

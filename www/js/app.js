@@ -21,6 +21,8 @@ function exposeApi() {
     disconnect: () => wasm.disconnect(),
     forget: () => wasm.forget(),
     isEnrolled: () => wasm.isEnrolled(),
+    hasPreviousDevice: () => wasm.hasPreviousDevice(),
+    restorePreviousDevice: () => wasm.restorePreviousDevice(),
     exportDevice: () => wasm.exportDevice(),
     importDevice: (text) => wasm.importDevice(String(text)),
     ping: (host, options = {}) => wasm.ping(String(host), options),
@@ -155,6 +157,35 @@ function setupDevice(api) {
   });
 }
 
+/**
+ * An invite opened in a browser that is already a device: asks before replacing it (a guest's
+ * invite must not silently take the owner's device away). Resolves `true` to use the invite.
+ */
+function askToReplace() {
+  document.body.dataset.state = 'asking';
+  $('replace').hidden = false;
+  return new Promise((resolve) => {
+    const answer = (useInvite) => () => { $('replace').hidden = true; resolve(useInvite); };
+    $('replace-use').addEventListener('click', answer(true), { once: true });
+    $('replace-keep').addEventListener('click', answer(false), { once: true });
+  });
+}
+
+/** Uses an invite from a link: at once in a new browser, after asking in an enrolled one. */
+async function openInvite(api, invite) {
+  if ((await api.isEnrolled()) && !(await askToReplace())) {
+    render(api.status());
+    await reconnect(api);
+  } else {
+    await enrollFromLink(api, invite);
+  }
+}
+
+/** Shows "Switch to the previous device" while an enrolment replaced one. */
+async function showRestore(api) {
+  $('restore-button').hidden = !(await api.hasPreviousDevice());
+}
+
 async function main() {
   const invite = takeInviteFromUrl();
   let apiReady;
@@ -169,14 +200,25 @@ async function main() {
   onConfig = setupApps(api, relayInfo);
   window.setInterval(() => render(api.status()), STATUS_EVERY_MS);
   window.dispatchEvent(new CustomEvent('hometun-ready'));
+  $('restore-button').addEventListener('click', async () => {
+    await api.restorePreviousDevice();
+    await reconnect(api);
+    await showRestore(api);
+  });
+  // An invite link opened while the page is open changes only the fragment.
+  window.addEventListener('hashchange', () => {
+    const later = takeInviteFromUrl();
+    if (later) openInvite(api, later).then(() => showRestore(api));
+  });
   if (invite) {
-    await enrollFromLink(api, invite);
+    await openInvite(api, invite);
   } else if (await api.isEnrolled()) {
     render(api.status());
     await reconnect(api);
   } else {
     render(api.status());
   }
+  await showRestore(api);
 }
 
 main().catch((error) => {
