@@ -9,6 +9,8 @@
 //!   header read from a cookie, the long-poll `/rest/events`).
 //! - [`nginx`]: nginx serving a directory (a 64 MiB random file of known SHA-256, static pages),
 //!   logging every request it gets.
+//! - [`HOSTILE_PAGE`]: a LAN page that tries to reach other hosts and ports through hometun and
+//!   to read the tunnel origin's storage, writing each result into its DOM.
 //! - [`http`]: a plain HTTP/1.0 client inside a lab namespace, for readiness waits and for
 //!   checking the apps directly from inside the LAN.
 //!
@@ -21,6 +23,11 @@ pub mod nginx;
 pub mod syncthing;
 
 use std::time::Duration;
+
+/// The hostile page (`hostile.html`): a JSON object of attempt → `ok: …` / `blocked: …` in
+/// `#results` and `data-done` on its body when finished. Attempts named `control…` must work,
+/// every other one must be blocked.
+pub const HOSTILE_PAGE: &str = include_str!("hostile.html");
 
 use crate::lab::{Lab, Node};
 
