@@ -3,6 +3,7 @@
 //! JavaScript sees them as `Error` objects with `name = "HometunError"` and a stable
 //! kebab-case `code` (see [`ClientError::code`]), so scripts can branch without parsing text.
 
+use crate::apps::bridge::bind::BindError;
 use crate::http::{HttpError, UrlError};
 use hometun_shared::netstack;
 use hometun_shared::session::End;
@@ -110,6 +111,9 @@ pub enum ClientError {
     /// An argument from JavaScript was not usable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// `appPort`/`appUrl` got an origin or URL that is not one of this page's home web apps.
+    #[error(transparent)]
+    App(#[from] BindError),
 }
 
 impl ClientError {
@@ -137,6 +141,8 @@ impl ClientError {
             Self::ConnectionReset { .. } => "connection-reset",
             Self::Storage(_) => "storage",
             Self::InvalidArgument(_) => "invalid-argument",
+            Self::App(BindError::NoDomain(_)) => "no-app-origins",
+            Self::App(_) => "not-an-app",
         }
     }
 

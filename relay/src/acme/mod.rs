@@ -41,11 +41,12 @@ pub fn start(dir: &Path, config: &Config, tunnel_address: Ipv4Addr) -> anyhow::R
         .with_context(|| format!("TLS certificate {} and key {}", cert_path.display(), key_path.display()))?;
     let fallback_kind = if config.self_signed { Kind::SelfSigned } else { Kind::File };
     let domain = config.self_signed.then(|| config.acme.effective_domain(&config.public_url)).flatten();
-    let certs = Arc::new(certs::Certs::new(domain.clone(), fallback, fallback_kind));
+    let has_domain = domain.is_some();
+    let certs = Arc::new(certs::Certs::new(domain, fallback, fallback_kind));
     let _ = CURRENT.set(certs.clone());
-    let Some(domain) = domain else {
+    if !has_domain {
         return Ok(accept::Acceptor::new(certs, None)?);
-    };
+    }
 
     let store = store::Store::new(dir);
     let now = crate::state::unix_now();
@@ -64,21 +65,29 @@ pub fn start(dir: &Path, config: &Config, tunnel_address: Ipv4Addr) -> anyhow::R
             _ => {}
         }
     }
-    let app_names = match crate::net::detect::addresses() {
+    let app_names = app_names(config, tunnel_address);
+    certs.set_acme_state(format!("obtaining a certificate from {}", config.acme.directory_url()));
+    let keeper = keeper::Keeper::new(certs.clone(), store, config.acme.clone(), app_names);
+    keeper.start();
+    Ok(accept::Acceptor::new(certs, Some(keeper))?)
+}
+
+/// The app-name policy of `config` (which names get certificates and are served as app
+/// origins): `None` without a domain, or when the relay's own addresses cannot be read (then
+/// a warning is logged). `tunnel_address` is the relay's address in the tunnel.
+pub fn app_names(config: &Config, tunnel_address: Ipv4Addr) -> Option<names::AppNames> {
+    let domain = config.self_signed.then(|| config.acme.effective_domain(&config.public_url)).flatten()?;
+    match crate::net::detect::addresses() {
         Ok(addresses) => {
             let mut own: Vec<Ipv4Addr> = addresses.iter().map(|a| a.address).collect();
             own.push(tunnel_address);
-            Some(names::AppNames { domain: domain.clone(), lan: config.lan, own })
+            Some(names::AppNames { domain, lan: config.lan, own })
         }
         Err(e) => {
             tracing::warn!("app names disabled: the relay's own addresses are unknown ({e:#})");
             None
         }
-    };
-    certs.set_acme_state(format!("obtaining a certificate from {}", config.acme.directory_url()));
-    let keeper = keeper::Keeper::new(certs.clone(), store, config.acme.clone(), app_names);
-    keeper.start();
-    Ok(accept::Acceptor::new(certs, Some(keeper))?)
+    }
 }
 
 /// The certificate in use by this running relay (`None` before [`start`]).

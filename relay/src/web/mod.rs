@@ -1,5 +1,7 @@
-//! The one TLS port: the page, the `/tunnel` WebSocket and `/healthz`.
+//! The one TLS port: the page, the `/tunnel` WebSocket and `/healthz`; on app names, the
+//! files that run home web apps in the browser ([`apps`]).
 
+pub mod apps;
 pub mod clean_uri;
 pub mod listener;
 pub mod origin;
@@ -22,17 +24,21 @@ struct AppState {
     relay: Arc<Relay>,
     www: Arc<PathBuf>,
     origins: Arc<origin::Origins>,
+    apps: apps::AppSite,
 }
 
 /// The HTTP routes.
 pub fn router(relay: Arc<Relay>, www: PathBuf) -> Router {
+    let tunnel_address = relay.store().pool.relay_address();
+    let apps = apps::AppSite::new(crate::acme::app_names(&relay.config, tunnel_address), www.clone());
     Router::new()
         .route("/tunnel", get(tunnel))
         .route("/healthz", get(healthz))
         .route("/relay.json", get(relay_json))
         .fallback(page_handler)
+        .layer(axum::middleware::from_fn_with_state(apps.clone(), apps::route))
         .layer(axum::middleware::from_fn(clean_uri::reject_control_characters))
-        .with_state(AppState { origins: Arc::new(origin::Origins::of(&relay.config)), relay, www: Arc::new(www) })
+        .with_state(AppState { origins: Arc::new(origin::Origins::of(&relay.config)), relay, www: Arc::new(www), apps })
 }
 
 async fn healthz() -> Response {
@@ -41,16 +47,17 @@ async fn healthz() -> Response {
     response
 }
 
-/// What the page needs to know about the relay: the certificate's kind and fingerprint.
-async fn relay_json() -> Response {
-    let body = serde_json::json!({ "certificate": crate::acme::info() }).to_string();
+/// What the page needs to know about the relay: the certificate's kind and fingerprint, and
+/// the domain of app names (`null`: no home web apps, the page keeps its snapshot view).
+async fn relay_json(State(state): State<AppState>) -> Response {
+    let body = serde_json::json!({ "certificate": crate::acme::info(), "apps": state.apps.domain() }).to_string();
     let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     page::security_headers(response.headers_mut());
     response
 }
 
-async fn page_handler(State(state): State<AppState>, uri: Uri) -> Response {
-    page::serve(&state.www, &uri).await
+async fn page_handler(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    page::serve(&state.www, &uri, state.apps.frame_source(&headers).as_deref()).await
 }
 
 async fn tunnel(

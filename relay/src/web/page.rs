@@ -37,14 +37,44 @@ pub fn describe(www: &Path) -> String {
 }
 
 /// Serves `uri`: from `www` when it holds an `index.html`, else from the built-in page.
-pub async fn serve(www: &Path, uri: &Uri) -> Response<Body> {
+/// `frames` is a CSP source the page may frame besides itself (the app origins,
+/// `https://*.DOMAIN[:port]`), if any.
+pub async fn serve(www: &Path, uri: &Uri, frames: Option<&str>) -> Response<Body> {
     let Some(relative) = safe_relative(uri.path()) else {
         return plain(StatusCode::BAD_REQUEST, "bad path");
     };
-    if tokio::fs::metadata(www.join("index.html")).await.is_ok_and(|m| m.is_file()) {
-        serve_dir(www, &relative).await
+    let mut response = if overridden(www).await { serve_dir(www, &relative).await } else { serve_built_in(&relative) };
+    if let Some(frames) = frames {
+        allow_frames(&mut response, frames);
+    }
+    response
+}
+
+/// The bytes of the page's file `name` (a relative path such as `app/sw.js`), from the same
+/// place [`serve`] takes them; `None` when there is no such file.
+pub async fn read(www: &Path, name: &str) -> Option<Cow<'static, [u8]>> {
+    let relative = safe_relative(name)?;
+    if overridden(www).await {
+        tokio::fs::read(www.join(relative)).await.ok().map(Cow::Owned)
     } else {
-        serve_built_in(&relative)
+        Built::get(&relative.iter().filter_map(|p| p.to_str()).collect::<Vec<_>>().join("/")).map(|file| file.data)
+    }
+}
+
+/// Whether `www` overrides the built-in page (it holds an `index.html`).
+async fn overridden(www: &Path) -> bool {
+    tokio::fs::metadata(www.join("index.html")).await.is_ok_and(|m| m.is_file())
+}
+
+/// Adds `frame-src 'self' <frames>` to an HTML page's policy.
+fn allow_frames(response: &mut Response<Body>, frames: &str) {
+    let headers = response.headers_mut();
+    let Some(csp) = headers.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()) else { return };
+    if !csp.contains("frame-ancestors") || csp.contains("frame-src") {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("{csp}; frame-src 'self' {frames}")) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
 }
 
@@ -124,7 +154,7 @@ fn file_response(path: &Path, bytes: Cow<'static, [u8]>) -> Response<Body> {
     response
 }
 
-/// Headers every response carries.
+/// Headers every response carries (app names drop `X-Frame-Options`: the launcher frames them).
 pub fn security_headers(headers: &mut axum::http::HeaderMap) {
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -173,7 +203,8 @@ fn inline_scripts(html: &str) -> Vec<&str> {
     found
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+/// A plain-text answer with the security headers.
+pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::from(text));
     *response.status_mut() = status;
     security_headers(response.headers_mut());
@@ -224,27 +255,43 @@ mod tests {
         std::fs::write(dir.path().join("index.html"), "<!doctype html><title>override</title>").unwrap();
         std::fs::create_dir(dir.path().join("js")).unwrap();
         std::fs::write(dir.path().join("js/app.js"), "export {};").unwrap();
-        let page = serve(dir.path(), &"/".parse().unwrap()).await;
+        let page = serve(dir.path(), &"/".parse().unwrap(), None).await;
         assert_eq!(page.status(), StatusCode::OK);
         assert_eq!(header_of(&page, header::CONTENT_TYPE), "text/html");
         assert!(header_of(&page, header::CONTENT_SECURITY_POLICY).contains("frame-ancestors 'none'"));
         assert_eq!(header_of(&page, header::REFERRER_POLICY), "no-referrer");
         assert_eq!(body_of(page).await, b"<!doctype html><title>override</title>");
-        let script = serve(dir.path(), &"/js/app.js".parse().unwrap()).await;
+        let script = serve(dir.path(), &"/js/app.js".parse().unwrap(), None).await;
         assert_eq!(header_of(&script, header::CONTENT_TYPE), "text/javascript");
         assert_eq!(header_of(&script, header::CONTENT_SECURITY_POLICY), "default-src 'none'");
-        let missing = serve(dir.path(), &"/nothing.js".parse().unwrap()).await;
+        let missing = serve(dir.path(), &"/nothing.js".parse().unwrap(), None).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         assert!(describe(dir.path()).contains("overrides"));
     }
 
     #[tokio::test]
+    async fn the_launcher_may_frame_app_origins_and_their_files_are_read_from_the_same_place() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<!doctype html><title>launcher</title>").unwrap();
+        std::fs::create_dir(dir.path().join("app")).unwrap();
+        std::fs::write(dir.path().join("app/sw.js"), "// worker").unwrap();
+        let page = serve(dir.path(), &"/".parse().unwrap(), Some("https://*.home.test:8443")).await;
+        let csp = header_of(&page, header::CONTENT_SECURITY_POLICY);
+        assert!(csp.ends_with("; frame-src 'self' https://*.home.test:8443"), "{csp}");
+        let script = serve(dir.path(), &"/app/sw.js".parse().unwrap(), Some("https://*.home.test")).await;
+        assert_eq!(header_of(&script, header::CONTENT_SECURITY_POLICY), "default-src 'none'");
+        assert_eq!(read(dir.path(), "app/sw.js").await.as_deref(), Some(&b"// worker"[..]));
+        assert_eq!(read(dir.path(), "app/../../etc/passwd").await, None);
+        assert_eq!(read(dir.path(), "app/none.js").await, None);
+    }
+
+    #[tokio::test]
     async fn without_an_override_the_built_in_page_is_served_or_its_absence_explained() {
         let empty = tempfile::tempdir().unwrap();
-        let page = serve(empty.path(), &"/".parse().unwrap()).await;
+        let page = serve(empty.path(), &"/".parse().unwrap(), None).await;
         assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
         assert_eq!(header_of(&page, header::X_FRAME_OPTIONS), "DENY");
-        let missing = serve(empty.path(), &"/nothing.js".parse().unwrap()).await;
+        let missing = serve(empty.path(), &"/nothing.js".parse().unwrap(), None).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         match Built::get("index.html") {
             Some(index) => {
@@ -253,7 +300,7 @@ mod tests {
                 assert_eq!(body_of(page).await, index.data.as_ref());
                 assert!(describe(empty.path()).starts_with("built into the relay"));
                 for name in Built::iter() {
-                    let response = serve(empty.path(), &format!("/{name}").parse().unwrap()).await;
+                    let response = serve(empty.path(), &format!("/{name}").parse().unwrap(), None).await;
                     assert_eq!(response.status(), StatusCode::OK, "{name}");
                     let want = mime_guess::from_path(name.as_ref()).first_or_octet_stream();
                     assert_eq!(header_of(&response, header::CONTENT_TYPE), want.as_ref(), "{name}");

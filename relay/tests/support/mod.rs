@@ -34,8 +34,14 @@ pub(crate) struct Lab {
 impl Lab {
     /// Starts a relay with `limits` (LAN 192.168.0.0/24, pool 10.8.0.0/24, MTU 1420).
     pub(crate) async fn start(limits: Limits) -> Self {
+        Self::start_with(limits, |_| {}).await
+    }
+
+    /// Starts a relay like [`Lab::start`], its configuration changed by `tweak` first. The page
+    /// comes from `dir/www` once that holds an `index.html`, else from the built-in page.
+    pub(crate) async fn start_with(limits: Limits, tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             public_url: "https://localhost".into(),
             mode: Mode::Routed,
@@ -55,6 +61,7 @@ impl Lab {
             acme: Default::default(),
             limits,
         };
+        tweak(&mut config);
         let (secret, _) = relay_key(dir.path(), true).unwrap();
         hometun_relay::web::tls::ensure_certificate(dir.path(), &config).unwrap();
         let tls = hometun_relay::web::tls::server_config(dir.path(), &config).unwrap();

@@ -4,12 +4,14 @@
 //! with `name = "HometunError"` and a `code` (see [`crate::ClientError::code`]). One tunnel
 //! serves the whole page.
 
+mod apps;
 mod fetch;
 mod js;
 mod stream;
 mod tcp;
 mod tools;
 
+pub use apps::{app_port, app_port_under, app_url};
 pub use fetch::http_fetch;
 pub use tcp::{connect_tcp, TcpConnection};
 pub use tools::{ping, resolve};

@@ -6,8 +6,9 @@ use super::url::HttpUrl;
 /// Headers the client sets itself; a caller's values for them are ignored.
 const OWN_HEADERS: [&str; 5] = ["host", "connection", "content-length", "transfer-encoding", "accept-encoding"];
 
-/// One HTTP/1.1 request. Each uses its own TCP connection (`Connection: close`), which keeps the
-/// reader simple: the body ends at the length, the last chunk, or the close.
+/// One HTTP/1.1 request. [`Request::encode`] asks for its own TCP connection (`Connection:
+/// close`), which keeps the reader simple: the body ends at the length, the last chunk, or the
+/// close; [`Request::encode_keep_alive`] leaves the connection open for the next request.
 #[derive(Debug, Clone)]
 pub struct Request {
     /// Method, upper-case (`GET`, `POST`, ...).
@@ -34,6 +35,16 @@ impl Request {
     /// The bytes to send: head then body. Refuses header names or values that would split the
     /// head (CR, LF, NUL) and methods that are not tokens.
     pub fn encode(&self) -> Result<Vec<u8>, HttpError> {
+        self.encode_with("close")
+    }
+
+    /// Like [`Request::encode`], with `Connection: keep-alive` so the connection can carry the
+    /// next request once this response is read.
+    pub fn encode_keep_alive(&self) -> Result<Vec<u8>, HttpError> {
+        self.encode_with("keep-alive")
+    }
+
+    fn encode_with(&self, connection: &str) -> Result<Vec<u8>, HttpError> {
         if self.method.is_empty() || !self.method.bytes().all(is_token_byte) {
             return Err(HttpError::BadRequestHeader(self.method.clone()));
         }
@@ -54,7 +65,7 @@ impl Request {
             head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
         }
         // The page cannot hand compressed bytes to the frame as they are; ask for plain ones.
-        head.push_str("Accept-Encoding: identity\r\nConnection: close\r\n\r\n");
+        head.push_str(&format!("Accept-Encoding: identity\r\nConnection: {connection}\r\n\r\n"));
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(&self.body);
         Ok(bytes)
@@ -80,6 +91,14 @@ mod tests {
             text,
             "GET /a?b HTTP/1.1\r\nHost: nas:8080\r\nAccept: text/html\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_keep_alive_request_leaves_the_connection_open() {
+        let request = Request::new("GET", HttpUrl::parse("http://192.168.0.10/").unwrap());
+        let text = String::from_utf8(request.encode_keep_alive().unwrap()).unwrap();
+        assert!(text.ends_with("Accept-Encoding: identity\r\nConnection: keep-alive\r\n\r\n"), "{text}");
     }
 
     #[test]

@@ -1,0 +1,148 @@
+//! Reading a port message (a structured-clone object) into [`Incoming`]: every field type
+//! checked, sizes bounded before anything large is copied. The value checks are in `message`.
+
+use js_sys::{Array, ArrayBuffer, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::message::{
+    self, FetchRequest, Id, Incoming, MessageError, WsData, MAX_BODY, MAX_HEADERS, MAX_PROTOCOLS, MAX_WS_MESSAGE,
+};
+
+fn field(object: &JsValue, key: &str) -> JsValue {
+    Reflect::get(object, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn string(object: &JsValue, key: &'static str) -> Result<String, MessageError> {
+    field(object, key).as_string().ok_or(MessageError::BadField(key))
+}
+
+fn optional_string(object: &JsValue, key: &'static str) -> Result<String, MessageError> {
+    let value = field(object, key);
+    if value.is_undefined() || value.is_null() {
+        return Ok(String::new());
+    }
+    value.as_string().ok_or(MessageError::BadField(key))
+}
+
+/// The op and id of a message; `Err(NoId)` when there is no usable id to answer.
+pub fn op_and_id(data: &JsValue) -> Result<(String, Id), MessageError> {
+    if !data.is_object() || data.is_instance_of::<Array>() {
+        return Err(MessageError::NotAMessage);
+    }
+    let id = field(data, "id");
+    let id = match (id.as_f64(), id.as_string()) {
+        (Some(n), _) => Id::Number(n),
+        (_, Some(t)) => Id::Text(t),
+        _ => return Err(MessageError::NoId),
+    };
+    message::check_id(&id)?;
+    let op = field(data, "op").as_string().ok_or(MessageError::NotAMessage)?;
+    Ok((op, id))
+}
+
+/// The message's content by its `op`, checked.
+pub fn incoming(op: &str, data: &JsValue) -> Result<Incoming, MessageError> {
+    let message = match op {
+        "fetch" => Incoming::Fetch(fetch(data)?),
+        "more" => Incoming::More,
+        "cancel" => Incoming::Cancel,
+        "ping" => Incoming::Ping,
+        "ws-open" => Incoming::WsOpen { path: string(data, "path")?, protocols: protocols(data)? },
+        "ws-send" => Incoming::WsSend(ws_data(&field(data, "data"))?),
+        "ws-close" => {
+            let code = field(data, "code");
+            let code = if code.is_undefined() || code.is_null() {
+                None
+            } else {
+                let n = code.as_f64().ok_or(MessageError::BadField("code"))?;
+                if n.fract() != 0.0 || !(0.0..=65535.0).contains(&n) {
+                    return Err(MessageError::BadClose);
+                }
+                Some(n as u16)
+            };
+            Incoming::WsClose { code, reason: optional_string(data, "reason")? }
+        }
+        "set-cookie" => Incoming::SetCookie(string(data, "cookie")?),
+        other => return Err(MessageError::UnknownOp(other.chars().take(32).collect())),
+    };
+    message::check(&message)?;
+    Ok(message)
+}
+
+fn fetch(data: &JsValue) -> Result<FetchRequest, MessageError> {
+    let method = string(data, "method")?;
+    let path = string(data, "path")?;
+    message::check_method(&method)?;
+    message::check_path(&path)?;
+    Ok(FetchRequest {
+        method,
+        path,
+        headers: headers(&field(data, "headers"))?,
+        body: bytes(&field(data, "body"), MAX_BODY, MessageError::BodyTooLarge)?.unwrap_or_default(),
+        destination: optional_string(data, "destination")?,
+    })
+}
+
+fn headers(value: &JsValue) -> Result<Vec<(String, String)>, MessageError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Vec::new());
+    }
+    let list = value.dyn_ref::<Array>().ok_or(MessageError::BadField("headers"))?;
+    if list.length() as usize > MAX_HEADERS {
+        return Err(MessageError::TooManyHeaders);
+    }
+    let mut headers = Vec::with_capacity(list.length() as usize);
+    for pair in list.iter() {
+        let pair = pair.dyn_into::<Array>().map_err(|_| MessageError::BadField("headers"))?;
+        match (pair.length(), pair.get(0).as_string(), pair.get(1).as_string()) {
+            (2, Some(name), Some(value)) => headers.push((name, value)),
+            _ => return Err(MessageError::BadField("headers")),
+        }
+    }
+    message::check_headers(&headers)?;
+    Ok(headers)
+}
+
+fn protocols(data: &JsValue) -> Result<Vec<String>, MessageError> {
+    let value = field(data, "protocols");
+    if value.is_undefined() || value.is_null() {
+        return Ok(Vec::new());
+    }
+    let list = value.dyn_ref::<Array>().ok_or(MessageError::BadField("protocols"))?;
+    if list.length() as usize > MAX_PROTOCOLS {
+        return Err(MessageError::BadProtocols);
+    }
+    list.iter().map(|p| p.as_string().ok_or(MessageError::BadProtocols)).collect()
+}
+
+fn ws_data(value: &JsValue) -> Result<WsData, MessageError> {
+    if let Some(text) = value.as_string() {
+        return Ok(WsData::Text(text));
+    }
+    match bytes(value, MAX_WS_MESSAGE, MessageError::WsMessageTooLarge)? {
+        Some(bytes) => Ok(WsData::Binary(bytes)),
+        None => Err(MessageError::BadField("data")),
+    }
+}
+
+/// An `ArrayBuffer` or a view on one (`Uint8Array`, `DataView`, ...), copied when at most `max`
+/// bytes; `None` for `null`/`undefined`.
+fn bytes(value: &JsValue, max: usize, too_large: MessageError) -> Result<Option<Vec<u8>>, MessageError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    let view = if let Some(buffer) = value.dyn_ref::<ArrayBuffer>() {
+        Uint8Array::new(buffer)
+    } else if ArrayBuffer::is_view(value) {
+        let buffer = field(value, "buffer");
+        let offset = field(value, "byteOffset").as_f64().unwrap_or(0.0) as u32;
+        let length = field(value, "byteLength").as_f64().unwrap_or(0.0) as u32;
+        Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length)
+    } else {
+        return Err(MessageError::BadField("body"));
+    };
+    if view.length() as usize > max {
+        return Err(too_large);
+    }
+    Ok(Some(view.to_vec()))
+}

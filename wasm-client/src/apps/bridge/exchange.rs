@@ -1,0 +1,121 @@
+//! One HTTP/1.1 exchange on a pooled connection: the request out, the response head in, then
+//! the body piece by piece. The connection goes back to the pool only when the whole response
+//! was read, its framing said where it ended and the server did not ask to close.
+//!
+//! A reused connection that fails before the first response byte (the server closed it while
+//! idle) is retried once on a new connection; the request is still in memory.
+
+use std::net::SocketAddrV4;
+use std::rc::Rc;
+
+use super::pool::{self, Lease};
+use crate::error::ClientError;
+use crate::http::{Body, HttpError, Request, ResponseHead};
+use crate::lan::tcp::TcpStream;
+
+/// A response whose head has arrived; read the body with [`Exchange::next_chunk`].
+pub struct Exchange {
+    lease: Option<Lease>,
+    body: Body,
+    close_after: bool,
+}
+
+/// How far one attempt got before failing.
+enum Failure {
+    /// No response byte arrived: safe to send again on a new connection.
+    BeforeResponse(ClientError),
+    /// Part of the response arrived.
+    InResponse(ClientError),
+}
+
+/// Sends `request` to `target` on a pooled connection; returns the head and the exchange that
+/// reads the body. `on_stream` sees the connection's stream (to abort it on cancel).
+pub async fn send(
+    target: SocketAddrV4,
+    request: &Request,
+    on_stream: impl Fn(&Rc<TcpStream>),
+) -> Result<(ResponseHead, Exchange), ClientError> {
+    let bytes = request.encode_keep_alive()?;
+    let mut lease = pool::lease(target).await?;
+    let mut retried = false;
+    loop {
+        on_stream(&lease.connection().stream);
+        match attempt(&mut lease, &bytes).await {
+            Ok(head) => {
+                let body = Body::for_response(&head, request.is_head())?;
+                let close_after = head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+                return Ok((head, Exchange { lease: Some(lease), body, close_after }));
+            }
+            Err(Failure::BeforeResponse(_)) if lease.reused && !retried => {
+                retried = true;
+                lease = pool::reopen(lease).await?;
+            }
+            Err(Failure::BeforeResponse(e) | Failure::InResponse(e)) => return Err(e),
+        }
+    }
+}
+
+async fn attempt(lease: &mut Lease, bytes: &[u8]) -> Result<ResponseHead, Failure> {
+    let connection = lease.connection();
+    connection.stream.write_all(bytes).await.map_err(Failure::BeforeResponse)?;
+    loop {
+        if let Some((head, len)) = ResponseHead::parse(&connection.buffer).map_err(|e| Failure::InResponse(e.into()))? {
+            connection.buffer.drain(..len);
+            return Ok(head);
+        }
+        let chunk = match connection.stream.read().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) if connection.buffer.is_empty() => {
+                let e = HttpError::BadHead("the host closed the connection without answering".into());
+                return Err(Failure::BeforeResponse(e.into()));
+            }
+            Ok(None) => {
+                let e = HttpError::BadHead("the host closed the connection inside the response head".into());
+                return Err(Failure::InResponse(e.into()));
+            }
+            Err(e) if connection.buffer.is_empty() => return Err(Failure::BeforeResponse(e)),
+            Err(e) => return Err(Failure::InResponse(e)),
+        };
+        connection.buffer.extend_from_slice(&chunk);
+    }
+}
+
+impl Exchange {
+    /// The next piece of the body (at most one TCP read's worth); `Ok(None)` at its end, when
+    /// the connection has gone back to the pool or been closed.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        loop {
+            let Some(lease) = self.lease.as_mut() else { return Ok(None) };
+            let connection = lease.connection();
+            if !connection.buffer.is_empty() {
+                let mut out = Vec::new();
+                let used = self.body.feed(&connection.buffer, &mut out)?;
+                connection.buffer.drain(..used);
+                if !out.is_empty() {
+                    return Ok(Some(out));
+                }
+            }
+            if self.body.is_done() {
+                self.finish();
+                return Ok(None);
+            }
+            match connection.stream.read().await? {
+                Some(bytes) => connection.buffer.extend_from_slice(&bytes),
+                None => {
+                    self.body.finish()?;
+                    self.close_after = true;
+                    self.finish();
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// The body is complete: keep the connection when nothing says it cannot carry another.
+    fn finish(&mut self) {
+        let Some(mut lease) = self.lease.take() else { return };
+        if !self.close_after && lease.connection().buffer.is_empty() {
+            lease.give_back();
+        }
+    }
+}

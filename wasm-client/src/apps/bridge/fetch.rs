@@ -1,0 +1,78 @@
+//! Serving one `fetch`: the request mapped and sent on a pooled connection, the response head
+//! mapped and posted, the body streamed in chunks of at most 64 KiB within the credit window,
+//! HTML documents with the shim injected, then `end`; `error` when anything fails.
+
+use std::rc::Rc;
+
+use super::message::FetchRequest;
+use super::port::{PortServer, Task};
+use super::reply::{Reply, MAX_CHUNK};
+use super::{adapt, exchange, jars};
+use crate::error::ClientError;
+use crate::http::HttpError;
+
+/// Why streaming stopped early without an error to report.
+struct Cancelled;
+
+/// Runs one request to its end and forgets its id.
+pub async fn run(server: Rc<PortServer>, task: Rc<Task>, request: FetchRequest) {
+    if let Err(e) = serve(&server, &task, request).await {
+        if !task.cancelled.get() {
+            server.post(&task.id, Reply::Error(&e.to_string()));
+        }
+    }
+    task.stream.borrow_mut().take();
+    server.finish(&task);
+}
+
+async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) -> Result<(), ClientError> {
+    let app = &server.app;
+    let cookie = jars::cookie_header(app.target, &request.path);
+    let http_request = adapt::request(app, &request, cookie.as_deref())?;
+    let (head, mut exchange) =
+        exchange::send(app.target, &http_request, |stream| *task.stream.borrow_mut() = Some(stream.clone())).await?;
+    if task.cancelled.get() {
+        return Ok(());
+    }
+    if !(200..=599).contains(&head.status) {
+        let message = format!("status {} cannot be handed to the page", head.status);
+        return Err(HttpError::BadHead(message).into());
+    }
+    let mut mapped = adapt::response(app, &head);
+    jars::store(app.target, &request.path, &mapped.set_cookies);
+    let mut injector = (request.is_document() && mapped.is_html)
+        .then(|| adapt::injector(&jars::script_cookies(app.target, &request.path)));
+    if injector.is_some() {
+        mapped.headers.retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));
+    }
+    server.post(&task.id, Reply::Head { status: head.status, status_text: &head.reason, headers: &mapped.headers });
+    while let Some(data) = exchange.next_chunk().await? {
+        let data = match injector.as_mut() {
+            Some(injector) => injector.feed(&data),
+            None => data,
+        };
+        if send_chunks(server, task, &data).await.is_err() {
+            return Ok(());
+        }
+    }
+    if let Some(injector) = injector.take() {
+        if send_chunks(server, task, &injector.finish()).await.is_err() {
+            return Ok(());
+        }
+    }
+    server.post(&task.id, Reply::End);
+    Ok(())
+}
+
+/// Posts `data` as chunks, each waiting for room in the credit window.
+async fn send_chunks(server: &PortServer, task: &Task, data: &[u8]) -> Result<(), Cancelled> {
+    for piece in data.chunks(MAX_CHUNK) {
+        task.signal.until(|| (task.cancelled.get() || task.credit.borrow().can_send()).then_some(())).await;
+        if task.cancelled.get() {
+            return Err(Cancelled);
+        }
+        task.credit.borrow_mut().sent();
+        server.post(&task.id, Reply::Chunk(piece));
+    }
+    Ok(())
+}

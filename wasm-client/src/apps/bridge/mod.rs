@@ -1,0 +1,26 @@
+//! The port server: `hometun.appPort(origin)` hands an app origin a `MessagePort` whose far end
+//! (served here) reaches only that app's LAN `host:port` (protocol: `docs/web-apps.md`).
+//!
+//! Reading order: `port` (one server per port, messages in, tasks out), `decode` and `message`
+//! (every incoming message read and checked), `fetch` (one request: `adapt` maps it, `exchange`
+//! sends it on a `pool` connection, the body streams within a `credit` window), `ws` (one
+//! WebSocket), `jars` (one cookie jar per target in `localStorage`), `reply` (outgoing messages).
+//! Pure and natively tested: `message`, `credit`, `slots`, `jar`.
+
+pub mod adapt;
+pub mod bind;
+pub mod credit;
+pub mod decode;
+pub mod exchange;
+pub mod fetch;
+pub mod jar;
+pub mod jars;
+pub mod message;
+pub mod pool;
+pub mod port;
+pub mod reply;
+pub mod signal;
+pub mod slots;
+pub mod ws;
+
+pub use port::{serve, App};

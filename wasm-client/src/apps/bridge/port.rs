@@ -1,0 +1,232 @@
+//! The server end of one app port: reads each message, checks it, and starts or steers the
+//! task it belongs to. A port is bound to one [`App`] (its target) for its whole life.
+//!
+//! Servers are kept in a per-page registry (for the `cookies` broadcast to every port of an
+//! app) until their port closes. Each `fetch` or `ws-open` becomes a [`Task`], keyed by its id,
+//! that `more`, `cancel`, `ws-send` and `ws-close` steer.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddrV4;
+use std::rc::{Rc, Weak};
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, MessagePort};
+
+use super::credit::Credit;
+use super::message::{Id, Incoming, MessageError, WsData};
+use super::reply::{self, Reply};
+use super::signal::Signal;
+use super::{decode, fetch, jars, ws};
+use crate::lan::tcp::TcpStream;
+
+/// Tasks (requests and sockets) one port may have open at once.
+pub const MAX_OPEN: usize = 256;
+
+/// What a port is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// The LAN `host:port` every request of the port goes to.
+    pub target: SocketAddrV4,
+    /// The app's browser origin (`https://h-….DOMAIN[:port]`).
+    pub origin: String,
+    /// The tunnel origin `T` (the launcher's).
+    pub tunnel_origin: String,
+}
+
+/// A command for a running WebSocket task.
+#[derive(Debug)]
+pub enum WsCommand {
+    /// Send a message.
+    Send(WsData),
+    /// Start the closing handshake.
+    Close {
+        /// Close code.
+        code: Option<u16>,
+        /// Close reason.
+        reason: String,
+    },
+}
+
+/// One open request or socket on a port.
+pub struct Task {
+    /// The asker's id.
+    pub id: Id,
+    /// Wakes the task when something below changed.
+    pub signal: Signal,
+    /// The response's flow-control window.
+    pub credit: RefCell<Credit>,
+    /// Set by `cancel` (or when the port closed).
+    pub cancelled: Cell<bool>,
+    /// The connection in use, to abort it on cancel.
+    pub stream: RefCell<Option<Rc<TcpStream>>>,
+    /// WebSocket commands not yet handled.
+    pub commands: RefCell<VecDeque<WsCommand>>,
+}
+
+impl Task {
+    fn new(id: Id) -> Self {
+        Self {
+            id,
+            signal: Signal::default(),
+            credit: RefCell::new(Credit::new()),
+            cancelled: Cell::new(false),
+            stream: RefCell::new(None),
+            commands: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// Stops the task: its connection is reset and its next wait returns.
+    pub fn cancel(&self) {
+        self.cancelled.set(true);
+        if let Some(stream) = self.stream.borrow_mut().take() {
+            stream.abort();
+        }
+        self.signal.notify();
+    }
+}
+
+/// The server of one port.
+pub struct PortServer {
+    port: MessagePort,
+    /// What the port is bound to.
+    pub app: App,
+    tasks: RefCell<HashMap<String, Rc<Task>>>,
+    handlers: RefCell<Option<Handlers>>,
+}
+
+/// The port's event handlers, kept as long as the server.
+struct Handlers {
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(JsValue)>,
+}
+
+thread_local! {
+    static SERVERS: RefCell<Vec<Rc<PortServer>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Starts serving `port` for `app`.
+pub fn serve(port: MessagePort, app: App) {
+    let server = Rc::new(PortServer { port, app, tasks: RefCell::default(), handlers: RefCell::default() });
+    let weak = Rc::downgrade(&server);
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if let Some(server) = weak.upgrade() {
+            server.handle(&event.data());
+        }
+    });
+    let weak = Rc::downgrade(&server);
+    let on_close = Closure::<dyn FnMut(JsValue)>::new(move |_event: JsValue| {
+        if let Some(server) = weak.upgrade() {
+            server.close();
+        }
+    });
+    server.port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let _ = server.port.add_event_listener_with_callback("close", on_close.as_ref().unchecked_ref());
+    server.port.start();
+    *server.handlers.borrow_mut() = Some(Handlers { _on_message: on_message, _on_close: on_close });
+    SERVERS.with(|servers| servers.borrow_mut().push(server));
+}
+
+/// The open servers bound to `target` (for the `cookies` broadcast).
+pub fn servers_of(target: SocketAddrV4) -> Vec<Rc<PortServer>> {
+    SERVERS.with(|servers| servers.borrow().iter().filter(|s| s.app.target == target).cloned().collect())
+}
+
+impl PortServer {
+    /// Posts a reply for `id`.
+    pub fn post(&self, id: &Id, reply: Reply<'_>) {
+        reply::post(&self.port, id, reply);
+    }
+
+    /// Posts the jar's script-visible cookies.
+    pub fn post_cookies(&self, cookies: &[(String, String, String)]) {
+        reply::post_cookies(&self.port, cookies);
+    }
+
+    /// A task ended: forget its id.
+    pub fn finish(&self, task: &Task) {
+        let mut tasks = self.tasks.borrow_mut();
+        if tasks.get(&task.id.key()).is_some_and(|t| std::ptr::eq(Rc::as_ptr(t), task)) {
+            tasks.remove(&task.id.key());
+        }
+    }
+
+    fn handle(self: &Rc<Self>, data: &JsValue) {
+        // A message without a usable id cannot be answered: it is ignored.
+        let Ok((op, id)) = decode::op_and_id(data) else { return };
+        match decode::incoming(&op, data) {
+            Ok(message) => self.dispatch(id, message),
+            Err(e) => self.refuse(&id, &e),
+        }
+    }
+
+    fn refuse(&self, id: &Id, error: &MessageError) {
+        self.post(id, Reply::Error(&error.to_string()));
+    }
+
+    fn dispatch(self: &Rc<Self>, id: Id, message: Incoming) {
+        let task = self.tasks.borrow().get(&id.key()).cloned();
+        match (message, task) {
+            (Incoming::Ping, _) => self.post(&id, Reply::Pong),
+            (Incoming::SetCookie(cookie), _) => {
+                jars::set_from_script(self, &cookie);
+                self.post(&id, Reply::Ok);
+            }
+            (Incoming::Fetch(_) | Incoming::WsOpen { .. }, Some(_)) => self.refuse(&id, &MessageError::IdInUse),
+            (Incoming::Fetch(request), None) => {
+                if let Some(task) = self.start(&id) {
+                    wasm_bindgen_futures::spawn_local(fetch::run(self.clone(), task, request));
+                }
+            }
+            (Incoming::WsOpen { path, protocols }, None) => {
+                if let Some(task) = self.start(&id) {
+                    wasm_bindgen_futures::spawn_local(ws::run(self.clone(), task, path, protocols));
+                }
+            }
+            (Incoming::More, Some(task)) => {
+                task.credit.borrow_mut().more();
+                task.signal.notify();
+            }
+            (Incoming::Cancel, Some(task)) => {
+                task.cancel();
+                self.finish(&task);
+            }
+            (Incoming::WsSend(data), Some(task)) => {
+                task.commands.borrow_mut().push_back(WsCommand::Send(data));
+                task.signal.notify();
+            }
+            (Incoming::WsClose { code, reason }, Some(task)) => {
+                task.commands.borrow_mut().push_back(WsCommand::Close { code, reason });
+                task.signal.notify();
+            }
+            // Steering a task that already ended (or never was): nothing to do.
+            (Incoming::More | Incoming::Cancel | Incoming::WsSend(_) | Incoming::WsClose { .. }, None) => {}
+        }
+    }
+
+    fn start(&self, id: &Id) -> Option<Rc<Task>> {
+        let mut tasks = self.tasks.borrow_mut();
+        if tasks.len() >= MAX_OPEN {
+            drop(tasks);
+            self.refuse(id, &MessageError::TooManyOpen);
+            return None;
+        }
+        let task = Rc::new(Task::new(id.clone()));
+        tasks.insert(id.key(), task.clone());
+        Some(task)
+    }
+
+    /// The port closed: stop every task and leave the registry.
+    fn close(self: &Rc<Self>) {
+        for (_, task) in self.tasks.borrow_mut().drain() {
+            task.cancel();
+        }
+        self.port.set_onmessage(None);
+        // Left from a fresh task: dropping the server here would drop the running handler.
+        let me: Weak<Self> = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            SERVERS.with(|servers| servers.borrow_mut().retain(|s| !Weak::ptr_eq(&Rc::downgrade(s), &me)));
+        });
+    }
+}
