@@ -60,6 +60,28 @@ async fn an_enrolling_device_is_pushed_the_first_address_the_relays_and_the_lan_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pushed_config_carries_the_invites_allow_list() {
+    let lab = Lab::start(Limits::default()).await;
+    let info = {
+        let mut store = lab.relay.store();
+        let allow = Some("192.168.0.10:80,192.168.0.20:8000-8100/tcp");
+        hometun_relay::state::actions::create_invite(&mut store, &lab.relay.config, lab.relay.public, "tv", 3600, allow)
+            .unwrap()
+    };
+    let invite = Invite::parse(&info.link).unwrap();
+    let mut tv = lab.connect(&new_key(), &invite.relay_key, Some(&invite)).await.unwrap();
+    let config = tv.config().await;
+    let allowed: Vec<String> =
+        config.allow.iter().map(|rule| format!("{} {:?} {:?}", rule.network, rule.ports, rule.protocol)).collect();
+    assert_eq!(allowed, ["192.168.0.10/32 Some((80, 80)) None", "192.168.0.20/32 Some((8000, 8100)) Some(Tcp)"]);
+    let whole = lab.invite("phone", 3600);
+    let mut phone = lab.connect(&new_key(), &whole.relay_key, Some(&whole)).await.unwrap();
+    let config = phone.config().await;
+    assert_eq!(config.allow.len(), 1, "the whole LAN by default");
+    assert_eq!((config.allow[0].network, config.allow[0].ports), (lab.relay.config.lan, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_packet_routed_to_a_client_address_reaches_that_client() {
     let (lab, _, _, mut phone) = enrolled("phone").await;
     let live = lab.relay.sessions.by_address(FIRST_CLIENT).expect("session registered");

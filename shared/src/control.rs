@@ -1,7 +1,8 @@
 //! The control plane: what the relay pushes to a client after the handshake.
 //!
 //! Like OpenVPN's `push "route ..."`: the client's tunnel address, the relay's, routes, DNS
-//! servers, MTU and keepalive interval. Encoding: `[type u8][version u8]` then TLV fields
+//! servers, MTU, keepalive interval and the allow list (what the device may reach, so a launcher
+//! can list it). Encoding: `[type u8][version u8]` then TLV fields
 //! `[tag u8][len u16 BE][value]`. Bit 7 of a tag marks a field the receiver must understand:
 //! unknown optional fields are skipped, unknown required fields refuse the message.
 
@@ -18,7 +19,11 @@ const TAG_ROUTE: u8 = 3 | REQUIRED;
 const TAG_DNS: u8 = 4;
 const TAG_MTU: u8 = 5 | REQUIRED;
 const TAG_KEEPALIVE: u8 = 6;
-/// At most this many routes or DNS servers are accepted in one message.
+/// Optional, so clients from before the allow list skip it.
+const TAG_ALLOW: u8 = 7;
+const PROTOCOL_TCP: u8 = 6;
+const PROTOCOL_UDP: u8 = 17;
+/// At most this many routes, DNS servers or allow rules are accepted in one message.
 pub const MAX_LIST_LEN: usize = 64;
 
 /// Why a control message was refused.
@@ -43,8 +48,8 @@ pub enum ControlError {
     /// A required field is absent.
     #[error("control message lacks field {0:#04x}")]
     MissingField(u8),
-    /// More routes or DNS servers than [`MAX_LIST_LEN`].
-    #[error("control message lists too many routes or servers")]
+    /// More routes, DNS servers or allow rules than [`MAX_LIST_LEN`].
+    #[error("control message lists too many routes, servers or allow rules")]
     TooMany,
 }
 
@@ -63,6 +68,83 @@ pub struct ClientConfig {
     pub mtu: u16,
     /// How often to send a keepalive when otherwise idle.
     pub keepalive: Duration,
+    /// What the relay lets this device reach (its ACL), for display: the relay enforces it per
+    /// packet anyway. Empty means everything routed (and is what a relay from before the allow
+    /// list sends).
+    pub allow: Vec<AllowRule>,
+}
+
+/// One rule of a device's allow list: `network`, optionally only some ports and one protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllowRule {
+    /// The destination network, e.g. `192.168.0.10/32`.
+    pub network: Network,
+    /// The destination ports `(first, last)`, both included; `None` is every port and protocol.
+    pub ports: Option<(u16, u16)>,
+    /// The protocol the ports are for; `None` is TCP and UDP.
+    pub protocol: Option<AllowProtocol>,
+}
+
+/// The protocol of an [`AllowRule`] with ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowProtocol {
+    /// TCP only.
+    Tcp,
+    /// UDP only.
+    Udp,
+}
+
+impl AllowRule {
+    /// A rule allowing everything to `network`.
+    pub fn network(network: Network) -> Self {
+        Self { network, ports: None, protocol: None }
+    }
+
+    /// Whether a TCP connection to `target` is allowed by this rule (what a launcher lists).
+    pub fn allows_tcp(&self, target: core::net::SocketAddrV4) -> bool {
+        self.network.contains(*target.ip())
+            && self.protocol != Some(AllowProtocol::Udp)
+            && self.ports.is_none_or(|(first, last)| (first..=last).contains(&target.port()))
+    }
+
+    /// Wire form: prefix (5 bytes), then optionally first and last port (2 + 2) and protocol (1).
+    fn to_bytes(self) -> Vec<u8> {
+        let mut out = prefix_bytes(self.network.addr(), self.network.prefix_len()).to_vec();
+        if let Some((first, last)) = self.ports {
+            out.extend_from_slice(&first.to_be_bytes());
+            out.extend_from_slice(&last.to_be_bytes());
+            out.push(match self.protocol {
+                None => 0,
+                Some(AllowProtocol::Tcp) => PROTOCOL_TCP,
+                Some(AllowProtocol::Udp) => PROTOCOL_UDP,
+            });
+        }
+        out
+    }
+
+    fn parse(tag: u8, value: &[u8]) -> Result<Self, ControlError> {
+        let bad = || ControlError::BadField(tag);
+        let (prefix, rest) = value.split_first_chunk::<5>().ok_or_else(bad)?;
+        let (addr, len) = parse_prefix(tag, prefix)?;
+        let network = Network::new(addr, len).map_err(|_| bad())?;
+        match rest {
+            [] => Ok(Self::network(network)),
+            &[f0, f1, l0, l1, protocol] => {
+                let (first, last) = (u16::from_be_bytes([f0, f1]), u16::from_be_bytes([l0, l1]));
+                if first == 0 || first > last {
+                    return Err(bad());
+                }
+                let protocol = match protocol {
+                    0 => None,
+                    PROTOCOL_TCP => Some(AllowProtocol::Tcp),
+                    PROTOCOL_UDP => Some(AllowProtocol::Udp),
+                    _ => return Err(bad()),
+                };
+                Ok(Self { network, ports: Some((first, last)), protocol })
+            }
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// A control message.
@@ -89,6 +171,9 @@ impl ControlMessage {
         field(&mut out, TAG_MTU, &config.mtu.to_be_bytes());
         let keepalive = u16::try_from(config.keepalive.as_secs()).unwrap_or(u16::MAX);
         field(&mut out, TAG_KEEPALIVE, &keepalive.to_be_bytes());
+        for rule in config.allow.iter().take(MAX_LIST_LEN) {
+            field(&mut out, TAG_ALLOW, &rule.to_bytes());
+        }
         out
     }
 
@@ -102,8 +187,8 @@ impl ControlMessage {
             return Err(ControlError::UnsupportedVersion(version));
         }
         let (mut address, mut relay_address, mut mtu) = (None, None, None);
-        let (mut routes, mut dns, mut keepalive) =
-            (Vec::new(), Vec::new(), crate::session::Params::default().keepalive);
+        let (mut routes, mut dns, mut allow, mut keepalive) =
+            (Vec::new(), Vec::new(), Vec::new(), crate::session::Params::default().keepalive);
         while !rest.is_empty() {
             let (&[tag, hi, lo], after) = rest.split_first_chunk::<3>().ok_or(ControlError::Truncated)?;
             let len = usize::from(u16::from_be_bytes([hi, lo]));
@@ -134,6 +219,7 @@ impl ControlMessage {
                     let secs = u16::from_be_bytes(value.try_into().map_err(|_| ControlError::BadField(tag))?);
                     keepalive = Duration::from_secs(u64::from(secs.max(1)));
                 }
+                TAG_ALLOW => push_bounded(&mut allow, AllowRule::parse(tag, value)?)?,
                 unknown if unknown & REQUIRED != 0 => return Err(ControlError::UnknownRequiredField(unknown)),
                 _ => {}
             }
@@ -145,6 +231,7 @@ impl ControlMessage {
             dns,
             mtu: mtu.ok_or(ControlError::MissingField(TAG_MTU))?,
             keepalive,
+            allow,
         }))
     }
 }
@@ -201,6 +288,88 @@ mod tests {
         let mut required = ControlMessage::Config(home_config()).encode();
         field(&mut required, 0x33 | REQUIRED, b"must understand");
         assert_eq!(ControlMessage::decode(&required), Err(ControlError::UnknownRequiredField(0xB3)));
+    }
+
+    fn config_with_allow_list() -> ClientConfig {
+        let mut config = home_config();
+        config.allow = vec![
+            AllowRule::network("192.168.1.0/28".parse().unwrap()),
+            AllowRule { network: "192.168.0.10/32".parse().unwrap(), ports: Some((80, 80)), protocol: None },
+            AllowRule {
+                network: "192.168.0.20/32".parse().unwrap(),
+                ports: Some((8000, 8100)),
+                protocol: Some(AllowProtocol::Tcp),
+            },
+            AllowRule {
+                network: "192.168.0.30/32".parse().unwrap(),
+                ports: Some((53, 53)),
+                protocol: Some(AllowProtocol::Udp),
+            },
+        ];
+        config
+    }
+
+    #[test]
+    fn an_allow_list_arrives_as_sent() {
+        let message = ControlMessage::Config(config_with_allow_list());
+        assert_eq!(ControlMessage::decode(&message.encode()), Ok(message));
+    }
+
+    #[test]
+    fn a_client_from_before_the_allow_list_skips_it() {
+        // An old client does not know tag 7; it sees it as this decoder sees any unknown
+        // optional tag. Renaming the allow fields to such a tag shows what the old client gets.
+        assert_eq!(TAG_ALLOW & REQUIRED, 0, "the allow list must stay optional");
+        let mut bytes = ControlMessage::Config(config_with_allow_list()).encode();
+        let mut at = 2;
+        let mut renamed = 0;
+        while at < bytes.len() {
+            let len = usize::from(u16::from_be_bytes([bytes[at + 1], bytes[at + 2]]));
+            if bytes[at] == TAG_ALLOW {
+                bytes[at] = 0x3f;
+                renamed += 1;
+            }
+            at += 3 + len;
+        }
+        assert_eq!(renamed, 4, "one field per rule");
+        assert_eq!(ControlMessage::decode(&bytes), Ok(ControlMessage::Config(home_config())));
+    }
+
+    #[test]
+    fn allow_rules_tell_which_tcp_targets_a_launcher_lists() {
+        let allow = config_with_allow_list().allow;
+        let allowed = |target: &str| allow.iter().any(|r| r.allows_tcp(target.parse().unwrap()));
+        assert!(allowed("192.168.1.5:22"));
+        assert!(allowed("192.168.0.10:80"));
+        assert!(!allowed("192.168.0.10:81"));
+        assert!(allowed("192.168.0.20:8080"));
+        assert!(!allowed("192.168.0.30:53"), "a UDP-only rule lists no web app");
+        assert!(!allowed("192.168.0.40:80"));
+    }
+
+    #[test]
+    fn malformed_allow_rules_and_too_many_are_refused() {
+        let base = ControlMessage::Config(home_config()).encode();
+        let with = |value: &[u8]| {
+            let mut bytes = base.clone();
+            field(&mut bytes, TAG_ALLOW, value);
+            ControlMessage::decode(&bytes)
+        };
+        let bad: [&[u8]; 5] = [
+            &[192, 168, 0, 10],                      // short prefix
+            &[192, 168, 0, 10, 33],                  // prefix too long
+            &[192, 168, 0, 10, 32, 0, 80],           // ports cut short
+            &[192, 168, 0, 10, 32, 0, 81, 0, 80, 6], // first port after last
+            &[192, 168, 0, 10, 32, 0, 80, 0, 80, 1], // unknown protocol
+        ];
+        for (i, value) in bad.into_iter().enumerate() {
+            assert_eq!(with(value), Err(ControlError::BadField(TAG_ALLOW)), "case {i}");
+        }
+        let mut many = base.clone();
+        for _ in 0..=MAX_LIST_LEN {
+            field(&mut many, TAG_ALLOW, &[192, 168, 0, 10, 32]);
+        }
+        assert_eq!(ControlMessage::decode(&many), Err(ControlError::TooMany));
     }
 
     #[test]

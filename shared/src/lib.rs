@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app_name;
 pub mod client;
 pub mod control;
 pub mod handshake;

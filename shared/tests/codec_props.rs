@@ -3,7 +3,7 @@
 
 mod sim;
 
-use hometun_shared::control::{ClientConfig, ControlMessage};
+use hometun_shared::control::{AllowProtocol, AllowRule, ClientConfig, ControlMessage};
 use hometun_shared::handshake::Responder;
 use hometun_shared::invite::{Invite, InviteId, InviteSecret};
 use hometun_shared::ipv4::{InterfaceAddress, Network};
@@ -29,15 +29,27 @@ fn config() -> impl Strategy<Value = ClientConfig> {
         prop::collection::vec(any::<u32>(), 0..4),
         576u16..,
         1u16..,
+        prop::collection::vec(allow_rule(), 0..4),
     )
-        .prop_map(|(address, relay, routes, dns, mtu, keepalive)| ClientConfig {
+        .prop_map(|(address, relay, routes, dns, mtu, keepalive, allow)| ClientConfig {
             address,
             relay_address: Ipv4Addr::from(relay),
             routes,
             dns: dns.into_iter().map(Ipv4Addr::from).collect(),
             mtu,
             keepalive: Duration::from_secs(u64::from(keepalive)),
+            allow,
         })
+}
+
+fn allow_rule() -> impl Strategy<Value = AllowRule> {
+    (net(), prop::option::of((1u16.., any::<u16>())), prop::option::of(any::<bool>())).prop_map(
+        |(network, ports, tcp)| {
+            let ports = ports.map(|(first, extra)| (first, first.saturating_add(extra)));
+            let protocol = ports.and(tcp).map(|tcp| if tcp { AllowProtocol::Tcp } else { AllowProtocol::Udp });
+            AllowRule { network, ports, protocol }
+        },
+    )
 }
 
 proptest! {

@@ -1,8 +1,8 @@
 //! The services a LAN host runs in the lab, served by the `hometun-labhost` binary.
 //!
 //! - HTTP/1.1 (keep-alive): `/` an HTML page naming the host, `/blob/<size>` known bytes (see
-//!   [`crate::content`]), `/whoami` the peer's address as the host saw it (tells masquerade from
-//!   routed mode), anything else 404.
+//!   [`crate::content`]; one `Range: bytes=...` range gives `206`), `/whoami` the peer's address as the host saw it (tells masquerade from
+//!   routed mode), `/ws/echo` a WebSocket that echoes every message, anything else 404.
 //! - TCP echo (the lab uses port 7).
 //! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
 //! - A DNS responder for A queries over UDP with fixed records.
@@ -41,36 +41,52 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
     stream.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let Some((head_len, path, close)) = read_request_head(&mut stream, &mut buf).await? else {
+        let Some(RequestHead { len: head_len, path, close, range, ws_key }) =
+            read_request_head(&mut stream, &mut buf).await?
+        else {
             return Ok(());
         };
         buf.drain(..head_len);
+        if let (Some(key), "/ws/echo") = (ws_key, path.as_str()) {
+            return ws_echo(stream, &key).await;
+        }
+        let mut extra = String::new();
         let (status, ctype, body): (&str, &str, Body) = match path.as_str() {
             "/" | "/index.html" => {
                 ("200 OK", "text/html; charset=utf-8", Body::Bytes(content::index_page(host_name).into()))
             }
             "/whoami" => ("200 OK", "text/plain", Body::Bytes(peer.ip().to_string().into())),
-            p => match content::parse_blob_path(p) {
-                Some(size) => ("200 OK", "application/octet-stream", Body::Blob(size)),
-                None => ("404 Not Found", "text/plain", Body::Bytes(b"not found\n".to_vec())),
+            p => match (content::parse_blob_path(p), range.as_deref()) {
+                (Some(size), Some(header)) => match byte_range(header, size) {
+                    Some((start, end)) => {
+                        extra = format!("Content-Range: bytes {start}-{}/{size}\r\n", end - 1);
+                        ("206 Partial Content", "application/octet-stream", Body::Blob { size, start, end })
+                    }
+                    None => {
+                        extra = format!("Content-Range: bytes */{size}\r\n");
+                        ("416 Range Not Satisfiable", "text/plain", Body::Bytes(Vec::new()))
+                    }
+                },
+                (Some(size), None) => ("200 OK", "application/octet-stream", Body::Blob { size, start: 0, end: size }),
+                (None, _) => ("404 Not Found", "text/plain", Body::Bytes(b"not found\n".to_vec())),
             },
         };
         let len = match &body {
             Body::Bytes(b) => b.len() as u64,
-            Body::Blob(size) => *size,
+            Body::Blob { start, end, .. } => end - start,
         };
         let conn = if close { "close" } else { "keep-alive" };
         let head = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\nConnection: {conn}\r\n\r\n"
+            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n{extra}Accept-Ranges: bytes\r\nConnection: {conn}\r\n\r\n"
         );
         stream.write_all(head.as_bytes()).await?;
         match body {
             Body::Bytes(b) => stream.write_all(&b).await?,
-            Body::Blob(size) => {
+            Body::Blob { size, start, end } => {
                 let mut chunk = vec![0u8; 64 * 1024];
-                let mut offset = 0;
-                while offset < size {
-                    let n = chunk.len().min((size - offset) as usize);
+                let mut offset = start;
+                while offset < end {
+                    let n = chunk.len().min((end - offset) as usize);
                     content::blob_bytes(size, offset, &mut chunk[..n]);
                     stream.write_all(&chunk[..n]).await?;
                     offset += n as u64;
@@ -94,11 +110,60 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
 
 enum Body {
     Bytes(Vec<u8>),
-    Blob(u64),
+    /// Bytes `start..end` of the blob of `size` bytes.
+    Blob {
+        size: u64,
+        start: u64,
+        end: u64,
+    },
+}
+
+struct RequestHead {
+    len: usize,
+    path: String,
+    close: bool,
+    range: Option<String>,
+    /// `Sec-WebSocket-Key` of an upgrade request.
+    ws_key: Option<String>,
+}
+
+/// Answers a WebSocket upgrade and echoes every text and binary message until the close.
+async fn ws_echo(mut stream: TcpStream, key: &str) -> anyhow::Result<()> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role};
+    let accept = derive_accept_key(key.as_bytes());
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Server, None).await;
+    while let Some(message) = ws.next().await {
+        let message = message?;
+        if message.is_text() || message.is_binary() {
+            ws.send(message).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One `bytes=` range of a body of `size` bytes as `start..end`; `None` when it is not a single
+/// satisfiable range (`a-b`, `a-` or `-n`).
+fn byte_range(header: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    let (first, last) = spec.split_once('-')?;
+    let (start, end) = match (first.trim(), last.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (size.saturating_sub(n), size)
+        }
+        (a, "") => (a.parse().ok()?, size),
+        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.saturating_add(1).min(size)),
+    };
+    (start < end).then_some((start, end))
 }
 
 /// Reads one request head; `None` when the peer closed cleanly between requests.
-async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<Option<(usize, String, bool)>> {
+async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<Option<RequestHead>> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
@@ -109,7 +174,17 @@ async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow:
                     .headers
                     .iter()
                     .any(|h| h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close"));
-            return Ok(Some((len, path, close)));
+            let range = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("range"))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned());
+            let ws_key = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned());
+            return Ok(Some(RequestHead { len, path, close, range, ws_key }));
         }
         anyhow::ensure!(buf.len() < MAX_HEAD, "request head too long");
         let mut chunk = [0u8; 4096];
@@ -220,6 +295,18 @@ mod tests {
         q.extend_from_slice(&qtype.to_be_bytes());
         q.extend_from_slice(&[0, 1]);
         q
+    }
+
+    #[test]
+    fn a_single_byte_range_is_served_and_others_are_not() {
+        assert_eq!(byte_range("bytes=0-99", 1000), Some((0, 100)));
+        assert_eq!(byte_range("bytes=990-", 1000), Some((990, 1000)));
+        assert_eq!(byte_range("bytes=-10", 1000), Some((990, 1000)));
+        assert_eq!(byte_range("bytes=900-5000", 1000), Some((900, 1000)));
+        assert_eq!(byte_range("bytes=1000-", 1000), None);
+        assert_eq!(byte_range("bytes=5-1", 1000), None);
+        assert_eq!(byte_range("items=0-1", 1000), None);
+        assert_eq!(byte_range("bytes=x-1", 1000), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! JavaScript sees them as `Error` objects with `name = "HometunError"` and a stable
 //! kebab-case `code` (see [`ClientError::code`]), so scripts can branch without parsing text.
 
-use crate::apps::bridge::bind::BindError;
+use crate::apps::AppError;
 use crate::http::{HttpError, UrlError};
 use hometun_shared::netstack;
 use hometun_shared::session::End;
@@ -111,9 +111,10 @@ pub enum ClientError {
     /// An argument from JavaScript was not usable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// `appPort`/`appUrl` got an origin or URL that is not one of this page's home web apps.
+    /// A home web app request was refused: not an app origin of this page (or the page is not on
+    /// a domain name), a header or cookie that cannot be carried, a failed WebSocket upgrade.
     #[error(transparent)]
-    App(#[from] BindError),
+    App(#[from] AppError),
 }
 
 impl ClientError {
@@ -141,7 +142,7 @@ impl ClientError {
             Self::ConnectionReset { .. } => "connection-reset",
             Self::Storage(_) => "storage",
             Self::InvalidArgument(_) => "invalid-argument",
-            Self::App(BindError::NoDomain(_)) => "no-app-origins",
+            Self::App(AppError::TunnelOrigin(_)) => "no-app-origins",
             Self::App(_) => "not-an-app",
         }
     }

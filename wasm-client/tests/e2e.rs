@@ -21,6 +21,8 @@
 //! reason (see build.rs).
 #![cfg(target_arch = "wasm32")]
 
+mod apps;
+
 use hometun_wasm::api;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -100,7 +102,7 @@ async fn a_browser_enrols_and_reaches_the_home_network() {
     assert_eq!(get(&status, "state").as_string().as_deref(), Some("connected"));
 
     // A used invite is refused with its own error.
-    hometun_wasm::api::disconnect();
+    api::disconnect();
     let reused = api::enroll(invite.to_owned()).await.expect_err("an invite works once");
     assert_eq!(code_of(&reused), "invite-used");
     // The failed enrolment kept the device: connecting again gives the same address.
@@ -155,6 +157,9 @@ async fn a_browser_enrols_and_reaches_the_home_network() {
     }
     assert_eq!(echoed, b"hello through the tunnel\n");
     echo.close();
+
+    // Home web apps through a port bound to the LAN host (no service worker: the test is one).
+    apps::app_ports(lan, blob_byte).await;
 
     // The relay drops the WebSocket: the client comes back by itself, same address.
     match DROP_URL {

@@ -5,6 +5,7 @@ import { $, withProgress, formatBytes, describeError } from './ui.js';
 import { setupTools } from './tools.js';
 import { setupBrowser } from './browse.js';
 import { showCertificate } from './certificate.js';
+import { setupApps, listenForPortRequests } from './apps.js';
 
 const STATUS_EVERY_MS = 1000;
 /** Errors after which trying again later may work (the relay or the network was down). */
@@ -27,6 +28,10 @@ function exposeApi() {
     fetch: (url, init = {}) => wasm.httpFetch(String(url), init),
     connectTcp: (host, port) => wasm.connectTcp(String(host), Number(port)),
   };
+  if (typeof wasm.appUrl === 'function' && typeof wasm.appPort === 'function') {
+    api.appUrl = (lanUrl) => wasm.appUrl(String(lanUrl));
+    api.appPort = (origin) => wasm.appPort(String(origin));
+  }
   window.hometun = Object.freeze(api);
   return api;
 }
@@ -51,6 +56,7 @@ function render(status) {
   $('welcome').hidden = status.enrolled;
   $('status').hidden = !status.enrolled;
   $('tools').hidden = !status.enrolled;
+  $('apps').hidden = !status.enrolled;
   $('s-state').textContent = status.state + (status.reconnectAttempts ? ` (attempt ${status.reconnectAttempts})` : '');
   $('s-address').textContent = status.address || '–';
   $('s-routes').textContent = status.routes.length ? status.routes.join(', ') : '–';
@@ -69,13 +75,16 @@ function render(status) {
   }
 }
 
+/** Called with the configuration each successful enrol or connect pushed. */
+let onConfig = () => {};
+
 /** Runs `action` (enrol or connect) with progress shown; resolves with the error, if any. */
 async function bringUp(action) {
   showError(null);
   document.body.dataset.state = 'connecting';
   let failure = null;
   try {
-    await withProgress(action());
+    onConfig(await withProgress(action()));
   } catch (error) {
     failure = error;
     showError(error);
@@ -148,12 +157,16 @@ function setupDevice(api) {
 
 async function main() {
   const invite = takeInviteFromUrl();
-  showCertificate();
+  let apiReady;
+  listenForPortRequests(new Promise((resolve) => { apiReady = resolve; }));
+  const relayInfo = showCertificate();
   await init({ module_or_path: new URL('../hometun-wasm_bg.wasm', import.meta.url) });
   const api = exposeApi();
+  apiReady(api);
   setupDevice(api);
   setupTools(api);
   setupBrowser(api);
+  onConfig = setupApps(api, relayInfo);
   window.setInterval(() => render(api.status()), STATUS_EVERY_MS);
   window.dispatchEvent(new CustomEvent('hometun-ready'));
   if (invite) {

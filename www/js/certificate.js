@@ -2,17 +2,20 @@
 // page says plainly what that costs and shows the fingerprint to compare.
 import { $ } from './ui.js';
 
+/** Shows the certificate notice; resolves with /relay.json (null when it cannot be read). */
 export async function showCertificate() {
-  let certificate = null;
+  let relay = null;
   try {
     const response = await fetch('/relay.json', { cache: 'no-store' });
-    if (response.ok) certificate = (await response.json()).certificate;
+    if (response.ok) relay = await response.json();
   } catch (_) {
-    return; // Advice only: the page works without it.
+    return null; // Advice only: the page works without it.
   }
-  if (!certificate) return;
+  const certificate = relay && relay.certificate;
+  if (!certificate) return relay;
   document.body.dataset.certificate = certificate.kind;
-  if (certificate.kind !== 'self-signed') return;
+  if (certificate.kind !== 'self-signed') return relay;
   $('cert-fingerprint').textContent = certificate.fingerprint;
   $('cert-notice').hidden = false;
+  return relay;
 }

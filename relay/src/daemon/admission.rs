@@ -212,6 +212,7 @@ impl Relay {
             dns: self.config.dns.clone(),
             mtu: self.config.mtu,
             keepalive: std::time::Duration::from_secs(self.config.limits.keepalive_secs),
+            allow: admitted.filter.acl.allow_rules(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! first carries no ports, so only port-less rules can allow it.
 
 use crate::net::packet::{Ipv4Summary, PROTO_TCP, PROTO_UDP};
+use hometun_shared::control::{AllowProtocol, AllowRule};
 use hometun_shared::ipv4::Network;
 use std::fmt;
 use std::str::FromStr;
@@ -92,6 +93,22 @@ impl Acl {
     /// Whether the packet's destination (and port) is allowed.
     pub fn allows(&self, packet: &Ipv4Summary) -> bool {
         self.rules.iter().any(|r| r.allows(packet))
+    }
+
+    /// The rules as pushed to the client (so its launcher can list what it may reach).
+    pub fn allow_rules(&self) -> Vec<AllowRule> {
+        self.rules
+            .iter()
+            .map(|rule| AllowRule {
+                network: rule.net,
+                ports: rule.ports,
+                protocol: rule.protocol.and_then(|p| match p {
+                    PROTO_TCP => Some(AllowProtocol::Tcp),
+                    PROTO_UDP => Some(AllowProtocol::Udp),
+                    _ => None,
+                }),
+            })
+            .collect()
     }
 
     /// The networks the rules reach (routes to push to the client).
@@ -189,6 +206,26 @@ mod tests {
             assert_eq!(text.parse::<Rule>().unwrap().to_string(), text);
         }
         assert_eq!("192.168.0.10:80".parse::<Rule>().unwrap().to_string(), "192.168.0.10/32:80");
+    }
+
+    #[test]
+    fn the_pushed_allow_rules_are_the_acl() {
+        let acl = Acl::parse_list("192.168.0.10:80, 192.168.0.20/32:8000-8100/tcp, 10.0.0.0/8:53/udp, 192.168.1.0/24")
+            .unwrap();
+        let net = |text: &str| text.parse::<Network>().unwrap();
+        assert_eq!(
+            acl.allow_rules(),
+            vec![
+                AllowRule { network: net("192.168.0.10/32"), ports: Some((80, 80)), protocol: None },
+                AllowRule {
+                    network: net("192.168.0.20/32"),
+                    ports: Some((8000, 8100)),
+                    protocol: Some(AllowProtocol::Tcp)
+                },
+                AllowRule { network: net("10.0.0.0/8"), ports: Some((53, 53)), protocol: Some(AllowProtocol::Udp) },
+                AllowRule::network(net("192.168.1.0/24")),
+            ]
+        );
     }
 
     #[test]

@@ -13,5 +13,6 @@ pub(crate) fn home_config() -> ClientConfig {
         dns: vec![Ipv4Addr::new(192, 168, 0, 1)],
         mtu: 1420,
         keepalive: Duration::from_secs(25),
+        allow: Vec::new(),
     }
 }

@@ -4,7 +4,8 @@
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageChannel, MessagePort};
 
-use crate::apps::bridge::{self, bind, App};
+use crate::apps::bridge::{self, App};
+use crate::apps::origin::AppOrigins;
 use crate::error::ClientError;
 
 /// The page's own origin `T` (`location.origin`).
@@ -26,9 +27,10 @@ pub fn app_port(origin: String) -> Result<MessagePort, JsValue> {
 /// [`app_port`] with the tunnel origin given (the page's own in `appPort`; tests use this to
 /// stand for a page on a domain).
 pub fn app_port_under(origin: &str, tunnel_origin: &str) -> Result<MessagePort, ClientError> {
-    let target = bind::target_of(origin, tunnel_origin)?;
+    let origins = AppOrigins::new(tunnel_origin)?;
+    let target = origins.target_of(origin)?;
     let channel = MessageChannel::new().map_err(|_| ClientError::InvalidArgument("MessageChannel failed".into()))?;
-    let app = App { target, origin: origin.to_owned(), tunnel_origin: tunnel_origin.to_owned() };
+    let app = App { target, origin: origin.to_owned(), origins };
     bridge::serve(channel.port1(), app);
     Ok(channel.port2())
 }
@@ -39,5 +41,6 @@ pub fn app_port_under(origin: &str, tunnel_origin: &str) -> Result<MessagePort, 
 /// domain name.
 #[wasm_bindgen(js_name = appUrl)]
 pub fn app_url(lan_url: String) -> Result<String, JsValue> {
-    Ok(bind::app_url(&lan_url, &tunnel_origin()?).map_err(ClientError::from)?)
+    let origins = AppOrigins::new(&tunnel_origin()?).map_err(ClientError::from)?;
+    Ok(origins.app_url(&lan_url).map_err(ClientError::from)?)
 }

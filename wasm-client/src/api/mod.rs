@@ -16,7 +16,7 @@ pub use fetch::http_fetch;
 pub use tcp::{connect_tcp, TcpConnection};
 pub use tools::{ping, resolve};
 
-use hometun_shared::control::ClientConfig;
+use hometun_shared::control::{AllowProtocol, AllowRule, ClientConfig};
 use wasm_bindgen::prelude::*;
 
 use crate::driver::link::Phase;
@@ -40,11 +40,35 @@ fn config_object(config: &ClientConfig) -> JsValue {
         .set("routes", js::strings(&config.routes))
         .set("dns", js::strings(&config.dns))
         .set("mtu", config.mtu)
+        .set("allow", allow_array(&config.allow))
         .into_js()
 }
 
+/// The allow list as `[{network: "192.168.0.10/32", ports: [80, 80] | null, protocol: "tcp" |
+/// "udp" | null}, …]` (`ports` is the first and last port, both included; `null` every port).
+fn allow_array(allow: &[AllowRule]) -> js_sys::Array {
+    allow
+        .iter()
+        .map(|rule| {
+            let ports = match rule.ports {
+                Some((first, last)) => {
+                    JsValue::from([first, last].into_iter().map(JsValue::from).collect::<js_sys::Array>())
+                }
+                None => JsValue::NULL,
+            };
+            let protocol = match rule.protocol {
+                Some(AllowProtocol::Tcp) => JsValue::from("tcp"),
+                Some(AllowProtocol::Udp) => JsValue::from("udp"),
+                None => JsValue::NULL,
+            };
+            Obj::new().set("network", rule.network.to_string()).set("ports", ports).set("protocol", protocol).into_js()
+        })
+        .collect()
+}
+
 /// Enrols this browser with an invite (the whole link, its `#invite=...` fragment or the bare
-/// code) and brings the tunnel up. Resolves with `{address, prefix, relayAddress, routes, dns, mtu}`.
+/// code) and brings the tunnel up. Resolves with `{address, prefix, relayAddress, routes, dns, mtu, allow}`
+/// (`allow`: `[{network, ports: [first, last] | null, protocol: "tcp" | "udp" | null}]`, empty = everything routed).
 #[wasm_bindgen]
 pub async fn enroll(invite: String) -> Result<JsValue, JsValue> {
     let config = tunnel().enroll(&invite).await?;

@@ -7,9 +7,11 @@ use std::rc::Rc;
 use super::message::FetchRequest;
 use super::port::{PortServer, Task};
 use super::reply::{Reply, MAX_CHUNK};
-use super::{adapt, exchange, jars};
+use super::{exchange, jars};
+use crate::apps::headers::{map_request, map_response};
+use crate::apps::inject::Injector;
 use crate::error::ClientError;
-use crate::http::HttpError;
+use crate::http::{HttpError, HttpUrl, Request};
 
 /// Why streaming stopped early without an error to report.
 struct Cancelled;
@@ -27,10 +29,14 @@ pub async fn run(server: Rc<PortServer>, task: Rc<Task>, request: FetchRequest) 
 
 async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) -> Result<(), ClientError> {
     let app = &server.app;
-    let cookie = jars::cookie_header(app.target, &request.path);
-    let http_request = adapt::request(app, &request, cookie.as_deref())?;
+    let (target, path) = (app.target, request.path.as_str());
+    let headers = jars::with_jar(target, |jar, now| map_request(&app.origins, jar, path, &request.headers, now))?;
+    let url = HttpUrl { host: target.ip().to_string(), port: target.port(), target: request.path.clone() };
+    let mut http_request = Request::new(&request.method, url);
+    http_request.headers = headers;
+    http_request.body = request.body;
     let (head, mut exchange) =
-        exchange::send(app.target, &http_request, |stream| *task.stream.borrow_mut() = Some(stream.clone())).await?;
+        exchange::send(target, &http_request, |stream| *task.stream.borrow_mut() = Some(stream.clone())).await?;
     if task.cancelled.get() {
         return Ok(());
     }
@@ -38,24 +44,26 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
         let message = format!("status {} cannot be handed to the page", head.status);
         return Err(HttpError::BadHead(message).into());
     }
-    let mut mapped = adapt::response(app, &head);
-    jars::store(app.target, &request.path, &mapped.set_cookies);
-    let mut injector = (request.is_document() && mapped.is_html)
-        .then(|| adapt::injector(&jars::script_cookies(app.target, &request.path)));
-    if injector.is_some() {
-        mapped.headers.retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));
+    let destination = request.destination.as_str();
+    let mapped = jars::with_jar(target, |jar, now| {
+        map_response(&app.origins, jar, path, destination, &head.headers, now)
+            .map(|mapped| (mapped.inject.then(|| Injector::new(&jar.script_cookies(path, now))), mapped))
+    })?;
+    let (mut injector, mapped) = mapped;
+    if mapped.jar_changed {
+        jars::changed_jar(target);
     }
     server.post(&task.id, Reply::Head { status: head.status, status_text: &head.reason, headers: &mapped.headers });
     while let Some(data) = exchange.next_chunk().await? {
         let data = match injector.as_mut() {
-            Some(injector) => injector.feed(&data),
+            Some(injector) => injector.push(&data),
             None => data,
         };
         if send_chunks(server, task, &data).await.is_err() {
             return Ok(());
         }
     }
-    if let Some(injector) = injector.take() {
+    if let Some(mut injector) = injector.take() {
         if send_chunks(server, task, &injector.finish()).await.is_err() {
             return Ok(());
         }

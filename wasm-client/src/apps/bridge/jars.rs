@@ -1,14 +1,15 @@
-//! One cookie jar per target, shared by every port bound to it: loaded from the tunnel
-//! origin's `localStorage` on first use, saved there on every change, and broadcast to every
-//! port of the app (`cookies`) whenever it changes. A LAN `Set-Cookie` never becomes a real
-//! browser cookie.
+//! One cookie jar per target ([`crate::apps::jar::Jar`]), shared by every port bound to it:
+//! loaded from the tunnel origin's `localStorage` on first use, saved there on every change,
+//! and broadcast to every port of the app (`cookies`) whenever it changes. A LAN `Set-Cookie`
+//! never becomes a real browser cookie.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 
-use super::jar::Jar;
-use super::port::{servers_of, PortServer};
+use super::port::servers_of;
+use crate::apps::jar::Jar;
+use crate::apps::AppError;
 
 thread_local! {
     static JARS: RefCell<HashMap<SocketAddrV4, Jar>> = RefCell::new(HashMap::new());
@@ -23,52 +24,49 @@ fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-fn with_jar<T>(target: SocketAddrV4, f: impl FnOnce(&mut Jar) -> T) -> T {
+/// Unix seconds, the jar's clock.
+fn now() -> i64 {
+    (js_sys::Date::now() / 1000.0) as i64
+}
+
+/// Runs `f` on `target`'s jar (loaded on first use; an unreadable saved jar starts empty) with
+/// the current time.
+pub fn with_jar<T>(target: SocketAddrV4, f: impl FnOnce(&mut Jar, i64) -> T) -> T {
     JARS.with(|jars| {
         let mut jars = jars.borrow_mut();
         let jar = jars.entry(target).or_insert_with(|| {
             let saved = storage().and_then(|s| s.get_item(&storage_key(target)).ok().flatten());
-            saved.as_deref().map(Jar::from_text).unwrap_or_default()
+            saved.and_then(|json| Jar::from_json(target, &json).ok()).unwrap_or_else(|| Jar::new(target))
         });
-        f(jar)
+        f(jar, now())
     })
 }
 
-/// The `Cookie` header for a request to `path`, if any cookie applies.
-pub fn cookie_header(target: SocketAddrV4, path: &str) -> Option<String> {
-    with_jar(target, |jar| jar.header(path))
-}
-
-/// The cookies a script at `path` sees, as `[name, value, path]`.
-pub fn script_cookies(target: SocketAddrV4, path: &str) -> Vec<(String, String, String)> {
-    with_jar(target, |jar| jar.script_visible(path))
-}
-
-/// Takes a response's `Set-Cookie` values into the jar.
+/// Takes `Set-Cookie` values (of a WebSocket upgrade) into the jar.
 pub fn store(target: SocketAddrV4, path: &str, set_cookies: &[String]) {
-    if set_cookies.is_empty() {
-        return;
-    }
-    let changed = with_jar(target, |jar| set_cookies.iter().fold(false, |c, v| jar.set(v, path, false) | c));
+    let changed = with_jar(target, |jar, now| {
+        set_cookies.iter().fold(false, |changed, value| jar.store_set_cookie(value, path, now) | changed)
+    });
     if changed {
         changed_jar(target);
     }
 }
 
-/// A `document.cookie = ...` from the app's page (HttpOnly cookies cannot be set or replaced).
-pub fn set_from_script(server: &PortServer, cookie: &str) {
-    let target = server.app.target;
-    if with_jar(target, |jar| jar.set(cookie, "/", true)) {
+/// A `document.cookie = ...` from one of the app's pages. Fails when the jar refuses it (an
+/// HttpOnly cookie, a string that does not parse).
+pub fn set_from_script(target: SocketAddrV4, cookie: &str) -> Result<(), AppError> {
+    if with_jar(target, |jar, now| jar.set_from_script(cookie, "/", now))? {
         changed_jar(target);
     }
+    Ok(())
 }
 
-fn changed_jar(target: SocketAddrV4) {
-    let text = with_jar(target, |jar| jar.to_text());
+/// The jar changed: save it and tell every port of the app.
+pub fn changed_jar(target: SocketAddrV4) {
+    let (json, cookies) = with_jar(target, |jar, now| (jar.to_json(now), jar.script_cookies("/", now)));
     if let Some(storage) = storage() {
-        let _ = storage.set_item(&storage_key(target), &text);
+        let _ = storage.set_item(&storage_key(target), &json);
     }
-    let cookies = with_jar(target, |jar| jar.script_visible("/"));
     for server in servers_of(target) {
         server.post_cookies(&cookies);
     }

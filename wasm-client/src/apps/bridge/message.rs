@@ -8,10 +8,7 @@
 pub const MAX_BODY: usize = 64 << 20;
 /// Longest request path with its query.
 pub const MAX_PATH: usize = 16 * 1024;
-/// Most request headers in one message.
-pub const MAX_HEADERS: usize = 100;
-/// Most bytes of request header names and values together.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub use crate::apps::headers::{MAX_HEADERS, MAX_HEADER_BYTES};
 /// Longest method name.
 pub const MAX_METHOD: usize = 32;
 /// Largest WebSocket message the page may send.

@@ -2,18 +2,16 @@
 //! (served here) reaches only that app's LAN `host:port` (protocol: `docs/web-apps.md`).
 //!
 //! Reading order: `port` (one server per port, messages in, tasks out), `decode` and `message`
-//! (every incoming message read and checked), `fetch` (one request: `adapt` maps it, `exchange`
+//! (every incoming message read and checked), `fetch` (one request: `headers` maps it, `exchange`
 //! sends it on a `pool` connection, the body streams within a `credit` window), `ws` (one
 //! WebSocket), `jars` (one cookie jar per target in `localStorage`), `reply` (outgoing messages).
-//! Pure and natively tested: `message`, `credit`, `slots`, `jar`.
+//! Pure and natively tested: `message`, `credit`, `slots`. The mapping, jar, injector and
+//! WebSocket codec are the pure modules beside this one (`crate::apps`).
 
-pub mod adapt;
-pub mod bind;
 pub mod credit;
 pub mod decode;
 pub mod exchange;
 pub mod fetch;
-pub mod jar;
 pub mod jars;
 pub mod message;
 pub mod pool;

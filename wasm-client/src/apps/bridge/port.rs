@@ -19,6 +19,8 @@ use super::message::{Id, Incoming, MessageError, WsData};
 use super::reply::{self, Reply};
 use super::signal::Signal;
 use super::{decode, fetch, jars, ws};
+use crate::apps::origin::AppOrigins;
+use crate::error::ClientError;
 use crate::lan::tcp::TcpStream;
 
 /// Tasks (requests and sockets) one port may have open at once.
@@ -31,8 +33,8 @@ pub struct App {
     pub target: SocketAddrV4,
     /// The app's browser origin (`https://h-….DOMAIN[:port]`).
     pub origin: String,
-    /// The tunnel origin `T` (the launcher's).
-    pub tunnel_origin: String,
+    /// The app origins under the tunnel origin `T` (the launcher's).
+    pub origins: AppOrigins,
 }
 
 /// A command for a running WebSocket task.
@@ -63,6 +65,8 @@ pub struct Task {
     pub stream: RefCell<Option<Rc<TcpStream>>>,
     /// WebSocket commands not yet handled.
     pub commands: RefCell<VecDeque<WsCommand>>,
+    /// WebSocket reads not yet handled (`None`: the LAN app closed the stream).
+    pub received: RefCell<VecDeque<Result<Option<Vec<u8>>, ClientError>>>,
 }
 
 impl Task {
@@ -74,6 +78,7 @@ impl Task {
             cancelled: Cell::new(false),
             stream: RefCell::new(None),
             commands: RefCell::new(VecDeque::new()),
+            received: RefCell::new(VecDeque::new()),
         }
     }
 
@@ -169,10 +174,10 @@ impl PortServer {
         let task = self.tasks.borrow().get(&id.key()).cloned();
         match (message, task) {
             (Incoming::Ping, _) => self.post(&id, Reply::Pong),
-            (Incoming::SetCookie(cookie), _) => {
-                jars::set_from_script(self, &cookie);
-                self.post(&id, Reply::Ok);
-            }
+            (Incoming::SetCookie(cookie), _) => match jars::set_from_script(self.app.target, &cookie) {
+                Ok(()) => self.post(&id, Reply::Ok),
+                Err(e) => self.post(&id, Reply::Error(&e.to_string())),
+            },
             (Incoming::Fetch(_) | Incoming::WsOpen { .. }, Some(_)) => self.refuse(&id, &MessageError::IdInUse),
             (Incoming::Fetch(request), None) => {
                 if let Some(task) = self.start(&id) {

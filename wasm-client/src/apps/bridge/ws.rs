@@ -1,13 +1,165 @@
-//! Serving one `ws-open`: the upgrade on a tunnel TCP stream, then messages both ways until
-//! close.
+//! Serving one `ws-open`: the upgrade on a tunnel TCP stream of its own (with the jar's
+//! `Cookie` and the page's LAN `Origin`), then messages both ways until close
+//! (`crate::apps::websocket` does the handshake check and the framing).
+//!
+//! A reader task moves what the stream delivers into the task's queue; the task's loop takes
+//! the page's commands and the stream's bytes in turn, so neither waits on the other.
 
 use std::rc::Rc;
 
-use super::port::{PortServer, Task};
-use super::reply::Reply;
+use rand_core::{OsRng, RngCore};
 
-/// Runs one WebSocket to its end and forgets its id.
-pub async fn run(server: Rc<PortServer>, task: Rc<Task>, _path: String, _protocols: Vec<String>) {
-    server.post(&task.id, Reply::WsClosed { code: 1006, reason: "WebSocket is not available yet", was_clean: false });
+use super::jars;
+use super::message::WsData;
+use super::port::{PortServer, Task, WsCommand};
+use super::reply::Reply;
+use crate::api::tunnel;
+use crate::apps::websocket::{ClientHandshake, UpgradeRequest, WsCodec, WsEvent};
+use crate::error::ClientError;
+use crate::lan::tcp::TcpStream;
+
+/// How a WebSocket ended, for `ws-closed`.
+struct Closed {
+    code: u16,
+    reason: String,
+    clean: bool,
+}
+
+/// One step of the loop.
+enum Step {
+    Cancelled,
+    Command(WsCommand),
+    Read(Result<Option<Vec<u8>>, ClientError>),
+}
+
+/// Runs one WebSocket to its end, reports `ws-closed` (unless cancelled) and forgets its id.
+pub async fn run(server: Rc<PortServer>, task: Rc<Task>, path: String, protocols: Vec<String>) {
+    let closed = match serve(&server, &task, path, protocols).await {
+        Ok(closed) => closed,
+        Err(e) => Some(Closed { code: 1006, reason: e.to_string(), clean: false }),
+    };
+    if let (Some(closed), false) = (closed, task.cancelled.get()) {
+        let reason: String = closed.reason.chars().take(123).collect();
+        server.post(&task.id, Reply::WsClosed { code: closed.code, reason: &reason, was_clean: closed.clean });
+    }
+    if let Some(stream) = task.stream.borrow_mut().take() {
+        stream.abort();
+    }
     server.finish(&task);
+}
+
+async fn serve(
+    server: &PortServer,
+    task: &Rc<Task>,
+    path: String,
+    protocols: Vec<String>,
+) -> Result<Option<Closed>, ClientError> {
+    let app = &server.app;
+    let target = app.target;
+    let stream = Rc::new(TcpStream::connect(&tunnel(), &target.ip().to_string(), target.port()).await?);
+    *task.stream.borrow_mut() = Some(stream.clone());
+    spawn_reader(task.clone(), stream.clone());
+    let cookie = jars::with_jar(target, |jar, now| jar.cookie_header(&path, now));
+    let origin = app.origins.lan_origin(&app.origin).ok();
+    let mut key = [0u8; 16];
+    OsRng.fill_bytes(&mut key);
+    let request = UpgradeRequest { target, path: path.clone(), origin, cookie, protocols };
+    let mut handshake = ClientHandshake::new(&request, key)?;
+    stream.write_all(handshake.request()).await?;
+    let upgraded = loop {
+        // Commands wait in their queue until the socket is open.
+        match next_step(task, false).await {
+            Step::Cancelled => return Ok(None),
+            Step::Command(command) => task.commands.borrow_mut().push_front(command),
+            Step::Read(Ok(Some(bytes))) => {
+                if let Some(upgraded) = handshake.feed(&bytes)? {
+                    break upgraded;
+                }
+                continue;
+            }
+            Step::Read(Ok(None)) => {
+                return Err(crate::apps::AppError::WebSocketUpgrade("the app closed the connection".into()).into())
+            }
+            Step::Read(Err(e)) => return Err(e),
+        }
+    };
+    jars::store(target, &path, &upgraded.set_cookies);
+    server.post(&task.id, Reply::WsOpened { protocol: &upgraded.protocol });
+    let mut codec = upgraded.codec;
+    if let Some(closed) = deliver(server, task, codec.feed(&[])?) {
+        return Ok(Some(closed));
+    }
+    loop {
+        match next_step(task, true).await {
+            Step::Cancelled => return Ok(None),
+            Step::Command(WsCommand::Send(WsData::Text(text))) => codec.send_text(&text)?,
+            Step::Command(WsCommand::Send(WsData::Binary(data))) => codec.send_binary(&data)?,
+            Step::Command(WsCommand::Close { code, reason }) => codec.close(code.unwrap_or(1000), &reason)?,
+            Step::Read(Ok(Some(bytes))) => {
+                let events = codec.feed(&bytes)?;
+                if let Some(closed) = deliver(server, task, events) {
+                    flush(&stream, &mut codec).await?;
+                    stream.close();
+                    return Ok(Some(closed));
+                }
+            }
+            Step::Read(Ok(None)) => {
+                return Ok(Some(Closed { code: 1006, reason: "the app closed the connection".into(), clean: false }))
+            }
+            Step::Read(Err(e)) => return Err(e),
+        }
+        flush(&stream, &mut codec).await?;
+    }
+}
+
+async fn flush(stream: &TcpStream, codec: &mut WsCodec) -> Result<(), ClientError> {
+    let bytes = codec.poll_transmit();
+    if !bytes.is_empty() {
+        stream.write_all(&bytes).await?;
+    }
+    Ok(())
+}
+
+/// Posts the messages; returns how the socket closed when a close came.
+fn deliver(server: &PortServer, task: &Task, events: Vec<WsEvent>) -> Option<Closed> {
+    for event in events {
+        match event {
+            WsEvent::Text(text) => server.post(&task.id, Reply::WsText(&text)),
+            WsEvent::Binary(data) => server.post(&task.id, Reply::WsBinary(&data)),
+            WsEvent::Closed { code, reason, clean } => return Some(Closed { code, reason, clean }),
+        }
+    }
+    None
+}
+
+/// The next thing to handle: a cancel, a page command (when `commands`), or a read.
+async fn next_step(task: &Task, commands: bool) -> Step {
+    task.signal
+        .until(|| {
+            if task.cancelled.get() {
+                return Some(Step::Cancelled);
+            }
+            if commands {
+                if let Some(command) = task.commands.borrow_mut().pop_front() {
+                    return Some(Step::Command(command));
+                }
+            }
+            task.received.borrow_mut().pop_front().map(Step::Read)
+        })
+        .await
+}
+
+/// Reads `stream` into the task's queue until it ends, fails or the task is cancelled.
+fn spawn_reader(task: Rc<Task>, stream: Rc<TcpStream>) {
+    wasm_bindgen_futures::spawn_local(async move {
+        loop {
+            let read = stream.read().await;
+            let done = !matches!(read, Ok(Some(_)));
+            task.received.borrow_mut().push_back(read);
+            task.signal.notify();
+            if done || task.cancelled.get() {
+                break;
+            }
+        }
+    });
 }

@@ -1,0 +1,376 @@
+//! Header mapping between an app origin and its LAN target.
+//!
+//! Requests (browser → LAN): `Host` is the target (`:80` left out); `Origin` and `Referer` on
+//! app origins become their LAN URLs (others are dropped, so the tunnel origin never leaks);
+//! `Cookie` comes from the app's [`Jar`] (the browser's own is dropped: app origins have no real
+//! cookies); `Accept-Encoding: identity` (a synthesized `Response` is not decoded by the
+//! browser); hop-by-hop headers and the body framing (`Content-Length`, `Transfer-Encoding`: the
+//! HTTP client frames the body it sends) are dropped.
+//!
+//! Responses (LAN → browser): `Set-Cookie` goes into the jar and is removed; `Location` on a LAN
+//! URL is mapped to its app origin (relative ones stay); `X-Frame-Options`, `Clear-Site-Data`,
+//! `Strict-Transport-Security` and hop-by-hop headers are removed; the CSP `frame-ancestors`
+//! directive is removed (the launcher frames apps); for an HTML document the body gets the shim
+//! ([`super::inject`]) and `Content-Length` is dropped.
+//!
+//! Header lists are `(name, value)` pairs in order, bounded by [`MAX_HEADERS`] and
+//! [`MAX_HEADER_BYTES`].
+
+use super::jar::Jar;
+use super::origin::{lan_authority, AppOrigins};
+use super::AppError;
+
+/// At most this many headers in a request or response.
+pub const MAX_HEADERS: usize = 200;
+/// At most this many bytes of names and values in a request's or response's headers.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Header pairs `(name, value)` in order.
+pub type HeaderList = Vec<(String, String)>;
+
+/// Hop-by-hop headers (RFC 9110 7.6.1) and proxy leftovers: never forwarded either way.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Response headers that would stop the launcher from framing the app or reach beyond it.
+const RESPONSE_REMOVED: [&str; 3] = ["x-frame-options", "clear-site-data", "strict-transport-security"];
+
+/// The request headers to send to the LAN app (the jar's target) for a request to `path`, mapped
+/// from the browser's `headers`. Fails when `path` is no request path ([`check_path`]) or when
+/// `headers` exceed the bounds or hold a name or value that HTTP/1.1 cannot carry.
+pub fn map_request(
+    origins: &AppOrigins,
+    jar: &Jar,
+    path: &str,
+    headers: &[(String, String)],
+    now: i64,
+) -> Result<HeaderList, AppError> {
+    check_path(path)?;
+    check_bounds(headers)?;
+    let target = jar.target();
+    let connection_listed = connection_tokens(headers);
+    let mut out: HeaderList = vec![("Host".to_owned(), lan_authority(target))];
+    for (name, value) in headers {
+        check_header(name, value)?;
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "host" | "cookie" | "accept-encoding" | "content-length" => {}
+            "origin" => {
+                if let Ok(lan) = origins.lan_origin(value) {
+                    out.push((name.clone(), lan));
+                } else if value == "null" {
+                    out.push((name.clone(), value.clone()));
+                }
+            }
+            "referer" => {
+                if let Ok(lan) = origins.lan_url(value) {
+                    out.push((name.clone(), lan));
+                }
+            }
+            _ if HOP_BY_HOP.contains(&lower.as_str()) || connection_listed.contains(&lower) => {}
+            _ => out.push((name.clone(), value.clone())),
+        }
+    }
+    if let Some(cookie) = jar.cookie_header(path, now) {
+        out.push(("Cookie".to_owned(), cookie));
+    }
+    out.push(("Accept-Encoding".to_owned(), "identity".to_owned()));
+    Ok(out)
+}
+
+/// A response's headers as the browser gets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedResponse {
+    /// The headers to hand to the service worker.
+    pub headers: HeaderList,
+    /// Whether the body is an HTML document that gets the shim ([`super::inject::Injector`]);
+    /// `Content-Length` is already dropped then. The headers alone cannot tell whether there is
+    /// a body: inject only when [`has_body`] holds too (never into a `HEAD`, `204` or `304`).
+    pub inject: bool,
+    /// Whether a `Set-Cookie` changed the jar (save it, tell the app's pages).
+    pub jar_changed: bool,
+}
+
+/// Maps the LAN app's response `headers` for a request to `request_path` whose
+/// `Request.destination` was `destination`; `Set-Cookie` values go into `jar`. Fails when
+/// `headers` exceed the bounds.
+pub fn map_response(
+    origins: &AppOrigins,
+    jar: &mut Jar,
+    request_path: &str,
+    destination: &str,
+    headers: &[(String, String)],
+    now: i64,
+) -> Result<MappedResponse, AppError> {
+    check_bounds(headers)?;
+    let html = headers.iter().any(|(name, value)| name.eq_ignore_ascii_case("content-type") && is_html(value));
+    // A body still encoded despite `Accept-Encoding: identity` cannot take plain bytes.
+    let encoded = headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("content-encoding") && !value.trim().eq_ignore_ascii_case("identity")
+    });
+    let inject = html && !encoded && matches!(destination, "document" | "iframe" | "frame");
+    let connection_listed = connection_tokens(headers);
+    let mut out = HeaderList::new();
+    let mut jar_changed = false;
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "set-cookie" => jar_changed |= jar.store_set_cookie(value, request_path, now),
+            "location" => out.push((name.clone(), map_location(origins, value))),
+            "content-security-policy" | "content-security-policy-report-only" => {
+                if let Some(policy) = without_frame_ancestors(value) {
+                    out.push((name.clone(), policy));
+                }
+            }
+            "content-length" if inject => {}
+            _ if RESPONSE_REMOVED.contains(&lower.as_str())
+                || HOP_BY_HOP.contains(&lower.as_str())
+                || connection_listed.contains(&lower) => {}
+            _ => out.push((name.clone(), value.clone())),
+        }
+    }
+    Ok(MappedResponse { headers: out, inject, jar_changed })
+}
+
+/// Whether a response to `method` with `status` has a body (RFC 9110 6.4.1): not for `HEAD`,
+/// `1xx`, `204` and `304`. A browser `Response` with such a status must have a null body.
+pub fn has_body(method: &str, status: u16) -> bool {
+    !method.eq_ignore_ascii_case("HEAD") && !matches!(status, 100..=199 | 204 | 304)
+}
+
+/// Fails unless `path` is a request path: `/` first, then printable ASCII without spaces (the
+/// browser percent-encodes everything else), at most 16 KiB. The connection and `Host` are the
+/// bound target's whatever the path says (`//x/y` is a path there), so an app origin reaches only
+/// its own target.
+pub fn check_path(path: &str) -> Result<(), AppError> {
+    if path.starts_with('/') && path.len() <= 16 * 1024 && path.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(AppError::BadPath)
+    }
+}
+
+/// Fails when `headers` has more than [`MAX_HEADERS`] entries or more than
+/// [`MAX_HEADER_BYTES`] of names and values.
+pub fn check_bounds(headers: &[(String, String)]) -> Result<(), AppError> {
+    if headers.len() > MAX_HEADERS {
+        return Err(AppError::TooManyHeaders(headers.len()));
+    }
+    let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if bytes > MAX_HEADER_BYTES {
+        return Err(AppError::HeadersTooLarge(bytes));
+    }
+    Ok(())
+}
+
+/// A `Location` value as the browser should follow it: a LAN URL (of any app) on its app
+/// origin; relative and other URLs unchanged.
+pub fn map_location(origins: &AppOrigins, location: &str) -> String {
+    let absolute = if location.starts_with("//") { format!("http:{location}") } else { location.to_owned() };
+    origins.app_url(&absolute).unwrap_or_else(|_| location.to_owned())
+}
+
+/// Whether a `Content-Type` is an HTML document.
+fn is_html(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("text/html"))
+}
+
+/// The policy without its `frame-ancestors` directives, or `None` when nothing is left.
+fn without_frame_ancestors(policy: &str) -> Option<String> {
+    let kept: Vec<&str> = policy
+        .split(';')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter(|d| !d.split_ascii_whitespace().next().is_some_and(|n| n.eq_ignore_ascii_case("frame-ancestors")))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+/// The header names a `Connection` header lists (also hop-by-hop), lower case.
+fn connection_tokens(headers: &[(String, String)]) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, value)| value.split(','))
+        .map(|token| token.trim().to_ascii_lowercase())
+        .filter(|token| !token.is_empty())
+        .collect()
+}
+
+/// A name must be an HTTP token; a value must hold no CR, LF or NUL.
+fn check_header(name: &str, value: &str) -> Result<(), AppError> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(AppError::BadHeader(name.chars().take(64).collect()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+    const APP: &str = "https://h-192-168-0-10-p8888.home.test:8443";
+
+    fn list(pairs: &[(&str, &str)]) -> HeaderList {
+        pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn setup(port: u16) -> (AppOrigins, Jar) {
+        let origins = AppOrigins::new("https://home.test:8443").unwrap();
+        (origins, Jar::new(std::net::SocketAddrV4::new([192, 168, 0, 10].into(), port)))
+    }
+
+    #[test]
+    fn a_form_post_reaches_the_lan_app_as_if_sent_at_home() {
+        let (origins, mut jar) = setup(8888);
+        jar.store_set_cookie("_xsrf=tok; Path=/", "/", NOW);
+        let browser = list(&[
+            ("Host", "h-192-168-0-10-p8888.home.test:8443"),
+            ("Origin", APP),
+            ("Referer", &format!("{APP}/login?next=%2F")),
+            ("Cookie", "real=browser"),
+            ("Accept-Encoding", "gzip, br"),
+            ("Connection", "keep-alive, X-Secret"),
+            ("X-Secret", "hop"),
+            ("Content-Length", "12"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-XSRFToken", "tok"),
+        ]);
+        let mapped = map_request(&origins, &jar, "/login", &browser, NOW).unwrap();
+        assert_eq!(
+            mapped,
+            list(&[
+                ("Host", "192.168.0.10:8888"),
+                ("Origin", "http://192.168.0.10:8888"),
+                ("Referer", "http://192.168.0.10:8888/login?next=%2F"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-XSRFToken", "tok"),
+                ("Cookie", "_xsrf=tok"),
+                ("Accept-Encoding", "identity"),
+            ])
+        );
+    }
+
+    #[test]
+    fn port_80_is_left_out_of_host_and_foreign_origins_are_not_forwarded() {
+        let (origins, jar) = setup(80);
+        let browser = list(&[("Origin", "https://home.test:8443"), ("Referer", "https://home.test:8443/")]);
+        let mapped = map_request(&origins, &jar, "/", &browser, NOW).unwrap();
+        assert_eq!(mapped, list(&[("Host", "192.168.0.10"), ("Accept-Encoding", "identity")]));
+        let null = map_request(&origins, &jar, "/", &list(&[("Origin", "null")]), NOW).unwrap();
+        assert_eq!(null[1], ("Origin".to_owned(), "null".to_owned()));
+    }
+
+    #[test]
+    fn a_login_response_fills_the_jar_and_redirects_within_the_app() {
+        let (origins, mut jar) = setup(8888);
+        let lan = list(&[
+            ("Location", "http://192.168.0.10:8888/tree?"),
+            ("Set-Cookie", "session=abc; HttpOnly; Path=/"),
+            ("Set-Cookie", "_xsrf=tok; Path=/"),
+            ("X-Frame-Options", "DENY"),
+            ("Strict-Transport-Security", "max-age=1"),
+            ("Clear-Site-Data", "\"*\""),
+            ("Transfer-Encoding", "chunked"),
+            ("Content-Security-Policy", "frame-ancestors 'self'; default-src 'self'"),
+            ("Content-Security-Policy-Report-Only", "Frame-Ancestors 'none'"),
+            ("Content-Length", "0"),
+        ]);
+        let mapped = map_response(&origins, &mut jar, "/login", "document", &lan, NOW).unwrap();
+        assert_eq!(
+            mapped.headers,
+            list(&[
+                ("Location", "https://h-192-168-0-10-p8888.home.test:8443/tree?"),
+                ("Content-Security-Policy", "default-src 'self'"),
+                ("Content-Length", "0"),
+            ])
+        );
+        assert!(!mapped.inject && mapped.jar_changed);
+        assert_eq!(jar.cookie_header("/tree", NOW).as_deref(), Some("session=abc; _xsrf=tok"));
+    }
+
+    #[test]
+    fn locations_of_other_apps_map_to_their_origins_and_relative_ones_stay() {
+        let (origins, _) = setup(8888);
+        let cases = [
+            ("/login?next=/", "/login?next=/"),
+            ("tree", "tree"),
+            ("http://192.168.0.20/admin", "https://h-192-168-0-20-p80.home.test:8443/admin"),
+            ("//192.168.0.20:8080/x", "https://h-192-168-0-20-p8080.home.test:8443/x"),
+            ("https://example.com/", "https://example.com/"),
+        ];
+        for (lan, browser) in cases {
+            assert_eq!(map_location(&origins, lan), browser, "{lan}");
+        }
+    }
+
+    #[test]
+    fn only_html_documents_get_the_shim_and_lose_their_length() {
+        let (origins, mut jar) = setup(8888);
+        let html = list(&[("Content-Type", "text/HTML; charset=utf-8"), ("Content-Length", "120")]);
+        for (destination, inject) in
+            [("document", true), ("iframe", true), ("frame", true), ("script", false), ("", false)]
+        {
+            let mapped = map_response(&origins, &mut jar, "/", destination, &html, NOW).unwrap();
+            assert_eq!(mapped.inject, inject, "{destination}");
+            assert_eq!(mapped.headers.len(), if inject { 1 } else { 2 }, "{destination}");
+        }
+        let gzipped = list(&[("Content-Type", "text/html"), ("Content-Encoding", "gzip")]);
+        assert!(!map_response(&origins, &mut jar, "/", "document", &gzipped, NOW).unwrap().inject, "encoded anyway");
+        let json = list(&[("Content-Type", "application/json"), ("Content-Length", "2")]);
+        assert!(!map_response(&origins, &mut jar, "/", "document", &json, NOW).unwrap().inject);
+    }
+
+    #[test]
+    fn heads_and_bodiless_statuses_get_no_shim() {
+        for (method, status, body) in [
+            ("GET", 200, true),
+            ("POST", 404, true),
+            ("HEAD", 200, false),
+            ("GET", 204, false),
+            ("GET", 304, false),
+            ("get", 101, false),
+        ] {
+            assert_eq!(has_body(method, status), body, "{method} {status}");
+        }
+    }
+
+    #[test]
+    fn only_plain_paths_are_requests() {
+        let (origins, jar) = setup(8888);
+        for path in ["/", "/api/contents?type=file&x=%20", "/a/b#frag", "//double/slash"] {
+            assert_eq!(check_path(path), Ok(()), "{path}");
+        }
+        for path in ["", "api", "http://192.168.0.20/", "/a b", "/a\r\nHost: x", "/é"] {
+            assert_eq!(map_request(&origins, &jar, path, &[], NOW), Err(AppError::BadPath), "{path:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_or_malformed_header_lists_are_refused() {
+        let (origins, mut jar) = setup(8888);
+        let many: HeaderList = (0..=MAX_HEADERS).map(|i| (format!("x-{i}"), "1".to_owned())).collect();
+        assert_eq!(map_request(&origins, &jar, "/", &many, NOW), Err(AppError::TooManyHeaders(MAX_HEADERS + 1)));
+        assert_eq!(
+            map_response(&origins, &mut jar, "/", "", &many, NOW).map(|_| ()),
+            Err(AppError::TooManyHeaders(MAX_HEADERS + 1))
+        );
+        let big = list(&[("x-big", &"a".repeat(MAX_HEADER_BYTES))]);
+        assert_eq!(map_request(&origins, &jar, "/", &big, NOW), Err(AppError::HeadersTooLarge(MAX_HEADER_BYTES + 5)));
+        let split = list(&[("X-Evil", "a\r\nHost: 10.0.0.1")]);
+        assert_eq!(map_request(&origins, &jar, "/", &split, NOW), Err(AppError::BadHeader("X-Evil".into())));
+        let bad_name = list(&[("Bad Name", "x")]);
+        assert!(map_request(&origins, &jar, "/", &bad_name, NOW).is_err());
+    }
+}

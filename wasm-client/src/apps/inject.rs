@@ -1,0 +1,181 @@
+//! The shim goes first into every HTML document of an app: a streaming injector that puts
+//! `<script src="/__ht/shim.js" data-hometun-cookies="…"></script>` right after the doctype, or
+//! at the start (after a byte order mark) when there is none.
+//!
+//! Chunks pass through as they come; only the document's first bytes are held back while they
+//! may still be the doctype, at most [`MAX_BUFFERED`] of them. The attribute carries the
+//! script-visible cookies as JSON `[[name, value, path], …]`, HTML-attribute-escaped, so
+//! `document.cookie` is right before any app script runs.
+
+use super::jar::ScriptCookie;
+
+/// The shim's path on every app origin.
+pub const SHIM_PATH: &str = "/__ht/shim.js";
+/// At most this many bytes are held back looking for the doctype's end.
+pub const MAX_BUFFERED: usize = 1024;
+
+const DOCTYPE: &[u8] = b"<!doctype";
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Inserts the shim's script tag into one HTML body, chunk by chunk.
+#[derive(Debug, Clone)]
+pub struct Injector {
+    tag: Vec<u8>,
+    /// Bytes held back while the doctype may be unfinished; `None` once the tag is out.
+    pending: Option<Vec<u8>>,
+}
+
+impl Injector {
+    /// An injector whose tag carries `cookies` (the jar's script-visible cookies for the page).
+    pub fn new(cookies: &[ScriptCookie]) -> Self {
+        Self { tag: shim_tag(cookies).into_bytes(), pending: Some(Vec::new()) }
+    }
+
+    /// Takes the next body chunk and returns the bytes to pass on now (possibly none).
+    #[must_use]
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let Some(pending) = &mut self.pending else { return chunk.to_vec() };
+        pending.extend_from_slice(chunk);
+        match insertion_point(pending) {
+            Some(at) => self.insert_at(at),
+            None => Vec::new(),
+        }
+    }
+
+    /// The body has ended: returns what is still held back (with the tag when not yet out).
+    #[must_use]
+    pub fn finish(&mut self) -> Vec<u8> {
+        match &self.pending {
+            Some(pending) => {
+                let at = insertion_point(pending).unwrap_or_else(|| bom_len(pending));
+                self.insert_at(at)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn insert_at(&mut self, at: usize) -> Vec<u8> {
+        let pending = self.pending.take().unwrap_or_default();
+        let mut out = Vec::with_capacity(pending.len() + self.tag.len());
+        out.extend_from_slice(&pending[..at]);
+        out.extend_from_slice(&self.tag);
+        out.extend_from_slice(&pending[at..]);
+        out
+    }
+}
+
+/// The script tag, cookies included.
+pub fn shim_tag(cookies: &[ScriptCookie]) -> String {
+    let json = serde_json::to_string(cookies).unwrap_or_else(|_| "[]".to_owned());
+    format!("<script src=\"{SHIM_PATH}\" data-hometun-cookies=\"{}\"></script>", escape_attribute(&json))
+}
+
+/// Escapes text for a double-quoted HTML attribute value.
+pub fn escape_attribute(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Where the tag goes in the first bytes of a document, or `None` while more bytes could still
+/// change the answer.
+fn insertion_point(bytes: &[u8]) -> Option<usize> {
+    if BOM.starts_with(bytes) && bytes.len() < BOM.len() {
+        return None;
+    }
+    let start = bom_len(bytes);
+    let body = &bytes[start..];
+    let ws = body.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let rest = &body[ws..];
+    let prefix = rest.len().min(DOCTYPE.len());
+    if !rest[..prefix].eq_ignore_ascii_case(&DOCTYPE[..prefix]) {
+        return Some(start);
+    }
+    if let Some(end) = rest.iter().position(|&b| b == b'>').filter(|_| rest.len() >= DOCTYPE.len()) {
+        return Some(start + ws + end + 1);
+    }
+    (bytes.len() >= MAX_BUFFERED).then_some(start)
+}
+
+fn bom_len(bytes: &[u8]) -> usize {
+    if bytes.starts_with(BOM) {
+        BOM.len()
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(chunks: &[&[u8]], cookies: &[ScriptCookie]) -> String {
+        let mut injector = Injector::new(cookies);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            out.extend(injector.push(chunk));
+        }
+        out.extend(injector.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    const TAG: &str = "<script src=\"/__ht/shim.js\" data-hometun-cookies=\"[]\"></script>";
+
+    #[test]
+    fn the_shim_goes_right_after_the_doctype_even_when_it_is_split() {
+        let page = "<!DOCTYPE html>\n<html><head><script>app()</script>";
+        let want = format!("<!DOCTYPE html>{TAG}\n<html><head><script>app()</script>");
+        for split in 0..page.len() {
+            let (a, b) = page.as_bytes().split_at(split);
+            assert_eq!(run(&[a, b], &[]), want, "split at {split}");
+        }
+        let bytewise: Vec<&[u8]> = page.as_bytes().chunks(1).collect();
+        assert_eq!(run(&bytewise, &[]), want);
+        assert_eq!(run(&[b"  <!doctype html><p>"], &[]), format!("  <!doctype html>{TAG}<p>"));
+    }
+
+    #[test]
+    fn without_a_doctype_the_shim_goes_first() {
+        assert_eq!(run(&[b"<html><script>app()</script>"], &[]), format!("{TAG}<html><script>app()</script>"));
+        assert_eq!(run(&[b"<", b"ht", b"ml>"], &[]), format!("{TAG}<html>"));
+        assert_eq!(run(&[b"\xEF\xBB", b"\xBF<p>"], &[]), format!("\u{FEFF}{TAG}<p>"), "after the byte order mark");
+        assert_eq!(run(&[], &[]), TAG, "an empty body still gets the shim");
+        assert_eq!(run(&[b"<!doc"], &[]), format!("{TAG}<!doc"));
+    }
+
+    #[test]
+    fn at_most_the_first_kilobyte_is_held_back() {
+        let mut injector = Injector::new(&[]);
+        assert!(injector.push(b"<!DOCTYPE html SYSTEM \"").is_empty());
+        let out = injector.push(&[b'x'; MAX_BUFFERED]);
+        assert!(out.starts_with(TAG.as_bytes()), "no doctype end in the first KiB: the tag goes first");
+        assert_eq!(injector.push(b"more"), b"more", "then chunks pass through");
+    }
+
+    #[test]
+    fn a_cookie_value_cannot_break_out_of_the_attribute() {
+        let cookies = vec![("n".to_owned(), "\"><script>alert(1)</script>'&".to_owned(), "/".to_owned())];
+        let page = run(&[b"<!doctype html>"], &cookies);
+        let tag = page.strip_prefix("<!doctype html>").unwrap();
+        assert_eq!(tag.matches('<').count(), 2, "only the shim's own tags: {tag}");
+        assert_eq!(tag.matches('"').count(), 4, "only the two attributes' quotes: {tag}");
+        let value = tag.split("data-hometun-cookies=\"").nth(1).unwrap().split('"').next().unwrap();
+        let unescaped = value
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&");
+        let parsed: Vec<ScriptCookie> = serde_json::from_str(&unescaped).unwrap();
+        assert_eq!(parsed, cookies, "the shim reads the cookies back unchanged");
+    }
+}

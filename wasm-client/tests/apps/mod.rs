@@ -1,0 +1,279 @@
+//! App ports in the browser, without a service worker: the test plays the worker's part and
+//! talks the port protocol (`docs/web-apps.md`) to a port from `appPort`, against the lab's
+//! real LAN HTTP server through the real tunnel.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+use std::rc::Rc;
+use std::time::Duration;
+
+use hometun_wasm::api;
+use hometun_wasm::apps::bridge::pool;
+use hometun_wasm::web::timer::sleep;
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::console_log;
+use web_sys::{MessageEvent, MessagePort};
+
+/// The page the test stands for: an app origin needs a page on a domain name.
+const TUNNEL_ORIGIN: &str = "https://home.test";
+/// How long one response may take.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn get(value: &JsValue, key: &str) -> JsValue {
+    Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// The worker's side of one port: everything received, in order.
+struct Client {
+    port: MessagePort,
+    inbox: Rc<RefCell<VecDeque<JsValue>>>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+/// What came back for one `fetch`.
+#[derive(Debug, Default)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    error: Option<String>,
+    chunks: usize,
+    largest_chunk: usize,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl Client {
+    fn new(port: MessagePort) -> Self {
+        let inbox = Rc::new(RefCell::new(VecDeque::new()));
+        let sink = inbox.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            sink.borrow_mut().push_back(event.data());
+        });
+        port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        Self { port, inbox, _on_message: on_message }
+    }
+
+    fn post(&self, fields: &[(&str, JsValue)]) {
+        let object = Object::new();
+        for (key, value) in fields {
+            Reflect::set(&object, &(*key).into(), value).unwrap();
+        }
+        self.port.post_message(&object).unwrap();
+    }
+
+    /// The next message, or `None` after `timeout`.
+    async fn next(&self, timeout: Duration) -> Option<JsValue> {
+        for _ in 0..timeout.as_millis() / 5 {
+            if let Some(message) = self.inbox.borrow_mut().pop_front() {
+                return Some(message);
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        None
+    }
+
+    fn fetch(&self, id: u32, method: &str, path: &str, headers: &[(&str, &str)], destination: &str) {
+        let headers: Array =
+            headers.iter().map(|(n, v)| -> JsValue { Array::of2(&(*n).into(), &(*v).into()).into() }).collect();
+        self.post(&[
+            ("op", "fetch".into()),
+            ("id", id.into()),
+            ("method", method.into()),
+            ("path", path.into()),
+            ("headers", headers.into()),
+            ("body", JsValue::NULL),
+            ("destination", destination.into()),
+        ]);
+    }
+
+    /// Reads the answer to `id` to its end, taking each chunk at once (`more`).
+    async fn answer(&self, id: u32) -> Answer {
+        let mut answer = Answer::default();
+        while let Some(message) = self.next(RESPONSE_TIMEOUT).await {
+            assert_eq!(get(&message, "id").as_f64(), Some(f64::from(id)), "a message for another id");
+            match get(&message, "op").as_string().unwrap_or_default().as_str() {
+                "head" => {
+                    answer.status = get(&message, "status").as_f64().unwrap_or(0.0) as u16;
+                    for pair in Array::from(&get(&message, "headers")).iter() {
+                        let pair = Array::from(&pair);
+                        answer.headers.push((pair.get(0).as_string().unwrap(), pair.get(1).as_string().unwrap()));
+                    }
+                }
+                "chunk" => {
+                    let data = Uint8Array::new(&get(&message, "data")).to_vec();
+                    answer.chunks += 1;
+                    answer.largest_chunk = answer.largest_chunk.max(data.len());
+                    answer.body.extend(data);
+                    self.post(&[("op", "more".into()), ("id", id.into())]);
+                }
+                "end" => return answer,
+                "error" => {
+                    answer.error = get(&message, "message").as_string();
+                    return answer;
+                }
+                other => panic!("unexpected {other:?} for a fetch"),
+            }
+        }
+        panic!("no end for request {id} within {RESPONSE_TIMEOUT:?}");
+    }
+}
+
+/// The page as the LAN host serves it, straight through the tunnel (no port).
+async fn direct(lan: &str, path: &str) -> Vec<u8> {
+    let response = api::http_fetch(format!("http://{lan}{path}"), JsValue::UNDEFINED).await.expect("direct fetch");
+    let body = JsFuture::from(response.array_buffer().unwrap()).await.expect("direct body");
+    Uint8Array::new(&body).to_vec()
+}
+
+/// Every app-port step of the scenario; the tunnel is up.
+pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
+    let target: SocketAddrV4 = format!("{lan}:80").parse().expect("LAN host is an IPv4 address");
+    let origin = format!("https://h-{}-p80.home.test", lan.replace('.', "-"));
+
+    // A bad origin gets no port.
+    for bad in ["https://evil.test", "https://h-192-168-0-10-p80.evil.test", "https://home.test"] {
+        let error = api::app_port_under(bad, TUNNEL_ORIGIN).map(|_| ()).expect_err("not an app origin");
+        assert_eq!(error.code(), "not-an-app", "{bad}: {error}");
+    }
+    // The test page itself is on 127.0.0.1: no app origins at all there.
+    let error = api::app_port(origin.clone()).map(|_| ()).expect_err("the runner page has no domain");
+    assert_eq!(get(&error, "code").as_string().as_deref(), Some("no-app-origins"), "{error:?}");
+    console_log!("app port: bad origins refused");
+
+    let client = Client::new(api::app_port_under(&origin, TUNNEL_ORIGIN).expect("a port for the app origin"));
+
+    // The page arrives byte-exact, with the shim right after the doctype.
+    let opened_before = pool::opened(target);
+    client.fetch(1, "GET", "/", &[("Accept", "text/html")], "document");
+    let page = client.answer(1).await;
+    assert_eq!((page.status, page.error.as_deref()), (200, None));
+    assert_eq!(page.header("content-length"), None, "an injected page has no length");
+    let original = direct(lan, "/").await;
+    let doctype_end = original.iter().position(|&b| b == b'>').expect("doctype") + 1;
+    let shim = br#"<script src="/__ht/shim.js" data-hometun-cookies="[]"></script>"#;
+    let expected = [&original[..doctype_end], shim, &original[doctype_end..]].concat();
+    assert_eq!(String::from_utf8_lossy(&page.body), String::from_utf8_lossy(&expected));
+    console_log!("app port: page of {} bytes with the shim", page.body.len());
+
+    // A second request reuses the connection.
+    client.fetch(2, "GET", "/whoami", &[], "");
+    let whoami = client.answer(2).await;
+    assert_eq!((whoami.status, whoami.error.as_deref()), (200, None));
+    assert!(!whoami.body.is_empty());
+    assert_eq!(pool::opened(target) - opened_before, 1, "the second request opened a new connection");
+    console_log!("app port: second request on the same connection");
+
+    // A Range request: 206 as is, the exact bytes.
+    let size = 1u64 << 20;
+    let (start, end) = (123_457u64, 654_321u64);
+    client.fetch(3, "GET", &format!("/blob/{size}"), &[("Range", &format!("bytes={start}-{end}"))], "");
+    let range = client.answer(3).await;
+    assert_eq!((range.status, range.error.as_deref()), (206, None));
+    assert_eq!(range.header("content-range"), Some(format!("bytes {start}-{end}/{size}").as_str()));
+    assert_eq!(range.body.len() as u64, end - start + 1);
+    let mismatch = range.body.iter().enumerate().position(|(i, b)| *b != blob_byte(size, start + i as u64));
+    assert_eq!(mismatch, None, "first wrong byte of the range");
+    assert!(range.largest_chunk <= 64 * 1024, "a chunk of {} bytes", range.largest_chunk);
+    console_log!("app port: range of {} bytes in {} chunks", range.body.len(), range.chunks);
+
+    // The window: without `more`, at most 16 chunks come (of a body larger than 16 full chunks).
+    client.fetch(4, "GET", &format!("/blob/{}", 4 * size), &[], "");
+    sleep(Duration::from_millis(1500)).await;
+    let waiting: Vec<JsValue> = client.inbox.borrow_mut().drain(..).collect();
+    let chunks = waiting.iter().filter(|m| get(m, "op").as_string().as_deref() == Some("chunk")).count();
+    assert_eq!(chunks, 16, "chunks sent without a single more");
+    client.post(&[("op", "cancel".into()), ("id", 4.into())]);
+    console_log!("app port: window held at {chunks} chunks, then cancelled");
+
+    // A path with a host, a bad method and a header that splits the head are refused.
+    for (id, method, path) in [(5, "GET", "//192.168.0.20/"), (6, "GET", "http://192.168.0.20/"), (7, "GE T", "/")] {
+        client.fetch(id, method, path, &[], "");
+        let refused = client.answer(id).await;
+        assert!(refused.error.is_some() && refused.status == 0, "{method} {path} was not refused: {refused:?}");
+    }
+    client.fetch(8, "GET", "/", &[("X-A", "1\r\nHost: 192.168.0.20")], "");
+    assert!(client.answer(8).await.error.is_some(), "a header with CR LF was sent");
+    // Garbage without an id is ignored; ping still answers.
+    client.port.post_message(&"garbage".into()).unwrap();
+    client.post(&[("op", "ping".into()), ("id", 9.into())]);
+    let pong = client.next(RESPONSE_TIMEOUT).await.expect("pong");
+    assert_eq!(get(&pong, "op").as_string().as_deref(), Some("pong"), "{pong:?}");
+    console_log!("app port: hostile messages refused");
+
+    websocket(&origin).await;
+    cookies(&origin, &client).await;
+}
+
+/// A WebSocket on a port of its own: upgrade, a text and a binary message echoed, a clean close.
+async fn websocket(origin: &str) {
+    let ws = Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a port for the shim"));
+    let protocols = Array::new();
+    ws.post(&[
+        ("op", "ws-open".into()),
+        ("id", 1.into()),
+        ("path", "/ws/echo".into()),
+        ("protocols", protocols.into()),
+    ]);
+    let opened = ws.next(RESPONSE_TIMEOUT).await.expect("an answer to ws-open");
+    assert_eq!(get(&opened, "op").as_string().as_deref(), Some("ws-opened"), "{opened:?}");
+    ws.post(&[("op", "ws-send".into()), ("id", 1.into()), ("data", "hello through the port".into())]);
+    let text = ws.next(RESPONSE_TIMEOUT).await.expect("the text echo");
+    assert_eq!(get(&text, "op").as_string().as_deref(), Some("ws-message"), "{text:?}");
+    assert_eq!(get(&text, "data").as_string().as_deref(), Some("hello through the port"));
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    ws.post(&[
+        ("op", "ws-send".into()),
+        ("id", 1.into()),
+        ("data", Uint8Array::from(bytes.as_slice()).buffer().into()),
+    ]);
+    let binary = ws.next(RESPONSE_TIMEOUT).await.expect("the binary echo");
+    assert_eq!(Uint8Array::new(&get(&binary, "data")).to_vec(), bytes, "binary echo differs");
+    ws.post(&[("op", "ws-close".into()), ("id", 1.into()), ("code", 1000.into()), ("reason", "done".into())]);
+    let closed = ws.next(RESPONSE_TIMEOUT).await.expect("ws-closed");
+    assert_eq!(get(&closed, "op").as_string().as_deref(), Some("ws-closed"), "{closed:?}");
+    assert_eq!((get(&closed, "code").as_f64(), get(&closed, "wasClean").as_bool()), (Some(1000.0), Some(true)));
+    console_log!("app port: WebSocket echoed text and {} binary bytes, closed cleanly", bytes.len());
+}
+
+/// `document.cookie` through the port: `ok`, the `cookies` broadcast to every port of the app,
+/// the next request carrying it, and the jar saved in the tunnel origin's storage.
+async fn cookies(origin: &str, other: &Client) {
+    let client = Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a second port"));
+    client.post(&[("op", "set-cookie".into()), ("id", 1.into()), ("cookie", "theme=dark; path=/".into())]);
+    // The port that set it gets `ok` and the broadcast (in either order), the other port the broadcast.
+    let mut seen = Vec::new();
+    for (port, messages) in [(&client, 2), (other, 1)] {
+        for _ in 0..messages {
+            let message = port.next(RESPONSE_TIMEOUT).await.expect("ok and the cookies broadcast");
+            seen.push(get(&message, "op").as_string().unwrap_or_default());
+            if get(&message, "op").as_string().as_deref() == Some("cookies") {
+                let first = Array::from(&Array::from(&get(&message, "cookies")).get(0));
+                let cookie = (first.get(0).as_string(), first.get(1).as_string());
+                assert_eq!(cookie, (Some("theme".into()), Some("dark".into())));
+            }
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["cookies", "cookies", "ok"]);
+    let saved = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let key = format!(
+        "hometun.jar.{}:80",
+        origin.trim_start_matches("https://h-").split("-p").next().unwrap().replace('-', ".")
+    );
+    let json = saved.get_item(&key).unwrap().unwrap_or_default();
+    assert!(json.contains("theme") && json.contains("dark"), "{key} holds {json:?}");
+    // The next page carries it in the shim's attribute.
+    client.fetch(2, "GET", "/", &[], "document");
+    let page = String::from_utf8_lossy(&client.answer(2).await.body).into_owned();
+    assert!(page.contains(r#"data-hometun-cookies="[[&quot;theme&quot;,&quot;dark&quot;,&quot;/&quot;]]""#), "{page}");
+    console_log!("app port: cookie set by a script, broadcast to both ports, saved, in the next page");
+}

@@ -1,0 +1,543 @@
+// hometun's shim, the first script of every HTML page of a home web app (wasm puts
+// <script src="/__ht/shim.js" data-hometun-cookies="…"> at the top of the document). It makes
+// what a page does by itself (not through its service worker) work through the tunnel too:
+//
+// - ports: asks the launcher (parent frame or opener, origin T) for MessagePorts, and hands
+//   one to the service worker when it asks ("need-port", after a restart);
+// - WebSocket: a replacement class that speaks ws-* over a port of its own;
+// - document.cookie: backed by the app's cookie jar in the launcher (no real cookies exist on
+//   an app origin), kept current by the jar's "cookies" broadcasts;
+// - navigator.serviceWorker: hidden, so the app cannot install a worker of its own;
+// - hard-coded http://A.B.C.D[:P] and ws:// URLs: mapped to their app origins in fetch,
+//   XMLHttpRequest, EventSource, WebSocket, window.open, links and forms.
+//
+// Nothing is added to window; the page's own globals are replaced in place.
+(() => {
+  'use strict';
+
+  /** How long the launcher may take to answer a port request. */
+  const PORT_WAIT_MS = 10000;
+  /** How often an unanswered port request is sent again. */
+  const ASK_AGAIN_MS = 3000;
+  /** An open WebSocket whose port was silent this long is pinged. */
+  const WS_IDLE_MS = 15000;
+  /** How long a ping may take before the socket counts as gone. */
+  const PING_MS = 5000;
+  /** How long a closing handshake may take. */
+  const CLOSE_WAIT_MS = 10000;
+  /** How long a set-cookie may wait for its ok before the cookie port is replaced. */
+  const COOKIE_WAIT_MS = 5000;
+
+  const script = document.currentScript;
+  const appHost = location.host; // h-A-B-C-D-pP.DOMAIN[:port]
+  const relayHost = appHost.slice(appHost.indexOf('.') + 1); // DOMAIN[:port]
+  const RELAY = `${location.protocol}//${relayHost}`;
+  const nativeOpen = window.open;
+  const NativeWebSocket = window.WebSocket;
+
+  // ---- navigator.serviceWorker, kept private ------------------------------------------------
+  const container = navigator.serviceWorker || null;
+  try {
+    delete Navigator.prototype.serviceWorker;
+    if (window.ServiceWorkerContainer) {
+      ServiceWorkerContainer.prototype.register = function register() {
+        return Promise.reject(new DOMException('service workers are managed by hometun on this origin', 'SecurityError'));
+      };
+    }
+  } catch (_) {
+    // A browser that does not let the property go: the app merely sees it.
+  }
+
+  // ---- URL mapping ---------------------------------------------------------------------------
+  const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+  const SECURE = { 'http:': 'https:', 'ws:': 'wss:' };
+
+  /** `http://A.B.C.D[:P]/…` or `ws://…` as the app origin's URL; null when it is not one. */
+  function mapUrl(input) {
+    let url;
+    try {
+      url = new URL(String(input), document.baseURI);
+    } catch (_) {
+      return null;
+    }
+    const scheme = SECURE[url.protocol];
+    const ip = IPV4.exec(url.hostname);
+    if (!scheme || !ip || ip.slice(1).some((octet) => Number(octet) > 255)) return null;
+    const label = `h-${ip[1]}-${ip[2]}-${ip[3]}-${ip[4]}-p${url.port || '80'}`;
+    return `${scheme}//${label}.${relayHost}${url.pathname}${url.search}${url.hash}`;
+  }
+
+  /** Whether `href` is on an app origin of this relay (this app's or another's). */
+  function isAppUrl(href) {
+    try {
+      const url = new URL(href, document.baseURI);
+      return url.protocol === 'https:' && url.host.endsWith(`.${relayHost}`) && url.host.startsWith('h-');
+    } catch (_) {
+      return false;
+    }
+  }
+
+  // ---- ports from the launcher ---------------------------------------------------------------
+  /** Windows that may be the launcher: the parent chain, then the opener's, and so on. */
+  function launchers() {
+    const found = [];
+    let w = window;
+    for (let hops = 0; hops < 16; hops += 1) {
+      let next = null;
+      try {
+        next = w.parent !== w ? w.parent : w.opener;
+      } catch (_) {
+        next = null;
+      }
+      if (!next || found.includes(next)) break;
+      found.push(next);
+      w = next;
+    }
+    return found;
+  }
+
+  const portWaiters = [];
+  window.addEventListener('message', (event) => {
+    const data = event.data;
+    if (event.origin !== RELAY || !data || typeof data !== 'object') return;
+    if (data.hometun === 'port' && event.ports && event.ports[0]) {
+      const waiter = portWaiters.shift();
+      if (waiter) waiter.resolve(event.ports[0]);
+      else event.ports[0].close();
+    } else if (data.hometun === 'port-error') {
+      const waiter = portWaiters.shift();
+      if (waiter) waiter.reject(new Error(String(data.message || 'the hometun page refused')));
+    }
+  });
+
+  /** A fresh port from the launcher, bound by it to this app's host:port. */
+  function requestPort() {
+    return new Promise((resolve, reject) => {
+      const windows = launchers();
+      if (!windows.length) {
+        reject(new Error('no hometun page: open this app from your hometun page'));
+        return;
+      }
+      const waiter = {};
+      const ask = () => {
+        for (const w of windows) {
+          try {
+            w.postMessage({ hometun: 'port-request' }, RELAY);
+          } catch (_) {
+            // Not the launcher (a closed window, say).
+          }
+        }
+      };
+      // Asked again now and then: a launcher that was just reloading did not hear the first.
+      const again = setInterval(ask, ASK_AGAIN_MS);
+      const timer = setTimeout(() => {
+        const at = portWaiters.indexOf(waiter);
+        if (at >= 0) portWaiters.splice(at, 1);
+        clearInterval(again);
+        reject(new Error('no answer from your hometun page (closed, or not connected?)'));
+      }, PORT_WAIT_MS);
+      waiter.resolve = (port) => { clearTimeout(timer); clearInterval(again); resolve(port); };
+      waiter.reject = (error) => { clearTimeout(timer); clearInterval(again); reject(error); };
+      portWaiters.push(waiter);
+      ask();
+    });
+  }
+
+  // The service worker lost its port (it was stopped and started again): give it one.
+  if (container) {
+    let giving = false;
+    container.addEventListener('message', async (event) => {
+      if (!event.data || event.data.hometun !== 'need-port' || giving) return;
+      giving = true;
+      try {
+        const port = await requestPort();
+        const worker = container.controller || event.source;
+        if (worker) worker.postMessage({ hometun: 'port' }, [port]);
+        else port.close();
+      } catch (_) {
+        // No launcher: the worker answers its navigations with the boot page.
+      } finally {
+        giving = false;
+      }
+    });
+    if (container.startMessages) container.startMessages();
+  }
+
+  // ---- document.cookie -----------------------------------------------------------------------
+  function validJar(list) {
+    return Array.isArray(list) ? list.filter((c) => Array.isArray(c) && c.length >= 3 && c.every((x) => typeof x === 'string')) : [];
+  }
+
+  let jar = [];
+  try {
+    jar = validJar(JSON.parse((script && script.getAttribute('data-hometun-cookies')) || '[]'));
+  } catch (_) {
+    jar = [];
+  }
+
+  /** RFC 6265 path-match of a document path against a cookie path. */
+  function pathMatches(path, cookiePath) {
+    if (path === cookiePath) return true;
+    if (!path.startsWith(cookiePath)) return false;
+    return cookiePath.endsWith('/') || path[cookiePath.length] === '/';
+  }
+
+  /** RFC 6265 default-path of the document. */
+  function defaultPath() {
+    const path = location.pathname;
+    const last = path.lastIndexOf('/');
+    return last <= 0 ? '/' : path.slice(0, last);
+  }
+
+  /** A `document.cookie = …` string applied to the local copy (the jar has the last word). */
+  function applyLocally(text) {
+    const [first, ...attributes] = text.split(';');
+    const eq = first.indexOf('=');
+    const name = eq < 0 ? '' : first.slice(0, eq).trim();
+    const value = eq < 0 ? first.trim() : first.slice(eq + 1).trim();
+    let path = defaultPath();
+    let remove = false;
+    for (const attribute of attributes) {
+      const at = attribute.indexOf('=');
+      const key = (at < 0 ? attribute : attribute.slice(0, at)).trim().toLowerCase();
+      const val = at < 0 ? '' : attribute.slice(at + 1).trim();
+      if (key === 'httponly') return; // scripts cannot set those
+      if (key === 'path' && val.startsWith('/')) path = val;
+      if (key === 'max-age' && /^-?\d+$/.test(val) && Number(val) <= 0) remove = true;
+      if (key === 'expires' && Date.parse(val) <= Date.now()) remove = true;
+    }
+    jar = jar.filter(([n, , p]) => !(n === name && p === path));
+    if (!remove) jar.push([name, value, path]);
+  }
+
+  let cookiePort = null;
+  let cookieId = 0;
+  const unconfirmed = new Map(); // id -> cookie string, until its ok
+
+  function openCookiePort() {
+    if (cookiePort) return cookiePort;
+    cookiePort = requestPort().then((port) => {
+      const mine = cookiePort;
+      port.addEventListener('close', () => {
+        // The launcher went away: the next cookie written asks the (new) launcher again.
+        if (cookiePort === mine) cookiePort = null;
+      });
+      port.onmessage = (event) => {
+        const message = event.data;
+        if (!message || typeof message !== 'object') return;
+        if (message.op === 'cookies') jar = validJar(message.cookies);
+        else if (message.op === 'ok' || message.op === 'error') unconfirmed.delete(message.id);
+      };
+      return port;
+    });
+    cookiePort.catch(() => { cookiePort = null; });
+    return cookiePort;
+  }
+
+  function sendCookie(text) {
+    cookieId += 1;
+    const id = cookieId;
+    unconfirmed.set(id, text);
+    openCookiePort().then((port) => {
+      port.postMessage({ op: 'set-cookie', id, cookie: text });
+      setTimeout(() => {
+        if (!unconfirmed.has(id)) return;
+        // No answer: the launcher was reloaded or closed. Try once more on a fresh port.
+        unconfirmed.delete(id);
+        if (cookiePort) cookiePort.then((p) => p.close(), () => {});
+        cookiePort = null;
+        openCookiePort().then((fresh) => fresh.postMessage({ op: 'set-cookie', id, cookie: text }), () => {});
+      }, COOKIE_WAIT_MS);
+    }, () => {});
+  }
+
+  Object.defineProperty(Document.prototype, 'cookie', {
+    configurable: true,
+    enumerable: true,
+    get() {
+      const path = location.pathname;
+      return jar
+        .map((cookie, order) => ({ cookie, order }))
+        .filter(({ cookie }) => pathMatches(path, cookie[2]))
+        .sort((a, b) => b.cookie[2].length - a.cookie[2].length || a.order - b.order)
+        .map(({ cookie: [name, value] }) => (name ? `${name}=${value}` : value))
+        .join('; ');
+    },
+    set(value) {
+      const text = String(value);
+      applyLocally(text);
+      sendCookie(text);
+    },
+  });
+  if (launchers().length) openCookiePort(); // for the jar's broadcasts
+
+  // ---- WebSocket over the tunnel -------------------------------------------------------------
+  const CONNECTING = 0;
+  const OPEN = 1;
+  const CLOSING = 2;
+  const CLOSED = 3;
+  const SOCKET_ID = 1;
+
+  class WebSocket extends EventTarget {
+    #url;
+    #state = CONNECTING;
+    #protocol = '';
+    #binaryType = 'blob';
+    #port = null;
+    #handlers = {};
+    #chain = Promise.resolve();
+    #heard = Date.now();
+    #nextPing = SOCKET_ID + 1;
+    #watch = null;
+    #closeTimer = null;
+
+    constructor(url, protocols) {
+      super();
+      if (arguments.length === 0) throw new TypeError("Failed to construct 'WebSocket': 1 argument required, but only 0 present.");
+      let target;
+      try {
+        target = new URL(String(url), document.baseURI);
+      } catch (_) {
+        throw new DOMException(`Failed to construct 'WebSocket': The URL '${url}' is invalid.`, 'SyntaxError');
+      }
+      if (target.protocol === 'http:') target.protocol = 'ws:';
+      if (target.protocol === 'https:') target.protocol = 'wss:';
+      const mapped = mapUrl(target.href);
+      if (mapped) target = new URL(mapped);
+      if (target.protocol !== 'ws:' && target.protocol !== 'wss:') {
+        throw new DOMException(`Failed to construct 'WebSocket': The URL's scheme must be either 'http', 'https', 'ws', or 'wss'. '${target.protocol}' is not allowed.`, 'SyntaxError');
+      }
+      target.hash = '';
+      if (target.protocol !== 'wss:' || target.host !== location.host) {
+        // Not this app: the browser's own WebSocket (another app's origin cannot be reached from here).
+        return protocols === undefined ? new NativeWebSocket(target.href) : new NativeWebSocket(target.href, protocols);
+      }
+      const list = protocols === undefined ? [] : (Array.isArray(protocols) ? protocols : [protocols]).map(String);
+      if (new Set(list).size !== list.length) {
+        throw new DOMException("Failed to construct 'WebSocket': The subprotocol is duplicated.", 'SyntaxError');
+      }
+      this.#url = target.href;
+      this.#start(target.pathname + target.search, list);
+    }
+
+    get url() { return this.#url; }
+    get readyState() { return this.#state; }
+    get bufferedAmount() { return 0; }
+    get extensions() { return ''; }
+    get protocol() { return this.#protocol; }
+    get binaryType() { return this.#binaryType; }
+    set binaryType(type) {
+      if (type === 'blob' || type === 'arraybuffer') this.#binaryType = type;
+    }
+
+    async #start(path, protocols) {
+      let port;
+      try {
+        port = await requestPort();
+      } catch (_) {
+        this.#finish(1006, '', false);
+        return;
+      }
+      if (this.#state !== CONNECTING) {
+        port.close();
+        this.#finish(1006, '', false);
+        return;
+      }
+      this.#port = port;
+      port.onmessage = (event) => this.#receive(event.data);
+      port.addEventListener('close', () => this.#finish(1006, '', false));
+      port.postMessage({ op: 'ws-open', id: SOCKET_ID, path, protocols });
+    }
+
+    #receive(message) {
+      this.#heard = Date.now();
+      if (!message || typeof message !== 'object') return;
+      switch (message.op) {
+        case 'ws-opened':
+          if (this.#state !== CONNECTING) return;
+          this.#state = OPEN;
+          this.#protocol = typeof message.protocol === 'string' ? message.protocol : '';
+          this.#watch = setInterval(() => this.#checkAlive(), WS_IDLE_MS);
+          this.#fire(new Event('open'));
+          return;
+        case 'ws-message': {
+          if (this.#state !== OPEN) return;
+          let data = message.data;
+          if (data instanceof ArrayBuffer && this.#binaryType === 'blob') data = new Blob([data]);
+          this.#fire(new MessageEvent('message', { data, origin: new URL(this.#url).origin }));
+          return;
+        }
+        case 'ws-closed':
+          this.#finish(Number(message.code) || 1005, String(message.reason || ''), Boolean(message.wasClean));
+          return;
+        case 'error':
+          if (message.id === SOCKET_ID) this.#finish(1006, '', false);
+          return;
+        default:
+      }
+    }
+
+    /** Pings the port when it was silent a while; a launcher that is gone ends the socket. */
+    #checkAlive() {
+      if (this.#state !== OPEN || Date.now() - this.#heard < WS_IDLE_MS) return;
+      const id = this.#nextPing;
+      this.#nextPing += 1;
+      const before = this.#heard;
+      this.#port.postMessage({ op: 'ping', id });
+      setTimeout(() => {
+        if (this.#heard === before && this.#state === OPEN) this.#finish(1006, '', false);
+      }, PING_MS);
+    }
+
+    send(data) {
+      if (this.#state === CONNECTING) {
+        throw new DOMException("Failed to execute 'send' on 'WebSocket': Still in CONNECTING state.", 'InvalidStateError');
+      }
+      if (this.#state !== OPEN) return;
+      let payload;
+      if (typeof data === 'string') payload = data;
+      else if (data instanceof ArrayBuffer) payload = data.slice(0);
+      else if (ArrayBuffer.isView(data)) payload = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer;
+      else if (data instanceof Blob) payload = data.arrayBuffer();
+      else payload = String(data);
+      this.#chain = this.#chain.then(() => payload).then((ready) => {
+        if (this.#state !== OPEN && this.#state !== CLOSING) return;
+        this.#port.postMessage({ op: 'ws-send', id: SOCKET_ID, data: ready }, ready instanceof ArrayBuffer ? [ready] : []);
+      }).catch(() => {});
+    }
+
+    close(code, reason) {
+      if (code !== undefined && code !== 1000 && !(code >= 3000 && code <= 4999)) {
+        throw new DOMException(`Failed to execute 'close' on 'WebSocket': The close code must be either 1000, or between 3000 and 4999. ${code} is neither.`, 'InvalidAccessError');
+      }
+      const text = reason === undefined ? '' : String(reason);
+      if (new TextEncoder().encode(text).length > 123) {
+        throw new DOMException("Failed to execute 'close' on 'WebSocket': The close reason must not be greater than 123 UTF-8 bytes.", 'SyntaxError');
+      }
+      if (this.#state === CLOSING || this.#state === CLOSED) return;
+      const wasConnecting = this.#state === CONNECTING;
+      this.#state = CLOSING;
+      if (!this.#port) return; // #start ends the socket when its port comes
+      const message = { op: 'ws-close', id: SOCKET_ID, reason: text };
+      if (code !== undefined) message.code = code;
+      this.#chain = this.#chain.then(() => this.#port.postMessage(message));
+      if (wasConnecting) {
+        setTimeout(() => this.#finish(1006, '', false), 0);
+        return;
+      }
+      this.#closeTimer = setTimeout(() => this.#finish(1006, '', false), CLOSE_WAIT_MS);
+    }
+
+    #finish(code, reason, wasClean) {
+      if (this.#state === CLOSED) return;
+      this.#state = CLOSED;
+      clearInterval(this.#watch);
+      clearTimeout(this.#closeTimer);
+      if (this.#port) this.#port.close();
+      if (!wasClean) this.#fire(new Event('error'));
+      this.#fire(new CloseEvent('close', { code, reason, wasClean }));
+    }
+
+    #fire(event) {
+      this.dispatchEvent(event);
+    }
+
+    #handler(type) {
+      return this.#handlers[type] || null;
+    }
+
+    #setHandler(type, handler) {
+      if (!(type in this.#handlers)) {
+        // Registered once, at the first assignment, like an event handler attribute.
+        this.addEventListener(type, (event) => {
+          const current = this.#handlers[type];
+          if (typeof current === 'function') current.call(this, event);
+        });
+      }
+      this.#handlers[type] = typeof handler === 'function' ? handler : null;
+    }
+
+    get onopen() { return this.#handler('open'); }
+    set onopen(handler) { this.#setHandler('open', handler); }
+    get onmessage() { return this.#handler('message'); }
+    set onmessage(handler) { this.#setHandler('message', handler); }
+    get onerror() { return this.#handler('error'); }
+    set onerror(handler) { this.#setHandler('error', handler); }
+    get onclose() { return this.#handler('close'); }
+    set onclose(handler) { this.#setHandler('close', handler); }
+  }
+  for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED })) {
+    Object.defineProperty(WebSocket, name, { value, enumerable: true });
+    Object.defineProperty(WebSocket.prototype, name, { value, enumerable: true });
+  }
+  window.WebSocket = WebSocket;
+
+  // ---- hard-coded LAN URLs -------------------------------------------------------------------
+  const nativeFetch = window.fetch;
+  window.fetch = function fetch(input, init) {
+    if (input instanceof Request) {
+      const mapped = mapUrl(input.url);
+      return nativeFetch(mapped ? new Request(mapped, input) : input, init);
+    }
+    return nativeFetch(mapUrl(input) || input, init);
+  };
+
+  const nativeXhrOpen = XMLHttpRequest.prototype.open;
+  XMLHttpRequest.prototype.open = function open(method, url, ...rest) {
+    return nativeXhrOpen.call(this, method, mapUrl(url) || url, ...rest);
+  };
+
+  if (window.EventSource) {
+    const NativeEventSource = window.EventSource;
+    window.EventSource = class EventSource extends NativeEventSource {
+      constructor(url, init) {
+        super(mapUrl(url) || url, init);
+      }
+    };
+  }
+
+  window.open = function open(url, ...rest) {
+    const mapped = url === undefined ? null : mapUrl(url);
+    return nativeOpen.call(window, mapped || url, ...rest);
+  };
+
+  /** The link element a click is for, if any. */
+  function linkOf(event) {
+    const target = event.target;
+    const link = target instanceof Element ? target.closest('a[href], area[href]') : null;
+    return link && typeof link.href === 'string' ? link : null;
+  }
+
+  // Before anyone else sees the click: a hard-coded LAN link now points at its app origin.
+  const rewriteLink = (event) => {
+    const link = linkOf(event);
+    const mapped = link && mapUrl(link.href);
+    if (mapped) link.href = mapped;
+  };
+  window.addEventListener('click', rewriteLink, true);
+  window.addEventListener('auxclick', rewriteLink, true);
+
+  // After everyone else: a new tab for an app keeps this page as its opener (so it finds the
+  // launcher); the browser would open it without one.
+  window.addEventListener('click', (event) => {
+    const link = linkOf(event);
+    if (!link || event.defaultPrevented || event.button !== 0 || link.hasAttribute('download')) return;
+    const rel = (link.getAttribute('rel') || '').toLowerCase().split(/\s+/);
+    if (link.target !== '_blank' || rel.includes('noopener') || rel.includes('noreferrer')) return;
+    if (!isAppUrl(link.href)) return;
+    event.preventDefault();
+    nativeOpen.call(window, link.href, '_blank');
+  });
+
+  window.addEventListener('submit', (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    const mapped = mapUrl(form.action);
+    if (mapped) form.setAttribute('action', mapped);
+    const submitter = event.submitter;
+    if (submitter && submitter.hasAttribute('formaction')) {
+      const mappedSubmitter = mapUrl(submitter.formAction);
+      if (mappedSubmitter) submitter.setAttribute('formaction', mappedSubmitter);
+    }
+  }, true);
+})();

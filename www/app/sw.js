@@ -1,0 +1,343 @@
+// hometun's service worker on an app origin (https://h-A-B-C-D-pPORT.DOMAIN): every same-origin
+// request outside /__ht/ goes over a MessagePort to the launcher's tunnel (docs/web-apps.md,
+// "Port protocol"), which talks HTTP to the LAN app. The worker keeps nothing it cannot get
+// back: after a restart it asks its pages for a new port ("need-port").
+'use strict';
+
+const PREFIX = '/__ht/';
+/** How long a request waits for a port when the worker has none. */
+const PORT_WAIT_MS = 10000;
+/** A port silent for longer is pinged before use, so a closed launcher is noticed. */
+const IDLE_MS = 5000;
+/** How long a ping may take. */
+const PING_MS = 3000;
+/** How often pages are asked again while the worker waits for a port. */
+const ASK_EVERY_MS = 3000;
+/** While requests are open on a port, it is checked this often (long polls, SSE). */
+const WATCH_EVERY_MS = 5000;
+/** Statuses whose responses never have a body. */
+const NULL_BODY = new Set([101, 204, 205, 304]);
+
+/** One port to the tunnel and the requests running on it. */
+class Channel {
+  constructor(port) {
+    this.port = port;
+    this.handlers = new Map();
+    this.nextId = 1;
+    this.heard = Date.now();
+    this.dead = false;
+    this.pinging = null;
+    this.watch = null;
+    port.onmessage = (event) => this.receive(event.data);
+    port.onmessageerror = () => {};
+    // Browsers that know it say at once when the launcher's end went away (closed, reloaded).
+    port.addEventListener('close', () => this.kill('the hometun page was closed or reloaded'));
+  }
+
+  receive(message) {
+    this.heard = Date.now();
+    if (!message || typeof message !== 'object') return;
+    const handler = this.handlers.get(message.id);
+    if (handler) handler(message);
+  }
+
+  /** Starts an exchange: `handler` gets every message for its id until `finish(id)`. */
+  open(handler) {
+    const id = this.nextId;
+    this.nextId += 1;
+    this.handlers.set(id, handler);
+    this.startWatch();
+    return id;
+  }
+
+  finish(id) {
+    this.handlers.delete(id);
+    if (this.handlers.size === 0) this.stopWatch();
+    if (this.dead && this.handlers.size === 0) this.port.close();
+  }
+
+  send(message, transfer = []) {
+    this.port.postMessage(message, transfer);
+  }
+
+  /** Whether the far end still answers (asked only when it was silent a while). */
+  alive() {
+    if (this.dead) return Promise.resolve(false);
+    if (Date.now() - this.heard <= IDLE_MS) return Promise.resolve(true);
+    if (!this.pinging) {
+      this.pinging = new Promise((resolve) => {
+        const timer = setTimeout(() => { this.finish(id); resolve(false); }, PING_MS);
+        const id = this.open((message) => {
+          if (message.op !== 'pong') return;
+          clearTimeout(timer);
+          this.finish(id);
+          resolve(true);
+        });
+        this.send({ op: 'ping', id });
+      }).then((alive) => {
+        this.pinging = null;
+        if (!alive) this.kill('the hometun page does not answer (closed or reloaded?)');
+        return alive;
+      });
+    }
+    return this.pinging;
+  }
+
+  /** The far end is gone: every open exchange fails with `reason`. */
+  kill(reason) {
+    this.dead = true;
+    if (current === this) current = null;
+    for (const [id, handler] of [...this.handlers]) {
+      handler({ op: 'error', id, message: reason });
+    }
+    this.stopWatch();
+    if (this.handlers.size === 0) this.port.close();
+  }
+
+  startWatch() {
+    if (this.watch) return;
+    this.watch = setInterval(() => { this.alive(); }, WATCH_EVERY_MS);
+  }
+
+  stopWatch() {
+    if (!this.watch) return;
+    clearInterval(this.watch);
+    this.watch = null;
+  }
+}
+
+/** The newest port's channel, or null. */
+let current = null;
+/** Requests waiting for a port: functions called with the new channel. */
+let waiting = [];
+let asking = null;
+
+function adopt(port) {
+  const channel = new Channel(port);
+  current = channel;
+  const ready = waiting;
+  waiting = [];
+  for (const resolve of ready) resolve(channel);
+}
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(self.skipWaiting());
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(self.clients.claim());
+});
+
+self.addEventListener('message', (event) => {
+  const data = event.data;
+  if (!data || data.hometun !== 'port' || !event.ports || !event.ports[0]) return;
+  adopt(event.ports[0]);
+  if (event.source) event.source.postMessage({ hometun: 'port-taken' });
+});
+
+/** Asks every window of this origin for a port until one comes or time runs out. */
+function askPages() {
+  if (asking) return;
+  const until = Date.now() + PORT_WAIT_MS;
+  const ask = async () => {
+    if (!waiting.length || Date.now() >= until) {
+      asking = null;
+      return;
+    }
+    const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    for (const client of windows) client.postMessage({ hometun: 'need-port' });
+    asking = setTimeout(ask, ASK_EVERY_MS);
+  };
+  asking = setTimeout(ask, 0);
+}
+
+/** A live channel, or null after PORT_WAIT_MS (or at once when no page could give one). */
+async function channel() {
+  while (current) {
+    const candidate = current;
+    if (await candidate.alive()) return candidate;
+  }
+  const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  if (!windows.length) return null;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      waiting = waiting.filter((w) => w !== done);
+      resolve(null);
+    }, PORT_WAIT_MS);
+    const done = (found) => { clearTimeout(timer); resolve(found); };
+    waiting.push(done);
+    askPages();
+  });
+}
+
+function textResponse(status, text) {
+  return new Response(`${text}\n`, {
+    status,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+  });
+}
+
+self.addEventListener('fetch', (event) => {
+  const url = new URL(event.request.url);
+  if (url.origin !== self.location.origin || url.pathname.startsWith(PREFIX)) return;
+  let settle;
+  const done = new Promise((resolve) => { settle = resolve; });
+  // The worker must live until the body has been streamed, not only until the head.
+  event.waitUntil(done);
+  event.respondWith(forward(event.request, url, settle).catch((error) => {
+    settle();
+    return textResponse(502, `hometun: ${error && error.message ? error.message : error}`);
+  }));
+});
+
+/** The request as the port protocol's `fetch` message (body buffered). */
+async function describe(request, url) {
+  const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
+  const body = hasBody ? await request.arrayBuffer() : null;
+  const headers = [...request.headers];
+  const names = new Set(headers.map(([name]) => name.toLowerCase()));
+  // The browser adds these after the worker; the LAN app may check them (wasm maps both).
+  if (!names.has('referer') && /^https?:/.test(request.referrer)) headers.push(['referer', request.referrer]);
+  if (!names.has('origin') && hasBody) headers.push(['origin', self.location.origin]);
+  return {
+    op: 'fetch',
+    method: request.method,
+    path: url.pathname + url.search,
+    headers,
+    body,
+    destination: request.destination,
+  };
+}
+
+async function forward(request, url, settle) {
+  const message = await describe(request, url);
+  const tunnel = await channel();
+  if (!tunnel) {
+    settle();
+    if (request.mode === 'navigate') return fetch(`${PREFIX}boot.html`, { cache: 'no-store' });
+    return textResponse(503, 'hometun: not connected: open this app from your hometun page');
+  }
+  return exchange(tunnel, message, request.method === 'HEAD', settle);
+}
+
+/** Sends one `fetch` and resolves with the response once its head arrives. */
+function exchange(tunnel, message, isHead, settle) {
+  return new Promise((resolve) => {
+    let body = null; // null before the head; false: a response without a body
+    const chunks = [];
+    let ended = false;
+    let failed = null;
+    let waiter = null; // a reader waiting for the next chunk: { controller, resolve }
+    let stopped = false;
+    let id = 0;
+
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      tunnel.finish(id);
+      settle();
+    };
+    // Hands the oldest chunk (or the end, or the failure) to a waiting reader.
+    const serve = (controller) => {
+      if (chunks.length) {
+        controller.enqueue(new Uint8Array(chunks.shift()));
+        if (!ended) tunnel.send({ op: 'more', id });
+        if (!ended || chunks.length) return true;
+      }
+      if (failed) {
+        controller.error(failed);
+        stop();
+        return true;
+      }
+      if (ended) {
+        controller.close();
+        stop();
+        return true;
+      }
+      return false;
+    };
+    const wake = () => {
+      if (waiter && serve(waiter.controller)) {
+        waiter.resolve();
+        waiter = null;
+      }
+    };
+    const stream = () => new ReadableStream({
+      pull(controller) {
+        if (serve(controller)) return undefined;
+        return new Promise((resolvePull) => { waiter = { controller, resolve: resolvePull }; });
+      },
+      cancel() {
+        if (!ended && !failed) tunnel.send({ op: 'cancel', id });
+        stop();
+      },
+    }, { highWaterMark: 0 });
+
+    const onReply = (reply) => {
+      switch (reply.op) {
+        case 'head':
+          if (body !== null) return;
+          body = isHead || NULL_BODY.has(reply.status) ? false : stream();
+          try {
+            resolve(new Response(body || null, {
+              status: reply.status,
+              statusText: reply.statusText || '',
+              headers: toHeaders(reply.headers),
+            }));
+          } catch (error) {
+            if (body) tunnel.send({ op: 'cancel', id });
+            stop();
+            resolve(textResponse(502, `hometun: the app's answer cannot be used: ${error.message}`));
+          }
+          return;
+        case 'chunk':
+          if (body) {
+            chunks.push(reply.data);
+            wake();
+          } else {
+            tunnel.send({ op: 'more', id });
+          }
+          return;
+        case 'end':
+          ended = true;
+          if (body) wake();
+          else stop();
+          return;
+        case 'error':
+          if (body === null) {
+            resolve(textResponse(502, `hometun: ${reply.message || 'the app could not be reached'}`));
+            stop();
+          } else if (body) {
+            failed = new Error(reply.message || 'the connection to the app broke');
+            chunks.length = 0;
+            wake();
+            stop();
+          } else {
+            stop();
+          }
+          return;
+        default:
+      }
+    };
+    id = tunnel.open(onReply);
+    try {
+      tunnel.send({ ...message, id }, message.body ? [message.body] : []);
+    } catch (error) {
+      stop();
+      resolve(textResponse(502, `hometun: ${error.message}`));
+    }
+  });
+}
+
+/** `[[name, value], …]` as Headers, leaving out what the Headers class refuses. */
+function toHeaders(list) {
+  const headers = new Headers();
+  for (const pair of Array.isArray(list) ? list : []) {
+    try {
+      headers.append(String(pair[0]), String(pair[1]));
+    } catch (_) {
+      // A header a browser cannot carry (bad name or value): the page does without it.
+    }
+  }
+  return headers;
+}
