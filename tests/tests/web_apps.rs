@@ -416,6 +416,11 @@ fn a_hostile_lan_page_reaches_only_its_own_host_and_port_and_cannot_read_the_tun
             assert!(outcome.starts_with("blocked"), "{name} was not blocked: {outcome}");
         }
     }
+    assert!(
+        victim.requests().iter().any(|l| l.starts_with(&format!("{} ", addr::ROUTER_LAN))),
+        "the other host's access log does not even show the readiness check: {:?}",
+        victim.requests()
+    );
     let tunnel_requests: Vec<String> =
         victim.requests().into_iter().filter(|l| !l.starts_with(&format!("{} ", addr::ROUTER_LAN))).collect();
     assert!(tunnel_requests.is_empty(), "the other host's nginx was reached: {tunnel_requests:?}");
