@@ -137,11 +137,36 @@ pub fn open_app(page: &Session<'_>, launcher: &str, lan_url: &str) -> anyhow::Re
 }
 
 /// Stops every service worker of the browser (DevTools: `ServiceWorker.enable`, then
-/// `ServiceWorker.stopAllWorkers`), as the browser does to an idle worker.
+/// `ServiceWorker.stopAllWorkers`), as the browser does to an idle worker. Fails unless at least
+/// one worker ran before and every one that ran is gone afterwards (DevTools `Target.getTargets`;
+/// a page with requests in flight, such as a long poll, may start a new one at once).
 pub fn stop_service_workers(page: &Session<'_>) -> anyhow::Result<()> {
+    let running = running_service_workers(page)?;
+    anyhow::ensure!(!running.is_empty(), "no service worker runs before stopping them");
     page.cdp("ServiceWorker.enable", json!({}))?;
     page.cdp("ServiceWorker.stopAllWorkers", json!({}))?;
+    wait_value(Duration::from_secs(5), || {
+        let now = running_service_workers(page)?;
+        Ok(now.iter().all(|w| !running.contains(w)).then_some(()))
+    })
+    .with_context(|| format!("service workers still run after stopping them: {running:?}"))?;
+    eprintln!("web apps: stopped service workers (DevTools target, script): {running:?}");
     Ok(())
+}
+
+/// The service workers that run now: DevTools target id and script URL of each.
+pub fn running_service_workers(page: &Session<'_>) -> anyhow::Result<Vec<(String, String)>> {
+    let targets = page.cdp("Target.getTargets", json!({}))?;
+    Ok(targets["targetInfos"]
+        .as_array()
+        .context("Target.getTargets")?
+        .iter()
+        .filter(|t| t["type"] == "service_worker")
+        .map(|t| {
+            let text = |key: &str| t[key].as_str().unwrap_or_default().to_owned();
+            (text("targetId"), text("url"))
+        })
+        .collect())
 }
 
 /// Like [`Session::wait_for`], but a script error (a page navigating away mid-call) counts as
