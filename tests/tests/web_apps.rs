@@ -302,7 +302,9 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 
 /// A user opens a file server from the launcher: `Range` requests from the app's origin get `206`
 /// and exactly the file's bytes (SHA-256 of each slice), and the whole 64 MiB file arrives intact
-/// through the service worker; after every service worker is stopped, a range still works.
+/// through the service worker; the same app opened in the launcher's own frame (its Apps card:
+/// typed address, "Open here") answers a range too; after every service worker is stopped, a
+/// range still works.
 #[test]
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
@@ -314,8 +316,8 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     let page = trusted.browser().expect("Chromium");
     let launcher = step(&page, "files launcher", || trusted.connect(&page, "files-phone"));
 
-    step(&page, "files index", || {
-        let (_tab, url) = open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
+    let tab = step(&page, "files index", || {
+        let (tab, url) = open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
         ensure!(url.starts_with(&origin), "appUrl gave {url}, not on {origin}");
         wait(
             &page,
@@ -323,7 +325,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
             APP_LOAD,
             "return document.querySelector('h1') ? document.title : null",
         )?;
-        Ok(())
+        Ok(tab)
     });
     let ranges = [(0, 65_535), (1_000_000, 1_999_999), (BIG - 100_000, BIG - 1), (12_345_678, 12_345_678)];
     step(&page, "files ranges", || check_ranges(&page, &bytes, &ranges));
@@ -352,6 +354,32 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
             "nginx did not see the ranges and the whole file come from the relay: {seen:?}"
         );
         Ok(())
+    });
+    step(&page, "files in the launcher's frame", || {
+        // The launcher's Apps card: type the address, "Open here".
+        page.switch_to(&launcher)?;
+        page.execute(
+            "document.getElementById('apps-address').value = arguments[0]; \
+             document.getElementById('apps-open-here').click(); return true",
+            &[json!(nginx.addr.to_string())],
+        )?;
+        wait(
+            &page,
+            "the app frame in the launcher",
+            APP_LOAD,
+            "return document.getElementById('apps-frame') ? 1 : null",
+        )?;
+        page.switch_to_frame(Some("#apps-frame"))?;
+        let framed = wait(
+            &page,
+            "the file server's index in the frame",
+            APP_LOAD,
+            "return document.querySelector('h1') && window.parent !== window ? location.origin : null",
+        )?;
+        ensure!(framed == origin.as_str(), "the frame shows {framed}");
+        check_ranges(&page, &bytes, &ranges[2..3])?;
+        page.switch_to_frame(None)?;
+        page.switch_to(&tab)
     });
     step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
     step(&page, "files after the worker stopped", || {

@@ -196,6 +196,16 @@ impl Session<'_> {
         self.command("POST", "window", Some(json!({ "handle": handle }))).map(|_| ())
     }
 
+    /// Sends further commands to the frame that the first element matching `css` is (in the
+    /// current browsing context); `None` goes back to the top-level page.
+    pub fn switch_to_frame(&self, css: Option<&str>) -> anyhow::Result<()> {
+        let id = match css {
+            Some(css) => self.command("POST", "element", Some(json!({ "using": "css selector", "value": css })))?,
+            None => Value::Null,
+        };
+        self.command("POST", "frame", Some(json!({ "id": id }))).map(|_| ())
+    }
+
     /// Runs a Chrome DevTools Protocol command on the current window's target (chromedriver's
     /// `goog/cdp/execute`); returns its result.
     pub fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
