@@ -416,3 +416,40 @@ async fn a_client_trickling_a_request_header_is_cut_at_the_deadline_while_a_tunn
     assert_eq!(got, vec![packet]);
     assert_eq!(lab.raw_status(&Lab::upgrade_request("")).await, 101, "a new client still gets in");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_not_finished_within_the_header_timeout_is_cut_long_before_the_upgrade_deadline() {
+    use hometun_relay::web::server::HEADER_READ_TIMEOUT;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lab = Lab::start(Limits { upgrade_deadline_secs: 60, ..Limits::default() }).await;
+    let tcp = tokio::net::TcpStream::connect(lab.addr).await.unwrap();
+    let name = hometun_testkit::pki_types::ServerName::IpAddress(lab.addr.ip().into());
+    let mut slow = tokio_rustls::TlsConnector::from(hometun_testkit::tls_config(&lab.cert).unwrap())
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
+    let mut cut = None;
+    // One header byte every 500 ms keeps the idle timer from firing, for at most 30 s.
+    for _ in 0..60 {
+        if slow.write_all(b"X").await.is_err() || slow.flush().await.is_err() {
+            cut = Some(started.elapsed());
+            break;
+        }
+        let mut answer = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(500), slow.read(&mut answer)).await {
+            Err(_) => {}
+            Ok(Ok(n)) if n > 0 && !answer[..n].starts_with(b"HTTP/1.1 408") => {
+                panic!("an answer to a request never finished: {:?}", String::from_utf8_lossy(&answer[..n]))
+            }
+            Ok(_) => {
+                cut = Some(started.elapsed());
+                break;
+            }
+        }
+    }
+    let cut = cut.expect("the trickling connection was never cut");
+    assert!(cut >= HEADER_READ_TIMEOUT && cut < HEADER_READ_TIMEOUT + Duration::from_secs(3), "cut after {cut:?}");
+    assert_eq!(lab.raw_status(&Lab::upgrade_request("")).await, 101, "a new client still gets in");
+}

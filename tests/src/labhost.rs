@@ -2,7 +2,8 @@
 //!
 //! - HTTP/1.1 (keep-alive): `/` an HTML page naming the host, `/blob/<size>` known bytes (see
 //!   [`crate::content`]; one `Range: bytes=...` range gives `206`), `/whoami` the peer's address as the host saw it (tells masquerade from
-//!   routed mode), `/ws/echo` a WebSocket that echoes every message, anything else 404.
+//!   routed mode), `/ws/echo` a WebSocket that echoes every message, `/bye` a keep-alive answer after which the
+//!   server closes the connection anyway (as an idle timeout would), anything else 404.
 //! - TCP echo (the lab uses port 7).
 //! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
 //! - A DNS responder for A queries over UDP with fixed records.
@@ -56,6 +57,7 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
                 ("200 OK", "text/html; charset=utf-8", Body::Bytes(content::index_page(host_name).into()))
             }
             "/whoami" => ("200 OK", "text/plain", Body::Bytes(peer.ip().to_string().into())),
+            "/bye" => ("200 OK", "text/plain", Body::Bytes(b"bye\n".to_vec())),
             p => match (content::parse_blob_path(p), range.as_deref()) {
                 (Some(size), Some(header)) => match byte_range(header, size) {
                     Some((start, end)) => {
@@ -93,7 +95,10 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
                 }
             }
         }
-        if close {
+        if path == "/bye" {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        if close || path == "/bye" {
             stream.shutdown().await?;
             // Lingering close: read until the client closes too. Dropping the socket at once
             // would make the kernel answer a late retransmission with a reset, which can

@@ -138,3 +138,29 @@ fn other_cert_pem() -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n")
 }
+
+/// A revoke must never be silently lost: when the running relay's admin socket does not answer
+/// (here it was moved away), the command refuses to edit the state files behind the relay, which
+/// would overwrite them later; once the socket answers again the revoke goes through.
+#[test]
+fn a_revoke_the_running_relay_cannot_hear_is_refused_not_lost() {
+    let lab = Lab::start().expect("lab");
+    let relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
+    let invite = relay.invite("tablet", "24h", None).unwrap();
+    let target = relay.target().unwrap();
+    lab.run_in(Node::Wan, || async {
+        Device::new(&invite).enrol(&target, &invite).await.expect("enrol");
+    });
+    let socket = relay.dir().join("control.sock");
+    let moved = relay.dir().join("control.sock.moved");
+    std::fs::rename(&socket, &moved).expect("moving the admin socket away");
+
+    let refused = relay.revoke("tablet").expect_err("a revoke behind the running relay's back");
+    let message = format!("{refused:#}");
+    assert!(message.contains("a relay is running") && message.contains("does not answer"), "refused with: {message}");
+
+    std::fs::rename(&moved, &socket).expect("putting the admin socket back");
+    assert_eq!(relay.client("tablet").unwrap()["revoked"], false, "nothing was written behind the relay");
+    relay.revoke("tablet").expect("the relay answers again");
+    assert_eq!(relay.client("tablet").unwrap()["revoked"], true, "revoked through the running relay");
+}

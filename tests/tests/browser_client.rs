@@ -6,9 +6,10 @@
 //! through the home router's port forward. The scenario: enrol, connect, ping 192.168.0.10,
 //! resolve a LAN name through the pushed DNS, fetch 4 MiB byte-exact, a refused port, TCP echo,
 //! home web app ports without a service worker (the test speaks the port protocol: a page with
-//! the shim, a reused connection, a Range answered 206, the credit window, hostile messages and
-//! origins refused, a WebSocket echo, a cookie set by a script), reconnect with the same address after the relay drops the WebSocket, and the revoked error
-//! after the device is revoked.
+//! the shim, a reused connection, a retry after the server closed an idle one, a Range answered
+//! 206, the credit window, hostile messages and origins refused, a WebSocket echo, a cookie set
+//! by a script), reconnect with the same address after the relay drops the WebSocket, and the
+//! revoked error after the device is revoked.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -61,9 +62,13 @@ fn a_browser_enrols_reaches_the_lan_survives_a_drop_and_learns_it_was_revoked() 
     assert!(stdout.contains("0 failed; 0 ignored"), "some scenario step was ignored or failed");
     assert!(!stdout.contains("SKIPPED"), "the scenario skipped a step");
     assert!(stdout.contains("fetched 4194304 bytes"), "no multi-MiB fetch reported");
-    for step in
-        ["second request on the same connection", "range of 530865 bytes", "WebSocket echoed", "cookie set by a script"]
-    {
+    for step in [
+        "second request on the same connection",
+        "a request on a connection the server had closed was retried",
+        "range of 530865 bytes",
+        "WebSocket echoed",
+        "cookie set by a script",
+    ] {
         assert!(stdout.contains(&format!("app port: {step}")), "app port step {step:?} not reported");
     }
 

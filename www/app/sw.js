@@ -88,7 +88,7 @@ class Channel {
     this.dead = true;
     if (current === this) current = null;
     for (const [id, handler] of [...this.handlers]) {
-      handler({ op: 'error', id, message: reason });
+      handler({ op: 'error', id, message: reason, portGone: true });
     }
     this.stopWatch();
     if (this.handlers.size === 0) this.port.close();
@@ -211,17 +211,28 @@ async function describe(request, url) {
 
 async function forward(request, url, settle) {
   const message = await describe(request, url);
-  const tunnel = await channel();
-  if (!tunnel) {
-    settle();
-    if (request.mode === 'navigate') return fetch(`${PREFIX}boot.html`, { cache: 'no-store' });
-    return textResponse(503, 'hometun: not connected: open this app from your hometun page');
+  // A request without a body that lost its port before any answer is sent once more on a new one.
+  for (let attempt = 0; ; attempt += 1) {
+    const tunnel = await channel();
+    if (!tunnel) {
+      settle();
+      if (request.mode === 'navigate') return fetch(`${PREFIX}boot.html`, { cache: 'no-store' });
+      return textResponse(503, 'hometun: not connected: open this app from your hometun page');
+    }
+    const again = attempt === 0 && message.body === null;
+    const response = await exchange(tunnel, message, request.method === 'HEAD', settle, again);
+    if (response !== RETRY) return response;
   }
-  return exchange(tunnel, message, request.method === 'HEAD', settle);
 }
 
-/** Sends one `fetch` and resolves with the response once its head arrives. */
-function exchange(tunnel, message, isHead, settle) {
+/** What `exchange` resolves with when its port went away before the head and it may be retried. */
+const RETRY = Symbol('retry');
+
+/**
+ * Sends one `fetch` and resolves with the response once its head arrives (or with RETRY when
+ * `retryable` and the port went away before that).
+ */
+function exchange(tunnel, message, isHead, settle, retryable) {
   return new Promise((resolve) => {
     let body = null; // null before the head; false: a response without a body
     const chunks = [];
@@ -305,6 +316,12 @@ function exchange(tunnel, message, isHead, settle) {
           return;
         case 'error':
           if (body === null) {
+            if (retryable && reply.portGone) {
+              stopped = true; // not settled: the next attempt carries on
+              tunnel.finish(id);
+              resolve(RETRY);
+              return;
+            }
             resolve(textResponse(502, `hometun: ${reply.message || 'the app could not be reached'}`));
             stop();
           } else if (body) {

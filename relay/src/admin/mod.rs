@@ -153,11 +153,26 @@ fn status(relay: &Relay) -> StatusInfo {
     }
 }
 
+/// Refuses to talk to a process on the admin socket that runs neither as root nor as this
+/// user: a socket someone else put at the path must not receive commands or feed answers.
+fn trust_peer(stream: &UnixStream, path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let peer = stream.peer_cred().with_context(|| format!("reading the credentials of {}", path.display()))?.uid();
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).context("reading this process's user")?;
+    anyhow::ensure!(
+        peer == 0 || peer == me,
+        "the process answering on {} runs as user {peer}, neither root nor this user: not talking to it",
+        path.display()
+    );
+    Ok(())
+}
+
 /// Sends one request to the running relay. `Ok(None)` when no relay answers on `path`.
 pub async fn request(path: &Path, request: &Request) -> anyhow::Result<Option<Response>> {
     let Ok(stream) = UnixStream::connect(path).await else {
         return Ok(None);
     };
+    trust_peer(&stream, path)?;
     let (read, mut write) = stream.into_split();
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');

@@ -5,9 +5,21 @@ use crate::admin;
 use crate::admin::proto::{ClientInfo, Request, Response};
 use crate::config::Config;
 use crate::state::actions;
+use crate::state::lock::DirLock;
 use crate::state::store::{relay_key, Store};
 use anyhow::{anyhow, bail};
 use std::path::Path;
+
+/// The state directory locked for an edit without a running relay; refused while one runs
+/// (its admin socket did not answer, so editing behind it would be lost).
+fn offline(dir: &Path, config: &Config) -> anyhow::Result<DirLock> {
+    DirLock::try_acquire(dir).map_err(|e| {
+        anyhow!(
+            "{e}, but its admin socket {} does not answer; not editing its state behind it",
+            config.control_socket_path(dir).display()
+        )
+    })
+}
 
 fn fail(response: Response) -> anyhow::Error {
     match response {
@@ -24,6 +36,7 @@ pub async fn invite(dir: &Path, name: &str, ttl_secs: u64, allow: Option<&str>, 
         Some(Response::Invite(info)) => info,
         Some(other) => return Err(fail(other)),
         None => {
+            let _lock = offline(dir, &config)?;
             let (secret, _) = relay_key(dir, false)?;
             let mut store = Store::load(dir, config.pool)?;
             actions::create_invite(&mut store, &config, secret.public_key(), name, ttl_secs, allow)?
@@ -97,6 +110,7 @@ pub async fn revoke(dir: &Path, name: &str) -> anyhow::Result<()> {
         }
         Some(other) => return Err(fail(other)),
         None => {
+            let _lock = offline(dir, &config)?;
             let mut store = Store::load(dir, config.pool)?;
             actions::revoke(&mut store, name)?;
             println!("Revoked `{name}` (the relay is not running).");

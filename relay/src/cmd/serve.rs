@@ -6,7 +6,7 @@ use crate::config::Mode;
 use crate::daemon::{limits::IpLimits, session_table::SessionTable, Clock, Drops, LogLimiter, Relay};
 use crate::forwarding::{device, nat};
 use crate::state::store::{relay_key, Store};
-use crate::web::listener::{Remote, TlsListener};
+use crate::web::listener::TlsListener;
 use crate::{admin, web};
 use anyhow::Context;
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
     let config = super::setup::prepare(args)?;
     let dir = args.dir.clone();
+    let _lock = crate::state::lock::DirLock::try_acquire(&dir)?;
     let (secret, _) = relay_key(&dir, false)?;
     let store = Store::load(&dir, config.pool)?;
     let relay_address = store.pool.relay_address();
@@ -64,14 +65,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
     let upgrade_deadline = Duration::from_secs(config.limits.upgrade_deadline_secs);
     let listener = TlsListener::start(tcp, tls, limits, handshake_timeout, idle_timeout, upgrade_deadline)?;
     let app = web::router(relay.clone(), config.www.clone());
-    let mut http_shutdown = shutdown_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<Remote>())
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.changed().await;
-            })
-            .await
-    });
+    let server = tokio::spawn(web::server::serve(listener, app, shutdown_rx.clone()));
 
     tracing::info!(
         listen = %config.listen,

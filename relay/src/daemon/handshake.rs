@@ -6,7 +6,7 @@
 use super::admission::Admission;
 use super::datapath::Link;
 use super::limits::HandshakeSlot;
-use super::Relay;
+use super::{LogLimiter, Relay};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -72,13 +72,26 @@ pub fn params(relay: &Relay) -> Params {
     }
 }
 
+/// Lines about failed or refused handshakes, at most 10 a second over all connections (a
+/// stranger can make any number of them); each allowed line says how many were left out.
+static FAILURE_LOG: LogLimiter = LogLimiter::new(10);
+
+/// Logs one failed handshake within [`FAILURE_LOG`]'s budget.
+macro_rules! failure {
+    ($($field:tt)*) => {
+        if let Some(skipped) = FAILURE_LOG.allow(crate::state::unix_now()) {
+            tracing::info!(skipped, $($field)*);
+        }
+    };
+}
+
 /// Takes a connection through the handshake; `None` when it ended there (already logged and
 /// closed).
 async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Relay) -> Option<Accepted> {
     let handshake_slot = match relay.limits.handshake(remote.ip()) {
         Ok(slot) => slot,
         Err(why) => {
-            tracing::info!(%remote, "refused: too many handshakes from this address ({why:?})");
+            failure!(%remote, "refused: too many handshakes from this address ({why:?})");
             let (mut tx, _) = ws.split();
             let _ = tx.send(Message::Binary(refusal_message(Refusal::Busy).into())).await;
             let _ = tx.close().await;
@@ -91,12 +104,12 @@ async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Relay) -> Option<Acce
     let hello = match tokio::time::timeout_at(deadline, next_binary(&mut rx)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(why)) => {
-            tracing::info!(%remote, "handshake failed: {why}");
+            failure!(%remote, "handshake failed: {why}");
             close(&mut tx, 1002, "expected a handshake").await;
             return None;
         }
         Err(_) => {
-            tracing::info!(%remote, "handshake failed: no hello in time");
+            failure!(%remote, "handshake failed: no hello in time");
             close(&mut tx, 1008, "handshake timeout").await;
             return None;
         }
@@ -104,7 +117,7 @@ async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Relay) -> Option<Acce
     let (responder, hello) = match Responder::read_hello(&relay.secret, &hello, &mut rand_core::OsRng) {
         Ok(read) => read,
         Err(e) => {
-            tracing::info!(%remote, "handshake failed: {e}");
+            failure!(%remote, "handshake failed: {e}");
             if let SessionError::Refused(reason) = e {
                 let _ = tx.send(Message::Binary(refusal_message(reason).into())).await;
             }
@@ -116,7 +129,7 @@ async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Relay) -> Option<Acce
     let (admission, psk) = match relay.decide(&hello) {
         Ok(decision) => decision,
         Err(refusal) => {
-            tracing::info!(%remote, key = %fingerprint, "refused: {refusal}");
+            failure!(%remote, key = %fingerprint, "refused: {refusal}");
             let _ = tx.send(Message::Binary(refusal_message(refusal).into())).await;
             close(&mut tx, 1000, "refused").await;
             return None;
@@ -125,7 +138,7 @@ async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Relay) -> Option<Acce
     let (session, reply) = match responder.accept(psk.as_ref(), &params, relay.clock.now()) {
         Ok(accepted) => accepted,
         Err(e) => {
-            tracing::info!(%remote, key = %fingerprint, "handshake failed: {e}");
+            failure!(%remote, key = %fingerprint, "handshake failed: {e}");
             close(&mut tx, 1011, "handshake failed").await;
             return None;
         }

@@ -116,7 +116,7 @@ pub struct LogLimiter {
 
 impl LogLimiter {
     /// A limiter allowing `per_second` lines per second.
-    pub fn new(per_second: u64) -> Self {
+    pub const fn new(per_second: u64) -> Self {
         Self { per_second, window: AtomicU64::new(0), count: AtomicU64::new(0), skipped: AtomicU64::new(0) }
     }
 

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod atomic;
 pub mod invites;
+pub mod lock;
 pub mod pool;
 pub mod registry;
 pub mod store;

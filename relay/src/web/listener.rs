@@ -5,7 +5,7 @@
 
 use crate::daemon::limits::{ConnectionSlot, IpLimits};
 use crate::daemon::LogLimiter;
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -32,6 +32,13 @@ pub struct TlsConnection {
     upgraded: Upgraded,
 }
 
+impl TlsConnection {
+    /// This connection's upgrade flag.
+    pub fn upgraded(&self) -> Upgraded {
+        self.upgraded.clone()
+    }
+}
+
 /// Whether a connection became a tunnel (shared by the connection and its request handlers).
 #[derive(Clone, Debug, Default)]
 pub struct Upgraded(Arc<AtomicBool>);
@@ -56,12 +63,6 @@ pub struct TlsListener {
 /// The remote address of a connection and its upgrade flag (axum `ConnectInfo`).
 #[derive(Clone, Debug)]
 pub struct Remote(pub SocketAddr, pub Upgraded);
-
-impl axum::extract::connect_info::Connected<IncomingStream<'_, TlsListener>> for Remote {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Self(*stream.remote_addr(), stream.io().upgraded.clone())
-    }
-}
 
 impl TlsListener {
     /// Starts accepting on `tcp`. Connections not upgraded to a tunnel `upgrade_deadline` after

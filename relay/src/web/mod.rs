@@ -6,6 +6,7 @@ pub mod clean_uri;
 pub mod listener;
 pub mod origin;
 pub mod page;
+pub mod server;
 pub mod tls;
 
 use crate::daemon::Relay;

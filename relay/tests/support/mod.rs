@@ -7,7 +7,7 @@ use hometun_relay::admin::proto::{Request, Response};
 use hometun_relay::config::{Config, Limits, Mode};
 use hometun_relay::daemon::{limits::IpLimits, session_table::SessionTable, Clock, Drops, LogLimiter, Relay};
 use hometun_relay::state::store::{relay_key, Store};
-use hometun_relay::web::listener::{Remote, TlsListener};
+use hometun_relay::web::listener::TlsListener;
 use hometun_shared::control::ClientConfig;
 use hometun_shared::invite::Invite;
 use hometun_shared::keys::{PublicKey, SecretKey};
@@ -89,7 +89,7 @@ impl Lab {
         let listener =
             TlsListener::start(tcp, tls, limits, Duration::from_secs(2), Duration::from_secs(30), deadline).unwrap();
         let app = hometun_relay::web::router(relay.clone(), config.www.clone());
-        tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<Remote>()).await });
+        tokio::spawn(hometun_relay::web::server::serve(listener, app, shutdown.subscribe()));
         Self { relay, addr, cert, dir, shutdown }
     }
 

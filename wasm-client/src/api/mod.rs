@@ -101,6 +101,20 @@ pub async fn forget() -> Result<(), JsValue> {
     Ok(tunnel().forget().await?)
 }
 
+/// Whether an enrolment replaced an earlier device of this browser that `restorePreviousDevice()`
+/// can bring back.
+#[wasm_bindgen(js_name = hasPreviousDevice)]
+pub async fn has_previous_device() -> Result<bool, JsValue> {
+    Ok(tunnel().has_previous().await?)
+}
+
+/// Swaps the current device with the one the last enrolment replaced (the current one is kept
+/// in its place); call `connect()` afterwards.
+#[wasm_bindgen(js_name = restorePreviousDevice)]
+pub async fn restore_previous_device() -> Result<(), JsValue> {
+    Ok(tunnel().restore_previous().await?)
+}
+
 /// The device as text, to move it to another browser. It contains the secret key.
 #[wasm_bindgen(js_name = exportDevice)]
 pub async fn export_device() -> Result<String, JsValue> {

@@ -28,6 +28,8 @@ use link::{Link, Phase};
 
 /// IndexedDB key of the device profile.
 const PROFILE_KEY: &str = "profile";
+/// IndexedDB key of the device an enrolment replaced (kept so it can be restored).
+const PREVIOUS_PROFILE_KEY: &str = "profile.previous";
 /// Pumps that may run back to back from microtasks before yielding to the event loop.
 const MAX_IMMEDIATE_RUNS: u32 = 4;
 
@@ -61,7 +63,8 @@ impl Tunnel {
 
     /// Enrols this browser with `invite` (a link, a fragment or a code): a fresh device key is
     /// made, presented with the invite, and stored once the relay has accepted it. The tunnel
-    /// stays up afterwards. On failure the previous device, if any, stays.
+    /// stays up afterwards. On failure the previous device, if any, stays; on success it is
+    /// kept as the previous device ([`Self::restore_previous`]).
     pub async fn enroll(&self, invite: &str) -> Result<ClientConfig, ClientError> {
         let invite = Invite::parse(invite)?;
         let _ = self.load_profile().await;
@@ -78,6 +81,9 @@ impl Tunnel {
         };
         match self.bring_up().await {
             Ok(config) => {
+                if let Some(previous) = &previous {
+                    store::put(PREVIOUS_PROFILE_KEY, &previous.to_text()).await?;
+                }
                 let text = self.link.borrow().profile.as_ref().map(Profile::to_text).unwrap_or_default();
                 store::put(PROFILE_KEY, &text).await?;
                 Ok(config)
@@ -138,11 +144,33 @@ impl Tunnel {
         link.wake_all();
     }
 
-    /// Disconnects and deletes the stored device key. The browser must be enrolled again.
+    /// Disconnects and deletes the stored device keys (the previous one too). The browser must
+    /// be enrolled again.
     pub async fn forget(&self) -> Result<(), ClientError> {
         self.disconnect();
         self.link.borrow_mut().profile = None;
+        store::delete(PREVIOUS_PROFILE_KEY).await?;
         store::delete(PROFILE_KEY).await
+    }
+
+    /// Whether an enrolment replaced a device that can be restored.
+    pub async fn has_previous(&self) -> Result<bool, ClientError> {
+        Ok(store::get(PREVIOUS_PROFILE_KEY).await?.is_some())
+    }
+
+    /// Swaps the current device with the one the last enrolment replaced (disconnected; connect
+    /// afterwards). The current one becomes the previous one, so nothing is lost either way.
+    pub async fn restore_previous(&self) -> Result<(), ClientError> {
+        let Some(text) = store::get(PREVIOUS_PROFILE_KEY).await? else { return Err(ClientError::NotEnrolled) };
+        let profile = Profile::from_text(&text).map_err(|e| ClientError::Storage(e.to_string()))?;
+        self.load_profile().await?;
+        self.disconnect();
+        let current = self.link.borrow_mut().profile.replace(profile);
+        match current {
+            Some(current) => store::put(PREVIOUS_PROFILE_KEY, &current.to_text()).await?,
+            None => store::delete(PREVIOUS_PROFILE_KEY).await?,
+        }
+        store::put(PROFILE_KEY, &text).await
     }
 
     /// The stored device as exportable text (contains the secret key).

@@ -3,6 +3,7 @@
 //! Sans-IO like the protocol core: these types turn bytes into heads and bodies and back; the
 //! browser glue in `api::fetch` moves the bytes through a tunnel TCP connection.
 
+pub mod redirect;
 pub mod request;
 pub mod response;
 pub mod url;

@@ -56,13 +56,7 @@ pub async fn fetch(tunnel: &Tunnel, mut request: Request, redirects: Redirects) 
         if followed > MAX_REDIRECTS {
             return Err(ClientError::Redirect(format!("more than {MAX_REDIRECTS} redirects from {}", request.url)));
         }
-        let status = response.head.status;
-        if status == 303 || (matches!(status, 301 | 302) && request.method == "POST") {
-            request.method = "GET".into();
-            request.body.clear();
-            request.headers.retain(|(name, _)| !name.eq_ignore_ascii_case("content-type"));
-        }
-        request.url = next;
+        crate::http::redirect::follow(&mut request, response.head.status, next);
     }
 }
 

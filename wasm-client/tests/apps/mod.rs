@@ -172,6 +172,18 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     assert_eq!(pool::opened(target) - opened_before, 1, "the second request opened a new connection");
     console_log!("app port: second request on the same connection");
 
+    // The server closes an idle keep-alive connection: the next request on it is sent again on a
+    // new connection, and the page never sees the failure.
+    client.fetch(20, "GET", "/bye", &[], "");
+    assert_eq!(client.answer(20).await.status, 200);
+    sleep(Duration::from_millis(800)).await;
+    let opened_before_retry = pool::opened(target);
+    client.fetch(21, "GET", "/whoami", &[], "");
+    let after_close = client.answer(21).await;
+    assert_eq!((after_close.status, after_close.error.as_deref()), (200, None));
+    assert_eq!(pool::opened(target) - opened_before_retry, 1, "no new connection for the retry");
+    console_log!("app port: a request on a connection the server had closed was retried on a new one");
+
     // A Range request: 206 as is, the exact bytes.
     let size = 1u64 << 20;
     let (start, end) = (123_457u64, 654_321u64);
@@ -202,6 +214,12 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     }
     client.fetch(8, "GET", "/", &[("X-A", "1\r\nHost: 192.168.0.20")], "");
     assert!(client.answer(8).await.error.is_some(), "a header with CR LF was sent");
+    // A message with an id but no known op gets an error for its id.
+    for (id, op) in [(10, JsValue::UNDEFINED), (11, "teleport".into())] {
+        client.post(&[("op", op), ("id", id.into())]);
+        let answer = client.answer(id).await;
+        assert!(answer.error.is_some(), "op of request {id} was not refused: {answer:?}");
+    }
     // Garbage without an id is ignored; ping still answers.
     client.port.post_message(&"garbage".into()).unwrap();
     client.post(&[("op", "ping".into()), ("id", 9.into())]);

@@ -24,20 +24,24 @@ fn optional_string(object: &JsValue, key: &'static str) -> Result<String, Messag
     value.as_string().ok_or(MessageError::BadField(key))
 }
 
-/// The op and id of a message; `Err(NoId)` when there is no usable id to answer.
-pub fn op_and_id(data: &JsValue) -> Result<(String, Id), MessageError> {
+/// The id of a message; `None` when there is no usable id to answer (not an object, or an id
+/// that is neither a finite number nor a short string).
+pub fn id(data: &JsValue) -> Option<Id> {
     if !data.is_object() || data.is_instance_of::<Array>() {
-        return Err(MessageError::NotAMessage);
+        return None;
     }
     let id = field(data, "id");
     let id = match (id.as_f64(), id.as_string()) {
         (Some(n), _) => Id::Number(n),
         (_, Some(t)) => Id::Text(t),
-        _ => return Err(MessageError::NoId),
+        _ => return None,
     };
-    message::check_id(&id)?;
-    let op = field(data, "op").as_string().ok_or(MessageError::NotAMessage)?;
-    Ok((op, id))
+    message::check_id(&id).ok().map(|()| id)
+}
+
+/// The message's `op`.
+pub fn op(data: &JsValue) -> Result<String, MessageError> {
+    field(data, "op").as_string().ok_or(MessageError::NotAMessage)
 }
 
 /// The message's content by its `op`, checked.

@@ -159,8 +159,8 @@ impl PortServer {
 
     fn handle(self: &Rc<Self>, data: &JsValue) {
         // A message without a usable id cannot be answered: it is ignored.
-        let Ok((op, id)) = decode::op_and_id(data) else { return };
-        match decode::incoming(&op, data) {
+        let Some(id) = decode::id(data) else { return };
+        match decode::op(data).and_then(|op| decode::incoming(&op, data)) {
             Ok(message) => self.dispatch(id, message),
             Err(e) => self.refuse(&id, &e),
         }

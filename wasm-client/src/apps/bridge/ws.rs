@@ -5,7 +5,9 @@
 //! A reader task moves what the stream delivers into the task's queue; the task's loop takes
 //! the page's commands and the stream's bytes in turn, so neither waits on the other.
 
+use std::cell::Cell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use rand_core::{OsRng, RngCore};
 
@@ -17,6 +19,10 @@ use crate::api::tunnel;
 use crate::apps::websocket::{ClientHandshake, UpgradeRequest, WsCodec, WsEvent};
 use crate::error::ClientError;
 use crate::lan::tcp::TcpStream;
+use crate::web::timer::Timer;
+
+/// How long the LAN app has to answer the page's close before the connection is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a WebSocket ended, for `ws-closed`.
 struct Closed {
@@ -28,6 +34,7 @@ struct Closed {
 /// One step of the loop.
 enum Step {
     Cancelled,
+    CloseTimedOut,
     Command(WsCommand),
     Read(Result<Option<Vec<u8>>, ClientError>),
 }
@@ -68,8 +75,8 @@ async fn serve(
     stream.write_all(handshake.request()).await?;
     let upgraded = loop {
         // Commands wait in their queue until the socket is open.
-        match next_step(task, false).await {
-            Step::Cancelled => return Ok(None),
+        match next_step(task, false, &Cell::new(false)).await {
+            Step::Cancelled | Step::CloseTimedOut => return Ok(None),
             Step::Command(command) => task.commands.borrow_mut().push_front(command),
             Step::Read(Ok(Some(bytes))) => {
                 if let Some(upgraded) = handshake.feed(&bytes)? {
@@ -86,15 +93,30 @@ async fn serve(
     jars::store(target, &path, &upgraded.set_cookies);
     server.post(&task.id, Reply::WsOpened { protocol: &upgraded.protocol });
     let mut codec = upgraded.codec;
+    let close_expired = Rc::new(Cell::new(false));
+    let mut close_timer = None;
     if let Some(closed) = deliver(server, task, codec.feed(&[])?) {
         return Ok(Some(closed));
     }
     loop {
-        match next_step(task, true).await {
+        match next_step(task, true, &close_expired).await {
             Step::Cancelled => return Ok(None),
             Step::Command(WsCommand::Send(WsData::Text(text))) => codec.send_text(&text)?,
             Step::Command(WsCommand::Send(WsData::Binary(data))) => codec.send_binary(&data)?,
-            Step::Command(WsCommand::Close { code, reason }) => codec.close(code.unwrap_or(1000), &reason)?,
+            Step::Command(WsCommand::Close { code, reason }) => {
+                codec.close(code.unwrap_or(1000), &reason)?;
+                let (expired, task) = (close_expired.clone(), task.clone());
+                close_timer.get_or_insert_with(|| {
+                    Timer::once(CLOSE_TIMEOUT, move || {
+                        expired.set(true);
+                        task.signal.notify();
+                    })
+                });
+            }
+            Step::CloseTimedOut => {
+                let reason = "the app did not answer the close".into();
+                return Ok(Some(Closed { code: 1006, reason, clean: false }));
+            }
             Step::Read(Ok(Some(bytes))) => {
                 let events = codec.feed(&bytes)?;
                 if let Some(closed) = deliver(server, task, events) {
@@ -132,12 +154,16 @@ fn deliver(server: &PortServer, task: &Task, events: Vec<WsEvent>) -> Option<Clo
     None
 }
 
-/// The next thing to handle: a cancel, a page command (when `commands`), or a read.
-async fn next_step(task: &Task, commands: bool) -> Step {
+/// The next thing to handle: a cancel, the close timing out, a page command (when
+/// `commands`), or a read.
+async fn next_step(task: &Task, commands: bool, close_expired: &Cell<bool>) -> Step {
     task.signal
         .until(|| {
             if task.cancelled.get() {
                 return Some(Step::Cancelled);
+            }
+            if close_expired.get() {
+                return Some(Step::CloseTimedOut);
             }
             if commands {
                 if let Some(command) = task.commands.borrow_mut().pop_front() {
