@@ -32,6 +32,11 @@ have tcpdump       || apt_pkgs+=(tcpdump)
 have python3       || apt_pkgs+=(python3)
 have pebble        || apt_pkgs+=(pebble)          # ACME test server (trusted-TLS tests)
 have certutil      || apt_pkgs+=(libnss3-tools)   # NSS trust store for Chromium in those tests
+# Real home web apps on the lab's LAN hosts (tests/src/apps, tests/tests/web_apps.rs).
+have jupyter-notebook || apt_pkgs+=(jupyter-notebook)
+/usr/bin/python3 -c 'import ipykernel' 2>/dev/null || apt_pkgs+=(python3-ipykernel)
+have syncthing     || apt_pkgs+=(syncthing)
+[ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   step "apt: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -3,7 +3,8 @@
 //! `cargo run --release -p hometun-bench -- [--rounds 3] [--size-mib 256] [--cases ...] [--smoke]`
 //! builds what it needs, installs missing tools, builds the lab (see `hometun_tests::lab`), runs
 //! every case once per round (interleaved), and writes `bench/results/latest.md` and
-//! `latest.png`. The hidden subcommands are the pieces it starts inside the lab.
+//! `latest.png`. The hidden subcommands are the pieces it starts inside the lab; `web-apps`
+//! measures home web apps through the page (see [`web_apps`]).
 
 mod binaries;
 mod cases;
@@ -20,6 +21,7 @@ mod run;
 mod scale;
 mod stats;
 mod sysinfo;
+mod web_apps;
 mod workload;
 
 use std::net::SocketAddr;
@@ -68,6 +70,9 @@ enum Command {
     /// Many native hometun clients at once (run on the lab's remote device).
     #[command(hide = true)]
     Swarm(scale::SwarmArgs),
+    /// Home web apps through the page beside the same apps loaded directly: page load cold and
+    /// warm, 64 MiB through the service worker (needs the page built; prints its figures).
+    WebApps(web_apps::Options),
 }
 
 /// One measurement.
@@ -134,5 +139,6 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Some(Command::Swarm(args)) => scale::swarm(args),
+        Some(Command::WebApps(options)) => web_apps::run(&options),
     }
 }

@@ -1,5 +1,6 @@
 //! hometun's end-to-end test kit.
 //!
+//! - [`apps`]: real home web apps (Jupyter, Syncthing, nginx) on the LAN hosts, stopped on drop.
 //! - [`acme`]: checking the relay's certificates as a browser does (trust root and name).
 //! - [`lab`]: a home network in network namespaces (internet side, home router with a port
 //!   forward, the home server that runs the relay, two LAN hosts), torn down on drop.
@@ -12,6 +13,7 @@
 //! - [`packet`]: hand-built IP packets for spoofing tests.
 //! - [`browser`]: headless Chromium in the lab (WebDriver, test hooks, the wasm e2e runner).
 pub mod acme;
+pub mod apps;
 pub mod browser;
 pub mod capture;
 pub mod client;

@@ -1,6 +1,8 @@
 //! A real browser in the lab: headless Chromium runs inside a lab namespace (normally `wan`), so
 //! it reaches the relay only through the lab's own network and the router's port forward.
 //!
+//! - [`apps_page`]: a trusted relay and Chromium for the home web app scenarios, app tabs
+//!   opened from the launcher.
 //! - [`webdriver`]: chromedriver in a namespace and a small WebDriver client (plain HTTP).
 //! - [`hooks`]: HTTP hooks the browser scenario calls to make the relay drop its WebSockets or
 //!   revoke a device.
@@ -9,6 +11,7 @@
 //! - here: Chromium's flags, the pin of the relay's certificate, installing the built page, and
 //!   sockets opened inside a namespace.
 
+pub mod apps_page;
 pub mod hooks;
 pub mod wasm;
 pub mod webdriver;

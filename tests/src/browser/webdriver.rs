@@ -66,6 +66,7 @@ impl Chromedriver {
             "acceptInsecureCerts": false,
             "timeouts": {"script": 60_000, "pageLoad": 60_000, "implicit": 0},
             "goog:chromeOptions": {"binary": super::CHROMIUM, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let value = self.call("POST", "/session", Some(&capabilities)).context("starting Chromium")?;
         let id = value["sessionId"].as_str().context("no sessionId in the answer")?.to_owned();
@@ -171,6 +172,58 @@ impl Session<'_> {
             ensure!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Runs `script` as an async function body: it ends by calling `arguments[arguments.length -
+    /// 1](result)`; returns that result (bounded by the session's script timeout, 60 s).
+    pub fn execute_async(&self, script: &str, args: &[Value]) -> anyhow::Result<Value> {
+        self.command("POST", "execute/async", Some(json!({ "script": script, "args": args })))
+    }
+
+    /// The handles of every open window (tab).
+    pub fn windows(&self) -> anyhow::Result<Vec<String>> {
+        let value = self.command("GET", "window/handles", None)?;
+        Ok(value.as_array().context("handles")?.iter().filter_map(|h| h.as_str().map(str::to_owned)).collect())
+    }
+
+    /// The handle of the window commands go to.
+    pub fn window(&self) -> anyhow::Result<String> {
+        Ok(self.command("GET", "window", None)?.as_str().context("handle")?.to_owned())
+    }
+
+    /// Sends further commands to the window `handle`.
+    pub fn switch_to(&self, handle: &str) -> anyhow::Result<()> {
+        self.command("POST", "window", Some(json!({ "handle": handle }))).map(|_| ())
+    }
+
+    /// Sends further commands to the frame that the first element matching `css` is (in the
+    /// current browsing context); `None` goes back to the top-level page.
+    pub fn switch_to_frame(&self, css: Option<&str>) -> anyhow::Result<()> {
+        let id = match css {
+            Some(css) => self.command("POST", "element", Some(json!({ "using": "css selector", "value": css })))?,
+            None => Value::Null,
+        };
+        self.command("POST", "frame", Some(json!({ "id": id }))).map(|_| ())
+    }
+
+    /// Runs a Chrome DevTools Protocol command on the current window's target (chromedriver's
+    /// `goog/cdp/execute`); returns its result.
+    pub fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
+        self.command("POST", "goog/cdp/execute", Some(json!({ "cmd": cmd, "params": params })))
+    }
+
+    /// The browser console messages logged since the last call (level and text, one a line).
+    pub fn console(&self) -> String {
+        let Ok(entries) = self.command("POST", "se/log", Some(json!({ "type": "browser" }))) else {
+            return String::new();
+        };
+        entries
+            .as_array()
+            .map(|entries| {
+                entries.iter().map(|e| format!("{} {}", e["level"].as_str().unwrap_or("?"), e["message"])).collect()
+            })
+            .map(|lines: Vec<String>| lines.join("\n"))
+            .unwrap_or_default()
     }
 
     /// Saves a PNG screenshot of the window to `path`.

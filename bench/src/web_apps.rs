@@ -1,0 +1,130 @@
+//! `hometun-bench web-apps`: home web apps through the page beside the same apps loaded
+//! directly, in the same Chromium build. Figures printed, nothing written.
+//!
+//! - Through the tunnel: Chromium on the remote device (trusting only the lab ACME CA's root),
+//!   the launcher connected, Jupyter's login page opened as an app tab from it (`appUrl`,
+//!   `window.open`). Cold = from `window.open` to the login form on a fresh app origin (boot
+//!   page, service worker install, port, reload, the page and its scripts through the tunnel);
+//!   warm = `loadEventEnd` of a reload (service worker running, browser cache warm).
+//! - Direct: Chromium on the home server (inside the LAN) loading the same page by its LAN URL,
+//!   cold (fresh profile) and warm (reload).
+//! - 64 MiB: `fetch` of a 64 MiB file from nginx on a LAN host, through the service worker
+//!   (app tab) and directly, timed in the page, SHA-256 checked.
+//!
+//! Needs root and the page built (`bash scripts/build-page.sh`).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use hometun_tests::apps::{jupyter, jupyter::Jupyter, nginx::Nginx};
+use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
+use hometun_tests::browser::webdriver::{Chromedriver, Session};
+use hometun_tests::lab::{addr, Lab, Node};
+use serde_json::Value;
+
+/// Options of `web-apps`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Options {
+    /// Warm reloads measured per side (median printed).
+    #[arg(long, default_value_t = 5)]
+    reloads: u32,
+}
+
+const BIG: u64 = 64 << 20;
+const FILES: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
+
+/// Runs the web app bench and prints its figures.
+pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
+    let lab = Lab::start()?;
+    let _jupyter = Jupyter::start(&lab)?;
+    let nginx = Nginx::start(&lab, Node::Host10, FILES.into(), "files", &[])?;
+    let sha = nginx.add_random_file("big.bin", BIG as usize)?;
+    let trusted = TrustedLab::start(&lab)?;
+    trusted.trust_app(jupyter::ADDR)?;
+    trusted.trust_app(nginx.addr)?;
+
+    let page = trusted.browser()?;
+    let launcher = trusted.connect(&page, "bench-phone")?;
+    let started = Instant::now();
+    open_app(&page, &launcher, &jupyter::lan_url())?;
+    wait(&page, "Jupyter's login page", Duration::from_secs(60), LOGIN_FORM)?;
+    let tunnel_cold = started.elapsed().as_secs_f64() * 1e3;
+    let tunnel_warm = warm_reloads(&page, options.reloads)?;
+    open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
+    wait(&page, "the file server's index", Duration::from_secs(60), "return document.querySelector('h1') ? 1 : null")?;
+    let tunnel_big = fetch_big(&page, "/big.bin", &sha)?;
+    drop(page);
+
+    // Chromium inside the LAN (on the home server), same binary and flags, no tunnel.
+    let direct_driver = Chromedriver::start(&lab, Node::Home)?;
+    let direct = direct_driver.session(&apps_page::trusting_args(), 1200, 900)?;
+    let started = Instant::now();
+    direct.goto(&format!("{}login", jupyter::lan_url()))?;
+    wait(&direct, "Jupyter's login page (direct)", Duration::from_secs(60), LOGIN_FORM)?;
+    let direct_cold = started.elapsed().as_secs_f64() * 1e3;
+    let direct_warm = warm_reloads(&direct, options.reloads)?;
+    direct.goto(&format!("http://{}/", nginx.addr))?;
+    let direct_big = fetch_big(&direct, &format!("http://{}/big.bin", nginx.addr), &sha)?;
+
+    println!("home web apps: Jupyter login page and 64 MiB, Chromium {}", chromium_version());
+    println!("| | through the tunnel (app origin, service worker) | direct (browser inside the LAN) |");
+    println!("|---|---|---|");
+    println!("| page load, cold | {tunnel_cold:.0} ms | {direct_cold:.0} ms |");
+    println!("| page load, warm (median of {}) | {tunnel_warm:.0} ms | {direct_warm:.0} ms |", options.reloads);
+    println!(
+        "| 64 MiB fetch | {:.0} ms ({:.1} MB/s) | {:.0} ms ({:.1} MB/s) |",
+        tunnel_big,
+        BIG as f64 / 1e3 / tunnel_big,
+        direct_big,
+        BIG as f64 / 1e3 / direct_big
+    );
+    Ok(())
+}
+
+const LOGIN_FORM: &str =
+    "return location.pathname === '/login' && document.querySelector('input[name=password]') ? 1 : null";
+
+/// Reloads the current page `n` times; the median of `loadEventEnd` (ms from navigation start).
+fn warm_reloads(page: &Session<'_>, n: u32) -> anyhow::Result<f64> {
+    let mut times = Vec::new();
+    for _ in 0..n.max(1) {
+        page.execute("location.reload(); return 1", &[])?;
+        std::thread::sleep(Duration::from_millis(200));
+        let ms = wait(
+            page,
+            "a reload to finish",
+            Duration::from_secs(60),
+            "const n = performance.getEntriesByType('navigation')[0]; \
+             return n && n.loadEventEnd > 0 && document.querySelector('input[name=password]') ? n.loadEventEnd : null",
+        )?;
+        times.push(ms.as_f64().context("loadEventEnd")?);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Fetches `url` in the page, checks its SHA-256; the time in ms.
+fn fetch_big(page: &Session<'_>, url: &str, sha: &str) -> anyhow::Result<f64> {
+    let got: Value = page.execute_async(
+        r#"const [url, done] = arguments;
+        (async () => {
+          const t0 = performance.now();
+          const r = await fetch(url);
+          const b = await r.arrayBuffer();
+          const ms = performance.now() - t0;
+          const d = new Uint8Array(await crypto.subtle.digest('SHA-256', b));
+          return {status: r.status, ms, sha: [...d].map(x => x.toString(16).padStart(2, '0')).join('')};
+        })().then(done, e => done({error: String(e)}));"#,
+        &[Value::from(url)],
+    )?;
+    ensure!(got["status"] == 200 && got["sha"] == sha, "64 MiB from {url}: {got}");
+    got["ms"].as_f64().context("time")
+}
+
+fn chromium_version() -> String {
+    std::process::Command::new(hometun_tests::browser::CHROMIUM)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,67 @@
+//! Real home web apps on the lab's LAN hosts, from Debian packages, each a child process in its
+//! host's namespace with its state under the lab's scratch directory, configured offline (nothing
+//! phones home; the lab has no route out anyway), stopped and cleaned up on drop — also when a
+//! test fails.
+//!
+//! - [`jupyter`]: Jupyter Notebook on `192.168.0.10:8888` with a password (cookie login form with
+//!   `_xsrf`, redirects, JSON APIs, a kernel WebSocket, `/files/` with `Range`).
+//! - [`syncthing`]: the Syncthing GUI on `192.168.0.20:8384` (REST with the `X-CSRF-Token-…`
+//!   header read from a cookie, the long-poll `/rest/events`).
+//! - [`nginx`]: nginx serving a directory (a 64 MiB random file of known SHA-256, static pages),
+//!   logging every request it gets.
+//! - [`HOSTILE_PAGE`]: a LAN page that tries to reach other hosts and ports through hometun and
+//!   to read the tunnel origin's storage, writing each result into its DOM.
+//! - [`http`]: a plain HTTP/1.0 client inside a lab namespace, for readiness waits and for
+//!   checking the apps directly from inside the LAN.
+//!
+//! Ports: the LAN hosts' own services use 80, 7 and 22 ([`crate::lab`]); the apps use 8888, 8384
+//! (with Syncthing's sync port 22000) and 8080.
+
+pub mod http;
+pub mod jupyter;
+pub mod nginx;
+pub mod syncthing;
+
+use std::time::Duration;
+
+/// The hostile page (`hostile.html`): a JSON object of attempt → `ok: …` / `blocked: …` in
+/// `#results` and `data-done` on its body when finished. Attempts named `control…` must work,
+/// every other one must be blocked.
+pub const HOSTILE_PAGE: &str = include_str!("hostile.html");
+
+use crate::lab::{Lab, Node};
+
+/// Waits until `GET path` on `addr`, asked from `from`, answers with `status`; fails after
+/// `timeout` with the last answer or error and the app's log.
+pub fn wait_ready(
+    lab: &Lab,
+    from: Node,
+    addr: std::net::SocketAddr,
+    path: &str,
+    status: u16,
+    log_name: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let last = match http::get(lab, from, addr, path, &[]) {
+            Ok(answer) if answer.status == status => return Ok(()),
+            Ok(answer) => format!("answered {}", answer.status),
+            Err(e) => format!("{e:#}"),
+        };
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "{log_name} on {addr} not ready after {timeout:?} (GET {path}: {last}); log:\n{}",
+                lab.log(log_name)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// SHA-256 of `bytes`, lower-case hex (from the crypto provider the crate already uses).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13().expect("a TLS 1.3 suite");
+    let hash = suite.common.hash_provider.hash(bytes);
+    hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,229 @@
+//! The browser side of the home web app scenarios (`tests/web_apps.rs`): a lab with an ACME CA
+//! and a relay that has certificates for its name and for app names, a headless Chromium that
+//! trusts only that CA's root (NSS database under its `HOME`, no ignore flags), the launcher
+//! connected from an invite, and app tabs opened from it with `hometun.appUrl` (docs/web-apps.md).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use super::webdriver::{Chromedriver, Session};
+use crate::acme::{nss_trusting, retry, trusted_handshake};
+use crate::lab::{addr, Acme, Lab, Node};
+use crate::relay::{AcmeOptions, Relay, RelayOptions};
+
+/// The tunnel origin: the launcher page.
+pub fn tunnel_origin() -> String {
+    format!("https://{}", addr::DOMAIN)
+}
+
+/// The app origin of a LAN `host:port` (docs/names.md).
+pub fn app_origin(lan: SocketAddr) -> String {
+    format!("https://{}", app_name(lan))
+}
+
+/// The app name of a LAN `host:port`.
+pub fn app_name(lan: SocketAddr) -> String {
+    format!("h-{}-p{}.{}", lan.ip().to_string().replace('.', "-"), lan.port(), addr::DOMAIN)
+}
+
+/// Chromium's lab flags without any certificate exception, mapping the relay's name and every
+/// app name to the router's public address.
+pub fn trusting_args() -> Vec<String> {
+    let mut args = super::chromium_args("");
+    args.retain(|a| !a.starts_with("--ignore-certificate-errors"));
+    args.push(format!("--host-resolver-rules=MAP {d} {a}, MAP *.{d} {a}", d = addr::DOMAIN, a = addr::ROUTER_WAN));
+    assert!(!args.iter().any(|a| a.contains("ignore-certificate") || a.contains("spki")), "{args:?}");
+    args
+}
+
+/// A lab whose relay has trusted certificates, and chromedriver for browsers that trust them.
+pub struct TrustedLab {
+    /// The lab.
+    pub lab: Lab,
+    /// Its ACME CA.
+    pub ca: Acme,
+    /// The CA's issuing root (PEM).
+    pub root: String,
+    /// The relay, serving the built page (`www/dist`).
+    pub relay: Relay,
+    /// chromedriver in `wan`, with the NSS database that trusts `root`.
+    pub driver: Chromedriver,
+}
+
+impl TrustedLab {
+    /// Starts the CA and the relay (with the built page), waits until the relay's name has a
+    /// trusted certificate, and starts chromedriver.
+    pub fn start(lab: &Lab) -> anyhow::Result<Self> {
+        let dist = super::page_dist();
+        anyhow::ensure!(
+            dist.join("index.html").exists(),
+            "no page build in {}: run scripts/build-page.sh",
+            dist.display()
+        );
+        let ca = lab.start_acme()?;
+        let root = ca.issuing_root()?;
+        let relay = Relay::start(
+            lab,
+            RelayOptions { acme: Some(AcmeOptions::from(&ca)), www: Some(dist), ..RelayOptions::default() },
+        )?;
+        retry(Duration::from_secs(60), || trusted_handshake(lab, addr::DOMAIN, &root))
+            .context("the relay never got a trusted certificate")?;
+        let home = lab.dir().join("browser-home");
+        nss_trusting(lab, &home, &root)?;
+        let driver = Chromedriver::start_with_home(lab, Node::Wan, Some(&home))?;
+        Ok(Self { lab: lab.clone(), ca, root, relay, driver })
+    }
+
+    /// A Chromium window trusting the CA.
+    pub fn browser(&self) -> anyhow::Result<Session<'_>> {
+        self.driver.session(&trusting_args(), 1200, 900)
+    }
+
+    /// Waits until the app name of `lan` has a certificate the browser trusts (the relay orders
+    /// it at the first handshake); returns the app origin.
+    pub fn trust_app(&self, lan: SocketAddr) -> anyhow::Result<String> {
+        let name = app_name(lan);
+        retry(Duration::from_secs(60), || trusted_handshake(&self.lab, &name, &self.root))
+            .with_context(|| format!("{name} never got a trusted certificate"))?;
+        Ok(app_origin(lan))
+    }
+
+    /// Enrols the browser from a fresh invite for `device` and waits until the launcher says
+    /// connected; returns the launcher's window handle.
+    pub fn connect(&self, page: &Session<'_>, device: &str) -> anyhow::Result<String> {
+        let link = self.relay.invite(device, "1h", None)?.to_link();
+        page.goto("about:blank")?;
+        page.goto(&link)?;
+        let state = wait(
+            page,
+            "the launcher to connect or fail",
+            Duration::from_secs(30),
+            "const s = document.body && document.body.dataset.state; \
+             return s === 'connected' || s === 'failed' ? s : null",
+        )?;
+        if state != "connected" {
+            let error = page.execute("return document.body.innerText", &[])?;
+            bail!("the launcher did not connect ({state}): {error}");
+        }
+        page.window()
+    }
+}
+
+/// Opens `lan_url` as an app from the launcher window `launcher`: `window.open` of
+/// `hometun.appUrl(lan_url)` (so the app's port comes from the launcher, its `opener`); switches
+/// to the new tab and returns its handle and the app URL. The tab first shows the boot page; wait
+/// for the app's own content after this.
+pub fn open_app(page: &Session<'_>, launcher: &str, lan_url: &str) -> anyhow::Result<(String, String)> {
+    page.switch_to(launcher)?;
+    let before = page.windows()?;
+    let url = page.execute_async(
+        "const [lan, done] = arguments; \
+         Promise.resolve().then(() => window.hometun.appUrl(lan)) \
+           .then(url => { window.open(url, '_blank'); done(String(url)); }, e => done('error: ' + e));",
+        &[json!(lan_url)],
+    )?;
+    let url = url.as_str().unwrap_or_default().to_owned();
+    if !url.starts_with("https://") {
+        bail!("hometun.appUrl({lan_url}) gave {url}");
+    }
+    let handle = wait_value(Duration::from_secs(10), || Ok(page.windows()?.into_iter().find(|h| !before.contains(h))))
+        .context("window.open from the launcher opened no tab")?;
+    page.switch_to(&handle)?;
+    Ok((handle, url))
+}
+
+/// Stops every service worker of the browser (DevTools: `ServiceWorker.enable`, then
+/// `ServiceWorker.stopAllWorkers`), as the browser does to an idle worker. Fails unless at least
+/// one worker ran before and every one that ran is gone afterwards (DevTools `Target.getTargets`;
+/// a page with requests in flight, such as a long poll, may start a new one at once).
+pub fn stop_service_workers(page: &Session<'_>) -> anyhow::Result<()> {
+    let running = running_service_workers(page)?;
+    anyhow::ensure!(!running.is_empty(), "no service worker runs before stopping them");
+    page.cdp("ServiceWorker.enable", json!({}))?;
+    page.cdp("ServiceWorker.stopAllWorkers", json!({}))?;
+    wait_value(Duration::from_secs(5), || {
+        let now = running_service_workers(page)?;
+        Ok(now.iter().all(|w| !running.contains(w)).then_some(()))
+    })
+    .with_context(|| format!("service workers still run after stopping them: {running:?}"))?;
+    eprintln!("web apps: stopped service workers (DevTools target, script): {running:?}");
+    Ok(())
+}
+
+/// The service workers that run now: DevTools target id and script URL of each.
+pub fn running_service_workers(page: &Session<'_>) -> anyhow::Result<Vec<(String, String)>> {
+    let targets = page.cdp("Target.getTargets", json!({}))?;
+    Ok(targets["targetInfos"]
+        .as_array()
+        .context("Target.getTargets")?
+        .iter()
+        .filter(|t| t["type"] == "service_worker")
+        .map(|t| {
+            let text = |key: &str| t[key].as_str().unwrap_or_default().to_owned();
+            (text("targetId"), text("url"))
+        })
+        .collect())
+}
+
+/// Like [`Session::wait_for`], but a script error (a page navigating away mid-call) counts as
+/// "not yet"; on timeout the error names `what` and shows the page's URL, text and console.
+pub fn wait(page: &Session<'_>, what: &str, timeout: Duration, script: &str) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + timeout;
+    let mut last_error = String::new();
+    loop {
+        match page.execute(script, &[]) {
+            Ok(value) if !matches!(&value, Value::Null | Value::Bool(false)) && value != "" => return Ok(value),
+            Ok(_) => {}
+            Err(e) => last_error = format!("{e:#}"),
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}{}\n{}", last_error_line(&last_error), describe(page));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn last_error_line(e: &str) -> String {
+    if e.is_empty() {
+        String::new()
+    } else {
+        format!(" (last script error: {e})")
+    }
+}
+
+/// The page's URL, the start of its text and the console so far (for failure messages).
+pub fn describe(page: &Session<'_>) -> String {
+    let at = page
+        .execute("return [location.href, document.body ? document.body.innerText.slice(0, 1500) : '']", &[])
+        .unwrap_or(Value::Null);
+    format!(
+        "page: {}\ntext: {}\nconsole:\n{}",
+        at[0],
+        at[1].as_str().unwrap_or_default().replace('\n', " | "),
+        page.console()
+    )
+}
+
+/// Saves a screenshot named `name` under `tests/output/` (for a person to look at after a
+/// failure); returns its path.
+pub fn screenshot(page: &Session<'_>, name: &str) -> Option<PathBuf> {
+    let path = super::output_dir().ok()?.join(format!("{name}.png"));
+    page.screenshot(&path).ok().map(|()| path)
+}
+
+fn wait_value<T>(timeout: Duration, mut f: impl FnMut() -> anyhow::Result<Option<T>>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f()? {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,484 @@
+//! Home web apps through the page: real apps from Debian on the lab's LAN hosts (Jupyter
+//! Notebook, the Syncthing GUI, nginx with a 64 MiB file and a hostile page), used from a real
+//! headless Chromium on the internet side that trusts only the lab ACME CA's root, through the
+//! launcher page, the service worker and the shim on each app's own origin
+//! (`https://h-A-B-C-D-pPORT.home.test`, docs/web-apps.md).
+//!
+//! Needs root and the page built (`bash scripts/build-page.sh`).
+
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, nginx::Nginx, syncthing, syncthing::Syncthing};
+use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
+use hometun_tests::browser::webdriver::Session;
+use hometun_tests::lab::{addr, Lab, Node};
+use serde_json::json;
+
+/// The apps, started in the lab, answer from inside the LAN (the home server asks them directly,
+/// no tunnel): what the browser scenarios rely on holds before any hometun part is involved.
+#[test]
+fn the_lab_apps_answer_directly_inside_the_lan() {
+    let lab = Lab::start().expect("lab");
+
+    let jupyter = Jupyter::start(&lab).expect("Jupyter");
+    let tree = http::get(&lab, Node::Home, jupyter::ADDR, "/tree", &[]).expect("GET /tree");
+    assert_eq!(tree.status, 302, "the notebook does not ask for a login");
+    assert!(
+        tree.header("location").unwrap_or_default().starts_with("/login"),
+        "redirect to {:?}",
+        tree.header("location")
+    );
+    let login = http::get(&lab, Node::Home, jupyter::ADDR, "/login", &[]).expect("GET /login");
+    let xsrf = login
+        .headers
+        .iter()
+        .find_map(|(n, v)| (n == "set-cookie").then(|| v.strip_prefix("_xsrf=")).flatten())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("no _xsrf cookie: {:?}", login.headers))
+        .to_owned();
+    assert!(login.text().contains("name=\"_xsrf\""), "no _xsrf field in the login form");
+    let form = format!("_xsrf={xsrf}&password={}", jupyter::PASSWORD);
+    let cookie = format!("_xsrf={xsrf}");
+    let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", cookie.as_str())];
+    let posted =
+        http::request(&lab, Node::Home, jupyter::ADDR, "POST", "/login?next=%2Ftree", &headers, form.as_bytes())
+            .expect("POST /login");
+    assert_eq!((posted.status, posted.header("location")), (302, Some("/tree")), "{}", posted.text());
+    drop(jupyter);
+    assert!(!lab.log("jupyter").contains("Traceback"), "jupyter failed:\n{}", lab.log("jupyter"));
+
+    let syncthing = Syncthing::start(&lab).expect("Syncthing");
+    let status =
+        http::get(&lab, Node::Home, syncthing::ADDR, "/rest/system/status", &[("X-API-Key", syncthing::API_KEY)])
+            .expect("GET /rest/system/status");
+    assert_eq!(status.status, 200, "{}", status.text());
+    let status: serde_json::Value = serde_json::from_slice(&status.body).expect("status JSON");
+    assert_eq!(status["myID"], syncthing.device_id.as_str());
+    let gui = http::get(&lab, Node::Home, syncthing::ADDR, "/", &[]).expect("GET /");
+    let csrf = format!("CSRF-Token-{}=", syncthing.short_id());
+    assert!(
+        gui.headers.iter().any(|(n, v)| n == "set-cookie" && v.starts_with(&csrf)),
+        "no {csrf} cookie: {:?}",
+        gui.headers
+    );
+    let config =
+        http::get(&lab, Node::Home, syncthing::ADDR, "/rest/config/options", &[("X-API-Key", syncthing::API_KEY)])
+            .expect("GET options");
+    let options: serde_json::Value = serde_json::from_slice(&config.body).expect("options JSON");
+    for (key, off) in [
+        ("globalAnnounceEnabled", serde_json::json!(false)),
+        ("localAnnounceEnabled", serde_json::json!(false)),
+        ("relaysEnabled", serde_json::json!(false)),
+        ("natEnabled", serde_json::json!(false)),
+        ("urAccepted", serde_json::json!(-1)),
+        ("autoUpgradeIntervalH", serde_json::json!(0)),
+        ("crashReportingEnabled", serde_json::json!(false)),
+    ] {
+        assert_eq!(options[key], off, "Syncthing option {key}");
+    }
+    drop(syncthing);
+
+    let nginx = Nginx::start(&lab, Node::Host10, (addr::HOST10, 8080).into(), "files", &[]).expect("nginx");
+    let sha = nginx.add_random_file("big.bin", 64 << 20).expect("64 MiB file");
+    let whole = http::get(&lab, Node::Home, nginx.addr, "/big.bin", &[]).expect("GET /big.bin");
+    assert_eq!((whole.status, whole.body.len()), (200, 64 << 20));
+    assert_eq!(hometun_tests::apps::sha256_hex(&whole.body), sha);
+    let part =
+        http::get(&lab, Node::Home, nginx.addr, "/big.bin", &[("Range", "bytes=1000000-1999999")]).expect("Range");
+    assert_eq!(part.status, 206);
+    assert_eq!(part.header("content-range"), Some("bytes 1000000-1999999/67108864"));
+    assert!(part.body == whole.body[1_000_000..2_000_000], "the range is not the file's bytes");
+    assert!(nginx.requests().iter().any(|l| l.starts_with("192.168.0.2 \"GET /big.bin")), "{:?}", nginx.requests());
+    let dir = nginx.dir().to_owned();
+    drop(nginx);
+    assert!(!dir.exists(), "nginx's directory was not removed");
+}
+
+/// Runs one part of a browser scenario; on failure panics with the page's URL, text, console and
+/// a screenshot, so a red run says what the user would have seen.
+fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
+    let started = Instant::now();
+    match f() {
+        Ok(v) => {
+            eprintln!("web apps: {name}: ok in {:.1?}", started.elapsed());
+            v
+        }
+        Err(e) => {
+            let shot = apps_page::screenshot(page, &format!("web-apps-{}", name.replace(' ', "-")));
+            panic!("{name}: {e:#}\n{}\nscreenshot: {shot:?}", apps_page::describe(page));
+        }
+    }
+}
+
+/// A user opens Jupyter from the launcher: the login page, types the password and submits the
+/// form (POST with `_xsrf`), lands on the tree by a redirect, which lists the notebook directory
+/// (XHR to `/api/contents` with the token from `document.cookie`); opens a notebook and runs
+/// `print(6*7)`: `42` appears (the kernel WebSocket both ways). After every service worker is
+/// stopped, a reload keeps the login and the same steps work again.
+#[test]
+fn jupyter_login_tree_and_a_kernel_work_through_the_tunnel_and_after_the_service_worker_stops() {
+    let lab = Lab::start().expect("lab");
+    let _jupyter = Jupyter::start(&lab).expect("Jupyter");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let origin = trusted.trust_app(jupyter::ADDR).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "jupyter launcher", || trusted.connect(&page, "jupyter-phone"));
+
+    step(&page, "jupyter login", || {
+        let (_tab, url) = open_app(&page, &launcher, &jupyter::lan_url())?;
+        ensure!(url.starts_with(&origin), "appUrl gave {url}, not on {origin}");
+        let at = wait(
+            &page,
+            "Jupyter's login page",
+            APP_LOAD,
+            "return location.pathname === '/login' && document.querySelector('input[name=password]') \
+             ? location.origin : null",
+        )?;
+        ensure!(at == origin.as_str(), "the login page is on {at}");
+        page.execute(
+            "document.querySelector('input[name=password]').value = arguments[0]; \
+             document.querySelector('#login_submit, button[type=submit], input[type=submit]').click(); return true",
+            &[json!(jupyter::PASSWORD)],
+        )?;
+        Ok(())
+    });
+    step(&page, "jupyter tree", || see_the_tree(&page));
+    step(&page, "jupyter files with Range", || {
+        let got = page.execute_async(
+            "const [path, done] = arguments; \
+             fetch(path, {headers: {Range: 'bytes=6-9'}}).then(async r => done([r.status, await r.text()]), \
+               e => done(String(e)))",
+            &[json!(format!("/files/{}", jupyter::FILES[0]))],
+        )?;
+        ensure!(got == json!([206, &jupyter::HELLO[6..=9]]), "/files/ with Range gave {got}");
+        Ok(())
+    });
+    step(&page, "jupyter kernel", || {
+        page.execute("location.href = '/notebooks/' + arguments[0]; return true", &[json!(jupyter::FILES[1])])?;
+        run_print_6_times_7(&page)
+    });
+
+    step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
+    step(&page, "jupyter kernel after the worker stopped", || {
+        page.execute(
+            "if (window.Jupyter && Jupyter.notebook) { Jupyter.notebook.set_dirty(false); } \
+             window.onbeforeunload = null; location.reload(); return true",
+            &[],
+        )?;
+        run_print_6_times_7(&page)
+    });
+    step(&page, "jupyter tree after the worker stopped", || {
+        page.execute("window.onbeforeunload = null; location.href = '/tree'; return true", &[])?;
+        see_the_tree(&page)
+    });
+}
+
+const APP_LOAD: Duration = Duration::from_secs(60);
+
+fn see_the_tree(page: &Session<'_>) -> anyhow::Result<()> {
+    let listed = wait(
+        page,
+        "the tree listing the notebook directory",
+        APP_LOAD,
+        "const l = location.pathname === '/tree' && document.querySelector('#notebook_list'); \
+         return l && l.innerText.includes('hello-from-the-lab.txt') \
+           && l.innerText.includes('analysis.ipynb') ? l.innerText : null",
+    )?;
+    ensure!(listed.as_str().is_some_and(|t| jupyter::FILES.iter().all(|f| t.contains(f))), "tree shows {listed}");
+    Ok(())
+}
+
+/// On a notebook page: waits for the kernel, adds a cell with `print(6*7)`, runs it and waits
+/// until one more output says `42`.
+fn run_print_6_times_7(page: &Session<'_>) -> anyhow::Result<()> {
+    wait(
+        page,
+        "the notebook's kernel to connect",
+        APP_LOAD,
+        "return location.pathname.startsWith('/notebooks/') && window.Jupyter && Jupyter.notebook \
+           && Jupyter.notebook.kernel && Jupyter.notebook.kernel.is_connected() ? true : null",
+    )?;
+    let before = page.execute(OUTPUTS_42, &[])?.as_u64().unwrap_or(0);
+    page.execute(
+        "const cell = Jupyter.notebook.insert_cell_at_bottom('code'); cell.set_text('print(6*7)'); \
+         cell.execute(); return true",
+        &[],
+    )?;
+    let script = format!("const n = (() => {{ {OUTPUTS_42} }})(); return n > {before} ? n : null");
+    wait(page, "42 under the cell", Duration::from_secs(30), &script)?;
+    Ok(())
+}
+
+const OUTPUTS_42: &str =
+    "return [...document.querySelectorAll('.output_subarea')].filter(e => e.innerText.trim() === '42').length";
+
+/// A user opens the Syncthing GUI from the launcher: it shows this device's name and ID (REST
+/// calls carrying the CSRF header that its script reads from `document.cookie`; without the header
+/// the API refuses); a change made through the REST API from the app's page reaches a pending
+/// long poll of `/rest/events` and the GUI's own long poll (it shows the new name). After every
+/// service worker is stopped, opening the app again in the same tab shows the device again and
+/// another change arrives.
+#[test]
+fn syncthing_gui_rest_with_csrf_and_long_poll_events_work_through_the_tunnel_and_after_the_service_worker_stops() {
+    let lab = Lab::start().expect("lab");
+    let syncthing = Syncthing::start(&lab).expect("Syncthing");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let origin = trusted.trust_app(syncthing::ADDR).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "syncthing launcher", || trusted.connect(&page, "syncthing-phone"));
+
+    let app_url = step(&page, "syncthing gui", || {
+        let (_tab, url) = open_app(&page, &launcher, &syncthing::lan_url())?;
+        ensure!(url.starts_with(&origin), "appUrl gave {url}, not on {origin}");
+        see_the_device(&page, &syncthing, syncthing::DEVICE_NAME)?;
+        Ok(url)
+    });
+    step(&page, "syncthing csrf", || {
+        let refused = page.execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch('/rest/system/status').then(r => done(r.status), e => done(String(e)))",
+            &[],
+        )?;
+        ensure!(refused == 403, "the API answered {refused} without the CSRF header");
+        Ok(())
+    });
+    step(&page, "syncthing events", || rename_and_see_the_event(&page, &syncthing, "lab-nas-renamed"));
+
+    // The GUI always has a long poll in flight, which keeps its worker busy: the tab leaves the
+    // app while the workers are stopped, and comes back to it in the same tab (same opener).
+    step(&page, "stop service workers", || {
+        page.goto("about:blank")?;
+        apps_page::stop_service_workers(&page)
+    });
+    step(&page, "syncthing after the worker stopped", || {
+        page.goto(&app_url)?;
+        see_the_device(&page, &syncthing, "lab-nas-renamed")?;
+        rename_and_see_the_event(&page, &syncthing, syncthing::DEVICE_NAME)
+    });
+}
+
+fn see_the_device(page: &Session<'_>, syncthing: &Syncthing, name: &str) -> anyhow::Result<()> {
+    let script = format!(
+        "if (!document.body || !document.body.innerText.includes({name:?}) || !window.angular) return null; \
+         const s = angular.element(document.querySelector('[ng-controller]') || document.body).scope(); \
+         return s && s.myID ? s.myID : null"
+    );
+    let id = wait(page, &format!("the GUI to show the device {name}"), APP_LOAD, &script)?;
+    ensure!(id == syncthing.device_id.as_str(), "the GUI shows device ID {id}, not {}", syncthing.device_id);
+    Ok(())
+}
+
+/// From the app's page: reads the CSRF token from `document.cookie`, starts a long poll of
+/// `/rest/events`, renames this device through the REST API, and waits for the long poll to
+/// deliver `ConfigSaved`; then the GUI (its own long poll) shows the new name.
+fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name: &str) -> anyhow::Result<()> {
+    let result = page.execute_async(
+        r#"const [short, id, name, done] = arguments;
+        (async () => {
+          const cookie = document.cookie.split('; ').find(c => c.startsWith('CSRF-Token-' + short + '='));
+          if (!cookie) return {error: 'no CSRF cookie in document.cookie: ' + document.cookie};
+          const h = {['X-CSRF-Token-' + short]: cookie.slice(cookie.indexOf('=') + 1)};
+          const last = await (await fetch('/rest/events?limit=1', {headers: h})).json();
+          const since = last.length ? last[last.length - 1].id : 0;
+          const poll = fetch('/rest/events?since=' + since + '&timeout=40', {headers: h}).then(r => r.json());
+          await new Promise(r => setTimeout(r, 1000));
+          const dev = await (await fetch('/rest/config/devices/' + id, {headers: h})).json();
+          dev.name = name;
+          const put = await fetch('/rest/config/devices/' + id, {method: 'PUT',
+            headers: {...h, 'Content-Type': 'application/json'}, body: JSON.stringify(dev)});
+          const events = await poll;
+          return {put: put.status, types: events.map(e => e.type)};
+        })().then(done, e => done({error: String(e)}));"#,
+        &[json!(syncthing.short_id()), json!(syncthing.device_id), json!(new_name)],
+    )?;
+    ensure!(result["put"] == 200, "renaming through the REST API: {result}");
+    ensure!(
+        result["types"].as_array().is_some_and(|t| t.iter().any(|t| t == "ConfigSaved")),
+        "the long poll did not deliver ConfigSaved: {result}"
+    );
+    see_the_device(page, syncthing, new_name)
+}
+
+/// A user opens a file server from the launcher: `Range` requests from the app's origin get `206`
+/// and exactly the file's bytes (SHA-256 of each slice), and the whole 64 MiB file arrives intact
+/// through the service worker; the same app opened in the launcher's own frame (its Apps card:
+/// typed address, "Open here") answers a range too; after every service worker is stopped, a
+/// range still works.
+#[test]
+fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
+    let lab = Lab::start().expect("lab");
+    let nginx = Nginx::start(&lab, Node::Host10, FILES_ADDR.into(), "files", &[]).expect("nginx");
+    let sha = nginx.add_random_file("big.bin", BIG as usize).expect("64 MiB file");
+    let bytes = std::fs::read(nginx.root().join("big.bin")).expect("the file");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let origin = trusted.trust_app(nginx.addr).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "files launcher", || trusted.connect(&page, "files-phone"));
+
+    let tab = step(&page, "files index", || {
+        let (tab, url) = open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
+        ensure!(url.starts_with(&origin), "appUrl gave {url}, not on {origin}");
+        wait(
+            &page,
+            "the file server's index",
+            APP_LOAD,
+            "return document.querySelector('h1') ? document.title : null",
+        )?;
+        Ok(tab)
+    });
+    let ranges = [(0, 65_535), (1_000_000, 1_999_999), (BIG - 100_000, BIG - 1), (12_345_678, 12_345_678)];
+    step(&page, "files ranges", || check_ranges(&page, &bytes, &ranges));
+    step(&page, "files whole", || {
+        let got = page.execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            (async () => {
+              const t0 = performance.now();
+              const r = await fetch('/big.bin');
+              const b = await r.arrayBuffer();
+              const ms = performance.now() - t0;
+              const d = new Uint8Array(await crypto.subtle.digest('SHA-256', b));
+              return {status: r.status, length: b.byteLength, ms,
+                      sha: [...d].map(x => x.toString(16).padStart(2, '0')).join('')};
+            })().then(done, e => done({error: String(e)}));"#,
+            &[],
+        )?;
+        ensure!(got["status"] == 200 && got["length"] == BIG, "whole file: {got}");
+        ensure!(got["sha"] == sha.as_str(), "the 64 MiB differ (SHA-256 {} instead of {sha})", got["sha"]);
+        let ms = got["ms"].as_f64().unwrap_or(f64::NAN);
+        eprintln!("web apps: 64 MiB through the service worker in {ms:.0} ms ({:.1} MB/s)", BIG as f64 / 1e3 / ms);
+        let through_tunnel = |l: &String| l.starts_with(&format!("{} \"GET /big.bin", addr::HOME));
+        let seen: Vec<String> = nginx.requests().into_iter().filter(through_tunnel).collect();
+        ensure!(
+            seen.len() == ranges.len() + 1 && seen.iter().filter(|l| l.contains(" 206 ")).count() == ranges.len(),
+            "nginx did not see the ranges and the whole file come from the relay: {seen:?}"
+        );
+        Ok(())
+    });
+    step(&page, "files in the launcher's frame", || {
+        // The launcher's Apps card: type the address, "Open here".
+        page.switch_to(&launcher)?;
+        page.execute(
+            "document.getElementById('apps-address').value = arguments[0]; \
+             document.getElementById('apps-open-here').click(); return true",
+            &[json!(nginx.addr.to_string())],
+        )?;
+        wait(
+            &page,
+            "the app frame in the launcher",
+            APP_LOAD,
+            "return document.getElementById('apps-frame') ? 1 : null",
+        )?;
+        page.switch_to_frame(Some("#apps-frame"))?;
+        let framed = wait(
+            &page,
+            "the file server's index in the frame",
+            APP_LOAD,
+            "return document.querySelector('h1') && window.parent !== window ? location.origin : null",
+        )?;
+        ensure!(framed == origin.as_str(), "the frame shows {framed}");
+        check_ranges(&page, &bytes, &ranges[2..3])?;
+        page.switch_to_frame(None)?;
+        page.switch_to(&tab)
+    });
+    step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
+    step(&page, "files after the worker stopped", || {
+        page.execute("location.reload(); return true", &[])?;
+        std::thread::sleep(Duration::from_millis(500));
+        wait(
+            &page,
+            "the file server's index",
+            APP_LOAD,
+            "return document.querySelector('h1') ? document.title : null",
+        )?;
+        check_ranges(&page, &bytes, &ranges[1..2])
+    });
+}
+
+const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
+const BIG: u64 = 64 << 20;
+
+fn check_ranges(page: &Session<'_>, bytes: &[u8], ranges: &[(u64, u64)]) -> anyhow::Result<()> {
+    for &(first, last) in ranges {
+        let got = page.execute_async(
+            r#"const [range, done] = arguments;
+            (async () => {
+              const r = await fetch('/big.bin', {headers: {Range: range}});
+              const b = await r.arrayBuffer();
+              const d = new Uint8Array(await crypto.subtle.digest('SHA-256', b));
+              return {status: r.status, range: r.headers.get('Content-Range'), length: b.byteLength,
+                      sha: [...d].map(x => x.toString(16).padStart(2, '0')).join('')};
+            })().then(done, e => done({error: String(e)}));"#,
+            &[json!(format!("bytes={first}-{last}"))],
+        )?;
+        let slice = &bytes[usize::try_from(first)?..=usize::try_from(last)?];
+        ensure!(got["status"] == 206, "bytes={first}-{last}: {got}");
+        ensure!(got["range"] == format!("bytes {first}-{last}/{BIG}").as_str(), "bytes={first}-{last}: {got}");
+        ensure!(
+            got["sha"] == hometun_tests::apps::sha256_hex(slice).as_str(),
+            "bytes={first}-{last}: other bytes: {got}"
+        );
+    }
+    Ok(())
+}
+
+/// A hostile page on a LAN host, opened as an app, tries to reach another host and port through
+/// the shim, through forged messages on its port and through a port for another origin, and to
+/// read the tunnel origin's storage: all fail (while its own host works), and the other host's
+/// servers saw no request at all.
+#[test]
+fn a_hostile_lan_page_reaches_only_its_own_host_and_port_and_cannot_read_the_tunnel_origin() {
+    let lab = Lab::start().expect("lab");
+    let hostile = Nginx::start(
+        &lab,
+        Node::Host10,
+        FILES_ADDR.into(),
+        "hostile",
+        &[("hostile.html", hometun_tests::apps::HOSTILE_PAGE.as_bytes())],
+    )
+    .expect("nginx with the hostile page");
+    let victim =
+        Nginx::start(&lab, Node::Host20, (addr::HOST20, 8080).into(), "victim", &[("victim.txt", b"VICTIM-SECRET\n")])
+            .expect("nginx on the other host");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    trusted.trust_app(hostile.addr).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "hostile launcher", || trusted.connect(&page, "hostile-phone"));
+
+    let results = step(&page, "hostile page", || {
+        open_app(&page, &launcher, &format!("http://{}/hostile.html", hostile.addr))?;
+        let text = wait(
+            &page,
+            "the hostile page to finish",
+            Duration::from_secs(120),
+            "return document.body && document.body.dataset.done ? document.getElementById('results').textContent : null",
+        )?;
+        Ok(serde_json::from_str::<serde_json::Value>(text.as_str().unwrap_or_default())?)
+    });
+    eprintln!("hostile page results: {results:#}");
+    let results = results.as_object().expect("results object");
+    assert!(results.len() >= 10, "too few attempts ran: {results:?}");
+    for (name, outcome) in results {
+        let outcome = outcome.as_str().unwrap_or_default();
+        if name.starts_with("control") {
+            assert!(outcome.starts_with("ok"), "{name} should work: {outcome}");
+        } else {
+            assert!(outcome.starts_with("blocked"), "{name} was not blocked: {outcome}");
+        }
+    }
+    assert!(
+        victim.requests().iter().any(|l| l.starts_with(&format!("{} ", addr::ROUTER_LAN))),
+        "the other host's access log does not even show the readiness check: {:?}",
+        victim.requests()
+    );
+    let tunnel_requests: Vec<String> =
+        victim.requests().into_iter().filter(|l| !l.starts_with(&format!("{} ", addr::ROUTER_LAN))).collect();
+    assert!(tunnel_requests.is_empty(), "the other host's nginx was reached: {tunnel_requests:?}");
+    let peers = lab.service_peers(Node::Host20, "http");
+    assert!(peers.is_empty(), "the other host's :80 was reached by {peers:?}");
+    assert!(
+        hostile.requests().iter().any(|l| l.starts_with(&format!("{} \"GET /hostile.html", addr::HOME))),
+        "the hostile page never came through the tunnel: {:?}",
+        hostile.requests()
+    );
+}
