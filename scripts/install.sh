@@ -41,7 +41,14 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   step "apt: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # The lab starts its own app servers inside its namespaces: packages must not start system
+  # services on the host (Debian's nginx would listen on the host's port 80).
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
+  rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
 fi
 
 cargo_tool() { # binary version crate [extra args]
