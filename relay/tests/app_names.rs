@@ -53,12 +53,7 @@ impl Answer {
 async fn request(lab: &Lab, method: &str, host: &str, path: &str, extra: &str) -> Answer {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
-        let tcp = tokio::net::TcpStream::connect(lab.addr).await.unwrap();
-        let name = hometun_testkit::pki_types::ServerName::IpAddress(lab.addr.ip().into());
-        let mut tls = tokio_rustls::TlsConnector::from(hometun_testkit::tls_config(&lab.cert).unwrap())
-            .connect(name, tcp)
-            .await
-            .unwrap();
+        let mut tls = lab.tls().await;
         let head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n");
         tls.write_all(head.as_bytes()).await.unwrap();
         let mut raw = Vec::new();

@@ -376,12 +376,7 @@ async fn a_client_trickling_a_request_header_is_cut_at_the_deadline_while_a_tunn
     let mut phone = lab.connect(&new_key(), &invite.relay_key, Some(&invite)).await.unwrap();
     phone.config().await;
 
-    let tcp = tokio::net::TcpStream::connect(lab.addr).await.unwrap();
-    let name = hometun_testkit::pki_types::ServerName::IpAddress(lab.addr.ip().into());
-    let mut slow = tokio_rustls::TlsConnector::from(hometun_testkit::tls_config(&lab.cert).unwrap())
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let mut slow = lab.tls().await;
     let started = Instant::now();
     let header = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     let mut cut = None;
@@ -422,12 +417,7 @@ async fn a_request_head_not_finished_within_the_header_timeout_is_cut_long_befor
     use hometun_relay::web::server::HEADER_READ_TIMEOUT;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let lab = Lab::start(Limits { upgrade_deadline_secs: 60, ..Limits::default() }).await;
-    let tcp = tokio::net::TcpStream::connect(lab.addr).await.unwrap();
-    let name = hometun_testkit::pki_types::ServerName::IpAddress(lab.addr.ip().into());
-    let mut slow = tokio_rustls::TlsConnector::from(hometun_testkit::tls_config(&lab.cert).unwrap())
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let mut slow = lab.tls().await;
     let started = Instant::now();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
     let mut cut = None;

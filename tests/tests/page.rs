@@ -33,7 +33,8 @@ fn the_page_enrols_from_an_invite_link_and_opens_a_lan_page() {
 
     eprintln!("lab and relay up after {:.1?}", started.elapsed());
     let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
-    let result = driver.session(&browser::chromium_args(&spki), 420, 900).and_then(|page| use_the_page(&page, &link, &second));
+    let result =
+        driver.session(&browser::chromium_args(&spki), 420, 900).and_then(|page| use_the_page(&page, &link, &second));
     match result {
         Ok(shots) => {
             for shot in shots {
@@ -174,7 +175,8 @@ fn use_the_page(page: &Session, link: &str, second: &str) -> anyhow::Result<Vec<
         )?;
         Ok(shown.as_str().unwrap_or_default().to_owned())
     };
-    let ask = "return document.getElementById('replace').hidden ? null : document.getElementById('replace').textContent";
+    let ask =
+        "return document.getElementById('replace').hidden ? null : document.getElementById('replace').textContent";
     page.goto(second)?;
     page.wait_for("the question before replacing this device", WAIT, ask)?;
     shot(page, "replace-question")?;

@@ -118,17 +118,22 @@ impl Lab {
         hometun_testkit::connect(self.addr, &self.cert, None, 1 << 20).await.unwrap()
     }
 
+    /// A TLS connection to the relay, pinned to its certificate.
+    pub(crate) async fn tls(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let name = hometun_testkit::pki_types::ServerName::IpAddress(self.addr.ip().into());
+        tokio_rustls::TlsConnector::from(hometun_testkit::tls_config(&self.cert).unwrap())
+            .connect(name, tcp)
+            .await
+            .unwrap()
+    }
+
     /// Sends `request` (raw HTTP/1.1 bytes) over TLS pinned to the relay's certificate and
     /// returns the status code of the answer (the connection is then dropped).
     pub(crate) async fn raw_status(&self, request: &[u8]) -> u16 {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let exchange = async {
-            let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-            let name = hometun_testkit::pki_types::ServerName::IpAddress(self.addr.ip().into());
-            let mut tls = tokio_rustls::TlsConnector::from(hometun_testkit::tls_config(&self.cert).unwrap())
-                .connect(name, tcp)
-                .await
-                .unwrap();
+            let mut tls = self.tls().await;
             tls.write_all(request).await.unwrap();
             let mut head = Vec::new();
             let mut byte = [0u8; 1];
