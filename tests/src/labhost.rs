@@ -42,7 +42,7 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
     stream.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let Some(RequestHead { len: head_len, path, close, range, ws_key }) =
+        let Some(RequestHead { len: head_len, path, close, range, ws_key, is_head }) =
             read_request_head(&mut stream, &mut buf).await?
         else {
             return Ok(());
@@ -83,6 +83,7 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
         );
         stream.write_all(head.as_bytes()).await?;
         match body {
+            _ if is_head => {}
             Body::Bytes(b) => stream.write_all(&b).await?,
             Body::Blob { size, start, end } => {
                 let mut chunk = vec![0u8; 64 * 1024];
@@ -130,6 +131,8 @@ struct RequestHead {
     range: Option<String>,
     /// `Sec-WebSocket-Key` of an upgrade request.
     ws_key: Option<String>,
+    /// A `HEAD` request: the answer has no body.
+    is_head: bool,
 }
 
 /// Answers a WebSocket upgrade and echoes every text and binary message until the close.
@@ -189,7 +192,8 @@ async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow:
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
                 .map(|h| String::from_utf8_lossy(h.value).into_owned());
-            return Ok(Some(RequestHead { len, path, close, range, ws_key }));
+            let is_head = req.method == Some("HEAD");
+            return Ok(Some(RequestHead { len, path, close, range, ws_key, is_head }));
         }
         anyhow::ensure!(buf.len() < MAX_HEAD, "request head too long");
         let mut chunk = [0u8; 4096];

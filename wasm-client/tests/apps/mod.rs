@@ -197,6 +197,11 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     assert!(range.largest_chunk <= 64 * 1024, "a chunk of {} bytes", range.largest_chunk);
     console_log!("app port: range of {} bytes in {} chunks", range.body.len(), range.chunks);
 
+    // A HEAD of a document gets no body, not even the shim.
+    client.fetch(30, "HEAD", "/", &[], "document");
+    let head = client.answer(30).await;
+    assert_eq!((head.status, head.error.as_deref(), head.body.len()), (200, None, 0), "a HEAD got a body");
+
     // The window: without `more`, at most 16 chunks come (of a body larger than 16 full chunks).
     client.fetch(4, "GET", &format!("/blob/{}", 4 * size), &[], "");
     sleep(Duration::from_millis(1500)).await;

@@ -1,6 +1,7 @@
 //! One HTTP/1.1 exchange on a pooled connection: the request out, the response head in, then
 //! the body piece by piece. The connection goes back to the pool only when the whole response
-//! was read, its framing said where it ended and the server did not ask to close.
+//! was read, its framing said where it ended, the server did not ask to close, and the request
+//! was not a `HEAD`.
 //!
 //! A reused connection that fails before the first response byte (the server closed it while
 //! idle) is retried once on a new connection; the request is still in memory.
@@ -43,7 +44,10 @@ pub async fn send(
         match attempt(&mut lease, &bytes).await {
             Ok(head) => {
                 let body = Body::for_response(&head, request.is_head())?;
-                let close_after = head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+                // After a HEAD, a server that sends the body anyway would make its bytes the next
+                // response's head: such a connection is not reused.
+                let close_after =
+                    request.is_head() || head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
                 return Ok((head, Exchange { lease: Some(lease), body, close_after }));
             }
             Err(Failure::BeforeResponse(_)) if lease.reused && !retried => {

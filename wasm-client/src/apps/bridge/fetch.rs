@@ -8,7 +8,7 @@ use super::message::FetchRequest;
 use super::port::{PortServer, Task};
 use super::reply::{Reply, MAX_CHUNK};
 use super::{exchange, jars};
-use crate::apps::headers::{map_request, map_response};
+use crate::apps::headers::{has_body, map_request, map_response};
 use crate::apps::inject::Injector;
 use crate::error::ClientError;
 use crate::http::{HttpError, HttpUrl, Request};
@@ -46,8 +46,10 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     }
     let destination = request.destination.as_str();
     let mapped = jars::with_jar(target, |jar, now| {
-        map_response(&app.origins, jar, path, destination, &head.headers, now)
-            .map(|mapped| (mapped.inject.then(|| Injector::new(&jar.script_cookies(path, now))), mapped))
+        map_response(&app.origins, jar, path, destination, &head.headers, now).map(|mapped| {
+            let inject = mapped.inject && has_body(&request.method, head.status);
+            (inject.then(|| Injector::new(&jar.script_cookies(path, now))), mapped)
+        })
     })?;
     let (mut injector, mapped) = mapped;
     if mapped.jar_changed {

@@ -125,10 +125,10 @@ async fn serve(
                     return Ok(Some(closed));
                 }
             }
-            Step::Read(Ok(None)) => {
-                return Ok(Some(Closed { code: 1006, reason: "the app closed the connection".into(), clean: false }))
+            Step::Read(Ok(None) | Err(_)) => {
+                let lost = deliver(server, task, codec.connection_lost().into_iter().collect());
+                return Ok(lost.map(|closed| Closed { reason: "the connection to the app broke".into(), ..closed }));
             }
-            Step::Read(Err(e)) => return Err(e),
         }
         flush(&stream, &mut codec).await?;
     }
