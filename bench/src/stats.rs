@@ -21,7 +21,7 @@ pub(crate) fn summarize(values: &[f64]) -> Option<Summary> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    let median = if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] };
+    let median = if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] };
     Some(Summary { median, min: v[0], max: v[v.len() - 1], n: v.len() })
 }
 
