@@ -8,6 +8,6 @@ pub mod request;
 pub mod response;
 pub mod url;
 
-pub use request::Request;
+pub use request::{BodyFramer, BodyFraming, Request};
 pub use response::{Body, HttpError, ResponseHead};
 pub use url::{HttpUrl, UrlError};

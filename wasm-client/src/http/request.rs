@@ -1,4 +1,4 @@
-//! Building the request head sent to a home host.
+//! Building the request head sent to a home host, and the framing of a body streamed after it.
 
 use super::response::HttpError;
 use super::url::HttpUrl;
@@ -44,7 +44,22 @@ impl Request {
         self.encode_with("keep-alive")
     }
 
+    /// The head alone, keep-alive, announcing a body that follows in pieces framed by
+    /// [`BodyFramer`] (`Content-Length` when its length is known, else `Transfer-Encoding:
+    /// chunked`); [`Request::body`] is not sent.
+    pub fn encode_streamed_head(&self, framing: BodyFraming) -> Result<Vec<u8>, HttpError> {
+        self.encode_head("keep-alive", Some(framing))
+    }
+
     fn encode_with(&self, connection: &str) -> Result<Vec<u8>, HttpError> {
+        let has_length = !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
+        let framing = has_length.then_some(BodyFraming::Length(self.body.len() as u64));
+        let mut bytes = self.encode_head(connection, framing)?;
+        bytes.extend_from_slice(&self.body);
+        Ok(bytes)
+    }
+
+    fn encode_head(&self, connection: &str, framing: Option<BodyFraming>) -> Result<Vec<u8>, HttpError> {
         if self.method.is_empty() || !self.method.bytes().all(is_token_byte) {
             return Err(HttpError::BadRequestHeader(self.method.clone()));
         }
@@ -61,14 +76,73 @@ impl Request {
             }
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") {
-            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        match framing {
+            Some(BodyFraming::Length(length)) => head.push_str(&format!("Content-Length: {length}\r\n")),
+            Some(BodyFraming::Chunked) => head.push_str("Transfer-Encoding: chunked\r\n"),
+            None => {}
         }
         // The page cannot hand compressed bytes to the frame as they are; ask for plain ones.
         head.push_str(&format!("Accept-Encoding: identity\r\nConnection: {connection}\r\n\r\n"));
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(&self.body);
-        Ok(bytes)
+        Ok(head.into_bytes())
+    }
+}
+
+/// How a body sent in pieces after the head is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// `Content-Length`: exactly this many bytes follow.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: each piece a chunk, then the last (empty) chunk.
+    Chunked,
+}
+
+/// Frames the pieces of a streamed request body as its head announced, and checks that a body
+/// with a `Content-Length` has exactly that many bytes.
+#[derive(Debug, Clone)]
+pub struct BodyFramer {
+    framing: BodyFraming,
+    sent: u64,
+}
+
+impl BodyFramer {
+    /// A body not yet started.
+    pub fn new(framing: BodyFraming) -> Self {
+        Self { framing, sent: 0 }
+    }
+
+    /// The bytes to write for `piece`; fails when they would pass the `Content-Length`.
+    pub fn frame(&mut self, piece: &[u8]) -> Result<Vec<u8>, HttpError> {
+        self.sent += piece.len() as u64;
+        match self.framing {
+            BodyFraming::Length(declared) if self.sent > declared => {
+                Err(HttpError::RequestBodyLength { declared, sent: self.sent })
+            }
+            BodyFraming::Length(_) => Ok(piece.to_vec()),
+            BodyFraming::Chunked if piece.is_empty() => Ok(Vec::new()),
+            BodyFraming::Chunked => {
+                let mut out = format!("{:x}\r\n", piece.len()).into_bytes();
+                out.extend_from_slice(piece);
+                out.extend_from_slice(b"\r\n");
+                Ok(out)
+            }
+        }
+    }
+
+    /// The bytes that end the body (the last chunk); fails when fewer bytes than the
+    /// `Content-Length` were sent.
+    pub fn finish(&self) -> Result<&'static [u8], HttpError> {
+        match self.framing {
+            BodyFraming::Length(declared) if self.sent != declared => {
+                Err(HttpError::RequestBodyLength { declared, sent: self.sent })
+            }
+            BodyFraming::Length(_) => Ok(b""),
+            BodyFraming::Chunked => Ok(b"0\r\n\r\n"),
+        }
+    }
+
+    /// Body bytes framed so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
     }
 }
 
@@ -109,6 +183,48 @@ mod tests {
         let text = String::from_utf8(request.encode().unwrap()).unwrap();
         assert!(text.contains("Content-Length: 3\r\n"));
         assert!(text.ends_with("\r\n\r\na=1"));
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_streamed_body_of_unknown_length_goes_in_chunks() {
+        let mut request = Request::new("PUT", HttpUrl::parse("http://nas/upload").unwrap());
+        request.headers.push(("Content-Length".into(), "999".into()));
+        request.headers.push(("Transfer-Encoding".into(), "gzip".into()));
+        let head = String::from_utf8(request.encode_streamed_head(BodyFraming::Chunked).unwrap()).unwrap();
+        assert_eq!(
+            head,
+            "PUT /upload HTTP/1.1\r\nHost: nas\r\nTransfer-Encoding: chunked\r\nAccept-Encoding: identity\r\nConnection: keep-alive\r\n\r\n"
+        );
+        let mut framer = BodyFramer::new(BodyFraming::Chunked);
+        let mut wire = Vec::new();
+        for piece in [&b"hello, "[..], b"", &[b'x'; 20]] {
+            wire.extend(framer.frame(piece).unwrap());
+        }
+        wire.extend_from_slice(framer.finish().unwrap());
+        assert_eq!(wire, b"7\r\nhello, \r\n14\r\nxxxxxxxxxxxxxxxxxxxx\r\n0\r\n\r\n");
+        assert_eq!(framer.sent(), 27);
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_streamed_body_with_a_length_must_have_exactly_that_many_bytes() {
+        let request = Request::new("POST", HttpUrl::parse("http://nas/upload").unwrap());
+        let head = String::from_utf8(request.encode_streamed_head(BodyFraming::Length(5)).unwrap()).unwrap();
+        assert!(head.contains("Content-Length: 5\r\n") && !head.contains("chunked"), "{head}");
+
+        let mut exact = BodyFramer::new(BodyFraming::Length(5));
+        assert_eq!(exact.frame(b"abc").unwrap(), b"abc");
+        assert_eq!(exact.frame(b"de").unwrap(), b"de");
+        assert_eq!(exact.finish(), Ok(&b""[..]));
+
+        let mut short = BodyFramer::new(BodyFraming::Length(5));
+        short.frame(b"abcd").unwrap();
+        assert_eq!(short.finish(), Err(HttpError::RequestBodyLength { declared: 5, sent: 4 }));
+
+        let mut long = BodyFramer::new(BodyFraming::Length(5));
+        long.frame(b"abc").unwrap();
+        assert_eq!(long.frame(b"def"), Err(HttpError::RequestBodyLength { declared: 5, sent: 6 }));
     }
 
     #[test]

@@ -30,6 +30,17 @@ pub enum HttpError {
     /// A request header name or value cannot be sent.
     #[error("request header {0:?} cannot be sent (bad name, or CR/LF in the value)")]
     BadRequestHeader(String),
+    /// A streamed request body did not have the length its `Content-Length` announced.
+    #[error("the request body does not match its Content-Length: {declared} bytes announced, {sent} sent")]
+    RequestBodyLength {
+        /// The announced length.
+        declared: u64,
+        /// Bytes sent when the mismatch was seen (at least this many when too long).
+        sent: u64,
+    },
+    /// A streamed request body stopped before its end: the page cancelled the request.
+    #[error("the request body stopped before its end (the request was cancelled)")]
+    RequestBodyStopped,
 }
 
 /// A parsed response head.

@@ -5,7 +5,8 @@ use js_sys::{Array, ArrayBuffer, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::message::{
-    self, FetchRequest, Id, Incoming, MessageError, WsData, MAX_BODY, MAX_HEADERS, MAX_PROTOCOLS, MAX_WS_MESSAGE,
+    self, FetchRequest, Id, Incoming, MessageError, WsData, MAX_BODY, MAX_BODY_CHUNK, MAX_HEADERS, MAX_PROTOCOLS,
+    MAX_WS_MESSAGE,
 };
 
 fn field(object: &JsValue, key: &str) -> JsValue {
@@ -49,6 +50,11 @@ pub fn incoming(op: &str, data: &JsValue) -> Result<Incoming, MessageError> {
     let message = match op {
         "fetch" => Incoming::Fetch(fetch(data)?),
         "more" => Incoming::More,
+        "body" => match bytes(&field(data, "data"), MAX_BODY_CHUNK, MessageError::BodyChunkTooLarge)? {
+            Some(data) => Incoming::Body(data),
+            None => return Err(MessageError::BadField("data")),
+        },
+        "body-end" => Incoming::BodyEnd,
         "cancel" => Incoming::Cancel,
         "ping" => Incoming::Ping,
         "ws-open" => Incoming::WsOpen { path: string(data, "path")?, protocols: protocols(data)? },
@@ -78,11 +84,18 @@ fn fetch(data: &JsValue) -> Result<FetchRequest, MessageError> {
     let path = string(data, "path")?;
     message::check_method(&method)?;
     message::check_path(&path)?;
+    let headers = headers(&field(data, "headers"))?;
+    let stream_body = match field(data, "streamBody") {
+        flag if flag.is_undefined() || flag.is_null() || flag.as_bool() == Some(false) => None,
+        flag if flag.as_bool() == Some(true) => Some(message::stream_framing(&headers)?),
+        _ => return Err(MessageError::BadField("streamBody")),
+    };
     Ok(FetchRequest {
         method,
         path,
-        headers: headers(&field(data, "headers"))?,
+        headers,
         body: bytes(&field(data, "body"), MAX_BODY, MessageError::BodyTooLarge)?.unwrap_or_default(),
+        stream_body,
         destination: optional_string(data, "destination")?,
     })
 }

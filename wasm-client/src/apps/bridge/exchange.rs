@@ -4,14 +4,18 @@
 //! was not a `HEAD`.
 //!
 //! A reused connection that fails before the first response byte (the server closed it while
-//! idle) is retried once on a new connection; the request is still in memory.
+//! idle) is retried once on a new connection; the request is still in memory. A request whose
+//! body is streamed ([`send_streamed`]) cannot be sent twice: it goes on a new connection and is
+//! never retried; its response is read once the whole body is written.
 
+use std::future::Future;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
 
-use super::pool::{self, Lease};
+use super::pool::{self, Connection, Lease};
+use super::upload::Piece;
 use crate::error::ClientError;
-use crate::http::{Body, HttpError, Request, ResponseHead};
+use crate::http::{Body, BodyFramer, BodyFraming, HttpError, Request, ResponseHead};
 use crate::lan::tcp::TcpStream;
 
 /// A response whose head has arrived; read the body with [`Exchange::next_chunk`].
@@ -42,14 +46,7 @@ pub async fn send(
     loop {
         on_stream(&lease.connection().stream);
         match attempt(&mut lease, &bytes).await {
-            Ok(head) => {
-                let body = Body::for_response(&head, request.is_head())?;
-                // After a HEAD, a server that sends the body anyway would make its bytes the next
-                // response's head: such a connection is not reused.
-                let close_after =
-                    request.is_head() || head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-                return Ok((head, Exchange { lease: Some(lease), body, close_after }));
-            }
+            Ok(head) => return start(head, lease, request),
             Err(Failure::BeforeResponse(_)) if lease.reused && !retried => {
                 retried = true;
                 lease = pool::reopen(lease).await?;
@@ -59,9 +56,52 @@ pub async fn send(
     }
 }
 
+/// Sends `request`'s head framed by `framing`, then each piece `next_piece` gives until its
+/// end, on a new connection; returns like [`send`]. Fails when a piece fails (a cancel), when the
+/// pieces do not add up to a `Content-Length`, or when the connection breaks.
+pub async fn send_streamed<F, P>(
+    target: SocketAddrV4,
+    request: &Request,
+    framing: BodyFraming,
+    mut next_piece: F,
+    on_stream: impl Fn(&Rc<TcpStream>),
+) -> Result<(ResponseHead, Exchange), ClientError>
+where
+    F: FnMut() -> P,
+    P: Future<Output = Result<Piece, ClientError>>,
+{
+    let head = request.encode_streamed_head(framing)?;
+    let mut lease = pool::lease_new(target).await?;
+    let stream = lease.connection().stream.clone();
+    on_stream(&stream);
+    stream.write_all(&head).await?;
+    let mut framer = BodyFramer::new(framing);
+    while let Piece::Chunk(data) = next_piece().await? {
+        stream.write_all(&framer.frame(&data)?).await?;
+    }
+    stream.write_all(framer.finish()?).await?;
+    match read_head(lease.connection()).await {
+        Ok(head) => start(head, lease, request),
+        Err(Failure::BeforeResponse(e) | Failure::InResponse(e)) => Err(e),
+    }
+}
+
+/// The exchange that reads the body of the response to `request` whose `head` arrived.
+fn start(head: ResponseHead, lease: Lease, request: &Request) -> Result<(ResponseHead, Exchange), ClientError> {
+    let body = Body::for_response(&head, request.is_head())?;
+    // After a HEAD, a server that sends the body anyway would make its bytes the next
+    // response's head: such a connection is not reused.
+    let close_after = request.is_head() || head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    Ok((head, Exchange { lease: Some(lease), body, close_after }))
+}
+
 async fn attempt(lease: &mut Lease, bytes: &[u8]) -> Result<ResponseHead, Failure> {
     let connection = lease.connection();
     connection.stream.write_all(bytes).await.map_err(Failure::BeforeResponse)?;
+    read_head(connection).await
+}
+
+async fn read_head(connection: &mut Connection) -> Result<ResponseHead, Failure> {
     loop {
         if let Some((head, len)) = ResponseHead::parse(&connection.buffer).map_err(|e| Failure::InResponse(e.into()))? {
             connection.buffer.drain(..len);

@@ -1,5 +1,6 @@
-//! Serving one `fetch`: the request mapped and sent on a pooled connection, the response head
-//! mapped and posted, the body streamed in chunks of at most 64 KiB within the credit window,
+//! Serving one `fetch`: the request mapped and sent on a pooled connection (a streamed body
+//! written piece by piece as `body` messages arrive, see `upload`), the response head mapped and
+//! posted, the body streamed in chunks of at most 64 KiB within the credit window,
 //! HTML documents with the shim injected, then `end`; `error` when anything fails.
 
 use std::rc::Rc;
@@ -7,11 +8,12 @@ use std::rc::Rc;
 use super::message::FetchRequest;
 use super::port::{PortServer, Task};
 use super::reply::{Reply, MAX_CHUNK};
-use super::{exchange, jars};
+use super::{exchange, jars, upload};
 use crate::apps::headers::{has_body, map_request, map_response};
 use crate::apps::inject::Injector;
 use crate::error::ClientError;
 use crate::http::{HttpError, HttpUrl, Request};
+use crate::lan::tcp::TcpStream;
 
 /// Why streaming stopped early without an error to report.
 struct Cancelled;
@@ -35,8 +37,14 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     let mut http_request = Request::new(&request.method, url);
     http_request.headers = headers;
     http_request.body = request.body;
-    let (head, mut exchange) =
-        exchange::send(target, &http_request, |stream| *task.stream.borrow_mut() = Some(stream.clone())).await?;
+    let on_stream = |stream: &Rc<TcpStream>| *task.stream.borrow_mut() = Some(stream.clone());
+    let (head, mut exchange) = match request.stream_body {
+        Some(framing) => {
+            let next_piece = || upload::next(server, task);
+            exchange::send_streamed(target, &http_request, framing, next_piece, on_stream).await?
+        }
+        None => exchange::send(target, &http_request, on_stream).await?,
+    };
     if task.cancelled.get() {
         return Ok(());
     }

@@ -4,8 +4,12 @@
 //! Pure: `decode` reads the JavaScript object into these types; this module decides whether
 //! the values are acceptable. A message that fails gets `error` for its id, never a panic.
 
-/// Largest request body accepted (the service worker buffers it).
+use crate::http::BodyFraming;
+
+/// Largest buffered request body (`fetch` with `body`); a streamed one has no total cap.
 pub const MAX_BODY: usize = 64 << 20;
+/// Largest `body` chunk of a streamed request body.
+pub const MAX_BODY_CHUNK: usize = 64 * 1024;
 /// Longest request path with its query.
 pub const MAX_PATH: usize = 16 * 1024;
 pub use crate::apps::headers::{MAX_HEADERS, MAX_HEADER_BYTES};
@@ -72,8 +76,11 @@ pub struct FetchRequest {
     pub path: String,
     /// Request headers in order.
     pub headers: Vec<(String, String)>,
-    /// Body bytes (empty for none).
+    /// Body bytes (empty for none, or when the body is streamed).
     pub body: Vec<u8>,
+    /// `Some` when the body follows in `body` messages (`streamBody: true`): `Content-Length`
+    /// when the browser's header gave one, else chunked.
+    pub stream_body: Option<BodyFraming>,
     /// `Request.destination` (`document`, `iframe`, `script`, `""`, ...).
     pub destination: String,
 }
@@ -93,6 +100,10 @@ pub enum Incoming {
     Fetch(FetchRequest),
     /// `more`: the reader took one chunk.
     More,
+    /// `body`: the next piece of a streamed request body.
+    Body(Vec<u8>),
+    /// `body-end`: the streamed request body is complete.
+    BodyEnd,
     /// `cancel`: the reader gave up.
     Cancel,
     /// `ping`: answered by `pong`.
@@ -145,9 +156,21 @@ pub enum MessageError {
     /// More than [`MAX_HEADERS`] headers or [`MAX_HEADER_BYTES`] bytes of them.
     #[error("too many request headers (at most {MAX_HEADERS}, {MAX_HEADER_BYTES} bytes)")]
     TooManyHeaders,
-    /// The body is larger than [`MAX_BODY`].
-    #[error("request body larger than {MAX_BODY} bytes")]
+    /// A buffered body is larger than [`MAX_BODY`].
+    #[error("request body larger than {MAX_BODY} bytes (a streamed body has no such limit)")]
     BodyTooLarge,
+    /// A `body` chunk is larger than [`MAX_BODY_CHUNK`].
+    #[error("request body chunk larger than {MAX_BODY_CHUNK} bytes")]
+    BodyChunkTooLarge,
+    /// `body` or `body-end` for a request that streams no body, or after its `body-end`.
+    #[error("body or body-end for a request that expects none (no streamBody, or after body-end)")]
+    UnexpectedBody,
+    /// More `body` chunks than the window allows before a `body-more`.
+    #[error("request body chunk sent without credit (at most {window} chunks ahead of body-more)", window = super::credit::WINDOW)]
+    BodyWithoutCredit,
+    /// The browser's `Content-Length` of a streamed body is not a number, or two differ.
+    #[error("Content-Length of a streamed body must be one decimal number")]
+    BadContentLength,
     /// A subprotocol is not a token, or too many are offered.
     #[error("WebSocket subprotocols must be at most {MAX_PROTOCOLS} distinct tokens")]
     BadProtocols,
@@ -221,7 +244,28 @@ pub fn check_fetch(request: &FetchRequest) -> Result<(), MessageError> {
     if request.body.len() > MAX_BODY {
         return Err(MessageError::BodyTooLarge);
     }
+    if request.stream_body.is_some() && !request.body.is_empty() {
+        return Err(MessageError::BadField("body"));
+    }
     Ok(())
+}
+
+/// The framing of a streamed body: the browser's `Content-Length` when it sent one (every copy
+/// the same decimal number), else chunked. The header itself is never forwarded; the HTTP client
+/// writes its own.
+pub fn stream_framing(headers: &[(String, String)]) -> Result<BodyFraming, MessageError> {
+    let mut length = None;
+    for (_, value) in headers.iter().filter(|(name, _)| name.eq_ignore_ascii_case("content-length")) {
+        let value = value.trim();
+        // Digits only: `parse` would also take a leading `+`.
+        let digits = value.bytes().all(|b| b.is_ascii_digit());
+        let parsed = if digits { value.parse::<u64>().ok() } else { None }.ok_or(MessageError::BadContentLength)?;
+        if length.is_some_and(|known| known != parsed) {
+            return Err(MessageError::BadContentLength);
+        }
+        length = Some(parsed);
+    }
+    Ok(length.map_or(BodyFraming::Chunked, BodyFraming::Length))
 }
 
 /// Checks offered WebSocket subprotocols: distinct tokens, at most [`MAX_PROTOCOLS`].
@@ -254,7 +298,9 @@ pub fn check_cookie(cookie: &str) -> Result<(), MessageError> {
 pub fn check(message: &Incoming) -> Result<(), MessageError> {
     match message {
         Incoming::Fetch(request) => check_fetch(request),
-        Incoming::More | Incoming::Cancel | Incoming::Ping => Ok(()),
+        Incoming::More | Incoming::Cancel | Incoming::Ping | Incoming::BodyEnd => Ok(()),
+        Incoming::Body(data) if data.len() > MAX_BODY_CHUNK => Err(MessageError::BodyChunkTooLarge),
+        Incoming::Body(_) => Ok(()),
         Incoming::WsOpen { path, protocols } => check_path(path).and_then(|()| check_protocols(protocols)),
         Incoming::WsSend(data) if data.len() > MAX_WS_MESSAGE => Err(MessageError::WsMessageTooLarge),
         Incoming::WsSend(_) => Ok(()),
@@ -282,6 +328,7 @@ mod tests {
             path: path.into(),
             headers: vec![("Accept".into(), "text/html".into())],
             body: Vec::new(),
+            stream_body: None,
             destination: "document".into(),
         }
     }
@@ -341,6 +388,35 @@ mod tests {
         assert!(check_fetch(&request).is_ok());
         request.body.push(0);
         assert_eq!(check_fetch(&request), Err(MessageError::BodyTooLarge));
+    }
+
+    #[test]
+    fn a_streamed_body_has_no_total_cap_but_bounded_chunks_and_one_length() {
+        let mut request = get("/upload");
+        request.method = "PUT".into();
+        request.stream_body = Some(BodyFraming::Chunked);
+        assert!(check_fetch(&request).is_ok());
+        request.body = b"x".to_vec();
+        assert_eq!(check_fetch(&request), Err(MessageError::BadField("body")), "a body both inline and streamed");
+        assert!(check(&Incoming::Body(vec![0; MAX_BODY_CHUNK])).is_ok());
+        assert_eq!(check(&Incoming::Body(vec![0; MAX_BODY_CHUNK + 1])), Err(MessageError::BodyChunkTooLarge));
+
+        let headers = |values: &[&str]| -> Vec<(String, String)> {
+            values.iter().map(|v| ("Content-Length".to_owned(), (*v).to_owned())).collect()
+        };
+        let cases: [(&[&str], Result<BodyFraming, MessageError>); 8] = [
+            (&[], Ok(BodyFraming::Chunked)),
+            (&["8388608"], Ok(BodyFraming::Length(8 << 20))),
+            (&["0"], Ok(BodyFraming::Length(0))),
+            (&["12", "12"], Ok(BodyFraming::Length(12))),
+            (&["12", "13"], Err(MessageError::BadContentLength)),
+            (&["-1"], Err(MessageError::BadContentLength)),
+            (&["1e3"], Err(MessageError::BadContentLength)),
+            (&["99999999999999999999"], Err(MessageError::BadContentLength)),
+        ];
+        for (values, framing) in cases {
+            assert_eq!(stream_framing(&headers(values)), framing, "{values:?}");
+        }
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //!
 //! Reading order: `port` (one server per port, messages in, tasks out), `decode` and `message`
 //! (every incoming message read and checked), `fetch` (one request: `headers` maps it, `exchange`
-//! sends it on a `pool` connection, the body streams within a `credit` window), `ws` (one
-//! WebSocket), `jars` (one cookie jar per target in `localStorage`), `reply` (outgoing messages).
-//! Pure and natively tested: `message`, `credit`, `slots`. The mapping, jar, injector and
+//! sends it on a `pool` connection, a streamed request body comes in by `upload`, the response
+//! body streams within a `credit` window), `ws` (one WebSocket), `jars` (one cookie jar per
+//! target in `localStorage`), `reply` (outgoing messages).
+//! Pure and natively tested: `message`, `credit`, `slots`, `upload`'s inbox. The mapping, jar, injector and
 //! WebSocket codec are the pure modules beside this one (`crate::apps`).
 
 pub mod credit;
@@ -19,6 +20,7 @@ pub mod port;
 pub mod reply;
 pub mod signal;
 pub mod slots;
+pub mod upload;
 pub mod ws;
 
 pub use port::{serve, App};

@@ -18,6 +18,7 @@ use crate::error::ClientError;
 use crate::lan::tcp::TcpStream;
 use crate::web::clock;
 use crate::web::timer::Timer;
+use hometun_shared::time::Instant;
 
 /// One open HTTP/1.1 connection: the stream and bytes read past the last response.
 pub struct Connection {
@@ -84,10 +85,22 @@ fn with_target<T>(target: SocketAddrV4, f: impl FnOnce(&mut Target) -> T) -> T {
 /// A connection to `target`: an idle one when there is one, else a new one when fewer than six
 /// are open, else waits until one is given back or closed.
 pub async fn lease(target: SocketAddrV4) -> Result<Lease, ClientError> {
+    checkout(target, Slots::checkout).await
+}
+
+/// A new connection to `target` (for a request that cannot be sent twice): an idle one is closed
+/// when it takes the last slot, else waits like [`lease`].
+pub async fn lease_new(target: SocketAddrV4) -> Result<Lease, ClientError> {
+    checkout(target, Slots::checkout_new).await
+}
+
+type CheckoutRule = fn(&mut Slots<Connection>, Instant, &mut Vec<Connection>) -> Checkout<Connection>;
+
+async fn checkout(target: SocketAddrV4, rule: CheckoutRule) -> Result<Lease, ClientError> {
     let signal = with_target(target, |t| t.signal.clone());
     let mut expired = Vec::new();
     let checkout = signal
-        .until(|| match with_target(target, |t| t.slots.checkout(clock::now(), &mut expired)) {
+        .until(|| match with_target(target, |t| rule(&mut t.slots, clock::now(), &mut expired)) {
             Checkout::Wait => None,
             other => Some(other),
         })

@@ -3,7 +3,7 @@
 //!
 //! Servers are kept in a per-page registry (for the `cookies` broadcast to every port of an
 //! app) until their port closes. Each `fetch` or `ws-open` becomes a [`Task`], keyed by its id,
-//! that `more`, `cancel`, `ws-send` and `ws-close` steer.
+//! that `more`, `body`, `body-end`, `cancel`, `ws-send` and `ws-close` steer.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -18,6 +18,7 @@ use super::credit::Credit;
 use super::message::{Id, Incoming, MessageError, WsData};
 use super::reply::{self, Reply};
 use super::signal::Signal;
+use super::upload::Inbox;
 use super::{decode, fetch, jars, ws};
 use crate::apps::origin::AppOrigins;
 use crate::error::ClientError;
@@ -59,6 +60,8 @@ pub struct Task {
     pub signal: Signal,
     /// The response's flow-control window.
     pub credit: RefCell<Credit>,
+    /// The streamed request body received so far (refuses every `body` when none is streamed).
+    pub upload: RefCell<Inbox>,
     /// Set by `cancel` (or when the port closed).
     pub cancelled: Cell<bool>,
     /// The connection in use, to abort it on cancel.
@@ -75,6 +78,7 @@ impl Task {
             id,
             signal: Signal::default(),
             credit: RefCell::new(Credit::new()),
+            upload: RefCell::new(Inbox::default()),
             cancelled: Cell::new(false),
             stream: RefCell::new(None),
             commands: RefCell::new(VecDeque::new()),
@@ -181,6 +185,9 @@ impl PortServer {
             (Incoming::Fetch(_) | Incoming::WsOpen { .. }, Some(_)) => self.refuse(&id, &MessageError::IdInUse),
             (Incoming::Fetch(request), None) => {
                 if let Some(task) = self.start(&id) {
+                    if request.stream_body.is_some() {
+                        *task.upload.borrow_mut() = Inbox::streamed();
+                    }
                     wasm_bindgen_futures::spawn_local(fetch::run(self.clone(), task, request));
                 }
             }
@@ -192,6 +199,14 @@ impl PortServer {
             (Incoming::More, Some(task)) => {
                 task.credit.borrow_mut().more();
                 task.signal.notify();
+            }
+            (Incoming::Body(data), Some(task)) => {
+                let received = task.upload.borrow_mut().push(data);
+                self.steer_upload(&task, received);
+            }
+            (Incoming::BodyEnd, Some(task)) => {
+                let received = task.upload.borrow_mut().end();
+                self.steer_upload(&task, received);
             }
             (Incoming::Cancel, Some(task)) => {
                 task.cancel();
@@ -206,7 +221,28 @@ impl PortServer {
                 task.signal.notify();
             }
             // Steering a task that already ended (or never was): nothing to do.
-            (Incoming::More | Incoming::Cancel | Incoming::WsSend(_) | Incoming::WsClose { .. }, None) => {}
+            (
+                Incoming::More
+                | Incoming::Body(_)
+                | Incoming::BodyEnd
+                | Incoming::Cancel
+                | Incoming::WsSend(_)
+                | Incoming::WsClose { .. },
+                None,
+            ) => {}
+        }
+    }
+
+    /// A `body` or `body-end` was taken in, or broke the protocol: then the request stops (its
+    /// connection is reset) and the worker gets `error`.
+    fn steer_upload(&self, task: &Task, received: Result<(), MessageError>) {
+        match received {
+            Ok(()) => task.signal.notify(),
+            Err(e) => {
+                task.cancel();
+                self.finish(task);
+                self.refuse(&task.id, &e);
+            }
         }
     }
 

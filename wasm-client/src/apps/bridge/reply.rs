@@ -1,5 +1,5 @@
-//! The messages wasm sends on a port (`head`, `chunk`, `end`, `error`, `pong`, `ws-*`, `ok`,
-//! `cookies`), built as plain objects; chunk buffers are transferred, not copied.
+//! The messages wasm sends on a port (`head`, `chunk`, `end`, `error`, `body-more`, `pong`,
+//! `ws-*`, `ok`, `cookies`), built as plain objects; chunk buffers are transferred, not copied.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::JsValue;
@@ -28,6 +28,8 @@ pub enum Reply<'a> {
     End,
     /// `error`: the request failed (before or after `head`).
     Error(&'a str),
+    /// `body-more`: one more chunk of the streamed request body may come.
+    BodyMore,
     /// `pong`: answer to `ping`.
     Pong,
     /// `ok`: answer to `set-cookie`.
@@ -91,6 +93,7 @@ pub fn post(port: &MessagePort, id: &Id, reply: Reply<'_>) {
             set(&object, "message", message);
             "error"
         }
+        Reply::BodyMore => "body-more",
         Reply::Pong => "pong",
         Reply::Ok => "ok",
         Reply::WsOpened { protocol } => {

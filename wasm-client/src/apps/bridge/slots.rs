@@ -3,7 +3,9 @@
 //! natively; `pool` wraps it around real tunnel TCP streams.
 //!
 //! Rules: at most [`MAX_PER_TARGET`] connections (idle + lent) per target; the most recently
-//! used idle one is reused first; one idle for [`IDLE_TIMEOUT`] is closed.
+//! used idle one is reused first; one idle for [`IDLE_TIMEOUT`] is closed. A request that cannot
+//! be sent twice (a streamed body) asks for a new connection: when every slot is taken, the
+//! oldest idle connection is closed to make room.
 
 use hometun_shared::time::{Duration, Instant};
 
@@ -46,6 +48,23 @@ impl<C> Slots<C> {
             return Checkout::Reuse(connection);
         }
         if self.lent < MAX_PER_TARGET {
+            self.lent += 1;
+            return Checkout::Open;
+        }
+        Checkout::Wait
+    }
+
+    /// Takes a slot for a new connection, never an idle one (the server may have closed that
+    /// while idle, and a request that cannot be sent again must not find out). When the slots
+    /// are full of idle and lent connections, the oldest idle one goes into `expired` (with the
+    /// expired ones) for the caller to close.
+    pub fn checkout_new(&mut self, now: Instant, expired: &mut Vec<C>) -> Checkout<C> {
+        expired.extend(self.expire(now));
+        if self.lent + self.idle.len() >= MAX_PER_TARGET && !self.idle.is_empty() {
+            let oldest = (0..self.idle.len()).min_by_key(|&i| self.idle[i].1).unwrap_or(0);
+            expired.push(self.idle.remove(oldest).0);
+        }
+        if self.lent + self.idle.len() < MAX_PER_TARGET {
             self.lent += 1;
             return Checkout::Open;
         }
@@ -119,6 +138,24 @@ mod tests {
         slots.give_back(9, at(1));
         assert_eq!(slots.checkout(at(1), &mut expired), Checkout::Reuse(9));
         assert_eq!(slots.lent(), MAX_PER_TARGET);
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_sent_twice_gets_a_new_connection_within_the_six() {
+        let mut slots = Slots::default();
+        let mut expired = Vec::new();
+        assert_eq!(slots.checkout(at(0), &mut expired), Checkout::Open);
+        slots.give_back("idle", at(1));
+        assert_eq!(slots.checkout_new(at(2), &mut expired), Checkout::Open, "the idle one is not used");
+        assert_eq!((slots.lent(), slots.idle()), (1, 1));
+        for _ in 0..4 {
+            assert_eq!(slots.checkout_new(at(2), &mut expired), Checkout::Open);
+        }
+        assert!(expired.is_empty());
+        assert_eq!(slots.checkout_new(at(3), &mut expired), Checkout::Open, "the idle one makes room");
+        assert_eq!(expired, vec!["idle"]);
+        assert_eq!((slots.lent(), slots.idle()), (MAX_PER_TARGET, 0));
+        assert_eq!(slots.checkout_new(at(3), &mut expired), Checkout::Wait);
     }
 
     #[test]
