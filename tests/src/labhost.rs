@@ -3,7 +3,10 @@
 //! - HTTP/1.1 (keep-alive): `/` an HTML page naming the host, `/blob/<size>` known bytes (see
 //!   [`crate::content`]; one `Range: bytes=...` range gives `206`), `/whoami` the peer's address as the host saw it (tells masquerade from
 //!   routed mode), `/ws/echo` a WebSocket that echoes every message, `/bye` a keep-alive answer after which the
-//!   server closes the connection anyway (as an idle timeout would), anything else 404.
+//!   server closes the connection anyway (as an idle timeout would), `/upload` answers what it
+//!   received as `<length> <sha256 hex> <length|chunked>` (the body's size, hash and framing;
+//!   `/upload/slow` the same after reading nothing for 3 s),
+//!   anything else 404. Every request body (`Content-Length` or chunked) is read, whatever the path.
 //! - TCP echo (the lab uses port 7).
 //! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
 //! - A DNS responder for A queries over UDP with fixed records.
@@ -42,12 +45,16 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
     stream.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let Some(RequestHead { len: head_len, path, close, range, ws_key, is_head }) =
+        let Some(RequestHead { len: head_len, path, close, range, ws_key, is_head, body }) =
             read_request_head(&mut stream, &mut buf).await?
         else {
             return Ok(());
         };
         buf.drain(..head_len);
+        if path == "/upload/slow" {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        }
+        let received = read_request_body(&mut stream, &mut buf, body).await?;
         if let (Some(key), "/ws/echo") = (ws_key, path.as_str()) {
             return ws_echo(stream, &key).await;
         }
@@ -58,6 +65,7 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             }
             "/whoami" => ("200 OK", "text/plain", Body::Bytes(peer.ip().to_string().into())),
             "/bye" => ("200 OK", "text/plain", Body::Bytes(b"bye\n".to_vec())),
+            "/upload" | "/upload/slow" => ("200 OK", "text/plain", Body::Bytes(received.into_bytes())),
             p => match (content::parse_blob_path(p), range.as_deref()) {
                 (Some(size), Some(header)) => match byte_range(header, size) {
                     Some((start, end)) => {
@@ -133,6 +141,83 @@ struct RequestHead {
     ws_key: Option<String>,
     /// A `HEAD` request: the answer has no body.
     is_head: bool,
+    /// How the request body is framed.
+    body: RequestBody,
+}
+
+/// A request body's framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestBody {
+    /// `Content-Length` (0 when absent).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// Reads the request body that follows the head (`buf` holds bytes already read) and says what
+/// arrived: `<length> <sha256 hex> <length|chunked>`.
+async fn read_request_body(stream: &mut TcpStream, buf: &mut Vec<u8>, body: RequestBody) -> anyhow::Result<String> {
+    let mut hash = crate::apps::sha256();
+    let mut total = 0u64;
+    match body {
+        RequestBody::Length(length) => {
+            while total < length {
+                if buf.is_empty() {
+                    fill(stream, buf).await.context("the body ended before its Content-Length")?;
+                }
+                let n = buf.len().min(usize::try_from(length - total).unwrap_or(usize::MAX));
+                hash.update(&buf[..n]);
+                buf.drain(..n);
+                total += n as u64;
+            }
+        }
+        RequestBody::Chunked => loop {
+            let line = read_line(stream, buf).await?;
+            let size = line.split(';').next().unwrap_or_default().trim();
+            let size = u64::from_str_radix(size, 16).with_context(|| format!("bad chunk size line {line:?}"))?;
+            if size == 0 {
+                // Trailers, then the empty line.
+                while !read_line(stream, buf).await?.is_empty() {}
+                break;
+            }
+            let mut left = size;
+            while left > 0 {
+                if buf.is_empty() {
+                    fill(stream, buf).await.context("the body ended inside a chunk")?;
+                }
+                let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                hash.update(&buf[..n]);
+                buf.drain(..n);
+                left -= n as u64;
+            }
+            total += size;
+            anyhow::ensure!(read_line(stream, buf).await?.is_empty(), "no CRLF after a chunk");
+        },
+    }
+    let framing = if body == RequestBody::Chunked { "chunked" } else { "length" };
+    Ok(format!("{total} {} {framing}\n", crate::apps::hex(hash.finish().as_ref())))
+}
+
+/// One CRLF-terminated line (without the CRLF), at most 4 KiB.
+async fn read_line(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<String> {
+    loop {
+        if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line = String::from_utf8_lossy(&buf[..end]).into_owned();
+            buf.drain(..end + 2);
+            return Ok(line);
+        }
+        anyhow::ensure!(buf.len() < 4096, "line too long in a chunked body");
+        fill(stream, buf).await.context("the body ended inside a chunk line")?;
+    }
+}
+
+/// Appends what the next read brings; fails when the peer closed.
+async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+    let mut chunk = [0u8; 64 * 1024];
+    let n = stream.read(&mut chunk).await?;
+    anyhow::ensure!(n > 0, "the peer closed the connection");
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
 }
 
 /// Answers a WebSocket upgrade and echoes every text and binary message until the close.
@@ -193,7 +278,19 @@ async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow:
                 .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
                 .map(|h| String::from_utf8_lossy(h.value).into_owned());
             let is_head = req.method == Some("HEAD");
-            return Ok(Some(RequestHead { len, path, close, range, ws_key, is_head }));
+            let header = |name: &str| {
+                req.headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name))
+                    .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
+            };
+            let body = match (header("transfer-encoding"), header("content-length")) {
+                (Some(coding), _) if coding == "chunked" => RequestBody::Chunked,
+                (Some(coding), _) => anyhow::bail!("unsupported Transfer-Encoding {coding:?}"),
+                (None, Some(length)) => RequestBody::Length(length.parse().context("bad Content-Length")?),
+                (None, None) => RequestBody::Length(0),
+            };
+            return Ok(Some(RequestHead { len, path, close, range, ws_key, is_head, body }));
         }
         anyhow::ensure!(buf.len() < MAX_HEAD, "request head too long");
         let mut chunk = [0u8; 4096];

@@ -7,7 +7,8 @@
 //! resolve a LAN name through the pushed DNS, fetch 4 MiB byte-exact, a refused port, TCP echo,
 //! home web app ports without a service worker (the test speaks the port protocol: a page with
 //! the shim, a reused connection, a retry after the server closed an idle one, a Range answered
-//! 206, the credit window, hostile messages and origins refused, a WebSocket echo, a cookie set
+//! 206, the credit window, request bodies streamed in chunks (chunked and with a checked
+//! Content-Length, their own credit window), hostile messages and origins refused, a WebSocket echo, a cookie set
 //! by a script), reconnect with the same address after the relay drops the WebSocket, and the
 //! revoked error after the device is revoked.
 
@@ -66,6 +67,10 @@ fn a_browser_enrols_reaches_the_lan_survives_a_drop_and_learns_it_was_revoked() 
         "second request on the same connection",
         "a request on a connection the server had closed was retried",
         "range of 530865 bytes",
+        "streamed upload of 8388608 bytes chunked",
+        "streamed upload of 8388608 bytes with its Content-Length",
+        "window held at 16 chunks",
+        "a body that does not match its Content-Length was refused",
         "WebSocket echoed",
         "cookie set by a script",
     ] {

@@ -114,12 +114,14 @@ fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>
 /// A user opens Jupyter from the launcher: the login page, types the password and submits the
 /// form (POST with `_xsrf`), lands on the tree by a redirect, which lists the notebook directory
 /// (XHR to `/api/contents` with the token from `document.cookie`); opens a notebook and runs
-/// `print(6*7)`: `42` appears (the kernel WebSocket both ways). After every service worker is
-/// stopped, a reload keeps the login and the same steps work again.
+/// `print(6*7)`: `42` appears (the kernel WebSocket both ways). A 50 MiB file uploaded through
+/// the contents API (one `PUT` of 67 MiB of JSON, past the 64 MiB a buffered body may have: the
+/// service worker streams it) lands byte-exact in the notebook directory. After every service
+/// worker is stopped, a reload keeps the login and the same steps work again.
 #[test]
 fn jupyter_login_tree_and_a_kernel_work_through_the_tunnel_and_after_the_service_worker_stops() {
     let lab = Lab::start().expect("lab");
-    let _jupyter = Jupyter::start(&lab).expect("Jupyter");
+    let jupyter = Jupyter::start(&lab).expect("Jupyter");
     let trusted = TrustedLab::start(&lab).expect("trusted relay");
     let origin = trusted.trust_app(jupyter::ADDR).expect("the app name's certificate");
     let page = trusted.browser().expect("Chromium");
@@ -154,6 +156,7 @@ fn jupyter_login_tree_and_a_kernel_work_through_the_tunnel_and_after_the_service
         ensure!(got == json!([206, &jupyter::HELLO[6..=9]]), "/files/ with Range gave {got}");
         Ok(())
     });
+    step(&page, "jupyter upload", || upload_through_the_contents_api(&page, &jupyter));
     step(&page, "jupyter kernel", || {
         page.execute("location.href = '/notebooks/' + arguments[0]; return true", &[json!(jupyter::FILES[1])])?;
         run_print_6_times_7(&page)
@@ -175,6 +178,46 @@ fn jupyter_login_tree_and_a_kernel_work_through_the_tunnel_and_after_the_service
 }
 
 const APP_LOAD: Duration = Duration::from_secs(60);
+/// The file uploaded to Jupyter: its base64 JSON (4/3 of it) is more than 64 MiB.
+const UPLOAD: u64 = 50 << 20;
+
+/// From a Jupyter page: makes a file of random bytes, uploads it as Jupyter's upload button
+/// does (`PUT /api/contents/<name>`, base64 JSON, `X-XSRFToken` from `document.cookie`), and
+/// checks the file on disk has the same SHA-256.
+fn upload_through_the_contents_api(page: &Session<'_>, jupyter: &Jupyter) -> anyhow::Result<()> {
+    let name = "upload-from-the-phone.bin";
+    let got = page.execute_async(
+        r#"const [name, size, done] = arguments;
+        (async () => {
+          const bytes = new Uint8Array(size);
+          for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+          const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+          const sha = [...d].map(x => x.toString(16).padStart(2, '0')).join('');
+          const parts = [];
+          for (let i = 0; i < size; i += 3 * 16384) {
+            parts.push(btoa(String.fromCharCode.apply(null, bytes.subarray(i, i + 3 * 16384))));
+          }
+          const body = JSON.stringify({type: 'file', format: 'base64', content: parts.join('')});
+          const xsrf = document.cookie.split('; ').find(c => c.startsWith('_xsrf='));
+          if (!xsrf) return {error: 'no _xsrf in document.cookie: ' + document.cookie};
+          const t0 = performance.now();
+          const r = await fetch('/api/contents/' + name, {method: 'PUT', body,
+            headers: {'Content-Type': 'application/json', 'X-XSRFToken': xsrf.slice(6)}});
+          const model = await r.json();
+          return {status: r.status, ms: performance.now() - t0, sent: body.length, sha, size: model.size};
+        })().then(done, e => done({error: String(e)}));"#,
+        &[json!(name), json!(UPLOAD)],
+    )?;
+    ensure!(got["status"] == 201 && got["size"] == UPLOAD, "PUT /api/contents/{name}: {got}");
+    ensure!(got["sent"].as_u64().is_some_and(|n| n > 64 << 20), "the request body was not over 64 MiB: {got}");
+    let on_disk = std::fs::read(jupyter.notebooks().join(name))?;
+    ensure!(on_disk.len() as u64 == UPLOAD, "{} bytes on disk", on_disk.len());
+    let sha = hometun_tests::apps::sha256_hex(&on_disk);
+    ensure!(got["sha"] == sha.as_str(), "the file on disk differs (SHA-256 {sha}, the page's {})", got["sha"]);
+    let ms = got["ms"].as_f64().unwrap_or(f64::NAN);
+    eprintln!("web apps: {} bytes of JSON uploaded through the service worker in {ms:.0} ms", got["sent"]);
+    Ok(())
+}
 
 fn see_the_tree(page: &Session<'_>) -> anyhow::Result<()> {
     let listed = wait(

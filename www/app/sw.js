@@ -15,6 +15,10 @@ const PING_MS = 3000;
 const ASK_EVERY_MS = 3000;
 /** While requests are open on a port, it is checked this often (long polls, SSE). */
 const WATCH_EVERY_MS = 5000;
+/** Largest `body` chunk of a streamed request body. */
+const BODY_CHUNK = 64 * 1024;
+/** Request body chunks that may be sent ahead of wasm's `body-more`. */
+const BODY_WINDOW = 16;
 /** Statuses whose responses never have a body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
@@ -190,16 +194,21 @@ self.addEventListener('fetch', (event) => {
   }));
 });
 
-/** The request as the port protocol's `fetch` message (body buffered). */
+/**
+ * The request as the port protocol's `fetch` message, and the body stream to send after it in
+ * `body` chunks (`streamBody: true`) when the browser gives one (Chromium's `request.body`);
+ * other engines' bodies are buffered into `body`.
+ */
 async function describe(request, url) {
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
-  const body = hasBody ? await request.arrayBuffer() : null;
+  const upload = hasBody && request.body instanceof ReadableStream ? request.body : null;
+  const body = hasBody && !upload ? await request.arrayBuffer() : null;
   const headers = [...request.headers];
   const names = new Set(headers.map(([name]) => name.toLowerCase()));
   // The browser adds these after the worker; the LAN app may check them (wasm maps both).
   if (!names.has('referer') && /^https?:/.test(request.referrer)) headers.push(['referer', request.referrer]);
   if (!names.has('origin') && hasBody) headers.push(['origin', self.location.origin]);
-  return {
+  const message = {
     op: 'fetch',
     method: request.method,
     path: url.pathname + url.search,
@@ -207,21 +216,55 @@ async function describe(request, url) {
     body,
     destination: request.destination,
   };
+  if (upload) message.streamBody = true;
+  return { message, upload };
 }
 
 async function forward(request, url, settle) {
-  const message = await describe(request, url);
-  // A request without a body that lost its port before any answer is sent once more on a new one.
+  const { message, upload } = await describe(request, url);
+  // A request without a body that lost its port before any answer is sent once more on a new
+  // one; a streamed body cannot be read twice.
   for (let attempt = 0; ; attempt += 1) {
     const tunnel = await channel();
     if (!tunnel) {
       settle();
+      if (upload) upload.cancel().catch(() => {});
       if (request.mode === 'navigate') return fetch(`${PREFIX}boot.html`, { cache: 'no-store' });
       return textResponse(503, 'hometun: not connected: open this app from your hometun page');
     }
-    const again = attempt === 0 && message.body === null;
-    const response = await exchange(tunnel, message, request.method === 'HEAD', settle, again);
+    const again = attempt === 0 && message.body === null && !upload;
+    const response = await exchange(tunnel, message, upload, request.method === 'HEAD', settle, again);
     if (response !== RETRY) return response;
+  }
+}
+
+/**
+ * Sends the request body from `upload` in `body` chunks of at most BODY_CHUNK bytes, at most
+ * BODY_WINDOW ahead of wasm's `body-more` (`credit` waits for room), then `body-end`. Stops
+ * quietly once `isStopped()`; a body the page aborted makes `fail` cancel the request.
+ */
+async function pumpBody(tunnel, id, upload, credit, isStopped, fail) {
+  const reader = upload.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (isStopped()) break;
+      if (done) {
+        tunnel.send({ op: 'body-end', id });
+        return;
+      }
+      const bytes = value instanceof Uint8Array ? value : new Uint8Array(value);
+      for (let at = 0; at < bytes.byteLength; at += BODY_CHUNK) {
+        await credit();
+        if (isStopped()) break;
+        const piece = bytes.slice(at, at + BODY_CHUNK);
+        tunnel.send({ op: 'body', id, data: piece.buffer }, [piece.buffer]);
+      }
+      if (isStopped()) break;
+    }
+    reader.cancel().catch(() => {});
+  } catch (error) {
+    if (!isStopped()) fail(error);
   }
 }
 
@@ -232,7 +275,7 @@ const RETRY = Symbol('retry');
  * Sends one `fetch` and resolves with the response once its head arrives (or with RETRY when
  * `retryable` and the port went away before that).
  */
-function exchange(tunnel, message, isHead, settle, retryable) {
+function exchange(tunnel, message, upload, isHead, settle, retryable) {
   return new Promise((resolve) => {
     let body = null; // null before the head; false: a response without a body
     const chunks = [];
@@ -241,12 +284,15 @@ function exchange(tunnel, message, isHead, settle, retryable) {
     let waiter = null; // a reader waiting for the next chunk: { controller, resolve }
     let stopped = false;
     let id = 0;
+    let bodyInFlight = 0; // request body chunks sent and not yet credited by `body-more`
+    let bodyRoom = null; // resolves the pump's wait for credit
 
     const stop = () => {
       if (stopped) return;
       stopped = true;
       tunnel.finish(id);
       settle();
+      if (bodyRoom) bodyRoom();
     };
     // Hands the oldest chunk (or the end, or the failure) to a waiting reader.
     const serve = (controller) => {
@@ -286,6 +332,10 @@ function exchange(tunnel, message, isHead, settle, retryable) {
 
     const onReply = (reply) => {
       switch (reply.op) {
+        case 'body-more':
+          bodyInFlight = Math.max(0, bodyInFlight - 1);
+          if (bodyRoom) bodyRoom();
+          return;
         case 'head':
           if (body !== null) return;
           body = isHead || NULL_BODY.has(reply.status) ? false : stream();
@@ -342,7 +392,28 @@ function exchange(tunnel, message, isHead, settle, retryable) {
     } catch (error) {
       stop();
       resolve(textResponse(502, `hometun: ${error.message}`));
+      return;
     }
+    if (!upload) return;
+    const credit = () => new Promise((resolveRoom) => {
+      const check = () => {
+        if (stopped || bodyInFlight < BODY_WINDOW) {
+          bodyRoom = null;
+          if (!stopped) bodyInFlight += 1;
+          resolveRoom();
+        } else {
+          bodyRoom = check;
+        }
+      };
+      check();
+    });
+    // The page gave up on the upload (aborted, or its stream failed): wasm drops the request.
+    const abort = (error) => {
+      if (stopped) return;
+      tunnel.send({ op: 'cancel', id });
+      onReply({ op: 'error', id, message: `the request body failed: ${error && error.message ? error.message : error}` });
+    };
+    pumpBody(tunnel, id, upload, credit, () => stopped, abort);
   });
 }
 

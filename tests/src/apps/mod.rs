@@ -61,7 +61,18 @@ pub fn wait_ready(
 
 /// SHA-256 of `bytes`, lower-case hex (from the crypto provider the crate already uses).
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    let mut hash = sha256();
+    hash.update(bytes);
+    hex(hash.finish().as_ref())
+}
+
+/// An incremental SHA-256 (for bodies hashed as they arrive); [`hex`] prints its result.
+pub fn sha256() -> Box<dyn rustls::crypto::hash::Context> {
     let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13().expect("a TLS 1.3 suite");
-    let hash = suite.common.hash_provider.hash(bytes);
-    hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    suite.common.hash_provider.start()
+}
+
+/// Bytes as lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -12,6 +12,7 @@ use hometun_wasm::api;
 use hometun_wasm::apps::bridge::pool;
 use hometun_wasm::web::timer::sleep;
 use js_sys::{Array, Object, Reflect, Uint8Array};
+use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -82,17 +83,60 @@ impl Client {
     }
 
     fn fetch(&self, id: u32, method: &str, path: &str, headers: &[(&str, &str)], destination: &str) {
-        let headers: Array =
-            headers.iter().map(|(n, v)| -> JsValue { Array::of2(&(*n).into(), &(*v).into()).into() }).collect();
-        self.post(&[
-            ("op", "fetch".into()),
-            ("id", id.into()),
-            ("method", method.into()),
-            ("path", path.into()),
-            ("headers", headers.into()),
-            ("body", JsValue::NULL),
-            ("destination", destination.into()),
-        ]);
+        self.post(&fetch_message(id, method, path, headers, destination));
+    }
+
+    /// A `fetch` whose body follows in `body` messages.
+    fn fetch_streamed(&self, id: u32, method: &str, path: &str, headers: &[(&str, &str)]) {
+        let mut message = fetch_message(id, method, path, headers, "");
+        message.push(("streamBody", true.into()));
+        self.post(&message);
+    }
+
+    fn send_body(&self, id: u32, piece: &[u8]) {
+        self.post(&[("op", "body".into()), ("id", id.into()), ("data", Uint8Array::from(piece).buffer().into())]);
+    }
+
+    /// Removes the `body-more` messages for `id` from the inbox and counts them; says whether an
+    /// `error` for `id` is waiting.
+    fn take_credits(&self, id: u32) -> (u32, bool) {
+        let mut inbox = self.inbox.borrow_mut();
+        let before = inbox.len();
+        let is = |m: &JsValue, op: &str| {
+            get(m, "op").as_string().as_deref() == Some(op) && get(m, "id").as_f64() == Some(f64::from(id))
+        };
+        inbox.retain(|m| !is(m, "body-more"));
+        let credits = (before - inbox.len()) as u32;
+        (credits, inbox.iter().any(|m| is(m, "error")))
+    }
+
+    /// Sends `body` for `id` in pieces of `sizes` (cycled), never more than the window ahead of
+    /// `body-more`, then `body-end` (unless an `error` came first). Returns the most chunks that
+    /// were in flight at once; fails when wasm credited a chunk that was never sent.
+    async fn upload(&self, id: u32, body: &[u8], sizes: &[usize]) -> u32 {
+        let deadline = js_sys::Date::now() + RESPONSE_TIMEOUT.as_millis() as f64;
+        let (mut at, mut in_flight, mut most) = (0, 0u32, 0u32);
+        let mut sizes = sizes.iter().cycle();
+        while at < body.len() {
+            assert!(js_sys::Date::now() < deadline, "upload {id} stuck at {at} bytes, {in_flight} chunks in flight");
+            let (credits, failed) = self.take_credits(id);
+            assert!(credits <= in_flight, "wasm credited {credits} chunks with {in_flight} in flight");
+            in_flight -= credits;
+            if failed {
+                return most;
+            }
+            if in_flight < WINDOW {
+                let end = (at + sizes.next().copied().unwrap_or(1)).min(body.len());
+                self.send_body(id, &body[at..end]);
+                at = end;
+                in_flight += 1;
+                most = most.max(in_flight);
+            } else {
+                sleep(Duration::from_millis(1)).await;
+            }
+        }
+        self.post(&[("op", "body-end".into()), ("id", id.into())]);
+        most
     }
 
     /// Reads the answer to `id` to its end, taking each chunk at once (`more`).
@@ -116,6 +160,8 @@ impl Client {
                     self.post(&[("op", "more".into()), ("id", id.into())]);
                 }
                 "end" => return answer,
+                // The credit for the last chunk of a streamed body may follow `body-end`.
+                "body-more" => {}
                 "error" => {
                     answer.error = get(&message, "message").as_string();
                     return answer;
@@ -126,6 +172,29 @@ impl Client {
         panic!("no end for request {id} within {RESPONSE_TIMEOUT:?}");
     }
 }
+
+fn fetch_message(
+    id: u32,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    destination: &str,
+) -> Vec<(&'static str, JsValue)> {
+    let headers: Array =
+        headers.iter().map(|(n, v)| -> JsValue { Array::of2(&(*n).into(), &(*v).into()).into() }).collect();
+    vec![
+        ("op", "fetch".into()),
+        ("id", id.into()),
+        ("method", method.into()),
+        ("path", path.into()),
+        ("headers", headers.into()),
+        ("body", JsValue::NULL),
+        ("destination", destination.into()),
+    ]
+}
+
+/// Request body chunks the worker may send ahead of `body-more`.
+const WINDOW: u32 = 16;
 
 /// The page as the LAN host serves it, straight through the tunnel (no port).
 async fn direct(lan: &str, path: &str) -> Vec<u8> {
@@ -232,8 +301,80 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     assert_eq!(get(&pong, "op").as_string().as_deref(), Some("pong"), "{pong:?}");
     console_log!("app port: hostile messages refused");
 
+    uploads(&client, &blob_byte).await;
     websocket(&origin).await;
     cookies(&origin, &client).await;
+}
+
+/// Request bodies streamed through the port: 8 MiB chunked and with a `Content-Length` arrive
+/// byte-exact (the LAN host answers their length, SHA-256 and framing); the window holds while
+/// the LAN host does not read; a body that does not match its `Content-Length` is refused.
+async fn uploads(client: &Client, blob_byte: &impl Fn(u64, u64) -> u8) {
+    let size = 8u64 << 20;
+    let body: Vec<u8> = (0..size).map(|i| blob_byte(size, i)).collect();
+    let expected = |framing: &str| format!("{size} {} {framing}\n", hex(&Sha256::digest(&body)));
+    let sizes = [64 * 1024, 1, 40_000, 65_535, 3, 64 * 1024];
+
+    let started = js_sys::Date::now();
+    client.fetch_streamed(50, "POST", "/upload", &[("Content-Type", "application/octet-stream")]);
+    let most = client.upload(50, &body, &sizes).await;
+    let chunked = client.answer(50).await;
+    assert_eq!((chunked.status, chunked.error.as_deref()), (200, None), "chunked upload");
+    assert_eq!(String::from_utf8_lossy(&chunked.body), expected("chunked"));
+    assert!(most <= WINDOW, "{most} chunks in flight");
+    let seconds = (js_sys::Date::now() - started) / 1000.0;
+    console_log!("app port: streamed upload of {size} bytes chunked in {seconds:.2} s, at most {most} chunks ahead");
+
+    let length = size.to_string();
+    client.fetch_streamed(51, "PUT", "/upload", &[("Content-Length", &length)]);
+    client.upload(51, &body, &[64 * 1024, 12_345]).await;
+    let with_length = client.answer(51).await;
+    assert_eq!((with_length.status, with_length.error.as_deref()), (200, None), "upload with Content-Length");
+    assert_eq!(String::from_utf8_lossy(&with_length.body), expected("length"));
+    console_log!("app port: streamed upload of {size} bytes with its Content-Length");
+
+    // The LAN host reads nothing for 3 s: wasm writes what the TCP buffers take, then stops
+    // crediting; the window stays full and a chunk sent without credit is refused.
+    client.fetch_streamed(52, "POST", "/upload/slow", &[]);
+    let mut in_flight = 0;
+    let mut sent = 0usize;
+    for _ in 0..300 {
+        let (credits, failed) = client.take_credits(52);
+        assert!(!failed && credits <= in_flight, "{credits} credits with {in_flight} in flight");
+        in_flight -= credits;
+        while in_flight < WINDOW {
+            client.send_body(52, &body[..64 * 1024]);
+            in_flight += 1;
+            sent += 64 * 1024;
+        }
+        sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(in_flight, WINDOW, "the window is not full while the LAN host reads nothing");
+    assert!(sent < 4 << 20, "{sent} bytes taken while the LAN host read nothing");
+    client.send_body(52, b"one chunk too many");
+    let refused = client.answer(52).await;
+    assert!(refused.error.as_deref().is_some_and(|e| e.contains("without credit")), "{refused:?}");
+    console_log!("app port: window held at {in_flight} chunks ({sent} bytes taken) while the LAN host read nothing");
+
+    // A body longer or shorter than its Content-Length is refused.
+    client.fetch_streamed(53, "POST", "/upload", &[("Content-Length", "1000")]);
+    client.upload(53, &body[..1500], &[700]).await;
+    let long = client.answer(53).await;
+    assert!(long.error.as_deref().is_some_and(|e| e.contains("Content-Length")), "{long:?}");
+    client.fetch_streamed(54, "POST", "/upload", &[("Content-Length", "1000")]);
+    client.upload(54, &body[..999], &[500]).await;
+    let short = client.answer(54).await;
+    assert!(short.error.as_deref().is_some_and(|e| e.contains("Content-Length")), "{short:?}");
+    // A `body` for no request is ignored.
+    client.send_body(99, b"stray");
+    client.post(&[("op", "ping".into()), ("id", 55.into())]);
+    let pong = client.next(RESPONSE_TIMEOUT).await.expect("pong");
+    assert_eq!(get(&pong, "op").as_string().as_deref(), Some("pong"), "{pong:?}");
+    console_log!("app port: a body that does not match its Content-Length was refused");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A WebSocket on a port of its own: upgrade, a text and a binary message echoed, a clean close.
