@@ -19,6 +19,11 @@ const WATCH_EVERY_MS = 5000;
 const BODY_CHUNK = 64 * 1024;
 /** Request body chunks that may be sent ahead of wasm's `body-more`. */
 const BODY_WINDOW = 16;
+/**
+ * A request body that ends within this many bytes is sent whole, so the LAN app gets it with a
+ * `Content-Length` (some embedded servers refuse chunked bodies); a longer one is streamed.
+ */
+const WHOLE_UP_TO = BODY_CHUNK * BODY_WINDOW;
 /** Statuses whose responses never have a body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
@@ -195,14 +200,36 @@ self.addEventListener('fetch', (event) => {
 });
 
 /**
- * The request as the port protocol's `fetch` message, and the body stream to send after it in
- * `body` chunks (`streamBody: true`) when the browser gives one (Chromium's `request.body`);
- * other engines' bodies are buffered into `body`.
+ * The request as the port protocol's `fetch` message, and the body to send after it in `body`
+ * chunks (`streamBody: true`) when the browser gives it as a stream (Chromium's `request.body`)
+ * and it is longer than WHOLE_UP_TO: `{reader, read}` (the chunks read so far, then the rest).
+ * Shorter bodies, and other engines' bodies, go whole in `body`.
  */
 async function describe(request, url) {
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
-  const upload = hasBody && request.body instanceof ReadableStream ? request.body : null;
-  const body = hasBody && !upload ? await request.arrayBuffer() : null;
+  let body = null;
+  let upload = null;
+  if (hasBody && request.body instanceof ReadableStream) {
+    const reader = request.body.getReader();
+    const read = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        body = joined(read, size);
+        break;
+      }
+      const bytes = value instanceof Uint8Array ? value : new Uint8Array(value);
+      read.push(bytes);
+      size += bytes.byteLength;
+      if (size > WHOLE_UP_TO) {
+        upload = { reader, read };
+        break;
+      }
+    }
+  } else if (hasBody) {
+    body = await request.arrayBuffer();
+  }
   const headers = [...request.headers];
   const names = new Set(headers.map(([name]) => name.toLowerCase()));
   // The browser adds these after the worker; the LAN app may check them (wasm maps both).
@@ -228,7 +255,7 @@ async function forward(request, url, settle) {
     const tunnel = await channel();
     if (!tunnel) {
       settle();
-      if (upload) upload.cancel().catch(() => {});
+      if (upload) upload.reader.cancel().catch(() => {});
       if (request.mode === 'navigate') return fetch(`${PREFIX}boot.html`, { cache: 'no-store' });
       return textResponse(503, 'hometun: not connected: open this app from your hometun page');
     }
@@ -238,29 +265,44 @@ async function forward(request, url, settle) {
   }
 }
 
+/** `parts` (Uint8Arrays of `size` bytes in all) as one ArrayBuffer. */
+function joined(parts, size) {
+  const whole = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    whole.set(part, at);
+    at += part.byteLength;
+  }
+  return whole.buffer;
+}
+
 /**
- * Sends the request body from `upload` in `body` chunks of at most BODY_CHUNK bytes, at most
- * BODY_WINDOW ahead of wasm's `body-more` (`credit` waits for room), then `body-end`. Stops
- * quietly once `isStopped()`; a body the page aborted makes `fail` cancel the request.
+ * Sends the request body of `upload` (the chunks already read, then the rest of its reader) in
+ * `body` chunks of at most BODY_CHUNK bytes, at most BODY_WINDOW ahead of wasm's `body-more`
+ * (`credit` waits for room), then `body-end`. Stops quietly once `isStopped()`; a body the page
+ * aborted makes `fail` cancel the request.
  */
 async function pumpBody(tunnel, id, upload, credit, isStopped, fail) {
-  const reader = upload.getReader();
+  const { reader, read } = upload;
+  const send = async (bytes) => {
+    for (let at = 0; at < bytes.byteLength && !isStopped(); at += BODY_CHUNK) {
+      await credit();
+      if (isStopped()) return;
+      const piece = bytes.slice(at, at + BODY_CHUNK);
+      tunnel.send({ op: 'body', id, data: piece.buffer }, [piece.buffer]);
+    }
+  };
   try {
-    for (;;) {
+    for (const bytes of read) await send(bytes);
+    read.length = 0;
+    while (!isStopped()) {
       const { done, value } = await reader.read();
       if (isStopped()) break;
       if (done) {
         tunnel.send({ op: 'body-end', id });
         return;
       }
-      const bytes = value instanceof Uint8Array ? value : new Uint8Array(value);
-      for (let at = 0; at < bytes.byteLength; at += BODY_CHUNK) {
-        await credit();
-        if (isStopped()) break;
-        const piece = bytes.slice(at, at + BODY_CHUNK);
-        tunnel.send({ op: 'body', id, data: piece.buffer }, [piece.buffer]);
-      }
-      if (isStopped()) break;
+      await send(value instanceof Uint8Array ? value : new Uint8Array(value));
     }
     reader.cancel().catch(() => {});
   } catch (error) {
