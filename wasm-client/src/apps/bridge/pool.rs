@@ -2,9 +2,10 @@
 //! ones reused (most recent first) and closed after 30 s. One pool per page, shared by every
 //! port bound to the same target.
 //!
-//! A [`Lease`] is a connection lent to one exchange; giving it back with
-//! [`Lease::give_back`] makes it reusable, dropping it closes the connection and frees its
-//! slot. The rules live in `slots`; this file adds the streams, the waiting and the timer.
+//! [`lease`] reuses an idle connection first; [`lease_new`] (a request whose body cannot be
+//! sent twice) always opens one. A [`Lease`] is a connection lent to one exchange; giving it
+//! back with [`Lease::give_back`] makes it reusable, dropping it closes the connection and frees
+//! its slot. The rules live in `slots`; this file adds the streams, the waiting and the timer.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
