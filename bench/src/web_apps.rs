@@ -57,7 +57,10 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
 
     // Chromium inside the LAN (on the home server), same binary and flags, no tunnel.
     let direct_driver = Chromedriver::start(&lab, Node::Home)?;
-    let direct = direct_driver.session(&apps_page::trusting_args(), 1200, 900)?;
+    // The direct pages are plain http: let the digest API run there (it needs a secure context).
+    let mut direct_args = apps_page::trusting_args();
+    direct_args.push(format!("--unsafely-treat-insecure-origin-as-secure=http://{}", nginx.addr));
+    let direct = direct_driver.session(&direct_args, 1200, 900)?;
     let started = Instant::now();
     direct.goto(&format!("{}login", jupyter::lan_url()))?;
     wait(&direct, "Jupyter's login page (direct)", Duration::from_secs(60), LOGIN_FORM)?;
