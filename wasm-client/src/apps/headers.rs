@@ -147,12 +147,15 @@ pub fn has_body(method: &str, status: u16) -> bool {
     !method.eq_ignore_ascii_case("HEAD") && !matches!(status, 100..=199 | 204 | 304)
 }
 
+/// Longest request path (with its query) accepted.
+pub const MAX_PATH: usize = 16 * 1024;
+
 /// Fails unless `path` is a request path: `/` first, then printable ASCII without spaces (the
 /// browser percent-encodes everything else), at most 16 KiB. The connection and `Host` are the
 /// bound target's whatever the path says (`//x/y` is a path there), so an app origin reaches only
 /// its own target.
 pub fn check_path(path: &str) -> Result<(), AppError> {
-    if path.starts_with('/') && path.len() <= 16 * 1024 && path.bytes().all(|b| b.is_ascii_graphic()) {
+    if path.starts_with('/') && path.len() <= MAX_PATH && path.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(())
     } else {
         Err(AppError::BadPath)

@@ -4,15 +4,14 @@
 //! Pure: `decode` reads the JavaScript object into these types; this module decides whether
 //! the values are acceptable. A message that fails gets `error` for its id, never a panic.
 
+use crate::apps::headers;
 use crate::http::BodyFraming;
 
 /// Largest buffered request body (`fetch` with `body`); a streamed one has no total cap.
 pub const MAX_BODY: usize = 64 << 20;
 /// Largest `body` chunk of a streamed request body.
 pub const MAX_BODY_CHUNK: usize = 64 * 1024;
-/// Longest request path with its query.
-pub const MAX_PATH: usize = 16 * 1024;
-pub use crate::apps::headers::{MAX_HEADERS, MAX_HEADER_BYTES};
+pub use crate::apps::headers::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_PATH};
 /// Longest method name.
 pub const MAX_METHOD: usize = 32;
 /// Largest WebSocket message the page may send.
@@ -204,9 +203,10 @@ fn is_token(text: &str, max: usize) -> bool {
 /// printable ASCII without spaces (the service worker sends `pathname + search`, already
 /// percent-encoded), no fragment.
 pub fn check_path(path: &str) -> Result<(), MessageError> {
-    let printable = path.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'#');
-    let one_slash = path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\");
-    if path.len() > MAX_PATH || !printable || !one_slash {
+    // The request-path rule, and stricter here: a port's paths never look like another host
+    // (`//host`, `/\\host`) and carry no fragment.
+    let refused = path.starts_with("//") || path.starts_with("/\\") || path.contains('#');
+    if headers::check_path(path).is_err() || refused {
         return Err(MessageError::BadPath);
     }
     Ok(())
@@ -224,10 +224,7 @@ pub fn check_method(method: &str) -> Result<(), MessageError> {
 
 /// Checks request headers: token names, values without CR, LF or NUL, bounded in count and size.
 pub fn check_headers(headers: &[(String, String)]) -> Result<(), MessageError> {
-    let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
-    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-        return Err(MessageError::TooManyHeaders);
-    }
+    headers::check_bounds(headers).map_err(|_| MessageError::TooManyHeaders)?;
     for (name, value) in headers {
         if !is_token(name, MAX_HEADER_BYTES) || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
             return Err(MessageError::BadHeader(name.chars().take(64).collect()));
