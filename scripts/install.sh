@@ -37,6 +37,7 @@ have jupyter-notebook || apt_pkgs+=(jupyter-notebook)
 /usr/bin/python3 -c 'import ipykernel' 2>/dev/null || apt_pkgs+=(python3-ipykernel)
 have syncthing     || apt_pkgs+=(syncthing)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
+have npm           || apt_pkgs+=(nodejs npm)      # the page's browser libraries (www/package.json)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   step "apt: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -71,5 +72,11 @@ cargo_tool cargo-deb "$CARGO_DEB_VERSION" cargo-deb --locked
 if ! have openssl || ! have dpkg-deb; then
   step "apt: openssl dpkg"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl dpkg
+fi
+# The page bundles xterm.js and noVNC from npm (versions pinned in www/package-lock.json).
+www="$(dirname "$0")/../www"
+if ! cmp -s "$www/package-lock.json" "$www/node_modules/.hometun-lock"; then
+  step "npm ci (www)"
+  (cd "$www" && npm ci --no-audit --no-fund --ignore-scripts && cp package-lock.json node_modules/.hometun-lock)
 fi
 step "done"
