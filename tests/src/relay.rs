@@ -187,6 +187,11 @@ impl Relay {
         Ok(())
     }
 
+    /// The running relay's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
     /// Whether the relay process still runs.
     pub fn is_running(&self) -> bool {
         self.pid.is_some_and(|pid| self.lab.is_running(pid))
