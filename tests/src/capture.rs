@@ -40,12 +40,33 @@ impl Capture {
 
     /// Stops the capture and returns one line per packet seen (`tcpdump -n -r` format).
     pub fn stop(self) -> anyhow::Result<Vec<String>> {
+        self.stop_with(&[])
+    }
+
+    /// [`Capture::stop`] with the IP header spelled out (`tcpdump -v`: identification, flags,
+    /// fragment offset, options), still one line per packet.
+    pub fn stop_verbose(self) -> anyhow::Result<Vec<String>> {
+        let lines = self.stop_with(&["-v"])?;
+        let mut packets: Vec<String> = Vec::new();
+        for line in lines {
+            match packets.last_mut() {
+                Some(last) if line.starts_with(char::is_whitespace) => {
+                    last.push(' ');
+                    last.push_str(line.trim());
+                }
+                _ => packets.push(line),
+            }
+        }
+        Ok(packets)
+    }
+
+    fn stop_with(self, flags: &[&str]) -> anyhow::Result<Vec<String>> {
         // Let packets already on the wire reach the capture before stopping it.
         std::thread::sleep(Duration::from_millis(200));
         self.lab.stop(self.pid, Duration::from_secs(5))?;
         let file = self.lab.dir().join(format!("{}.pcap", self.name));
         let mut cmd = std::process::Command::new("tcpdump");
-        cmd.args(["-n", "-r"]).arg(&file);
+        cmd.arg("-n").args(flags).arg("-r").arg(&file);
         let out = crate::lab::run_bounded(cmd, Duration::from_secs(20))?;
         anyhow::ensure!(out.status.success(), "tcpdump -r: {}", String::from_utf8_lossy(&out.stderr));
         Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect())
