@@ -1,8 +1,10 @@
 //! What a client may reach: a list of rules `CIDR[:PORT[-PORT]][/tcp|/udp]`.
 //!
 //! A rule without ports allows every protocol to its network. A rule with ports allows only TCP
-//! and UDP (or the one protocol named) to those destination ports; a fragment other than the
-//! first carries no ports, so only port-less rules can allow it.
+//! and UDP (or the one protocol named) to those destination ports. Fragments are allowed only by
+//! port-less rules: a fragment other than the first carries no ports, so a port rule could admit
+//! only the first fragment of a datagram — which then waits in the home server's reassembly queue
+//! for fragments that never come.
 
 use crate::net::packet::{Ipv4Summary, PROTO_TCP, PROTO_UDP};
 use hometun_shared::control::{AllowProtocol, AllowRule};
@@ -64,8 +66,8 @@ impl Rule {
             None => packet.protocol == PROTO_TCP || packet.protocol == PROTO_UDP,
         };
         match packet.ports {
-            Some((_, dport)) => protocol_fits && (low..=high).contains(&dport),
-            None => false,
+            Some((_, dport)) if !packet.fragment => protocol_fits && (low..=high).contains(&dport),
+            _ => false,
         }
     }
 }
@@ -255,6 +257,16 @@ mod tests {
             ("whole subnet rule, icmp", build::ipv4(src, [192, 168, 1, 7], PROTO_ICMP, 0, &[8, 0, 0, 0]), true),
             ("later fragment to port rule", build::ipv4(src, [192, 168, 0, 10], PROTO_TCP, 100, &[0; 8]), false),
             ("later fragment to subnet rule", build::ipv4(src, [192, 168, 1, 7], PROTO_TCP, 100, &[0; 8]), true),
+            (
+                "first fragment to port rule",
+                build::ipv4(src, [192, 168, 0, 10], PROTO_TCP, 0x2000, &build::transport(PROTO_TCP, 5000, 80)),
+                false,
+            ),
+            (
+                "first fragment to subnet rule",
+                build::ipv4(src, [192, 168, 1, 7], PROTO_TCP, 0x2000, &build::transport(PROTO_TCP, 5000, 80)),
+                true,
+            ),
             (
                 "first fragment too short for ports",
                 build::ipv4(src, [192, 168, 0, 10], PROTO_TCP, 0x2000, &[0, 80]),

@@ -52,6 +52,9 @@ pub enum PacketError {
     /// Header length or total length disagree with the bytes present.
     #[error("IPv4 header lengths are inconsistent")]
     BadLength,
+    /// The header checksum is wrong (the kernel would drop the packet; the relay does first).
+    #[error("IPv4 header checksum is wrong")]
+    BadChecksum,
 }
 
 /// Parses the IPv4 header of `packet` (and the ports or ICMP type after it).
@@ -66,6 +69,9 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<Ipv4Summary, PacketError> {
         return Err(PacketError::NotIpv4(version));
     }
     let ip = Ipv4Packet::new_checked(packet).map_err(|_| PacketError::BadLength)?;
+    if !ip.verify_checksum() {
+        return Err(PacketError::BadChecksum);
+    }
     let later_fragment = ip.frag_offset() != 0;
     let first_fragment_only = !later_fragment && ip.more_frags();
     let protocol = ip.next_header();
@@ -122,6 +128,7 @@ pub mod build {
         p[0] = 0x46;
         let total = p.len() as u16;
         p[2..4].copy_from_slice(&total.to_be_bytes());
+        smoltcp::wire::Ipv4Packet::new_unchecked(&mut p[..]).fill_checksum();
         p
     }
 
@@ -137,6 +144,7 @@ pub mod build {
         p[12..16].copy_from_slice(&src);
         p[16..20].copy_from_slice(&dst);
         p[20..].copy_from_slice(payload);
+        smoltcp::wire::Ipv4Packet::new_unchecked(&mut p[..]).fill_checksum();
         p
     }
 
@@ -226,6 +234,8 @@ mod tests {
         long_total[2..4].copy_from_slice(&1000u16.to_be_bytes());
         let mut v6 = good.clone();
         v6[0] = 0x60;
+        let mut bad_checksum = good.clone();
+        bad_checksum[10] ^= 0xff;
         let cases: &[(&[u8], PacketError)] = &[
             (&[], PacketError::TooShort(0)),
             (&good[..19], PacketError::TooShort(19)),
@@ -233,6 +243,7 @@ mod tests {
             (&tiny_ihl, PacketError::BadLength),
             (&long_total, PacketError::BadLength),
             (&v6, PacketError::NotIpv4(6)),
+            (&bad_checksum, PacketError::BadChecksum),
         ];
         for (i, (bytes, want)) in cases.iter().enumerate() {
             assert_eq!(parse_ipv4(bytes), Err(*want), "case {i}");
