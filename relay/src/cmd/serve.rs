@@ -36,6 +36,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
         lan_interface: config.lan_interface.clone(),
         tun: config.tun_name.clone(),
         masquerade: config.mode == Mode::Masquerade,
+        lan_was_not_forwarding: !device::forwarding_enabled(config.lan_interface.as_deref()),
     })?;
     tunnel.nat = true;
     tunnel.forwarding =

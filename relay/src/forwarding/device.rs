@@ -29,6 +29,11 @@ pub fn forwarding_path(ifname: Option<&str>) -> PathBuf {
     }
 }
 
+/// Whether IPv4 forwarding is on for `ifname` (or globally for `None`); unreadable counts as off.
+pub fn forwarding_enabled(ifname: Option<&str>) -> bool {
+    std::fs::read(forwarding_path(ifname)).is_ok_and(|v| v.trim_ascii() == b"1")
+}
+
 impl Forwarding {
     /// Enables IPv4 forwarding for each of `ifnames` (`None`: globally), remembering what was
     /// set before. On an error the settings already changed are put back.

@@ -24,6 +24,12 @@ pub struct Firewall {
     pub tun: String,
     /// Masquerade mode (clients appear as the relay on the LAN); otherwise routed mode.
     pub masquerade: bool,
+    /// The home server did not forward traffic from the LAN interface (or at all, without an
+    /// interface) before the relay switched forwarding on for its clients: then nothing else
+    /// from the LAN is forwarded either (a LAN host cannot route through the home server into
+    /// a Docker bridge or another VPN). When forwarding was already on, that was the owner's
+    /// choice and the relay leaves other traffic alone.
+    pub lan_was_not_forwarding: bool,
 }
 
 /// The ruleset text for `fw`, a whole transaction that replaces a stale table.
@@ -31,7 +37,8 @@ pub struct Firewall {
 /// Forward chain: tun → LAN allowed; LAN → tun only for established/related flows in
 /// masquerade mode, or from the LAN in routed mode; everything else forwarded in or out of the
 /// tun dropped. Other forwarded traffic of the host is not this table's business (policy
-/// accept). NAT matches packets that came in on the tun and leave towards the LAN, so a
+/// accept) — unless the relay is what switched forwarding on: then the rest of what comes in
+/// from the LAN (everything else, without a LAN interface) is dropped too. NAT matches packets that came in on the tun and leave towards the LAN, so a
 /// spoofed pool address arriving elsewhere is not masqueraded.
 pub fn firewall_ruleset(fw: &Firewall) -> String {
     let tun = &fw.tun;
@@ -46,6 +53,11 @@ pub fn firewall_ruleset(fw: &Firewall) -> String {
     } else {
         format!("    {lan_in} oifname \"{tun}\" ip daddr {} accept\n", fw.pool)
     };
+    let not_a_router = match (&fw.lan_interface, fw.lan_was_not_forwarding) {
+        (Some(ifname), true) => format!("    iifname \"{ifname}\" drop\n"),
+        (None, true) => "    drop\n".to_owned(),
+        (_, false) => String::new(),
+    };
     let nat = if fw.masquerade {
         format!(
             "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    iifname \"{tun}\" ip saddr {} {lan_out} masquerade\n  }}\n",
@@ -55,7 +67,7 @@ pub fn firewall_ruleset(fw: &Firewall) -> String {
         String::new()
     };
     format!(
-        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    iifname \"{tun}\" ip saddr {pool} {lan_out} accept\n{back_in}    iifname \"{tun}\" drop\n    oifname \"{tun}\" drop\n  }}\n{nat}}}\n",
+        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    iifname \"{tun}\" ip saddr {pool} {lan_out} accept\n{back_in}    iifname \"{tun}\" drop\n    oifname \"{tun}\" drop\n{not_a_router}  }}\n{nat}}}\n",
         pool = fw.pool
     )
 }
@@ -98,6 +110,7 @@ mod tests {
             lan_interface: lan_interface.map(str::to_owned),
             tun: "hometun0".into(),
             masquerade,
+            lan_was_not_forwarding: false,
         }
     }
 
@@ -146,6 +159,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_home_server_that_did_not_route_does_not_become_a_router() {
+        for (ifname, last) in [(Some("eth1"), "    iifname \"eth1\" drop\n  }"), (None, "    drop\n  }")] {
+            let mut fw = firewall(true, ifname);
+            assert!(!firewall_ruleset(&fw).contains(last), "forwarding was already on: other traffic untouched");
+            fw.lan_was_not_forwarding = true;
+            let text = firewall_ruleset(&fw);
+            assert!(text.contains(last), "missing the final drop {last:?} in\n{text}");
+            let accept = text.find("ct state established,related accept").unwrap();
+            assert!(accept < text.find(last).unwrap(), "replies to clients still pass:\n{text}");
+        }
+    }
+
     /// The rulesets are valid nftables: `nft --check` in a fresh network namespace of its own
     /// (needs root and nft; the host's tables are never touched).
     #[test]
@@ -155,7 +181,9 @@ mod tests {
             return;
         }
         for (masquerade, ifname) in [(true, Some("eth1")), (true, None), (false, Some("eth1")), (false, None)] {
-            let text = firewall_ruleset(&firewall(masquerade, ifname));
+            let mut fw = firewall(masquerade, ifname);
+            fw.lan_was_not_forwarding = masquerade;
+            let text = firewall_ruleset(&fw);
             let mut child = Command::new("unshare")
                 .args(["--net", "nft", "--check", "-f", "-"])
                 .stdin(Stdio::piped())
