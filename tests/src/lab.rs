@@ -62,6 +62,8 @@ pub mod addr {
     pub const POOL: &str = "10.8.0.0/24";
     /// The relay's TLS port, on `HOME` and forwarded from `ROUTER_WAN`.
     pub const RELAY_PORT: u16 = 443;
+    /// The host on the side network (a container behind the home server's `docker0`).
+    pub const SIDE_HOST: Ipv4Addr = Ipv4Addr::new(172, 17, 0, 2);
     /// The name the router's DNS answers with `HOST10`.
     pub const NAS_NAME: &str = "nas.home.arpa";
     /// The ACME CA on the internet side ([`super::Lab::start_acme`]).
@@ -79,6 +81,9 @@ pub const HOME_LAN_IF: &str = "eth0";
 /// crosses it, so captures there prove what the relay let through.
 pub const ROUTER_HOME_PORT: &str = "p-home";
 
+/// The home server's interface to the side network of [`Lab::add_side_network`].
+pub const SIDE_IF: &str = "docker0";
+
 /// One namespace of the lab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Node {
@@ -94,6 +99,9 @@ pub enum Node {
     Host20,
     /// The ACME CA on the internet side (only after [`Lab::start_acme`]).
     Ca,
+    /// A network only the home server reaches, standing for a Docker bridge (only after
+    /// [`Lab::add_side_network`]): 172.17.0.2 behind the home server's `docker0`.
+    Side,
 }
 
 impl Node {
@@ -108,6 +116,7 @@ impl Node {
             Self::Host10 => "h10",
             Self::Host20 => "h20",
             Self::Ca => "ca",
+            Self::Side => "side",
         }
     }
 }
@@ -204,7 +213,8 @@ impl Lab {
         }
 
         self.sysctl(Node::Router, "net.ipv4.ip_forward=1")?;
-        self.sysctl(Node::Home, "net.ipv4.ip_forward=1")?;
+        // The home server is no router until the relay switches forwarding on for its tun and
+        // LAN interfaces (as on a fresh Debian install).
         let rules = self.dir().join("router.nft");
         std::fs::write(&rules, ROUTER_RULES)?;
         let out = self.exec(Node::Router, "nft", [OsStr::new("-f"), rules.as_os_str()])?;
@@ -305,6 +315,27 @@ impl Lab {
         ip(["-n", &self.netns(Node::Router), "route", "add", addr::POOL, "via", "192.168.0.2"])
     }
 
+    /// Adds a second network to the home server, as Docker does: `docker0` 172.17.0.1/16 on the
+    /// home server, a host 172.17.0.2 behind it running the lab's HTTP (:80) and echo (:7)
+    /// services. Nothing but the home server routes to it. Returns once the host answers.
+    pub fn add_side_network(&self) -> anyhow::Result<()> {
+        let (home, side) = (self.netns(Node::Home), self.netns(Node::Side));
+        ip(["netns", "add", &side])?;
+        self.0.namespaces.lock().unwrap_or_else(|e| e.into_inner()).push(side.clone());
+        ip(["-n", &side, "link", "set", "lo", "up"])?;
+        self.sysctl(Node::Side, "net.ipv6.conf.all.disable_ipv6=1")?;
+        self.sysctl(Node::Side, "net.ipv6.conf.default.disable_ipv6=1")?;
+        ip(["-n", &home, "link", "add", SIDE_IF, "type", "veth", "peer", "name", "eth0", "netns", &side])?;
+        ip(["-n", &home, "addr", "add", "172.17.0.1/16", "dev", SIDE_IF])?;
+        ip(["-n", &side, "addr", "add", "172.17.0.2/16", "dev", "eth0"])?;
+        ip(["-n", &home, "link", "set", SIDE_IF, "up"])?;
+        ip(["-n", &side, "link", "set", "eth0", "up"])?;
+        ip(["-n", &side, "route", "add", "default", "via", "172.17.0.1"])?;
+        let labhost = labhost_binary()?;
+        self.spawn(Node::Side, "side", &labhost, ["--name", "side", "--http", "0.0.0.0:80", "--echo", "0.0.0.0:7"])?;
+        self.wait_for_log("side", "ready", Duration::from_secs(10))
+    }
+
     /// Adds `count` more addresses to the remote device (203.0.113.100 on), for clients that
     /// must come from different source addresses. Returns them.
     pub fn add_wan_addresses(&self, count: u8) -> anyhow::Result<Vec<std::net::Ipv4Addr>> {
@@ -401,6 +432,7 @@ impl Lab {
             Node::Host10 => "h10",
             Node::Host20 => "h20",
             Node::Router => "dns",
+            Node::Side => "side",
             Node::Wan | Node::Home | Node::Ca => return Vec::new(),
         };
         let prefix = format!("conn {service} ");
