@@ -209,6 +209,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
             "return document.getElementById('desktop-viewer').dataset.vncState === 'connected'",
         )?;
         wait_for_colour(&page, "#desktop-viewer", BLUE)?;
+        screenshot(&page, "vnc-desktop");
         Ok(())
     });
 

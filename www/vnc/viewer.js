@@ -9,10 +9,13 @@ import { TunnelChannel } from './channel.js';
 
 const STYLE = `
 .vnc { display: flex; flex-direction: column; gap: .4rem; }
+.vnc [hidden] { display: none !important; }
 .vnc-bar { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem; }
-.vnc-bar .vnc-title { font-weight: 600; }
-.vnc-bar .vnc-status { flex: 1; color: #666; }
-.vnc-screen { height: min(75vh, 900px); min-height: 240px; background: #202020; }
+.vnc-bar .vnc-title { font-weight: 600; flex: 1; min-width: 10rem; overflow-wrap: anywhere; }
+.vnc-status { margin: 0; color: #666; }
+.vnc-screen { position: relative; height: min(75vh, 900px); min-height: 240px; background: #202020; }
+.vnc-screen .vnc-ended { position: absolute; inset: 0; margin: 0; display: flex; align-items: center;
+  justify-content: center; padding: 1rem; text-align: center; color: #eee; }
 .vnc:fullscreen .vnc-screen { height: 100%; flex: 1; }
 .vnc-clipboard textarea { width: 100%; box-sizing: border-box; }
 .vnc[data-vnc-state="error"] .vnc-status, .vnc[data-vnc-state="disconnected"] .vnc-status { color: #b00020; }
@@ -38,13 +41,13 @@ function buildUi(element, title) {
   addStyle();
   const ui = {
     title: el('span', { className: 'vnc-title', textContent: title }),
-    status: el('span', { className: 'vnc-status', role: 'status' }),
+    status: el('p', { className: 'vnc-status', role: 'status' }),
     viewOnly: el('input', { type: 'checkbox', className: 'vnc-view-only' }),
     cad: el('button', { type: 'button', className: 'vnc-cad secondary', textContent: 'Ctrl-Alt-Del' }),
     clipboardButton: el('button', { type: 'button', className: 'vnc-clipboard-button secondary', textContent: 'Clipboard' }),
     fullscreen: el('button', { type: 'button', className: 'vnc-fullscreen secondary', textContent: 'Full screen' }),
     close: el('button', { type: 'button', className: 'vnc-disconnect secondary', textContent: 'Disconnect' }),
-    user: el('input', { type: 'text', className: 'vnc-username', autocomplete: 'username', placeholder: 'user' }),
+    user: el('input', { type: 'text', className: 'vnc-username', autocomplete: 'username', placeholder: 'user', hidden: true }),
     password: el('input', { type: 'password', className: 'vnc-password', autocomplete: 'current-password', placeholder: 'VNC password' }),
     clipboardText: el('textarea', { rows: 3, className: 'vnc-clipboard-text' }),
     clipboardSend: el('button', { type: 'button', className: 'vnc-clipboard-send secondary', textContent: 'Send to the desktop' }),
@@ -57,10 +60,10 @@ function buildUi(element, title) {
     el('button', { type: 'submit', textContent: 'Log in' }));
   ui.clipboard = el('div', { className: 'vnc-clipboard', hidden: true }, ui.clipboardText, ui.clipboardSend);
   const viewOnlyLabel = el('label', {}, ui.viewOnly, ' View only');
-  const bar = el('div', { className: 'vnc-bar' }, ui.title, ui.status, viewOnlyLabel, ui.cad, ui.clipboardButton,
+  const bar = el('div', { className: 'vnc-bar' }, ui.title, viewOnlyLabel, ui.cad, ui.clipboardButton,
     ui.fullscreen, ui.close);
   element.classList.add('vnc');
-  element.replaceChildren(bar, ui.form, ui.clipboard, ui.screen);
+  element.replaceChildren(bar, ui.status, ui.form, ui.clipboard, ui.screen);
   return ui;
 }
 
@@ -173,6 +176,7 @@ export function openViewer(element, connection, target, options, describeError) 
     }
     ui.form.hidden = true;
     setState(state, message);
+    ui.screen.replaceChildren(el('p', { className: 'vnc-ended', textContent: message }));
     for (const b of [ui.cad, ui.clipboardSend, ui.close]) b.disabled = true;
     ui.viewOnly.disabled = true;
     ended(message);
