@@ -175,9 +175,14 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         ensure!(right["ok"] == true && right["state"] == "connected", "the right password gave {right}");
         ensure!(right["name"] == "locked-desktop", "connected to {right}");
         wait_for_colour(&page, "#vnc-right", BLUE)?;
-        // The API's own key: typed into the locked desktop now.
-        page.execute("window['vnc-right'].sendKey(0x78, 'KeyX'); return true", &[])?;
-        hometun_tests::lab::wait_until(Duration::from_secs(5), || (locked.key_presses() == ["x"]).then_some(()))
+        // The API's own keys, typed into the locked desktop now; in view-only mode none is sent
+        // (`y` never arrives, though `z` after it does).
+        page.execute(
+            "const s = window['vnc-right']; s.sendKey(0x78, 'KeyX'); s.setViewOnly(true); s.sendKey(0x79, 'KeyY'); \
+             s.setViewOnly(false); s.sendKey(0x7a, 'KeyZ'); return true",
+            &[],
+        )?;
+        hometun_tests::lab::wait_until(Duration::from_secs(5), || (locked.key_presses() == ["x", "z"]).then_some(()))
             .with_context(|| format!("the locked desktop got {:?}", locked.key_presses()))?;
         page.execute_async("const done = arguments[0]; window['vnc-right'].disconnect().then(done)", &[])?;
         Ok(())
