@@ -95,8 +95,9 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
             .expect("VNC server with a password");
     let relay =
         Relay::start(&lab, RelayOptions { www: Some(browser::page_dist()), ..RelayOptions::default() }).expect("relay");
-    // The device may reach the two desktops and nothing else.
-    let link = relay.invite("desk", "1h", Some("192.168.0.10/32:5900-5901/tcp")).expect("invite").to_link();
+    // The device may reach the two desktops and the LAN's DNS server, nothing else.
+    let allow = "192.168.0.10/32:5900-5901/tcp,192.168.0.1/32:53/udp";
+    let link = relay.invite("desk", "1h", Some(allow)).expect("invite").to_link();
     let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
     let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
     let page = driver.session(&chromium_args(&spki), 1100, 900).expect("Chromium");
@@ -232,6 +233,11 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         );
         ensure!(denied["shown"] == message, "the viewer shows {}", denied["shown"]);
         ensure!(denied["ms"].as_f64().is_some_and(|ms| ms < 1000.0), "the answer took {} ms", denied["ms"]);
+        // A name is looked up first and its address checked the same way.
+        let named = open_by_api(&page, "vnc-denied", json!({"host": addr::NAS_NAME, "port": 5902}))?;
+        let message = named["message"].as_str().unwrap_or_default();
+        ensure!(named["code"] == "vnc-not-allowed", "{}:5902 gave {named}", addr::NAS_NAME);
+        ensure!(message.contains(&format!("{}:5902 ({})", addr::NAS_NAME, addr::HOST10)), "the message is {message:?}");
         Ok(())
     });
 

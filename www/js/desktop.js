@@ -49,14 +49,26 @@ function describeRule(rule) {
 }
 
 /**
- * Why this device may not reach `host:port` by the pushed allow list, or null when it may (or
- * when `host` is a name: the tunnel looks it up and the relay decides).
+ * Why this device may not reach `host:port` by the pushed allow list, or null when it may. A
+ * name is looked up through the tunnel first (when there is a list to check it against).
  */
-function deniedByAllowList(host, port) {
-  const address = ipv4Number(host);
-  if (address === null || !allowRules.length) return null;
+async function deniedByAllowList(api, host, port) {
+  if (!allowRules.length) return null;
+  let shown = `${host}:${port}`;
+  let address = ipv4Number(host);
+  if (address === null) {
+    let addresses;
+    try {
+      addresses = await api.resolve(host);
+    } catch (error) {
+      throw vncError(error && error.code ? error.code : 'vnc-failed', `Cannot look up ${host}: ${describeError(error)}`);
+    }
+    address = addresses && addresses.length ? ipv4Number(String(addresses[0])) : null;
+    if (address === null) return null; // connectTcp says what is wrong with the name
+    shown = `${host}:${port} (${addresses[0]})`;
+  }
   if (allowRules.some((rule) => ruleAllows(rule, address, port))) return null;
-  return `This device may not reach ${host}:${port}: the relay's access list for it allows only `
+  return `This device may not reach ${shown}: the relay's access list for it allows only `
     + `${allowRules.map(describeRule).join(', ')}. Ask the relay's owner to allow TCP port ${port} on ${host}.`;
 }
 
@@ -95,17 +107,18 @@ export async function openVnc(api, element, options = {}) {
   if (!(element instanceof Element)) throw vncError('invalid-argument', 'hometun.vnc needs an element to show the desktop in');
   const host = String(options.host || '').trim();
   const port = options.port == null || options.port === '' ? DEFAULT_PORT : Number(options.port);
+  element.dataset.vncState = 'connecting';
+  element.replaceChildren(Object.assign(document.createElement('p'), { className: 'hint', textContent: `Connecting to ${host}:${port}…` }));
   try {
     if (!host) throw vncError('invalid-argument', 'Type the address of the computer whose desktop to open');
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw vncError('invalid-argument', `${options.port} is not a port`);
-    const denied = deniedByAllowList(host, port);
+    const denied = await deniedByAllowList(api, host, port);
     if (denied) throw vncError('vnc-not-allowed', denied);
   } catch (error) {
-    showFailure(element, error);
-    throw error;
+    const failure = error.name === 'VncError' ? error : connectFailure(error, host, port);
+    showFailure(element, failure);
+    throw failure;
   }
-  element.dataset.vncState = 'connecting';
-  element.replaceChildren(Object.assign(document.createElement('p'), { className: 'hint', textContent: `Connecting to ${host}:${port}…` }));
   const viewer = import(VIEWER);
   let connection;
   try {
