@@ -39,11 +39,12 @@ have syncthing     || apt_pkgs+=(syncthing)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
 have npm           || apt_pkgs+=(nodejs npm)      # the page's browser libraries (www/package.json)
 # A VNC desktop on a lab LAN host (tests/src/apps/vnc.rs): TigerVNC's Xvnc, its password tool,
-# xsetroot to paint it, xev to record the keys it gets.
+# xsetroot to paint it, xev to record the keys it gets, xclip for its clipboard.
 have Xvnc          || apt_pkgs+=(tigervnc-standalone-server)
 have vncpasswd     || apt_pkgs+=(tigervnc-tools)
 have xsetroot      || apt_pkgs+=(x11-xserver-utils)
 have xev           || apt_pkgs+=(x11-utils)
+have xclip         || apt_pkgs+=(xclip)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   step "apt: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

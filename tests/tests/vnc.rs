@@ -2,12 +2,13 @@
 //! and one with a VNC password, each painting its screen one known colour; headless Chromium on
 //! the internet side opens them through the tunnel with noVNC (no websockify: RFB runs over the
 //! tunnel's own TCP). A person sees the desktop's colour on the page's canvas, types a key that
-//! the desktop receives, logs in with the password (a wrong one is refused in plain words), gets
+//! the desktop receives, copies text both ways, logs in with the password (a wrong one is refused in plain words), gets
 //! a clear message for a port the relay does not let the device reach, and is told when the
 //! desktop goes away.
 //!
 //! Needs root, the page built (`bash scripts/build-page.sh`) and Debian's
-//! tigervnc-standalone-server, tigervnc-tools, x11-xserver-utils and x11-utils (scripts/install.sh).
+//! tigervnc-standalone-server, tigervnc-tools, x11-xserver-utils, x11-utils and xclip
+//! (scripts/install.sh).
 
 use std::time::{Duration, Instant};
 
@@ -154,6 +155,31 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         let want = ["q", "7", "Return"];
         hometun_tests::lab::wait_until(Duration::from_secs(5), || (open.key_presses() == want).then_some(()))
             .with_context(|| format!("the desktop got {:?}, not {want:?}", open.key_presses()))?;
+        Ok(())
+    });
+
+    // The clipboard both ways: text sent from the viewer's clipboard box lands on the desktop's
+    // clipboard; text copied on the desktop shows up in the box.
+    step(&page, "clipboard", || {
+        page.execute(
+            "document.querySelector('#desktop-viewer .vnc-clipboard-button').click(); \
+             document.querySelector('#desktop-viewer .vnc-clipboard-text').value = arguments[0]; \
+             document.querySelector('#desktop-viewer .vnc-clipboard-send').click();",
+            &[json!("from the page ✓")],
+        )?;
+        let mut last = String::new();
+        hometun_tests::lab::wait_until(Duration::from_secs(5), || {
+            last = open.clipboard().unwrap_or_else(|e| format!("{e:#}"));
+            (last == "from the page ✓").then_some(())
+        })
+        .with_context(|| format!("the desktop's clipboard has {last:?}"))?;
+        open.copy("from the desktop ✓")?;
+        wait(
+            &page,
+            "the desktop's clipboard in the viewer",
+            Duration::from_secs(5),
+            "return document.querySelector('#desktop-viewer .vnc-clipboard-text').value === 'from the desktop ✓'",
+        )?;
         Ok(())
     });
 

@@ -1,9 +1,9 @@
 //! A real VNC server on a LAN host: TigerVNC's `Xvnc` (Debian's `tigervnc-standalone-server`),
 //! an X server and a VNC server in one process, with no password or with VNC password auth
 //! (the password file made by `vncpasswd -f`, from `tigervnc-tools`). Its root window is painted
-//! one known colour with `xsetroot` (`x11-xserver-utils`), and `xev -root` (`x11-utils`) records
-//! every key that reaches the desktop, so a test can check both ends: what the viewer shows and
-//! what the desktop got. Everything runs in the host's namespace and is stopped on drop.
+//! one known colour with `xsetroot` (`x11-xserver-utils`), `xev -root` (`x11-utils`) records
+//! every key that reaches the desktop and `xclip` reads and sets its clipboard, so a test can
+//! check both ends: what the viewer shows and what the desktop got. Everything runs in the host's namespace and is stopped on drop.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -137,6 +137,26 @@ impl VncServer {
             }
         }
         keys
+    }
+
+    /// The text on the desktop's clipboard (`xclip -o`).
+    pub fn clipboard(&self) -> anyhow::Result<String> {
+        let out = self.lab.exec(self.node, "env", self.x_args(["xclip", "-o", "-selection", "clipboard"]))?;
+        if !out.status.success() {
+            bail!("xclip -o: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Puts `text` on the desktop's clipboard, as copying it in an application there does
+    /// (`xclip` keeps serving it in the background until the X server goes).
+    pub fn copy(&self, text: &str) -> anyhow::Result<()> {
+        let script = "printf %s \"$1\" | xclip -selection clipboard >/dev/null 2>&1";
+        let out = self.lab.exec(self.node, "env", self.x_args(["sh", "-c", script, "sh", text]))?;
+        if !out.status.success() {
+            bail!("xclip: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(())
     }
 
     /// Xvnc's log so far.
