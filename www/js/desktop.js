@@ -96,7 +96,7 @@ function showFailure(element, error) {
 }
 
 /**
- * `hometun.vnc(element, {host, port = 5900, password?, viewOnly?, scale = true, shared = true})`:
+ * `hometun.vnc(element, {host, port = 5900, password?, username?, viewOnly?, scale = true, shared = true})`:
  * opens the desktop at host:port through the tunnel inside `element`. Resolves with the session
  * (`sendKey`, `sendCtrlAltDel`, `paste`, `setViewOnly`, `focus`, `disconnect`, `canvas`,
  * `state`, `closed`, `rfb`) once the desktop shows; rejects with a clear error (`code`:

@@ -88,7 +88,9 @@ export function openViewer(element, connection, target, options, describeError) 
   rfb.focusOnClick = true;
   ui.viewOnly.checked = rfb.viewOnly;
 
-  let passwordTries = options.password == null ? 0 : 1;
+  // The given credentials answer the server's first request only: a second one means they
+  // were not enough, and the person is asked.
+  let givenCredentials = options.password != null;
   let securityFailure = null;
   let userClosed = false;
   let connected = false;
@@ -112,8 +114,10 @@ export function openViewer(element, connection, target, options, describeError) 
     setViewOnly(on) { rfb.viewOnly = Boolean(on); ui.viewOnly.checked = rfb.viewOnly; },
     focus() { rfb.focus(); },
     disconnect() {
-      userClosed = true;
-      rfb.disconnect();
+      if (!userClosed && (element.dataset.vncState === 'connecting' || element.dataset.vncState === 'connected')) {
+        userClosed = true;
+        rfb.disconnect();
+      }
       return closed;
     },
     /** Resolves with the message shown once the session has ended. */
@@ -122,16 +126,20 @@ export function openViewer(element, connection, target, options, describeError) 
 
   rfb.addEventListener('credentialsrequired', (event) => {
     const types = (event.detail && event.detail.types) || ['password'];
-    if (options.password != null && passwordTries === 1 && !types.includes('username')) {
-      passwordTries = 2;
-      rfb.sendCredentials({ password: String(options.password) });
+    const wantsUser = types.includes('username');
+    if (givenCredentials && (!wantsUser || options.username != null)) {
+      givenCredentials = false;
+      const credentials = { password: String(options.password) };
+      if (wantsUser) credentials.username = String(options.username);
+      rfb.sendCredentials(credentials);
       return;
     }
-    ui.user.hidden = !types.includes('username');
-    ui.user.required = types.includes('username');
+    givenCredentials = false;
+    ui.user.hidden = !wantsUser;
+    ui.user.required = wantsUser;
     ui.form.hidden = false;
-    setState('connecting', 'The desktop asks for its password.');
-    (types.includes('username') ? ui.user : ui.password).focus();
+    setState('connecting', wantsUser ? 'The desktop asks for a user name and password.' : 'The desktop asks for its password.');
+    (wantsUser ? ui.user : ui.password).focus();
   });
   ui.form.addEventListener('submit', (event) => {
     event.preventDefault();
