@@ -215,8 +215,14 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         Ok(())
     });
 
-    // The password prompt: opened without one, the viewer asks; typing it logs in.
+    // The password prompt: opened without one, the viewer asks; typing it logs in. The desktop
+    // shown in the launcher before is closed first (one session per viewer).
     step(&page, "password prompt", || {
+        page.execute(
+            "window.firstEnded = null; \
+             document.getElementById('desktop-viewer').hometunVncSession.closed.then((m) => { window.firstEnded = m; })",
+            &[],
+        )?;
         page.execute(
             "document.getElementById('desktop-host').value = arguments[0]; \
              document.getElementById('desktop-port').value = '5901'; \
@@ -242,6 +248,8 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         )?;
         wait_for_colour(&page, "#desktop-viewer", BLUE)?;
         screenshot(&page, "vnc-desktop");
+        let ended = wait(&page, "the first desktop to end", WAIT, "return window.firstEnded")?;
+        ensure!(ended == "Disconnected.", "the first desktop ended with {ended}");
         Ok(())
     });
 

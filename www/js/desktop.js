@@ -107,6 +107,11 @@ export async function openVnc(api, element, options = {}) {
   if (!(element instanceof Element)) throw vncError('invalid-argument', 'hometun.vnc needs an element to show the desktop in');
   const host = String(options.host || '').trim();
   const port = options.port == null || options.port === '' ? DEFAULT_PORT : Number(options.port);
+  // One session per element: a desktop still shown (or still asking for its password) here ends.
+  if (element.hometunVncSession) {
+    element.hometunVncSession.disconnect();
+    delete element.hometunVncSession;
+  }
   element.dataset.vncState = 'connecting';
   element.replaceChildren(Object.assign(document.createElement('p'), { className: 'hint', textContent: `Connecting to ${host}:${port}…` }));
   try {
@@ -216,18 +221,15 @@ export function setupDesktop(api) {
   follow();
   renderRecent();
 
-  let session = null;
   $('desktop-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const { host, port } = typedTarget();
     const password = $('desktop-password').value;
     $('desktop-password').value = '';
-    if (session) session.disconnect();
-    session = null;
     const viewer = $('desktop-viewer');
     viewer.hidden = false;
     try {
-      session = await openVnc(api, viewer, {
+      const session = await openVnc(api, viewer, {
         host,
         port,
         password: password || undefined,

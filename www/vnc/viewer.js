@@ -124,6 +124,9 @@ export function openViewer(element, connection, target, options, describeError) 
     closed,
   };
 
+  // A later hometun.vnc on the same element ends this session first (see js/desktop.js).
+  element.hometunVncSession = session;
+
   rfb.addEventListener('credentialsrequired', (event) => {
     const types = (event.detail && event.detail.types) || ['password'];
     const wantsUser = types.includes('username');
