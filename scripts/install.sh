@@ -38,6 +38,13 @@ have jupyter-notebook || apt_pkgs+=(jupyter-notebook)
 have syncthing     || apt_pkgs+=(syncthing)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
 have npm           || apt_pkgs+=(nodejs npm)      # the page's browser libraries (www/package.json)
+# A VNC desktop on a lab LAN host (tests/src/apps/vnc.rs): TigerVNC's Xvnc, its password tool,
+# xsetroot to paint it, xev to record the keys it gets, xclip for its clipboard.
+have Xvnc          || apt_pkgs+=(tigervnc-standalone-server)
+have vncpasswd     || apt_pkgs+=(tigervnc-tools)
+have xsetroot      || apt_pkgs+=(x11-xserver-utils)
+have xev           || apt_pkgs+=(x11-utils)
+have xclip         || apt_pkgs+=(xclip)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   step "apt: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -73,7 +80,8 @@ if ! have openssl || ! have dpkg-deb; then
   step "apt: openssl dpkg"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl dpkg
 fi
-# The page bundles xterm.js and noVNC from npm (versions pinned in www/package-lock.json).
+# The page bundles xterm.js and noVNC from npm (versions pinned in www/package-lock.json), the
+# remote desktop viewer with esbuild (scripts/build-page.sh).
 www="$(dirname "$0")/../www"
 if ! cmp -s "$www/package-lock.json" "$www/node_modules/.hometun-lock"; then
   step "npm ci (www)"

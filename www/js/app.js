@@ -6,6 +6,7 @@ import { setupTools } from './tools.js';
 import { setupBrowser } from './browse.js';
 import { showCertificate } from './certificate.js';
 import { setupApps, listenForPortRequests } from './apps.js';
+import { setupDesktop, openVnc } from './desktop.js';
 
 const STATUS_EVERY_MS = 1000;
 /** Errors after which trying again later may work (the relay or the network was down). */
@@ -29,6 +30,7 @@ function exposeApi() {
     resolve: (name) => wasm.resolve(String(name)),
     fetch: (url, init = {}) => wasm.httpFetch(String(url), init),
     connectTcp: (host, port) => wasm.connectTcp(String(host), Number(port)),
+    vnc: (element, options = {}) => openVnc(api, element, options),
   };
   if (typeof wasm.appUrl === 'function' && typeof wasm.appPort === 'function') {
     api.appUrl = (lanUrl) => wasm.appUrl(String(lanUrl));
@@ -198,6 +200,9 @@ async function main() {
   setupTools(api);
   setupBrowser(api);
   onConfig = setupApps(api, relayInfo);
+  const desktopConfig = setupDesktop(api);
+  const appsConfig = onConfig;
+  onConfig = (config) => { appsConfig(config); desktopConfig(config); };
   window.setInterval(() => render(api.status()), STATUS_EVERY_MS);
   window.dispatchEvent(new CustomEvent('hometun-ready'));
   $('restore-button').addEventListener('click', async () => {

@@ -9,18 +9,20 @@
 //!   header read from a cookie, the long-poll `/rest/events`).
 //! - [`nginx`]: nginx serving a directory (a 64 MiB random file of known SHA-256, static pages),
 //!   logging every request it gets.
+//! - [`vnc`]: a VNC desktop (TigerVNC's Xvnc) painted a known colour, recording the keys it gets.
 //! - [`HOSTILE_PAGE`]: a LAN page that tries to reach other hosts and ports through hometun and
 //!   to read the tunnel origin's storage, writing each result into its DOM.
 //! - [`http`]: a plain HTTP/1.0 client inside a lab namespace, for readiness waits and for
 //!   checking the apps directly from inside the LAN.
 //!
 //! Ports: the LAN hosts' own services use 80, 7 and 22 ([`crate::lab`]); the apps use 8888, 8384
-//! (with Syncthing's sync port 22000) and 8080.
+//! (with Syncthing's sync port 22000), 8080 and the VNC desktops 5900-5901.
 
 pub mod http;
 pub mod jupyter;
 pub mod nginx;
 pub mod syncthing;
+pub mod vnc;
 
 use std::time::Duration;
 

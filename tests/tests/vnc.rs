@@ -1,0 +1,304 @@
+//! A remote desktop in the page: real VNC servers (TigerVNC's Xvnc) on a lab LAN host, one open
+//! and one with a VNC password, each painting its screen one known colour; headless Chromium on
+//! the internet side opens them through the tunnel with noVNC (no websockify: RFB runs over the
+//! tunnel's own TCP). A person sees the desktop's colour on the page's canvas, types a key that
+//! the desktop receives, copies text both ways, logs in with the password (a wrong one is refused in plain words), gets
+//! a clear message for a port the relay does not let the device reach, and is told when the
+//! desktop goes away.
+//!
+//! Needs root, the page built (`bash scripts/build-page.sh`) and Debian's
+//! tigervnc-standalone-server, tigervnc-tools, x11-xserver-utils, x11-utils and xclip
+//! (scripts/install.sh).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use hometun_tests::apps::vnc::VncServer;
+use hometun_tests::browser::apps_page::{describe, screenshot, wait};
+use hometun_tests::browser::webdriver::{Chromedriver, Session};
+use hometun_tests::browser::{self, chromium_args};
+use hometun_tests::lab::{addr, Lab, Node};
+use hometun_tests::relay::{Relay, RelayOptions};
+use serde_json::{json, Value};
+
+const GREEN: [u8; 3] = [0x12, 0xa3, 0x5b];
+const BLUE: [u8; 3] = [0x1f, 0x4e, 0xc8];
+const PASSWORD: &str = "s3same!";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Runs one part of the scenario; on failure panics with the page's text, console and a
+/// screenshot, so a red run says what the user would have seen.
+fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
+    let started = Instant::now();
+    match f() {
+        Ok(v) => {
+            eprintln!("vnc: {name}: ok in {:.1?}", started.elapsed());
+            v
+        }
+        Err(e) => {
+            let shot = screenshot(page, &format!("vnc-{}", name.replace(' ', "-")));
+            panic!("{name}: {e:#}\n{}\nscreenshot: {shot:?}", describe(page));
+        }
+    }
+}
+
+/// The RGB of the pixel at (x, y) of the canvas inside the element `css` (the desktop's own
+/// pixels: noVNC's canvas is as large as the remote screen), or null while there is none.
+const PIXEL: &str = "const [css, x, y] = arguments; \
+    const c = document.querySelector(css + ' canvas'); \
+    if (!c || c.width < x + 1 || c.height < y + 1) return null; \
+    return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data.slice(0, 3));";
+
+fn wait_for_colour(page: &Session<'_>, css: &str, colour: [u8; 3]) -> anyhow::Result<()> {
+    let want = json!(colour);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // Two points far apart: the whole screen, not a corner, has the colour.
+        let a = page.execute(PIXEL, &[json!(css), json!(10), json!(10)])?;
+        let b = page.execute(PIXEL, &[json!(css), json!(600), json!(380)])?;
+        if a == want && b == want {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "the canvas in {css} never showed {want} (last: {a} and {b})");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Calls `hometun.vnc` on a fresh element `#id` with `options`; returns `{ok, state, code,
+/// message, ms}` once it settles.
+fn open_by_api(page: &Session<'_>, id: &str, options: Value) -> anyhow::Result<Value> {
+    page.execute_async(
+        "const [id, options, done] = arguments; \
+         const old = document.getElementById(id); if (old) old.remove(); \
+         const el = document.createElement('div'); el.id = id; el.style.width = '700px'; \
+         document.querySelector('main').append(el); \
+         const started = performance.now(); \
+         window.hometun.vnc(el, options).then( \
+           (s) => { window[id] = s; done({ ok: true, state: el.dataset.vncState, name: s.desktopName, ms: performance.now() - started }); }, \
+           (e) => done({ ok: false, state: el.dataset.vncState, code: e.code, message: e.message, \
+                         shown: el.innerText, ms: performance.now() - started }));",
+        &[json!(id), options],
+    )
+}
+
+#[test]
+fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
+    let started = Instant::now();
+    assert!(
+        browser::page_dist().join("vnc/viewer.js").exists(),
+        "the page is not built: run `bash scripts/build-page.sh`"
+    );
+    let lab = Lab::start().expect("lab");
+    let mut open = VncServer::start(&lab, Node::Host10, (addr::HOST10, 5900).into(), "lab-desktop", None, GREEN)
+        .expect("open VNC server");
+    let locked =
+        VncServer::start(&lab, Node::Host10, (addr::HOST10, 5901).into(), "locked-desktop", Some(PASSWORD), BLUE)
+            .expect("VNC server with a password");
+    let relay =
+        Relay::start(&lab, RelayOptions { www: Some(browser::page_dist()), ..RelayOptions::default() }).expect("relay");
+    // The device may reach the two desktops and the LAN's DNS server, nothing else.
+    let allow = "192.168.0.10/32:5900-5901/tcp,192.168.0.1/32:53/udp";
+    let link = relay.invite("desk", "1h", Some(allow)).expect("invite").to_link();
+    let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
+    let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
+    let page = driver.session(&chromium_args(&spki), 1100, 900).expect("Chromium");
+    eprintln!("vnc: lab, desktops, relay and browser up after {:.1?}", started.elapsed());
+
+    step(&page, "connect", || {
+        page.goto(&link)?;
+        let state = wait(
+            &page,
+            "the page to connect",
+            WAIT,
+            "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' ? s : null",
+        )?;
+        ensure!(state == "connected", "page state {state}");
+        Ok(())
+    });
+
+    // The launcher: type the address, open; the desktop's colour fills the canvas.
+    step(&page, "picture", || {
+        let before =
+            page.execute("return performance.getEntriesByType('resource').some(e => e.name.includes('/vnc/'))", &[])?;
+        ensure!(before == false, "the viewer was loaded before any desktop was opened");
+        page.execute(
+            "document.getElementById('desktop-host').value = arguments[0]; \
+             document.getElementById('desktop-open').click();",
+            &[json!(addr::HOST10.to_string())],
+        )?;
+        wait(
+            &page,
+            "the desktop to connect",
+            WAIT,
+            "return document.getElementById('desktop-viewer').dataset.vncState === 'connected'",
+        )?;
+        wait_for_colour(&page, "#desktop-viewer", GREEN)?;
+        let title = page.execute("return document.querySelector('#desktop-viewer .vnc-title').textContent", &[])?;
+        ensure!(title.as_str().is_some_and(|t| t.contains("lab-desktop")), "the viewer's title is {title}");
+        Ok(())
+    });
+
+    // Keys typed on the page (real key events from the browser's input pipeline, into the
+    // focused canvas) reach the desktop, which xev shows.
+    step(&page, "typing", || {
+        page.execute("document.querySelector('#desktop-viewer canvas').focus()", &[])?;
+        for (key, code, vk) in [("q", "KeyQ", 81), ("7", "Digit7", 55), ("Enter", "Enter", 13)] {
+            let text = if key.len() == 1 { key } else { "\r" };
+            for kind in ["keyDown", "keyUp"] {
+                let mut event = json!({"type": kind, "key": key, "code": code, "windowsVirtualKeyCode": vk});
+                if kind == "keyDown" {
+                    event["text"] = json!(text);
+                }
+                page.cdp("Input.dispatchKeyEvent", event)?;
+            }
+        }
+        let want = ["q", "7", "Return"];
+        hometun_tests::lab::wait_until(Duration::from_secs(5), || (open.key_presses() == want).then_some(()))
+            .with_context(|| format!("the desktop got {:?}, not {want:?}", open.key_presses()))?;
+        Ok(())
+    });
+
+    // The clipboard both ways: text sent from the viewer's clipboard box lands on the desktop's
+    // clipboard; text copied on the desktop shows up in the box.
+    step(&page, "clipboard", || {
+        page.execute(
+            "document.querySelector('#desktop-viewer .vnc-clipboard-button').click(); \
+             document.querySelector('#desktop-viewer .vnc-clipboard-text').value = arguments[0]; \
+             document.querySelector('#desktop-viewer .vnc-clipboard-send').click();",
+            &[json!("from the page ✓")],
+        )?;
+        let mut last = String::new();
+        hometun_tests::lab::wait_until(Duration::from_secs(5), || {
+            last = open.clipboard().unwrap_or_else(|e| format!("{e:#}"));
+            (last == "from the page ✓").then_some(())
+        })
+        .with_context(|| format!("the desktop's clipboard has {last:?}"))?;
+        open.copy("from the desktop ✓")?;
+        wait(
+            &page,
+            "the desktop's clipboard in the viewer",
+            Duration::from_secs(5),
+            "return document.querySelector('#desktop-viewer .vnc-clipboard-text').value === 'from the desktop ✓'",
+        )?;
+        Ok(())
+    });
+
+    // VNC password auth: a wrong password is refused in plain words, the right one logs in.
+    step(&page, "password", || {
+        let target = json!({"host": addr::HOST10.to_string(), "port": 5901, "password": "wrong"});
+        let wrong = open_by_api(&page, "vnc-wrong", target)?;
+        ensure!(wrong["ok"] == false && wrong["code"] == "vnc-auth-failed", "a wrong password gave {wrong}");
+        ensure!(wrong["state"] == "error", "the viewer's state after a wrong password: {wrong}");
+        let shown = page.execute("return document.getElementById('vnc-wrong').innerText", &[])?;
+        ensure!(
+            shown.as_str().is_some_and(|t| t.contains("refused the login")),
+            "the viewer says {shown} after a wrong password"
+        );
+        let right = open_by_api(
+            &page,
+            "vnc-right",
+            json!({"host": addr::HOST10.to_string(), "port": 5901, "password": PASSWORD}),
+        )?;
+        ensure!(right["ok"] == true && right["state"] == "connected", "the right password gave {right}");
+        ensure!(right["name"] == "locked-desktop", "connected to {right}");
+        wait_for_colour(&page, "#vnc-right", BLUE)?;
+        // The API's own keys, typed into the locked desktop now; in view-only mode none is sent
+        // (`y` never arrives, though `z` after it does).
+        page.execute(
+            "const s = window['vnc-right']; s.sendKey(0x78, 'KeyX'); s.setViewOnly(true); s.sendKey(0x79, 'KeyY'); \
+             s.setViewOnly(false); s.sendKey(0x7a, 'KeyZ'); return true",
+            &[],
+        )?;
+        hometun_tests::lab::wait_until(Duration::from_secs(5), || (locked.key_presses() == ["x", "z"]).then_some(()))
+            .with_context(|| format!("the locked desktop got {:?}", locked.key_presses()))?;
+        page.execute_async("const done = arguments[0]; window['vnc-right'].disconnect().then(done)", &[])?;
+        Ok(())
+    });
+
+    // The password prompt: opened without one, the viewer asks; typing it logs in. The desktop
+    // shown in the launcher before is closed first (one session per viewer).
+    step(&page, "password prompt", || {
+        page.execute(
+            "window.firstEnded = null; \
+             document.getElementById('desktop-viewer').hometunVncSession.closed.then((m) => { window.firstEnded = m; })",
+            &[],
+        )?;
+        page.execute(
+            "document.getElementById('desktop-host').value = arguments[0]; \
+             document.getElementById('desktop-port').value = '5901'; \
+             document.getElementById('desktop-open').click();",
+            &[json!(addr::HOST10.to_string())],
+        )?;
+        wait(
+            &page,
+            "the password prompt",
+            WAIT,
+            "const f = document.querySelector('#desktop-viewer .vnc-login'); return f && !f.hidden",
+        )?;
+        page.execute(
+            "document.querySelector('#desktop-viewer .vnc-password').value = arguments[0]; \
+             document.querySelector('#desktop-viewer .vnc-login button[type=submit]').click();",
+            &[json!(PASSWORD)],
+        )?;
+        wait(
+            &page,
+            "the desktop to connect",
+            WAIT,
+            "return document.getElementById('desktop-viewer').dataset.vncState === 'connected'",
+        )?;
+        wait_for_colour(&page, "#desktop-viewer", BLUE)?;
+        screenshot(&page, "vnc-desktop");
+        let ended = wait(&page, "the first desktop to end", WAIT, "return window.firstEnded")?;
+        ensure!(ended == "Disconnected.", "the first desktop ended with {ended}");
+        Ok(())
+    });
+
+    // A desktop the relay does not let this device reach: a clear message at once, and nothing
+    // is sent.
+    step(&page, "access list", || {
+        let denied = open_by_api(&page, "vnc-denied", json!({"host": addr::HOST20.to_string()}))?;
+        ensure!(denied["ok"] == false && denied["code"] == "vnc-not-allowed", "192.168.0.20:5900 gave {denied}");
+        let message = denied["message"].as_str().unwrap_or_default();
+        ensure!(
+            message.contains("192.168.0.20:5900")
+                && message.contains("access list")
+                && message.contains("192.168.0.10/32:5900-5901"),
+            "the message is {message:?}"
+        );
+        ensure!(denied["shown"] == message, "the viewer shows {}", denied["shown"]);
+        ensure!(denied["ms"].as_f64().is_some_and(|ms| ms < 1000.0), "the answer took {} ms", denied["ms"]);
+        // A name is looked up first and its address checked the same way.
+        let named = open_by_api(&page, "vnc-denied", json!({"host": addr::NAS_NAME, "port": 5902}))?;
+        let message = named["message"].as_str().unwrap_or_default();
+        ensure!(named["code"] == "vnc-not-allowed", "{}:5902 gave {named}", addr::NAS_NAME);
+        ensure!(message.contains(&format!("{}:5902 ({})", addr::NAS_NAME, addr::HOST10)), "the message is {message:?}");
+        Ok(())
+    });
+
+    // The desktop goes away: the viewer says the connection dropped.
+    step(&page, "server gone", || {
+        page.execute(
+            "document.getElementById('desktop-host').value = arguments[0]; \
+             document.getElementById('desktop-port').value = '5900'; \
+             document.getElementById('desktop-open').click();",
+            &[json!(addr::HOST10.to_string())],
+        )?;
+        wait_for_colour(&page, "#desktop-viewer", GREEN)?;
+        open.stop();
+        let said = wait(
+            &page,
+            "the viewer to say the connection dropped",
+            WAIT,
+            "const v = document.getElementById('desktop-viewer'); \
+             return v.dataset.vncState === 'disconnected' ? v.querySelector('.vnc-status').textContent : null",
+        )?;
+        ensure!(
+            said.as_str().is_some_and(|t| t.contains("dropped") && t.contains("192.168.0.10:5900")),
+            "the viewer says {said}"
+        );
+        Ok(())
+    });
+    screenshot(&page, "vnc-end");
+    drop(page);
+    eprintln!("vnc: passed in {:.1?}", started.elapsed());
+}

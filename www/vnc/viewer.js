@@ -1,0 +1,216 @@
+// The remote desktop viewer: noVNC's RFB (unmodified, from npm) drawing into a canvas, its
+// WebSocket replaced by a tunnel TCP stream (channel.js), with a small toolbar: status, view
+// only, Ctrl-Alt-Del, clipboard, full screen, disconnect; a password prompt when the server asks.
+//
+// scripts/build-page.sh bundles this file with noVNC into dist/vnc/viewer.js; the page loads it
+// only when a desktop is opened (js/desktop.js). docs/vnc.md describes the API.
+import RFB from '@novnc/novnc';
+import { TunnelChannel } from './channel.js';
+
+const STYLE = `
+.vnc { display: flex; flex-direction: column; gap: .4rem; }
+.vnc [hidden] { display: none !important; }
+.vnc-bar { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem; }
+.vnc-bar .vnc-title { font-weight: 600; flex: 1; min-width: 10rem; overflow-wrap: anywhere; }
+.vnc-status { margin: 0; color: #666; }
+.vnc-screen { position: relative; height: min(75vh, 900px); min-height: 240px; background: #202020; }
+.vnc-screen .vnc-ended { position: absolute; inset: 0; margin: 0; display: flex; align-items: center;
+  justify-content: center; padding: 1rem; text-align: center; color: #eee; }
+.vnc:fullscreen .vnc-screen { height: 100%; flex: 1; }
+.vnc-clipboard textarea { width: 100%; box-sizing: border-box; }
+.vnc[data-vnc-state="error"] .vnc-status, .vnc[data-vnc-state="disconnected"] .vnc-status { color: #b00020; }
+`;
+
+function addStyle() {
+  if (document.getElementById('vnc-style')) return;
+  const style = document.createElement('style');
+  style.id = 'vnc-style';
+  style.textContent = STYLE;
+  document.head.append(style);
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  node.append(...children);
+  return node;
+}
+
+/** The toolbar, the password form, the clipboard box and the screen, inside `element`. */
+function buildUi(element, title) {
+  addStyle();
+  const ui = {
+    title: el('span', { className: 'vnc-title', textContent: title }),
+    status: el('p', { className: 'vnc-status', role: 'status' }),
+    viewOnly: el('input', { type: 'checkbox', className: 'vnc-view-only' }),
+    cad: el('button', { type: 'button', className: 'vnc-cad secondary', textContent: 'Ctrl-Alt-Del' }),
+    clipboardButton: el('button', { type: 'button', className: 'vnc-clipboard-button secondary', textContent: 'Clipboard' }),
+    fullscreen: el('button', { type: 'button', className: 'vnc-fullscreen secondary', textContent: 'Full screen' }),
+    close: el('button', { type: 'button', className: 'vnc-disconnect secondary', textContent: 'Disconnect' }),
+    user: el('input', { type: 'text', className: 'vnc-username', autocomplete: 'username', placeholder: 'user', hidden: true }),
+    password: el('input', { type: 'password', className: 'vnc-password', autocomplete: 'current-password', placeholder: 'VNC password' }),
+    clipboardText: el('textarea', { rows: 3, className: 'vnc-clipboard-text' }),
+    clipboardSend: el('button', { type: 'button', className: 'vnc-clipboard-send secondary', textContent: 'Send to the desktop' }),
+    screen: el('div', { className: 'vnc-screen' }),
+  };
+  ui.user.setAttribute('aria-label', 'VNC user name');
+  ui.password.setAttribute('aria-label', 'VNC password');
+  ui.clipboardText.setAttribute('aria-label', 'Clipboard text');
+  ui.form = el('form', { className: 'vnc-login row', hidden: true }, ui.user, ui.password,
+    el('button', { type: 'submit', textContent: 'Log in' }));
+  ui.clipboard = el('div', { className: 'vnc-clipboard', hidden: true }, ui.clipboardText, ui.clipboardSend);
+  const viewOnlyLabel = el('label', {}, ui.viewOnly, ' View only');
+  const bar = el('div', { className: 'vnc-bar' }, ui.title, viewOnlyLabel, ui.cad, ui.clipboardButton,
+    ui.fullscreen, ui.close);
+  element.classList.add('vnc');
+  element.replaceChildren(bar, ui.status, ui.form, ui.clipboard, ui.screen);
+  return ui;
+}
+
+/**
+ * Opens a viewer in `element` on the open tunnel TCP connection `connection` to `target`
+ * ("host:port"). Resolves with the session once the desktop shows, rejects when the session
+ * ends before that (wrong password, not a VNC server).
+ */
+export function openViewer(element, connection, target, options, describeError) {
+  const ui = buildUi(element, target);
+  const setState = (state, text) => {
+    element.dataset.vncState = state;
+    ui.status.textContent = text;
+  };
+  setState('connecting', 'Connecting…');
+
+  const channel = new TunnelChannel(connection, describeError);
+  const rfb = new RFB(ui.screen, channel, { shared: options.shared !== false });
+  rfb.scaleViewport = options.scale !== false;
+  rfb.resizeSession = false;
+  rfb.viewOnly = Boolean(options.viewOnly);
+  rfb.focusOnClick = true;
+  ui.viewOnly.checked = rfb.viewOnly;
+
+  // The given credentials answer the server's first request only: a second one means they
+  // were not enough, and the person is asked.
+  let givenCredentials = options.password != null;
+  let securityFailure = null;
+  let userClosed = false;
+  let connected = false;
+  let desktopName = '';
+  let settle;
+  const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+  let ended;
+  const closed = new Promise((resolve) => { ended = resolve; });
+
+  const session = {
+    rfb,
+    element,
+    get state() { return element.dataset.vncState; },
+    get canvas() { return ui.screen.querySelector('canvas'); },
+    get desktopName() { return desktopName; },
+    /** Presses and releases a key (X keysym, KeyboardEvent.code); `down` true/false sends one half. */
+    sendKey(keysym, code = null, down = undefined) { rfb.sendKey(keysym, code, down); },
+    sendCtrlAltDel() { rfb.sendCtrlAltDel(); },
+    /** Puts `text` on the desktop's clipboard. */
+    paste(text) { rfb.clipboardPasteFrom(String(text)); },
+    setViewOnly(on) { rfb.viewOnly = Boolean(on); ui.viewOnly.checked = rfb.viewOnly; },
+    focus() { rfb.focus(); },
+    disconnect() {
+      if (!userClosed && (element.dataset.vncState === 'connecting' || element.dataset.vncState === 'connected')) {
+        userClosed = true;
+        rfb.disconnect();
+      }
+      return closed;
+    },
+    /** Resolves with the message shown once the session has ended. */
+    closed,
+  };
+
+  // A later hometun.vnc on the same element ends this session first (see js/desktop.js).
+  element.hometunVncSession = session;
+
+  rfb.addEventListener('credentialsrequired', (event) => {
+    const types = (event.detail && event.detail.types) || ['password'];
+    const wantsUser = types.includes('username');
+    if (givenCredentials && (!wantsUser || options.username != null)) {
+      givenCredentials = false;
+      const credentials = { password: String(options.password) };
+      if (wantsUser) credentials.username = String(options.username);
+      rfb.sendCredentials(credentials);
+      return;
+    }
+    givenCredentials = false;
+    ui.user.hidden = !wantsUser;
+    ui.user.required = wantsUser;
+    ui.form.hidden = false;
+    setState('connecting', wantsUser ? 'The desktop asks for a user name and password.' : 'The desktop asks for its password.');
+    (wantsUser ? ui.user : ui.password).focus();
+  });
+  ui.form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const credentials = { password: ui.password.value };
+    if (!ui.user.hidden) credentials.username = ui.user.value;
+    ui.password.value = '';
+    ui.form.hidden = true;
+    setState('connecting', 'Logging in…');
+    rfb.sendCredentials(credentials);
+  });
+  rfb.addEventListener('securityfailure', (event) => {
+    const reason = event.detail && event.detail.reason;
+    securityFailure = `The desktop refused the login: ${reason || 'wrong password'}.`;
+  });
+  rfb.addEventListener('desktopname', (event) => {
+    desktopName = (event.detail && event.detail.name) || '';
+    ui.title.textContent = desktopName ? `${desktopName} (${target})` : target;
+  });
+  rfb.addEventListener('clipboard', (event) => {
+    ui.clipboardText.value = (event.detail && event.detail.text) || '';
+  });
+  rfb.addEventListener('connect', () => {
+    connected = true;
+    ui.form.hidden = true;
+    setState('connected', rfb.viewOnly ? 'Connected (view only)' : 'Connected');
+    settle.resolve(session);
+  });
+  rfb.addEventListener('disconnect', () => {
+    const closeReason = channel.closeReason;
+    let message;
+    let state = 'disconnected';
+    if (userClosed) {
+      message = 'Disconnected.';
+    } else if (securityFailure) {
+      message = securityFailure;
+      state = 'error';
+    } else if (connected) {
+      message = `The connection to ${target} dropped${closeReason ? `: ${closeReason}` : ''}.`;
+    } else {
+      message = `${target} ended the connection before the desktop showed${closeReason ? ` (${closeReason})` : ''}: is it a VNC server?`;
+      state = 'error';
+    }
+    ui.form.hidden = true;
+    setState(state, message);
+    ui.screen.replaceChildren(el('p', { className: 'vnc-ended', textContent: message }));
+    for (const b of [ui.cad, ui.clipboardSend, ui.close]) b.disabled = true;
+    ui.viewOnly.disabled = true;
+    ended(message);
+    if (!connected) {
+      const error = new Error(message);
+      error.name = 'VncError';
+      error.code = securityFailure ? 'vnc-auth-failed' : 'vnc-failed';
+      settle.reject(error);
+    }
+  });
+
+  ui.viewOnly.addEventListener('change', () => {
+    session.setViewOnly(ui.viewOnly.checked);
+    if (connected) setState('connected', rfb.viewOnly ? 'Connected (view only)' : 'Connected');
+  });
+  ui.cad.addEventListener('click', () => rfb.sendCtrlAltDel());
+  ui.clipboardButton.addEventListener('click', () => { ui.clipboard.hidden = !ui.clipboard.hidden; });
+  ui.clipboardSend.addEventListener('click', () => rfb.clipboardPasteFrom(ui.clipboardText.value));
+  ui.fullscreen.addEventListener('click', () => {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (element.requestFullscreen) element.requestFullscreen().catch(() => {});
+  });
+  ui.close.addEventListener('click', () => session.disconnect());
+
+  return ready;
+}
