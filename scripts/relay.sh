@@ -33,6 +33,7 @@ apt_packages() {
   have nft     || pkgs+=(nftables)
   have ip      || pkgs+=(iproute2)
   have curl    || pkgs+=(curl ca-certificates)
+  have npm     || pkgs+=(nodejs npm)   # the page bundles xterm.js and noVNC (www/package.json)
   if [ "${#pkgs[@]}" -gt 0 ]; then
     need_root "installing ${pkgs[*]}"
     step "apt: ${pkgs[*]}"
