@@ -38,6 +38,10 @@ have jupyter-notebook || apt_pkgs+=(jupyter-notebook)
 have syncthing     || apt_pkgs+=(syncthing)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
 have npm           || apt_pkgs+=(nodejs npm)      # the page's browser libraries (www/package.json)
+# SSH in the page: ring (in the SSH module's wasm) needs clang to build for wasm32; the lab's
+# LAN host runs a real OpenSSH server (tests/src/apps/sshd.rs; never started on this machine).
+have clang         || apt_pkgs+=(clang)
+[ -x /usr/sbin/sshd ] || apt_pkgs+=(openssh-server)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   step "apt: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
