@@ -11,6 +11,7 @@
 //!   logging every request it gets.
 //! - [`HOSTILE_PAGE`]: a LAN page that tries to reach other hosts and ports through hometun and
 //!   to read the tunnel origin's storage, writing each result into its DOM.
+//! - [`sshd`]: OpenSSH on a LAN host (port 2222; password and key login for a lab user).
 //! - [`http`]: a plain HTTP/1.0 client inside a lab namespace, for readiness waits and for
 //!   checking the apps directly from inside the LAN.
 //!
@@ -20,6 +21,7 @@
 pub mod http;
 pub mod jupyter;
 pub mod nginx;
+pub mod sshd;
 pub mod syncthing;
 
 use std::time::Duration;
