@@ -94,7 +94,8 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
 
 /// A text file of exactly `size` bytes (base64 lines of random bytes) the lab user can read.
 fn make_file(size: u64) -> anyhow::Result<()> {
-    let script = format!("head -c {} /dev/urandom | base64 | head -c {size} > {FILE} && chmod 644 {FILE}", size * 3 / 4 + 4096);
+    let script =
+        format!("head -c {} /dev/urandom | base64 | head -c {size} > {FILE} && chmod 644 {FILE}", size * 3 / 4 + 4096);
     let out = hometun_tests::lab::run_bounded(
         {
             let mut cmd = std::process::Command::new("sh");

@@ -50,7 +50,9 @@ impl KeyStore for LocalKey {
     }
     fn save(&self, openssh: &str) -> Result<(), SshError> {
         let store = storage().ok_or_else(|| SshError::Key("this browser has no local storage here".into()))?;
-        store.set_item(DEVICE_KEY, openssh).map_err(|_| SshError::Key("storing the key failed (storage full or disabled?)".into()))
+        store
+            .set_item(DEVICE_KEY, openssh)
+            .map_err(|_| SshError::Key("storing the key failed (storage full or disabled?)".into()))
     }
 }
 
@@ -112,7 +114,9 @@ fn serve_prompts(ask: Function, mut questions: mpsc::Receiver<PromptQuestion>) {
     spawn_local(async move {
         while let Some(q) = questions.recv().await {
             let answer = match ask.call2(&JsValue::NULL, &q.prompt.as_str().into(), &q.echo.into()) {
-                Ok(v) => JsFuture::from(Promise::resolve(&v)).await.ok().and_then(|v| v.as_string()).map(Zeroizing::new),
+                Ok(v) => {
+                    JsFuture::from(Promise::resolve(&v)).await.ok().and_then(|v| v.as_string()).map(Zeroizing::new)
+                }
                 Err(_) => None,
             };
             let _ = q.answer.send(answer);
@@ -259,7 +263,11 @@ impl Session {
     pub fn resize(&self, cols: u32, rows: u32) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            inner.writer.window_change(cols.clamp(1, 10_000), rows.clamp(1, 10_000), 0, 0).await.map_err(|e| js_error(e.into()))?;
+            inner
+                .writer
+                .window_change(cols.clamp(1, 10_000), rows.clamp(1, 10_000), 0, 0)
+                .await
+                .map_err(|e| js_error(e.into()))?;
             Ok(JsValue::UNDEFINED)
         })
     }

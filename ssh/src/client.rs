@@ -140,7 +140,8 @@ impl Client {
     async fn ask(&self, fingerprint: &str) -> bool {
         let Some(ask) = &self.policy.ask else { return false };
         let (answer, reply) = oneshot::channel();
-        let question = HostKeyQuestion { target: self.policy.target.clone(), fingerprint: fingerprint.to_owned(), answer };
+        let question =
+            HostKeyQuestion { target: self.policy.target.clone(), fingerprint: fingerprint.to_owned(), answer };
         ask.send(question).await.is_ok() && reply.await.unwrap_or(false)
     }
 }
@@ -213,8 +214,7 @@ async fn authenticate(handle: &mut Handle<Client>, target: &str, login: Login) -
             client::AuthResult::Failure { remaining_methods, .. } => remaining = Some(remaining_methods),
         }
     }
-    let methods =
-        remaining.map(|m| m.iter().map(<&str>::from).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+    let methods = remaining.map(|m| m.iter().map(<&str>::from).collect::<Vec<_>>().join(", ")).unwrap_or_default();
     Err(SshError::AuthFailed { user, target: target.to_owned(), methods })
 }
 

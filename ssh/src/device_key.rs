@@ -21,8 +21,9 @@ pub trait KeyStore {
 /// public line (e.g. `hometun@home.example.net`).
 pub fn load_or_create(store: &dyn KeyStore, comment: &str) -> Result<PrivateKey, SshError> {
     if let Some(text) = store.load() {
-        return PrivateKey::from_openssh(text.as_bytes())
-            .map_err(|e| SshError::Key(format!("the stored SSH key cannot be read ({e}); remove it to make a new one")));
+        return PrivateKey::from_openssh(text.as_bytes()).map_err(|e| {
+            SshError::Key(format!("the stored SSH key cannot be read ({e}); remove it to make a new one"))
+        });
     }
     let mut key = PrivateKey::random(&mut russh::keys::key::safe_rng(), Algorithm::Ed25519)
         .map_err(|e| SshError::Key(format!("making a key failed: {e}")))?;

@@ -27,7 +27,10 @@ const WAIT: Duration = Duration::from_secs(30);
 fn ssh_in_the_page_logs_in_by_password_and_key_pins_the_host_key_and_respects_the_acl() {
     let started = Instant::now();
     let dist = browser::page_dist();
-    assert!(dist.join("ssh/hometun_ssh_bg.wasm").exists(), "the page is not built with SSH: run `bash scripts/build-page.sh`");
+    assert!(
+        dist.join("ssh/hometun_ssh_bg.wasm").exists(),
+        "the page is not built with SSH: run `bash scripts/build-page.sh`"
+    );
     let lab = Lab::start().expect("lab");
     let mut sshd = Sshd::start(&lab, Node::Host10, addr::HOST10).expect("sshd on the LAN host");
     let relay = Relay::start(&lab, RelayOptions { www: Some(dist), ..RelayOptions::default() }).expect("relay");
@@ -51,8 +54,11 @@ fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> an
     let first_key = sshd.host_key_fingerprint()?;
 
     // Password login through the API; a command's output comes back through onData.
-    let opened = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER,
-        "password": sshd::PASSWORD, "trustNewHostKey": true, "cols": 100, "rows": 30}))?;
+    let opened = open(
+        page,
+        json!({"host": host, "port": sshd::PORT, "user": sshd::USER,
+        "password": sshd::PASSWORD, "trustNewHostKey": true, "cols": 100, "rows": 30}),
+    )?;
     ensure!(opened == format!("ok {first_key}"), "password login: {opened} (server key {first_key})");
     type_and_wait(page, "echo hometun-$((6*7))\n", "hometun-42")?;
     // UTF-8 both ways: the typed text comes back intact, and the server got its 11 bytes.
@@ -60,7 +66,10 @@ fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> an
     eprintln!("ssh: password login ran a command");
 
     // A resized terminal is what the server's PTY reports.
-    page.execute_async("const done = arguments[0]; window.__ssh.resize(123, 45).then(() => done(true), e => done(String(e)))", &[])?;
+    page.execute_async(
+        "const done = arguments[0]; window.__ssh.resize(123, 45).then(() => done(true), e => done(String(e)))",
+        &[],
+    )?;
     type_and_wait(page, "stty size\n", "45 123")?;
     let closed = close(page)?;
     ensure!(closed == "you closed the session", "closing said {closed:?}");
@@ -100,18 +109,33 @@ fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> an
     let state = wait(page, "the terminal to open", WAIT,
         "const s = document.getElementById('terminal-screen').dataset.sshState; return s === 'open' || s === 'error' ? s : null")?;
     ensure!(state == "open", "terminal state {state}: {}", text(page, "terminal-status")?);
-    wait(page, "the shell prompt", WAIT, "return document.getElementById('terminal-screen').terminalText().includes('$ ')")?;
+    wait(
+        page,
+        "the shell prompt",
+        WAIT,
+        "return document.getElementById('terminal-screen').terminalText().includes('$ ')",
+    )?;
     page.execute("document.querySelector('#terminal-screen .xterm-helper-textarea').focus()", &[])?;
     page.cdp("Input.insertText", json!({"text": "echo typed-$((7*6))"}))?;
     for kind in ["keyDown", "keyUp"] {
-        page.cdp("Input.dispatchKeyEvent", json!({"type": kind, "key": "Enter", "code": "Enter",
-            "windowsVirtualKeyCode": 13, "text": if kind == "keyDown" { "\r" } else { "" }}))?;
+        page.cdp(
+            "Input.dispatchKeyEvent",
+            json!({"type": kind, "key": "Enter", "code": "Enter",
+            "windowsVirtualKeyCode": 13, "text": if kind == "keyDown" { "\r" } else { "" }}),
+        )?;
     }
-    wait(page, "typed output in the terminal", WAIT,
-        "return document.getElementById('terminal-screen').terminalText().includes('\\ntyped-42')")?;
+    wait(
+        page,
+        "typed output in the terminal",
+        WAIT,
+        "return document.getElementById('terminal-screen').terminalText().includes('\\ntyped-42')",
+    )?;
     screenshot(page, "ssh-terminal");
     page.cdp("Input.insertText", json!({"text": "exit"}))?;
-    page.cdp("Input.dispatchKeyEvent", json!({"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}))?;
+    page.cdp(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
+    )?;
     wait(page, "the terminal to say the session ended", WAIT,
         "const s = document.getElementById('terminal-screen'); return s.dataset.sshState === 'closed' && document.getElementById('terminal-status').textContent.includes('exit status 0')")?;
     eprintln!("ssh: the Terminal card: {}", text(page, "terminal-status")?);
@@ -124,7 +148,10 @@ fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> an
     let login = json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD, "trustNewHostKey": true});
     let changed = open(page, login.clone())?;
     ensure!(changed.starts_with("error: host-key-changed"), "a changed host key was not refused: {changed}");
-    ensure!(changed.contains(&first_key) && changed.contains(&second_key), "the refusal does not name both keys: {changed}");
+    ensure!(
+        changed.contains(&first_key) && changed.contains(&second_key),
+        "the refusal does not name both keys: {changed}"
+    );
     ensure!(changed.contains("forget"), "the refusal does not say how to go on: {changed}");
     eprintln!("ssh: changed host key refused: {changed}");
     let forgot = page.execute_async(
@@ -140,9 +167,17 @@ fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> an
     page.goto(narrow)?;
     wait(page, "the question before replacing this device", WAIT, "return !document.getElementById('replace').hidden")?;
     page.execute("document.getElementById('replace-use').click()", &[])?;
-    wait(page, "the narrow device to connect", WAIT, "return document.body.dataset.state === 'connected' && window.hometun")?;
+    wait(
+        page,
+        "the narrow device to connect",
+        WAIT,
+        "return document.body.dataset.state === 'connected' && window.hometun",
+    )?;
     let asked = Instant::now();
-    let denied = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD, "trustNewHostKey": true}))?;
+    let denied = open(
+        page,
+        json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD, "trustNewHostKey": true}),
+    )?;
     ensure!(denied.starts_with("error: not-allowed"), "a device without the SSH port got {denied}");
     ensure!(
         denied.contains(&format!("{host}:{}", sshd::PORT)) && denied.contains("192.168.0.10/32 port 80"),
@@ -156,8 +191,12 @@ fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> an
 /// Enrols from `link` and waits for "connected".
 fn connect(page: &Session<'_>, link: &str) -> anyhow::Result<()> {
     page.goto(link)?;
-    let state = wait(page, "the page to connect or fail", WAIT,
-        "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' ? s : null")?;
+    let state = wait(
+        page,
+        "the page to connect or fail",
+        WAIT,
+        "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' ? s : null",
+    )?;
     if state != "connected" {
         bail!("page state {state}: {}", text(page, "s-error")?);
     }
@@ -185,7 +224,8 @@ fn type_and_wait(page: &Session<'_>, keys: &str, expected: &str) -> anyhow::Resu
         "const [keys, done] = arguments; window.__ssh.write(keys).then(() => done(true), e => done(String(e)))",
         &[json!(keys)],
     )?;
-    let seen = wait(page, expected, WAIT, &format!("return window.__out.includes({}) ? window.__out : null", json!(expected)));
+    let seen =
+        wait(page, expected, WAIT, &format!("return window.__out.includes({}) ? window.__out : null", json!(expected)));
     seen.with_context(|| {
         let out = page.execute("return window.__out", &[]).unwrap_or(Value::Null);
         format!("waiting for {expected:?}; output so far: {out}")
@@ -203,6 +243,7 @@ fn close(page: &Session<'_>) -> anyhow::Result<String> {
 }
 
 fn text(page: &Session<'_>, id: &str) -> anyhow::Result<String> {
-    let v = page.execute("const e = document.getElementById(arguments[0]); return e ? e.textContent : ''", &[json!(id)])?;
+    let v =
+        page.execute("const e = document.getElementById(arguments[0]); return e ? e.textContent : ''", &[json!(id)])?;
     Ok(v.as_str().unwrap_or_default().to_owned())
 }

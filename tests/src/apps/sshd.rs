@@ -76,14 +76,18 @@ impl Sshd {
     /// Starts sshd on `address:PORT` in `node` (a LAN host) with a fresh Ed25519 host key;
     /// returns once it listens.
     pub fn start(lab: &Lab, node: Node, address: Ipv4Addr) -> anyhow::Result<Self> {
-        ensure!(Path::new("/usr/sbin/sshd").exists(), "/usr/sbin/sshd missing: install openssh-server (scripts/install.sh)");
+        ensure!(
+            Path::new("/usr/sbin/sshd").exists(),
+            "/usr/sbin/sshd missing: install openssh-server (scripts/install.sh)"
+        );
         ensure_user()?;
         write_authorized_keys("")?;
         // sshd insists on its privilege separation directory.
         std::fs::create_dir_all("/run/sshd")?;
         let dir = lab.dir().join("sshd");
         std::fs::create_dir_all(&dir)?;
-        let mut sshd = Self { lab: lab.clone(), node, dir, pid: None, runs: 0, addr: SocketAddr::from((address, PORT)) };
+        let mut sshd =
+            Self { lab: lab.clone(), node, dir, pid: None, runs: 0, addr: SocketAddr::from((address, PORT)) };
         sshd.new_host_key()?;
         Ok(sshd)
     }
@@ -94,7 +98,11 @@ impl Sshd {
         let key = self.host_key_path();
         let _ = std::fs::remove_file(&key);
         let _ = std::fs::remove_file(key.with_extension("pub"));
-        run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", "hometun-lab-host", "-f", &key.display().to_string()], None)?;
+        run(
+            "ssh-keygen",
+            &["-q", "-t", "ed25519", "-N", "", "-C", "hometun-lab-host", "-f", &key.display().to_string()],
+            None,
+        )?;
         let config = self.dir.join("sshd_config");
         std::fs::write(
             &config,
@@ -115,7 +123,11 @@ impl Sshd {
             ["-D".as_ref(), "-e".as_ref(), "-f".as_ref(), config.as_os_str()],
         )?;
         self.pid = Some(pid);
-        self.lab.wait_for_log(&log, &format!("Server listening on {} port {PORT}", self.addr.ip()), Duration::from_secs(10))
+        self.lab.wait_for_log(
+            &log,
+            &format!("Server listening on {} port {PORT}", self.addr.ip()),
+            Duration::from_secs(10),
+        )
     }
 
     fn host_key_path(&self) -> PathBuf {
@@ -128,7 +140,11 @@ impl Sshd {
 
     /// The host key's SHA-256 fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
     pub fn host_key_fingerprint(&self) -> anyhow::Result<String> {
-        let out = run("ssh-keygen", &["-l", "-E", "sha256", "-f", &self.host_key_path().with_extension("pub").display().to_string()], None)?;
+        let out = run(
+            "ssh-keygen",
+            &["-l", "-E", "sha256", "-f", &self.host_key_path().with_extension("pub").display().to_string()],
+            None,
+        )?;
         out.split_whitespace().nth(1).map(str::to_owned).context("ssh-keygen -l printed no fingerprint")
     }
 
