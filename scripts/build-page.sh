@@ -16,4 +16,14 @@ node_modules/.bin/esbuild vnc/viewer.js --bundle --format=esm --minify --target=
   --legal-comments=none --log-level=warning --outfile=dist/vnc/viewer.js \
   --banner:js="/* noVNC $novnc (MPL-2.0, source: https://github.com/novnc/noVNC), bundled unmodified with hometun's viewer */"
 
-ls -l dist
+# The SSH module (ssh/, docs/ssh.md) is a wasm of its own, loaded only when a terminal opens,
+# built small (the ssh-wasm profile); xterm.js from www/node_modules goes next to it.
+target_dir="${CARGO_TARGET_DIR:-$(cd .. && pwd)/target}"
+(cd .. && cargo build -p hometun-ssh --target wasm32-unknown-unknown --profile ssh-wasm)
+# No wasm-opt: binaryen 108 breaks wasm-bindgen's reference-type tables, and lto with
+# opt-level "z" already leaves it nothing to gain; the names section is dropped instead.
+wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
+  --out-dir dist/ssh "$target_dir/wasm32-unknown-unknown/ssh-wasm/hometun_ssh.wasm"
+cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
+  node_modules/@xterm/addon-fit/lib/addon-fit.js dist/ssh/
+ls -l dist dist/ssh

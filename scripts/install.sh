@@ -45,6 +45,10 @@ have vncpasswd     || apt_pkgs+=(tigervnc-tools)
 have xsetroot      || apt_pkgs+=(x11-xserver-utils)
 have xev           || apt_pkgs+=(x11-utils)
 have xclip         || apt_pkgs+=(xclip)
+# SSH in the page: ring (in the SSH module's wasm) needs clang to build for wasm32; the lab's
+# LAN host runs a real OpenSSH server (tests/src/apps/sshd.rs; never started on this machine).
+have clang         || apt_pkgs+=(clang)
+[ -x /usr/sbin/sshd ] || apt_pkgs+=(openssh-server)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   step "apt: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -19,6 +19,7 @@ mod proc;
 mod report;
 mod run;
 mod scale;
+mod ssh;
 mod stats;
 mod sysinfo;
 mod web_apps;
@@ -73,6 +74,8 @@ enum Command {
     /// Home web apps through the page beside the same apps loaded directly: page load cold and
     /// warm, 64 MiB through the service worker (needs the page built; prints its figures).
     WebApps(web_apps::Options),
+    /// SSH in the page: `cat` of a big file to the data callback, key-press echo latency.
+    Ssh(ssh::Options),
 }
 
 /// One measurement.
@@ -140,5 +143,6 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Swarm(args)) => scale::swarm(args),
         Some(Command::WebApps(options)) => web_apps::run(&options),
+        Some(Command::Ssh(options)) => ssh::run(&options),
     }
 }

@@ -7,6 +7,7 @@ import { setupBrowser } from './browse.js';
 import { showCertificate } from './certificate.js';
 import { setupApps, listenForPortRequests } from './apps.js';
 import { setupDesktop, openVnc } from './desktop.js';
+import { setupTerminal, openSsh, sshPublicKey, sshForgetHostKey } from './terminal.js';
 
 const STATUS_EVERY_MS = 1000;
 /** Errors after which trying again later may work (the relay or the network was down). */
@@ -36,6 +37,9 @@ function exposeApi() {
     api.appUrl = (lanUrl) => wasm.appUrl(String(lanUrl));
     api.appPort = (origin) => wasm.appPort(String(origin));
   }
+  api.ssh = (options) => openSsh(api, options);
+  api.sshPublicKey = () => sshPublicKey();
+  api.sshForgetHostKey = (target) => sshForgetHostKey(String(target));
   window.hometun = Object.freeze(api);
   return api;
 }
@@ -61,6 +65,7 @@ function render(status) {
   $('status').hidden = !status.enrolled;
   $('tools').hidden = !status.enrolled;
   $('apps').hidden = !status.enrolled;
+  $('terminal').hidden = !status.enrolled;
   $('s-state').textContent = status.state + (status.reconnectAttempts ? ` (attempt ${status.reconnectAttempts})` : '');
   $('s-address').textContent = status.address || '–';
   $('s-routes').textContent = status.routes.length ? status.routes.join(', ') : '–';
@@ -199,10 +204,10 @@ async function main() {
   setupDevice(api);
   setupTools(api);
   setupBrowser(api);
-  onConfig = setupApps(api, relayInfo);
+  const appsConfig = setupApps(api, relayInfo);
   const desktopConfig = setupDesktop(api);
-  const appsConfig = onConfig;
-  onConfig = (config) => { appsConfig(config); desktopConfig(config); };
+  const terminalConfig = setupTerminal(api);
+  onConfig = (config) => { appsConfig(config); desktopConfig(config); terminalConfig(config); };
   window.setInterval(() => render(api.status()), STATUS_EVERY_MS);
   window.dispatchEvent(new CustomEvent('hometun-ready'));
   $('restore-button').addEventListener('click', async () => {

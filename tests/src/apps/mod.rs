@@ -12,6 +12,7 @@
 //! - [`vnc`]: a VNC desktop (TigerVNC's Xvnc) painted a known colour, recording the keys it gets.
 //! - [`HOSTILE_PAGE`]: a LAN page that tries to reach other hosts and ports through hometun and
 //!   to read the tunnel origin's storage, writing each result into its DOM.
+//! - [`sshd`]: OpenSSH on a LAN host (port 2222; password and key login for a lab user).
 //! - [`http`]: a plain HTTP/1.0 client inside a lab namespace, for readiness waits and for
 //!   checking the apps directly from inside the LAN.
 //!
@@ -21,6 +22,7 @@
 pub mod http;
 pub mod jupyter;
 pub mod nginx;
+pub mod sshd;
 pub mod syncthing;
 pub mod vnc;
 

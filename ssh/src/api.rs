@@ -1,0 +1,290 @@
+//! What the page's `ssh/ssh.js` calls (docs/ssh.md): `connect(connection, options)` resolving
+//! to a [`Session`], `publicKey()`, `forgetHostKey(target)`. Pins and the device key live in
+//! the tunnel origin's `localStorage`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use js_sys::{Function, Promise, Reflect, Uint8Array};
+use russh::client::Msg;
+use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
+use tokio::sync::mpsc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use zeroize::Zeroizing;
+
+use crate::bridge::{bridge, describe, DropReason, TcpLike};
+use crate::client::{self, Client, HostKeyPolicy, HostKeyQuestion, Login, PromptQuestion, Terminal};
+use crate::device_key::{self, KeyStore};
+use crate::error::SshError;
+use crate::known_hosts::{self, PinStore};
+
+/// `localStorage` key of the host key pins.
+const PINS_KEY: &str = "hometun.ssh.hostKeys";
+/// `localStorage` key of the device's SSH private key (a secret: never logged).
+const DEVICE_KEY: &str = "hometun.ssh.key";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+struct LocalPins;
+
+impl PinStore for LocalPins {
+    fn load(&self) -> Option<String> {
+        storage()?.get_item(PINS_KEY).ok()?
+    }
+    fn save(&self, pins: &str) {
+        if let Some(s) = storage() {
+            let _ = s.set_item(PINS_KEY, pins);
+        }
+    }
+}
+
+struct LocalKey;
+
+impl KeyStore for LocalKey {
+    fn load(&self) -> Option<Zeroizing<String>> {
+        storage()?.get_item(DEVICE_KEY).ok()?.map(Zeroizing::new)
+    }
+    fn save(&self, openssh: &str) -> Result<(), SshError> {
+        let store = storage().ok_or_else(|| SshError::Key("this browser has no local storage here".into()))?;
+        store
+            .set_item(DEVICE_KEY, openssh)
+            .map_err(|_| SshError::Key("storing the key failed (storage full or disabled?)".into()))
+    }
+}
+
+fn js_error(e: SshError) -> JsValue {
+    let error = js_sys::Error::new(&e.to_string());
+    error.set_name("HometunError");
+    let _ = Reflect::set(&error, &"code".into(), &e.code().into());
+    if let SshError::HostKeyChanged { old, new, .. } = &e {
+        let _ = Reflect::set(&error, &"oldFingerprint".into(), &old.as_str().into());
+        let _ = Reflect::set(&error, &"newFingerprint".into(), &new.as_str().into());
+    }
+    error.into()
+}
+
+fn key_comment() -> String {
+    let host = web_sys::window().and_then(|w| w.location().host().ok()).unwrap_or_default();
+    format!("hometun@{}", if host.is_empty() { "browser" } else { &host })
+}
+
+/// The device's SSH public key as one OpenSSH line; makes (and stores) the key on first use.
+#[wasm_bindgen(js_name = publicKey)]
+pub fn public_key() -> Result<String, JsValue> {
+    let key = device_key::load_or_create(&LocalKey, &key_comment()).map_err(js_error)?;
+    Ok(device_key::public_line(&key))
+}
+
+/// Forgets the pinned host key of `target` (`host:port`); returns whether one was pinned.
+#[wasm_bindgen(js_name = forgetHostKey)]
+pub fn forget_host_key(target: String) -> bool {
+    known_hosts::forget(&LocalPins, &target)
+}
+
+fn get(options: &JsValue, name: &str) -> JsValue {
+    Reflect::get(options, &name.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn number(options: &JsValue, name: &str, default: u32) -> u32 {
+    get(options, name).as_f64().filter(|n| n.is_finite() && *n >= 1.0 && *n <= 10_000.0).map_or(default, |n| n as u32)
+}
+
+/// Runs `ask` (a JavaScript function) for each question on `questions`, answering with what
+/// its promise resolves to.
+fn serve_host_key_questions(ask: Function, mut questions: mpsc::Receiver<HostKeyQuestion>) {
+    spawn_local(async move {
+        while let Some(q) = questions.recv().await {
+            let info = js_sys::Object::new();
+            let _ = Reflect::set(&info, &"target".into(), &q.target.as_str().into());
+            let _ = Reflect::set(&info, &"fingerprint".into(), &q.fingerprint.as_str().into());
+            let answer = match ask.call1(&JsValue::NULL, &info) {
+                Ok(v) => JsFuture::from(Promise::resolve(&v)).await.map(|v| v.is_truthy()).unwrap_or(false),
+                Err(_) => false,
+            };
+            let _ = q.answer.send(answer);
+        }
+    });
+}
+
+fn serve_prompts(ask: Function, mut questions: mpsc::Receiver<PromptQuestion>) {
+    spawn_local(async move {
+        while let Some(q) = questions.recv().await {
+            let answer = match ask.call2(&JsValue::NULL, &q.prompt.as_str().into(), &q.echo.into()) {
+                Ok(v) => {
+                    JsFuture::from(Promise::resolve(&v)).await.ok().and_then(|v| v.as_string()).map(Zeroizing::new)
+                }
+                Err(_) => None,
+            };
+            let _ = q.answer.send(answer);
+        }
+    });
+}
+
+/// Logs in over `connection` (a `hometun.connectTcp` result) and starts a shell on a PTY.
+/// `options`: `{host, port, user, password?, key?: bool, trustNewHostKey?: bool, cols?, rows?,
+/// term?, askHostKey?: ({target, fingerprint}) => Promise<bool>, askPrompt?: (prompt, echo) =>
+/// Promise<string|null>}`.
+#[wasm_bindgen]
+pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, JsValue> {
+    let host = get(&options, "host").as_string().unwrap_or_default();
+    let user = get(&options, "user").as_string().unwrap_or_default();
+    if host.is_empty() || user.is_empty() {
+        return Err(js_error(SshError::InvalidArgument("host and user are needed".into())));
+    }
+    let port = number(&options, "port", 22);
+    let target = format!("{host}:{port}");
+    let password = get(&options, "password").as_string().filter(|p| !p.is_empty()).map(Zeroizing::new);
+    let key = if get(&options, "key").is_truthy() {
+        Some(Arc::new(device_key::load_or_create(&LocalKey, &key_comment()).map_err(js_error)?))
+    } else {
+        None
+    };
+    let ask = get(&options, "askHostKey").dyn_into::<Function>().ok().map(|f| {
+        let (tx, rx) = mpsc::channel(1);
+        serve_host_key_questions(f, rx);
+        tx
+    });
+    let prompts = get(&options, "askPrompt").dyn_into::<Function>().ok().map(|f| {
+        let (tx, rx) = mpsc::channel(1);
+        serve_prompts(f, rx);
+        tx
+    });
+    let policy = HostKeyPolicy {
+        target,
+        store: Box::new(LocalPins),
+        trust_new: get(&options, "trustNewHostKey").is_truthy(),
+        ask,
+    };
+    let terminal = Terminal {
+        term: get(&options, "term").as_string().unwrap_or_else(|| "xterm-256color".to_owned()),
+        cols: number(&options, "cols", 80),
+        rows: number(&options, "rows", 24),
+    };
+    let (stream, dropped) = bridge(connection);
+    let login = Login { user, password, key, prompts };
+    let shell = match client::open(stream, policy, login, &terminal).await {
+        Ok(shell) => shell,
+        Err(SshError::Protocol(what)) if dropped.borrow().is_some() => {
+            let why = dropped.borrow().clone().unwrap_or_default();
+            return Err(js_error(SshError::Protocol(format!("{what}; the connection failed: {why}"))));
+        }
+        Err(e) => return Err(js_error(e)),
+    };
+    Ok(Session {
+        inner: Rc::new(Inner {
+            handle: shell.handle,
+            writer: shell.writer,
+            reader: RefCell::new(Some(shell.reader)),
+            host_key: shell.host_key,
+            dropped,
+            closed_by_user: std::cell::Cell::new(false),
+        }),
+    })
+}
+
+struct Inner {
+    handle: russh::client::Handle<Client>,
+    writer: ChannelWriteHalf<Msg>,
+    reader: RefCell<Option<ChannelReadHalf>>,
+    host_key: String,
+    dropped: DropReason,
+    closed_by_user: std::cell::Cell<bool>,
+}
+
+/// A logged-in shell: `run(onBytes)`, `write(bytes)`, `resize(cols, rows)`, `close()`.
+#[wasm_bindgen]
+pub struct Session {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// The server's host key fingerprint (`SHA256:…`).
+    #[wasm_bindgen(getter, js_name = hostKey)]
+    pub fn host_key(&self) -> String {
+        self.inner.host_key.clone()
+    }
+
+    /// Delivers what the shell prints to `on_bytes` (a `Uint8Array` each call) until the
+    /// session ends; resolves then with `{exitStatus, reason}` (`reason` says why, for the
+    /// user). Call once.
+    pub fn run(&self, on_bytes: Function) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let Some(mut reader) = inner.reader.borrow_mut().take() else {
+                return Err(js_error(SshError::InvalidArgument("run() was already called".into())));
+            };
+            let mut exit_status: Option<u32> = None;
+            let mut signal: Option<String> = None;
+            while let Some(message) = reader.wait().await {
+                match message {
+                    ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                        let _ = on_bytes.call1(&JsValue::NULL, &Uint8Array::from(&data[..]));
+                    }
+                    ChannelMsg::ExitStatus { exit_status: status } => exit_status = Some(status),
+                    ChannelMsg::ExitSignal { signal_name, .. } => signal = Some(format!("{signal_name:?}")),
+                    ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+            let reason = match (exit_status, signal, inner.dropped.borrow().clone()) {
+                _ if inner.closed_by_user.get() => "you closed the session".to_owned(),
+                (Some(status), _, _) => format!("the session ended (exit status {status})"),
+                (None, Some(signal), _) => format!("the session ended (killed by signal {signal})"),
+                (None, None, Some(why)) => format!("the connection was lost: {why}"),
+                (None, None, None) => "the connection was closed".to_owned(),
+            };
+            let out = js_sys::Object::new();
+            let status = exit_status.map_or(JsValue::NULL, JsValue::from);
+            let _ = Reflect::set(&out, &"exitStatus".into(), &status);
+            let _ = Reflect::set(&out, &"reason".into(), &reason.into());
+            Ok(out.into())
+        })
+    }
+
+    /// Sends bytes (a `Uint8Array`, or a string sent as UTF-8) to the shell.
+    pub fn write(&self, data: JsValue) -> Promise {
+        let bytes = match data.as_string() {
+            Some(text) => text.into_bytes(),
+            None => Uint8Array::new(&data).to_vec(),
+        };
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner.writer.data_bytes(bytes).await.map_err(|e| js_error(e.into()))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Tells the server the terminal's new size.
+    pub fn resize(&self, cols: u32, rows: u32) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner
+                .writer
+                .window_change(cols.clamp(1, 10_000), rows.clamp(1, 10_000), 0, 0)
+                .await
+                .map_err(|e| js_error(e.into()))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Ends the session (the server sees a disconnect); `run()` then resolves.
+    pub fn close(&self) {
+        let inner = self.inner.clone();
+        inner.closed_by_user.set(true);
+        spawn_local(async move {
+            let _ = inner.writer.close().await;
+            let _ = inner.handle.disconnect(Disconnect::ByApplication, "closed by the user", "en").await;
+        });
+    }
+}
+
+/// The message of a JavaScript error, for `ssh.js`.
+#[wasm_bindgen(js_name = describeError)]
+pub fn describe_error(error: JsValue) -> String {
+    describe(&error)
+}

@@ -1,0 +1,23 @@
+//! hometun's SSH client for the page: a separate WebAssembly module, loaded only when a
+//! terminal is opened, that speaks SSH (russh, ring backend) over a TCP connection of the
+//! page's tunnel (`hometun.connectTcp`).
+//!
+//! - [`client`]: one login with a terminal over any byte stream (host key check, public key /
+//!   password / keyboard-interactive login, PTY and shell).
+//! - [`known_hosts`]: host keys trusted on first use, pinned per `host:port`.
+//! - [`device_key`]: the device's Ed25519 key, made in the browser.
+//! - [`error`]: the one error enum.
+//! - In the browser only: `bridge` (the JavaScript connection as a tokio stream) and `api`
+//!   (what `www/ssh/ssh.js` calls; docs/ssh.md).
+
+pub mod client;
+pub mod device_key;
+pub mod error;
+pub mod known_hosts;
+
+#[cfg(target_arch = "wasm32")]
+pub mod api;
+#[cfg(target_arch = "wasm32")]
+pub mod bridge;
+
+pub use error::SshError;

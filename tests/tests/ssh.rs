@@ -1,0 +1,249 @@
+//! SSH in the page: the real page (with its lazily loaded SSH module and xterm.js) in headless
+//! Chromium on the internet side, a real OpenSSH server on LAN host 192.168.0.10 (port 2222,
+//! `src/apps/sshd.rs`), everything through the tunnel.
+//!
+//! One browser walks through what a person does: log in with a password and read a command's
+//! output (UTF-8 both ways); the server sees a resized terminal (`stty size`); log in with the
+//! key the page made, once its public line is in `authorized_keys`; open the Terminal card and
+//! type into xterm.js with real key events; a reinstalled server (new host key) is refused with
+//! both fingerprints named, and accepted after the old key is forgotten; a device whose allow
+//! list lacks the SSH port gets a clear error at once.
+//!
+//! Needs the page built (`bash scripts/build-page.sh`).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use hometun_tests::apps::sshd::{self, Sshd};
+use hometun_tests::browser::apps_page::{describe, screenshot, wait};
+use hometun_tests::browser::{self, webdriver::Chromedriver, webdriver::Session};
+use hometun_tests::lab::{addr, Lab, Node};
+use hometun_tests::relay::{Relay, RelayOptions};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn ssh_in_the_page_logs_in_by_password_and_key_pins_the_host_key_and_respects_the_acl() {
+    let started = Instant::now();
+    let dist = browser::page_dist();
+    assert!(
+        dist.join("ssh/hometun_ssh_bg.wasm").exists(),
+        "the page is not built with SSH: run `bash scripts/build-page.sh`"
+    );
+    let lab = Lab::start().expect("lab");
+    let mut sshd = Sshd::start(&lab, Node::Host10, addr::HOST10).expect("sshd on the LAN host");
+    let relay = Relay::start(&lab, RelayOptions { www: Some(dist), ..RelayOptions::default() }).expect("relay");
+    let link = relay.invite("ssh-test", "1h", None).expect("invite").to_link();
+    let narrow = relay.invite("ssh-narrow", "1h", Some("192.168.0.10/32:80")).expect("narrow invite").to_link();
+    let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
+    let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
+    eprintln!("lab, sshd, relay and chromedriver up after {:.1?}", started.elapsed());
+
+    let page = driver.session(&browser::chromium_args(&spki), 1200, 900).expect("Chromium");
+    if let Err(e) = scenario(&page, &mut sshd, &link, &narrow) {
+        let shot = screenshot(&page, "ssh-failed");
+        panic!("{e:#}\nscreenshot: {shot:?}\n{}\nsshd log:\n{}", describe(&page), sshd.log());
+    }
+    eprintln!("ssh test passed in {:.1?}", started.elapsed());
+}
+
+fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> anyhow::Result<()> {
+    connect(page, link)?;
+    let host = addr::HOST10.to_string();
+    let first_key = sshd.host_key_fingerprint()?;
+
+    // Password login through the API; a command's output comes back through onData.
+    let opened = open(
+        page,
+        json!({"host": host, "port": sshd::PORT, "user": sshd::USER,
+        "password": sshd::PASSWORD, "trustNewHostKey": true, "cols": 100, "rows": 30}),
+    )?;
+    ensure!(opened == format!("ok {first_key}"), "password login: {opened} (server key {first_key})");
+    type_and_wait(page, "echo hometun-$((6*7))\n", "hometun-42")?;
+    // UTF-8 both ways: the typed text comes back intact, and the server got its 11 bytes.
+    type_and_wait(page, "w='grüße ✓'; echo \"$w $(printf %s \"$w\" | wc -c)\"\n", "grüße ✓ 11")?;
+    eprintln!("ssh: password login ran a command");
+
+    // A resized terminal is what the server's PTY reports.
+    page.execute_async(
+        "const done = arguments[0]; window.__ssh.resize(123, 45).then(() => done(true), e => done(String(e)))",
+        &[],
+    )?;
+    type_and_wait(page, "stty size\n", "45 123")?;
+    let closed = close(page)?;
+    ensure!(closed == "you closed the session", "closing said {closed:?}");
+    eprintln!("ssh: resize seen by stty size; close: {closed}");
+
+    // Key login: the page's own key, once authorised, logs in without a password.
+    let public = page.execute_async(
+        "const done = arguments[0]; window.hometun.sshPublicKey().then(done, e => done('error: ' + e.message))",
+        &[],
+    )?;
+    let public = public.as_str().unwrap_or_default().to_owned();
+    ensure!(public.starts_with("ssh-ed25519 AAAA"), "sshPublicKey() gave {public:?}");
+    let again = page.execute_async("const done = arguments[0]; window.hometun.sshPublicKey().then(done)", &[])?;
+    ensure!(again == public.as_str(), "the device key changed between calls");
+    let stored = page.execute("return localStorage.getItem('hometun.ssh.key') || ''", &[])?;
+    ensure!(stored.as_str().is_some_and(|k| k.starts_with("-----BEGIN OPENSSH PRIVATE KEY")), "no device key stored");
+    let refused = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "key": true}))?;
+    ensure!(refused.starts_with("error: auth-failed"), "an unauthorised key logged in: {refused}");
+    sshd.authorize(&public)?;
+    let opened = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "key": true}))?;
+    ensure!(opened.starts_with("ok "), "key login: {opened}");
+    type_and_wait(page, "echo key-$((40+2))\n", "key-42")?;
+    ensure!(sshd.log().contains(&format!("Accepted publickey for {}", sshd::USER)), "sshd logged no public key login");
+    close(page)?;
+    eprintln!("ssh: key login");
+
+    // The Terminal card: xterm.js, typed into with real key events.
+    page.execute(
+        "document.getElementById('terminal-host').value = arguments[0];
+         document.getElementById('terminal-port').value = arguments[1];
+         document.getElementById('terminal-user').value = arguments[2];
+         document.getElementById('terminal-auth').value = 'password';
+         document.getElementById('terminal-password').value = arguments[3];
+         document.querySelector('#terminal-form button[type=submit]').click();",
+        &[json!(host), json!(sshd::PORT), json!(sshd::USER), json!(sshd::PASSWORD)],
+    )?;
+    let state = wait(page, "the terminal to open", WAIT,
+        "const s = document.getElementById('terminal-screen').dataset.sshState; return s === 'open' || s === 'error' ? s : null")?;
+    ensure!(state == "open", "terminal state {state}: {}", text(page, "terminal-status")?);
+    wait(
+        page,
+        "the shell prompt",
+        WAIT,
+        "return document.getElementById('terminal-screen').terminalText().includes('$ ')",
+    )?;
+    page.execute("document.querySelector('#terminal-screen .xterm-helper-textarea').focus()", &[])?;
+    page.cdp("Input.insertText", json!({"text": "echo typed-$((7*6))"}))?;
+    for kind in ["keyDown", "keyUp"] {
+        page.cdp(
+            "Input.dispatchKeyEvent",
+            json!({"type": kind, "key": "Enter", "code": "Enter",
+            "windowsVirtualKeyCode": 13, "text": if kind == "keyDown" { "\r" } else { "" }}),
+        )?;
+    }
+    wait(
+        page,
+        "typed output in the terminal",
+        WAIT,
+        "return document.getElementById('terminal-screen').terminalText().includes('\\ntyped-42')",
+    )?;
+    screenshot(page, "ssh-terminal");
+    page.cdp("Input.insertText", json!({"text": "exit"}))?;
+    page.cdp(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
+    )?;
+    wait(page, "the terminal to say the session ended", WAIT,
+        "const s = document.getElementById('terminal-screen'); return s.dataset.sshState === 'closed' && document.getElementById('terminal-status').textContent.includes('exit status 0')")?;
+    eprintln!("ssh: the Terminal card: {}", text(page, "terminal-status")?);
+
+    // A reinstalled server: its new key is refused, naming both fingerprints, even with
+    // trustNewHostKey; after forgetting the old key it is accepted.
+    sshd.new_host_key()?;
+    let second_key = sshd.host_key_fingerprint()?;
+    ensure!(second_key != first_key, "the new host key has the old fingerprint");
+    let login = json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD, "trustNewHostKey": true});
+    let changed = open(page, login.clone())?;
+    ensure!(changed.starts_with("error: host-key-changed"), "a changed host key was not refused: {changed}");
+    ensure!(
+        changed.contains(&first_key) && changed.contains(&second_key),
+        "the refusal does not name both keys: {changed}"
+    );
+    ensure!(changed.contains("forget"), "the refusal does not say how to go on: {changed}");
+    eprintln!("ssh: changed host key refused: {changed}");
+    let forgot = page.execute_async(
+        "const [target, done] = arguments; window.hometun.sshForgetHostKey(target).then(done, e => done(String(e)))",
+        &[json!(format!("{host}:{}", sshd::PORT))],
+    )?;
+    ensure!(forgot == true, "forgetting the old host key: {forgot}");
+    let opened = open(page, login)?;
+    ensure!(opened == format!("ok {second_key}"), "after forgetting: {opened}");
+    close(page)?;
+
+    // A device whose allow list lacks the SSH port: a clear error, at once.
+    page.goto(narrow)?;
+    wait(page, "the question before replacing this device", WAIT, "return !document.getElementById('replace').hidden")?;
+    page.execute("document.getElementById('replace-use').click()", &[])?;
+    wait(
+        page,
+        "the narrow device to connect",
+        WAIT,
+        "return document.body.dataset.state === 'connected' && window.hometun",
+    )?;
+    let asked = Instant::now();
+    let denied = open(
+        page,
+        json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD, "trustNewHostKey": true}),
+    )?;
+    ensure!(denied.starts_with("error: not-allowed"), "a device without the SSH port got {denied}");
+    ensure!(
+        denied.contains(&format!("{host}:{}", sshd::PORT)) && denied.contains("192.168.0.10/32 port 80"),
+        "the error does not say what is allowed: {denied}"
+    );
+    ensure!(asked.elapsed() < Duration::from_secs(5), "the ACL error took {:?}", asked.elapsed());
+    eprintln!("ssh: ACL without the SSH port: {denied}");
+    Ok(())
+}
+
+/// Enrols from `link` and waits for "connected".
+fn connect(page: &Session<'_>, link: &str) -> anyhow::Result<()> {
+    page.goto(link)?;
+    let state = wait(
+        page,
+        "the page to connect or fail",
+        WAIT,
+        "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' ? s : null",
+    )?;
+    if state != "connected" {
+        bail!("page state {state}: {}", text(page, "s-error")?);
+    }
+    Ok(())
+}
+
+/// `hometun.ssh(options)`: `ok <host key>` (the session kept as `window.__ssh`, its output
+/// collected in `window.__out`) or `error: <code>: <message>`.
+fn open(page: &Session<'_>, options: Value) -> anyhow::Result<String> {
+    let answer = page.execute_async(
+        "const [options, done] = arguments;
+         window.hometun.ssh(options).then((s) => {
+           window.__ssh = s; window.__out = '';
+           s.onData((text) => { window.__out += text; });
+           done('ok ' + s.hostKey);
+         }, (e) => done('error: ' + e.code + ': ' + e.message));",
+        &[options],
+    )?;
+    answer.as_str().map(str::to_owned).context("hometun.ssh answered no text")
+}
+
+/// Writes `keys` to the session and waits until its output contains `expected`.
+fn type_and_wait(page: &Session<'_>, keys: &str, expected: &str) -> anyhow::Result<()> {
+    page.execute_async(
+        "const [keys, done] = arguments; window.__ssh.write(keys).then(() => done(true), e => done(String(e)))",
+        &[json!(keys)],
+    )?;
+    let seen =
+        wait(page, expected, WAIT, &format!("return window.__out.includes({}) ? window.__out : null", json!(expected)));
+    seen.with_context(|| {
+        let out = page.execute("return window.__out", &[]).unwrap_or(Value::Null);
+        format!("waiting for {expected:?}; output so far: {out}")
+    })?;
+    Ok(())
+}
+
+/// Closes `window.__ssh`; returns the reason `closed` resolved with.
+fn close(page: &Session<'_>) -> anyhow::Result<String> {
+    let reason = page.execute_async(
+        "const done = arguments[0]; window.__ssh.close(); window.__ssh.closed.then((c) => done(c.reason), (e) => done('error: ' + e))",
+        &[],
+    )?;
+    Ok(reason.as_str().unwrap_or_default().to_owned())
+}
+
+fn text(page: &Session<'_>, id: &str) -> anyhow::Result<String> {
+    let v =
+        page.execute("const e = document.getElementById(arguments[0]); return e ? e.textContent : ''", &[json!(id)])?;
+    Ok(v.as_str().unwrap_or_default().to_owned())
+}

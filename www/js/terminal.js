@@ -1,0 +1,222 @@
+// The terminal: `hometun.ssh(...)` and friends (the SSH module and xterm.js load only when
+// first used, so the first page load does not grow) and the "Terminal" card, where a person
+// opens an SSH session to a home host in the page. See docs/ssh.md.
+//
+// The terminal element (#terminal-screen) carries data-ssh-state (connecting / open / closed /
+// error) and a terminalText() method returning the terminal's buffer, for tests.
+import { $, describeError } from './ui.js';
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const SSH_MODULE = '../ssh/ssh.js';
+const FONT = '"DejaVu Sans Mono", Menlo, Consolas, monospace';
+
+let allowRules = [];
+
+const sshModule = () => import(SSH_MODULE);
+
+function ipNumber(text) {
+  const m = IPV4.exec(text);
+  return m ? m.slice(1).reduce((n, part) => n * 256 + Number(part), 0) : null;
+}
+
+/** Whether the pushed allow list lets this device reach TCP `address:port` (empty list: everything routed). */
+function allowed(rules, address, port) {
+  if (!Array.isArray(rules) || !rules.length) return true;
+  const ip = ipNumber(address);
+  if (ip == null) return true;
+  return rules.some((rule) => {
+    if (!rule || rule.protocol === 'udp') return false;
+    const [net, prefix = '32'] = String(rule.network || '').split('/');
+    const base = ipNumber(net);
+    const bits = Number(prefix);
+    if (base == null || !(bits >= 0 && bits <= 32)) return false;
+    const size = 2 ** (32 - bits);
+    const inNet = Math.floor(ip / size) === Math.floor(base / size);
+    const ports = Array.isArray(rule.ports) ? rule.ports : null;
+    return inNet && (!ports || (port >= ports[0] && port <= ports[1]));
+  });
+}
+
+function describeRules(rules) {
+  return rules
+    .filter((r) => r && r.protocol !== 'udp')
+    .map((r) => (r.ports ? `${r.network} port${r.ports[0] === r.ports[1] ? ` ${r.ports[0]}` : `s ${r.ports[0]}–${r.ports[1]}`}` : r.network))
+    .join(', ') || 'no TCP at all';
+}
+
+function notAllowed(host, port) {
+  const error = new Error(`This device may not reach ${host}:${port}: the relay allows it only ${describeRules(allowRules)}. `
+    + `Ask whoever runs the relay to allow TCP port ${port} on ${host} for this device.`);
+  error.name = 'HometunError';
+  error.code = 'not-allowed';
+  return error;
+}
+
+/**
+ * `hometun.ssh({host, port = 22, user, password?, key?: true, trustNewHostKey?: false, ...})`:
+ * resolves to a session (see ssh/ssh.js). A destination the device's allow list excludes fails
+ * at once with code `not-allowed`.
+ */
+export async function openSsh(api, options = {}) {
+  const host = String(options.host || '').trim();
+  const port = Number(options.port ?? 22);
+  if (!host || !options.user) throw Object.assign(new Error('host and user are needed'), { code: 'invalid-argument' });
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw Object.assign(new Error(`port ${options.port} is not a port`), { code: 'invalid-argument' });
+  let address = host;
+  if (ipNumber(host) == null && allowRules.length) {
+    const found = await api.resolve(host);
+    address = (found && found[0]) || host;
+  }
+  if (!allowed(allowRules, address, port)) throw notAllowed(host, port);
+  const ssh = await sshModule();
+  return ssh.open(api, { ...options, host, port });
+}
+
+/** `hometun.sshPublicKey()`: the device's SSH public key as one OpenSSH line (made on first use). */
+export async function sshPublicKey() {
+  return (await sshModule()).publicKey();
+}
+
+/** `hometun.sshForgetHostKey("host:port")`: forgets a pinned host key; resolves whether one was pinned. */
+export async function sshForgetHostKey(target) {
+  return (await sshModule()).forgetHostKey(target);
+}
+
+// ---- the terminal card -----------------------------------------------------------------------
+
+let xtermLoading = null;
+
+/** Loads xterm.js, its fit addon and its style sheet (bundled by the page build under ssh/). */
+function loadXterm() {
+  xtermLoading ??= (async () => {
+    for (const sheet of ['xterm.css', 'terminal.css']) {
+      const css = document.createElement('link');
+      css.rel = 'stylesheet';
+      css.href = new URL(`../ssh/${sheet}`, import.meta.url).href;
+      document.head.append(css);
+    }
+    await import('../ssh/xterm.js');
+    await import('../ssh/addon-fit.js');
+    return { Terminal: globalThis.Terminal, FitAddon: globalThis.FitAddon.FitAddon };
+  })();
+  return xtermLoading;
+}
+
+let current = null;
+
+function setState(state, message = '') {
+  $('terminal-screen').dataset.sshState = state;
+  $('terminal-status').textContent = message;
+  $('terminal-status').className = state === 'error' ? 'error' : 'hint';
+  $('terminal-close').disabled = state !== 'open' && state !== 'connecting';
+}
+
+async function startTerminal(api, options) {
+  if (current) current.close();
+  const screen = $('terminal-screen');
+  screen.hidden = false;
+  $('terminal-forget').hidden = true;
+  setState('connecting', `Connecting to ${options.user}@${options.host}:${options.port}…`);
+  const { Terminal, FitAddon } = await loadXterm();
+  screen.replaceChildren();
+  const term = new Terminal({ fontFamily: FONT, fontSize: 14, cursorBlink: true, scrollback: 5000, convertEol: false });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.open(screen);
+  fit.fit();
+  screen.terminalText = () => {
+    const buffer = term.buffer.active;
+    const lines = [];
+    for (let i = 0; i < buffer.length; i += 1) lines.push(buffer.getLine(i).translateToString(true));
+    return lines.join('\n').replace(/\n+$/, '');
+  };
+  let session;
+  try {
+    session = await openSsh(api, {
+      ...options,
+      cols: term.cols,
+      rows: term.rows,
+      askHostKey: ({ target, fingerprint }) => window.confirm(
+        `First connection to ${target}. Its host key fingerprint is\n\n${fingerprint}\n\n`
+        + 'Trust it? Compare it with the server\'s (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).'),
+      askPrompt: (prompt, echo) => window.prompt(echo ? prompt : `${prompt} (typed text is shown here)`) ?? null,
+    });
+  } catch (error) {
+    term.dispose();
+    screen.hidden = true;
+    setState('error', describeError(error));
+    if (error && error.code === 'host-key-changed') {
+      const button = $('terminal-forget');
+      button.hidden = false;
+      button.onclick = async () => {
+        await sshForgetHostKey(`${options.host}:${options.port}`);
+        button.hidden = true;
+        setState('closed', `The old key of ${options.host}:${options.port} is forgotten; connect again to see and accept the new one.`);
+      };
+    }
+    return;
+  }
+  current = session;
+  setState('open', `${options.user}@${options.host}:${options.port} — host key ${session.hostKey}`);
+  session.onBytes((bytes) => term.write(bytes));
+  term.onData((data) => { session.write(data); });
+  term.onResize(({ cols, rows }) => { session.resize(cols, rows); });
+  term.attachCustomKeyEventHandler((event) => {
+    const shortcut = event.type === 'keydown' && event.shiftKey && (event.ctrlKey || event.metaKey);
+    if (shortcut && event.code === 'KeyC') {
+      if (term.hasSelection()) navigator.clipboard.writeText(term.getSelection()).catch(() => {});
+      return false;
+    }
+    if (shortcut && event.code === 'KeyV') {
+      navigator.clipboard.readText().then((text) => term.paste(text)).catch(() => {});
+      return false;
+    }
+    return true;
+  });
+  const observer = new ResizeObserver(() => { try { fit.fit(); } catch (_) { /* hidden */ } });
+  observer.observe(screen);
+  term.focus();
+  session.closed.then(({ reason }) => {
+    observer.disconnect();
+    term.write(`\r\n\x1b[1;33m[${reason}]\x1b[0m\r\n`);
+    if (current === session) current = null;
+    setState('closed', `Disconnected: ${reason}.`);
+  }, (error) => setState('error', describeError(error)));
+}
+
+/**
+ * Sets up the Terminal card; returns the function to call with each pushed configuration
+ * (its allow list decides what `hometun.ssh` may try).
+ */
+export function setupTerminal(api) {
+  $('terminal-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const useKey = $('terminal-auth').value === 'key';
+    const options = {
+      host: $('terminal-host').value.trim(),
+      port: Number($('terminal-port').value || 22),
+      user: $('terminal-user').value.trim(),
+      key: useKey,
+      password: useKey ? undefined : $('terminal-password').value,
+    };
+    $('terminal-password').value = '';
+    startTerminal(api, options).catch((error) => setState('error', describeError(error)));
+  });
+  $('terminal-auth').addEventListener('change', () => {
+    $('terminal-password').hidden = $('terminal-auth').value === 'key';
+  });
+  $('terminal-close').addEventListener('click', () => { if (current) current.close(); });
+  $('terminal-copy-key').addEventListener('click', async () => {
+    const out = $('terminal-pubkey');
+    try {
+      out.value = await sshPublicKey();
+      out.hidden = false;
+      out.select();
+      await navigator.clipboard.writeText(out.value);
+      $('terminal-key-note').textContent = 'Copied. Add it as one line to ~/.ssh/authorized_keys on the server.';
+    } catch (error) {
+      $('terminal-key-note').textContent = out.value ? 'Select and copy the line above into ~/.ssh/authorized_keys on the server.' : describeError(error);
+    }
+  });
+  return (config) => { allowRules = (config && config.allow) || []; };
+}

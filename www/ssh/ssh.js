@@ -1,0 +1,93 @@
+// The SSH client of the page, loaded only when a terminal is opened (never at first load):
+// the hometun-ssh WebAssembly module (russh) over a tunnel TCP connection. See docs/ssh.md.
+//
+// open(api, options) resolves to a session: write(text|bytes), onData(cb) (text, UTF-8
+// decoded across chunks), onBytes(cb) (Uint8Array), resize(cols, rows), close(), closed (a
+// promise of {exitStatus, reason}), hostKey (SHA256:… fingerprint).
+import init, * as wasm from './hometun_ssh.js';
+
+/** What the session printed before anyone listened is kept (up to this many bytes) for the first listener. */
+const EARLY_BYTES = 1 << 20;
+
+let loading = null;
+
+/** Loads and starts the SSH module once. */
+export function load() {
+  loading ??= init({ module_or_path: new URL('./hometun_ssh_bg.wasm', import.meta.url) });
+  return loading;
+}
+
+/** The device's SSH public key (one OpenSSH line); made and stored on first use. */
+export async function publicKey() {
+  await load();
+  return wasm.publicKey();
+}
+
+/** Forgets the pinned host key of `target` ("host:port"); resolves whether one was pinned. */
+export async function forgetHostKey(target) {
+  await load();
+  return wasm.forgetHostKey(String(target));
+}
+
+/**
+ * Connects to options.host:options.port through `api.connectTcp`, logs in and starts a shell.
+ * Rejects with an Error carrying a `code` (host-key-changed, host-key-not-trusted, auth-failed,
+ * ssh-failed, …, or the tunnel's codes such as connection-refused).
+ */
+export async function open(api, options) {
+  await load();
+  const port = Number(options.port ?? 22);
+  const connection = await api.connectTcp(String(options.host), port);
+  let session;
+  try {
+    session = await wasm.connect(connection, { ...options, port });
+  } catch (error) {
+    connection.abort();
+    throw error;
+  }
+  return wrap(session);
+}
+
+function wrap(session) {
+  const byteListeners = [];
+  const textListeners = [];
+  let early = [];
+  let earlySize = 0;
+  const decoder = new TextDecoder('utf-8');
+  const deliver = (bytes) => {
+    if (!byteListeners.length && !textListeners.length) {
+      if (earlySize + bytes.length <= EARLY_BYTES) {
+        early.push(bytes);
+        earlySize += bytes.length;
+      }
+      return;
+    }
+    for (const listener of byteListeners) listener(bytes);
+    if (textListeners.length) {
+      const text = decoder.decode(bytes, { stream: true });
+      if (text) for (const listener of textListeners) listener(text);
+    }
+  };
+  const replay = () => {
+    const kept = early;
+    early = [];
+    earlySize = 0;
+    for (const bytes of kept) deliver(bytes);
+  };
+  const closed = session.run(deliver);
+  return Object.freeze({
+    hostKey: session.hostKey,
+    closed,
+    write: (data) => session.write(typeof data === 'string' ? data : new Uint8Array(data)),
+    resize: (cols, rows) => session.resize(Math.max(1, cols | 0), Math.max(1, rows | 0)),
+    close: () => session.close(),
+    onData(callback) {
+      textListeners.push(callback);
+      replay();
+    },
+    onBytes(callback) {
+      byteListeners.push(callback);
+      replay();
+    },
+  });
+}
