@@ -213,6 +213,7 @@ impl Relay {
             mtu: self.config.mtu,
             keepalive: std::time::Duration::from_secs(self.config.limits.keepalive_secs),
             allow: admitted.filter.acl.allow_rules(),
+            features: Default::default(),
         }
     }
 }
