@@ -7,9 +7,9 @@
 //!   close / peer close / dead peer / failure / lost connection ► Event::Closed(End), once
 //! ```
 //!
-//! When the relay offers the host list ([`Features::hosts`]), the connection subscribes
+//! When the relay offers the host list ([`Features::hosts`](crate::control::Features::hosts)), the connection subscribes
 //! itself and reports every list as [`Event::Hosts`]; [`Connection::wake`] asks the relay to
-//! wake a host when it offers that ([`Features::wake`]), answered by [`Event::WakeReply`].
+//! wake a host when it offers that ([`Features::wake`](crate::control::Features::wake)), answered by [`Event::WakeReply`].
 //!
 //! Sans-IO like [`Session`]: the driver (browser WebSocket, tokio, a test) feeds what the
 //! socket receives to [`Connection::handle_message`] and the clock to
@@ -32,7 +32,7 @@ use std::net::Ipv4Addr;
 
 use rand_core::CryptoRngCore;
 
-use crate::control::{ClientConfig, ControlMessage, Features, HostList, WakeOutcome};
+use crate::control::{ClientConfig, ControlMessage, HostList, WakeOutcome};
 use crate::handshake::Initiator;
 use crate::invite::Invite;
 use crate::keys::{PublicKey, SecretKey};
