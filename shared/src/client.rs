@@ -90,6 +90,8 @@ pub struct Connection {
     /// The latest host list, once the relay sent one.
     hosts: Option<HostList>,
     subscribed: bool,
+    /// How many wake replies came, and the latest.
+    wake_replies: (u64, Option<(Ipv4Addr, WakeOutcome)>),
     events: VecDeque<Event>,
     end: Option<End>,
     /// The latest time a caller passed in.
@@ -132,6 +134,7 @@ impl Connection {
             config: None,
             hosts: None,
             subscribed: false,
+            wake_replies: (0, None),
             events: VecDeque::new(),
             end: None,
             now,
@@ -160,12 +163,19 @@ impl Connection {
         self.hosts.as_ref()
     }
 
+    /// How many wake replies came so far, and the latest (for drivers that read state rather
+    /// than events).
+    pub fn wake_replies(&self) -> (u64, Option<(Ipv4Addr, WakeOutcome)>) {
+        self.wake_replies
+    }
+
     /// Asks the relay to wake the host at `address` (a magic packet on the LAN); the answer
-    /// comes as [`Event::WakeReply`]. Returns `false`, sending nothing, when the relay did not
-    /// offer waking to this device or the tunnel is not up. Call
-    /// [`Connection::poll_transmit`] after.
+    /// comes as [`Event::WakeReply`]. The relay decides (the device's `wake` flag, its ACL, the
+    /// rate limits); `features.wake` only tells a launcher whether to offer it. Returns
+    /// `false`, sending nothing, when the relay offers no host list (so it may not know the
+    /// message) or the tunnel is not up. Call [`Connection::poll_transmit`] after.
     pub fn wake(&mut self, address: Ipv4Addr) -> bool {
-        let offered = self.config.as_ref().is_some_and(|c| c.features.wake);
+        let offered = self.config.as_ref().is_some_and(|c| c.features.hosts);
         match self.session.as_mut() {
             Some(session) if offered && self.end.is_none() => {
                 session.send_control(&ControlMessage::Wake(address)).is_ok()
@@ -355,6 +365,7 @@ impl Connection {
                     self.events.push_back(Event::Hosts(list));
                 }
                 session::Event::Control(ControlMessage::WakeReply { address, outcome }) => {
+                    self.wake_replies = (self.wake_replies.0 + 1, Some((address, outcome)));
                     self.events.push_back(Event::WakeReply { address, outcome });
                 }
                 session::Event::Closed(end) => self.finish(end),
