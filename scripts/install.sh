@@ -38,6 +38,9 @@ have jupyter-notebook || apt_pkgs+=(jupyter-notebook)
 have syncthing     || apt_pkgs+=(syncthing)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
 have npm           || apt_pkgs+=(nodejs npm)      # the page's browser libraries (www/package.json)
+# Discovery tests: an mDNS responder and a DNS server with reverse names only (tests/src/apps/mdns.rs)
+/usr/bin/python3 -c 'import zeroconf' 2>/dev/null || apt_pkgs+=(python3-zeroconf)
+[ -x /usr/sbin/dnsmasq ] || apt_pkgs+=(dnsmasq-base)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   step "apt: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
