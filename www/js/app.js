@@ -6,6 +6,7 @@ import { setupTools } from './tools.js';
 import { setupBrowser } from './browse.js';
 import { showCertificate } from './certificate.js';
 import { setupApps, listenForPortRequests } from './apps.js';
+import { setupHome } from './home.js';
 
 const STATUS_EVERY_MS = 1000;
 /** Errors after which trying again later may work (the relay or the network was down). */
@@ -30,6 +31,10 @@ function exposeApi() {
     fetch: (url, init = {}) => wasm.httpFetch(String(url), init),
     connectTcp: (host, port) => wasm.connectTcp(String(host), Number(port)),
   };
+  if (typeof wasm.hosts === 'function' && typeof wasm.wake === 'function') {
+    api.hosts = () => wasm.hosts();
+    api.wake = (host) => wasm.wake(String(host));
+  }
   if (typeof wasm.appUrl === 'function' && typeof wasm.appPort === 'function') {
     api.appUrl = (lanUrl) => wasm.appUrl(String(lanUrl));
     api.appPort = (origin) => wasm.appPort(String(origin));
@@ -59,6 +64,7 @@ function render(status) {
   $('status').hidden = !status.enrolled;
   $('tools').hidden = !status.enrolled;
   $('apps').hidden = !status.enrolled;
+  $('home').hidden = !status.enrolled;
   $('s-state').textContent = status.state + (status.reconnectAttempts ? ` (attempt ${status.reconnectAttempts})` : '');
   $('s-address').textContent = status.address || '–';
   $('s-routes').textContent = status.routes.length ? status.routes.join(', ') : '–';
@@ -198,6 +204,7 @@ async function main() {
   setupTools(api);
   setupBrowser(api);
   onConfig = setupApps(api, relayInfo);
+  setupHome(api);
   window.setInterval(() => render(api.status()), STATUS_EVERY_MS);
   window.dispatchEvent(new CustomEvent('hometun-ready'));
   $('restore-button').addEventListener('click', async () => {
