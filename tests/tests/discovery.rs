@@ -10,6 +10,7 @@ use std::time::Duration;
 use hometun_shared::control::{HostList, WakeOutcome};
 use hometun_shared::invite::Invite;
 use hometun_tests::apps::mdns::{Announcer, ReverseDns};
+use hometun_tests::browser::{self, webdriver::Chromedriver, webdriver::Session};
 use hometun_tests::capture::Capture;
 use hometun_tests::client::Device;
 use hometun_tests::lab::{addr, Lab, Node, HOME_LAN_IF};
@@ -81,11 +82,23 @@ impl HexCapture {
     }
 }
 
-#[test]
-fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
+/// A lab whose LAN has a NAS announcing a web page and SSH over mDNS (h10, `nas.local`, "Lab
+/// NAS"), a printer known only by its reverse name (h20), and a relay reading reverse names from
+/// the lab's DNS server, with both hosts in its neighbour table. Also returns the captures that
+/// must stay empty: UDP on the router's internet side, mDNS/DNS into the tunnel.
+struct DiscoveryLab {
+    lab: Lab,
+    relay: Relay,
+    nas: Announcer,
+    _dns: ReverseDns,
+    wan_udp: Capture,
+    tun_discovery: Capture,
+}
+
+fn discovery_lab(options: RelayOptions) -> DiscoveryLab {
     let lab = Lab::start().expect("lab");
-    let mut relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
-    let _dns = ReverseDns::start(&lab, Node::Router, addr::ROUTER_LAN, 5300, &[(addr::HOST20, PRINTER)]).expect("dns");
+    let mut relay = Relay::start(&lab, options).expect("relay");
+    let dns = ReverseDns::start(&lab, Node::Router, addr::ROUTER_LAN, 5300, &[(addr::HOST20, PRINTER)]).expect("dns");
     let nas = Announcer::start(
         &lab,
         Node::Host10,
@@ -113,6 +126,12 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
             tokio::time::timeout(T, connect).await.expect("in time").expect("the host answers");
         }
     });
+    DiscoveryLab { lab, relay, nas, _dns: dns, wan_udp, tun_discovery }
+}
+
+#[test]
+fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
+    let DiscoveryLab { lab, relay, nas, _dns, wan_udp, tun_discovery } = discovery_lab(RelayOptions::default());
     let mac10 = String::from_utf8(lab.exec(Node::Host10, "cat", ["/sys/class/net/eth0/address"]).unwrap().stdout)
         .unwrap()
         .trim()
@@ -203,4 +222,89 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
     assert!(wan.is_empty(), "no discovery traffic on the internet side:\n{}", wan.join("\n"));
     let tun = tun_discovery.stop().unwrap();
     assert!(tun.is_empty(), "no mDNS or DNS into the tunnel:\n{}", tun.join("\n"));
+}
+
+/// The launcher in a real Chromium: the Home card shows both hosts by name and kind, a click on
+/// the NAS's web entry opens its page, `hometun.fetch` reaches it by its mDNS name, and Wake shows
+/// "waking…" until the host answers ping.
+#[test]
+fn the_home_card_shows_the_devices_opens_their_apps_and_wakes_one() {
+    let dist = browser::page_dist();
+    assert!(dist.join("index.html").exists(), "the page is not built: run `bash scripts/build-page.sh` first");
+    let DiscoveryLab { lab, relay, nas: _nas, _dns, wan_udp: _w, tun_discovery: _t } =
+        discovery_lab(RelayOptions { www: Some(dist), ..RelayOptions::default() });
+    let link = invite(&relay, "browser", &["--wake"]).to_link();
+    let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
+    let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
+    let page = driver.session(&browser::chromium_args(&spki), 900, 1000).expect("chromium");
+    let result = use_the_home_card(&lab, &page, &link);
+    if let Err(e) = result {
+        let shot = browser::output_dir().ok().map(|d| d.join("discovery-failed.png"));
+        if let Some(shot) = &shot {
+            let _ = page.screenshot(shot);
+        }
+        panic!("home card: {e:#}\nconsole:\n{}\nrelay:\n{}", page.console(), relay.last_log());
+    }
+}
+
+fn use_the_home_card(lab: &Lab, page: &Session<'_>, link: &str) -> anyhow::Result<()> {
+    page.goto(link)?;
+    let state = page.wait_for(
+        "the page to connect",
+        T,
+        "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' ? s : null",
+    )?;
+    anyhow::ensure!(state == "connected", "page state {state}");
+
+    // Both hosts, by name and kind, with their entries.
+    let item = |address: &str| format!("document.getElementById('home-host-{}')", address.replace('.', "-"));
+    let nas = page.wait_for(
+        "the NAS in the Home card",
+        T,
+        &format!("const e = {}; return e && e.textContent.includes('SSH') || e && e.textContent.includes('Web') ? e.innerText : null", item("192.168.0.10")),
+    )?;
+    let nas = nas.as_str().unwrap_or_default().to_owned();
+    for needle in ["Lab NAS", "computer", "nas.local", "Web", "Wake"] {
+        anyhow::ensure!(nas.contains(needle), "the NAS entry shows {needle}: {nas:?}");
+    }
+    let printer = page.wait_for(
+        "the printer in the Home card",
+        T,
+        &format!("const e = {}; return e && e.textContent.includes('{PRINTER}') ? e.innerText : null", item("192.168.0.20")),
+    )?;
+    anyhow::ensure!(printer.as_str().unwrap_or_default().starts_with(PRINTER), "named by its reverse name: {printer}");
+
+    // Names resolve inside the page.
+    let body = page.execute_async(
+        "const done = arguments[0]; window.hometun.fetch('http://nas.local/') \
+           .then(r => r.text ? r.text() : r.body).then(t => done(String(t)), e => done('error: ' + e));",
+        &[],
+    )?;
+    anyhow::ensure!(body.as_str().unwrap_or_default().contains("Hello from h10"), "fetch by mDNS name: {body}");
+
+    // A click on the web entry opens the NAS's page (a snapshot: this relay has no domain).
+    page.execute(&format!("{}.querySelector('button[data-action=web]').click()", item("192.168.0.10")), &[])?;
+    page.wait_for(
+        "the NAS's page opened from the Home card",
+        T,
+        "const f = document.getElementById('browse-frame'); const d = f && f.contentDocument; \
+         return d && d.body && d.body.innerText.includes('Hello from h10') ? true : null",
+    )?;
+
+    // Asleep, then woken: "waking…" until it answers ping.
+    lab.exec(Node::Host10, "ip", ["link", "set", "eth0", "down"])?;
+    page.execute(&format!("{}.querySelector('button[data-action=wake]').click()", item("192.168.0.10")), &[])?;
+    page.wait_for(
+        "waking…",
+        T,
+        &format!("const e = {}; return e && e.dataset.state === 'waking…' ? true : null", item("192.168.0.10")),
+    )?;
+    std::thread::sleep(Duration::from_secs(1));
+    lab.exec(Node::Host10, "ip", ["link", "set", "eth0", "up"])?;
+    page.wait_for(
+        "the woken NAS online again",
+        T,
+        &format!("const e = {}; return e && e.dataset.state === 'online' ? true : null", item("192.168.0.10")),
+    )?;
+    Ok(())
 }

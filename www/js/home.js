@@ -71,7 +71,8 @@ function entries(host) {
       out.push(button('VNC', 'vnc', { host: at, port: String(s.port) }, true));
     }
   }
-  if (host.wakeable && stateOf(host) !== 'online') out.push(button('Wake', 'wake', { address: host.address }, true));
+  // Offered even while the host looks online: the relay's view lags a host that just slept.
+  if (host.wakeable && stateOf(host) !== 'waking…') out.push(button('Wake', 'wake', { address: host.address }, true));
   return out;
 }
 
