@@ -229,21 +229,26 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
 /// "waking…" until the host answers ping.
 #[test]
 fn the_home_card_shows_the_devices_opens_their_apps_and_wakes_one() {
+    let started = std::time::Instant::now();
     let dist = browser::page_dist();
     assert!(dist.join("index.html").exists(), "the page is not built: run `bash scripts/build-page.sh` first");
     let DiscoveryLab { lab, relay, nas: _nas, _dns, wan_udp: _w, tun_discovery: _t } =
         discovery_lab(RelayOptions { www: Some(dist), ..RelayOptions::default() });
+    eprintln!("lab up after {:.1?}", started.elapsed());
     let link = invite(&relay, "browser", &["--wake"]).to_link();
     let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
     let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
     let page = driver.session(&browser::chromium_args(&spki), 900, 1000).expect("chromium");
+    eprintln!("chromium up after {:.1?}", started.elapsed());
     let result = use_the_home_card(&lab, &page, &link);
+    eprintln!("done after {:.1?}", started.elapsed());
     if let Err(e) = result {
         let shot = browser::output_dir().ok().map(|d| d.join("discovery-failed.png"));
         if let Some(shot) = &shot {
             let _ = page.screenshot(shot);
         }
-        panic!("home card: {e:#}\nconsole:\n{}\nrelay:\n{}", page.console(), relay.last_log());
+        let hosts = page.execute("return JSON.stringify(window.hometun.hosts())", &[]).unwrap_or_default();
+        panic!("home card: {e:#}\nhosts: {hosts}\nconsole:\n{}\nrelay:\n{}", page.console(), relay.last_log());
     }
 }
 
@@ -255,13 +260,17 @@ fn use_the_home_card(lab: &Lab, page: &Session<'_>, link: &str) -> anyhow::Resul
         "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' ? s : null",
     )?;
     anyhow::ensure!(state == "connected", "page state {state}");
+    eprintln!("connected");
 
     // Both hosts, by name and kind, with their entries.
     let item = |address: &str| format!("document.getElementById('home-host-{}')", address.replace('.', "-"));
     let nas = page.wait_for(
         "the NAS in the Home card",
         T,
-        &format!("const e = {}; return e && e.textContent.includes('SSH') || e && e.textContent.includes('Web') ? e.innerText : null", item("192.168.0.10")),
+        &format!(
+            "const e = {}; return e && e.textContent.includes('Web') && e.textContent.includes('Wake') ? e.innerText : null",
+            item("192.168.0.10")
+        ),
     )?;
     let nas = nas.as_str().unwrap_or_default().to_owned();
     for needle in ["Lab NAS", "computer", "nas.local", "Web", "Wake"] {
@@ -270,7 +279,10 @@ fn use_the_home_card(lab: &Lab, page: &Session<'_>, link: &str) -> anyhow::Resul
     let printer = page.wait_for(
         "the printer in the Home card",
         T,
-        &format!("const e = {}; return e && e.textContent.includes('{PRINTER}') ? e.innerText : null", item("192.168.0.20")),
+        &format!(
+            "const e = {}; return e && e.textContent.includes('{PRINTER}') ? e.innerText : null",
+            item("192.168.0.20")
+        ),
     )?;
     anyhow::ensure!(printer.as_str().unwrap_or_default().starts_with(PRINTER), "named by its reverse name: {printer}");
 
