@@ -72,6 +72,30 @@ pub async fn wake(host: String) -> Result<JsValue, JsValue> {
     Ok(outcome.as_str().into())
 }
 
+/// `lan_url` with a discovered host name (`http://nas.local:5000/`) replaced by the host's
+/// address (`http://192.168.0.10:5000/`), so `appUrl` takes names the relay listed; any other
+/// URL as it is.
+pub(crate) fn with_discovered_address(lan_url: &str) -> String {
+    replace_host(lan_url, |name| lan::host::discovered(&tunnel(), name))
+}
+
+fn replace_host(lan_url: &str, lookup: impl Fn(&str) -> Option<Ipv4Addr>) -> String {
+    let Some(rest) = lan_url.strip_prefix("http://") else { return lan_url.to_owned() };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    if authority.contains('@') || host.parse::<Ipv4Addr>().is_ok() {
+        return lan_url.to_owned();
+    }
+    match lookup(host) {
+        Some(address) => format!("http://{address}{}{tail}", port.map(|p| format!(":{p}")).unwrap_or_default()),
+        None => lan_url.to_owned(),
+    }
+}
+
 /// Tells the page, soon (never from inside the link's pump), that the list changed.
 pub(crate) fn announce_change() {
     wasm_bindgen_futures::spawn_local(async {
@@ -99,4 +123,28 @@ fn host_object(host: &Host) -> JsValue {
         .set("online", host.online)
         .set("wakeable", host.wakeable)
         .into_js()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn discovered_names_in_app_urls_become_addresses() {
+        let lookup = |name: &str| (name == "nas.local").then_some(Ipv4Addr::new(192, 168, 0, 10));
+        #[rustfmt::skip]
+        let cases = [
+            ("http://nas.local:5000/", "http://192.168.0.10:5000/"),
+            ("http://nas.local/a?b#c", "http://192.168.0.10/a?b#c"),
+            ("http://nas.local", "http://192.168.0.10"),
+            ("http://other.local:80/", "http://other.local:80/"),
+            ("http://192.168.0.20:80/", "http://192.168.0.20:80/"),
+            ("http://user@nas.local/", "http://user@nas.local/"),
+            ("https://nas.local/", "https://nas.local/"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(replace_host(input, lookup), expected, "{input}");
+        }
+    }
 }
