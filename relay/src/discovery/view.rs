@@ -65,8 +65,11 @@ mod tests {
         ]
     }
 
-    /// What a device with ACL `acl` sees: `(host, [ports])` per host.
-    fn seen(acl: &str, may_wake: bool) -> Vec<(u8, Vec<u16>, bool)> {
+    /// One host as a device sees it: last octet, service ports, wakeable.
+    type Seen = (u8, Vec<u16>, bool);
+
+    /// What a device with ACL `acl` sees.
+    fn seen(acl: &str, may_wake: bool) -> Vec<Seen> {
         let allow = Acl::parse_list(acl).unwrap().allow_rules();
         for_device(&lan(), &allow, may_wake)
             .hosts
@@ -78,7 +81,7 @@ mod tests {
     #[test]
     fn a_device_sees_only_what_its_acl_lets_it_reach() {
         #[rustfmt::skip]
-        let cases: Vec<(&str, bool, Vec<(u8, Vec<u16>, bool)>)> = vec![
+        let cases: Vec<(&str, bool, Vec<Seen>)> = vec![
             // 1. the whole LAN: everything, wakeable where the MAC is known
             ("192.168.0.0/24", true, vec![(10, vec![5000, 22, 631], true), (20, vec![80], false), (30, vec![], true)]),
             // 2. one host: only that host

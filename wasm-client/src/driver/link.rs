@@ -240,11 +240,9 @@ impl Link {
         while let Some(event) = self.connection.as_mut().and_then(Connection::poll_event) {
             match event {
                 Event::Configured(config) => self.on_configured(config),
-                Event::Hosts(list) => {
-                    if self.hosts.as_ref() != Some(&list) {
-                        self.hosts = Some(list);
-                        crate::api::hosts::announce_change();
-                    }
+                Event::Hosts(list) if self.hosts.as_ref() != Some(&list) => {
+                    self.hosts = Some(list);
+                    crate::api::hosts::announce_change();
                 }
                 Event::WakeReply { address, outcome } => {
                     self.wake_replies = (self.wake_replies.0 + 1, Some((address, outcome)));
