@@ -95,7 +95,7 @@ struct DiscoveryLab {
     tun_discovery: Capture,
 }
 
-fn discovery_lab(options: RelayOptions) -> DiscoveryLab {
+fn discovery_lab(options: RelayOptions, extra_settings: &str) -> DiscoveryLab {
     let lab = Lab::start().expect("lab");
     let mut relay = Relay::start(&lab, options).expect("relay");
     let dns = ReverseDns::start(&lab, Node::Router, addr::ROUTER_LAN, 5300, &[(addr::HOST20, PRINTER)]).expect("dns");
@@ -113,7 +113,7 @@ fn discovery_lab(options: RelayOptions) -> DiscoveryLab {
     // The lab's reverse names come from its own DNS server on port 5300.
     let config = relay.dir().join("relay.toml");
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[discovery]\nreverse_dns = \"192.168.0.1:5300\"\npoll_secs = 1\n");
+    text.push_str(&format!("\n[discovery]\nreverse_dns = \"192.168.0.1:5300\"\npoll_secs = 1\n{extra_settings}"));
     std::fs::write(&config, text).unwrap();
     relay.restart().expect("relay with discovery settings");
     let tun_discovery = Capture::start(&lab, Node::Home, "hometun0", "udp port 5353 or udp port 5300").unwrap();
@@ -131,7 +131,7 @@ fn discovery_lab(options: RelayOptions) -> DiscoveryLab {
 
 #[test]
 fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
-    let DiscoveryLab { lab, relay, nas, _dns, wan_udp, tun_discovery } = discovery_lab(RelayOptions::default());
+    let DiscoveryLab { lab, relay, nas, _dns, wan_udp, tun_discovery } = discovery_lab(RelayOptions::default(), "");
     let mac10 = String::from_utf8(lab.exec(Node::Host10, "cat", ["/sys/class/net/eth0/address"]).unwrap().stdout)
         .unwrap()
         .trim()
@@ -224,7 +224,8 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
     assert!(tun.is_empty(), "no mDNS or DNS into the tunnel:\n{}", tun.join("\n"));
 }
 
-/// The launcher in a real Chromium: the Home card shows both hosts by name and kind, a click on
+/// The launcher in a real Chromium (with the opt-in web-port probe): the Home card shows both
+/// hosts by name and kind, the printer with the web page the probe found, a click on
 /// the NAS's web entry opens its page, `hometun.fetch` reaches it by its mDNS name, and Wake shows
 /// "waking…" until the host answers ping.
 #[test]
@@ -233,7 +234,7 @@ fn the_home_card_shows_the_devices_opens_their_apps_and_wakes_one() {
     let dist = browser::page_dist();
     assert!(dist.join("index.html").exists(), "the page is not built: run `bash scripts/build-page.sh` first");
     let DiscoveryLab { lab, relay, nas: _nas, _dns, wan_udp: _w, tun_discovery: _t } =
-        discovery_lab(RelayOptions { www: Some(dist), ..RelayOptions::default() });
+        discovery_lab(RelayOptions { www: Some(dist), ..RelayOptions::default() }, "probe_web_ports = true\n");
     eprintln!("lab up after {:.1?}", started.elapsed());
     let link = invite(&relay, "browser", &["--wake"]).to_link();
     let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
@@ -268,7 +269,8 @@ fn use_the_home_card(lab: &Lab, page: &Session<'_>, link: &str) -> anyhow::Resul
         "the NAS in the Home card",
         T,
         &format!(
-            "const e = {}; return e && e.textContent.includes('Web') && e.textContent.includes('Wake') ? e.innerText : null",
+            "const e = {}; const t = e ? e.innerText : ''; \
+             return ['Lab NAS', 'computer', 'nas.local', 'Web', 'Wake'].every(n => t.includes(n)) ? t : null",
             item("192.168.0.10")
         ),
     )?;
@@ -285,6 +287,15 @@ fn use_the_home_card(lab: &Lab, page: &Session<'_>, link: &str) -> anyhow::Resul
         ),
     )?;
     anyhow::ensure!(printer.as_str().unwrap_or_default().starts_with(PRINTER), "named by its reverse name: {printer}");
+    // It announces nothing, but the opt-in probe found its web page.
+    page.wait_for(
+        "the printer's probed web page",
+        T,
+        &format!(
+            "const e = {}; return e && e.querySelector('button[data-action=web]') ? true : null",
+            item("192.168.0.20")
+        ),
+    )?;
 
     // Names resolve inside the page.
     let body = page.execute_async(

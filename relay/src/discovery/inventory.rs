@@ -122,6 +122,7 @@ struct Entry {
     mdns_name: Option<String>,
     reverse_name: Option<String>,
     reverse_asked: Option<Instant>,
+    probed: Option<Instant>,
     /// Instance name → (friendly label, service, expiry).
     services: BTreeMap<String, (Option<String>, Service, Instant)>,
 }
@@ -135,6 +136,7 @@ impl Entry {
             mdns_name: None,
             reverse_name: None,
             reverse_asked: None,
+            probed: None,
             services: BTreeMap::new(),
         }
     }
@@ -215,6 +217,30 @@ impl Inventory {
         due
     }
 
+    /// The next host to probe for web ports (opt-in): one without announced services, not
+    /// probed within `reverse_refresh`; it is marked probed.
+    pub fn probe_due(&mut self, now: Instant) -> Option<Ipv4Addr> {
+        let refresh = self.limits.reverse_refresh;
+        let (address, entry) = self.hosts.iter_mut().find(|(_, e)| {
+            e.services.keys().all(|k| k.starts_with(PROBED))
+                && e.probed.is_none_or(|at| now.saturating_duration_since(at) >= refresh)
+        })?;
+        entry.probed = Some(now);
+        Some(*address)
+    }
+
+    /// The web ports a probe found open on `address` (`(type, port)`); they count as services
+    /// until twice the probe interval passes without a new probe finding them.
+    pub fn observe_probe(&mut self, now: Instant, address: Ipv4Addr, open: &[(&str, u16)]) {
+        let expires = now + self.limits.reverse_refresh * 2;
+        let Some(entry) = self.hosts.get_mut(&address) else { return };
+        entry.services.retain(|k, _| !k.starts_with(PROBED));
+        for &(kind, port) in open.iter().take(MAX_SERVICES) {
+            let service = Service { kind: kind.to_owned(), port };
+            entry.services.insert(format!("{PROBED}{port}"), (None, service, expires));
+        }
+    }
+
     /// The LAN's DNS server answered a reverse query for `address` (`None`: no name).
     pub fn observe_reverse_name(&mut self, address: Ipv4Addr, name: Option<&str>) {
         let Some(entry) = self.hosts.get_mut(&address) else { return };
@@ -256,6 +282,9 @@ impl Inventory {
     }
 }
 
+/// Key prefix of services found by a probe (no mDNS instance name starts with it).
+const PROBED: &str = "\u{0}probe:";
+
 fn known(address: Ipv4Addr, entry: &Entry) -> KnownHost {
     let mut names: Vec<String> = entry.mdns_name.iter().chain(entry.reverse_name.iter()).cloned().collect();
     names.dedup();
@@ -269,7 +298,7 @@ fn known(address: Ipv4Addr, entry: &Entry) -> KnownHost {
         names,
         label: entry.services.values().find_map(|(label, _, _)| label.clone()),
         services,
-        online: entry.neighbour_up || !entry.services.is_empty(),
+        online: entry.neighbour_up || entry.services.keys().any(|k| !k.starts_with(PROBED)),
     }
 }
 
@@ -394,6 +423,22 @@ mod tests {
             inv.observe_announcement(t(0), &many);
         }
         assert_eq!(inv.hosts()[0].services.len(), MAX_SERVICES);
+    }
+
+    #[test]
+    fn probes_visit_hosts_without_announcements_one_at_a_time() {
+        let mut inv = inventory();
+        let (nas, printer) = (Ipv4Addr::new(192, 168, 0, 10), Ipv4Addr::new(192, 168, 0, 20));
+        inv.observe_neighbours(t(0), &[(nas, MAC10), (printer, MAC10)]);
+        inv.observe_announcement(t(0), &nas_http(3600));
+        assert_eq!(inv.probe_due(t(0)), Some(printer), "the NAS announces itself");
+        assert_eq!(inv.probe_due(t(1)), None, "one probe per host per interval");
+        inv.observe_probe(t(1), printer, &[("_http._tcp", 80)]);
+        let probed = inv.hosts().into_iter().find(|h| h.address == printer).unwrap();
+        assert_eq!(probed.services, [Service { kind: "_http._tcp".into(), port: 80 }]);
+        assert_eq!(inv.probe_due(t(601)), Some(printer));
+        inv.observe_probe(t(601), printer, &[]);
+        assert!(inv.hosts().iter().find(|h| h.address == printer).unwrap().services.is_empty(), "closed again");
     }
 
     #[test]

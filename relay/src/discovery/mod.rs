@@ -3,7 +3,8 @@
 //!
 //! Passive: the relay reads its own neighbour table ([`neighbours`]), listens to mDNS/DNS-SD
 //! announcements on the LAN interface only ([`mdns`]) and asks the LAN's DNS server for
-//! reverse names ([`reverse`]). All of it feeds one sans-IO [`inventory::Inventory`]; a device
+//! reverse names ([`reverse`]); opt-in, it tries common web ports of silent hosts ([`probe`]).
+//! All of it feeds one sans-IO [`inventory::Inventory`]; a device
 //! gets the part its ACL lets it reach ([`view`]) over the tunnel (control messages, never an
 //! HTTP endpoint), pushed again on every change. [`wake`] holds the magic packet and its rate
 //! limits; [`Discovery::wake`] sends it as a UDP broadcast on the LAN interface.
@@ -11,6 +12,7 @@
 pub mod inventory;
 pub mod mdns;
 pub mod neighbours;
+pub mod probe;
 pub mod reverse;
 pub mod view;
 pub mod wake;
@@ -44,11 +46,13 @@ pub struct Settings {
     pub poll_secs: u64,
     /// Most hosts remembered.
     pub max_hosts: usize,
+    /// Opt-in: try common web ports on hosts that announce nothing ([`probe`]).
+    pub probe_web_ports: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { enabled: true, mdns: true, reverse_dns: None, poll_secs: 5, max_hosts: 256 }
+        Self { enabled: true, mdns: true, reverse_dns: None, poll_secs: 5, max_hosts: 256, probe_web_ports: false }
     }
 }
 
@@ -268,6 +272,17 @@ pub fn start(relay: &Arc<Relay>) {
                     if let Ok(name) = name {
                         discovery.update(|inventory, _| inventory.observe_reverse_name(address, name.as_deref()));
                     }
+                }
+            }
+            if discovery.settings.probe_web_ports {
+                let due = {
+                    let now = discovery.clock.now();
+                    lock(&discovery.inventory).probe_due(now)
+                };
+                if let Some(address) = due {
+                    let open = probe::web_ports(address).await;
+                    tracing::debug!(host = %address, ?open, "probed web ports");
+                    discovery.update(|inventory, now| inventory.observe_probe(now, address, &open));
                 }
             }
             tokio::select! {
