@@ -49,6 +49,9 @@ have xclip         || apt_pkgs+=(xclip)
 # LAN host runs a real OpenSSH server (tests/src/apps/sshd.rs; never started on this machine).
 have clang         || apt_pkgs+=(clang)
 [ -x /usr/sbin/sshd ] || apt_pkgs+=(openssh-server)
+# Discovery tests: an mDNS responder and a DNS server with reverse names only (tests/src/apps/mdns.rs)
+/usr/bin/python3 -c 'import zeroconf' 2>/dev/null || apt_pkgs+=(python3-zeroconf)
+[ -x /usr/sbin/dnsmasq ] || apt_pkgs+=(dnsmasq-base)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   step "apt: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

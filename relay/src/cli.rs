@@ -47,9 +47,21 @@ pub enum Command {
         /// What the client may reach: CIDR[:PORT[-PORT]][/tcp|/udp],... (default: the LAN).
         #[arg(long)]
         allow: Option<String>,
+        /// Let the device wake sleeping LAN hosts (Wake-on-LAN); off by default.
+        #[arg(long)]
+        wake: bool,
         /// Do not print the QR code.
         #[arg(long)]
         no_qr: bool,
+    },
+    /// List the hosts the running relay sees on the LAN: names, addresses, MACs, services.
+    Hosts {
+        /// State directory.
+        #[arg(long, default_value = DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List clients, or revoke one.
     Clients {

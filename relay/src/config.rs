@@ -77,6 +77,9 @@ pub struct Config {
     /// Trusted certificate by ACME (`[acme]`).
     #[serde(default, skip_serializing_if = "crate::acme::Settings::is_empty")]
     pub acme: crate::acme::Settings,
+    /// Discovery of the home's devices and Wake-on-LAN (`[discovery]`).
+    #[serde(default, skip_serializing_if = "crate::discovery::Settings::is_default")]
+    pub discovery: crate::discovery::Settings,
 }
 
 /// Resource limits against slow, broken or hostile peers.
@@ -228,6 +231,7 @@ impl Config {
             }
         }
         self.acme.check()?;
+        self.discovery.check()?;
         let l = &self.limits;
         if l.max_message_bytes < 4096 || l.max_message_bytes > 16 << 20 {
             return Err(("max_message_bytes", "must be from 4096 to 16 MiB".into()));

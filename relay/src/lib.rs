@@ -7,6 +7,7 @@
 //! - [`forwarding`]: what may leave for the LAN — ACLs, the per-client filter, the tun device, NAT.
 //! - [`web`]: the one TLS port (page, `/tunnel` WebSocket, `/healthz`, `/relay.json`).
 //! - [`acme`]: the certificate — ACME (TLS-ALPN-01) for the domain and app names, or self-signed.
+//! - [`discovery`]: the home's devices (neighbours, mDNS, reverse names), per-device lists, Wake-on-LAN.
 //! - [`admin`]: the admin socket through which commands talk to the running relay.
 //! - [`state`]: persistent clients, invites and leases, and the actions on them.
 //! - [`net`]: IPv4 header views and LAN detection; [`config`], [`cli`], [`cmd`], [`qr`].
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod daemon;
+pub mod discovery;
 pub mod forwarding;
 pub mod net;
 pub mod qr;

@@ -26,9 +26,10 @@ fn main() -> std::process::ExitCode {
             Command::Init { setup } => cmd::setup::prepare(&setup).map(|_| {
                 eprintln!("Ready. Start the relay with: hometun-relay serve --dir {}", setup.dir.display());
             }),
-            Command::Invite { dir, name, ttl, allow, no_qr } => {
-                cmd::admin::invite(&dir, &name, ttl, allow.as_deref(), !no_qr).await
+            Command::Invite { dir, name, ttl, allow, wake, no_qr } => {
+                cmd::admin::invite(&dir, &name, ttl, allow.as_deref(), wake, !no_qr).await
             }
+            Command::Hosts { dir, json } => cmd::admin::hosts(&dir, json).await,
             Command::Clients { dir, json, action: None } => cmd::admin::clients(&dir, json).await,
             Command::Clients { dir, action: Some(ClientsAction::Revoke { name }), .. } => {
                 cmd::admin::revoke(&dir, &name).await

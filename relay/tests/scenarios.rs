@@ -65,8 +65,16 @@ async fn the_pushed_config_carries_the_invites_allow_list() {
     let info = {
         let mut store = lab.relay.store();
         let allow = Some("192.168.0.10:80,192.168.0.20:8000-8100/tcp");
-        hometun_relay::state::actions::create_invite(&mut store, &lab.relay.config, lab.relay.public, "tv", 3600, allow)
-            .unwrap()
+        hometun_relay::state::actions::create_invite(
+            &mut store,
+            &lab.relay.config,
+            lab.relay.public,
+            "tv",
+            3600,
+            allow,
+            false,
+        )
+        .unwrap()
     };
     let invite = Invite::parse(&info.link).unwrap();
     let mut tv = lab.connect(&new_key(), &invite.relay_key, Some(&invite)).await.unwrap();

@@ -7,6 +7,10 @@
 //!   close / peer close / dead peer / failure / lost connection ► Event::Closed(End), once
 //! ```
 //!
+//! When the relay offers the host list ([`Features::hosts`](crate::control::Features::hosts)), the connection subscribes
+//! itself and reports every list as [`Event::Hosts`]; [`Connection::wake`] asks the relay to
+//! wake a host when it offers that ([`Features::wake`](crate::control::Features::wake)), answered by [`Event::WakeReply`].
+//!
 //! Sans-IO like [`Session`]: the driver (browser WebSocket, tokio, a test) feeds what the
 //! socket receives to [`Connection::handle_message`] and the clock to
 //! [`Connection::handle_timeout`], sends what [`Connection::poll_transmit`] returns, sleeps
@@ -28,7 +32,7 @@ use std::net::Ipv4Addr;
 
 use rand_core::CryptoRngCore;
 
-use crate::control::ClientConfig;
+use crate::control::{ClientConfig, ControlMessage, HostList, WakeOutcome};
 use crate::handshake::Initiator;
 use crate::invite::Invite;
 use crate::keys::{PublicKey, SecretKey};
@@ -44,6 +48,16 @@ pub enum Event {
     /// address, MTU and DNS servers, and keepalives go out at its interval. The first one
     /// means the tunnel is up.
     Configured(ClientConfig),
+    /// The relay sent the home's hosts this device may see (after it offered them), first
+    /// after the configuration and then on every change.
+    Hosts(HostList),
+    /// The relay's answer to [`Connection::wake`].
+    WakeReply {
+        /// The host asked for.
+        address: Ipv4Addr,
+        /// What the relay did.
+        outcome: WakeOutcome,
+    },
     /// The connection ended, for this reason. Reported exactly once; nothing follows it.
     Closed(End),
 }
@@ -73,6 +87,11 @@ pub struct Connection {
     net: Option<NetStack>,
     net_seed: u64,
     config: Option<ClientConfig>,
+    /// The latest host list, once the relay sent one.
+    hosts: Option<HostList>,
+    subscribed: bool,
+    /// How many wake replies came, and the latest.
+    wake_replies: (u64, Option<(Ipv4Addr, WakeOutcome)>),
     events: VecDeque<Event>,
     end: Option<End>,
     /// The latest time a caller passed in.
@@ -113,6 +132,9 @@ impl Connection {
             net: None,
             net_seed: rng.next_u64(),
             config: None,
+            hosts: None,
+            subscribed: false,
+            wake_replies: (0, None),
             events: VecDeque::new(),
             end: None,
             now,
@@ -133,6 +155,33 @@ impl Connection {
     /// The configuration the relay pushed, once it has.
     pub fn config(&self) -> Option<&ClientConfig> {
         self.config.as_ref()
+    }
+
+    /// The latest host list the relay sent (`None` before one came, or when the relay does
+    /// not offer it).
+    pub fn hosts(&self) -> Option<&HostList> {
+        self.hosts.as_ref()
+    }
+
+    /// How many wake replies came so far, and the latest (for drivers that read state rather
+    /// than events).
+    pub fn wake_replies(&self) -> (u64, Option<(Ipv4Addr, WakeOutcome)>) {
+        self.wake_replies
+    }
+
+    /// Asks the relay to wake the host at `address` (a magic packet on the LAN); the answer
+    /// comes as [`Event::WakeReply`]. The relay decides (the device's `wake` flag, its ACL, the
+    /// rate limits); `features.wake` only tells a launcher whether to offer it. Returns
+    /// `false`, sending nothing, when the relay offers no host list (so it may not know the
+    /// message) or the tunnel is not up. Call [`Connection::poll_transmit`] after.
+    pub fn wake(&mut self, address: Ipv4Addr) -> bool {
+        let offered = self.config.as_ref().is_some_and(|c| c.features.hosts);
+        match self.session.as_mut() {
+            Some(session) if offered && self.end.is_none() => {
+                session.send_control(&ControlMessage::Wake(address)).is_ok()
+            }
+            _ => false,
+        }
     }
 
     /// The netstack, once a configuration built it (or one was carried over).
@@ -311,6 +360,14 @@ impl Connection {
         while let Some(event) = self.session.as_mut().and_then(Session::poll_event) {
             match event {
                 session::Event::Config(config) => self.apply_config(config, now),
+                session::Event::Control(ControlMessage::Hosts(list)) => {
+                    self.hosts = Some(list.clone());
+                    self.events.push_back(Event::Hosts(list));
+                }
+                session::Event::Control(ControlMessage::WakeReply { address, outcome }) => {
+                    self.wake_replies = (self.wake_replies.0 + 1, Some((address, outcome)));
+                    self.events.push_back(Event::WakeReply { address, outcome });
+                }
                 session::Event::Closed(end) => self.finish(end),
                 _ => {}
             }
@@ -336,6 +393,9 @@ impl Connection {
         }
         if let Some(session) = self.session.as_mut() {
             session.set_keepalive(config.keepalive);
+            if config.features.hosts && !self.subscribed {
+                self.subscribed = session.send_control(&ControlMessage::Subscribe).is_ok();
+            }
         }
         self.config = Some(config.clone());
         self.events.push_back(Event::Configured(config));

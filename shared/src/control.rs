@@ -2,15 +2,27 @@
 //!
 //! Like OpenVPN's `push "route ..."`: the client's tunnel address, the relay's, routes, DNS
 //! servers, MTU, keepalive interval and the allow list (what the device may reach, so a launcher
-//! can list it). Encoding: `[type u8][version u8]` then TLV fields
+//! can list it). Beyond the configuration, the relay may offer ([`Features`]) the home's hosts as
+//! this device may see them and Wake-on-LAN ([`hosts`]). Encoding: `[type u8][version u8]` then TLV fields
 //! `[tag u8][len u16 BE][value]`. Bit 7 of a tag marks a field the receiver must understand:
 //! unknown optional fields are skipped, unknown required fields refuse the message.
+
+pub mod hosts;
+
+pub use hosts::{
+    is_host_name, is_label, is_service_type, Host, HostList, Service, WakeOutcome, MAX_HOSTS, MAX_LABEL_LEN, MAX_NAMES,
+    MAX_NAME_LEN, MAX_SERVICES,
+};
 
 use crate::ipv4::{InterfaceAddress, Network};
 use core::net::Ipv4Addr;
 use core::time::Duration;
 
 const TYPE_CONFIG: u8 = 1;
+const TYPE_HOSTS: u8 = 2;
+const TYPE_SUBSCRIBE: u8 = 3;
+const TYPE_WAKE: u8 = 4;
+const TYPE_WAKE_REPLY: u8 = 5;
 const VERSION: u8 = 1;
 const REQUIRED: u8 = 0x80;
 const TAG_ADDRESS: u8 = 1 | REQUIRED;
@@ -21,6 +33,10 @@ const TAG_MTU: u8 = 5 | REQUIRED;
 const TAG_KEEPALIVE: u8 = 6;
 /// Optional, so clients from before the allow list skip it.
 const TAG_ALLOW: u8 = 7;
+/// Optional: what else the relay offers ([`Features`]); clients from before it skip it.
+const TAG_FEATURES: u8 = 8;
+const FEATURE_HOSTS: u8 = 1;
+const FEATURE_WAKE: u8 = 2;
 const PROTOCOL_TCP: u8 = 6;
 const PROTOCOL_UDP: u8 = 17;
 /// At most this many routes, DNS servers or allow rules are accepted in one message.
@@ -72,6 +88,20 @@ pub struct ClientConfig {
     /// packet anyway. Empty means everything routed (and is what a relay from before the allow
     /// list sends).
     pub allow: Vec<AllowRule>,
+    /// What else this relay offers the device (the host list, waking hosts). All off is what a
+    /// relay from before them sends.
+    pub features: Features,
+}
+
+/// The optional parts of the control plane a relay offers one device. A client sends
+/// [`ControlMessage::Subscribe`] or [`ControlMessage::Wake`] only when offered, so an older
+/// relay never receives a message type it does not know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    /// The relay sends [`ControlMessage::Hosts`] after a [`ControlMessage::Subscribe`].
+    pub hosts: bool,
+    /// This device may ask the relay to wake hosts ([`ControlMessage::Wake`]).
+    pub wake: bool,
 }
 
 /// One rule of a device's allow list: `network`, optionally only some ports and one protocol.
@@ -153,87 +183,141 @@ impl AllowRule {
 pub enum ControlMessage {
     /// The client's configuration (relay to client).
     Config(ClientConfig),
+    /// The hosts of the home LAN this device may reach (relay to client).
+    Hosts(HostList),
+    /// The client wants [`ControlMessage::Hosts`] now and on every change (client to relay).
+    Subscribe,
+    /// The client asks the relay to wake the host at this address (client to relay).
+    Wake(Ipv4Addr),
+    /// What became of a wake request (relay to client).
+    WakeReply {
+        /// The host asked for.
+        address: Ipv4Addr,
+        /// What the relay did.
+        outcome: WakeOutcome,
+    },
 }
 
 impl ControlMessage {
     /// Encodes the message.
     pub fn encode(&self) -> Vec<u8> {
-        let Self::Config(config) = self;
-        let mut out = vec![TYPE_CONFIG, VERSION];
-        field(&mut out, TAG_ADDRESS, &prefix_bytes(config.address.addr(), config.address.prefix_len()));
-        field(&mut out, TAG_RELAY_ADDRESS, &config.relay_address.octets());
-        for route in config.routes.iter().take(MAX_LIST_LEN) {
-            field(&mut out, TAG_ROUTE, &prefix_bytes(route.addr(), route.prefix_len()));
-        }
-        for server in config.dns.iter().take(MAX_LIST_LEN) {
-            field(&mut out, TAG_DNS, &server.octets());
-        }
-        field(&mut out, TAG_MTU, &config.mtu.to_be_bytes());
-        let keepalive = u16::try_from(config.keepalive.as_secs()).unwrap_or(u16::MAX);
-        field(&mut out, TAG_KEEPALIVE, &keepalive.to_be_bytes());
-        for rule in config.allow.iter().take(MAX_LIST_LEN) {
-            field(&mut out, TAG_ALLOW, &rule.to_bytes());
+        let (kind, mut out) = match self {
+            Self::Config(config) => return encode_config(config),
+            Self::Hosts(_) => (TYPE_HOSTS, Vec::new()),
+            Self::Subscribe => (TYPE_SUBSCRIBE, Vec::new()),
+            Self::Wake(_) => (TYPE_WAKE, Vec::new()),
+            Self::WakeReply { .. } => (TYPE_WAKE_REPLY, Vec::new()),
+        };
+        out.extend_from_slice(&[kind, VERSION]);
+        match self {
+            Self::Hosts(list) => list.encode_fields(&mut out),
+            Self::Wake(address) => hosts::encode_wake(&mut out, *address),
+            Self::WakeReply { address, outcome } => hosts::encode_wake_reply(&mut out, *address, *outcome),
+            Self::Config(_) | Self::Subscribe => {}
         }
         out
     }
 
     /// Decodes a message from untrusted bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, ControlError> {
-        let (&[kind, version], mut rest) = bytes.split_first_chunk::<2>().ok_or(ControlError::Truncated)?;
-        if kind != TYPE_CONFIG {
+        let (&[kind, version], rest) = bytes.split_first_chunk::<2>().ok_or(ControlError::Truncated)?;
+        if !(TYPE_CONFIG..=TYPE_WAKE_REPLY).contains(&kind) {
             return Err(ControlError::UnknownType(kind));
         }
         if version > VERSION {
             return Err(ControlError::UnsupportedVersion(version));
         }
-        let (mut address, mut relay_address, mut mtu) = (None, None, None);
-        let (mut routes, mut dns, mut allow, mut keepalive) =
-            (Vec::new(), Vec::new(), Vec::new(), crate::session::Params::default().keepalive);
-        while !rest.is_empty() {
-            let (&[tag, hi, lo], after) = rest.split_first_chunk::<3>().ok_or(ControlError::Truncated)?;
-            let len = usize::from(u16::from_be_bytes([hi, lo]));
-            if after.len() < len {
-                return Err(ControlError::Truncated);
-            }
-            let (value, after) = after.split_at(len);
-            rest = after;
-            match tag {
-                TAG_ADDRESS => {
-                    let (addr, len) = parse_prefix(tag, value)?;
-                    address = Some(InterfaceAddress::new(addr, len).map_err(|_| ControlError::BadField(tag))?);
-                }
-                TAG_RELAY_ADDRESS => relay_address = Some(parse_ip(tag, value)?),
-                TAG_ROUTE => {
-                    let (addr, len) = parse_prefix(tag, value)?;
-                    push_bounded(&mut routes, Network::new(addr, len).map_err(|_| ControlError::BadField(tag))?)?;
-                }
-                TAG_DNS => push_bounded(&mut dns, parse_ip(tag, value)?)?,
-                TAG_MTU => {
-                    let mtu_value = u16::from_be_bytes(value.try_into().map_err(|_| ControlError::BadField(tag))?);
-                    if mtu_value < 576 {
-                        return Err(ControlError::BadField(tag));
-                    }
-                    mtu = Some(mtu_value);
-                }
-                TAG_KEEPALIVE => {
-                    let secs = u16::from_be_bytes(value.try_into().map_err(|_| ControlError::BadField(tag))?);
-                    keepalive = Duration::from_secs(u64::from(secs.max(1)));
-                }
-                TAG_ALLOW => push_bounded(&mut allow, AllowRule::parse(tag, value)?)?,
-                unknown if unknown & REQUIRED != 0 => return Err(ControlError::UnknownRequiredField(unknown)),
-                _ => {}
-            }
+        match kind {
+            TYPE_HOSTS => HostList::decode_fields(rest).map(Self::Hosts),
+            TYPE_SUBSCRIBE => Ok(Self::Subscribe),
+            TYPE_WAKE => hosts::decode_wake(rest, false).map(|(address, _)| Self::Wake(address)),
+            TYPE_WAKE_REPLY => match hosts::decode_wake(rest, true)? {
+                (address, Some(outcome)) => Ok(Self::WakeReply { address, outcome }),
+                (_, None) => Err(ControlError::Truncated),
+            },
+            _ => decode_config(rest).map(Self::Config),
         }
-        Ok(Self::Config(ClientConfig {
-            address: address.ok_or(ControlError::MissingField(TAG_ADDRESS))?,
-            relay_address: relay_address.ok_or(ControlError::MissingField(TAG_RELAY_ADDRESS))?,
-            routes,
-            dns,
-            mtu: mtu.ok_or(ControlError::MissingField(TAG_MTU))?,
-            keepalive,
-            allow,
-        }))
     }
+}
+
+fn encode_config(config: &ClientConfig) -> Vec<u8> {
+    let mut out = vec![TYPE_CONFIG, VERSION];
+    field(&mut out, TAG_ADDRESS, &prefix_bytes(config.address.addr(), config.address.prefix_len()));
+    field(&mut out, TAG_RELAY_ADDRESS, &config.relay_address.octets());
+    for route in config.routes.iter().take(MAX_LIST_LEN) {
+        field(&mut out, TAG_ROUTE, &prefix_bytes(route.addr(), route.prefix_len()));
+    }
+    for server in config.dns.iter().take(MAX_LIST_LEN) {
+        field(&mut out, TAG_DNS, &server.octets());
+    }
+    field(&mut out, TAG_MTU, &config.mtu.to_be_bytes());
+    let keepalive = u16::try_from(config.keepalive.as_secs()).unwrap_or(u16::MAX);
+    field(&mut out, TAG_KEEPALIVE, &keepalive.to_be_bytes());
+    for rule in config.allow.iter().take(MAX_LIST_LEN) {
+        field(&mut out, TAG_ALLOW, &rule.to_bytes());
+    }
+    let features = config.features;
+    if features.hosts || features.wake {
+        let bits = (if features.hosts { FEATURE_HOSTS } else { 0 }) | (if features.wake { FEATURE_WAKE } else { 0 });
+        field(&mut out, TAG_FEATURES, &[bits]);
+    }
+    out
+}
+
+fn decode_config(mut rest: &[u8]) -> Result<ClientConfig, ControlError> {
+    let mut features = Features::default();
+    let (mut address, mut relay_address, mut mtu) = (None, None, None);
+    let (mut routes, mut dns, mut allow, mut keepalive) =
+        (Vec::new(), Vec::new(), Vec::new(), crate::session::Params::default().keepalive);
+    while !rest.is_empty() {
+        let (&[tag, hi, lo], after) = rest.split_first_chunk::<3>().ok_or(ControlError::Truncated)?;
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        if after.len() < len {
+            return Err(ControlError::Truncated);
+        }
+        let (value, after) = after.split_at(len);
+        rest = after;
+        match tag {
+            TAG_ADDRESS => {
+                let (addr, len) = parse_prefix(tag, value)?;
+                address = Some(InterfaceAddress::new(addr, len).map_err(|_| ControlError::BadField(tag))?);
+            }
+            TAG_RELAY_ADDRESS => relay_address = Some(parse_ip(tag, value)?),
+            TAG_ROUTE => {
+                let (addr, len) = parse_prefix(tag, value)?;
+                push_bounded(&mut routes, Network::new(addr, len).map_err(|_| ControlError::BadField(tag))?)?;
+            }
+            TAG_DNS => push_bounded(&mut dns, parse_ip(tag, value)?)?,
+            TAG_MTU => {
+                let mtu_value = u16::from_be_bytes(value.try_into().map_err(|_| ControlError::BadField(tag))?);
+                if mtu_value < 576 {
+                    return Err(ControlError::BadField(tag));
+                }
+                mtu = Some(mtu_value);
+            }
+            TAG_KEEPALIVE => {
+                let secs = u16::from_be_bytes(value.try_into().map_err(|_| ControlError::BadField(tag))?);
+                keepalive = Duration::from_secs(u64::from(secs.max(1)));
+            }
+            TAG_ALLOW => push_bounded(&mut allow, AllowRule::parse(tag, value)?)?,
+            TAG_FEATURES => {
+                let &[bits] = value else { return Err(ControlError::BadField(tag)) };
+                features = Features { hosts: bits & FEATURE_HOSTS != 0, wake: bits & FEATURE_WAKE != 0 };
+            }
+            unknown if unknown & REQUIRED != 0 => return Err(ControlError::UnknownRequiredField(unknown)),
+            _ => {}
+        }
+    }
+    Ok(ClientConfig {
+        address: address.ok_or(ControlError::MissingField(TAG_ADDRESS))?,
+        relay_address: relay_address.ok_or(ControlError::MissingField(TAG_RELAY_ADDRESS))?,
+        routes,
+        dns,
+        mtu: mtu.ok_or(ControlError::MissingField(TAG_MTU))?,
+        keepalive,
+        allow,
+        features,
+    })
 }
 
 fn field(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
@@ -310,6 +394,17 @@ mod tests {
     }
 
     #[test]
+    fn offered_features_arrive_as_sent_and_old_clients_skip_them() {
+        let mut config = home_config();
+        config.features = Features { hosts: true, wake: false };
+        let message = ControlMessage::Config(config);
+        let bytes = message.encode();
+        assert_eq!(ControlMessage::decode(&bytes), Ok(message));
+        assert_eq!(TAG_FEATURES & REQUIRED, 0, "the features must stay optional");
+        assert_eq!(&bytes[bytes.len() - 4..], &[TAG_FEATURES, 0, 1, FEATURE_HOSTS]);
+    }
+
+    #[test]
     fn an_allow_list_arrives_as_sent() {
         let message = ControlMessage::Config(config_with_allow_list());
         assert_eq!(ControlMessage::decode(&message.encode()), Ok(message));
@@ -378,6 +473,7 @@ mod tests {
         let cases: Vec<(Vec<u8>, ControlError)> = vec![
             (vec![], ControlError::Truncated),
             (vec![9, 1], ControlError::UnknownType(9)),
+            (vec![0, 1], ControlError::UnknownType(0)),
             (vec![1, 2], ControlError::UnsupportedVersion(2)),
             (good[..good.len() - 1].to_vec(), ControlError::Truncated),
             (vec![1, 1], ControlError::MissingField(TAG_ADDRESS)),

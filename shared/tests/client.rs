@@ -241,3 +241,46 @@ fn echo_reply(request: &[u8]) -> Vec<u8> {
     reply.emit(&mut Icmpv4Packet::new_unchecked(packet.payload_mut()), &caps);
     out
 }
+
+#[test]
+fn a_phone_subscribes_to_the_host_list_only_when_offered_and_asks_to_wake_through_it() {
+    use hometun_shared::control::{ControlMessage, Features, Host, HostList, WakeOutcome};
+    use hometun_shared::session::Event as SessionEvent;
+    let nas = Ipv4Addr::new(192, 168, 0, 10);
+
+    // Not offered (a relay from before the host list): nothing is sent that it would not know.
+    let mut old = configured();
+    let _ = old.phone_events();
+    assert!(!old.phone.wake(nas), "no wake request to a relay that offers no host list");
+    old.exchange();
+    assert!(std::iter::from_fn(|| old.relay.poll_event()).all(|e| !matches!(e, SessionEvent::Control(_))));
+
+    // Offered: the phone subscribes, gets the list, and its wake request gets an answer.
+    let mut pair = configured();
+    let mut offered = home_config();
+    offered.features = Features { hosts: true, wake: true };
+    pair.relay.send_config(&offered).unwrap();
+    pair.exchange();
+    let control: Vec<_> = std::iter::from_fn(|| pair.relay.poll_event())
+        .filter_map(|e| match e {
+            SessionEvent::Control(message) => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(control, [ControlMessage::Subscribe], "one subscription");
+    let list = HostList { hosts: vec![Host::new(nas)], may_wake: true };
+    pair.relay.send_control(&ControlMessage::Hosts(list.clone())).unwrap();
+    pair.exchange();
+    assert_eq!(pair.phone.hosts(), Some(&list));
+    assert!(pair.phone_events().contains(&Event::Hosts(list)));
+
+    assert!(pair.phone.wake(nas));
+    pair.exchange();
+    let asked =
+        std::iter::from_fn(|| pair.relay.poll_event()).any(|e| e == SessionEvent::Control(ControlMessage::Wake(nas)));
+    assert!(asked, "the relay hears the wake request");
+    pair.relay.send_control(&ControlMessage::WakeReply { address: nas, outcome: WakeOutcome::Sent }).unwrap();
+    pair.exchange();
+    assert_eq!(pair.phone.wake_replies(), (1, Some((nas, WakeOutcome::Sent))));
+    assert!(pair.phone.end().is_none() && !pair.relay.is_closed());
+}

@@ -39,6 +39,7 @@ fn config() -> impl Strategy<Value = ClientConfig> {
             mtu,
             keepalive: Duration::from_secs(u64::from(keepalive)),
             allow,
+            features: Default::default(),
         })
 }
 

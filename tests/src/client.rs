@@ -404,6 +404,39 @@ impl Tunnel {
         result
     }
 
+    /// Waits until the relay's host list (see `docs/discovery.md`) satisfies `ready`, and
+    /// returns it.
+    pub async fn hosts(
+        &self,
+        timeout: Duration,
+        mut ready: impl FnMut(&hometun_shared::control::HostList) -> bool,
+    ) -> Result<hometun_shared::control::HostList> {
+        self.wait(timeout, "host list", |c| c.hosts().filter(|list| ready(list)).cloned().map(Ok)).await
+    }
+
+    /// Asks the relay to wake `host` and waits for its answer (`None`: the relay did not offer
+    /// waking to this device, so nothing was sent).
+    pub async fn wake(
+        &self,
+        host: Ipv4Addr,
+        timeout: Duration,
+    ) -> Result<Option<hometun_shared::control::WakeOutcome>> {
+        let (before, sent) = {
+            let mut connection = self.shared.lock();
+            let before = connection.wake_replies().0;
+            (before, connection.wake(host))
+        };
+        if !sent {
+            return Ok(None);
+        }
+        self.shared.kick.notify_one();
+        self.wait(timeout, "wake reply", |c| match c.wake_replies() {
+            (count, Some((address, outcome))) if count > before && address == host => Some(Ok(Some(outcome))),
+            _ => None,
+        })
+        .await
+    }
+
     /// Sends one ICMP echo to `dst` and waits for its reply.
     pub async fn ping(&self, dst: Ipv4Addr, seq: u16, timeout: Duration) -> Result<PingReply> {
         let t = now();

@@ -9,12 +9,12 @@
 //! Every crafted packet carries its own IP identification, so a capture names the row that
 //! escaped. The table is printed (`--nocapture`) in the form the bench README quotes.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hometun_tests::capture::Capture;
 use hometun_tests::client::Device;
-use hometun_tests::lab::{addr, Lab, Node, ROUTER_HOME_PORT, SIDE_IF};
+use hometun_tests::lab::{addr, Lab, Node, ROUTER_HOME_PORT};
 use hometun_tests::packet::{icmp, tcp_syn, udp_datagram, Ipv4, ICMP, TCP, UDP};
 use hometun_tests::relay::{Relay, RelayOptions};
 
@@ -326,7 +326,7 @@ fn lan_hosts_cannot_route_through_the_relay_to_its_other_networks() {
                 address_tx.send(tunnel.address()).expect("address");
                 let _ = tokio::task::spawn_blocking(move || done.recv()).await;
                 tunnel.disconnect().await;
-            })
+            });
         })
     };
     let device = address_rx.recv_timeout(T).expect("device address");

@@ -106,7 +106,7 @@ fn ten_thousand_slow_connections_do_not_stop_a_device_from_working() {
                         for i in 0..per_source {
                             let due = start + ATTACK.mul_f64(i as f64 / per_source as f64);
                             tokio::time::sleep_until(due.into()).await;
-                            let trickle = (i + s as u64) % 2 == 0;
+                            let trickle = (i + s as u64).is_multiple_of(2);
                             conns.push(tokio::spawn(attack_one(from, relay_addr, trickle, tally.clone())));
                         }
                         for c in conns {

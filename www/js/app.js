@@ -8,6 +8,7 @@ import { showCertificate } from './certificate.js';
 import { setupApps, listenForPortRequests } from './apps.js';
 import { setupDesktop, openVnc } from './desktop.js';
 import { setupTerminal, openSsh, sshPublicKey, sshForgetHostKey } from './terminal.js';
+import { setupHome } from './home.js';
 
 const STATUS_EVERY_MS = 1000;
 /** Errors after which trying again later may work (the relay or the network was down). */
@@ -33,6 +34,10 @@ function exposeApi() {
     connectTcp: (host, port) => wasm.connectTcp(String(host), Number(port)),
     vnc: (element, options = {}) => openVnc(api, element, options),
   };
+  if (typeof wasm.hosts === 'function' && typeof wasm.wake === 'function') {
+    api.hosts = () => wasm.hosts();
+    api.wake = (host) => wasm.wake(String(host));
+  }
   if (typeof wasm.appUrl === 'function' && typeof wasm.appPort === 'function') {
     api.appUrl = (lanUrl) => wasm.appUrl(String(lanUrl));
     api.appPort = (origin) => wasm.appPort(String(origin));
@@ -66,6 +71,7 @@ function render(status) {
   $('tools').hidden = !status.enrolled;
   $('apps').hidden = !status.enrolled;
   $('terminal').hidden = !status.enrolled;
+  $('home').hidden = !status.enrolled;
   $('s-state').textContent = status.state + (status.reconnectAttempts ? ` (attempt ${status.reconnectAttempts})` : '');
   $('s-address').textContent = status.address || '–';
   $('s-routes').textContent = status.routes.length ? status.routes.join(', ') : '–';
@@ -208,6 +214,17 @@ async function main() {
   const desktopConfig = setupDesktop(api);
   const terminalConfig = setupTerminal(api);
   onConfig = (config) => { appsConfig(config); desktopConfig(config); terminalConfig(config); };
+  setupHome(api);
+  // The Home card's SSH and VNC entries fill in the Terminal or Remote desktop card and bring it
+  // into view; the user name and password stay for the person to type.
+  const openCard = (prefix, focus) => ({ host, port }) => {
+    $(`${prefix}-host`).value = host;
+    $(`${prefix}-port`).value = String(port);
+    $(prefix === 'terminal' ? 'terminal' : 'desktop-form').scrollIntoView({ behavior: 'smooth', block: 'start' });
+    $(focus).focus();
+  };
+  window.hometunOpenTerminal = openCard('terminal', 'terminal-user');
+  window.hometunOpenDesktop = openCard('desktop', 'desktop-password');
   window.setInterval(() => render(api.status()), STATUS_EVERY_MS);
   window.dispatchEvent(new CustomEvent('hometun-ready'));
   $('restore-button').addEventListener('click', async () => {

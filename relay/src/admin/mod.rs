@@ -105,9 +105,18 @@ pub fn answer(relay: &Relay, request: Request) -> Response {
             }
             Err(e) => Response::Error { message: format!("{e:#}") },
         },
-        Request::Invite { name, ttl_secs, allow } => {
+        Request::Hosts => Response::Hosts { hosts: crate::discovery::host_infos(&relay.discovery.hosts()) },
+        Request::Invite { name, ttl_secs, allow, wake } => {
             let mut store = relay.store();
-            match actions::create_invite(&mut store, &relay.config, relay.public, &name, ttl_secs, allow.as_deref()) {
+            match actions::create_invite(
+                &mut store,
+                &relay.config,
+                relay.public,
+                &name,
+                ttl_secs,
+                allow.as_deref(),
+                wake,
+            ) {
                 Ok(info) => {
                     tracing::info!(name = %info.name, expires = info.expires, "invite created");
                     Response::Invite(info)

@@ -24,7 +24,12 @@ pub enum Request {
         ttl_secs: u64,
         /// ACL rules (`--allow` form); `None` for the whole LAN.
         allow: Option<String>,
+        /// Whether the device may wake LAN hosts.
+        #[serde(default)]
+        wake: bool,
     },
+    /// The hosts the relay sees on the LAN.
+    Hosts,
 }
 
 /// The relay's answer.
@@ -49,6 +54,11 @@ pub enum Response {
     },
     /// Answer to [`Request::Invite`].
     Invite(InviteInfo),
+    /// Answer to [`Request::Hosts`].
+    Hosts {
+        /// The hosts, by address.
+        hosts: Vec<HostInfo>,
+    },
     /// The request failed.
     Error {
         /// Why.
@@ -67,6 +77,9 @@ pub struct ClientInfo {
     pub address: Ipv4Addr,
     /// Allowed destinations.
     pub allow: String,
+    /// May wake LAN hosts?
+    #[serde(default)]
+    pub wake: bool,
     /// Revoked?
     pub revoked: bool,
     /// Connected now? (`None` when the relay is not running.)
@@ -156,4 +169,24 @@ pub struct InviteInfo {
     pub expires: u64,
     /// Allowed destinations.
     pub allow: String,
+    /// May the device wake LAN hosts?
+    #[serde(default)]
+    pub wake: bool,
+}
+
+/// One LAN host for `hometun-relay hosts`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// LAN address.
+    pub address: Ipv4Addr,
+    /// MAC address, once seen.
+    pub mac: Option<String>,
+    /// Names (mDNS, reverse DNS).
+    pub names: Vec<String>,
+    /// Friendly name from an announcement.
+    pub label: Option<String>,
+    /// Services as `type:port`, e.g. `_http._tcp:80`.
+    pub services: Vec<String>,
+    /// Seen now.
+    pub online: bool,
 }

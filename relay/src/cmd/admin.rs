@@ -1,4 +1,4 @@
-//! `invite`, `clients`, `clients revoke`, `status`: through the admin socket when a relay
+//! `invite`, `clients`, `clients revoke`, `status`, `hosts` (running relay only): through the admin socket when a relay
 //! runs, directly on the state files when none does.
 
 use crate::admin;
@@ -29,9 +29,16 @@ fn fail(response: Response) -> anyhow::Error {
 }
 
 /// `invite`: prints the link on the first line of stdout, then the QR code.
-pub async fn invite(dir: &Path, name: &str, ttl_secs: u64, allow: Option<&str>, qr: bool) -> anyhow::Result<()> {
+pub async fn invite(
+    dir: &Path,
+    name: &str,
+    ttl_secs: u64,
+    allow: Option<&str>,
+    wake: bool,
+    qr: bool,
+) -> anyhow::Result<()> {
     let config = Config::load(dir)?;
-    let request = Request::Invite { name: name.to_owned(), ttl_secs, allow: allow.map(str::to_owned) };
+    let request = Request::Invite { name: name.to_owned(), ttl_secs, allow: allow.map(str::to_owned), wake };
     let info = match admin::request(&config.control_socket_path(dir), &request).await? {
         Some(Response::Invite(info)) => info,
         Some(other) => return Err(fail(other)),
@@ -39,7 +46,7 @@ pub async fn invite(dir: &Path, name: &str, ttl_secs: u64, allow: Option<&str>, 
             let _lock = offline(dir, &config)?;
             let (secret, _) = relay_key(dir, false)?;
             let mut store = Store::load(dir, config.pool)?;
-            actions::create_invite(&mut store, &config, secret.public_key(), name, ttl_secs, allow)?
+            actions::create_invite(&mut store, &config, secret.public_key(), name, ttl_secs, allow, wake)?
         }
     };
     println!("{}", info.link);
@@ -52,6 +59,9 @@ pub async fn invite(dir: &Path, name: &str, ttl_secs: u64, allow: Option<&str>, 
         crate::qr::utc(info.expires),
         info.allow
     );
+    if info.wake {
+        println!("It may wake sleeping LAN hosts (Wake-on-LAN).");
+    }
     println!("Open the link on the device (or scan the code). Keep it private: it grants access.");
     Ok(())
 }
@@ -115,6 +125,41 @@ pub async fn revoke(dir: &Path, name: &str) -> anyhow::Result<()> {
             actions::revoke(&mut store, name)?;
             println!("Revoked `{name}` (the relay is not running).");
         }
+    }
+    Ok(())
+}
+
+/// `hosts`: what the running relay sees on the LAN.
+pub async fn hosts(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let config = Config::load(dir)?;
+    let path = config.control_socket_path(dir);
+    let hosts = match admin::request(&path, &Request::Hosts).await? {
+        Some(Response::Hosts { hosts }) => hosts,
+        Some(other) => return Err(fail(other)),
+        None => bail!("the relay is not running (no answer on {}); hosts are discovered while it runs", path.display()),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&hosts)?);
+        return Ok(());
+    }
+    if hosts.is_empty() {
+        println!("No hosts seen yet on {}.", config.lan);
+        return Ok(());
+    }
+    println!("{:<16} {:<18} {:<8} {:<32} SERVICES", "ADDRESS", "MAC", "STATE", "NAMES");
+    for h in &hosts {
+        let mut names = h.names.join(", ");
+        if let Some(label) = &h.label {
+            names = if names.is_empty() { format!("\"{label}\"") } else { format!("{names} \"{label}\"") };
+        }
+        println!(
+            "{:<16} {:<18} {:<8} {:<32} {}",
+            h.address,
+            h.mac.as_deref().unwrap_or("-"),
+            if h.online { "online" } else { "offline" },
+            if names.is_empty() { "-".to_owned() } else { names },
+            h.services.join(" ")
+        );
     }
     Ok(())
 }

@@ -38,7 +38,15 @@ pub fn print(relay: &Relay, dir: &Path) {
     }
     let made = {
         let mut store = relay.store();
-        crate::state::actions::create_invite(&mut store, config, relay.public, FIRST_DEVICE, FIRST_INVITE_TTL, None)
+        crate::state::actions::create_invite(
+            &mut store,
+            config,
+            relay.public,
+            FIRST_DEVICE,
+            FIRST_INVITE_TTL,
+            None,
+            false,
+        )
     };
     let info = match made {
         Ok(info) => info,

@@ -44,6 +44,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let limits = IpLimits::new(config.limits.clone());
+    let clock = Clock::start();
     let relay = Arc::new(Relay {
         public: secret.public_key(),
         secret,
@@ -51,16 +52,18 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
         sessions: SessionTable::default(),
         limits: limits.clone(),
         tun: Some(tun),
-        clock: Clock::start(),
+        clock,
         drops: Drops::default(),
         deny_log: LogLimiter::new(10),
         shutdown: shutdown_rx.clone(),
         started: crate::state::unix_now(),
+        discovery: Arc::new(crate::discovery::Discovery::new(&config, clock)),
         config: config.clone(),
     });
 
     tokio::spawn(crate::daemon::datapath::read_tun(relay.clone()));
     tokio::spawn(admin::serve(control_listener, relay.clone()));
+    crate::discovery::start(&relay);
     let handshake_timeout = Duration::from_secs(config.limits.handshake_timeout_secs);
     let idle_timeout = Duration::from_secs(config.limits.idle_timeout_secs.max(config.limits.keepalive_secs * 2));
     let upgrade_deadline = Duration::from_secs(config.limits.upgrade_deadline_secs);

@@ -106,6 +106,7 @@ fn fresh(args: &SetupArgs) -> anyhow::Result<Config> {
         control_socket: None,
         limits: Limits::default(),
         acme: Default::default(),
+        discovery: Default::default(),
     };
     apply(&mut config, args);
     Ok(config)

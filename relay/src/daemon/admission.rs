@@ -8,7 +8,7 @@ use crate::state::invites::InviteRefusal;
 use crate::state::registry::Client;
 use crate::state::store::Store;
 use crate::state::unix_now;
-use hometun_shared::control::ClientConfig;
+use hometun_shared::control::{ClientConfig, Features};
 use hometun_shared::handshake::{Hello, Intent};
 use hometun_shared::invite::{InviteId, InviteSecret};
 use hometun_shared::keys::PublicKey;
@@ -40,6 +40,8 @@ pub struct Admitted {
     pub filter: ClientFilter,
     /// Whether it enrolled just now.
     pub enrolled: bool,
+    /// Whether it may wake LAN hosts.
+    pub wake: bool,
 }
 
 /// Why a client was turned away after its keys were proven.
@@ -147,6 +149,7 @@ impl Relay {
                     // A known device with a new invite: the invite's ACL replaces the old one.
                     existing.revoked = false;
                     existing.allow = invite.allow.clone();
+                    existing.wake = invite.wake;
                     existing.address = address;
                 }
                 None => {
@@ -156,6 +159,7 @@ impl Relay {
                         fingerprint: key.fingerprint(),
                         address,
                         allow: invite.allow.clone(),
+                        wake: invite.wake,
                         revoked: false,
                         enrolled: now,
                         last_seen: Some(now),
@@ -183,7 +187,7 @@ impl Relay {
             relay_address: store.pool.relay_address(),
             client_to_client: self.config.client_to_client,
         };
-        Ok(Admitted { name: client.name, key: *key, address, filter, enrolled })
+        Ok(Admitted { name: client.name, key: *key, address, filter, enrolled, wake: client.wake })
     }
 
     /// Records a finished session's counters.
@@ -213,6 +217,7 @@ impl Relay {
             mtu: self.config.mtu,
             keepalive: std::time::Duration::from_secs(self.config.limits.keepalive_secs),
             allow: admitted.filter.acl.allow_rules(),
+            features: Features { hosts: self.discovery.enabled(), wake: self.discovery.enabled() && admitted.wake },
         }
     }
 }

@@ -15,6 +15,9 @@
 //! 4. [`Link::seal`] — session: a batch from the queue becomes records.
 //! 5. [`Link::transmit`] — WebSocket: feed the records and flush once.
 //!
+//! Beside the packets, a device that subscribed hears of the LAN's hosts it may reach
+//! ([`Link::push_hosts`], again on every change) and may ask to wake one ([`Link::wake`]).
+//!
 //! [`Link::run`] is the per-client driver: a short `select!` over these stages, the timers and
 //! the two ways the relay ends a session (a kick from the session table or the admin socket,
 //! and shutdown). Nothing a peer sends can panic it; every protocol error ends only this
@@ -33,6 +36,7 @@ use crate::state::unix_now;
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use hometun_shared::control::{ControlMessage, HostList};
 use hometun_shared::session::{
     CloseReason, ConnectionLost, End, Error as SessionError, Event, Malformed, Packets, Session,
 };
@@ -82,6 +86,12 @@ pub struct Link {
     kicks: mpsc::Receiver<CloseReason>,
     shutdown: watch::Receiver<bool>,
     batch: Vec<Vec<u8>>,
+    /// Ticks when the LAN's hosts change.
+    hosts_changed: watch::Receiver<u64>,
+    /// The device asked for the host list.
+    hosts_subscribed: bool,
+    /// The list it was sent last.
+    hosts_sent: Option<HostList>,
 }
 
 impl Link {
@@ -90,7 +100,11 @@ impl Link {
         let (kick_tx, kicks) = mpsc::channel(4);
         let (queue_tx, queue) = mpsc::channel(relay.config.limits.session_queue_packets);
         let shutdown = relay.shutdown.clone();
+        let hosts_changed = relay.discovery.changes();
         Self {
+            hosts_changed,
+            hosts_subscribed: false,
+            hosts_sent: None,
             remote: accepted.remote,
             tx: accepted.tx,
             rx: accepted.rx,
@@ -146,6 +160,13 @@ impl Link {
                 }
                 _ = sleep_until(timer) => {
                     self.session.handle_timeout(self.relay.clock.now());
+                    Ok(())
+                }
+                changed = self.hosts_changed.changed(), if established && self.hosts_subscribed => {
+                    match changed {
+                        Ok(()) => self.push_hosts(),
+                        Err(_) => self.hosts_subscribed = false,
+                    }
                     Ok(())
                 }
             };
@@ -221,11 +242,41 @@ impl Link {
                     }
                     self.handshake_slot.take();
                 }
+                Event::Control(ControlMessage::Subscribe) if self.admitted.is_some() => {
+                    self.hosts_subscribed = true;
+                    self.push_hosts();
+                }
+                Event::Control(ControlMessage::Wake(address)) => self.wake(address),
                 Event::Closed(end) => return Err(end),
                 _ => {}
             }
         }
         Ok(packets)
+    }
+
+    /// Sends the device the hosts its ACL lets it reach, unless it has that list already.
+    fn push_hosts(&mut self) {
+        let Some(admitted) = &self.admitted else { return };
+        if !self.relay.discovery.enabled() {
+            return;
+        }
+        let list = self.relay.discovery.view(&admitted.filter.acl.allow_rules(), admitted.wake);
+        if self.hosts_sent.as_ref() == Some(&list) {
+            return;
+        }
+        // A session that has ended reports it through the run loop.
+        if self.session.send_control(&ControlMessage::Hosts(list.clone())).is_ok() {
+            self.hosts_sent = Some(list);
+        }
+    }
+
+    /// The device asks to wake `address`: checked (its flag, its ACL), rate limited, sent,
+    /// logged; the device hears what became of it.
+    fn wake(&mut self, address: Ipv4Addr) {
+        let Some(admitted) = &self.admitted else { return };
+        let outcome =
+            self.relay.discovery.wake(&admitted.name, &admitted.filter.acl.allow_rules(), admitted.wake, address);
+        let _ = self.session.send_control(&ControlMessage::WakeReply { address, outcome });
     }
 
     /// Uplink stage 3: whether the client may send `packet` (drops are counted and logged).

@@ -43,6 +43,8 @@ pub struct Relay {
     pub shutdown: watch::Receiver<bool>,
     /// Start time, Unix seconds.
     pub started: u64,
+    /// The home's devices as discovered, and Wake-on-LAN.
+    pub discovery: std::sync::Arc<crate::discovery::Discovery>,
 }
 
 impl Relay {

@@ -19,6 +19,7 @@ pub fn create_invite(
     name: &str,
     ttl_secs: u64,
     allow: Option<&str>,
+    wake: bool,
 ) -> anyhow::Result<InviteInfo> {
     let acl = match allow {
         Some(text) => Acl::parse_list(text).context("--allow")?,
@@ -36,6 +37,7 @@ pub fn create_invite(
         secret: invite.secret.clone(),
         name: name.to_owned(),
         allow: acl.clone(),
+        wake,
         created: now,
         expires: now.saturating_add(ttl_secs),
         used_by: None,
@@ -48,6 +50,7 @@ pub fn create_invite(
         name: name.to_owned(),
         expires: now.saturating_add(ttl_secs),
         allow: acl.to_string(),
+        wake,
     })
 }
 
@@ -67,6 +70,7 @@ pub fn client_infos(store: &Store, online: Option<OnlineLookup<'_>>) -> Vec<Clie
                 fingerprint: c.fingerprint.clone(),
                 address: c.address,
                 allow: c.allow.to_string(),
+                wake: c.wake,
                 revoked: c.revoked,
                 online: online.map(|_| remote.is_some()),
                 remote,

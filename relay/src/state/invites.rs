@@ -19,6 +19,9 @@ pub struct InviteRecord {
     pub name: String,
     /// What the enrolled client may reach.
     pub allow: Acl,
+    /// Whether the enrolled client may wake LAN hosts (Wake-on-LAN).
+    #[serde(default)]
+    pub wake: bool,
     /// Creation time, Unix seconds.
     pub created: u64,
     /// Expiry, Unix seconds.
@@ -98,6 +101,7 @@ mod tests {
             secret: InviteSecret([7; 32]),
             name: "phone".into(),
             allow: Acl::parse_list("192.168.0.0/24").unwrap(),
+            wake: false,
             created: 0,
             expires,
             used_by: None,

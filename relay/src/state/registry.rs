@@ -19,6 +19,9 @@ pub struct Client {
     pub address: Ipv4Addr,
     /// What the client may reach.
     pub allow: Acl,
+    /// Whether the client may wake LAN hosts (Wake-on-LAN); off unless its invite said so.
+    #[serde(default)]
+    pub wake: bool,
     /// Revoked clients are refused at the handshake.
     #[serde(default)]
     pub revoked: bool,
@@ -117,6 +120,7 @@ mod tests {
             fingerprint: "00".into(),
             address: Ipv4Addr::new(10, 8, 0, 2),
             allow: Acl::parse_list("192.168.0.0/24").unwrap(),
+            wake: false,
             revoked: false,
             enrolled: 0,
             last_seen: None,

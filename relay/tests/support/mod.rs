@@ -59,6 +59,7 @@ impl Lab {
             extra_origins: vec![],
             control_socket: None,
             acme: Default::default(),
+            discovery: Default::default(),
             limits,
         };
         tweak(&mut config);
@@ -80,6 +81,7 @@ impl Lab {
             deny_log: LogLimiter::new(10),
             shutdown: shutdown_rx,
             started: 0,
+            discovery: Arc::new(hometun_relay::discovery::Discovery::new(&config, Clock::start())),
             config: config.clone(),
         });
         let tcp = tokio::net::TcpListener::bind(config.listen).await.unwrap();
@@ -103,6 +105,7 @@ impl Lab {
             name,
             ttl,
             None,
+            false,
         )
         .unwrap();
         Invite::parse(&info.link).unwrap()

@@ -34,6 +34,9 @@ pub enum Event {
     Established,
     /// The relay pushed this configuration (client side).
     Config(ClientConfig),
+    /// Any other control message of a type this version knows (host list, wake request or
+    /// reply). Messages of types it does not know are skipped, so newer peers can add some.
+    Control(ControlMessage),
     /// The session ended, for this reason. Reported exactly once; nothing follows it.
     Closed(End),
 }
@@ -190,6 +193,14 @@ impl Session {
         self.push_frame(FrameKind::Control, &ControlMessage::Config(config.clone()).encode())
     }
 
+    /// Queues any other control message (host list, subscription, wake request or reply).
+    /// Send only what the peer offered (see [`crate::control::Features`]): a peer from before a
+    /// message type ends the session on it.
+    pub fn send_control(&mut self, message: &ControlMessage) -> Result<(), Error> {
+        self.check_open()?;
+        self.push_frame(FrameKind::Control, &message.encode())
+    }
+
     /// Queues a close frame. After [`Session::poll_transmit`] has returned it, the session
     /// ends with [`End::Closed`].
     pub fn close(&mut self, reason: CloseReason) {
@@ -260,6 +271,8 @@ impl Session {
                 Ok(Frame::Keepalive) => {}
                 Ok(Frame::Control(body)) => match ControlMessage::decode(body) {
                     Ok(ControlMessage::Config(config)) => self.events.push_back(Event::Config(config)),
+                    Ok(other) => self.events.push_back(Event::Control(other)),
+                    Err(crate::control::ControlError::UnknownType(_)) => {}
                     Err(error) => return Err(self.fail(Error::Control(error))),
                 },
                 Ok(Frame::Close(body)) => {

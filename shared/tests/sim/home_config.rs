@@ -14,5 +14,6 @@ pub(crate) fn home_config() -> ClientConfig {
         mtu: 1420,
         keepalive: Duration::from_secs(25),
         allow: Vec::new(),
+        features: Default::default(),
     }
 }

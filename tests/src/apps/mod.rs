@@ -13,6 +13,8 @@
 //! - [`HOSTILE_PAGE`]: a LAN page that tries to reach other hosts and ports through hometun and
 //!   to read the tunnel origin's storage, writing each result into its DOM.
 //! - [`sshd`]: OpenSSH on a LAN host (port 2222; password and key login for a lab user).
+//! - [`mdns`]: an mDNS responder announcing a host's services and a DNS server with only
+//!   reverse names, for discovery.
 //! - [`http`]: a plain HTTP/1.0 client inside a lab namespace, for readiness waits and for
 //!   checking the apps directly from inside the LAN.
 //!
@@ -21,6 +23,7 @@
 
 pub mod http;
 pub mod jupyter;
+pub mod mdns;
 pub mod nginx;
 pub mod sshd;
 pub mod syncthing;

@@ -37,10 +37,10 @@ pub fn app_port_under(origin: &str, tunnel_origin: &str) -> Result<MessagePort, 
 
 /// The app-origin URL of a LAN URL: `appUrl("http://192.168.0.10:8080/a")` is
 /// `"https://h-192-168-0-10-p8080.<this page's host>/a"`. Fails with `not-an-app` for URLs
-/// that are not `http://` on an IPv4 address and `no-app-origins` when this page is not on a
+/// that are not `http://` on an IPv4 address (or a name the relay listed, see `hosts()`) and `no-app-origins` when this page is not on a
 /// domain name.
 #[wasm_bindgen(js_name = appUrl)]
 pub fn app_url(lan_url: String) -> Result<String, JsValue> {
     let origins = AppOrigins::new(&tunnel_origin()?).map_err(ClientError::from)?;
-    Ok(origins.app_url(&lan_url).map_err(ClientError::from)?)
+    Ok(origins.app_url(&super::hosts::with_discovered_address(&lan_url)).map_err(ClientError::from)?)
 }

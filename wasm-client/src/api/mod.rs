@@ -6,6 +6,7 @@
 
 mod apps;
 mod fetch;
+pub(crate) mod hosts;
 mod js;
 mod stream;
 mod tcp;
@@ -13,6 +14,7 @@ mod tools;
 
 pub use apps::{app_port, app_port_under, app_url};
 pub use fetch::http_fetch;
+pub use hosts::{hosts, wake};
 pub use tcp::{connect_tcp, TcpConnection};
 pub use tools::{ping, resolve};
 

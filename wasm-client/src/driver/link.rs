@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::task::Waker;
 
 use hometun_shared::client::{Connection, Event};
-use hometun_shared::control::ClientConfig;
+use hometun_shared::control::{ClientConfig, HostList, WakeOutcome};
 use hometun_shared::invite::Invite;
 use hometun_shared::netstack::{NetStack, PingReply};
 use hometun_shared::session::{CloseReason, ConnectionLost, End, Params};
@@ -96,6 +96,10 @@ pub struct Link {
     pub totals: Totals,
     /// Whether a pump is already queued.
     pub pump_queued: bool,
+    /// The home's hosts as the relay last sent them (kept across reconnects).
+    pub hosts: Option<HostList>,
+    /// Wake replies so far, and the latest.
+    pub wake_replies: (u64, Option<(std::net::Ipv4Addr, WakeOutcome)>),
     /// Whether the pump should run again soon (work was left).
     pub pump_again: bool,
     /// The pump's pending timer and when it fires.
@@ -134,6 +138,8 @@ impl Default for Link {
             connected_since: None,
             totals: Totals::default(),
             pump_queued: false,
+            hosts: None,
+            wake_replies: (0, None),
             pump_again: false,
             timer: None,
             immediate_runs: 0,
@@ -234,6 +240,13 @@ impl Link {
         while let Some(event) = self.connection.as_mut().and_then(Connection::poll_event) {
             match event {
                 Event::Configured(config) => self.on_configured(config),
+                Event::Hosts(list) if self.hosts.as_ref() != Some(&list) => {
+                    self.hosts = Some(list);
+                    crate::api::hosts::announce_change();
+                }
+                Event::WakeReply { address, outcome } => {
+                    self.wake_replies = (self.wake_replies.0 + 1, Some((address, outcome)));
+                }
                 Event::Closed(end) => {
                     let url = self.socket.as_ref().map(Socket::url).unwrap_or_default();
                     let error = match end {

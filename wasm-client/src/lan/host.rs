@@ -12,9 +12,21 @@ use crate::error::ClientError;
 /// How long a lookup may take.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(8);
 
-/// Looks `name` up through the DNS servers the relay pushed.
+/// The address of `name` in the relay's host list (`nas.local`, a reverse name), if listed.
+pub fn discovered(tunnel: &Tunnel, name: &str) -> Option<Ipv4Addr> {
+    let name = name.trim().trim_end_matches('.');
+    let link = tunnel.link().borrow();
+    let hosts = &link.hosts.as_ref()?.hosts;
+    hosts.iter().find(|h| h.names.iter().any(|n| n.eq_ignore_ascii_case(name))).map(|h| h.address)
+}
+
+/// Looks `name` up: first among the names the relay discovered ([`discovered`]), then
+/// through the DNS servers the relay pushed.
 pub async fn resolve(tunnel: &Tunnel, name: &str) -> Result<Vec<Ipv4Addr>, ClientError> {
     let name = name.trim().trim_end_matches('.').to_owned();
+    if let Some(address) = discovered(tunnel, &name) {
+        return Ok(vec![address]);
+    }
     let query = {
         let mut link = tunnel.link().borrow_mut();
         with_net(&mut link, |net| net.resolve(&name))?.map_err(|e| errors::net_error(e, &name))?

@@ -1,0 +1,102 @@
+//! What one device sees of the inventory: only hosts its ACL lets it reach, and of those only
+//! the services on ports it may use. The relay sends nothing else, so a device cannot learn
+//! of hosts it may not reach (privacy, not only enforcement: the filter drops packets anyway).
+
+use super::inventory::KnownHost;
+use hometun_shared::control::{AllowProtocol, AllowRule, Host, HostList, Service};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// The host list for a device with allow list `allow` (`may_wake`: its `wake` flag).
+pub fn for_device(hosts: &[KnownHost], allow: &[AllowRule], may_wake: bool) -> HostList {
+    let hosts = hosts
+        .iter()
+        .filter(|host| may_reach(allow, host.address))
+        .map(|host| Host {
+            address: host.address,
+            names: host.names.clone(),
+            label: host.label.clone(),
+            services: host.services.iter().filter(|s| may_use(allow, host.address, s)).cloned().collect(),
+            online: host.online,
+            wakeable: may_wake && host.mac.is_some(),
+        })
+        .collect();
+    HostList { hosts, may_wake }
+}
+
+/// Whether some rule of `allow` reaches `address` (on some port).
+pub fn may_reach(allow: &[AllowRule], address: Ipv4Addr) -> bool {
+    allow.iter().any(|rule| rule.network.contains(address))
+}
+
+fn may_use(allow: &[AllowRule], address: Ipv4Addr, service: &Service) -> bool {
+    let target = SocketAddrV4::new(address, service.port);
+    if service.kind.ends_with("._udp") {
+        return allow.iter().any(|rule| {
+            rule.network.contains(address)
+                && rule.protocol != Some(AllowProtocol::Tcp)
+                && rule.ports.is_none_or(|(first, last)| (first..=last).contains(&service.port))
+        });
+    }
+    allow.iter().any(|rule| rule.allows_tcp(target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::inventory::Mac;
+    use crate::forwarding::acl::Acl;
+
+    fn host(last: u8, services: &[(&str, u16)], mac: bool) -> KnownHost {
+        KnownHost {
+            address: Ipv4Addr::new(192, 168, 0, last),
+            mac: mac.then_some(Mac([2, 0, 0, 0, 0, last])),
+            names: vec![format!("h{last}.local")],
+            label: None,
+            services: services.iter().map(|(k, p)| Service { kind: (*k).into(), port: *p }).collect(),
+            online: true,
+        }
+    }
+
+    fn lan() -> Vec<KnownHost> {
+        vec![
+            host(10, &[("_http._tcp", 5000), ("_ssh._tcp", 22), ("_ipp._udp", 631)], true),
+            host(20, &[("_http._tcp", 80)], false),
+            host(30, &[], true),
+        ]
+    }
+
+    /// One host as a device sees it: last octet, service ports, wakeable.
+    type Seen = (u8, Vec<u16>, bool);
+
+    /// What a device with ACL `acl` sees.
+    fn seen(acl: &str, may_wake: bool) -> Vec<Seen> {
+        let allow = Acl::parse_list(acl).unwrap().allow_rules();
+        for_device(&lan(), &allow, may_wake)
+            .hosts
+            .iter()
+            .map(|h| (h.address.octets()[3], h.services.iter().map(|s| s.port).collect(), h.wakeable))
+            .collect()
+    }
+
+    #[test]
+    fn a_device_sees_only_what_its_acl_lets_it_reach() {
+        #[rustfmt::skip]
+        let cases: Vec<(&str, bool, Vec<Seen>)> = vec![
+            // 1. the whole LAN: everything, wakeable where the MAC is known
+            ("192.168.0.0/24", true, vec![(10, vec![5000, 22, 631], true), (20, vec![80], false), (30, vec![], true)]),
+            // 2. one host: only that host
+            ("192.168.0.20/32", true, vec![(20, vec![80], false)]),
+            // 3. one port of one host: the host, that service only
+            ("192.168.0.10:5000/tcp", false, vec![(10, vec![5000], false)]),
+            // 4. a TCP range lists no UDP service
+            ("192.168.0.10:1-1000/tcp", false, vec![(10, vec![22], false)]),
+            // 5. another network: nothing
+            ("10.1.0.0/16", true, vec![]),
+            // 6. without the wake flag nothing is wakeable
+            ("192.168.0.0/30,192.168.0.30/32", false, vec![(30, vec![], false)]),
+        ];
+        for (i, (acl, may_wake, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(seen(acl, may_wake), expected, "case {}: {acl}", i + 1);
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Home at a glance: the relay discovers the LAN's hosts (neighbour table, a real mDNS
+//! responder, reverse names from a real DNS server), each device learns only the hosts its ACL
+//! lets it reach, and a device with the `wake` flag wakes a sleeping host with a magic packet
+//! that a capture on the LAN sees — rate limited, refused without the flag, and none of the
+//! discovery traffic leaves the LAN.
+
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use hometun_shared::control::{HostList, WakeOutcome};
+use hometun_shared::invite::Invite;
+use hometun_tests::apps::mdns::{Announcer, ReverseDns};
+use hometun_tests::browser::{self, webdriver::Chromedriver, webdriver::Session};
+use hometun_tests::capture::Capture;
+use hometun_tests::client::Device;
+use hometun_tests::lab::{addr, Lab, Node, HOME_LAN_IF};
+use hometun_tests::relay::{Relay, RelayOptions};
+
+const T: Duration = Duration::from_secs(25);
+const PRINTER: &str = "printer.home.arpa";
+
+/// An invite made with extra flags (`--wake`, `--allow …`).
+fn invite(relay: &Relay, name: &str, flags: &[&str]) -> Invite {
+    let mut args = vec!["invite", "--no-qr", "--name", name];
+    args.extend_from_slice(flags);
+    let out = relay.admin(&args).expect("invite");
+    let link = out.lines().find(|l| l.contains("#invite=")).expect("a link");
+    Invite::parse(link).expect("a valid link")
+}
+
+/// The hosts of a list as `(last octet, names, services as type:port, wakeable)`.
+fn summary(list: &HostList) -> Vec<(u8, Vec<String>, Vec<String>, bool)> {
+    list.hosts
+        .iter()
+        .map(|h| {
+            let services = h.services.iter().map(|s| format!("{}:{}", s.kind, s.port)).collect();
+            (h.address.octets()[3], h.names.clone(), services, h.wakeable)
+        })
+        .collect()
+}
+
+fn has(list: &HostList, last: u8) -> bool {
+    list.hosts.iter().any(|h| h.address.octets()[3] == last)
+}
+
+/// A tcpdump in `node` whose packets come back as hex (`tcpdump -x`), for payload checks.
+struct HexCapture {
+    lab: Lab,
+    pid: u32,
+    file: std::path::PathBuf,
+}
+
+impl HexCapture {
+    fn start(lab: &Lab, node: Node, interface: &str, filter: &str) -> Self {
+        let file = lab.dir().join(format!("hex-{interface}.pcap"));
+        let log = format!("hex-{interface}");
+        let args =
+            ["-i", interface, "-n", "-U", "--immediate-mode", "-Z", "root", "-w", file.to_str().unwrap(), filter];
+        let pid = lab.spawn(node, &log, "tcpdump", args).expect("tcpdump");
+        lab.wait_for_log(&log, "listening on", Duration::from_secs(10)).expect("tcpdump listens");
+        Self { lab: lab.clone(), pid, file }
+    }
+
+    /// The payload-bearing packets, each as one lowercase hex string of the whole IP packet.
+    fn stop(self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(200));
+        self.lab.stop(self.pid, Duration::from_secs(5)).unwrap();
+        let out = std::process::Command::new("tcpdump").args(["-n", "-x", "-r"]).arg(&self.file).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut packets: Vec<String> = Vec::new();
+        for line in text.lines() {
+            match line.trim_start().split_once(":  ") {
+                Some((offset, hex)) if offset.starts_with("0x") => {
+                    if let Some(last) = packets.last_mut() {
+                        last.extend(hex.chars().filter(|c| !c.is_whitespace()));
+                    }
+                }
+                _ => packets.push(String::new()),
+            }
+        }
+        packets
+    }
+}
+
+/// A lab whose LAN has a NAS announcing a web page and SSH over mDNS (h10, `nas.local`, "Lab
+/// NAS"), a printer known only by its reverse name (h20), and a relay reading reverse names from
+/// the lab's DNS server, with both hosts in its neighbour table. Also returns the captures that
+/// must stay empty: UDP on the router's internet side, mDNS/DNS into the tunnel.
+struct DiscoveryLab {
+    lab: Lab,
+    relay: Relay,
+    nas: Announcer,
+    _dns: ReverseDns,
+    wan_udp: Capture,
+    tun_discovery: Capture,
+}
+
+fn discovery_lab(options: RelayOptions, extra_settings: &str) -> DiscoveryLab {
+    let lab = Lab::start().expect("lab");
+    let mut relay = Relay::start(&lab, options).expect("relay");
+    let dns = ReverseDns::start(&lab, Node::Router, addr::ROUTER_LAN, 5300, &[(addr::HOST20, PRINTER)]).expect("dns");
+    let nas = Announcer::start(
+        &lab,
+        Node::Host10,
+        addr::HOST10,
+        "nas.local",
+        "Lab NAS",
+        &[("_http._tcp", 80), ("_ssh._tcp", 22)],
+    )
+    .expect("mDNS responder");
+    let wan_udp = Capture::start(&lab, Node::Router, "wan0", "udp").unwrap();
+
+    // The lab's reverse names come from its own DNS server on port 5300.
+    let config = relay.dir().join("relay.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("\n[discovery]\nreverse_dns = \"192.168.0.1:5300\"\npoll_secs = 1\n{extra_settings}"));
+    std::fs::write(&config, text).unwrap();
+    relay.restart().expect("relay with discovery settings");
+    let tun_discovery = Capture::start(&lab, Node::Home, "hometun0", "udp port 5353 or udp port 5300").unwrap();
+
+    // The printer announces nothing: the relay learns of it from its neighbour table.
+    // (Any exchange fills it: here the home server opens the hosts' web pages.)
+    lab.run_in(Node::Home, || async {
+        for host in [addr::HOST10, addr::HOST20] {
+            let connect = tokio::net::TcpStream::connect(SocketAddrV4::new(host, 80));
+            tokio::time::timeout(T, connect).await.expect("in time").expect("the host answers");
+        }
+    });
+    DiscoveryLab { lab, relay, nas, _dns: dns, wan_udp, tun_discovery }
+}
+
+#[test]
+fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
+    let DiscoveryLab { lab, relay, nas, _dns, wan_udp, tun_discovery } = discovery_lab(RelayOptions::default(), "");
+    let mac10 = String::from_utf8(lab.exec(Node::Host10, "cat", ["/sys/class/net/eth0/address"]).unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    let everything = invite(&relay, "phone", &["--wake"]);
+    let only20 = invite(&relay, "tv", &["--allow", "192.168.0.20/32"]);
+    let only10 = invite(&relay, "tablet", &["--allow", "192.168.0.10/32:80/tcp"]);
+    let target = relay.target().unwrap();
+
+    lab.run_in(Node::Wan, || async {
+        let phone = Device::new(&everything).enrol(&target, &everything).await.expect("phone");
+        let list = phone
+            .hosts(T, |l| {
+                l.hosts.iter().any(|h| h.names.iter().any(|n| n == PRINTER))
+                    && l.hosts.iter().any(|h| h.services.len() == 2 && h.names == ["nas.local"])
+            })
+            .await
+            .unwrap_or_else(|e| panic!("the phone's list names both hosts: {e}\n{}", relay.log()));
+        assert!(list.may_wake);
+        let seen = summary(&list);
+        let nas_entry = seen.iter().find(|h| h.0 == 10).expect(".10 listed");
+        assert_eq!(nas_entry.1, ["nas.local"]);
+        assert_eq!(nas_entry.2, ["_http._tcp:80", "_ssh._tcp:22"]);
+        assert!(nas_entry.3, "its MAC is known, so it can be woken");
+        assert_eq!(list.hosts.iter().find(|h| h.address == addr::HOST10).unwrap().label.as_deref(), Some("Lab NAS"));
+        let printer = seen.iter().find(|h| h.0 == 20).expect(".20 listed");
+        assert_eq!((printer.1.as_slice(), printer.2.len()), ([PRINTER.to_owned()].as_slice(), 0));
+
+        // Each restricted device sees its one host and nothing of the other.
+        let tv = Device::new(&only20).enrol(&target, &only20).await.expect("tv");
+        let tv_list = tv.hosts(T, |l| has(l, 20)).await.expect("the tv's list");
+        assert_eq!(summary(&tv_list), [(20, vec![PRINTER.to_owned()], vec![], false)]);
+        assert!(!tv_list.may_wake);
+        let tablet = Device::new(&only10).enrol(&target, &only10).await.expect("tablet");
+        let tablet_list = tablet.hosts(T, |l| has(l, 10)).await.expect("the tablet's list");
+        assert_eq!(summary(&tablet_list), [(10, vec!["nas.local".to_owned()], vec!["_http._tcp:80".into()], false)]);
+
+        // Asleep: the NAS leaves the LAN. Without the flag the relay refuses; with it the magic
+        // packet goes out once, and a second request within 10 s is refused.
+        lab.exec(Node::Host10, "ip", ["link", "set", "eth0", "down"]).unwrap();
+        let magic = HexCapture::start(&lab, Node::Home, HOME_LAN_IF, "udp port 9");
+        assert_eq!(tv.wake(addr::HOST20, T).await.unwrap(), Some(WakeOutcome::NotAllowed), "no wake flag");
+        assert_eq!(tv.wake(addr::HOST10, T).await.unwrap(), Some(WakeOutcome::NotAllowed), "not its host either");
+        assert_eq!(phone.wake(addr::HOST10, T).await.unwrap(), Some(WakeOutcome::Sent));
+        assert_eq!(phone.wake(addr::HOST10, T).await.unwrap(), Some(WakeOutcome::RateLimited));
+        let packets = magic.stop();
+        let mac_hex: String = mac10.replace(':', "");
+        let payload = format!("ffffffffffff{}", mac_hex.repeat(16));
+        let magic_packets: Vec<&String> = packets.iter().filter(|p| p.contains(&payload)).collect();
+        assert_eq!(magic_packets.len(), 1, "one magic packet for {mac10} on the LAN: {packets:?}");
+        assert!(magic_packets[0].contains("c0a800ff"), "sent to the LAN broadcast 192.168.0.255");
+
+        // It wakes (the link comes back) and answers ping through the tunnel, as the page waits.
+        lab.exec(Node::Host10, "ip", ["link", "set", "eth0", "up"]).unwrap();
+        let mut answered = false;
+        for seq in 1..=20u16 {
+            if phone.ping(addr::HOST10, seq, Duration::from_millis(500)).await.is_ok() {
+                answered = true;
+                break;
+            }
+        }
+        assert!(answered, "the woken host answers ping");
+        let page = phone.http_get(SocketAddrV4::new(addr::HOST10, 80), "/", T).await.expect("its web app answers");
+        assert!(String::from_utf8_lossy(&page.body).contains("h10"));
+    });
+
+    // The operator's view: names, addresses, MACs, services.
+    let hosts = relay.admin(&["hosts"]).expect("hosts");
+    for needle in ["192.168.0.10", &mac10, "nas.local", "\"Lab NAS\"", "_http._tcp:80", "_ssh._tcp:22", PRINTER] {
+        assert!(hosts.contains(needle), "`hosts` shows {needle}:\n{hosts}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&relay.admin(&["hosts", "--json"]).unwrap()).unwrap();
+    assert!(json.as_array().unwrap().iter().any(|h| h["address"] == "192.168.0.20" && h["names"][0] == PRINTER));
+    let log = relay.log();
+    assert!(log.contains("wake request") && log.contains("rate-limited") && log.contains("not-allowed"), "{log}");
+
+    // Goodbye: the NAS's services leave every list.
+    nas.stop().unwrap();
+    hometun_tests::lab::wait_until(T, || {
+        let json: serde_json::Value = serde_json::from_str(&relay.admin(&["hosts", "--json"]).ok()?).ok()?;
+        let nas = json.as_array()?.iter().find(|h| h["address"] == "192.168.0.10")?.clone();
+        nas["services"].as_array()?.is_empty().then_some(())
+    })
+    .expect("the NAS's services are gone after its goodbye");
+
+    let wan = wan_udp.stop().unwrap();
+    assert!(wan.is_empty(), "no discovery traffic on the internet side:\n{}", wan.join("\n"));
+    let tun = tun_discovery.stop().unwrap();
+    assert!(tun.is_empty(), "no mDNS or DNS into the tunnel:\n{}", tun.join("\n"));
+}
+
+/// The launcher in a real Chromium (with the opt-in web-port probe): the Home card shows both
+/// hosts by name and kind, the printer with the web page the probe found, a click on
+/// the NAS's web entry opens its page, `hometun.fetch` reaches it by its mDNS name, and Wake shows
+/// "waking…" until the host answers ping.
+#[test]
+fn the_home_card_shows_the_devices_opens_their_apps_and_wakes_one() {
+    let started = std::time::Instant::now();
+    let dist = browser::page_dist();
+    assert!(dist.join("index.html").exists(), "the page is not built: run `bash scripts/build-page.sh` first");
+    let DiscoveryLab { lab, relay, nas: _nas, _dns, wan_udp: _w, tun_discovery: _t } =
+        discovery_lab(RelayOptions { www: Some(dist), ..RelayOptions::default() }, "probe_web_ports = true\n");
+    eprintln!("lab up after {:.1?}", started.elapsed());
+    let link = invite(&relay, "browser", &["--wake"]).to_link();
+    let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
+    let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
+    let page = driver.session(&browser::chromium_args(&spki), 900, 1000).expect("chromium");
+    eprintln!("chromium up after {:.1?}", started.elapsed());
+    let result = use_the_home_card(&lab, &page, &link);
+    eprintln!("done after {:.1?}", started.elapsed());
+    if let Err(e) = result {
+        let shot = browser::output_dir().ok().map(|d| d.join("discovery-failed.png"));
+        if let Some(shot) = &shot {
+            let _ = page.screenshot(shot);
+        }
+        let hosts = page.execute("return JSON.stringify(window.hometun.hosts())", &[]).unwrap_or_default();
+        panic!("home card: {e:#}\nhosts: {hosts}\nconsole:\n{}\nrelay:\n{}", page.console(), relay.last_log());
+    }
+}
+
+fn use_the_home_card(lab: &Lab, page: &Session<'_>, link: &str) -> anyhow::Result<()> {
+    page.goto(link)?;
+    let state = page.wait_for(
+        "the page to connect",
+        T,
+        "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' ? s : null",
+    )?;
+    anyhow::ensure!(state == "connected", "page state {state}");
+    eprintln!("connected");
+
+    // Both hosts, by name and kind, with their entries.
+    let item = |address: &str| format!("document.getElementById('home-host-{}')", address.replace('.', "-"));
+    let nas = page.wait_for(
+        "the NAS in the Home card",
+        T,
+        &format!(
+            "const e = {}; const t = e ? e.innerText : ''; \
+             return ['Lab NAS', 'computer', 'nas.local', 'Web', 'Wake'].every(n => t.includes(n)) ? t : null",
+            item("192.168.0.10")
+        ),
+    )?;
+    let nas = nas.as_str().unwrap_or_default().to_owned();
+    for needle in ["Lab NAS", "computer", "nas.local", "Web", "Wake"] {
+        anyhow::ensure!(nas.contains(needle), "the NAS entry shows {needle}: {nas:?}");
+    }
+    let printer = page.wait_for(
+        "the printer in the Home card",
+        T,
+        &format!(
+            "const e = {}; return e && e.textContent.includes('{PRINTER}') ? e.innerText : null",
+            item("192.168.0.20")
+        ),
+    )?;
+    anyhow::ensure!(printer.as_str().unwrap_or_default().starts_with(PRINTER), "named by its reverse name: {printer}");
+    // It announces nothing, but the opt-in probe found its web page.
+    page.wait_for(
+        "the printer's probed web page",
+        T,
+        &format!(
+            "const e = {}; return e && e.querySelector('button[data-action=web]') ? true : null",
+            item("192.168.0.20")
+        ),
+    )?;
+
+    // Names resolve inside the page.
+    let body = page.execute_async(
+        "const done = arguments[0]; window.hometun.fetch('http://nas.local/') \
+           .then(r => r.text ? r.text() : r.body).then(t => done(String(t)), e => done('error: ' + e));",
+        &[],
+    )?;
+    anyhow::ensure!(body.as_str().unwrap_or_default().contains("Hello from h10"), "fetch by mDNS name: {body}");
+
+    // A click on the web entry opens the NAS's page (a snapshot: this relay has no domain).
+    page.execute(&format!("{}.querySelector('button[data-action=web]').click()", item("192.168.0.10")), &[])?;
+    page.wait_for(
+        "the NAS's page opened from the Home card",
+        T,
+        "const f = document.getElementById('browse-frame'); const d = f && f.contentDocument; \
+         return d && d.body && d.body.innerText.includes('Hello from h10') ? true : null",
+    )?;
+
+    // Asleep, then woken: "waking…" until it answers ping.
+    lab.exec(Node::Host10, "ip", ["link", "set", "eth0", "down"])?;
+    page.execute(&format!("{}.querySelector('button[data-action=wake]').click()", item("192.168.0.10")), &[])?;
+    page.wait_for(
+        "waking…",
+        T,
+        &format!("const e = {}; return e && e.dataset.state === 'waking…' ? true : null", item("192.168.0.10")),
+    )?;
+    std::thread::sleep(Duration::from_secs(1));
+    lab.exec(Node::Host10, "ip", ["link", "set", "eth0", "up"])?;
+    page.wait_for(
+        "the woken NAS online again",
+        T,
+        &format!("const e = {}; return e && e.dataset.state === 'online' ? true : null", item("192.168.0.10")),
+    )?;
+    Ok(())
+}
