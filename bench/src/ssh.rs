@@ -67,7 +67,11 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs(1));
 
     page.execute(THROUGHPUT, &[json!(FILE)])?;
-    let through = wait(&page, "the cat to finish", Duration::from_secs(900), "return window.__cat || null")?;
+    let allowed = Duration::from_secs(30 + 2 * options.size_mib);
+    let through = wait(&page, "the cat to finish", allowed, "return window.__cat || null").with_context(|| {
+        let seen = page.execute("return [window.__catBytes, window.__catTail]", &[]).unwrap_or_default();
+        format!("bytes and tail seen so far: {seen}")
+    })?;
     let bytes = through["bytes"].as_f64().context("bytes")?;
     let ms = through["ms"].as_f64().context("ms")?;
     ensure!(bytes >= size as f64, "only {bytes} bytes arrived of a {size}-byte file");
@@ -108,7 +112,7 @@ fn make_file(size: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts `cat FILE; echo MARK` and counts what arrives until the marker (kept in a short tail
+/// Starts `cat FILE; echo MARK` and counts what arrives until the marker (kept in a tail of the last KiB
 /// so a marker split across chunks is still seen); sets `window.__cat = {bytes, ms}`.
 const THROUGHPUT: &str = "
     const file = arguments[0];
@@ -117,7 +121,9 @@ const THROUGHPUT: &str = "
     const decoder = new TextDecoder();
     window.__listeners = [(b) => {
       bytes += b.length;
-      tail = (tail + decoder.decode(b.subarray(Math.max(0, b.length - 64)))).slice(-128);
+      window.__catBytes = bytes;
+      tail = (tail + decoder.decode(b.subarray(Math.max(0, b.length - 512)))).slice(-1024);
+      window.__catTail = tail;
       if (tail.includes(mark + '\\r\\n') && !window.__cat) {
         window.__cat = { bytes, ms: performance.now() - started };
       }

@@ -9,7 +9,7 @@ pub enum SshError {
     #[error(
         "the host key of {target} has changed: it was {old}, now the server shows {new}. \
          Someone may be intercepting the connection, or the server was reinstalled. If you know \
-         its key changed, forget the old key (\"Forget host key\" in the terminal launcher, or \
+         its key changed, forget the old key (\"Forget the old host key\" in the Terminal card, or \
          hometun.sshForgetHostKey('{target}')) and connect again"
     )]
     HostKeyChanged {
