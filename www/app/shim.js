@@ -285,8 +285,11 @@
         const worker = container.controller || event.source;
         if (worker) worker.postMessage({ hometun: 'port' }, [port]);
         else port.close();
-      } catch (_) {
-        // No launcher: the worker answers its navigations with the boot page.
+      } catch (error) {
+        // No launcher: the worker answers its navigations with the boot page, at once when
+        // the hub said no hometun page is open at all.
+        const worker = container.controller || event.source;
+        if (worker && error.code === 'no-launcher') worker.postMessage({ hometun: 'no-launcher' });
       } finally {
         giving = false;
       }

@@ -140,6 +140,13 @@ self.addEventListener('activate', (event) => {
 
 self.addEventListener('message', (event) => {
   const data = event.data;
+  if (data && data.hometun === 'no-launcher') {
+    // A page learnt from the hub that no hometun page is open: nobody waits for a port.
+    const gaveUp = waiting;
+    waiting = [];
+    for (const resolve of gaveUp) resolve(null);
+    return;
+  }
   if (!data || data.hometun !== 'port' || !event.ports || !event.ports[0]) return;
   adopt(event.ports[0]);
   if (event.source) event.source.postMessage({ hometun: 'port-taken' });
