@@ -444,7 +444,8 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
 const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
 
 /// A user opens an app from the launcher in a new tab: the tab has no `opener` and the app works
-/// (its port comes through the broker frame). A worker page there starts a dedicated, a shared
+/// (its port comes through the broker frame). A worker page there (with a CSP that allows no
+/// frames, which wasm opens for the broker frame) starts a dedicated, a shared
 /// and a module worker whose script fetches a hard-coded LAN URL and talks to a hard-coded
 /// `ws://` echo: each gets the bytes and the echo through the tunnel, and never sees hometun's
 /// own message. The same app typed into a new tab works while the launcher is open. With the
@@ -507,6 +508,11 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
         };
         ensure!(through_tunnel("/blob/100000") >= 3, "nginx log: {:?}", nginx.requests());
         ensure!(through_tunnel("/ws/echo") >= 3, "nginx log: {:?}", nginx.requests());
+        let csp = page.execute_async(
+            "const done = arguments[0]; fetch('/workers.html').then(r => done(r.headers.get('content-security-policy')))",
+            &[],
+        )?;
+        ensure!(csp == "frame-src https://home.test", "the page's policy as the browser got it: {csp}");
         Ok(())
     });
     step(&page, "typed tab", || {

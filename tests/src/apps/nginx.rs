@@ -111,8 +111,10 @@ impl Drop for Nginx {
 }
 
 /// `location` blocks that pass `/blob/…` and the WebSocket `/ws/echo` of the lab host
-/// 192.168.0.10's own services (port 80) through, so one app origin has both.
+/// 192.168.0.10's own services (port 80) through, so one app origin has both; `/workers.html`
+/// comes with a policy that allows no frames (`frame-src 'none'`), as some apps send.
 pub const LAN_SERVICES: &str = r#"
+        location = /workers.html { add_header Content-Security-Policy "frame-src 'none'"; }
         location /blob/ { proxy_pass http://192.168.0.10:80; }
         location /ws/ {
             proxy_pass http://192.168.0.10:80;
