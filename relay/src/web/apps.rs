@@ -165,9 +165,8 @@ async fn serve_tunnel_file(site: &AppSite, method: &Method, path: &str, apps: &s
     if method != Method::GET && method != Method::HEAD {
         return super::page::plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
-    let file = match path.strip_prefix(PREFIX) {
-        Some(name @ ("broker.html" | "broker.js" | "hub.js")) => name,
-        _ => return super::page::plain(StatusCode::NOT_FOUND, "not found"),
+    let Some(file @ ("broker.html" | "broker.js" | "hub.js")) = path.strip_prefix(PREFIX) else {
+        return super::page::plain(StatusCode::NOT_FOUND, "not found");
     };
     let Some(bytes) = super::page::read(&site.www, &format!("app/{file}")).await else {
         return super::page::plain(StatusCode::NOT_FOUND, "not found");
