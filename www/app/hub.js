@@ -96,8 +96,6 @@ self.addEventListener('connect', (event) => {
       forget(port);
     } else if (data.op === 'port-request' && typeof data.origin === 'string' && message.ports[0]) {
       forward(data.origin, message.ports[0]);
-    } else if (data.op === 'launchers' && message.ports[0]) {
-      answer(message.ports[0], { op: 'launchers', count: launchers.length });
     }
   };
   port.addEventListener('close', () => forget(port));
