@@ -19,6 +19,9 @@ const SW: &str = "/* the service worker */";
 const SHIM: &str = "/* the shim */";
 const BOOT_JS: &str = "/* boot */";
 const LAUNCHER: &str = "<!doctype html><title>launcher</title>";
+const BROKER: &str = "<!doctype html><title>broker</title><script src=\"/__ht/broker.js\"></script>";
+const BROKER_JS: &str = "/* broker */";
+const HUB: &str = "/* hub */";
 
 /// A relay with the domain `home.test` (LAN 192.168.0.0/24) and a page written to its `www`.
 async fn relay_with_apps() -> Lab {
@@ -31,7 +34,15 @@ fn write_page(lab: &Lab) {
     let www = lab.dir.path().join("www");
     std::fs::create_dir_all(www.join("app")).unwrap();
     std::fs::write(www.join("index.html"), LAUNCHER).unwrap();
-    for (name, text) in [("boot.html", BOOT), ("sw.js", SW), ("shim.js", SHIM), ("boot.js", BOOT_JS)] {
+    for (name, text) in [
+        ("boot.html", BOOT),
+        ("sw.js", SW),
+        ("shim.js", SHIM),
+        ("boot.js", BOOT_JS),
+        ("broker.html", BROKER),
+        ("broker.js", BROKER_JS),
+        ("hub.js", HUB),
+    ] {
         std::fs::write(www.join("app").join(name), text).unwrap();
     }
 }
@@ -89,6 +100,7 @@ async fn any_path_on_an_app_name_gives_the_boot_page_framable_only_by_the_launch
         let csp = answer.header("content-security-policy");
         assert!(csp.contains("frame-ancestors https://home.test;"), "{path}: {csp}");
         assert!(csp.contains("script-src 'self';"), "{path}: {csp}");
+        assert!(csp.contains("frame-src https://home.test;"), "{path}: the boot page frames the broker: {csp}");
     }
     let on_a_port = get(&lab, "h-192-168-0-10-p8080.home.test:8443", "/").await;
     assert!(on_a_port.header("content-security-policy").contains("frame-ancestors https://home.test:8443;"));
@@ -119,6 +131,34 @@ async fn hometuns_own_files_come_from_the_reserved_prefix_and_the_worker_may_con
         assert_eq!(get(&lab, APP, path).await.status, 404, "{path}");
     }
     assert_eq!(get(&lab, DOMAIN, "/__ht/sw.js").await.status, 404, "the launcher's name has no app files");
+    for path in ["/__ht/broker.html", "/__ht/hub.js"] {
+        assert_eq!(get(&lab, APP, path).await.status, 404, "{path}: the broker lives on the launcher's name only");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_frame_on_the_relays_name_may_be_framed_by_app_origins_only() {
+    let lab = relay_with_apps().await;
+    let broker = get(&lab, "home.test:8443", "/__ht/broker.html").await;
+    assert_eq!((broker.status, broker.body.as_str()), (200, BROKER));
+    assert_eq!(broker.header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(broker.header("x-frame-options"), "", "app pages frame the broker");
+    let csp = broker.header("content-security-policy");
+    assert!(csp.contains("frame-ancestors https://*.home.test:8443;"), "{csp}");
+    assert!(csp.contains("script-src 'self';") && csp.contains("default-src 'none';"), "{csp}");
+    for (path, want) in [("/__ht/broker.js", BROKER_JS), ("/__ht/hub.js", HUB)] {
+        let script = get(&lab, DOMAIN, path).await;
+        assert_eq!((script.status, script.body.as_str()), (200, want), "{path}");
+        assert_eq!(script.header("content-type"), "text/javascript; charset=utf-8", "{path}");
+        assert_eq!(script.header("x-frame-options"), "DENY", "{path}");
+    }
+    for path in ["/__ht/", "/__ht/boot.html", "/__ht/shim.js", "/__ht/../index.html", "/__ht/app/hub.js"] {
+        assert_eq!(get(&lab, DOMAIN, path).await.status, 404, "{path}");
+    }
+    let posted = request(&lab, "POST", DOMAIN, "/__ht/broker.html", "Content-Length: 0\r\n").await;
+    assert_eq!(posted.status, 405);
+    let by_address = get(&lab, "127.0.0.1:8443", "/__ht/broker.html").await;
+    assert_eq!(by_address.status, 404, "no broker without the relay's name");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, nginx::Nginx, syncthing, syncthing::Syncthing};
-use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
+use hometun_tests::browser::apps_page::{self, close_tab, open_app, open_typed, wait, TrustedLab};
 use hometun_tests::browser::webdriver::Session;
 use hometun_tests::lab::{addr, Lab, Node};
 use serde_json::json;
@@ -292,7 +292,7 @@ fn syncthing_gui_rest_with_csrf_and_long_poll_events_work_through_the_tunnel_and
     step(&page, "syncthing events", || rename_and_see_the_event(&page, &syncthing, "lab-nas-renamed"));
 
     // The GUI always has a long poll in flight, which keeps its worker busy: the tab leaves the
-    // app while the workers are stopped, and comes back to it in the same tab (same opener).
+    // app while the workers are stopped, and comes back to it in the same tab.
     step(&page, "stop service workers", || {
         page.goto("about:blank")?;
         apps_page::stop_service_workers(&page)
@@ -442,6 +442,113 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
 }
 
 const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
+
+/// A user opens an app from the launcher in a new tab: the tab has no `opener` and the app works
+/// (its port comes through the broker frame). A worker page there (with a CSP that allows no
+/// frames, which wasm opens for the broker frame) starts a dedicated, a shared
+/// and a module worker whose script fetches a hard-coded LAN URL and talks to a hard-coded
+/// `ws://` echo: each gets the bytes and the echo through the tunnel, and never sees hometun's
+/// own message. The same app typed into a new tab works while the launcher is open. With the
+/// launcher closed, a typed app tab shows the boot page's "not open" message with a link; the
+/// link opens the launcher, which connects by itself, and the waiting tab goes on to the app.
+#[test]
+fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_a_launcher_the_boot_page_says_so() {
+    let lab = Lab::start().expect("lab");
+    let nginx = Nginx::start_with(
+        &lab,
+        Node::Host10,
+        FILES_ADDR.into(),
+        "workers",
+        &[
+            ("workers.html", hometun_tests::apps::WORKERS_PAGE.as_bytes()),
+            ("worker.js", hometun_tests::apps::WORKER_SCRIPT.as_bytes()),
+        ],
+        hometun_tests::apps::nginx::LAN_SERVICES,
+    )
+    .expect("nginx with the worker page");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let origin = trusted.trust_app(nginx.addr).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "tabs launcher", || trusted.connect(&page, "tabs-phone"));
+    let index = "return document.querySelector('h1') && document.title === 'workers' ? location.origin : null";
+
+    let tab = step(&page, "tab without opener", || {
+        let (tab, _) = open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
+        let at = wait(&page, "the app's index in its tab", APP_LOAD, index)?;
+        ensure!(at == origin.as_str(), "the tab shows {at}");
+        let opener = page.execute("return window.opener === null", &[])?;
+        ensure!(opener == true, "the app tab has an opener");
+        Ok(tab)
+    });
+    step(&page, "workers", || {
+        page.goto(&format!("{origin}/workers.html"))?;
+        let text = wait(
+            &page,
+            "the workers' reports",
+            Duration::from_secs(100),
+            "return document.body && document.body.dataset.done ? document.getElementById('results').textContent : null",
+        )?;
+        let reports: serde_json::Value = serde_json::from_str(text.as_str().unwrap_or_default())?;
+        eprintln!("web apps: worker reports: {reports}");
+        let mut blob = vec![0u8; 100_000];
+        hometun_tests::content::blob_bytes(100_000, 0, &mut blob);
+        let sha = hometun_tests::apps::sha256_hex(&blob);
+        for kind in ["dedicated", "shared", "module"] {
+            let r = &reports[kind];
+            ensure!(
+                r["fetch"] == json!({"status": 200, "length": 100_000, "sha": sha}),
+                "{kind} worker's fetch of a LAN URL: {r}"
+            );
+            ensure!(r["echo"] == "hello from a worker", "{kind} worker's WebSocket: {r}");
+            ensure!(r["strict"] == true, "{kind} worker no longer runs in strict mode: {r}");
+            ensure!(r["seen"] == json!([]), "{kind} worker's own code saw messages: {r}");
+        }
+        let through_tunnel = |path: &str| {
+            nginx.requests().iter().filter(|l| l.starts_with(&format!("{} \"GET {path}", addr::HOME))).count()
+        };
+        ensure!(through_tunnel("/blob/100000") >= 3, "nginx log: {:?}", nginx.requests());
+        ensure!(through_tunnel("/ws/echo") >= 3, "nginx log: {:?}", nginx.requests());
+        let csp = page.execute_async(
+            "const done = arguments[0]; fetch('/workers.html').then(r => done(r.headers.get('content-security-policy')))",
+            &[],
+        )?;
+        ensure!(csp == "frame-src https://home.test", "the page's policy as the browser got it: {csp}");
+        Ok(())
+    });
+    step(&page, "typed tab", || {
+        open_typed(&page, &format!("{origin}/"))?;
+        wait(&page, "the app's index in a typed tab", APP_LOAD, index)?;
+        let fetched = page.execute_async(
+            "const done = arguments[0]; fetch('/workers.html').then(r => done(r.status), e => done(String(e)))",
+            &[],
+        )?;
+        ensure!(fetched == 200, "a fetch from the typed tab gave {fetched}");
+        Ok(())
+    });
+    let waiting = step(&page, "no launcher", || {
+        close_tab(&page, &launcher, &tab)?;
+        let waiting = open_typed(&page, &format!("{origin}/index.html"))?;
+        let text = wait(
+            &page,
+            "the boot page to say the hometun page is not open",
+            Duration::from_secs(40),
+            "return document.body && document.body.dataset.boot === 'no-launcher' \
+               && !document.getElementById('boot-home').hidden ? document.body.innerText : null",
+        )?;
+        ensure!(text.as_str().is_some_and(|t| t.contains("not open")), "the boot page says {text}");
+        Ok(waiting)
+    });
+    step(&page, "launcher from the boot page", || {
+        let before = page.windows()?;
+        page.execute("document.getElementById('boot-link').click(); return true", &[])?;
+        std::thread::sleep(Duration::from_millis(500));
+        ensure!(page.windows()?.len() == before.len() + 1, "the link opened no tab");
+        page.switch_to(&waiting)?;
+        let at = wait(&page, "the waiting tab to go on to the app", APP_LOAD, index)?;
+        ensure!(at == origin.as_str(), "the waiting tab shows {at}");
+        Ok(())
+    });
+}
 const BIG: u64 = 64 << 20;
 
 fn check_ranges(page: &Session<'_>, bytes: &[u8], ranges: &[(u64, u64)]) -> anyhow::Result<()> {
@@ -469,8 +576,9 @@ fn check_ranges(page: &Session<'_>, bytes: &[u8], ranges: &[(u64, u64)]) -> anyh
 }
 
 /// A hostile page on a LAN host, opened as an app, tries to reach another host and port through
-/// the shim, through forged messages on its port and through a port for another origin, and to
-/// read the tunnel origin's storage: all fail (while its own host works), and the other host's
+/// the shim, through forged messages on its port, through a port for another origin asked of the
+/// broker frame (also from an opaque-origin frame), and to read the tunnel origin's storage (the
+/// broker frame's too): all fail (while its own host works), and the other host's
 /// servers saw no request at all.
 #[test]
 fn a_hostile_lan_page_reaches_only_its_own_host_and_port_and_cannot_read_the_tunnel_origin() {

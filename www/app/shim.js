@@ -1,9 +1,12 @@
 // hometun's shim, the first script of every HTML page of a home web app (wasm puts
-// <script src="/__ht/shim.js" data-hometun-cookies="…"> at the top of the document). It makes
-// what a page does by itself (not through its service worker) work through the tunnel too:
+// <script src="/__ht/shim.js" data-hometun-cookies="…"> at the top of the document) and of every
+// worker script (the service worker puts this file's source in front of it). It makes what a page
+// does by itself (not through its service worker) work through the tunnel too:
 //
-// - ports: asks the launcher (parent frame or opener, origin T) for MessagePorts, and hands
-//   one to the service worker when it asks ("need-port", after a restart);
+// - ports: asks the launcher (parent frame or opener, origin T) and the hidden broker frame from
+//   T for MessagePorts, and hands one to the service worker when it asks ("need-port", after a
+//   restart); a worker asks the page that started it, over a port that page's shim gave it
+//   (`{hometun: "provider"}`, the first message, which the worker's own code never sees);
 // - WebSocket: a replacement class that speaks ws-* over a port of its own;
 // - document.cookie: backed by the app's cookie jar in the launcher (no real cookies exist on
 //   an app origin), kept current by the jar's "cookies" broadcasts;
@@ -11,9 +14,15 @@
 // - hard-coded http://A.B.C.D[:P] and ws:// URLs: mapped to their app origins in fetch,
 //   XMLHttpRequest, EventSource, WebSocket, window.open, links and forms.
 //
+// In a worker there is no document: no cookies, links, forms or windows, the rest is the same.
 // Nothing is added to window; the page's own globals are replaced in place.
 (() => {
   'use strict';
+
+  const LOADED = Symbol.for('hometun.shim');
+  if (self[LOADED]) return; // every module of a module worker carries it
+  Object.defineProperty(self, LOADED, { value: true });
+  const IN_WORKER = typeof window === 'undefined';
 
   /** How long the launcher may take to answer a port request. */
   const PORT_WAIT_MS = 10000;
@@ -28,18 +37,24 @@
   /** How long a set-cookie may wait for its ok before the cookie port is replaced. */
   const COOKIE_WAIT_MS = 5000;
 
-  const script = document.currentScript;
+  const script = IN_WORKER ? null : document.currentScript;
   const appHost = location.host; // h-A-B-C-D-pP.DOMAIN[:port]
   const relayHost = appHost.slice(appHost.indexOf('.') + 1); // DOMAIN[:port]
   const RELAY = `${location.protocol}//${relayHost}`;
-  const nativeOpen = window.open;
-  const NativeWebSocket = window.WebSocket;
+  const nativeOpen = IN_WORKER ? null : window.open;
+  const NativeWebSocket = self.WebSocket;
+  /** What relative URLs are resolved against. */
+  const base = () => (IN_WORKER ? location.href : document.baseURI);
 
   // ---- navigator.serviceWorker, kept private ------------------------------------------------
-  const container = navigator.serviceWorker || null;
+  const container = (!IN_WORKER && navigator.serviceWorker) || null;
   try {
-    delete Navigator.prototype.serviceWorker;
-    if (window.ServiceWorkerContainer) {
+    if (IN_WORKER) {
+      if (self.WorkerNavigator && 'serviceWorker' in WorkerNavigator.prototype) delete WorkerNavigator.prototype.serviceWorker;
+    } else {
+      delete Navigator.prototype.serviceWorker;
+    }
+    if (self.ServiceWorkerContainer) {
       ServiceWorkerContainer.prototype.register = function register() {
         return Promise.reject(new DOMException('service workers are managed by hometun on this origin', 'SecurityError'));
       };
@@ -56,7 +71,7 @@
   function mapUrl(input) {
     let url;
     try {
-      url = new URL(String(input), document.baseURI);
+      url = new URL(String(input), base());
     } catch (_) {
       return null;
     }
@@ -70,7 +85,7 @@
   /** Whether `href` is on an app origin of this relay (this app's or another's). */
   function isAppUrl(href) {
     try {
-      const url = new URL(href, document.baseURI);
+      const url = new URL(href, base());
       return url.protocol === 'https:' && url.host.endsWith(`.${relayHost}`) && url.host.startsWith('h-');
     } catch (_) {
       return false;
@@ -81,6 +96,7 @@
   /** Windows that may be the launcher: the parent chain, then the opener's, and so on. */
   function launchers() {
     const found = [];
+    if (IN_WORKER) return found;
     let w = window;
     for (let hops = 0; hops < 16; hops += 1) {
       let next = null;
@@ -96,51 +112,166 @@
     return found;
   }
 
-  const portWaiters = [];
-  window.addEventListener('message', (event) => {
-    const data = event.data;
-    if (event.origin !== RELAY || !data || typeof data !== 'object') return;
-    if (data.hometun === 'port' && event.ports && event.ports[0]) {
-      const waiter = portWaiters.shift();
-      if (waiter) waiter.resolve(event.ports[0]);
-      else event.ports[0].close();
-    } else if (data.hometun === 'port-error') {
-      const waiter = portWaiters.shift();
-      if (waiter) waiter.reject(new Error(String(data.message || 'the hometun page refused')));
-    }
-  });
+  /** Requests waiting for their answer, by id: `{resolve(port), refused(data, fromBroker)}`. */
+  const portWaiters = new Map();
+  let lastId = 0;
 
-  /** A fresh port from the launcher, bound by it to this app's host:port. */
+  function refusal(data) {
+    const error = new Error(String(data.message || 'the hometun page refused'));
+    error.code = data.code;
+    return error;
+  }
+
+  /** An answer (`port` or `port-error`) to the request `data.id`; a port nobody asked for is closed. */
+  function answered(data, port, fromBroker) {
+    const waiter = portWaiters.get(data.id);
+    if (!waiter) {
+      if (port) port.close();
+      return;
+    }
+    if (data.hometun === 'port' && port) waiter.resolve(port);
+    else if (data.hometun === 'port-error') waiter.refused(data, fromBroker);
+  }
+
+  /** The hidden broker frame from T (docs/web-apps.md, "Getting a port"), made when first needed. */
+  let broker = null;
+  function brokerWindow() {
+    if (!broker || !broker.frame.isConnected || !broker.frame.contentWindow) {
+      const frame = document.createElement('iframe');
+      frame.hidden = true;
+      frame.style.display = 'none';
+      frame.title = 'hometun';
+      frame.setAttribute('aria-hidden', 'true');
+      frame.tabIndex = -1;
+      frame.src = `${RELAY}/__ht/broker.html`;
+      const loaded = new Promise((resolve) => { frame.addEventListener('load', resolve, { once: true }); });
+      (document.body || document.documentElement).appendChild(frame);
+      broker = { frame, loaded };
+    }
+    const { frame, loaded } = broker;
+    return loaded.then(() => frame.contentWindow);
+  }
+
+  if (!IN_WORKER) {
+    window.addEventListener('message', (event) => {
+      const data = event.data;
+      if (event.origin !== RELAY || !data || typeof data !== 'object') return;
+      if (data.hometun !== 'port' && data.hometun !== 'port-error') return;
+      const fromBroker = Boolean(broker) && event.source === broker.frame.contentWindow;
+      answered(data, event.ports && event.ports[0], fromBroker);
+    });
+  }
+
+  /**
+   * Sends the request `id`: in a page to the launcher windows up the chain (again every few
+   * seconds) and, when none answered within a second (or there is none), to the broker frame;
+   * in a worker to the page that started it. Returns a function that stops the repeats.
+   */
+  function ask(id, windows) {
+    if (IN_WORKER) {
+      provider().then((port) => port.postMessage({ hometun: 'port-request', id }), () => {});
+      return () => {};
+    }
+    const toLaunchers = () => {
+      for (const w of windows) {
+        try {
+          w.postMessage({ hometun: 'port-request', id }, RELAY);
+        } catch (_) {
+          // Not the launcher (a closed window, say).
+        }
+      }
+    };
+    const toBroker = () => {
+      if (!portWaiters.has(id)) return;
+      brokerWindow().then((w) => { if (w && portWaiters.has(id)) w.postMessage({ hometun: 'port-request', id }, RELAY); });
+    };
+    toLaunchers();
+    // Asked again now and then: a launcher that was just reloading did not hear the first.
+    const again = setInterval(toLaunchers, ASK_AGAIN_MS);
+    const viaBroker = setTimeout(toBroker, windows.length ? 1000 : 0);
+    return () => { clearInterval(again); clearTimeout(viaBroker); };
+  }
+
+  /**
+   * A fresh port, bound by the launcher to this app's host:port. The first port wins; a
+   * launcher's refusal ends the request, the broker's only when there is no launcher window
+   * to wait for (its `code`, such as `no-launcher`, is on the error).
+   */
   function requestPort() {
     return new Promise((resolve, reject) => {
       const windows = launchers();
-      if (!windows.length) {
-        reject(new Error('no hometun page: open this app from your hometun page'));
-        return;
-      }
-      const waiter = {};
-      const ask = () => {
-        for (const w of windows) {
-          try {
-            w.postMessage({ hometun: 'port-request' }, RELAY);
-          } catch (_) {
-            // Not the launcher (a closed window, say).
-          }
-        }
+      lastId += 1;
+      const id = lastId;
+      let brokerError = null;
+      let stop = () => {};
+      const end = () => {
+        clearTimeout(timer);
+        stop();
+        portWaiters.delete(id);
       };
-      // Asked again now and then: a launcher that was just reloading did not hear the first.
-      const again = setInterval(ask, ASK_AGAIN_MS);
       const timer = setTimeout(() => {
-        const at = portWaiters.indexOf(waiter);
-        if (at >= 0) portWaiters.splice(at, 1);
-        clearInterval(again);
-        reject(new Error('no answer from your hometun page (closed, or not connected?)'));
+        end();
+        reject(brokerError ? refusal(brokerError) : new Error('no answer from your hometun page (closed, or not connected?)'));
       }, PORT_WAIT_MS);
-      waiter.resolve = (port) => { clearTimeout(timer); clearInterval(again); resolve(port); };
-      waiter.reject = (error) => { clearTimeout(timer); clearInterval(again); reject(error); };
-      portWaiters.push(waiter);
-      ask();
+      portWaiters.set(id, {
+        resolve(port) {
+          end();
+          resolve(port);
+        },
+        refused(data, fromBroker) {
+          if (fromBroker && windows.length) {
+            brokerError = data; // a launcher up the chain may still answer
+            return;
+          }
+          end();
+          reject(refusal(data));
+        },
+      });
+      stop = ask(id, windows);
     });
+  }
+
+  // ---- in a worker: ports from the page that started it --------------------------------------
+  /** Ports to pages that give this worker ports (`{hometun: "provider"}`), newest last. */
+  const providers = [];
+  const providerWaiters = [];
+
+  function adoptProvider(port) {
+    port.onmessage = (event) => {
+      const data = event.data;
+      if (data && typeof data === 'object') answered(data, event.ports && event.ports[0], false);
+    };
+    providers.push(port);
+    for (const resolve of providerWaiters.splice(0)) resolve(port);
+  }
+
+  /** The newest provider, once there is one. */
+  function provider() {
+    if (providers.length) return Promise.resolve(providers[providers.length - 1]);
+    return new Promise((resolve) => { providerWaiters.push(resolve); });
+  }
+
+  /** Whether a message event is a page's provider for this worker (kept from the worker's code). */
+  function takeProvider(event) {
+    const data = event.data;
+    if (!data || typeof data !== 'object' || data.hometun !== 'provider' || !event.ports || !event.ports[0]) return false;
+    event.stopImmediatePropagation();
+    adoptProvider(event.ports[0]);
+    return true;
+  }
+
+  if (IN_WORKER) {
+    if (typeof self.onconnect !== 'undefined') {
+      // A shared worker: each page that connects gives a provider on its connection.
+      self.addEventListener('connect', (event) => {
+        const port = event.ports && event.ports[0];
+        if (!port) return;
+        port.addEventListener('message', takeProvider);
+        port.start();
+      });
+    } else {
+      self.addEventListener('message', takeProvider);
+    }
   }
 
   // The service worker lost its port (it was stopped and started again): give it one.
@@ -154,8 +285,11 @@
         const worker = container.controller || event.source;
         if (worker) worker.postMessage({ hometun: 'port' }, [port]);
         else port.close();
-      } catch (_) {
-        // No launcher: the worker answers its navigations with the boot page.
+      } catch (error) {
+        // No launcher: the worker answers its navigations with the boot page, at once when
+        // the hub said no hometun page is open at all.
+        const worker = container.controller || event.source;
+        if (worker && error.code === 'no-launcher') worker.postMessage({ hometun: 'no-launcher' });
       } finally {
         giving = false;
       }
@@ -163,113 +297,118 @@
     if (container.startMessages) container.startMessages();
   }
 
-  // ---- document.cookie -----------------------------------------------------------------------
-  function validJar(list) {
-    return Array.isArray(list) ? list.filter((c) => Array.isArray(c) && c.length >= 3 && c.every((x) => typeof x === 'string')) : [];
-  }
+  // ---- document.cookie (pages only) ----------------------------------------------------------
+  if (!IN_WORKER) setUpCookies();
 
-  let jar = [];
-  try {
-    jar = validJar(JSON.parse((script && script.getAttribute('data-hometun-cookies')) || '[]'));
-  } catch (_) {
-    jar = [];
-  }
-
-  /** RFC 6265 path-match of a document path against a cookie path. */
-  function pathMatches(path, cookiePath) {
-    if (path === cookiePath) return true;
-    if (!path.startsWith(cookiePath)) return false;
-    return cookiePath.endsWith('/') || path[cookiePath.length] === '/';
-  }
-
-  /** RFC 6265 default-path of the document. */
-  function defaultPath() {
-    const path = location.pathname;
-    const last = path.lastIndexOf('/');
-    return last <= 0 ? '/' : path.slice(0, last);
-  }
-
-  /** A `document.cookie = …` string applied to the local copy (the jar has the last word). */
-  function applyLocally(text) {
-    const [first, ...attributes] = text.split(';');
-    const eq = first.indexOf('=');
-    const name = eq < 0 ? '' : first.slice(0, eq).trim();
-    const value = eq < 0 ? first.trim() : first.slice(eq + 1).trim();
-    let path = defaultPath();
-    let remove = false;
-    for (const attribute of attributes) {
-      const at = attribute.indexOf('=');
-      const key = (at < 0 ? attribute : attribute.slice(0, at)).trim().toLowerCase();
-      const val = at < 0 ? '' : attribute.slice(at + 1).trim();
-      if (key === 'httponly') return; // scripts cannot set those
-      if (key === 'path' && val.startsWith('/')) path = val;
-      if (key === 'max-age' && /^-?\d+$/.test(val) && Number(val) <= 0) remove = true;
-      if (key === 'expires' && Date.parse(val) <= Date.now()) remove = true;
+  /** `document.cookie` backed by the jar, and the port its broadcasts come on. */
+  function setUpCookies() {
+    function validJar(list) {
+      return Array.isArray(list) ? list.filter((c) => Array.isArray(c) && c.length >= 3 && c.every((x) => typeof x === 'string')) : [];
     }
-    jar = jar.filter(([n, , p]) => !(n === name && p === path));
-    if (!remove) jar.push([name, value, path]);
-  }
 
-  let cookiePort = null;
-  let cookieId = 0;
-  const unconfirmed = new Map(); // id -> cookie string, until its ok
+    let jar = [];
+    try {
+      jar = validJar(JSON.parse((script && script.getAttribute('data-hometun-cookies')) || '[]'));
+    } catch (_) {
+      jar = [];
+    }
 
-  function openCookiePort() {
-    if (cookiePort) return cookiePort;
-    cookiePort = requestPort().then((port) => {
-      const mine = cookiePort;
-      port.addEventListener('close', () => {
-        // The launcher went away: the next cookie written asks the (new) launcher again.
-        if (cookiePort === mine) cookiePort = null;
-      });
-      port.onmessage = (event) => {
-        const message = event.data;
-        if (!message || typeof message !== 'object') return;
-        if (message.op === 'cookies') jar = validJar(message.cookies);
-        else if (message.op === 'ok' || message.op === 'error') unconfirmed.delete(message.id);
-      };
-      return port;
-    });
-    cookiePort.catch(() => { cookiePort = null; });
-    return cookiePort;
-  }
+    /** RFC 6265 path-match of a document path against a cookie path. */
+    function pathMatches(path, cookiePath) {
+      if (path === cookiePath) return true;
+      if (!path.startsWith(cookiePath)) return false;
+      return cookiePath.endsWith('/') || path[cookiePath.length] === '/';
+    }
 
-  function sendCookie(text) {
-    cookieId += 1;
-    const id = cookieId;
-    unconfirmed.set(id, text);
-    openCookiePort().then((port) => {
-      port.postMessage({ op: 'set-cookie', id, cookie: text });
-      setTimeout(() => {
-        if (!unconfirmed.has(id)) return;
-        // No answer: the launcher was reloaded or closed. Try once more on a fresh port.
-        unconfirmed.delete(id);
-        if (cookiePort) cookiePort.then((p) => p.close(), () => {});
-        cookiePort = null;
-        openCookiePort().then((fresh) => fresh.postMessage({ op: 'set-cookie', id, cookie: text }), () => {});
-      }, COOKIE_WAIT_MS);
-    }, () => {});
-  }
-
-  Object.defineProperty(Document.prototype, 'cookie', {
-    configurable: true,
-    enumerable: true,
-    get() {
+    /** RFC 6265 default-path of the document. */
+    function defaultPath() {
       const path = location.pathname;
-      return jar
-        .map((cookie, order) => ({ cookie, order }))
-        .filter(({ cookie }) => pathMatches(path, cookie[2]))
-        .sort((a, b) => b.cookie[2].length - a.cookie[2].length || a.order - b.order)
-        .map(({ cookie: [name, value] }) => (name ? `${name}=${value}` : value))
-        .join('; ');
-    },
-    set(value) {
-      const text = String(value);
-      applyLocally(text);
-      sendCookie(text);
-    },
-  });
-  if (launchers().length) openCookiePort(); // for the jar's broadcasts
+      const last = path.lastIndexOf('/');
+      return last <= 0 ? '/' : path.slice(0, last);
+    }
+
+    /** A `document.cookie = …` string applied to the local copy (the jar has the last word). */
+    function applyLocally(text) {
+      const [first, ...attributes] = text.split(';');
+      const eq = first.indexOf('=');
+      const name = eq < 0 ? '' : first.slice(0, eq).trim();
+      const value = eq < 0 ? first.trim() : first.slice(eq + 1).trim();
+      let path = defaultPath();
+      let remove = false;
+      for (const attribute of attributes) {
+        const at = attribute.indexOf('=');
+        const key = (at < 0 ? attribute : attribute.slice(0, at)).trim().toLowerCase();
+        const val = at < 0 ? '' : attribute.slice(at + 1).trim();
+        if (key === 'httponly') return; // scripts cannot set those
+        if (key === 'path' && val.startsWith('/')) path = val;
+        if (key === 'max-age' && /^-?\d+$/.test(val) && Number(val) <= 0) remove = true;
+        if (key === 'expires' && Date.parse(val) <= Date.now()) remove = true;
+      }
+      jar = jar.filter(([n, , p]) => !(n === name && p === path));
+      if (!remove) jar.push([name, value, path]);
+    }
+
+    let cookiePort = null;
+    let cookieId = 0;
+    const unconfirmed = new Map(); // id -> cookie string, until its ok
+
+    function openCookiePort() {
+      if (cookiePort) return cookiePort;
+      cookiePort = requestPort().then((port) => {
+        const mine = cookiePort;
+        port.addEventListener('close', () => {
+          // The launcher went away: the next cookie written asks the (new) launcher again.
+          if (cookiePort === mine) cookiePort = null;
+        });
+        port.onmessage = (event) => {
+          const message = event.data;
+          if (!message || typeof message !== 'object') return;
+          if (message.op === 'cookies') jar = validJar(message.cookies);
+          else if (message.op === 'ok' || message.op === 'error') unconfirmed.delete(message.id);
+        };
+        return port;
+      });
+      cookiePort.catch(() => { cookiePort = null; });
+      return cookiePort;
+    }
+
+    function sendCookie(text) {
+      cookieId += 1;
+      const id = cookieId;
+      unconfirmed.set(id, text);
+      openCookiePort().then((port) => {
+        port.postMessage({ op: 'set-cookie', id, cookie: text });
+        setTimeout(() => {
+          if (!unconfirmed.has(id)) return;
+          // No answer: the launcher was reloaded or closed. Try once more on a fresh port.
+          unconfirmed.delete(id);
+          if (cookiePort) cookiePort.then((p) => p.close(), () => {});
+          cookiePort = null;
+          openCookiePort().then((fresh) => fresh.postMessage({ op: 'set-cookie', id, cookie: text }), () => {});
+        }, COOKIE_WAIT_MS);
+      }, () => {});
+    }
+
+    Object.defineProperty(Document.prototype, 'cookie', {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const path = location.pathname;
+        return jar
+          .map((cookie, order) => ({ cookie, order }))
+          .filter(({ cookie }) => pathMatches(path, cookie[2]))
+          .sort((a, b) => b.cookie[2].length - a.cookie[2].length || a.order - b.order)
+          .map(({ cookie: [name, value] }) => (name ? `${name}=${value}` : value))
+          .join('; ');
+      },
+      set(value) {
+        const text = String(value);
+        applyLocally(text);
+        sendCookie(text);
+      },
+    });
+    openCookiePort(); // for the jar's broadcasts
+  }
 
   // ---- WebSocket over the tunnel -------------------------------------------------------------
   const CONNECTING = 0;
@@ -296,7 +435,7 @@
       if (arguments.length === 0) throw new TypeError("Failed to construct 'WebSocket': 1 argument required, but only 0 present.");
       let target;
       try {
-        target = new URL(String(url), document.baseURI);
+        target = new URL(String(url), base());
       } catch (_) {
         throw new DOMException(`Failed to construct 'WebSocket': The URL '${url}' is invalid.`, 'SyntaxError');
       }
@@ -470,11 +609,11 @@
     Object.defineProperty(WebSocket, name, { value, enumerable: true });
     Object.defineProperty(WebSocket.prototype, name, { value, enumerable: true });
   }
-  window.WebSocket = WebSocket;
+  self.WebSocket = WebSocket;
 
   // ---- hard-coded LAN URLs -------------------------------------------------------------------
-  const nativeFetch = window.fetch;
-  window.fetch = function fetch(input, init) {
+  const nativeFetch = self.fetch;
+  self.fetch = function fetch(input, init) {
     if (input instanceof Request) {
       const mapped = mapUrl(input.url);
       return nativeFetch(mapped ? new Request(mapped, input) : input, init);
@@ -482,16 +621,68 @@
     return nativeFetch(mapUrl(input) || input, init);
   };
 
-  const nativeXhrOpen = XMLHttpRequest.prototype.open;
-  XMLHttpRequest.prototype.open = function open(method, url, ...rest) {
-    return nativeXhrOpen.call(this, method, mapUrl(url) || url, ...rest);
-  };
+  if (self.XMLHttpRequest) {
+    const nativeXhrOpen = XMLHttpRequest.prototype.open;
+    XMLHttpRequest.prototype.open = function open(method, url, ...rest) {
+      return nativeXhrOpen.call(this, method, mapUrl(url) || url, ...rest);
+    };
+  }
 
-  if (window.EventSource) {
-    const NativeEventSource = window.EventSource;
-    window.EventSource = class EventSource extends NativeEventSource {
+  if (self.EventSource) {
+    const NativeEventSource = self.EventSource;
+    self.EventSource = class EventSource extends NativeEventSource {
       constructor(url, init) {
         super(mapUrl(url) || url, init);
+      }
+    };
+  }
+
+  if (IN_WORKER) return;
+
+  // ---- workers: each gets a provider of ports --------------------------------------------------
+  /** Gives a worker a port it asks this page for ports over (`post` is its postMessage). */
+  function giveProvider(post) {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (event) => {
+      const data = event.data;
+      if (!data || data.hometun !== 'port-request') return;
+      requestPort().then(
+        (port) => channel.port1.postMessage({ hometun: 'port', id: data.id }, [port]),
+        (error) => channel.port1.postMessage({ hometun: 'port-error', id: data.id, code: error.code, message: error.message }),
+      );
+    };
+    post({ hometun: 'provider' }, [channel.port2]);
+  }
+
+  /** Whether a worker script URL comes through the service worker (and so has the shim). */
+  function shimmed(url) {
+    try {
+      const resolved = new URL(String(url), base());
+      return resolved.protocol === 'https:' && resolved.origin === location.origin && !resolved.pathname.startsWith('/__ht/');
+    } catch (_) {
+      return false;
+    }
+  }
+
+  if (window.Worker) {
+    const NativeWorker = window.Worker;
+    const post = NativeWorker.prototype.postMessage;
+    window.Worker = class Worker extends NativeWorker {
+      constructor(url, ...rest) {
+        const mapped = url === undefined ? null : mapUrl(url);
+        super(mapped || url, ...rest);
+        if (shimmed(mapped || url)) giveProvider((message, transfer) => post.call(this, message, transfer));
+      }
+    };
+  }
+  if (window.SharedWorker) {
+    const NativeSharedWorker = window.SharedWorker;
+    const post = MessagePort.prototype.postMessage;
+    window.SharedWorker = class SharedWorker extends NativeSharedWorker {
+      constructor(url, ...rest) {
+        const mapped = url === undefined ? null : mapUrl(url);
+        super(mapped || url, ...rest);
+        if (shimmed(mapped || url)) giveProvider((message, transfer) => post.call(this.port, message, transfer));
       }
     };
   }

@@ -1,7 +1,8 @@
 // hometun's service worker on an app origin (https://h-A-B-C-D-pPORT.DOMAIN): every same-origin
 // request outside /__ht/ goes over a MessagePort to the launcher's tunnel (docs/web-apps.md,
 // "Port protocol"), which talks HTTP to the LAN app. The worker keeps nothing it cannot get
-// back: after a restart it asks its pages for a new port ("need-port").
+// back: after a restart it asks its pages for a new port ("need-port"). The app's own worker
+// scripts get the shim's source in front (`withShim`).
 'use strict';
 
 const PREFIX = '/__ht/';
@@ -139,6 +140,13 @@ self.addEventListener('activate', (event) => {
 
 self.addEventListener('message', (event) => {
   const data = event.data;
+  if (data && data.hometun === 'no-launcher') {
+    // A page learnt from the hub that no hometun page is open: nobody waits for a port.
+    const gaveUp = waiting;
+    waiting = [];
+    for (const resolve of gaveUp) resolve(null);
+    return;
+  }
   if (!data || data.hometun !== 'port' || !event.ports || !event.ports[0]) return;
   adopt(event.ports[0]);
   if (event.source) event.source.postMessage({ hometun: 'port-taken' });
@@ -261,8 +269,81 @@ async function forward(request, url, settle) {
     }
     const again = attempt === 0 && message.body === null && !upload;
     const response = await exchange(tunnel, message, upload, request.method === 'HEAD', settle, again);
-    if (response !== RETRY) return response;
+    if (response === RETRY) continue;
+    if (request.destination === 'worker' || request.destination === 'sharedworker') {
+      return withShim(response);
+    }
+    return response;
   }
+}
+
+/** The shim's source (`/__ht/shim.js` from the relay), fetched once per worker start. */
+let shimSource = null;
+function shimBytes() {
+  if (!shimSource) {
+    shimSource = fetch(`${PREFIX}shim.js`).then((r) => {
+      if (!r.ok) throw new Error(`the shim: ${r.status}`);
+      return r.arrayBuffer();
+    }).then((buffer) => new Uint8Array(buffer));
+    shimSource.catch(() => { shimSource = null; });
+  }
+  return shimSource;
+}
+
+/**
+ * A worker script's response with the shim's source put in front of it (after a leading "use
+ * strict" directive, so it stays one), so it runs before the worker's own code in classic and
+ * module workers alike (`importScripts` does not exist in module workers, and a service worker
+ * cannot tell the two apart: both are fetched alike). Other answers (errors, not JavaScript)
+ * pass unchanged; so does the script when the shim cannot be had.
+ */
+async function withShim(response) {
+  const type = (response.headers.get('content-type') || '').toLowerCase();
+  if (!response.ok || !response.body || (type && !/(java|ecma)script/.test(type))) return response;
+  let shim;
+  try {
+    shim = await shimBytes();
+  } catch (_) {
+    return response;
+  }
+  const reader = response.body.getReader();
+  let first = true;
+  const body = new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (first) {
+        first = false;
+        controller.enqueue(shimLead(done ? new Uint8Array(0) : value, shim));
+      } else if (!done) {
+        controller.enqueue(value);
+      }
+      if (done) controller.close();
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  return new Response(body, { status: response.status, statusText: response.statusText, headers });
+}
+
+/** The first bytes of a worker script with the shim's source put in front. */
+function shimLead(bytes, shim) {
+  let rest = bytes;
+  if (rest[0] === 0xef && rest[1] === 0xbb && rest[2] === 0xbf) rest = rest.subarray(3); // a UTF-8 BOM
+  const start = String.fromCharCode(...rest.subarray(0, 256));
+  const directive = /^\s*(['"])use strict\1[ \t]*;?/.exec(start);
+  const keep = directive ? directive[0].length : 0;
+  const newline = new Uint8Array([10]);
+  const parts = [rest.subarray(0, keep), newline, shim, newline, rest.subarray(keep)];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
 }
 
 /** `parts` (Uint8Arrays of `size` bytes in all) as one ArrayBuffer. */

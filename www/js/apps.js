@@ -1,6 +1,7 @@
 // Home web apps: the "Apps" card (what this device may reach, a typed address, recent apps;
-// each opens in a frame here or in a tab of its own) and the answer to every app page's
-// "port-request" (docs/web-apps.md, "Getting a port"). An app runs on an origin of its own
+// each opens in a frame here or in a tab of its own, without an opener) and the answer to every
+// app page's "port-request", by message or through the hub worker (docs/web-apps.md, "Getting a
+// port"). An app runs on an origin of its own
 // (https://h-A-B-C-D-pPORT.DOMAIN); its service worker and shim reach the LAN through ports
 // this page hands out, bound by the wasm to the app's own host:port.
 //
@@ -39,19 +40,21 @@ function underThisHost(origin) {
   return typeof origin === 'string' && origin.startsWith('https://h-') && origin.endsWith(`.${window.location.host}`);
 }
 
-async function answerPortRequest(ready, source, origin) {
-  let reply;
-  let transfer = [];
+/** The answer to a port request from `origin`: `{reply, transfer}` to post back. */
+async function portAnswer(ready, origin, id) {
   try {
     if (!underThisHost(origin)) throw new Error(`${origin} is not a home web app of this relay`);
     const api = await Promise.race([ready, sleep(TUNNEL_WAIT_MS).then(() => { throw new Error('this page is still loading'); })]);
     if (typeof api.appPort !== 'function') throw new Error('this page cannot open home web apps');
     await tunnelUp(api);
-    transfer = [api.appPort(origin)];
-    reply = { hometun: 'port' };
+    return { reply: { hometun: 'port', id }, transfer: [api.appPort(origin)] };
   } catch (error) {
-    reply = { hometun: 'port-error', message: describeError(error) };
+    return { reply: { hometun: 'port-error', id, message: describeError(error) }, transfer: [] };
   }
+}
+
+async function answerPortRequest(ready, source, origin, id) {
+  const { reply, transfer } = await portAnswer(ready, origin, id);
   try {
     source.postMessage(reply, origin, transfer);
   } catch (_) {
@@ -60,15 +63,49 @@ async function answerPortRequest(ready, source, origin) {
 }
 
 /**
+ * Offers this page's tunnel to app pages that reach it through the hub worker (their broker
+ * frames, docs/web-apps.md): the hub passes each request with the app origin the broker took
+ * from the asking page's `event.origin`, and a reply port.
+ */
+function joinHub(ready) {
+  let hub;
+  try {
+    hub = window.SharedWorker ? new SharedWorker('/__ht/hub.js', { name: 'hometun' }) : null;
+  } catch (_) {
+    hub = null;
+  }
+  if (!hub) return;
+  hub.port.onmessage = (event) => {
+    const data = event.data;
+    const reply = event.ports[0];
+    if (!data || data.op !== 'port-request' || typeof data.origin !== 'string' || !reply) return;
+    reply.postMessage({ op: 'taken' });
+    portAnswer(ready, data.origin, undefined).then(({ reply: answer, transfer }) => {
+      reply.postMessage(answer, transfer);
+    });
+  };
+  hub.onerror = () => {};
+  hub.port.postMessage({ op: 'tunnel' });
+  // Leaving (or going into the back/forward cache): requests go to another launcher, if any.
+  window.addEventListener('pagehide', () => hub.port.postMessage({ op: 'bye' }));
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted) hub.port.postMessage({ op: 'tunnel' });
+  });
+}
+
+/**
  * Answers app pages' port requests from now on (call it first thing, so a request sent while
- * this page loads is not lost); `ready` resolves with `window.hometun` once the wasm runs.
+ * this page loads is not lost): from app frames here (their `parent`) and older app tabs
+ * (their `opener`) by messages, and from every other app page through the hub worker. `ready`
+ * resolves with `window.hometun` once the wasm runs.
  */
 export function listenForPortRequests(ready) {
   window.addEventListener('message', (event) => {
     const data = event.data;
     if (!data || typeof data !== 'object' || data.hometun !== 'port-request' || !event.source) return;
-    answerPortRequest(ready, event.source, event.origin);
+    answerPortRequest(ready, event.source, event.origin, typeof data.id === 'number' ? data.id : undefined);
   });
+  joinHub(ready);
 }
 
 // ---- addresses -------------------------------------------------------------------------------
@@ -207,11 +244,16 @@ function openHere(appUrl, label) {
   $('apps').dataset.open = appUrl;
 }
 
-/** Opens `appUrl` in a new tab whose opener is this page (so the app finds its launcher). */
+/**
+ * Opens `appUrl` in a new tab without an opener (the app reaches the tunnel through its broker
+ * frame, so a LAN page cannot navigate this tab). The tab is opened blank first (so a blocked
+ * pop-up is noticed), cut loose, then sent to the app.
+ */
 function openTab(appUrl, tab) {
-  const opened = tab || window.open(appUrl);
+  const opened = tab || window.open('about:blank', '_blank');
   if (!opened) throw new Error('The browser blocked the new tab: allow pop-ups for this page');
-  if (tab) opened.location.href = appUrl;
+  opened.opener = null;
+  opened.location.href = appUrl;
 }
 
 /** Shows `lanUrl` in the "Open" tab's snapshot view (no app origins on this relay). */

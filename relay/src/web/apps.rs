@@ -9,6 +9,11 @@
 //! - any other method: `503` (nothing answers it without the service worker);
 //! - `/tunnel` and other `/__ht/` paths: `404`.
 //!
+//! On the relay's own name, the same prefix holds the files app pages reach the tunnel through
+//! (a hidden broker frame, docs/web-apps.md "Getting a port"): `/__ht/broker.html` (framable
+//! only by app origins), `/__ht/broker.js` and `/__ht/hub.js` (the SharedWorker both the
+//! launcher and broker frames connect to); every other `/__ht/` path there is `404`.
+//!
 //! A name under the relay's domain that is not an accepted app name (outside the LAN, the
 //! relay's own address, malformed) gets `404` on every path: the launcher and `/tunnel` live
 //! only on the relay's own name. Hosts outside the domain (an IP address, `localhost`) get the
@@ -92,6 +97,10 @@ impl AppSite {
 pub async fn route(State(site): State<AppSite>, request: Request, next: Next) -> Response {
     let Some((host, port)) = host_of(request.headers()) else { return next.run(request).await };
     match site.site(&host) {
+        Site::Relay if request.uri().path().starts_with(PREFIX) => {
+            let apps = format!("https://*.{host}{}", port_suffix(port));
+            serve_tunnel_file(&site, request.method(), request.uri().path(), &apps).await
+        }
         Site::Ordinary | Site::Relay => next.run(request).await,
         Site::Refused => super::page::plain(StatusCode::NOT_FOUND, "not found"),
         Site::App(_) => {
@@ -149,11 +158,46 @@ async fn serve(site: &AppSite, method: &Method, path: &str, relay: &str) -> Resp
     response
 }
 
-/// The boot page's policy: its own scripts only, framed only by the launcher.
+/// Answers one request for `/__ht/…` on the relay's own name: the broker frame, its script
+/// and the hub worker. `apps` is the CSP source of every app origin (`https://*.DOMAIN[:port]`),
+/// the only pages that may frame the broker.
+async fn serve_tunnel_file(site: &AppSite, method: &Method, path: &str, apps: &str) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return super::page::plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    let Some(file @ ("broker.html" | "broker.js" | "hub.js")) = path.strip_prefix(PREFIX) else {
+        return super::page::plain(StatusCode::NOT_FOUND, "not found");
+    };
+    let Some(bytes) = super::page::read(&site.www, &format!("app/{file}")).await else {
+        return super::page::plain(StatusCode::NOT_FOUND, "not found");
+    };
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    super::page::security_headers(headers);
+    let (content_type, csp) = if file == "broker.html" {
+        headers.remove(header::X_FRAME_OPTIONS);
+        ("text/html; charset=utf-8", broker_policy(apps))
+    } else {
+        ("text/javascript; charset=utf-8", "default-src 'none'".to_owned())
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+/// The boot page's policy: its own scripts only, framed only by the launcher, framing only the
+/// broker on the launcher's origin.
 fn boot_policy(relay: &str) -> String {
     format!(
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors {relay}; base-uri 'none'; form-action 'none'"
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-src {relay}; frame-ancestors {relay}; base-uri 'none'; form-action 'none'"
     )
+}
+
+/// The broker frame's policy: its own script and worker only, framed only by app origins.
+fn broker_policy(apps: &str) -> String {
+    format!("default-src 'none'; script-src 'self'; worker-src 'self'; frame-ancestors {apps}; base-uri 'none'; form-action 'none'")
 }
 
 /// The request's host (lower case, no trailing dot) and port, from `Host`; `None` when it is

@@ -10,6 +10,8 @@
 //! - [`nginx`]: nginx serving a directory (a 64 MiB random file of known SHA-256, static pages),
 //!   logging every request it gets.
 //! - [`vnc`]: a VNC desktop (TigerVNC's Xvnc) painted a known colour, recording the keys it gets.
+//! - [`WORKERS_PAGE`] and [`WORKER_SCRIPT`]: a page whose worker scripts use hard-coded LAN
+//!   URLs (served by nginx with the LAN host's `/blob/` and WebSocket echo passed through).
 //! - [`HOSTILE_PAGE`]: a LAN page that tries to reach other hosts and ports through hometun and
 //!   to read the tunnel origin's storage, writing each result into its DOM.
 //! - [`sshd`]: OpenSSH on a LAN host (port 2222; password and key login for a lab user).
@@ -35,6 +37,15 @@ use std::time::Duration;
 /// `#results` and `data-done` on its body when finished. Attempts named `control…` must work,
 /// every other one must be blocked.
 pub const HOSTILE_PAGE: &str = include_str!("hostile.html");
+
+/// A page (`workers.html`) that starts [`WORKER_SCRIPT`] as a dedicated, a shared and a module
+/// worker and puts their reports (JSON, by kind) in `#results`, with `data-done` on its body.
+pub const WORKERS_PAGE: &str = include_str!("workers.html");
+
+/// A worker script (`worker.js`) with hard-coded LAN URLs on `192.168.0.10:8080`: it fetches
+/// `/blob/100000` and exchanges a message with the WebSocket `/ws/echo`, then reports the status,
+/// length and SHA-256, the echo, whether it runs in strict mode, and the messages its own code saw.
+pub const WORKER_SCRIPT: &str = include_str!("worker.js");
 
 use crate::lab::{Lab, Node};
 

@@ -29,6 +29,19 @@ impl Nginx {
     /// root (an `index.html` naming it unless `files` has one); `name` names its directory and log.
     /// Returns once `GET /` answers from the router (192.168.0.1, so the relay's address in the log is the tunnel's).
     pub fn start(lab: &Lab, node: Node, addr: SocketAddr, name: &str, files: &[(&str, &[u8])]) -> anyhow::Result<Self> {
+        Self::start_with(lab, node, addr, name, files, "")
+    }
+
+    /// [`Nginx::start`] with `locations` (nginx `location` blocks) added to its server, such as
+    /// [`LAN_SERVICES`].
+    pub fn start_with(
+        lab: &Lab,
+        node: Node,
+        addr: SocketAddr,
+        name: &str,
+        files: &[(&str, &[u8])],
+        locations: &str,
+    ) -> anyhow::Result<Self> {
         let dir = lab.dir().join(format!("nginx-{name}"));
         let root = dir.join("www");
         std::fs::create_dir_all(dir.join("tmp"))?;
@@ -38,7 +51,7 @@ impl Nginx {
             std::fs::write(root.join(file), contents)?;
         }
         let config = dir.join("nginx.conf");
-        std::fs::write(&config, config_text(&dir, addr))?;
+        std::fs::write(&config, config_text(&dir, addr, locations))?;
         let log_name = format!("nginx-{name}");
         let pid = lab.spawn(
             node,
@@ -97,7 +110,21 @@ impl Drop for Nginx {
     }
 }
 
-fn config_text(dir: &Path, addr: SocketAddr) -> String {
+/// `location` blocks that pass `/blob/…` and the WebSocket `/ws/echo` of the lab host
+/// 192.168.0.10's own services (port 80) through, so one app origin has both; `/workers.html`
+/// comes with a policy that allows no frames (`frame-src 'none'`), as some apps send.
+pub const LAN_SERVICES: &str = r#"
+        location = /workers.html { add_header Content-Security-Policy "frame-src 'none'"; }
+        location /blob/ { proxy_pass http://192.168.0.10:80; }
+        location /ws/ {
+            proxy_pass http://192.168.0.10:80;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+"#;
+
+fn config_text(dir: &Path, addr: SocketAddr, locations: &str) -> String {
     let d = dir.display();
     format!(
         r#"daemon off;
@@ -121,6 +148,7 @@ http {{
         listen {addr};
         root {d}/www;
         index index.html;
+        {locations}
     }}
 }}
 "#

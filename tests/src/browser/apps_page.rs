@@ -1,7 +1,7 @@
 //! The browser side of the home web app scenarios (`tests/web_apps.rs`): a lab with an ACME CA
 //! and a relay that has certificates for its name and for app names, a headless Chromium that
 //! trusts only that CA's root (NSS database under its `HOME`, no ignore flags), the launcher
-//! connected from an invite, and app tabs opened from it with `hometun.appUrl` (docs/web-apps.md).
+//! connected from an invite, and app tabs opened from its Apps card, or typed (docs/web-apps.md).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -113,17 +113,19 @@ impl TrustedLab {
     }
 }
 
-/// Opens `lan_url` as an app from the launcher window `launcher`: `window.open` of
-/// `hometun.appUrl(lan_url)` (so the app's port comes from the launcher, its `opener`); switches
-/// to the new tab and returns its handle and the app URL. The tab first shows the boot page; wait
-/// for the app's own content after this.
+/// Opens `lan_url` as an app from the launcher window `launcher` as a user does: the Apps card's
+/// address field and "Open in new tab" (a tab without an opener: the app reaches the tunnel
+/// through its broker frame); switches to the new tab and returns its handle and the app URL
+/// (`hometun.appUrl(lan_url)`). The tab first shows the boot page; wait for the app's own content
+/// after this.
 pub fn open_app(page: &Session<'_>, launcher: &str, lan_url: &str) -> anyhow::Result<(String, String)> {
     page.switch_to(launcher)?;
     let before = page.windows()?;
     let url = page.execute_async(
         "const [lan, done] = arguments; \
-         Promise.resolve().then(() => window.hometun.appUrl(lan)) \
-           .then(url => { window.open(url, '_blank'); done(String(url)); }, e => done('error: ' + e));",
+         Promise.resolve().then(() => window.hometun.appUrl(lan)).then(url => { \
+           document.getElementById('apps-address').value = lan; \
+           document.getElementById('apps-open-tab').click(); done(String(url)); }, e => done('error: ' + e));",
         &[json!(lan_url)],
     )?;
     let url = url.as_str().unwrap_or_default().to_owned();
@@ -131,9 +133,33 @@ pub fn open_app(page: &Session<'_>, launcher: &str, lan_url: &str) -> anyhow::Re
         bail!("hometun.appUrl({lan_url}) gave {url}");
     }
     let handle = wait_value(Duration::from_secs(10), || Ok(page.windows()?.into_iter().find(|h| !before.contains(h))))
-        .context("window.open from the launcher opened no tab")?;
+        .context("\"Open in new tab\" in the launcher opened no tab")?;
     page.switch_to(&handle)?;
     Ok((handle, url))
+}
+
+/// Opens `url` in a new tab as a typed address or a bookmark would (DevTools
+/// `Target.createTarget`: no opener, nothing in common with the other tabs); switches to it and
+/// returns its handle.
+pub fn open_typed(page: &Session<'_>, url: &str) -> anyhow::Result<String> {
+    let before = page.windows()?;
+    page.cdp("Target.createTarget", json!({ "url": url }))?;
+    let handle = wait_value(Duration::from_secs(10), || Ok(page.windows()?.into_iter().find(|h| !before.contains(h))))
+        .with_context(|| format!("no new tab for {url}"))?;
+    page.switch_to(&handle)?;
+    Ok(handle)
+}
+
+/// Closes the tab `handle` as a user does (DevTools `Target.closeTarget`, so its `pagehide`
+/// runs) and switches to `next`.
+pub fn close_tab(page: &Session<'_>, handle: &str, next: &str) -> anyhow::Result<()> {
+    page.switch_to(handle)?;
+    let info = page.cdp("Target.getTargetInfo", json!({}))?;
+    let id = info["targetInfo"]["targetId"].as_str().context("Target.getTargetInfo")?.to_owned();
+    page.switch_to(next)?;
+    page.cdp("Target.closeTarget", json!({ "targetId": id }))?;
+    wait_value(Duration::from_secs(10), || Ok((!page.windows()?.iter().any(|h| h == handle)).then_some(())))
+        .context("the tab did not close")
 }
 
 /// Stops every service worker of the browser (DevTools: `ServiceWorker.enable`, then

@@ -10,7 +10,8 @@
 //! Responses (LAN → browser): `Set-Cookie` goes into the jar and is removed; `Location` on a LAN
 //! URL is mapped to its app origin (relative ones stay); `X-Frame-Options`, `Clear-Site-Data`,
 //! `Strict-Transport-Security` and hop-by-hop headers are removed; the CSP `frame-ancestors`
-//! directive is removed (the launcher frames apps); for an HTML document the body gets the shim
+//! directive is removed (the launcher frames apps) and the tunnel origin is added to the sources
+//! frames may come from (the shim's broker frame); for an HTML document the body gets the shim
 //! ([`super::inject`]) and `Content-Length` is dropped.
 //!
 //! Header lists are `(name, value)` pairs in order, bounded by [`MAX_HEADERS`] and
@@ -127,7 +128,7 @@ pub fn map_response(
             "set-cookie" => jar_changed |= jar.store_set_cookie(value, request_path, now),
             "location" => out.push((name.clone(), map_location(origins, value))),
             "content-security-policy" | "content-security-policy-report-only" => {
-                if let Some(policy) = without_frame_ancestors(value) {
+                if let Some(policy) = mapped_policy(value, &origins.tunnel_origin()) {
                     out.push((name.clone(), policy));
                 }
             }
@@ -187,15 +188,41 @@ fn is_html(content_type: &str) -> bool {
     content_type.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("text/html"))
 }
 
-/// The policy without its `frame-ancestors` directives, or `None` when nothing is left.
-fn without_frame_ancestors(policy: &str) -> Option<String> {
-    let kept: Vec<&str> = policy
+/// The policy without its `frame-ancestors` directives and with `tunnel` allowed as a frame
+/// source (added to `frame-src`, else to `child-src`, else a `frame-src` with `default-src`'s
+/// sources and `tunnel`; a policy with none of them allows every frame already), or `None` when
+/// nothing is left.
+fn mapped_policy(policy: &str, tunnel: &str) -> Option<String> {
+    let mut kept: Vec<String> = policy
         .split(';')
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .filter(|d| !d.split_ascii_whitespace().next().is_some_and(|n| n.eq_ignore_ascii_case("frame-ancestors")))
+        .filter(|d| directive_name(d) != "frame-ancestors")
+        .map(str::to_owned)
         .collect();
+    let find = |kept: &[String], name: &str| kept.iter().position(|d| directive_name(d) == name);
+    if let Some(at) = find(&kept, "frame-src").or_else(|| find(&kept, "child-src")) {
+        kept[at] = with_source(&kept[at], tunnel);
+    } else if let Some(at) = find(&kept, "default-src") {
+        let sources = kept[at].split_once(char::is_whitespace).map_or("", |(_, rest)| rest.trim());
+        kept.push(with_source(&format!("frame-src {sources}"), tunnel));
+    }
     (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+/// A directive's name, lower case.
+fn directive_name(directive: &str) -> String {
+    directive.split_ascii_whitespace().next().unwrap_or_default().to_ascii_lowercase()
+}
+
+/// `directive` with `source` added (and `'none'`, which must stand alone, dropped).
+fn with_source(directive: &str, source: &str) -> String {
+    let mut words: Vec<&str> =
+        directive.split_ascii_whitespace().filter(|w| !w.eq_ignore_ascii_case("'none'")).collect();
+    if !words.iter().skip(1).any(|w| w.eq_ignore_ascii_case(source)) {
+        words.push(source);
+    }
+    words.join(" ")
 }
 
 /// The header names a `Connection` header lists (also hop-by-hop), lower case.
@@ -295,12 +322,30 @@ mod tests {
             mapped.headers,
             list(&[
                 ("Location", "https://h-192-168-0-10-p8888.home.test:8443/tree?"),
-                ("Content-Security-Policy", "default-src 'self'"),
+                ("Content-Security-Policy", "default-src 'self'; frame-src 'self' https://home.test:8443"),
                 ("Content-Length", "0"),
             ])
         );
         assert!(!mapped.inject && mapped.jar_changed);
         assert_eq!(jar.cookie_header("/tree", NOW).as_deref(), Some("session=abc; _xsrf=tok"));
+    }
+
+    #[test]
+    fn policies_let_the_shim_frame_the_broker_from_the_tunnel_origin() {
+        let t = "https://home.test";
+        let cases = [
+            ("frame-src 'self'", "frame-src 'self' https://home.test"),
+            ("default-src 'none'; frame-src 'none'", "default-src 'none'; frame-src https://home.test"),
+            ("child-src blob:; script-src 'self'", "child-src blob: https://home.test; script-src 'self'"),
+            ("default-src 'self' data:", "default-src 'self' data:; frame-src 'self' data: https://home.test"),
+            ("default-src 'none'", "default-src 'none'; frame-src https://home.test"),
+            ("script-src 'self'", "script-src 'self'"),
+            ("Frame-Src https://home.test", "Frame-Src https://home.test"),
+        ];
+        for (policy, want) in cases {
+            assert_eq!(mapped_policy(policy, t).as_deref(), Some(want), "{policy}");
+        }
+        assert_eq!(mapped_policy("frame-ancestors 'none'", t), None);
     }
 
     #[test]
