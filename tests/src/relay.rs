@@ -356,6 +356,27 @@ fn limits_lines(options: &RelayOptions) -> String {
     )
 }
 
+/// Resident memory and open descriptors of a process (the relay's, by [`Relay::pid`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Footprint {
+    /// Resident set size in KiB.
+    pub rss_kib: u64,
+    /// Open file descriptors.
+    pub fds: usize,
+}
+
+/// Reads the [`Footprint`] of process `pid` from /proc; panics when the process is gone.
+pub fn footprint(pid: u32) -> Footprint {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("process fds").count();
+    Footprint { rss_kib, fds }
+}
+
 /// The relay binary: `HOMETUN_RELAY_BIN`, else built once per test run with the cargo that
 /// runs the tests, into the same target directory.
 pub fn relay_binary() -> anyhow::Result<PathBuf> {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use hometun_tests::client::{Device, RelayTarget, Tunnel};
 use hometun_tests::content;
 use hometun_tests::lab::{addr, Lab, Node};
-use hometun_tests::relay::{Relay, RelayOptions};
+use hometun_tests::relay::{footprint, Relay, RelayOptions};
 
 /// Devices that stay connected and carry the flows that must not lose a byte.
 const STABLE: usize = 4;
@@ -30,24 +30,6 @@ const T: Duration = Duration::from_secs(30);
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// Resident memory and open descriptors of a process.
-#[derive(Clone, Copy, Debug)]
-struct Footprint {
-    rss_kib: u64,
-    fds: usize,
-}
-
-fn footprint(pid: u32) -> Footprint {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("relay status");
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("relay fds").count();
-    Footprint { rss_kib, fds }
 }
 
 /// Counts of what happened while the devices churned.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use hometun_tests::client::Device;
 use hometun_tests::content;
 use hometun_tests::lab::{addr, Lab, Node};
-use hometun_tests::relay::{Relay, RelayOptions};
+use hometun_tests::relay::{self, Relay, RelayOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SOURCES: u8 = 8;
@@ -35,14 +35,10 @@ struct Tally {
     longest_ms: AtomicU64,
 }
 
+/// The relay's RSS in MiB and its open descriptors.
 fn footprint(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("relay status");
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    (rss_kib >> 10, std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fds").count())
+    let f = relay::footprint(pid);
+    (f.rss_kib >> 10, f.fds)
 }
 
 /// One attacking connection: silent, or a TLS record header and ClientHello a byte a second.

@@ -66,6 +66,17 @@ fn wait_for_colour(page: &Session<'_>, css: &str, colour: [u8; 3]) -> anyhow::Re
 
 /// Calls `hometun.vnc` on a fresh element `#id` with `options`; returns `{ok, state, code,
 /// message, ms}` once it settles.
+/// Waits until the Remote desktop card's viewer is connected and shows `colour`.
+fn wait_connected(page: &Session<'_>, colour: [u8; 3]) -> anyhow::Result<()> {
+    wait(
+        page,
+        "the desktop to connect",
+        WAIT,
+        "return document.getElementById('desktop-viewer').dataset.vncState === 'connected'",
+    )?;
+    wait_for_colour(page, "#desktop-viewer", colour)
+}
+
 fn open_by_api(page: &Session<'_>, id: &str, options: Value) -> anyhow::Result<Value> {
     page.execute_async(
         "const [id, options, done] = arguments; \
@@ -126,13 +137,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
              document.getElementById('desktop-open').click();",
             &[json!(addr::HOST10.to_string())],
         )?;
-        wait(
-            &page,
-            "the desktop to connect",
-            WAIT,
-            "return document.getElementById('desktop-viewer').dataset.vncState === 'connected'",
-        )?;
-        wait_for_colour(&page, "#desktop-viewer", GREEN)?;
+        wait_connected(&page, GREEN)?;
         let title = page.execute("return document.querySelector('#desktop-viewer .vnc-title').textContent", &[])?;
         ensure!(title.as_str().is_some_and(|t| t.contains("lab-desktop")), "the viewer's title is {title}");
         Ok(())
@@ -240,13 +245,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
              document.querySelector('#desktop-viewer .vnc-login button[type=submit]').click();",
             &[json!(PASSWORD)],
         )?;
-        wait(
-            &page,
-            "the desktop to connect",
-            WAIT,
-            "return document.getElementById('desktop-viewer').dataset.vncState === 'connected'",
-        )?;
-        wait_for_colour(&page, "#desktop-viewer", BLUE)?;
+        wait_connected(&page, BLUE)?;
         screenshot(&page, "vnc-desktop");
         let ended = wait(&page, "the first desktop to end", WAIT, "return window.firstEnded")?;
         ensure!(ended == "Disconnected.", "the first desktop ended with {ended}");
