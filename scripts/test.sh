@@ -29,6 +29,7 @@ cargo fetch --quiet || { echo "cargo fetch failed"; exit 1; }
 # below (the unit tests, the end-to-end harness's, the .deb's) carries the page.
 phase "style: cargo fmt --check" cargo fmt --all -- --check
 phase "page build (trunk)" bash scripts/build-page.sh
+phase "page size: gzip total within its ceiling (scripts/page-size.sh)" bash scripts/page-size.sh
 phase "lints: cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 phase "native unit, scenario and doc tests" cargo test --workspace --exclude hometun-tests
 phase "protocol core in headless Chromium (wasm32)" \

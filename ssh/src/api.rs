@@ -210,8 +210,9 @@ impl Session {
     }
 
     /// Delivers what the shell prints to `on_bytes` (a `Uint8Array` each call) until the
-    /// session ends; resolves then with `{exitStatus, reason}` (`reason` says why, for the
-    /// user). Call once.
+    /// session ends; resolves then with `{exitStatus, reason, dropped}` (`reason` says why, for
+    /// the user; `dropped` is true when the connection died under a running session: the
+    /// server went away or the tunnel was lost). Call once.
     pub fn run(&self, on_bytes: Function) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
@@ -220,6 +221,8 @@ impl Session {
             };
             let mut exit_status: Option<u32> = None;
             let mut signal: Option<String> = None;
+            // The server's own end of the channel; without it the stream just stopped.
+            let mut ended = false;
             while let Some(message) = reader.wait().await {
                 match message {
                     ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
@@ -227,21 +230,32 @@ impl Session {
                     }
                     ChannelMsg::ExitStatus { exit_status: status } => exit_status = Some(status),
                     ChannelMsg::ExitSignal { signal_name, .. } => signal = Some(format!("{signal_name:?}")),
-                    ChannelMsg::Close => break,
+                    ChannelMsg::Close => {
+                        ended = true;
+                        break;
+                    }
                     _ => {}
                 }
             }
-            let reason = match (exit_status, signal, inner.dropped.borrow().clone()) {
-                _ if inner.closed_by_user.get() => "you closed the session".to_owned(),
-                (Some(status), _, _) => format!("the session ended (exit status {status})"),
-                (None, Some(signal), _) => format!("the session ended (killed by signal {signal})"),
-                (None, None, Some(why)) => format!("the connection was lost: {why}"),
-                (None, None, None) => "the connection was closed".to_owned(),
+            let by_user = inner.closed_by_user.get();
+            let dropped = !by_user && !ended && exit_status.is_none() && signal.is_none();
+            let reason = match (exit_status, signal) {
+                _ if by_user => "you closed the session".to_owned(),
+                (Some(status), _) => format!("the session ended (exit status {status})"),
+                (None, Some(signal)) => format!("the session ended (killed by signal {signal})"),
+                (None, None) if !dropped => "the server closed the session".to_owned(),
+                (None, None) => match inner.dropped.borrow().clone() {
+                    Some(why) => format!("the connection dropped: {why}"),
+                    None => "the connection dropped: the server closed it in the middle of the session \
+                             (sshd stopped, or the host went away)"
+                        .to_owned(),
+                },
             };
             let out = js_sys::Object::new();
             let status = exit_status.map_or(JsValue::NULL, JsValue::from);
             let _ = Reflect::set(&out, &"exitStatus".into(), &status);
             let _ = Reflect::set(&out, &"reason".into(), &reason.into());
+            let _ = Reflect::set(&out, &"dropped".into(), &dropped.into());
             Ok(out.into())
         })
     }

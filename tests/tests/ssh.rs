@@ -5,7 +5,9 @@
 //! One browser walks through what a person does: log in with a password and read a command's
 //! output (UTF-8 both ways); the server sees a resized terminal (`stty size`); log in with the
 //! key the page made, once its public line is in `authorized_keys`; open the Terminal card and
-//! type into xterm.js with real key events; a reinstalled server (new host key) is refused with
+//! type into xterm.js with real key events; a server that dies mid-session (its session processes
+//! killed) is reported as a dropped connection, to the API's `onClose` and in the card, within
+//! seconds; a reinstalled server (new host key) is refused with
 //! both fingerprints named, and accepted after the old key is forgotten; a device whose allow
 //! list lacks the SSH port gets a clear error at once.
 //!
@@ -22,6 +24,8 @@ use hometun_tests::relay::{Relay, RelayOptions};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
+/// How soon a dead connection must be reported.
+const DROP_WAIT: Duration = Duration::from_secs(5);
 
 #[test]
 fn ssh_in_the_page_logs_in_by_password_and_key_pins_the_host_key_and_respects_the_acl() {
@@ -139,6 +143,41 @@ fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> an
     wait(page, "the terminal to say the session ended", WAIT,
         "const s = document.getElementById('terminal-screen'); return s.dataset.sshState === 'closed' && document.getElementById('terminal-status').textContent.includes('exit status 0')")?;
     eprintln!("ssh: the Terminal card: {}", text(page, "terminal-status")?);
+
+    // The server dies under a running session (its session processes killed, no SSH goodbye):
+    // the session's onClose callback says the connection dropped, and the Terminal card shows
+    // it, within seconds.
+    let opened = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD}))?;
+    ensure!(opened.starts_with("ok "), "login before the drop: {opened}");
+    type_and_wait(page, "echo before-drop\n", "before-drop")?;
+    page.execute("window.__closed = null; window.__ssh.onClose((c) => { window.__closed = c; })", &[])?;
+    let killed = sshd.kill_sessions()?;
+    ensure!(killed > 0, "no sshd session process to kill");
+    let dropped_at = Instant::now();
+    let closed = wait(page, "onClose after the server died", DROP_WAIT, "return window.__closed")?;
+    ensure!(closed["dropped"] == true, "onClose did not report a drop: {closed}");
+    let reason = closed["reason"].as_str().unwrap_or_default();
+    ensure!(reason.contains("connection dropped"), "the drop's reason is unclear: {reason:?}");
+    eprintln!("ssh: API session drop seen in {:.1?}: {reason}", dropped_at.elapsed());
+
+    page.execute(
+        "document.getElementById('terminal-password').value = arguments[0];
+         document.querySelector('#terminal-form button[type=submit]').click();",
+        &[json!(sshd::PASSWORD)],
+    )?;
+    wait(page, "the terminal to open again", WAIT,
+        "return document.getElementById('terminal-screen').dataset.sshState === 'open' && document.getElementById('terminal-screen').terminalText().includes('$ ')")?;
+    sshd.kill_sessions()?;
+    let dropped_at = Instant::now();
+    wait(page, "the Terminal card to show the drop", DROP_WAIT,
+        "const s = document.getElementById('terminal-screen'); return s.dataset.sshState === 'dropped' && s.terminalText().includes('connection dropped')")?;
+    let status = text(page, "terminal-status")?;
+    ensure!(
+        status.contains("connection dropped") && status.contains("again"),
+        "the card's status after a drop: {status:?}"
+    );
+    screenshot(page, "ssh-dropped");
+    eprintln!("ssh: Terminal card drop shown in {:.1?}: {status}", dropped_at.elapsed());
 
     // A reinstalled server: its new key is refused, naming both fingerprints, even with
     // trustNewHostKey; after forgetting the old key it is accepted.

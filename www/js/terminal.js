@@ -3,7 +3,7 @@
 // opens an SSH session to a home host in the page. See docs/ssh.md.
 //
 // The terminal element (#terminal-screen) carries data-ssh-state (connecting / open / closed /
-// error) and a terminalText() method returning the terminal's buffer, for tests.
+// dropped / error) and a terminalText() method returning the terminal's buffer, for tests.
 import { $, describeError } from './ui.js';
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -107,7 +107,7 @@ let current = null;
 function setState(state, message = '') {
   $('terminal-screen').dataset.sshState = state;
   $('terminal-status').textContent = message;
-  $('terminal-status').className = state === 'error' ? 'error' : 'hint';
+  $('terminal-status').className = state === 'error' || state === 'dropped' ? 'error' : 'hint';
   $('terminal-close').disabled = state !== 'open' && state !== 'connecting';
 }
 
@@ -176,12 +176,14 @@ async function startTerminal(api, options) {
   const observer = new ResizeObserver(() => { try { fit.fit(); } catch (_) { /* hidden */ } });
   observer.observe(screen);
   term.focus();
-  session.closed.then(({ reason }) => {
+  session.onClose(({ reason, dropped }) => {
     observer.disconnect();
-    term.write(`\r\n\x1b[1;33m[${reason}]\x1b[0m\r\n`);
+    // A dropped connection in red, a normal end in yellow.
+    term.write(`\r\n\x1b[1;${dropped ? 31 : 33}m[${reason}]\x1b[0m\r\n`);
     if (current === session) current = null;
-    setState('closed', `Disconnected: ${reason}.`);
-  }, (error) => setState('error', describeError(error)));
+    if (dropped) setState('dropped', `Disconnected: ${reason}. Open the terminal again to reconnect.`);
+    else setState('closed', `Disconnected: ${reason}.`);
+  });
 }
 
 /**

@@ -3,7 +3,8 @@
 //
 // open(api, options) resolves to a session: write(text|bytes), onData(cb) (text, UTF-8
 // decoded across chunks), onBytes(cb) (Uint8Array), resize(cols, rows), close(), closed (a
-// promise of {exitStatus, reason}), hostKey (SHA256:… fingerprint).
+// promise of {exitStatus, reason, dropped}), onClose(cb) (called once with that object, also
+// when registered after the end), hostKey (SHA256:… fingerprint).
 import init, * as wasm from './hometun_ssh.js';
 
 /** What the session printed before anyone listened is kept (up to this many bytes) for the first listener. */
@@ -81,6 +82,9 @@ function wrap(session) {
     write: (data) => session.write(typeof data === 'string' ? data : new Uint8Array(data)),
     resize: (cols, rows) => session.resize(Math.max(1, cols | 0), Math.max(1, rows | 0)),
     close: () => session.close(),
+    onClose(callback) {
+      closed.then(callback, (error) => callback({ exitStatus: null, reason: String(error && error.message || error), dropped: true }));
+    },
     onData(callback) {
       textListeners.push(callback);
       replay();

@@ -158,6 +158,36 @@ impl Sshd {
         (1..=self.runs).map(|n| self.lab.log(&format!("sshd-{n}"))).collect::<Vec<_>>().join("\n")
     }
 
+    /// Kills (SIGKILL) every per-connection process of the running sshd (its descendants),
+    /// as a crash or an out-of-memory kill would: the clients' TCP connections die without an
+    /// SSH goodbye while the server keeps listening. Returns how many processes were killed.
+    pub fn kill_sessions(&self) -> anyhow::Result<usize> {
+        let master = self.pid.context("sshd is not running")?;
+        let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                // "pid (comm) state ppid ...": comm may hold spaces, so split after its ')'.
+                let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+                Some((pid, ppid))
+            })
+            .collect();
+        let mut doomed = vec![master];
+        let mut i = 0;
+        while i < doomed.len() && doomed.len() < 10_000 {
+            let parent = doomed[i];
+            doomed.extend(parents.iter().filter(|(_, ppid)| *ppid == parent).map(|(pid, _)| *pid));
+            i += 1;
+        }
+        let sessions = &doomed[1..];
+        for pid in sessions {
+            if let Some(pid) = i32::try_from(*pid).ok().and_then(rustix::process::Pid::from_raw) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        Ok(sessions.len())
+    }
+
     fn stop(&mut self) {
         if let Some(pid) = self.pid.take() {
             let _ = self.lab.stop(pid, Duration::from_secs(5));
