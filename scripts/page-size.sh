@@ -6,7 +6,7 @@
 #   scripts/page-size.sh --goal   exits non-zero when the total is over the GOAL
 #   scripts/page-size.sh BYTES    exits non-zero when the total is over BYTES
 #
-# GOAL is issue 11's budget for the whole page with SSH and VNC: 600 KB gzip (KB = 1000 bytes).
+# GOAL is the budget for the whole page with SSH and VNC: 600 KB gzip (KB = 1000 bytes).
 # The page is not there yet (docs/ssh.md "Size"), so CI (scripts/test.sh) holds it at CEILING,
 # today's size plus a little: it may not grow. Lower CEILING whenever the page shrinks.
 set -euo pipefail
