@@ -12,6 +12,7 @@
 pub mod inventory;
 pub mod mdns;
 pub mod neighbours;
+pub mod netlink;
 pub mod probe;
 pub mod reverse;
 pub mod view;

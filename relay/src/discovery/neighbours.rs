@@ -4,17 +4,17 @@
 //! packet with it and goes offline when the kernel gives up resolving it.
 //!
 //! [`observe`] turns one netlink message into a [`Neighbour`] (sans IO, unit-tested); [`run`] is
-//! the thin driver that feeds [`super::inventory::Inventory`]. IPv6 neighbours are skipped:
+//! the thin driver that feeds [`super::inventory::Inventory`] from the socket of
+//! [`super::netlink`]. IPv6 neighbours are skipped:
 //! the inventory and the host list carry IPv4 addresses only. A lost event (the socket's buffer
 //! overran, `ENOBUFS`) makes the driver dump the table again at once.
 
 use super::inventory::Mac;
-use super::Discovery;
-use futures_util::{StreamExt, TryStreamExt};
+use super::{netlink, Discovery};
+use futures_util::StreamExt;
 use rtnetlink::packet_core::NetlinkPayload;
 use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::MulticastGroup;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,17 +132,24 @@ async fn follow(
     complaints: &mut Complaints,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let (connection, handle, mut events) =
-        rtnetlink::new_multicast_connection(&[MulticastGroup::Neigh]).map_err(|e| format!("netlink socket: {e}"))?;
-    let connection = AbortOnDrop(tokio::spawn(connection));
+    let (socket, mut events) = netlink::subscribe().map_err(|e| format!("netlink socket: {e}"))?;
     let mut dump_every = tokio::time::interval(resync);
     dump_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut interface = None;
     loop {
         tokio::select! {
             _ = dump_every.tick() => {
-                interface = interface_index(&handle, discovery.interface.as_deref()).await?;
-                let found = dump(&handle, interface, complaints).await?;
+                if let Some(name) = discovery.interface.as_deref() {
+                    interface = Some(socket.interface_index(name).await?);
+                }
+                let mut found = Vec::new();
+                for message in socket.neighbours().await.map_err(|e| format!("dump: {e}"))? {
+                    match observe(&message, false, interface) {
+                        Ok(Some(Neighbour { address, mac: Some(mac) })) => found.push((address, mac)),
+                        Ok(_) => {}
+                        Err(e) => complaints.unusable(&e),
+                    }
+                }
                 discovery.update(|inventory, now| inventory.observe_neighbours(now, &found));
             }
             event = events.next() => {
@@ -165,46 +172,9 @@ async fn follow(
             }
             _ = shutdown.changed() => return Ok(()),
         }
-        if connection.0.is_finished() {
+        if socket.is_closed() {
             return Err("netlink connection ended".into());
         }
-    }
-}
-
-/// The index of `name` (`None`: every interface).
-async fn interface_index(handle: &rtnetlink::Handle, name: Option<&str>) -> Result<Option<u32>, String> {
-    let Some(name) = name else { return Ok(None) };
-    let link = handle.link().get().match_name(name.to_owned()).execute().try_next().await;
-    match link {
-        Ok(Some(link)) => Ok(Some(link.header.index)),
-        Ok(None) | Err(_) => Err(format!("no interface {name}")),
-    }
-}
-
-/// The usable IPv4 entries of `interface` now.
-async fn dump(
-    handle: &rtnetlink::Handle,
-    interface: Option<u32>,
-    complaints: &mut Complaints,
-) -> Result<Vec<(Ipv4Addr, Mac)>, String> {
-    let mut messages = handle.neighbours().get().set_address_family(AddressFamily::Inet).execute();
-    let mut found = Vec::new();
-    while let Some(message) = messages.try_next().await.map_err(|e| format!("dump: {e}"))? {
-        match observe(&message, false, interface) {
-            Ok(Some(Neighbour { address, mac: Some(mac) })) => found.push((address, mac)),
-            Ok(_) => {}
-            Err(e) => complaints.unusable(&e),
-        }
-    }
-    Ok(found)
-}
-
-/// Ends the netlink connection task with the driver.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
