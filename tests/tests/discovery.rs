@@ -250,9 +250,10 @@ fn hosts_coming_and_going_are_pushed_and_the_per_device_wake_limit_refuses_the_r
     let target = relay.target().unwrap();
     // The home server resolves neighbours quickly, so a host that left is given up within
     // seconds rather than the kernel's default half a minute or more.
-    for (key, value) in [("base_reachable_time_ms", "1000"), ("delay_first_probe_time", "1"), ("retrans_time_ms", "300")] {
-        let key = format!("net.ipv4.neigh.{HOME_LAN_IF}.{key}");
-        lab.exec(Node::Home, "sysctl", ["-q", "-w", &format!("{key}={value}")]).unwrap();
+    for (key, value) in
+        [("base_reachable_time_ms", "1000"), ("delay_first_probe_time", "1"), ("retrans_time_ms", "300")]
+    {
+        lab.sysctl(Node::Home, &format!("net.ipv4.neigh.{HOME_LAN_IF}.{key}={value}")).unwrap();
     }
 
     lab.run_in(Node::Wan, || async {
@@ -384,7 +385,9 @@ fn use_the_home_card(lab: &Lab, page: &Session<'_>, link: &str) -> anyhow::Resul
         &[],
     )?;
     anyhow::ensure!(
-        https[0] == "Web (https)" && https[1] == true && https[2] == "https://nas.local/"
+        https[0] == "Web (https)"
+            && https[1] == true
+            && https[2] == "https://nas.local/"
             && https[3].as_str().unwrap_or_default().contains("cannot open here yet"),
         "the NAS's https entry: {https}"
     );
