@@ -82,7 +82,7 @@ impl HexCapture {
     }
 }
 
-/// A lab whose LAN has a NAS announcing a web page and SSH over mDNS (h10, `nas.local`, "Lab
+/// A lab whose LAN has a NAS announcing web pages (http and https) and SSH over mDNS (h10, `nas.local`, "Lab
 /// NAS"), a printer known only by its reverse name (h20), and a relay reading reverse names from
 /// the lab's DNS server, with both hosts in its neighbour table. Also returns the captures that
 /// must stay empty: UDP on the router's internet side, mDNS/DNS into the tunnel.
@@ -105,7 +105,7 @@ fn discovery_lab(options: RelayOptions, extra_settings: &str) -> DiscoveryLab {
         addr::HOST10,
         "nas.local",
         "Lab NAS",
-        &[("_http._tcp", 80), ("_ssh._tcp", 22)],
+        &[("_http._tcp", 80), ("_https._tcp", 443), ("_ssh._tcp", 22)],
     )
     .expect("mDNS responder");
     let wan_udp = Capture::start(&lab, Node::Router, "wan0", "udp").unwrap();
@@ -147,7 +147,7 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
         let list = phone
             .hosts(T, |l| {
                 l.hosts.iter().any(|h| h.names.iter().any(|n| n == PRINTER))
-                    && l.hosts.iter().any(|h| h.services.len() == 2 && h.names == ["nas.local"])
+                    && l.hosts.iter().any(|h| h.services.len() == 3 && h.names == ["nas.local"])
             })
             .await
             .unwrap_or_else(|e| panic!("the phone's list names both hosts: {e}\n{}", relay.log()));
@@ -155,7 +155,7 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
         let seen = summary(&list);
         let nas_entry = seen.iter().find(|h| h.0 == 10).expect(".10 listed");
         assert_eq!(nas_entry.1, ["nas.local"]);
-        assert_eq!(nas_entry.2, ["_http._tcp:80", "_ssh._tcp:22"]);
+        assert_eq!(nas_entry.2, ["_http._tcp:80", "_https._tcp:443", "_ssh._tcp:22"]);
         assert!(nas_entry.3, "its MAC is known, so it can be woken");
         assert_eq!(list.hosts.iter().find(|h| h.address == addr::HOST10).unwrap().label.as_deref(), Some("Lab NAS"));
         let printer = seen.iter().find(|h| h.0 == 20).expect(".20 listed");
@@ -224,10 +224,96 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
     assert!(tun.is_empty(), "no mDNS or DNS into the tunnel:\n{}", tun.join("\n"));
 }
 
+/// A LAN address the lab adds to h20 for a while: a host that joins and later leaves.
+const HOST30: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 168, 0, 30);
+
+fn host30(list: &HostList) -> Option<&hometun_shared::control::Host> {
+    list.hosts.iter().find(|h| h.address == HOST30)
+}
+
+/// The relay follows the kernel's neighbour events (the full re-read is an hour away here):
+/// a host that joins the LAN shows up in a subscribed device's pushed list within seconds, and
+/// is pushed as offline once the kernel gives up on it after it left. Then the per-device wake
+/// limit (2 a minute here): a device's first two magic packets go out and are captured on the
+/// LAN, the third request is refused, while another device may still wake.
+#[test]
+fn hosts_coming_and_going_are_pushed_and_the_per_device_wake_limit_refuses_the_rest() {
+    let DiscoveryLab { lab, relay, nas: _nas, _dns, wan_udp: _w, tun_discovery: _t } =
+        discovery_lab(RelayOptions::default(), "resync_secs = 3600\nwake_per_minute = 2\n");
+    let mac = |node| {
+        let out = lab.exec(node, "cat", ["/sys/class/net/eth0/address"]).unwrap().stdout;
+        String::from_utf8(out).unwrap().trim().replace(':', "")
+    };
+    let (mac10, mac20) = (mac(Node::Host10), mac(Node::Host20));
+    let phone_invite = invite(&relay, "phone", &["--wake"]);
+    let laptop_invite = invite(&relay, "laptop", &["--wake"]);
+    let target = relay.target().unwrap();
+    // The home server resolves neighbours quickly, so a host that left is given up within
+    // seconds rather than the kernel's default half a minute or more.
+    for (key, value) in
+        [("base_reachable_time_ms", "1000"), ("delay_first_probe_time", "1"), ("retrans_time_ms", "300")]
+    {
+        lab.sysctl(Node::Home, &format!("net.ipv4.neigh.{HOME_LAN_IF}.{key}={value}")).unwrap();
+    }
+
+    lab.run_in(Node::Wan, || async {
+        let phone = Device::new(&phone_invite).enrol(&target, &phone_invite).await.expect("phone");
+        let before = phone.hosts(T, |l| has(l, 10) && has(l, 20)).await.expect("the phone's first list");
+        assert!(host30(&before).is_none(), "192.168.0.30 is not on the LAN yet: {:?}", summary(&before));
+
+        // It joins: the new address opens a connection to the home server once.
+        lab.exec(Node::Host20, "ip", ["addr", "add", "192.168.0.30/24", "dev", "eth0"]).unwrap();
+        let joined = std::time::Instant::now();
+        let hello = "import socket; socket.create_connection(('192.168.0.2', 443), 2, ('192.168.0.30', 0)).close()";
+        let hello = lab.exec(Node::Host20, "python3", ["-c", hello]).unwrap();
+        assert!(hello.status.success(), "the new host reaches the home server: {hello:?}");
+        let list = phone
+            .hosts(Duration::from_secs(5), |l| host30(l).is_some_and(|h| h.online))
+            .await
+            .unwrap_or_else(|e| panic!("192.168.0.30 pushed as online within 5 s: {e}\n{}", relay.log()));
+        eprintln!("192.168.0.30 pushed after {:.1?}", joined.elapsed());
+        assert!(host30(&list).unwrap().wakeable, "its MAC is known");
+
+        // It leaves; the phone tries to reach it, the kernel gives up, the list follows.
+        lab.exec(Node::Host20, "ip", ["addr", "del", "192.168.0.30/24", "dev", "eth0"]).unwrap();
+        let left = std::time::Instant::now();
+        let knock = async {
+            for seq in 1..=40u16 {
+                let _ = phone.ping(HOST30, seq, Duration::from_millis(500)).await;
+            }
+        };
+        let offline = phone.hosts(Duration::from_secs(20), |l| host30(l).is_some_and(|h| !h.online));
+        let list = tokio::select! {
+            list = offline => list.unwrap_or_else(|e| panic!("192.168.0.30 pushed as offline within 20 s: {e}")),
+            () = knock => panic!("192.168.0.30 still online after 40 pings"),
+        };
+        eprintln!("192.168.0.30 pushed offline after {:.1?}", left.elapsed());
+        assert!(host30(&list).unwrap().wakeable, "offline, but its MAC is remembered for waking");
+
+        // Two magic packets a minute for the laptop: the third request is refused, even for a
+        // host nobody woke (so only the per-device limit can have refused it).
+        let laptop = Device::new(&laptop_invite).enrol(&target, &laptop_invite).await.expect("laptop");
+        laptop.hosts(T, |l| has(l, 10) && has(l, 20)).await.expect("the laptop's list");
+        let magic = HexCapture::start(&lab, Node::Home, HOME_LAN_IF, "udp port 9");
+        assert_eq!(laptop.wake(addr::HOST10, T).await.unwrap(), Some(WakeOutcome::Sent));
+        assert_eq!(laptop.wake(addr::HOST20, T).await.unwrap(), Some(WakeOutcome::Sent));
+        assert_eq!(laptop.wake(HOST30, T).await.unwrap(), Some(WakeOutcome::RateLimited), "the third within a minute");
+        let packets = magic.stop();
+        let magic_for = |mac: &str| {
+            let payload = format!("ffffffffffff{}", mac.repeat(16));
+            packets.iter().filter(|p| p.contains(&payload)).count()
+        };
+        assert_eq!((magic_for(&mac10), magic_for(&mac20)), (1, 1), "one packet each for .10 and .20: {packets:?}");
+        assert_eq!(phone.wake(HOST30, T).await.unwrap(), Some(WakeOutcome::Sent), "the phone is not held back");
+    });
+    let log = relay.log();
+    assert!(log.contains("per-device limit per minute") && log.contains("laptop"), "the log says which limit:\n{log}");
+}
+
 /// The launcher in a real Chromium (with the opt-in web-port probe): the Home card shows both
 /// hosts by name and kind, the printer with the web page the probe found, a click on
-/// the NAS's web entry opens its page, `hometun.fetch` reaches it by its mDNS name, and Wake shows
-/// "waking…" until the host answers ping.
+/// the NAS's web entry opens its page, its https page is listed with a note, `hometun.fetch`
+/// reaches it by its mDNS name, and Wake shows "waking…" until the host answers ping.
 #[test]
 fn the_home_card_shows_the_devices_opens_their_apps_and_wakes_one() {
     let started = std::time::Instant::now();
@@ -287,6 +373,24 @@ fn use_the_home_card(lab: &Lab, page: &Session<'_>, link: &str) -> anyhow::Resul
         ),
     )?;
     anyhow::ensure!(printer.as_str().unwrap_or_default().starts_with(PRINTER), "named by its reverse name: {printer}");
+    // The NAS's https page is listed, greyed, with the note why it cannot open yet.
+    let https = page.execute(
+        &format!(
+            "const b = {}.querySelector('button[data-action=https]'); \
+             const n = {}.querySelector('[data-note=https]'); \
+             return b && n ? [b.textContent, b.disabled, b.dataset.url, n.textContent] : null",
+            item("192.168.0.10"),
+            item("192.168.0.10")
+        ),
+        &[],
+    )?;
+    anyhow::ensure!(
+        https[0] == "Web (https)"
+            && https[1] == true
+            && https[2] == "https://nas.local/"
+            && https[3].as_str().unwrap_or_default().contains("cannot open here yet"),
+        "the NAS's https entry: {https}"
+    );
     // It announces nothing, but the opt-in probe found its web page.
     page.wait_for(
         "the printer's probed web page",
@@ -322,7 +426,13 @@ fn use_the_home_card(lab: &Lab, page: &Session<'_>, link: &str) -> anyhow::Resul
         T,
         &format!("const e = {}; return e && e.dataset.state === 'waking…' ? true : null", item("192.168.0.10")),
     )?;
-    std::thread::sleep(Duration::from_secs(1));
+    // Still "waking…" after more than one unanswered ping (one every 2 s), whatever the list
+    // says: only the ping's answer ends it.
+    std::thread::sleep(Duration::from_secs(5));
+    let still = page.execute(&format!("const e = {}; return e ? e.dataset.state : null", item("192.168.0.10")), &[])?;
+    anyhow::ensure!(still == "waking…", "the NAS asleep for 5 s shows {still}, not waking…");
+    let hint = page.execute(&format!("return {}.innerText", item("192.168.0.10")), &[])?;
+    anyhow::ensure!(hint.as_str().unwrap_or_default().contains("waking…"), "the entry reads waking…: {hint}");
     lab.exec(Node::Host10, "ip", ["link", "set", "eth0", "up"])?;
     page.wait_for(
         "the woken NAS online again",

@@ -174,6 +174,26 @@ impl Inventory {
         }
     }
 
+    /// One neighbour event of the LAN interface: `Some(mac)` while the kernel holds a usable
+    /// entry for `address`, `None` once resolving it failed or the entry went (the host is then
+    /// no longer counted online by the neighbour table; its MAC is kept for waking).
+    pub fn observe_neighbour(&mut self, now: Instant, address: Ipv4Addr, mac: Option<Mac>) {
+        match mac.filter(|m| m.is_unicast()) {
+            Some(mac) => {
+                if let Some(entry) = self.entry(now, address) {
+                    entry.mac = Some(mac);
+                    entry.neighbour_up = true;
+                    entry.last_seen = now;
+                }
+            }
+            None => {
+                if let Some(entry) = self.hosts.get_mut(&address) {
+                    entry.neighbour_up = false;
+                }
+            }
+        }
+    }
+
     /// A resolved mDNS service instance. Invalid names or types are dropped.
     pub fn observe_announcement(&mut self, now: Instant, announcement: &Announcement) {
         if !is_service_type(&announcement.kind) || announcement.port == 0 {
@@ -385,6 +405,25 @@ mod tests {
         inv.observe_announcement(t(0), &nas_http(600));
         inv.remove_announcement("My NAS._http._tcp.local.");
         assert!(inv.hosts()[0].services.is_empty());
+    }
+
+    #[test]
+    fn neighbour_events_bring_a_host_online_and_take_it_offline_keeping_its_mac() {
+        let mut inv = inventory();
+        let nas = Ipv4Addr::new(192, 168, 0, 10);
+        inv.observe_neighbour(t(0), Ipv4Addr::new(192, 168, 0, 20), None);
+        assert!(inv.hosts().is_empty(), "a failed lookup of an unknown address adds nothing");
+        inv.observe_neighbour(t(1), nas, Some(MAC10));
+        assert!(inv.hosts()[0].online);
+        inv.observe_neighbour(t(2), nas, Some(Mac([0xff; 6])));
+        assert_eq!(inv.mac_of(nas), Some(MAC10), "a broadcast MAC is not a host's");
+        inv.observe_neighbour(t(3), nas, None);
+        let host = &inv.hosts()[0];
+        assert!(!host.online && host.mac == Some(MAC10), "{host:?}");
+        inv.observe_neighbours(t(4), &[(nas, MAC10)]);
+        assert!(inv.hosts()[0].online, "a full dump says it again");
+        inv.observe_neighbour(t(5), Ipv4Addr::new(10, 0, 0, 1), Some(MAC10));
+        assert_eq!(inv.hosts().len(), 1, "outside the LAN");
     }
 
     #[test]

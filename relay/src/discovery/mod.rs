@@ -1,7 +1,7 @@
 //! Discovery of the home's devices: who is on the LAN, what they offer, what they are called —
 //! and Wake-on-LAN for the ones that sleep.
 //!
-//! Passive: the relay reads its own neighbour table ([`neighbours`]), listens to mDNS/DNS-SD
+//! Passive: the relay follows its own neighbour table over rtnetlink ([`neighbours`]), listens to mDNS/DNS-SD
 //! announcements on the LAN interface only ([`mdns`]) and asks the LAN's DNS server for
 //! reverse names ([`reverse`]); opt-in, it tries common web ports of silent hosts ([`probe`]).
 //! All of it feeds one sans-IO [`inventory::Inventory`]; a device
@@ -12,6 +12,7 @@
 pub mod inventory;
 pub mod mdns;
 pub mod neighbours;
+pub mod netlink;
 pub mod probe;
 pub mod reverse;
 pub mod view;
@@ -42,8 +43,13 @@ pub struct Settings {
     /// reverse names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reverse_dns: Option<String>,
-    /// Seconds between reads of the neighbour table.
+    /// Seconds between rounds of expiry, reverse-name queries and (opt-in) probes.
     pub poll_secs: u64,
+    /// Seconds between full reads of the neighbour table (a safety net: its changes arrive
+    /// as kernel events the moment they happen).
+    pub resync_secs: u64,
+    /// Wake requests one device may make per minute (refused ones count).
+    pub wake_per_minute: usize,
     /// Most hosts remembered.
     pub max_hosts: usize,
     /// Opt-in: try common web ports on hosts that announce nothing ([`probe`]).
@@ -52,7 +58,16 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { enabled: true, mdns: true, reverse_dns: None, poll_secs: 5, max_hosts: 256, probe_web_ports: false }
+        Self {
+            enabled: true,
+            mdns: true,
+            reverse_dns: None,
+            poll_secs: 5,
+            resync_secs: 60,
+            wake_per_minute: wake::DEVICE_BURST,
+            max_hosts: 256,
+            probe_web_ports: false,
+        }
     }
 }
 
@@ -69,6 +84,12 @@ impl Settings {
         }
         if !(1..=3600).contains(&self.poll_secs) {
             return Err(("poll_secs", format!("{} is outside 1..=3600", self.poll_secs)));
+        }
+        if !(1..=3600).contains(&self.resync_secs) {
+            return Err(("resync_secs", format!("{} is outside 1..=3600", self.resync_secs)));
+        }
+        if !(1..=100).contains(&self.wake_per_minute) {
+            return Err(("wake_per_minute", format!("{} is outside 1..=100", self.wake_per_minute)));
         }
         if !(1..=4096).contains(&self.max_hosts) {
             return Err(("max_hosts", format!("{} is outside 1..=4096", self.max_hosts)));
@@ -108,7 +129,7 @@ impl Discovery {
             inventory: Mutex::new(Inventory::new(config.lan, limits)),
             published: Mutex::new(Vec::new()),
             changed: watch::channel(0).0,
-            limiter: Mutex::new(wake::WakeLimiter::default()),
+            limiter: Mutex::new(wake::WakeLimiter::new(config.discovery.wake_per_minute)),
             stopped: AtomicBool::new(false),
             mdns: Mutex::new(None),
         }
@@ -161,7 +182,8 @@ impl Discovery {
         if !self.enabled() || !may_wake || !view::may_reach(allow, address) || !self.lan.contains(address) {
             return WakeOutcome::NotAllowed;
         }
-        if lock(&self.limiter).check(self.clock.now(), device, address).is_err() {
+        if let Err(limit) = lock(&self.limiter).check(self.clock.now(), device, address) {
+            tracing::info!(client = device, host = %address, limit = limit.as_str(), "wake request refused");
             return WakeOutcome::RateLimited;
         }
         let Some(mac) = lock(&self.inventory).mac_of(address) else { return WakeOutcome::UnknownHost };
@@ -233,7 +255,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Starts the drivers: neighbour table and expiry, reverse names, mDNS. They stop with the relay.
+/// Starts the drivers: neighbour table, expiry, reverse names, probes, mDNS. They stop with the relay.
 pub fn start(relay: &Arc<Relay>) {
     let discovery = relay.discovery.clone();
     if !discovery.enabled() {
@@ -248,20 +270,14 @@ pub fn start(relay: &Arc<Relay>) {
             None => tracing::info!("mDNS browsing is off: set lan_interface in relay.toml"),
         }
     }
+    let resync = std::time::Duration::from_secs(discovery.settings.resync_secs);
+    tokio::spawn(neighbours::run(discovery.clone(), resync, relay.shutdown.clone()));
     let mut shutdown = relay.shutdown.clone();
     let reverse_server = discovery.reverse_server(&relay.config.dns);
     tokio::spawn(async move {
         let poll = std::time::Duration::from_secs(discovery.settings.poll_secs);
         loop {
-            let interface = discovery.interface.clone();
-            match tokio::task::spawn_blocking(move || neighbours::read(interface.as_deref())).await {
-                Ok(Ok(found)) => discovery.update(|inventory, now| {
-                    inventory.observe_neighbours(now, &found);
-                    inventory.expire(now);
-                }),
-                Ok(Err(e)) => tracing::debug!("reading the neighbour table failed: {e}"),
-                Err(_) => {}
-            }
+            discovery.update(|inventory, now| inventory.expire(now));
             if let Some(server) = reverse_server {
                 let due = {
                     let now = discovery.clock.now();
@@ -292,4 +308,28 @@ pub fn start(relay: &Arc<Relay>) {
         }
         discovery.stop();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_outside_their_ranges_are_refused_by_name() {
+        assert_eq!(Settings::default().check(), Ok(()));
+        #[rustfmt::skip]
+        let cases: [(Settings, Option<&str>); 8] = [
+            (Settings { resync_secs: 1, wake_per_minute: 1, ..Settings::default() },    None),
+            (Settings { resync_secs: 3600, wake_per_minute: 100, ..Settings::default() }, None),
+            (Settings { resync_secs: 0, ..Settings::default() },       Some("resync_secs")),
+            (Settings { resync_secs: 3601, ..Settings::default() },    Some("resync_secs")),
+            (Settings { wake_per_minute: 0, ..Settings::default() },   Some("wake_per_minute")),
+            (Settings { wake_per_minute: 101, ..Settings::default() }, Some("wake_per_minute")),
+            (Settings { poll_secs: 0, ..Settings::default() },         Some("poll_secs")),
+            (Settings { reverse_dns: Some("router".into()), ..Settings::default() }, Some("reverse_dns")),
+        ];
+        for (i, (settings, field)) in cases.into_iter().enumerate() {
+            assert_eq!(settings.check().err().map(|(f, _)| f), field, "case {}", i + 1);
+        }
+    }
 }

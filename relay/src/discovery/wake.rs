@@ -1,5 +1,6 @@
 //! Wake-on-LAN, sans IO: the magic packet and the rate limits (one packet per host per
-//! [`HOST_INTERVAL`], [`DEVICE_BURST`] requests per device per [`DEVICE_WINDOW`]). The driver
+//! [`HOST_INTERVAL`], `wake_per_minute` requests per device per [`DEVICE_WINDOW`], by default
+//! [`DEVICE_BURST`]). The driver
 //! in [`super`] sends the packet as a UDP broadcast on the LAN interface.
 
 use super::inventory::Mac;
@@ -9,9 +10,9 @@ use std::net::Ipv4Addr;
 
 /// One magic packet per host per this interval.
 pub const HOST_INTERVAL: Duration = Duration::from_secs(10);
-/// At most this many wake requests per device per [`DEVICE_WINDOW`].
+/// At most this many wake requests per device per [`DEVICE_WINDOW`] unless configured.
 pub const DEVICE_BURST: usize = 10;
-/// The window of [`DEVICE_BURST`].
+/// The window of the per-device limit.
 pub const DEVICE_WINDOW: Duration = Duration::from_secs(60);
 /// The UDP port of the magic packet (discard).
 pub const PORT: u16 = 9;
@@ -32,24 +33,46 @@ pub fn magic_packet(mac: Mac) -> [u8; 102] {
 pub enum Limited {
     /// This host was woken less than [`HOST_INTERVAL`] ago.
     Host,
-    /// This device asked [`DEVICE_BURST`] times within [`DEVICE_WINDOW`].
+    /// This device asked its limit of times within [`DEVICE_WINDOW`].
     Device,
 }
 
+impl Limited {
+    /// How the log names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Host => "one packet per host per 10 s",
+            Self::Device => "per-device limit per minute",
+        }
+    }
+}
+
 /// The rate limits of wake requests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WakeLimiter {
+    device_burst: usize,
     hosts: BTreeMap<Ipv4Addr, Instant>,
     devices: BTreeMap<String, VecDeque<Instant>>,
 }
 
+impl Default for WakeLimiter {
+    fn default() -> Self {
+        Self::new(DEVICE_BURST)
+    }
+}
+
 impl WakeLimiter {
+    /// Limits of `device_burst` requests per device per [`DEVICE_WINDOW`] (at least one).
+    pub fn new(device_burst: usize) -> Self {
+        Self { device_burst: device_burst.max(1), hosts: BTreeMap::new(), devices: BTreeMap::new() }
+    }
+
     /// Counts a request of `device` to wake `host` at `now`; `Err` when a limit refuses it.
     /// Every request counts against the device, refused ones too.
     pub fn check(&mut self, now: Instant, device: &str, host: Ipv4Addr) -> Result<(), Limited> {
         self.prune(now);
         let times = self.devices.entry(device.to_owned()).or_default();
-        let device_full = times.len() >= DEVICE_BURST;
+        let device_full = times.len() >= self.device_burst;
         if !device_full {
             times.push_back(now);
         }
@@ -124,5 +147,15 @@ mod tests {
         assert_eq!(limiter.check(t(100), "phone", eleventh), Err(Limited::Device));
         assert_eq!(limiter.check(t(100), "laptop", eleventh), Ok(()), "other devices are not held back");
         assert_eq!(limiter.check(t(60_000), "phone", Ipv4Addr::new(192, 168, 0, 101)), Ok(()), "the window slid");
+    }
+
+    #[test]
+    fn the_per_device_limit_is_configurable() {
+        let mut limiter = WakeLimiter::new(2);
+        let host = |last| Ipv4Addr::new(192, 168, 0, last);
+        assert_eq!(limiter.check(t(0), "phone", host(1)), Ok(()));
+        assert_eq!(limiter.check(t(1), "phone", host(2)), Ok(()));
+        assert_eq!(limiter.check(t(2), "phone", host(3)), Err(Limited::Device));
+        assert_eq!(WakeLimiter::new(0).check(t(0), "phone", host(1)), Ok(()), "never below one");
     }
 }
