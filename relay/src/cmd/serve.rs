@@ -49,6 +49,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
         public: secret.public_key(),
         secret,
         store: Mutex::new(store),
+        admissions: Default::default(),
         sessions: SessionTable::default(),
         limits: limits.clone(),
         tun: Some(tun),

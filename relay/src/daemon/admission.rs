@@ -1,12 +1,18 @@
 //! Who may connect: the decision on a hello (before anything is allocated), and the
 //! registration once the client has proven its keys.
+//!
+//! Registrations are written in groups ([`crate::state::group_commit`]): the admissions that
+//! arrive while the state is being written wait and share the next write, so a burst of
+//! enrolments costs a few fsyncs instead of one set per device. Each client hears that it is
+//! admitted only once the write that holds its registration is durable; a failed write refuses
+//! every admission in its batch and puts the state back as it was.
 
 use super::session_table::LiveSession;
 use super::Relay;
 use crate::forwarding::filter::ClientFilter;
 use crate::state::invites::InviteRefusal;
 use crate::state::registry::Client;
-use crate::state::store::Store;
+use crate::state::store::{Dirty, Store};
 use crate::state::unix_now;
 use hometun_shared::control::{ClientConfig, Features};
 use hometun_shared::handshake::{Hello, Intent};
@@ -15,6 +21,7 @@ use hometun_shared::keys::PublicKey;
 use hometun_shared::session::{CloseReason, Refusal};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// What a hello asks for, once found acceptable.
 #[derive(Clone, Debug)]
@@ -61,6 +68,28 @@ pub enum AdmitError {
     Save(anyhow::Error),
 }
 
+/// What an admission's owner hears back: the admitted client and its registered live session.
+pub type Joined = Result<(Admitted, Arc<LiveSession>), AdmitError>;
+
+/// Builds a client's live session from its admission.
+pub type MakeLive = Box<dyn FnOnce(&Admitted) -> LiveSession + Send>;
+
+/// One admission waiting for the state write that holds it.
+pub struct AdmitJob {
+    admission: Admission,
+    key: PublicKey,
+    live: MakeLive,
+    reply: oneshot::Sender<Joined>,
+}
+
+impl AdmitJob {
+    /// A job for `key`'s `admission`; the answer arrives on the returned receiver.
+    pub fn new(admission: Admission, key: PublicKey, live: MakeLive) -> (Self, oneshot::Receiver<Joined>) {
+        let (reply, answer) = oneshot::channel();
+        (Self { admission, key, live, reply }, answer)
+    }
+}
+
 fn refusal_of(r: InviteRefusal) -> Refusal {
     match r {
         InviteRefusal::Unknown => Refusal::InviteUnknown,
@@ -87,23 +116,61 @@ impl Relay {
 
     /// Admits the client (registers it for an enrolment and leases its address, once its keys
     /// are confirmed) and registers its live session, built by `live` from the admission, in
-    /// the session table.
+    /// the session table. Returns once the state that admits it is durable (or the admission
+    /// failed).
     ///
-    /// Both happen under the store lock, which [`Relay::revoke`] also holds while it looks for
-    /// the session to end: a revoke comes either before (and the admission is refused) or
-    /// after (and finds the session), never in between.
-    pub fn admit_and_join(
-        &self,
-        admission: &Admission,
-        key: &PublicKey,
-        live: impl FnOnce(&Admitted) -> LiveSession,
-    ) -> Result<(Admitted, Arc<LiveSession>), AdmitError> {
+    /// The admission joins the next group write; when none is under way, this call starts one
+    /// (off the async workers: writes fsync). See [`Relay::admit_batch`].
+    pub async fn admit_and_join(self: &Arc<Self>, admission: Admission, key: PublicKey, live: MakeLive) -> Joined {
+        let (job, answer) = AdmitJob::new(admission, key, live);
+        if self.admissions.push(job) {
+            let relay = self.clone();
+            tokio::task::spawn_blocking(move || relay.admissions.commit(|batch| relay.admit_batch(batch)));
+        }
+        answer.await.unwrap_or_else(|_| Err(AdmitError::Save(anyhow::anyhow!("the admission was dropped"))))
+    }
+
+    /// Admits a batch of jobs with one write of the state files they change, and answers
+    /// each: its own refusal, the write's failure (then no job of the batch changed
+    /// anything), or its admission with its live session registered.
+    ///
+    /// All of it happens under the store lock, which [`Relay::revoke`] also holds while it
+    /// looks for the session to end: a revoke comes either before (and the admission is
+    /// refused) or after (and finds the session), never in between.
+    pub fn admit_batch(&self, jobs: Vec<AdmitJob>) {
         let mut store = self.store();
-        let admitted = self.admit(&mut store, admission, key)?;
-        let live = Arc::new(live(&admitted));
-        self.sessions.insert(live.clone());
+        let before = store.snapshot();
+        let mut dirty = Dirty::default();
+        let outcomes: Vec<_> = jobs.iter().map(|j| self.admit(&mut store, &j.admission, &j.key, &mut dirty)).collect();
+        let saved = store.save(dirty);
+        if let Err(e) = &saved {
+            tracing::warn!(admissions = jobs.len(), "could not save the state, admissions refused: {e:#}");
+            store.restore(before);
+            // Files written before the failure go back to the state as it was.
+            if let Err(e) = store.save(dirty) {
+                tracing::warn!("could not put the state files back: {e:#}");
+            }
+        }
+        let mut answers = Vec::with_capacity(jobs.len());
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let joined = match (&saved, outcome) {
+                (_, Err(refused)) => Err(refused),
+                (Err(e), Ok(_)) => Err(AdmitError::Save(anyhow::anyhow!("{e:#}"))),
+                (Ok(()), Ok(admitted)) => {
+                    let live = Arc::new((job.live)(&admitted));
+                    self.sessions.insert(live.clone());
+                    Ok((admitted, live))
+                }
+            };
+            answers.push((job.reply, joined));
+        }
         drop(store);
-        Ok((admitted, live))
+        for (reply, joined) in answers {
+            if let Err(Ok((_, live))) = reply.send(joined) {
+                // The connection went away while it waited: its session must not linger.
+                self.sessions.remove(&live.key, live.id);
+            }
+        }
     }
 
     /// Revokes client `name` and asks its live session, if any, to close. Returns whether a
@@ -120,8 +187,15 @@ impl Relay {
         Ok(session.is_some())
     }
 
-    /// Registers (for an enrolment) and leases the address, once keys are confirmed.
-    fn admit(&self, store: &mut Store, admission: &Admission, key: &PublicKey) -> Result<Admitted, AdmitError> {
+    /// Registers (for an enrolment) and leases the address, once keys are confirmed, in memory;
+    /// `dirty` collects the files to write.
+    fn admit(
+        &self,
+        store: &mut Store,
+        admission: &Admission,
+        key: &PublicKey,
+        dirty: &mut Dirty,
+    ) -> Result<Admitted, AdmitError> {
         let now = unix_now();
         let enrolled = matches!(admission, Admission::Enrol { .. });
         if let Admission::Enrol { id } = admission {
@@ -142,8 +216,8 @@ impl Relay {
                     return Err(AdmitError::Invite(refusal));
                 }
             };
-            store.save_invites().map_err(AdmitError::Save)?;
-            store.save_leases().map_err(AdmitError::Save)?;
+            dirty.invites = true;
+            dirty.leases = true;
             match store.registry.by_key_mut(key) {
                 Some(existing) => {
                     // A known device with a new invite: the invite's ACL replaces the old one.
@@ -169,16 +243,16 @@ impl Relay {
                     store.registry.enrol(client).map_err(|e| AdmitError::Save(e.into()))?;
                 }
             }
-            store.save_clients().map_err(AdmitError::Save)?;
+            dirty.clients = true;
         }
         let client = store.registry.by_key(key).filter(|c| !c.revoked).ok_or(AdmitError::Revoked)?.clone();
         let address = store.pool.lease(key)?;
         if address != client.address {
-            store.save_leases().map_err(AdmitError::Save)?;
+            dirty.leases = true;
             if let Some(c) = store.registry.by_key_mut(key) {
                 c.address = address;
             }
-            store.save_clients().map_err(AdmitError::Save)?;
+            dirty.clients = true;
         }
         let filter = ClientFilter {
             address,
@@ -219,5 +293,169 @@ impl Relay {
             allow: admitted.filter.acl.allow_rules(),
             features: Features { hosts: self.discovery.enabled(), wake: self.discovery.enabled() && admitted.wake },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::daemon::{Clock, Drops, LogLimiter};
+    use crate::state::actions;
+    use hometun_shared::invite::InviteId;
+    use hometun_shared::keys::SecretKey;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Mutex;
+
+    const CONFIG: &str = r#"
+listen = "0.0.0.0:443"
+public_url = "https://home.example.net"
+mode = "masquerade"
+lan = "192.168.0.0/24"
+pool = "10.8.0.0/24"
+tun_name = "hometun0"
+mtu = 1420
+www = "/usr/share/hometun/www"
+tls_cert = "tls-cert.pem"
+tls_key = "tls-key.pem"
+"#;
+
+    /// A relay (no tun) keeping its state in `dir`, with `count` fresh invites.
+    fn relay_with_invites(dir: &Path, count: usize) -> (Arc<Relay>, Vec<InviteId>) {
+        let config = Config::parse(CONFIG, Path::new("relay.toml")).unwrap();
+        let store = Store::load(dir, config.pool).unwrap();
+        let secret = SecretKey::generate(&mut rand_core::OsRng);
+        let clock = Clock::start();
+        let relay = Arc::new(Relay {
+            public: secret.public_key(),
+            secret,
+            store: Mutex::new(store),
+            admissions: Default::default(),
+            sessions: Default::default(),
+            limits: crate::daemon::limits::IpLimits::new(config.limits.clone()),
+            tun: None,
+            clock,
+            drops: Drops::default(),
+            deny_log: LogLimiter::new(10),
+            shutdown: tokio::sync::watch::channel(false).1,
+            started: 0,
+            discovery: Arc::new(crate::discovery::Discovery::new(&config, clock)),
+            config,
+        });
+        for i in 0..count {
+            let mut store = relay.store();
+            actions::create_invite(&mut store, &relay.config, relay.public, &format!("phone{i}"), 3600, None, false)
+                .unwrap();
+        }
+        let ids = relay.store().invites.invites.iter().map(|i| i.id).collect();
+        (relay, ids)
+    }
+
+    fn new_device() -> PublicKey {
+        SecretKey::generate(&mut rand_core::OsRng).public_key()
+    }
+
+    /// Whether the state files in `dir` hold the client `key`.
+    fn on_disk(dir: &Path, key: &PublicKey) -> bool {
+        let pool = "10.8.0.0/24".parse().unwrap();
+        Store::load(dir, pool).is_ok_and(|s| s.registry.by_key(key).is_some() && s.pool.leased(key).is_some())
+    }
+
+    /// A live session for an admitted device; it notes whether the device was already on disk
+    /// when the relay built it (which it does just before it answers).
+    fn live(relay: &Arc<Relay>, dir: PathBuf, noted: Arc<Mutex<Vec<bool>>>) -> MakeLive {
+        let relay = relay.clone();
+        Box::new(move |admitted: &Admitted| {
+            noted.lock().unwrap().push(on_disk(&dir, &admitted.key));
+            LiveSession {
+                id: relay.sessions.next_id(),
+                name: admitted.name.clone(),
+                key: admitted.key,
+                address: admitted.address,
+                remote: "203.0.113.2:40000".parse().unwrap(),
+                since: 0,
+                packets: tokio::sync::mpsc::channel(1).0,
+                kick: tokio::sync::mpsc::channel(1).0,
+                bytes_in: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+            }
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn forty_devices_enrolling_at_once_share_a_few_writes_and_each_hears_only_once_on_disk() {
+        const DEVICES: usize = 40;
+        let dir = tempfile::tempdir().unwrap();
+        let (relay, ids) = relay_with_invites(dir.path(), DEVICES);
+        let noted = Arc::new(Mutex::new(Vec::new()));
+        let enrolments = ids.into_iter().map(|id| {
+            let (relay, key) = (relay.clone(), new_device());
+            let live = live(&relay, dir.path().to_owned(), noted.clone());
+            async move { (key, relay.admit_and_join(Admission::Enrol { id }, key, live).await) }
+        });
+        let results = futures_util::future::join_all(enrolments).await;
+
+        let mut addresses = std::collections::HashSet::new();
+        for (key, joined) in &results {
+            let (admitted, _live) = joined.as_ref().expect("enrolled");
+            assert!(admitted.enrolled);
+            assert!(addresses.insert(admitted.address), "every device has its own address");
+            assert!(on_disk(dir.path(), key), "an enrolled device is in the state files");
+        }
+        let noted = noted.lock().unwrap();
+        assert_eq!(noted.len(), DEVICES);
+        assert!(noted.iter().all(|&d| d), "a device was told it is enrolled before its state was written");
+        let saves = relay.store().saves();
+        assert!(saves <= (DEVICES / 4) as u64, "{DEVICES} enrolments took {saves} writes");
+        assert_eq!(relay.sessions.len(), DEVICES);
+    }
+
+    #[test]
+    fn a_failed_write_refuses_its_whole_batch_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (relay, ids) = relay_with_invites(dir.path(), 3);
+        let files_before: Vec<_> = ["clients.json", "invites.json", "leases.json"]
+            .iter()
+            .map(|f| std::fs::read(dir.path().join(f)).ok())
+            .collect();
+        let noted = Arc::new(Mutex::new(Vec::new()));
+        let batch = |ids: &[InviteId]| {
+            let (jobs, answers): (Vec<_>, Vec<_>) = ids
+                .iter()
+                .map(|id| {
+                    let live = live(&relay, dir.path().to_owned(), noted.clone());
+                    AdmitJob::new(Admission::Enrol { id: *id }, new_device(), live)
+                })
+                .unzip();
+            relay.admit_batch(jobs);
+            answers.into_iter().map(|mut a| a.try_recv().expect("answered")).collect::<Vec<_>>()
+        };
+
+        // A state directory others may write to makes every write fail.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        for answer in batch(&ids) {
+            assert!(matches!(answer, Err(AdmitError::Save(_))), "{:?}", answer.err());
+        }
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let files_after: Vec<_> = ["clients.json", "invites.json", "leases.json"]
+            .iter()
+            .map(|f| std::fs::read(dir.path().join(f)).ok())
+            .collect();
+        assert_eq!(files_after, files_before, "the state files are untouched");
+        {
+            let store = relay.store();
+            assert!(store.registry.clients.is_empty(), "nobody registered in memory");
+            assert!(ids.iter().all(|id| store.invites.usable(id, unix_now()).is_ok()), "no invite burnt");
+        }
+        assert_eq!(relay.sessions.len(), 0, "no session joined");
+        assert!(noted.lock().unwrap().is_empty(), "no live session was built");
+
+        // Once the directory is fixed the same invites work.
+        for answer in batch(&ids) {
+            assert!(answer.is_ok(), "{:?}", answer.err());
+        }
+        assert_eq!(relay.store().registry.clients.len(), 3);
     }
 }

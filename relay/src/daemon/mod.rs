@@ -27,6 +27,8 @@ pub struct Relay {
     pub public: PublicKey,
     /// Clients, invites, leases.
     pub store: Mutex<Store>,
+    /// Admissions waiting for the state write that registers them.
+    pub admissions: crate::state::group_commit::GroupCommit<admission::AdmitJob>,
     /// Live sessions.
     pub sessions: session_table::SessionTable,
     /// Per-source-IP limits.
