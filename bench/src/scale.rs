@@ -183,6 +183,8 @@ pub(crate) struct ScaleResult {
     pub burst_enrolments: usize,
     /// Seconds until all of them had their tunnel up.
     pub burst_secs: Option<f64>,
+    /// Why the busy phase failed.
+    pub busy_failed: Option<String>,
     /// Why the burst did not finish.
     pub burst_failed: Option<String>,
 }
@@ -282,45 +284,7 @@ pub(crate) fn run(lab: &BenchLab, idle: usize, busy: usize, busy_bytes: u64) -> 
         let _ = lab.lab.stop(swarm, Duration::from_secs(20));
         std::thread::sleep(Duration::from_secs(2));
 
-        // Busy: connect `busy` of them and GET at once.
-        eprintln!("bench: scale: {busy} clients downloading {busy_bytes} bytes each");
-        let mut args = common(busy, &devices);
-        args.extend(["--get".into(), busy_bytes.to_string()]);
-        let swarm = lab.lab.spawn(Node::Wan, "swarm-busy", &lab.bins.bench, &args)?;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        let mut cpu_at_up = None;
-        let mut peak = 0u64;
-        let (bytes, secs, cpu_at_done) = loop {
-            let log = lab.lab.log("swarm-busy");
-            if cpu_at_up.is_none() && log.contains("up ") {
-                cpu_at_up = proc::cpu_secs(pid);
-            }
-            if cpu_at_up.is_some() {
-                peak = peak.max(proc::rss_bytes(pid).unwrap_or(0));
-            }
-            if let Some(done) = log.lines().find_map(|l| l.strip_prefix("done ")) {
-                let mut parts = done.split(' ');
-                let bytes: u64 = parts.next().and_then(|v| v.parse().ok()).context("done line")?;
-                let secs: f64 = parts.next().and_then(|v| v.parse().ok()).context("done line")?;
-                break (bytes, secs, proc::cpu_secs(pid));
-            }
-            if !lab.lab.is_running(swarm) || Instant::now() > deadline {
-                let _ = lab.lab.stop(swarm, Duration::from_secs(5));
-                anyhow::bail!("busy swarm failed:\n{}", crate::binaries::tail(&log, 20));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let _ = lab.lab.stop(swarm, Duration::from_secs(20));
-        let cpu = cpu_at_done.unwrap_or(0.0) - cpu_at_up.unwrap_or(0.0);
-        result.busy_clients = busy;
-        result.busy_bytes_each = busy_bytes;
-        result.busy_mbit = bytes as f64 * 8.0 / secs / 1e6;
-        result.rss_busy_peak = peak;
-        result.busy_cpu_percent = cpu / secs * 100.0;
-        result.busy_cpu_s_per_gb = cpu / (bytes as f64 / 1e9);
-
         // Burst: fresh devices enrol all at once.
-        std::thread::sleep(Duration::from_secs(2));
         eprintln!("bench: scale: {busy} devices enrolling at once");
         let mut args = common(busy, &dir.join("burst-devices"));
         args.extend([
@@ -346,10 +310,63 @@ pub(crate) fn run(lab: &BenchLab, idle: usize, busy: usize, busy_bytes: u64) -> 
                 eprintln!("bench: scale: {busy} devices enrolled at once in {secs:.3} s");
             }
             None => {
-                let tail = crate::binaries::tail(&log, 20);
-                eprintln!("bench: scale: the enrolment burst failed:\n{tail}");
-                result.burst_failed = tail.lines().last().map(str::to_owned).or(Some("no tunnels up".into()));
+                // The error and its causes, without the backtrace.
+                let why: Vec<&str> = log
+                    .lines()
+                    .skip_while(|l| !l.starts_with("Error"))
+                    .take_while(|l| !l.starts_with("Stack backtrace"))
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                let why = if why.is_empty() { "no tunnel up in time".to_owned() } else { why.join(" ") };
+                eprintln!("bench: scale: the enrolment burst failed: {why}");
+                result.burst_failed = Some(why);
             }
+        }
+        std::thread::sleep(Duration::from_secs(2));
+
+        // Busy: connect `busy` of them and GET at once (a failure here keeps the figures above).
+        let mut busy_phase = || -> anyhow::Result<()> {
+            eprintln!("bench: scale: {busy} clients downloading {busy_bytes} bytes each");
+            let mut args = common(busy, &devices);
+            args.extend(["--get".into(), busy_bytes.to_string()]);
+            let swarm = lab.lab.spawn(Node::Wan, "swarm-busy", &lab.bins.bench, &args)?;
+            let deadline = Instant::now() + Duration::from_secs(600);
+            let mut cpu_at_up = None;
+            let mut peak = 0u64;
+            let (bytes, secs, cpu_at_done) = loop {
+                let log = lab.lab.log("swarm-busy");
+                if cpu_at_up.is_none() && log.contains("up ") {
+                    cpu_at_up = proc::cpu_secs(pid);
+                }
+                if cpu_at_up.is_some() {
+                    peak = peak.max(proc::rss_bytes(pid).unwrap_or(0));
+                }
+                if let Some(done) = log.lines().find_map(|l| l.strip_prefix("done ")) {
+                    let mut parts = done.split(' ');
+                    let bytes: u64 = parts.next().and_then(|v| v.parse().ok()).context("done line")?;
+                    let secs: f64 = parts.next().and_then(|v| v.parse().ok()).context("done line")?;
+                    break (bytes, secs, proc::cpu_secs(pid));
+                }
+                if !lab.lab.is_running(swarm) || Instant::now() > deadline {
+                    let _ = lab.lab.stop(swarm, Duration::from_secs(5));
+                    anyhow::bail!("busy swarm failed:\n{}", crate::binaries::tail(&log, 20));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let _ = lab.lab.stop(swarm, Duration::from_secs(20));
+            let cpu = cpu_at_done.unwrap_or(0.0) - cpu_at_up.unwrap_or(0.0);
+            result.busy_clients = busy;
+            result.busy_bytes_each = busy_bytes;
+            result.busy_mbit = bytes as f64 * 8.0 / secs / 1e6;
+            result.rss_busy_peak = peak;
+            result.busy_cpu_percent = cpu / secs * 100.0;
+            result.busy_cpu_s_per_gb = cpu / (bytes as f64 / 1e9);
+            Ok(())
+        };
+        if let Err(e) = busy_phase() {
+            eprintln!("bench: scale: the busy phase failed: {e:#}");
+            result.busy_failed = Some(format!("{e:#}"));
         }
         Ok(result)
     })();
