@@ -49,7 +49,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
         public: secret.public_key(),
         secret,
         store: Mutex::new(store),
-        admissions: Default::default(),
+        state_writes: Default::default(),
         sessions: SessionTable::default(),
         limits: limits.clone(),
         tun: Some(tun),

@@ -1,7 +1,7 @@
 //! Who may connect: the decision on a hello (before anything is allocated), and the
 //! registration once the client has proven its keys.
 //!
-//! Registrations are written in groups ([`crate::state::group_commit`]): the admissions that
+//! Registrations (and the counters of finished sessions) are written in groups ([`crate::state::group_commit`]): the admissions that
 //! arrive while the state is being written wait and share the next write, so a burst of
 //! enrolments costs a few fsyncs instead of one set per device. Each client hears that it is
 //! admitted only once the write that holds its registration is durable; a failed write refuses
@@ -74,20 +74,47 @@ pub type Joined = Result<(Admitted, Arc<LiveSession>), AdmitError>;
 /// Builds a client's live session from its admission.
 pub type MakeLive = Box<dyn FnOnce(&Admitted) -> LiveSession + Send>;
 
-/// One admission waiting for the state write that holds it.
-pub struct AdmitJob {
-    admission: Admission,
-    key: PublicKey,
-    live: MakeLive,
-    reply: oneshot::Sender<Joined>,
+/// A change to the state waiting for the group write that holds it (see the module header).
+pub enum StateJob {
+    /// A client's admission; answered once its registration is durable.
+    Admit {
+        /// What the hello asked for.
+        admission: Admission,
+        /// The client's confirmed key.
+        key: PublicKey,
+        /// Builds its live session.
+        live: MakeLive,
+        /// The answer.
+        reply: oneshot::Sender<Joined>,
+    },
+    /// A finished session's counters; `done` fires once they are written.
+    SessionEnd {
+        /// The client's key.
+        key: PublicKey,
+        /// IP bytes from the client in that session.
+        bytes_in: u64,
+        /// IP bytes to the client in that session.
+        bytes_out: u64,
+        /// Fires when written (or when the write failed: the counters stay in memory).
+        done: oneshot::Sender<()>,
+    },
 }
 
-impl AdmitJob {
+impl StateJob {
     /// A job for `key`'s `admission`; the answer arrives on the returned receiver.
-    pub fn new(admission: Admission, key: PublicKey, live: MakeLive) -> (Self, oneshot::Receiver<Joined>) {
+    pub fn admit(admission: Admission, key: PublicKey, live: MakeLive) -> (Self, oneshot::Receiver<Joined>) {
         let (reply, answer) = oneshot::channel();
-        (Self { admission, key, live, reply }, answer)
+        (Self::Admit { admission, key, live, reply }, answer)
     }
+}
+
+/// Adds a finished session's counters to client `key`; whether it is a known client.
+fn count_session(store: &mut Store, key: &PublicKey, bytes_in: u64, bytes_out: u64) -> bool {
+    let Some(c) = store.registry.by_key_mut(key) else { return false };
+    c.bytes_in = c.bytes_in.saturating_add(bytes_in);
+    c.bytes_out = c.bytes_out.saturating_add(bytes_out);
+    c.last_seen = Some(unix_now());
+    true
 }
 
 fn refusal_of(r: InviteRefusal) -> Refusal {
@@ -119,52 +146,82 @@ impl Relay {
     /// the session table. Returns once the state that admits it is durable (or the admission
     /// failed).
     ///
-    /// The admission joins the next group write; when none is under way, this call starts one
-    /// (off the async workers: writes fsync). See [`Relay::admit_batch`].
+    /// The admission joins the next group write; see [`Relay::write_state`].
     pub async fn admit_and_join(self: &Arc<Self>, admission: Admission, key: PublicKey, live: MakeLive) -> Joined {
-        let (job, answer) = AdmitJob::new(admission, key, live);
-        if self.admissions.push(job) {
-            let relay = self.clone();
-            tokio::task::spawn_blocking(move || relay.admissions.commit(|batch| relay.admit_batch(batch)));
-        }
+        let (job, answer) = StateJob::admit(admission, key, live);
+        self.write_state(job);
         answer.await.unwrap_or_else(|_| Err(AdmitError::Save(anyhow::anyhow!("the admission was dropped"))))
     }
 
-    /// Admits a batch of jobs with one write of the state files they change, and answers
-    /// each: its own refusal, the write's failure (then no job of the batch changed
-    /// anything), or its admission with its live session registered.
+    /// Records a finished session's counters (and when the client was last seen); returns
+    /// once they are written.
+    pub async fn record_session_end(self: &Arc<Self>, key: PublicKey, bytes_in: u64, bytes_out: u64) {
+        let (done, written) = oneshot::channel();
+        self.write_state(StateJob::SessionEnd { key, bytes_in, bytes_out, done });
+        let _ = written.await;
+    }
+
+    /// Queues `job` for the next group write; when none is under way, starts one (off the
+    /// async workers: writes fsync) that runs [`Relay::write_batch`] until the queue is empty.
+    fn write_state(self: &Arc<Self>, job: StateJob) {
+        if self.state_writes.push(job) {
+            let relay = self.clone();
+            tokio::task::spawn_blocking(move || relay.state_writes.commit(|batch| relay.write_batch(batch)));
+        }
+    }
+
+    /// Applies a batch of jobs with one write of the state files they change, then answers
+    /// each admission: its own refusal, the write's failure (then no admission of the batch
+    /// changed anything), or its admission with its live session registered. Session
+    /// counters stay in memory even when the write fails (the next write takes them).
     ///
     /// All of it happens under the store lock, which [`Relay::revoke`] also holds while it
     /// looks for the session to end: a revoke comes either before (and the admission is
     /// refused) or after (and finds the session), never in between.
-    pub fn admit_batch(&self, jobs: Vec<AdmitJob>) {
+    pub fn write_batch(&self, jobs: Vec<StateJob>) {
         let mut store = self.store();
         let before = store.snapshot();
         let mut dirty = Dirty::default();
-        let outcomes: Vec<_> = jobs.iter().map(|j| self.admit(&mut store, &j.admission, &j.key, &mut dirty)).collect();
+        let outcomes: Vec<_> = jobs
+            .iter()
+            .map(|job| match job {
+                StateJob::Admit { admission, key, .. } => Some(self.admit(&mut store, admission, key, &mut dirty)),
+                StateJob::SessionEnd { key, bytes_in, bytes_out, .. } => {
+                    dirty.clients |= count_session(&mut store, key, *bytes_in, *bytes_out);
+                    None
+                }
+            })
+            .collect();
         let saved = store.save(dirty);
         if let Err(e) = &saved {
-            tracing::warn!(admissions = jobs.len(), "could not save the state, admissions refused: {e:#}");
+            tracing::warn!(changes = jobs.len(), "could not save the state, admissions refused: {e:#}");
             store.restore(before);
             // Files written before the failure go back to the state as it was.
             if let Err(e) = store.save(dirty) {
                 tracing::warn!("could not put the state files back: {e:#}");
             }
+            for job in &jobs {
+                if let StateJob::SessionEnd { key, bytes_in, bytes_out, .. } = job {
+                    count_session(&mut store, key, *bytes_in, *bytes_out);
+                }
+            }
         }
         let mut answers = Vec::with_capacity(jobs.len());
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let (StateJob::Admit { live, reply, .. }, Some(outcome)) = (job, outcome) else { continue };
             let joined = match (&saved, outcome) {
                 (_, Err(refused)) => Err(refused),
                 (Err(e), Ok(_)) => Err(AdmitError::Save(anyhow::anyhow!("{e:#}"))),
                 (Ok(()), Ok(admitted)) => {
-                    let live = Arc::new((job.live)(&admitted));
+                    let live = Arc::new(live(&admitted));
                     self.sessions.insert(live.clone());
                     Ok((admitted, live))
                 }
             };
-            answers.push((job.reply, joined));
+            answers.push((reply, joined));
         }
         drop(store);
+        // Session ends' `done` senders were dropped above: their owners are released.
         for (reply, joined) in answers {
             if let Err(Ok((_, live))) = reply.send(joined) {
                 // The connection went away while it waited: its session must not linger.
@@ -264,19 +321,6 @@ impl Relay {
         Ok(Admitted { name: client.name, key: *key, address, filter, enrolled, wake: client.wake })
     }
 
-    /// Records a finished session's counters.
-    pub fn record_session_end(&self, key: &PublicKey, bytes_in: u64, bytes_out: u64) {
-        let mut store = self.store();
-        if let Some(c) = store.registry.by_key_mut(key) {
-            c.bytes_in = c.bytes_in.saturating_add(bytes_in);
-            c.bytes_out = c.bytes_out.saturating_add(bytes_out);
-            c.last_seen = Some(unix_now());
-            if let Err(e) = store.save_clients() {
-                tracing::warn!("could not save client counters: {e:#}");
-            }
-        }
-    }
-
     /// The configuration pushed to an admitted client.
     pub fn client_config(&self, admitted: &Admitted) -> ClientConfig {
         let mut routes = admitted.filter.acl.networks();
@@ -332,7 +376,7 @@ tls_key = "tls-key.pem"
             public: secret.public_key(),
             secret,
             store: Mutex::new(store),
-            admissions: Default::default(),
+            state_writes: Default::default(),
             sessions: Default::default(),
             limits: crate::daemon::limits::IpLimits::new(config.limits.clone()),
             tun: None,
@@ -385,7 +429,7 @@ tls_key = "tls-key.pem"
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn forty_devices_enrolling_at_once_share_a_few_writes_and_each_hears_only_once_on_disk() {
+    async fn forty_devices_enrolling_and_leaving_at_once_share_a_few_writes_and_each_hears_only_once_on_disk() {
         const DEVICES: usize = 40;
         let dir = tempfile::tempdir().unwrap();
         let (relay, ids) = relay_with_invites(dir.path(), DEVICES);
@@ -410,6 +454,20 @@ tls_key = "tls-key.pem"
         let saves = relay.store().saves();
         assert!(saves <= (DEVICES / 4) as u64, "{DEVICES} enrolments took {saves} writes");
         assert_eq!(relay.sessions.len(), DEVICES);
+
+        // All of them disconnect at once: their counters share writes too, and are on disk once
+        // each disconnect is done.
+        let saved_before = relay.store().saves();
+        let ends = results.iter().map(|(key, _)| relay.record_session_end(*key, 100, 200));
+        futures_util::future::join_all(ends).await;
+        let saves = relay.store().saves() - saved_before;
+        assert!(saves <= (DEVICES / 4) as u64, "{DEVICES} disconnects took {saves} writes");
+        let store = Store::load(dir.path(), "10.8.0.0/24".parse().unwrap()).unwrap();
+        assert!(store
+            .registry
+            .clients
+            .iter()
+            .all(|c| c.bytes_in == 100 && c.bytes_out == 200 && c.last_seen.is_some()));
     }
 
     #[test]
@@ -426,10 +484,10 @@ tls_key = "tls-key.pem"
                 .iter()
                 .map(|id| {
                     let live = live(&relay, dir.path().to_owned(), noted.clone());
-                    AdmitJob::new(Admission::Enrol { id: *id }, new_device(), live)
+                    StateJob::admit(Admission::Enrol { id: *id }, new_device(), live)
                 })
                 .unzip();
-            relay.admit_batch(jobs);
+            relay.write_batch(jobs);
             answers.into_iter().map(|mut a| a.try_recv().expect("answered")).collect::<Vec<_>>()
         };
 

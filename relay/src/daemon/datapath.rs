@@ -432,10 +432,7 @@ impl Link {
             self.relay.sessions.remove(&live.key, live.id);
         }
         let stats = self.session.stats();
-        let relay = self.relay.clone();
-        let key = admitted.key;
-        let _ =
-            tokio::task::spawn_blocking(move || relay.record_session_end(&key, stats.bytes_in, stats.bytes_out)).await;
+        self.relay.record_session_end(admitted.key, stats.bytes_in, stats.bytes_out).await;
         tracing::info!(
             client = %admitted.name,
             remote = %self.remote,
