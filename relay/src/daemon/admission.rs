@@ -448,7 +448,7 @@ tls_key = "tls-key.pem"
             assert!(addresses.insert(admitted.address), "every device has its own address");
             assert!(on_disk(dir.path(), key), "an enrolled device is in the state files");
         }
-        let noted = noted.lock().unwrap();
+        let noted = noted.lock().unwrap().clone();
         assert_eq!(noted.len(), DEVICES);
         assert!(noted.iter().all(|&d| d), "a device was told it is enrolled before its state was written");
         let saves = relay.store().saves();

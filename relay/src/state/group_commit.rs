@@ -114,7 +114,7 @@ mod tests {
             commit.commit(|_| {
                 let _ = commit.push(2);
                 panic!("write failed hard");
-            })
+            });
         }));
         assert!(panicked.is_err());
         assert!(commit.push(3), "nobody is committing any more");
