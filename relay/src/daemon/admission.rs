@@ -1,11 +1,12 @@
 //! Who may connect: the decision on a hello (before anything is allocated), and the
 //! registration once the client has proven its keys.
 //!
-//! Registrations (and the counters of finished sessions) are written in groups ([`crate::state::group_commit`]): the admissions that
-//! arrive while the state is being written wait and share the next write, so a burst of
-//! enrolments costs a few fsyncs instead of one set per device. Each client hears that it is
-//! admitted only once the write that holds its registration is durable; a failed write refuses
-//! every admission in its batch and puts the state back as it was.
+//! Registrations (and the counters of finished sessions) are written in groups
+//! ([`crate::state::group_commit`]): what arrives while the state is being written waits and
+//! shares the next write, so a burst of enrolments costs a few fsyncs instead of one set per
+//! device. Each client hears that it is admitted only once the write that holds its
+//! registration is durable; a failed write refuses every admission in its batch and puts the
+//! state back as it was.
 
 use super::session_table::LiveSession;
 use super::Relay;
