@@ -166,23 +166,40 @@ pub(crate) fn markdown(r: &Report) -> String {
                 s.idle_open_secs,
                 mib(s.rss_idle)
             );
-            if s.idle_tunnels > 0 {
-                let per = (s.rss_idle.saturating_sub(s.rss_empty)) as f64 / s.idle_tunnels as f64 / 1024.0;
+            if let Some(per) = s.kib_per_idle_tunnel() {
                 let _ = writeln!(md, "| relay RSS per idle tunnel | {per:.1} KiB |");
             }
-            let _ = writeln!(
-                md,
-                "| {} clients each GET {} at once: aggregate download | {:.0} Mbit/s |",
-                s.busy_clients,
-                mib(s.busy_bytes_each),
-                s.busy_mbit
-            );
-            let _ = writeln!(md, "| … relay peak RSS | {} |", mib(s.rss_busy_peak));
-            let _ = writeln!(
-                md,
-                "| … relay CPU | {:.0} % of a core, {:.1} s/GB |",
-                s.busy_cpu_percent, s.busy_cpu_s_per_gb
-            );
+            if s.burst_enrolments > 0 {
+                let figure = match (&s.burst_secs, &s.burst_failed) {
+                    (Some(secs), _) => format!("{secs:.2} s"),
+                    (None, why) => format!("failed: {}", one_line(why.as_deref().unwrap_or("?"))),
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} fresh devices enrolling at once: all tunnels up | {figure} |",
+                    s.burst_enrolments
+                );
+            }
+            match &s.busy_failed {
+                Some(why) => {
+                    let _ = writeln!(md, "| clients GET at once | failed: {} |", one_line(why));
+                }
+                None => {
+                    let _ = writeln!(
+                        md,
+                        "| {} clients each GET {} at once: aggregate download | {:.0} Mbit/s |",
+                        s.busy_clients,
+                        mib(s.busy_bytes_each),
+                        s.busy_mbit
+                    );
+                    let _ = writeln!(md, "| … relay peak RSS | {} |", mib(s.rss_busy_peak));
+                    let _ = writeln!(
+                        md,
+                        "| … relay CPU | {:.0} % of a core, {:.1} s/GB |",
+                        s.busy_cpu_percent, s.busy_cpu_s_per_gb
+                    );
+                }
+            }
         }
         Some(Err(e)) => {
             let _ = writeln!(md, "| scale case | failed: {} |", one_line(e));

@@ -5,6 +5,9 @@
 //! - busy: M of those devices connect and each GETs the same amount from the LAN host at the
 //!   same time; the relay's peak RSS and CPU time are sampled while they transfer.
 //!
+//! - burst: fresh devices (as many as busy ones) enrol all at once, with no limit on handshakes
+//!   in flight; the time until every one has its tunnel up is the enrolment-burst figure.
+//!
 //! The clients are one `hometun-bench swarm` process on the remote device (the native client
 //! of `hometun-tests`, one tokio task pair per tunnel), through the router's port forward.
 
@@ -24,7 +27,7 @@ use crate::cases::hometun::relay_address;
 use crate::cases::BenchLab;
 use crate::proc;
 
-/// Open tunnels at most this many handshakes at a time.
+/// Open tunnels at most this many handshakes at a time (unless `--at-once` says otherwise).
 const OPENING_AT_ONCE: usize = 32;
 /// The swarm never runs longer than this.
 const MAX_SWARM: Duration = Duration::from_secs(900);
@@ -53,6 +56,9 @@ pub(crate) struct SwarmArgs {
     /// Hold the tunnels until this file exists (at most 15 minutes).
     #[arg(long)]
     until: Option<PathBuf>,
+    /// Handshakes in flight at once.
+    #[arg(long, default_value_t = OPENING_AT_ONCE)]
+    at_once: usize,
 }
 
 /// Runs the swarm; prints `up <n> <secs>` when every tunnel is up and, after the GETs,
@@ -67,7 +73,7 @@ pub(crate) fn swarm(args: SwarmArgs) -> anyhow::Result<()> {
 async fn swarm_async(args: SwarmArgs) -> anyhow::Result<()> {
     let target = RelayTarget::from_cert_file(args.relay, &args.cert)?;
     let start = Instant::now();
-    let gate = Arc::new(tokio::sync::Semaphore::new(OPENING_AT_ONCE));
+    let gate = Arc::new(tokio::sync::Semaphore::new(args.at_once.max(1)));
     let mut opening = tokio::task::JoinSet::new();
     match &args.invites {
         Some(file) => {
@@ -173,6 +179,22 @@ pub(crate) struct ScaleResult {
     pub busy_cpu_percent: f64,
     /// Relay CPU seconds per GB while busy.
     pub busy_cpu_s_per_gb: f64,
+    /// Fresh devices enrolling at once.
+    pub burst_enrolments: usize,
+    /// Seconds until all of them had their tunnel up.
+    pub burst_secs: Option<f64>,
+    /// Why the busy phase failed.
+    pub busy_failed: Option<String>,
+    /// Why the burst did not finish.
+    pub burst_failed: Option<String>,
+}
+
+impl ScaleResult {
+    /// Relay RSS per idle tunnel, KiB.
+    pub(crate) fn kib_per_idle_tunnel(&self) -> Option<f64> {
+        (self.idle_tunnels > 0)
+            .then(|| self.rss_idle.saturating_sub(self.rss_empty) as f64 / self.idle_tunnels as f64 / 1024.0)
+    }
 }
 
 /// Runs the idle and the busy phase against the bench relay.
@@ -195,8 +217,15 @@ pub(crate) fn run(lab: &BenchLab, idle: usize, busy: usize, busy_bytes: u64) -> 
             links.push('\n');
         }
         std::fs::write(&invites, links)?;
+        let burst_invites = dir.join("burst-invites");
+        let mut links = String::new();
+        for i in 0..busy {
+            links.push_str(&host.invite_link(&format!("burst-{i}"))?);
+            links.push('\n');
+        }
+        std::fs::write(&burst_invites, links)?;
         let cert = host.cert();
-        let common = |count: usize| -> Vec<String> {
+        let common = |count: usize, devices: &std::path::Path| -> Vec<String> {
             vec![
                 "swarm".into(),
                 "--relay".into(),
@@ -212,7 +241,7 @@ pub(crate) fn run(lab: &BenchLab, idle: usize, busy: usize, busy_bytes: u64) -> 
 
         // Idle: enrol and hold.
         let stop = dir.join("stop");
-        let mut args = common(idle.max(busy));
+        let mut args = common(idle.max(busy), &devices);
         args.extend([
             "--invites".into(),
             invites.to_string_lossy().into_owned(),
@@ -243,46 +272,102 @@ pub(crate) fn run(lab: &BenchLab, idle: usize, busy: usize, busy_bytes: u64) -> 
             })
             .max()
             .unwrap_or(0);
+        eprintln!(
+            "bench: scale: {} idle tunnels opened in {:.1} s; relay RSS {} KiB empty, {} KiB with them: {:.1} KiB per idle tunnel",
+            result.idle_tunnels,
+            result.idle_open_secs,
+            result.rss_empty / 1024,
+            result.rss_idle / 1024,
+            result.kib_per_idle_tunnel().unwrap_or(0.0)
+        );
         std::fs::write(&stop, "")?;
         let _ = lab.lab.stop(swarm, Duration::from_secs(20));
         std::thread::sleep(Duration::from_secs(2));
 
-        // Busy: connect `busy` of them and GET at once.
-        eprintln!("bench: scale: {busy} clients downloading {busy_bytes} bytes each");
-        let mut args = common(busy);
-        args.extend(["--get".into(), busy_bytes.to_string()]);
-        let swarm = lab.lab.spawn(Node::Wan, "swarm-busy", &lab.bins.bench, &args)?;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        let mut cpu_at_up = None;
-        let mut peak = 0u64;
-        let (bytes, secs, cpu_at_done) = loop {
-            let log = lab.lab.log("swarm-busy");
-            if cpu_at_up.is_none() && log.contains("up ") {
-                cpu_at_up = proc::cpu_secs(pid);
-            }
-            if cpu_at_up.is_some() {
-                peak = peak.max(proc::rss_bytes(pid).unwrap_or(0));
-            }
-            if let Some(done) = log.lines().find_map(|l| l.strip_prefix("done ")) {
-                let mut parts = done.split(' ');
-                let bytes: u64 = parts.next().and_then(|v| v.parse().ok()).context("done line")?;
-                let secs: f64 = parts.next().and_then(|v| v.parse().ok()).context("done line")?;
-                break (bytes, secs, proc::cpu_secs(pid));
-            }
-            if !lab.lab.is_running(swarm) || Instant::now() > deadline {
-                let _ = lab.lab.stop(swarm, Duration::from_secs(5));
-                anyhow::bail!("busy swarm failed:\n{}", crate::binaries::tail(&log, 20));
+        // Burst: fresh devices enrol all at once.
+        eprintln!("bench: scale: {busy} devices enrolling at once");
+        let mut args = common(busy, &dir.join("burst-devices"));
+        args.extend([
+            "--invites".into(),
+            burst_invites.to_string_lossy().into_owned(),
+            "--at-once".into(),
+            busy.to_string(),
+        ]);
+        let swarm = lab.lab.spawn(Node::Wan, "swarm-burst", &lab.bins.bench, &args)?;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let log = loop {
+            let log = lab.lab.log("swarm-burst");
+            if log.contains("up ") || !lab.lab.is_running(swarm) || Instant::now() > deadline {
+                break log;
             }
             std::thread::sleep(Duration::from_millis(50));
         };
         let _ = lab.lab.stop(swarm, Duration::from_secs(20));
-        let cpu = cpu_at_done.unwrap_or(0.0) - cpu_at_up.unwrap_or(0.0);
-        result.busy_clients = busy;
-        result.busy_bytes_each = busy_bytes;
-        result.busy_mbit = bytes as f64 * 8.0 / secs / 1e6;
-        result.rss_busy_peak = peak;
-        result.busy_cpu_percent = cpu / secs * 100.0;
-        result.busy_cpu_s_per_gb = cpu / (bytes as f64 / 1e9);
+        result.burst_enrolments = busy;
+        match log.lines().find_map(|l| l.strip_prefix("up ")?.split(' ').nth(1)?.parse::<f64>().ok()) {
+            Some(secs) => {
+                result.burst_secs = Some(secs);
+                eprintln!("bench: scale: {busy} devices enrolled at once in {secs:.3} s");
+            }
+            None => {
+                // The error and its causes, without the backtrace.
+                let why: Vec<&str> = log
+                    .lines()
+                    .skip_while(|l| !l.starts_with("Error"))
+                    .take_while(|l| !l.starts_with("Stack backtrace"))
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                let why = if why.is_empty() { "no tunnel up in time".to_owned() } else { why.join(" ") };
+                eprintln!("bench: scale: the enrolment burst failed: {why}");
+                result.burst_failed = Some(why);
+            }
+        }
+        std::thread::sleep(Duration::from_secs(2));
+
+        // Busy: connect `busy` of them and GET at once (a failure here keeps the figures above).
+        let mut busy_phase = || -> anyhow::Result<()> {
+            eprintln!("bench: scale: {busy} clients downloading {busy_bytes} bytes each");
+            let mut args = common(busy, &devices);
+            args.extend(["--get".into(), busy_bytes.to_string()]);
+            let swarm = lab.lab.spawn(Node::Wan, "swarm-busy", &lab.bins.bench, &args)?;
+            let deadline = Instant::now() + Duration::from_secs(600);
+            let mut cpu_at_up = None;
+            let mut peak = 0u64;
+            let (bytes, secs, cpu_at_done) = loop {
+                let log = lab.lab.log("swarm-busy");
+                if cpu_at_up.is_none() && log.contains("up ") {
+                    cpu_at_up = proc::cpu_secs(pid);
+                }
+                if cpu_at_up.is_some() {
+                    peak = peak.max(proc::rss_bytes(pid).unwrap_or(0));
+                }
+                if let Some(done) = log.lines().find_map(|l| l.strip_prefix("done ")) {
+                    let mut parts = done.split(' ');
+                    let bytes: u64 = parts.next().and_then(|v| v.parse().ok()).context("done line")?;
+                    let secs: f64 = parts.next().and_then(|v| v.parse().ok()).context("done line")?;
+                    break (bytes, secs, proc::cpu_secs(pid));
+                }
+                if !lab.lab.is_running(swarm) || Instant::now() > deadline {
+                    let _ = lab.lab.stop(swarm, Duration::from_secs(5));
+                    anyhow::bail!("busy swarm failed:\n{}", crate::binaries::tail(&log, 20));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let _ = lab.lab.stop(swarm, Duration::from_secs(20));
+            let cpu = cpu_at_done.unwrap_or(0.0) - cpu_at_up.unwrap_or(0.0);
+            result.busy_clients = busy;
+            result.busy_bytes_each = busy_bytes;
+            result.busy_mbit = bytes as f64 * 8.0 / secs / 1e6;
+            result.rss_busy_peak = peak;
+            result.busy_cpu_percent = cpu / secs * 100.0;
+            result.busy_cpu_s_per_gb = cpu / (bytes as f64 / 1e9);
+            Ok(())
+        };
+        if let Err(e) = busy_phase() {
+            eprintln!("bench: scale: the busy phase failed: {e:#}");
+            result.busy_failed = Some(format!("{e:#}"));
+        }
         Ok(result)
     })();
     if result.is_err() {

@@ -17,6 +17,7 @@ use hometun_testkit::packet;
 use hometun_testkit::tungstenite::Message;
 use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{next_binary, refusal, Client, Lab, PATIENCE};
 
@@ -158,36 +159,35 @@ async fn a_revoke_during_admission_ends_the_session_being_admitted() {
     let relay = lab.relay.clone();
     let public = key.public_key();
     let (kick_tx, mut kicked) = tokio::sync::mpsc::channel(4);
-    let (revoked, admitted) = tokio::task::spawn_blocking(move || {
-        let mut revoke = None;
-        let admitted = relay.admit_and_join(&Admission::Connect, &public, |admitted| {
-            // Between admission and the session table: the admin revokes the device now.
-            let (started_tx, started) = std::sync::mpsc::channel();
-            let revoking = relay.clone();
-            revoke = Some(std::thread::spawn(move || {
-                started_tx.send(()).unwrap();
-                hometun_relay::admin::answer(&revoking, Request::Revoke { name: "phone".into() })
-            }));
-            started.recv().unwrap();
-            std::thread::sleep(Duration::from_millis(300));
-            let (packets, _) = tokio::sync::mpsc::channel(1);
-            LiveSession {
-                id: relay.sessions.next_id(),
-                name: admitted.name.clone(),
-                key: admitted.key,
-                address: admitted.address,
-                remote: "127.0.0.1:1".parse().unwrap(),
-                since: 0,
-                packets,
-                kick: kick_tx,
-                bytes_in: AtomicU64::new(0),
-                bytes_out: AtomicU64::new(0),
-            }
-        });
-        (revoke.unwrap().join().unwrap(), admitted.is_ok())
-    })
-    .await
-    .unwrap();
+    let revoke = Arc::new(std::sync::Mutex::new(None));
+    let (revoke_slot, inner) = (revoke.clone(), relay.clone());
+    let live: hometun_relay::daemon::admission::MakeLive = Box::new(move |admitted| {
+        // Between admission and the session table: the admin revokes the device now.
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let revoking = inner.clone();
+        *revoke_slot.lock().unwrap() = Some(std::thread::spawn(move || {
+            started_tx.send(()).unwrap();
+            hometun_relay::admin::answer(&revoking, Request::Revoke { name: "phone".into() })
+        }));
+        started.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let (packets, _) = tokio::sync::mpsc::channel(1);
+        LiveSession {
+            id: inner.sessions.next_id(),
+            name: admitted.name.clone(),
+            key: admitted.key,
+            address: admitted.address,
+            remote: "127.0.0.1:1".parse().unwrap(),
+            since: 0,
+            packets,
+            kick: kick_tx,
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+        }
+    });
+    let admitted = relay.admit_and_join(Admission::Connect, public, live).await.is_ok();
+    let revoking = revoke.lock().unwrap().take().expect("the revoke started");
+    let revoked = tokio::task::spawn_blocking(move || revoking.join().unwrap()).await.unwrap();
     assert!(admitted, "the device was not yet revoked when its admission began");
     match revoked {
         Response::Revoked { closed_session, .. } => assert!(closed_session, "the revoke found no session"),
@@ -280,7 +280,7 @@ async fn shutdown_closes_sessions_with_a_reason_and_keeps_the_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_devices_enrolling_at_once_get_distinct_addresses_that_are_saved() {
     const DEVICES: usize = 60;
-    let lab = std::sync::Arc::new(Lab::start(Limits::default()).await);
+    let lab = Arc::new(Lab::start(Limits::default()).await);
     let started = Instant::now();
     let tasks: Vec<_> = (0..DEVICES)
         .map(|i| {

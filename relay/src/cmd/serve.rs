@@ -49,6 +49,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
         public: secret.public_key(),
         secret,
         store: Mutex::new(store),
+        state_writes: Default::default(),
         sessions: SessionTable::default(),
         limits: limits.clone(),
         tun: Some(tun),

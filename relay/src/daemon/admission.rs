@@ -1,12 +1,19 @@
 //! Who may connect: the decision on a hello (before anything is allocated), and the
 //! registration once the client has proven its keys.
+//!
+//! Registrations (and the counters of finished sessions) are written in groups
+//! ([`crate::state::group_commit`]): what arrives while the state is being written waits and
+//! shares the next write, so a burst of enrolments costs a few fsyncs instead of one set per
+//! device. Each client hears that it is admitted only once the write that holds its
+//! registration is durable; a failed write refuses every admission in its batch and puts the
+//! state back as it was.
 
 use super::session_table::LiveSession;
 use super::Relay;
 use crate::forwarding::filter::ClientFilter;
 use crate::state::invites::InviteRefusal;
 use crate::state::registry::Client;
-use crate::state::store::Store;
+use crate::state::store::{Dirty, Store};
 use crate::state::unix_now;
 use hometun_shared::control::{ClientConfig, Features};
 use hometun_shared::handshake::{Hello, Intent};
@@ -15,6 +22,7 @@ use hometun_shared::keys::PublicKey;
 use hometun_shared::session::{CloseReason, Refusal};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// What a hello asks for, once found acceptable.
 #[derive(Clone, Debug)]
@@ -61,6 +69,55 @@ pub enum AdmitError {
     Save(anyhow::Error),
 }
 
+/// What an admission's owner hears back: the admitted client and its registered live session.
+pub type Joined = Result<(Admitted, Arc<LiveSession>), AdmitError>;
+
+/// Builds a client's live session from its admission.
+pub type MakeLive = Box<dyn FnOnce(&Admitted) -> LiveSession + Send>;
+
+/// A change to the state waiting for the group write that holds it (see the module header).
+pub enum StateJob {
+    /// A client's admission; answered once its registration is durable.
+    Admit {
+        /// What the hello asked for.
+        admission: Admission,
+        /// The client's confirmed key.
+        key: PublicKey,
+        /// Builds its live session.
+        live: MakeLive,
+        /// The answer.
+        reply: oneshot::Sender<Joined>,
+    },
+    /// A finished session's counters; `done` fires once they are written.
+    SessionEnd {
+        /// The client's key.
+        key: PublicKey,
+        /// IP bytes from the client in that session.
+        bytes_in: u64,
+        /// IP bytes to the client in that session.
+        bytes_out: u64,
+        /// Fires when written (or when the write failed: the counters stay in memory).
+        done: oneshot::Sender<()>,
+    },
+}
+
+impl StateJob {
+    /// A job for `key`'s `admission`; the answer arrives on the returned receiver.
+    pub fn admit(admission: Admission, key: PublicKey, live: MakeLive) -> (Self, oneshot::Receiver<Joined>) {
+        let (reply, answer) = oneshot::channel();
+        (Self::Admit { admission, key, live, reply }, answer)
+    }
+}
+
+/// Adds a finished session's counters to client `key`; whether it is a known client.
+fn count_session(store: &mut Store, key: &PublicKey, bytes_in: u64, bytes_out: u64) -> bool {
+    let Some(c) = store.registry.by_key_mut(key) else { return false };
+    c.bytes_in = c.bytes_in.saturating_add(bytes_in);
+    c.bytes_out = c.bytes_out.saturating_add(bytes_out);
+    c.last_seen = Some(unix_now());
+    true
+}
+
 fn refusal_of(r: InviteRefusal) -> Refusal {
     match r {
         InviteRefusal::Unknown => Refusal::InviteUnknown,
@@ -87,23 +144,91 @@ impl Relay {
 
     /// Admits the client (registers it for an enrolment and leases its address, once its keys
     /// are confirmed) and registers its live session, built by `live` from the admission, in
-    /// the session table.
+    /// the session table. Returns once the state that admits it is durable (or the admission
+    /// failed).
     ///
-    /// Both happen under the store lock, which [`Relay::revoke`] also holds while it looks for
-    /// the session to end: a revoke comes either before (and the admission is refused) or
-    /// after (and finds the session), never in between.
-    pub fn admit_and_join(
-        &self,
-        admission: &Admission,
-        key: &PublicKey,
-        live: impl FnOnce(&Admitted) -> LiveSession,
-    ) -> Result<(Admitted, Arc<LiveSession>), AdmitError> {
+    /// The admission joins the next group write; see [`Relay::write_state`].
+    pub async fn admit_and_join(self: &Arc<Self>, admission: Admission, key: PublicKey, live: MakeLive) -> Joined {
+        let (job, answer) = StateJob::admit(admission, key, live);
+        self.write_state(job);
+        answer.await.unwrap_or_else(|_| Err(AdmitError::Save(anyhow::anyhow!("the admission was dropped"))))
+    }
+
+    /// Records a finished session's counters (and when the client was last seen); returns
+    /// once they are written.
+    pub async fn record_session_end(self: &Arc<Self>, key: PublicKey, bytes_in: u64, bytes_out: u64) {
+        let (done, written) = oneshot::channel();
+        self.write_state(StateJob::SessionEnd { key, bytes_in, bytes_out, done });
+        let _ = written.await;
+    }
+
+    /// Queues `job` for the next group write; when none is under way, starts one (off the
+    /// async workers: writes fsync) that runs [`Relay::write_batch`] until the queue is empty.
+    fn write_state(self: &Arc<Self>, job: StateJob) {
+        if self.state_writes.push(job) {
+            let relay = self.clone();
+            tokio::task::spawn_blocking(move || relay.state_writes.commit(|batch| relay.write_batch(batch)));
+        }
+    }
+
+    /// Applies a batch of jobs with one write of the state files they change, then answers
+    /// each admission: its own refusal, the write's failure (then no admission of the batch
+    /// changed anything), or its admission with its live session registered. Session
+    /// counters stay in memory even when the write fails (the next write takes them).
+    ///
+    /// All of it happens under the store lock, which [`Relay::revoke`] also holds while it
+    /// looks for the session to end: a revoke comes either before (and the admission is
+    /// refused) or after (and finds the session), never in between.
+    pub fn write_batch(&self, jobs: Vec<StateJob>) {
         let mut store = self.store();
-        let admitted = self.admit(&mut store, admission, key)?;
-        let live = Arc::new(live(&admitted));
-        self.sessions.insert(live.clone());
+        let before = store.snapshot();
+        let mut dirty = Dirty::default();
+        let outcomes: Vec<_> = jobs
+            .iter()
+            .map(|job| match job {
+                StateJob::Admit { admission, key, .. } => Some(self.admit(&mut store, admission, key, &mut dirty)),
+                StateJob::SessionEnd { key, bytes_in, bytes_out, .. } => {
+                    dirty.clients |= count_session(&mut store, key, *bytes_in, *bytes_out);
+                    None
+                }
+            })
+            .collect();
+        let saved = store.save(dirty);
+        if let Err(e) = &saved {
+            tracing::warn!(changes = jobs.len(), "could not save the state, admissions refused: {e:#}");
+            store.restore(before);
+            // Files written before the failure go back to the state as it was.
+            if let Err(e) = store.save(dirty) {
+                tracing::warn!("could not put the state files back: {e:#}");
+            }
+            for job in &jobs {
+                if let StateJob::SessionEnd { key, bytes_in, bytes_out, .. } = job {
+                    count_session(&mut store, key, *bytes_in, *bytes_out);
+                }
+            }
+        }
+        let mut answers = Vec::with_capacity(jobs.len());
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let (StateJob::Admit { live, reply, .. }, Some(outcome)) = (job, outcome) else { continue };
+            let joined = match (&saved, outcome) {
+                (_, Err(refused)) => Err(refused),
+                (Err(e), Ok(_)) => Err(AdmitError::Save(anyhow::anyhow!("{e:#}"))),
+                (Ok(()), Ok(admitted)) => {
+                    let live = Arc::new(live(&admitted));
+                    self.sessions.insert(live.clone());
+                    Ok((admitted, live))
+                }
+            };
+            answers.push((reply, joined));
+        }
         drop(store);
-        Ok((admitted, live))
+        // Session ends' `done` senders were dropped above: their owners are released.
+        for (reply, joined) in answers {
+            if let Err(Ok((_, live))) = reply.send(joined) {
+                // The connection went away while it waited: its session must not linger.
+                self.sessions.remove(&live.key, live.id);
+            }
+        }
     }
 
     /// Revokes client `name` and asks its live session, if any, to close. Returns whether a
@@ -120,8 +245,15 @@ impl Relay {
         Ok(session.is_some())
     }
 
-    /// Registers (for an enrolment) and leases the address, once keys are confirmed.
-    fn admit(&self, store: &mut Store, admission: &Admission, key: &PublicKey) -> Result<Admitted, AdmitError> {
+    /// Registers (for an enrolment) and leases the address, once keys are confirmed, in memory;
+    /// `dirty` collects the files to write.
+    fn admit(
+        &self,
+        store: &mut Store,
+        admission: &Admission,
+        key: &PublicKey,
+        dirty: &mut Dirty,
+    ) -> Result<Admitted, AdmitError> {
         let now = unix_now();
         let enrolled = matches!(admission, Admission::Enrol { .. });
         if let Admission::Enrol { id } = admission {
@@ -142,8 +274,8 @@ impl Relay {
                     return Err(AdmitError::Invite(refusal));
                 }
             };
-            store.save_invites().map_err(AdmitError::Save)?;
-            store.save_leases().map_err(AdmitError::Save)?;
+            dirty.invites = true;
+            dirty.leases = true;
             match store.registry.by_key_mut(key) {
                 Some(existing) => {
                     // A known device with a new invite: the invite's ACL replaces the old one.
@@ -169,16 +301,16 @@ impl Relay {
                     store.registry.enrol(client).map_err(|e| AdmitError::Save(e.into()))?;
                 }
             }
-            store.save_clients().map_err(AdmitError::Save)?;
+            dirty.clients = true;
         }
         let client = store.registry.by_key(key).filter(|c| !c.revoked).ok_or(AdmitError::Revoked)?.clone();
         let address = store.pool.lease(key)?;
         if address != client.address {
-            store.save_leases().map_err(AdmitError::Save)?;
+            dirty.leases = true;
             if let Some(c) = store.registry.by_key_mut(key) {
                 c.address = address;
             }
-            store.save_clients().map_err(AdmitError::Save)?;
+            dirty.clients = true;
         }
         let filter = ClientFilter {
             address,
@@ -188,19 +320,6 @@ impl Relay {
             client_to_client: self.config.client_to_client,
         };
         Ok(Admitted { name: client.name, key: *key, address, filter, enrolled, wake: client.wake })
-    }
-
-    /// Records a finished session's counters.
-    pub fn record_session_end(&self, key: &PublicKey, bytes_in: u64, bytes_out: u64) {
-        let mut store = self.store();
-        if let Some(c) = store.registry.by_key_mut(key) {
-            c.bytes_in = c.bytes_in.saturating_add(bytes_in);
-            c.bytes_out = c.bytes_out.saturating_add(bytes_out);
-            c.last_seen = Some(unix_now());
-            if let Err(e) = store.save_clients() {
-                tracing::warn!("could not save client counters: {e:#}");
-            }
-        }
     }
 
     /// The configuration pushed to an admitted client.
@@ -219,5 +338,183 @@ impl Relay {
             allow: admitted.filter.acl.allow_rules(),
             features: Features { hosts: self.discovery.enabled(), wake: self.discovery.enabled() && admitted.wake },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::daemon::{Clock, Drops, LogLimiter};
+    use crate::state::actions;
+    use hometun_shared::invite::InviteId;
+    use hometun_shared::keys::SecretKey;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Mutex;
+
+    const CONFIG: &str = r#"
+listen = "0.0.0.0:443"
+public_url = "https://home.example.net"
+mode = "masquerade"
+lan = "192.168.0.0/24"
+pool = "10.8.0.0/24"
+tun_name = "hometun0"
+mtu = 1420
+www = "/usr/share/hometun/www"
+tls_cert = "tls-cert.pem"
+tls_key = "tls-key.pem"
+"#;
+
+    /// A relay (no tun) keeping its state in `dir`, with `count` fresh invites.
+    fn relay_with_invites(dir: &Path, count: usize) -> (Arc<Relay>, Vec<InviteId>) {
+        let config = Config::parse(CONFIG, Path::new("relay.toml")).unwrap();
+        let store = Store::load(dir, config.pool).unwrap();
+        let secret = SecretKey::generate(&mut rand_core::OsRng);
+        let clock = Clock::start();
+        let relay = Arc::new(Relay {
+            public: secret.public_key(),
+            secret,
+            store: Mutex::new(store),
+            state_writes: Default::default(),
+            sessions: Default::default(),
+            limits: crate::daemon::limits::IpLimits::new(config.limits.clone()),
+            tun: None,
+            clock,
+            drops: Drops::default(),
+            deny_log: LogLimiter::new(10),
+            shutdown: tokio::sync::watch::channel(false).1,
+            started: 0,
+            discovery: Arc::new(crate::discovery::Discovery::new(&config, clock)),
+            config,
+        });
+        for i in 0..count {
+            let mut store = relay.store();
+            actions::create_invite(&mut store, &relay.config, relay.public, &format!("phone{i}"), 3600, None, false)
+                .unwrap();
+        }
+        let ids = relay.store().invites.invites.iter().map(|i| i.id).collect();
+        (relay, ids)
+    }
+
+    fn new_device() -> PublicKey {
+        SecretKey::generate(&mut rand_core::OsRng).public_key()
+    }
+
+    /// Whether the state files in `dir` hold the client `key`.
+    fn on_disk(dir: &Path, key: &PublicKey) -> bool {
+        let pool = "10.8.0.0/24".parse().unwrap();
+        Store::load(dir, pool).is_ok_and(|s| s.registry.by_key(key).is_some() && s.pool.leased(key).is_some())
+    }
+
+    /// A live session for an admitted device; it notes whether the device was already on disk
+    /// when the relay built it (which it does just before it answers).
+    fn live(relay: &Arc<Relay>, dir: PathBuf, noted: Arc<Mutex<Vec<bool>>>) -> MakeLive {
+        let relay = relay.clone();
+        Box::new(move |admitted: &Admitted| {
+            noted.lock().unwrap().push(on_disk(&dir, &admitted.key));
+            LiveSession {
+                id: relay.sessions.next_id(),
+                name: admitted.name.clone(),
+                key: admitted.key,
+                address: admitted.address,
+                remote: "203.0.113.2:40000".parse().unwrap(),
+                since: 0,
+                packets: tokio::sync::mpsc::channel(1).0,
+                kick: tokio::sync::mpsc::channel(1).0,
+                bytes_in: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+            }
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn forty_devices_enrolling_and_leaving_at_once_share_a_few_writes_and_each_hears_only_once_on_disk() {
+        const DEVICES: usize = 40;
+        let dir = tempfile::tempdir().unwrap();
+        let (relay, ids) = relay_with_invites(dir.path(), DEVICES);
+        let noted = Arc::new(Mutex::new(Vec::new()));
+        let enrolments = ids.into_iter().map(|id| {
+            let (relay, key) = (relay.clone(), new_device());
+            let live = live(&relay, dir.path().to_owned(), noted.clone());
+            async move { (key, relay.admit_and_join(Admission::Enrol { id }, key, live).await) }
+        });
+        let results = futures_util::future::join_all(enrolments).await;
+
+        let mut addresses = std::collections::HashSet::new();
+        for (key, joined) in &results {
+            let (admitted, _live) = joined.as_ref().expect("enrolled");
+            assert!(admitted.enrolled);
+            assert!(addresses.insert(admitted.address), "every device has its own address");
+            assert!(on_disk(dir.path(), key), "an enrolled device is in the state files");
+        }
+        let noted = noted.lock().unwrap().clone();
+        assert_eq!(noted.len(), DEVICES);
+        assert!(noted.iter().all(|&d| d), "a device was told it is enrolled before its state was written");
+        let saves = relay.store().saves();
+        assert!(saves <= (DEVICES / 4) as u64, "{DEVICES} enrolments took {saves} writes");
+        assert_eq!(relay.sessions.len(), DEVICES);
+
+        // All of them disconnect at once: their counters share writes too, and are on disk once
+        // each disconnect is done.
+        let saved_before = relay.store().saves();
+        let ends = results.iter().map(|(key, _)| relay.record_session_end(*key, 100, 200));
+        futures_util::future::join_all(ends).await;
+        let saves = relay.store().saves() - saved_before;
+        assert!(saves <= (DEVICES / 4) as u64, "{DEVICES} disconnects took {saves} writes");
+        let store = Store::load(dir.path(), "10.8.0.0/24".parse().unwrap()).unwrap();
+        assert!(store
+            .registry
+            .clients
+            .iter()
+            .all(|c| c.bytes_in == 100 && c.bytes_out == 200 && c.last_seen.is_some()));
+    }
+
+    #[test]
+    fn a_failed_write_refuses_its_whole_batch_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (relay, ids) = relay_with_invites(dir.path(), 3);
+        let files_before: Vec<_> = ["clients.json", "invites.json", "leases.json"]
+            .iter()
+            .map(|f| std::fs::read(dir.path().join(f)).ok())
+            .collect();
+        let noted = Arc::new(Mutex::new(Vec::new()));
+        let batch = |ids: &[InviteId]| {
+            let (jobs, answers): (Vec<_>, Vec<_>) = ids
+                .iter()
+                .map(|id| {
+                    let live = live(&relay, dir.path().to_owned(), noted.clone());
+                    StateJob::admit(Admission::Enrol { id: *id }, new_device(), live)
+                })
+                .unzip();
+            relay.write_batch(jobs);
+            answers.into_iter().map(|mut a| a.try_recv().expect("answered")).collect::<Vec<_>>()
+        };
+
+        // A state directory others may write to makes every write fail.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        for answer in batch(&ids) {
+            assert!(matches!(answer, Err(AdmitError::Save(_))), "{:?}", answer.err());
+        }
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let files_after: Vec<_> = ["clients.json", "invites.json", "leases.json"]
+            .iter()
+            .map(|f| std::fs::read(dir.path().join(f)).ok())
+            .collect();
+        assert_eq!(files_after, files_before, "the state files are untouched");
+        {
+            let store = relay.store();
+            assert!(store.registry.clients.is_empty(), "nobody registered in memory");
+            assert!(ids.iter().all(|id| store.invites.usable(id, unix_now()).is_ok()), "no invite burnt");
+        }
+        assert_eq!(relay.sessions.len(), 0, "no session joined");
+        assert!(noted.lock().unwrap().is_empty(), "no live session was built");
+
+        // Once the directory is fixed the same invites work.
+        for answer in batch(&ids) {
+            assert!(answer.is_ok(), "{:?}", answer.err());
+        }
+        assert_eq!(relay.store().registry.clients.len(), 3);
     }
 }

@@ -25,7 +25,7 @@
 //! type the browser and the test client read — and [`Link::finish`] turns it into the close
 //! frame and the log line.
 
-use super::admission::{Admission, AdmitError, Admitted};
+use super::admission::{Admission, Admitted, MakeLive};
 use super::handshake::{Accepted, WsRx, WsTx};
 use super::limits::HandshakeSlot;
 use super::session_table::LiveSession;
@@ -118,7 +118,9 @@ impl Link {
             queue,
             kicks,
             shutdown,
-            batch: Vec::with_capacity(PACKET_BATCH),
+            // Grows on the first downlink packets (to at most PACKET_BATCH): an idle tunnel
+            // holds no batch buffer.
+            batch: Vec::new(),
             relay,
         }
     }
@@ -333,25 +335,21 @@ impl Link {
         let (Some(packets), Some(kick)) = (self.queue_tx.take(), self.kick_tx.take()) else {
             return Err(self.stop(CloseReason::Refused));
         };
-        // Admission writes state files (fsync): keep it off the async workers.
-        let (relay, what, key, remote) =
-            (self.relay.clone(), self.admission.clone(), *self.session.remote_key(), self.remote);
-        let joined = tokio::task::spawn_blocking(move || {
-            relay.admit_and_join(&what, &key, |admitted| LiveSession {
-                id: relay.sessions.next_id(),
-                name: admitted.name.clone(),
-                key: admitted.key,
-                address: admitted.address,
-                remote,
-                since: unix_now(),
-                packets,
-                kick,
-                bytes_in: AtomicU64::new(0),
-                bytes_out: AtomicU64::new(0),
-            })
-        })
-        .await
-        .unwrap_or_else(|e| Err(AdmitError::Save(anyhow::anyhow!("admission task failed: {e}"))));
+        let (key, remote) = (*self.session.remote_key(), self.remote);
+        let relay = self.relay.clone();
+        let live: MakeLive = Box::new(move |admitted: &Admitted| LiveSession {
+            id: relay.sessions.next_id(),
+            name: admitted.name.clone(),
+            key: admitted.key,
+            address: admitted.address,
+            remote,
+            since: unix_now(),
+            packets,
+            kick,
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+        });
+        let joined = self.relay.admit_and_join(self.admission.clone(), key, live).await;
         let (admitted, live) = match joined {
             Ok(joined) => joined,
             Err(e) => {
@@ -434,10 +432,7 @@ impl Link {
             self.relay.sessions.remove(&live.key, live.id);
         }
         let stats = self.session.stats();
-        let relay = self.relay.clone();
-        let key = admitted.key;
-        let _ =
-            tokio::task::spawn_blocking(move || relay.record_session_end(&key, stats.bytes_in, stats.bytes_out)).await;
+        self.relay.record_session_end(admitted.key, stats.bytes_in, stats.bytes_out).await;
         tracing::info!(
             client = %admitted.name,
             remote = %self.remote,

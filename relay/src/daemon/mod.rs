@@ -27,6 +27,8 @@ pub struct Relay {
     pub public: PublicKey,
     /// Clients, invites, leases.
     pub store: Mutex<Store>,
+    /// Admissions and session counters waiting for the state write that holds them.
+    pub state_writes: crate::state::group_commit::GroupCommit<admission::StateJob>,
     /// Live sessions.
     pub sessions: session_table::SessionTable,
     /// Per-source-IP limits.

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod atomic;
+pub mod group_commit;
 pub mod invites;
 pub mod lock;
 pub mod pool;

@@ -32,6 +32,33 @@ pub struct Store {
     pub invites: InviteBook,
     /// Address leases.
     pub pool: AddressPool,
+    /// Times [`Store::save`] wrote something.
+    saves: u64,
+}
+
+/// Which state files a change touched (see [`Store::save`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dirty {
+    /// `invites.json`.
+    pub invites: bool,
+    /// `leases.json`.
+    pub leases: bool,
+    /// `clients.json`.
+    pub clients: bool,
+}
+
+impl Dirty {
+    /// Whether anything needs writing.
+    pub fn any(self) -> bool {
+        self.invites || self.leases || self.clients
+    }
+}
+
+/// The in-memory state as it was, to put back when a write fails.
+pub struct Snapshot {
+    registry: Registry,
+    invites: InviteBook,
+    pool: AddressPool,
 }
 
 impl Store {
@@ -49,7 +76,44 @@ impl Store {
         if dropped > 0 {
             tracing::warn!(dropped, "address leases outside the pool or duplicated were dropped");
         }
-        Ok(Self { dir: dir.to_owned(), registry, invites, pool })
+        Ok(Self { dir: dir.to_owned(), registry, invites, pool, saves: 0 })
+    }
+
+    /// Saves the files `dirty` names (invites, then leases, then clients: a device is only
+    /// registered once its invite is marked used), each atomically and fsynced; done when this
+    /// returns `Ok`.
+    pub fn save(&mut self, dirty: Dirty) -> anyhow::Result<()> {
+        if !dirty.any() {
+            return Ok(());
+        }
+        self.saves += 1;
+        if dirty.invites {
+            self.save_invites()?;
+        }
+        if dirty.leases {
+            self.save_leases()?;
+        }
+        if dirty.clients {
+            self.save_clients()?;
+        }
+        Ok(())
+    }
+
+    /// How many times [`Store::save`] wrote since loading.
+    pub fn saves(&self) -> u64 {
+        self.saves
+    }
+
+    /// The in-memory state, for [`Store::restore`].
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot { registry: self.registry.clone(), invites: self.invites.clone(), pool: self.pool.clone() }
+    }
+
+    /// Puts the in-memory state back as it was at `snapshot`.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        self.registry = snapshot.registry;
+        self.invites = snapshot.invites;
+        self.pool = snapshot.pool;
     }
 
     /// Saves `clients.json`.

@@ -61,6 +61,14 @@ async fn page_handler(State(state): State<AppState>, uri: Uri, headers: HeaderMa
     page::serve(&state.www, &uri, state.apps.frame_source(&headers).as_deref()).await
 }
 
+/// Most bytes one read of a tunnel WebSocket asks the TLS stream for, and the buffer an idle
+/// tunnel keeps. tungstenite's default (128 KiB) is allocated and zero-filled for every
+/// connection, idle or not, and again zero-filled before every read: it was most of an idle
+/// tunnel's memory. A read never yields more than one TLS record (16 KiB of plaintext) anyway,
+/// and a message larger than this still gets a buffer of its own size as it arrives, so a busy
+/// tunnel loses nothing.
+const TUNNEL_READ_CHUNK: usize = 16 * 1024;
+
 async fn tunnel(
     State(state): State<AppState>,
     ConnectInfo(Remote(remote, upgraded)): ConnectInfo<Remote>,
@@ -76,6 +84,7 @@ async fn tunnel(
     let relay = state.relay.clone();
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(TUNNEL_READ_CHUNK)
         .max_write_buffer_size(8 << 20)
         .on_upgrade(move |socket| crate::daemon::handshake::run(socket, remote, relay))
 }

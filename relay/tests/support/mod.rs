@@ -73,6 +73,7 @@ impl Lab {
             public: secret.public_key(),
             secret,
             store: Mutex::new(Store::load(dir.path(), config.pool).unwrap()),
+            state_writes: Default::default(),
             sessions: SessionTable::default(),
             limits: limits.clone(),
             tun: None,
