@@ -297,11 +297,9 @@ fn line_of_field(text: &str, field: &str) -> usize {
     text.lines().position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == field)).map(|i| i + 1).unwrap_or(1)
 }
 
+/// A complete, valid configuration for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
+pub(crate) const EXAMPLE: &str = r#"
 listen = "0.0.0.0:443"
 public_url = "https://home.example.net"
 mode = "masquerade"
@@ -313,6 +311,12 @@ www = "/usr/share/hometun/www"
 tls_cert = "tls-cert.pem"
 tls_key = "tls-key.pem"
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use super::EXAMPLE as GOOD;
 
     fn error_of(text: &str) -> (usize, String) {
         match Config::parse(text, Path::new("relay.toml")) {

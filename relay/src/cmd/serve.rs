@@ -3,13 +3,13 @@
 
 use crate::cli::SetupArgs;
 use crate::config::Mode;
-use crate::daemon::{limits::IpLimits, session_table::SessionTable, Clock, Drops, LogLimiter, Relay};
+use crate::daemon::{limits::IpLimits, Relay};
 use crate::forwarding::{device, nat};
 use crate::state::store::{relay_key, Store};
 use crate::web::listener::TlsListener;
 use crate::{admin, web};
 use anyhow::Context;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -44,23 +44,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let limits = IpLimits::new(config.limits.clone());
-    let clock = Clock::start();
-    let relay = Arc::new(Relay {
-        public: secret.public_key(),
-        secret,
-        store: Mutex::new(store),
-        state_writes: Default::default(),
-        sessions: SessionTable::default(),
-        limits: limits.clone(),
-        tun: Some(tun),
-        clock,
-        drops: Drops::default(),
-        deny_log: LogLimiter::new(10),
-        shutdown: shutdown_rx.clone(),
-        started: crate::state::unix_now(),
-        discovery: Arc::new(crate::discovery::Discovery::new(&config, clock)),
-        config: config.clone(),
-    });
+    let relay = Arc::new(Relay::new(config.clone(), secret, store, limits.clone(), Some(tun), shutdown_rx.clone()));
 
     tokio::spawn(crate::daemon::datapath::read_tun(relay.clone()));
     tokio::spawn(admin::serve(control_listener, relay.clone()));

@@ -345,7 +345,6 @@ impl Relay {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::daemon::{Clock, Drops, LogLimiter};
     use crate::state::actions;
     use hometun_shared::invite::InviteId;
     use hometun_shared::keys::SecretKey;
@@ -354,41 +353,13 @@ mod tests {
     use std::sync::atomic::AtomicU64;
     use std::sync::Mutex;
 
-    const CONFIG: &str = r#"
-listen = "0.0.0.0:443"
-public_url = "https://home.example.net"
-mode = "masquerade"
-lan = "192.168.0.0/24"
-pool = "10.8.0.0/24"
-tun_name = "hometun0"
-mtu = 1420
-www = "/usr/share/hometun/www"
-tls_cert = "tls-cert.pem"
-tls_key = "tls-key.pem"
-"#;
-
     /// A relay (no tun) keeping its state in `dir`, with `count` fresh invites.
     fn relay_with_invites(dir: &Path, count: usize) -> (Arc<Relay>, Vec<InviteId>) {
-        let config = Config::parse(CONFIG, Path::new("relay.toml")).unwrap();
+        let config = Config::parse(crate::config::EXAMPLE, Path::new("relay.toml")).unwrap();
         let store = Store::load(dir, config.pool).unwrap();
         let secret = SecretKey::generate(&mut rand_core::OsRng);
-        let clock = Clock::start();
-        let relay = Arc::new(Relay {
-            public: secret.public_key(),
-            secret,
-            store: Mutex::new(store),
-            state_writes: Default::default(),
-            sessions: Default::default(),
-            limits: crate::daemon::limits::IpLimits::new(config.limits.clone()),
-            tun: None,
-            clock,
-            drops: Drops::default(),
-            deny_log: LogLimiter::new(10),
-            shutdown: tokio::sync::watch::channel(false).1,
-            started: 0,
-            discovery: Arc::new(crate::discovery::Discovery::new(&config, clock)),
-            config,
-        });
+        let limits = crate::daemon::limits::IpLimits::new(config.limits.clone());
+        let relay = Arc::new(Relay::new(config, secret, store, limits, None, tokio::sync::watch::channel(false).1));
         for i in 0..count {
             let mut store = relay.store();
             actions::create_invite(&mut store, &relay.config, relay.public, &format!("phone{i}"), 3600, None, false)

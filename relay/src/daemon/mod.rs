@@ -50,6 +50,36 @@ pub struct Relay {
 }
 
 impl Relay {
+    /// The shared state of a relay starting now with `config`, its key, its loaded `store`, the
+    /// per-source `limits`, the tun device (none in tests without privileges) and the shutdown
+    /// signal; its clock starts now and discovery is set up from `config` (not yet running).
+    pub fn new(
+        config: Config,
+        secret: SecretKey,
+        store: Store,
+        limits: limits::IpLimits,
+        tun: Option<tun::AsyncDevice>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let clock = Clock::start();
+        Self {
+            public: secret.public_key(),
+            secret,
+            store: Mutex::new(store),
+            state_writes: Default::default(),
+            sessions: session_table::SessionTable::default(),
+            limits,
+            tun,
+            clock,
+            drops: Drops::default(),
+            deny_log: LogLimiter::new(10),
+            shutdown,
+            started: crate::state::unix_now(),
+            discovery: std::sync::Arc::new(crate::discovery::Discovery::new(&config, clock)),
+            config,
+        }
+    }
+
     /// Locks the store (a poisoned lock is still usable: every write is a whole-file swap).
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())

@@ -5,7 +5,7 @@
 use futures_util::{SinkExt, StreamExt};
 use hometun_relay::admin::proto::{Request, Response};
 use hometun_relay::config::{Config, Limits, Mode};
-use hometun_relay::daemon::{limits::IpLimits, session_table::SessionTable, Clock, Drops, LogLimiter, Relay};
+use hometun_relay::daemon::{limits::IpLimits, Clock, Relay};
 use hometun_relay::state::store::{relay_key, Store};
 use hometun_relay::web::listener::TlsListener;
 use hometun_shared::control::ClientConfig;
@@ -16,7 +16,7 @@ use hometun_testkit::pki_types::CertificateDer;
 use hometun_testkit::tungstenite::Message;
 use hometun_testkit::Ws;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long any one wait for the relay may take.
@@ -69,22 +69,8 @@ impl Lab {
         let cert = hometun_testkit::cert_from_file(&Config::resolve(dir.path(), &config.tls_cert)).unwrap();
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let limits = IpLimits::new(config.limits.clone());
-        let relay = Arc::new(Relay {
-            public: secret.public_key(),
-            secret,
-            store: Mutex::new(Store::load(dir.path(), config.pool).unwrap()),
-            state_writes: Default::default(),
-            sessions: SessionTable::default(),
-            limits: limits.clone(),
-            tun: None,
-            clock: Clock::start(),
-            drops: Drops::default(),
-            deny_log: LogLimiter::new(10),
-            shutdown: shutdown_rx,
-            started: 0,
-            discovery: Arc::new(hometun_relay::discovery::Discovery::new(&config, Clock::start())),
-            config: config.clone(),
-        });
+        let store = Store::load(dir.path(), config.pool).unwrap();
+        let relay = Arc::new(Relay::new(config.clone(), secret, store, limits.clone(), None, shutdown_rx));
         let tcp = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = tcp.local_addr().unwrap();
         let tls = tokio_rustls::TlsAcceptor::from(tls);
