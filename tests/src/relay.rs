@@ -38,6 +38,9 @@ pub struct RelayOptions {
     pub acme: Option<AcmeOptions>,
     /// Web origins besides the relay's own whose pages may open `/tunnel` (`extra_origins`).
     pub extra_origins: Vec<String>,
+    /// The client address pool (`--pool`; default: the relay's, 10.8.0.0/24, room for 253
+    /// devices; more devices need a wider one).
+    pub pool: Option<String>,
 }
 
 /// How a relay gets its certificate from the lab's ACME CA.
@@ -68,6 +71,7 @@ impl Default for RelayOptions {
             www: None,
             acme: None,
             extra_origins: Vec::new(),
+            pool: None,
         }
     }
 }
@@ -113,6 +117,9 @@ impl Relay {
             "--public-url",
             &public_url,
         ];
+        if let Some(pool) = &options.pool {
+            args.extend(["--pool", pool.as_str()]);
+        }
         if let Some(www) = &options.www {
             args.extend(["--www", path_str(www)?]);
         }

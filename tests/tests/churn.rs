@@ -3,7 +3,9 @@
 //! download each and a stream of small fetches — and the relay's memory and descriptors stay flat.
 //!
 //! The bench runs the same scenario bigger: `scripts/churn-bench.sh` (1,000 devices, 10 minutes)
-//! sets `HOMETUN_CHURN_CLIENTS` and `HOMETUN_CHURN_SECS`.
+//! sets `HOMETUN_CHURN_CLIENTS` and `HOMETUN_CHURN_SECS`; every 200 devices add 8 source
+//! addresses and stretch each device's hold and pause, so the connection rate per address stays
+//! within the relay's limits while five times as many devices are in play.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddrV4};
@@ -18,8 +20,13 @@ use hometun_tests::relay::{footprint, Relay, RelayOptions};
 
 /// Devices that stay connected and carry the flows that must not lose a byte.
 const STABLE: usize = 4;
-/// Source addresses the churning devices come from (each stays well under the per-address limits).
+/// Source addresses the churning devices come from (each stays well under the per-address
+/// limits), per 200 devices.
 const SOURCES: u8 = 8;
+/// Devices per unit of pacing: with more devices, each holds and pauses proportionally longer,
+/// so the relay sees the same rate of new connections per source address and in total (the
+/// per-address rate limit would otherwise refuse them, by design) with more devices at once.
+const DEVICES_PER_PACE: usize = 200;
 /// Enrolments in flight at once (see the scale test: the handshake deadline counts from accept).
 const ENROLMENTS_AT_ONCE: usize = 25;
 /// Size of each stable device's long download, paced to last the whole churn.
@@ -44,14 +51,17 @@ struct Tally {
 /// One churning device: connect, ping a LAN host, stay a moment, disconnect, pause; until `end`.
 async fn churn(
     index: usize,
+    pace: u32,
     device: Device,
     target: RelayTarget,
     end: Instant,
     tally: Arc<Tally>,
 ) -> anyhow::Result<()> {
     // Different holding times per device so connects and disconnects interleave.
-    let hold = Duration::from_millis(200 + (index as u64 * 37) % 1000);
-    let pause = Duration::from_millis(100 + (index as u64 * 53) % 500);
+    let hold = Duration::from_millis(200 + (index as u64 * 37) % 1000) * pace;
+    let pause = Duration::from_millis(100 + (index as u64 * 53) % 500) * pace;
+    // Devices join over the first seconds (10 ms apart), as they would, not all in one instant.
+    tokio::time::sleep(Duration::from_millis(10) * index as u32).await;
     let mut seq = 0u16;
     while Instant::now() < end {
         let tunnel = device.connect(&target).await.map_err(|e| anyhow::anyhow!("connect: {e}"))?;
@@ -122,23 +132,38 @@ async fn small_fetches(tunnel: &Tunnel, end: Instant, tally: &Tally) -> anyhow::
     Ok(())
 }
 
-/// Enrols every device (a bounded number at once) and returns their open tunnels.
-async fn enrol_all(devices: &[(Device, hometun_shared::invite::Invite)], target: &RelayTarget) -> Vec<Tunnel> {
+/// Enrols every device (a bounded number at once) and returns the open tunnels of the first
+/// `keep`; the others disconnect as soon as they are enrolled, so enrolment never holds more
+/// connections than the relay's per-address limit; they come from `sources` in turn, so the
+/// per-address rate of new connections is not exceeded either.
+async fn enrol_all(
+    devices: &[(Device, hometun_shared::invite::Invite)],
+    target: &RelayTarget,
+    sources: &[IpAddr],
+    keep: usize,
+) -> Vec<Tunnel> {
     let gate = Arc::new(tokio::sync::Semaphore::new(ENROLMENTS_AT_ONCE));
     let tasks: Vec<_> = devices
         .iter()
-        .map(|(device, invite)| {
-            let (gate, device, invite, target) = (gate.clone(), device.clone(), invite.clone(), target.clone());
+        .enumerate()
+        .map(|(i, (device, invite))| {
+            let target = target.from_address(sources[i % sources.len()]);
+            let (gate, device, invite) = (gate.clone(), device.clone(), invite.clone());
             tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await.expect("semaphore");
-                device.enrol(&target, &invite).await
+                let tunnel = device.enrol(&target, &invite).await?;
+                if i < keep {
+                    return Ok(Some(tunnel));
+                }
+                tunnel.disconnect().await;
+                Ok::<_, hometun_tests::client::ClientError>(None)
             })
         })
         .collect();
     let mut tunnels = Vec::new();
     for (i, task) in tasks.into_iter().enumerate() {
         match task.await.expect("enrol task") {
-            Ok(tunnel) => tunnels.push(tunnel),
+            Ok(tunnel) => tunnels.extend(tunnel),
             Err(e) => panic!("device {i} could not enrol: {e}"),
         }
     }
@@ -149,11 +174,14 @@ async fn enrol_all(devices: &[(Device, hometun_shared::invite::Invite)], target:
 fn established_flows_lose_nothing_while_hundreds_of_devices_come_and_go() {
     let clients = setting("HOMETUN_CHURN_CLIENTS", 200) as usize;
     let secs = setting("HOMETUN_CHURN_SECS", 120);
+    let pace = clients.div_ceil(DEVICES_PER_PACE).max(1) as u32;
     let lab = Lab::start().expect("lab");
-    let relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
+    // The default /24 pool holds 253 devices; the bench size needs a wider one.
+    let pool = (clients + STABLE > 250).then(|| "10.8.0.0/20".to_owned());
+    let relay = Relay::start(&lab, RelayOptions { pool, ..RelayOptions::default() }).expect("relay");
     let pid = relay.pid().expect("relay pid");
     let sources: Vec<IpAddr> =
-        lab.add_wan_addresses(SOURCES).expect("wan addresses").into_iter().map(IpAddr::V4).collect();
+        lab.add_wan_addresses(SOURCES * pace as u8).expect("wan addresses").into_iter().map(IpAddr::V4).collect();
     let target = relay.target().expect("target");
 
     let started = Instant::now();
@@ -169,14 +197,8 @@ fn established_flows_lose_nothing_while_hundreds_of_devices_come_and_go() {
         let (devices, target, sources, tally) = (&devices, &target, &sources, tally.clone());
         async move {
             let started = Instant::now();
-            let mut tunnels = enrol_all(devices, target).await;
+            let stable = enrol_all(devices, target, sources, STABLE).await;
             eprintln!("{} devices enrolled in {:?}", devices.len(), started.elapsed());
-            let churners: Vec<Tunnel> = tunnels.split_off(STABLE);
-            for tunnel in &churners {
-                tunnel.disconnect().await;
-            }
-            drop(churners);
-            let stable = tunnels;
             tokio::time::sleep(Duration::from_secs(2)).await;
             let before = footprint(pid);
 
@@ -187,7 +209,7 @@ fn established_flows_lose_nothing_while_hundreds_of_devices_come_and_go() {
                 .enumerate()
                 .map(|(i, (device, _))| {
                     let target = target.from_address(sources[i % sources.len()]);
-                    tokio::spawn(churn(i, device.clone(), target, end, tally.clone()))
+                    tokio::spawn(churn(i, pace, device.clone(), target, end, tally.clone()))
                 })
                 .collect();
             // The relay's footprint at every eighth of the churn.
