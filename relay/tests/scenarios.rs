@@ -16,7 +16,7 @@ use hometun_shared::session::{CloseReason, End, Event, Refusal};
 use hometun_testkit::packet;
 use hometun_testkit::tungstenite::Message;
 use std::net::Ipv4Addr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{next_binary, refusal, Client, Lab, PATIENCE};
@@ -183,6 +183,7 @@ async fn a_revoke_during_admission_ends_the_session_being_admitted() {
             kick: kick_tx,
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            queued_bytes: AtomicUsize::new(0),
         }
     });
     let admitted = relay.admit_and_join(Admission::Connect, public, live).await.is_ok();

@@ -24,6 +24,7 @@ fn enrol_connect_and_use_the_lan(mode: Mode) -> (std::net::Ipv4Addr, String) {
         lab.add_return_route().expect("return route on the home router");
     }
     let relay = Relay::start(&lab, RelayOptions { mode, ..RelayOptions::default() }).expect("relay");
+    let tun = relay.status().expect("status")["tun"].as_str().expect("tun name").to_owned();
     let invite = relay.invite("laptop", "24h", None).expect("invite");
     let target = relay.target().expect("target");
 
@@ -67,7 +68,22 @@ fn enrol_connect_and_use_the_lan(mode: Mode) -> (std::net::Ipv4Addr, String) {
     });
     let listed = relay.client("laptop").expect("client listed");
     assert_eq!(listed["address"], address.to_string());
+
+    // The LAN host's TCP data reached the relay as super-packets (one read for many segments),
+    // not cut to the tun's 1420-byte MTU first: the offload is on.
+    let (packets, bytes) = tun_packets_to_relay(&lab, &tun);
+    println!("tun → relay: {packets} reads, {bytes} bytes, {} bytes per read", bytes / packets.max(1));
+    assert!(bytes >= BIG && bytes / packets.max(1) > 4 * 1420, "{packets} reads for {bytes} bytes");
     (address, whoami)
+}
+
+/// How many packets (reads) and bytes the kernel handed the relay through its tun device.
+fn tun_packets_to_relay(lab: &Lab, tun: &str) -> (u64, u64) {
+    let read = |counter: &str| -> u64 {
+        let out = lab.exec(Node::Home, "cat", [format!("/sys/class/net/{tun}/statistics/{counter}")]).expect("cat");
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("a counter")
+    };
+    (read("tx_packets"), read("tx_bytes"))
 }
 
 #[test]

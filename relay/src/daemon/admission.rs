@@ -350,7 +350,7 @@ mod tests {
     use hometun_shared::keys::SecretKey;
     use std::os::unix::fs::PermissionsExt;
     use std::path::{Path, PathBuf};
-    use std::sync::atomic::AtomicU64;
+    use std::sync::atomic::{AtomicU64, AtomicUsize};
     use std::sync::Mutex;
 
     /// A relay (no tun) keeping its state in `dir`, with `count` fresh invites.
@@ -396,6 +396,7 @@ mod tests {
                 kick: tokio::sync::mpsc::channel(1).0,
                 bytes_in: AtomicU64::new(0),
                 bytes_out: AtomicU64::new(0),
+                queued_bytes: AtomicUsize::new(0),
             }
         })
     }

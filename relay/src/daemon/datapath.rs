@@ -28,9 +28,10 @@
 use super::admission::{Admission, Admitted, MakeLive};
 use super::handshake::{Accepted, WsRx, WsTx};
 use super::limits::HandshakeSlot;
-use super::session_table::LiveSession;
+use super::session_table::{LiveSession, MAX_QUEUED_BYTES};
 use super::{Clock, Relay};
 use crate::forwarding::filter::Drop;
+use crate::forwarding::offload;
 use crate::net::packet::ipv4_destination;
 use crate::state::unix_now;
 use axum::extract::ws::{CloseFrame, Message};
@@ -41,7 +42,7 @@ use hometun_shared::session::{
     CloseReason, ConnectionLost, End, Error as SessionError, Event, Malformed, Packets, Session,
 };
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -187,9 +188,11 @@ impl Link {
         };
         let packets = self.open(&mut buffer).await?;
         if self.admitted.is_some() {
+            // One write buffer per message, for the virtio-net header before each packet.
+            let mut write = Vec::new();
             for packet in packets {
                 if self.filter(packet) {
-                    self.write_tun(packet).await;
+                    self.write_tun(&mut write, packet).await;
                 }
             }
         }
@@ -293,10 +296,14 @@ impl Link {
         }
     }
 
-    /// Uplink stage 4: the packet goes to the kernel.
-    async fn write_tun(&self, packet: &[u8]) {
+    /// Uplink stage 4: the packet goes to the kernel, behind a header that asks nothing of it
+    /// (`write` is the buffer it is put together in).
+    async fn write_tun(&self, write: &mut Vec<u8>, packet: &[u8]) {
         if let Some(tun) = self.relay.tun.as_ref() {
-            if let Err(e) = tun.send(packet).await {
+            write.clear();
+            write.extend_from_slice(&offload::PLAIN);
+            write.extend_from_slice(packet);
+            if let Err(e) = tun.send(write).await {
                 tracing::debug!("tun write failed: {e}");
             }
         }
@@ -307,6 +314,10 @@ impl Link {
     fn seal(&mut self, received: usize) -> Result<(), End> {
         if received == 0 {
             return Err(self.stop(CloseReason::Normal));
+        }
+        if let Some(live) = &self.live {
+            let bytes = self.batch.iter().map(Vec::len).sum();
+            live.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
         }
         for packet in self.batch.drain(..) {
             if self.session.send_packet(&packet).is_err() {
@@ -348,6 +359,7 @@ impl Link {
             kick,
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            queued_bytes: AtomicUsize::new(0),
         });
         let joined = self.relay.admit_and_join(self.admission.clone(), key, live).await;
         let (admitted, live) = match joined {
@@ -448,7 +460,7 @@ impl Link {
 pub async fn read_tun(relay: Arc<Relay>) {
     let Some(tun) = relay.tun.as_ref() else { return };
     let mut shutdown = relay.shutdown.clone();
-    let mut buffer = vec![0u8; 65536];
+    let mut buffer = vec![0u8; offload::HEADER_LEN + offload::MAX_PACKET + 1];
     loop {
         let n = tokio::select! {
             read = tun.recv(&mut buffer) => match read {
@@ -461,7 +473,14 @@ pub async fn read_tun(relay: Arc<Relay>) {
             },
             _ = shutdown.changed() => return,
         };
-        let packet = &buffer[..n];
+        let packet = match offload::from_kernel(&mut buffer[..n]) {
+            Ok(packet) => &*packet,
+            Err(e) => {
+                tracing::debug!("tun read dropped: {e}");
+                relay.drops.malformed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
         let delivered = route_by_address(&relay, packet).is_some_and(|live| enqueue(&live, packet));
         if !delivered {
             relay.drops.no_route_or_full.fetch_add(1, Ordering::Relaxed);
@@ -476,9 +495,16 @@ pub fn route_by_address(relay: &Relay, packet: &[u8]) -> Option<Arc<LiveSession>
 }
 
 /// Downlink stage 3: queues a copy of the packet for the session; `false` when the queue is
-/// full or the session is gone.
+/// full (in packets or in bytes) or the session is gone.
 pub fn enqueue(live: &LiveSession, packet: &[u8]) -> bool {
-    live.packets.try_send(packet.to_vec()).is_ok()
+    let len = packet.len();
+    if live.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES
+        || live.packets.try_send(packet.to_vec()).is_err()
+    {
+        live.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        return false;
+    }
+    true
 }
 
 /// Sends every record the session has queued, flushing once.

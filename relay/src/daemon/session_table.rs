@@ -5,9 +5,13 @@ use hometun_shared::keys::PublicKey;
 use hometun_shared::session::CloseReason;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::mpsc;
+
+/// Bytes of packets waiting in one session's downlink queue at most. The queue's packet bound
+/// alone would let a slow client hold 1,024 super-packets of 64 KiB (64 MiB) from the tun.
+pub const MAX_QUEUED_BYTES: usize = 2 << 20;
 
 /// What the rest of the relay holds of one live session.
 pub struct LiveSession {
@@ -25,6 +29,8 @@ pub struct LiveSession {
     pub since: u64,
     /// Packets from the tun device towards this client (the downlink queue).
     pub packets: mpsc::Sender<Vec<u8>>,
+    /// Bytes in that queue now (at most [`MAX_QUEUED_BYTES`]).
+    pub queued_bytes: AtomicUsize,
     /// Asks the session to close with a reason.
     pub kick: mpsc::Sender<CloseReason>,
     /// IP bytes from the client in this session.
@@ -134,6 +140,7 @@ mod tests {
             kick,
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            queued_bytes: AtomicUsize::new(0),
         });
         (s, kicked)
     }

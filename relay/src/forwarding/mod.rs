@@ -5,3 +5,4 @@ pub mod acl;
 pub mod device;
 pub mod filter;
 pub mod nat;
+pub mod offload;

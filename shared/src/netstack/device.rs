@@ -11,6 +11,9 @@ use smoltcp::time::Instant;
 
 /// Spare buffers kept per direction; beyond this, returned buffers are freed.
 const POOL_LIMIT: usize = 256;
+/// Received buffers larger than this are freed, not pooled: the relay may hand over TCP
+/// super-packets of up to 64 KiB, and a pool of those would hold megabytes for good.
+const POOLED_CAPACITY: usize = 4096;
 
 /// The in-memory link between the interface and the tunnel.
 #[derive(Debug)]
@@ -130,7 +133,7 @@ pub(crate) struct RxToken<'a> {
 impl phy::RxToken for RxToken<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
         let result = f(&self.buf);
-        if self.pool.len() < POOL_LIMIT {
+        if self.pool.len() < POOL_LIMIT && self.buf.capacity() <= POOLED_CAPACITY {
             self.pool.push(self.buf);
         }
         result
