@@ -6,7 +6,7 @@ use hometun_shared::control::ControlMessage;
 use hometun_shared::handshake::{Initiator, Responder};
 use hometun_shared::invite::Invite;
 use hometun_shared::keys::SecretKey;
-use hometun_shared::session::Params;
+use hometun_shared::session::{Params, Session};
 use hometun_shared::time::Instant;
 use hometun_shared::wire::frame::{Frame, Frames};
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else { return };
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
     let relay = SecretKey::from_bytes([1; 32]);
-    match selector % 5 {
+    match selector % 6 {
         0 => {
             for frame in Frames::new(rest) {
                 if let Ok(Frame::Control(body)) = frame {
@@ -33,18 +33,41 @@ fuzz_target!(|data: &[u8]| {
         3 => {
             let _ = Responder::read_hello(&relay, rest, &mut rng);
         }
+        4 => {
+            // An established session receiving the bytes as a record.
+            let (_, mut receiver) = Session::fuzzing_pair(&Params::default());
+            let mut record = rest.to_vec();
+            let _ = receiver.handle_message(Instant::ZERO, &mut record).map(|packets| packets.count());
+        }
+        5 => {
+            // The bytes as packets (a length byte before each): whatever the sender queues
+            // arrives at the other end intact and in order.
+            let (mut sender, mut receiver) = Session::fuzzing_pair(&Params::default());
+            let mut queued = Vec::new();
+            let mut input = rest;
+            while let Some((&len, tail)) = input.split_first() {
+                let (packet, tail) = tail.split_at(usize::from(len).min(tail.len()));
+                input = tail;
+                let before = sender.stats().packets_out;
+                sender.send_packet(packet).unwrap();
+                if sender.stats().packets_out > before {
+                    queued.push(packet.to_vec());
+                }
+            }
+            let mut arrived = Vec::new();
+            while let Some(mut record) = sender.poll_transmit(Instant::ZERO) {
+                let packets = receiver.handle_message(Instant::ZERO, &mut record).unwrap();
+                arrived.extend(packets.map(<[u8]>::to_vec));
+            }
+            assert_eq!(arrived, queued);
+        }
         _ => {
-            // An established session receiving the bytes as a record, and a client reading
-            // them as the handshake reply.
+            // A client reading the bytes as the relay's handshake reply.
             let device = SecretKey::from_bytes([2; 32]);
             let params = Params::default();
-            let (initiator, hello) = Initiator::start(&device, &relay.public_key(), None, &params, Instant::ZERO, &mut rng).unwrap();
-            let (responder, _) = Responder::read_hello(&relay, &hello, &mut rng).unwrap();
-            let (mut session, reply) = responder.accept(None, &params, Instant::ZERO).unwrap();
-            let mut record = rest.to_vec();
-            let _ = session.handle_message(Instant::ZERO, &mut record).map(|packets| packets.count());
+            let (initiator, _) =
+                Initiator::start(&device, &relay.public_key(), None, &params, Instant::ZERO, &mut rng).unwrap();
             let _ = initiator.handle_reply(Instant::ZERO, rest);
-            let _ = reply;
         }
     }
 });

@@ -108,6 +108,16 @@ impl<'a> Iterator for Packets<'a> {
 impl ExactSizeIterator for Packets<'_> {}
 
 impl Session {
+    /// Two ends of one session with fixed keys, for the fuzz targets only (cargo-fuzz builds
+    /// with `--cfg fuzzing`): what the first seals, the second opens. Never in a real build.
+    #[cfg(fuzzing)]
+    pub fn fuzzing_pair(params: &Params) -> (Self, Self) {
+        let remote = PublicKey::from_bytes([9; 32]);
+        let sender = Self::new([7; 32], [8; 32], remote, params, Instant::ZERO, None);
+        let receiver = Self::new([8; 32], [7; 32], remote, params, Instant::ZERO, None);
+        (sender, receiver)
+    }
+
     /// Builds a session from the handshake's keys. `confirm_by` is set on the relay: the
     /// client must send its first record by then.
     pub(crate) fn new(
