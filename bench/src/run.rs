@@ -43,6 +43,10 @@ pub(crate) struct Options {
     /// Directory for latest.md and latest.png [default: bench/results].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Runs the relay with `tun_offload = false` (the kernel cuts every packet to the MTU
+    /// before the relay reads it), to compare with the default.
+    #[arg(long)]
+    pub no_tun_offload: bool,
 }
 
 struct Settings {
@@ -144,7 +148,8 @@ pub(crate) fn run(options: Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let lab = BenchLab::start(bins.clone()).context("starting the lab")?;
     if wanted.iter().any(|c| c.needs_relay()) {
-        *lab.relay.borrow_mut() = Some(RelayHost::create(&lab).context("preparing the relay")?);
+        *lab.relay.borrow_mut() =
+            Some(RelayHost::create(&lab, !options.no_tun_offload).context("preparing the relay")?);
     }
 
     let mut results: Vec<CaseRuns> =

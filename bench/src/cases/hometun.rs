@@ -33,14 +33,14 @@ pub(crate) struct RelayHost {
 
 impl RelayHost {
     /// Initialises the relay's state (pool, limits) without leaving it running.
-    pub(crate) fn create(lab: &BenchLab) -> anyhow::Result<Self> {
+    pub(crate) fn create(lab: &BenchLab, tun_offload: bool) -> anyhow::Result<Self> {
         // `<lab>/www` overrides the relay's built-in page once `up` copies a page there.
         let www = Some(lab.lab.dir().join("www"));
         let options =
             RelayOptions { mode: Mode::Masquerade, handshake_timeout_secs: 10, www, ..RelayOptions::default() };
         let mut relay = Relay::start(&lab.lab, options)?;
         relay.stop()?;
-        tune(&relay.dir().join("relay.toml"))?;
+        tune(&relay.dir().join("relay.toml"), tun_offload)?;
         Ok(Self { relay })
     }
 
@@ -81,7 +81,7 @@ impl RelayHost {
 }
 
 /// Widens the pool and raises the per-source limits in relay.toml.
-fn tune(path: &Path) -> anyhow::Result<()> {
+fn tune(path: &Path, tun_offload: bool) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = String::new();
     let mut in_limits = false;
@@ -93,6 +93,10 @@ fn tune(path: &Path) -> anyhow::Result<()> {
         }
         if !in_limits && key == "pool" {
             out.push_str(&format!("pool = \"{BENCH_POOL}\"\n"));
+            continue;
+        }
+        if !in_limits && key == "tun_offload" {
+            out.push_str(&format!("tun_offload = {tun_offload}\n"));
             continue;
         }
         if in_limits && BENCH_LIMITS.iter().any(|(k, _)| *k == key) {

@@ -27,7 +27,7 @@ pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
     let control_listener = admin::bind(&control_path)?;
 
     let tls = crate::acme::start(&dir, &config, relay_address)?;
-    let tun = device::create(&config.tun_name, relay_address, config.pool, config.mtu)?;
+    let tun = device::create(&config.tun_name, relay_address, config.pool, config.mtu, config.tun_offload)?;
     let mut tunnel = TunnelGuard { nat: false, control_path: control_path.clone(), forwarding: None };
     // The table goes in first, so nothing is forwarded before the forward chain filters it.
     nat::install_firewall(&nat::Firewall {

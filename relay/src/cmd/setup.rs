@@ -100,6 +100,7 @@ fn fresh(args: &SetupArgs) -> anyhow::Result<Config> {
         tls_cert: PathBuf::from("tls-cert.pem"),
         tls_key: PathBuf::from("tls-key.pem"),
         self_signed: true,
+        tun_offload: true,
         client_to_client: false,
         dns: Vec::new(),
         extra_origins: Vec::new(),

@@ -8,10 +8,17 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 /// Creates the tun device `name` with `address` inside `pool`. Every packet read from it or
-/// written to it carries a virtio-net header ([`super::offload`]); the kernel may hand over TCP
-/// super-packets and leave checksums to the relay, which completes them before a client sees
-/// them. A kernel that refuses the offloads still works: its reads carry plain headers.
-pub fn create(name: &str, address: Ipv4Addr, pool: Network, mtu: u16) -> anyhow::Result<tun::AsyncDevice> {
+/// written to it carries a virtio-net header ([`super::offload`]). With `offload`, the kernel
+/// may hand over TCP super-packets and leave checksums to the relay, which completes them
+/// before a client sees them; a kernel that refuses the offloads still works (its reads carry
+/// plain headers), as does `offload: false`.
+pub fn create(
+    name: &str,
+    address: Ipv4Addr,
+    pool: Network,
+    mtu: u16,
+    offload: bool,
+) -> anyhow::Result<tun::AsyncDevice> {
     let mut config = tun::Configuration::default();
     config.tun_name(name).address(address).netmask(pool.netmask()).mtu(mtu).up();
     config.platform_config(|platform| {
@@ -19,6 +26,9 @@ pub fn create(name: &str, address: Ipv4Addr, pool: Network, mtu: u16) -> anyhow:
     });
     let device =
         tun::create_as_async(&config).with_context(|| format!("creating tun device {name} (needs CAP_NET_ADMIN)"))?;
+    if !offload {
+        return Ok(device);
+    }
     if let Err(e) = hometun_sys::tun_set_offload(&*device, hometun_sys::TUN_F_CSUM | hometun_sys::TUN_F_TSO4) {
         tracing::warn!("tun device {name}: the kernel refused TCP segmentation offload ({e}); packets go one by one");
     }

@@ -54,6 +54,7 @@ impl Lab {
             tls_cert: "tls-cert.pem".into(),
             tls_key: "tls-key.pem".into(),
             self_signed: true,
+            tun_offload: true,
             client_to_client: false,
             dns: vec![],
             extra_origins: vec![],
