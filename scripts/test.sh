@@ -31,7 +31,14 @@ phase "style: cargo fmt --check" cargo fmt --all -- --check
 phase "page build (trunk)" bash scripts/build-page.sh
 phase "page size: gzip total within its ceiling (scripts/page-size.sh)" bash scripts/page-size.sh
 phase "lints: cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+mkdir -p target && touch target/.native-phase-start
 phase "native unit, scenario and doc tests" cargo test --workspace --exclude hometun-tests
+# That phase built the relay binary for its scenario tests (test profile, the page inside): the
+# end-to-end tests run it rather than build it again with the tests crate's own feature set
+# (about four minutes on a 2-core machine). Only a binary from this run counts.
+if [ -z "${HOMETUN_RELAY_BIN:-}" ] && [ target/debug/hometun-relay -nt target/.native-phase-start ]; then
+  export HOMETUN_RELAY_BIN="$PWD/target/debug/hometun-relay"
+fi
 phase "protocol core in headless Chromium (wasm32)" \
   cargo test -p hometun-shared --target wasm32-unknown-unknown
 phase "browser client unit tests in headless Chromium (wasm32)" \
