@@ -8,10 +8,11 @@
 #
 # GOAL is the budget for the whole page with SSH and VNC: 600 KB gzip (KB = 1000 bytes).
 # The page is not there yet (docs/ssh.md "Size"), so CI (scripts/test.sh) holds it at CEILING,
-# today's size plus a little: it may not grow. Lower CEILING whenever the page shrinks.
+# today's size plus a little: it may not grow (it grew once, by 11 KB, for opt-level 3 on the
+# tunnel's hot crates: +19 % browser download). Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=870000
+CEILING=880000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in
   "") budget=$CEILING name=ceiling ;;
