@@ -28,7 +28,7 @@
 use super::admission::{Admission, Admitted, MakeLive};
 use super::handshake::{Accepted, WsRx, WsTx};
 use super::limits::HandshakeSlot;
-use super::session_table::{LiveSession, MAX_QUEUED_BYTES};
+use super::session_table::LiveSession;
 use super::{Clock, Relay};
 use crate::forwarding::filter::Drop;
 use crate::forwarding::offload;
@@ -316,8 +316,7 @@ impl Link {
             return Err(self.stop(CloseReason::Normal));
         }
         if let Some(live) = &self.live {
-            let bytes = self.batch.iter().map(Vec::len).sum();
-            live.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            live.dequeued(&self.batch);
         }
         for packet in self.batch.drain(..) {
             if self.session.send_packet(&packet).is_err() {
@@ -497,14 +496,7 @@ pub fn route_by_address(relay: &Relay, packet: &[u8]) -> Option<Arc<LiveSession>
 /// Downlink stage 3: queues a copy of the packet for the session; `false` when the queue is
 /// full (in packets or in bytes) or the session is gone.
 pub fn enqueue(live: &LiveSession, packet: &[u8]) -> bool {
-    let len = packet.len();
-    if live.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES
-        || live.packets.try_send(packet.to_vec()).is_err()
-    {
-        live.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-        return false;
-    }
-    true
+    live.queue_packet(packet)
 }
 
 /// Sends every record the session has queued, flushing once.

@@ -39,6 +39,26 @@ pub struct LiveSession {
     pub bytes_out: AtomicU64,
 }
 
+impl LiveSession {
+    /// Queues a copy of `packet` for the client; `false` (nothing queued) when the queue is
+    /// full in packets or in bytes, or the session is gone.
+    pub fn queue_packet(&self, packet: &[u8]) -> bool {
+        let len = packet.len();
+        if self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES
+            || self.packets.try_send(packet.to_vec()).is_err()
+        {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The session took `packets` off its queue.
+    pub fn dequeued(&self, packets: &[Vec<u8>]) {
+        self.queued_bytes.fetch_sub(packets.iter().map(Vec::len).sum(), Ordering::Relaxed);
+    }
+}
+
 #[derive(Default)]
 struct Indexes {
     by_key: HashMap<PublicKey, Arc<LiveSession>>,
@@ -143,6 +163,25 @@ mod tests {
             queued_bytes: AtomicUsize::new(0),
         });
         (s, kicked)
+    }
+
+    #[test]
+    fn a_slow_client_holds_at_most_its_byte_budget_of_super_packets() {
+        let (packets, mut queue) = mpsc::channel(1024);
+        let live = LiveSession {
+            packets,
+            queued_bytes: AtomicUsize::new(0),
+            ..Arc::into_inner(session(&SessionTable::default(), 1, 2).0).unwrap()
+        };
+        let super_packet = vec![0u8; 64 << 10];
+        let queued = (0..40).take_while(|_| live.queue_packet(&super_packet)).count();
+        assert_eq!(queued, MAX_QUEUED_BYTES / super_packet.len(), "2 MiB of 64 KiB packets, not 1,024 of them");
+        assert!(!live.queue_packet(&[0u8; 100]), "the budget counts bytes, not packets");
+        // Taking packets off the queue frees their bytes.
+        let mut taken = Vec::new();
+        assert_eq!(queue.try_recv().map(|p| taken.push(p)), Ok(()));
+        live.dequeued(&taken);
+        assert!(live.queue_packet(&super_packet));
     }
 
     #[test]

@@ -82,9 +82,7 @@ pub fn from_kernel(read: &mut [u8]) -> Result<&mut [u8], OffloadError> {
         return Err(OffloadError::TooShort(len));
     };
     let header = Header::read(header);
-    if packet.len() > MAX_PACKET {
-        return Err(OffloadError::TooLong(packet.len()));
-    }
+    let total_len = u16::try_from(packet.len()).map_err(|_| OffloadError::TooLong(packet.len()))?;
     let super_packet = match header.gso_type & !GSO_ECN {
         GSO_NONE => false,
         GSO_TCPV4 => true,
@@ -95,7 +93,7 @@ pub fn from_kernel(read: &mut [u8]) -> Result<&mut [u8], OffloadError> {
         // The kernel leaves the length and header checksum of the segments to whoever cuts
         // them; the packet goes on whole, so they are the whole packet's.
         let mut ip = Ipv4Packet::new_unchecked(&mut *packet);
-        ip.set_total_len(u16::try_from(ip.as_ref().len()).map_err(|_| OffloadError::TooLong(0))?);
+        ip.set_total_len(total_len);
         ip.fill_checksum();
     }
     if header.flags & F_NEEDS_CSUM != 0 {
@@ -104,12 +102,15 @@ pub fn from_kernel(read: &mut [u8]) -> Result<&mut [u8], OffloadError> {
     Ok(packet)
 }
 
-/// The IPv4 header length of `packet`, once its version, header length and total length
-/// (unless the kernel left it to be completed) are consistent with its bytes.
+/// The IPv4 header length of `packet`, once its version and header length fit its bytes (the
+/// total length of a super-packet is the kernel's to leave unset; clients check it).
 fn ipv4_header_len(packet: &[u8]) -> Result<usize, OffloadError> {
+    if packet.len() < 20 {
+        return Err(OffloadError::TooShort(packet.len()));
+    }
     let ip = Ipv4Packet::new_unchecked(packet);
-    if packet.len() < 20 || ip.version() != 4 {
-        return Err(if packet.len() < 20 { OffloadError::TooShort(packet.len()) } else { OffloadError::NotIpv4 });
+    if ip.version() != 4 {
+        return Err(OffloadError::NotIpv4);
     }
     let header_len = usize::from(ip.header_len());
     if header_len < 20 || header_len > packet.len() {
