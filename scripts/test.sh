@@ -10,15 +10,22 @@ export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 export CARGO_TERM_COLOR=never
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 
-passed=0 failed=0 failures=()
+passed=0 failed=0 failures=() culprits=()
+phase_log=$(mktemp)
+trap 'rm -f "$phase_log"' EXIT
 phase() { # name command...
   local name=$1; shift
   printf '\n==== %s\n' "$name"
   local start=$SECONDS
-  if "$@"; then
+  if "$@" 2>&1 | tee "$phase_log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
     passed=$((passed + 1)); printf '==== %s: ok (%ss)\n' "$name" $((SECONDS - start))
   else
     failed=$((failed + 1)); failures+=("$name"); printf '==== %s: FAILED (%ss)\n' "$name" $((SECONDS - start))
+    # The failing tests and their panic lines, repeated in the summary: a long phase's output
+    # (the fuzz run's above all) would otherwise push them out of a log's tail.
+    mapfile -t -O "${#culprits[@]}" culprits < <(
+      { grep -E -- '^test .* FAILED$|^error(\[|:)' "$phase_log"
+        grep -A2 -- 'panicked at' "$phase_log" | grep -v -- '^--$'; } | head -n 40)
   fi
 }
 
@@ -48,5 +55,6 @@ phase "fuzz: corpus replay and ${FUZZ_SECONDS}s of new inputs" bash scripts/fuzz
 
 printf '\n==== summary\n'
 for f in "${failures[@]}"; do echo "failed phase: $f"; done
+for c in "${culprits[@]}"; do echo "  $c"; done
 echo "phases: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
