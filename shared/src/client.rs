@@ -63,10 +63,12 @@ pub enum Event {
 }
 
 /// The netstack settings for a pushed configuration: its address and prefix, its MTU (at
-/// least 576) and its DNS servers; the rest keeps [`NetConfig::new`]'s defaults.
+/// least 576), the TCP packet size the relay takes and its DNS servers; the rest keeps
+/// [`NetConfig::new`]'s defaults.
 pub fn net_config(config: &ClientConfig) -> NetConfig {
     let mut net = NetConfig::new(config.address.addr(), config.address.prefix_len());
     net.mtu = usize::from(config.mtu).max(576);
+    net.max_tcp_packet = usize::from(config.max_packet).max(net.mtu);
     net.dns_servers = config.dns.clone();
     net
 }

@@ -37,6 +37,8 @@ const TAG_ALLOW: u8 = 7;
 const TAG_FEATURES: u8 = 8;
 const FEATURE_HOSTS: u8 = 1;
 const FEATURE_WAKE: u8 = 2;
+/// Optional: a relay from before it lets TCP packets be no larger than the MTU.
+const TAG_MAX_PACKET: u8 = 9;
 const PROTOCOL_TCP: u8 = 6;
 const PROTOCOL_UDP: u8 = 17;
 /// At most this many routes, DNS servers or allow rules are accepted in one message.
@@ -82,6 +84,10 @@ pub struct ClientConfig {
     pub dns: Vec<Ipv4Addr>,
     /// Largest IP packet the tunnel carries.
     pub mtu: u16,
+    /// Largest TCP packet the device may send, at least `mtu`: a relay that cuts large TCP
+    /// segments into MTU-sized ones for the LAN takes up to 64 KiB (UDP and ICMP stay within
+    /// `mtu`). Equal to `mtu` from a relay that does not.
+    pub max_packet: u16,
     /// How often to send a keepalive when otherwise idle.
     pub keepalive: Duration,
     /// What the relay lets this device reach (its ACL), for display: the relay enforces it per
@@ -251,6 +257,9 @@ fn encode_config(config: &ClientConfig) -> Vec<u8> {
         field(&mut out, TAG_DNS, &server.octets());
     }
     field(&mut out, TAG_MTU, &config.mtu.to_be_bytes());
+    if config.max_packet > config.mtu {
+        field(&mut out, TAG_MAX_PACKET, &config.max_packet.to_be_bytes());
+    }
     let keepalive = u16::try_from(config.keepalive.as_secs()).unwrap_or(u16::MAX);
     field(&mut out, TAG_KEEPALIVE, &keepalive.to_be_bytes());
     for rule in config.allow.iter().take(MAX_LIST_LEN) {
@@ -266,7 +275,7 @@ fn encode_config(config: &ClientConfig) -> Vec<u8> {
 
 fn decode_config(mut rest: &[u8]) -> Result<ClientConfig, ControlError> {
     let mut features = Features::default();
-    let (mut address, mut relay_address, mut mtu) = (None, None, None);
+    let (mut address, mut relay_address, mut mtu, mut max_packet) = (None, None, None, None);
     let (mut routes, mut dns, mut allow, mut keepalive) =
         (Vec::new(), Vec::new(), Vec::new(), crate::session::Params::default().keepalive);
     while !rest.is_empty() {
@@ -295,6 +304,9 @@ fn decode_config(mut rest: &[u8]) -> Result<ClientConfig, ControlError> {
                 }
                 mtu = Some(mtu_value);
             }
+            TAG_MAX_PACKET => {
+                max_packet = Some(u16::from_be_bytes(value.try_into().map_err(|_| ControlError::BadField(tag))?));
+            }
             TAG_KEEPALIVE => {
                 let secs = u16::from_be_bytes(value.try_into().map_err(|_| ControlError::BadField(tag))?);
                 keepalive = Duration::from_secs(u64::from(secs.max(1)));
@@ -308,16 +320,15 @@ fn decode_config(mut rest: &[u8]) -> Result<ClientConfig, ControlError> {
             _ => {}
         }
     }
-    Ok(ClientConfig {
-        address: address.ok_or(ControlError::MissingField(TAG_ADDRESS))?,
-        relay_address: relay_address.ok_or(ControlError::MissingField(TAG_RELAY_ADDRESS))?,
-        routes,
-        dns,
-        mtu: mtu.ok_or(ControlError::MissingField(TAG_MTU))?,
-        keepalive,
-        allow,
-        features,
-    })
+    let address = address.ok_or(ControlError::MissingField(TAG_ADDRESS))?;
+    let relay_address = relay_address.ok_or(ControlError::MissingField(TAG_RELAY_ADDRESS))?;
+    let mtu = mtu.ok_or(ControlError::MissingField(TAG_MTU))?;
+    let max_packet = match max_packet {
+        None => mtu,
+        Some(larger) if larger > mtu => larger,
+        Some(_) => return Err(ControlError::BadField(TAG_MAX_PACKET)),
+    };
+    Ok(ClientConfig { address, relay_address, routes, dns, mtu, max_packet, keepalive, allow, features })
 }
 
 fn field(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
@@ -372,6 +383,26 @@ mod tests {
         let mut required = ControlMessage::Config(home_config()).encode();
         field(&mut required, 0x33 | REQUIRED, b"must understand");
         assert_eq!(ControlMessage::decode(&required), Err(ControlError::UnknownRequiredField(0xB3)));
+    }
+
+    #[test]
+    fn a_relay_that_cuts_segments_says_how_large_and_nothing_smaller_than_the_mtu_is_taken() {
+        let mut config = home_config();
+        config.max_packet = 65535;
+        let message = ControlMessage::Config(config.clone());
+        assert_eq!(ControlMessage::decode(&message.encode()), Ok(message));
+
+        // A relay from before the field: TCP packets stay within the MTU.
+        let mut old = vec![TYPE_CONFIG, VERSION];
+        field(&mut old, TAG_ADDRESS, &prefix_bytes(config.address.addr(), config.address.prefix_len()));
+        field(&mut old, TAG_RELAY_ADDRESS, &config.relay_address.octets());
+        field(&mut old, TAG_MTU, &1420u16.to_be_bytes());
+        let Ok(ControlMessage::Config(decoded)) = ControlMessage::decode(&old) else { panic!("old config refused") };
+        assert_eq!((decoded.mtu, decoded.max_packet), (1420, 1420));
+
+        let mut smaller = old.clone();
+        field(&mut smaller, TAG_MAX_PACKET, &1000u16.to_be_bytes());
+        assert_eq!(ControlMessage::decode(&smaller), Err(ControlError::BadField(TAG_MAX_PACKET)));
     }
 
     fn config_with_allow_list() -> ClientConfig {

@@ -27,16 +27,17 @@ fn config() -> impl Strategy<Value = ClientConfig> {
         any::<u32>(),
         prop::collection::vec(net(), 0..8),
         prop::collection::vec(any::<u32>(), 0..4),
-        576u16..,
+        (576u16.., any::<u16>()),
         1u16..,
         prop::collection::vec(allow_rule(), 0..4),
     )
-        .prop_map(|(address, relay, routes, dns, mtu, keepalive, allow)| ClientConfig {
+        .prop_map(|(address, relay, routes, dns, (mtu, extra), keepalive, allow)| ClientConfig {
             address,
             relay_address: Ipv4Addr::from(relay),
             routes,
             dns: dns.into_iter().map(Ipv4Addr::from).collect(),
             mtu,
+            max_packet: mtu.saturating_add(extra),
             keepalive: Duration::from_secs(u64::from(keepalive)),
             allow,
             features: Default::default(),

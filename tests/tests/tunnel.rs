@@ -1,14 +1,14 @@
 //! A remote device enrols with an invite, connects through the home router's port forward and
-//! uses the LAN: several MiB byte-exact over HTTP, ping, TCP echo, DNS — in masquerade mode and
-//! in routed mode (where the LAN host sees the device's own tunnel address).
+//! uses the LAN: several MiB byte-exact over HTTP each way, ping, TCP echo, DNS — in masquerade
+//! mode and in routed mode (where the LAN host sees the device's own tunnel address).
 
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use hometun_tests::client::Device;
-use hometun_tests::content;
+use hometun_tests::client::{Device, Tunnel};
 use hometun_tests::lab::{addr, Lab, Node};
 use hometun_tests::relay::{Mode, Relay, RelayOptions};
+use hometun_tests::{apps, content};
 
 const BIG: u64 = 6 << 20;
 const T: Duration = Duration::from_secs(60);
@@ -37,7 +37,16 @@ fn enrol_connect_and_use_the_lan(mode: Mode) -> (std::net::Ipv4Addr, String) {
         assert!(config.routes.iter().any(|r| r.contains(addr::HOST10)), "LAN route pushed: {config:?}");
         assert_eq!(config.dns, vec![addr::ROUTER_LAN]);
 
+        // Download: the LAN host's TCP data reaches the relay as super-packets (one read for
+        // many segments), not cut to the tun's 1420-byte MTU first: the offload is on.
+        let before = tun_counters(&lab, &tun, "tx");
         let response = tunnel.http_get(host10(80), &content::blob_path(BIG), T).await.expect("GET blob");
+        let (packets, bytes) = delta(before, tun_counters(&lab, &tun, "tx"));
+        println!(
+            "tun → relay during the download: {packets} reads, {bytes} bytes, {} bytes per read",
+            bytes / packets.max(1)
+        );
+        assert!(bytes >= BIG && bytes / packets.max(1) > 4 * 1420, "{packets} reads for {bytes} bytes");
         assert_eq!(response.status, 200);
         assert_eq!(response.body.len() as u64, BIG);
         assert_eq!(content::first_mismatch(BIG, 0, &response.body), None, "bytes differ");
@@ -54,6 +63,18 @@ fn enrol_connect_and_use_the_lan(mode: Mode) -> (std::net::Ipv4Addr, String) {
 
         assert_eq!(tunnel.resolve(addr::NAS_NAME, Duration::from_secs(5)).await.expect("resolve"), vec![addr::HOST10]);
 
+        // Upload: the device sends its data in segments of up to 64 KiB (the relay raised the
+        // LAN host's MSS), and the relay has the kernel cut them for the LAN.
+        let before = tun_counters(&lab, &tun, "rx");
+        let receipt = upload(&tunnel, BIG).await;
+        let (packets, bytes) = delta(before, tun_counters(&lab, &tun, "rx"));
+        assert_eq!(receipt, format!("{BIG} {} length\n", blob_sha256(BIG)), "the LAN host got every byte");
+        println!(
+            "relay → tun during the upload: {packets} writes, {bytes} bytes, {} bytes per write",
+            bytes / packets.max(1)
+        );
+        assert!(bytes >= BIG && bytes / packets.max(1) > 4 * 1420, "{packets} writes for {bytes} bytes");
+
         let whoami = tunnel.http_get(host10(80), "/whoami", T).await.expect("whoami");
         let address = tunnel.address();
         tunnel.disconnect().await;
@@ -68,22 +89,60 @@ fn enrol_connect_and_use_the_lan(mode: Mode) -> (std::net::Ipv4Addr, String) {
     });
     let listed = relay.client("laptop").expect("client listed");
     assert_eq!(listed["address"], address.to_string());
-
-    // The LAN host's TCP data reached the relay as super-packets (one read for many segments),
-    // not cut to the tun's 1420-byte MTU first: the offload is on.
-    let (packets, bytes) = tun_packets_to_relay(&lab, &tun);
-    println!("tun → relay: {packets} reads, {bytes} bytes, {} bytes per read", bytes / packets.max(1));
-    assert!(bytes >= BIG && bytes / packets.max(1) > 4 * 1420, "{packets} reads for {bytes} bytes");
     (address, whoami)
 }
 
-/// How many packets (reads) and bytes the kernel handed the relay through its tun device.
-fn tun_packets_to_relay(lab: &Lab, tun: &str) -> (u64, u64) {
+/// The tun device's packet and byte counters in `direction`: `"tx"` is what the kernel handed
+/// the relay (reads), `"rx"` what the relay handed the kernel (writes).
+fn tun_counters(lab: &Lab, tun: &str, direction: &str) -> (u64, u64) {
     let read = |counter: &str| -> u64 {
-        let out = lab.exec(Node::Home, "cat", [format!("/sys/class/net/{tun}/statistics/{counter}")]).expect("cat");
+        let path = format!("/sys/class/net/{tun}/statistics/{direction}_{counter}");
+        let out = lab.exec(Node::Home, "cat", [path]).expect("cat");
         String::from_utf8_lossy(&out.stdout).trim().parse().expect("a counter")
     };
-    (read("tx_packets"), read("tx_bytes"))
+    (read("packets"), read("bytes"))
+}
+
+fn delta(before: (u64, u64), after: (u64, u64)) -> (u64, u64) {
+    (after.0 - before.0, after.1 - before.1)
+}
+
+/// POSTs `size` known bytes to the LAN host's `/upload` and returns its receipt
+/// (`<length> <sha256> <framing>`).
+async fn upload(tunnel: &Tunnel, size: u64) -> String {
+    let mut conn = tunnel.tcp_connect(host10(80), T).await.expect("connect for the upload");
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: {}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n",
+        addr::HOST10
+    );
+    conn.write_all(head.as_bytes(), T).await.expect("request head");
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut offset = 0;
+    while offset < size {
+        let n = chunk.len().min((size - offset) as usize);
+        content::blob_bytes(size, offset, &mut chunk[..n]);
+        conn.write_all(&chunk[..n], T).await.expect("request body");
+        offset += n as u64;
+    }
+    let mut response = Vec::new();
+    while conn.read_some(&mut response, T).await.expect("response") > 0 {}
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+}
+
+/// The SHA-256 of the known bytes of a blob of `size`, as hex.
+fn blob_sha256(size: u64) -> String {
+    let mut hash = apps::sha256();
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut offset = 0;
+    while offset < size {
+        let n = chunk.len().min((size - offset) as usize);
+        content::blob_bytes(size, offset, &mut chunk[..n]);
+        hash.update(&chunk[..n]);
+        offset += n as u64;
+    }
+    apps::hex(hash.finish().as_ref())
 }
 
 #[test]

@@ -334,6 +334,7 @@ impl Relay {
             routes,
             dns: self.config.dns.clone(),
             mtu: self.config.mtu,
+            max_packet: self.segments.client_packet(),
             keepalive: std::time::Duration::from_secs(self.config.limits.keepalive_secs),
             allow: admitted.filter.acl.allow_rules(),
             features: Features { hosts: self.discovery.enabled(), wake: self.discovery.enabled() && admitted.wake },

@@ -296,16 +296,26 @@ impl Link {
         }
     }
 
-    /// Uplink stage 4: the packet goes to the kernel, behind a header that asks nothing of it
-    /// (`write` is the buffer it is put together in).
+    /// Uplink stage 4: the packet goes to the kernel (`write` is the buffer it is put together
+    /// in), its SYN's MSS clamped to the tun, behind a header that asks nothing of the kernel
+    /// or, for a TCP segment over the tun's MTU, asks it to cut the segment.
     async fn write_tun(&self, write: &mut Vec<u8>, packet: &[u8]) {
-        if let Some(tun) = self.relay.tun.as_ref() {
-            write.clear();
-            write.extend_from_slice(&offload::PLAIN);
-            write.extend_from_slice(packet);
-            if let Err(e) = tun.send(write).await {
-                tracing::debug!("tun write failed: {e}");
+        let Some(tun) = self.relay.tun.as_ref() else { return };
+        write.clear();
+        write.extend_from_slice(&offload::PLAIN);
+        write.extend_from_slice(packet);
+        let (header, packet) = write.split_at_mut(offload::HEADER_LEN);
+        self.relay.segments.from_client(packet);
+        match offload::to_kernel(packet, usize::from(self.relay.config.mtu)) {
+            Ok(to_kernel) => header.copy_from_slice(&to_kernel),
+            Err(e) => {
+                tracing::debug!("uplink packet dropped: {e}");
+                self.relay.drops.malformed.fetch_add(1, Ordering::Relaxed);
+                return;
             }
+        }
+        if let Err(e) = tun.send(write).await {
+            tracing::debug!("tun write failed: {e}");
         }
     }
 
@@ -473,7 +483,10 @@ pub async fn read_tun(relay: Arc<Relay>) {
             _ = shutdown.changed() => return,
         };
         let packet = match offload::from_kernel(&mut buffer[..n]) {
-            Ok(packet) => &*packet,
+            Ok(packet) => {
+                relay.segments.toward_client(packet);
+                &*packet
+            }
             Err(e) => {
                 tracing::debug!("tun read dropped: {e}");
                 relay.drops.malformed.fetch_add(1, Ordering::Relaxed);

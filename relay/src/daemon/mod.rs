@@ -47,6 +47,8 @@ pub struct Relay {
     pub started: u64,
     /// The home's devices as discovered, and Wake-on-LAN.
     pub discovery: std::sync::Arc<crate::discovery::Discovery>,
+    /// TCP segment sizes on either side of the tun.
+    pub segments: crate::forwarding::mss::Segments,
 }
 
 impl Relay {
@@ -76,6 +78,7 @@ impl Relay {
             shutdown,
             started: crate::state::unix_now(),
             discovery: std::sync::Arc::new(crate::discovery::Discovery::new(&config, clock)),
+            segments: crate::forwarding::mss::Segments::new(config.mtu, config.tun_offload),
             config,
         }
     }

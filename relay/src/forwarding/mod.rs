@@ -4,5 +4,6 @@
 pub mod acl;
 pub mod device;
 pub mod filter;
+pub mod mss;
 pub mod nat;
 pub mod offload;

@@ -9,8 +9,13 @@
 //!
 //! Clients get every packet whole: [`from_kernel`] completes the IPv4 total length, the header
 //! checksum and the TCP/UDP checksum, so a super-packet is one valid (large) IPv4 packet, which
-//! the clients' netstack takes like any other. Writes carry a header that asks nothing of the
-//! kernel ([`PLAIN`]).
+//! the clients' netstack takes like any other.
+//!
+//! The other way works the same: a client may send TCP segments larger than the tun's MTU
+//! (the relay told it the size it takes, and raised the MSS its LAN peers announce, see
+//! [`super::mss`]); [`to_kernel`] gives such a packet a header that asks the kernel to cut it
+//! into MTU-sized segments and do their checksums, as it does for its own sockets' data. Every
+//! other packet goes behind a header that asks nothing ([`PLAIN`]).
 //!
 //! Sans-IO: bytes in, bytes out; every length is checked before it is used, so nothing the
 //! kernel (or a LAN host behind it) hands over can panic the relay.
@@ -55,6 +60,9 @@ pub enum OffloadError {
     /// A checksum left to do somewhere other than a TCP or UDP header's checksum field.
     #[error("checksum to complete at an unexpected place")]
     ChecksumPlace,
+    /// A packet over the tun's MTU that is not one whole TCP segment the kernel could cut.
+    #[error("packet of {0} bytes is over the MTU and not a TCP segment the kernel can cut")]
+    Unsegmentable(usize),
 }
 
 /// The header fields the relay reads (native byte order: the kernel's legacy virtio layout).
@@ -100,6 +108,62 @@ pub fn from_kernel(read: &mut [u8]) -> Result<&mut [u8], OffloadError> {
         complete_checksum(packet, header_len, header)?;
     }
     Ok(packet)
+}
+
+/// The header for writing `packet` to a tun whose MTU is `mtu`: [`PLAIN`] when it fits; for a
+/// larger TCP segment, a request to cut it into segments of at most `mtu` bytes (each with the
+/// same TCP header and options, the kernel numbering and checksumming them). The TCP checksum
+/// field is set to what the kernel starts from: the pseudo-header's sum over the whole length.
+/// Anything else over the MTU is refused (the caller drops and counts it).
+pub fn to_kernel(packet: &mut [u8], mtu: usize) -> Result<[u8; HEADER_LEN], OffloadError> {
+    let len = packet.len();
+    if len <= mtu {
+        return Ok(PLAIN);
+    }
+    let unsegmentable = OffloadError::Unsegmentable(len);
+    let header_len = ipv4_header_len(packet)?;
+    let ip = Ipv4Packet::new_unchecked(&*packet);
+    let whole = usize::from(ip.total_len()) == len && len <= MAX_PACKET;
+    let fragment = ip.more_frags() || ip.frag_offset() != 0;
+    if !whole || fragment || ip.next_header() != IpProtocol::Tcp || len < header_len + 20 {
+        return Err(unsegmentable);
+    }
+    let (src, dst) = (ip.src_addr().octets(), ip.dst_addr().octets());
+    let tcp = TcpPacket::new_unchecked(&packet[header_len..]);
+    let tcp_header_len = usize::from(tcp.header_len());
+    let headers = header_len + tcp_header_len;
+    // The kernel refuses a segment size too small to carry data.
+    if tcp_header_len < 20 || headers >= len || mtu < headers + 8 {
+        return Err(unsegmentable);
+    }
+    let gso_type = if tcp.cwr() { GSO_TCPV4 | GSO_ECN } else { GSO_TCPV4 };
+    let segment_len = len - header_len;
+    let sum = pseudo_header_sum(src, dst, IpProtocol::Tcp.into(), segment_len as u16);
+    packet[header_len + TCP_CHECKSUM_AT..header_len + TCP_CHECKSUM_AT + 2].copy_from_slice(&sum.to_be_bytes());
+    let mut header = [0u8; HEADER_LEN];
+    header[0] = F_NEEDS_CSUM;
+    header[1] = gso_type;
+    header[2..4].copy_from_slice(&(headers as u16).to_ne_bytes());
+    header[4..6].copy_from_slice(&((mtu - headers) as u16).to_ne_bytes());
+    header[6..8].copy_from_slice(&(header_len as u16).to_ne_bytes());
+    header[8..10].copy_from_slice(&(TCP_CHECKSUM_AT as u16).to_ne_bytes());
+    Ok(header)
+}
+
+/// The ones'-complement sum (folded, not inverted) of an IPv4 pseudo-header: what a checksum
+/// the kernel is asked to complete starts from.
+fn pseudo_header_sum(src: [u8; 4], dst: [u8; 4], protocol: u8, length: u16) -> u16 {
+    let word = |b: [u8; 2]| u32::from(u16::from_be_bytes(b));
+    let mut sum = word([src[0], src[1]])
+        + word([src[2], src[3]])
+        + word([dst[0], dst[1]])
+        + word([dst[2], dst[3]])
+        + u32::from(protocol)
+        + u32::from(length);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
 }
 
 /// The IPv4 header length of `packet`, once its version and header length fit its bytes (the
@@ -236,6 +300,66 @@ mod tests {
         partial[20 + 6..20 + 8].copy_from_slice(&[0, 0]);
         let mut bytes = read(F_NEEDS_CSUM, GSO_NONE, (20, 6), &partial);
         assert_eq!(from_kernel(&mut bytes).unwrap(), &whole[..]);
+    }
+
+    /// What the kernel does with a checksum it is asked to complete: sums everything from
+    /// `csum_start`, starting from what the field holds, and stores the complement.
+    fn complete_as_the_kernel_does(packet: &mut [u8], start: usize, offset: usize) {
+        let mut sum: u32 =
+            packet[start..].chunks(2).map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0))).sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        packet[start + offset..start + offset + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    }
+
+    fn field(header: &[u8; HEADER_LEN], at: usize) -> usize {
+        usize::from(u16::from_ne_bytes([header[at], header[at + 1]]))
+    }
+
+    #[test]
+    fn a_packet_within_the_mtu_goes_behind_a_plain_header_unchanged() {
+        let whole = packet(IpProtocol::Tcp, &[7; 1380]);
+        let mut written = whole.clone();
+        assert_eq!(to_kernel(&mut written, 1420).unwrap(), PLAIN);
+        assert_eq!(written, whole);
+    }
+
+    #[test]
+    fn a_large_client_segment_is_handed_to_the_kernel_to_cut_into_mtu_sized_ones() {
+        let payload: Vec<u8> = (0..60_000u32).map(|i| (i * 13) as u8).collect();
+        let mut big = packet(IpProtocol::Tcp, &payload);
+        let header = to_kernel(&mut big, 1420).unwrap();
+        assert_eq!((header[0], header[1]), (F_NEEDS_CSUM, GSO_TCPV4));
+        assert_eq!(field(&header, 2), 40, "headers the kernel copies into every segment");
+        assert_eq!(field(&header, 4), 1380, "payload per segment: each segment is 1420 bytes");
+        assert_eq!((field(&header, 6), field(&header, 8)), (20, 16));
+        // The field holds the pseudo-header's sum: completed as the kernel does, the
+        // checksum over the whole segment is right (the kernel then adjusts it per piece).
+        complete_as_the_kernel_does(&mut big, 20, 16);
+        assert!(checksums_valid(&big));
+        assert_eq!(TcpPacket::new_checked(&big[20..]).unwrap().payload(), &payload[..]);
+
+        // Congestion-window-reduced rides on the first segment only: the kernel must know.
+        let mut cwr = packet(IpProtocol::Tcp, &payload);
+        TcpPacket::new_unchecked(&mut cwr[20..]).set_cwr(true);
+        assert_eq!(to_kernel(&mut cwr, 1420).unwrap()[1], GSO_TCPV4 | GSO_ECN);
+    }
+
+    #[test]
+    fn over_the_mtu_only_whole_tcp_segments_are_accepted() {
+        let udp = packet(IpProtocol::Udp, &[1; 3000]);
+        let mut fragment = packet(IpProtocol::Tcp, &[1; 3000]);
+        Ipv4Packet::new_unchecked(&mut fragment[..]).set_more_frags(true);
+        let mut short_total = packet(IpProtocol::Tcp, &[1; 3000]);
+        Ipv4Packet::new_unchecked(&mut short_total[..]).set_total_len(1000);
+        let tcp = packet(IpProtocol::Tcp, &[1; 3000]);
+        let cases: Vec<(Vec<u8>, usize)> = vec![(udp, 1420), (fragment, 1420), (short_total, 1420), (tcp, 44)];
+        for (mut bytes, mtu) in cases {
+            let before = bytes.clone();
+            assert_eq!(to_kernel(&mut bytes, mtu).unwrap_err(), OffloadError::Unsegmentable(before.len()));
+            assert_eq!(bytes, before, "a refused packet is left as it was");
+        }
     }
 
     #[test]

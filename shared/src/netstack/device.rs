@@ -11,9 +11,12 @@ use smoltcp::time::Instant;
 
 /// Spare buffers kept per direction; beyond this, returned buffers are freed.
 const POOL_LIMIT: usize = 256;
-/// Received buffers larger than this are freed, not pooled: the relay may hand over TCP
-/// super-packets of up to 64 KiB, and a pool of those would hold megabytes for good.
+/// Buffers larger than this are pooled apart, and only [`LARGE_POOL_LIMIT`] of them: the relay
+/// may hand over TCP super-packets of up to 64 KiB and take segments as large, and a pool of
+/// 256 of those would hold megabytes for good.
 const POOLED_CAPACITY: usize = 4096;
+/// Spare large transmit buffers kept (a burst of 64 KiB segments reuses them).
+const LARGE_POOL_LIMIT: usize = 16;
 
 /// The in-memory link between the interface and the tunnel.
 #[derive(Debug)]
@@ -22,23 +25,31 @@ pub(crate) struct TunnelDevice {
     tx: VecDeque<Vec<u8>>,
     rx_pool: Vec<Vec<u8>>,
     tx_pool: Vec<Vec<u8>>,
+    /// Spare transmit buffers of more than [`POOLED_CAPACITY`] bytes.
+    tx_pool_large: Vec<Vec<u8>>,
     rx_limit: usize,
     tx_limit: usize,
-    mtu: usize,
+    /// The capacity of a new small transmit buffer: the MTU, or less.
+    small_capacity: usize,
+    /// The largest packet the interface may emit (TCP may exceed the MTU, see
+    /// [`super::NetConfig::max_tcp_packet`]).
+    max_packet: usize,
     /// The interface wanted to send but the transmit queue was full.
     tx_blocked: bool,
 }
 
 impl TunnelDevice {
-    pub(crate) fn new(mtu: usize, rx_limit: usize, tx_limit: usize) -> Self {
+    pub(crate) fn new(mtu: usize, max_packet: usize, rx_limit: usize, tx_limit: usize) -> Self {
         Self {
             rx: VecDeque::with_capacity(rx_limit),
             tx: VecDeque::with_capacity(tx_limit),
             rx_pool: Vec::new(),
             tx_pool: Vec::new(),
+            tx_pool_large: Vec::new(),
             rx_limit,
             tx_limit,
-            mtu,
+            small_capacity: mtu.min(POOLED_CAPACITY),
+            max_packet: max_packet.max(mtu),
             tx_blocked: false,
         }
     }
@@ -86,8 +97,13 @@ impl TunnelDevice {
 
     /// Takes back a buffer for reuse by later outgoing packets.
     pub(crate) fn recycle_tx(&mut self, buf: Vec<u8>) {
-        if self.tx_pool.len() < POOL_LIMIT {
-            self.tx_pool.push(buf);
+        let (pool, limit) = if buf.capacity() > POOLED_CAPACITY {
+            (&mut self.tx_pool_large, LARGE_POOL_LIMIT)
+        } else {
+            (&mut self.tx_pool, POOL_LIMIT)
+        };
+        if pool.len() < limit {
+            pool.push(buf);
         }
     }
 }
@@ -102,7 +118,12 @@ impl phy::Device for TunnelDevice {
             RxToken { buf, pool: &mut self.rx_pool },
             // Replies generated while receiving (RSTs, echo replies) may exceed the
             // transmit limit slightly: they are bounded by the receive queue.
-            TxToken { queue: &mut self.tx, pool: &mut self.tx_pool, mtu: self.mtu },
+            TxToken {
+                queue: &mut self.tx,
+                pool: &mut self.tx_pool,
+                pool_large: &mut self.tx_pool_large,
+                small_capacity: self.small_capacity,
+            },
         ))
     }
 
@@ -111,13 +132,18 @@ impl phy::Device for TunnelDevice {
             self.tx_blocked = true;
             return None;
         }
-        Some(TxToken { queue: &mut self.tx, pool: &mut self.tx_pool, mtu: self.mtu })
+        Some(TxToken {
+            queue: &mut self.tx,
+            pool: &mut self.tx_pool,
+            pool_large: &mut self.tx_pool_large,
+            small_capacity: self.small_capacity,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.mtu;
+        caps.max_transmission_unit = self.max_packet;
         caps.max_burst_size = None;
         caps.checksum = ChecksumCapabilities::default();
         caps
@@ -144,12 +170,14 @@ impl phy::RxToken for RxToken<'_> {
 pub(crate) struct TxToken<'a> {
     queue: &'a mut VecDeque<Vec<u8>>,
     pool: &'a mut Vec<Vec<u8>>,
-    mtu: usize,
+    pool_large: &'a mut Vec<Vec<u8>>,
+    small_capacity: usize,
 }
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(self.mtu));
+        let spare = if len > self.small_capacity { self.pool_large.pop() } else { self.pool.pop() };
+        let mut buf = spare.unwrap_or_else(|| Vec::with_capacity(len.max(self.small_capacity)));
         buf.clear();
         buf.resize(len, 0);
         let result = f(&mut buf);

@@ -82,8 +82,13 @@ pub struct NetConfig {
     pub address: Ipv4Addr,
     /// Prefix length of the tunnel subnet (e.g. 24).
     pub prefix_len: u8,
-    /// The tunnel MTU: the largest IP packet the stack emits (576..=65535).
+    /// The tunnel MTU: the largest UDP or ICMP packet the stack emits (576..=65535).
     pub mtu: usize,
+    /// The largest TCP packet the stack emits, at least `mtu` (default: `mtu`). A relay that
+    /// cuts large segments for the LAN takes up to 65535: one packet, one record and one
+    /// AEAD pass per 64 KiB of upload instead of ~45. Connections still honour each peer's
+    /// announced segment size (the relay raises it where it cuts).
+    pub max_tcp_packet: usize,
     /// DNS servers for [`NetStack::resolve`], tried in order.
     pub dns_servers: Vec<Ipv4Addr>,
     /// Receive and send buffer per TCP connection, in bytes (default 256 KiB; the receive
@@ -113,6 +118,7 @@ impl NetConfig {
             address,
             prefix_len,
             mtu: 1400,
+            max_tcp_packet: 1400,
             dns_servers: Vec::new(),
             tcp_buffer: 256 * 1024,
             tcp_ack_delay: Some(Duration::from_millis(1)),
@@ -133,6 +139,9 @@ impl NetConfig {
         }
         if !(576..=65535).contains(&self.mtu) {
             return Err(Error::InvalidConfig("mtu must be between 576 and 65535"));
+        }
+        if !(self.mtu..=65535).contains(&self.max_tcp_packet) {
+            return Err(Error::InvalidConfig("max_tcp_packet must be between mtu and 65535"));
         }
         if !(1024..=(1 << 30)).contains(&self.tcp_buffer) {
             return Err(Error::InvalidConfig("tcp_buffer must be between 1 KiB and 1 GiB"));
@@ -215,7 +224,8 @@ impl NetStack {
     pub fn new(config: NetConfig, now: Instant, seed: u64) -> Result<Self> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut device = TunnelDevice::new(config.mtu, config.queue_packets, config.queue_packets);
+        let mut device =
+            TunnelDevice::new(config.mtu, config.max_tcp_packet, config.queue_packets, config.queue_packets);
 
         let mut iface_config = Config::new(HardwareAddress::Ip);
         iface_config.random_seed = rng.next_u64();

@@ -12,6 +12,7 @@ pub(crate) fn home_config() -> ClientConfig {
         routes: vec!["192.168.0.0/24".parse().unwrap()],
         dns: vec![Ipv4Addr::new(192, 168, 0, 1)],
         mtu: 1420,
+            max_packet: 1420,
         keepalive: Duration::from_secs(25),
         allow: Vec::new(),
         features: Default::default(),
