@@ -47,6 +47,11 @@ pub(crate) struct Options {
     /// before the relay reads it), to compare with the default.
     #[arg(long)]
     pub no_tun_offload: bool,
+    /// After the browser case's first measured run, profiles the page with Chromium's sampling
+    /// profiler during one more download and upload and prints where the CPU went (the page
+    /// is built with its wasm function names kept for this).
+    #[arg(long)]
+    pub browser_cpu_profile: bool,
 }
 
 struct Settings {
@@ -100,6 +105,10 @@ pub(crate) fn run(options: Options) -> anyhow::Result<()> {
     let s = options.settings(&bins);
     let command = std::env::args().collect::<Vec<_>>().join(" ");
 
+    if options.browser_cpu_profile {
+        // Function names in the page's wasm, for the profile (the code is the same).
+        std::env::set_var("CARGO_PROFILE_PAGE_WASM_STRIP", "none");
+    }
     install::base()?;
     bins.build_labhost()?;
     let mut skipped: Vec<(CaseId, String)> = Vec::new();
@@ -155,7 +164,7 @@ pub(crate) fn run(options: Options) -> anyhow::Result<()> {
     let mut results: Vec<CaseRuns> =
         cases.iter().map(|c| CaseRuns { id: c.id(), describe: c.describe(), runs: Vec::new() }).collect();
     for round in 1..=s.rounds {
-        let plan = Plan { size: s.size, echo_count: s.echo_count };
+        let plan = Plan { size: s.size, echo_count: s.echo_count, browser_cpu_profile: options.browser_cpu_profile };
         for (case, runs) in cases.iter_mut().zip(results.iter_mut()) {
             let t = Instant::now();
             let result = case.run(&lab, &plan).map_err(|e| format!("{e:#}"));

@@ -69,6 +69,13 @@ pub fn net_config(config: &ClientConfig) -> NetConfig {
     let mut net = NetConfig::new(config.address.addr(), config.address.prefix_len());
     net.mtu = usize::from(config.mtu).max(576);
     net.max_tcp_packet = usize::from(config.max_packet).max(net.mtu);
+    if net.max_tcp_packet > net.mtu {
+        // Such a relay raises the MSS LAN hosts announce to ~64 KiB, and smoltcp's delayed
+        // ACK ("at once after a full segment") measures segments by that MSS: every download
+        // would wait for the timer. Acknowledge each packet at once instead; the relay hands
+        // over TCP data as super-packets of many segments, so that is still one ACK for many.
+        net.tcp_ack_delay = None;
+    }
     net.dns_servers = config.dns.clone();
     net
 }

@@ -85,6 +85,17 @@ fn a_connection_comes_up_with_the_pushed_configuration_applied() {
 }
 
 #[test]
+fn a_relay_that_cuts_segments_gets_64_kib_tcp_packets_and_every_packet_acknowledged_at_once() {
+    let mut config = home_config();
+    let old = client::net_config(&config);
+    assert_eq!((old.max_tcp_packet, old.tcp_ack_delay.is_some()), (1420, true), "an older relay: as before");
+    config.max_packet = 65535;
+    let net = client::net_config(&config);
+    assert_eq!((net.mtu, net.max_tcp_packet), (1420, 65535), "TCP may exceed the MTU, UDP and ICMP may not");
+    assert_eq!(net.tcp_ack_delay, None, "the raised MSS would hold every ACK for the timer");
+}
+
+#[test]
 fn keepalives_go_out_at_the_pushed_interval() {
     let mut pair = configured();
     assert_ne!(home_config().keepalive, Params::default().keepalive, "the fixture must differ from the default");

@@ -18,7 +18,7 @@ use fantoccini::{Client, ClientBuilder};
 use hometun_tests::lab::{run_bounded, Node};
 use serde_json::{json, Value};
 
-use super::{measure, BenchLab, Case, CaseId, Plan, RunResult};
+use super::{browser_profile, measure, BenchLab, Case, CaseId, Plan, RunResult};
 use crate::binaries::Binaries;
 use crate::netns::NsRuntime;
 use crate::workload::{Outcome, ECHO_PORT, HTTP_PORT, LAN_HOST};
@@ -88,6 +88,16 @@ impl Case for HometunBrowser {
                     };
                     let mut r = measure(plan, &pids, &mut |work| rt.run(page_work(client.clone(), work))?)?;
                     r.extra.insert("tunnel_up_ms".into(), up_ms);
+                    if plan.browser_cpu_profile && self.runs == 1 {
+                        for (work, what) in
+                            [(Work::Get { size: plan.size }, "download"), (Work::Put { size: plan.size }, "upload")]
+                        {
+                            rt.run(browser_profile::start(client.clone()))??;
+                            rt.run(page_work(client.clone(), work))??;
+                            let title = format!("{what} of {} MiB through the page", plan.size >> 20);
+                            eprintln!("\n{}", rt.run(browser_profile::stop(client.clone(), title))??);
+                        }
+                    }
                     Ok(r)
                 })();
                 let _ = rt.run(client.close());

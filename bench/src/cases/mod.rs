@@ -3,6 +3,7 @@
 
 pub(crate) mod boringtun;
 pub(crate) mod browser;
+pub(crate) mod browser_profile;
 pub(crate) mod direct;
 pub(crate) mod hometun;
 pub(crate) mod lab;
@@ -77,6 +78,8 @@ pub(crate) struct Plan {
     pub size: u64,
     /// Echo round trips.
     pub echo_count: u32,
+    /// Profile the page's CPU during one extra download and upload (browser case, first run).
+    pub browser_cpu_profile: bool,
 }
 
 impl Plan {
