@@ -49,9 +49,10 @@ pub struct Config {
     pub tun_name: String,
     /// MTU of the tun device and of clients.
     pub mtu: u16,
-    /// Whether the kernel may hand the relay TCP super-packets through the tun (segmentation
-    /// offload: one read for up to 64 KiB instead of one per MTU-sized packet). On by default;
-    /// `false` makes the kernel cut every packet to the MTU first, as before it existed.
+    /// Segmentation offload on the tun, both ways: the kernel hands the relay TCP
+    /// super-packets (one read for up to 64 KiB instead of one per MTU-sized packet), and
+    /// clients send TCP segments of up to 64 KiB that the kernel cuts for the LAN. On by
+    /// default; `false` keeps every packet within the MTU, as before it existed.
     #[serde(default = "yes")]
     pub tun_offload: bool,
     /// A directory that overrides the page built into the binary while it holds an index.html.
