@@ -37,17 +37,33 @@ impl Binaries {
         self.profile_dir().file_name().is_some_and(|n| n == "release")
     }
 
-    /// Builds `hometun-labhost` (the lab's LAN services) and points the lab at it.
+    /// Builds `hometun-labhost` (the lab's LAN services) and points the lab at it, unless
+    /// `HOMETUN_LABHOST_BIN` already names one (the test command's smoke run reuses its own).
     pub(crate) fn build_labhost(&self) -> anyhow::Result<PathBuf> {
-        let bin = self.cargo_build(&["-p", "hometun-tests", "--bin", "hometun-labhost"], "hometun-labhost")?;
-        std::env::set_var("HOMETUN_LABHOST_BIN", &bin);
-        Ok(bin)
+        self.build_unless_given(
+            "HOMETUN_LABHOST_BIN",
+            &["-p", "hometun-tests", "--bin", "hometun-labhost"],
+            "hometun-labhost",
+        )
     }
 
-    /// Builds `hometun-relay` and points the lab at it.
+    /// Builds `hometun-relay` and points the lab at it, unless `HOMETUN_RELAY_BIN` already names
+    /// one.
     pub(crate) fn build_relay(&self) -> anyhow::Result<PathBuf> {
-        let bin = self.cargo_build(&["-p", "hometun-relay", "--bin", "hometun-relay"], "hometun-relay")?;
-        std::env::set_var("HOMETUN_RELAY_BIN", &bin);
+        self.build_unless_given(
+            "HOMETUN_RELAY_BIN",
+            &["-p", "hometun-relay", "--bin", "hometun-relay"],
+            "hometun-relay",
+        )
+    }
+
+    fn build_unless_given(&self, variable: &str, args: &[&str], name: &str) -> anyhow::Result<PathBuf> {
+        if let Some(given) = std::env::var_os(variable).map(PathBuf::from).filter(|p| p.is_file()) {
+            eprintln!("bench: {name} from {variable}: {}", given.display());
+            return Ok(given);
+        }
+        let bin = self.cargo_build(args, name)?;
+        std::env::set_var(variable, &bin);
         Ok(bin)
     }
 
