@@ -8,7 +8,7 @@
 //! `Access-Control-Allow-Origin: *`, since the test page has another origin. Each answers once
 //! the action is done: 200, or 404 (unknown path or device) / 500 (the action failed).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -152,7 +152,7 @@ fn read_request(stream: &mut TcpStream) -> anyhow::Result<(String, String, Vec<u
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let n = stream.read(&mut chunk)?;
+        let n = super::webdriver::read_retrying(stream, &mut chunk)?;
         anyhow::ensure!(n > 0, "connection closed before a whole request");
         buf.extend_from_slice(&chunk[..n]);
         anyhow::ensure!(buf.len() <= MAX_REQUEST, "request too large");
@@ -169,7 +169,7 @@ fn read_request(stream: &mut TcpStream) -> anyhow::Result<(String, String, Vec<u
             let (method, path) =
                 (request.method.unwrap_or_default().to_owned(), request.path.unwrap_or_default().to_owned());
             while buf.len() < head_len + length {
-                let n = stream.read(&mut chunk)?;
+                let n = super::webdriver::read_retrying(stream, &mut chunk)?;
                 anyhow::ensure!(n > 0, "connection closed inside the body");
                 buf.extend_from_slice(&chunk[..n]);
             }

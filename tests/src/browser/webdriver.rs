@@ -103,6 +103,17 @@ impl Chromedriver {
     }
 }
 
+/// One read, again when a signal interrupted it: a socket with a read timeout is never
+/// restarted by the kernel (signal(7)), and the lab's processes end with SIGCHLD around us.
+pub(crate) fn read_retrying(stream: &mut TcpStream, chunk: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match stream.read(chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Reads one answer (chromedriver keeps the connection open despite `Connection: close`, so
 /// the body ends at its Content-Length); returns the status code and the body.
 fn read_answer(stream: &mut TcpStream) -> anyhow::Result<(u16, Vec<u8>)> {
@@ -121,13 +132,13 @@ fn read_answer(stream: &mut TcpStream) -> anyhow::Result<(u16, Vec<u8>)> {
             ensure!(head_len + length <= MAX_ANSWER, "answer too large");
             let code = response.code.unwrap_or(0);
             while buf.len() < head_len + length {
-                let n = stream.read(&mut chunk)?;
+                let n = read_retrying(stream, &mut chunk)?;
                 ensure!(n > 0, "connection closed inside the body");
                 buf.extend_from_slice(&chunk[..n]);
             }
             return Ok((code, buf[head_len..head_len + length].to_vec()));
         }
-        let n = stream.read(&mut chunk)?;
+        let n = read_retrying(stream, &mut chunk)?;
         ensure!(n > 0, "connection closed before the whole head");
         buf.extend_from_slice(&chunk[..n]);
         ensure!(buf.len() <= MAX_ANSWER, "answer too large");
