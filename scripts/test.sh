@@ -52,12 +52,13 @@ phase "browser client unit tests in headless Chromium (wasm32)" \
   cargo test -p hometun-wasm --target wasm32-unknown-unknown
 phase "end-to-end in network namespaces" cargo test -p hometun-tests -- --test-threads=2
 # The bench's harness, so it cannot rot: one round of 1 MiB, a few echoes and tunnels, with the
-# binaries built above; it fails when a case fails and asserts no speed.
+# binaries built above; it fails when a case fails and asserts no speed. The test profile reuses
+# the libraries the native phase compiled.
 if [ target/debug/hometun-labhost -nt target/.native-phase-start ]; then
   export HOMETUN_LABHOST_BIN="$PWD/target/debug/hometun-labhost"
 fi
 phase "bench smoke: direct, native client, relay scale (figures not asserted)" \
-  cargo run -q -p hometun-bench -- --smoke --cases direct,hometun-native,hometun-scale
+  cargo run --profile test -q -p hometun-bench -- --smoke --cases direct,hometun-native,hometun-scale
 phase "fuzz: corpus replay and ${FUZZ_SECONDS}s of new inputs" bash scripts/fuzz.sh "$FUZZ_SECONDS"
 
 printf '\n==== summary\n'
