@@ -118,12 +118,7 @@ impl phy::Device for TunnelDevice {
             RxToken { buf, pool: &mut self.rx_pool },
             // Replies generated while receiving (RSTs, echo replies) may exceed the
             // transmit limit slightly: they are bounded by the receive queue.
-            TxToken {
-                queue: &mut self.tx,
-                pool: &mut self.tx_pool,
-                pool_large: &mut self.tx_pool_large,
-                small_capacity: self.small_capacity,
-            },
+            TxToken::new(&mut self.tx, &mut self.tx_pool, &mut self.tx_pool_large, self.small_capacity),
         ))
     }
 
@@ -132,12 +127,7 @@ impl phy::Device for TunnelDevice {
             self.tx_blocked = true;
             return None;
         }
-        Some(TxToken {
-            queue: &mut self.tx,
-            pool: &mut self.tx_pool,
-            pool_large: &mut self.tx_pool_large,
-            small_capacity: self.small_capacity,
-        })
+        Some(TxToken::new(&mut self.tx, &mut self.tx_pool, &mut self.tx_pool_large, self.small_capacity))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -172,6 +162,17 @@ pub(crate) struct TxToken<'a> {
     pool: &'a mut Vec<Vec<u8>>,
     pool_large: &'a mut Vec<Vec<u8>>,
     small_capacity: usize,
+}
+
+impl<'a> TxToken<'a> {
+    fn new(
+        queue: &'a mut VecDeque<Vec<u8>>,
+        pool: &'a mut Vec<Vec<u8>>,
+        pool_large: &'a mut Vec<Vec<u8>>,
+        small_capacity: usize,
+    ) -> Self {
+        Self { queue, pool, pool_large, small_capacity }
+    }
 }
 
 impl phy::TxToken for TxToken<'_> {
