@@ -28,6 +28,12 @@ wasm-bindgen --target web --no-typescript --remove-name-section --remove-produce
 cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
   node_modules/@xterm/addon-fit/lib/addon-fit.js dist/ssh/
 
+# The TLS module (tls/) for home apps served over https with self-signed certificates is a wasm
+# of its own too, loaded only when such an app opens; built the same way (page-wasm, no wasm-opt).
+(cd .. && cargo build -p hometun-tls --target wasm32-unknown-unknown --profile page-wasm)
+wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
+  --out-dir dist/tls "$target_dir/wasm32-unknown-unknown/page-wasm/hometun_tls.wasm"
+
 # The page's own scripts and the wasm-bindgen glue, minified in place (file by file, no
 # bundling: module paths, top-level names and the service worker's shim stay as they are);
 # xterm.js and the noVNC bundle come minified already. About 20 KB gzip of the page budget
@@ -37,4 +43,4 @@ find dist -name '*.js' ! -path dist/ssh/xterm.js ! -path dist/ssh/addon-fit.js !
   node_modules/.bin/esbuild "$js" --minify --target=es2022 --legal-comments=none --log-level=warning \
     --outfile="$js" --allow-overwrite
 done
-ls -l dist dist/ssh
+ls -l dist dist/ssh dist/tls

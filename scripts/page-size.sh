@@ -7,12 +7,15 @@
 #   scripts/page-size.sh BYTES    exits non-zero when the total is over BYTES
 #
 # GOAL is the budget for the whole page with SSH and VNC: 600 KB gzip (KB = 1000 bytes).
+# The TLS module (dist/tls/, for home apps a LAN device serves over https itself; loaded only
+# when such an app opens) is not part of that page: it is listed and held to TLS_CEILING apart.
 # The page is not there yet (docs/ssh.md "Size"), so CI (scripts/test.sh) holds it at CEILING,
 # today's size plus a little: it may not grow (it grew once, by 11 KB, for opt-level 3 on the
 # tunnel's hot crates: +19 % browser download). Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
 CEILING=880000
+TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in
   "") budget=$CEILING name=ceiling ;;
@@ -22,14 +25,23 @@ case "${1:-}" in
 esac
 [ -f "$dist/index.html" ] || { echo "page-size: $dist is not built (scripts/build-page.sh)" >&2; exit 2; }
 total=0
+tls=0
 printf '%10s %10s  %s\n' raw gzip file
 while IFS= read -r f; do
   raw=$(stat -c %s "$f")
   gz=$(gzip -9 -c "$f" | wc -c)
-  total=$((total + gz))
+  case "${f#"$dist"/}" in
+    tls/*) tls=$((tls + gz)) ;;
+    *) total=$((total + gz)) ;;
+  esac
   printf '%10d %10d  %s\n' "$raw" "$gz" "${f#"$dist"/}"
 done < <(find "$dist" -type f | LC_ALL=C sort)
-printf '%10s %10d  total gzip (%s %d; goal %d)\n' '' "$total" "$name" "$budget" "$GOAL"
+printf '%10s %10d  total gzip of the page with SSH and VNC (%s %d; goal %d)\n' '' "$total" "$name" "$budget" "$GOAL"
+printf '%10s %10d  the TLS module for https:// home apps, loaded apart (ceiling %d)\n' '' "$tls" "$TLS_CEILING"
+if [ "$tls" -gt "$TLS_CEILING" ]; then
+  echo "page-size: the TLS module is $tls bytes gzip, over its ceiling of $TLS_CEILING" >&2
+  exit 1
+fi
 if [ "$total" -gt "$budget" ]; then
   echo "page-size: the page is $total bytes gzip, over the $name of $budget" >&2
   exit 1
