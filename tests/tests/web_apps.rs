@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, nginx::Nginx, syncthing, syncthing::Syncthing};
+use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, nginx::Nginx, selfsigned, syncthing, syncthing::Syncthing};
 use hometun_tests::browser::apps_page::{self, close_tab, open_app, open_typed, wait, TrustedLab};
 use hometun_tests::browser::webdriver::Session;
 use hometun_tests::lab::{addr, Lab, Node};
@@ -130,20 +130,7 @@ fn jupyter_login_tree_and_a_kernel_work_through_the_tunnel_and_after_the_service
     step(&page, "jupyter login", || {
         let (_tab, url) = open_app(&page, &launcher, &jupyter::lan_url())?;
         ensure!(url.starts_with(&origin), "appUrl gave {url}, not on {origin}");
-        let at = wait(
-            &page,
-            "Jupyter's login page",
-            APP_LOAD,
-            "return location.pathname === '/login' && document.querySelector('input[name=password]') \
-             ? location.origin : null",
-        )?;
-        ensure!(at == origin.as_str(), "the login page is on {at}");
-        page.execute(
-            "document.querySelector('input[name=password]').value = arguments[0]; \
-             document.querySelector('#login_submit, button[type=submit], input[type=submit]').click(); return true",
-            &[json!(jupyter::PASSWORD)],
-        )?;
-        Ok(())
+        log_in_to_jupyter(&page, &origin)
     });
     step(&page, "jupyter tree", || see_the_tree(&page));
     step(&page, "jupyter files with Range", || {
@@ -175,6 +162,139 @@ fn jupyter_login_tree_and_a_kernel_work_through_the_tunnel_and_after_the_service
         page.execute("window.onbeforeunload = null; location.href = '/tree'; return true", &[])?;
         see_the_tree(&page)
     });
+}
+
+/// A home device that serves its web UI over HTTPS itself with a self-signed certificate (here
+/// Jupyter with `--certfile`, as a NAS or Proxmox does): before anyone trusted its certificate, a
+/// bookmarked app tab gets a refusal naming the certificate's fingerprint. In the launcher, the
+/// typed `https://` address shows that fingerprint (the one `openssl` prints for the device's
+/// certificate) and asks; once trusted, the app works as over plain HTTP: the password login,
+/// the tree, and a kernel run over its WebSocket inside TLS inside the tunnel. Then the device
+/// gets another certificate: the open tab is refused, naming both fingerprints, and the launcher
+/// warns that it changed; only after the user trusts the new one does the app open again.
+#[test]
+fn an_https_app_is_trusted_on_first_use_works_and_a_changed_certificate_is_refused_until_trusted_again() {
+    let lab = Lab::start().expect("lab");
+    let certs = lab.dir().join("device-certs");
+    let first = selfsigned::make(&certs, "first", addr::HOST10).expect("the device's certificate");
+    let mut jupyter = Jupyter::start_https(&lab, &first).expect("Jupyter over HTTPS");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let origin = trusted.trust_https_app(jupyter::TLS_ADDR).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "https launcher", || trusted.connect(&page, "https-phone"));
+
+    step(&page, "https refused before it is trusted", || {
+        let tab = open_typed(&page, &format!("{origin}/login"))?;
+        let text = wait(&page, "the refusal", APP_LOAD, REFUSAL)?;
+        let text = text.as_str().unwrap_or_default();
+        ensure!(text.contains("has not trusted yet") && text.contains(&first.fingerprint), "the tab says {text:?}");
+        close_tab(&page, &tab, &launcher)
+    });
+    step(&page, "https first visit asks", || {
+        let asked = ask_in_launcher(&page, &launcher, &jupyter::tls_lan_url())?;
+        ensure!(asked == json!(["new", first.fingerprint, ""]), "the launcher asked {asked}");
+        Ok(())
+    });
+    let tab = step(&page, "https trusted and opened", || {
+        let tab = trust_and_open(&page)?;
+        log_in_to_jupyter(&page, &origin)?;
+        see_the_tree(&page)?;
+        Ok(tab)
+    });
+    step(&page, "https kernel", || {
+        page.execute("location.href = '/notebooks/' + arguments[0]; return true", &[json!(jupyter::FILES[1])])?;
+        run_print_6_times_7(&page)
+    });
+
+    let second = selfsigned::make(&certs, "second", addr::HOST10).expect("the device's new certificate");
+    drop(jupyter);
+    jupyter = Jupyter::start_https(&lab, &second).expect("Jupyter with the new certificate");
+    step(&page, "https changed certificate refused", || {
+        page.execute("window.onbeforeunload = null; location.href = '/tree'; return true", &[])?;
+        let text = wait(&page, "the refusal", APP_LOAD, REFUSAL)?;
+        let text = text.as_str().unwrap_or_default();
+        ensure!(
+            text.contains("changed") && text.contains(&first.fingerprint) && text.contains(&second.fingerprint),
+            "the tab says {text:?}"
+        );
+        Ok(())
+    });
+    step(&page, "https launcher warns of the change", || {
+        let asked = ask_in_launcher(&page, &launcher, &jupyter::tls_lan_url())?;
+        ensure!(asked == json!(["changed", second.fingerprint, first.fingerprint]), "the launcher asked {asked}");
+        page.execute("document.getElementById('apps-trust-cancel').click(); return true", &[])?;
+        let status = page.execute_async(
+            "const [lan, done] = arguments; \
+             hometun.appCertificate(lan).then(c => done(c.status), e => done(String(e)))",
+            &[json!(jupyter::tls_lan_url())],
+        )?;
+        ensure!(status == "changed", "after Cancel the certificate is {status}");
+        Ok(())
+    });
+    step(&page, "https trusted again", || {
+        page.switch_to(&tab)?;
+        page.execute("location.reload(); return true", &[])?;
+        wait(&page, "the refusal again", APP_LOAD, REFUSAL)?;
+        ask_in_launcher(&page, &launcher, &jupyter::tls_lan_url())?;
+        trust_and_open(&page)?;
+        log_in_to_jupyter(&page, &origin)?;
+        see_the_tree(&page)
+    });
+    drop(jupyter);
+}
+
+/// A hometun refusal page (the service worker's `502` text).
+const REFUSAL: &str = "const t = document.body && document.body.innerText; \
+                       return t && t.startsWith('hometun:') ? t : null";
+
+/// In the launcher window `launcher`: types `lan_url` into the Apps card and clicks "Open in new tab"; waits for
+/// the certificate question and returns `[status, fingerprint shown, fingerprint trusted before]`.
+fn ask_in_launcher(page: &Session<'_>, launcher: &str, lan_url: &str) -> anyhow::Result<serde_json::Value> {
+    page.switch_to(launcher)?;
+    page.execute(
+        "document.getElementById('apps-address').value = arguments[0]; \
+         document.getElementById('apps-open-tab').click(); return true",
+        &[json!(lan_url)],
+    )?;
+    wait(
+        page,
+        "the certificate question",
+        Duration::from_secs(30),
+        "const q = document.getElementById('apps-trust'); \
+         return q && !q.hidden && q.dataset.status ? [q.dataset.status, \
+           document.getElementById('apps-trust-fingerprint').textContent, \
+           document.getElementById('apps-trust-pinned').textContent] : null",
+    )
+}
+
+/// In the launcher, with the certificate question shown: "Trust and open"; switches to the app's
+/// new tab and returns its handle.
+fn trust_and_open(page: &Session<'_>) -> anyhow::Result<String> {
+    let before = page.windows()?;
+    page.execute("document.getElementById('apps-trust-open').click(); return true", &[])?;
+    let tab = hometun_tests::lab::wait_until(Duration::from_secs(10), || {
+        page.windows().ok()?.into_iter().find(|h| !before.contains(h))
+    })?;
+    page.switch_to(&tab)?;
+    Ok(tab)
+}
+
+/// On Jupyter's login page at `origin`: types the password and submits.
+fn log_in_to_jupyter(page: &Session<'_>, origin: &str) -> anyhow::Result<()> {
+    let at = wait(
+        page,
+        "Jupyter's login page",
+        APP_LOAD,
+        "return location.pathname === '/login' && document.querySelector('input[name=password]') \
+         ? location.origin : null",
+    )?;
+    ensure!(at == origin, "the login page is on {at}");
+    page.execute(
+        "document.querySelector('input[name=password]').value = arguments[0]; \
+         document.querySelector('#login_submit, button[type=submit], input[type=submit]').click(); return true",
+        &[json!(jupyter::PASSWORD)],
+    )?;
+    Ok(())
 }
 
 const APP_LOAD: Duration = Duration::from_secs(60);

@@ -111,6 +111,33 @@ pub enum ClientError {
     /// An argument from JavaScript was not usable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// TLS with an `https://` home app failed (handshake, a bad record, the TLS module did not
+    /// load).
+    #[error("the TLS connection to {origin} failed: {message}")]
+    Tls {
+        /// The app's LAN origin.
+        origin: String,
+        /// What failed.
+        message: String,
+    },
+    /// An `https://` home app showed a certificate that nobody has trusted on this device yet.
+    #[error("{origin} shows a certificate this device has not trusted yet (SHA-256 {fingerprint}); open it from the hometun page's Apps card to check and trust it")]
+    AppCertificateNew {
+        /// The app's LAN origin.
+        origin: String,
+        /// SHA-256 of the certificate shown.
+        fingerprint: String,
+    },
+    /// An `https://` home app showed another certificate than the one trusted before.
+    #[error("the certificate of {origin} changed: trusted SHA-256 {pinned}, now SHA-256 {shown}. If you did not replace it, another machine may be posing as that device; if you did, trust the new one from the hometun page's Apps card")]
+    AppCertificateChanged {
+        /// The app's LAN origin.
+        origin: String,
+        /// SHA-256 of the certificate trusted before.
+        pinned: String,
+        /// SHA-256 of the certificate shown now.
+        shown: String,
+    },
     /// A home web app request was refused: not an app origin of this page (or the page is not on
     /// a domain name), a header or cookie that cannot be carried, a failed WebSocket upgrade.
     #[error(transparent)]
@@ -142,6 +169,9 @@ impl ClientError {
             Self::ConnectionReset { .. } => "connection-reset",
             Self::Storage(_) => "storage",
             Self::InvalidArgument(_) => "invalid-argument",
+            Self::Tls { .. } => "tls-failed",
+            Self::AppCertificateNew { .. } => "app-certificate-new",
+            Self::AppCertificateChanged { .. } => "app-certificate-changed",
             Self::App(AppError::TunnelOrigin(_)) => "no-app-origins",
             Self::App(_) => "not-an-app",
         }

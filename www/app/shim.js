@@ -38,7 +38,7 @@
   const COOKIE_WAIT_MS = 5000;
 
   const script = IN_WORKER ? null : document.currentScript;
-  const appHost = location.host; // h-A-B-C-D-pP.DOMAIN[:port]
+  const appHost = location.host; // h-A-B-C-D-pP.DOMAIN[:port] (-sP for HTTPS)
   const relayHost = appHost.slice(appHost.indexOf('.') + 1); // DOMAIN[:port]
   const RELAY = `${location.protocol}//${relayHost}`;
   const nativeOpen = IN_WORKER ? null : window.open;
@@ -65,9 +65,15 @@
 
   // ---- URL mapping ---------------------------------------------------------------------------
   const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-  const SECURE = { 'http:': 'https:', 'ws:': 'wss:' };
+  /** LAN scheme → [app URL scheme, name marker (p plain, s TLS), default port]. */
+  const SECURE = {
+    'http:': ['https:', 'p', '80'],
+    'ws:': ['wss:', 'p', '80'],
+    'https:': ['https:', 's', '443'],
+    'wss:': ['wss:', 's', '443'],
+  };
 
-  /** `http://A.B.C.D[:P]/…` or `ws://…` as the app origin's URL; null when it is not one. */
+  /** `http://A.B.C.D[:P]/…`, `https://…`, `ws://…`, `wss://…` as the app origin's URL; null when it is not one. */
   function mapUrl(input) {
     let url;
     try {
@@ -75,10 +81,10 @@
     } catch (_) {
       return null;
     }
-    const scheme = SECURE[url.protocol];
+    const [scheme, marker, defaultPort] = SECURE[url.protocol] || [];
     const ip = IPV4.exec(url.hostname);
     if (!scheme || !ip || ip.slice(1).some((octet) => Number(octet) > 255)) return null;
-    const label = `h-${ip[1]}-${ip[2]}-${ip[3]}-${ip[4]}-p${url.port || '80'}`;
+    const label = `h-${ip[1]}-${ip[2]}-${ip[3]}-${ip[4]}-${marker}${url.port || defaultPort}`;
     return `${scheme}//${label}.${relayHost}${url.pathname}${url.search}${url.hash}`;
   }
 

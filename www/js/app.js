@@ -41,6 +41,9 @@ function exposeApi() {
   if (typeof wasm.appUrl === 'function' && typeof wasm.appPort === 'function') {
     api.appUrl = (lanUrl) => wasm.appUrl(String(lanUrl));
     api.appPort = (origin) => wasm.appPort(String(origin));
+    api.appCertificate = (lanUrl) => wasm.appCertificate(String(lanUrl));
+    api.trustAppCertificate = (lanUrl, fingerprint) => wasm.trustAppCertificate(String(lanUrl), String(fingerprint));
+    api.forgetAppCertificate = (lanUrl) => wasm.forgetAppCertificate(String(lanUrl));
   }
   api.ssh = (options) => openSsh(api, options);
   api.sshPublicKey = () => sshPublicKey();

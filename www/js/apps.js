@@ -2,8 +2,10 @@
 // each opens in a frame here or in a tab of its own, without an opener) and the answer to every
 // app page's "port-request", by message or through the hub worker (docs/web-apps.md, "Getting a
 // port"). An app runs on an origin of its own
-// (https://h-A-B-C-D-pPORT.DOMAIN); its service worker and shim reach the LAN through ports
-// this page hands out, bound by the wasm to the app's own host:port.
+// (https://h-A-B-C-D-pPORT.DOMAIN, -sPORT for an app the LAN host serves over https itself);
+// its service worker and shim reach the LAN through ports this page hands out, bound by the wasm
+// to the app's own host:port. An https:// app's certificate is trusted on first use: the card
+// shows its fingerprint and asks before the first visit, and warns when it changed.
 //
 // Without a domain and a trusted certificate there are no app origins: the card says so and
 // opens entries in the "Open" tab's snapshot view instead.
@@ -121,8 +123,10 @@ function parseAddress(text) {
   } catch (_) {
     throw new Error(`${text.trim()} is not an address`);
   }
-  if (url.protocol === 'https:') throw new Error('https:// apps in the home network are not supported yet: use http://');
-  if (url.protocol !== 'http:') throw new Error(`${url.protocol} addresses cannot be opened; use http://`);
+  if (url.protocol === 'https:' && !mode.full) {
+    throw new Error('https:// home apps open only on a relay with a domain and a trusted certificate; try http://');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${url.protocol} addresses cannot be opened; use http:// or https://`);
   return url;
 }
 
@@ -136,7 +140,9 @@ async function resolveUrl(api, url) {
   return resolved;
 }
 
+/** `A.B.C.D:PORT` for http://, `https:A.B.C.D:PORT` for https:// (the same port may serve both). */
 function targetOf(url) {
+  if (url.protocol === 'https:') return `https:${url.hostname}:${url.port || '443'}`;
   return `${url.hostname}:${url.port || '80'}`;
 }
 
@@ -278,17 +284,65 @@ function show(api, url, how, label, tab) {
   render();
 }
 
+// ---- certificates of https:// apps -----------------------------------------------------------
+
+function hideTrust() {
+  $('apps-trust').hidden = true;
+  delete $('apps-trust').dataset.status;
+}
+
 /**
- * Opens a LAN URL `how` = "here" | "tab" | "snapshot". A name is looked up first; a tab for it
- * is opened at once (while the click still counts as the user's) and pointed at the app once
- * its address is known.
+ * Asks the user about the certificate `cert` (from `appCertificate`) of the https:// app at
+ * `url`: a first visit shows its fingerprint, a changed one both fingerprints and a warning.
+ * "Trust and open" pins it and opens the app `how`.
+ */
+function askTrust(api, cert, url, how, label) {
+  const changed = cert.status === 'changed';
+  $('apps-trust').dataset.status = cert.status;
+  $('apps-trust-title').textContent = changed
+    ? `The certificate of ${cert.origin} has changed`
+    : `First visit to ${cert.origin}`;
+  $('apps-trust-text').textContent = changed
+    ? 'It is not the certificate you trusted before. If you did not replace it or reset the device, do not go on: another machine may be posing as it.'
+    : 'Like most home devices, it shows a certificate no authority vouches for. If you can, check that this fingerprint is the one the device itself shows (its settings or display); hometun remembers it and warns if it ever changes.';
+  $('apps-trust-fingerprint').textContent = cert.fingerprint;
+  $('apps-trust-protocol').textContent = cert.protocol;
+  $('apps-trust-pinned-row').hidden = !changed;
+  $('apps-trust-pinned').textContent = changed ? cert.pinned : '';
+  $('apps-trust-open').textContent = changed ? 'Trust the new certificate and open' : 'Trust and open';
+  $('apps-trust-open').onclick = () => {
+    try {
+      api.trustAppCertificate(url.href, cert.fingerprint);
+      hideTrust();
+      show(api, url, how, label, null);
+    } catch (error) {
+      showError(error);
+    }
+  };
+  $('apps-trust-cancel').onclick = hideTrust;
+  $('apps-trust').hidden = false;
+}
+
+/** Whether the https:// app at `url` shows its pinned certificate; asks the user when not. */
+async function certificateTrusted(api, url, how, label) {
+  const cert = await api.appCertificate(url.href);
+  if (cert.status === 'trusted') return true;
+  askTrust(api, cert, url, how, label);
+  return false;
+}
+
+/**
+ * Opens a LAN URL `how` = "here" | "tab" | "snapshot". A name is looked up first, and an
+ * https:// app's certificate checked; a tab is opened at once (while the click still counts as
+ * the user's) and pointed at the app once it can be.
  */
 function open(api, lanUrl, how, label) {
   showError(null);
+  hideTrust();
   let url;
   try {
     url = parseAddress(lanUrl);
-    if (IPV4.test(url.hostname)) {
+    if (IPV4.test(url.hostname) && url.protocol === 'http:') {
       show(api, url, how, label, null);
       return;
     }
@@ -296,9 +350,16 @@ function open(api, lanUrl, how, label) {
     showError(error);
     return;
   }
+  const name = label || lanUrl.trim();
   const tab = how === 'tab' && mode.full ? window.open('about:blank') : null;
   resolveUrl(api, url)
-    .then((resolved) => show(api, resolved, how, label || lanUrl.trim(), tab))
+    .then(async (resolved) => {
+      if (resolved.protocol === 'https:' && !(await certificateTrusted(api, resolved, how, name))) {
+        if (tab) tab.close();
+        return;
+      }
+      show(api, resolved, how, name, tab);
+    })
     .catch((error) => {
       if (tab) tab.close();
       showError(error);

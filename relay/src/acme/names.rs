@@ -9,8 +9,9 @@
 //! own addresses, never loopback.
 
 use hometun_shared::app_name;
+use hometun_shared::app_name::AppTarget;
 use hometun_shared::ipv4::Network;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 /// The encoding, re-exported for the relay's other modules.
 pub use hometun_shared::app_name::{decode, encode};
@@ -45,9 +46,9 @@ pub struct AppNames {
 
 impl AppNames {
     /// The LAN target of `name` when the relay may get a certificate for it.
-    pub fn check(&self, name: &str) -> Result<SocketAddrV4, NameError> {
+    pub fn check(&self, name: &str) -> Result<AppTarget, NameError> {
         let target = decode(name, &self.domain)?;
-        let ip = *target.ip();
+        let ip = *target.addr.ip();
         if ip.is_loopback() || !self.lan.contains(ip) {
             return Err(NameError::OutsideLan(ip));
         }
@@ -72,7 +73,14 @@ mod tests {
         let policy = AppNames { domain: DOMAIN.into(), lan: "192.168.0.0/24".parse().unwrap(), own: vec![] };
         assert_eq!(policy.check("h-192-168-0-010-p80.home.example.net"), Err(app_name::NameError::Malformed.into()));
         assert_eq!(policy.check("h-192-168-0-10-p80.example.net"), Err(app_name::NameError::NotUnderDomain.into()));
-        assert_eq!(policy.check("h-192-168-0-10-p80.home.example.net"), Ok("192.168.0.10:80".parse().unwrap()));
+        assert_eq!(
+            policy.check("h-192-168-0-10-p80.home.example.net"),
+            Ok(AppTarget::http("192.168.0.10:80".parse().unwrap()))
+        );
+        assert_eq!(
+            policy.check("h-192-168-0-10-s8443.home.example.net"),
+            Ok(AppTarget::https("192.168.0.10:8443".parse().unwrap()))
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use std::net::SocketAddrV4;
+use hometun_shared::app_name::AppTarget;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -50,7 +50,7 @@ enum Site {
     /// The relay's own name.
     Relay,
     /// An accepted app name and the LAN target it stands for.
-    App(SocketAddrV4),
+    App(AppTarget),
     /// Under the domain but not an accepted app name.
     Refused,
 }
@@ -246,8 +246,12 @@ mod tests {
         let cases: &[(&str, Site)] = &[
             ("home.example.net", Site::Relay),
             ("HOME.example.net.", Site::Relay),
-            ("h-192-168-0-10-p8080.home.example.net", Site::App("192.168.0.10:8080".parse().unwrap())),
-            ("h-192-168-0-10-p8080.HOME.EXAMPLE.NET", Site::App("192.168.0.10:8080".parse().unwrap())),
+            ("h-192-168-0-10-p8080.home.example.net", Site::App(AppTarget::http("192.168.0.10:8080".parse().unwrap()))),
+            ("h-192-168-0-10-p8080.HOME.EXAMPLE.NET", Site::App(AppTarget::http("192.168.0.10:8080".parse().unwrap()))),
+            (
+                "h-192-168-0-10-s8006.home.example.net",
+                Site::App(AppTarget::https("192.168.0.10:8006".parse().unwrap())),
+            ),
             ("h-10-0-0-1-p80.home.example.net", Site::Refused),
             ("h-192-168-0-2-p80.home.example.net", Site::Refused),
             ("h-192-168-0-010-p80.home.example.net", Site::Refused),

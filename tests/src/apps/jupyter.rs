@@ -13,10 +13,13 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
+use super::selfsigned::SelfSigned;
 use crate::lab::{addr, run_bounded, Lab, Node};
 
 /// Where it listens.
 pub const ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(addr::HOST10), 8888);
+/// Where it listens when it serves HTTPS itself ([`Jupyter::start_https`]).
+pub const TLS_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(addr::HOST10), 8443);
 /// The password a user types.
 pub const PASSWORD: &str = "lab-notebook-password";
 /// Files in the notebook directory, which the tree page lists.
@@ -29,15 +32,51 @@ pub struct Jupyter {
     lab: Lab,
     pid: Option<u32>,
     dir: PathBuf,
+    log: String,
 }
 
 /// Its log name in the lab.
 pub const LOG: &str = "jupyter";
+/// The log name of the HTTPS instance.
+pub const TLS_LOG: &str = "jupyter-https";
 
 impl Jupyter {
     /// Starts it on host 10 and waits (at most 60 s) until `/login` answers.
     pub fn start(lab: &Lab) -> anyhow::Result<Self> {
-        let dir = lab.dir().join("jupyter");
+        let jupyter = Self::launch(lab, LOG, ADDR, &[])?;
+        super::wait_ready(lab, Node::Router, ADDR, "/login", 200, LOG, Duration::from_secs(60))?;
+        Ok(jupyter)
+    }
+
+    /// Starts it on host 10 serving HTTPS itself on [`TLS_ADDR`] with `cert`, and waits (at
+    /// most 60 s) until `/login` answers over TLS.
+    pub fn start_https(lab: &Lab, cert: &SelfSigned) -> anyhow::Result<Self> {
+        let tls = [format!("--certfile={}", cert.cert.display()), format!("--keyfile={}", cert.key.display())];
+        let jupyter = Self::launch(lab, TLS_LOG, TLS_ADDR, &tls)?;
+        let url = format!("https://{TLS_ADDR}/login");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            // Python's own client, not verifying (the device's certificate is self-signed).
+            let probe = "import ssl, sys, urllib.request as r; \
+                         print(r.urlopen(sys.argv[1], context=ssl._create_unverified_context(), timeout=5).status)";
+            let out = lab.exec(Node::Router, "python3", ["-c", probe, url.as_str()])?;
+            if String::from_utf8_lossy(&out.stdout).trim() == "200" {
+                return Ok(jupyter);
+            }
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "Jupyter over HTTPS not ready after 60 s: {}\nlog:\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                lab.log(TLS_LOG)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Spawns the server listening on `at` (with `extra` arguments), its state under the lab's
+    /// directory `log`; does not wait.
+    fn launch(lab: &Lab, log: &str, at: SocketAddr, extra: &[String]) -> anyhow::Result<Self> {
+        let dir = lab.dir().join(log);
         let notebooks = dir.join("notebooks");
         for sub in ["config", "data", "runtime", "ipython"] {
             std::fs::create_dir_all(dir.join(sub))?;
@@ -57,8 +96,8 @@ impl Jupyter {
             "/usr/bin/jupyter-notebook".to_owned(),
             "--no-browser".to_owned(),
             "--allow-root".to_owned(),
-            format!("--ip={}", ADDR.ip()),
-            format!("--port={}", ADDR.port()),
+            format!("--ip={}", at.ip()),
+            format!("--port={}", at.port()),
             "--port-retries=0".to_owned(),
             format!("--notebook-dir={}", notebooks.display()),
             format!("--NotebookApp.password={hashed}"),
@@ -67,10 +106,8 @@ impl Jupyter {
             "--NotebookApp.open_browser=False".to_owned(),
             "--MappingKernelManager.cull_idle_timeout=0".to_owned(),
         ];
-        let pid = lab.spawn(Node::Host10, LOG, "env", &args)?;
-        let jupyter = Self { lab: lab.clone(), pid: Some(pid), dir };
-        super::wait_ready(lab, Node::Router, ADDR, "/login", 200, LOG, Duration::from_secs(60))?;
-        Ok(jupyter)
+        let pid = lab.spawn(Node::Host10, log, "env", args.iter().chain(extra))?;
+        Ok(Self { lab: lab.clone(), pid: Some(pid), dir, log: log.to_owned() })
     }
 
     /// The notebook directory.
@@ -80,7 +117,7 @@ impl Jupyter {
 
     /// What it logged so far.
     pub fn log(&self) -> String {
-        self.lab.log(LOG)
+        self.lab.log(&self.log)
     }
 }
 
@@ -113,4 +150,9 @@ const NOTEBOOK: &str = r#"{"cells": [], "metadata": {"kernelspec": {"display_nam
 /// The notebook's own address as a LAN URL (what a user would type at home).
 pub fn lan_url() -> String {
     format!("http://{ADDR}/")
+}
+
+/// The HTTPS instance's address as a LAN URL.
+pub fn tls_lan_url() -> String {
+    format!("https://{TLS_ADDR}/")
 }

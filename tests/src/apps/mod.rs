@@ -4,7 +4,8 @@
 //! test fails.
 //!
 //! - [`jupyter`]: Jupyter Notebook on `192.168.0.10:8888` with a password (cookie login form with
-//!   `_xsrf`, redirects, JSON APIs, a kernel WebSocket, `/files/` with `Range`).
+//!   `_xsrf`, redirects, JSON APIs, a kernel WebSocket, `/files/` with `Range`); also over HTTPS
+//!   on `:8443` with a [`selfsigned`] certificate, as a NAS or Proxmox serves its UI.
 //! - [`syncthing`]: the Syncthing GUI on `192.168.0.20:8384` (REST with the `X-CSRF-Token-…`
 //!   header read from a cookie, the long-poll `/rest/events`).
 //! - [`nginx`]: nginx serving a directory (a 64 MiB random file of known SHA-256, static pages),
@@ -20,13 +21,14 @@
 //! - [`http`]: a plain HTTP/1.0 client inside a lab namespace, for readiness waits and for
 //!   checking the apps directly from inside the LAN.
 //!
-//! Ports: the LAN hosts' own services use 80, 7 and 22 ([`crate::lab`]); the apps use 8888, 8384
+//! Ports: the LAN hosts' own services use 80, 7 and 22 ([`crate::lab`]); the apps use 8888, 8443, 8384
 //! (with Syncthing's sync port 22000), 8080 and the VNC desktops 5900-5901.
 
 pub mod http;
 pub mod jupyter;
 pub mod mdns;
 pub mod nginx;
+pub mod selfsigned;
 pub mod sshd;
 pub mod syncthing;
 pub mod vnc;

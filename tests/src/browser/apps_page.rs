@@ -30,6 +30,16 @@ pub fn app_name(lan: SocketAddr) -> String {
     format!("h-{}-p{}.{}", lan.ip().to_string().replace('.', "-"), lan.port(), addr::DOMAIN)
 }
 
+/// The app origin of an app the LAN host serves over HTTPS itself (`-sPORT`).
+pub fn https_app_origin(lan: SocketAddr) -> String {
+    format!("https://{}", https_app_name(lan))
+}
+
+/// The app name of an app the LAN host serves over HTTPS itself.
+pub fn https_app_name(lan: SocketAddr) -> String {
+    format!("h-{}-s{}.{}", lan.ip().to_string().replace('.', "-"), lan.port(), addr::DOMAIN)
+}
+
 /// Chromium's lab flags without any certificate exception, mapping the relay's name and every
 /// app name to the router's public address.
 pub fn trusting_args() -> Vec<String> {
@@ -86,10 +96,18 @@ impl TrustedLab {
     /// Waits until the app name of `lan` has a certificate the browser trusts (the relay orders
     /// it at the first handshake); returns the app origin.
     pub fn trust_app(&self, lan: SocketAddr) -> anyhow::Result<String> {
-        let name = app_name(lan);
-        retry(Duration::from_secs(60), || trusted_handshake(&self.lab, &name, &self.root))
+        self.trust_name(&app_name(lan))
+    }
+
+    /// [`Self::trust_app`] for an app the LAN host serves over HTTPS itself.
+    pub fn trust_https_app(&self, lan: SocketAddr) -> anyhow::Result<String> {
+        self.trust_name(&https_app_name(lan))
+    }
+
+    fn trust_name(&self, name: &str) -> anyhow::Result<String> {
+        retry(Duration::from_secs(60), || trusted_handshake(&self.lab, name, &self.root))
             .with_context(|| format!("{name} never got a trusted certificate"))?;
-        Ok(app_origin(lan))
+        Ok(format!("https://{name}"))
     }
 
     /// Enrols the browser from a fresh invite for `device` and waits until the launcher says

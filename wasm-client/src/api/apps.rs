@@ -4,9 +4,12 @@
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageChannel, MessagePort};
 
-use crate::apps::bridge::{self, App};
-use crate::apps::origin::AppOrigins;
+use super::js::Obj;
+use crate::apps::bridge::{self, stream, App};
+use crate::apps::origin::{lan_target, AppOrigins};
+use crate::apps::pins::Verdict;
 use crate::error::ClientError;
+use hometun_shared::app_name::AppTarget;
 
 /// The page's own origin `T` (`location.origin`).
 fn tunnel_origin() -> Result<String, ClientError> {
@@ -37,10 +40,55 @@ pub fn app_port_under(origin: &str, tunnel_origin: &str) -> Result<MessagePort, 
 
 /// The app-origin URL of a LAN URL: `appUrl("http://192.168.0.10:8080/a")` is
 /// `"https://h-192-168-0-10-p8080.<this page's host>/a"`. Fails with `not-an-app` for URLs
-/// that are not `http://` on an IPv4 address (or a name the relay listed, see `hosts()`) and `no-app-origins` when this page is not on a
+/// that are not `http://` or `https://` on an IPv4 address (or a name the relay listed, see `hosts()`) and `no-app-origins` when this page is not on a
 /// domain name.
 #[wasm_bindgen(js_name = appUrl)]
 pub fn app_url(lan_url: String) -> Result<String, JsValue> {
     let origins = AppOrigins::new(&tunnel_origin()?).map_err(ClientError::from)?;
     Ok(origins.app_url(&super::hosts::with_discovered_address(&lan_url)).map_err(ClientError::from)?)
+}
+
+/// The `https://` LAN target of `lan_url` (a discovered name allowed, see `hosts()`).
+fn https_target(lan_url: &str) -> Result<std::net::SocketAddrV4, ClientError> {
+    let target = lan_target(&super::hosts::with_discovered_address(lan_url))?;
+    if !target.tls {
+        return Err(ClientError::InvalidArgument(format!("{lan_url} is not an https:// LAN URL")));
+    }
+    Ok(target.addr)
+}
+
+/// What the HTTPS home app at `lanUrl` shows: resolves with `{origin, fingerprint, protocol,
+/// status, pinned}`, where `status` is `"trusted"` (the pinned certificate), `"new"` (nothing
+/// pinned yet) or `"changed"` (`pinned` is the fingerprint trusted before). Connects and runs the
+/// TLS handshake only; nothing is sent inside TLS. Fingerprints are SHA-256 of the certificate,
+/// `AB:CD:…`.
+#[wasm_bindgen(js_name = appCertificate)]
+pub async fn app_certificate(lan_url: String) -> Result<JsValue, JsValue> {
+    let addr = https_target(&lan_url)?;
+    let (handshake, verdict) = stream::inspect(addr).await?;
+    let pinned = match &verdict {
+        Verdict::Trusted => JsValue::from(handshake.fingerprint.as_str()),
+        Verdict::New => JsValue::NULL,
+        Verdict::Changed(pinned) => JsValue::from(pinned.as_str()),
+    };
+    Ok(Obj::new()
+        .set("origin", AppTarget::https(addr).lan_origin())
+        .set("fingerprint", handshake.fingerprint)
+        .set("protocol", handshake.protocol)
+        .set("status", verdict.as_str())
+        .set("pinned", pinned)
+        .into_js())
+}
+
+/// Trusts `fingerprint` (from [`app_certificate`], after the user saw it) as the certificate
+/// of the HTTPS home app at `lanUrl`, replacing any earlier one.
+#[wasm_bindgen(js_name = trustAppCertificate)]
+pub fn trust_app_certificate(lan_url: String, fingerprint: String) -> Result<(), JsValue> {
+    Ok(stream::trust(https_target(&lan_url)?, &fingerprint)?)
+}
+
+/// Forgets the trusted certificate of the HTTPS home app at `lanUrl`; whether there was one.
+#[wasm_bindgen(js_name = forgetAppCertificate)]
+pub fn forget_app_certificate(lan_url: String) -> Result<bool, JsValue> {
+    Ok(stream::forget(https_target(&lan_url)?)?)
 }

@@ -18,7 +18,7 @@
 //! [`MAX_HEADER_BYTES`].
 
 use super::jar::Jar;
-use super::origin::{lan_authority, AppOrigins};
+use super::origin::AppOrigins;
 use super::AppError;
 
 /// At most this many headers in a request or response.
@@ -59,7 +59,7 @@ pub fn map_request(
     check_bounds(headers)?;
     let target = jar.target();
     let connection_listed = connection_tokens(headers);
-    let mut out: HeaderList = vec![("Host".to_owned(), lan_authority(target))];
+    let mut out: HeaderList = vec![("Host".to_owned(), target.authority())];
     for (name, value) in headers {
         check_header(name, value)?;
         let lower = name.to_ascii_lowercase();
@@ -126,7 +126,7 @@ pub fn map_response(
         let lower = name.to_ascii_lowercase();
         match lower.as_str() {
             "set-cookie" => jar_changed |= jar.store_set_cookie(value, request_path, now),
-            "location" => out.push((name.clone(), map_location(origins, value))),
+            "location" => out.push((name.clone(), map_location(origins, jar.target().scheme(), value))),
             "content-security-policy" | "content-security-policy-report-only" => {
                 if let Some(policy) = mapped_policy(value, &origins.tunnel_origin()) {
                     out.push((name.clone(), policy));
@@ -177,9 +177,10 @@ pub fn check_bounds(headers: &[(String, String)]) -> Result<(), AppError> {
 }
 
 /// A `Location` value as the browser should follow it: a LAN URL (of any app) on its app
-/// origin; relative and other URLs unchanged.
-pub fn map_location(origins: &AppOrigins, location: &str) -> String {
-    let absolute = if location.starts_with("//") { format!("http:{location}") } else { location.to_owned() };
+/// origin; relative and other URLs unchanged. `scheme` (`http`, `https`) is the answering app's,
+/// for a scheme-relative `//A.B.C.D/…`.
+pub fn map_location(origins: &AppOrigins, scheme: &str, location: &str) -> String {
+    let absolute = if location.starts_with("//") { format!("{scheme}:{location}") } else { location.to_owned() };
     origins.app_url(&absolute).unwrap_or_else(|_| location.to_owned())
 }
 
@@ -258,7 +259,13 @@ mod tests {
 
     fn setup(port: u16) -> (AppOrigins, Jar) {
         let origins = AppOrigins::new("https://home.test:8443").unwrap();
-        (origins, Jar::new(std::net::SocketAddrV4::new([192, 168, 0, 10].into(), port)))
+        (
+            origins,
+            Jar::new(hometun_shared::app_name::AppTarget::http(std::net::SocketAddrV4::new(
+                [192, 168, 0, 10].into(),
+                port,
+            ))),
+        )
     }
 
     #[test]
@@ -357,10 +364,16 @@ mod tests {
             ("http://192.168.0.20/admin", "https://h-192-168-0-20-p80.home.test:8443/admin"),
             ("//192.168.0.20:8080/x", "https://h-192-168-0-20-p8080.home.test:8443/x"),
             ("https://example.com/", "https://example.com/"),
+            ("https://192.168.0.20:8006/ui", "https://h-192-168-0-20-s8006.home.test:8443/ui"),
         ];
         for (lan, browser) in cases {
-            assert_eq!(map_location(&origins, lan), browser, "{lan}");
+            assert_eq!(map_location(&origins, "http", lan), browser, "{lan}");
         }
+        assert_eq!(
+            map_location(&origins, "https", "//192.168.0.20:8006/x"),
+            "https://h-192-168-0-20-s8006.home.test:8443/x",
+            "a scheme-relative Location keeps the answering app's scheme"
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@
 
 use super::AppError;
 use cookie::Cookie;
+use hometun_shared::app_name::AppTarget;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddrV4;
 
 /// At most this many cookies per app (browsers keep at least 50 per domain; 180 is Chromium's).
 pub const MAX_COOKIES: usize = 180;
@@ -25,7 +25,7 @@ pub type ScriptCookie = (String, String, String);
 /// The cookies of one app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jar {
-    target: SocketAddrV4,
+    target: AppTarget,
     cookies: Vec<Stored>,
     next_seq: u64,
 }
@@ -60,12 +60,12 @@ enum Source {
 
 impl Jar {
     /// An empty jar for the app at `target`.
-    pub fn new(target: SocketAddrV4) -> Self {
+    pub fn new(target: AppTarget) -> Self {
         Self { target, cookies: Vec::new(), next_seq: 0 }
     }
 
     /// The app this jar belongs to.
-    pub fn target(&self) -> SocketAddrV4 {
+    pub fn target(&self) -> AppTarget {
         self.target
     }
 
@@ -118,7 +118,7 @@ impl Jar {
 
     /// A jar for `target` from [`Self::to_json`]'s output. Fails on anything else; cookies over
     /// the limits are dropped.
-    pub fn from_json(target: SocketAddrV4, json: &str) -> Result<Self, AppError> {
+    pub fn from_json(target: AppTarget, json: &str) -> Result<Self, AppError> {
         let saved: Saved = serde_json::from_str(json).map_err(|e| AppError::SavedJar(e.to_string()))?;
         if saved.version != 1 {
             return Err(AppError::SavedJar(format!("version {} is not 1", saved.version)));
@@ -148,7 +148,7 @@ impl Jar {
             return Err(AppError::CookieRefused("larger than 4 KiB"));
         }
         if let Some(domain) = cookie.domain() {
-            if !domain.eq_ignore_ascii_case(&self.target.ip().to_string()) {
+            if !domain.eq_ignore_ascii_case(&self.target.addr.ip().to_string()) {
                 return Err(AppError::CookieRefused("Domain is not this app's host"));
             }
         }
@@ -224,7 +224,7 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
 
     fn jar() -> Jar {
-        Jar::new("192.168.0.10:8888".parse().unwrap())
+        Jar::new(AppTarget::http("192.168.0.10:8888".parse().unwrap()))
     }
 
     #[test]

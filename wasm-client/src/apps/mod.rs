@@ -12,6 +12,7 @@ pub mod headers;
 pub mod inject;
 pub mod jar;
 pub mod origin;
+pub mod pins;
 pub mod websocket;
 
 pub use error::AppError;

@@ -4,11 +4,12 @@
 //! app origin `https://h-192-168-0-10-p8123.home.test:8443`. The check is strict (lower case,
 //! one label, the tunnel's own host and port, a canonical name: `hometun_shared::app_name`), so
 //! one target has exactly one origin and a page cannot pick another target by spelling.
-//! LAN URLs are `http://A.B.C.D[:PORT]` (`ws://` for WebSockets); path, query and fragment are
+//! LAN URLs are `http://A.B.C.D[:PORT]` (`ws://` for WebSockets), or `https://` (`wss://`) for an
+//! app the LAN host serves over TLS itself (`h-A-B-C-D-sPORT`); path, query and fragment are
 //! copied byte for byte.
 
 use super::AppError;
-use hometun_shared::app_name;
+use hometun_shared::app_name::{self, AppTarget};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// The app origins under one tunnel origin.
@@ -54,13 +55,13 @@ impl AppOrigins {
         format!("https://{}{}", self.host, self.port_suffix)
     }
 
-    /// The app origin of `target`: `https://h-A-B-C-D-pPORT.HOST[:PORT]`.
-    pub fn origin_of(&self, target: SocketAddrV4) -> String {
+    /// The app origin of `target`: `https://h-A-B-C-D-pPORT.HOST[:PORT]` (`-sPORT` for HTTPS).
+    pub fn origin_of(&self, target: AppTarget) -> String {
         format!("https://{}.{}{}", app_name::label(target), self.host, self.port_suffix)
     }
 
     /// The LAN target of an app origin (strict: exactly what [`Self::origin_of`] makes).
-    pub fn target_of(&self, origin: &str) -> Result<SocketAddrV4, AppError> {
+    pub fn target_of(&self, origin: &str) -> Result<AppTarget, AppError> {
         let refuse = || AppError::NotAppOrigin(origin.to_owned());
         let rest = origin.strip_prefix("https://").ok_or_else(refuse)?;
         let name = rest.strip_suffix(self.port_suffix.as_str()).ok_or_else(refuse)?;
@@ -74,8 +75,8 @@ impl AppOrigins {
         Ok(target)
     }
 
-    /// Maps a LAN URL (`http://A.B.C.D[:P]/path?q#f`, `ws://…`) to the same URL on its app
-    /// origin (`https://…`, `wss://…`). The path, query and fragment are kept byte for byte;
+    /// Maps a LAN URL (`http://A.B.C.D[:P]/path?q#f`, `ws://…`, `https://…`, `wss://…`) to the
+    /// same URL on its app origin (`https://…`, `wss://…`). The path, query and fragment are kept byte for byte;
     /// `http://A.B.C.D` alone becomes the origin with `/`.
     pub fn app_url(&self, lan_url: &str) -> Result<String, AppError> {
         let (secure_scheme, target, rest) = parse_lan_url(lan_url)?;
@@ -85,43 +86,44 @@ impl AppOrigins {
     }
 
     /// Maps a URL on an app origin (`https://h-…/path`, `wss://…`) back to the LAN URL
-    /// (`http://A.B.C.D[:P]/path`, `ws://…`), for `Origin`, `Referer` and similar headers.
+    /// (`http://A.B.C.D[:P]/path`, `ws://…`; `https://`, `wss://` for an HTTPS app), for
+    /// `Origin`, `Referer` and similar headers.
     pub fn lan_url(&self, app_url: &str) -> Result<String, AppError> {
-        let (plain_scheme, origin_rest) = if let Some(rest) = app_url.strip_prefix("https://") {
-            ("http://", rest)
+        let (websocket, origin_rest) = if let Some(rest) = app_url.strip_prefix("https://") {
+            (false, rest)
         } else if let Some(rest) = app_url.strip_prefix("wss://") {
-            ("ws://", rest)
+            (true, rest)
         } else {
             return Err(AppError::NotAppOrigin(app_url.to_owned()));
         };
         let end = origin_rest.find(['/', '?', '#']).unwrap_or(origin_rest.len());
         let (authority, rest) = origin_rest.split_at(end);
         let target = self.target_of(&format!("https://{authority}"))?;
-        Ok(format!("{plain_scheme}{}{}", lan_authority(target), if rest.is_empty() { "/" } else { rest }))
+        let scheme = if websocket { target.ws_scheme() } else { target.scheme() };
+        Ok(format!("{scheme}://{}{}", target.authority(), if rest.is_empty() { "/" } else { rest }))
     }
 
     /// The LAN origin of an app origin (`https://h-192-168-0-10-p80.…` → `http://192.168.0.10`).
     pub fn lan_origin(&self, app_origin: &str) -> Result<String, AppError> {
-        Ok(format!("http://{}", lan_authority(self.target_of(app_origin)?)))
+        Ok(self.target_of(app_origin)?.lan_origin())
     }
 }
 
-/// `A.B.C.D[:PORT]` as a LAN URL or `Host` header writes it (`:80` left out).
-pub fn lan_authority(target: SocketAddrV4) -> String {
-    match target.port() {
-        80 => target.ip().to_string(),
-        port => format!("{}:{port}", target.ip()),
-    }
+/// The LAN target of a LAN URL (`http://A.B.C.D[:P]/…`, `https://…`, `ws://…`, `wss://…`).
+pub fn lan_target(url: &str) -> Result<AppTarget, AppError> {
+    Ok(parse_lan_url(url)?.1)
 }
 
 /// Splits a LAN URL into the scheme its app URL gets (`https` or `wss`), the target and the
 /// rest (path, query, fragment; possibly empty).
-fn parse_lan_url(url: &str) -> Result<(&'static str, SocketAddrV4, &str), AppError> {
+fn parse_lan_url(url: &str) -> Result<(&'static str, AppTarget, &str), AppError> {
     let refuse = || AppError::NotLanUrl(url.to_owned());
     let scheme_end = url.find("://").ok_or_else(refuse)?;
-    let secure_scheme = match url[..scheme_end].to_ascii_lowercase().as_str() {
-        "http" => "https",
-        "ws" => "wss",
+    let (secure_scheme, tls) = match url[..scheme_end].to_ascii_lowercase().as_str() {
+        "http" => ("https", false),
+        "ws" => ("wss", false),
+        "https" => ("https", true),
+        "wss" => ("wss", true),
         _ => return Err(refuse()),
     };
     let after = &url[scheme_end + 3..];
@@ -129,10 +131,10 @@ fn parse_lan_url(url: &str) -> Result<(&'static str, SocketAddrV4, &str), AppErr
     let (authority, rest) = after.split_at(end);
     let (host, port) = match authority.split_once(':') {
         Some((host, port)) => (host, parse_port(port).ok_or_else(refuse)?),
-        None => (authority, 80),
+        None => (authority, if tls { 443 } else { 80 }),
     };
     let ip: Ipv4Addr = host.parse().map_err(|_| refuse())?;
-    Ok((secure_scheme, SocketAddrV4::new(ip, port), rest))
+    Ok((secure_scheme, AppTarget { addr: SocketAddrV4::new(ip, port), tls }, rest))
 }
 
 /// A port 1-65535 in plain decimal.
@@ -145,8 +147,8 @@ fn parse_port(text: &str) -> Option<u16> {
 mod tests {
     use super::*;
 
-    fn target(text: &str) -> SocketAddrV4 {
-        text.parse().unwrap()
+    fn target(text: &str) -> AppTarget {
+        AppTarget::http(text.parse().unwrap())
     }
 
     #[test]
@@ -207,10 +209,14 @@ mod tests {
                 "wss://h-192-168-0-10-p8888.home.test:8443/api/kernels/1/channels",
             ),
             ("http://192.168.0.10:80?q", "https://h-192-168-0-10-p80.home.test:8443?q"),
+            ("https://192.168.0.5:8006/#v1", "https://h-192-168-0-5-s8006.home.test:8443/#v1"),
+            ("https://192.168.0.5:443/x", "https://h-192-168-0-5-s443.home.test:8443/x"),
+            ("wss://192.168.0.5:8006/ws", "wss://h-192-168-0-5-s8006.home.test:8443/ws"),
         ];
         for (lan, app) in cases {
             assert_eq!(origins.app_url(lan).as_deref(), Ok(app), "{lan}");
-            assert_eq!(origins.lan_url(app).as_deref(), Ok(lan.replace(":80?", "?").as_str()), "{app}");
+            let canonical = lan.replace(":80?", "?").replace(":443/", "/");
+            assert_eq!(origins.lan_url(app).as_deref(), Ok(canonical.as_str()), "{app}");
         }
         assert_eq!(
             origins.app_url("HTTP://192.168.0.10:8080").as_deref(),
@@ -220,8 +226,13 @@ mod tests {
             origins.lan_origin("https://h-192-168-0-10-p8080.home.test:8443").as_deref(),
             Ok("http://192.168.0.10:8080")
         );
+        assert_eq!(
+            origins.lan_origin("https://h-192-168-0-5-s8006.home.test:8443").as_deref(),
+            Ok("https://192.168.0.5:8006")
+        );
+        assert_eq!(origins.app_url("https://192.168.0.5").as_deref(), Ok("https://h-192-168-0-5-s443.home.test:8443/"));
         for not_lan in [
-            "https://192.168.0.10/",
+            "ftp://192.168.0.10/",
             "http://nas.local/",
             "http://192.168.0.010/",
             "http://192.168.0.10:0/",

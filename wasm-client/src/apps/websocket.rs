@@ -8,13 +8,11 @@
 //! Bounds: the `101` answer's head at most [`MAX_RESPONSE_HEAD`], a frame at most [`MAX_FRAME`],
 //! a message at most [`MAX_MESSAGE`] (both directions).
 
-use super::origin::lan_authority;
 use super::AppError;
 use base64::Engine as _;
+use hometun_shared::app_name::AppTarget;
 use std::io::{self, Read, Write};
-use std::net::SocketAddrV4;
 use tungstenite::error::Error as WsError;
-use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
@@ -30,7 +28,7 @@ pub const MAX_MESSAGE: usize = 16 << 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpgradeRequest {
     /// The LAN app.
-    pub target: SocketAddrV4,
+    pub target: AppTarget,
     /// Path and query, starting with `/`.
     pub path: String,
     /// The page's LAN origin (`http://A.B.C.D[:P]`, mapped from its app origin), if any.
@@ -85,7 +83,7 @@ impl ClientHandshake {
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
             request.path,
-            lan_authority(request.target)
+            request.target.authority()
         );
         if let Some(origin) = &request.origin {
             head.push_str(&format!("Origin: {origin}\r\n"));
@@ -99,7 +97,7 @@ impl ClientHandshake {
         head.push_str("\r\n");
         Ok(Self {
             request: head.into_bytes(),
-            accept: derive_accept_key(key.as_bytes()),
+            accept: accept_key(&key),
             protocols: request.protocols.clone(),
             received: Vec::new(),
         })
@@ -329,6 +327,16 @@ impl Write for Pipe {
     }
 }
 
+/// The `Sec-WebSocket-Accept` a server must answer to `key` (RFC 6455 section 4.2.2: SHA-1 of
+/// the key and the protocol's GUID, in base64).
+fn accept_key(key: &str) -> String {
+    use sha1::Digest as _;
+    let mut sha1 = sha1::Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,7 +390,7 @@ mod tests {
 
     fn request(protocols: &[&str]) -> UpgradeRequest {
         UpgradeRequest {
-            target: "192.168.0.10:8888".parse().unwrap(),
+            target: AppTarget::http("192.168.0.10:8888".parse().unwrap()),
             path: "/api/kernels/1/channels?session_id=x".into(),
             origin: Some("http://192.168.0.10:8888".into()),
             cookie: Some("_xsrf=tok".into()),
@@ -478,6 +486,11 @@ mod tests {
         let lost = WsEvent::Closed { code: 1006, reason: String::new(), clean: false };
         assert_eq!(client.connection_lost(), Some(lost), "a stream that ends without a close frame");
         assert_eq!(client.connection_lost(), None);
+    }
+
+    #[test]
+    fn the_accept_key_is_the_one_rfc_6455_gives_for_its_sample_key() {
+        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]

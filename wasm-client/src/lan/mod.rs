@@ -9,6 +9,7 @@ pub mod host;
 pub mod http;
 pub mod ping;
 pub mod tcp;
+pub mod tls;
 
 use crate::driver::link::{Link, Phase};
 use crate::error::ClientError;

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod socket;
 pub mod store;
 pub mod timer;
+pub mod tls;
 
 /// `host[:port]` of the page (to tell whether the relay is on the page's own origin).
 pub fn page_host() -> String {

@@ -205,7 +205,9 @@ async fn direct(lan: &str, path: &str) -> Vec<u8> {
 
 /// Every app-port step of the scenario; the tunnel is up.
 pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
-    let target: SocketAddrV4 = format!("{lan}:80").parse().expect("LAN host is an IPv4 address");
+    let target = hometun_shared::app_name::AppTarget::http(
+        format!("{lan}:80").parse::<SocketAddrV4>().expect("LAN host is an IPv4 address"),
+    );
     let origin = format!("https://h-{}-p80.home.test", lan.replace('.', "-"));
 
     // A bad origin gets no port.

@@ -8,15 +8,15 @@
 //! body is streamed ([`send_streamed`]) cannot be sent twice: it goes on a new connection and is
 //! never retried; its response is read once the whole body is written.
 
+use hometun_shared::app_name::AppTarget;
 use std::future::Future;
-use std::net::SocketAddrV4;
 use std::rc::Rc;
 
 use super::pool::{self, Connection, Lease};
+use super::stream::LanStream;
 use super::upload::Piece;
 use crate::error::ClientError;
 use crate::http::{Body, BodyFramer, BodyFraming, HttpError, Request, ResponseHead};
-use crate::lan::tcp::TcpStream;
 
 /// A response whose head has arrived; read the body with [`Exchange::next_chunk`].
 pub struct Exchange {
@@ -36,9 +36,9 @@ enum Failure {
 /// Sends `request` to `target` on a pooled connection; returns the head and the exchange that
 /// reads the body. `on_stream` sees the connection's stream (to abort it on cancel).
 pub async fn send(
-    target: SocketAddrV4,
+    target: AppTarget,
     request: &Request,
-    on_stream: impl Fn(&Rc<TcpStream>),
+    on_stream: impl Fn(&Rc<LanStream>),
 ) -> Result<(ResponseHead, Exchange), ClientError> {
     let bytes = request.encode_keep_alive()?;
     let mut lease = pool::lease(target).await?;
@@ -60,11 +60,11 @@ pub async fn send(
 /// end, on a new connection; returns like [`send`]. Fails when a piece fails (a cancel), when the
 /// pieces do not add up to a `Content-Length`, or when the connection breaks.
 pub async fn send_streamed<F, P>(
-    target: SocketAddrV4,
+    target: AppTarget,
     request: &Request,
     framing: BodyFraming,
     mut next_piece: F,
-    on_stream: impl Fn(&Rc<TcpStream>),
+    on_stream: impl Fn(&Rc<LanStream>),
 ) -> Result<(ResponseHead, Exchange), ClientError>
 where
     F: FnMut() -> P,

@@ -8,12 +8,12 @@ use std::rc::Rc;
 use super::message::FetchRequest;
 use super::port::{PortServer, Task};
 use super::reply::{Reply, MAX_CHUNK};
+use super::stream::LanStream;
 use super::{exchange, jars, upload};
 use crate::apps::headers::{has_body, map_request, map_response};
 use crate::apps::inject::Injector;
 use crate::error::ClientError;
 use crate::http::{HttpError, HttpUrl, Request};
-use crate::lan::tcp::TcpStream;
 
 /// Why streaming stopped early without an error to report.
 struct Cancelled;
@@ -33,11 +33,11 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     let app = &server.app;
     let (target, path) = (app.target, request.path.as_str());
     let headers = jars::with_jar(target, |jar, now| map_request(&app.origins, jar, path, &request.headers, now))?;
-    let url = HttpUrl { host: target.ip().to_string(), port: target.port(), target: request.path.clone() };
+    let url = HttpUrl { host: target.addr.ip().to_string(), port: target.addr.port(), target: request.path.clone() };
     let mut http_request = Request::new(&request.method, url);
     http_request.headers = headers;
     http_request.body = request.body;
-    let on_stream = |stream: &Rc<TcpStream>| *task.stream.borrow_mut() = Some(stream.clone());
+    let on_stream = |stream: &Rc<LanStream>| *task.stream.borrow_mut() = Some(stream.clone());
     let (head, mut exchange) = match request.stream_body {
         Some(framing) => {
             let next_piece = || upload::next(server, task);

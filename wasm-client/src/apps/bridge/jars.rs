@@ -3,21 +3,23 @@
 //! and broadcast to every port of the app (`cookies`) whenever it changes. A LAN `Set-Cookie`
 //! never becomes a real browser cookie.
 
+use hometun_shared::app_name::AppTarget;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
 
 use super::port::servers_of;
 use crate::apps::jar::Jar;
 use crate::apps::AppError;
 
 thread_local! {
-    static JARS: RefCell<HashMap<SocketAddrV4, Jar>> = RefCell::new(HashMap::new());
+    static JARS: RefCell<HashMap<AppTarget, Jar>> = RefCell::new(HashMap::new());
 }
 
-/// The `localStorage` key of `target`'s jar.
-pub fn storage_key(target: SocketAddrV4) -> String {
-    format!("hometun.jar.{target}")
+/// The `localStorage` key of `target`'s jar: `hometun.jar.192.168.0.10:8080`, with `https.`
+/// before the address for an HTTPS app.
+pub fn storage_key(target: AppTarget) -> String {
+    let scheme = if target.tls { "https." } else { "" };
+    format!("hometun.jar.{scheme}{}", target.addr)
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -31,7 +33,7 @@ fn now() -> i64 {
 
 /// Runs `f` on `target`'s jar (loaded on first use; an unreadable saved jar starts empty) with
 /// the current time.
-pub fn with_jar<T>(target: SocketAddrV4, f: impl FnOnce(&mut Jar, i64) -> T) -> T {
+pub fn with_jar<T>(target: AppTarget, f: impl FnOnce(&mut Jar, i64) -> T) -> T {
     JARS.with(|jars| {
         let mut jars = jars.borrow_mut();
         let jar = jars.entry(target).or_insert_with(|| {
@@ -43,7 +45,7 @@ pub fn with_jar<T>(target: SocketAddrV4, f: impl FnOnce(&mut Jar, i64) -> T) -> 
 }
 
 /// Takes `Set-Cookie` values (of a WebSocket upgrade) into the jar.
-pub fn store(target: SocketAddrV4, path: &str, set_cookies: &[String]) {
+pub fn store(target: AppTarget, path: &str, set_cookies: &[String]) {
     let changed = with_jar(target, |jar, now| {
         set_cookies.iter().fold(false, |changed, value| jar.store_set_cookie(value, path, now) | changed)
     });
@@ -54,7 +56,7 @@ pub fn store(target: SocketAddrV4, path: &str, set_cookies: &[String]) {
 
 /// A `document.cookie = ...` from one of the app's pages. Fails when the jar refuses it (an
 /// HttpOnly cookie, a string that does not parse).
-pub fn set_from_script(target: SocketAddrV4, cookie: &str) -> Result<(), AppError> {
+pub fn set_from_script(target: AppTarget, cookie: &str) -> Result<(), AppError> {
     if with_jar(target, |jar, now| jar.set_from_script(cookie, "/", now))? {
         changed_jar(target);
     }
@@ -62,7 +64,7 @@ pub fn set_from_script(target: SocketAddrV4, cookie: &str) -> Result<(), AppErro
 }
 
 /// The jar changed: save it and tell every port of the app.
-pub fn changed_jar(target: SocketAddrV4) {
+pub fn changed_jar(target: AppTarget) {
     let (json, cookies) = with_jar(target, |jar, now| (jar.to_json(now), jar.script_cookies("/", now)));
     if let Some(storage) = storage() {
         let _ = storage.set_item(&storage_key(target), &json);

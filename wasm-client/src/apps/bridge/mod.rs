@@ -20,6 +20,7 @@ pub mod port;
 pub mod reply;
 pub mod signal;
 pub mod slots;
+pub mod stream;
 pub mod upload;
 pub mod ws;
 

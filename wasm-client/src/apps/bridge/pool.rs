@@ -7,16 +7,15 @@
 //! back with [`Lease::give_back`] makes it reusable, dropping it closes the connection and frees
 //! its slot. The rules live in `slots`; this file adds the streams, the waiting and the timer.
 
+use hometun_shared::app_name::AppTarget;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
 use std::rc::Rc;
 
 use super::signal::Signal;
 use super::slots::{Checkout, Slots};
-use crate::api::tunnel;
+use super::stream::LanStream;
 use crate::error::ClientError;
-use crate::lan::tcp::TcpStream;
 use crate::web::clock;
 use crate::web::timer::Timer;
 use hometun_shared::time::Instant;
@@ -24,7 +23,7 @@ use hometun_shared::time::Instant;
 /// One open HTTP/1.1 connection: the stream and bytes read past the last response.
 pub struct Connection {
     /// The tunnel TCP stream.
-    pub stream: Rc<TcpStream>,
+    pub stream: Rc<LanStream>,
     /// Bytes received and not yet used.
     pub buffer: Vec<u8>,
 }
@@ -38,12 +37,12 @@ struct Target {
 }
 
 thread_local! {
-    static POOL: RefCell<HashMap<SocketAddrV4, Target>> = RefCell::new(HashMap::new());
+    static POOL: RefCell<HashMap<AppTarget, Target>> = RefCell::new(HashMap::new());
 }
 
 /// A connection lent to one exchange.
 pub struct Lease {
-    target: SocketAddrV4,
+    target: AppTarget,
     connection: Option<Connection>,
     /// Whether it carried an earlier exchange (a failure before any response byte may then be
     /// the server's idle close, and is retried once on a new connection).
@@ -79,25 +78,25 @@ impl Drop for Lease {
     }
 }
 
-fn with_target<T>(target: SocketAddrV4, f: impl FnOnce(&mut Target) -> T) -> T {
+fn with_target<T>(target: AppTarget, f: impl FnOnce(&mut Target) -> T) -> T {
     POOL.with(|pool| f(pool.borrow_mut().entry(target).or_default()))
 }
 
 /// A connection to `target`: an idle one when there is one, else a new one when fewer than six
 /// are open, else waits until one is given back or closed.
-pub async fn lease(target: SocketAddrV4) -> Result<Lease, ClientError> {
+pub async fn lease(target: AppTarget) -> Result<Lease, ClientError> {
     checkout(target, Slots::checkout).await
 }
 
 /// A new connection to `target` (for a request that cannot be sent twice): an idle one is closed
 /// when it takes the last slot, else waits like [`lease`].
-pub async fn lease_new(target: SocketAddrV4) -> Result<Lease, ClientError> {
+pub async fn lease_new(target: AppTarget) -> Result<Lease, ClientError> {
     checkout(target, Slots::checkout_new).await
 }
 
 type CheckoutRule = fn(&mut Slots<Connection>, Instant, &mut Vec<Connection>) -> Checkout<Connection>;
 
-async fn checkout(target: SocketAddrV4, rule: CheckoutRule) -> Result<Lease, ClientError> {
+async fn checkout(target: AppTarget, rule: CheckoutRule) -> Result<Lease, ClientError> {
     let signal = with_target(target, |t| t.signal.clone());
     let mut expired = Vec::new();
     let checkout = signal
@@ -116,8 +115,8 @@ async fn checkout(target: SocketAddrV4, rule: CheckoutRule) -> Result<Lease, Cli
 }
 
 /// A new connection in a slot already reserved; the slot is freed when connecting fails.
-pub async fn open(target: SocketAddrV4) -> Result<Lease, ClientError> {
-    match TcpStream::connect(&tunnel(), &target.ip().to_string(), target.port()).await {
+pub async fn open(target: AppTarget) -> Result<Lease, ClientError> {
+    match LanStream::connect(target).await {
         Ok(stream) => {
             with_target(target, |t| t.opened += 1);
             let connection = Connection { stream: Rc::new(stream), buffer: Vec::new() };
@@ -143,7 +142,7 @@ pub async fn reopen(mut failed: Lease) -> Result<Lease, ClientError> {
 }
 
 /// Closes idle connections past their time, and re-arms the sweep for the next.
-fn arm_sweep(target: SocketAddrV4) {
+fn arm_sweep(target: AppTarget) {
     let now = clock::now();
     let (expired, next) = with_target(target, |t| (t.slots.expire(now), t.slots.next_expiry()));
     for old in expired {
@@ -159,6 +158,6 @@ fn arm_sweep(target: SocketAddrV4) {
 }
 
 /// Connections opened to `target` since the page loaded (a reused one counts once).
-pub fn opened(target: SocketAddrV4) -> u64 {
+pub fn opened(target: AppTarget) -> u64 {
     with_target(target, |t| t.opened)
 }

@@ -5,9 +5,9 @@
 //! app) until their port closes. Each `fetch` or `ws-open` becomes a [`Task`], keyed by its id,
 //! that `more`, `body`, `body-end`, `cancel`, `ws-send` and `ws-close` steer.
 
+use hometun_shared::app_name::AppTarget;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddrV4;
 use std::rc::{Rc, Weak};
 
 use wasm_bindgen::prelude::*;
@@ -18,11 +18,11 @@ use super::credit::Credit;
 use super::message::{Id, Incoming, MessageError, WsData};
 use super::reply::{self, Reply};
 use super::signal::Signal;
+use super::stream::LanStream;
 use super::upload::Inbox;
 use super::{decode, fetch, jars, ws};
 use crate::apps::origin::AppOrigins;
 use crate::error::ClientError;
-use crate::lan::tcp::TcpStream;
 
 /// Tasks (requests and sockets) one port may have open at once.
 pub const MAX_OPEN: usize = 256;
@@ -31,7 +31,7 @@ pub const MAX_OPEN: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct App {
     /// The LAN `host:port` every request of the port goes to.
-    pub target: SocketAddrV4,
+    pub target: AppTarget,
     /// The app's browser origin (`https://h-….DOMAIN[:port]`).
     pub origin: String,
     /// The app origins under the tunnel origin `T` (the launcher's).
@@ -65,7 +65,7 @@ pub struct Task {
     /// Set by `cancel` (or when the port closed).
     pub cancelled: Cell<bool>,
     /// The connection in use, to abort it on cancel.
-    pub stream: RefCell<Option<Rc<TcpStream>>>,
+    pub stream: RefCell<Option<Rc<LanStream>>>,
     /// WebSocket commands not yet handled.
     pub commands: RefCell<VecDeque<WsCommand>>,
     /// WebSocket reads not yet handled (`None`: the LAN app closed the stream).
@@ -138,7 +138,7 @@ pub fn serve(port: MessagePort, app: App) {
 }
 
 /// The open servers bound to `target` (for the `cookies` broadcast).
-pub fn servers_of(target: SocketAddrV4) -> Vec<Rc<PortServer>> {
+pub fn servers_of(target: AppTarget) -> Vec<Rc<PortServer>> {
     SERVERS.with(|servers| servers.borrow().iter().filter(|s| s.app.target == target).cloned().collect())
 }
 

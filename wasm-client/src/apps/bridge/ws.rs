@@ -15,10 +15,9 @@ use super::jars;
 use super::message::WsData;
 use super::port::{PortServer, Task, WsCommand};
 use super::reply::Reply;
-use crate::api::tunnel;
+use super::stream::LanStream;
 use crate::apps::websocket::{ClientHandshake, UpgradeRequest, WsCodec, WsEvent};
 use crate::error::ClientError;
-use crate::lan::tcp::TcpStream;
 use crate::web::timer::Timer;
 
 /// How long the LAN app has to answer the page's close before the connection is dropped.
@@ -63,7 +62,7 @@ async fn serve(
 ) -> Result<Option<Closed>, ClientError> {
     let app = &server.app;
     let target = app.target;
-    let stream = Rc::new(TcpStream::connect(&tunnel(), &target.ip().to_string(), target.port()).await?);
+    let stream = Rc::new(LanStream::connect(target).await?);
     *task.stream.borrow_mut() = Some(stream.clone());
     spawn_reader(task.clone(), stream.clone());
     let cookie = jars::with_jar(target, |jar, now| jar.cookie_header(&path, now));
@@ -134,7 +133,7 @@ async fn serve(
     }
 }
 
-async fn flush(stream: &TcpStream, codec: &mut WsCodec) -> Result<(), ClientError> {
+async fn flush(stream: &LanStream, codec: &mut WsCodec) -> Result<(), ClientError> {
     let bytes = codec.poll_transmit();
     if !bytes.is_empty() {
         stream.write_all(&bytes).await?;
@@ -176,7 +175,7 @@ async fn next_step(task: &Task, commands: bool, close_expired: &Cell<bool>) -> S
 }
 
 /// Reads `stream` into the task's queue until it ends, fails or the task is cancelled.
-fn spawn_reader(task: Rc<Task>, stream: Rc<TcpStream>) {
+fn spawn_reader(task: Rc<Task>, stream: Rc<LanStream>) {
     wasm_bindgen_futures::spawn_local(async move {
         loop {
             let read = stream.read().await;
