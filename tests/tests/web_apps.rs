@@ -1,5 +1,6 @@
 //! Home web apps through the page: real apps from Debian on the lab's LAN hosts (Jupyter
-//! Notebook, the Syncthing GUI, nginx with a 64 MiB file and a hostile page), used from a real
+//! Notebook, also serving HTTPS itself with a self-signed certificate, the Syncthing GUI, nginx
+//! with a 64 MiB file and a hostile page), used from a real
 //! headless Chromium on the internet side that trusts only the lab ACME CA's root, through the
 //! launcher page, the service worker and the shim on each app's own origin
 //! (`https://h-A-B-C-D-pPORT.home.test`, docs/web-apps.md).
@@ -599,6 +600,20 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
         let opener = page.execute("return window.opener === null", &[])?;
         ensure!(opener == true, "the app tab has an opener");
         Ok(tab)
+    });
+    step(&page, "a script navigates to a hard-coded LAN URL", || {
+        // Without the shim the tab would leave for 192.168.0.x, which the browser cannot reach.
+        let lan = format!("http://{}/workers.html?from=script", nginx.addr);
+        page.execute("location.href = arguments[0]; return true", &[json!(lan)])?;
+        let at = wait(
+            &page,
+            "the LAN URL on its app origin",
+            APP_LOAD,
+            "return location.pathname === '/workers.html' && location.search === '?from=script' \
+             ? location.origin : null",
+        )?;
+        ensure!(at == origin.as_str(), "the script's navigation went to {at}");
+        Ok(())
     });
     step(&page, "workers", || {
         page.goto(&format!("{origin}/workers.html"))?;

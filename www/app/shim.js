@@ -12,7 +12,8 @@
 //   an app origin), kept current by the jar's "cookies" broadcasts;
 // - navigator.serviceWorker: hidden, so the app cannot install a worker of its own;
 // - hard-coded http://A.B.C.D[:P] and ws:// URLs: mapped to their app origins in fetch,
-//   XMLHttpRequest, EventSource, WebSocket, window.open, links and forms.
+//   XMLHttpRequest, EventSource, WebSocket, window.open, links, forms and scripted navigations
+//   (`location.href = …`, through the Navigation API where the browser has it).
 //
 // In a worker there is no document: no cookies, links, forms or windows, the rest is the same.
 // Nothing is added to window; the page's own globals are replaced in place.
@@ -725,6 +726,23 @@
     event.preventDefault();
     nativeOpen.call(window, link.href, '_blank');
   });
+
+  // A script that sends the page to a hard-coded LAN URL (`location.href = …`, `assign`,
+  // `replace`) cannot be caught where it starts: `location` cannot be redefined. The Navigation
+  // API's `navigate` event sees such a navigation before it happens (Chromium 102+; Firefox and
+  // Safari have it in their newest versions): it is cancelled and made again to the app origin.
+  // A POST (a `form.submit()`, which fires no `submit` event) is left alone: its body cannot be
+  // made again here.
+  if (self.navigation && typeof self.navigation.addEventListener === 'function') {
+    self.navigation.addEventListener('navigate', (event) => {
+      if (!event.cancelable || event.formData || event.downloadRequest !== null) return;
+      const mapped = mapUrl(event.destination.url);
+      if (!mapped) return;
+      event.preventDefault();
+      if (event.navigationType === 'replace') location.replace(mapped);
+      else location.assign(mapped);
+    });
+  }
 
   window.addEventListener('submit', (event) => {
     const form = event.target;
