@@ -244,6 +244,119 @@ fn an_https_app_is_trusted_on_first_use_works_and_a_changed_certificate_is_refus
     drop(jupyter);
 }
 
+/// A router's admin pages behind HTTP Basic authentication (nginx `auth_basic` with a password
+/// file made by `openssl passwd`, as many routers and printers ask): a browser shows no sign-in
+/// prompt of its own for a service worker's answer, so the app origin shows hometun's sign-in
+/// page naming the device and the realm. A wrong password is refused there; the right one shows
+/// the admin page, whose own script then reads a protected JSON file (the bridge adds the
+/// accepted credentials); after the service workers are stopped, a reload still shows the page.
+/// nginx saw the refused attempt and the accepted requests.
+#[test]
+fn a_router_page_behind_basic_authentication_gets_a_sign_in_page_then_works() {
+    let lab = Lab::start().expect("lab");
+    let htpasswd = lab.dir().join("router.htpasswd");
+    let mut cmd = std::process::Command::new("openssl");
+    cmd.args(["passwd", "-apr1", ROUTER_PASSWORD]);
+    let out = hometun_tests::lab::run_bounded(cmd, Duration::from_secs(30)).expect("openssl passwd");
+    let hash = String::from_utf8(out.stdout).expect("hash");
+    std::fs::write(&htpasswd, format!("admin:{}\n", hash.trim())).expect("password file");
+    let locations =
+        format!(r#"location /admin/ {{ auth_basic "Router admin"; auth_basic_user_file {}; }}"#, htpasswd.display());
+    let files: &[(&str, &[u8])] =
+        &[("admin/index.html", ROUTER_ADMIN.as_bytes()), ("admin/status.json", br#"{"wan":"up","uptime":4242}"#)];
+    let nginx = Nginx::start_with(&lab, Node::Host20, (addr::HOST20, 8081).into(), "router", files, &locations)
+        .expect("nginx with Basic authentication");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let origin = trusted.trust_app(nginx.addr).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "router launcher", || trusted.connect(&page, "router-phone"));
+
+    step(&page, "router sign-in page", || {
+        open_app(&page, &launcher, &format!("http://{}/admin/", nginx.addr))?;
+        let asked = wait(
+            &page,
+            "hometun's sign-in page",
+            APP_LOAD,
+            "return document.body && document.body.dataset.hometunSignIn === 'basic' \
+               ? [location.origin, document.body.innerText] : null",
+        )?;
+        ensure!(asked[0] == origin.as_str(), "the sign-in page is on {}", asked[0]);
+        let text = asked[1].as_str().unwrap_or_default();
+        ensure!(text.contains(&format!("http://{}", nginx.addr)) && text.contains("Router admin"), "it says {text:?}");
+        Ok(())
+    });
+    step(&page, "router wrong password", || {
+        sign_in(&page, "admin", "not-the-password")?;
+        let said = wait(
+            &page,
+            "the refusal on the sign-in page",
+            Duration::from_secs(20),
+            "const e = document.getElementById('ht-sign-in-error'); return e && !e.hidden ? e.textContent : null",
+        )?;
+        ensure!(said.as_str().is_some_and(|t| t.contains("refused")), "it says {said}");
+        Ok(())
+    });
+    step(&page, "router signed in", || {
+        sign_in(&page, "admin", ROUTER_PASSWORD)?;
+        see_the_router_status(&page)
+    });
+    step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
+    step(&page, "router after the worker stopped", || {
+        page.execute("location.reload(); return true", &[])?;
+        std::thread::sleep(Duration::from_millis(500));
+        see_the_router_status(&page)
+    });
+    let log = nginx.requests();
+    let from_tunnel = |l: &String| l.starts_with(&format!("{} \"GET /admin/", addr::HOME));
+    ensure_log(&log, |l| from_tunnel(l) && l.contains(" 401 "), "a refused request");
+    ensure_log(
+        &log,
+        |l| l.starts_with(&format!("{} \"GET /admin/status.json", addr::HOME)) && l.contains(" 200 "),
+        "the status file",
+    );
+}
+
+const ROUTER_PASSWORD: &str = "lab-router-password";
+
+/// The router's admin page: its script fetches `status.json` (protected too) and shows it.
+const ROUTER_ADMIN: &str = r#"<!doctype html><title>Router settings</title><h1>Router settings</h1>
+<p id="status">loading</p>
+<script>
+fetch('/admin/status.json').then(r => r.ok ? r.json() : Promise.reject(r.status))
+  .then(s => { document.getElementById('status').textContent = 'WAN ' + s.wan + ', up ' + s.uptime + ' s'; })
+  .catch(e => { document.getElementById('status').textContent = 'failed: ' + e; });
+</script>
+"#;
+
+/// On hometun's sign-in page: types `user` and `password` and submits.
+fn sign_in(page: &Session<'_>, user: &str, password: &str) -> anyhow::Result<()> {
+    page.execute(
+        "document.getElementById('ht-user').value = arguments[0]; \
+         document.getElementById('ht-password').value = arguments[1]; \
+         document.getElementById('ht-sign-in-submit').click(); return true",
+        &[json!(user), json!(password)],
+    )?;
+    Ok(())
+}
+
+/// Waits until the router's admin page shows the status its script fetched.
+fn see_the_router_status(page: &Session<'_>) -> anyhow::Result<()> {
+    let status = wait(
+        page,
+        "the router's admin page with its status",
+        APP_LOAD,
+        "const s = document.getElementById('status'); \
+         return document.title === 'Router settings' && s && s.textContent !== 'loading' ? s.textContent : null",
+    )?;
+    ensure!(status == "WAN up, up 4242 s", "the admin page shows {status}");
+    Ok(())
+}
+
+/// Panics unless a line of nginx's access `log` matches `found`.
+fn ensure_log(log: &[String], found: impl Fn(&String) -> bool, what: &str) {
+    assert!(log.iter().any(found), "nginx never logged {what}: {log:#?}");
+}
+
 /// A hometun refusal page (the service worker's `502` text).
 const REFUSAL: &str = "const t = document.body && document.body.innerText; \
                        return t && t.startsWith('hometun:') ? t : null";

@@ -48,7 +48,11 @@ impl Nginx {
         std::fs::create_dir_all(&root)?;
         std::fs::write(root.join("index.html"), format!("<!doctype html><title>{name}</title><h1>{name}</h1>\n"))?;
         for (file, contents) in files {
-            std::fs::write(root.join(file), contents)?;
+            let path = root.join(file);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, contents)?;
         }
         let config = dir.join("nginx.conf");
         std::fs::write(&config, config_text(&dir, addr, locations))?;
@@ -134,7 +138,7 @@ pid {d}/nginx.pid;
 error_log {d}/error.log;
 events {{ worker_connections 256; }}
 http {{
-    types {{ text/html html; text/plain txt; application/javascript js; application/octet-stream bin; }}
+    types {{ text/html html; text/plain txt; application/javascript js; application/json json; application/octet-stream bin; }}
     default_type application/octet-stream;
     log_format lab '$remote_addr "$request" $status $body_bytes_sent "$http_range" "$http_origin"';
     access_log {d}/access.log lab;

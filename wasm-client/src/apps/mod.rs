@@ -6,6 +6,7 @@
 //! cookie jar per app), [`inject`] (the shim's script tag in HTML documents), [`websocket`]
 //! (upgrade and framing over a tunnel TCP stream); their one error type is [`AppError`].
 
+pub mod basic_auth;
 pub mod bridge;
 pub mod error;
 pub mod headers;

@@ -9,7 +9,8 @@ use super::message::FetchRequest;
 use super::port::{PortServer, Task};
 use super::reply::{Reply, MAX_CHUNK};
 use super::stream::LanStream;
-use super::{exchange, jars, upload};
+use super::{exchange, jars, sign_in, upload};
+use crate::apps::basic_auth;
 use crate::apps::headers::{has_body, map_request, map_response};
 use crate::apps::inject::Injector;
 use crate::error::ClientError;
@@ -32,7 +33,9 @@ pub async fn run(server: Rc<PortServer>, task: Rc<Task>, request: FetchRequest) 
 async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) -> Result<(), ClientError> {
     let app = &server.app;
     let (target, path) = (app.target, request.path.as_str());
-    let headers = jars::with_jar(target, |jar, now| map_request(&app.origins, jar, path, &request.headers, now))?;
+    let mut headers = jars::with_jar(target, |jar, now| map_request(&app.origins, jar, path, &request.headers, now))?;
+    let authorization = sign_in::authorize(target, &mut headers);
+    let document = request.is_document();
     let url = HttpUrl { host: target.addr.ip().to_string(), port: target.addr.port(), target: request.path.clone() };
     let mut http_request = Request::new(&request.method, url);
     http_request.headers = headers;
@@ -51,6 +54,18 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     if !(200..=599).contains(&head.status) {
         let message = format!("status {} cannot be handed to the page", head.status);
         return Err(HttpError::BadHead(message).into());
+    }
+    if sign_in::answered(target, &authorization, &head.headers, head.status, document) {
+        // A sign-in page instead of the device's bare 401 (the LAN connection is dropped).
+        drop(exchange);
+        let page =
+            basic_auth::sign_in_page(&target.lan_origin(), &basic_auth::basic_realm(&head.headers).unwrap_or_default());
+        let headers = sign_in::PAGE_HEADERS.map(|(n, v)| (n.to_owned(), v.to_owned()));
+        server.post(&task.id, Reply::Head { status: 401, status_text: "Unauthorized", headers: &headers });
+        if send_chunks(server, task, page.as_bytes()).await.is_ok() {
+            server.post(&task.id, Reply::End);
+        }
+        return Ok(());
     }
     let destination = request.destination.as_str();
     let mapped = jars::with_jar(target, |jar, now| {

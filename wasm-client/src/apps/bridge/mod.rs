@@ -9,6 +9,7 @@
 //! Pure and natively tested: `message`, `credit`, `slots`, `upload`'s inbox. The mapping, jar, injector and
 //! WebSocket codec are the pure modules beside this one (`crate::apps`).
 
+pub mod credentials;
 pub mod credit;
 pub mod decode;
 pub mod exchange;
@@ -18,6 +19,7 @@ pub mod message;
 pub mod pool;
 pub mod port;
 pub mod reply;
+pub mod sign_in;
 pub mod signal;
 pub mod slots;
 pub mod stream;
