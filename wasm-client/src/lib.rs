@@ -18,6 +18,7 @@ pub mod error;
 pub mod http;
 pub mod lan;
 pub mod profile;
+pub mod signal;
 pub mod web;
 
 pub use error::ClientError;

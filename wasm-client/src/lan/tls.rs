@@ -13,9 +13,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::tcp::TcpStream;
-use crate::apps::bridge::signal::Signal;
 use crate::driver::Tunnel;
 use crate::error::ClientError;
+use crate::signal::Signal;
 use crate::web::timer::Timer;
 use crate::web::tls::{self, TlsClient};
 
@@ -95,11 +95,14 @@ impl TlsStream {
     /// Writes what the session has made, in order (one writer at a time).
     async fn flush(&self) -> Result<(), ClientError> {
         self.turn.until(|| (!self.writing.replace(true)).then_some(())).await;
+        // Gives the turn back also when this future is dropped half-way (a cancelled request).
+        let _turn = Turn(self);
         let bytes = self.session.take_outgoing();
-        let written = if bytes.is_empty() { Ok(()) } else { self.tcp.write_all(&bytes).await };
-        self.writing.set(false);
-        self.turn.notify();
-        written
+        if bytes.is_empty() {
+            Ok(())
+        } else {
+            self.tcp.write_all(&bytes).await
+        }
     }
 
     /// Sends all of `data` (encrypted), waiting for room as [`TcpStream::write_all`] does.
@@ -146,6 +149,16 @@ impl TlsStream {
     /// Drops the connection at once (RST).
     pub fn abort(&self) {
         self.tcp.abort();
+    }
+}
+
+/// The write turn of a [`TlsStream`], held while its records are written.
+struct Turn<'a>(&'a TlsStream);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.0.writing.set(false);
+        self.0.turn.notify();
     }
 }
 

@@ -20,7 +20,6 @@ pub mod pool;
 pub mod port;
 pub mod reply;
 pub mod sign_in;
-pub mod signal;
 pub mod slots;
 pub mod stream;
 pub mod upload;

@@ -12,10 +12,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::signal::Signal;
 use super::slots::{Checkout, Slots};
 use super::stream::LanStream;
 use crate::error::ClientError;
+use crate::signal::Signal;
 use crate::web::clock;
 use crate::web::timer::Timer;
 use hometun_shared::time::Instant;

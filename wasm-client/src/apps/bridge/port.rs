@@ -17,12 +17,12 @@ use web_sys::{MessageEvent, MessagePort};
 use super::credit::Credit;
 use super::message::{Id, Incoming, MessageError, WsData};
 use super::reply::{self, Reply};
-use super::signal::Signal;
 use super::stream::LanStream;
 use super::upload::Inbox;
 use super::{decode, fetch, jars, ws};
 use crate::apps::origin::AppOrigins;
 use crate::error::ClientError;
+use crate::signal::Signal;
 
 /// Tasks (requests and sockets) one port may have open at once.
 pub const MAX_OPEN: usize = 256;

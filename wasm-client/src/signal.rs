@@ -1,6 +1,6 @@
-//! Waking tasks that wait on the bridge's own state (a credit came back, a pooled connection
-//! was returned, a WebSocket message arrived): a list of wakers and a future that re-checks a
-//! condition each time it is woken.
+//! Waking tasks that wait on state of the page's own (a credit came back, a pooled connection
+//! was returned, a WebSocket message arrived, a TLS stream's write turn is free): a list of
+//! wakers and a future that re-checks a condition each time it is woken.
 
 use core::future::poll_fn;
 use core::task::{Poll, Waker};
