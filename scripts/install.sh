@@ -37,6 +37,7 @@ have jupyter-notebook || apt_pkgs+=(jupyter-notebook)
 /usr/bin/python3 -c 'import ipykernel' 2>/dev/null || apt_pkgs+=(python3-ipykernel)
 have syncthing     || apt_pkgs+=(syncthing)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
+[ -x /usr/sbin/lighttpd ] || apt_pkgs+=(lighttpd)  # an IP camera's pages behind HTTP Digest authentication
 have npm           || apt_pkgs+=(nodejs npm)      # the page's browser libraries (www/package.json)
 # A VNC desktop on a lab LAN host (tests/src/apps/vnc.rs): TigerVNC's Xvnc, its password tool,
 # xsetroot to paint it, xev to record the keys it gets, xclip for its clipboard.

@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
+use hometun_tests::apps::lighttpd::Lighttpd;
 use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, nginx::Nginx, selfsigned, syncthing, syncthing::Syncthing};
 use hometun_tests::browser::apps_page::{self, close_tab, open_app, open_typed, wait, TrustedLab};
 use hometun_tests::browser::webdriver::Session;
@@ -245,11 +246,7 @@ fn an_https_app_is_trusted_on_first_use_works_and_a_changed_certificate_is_refus
 }
 
 /// A router's admin pages behind HTTP Basic authentication (nginx `auth_basic` with a password
-/// file made by `openssl passwd`, as many routers and printers ask): a browser shows no sign-in
-/// prompt of its own for a service worker's answer, so the app origin shows hometun's sign-in
-/// page naming the device and the realm. A wrong password is refused there; the right one shows
-/// the admin page, whose own script then reads a protected JSON file (the bridge adds the
-/// accepted credentials); after the service workers are stopped, a reload still shows the page.
+/// file made by `openssl passwd`, as many routers and printers ask): see [`signing_in`].
 /// nginx saw the refused attempt and the accepted requests.
 #[test]
 fn a_router_page_behind_basic_authentication_gets_a_sign_in_page_then_works() {
@@ -262,17 +259,57 @@ fn a_router_page_behind_basic_authentication_gets_a_sign_in_page_then_works() {
     std::fs::write(&htpasswd, format!("admin:{}\n", hash.trim())).expect("password file");
     let locations =
         format!(r#"location /admin/ {{ auth_basic "Router admin"; auth_basic_user_file {}; }}"#, htpasswd.display());
-    let files: &[(&str, &[u8])] =
-        &[("admin/index.html", ROUTER_ADMIN.as_bytes()), ("admin/status.json", br#"{"wan":"up","uptime":4242}"#)];
-    let nginx = Nginx::start_with(&lab, Node::Host20, (addr::HOST20, 8081).into(), "router", files, &locations)
+    let nginx = Nginx::start_with(&lab, Node::Host20, (addr::HOST20, 8081).into(), "router", ADMIN_FILES, &locations)
         .expect("nginx with Basic authentication");
-    let trusted = TrustedLab::start(&lab).expect("trusted relay");
-    let origin = trusted.trust_app(nginx.addr).expect("the app name's certificate");
-    let page = trusted.browser().expect("Chromium");
-    let launcher = step(&page, "router launcher", || trusted.connect(&page, "router-phone"));
+    signing_in(&lab, nginx.addr, "Router admin");
+    let log = nginx.requests();
+    let from_tunnel = |l: &String| l.starts_with(&format!("{} \"GET /admin/", addr::HOME));
+    ensure_log(&log, |l| from_tunnel(l) && l.contains(" 401 "), "a refused request");
+    ensure_log(
+        &log,
+        |l| l.starts_with(&format!("{} \"GET /admin/status.json", addr::HOME)) && l.contains(" 200 "),
+        "the status file",
+    );
+}
 
-    step(&page, "router sign-in page", || {
-        open_app(&page, &launcher, &format!("http://{}/admin/", nginx.addr))?;
+/// An IP camera's pages behind HTTP Digest authentication (lighttpd `mod_auth` with an
+/// `htdigest` file): see [`signing_in`]; the user name and password typed on the sign-in page
+/// are answered to the camera's Digest challenges. lighttpd saw the refused attempt and the
+/// accepted requests.
+#[test]
+fn a_camera_page_behind_digest_authentication_gets_a_sign_in_page_then_works() {
+    let lab = Lab::start().expect("lab");
+    let camera = Lighttpd::start_digest(
+        &lab,
+        Node::Host20,
+        (addr::HOST20, 8082).into(),
+        ADMIN_FILES,
+        ("Camera", "admin", ROUTER_PASSWORD),
+    )
+    .expect("lighttpd with Digest authentication");
+    signing_in(&lab, camera.addr, "Camera");
+    let log = camera.stop();
+    let from_tunnel = |l: &String| l.starts_with(&format!("{} \"GET /admin/", addr::HOME));
+    ensure_log(&log, |l| from_tunnel(l) && l.contains(" 401"), "a refused request");
+    ensure_log(
+        &log,
+        |l| l.starts_with(&format!("{} \"GET /admin/status.json", addr::HOME)) && l.contains(" 200"),
+        "the status file",
+    );
+}
+
+/// A user opens the device's `/admin/` from the launcher: a browser shows no sign-in prompt of
+/// its own for a service worker's answer, so the app origin shows hometun's sign-in page naming
+/// the device and `realm`. A wrong password is refused there; the right one shows the admin
+/// page, whose own script then reads a protected JSON file (the bridge answers the device's
+/// challenge); after the service workers are stopped, a reload still shows the page.
+fn signing_in(lab: &Lab, device: std::net::SocketAddr, realm: &str) {
+    let trusted = TrustedLab::start(lab).expect("trusted relay");
+    let origin = trusted.trust_app(device).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "sign-in launcher", || trusted.connect(&page, "admin-phone"));
+    step(&page, "sign-in page", || {
+        open_app(&page, &launcher, &format!("http://{device}/admin/"))?;
         let asked = wait(
             &page,
             "hometun's sign-in page",
@@ -282,10 +319,10 @@ fn a_router_page_behind_basic_authentication_gets_a_sign_in_page_then_works() {
         )?;
         ensure!(asked[0] == origin.as_str(), "the sign-in page is on {}", asked[0]);
         let text = asked[1].as_str().unwrap_or_default();
-        ensure!(text.contains(&format!("http://{}", nginx.addr)) && text.contains("Router admin"), "it says {text:?}");
+        ensure!(text.contains(&format!("http://{device}")) && text.contains(realm), "it says {text:?}");
         Ok(())
     });
-    step(&page, "router wrong password", || {
+    step(&page, "sign-in wrong password", || {
         sign_in(&page, "admin", "not-the-password")?;
         let said = wait(
             &page,
@@ -296,25 +333,21 @@ fn a_router_page_behind_basic_authentication_gets_a_sign_in_page_then_works() {
         ensure!(said.as_str().is_some_and(|t| t.contains("refused")), "it says {said}");
         Ok(())
     });
-    step(&page, "router signed in", || {
+    step(&page, "signed in", || {
         sign_in(&page, "admin", ROUTER_PASSWORD)?;
         see_the_router_status(&page)
     });
     step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
-    step(&page, "router after the worker stopped", || {
+    step(&page, "signed in after the worker stopped", || {
         page.execute("location.reload(); return true", &[])?;
         std::thread::sleep(Duration::from_millis(500));
         see_the_router_status(&page)
     });
-    let log = nginx.requests();
-    let from_tunnel = |l: &String| l.starts_with(&format!("{} \"GET /admin/", addr::HOME));
-    ensure_log(&log, |l| from_tunnel(l) && l.contains(" 401 "), "a refused request");
-    ensure_log(
-        &log,
-        |l| l.starts_with(&format!("{} \"GET /admin/status.json", addr::HOME)) && l.contains(" 200 "),
-        "the status file",
-    );
 }
+
+/// The admin pages both devices serve.
+const ADMIN_FILES: &[(&str, &[u8])] =
+    &[("admin/index.html", ROUTER_ADMIN.as_bytes()), ("admin/status.json", br#"{"wan":"up","uptime":4242}"#)];
 
 const ROUTER_PASSWORD: &str = "lab-router-password";
 
@@ -352,9 +385,9 @@ fn see_the_router_status(page: &Session<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Panics unless a line of nginx's access `log` matches `found`.
+/// Panics unless a line of the web server's access `log` matches `found`.
 fn ensure_log(log: &[String], found: impl Fn(&String) -> bool, what: &str) {
-    assert!(log.iter().any(found), "nginx never logged {what}: {log:#?}");
+    assert!(log.iter().any(found), "the server never logged {what}: {log:#?}");
 }
 
 /// A hometun refusal page (the service worker's `502` text).

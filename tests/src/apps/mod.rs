@@ -10,6 +10,8 @@
 //!   header read from a cookie, the long-poll `/rest/events`).
 //! - [`nginx`]: nginx serving a directory (a 64 MiB random file of known SHA-256, static pages),
 //!   logging every request it gets.
+//! - [`lighttpd`]: lighttpd with `/admin/` behind HTTP Digest authentication (an IP camera's
+//!   or a router's pages).
 //! - [`vnc`]: a VNC desktop (TigerVNC's Xvnc) painted a known colour, recording the keys it gets.
 //! - [`WORKERS_PAGE`] and [`WORKER_SCRIPT`]: a page whose worker scripts use hard-coded LAN
 //!   URLs (served by nginx with the LAN host's `/blob/` and WebSocket echo passed through).
@@ -26,6 +28,7 @@
 
 pub mod http;
 pub mod jupyter;
+pub mod lighttpd;
 pub mod mdns;
 pub mod nginx;
 pub mod selfsigned;
@@ -48,6 +51,8 @@ pub const WORKERS_PAGE: &str = include_str!("workers.html");
 /// `/blob/100000` and exchanges a message with the WebSocket `/ws/echo`, then reports the status,
 /// length and SHA-256, the echo, whether it runs in strict mode, and the messages its own code saw.
 pub const WORKER_SCRIPT: &str = include_str!("worker.js");
+
+use anyhow::Context;
 
 use crate::lab::{Lab, Node};
 
@@ -90,6 +95,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn sha256() -> Box<dyn rustls::crypto::hash::Context> {
     let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13().expect("a TLS 1.3 suite");
     suite.common.hash_provider.start()
+}
+
+/// MD5 of `bytes`, lower-case hex, from `openssl dgst` (for an `htdigest` file).
+pub fn md5_hex(bytes: &[u8]) -> anyhow::Result<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args(["dgst", "-md5", "-r"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    child.stdin.take().context("openssl's stdin")?.write_all(bytes)?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "openssl dgst failed");
+    let text = String::from_utf8(out.stdout)?;
+    Ok(text.split_whitespace().next().context("openssl printed no digest")?.to_owned())
 }
 
 /// Bytes as lower-case hex.

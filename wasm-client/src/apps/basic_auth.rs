@@ -1,14 +1,16 @@
-//! HTTP Basic authentication (RFC 7617), which many router and printer admin pages ask for.
+//! HTTP Basic authentication (RFC 7617), which many router and printer admin pages ask for, and
+//! the sign-in page for it and for Digest ([`super::digest_auth`]).
 //!
 //! A browser shows its own sign-in prompt only for a `401` that comes from the network, never for
 //! one a service worker hands it, so an app origin would show the device's bare `401` page. So
-//! a `401` with a `Basic` challenge to a page navigation is answered with hometun's own sign-in
-//! page ([`sign_in_page`]) on the app's origin; its script retries the page with an
-//! `Authorization` header, and once the device accepts that, the bridge adds it to every later
-//! request to the app, as a browser does. The credentials stay in the tunnel page's memory (gone
-//! when it closes, like a browser session's), never in storage and never at the relay.
+//! a `401` with a `Basic` or `Digest` challenge to a page navigation is answered with hometun's
+//! own sign-in page ([`sign_in_page`]) on the app's origin; its script retries the page with the
+//! typed user name and password, and once the device accepts them, the bridge answers the
+//! device's challenges with them on every later request to the app, as a browser does
+//! (`bridge::sign_in`). They stay in the tunnel page's memory (gone when it closes, like a
+//! browser session's), never in storage and never at the relay.
 //!
-//! Pure: finding the challenge and building the page.
+//! Pure: finding the Basic challenge and building the page.
 
 use super::inject::escape_attribute;
 
@@ -22,11 +24,6 @@ pub fn basic_realm(headers: &[(String, String)]) -> Option<String> {
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
         .find_map(|(_, value)| basic_challenge(value))
-}
-
-/// Whether an `Authorization` value uses the `Basic` scheme.
-pub fn is_basic(authorization: &str) -> bool {
-    authorization.len() > 6 && authorization.get(..6).is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "))
 }
 
 /// The realm of the `Basic` challenge in one `WWW-Authenticate` value: a scheme is a token at
@@ -68,9 +65,10 @@ fn realm(params: &str) -> String {
 }
 
 /// hometun's sign-in page for the app at `lan_origin` (`http://192.168.0.1`) asking for `realm`.
-/// Its script sends `Authorization: Basic …` (UTF-8 user and password) with a fetch of the same
-/// URL; a `401` answer says the device refused them, anything else reloads the page, which the
-/// bridge then fetches with the accepted credentials.
+/// Its script sends `Authorization: Basic …` (UTF-8 user and password; the bridge turns it into
+/// a Digest answer when the device asked for Digest) with a fetch of the same URL; a `401`
+/// answer says the device refused them, anything else reloads the page, which the bridge then
+/// fetches with the accepted credentials.
 pub fn sign_in_page(lan_origin: &str, realm: &str) -> String {
     let origin = escape_attribute(lan_origin);
     let asks = if realm.is_empty() { String::new() } else { format!(" (“{}”)", escape_attribute(realm)) };
@@ -92,7 +90,7 @@ h1{{font-size:1.2rem;margin:0}} input,button{{font:inherit;padding:.45rem .6rem}
 <label>Password<br><input id="ht-password" type="password" autocomplete="current-password"></label>
 <button id="ht-sign-in-submit">Sign in</button>
 <p id="ht-sign-in-error" role="alert" hidden></p>
-<p class="note">hometun sends them to the device through your tunnel (HTTP Basic authentication) and keeps them only while your hometun page is open.</p>
+<p class="note">hometun sends them to the device through your tunnel (HTTP authentication) and keeps them only while your hometun page is open.</p>
 </form>
 <script>
 document.getElementById('ht-sign-in').addEventListener('submit', async (event) => {{
@@ -149,16 +147,6 @@ mod tests {
         assert_eq!(basic_realm(&[("Content-Type".into(), "Basic".into())]), None, "other fields do not count");
         let long = format!("Basic realm=\"{}\u{7}\"", "r".repeat(500));
         assert_eq!(challenge(&long).map(|r| r.len()), Some(MAX_REALM), "cut, control characters gone");
-    }
-
-    #[test]
-    fn only_basic_credentials_count_as_basic() {
-        assert!(is_basic("Basic dXNlcjpwYXNz"));
-        assert!(is_basic("basic dXNlcjpwYXNz"));
-        assert!(!is_basic("Bearer abc"));
-        assert!(!is_basic("Basic "));
-        assert!(!is_basic("Basi"));
-        assert!(!is_basic("Basé dXNl"), "a multi-byte character is no panic");
     }
 
     #[test]

@@ -33,20 +33,30 @@ pub async fn run(server: Rc<PortServer>, task: Rc<Task>, request: FetchRequest) 
 async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) -> Result<(), ClientError> {
     let app = &server.app;
     let (target, path) = (app.target, request.path.as_str());
-    let mut headers = jars::with_jar(target, |jar, now| map_request(&app.origins, jar, path, &request.headers, now))?;
-    let authorization = sign_in::authorize(target, &mut headers);
+    let headers = jars::with_jar(target, |jar, now| map_request(&app.origins, jar, path, &request.headers, now))?;
     let document = request.is_document();
     let url = HttpUrl { host: target.addr.ip().to_string(), port: target.addr.port(), target: request.path.clone() };
-    let mut http_request = Request::new(&request.method, url);
-    http_request.headers = headers;
-    http_request.body = request.body;
     let on_stream = |stream: &Rc<LanStream>| *task.stream.borrow_mut() = Some(stream.clone());
-    let (head, mut exchange) = match request.stream_body {
-        Some(framing) => {
-            let next_piece = || upload::next(server, task);
-            exchange::send_streamed(target, &http_request, framing, next_piece, on_stream).await?
+    let mut body = Some(request.body);
+    let bodiless = request.stream_body.is_none() && body.as_ref().is_some_and(Vec::is_empty);
+    let mut again = bodiless;
+    let (head, mut exchange, answer) = loop {
+        let mut http_request = Request::new(&request.method, url.clone());
+        http_request.headers = headers.clone();
+        let sent = sign_in::authorize(target, &request.method, path, &mut http_request.headers);
+        http_request.body = body.take().unwrap_or_default();
+        let (head, exchange) = match request.stream_body {
+            Some(framing) => {
+                let next_piece = || upload::next(server, task);
+                exchange::send_streamed(target, &http_request, framing, next_piece, on_stream).await?
+            }
+            None => exchange::send(target, &http_request, on_stream).await?,
+        };
+        match sign_in::answered(target, sent, &head.headers, head.status, document) {
+            // A stale Digest nonce: once more with the new one (only without a body to resend).
+            sign_in::Answer::Again if std::mem::take(&mut again) => drop(exchange),
+            answer => break (head, exchange, answer),
         }
-        None => exchange::send(target, &http_request, on_stream).await?,
     };
     if task.cancelled.get() {
         return Ok(());
@@ -55,11 +65,10 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
         let message = format!("status {} cannot be handed to the page", head.status);
         return Err(HttpError::BadHead(message).into());
     }
-    if sign_in::answered(target, &authorization, &head.headers, head.status, document) {
+    if answer == sign_in::Answer::SignInPage {
         // A sign-in page instead of the device's bare 401 (the LAN connection is dropped).
         drop(exchange);
-        let page =
-            basic_auth::sign_in_page(&target.lan_origin(), &basic_auth::basic_realm(&head.headers).unwrap_or_default());
+        let page = basic_auth::sign_in_page(&target.lan_origin(), &sign_in::realm(&head.headers));
         let headers = sign_in::PAGE_HEADERS.map(|(n, v)| (n.to_owned(), v.to_owned()));
         server.post(&task.id, Reply::Head { status: 401, status_text: "Unauthorized", headers: &headers });
         if send_chunks(server, task, page.as_bytes()).await.is_ok() {

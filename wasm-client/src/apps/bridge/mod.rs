@@ -9,7 +9,6 @@
 //! Pure and natively tested: `message`, `credit`, `slots`, `upload`'s inbox. The mapping, jar, injector and
 //! WebSocket codec are the pure modules beside this one (`crate::apps`).
 
-pub mod credentials;
 pub mod credit;
 pub mod decode;
 pub mod exchange;
