@@ -207,6 +207,18 @@ fn an_https_app_is_trusted_on_first_use_works_and_a_changed_certificate_is_refus
         page.execute("location.href = '/notebooks/' + arguments[0]; return true", &[json!(jupyter::FILES[1])])?;
         run_print_6_times_7(&page)
     });
+    step(&page, "https 16 MiB intact", || {
+        let mut bytes = vec![0u8; 16 << 20];
+        hometun_tests::content::blob_bytes(bytes.len() as u64, 7, &mut bytes);
+        std::fs::write(jupyter.notebooks().join("big.bin"), &bytes)?;
+        let got = page.execute_async(FETCH_AND_HASH, &[json!("/files/big.bin")])?;
+        ensure!(got["status"] == 200 && got["length"] == bytes.len(), "/files/big.bin: {got}");
+        let sha = hometun_tests::apps::sha256_hex(&bytes);
+        ensure!(got["sha"] == sha.as_str(), "the 16 MiB differ (SHA-256 {} instead of {sha})", got["sha"]);
+        let ms = got["ms"].as_f64().unwrap_or(f64::NAN);
+        eprintln!("web apps: 16 MiB over TLS in the tunnel in {ms:.0} ms ({:.1} MB/s)", bytes.len() as f64 / 1e3 / ms);
+        Ok(())
+    });
 
     let second = selfsigned::make(&certs, "second", addr::HOST10).expect("the device's new certificate");
     drop(jupyter);
@@ -389,6 +401,18 @@ fn see_the_router_status(page: &Session<'_>) -> anyhow::Result<()> {
 fn ensure_log(log: &[String], found: impl Fn(&String) -> bool, what: &str) {
     assert!(log.iter().any(found), "the server never logged {what}: {log:#?}");
 }
+
+/// Fetches `arguments[0]` in the page and answers `{status, length, ms, sha}` (SHA-256, hex).
+const FETCH_AND_HASH: &str = r#"const [path, done] = arguments;
+    (async () => {
+      const t0 = performance.now();
+      const r = await fetch(path, {cache: 'no-store'});
+      const b = await r.arrayBuffer();
+      const ms = performance.now() - t0;
+      const d = new Uint8Array(await crypto.subtle.digest('SHA-256', b));
+      return {status: r.status, length: b.byteLength, ms,
+              sha: [...d].map(x => x.toString(16).padStart(2, '0')).join('')};
+    })().then(done, e => done({error: String(e)}));"#;
 
 /// A hometun refusal page (the service worker's `502` text).
 const REFUSAL: &str = "const t = document.body && document.body.innerText; \
