@@ -50,15 +50,18 @@ phase "protocol core in headless Chromium (wasm32)" \
   cargo test -p hometun-shared --target wasm32-unknown-unknown
 phase "browser client unit tests in headless Chromium (wasm32)" \
   cargo test -p hometun-wasm --target wasm32-unknown-unknown
-phase "end-to-end in network namespaces" cargo test -p hometun-tests -- --test-threads=2
+# The bench is in the same build as the end-to-end tests (its unit tests run there too), so
+# the smoke run below finds every library compiled with the same features and only links its
+# binary (built alone, `-p hometun-bench` would compile some 80 crates again, about 4 minutes).
+phase "end-to-end in network namespaces" cargo test -p hometun-tests -p hometun-bench -- --test-threads=2
 # The bench's harness, so it cannot rot: one round of 1 MiB, a few echoes and tunnels, with the
-# binaries built above; it fails when a case fails and asserts no speed. The test profile reuses
-# the libraries the native phase compiled.
+# binaries built above; it fails when a case fails and asserts no speed.
 if [ target/debug/hometun-labhost -nt target/.native-phase-start ]; then
   export HOMETUN_LABHOST_BIN="$PWD/target/debug/hometun-labhost"
 fi
-phase "bench smoke: direct, native client, relay scale (figures not asserted)" \
-  cargo run --profile test -q -p hometun-bench -- --smoke --cases direct,hometun-native,hometun-scale
+phase "bench smoke: direct, native client, relay scale (figures not asserted)" bash -c \
+  'cargo build --profile test -q -p hometun-tests -p hometun-bench --bins &&
+   target/debug/hometun-bench --smoke --cases direct,hometun-native,hometun-scale'
 phase "fuzz: corpus replay and ${FUZZ_SECONDS}s of new inputs" bash scripts/fuzz.sh "$FUZZ_SECONDS"
 
 printf '\n==== summary\n'
