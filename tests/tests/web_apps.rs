@@ -274,14 +274,7 @@ fn a_router_page_behind_basic_authentication_gets_a_sign_in_page_then_works() {
     let nginx = Nginx::start_with(&lab, Node::Host20, (addr::HOST20, 8081).into(), "router", ADMIN_FILES, &locations)
         .expect("nginx with Basic authentication");
     signing_in(&lab, nginx.addr, "Router admin");
-    let log = nginx.requests();
-    let from_tunnel = |l: &String| l.starts_with(&format!("{} \"GET /admin/", addr::HOME));
-    ensure_log(&log, |l| from_tunnel(l) && l.contains(" 401 "), "a refused request");
-    ensure_log(
-        &log,
-        |l| l.starts_with(&format!("{} \"GET /admin/status.json", addr::HOME)) && l.contains(" 200 "),
-        "the status file",
-    );
+    refused_then_accepted(&nginx.requests());
 }
 
 /// An IP camera's pages behind HTTP Digest authentication (lighttpd `mod_auth` with an
@@ -300,14 +293,7 @@ fn a_camera_page_behind_digest_authentication_gets_a_sign_in_page_then_works() {
     )
     .expect("lighttpd with Digest authentication");
     signing_in(&lab, camera.addr, "Camera");
-    let log = camera.stop();
-    let from_tunnel = |l: &String| l.starts_with(&format!("{} \"GET /admin/", addr::HOME));
-    ensure_log(&log, |l| from_tunnel(l) && l.contains(" 401"), "a refused request");
-    ensure_log(
-        &log,
-        |l| l.starts_with(&format!("{} \"GET /admin/status.json", addr::HOME)) && l.contains(" 200"),
-        "the status file",
-    );
+    refused_then_accepted(&camera.stop());
 }
 
 /// A user opens the device's `/admin/` from the launcher: a browser shows no sign-in prompt of
@@ -397,9 +383,16 @@ fn see_the_router_status(page: &Session<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Panics unless a line of the web server's access `log` matches `found`.
-fn ensure_log(log: &[String], found: impl Fn(&String) -> bool, what: &str) {
-    assert!(log.iter().any(found), "the server never logged {what}: {log:#?}");
+/// Panics unless the device's access `log` (`ADDRESS "REQUEST" STATUS …`) shows a refused
+/// `/admin/` request and the accepted status file, both from the relay (the tunnel's traffic).
+fn refused_then_accepted(log: &[String]) {
+    let seen = |request: &str, status: &str| {
+        let start = format!("{} \"GET {request}", addr::HOME);
+        log.iter()
+            .any(|l| l.starts_with(&start) && l.split('"').nth(2).is_some_and(|s| s.trim_start().starts_with(status)))
+    };
+    assert!(seen("/admin/", "401"), "the device never refused a request: {log:#?}");
+    assert!(seen("/admin/status.json", "200"), "the device never served the status file: {log:#?}");
 }
 
 /// Fetches `arguments[0]` in the page and answers `{status, length, ms, sha}` (SHA-256, hex).
