@@ -660,19 +660,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     let ranges = [(0, 65_535), (1_000_000, 1_999_999), (BIG - 100_000, BIG - 1), (12_345_678, 12_345_678)];
     step(&page, "files ranges", || check_ranges(&page, &bytes, &ranges));
     step(&page, "files whole", || {
-        let got = page.execute_async(
-            r#"const done = arguments[arguments.length - 1];
-            (async () => {
-              const t0 = performance.now();
-              const r = await fetch('/big.bin');
-              const b = await r.arrayBuffer();
-              const ms = performance.now() - t0;
-              const d = new Uint8Array(await crypto.subtle.digest('SHA-256', b));
-              return {status: r.status, length: b.byteLength, ms,
-                      sha: [...d].map(x => x.toString(16).padStart(2, '0')).join('')};
-            })().then(done, e => done({error: String(e)}));"#,
-            &[],
-        )?;
+        let got = page.execute_async(FETCH_AND_HASH, &[json!("/big.bin")])?;
         ensure!(got["status"] == 200 && got["length"] == BIG, "whole file: {got}");
         ensure!(got["sha"] == sha.as_str(), "the 64 MiB differ (SHA-256 {} instead of {sha})", got["sha"]);
         let ms = got["ms"].as_f64().unwrap_or(f64::NAN);

@@ -17,3 +17,8 @@ pub fn page_host() -> String {
         .and_then(|host| host.as_string())
         .unwrap_or_default()
 }
+
+/// The page's `localStorage` (`None` in a worker, or when the browser refuses it).
+pub fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use super::port::servers_of;
 use crate::apps::jar::Jar;
 use crate::apps::AppError;
+use crate::web::local_storage;
 
 thread_local! {
     static JARS: RefCell<HashMap<AppTarget, Jar>> = RefCell::new(HashMap::new());
@@ -20,10 +21,6 @@ thread_local! {
 pub fn storage_key(target: AppTarget) -> String {
     let scheme = if target.tls { "https." } else { "" };
     format!("hometun.jar.{scheme}{}", target.addr)
-}
-
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
 }
 
 /// Unix seconds, the jar's clock.
@@ -37,7 +34,7 @@ pub fn with_jar<T>(target: AppTarget, f: impl FnOnce(&mut Jar, i64) -> T) -> T {
     JARS.with(|jars| {
         let mut jars = jars.borrow_mut();
         let jar = jars.entry(target).or_insert_with(|| {
-            let saved = storage().and_then(|s| s.get_item(&storage_key(target)).ok().flatten());
+            let saved = local_storage().and_then(|s| s.get_item(&storage_key(target)).ok().flatten());
             saved.and_then(|json| Jar::from_json(target, &json).ok()).unwrap_or_else(|| Jar::new(target))
         });
         f(jar, now())
@@ -66,7 +63,7 @@ pub fn set_from_script(target: AppTarget, cookie: &str) -> Result<(), AppError> 
 /// The jar changed: save it and tell every port of the app.
 pub fn changed_jar(target: AppTarget) {
     let (json, cookies) = with_jar(target, |jar, now| (jar.to_json(now), jar.script_cookies("/", now)));
-    if let Some(storage) = storage() {
+    if let Some(storage) = local_storage() {
         let _ = storage.set_item(&storage_key(target), &json);
     }
     for server in servers_of(target) {

@@ -11,6 +11,7 @@ use crate::apps::pins::{Pins, Verdict};
 use crate::error::ClientError;
 use crate::lan::tcp::TcpStream;
 use crate::lan::tls::{Handshake, TlsStream};
+use crate::web::local_storage;
 
 /// The `localStorage` key of the pins.
 const PINS_KEY: &str = "hometun.tls.pins";
@@ -103,17 +104,16 @@ pub fn forget(addr: SocketAddrV4) -> Result<bool, ClientError> {
     Ok(had)
 }
 
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
-}
-
 /// The saved pins (read each time: another launcher tab may have trusted one meanwhile).
 fn pins() -> Pins {
-    storage().and_then(|s| s.get_item(PINS_KEY).ok().flatten()).map(|json| Pins::from_json(&json)).unwrap_or_default()
+    local_storage()
+        .and_then(|s| s.get_item(PINS_KEY).ok().flatten())
+        .map(|json| Pins::from_json(&json))
+        .unwrap_or_default()
 }
 
 fn save(pins: &Pins) -> Result<(), ClientError> {
-    let storage = storage().ok_or_else(|| ClientError::Storage("localStorage is not available".into()))?;
+    let storage = local_storage().ok_or_else(|| ClientError::Storage("localStorage is not available".into()))?;
     storage
         .set_item(PINS_KEY, &pins.to_json())
         .map_err(|_| ClientError::Storage("localStorage refused the pins".into()))
