@@ -174,11 +174,12 @@ fn configurations_that_cannot_work_are_refused() {
     use hometun_shared::time::Instant;
     use std::net::Ipv4Addr;
     type Case = (&'static str, fn(&mut NetConfig));
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         ("unspecified address", |c| c.address = Ipv4Addr::UNSPECIFIED),
         ("prefix over 32", |c| c.prefix_len = 33),
         ("tiny MTU", |c| c.mtu = 100),
-        ("huge TCP buffer", |c| c.tcp_buffer = 2 << 30),
+        ("huge TCP receive buffer", |c| c.tcp_receive_buffer = 2 << 30),
+        ("huge TCP send buffer", |c| c.tcp_send_buffer = 2 << 30),
         ("multicast DNS server", |c| c.dns_servers = vec![Ipv4Addr::new(224, 0, 0, 251)]),
     ];
     for (what, adjust) in cases {

@@ -231,9 +231,10 @@ impl NetStack {
         }
         let local_port = self.tcp.ports.allocate().ok_or(Error::PortsExhausted)?;
 
-        let buffer = self.config.tcp_buffer;
-        let mut socket =
-            tcp::Socket::new(tcp::SocketBuffer::new(vec![0u8; buffer]), tcp::SocketBuffer::new(vec![0u8; buffer]));
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0u8; self.config.tcp_receive_buffer]),
+            tcp::SocketBuffer::new(vec![0u8; self.config.tcp_send_buffer]),
+        );
         socket.set_nagle_enabled(false);
         socket.set_ack_delay(self.config.tcp_ack_delay.map(smol_duration));
         socket.set_timeout(Some(smol_duration(self.config.tcp_connect_timeout)));
