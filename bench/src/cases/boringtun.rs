@@ -106,6 +106,7 @@ impl Case for Boringtun {
                 lab.exec_ok(node, "ip", ["link", "set", ifname, "mtu", "1420", "up"])?;
             }
             lab.exec_ok(Node::Wan, "ip", ["route", "add", "192.168.0.0/24", "dev", &client_if])?;
+            lab.wait_for_lan()?;
             measure(plan, &|| pids.clone(), &mut |work| lab.kernel_probe(work, plan.timeout()))
         })();
         for pid in pids.iter().rev() {

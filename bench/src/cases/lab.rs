@@ -70,14 +70,17 @@ impl BenchLab {
         self.exec_ok(node, "nft", [OsStr::new("-f"), path.as_os_str()]).map(|_| ())
     }
 
-    /// Turns the home server's masquerade for kernel tunnels on or off.
+    /// Makes the home server a router for a kernel tunnel (IPv4 forwarding and masquerade, as
+    /// the reference OpenVPN setup does), or undoes it. The lab's home server does not forward
+    /// by itself: the relay switches forwarding on for its own interfaces when it runs.
     pub(crate) fn home_nat(&self, on: bool) -> anyhow::Result<()> {
         if on {
+            self.lab.sysctl(Node::Home, "net.ipv4.ip_forward=1")?;
             self.nft(Node::Home, "home-nat", HOME_NAT_ON)
         } else {
-            let out = self.lab.exec(Node::Home, "nft", ["delete", "table", "ip", "hometun_bench"])?;
-            let _ = out; // absent already is fine
-            Ok(())
+            // Absent already is fine.
+            let _ = self.lab.exec(Node::Home, "nft", ["delete", "table", "ip", "hometun_bench"])?;
+            self.lab.sysctl(Node::Home, "net.ipv4.ip_forward=0")
         }
     }
 
@@ -115,6 +118,27 @@ impl BenchLab {
         let mut args = vec!["probe".to_owned()];
         args.extend(work.args());
         self.wan_probe(&args, timeout)
+    }
+
+    /// Waits until the remote device opens a TCP connection to the LAN host's echo port (through
+    /// a kernel tunnel that just came up), trying every 2 s for up to 30 s. A tunnel's first
+    /// packets can be lost while its two ends finish setting up (seen with OpenVPN and
+    /// boringtun in the first round, after the `direct` case): the measurement starts only
+    /// once the path works.
+    pub(crate) fn wait_for_lan(&self) -> anyhow::Result<()> {
+        let start = std::time::Instant::now();
+        let probe = format!("exec 3<>/dev/tcp/192.168.0.10/{ECHO_PORT}");
+        loop {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec"]).arg(self.lab.netns(Node::Wan)).args(["timeout", "2", "bash", "-c", &probe]);
+            if run_bounded(cmd, Duration::from_secs(5)).is_ok_and(|out| out.status.success()) {
+                return Ok(());
+            }
+            ensure!(
+                start.elapsed() < Duration::from_secs(30),
+                "192.168.0.10:{ECHO_PORT} unreachable through the tunnel for 30 s"
+            );
+        }
     }
 
     /// Processes in `node` whose command name is `comm`.

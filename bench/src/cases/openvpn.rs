@@ -88,6 +88,7 @@ impl Case for OpenVpn {
                 })
                 .context("the pushed LAN route never appeared on the remote device")?;
                 let pids = [server, client];
+                lab.wait_for_lan()?;
                 measure(plan, &|| pids.to_vec(), &mut |work| lab.kernel_probe(work, plan.timeout()))
             })();
             let _ = lab.lab.stop(client, Duration::from_secs(5));
