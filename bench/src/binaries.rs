@@ -111,6 +111,16 @@ pub(crate) fn workspace_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Why a process failed, from its log: the panic message or error with the two lines after it
+/// (a backtrace's tail says nothing), else the last `lines` lines.
+pub(crate) fn failure(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    match all.iter().position(|l| l.contains("panicked at") || l.starts_with("Error:")) {
+        Some(at) => all[at..(at + 3).min(all.len())].join("\n"),
+        None => tail(text, lines),
+    }
+}
+
 /// The last `lines` lines of `text`.
 pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();

@@ -350,7 +350,7 @@ pub(crate) fn run(lab: &BenchLab, idle: usize, busy: usize, busy_bytes: u64) -> 
                 }
                 if !lab.lab.is_running(swarm) || Instant::now() > deadline {
                     let _ = lab.lab.stop(swarm, Duration::from_secs(5));
-                    anyhow::bail!("busy swarm failed:\n{}", crate::binaries::tail(&log, 20));
+                    anyhow::bail!("busy swarm failed:\n{}", crate::binaries::failure(&log, 20));
                 }
                 std::thread::sleep(Duration::from_millis(50));
             };
