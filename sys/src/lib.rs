@@ -3,7 +3,7 @@
 //! whose arguments are plain integers.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// `TUNSETOFFLOAD` from `<linux/if_tun.h>`: `_IOW('T', 208, unsigned int)`.
 const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
@@ -30,6 +30,46 @@ pub fn tun_set_offload(device: &impl AsRawFd, offloads: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets how many packets the kernel queues for network interface `ifname` (`txqueuelen`; for a
+/// tun device, the packets waiting for its reader). Fails with the kernel's error (`ENODEV` for
+/// no such interface, `EPERM` without CAP_NET_ADMIN) or `InvalidInput` for a name the kernel
+/// cannot take.
+pub fn set_tx_queue_len(ifname: &str, len: u32) -> io::Result<()> {
+    let name = ifname.as_bytes();
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(&0) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("no interface can be named {ifname:?}")));
+    }
+    let len = libc::c_int::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "queue length out of range"))?;
+    // SAFETY: socket() takes plain integers and returns a new descriptor or -1; it touches no
+    // memory of ours.
+    #[allow(unsafe_code)]
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket() and nothing else owns it; the OwnedFd closes it.
+    #[allow(unsafe_code)]
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `ifreq` is plain data (a name and a union of integers and addresses); all zeroes
+    // is a valid value of it.
+    #[allow(unsafe_code)]
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (to, from) in request.ifr_name.iter_mut().zip(name) {
+        *to = *from as libc::c_char;
+    }
+    // The kernel reads the length from the union's first int (`ifr_qlen`, also `ifr_metric`).
+    request.ifr_ifru.ifru_metric = len;
+    // SAFETY: SIOCSIFTXQLEN reads the `ifreq` we pass (a NUL-terminated name, checked above, and
+    // an int); it lives on our stack across the call, and `socket` stays open for it.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFTXQLEN as _, &request) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +78,14 @@ mod tests {
     fn a_descriptor_that_is_not_a_tun_device_is_an_error_not_a_crash() {
         let file = std::fs::File::open("/dev/null").unwrap();
         assert!(tun_set_offload(&file, TUN_F_CSUM | TUN_F_TSO4).is_err());
+    }
+
+    #[test]
+    fn names_the_kernel_cannot_take_are_refused_before_any_call() {
+        for name in ["", "a-name-longer-than-15", "nul\0inside"] {
+            let error = set_tx_queue_len(name, 1000).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{name:?}");
+        }
+        assert!(set_tx_queue_len("hometun-absent", 1000).is_err(), "no such interface");
     }
 }

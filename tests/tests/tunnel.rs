@@ -25,6 +25,10 @@ fn enrol_connect_and_use_the_lan(mode: Mode) -> (std::net::Ipv4Addr, String) {
     }
     let relay = Relay::start(&lab, RelayOptions { mode, ..RelayOptions::default() }).expect("relay");
     let tun = relay.status().expect("status")["tun"].as_str().expect("tun name").to_owned();
+    // The kernel queues up to 4,096 packets for the relay (500 by default), so a burst toward
+    // many clients waits instead of being dropped.
+    let queue = lab.exec(Node::Home, "cat", [format!("/sys/class/net/{tun}/tx_queue_len")]).expect("cat");
+    assert_eq!(String::from_utf8_lossy(&queue.stdout).trim(), "4096", "the tun's queue length");
     let invite = relay.invite("laptop", "24h", None).expect("invite");
     let target = relay.target().expect("target");
 
