@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use hometun_tests::lab::{run_bounded, Lab, Node};
+use hometun_tests::lab::{run_bounded, wait_until, Lab, Node};
 
 use crate::binaries::Binaries;
 use crate::workload::{Outcome, ECHO_PORT, HTTP_PORT};
@@ -121,24 +121,19 @@ impl BenchLab {
     }
 
     /// Waits until the remote device opens a TCP connection to the LAN host's echo port (through
-    /// a kernel tunnel that just came up), trying every 2 s for up to 30 s. A tunnel's first
+    /// a kernel tunnel that just came up), each try bounded to 2 s, for up to 30 s. A tunnel's first
     /// packets can be lost while its two ends finish setting up (seen with OpenVPN and
     /// boringtun in the first round, after the `direct` case): the measurement starts only
     /// once the path works.
     pub(crate) fn wait_for_lan(&self) -> anyhow::Result<()> {
-        let start = std::time::Instant::now();
-        let probe = format!("exec 3<>/dev/tcp/192.168.0.10/{ECHO_PORT}");
-        loop {
+        let echo = crate::workload::echo_addr();
+        let probe = format!("exec 3<>/dev/tcp/{}/{}", echo.ip(), echo.port());
+        wait_until(Duration::from_secs(30), || {
             let mut cmd = Command::new("ip");
             cmd.args(["netns", "exec"]).arg(self.lab.netns(Node::Wan)).args(["timeout", "2", "bash", "-c", &probe]);
-            if run_bounded(cmd, Duration::from_secs(5)).is_ok_and(|out| out.status.success()) {
-                return Ok(());
-            }
-            ensure!(
-                start.elapsed() < Duration::from_secs(30),
-                "192.168.0.10:{ECHO_PORT} unreachable through the tunnel for 30 s"
-            );
-        }
+            run_bounded(cmd, Duration::from_secs(5)).ok().filter(|out| out.status.success()).map(|_| ())
+        })
+        .with_context(|| format!("{echo} unreachable through the tunnel for 30 s"))
     }
 
     /// Processes in `node` whose command name is `comm`.
