@@ -26,6 +26,7 @@ phase() { # name command...
     mapfile -t -O "${#culprits[@]}" culprits < <(
       { grep -E -- '^test .* FAILED$|^error(\[|:)' "$phase_log"
         grep -A2 -- 'panicked at' "$phase_log" | grep -v -- '^--$'; } | head -n 40)
+    return 1
   fi
 }
 
@@ -38,30 +39,24 @@ phase "style: cargo fmt --check" cargo fmt --all -- --check
 phase "page build (trunk)" bash scripts/build-page.sh
 phase "page size: gzip total within its ceiling (scripts/page-size.sh)" bash scripts/page-size.sh
 phase "lints: cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
-mkdir -p target && touch target/.native-phase-start
-phase "native unit, scenario and doc tests" cargo test --workspace --exclude hometun-tests
-# That phase built the relay binary for its scenario tests (test profile, the page inside): the
-# end-to-end tests run it rather than build it again with the tests crate's own feature set
-# (about four minutes on a 2-core machine). Only a binary from this run counts.
-if [ -z "${HOMETUN_RELAY_BIN:-}" ] && [ target/debug/hometun-relay -nt target/.native-phase-start ]; then
-  export HOMETUN_RELAY_BIN="$PWD/target/debug/hometun-relay"
+# The wasm32 tests: both crates in one build, so their shared dependencies compile once.
+phase "protocol core and browser client in headless Chromium (wasm32)" \
+  cargo test -p hometun-shared -p hometun-wasm --target wasm32-unknown-unknown
+# Every native crate, test and binary in one build with one package selection (the whole
+# workspace), so cargo resolves one feature set and compiles each dependency once: selecting
+# the end-to-end crates apart from the rest resolved different features and compiled some 80
+# crates twice (about seven minutes on a 2-core machine). The tests then run the relay and lab
+# binaries this build made (test profile, the page inside) instead of building their own.
+if phase "build: every native crate, test and binary" cargo build --workspace --all-targets --profile test; then
+  export HOMETUN_RELAY_BIN="${HOMETUN_RELAY_BIN:-$PWD/target/debug/hometun-relay}"
+  export HOMETUN_LABHOST_BIN="${HOMETUN_LABHOST_BIN:-$PWD/target/debug/hometun-labhost}"
 fi
-phase "protocol core in headless Chromium (wasm32)" \
-  cargo test -p hometun-shared --target wasm32-unknown-unknown
-phase "browser client unit tests in headless Chromium (wasm32)" \
-  cargo test -p hometun-wasm --target wasm32-unknown-unknown
-# The bench is in the same build as the end-to-end tests (its unit tests run there too), so
-# the smoke run below finds every library compiled with the same features and only links its
-# binary (built alone, `-p hometun-bench` would compile some 80 crates again, about 4 minutes).
-phase "end-to-end in network namespaces" cargo test -p hometun-tests -p hometun-bench -- --test-threads=2
+phase "native unit, scenario and doc tests; end-to-end in network namespaces (root)" \
+  cargo test --workspace -- --test-threads=2
 # The bench's harness, so it cannot rot: one round of 1 MiB, a few echoes and tunnels, with the
 # binaries built above; it fails when a case fails and asserts no speed.
-if [ target/debug/hometun-labhost -nt target/.native-phase-start ]; then
-  export HOMETUN_LABHOST_BIN="$PWD/target/debug/hometun-labhost"
-fi
-phase "bench smoke: direct, native client, relay scale (figures not asserted)" bash -c \
-  'cargo build --profile test -q -p hometun-tests -p hometun-bench --bins &&
-   target/debug/hometun-bench --smoke --cases direct,hometun-native,hometun-scale'
+phase "bench smoke: direct, native client, relay scale (figures not asserted)" \
+  target/debug/hometun-bench --smoke --cases direct,hometun-native,hometun-scale
 phase "fuzz: corpus replay and ${FUZZ_SECONDS}s of new inputs" bash scripts/fuzz.sh "$FUZZ_SECONDS"
 
 printf '\n==== summary\n'
