@@ -9,7 +9,9 @@
 //! - Direct: Chromium on the home server (inside the LAN) loading the same page by its LAN URL,
 //!   cold (fresh profile) and warm (reload).
 //! - 64 MiB: `fetch` of a 64 MiB file from nginx on a LAN host, through the service worker
-//!   (app tab) and directly, timed in the page, SHA-256 checked.
+//!   (app tab), through the launcher's own `hometun.fetch` (the tunnel without the service
+//!   worker: what the worker path costs on top), and directly; timed in the page, SHA-256
+//!   checked, the median of `--fetches` each.
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
@@ -22,12 +24,17 @@ use hometun_tests::browser::webdriver::{Chromedriver, Session};
 use hometun_tests::lab::{addr, Lab, Node};
 use serde_json::Value;
 
+use crate::stats::{summarize, Summary};
+
 /// Options of `web-apps`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Options {
     /// Warm reloads measured per side (median printed).
     #[arg(long, default_value_t = 5)]
     reloads: u32,
+    /// 64 MiB fetches per path (median printed).
+    #[arg(long, default_value_t = 3)]
+    fetches: u32,
 }
 
 const BIG: u64 = 64 << 20;
@@ -52,7 +59,10 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let tunnel_warm = warm_reloads(&page, options.reloads)?;
     open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
     wait(&page, "the file server's index", Duration::from_secs(60), "return document.querySelector('h1') ? 1 : null")?;
-    let tunnel_big = fetch_big(&page, "/big.bin", &sha)?;
+    let tunnel_big = fetches(options.fetches, || fetch_big(&page, "fetch", "/big.bin", &sha))?;
+    page.switch_to(&launcher)?;
+    let lan_big = format!("http://{}/big.bin", nginx.addr);
+    let launcher_big = fetches(options.fetches, || fetch_big(&page, "window.hometun.fetch", &lan_big, &sha))?;
     drop(page);
 
     // Chromium inside the LAN (on the home server), same binary and flags, no tunnel.
@@ -67,19 +77,23 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let direct_cold = started.elapsed().as_secs_f64() * 1e3;
     let direct_warm = warm_reloads(&direct, options.reloads)?;
     direct.goto(&format!("http://{}/", nginx.addr))?;
-    let direct_big = fetch_big(&direct, &format!("http://{}/big.bin", nginx.addr), &sha)?;
+    let direct_big = fetches(options.fetches, || fetch_big(&direct, "fetch", &lan_big, &sha))?;
 
     println!("home web apps: Jupyter login page and 64 MiB, Chromium {}", chromium_version());
-    println!("| | through the tunnel (app origin, service worker) | direct (browser inside the LAN) |");
-    println!("|---|---|---|");
-    println!("| page load, cold | {tunnel_cold:.0} ms | {direct_cold:.0} ms |");
-    println!("| page load, warm (median of {}) | {tunnel_warm:.0} ms | {direct_warm:.0} ms |", options.reloads);
     println!(
-        "| 64 MiB fetch | {:.0} ms ({:.1} MB/s) | {:.0} ms ({:.1} MB/s) |",
-        tunnel_big,
-        BIG as f64 / 1e3 / tunnel_big,
-        direct_big,
-        BIG as f64 / 1e3 / direct_big
+        "| | through the tunnel (app origin, service worker) | the launcher's hometun.fetch (tunnel, no worker) | direct (browser inside the LAN) |"
+    );
+    println!("|---|---|---|---|");
+    println!("| page load, cold | {tunnel_cold:.0} ms | – | {direct_cold:.0} ms |");
+    println!("| page load, warm (median of {}) | {tunnel_warm:.0} ms | – | {direct_warm:.0} ms |", options.reloads);
+    let mb_s = |ms: f64| BIG as f64 / 1e3 / ms;
+    let rate = |t: Summary| format!("{:.1} MB/s ({:.1}–{:.1})", mb_s(t.median), mb_s(t.max), mb_s(t.min));
+    println!(
+        "| 64 MiB fetch (median of {}) | {} | {} | {} |",
+        options.fetches,
+        rate(tunnel_big),
+        rate(launcher_big),
+        rate(direct_big)
     );
     Ok(())
 }
@@ -106,18 +120,27 @@ fn warm_reloads(page: &Session<'_>, n: u32) -> anyhow::Result<f64> {
     Ok(times[times.len() / 2])
 }
 
-/// Fetches `url` in the page, checks its SHA-256; the time in ms.
-fn fetch_big(page: &Session<'_>, url: &str, sha: &str) -> anyhow::Result<f64> {
+/// The times of `n` (at least one) runs of `fetch`, in ms.
+fn fetches(n: u32, mut fetch: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<Summary> {
+    let times = (0..n.max(1)).map(|_| fetch()).collect::<anyhow::Result<Vec<f64>>>()?;
+    summarize(&times).context("no fetch")
+}
+
+/// Fetches `url` in the page with the function `fetch` names (`fetch`, `window.hometun.fetch`),
+/// reads the whole body and checks its SHA-256; the time in ms.
+fn fetch_big(page: &Session<'_>, fetch: &str, url: &str, sha: &str) -> anyhow::Result<f64> {
     let got: Value = page.execute_async(
-        r#"const [url, done] = arguments;
-        (async () => {
+        &format!(
+            r#"const [url, done] = arguments;
+        (async () => {{
           const t0 = performance.now();
-          const r = await fetch(url);
+          const r = await {fetch}(url);
           const b = await r.arrayBuffer();
           const ms = performance.now() - t0;
           const d = new Uint8Array(await crypto.subtle.digest('SHA-256', b));
-          return {status: r.status, ms, sha: [...d].map(x => x.toString(16).padStart(2, '0')).join('')};
-        })().then(done, e => done({error: String(e)}));"#,
+          return {{status: r.status, ms, sha: [...d].map(x => x.toString(16).padStart(2, '0')).join('')}};
+        }})().then(done, e => done({{error: String(e)}}));"#
+        ),
         &[Value::from(url)],
     )?;
     ensure!(got["status"] == 200 && got["sha"] == sha, "64 MiB from {url}: {got}");
