@@ -3,13 +3,11 @@
 //! The client is itself the tunnel's near end, so its CPU time during the transfer is reported.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use hometun_shared::invite::Invite;
-use hometun_shared::keys::{PublicKey, SecretKey};
 use hometun_tests::client::{Device, RelayTarget, Tunnel};
 
 use crate::pattern;
@@ -43,10 +41,10 @@ pub(crate) async fn open(args: &Connect) -> anyhow::Result<Tunnel> {
             let invite = Invite::parse(link).map_err(|e| anyhow::anyhow!("invite: {e}"))?;
             let device = Device::new(&invite);
             let tunnel = device.enrol(&target, &invite).await?;
-            save(&args.device, &device)?;
+            device.save(&args.device)?;
             tunnel
         }
-        None => load(&args.device)?.connect(&target).await?,
+        None => Device::load(&args.device)?.connect(&target).await?,
     })
 }
 
@@ -119,18 +117,4 @@ pub(crate) async fn echo(tunnel: &Tunnel, count: u32) -> anyhow::Result<Outcome>
 
 fn check(offset: u64, got: &[u8]) -> anyhow::Result<()> {
     pattern::check(offset, got).map_err(|at| anyhow::anyhow!("download differs from the pattern at byte {at}"))
-}
-
-fn save(path: &Path, device: &Device) -> anyhow::Result<()> {
-    let text = format!("{}\n{}\n", device.key.to_text(), device.relay_key.to_text());
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-fn load(path: &Path) -> anyhow::Result<Device> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines();
-    let key = SecretKey::from_text(lines.next().unwrap_or_default()).map_err(|e| anyhow::anyhow!("device key: {e}"))?;
-    let relay_key =
-        PublicKey::from_text(lines.next().unwrap_or_default()).map_err(|e| anyhow::anyhow!("relay key: {e}"))?;
-    Ok(Device { key: Arc::new(key), relay_key })
 }

@@ -136,6 +136,37 @@ impl Device {
     pub async fn connect(&self, target: &RelayTarget) -> Result<Tunnel> {
         Tunnel::open(target, self, None).await
     }
+
+    /// Writes the device (its secret key, then the relay key, one per line) to `path`, readable
+    /// only by its owner.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let text = zeroize::Zeroizing::new(format!("{}\n{}\n", self.key.to_text(), self.relay_key.to_text()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Reads a device [`Device::save`] wrote.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        );
+        let mut lines = text.lines();
+        let key = SecretKey::from_text(lines.next().unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("device key in {}: {e}", path.display()))?;
+        let relay_key = PublicKey::from_text(lines.next().unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("relay key in {}: {e}", path.display()))?;
+        Ok(Self { key: Arc::new(key), relay_key })
+    }
 }
 
 /// Time for the core: microseconds since the first call in this process.

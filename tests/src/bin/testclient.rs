@@ -6,13 +6,10 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hometun_shared::invite::Invite;
-use hometun_shared::keys::{PublicKey, SecretKey};
 use hometun_tests::client::{Device, RelayTarget};
 use hometun_tests::content;
 
@@ -78,11 +75,11 @@ async fn main() -> anyhow::Result<()> {
             let invite = Invite::parse(link).map_err(|e| anyhow::anyhow!("invite: {e}"))?;
             let device = Device::new(&invite);
             let tunnel = device.enrol(&target, &invite).await?;
-            save(&args.device, &device)?;
+            device.save(&args.device)?;
             (device, tunnel)
         }
         None => {
-            let device = load(&args.device)?;
+            let device = Device::load(&args.device)?;
             let tunnel = device.connect(&target).await?;
             (device, tunnel)
         }
@@ -119,27 +116,4 @@ async fn main() -> anyhow::Result<()> {
     }
     tunnel.disconnect().await;
     Ok(())
-}
-
-fn save(path: &PathBuf, device: &Device) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let text = zeroize::Zeroizing::new(format!("{}\n{}\n", device.key.to_text(), device.relay_key.to_text()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))
-}
-
-fn load(path: &PathBuf) -> anyhow::Result<Device> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines();
-    let key = SecretKey::from_text(lines.next().unwrap_or_default()).map_err(|e| anyhow::anyhow!("device key: {e}"))?;
-    let relay_key =
-        PublicKey::from_text(lines.next().unwrap_or_default()).map_err(|e| anyhow::anyhow!("relay key: {e}"))?;
-    Ok(Device { key: Arc::new(key), relay_key })
 }
