@@ -1,12 +1,10 @@
 //! The page: built into the binary at compile time (`www/dist`, made by
 //! `scripts/build-page.sh`, embedded with rust-embed), or served from a directory that overrides
 //! it (`--www DIR` / `www` in relay.toml, used only while it holds an `index.html`), with
-//! security headers. A relay built without the page still runs and says so on `/`. The built-in
-//! files go gzipped and with entity tags ([`super::encoding`]).
+//! security headers. A relay built without the page still runs and says so on `/`.
 
-use super::encoding;
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Response, StatusCode, Uri};
 use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 
@@ -38,15 +36,14 @@ pub fn describe(www: &Path) -> String {
     }
 }
 
-/// Serves `uri` (asked with the headers `request`): from `www` when it holds an `index.html`,
-/// else from the built-in page. `frames` is a CSP source the page may frame besides itself (the
-/// app origins, `https://*.DOMAIN[:port]`), if any.
-pub async fn serve(www: &Path, uri: &Uri, request: &HeaderMap, frames: Option<&str>) -> Response<Body> {
+/// Serves `uri`: from `www` when it holds an `index.html`, else from the built-in page.
+/// `frames` is a CSP source the page may frame besides itself (the app origins,
+/// `https://*.DOMAIN[:port]`), if any.
+pub async fn serve(www: &Path, uri: &Uri, frames: Option<&str>) -> Response<Body> {
     let Some(relative) = safe_relative(uri.path()) else {
         return plain(StatusCode::BAD_REQUEST, "bad path");
     };
-    let mut response =
-        if overridden(www).await { serve_dir(www, &relative).await } else { serve_built_in(&relative, request).await };
+    let mut response = if overridden(www).await { serve_dir(www, &relative).await } else { serve_built_in(&relative) };
     if let Some(frames) = frames {
         allow_frames(&mut response, frames);
     }
@@ -92,13 +89,13 @@ async fn serve_dir(root: &Path, relative: &Path) -> Response<Body> {
     }
 }
 
-async fn serve_built_in(relative: &Path, request: &HeaderMap) -> Response<Body> {
+fn serve_built_in(relative: &Path) -> Response<Body> {
     let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
     let key = parts.join("/");
     let index = if key.is_empty() { "index.html".to_owned() } else { format!("{key}/index.html") };
     for name in [key.as_str(), index.as_str()] {
         if let Some(file) = Built::get(name).filter(|_| !name.is_empty()) {
-            return built_in_response(name, file, request).await;
+            return file_response(Path::new(name), file.data);
         }
     }
     if index == "index.html" && !is_built_in() {
@@ -107,33 +104,6 @@ async fn serve_built_in(relative: &Path, request: &HeaderMap) -> Response<Body> 
         return response;
     }
     plain(StatusCode::NOT_FOUND, "not found")
-}
-
-/// The built-in file `name`: gzipped when the browser takes it and that pays, tagged, and
-/// `304 Not Modified` (no body) when the browser already holds this representation.
-async fn built_in_response(name: &str, file: rust_embed::EmbeddedFile, request: &HeaderMap) -> Response<Body> {
-    let mime = mime_guess::from_path(name).first_or_octet_stream();
-    let compressible = encoding::compressible(mime.essence_str());
-    let gzipped = match compressible && encoding::accepts_gzip(request) {
-        true => encoding::gzipped(name, file.data.clone()).await,
-        false => None,
-    };
-    let etag = encoding::etag(&file.metadata.sha256_hash(), gzipped.is_some());
-    let not_modified = encoding::not_modified(request, &etag);
-    let mut response = file_response(Path::new(name), file.data);
-    let headers = response.headers_mut();
-    headers.insert(header::ETAG, etag);
-    if compressible {
-        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    }
-    if not_modified {
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        *response.body_mut() = Body::empty();
-    } else if let Some(gzipped) = gzipped {
-        response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        *response.body_mut() = Body::from(gzipped);
-    }
-    response
 }
 
 /// The request path as a relative path of normal components only (no `..`, no root).
@@ -185,7 +155,7 @@ fn file_response(path: &Path, bytes: Cow<'static, [u8]>) -> Response<Body> {
 }
 
 /// Headers every response carries (app names drop `X-Frame-Options`: the launcher frames them).
-pub fn security_headers(headers: &mut HeaderMap) {
+pub fn security_headers(headers: &mut axum::http::HeaderMap) {
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -285,16 +255,16 @@ mod tests {
         std::fs::write(dir.path().join("index.html"), "<!doctype html><title>override</title>").unwrap();
         std::fs::create_dir(dir.path().join("js")).unwrap();
         std::fs::write(dir.path().join("js/app.js"), "export {};").unwrap();
-        let page = serve(dir.path(), &"/".parse().unwrap(), &HeaderMap::new(), None).await;
+        let page = serve(dir.path(), &"/".parse().unwrap(), None).await;
         assert_eq!(page.status(), StatusCode::OK);
         assert_eq!(header_of(&page, header::CONTENT_TYPE), "text/html");
         assert!(header_of(&page, header::CONTENT_SECURITY_POLICY).contains("frame-ancestors 'none'"));
         assert_eq!(header_of(&page, header::REFERRER_POLICY), "no-referrer");
         assert_eq!(body_of(page).await, b"<!doctype html><title>override</title>");
-        let script = serve(dir.path(), &"/js/app.js".parse().unwrap(), &HeaderMap::new(), None).await;
+        let script = serve(dir.path(), &"/js/app.js".parse().unwrap(), None).await;
         assert_eq!(header_of(&script, header::CONTENT_TYPE), "text/javascript");
         assert_eq!(header_of(&script, header::CONTENT_SECURITY_POLICY), "default-src 'none'");
-        let missing = serve(dir.path(), &"/nothing.js".parse().unwrap(), &HeaderMap::new(), None).await;
+        let missing = serve(dir.path(), &"/nothing.js".parse().unwrap(), None).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         assert!(describe(dir.path()).contains("overrides"));
     }
@@ -305,11 +275,10 @@ mod tests {
         std::fs::write(dir.path().join("index.html"), "<!doctype html><title>launcher</title>").unwrap();
         std::fs::create_dir(dir.path().join("app")).unwrap();
         std::fs::write(dir.path().join("app/sw.js"), "// worker").unwrap();
-        let page = serve(dir.path(), &"/".parse().unwrap(), &HeaderMap::new(), Some("https://*.home.test:8443")).await;
+        let page = serve(dir.path(), &"/".parse().unwrap(), Some("https://*.home.test:8443")).await;
         let csp = header_of(&page, header::CONTENT_SECURITY_POLICY);
         assert!(csp.ends_with("; frame-src 'self' https://*.home.test:8443"), "{csp}");
-        let script =
-            serve(dir.path(), &"/app/sw.js".parse().unwrap(), &HeaderMap::new(), Some("https://*.home.test")).await;
+        let script = serve(dir.path(), &"/app/sw.js".parse().unwrap(), Some("https://*.home.test")).await;
         assert_eq!(header_of(&script, header::CONTENT_SECURITY_POLICY), "default-src 'none'");
         assert_eq!(read(dir.path(), "app/sw.js").await.as_deref(), Some(&b"// worker"[..]));
         assert_eq!(read(dir.path(), "app/../../etc/passwd").await, None);
@@ -319,10 +288,10 @@ mod tests {
     #[tokio::test]
     async fn without_an_override_the_built_in_page_is_served_or_its_absence_explained() {
         let empty = tempfile::tempdir().unwrap();
-        let page = serve(empty.path(), &"/".parse().unwrap(), &HeaderMap::new(), None).await;
+        let page = serve(empty.path(), &"/".parse().unwrap(), None).await;
         assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
         assert_eq!(header_of(&page, header::X_FRAME_OPTIONS), "DENY");
-        let missing = serve(empty.path(), &"/nothing.js".parse().unwrap(), &HeaderMap::new(), None).await;
+        let missing = serve(empty.path(), &"/nothing.js".parse().unwrap(), None).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         match Built::get("index.html") {
             Some(index) => {
@@ -331,15 +300,10 @@ mod tests {
                 assert_eq!(body_of(page).await, index.data.as_ref());
                 assert!(describe(empty.path()).starts_with("built into the relay"));
                 for name in Built::iter() {
-                    let response =
-                        serve(empty.path(), &format!("/{name}").parse().unwrap(), &HeaderMap::new(), None).await;
+                    let response = serve(empty.path(), &format!("/{name}").parse().unwrap(), None).await;
                     assert_eq!(response.status(), StatusCode::OK, "{name}");
                     let want = mime_guess::from_path(name.as_ref()).first_or_octet_stream();
                     assert_eq!(header_of(&response, header::CONTENT_TYPE), want.as_ref(), "{name}");
-                    assert!(
-                        response.headers().get(header::CONTENT_ENCODING).is_none(),
-                        "{name} without Accept-Encoding"
-                    );
                 }
             }
             None => {
@@ -349,46 +313,5 @@ mod tests {
                 assert!(describe(empty.path()).starts_with("MISSING"));
             }
         }
-    }
-
-    #[tokio::test]
-    async fn the_built_in_wasm_goes_gzipped_to_a_browser_and_not_again_when_unchanged() {
-        use std::io::Read as _;
-        let Some(name) = Built::iter().find(|n| n.ends_with(".wasm")) else {
-            eprintln!("the relay was built without its page: nothing to check");
-            return;
-        };
-        let empty = tempfile::tempdir().unwrap();
-        let uri: Uri = format!("/{name}").parse().unwrap();
-        let mut browser = HeaderMap::new();
-        browser.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate, br, zstd"));
-
-        let first = serve(empty.path(), &uri, &browser, None).await;
-        assert_eq!(first.status(), StatusCode::OK);
-        assert_eq!(header_of(&first, header::CONTENT_ENCODING), "gzip");
-        assert_eq!(header_of(&first, header::CONTENT_TYPE), "application/wasm");
-        assert_eq!(header_of(&first, header::VARY), "accept-encoding");
-        let etag = first.headers().get(header::ETAG).cloned().expect("an entity tag");
-        let sent = body_of(first).await;
-        let mut wasm = Vec::new();
-        flate2::read::GzDecoder::new(&sent[..]).read_to_end(&mut wasm).unwrap();
-        let original = Built::get(&name).unwrap().data;
-        assert_eq!(wasm, original.as_ref(), "the same bytes, unzipped");
-        assert!(sent.len() < original.len() / 2, "{} bytes sent for {}", sent.len(), original.len());
-
-        // A reload: the browser asks with the tag it holds and gets no body.
-        browser.insert(header::IF_NONE_MATCH, etag.clone());
-        let again = serve(empty.path(), &uri, &browser, None).await;
-        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-        assert_eq!(header_of(&again, header::ETAG), etag.to_str().unwrap());
-        assert!(body_of(again).await.is_empty());
-
-        // A client without gzip holds another representation: the plain bytes, another tag.
-        let mut plain_client = HeaderMap::new();
-        plain_client.insert(header::IF_NONE_MATCH, etag);
-        let plain = serve(empty.path(), &uri, &plain_client, None).await;
-        assert_eq!(plain.status(), StatusCode::OK);
-        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
-        assert_eq!(body_of(plain).await, original.as_ref());
     }
 }
