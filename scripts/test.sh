@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every hometun test: installs what is missing, then the page build, native tests, the
-# protocol core in headless Chromium (wasm), the end-to-end tests in network namespaces (root,
-# including the .deb), a smoke run of the bench, and a bounded fuzz run over the committed corpus. Exits non-zero when any part fails.
+# Runs every hometun test: installs what is missing, then the page build, lints, the protocol
+# core and browser client in headless Chromium (wasm), one build of every native crate, the
+# native tests with the end-to-end tests in network namespaces (root, including the .deb), a
+# smoke run of the bench, and a bounded fuzz run over the committed corpus. Exits non-zero when
+# any part fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

@@ -59,10 +59,10 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let tunnel_warm = warm_reloads(&page, options.reloads)?;
     open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
     wait(&page, "the file server's index", Duration::from_secs(60), "return document.querySelector('h1') ? 1 : null")?;
-    let tunnel_big = fetches(options.fetches, || fetch_big(&page, "fetch", "/big.bin", &sha))?;
+    let tunnel_big = runs(options.fetches, || fetch_big(&page, "fetch", "/big.bin", &sha))?;
     page.switch_to(&launcher)?;
     let lan_big = format!("http://{}/big.bin", nginx.addr);
-    let launcher_big = fetches(options.fetches, || fetch_big(&page, "window.hometun.fetch", &lan_big, &sha))?;
+    let launcher_big = runs(options.fetches, || fetch_big(&page, "window.hometun.fetch", &lan_big, &sha))?;
     drop(page);
 
     // Chromium inside the LAN (on the home server), same binary and flags, no tunnel.
@@ -77,7 +77,7 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let direct_cold = started.elapsed().as_secs_f64() * 1e3;
     let direct_warm = warm_reloads(&direct, options.reloads)?;
     direct.goto(&format!("http://{}/", nginx.addr))?;
-    let direct_big = fetches(options.fetches, || fetch_big(&direct, "fetch", &lan_big, &sha))?;
+    let direct_big = runs(options.fetches, || fetch_big(&direct, "fetch", &lan_big, &sha))?;
 
     println!("home web apps: Jupyter login page and 64 MiB, Chromium {}", chromium_version());
     println!(
@@ -103,8 +103,7 @@ const LOGIN_FORM: &str =
 
 /// Reloads the current page `n` times; the median of `loadEventEnd` (ms from navigation start).
 fn warm_reloads(page: &Session<'_>, n: u32) -> anyhow::Result<f64> {
-    let mut times = Vec::new();
-    for _ in 0..n.max(1) {
+    let reload = || {
         page.execute("location.reload(); return 1", &[])?;
         std::thread::sleep(Duration::from_millis(200));
         let ms = wait(
@@ -114,16 +113,15 @@ fn warm_reloads(page: &Session<'_>, n: u32) -> anyhow::Result<f64> {
             "const n = performance.getEntriesByType('navigation')[0]; \
              return n && n.loadEventEnd > 0 && document.querySelector('input[name=password]') ? n.loadEventEnd : null",
         )?;
-        times.push(ms.as_f64().context("loadEventEnd")?);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+        ms.as_f64().context("loadEventEnd")
+    };
+    Ok(runs(n, reload)?.median)
 }
 
-/// The times of `n` (at least one) runs of `fetch`, in ms.
-fn fetches(n: u32, mut fetch: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<Summary> {
-    let times = (0..n.max(1)).map(|_| fetch()).collect::<anyhow::Result<Vec<f64>>>()?;
-    summarize(&times).context("no fetch")
+/// The times of `n` (at least one) runs of `run`, in ms.
+fn runs(n: u32, mut run: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<Summary> {
+    let times = (0..n.max(1)).map(|_| run()).collect::<anyhow::Result<Vec<f64>>>()?;
+    summarize(&times).context("nothing measured")
 }
 
 /// Fetches `url` in the page with the function `fetch` names (`fetch`, `window.hometun.fetch`),
