@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The page's size: the gzip -9 size of every file the page can load (www/dist, made by
-# scripts/build-page.sh; this script builds nothing), as a per-file table and a total.
+# scripts/build-page.sh; this script builds nothing), as a per-file table and a total. The
+# NAME.gz forms beside the files are what the relay sends; they are not counted twice.
 #
 #   scripts/page-size.sh          exits non-zero when the total is over the CEILING
 #   scripts/page-size.sh --goal   exits non-zero when the total is over the GOAL
@@ -35,7 +36,7 @@ while IFS= read -r f; do
     *) total=$((total + gz)) ;;
   esac
   printf '%10d %10d  %s\n' "$raw" "$gz" "${f#"$dist"/}"
-done < <(find "$dist" -type f | LC_ALL=C sort)
+done < <(find "$dist" -type f ! -name '*.gz' | LC_ALL=C sort)
 printf '%10s %10d  total gzip of the page with SSH and VNC (%s %d; goal %d)\n' '' "$total" "$name" "$budget" "$GOAL"
 printf '%10s %10d  the TLS module for https:// home apps, loaded apart (ceiling %d)\n' '' "$tls" "$TLS_CEILING"
 if [ "$tls" -gt "$TLS_CEILING" ]; then

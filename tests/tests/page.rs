@@ -90,6 +90,9 @@ fn use_the_page(page: &Session, link: &str, second: &str) -> anyhow::Result<Vec<
     let notice = page.execute("return document.getElementById('cert-notice').hidden ? null : document.getElementById('cert-fingerprint').textContent", &[])?;
     ensure!(notice.as_str().is_some_and(|f| f.len() == 95), "no self-signed notice with the fingerprint: {notice}");
     shot(page, "connected")?;
+    // The page's wasm came gzipped: what a phone downloads is well under half of it.
+    let (sent, size) = wasm_transfer(page)?;
+    ensure!(size > 0 && sent * 2 < size, "the page's wasm came as {sent} bytes for {size}");
 
     // The Open tool shows the LAN host's page, fetched through the tunnel.
     let lan_url = format!("http://{}/", addr::HOST10);
@@ -163,6 +166,10 @@ fn use_the_page(page: &Session, link: &str, second: &str) -> anyhow::Result<Vec<
         "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' || s === 'welcome' ? s : null",
     )?;
     ensure!(state == "connected", "later visit: page state {state}; error: {:?}", text(page, "s-error")?);
+    // The unchanged page was revalidated, not downloaded again.
+    let (_, size) = wasm_transfer(page)?;
+    let moved = page.execute(WASM_MOVED, &[])?;
+    ensure!(moved.as_f64().is_some_and(|b| b < 4096.0), "the later visit moved {moved} bytes of the {size}-byte wasm");
     let own = text(page, "s-address")?;
 
     // Another invite opened in this browser asks first; keeping the device changes nothing.
@@ -205,4 +212,19 @@ fn use_the_page(page: &Session, link: &str, second: &str) -> anyhow::Result<Vec<
     );
     ensure!(back.is_ok(), "switching back did not bring address {own} back: {:?}", text(page, "s-address")?);
     Ok(shots)
+}
+
+/// The bytes the page's wasm took on the wire (all of this visit's transfer, headers included).
+const WASM_MOVED: &str =
+    "const e = performance.getEntriesByType('resource').find(r => r.name.endsWith('.wasm')); return e ? e.transferSize : null";
+
+/// The page's wasm in this visit: its body's bytes as sent (compressed) and as decoded.
+fn wasm_transfer(page: &Session) -> anyhow::Result<(u64, u64)> {
+    let sizes = page.execute(
+        "const e = performance.getEntriesByType('resource').find(r => r.name.endsWith('.wasm')); \
+         return e ? [e.encodedBodySize, e.decodedBodySize] : null",
+        &[],
+    )?;
+    let size = |i: usize| sizes.get(i).and_then(|v| v.as_u64()).context("no resource timing for the page's wasm");
+    Ok((size(0)?, size(1)?))
 }

@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod clean_uri;
+pub mod encoding;
 pub mod listener;
 pub mod origin;
 pub mod page;
@@ -58,7 +59,7 @@ async fn relay_json(State(state): State<AppState>) -> Response {
 }
 
 async fn page_handler(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    page::serve(&state.www, &uri, state.apps.frame_source(&headers).as_deref()).await
+    page::serve(&state.www, &uri, &headers, state.apps.frame_source(&headers).as_deref()).await
 }
 
 /// Most bytes one read of a tunnel WebSocket asks the TLS stream for, and the buffer an idle

@@ -1,10 +1,12 @@
 //! The page: built into the binary at compile time (`www/dist`, made by
 //! `scripts/build-page.sh`, embedded with rust-embed), or served from a directory that overrides
 //! it (`--www DIR` / `www` in relay.toml, used only while it holds an `index.html`), with
-//! security headers. A relay built without the page still runs and says so on `/`.
+//! security headers. A relay built without the page still runs and says so on `/`. Either way a
+//! file goes gzipped when the browser takes it and tagged for revalidation ([`super::encoding`]).
 
+use super::encoding;
 use axum::body::Body;
-use axum::http::{header, HeaderValue, Response, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode, Uri};
 use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 
@@ -36,14 +38,18 @@ pub fn describe(www: &Path) -> String {
     }
 }
 
-/// Serves `uri`: from `www` when it holds an `index.html`, else from the built-in page.
-/// `frames` is a CSP source the page may frame besides itself (the app origins,
-/// `https://*.DOMAIN[:port]`), if any.
-pub async fn serve(www: &Path, uri: &Uri, frames: Option<&str>) -> Response<Body> {
+/// Serves `uri` (asked with the headers `request`): from `www` when it holds an `index.html`,
+/// else from the built-in page. `frames` is a CSP source the page may frame besides itself (the
+/// app origins, `https://*.DOMAIN[:port]`), if any.
+pub async fn serve(www: &Path, uri: &Uri, request: &HeaderMap, frames: Option<&str>) -> Response<Body> {
     let Some(relative) = safe_relative(uri.path()) else {
         return plain(StatusCode::BAD_REQUEST, "bad path");
     };
-    let mut response = if overridden(www).await { serve_dir(www, &relative).await } else { serve_built_in(&relative) };
+    let mut response = if overridden(www).await {
+        serve_dir(www, &relative, request).await
+    } else {
+        serve_built_in(&relative, request)
+    };
     if let Some(frames) = frames {
         allow_frames(&mut response, frames);
     }
@@ -78,24 +84,48 @@ fn allow_frames(response: &mut Response<Body>, frames: &str) {
     }
 }
 
-async fn serve_dir(root: &Path, relative: &Path) -> Response<Body> {
+async fn serve_dir(root: &Path, relative: &Path, request: &HeaderMap) -> Response<Body> {
     let mut path = root.join(relative);
     if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir()) {
         path = path.join("index.html");
     }
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => file_response(&path, Cow::Owned(bytes)),
-        Err(_) => plain(StatusCode::NOT_FOUND, "not found"),
-    }
+    let Ok(bytes) = tokio::fs::read(&path).await else {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    };
+    let gzipped = match encoding::accepts_gzip(request) {
+        true => fresh_gzip_beside(&path).await.map(Cow::Owned),
+        false => None,
+    };
+    let hash = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    let hash: [u8; 32] = hash.as_ref().try_into().unwrap_or([0; 32]);
+    negotiated(&path, Cow::Owned(bytes), &hash, gzipped, request)
 }
 
-fn serve_built_in(relative: &Path) -> Response<Body> {
+/// The bytes of `PATH.gz` when it exists and is not older than `path` itself (a file edited
+/// after its gzip form was made goes plain rather than stale).
+async fn fresh_gzip_beside(path: &Path) -> Option<Vec<u8>> {
+    let mut gz = path.as_os_str().to_owned();
+    gz.push(".gz");
+    let modified = |p: std::fs::Metadata| p.modified().ok();
+    let plain = tokio::fs::metadata(path).await.ok().and_then(modified)?;
+    let zipped = tokio::fs::metadata(&gz).await.ok().and_then(modified)?;
+    if zipped < plain {
+        return None;
+    }
+    tokio::fs::read(&gz).await.ok()
+}
+
+fn serve_built_in(relative: &Path, request: &HeaderMap) -> Response<Body> {
     let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
     let key = parts.join("/");
     let index = if key.is_empty() { "index.html".to_owned() } else { format!("{key}/index.html") };
     for name in [key.as_str(), index.as_str()] {
         if let Some(file) = Built::get(name).filter(|_| !name.is_empty()) {
-            return file_response(Path::new(name), file.data);
+            let gzipped = match encoding::accepts_gzip(request) {
+                true => Built::get(&encoding::gzip_name(name)).map(|gz| gz.data),
+                false => None,
+            };
+            return negotiated(Path::new(name), file.data, &file.metadata.sha256_hash(), gzipped, request);
         }
     }
     if index == "index.html" && !is_built_in() {
@@ -104,6 +134,32 @@ fn serve_built_in(relative: &Path) -> Response<Body> {
         return response;
     }
     plain(StatusCode::NOT_FOUND, "not found")
+}
+
+/// The file at `path` (content `raw`, SHA-256 `hash`), or its gzip form when there is one for
+/// this request, with its entity tag; `304 Not Modified` with no body when the browser already
+/// holds that representation.
+fn negotiated(
+    path: &Path,
+    raw: Cow<'static, [u8]>,
+    hash: &[u8; 32],
+    gzipped: Option<Cow<'static, [u8]>>,
+    request: &HeaderMap,
+) -> Response<Body> {
+    let etag = encoding::etag(hash, gzipped.is_some());
+    let not_modified = encoding::not_modified(request, &etag);
+    let mut response = file_response(path, raw);
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, etag);
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if not_modified {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        *response.body_mut() = Body::empty();
+    } else if let Some(gzipped) = gzipped {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        *response.body_mut() = Body::from(gzipped);
+    }
+    response
 }
 
 /// The request path as a relative path of normal components only (no `..`, no root).
@@ -155,7 +211,7 @@ fn file_response(path: &Path, bytes: Cow<'static, [u8]>) -> Response<Body> {
 }
 
 /// Headers every response carries (app names drop `X-Frame-Options`: the launcher frames them).
-pub fn security_headers(headers: &mut axum::http::HeaderMap) {
+pub fn security_headers(headers: &mut HeaderMap) {
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -255,16 +311,16 @@ mod tests {
         std::fs::write(dir.path().join("index.html"), "<!doctype html><title>override</title>").unwrap();
         std::fs::create_dir(dir.path().join("js")).unwrap();
         std::fs::write(dir.path().join("js/app.js"), "export {};").unwrap();
-        let page = serve(dir.path(), &"/".parse().unwrap(), None).await;
+        let page = serve(dir.path(), &"/".parse().unwrap(), &HeaderMap::new(), None).await;
         assert_eq!(page.status(), StatusCode::OK);
         assert_eq!(header_of(&page, header::CONTENT_TYPE), "text/html");
         assert!(header_of(&page, header::CONTENT_SECURITY_POLICY).contains("frame-ancestors 'none'"));
         assert_eq!(header_of(&page, header::REFERRER_POLICY), "no-referrer");
         assert_eq!(body_of(page).await, b"<!doctype html><title>override</title>");
-        let script = serve(dir.path(), &"/js/app.js".parse().unwrap(), None).await;
+        let script = serve(dir.path(), &"/js/app.js".parse().unwrap(), &HeaderMap::new(), None).await;
         assert_eq!(header_of(&script, header::CONTENT_TYPE), "text/javascript");
         assert_eq!(header_of(&script, header::CONTENT_SECURITY_POLICY), "default-src 'none'");
-        let missing = serve(dir.path(), &"/nothing.js".parse().unwrap(), None).await;
+        let missing = serve(dir.path(), &"/nothing.js".parse().unwrap(), &HeaderMap::new(), None).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         assert!(describe(dir.path()).contains("overrides"));
     }
@@ -275,10 +331,11 @@ mod tests {
         std::fs::write(dir.path().join("index.html"), "<!doctype html><title>launcher</title>").unwrap();
         std::fs::create_dir(dir.path().join("app")).unwrap();
         std::fs::write(dir.path().join("app/sw.js"), "// worker").unwrap();
-        let page = serve(dir.path(), &"/".parse().unwrap(), Some("https://*.home.test:8443")).await;
+        let page = serve(dir.path(), &"/".parse().unwrap(), &HeaderMap::new(), Some("https://*.home.test:8443")).await;
         let csp = header_of(&page, header::CONTENT_SECURITY_POLICY);
         assert!(csp.ends_with("; frame-src 'self' https://*.home.test:8443"), "{csp}");
-        let script = serve(dir.path(), &"/app/sw.js".parse().unwrap(), Some("https://*.home.test")).await;
+        let script =
+            serve(dir.path(), &"/app/sw.js".parse().unwrap(), &HeaderMap::new(), Some("https://*.home.test")).await;
         assert_eq!(header_of(&script, header::CONTENT_SECURITY_POLICY), "default-src 'none'");
         assert_eq!(read(dir.path(), "app/sw.js").await.as_deref(), Some(&b"// worker"[..]));
         assert_eq!(read(dir.path(), "app/../../etc/passwd").await, None);
@@ -288,10 +345,10 @@ mod tests {
     #[tokio::test]
     async fn without_an_override_the_built_in_page_is_served_or_its_absence_explained() {
         let empty = tempfile::tempdir().unwrap();
-        let page = serve(empty.path(), &"/".parse().unwrap(), None).await;
+        let page = serve(empty.path(), &"/".parse().unwrap(), &HeaderMap::new(), None).await;
         assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
         assert_eq!(header_of(&page, header::X_FRAME_OPTIONS), "DENY");
-        let missing = serve(empty.path(), &"/nothing.js".parse().unwrap(), None).await;
+        let missing = serve(empty.path(), &"/nothing.js".parse().unwrap(), &HeaderMap::new(), None).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         match Built::get("index.html") {
             Some(index) => {
@@ -300,10 +357,12 @@ mod tests {
                 assert_eq!(body_of(page).await, index.data.as_ref());
                 assert!(describe(empty.path()).starts_with("built into the relay"));
                 for name in Built::iter() {
-                    let response = serve(empty.path(), &format!("/{name}").parse().unwrap(), None).await;
+                    let response =
+                        serve(empty.path(), &format!("/{name}").parse().unwrap(), &HeaderMap::new(), None).await;
                     assert_eq!(response.status(), StatusCode::OK, "{name}");
                     let want = mime_guess::from_path(name.as_ref()).first_or_octet_stream();
                     assert_eq!(header_of(&response, header::CONTENT_TYPE), want.as_ref(), "{name}");
+                    assert!(response.headers().get(header::CONTENT_ENCODING).is_none(), "{name}: gzip unasked");
                 }
             }
             None => {
@@ -313,5 +372,87 @@ mod tests {
                 assert!(describe(empty.path()).starts_with("MISSING"));
             }
         }
+    }
+
+    fn browser(if_none_match: Option<&HeaderValue>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate, br, zstd"));
+        if let Some(tag) = if_none_match {
+            headers.insert(header::IF_NONE_MATCH, tag.clone());
+        }
+        headers
+    }
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Read as _;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn the_built_in_wasm_goes_gzipped_to_a_browser_and_not_again_when_unchanged() {
+        let Some(name) = Built::iter().find(|n| n.ends_with(".wasm")) else {
+            eprintln!("the relay was built without its page: nothing to check");
+            return;
+        };
+        let empty = tempfile::tempdir().unwrap();
+        let uri: Uri = format!("/{name}").parse().unwrap();
+        let original = Built::get(&name).unwrap().data;
+
+        let first = serve(empty.path(), &uri, &browser(None), None).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(header_of(&first, header::CONTENT_ENCODING), "gzip");
+        assert_eq!(header_of(&first, header::CONTENT_TYPE), "application/wasm");
+        assert_eq!(header_of(&first, header::VARY), "accept-encoding");
+        let etag = first.headers().get(header::ETAG).cloned().expect("an entity tag");
+        assert!(etag.to_str().unwrap().starts_with("W/\""), "{etag:?}");
+        let sent = body_of(first).await;
+        assert_eq!(gunzip(&sent), original.as_ref(), "the same bytes, unzipped");
+        assert!(sent.len() < original.len() / 2, "{} bytes sent for {}", sent.len(), original.len());
+
+        // A reload: the browser asks with the tag it holds and gets no body.
+        let again = serve(empty.path(), &uri, &browser(Some(&etag)), None).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(header_of(&again, header::ETAG), etag.to_str().unwrap());
+        assert!(body_of(again).await.is_empty());
+
+        // A client without gzip holds another representation: the plain bytes, another tag.
+        let mut plain_client = HeaderMap::new();
+        plain_client.insert(header::IF_NONE_MATCH, etag);
+        let plain = serve(empty.path(), &uri, &plain_client, None).await;
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(body_of(plain).await, original.as_ref());
+    }
+
+    #[tokio::test]
+    async fn an_override_directory_s_gzip_forms_go_out_only_while_fresh() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let script = "export const greeting = 'hello from the override';\n".repeat(64);
+        std::fs::write(dir.path().join("index.html"), "<!doctype html><title>override</title>").unwrap();
+        std::fs::write(dir.path().join("app.js"), &script).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(script.as_bytes()).unwrap();
+        std::fs::write(dir.path().join("app.js.gz"), gz.finish().unwrap()).unwrap();
+        let uri: Uri = "/app.js".parse().unwrap();
+
+        let zipped = serve(dir.path(), &uri, &browser(None), None).await;
+        assert_eq!(header_of(&zipped, header::CONTENT_ENCODING), "gzip");
+        let etag = zipped.headers().get(header::ETAG).cloned().expect("an entity tag");
+        assert_eq!(gunzip(&body_of(zipped).await), script.as_bytes());
+        let unchanged = serve(dir.path(), &uri, &browser(Some(&etag)), None).await;
+        assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+
+        // The file is edited after its gzip form was made: the new text goes plain, and the
+        // browser's old tag no longer matches.
+        let edited = "export const greeting = 'edited';\n";
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("app.js"), edited).unwrap();
+        let fresh = serve(dir.path(), &uri, &browser(Some(&etag)), None).await;
+        assert_eq!(fresh.status(), StatusCode::OK);
+        assert!(fresh.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(body_of(fresh).await, edited.as_bytes());
     }
 }
