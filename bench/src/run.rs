@@ -47,6 +47,10 @@ pub(crate) struct Options {
     /// before the relay reads it), to compare with the default.
     #[arg(long)]
     pub no_tun_offload: bool,
+    /// Runs the relay with this many worker threads (`threads` in relay.toml; its default is
+    /// one), to compare.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub relay_threads: Option<u16>,
     /// After the browser case's first measured run, profiles the page with Chromium's sampling
     /// profiler during one more download and upload and prints where the CPU went (the page
     /// is built with its wasm function names kept for this).
@@ -157,8 +161,10 @@ pub(crate) fn run(options: Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let lab = BenchLab::start(bins.clone()).context("starting the lab")?;
     if wanted.iter().any(|c| c.needs_relay()) {
-        *lab.relay.borrow_mut() =
-            Some(RelayHost::create(&lab, !options.no_tun_offload).context("preparing the relay")?);
+        *lab.relay.borrow_mut() = Some(
+            RelayHost::create(&lab, !options.no_tun_offload, options.relay_threads.map(usize::from))
+                .context("preparing the relay")?,
+        );
     }
 
     let mut results: Vec<CaseRuns> =

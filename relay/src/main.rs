@@ -13,7 +13,22 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // `serve` sets up first (its configuration says how many worker threads to start); the
+    // admin commands are short and run on one thread.
+    let (serve, threads) = match &cli.command {
+        Command::Serve { setup } => match cmd::setup::prepare(setup) {
+            Ok(config) => {
+                let threads = config.threads;
+                (Some(config), threads)
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        _ => (None, 1),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -22,7 +37,10 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { setup } => cmd::serve::run(&setup).await,
+            Command::Serve { setup } => match serve {
+                Some(config) => cmd::serve::run(&setup, config).await,
+                None => Err(anyhow::anyhow!("the relay was not set up")),
+            },
             Command::Init { setup } => cmd::setup::prepare(&setup).map(|_| {
                 eprintln!("Ready. Start the relay with: hometun-relay serve --dir {}", setup.dir.display());
             }),

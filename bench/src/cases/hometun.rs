@@ -33,14 +33,19 @@ pub(crate) struct RelayHost {
 
 impl RelayHost {
     /// Initialises the relay's state (pool, limits) without leaving it running.
-    pub(crate) fn create(lab: &BenchLab, tun_offload: bool) -> anyhow::Result<Self> {
+    /// `threads`: the relay's worker threads (`threads` in relay.toml), `None` for its default.
+    pub(crate) fn create(lab: &BenchLab, tun_offload: bool, threads: Option<usize>) -> anyhow::Result<Self> {
         // `<lab>/www` overrides the relay's built-in page once `up` copies a page there.
         let www = Some(lab.lab.dir().join("www"));
         let options =
             RelayOptions { mode: Mode::Masquerade, handshake_timeout_secs: 10, www, ..RelayOptions::default() };
         let mut relay = Relay::start(&lab.lab, options)?;
         relay.stop()?;
-        tune(&relay.dir().join("relay.toml"), tun_offload)?;
+        let mut top = vec![("pool", format!("\"{BENCH_POOL}\"")), ("tun_offload", tun_offload.to_string())];
+        if let Some(threads) = threads {
+            top.push(("threads", threads.to_string()));
+        }
+        tune(&relay.dir().join("relay.toml"), &top)?;
         Ok(Self { relay })
     }
 
@@ -80,8 +85,9 @@ impl RelayHost {
     }
 }
 
-/// Widens the pool and raises the per-source limits in relay.toml.
-fn tune(path: &Path, tun_offload: bool) -> anyhow::Result<()> {
+/// Sets the top-level `top` keys (each must be in the file already) and raises the per-source
+/// limits in relay.toml.
+fn tune(path: &Path, top: &[(&str, String)]) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = String::new();
     let mut in_limits = false;
@@ -91,12 +97,8 @@ fn tune(path: &Path, tun_offload: bool) -> anyhow::Result<()> {
         if line.starts_with('[') {
             in_limits = line.trim() == "[limits]";
         }
-        if !in_limits && key == "pool" {
-            out.push_str(&format!("pool = \"{BENCH_POOL}\"\n"));
-            continue;
-        }
-        if !in_limits && key == "tun_offload" {
-            out.push_str(&format!("tun_offload = {tun_offload}\n"));
+        if let Some((key, value)) = top.iter().find(|(k, _)| !in_limits && *k == key) {
+            out.push_str(&format!("{key} = {value}\n"));
             continue;
         }
         if in_limits && BENCH_LIMITS.iter().any(|(k, _)| *k == key) {

@@ -14,9 +14,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
-/// Runs the relay.
-pub async fn run(args: &SetupArgs) -> anyhow::Result<()> {
-    let config = super::setup::prepare(args)?;
+/// Runs the relay set up by [`super::setup::prepare`] (which made `config`).
+pub async fn run(args: &SetupArgs, config: crate::config::Config) -> anyhow::Result<()> {
     let dir = args.dir.clone();
     let _lock = crate::state::lock::DirLock::try_acquire(&dir)?;
     let (secret, _) = relay_key(&dir, false)?;

@@ -101,6 +101,7 @@ fn fresh(args: &SetupArgs) -> anyhow::Result<Config> {
         tls_key: PathBuf::from("tls-key.pem"),
         self_signed: true,
         tun_offload: true,
+        threads: 1,
         client_to_client: false,
         dns: Vec::new(),
         extra_origins: Vec::new(),

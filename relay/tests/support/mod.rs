@@ -55,6 +55,7 @@ impl Lab {
             tls_key: "tls-key.pem".into(),
             self_signed: true,
             tun_offload: true,
+            threads: 1,
             client_to_client: false,
             dns: vec![],
             extra_origins: vec![],
