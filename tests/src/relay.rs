@@ -180,6 +180,18 @@ impl Relay {
         Ok(())
     }
 
+    /// Starts `serve` again and sends it SIGTERM `after` that, whatever it is doing by then (it
+    /// may still be setting up); returns once it has exited (killed after 5 s).
+    pub fn serve_and_stop_after(&mut self, after: Duration) -> anyhow::Result<()> {
+        self.runs += 1;
+        let log = format!("relay-{}", self.runs);
+        let dir = path_str(&self.dir)?.to_owned();
+        let pid = self.lab.spawn(Node::Home, &log, &self.bin, ["serve", "--dir", &dir])?;
+        std::thread::sleep(after);
+        self.lab.stop(pid, Duration::from_secs(5))?;
+        Ok(())
+    }
+
     /// Stops the relay (SIGTERM) and starts it again on the same state directory.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.stop()?;

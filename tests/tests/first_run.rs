@@ -3,14 +3,14 @@
 //! the SHA-256 fingerprint a browser's certificate viewer shows) and a ready invite with its QR
 //! code; a device on the internet enrols with exactly that printed invite, through the home
 //! router's port forward, and reaches the LAN; the page is served from inside the binary. A
-//! restart prints no second invite.
+//! restart prints no second invite. A relay stopped while it starts leaves nothing behind.
 
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use hometun_tests::client::{https_get, Device};
-use hometun_tests::lab::{addr, Lab, Node};
-use hometun_tests::relay::Relay;
+use hometun_tests::lab::{addr, Lab, Node, HOME_LAN_IF};
+use hometun_tests::relay::{Relay, RelayOptions};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -55,6 +55,38 @@ fn the_first_serve_prints_an_invite_that_connects_a_device() {
         second.contains("hometun relay running") && !second.contains("#invite="),
         "a restart printed an invite:\n{second}"
     );
+}
+
+/// A relay told to stop while it starts (a service stopped right after it started, a reboot)
+/// still takes down whatever it had set up by then: its firewall table, its tun and the LAN
+/// interface's forwarding go back to how they were. The stop lands at a different point of
+/// the start-up each time.
+#[test]
+fn a_relay_stopped_while_it_starts_leaves_the_home_server_as_it_found_it() {
+    let lab = Lab::start().expect("lab");
+    let forwarding = format!("/proc/sys/net/ipv4/conf/{HOME_LAN_IF}/forwarding");
+    let read = |what: &str, program: &str, args: &[&str]| {
+        let out = lab.exec(Node::Home, program, args).unwrap_or_else(|e| panic!("{what}: {e}"));
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let (_, before) = read("forwarding before", "cat", &[&forwarding]);
+    let mut relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
+    relay.stop().expect("stop");
+    let mut clean_shutdowns = 0;
+    for after_ms in (0..=240).step_by(8) {
+        relay.serve_and_stop_after(Duration::from_millis(after_ms)).expect("serve and stop");
+        let log = relay.last_log();
+        clean_shutdowns += usize::from(log.contains("stopped; state kept"));
+        let (_, tables) = read("nft tables", "nft", &["list", "tables"]);
+        assert!(!tables.contains("hometun"), "stopped after {after_ms} ms: its firewall table stayed:\n{log}");
+        let (tun_left, _) = read("tun", "ip", &["link", "show", "hometun0"]);
+        assert!(!tun_left, "stopped after {after_ms} ms: its tun stayed:\n{log}");
+        let (_, now) = read("forwarding after", "cat", &[&forwarding]);
+        assert_eq!(now, before, "stopped after {after_ms} ms: forwarding changed:\n{log}");
+    }
+    // Most stops land once the relay has set up (a stop that lands earlier ends it before it
+    // changes anything); those must be the clean shutdown, not a killed process.
+    assert!(clean_shutdowns > 0, "no stop reached a running relay: the sweep is too short");
 }
 
 /// `openssl x509 -fingerprint -sha256`: the certificate's SHA-256 as `AB:CD:...`.

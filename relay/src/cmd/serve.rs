@@ -16,6 +16,10 @@ use tokio::signal::unix::{signal, SignalKind};
 
 /// Runs the relay set up by [`super::setup::prepare`] (which made `config`).
 pub async fn run(args: &SetupArgs, config: crate::config::Config) -> anyhow::Result<()> {
+    // Before the relay changes anything in the system: a SIGTERM during start-up (a service
+    // stopped at once) must end in the same clean shutdown, not kill the process with the
+    // firewall table, forwarding and tun left behind.
+    let stop = StopSignals::listen()?;
     let dir = args.dir.clone();
     let _lock = crate::state::lock::DirLock::try_acquire(&dir)?;
     let (secret, _) = relay_key(&dir, false)?;
@@ -65,7 +69,7 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config) -> anyhow::Res
     );
     super::banner::print(&relay, &dir);
 
-    wait_for_signal().await?;
+    stop.wait().await;
     tracing::info!(sessions = relay.sessions.len(), "shutting down");
     let _ = shutdown_tx.send(true);
     // Sessions close themselves with a reason; give them a moment to say so.
@@ -79,14 +83,26 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config) -> anyhow::Res
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught from the moment [`StopSignals::listen`] returns; one that
+/// arrives before [`StopSignals::wait`] is kept for it.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<Self> {
+        let term = signal(SignalKind::terminate()).context("catching SIGTERM")?;
+        let int = signal(SignalKind::interrupt()).context("catching SIGINT")?;
+        Ok(Self { term, int })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 /// Removes what the relay added to the system, also on an error path.
