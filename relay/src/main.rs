@@ -5,6 +5,7 @@
 use clap::Parser;
 use hometun_relay::cli::{self, ClientsAction, Command};
 use hometun_relay::cmd;
+use std::future::Future;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
@@ -13,50 +14,25 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    // `serve` sets up first (its configuration says how many worker threads to start); the
-    // admin commands are short and run on one thread.
-    let (serve, threads) = match &cli.command {
-        Command::Serve { setup } => match cmd::setup::prepare(setup) {
-            Ok(config) => {
-                let threads = config.threads;
-                (Some(config), threads)
-            }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return std::process::ExitCode::FAILURE;
-            }
-        },
-        _ => (None, 1),
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+    let result = match cli.command {
+        // `serve` sets up first: its configuration says how many worker threads to start.
+        Command::Serve { setup } => {
+            cmd::setup::prepare(&setup).and_then(|config| run_on(config.threads, cmd::serve::run(&setup, config)))
         }
-    };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve { setup } => match serve {
-                Some(config) => cmd::serve::run(&setup, config).await,
-                None => Err(anyhow::anyhow!("the relay was not set up")),
-            },
-            Command::Init { setup } => cmd::setup::prepare(&setup).map(|_| {
-                eprintln!("Ready. Start the relay with: hometun-relay serve --dir {}", setup.dir.display());
-            }),
-            Command::Invite { dir, name, ttl, allow, wake, no_qr } => {
-                cmd::admin::invite(&dir, &name, ttl, allow.as_deref(), wake, !no_qr).await
-            }
-            Command::Hosts { dir, json } => cmd::admin::hosts(&dir, json).await,
-            Command::Clients { dir, json, action: None } => cmd::admin::clients(&dir, json).await,
-            Command::Clients { dir, action: Some(ClientsAction::Revoke { name }), .. } => {
-                cmd::admin::revoke(&dir, &name).await
-            }
-            Command::Status { dir, json } => cmd::admin::status(&dir, json).await,
+        Command::Init { setup } => cmd::setup::prepare(&setup).map(|_| {
+            eprintln!("Ready. Start the relay with: hometun-relay serve --dir {}", setup.dir.display());
+        }),
+        // The admin commands are short: one thread.
+        Command::Invite { dir, name, ttl, allow, wake, no_qr } => {
+            run_on(1, cmd::admin::invite(&dir, &name, ttl, allow.as_deref(), wake, !no_qr))
         }
-    });
-    // Tasks still holding the tun device end with the runtime.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        Command::Hosts { dir, json } => run_on(1, cmd::admin::hosts(&dir, json)),
+        Command::Clients { dir, json, action: None } => run_on(1, cmd::admin::clients(&dir, json)),
+        Command::Clients { dir, action: Some(ClientsAction::Revoke { name }), .. } => {
+            run_on(1, cmd::admin::revoke(&dir, &name))
+        }
+        Command::Status { dir, json } => run_on(1, cmd::admin::status(&dir, json)),
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -64,4 +40,17 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `command` to its end on a runtime with `threads` workers.
+fn run_on(threads: usize, command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the runtime: {e}"))?;
+    let result = runtime.block_on(command);
+    // Tasks still holding the tun device end with the runtime.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }

@@ -169,24 +169,27 @@ impl Relay {
     }
 
     fn serve_with(&mut self, flags: &[&str]) -> anyhow::Result<()> {
+        let (pid, log) = self.spawn_serve(flags)?;
+        self.pid = Some(pid);
+        self.lab.wait_for_log(&log, "hometun relay running", Duration::from_secs(15))?;
+        Ok(())
+    }
+
+    /// Starts the next run of `serve` with `flags`; its pid and log name.
+    fn spawn_serve(&mut self, flags: &[&str]) -> anyhow::Result<(u32, String)> {
         self.runs += 1;
         let log = format!("relay-{}", self.runs);
         let dir = path_str(&self.dir)?.to_owned();
         let mut args = vec!["serve", "--dir", &dir];
         args.extend_from_slice(flags);
         let pid = self.lab.spawn(Node::Home, &log, &self.bin, args)?;
-        self.pid = Some(pid);
-        self.lab.wait_for_log(&log, "hometun relay running", Duration::from_secs(15))?;
-        Ok(())
+        Ok((pid, log))
     }
 
     /// Starts `serve` again and sends it SIGTERM `after` that, whatever it is doing by then (it
     /// may still be setting up); returns once it has exited (killed after 5 s).
     pub fn serve_and_stop_after(&mut self, after: Duration) -> anyhow::Result<()> {
-        self.runs += 1;
-        let log = format!("relay-{}", self.runs);
-        let dir = path_str(&self.dir)?.to_owned();
-        let pid = self.lab.spawn(Node::Home, &log, &self.bin, ["serve", "--dir", &dir])?;
+        let (pid, _) = self.spawn_serve(&[])?;
         std::thread::sleep(after);
         self.lab.stop(pid, Duration::from_secs(5))?;
         Ok(())

@@ -7,9 +7,9 @@
 //! page is built (`scripts/build-page.sh` writes `NAME.gz` beside each file it pays for), so
 //! serving one costs the relay no CPU and no memory beyond the file itself.
 //!
-//! The tags are weak (`W/"…"`) on purpose: with a strong validator Chromium keeps a download
-//! that was cut off (a tab closed while the wasm loads) as a truncated entry and resumes it
-//! later with a range request; a weak tag makes it drop such an entry and fetch again.
+//! The tags are weak (`W/"…"`): the relay does not answer range requests, and a browser
+//! resumes a cut-off download (a tab closed while the wasm loads) only against a strong
+//! validator; with a weak one it fetches the file again.
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
