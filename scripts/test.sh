@@ -57,8 +57,8 @@ phase "native unit, scenario and doc tests; end-to-end in network namespaces (ro
   cargo test --workspace -- --test-threads=2
 # The bench's harness, so it cannot rot: one round of 1 MiB, a few echoes and tunnels, with the
 # binaries built above; it fails when a case fails and asserts no speed.
-phase "bench smoke: direct, native client, relay scale (figures not asserted)" \
-  target/debug/hometun-bench --smoke --cases direct,hometun-native,hometun-scale
+phase "bench smoke: direct, the transport alone, native client, relay scale (figures not asserted)" \
+  target/debug/hometun-bench --smoke --cases direct,wss-native,hometun-native,hometun-scale
 phase "fuzz: corpus replay and ${FUZZ_SECONDS}s of new inputs" bash scripts/fuzz.sh "$FUZZ_SECONDS"
 
 printf '\n==== summary\n'

@@ -24,6 +24,7 @@ mod stats;
 mod sysinfo;
 mod web_apps;
 mod workload;
+mod wss;
 
 use std::net::SocketAddr;
 
@@ -71,6 +72,17 @@ enum Command {
     /// Many native hometun clients at once (run on the lab's remote device).
     #[command(hide = true)]
     Swarm(scale::SwarmArgs),
+    /// The transport cases' WebSocket-over-TLS server (run on the lab's home server).
+    #[command(hide = true)]
+    WssServe(wss::ServeArgs),
+    /// The workload over WebSocket/TLS alone (run on the lab's remote device).
+    #[command(hide = true)]
+    WssProbe {
+        #[command(flatten)]
+        server: wss::ProbeArgs,
+        #[command(subcommand)]
+        work: Work,
+    },
     /// Home web apps through the page beside the same apps loaded directly: page load cold and
     /// warm, 64 MiB through the service worker (needs the page built; prints its figures).
     WebApps(web_apps::Options),
@@ -142,6 +154,19 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Some(Command::Swarm(args)) => scale::swarm(args),
+        Some(Command::WssServe(args)) => wss::serve(&args),
+        Some(Command::WssProbe { server, work }) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let outcome = runtime.block_on(async {
+                match work {
+                    Work::Get { size } => wss::get(&server, size).await,
+                    Work::Put { size } => wss::put(&server, size).await,
+                    Work::Echo { count } => wss::echo(&server, count).await,
+                }
+            })?;
+            println!("{}", serde_json::to_string(&outcome)?);
+            Ok(())
+        }
         Some(Command::WebApps(options)) => web_apps::run(&options),
         Some(Command::Ssh(options)) => ssh::run(&options),
     }

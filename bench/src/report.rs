@@ -210,15 +210,27 @@ pub(crate) fn markdown(r: &Report) -> String {
     let _ = writeln!(md, "\n## Targets\n");
     let find = |id| r.cases.iter().find(|c| c.id == id);
     let verdict = |ok: bool| if ok { "met" } else { "missed" };
-    // (case, download and upload goals in Mbit/s, added round trip goal in ms)
-    for (id, down_goal, up_goal, rtt_goal) in
-        [(CaseId::HometunNative, 2500.0, 2500.0, 0.10), (CaseId::HometunBrowser, 1500.0, 1000.0, 0.15)]
-    {
+    // What the transport alone (the `wss-*` case of the same client) did in this run, if it ran.
+    let alone = |id, figure: &dyn Fn(&CaseRuns) -> Option<String>| {
+        find(id).and_then(figure).map(|f| format!(" (the transport alone, {}: {f})", id.name())).unwrap_or_default()
+    };
+    // (case, its transport alone, download and upload goals in Mbit/s, added round trip goal in ms)
+    for (id, transport, down_goal, up_goal, rtt_goal) in [
+        (CaseId::HometunNative, CaseId::WssNative, 2500.0, 2500.0, 0.10),
+        (CaseId::HometunBrowser, CaseId::WssBrowser, 1500.0, 1000.0, 0.15),
+    ] {
         let Some(c) = find(id) else { continue };
         if let (Some(d), Some(u)) = (c.summary(|x| Some(x.down_mbit)), c.summary(|x| Some(x.up_mbit))) {
+            let ceiling = alone(transport, &|t| {
+                Some(format!(
+                    "{:.0} / {:.0}",
+                    t.summary(|x| Some(x.down_mbit))?.median,
+                    t.summary(|x| Some(x.up_mbit))?.median
+                ))
+            });
             let _ = writeln!(
                 md,
-                "- {} download ≥ {down_goal:.0} / upload ≥ {up_goal:.0} Mbit/s: {:.0} / {:.0}: {} / {}",
+                "- {} download ≥ {down_goal:.0} / upload ≥ {up_goal:.0} Mbit/s: {:.0} / {:.0}: {} / {}{ceiling}",
                 id.name(),
                 d.median,
                 u.median,
@@ -228,9 +240,12 @@ pub(crate) fn markdown(r: &Report) -> String {
         }
         if let (Some(rtt), Some(direct)) = (c.summary(|x| Some(x.rtt_mean_ms)), direct_rtt) {
             let added = rtt.median - direct.median;
+            let ceiling = alone(transport, &|t| {
+                Some(format!("{:+.3} ms", t.summary(|x| Some(x.rtt_mean_ms))?.median - direct.median))
+            });
             let _ = writeln!(
                 md,
-                "- {} round trip added over direct ≤ {rtt_goal:.2} ms: {added:+.3} ms: {}",
+                "- {} round trip added over direct ≤ {rtt_goal:.2} ms: {added:+.3} ms: {}{ceiling}",
                 id.name(),
                 verdict(added <= rtt_goal)
             );
@@ -240,9 +255,16 @@ pub(crate) fn markdown(r: &Report) -> String {
         let down = c.summary(|x| x.cpu_down_s_per_gb);
         let up = c.summary(|x| x.cpu_up_s_per_gb);
         if let (Some(d), Some(u)) = (down, up) {
+            let ceiling = alone(CaseId::WssNative, &|t| {
+                Some(format!(
+                    "{:.1} / {:.1}",
+                    t.summary(|x| x.cpu_down_s_per_gb)?.median,
+                    t.summary(|x| x.cpu_up_s_per_gb)?.median
+                ))
+            });
             let _ = writeln!(
                 md,
-                "- hometun-native tunnel CPU ≤ 4 s/GB each way: {:.1} / {:.1}: {} / {}",
+                "- hometun-native tunnel CPU ≤ 4 s/GB each way: {:.1} / {:.1}: {} / {}{ceiling}",
                 d.median,
                 u.median,
                 verdict(d.median <= 4.0),

@@ -11,6 +11,7 @@ use crate::cases::browser::{page_size, HometunBrowser};
 use crate::cases::direct::Direct;
 use crate::cases::hometun::{HometunNative, RelayHost};
 use crate::cases::openvpn::{OpenVpn, Transport};
+use crate::cases::wss::{WssBrowser, WssNative};
 use crate::cases::{BenchLab, Case, CaseId, Plan};
 use crate::report::{CaseRuns, Report};
 use crate::{chart, install, report, scale, sysinfo};
@@ -24,7 +25,7 @@ pub(crate) struct Options {
     /// MiB per transfer (each way).
     #[arg(long)]
     pub size_mib: Option<u64>,
-    /// Cases to run, comma-separated [default: all; with --smoke: direct,openvpn-udp,hometun-native,hometun-scale].
+    /// Cases to run, comma-separated [default: all; with --smoke: direct,wss-native,openvpn-udp,hometun-native,hometun-scale].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub cases: Vec<CaseId>,
     /// Echo round trips per run.
@@ -77,7 +78,7 @@ impl Options {
             c.dedup();
             c
         } else if smoke {
-            vec![CaseId::Direct, CaseId::OpenvpnUdp, CaseId::HometunNative, CaseId::HometunScale]
+            vec![CaseId::Direct, CaseId::WssNative, CaseId::OpenvpnUdp, CaseId::HometunNative, CaseId::HometunScale]
         } else {
             CaseId::ALL.to_vec()
         };
@@ -130,6 +131,8 @@ pub(crate) fn run(options: Options) -> anyhow::Result<()> {
     for id in wanted.iter().copied().filter(|c| *c != CaseId::HometunScale) {
         let mut case: Box<dyn Case> = match id {
             CaseId::Direct => Box::new(Direct),
+            CaseId::WssNative => Box::new(WssNative::new()),
+            CaseId::WssBrowser => Box::new(WssBrowser::new()),
             CaseId::OpenvpnUdp => Box::new(OpenVpn::new(Transport::Udp)),
             CaseId::OpenvpnTcp => Box::new(OpenVpn::new(Transport::Tcp)),
             CaseId::Boringtun => Box::new(Boringtun::new()),

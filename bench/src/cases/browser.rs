@@ -70,47 +70,30 @@ impl Case for HometunBrowser {
             let relay_pid = host.pid(lab).context("relay not running")?;
             let link = host.invite_link(&format!("bench-browser-{}", self.runs))?;
             let spki = spki_sha256(&host.cert())?;
-            let log = format!("chromedriver-{}", self.runs);
-            let driver = lab.lab.spawn(Node::Wan, &log, "chromedriver", [format!("--port={DRIVER_PORT}")])?;
-            let result = (|| {
-                lab.lab.wait_for_log(&log, "started successfully", Duration::from_secs(20))?;
-                let rt = NsRuntime::new(&lab.lab.netns(Node::Wan))?;
-                let profile = lab.lab.dir().join(format!("chromium-{}", self.runs));
-                let client = rt.run(open_browser(spki, profile, plan.timeout()))??;
-                let result = (|| {
-                    rt.run(navigate(client.clone(), Some(link)))??;
-                    let up_ms = rt.run(navigate(client.clone(), None))??;
-                    rt.run(load_pattern(client.clone()))??;
-                    let pids = || {
-                        let mut pids = proc::with_descendants(driver);
-                        pids.push(relay_pid);
-                        pids
-                    };
-                    let mut r = measure(plan, &pids, &mut |work| rt.run(page_work(client.clone(), work))?)?;
-                    r.extra.insert("tunnel_up_ms".into(), up_ms);
-                    if plan.browser_cpu_profile && self.runs == 1 {
-                        for (work, what) in
-                            [(Work::Get { size: plan.size }, "download"), (Work::Put { size: plan.size }, "upload")]
-                        {
-                            rt.run(browser_profile::start(client.clone()))??;
-                            rt.run(page_work(client.clone(), work))??;
-                            let title = format!("{what} of {} MiB through the page", plan.size >> 20);
-                            eprintln!("\n{}", rt.run(browser_profile::stop(client.clone(), title))??);
-                        }
+            let tag = format!("hometun-{}", self.runs);
+            with_browser(lab, &tag, spki, plan.timeout(), |rt, client, browser_pids| {
+                rt.run(navigate(client.clone(), Some(link)))??;
+                let up_ms = rt.run(navigate(client.clone(), None))??;
+                rt.run(load_pattern(client.clone()))??;
+                let pids = || {
+                    let mut pids = browser_pids();
+                    pids.push(relay_pid);
+                    pids
+                };
+                let mut r = measure(plan, &pids, &mut |work| rt.run(page_work(client.clone(), work))?)?;
+                r.extra.insert("tunnel_up_ms".into(), up_ms);
+                if plan.browser_cpu_profile && self.runs == 1 {
+                    for (work, what) in
+                        [(Work::Get { size: plan.size }, "download"), (Work::Put { size: plan.size }, "upload")]
+                    {
+                        rt.run(browser_profile::start(client.clone()))??;
+                        rt.run(page_work(client.clone(), work))??;
+                        let title = format!("{what} of {} MiB through the page", plan.size >> 20);
+                        eprintln!("\n{}", rt.run(browser_profile::stop(client.clone(), title))??);
                     }
-                    Ok(r)
-                })();
-                let _ = rt.run(client.close());
-                result
-            })();
-            let leftovers = proc::with_descendants(driver);
-            let _ = lab.lab.stop(driver, Duration::from_secs(5));
-            for pid in leftovers.into_iter().skip(1) {
-                if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
                 }
-            }
-            result
+                Ok(r)
+            })
         })();
         if result.is_err() {
             eprintln!("relay log:\n{}", crate::binaries::tail(&host.log(), 30));
@@ -120,9 +103,42 @@ impl Case for HometunBrowser {
     }
 }
 
+/// Runs `f` with a fresh headless Chromium on the remote device: chromedriver in its namespace
+/// (so the browser reaches the home only through the lab), a fresh profile named after `tag`,
+/// trusting the certificate whose SPKI hash is `spki`. `f` gets the namespace's runtime, the
+/// WebDriver client and the pids of chromedriver and every browser process. The browser and
+/// chromedriver are gone afterwards, whatever `f` returned.
+pub(crate) fn with_browser<T>(
+    lab: &BenchLab,
+    tag: &str,
+    spki: String,
+    timeout: Duration,
+    f: impl FnOnce(&NsRuntime, Client, &dyn Fn() -> Vec<u32>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let log = format!("chromedriver-{tag}");
+    let driver = lab.lab.spawn(Node::Wan, &log, "chromedriver", [format!("--port={DRIVER_PORT}")])?;
+    let result = (|| {
+        lab.lab.wait_for_log(&log, "started successfully", Duration::from_secs(20))?;
+        let rt = NsRuntime::new(&lab.lab.netns(Node::Wan))?;
+        let profile = lab.lab.dir().join(format!("chromium-{tag}"));
+        let client = rt.run(open_browser(spki, profile, timeout))??;
+        let result = f(&rt, client.clone(), &|| proc::with_descendants(driver));
+        let _ = rt.run(client.close());
+        result
+    })();
+    let leftovers = proc::with_descendants(driver);
+    let _ = lab.lab.stop(driver, Duration::from_secs(5));
+    for pid in leftovers.into_iter().skip(1) {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+    result
+}
+
 /// Base64 SHA-256 of the certificate's SubjectPublicKeyInfo, for Chromium's
 /// `--ignore-certificate-errors-spki-list` (the relay's certificate is self-signed).
-fn spki_sha256(cert: &Path) -> anyhow::Result<String> {
+pub(crate) fn spki_sha256(cert: &Path) -> anyhow::Result<String> {
     let script = format!(
         "openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
         cert.display()
@@ -288,7 +304,7 @@ async fn page_work(client: Client, work: Work) -> anyhow::Result<Outcome> {
 }
 
 /// Runs an async script; fails with its `error` unless it answered `{ok: true, ...}`.
-async fn script(client: &Client, source: &str, args: Vec<Value>) -> anyhow::Result<Value> {
+pub(crate) async fn script(client: &Client, source: &str, args: Vec<Value>) -> anyhow::Result<Value> {
     let out = client.execute_async(source, args).await.context("WebDriver script")?;
     if out["ok"].as_bool() != Some(true) {
         bail!("page script failed: {}", out["error"].as_str().unwrap_or(&out.to_string()));

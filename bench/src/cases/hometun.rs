@@ -79,6 +79,11 @@ impl RelayHost {
         self.relay.dir().join("tls-cert.pem")
     }
 
+    /// The relay's private key (PEM), for the transport cases' server.
+    pub(crate) fn key(&self) -> PathBuf {
+        self.relay.dir().join("tls-key.pem")
+    }
+
     /// The relay's logs so far.
     pub(crate) fn log(&self) -> String {
         self.relay.log()

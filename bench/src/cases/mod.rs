@@ -8,6 +8,7 @@ pub(crate) mod direct;
 pub(crate) mod hometun;
 pub(crate) mod lab;
 pub(crate) mod openvpn;
+pub(crate) mod wss;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,6 +26,11 @@ pub(crate) use lab::BenchLab;
 pub(crate) enum CaseId {
     /// Plain forwarding through the router, no tunnel: the ceiling.
     Direct,
+    /// The tunnel's transport alone (TLS + WebSocket, no tunnel inside) with the native
+    /// client's stack: the ceiling for hometun-native.
+    WssNative,
+    /// The tunnel's transport alone with Chromium's WebSocket: the ceiling for hometun-browser.
+    WssBrowser,
     /// OpenVPN 2.6, L3 tun, over UDP.
     OpenvpnUdp,
     /// OpenVPN 2.6, L3 tun, over TCP with tcp-nodelay.
@@ -45,6 +51,8 @@ impl CaseId {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Direct => "direct",
+            Self::WssNative => "wss-native",
+            Self::WssBrowser => "wss-browser",
             Self::OpenvpnUdp => "openvpn-udp",
             Self::OpenvpnTcp => "openvpn-tcp",
             Self::Boringtun => "boringtun",
@@ -55,8 +63,10 @@ impl CaseId {
     }
 
     /// Every case.
-    pub(crate) const ALL: [Self; 7] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::Direct,
+        Self::WssNative,
+        Self::WssBrowser,
         Self::OpenvpnUdp,
         Self::OpenvpnTcp,
         Self::Boringtun,
@@ -65,9 +75,12 @@ impl CaseId {
         Self::HometunScale,
     ];
 
-    /// Whether the case needs the relay.
+    /// Whether the case needs the relay (the transport cases borrow its certificate).
     pub(crate) fn needs_relay(self) -> bool {
-        matches!(self, Self::HometunNative | Self::HometunBrowser | Self::HometunScale)
+        matches!(
+            self,
+            Self::HometunNative | Self::HometunBrowser | Self::HometunScale | Self::WssNative | Self::WssBrowser
+        )
     }
 }
 
