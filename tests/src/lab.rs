@@ -4,7 +4,7 @@
 //!   wan (remote device)        router (home router)                   home (home server: relay)
 //!   eth0 203.0.113.2/24 ─── wan0 203.0.113.1/24                       eth0 192.168.0.2/24
 //!   default via .1            DNAT tcp 443 → 192.168.0.2:443   ┌──── (tun made by the relay)
-//!                             br0 192.168.0.1/24 ── bridge ────┤
+//!                             br0 192.168.0.1/24 ── switch ────┤
 //!                                                              ├──── h10: eth0 192.168.0.10/24
 //!                                                              │     HTTP :80, echo :7, banner :22
 //!                                                              └──── h20: eth0 192.168.0.20/24
@@ -213,6 +213,16 @@ impl Lab {
         }
 
         self.sysctl(Node::Router, "net.ipv4.ip_forward=1")?;
+        // The LAN bridge is a plain switch, as a home router's LAN ports are: when the host has
+        // `br_netfilter` loaded (container runtimes load it), a new namespace's bridge would pass
+        // every LAN frame through the router's firewall and connection tracking, a cost no home
+        // switch has (and the tunnel's tun write, which delivers the packet to the LAN host,
+        // would carry it). Without the module there is no such setting and nothing to do.
+        if self.exec(Node::Router, "test", ["-e", "/proc/sys/net/bridge/bridge-nf-call-iptables"])?.status.success() {
+            for family in ["iptables", "ip6tables", "arptables"] {
+                self.sysctl(Node::Router, &format!("net.bridge.bridge-nf-call-{family}=0"))?;
+            }
+        }
         // The home server is no router until the relay switches forwarding on for its tun and
         // LAN interfaces (as on a fresh Debian install).
         let rules = self.dir().join("router.nft");
