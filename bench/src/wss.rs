@@ -102,7 +102,7 @@ async fn connection(acceptor: tokio_rustls::TlsAcceptor, tcp: tokio::net::TcpStr
     while let Some(message) = ws.next().await {
         match message? {
             Message::Text(text) => match parse_command(&text)? {
-                ("get", size) => {
+                (Verb::Get, size) => {
                     let mut left = size;
                     while left > 0 {
                         let n = left.min(CHUNK as u64) as usize;
@@ -128,12 +128,21 @@ async fn connection(acceptor: tokio_rustls::TlsAcceptor, tcp: tokio::net::TcpStr
     Ok(())
 }
 
+/// What a client asks for in its text message.
+#[derive(Debug, PartialEq, Eq)]
+enum Verb {
+    /// `get N`: send N bytes.
+    Get,
+    /// `put N`: count N bytes.
+    Put,
+}
+
 /// `get N` or `put N`.
-fn parse_command(text: &str) -> anyhow::Result<(&'static str, u64)> {
+fn parse_command(text: &str) -> anyhow::Result<(Verb, u64)> {
     let (verb, size) = text.split_once(' ').with_context(|| format!("not a command: {text:?}"))?;
     let verb = match verb {
-        "get" => "get",
-        "put" => "put",
+        "get" => Verb::Get,
+        "put" => Verb::Put,
         other => bail!("unknown command {other:?}"),
     };
     Ok((verb, size.parse().with_context(|| format!("bad size in {text:?}"))?))
@@ -216,12 +225,12 @@ pub(crate) async fn echo(args: &ProbeArgs, count: u32) -> anyhow::Result<Outcome
 
 #[cfg(test)]
 mod tests {
-    use super::parse_command;
+    use super::{parse_command, Verb};
 
     #[test]
     fn commands_name_a_direction_and_a_size() {
-        assert_eq!(parse_command("get 1048576").unwrap(), ("get", 1 << 20));
-        assert_eq!(parse_command("put 0").unwrap(), ("put", 0));
+        assert_eq!(parse_command("get 1048576").unwrap(), (Verb::Get, 1 << 20));
+        assert_eq!(parse_command("put 0").unwrap(), (Verb::Put, 0));
         assert!(parse_command("get").is_err());
         assert!(parse_command("del 5").is_err());
         assert!(parse_command("put lots").is_err());

@@ -217,8 +217,9 @@ impl Lab {
         // `br_netfilter` loaded (container runtimes load it), a new namespace's bridge would pass
         // every LAN frame through the router's firewall and connection tracking, a cost no home
         // switch has (and the tunnel's tun write, which delivers the packet to the LAN host,
-        // would carry it). Without the module there is no such setting and nothing to do.
-        if self.exec(Node::Router, "test", ["-e", "/proc/sys/net/bridge/bridge-nf-call-iptables"])?.status.success() {
+        // would carry it). Without the module there is no such setting (in any namespace) and
+        // nothing to do.
+        if Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists() {
             for family in ["iptables", "ip6tables", "arptables"] {
                 self.sysctl(Node::Router, &format!("net.bridge.bridge-nf-call-{family}=0"))?;
             }

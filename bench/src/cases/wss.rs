@@ -6,6 +6,7 @@
 //! client's TLS and WebSocket (`wss-probe`), `wss-browser` with Chromium's `WebSocket`.
 //! CPU = the server plus the probe, or plus every Chromium process.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,8 +25,8 @@ fn server_address() -> String {
 }
 
 /// Starts `wss-serve` on the home server with the relay's certificate (the relay is stopped
-/// between runs), runs `f` with its pid, stops it.
-fn with_server<T>(lab: &BenchLab, tag: &str, f: impl FnOnce(u32) -> anyhow::Result<T>) -> anyhow::Result<T> {
+/// between runs), runs `f` with its pid and that certificate, stops it.
+fn with_server<T>(lab: &BenchLab, tag: &str, f: impl FnOnce(u32, &Path) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let (cert, key) = {
         let host = lab.relay.borrow();
         let host = host.as_ref().context("relay not prepared")?;
@@ -36,7 +37,7 @@ fn with_server<T>(lab: &BenchLab, tag: &str, f: impl FnOnce(u32) -> anyhow::Resu
     let args = ["wss-serve", "--listen", &listen, "--cert", &cert.to_string_lossy(), "--key", &key.to_string_lossy()]
         .map(str::to_owned);
     let pid = lab.lab.spawn(Node::Home, &log, &lab.bins.bench, args)?;
-    let result = lab.lab.wait_for_log(&log, "wss-serve ready", Duration::from_secs(10)).and_then(|()| f(pid));
+    let result = lab.lab.wait_for_log(&log, "wss-serve ready", Duration::from_secs(10)).and_then(|()| f(pid, &cert));
     let _ = lab.lab.stop(pid, Duration::from_secs(5));
     if result.is_err() {
         eprintln!("wss-serve log:\n{}", crate::binaries::tail(&lab.lab.log(&log), 20));
@@ -67,8 +68,7 @@ impl Case for WssNative {
 
     fn run(&mut self, lab: &BenchLab, plan: &Plan) -> anyhow::Result<RunResult> {
         self.runs += 1;
-        let cert = lab.relay.borrow().as_ref().context("relay not prepared")?.cert();
-        with_server(lab, &format!("native-{}", self.runs), |server| {
+        with_server(lab, &format!("native-{}", self.runs), |server, cert| {
             measure(plan, &|| vec![server], &mut |work| {
                 let mut args: Vec<String> = vec!["wss-probe".into(), "--server".into(), server_address()];
                 args.extend(["--cert".into(), cert.to_string_lossy().into_owned()]);
@@ -107,11 +107,9 @@ impl Case for WssBrowser {
 
     fn run(&mut self, lab: &BenchLab, plan: &Plan) -> anyhow::Result<RunResult> {
         self.runs += 1;
-        let cert = lab.relay.borrow().as_ref().context("relay not prepared")?.cert();
-        let spki = spki_sha256(&cert)?;
         let tag = format!("wss-{}", self.runs);
-        with_server(lab, &tag, |server| {
-            with_browser(lab, &tag, spki, plan.timeout(), |rt, client, browser_pids| {
+        with_server(lab, &tag, |server, cert| {
+            with_browser(lab, &tag, spki_sha256(cert)?, plan.timeout(), |rt, client, browser_pids| {
                 let blank = client.clone();
                 rt.run(async move { blank.goto("about:blank").await })??;
                 let pids = || {
