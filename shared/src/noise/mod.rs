@@ -4,6 +4,7 @@
 //! ChaCha20-Poly1305 directly so records are sealed in place, with an explicit counter and a
 //! key phase, like WireGuard's data messages.
 
+mod aead;
 pub(crate) mod record;
 mod rng;
 

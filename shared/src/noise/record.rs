@@ -5,9 +5,8 @@
 //! nothing else. Keys are rotated with Noise's REKEY; the key phase bit tells the receiver
 //! that the sender has moved to the next key. Old keys are overwritten (and zeroized on drop).
 
+use super::aead::Cipher;
 use crate::wire::{MessageType, RECORD_HEADER_LEN, TAG_LEN};
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use zeroize::Zeroizing;
 
 const PHASE_BIT: u8 = 1;
@@ -25,35 +24,26 @@ pub(crate) enum OpenError {
     Exhausted,
 }
 
-/// One direction's key. The AEAD zeroizes its copy of the key on drop.
+/// One direction's key. The AEAD wipes its copy of the key on drop.
 struct DirectionKey {
-    cipher: ChaCha20Poly1305,
+    cipher: Cipher,
     phase: bool,
 }
 
 impl DirectionKey {
     fn new(key: [u8; 32]) -> Self {
         let key = Zeroizing::new(key);
-        Self { cipher: ChaCha20Poly1305::new((&*key).into()), phase: false }
+        Self { cipher: Cipher::new(&key), phase: false }
     }
 
     /// Noise's REKEY: the first 32 bytes of ENCRYPT(k, 2^64-1, "", zeros).
     fn next(&self) -> Self {
         let mut block = Zeroizing::new([0u8; 32]);
-        let _tag = self
-            .cipher
-            .encrypt_in_place_detached(&nonce(u64::MAX), &[], &mut block[..])
-            .expect("32 bytes is within the AEAD's limit");
+        let _tag = self.cipher.seal(u64::MAX, &[], &mut block[..]);
         let mut next = Self::new(*block);
         next.phase = !self.phase;
         next
     }
-}
-
-fn nonce(counter: u64) -> Nonce {
-    let mut n = [0u8; 12];
-    n[4..].copy_from_slice(&counter.to_le_bytes());
-    n.into()
 }
 
 /// Seals outgoing records.
@@ -90,11 +80,7 @@ impl Sealer {
         buf[1] = if self.key.phase { PHASE_BIT } else { 0 };
         buf[2..RECORD_HEADER_LEN].copy_from_slice(&counter.to_be_bytes());
         let (header, body) = buf.split_at_mut(RECORD_HEADER_LEN);
-        let tag = self
-            .key
-            .cipher
-            .encrypt_in_place_detached(&nonce(counter), header, body)
-            .expect("records are far below the AEAD's length limit");
+        let tag = self.key.cipher.seal(counter, header, body);
         buf.extend_from_slice(&tag);
         Some(())
     }
@@ -140,8 +126,8 @@ impl Opener {
         let body_end = message.len() - TAG_LEN;
         let (header, rest) = message.split_at_mut(RECORD_HEADER_LEN);
         let (body, tag) = rest.split_at_mut(body_end - RECORD_HEADER_LEN);
-        let tag = Tag::from_slice(tag);
-        key.cipher.decrypt_in_place_detached(&nonce(got), header, body, tag).map_err(|_| OpenError::Forged)?;
+        let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| OpenError::Malformed)?;
+        key.cipher.open(got, header, body, tag).map_err(|_| OpenError::Forged)?;
         if rekeyed {
             self.key = self.key.next();
         }
