@@ -384,9 +384,11 @@ impl Session {
     }
 
     fn push_frame(&mut self, kind: FrameKind, body: &[u8]) -> Result<(), Error> {
-        if self.pending.len() + FRAME_HEADER_LEN + body.len() + TAG_LEN > MAX_MESSAGE_LEN {
+        let frame_and_tag = FRAME_HEADER_LEN + body.len() + TAG_LEN;
+        if self.pending.len() + frame_and_tag > MAX_MESSAGE_LEN {
             self.seal_pending()?;
         }
+        reserve_for_record(&mut self.pending, frame_and_tag);
         frame::encode(&mut self.pending, kind, body);
         Ok(())
     }
@@ -422,6 +424,17 @@ impl core::fmt::Debug for Session {
             .field("end", &self.end)
             .field("keys", &"<redacted>")
             .finish()
+    }
+}
+
+/// Makes room for `more` bytes (a frame and the tag that sealing appends), growing as `Vec`
+/// does but never past the largest record: without the cap, the tag of a 64 KiB packet made
+/// a 128 KiB buffer 256 KiB, and every such record a fresh mapping from the allocator.
+fn reserve_for_record(buffer: &mut Vec<u8>, more: usize) {
+    let needed = buffer.len() + more;
+    if needed > buffer.capacity() {
+        let grown = (buffer.capacity() * 2).clamp(needed, MAX_MESSAGE_LEN.max(needed));
+        buffer.reserve_exact(grown - buffer.len());
     }
 }
 
@@ -477,5 +490,26 @@ mod tests {
         assert_eq!(client.handle_message(T, &mut record).err(), Some(Error::BadFrame));
         assert_eq!(client.stats().packets_in, 0);
         assert_eq!(client.end(), Some(&End::Failed(Error::BadFrame)));
+    }
+
+    #[test]
+    fn a_record_never_holds_more_memory_than_the_largest_record() {
+        let (mut client, mut relay) = pair();
+        let big = vec![0x45; MAX_FRAME_BODY];
+        relay.send_packet(&big).unwrap();
+        let mut record = relay.poll_transmit(T).unwrap();
+        assert!(record.capacity() <= MAX_MESSAGE_LEN, "a 64 KiB packet's record holds {} bytes", record.capacity());
+        assert_eq!(client.handle_message(T, &mut record).unwrap().collect::<Vec<_>>(), vec![&big[..]]);
+
+        for _ in 0..MAX_MESSAGE_LEN / 1400 + 1 {
+            relay.send_packet(&[0x45; 1400]).unwrap();
+        }
+        while let Some(record) = relay.poll_transmit(T) {
+            assert!(
+                record.capacity() <= MAX_MESSAGE_LEN,
+                "a record of small packets holds {} bytes",
+                record.capacity()
+            );
+        }
     }
 }
