@@ -125,6 +125,9 @@ impl Work {
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the relay does: the native client, the transport's probe and server move 64 KiB
+    // buffers, and glibc would return each freed one to the kernel.
+    hometun_sys::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
         None => run::run(cli.run),

@@ -17,6 +17,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         // `serve` sets up first: its configuration says how many worker threads to start.
         Command::Serve { setup } => {
+            // Before the runtime's threads: packet buffers are freed and taken back thousands
+            // of times a second, and glibc would hand each one back to the kernel.
+            hometun_sys::keep_freed_memory();
             cmd::setup::prepare(&setup).and_then(|config| run_on(config.threads, cmd::serve::run(&setup, config)))
         }
         Command::Init { setup } => cmd::setup::prepare(&setup).map(|_| {

@@ -70,6 +70,32 @@ pub fn set_tx_queue_len(ifname: &str, len: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Heap memory glibc's allocator keeps once freed, instead of handing it back to the kernel.
+const KEEP_FREED_BYTES: libc::c_int = 64 << 20;
+/// Blocks from this size up get a mapping of their own (glibc starts at 128 KiB).
+const OWN_MAPPING_FROM_BYTES: libc::c_int = 1 << 20;
+
+/// Tells glibc's allocator to keep freed memory for reuse (up to 64 MiB free at the top of
+/// each heap) and to serve blocks under 1 MiB from its heaps. By default it returns a heap's
+/// top to the kernel once 128 KiB of it is free and maps every block from 128 KiB up on its
+/// own; a tunnel that frees and takes back 64–128 KiB packet buffers thousands of times a
+/// second then pays a page fault and a zeroed page for every 4 KiB it moves (about 90,000
+/// faults a second at 2 Gbit/s). Call it before any thread starts. Returns whether the
+/// allocator took the settings (always `false` off glibc, where there is nothing to set).
+pub fn keep_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt() takes two integers and changes only the allocator's own settings.
+        #[allow(unsafe_code)]
+        let set = |option, value| unsafe { libc::mallopt(option, value) } == 1;
+        set(libc::M_TRIM_THRESHOLD, KEEP_FREED_BYTES) & set(libc::M_MMAP_THRESHOLD, OWN_MAPPING_FROM_BYTES)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +113,11 @@ mod tests {
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{name:?}");
         }
         assert!(set_tx_queue_len("hometun-absent", 1000).is_err(), "no such interface");
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn glibc_takes_the_allocator_settings() {
+        assert!(keep_freed_memory());
     }
 }
