@@ -49,7 +49,7 @@ fn request_from(url: &str, init: &JsValue) -> Result<Request, ClientError> {
     } else if let Some(text) = body.as_string() {
         text.into_bytes()
     } else if body.is_instance_of::<js_sys::Uint8Array>() || body.is_instance_of::<js_sys::ArrayBuffer>() {
-        js_sys::Uint8Array::new(&body).to_vec()
+        js::bytes(&body)
     } else {
         return Err(ClientError::InvalidArgument("init.body must be a string, Uint8Array or ArrayBuffer".into()));
     };

@@ -29,6 +29,16 @@ impl Default for Obj {
     }
 }
 
+/// The bytes of a `Uint8Array`, an `ArrayBuffer` or anything else `new Uint8Array(x)` takes,
+/// copied into wasm memory once: `new Uint8Array(x)` of a typed array copies it first (for a
+/// 256 MiB POST body, 39 % of the page's time in the upload's profile).
+pub(super) fn bytes(value: &JsValue) -> Vec<u8> {
+    match value.dyn_ref::<js_sys::Uint8Array>() {
+        Some(array) => array.to_vec(),
+        None => js_sys::Uint8Array::new(value).to_vec(),
+    }
+}
+
 /// A JavaScript array of strings.
 pub(super) fn strings<T: ToString>(items: impl IntoIterator<Item = T>) -> js_sys::Array {
     items.into_iter().map(|item| JsValue::from(item.to_string())).collect()

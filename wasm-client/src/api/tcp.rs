@@ -30,7 +30,7 @@ impl TcpConnection {
         let stream = self.stream.clone();
         let bytes = match data.as_string() {
             Some(text) => text.into_bytes(),
-            None => js_sys::Uint8Array::new(&data).to_vec(),
+            None => super::js::bytes(&data),
         };
         future_to_promise(async move {
             stream.write_all(&bytes).await?;
