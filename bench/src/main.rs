@@ -144,7 +144,9 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::HometunProbe { connect, work }) => {
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(async {
+            // On a worker, as an application's tasks run: a future driven by `block_on` lives
+            // on the main thread, and every wake from the tunnel's tasks would be a hop to it.
+            let work = runtime.spawn(async move {
                 let tunnel = hometun_probe::open(&connect).await?;
                 let outcome = match work {
                     Work::Get { size } => hometun_probe::get(&tunnel, size).await,
@@ -154,7 +156,8 @@ fn main() -> anyhow::Result<()> {
                 tunnel.disconnect().await;
                 println!("{}", serde_json::to_string(&outcome?)?);
                 anyhow::Ok(())
-            })
+            });
+            runtime.block_on(work)?
         }
         Some(Command::Swarm(args)) => scale::swarm(args),
         Some(Command::WssServe(args)) => wss::serve(&args),

@@ -643,7 +643,11 @@ async fn read_loop(shared: Arc<Shared>, mut stream: futures_util::stream::SplitS
         // An unusable record ends the connection; the end says why.
         let ended = {
             let mut connection = shared.lock();
-            let _ = connection.handle_message(now(), &mut message);
+            let t = now();
+            let _ = connection.handle_message(t, &mut message);
+            // The netstack takes the packets now, so a reader waiting for them is woken
+            // once, by this task, not after the writer's next turn.
+            connection.handle_timeout(t);
             connection.end().is_some()
         };
         shared.kick.notify_one();
@@ -657,22 +661,37 @@ async fn read_loop(shared: Arc<Shared>, mut stream: futures_util::stream::SplitS
 
 async fn write_loop(shared: Arc<Shared>, mut sink: futures_util::stream::SplitSink<Ws, Message>) {
     loop {
-        let (messages, wake_at, end) = {
+        let (messages, wake_at, end, changed) = {
             let mut connection = shared.lock();
             let t = now();
+            // A timer that fired may change what waiters see (a retransmission gave up, the
+            // session ended); sending alone changes nothing they wait for.
+            let mut changed = connection.poll_timeout().is_some_and(|at| at <= t);
             connection.handle_timeout(t);
             let messages: Vec<Vec<u8>> = std::iter::from_fn(|| connection.poll_transmit(t)).collect();
             // The state is read directly (config, end); the events only repeat it.
-            while connection.poll_event().is_some() {}
-            (messages, connection.poll_timeout(), connection.end().cloned())
+            while connection.poll_event().is_some() {
+                changed = true;
+            }
+            (messages, connection.poll_timeout(), connection.end().cloned(), changed)
         };
+        // Every message of this turn goes into one write.
+        let sent = !messages.is_empty();
         for message in messages {
-            if let Err(e) = sink.send(Message::Binary(message.into())).await {
+            if let Err(e) = sink.feed(Message::Binary(message.into())).await {
                 shared.lose(lost(&e));
                 return;
             }
         }
-        shared.bump();
+        if sent {
+            if let Err(e) = sink.flush().await {
+                shared.lose(lost(&e));
+                return;
+            }
+        }
+        if changed || end.is_some() {
+            shared.bump();
+        }
         if let Some(end) = end {
             if matches!(end, End::Closed(_)) {
                 let _ = sink.close().await;
