@@ -37,6 +37,7 @@ const TAG_ALLOW: u8 = 7;
 const TAG_FEATURES: u8 = 8;
 const FEATURE_HOSTS: u8 = 1;
 const FEATURE_WAKE: u8 = 2;
+const FEATURE_TCP_CHECKSUM: u8 = 4;
 /// Optional: a relay from before it lets TCP packets be no larger than the MTU.
 const TAG_MAX_PACKET: u8 = 9;
 const PROTOCOL_TCP: u8 = 6;
@@ -101,13 +102,36 @@ pub struct ClientConfig {
 
 /// The optional parts of the control plane a relay offers one device. A client sends
 /// [`ControlMessage::Subscribe`] or [`ControlMessage::Wake`] only when offered, so an older
-/// relay never receives a message type it does not know.
+/// relay never receives a message type it does not know, and leaves TCP checksums out only
+/// when told the relay fills them in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Features {
     /// The relay sends [`ControlMessage::Hosts`] after a [`ControlMessage::Subscribe`].
     pub hosts: bool,
     /// This device may ask the relay to wake hosts ([`ControlMessage::Wake`]).
     pub wake: bool,
+    /// The relay has the TCP checksum of every packet from this device computed on its way
+    /// to the LAN (by the kernel, or the network card), whatever the packet carries: the
+    /// device need not compute it. Records are authenticated, so nothing between the device
+    /// and the relay could have broken the data a checksum would protect.
+    pub tcp_checksum: bool,
+}
+
+impl Features {
+    fn to_bits(self) -> u8 {
+        [(self.hosts, FEATURE_HOSTS), (self.wake, FEATURE_WAKE), (self.tcp_checksum, FEATURE_TCP_CHECKSUM)]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .fold(0, |bits, (_, bit)| bits | bit)
+    }
+
+    fn from_bits(bits: u8) -> Self {
+        Self {
+            hosts: bits & FEATURE_HOSTS != 0,
+            wake: bits & FEATURE_WAKE != 0,
+            tcp_checksum: bits & FEATURE_TCP_CHECKSUM != 0,
+        }
+    }
 }
 
 /// One rule of a device's allow list: `network`, optionally only some ports and one protocol.
@@ -265,9 +289,8 @@ fn encode_config(config: &ClientConfig) -> Vec<u8> {
     for rule in config.allow.iter().take(MAX_LIST_LEN) {
         field(&mut out, TAG_ALLOW, &rule.to_bytes());
     }
-    let features = config.features;
-    if features.hosts || features.wake {
-        let bits = (if features.hosts { FEATURE_HOSTS } else { 0 }) | (if features.wake { FEATURE_WAKE } else { 0 });
+    let bits = config.features.to_bits();
+    if bits != 0 {
         field(&mut out, TAG_FEATURES, &[bits]);
     }
     out
@@ -314,7 +337,7 @@ fn decode_config(mut rest: &[u8]) -> Result<ClientConfig, ControlError> {
             TAG_ALLOW => push_bounded(&mut allow, AllowRule::parse(tag, value)?)?,
             TAG_FEATURES => {
                 let &[bits] = value else { return Err(ControlError::BadField(tag)) };
-                features = Features { hosts: bits & FEATURE_HOSTS != 0, wake: bits & FEATURE_WAKE != 0 };
+                features = Features::from_bits(bits);
             }
             unknown if unknown & REQUIRED != 0 => return Err(ControlError::UnknownRequiredField(unknown)),
             _ => {}
@@ -427,12 +450,21 @@ mod tests {
     #[test]
     fn offered_features_arrive_as_sent_and_old_clients_skip_them() {
         let mut config = home_config();
-        config.features = Features { hosts: true, wake: false };
+        config.features = Features { hosts: true, wake: false, tcp_checksum: true };
         let message = ControlMessage::Config(config);
         let bytes = message.encode();
         assert_eq!(ControlMessage::decode(&bytes), Ok(message));
         assert_eq!(TAG_FEATURES & REQUIRED, 0, "the features must stay optional");
-        assert_eq!(&bytes[bytes.len() - 4..], &[TAG_FEATURES, 0, 1, FEATURE_HOSTS]);
+        assert_eq!(&bytes[bytes.len() - 4..], &[TAG_FEATURES, 0, 1, FEATURE_HOSTS | FEATURE_TCP_CHECKSUM]);
+        // Each feature travels on its own bit.
+        for features in [
+            Features { hosts: true, ..Features::default() },
+            Features { wake: true, ..Features::default() },
+            Features { tcp_checksum: true, ..Features::default() },
+        ] {
+            assert_eq!(Features::from_bits(features.to_bits()), features);
+            assert_eq!(features.to_bits().count_ones(), 1);
+        }
     }
 
     #[test]

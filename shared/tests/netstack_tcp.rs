@@ -191,3 +191,57 @@ fn the_connection_limit_is_enforced_with_a_typed_error() {
     world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
     assert_eq!(world.client.tcp_connect(lan(ECHO_PORT)), Err(Error::TooMany("TCP connections")));
 }
+
+/// The SYN a fresh stack sends for a connection, as it would go into the tunnel.
+fn first_syn(config: hometun_shared::netstack::NetConfig) -> Vec<u8> {
+    use hometun_shared::netstack::NetStack;
+    use hometun_shared::time::Instant;
+    let now = Instant::from_millis(0);
+    let mut stack = NetStack::new(config, now, 7).unwrap();
+    stack.tcp_connect(lan(ECHO_PORT)).unwrap();
+    stack.poll(now);
+    let mut sent = Vec::new();
+    stack.drain_transmit(|packet| sent.push(packet.to_vec()));
+    assert_eq!(sent.len(), 1, "the SYN");
+    sent.remove(0)
+}
+
+fn tcp_checksum_valid(packet: &[u8]) -> bool {
+    use smoltcp::wire::{Ipv4Packet, TcpPacket};
+    let ip = Ipv4Packet::new_checked(packet).unwrap();
+    let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+    tcp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into())
+}
+
+#[test]
+fn tcp_checksums_are_left_out_only_for_a_relay_that_fills_them_in() {
+    let mut config = hometun_shared::netstack::NetConfig::new(CLIENT, 24);
+    assert!(tcp_checksum_valid(&first_syn(config.clone())), "by default every packet carries its checksum");
+    config.tcp_checksum_offload = true;
+    let syn = first_syn(config);
+    assert!(!tcp_checksum_valid(&syn), "left for the relay's kernel to compute");
+    assert_eq!(&syn[20 + 16..20 + 18], &[0, 0]);
+}
+
+#[test]
+fn a_stack_that_leaves_checksums_out_still_checks_what_it_receives() {
+    let mut world = World::with_config(|c| c.tcp_checksum_offload = true);
+    // The simulated LAN takes the client's packets as the relay's kernel would: checksums done.
+    world.fill_in_tcp_checksums = true;
+    let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(1)));
+    assert_eq!(world.client.tcp_send(stream, b"intact"), Ok(6));
+    let mut reply = [0u8; 16];
+    let mut got = 0;
+    assert!(world.run_until(Duration::from_secs(1), |w| {
+        got += w.client.tcp_recv(stream, &mut reply[got..]).unwrap();
+        got == 6
+    }));
+    assert_eq!(&reply[..6], b"intact");
+
+    // A reply broken on the LAN side is dropped, not delivered.
+    world.corrupt_next_to_client = true;
+    assert_eq!(world.client.tcp_send(stream, b"again"), Ok(5));
+    world.run_for(Duration::from_millis(50));
+    assert_eq!(world.client.tcp_recv(stream, &mut reply), Ok(0), "the corrupted copy never arrives");
+}

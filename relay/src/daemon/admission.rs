@@ -337,7 +337,13 @@ impl Relay {
             max_packet: self.segments.client_packet(),
             keepalive: std::time::Duration::from_secs(self.config.limits.keepalive_secs),
             allow: admitted.filter.acl.allow_rules(),
-            features: Features { hosts: self.discovery.enabled(), wake: self.discovery.enabled() && admitted.wake },
+            features: Features {
+                hosts: self.discovery.enabled(),
+                wake: self.discovery.enabled() && admitted.wake,
+                // Every TCP packet a device sends goes to the tun with a request to compute
+                // its checksum (`forwarding::offload::to_kernel`).
+                tcp_checksum: true,
+            },
         }
     }
 }

@@ -110,44 +110,59 @@ pub fn from_kernel(read: &mut [u8]) -> Result<&mut [u8], OffloadError> {
     Ok(packet)
 }
 
-/// The header for writing `packet` to a tun whose MTU is `mtu`: [`PLAIN`] when it fits; for a
-/// larger TCP segment, a request to cut it into segments of at most `mtu` bytes (each with the
-/// same TCP header and options, the kernel numbering and checksumming them). The TCP checksum
-/// field is set to what the kernel starts from: the pseudo-header's sum over the whole length.
-/// Anything else over the MTU is refused (the caller drops and counts it).
+/// The header for writing `packet` to a tun whose MTU is `mtu`. A whole TCP segment gets a
+/// request to compute its checksum, which clients may leave out
+/// ([`hometun_shared::control::Features::tcp_checksum`]); one larger than the MTU also a request
+/// to cut it into segments of at most `mtu` bytes (each with the same TCP header and options,
+/// the kernel numbering and checksumming them). The TCP checksum field is set to what the
+/// kernel starts from: the pseudo-header's sum over the whole length. Any other packet within
+/// the MTU goes behind [`PLAIN`], unchanged; any other packet over it is refused (the caller
+/// drops and counts it).
 pub fn to_kernel(packet: &mut [u8], mtu: usize) -> Result<[u8; HEADER_LEN], OffloadError> {
     let len = packet.len();
-    if len <= mtu {
-        return Ok(PLAIN);
-    }
-    let unsegmentable = OffloadError::Unsegmentable(len);
-    let header_len = ipv4_header_len(packet)?;
-    let ip = Ipv4Packet::new_unchecked(&*packet);
-    let whole = usize::from(ip.total_len()) == len && len <= MAX_PACKET;
-    let fragment = ip.more_frags() || ip.frag_offset() != 0;
-    if !whole || fragment || ip.next_header() != IpProtocol::Tcp || len < header_len + 20 {
-        return Err(unsegmentable);
-    }
-    let (src, dst) = (ip.src_addr().octets(), ip.dst_addr().octets());
-    let tcp = TcpPacket::new_unchecked(&packet[header_len..]);
-    let tcp_header_len = usize::from(tcp.header_len());
-    let headers = header_len + tcp_header_len;
-    // The kernel refuses a segment size too small to carry data.
-    if tcp_header_len < 20 || headers >= len || mtu < headers + 8 {
-        return Err(unsegmentable);
-    }
-    let gso_type = if tcp.cwr() { GSO_TCPV4 | GSO_ECN } else { GSO_TCPV4 };
-    let segment_len = len - header_len;
-    let sum = pseudo_header_sum(src, dst, IpProtocol::Tcp.into(), segment_len as u16);
-    packet[header_len + TCP_CHECKSUM_AT..header_len + TCP_CHECKSUM_AT + 2].copy_from_slice(&sum.to_be_bytes());
+    let Some(headers) = tcp_segment_headers(packet) else {
+        return if len <= mtu { Ok(PLAIN) } else { Err(OffloadError::Unsegmentable(len)) };
+    };
     let mut header = [0u8; HEADER_LEN];
+    if len > mtu {
+        // The kernel refuses a segment size too small to carry data.
+        if headers.tcp >= len || mtu < headers.tcp + 8 {
+            return Err(OffloadError::Unsegmentable(len));
+        }
+        let cwr = TcpPacket::new_unchecked(&packet[headers.ip..]).cwr();
+        header[1] = if cwr { GSO_TCPV4 | GSO_ECN } else { GSO_TCPV4 };
+        header[2..4].copy_from_slice(&(headers.tcp as u16).to_ne_bytes());
+        header[4..6].copy_from_slice(&((mtu - headers.tcp) as u16).to_ne_bytes());
+    }
+    let ip = Ipv4Packet::new_unchecked(&*packet);
+    let (src, dst) = (ip.src_addr().octets(), ip.dst_addr().octets());
+    let sum = pseudo_header_sum(src, dst, IpProtocol::Tcp.into(), (len - headers.ip) as u16);
+    let at = headers.ip + TCP_CHECKSUM_AT;
+    packet[at..at + 2].copy_from_slice(&sum.to_be_bytes());
     header[0] = F_NEEDS_CSUM;
-    header[1] = gso_type;
-    header[2..4].copy_from_slice(&(headers as u16).to_ne_bytes());
-    header[4..6].copy_from_slice(&((mtu - headers) as u16).to_ne_bytes());
-    header[6..8].copy_from_slice(&(header_len as u16).to_ne_bytes());
+    header[6..8].copy_from_slice(&(headers.ip as u16).to_ne_bytes());
     header[8..10].copy_from_slice(&(TCP_CHECKSUM_AT as u16).to_ne_bytes());
     Ok(header)
+}
+
+/// Where a whole, unfragmented IPv4 TCP packet's headers end: after the IPv4 header (`ip`)
+/// and after the TCP header (`tcp`). `None` for anything else.
+struct Headers {
+    ip: usize,
+    tcp: usize,
+}
+
+fn tcp_segment_headers(packet: &[u8]) -> Option<Headers> {
+    let len = packet.len();
+    let ip_len = ipv4_header_len(packet).ok()?;
+    let ip = Ipv4Packet::new_unchecked(packet);
+    let whole = usize::from(ip.total_len()) == len && len <= MAX_PACKET;
+    let fragment = ip.more_frags() || ip.frag_offset() != 0;
+    if !whole || fragment || ip.next_header() != IpProtocol::Tcp || len < ip_len + 20 {
+        return None;
+    }
+    let tcp_len = usize::from(TcpPacket::new_unchecked(&packet[ip_len..]).header_len());
+    (tcp_len >= 20 && ip_len + tcp_len <= len).then_some(Headers { ip: ip_len, tcp: ip_len + tcp_len })
 }
 
 /// The ones'-complement sum (folded, not inverted) of an IPv4 pseudo-header: what a checksum
@@ -318,11 +333,32 @@ mod tests {
     }
 
     #[test]
-    fn a_packet_within_the_mtu_goes_behind_a_plain_header_unchanged() {
-        let whole = packet(IpProtocol::Tcp, &[7; 1380]);
+    fn a_udp_packet_within_the_mtu_goes_behind_a_plain_header_unchanged() {
+        let whole = packet(IpProtocol::Udp, &[7; 1380]);
         let mut written = whole.clone();
         assert_eq!(to_kernel(&mut written, 1420).unwrap(), PLAIN);
         assert_eq!(written, whole);
+        // So does what is not a whole TCP segment: the kernel decides what becomes of it.
+        let mut fragment = packet(IpProtocol::Tcp, &[7; 100]);
+        Ipv4Packet::new_unchecked(&mut fragment[..]).set_more_frags(true);
+        let before = fragment.clone();
+        assert_eq!(to_kernel(&mut fragment, 1420).unwrap(), PLAIN);
+        assert_eq!(fragment, before);
+    }
+
+    #[test]
+    fn a_tcp_segment_within_the_mtu_has_its_checksum_done_whatever_it_carried() {
+        let whole = packet(IpProtocol::Tcp, &[7; 1380]);
+        for carried in [[0, 0], [0xde, 0xad]] {
+            // A client that leaves the checksum out (or got it wrong).
+            let mut written = whole.clone();
+            written[20 + 16..20 + 18].copy_from_slice(&carried);
+            let header = to_kernel(&mut written, 1420).unwrap();
+            assert_eq!((header[0], header[1]), (F_NEEDS_CSUM, GSO_NONE), "no cutting, only the checksum");
+            assert_eq!((field(&header, 6), field(&header, 8)), (20, 16));
+            complete_as_the_kernel_does(&mut written, 20, 16);
+            assert_eq!(written, whole, "the kernel's checksum is the right one");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Checksum, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
 /// Spare buffers kept per direction; beyond this, returned buffers are freed.
@@ -36,6 +36,8 @@ pub(crate) struct TunnelDevice {
     max_packet: usize,
     /// The interface wanted to send but the transmit queue was full.
     tx_blocked: bool,
+    /// Outgoing TCP packets go without their checksum (the relay has it computed).
+    tcp_checksum_left_out: bool,
 }
 
 impl TunnelDevice {
@@ -51,7 +53,14 @@ impl TunnelDevice {
             small_capacity: mtu.min(POOLED_CAPACITY),
             max_packet: max_packet.max(mtu),
             tx_blocked: false,
+            tcp_checksum_left_out: false,
         }
+    }
+
+    /// Whether outgoing TCP packets go without their checksum; set before the interface is
+    /// built (it reads the capabilities once). Incoming ones are checked either way.
+    pub(crate) fn leave_out_tcp_checksums(&mut self, leave_out: bool) {
+        self.tcp_checksum_left_out = leave_out;
     }
 
     /// Queues a copy of `packet` for the interface; false when the queue is full.
@@ -136,6 +145,9 @@ impl phy::Device for TunnelDevice {
         caps.max_transmission_unit = self.max_packet;
         caps.max_burst_size = None;
         caps.checksum = ChecksumCapabilities::default();
+        if self.tcp_checksum_left_out {
+            caps.checksum.tcp = Checksum::Rx;
+        }
         caps
     }
 }

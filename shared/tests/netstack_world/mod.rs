@@ -419,6 +419,12 @@ pub(crate) struct World {
     pub recorded: Option<Vec<Vec<u8>>>,
     /// Wall time spent inside the client stack's packet path (receive, poll, transmit), in ms.
     pub client_ms: f64,
+    /// Compute the TCP checksum of every client packet on its way to the LAN, as the relay's
+    /// kernel does for a client that leaves it out.
+    pub fill_in_tcp_checksums: bool,
+    /// Flip one payload byte of the next TCP packet with data toward the client, leaving its
+    /// checksum as it was (a packet broken on the LAN side).
+    pub corrupt_next_to_client: bool,
 }
 
 impl World {
@@ -444,6 +450,8 @@ impl World {
             to_client: VecDeque::new(),
             recorded: None,
             client_ms: 0.0,
+            fill_in_tcp_checksums: false,
+            corrupt_next_to_client: false,
         }
     }
 
@@ -463,12 +471,18 @@ impl World {
         self.client.drain_transmit(|packet| to_lan.push_back((arrive, packet.to_vec())));
         self.client_ms += wall_ms() - started;
         while self.to_lan.front().is_some_and(|(at, _)| *at <= now) {
-            if let Some((_, packet)) = self.to_lan.pop_front() {
+            if let Some((_, mut packet)) = self.to_lan.pop_front() {
+                if self.fill_in_tcp_checksums {
+                    fill_in_tcp_checksum(&mut packet);
+                }
                 self.lan.device.rx.push_back(packet);
             }
         }
         self.lan.poll(now);
-        while let Some(packet) = self.lan.device.tx.pop_front() {
+        while let Some(mut packet) = self.lan.device.tx.pop_front() {
+            if self.corrupt_next_to_client && flip_tcp_payload_byte(&mut packet) {
+                self.corrupt_next_to_client = false;
+            }
             if let Some(recorded) = self.recorded.as_mut() {
                 recorded.push(packet.clone());
             }
@@ -511,6 +525,34 @@ impl World {
     /// Lets `duration` of virtual time pass while both sides keep running.
     pub(crate) fn run_for(&mut self, duration: Duration) {
         self.run_until(duration, |_| false);
+    }
+}
+
+fn fill_in_tcp_checksum(packet: &mut [u8]) {
+    use smoltcp::wire::{IpProtocol, Ipv4Packet, TcpPacket};
+    let Ok(mut ip) = Ipv4Packet::new_checked(packet) else { return };
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    if ip.next_header() == IpProtocol::Tcp {
+        if let Ok(mut tcp) = TcpPacket::new_checked(ip.payload_mut()) {
+            tcp.fill_checksum(&src.into(), &dst.into());
+        }
+    }
+}
+
+/// Flips a payload byte of a TCP packet that has one; false (unchanged) otherwise.
+fn flip_tcp_payload_byte(packet: &mut [u8]) -> bool {
+    use smoltcp::wire::{IpProtocol, Ipv4Packet, TcpPacket};
+    let Ok(mut ip) = Ipv4Packet::new_checked(packet) else { return false };
+    if ip.next_header() != IpProtocol::Tcp {
+        return false;
+    }
+    let Ok(mut tcp) = TcpPacket::new_checked(ip.payload_mut()) else { return false };
+    match tcp.payload_mut().first_mut() {
+        Some(byte) => {
+            *byte ^= 0x01;
+            true
+        }
+        None => false,
     }
 }
 
