@@ -675,19 +675,11 @@ async fn write_loop(shared: Arc<Shared>, mut sink: futures_util::stream::SplitSi
             }
             (messages, connection.poll_timeout(), connection.end().cloned(), changed)
         };
-        // Every message of this turn goes into one write.
-        let sent = !messages.is_empty();
-        for message in messages {
-            if let Err(e) = sink.feed(Message::Binary(message.into())).await {
-                shared.lose(lost(&e));
-                return;
-            }
-        }
-        if sent {
-            if let Err(e) = sink.flush().await {
-                shared.lose(lost(&e));
-                return;
-            }
+        // Every message of this turn goes into one write (`send_all` flushes once, at the end).
+        let mut batch = futures_util::stream::iter(messages.into_iter().map(|m| Ok(Message::Binary(m.into()))));
+        if let Err(e) = sink.send_all(&mut batch).await {
+            shared.lose(lost(&e));
+            return;
         }
         if changed || end.is_some() {
             shared.bump();

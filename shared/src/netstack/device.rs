@@ -41,7 +41,10 @@ pub(crate) struct TunnelDevice {
 }
 
 impl TunnelDevice {
-    pub(crate) fn new(mtu: usize, max_packet: usize, rx_limit: usize, tx_limit: usize) -> Self {
+    /// The device for `config`: its MTU, largest TCP packet, queue bounds and whether outgoing
+    /// TCP packets go without their checksum (the interface reads that once, when built).
+    pub(crate) fn new(config: &super::NetConfig) -> Self {
+        let (mtu, rx_limit, tx_limit) = (config.mtu, config.queue_packets, config.queue_packets);
         Self {
             rx: VecDeque::with_capacity(rx_limit),
             tx: VecDeque::with_capacity(tx_limit),
@@ -51,16 +54,10 @@ impl TunnelDevice {
             rx_limit,
             tx_limit,
             small_capacity: mtu.min(POOLED_CAPACITY),
-            max_packet: max_packet.max(mtu),
+            max_packet: config.max_tcp_packet.max(mtu),
             tx_blocked: false,
-            tcp_checksum_left_out: false,
+            tcp_checksum_left_out: config.tcp_checksum_offload,
         }
-    }
-
-    /// Whether outgoing TCP packets go without their checksum; set before the interface is
-    /// built (it reads the capabilities once). Incoming ones are checked either way.
-    pub(crate) fn leave_out_tcp_checksums(&mut self, leave_out: bool) {
-        self.tcp_checksum_left_out = leave_out;
     }
 
     /// Queues a copy of `packet` for the interface; false when the queue is full.

@@ -239,9 +239,7 @@ impl NetStack {
     pub fn new(config: NetConfig, now: Instant, seed: u64) -> Result<Self> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut device =
-            TunnelDevice::new(config.mtu, config.max_tcp_packet, config.queue_packets, config.queue_packets);
-        device.leave_out_tcp_checksums(config.tcp_checksum_offload);
+        let mut device = TunnelDevice::new(&config);
 
         let mut iface_config = Config::new(HardwareAddress::Ip);
         iface_config.random_seed = rng.next_u64();
