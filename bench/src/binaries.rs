@@ -85,7 +85,13 @@ impl Binaries {
 
     /// Builds the page (wasm client + `www/`) with trunk into `<target>/bench-www`; returns
     /// that directory.
+    /// `HOMETUN_BENCH_PAGE` names a page built before (to compare two builds of it).
     pub(crate) fn build_page(&self) -> anyhow::Result<PathBuf> {
+        if let Some(given) = std::env::var_os("HOMETUN_BENCH_PAGE").map(PathBuf::from) {
+            ensure!(given.join("index.html").exists(), "HOMETUN_BENCH_PAGE: no index.html in {}", given.display());
+            eprintln!("bench: the page from HOMETUN_BENCH_PAGE: {}", given.display());
+            return Ok(given);
+        }
         eprintln!("bench: building the page (trunk)");
         let dist = self.target_dir.join("bench-www");
         let mut fetch = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
