@@ -86,7 +86,7 @@ async fn swarm_async(args: SwarmArgs) -> anyhow::Result<()> {
                     let device = Device::new(&invite);
                     let tunnel =
                         device.enrol(&target, &invite).await.with_context(|| format!("enrolling device {i}"))?;
-                    anyhow::Ok((i, device, tunnel))
+                    anyhow::Ok((i, device, tunnel, start.elapsed()))
                 });
             }
         }
@@ -98,14 +98,17 @@ async fn swarm_async(args: SwarmArgs) -> anyhow::Result<()> {
                 opening.spawn(async move {
                     let _permit = gate.acquire_owned().await?;
                     let tunnel = device.connect(&target).await.with_context(|| format!("connecting device {i}"))?;
-                    anyhow::Ok((i, device, tunnel))
+                    anyhow::Ok((i, device, tunnel, start.elapsed()))
                 });
             }
         }
     }
     let mut tunnels: Vec<(usize, Device, Tunnel)> = Vec::new();
+    let mut times = Vec::new();
     while let Some(joined) = opening.join_next().await {
-        tunnels.push(joined??);
+        let (i, device, tunnel, up) = joined??;
+        tunnels.push((i, device, tunnel));
+        times.push(up.as_secs_f64());
     }
     ensure!(tunnels.len() == args.count, "only {} of {} tunnels", tunnels.len(), args.count);
     tunnels.sort_by_key(|(i, _, _)| *i);
@@ -115,6 +118,15 @@ async fn swarm_async(args: SwarmArgs) -> anyhow::Result<()> {
         std::fs::write(&args.devices, text)?;
     }
     say(&format!("up {} {:.3}", tunnels.len(), start.elapsed().as_secs_f64()));
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times.get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1))).copied();
+    say(&format!(
+        "each device up after (s): p50 {:.3} p90 {:.3} p99 {:.3} max {:.3}",
+        at(0.5).unwrap_or(0.0),
+        at(0.9).unwrap_or(0.0),
+        at(0.99).unwrap_or(0.0),
+        at(1.0).unwrap_or(0.0)
+    ));
 
     if args.get > 0 {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -307,7 +319,8 @@ pub(crate) fn run(lab: &BenchLab, idle: usize, busy: usize, busy_bytes: u64) -> 
         match log.lines().find_map(|l| l.strip_prefix("up ")?.split(' ').nth(1)?.parse::<f64>().ok()) {
             Some(secs) => {
                 result.burst_secs = Some(secs);
-                eprintln!("bench: scale: {busy} devices enrolled at once in {secs:.3} s");
+                let each = log.lines().find(|l| l.starts_with("each device")).unwrap_or_default();
+                eprintln!("bench: scale: {busy} devices enrolled at once in {secs:.3} s; {each}");
             }
             None => {
                 // The error and its causes, without the backtrace.
