@@ -128,7 +128,16 @@ fn refusal_of(r: InviteRefusal) -> Refusal {
 
 impl Relay {
     /// Decides on a hello. Refusals are sent unauthenticated, before any allocation.
-    pub fn decide(&self, hello: &Hello) -> Result<(Admission, Option<InviteSecret>), Refusal> {
+    ///
+    /// It reads the store, whose lock a state write holds through its fsyncs, so it waits on
+    /// a blocking thread: a hello that arrives during a write must not hold up the async
+    /// worker that every other tunnel runs on.
+    pub async fn decide(self: &Arc<Self>, hello: Hello) -> Result<(Admission, Option<InviteSecret>), Refusal> {
+        let relay = self.clone();
+        tokio::task::spawn_blocking(move || relay.decide_now(&hello)).await.unwrap_or(Err(Refusal::Busy))
+    }
+
+    fn decide_now(&self, hello: &Hello) -> Result<(Admission, Option<InviteSecret>), Refusal> {
         let store = self.store();
         match hello.intent {
             Intent::Connect => match store.registry.by_key(&hello.client_key) {
@@ -406,6 +415,43 @@ mod tests {
                 queued_bytes: AtomicUsize::new(0),
             }
         })
+    }
+
+    /// A state write holds the store through its fsyncs, which take long on a slow disk (an SD
+    /// card). A hello that arrives meanwhile waits for it off the async worker: the relay's
+    /// one worker, which carries every other tunnel, goes on.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_hello_during_a_slow_state_write_does_not_stall_the_other_tunnels() {
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let (relay, ids) = relay_with_invites(dir.path(), 1);
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let writer = {
+            let relay = relay.clone();
+            std::thread::spawn(move || {
+                let _store = relay.store();
+                locked.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+            })
+        };
+        is_locked.recv().unwrap();
+        // The other tunnels' work on the same worker, seen as a task waking every 5 ms.
+        let other_tunnels = tokio::spawn(async {
+            let mut longest = Duration::ZERO;
+            for _ in 0..80 {
+                let before = Instant::now();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                longest = longest.max(before.elapsed());
+            }
+            longest
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let hello = Hello { client_key: new_device(), intent: Intent::Enrol(ids[0]) };
+        let decided = relay.decide(hello).await;
+        assert!(matches!(decided, Ok((Admission::Enrol { id }, Some(_))) if id == ids[0]), "{:?}", decided.err());
+        let longest = other_tunnels.await.unwrap();
+        assert!(longest < Duration::from_millis(100), "the worker stood still for {longest:?} behind the write");
+        writer.join().unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,7 +87,7 @@ macro_rules! failure {
 
 /// Takes a connection through the handshake; `None` when it ended there (already logged and
 /// closed).
-async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Relay) -> Option<Accepted> {
+async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Arc<Relay>) -> Option<Accepted> {
     let handshake_slot = match relay.limits.handshake(remote.ip()) {
         Ok(slot) => slot,
         Err(why) => {
@@ -126,7 +126,7 @@ async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Relay) -> Option<Acce
         }
     };
     let fingerprint = hello.client_key.fingerprint();
-    let (admission, psk) = match relay.decide(&hello) {
+    let (admission, psk) = match relay.decide(hello).await {
         Ok(decision) => decision,
         Err(refusal) => {
             failure!(%remote, key = %fingerprint, "refused: {refusal}");
