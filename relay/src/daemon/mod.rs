@@ -29,6 +29,9 @@ pub struct Relay {
     pub store: Mutex<Store>,
     /// Admissions and session counters waiting for the state write that holds them.
     pub state_writes: crate::state::group_commit::GroupCommit<admission::StateJob>,
+    /// Hellos waiting for the store while a state write holds it, decided together on one
+    /// blocking thread (see [`Relay::decide`]).
+    pub waiting_hellos: crate::state::group_commit::GroupCommit<admission::WaitingHello>,
     /// Live sessions.
     pub sessions: session_table::SessionTable,
     /// Per-source-IP limits.
@@ -69,6 +72,7 @@ impl Relay {
             secret,
             store: Mutex::new(store),
             state_writes: Default::default(),
+            waiting_hellos: Default::default(),
             sessions: session_table::SessionTable::default(),
             limits,
             tun,
@@ -86,6 +90,15 @@ impl Relay {
     /// Locks the store (a poisoned lock is still usable: every write is a whole-file swap).
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store, if nobody holds it now.
+    pub fn store_if_free(&self) -> Option<std::sync::MutexGuard<'_, Store>> {
+        match self.store.try_lock() {
+            Ok(store) => Some(store),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 }
 

@@ -7,6 +7,9 @@
 //! everyone else just waits for the answer their job carries. A batch holds at most
 //! [`MAX_BATCH`] jobs, so one write stays bounded; the queue itself holds at most one job per
 //! connection in its handshake, which the per-address and global handshake limits bound.
+//!
+//! Hellos that must wait for the store while a write holds it queue the same way, and one
+//! thread decides them together ([`crate::daemon::Relay::decide`]).
 
 use std::sync::{Mutex, MutexGuard};
 
