@@ -452,16 +452,7 @@ mod tests {
         use std::time::{Duration, Instant};
         let dir = tempfile::tempdir().unwrap();
         let (relay, ids) = relay_with_invites(dir.path(), 1);
-        let (locked, is_locked) = std::sync::mpsc::channel();
-        let writer = {
-            let relay = relay.clone();
-            std::thread::spawn(move || {
-                let _store = relay.store();
-                locked.send(()).unwrap();
-                std::thread::sleep(Duration::from_millis(300));
-            })
-        };
-        is_locked.recv().unwrap();
+        let writer = hold_store(&relay, Duration::from_millis(300));
         // The other tunnels' work on the same worker, seen as a task waking every 5 ms.
         let other_tunnels = tokio::spawn(async {
             let mut longest = Duration::ZERO;
@@ -493,16 +484,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().thread_name(THREADS).build().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (relay, ids) = runtime.block_on(async { relay_with_invites(dir.path(), 50) });
-        let (locked, is_locked) = std::sync::mpsc::channel();
-        let writer = {
-            let relay = relay.clone();
-            std::thread::spawn(move || {
-                let _store = relay.store();
-                locked.send(()).unwrap();
-                std::thread::sleep(Duration::from_millis(300));
-            })
-        };
-        is_locked.recv().unwrap();
+        let writer = hold_store(&relay, Duration::from_millis(300));
         runtime.block_on(async {
             let hellos: Vec<_> = ids
                 .iter()
@@ -526,6 +508,19 @@ mod tests {
             assert_eq!(waiting, 1, "threads waiting for the store during the write");
         });
         writer.join().unwrap();
+    }
+
+    /// A slow state write: a thread holds the store for `how_long`; returns once it holds it.
+    fn hold_store(relay: &Arc<Relay>, how_long: std::time::Duration) -> std::thread::JoinHandle<()> {
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let relay = relay.clone();
+        let writer = std::thread::spawn(move || {
+            let _store = relay.store();
+            locked.send(()).unwrap();
+            std::thread::sleep(how_long);
+        });
+        is_locked.recv().unwrap();
+        writer
     }
 
     /// How many of this process's threads are called `name`.
