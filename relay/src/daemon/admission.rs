@@ -229,7 +229,9 @@ impl Relay {
                 }
             })
             .collect();
+        let writing = std::time::Instant::now();
         let saved = store.save(dirty);
+        tracing::debug!(changes = jobs.len(), ms = writing.elapsed().as_millis() as u64, "state written");
         if let Err(e) = &saved {
             tracing::warn!(changes = jobs.len(), "could not save the state, admissions refused: {e:#}");
             store.restore(before);
