@@ -26,6 +26,14 @@ const END: u8 = 0;
 const NOP: u8 = 1;
 const MSS: u8 = 2;
 
+/// The largest TCP packet clients are told they may send when the relay cuts segments. The
+/// kernel hands a device a large segment whole only while the frame, link-layer header
+/// included, stays under the device's GSO limit (`gso_max_size`: 64 KiB on veth and most
+/// network cards); at or over it the segment is cut in software first, on the relay's CPU. So
+/// a client's packet stays 256 bytes under 64 KiB, room for an Ethernet header, VLAN tags and
+/// TCP options, and goes to the LAN device whole (a network card's TSO cuts it there).
+pub const CLIENT_SUPER_PACKET: u16 = (64 * 1024 - 256) as u16;
+
 /// How the relay sizes TCP segments on either side of the tun.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segments {
@@ -37,9 +45,10 @@ pub struct Segments {
 
 impl Segments {
     /// Segments for a tun of `mtu`; `cut` when the relay hands the kernel large segments to
-    /// cut (the tun offload is on), so clients may send packets of up to 64 KiB.
+    /// cut (the tun offload is on), so clients may send packets of up to
+    /// [`CLIENT_SUPER_PACKET`].
     pub fn new(mtu: u16, cut: bool) -> Self {
-        Self { mtu, client_packet: if cut { u16::MAX } else { mtu } }
+        Self { mtu, client_packet: if cut { CLIENT_SUPER_PACKET.max(mtu) } else { mtu } }
     }
 
     /// The largest TCP packet a client may send (what its configuration says).
@@ -172,7 +181,7 @@ mod tests {
     #[test]
     fn a_clients_64_kib_mss_is_clamped_to_the_tun_and_a_lan_hosts_full_mss_raised() {
         let segments = Segments::new(1420, true);
-        assert_eq!(segments.client_packet(), 65535);
+        assert_eq!(segments.client_packet(), 65280, "under the kernel's 64 KiB GSO limit with a link header");
 
         let mut syn = tcp(CLIENT, LAN_HOST, true, &[&mss(65495)[..], &[NOP, NOP, 4, 2]].concat());
         segments.from_client(&mut syn);
@@ -181,7 +190,7 @@ mod tests {
         // A LAN host on Ethernet announces 1460: the client may now send 64 KiB segments.
         let mut syn_ack = tcp(LAN_HOST, CLIENT, true, &[&[NOP, 3, 3, 7][..], &mss(1460)].concat());
         segments.toward_client(&mut syn_ack);
-        assert_eq!(announced(&syn_ack), Some(65495));
+        assert_eq!(announced(&syn_ack), Some(65240));
 
         // One on a smaller MTU keeps its own, and the client honours it.
         let mut small = tcp(LAN_HOST, CLIENT, true, &mss(1200));
