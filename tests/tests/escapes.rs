@@ -217,11 +217,9 @@ fn malformed(me: Ipv4Addr, first_id: u16) -> Vec<(String, Vec<u8>)> {
 /// matched a row's (a CI run saw "IGMP report to 224.0.0.22" on the LAN, but not on the tun it
 /// would have had to cross). An escaped packet keeps its destination, even when masqueraded.
 fn seen(lines: &[String], id: u16, dst: Ipv4Addr) -> Vec<&String> {
-    let id = format!("id {id},");
-    let to = format!("> {dst}");
-    let toward =
-        |l: &str| l.match_indices(&to).any(|(at, _)| matches!(l[at + to.len()..].chars().next(), Some(':' | '.')));
-    lines.iter().filter(|l| l.contains(&id) && toward(l)).collect()
+    // `tcpdump -n` writes the destination as `> A.B.C.D:` or, with a port, `> A.B.C.D.PORT:`.
+    let (id, to, to_port) = (format!("id {id},"), format!("> {dst}:"), format!("> {dst}."));
+    lines.iter().filter(|l| l.contains(&id) && (l.contains(&to) || l.contains(&to_port))).collect()
 }
 
 #[test]

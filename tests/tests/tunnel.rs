@@ -83,11 +83,9 @@ fn enrol_connect_and_use_the_lan(mode: Mode) -> (std::net::Ipv4Addr, String) {
             bytes / packets.max(1)
         );
         assert!(bytes >= BIG && bytes / packets.max(1) > 4 * 1420, "{packets} writes for {bytes} bytes");
-        let payload = |line: &str| -> Option<u64> {
-            let after = line.split_once(", length ")?.1;
-            after[..after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len())].parse().ok()
-        };
-        let largest = arrived.iter().filter_map(|l| payload(l)).max().unwrap_or(0);
+        let payload =
+            |line: &str| line.split_once(", length ")?.1.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok();
+        let largest: u64 = arrived.iter().filter_map(|l| payload(l)).max().unwrap_or(0);
         println!("the LAN host received {} frames, the largest carrying {largest} bytes", arrived.len());
         assert!(
             arrived.len() as u64 <= packets && largest > 4 * 1420,

@@ -32,7 +32,7 @@ const MSS: u8 = 2;
 /// network cards); at or over it the segment is cut in software first, on the relay's CPU. So
 /// a client's packet stays 256 bytes under 64 KiB, room for an Ethernet header, VLAN tags and
 /// TCP options, and goes to the LAN device whole (a network card's TSO cuts it there).
-pub const CLIENT_SUPER_PACKET: u16 = (64 * 1024 - 256) as u16;
+pub const CLIENT_SUPER_PACKET: u16 = 65_280;
 
 /// How the relay sizes TCP segments on either side of the tun.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
