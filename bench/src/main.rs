@@ -143,9 +143,10 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::HometunProbe { connect, work }) => {
-            let runtime = tokio::runtime::Runtime::new()?;
-            // On a worker, as an application's tasks run: a future driven by `block_on` lives
-            // on the main thread, and every wake from the tunnel's tasks would be a hop to it.
+            // One thread, as the wss probe and the page have: the tunnel's reader wakes the
+            // workload, and its answer leaves in the writer's next turn with the
+            // acknowledgement, on the same thread.
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let work = runtime.spawn(async move {
                 let tunnel = hometun_probe::open(&connect).await?;
                 let outcome = match work {

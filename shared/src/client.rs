@@ -238,7 +238,10 @@ impl Connection {
     }
 
     /// Feeds one message received from the relay: the handshake reply, then records whose
-    /// packets go to the netstack and whose pushed configuration is applied.
+    /// packets go to the netstack and whose pushed configuration is applied. The netstack
+    /// takes the packets in at once, so their data is readable on return; what it answers
+    /// (acknowledgements) leaves with the next [`Connection::poll_transmit`], together with
+    /// anything the application writes before then.
     ///
     /// Fails only for a message it could not use; when that also ends the connection (a
     /// refusal, a forged record, ...), [`Event::Closed`] says so.
@@ -267,6 +270,7 @@ impl Connection {
                 for packet in packets {
                     net.receive_packet(packet);
                 }
+                net.poll_ingress(now);
             }
         });
         self.take_session_events(now);

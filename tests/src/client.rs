@@ -644,14 +644,15 @@ async fn read_loop(shared: Arc<Shared>, mut stream: futures_util::stream::SplitS
         let ended = {
             let mut connection = shared.lock();
             let t = now();
-            let _ = connection.handle_message(t, &mut message);
-            // The netstack takes the packets now, so a reader waiting for them is woken
+            // The netstack takes the packets in now, so a reader waiting for them is woken
             // once, by this task, not after the writer's next turn.
-            connection.handle_timeout(t);
+            let _ = connection.handle_message(t, &mut message);
             connection.end().is_some()
         };
-        shared.kick.notify_one();
+        // Waiters first: on a single-threaded runtime an application that answers does so
+        // before the writer's turn, and its data carries the acknowledgement.
         shared.bump();
+        shared.kick.notify_one();
         if ended {
             return;
         }
@@ -698,5 +699,9 @@ async fn write_loop(shared: Arc<Shared>, mut sink: futures_util::stream::SplitSi
             _ = shared.kick.notified() => {}
             _ = tokio::time::sleep(sleep) => {}
         }
+        // The turn goes behind the tasks woken with it (the WebSocket wakes its reader and
+        // this writer together; the reader then wakes the application): data the
+        // application answers with at once carries the acknowledgement, in one record.
+        tokio::task::yield_now().await;
     }
 }

@@ -317,22 +317,8 @@ impl NetStack {
     /// Call it after feeding packets, after using sockets, and when [`NetStack::poll_timeout`]
     /// is reached. `now` must not go backwards.
     pub fn poll(&mut self, now: Instant) {
-        self.now = self.now.max(now);
-        let now = self.now;
-        let ts = smol_instant(now);
-
-        while self.device.rx_pending() {
-            if self.iface.poll_ingress_single(ts, &mut self.device, &mut self.sockets) == PollIngressSingleResult::None
-            {
-                break;
-            }
-        }
-
-        if self.icmp.collect_replies(&mut self.sockets, now) {
-            push_event(&mut self.events, Event::PingReply);
-        }
-        self.dns.process(&mut self.sockets, &mut self.udp, now, &mut self.events);
-
+        self.ingress(now);
+        let ts = smol_instant(self.now);
         self.device.take_tx_blocked();
         for _ in 0..MAX_EGRESS_ROUNDS {
             if self.device.tx_full() {
@@ -345,7 +331,35 @@ impl NetStack {
             }
         }
 
-        self.tcp.reconcile(&mut self.sockets, &self.resets, now, &self.config, &mut self.events);
+        self.reconcile();
+    }
+
+    /// Processes the queued packets at `now` (data reaches its sockets, echo replies and DNS
+    /// answers are collected) but sends nothing: the acknowledgements wait for the next
+    /// [`NetStack::poll`]. A driver that lets the application run in between sends an
+    /// acknowledgement together with the application's answer, in one packet.
+    pub fn poll_ingress(&mut self, now: Instant) {
+        self.ingress(now);
+        self.reconcile();
+    }
+
+    fn ingress(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let (now, ts) = (self.now, smol_instant(self.now));
+        while self.device.rx_pending() {
+            if self.iface.poll_ingress_single(ts, &mut self.device, &mut self.sockets) == PollIngressSingleResult::None
+            {
+                break;
+            }
+        }
+        if self.icmp.collect_replies(&mut self.sockets, now) {
+            push_event(&mut self.events, Event::PingReply);
+        }
+        self.dns.process(&mut self.sockets, &mut self.udp, now, &mut self.events);
+    }
+
+    fn reconcile(&mut self) {
+        self.tcp.reconcile(&mut self.sockets, &self.resets, self.now, &self.config, &mut self.events);
         self.resets.clear();
     }
 

@@ -522,6 +522,27 @@ impl World {
         }
     }
 
+    /// Runs until a packet with TCP data is due at the client and hands it over instead of
+    /// delivering it (the packets before it are delivered as usual); the clock stands at its
+    /// arrival. `None` if none comes within `limit`.
+    pub(crate) fn intercept_data_to_client(&mut self, limit: Duration) -> Option<Vec<u8>> {
+        let end = self.now + limit;
+        loop {
+            while let Some((at, packet)) = self.to_client.pop_front() {
+                self.now = self.now.max(at);
+                if !tcp_payload(&packet).is_empty() {
+                    return Some(packet);
+                }
+                self.client.receive_packet(&packet);
+            }
+            if self.now >= end {
+                return None;
+            }
+            self.step();
+            self.advance(end.saturating_duration_since(self.now));
+        }
+    }
+
     /// Lets `duration` of virtual time pass while both sides keep running.
     pub(crate) fn run_for(&mut self, duration: Duration) {
         self.run_until(duration, |_| false);
@@ -537,6 +558,24 @@ fn fill_in_tcp_checksum(packet: &mut [u8]) {
             tcp.fill_checksum(&src.into(), &dst.into());
         }
     }
+}
+
+/// The TCP payload of an IPv4 packet (empty for anything else).
+pub(crate) fn tcp_payload(packet: &[u8]) -> Vec<u8> {
+    tcp_segment(packet).map(|(_, _, payload)| payload).unwrap_or_default()
+}
+
+/// Sequence number, acknowledgement number and payload of an IPv4 TCP packet.
+pub(crate) fn tcp_segment(packet: &[u8]) -> Option<(u32, u32, Vec<u8>)> {
+    use smoltcp::wire::{IpProtocol, Ipv4Packet, TcpPacket};
+    let ip = Ipv4Packet::new_checked(packet).ok()?;
+    if ip.next_header() != IpProtocol::Tcp {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    let seq = tcp.seq_number().0 as u32;
+    let ack = tcp.ack_number().0 as u32;
+    Some((seq, ack, tcp.payload().to_vec()))
 }
 
 /// Flips a payload byte of a TCP packet that has one; false (unchanged) otherwise.
