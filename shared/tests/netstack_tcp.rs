@@ -57,19 +57,27 @@ fn a_small_request_is_answered_without_delay() {
     );
 }
 
-/// A connection to the echo port with one byte echoed back and held before the client: the
-/// stack acknowledges every segment at once, as it does behind a relay that takes
+/// A connection to the echo port whose echoed byte the client has just taken in, as a driver
+/// does with a record (`poll_ingress`: nothing polled out yet); returns the echo's sequence
+/// number. The stack acknowledges every segment at once, as it does behind a relay that takes
 /// super-packets.
-fn echoed_byte_arriving() -> (World, TcpHandle, Vec<u8>) {
+fn echoed_byte_taken_in() -> (World, TcpHandle, u32) {
     let mut world = World::with_config(|config| config.tcp_ack_delay = None);
     let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
     assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(1)));
     assert_eq!(world.client.tcp_send(stream, b"1"), Ok(1));
     let echo = world.intercept_data_to_client(Duration::from_secs(1)).expect("the echo comes back");
-    (world, stream, echo)
+    let (echo_seq, _, _) = tcp_segment(&echo).unwrap();
+    world.client.receive_packet(&echo);
+    let now = world.now;
+    world.client.poll_ingress(now);
+    (world, stream, echo_seq)
 }
 
-fn sent(world: &mut World) -> Vec<(u32, u32, Vec<u8>)> {
+/// Polls the client and returns the TCP segments it sends: (seq, ack, payload).
+fn poll_sent(world: &mut World) -> Vec<(u32, u32, Vec<u8>)> {
+    let now = world.now;
+    world.client.poll(now);
     let mut packets = Vec::new();
     world.client.drain_transmit(|packet| packets.extend(tcp_segment(packet)));
     packets
@@ -77,17 +85,12 @@ fn sent(world: &mut World) -> Vec<(u32, u32, Vec<u8>)> {
 
 #[test]
 fn an_answer_written_as_data_arrives_carries_its_acknowledgement() {
-    let (mut world, stream, echo) = echoed_byte_arriving();
-    let (echo_seq, _, _) = tcp_segment(&echo).unwrap();
-    let now = world.now;
-    world.client.receive_packet(&echo);
-    world.client.poll_ingress(now);
-    assert!(sent(&mut world).is_empty(), "nothing leaves while the application may still answer");
+    let (mut world, stream, echo_seq) = echoed_byte_taken_in();
+    assert_eq!(world.client.transmit_queue_len(), 0, "nothing leaves while the application may still answer");
     let mut buf = [0u8; 8];
     assert_eq!(world.client.tcp_recv(stream, &mut buf), Ok(1), "the data is readable at once");
     assert_eq!(world.client.tcp_send(stream, b"2"), Ok(1));
-    world.client.poll(now);
-    let packets = sent(&mut world);
+    let packets = poll_sent(&mut world);
     assert_eq!(packets.len(), 1, "one packet, not a bare acknowledgement and then the answer: {packets:?}");
     let (_, ack, payload) = &packets[0];
     assert_eq!((*ack, payload.as_slice()), (echo_seq.wrapping_add(1), &b"2"[..]));
@@ -95,14 +98,9 @@ fn an_answer_written_as_data_arrives_carries_its_acknowledgement() {
 
 #[test]
 fn with_no_answer_the_acknowledgement_leaves_at_the_next_poll() {
-    let (mut world, _stream, echo) = echoed_byte_arriving();
-    let (echo_seq, _, _) = tcp_segment(&echo).unwrap();
-    let now = world.now;
-    world.client.receive_packet(&echo);
-    world.client.poll_ingress(now);
-    assert!(world.client.poll_timeout().is_some_and(|at| at <= now), "the stack asks to be polled now");
-    world.client.poll(now);
-    let packets = sent(&mut world);
+    let (mut world, _stream, echo_seq) = echoed_byte_taken_in();
+    assert!(world.client.poll_timeout().is_some_and(|at| at <= world.now), "the stack asks to be polled now");
+    let packets = poll_sent(&mut world);
     assert_eq!(packets.len(), 1, "{packets:?}");
     let (_, ack, payload) = &packets[0];
     assert_eq!((*ack, payload.len()), (echo_seq.wrapping_add(1), 0), "a bare acknowledgement of the echo");
