@@ -530,7 +530,7 @@ impl World {
         loop {
             while let Some((at, packet)) = self.to_client.pop_front() {
                 self.now = self.now.max(at);
-                if !tcp_payload(&packet).is_empty() {
+                if tcp_segment(&packet).is_some_and(|(_, _, payload)| !payload.is_empty()) {
                     return Some(packet);
                 }
                 self.client.receive_packet(&packet);
@@ -558,11 +558,6 @@ fn fill_in_tcp_checksum(packet: &mut [u8]) {
             tcp.fill_checksum(&src.into(), &dst.into());
         }
     }
-}
-
-/// The TCP payload of an IPv4 packet (empty for anything else).
-pub(crate) fn tcp_payload(packet: &[u8]) -> Vec<u8> {
-    tcp_segment(packet).map(|(_, _, payload)| payload).unwrap_or_default()
 }
 
 /// Sequence number, acknowledgement number and payload of an IPv4 TCP packet.
