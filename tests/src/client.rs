@@ -661,6 +661,12 @@ async fn read_loop(shared: Arc<Shared>, mut stream: futures_util::stream::SplitS
 }
 
 async fn write_loop(shared: Arc<Shared>, mut sink: futures_util::stream::SplitSink<Ws, Message>) {
+    // One timer for every turn. Arming a timer that is due before the runtime's next wake-up
+    // wakes the runtime once more (a write to its waker and one more poll for events), so the
+    // timer is moved only when it must fire sooner; firing early costs a turn that finds
+    // nothing due.
+    let timer = tokio::time::sleep(Duration::from_secs(1));
+    tokio::pin!(timer);
     loop {
         let (messages, wake_at, end, changed) = {
             let mut connection = shared.lock();
@@ -695,9 +701,13 @@ async fn write_loop(shared: Arc<Shared>, mut sink: futures_util::stream::SplitSi
             .map(|at| Duration::from_micros(at.as_micros().saturating_sub(now().as_micros())))
             .unwrap_or(Duration::from_secs(1))
             .clamp(Duration::from_micros(200), Duration::from_secs(1));
+        let due = tokio::time::Instant::now() + sleep;
+        if timer.is_elapsed() || due < timer.deadline() {
+            timer.as_mut().reset(due);
+        }
         tokio::select! {
             _ = shared.kick.notified() => {}
-            _ = tokio::time::sleep(sleep) => {}
+            _ = &mut timer => {}
         }
         // The turn goes behind the tasks woken with it (the WebSocket wakes its reader and
         // this writer together; the reader then wakes the application): data the
