@@ -53,8 +53,8 @@ pub(crate) struct Options {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub relay_threads: Option<u16>,
     /// After the browser case's first measured run, profiles the page with Chromium's sampling
-    /// profiler during one more download and upload and prints where the CPU went (the page
-    /// is built with its wasm function names kept for this).
+    /// profiler during one more download, upload and run of echoes and prints where the CPU
+    /// went (the page is built with its wasm function names kept for this).
     #[arg(long)]
     pub browser_cpu_profile: bool,
 }

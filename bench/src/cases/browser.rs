@@ -83,12 +83,14 @@ impl Case for HometunBrowser {
                 let mut r = measure(plan, &pids, &mut |work| rt.run(page_work(client.clone(), work))?)?;
                 r.extra.insert("tunnel_up_ms".into(), up_ms);
                 if plan.browser_cpu_profile && self.runs == 1 {
-                    for (work, what) in
-                        [(Work::Get { size: plan.size }, "download"), (Work::Put { size: plan.size }, "upload")]
-                    {
+                    let mib = plan.size >> 20;
+                    for (work, title) in [
+                        (Work::Get { size: plan.size }, format!("download of {mib} MiB through the page")),
+                        (Work::Put { size: plan.size }, format!("upload of {mib} MiB through the page")),
+                        (Work::Echo { count: plan.echo_count }, format!("{} one-byte echoes", plan.echo_count)),
+                    ] {
                         rt.run(browser_profile::start(client.clone()))??;
                         rt.run(page_work(client.clone(), work))??;
-                        let title = format!("{what} of {} MiB through the page", plan.size >> 20);
                         eprintln!("\n{}", rt.run(browser_profile::stop(client.clone(), title))??);
                     }
                 }
