@@ -4,7 +4,8 @@
 //! builds `wasm-client/tests/e2e.rs` with those facts, and runs it with
 //! `wasm-bindgen-test-runner` on the internet side (`wan`), so Chromium reaches the relay only
 //! through the home router's port forward. The scenario: enrol, connect, ping 192.168.0.10,
-//! resolve a LAN name through the pushed DNS, fetch 4 MiB byte-exact, a refused port, TCP echo,
+//! resolve a LAN name through the pushed DNS, fetch 4 MiB byte-exact, a refused port, TCP echo
+//! (20 one-byte round trips whose answers carry their acknowledgements, counted at the LAN host),
 //! home web app ports without a service worker (the test speaks the port protocol: a page with
 //! the shim, a reused connection, a retry after the server closed an idle one, a Range answered
 //! 206, the credit window, request bodies streamed in chunks (chunked and with a checked
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hometun_tests::browser::{self, hooks::Hooks, wasm};
+use hometun_tests::capture::Capture;
 use hometun_tests::lab::{addr, Lab, Node};
 use hometun_tests::relay::{Relay, RelayOptions};
 
@@ -51,9 +53,12 @@ fn a_browser_enrols_reaches_the_lan_survives_a_drop_and_learns_it_was_revoked() 
     let wasm = wasm::build_e2e(&facts).expect("building the wasm e2e test");
     eprintln!("built {} in {:.0?}", wasm.display(), build_started.elapsed());
 
+    // Everything the device sends to the echo service, as the LAN host receives it.
+    let echo_capture = Capture::start(&lab, Node::Host10, "eth0", "tcp dst port 7").expect("LAN host capture");
     let run_started = Instant::now();
     let out =
         wasm::run(&lab, Node::Wan, &wasm, &browser::chromium_args(&spki), RUN_TIMEOUT).expect("running the wasm test");
+    let to_echo = echo_capture.stop().expect("capture");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("---- wasm-bindgen-test-runner ({:.1?}) ----\n{stdout}\n{stderr}", run_started.elapsed());
@@ -76,6 +81,18 @@ fn a_browser_enrols_reaches_the_lan_survives_a_drop_and_learns_it_was_revoked() 
     ] {
         assert!(stdout.contains(&format!("app port: {step}")), "app port step {step:?} not reported");
     }
+
+    // 20 one-byte round trips after a greeting: each answer carried the acknowledgement of
+    // the byte before it (a page that acknowledged first sent 20 more bare ones). Only a few
+    // may go alone: of the handshake, of the greeting's echo, of the peer's close.
+    assert!(stdout.contains("echo: 20 one-byte round trips"), "the echo round trips did not run");
+    let one_byte = to_echo.iter().filter(|line| line.ends_with("length 1")).count();
+    let bare = to_echo.iter().filter(|line| line.contains("Flags [.],") && line.ends_with("length 0")).count();
+    assert!(
+        one_byte >= 20 && bare <= 6,
+        "{one_byte} one-byte packets and {bare} bare acknowledgements reached the echo service:\n{}",
+        to_echo.join("\n")
+    );
 
     // The browser really used the hooks, and the relay agrees the device is revoked.
     let calls = hooks.calls();

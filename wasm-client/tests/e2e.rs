@@ -38,6 +38,9 @@ const DROP_URL: Option<&str> = option_env!("HOMETUN_TEST_DROP_URL");
 const REVOKE_URL: Option<&str> = option_env!("HOMETUN_TEST_REVOKE_URL");
 /// Size of the file fetched byte-exact.
 const BLOB_SIZE: u64 = 4 << 20;
+/// One-byte echo round trips after the greeting (tests/tests/browser_client.rs counts the
+/// packets they cost at the LAN host).
+const ECHO_ROUND_TRIPS: u32 = 20;
 
 fn skip(why: &str) {
     console_log!("SKIPPED: {why}");
@@ -156,6 +159,15 @@ async fn a_browser_enrols_and_reaches_the_home_network() {
         echoed.extend(js_sys::Uint8Array::new(&chunk).to_vec());
     }
     assert_eq!(echoed, b"hello through the tunnel\n");
+    // One-byte round trips: each answer leaves with the acknowledgement of the byte it answers
+    // (the harness counts the bare acknowledgements that reach the LAN host).
+    for i in 0..ECHO_ROUND_TRIPS {
+        let byte = [b'a' + (i % 26) as u8];
+        JsFuture::from(echo.send(js_sys::Uint8Array::from(&byte[..]).into())).await.expect("send");
+        let chunk = JsFuture::from(echo.receive()).await.expect("receive");
+        assert_eq!(js_sys::Uint8Array::new(&chunk).to_vec(), byte, "echo round trip {i}");
+    }
+    console_log!("echo: {ECHO_ROUND_TRIPS} one-byte round trips");
     echo.close();
 
     // Home web apps through a port bound to the LAN host (no service worker: the test is one).

@@ -96,6 +96,8 @@ pub struct Link {
     pub totals: Totals,
     /// Whether a pump is already queued.
     pub pump_queued: bool,
+    /// Records were taken in and what they call for waits a few microtasks (see the pump).
+    pub holding: bool,
     /// The home's hosts as the relay last sent them (kept across reconnects).
     pub hosts: Option<HostList>,
     /// Wake replies so far, and the latest.
@@ -138,6 +140,7 @@ impl Default for Link {
             connected_since: None,
             totals: Totals::default(),
             pump_queued: false,
+            holding: false,
             hosts: None,
             wake_replies: (0, None),
             pump_again: false,
@@ -200,8 +203,16 @@ impl Link {
         Ok(())
     }
 
-    /// One turn of the pump: socket events in, the connection driven, records out.
-    pub fn drive(&mut self, now: Instant) {
+    /// Whether the socket has handed over records the pump has not taken in yet.
+    pub fn has_records_waiting(&self) -> bool {
+        self.inbox
+            .iter()
+            .any(|(generation, event)| *generation == self.generation && matches!(event, SocketEvent::Message(_)))
+    }
+
+    /// One turn of the pump: socket events in, the connection driven, and, when `transmit`,
+    /// records out.
+    pub fn drive(&mut self, now: Instant, transmit: bool) {
         self.pump_again = false;
         while let Some((generation, event)) = self.inbox.pop_front() {
             if generation == self.generation {
@@ -215,10 +226,11 @@ impl Link {
                 .fail(ClientError::Timeout { what: what.into(), after_ms: ATTEMPT_TIMEOUT.as_millis() as u64 }, now);
         }
         let (Some(connection), Some(socket)) = (self.connection.as_mut(), self.socket.as_ref()) else { return };
-        if connection.poll_timeout().is_some_and(|at| now >= at) {
+        // Held: the timers wait too, or the netstack would send the acknowledgement alone.
+        if transmit && connection.poll_timeout().is_some_and(|at| now >= at) {
             connection.handle_timeout(now);
         }
-        if self.socket_open {
+        if self.socket_open && transmit {
             while socket.buffered_amount() < SOCKET_HIGH_WATER {
                 let Some(message) = connection.poll_transmit(now) else { break };
                 if socket.send(&message).is_err() {
