@@ -11,7 +11,6 @@ use crate::{admin, web};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 /// Runs the relay set up by [`super::setup::prepare`] (which made `config`).
@@ -25,7 +24,7 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config) -> anyhow::Res
     let (secret, _) = relay_key(&dir, false)?;
     let store = Store::load(&dir, config.pool)?;
     let relay_address = store.pool.relay_address();
-    let tcp = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+    let tcp = web::listener::bind(config.listen).with_context(|| format!("listening on {}", config.listen))?;
     let control_path = config.control_socket_path(&dir);
     let control_listener = admin::bind(&control_path)?;
 

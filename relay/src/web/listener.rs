@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 
@@ -52,6 +52,21 @@ impl Upgraded {
     fn is_set(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+}
+
+/// Connections the kernel completes and holds for the accept loop (it caps this at
+/// `net.core.somaxconn`). tokio's `TcpListener::bind` asks for 128: when devices connect by
+/// the hundred while the relay is busy with TLS handshakes, the queue overflowed, the kernel
+/// dropped the handshakes' last packets, and those devices waited a second for the
+/// retransmission.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` for devices, with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Listener of finished TLS connections.
@@ -199,5 +214,35 @@ impl AsyncWrite for TlsConnection {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_burst_of_devices_connecting_at_once_waits_in_the_queue_not_for_a_retransmission() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Nothing accepts while they connect, as when the relay is busy with handshakes. (The
+        // kernel holds no more than `net.core.somaxconn`, 4096 unless lowered.)
+        let somaxconn =
+            std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok().and_then(|s| s.trim().parse().ok());
+        let burst = somaxconn.unwrap_or(4096).min(300);
+        let connects: Vec<_> = (0..burst)
+            .map(|_| tokio::spawn(tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr))))
+            .collect();
+        let mut connected = Vec::new();
+        for connect in connects {
+            if let Ok(Ok(Ok(stream))) = connect.await {
+                connected.push(stream);
+            }
+        }
+        assert_eq!(connected.len(), burst, "connections the kernel did not take within 500 ms");
+        for _ in 0..burst {
+            let accepted = tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
+            assert!(matches!(accepted, Ok(Ok(_))), "a connection the kernel took was not there to accept");
+        }
     }
 }
