@@ -1,8 +1,9 @@
 //! `--browser-cpu-profile`: Chromium's own sampling profiler (the DevTools protocol's
 //! `Profiler` domain, reached through chromedriver's `goog/cdp/execute`) around one download,
 //! one upload and one run of echoes through the page, after the measured runs, summarised as
-//! the functions with the most samples of their own. The page is then built with its wasm function names kept
-//! (`strip = "none"`; the code is the same), so wasm frames read as Rust paths.
+//! the functions with the most samples of their own. The page is then built with its wasm
+//! function names kept (`strip = "none"`; the code is the same), so wasm frames read as Rust
+//! paths.
 
 use std::collections::HashMap;
 
