@@ -22,7 +22,9 @@ use hometun_tests::apps::{jupyter, jupyter::Jupyter, nginx::Nginx};
 use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
 use hometun_tests::browser::webdriver::{Chromedriver, Session};
 use hometun_tests::lab::{addr, Lab, Node};
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::cases::browser_profile;
 
 use crate::stats::{summarize, Summary};
 
@@ -35,6 +37,10 @@ pub(crate) struct Options {
     /// 64 MiB fetches per path (median printed).
     #[arg(long, default_value_t = 3)]
     fetches: u32,
+    /// After the measured fetches, profile the launcher page (Chromium's sampling profiler)
+    /// during one more fetch each way, and print where its time went.
+    #[arg(long)]
+    profile: bool,
 }
 
 const BIG: u64 = 64 << 20;
@@ -60,9 +66,21 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
     wait(&page, "the file server's index", Duration::from_secs(60), "return document.querySelector('h1') ? 1 : null")?;
     let tunnel_big = runs(options.fetches, || fetch_big(&page, "fetch", "/big.bin", &sha))?;
+    let app = page.window()?;
     page.switch_to(&launcher)?;
     let lan_big = format!("http://{}/big.bin", nginx.addr);
     let launcher_big = runs(options.fetches, || fetch_big(&page, "window.hometun.fetch", &lan_big, &sha))?;
+    let mut profiles = Vec::new();
+    if options.profile {
+        profiles.push(profiled(&page, &launcher, "64 MiB through the service worker (the app tab's fetch)", || {
+            page.switch_to(&app)?;
+            fetch_big(&page, "fetch", "/big.bin", &sha)?;
+            page.switch_to(&launcher)
+        })?);
+        profiles.push(profiled(&page, &launcher, "64 MiB by the launcher's hometun.fetch", || {
+            fetch_big(&page, "window.hometun.fetch", &lan_big, &sha).map(drop)
+        })?);
+    }
     drop(page);
 
     // Chromium inside the LAN (on the home server), same binary and flags, no tunnel.
@@ -95,7 +113,28 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
         rate(launcher_big),
         rate(direct_big)
     );
+    for profile in profiles {
+        println!("\n{profile}");
+    }
     Ok(())
+}
+
+/// Runs `work` with Chromium's sampling profiler on the launcher page (the tunnel's thread);
+/// the summary of where that page's time went, headed by `title`.
+fn profiled(
+    page: &Session<'_>,
+    launcher: &str,
+    title: &str,
+    work: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<String> {
+    page.switch_to(launcher)?;
+    page.cdp("Profiler.enable", json!({}))?;
+    page.cdp("Profiler.setSamplingInterval", json!({ "interval": browser_profile::INTERVAL_US }))?;
+    page.cdp("Profiler.start", json!({}))?;
+    work()?;
+    let stopped = page.cdp("Profiler.stop", json!({}))?;
+    page.cdp("Profiler.disable", json!({}))?;
+    browser_profile::summarise(&stopped["profile"], title)
 }
 
 const LOGIN_FORM: &str =

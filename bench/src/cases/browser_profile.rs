@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 /// How many functions each summary lists.
 const TOP: usize = 25;
 /// Sampling interval asked of the profiler, microseconds.
-const INTERVAL_US: u64 = 200;
+pub(crate) const INTERVAL_US: u64 = 200;
 
 /// One DevTools protocol command for the page's target.
 #[derive(Debug)]
@@ -55,7 +55,7 @@ pub(crate) async fn stop(client: Client, title: String) -> anyhow::Result<String
 
 /// The functions with the most self samples in a `Profiler.Profile`, as a Markdown table;
 /// idle time is left out of the shares.
-fn summarise(profile: &Value, title: &str) -> anyhow::Result<String> {
+pub(crate) fn summarise(profile: &Value, title: &str) -> anyhow::Result<String> {
     let nodes = profile["nodes"].as_array().context("a profile without nodes")?;
     let mut by_function: HashMap<String, u64> = HashMap::new();
     for node in nodes {
