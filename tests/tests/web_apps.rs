@@ -395,11 +395,13 @@ fn refused_then_accepted(log: &[String]) {
     assert!(seen("/admin/status.json", "200"), "the device never served the status file: {log:#?}");
 }
 
-/// Fetches `arguments[0]` in the page and answers `{status, length, ms, sha}` (SHA-256, hex).
-const FETCH_AND_HASH: &str = r#"const [path, done] = arguments;
+/// Fetches `arguments[0]` in the page (cache mode `arguments[1]` when given, else `no-store`)
+/// and answers `{status, length, ms, sha}` (SHA-256, hex).
+const FETCH_AND_HASH: &str = r#"const path = arguments[0], done = arguments[arguments.length - 1];
+    const cache = arguments.length > 2 ? arguments[1] : 'no-store';
     (async () => {
       const t0 = performance.now();
-      const r = await fetch(path, {cache: 'no-store'});
+      const r = await fetch(path, {cache});
       const b = await r.arrayBuffer();
       const ms = performance.now() - t0;
       const d = new Uint8Array(await crypto.subtle.digest('SHA-256', b));
@@ -638,7 +640,8 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 #[test]
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
-    let nginx = Nginx::start(&lab, Node::Host10, FILES_ADDR.into(), "files", &[]).expect("nginx");
+    let fresh = "location /fresh/ { expires 1h; }";
+    let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], fresh).expect("nginx");
     let sha = nginx.add_random_file("big.bin", BIG as usize).expect("64 MiB file");
     let bytes = std::fs::read(nginx.root().join("big.bin")).expect("the file");
     let trusted = TrustedLab::start(&lab).expect("trusted relay");
@@ -659,6 +662,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     });
     let ranges = [(0, 65_535), (1_000_000, 1_999_999), (BIG - 100_000, BIG - 1), (12_345_678, 12_345_678)];
     step(&page, "files ranges", || check_ranges(&page, &bytes, &ranges));
+    step(&page, "files kept by the app's cache", || fetch_twice_then_changed(&page, &nginx));
     step(&page, "files whole", || {
         let got = page.execute_async(FETCH_AND_HASH, &[json!("/big.bin")])?;
         ensure!(got["status"] == 200 && got["length"] == BIG, "whole file: {got}");
@@ -714,6 +718,46 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
 }
 
 const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
+
+/// The app tab fetches files as a page does (the default cache mode), twice each: a file with
+/// validators (nginx's `ETag`, `Last-Modified`) is asked again and answered `304` from the
+/// device, and the same bytes reach the page; once it changes on the device, the page gets
+/// the new bytes. A file with `max-age` (nginx `expires`) is not asked for again at all.
+fn fetch_twice_then_changed(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
+    // Each fetch returns once the worker has also written its copy (the page reads the body
+    // while the copy is written, so the next fetch could come first), or after 5 s without one:
+    // the device's log then tells.
+    let fetch = |path: &str, sha: &str| -> anyhow::Result<()> {
+        let got = page.execute_async(FETCH_AND_HASH, &[json!(path), json!("default")])?;
+        ensure!(got["status"] == 200 && got["sha"] == sha, "{path} (SHA-256 {sha} expected): {got}");
+        let kept = format!("return caches.open('hometun-http').then(c => c.match('{path}')).then(r => r ? 1 : null)");
+        let _ = wait(page, "the worker's copy", Duration::from_secs(5), &kept);
+        Ok(())
+    };
+    // The device's answers to the relay, in order (log lines `ADDR "GET PATH HTTP/1.1" STATUS ...`).
+    let statuses = |path: &str| -> Vec<String> {
+        let request = format!("{} \"GET {path} ", addr::HOME);
+        let status = |l: &str| Some(l.split_once("\" ")?.1.split_whitespace().next()?.to_owned());
+        nginx.requests().iter().filter(|l| l.starts_with(&request)).filter_map(|l| status(l)).collect()
+    };
+    let sha = nginx.add_random_file("kept.bin", 1 << 20)?;
+    fetch("/kept.bin", &sha)?;
+    fetch("/kept.bin", &sha)?;
+    ensure!(statuses("/kept.bin") == ["200", "304"], "the device saw {:?}", statuses("/kept.bin"));
+    let changed = nginx.add_random_file("kept.bin", 1 << 19)?;
+    fetch("/kept.bin", &changed)?;
+    ensure!(
+        statuses("/kept.bin") == ["200", "304", "200"],
+        "after the change the device saw {:?}",
+        statuses("/kept.bin")
+    );
+    std::fs::create_dir_all(nginx.root().join("fresh"))?;
+    let sha = nginx.add_random_file("fresh/app.bin", 1 << 20)?;
+    fetch("/fresh/app.bin", &sha)?;
+    fetch("/fresh/app.bin", &sha)?;
+    ensure!(statuses("/fresh/app.bin") == ["200"], "the device saw {:?}", statuses("/fresh/app.bin"));
+    Ok(())
+}
 
 /// A user opens an app from the launcher in a new tab: the tab has no `opener` and the app works
 /// (its port comes through the broker frame). A worker page there (with a CSP that allows no

@@ -1,7 +1,8 @@
 // hometun's service worker on an app origin (https://h-A-B-C-D-pPORT.DOMAIN): every same-origin
 // request outside /__ht/ goes over a MessagePort to the launcher's tunnel (docs/web-apps.md,
 // "Port protocol"), which talks HTTP to the LAN app. The worker keeps nothing it cannot get
-// back: after a restart it asks its pages for a new port ("need-port"). The app's own worker
+// back: after a restart it asks its pages for a new port ("need-port"). It keeps the app's
+// answers that HTTP lets a browser keep, in Cache Storage ("Cache"). The app's own worker
 // scripts get the shim's source in front (`withShim`).
 'use strict';
 
@@ -27,6 +28,12 @@ const BODY_WINDOW = 16;
 const WHOLE_UP_TO = BODY_CHUNK * BODY_WINDOW;
 /** Statuses whose responses never have a body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
+/** The HTTP cache of this app origin in Cache Storage (`cacheable`, `storable`, `fresh`). */
+const CACHE = 'hometun-http';
+/** Largest body kept there (its `Content-Length`). */
+const CACHE_MAX = 8 << 20;
+/** On a kept copy only: when it was stored or last confirmed (ms since the epoch). */
+const STORED = 'x-hometun-stored';
 
 /** One port to the tunnel and the requests running on it. */
 class Channel {
@@ -201,7 +208,15 @@ self.addEventListener('fetch', (event) => {
   const done = new Promise((resolve) => { settle = resolve; });
   // The worker must live until the body has been streamed, not only until the head.
   event.waitUntil(done);
-  event.respondWith(forward(event.request, url, settle).catch((error) => {
+  // Writes to the cache finish even when the page has its answer (a worker may stop at once).
+  const keep = (promise) => {
+    try {
+      event.waitUntil(promise.catch(() => {}));
+    } catch (_) {
+      // The event is over: the write goes on while the worker lives.
+    }
+  };
+  event.respondWith(forward(event.request, url, settle, keep).catch((error) => {
     settle();
     return textResponse(502, `hometun: ${error && error.message ? error.message : error}`);
   }));
@@ -255,8 +270,19 @@ async function describe(request, url) {
   return { message, upload };
 }
 
-async function forward(request, url, settle) {
+async function forward(request, url, settle, keep) {
+  const cache = cacheable(request) ? await caches.open(CACHE).catch(() => null) : null;
+  const stored = cache && request.cache !== 'reload' ? await cache.match(request).catch(() => null) : null;
+  if (stored && request.cache !== 'no-cache' && fresh(stored)) {
+    settle();
+    return served(stored);
+  }
   const { message, upload } = await describe(request, url);
+  if (stored) {
+    for (const [have, ask] of [['etag', 'if-none-match'], ['last-modified', 'if-modified-since']]) {
+      if (stored.headers.has(have)) message.headers.push([ask, stored.headers.get(have)]);
+    }
+  }
   // A request without a body that lost its port before any answer is sent once more on a new
   // one; a streamed body cannot be read twice.
   for (let attempt = 0; ; attempt += 1) {
@@ -270,11 +296,77 @@ async function forward(request, url, settle) {
     const again = attempt === 0 && message.body === null && !upload;
     const response = await exchange(tunnel, message, upload, request.method === 'HEAD', settle, again);
     if (response === RETRY) continue;
+    if (stored && response.status === 304) {
+      // Still the same: the kept copy, confirmed now (with the app's newer caching headers).
+      const headers = new Headers(stored.headers);
+      for (const [name, value] of response.headers) {
+        if (/^(cache-control|etag|expires|last-modified|age|date)$/.test(name)) headers.set(name, value);
+      }
+      keep(cache.put(request, copy(stored.clone(), headers)));
+      return served(stored);
+    }
+    if (cache && storable(response)) keep(cache.put(request, copy(response.clone(), response.headers)));
     if (request.destination === 'worker' || request.destination === 'sharedworker') {
       return withShim(response);
     }
     return response;
   }
+}
+
+/**
+ * Whether the page's request may be answered from this origin's cache and fill it: a plain GET
+ * (no range, no credentials or validators of the page's own), not a page or a worker script (the
+ * shim and the jar's cookies go into those as they are served), and not `cache: 'no-store'`.
+ */
+function cacheable(request) {
+  const own = ['range', 'authorization', 'if-none-match', 'if-modified-since'];
+  return request.method === 'GET' && request.cache !== 'no-store'
+    && !['document', 'iframe', 'frame', 'worker', 'sharedworker'].includes(request.destination)
+    && !own.some((name) => request.headers.has(name));
+}
+
+/** The `Cache-Control` directives of `headers`: name → value ('' when it has none). */
+function directives(headers) {
+  const out = new Map();
+  for (const part of (headers.get('cache-control') || '').toLowerCase().split(',')) {
+    const [name, value = ''] = part.trim().split('=');
+    if (name) out.set(name, value.replace(/"/g, ''));
+  }
+  return out;
+}
+
+/**
+ * Whether a response may be kept: 200, not `no-store`, not `Vary: *`, not HTML, with a
+ * `Content-Length` of at most CACHE_MAX and something to reuse it by (a validator or `max-age`).
+ */
+function storable(response) {
+  const headers = response.headers;
+  const cc = directives(headers);
+  return response.status === 200 && !cc.has('no-store') && !/\*/.test(headers.get('vary') || '')
+    && !/html/i.test(headers.get('content-type') || '')
+    && headers.has('content-length') && Number(headers.get('content-length')) <= CACHE_MAX
+    && (headers.has('etag') || headers.has('last-modified') || cc.has('max-age'));
+}
+
+/** Whether a kept response may be used without asking the app: within its `max-age`. */
+function fresh(stored) {
+  const cc = directives(stored.headers);
+  const age = (Date.now() - Number(stored.headers.get(STORED))) / 1000 + (Number(stored.headers.get('age')) || 0);
+  return !cc.has('no-cache') && age < Number(cc.get('max-age'));
+}
+
+/** `response`'s body with `headers` and the time, as kept. */
+function copy(response, headers) {
+  const kept = new Headers(headers);
+  kept.set(STORED, String(Date.now()));
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers: kept });
+}
+
+/** A kept response as the page gets it. */
+function served(stored) {
+  const headers = new Headers(stored.headers);
+  headers.delete(STORED);
+  return new Response(stored.body, { status: stored.status, statusText: stored.statusText, headers });
 }
 
 /** The shim's source (`/__ht/shim.js` from the relay), fetched once per worker start. */
