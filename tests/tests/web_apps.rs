@@ -722,7 +722,8 @@ const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
 /// The app tab fetches files as a page does (the default cache mode), twice each: a file with
 /// validators (nginx's `ETag`, `Last-Modified`) is asked again and answered `304` from the
 /// device, and the same bytes reach the page; once it changes on the device, the page gets
-/// the new bytes. A file with `max-age` (nginx `expires`) is not asked for again at all.
+/// the new bytes; once it is gone, the page gets the `404` and the copy is dropped. A file with
+/// `max-age` (nginx `expires`) is not asked for again at all.
 fn fetch_twice_then_changed(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
     // Each fetch returns once the worker has also written its copy (the page reads the body
     // while the copy is written, so the next fetch could come first), or after 5 s without one:
@@ -751,6 +752,12 @@ fn fetch_twice_then_changed(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result
         "after the change the device saw {:?}",
         statuses("/kept.bin")
     );
+    // Gone from the device: the page gets the 404, and the worker drops its copy.
+    std::fs::remove_file(nginx.root().join("kept.bin"))?;
+    let got = page.execute_async(FETCH_AND_HASH, &[json!("/kept.bin"), json!("default")])?;
+    ensure!(got["status"] == 404, "/kept.bin after it was removed: {got}");
+    let dropped = "return caches.open('hometun-http').then(c => c.match('/kept.bin')).then(r => r ? null : 1)";
+    wait(page, "the worker to drop its copy", Duration::from_secs(5), dropped)?;
     std::fs::create_dir_all(nginx.root().join("fresh"))?;
     let sha = nginx.add_random_file("fresh/app.bin", 1 << 20)?;
     fetch("/fresh/app.bin", &sha)?;

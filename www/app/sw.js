@@ -306,6 +306,7 @@ async function forward(request, url, settle, keep) {
       return served(stored);
     }
     if (cache && storable(response)) keep(cache.put(request, copy(response.clone(), response.headers)));
+    else if (stored) keep(cache.delete(request)); // the app answered otherwise: the copy is out of date
     if (request.destination === 'worker' || request.destination === 'sharedworker') {
       return withShim(response);
     }
