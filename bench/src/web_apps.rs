@@ -5,9 +5,12 @@
 //!   the launcher connected, Jupyter's login page opened as an app tab from it (`appUrl`,
 //!   `window.open`). Cold = from `window.open` to the login form on a fresh app origin (boot
 //!   page, service worker install, port, reload, the page and its scripts through the tunnel);
-//!   warm = `loadEventEnd` of a reload (service worker running, browser cache warm).
+//!   warm = `loadEventEnd` of a reload (service worker running, browser cache warm). Return
+//!   visit = Chromium started again on the same profile, the launcher reconnected (untimed),
+//!   the app opened again from it: from there to the login form, and the bytes the tunnel took
+//!   in meanwhile (what the app origin's cache saved shows there).
 //! - Direct: Chromium on the home server (inside the LAN) loading the same page by its LAN URL,
-//!   cold (fresh profile) and warm (reload).
+//!   cold (fresh profile), warm (reload) and return visit (restarted, then the same URL).
 //! - 64 MiB: `fetch` of a 64 MiB file from nginx on a LAN host, through the service worker
 //!   (app tab), through the launcher's own `hometun.fetch` (the tunnel without the service
 //!   worker: what the worker path costs on top), and directly; timed in the page, SHA-256
@@ -56,7 +59,14 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     trusted.trust_app(jupyter::ADDR)?;
     trusted.trust_app(nginx.addr)?;
 
-    let page = trusted.browser()?;
+    // Profiles kept on disk, so each side can come back after a browser restart.
+    let profile = |name: &str, args: Vec<String>| {
+        let mut args = args;
+        args.push(format!("--user-data-dir={}", lab.dir().join(name).display()));
+        args
+    };
+    let tunnel_args = profile("bench-profile-tunnel", apps_page::trusting_args());
+    let page = trusted.driver.session(&tunnel_args, 1200, 900)?;
     let launcher = trusted.connect(&page, "bench-phone")?;
     let started = Instant::now();
     open_app(&page, &launcher, &jupyter::lan_url())?;
@@ -82,12 +92,35 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
         })?);
     }
     drop(page);
+    // The launcher's window and its tunnel's bytes in, once it is up again.
+    let before = std::cell::RefCell::new((String::new(), 0.0));
+    let (again, tunnel_return) = return_visit(
+        &trusted.driver,
+        &tunnel_args,
+        |page| {
+            page.goto(&format!("{}/", apps_page::tunnel_origin()))?;
+            let state = wait(page, "the launcher to connect again", Duration::from_secs(30), CONNECTED)?;
+            ensure!(state == "connected", "the launcher did not connect again: {state}");
+            *before.borrow_mut() = (page.window()?, bytes_in(page)?);
+            Ok(())
+        },
+        |page| open_app(page, &page.window()?, &jupyter::lan_url()).map(drop),
+    )?;
+    let (launcher, bytes_before) = before.take();
+    again.switch_to(&launcher)?;
+    let return_kb = (bytes_in(&again)? - bytes_before) / 1e3;
+    drop(again);
 
     // Chromium inside the LAN (on the home server), same binary and flags, no tunnel.
     let direct_driver = Chromedriver::start(&lab, Node::Home)?;
     // The direct pages are plain http: let the digest API run there (it needs a secure context).
     let mut direct_args = apps_page::trusting_args();
     direct_args.push(format!("--unsafely-treat-insecure-origin-as-secure=http://{}", nginx.addr));
+    // No name lookups (the page is on an IP address): with a profile on disk, Chromium otherwise
+    // held the first page load for about 16 s in the lab (no DNS server answers there).
+    direct_args.retain(|a| !a.starts_with("--host-resolver-rules"));
+    direct_args.push(format!("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {}", addr::HOST10));
+    let direct_args = profile("bench-profile-direct", direct_args);
     let direct = direct_driver.session(&direct_args, 1200, 900)?;
     let started = Instant::now();
     direct.goto(&format!("{}login", jupyter::lan_url()))?;
@@ -96,6 +129,13 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let direct_warm = warm_reloads(&direct, options.reloads)?;
     direct.goto(&format!("http://{}/", nginx.addr))?;
     let direct_big = runs(options.fetches, || fetch_big(&direct, "fetch", &lan_big, &sha))?;
+    drop(direct);
+    let (_, direct_return) = return_visit(
+        &direct_driver,
+        &direct_args,
+        |_| Ok(()),
+        |page| page.goto(&format!("{}login", jupyter::lan_url())),
+    )?;
 
     println!("home web apps: Jupyter login page and 64 MiB, Chromium {}", chromium_version());
     println!(
@@ -104,6 +144,9 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     println!("|---|---|---|---|");
     println!("| page load, cold | {tunnel_cold:.0} ms | – | {direct_cold:.0} ms |");
     println!("| page load, warm (median of {}) | {tunnel_warm:.0} ms | – | {direct_warm:.0} ms |", options.reloads);
+    println!(
+        "| page load, return visit (browser restarted) | {tunnel_return:.0} ms, {return_kb:.0} KB through the tunnel | – | {direct_return:.0} ms |"
+    );
     let mb_s = |ms: f64| BIG as f64 / 1e3 / ms;
     let rate = |t: Summary| format!("{:.1} MB/s ({:.1}–{:.1})", mb_s(t.median), mb_s(t.max), mb_s(t.min));
     println!(
@@ -135,6 +178,32 @@ fn profiled(
     let stopped = page.cdp("Profiler.stop", json!({}))?;
     page.cdp("Profiler.disable", json!({}))?;
     browser_profile::summarise(&stopped["profile"], title)
+}
+
+const CONNECTED: &str = "const s = document.body && document.body.dataset.state; \
+                         return s === 'connected' || s === 'failed' ? s : null";
+
+/// A return visit: Chromium started again with the profile of `args` (its memory cache gone,
+/// what it keeps on disk kept); after `prepare` (untimed: the launcher connecting), `open`
+/// brings up Jupyter's login page again, and the time from there to the login form is
+/// returned, in ms.
+fn return_visit<'d>(
+    driver: &'d Chromedriver,
+    args: &[String],
+    prepare: impl FnOnce(&Session<'_>) -> anyhow::Result<()>,
+    open: impl FnOnce(&Session<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<(Session<'d>, f64)> {
+    let page = driver.session(args, 1200, 900)?;
+    prepare(&page)?;
+    let started = Instant::now();
+    open(&page)?;
+    wait(&page, "Jupyter's login page again", Duration::from_secs(60), LOGIN_FORM)?;
+    Ok((page, started.elapsed().as_secs_f64() * 1e3))
+}
+
+/// The bytes the launcher's tunnel has taken in so far (`hometun.status().bytesIn`).
+fn bytes_in(launcher: &Session<'_>) -> anyhow::Result<f64> {
+    launcher.execute("return window.hometun.status().bytesIn", &[])?.as_f64().context("bytesIn")
 }
 
 const LOGIN_FORM: &str =
