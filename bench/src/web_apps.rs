@@ -68,10 +68,7 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let tunnel_args = profile("bench-profile-tunnel", apps_page::trusting_args());
     let page = trusted.driver.session(&tunnel_args, 1200, 900)?;
     let launcher = trusted.connect(&page, "bench-phone")?;
-    let started = Instant::now();
-    open_app(&page, &launcher, &jupyter::lan_url())?;
-    wait(&page, "Jupyter's login page", Duration::from_secs(60), LOGIN_FORM)?;
-    let tunnel_cold = started.elapsed().as_secs_f64() * 1e3;
+    let tunnel_cold = to_login_form(&page, || open_app(&page, &launcher, &jupyter::lan_url()).map(drop))?;
     let tunnel_warm = warm_reloads(&page, options.reloads)?;
     open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
     wait(&page, "the file server's index", Duration::from_secs(60), "return document.querySelector('h1') ? 1 : null")?;
@@ -92,21 +89,14 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
         })?);
     }
     drop(page);
-    // The launcher's window and its tunnel's bytes in, once it is up again.
-    let before = std::cell::RefCell::new((String::new(), 0.0));
-    let (again, tunnel_return) = return_visit(
-        &trusted.driver,
-        &tunnel_args,
-        |page| {
-            page.goto(&format!("{}/", apps_page::tunnel_origin()))?;
-            let state = wait(page, "the launcher to connect again", Duration::from_secs(30), CONNECTED)?;
-            ensure!(state == "connected", "the launcher did not connect again: {state}");
-            *before.borrow_mut() = (page.window()?, bytes_in(page)?);
-            Ok(())
-        },
-        |page| open_app(page, &page.window()?, &jupyter::lan_url()).map(drop),
-    )?;
-    let (launcher, bytes_before) = before.take();
+    // A return visit: Chromium again on the same profile (its memory cache gone, what it keeps
+    // on disk kept); the launcher reconnects by itself (not timed), then the app opens again.
+    let again = trusted.driver.session(&tunnel_args, 1200, 900)?;
+    again.goto(&format!("{}/", apps_page::tunnel_origin()))?;
+    apps_page::wait_connected(&again)?;
+    let launcher = again.window()?;
+    let bytes_before = bytes_in(&again)?;
+    let tunnel_return = to_login_form(&again, || open_app(&again, &launcher, &jupyter::lan_url()).map(drop))?;
     again.switch_to(&launcher)?;
     let return_kb = (bytes_in(&again)? - bytes_before) / 1e3;
     drop(again);
@@ -122,20 +112,15 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     direct_args.push(format!("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {}", addr::HOST10));
     let direct_args = profile("bench-profile-direct", direct_args);
     let direct = direct_driver.session(&direct_args, 1200, 900)?;
-    let started = Instant::now();
-    direct.goto(&format!("{}login", jupyter::lan_url()))?;
-    wait(&direct, "Jupyter's login page (direct)", Duration::from_secs(60), LOGIN_FORM)?;
-    let direct_cold = started.elapsed().as_secs_f64() * 1e3;
+    let login = format!("{}login", jupyter::lan_url());
+    let direct_cold = to_login_form(&direct, || direct.goto(&login))?;
     let direct_warm = warm_reloads(&direct, options.reloads)?;
     direct.goto(&format!("http://{}/", nginx.addr))?;
     let direct_big = runs(options.fetches, || fetch_big(&direct, "fetch", &lan_big, &sha))?;
     drop(direct);
-    let (_, direct_return) = return_visit(
-        &direct_driver,
-        &direct_args,
-        |_| Ok(()),
-        |page| page.goto(&format!("{}login", jupyter::lan_url())),
-    )?;
+    let again = direct_driver.session(&direct_args, 1200, 900)?;
+    let direct_return = to_login_form(&again, || again.goto(&login))?;
+    drop(again);
 
     println!("home web apps: Jupyter login page and 64 MiB, Chromium {}", chromium_version());
     println!(
@@ -180,25 +165,12 @@ fn profiled(
     browser_profile::summarise(&stopped["profile"], title)
 }
 
-const CONNECTED: &str = "const s = document.body && document.body.dataset.state; \
-                         return s === 'connected' || s === 'failed' ? s : null";
-
-/// A return visit: Chromium started again with the profile of `args` (its memory cache gone,
-/// what it keeps on disk kept); after `prepare` (untimed: the launcher connecting), `open`
-/// brings up Jupyter's login page again, and the time from there to the login form is
-/// returned, in ms.
-fn return_visit<'d>(
-    driver: &'d Chromedriver,
-    args: &[String],
-    prepare: impl FnOnce(&Session<'_>) -> anyhow::Result<()>,
-    open: impl FnOnce(&Session<'_>) -> anyhow::Result<()>,
-) -> anyhow::Result<(Session<'d>, f64)> {
-    let page = driver.session(args, 1200, 900)?;
-    prepare(&page)?;
+/// The time `open` takes to bring Jupyter's login form up on `page`, in ms.
+fn to_login_form(page: &Session<'_>, open: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     let started = Instant::now();
-    open(&page)?;
-    wait(&page, "Jupyter's login page again", Duration::from_secs(60), LOGIN_FORM)?;
-    Ok((page, started.elapsed().as_secs_f64() * 1e3))
+    open()?;
+    wait(page, "Jupyter's login page", Duration::from_secs(60), LOGIN_FORM)?;
+    Ok(started.elapsed().as_secs_f64() * 1e3)
 }
 
 /// The bytes the launcher's tunnel has taken in so far (`hometun.status().bytesIn`).

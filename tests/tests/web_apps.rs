@@ -725,14 +725,17 @@ const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
 /// the new bytes; once it is gone, the page gets the `404` and the copy is dropped. A file with
 /// `max-age` (nginx `expires`) is not asked for again at all.
 fn fetch_twice_then_changed(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
+    // A script answering once the worker's cache holds a copy of `path` (or, `false`, none).
+    let kept = |path: &str, held: bool| {
+        format!("return caches.open('hometun-http').then(c => c.match('{path}')).then(r => !!r === {held} ? 1 : null)")
+    };
     // Each fetch returns once the worker has also written its copy (the page reads the body
     // while the copy is written, so the next fetch could come first), or after 5 s without one:
     // the device's log then tells.
     let fetch = |path: &str, sha: &str| -> anyhow::Result<()> {
         let got = page.execute_async(FETCH_AND_HASH, &[json!(path), json!("default")])?;
         ensure!(got["status"] == 200 && got["sha"] == sha, "{path} (SHA-256 {sha} expected): {got}");
-        let kept = format!("return caches.open('hometun-http').then(c => c.match('{path}')).then(r => r ? 1 : null)");
-        let _ = wait(page, "the worker's copy", Duration::from_secs(5), &kept);
+        let _ = wait(page, "the worker's copy", Duration::from_secs(5), &kept(path, true));
         Ok(())
     };
     // The device's answers to the relay, in order (log lines `ADDR "GET PATH HTTP/1.1" STATUS ...`).
@@ -756,8 +759,7 @@ fn fetch_twice_then_changed(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result
     std::fs::remove_file(nginx.root().join("kept.bin"))?;
     let got = page.execute_async(FETCH_AND_HASH, &[json!("/kept.bin"), json!("default")])?;
     ensure!(got["status"] == 404, "/kept.bin after it was removed: {got}");
-    let dropped = "return caches.open('hometun-http').then(c => c.match('/kept.bin')).then(r => r ? null : 1)";
-    wait(page, "the worker to drop its copy", Duration::from_secs(5), dropped)?;
+    wait(page, "the worker to drop its copy", Duration::from_secs(5), &kept("/kept.bin", false))?;
     std::fs::create_dir_all(nginx.root().join("fresh"))?;
     let sha = nginx.add_random_file("fresh/app.bin", 1 << 20)?;
     fetch("/fresh/app.bin", &sha)?;

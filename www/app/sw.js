@@ -275,7 +275,7 @@ async function forward(request, url, settle, keep) {
   const stored = cache && request.cache !== 'reload' ? await cache.match(request).catch(() => null) : null;
   if (stored && request.cache !== 'no-cache' && fresh(stored)) {
     settle();
-    return served(stored);
+    return rebuilt(stored, stored.headers);
   }
   const { message, upload } = await describe(request, url);
   if (stored) {
@@ -302,10 +302,10 @@ async function forward(request, url, settle, keep) {
       for (const [name, value] of response.headers) {
         if (/^(cache-control|etag|expires|last-modified|age|date)$/.test(name)) headers.set(name, value);
       }
-      keep(cache.put(request, copy(stored.clone(), headers)));
-      return served(stored);
+      keep(cache.put(request, rebuilt(stored.clone(), headers, Date.now())));
+      return rebuilt(stored, stored.headers);
     }
-    if (cache && storable(response)) keep(cache.put(request, copy(response.clone(), response.headers)));
+    if (cache && storable(response)) keep(cache.put(request, rebuilt(response.clone(), response.headers, Date.now())));
     else if (stored) keep(cache.delete(request)); // the app answered otherwise: the copy is out of date
     if (request.destination === 'worker' || request.destination === 'sharedworker') {
       return withShim(response);
@@ -356,18 +356,15 @@ function fresh(stored) {
   return !cc.has('no-cache') && age < Number(cc.get('max-age'));
 }
 
-/** `response`'s body with `headers` and the time, as kept. */
-function copy(response, headers) {
-  const kept = new Headers(headers);
-  kept.set(STORED, String(Date.now()));
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers: kept });
-}
-
-/** A kept response as the page gets it. */
-function served(stored) {
-  const headers = new Headers(stored.headers);
-  headers.delete(STORED);
-  return new Response(stored.body, { status: stored.status, statusText: stored.statusText, headers });
+/**
+ * `response`'s status and body with `headers`: stamped with `stored` (the time) as a copy to
+ * keep, or without the stamp as the page gets it.
+ */
+function rebuilt(response, headers, stored) {
+  const out = new Headers(headers);
+  if (stored) out.set(STORED, String(stored));
+  else out.delete(STORED);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers: out });
 }
 
 /** The shim's source (`/__ht/shim.js` from the relay), fetched once per worker start. */

@@ -116,19 +116,26 @@ impl TrustedLab {
         let link = self.relay.invite(device, "1h", None)?.to_link();
         page.goto("about:blank")?;
         page.goto(&link)?;
-        let state = wait(
-            page,
-            "the launcher to connect or fail",
-            Duration::from_secs(30),
-            "const s = document.body && document.body.dataset.state; \
-             return s === 'connected' || s === 'failed' ? s : null",
-        )?;
-        if state != "connected" {
-            let error = page.execute("return document.body.innerText", &[])?;
-            bail!("the launcher did not connect ({state}): {error}");
-        }
+        wait_connected(page)?;
         page.window()
     }
+}
+
+/// Waits until the launcher on `page` says connected (an enrolled launcher connects by itself
+/// when it loads); an error with the page's text when it fails.
+pub fn wait_connected(page: &Session<'_>) -> anyhow::Result<()> {
+    let state = wait(
+        page,
+        "the launcher to connect or fail",
+        Duration::from_secs(30),
+        "const s = document.body && document.body.dataset.state; \
+         return s === 'connected' || s === 'failed' ? s : null",
+    )?;
+    if state != "connected" {
+        let error = page.execute("return document.body.innerText", &[])?;
+        bail!("the launcher did not connect ({state}): {error}");
+    }
+    Ok(())
 }
 
 /// Opens `lan_url` as an app from the launcher window `launcher` as a user does: the Apps card's
