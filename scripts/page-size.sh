@@ -15,7 +15,7 @@
 # tunnel's hot crates: +19 % browser download). Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=880000
+CEILING=878500
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

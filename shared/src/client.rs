@@ -32,7 +32,7 @@ use std::net::Ipv4Addr;
 
 use rand_core::CryptoRngCore;
 
-use crate::control::{ClientConfig, ControlMessage, HostList, WakeOutcome};
+use crate::control::{self, ClientConfig, ControlMessage, HostList, WakeOutcome};
 use crate::handshake::Initiator;
 use crate::invite::Invite;
 use crate::keys::{PublicKey, SecretKey};
@@ -189,7 +189,7 @@ impl Connection {
         let offered = self.config.as_ref().is_some_and(|c| c.features.hosts);
         match self.session.as_mut() {
             Some(session) if offered && self.end.is_none() => {
-                session.send_control(&ControlMessage::Wake(address)).is_ok()
+                session.send_encoded_control(&control::encode_wake(address)).is_ok()
             }
             _ => false,
         }
@@ -413,7 +413,7 @@ impl Connection {
         if let Some(session) = self.session.as_mut() {
             session.set_keepalive(config.keepalive);
             if config.features.hosts && !self.subscribed {
-                self.subscribed = session.send_control(&ControlMessage::Subscribe).is_ok();
+                self.subscribed = session.send_encoded_control(&control::encode_subscribe()).is_ok();
             }
         }
         self.config = Some(config.clone());

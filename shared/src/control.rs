@@ -231,21 +231,21 @@ pub enum ControlMessage {
 impl ControlMessage {
     /// Encodes the message.
     pub fn encode(&self) -> Vec<u8> {
-        let (kind, mut out) = match self {
-            Self::Config(config) => return encode_config(config),
-            Self::Hosts(_) => (TYPE_HOSTS, Vec::new()),
-            Self::Subscribe => (TYPE_SUBSCRIBE, Vec::new()),
-            Self::Wake(_) => (TYPE_WAKE, Vec::new()),
-            Self::WakeReply { .. } => (TYPE_WAKE_REPLY, Vec::new()),
-        };
-        out.extend_from_slice(&[kind, VERSION]);
         match self {
-            Self::Hosts(list) => list.encode_fields(&mut out),
-            Self::Wake(address) => hosts::encode_wake(&mut out, *address),
-            Self::WakeReply { address, outcome } => hosts::encode_wake_reply(&mut out, *address, *outcome),
-            Self::Config(_) | Self::Subscribe => {}
+            Self::Config(config) => encode_config(config),
+            Self::Hosts(list) => {
+                let mut out = vec![TYPE_HOSTS, VERSION];
+                list.encode_fields(&mut out);
+                out
+            }
+            Self::Subscribe => encode_subscribe(),
+            Self::Wake(address) => encode_wake(*address),
+            Self::WakeReply { address, outcome } => {
+                let mut out = vec![TYPE_WAKE_REPLY, VERSION];
+                hosts::encode_wake_reply(&mut out, *address, *outcome);
+                out
+            }
         }
-        out
     }
 
     /// Decodes a message from untrusted bytes.
@@ -268,6 +268,19 @@ impl ControlMessage {
             _ => decode_config(rest).map(Self::Config),
         }
     }
+}
+
+/// [`ControlMessage::Subscribe`], encoded. The two messages a client sends have encoders of
+/// their own, so that a client (the page) carries none of the relay's.
+pub fn encode_subscribe() -> Vec<u8> {
+    vec![TYPE_SUBSCRIBE, VERSION]
+}
+
+/// [`ControlMessage::Wake`] for `address`, encoded.
+pub fn encode_wake(address: Ipv4Addr) -> Vec<u8> {
+    let mut out = vec![TYPE_WAKE, VERSION];
+    hosts::encode_wake(&mut out, address);
+    out
 }
 
 fn encode_config(config: &ClientConfig) -> Vec<u8> {

@@ -207,8 +207,15 @@ impl Session {
     /// Send only what the peer offered (see [`crate::control::Features`]): a peer from before a
     /// message type ends the session on it.
     pub fn send_control(&mut self, message: &ControlMessage) -> Result<(), Error> {
+        self.send_encoded_control(&message.encode())
+    }
+
+    /// Queues a control message a client sends, encoded by [`crate::control::encode_subscribe`]
+    /// or [`crate::control::encode_wake`] (so the client links no other encoder); the same
+    /// rule as for [`Session::send_control`].
+    pub fn send_encoded_control(&mut self, message: &[u8]) -> Result<(), Error> {
         self.check_open()?;
-        self.push_frame(FrameKind::Control, &message.encode())
+        self.push_frame(FrameKind::Control, message)
     }
 
     /// Queues a close frame. After [`Session::poll_transmit`] has returned it, the session
