@@ -63,14 +63,15 @@ pub enum Event {
 }
 
 /// The netstack settings for a pushed configuration: its address and prefix, its MTU (at
-/// least 576), the TCP packet size the relay takes, whether it fills in TCP checksums, and its
-/// DNS servers; the rest keeps
+/// least 576), the TCP packet size the relay takes, whether it fills in TCP checksums and
+/// vouches for those it delivers, and its DNS servers; the rest keeps
 /// [`NetConfig::new`]'s defaults.
 pub fn net_config(config: &ClientConfig) -> NetConfig {
     let mut net = NetConfig::new(config.address.addr(), config.address.prefix_len());
     net.mtu = usize::from(config.mtu).max(576);
     net.max_tcp_packet = usize::from(config.max_packet).max(net.mtu);
     net.tcp_checksum_offload = config.features.tcp_checksum;
+    net.tcp_checksum_checked = config.features.tcp_checksum_checked;
     if net.max_tcp_packet > net.mtu {
         // Such a relay raises the MSS LAN hosts announce to ~64 KiB, and smoltcp's delayed
         // ACK ("at once after a full segment") measures segments by that MSS: every download
@@ -391,7 +392,8 @@ impl Connection {
 
     /// Applies a pushed configuration: the netstack is kept when the address stayed (its DNS
     /// servers are updated) and built anew otherwise, or when it leaves TCP checksums out and
-    /// this relay does not fill them in; the keepalive interval is the relay's.
+    /// this relay does not fill them in, or when the relay's word on the checksums it delivers
+    /// changed; the keepalive interval is the relay's.
     fn apply_config(&mut self, config: ClientConfig, now: Instant) {
         if self.end.is_some() {
             return;
@@ -399,6 +401,7 @@ impl Connection {
         let keep = self.net.as_ref().is_some_and(|net| {
             net.config().address == config.address.addr()
                 && (config.features.tcp_checksum || !net.config().tcp_checksum_offload)
+                && config.features.tcp_checksum_checked == net.config().tcp_checksum_checked
         });
         if keep {
             if let Some(net) = self.net.as_mut() {

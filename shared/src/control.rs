@@ -40,6 +40,10 @@ const FEATURE_WAKE: u8 = 2;
 const FEATURE_TCP_CHECKSUM: u8 = 4;
 /// Optional: a relay from before it lets TCP packets be no larger than the MTU.
 const TAG_MAX_PACKET: u8 = 9;
+/// Required and empty: [`Features::tcp_checksum_checked`]. Required, so that a client from
+/// before it refuses the configuration (and says to update) instead of dropping every TCP
+/// packet whose checksum the relay left as the kernel gave it.
+const TAG_TCP_CHECKSUM_CHECKED: u8 = 10 | REQUIRED;
 const PROTOCOL_TCP: u8 = 6;
 const PROTOCOL_UDP: u8 = 17;
 /// At most this many routes, DNS servers or allow rules are accepted in one message.
@@ -115,6 +119,12 @@ pub struct Features {
     /// device need not compute it. Records are authenticated, so nothing between the device
     /// and the relay could have broken the data a checksum would protect.
     pub tcp_checksum: bool,
+    /// The relay vouches for the TCP checksum of every packet it delivers to this device: it
+    /// checked it, or the kernel did (a network card verified it), or the data has not crossed
+    /// a wire since the sender summed it (then the field may hold only the pseudo-header's sum,
+    /// as the kernel left it). The device must not check TCP checksums. Records are
+    /// authenticated, so the device's own pass over every byte would find nothing more.
+    pub tcp_checksum_checked: bool,
 }
 
 impl Features {
@@ -130,6 +140,7 @@ impl Features {
             hosts: bits & FEATURE_HOSTS != 0,
             wake: bits & FEATURE_WAKE != 0,
             tcp_checksum: bits & FEATURE_TCP_CHECKSUM != 0,
+            tcp_checksum_checked: false,
         }
     }
 }
@@ -306,11 +317,14 @@ fn encode_config(config: &ClientConfig) -> Vec<u8> {
     if bits != 0 {
         field(&mut out, TAG_FEATURES, &[bits]);
     }
+    if config.features.tcp_checksum_checked {
+        field(&mut out, TAG_TCP_CHECKSUM_CHECKED, &[]);
+    }
     out
 }
 
 fn decode_config(mut rest: &[u8]) -> Result<ClientConfig, ControlError> {
-    let mut features = Features::default();
+    let (mut features, mut tcp_checksum_checked) = (Features::default(), false);
     let (mut address, mut relay_address, mut mtu, mut max_packet) = (None, None, None, None);
     let (mut routes, mut dns, mut allow, mut keepalive) =
         (Vec::new(), Vec::new(), Vec::new(), crate::session::Params::default().keepalive);
@@ -352,6 +366,8 @@ fn decode_config(mut rest: &[u8]) -> Result<ClientConfig, ControlError> {
                 let &[bits] = value else { return Err(ControlError::BadField(tag)) };
                 features = Features::from_bits(bits);
             }
+            TAG_TCP_CHECKSUM_CHECKED if value.is_empty() => tcp_checksum_checked = true,
+            TAG_TCP_CHECKSUM_CHECKED => return Err(ControlError::BadField(tag)),
             unknown if unknown & REQUIRED != 0 => return Err(ControlError::UnknownRequiredField(unknown)),
             _ => {}
         }
@@ -364,6 +380,7 @@ fn decode_config(mut rest: &[u8]) -> Result<ClientConfig, ControlError> {
         Some(larger) if larger > mtu => larger,
         Some(_) => return Err(ControlError::BadField(TAG_MAX_PACKET)),
     };
+    features.tcp_checksum_checked = tcp_checksum_checked;
     Ok(ClientConfig { address, relay_address, routes, dns, mtu, max_packet, keepalive, allow, features })
 }
 
@@ -463,7 +480,7 @@ mod tests {
     #[test]
     fn offered_features_arrive_as_sent_and_old_clients_skip_them() {
         let mut config = home_config();
-        config.features = Features { hosts: true, wake: false, tcp_checksum: true };
+        config.features = Features { hosts: true, wake: false, tcp_checksum: true, tcp_checksum_checked: false };
         let message = ControlMessage::Config(config);
         let bytes = message.encode();
         assert_eq!(ControlMessage::decode(&bytes), Ok(message));
@@ -478,6 +495,21 @@ mod tests {
             assert_eq!(Features::from_bits(features.to_bits()), features);
             assert_eq!(features.to_bits().count_ones(), 1);
         }
+    }
+
+    #[test]
+    fn checked_tcp_checksums_are_a_field_an_older_client_must_refuse() {
+        let mut config = home_config();
+        config.features.tcp_checksum_checked = true;
+        let message = ControlMessage::Config(config);
+        let bytes = message.encode();
+        assert_eq!(ControlMessage::decode(&bytes), Ok(message));
+        assert_eq!(&bytes[bytes.len() - 3..], &[TAG_TCP_CHECKSUM_CHECKED, 0, 0]);
+        assert_ne!(TAG_TCP_CHECKSUM_CHECKED & REQUIRED, 0, "a client that would check them must not go on");
+        let mut with_value = bytes.clone();
+        with_value.truncate(bytes.len() - 3);
+        field(&mut with_value, TAG_TCP_CHECKSUM_CHECKED, &[1]);
+        assert_eq!(ControlMessage::decode(&with_value), Err(ControlError::BadField(TAG_TCP_CHECKSUM_CHECKED)));
     }
 
     #[test]

@@ -269,7 +269,7 @@ fn a_phone_subscribes_to_the_host_list_only_when_offered_and_asks_to_wake_throug
     // Offered: the phone subscribes, gets the list, and its wake request gets an answer.
     let mut pair = configured();
     let mut offered = home_config();
-    offered.features = Features { hosts: true, wake: true, tcp_checksum: false };
+    offered.features = Features { hosts: true, wake: true, tcp_checksum: false, tcp_checksum_checked: false };
     pair.relay.send_config(&offered).unwrap();
     pair.exchange();
     let control: Vec<_> = std::iter::from_fn(|| pair.relay.poll_event())

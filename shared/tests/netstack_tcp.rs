@@ -294,3 +294,33 @@ fn a_stack_that_leaves_checksums_out_still_checks_what_it_receives() {
     world.run_for(Duration::from_millis(50));
     assert_eq!(world.client.tcp_recv(stream, &mut reply), Ok(0), "the corrupted copy never arrives");
 }
+
+/// Echoes `message` over a new connection to the LAN host; what came back, if it did within
+/// a second.
+fn echo_once(world: &mut World, message: &[u8]) -> Option<Vec<u8>> {
+    let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    if !wait_for(world, stream, TcpState::Established, Duration::from_secs(1)) {
+        return None;
+    }
+    assert_eq!(world.client.tcp_send(stream, message), Ok(message.len()));
+    let mut reply = vec![0u8; message.len()];
+    let mut got = 0;
+    let done = world.run_until(Duration::from_secs(1), |w| {
+        got += w.client.tcp_recv(stream, &mut reply[got..]).unwrap();
+        got == message.len()
+    });
+    done.then_some(reply)
+}
+
+#[test]
+fn a_stack_the_relay_vouches_to_takes_tcp_checksums_as_the_kernel_left_them() {
+    // The relay leaves the checksum the LAN host's kernel left to compute as it is.
+    let mut world = World::with_config(|c| c.tcp_checksum_checked = true);
+    world.partial_tcp_checksums_to_client = true;
+    assert_eq!(echo_once(&mut world, b"vouched").as_deref(), Some(&b"vouched"[..]));
+
+    // A stack the relay said nothing to checks them, and takes none of those.
+    let mut world = World::new();
+    world.partial_tcp_checksums_to_client = true;
+    assert_eq!(echo_once(&mut world, b"vouched"), None, "no connection on packets that do not add up");
+}

@@ -381,6 +381,9 @@ impl Relay {
                 // Every TCP packet a device sends goes to the tun with a request to compute
                 // its checksum (`forwarding::offload::to_kernel`).
                 tcp_checksum: true,
+                // Every TCP packet toward a device was checked, or vouched for by the kernel
+                // (`forwarding::offload::from_kernel`).
+                tcp_checksum_checked: true,
             },
         }
     }

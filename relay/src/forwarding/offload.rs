@@ -7,9 +7,15 @@
 //! (what a LAN host sent with TSO, or what the home server's NIC merged with GRO), with its
 //! TCP checksum left partial. One read and one record then carry what took forty before.
 //!
-//! Clients get every packet whole: [`from_kernel`] completes the IPv4 total length, the header
-//! checksum and the TCP/UDP checksum, so a super-packet is one valid (large) IPv4 packet, which
-//! the clients' netstack takes like any other.
+//! Clients get every packet whole: [`from_kernel`] completes the IPv4 total length and header
+//! checksum, so a super-packet is one valid (large) IPv4 packet, which the clients' netstack
+//! takes like any other. TCP checksums are the relay's to vouch for, not the clients' to check
+//! ([`hometun_shared::control::Features::tcp_checksum_checked`]): one the kernel left to compute
+//! (the data never crossed a wire since it was summed, or will be) is left as it is, one the
+//! kernel verified is taken, and any other is checked here, so a TCP packet broken on a LAN
+//! wire is dropped before it is sealed. Records are authenticated from here to the device, so
+//! the device's own pass over every byte would find nothing more. UDP checksums left to do are
+//! completed (devices check those).
 //!
 //! The other way works the same: a client may send TCP segments larger than the tun's MTU
 //! (the relay told it the size it takes, and raised the MSS its LAN peers announce, see
@@ -33,6 +39,8 @@ pub const MAX_PACKET: usize = u16::MAX as usize;
 
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the checksum at `csum_start + csum_offset` is to be done.
 const F_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: the kernel (or the network card) verified the checksum.
+const F_DATA_VALID: u8 = 2;
 /// `VIRTIO_NET_HDR_GSO_NONE`, `_TCPV4`, and the ECN bit that may be or-ed into them.
 const GSO_NONE: u8 = 0;
 const GSO_TCPV4: u8 = 1;
@@ -63,6 +71,10 @@ pub enum OffloadError {
     /// A packet over the tun's MTU that is not one whole TCP segment the kernel could cut.
     #[error("packet of {0} bytes is over the MTU and not a TCP segment the kernel can cut")]
     Unsegmentable(usize),
+    /// A TCP packet whose checksum nobody vouched for and which does not add up: broken on
+    /// its way from the LAN host.
+    #[error("TCP checksum does not add up")]
+    BadChecksum,
 }
 
 /// The header fields the relay reads (native byte order: the kernel's legacy virtio layout).
@@ -82,8 +94,9 @@ impl Header {
 }
 
 /// Turns one read from the tun (header, then packet) into the packet a client gets: one IPv4
-/// packet whose total length, header checksum and TCP/UDP checksum are complete. Returns it as
-/// a slice of `read`, completed in place.
+/// packet whose total length, header checksum and UDP checksum are complete and whose TCP
+/// checksum was vouched for (see the module's notes). Returns it as a slice of `read`,
+/// completed in place.
 pub fn from_kernel(read: &mut [u8]) -> Result<&mut [u8], OffloadError> {
     let len = read.len();
     let Some((header, packet)) = read.split_first_chunk_mut::<HEADER_LEN>() else {
@@ -106,6 +119,8 @@ pub fn from_kernel(read: &mut [u8]) -> Result<&mut [u8], OffloadError> {
     }
     if header.flags & F_NEEDS_CSUM != 0 {
         complete_checksum(packet, header_len, header)?;
+    } else if header.flags & F_DATA_VALID == 0 {
+        check_tcp_checksum(packet, header_len)?;
     }
     Ok(packet)
 }
@@ -198,8 +213,26 @@ fn ipv4_header_len(packet: &[u8]) -> Result<usize, OffloadError> {
     Ok(header_len)
 }
 
-/// Computes the TCP or UDP checksum the kernel left to do: over the pseudo-header and the
-/// whole transport segment, whatever partial sum the field held.
+/// Checks the checksum of an unfragmented TCP packet over its IPv4 total length. Anything else
+/// passes: devices check UDP and ICMP checksums themselves, and drop fragments and packets
+/// longer than what carries them.
+fn check_tcp_checksum(packet: &[u8], header_len: usize) -> Result<(), OffloadError> {
+    let ip = Ipv4Packet::new_unchecked(packet);
+    let end = usize::from(ip.total_len());
+    let fragment = ip.more_frags() || ip.frag_offset() != 0;
+    if ip.next_header() != IpProtocol::Tcp || fragment || end > packet.len() || end < header_len + 20 {
+        return Ok(());
+    }
+    let (src, dst) = (ip.src_addr().into(), ip.dst_addr().into());
+    match TcpPacket::new_unchecked(&packet[header_len..end]).verify_checksum(&src, &dst) {
+        true => Ok(()),
+        false => Err(OffloadError::BadChecksum),
+    }
+}
+
+/// The TCP or UDP checksum the kernel left to do, once it is where it belongs: a TCP one is
+/// left as it is (the pseudo-header's sum), a UDP one is computed over the pseudo-header and
+/// the whole datagram, whatever partial sum the field held.
 fn complete_checksum(packet: &mut [u8], header_len: usize, header: Header) -> Result<(), OffloadError> {
     let ip = Ipv4Packet::new_unchecked(&*packet);
     let (protocol, src, dst) = (ip.next_header(), ip.src_addr().into(), ip.dst_addr().into());
@@ -213,15 +246,12 @@ fn complete_checksum(packet: &mut [u8], header_len: usize, header: Header) -> Re
     {
         return Err(OffloadError::ChecksumPlace);
     }
-    match protocol {
-        IpProtocol::Tcp => TcpPacket::new_unchecked(segment).fill_checksum(&src, &dst),
-        _ => {
-            let mut udp = UdpPacket::new_unchecked(segment);
-            if usize::from(udp.len()) != udp.as_ref().len() {
-                return Err(OffloadError::ChecksumPlace);
-            }
-            udp.fill_checksum(&src, &dst);
+    if protocol == IpProtocol::Udp {
+        let mut udp = UdpPacket::new_unchecked(segment);
+        if usize::from(udp.len()) != udp.as_ref().len() {
+            return Err(OffloadError::ChecksumPlace);
         }
+        udp.fill_checksum(&src, &dst);
     }
     Ok(())
 }
@@ -294,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn a_super_packet_becomes_one_whole_packet_with_every_checksum_done() {
+    fn a_super_packet_becomes_one_whole_packet_its_tcp_checksum_left_as_the_kernel_gave_it() {
         let payload: Vec<u8> = (0..60_000u32).map(|i| (i * 7) as u8).collect();
         let mut whole = packet(IpProtocol::Tcp, &payload);
         // As the kernel hands it over: total length and header checksum of a segment, the TCP
@@ -304,8 +334,34 @@ mod tests {
         let mut bytes = read(F_NEEDS_CSUM, GSO_TCPV4 | GSO_ECN, (20, 16), &whole);
         let out = from_kernel(&mut bytes).unwrap();
         assert_eq!(out.len(), 20 + 20 + 60_000);
-        assert!(checksums_valid(out));
+        let ip = Ipv4Packet::new_checked(&*out).unwrap();
+        assert!(ip.verify_checksum() && usize::from(ip.total_len()) == out.len(), "a whole IPv4 packet");
+        assert_eq!(&out[20 + 16..20 + 18], &[0x12, 0x34], "no pass over the data: devices do not check it");
         assert_eq!(TcpPacket::new_checked(&out[20..]).unwrap().payload(), &payload[..]);
+    }
+
+    #[test]
+    fn a_tcp_checksum_nobody_vouched_for_is_checked_here() {
+        let good = packet(IpProtocol::Tcp, &[7; 1380]);
+        let mut broken = good.clone();
+        broken[20 + 20 + 700] ^= 0x10; // one bit flipped on a LAN wire
+        let mut bytes = read(0, GSO_NONE, (0, 0), &good);
+        assert_eq!(from_kernel(&mut bytes).unwrap(), &good[..]);
+        let mut bytes = read(0, GSO_NONE, (0, 0), &broken);
+        assert_eq!(from_kernel(&mut bytes).unwrap_err(), OffloadError::BadChecksum);
+        // The kernel (or the network card) verified it: taken without a second pass.
+        let mut bytes = read(F_DATA_VALID, GSO_NONE, (0, 0), &broken);
+        assert_eq!(from_kernel(&mut bytes).unwrap(), &broken[..]);
+        // Bytes after the IPv4 total length are not the segment's.
+        let mut padded = good.clone();
+        padded.extend_from_slice(&[0xee; 6]);
+        let mut bytes = read(0, GSO_NONE, (0, 0), &padded);
+        assert_eq!(from_kernel(&mut bytes).unwrap(), &padded[..]);
+        // UDP checksums are the devices' to check.
+        let mut udp = packet(IpProtocol::Udp, b"answer");
+        udp[20 + 8] ^= 0x10;
+        let mut bytes = read(0, GSO_NONE, (0, 0), &udp);
+        assert_eq!(from_kernel(&mut bytes).unwrap(), &udp[..]);
     }
 
     #[test]

@@ -38,11 +38,13 @@ pub(crate) struct TunnelDevice {
     tx_blocked: bool,
     /// Outgoing TCP packets go without their checksum (the relay has it computed).
     tcp_checksum_left_out: bool,
+    /// Incoming TCP packets are taken without checking their checksum (the relay vouches).
+    tcp_checksum_checked: bool,
 }
 
 impl TunnelDevice {
-    /// The device for `config`: its MTU, largest TCP packet, queue bounds and whether outgoing
-    /// TCP packets go without their checksum (the interface reads that once, when built).
+    /// The device for `config`: its MTU, largest TCP packet, queue bounds and which TCP
+    /// checksums it leaves to the relay (the interface reads that once, when built).
     pub(crate) fn new(config: &super::NetConfig) -> Self {
         let (mtu, rx_limit, tx_limit) = (config.mtu, config.queue_packets, config.queue_packets);
         Self {
@@ -57,6 +59,7 @@ impl TunnelDevice {
             max_packet: config.max_tcp_packet.max(mtu),
             tx_blocked: false,
             tcp_checksum_left_out: config.tcp_checksum_offload,
+            tcp_checksum_checked: config.tcp_checksum_checked,
         }
     }
 
@@ -142,9 +145,12 @@ impl phy::Device for TunnelDevice {
         caps.max_transmission_unit = self.max_packet;
         caps.max_burst_size = None;
         caps.checksum = ChecksumCapabilities::default();
-        if self.tcp_checksum_left_out {
-            caps.checksum.tcp = Checksum::Rx;
-        }
+        caps.checksum.tcp = match (self.tcp_checksum_left_out, self.tcp_checksum_checked) {
+            (false, false) => Checksum::Both,
+            (true, false) => Checksum::Rx,
+            (false, true) => Checksum::Tx,
+            (true, true) => Checksum::None,
+        };
         caps
     }
 }

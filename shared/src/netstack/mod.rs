@@ -91,8 +91,12 @@ pub struct NetConfig {
     pub max_tcp_packet: usize,
     /// Leave the checksum of outgoing TCP packets out (default: compute it), for a relay
     /// that has it computed on the way to the LAN ([`crate::control::Features::tcp_checksum`]):
-    /// one pass less over every byte sent. Incoming packets are checked either way.
+    /// one pass less over every byte sent.
     pub tcp_checksum_offload: bool,
+    /// Take incoming TCP packets without checking their checksum (default: check it), from a
+    /// relay that vouches for them ([`crate::control::Features::tcp_checksum_checked`]): one
+    /// pass less over every byte received.
+    pub tcp_checksum_checked: bool,
     /// DNS servers for [`NetStack::resolve`], tried in order.
     pub dns_servers: Vec<Ipv4Addr>,
     /// Receive buffer per TCP connection, in bytes: the most a LAN host may have in flight
@@ -130,6 +134,7 @@ impl NetConfig {
             mtu: 1400,
             max_tcp_packet: 1400,
             tcp_checksum_offload: false,
+            tcp_checksum_checked: false,
             dns_servers: Vec::new(),
             tcp_receive_buffer: 1024 * 1024,
             tcp_send_buffer: 1024 * 1024,

@@ -425,6 +425,9 @@ pub(crate) struct World {
     /// Flip one payload byte of the next TCP packet with data toward the client, leaving its
     /// checksum as it was (a packet broken on the LAN side).
     pub corrupt_next_to_client: bool,
+    /// Hand every TCP packet to the client with its checksum field holding only the
+    /// pseudo-header's sum, as a relay passes on what the kernel left it to compute.
+    pub partial_tcp_checksums_to_client: bool,
 }
 
 impl World {
@@ -452,6 +455,7 @@ impl World {
             client_ms: 0.0,
             fill_in_tcp_checksums: false,
             corrupt_next_to_client: false,
+            partial_tcp_checksums_to_client: false,
         }
     }
 
@@ -482,6 +486,9 @@ impl World {
         while let Some(mut packet) = self.lan.device.tx.pop_front() {
             if self.corrupt_next_to_client && flip_tcp_payload_byte(&mut packet) {
                 self.corrupt_next_to_client = false;
+            }
+            if self.partial_tcp_checksums_to_client {
+                leave_tcp_checksum_partial(&mut packet);
             }
             if let Some(recorded) = self.recorded.as_mut() {
                 recorded.push(packet.clone());
@@ -557,6 +564,26 @@ fn fill_in_tcp_checksum(packet: &mut [u8]) {
         if let Ok(mut tcp) = TcpPacket::new_checked(ip.payload_mut()) {
             tcp.fill_checksum(&src.into(), &dst.into());
         }
+    }
+}
+
+/// Puts the pseudo-header's sum (folded, not inverted) in a TCP packet's checksum field: what
+/// the kernel leaves for the network card to complete.
+fn leave_tcp_checksum_partial(packet: &mut [u8]) {
+    use smoltcp::wire::{IpProtocol, Ipv4Packet, TcpPacket};
+    let Ok(mut ip) = Ipv4Packet::new_checked(packet) else { return };
+    if ip.next_header() != IpProtocol::Tcp {
+        return;
+    }
+    let words = [ip.src_addr().octets(), ip.dst_addr().octets()].concat();
+    let length = ip.payload_mut().len() as u32;
+    let mut sum: u32 = words.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+    sum += 6 + length;
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    if let Ok(mut tcp) = TcpPacket::new_checked(ip.payload_mut()) {
+        tcp.set_checksum(sum as u16);
     }
 }
 
