@@ -11,11 +11,12 @@
 # The TLS module (dist/tls/, for home apps a LAN device serves over https itself; loaded only
 # when such an app opens) is not part of that page: it is listed and held to TLS_CEILING apart.
 # The page is not there yet (docs/ssh.md "Size"), so CI (scripts/test.sh) holds it at CEILING,
-# today's size plus a little: it may not grow (it grew once, by 11 KB, for opt-level 3 on the
-# tunnel's hot crates: +19 % browser download). Lower CEILING whenever the page shrinks.
+# today's size plus a little: it may not grow (it grew by 11 KB for opt-level 3 on the tunnel's
+# hot crates, +19 % browser download, and by 0.45 KB for reads that hand a body on without a
+# copy, -3.5 % of the page's busy time in a download). Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=878500
+CEILING=878900
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

@@ -66,6 +66,42 @@ fn a_16_mib_download_arrives_byte_exact() {
 }
 
 #[test]
+fn reads_appended_to_a_buffer_take_the_stream_whole_across_the_ring_s_wrap() {
+    const SIZE: u64 = 3 * 1024 * 1024;
+    // Not a divisor of the receive buffer, so reads keep ending and starting mid-ring.
+    const MAX: usize = 100_003;
+    let mut world = World::new();
+    let stream = connect(&mut world, SOURCE_PORT);
+    assert_eq!(world.client.tcp_send(stream, &SIZE.to_be_bytes()), Ok(8));
+
+    let mut all = b"kept".to_vec();
+    // Let the receive buffer fill, then take most of it: what waits now sits at the ring's end
+    // and what comes next wraps to its start.
+    assert!(world.run_until(Duration::from_secs(5), |w| w.client.tcp_recv_queue(stream).unwrap() > 900_000));
+    assert_eq!(world.client.tcp_recv_append(stream, &mut all, 700_000), Ok(700_000));
+    let left = world.client.tcp_recv_queue(stream).unwrap();
+    assert!(world.run_until(Duration::from_secs(5), |w| w.client.tcp_recv_queue(stream).unwrap() > left + MAX));
+    let finished = world.run_until(Duration::from_secs(60), |w| loop {
+        let before = all.len();
+        let waiting = w.client.tcp_recv_queue(stream).unwrap();
+        match w.client.tcp_recv_append(stream, &mut all, MAX) {
+            Ok(0) => return false,
+            Ok(n) => {
+                assert_eq!(all.len() - before, n, "the answer counts what was appended");
+                assert_eq!(n, waiting.min(MAX), "a read takes all it may, both pieces when the ring wraps");
+            }
+            Err(Error::EndOfStream) => return true,
+            Err(e) => panic!("download failed: {e}"),
+        }
+    });
+
+    assert!(finished, "the download ended ({} bytes so far)", all.len() - 4);
+    assert_eq!(&all[..4], b"kept", "what the buffer held stays in front");
+    assert_eq!(all.len() as u64 - 4, SIZE, "every byte arrived, none twice");
+    assert_eq!(first_mismatch(DOWNLOAD_STREAM, 0, &all[4..]), None, "intact and in order");
+}
+
+#[test]
 fn a_16_mib_upload_arrives_byte_exact() {
     let mut world = World::new();
     let stream = connect(&mut world, SINK_PORT);

@@ -316,12 +316,47 @@ impl NetStack {
     /// Fails with [`Error::EndOfStream`] once the peer closed and everything was read, and
     /// with the connection's error once it was refused, reset or timed out.
     pub fn tcp_recv(&mut self, handle: TcpHandle, buf: &mut [u8]) -> Result<usize> {
+        self.tcp_recv_with(handle, |socket| socket.recv_slice(buf))
+    }
+
+    /// Appends at most `max` received bytes to `out`; returns how many. As [`Self::tcp_recv`],
+    /// but the bytes go straight from the receive buffer to the end of `out`, with no buffer to
+    /// zero first.
+    pub fn tcp_recv_append(&mut self, handle: TcpHandle, out: &mut Vec<u8>, max: usize) -> Result<usize> {
+        self.tcp_recv_with(handle, |socket| {
+            let mut taken = 0;
+            // The receive buffer is a ring: what waits may lie in two pieces.
+            while taken < max {
+                let step = socket.recv(|waiting| {
+                    let n = waiting.len().min(max - taken);
+                    out.extend_from_slice(&waiting[..n]);
+                    (n, n)
+                });
+                match step {
+                    Ok(0) => break,
+                    Ok(n) => taken += n,
+                    // Finished only once the buffer is empty: what was taken is the answer.
+                    Err(_) if taken > 0 => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(taken)
+        })
+    }
+
+    /// Runs one read of `handle`'s socket, answering the connection's error instead when it
+    /// has one, and the end of the stream once the peer closed and everything was read.
+    fn tcp_recv_with(
+        &mut self,
+        handle: TcpHandle,
+        read: impl FnOnce(&mut tcp::Socket<'static>) -> std::result::Result<usize, tcp::RecvError>,
+    ) -> Result<usize> {
         let entry = self.tcp.entry(handle)?;
         if let Some(error) = entry.error() {
             return Err(error);
         }
         let socket = self.sockets.get_mut::<tcp::Socket>(entry.socket);
-        match socket.recv_slice(buf) {
+        match read(socket) {
             Ok(n) => Ok(n),
             Err(tcp::RecvError::Finished) => Err(Error::EndOfStream),
             Err(tcp::RecvError::InvalidState) => match socket.state() {

@@ -245,6 +245,46 @@ impl Body {
         Ok(total - input.len())
     }
 
+    /// Takes the body bytes at the front of `buffer` out of it; `None` when there were none.
+    /// When all of `buffer` is body (no framing can lie in it), it is answered as it is,
+    /// without a copy.
+    pub fn take_from(&mut self, buffer: &mut Vec<u8>) -> Result<Option<Vec<u8>>, HttpError> {
+        if buffer.is_empty() {
+            return Ok(None);
+        }
+        if self.take_whole(buffer.len() as u64) {
+            return Ok(Some(std::mem::take(buffer)));
+        }
+        let mut out = Vec::new();
+        let used = self.feed(buffer, &mut out)?;
+        buffer.drain(..used);
+        Ok(Some(out).filter(|out| !out.is_empty()))
+    }
+
+    /// Counts `len` bytes as body, when they cannot hold framing: the body runs until the
+    /// close, or at least `len` bytes of its length or of its current chunk are still to come.
+    /// Answers whether it did.
+    fn take_whole(&mut self, len: u64) -> bool {
+        let remaining = match &mut self.framing {
+            Framing::UntilClose => None,
+            Framing::Length(remaining) | Framing::Chunked { state: Chunk::Data(remaining), .. }
+                if *remaining >= len =>
+            {
+                *remaining -= len;
+                Some(*remaining)
+            }
+            _ => return false,
+        };
+        self.received += len;
+        if remaining == Some(0) {
+            self.framing = match self.framing {
+                Framing::Length(_) => Framing::Done,
+                _ => Framing::Chunked { state: Chunk::DataEnd, line: Vec::new() },
+            };
+        }
+        true
+    }
+
     /// The connection closed: fine when the body is complete or runs until the close.
     pub fn finish(&mut self) -> Result<(), HttpError> {
         match self.framing {
@@ -262,18 +302,58 @@ impl Body {
 mod tests {
     use super::*;
 
+    /// Reads the body from pieces of `split_every` bytes twice, through [`Body::feed`] and
+    /// through [`Body::take_from`] as the connections do, and checks that both read the same.
     fn read_all(response: &[u8], split_every: usize) -> Result<(ResponseHead, Vec<u8>), HttpError> {
         let (head, len) = ResponseHead::parse(response)?.expect("complete head");
-        let mut body = Body::for_response(&head, false)?;
-        let mut out = Vec::new();
-        for piece in response[len..].chunks(split_every.max(1)) {
-            let used = body.feed(piece, &mut out)?;
-            if used < piece.len() {
-                break;
+        let pieces = || response[len..].chunks(split_every.max(1));
+        let fed = (|| {
+            let mut body = Body::for_response(&head, false)?;
+            let mut out = Vec::new();
+            for piece in pieces() {
+                let used = body.feed(piece, &mut out)?;
+                if used < piece.len() {
+                    break;
+                }
             }
-        }
-        body.finish()?;
-        Ok((head, out))
+            body.finish()?;
+            Ok(out)
+        })();
+        let taken = (|| {
+            let mut body = Body::for_response(&head, false)?;
+            let (mut out, mut buffer) = (Vec::new(), Vec::new());
+            for piece in pieces() {
+                buffer.extend_from_slice(piece);
+                while let Some(chunk) = body.take_from(&mut buffer)? {
+                    out.extend_from_slice(&chunk);
+                }
+                if body.is_done() {
+                    break;
+                }
+            }
+            body.finish()?;
+            Ok(out)
+        })();
+        assert_eq!(fed, taken, "feeding and taking read the same, split every {split_every}");
+        Ok((head, fed?))
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_read_that_is_all_body_is_handed_on_as_it_is() {
+        let head = ResponseHead::parse(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n").unwrap().unwrap().0;
+        let mut body = Body::for_response(&head, false).unwrap();
+        let mut read = b"0123".to_vec();
+        let at = read.as_ptr();
+        let chunk = body.take_from(&mut read).unwrap().unwrap();
+        assert_eq!((chunk.as_slice(), chunk.as_ptr()), (&b"0123"[..], at), "the same buffer, not a copy");
+        assert!(read.is_empty());
+
+        let mut read = b"456789NEXT".to_vec();
+        assert_eq!(body.take_from(&mut read).unwrap().unwrap(), b"456789", "the body ends at its length");
+        assert_eq!(read, b"NEXT", "what follows the body stays");
+        assert!(body.is_done());
+        assert_eq!((body.received(), body.take_from(&mut read)), (10, Ok(None)));
     }
 
     #[test]

@@ -107,16 +107,12 @@ impl Response {
     /// [`crate::http::HttpError::Truncated`] when the connection ends early.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
         loop {
-            if !self.leftover.is_empty() {
-                let mut out = Vec::new();
-                let used = self.body.feed(&self.leftover, &mut out)?;
-                self.leftover.drain(..used);
-                if self.body.is_done() {
-                    self.leftover.clear();
-                }
-                if !out.is_empty() {
-                    return Ok(Some(out));
-                }
+            let taken = self.body.take_from(&mut self.leftover)?;
+            if self.body.is_done() {
+                self.leftover.clear();
+            }
+            if taken.is_some() {
+                return Ok(taken);
             }
             if self.body.is_done() {
                 return Ok(None);

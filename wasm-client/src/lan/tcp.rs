@@ -106,17 +106,13 @@ impl TcpStream {
         let outcome = wait::until(self.tunnel.link(), None, |link| {
             let mut buf = Vec::new();
             let result = with_net(link, |net| {
-                let waiting = net.tcp_recv_queue(self.handle)?;
-                buf.resize(waiting.clamp(1, READ_CHUNK), 0);
-                net.tcp_recv(self.handle, &mut buf)
+                buf.reserve_exact(net.tcp_recv_queue(self.handle)?.clamp(1, READ_CHUNK));
+                net.tcp_recv_append(self.handle, &mut buf, READ_CHUNK)
             });
             match result {
                 Err(e) => Some(Err(e)),
                 Ok(Ok(0)) => None,
-                Ok(Ok(n)) => {
-                    buf.truncate(n);
-                    Some(Ok(Some(buf)))
-                }
+                Ok(Ok(_)) => Some(Ok(Some(buf))),
                 Ok(Err(NetError::EndOfStream)) => Some(Ok(None)),
                 Ok(Err(e)) => Some(Err(self.error(e))),
             }

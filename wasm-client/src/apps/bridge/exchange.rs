@@ -131,19 +131,15 @@ impl Exchange {
         loop {
             let Some(lease) = self.lease.as_mut() else { return Ok(None) };
             let connection = lease.connection();
-            if !connection.buffer.is_empty() {
-                let mut out = Vec::new();
-                let used = self.body.feed(&connection.buffer, &mut out)?;
-                connection.buffer.drain(..used);
-                if !out.is_empty() {
-                    return Ok(Some(out));
-                }
+            if let Some(chunk) = self.body.take_from(&mut connection.buffer)? {
+                return Ok(Some(chunk));
             }
             if self.body.is_done() {
                 self.finish();
                 return Ok(None);
             }
             match connection.stream.read().await? {
+                Some(bytes) if connection.buffer.is_empty() => connection.buffer = bytes,
                 Some(bytes) => connection.buffer.extend_from_slice(&bytes),
                 None => {
                     self.body.finish()?;
