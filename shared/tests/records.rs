@@ -54,6 +54,34 @@ fn packets_arrive_intact_and_in_order_batched_into_few_records() {
     assert_eq!(relay.stats().bytes_in, 200 * 1400);
 }
 
+#[test]
+fn a_record_s_packets_can_be_found_in_place_and_given_headers_of_their_own() {
+    let (mut client, mut relay) = pair();
+    let sent = [packet(1, 20), packet(2, 1400), packet(3, 8), packet(4, 600)];
+    for p in &sent {
+        client.send_packet(p).unwrap();
+    }
+    client.send_encoded_control(&hometun_shared::control::encode_subscribe()).unwrap();
+    client.send_packet(&packet(5, 300)).unwrap();
+    let mut message = client.poll_transmit(T0).unwrap();
+    assert!(client.poll_transmit(T0).is_none(), "one record holds all of them");
+
+    let copy = message.clone();
+    let positions: Vec<_> = relay.handle_message(T0, &mut message).unwrap().into_positions().collect();
+    let opened = message.clone();
+    let expected: Vec<Vec<u8>> = sent.iter().cloned().chain([packet(5, 300)]).collect();
+    assert_eq!(positions.len(), expected.len(), "every packet, the control frame between them skipped");
+    // As a relay does: each packet in turn goes out behind ten bytes of its own, written over
+    // what lies in front of it.
+    for (at, want) in positions.iter().zip(&expected) {
+        assert!(at.start >= 10, "room in front of the packet at {at:?}");
+        message[at.start - 10..at.start].fill(0xEE);
+        let framed = &message[at.start - 10..at.end];
+        assert_eq!((&framed[..10], &framed[10..]), (&[0xEE; 10][..], &want[..]), "packet at {at:?}");
+    }
+    assert_ne!(copy, opened, "opened in place");
+}
+
 /// Each case alters the record stream in flight and names the error that must end the session.
 #[test]
 fn altered_records_end_the_session_with_the_right_error() {

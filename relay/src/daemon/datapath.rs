@@ -5,7 +5,8 @@
 //! 2. [`Link::open`] — session: authenticate and decrypt it into IP packets and events
 //!    (the first `Established` registers the client: [`Link::establish`]).
 //! 3. [`Link::filter`] — filter: source address, ACL and client-to-client rules.
-//! 4. [`Link::write_tun`] — tun: hand the allowed packets to the kernel.
+//! 4. [`Link::write_tun`] — tun: hand the allowed packets to the kernel, each behind a header
+//!    written over the bytes in front of it in the opened message ([`Link::forward`]).
 //!
 //! Downlink, LAN → client:
 //! 1. [`read_tun`] — tun reader: one task reads every packet the kernel routes to the pool.
@@ -41,7 +42,9 @@ use hometun_shared::control::{ControlMessage, HostList};
 use hometun_shared::session::{
     CloseReason, ConnectionLost, End, Error as SessionError, Event, Malformed, Packets, Session,
 };
+use hometun_shared::wire::{frame::FRAME_HEADER_LEN, RECORD_HEADER_LEN};
 use std::net::Ipv4Addr;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,14 +189,10 @@ impl Link {
             Ok(unique) => unique,
             Err(shared) => bytes::BytesMut::from(&shared[..]),
         };
-        let packets = self.open(&mut buffer).await?;
+        let positions = self.open(&mut buffer).await?.into_positions();
         if self.admitted.is_some() {
-            // One write buffer per message, for the virtio-net header before each packet.
-            let mut write = Vec::new();
-            for packet in packets {
-                if self.filter(packet) {
-                    self.write_tun(&mut write, packet).await;
-                }
+            for at in positions {
+                self.forward(&mut buffer, at).await;
             }
         }
         self.update_counters();
@@ -296,14 +295,27 @@ impl Link {
         }
     }
 
-    /// Uplink stage 4: the packet goes to the kernel (`write` is the buffer it is put together
-    /// in), its SYN's MSS clamped to the tun, behind a header that asks nothing of the kernel
-    /// or, for a TCP segment over the tun's MTU, asks it to cut the segment.
-    async fn write_tun(&self, write: &mut Vec<u8>, packet: &[u8]) {
+    /// Uplink stages 3 and 4 for the packet at `at` in the opened `message`: the filter, then
+    /// the tun. The packet is not copied: its virtio-net header is written over the bytes in
+    /// front of it, headers and packets the session has done with.
+    async fn forward(&self, message: &mut [u8], at: Range<usize>) {
+        // A record's header and a frame's are longer than the virtio-net header, so every
+        // packet has the room.
+        const _: () = assert!(RECORD_HEADER_LEN + FRAME_HEADER_LEN >= offload::HEADER_LEN);
+        let Some(write) = at.start.checked_sub(offload::HEADER_LEN).and_then(|start| message.get_mut(start..at.end))
+        else {
+            return;
+        };
+        if self.filter(&write[offload::HEADER_LEN..]) {
+            self.write_tun(write).await;
+        }
+    }
+
+    /// Uplink stage 4: `write` (a packet behind room for its header) goes to the kernel, its
+    /// SYN's MSS clamped to the tun, behind a header that asks nothing of the kernel or, for a
+    /// TCP segment over the tun's MTU, asks it to cut the segment.
+    async fn write_tun(&self, write: &mut [u8]) {
         let Some(tun) = self.relay.tun.as_ref() else { return };
-        write.clear();
-        write.extend_from_slice(&offload::PLAIN);
-        write.extend_from_slice(packet);
         let (header, packet) = write.split_at_mut(offload::HEADER_LEN);
         self.relay.segments.from_client(packet);
         match offload::to_kernel(packet, usize::from(self.relay.config.mtu)) {

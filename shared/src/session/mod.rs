@@ -24,6 +24,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::frame::{self, Frame, FrameKind, Frames, FRAME_HEADER_LEN, MAX_FRAME_BODY};
 use crate::wire::{MAX_MESSAGE_LEN, RECORD_HEADER_LEN, TAG_LEN};
 use std::collections::VecDeque;
+use std::ops::Range;
 
 /// Something the application should know about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +92,26 @@ pub struct Session {
 #[must_use = "the packets of a record are lost unless they are used"]
 pub struct Packets<'a> {
     packets: std::vec::IntoIter<&'a [u8]>,
+    /// The address of the message the packets lie in.
+    message_at: usize,
+}
+
+impl Packets<'_> {
+    /// Where the packets not yet taken lie in the message given to
+    /// [`Session::handle_message`], as byte ranges, in order. All that lies in front of a
+    /// packet is the record's and the frames' headers and the packets before it: a caller done
+    /// with those may write over them, to put a header of its own in front of a packet
+    /// instead of copying the packet behind one.
+    pub fn into_positions(self) -> std::vec::IntoIter<Range<usize>> {
+        let positions: Vec<_> = self
+            .packets
+            .map(|packet| {
+                let start = packet.as_ptr().addr() - self.message_at;
+                start..start + packet.len()
+            })
+            .collect();
+        positions.into_iter()
+    }
 }
 
 impl<'a> Iterator for Packets<'a> {
@@ -261,6 +282,7 @@ impl Session {
         if let Some(end) = &self.end {
             return Err(end.to_error());
         }
+        let message_at = message.as_ptr().addr();
         let (plaintext, rekeyed) = match self.opener.open(message) {
             Ok(opened) => opened,
             Err(OpenError::Malformed) => return Err(self.fail(Error::Malformed(Malformed::NotARecord))),
@@ -305,7 +327,7 @@ impl Session {
         if let Some(reason) = peer_closed {
             self.finish(End::PeerClosed(reason));
         }
-        Ok(Packets { packets: packets.into_iter() })
+        Ok(Packets { packets: packets.into_iter(), message_at })
     }
 
     /// The next event, if any.
