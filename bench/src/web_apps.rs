@@ -15,13 +15,16 @@
 //!   (app tab), through the launcher's own `hometun.fetch` (the tunnel without the service
 //!   worker: what the worker path costs on top), and directly; timed in the page, SHA-256
 //!   checked, the median of `--fetches` each.
+//! - 64 MiB up: `PUT` of 64 MiB made in the page to the same nginx (WebDAV, as a NAS takes a
+//!   file), the same three ways; timed in the page until the answer, the stored file's SHA-256
+//!   checked against the page's.
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use hometun_tests::apps::{jupyter, jupyter::Jupyter, nginx::Nginx};
+use hometun_tests::apps::{jupyter, jupyter::Jupyter, nginx::Nginx, sha256_hex};
 use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
 use hometun_tests::browser::webdriver::{Chromedriver, Session};
 use hometun_tests::lab::{addr, Lab, Node};
@@ -41,19 +44,23 @@ pub(crate) struct Options {
     #[arg(long, default_value_t = 3)]
     fetches: u32,
     /// After the measured fetches, profile the launcher page (Chromium's sampling profiler)
-    /// during one more fetch each way, and print where its time went.
+    /// during one more fetch and one more upload each way, and print where its time went.
     #[arg(long)]
     profile: bool,
 }
 
 const BIG: u64 = 64 << 20;
 const FILES: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
+/// Where the file server takes uploads: `PUT /dav/NAME` stores the body as NAME.
+const DAV: &str = r#"
+        location /dav/ { dav_methods PUT; create_full_put_path on; client_max_body_size 0; }
+"#;
 
 /// Runs the web app bench and prints its figures.
 pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let lab = Lab::start()?;
     let _jupyter = Jupyter::start(&lab)?;
-    let nginx = Nginx::start(&lab, Node::Host10, FILES.into(), "files", &[])?;
+    let nginx = Nginx::start_with(&lab, Node::Host10, FILES.into(), "files", &[], DAV)?;
     let sha = nginx.add_random_file("big.bin", BIG as usize)?;
     let trusted = TrustedLab::start(&lab)?;
     trusted.trust_app(jupyter::ADDR)?;
@@ -73,10 +80,13 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
     wait(&page, "the file server's index", Duration::from_secs(60), "return document.querySelector('h1') ? 1 : null")?;
     let tunnel_big = runs(options.fetches, || fetch_big(&page, "fetch", "/big.bin", &sha))?;
+    let tunnel_up = runs(options.fetches, || put_big(&page, "fetch", "", &nginx))?;
     let app = page.window()?;
     page.switch_to(&launcher)?;
     let lan_big = format!("http://{}/big.bin", nginx.addr);
     let launcher_big = runs(options.fetches, || fetch_big(&page, "window.hometun.fetch", &lan_big, &sha))?;
+    let lan_origin = format!("http://{}", nginx.addr);
+    let launcher_up = runs(options.fetches, || put_big(&page, "window.hometun.fetch", &lan_origin, &nginx))?;
     let mut profiles = Vec::new();
     if options.profile {
         profiles.push(profiled(&page, &launcher, "64 MiB through the service worker (the app tab's fetch)", || {
@@ -86,6 +96,19 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
         })?);
         profiles.push(profiled(&page, &launcher, "64 MiB by the launcher's hometun.fetch", || {
             fetch_big(&page, "window.hometun.fetch", &lan_big, &sha).map(drop)
+        })?);
+        profiles.push(profiled(
+            &page,
+            &launcher,
+            "64 MiB PUT through the service worker (the app tab's fetch)",
+            || {
+                page.switch_to(&app)?;
+                put_big(&page, "fetch", "", &nginx)?;
+                page.switch_to(&launcher)
+            },
+        )?);
+        profiles.push(profiled(&page, &launcher, "64 MiB PUT by the launcher's hometun.fetch", || {
+            put_big(&page, "window.hometun.fetch", &lan_origin, &nginx).map(drop)
         })?);
     }
     drop(page);
@@ -117,6 +140,7 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let direct_warm = warm_reloads(&direct, options.reloads)?;
     direct.goto(&format!("http://{}/", nginx.addr))?;
     let direct_big = runs(options.fetches, || fetch_big(&direct, "fetch", &lan_big, &sha))?;
+    let direct_up = runs(options.fetches, || put_big(&direct, "fetch", "", &nginx))?;
     drop(direct);
     let again = direct_driver.session(&direct_args, 1200, 900)?;
     let direct_return = to_login_form(&again, || again.goto(&login))?;
@@ -140,6 +164,13 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
         rate(tunnel_big),
         rate(launcher_big),
         rate(direct_big)
+    );
+    println!(
+        "| 64 MiB upload, PUT (median of {}) | {} | {} | {} |",
+        options.fetches,
+        rate(tunnel_up),
+        rate(launcher_up),
+        rate(direct_up)
     );
     for profile in profiles {
         println!("\n{profile}");
@@ -222,6 +253,39 @@ fn fetch_big(page: &Session<'_>, fetch: &str, url: &str, sha: &str) -> anyhow::R
         &[Value::from(url)],
     )?;
     ensure!(got["status"] == 200 && got["sha"] == sha, "64 MiB from {url}: {got}");
+    got["ms"].as_f64().context("time")
+}
+
+/// PUTs 64 MiB made in the page (once per page, random) to `/dav/up.bin` under `origin` (empty:
+/// the page's own) with the function `fetch` names, and checks that the file nginx stored has
+/// the page's SHA-256; the time in ms from the call to the answer.
+fn put_big(page: &Session<'_>, fetch: &str, origin: &str, nginx: &Nginx) -> anyhow::Result<f64> {
+    let stored = nginx.root().join("dav/up.bin");
+    let _ = std::fs::remove_file(&stored);
+    let got: Value = page.execute_async(
+        &format!(
+            r#"const [url, size, done] = arguments;
+        (async () => {{
+          if (!window.__benchUpload) {{
+            const body = new Uint8Array(size);
+            for (let at = 0; at < size; at += 65536) crypto.getRandomValues(body.subarray(at, at + 65536));
+            const d = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
+            window.__benchUpload = {{body, sha: [...d].map(x => x.toString(16).padStart(2, '0')).join('')}};
+          }}
+          const {{body, sha}} = window.__benchUpload;
+          const t0 = performance.now();
+          const r = await {fetch}(url, {{method: 'PUT', body}});
+          await r.arrayBuffer();
+          return {{status: r.status, ms: performance.now() - t0, sha}};
+        }})().then(done, e => done({{error: String(e)}}));"#
+        ),
+        &[Value::from(format!("{origin}/dav/up.bin")), Value::from(BIG)],
+    )?;
+    let on_disk = std::fs::read(&stored).map(|b| sha256_hex(&b)).unwrap_or_default();
+    ensure!(
+        matches!(got["status"].as_u64(), Some(201 | 204)) && got["sha"] == on_disk.as_str(),
+        "64 MiB PUT to {origin}/dav/up.bin: {got}, stored SHA-256 {on_disk:?}"
+    );
     got["ms"].as_f64().context("time")
 }
 
