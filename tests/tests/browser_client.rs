@@ -74,7 +74,7 @@ fn a_browser_enrols_reaches_the_lan_survives_a_drop_and_learns_it_was_revoked() 
         "range of 530865 bytes",
         "streamed upload of 8388608 bytes chunked",
         "streamed upload of 8388608 bytes with its Content-Length",
-        "window held at 16 chunks",
+        "window held at 4 chunks",
         "a body that does not match its Content-Length was refused",
         "WebSocket echoed",
         "cookie set by a script",

@@ -17,10 +17,13 @@ const PING_MS = 3000;
 const ASK_EVERY_MS = 3000;
 /** While requests are open on a port, it is checked this often (long polls, SSE). */
 const WATCH_EVERY_MS = 5000;
-/** Largest `body` chunk of a streamed request body. */
-const BODY_CHUNK = 64 * 1024;
-/** Request body chunks that may be sent ahead of wasm's `body-more`. */
-const BODY_WINDOW = 16;
+/**
+ * Size of a streamed request body's `body` chunks (the last may be shorter): the browser's reads
+ * of the body are gathered to it, since each chunk costs the launcher's thread a message.
+ */
+const BODY_CHUNK = 256 * 1024;
+/** Request body chunks that may be sent ahead of wasm's `body-more` (1 MiB). */
+const BODY_WINDOW = 4;
 /**
  * A request body that ends within this many bytes is sent whole, so the LAN app gets it with a
  * `Content-Length` (some embedded servers refuse chunked bodies); a longer one is streamed.
@@ -449,31 +452,44 @@ function joined(parts, size) {
 
 /**
  * Sends the request body of `upload` (the chunks already read, then the rest of its reader) in
- * `body` chunks of at most BODY_CHUNK bytes, at most BODY_WINDOW ahead of wasm's `body-more`
- * (`credit` waits for room), then `body-end`. Stops quietly once `isStopped()`; a body the page
- * aborted makes `fail` cancel the request.
+ * `body` chunks of BODY_CHUNK bytes (the last one shorter), at most BODY_WINDOW ahead of wasm's
+ * `body-more` (`credit` waits for room), then `body-end`. Stops quietly once `isStopped()`; a
+ * body the page aborted makes `fail` cancel the request.
  */
 async function pumpBody(tunnel, id, upload, credit, isStopped, fail) {
   const { reader, read } = upload;
+  let piece = new Uint8Array(BODY_CHUNK);
+  let filled = 0;
   const send = async (bytes) => {
-    for (let at = 0; at < bytes.byteLength && !isStopped(); at += BODY_CHUNK) {
-      await credit();
-      if (isStopped()) return;
-      const piece = bytes.slice(at, at + BODY_CHUNK);
-      tunnel.send({ op: 'body', id, data: piece.buffer }, [piece.buffer]);
+    await credit();
+    if (!isStopped()) tunnel.send({ op: 'body', id, data: bytes.buffer }, [bytes.buffer]);
+  };
+  // Gathers `bytes` into `piece`, sending each one that fills up.
+  const gather = async (bytes) => {
+    for (let at = 0; at < bytes.byteLength && !isStopped();) {
+      const n = Math.min(BODY_CHUNK - filled, bytes.byteLength - at);
+      piece.set(bytes.subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled === BODY_CHUNK) {
+        await send(piece);
+        piece = new Uint8Array(BODY_CHUNK);
+        filled = 0;
+      }
     }
   };
   try {
-    for (const bytes of read) await send(bytes);
+    for (const bytes of read) await gather(bytes);
     read.length = 0;
     while (!isStopped()) {
       const { done, value } = await reader.read();
       if (isStopped()) break;
       if (done) {
-        tunnel.send({ op: 'body-end', id });
+        if (filled) await send(piece.slice(0, filled));
+        if (!isStopped()) tunnel.send({ op: 'body-end', id });
         return;
       }
-      await send(value instanceof Uint8Array ? value : new Uint8Array(value));
+      await gather(value instanceof Uint8Array ? value : new Uint8Array(value));
     }
     reader.cancel().catch(() => {});
   } catch (error) {

@@ -1,11 +1,13 @@
-//! The flow-control window of one streamed response: at most [`WINDOW`] chunks sent and not yet
-//! taken by the reader (each `more` from the service worker gives one back).
+//! The flow-control window of one streamed body: at most [`WINDOW`] chunks sent and not yet
+//! taken by the other side (each `more` from the service worker gives one back; for a request
+//! body, each `body-more` from wasm, see `upload`).
 //!
 //! Pure bookkeeping; `fetch` waits on it before each chunk. A `more` for a chunk that was never
 //! sent is ignored, so a misbehaving reader cannot open the window wider than [`WINDOW`].
 
-/// Chunks that may be in flight to the reader.
-pub const WINDOW: u32 = 16;
+/// Chunks that may be in flight: with chunks of at most 256 KiB (a response's
+/// [`super::reply::MAX_CHUNK`], a request body's [`super::message::MAX_BODY_CHUNK`]), 1 MiB.
+pub const WINDOW: u32 = 4;
 
 /// The window of one response.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,13 +47,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sixteen_chunks_go_out_then_each_more_lets_one_more_go() {
+    fn a_window_of_chunks_goes_out_then_each_more_lets_one_more_go() {
         let mut credit = Credit::new();
         for _ in 0..WINDOW {
             assert!(credit.can_send());
             credit.sent();
         }
-        assert!(!credit.can_send(), "the 17th chunk waits");
+        assert!(!credit.can_send(), "the chunk past the window waits");
         credit.more();
         assert!(credit.can_send());
         credit.sent();

@@ -1,6 +1,6 @@
 //! Serving one `fetch`: the request mapped and sent on a pooled connection (a streamed body
 //! written piece by piece as `body` messages arrive, see `upload`), the response head mapped and
-//! posted, the body streamed in chunks of at most 64 KiB within the credit window,
+//! posted, the body streamed in chunks of at most 256 KiB within the credit window,
 //! HTML documents with the shim injected, then `end`; `error` when anything fails.
 
 use std::rc::Rc;

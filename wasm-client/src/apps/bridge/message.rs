@@ -9,8 +9,8 @@ use crate::http::BodyFraming;
 
 /// Largest buffered request body (`fetch` with `body`); a streamed one has no total cap.
 pub const MAX_BODY: usize = 64 << 20;
-/// Largest `body` chunk of a streamed request body.
-pub const MAX_BODY_CHUNK: usize = 64 * 1024;
+/// Largest `body` chunk of a streamed request body (the worker's `BODY_CHUNK`).
+pub const MAX_BODY_CHUNK: usize = 256 * 1024;
 pub use crate::apps::headers::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_PATH};
 /// Longest method name.
 pub const MAX_METHOD: usize = 32;

@@ -114,16 +114,20 @@ mod tests {
     use crate::apps::bridge::credit::WINDOW;
 
     #[test]
-    fn sixteen_chunks_may_come_ahead_and_each_written_one_earns_one_more() {
+    fn a_window_of_chunks_may_come_ahead_and_each_written_one_earns_one_more() {
         let mut inbox = Inbox::streamed();
         for i in 0..WINDOW {
             inbox.push(vec![i as u8]).unwrap();
         }
-        assert_eq!(inbox.push(vec![99]), Err(MessageError::BodyWithoutCredit), "the 17th came without credit");
+        assert_eq!(
+            inbox.push(vec![99]),
+            Err(MessageError::BodyWithoutCredit),
+            "the chunk past the window came without credit"
+        );
         assert_eq!(inbox.take(), (Some(Piece::Chunk(vec![0])), false), "nothing was written before the first");
         assert_eq!(inbox.push(vec![99]), Err(MessageError::BodyWithoutCredit), "taken is not yet written");
         assert_eq!(inbox.take(), (Some(Piece::Chunk(vec![1])), true), "the first is written: one credit");
-        inbox.push(vec![16]).unwrap();
+        inbox.push(vec![WINDOW as u8]).unwrap();
         assert_eq!(inbox.in_flight(), WINDOW);
     }
 
