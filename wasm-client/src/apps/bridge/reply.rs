@@ -9,8 +9,8 @@ use super::message::Id;
 
 /// Largest `chunk` of a response body (what one read of the LAN connection takes at most).
 /// Each chunk costs the launcher's thread a message out and a `more` in: with 256 KiB chunks
-/// instead of 64 KiB, a 64 MiB download through the worker took about a fifth fewer of that
-/// thread's profile samples (bench/README.md, "Chunks of 256 KiB on the port").
+/// instead of 64 KiB, a 64 MiB download through the worker took a sixth fewer of that
+/// thread's profile samples on average (bench/README.md, "Chunks of 256 KiB on the port").
 pub const MAX_CHUNK: usize = 256 * 1024;
 
 /// One outgoing message.
