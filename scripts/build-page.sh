@@ -3,6 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../www"
 trunk build
+# index.html without its indentation and without what trunk leaves in it that browsers ignore
+# (the rust link, as it injects no scripts here; data-integrity): ~220 bytes gzip. A line break stays wherever one was, so text renders the same;
+# only a <pre> or <textarea> holding lines would change, and the page has none.
+if grep -q '<\(pre\|textarea\)[^>]*>[^<]*$' dist/index.html; then
+  echo "build-page: index.html has a <pre> or <textarea> spanning lines; its indentation cannot go" >&2
+  exit 1
+fi
+sed -i -e 's/^[[:space:]]*//' -e '/^<link data-trunk rel="rust"/d' -e '/^$/d' -e 's/ data-integrity="none"//' \
+  dist/index.html
 # The remote desktop viewer (www/vnc + noVNC from npm, ES modules) as one ES module that the page
 # imports only when a desktop is opened (js/desktop.js). esbuild is pinned in package.json; the
 # npm packages are installed here too when missing or stale (as scripts/install.sh does).
