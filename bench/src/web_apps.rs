@@ -24,7 +24,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use hometun_tests::apps::{jupyter, jupyter::Jupyter, nginx::Nginx, sha256_hex};
+use hometun_tests::apps::nginx::{Nginx, DAV};
+use hometun_tests::apps::{jupyter, jupyter::Jupyter, sha256_hex};
 use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
 use hometun_tests::browser::webdriver::{Chromedriver, Session};
 use hometun_tests::lab::{addr, Lab, Node};
@@ -51,10 +52,6 @@ pub(crate) struct Options {
 
 const BIG: u64 = 64 << 20;
 const FILES: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
-/// Where the file server takes uploads: `PUT /dav/NAME` stores the body as NAME.
-const DAV: &str = r#"
-        location /dav/ { dav_methods PUT; create_full_put_path on; client_max_body_size 0; }
-"#;
 
 /// Runs the web app bench and prints its figures.
 pub(crate) fn run(options: &Options) -> anyhow::Result<()> {

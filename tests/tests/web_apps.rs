@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use hometun_tests::apps::lighttpd::Lighttpd;
-use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, nginx::Nginx, selfsigned, syncthing, syncthing::Syncthing};
+use hometun_tests::apps::nginx::{self, Nginx};
+use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, selfsigned, syncthing, syncthing::Syncthing};
 use hometun_tests::browser::apps_page::{self, close_tab, open_app, open_typed, wait, TrustedLab};
 use hometun_tests::browser::webdriver::Session;
 use hometun_tests::lab::{addr, Lab, Node};
@@ -640,8 +641,8 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 #[test]
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
-    let fresh = "location /fresh/ { expires 1h; }";
-    let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], fresh).expect("nginx");
+    let locations = format!("location /fresh/ {{ expires 1h; }}{}", nginx::DAV);
+    let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], &locations).expect("nginx");
     let sha = nginx.add_random_file("big.bin", BIG as usize).expect("64 MiB file");
     let bytes = std::fs::read(nginx.root().join("big.bin")).expect("the file");
     let trusted = TrustedLab::start(&lab).expect("trusted relay");
@@ -663,6 +664,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     let ranges = [(0, 65_535), (1_000_000, 1_999_999), (BIG - 100_000, BIG - 1), (12_345_678, 12_345_678)];
     step(&page, "files ranges", || check_ranges(&page, &bytes, &ranges));
     step(&page, "files kept by the app's cache", || fetch_twice_then_changed(&page, &nginx));
+    step(&page, "files uploaded", || uploads_arrive_as_sent(&page, &nginx));
     step(&page, "files whole", || {
         let got = page.execute_async(FETCH_AND_HASH, &[json!("/big.bin")])?;
         ensure!(got["status"] == 200 && got["length"] == BIG, "whole file: {got}");
@@ -718,6 +720,79 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
 }
 
 const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
+
+/// The app tab uploads as apps do, with `fetch` and with `XMLHttpRequest`: bytes (a whole
+/// buffer and a view into the middle of one) and text (with and without a `Content-Type` of its
+/// own; with a lone surrogate, which becomes U+FFFD), large ones (which the shim hands on as
+/// Blobs) and a small one. Each file the device stores has the SHA-256 of the bytes the page
+/// meant, and the device saw the `Content-Type` the browser gives such a body (none for bytes,
+/// `text/plain;charset=UTF-8` for text without one).
+fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
+    let got = page.execute_async(
+        r#"const done = arguments[0];
+        (async () => {
+          const random = (n) => {
+            const b = new Uint8Array(n);
+            for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, i + 65536));
+            return b;
+          };
+          const hex = async (bytes) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))]
+            .map(x => x.toString(16).padStart(2, '0')).join('');
+          const text = 'ü€😀\uD800'.repeat(200000) + 'end';
+          const big = random(6 << 20);
+          const xhr = (path, body) => new Promise((resolve, reject) => {
+            const r = new XMLHttpRequest();
+            r.open('PUT', path);
+            r.onload = () => resolve(r.status);
+            r.onerror = () => reject(new Error('XHR ' + path + ' failed'));
+            r.send(body);
+          });
+          const put = (path, body, headers) => fetch(path, {method: 'PUT', body, headers}).then(r => r.status);
+          const cases = [
+            ['fetch-bytes.bin', () => put('/dav/fetch-bytes.bin', big.buffer), big],
+            ['fetch-view.bin', () => put('/dav/fetch-view.bin', big.subarray(12345, 12345 + (3 << 20))), big.subarray(12345, 12345 + (3 << 20))],
+            ['fetch-small.bin', () => put('/dav/fetch-small.bin', big.subarray(0, 1000)), big.subarray(0, 1000)],
+            ['fetch-text.txt', () => put('/dav/fetch-text.txt', text), new TextEncoder().encode(text)],
+            ['fetch-json.txt', () => put('/dav/fetch-json.txt', text, {'Content-Type': 'application/json'}), new TextEncoder().encode(text)],
+            ['xhr-bytes.bin', () => xhr('/dav/xhr-bytes.bin', big.subarray(1 << 20)), big.subarray(1 << 20)],
+            ['xhr-text.txt', () => xhr('/dav/xhr-text.txt', text), new TextEncoder().encode(text)],
+          ];
+          const out = {};
+          for (const [name, send, meant] of cases) out[name] = {status: await send(), sha: await hex(meant), length: meant.byteLength};
+          return out;
+        })().then(done, e => done({error: String(e)}));"#,
+        &[],
+    )?;
+    let no_type = "-";
+    let text = "text/plain;charset=UTF-8";
+    for (name, content_type) in [
+        ("fetch-bytes.bin", no_type),
+        ("fetch-view.bin", no_type),
+        ("fetch-small.bin", no_type),
+        ("fetch-text.txt", text),
+        ("fetch-json.txt", "application/json"),
+        ("xhr-bytes.bin", no_type),
+        ("xhr-text.txt", text),
+    ] {
+        let sent = &got[name];
+        ensure!(matches!(sent["status"].as_u64(), Some(201 | 204)), "PUT /dav/{name}: {got}");
+        let stored = std::fs::read(nginx.root().join("dav").join(name))?;
+        ensure!(
+            stored.len() as u64 == sent["length"] && sent["sha"] == hometun_tests::apps::sha256_hex(&stored).as_str(),
+            "/dav/{name}: {} bytes stored, not the {} the page meant (or other bytes)",
+            stored.len(),
+            sent["length"]
+        );
+        let request = format!("{} \"PUT /dav/{name} ", addr::HOME);
+        let logged = nginx.requests().into_iter().find(|l| l.starts_with(&request));
+        let seen = logged.as_deref().and_then(|l| l.rsplit('"').nth(1));
+        ensure!(
+            seen == Some(content_type),
+            "/dav/{name} came with Content-Type {seen:?}, not {content_type}: {logged:?}"
+        );
+    }
+    Ok(())
+}
 
 /// The app tab fetches files as a page does (the default cache mode), twice each: a file with
 /// validators (nginx's `ETag`, `Last-Modified`) is asked again and answered `304` from the
@@ -788,7 +863,7 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
             ("workers.html", hometun_tests::apps::WORKERS_PAGE.as_bytes()),
             ("worker.js", hometun_tests::apps::WORKER_SCRIPT.as_bytes()),
         ],
-        hometun_tests::apps::nginx::LAN_SERVICES,
+        nginx::LAN_SERVICES,
     )
     .expect("nginx with the worker page");
     let trusted = TrustedLab::start(&lab).expect("trusted relay");

@@ -618,9 +618,36 @@
   }
   self.WebSocket = WebSocket;
 
+  // ---- large bodies as Blobs -----------------------------------------------------------------
+  // Chromium gives a service worker a request whose body is bytes or text only after copying
+  // it whole (about 6 ms a MiB for bytes, 10 for text, before the worker sees the request); a
+  // Blob's comes at once, as a stream (docs/web-apps.md, "Large bodies"). So fetch and XHR
+  // get large ones as Blobs of the same bytes and the same Content-Type.
+  const BLOB_FROM = 256 * 1024;
+  /** `body` (bytes, or text when `text`) as a Blob when it is large, else null. */
+  const asBlob = (body, text) => ((typeof body === 'string' ? text && body.length
+    : (ArrayBuffer.isView(body) ? body.buffer : body) instanceof ArrayBuffer && body.byteLength) >= BLOB_FROM
+    ? new Blob([body]) : null);
+  /** A plain `init` with a large body: the same with the body as a Blob. */
+  const blobInit = (init) => {
+    // (A keepalive request with a body this large fails either way.)
+    if (!init || Object.getPrototypeOf(init) !== Object.prototype) return init;
+    try {
+      const body = asBlob(init.body, true);
+      if (!body) return init;
+      const headers = new Headers(init.headers);
+      // What fetch says of a text body; a Blob of no type says nothing.
+      if (typeof init.body === 'string' && !headers.has('content-type')) headers.set('content-type', 'text/plain;charset=UTF-8');
+      return { ...init, body, headers };
+    } catch (_) {
+      return init; // fetch itself says what is wrong with it
+    }
+  };
+
   // ---- hard-coded LAN URLs -------------------------------------------------------------------
   const nativeFetch = self.fetch;
   self.fetch = function fetch(input, init) {
+    init = blobInit(init);
     if (input instanceof Request) {
       const mapped = mapUrl(input.url);
       return nativeFetch(mapped ? new Request(mapped, input) : input, init);
@@ -632,6 +659,11 @@
     const nativeXhrOpen = XMLHttpRequest.prototype.open;
     XMLHttpRequest.prototype.open = function open(method, url, ...rest) {
       return nativeXhrOpen.call(this, method, mapUrl(url) || url, ...rest);
+    };
+    // Text stays: XHR rewrites the charset of a text body's Content-Type, not a Blob's.
+    const nativeXhrSend = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.send = function send(body) {
+      return nativeXhrSend.call(this, asBlob(body, false) || body);
     };
   }
 

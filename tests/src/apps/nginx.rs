@@ -1,6 +1,7 @@
 //! nginx (Debian's `nginx-light`) on a LAN host serving one directory: static pages and large
-//! files with `Range`, every request written to its access log (so a test can prove that nothing
-//! reached it). One process (`master_process off`), everything under the lab's scratch directory.
+//! files with `Range`, uploads where asked ([`DAV`]), every request written to its access log (so
+//! a test can prove that nothing reached it, or which `Content-Type` came). One process
+//! (`master_process off`), everything under the lab's scratch directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -89,7 +90,8 @@ impl Nginx {
         Ok(super::sha256_hex(&bytes))
     }
 
-    /// Every request it logged so far (one line each: client address, request line, status).
+    /// Every request it logged so far (one line each: client address, request line, status, body
+    /// bytes sent, then `Range`, `Origin` and `Content-Type` in quotes, `-` when absent).
     pub fn requests(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default().lines().map(str::to_owned).collect()
     }
@@ -128,6 +130,12 @@ pub const LAN_SERVICES: &str = r#"
         }
 "#;
 
+/// A `location` block that stores uploads, as a NAS takes a file: `PUT /dav/NAME` writes the
+/// body to NAME under the root (WebDAV, any size).
+pub const DAV: &str = r#"
+        location /dav/ { dav_methods PUT; create_full_put_path on; client_max_body_size 0; }
+"#;
+
 fn config_text(dir: &Path, addr: SocketAddr, locations: &str) -> String {
     let d = dir.display();
     format!(
@@ -140,7 +148,7 @@ events {{ worker_connections 256; }}
 http {{
     types {{ text/html html; text/plain txt; application/javascript js; application/json json; application/octet-stream bin; }}
     default_type application/octet-stream;
-    log_format lab '$remote_addr "$request" $status $body_bytes_sent "$http_range" "$http_origin"';
+    log_format lab '$remote_addr "$request" $status $body_bytes_sent "$http_range" "$http_origin" "$content_type"';
     access_log {d}/access.log lab;
     client_body_temp_path {d}/tmp/body;
     proxy_temp_path {d}/tmp/proxy;
