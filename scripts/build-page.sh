@@ -4,8 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../www"
 trunk build
 # index.html without its indentation and without what trunk leaves in it that browsers ignore
-# (the rust link, as it injects no scripts here; data-integrity): ~220 bytes gzip. A line break stays wherever one was, so text renders the same;
-# only a <pre> or <textarea> holding lines would change, and the page has none.
+# (the rust link, as it injects no scripts here; data-integrity): ~220 bytes gzip. A line break
+# stays wherever one was, so text renders the same; only a <pre> or <textarea> holding lines
+# would change, and the page has none.
 if grep -q '<\(pre\|textarea\)[^>]*>[^<]*$' dist/index.html; then
   echo "build-page: index.html has a <pre> or <textarea> spanning lines; its indentation cannot go" >&2
   exit 1

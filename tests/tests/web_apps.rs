@@ -723,8 +723,8 @@ const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
 
 /// The app tab uploads as apps do, with `fetch` and with `XMLHttpRequest`: bytes (a whole
 /// buffer and a view into the middle of one) and text (with and without a `Content-Type` of its
-/// own; with a lone surrogate, which becomes U+FFFD), large ones (which the shim hands on as
-/// Blobs) and a small one. Each file the device stores has the SHA-256 of the bytes the page
+/// own, also one from a `Request` given with the body apart; with a lone surrogate, which
+/// becomes U+FFFD), large ones (which the shim hands on as Blobs) and a small one. Each file the device stores has the SHA-256 of the bytes the page
 /// meant, and the device saw the `Content-Type` the browser gives such a body (none for bytes,
 /// `text/plain;charset=UTF-8` for text without one).
 fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
@@ -754,6 +754,8 @@ fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<(
             ['fetch-small.bin', () => put('/dav/fetch-small.bin', big.subarray(0, 1000)), big.subarray(0, 1000)],
             ['fetch-text.txt', () => put('/dav/fetch-text.txt', text), new TextEncoder().encode(text)],
             ['fetch-json.txt', () => put('/dav/fetch-json.txt', text, {'Content-Type': 'application/json'}), new TextEncoder().encode(text)],
+            ['request-bytes.bin', () => fetch(new Request('/dav/request-bytes.bin', {method: 'PUT', headers: {'Content-Type': 'application/x-thing'}}), {body: big}).then(r => r.status), big],
+            ['request-text.txt', () => fetch(new Request('/dav/request-text.txt', {method: 'PUT', headers: {'Content-Type': 'application/json'}}), {body: text}).then(r => r.status), new TextEncoder().encode(text)],
             ['xhr-bytes.bin', () => xhr('/dav/xhr-bytes.bin', big.subarray(1 << 20)), big.subarray(1 << 20)],
             ['xhr-text.txt', () => xhr('/dav/xhr-text.txt', text), new TextEncoder().encode(text)],
           ];
@@ -771,6 +773,8 @@ fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<(
         ("fetch-small.bin", no_type),
         ("fetch-text.txt", text),
         ("fetch-json.txt", "application/json"),
+        ("request-bytes.bin", "application/x-thing"),
+        ("request-text.txt", "application/json"),
         ("xhr-bytes.bin", no_type),
         ("xhr-text.txt", text),
     ] {

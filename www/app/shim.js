@@ -628,16 +628,21 @@
   const asBlob = (body, text) => ((typeof body === 'string' ? text && body.length
     : (ArrayBuffer.isView(body) ? body.buffer : body) instanceof ArrayBuffer && body.byteLength) >= BLOB_FROM
     ? new Blob([body]) : null);
-  /** A plain `init` with a large body: the same with the body as a Blob. */
-  const blobInit = (init) => {
+  /**
+   * A plain `init` with a large body: the same with the body as a Blob. For text, the headers
+   * fetch would use (`init`'s, else those of `input` when it is a Request) get the type it would
+   * give such a body when they have none; a Blob of no type gives none.
+   */
+  const blobInit = (input, init) => {
     // (A keepalive request with a body this large fails either way.)
-    if (!init || Object.getPrototypeOf(init) !== Object.prototype) return init;
+    if (!init || init.constructor !== Object) return init;
     try {
       const body = asBlob(init.body, true);
       if (!body) return init;
-      const headers = new Headers(init.headers);
-      // What fetch says of a text body; a Blob of no type says nothing.
-      if (typeof init.body === 'string' && !headers.has('content-type')) headers.set('content-type', 'text/plain;charset=UTF-8');
+      if (typeof init.body !== 'string') return { ...init, body };
+      // (A URL string has no `headers`.)
+      const headers = new Headers(init.headers ?? input.headers);
+      if (!headers.has('content-type')) headers.set('content-type', 'text/plain;charset=UTF-8');
       return { ...init, body, headers };
     } catch (_) {
       return init; // fetch itself says what is wrong with it
@@ -647,7 +652,7 @@
   // ---- hard-coded LAN URLs -------------------------------------------------------------------
   const nativeFetch = self.fetch;
   self.fetch = function fetch(input, init) {
-    init = blobInit(init);
+    init = blobInit(input, init);
     if (input instanceof Request) {
       const mapped = mapUrl(input.url);
       return nativeFetch(mapped ? new Request(mapped, input) : input, init);
