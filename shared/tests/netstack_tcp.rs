@@ -195,6 +195,26 @@ fn a_reset_from_the_peer_is_reported_as_reset() {
 }
 
 #[test]
+fn what_the_peer_sent_before_its_reset_is_read_first_and_a_waiting_writer_learns_of_the_reset() {
+    let mut world = World::new();
+    let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(1)));
+    // The answer arrives and waits unread, then the peer resets (a server that answers `413`
+    // and closes at once, with our upload still coming).
+    assert_eq!(world.client.tcp_send(stream, b"answer"), Ok(6));
+    assert!(world.run_until(Duration::from_secs(1), |w| w.client.tcp_recv_queue(stream) == Ok(6)));
+    world.lan.reset_all_connections();
+    assert!(wait_for(&mut world, stream, TcpState::Reset, Duration::from_secs(1)));
+
+    let reset = Err(Error::ConnectionReset(lan(ECHO_PORT)));
+    assert_eq!(world.client.tcp_send_capacity(stream), reset, "a writer waiting for room must not wait forever");
+    let mut buf = [0u8; 64];
+    assert_eq!(world.client.tcp_recv(stream, &mut buf), Ok(6), "the answer is still read");
+    assert_eq!(&buf[..6], b"answer");
+    assert_eq!(world.client.tcp_recv(stream, &mut buf), reset, "then the reset");
+}
+
+#[test]
 fn released_handles_are_invalid_and_their_ports_are_freed() {
     let mut world = World::new();
     let stream = world.client.tcp_connect(lan(ECHO_PORT)).unwrap();

@@ -295,9 +295,13 @@ impl NetStack {
         }
     }
 
-    /// Free room in the send buffer, in bytes (0 while connecting or after closing).
+    /// Free room in the send buffer, in bytes (0 while connecting or after closing); the
+    /// connection's error once it has one, so a writer waiting for room learns of a reset.
     pub fn tcp_send_capacity(&self, handle: TcpHandle) -> Result<usize> {
         let entry = self.tcp.entry(handle)?;
+        if let Some(error) = entry.error() {
+            return Err(error);
+        }
         let socket = self.sockets.get::<tcp::Socket>(entry.socket);
         if !socket.may_send() {
             return Ok(0);
@@ -345,17 +349,22 @@ impl NetStack {
     }
 
     /// Runs one read of `handle`'s socket, answering the connection's error instead when it
-    /// has one, and the end of the stream once the peer closed and everything was read.
+    /// has one (after a reset, once what arrived before it is read), and the end of the stream
+    /// once the peer closed and everything was read.
     fn tcp_recv_with(
         &mut self,
         handle: TcpHandle,
         read: impl FnOnce(&mut tcp::Socket<'static>) -> std::result::Result<usize, tcp::RecvError>,
     ) -> Result<usize> {
         let entry = self.tcp.entry(handle)?;
-        if let Some(error) = entry.error() {
-            return Err(error);
-        }
         let socket = self.sockets.get_mut::<tcp::Socket>(entry.socket);
+        if let Some(error) = entry.error() {
+            // What the peer sent before its reset is still read first, as a kernel's TCP does:
+            // a server's answer followed at once by its reset (a `413`, then close) gets through.
+            if !(matches!(error, Error::ConnectionReset(_)) && socket.can_recv()) {
+                return Err(error);
+            }
+        }
         match read(socket) {
             Ok(n) => Ok(n),
             Err(tcp::RecvError::Finished) => Err(Error::EndOfStream),
