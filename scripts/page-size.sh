@@ -12,11 +12,13 @@
 # when such an app opens) is not part of that page: it is listed and held to TLS_CEILING apart.
 # The page is not there yet (docs/ssh.md "Size"), so CI (scripts/test.sh) holds it at CEILING,
 # today's size plus a little: it may not grow (it grew by 11 KB for opt-level 3 on the tunnel's
-# hot crates, +19 % browser download, and by 0.45 KB for reads that hand a body on without a
-# copy, -3.5 % of the page's busy time in a download). Lower CEILING whenever the page shrinks.
+# hot crates, +19 % browser download, by 0.45 KB for reads that hand a body on without a
+# copy, -3.5 % of the page's busy time in a download, and by 0.8 KB for an app's early answer
+# to an upload: a 413 reaches the page instead of a write that waited forever on the reset).
+# Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=878900
+CEILING=879710
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

@@ -641,7 +641,7 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 #[test]
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
-    let locations = format!("location /fresh/ {{ expires 1h; }}{}", nginx::DAV);
+    let locations = format!("location /fresh/ {{ expires 1h; }}{}{SMALL_UPLOADS}", nginx::DAV);
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], &locations).expect("nginx");
     let sha = nginx.add_random_file("big.bin", BIG as usize).expect("64 MiB file");
     let bytes = std::fs::read(nginx.root().join("big.bin")).expect("the file");
@@ -665,6 +665,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     step(&page, "files ranges", || check_ranges(&page, &bytes, &ranges));
     step(&page, "files kept by the app's cache", || fetch_twice_then_changed(&page, &nginx));
     step(&page, "files uploaded", || uploads_arrive_as_sent(&page, &nginx));
+    step(&page, "files too large for the device", || too_large_is_answered(&page, &nginx));
     step(&page, "files whole", || {
         let got = page.execute_async(FETCH_AND_HASH, &[json!("/big.bin")])?;
         ensure!(got["status"] == 200 && got["length"] == BIG, "whole file: {got}");
@@ -720,6 +721,27 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
 }
 
 const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
+
+/// Where the device takes uploads of at most 1 MiB and, past that, answers `413` and closes at
+/// once (no lingering to read the rest), as small embedded servers do: the rest of the body then
+/// meets a reset.
+const SMALL_UPLOADS: &str = r#"
+        location /small/ { dav_methods PUT; create_full_put_path on; client_max_body_size 1m; lingering_close off; }
+"#;
+
+/// An upload of 8 MiB where the device takes at most 1 MiB: the page gets the device's `413`
+/// (not a `502` for the reset that follows it), and the device stored nothing.
+fn too_large_is_answered(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
+    let got = page.execute_async(
+        r#"const done = arguments[0];
+        fetch('/small/big.bin', {method: 'PUT', body: new Uint8Array(8 << 20)})
+          .then(async r => done({status: r.status, text: (await r.text()).slice(0, 200)}), e => done({error: String(e)}));"#,
+        &[],
+    )?;
+    ensure!(got["status"] == 413, "an 8 MiB PUT where the device takes 1 MiB: {got}");
+    ensure!(!nginx.root().join("small/big.bin").exists(), "the device stored the refused file");
+    Ok(())
+}
 
 /// The app tab uploads as apps do, with `fetch` and with `XMLHttpRequest`: bytes (a whole
 /// buffer and a view into the middle of one) and text (with and without a `Content-Type` of its

@@ -6,11 +6,16 @@
 //! A reused connection that fails before the first response byte (the server closed it while
 //! idle) is retried once on a new connection; the request is still in memory. A request whose
 //! body is streamed ([`send_streamed`]) cannot be sent twice: it goes on a new connection and is
-//! never retried; its response is read once the whole body is written.
+//! never retried. Its response head is looked for while the body is written: a server may refuse
+//! before it has read the body (a `413` for a file too large, a `401`), and then the rest of the
+//! body is not sent (RFC 9112, section 9.5) and the connection is not reused. An early answer
+//! that refuses nothing (below 400, not closing) still gets the whole body first.
 
 use hometun_shared::app_name::AppTarget;
 use std::future::Future;
+use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
 
 use super::pool::{self, Connection, Lease};
 use super::stream::LanStream;
@@ -57,8 +62,9 @@ pub async fn send(
 }
 
 /// Sends `request`'s head framed by `framing`, then each piece `next_piece` gives until its
-/// end, on a new connection; returns like [`send`]. Fails when a piece fails (a cancel), when the
-/// pieces do not add up to a `Content-Length`, or when the connection breaks.
+/// end, on a new connection; returns like [`send`], at the body's end or as soon as a refusing
+/// response head is there (the rest is then not sent). Fails when a piece fails (a cancel), when
+/// the pieces do not add up to a `Content-Length`, or when the connection breaks.
 pub async fn send_streamed<F, P>(
     target: AppTarget,
     request: &Request,
@@ -74,16 +80,50 @@ where
     let mut lease = pool::lease_new(target).await?;
     let stream = lease.connection().stream.clone();
     on_stream(&stream);
-    stream.write_all(&head).await?;
-    let mut framer = BodyFramer::new(framing);
-    while let Piece::Chunk(data) = next_piece().await? {
-        stream.write_all(&framer.frame(&data)?).await?;
-    }
-    stream.write_all(framer.finish()?).await?;
-    match read_head(lease.connection()).await {
-        Ok(head) => start(head, lease, request),
+    let body = async {
+        stream.write_all(&head).await?;
+        let mut framer = BodyFramer::new(framing);
+        while let Piece::Chunk(data) = next_piece().await? {
+            stream.write_all(&framer.frame(&data)?).await?;
+        }
+        stream.write_all(framer.finish()?).await
+    };
+    let (answer, early) = {
+        let mut body = pin!(body);
+        let mut answer = pin!(read_head(lease.connection()));
+        // The answer first: when both are ready (an answer, then a reset that fails the write),
+        // the answer is what the page should see.
+        let first = std::future::poll_fn(|cx| match answer.as_mut().poll(cx) {
+            Poll::Ready(answer) => Poll::Ready(Err(answer)),
+            Poll::Pending => body.as_mut().poll(cx).map(Ok),
+        })
+        .await;
+        match first {
+            // Answered early and refusing (an error, or closing): the rest of the body is not sent.
+            Err(Ok(head)) if head.status >= 400 || closes(&head) => (Ok(head), true),
+            // Answered early and reading on: the body is sent whole first, as it would be anyway.
+            Err(Ok(head)) => {
+                body.await?;
+                (Ok(head), false)
+            }
+            Err(Err(failure)) => (Err(failure), true),
+            Ok(Ok(())) => (answer.await, false),
+            Ok(Err(e)) => return Err(e),
+        }
+    };
+    match answer {
+        Ok(head) => {
+            let (head, mut exchange) = start(head, lease, request)?;
+            exchange.close_after |= early;
+            Ok((head, exchange))
+        }
         Err(Failure::BeforeResponse(e) | Failure::InResponse(e)) => Err(e),
     }
+}
+
+/// Whether `head` says the server closes the connection after it.
+fn closes(head: &ResponseHead) -> bool {
+    head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
 }
 
 /// The exchange that reads the body of the response to `request` whose `head` arrived.
@@ -91,7 +131,7 @@ fn start(head: ResponseHead, lease: Lease, request: &Request) -> Result<(Respons
     let body = Body::for_response(&head, request.is_head())?;
     // After a HEAD, a server that sends the body anyway would make its bytes the next
     // response's head: such a connection is not reused.
-    let close_after = request.is_head() || head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    let close_after = request.is_head() || closes(&head);
     Ok((head, Exchange { lease: Some(lease), body, close_after }))
 }
 
