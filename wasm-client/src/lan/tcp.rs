@@ -104,9 +104,11 @@ impl TcpStream {
     /// The next received bytes; `Ok(None)` once the peer closed and everything was read.
     pub async fn read(&self) -> Result<Option<Vec<u8>>, ClientError> {
         let outcome = wait::until(self.tunnel.link(), None, |link| {
+            // Nothing is allocated while nothing waits (an upload's watch for its answer looks
+            // on every turn of the tunnel).
             let mut buf = Vec::new();
             let result = with_net(link, |net| {
-                buf.reserve_exact(net.tcp_recv_queue(self.handle)?.clamp(1, READ_CHUNK));
+                buf.reserve_exact(net.tcp_recv_queue(self.handle)?.min(READ_CHUNK));
                 net.tcp_recv_append(self.handle, &mut buf, READ_CHUNK)
             });
             match result {
