@@ -746,9 +746,10 @@ fn too_large_is_answered(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()
 /// The app tab uploads as apps do, with `fetch` and with `XMLHttpRequest`: bytes (a whole
 /// buffer and a view into the middle of one) and text (with and without a `Content-Type` of its
 /// own, also one from a `Request` given with the body apart; with a lone surrogate, which
-/// becomes U+FFFD), large ones (which the shim hands on as Blobs) and a small one. Each file the device stores has the SHA-256 of the bytes the page
-/// meant, and the device saw the `Content-Type` the browser gives such a body (none for bytes,
-/// `text/plain;charset=UTF-8` for text without one).
+/// becomes U+FFFD), large ones (which the shim hands on as Blobs) and a small one. Each file the
+/// device stores has the SHA-256 of the bytes the page meant, and the device saw the
+/// `Content-Type` the browser gives such a body (none for bytes, `text/plain;charset=UTF-8` for
+/// text without one).
 fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
     let got = page.execute_async(
         r#"const done = arguments[0];
@@ -761,6 +762,7 @@ fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<(
           const hex = async (bytes) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))]
             .map(x => x.toString(16).padStart(2, '0')).join('');
           const text = 'ü€😀\uD800'.repeat(200000) + 'end';
+          const utf8 = new TextEncoder().encode(text);
           const big = random(6 << 20);
           const xhr = (path, body) => new Promise((resolve, reject) => {
             const r = new XMLHttpRequest();
@@ -774,12 +776,12 @@ fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<(
             ['fetch-bytes.bin', () => put('/dav/fetch-bytes.bin', big.buffer), big],
             ['fetch-view.bin', () => put('/dav/fetch-view.bin', big.subarray(12345, 12345 + (3 << 20))), big.subarray(12345, 12345 + (3 << 20))],
             ['fetch-small.bin', () => put('/dav/fetch-small.bin', big.subarray(0, 1000)), big.subarray(0, 1000)],
-            ['fetch-text.txt', () => put('/dav/fetch-text.txt', text), new TextEncoder().encode(text)],
-            ['fetch-json.txt', () => put('/dav/fetch-json.txt', text, {'Content-Type': 'application/json'}), new TextEncoder().encode(text)],
+            ['fetch-text.txt', () => put('/dav/fetch-text.txt', text), utf8],
+            ['fetch-json.txt', () => put('/dav/fetch-json.txt', text, {'Content-Type': 'application/json'}), utf8],
             ['request-bytes.bin', () => fetch(new Request('/dav/request-bytes.bin', {method: 'PUT', headers: {'Content-Type': 'application/x-thing'}}), {body: big}).then(r => r.status), big],
-            ['request-text.txt', () => fetch(new Request('/dav/request-text.txt', {method: 'PUT', headers: {'Content-Type': 'application/json'}}), {body: text}).then(r => r.status), new TextEncoder().encode(text)],
+            ['request-text.txt', () => fetch(new Request('/dav/request-text.txt', {method: 'PUT', headers: {'Content-Type': 'application/json'}}), {body: text}).then(r => r.status), utf8],
             ['xhr-bytes.bin', () => xhr('/dav/xhr-bytes.bin', big.subarray(1 << 20)), big.subarray(1 << 20)],
-            ['xhr-text.txt', () => xhr('/dav/xhr-text.txt', text), new TextEncoder().encode(text)],
+            ['xhr-text.txt', () => xhr('/dav/xhr-text.txt', text), utf8],
           ];
           const out = {};
           for (const [name, send, meant] of cases) out[name] = {status: await send(), sha: await hex(meant), length: meant.byteLength};
