@@ -13,12 +13,14 @@
 # The page is not there yet (docs/ssh.md "Size"), so CI (scripts/test.sh) holds it at CEILING,
 # today's size plus a little: it may not grow (it grew by 11 KB for opt-level 3 on the tunnel's
 # hot crates, +19 % browser download, by 0.45 KB for reads that hand a body on without a
-# copy, -3.5 % of the page's busy time in a download, and by 0.8 KB for an app's early answer
-# to an upload: a 413 reaches the page instead of a write that waited forever on the reset).
+# copy, -3.5 % of the page's busy time in a download, by 0.8 KB for an app's early answer
+# to an upload: a 413 reaches the page instead of a write that waited forever on the reset,
+# and by 3.2 KB for pages and files a device sends gzipped whatever it is asked, as embedded
+# devices do: decoded through the browser's DecompressionStream instead of shown as bytes).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=879710
+CEILING=883000
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

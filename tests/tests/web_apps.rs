@@ -641,7 +641,7 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 #[test]
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
-    let locations = format!("location /fresh/ {{ expires 1h; }}{}{SMALL_UPLOADS}", nginx::DAV);
+    let locations = format!("location /fresh/ {{ expires 1h; }}{}{SMALL_UPLOADS}{COMPRESSED}", nginx::DAV);
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], &locations).expect("nginx");
     let sha = nginx.add_random_file("big.bin", BIG as usize).expect("64 MiB file");
     let bytes = std::fs::read(nginx.root().join("big.bin")).expect("the file");
@@ -666,6 +666,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     step(&page, "files kept by the app's cache", || fetch_twice_then_changed(&page, &nginx));
     step(&page, "files uploaded", || uploads_arrive_as_sent(&page, &nginx));
     step(&page, "files too large for the device", || too_large_is_answered(&page, &nginx));
+    step(&page, "files compressed anyway", || compressed_anyway_arrives_plain(&page, &nginx));
     step(&page, "files whole", || {
         let got = page.execute_async(FETCH_AND_HASH, &[json!("/big.bin")])?;
         ensure!(got["status"] == 200 && got["length"] == BIG, "whole file: {got}");
@@ -728,6 +729,78 @@ const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
 const SMALL_UPLOADS: &str = r#"
         location /small/ { dav_methods PUT; create_full_put_path on; client_max_body_size 1m; lingering_close off; }
 "#;
+
+/// Where the device serves its files gzipped whatever the browser asks (nginx `gzip_static
+/// always`, as embedded devices serve pages from flash): `NAME.gz` goes out for `NAME`.
+const COMPRESSED: &str = r#"
+        location /esp/ { gzip_static always; }
+"#;
+
+/// A device page that sets its title to whether the shim ran before it.
+const ESP_PAGE: &str = "<!doctype html><html><head><title>esp</title></head><body><h1>Sensor 21.5 C</h1>\
+    <script>document.title = 'esp ' + (self[Symbol.for('hometun.shim')] ? 'with shim' : 'bare');</script></body></html>";
+
+/// A device that sends its page and script gzipped although the page asked for no compression:
+/// the tab shows the page (not gzip bytes) with the shim in it, a script's text is the script's,
+/// and a corrupt gzip body fails the fetch rather than passing as text.
+fn compressed_anyway_arrives_plain(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
+    let dir = nginx.root().join("esp");
+    std::fs::create_dir_all(&dir)?;
+    let script = format!("// {}\nexport const reading = 21.5;\n", "sensor ".repeat(4000));
+    for (name, text) in [("index.html", ESP_PAGE), ("app.js", script.as_str())] {
+        std::fs::write(dir.join(name), text)?;
+        let status = std::process::Command::new("gzip").args(["-9", "-k", "-f"]).arg(dir.join(name)).status()?;
+        ensure!(status.success(), "gzip {name}: {status}");
+        // The plain files differ: only the gzipped ones may reach the page.
+        std::fs::write(dir.join(name), "PLAIN")?;
+    }
+    std::fs::write(dir.join("bad.js"), "PLAIN")?;
+    std::fs::write(dir.join("bad.js.gz"), b"\x1f\x8b\x08\x00garbage, not deflate at all")?;
+    let got = page.execute_async(
+        r#"const done = arguments[0];
+        (async () => {
+          const text = async (path) => {
+            try {
+              const r = await fetch(path);
+              return {status: r.status, encoding: r.headers.get('content-encoding'), text: await r.text()};
+            } catch (e) {
+              return {failed: String(e)};
+            }
+          };
+          done({script: await text('/esp/app.js'), bad: await text('/esp/bad.js')});
+        })();"#,
+        &[],
+    )?;
+    ensure!(
+        got["script"]["status"] == 200
+            && got["script"]["text"] == script.as_str()
+            && got["script"]["encoding"].is_null(),
+        "the gzipped script: {}",
+        got["script"].to_string().chars().take(300).collect::<String>()
+    );
+    ensure!(got["bad"]["failed"].is_string(), "a corrupt gzip body passed: {}", got["bad"]);
+    // The device was asked as by the browser itself, with its User-Agent.
+    let asked = nginx.requests().into_iter().find(|l| l.contains("\"GET /esp/app.js ")).unwrap_or_default();
+    ensure!(asked.contains("Chrome/"), "the device saw no browser User-Agent: {asked}");
+    page.execute("location.href = '/esp/index.html'; return true", &[])?;
+    let title = wait(
+        page,
+        "the device's gzipped page",
+        APP_LOAD,
+        "return document.title.startsWith('esp') ? document.title : null",
+    )?;
+    ensure!(title == "esp with shim", "the device's page says {title:?}");
+    let text = page.execute("return document.body.innerText", &[])?;
+    ensure!(text.as_str().is_some_and(|t| t.contains("Sensor 21.5 C")), "the page shows {text}");
+    page.execute("history.back(); return true", &[])?;
+    wait(
+        page,
+        "the file server's index again",
+        APP_LOAD,
+        "return document.querySelector('h1') && !document.title.startsWith('esp') ? 1 : null",
+    )?;
+    Ok(())
+}
 
 /// An upload of 8 MiB where the device takes at most 1 MiB: the page gets the device's `413`
 /// (not a `502` for the reset that follows it), and the device stored nothing.
@@ -813,7 +886,7 @@ fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<(
         );
         let request = format!("{} \"PUT /dav/{name} ", addr::HOME);
         let logged = nginx.requests().into_iter().find(|l| l.starts_with(&request));
-        let seen = logged.as_deref().and_then(|l| l.rsplit('"').nth(1));
+        let seen = logged.as_deref().and_then(|l| l.rsplit('"').nth(3));
         ensure!(
             seen == Some(content_type),
             "/dav/{name} came with Content-Type {seen:?}, not {content_type}: {logged:?}"

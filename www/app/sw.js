@@ -258,9 +258,14 @@ async function describe(request, url) {
   }
   const headers = [...request.headers];
   const names = new Set(headers.map(([name]) => name.toLowerCase()));
-  // The browser adds these after the worker; the LAN app may check them (wasm maps both).
+  // The browser adds these after the worker; the LAN app may check them (wasm maps the first
+  // two) or choose its answer by them.
   if (!names.has('referer') && /^https?:/.test(request.referrer)) headers.push(['referer', request.referrer]);
   if (!names.has('origin') && hasBody) headers.push(['origin', self.location.origin]);
+  if (!names.has('user-agent')) headers.push(['user-agent', navigator.userAgent]);
+  if (!names.has('accept-language') && navigator.languages && navigator.languages.length) {
+    headers.push(['accept-language', navigator.languages.join(',')]);
+  }
   const message = {
     op: 'fetch',
     method: request.method,

@@ -42,4 +42,7 @@ pub enum AppError {
     /// The WebSocket connection broke the protocol or a size limit, or is already closed.
     #[error("WebSocket: {0}")]
     WebSocket(String),
+    /// The page gave up on the request (aborted it, or its port closed).
+    #[error("the page cancelled the request")]
+    Cancelled,
 }

@@ -12,7 +12,9 @@
 //! `Strict-Transport-Security` and hop-by-hop headers are removed; the CSP `frame-ancestors`
 //! directive is removed (the launcher frames apps) and the tunnel origin is added to the sources
 //! frames may come from (the shim's broker frame); for an HTML document the body gets the shim
-//! ([`super::inject`]) and `Content-Length` is dropped.
+//! ([`super::inject`]) and `Content-Length` is dropped. A whole body the app compressed despite
+//! `Accept-Encoding: identity` (embedded devices serve their pages gzipped from flash) is decoded
+//! before the browser gets it ([`Coding`]): `Content-Encoding` and `Content-Length` are dropped.
 //!
 //! Header lists are `(name, value)` pairs in order, bounded by [`MAX_HEADERS`] and
 //! [`MAX_HEADER_BYTES`].
@@ -99,26 +101,61 @@ pub struct MappedResponse {
     pub inject: bool,
     /// Whether a `Set-Cookie` changed the jar (save it, tell the app's pages).
     pub jar_changed: bool,
+    /// The compression to undo on the body (its `Content-Encoding` and `Content-Length` are
+    /// dropped already), if any.
+    pub decode: Option<Coding>,
+}
+
+/// A content coding the page undoes (RFC 9110 8.4.1): what the browser's `DecompressionStream`
+/// knows by the same names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    /// `gzip` (and its old name `x-gzip`).
+    Gzip,
+    /// `deflate`: the zlib format.
+    Deflate,
+}
+
+/// The body's `Content-Encoding`: `Ok(None)` for none (or `identity`), `Ok(Some(coding))` for
+/// one coding the page can undo, `Err(())` for any other (several, `br`, `zstd`, …).
+fn content_coding(headers: &[(String, String)]) -> Result<Option<Coding>, ()> {
+    let mut codings = headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-encoding"))
+        .flat_map(|(_, value)| value.split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"));
+    let coding = match codings.next() {
+        None => return Ok(None),
+        Some(c) if c.eq_ignore_ascii_case("gzip") || c.eq_ignore_ascii_case("x-gzip") => Coding::Gzip,
+        Some(c) if c.eq_ignore_ascii_case("deflate") => Coding::Deflate,
+        Some(_) => return Err(()),
+    };
+    if codings.next().is_some() {
+        return Err(());
+    }
+    Ok(Some(coding))
 }
 
 /// Maps the LAN app's response `headers` for a request to `request_path` whose
-/// `Request.destination` was `destination`; `Set-Cookie` values go into `jar`. Fails when
-/// `headers` exceed the bounds.
+/// `Request.destination` was `destination`; `Set-Cookie` values go into `jar`. `whole_body`
+/// says the response has a body ([`has_body`]) that is the whole representation (not a `206`
+/// part): only such a body is decoded or gets the shim. Fails when `headers` exceed the bounds.
 pub fn map_response(
     origins: &AppOrigins,
     jar: &mut Jar,
     request_path: &str,
     destination: &str,
     headers: &[(String, String)],
+    whole_body: bool,
     now: i64,
 ) -> Result<MappedResponse, AppError> {
     check_bounds(headers)?;
     let html = headers.iter().any(|(name, value)| name.eq_ignore_ascii_case("content-type") && is_html(value));
-    // A body still encoded despite `Accept-Encoding: identity` cannot take plain bytes.
-    let encoded = headers.iter().any(|(name, value)| {
-        name.eq_ignore_ascii_case("content-encoding") && !value.trim().eq_ignore_ascii_case("identity")
-    });
-    let inject = html && !encoded && matches!(destination, "document" | "iframe" | "frame");
+    // A body in a coding the page cannot undo passes as it came (and cannot take the shim).
+    let coding = content_coding(headers);
+    let decode = if whole_body { coding.ok().flatten() } else { None };
+    let inject = html && whole_body && coding.is_ok() && matches!(destination, "document" | "iframe" | "frame");
     let connection_listed = connection_tokens(headers);
     let mut out = HeaderList::new();
     let mut jar_changed = false;
@@ -132,14 +169,15 @@ pub fn map_response(
                     out.push((name.clone(), policy));
                 }
             }
-            "content-length" if inject => {}
+            "content-length" if inject || decode.is_some() => {}
+            "content-encoding" if decode.is_some() => {}
             _ if RESPONSE_REMOVED.contains(&lower.as_str())
                 || HOP_BY_HOP.contains(&lower.as_str())
                 || connection_listed.contains(&lower) => {}
             _ => out.push((name.clone(), value.clone())),
         }
     }
-    Ok(MappedResponse { headers: out, inject, jar_changed })
+    Ok(MappedResponse { headers: out, inject, jar_changed, decode })
 }
 
 /// Whether a response to `method` with `status` has a body (RFC 9110 6.4.1): not for `HEAD`,
@@ -324,7 +362,7 @@ mod tests {
             ("Content-Security-Policy-Report-Only", "Frame-Ancestors 'none'"),
             ("Content-Length", "0"),
         ]);
-        let mapped = map_response(&origins, &mut jar, "/login", "document", &lan, NOW).unwrap();
+        let mapped = map_response(&origins, &mut jar, "/login", "document", &lan, true, NOW).unwrap();
         assert_eq!(
             mapped.headers,
             list(&[
@@ -383,14 +421,47 @@ mod tests {
         for (destination, inject) in
             [("document", true), ("iframe", true), ("frame", true), ("script", false), ("", false)]
         {
-            let mapped = map_response(&origins, &mut jar, "/", destination, &html, NOW).unwrap();
+            let mapped = map_response(&origins, &mut jar, "/", destination, &html, true, NOW).unwrap();
             assert_eq!(mapped.inject, inject, "{destination}");
             assert_eq!(mapped.headers.len(), if inject { 1 } else { 2 }, "{destination}");
         }
-        let gzipped = list(&[("Content-Type", "text/html"), ("Content-Encoding", "gzip")]);
-        assert!(!map_response(&origins, &mut jar, "/", "document", &gzipped, NOW).unwrap().inject, "encoded anyway");
         let json = list(&[("Content-Type", "application/json"), ("Content-Length", "2")]);
-        assert!(!map_response(&origins, &mut jar, "/", "document", &json, NOW).unwrap().inject);
+        assert!(!map_response(&origins, &mut jar, "/", "document", &json, true, NOW).unwrap().inject);
+    }
+
+    #[test]
+    fn a_page_compressed_anyway_is_decoded_and_gets_the_shim_unless_its_coding_is_unknown() {
+        let (origins, mut jar) = setup(80);
+        let page = |coding: &str| {
+            list(&[("Content-Type", "text/html"), ("Content-Encoding", coding), ("Content-Length", "900")])
+        };
+        for (coding, decode) in [
+            ("gzip", Coding::Gzip),
+            ("X-GZIP", Coding::Gzip),
+            ("deflate", Coding::Deflate),
+            ("identity, gzip", Coding::Gzip),
+        ] {
+            let mapped = map_response(&origins, &mut jar, "/", "document", &page(coding), true, NOW).unwrap();
+            assert_eq!((mapped.decode, mapped.inject), (Some(decode), true), "{coding}");
+            assert_eq!(
+                mapped.headers,
+                list(&[("Content-Type", "text/html")]),
+                "{coding}: the browser gets plain bytes"
+            );
+        }
+        for coding in ["br", "gzip, br", "zstd"] {
+            let mapped = map_response(&origins, &mut jar, "/", "document", &page(coding), true, NOW).unwrap();
+            assert_eq!((mapped.decode, mapped.inject), (None, false), "{coding} passes as it came");
+            assert_eq!(mapped.headers.len(), 3, "{coding}");
+        }
+        // A part of a compressed file (206), or no body at all (HEAD, 304): headers as they came.
+        let mapped = map_response(&origins, &mut jar, "/", "", &page("gzip"), false, NOW).unwrap();
+        assert_eq!((mapped.decode, mapped.inject, mapped.headers.len()), (None, false, 3));
+        let script =
+            list(&[("Content-Type", "text/javascript"), ("Content-Encoding", "gzip"), ("Content-Length", "9")]);
+        let mapped = map_response(&origins, &mut jar, "/", "script", &script, true, NOW).unwrap();
+        assert_eq!((mapped.decode, mapped.inject), (Some(Coding::Gzip), false));
+        assert_eq!(mapped.headers, list(&[("Content-Type", "text/javascript")]));
     }
 
     #[test]
@@ -424,7 +495,7 @@ mod tests {
         let many: HeaderList = (0..=MAX_HEADERS).map(|i| (format!("x-{i}"), "1".to_owned())).collect();
         assert_eq!(map_request(&origins, &jar, "/", &many, NOW), Err(AppError::TooManyHeaders(MAX_HEADERS + 1)));
         assert_eq!(
-            map_response(&origins, &mut jar, "/", "", &many, NOW).map(|_| ()),
+            map_response(&origins, &mut jar, "/", "", &many, true, NOW).map(|_| ()),
             Err(AppError::TooManyHeaders(MAX_HEADERS + 1))
         );
         let big = list(&[("x-big", &"a".repeat(MAX_HEADER_BYTES))]);

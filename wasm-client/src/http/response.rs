@@ -38,6 +38,9 @@ pub enum HttpError {
         /// Bytes sent when the mismatch was seen (at least this many when too long).
         sent: u64,
     },
+    /// A compressed body could not be decoded (corrupt, cut short, or the connection broke).
+    #[error("the host's compressed body could not be decoded: {0}")]
+    BadEncoding(String),
     /// A streamed request body stopped before its end: the page cancelled the request.
     #[error("the request body stopped before its end (the request was cancelled)")]
     RequestBodyStopped,

@@ -4,7 +4,8 @@
 //! was not a `HEAD`.
 //!
 //! A reused connection that fails before the first response byte (the server closed it while
-//! idle) is retried once on a new connection; the request is still in memory. A request whose
+//! idle) is retried once on a new connection; the request is still in memory. Nothing is sent,
+//! or sent again, once the page has given up on the request ([`Watch::cancelled`]). A request whose
 //! body is streamed ([`send_streamed`]) cannot be sent twice: it goes on a new connection and is
 //! never retried. Its response head is looked for while the body is written: a server may refuse
 //! before it has read the body (a `413` for a file too large, a `401`), and then the rest of the
@@ -20,6 +21,7 @@ use std::task::Poll;
 use super::pool::{self, Connection, Lease};
 use super::stream::LanStream;
 use super::upload::Piece;
+use crate::apps::error::AppError;
 use crate::error::ClientError;
 use crate::http::{Body, BodyFramer, BodyFraming, HttpError, Request, ResponseHead};
 
@@ -28,6 +30,15 @@ pub struct Exchange {
     lease: Option<Lease>,
     body: Body,
     close_after: bool,
+}
+
+/// The one who waits for an exchange: told which connection carries it (to abort that on
+/// cancel), and asked whether it still wants it.
+pub trait Watch {
+    /// The request goes on `stream` now.
+    fn connection(&self, stream: &Rc<LanStream>);
+    /// Whether the page gave up on the request.
+    fn cancelled(&self) -> bool;
 }
 
 /// How far one attempt got before failing.
@@ -39,20 +50,20 @@ enum Failure {
 }
 
 /// Sends `request` to `target` on a pooled connection; returns the head and the exchange that
-/// reads the body. `on_stream` sees the connection's stream (to abort it on cancel).
+/// reads the body.
 pub async fn send(
     target: AppTarget,
     request: &Request,
-    on_stream: impl Fn(&Rc<LanStream>),
+    watch: &impl Watch,
 ) -> Result<(ResponseHead, Exchange), ClientError> {
     let bytes = request.encode_keep_alive()?;
     let mut lease = pool::lease(target).await?;
     let mut retried = false;
     loop {
-        on_stream(&lease.connection().stream);
+        watched(watch, &lease.connection().stream)?;
         match attempt(&mut lease, &bytes).await {
             Ok(head) => return start(head, lease, request),
-            Err(Failure::BeforeResponse(_)) if lease.reused && !retried => {
+            Err(Failure::BeforeResponse(_)) if lease.reused && !retried && !watch.cancelled() => {
                 retried = true;
                 lease = pool::reopen(lease).await?;
             }
@@ -70,7 +81,7 @@ pub async fn send_streamed<F, P>(
     request: &Request,
     framing: BodyFraming,
     mut next_piece: F,
-    on_stream: impl Fn(&Rc<LanStream>),
+    watch: &impl Watch,
 ) -> Result<(ResponseHead, Exchange), ClientError>
 where
     F: FnMut() -> P,
@@ -79,7 +90,7 @@ where
     let head = request.encode_streamed_head(framing)?;
     let mut lease = pool::lease_new(target).await?;
     let stream = lease.connection().stream.clone();
-    on_stream(&stream);
+    watched(watch, &stream)?;
     let body = async {
         stream.write_all(&head).await?;
         let mut framer = BodyFramer::new(framing);
@@ -119,6 +130,16 @@ where
         }
         Err(Failure::BeforeResponse(e) | Failure::InResponse(e)) => Err(e),
     }
+}
+
+/// Tells `watch` that `stream` carries the request; fails when the page gave up already (a
+/// cancel while the request waited for a connection), so nothing is sent.
+fn watched(watch: &impl Watch, stream: &Rc<LanStream>) -> Result<(), ClientError> {
+    if watch.cancelled() {
+        return Err(AppError::Cancelled.into());
+    }
+    watch.connection(stream);
+    Ok(())
 }
 
 /// Whether `head` says the server closes the connection after it.

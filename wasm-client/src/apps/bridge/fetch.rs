@@ -5,10 +5,11 @@
 
 use std::rc::Rc;
 
+use super::decompress::Decoded;
+use super::exchange::Exchange;
 use super::message::FetchRequest;
 use super::port::{PortServer, Task};
 use super::reply::{Reply, MAX_CHUNK};
-use super::stream::LanStream;
 use super::{exchange, jars, sign_in, upload};
 use crate::apps::basic_auth;
 use crate::apps::headers::{has_body, map_request, map_response};
@@ -36,11 +37,10 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     let headers = jars::with_jar(target, |jar, now| map_request(&app.origins, jar, path, &request.headers, now))?;
     let document = request.is_document();
     let url = HttpUrl { host: target.addr.ip().to_string(), port: target.addr.port(), target: request.path.clone() };
-    let on_stream = |stream: &Rc<LanStream>| *task.stream.borrow_mut() = Some(stream.clone());
     let mut body = Some(request.body);
     let bodiless = request.stream_body.is_none() && body.as_ref().is_some_and(Vec::is_empty);
     let mut again = bodiless;
-    let (head, mut exchange, answer) = loop {
+    let (head, exchange, answer) = loop {
         let mut http_request = Request::new(&request.method, url.clone());
         http_request.headers = headers.clone();
         let sent = sign_in::authorize(target, &request.method, path, &mut http_request.headers);
@@ -48,9 +48,9 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
         let (head, exchange) = match request.stream_body {
             Some(framing) => {
                 let next_piece = || upload::next(server, task);
-                exchange::send_streamed(target, &http_request, framing, next_piece, on_stream).await?
+                exchange::send_streamed(target, &http_request, framing, next_piece, task.as_ref()).await?
             }
-            None => exchange::send(target, &http_request, on_stream).await?,
+            None => exchange::send(target, &http_request, task.as_ref()).await?,
         };
         match sign_in::answered(target, sent, &head.headers, head.status, document) {
             // A stale Digest nonce: once more with the new one (only without a body to resend).
@@ -77,18 +77,21 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
         return Ok(());
     }
     let destination = request.destination.as_str();
+    let whole_body = has_body(&request.method, head.status) && head.status != 206;
     let mapped = jars::with_jar(target, |jar, now| {
-        map_response(&app.origins, jar, path, destination, &head.headers, now).map(|mapped| {
-            let inject = mapped.inject && has_body(&request.method, head.status);
-            (inject.then(|| Injector::new(&jar.script_cookies(path, now))), mapped)
-        })
+        map_response(&app.origins, jar, path, destination, &head.headers, whole_body, now)
+            .map(|mapped| (mapped.inject.then(|| Injector::new(&jar.script_cookies(path, now))), mapped))
     })?;
     let (mut injector, mapped) = mapped;
     if mapped.jar_changed {
         jars::changed_jar(target);
     }
+    let mut body = match mapped.decode {
+        Some(coding) => Body::Decoded(Decoded::new(exchange, coding)?),
+        None => Body::AsSent(exchange),
+    };
     server.post(&task.id, Reply::Head { status: head.status, status_text: &head.reason, headers: &mapped.headers });
-    while let Some(data) = exchange.next_chunk().await? {
+    while let Some(data) = body.next_chunk().await? {
         let data = match injector.as_mut() {
             Some(injector) => injector.push(&data),
             None => data,
@@ -104,6 +107,23 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     }
     server.post(&task.id, Reply::End);
     Ok(())
+}
+
+/// A response body as the page gets it.
+enum Body {
+    /// As the app sent it.
+    AsSent(Exchange),
+    /// With the app's compression undone.
+    Decoded(Decoded),
+}
+
+impl Body {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        match self {
+            Self::AsSent(exchange) => exchange.next_chunk().await,
+            Self::Decoded(decoded) => decoded.next_chunk().await,
+        }
+    }
 }
 
 /// Posts `data` as chunks, each waiting for room in the credit window.

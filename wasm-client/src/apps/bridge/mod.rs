@@ -4,13 +4,14 @@
 //! Reading order: `port` (one server per port, messages in, tasks out), `decode` and `message`
 //! (every incoming message read and checked), `fetch` (one request: `headers` maps it, `exchange`
 //! sends it on a `pool` connection, a streamed request body comes in by `upload`, the response
-//! body streams within a `credit` window), `ws` (one WebSocket), `jars` (one cookie jar per
+//! body streams within a `credit` window, undone by `decompress` when the app compressed it), `ws` (one WebSocket), `jars` (one cookie jar per
 //! target in `localStorage`), `reply` (outgoing messages).
 //! Pure and natively tested: `message`, `credit`, `slots`, `upload`'s inbox. The mapping, jar, injector and
 //! WebSocket codec are the pure modules beside this one (`crate::apps`).
 
 pub mod credit;
 pub mod decode;
+pub mod decompress;
 pub mod exchange;
 pub mod fetch;
 pub mod jars;

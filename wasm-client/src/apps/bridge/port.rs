@@ -19,7 +19,7 @@ use super::message::{Id, Incoming, MessageError, WsData};
 use super::reply::{self, Reply};
 use super::stream::LanStream;
 use super::upload::Inbox;
-use super::{decode, fetch, jars, ws};
+use super::{decode, exchange, fetch, jars, ws};
 use crate::apps::origin::AppOrigins;
 use crate::error::ClientError;
 use crate::signal::Signal;
@@ -93,6 +93,16 @@ impl Task {
             stream.abort();
         }
         self.signal.notify();
+    }
+}
+
+impl exchange::Watch for Task {
+    fn connection(&self, stream: &Rc<LanStream>) {
+        *self.stream.borrow_mut() = Some(stream.clone());
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.get()
     }
 }
 
