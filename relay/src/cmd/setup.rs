@@ -55,22 +55,38 @@ pub fn prepare(args: &SetupArgs) -> anyhow::Result<Config> {
         eprintln!("Created the relay key (fingerprint {}).", key.public_key().fingerprint());
     }
     if cert_created {
-        eprintln!(
-            "Created a self-signed TLS certificate for {}.",
-            tls::url_host(&config.public_url).unwrap_or("localhost")
-        );
-        if let Some(spki) = tls::spki_sha256(dir, &config) {
-            eprintln!("  its SPKI SHA-256: {spki}");
-        }
-        match config.acme.effective_domain(&config.public_url) {
-            Some(domain) => eprintln!("  It is served only until the trusted certificate for {domain} arrives (ACME)."),
-            None => {
-                eprintln!("  Every device will show a certificate warning, and home web apps cannot work.");
-                eprintln!("  For a trusted certificate give the relay a DNS name: --domain home.example.net.");
-            }
+        for line in self_signed_report(dir, &config) {
+            eprintln!("{line}");
         }
     }
     Ok(config)
+}
+
+/// What `init` says about the self-signed certificate it just made: the same SHA-256
+/// fingerprint `serve`, `status` and a browser's certificate viewer show, and what the
+/// certificate costs.
+fn self_signed_report(dir: &Path, config: &Config) -> Vec<String> {
+    let mut lines = vec![format!(
+        "Created a self-signed TLS certificate for {}.",
+        tls::url_host(&config.public_url).unwrap_or("localhost")
+    )];
+    if let Some(fingerprint) = tls::certificate_fingerprint(dir, config) {
+        lines.push(format!("  SHA-256 fingerprint: {fingerprint}"));
+    }
+    match config.acme.effective_domain(&config.public_url) {
+        Some(domain) => {
+            lines.push(format!("  It is served only until the trusted certificate for {domain} arrives (ACME)."));
+        }
+        None => {
+            lines.push("  Every device will show a certificate warning, and home web apps cannot work.".into());
+            lines.push("  Accept it only where the browser's certificate viewer shows the fingerprint above.".into());
+            lines.push("  For a trusted certificate give the relay a DNS name: --domain home.example.net.".into());
+        }
+    }
+    if let Some(spki) = tls::spki_sha256(dir, config) {
+        lines.push(format!("  its SPKI SHA-256: {spki} (only for Chromium's --ignore-certificate-errors-spki-list)"));
+    }
+    lines
 }
 
 fn fresh(args: &SetupArgs) -> anyhow::Result<Config> {
@@ -222,5 +238,25 @@ mod tests {
         assert_eq!(Config::load(&args.dir).unwrap().mode, Mode::Routed);
         let tls = tls::server_config(&args.dir, &config);
         assert!(tls.is_ok(), "{tls:?}");
+    }
+
+    #[test]
+    fn init_shows_the_certificate_fingerprint_that_serve_and_status_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = SetupArgs {
+            dir: dir.path().join("state"),
+            listen: Some("127.0.0.1:8443".parse().unwrap()),
+            lan: Some("192.168.77.0/24".parse().unwrap()),
+            ..SetupArgs::default()
+        };
+        let config = prepare(&args).unwrap();
+        let pem = std::fs::read_to_string(args.dir.join("tls-cert.pem")).unwrap();
+        let key = std::fs::read_to_string(args.dir.join("tls-key.pem")).unwrap();
+        let served = crate::acme::certs::Served::from_pem(&pem, &key).unwrap();
+        let report = self_signed_report(&args.dir, &config);
+        let shown = format!("  SHA-256 fingerprint: {}", served.leaf.fingerprint);
+        assert!(report.contains(&shown), "{report:#?}");
+        let spki = report.iter().find(|l| l.contains("SPKI")).expect("the SPKI line");
+        assert!(spki.contains("--ignore-certificate-errors-spki-list"), "labelled for what it is: {spki}");
     }
 }
