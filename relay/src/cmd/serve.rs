@@ -5,6 +5,7 @@ use crate::cli::SetupArgs;
 use crate::config::Mode;
 use crate::daemon::{limits::IpLimits, Relay};
 use crate::forwarding::{device, nat};
+use crate::state::lock::DirLock;
 use crate::state::store::{relay_key, Store};
 use crate::web::listener::TlsListener;
 use crate::{admin, web};
@@ -13,14 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
-/// Runs the relay set up by [`super::setup::prepare`] (which made `config`).
-pub async fn run(args: &SetupArgs, config: crate::config::Config) -> anyhow::Result<()> {
+/// Runs the relay set up by [`super::setup::prepare_to_serve`] (which made `config` and took
+/// the state directory's `lock`, held here until the relay stops).
+pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock) -> anyhow::Result<()> {
     // Before the relay changes anything in the system: a SIGTERM during start-up (a service
     // stopped at once) must end in the same clean shutdown, not kill the process with the
     // firewall table, forwarding and tun left behind.
     let stop = StopSignals::listen()?;
     let dir = args.dir.clone();
-    let _lock = crate::state::lock::DirLock::try_acquire(&dir)?;
+    let _lock = lock;
     let (secret, _) = relay_key(&dir, false)?;
     let store = Store::load(&dir, config.pool)?;
     let relay_address = store.pool.relay_address();
