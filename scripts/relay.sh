@@ -9,10 +9,11 @@
 #                                              the service when it runs
 #
 # Every step is skipped when its result is already there: the apt packages (a C compiler,
-# nftables, iproute2, curl, nodejs and npm), Rust (rustup, when no cargo is found), the wasm32
-# target, wasm-bindgen-cli and trunk at the versions pinned in scripts/install.sh, the page
-# (www/dist, rebuilt when its sources are newer), and the release build (cargo's own check).
-# The page ends up inside the binary, so target/release/hometun-relay alone is a complete relay.
+# nftables, iproute2, curl, clang, nodejs and npm), Rust (rustup, when no cargo is found), the
+# wasm32 target, wasm-bindgen-cli and trunk at the versions pinned in scripts/install.sh, the
+# page (www/dist, rebuilt when its sources are newer), and the release build (cargo's own
+# check). The page ends up inside the binary, so target/release/hometun-relay alone is a
+# complete relay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,7 @@ apt_packages() {
   have nft     || pkgs+=(nftables)
   have ip      || pkgs+=(iproute2)
   have curl    || pkgs+=(curl ca-certificates)
+  have clang   || pkgs+=(clang)       # ring (the page's SSH and TLS modules) builds for wasm32 with it
   have npm     || pkgs+=(nodejs npm)   # the page bundles xterm.js and noVNC (www/package.json)
   if [ "${#pkgs[@]}" -gt 0 ]; then
     need_root "installing ${pkgs[*]}"
@@ -136,7 +138,7 @@ case "$command" in
     fi
     ;;
   *)
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
