@@ -5,13 +5,15 @@
 #                                              `hometun-relay serve FLAGS` (default DIR /etc/hometun)
 #   sudo bash scripts/relay.sh build           install and build only (target/release/hometun-relay)
 #   sudo bash scripts/relay.sh deb             also package it: target/debian/hometun-relay_*.deb
-#   sudo bash scripts/relay.sh install         also install that package (binary, systemd unit, docs)
+#   sudo bash scripts/relay.sh install         also install (or upgrade to) that package, and restart
+#                                              the service when it runs
 #
 # Every step is skipped when its result is already there: the apt packages (a C compiler,
-# nftables, iproute2), Rust (rustup, when no cargo is found), the wasm32 target, wasm-bindgen-cli
-# and trunk at the versions pinned in scripts/install.sh, the page (www/dist, rebuilt when its
-# sources are newer), and the release build (cargo's own check). The page ends up inside the
-# binary, so target/release/hometun-relay alone is a complete relay.
+# nftables, iproute2, curl, clang, nodejs and npm), Rust (rustup, when no cargo is found), the
+# wasm32 target, wasm-bindgen-cli and trunk at the versions pinned in scripts/install.sh, the
+# page (www/dist, rebuilt when its sources are newer), and the release build (cargo's own
+# check). The page ends up inside the binary, so target/release/hometun-relay alone is a
+# complete relay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +35,7 @@ apt_packages() {
   have nft     || pkgs+=(nftables)
   have ip      || pkgs+=(iproute2)
   have curl    || pkgs+=(curl ca-certificates)
+  have clang   || pkgs+=(clang)       # ring (the page's SSH and TLS modules) builds for wasm32 with it
   have npm     || pkgs+=(nodejs npm)   # the page bundles xterm.js and noVNC (www/package.json)
   if [ "${#pkgs[@]}" -gt 0 ]; then
     need_root "installing ${pkgs[*]}"
@@ -112,13 +115,30 @@ case "$command" in
     need_root install
     deb
     package=$(ls -t target/debian/hometun-relay_*.deb | head -n 1)
-    step "apt install ./$package"
-    apt-get install -y -qq "./$package"
-    echo "Installed. Run \`sudo hometun-relay serve\` once (it prints the page URL and a first invite)," >&2
-    echo "stop it with Ctrl-C, then \`sudo systemctl enable --now hometun-relay\`." >&2
+    # Every build is version 0.1.0-1, so plain `apt-get install` of a newer build over an
+    # installed one may keep the old files; --reinstall unpacks this build either way (and
+    # installs it where none is).
+    step "apt install --reinstall ./$package"
+    apt-get install -y -qq --reinstall "./$package"
+    if [ -d /run/systemd/system ]; then
+      # The package has no maintainer scripts: a changed unit file is read here.
+      systemctl daemon-reload
+      if systemctl is-active --quiet hometun-relay; then
+        step "systemctl restart hometun-relay (it was running: the new build takes over)"
+        systemctl restart hometun-relay
+        echo "Upgraded; the service runs the new build (\`systemctl status hometun-relay\`)." >&2
+        exit 0
+      fi
+    fi
+    if [ -f /etc/hometun/relay.toml ]; then
+      echo "Installed. Start the service with \`sudo systemctl enable --now hometun-relay\`." >&2
+    else
+      echo "Installed. Run \`sudo hometun-relay serve\` once (it prints the page URL and a first invite)," >&2
+      echo "stop it with Ctrl-C, then \`sudo systemctl enable --now hometun-relay\`." >&2
+    fi
     ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

@@ -158,7 +158,7 @@ pub const MAX_THREADS: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {source}{hint}", hint = crate::state::root::hint(.source))]
     Read {
         /// The file.
         path: PathBuf,
@@ -178,7 +178,7 @@ pub enum ConfigError {
         message: String,
     },
     /// The file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {source}{hint}", hint = crate::state::root::hint(.source))]
     Write {
         /// The file.
         path: PathBuf,
@@ -409,6 +409,19 @@ mod tests {
             );
             assert_eq!(config.unwrap().threads, threads);
         }
+    }
+
+    #[test]
+    fn a_file_only_root_may_read_says_to_run_as_root() {
+        let path = PathBuf::from("/etc/hometun/relay.toml");
+        let denied = || std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let read = ConfigError::Read { path: path.clone(), source: denied() }.to_string();
+        assert!(read.starts_with("cannot read /etc/hometun/relay.toml: "), "{read}");
+        assert!(read.ends_with(" — run it as root (sudo)"), "{read}");
+        let write = ConfigError::Write { path: path.clone(), source: denied() }.to_string();
+        assert!(write.ends_with(" — run it as root (sudo)"), "{write}");
+        let missing = ConfigError::Read { path, source: std::io::ErrorKind::NotFound.into() }.to_string();
+        assert!(!missing.contains("sudo"), "{missing}");
     }
 
     #[test]

@@ -20,7 +20,8 @@ fn main() -> std::process::ExitCode {
             // Before the runtime's threads: packet buffers are freed and taken back thousands
             // of times a second, and glibc would hand each one back to the kernel.
             hometun_sys::keep_freed_memory();
-            cmd::setup::prepare(&setup).and_then(|config| run_on(config.threads, cmd::serve::run(&setup, config)))
+            cmd::setup::prepare_to_serve(&setup)
+                .and_then(|(lock, config)| run_on(config.threads, cmd::serve::run(&setup, config, lock)))
         }
         Command::Init { setup } => cmd::setup::prepare(&setup).map(|_| {
             eprintln!("Ready. Start the relay with: hometun-relay serve --dir {}", setup.dir.display());

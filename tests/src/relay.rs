@@ -138,7 +138,7 @@ impl Relay {
         tune_config(&dir.join("relay.toml"), &options)?;
         let spki = String::from_utf8_lossy(&out.stderr)
             .lines()
-            .find_map(|l| l.trim().strip_prefix("its SPKI SHA-256:").map(|s| s.trim().to_owned()));
+            .find_map(|l| l.trim().strip_prefix("its SPKI SHA-256:")?.split_whitespace().next().map(str::to_owned));
         let mut relay = Self { lab: lab.clone(), bin, dir, pid: None, runs: 0, spki, public_url };
         relay.serve()?;
         Ok(relay)

@@ -5,26 +5,29 @@ use crate::cli::SetupArgs;
 use crate::config::Mode;
 use crate::daemon::{limits::IpLimits, Relay};
 use crate::forwarding::{device, nat};
+use crate::state::lock::DirLock;
 use crate::state::store::{relay_key, Store};
 use crate::web::listener::TlsListener;
 use crate::{admin, web};
-use anyhow::Context;
+use anyhow::{anyhow, Context};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
-/// Runs the relay set up by [`super::setup::prepare`] (which made `config`).
-pub async fn run(args: &SetupArgs, config: crate::config::Config) -> anyhow::Result<()> {
+/// Runs the relay set up by [`super::setup::prepare_to_serve`] (which made `config` and took
+/// the state directory's `lock`, held here until the relay stops).
+pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock) -> anyhow::Result<()> {
     // Before the relay changes anything in the system: a SIGTERM during start-up (a service
     // stopped at once) must end in the same clean shutdown, not kill the process with the
     // firewall table, forwarding and tun left behind.
     let stop = StopSignals::listen()?;
     let dir = args.dir.clone();
-    let _lock = crate::state::lock::DirLock::try_acquire(&dir)?;
+    let _lock = lock;
     let (secret, _) = relay_key(&dir, false)?;
     let store = Store::load(&dir, config.pool)?;
     let relay_address = store.pool.relay_address();
-    let tcp = web::listener::bind(config.listen).with_context(|| format!("listening on {}", config.listen))?;
+    let tcp = listen(config.listen)?;
     let control_path = config.control_socket_path(&dir);
     let control_listener = admin::bind(&control_path)?;
 
@@ -82,6 +85,24 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config) -> anyhow::Res
     Ok(())
 }
 
+/// The TLS port's listener. A port another program holds, or a low port without root, is
+/// reported with the way out.
+fn listen(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    web::listener::bind(addr).map_err(|e| {
+        let port = addr.port();
+        let fix = match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "; another program listens on port {port} (`sudo ss -ltnp 'sport = :{port}'` shows which): stop it, \
+                 or give the relay a free port with --listen (e.g. --listen 0.0.0.0:8443) and point the \
+                 router's forward of external port 443 at that port"
+            ),
+            std::io::ErrorKind::PermissionDenied => " — run it as root (sudo)".to_owned(),
+            _ => String::new(),
+        };
+        anyhow!("listening on {addr}: {e}{fix}")
+    })
+}
+
 /// SIGTERM and SIGINT, caught from the moment [`StopSignals::listen`] returns; one that
 /// arrives before [`StopSignals::wait`] is kept for it.
 struct StopSignals {
@@ -122,5 +143,24 @@ impl Drop for TunnelGuard {
             }
         }
         let _ = std::fs::remove_file(&self.control_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_port_another_program_holds_is_refused_with_the_listen_flag_named() {
+        let other = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = other.local_addr().unwrap();
+
+        let refused = listen(addr).expect_err("the port is taken").to_string();
+
+        assert!(refused.starts_with(&format!("listening on {addr}: ")), "{refused}");
+        assert!(refused.contains(&format!("another program listens on port {}", addr.port())), "{refused}");
+        assert!(refused.contains("--listen"), "{refused}");
+        drop(other);
+        listen(addr).expect("free again");
     }
 }

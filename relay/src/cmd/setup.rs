@@ -1,24 +1,58 @@
 //! `init`, and the first step of `serve`: create or update the configuration, the relay key
 //! and the certificate, and say what was chosen.
 
-use crate::cli::SetupArgs;
-use crate::config::{Config, Limits, Mode, FILE_NAME};
+use crate::cli::{SetupArgs, DEFAULT_DIR};
+use crate::config::{Config, ConfigError, Limits, Mode, FILE_NAME};
 use crate::net::detect;
+use crate::state::lock::{DirLock, LockError};
 use crate::state::store::relay_key;
 use crate::web::tls;
-use anyhow::Context;
+use anyhow::{anyhow, Context};
+use hometun_shared::ipv4::Network;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// Makes sure DIR holds a complete, valid setup; applies the given flags. Returns the config.
+/// `init`: makes sure DIR holds a complete, valid setup and applies the given flags. Takes no
+/// lock: `init` is how a setting of a running relay is changed (it reads relay.toml only when it
+/// starts). Returns the config.
 pub fn prepare(args: &SetupArgs) -> anyhow::Result<Config> {
+    let plan = plan(args)?;
+    make_dir(&args.dir)?;
+    write(args, plan)
+}
+
+/// `serve`'s first step: as [`prepare`], but holding the state directory's lock before anything
+/// is written, so that a relay already running on DIR refuses the start with nothing changed.
+/// The lock is the running relay's for its whole life.
+pub fn prepare_to_serve(args: &SetupArgs) -> anyhow::Result<(DirLock, Config)> {
     let dir = &args.dir;
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    let existed = dir.join(FILE_NAME).exists();
+    // A directory that does not exist yet holds no running relay.
+    let early = if dir.is_dir() { Some(take_lock(dir)?) } else { None };
+    let plan = plan(args)?;
+    make_dir(dir)?;
+    let lock = match early {
+        Some(lock) => lock,
+        None => take_lock(dir)?,
+    };
+    Ok((lock, write(args, plan)?))
+}
+
+/// The configuration DIR will hold, worked out and checked without writing anything.
+struct Plan {
+    config: Config,
+    /// DIR held a relay.toml (an empty directory, as systemd creates, is a first run).
+    existed: bool,
+    /// The flags changed the configuration (always so for a new one).
+    changed: bool,
+}
+
+fn plan(args: &SetupArgs) -> anyhow::Result<Plan> {
+    let dir = &args.dir;
+    let path = dir.join(FILE_NAME);
+    let existed = path
+        .try_exists()
+        .map_err(|e| anyhow!("cannot look for {}: {e}{}", path.display(), crate::state::root::hint(&e)))?;
     let (config, changed) = if existed {
         let mut config = Config::load(dir)?;
         let before = config.clone();
@@ -29,9 +63,95 @@ pub fn prepare(args: &SetupArgs) -> anyhow::Result<Config> {
         (fresh(args)?, true)
     };
     if changed {
-        // Re-check through the same parser a later start uses.
+        // Checked through the same parser a later start uses.
         let text = toml::to_string_pretty(&config)?;
-        Config::parse(&text, &dir.join(FILE_NAME))?;
+        Config::parse(&text, &path).map_err(|e| from_flags(e, &config, existed))?;
+    }
+    Ok(Plan { config, existed, changed })
+}
+
+/// An invalid setting that came from the command line or the defaults, said in terms of the
+/// flag that sets it: the line of a file that was never written would point nowhere.
+fn from_flags(error: ConfigError, config: &Config, existed: bool) -> anyhow::Error {
+    let ConfigError::Invalid { path, field, message, .. } = error else {
+        return error.into();
+    };
+    let what = if existed {
+        format!("{} with the given flags", path.display())
+    } else {
+        format!("the new {}", path.display())
+    };
+    let fix = match (field.as_str(), flag_of(&field)) {
+        ("pool", _) => {
+            format!("; pass --pool with a range that is free on your networks, e.g. --pool {}", free_pool(config.lan))
+        }
+        (_, Some(flag)) => format!("; pass {flag} with another value"),
+        (_, None) => String::new(),
+    };
+    let unchanged = if existed { "nothing was changed" } else { "nothing was written" };
+    anyhow!("{what}: `{field}`: {message}{fix} ({unchanged})")
+}
+
+/// The command-line flag that sets a field of relay.toml.
+fn flag_of(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "listen" => "--listen",
+        "public_url" => "--public-url",
+        "lan" => "--lan",
+        "lan_interface" => "--lan-interface",
+        "pool" => "--pool",
+        "tun_name" => "--tun-name",
+        "mtu" => "--mtu",
+        "domain" => "--domain",
+        "email" => "--acme-email",
+        "directory" => "--acme-directory",
+        _ => return None,
+    })
+}
+
+/// A /24 for clients that does not overlap `lan`.
+fn free_pool(lan: Network) -> Network {
+    ["10.8.0.0/24", "10.99.0.0/24", "172.31.99.0/24", "192.168.199.0/24"]
+        .into_iter()
+        .map(|net| net.parse::<Network>().expect("constant"))
+        .find(|pool| !pool.overlaps(&lan))
+        .unwrap_or_else(|| "100.64.99.0/24".parse().expect("constant"))
+}
+
+/// Creates DIR (mode 0700) when it is missing.
+fn make_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow!("cannot create {}: {e}{}", dir.display(), crate::state::root::hint(&e)))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private (0700)", dir.display()))
+}
+
+/// The state directory's lock; held by a relay already running there, the refusal says how to
+/// change that relay's settings instead.
+fn take_lock(dir: &Path) -> anyhow::Result<DirLock> {
+    DirLock::try_acquire(dir).map_err(|e| match e {
+        LockError::Held(..) => {
+            let dir_flag =
+                if dir == Path::new(DEFAULT_DIR) { String::new() } else { format!(" --dir {}", dir.display()) };
+            anyhow!(
+                "{e}; nothing was changed. To change a setting of the running service: \
+                 `sudo hometun-relay init{dir_flag} FLAGS`, then `sudo systemctl restart hometun-relay`; \
+                 or stop it first (`sudo systemctl stop hometun-relay`, or Ctrl-C where it runs)"
+            )
+        }
+        e => e.into(),
+    })
+}
+
+/// Saves the planned configuration when it changed, makes the relay key and the self-signed
+/// certificate when missing, and says what it did.
+fn write(args: &SetupArgs, plan: Plan) -> anyhow::Result<Config> {
+    let dir = &args.dir;
+    let Plan { config, existed, changed } = plan;
+    if changed {
         config.save(dir)?;
     }
     let (key, key_created) = relay_key(dir, true)?;
@@ -55,22 +175,38 @@ pub fn prepare(args: &SetupArgs) -> anyhow::Result<Config> {
         eprintln!("Created the relay key (fingerprint {}).", key.public_key().fingerprint());
     }
     if cert_created {
-        eprintln!(
-            "Created a self-signed TLS certificate for {}.",
-            tls::url_host(&config.public_url).unwrap_or("localhost")
-        );
-        if let Some(spki) = tls::spki_sha256(dir, &config) {
-            eprintln!("  its SPKI SHA-256: {spki}");
-        }
-        match config.acme.effective_domain(&config.public_url) {
-            Some(domain) => eprintln!("  It is served only until the trusted certificate for {domain} arrives (ACME)."),
-            None => {
-                eprintln!("  Every device will show a certificate warning, and home web apps cannot work.");
-                eprintln!("  For a trusted certificate give the relay a DNS name: --domain home.example.net.");
-            }
+        for line in self_signed_report(dir, &config) {
+            eprintln!("{line}");
         }
     }
     Ok(config)
+}
+
+/// What `init` says about the self-signed certificate it just made: the same SHA-256
+/// fingerprint `serve`, `status` and a browser's certificate viewer show, and what the
+/// certificate costs.
+fn self_signed_report(dir: &Path, config: &Config) -> Vec<String> {
+    let mut lines = vec![format!(
+        "Created a self-signed TLS certificate for {}.",
+        tls::url_host(&config.public_url).unwrap_or("localhost")
+    )];
+    if let Some(fingerprint) = tls::certificate_fingerprint(dir, config) {
+        lines.push(format!("  SHA-256 fingerprint: {fingerprint}"));
+    }
+    match config.acme.effective_domain(&config.public_url) {
+        Some(domain) => {
+            lines.push(format!("  It is served only until the trusted certificate for {domain} arrives (ACME)."));
+        }
+        None => {
+            lines.push("  Every device will show a certificate warning, and home web apps cannot work.".into());
+            lines.push("  Accept it only where the browser's certificate viewer shows the fingerprint above.".into());
+            lines.push("  For a trusted certificate give the relay a DNS name: --domain home.example.net.".into());
+        }
+    }
+    if let Some(spki) = tls::spki_sha256(dir, config) {
+        lines.push(format!("  its SPKI SHA-256: {spki} (only for Chromium's --ignore-certificate-errors-spki-list)"));
+    }
+    lines
 }
 
 fn fresh(args: &SetupArgs) -> anyhow::Result<Config> {
@@ -222,5 +358,111 @@ mod tests {
         assert_eq!(Config::load(&args.dir).unwrap().mode, Mode::Routed);
         let tls = tls::server_config(&args.dir, &config);
         assert!(tls.is_ok(), "{tls:?}");
+    }
+
+    fn args_in(dir: &Path) -> SetupArgs {
+        SetupArgs {
+            dir: dir.join("state"),
+            listen: Some("127.0.0.1:8443".parse().unwrap()),
+            lan: Some("192.168.77.0/24".parse().unwrap()),
+            lan_interface: Some("veth-lan".into()),
+            ..SetupArgs::default()
+        }
+    }
+
+    #[test]
+    fn serve_with_a_changed_flag_beside_a_running_relay_changes_nothing_and_says_how_to_apply_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args_in(dir.path());
+        prepare(&args).unwrap();
+        let before = std::fs::read(args.dir.join(FILE_NAME)).unwrap();
+        let _running = DirLock::try_acquire(&args.dir).unwrap();
+
+        args.mode = Some(Mode::Routed);
+        let refused = prepare_to_serve(&args).expect_err("a second relay on one directory").to_string();
+
+        assert_eq!(std::fs::read(args.dir.join(FILE_NAME)).unwrap(), before, "relay.toml untouched");
+        assert!(refused.contains("a relay is running on"), "{refused}");
+        assert!(refused.contains("nothing was changed"), "{refused}");
+        let init = format!("`sudo hometun-relay init --dir {} FLAGS`", args.dir.display());
+        assert!(refused.contains(&init), "{refused}");
+        assert!(refused.contains("`sudo systemctl restart hometun-relay`"), "{refused}");
+        assert!(refused.contains("`sudo systemctl stop hometun-relay`"), "{refused}");
+    }
+
+    #[test]
+    fn init_beside_a_running_relay_saves_the_change_for_its_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args_in(dir.path());
+        prepare(&args).unwrap();
+        let _running = DirLock::try_acquire(&args.dir).unwrap();
+        args.mode = Some(Mode::Routed);
+        prepare(&args).unwrap();
+        assert_eq!(Config::load(&args.dir).unwrap().mode, Mode::Routed);
+    }
+
+    #[test]
+    fn a_first_run_on_a_lan_inside_the_default_pool_names_the_flag_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = SetupArgs { lan: Some("10.8.0.0/16".parse().unwrap()), ..args_in(dir.path()) };
+
+        let refused = prepare_to_serve(&args).expect_err("the pool overlaps the LAN").to_string();
+
+        assert!(refused.contains("`pool`: 10.8.0.0/24 overlaps the LAN 10.8.0.0/16"), "{refused}");
+        assert!(
+            refused.contains("pass --pool with a range that is free on your networks, e.g. --pool 10.99.0.0/24"),
+            "{refused}"
+        );
+        assert!(!refused.contains("line"), "no line of a file that does not exist: {refused}");
+        assert!(refused.contains("nothing was written"), "{refused}");
+        assert!(!args.dir.exists(), "no state directory made");
+        let fixed = SetupArgs { pool: Some("10.99.0.0/24".parse().unwrap()), ..args };
+        prepare(&fixed).unwrap();
+    }
+
+    #[test]
+    fn a_flag_that_breaks_an_existing_setup_is_named_and_the_file_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = args_in(dir.path());
+        prepare(&args).unwrap();
+        let before = std::fs::read(args.dir.join(FILE_NAME)).unwrap();
+        let refused = prepare(&SetupArgs { mtu: Some(100), ..args.clone() }).expect_err("mtu 100").to_string();
+        assert!(refused.contains("with the given flags: `mtu`: 100 is outside 576..=9000; pass --mtu"), "{refused}");
+        assert!(refused.contains("nothing was changed"), "{refused}");
+        assert_eq!(std::fs::read(args.dir.join(FILE_NAME)).unwrap(), before);
+    }
+
+    #[test]
+    fn an_empty_state_directory_made_by_systemd_is_a_first_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = args_in(dir.path());
+        std::fs::create_dir(&args.dir).unwrap();
+        std::fs::set_permissions(&args.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+        let (_lock, config) = prepare_to_serve(&args).unwrap();
+
+        assert_eq!(Config::load(&args.dir).unwrap(), config, "relay.toml written");
+        assert!(args.dir.join("relay.key").exists());
+        assert!(args.dir.join("tls-cert.pem").exists());
+    }
+
+    #[test]
+    fn init_shows_the_certificate_fingerprint_that_serve_and_status_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = SetupArgs {
+            dir: dir.path().join("state"),
+            listen: Some("127.0.0.1:8443".parse().unwrap()),
+            lan: Some("192.168.77.0/24".parse().unwrap()),
+            ..SetupArgs::default()
+        };
+        let config = prepare(&args).unwrap();
+        let pem = std::fs::read_to_string(args.dir.join("tls-cert.pem")).unwrap();
+        let key = std::fs::read_to_string(args.dir.join("tls-key.pem")).unwrap();
+        let served = crate::acme::certs::Served::from_pem(&pem, &key).unwrap();
+        let report = self_signed_report(&args.dir, &config);
+        let shown = format!("  SHA-256 fingerprint: {}", served.leaf.fingerprint);
+        assert!(report.contains(&shown), "{report:#?}");
+        let spki = report.iter().find(|l| l.contains("SPKI")).expect("the SPKI line");
+        assert!(spki.contains("--ignore-certificate-errors-spki-list"), "labelled for what it is: {spki}");
     }
 }

@@ -15,7 +15,7 @@ pub enum LockError {
     #[error("a relay is running on {0} (it holds {1})")]
     Held(PathBuf, PathBuf),
     /// The lock file could not be opened or locked.
-    #[error("cannot lock {0}: {1}")]
+    #[error("cannot lock {0}: {1}{hint}", hint = super::root::hint(.1))]
     Io(PathBuf, std::io::Error),
 }
 

@@ -8,6 +8,7 @@ pub mod invites;
 pub mod lock;
 pub mod pool;
 pub mod registry;
+pub mod root;
 pub mod store;
 pub mod text;
 

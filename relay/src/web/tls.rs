@@ -58,8 +58,18 @@ pub fn server_config(dir: &Path, config: &Config) -> anyhow::Result<Arc<ServerCo
     Ok(Arc::new(tls))
 }
 
-/// SHA-256 of the certificate key's SubjectPublicKeyInfo, base64 (what Chromium's
-/// `--ignore-certificate-errors-spki-list` takes). `None` when the key type is unknown.
+/// SHA-256 of the certificate (the first of the chain in `tls_cert`) as `AB:CD:..`: what a
+/// browser's certificate viewer, `serve` and `status` show. `None` when the file does not hold
+/// a readable certificate.
+pub fn certificate_fingerprint(dir: &Path, config: &Config) -> Option<String> {
+    let pem = std::fs::read(Config::resolve(dir, &config.tls_cert)).ok()?;
+    let first = CertificateDer::pem_slice_iter(&pem).next()?.ok()?;
+    crate::acme::certs::Leaf::parse(&first).ok().map(|leaf| leaf.fingerprint)
+}
+
+/// SHA-256 of the certificate key's SubjectPublicKeyInfo, base64: not what a certificate viewer
+/// shows, but what Chromium's `--ignore-certificate-errors-spki-list` takes (the end-to-end
+/// tests start their browser with it). `None` when the key type is unknown.
 pub fn spki_sha256(dir: &Path, config: &Config) -> Option<String> {
     use base64::Engine;
     let pem = std::fs::read_to_string(Config::resolve(dir, &config.tls_key)).ok()?;
