@@ -1,7 +1,7 @@
 // Home at a glance: the "Home" card lists the home's devices this device may reach, as the relay
 // discovered them (names, kind, online state), with one-click entries for their apps (web pages
-// through the Apps card, SSH and VNC where this page has them; https pages are listed with a note
-// since they cannot open yet) and "Wake" for sleeping ones.
+// through the Apps card, http and https alike, SSH and VNC where this page has them) and "Wake"
+// for sleeping ones.
 // The list comes over the tunnel (hometun.hosts() and the `hometun-hosts` event); docs/discovery.md.
 import { $, describeError } from './ui.js';
 
@@ -17,9 +17,6 @@ const KINDS = [
   ['_rfb._tcp', 'desktop'], ['_workstation._tcp', 'computer'], ['_ssh._tcp', 'computer'],
   ['_http._tcp', 'web device'], ['_https._tcp', 'web device'], ['_device-info._tcp', 'device'],
 ];
-
-/** Why an `_https._tcp` entry cannot be opened yet. */
-const HTTPS_NOTE = 'https:// pages of home devices cannot open here yet; use its http:// address if it has one';
 
 /** Hosts being woken: address → 'waking' | 'woke' | 'timeout'. */
 const waking = new Map();
@@ -70,17 +67,10 @@ function entries(host) {
       const url = s.port === 80 ? `http://${at}/` : `http://${at}:${s.port}/`;
       out.push(button(s.port === 80 ? 'Web' : `Web :${s.port}`, 'web', { url }));
     } else if (s.type === '_https._tcp') {
-      // Home apps open over http:// only for now (docs/web-apps.md, "Known limits"): the
-      // entry is there, greyed, and says why.
+      // The Apps card opens it too: the page speaks TLS to the device and asks before it
+      // trusts the device's own certificate (docs/web-apps.md, "HTTPS apps on the LAN").
       const url = s.port === 443 ? `https://${at}/` : `https://${at}:${s.port}/`;
-      const b = button(s.port === 443 ? 'Web (https)' : `Web (https) :${s.port}`, 'https', { url }, true);
-      b.disabled = true;
-      b.title = HTTPS_NOTE;
-      const note = document.createElement('span');
-      note.className = 'hint';
-      note.dataset.note = 'https';
-      note.textContent = HTTPS_NOTE;
-      out.push(b, note);
+      out.push(button(s.port === 443 ? 'Web (https)' : `Web (https) :${s.port}`, 'web', { url }));
     } else if (s.type === '_ssh._tcp' && typeof window.hometunOpenTerminal === 'function') {
       out.push(button('SSH', 'ssh', { host: at, port: String(s.port) }, true));
     } else if (s.type === '_rfb._tcp' && typeof window.hometunOpenDesktop === 'function') {
