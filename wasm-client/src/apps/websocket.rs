@@ -35,6 +35,9 @@ pub struct UpgradeRequest {
     pub origin: Option<String>,
     /// The `Cookie` header from the app's jar, if any.
     pub cookie: Option<String>,
+    /// The `Authorization` the user's sign-in gives requests to the app (HTTP Basic or Digest),
+    /// if any: browsers send it on the upgrade as on every request.
+    pub authorization: Option<String>,
     /// The sub-protocols the page asked for (`new WebSocket(url, protocols)`).
     pub protocols: Vec<String>,
 }
@@ -75,8 +78,9 @@ impl ClientHandshake {
             return Err(AppError::BadHeader(format!("Sec-WebSocket-Protocol {bad}")));
         }
         let value_ok = |v: &str| !v.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
-        if !request.origin.as_deref().is_none_or(value_ok) || !request.cookie.as_deref().is_none_or(value_ok) {
-            return Err(AppError::BadHeader("Origin or Cookie".into()));
+        if ![&request.origin, &request.cookie, &request.authorization].iter().all(|v| v.as_deref().is_none_or(value_ok))
+        {
+            return Err(AppError::BadHeader("Origin, Cookie or Authorization".into()));
         }
         let key = base64::engine::general_purpose::STANDARD.encode(key);
         let mut head = format!(
@@ -93,6 +97,9 @@ impl ClientHandshake {
         }
         if let Some(cookie) = &request.cookie {
             head.push_str(&format!("Cookie: {cookie}\r\n"));
+        }
+        if let Some(authorization) = &request.authorization {
+            head.push_str(&format!("Authorization: {authorization}\r\n"));
         }
         head.push_str("\r\n");
         Ok(Self {
@@ -394,6 +401,7 @@ mod tests {
             path: "/api/kernels/1/channels?session_id=x".into(),
             origin: Some("http://192.168.0.10:8888".into()),
             cookie: Some("_xsrf=tok".into()),
+            authorization: None,
             protocols: protocols.iter().map(|p| (*p).to_owned()).collect(),
         }
     }
@@ -423,6 +431,18 @@ mod tests {
         }
         assert!(String::from_utf8_lossy(client.request())
             .starts_with("GET /api/kernels/1/channels?session_id=x HTTP/1.1\r\n"));
+        assert!(!seen.iter().any(|h| h.starts_with("authorization")), "no sign-in, no Authorization");
+    }
+
+    #[test]
+    fn a_signed_in_device_gets_the_sign_in_on_the_upgrade_too() {
+        let mut signed = request(&[]);
+        signed.authorization = Some("Basic YWRtaW46c2VjcmV0".into());
+        let client = ClientHandshake::new(&signed, [7; 16]).unwrap();
+        let (_, _, seen) = Server::accept(client.request(), None);
+        assert!(seen.iter().any(|h| h == "authorization: Basic YWRtaW46c2VjcmV0"), "{seen:?}");
+        signed.authorization = Some("Basic x\r\nHost: y".into());
+        assert!(ClientHandshake::new(&signed, [7; 16]).is_err(), "no header smuggled in");
     }
 
     #[test]

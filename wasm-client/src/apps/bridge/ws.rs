@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use rand_core::{OsRng, RngCore};
 
-use super::jars;
 use super::message::WsData;
 use super::port::{PortServer, Task, WsCommand};
 use super::reply::Reply;
 use super::stream::LanStream;
+use super::{jars, sign_in};
 use crate::apps::websocket::{ClientHandshake, UpgradeRequest, WsCodec, WsEvent};
 use crate::error::ClientError;
 use crate::web::timer::Timer;
@@ -69,7 +69,11 @@ async fn serve(
     let origin = app.origins.lan_origin(&app.origin).ok();
     let mut key = [0u8; 16];
     OsRng.fill_bytes(&mut key);
-    let request = UpgradeRequest { target, path: path.clone(), origin, cookie, protocols };
+    // The sign-in the user gave this device (a router's Basic, a camera's Digest) goes along.
+    let mut signed = Vec::new();
+    sign_in::authorize(target, "GET", &path, &mut signed);
+    let authorization = signed.pop().map(|(_, value)| value);
+    let request = UpgradeRequest { target, path: path.clone(), origin, cookie, authorization, protocols };
     let mut handshake = ClientHandshake::new(&request, key)?;
     stream.write_all(handshake.request()).await?;
     let upgraded = loop {
