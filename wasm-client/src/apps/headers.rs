@@ -155,7 +155,13 @@ pub fn map_response(
     // A body in a coding the page cannot undo passes as it came (and cannot take the shim).
     let coding = content_coding(headers);
     let decode = if whole_body { coding.ok().flatten() } else { None };
-    let inject = html && whole_body && coding.is_ok() && matches!(destination, "document" | "iframe" | "frame");
+    // A page the app sends as a download (`Content-Disposition: attachment`) is saved as it is.
+    let download = headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("content-disposition")
+            && value.split(';').next().is_some_and(|kind| kind.trim().eq_ignore_ascii_case("attachment"))
+    });
+    let inject =
+        html && whole_body && !download && coding.is_ok() && matches!(destination, "document" | "iframe" | "frame");
     let connection_listed = connection_tokens(headers);
     let mut out = HeaderList::new();
     let mut jar_changed = false;
@@ -427,6 +433,12 @@ mod tests {
         }
         let json = list(&[("Content-Type", "application/json"), ("Content-Length", "2")]);
         assert!(!map_response(&origins, &mut jar, "/", "document", &json, true, NOW).unwrap().inject);
+        // "Download as HTML": saved as the app made it, without hometun's tag or cookies.
+        let download =
+            list(&[("Content-Type", "text/html"), ("Content-Disposition", "Attachment; filename=\"notes.html\"")]);
+        assert!(!map_response(&origins, &mut jar, "/", "document", &download, true, NOW).unwrap().inject);
+        let shown = list(&[("Content-Type", "text/html"), ("Content-Disposition", "inline")]);
+        assert!(map_response(&origins, &mut jar, "/", "document", &shown, true, NOW).unwrap().inject);
     }
 
     #[test]
