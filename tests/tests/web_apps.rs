@@ -641,7 +641,10 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 #[test]
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
-    let locations = format!("location /fresh/ {{ expires 1h; }}{}{SMALL_UPLOADS}{COMPRESSED}", nginx::DAV);
+    let locations = format!(
+        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{}{SMALL_UPLOADS}{COMPRESSED}",
+        nginx::DAV
+    );
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], &locations).expect("nginx");
     let sha = nginx.add_random_file("big.bin", BIG as usize).expect("64 MiB file");
     let bytes = std::fs::read(nginx.root().join("big.bin")).expect("the file");
@@ -941,6 +944,23 @@ fn fetch_twice_then_changed(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result
     fetch("/fresh/app.bin", &sha)?;
     fetch("/fresh/app.bin", &sha)?;
     ensure!(statuses("/fresh/app.bin") == ["200"], "the device saw {:?}", statuses("/fresh/app.bin"));
+    // The page's own `Cache-Control: no-cache` has the device asked again, fresh copy or not.
+    let got = page.execute_async(
+        "const done = arguments[0]; \
+         fetch('/fresh/app.bin', {headers: {'cache-control': 'no-cache'}}) \
+           .then(r => r.arrayBuffer()).then(b => done(b.byteLength), e => done(String(e)))",
+        &[],
+    )?;
+    ensure!(got == 1 << 20, "/fresh/app.bin with no-cache: {got}");
+    ensure!(statuses("/fresh/app.bin") == ["200", "304"], "the device saw {:?}", statuses("/fresh/app.bin"));
+    // An answer that varies by Cookie is never kept: the jar's cookies are added after the worker.
+    std::fs::create_dir_all(nginx.root().join("vary"))?;
+    let sha = nginx.add_random_file("vary/mine.bin", 1 << 16)?;
+    for _ in 0..2 {
+        let got = page.execute_async(FETCH_AND_HASH, &[json!("/vary/mine.bin"), json!("default")])?;
+        ensure!(got["status"] == 200 && got["sha"] == sha.as_str(), "/vary/mine.bin: {got}");
+    }
+    ensure!(statuses("/vary/mine.bin") == ["200", "200"], "the device saw {:?}", statuses("/vary/mine.bin"));
     Ok(())
 }
 

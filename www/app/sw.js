@@ -37,6 +37,10 @@ const CACHE = 'hometun-http';
 const CACHE_MAX = 8 << 20;
 /** On a kept copy only: when it was stored or last confirmed (ms since the epoch). */
 const STORED = 'x-hometun-stored';
+/** At most this many copies are kept; the oldest go first (apps that bust caches with queries). */
+const CACHE_ENTRIES = 500;
+/** The cache is trimmed to CACHE_ENTRIES after this many writes. */
+const TRIM_EVERY = 32;
 
 /** One port to the tunnel and the requests running on it. */
 class Channel {
@@ -281,7 +285,7 @@ async function describe(request, url) {
 async function forward(request, url, settle, keep) {
   const cache = cacheable(request) ? await caches.open(CACHE).catch(() => null) : null;
   const stored = cache && request.cache !== 'reload' ? await cache.match(request).catch(() => null) : null;
-  if (stored && request.cache !== 'no-cache' && fresh(stored)) {
+  if (stored && !revalidates(request) && fresh(stored)) {
     settle();
     return rebuilt(stored, stored.headers);
   }
@@ -305,15 +309,19 @@ async function forward(request, url, settle, keep) {
     const response = await exchange(tunnel, message, upload, request.method === 'HEAD', settle, again);
     if (response === RETRY) continue;
     if (stored && response.status === 304) {
-      // Still the same: the kept copy, confirmed now (with the app's newer caching headers).
+      // Still the same: the kept copy, confirmed now, with the headers the 304 brings (RFC 9111
+      // 4.3.4) but those that describe the body it does not carry.
       const headers = new Headers(stored.headers);
+      headers.delete('age');
       for (const [name, value] of response.headers) {
-        if (/^(cache-control|etag|expires|last-modified|age|date)$/.test(name)) headers.set(name, value);
+        if (!/^(content-length|content-encoding|content-range|transfer-encoding)$/.test(name)) headers.set(name, value);
       }
       keep(cache.put(request, rebuilt(stored.clone(), headers, Date.now())));
-      return rebuilt(stored, stored.headers);
+      return rebuilt(stored, headers);
     }
-    if (cache && storable(response)) keep(cache.put(request, rebuilt(response.clone(), response.headers, Date.now())));
+    if (cache && storable(response)) {
+      keep(cache.put(request, rebuilt(response.clone(), response.headers, Date.now())).then(() => trim(cache)));
+    }
     else if (stored) keep(cache.delete(request)); // the app answered otherwise: the copy is out of date
     if (request.destination === 'worker' || request.destination === 'sharedworker') {
       return withShim(response);
@@ -334,6 +342,27 @@ function cacheable(request) {
     && !own.some((name) => request.headers.has(name));
 }
 
+/** Whether the page asks for its request to be confirmed by the app even when a copy is fresh. */
+function revalidates(request) {
+  const cc = directives(request.headers);
+  return request.cache === 'no-cache' || cc.has('no-cache') || cc.get('max-age') === '0'
+    || /no-cache/i.test(request.headers.get('pragma') || '');
+}
+
+let writes = 0;
+/** Every TRIM_EVERY writes, drops the oldest copies beyond CACHE_ENTRIES. */
+async function trim(cache) {
+  writes += 1;
+  if (writes % TRIM_EVERY !== 0) return;
+  const keys = await cache.keys();
+  const stamped = await Promise.all(keys.map(async (key) => {
+    const kept = await cache.match(key);
+    return [Number(kept && kept.headers.get(STORED)) || 0, key];
+  }));
+  stamped.sort((a, b) => a[0] - b[0]);
+  await Promise.all(stamped.slice(0, Math.max(0, stamped.length - CACHE_ENTRIES)).map(([, key]) => cache.delete(key)));
+}
+
 /** The `Cache-Control` directives of `headers`: name → value ('' when it has none). */
 function directives(headers) {
   const out = new Map();
@@ -345,13 +374,16 @@ function directives(headers) {
 }
 
 /**
- * Whether a response may be kept: 200, not `no-store`, not `Vary: *`, not HTML, with a
- * `Content-Length` of at most CACHE_MAX and something to reuse it by (a validator or `max-age`).
+ * Whether a response may be kept: 200, not `no-store`, not varying by everything or by what wasm
+ * adds, not HTML, with a `Content-Length` of at most CACHE_MAX and something to reuse it by (a
+ * validator or `max-age`).
  */
 function storable(response) {
   const headers = response.headers;
   const cc = directives(headers);
-  return response.status === 200 && !cc.has('no-store') && !/\*/.test(headers.get('vary') || '')
+  // Vary on what wasm adds (the jar's Cookie, a sign-in's Authorization) cannot be matched here.
+  return response.status === 200 && !cc.has('no-store')
+    && !/\*|cookie|authorization/i.test(headers.get('vary') || '')
     && !/html/i.test(headers.get('content-type') || '')
     && headers.has('content-length') && Number(headers.get('content-length')) <= CACHE_MAX
     && (headers.has('etag') || headers.has('last-modified') || cc.has('max-age'));
