@@ -642,7 +642,7 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
     let locations = format!(
-        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{}{SMALL_UPLOADS}{COMPRESSED}",
+        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}",
         nginx::DAV
     );
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], &locations).expect("nginx");
@@ -670,6 +670,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     step(&page, "files uploaded", || uploads_arrive_as_sent(&page, &nginx));
     step(&page, "files too large for the device", || too_large_is_answered(&page, &nginx));
     step(&page, "files compressed anyway", || compressed_anyway_arrives_plain(&page, &nginx));
+    step(&page, "files under a strict script policy", || a_strict_script_policy_still_runs_the_shim(&page, &nginx));
     step(&page, "files whole", || {
         let got = page.execute_async(FETCH_AND_HASH, &[json!("/big.bin")])?;
         ensure!(got["status"] == 200 && got["length"] == BIG, "whole file: {got}");
@@ -732,6 +733,31 @@ const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
 const SMALL_UPLOADS: &str = r#"
         location /small/ { dav_methods PUT; create_full_put_path on; client_max_body_size 1m; lingering_close off; }
 "#;
+
+/// Where the device's pages allow scripts only by nonce and `'strict-dynamic'`, as Nextcloud's do.
+const STRICT_SCRIPTS: &str = r#"
+        location /strict/ { add_header Content-Security-Policy "default-src 'none'; script-src 'nonce-lab123' 'strict-dynamic'"; }
+"#;
+
+/// A page under a policy that allows only scripts with its nonce still gets the shim, which
+/// runs before the page's own script; the page's script runs too.
+fn a_strict_script_policy_still_runs_the_shim(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
+    let dir = nginx.root().join("strict");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><html><head><title>strict</title></head><body><h1>Files</h1>\
+         <script nonce=\"lab123\">document.title = 'strict ' + \
+         (self[Symbol.for('hometun.shim')] ? 'with shim' : 'bare');</script></body></html>",
+    )?;
+    page.execute("location.href = '/strict/'; return true", &[])?;
+    let title =
+        wait(page, "the strict page", APP_LOAD, "return document.title.startsWith('strict ') ? document.title : null")?;
+    ensure!(title == "strict with shim", "the page with a nonce policy says {title:?}");
+    page.execute("history.back(); return true", &[])?;
+    wait(page, "the file server's index again", APP_LOAD, "return document.title.startsWith('strict') ? null : 1")?;
+    Ok(())
+}
 
 /// Where the device serves its files gzipped whatever the browser asks (nginx `gzip_static
 /// always`, as embedded devices serve pages from flash): `NAME.gz` goes out for `NAME`.

@@ -137,19 +137,31 @@ fn content_coding(headers: &[(String, String)]) -> Result<Option<Coding>, ()> {
     Ok(Some(coding))
 }
 
-/// Maps the LAN app's response `headers` for a request to `request_path` whose
-/// `Request.destination` was `destination`; `Set-Cookie` values go into `jar`. `whole_body`
-/// says the response has a body ([`has_body`]) that is the whole representation (not a `206`
-/// part): only such a body is decoded or gets the shim. Fails when `headers` exceed the bounds.
+/// What a response answers, as far as its mapping cares.
+#[derive(Debug, Clone, Copy)]
+pub struct Answering<'a> {
+    /// The request's path (with its query): `Set-Cookie`'s default path.
+    pub path: &'a str,
+    /// The request's `Request.destination` (`document`, `script`, …).
+    pub destination: &'a str,
+    /// The response has a body ([`has_body`]) that is the whole representation (not a `206`
+    /// part): only such a body is decoded or gets the shim.
+    pub whole_body: bool,
+    /// A fresh random nonce the shim's tag carries ([`super::inject::Injector::new`]); a policy
+    /// that allows scripts only by nonce or hash gets it added for the tag.
+    pub nonce: &'a str,
+}
+
+/// Maps the LAN app's response `headers` to `answering`; `Set-Cookie` values go into `jar`.
+/// Fails when `headers` exceed the bounds.
 pub fn map_response(
     origins: &AppOrigins,
     jar: &mut Jar,
-    request_path: &str,
-    destination: &str,
+    answering: &Answering<'_>,
     headers: &[(String, String)],
-    whole_body: bool,
     now: i64,
 ) -> Result<MappedResponse, AppError> {
+    let Answering { path: request_path, destination, whole_body, nonce } = *answering;
     check_bounds(headers)?;
     let html = headers.iter().any(|(name, value)| name.eq_ignore_ascii_case("content-type") && is_html(value));
     // A body in a coding the page cannot undo passes as it came (and cannot take the shim).
@@ -171,7 +183,8 @@ pub fn map_response(
             "set-cookie" => jar_changed |= jar.store_set_cookie(value, request_path, now),
             "location" => out.push((name.clone(), map_location(origins, jar.target().scheme(), value))),
             "content-security-policy" | "content-security-policy-report-only" => {
-                if let Some(policy) = mapped_policy(value, &origins.tunnel_origin()) {
+                let shim = Shim { origin: &origins.origin_of(jar.target()), nonce };
+                if let Some(policy) = mapped_policy(value, &origins.tunnel_origin(), inject.then_some(shim)) {
                     out.push((name.clone(), policy));
                 }
             }
@@ -233,11 +246,20 @@ fn is_html(content_type: &str) -> bool {
     content_type.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("text/html"))
 }
 
+/// The shim's script tag in a document: where it comes from, and the nonce it carries.
+#[derive(Debug, Clone, Copy)]
+struct Shim<'a> {
+    /// The app origin (the tag's `src` is `/__ht/shim.js` there).
+    origin: &'a str,
+    nonce: &'a str,
+}
+
 /// The policy without its `frame-ancestors` directives and with `tunnel` allowed as a frame
 /// source (added to `frame-src`, else to `child-src`, else a `frame-src` with `default-src`'s
-/// sources and `tunnel`; a policy with none of them allows every frame already), or `None` when
-/// nothing is left.
-fn mapped_policy(policy: &str, tunnel: &str) -> Option<String> {
+/// sources and `tunnel`; a policy with none of them allows every frame already), and, for a
+/// document that gets the `shim`, that script allowed ([`allow_shim`]); `None` when nothing is
+/// left.
+fn mapped_policy(policy: &str, tunnel: &str, shim: Option<Shim<'_>>) -> Option<String> {
     let mut kept: Vec<String> = policy
         .split(';')
         .map(str::trim)
@@ -252,7 +274,47 @@ fn mapped_policy(policy: &str, tunnel: &str) -> Option<String> {
         let sources = kept[at].split_once(char::is_whitespace).map_or("", |(_, rest)| rest.trim());
         kept.push(with_source(&format!("frame-src {sources}"), tunnel));
     }
+    if let Some(shim) = shim {
+        allow_shim(&mut kept, shim);
+    }
     (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+/// Lets the shim's `<script src>` run under the directive that governs script elements
+/// (`script-src-elem`, else `script-src`, else `default-src`), touching nothing else: a list
+/// that already allows it (`'self'`, `*`, `https:`, the app origin) stays; one that allows
+/// scripts only by nonce, hash or `'strict-dynamic'` (where `'unsafe-inline'` counts for nothing
+/// already) gets the tag's nonce; any other gets the shim's own URL. The change goes into a
+/// `script-src-elem` (made from the governing list when there is none), so inline handlers and
+/// `eval` stay as the app set them.
+fn allow_shim(kept: &mut Vec<String>, shim: Shim<'_>) {
+    let find = |kept: &[String], name: &str| kept.iter().position(|d| directive_name(d) == name);
+    let Some(at) =
+        find(kept, "script-src-elem").or_else(|| find(kept, "script-src")).or_else(|| find(kept, "default-src"))
+    else {
+        return;
+    };
+    let sources: Vec<String> = kept[at].split_ascii_whitespace().skip(1).map(str::to_ascii_lowercase).collect();
+    let keyed = sources.iter().any(|s| {
+        s == "'strict-dynamic'" || ["'nonce-", "'sha256-", "'sha384-", "'sha512-"].iter().any(|k| s.starts_with(k))
+    });
+    let allowed = ["'self'", "*", "https:"].iter().any(|ok| sources.iter().any(|s| s == ok))
+        || sources.iter().any(|s| s.trim_end_matches('/') == shim.origin);
+    let source = if keyed {
+        format!("'nonce-{}'", shim.nonce)
+    } else if allowed {
+        return;
+    } else {
+        format!("{}{}", shim.origin, super::inject::SHIM_PATH)
+    };
+    let elem = if directive_name(&kept[at]) == "script-src-elem" {
+        at
+    } else {
+        let copied = kept[at].split_once(char::is_whitespace).map_or("", |(_, rest)| rest.trim());
+        kept.push(format!("script-src-elem {copied}"));
+        kept.len() - 1
+    };
+    kept[elem] = with_source(&kept[elem], &source);
 }
 
 /// A directive's name, lower case.
@@ -299,6 +361,10 @@ mod tests {
 
     fn list(pairs: &[(&str, &str)]) -> HeaderList {
         pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn answering<'a>(path: &'a str, destination: &'a str, whole_body: bool) -> Answering<'a> {
+        Answering { path, destination, whole_body, nonce: "n0nce" }
     }
 
     fn setup(port: u16) -> (AppOrigins, Jar) {
@@ -368,7 +434,7 @@ mod tests {
             ("Content-Security-Policy-Report-Only", "Frame-Ancestors 'none'"),
             ("Content-Length", "0"),
         ]);
-        let mapped = map_response(&origins, &mut jar, "/login", "document", &lan, true, NOW).unwrap();
+        let mapped = map_response(&origins, &mut jar, &answering("/login", "document", true), &lan, NOW).unwrap();
         assert_eq!(
             mapped.headers,
             list(&[
@@ -394,9 +460,49 @@ mod tests {
             ("Frame-Src https://home.test", "Frame-Src https://home.test"),
         ];
         for (policy, want) in cases {
-            assert_eq!(mapped_policy(policy, t).as_deref(), Some(want), "{policy}");
+            assert_eq!(mapped_policy(policy, t, None).as_deref(), Some(want), "{policy}");
         }
-        assert_eq!(mapped_policy("frame-ancestors 'none'", t), None);
+        assert_eq!(mapped_policy("frame-ancestors 'none'", t, None), None);
+    }
+
+    #[test]
+    fn a_strict_script_policy_lets_the_shim_run_and_nothing_else_changes() {
+        let (origins, mut jar) = setup(80);
+        let app = "https://h-192-168-0-10-p80.home.test:8443";
+        let page = |policy: &str| list(&[("Content-Type", "text/html"), ("Content-Security-Policy", policy)]);
+        let mut mapped = |policy: &str, destination: &str| {
+            let m = map_response(&origins, &mut jar, &answering("/", destination, true), &page(policy), NOW).unwrap();
+            m.headers.iter().find(|(n, _)| n == "Content-Security-Policy").map(|(_, v)| v.clone()).unwrap()
+        };
+        let frames = "; frame-src https://home.test:8443";
+        // Nextcloud: scripts by nonce only, or 'strict-dynamic': the tag's nonce is added.
+        let nextcloud = "default-src 'none'; script-src 'nonce-AbC' 'strict-dynamic'";
+        assert_eq!(
+            mapped(nextcloud, "document"),
+            format!(
+                "{nextcloud}; frame-src https://home.test:8443; script-src-elem 'nonce-AbC' 'strict-dynamic' 'nonce-n0nce'"
+            )
+        );
+        assert_eq!(
+            mapped("script-src-elem 'sha256-x='; frame-src 'none'", "document"),
+            "script-src-elem 'sha256-x=' 'nonce-n0nce'; frame-src https://home.test:8443"
+        );
+        // A list of places: the shim's own URL, with 'unsafe-inline' left to mean what it meant.
+        assert_eq!(
+            mapped("script-src 'unsafe-inline' https://cdn.test; frame-src 'none'", "document"),
+            format!(
+                "script-src 'unsafe-inline' https://cdn.test{frames}; \
+                 script-src-elem 'unsafe-inline' https://cdn.test {app}/__ht/shim.js"
+            )
+        );
+        // Already allowed, or no document to put the tag in: unchanged.
+        for policy in ["script-src 'self'", "default-src *", &format!("script-src {app}/")] {
+            assert_eq!(mapped(&format!("{policy}; frame-src 'none'"), "document"), format!("{policy}{frames}"));
+        }
+        assert_eq!(
+            mapped("script-src 'nonce-AbC'; frame-src 'none'", "script"),
+            format!("script-src 'nonce-AbC'{frames}")
+        );
     }
 
     #[test]
@@ -427,18 +533,18 @@ mod tests {
         for (destination, inject) in
             [("document", true), ("iframe", true), ("frame", true), ("script", false), ("", false)]
         {
-            let mapped = map_response(&origins, &mut jar, "/", destination, &html, true, NOW).unwrap();
+            let mapped = map_response(&origins, &mut jar, &answering("/", destination, true), &html, NOW).unwrap();
             assert_eq!(mapped.inject, inject, "{destination}");
             assert_eq!(mapped.headers.len(), if inject { 1 } else { 2 }, "{destination}");
         }
         let json = list(&[("Content-Type", "application/json"), ("Content-Length", "2")]);
-        assert!(!map_response(&origins, &mut jar, "/", "document", &json, true, NOW).unwrap().inject);
+        assert!(!map_response(&origins, &mut jar, &answering("/", "document", true), &json, NOW).unwrap().inject);
         // "Download as HTML": saved as the app made it, without hometun's tag or cookies.
         let download =
             list(&[("Content-Type", "text/html"), ("Content-Disposition", "Attachment; filename=\"notes.html\"")]);
-        assert!(!map_response(&origins, &mut jar, "/", "document", &download, true, NOW).unwrap().inject);
+        assert!(!map_response(&origins, &mut jar, &answering("/", "document", true), &download, NOW).unwrap().inject);
         let shown = list(&[("Content-Type", "text/html"), ("Content-Disposition", "inline")]);
-        assert!(map_response(&origins, &mut jar, "/", "document", &shown, true, NOW).unwrap().inject);
+        assert!(map_response(&origins, &mut jar, &answering("/", "document", true), &shown, NOW).unwrap().inject);
     }
 
     #[test]
@@ -453,7 +559,8 @@ mod tests {
             ("deflate", Coding::Deflate),
             ("identity, gzip", Coding::Gzip),
         ] {
-            let mapped = map_response(&origins, &mut jar, "/", "document", &page(coding), true, NOW).unwrap();
+            let mapped =
+                map_response(&origins, &mut jar, &answering("/", "document", true), &page(coding), NOW).unwrap();
             assert_eq!((mapped.decode, mapped.inject), (Some(decode), true), "{coding}");
             assert_eq!(
                 mapped.headers,
@@ -462,16 +569,17 @@ mod tests {
             );
         }
         for coding in ["br", "gzip, br", "zstd"] {
-            let mapped = map_response(&origins, &mut jar, "/", "document", &page(coding), true, NOW).unwrap();
+            let mapped =
+                map_response(&origins, &mut jar, &answering("/", "document", true), &page(coding), NOW).unwrap();
             assert_eq!((mapped.decode, mapped.inject), (None, false), "{coding} passes as it came");
             assert_eq!(mapped.headers.len(), 3, "{coding}");
         }
         // A part of a compressed file (206), or no body at all (HEAD, 304): headers as they came.
-        let mapped = map_response(&origins, &mut jar, "/", "", &page("gzip"), false, NOW).unwrap();
+        let mapped = map_response(&origins, &mut jar, &answering("/", "", false), &page("gzip"), NOW).unwrap();
         assert_eq!((mapped.decode, mapped.inject, mapped.headers.len()), (None, false, 3));
         let script =
             list(&[("Content-Type", "text/javascript"), ("Content-Encoding", "gzip"), ("Content-Length", "9")]);
-        let mapped = map_response(&origins, &mut jar, "/", "script", &script, true, NOW).unwrap();
+        let mapped = map_response(&origins, &mut jar, &answering("/", "script", true), &script, NOW).unwrap();
         assert_eq!((mapped.decode, mapped.inject), (Some(Coding::Gzip), false));
         assert_eq!(mapped.headers, list(&[("Content-Type", "text/javascript")]));
     }
@@ -507,7 +615,7 @@ mod tests {
         let many: HeaderList = (0..=MAX_HEADERS).map(|i| (format!("x-{i}"), "1".to_owned())).collect();
         assert_eq!(map_request(&origins, &jar, "/", &many, NOW), Err(AppError::TooManyHeaders(MAX_HEADERS + 1)));
         assert_eq!(
-            map_response(&origins, &mut jar, "/", "", &many, true, NOW).map(|_| ()),
+            map_response(&origins, &mut jar, &answering("/", "", true), &many, NOW).map(|_| ()),
             Err(AppError::TooManyHeaders(MAX_HEADERS + 1))
         );
         let big = list(&[("x-big", &"a".repeat(MAX_HEADER_BYTES))]);

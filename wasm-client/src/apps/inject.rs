@@ -26,9 +26,10 @@ pub struct Injector {
 }
 
 impl Injector {
-    /// An injector whose tag carries `cookies` (the jar's script-visible cookies for the page).
-    pub fn new(cookies: &[ScriptCookie]) -> Self {
-        Self { tag: shim_tag(cookies).into_bytes(), pending: Some(Vec::new()) }
+    /// An injector whose tag carries `cookies` (the jar's script-visible cookies for the page)
+    /// and `nonce` (base64: the one the page's mapped policy allows, when it asks for nonces).
+    pub fn new(cookies: &[ScriptCookie], nonce: &str) -> Self {
+        Self { tag: shim_tag(cookies, nonce).into_bytes(), pending: Some(Vec::new()) }
     }
 
     /// Takes the next body chunk and returns the bytes to pass on now (possibly none).
@@ -65,9 +66,10 @@ impl Injector {
 }
 
 /// The script tag, cookies included.
-pub fn shim_tag(cookies: &[ScriptCookie]) -> String {
+pub fn shim_tag(cookies: &[ScriptCookie], nonce: &str) -> String {
     let json = serde_json::to_string(cookies).unwrap_or_else(|_| "[]".to_owned());
-    format!("<script src=\"{SHIM_PATH}\" data-hometun-cookies=\"{}\"></script>", escape_attribute(&json))
+    let (json, nonce) = (escape_attribute(&json), escape_attribute(nonce));
+    format!("<script src=\"{SHIM_PATH}\" nonce=\"{nonce}\" data-hometun-cookies=\"{json}\"></script>")
 }
 
 /// Escapes text for a double-quoted HTML attribute value.
@@ -119,7 +121,7 @@ mod tests {
     use super::*;
 
     fn run(chunks: &[&[u8]], cookies: &[ScriptCookie]) -> String {
-        let mut injector = Injector::new(cookies);
+        let mut injector = Injector::new(cookies, "n0nce");
         let mut out = Vec::new();
         for chunk in chunks {
             out.extend(injector.push(chunk));
@@ -128,7 +130,7 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    const TAG: &str = "<script src=\"/__ht/shim.js\" data-hometun-cookies=\"[]\"></script>";
+    const TAG: &str = "<script src=\"/__ht/shim.js\" nonce=\"n0nce\" data-hometun-cookies=\"[]\"></script>";
 
     #[test]
     fn the_shim_goes_right_after_the_doctype_even_when_it_is_split() {
@@ -154,7 +156,7 @@ mod tests {
 
     #[test]
     fn at_most_the_first_kilobyte_is_held_back() {
-        let mut injector = Injector::new(&[]);
+        let mut injector = Injector::new(&[], "n0nce");
         assert!(injector.push(b"<!DOCTYPE html SYSTEM \"").is_empty());
         let out = injector.push(&[b'x'; MAX_BUFFERED]);
         assert!(out.starts_with(TAG.as_bytes()), "no doctype end in the first KiB: the tag goes first");
@@ -167,7 +169,7 @@ mod tests {
         let page = run(&[b"<!doctype html>"], &cookies);
         let tag = page.strip_prefix("<!doctype html>").unwrap();
         assert_eq!(tag.matches('<').count(), 2, "only the shim's own tags: {tag}");
-        assert_eq!(tag.matches('"').count(), 4, "only the two attributes' quotes: {tag}");
+        assert_eq!(tag.matches('"').count(), 6, "only the three attributes' quotes: {tag}");
         let value = tag.split("data-hometun-cookies=\"").nth(1).unwrap().split('"').next().unwrap();
         let unescaped = value
             .replace("&quot;", "\"")

@@ -5,6 +5,9 @@
 
 use std::rc::Rc;
 
+use base64::Engine;
+use rand_core::{OsRng, RngCore};
+
 use super::decompress::Decoded;
 use super::exchange::Exchange;
 use super::message::FetchRequest;
@@ -12,7 +15,7 @@ use super::port::{PortServer, Task};
 use super::reply::{Reply, MAX_CHUNK};
 use super::{exchange, jars, sign_in, upload};
 use crate::apps::basic_auth;
-use crate::apps::headers::{has_body, map_request, map_response};
+use crate::apps::headers::{has_body, map_request, map_response, Answering};
 use crate::apps::inject::Injector;
 use crate::error::ClientError;
 use crate::http::{HttpError, HttpUrl, Request};
@@ -78,9 +81,11 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     }
     let destination = request.destination.as_str();
     let whole_body = has_body(&request.method, head.status) && head.status != 206;
+    let nonce = fresh_nonce();
+    let answering = Answering { path, destination, whole_body, nonce: &nonce };
     let mapped = jars::with_jar(target, |jar, now| {
-        map_response(&app.origins, jar, path, destination, &head.headers, whole_body, now)
-            .map(|mapped| (mapped.inject.then(|| Injector::new(&jar.script_cookies(path, now))), mapped))
+        map_response(&app.origins, jar, &answering, &head.headers, now)
+            .map(|mapped| (mapped.inject.then(|| Injector::new(&jar.script_cookies(path, now), &nonce)), mapped))
     })?;
     let (mut injector, mapped) = mapped;
     if mapped.jar_changed {
@@ -107,6 +112,13 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     }
     server.post(&task.id, Reply::End);
     Ok(())
+}
+
+/// A nonce for one document's shim tag: 16 random bytes, base64.
+fn fresh_nonce() -> String {
+    let mut bytes = [0u8; 16];
+    OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// A response body as the page gets it.
