@@ -1,5 +1,5 @@
 //! The shim goes first into every HTML document of an app: a streaming injector that puts
-//! `<script src="/__ht/shim.js" data-hometun-cookies="…"></script>` right after the doctype, or
+//! `<script src="/__ht/shim.js" nonce="…" data-hometun-cookies="…"></script>` right after the doctype, or
 //! at the start (after a byte order mark) when there is none.
 //!
 //! Chunks pass through as they come; only the document's first bytes are held back while they
