@@ -851,7 +851,7 @@ fn too_large_is_answered(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()
 /// becomes U+FFFD), large ones (which the shim hands on as Blobs) and a small one. Each file the
 /// device stores has the SHA-256 of the bytes the page meant, and the device saw the
 /// `Content-Type` the browser gives such a body (none for bytes, `text/plain;charset=UTF-8` for
-/// text without one).
+/// text without one), with a `Content-Length`, not chunked.
 fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
     let got = page.execute_async(
         r#"const done = arguments[0];
@@ -915,11 +915,14 @@ fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<(
         );
         let request = format!("{} \"PUT /dav/{name} ", addr::HOME);
         let logged = nginx.requests().into_iter().find(|l| l.starts_with(&request));
-        let seen = logged.as_deref().and_then(|l| l.rsplit('"').nth(3));
+        let seen = logged.as_deref().and_then(|l| l.rsplit('"').nth(5));
         ensure!(
             seen == Some(content_type),
             "/dav/{name} came with Content-Type {seen:?}, not {content_type}: {logged:?}"
         );
+        // Whole, with a Content-Length: small devices refuse chunked uploads (firmware updates).
+        let framing = logged.as_deref().and_then(|l| l.rsplit('"').nth(1));
+        ensure!(framing == Some("-"), "/dav/{name} came with Transfer-Encoding {framing:?}: {logged:?}");
     }
     Ok(())
 }

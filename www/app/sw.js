@@ -26,9 +26,10 @@ const BODY_CHUNK = 256 * 1024;
 const BODY_WINDOW = 4;
 /**
  * A request body that ends within this many bytes is sent whole, so the LAN app gets it with a
- * `Content-Length` (some embedded servers refuse chunked bodies); a longer one is streamed.
+ * `Content-Length`: embedded servers refuse chunked bodies (ESP-IDF's httpd, which takes the
+ * firmware updates of ESPHome and WLED devices, 1-2 MB). A longer one is streamed, chunked.
  */
-const WHOLE_UP_TO = BODY_CHUNK * BODY_WINDOW;
+const WHOLE_UP_TO = 16 << 20;
 /** Statuses whose responses never have a body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
 /** The HTTP cache of this app origin in Cache Storage (`cacheable`, `storable`, `fresh`). */

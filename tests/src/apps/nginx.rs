@@ -148,7 +148,7 @@ events {{ worker_connections 256; }}
 http {{
     types {{ text/html html; text/plain txt; application/javascript js; application/json json; application/octet-stream bin; }}
     default_type application/octet-stream;
-    log_format lab '$remote_addr "$request" $status $body_bytes_sent "$http_range" "$http_origin" "$content_type" "$http_user_agent"';
+    log_format lab '$remote_addr "$request" $status $body_bytes_sent "$http_range" "$http_origin" "$content_type" "$http_user_agent" "$http_transfer_encoding"';
     access_log {d}/access.log lab;
     client_body_temp_path {d}/tmp/body;
     proxy_temp_path {d}/tmp/proxy;
