@@ -83,8 +83,18 @@ impl Request {
         }
         // The page cannot hand compressed bytes to the frame as they are; ask for plain ones.
         head.push_str(&format!("Accept-Encoding: identity\r\nConnection: {connection}\r\n\r\n"));
-        Ok(head.into_bytes())
+        Ok(header_bytes(head))
     }
+}
+
+/// A head's bytes. Header values from a browser are byte strings (each character one byte,
+/// U+0000-U+00FF), so each character goes out as that one byte, as the browser would send it; a
+/// head with a character beyond U+00FF (only a script's own call can give one) goes as UTF-8.
+fn header_bytes(head: String) -> Vec<u8> {
+    if head.is_ascii() || head.chars().any(|c| u32::from(c) > 0xFF) {
+        return head.into_bytes();
+    }
+    head.chars().map(|c| u32::from(c) as u8).collect()
 }
 
 /// How a body sent in pieces after the head is delimited.
@@ -165,6 +175,20 @@ mod tests {
             text,
             "GET /a?b HTTP/1.1\r\nHost: nas:8080\r\nAccept: text/html\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_browser_header_value_goes_out_byte_for_byte() {
+        // A browser's header values are byte strings: "é" there is the one byte 0xE9.
+        let mut request = Request::new("GET", HttpUrl::parse("http://nas/").unwrap());
+        request.headers.push(("X-Name".into(), "caf\u{e9}".into()));
+        let bytes = request.encode().unwrap();
+        assert!(bytes.windows(14).any(|w| w == b"X-Name: caf\xE9\r\n"), "{bytes:?}");
+        // A script's own value beyond U+00FF has no byte of its own: it goes as UTF-8.
+        request.headers[0].1 = "\u{7167}".into();
+        let text = String::from_utf8(request.encode().unwrap()).unwrap();
+        assert!(text.contains("X-Name: \u{7167}\r\n"), "{text}");
     }
 
     #[test]

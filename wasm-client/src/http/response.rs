@@ -57,6 +57,13 @@ pub struct ResponseHead {
     pub headers: Vec<(String, String)>,
 }
 
+/// A header value as a browser holds it: each byte one character (U+0000-U+00FF), so raw
+/// UTF-8 in a `Content-Disposition` file name reaches the browser as the bytes it was, and the
+/// browser's `Headers` (which takes only such byte strings) accepts it.
+fn byte_string(value: &[u8]) -> String {
+    value.iter().map(|&b| char::from(b)).collect()
+}
+
 impl ResponseHead {
     /// Parses a head at the start of `buf`. `Ok(None)` means more bytes are needed; on success
     /// returns the head and its length. Interim `1xx` heads (not 101) are skipped.
@@ -75,11 +82,7 @@ impl ResponseHead {
                     let head = Self {
                         status,
                         reason: response.reason.unwrap_or_default().to_owned(),
-                        headers: response
-                            .headers
-                            .iter()
-                            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-                            .collect(),
+                        headers: response.headers.iter().map(|h| (h.name.to_owned(), byte_string(h.value))).collect(),
                     };
                     return Ok(Some((head, offset + len)));
                 }
@@ -392,6 +395,18 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn a_partial_head_asks_for_more() {
         assert_eq!(ResponseHead::parse(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap(), None);
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn header_bytes_reach_the_browser_as_they_came() {
+        // A NAS's raw UTF-8 file name ("照.jpg"): each byte one character, as a browser's
+        // Headers holds it, so the browser reads the same bytes.
+        let wire = b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=\"\xE7\x85\xA7.jpg\"\r\n\r\n";
+        let (head, _) = ResponseHead::parse(wire).unwrap().unwrap();
+        let value = head.header("content-disposition").unwrap();
+        assert_eq!(value, "attachment; filename=\"\u{e7}\u{85}\u{a7}.jpg\"");
+        assert!(value.chars().all(|c| u32::from(c) <= 0xFF));
     }
 
     #[test]
