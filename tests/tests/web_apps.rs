@@ -642,7 +642,7 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
     let locations = format!(
-        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}",
+        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}{SIGNED_FORMS}",
         nginx::DAV
     );
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], &locations).expect("nginx");
@@ -671,6 +671,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     step(&page, "files too large for the device", || too_large_is_answered(&page, &nginx));
     step(&page, "files compressed anyway", || compressed_anyway_arrives_plain(&page, &nginx));
     step(&page, "files under a strict script policy", || a_strict_script_policy_still_runs_the_shim(&page, &nginx));
+    step(&page, "files form posts", || another_sites_form_post_gets_no_cookies(&page, &nginx, &origin));
     step(&page, "files whole", || {
         let got = page.execute_async(FETCH_AND_HASH, &[json!("/big.bin")])?;
         ensure!(got["status"] == 200 && got["length"] == BIG, "whole file: {got}");
@@ -733,6 +734,48 @@ const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
 const SMALL_UPLOADS: &str = r#"
         location /small/ { dav_methods PUT; create_full_put_path on; client_max_body_size 1m; lingering_close off; }
 "#;
+
+/// Where the device signs a browser in with a cookie, and shows which cookie a form post brought.
+const SIGNED_FORMS: &str = r#"
+        location = /signin { add_header Set-Cookie "session=lab42; Path=/"; return 200 "signed in"; }
+        location = /act { default_type text/html; return 200 "<!doctype html><title>act</title><pre id=c>cookie=[$http_cookie]</pre>"; }
+"#;
+
+/// The app's own form post (made with `form.submit()`) reaches the device with the app's
+/// session cookie; the same post from another site (a page elsewhere that submits a form to the
+/// app's address) reaches it without the cookie and with `Origin: null`, as a browser withholds
+/// its default `SameSite=Lax` cookies from another site's post.
+fn another_sites_form_post_gets_no_cookies(page: &Session<'_>, nginx: &Nginx, origin: &str) -> anyhow::Result<()> {
+    let signed = page.execute_async(
+        "const done = arguments[0]; fetch('/signin').then(r => r.text()).then(done, e => done(String(e)))",
+        &[],
+    )?;
+    ensure!(signed == "signed in", "/signin: {signed}");
+    let shown = "const c = document.getElementById('c'); return document.title === 'act' && c ? c.textContent : null";
+    page.execute(
+        "const f = document.createElement('form'); f.method = 'post'; f.action = '/act'; \
+         const i = document.createElement('input'); i.name = 'a'; i.value = '1'; f.append(i); \
+         document.body.append(f); f.submit(); return true",
+        &[],
+    )?;
+    let own = wait(page, "the app's own post", APP_LOAD, shown)?;
+    ensure!(own == "cookie=[session=lab42]", "the app's own form post brought {own}");
+    let elsewhere = format!(
+        "data:text/html,<form method=post action='{origin}/act'><input name=a value=2></form>\
+         <script>document.forms[0].submit()</script>"
+    );
+    page.goto(&elsewhere)?;
+    let foreign = wait(page, "another site's post", APP_LOAD, shown)?;
+    ensure!(foreign == "cookie=[]", "another site's form post brought {foreign}");
+    let posts: Vec<String> = nginx.requests().into_iter().filter(|l| l.contains("\"POST /act ")).collect();
+    ensure!(
+        posts.len() == 2 && posts[1].contains("\"null\""),
+        "the device saw {posts:?} (the second with Origin: null)"
+    );
+    page.goto(&format!("{origin}/"))?;
+    wait(page, "the file server's index again", APP_LOAD, "return document.querySelector('h1') ? 1 : null")?;
+    Ok(())
+}
 
 /// Where the device's pages allow scripts only by nonce and `'strict-dynamic'`, as Nextcloud's do.
 const STRICT_SCRIPTS: &str = r#"

@@ -781,6 +781,19 @@
     });
   }
 
+  // A form this page posts is announced to the worker just before the browser makes the request
+  // (the `navigate` event sees `form.submit()` too): a post to the app that nobody announced
+  // came from another site and goes without the app's cookies (sw.js, `ownPost`).
+  if (container && self.navigation && typeof self.navigation.addEventListener === 'function') {
+    self.navigation.addEventListener('navigate', (event) => {
+      if (!event.formData) return;
+      const url = new URL(event.destination.url);
+      url.hash = ''; // the request's URL has none
+      const worker = container.controller;
+      if (url.origin === location.origin && worker) worker.postMessage({ hometun: 'form-post', url: url.href });
+    });
+  }
+
   window.addEventListener('submit', (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;

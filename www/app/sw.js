@@ -153,8 +153,24 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(self.clients.claim());
 });
 
+/**
+ * Form posts that pages of this app announced (`{hometun: 'form-post', url}`, from the shim's
+ * `navigate` listener, just before the browser makes the request): URL → when the announcement
+ * lapses. A navigation with a body that nobody announced came from another site.
+ */
+const announcedPosts = new Map();
+/** How long an announcement stands, and how long a post waits for one that is on its way. */
+const ANNOUNCED_MS = 10000;
+const ANNOUNCE_WAIT_MS = 300;
+let announced = null; // resolves the waits when an announcement arrives
+
 self.addEventListener('message', (event) => {
   const data = event.data;
+  if (data && data.hometun === 'form-post' && typeof data.url === 'string') {
+    announcedPosts.set(data.url, Date.now() + ANNOUNCED_MS);
+    if (announced) announced();
+    return;
+  }
   if (data && data.hometun === 'no-launcher') {
     // A page learnt from the hub that no hometun page is open: nobody waits for a port.
     const gaveUp = waiting;
@@ -231,6 +247,24 @@ self.addEventListener('fetch', (event) => {
 });
 
 /**
+ * Whether a navigation with a body to `url` was announced by a page of this app (waiting a
+ * moment for an announcement still on its way); each announcement answers once.
+ */
+async function ownPost(url) {
+  const deadline = Date.now() + ANNOUNCE_WAIT_MS;
+  for (;;) {
+    const now = Date.now();
+    for (const [announcedUrl, lapses] of announcedPosts) if (lapses < now) announcedPosts.delete(announcedUrl);
+    if (announcedPosts.delete(url)) return true;
+    if (now >= deadline) return false;
+    await new Promise((resolve) => {
+      announced = resolve;
+      setTimeout(resolve, deadline - now);
+    });
+  }
+}
+
+/**
  * The request as the port protocol's `fetch` message, and the body to send after it in `body`
  * chunks (`streamBody: true`) when the browser gives it as a stream (Chromium's `request.body`)
  * and it is longer than WHOLE_UP_TO: `{reader, read}` (the chunks read so far, then the rest).
@@ -261,11 +295,16 @@ async function describe(request, url) {
   } else if (hasBody) {
     body = await request.arrayBuffer();
   }
-  const headers = [...request.headers];
+  let headers = [...request.headers];
+  // A form another site posted here (no page of the app announced it): wasm sends it without
+  // the app's cookies or sign-in, as a browser withholds SameSite=Lax cookies, and says where
+  // it came from as a browser does for an opaque origin.
+  const crossSite = hasBody && request.mode === 'navigate' && !(await ownPost(request.url));
+  if (crossSite) headers = headers.filter(([name]) => !/^(origin|referer)$/i.test(name)).concat([['origin', 'null']]);
   const names = new Set(headers.map(([name]) => name.toLowerCase()));
   // The browser adds these after the worker; the LAN app may check them (wasm maps the first
   // two) or choose its answer by them.
-  if (!names.has('referer') && /^https?:/.test(request.referrer)) headers.push(['referer', request.referrer]);
+  if (!names.has('referer') && !crossSite && /^https?:/.test(request.referrer)) headers.push(['referer', request.referrer]);
   if (!names.has('origin') && hasBody) headers.push(['origin', self.location.origin]);
   if (!names.has('user-agent')) headers.push(['user-agent', navigator.userAgent]);
   if (!names.has('accept-language') && navigator.languages && navigator.languages.length) {
@@ -279,6 +318,7 @@ async function describe(request, url) {
     body,
     destination: request.destination,
   };
+  if (crossSite) message.crossSite = true;
   if (upload) message.streamBody = true;
   return { message, upload };
 }

@@ -97,6 +97,7 @@ fn fetch(data: &JsValue) -> Result<FetchRequest, MessageError> {
         body: bytes(&field(data, "body"), MAX_BODY, MessageError::BodyTooLarge)?.unwrap_or_default(),
         stream_body,
         destination: optional_string(data, "destination")?,
+        cross_site: field(data, "crossSite").as_bool() == Some(true),
     })
 }
 

@@ -37,7 +37,10 @@ pub async fn run(server: Rc<PortServer>, task: Rc<Task>, request: FetchRequest) 
 async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) -> Result<(), ClientError> {
     let app = &server.app;
     let (target, path) = (app.target, request.path.as_str());
-    let headers = jars::with_jar(target, |jar, now| map_request(&app.origins, jar, path, &request.headers, now))?;
+    let mut headers = jars::with_jar(target, |jar, now| map_request(&app.origins, jar, path, &request.headers, now))?;
+    if request.cross_site {
+        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("cookie"));
+    }
     let document = request.is_document();
     let url = HttpUrl { host: target.addr.ip().to_string(), port: target.addr.port(), target: request.path.clone() };
     let mut body = Some(request.body);
@@ -46,7 +49,11 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     let (head, exchange, answer) = loop {
         let mut http_request = Request::new(&request.method, url.clone());
         http_request.headers = headers.clone();
-        let sent = sign_in::authorize(target, &request.method, path, &mut http_request.headers);
+        let sent = if request.cross_site {
+            sign_in::Sent::None
+        } else {
+            sign_in::authorize(target, &request.method, path, &mut http_request.headers)
+        };
         http_request.body = body.take().unwrap_or_default();
         let (head, exchange) = match request.stream_body {
             Some(framing) => {

@@ -82,6 +82,10 @@ pub struct FetchRequest {
     pub stream_body: Option<BodyFraming>,
     /// `Request.destination` (`document`, `iframe`, `script`, `""`, ...).
     pub destination: String,
+    /// A navigation with a body that no page of the app announced (`crossSite: true`): a form
+    /// another site posted here. It goes without the jar's cookies and the sign-in, as a
+    /// browser sends no `SameSite=Lax` cookies (its default) with such a request.
+    pub cross_site: bool,
 }
 
 impl FetchRequest {
@@ -327,6 +331,7 @@ mod tests {
             body: Vec::new(),
             stream_body: None,
             destination: "document".into(),
+            cross_site: false,
         }
     }
 
