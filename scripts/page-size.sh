@@ -15,12 +15,15 @@
 # hot crates, +19 % browser download, by 0.45 KB for reads that hand a body on without a
 # copy, -3.5 % of the page's busy time in a download, by 0.8 KB for an app's early answer
 # to an upload: a 413 reaches the page instead of a write that waited forever on the reset,
-# and by 3.2 KB for pages and files a device sends gzipped whatever it is asked, as embedded
-# devices do: decoded through the browser's DecompressionStream instead of shown as bytes).
+# by 3.2 KB for pages and files a device sends gzipped whatever it is asked, as embedded
+# devices do: decoded through the browser's DecompressionStream instead of shown as bytes, and
+# by 1.7 KB for home apps that work as at home: the shim under a nonce-only script policy
+# (Nextcloud), no cookies with another site's form posts, the sign-in on WebSocket upgrades,
+# header values as byte strings, bodies up to 16 MiB sent whole, the cache's rules).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=883000
+CEILING=884700
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in
