@@ -1,7 +1,9 @@
 //! The TLS listener: accepts TCP, applies per-source-IP limits, runs TLS handshakes in their
-//! own tasks under a deadline (a stalled handshake delays no one), and hands finished
-//! connections to the HTTP server. A connection that has not become a tunnel (WebSocket
-//! upgrade) by an absolute deadline from accept is cut, however slowly it keeps sending.
+//! own tasks under a deadline (a stalled handshake delays no one; a connection takes a
+//! handshake slot only once its ClientHello has arrived, within a short deadline of its own),
+//! and hands finished connections to the HTTP server. A connection that has not become a tunnel
+//! (WebSocket upgrade) by an absolute deadline from accept is cut, however slowly it keeps
+//! sending.
 
 use crate::daemon::limits::{ConnectionSlot, IpLimits};
 use crate::daemon::LogLimiter;
@@ -53,6 +55,13 @@ impl Upgraded {
         self.0.load(Ordering::Relaxed)
     }
 }
+
+/// Longest wait for a connection's whole ClientHello, from accept (within the handshake
+/// timeout). Until it has arrived a connection holds only its open-connection slot, not one
+/// of the handshake slots: sockets that connect and send nothing (or trickle) cannot fill
+/// those and lock real devices out, and they are cut this soon. A browser sends its
+/// ClientHello with the connection's first packet.
+pub const CLIENT_HELLO_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Connections the kernel completes and holds for the accept loop (it caps this at
 /// `net.core.somaxconn`). tokio's `TcpListener::bind` asks for 128: when devices connect by
@@ -115,20 +124,27 @@ impl TlsListener {
                         continue;
                     }
                 };
-                let handshake = match limits.handshake(remote.ip()) {
-                    Ok(handshake) => handshake,
-                    Err(why) => {
-                        if log_limit.allow(crate::state::unix_now()).is_some() {
-                            tracing::info!(%remote, "connection refused: too many handshakes ({why:?})");
-                        }
-                        continue;
-                    }
-                };
                 let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
+                let (acceptor, limits, log_limit, tx) =
+                    (acceptor.clone(), limits.clone(), log_limit.clone(), tx.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    let handshake_end = tokio::time::Instant::now() + handshake_timeout;
+                    let hello_by = (tokio::time::Instant::now() + CLIENT_HELLO_DEADLINE).min(handshake_end);
+                    let start = match tokio::time::timeout_at(hello_by, acceptor.read_hello(stream)).await {
+                        Ok(Ok(start)) => start,
+                        Ok(Err(e)) => return tracing::debug!(%remote, "TLS handshake failed: {e}"),
+                        Err(_) => return tracing::debug!(%remote, "no ClientHello in time"),
+                    };
+                    let handshake = match limits.handshake(remote.ip()) {
+                        Ok(handshake) => handshake,
+                        Err(why) => {
+                            if log_limit.allow(crate::state::unix_now()).is_some() {
+                                tracing::info!(%remote, "connection refused: too many handshakes ({why:?})");
+                            }
+                            return;
+                        }
+                    };
+                    match tokio::time::timeout_at(handshake_end, acceptor.finish(start)).await {
                         Ok(Ok(None)) => {}
                         Ok(Ok(Some(tls))) => {
                             drop(handshake);

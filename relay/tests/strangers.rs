@@ -1,0 +1,56 @@
+//! What strangers (anyone who can reach the port, no invite, no key) can make the relay hold,
+//! and what real devices still get while they do.
+
+// Shared with the other scenario binaries; this one uses only some of it.
+#[allow(dead_code)]
+mod support;
+
+use hometun_relay::config::Limits;
+use hometun_relay::web::listener::CLIENT_HELLO_DEADLINE;
+use hometun_shared::keys::SecretKey;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use support::Lab;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A TCP connection to `to` from the loopback address `127.0.0.<source>`.
+async fn connect_from(source: u8, to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)), 0)).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_that_connect_and_say_nothing_neither_lock_a_device_out_nor_stay_long() {
+    let limits = Limits::default();
+    let lab = Lab::start(limits.clone()).await;
+    // A few sources, each opening as many silent connections as it may have handshakes: over
+    // all of them, every handshake slot the relay has.
+    let sources = 2..18u8;
+    let mut silent = Vec::new();
+    for source in sources.clone() {
+        for _ in 0..limits.max_unauthenticated_per_ip {
+            silent.push(connect_from(source, lab.addr).await);
+        }
+    }
+    assert_eq!(silent.len(), hometun_relay::daemon::limits::GLOBAL_MAX_UNAUTHENTICATED);
+    let opened = Instant::now();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A device from elsewhere enrolls and gets its tunnel while they sit there.
+    let invite = lab.invite("phone", 3600);
+    let key = SecretKey::generate(&mut rand_core::OsRng);
+    let started = Instant::now();
+    let mut phone = lab.connect(&key, &invite.relay_key, Some(&invite)).await.expect("a session");
+    phone.config().await;
+    assert!(started.elapsed() < Duration::from_secs(2), "the device waited {:?}", started.elapsed());
+
+    // The silent ones are cut once the ClientHello deadline has passed.
+    let mut byte = [0u8; 1];
+    for socket in &mut silent {
+        let by = (opened + CLIENT_HELLO_DEADLINE + Duration::from_secs(2)).saturating_duration_since(Instant::now());
+        let read = tokio::time::timeout(by, socket.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "a silent connection still open: {read:?}");
+    }
+}
