@@ -54,3 +54,60 @@ async fn sockets_that_connect_and_say_nothing_neither_lock_a_device_out_nor_stay
         assert!(matches!(read, Ok(Ok(0) | Err(_))), "a silent connection still open: {read:?}");
     }
 }
+
+/// The relay process's resident memory, KiB.
+fn resident_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunnels_that_start_a_huge_message_instead_of_a_hello_are_cut_and_cost_little() {
+    use tokio::io::AsyncWriteExt;
+    let limits = Limits {
+        handshake_timeout_secs: 30,
+        max_unauthenticated_per_ip: 1000,
+        max_connections_per_ip: 1000,
+        new_connections_per_ip_burst: 1000,
+        ..Limits::default()
+    };
+    let lab = Lab::start(limits.clone()).await;
+    let n = 300;
+    let mut tunnels = Vec::new();
+    for _ in 0..n {
+        let mut tls = lab.tls().await;
+        tls.write_all(&Lab::upgrade_request("")).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(tls.read_u8().await.unwrap());
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+        tunnels.push(tls);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = resident_kib();
+
+    // Each starts a binary message just under the relay's limit (masked with zeros) and stops
+    // one byte short of its end.
+    let len = limits.max_message_bytes as u64 - 1024;
+    let mut frame = vec![0x82u8, 0x80 | 127];
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.resize(frame.len() + len as usize - 1, 1);
+    for tls in &mut tunnels {
+        let _ = tokio::time::timeout(Duration::from_secs(1), tls.write_all(&frame)).await;
+    }
+    let held = resident_kib().saturating_sub(before);
+
+    // Holding them would take n times the message; cut early, each costs (with this test's
+    // own TLS buffers) a quarter of it at most.
+    let bound = n * (len as usize / 1024) / 4;
+    assert!(held < bound, "{held} KiB more for {n} tunnels (bound {bound} KiB)");
+    for tls in &mut tunnels {
+        // A close frame at most, then the end.
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(support::PATIENCE, tls.read_to_end(&mut rest)).await;
+        assert!(matches!(read, Ok(_)), "a tunnel still open");
+    }
+}

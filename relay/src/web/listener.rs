@@ -12,7 +12,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -24,7 +24,8 @@ use tokio_rustls::server::TlsStream;
 /// A TLS connection that holds its per-IP connection slot until dropped, and fails reads after
 /// `idle` without any byte from the peer (slow or silent HTTP clients; tunnel clients send
 /// keepalives well within it). Until [`Upgraded::mark`] is called for it, reads also fail at
-/// an absolute deadline from accept (a peer trickling a byte now and then is cut too).
+/// an absolute deadline from accept (a peer trickling a byte now and then is cut too). From
+/// then until [`Upgraded::authenticate`], reads fail past [`PRE_SESSION_BYTES`].
 pub struct TlsConnection {
     stream: TlsStream<TcpStream>,
     _slot: ConnectionSlot,
@@ -32,6 +33,8 @@ pub struct TlsConnection {
     idle_timer: Pin<Box<tokio::time::Sleep>>,
     deadline: Pin<Box<tokio::time::Sleep>>,
     upgraded: Upgraded,
+    /// Bytes read since the connection asked for the tunnel, while not yet authenticated.
+    pre_session: usize,
 }
 
 impl TlsConnection {
@@ -41,18 +44,41 @@ impl TlsConnection {
     }
 }
 
-/// Whether a connection became a tunnel (shared by the connection and its request handlers).
+/// Most bytes a tunnel connection may send between its upgrade request and the relay's
+/// acceptance of its hello: the hello ([`MAX_HANDSHAKE_LEN`]) in one WebSocket frame, with
+/// room for a ping or a close. The WebSocket's message limit is for sessions; without this a
+/// stranger could make the relay hold a message that large per connection before saying who
+/// it is.
+///
+/// [`MAX_HANDSHAKE_LEN`]: hometun_shared::handshake::MAX_HANDSHAKE_LEN
+pub const PRE_SESSION_BYTES: usize = 4096;
+
+/// How far a connection has come (shared by the connection and its request handlers): a page
+/// connection, a tunnel before its hello was accepted, or an authenticated tunnel.
 #[derive(Clone, Debug, Default)]
-pub struct Upgraded(Arc<AtomicBool>);
+pub struct Upgraded(Arc<AtomicU8>);
+
+const TUNNEL: u8 = 1;
+const AUTHENTICATED: u8 = 2;
 
 impl Upgraded {
-    /// The connection is becoming a tunnel: the deadline from accept no longer applies.
+    /// The connection is becoming a tunnel: the deadline from accept no longer applies, and
+    /// [`PRE_SESSION_BYTES`] does until [`Upgraded::authenticate`].
     pub fn mark(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.fetch_max(TUNNEL, Ordering::Relaxed);
+    }
+
+    /// The tunnel's hello was accepted: the WebSocket's own limits apply from now.
+    pub fn authenticate(&self) {
+        self.0.store(AUTHENTICATED, Ordering::Relaxed);
     }
 
     fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed) >= TUNNEL
+    }
+
+    fn before_session(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == TUNNEL
     }
 }
 
@@ -155,6 +181,7 @@ impl TlsListener {
                                 idle_timer: Box::pin(tokio::time::sleep(idle_timeout)),
                                 deadline: Box::pin(tokio::time::sleep_until(deadline)),
                                 upgraded: Upgraded::default(),
+                                pre_session: 0,
                             };
                             let _ = tx.send((connection, remote)).await;
                         }
@@ -193,9 +220,19 @@ impl AsyncRead for TlsConnection {
         let before = buf.filled().len();
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                if buf.filled().len() > before {
+                let read = buf.filled().len() - before;
+                if read > 0 {
                     let next = tokio::time::Instant::now() + self.idle;
                     self.idle_timer.as_mut().reset(next);
+                }
+                if self.upgraded.before_session() {
+                    self.pre_session += read;
+                    if self.pre_session > PRE_SESSION_BYTES {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "too much before the hello",
+                        )));
+                    }
                 }
                 Poll::Ready(result)
             }
