@@ -189,7 +189,7 @@ pub fn renew_at(leaf: &Leaf, forced: Option<(u64, u64)>, fraction: f64) -> u64 {
     let jitter = (lifetime as f64 / 30.0 * fraction) as u64;
     let normal = leaf.not_before + lifetime * 2 / 3 - jitter.min(lifetime / 3);
     match forced {
-        Some((since, after)) => normal.min(since + after),
+        Some((since, after)) => normal.min(since.saturating_add(after)),
         None => normal,
     }
 }
