@@ -235,6 +235,7 @@ mod tests {
         assert!(mid > 1_000_000 + 57 * 86400 && mid < 1_000_000 + 60 * 86400);
         assert_eq!(renew_at(&l, Some((1_000_000, 30)), 0.0), 1_000_030, "a forced renewal comes first");
         assert_eq!(renew_at(&leaf(5, 0), None, 0.5), 5, "a certificate without lifetime is renewed now");
+        assert_eq!(renew_at(&l, Some((u64::MAX, u64::MAX)), 0.0), 1_000_000 + 60 * 86400, "no overflow");
     }
 
     #[test]
