@@ -8,11 +8,17 @@ use super::client::{self, AcmeError};
 use super::names::AppNames;
 use super::settings::{Settings, APP_CERTS_PER_HOUR, MAX_APP_CERTS};
 use super::store::Store;
+use crate::daemon::LogLimiter;
 use instant_acme::Account;
 use rand_core::RngCore;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Lines about app names refused at the caps, at most one a second (every ClientHello with a
+/// new name under the domain makes one: anyone can send them); each says how many were left
+/// out.
+static CAP_LOG: LogLimiter = LogLimiter::new(1);
 
 /// First wait after a failed order; doubles per failure up to [`BACKOFF_MAX`].
 pub const BACKOFF_START: Duration = Duration::from_secs(5);
@@ -95,7 +101,9 @@ impl Keeper {
         }
         let per_hour = self.settings.app_certs_per_hour.unwrap_or(APP_CERTS_PER_HOUR);
         if apps.kept.len() >= self.max_app_certs() || apps.started.len() >= per_hour {
-            tracing::warn!(name, kept = apps.kept.len(), "app-name certificate refused: cap reached");
+            if let Some(skipped) = CAP_LOG.allow(crate::state::unix_now()) {
+                tracing::warn!(name, kept = apps.kept.len(), skipped, "app-name certificate refused: cap reached");
+            }
             return false;
         }
         apps.kept.insert(name.clone());
