@@ -55,6 +55,43 @@ async fn sockets_that_connect_and_say_nothing_neither_lock_a_device_out_nor_stay
     }
 }
 
+/// The bytes of a ClientHello for the relay, as a device would send it first.
+fn client_hello(lab: &Lab) -> Vec<u8> {
+    use tokio_rustls::rustls::ClientConnection;
+    let name = hometun_testkit::pki_types::ServerName::IpAddress(lab.addr.ip().into());
+    let mut tls = ClientConnection::new(hometun_testkit::tls_config(&lab.cert).unwrap(), name).unwrap();
+    let mut hello = Vec::new();
+    tls.write_tls(&mut hello).unwrap();
+    hello
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_sources_stalling_after_their_client_hellos_do_not_lock_a_device_out() {
+    use tokio::io::AsyncWriteExt;
+    let limits = Limits::default();
+    let lab = Lab::start(limits.clone()).await;
+    let hello = client_hello(&lab);
+    // Each source starts as many TLS handshakes as it may and stops after the ClientHello:
+    // over all of them, every handshake slot the relay has.
+    let mut stalled = Vec::new();
+    for source in 2..18u8 {
+        for _ in 0..limits.max_unauthenticated_per_ip {
+            let mut tcp = connect_from(source, lab.addr).await;
+            tcp.write_all(&hello).await.unwrap();
+            stalled.push(tcp);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(lab.relay.limits.handshakes(), hometun_relay::daemon::limits::GLOBAL_MAX_UNAUTHENTICATED as u64);
+
+    let invite = lab.invite("phone", 3600);
+    let key = SecretKey::generate(&mut rand_core::OsRng);
+    let started = Instant::now();
+    let mut phone = lab.connect(&key, &invite.relay_key, Some(&invite)).await.expect("a session");
+    phone.config().await;
+    assert!(started.elapsed() < Duration::from_secs(1), "the device waited {:?}", started.elapsed());
+}
+
 /// The relay process's resident memory, KiB.
 fn resident_kib() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

@@ -92,7 +92,7 @@ macro_rules! failure {
 /// Takes a connection through the handshake; `None` when it ended there (already logged and
 /// closed).
 async fn accept(ws: WebSocket, remote: SocketAddr, upgraded: &Upgraded, relay: &Arc<Relay>) -> Option<Accepted> {
-    let handshake_slot = match relay.limits.handshake(remote.ip()) {
+    let mut handshake_slot = match relay.limits.handshake(remote.ip()) {
         Ok(slot) => slot,
         Err(why) => {
             failure!(%remote, "refused: too many handshakes from this address ({why:?})");
@@ -105,7 +105,15 @@ async fn accept(ws: WebSocket, remote: SocketAddr, upgraded: &Upgraded, relay: &
     let (mut tx, mut rx) = ws.split();
     let params = params(relay);
     let deadline = tokio::time::Instant::now() + params.handshake_timeout;
-    let hello = match tokio::time::timeout_at(deadline, next_binary(&mut rx)).await {
+    let hello = tokio::select! {
+        hello = tokio::time::timeout_at(deadline, next_binary(&mut rx)) => hello,
+        () = handshake_slot.evicted() => {
+            failure!(%remote, "handshake ended: its slot went to another source");
+            close(&mut tx, 1013, "busy").await;
+            return None;
+        }
+    };
+    let hello = match hello {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(why)) => {
             failure!(%remote, "handshake failed: {why}");

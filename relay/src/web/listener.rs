@@ -161,7 +161,7 @@ impl TlsListener {
                         Ok(Err(e)) => return tracing::debug!(%remote, "TLS handshake failed: {e}"),
                         Err(_) => return tracing::debug!(%remote, "no ClientHello in time"),
                     };
-                    let handshake = match limits.handshake(remote.ip()) {
+                    let mut handshake = match limits.handshake(remote.ip()) {
                         Ok(handshake) => handshake,
                         Err(why) => {
                             if log_limit.allow(crate::state::unix_now()).is_some() {
@@ -170,7 +170,13 @@ impl TlsListener {
                             return;
                         }
                     };
-                    match tokio::time::timeout_at(handshake_end, acceptor.finish(start)).await {
+                    let finished = tokio::select! {
+                        finished = tokio::time::timeout_at(handshake_end, acceptor.finish(start)) => finished,
+                        () = handshake.evicted() => {
+                            return tracing::debug!(%remote, "TLS handshake ended: its slot went to another source");
+                        }
+                    };
+                    match finished {
                         Ok(Ok(None)) => {}
                         Ok(Ok(Some(tls))) => {
                             drop(handshake);
