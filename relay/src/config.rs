@@ -126,6 +126,19 @@ pub struct Limits {
 /// The longest keepalive or idle timeout, seconds (a day).
 const MAX_TIMER_SECS: u64 = 86_400;
 
+/// The smallest WebSocket message limit: a device's largest message must fit.
+const MIN_MESSAGE_BYTES: usize = hometun_shared::wire::MAX_MESSAGE_LEN;
+
+/// The largest WebSocket message limit (8 times what devices send): each tunnel may make the
+/// relay hold a message this large.
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// The longest handshake timeout, seconds (a handshake is a few round trips).
+const MAX_HANDSHAKE_TIMEOUT_SECS: u64 = 300;
+
+/// The longest queue of packets towards one client (about 100 MB of full-size packets).
+const MAX_SESSION_QUEUE_PACKETS: usize = 65_536;
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -257,11 +270,31 @@ impl Config {
         self.acme.check()?;
         self.discovery.check()?;
         let l = &self.limits;
-        if l.max_message_bytes < 4096 || l.max_message_bytes > 16 << 20 {
-            return Err(("max_message_bytes", "must be from 4096 to 16 MiB".into()));
+        if !(MIN_MESSAGE_BYTES..=MAX_MESSAGE_BYTES).contains(&l.max_message_bytes) {
+            let bytes = l.max_message_bytes;
+            return Err((
+                "max_message_bytes",
+                format!(
+                    "{bytes} is outside {MIN_MESSAGE_BYTES}..={MAX_MESSAGE_BYTES} bytes (devices send up to 128 KiB)"
+                ),
+            ));
         }
-        if l.handshake_timeout_secs == 0 || l.session_queue_packets == 0 || l.max_connections_per_ip == 0 {
+        if l.max_connections_per_ip == 0 {
             return Err(("limits", "limits must be positive".into()));
+        }
+        if !(1..=MAX_HANDSHAKE_TIMEOUT_SECS).contains(&l.handshake_timeout_secs) {
+            let secs = l.handshake_timeout_secs;
+            return Err((
+                "handshake_timeout_secs",
+                format!("{secs} is outside 1..={MAX_HANDSHAKE_TIMEOUT_SECS} seconds"),
+            ));
+        }
+        if !(1..=MAX_SESSION_QUEUE_PACKETS).contains(&l.session_queue_packets) {
+            let packets = l.session_queue_packets;
+            return Err((
+                "session_queue_packets",
+                format!("{packets} is outside 1..={MAX_SESSION_QUEUE_PACKETS} packets"),
+            ));
         }
         for (field, secs) in [
             ("keepalive_secs", l.keepalive_secs),
@@ -397,6 +430,30 @@ mod tests {
             assert_eq!(got, *field, "{limits}");
         }
         let fine = format!("{GOOD}\n[limits]\nkeepalive_secs = 1\nidle_timeout_secs = 86400\n");
+        Config::parse(&fine, Path::new("relay.toml")).unwrap();
+    }
+
+    #[test]
+    fn the_handshake_timeout_the_session_queue_and_the_message_size_are_range_checked() {
+        let cases: &[(&str, &str)] = &[
+            ("handshake_timeout_secs = 0", "handshake_timeout_secs"),
+            ("handshake_timeout_secs = 301", "handshake_timeout_secs"),
+            ("handshake_timeout_secs = 9223372036854775807", "handshake_timeout_secs"),
+            ("handshake_timeout_secs = 18446744073709551615", "handshake_timeout_secs"),
+            ("session_queue_packets = 0", "session_queue_packets"),
+            ("session_queue_packets = 65537", "session_queue_packets"),
+            ("session_queue_packets = 18446744073709551615", "session_queue_packets"),
+            ("max_message_bytes = 4096", "max_message_bytes"),
+            ("max_message_bytes = 1048577", "max_message_bytes"),
+            ("max_message_bytes = 16777216", "max_message_bytes"),
+        ];
+        for (limits, field) in cases {
+            let (_, got) = error_of(&format!("{GOOD}\n[limits]\n{limits}\n"));
+            assert_eq!(got, *field, "{limits}");
+        }
+        let fine = format!(
+            "{GOOD}\n[limits]\nhandshake_timeout_secs = 300\nsession_queue_packets = 65536\nmax_message_bytes = 131072\n"
+        );
         Config::parse(&fine, Path::new("relay.toml")).unwrap();
     }
 

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::rustls::server::Acceptor as HelloReader;
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::{LazyConfigAcceptor, StartHandshake};
 
 /// The ALPN protocol of TLS-ALPN-01 validation (RFC 8737).
 const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
@@ -55,10 +55,15 @@ impl Acceptor {
         })
     }
 
-    /// Runs the handshake. `Ok(None)` when it was a TLS-ALPN-01 validation (answered, nothing
-    /// more to serve on it).
-    pub async fn accept(&self, stream: TcpStream) -> io::Result<Option<TlsStream<TcpStream>>> {
-        let start = LazyConfigAcceptor::new(HelloReader::default(), stream).await?;
+    /// Reads the ClientHello, and nothing more: a connection that has not sent it yet has cost
+    /// no handshake work. Go on with [`Acceptor::finish`].
+    pub async fn read_hello(&self, stream: TcpStream) -> io::Result<StartHandshake<TcpStream>> {
+        LazyConfigAcceptor::new(HelloReader::default(), stream).await
+    }
+
+    /// Runs the rest of the handshake after [`Acceptor::read_hello`]. `Ok(None)` when it was a
+    /// TLS-ALPN-01 validation (answered, nothing more to serve on it).
+    pub async fn finish(&self, start: StartHandshake<TcpStream>) -> io::Result<Option<TlsStream<TcpStream>>> {
         let hello = start.client_hello();
         let validation = hello.alpn().is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
         if let (true, Some(challenge)) = (validation, &self.challenge) {

@@ -8,11 +8,17 @@ use super::client::{self, AcmeError};
 use super::names::AppNames;
 use super::settings::{Settings, APP_CERTS_PER_HOUR, MAX_APP_CERTS};
 use super::store::Store;
+use crate::daemon::LogLimiter;
 use instant_acme::Account;
 use rand_core::RngCore;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Lines about app names refused at the caps, at most one a second (every ClientHello with a
+/// new name under the domain makes one: anyone can send them); each says how many were left
+/// out.
+static CAP_LOG: LogLimiter = LogLimiter::new(1);
 
 /// First wait after a failed order; doubles per failure up to [`BACKOFF_MAX`].
 pub const BACKOFF_START: Duration = Duration::from_secs(5);
@@ -95,7 +101,9 @@ impl Keeper {
         }
         let per_hour = self.settings.app_certs_per_hour.unwrap_or(APP_CERTS_PER_HOUR);
         if apps.kept.len() >= self.max_app_certs() || apps.started.len() >= per_hour {
-            tracing::warn!(name, kept = apps.kept.len(), "app-name certificate refused: cap reached");
+            if let Some(skipped) = CAP_LOG.allow(crate::state::unix_now()) {
+                tracing::warn!(name, kept = apps.kept.len(), skipped, "app-name certificate refused: cap reached");
+            }
             return false;
         }
         apps.kept.insert(name.clone());
@@ -189,7 +197,7 @@ pub fn renew_at(leaf: &Leaf, forced: Option<(u64, u64)>, fraction: f64) -> u64 {
     let jitter = (lifetime as f64 / 30.0 * fraction) as u64;
     let normal = leaf.not_before + lifetime * 2 / 3 - jitter.min(lifetime / 3);
     match forced {
-        Some((since, after)) => normal.min(since + after),
+        Some((since, after)) => normal.min(since.saturating_add(after)),
         None => normal,
     }
 }
@@ -235,6 +243,7 @@ mod tests {
         assert!(mid > 1_000_000 + 57 * 86400 && mid < 1_000_000 + 60 * 86400);
         assert_eq!(renew_at(&l, Some((1_000_000, 30)), 0.0), 1_000_030, "a forced renewal comes first");
         assert_eq!(renew_at(&leaf(5, 0), None, 0.5), 5, "a certificate without lifetime is renewed now");
+        assert_eq!(renew_at(&l, Some((u64::MAX, u64::MAX)), 0.0), 1_000_000 + 60 * 86400, "no overflow");
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct Settings {
 pub const MAX_APP_CERTS: usize = 32;
 /// Default cap on new app names per hour.
 pub const APP_CERTS_PER_HOUR: usize = 6;
+/// The latest forced renewal, seconds after a certificate's start (a year: no certificate
+/// an ACME server issues lasts longer).
+pub const MAX_RENEW_AFTER_SECS: u64 = 365 * 86_400;
 
 impl Settings {
     /// Whether nothing was set (the table is then left out of relay.toml).
@@ -82,8 +85,8 @@ impl Settings {
                 return Err(("email", format!("`{email}` is not a mail address")));
             }
         }
-        if self.renew_after_secs == Some(0) {
-            return Err(("renew_after_secs", "must be positive".into()));
+        if let Some(secs) = self.renew_after_secs.filter(|s| !(1..=MAX_RENEW_AFTER_SECS).contains(s)) {
+            return Err(("renew_after_secs", format!("{secs} is outside 1..={MAX_RENEW_AFTER_SECS} seconds")));
         }
         Ok(())
     }
@@ -171,6 +174,9 @@ mod tests {
             (Settings { domain: Some("nodots".into()), ..Settings::default() }, "domain"),
             (Settings { directory: Some("http://acme".into()), ..Settings::default() }, "directory"),
             (Settings { email: Some("nobody".into()), ..Settings::default() }, "email"),
+            (Settings { renew_after_secs: Some(0), ..Settings::default() }, "renew_after_secs"),
+            (Settings { renew_after_secs: Some(MAX_RENEW_AFTER_SECS + 1), ..Settings::default() }, "renew_after_secs"),
+            (Settings { renew_after_secs: Some(u64::MAX), ..Settings::default() }, "renew_after_secs"),
         ];
         for (settings, field) in cases {
             assert_eq!(settings.check().map_err(|(f, _)| f), Err(field));

@@ -50,6 +50,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
+/// Most wake requests handled from one message; the rest are dropped (a person asks for one
+/// at a time, a record can hold thousands).
+pub const WAKES_PER_MESSAGE: usize = 4;
+
 /// Most packets taken from the downlink queue before records are flushed.
 const PACKET_BATCH: usize = 256;
 
@@ -94,8 +98,8 @@ pub struct Link {
     hosts_changed: watch::Receiver<u64>,
     /// The device asked for the host list.
     hosts_subscribed: bool,
-    /// The list it was sent last.
-    hosts_sent: Option<HostList>,
+    /// The list it was sent last, and the version of the hosts it was built from.
+    hosts_sent: Option<(u64, HostList)>,
 }
 
 impl Link {
@@ -237,6 +241,9 @@ impl Link {
                 return Err(self.session.end().cloned().unwrap_or(End::Failed(e)));
             }
         };
+        // One record can hold tens of thousands of control frames: a Subscribe only marks the
+        // session, the list goes out once after them, and only the first few Wakes count.
+        let (mut subscribed, mut wakes) = (false, 0usize);
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Established if self.live.is_none() => {
@@ -246,31 +253,49 @@ impl Link {
                     }
                     self.handshake_slot.take();
                 }
-                Event::Control(ControlMessage::Subscribe) if self.admitted.is_some() => {
-                    self.hosts_subscribed = true;
-                    self.push_hosts();
+                Event::Control(ControlMessage::Subscribe) if self.admitted.is_some() => subscribed = true,
+                Event::Control(ControlMessage::Wake(address)) => {
+                    wakes += 1;
+                    if wakes <= WAKES_PER_MESSAGE {
+                        self.wake(address);
+                    }
                 }
-                Event::Control(ControlMessage::Wake(address)) => self.wake(address),
                 Event::Closed(end) => return Err(end),
                 _ => {}
+            }
+        }
+        if subscribed {
+            self.hosts_subscribed = true;
+            self.push_hosts();
+        }
+        if wakes > WAKES_PER_MESSAGE {
+            if let Some(admitted) = &self.admitted {
+                self.relay.discovery.drop_wakes(&admitted.name, wakes - WAKES_PER_MESSAGE);
             }
         }
         Ok(packets)
     }
 
-    /// Sends the device the hosts its ACL lets it reach, unless it has that list already.
+    /// Sends the device the hosts its ACL lets it reach, unless it has that list already. The
+    /// list is built again only when the LAN's hosts changed since it was last built.
     fn push_hosts(&mut self) {
         let Some(admitted) = &self.admitted else { return };
         if !self.relay.discovery.enabled() {
             return;
         }
+        // Read before the hosts: a change in between ticks again and is pushed then.
+        let version = *self.hosts_changed.borrow();
+        if self.hosts_sent.as_ref().is_some_and(|(sent, _)| *sent == version) {
+            return;
+        }
         let list = self.relay.discovery.view(&admitted.filter.acl.allow_rules(), admitted.wake);
-        if self.hosts_sent.as_ref() == Some(&list) {
+        if self.hosts_sent.as_ref().is_some_and(|(_, sent)| *sent == list) {
+            self.hosts_sent = Some((version, list));
             return;
         }
         // A session that has ended reports it through the run loop.
         if self.session.send_control(&ControlMessage::Hosts(list.clone())).is_ok() {
-            self.hosts_sent = Some(list);
+            self.hosts_sent = Some((version, list));
         }
     }
 

@@ -7,7 +7,9 @@ use super::admission::Admission;
 use super::datapath::Link;
 use super::limits::HandshakeSlot;
 use super::{LogLimiter, Relay};
+use crate::web::listener::Upgraded;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hometun_shared::handshake::{refusal_message, Responder};
@@ -53,8 +55,10 @@ pub enum NoHello {
 }
 
 /// Runs one WebSocket connection to its end: the handshake here, then the data path.
-pub async fn run(ws: WebSocket, remote: SocketAddr, relay: Arc<Relay>) {
-    let Some(accepted) = accept(ws, remote, &relay).await else { return };
+/// `upgraded` is told when the hello is accepted (the connection's pre-session read limit
+/// ends).
+pub async fn run(ws: WebSocket, remote: SocketAddr, upgraded: Upgraded, relay: Arc<Relay>) {
+    let Some(accepted) = accept(ws, remote, &upgraded, &relay).await else { return };
     let fingerprint = accepted.session.remote_key().fingerprint();
     let mut link = Link::new(relay, accepted);
     let end = link.run().await;
@@ -87,8 +91,8 @@ macro_rules! failure {
 
 /// Takes a connection through the handshake; `None` when it ended there (already logged and
 /// closed).
-async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Arc<Relay>) -> Option<Accepted> {
-    let handshake_slot = match relay.limits.handshake(remote.ip()) {
+async fn accept(ws: WebSocket, remote: SocketAddr, upgraded: &Upgraded, relay: &Arc<Relay>) -> Option<Accepted> {
+    let mut handshake_slot = match relay.limits.handshake(remote.ip()) {
         Ok(slot) => slot,
         Err(why) => {
             failure!(%remote, "refused: too many handshakes from this address ({why:?})");
@@ -101,7 +105,15 @@ async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Arc<Relay>) -> Option
     let (mut tx, mut rx) = ws.split();
     let params = params(relay);
     let deadline = tokio::time::Instant::now() + params.handshake_timeout;
-    let hello = match tokio::time::timeout_at(deadline, next_binary(&mut rx)).await {
+    let hello = tokio::select! {
+        hello = tokio::time::timeout_at(deadline, next_binary(&mut rx)) => hello,
+        () = handshake_slot.evicted() => {
+            failure!(%remote, "handshake ended: its slot went to another source");
+            close(&mut tx, 1013, "busy").await;
+            return None;
+        }
+    };
+    let hello = match hello {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(why)) => {
             failure!(%remote, "handshake failed: {why}");
@@ -144,14 +156,15 @@ async fn accept(ws: WebSocket, remote: SocketAddr, relay: &Arc<Relay>) -> Option
         }
     };
     drop(psk);
+    upgraded.authenticate();
     tx.send(Message::Binary(reply.into())).await.ok()?;
     Some(Accepted { tx, rx, session, admission, handshake_slot, remote })
 }
 
-async fn next_binary(rx: &mut WsRx) -> Result<Vec<u8>, NoHello> {
+async fn next_binary(rx: &mut WsRx) -> Result<Bytes, NoHello> {
     loop {
         match rx.next().await {
-            Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
+            Some(Ok(Message::Binary(bytes))) => return Ok(bytes),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Text(_))) => return Err(NoHello::Text),
             Some(Ok(Message::Close(_))) | None => return Err(NoHello::Closed),

@@ -1,6 +1,8 @@
 //! Per-source limits: open connections, connections still in handshakes, and the rate of
 //! new connections (a token bucket per source and one for all sources together); open and
-//! handshaking connections are also capped over all sources.
+//! handshaking connections are also capped over all sources. When every handshake slot is
+//! taken, a source holding fewer than the busiest one takes that one's oldest slot (its holder
+//! is told through [`HandshakeSlot::evicted`]): a few sources cannot lock out the rest.
 //!
 //! A source is an IPv4 address or an IPv6 /64 (one home or host usually holds a whole /64).
 //! A source's entry lives as long as it has connections open or its bucket is not yet full
@@ -8,10 +10,11 @@
 //! whose bucket is full are swept out at most once a second.
 
 use crate::config::Limits;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// New connections per second over all sources (sustained), unless set otherwise.
 pub const GLOBAL_NEW_CONNECTIONS_PER_SEC: u32 = 1000;
@@ -74,8 +77,15 @@ impl Bucket {
 #[derive(Debug)]
 struct PerSource {
     open: usize,
-    unauthenticated: usize,
+    /// Its handshake slots, oldest first: each one's id and the way to evict it.
+    handshakes: VecDeque<(u64, oneshot::Sender<()>)>,
     bucket: Bucket,
+}
+
+impl PerSource {
+    fn new(burst: f64, now: Instant) -> Self {
+        Self { open: 0, handshakes: VecDeque::new(), bucket: Bucket::full(burst, now) }
+    }
 }
 
 #[derive(Debug)]
@@ -85,6 +95,7 @@ struct Table {
     swept: Instant,
     open: usize,
     unauthenticated: usize,
+    next_handshake: u64,
 }
 
 /// The rate of new connections, and the caps on open and handshaking connections, over all
@@ -143,10 +154,23 @@ pub struct ConnectionSlot {
     source: Source,
 }
 
-/// Holds one handshake slot; released on drop (or when the session is established).
+/// Holds one handshake slot; released on drop (or when the session is established), or taken
+/// by another source ([`HandshakeSlot::evicted`]).
 pub struct HandshakeSlot {
     limits: IpLimits,
     source: Source,
+    id: u64,
+    evicted: oneshot::Receiver<()>,
+}
+
+impl HandshakeSlot {
+    /// Completes when another source took this slot (never, otherwise): the handshake should
+    /// end, it no longer counts.
+    pub async fn evicted(&mut self) {
+        if (&mut self.evicted).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 impl IpLimits {
@@ -164,6 +188,7 @@ impl IpLimits {
             swept: now,
             open: 0,
             unauthenticated: 0,
+            next_handshake: 0,
         };
         Self { inner: Arc::new(Mutex::new(table)), limits, global }
     }
@@ -186,17 +211,13 @@ impl IpLimits {
             table.swept = now;
             table
                 .sources
-                .retain(|_, e| e.open > 0 || e.unauthenticated > 0 || !e.bucket.is_full_at(now, per_sec, burst));
+                .retain(|_, e| e.open > 0 || !e.handshakes.is_empty() || !e.bucket.is_full_at(now, per_sec, burst));
         }
         table.global.refill(now, global_per_sec, global_burst);
         if table.open >= self.global.max_open {
             return Err(Denied::GlobalOpen);
         }
-        let entry = table.sources.entry(source).or_insert(PerSource {
-            open: 0,
-            unauthenticated: 0,
-            bucket: Bucket::full(burst, now),
-        });
+        let entry = table.sources.entry(source).or_insert_with(|| PerSource::new(burst, now));
         entry.bucket.refill(now, per_sec, burst);
         if entry.open >= self.limits.max_connections_per_ip {
             return Err(Denied::Open);
@@ -219,30 +240,39 @@ impl IpLimits {
         Ok(ConnectionSlot { limits: self.clone(), source })
     }
 
-    /// Takes a handshake slot for `ip`.
+    /// Takes a handshake slot for `ip`. When all are taken, takes the oldest of the source
+    /// holding the most instead, if that is more than `ip`'s source holds.
     pub fn handshake(&self, ip: IpAddr) -> Result<HandshakeSlot, Denied> {
         let burst = self.burst();
         let source = Source::of(ip);
         let mut table = self.lock();
-        if table.unauthenticated >= self.global.max_unauthenticated {
-            return Err(Denied::GlobalUnauthenticated);
-        }
-        let entry = table.sources.entry(source).or_insert(PerSource {
-            open: 0,
-            unauthenticated: 0,
-            bucket: Bucket::full(burst, Instant::now()),
-        });
-        if entry.unauthenticated >= self.limits.max_unauthenticated_per_ip {
+        let table = &mut *table;
+        let held = table.sources.get(&source).map_or(0, |e| e.handshakes.len());
+        if held >= self.limits.max_unauthenticated_per_ip {
             return Err(Denied::Unauthenticated);
         }
-        entry.unauthenticated += 1;
+        if table.unauthenticated >= self.global.max_unauthenticated {
+            let busiest = table.sources.values_mut().max_by_key(|e| e.handshakes.len());
+            let Some(busiest) = busiest.filter(|e| e.handshakes.len() > held) else {
+                return Err(Denied::GlobalUnauthenticated);
+            };
+            if let Some((_, evict)) = busiest.handshakes.pop_front() {
+                let _ = evict.send(());
+            }
+            table.unauthenticated -= 1;
+        }
+        let id = table.next_handshake;
+        table.next_handshake += 1;
+        let (evict, evicted) = oneshot::channel();
+        let entry = table.sources.entry(source).or_insert_with(|| PerSource::new(burst, Instant::now()));
+        entry.handshakes.push_back((id, evict));
         table.unauthenticated += 1;
-        Ok(HandshakeSlot { limits: self.clone(), source })
+        Ok(HandshakeSlot { limits: self.clone(), source, id, evicted })
     }
 
     /// Connections currently in handshakes, over all sources.
     pub fn handshakes(&self) -> u64 {
-        self.lock().sources.values().map(|e| e.unauthenticated as u64).sum()
+        self.lock().sources.values().map(|e| e.handshakes.len() as u64).sum()
     }
 
     /// Sources currently remembered (with connections open or a bucket not yet full).
@@ -250,28 +280,35 @@ impl IpLimits {
         self.lock().sources.len()
     }
 
-    fn release(&self, source: Source, open: usize, unauthenticated: usize) {
+    fn release(&self, source: Source, open: usize) {
         // The entry stays, even when idle: its bucket refills by time only, and the next
         // sweep forgets it once it is full.
         let mut table = self.lock();
         let Some(entry) = table.sources.get_mut(&source) else { return };
-        let (open, unauthenticated) = (open.min(entry.open), unauthenticated.min(entry.unauthenticated));
+        let open = open.min(entry.open);
         entry.open -= open;
-        entry.unauthenticated -= unauthenticated;
         table.open = table.open.saturating_sub(open);
-        table.unauthenticated = table.unauthenticated.saturating_sub(unauthenticated);
+    }
+
+    fn release_handshake(&self, source: Source, id: u64) {
+        let mut table = self.lock();
+        let Some(entry) = table.sources.get_mut(&source) else { return };
+        // An evicted slot was given back when it was taken.
+        let Some(at) = entry.handshakes.iter().position(|(held, _)| *held == id) else { return };
+        entry.handshakes.remove(at);
+        table.unauthenticated = table.unauthenticated.saturating_sub(1);
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.limits.release(self.source, 1, 0);
+        self.limits.release(self.source, 1);
     }
 }
 
 impl Drop for HandshakeSlot {
     fn drop(&mut self) {
-        self.limits.release(self.source, 0, 1);
+        self.limits.release_handshake(self.source, self.id);
     }
 }
 
@@ -412,9 +449,34 @@ mod tests {
         let _third = l.connect(c, now).unwrap();
 
         let shaking = l.handshake(a).unwrap();
-        assert_eq!(l.handshake(b).err(), Some(Denied::GlobalUnauthenticated));
+        assert_eq!(l.handshake(a).err(), Some(Denied::GlobalUnauthenticated), "no source holds more than a");
         drop(shaking);
         let _shaking = l.handshake(b).unwrap();
+    }
+
+    fn was_evicted(slot: &mut HandshakeSlot) -> bool {
+        slot.evicted.try_recv().is_ok()
+    }
+
+    #[test]
+    fn when_all_handshake_slots_are_taken_a_source_holding_fewer_takes_the_busiest_ones_oldest() {
+        let l =
+            IpLimits::with_global(Limits::default(), GlobalRate { max_unauthenticated: 3, ..GlobalRate::default() });
+        let [busy, other, newcomer]: [IpAddr; 3] =
+            ["192.0.2.1", "192.0.2.2", "2001:db8::1"].map(|a| a.parse().unwrap());
+        let mut oldest = l.handshake(busy).unwrap();
+        let mut next = l.handshake(busy).unwrap();
+        let mut others = l.handshake(other).unwrap();
+        let mut fresh = l.handshake(newcomer).expect("a source with none takes one");
+        assert!(was_evicted(&mut oldest), "the busiest source's oldest slot went");
+        assert!(!was_evicted(&mut next) && !was_evicted(&mut others) && !was_evicted(&mut fresh));
+        assert_eq!(l.handshakes(), 3);
+        assert_eq!(l.handshake(other).err(), Some(Denied::GlobalUnauthenticated), "1 each: nobody holds more");
+        drop(oldest);
+        assert_eq!(l.handshakes(), 3, "an evicted slot was given back when it was taken");
+        drop(next);
+        assert_eq!(l.handshakes(), 2);
+        assert!(l.handshake(busy).is_ok(), "a free slot is taken as before");
     }
 
     #[test]

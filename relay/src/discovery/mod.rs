@@ -19,14 +19,15 @@ pub mod view;
 pub mod wake;
 
 use crate::config::Config;
-use crate::daemon::{Clock, Relay};
+use crate::daemon::{Clock, LogLimiter, Relay};
+use crate::state::unix_now;
 use hometun_shared::control::{AllowRule, HostList, WakeOutcome};
 use hometun_shared::ipv4::Network;
 use hometun_shared::time::Instant;
 use inventory::{Inventory, KnownHost, Limits};
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
@@ -103,6 +104,10 @@ fn parse_server(text: &str) -> Option<SocketAddr> {
     text.parse::<SocketAddr>().ok().or_else(|| text.parse::<Ipv4Addr>().ok().map(|ip| SocketAddr::from((ip, 53))))
 }
 
+/// Lines about refused or dropped wake requests, at most 5 a second over all devices; each
+/// allowed line says how many were left out.
+static REFUSAL_LOG: LogLimiter = LogLimiter::new(5);
+
 /// The relay's discovery: the inventory, who is told of changes, the wake limits.
 pub struct Discovery {
     settings: Settings,
@@ -113,6 +118,7 @@ pub struct Discovery {
     published: Mutex<Vec<KnownHost>>,
     changed: watch::Sender<u64>,
     limiter: Mutex<wake::WakeLimiter>,
+    wakes_dropped: AtomicU64,
     stopped: AtomicBool,
     mdns: Mutex<Option<mdns_sd::ServiceDaemon>>,
 }
@@ -130,6 +136,7 @@ impl Discovery {
             published: Mutex::new(Vec::new()),
             changed: watch::channel(0).0,
             limiter: Mutex::new(wake::WakeLimiter::new(config.discovery.wake_per_minute)),
+            wakes_dropped: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             mdns: Mutex::new(None),
         }
@@ -171,31 +178,57 @@ impl Discovery {
     }
 
     /// Device `device` (allow list `allow`, wake flag `may_wake`) asks to wake `address`:
-    /// checked, rate limited, sent as a broadcast on the LAN interface, logged.
+    /// checked, rate limited, sent as a broadcast on the LAN interface, logged (refusals within
+    /// [`REFUSAL_LOG`]'s budget: a device can ask thousands of times a second).
     pub fn wake(&self, device: &str, allow: &[AllowRule], may_wake: bool, address: Ipv4Addr) -> WakeOutcome {
-        let outcome = self.try_wake(device, allow, may_wake, address);
-        tracing::info!(client = device, host = %address, outcome = outcome.as_str(), "wake request");
-        outcome
-    }
-
-    fn try_wake(&self, device: &str, allow: &[AllowRule], may_wake: bool, address: Ipv4Addr) -> WakeOutcome {
-        if !self.enabled() || !may_wake || !view::may_reach(allow, address) || !self.lan.contains(address) {
-            return WakeOutcome::NotAllowed;
-        }
-        if let Err(limit) = lock(&self.limiter).check(self.clock.now(), device, address) {
-            tracing::info!(client = device, host = %address, limit = limit.as_str(), "wake request refused");
-            return WakeOutcome::RateLimited;
-        }
-        let Some(mac) = lock(&self.inventory).mac_of(address) else { return WakeOutcome::UnknownHost };
-        match self.send_magic_packet(mac) {
-            Ok(()) => {
-                tracing::info!(host = %address, %mac, "magic packet sent");
+        match self.try_wake(device, allow, may_wake, address) {
+            Ok(mac) => {
+                tracing::info!(client = device, host = %address, %mac, "wake request: magic packet sent");
                 WakeOutcome::Sent
             }
-            Err(e) => {
-                tracing::warn!(host = %address, %mac, "sending the magic packet failed: {e}");
-                WakeOutcome::Failed
+            Err((outcome, why)) => {
+                if let Some(skipped) = REFUSAL_LOG.allow(unix_now()) {
+                    tracing::info!(client = device, host = %address, outcome = outcome.as_str(), skipped, "wake request: {why}");
+                }
+                outcome
             }
+        }
+    }
+
+    /// Wake requests from device `device` left unanswered because it sent `dropped` more in one
+    /// message than are handled: counted, logged within [`REFUSAL_LOG`]'s budget.
+    pub fn drop_wakes(&self, device: &str, dropped: usize) {
+        self.wakes_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+        if let Some(skipped) = REFUSAL_LOG.allow(unix_now()) {
+            tracing::info!(client = device, dropped, skipped, "wake requests dropped: too many in one message");
+        }
+    }
+
+    /// Wake requests dropped unanswered since the start ([`Discovery::drop_wakes`]).
+    pub fn wakes_dropped(&self) -> u64 {
+        self.wakes_dropped.load(Ordering::Relaxed)
+    }
+
+    /// The MAC the magic packet went to, or the outcome and why not.
+    fn try_wake(
+        &self,
+        device: &str,
+        allow: &[AllowRule],
+        may_wake: bool,
+        address: Ipv4Addr,
+    ) -> Result<inventory::Mac, (WakeOutcome, String)> {
+        if !self.enabled() || !may_wake || !view::may_reach(allow, address) || !self.lan.contains(address) {
+            return Err((WakeOutcome::NotAllowed, "not allowed".into()));
+        }
+        if let Err(limit) = lock(&self.limiter).check(self.clock.now(), device, address) {
+            return Err((WakeOutcome::RateLimited, format!("refused ({})", limit.as_str())));
+        }
+        let Some(mac) = lock(&self.inventory).mac_of(address) else {
+            return Err((WakeOutcome::UnknownHost, "no MAC address known".into()));
+        };
+        match self.send_magic_packet(mac) {
+            Ok(()) => Ok(mac),
+            Err(e) => Err((WakeOutcome::Failed, format!("sending the magic packet to {mac} failed: {e}"))),
         }
     }
 

@@ -1,7 +1,9 @@
 //! The TLS listener: accepts TCP, applies per-source-IP limits, runs TLS handshakes in their
-//! own tasks under a deadline (a stalled handshake delays no one), and hands finished
-//! connections to the HTTP server. A connection that has not become a tunnel (WebSocket
-//! upgrade) by an absolute deadline from accept is cut, however slowly it keeps sending.
+//! own tasks under a deadline (a stalled handshake delays no one; a connection takes a
+//! handshake slot only once its ClientHello has arrived, within a short deadline of its own),
+//! and hands finished connections to the HTTP server. A connection that has not become a tunnel
+//! (WebSocket upgrade) by an absolute deadline from accept is cut, however slowly it keeps
+//! sending.
 
 use crate::daemon::limits::{ConnectionSlot, IpLimits};
 use crate::daemon::LogLimiter;
@@ -10,7 +12,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,7 +24,8 @@ use tokio_rustls::server::TlsStream;
 /// A TLS connection that holds its per-IP connection slot until dropped, and fails reads after
 /// `idle` without any byte from the peer (slow or silent HTTP clients; tunnel clients send
 /// keepalives well within it). Until [`Upgraded::mark`] is called for it, reads also fail at
-/// an absolute deadline from accept (a peer trickling a byte now and then is cut too).
+/// an absolute deadline from accept (a peer trickling a byte now and then is cut too). From
+/// then until [`Upgraded::authenticate`], reads fail past [`PRE_SESSION_BYTES`].
 pub struct TlsConnection {
     stream: TlsStream<TcpStream>,
     _slot: ConnectionSlot,
@@ -30,6 +33,8 @@ pub struct TlsConnection {
     idle_timer: Pin<Box<tokio::time::Sleep>>,
     deadline: Pin<Box<tokio::time::Sleep>>,
     upgraded: Upgraded,
+    /// Bytes read since the connection asked for the tunnel, while not yet authenticated.
+    pre_session: usize,
 }
 
 impl TlsConnection {
@@ -39,20 +44,50 @@ impl TlsConnection {
     }
 }
 
-/// Whether a connection became a tunnel (shared by the connection and its request handlers).
+/// Most bytes a tunnel connection may send between its upgrade request and the relay's
+/// acceptance of its hello: the hello ([`MAX_HANDSHAKE_LEN`]) in one WebSocket frame, with
+/// room for a ping or a close. The WebSocket's message limit is for sessions; without this a
+/// stranger could make the relay hold a message that large per connection before saying who
+/// it is.
+///
+/// [`MAX_HANDSHAKE_LEN`]: hometun_shared::handshake::MAX_HANDSHAKE_LEN
+pub const PRE_SESSION_BYTES: usize = 4096;
+
+/// How far a connection has come (shared by the connection and its request handlers): a page
+/// connection, a tunnel before its hello was accepted, or an authenticated tunnel.
 #[derive(Clone, Debug, Default)]
-pub struct Upgraded(Arc<AtomicBool>);
+pub struct Upgraded(Arc<AtomicU8>);
+
+const TUNNEL: u8 = 1;
+const AUTHENTICATED: u8 = 2;
 
 impl Upgraded {
-    /// The connection is becoming a tunnel: the deadline from accept no longer applies.
+    /// The connection is becoming a tunnel: the deadline from accept no longer applies, and
+    /// [`PRE_SESSION_BYTES`] does until [`Upgraded::authenticate`].
     pub fn mark(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.fetch_max(TUNNEL, Ordering::Relaxed);
+    }
+
+    /// The tunnel's hello was accepted: the WebSocket's own limits apply from now.
+    pub fn authenticate(&self) {
+        self.0.store(AUTHENTICATED, Ordering::Relaxed);
     }
 
     fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed) >= TUNNEL
+    }
+
+    fn before_session(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == TUNNEL
     }
 }
+
+/// Longest wait for a connection's whole ClientHello, from accept (within the handshake
+/// timeout). Until it has arrived a connection holds only its open-connection slot, not one
+/// of the handshake slots: sockets that connect and send nothing (or trickle) cannot fill
+/// those and lock real devices out, and they are cut this soon. A browser sends its
+/// ClientHello with the connection's first packet.
+pub const CLIENT_HELLO_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Connections the kernel completes and holds for the accept loop (it caps this at
 /// `net.core.somaxconn`). tokio's `TcpListener::bind` asks for 128: when devices connect by
@@ -115,20 +150,33 @@ impl TlsListener {
                         continue;
                     }
                 };
-                let handshake = match limits.handshake(remote.ip()) {
-                    Ok(handshake) => handshake,
-                    Err(why) => {
-                        if log_limit.allow(crate::state::unix_now()).is_some() {
-                            tracing::info!(%remote, "connection refused: too many handshakes ({why:?})");
-                        }
-                        continue;
-                    }
-                };
                 let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
+                let (acceptor, limits, log_limit, tx) =
+                    (acceptor.clone(), limits.clone(), log_limit.clone(), tx.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    let handshake_end = tokio::time::Instant::now() + handshake_timeout;
+                    let hello_by = (tokio::time::Instant::now() + CLIENT_HELLO_DEADLINE).min(handshake_end);
+                    let start = match tokio::time::timeout_at(hello_by, acceptor.read_hello(stream)).await {
+                        Ok(Ok(start)) => start,
+                        Ok(Err(e)) => return tracing::debug!(%remote, "TLS handshake failed: {e}"),
+                        Err(_) => return tracing::debug!(%remote, "no ClientHello in time"),
+                    };
+                    let mut handshake = match limits.handshake(remote.ip()) {
+                        Ok(handshake) => handshake,
+                        Err(why) => {
+                            if log_limit.allow(crate::state::unix_now()).is_some() {
+                                tracing::info!(%remote, "connection refused: too many handshakes ({why:?})");
+                            }
+                            return;
+                        }
+                    };
+                    let finished = tokio::select! {
+                        finished = tokio::time::timeout_at(handshake_end, acceptor.finish(start)) => finished,
+                        () = handshake.evicted() => {
+                            return tracing::debug!(%remote, "TLS handshake ended: its slot went to another source");
+                        }
+                    };
+                    match finished {
                         Ok(Ok(None)) => {}
                         Ok(Ok(Some(tls))) => {
                             drop(handshake);
@@ -139,6 +187,7 @@ impl TlsListener {
                                 idle_timer: Box::pin(tokio::time::sleep(idle_timeout)),
                                 deadline: Box::pin(tokio::time::sleep_until(deadline)),
                                 upgraded: Upgraded::default(),
+                                pre_session: 0,
                             };
                             let _ = tx.send((connection, remote)).await;
                         }
@@ -177,9 +226,19 @@ impl AsyncRead for TlsConnection {
         let before = buf.filled().len();
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                if buf.filled().len() > before {
+                let read = buf.filled().len() - before;
+                if read > 0 {
                     let next = tokio::time::Instant::now() + self.idle;
                     self.idle_timer.as_mut().reset(next);
+                }
+                if self.upgraded.before_session() {
+                    self.pre_session += read;
+                    if self.pre_session > PRE_SESSION_BYTES {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "too much before the hello",
+                        )));
+                    }
                 }
                 Poll::Ready(result)
             }

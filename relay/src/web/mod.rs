@@ -87,5 +87,5 @@ async fn tunnel(
         .max_frame_size(max)
         .read_buffer_size(TUNNEL_READ_CHUNK)
         .max_write_buffer_size(8 << 20)
-        .on_upgrade(move |socket| crate::daemon::handshake::run(socket, remote, relay))
+        .on_upgrade(move |socket| crate::daemon::handshake::run(socket, remote, upgraded, relay))
 }
