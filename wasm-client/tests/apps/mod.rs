@@ -230,8 +230,12 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     assert_eq!(page.header("content-length"), None, "an injected page has no length");
     let original = direct(lan, "/").await;
     let doctype_end = original.iter().position(|&b| b == b'>').expect("doctype") + 1;
-    let shim = br#"<script src="/__ht/shim.js" data-hometun-cookies="[]"></script>"#;
-    let expected = [&original[..doctype_end], shim, &original[doctype_end..]].concat();
+    // The tag carries a fresh nonce: 16 random bytes, base64.
+    let text = String::from_utf8_lossy(&page.body).into_owned();
+    let nonce = text.split("nonce=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_default();
+    assert!(nonce.len() == 24 && nonce.ends_with("=="), "the shim's nonce: {nonce:?}");
+    let shim = format!(r#"<script src="/__ht/shim.js" nonce="{nonce}" data-hometun-cookies="[]"></script>"#);
+    let expected = [&original[..doctype_end], shim.as_bytes(), &original[doctype_end..]].concat();
     assert_eq!(String::from_utf8_lossy(&page.body), String::from_utf8_lossy(&expected));
     console_log!("app port: page of {} bytes with the shim", page.body.len());
 
