@@ -83,10 +83,11 @@ impl Upgraded {
 }
 
 /// Longest wait for a connection's whole ClientHello, from accept (within the handshake
-/// timeout). Until it has arrived a connection holds only its open-connection slot, not one
-/// of the handshake slots: sockets that connect and send nothing (or trickle) cannot fill
-/// those and lock real devices out, and they are cut this soon. A browser sends its
-/// ClientHello with the connection's first packet.
+/// timeout): sockets that connect and send nothing (or trickle) are cut this soon. A browser
+/// sends its ClientHello with the connection's first packet. Such a socket holds a handshake
+/// place from accept (so a source's silent sockets stay within its 64 places and the relay's
+/// descriptors stay bounded), and when every place is taken a newcomer from a source holding
+/// fewer takes the busiest source's oldest: silent sockets cannot lock real devices out.
 pub const CLIENT_HELLO_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Connections the kernel completes and holds for the accept loop (it caps this at
@@ -156,11 +157,6 @@ impl TlsListener {
                 tokio::spawn(async move {
                     let handshake_end = tokio::time::Instant::now() + handshake_timeout;
                     let hello_by = (tokio::time::Instant::now() + CLIENT_HELLO_DEADLINE).min(handshake_end);
-                    let start = match tokio::time::timeout_at(hello_by, acceptor.read_hello(stream)).await {
-                        Ok(Ok(start)) => start,
-                        Ok(Err(e)) => return tracing::debug!(%remote, "TLS handshake failed: {e}"),
-                        Err(_) => return tracing::debug!(%remote, "no ClientHello in time"),
-                    };
                     let mut handshake = match limits.handshake(remote.ip()) {
                         Ok(handshake) => handshake,
                         Err(why) => {
@@ -168,6 +164,16 @@ impl TlsListener {
                                 tracing::info!(%remote, "connection refused: too many handshakes ({why:?})");
                             }
                             return;
+                        }
+                    };
+                    let start = tokio::select! {
+                        read = tokio::time::timeout_at(hello_by, acceptor.read_hello(stream)) => match read {
+                            Ok(Ok(start)) => start,
+                            Ok(Err(e)) => return tracing::debug!(%remote, "TLS handshake failed: {e}"),
+                            Err(_) => return tracing::debug!(%remote, "no ClientHello in time"),
+                        },
+                        () = handshake.evicted() => {
+                            return tracing::debug!(%remote, "TLS handshake ended: its slot went to another source");
                         }
                     };
                     let finished = tokio::select! {
