@@ -19,11 +19,12 @@
 # devices do: decoded through the browser's DecompressionStream instead of shown as bytes, and
 # by 1.7 KB for home apps that work as at home: the shim under a nonce-only script policy
 # (Nextcloud), no cookies with another site's form posts, the sign-in on WebSocket upgrades,
-# header values as byte strings, bodies up to 16 MiB sent whole, the cache's rules).
+# header values as byte strings, bodies up to 16 MiB sent whole, the cache's rules; 0.1 KB more
+# when the cross-site cookie rule moved into the header mapping where the cookies are added).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=884700
+CEILING=884800
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

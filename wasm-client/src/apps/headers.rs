@@ -48,13 +48,16 @@ const HOP_BY_HOP: [&str; 9] = [
 const RESPONSE_REMOVED: [&str; 3] = ["x-frame-options", "clear-site-data", "strict-transport-security"];
 
 /// The request headers to send to the LAN app (the jar's target) for a request to `path`, mapped
-/// from the browser's `headers`. Fails when `path` is no request path ([`check_path`]) or when
-/// `headers` exceed the bounds or hold a name or value that HTTP/1.1 cannot carry.
+/// from the browser's `headers`, with the jar's cookies unless `cross_site` (a form another
+/// site posted: a browser sends no `SameSite=Lax` cookies with it). Fails when `path` is no
+/// request path ([`check_path`]) or when `headers` exceed the bounds or hold a name or value
+/// that HTTP/1.1 cannot carry.
 pub fn map_request(
     origins: &AppOrigins,
     jar: &Jar,
     path: &str,
     headers: &[(String, String)],
+    cross_site: bool,
     now: i64,
 ) -> Result<HeaderList, AppError> {
     check_path(path)?;
@@ -84,7 +87,9 @@ pub fn map_request(
         }
     }
     if let Some(cookie) = jar.cookie_header(path, now) {
-        out.push(("Cookie".to_owned(), cookie));
+        if !cross_site {
+            out.push(("Cookie".to_owned(), cookie));
+        }
     }
     out.push(("Accept-Encoding".to_owned(), "identity".to_owned()));
     Ok(out)
@@ -267,10 +272,9 @@ fn mapped_policy(policy: &str, tunnel: &str, shim: Option<Shim<'_>>) -> Option<S
         .filter(|d| directive_name(d) != "frame-ancestors")
         .map(str::to_owned)
         .collect();
-    let find = |kept: &[String], name: &str| kept.iter().position(|d| directive_name(d) == name);
-    if let Some(at) = find(&kept, "frame-src").or_else(|| find(&kept, "child-src")) {
+    if let Some(at) = position(&kept, "frame-src").or_else(|| position(&kept, "child-src")) {
         kept[at] = with_source(&kept[at], tunnel);
-    } else if let Some(at) = find(&kept, "default-src") {
+    } else if let Some(at) = position(&kept, "default-src") {
         let sources = kept[at].split_once(char::is_whitespace).map_or("", |(_, rest)| rest.trim());
         kept.push(with_source(&format!("frame-src {sources}"), tunnel));
     }
@@ -288,9 +292,9 @@ fn mapped_policy(policy: &str, tunnel: &str, shim: Option<Shim<'_>>) -> Option<S
 /// `script-src-elem` (made from the governing list when there is none), so inline handlers and
 /// `eval` stay as the app set them.
 fn allow_shim(kept: &mut Vec<String>, shim: Shim<'_>) {
-    let find = |kept: &[String], name: &str| kept.iter().position(|d| directive_name(d) == name);
-    let Some(at) =
-        find(kept, "script-src-elem").or_else(|| find(kept, "script-src")).or_else(|| find(kept, "default-src"))
+    let Some(at) = position(kept, "script-src-elem")
+        .or_else(|| position(kept, "script-src"))
+        .or_else(|| position(kept, "default-src"))
     else {
         return;
     };
@@ -315,6 +319,11 @@ fn allow_shim(kept: &mut Vec<String>, shim: Shim<'_>) {
         kept.len() - 1
     };
     kept[elem] = with_source(&kept[elem], &source);
+}
+
+/// Where the directive `name` is in `kept`.
+fn position(kept: &[String], name: &str) -> Option<usize> {
+    kept.iter().position(|d| directive_name(d) == name)
 }
 
 /// A directive's name, lower case.
@@ -394,7 +403,7 @@ mod tests {
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("X-XSRFToken", "tok"),
         ]);
-        let mapped = map_request(&origins, &jar, "/login", &browser, NOW).unwrap();
+        let mapped = map_request(&origins, &jar, "/login", &browser, false, NOW).unwrap();
         assert_eq!(
             mapped,
             list(&[
@@ -407,15 +416,18 @@ mod tests {
                 ("Accept-Encoding", "identity"),
             ])
         );
+        // The same post from another site goes without the jar's cookies.
+        let elsewhere = map_request(&origins, &jar, "/login", &browser, true, NOW).unwrap();
+        assert!(!elsewhere.iter().any(|(name, _)| name == "Cookie"), "{elsewhere:?}");
     }
 
     #[test]
     fn port_80_is_left_out_of_host_and_foreign_origins_are_not_forwarded() {
         let (origins, jar) = setup(80);
         let browser = list(&[("Origin", "https://home.test:8443"), ("Referer", "https://home.test:8443/")]);
-        let mapped = map_request(&origins, &jar, "/", &browser, NOW).unwrap();
+        let mapped = map_request(&origins, &jar, "/", &browser, false, NOW).unwrap();
         assert_eq!(mapped, list(&[("Host", "192.168.0.10"), ("Accept-Encoding", "identity")]));
-        let null = map_request(&origins, &jar, "/", &list(&[("Origin", "null")]), NOW).unwrap();
+        let null = map_request(&origins, &jar, "/", &list(&[("Origin", "null")]), false, NOW).unwrap();
         assert_eq!(null[1], ("Origin".to_owned(), "null".to_owned()));
     }
 
@@ -605,7 +617,7 @@ mod tests {
             assert_eq!(check_path(path), Ok(()), "{path}");
         }
         for path in ["", "api", "http://192.168.0.20/", "/a b", "/a\r\nHost: x", "/é"] {
-            assert_eq!(map_request(&origins, &jar, path, &[], NOW), Err(AppError::BadPath), "{path:?}");
+            assert_eq!(map_request(&origins, &jar, path, &[], false, NOW), Err(AppError::BadPath), "{path:?}");
         }
     }
 
@@ -613,16 +625,19 @@ mod tests {
     fn oversized_or_malformed_header_lists_are_refused() {
         let (origins, mut jar) = setup(8888);
         let many: HeaderList = (0..=MAX_HEADERS).map(|i| (format!("x-{i}"), "1".to_owned())).collect();
-        assert_eq!(map_request(&origins, &jar, "/", &many, NOW), Err(AppError::TooManyHeaders(MAX_HEADERS + 1)));
+        assert_eq!(map_request(&origins, &jar, "/", &many, false, NOW), Err(AppError::TooManyHeaders(MAX_HEADERS + 1)));
         assert_eq!(
             map_response(&origins, &mut jar, &answering("/", "", true), &many, NOW).map(|_| ()),
             Err(AppError::TooManyHeaders(MAX_HEADERS + 1))
         );
         let big = list(&[("x-big", &"a".repeat(MAX_HEADER_BYTES))]);
-        assert_eq!(map_request(&origins, &jar, "/", &big, NOW), Err(AppError::HeadersTooLarge(MAX_HEADER_BYTES + 5)));
+        assert_eq!(
+            map_request(&origins, &jar, "/", &big, false, NOW),
+            Err(AppError::HeadersTooLarge(MAX_HEADER_BYTES + 5))
+        );
         let split = list(&[("X-Evil", "a\r\nHost: 10.0.0.1")]);
-        assert_eq!(map_request(&origins, &jar, "/", &split, NOW), Err(AppError::BadHeader("X-Evil".into())));
+        assert_eq!(map_request(&origins, &jar, "/", &split, false, NOW), Err(AppError::BadHeader("X-Evil".into())));
         let bad_name = list(&[("Bad Name", "x")]);
-        assert!(map_request(&origins, &jar, "/", &bad_name, NOW).is_err());
+        assert!(map_request(&origins, &jar, "/", &bad_name, false, NOW).is_err());
     }
 }

@@ -37,10 +37,9 @@ pub async fn run(server: Rc<PortServer>, task: Rc<Task>, request: FetchRequest) 
 async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) -> Result<(), ClientError> {
     let app = &server.app;
     let (target, path) = (app.target, request.path.as_str());
-    let mut headers = jars::with_jar(target, |jar, now| map_request(&app.origins, jar, path, &request.headers, now))?;
-    if request.cross_site {
-        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("cookie"));
-    }
+    let headers = jars::with_jar(target, |jar, now| {
+        map_request(&app.origins, jar, path, &request.headers, request.cross_site, now)
+    })?;
     let document = request.is_document();
     let url = HttpUrl { host: target.addr.ip().to_string(), port: target.addr.port(), target: request.path.clone() };
     let mut body = Some(request.body);
