@@ -32,7 +32,8 @@ use std::net::Ipv4Addr;
 
 use rand_core::CryptoRngCore;
 
-use crate::control::{self, ClientConfig, ControlMessage, HostList, WakeOutcome};
+use crate::app_name::AppTarget;
+use crate::control::{self, AppCertOutcome, AppCertReplies, ClientConfig, ControlMessage, HostList, WakeOutcome};
 use crate::handshake::Initiator;
 use crate::invite::Invite;
 use crate::keys::{PublicKey, SecretKey};
@@ -57,6 +58,13 @@ pub enum Event {
         address: Ipv4Addr,
         /// What the relay did.
         outcome: WakeOutcome,
+    },
+    /// The relay's answer to [`Connection::app_cert`].
+    AppCertReply {
+        /// The app asked for.
+        app: AppTarget,
+        /// What the relay did.
+        outcome: AppCertOutcome,
     },
     /// The connection ended, for this reason. Reported exactly once; nothing follows it.
     Closed(End),
@@ -104,6 +112,7 @@ pub struct Connection {
     subscribed: bool,
     /// How many wake replies came, and the latest.
     wake_replies: (u64, Option<(Ipv4Addr, WakeOutcome)>),
+    app_cert_replies: AppCertReplies,
     events: VecDeque<Event>,
     end: Option<End>,
     /// The latest time a caller passed in.
@@ -147,6 +156,7 @@ impl Connection {
             hosts: None,
             subscribed: false,
             wake_replies: (0, None),
+            app_cert_replies: AppCertReplies::default(),
             events: VecDeque::new(),
             end: None,
             now,
@@ -191,6 +201,27 @@ impl Connection {
         match self.session.as_mut() {
             Some(session) if offered && self.end.is_none() => {
                 session.send_encoded_control(&control::encode_wake(address)).is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// The relay's answers to [`Connection::app_cert`] (for drivers that read state rather than
+    /// events).
+    pub fn app_cert_replies(&self) -> &AppCertReplies {
+        &self.app_cert_replies
+    }
+
+    /// Tells the relay that this device is about to open `app` on its app name, so that the
+    /// relay gets the name's certificate if it has none; the answer comes as
+    /// [`Event::AppCertReply`]. The relay decides (its domain, the LAN, this device's ACL, its
+    /// caps). Returns `false`, sending nothing, when the relay does not offer app-name
+    /// certificates or the tunnel is not up. Call [`Connection::poll_transmit`] after.
+    pub fn app_cert(&mut self, app: AppTarget) -> bool {
+        let offered = self.config.as_ref().is_some_and(|c| c.features.app_certs);
+        match self.session.as_mut() {
+            Some(session) if offered && self.end.is_none() => {
+                session.send_encoded_control(&control::encode_app_cert(app)).is_ok()
             }
             _ => false,
         }
@@ -383,6 +414,10 @@ impl Connection {
                 session::Event::Control(ControlMessage::WakeReply { address, outcome }) => {
                     self.wake_replies = (self.wake_replies.0 + 1, Some((address, outcome)));
                     self.events.push_back(Event::WakeReply { address, outcome });
+                }
+                session::Event::Control(ControlMessage::AppCertReply { app, outcome }) => {
+                    self.app_cert_replies.push(app, outcome);
+                    self.events.push_back(Event::AppCertReply { app, outcome });
                 }
                 session::Event::Closed(end) => self.finish(end),
                 _ => {}

@@ -7,13 +7,16 @@
 //! `[tag u8][len u16 BE][value]`. Bit 7 of a tag marks a field the receiver must understand:
 //! unknown optional fields are skipped, unknown required fields refuse the message.
 
+pub mod app_certs;
 pub mod hosts;
 
+pub use app_certs::{AppCertOutcome, AppCertReplies};
 pub use hosts::{
     is_host_name, is_label, is_service_type, Host, HostList, Service, WakeOutcome, MAX_HOSTS, MAX_LABEL_LEN, MAX_NAMES,
     MAX_NAME_LEN, MAX_SERVICES,
 };
 
+use crate::app_name::AppTarget;
 use crate::ipv4::{InterfaceAddress, Network};
 use core::net::Ipv4Addr;
 use core::time::Duration;
@@ -23,6 +26,8 @@ const TYPE_HOSTS: u8 = 2;
 const TYPE_SUBSCRIBE: u8 = 3;
 const TYPE_WAKE: u8 = 4;
 const TYPE_WAKE_REPLY: u8 = 5;
+const TYPE_APP_CERT: u8 = 6;
+const TYPE_APP_CERT_REPLY: u8 = 7;
 const VERSION: u8 = 1;
 const REQUIRED: u8 = 0x80;
 const TAG_ADDRESS: u8 = 1 | REQUIRED;
@@ -38,6 +43,7 @@ const TAG_FEATURES: u8 = 8;
 const FEATURE_HOSTS: u8 = 1;
 const FEATURE_WAKE: u8 = 2;
 const FEATURE_TCP_CHECKSUM: u8 = 4;
+const FEATURE_APP_CERTS: u8 = 8;
 /// Optional: a relay from before it lets TCP packets be no larger than the MTU.
 const TAG_MAX_PACKET: u8 = 9;
 /// Required and empty: [`Features::tcp_checksum_checked`]. Required, so that a client from
@@ -125,14 +131,22 @@ pub struct Features {
     /// as the kernel left it). The device must not check TCP checksums. Records are
     /// authenticated, so the device's own pass over every byte would find nothing more.
     pub tcp_checksum_checked: bool,
+    /// The relay gets app names' certificates when this device asks
+    /// ([`ControlMessage::AppCert`], [`app_certs`]).
+    pub app_certs: bool,
 }
 
 impl Features {
     fn to_bits(self) -> u8 {
-        [(self.hosts, FEATURE_HOSTS), (self.wake, FEATURE_WAKE), (self.tcp_checksum, FEATURE_TCP_CHECKSUM)]
-            .into_iter()
-            .filter(|(on, _)| *on)
-            .fold(0, |bits, (_, bit)| bits | bit)
+        [
+            (self.hosts, FEATURE_HOSTS),
+            (self.wake, FEATURE_WAKE),
+            (self.tcp_checksum, FEATURE_TCP_CHECKSUM),
+            (self.app_certs, FEATURE_APP_CERTS),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |bits, (_, bit)| bits | bit)
     }
 
     fn from_bits(bits: u8) -> Self {
@@ -141,6 +155,7 @@ impl Features {
             wake: bits & FEATURE_WAKE != 0,
             tcp_checksum: bits & FEATURE_TCP_CHECKSUM != 0,
             tcp_checksum_checked: false,
+            app_certs: bits & FEATURE_APP_CERTS != 0,
         }
     }
 }
@@ -237,6 +252,16 @@ pub enum ControlMessage {
         /// What the relay did.
         outcome: WakeOutcome,
     },
+    /// The client is about to open this LAN app on its app name and asks the relay to get the
+    /// name's certificate if it has none (client to relay).
+    AppCert(AppTarget),
+    /// What became of an app-name certificate demand (relay to client).
+    AppCertReply {
+        /// The app asked for.
+        app: AppTarget,
+        /// What the relay did.
+        outcome: AppCertOutcome,
+    },
 }
 
 impl ControlMessage {
@@ -256,13 +281,19 @@ impl ControlMessage {
                 hosts::encode_wake_reply(&mut out, *address, *outcome);
                 out
             }
+            Self::AppCert(app) => encode_app_cert(*app),
+            Self::AppCertReply { app, outcome } => {
+                let mut out = vec![TYPE_APP_CERT_REPLY, VERSION];
+                app_certs::encode(&mut out, *app, Some(*outcome));
+                out
+            }
         }
     }
 
     /// Decodes a message from untrusted bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, ControlError> {
         let (&[kind, version], rest) = bytes.split_first_chunk::<2>().ok_or(ControlError::Truncated)?;
-        if !(TYPE_CONFIG..=TYPE_WAKE_REPLY).contains(&kind) {
+        if !(TYPE_CONFIG..=TYPE_APP_CERT_REPLY).contains(&kind) {
             return Err(ControlError::UnknownType(kind));
         }
         if version > VERSION {
@@ -276,12 +307,17 @@ impl ControlMessage {
                 (address, Some(outcome)) => Ok(Self::WakeReply { address, outcome }),
                 (_, None) => Err(ControlError::Truncated),
             },
+            TYPE_APP_CERT => app_certs::decode(rest, false).map(|(app, _)| Self::AppCert(app)),
+            TYPE_APP_CERT_REPLY => match app_certs::decode(rest, true)? {
+                (app, Some(outcome)) => Ok(Self::AppCertReply { app, outcome }),
+                (_, None) => Err(ControlError::Truncated),
+            },
             _ => decode_config(rest).map(Self::Config),
         }
     }
 }
 
-/// [`ControlMessage::Subscribe`], encoded. The two messages a client sends have encoders of
+/// [`ControlMessage::Subscribe`], encoded. The messages a client sends have encoders of
 /// their own, so that a client (the page) carries none of the relay's.
 pub fn encode_subscribe() -> Vec<u8> {
     vec![TYPE_SUBSCRIBE, VERSION]
@@ -291,6 +327,13 @@ pub fn encode_subscribe() -> Vec<u8> {
 pub fn encode_wake(address: Ipv4Addr) -> Vec<u8> {
     let mut out = vec![TYPE_WAKE, VERSION];
     hosts::encode_wake(&mut out, address);
+    out
+}
+
+/// [`ControlMessage::AppCert`] for `app`, encoded.
+pub fn encode_app_cert(app: AppTarget) -> Vec<u8> {
+    let mut out = vec![TYPE_APP_CERT, VERSION];
+    app_certs::encode(&mut out, app, None);
     out
 }
 
@@ -480,7 +523,7 @@ mod tests {
     #[test]
     fn offered_features_arrive_as_sent_and_old_clients_skip_them() {
         let mut config = home_config();
-        config.features = Features { hosts: true, wake: false, tcp_checksum: true, tcp_checksum_checked: false };
+        config.features = Features { hosts: true, tcp_checksum: true, ..Features::default() };
         let message = ControlMessage::Config(config);
         let bytes = message.encode();
         assert_eq!(ControlMessage::decode(&bytes), Ok(message));
@@ -491,6 +534,7 @@ mod tests {
             Features { hosts: true, ..Features::default() },
             Features { wake: true, ..Features::default() },
             Features { tcp_checksum: true, ..Features::default() },
+            Features { app_certs: true, ..Features::default() },
         ] {
             assert_eq!(Features::from_bits(features.to_bits()), features);
             assert_eq!(features.to_bits().count_ones(), 1);

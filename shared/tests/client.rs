@@ -8,7 +8,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use hometun_shared::client::{self, Connection, Event};
 use hometun_shared::netstack::NetStack;
@@ -269,7 +269,7 @@ fn a_phone_subscribes_to_the_host_list_only_when_offered_and_asks_to_wake_throug
     // Offered: the phone subscribes, gets the list, and its wake request gets an answer.
     let mut pair = configured();
     let mut offered = home_config();
-    offered.features = Features { hosts: true, wake: true, tcp_checksum: false, tcp_checksum_checked: false };
+    offered.features = Features { hosts: true, wake: true, ..Features::default() };
     pair.relay.send_config(&offered).unwrap();
     pair.exchange();
     let control: Vec<_> = std::iter::from_fn(|| pair.relay.poll_event())
@@ -293,5 +293,38 @@ fn a_phone_subscribes_to_the_host_list_only_when_offered_and_asks_to_wake_throug
     pair.relay.send_control(&ControlMessage::WakeReply { address: nas, outcome: WakeOutcome::Sent }).unwrap();
     pair.exchange();
     assert_eq!(pair.phone.wake_replies(), (1, Some((nas, WakeOutcome::Sent))));
+    assert!(pair.phone.end().is_none() && !pair.relay.is_closed());
+}
+
+#[test]
+fn a_phone_asks_for_an_app_names_certificate_only_when_the_relay_offers_it() {
+    use hometun_shared::app_name::AppTarget;
+    use hometun_shared::control::{AppCertOutcome, ControlMessage, Features};
+    use hometun_shared::session::Event as SessionEvent;
+    let nas = AppTarget::http(SocketAddrV4::new(Ipv4Addr::new(192, 168, 0, 10), 5000));
+
+    // Not offered (a relay without a domain, or from before the message): nothing is sent.
+    let mut old = configured();
+    let _ = old.phone_events();
+    assert!(!old.phone.app_cert(nas), "no demand to a relay that does not offer app-name certificates");
+    old.exchange();
+    assert!(std::iter::from_fn(|| old.relay.poll_event()).all(|e| !matches!(e, SessionEvent::Control(_))));
+
+    let mut pair = configured();
+    let mut offered = home_config();
+    offered.features = Features { app_certs: true, ..Features::default() };
+    pair.relay.send_config(&offered).unwrap();
+    pair.exchange();
+    let _ = pair.phone_events();
+    assert!(pair.phone.app_cert(nas));
+    pair.exchange();
+    let asked = std::iter::from_fn(|| pair.relay.poll_event())
+        .any(|e| e == SessionEvent::Control(ControlMessage::AppCert(nas)));
+    assert!(asked, "the relay hears the demand");
+    let reply = ControlMessage::AppCertReply { app: nas, outcome: AppCertOutcome::Ordering };
+    pair.relay.send_control(&reply).unwrap();
+    pair.exchange();
+    assert_eq!(pair.phone_events(), [Event::AppCertReply { app: nas, outcome: AppCertOutcome::Ordering }]);
+    assert_eq!(pair.phone.app_cert_replies().since(nas, 0), Some(AppCertOutcome::Ordering));
     assert!(pair.phone.end().is_none() && !pair.relay.is_closed());
 }

@@ -296,10 +296,10 @@ pub(super) fn decode_wake(mut rest: &[u8], reply: bool) -> Result<(Ipv4Addr, Opt
 }
 
 /// One field: its tag, its value and the bytes after it.
-type Field<'a> = (u8, &'a [u8], &'a [u8]);
+pub(super) type Field<'a> = (u8, &'a [u8], &'a [u8]);
 
 /// The next `[tag][len u16][value]` field, or `None` at the end.
-fn next_field(rest: &[u8]) -> Result<Option<Field<'_>>, ControlError> {
+pub(super) fn next_field(rest: &[u8]) -> Result<Option<Field<'_>>, ControlError> {
     if rest.is_empty() {
         return Ok(None);
     }

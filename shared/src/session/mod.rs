@@ -231,8 +231,9 @@ impl Session {
         self.send_encoded_control(&message.encode())
     }
 
-    /// Queues a control message a client sends, encoded by [`crate::control::encode_subscribe`]
-    /// or [`crate::control::encode_wake`] (so the client links no other encoder); the same
+    /// Queues a control message a client sends, encoded by [`crate::control::encode_subscribe`],
+    /// [`crate::control::encode_wake`] or [`crate::control::encode_app_cert`] (so the client
+    /// links no other encoder); the same
     /// rule as for [`Session::send_control`].
     pub fn send_encoded_control(&mut self, message: &[u8]) -> Result<(), Error> {
         self.check_open()?;
