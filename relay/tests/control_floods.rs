@@ -8,15 +8,16 @@ mod support;
 
 use futures_util::SinkExt;
 use hometun_relay::config::Limits;
-use hometun_relay::daemon::datapath::WAKES_PER_MESSAGE;
+use hometun_relay::daemon::datapath::{APP_CERTS_PER_MESSAGE, WAKES_PER_MESSAGE};
 use hometun_relay::discovery::inventory::{Announcement, Mac};
-use hometun_shared::control::{encode_subscribe, encode_wake, ControlMessage};
+use hometun_shared::app_name::AppTarget;
+use hometun_shared::control::{encode_app_cert, encode_subscribe, encode_wake, AppCertOutcome, ControlMessage};
 use hometun_shared::keys::SecretKey;
 use hometun_shared::session::Event;
 use hometun_shared::wire::frame::FRAME_HEADER_LEN;
 use hometun_testkit::tungstenite::Message;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use support::{Client, Lab};
@@ -129,4 +130,25 @@ async fn a_record_full_of_wake_requests_wakes_a_few_and_logs_a_few_lines() {
     assert_eq!(answered.count(), WAKES_PER_MESSAGE, "{n} Wake frames in one record");
     assert_eq!(lab.relay.discovery.wakes_dropped(), (n - WAKES_PER_MESSAGE) as u64);
     assert!(lines < 20, "{lines} log lines for {n} Wake frames");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_full_of_app_certificate_demands_gets_a_few_answers() {
+    let (_lab, mut client) = busy_lan_and_a_device().await;
+    let app = AppTarget::http(SocketAddrV4::new(Ipv4Addr::new(192, 168, 0, 10), 8080));
+    let n = frames_per_record(encode_app_cert(app).len());
+    for _ in 0..n {
+        client.session.send_encoded_control(&encode_app_cert(app)).unwrap();
+    }
+    send_all(&mut client).await;
+    let before = events_until_wake_reply(&mut client, Ipv4Addr::new(192, 168, 0, 77)).await;
+    let answers: Vec<_> = before
+        .iter()
+        .filter_map(|c| match c {
+            ControlMessage::AppCertReply { app: answered, outcome } if *answered == app => Some(*outcome),
+            _ => None,
+        })
+        .collect();
+    // This relay has no domain: it gets no app-name certificates, and says so.
+    assert_eq!(answers, [AppCertOutcome::Unavailable; APP_CERTS_PER_MESSAGE], "{n} AppCert frames in one record");
 }

@@ -43,7 +43,11 @@ pub fn trusted_handshake(lab: &Lab, name: &str, root_pem: &str) -> anyhow::Resul
     stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes())?;
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
-    anyhow::ensure!(answer.starts_with(b"HTTP/1.1 200"), "no answer over the verified connection");
+    anyhow::ensure!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "no answer over the verified connection: {:?}",
+        String::from_utf8_lossy(&answer[..answer.len().min(200)])
+    );
     let der = tls.peer_certificates().and_then(|c| c.first()).context("no peer certificate")?.to_vec();
     Ok(Seen { der })
 }
@@ -83,4 +87,29 @@ pub fn nss_trusting(lab: &Lab, home: &std::path::Path, root_pem: &str) -> anyhow
         anyhow::ensure!(out.status.success(), "certutil {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     }
     Ok(())
+}
+
+/// Asks the relay for the certificates of `apps`' names as a launcher does when it opens an app:
+/// through the tunnel of a device enrolled for the purpose as `device` (allowed `allow`, the
+/// whole LAN when `None`). Returns the relay's answer to each, in order (`None`: not offered).
+/// The relay must already serve its trusted certificate for the domain.
+pub fn demand_app_certs(
+    lab: &Lab,
+    relay: &crate::relay::Relay,
+    device: &str,
+    allow: Option<&str>,
+    apps: &[hometun_shared::app_name::AppTarget],
+) -> anyhow::Result<Vec<Option<hometun_shared::control::AppCertOutcome>>> {
+    let invite = relay.invite(device, "1h", allow)?;
+    let stored = relay.dir().join(format!("acme/certs/{}.pem", addr::DOMAIN));
+    let target = crate::client::RelayTarget { cert: leaf_of(&stored)?.into(), ..relay.target()? };
+    lab.run_in(Node::Wan, || async {
+        let tunnel = crate::client::Device::new(&invite).enrol(&target, &invite).await?;
+        let mut outcomes = Vec::new();
+        for app in apps {
+            outcomes.push(tunnel.app_cert(*app, Duration::from_secs(10)).await?);
+        }
+        tunnel.disconnect().await;
+        Ok(outcomes)
+    })
 }

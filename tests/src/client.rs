@@ -468,6 +468,26 @@ impl Tunnel {
         .await
     }
 
+    /// Tells the relay this device is about to open `app` on its app name and waits for the
+    /// answer (`None`: the relay does not offer app-name certificates, so nothing was sent).
+    pub async fn app_cert(
+        &self,
+        app: hometun_shared::app_name::AppTarget,
+        timeout: Duration,
+    ) -> Result<Option<hometun_shared::control::AppCertOutcome>> {
+        let (before, sent) = {
+            let mut connection = self.shared.lock();
+            let before = connection.app_cert_replies().count();
+            (before, connection.app_cert(app))
+        };
+        if !sent {
+            return Ok(None);
+        }
+        self.shared.kick.notify_one();
+        self.wait(timeout, "app certificate reply", |c| c.app_cert_replies().since(app, before).map(|o| Ok(Some(o))))
+            .await
+    }
+
     /// Sends one ICMP echo to `dst` and waits for its reply.
     pub async fn ping(&self, dst: Ipv4Addr, seq: u16, timeout: Duration) -> Result<PingReply> {
         let t = now();

@@ -1,13 +1,16 @@
 //! Trusted HTTPS by ACME in the lab: the relay gets its certificate from a real ACME server
 //! (Debian's pebble, on the internet side) by TLS-ALPN-01 through the home router's port
-//! forward, keeps and renews it, and gets certificates for app names of LAN hosts only.
+//! forward, keeps and renews it, and gets certificates for app names of LAN hosts only, when an
+//! enrolled device asks (a handshake naming one orders nothing).
 //! Every claim is checked as a browser would check it (trust root + name, no pinning), and
 //! every "no order" claim by pebble's own log.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use hometun_tests::acme::{leaf_of, retry, trusted_handshake};
+use hometun_shared::app_name::AppTarget;
+use hometun_shared::control::AppCertOutcome;
+use hometun_tests::acme::{demand_app_certs, leaf_of, retry, trusted_handshake};
 use hometun_tests::client::{Device, RelayTarget};
 use hometun_tests::content;
 use hometun_tests::lab::{addr, Lab, Node};
@@ -24,7 +27,7 @@ fn certificate_kind(relay: &Relay) -> String {
 }
 
 #[test]
-fn the_relay_gets_a_trusted_certificate_app_names_only_for_lan_hosts_and_keeps_them_across_a_restart() {
+fn the_relay_gets_a_trusted_certificate_app_names_only_when_a_device_asks_and_keeps_them_across_a_restart() {
     let lab = Lab::start().expect("lab");
     let ca = lab.start_acme().expect("ACME CA");
     let root = ca.issuing_root().expect("pebble's root");
@@ -40,11 +43,40 @@ fn the_relay_gets_a_trusted_certificate_app_names_only_for_lan_hosts_and_keeps_t
     let status = relay.admin(&["status"]).expect("status");
     assert!(status.contains("trusted, for home.test"), "status says:\n{status}");
 
-    // A LAN host's app name gets its own certificate at its first handshake.
+    // A handshake naming an app orders nothing: anyone on the internet can send one.
     let nas = app_name("192.168.0.10", 8123);
+    assert!(trusted_handshake(&lab, &nas, &root).is_err(), "{nas} was served a certificate valid for it");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(ca.orders(), 1, "a stranger's handshake caused an ACME order; pebble log:\n{}", ca.log());
+
+    // An enrolled device about to open the app asks through its tunnel: one order, for a LAN
+    // host its allow list reaches; nothing for the relay itself, the LAN's broadcast address or
+    // what its allow list does not reach.
+    let app_at = |ip: Ipv4Addr, port| AppTarget::http(SocketAddrV4::new(ip, port));
+    let nas_app = app_at(addr::HOST10, 8123);
+    let asked = [
+        nas_app,
+        app_at(addr::HOME, 443),
+        app_at(Ipv4Addr::new(192, 168, 0, 255), 80),
+        app_at(addr::HOST10, 9000),
+        app_at(Ipv4Addr::new(10, 0, 0, 1), 80),
+        nas_app,
+    ];
+    let answers = demand_app_certs(&lab, &relay, "laptop", Some("192.168.0.0/24:80-8123/tcp"), &asked)
+        .expect("the device's demands");
+    use AppCertOutcome::{NotAllowed, NotLan, Ordering};
+    assert_eq!(
+        answers,
+        [Some(Ordering), Some(NotLan), Some(NotLan), Some(NotAllowed), Some(NotAllowed), Some(Ordering)]
+    );
     let app = retry(T, || trusted_handshake(&lab, &nas, &root)).expect("trusted certificate for the app name");
     assert_ne!(app, main, "the app name has a certificate of its own");
+    assert_eq!(
+        demand_app_certs(&lab, &relay, "phone", None, &[nas_app]).expect("a later demand"),
+        [Some(AppCertOutcome::Ready)]
+    );
     assert_eq!(ca.orders(), 2, "one more order, for the app name");
+    assert!(relay.log().contains("a device opens a new app"), "the relay log names the demand");
 
     // Names outside the LAN, the relay's own addresses and garbage get the domain's
     // certificate (not valid for them) and cause no order.

@@ -1,7 +1,7 @@
 //! The TLS handshake on the one port: read the ClientHello first, answer `acme-tls/1` hellos
 //! (the ACME server validating a TLS-ALPN-01 challenge) with the challenge certificate and close,
-//! let a first handshake for an app name wait (in its own task) for that name's certificate,
-//! and finish everything else with the normal configuration, whose resolver picks by SNI.
+//! let a first handshake for an app name whose certificate a device asked for wait (in its own
+//! task) for it, and finish everything else with the normal configuration, whose resolver picks by SNI.
 
 use super::certs::{BySni, Certs, Challenges};
 use super::keeper::Keeper;
@@ -17,8 +17,9 @@ use tokio_rustls::{LazyConfigAcceptor, StartHandshake};
 /// The ALPN protocol of TLS-ALPN-01 validation (RFC 8737).
 const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
-/// Longest a first handshake for an app name waits for its certificate; after that it gets
-/// the domain's certificate (and the browser a name mismatch) while the order goes on.
+/// Longest a first handshake for an app name waits for the certificate being obtained; after
+/// that it gets the domain's certificate (and the browser a name mismatch) while the order goes
+/// on.
 const APP_NAME_WAIT: Duration = Duration::from_secs(8);
 
 /// Accepts TLS connections on the relay's port.
@@ -37,7 +38,7 @@ impl From<tokio_rustls::TlsAcceptor> for Acceptor {
 }
 
 impl Acceptor {
-    /// An acceptor serving `certs`; `keeper` obtains app-name certificates on demand.
+    /// An acceptor serving `certs`; `keeper` obtains app-name certificates when devices ask.
     pub fn new(certs: Arc<Certs>, keeper: Option<Arc<Keeper>>) -> Result<Self, rustls::Error> {
         let config = |resolver: Arc<dyn rustls::server::ResolvesServerCert>, alpn: &[u8]| {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -53,6 +54,11 @@ impl Acceptor {
             challenge: Some(config(Arc::new(Challenges(certs)), ACME_TLS_ALPN)?),
             keeper,
         })
+    }
+
+    /// The keeper of app-name certificates (a relay with a domain).
+    pub fn keeper(&self) -> Option<&Arc<Keeper>> {
+        self.keeper.as_ref()
     }
 
     /// Reads the ClientHello, and nothing more: a connection that has not sent it yet has cost
@@ -74,10 +80,11 @@ impl Acceptor {
             return Ok(None);
         }
         let sni = hello.server_name().map(str::to_ascii_lowercase);
+        // A handshake never orders a certificate (anyone can send one); it may wait for one a
+        // device asked for.
         if let (Some(keeper), Some(sni)) = (&self.keeper, sni) {
-            if keeper.want(&sni) {
-                let certs = keeper.certs();
-                let _ = tokio::time::timeout(APP_NAME_WAIT, certs.wait_for(&sni)).await;
+            if keeper.pending(&sni) {
+                let _ = tokio::time::timeout(APP_NAME_WAIT, keeper.certs().wait_for(&sni)).await;
             }
         }
         Ok(Some(start.into_stream(self.normal.clone()).await?))

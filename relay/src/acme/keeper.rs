@@ -1,31 +1,33 @@
 //! Keeps certificates fresh: one task per name obtains its certificate, renews it at about two
 //! thirds of its lifetime (jittered, so many relays do not renew at the same second), retries
 //! with exponential backoff when the ACME server fails, and serves the old certificate
-//! meanwhile. App names join at their first handshake, within the count and rate caps.
+//! meanwhile. App names join when an enrolled device asks for one ([`Keeper::demand`]), within
+//! the count and rate caps.
 
 use super::certs::{Certs, Leaf};
 use super::client::{self, AcmeError};
-use super::names::AppNames;
+use super::names::{self, AppNames};
 use super::settings::{Settings, APP_CERTS_PER_HOUR, MAX_APP_CERTS};
 use super::store::Store;
 use crate::daemon::LogLimiter;
+use hometun_shared::app_name::AppTarget;
+use hometun_shared::control::AppCertOutcome;
 use instant_acme::Account;
 use rand_core::RngCore;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Lines about app names refused at the caps, at most one a second (every ClientHello with a
-/// new name under the domain makes one: anyone can send them); each says how many were left
-/// out.
+/// Lines about app names refused at the caps, at most one a second (a device may ask for many
+/// names); each says how many were left out.
 static CAP_LOG: LogLimiter = LogLimiter::new(1);
 
 /// First wait after a failed order; doubles per failure up to [`BACKOFF_MAX`].
 pub const BACKOFF_START: Duration = Duration::from_secs(5);
 /// Longest wait between attempts.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(3600);
-/// Failed first orders after which an app name is given up (a later handshake may try again,
-/// within the hourly cap); keeps a name whose DNS is missing from burning the CA's limits.
+/// Failed first orders after which an app name is given up (a device's later demand may try
+/// again, within the hourly cap); keeps a name whose DNS is missing from burning the CA's limits.
 pub const APP_NAME_ATTEMPTS: u32 = 4;
 
 /// The ACME side of the relay: account, orders, schedule.
@@ -82,18 +84,29 @@ impl Keeper {
         self.settings.max_app_certs.unwrap_or(MAX_APP_CERTS)
     }
 
-    /// Called at a handshake for `sni`: when it is an app name the relay may serve and has no
-    /// certificate for yet, starts obtaining one (within the caps) and returns `true` so the
-    /// caller can wait for it. Anything else returns `false` at once and orders nothing.
-    pub fn want(self: &Arc<Self>, sni: &str) -> bool {
-        let Some(policy) = &self.app_names else { return false };
-        let name = sni.to_ascii_lowercase();
-        if self.certs.leaf(&name).is_some() || policy.check(&name).is_err() {
-            return false;
+    /// Whether this keeper gets app names' certificates at all (the relay has a domain and knows
+    /// its own addresses): what the relay offers devices.
+    pub fn offers_app_names(&self) -> bool {
+        self.app_names.is_some()
+    }
+
+    /// An enrolled device (`device`, whose allow list reaches `app`) is about to open `app` on
+    /// its app name: when the name has no certificate yet, starts obtaining one within the caps.
+    /// The only way an app name gets a certificate: a TLS handshake naming it orders nothing
+    /// ([`Keeper::pending`]), since anyone can send one.
+    pub fn demand(self: &Arc<Self>, app: AppTarget, device: &str) -> AppCertOutcome {
+        let Some(policy) = &self.app_names else { return AppCertOutcome::Unavailable };
+        let name = names::encode(app, &policy.domain);
+        if let Err(e) = policy.check(&name) {
+            tracing::info!(device, name, "app-name certificate refused: {e}");
+            return AppCertOutcome::NotLan;
+        }
+        if self.certs.leaf(&name).is_some() {
+            return AppCertOutcome::Ready;
         }
         let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
         if apps.kept.contains(&name) {
-            return true;
+            return AppCertOutcome::Ordering;
         }
         let now = Instant::now();
         while apps.started.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3600)) {
@@ -102,15 +115,27 @@ impl Keeper {
         let per_hour = self.settings.app_certs_per_hour.unwrap_or(APP_CERTS_PER_HOUR);
         if apps.kept.len() >= self.max_app_certs() || apps.started.len() >= per_hour {
             if let Some(skipped) = CAP_LOG.allow(crate::state::unix_now()) {
-                tracing::warn!(name, kept = apps.kept.len(), skipped, "app-name certificate refused: cap reached");
+                tracing::warn!(
+                    device,
+                    name,
+                    kept = apps.kept.len(),
+                    skipped,
+                    "app-name certificate refused: cap reached"
+                );
             }
-            return false;
+            return AppCertOutcome::Busy;
         }
         apps.kept.insert(name.clone());
         apps.started.push_back(now);
-        tracing::info!(name, "first handshake for an app name: obtaining its certificate");
+        tracing::info!(device, name, "a device opens a new app: obtaining the app name's certificate");
         tokio::spawn(self.clone().keep(name));
-        true
+        AppCertOutcome::Ordering
+    }
+
+    /// Whether `sni` (lower case) is an app name whose first certificate is being obtained:
+    /// a handshake for it may wait for the certificate. Orders nothing.
+    pub fn pending(&self, sni: &str) -> bool {
+        self.certs.leaf(sni).is_none() && self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.contains(sni)
     }
 
     /// The certificates this keeper fills.

@@ -1,7 +1,8 @@
 //! Trusted HTTPS by itself: the relay gets its certificate from an ACME server (Let's Encrypt
 //! by default) with the TLS-ALPN-01 challenge on its one TLS port, keeps it renewed, and gets
-//! certificates for app names (`h-A-B-C-D-pPORT.DOMAIN`, see docs/names.md) at their first
-//! handshake. Without a domain it serves the self-signed fallback and says what that costs.
+//! certificates for app names (`h-A-B-C-D-pPORT.DOMAIN`, see docs/names.md) when an enrolled
+//! device asks for one through its tunnel (never because a handshake named it). Without a
+//! domain it serves the self-signed fallback and says what that costs.
 //!
 //! - [`settings`]: the `[acme]` table and its flags.
 //! - [`names`]: the app-name encoding and which names may get a certificate.

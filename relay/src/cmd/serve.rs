@@ -50,6 +50,9 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let limits = IpLimits::new(config.limits.clone());
     let relay = Arc::new(Relay::new(config.clone(), secret, store, limits.clone(), Some(tun), shutdown_rx.clone()));
+    if let Some(keeper) = tls.keeper() {
+        let _ = relay.app_certs.set(keeper.clone());
+    }
 
     tokio::spawn(crate::daemon::datapath::read_tun(relay.clone()));
     tokio::spawn(admin::serve(control_listener, relay.clone()));

@@ -384,6 +384,7 @@ impl Relay {
                 // Every TCP packet toward a device was checked, or vouched for by the kernel
                 // (`forwarding::offload::from_kernel`).
                 tcp_checksum_checked: true,
+                app_certs: self.app_certs.get().is_some_and(|keeper| keeper.offers_app_names()),
             },
         }
     }

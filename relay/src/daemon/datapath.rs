@@ -17,7 +17,8 @@
 //! 5. [`Link::transmit`] — WebSocket: feed the records and flush once.
 //!
 //! Beside the packets, a device that subscribed hears of the LAN's hosts it may reach
-//! ([`Link::push_hosts`], again on every change) and may ask to wake one ([`Link::wake`]).
+//! ([`Link::push_hosts`], again on every change) and may ask to wake one ([`Link::wake`]); a
+//! device about to open a home web app asks for its app name's certificate ([`Link::app_cert`]).
 //!
 //! [`Link::run`] is the per-client driver: a short `select!` over these stages, the timers and
 //! the two ways the relay ends a session (a kick from the session table or the admin socket,
@@ -38,7 +39,8 @@ use crate::state::unix_now;
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use hometun_shared::control::{ControlMessage, HostList};
+use hometun_shared::app_name::AppTarget;
+use hometun_shared::control::{AppCertOutcome, ControlMessage, HostList};
 use hometun_shared::session::{
     CloseReason, ConnectionLost, End, Error as SessionError, Event, Malformed, Packets, Session,
 };
@@ -53,6 +55,9 @@ use tokio::sync::{mpsc, watch};
 /// Most wake requests handled from one message; the rest are dropped (a person asks for one
 /// at a time, a record can hold thousands).
 pub const WAKES_PER_MESSAGE: usize = 4;
+
+/// Most app-name certificate demands handled from one message, for the same reason.
+pub const APP_CERTS_PER_MESSAGE: usize = 4;
 
 /// Most packets taken from the downlink queue before records are flushed.
 const PACKET_BATCH: usize = 256;
@@ -243,7 +248,7 @@ impl Link {
         };
         // One record can hold tens of thousands of control frames: a Subscribe only marks the
         // session, the list goes out once after them, and only the first few Wakes count.
-        let (mut subscribed, mut wakes) = (false, 0usize);
+        let (mut subscribed, mut wakes, mut app_certs) = (false, 0usize, 0usize);
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Established if self.live.is_none() => {
@@ -258,6 +263,12 @@ impl Link {
                     wakes += 1;
                     if wakes <= WAKES_PER_MESSAGE {
                         self.wake(address);
+                    }
+                }
+                Event::Control(ControlMessage::AppCert(app)) => {
+                    app_certs += 1;
+                    if app_certs <= APP_CERTS_PER_MESSAGE {
+                        self.app_cert(app);
                     }
                 }
                 Event::Closed(end) => return Err(end),
@@ -306,6 +317,20 @@ impl Link {
         let outcome =
             self.relay.discovery.wake(&admitted.name, &admitted.filter.acl.allow_rules(), admitted.wake, address);
         let _ = self.session.send_control(&ControlMessage::WakeReply { address, outcome });
+    }
+
+    /// The device is about to open `app` on its app name: the relay gets the name's certificate
+    /// if this device may reach the app (its ACL) and the relay may certify it (LAN, caps); the
+    /// device hears what became of it.
+    fn app_cert(&mut self, app: AppTarget) {
+        let Some(admitted) = &self.admitted else { return };
+        let allowed = admitted.filter.acl.allow_rules().iter().any(|rule| rule.allows_tcp(app.addr));
+        let outcome = match self.relay.app_certs.get() {
+            None => AppCertOutcome::Unavailable,
+            Some(_) if !allowed => AppCertOutcome::NotAllowed,
+            Some(keeper) => keeper.demand(app, &admitted.name),
+        };
+        let _ = self.session.send_control(&ControlMessage::AppCertReply { app, outcome });
     }
 
     /// Uplink stage 3: whether the client may send `packet` (drops are counted and logged).

@@ -52,6 +52,9 @@ pub struct Relay {
     pub discovery: std::sync::Arc<crate::discovery::Discovery>,
     /// TCP segment sizes on either side of the tun.
     pub segments: crate::forwarding::mss::Segments,
+    /// Gets app names' certificates when devices ask (set once by `serve` on a relay with a
+    /// domain; unset, devices are not offered them).
+    pub app_certs: std::sync::OnceLock<std::sync::Arc<crate::acme::keeper::Keeper>>,
 }
 
 impl Relay {
@@ -83,6 +86,7 @@ impl Relay {
             started: crate::state::unix_now(),
             discovery: std::sync::Arc::new(crate::discovery::Discovery::new(&config, clock)),
             segments: crate::forwarding::mss::Segments::new(config.mtu, config.tun_offload),
+            app_certs: std::sync::OnceLock::new(),
             config,
         }
     }

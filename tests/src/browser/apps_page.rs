@@ -11,9 +11,11 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
 use super::webdriver::{Chromedriver, Session};
-use crate::acme::{nss_trusting, retry, trusted_handshake};
+use crate::acme::{demand_app_certs, nss_trusting, retry, trusted_handshake};
 use crate::lab::{addr, Acme, Lab, Node};
 use crate::relay::{AcmeOptions, Relay, RelayOptions};
+use hometun_shared::app_name::AppTarget;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The tunnel origin: the launcher page.
 pub fn tunnel_origin() -> String {
@@ -38,6 +40,13 @@ pub fn https_app_origin(lan: SocketAddr) -> String {
 /// The app name of an app the LAN host serves over HTTPS itself.
 pub fn https_app_name(lan: SocketAddr) -> String {
     format!("h-{}-s{}.{}", lan.ip().to_string().replace('.', "-"), lan.port(), addr::DOMAIN)
+}
+
+fn v4(lan: SocketAddr) -> anyhow::Result<std::net::SocketAddrV4> {
+    match lan {
+        SocketAddr::V4(v4) => Ok(v4),
+        SocketAddr::V6(_) => bail!("{lan}: app names are for IPv4 LAN hosts"),
+    }
 }
 
 /// Chromium's lab flags without any certificate exception, mapping the relay's name and every
@@ -93,18 +102,26 @@ impl TrustedLab {
         self.driver.session(&trusting_args(), 1200, 900)
     }
 
-    /// Waits until the app name of `lan` has a certificate the browser trusts (the relay orders
-    /// it at the first handshake); returns the app origin.
+    /// Has the relay get the certificate of `lan`'s app name (asked through a tunnel, as the
+    /// launcher asks when it opens an app) and waits until the browser trusts it; returns the
+    /// app origin.
     pub fn trust_app(&self, lan: SocketAddr) -> anyhow::Result<String> {
-        self.trust_name(&app_name(lan))
+        self.trust_name(AppTarget::http(v4(lan)?), &app_name(lan))
     }
 
     /// [`Self::trust_app`] for an app the LAN host serves over HTTPS itself.
     pub fn trust_https_app(&self, lan: SocketAddr) -> anyhow::Result<String> {
-        self.trust_name(&https_app_name(lan))
+        self.trust_name(AppTarget::https(v4(lan)?), &https_app_name(lan))
     }
 
-    fn trust_name(&self, name: &str) -> anyhow::Result<String> {
+    fn trust_name(&self, app: AppTarget, name: &str) -> anyhow::Result<String> {
+        static DEVICES: AtomicUsize = AtomicUsize::new(0);
+        let device = format!("lab-apps-{}", DEVICES.fetch_add(1, Ordering::Relaxed));
+        let outcome = demand_app_certs(&self.lab, &self.relay, &device, None, &[app])?;
+        anyhow::ensure!(
+            outcome[0].is_some_and(|o| o.opens()),
+            "the relay refused the certificate for {name}: {outcome:?}"
+        );
         retry(Duration::from_secs(60), || trusted_handshake(&self.lab, name, &self.root))
             .with_context(|| format!("{name} never got a trusted certificate"))?;
         Ok(format!("https://{name}"))
