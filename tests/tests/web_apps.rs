@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
+use hometun_tests::acme::trusted_handshake;
 use hometun_tests::apps::lighttpd::Lighttpd;
 use hometun_tests::apps::nginx::{self, Nginx};
 use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, selfsigned, syncthing, syncthing::Syncthing};
@@ -114,7 +115,9 @@ fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>
     }
 }
 
-/// A user opens Jupyter from the launcher: the login page, types the password and submits the
+/// A user opens Jupyter from the launcher, whose app name has no certificate yet: the launcher
+/// asks the relay for it through the tunnel as it opens the app, and the tab's first handshake
+/// waits for it. The login page, types the password and submits the
 /// form (POST with `_xsrf`), lands on the tree by a redirect, which lists the notebook directory
 /// (XHR to `/api/contents` with the token from `document.cookie`); opens a notebook and runs
 /// `print(6*7)`: `42` appears (the kernel WebSocket both ways). A 50 MiB file uploaded through
@@ -126,7 +129,9 @@ fn jupyter_login_tree_and_a_kernel_work_through_the_tunnel_and_after_the_service
     let lab = Lab::start().expect("lab");
     let jupyter = Jupyter::start(&lab).expect("Jupyter");
     let trusted = TrustedLab::start(&lab).expect("trusted relay");
-    let origin = trusted.trust_app(jupyter::ADDR).expect("the app name's certificate");
+    let origin = apps_page::app_origin(jupyter::ADDR);
+    let name = apps_page::app_name(jupyter::ADDR);
+    assert!(trusted_handshake(&lab, &name, &trusted.root).is_err(), "{name} has a certificate before anyone asked");
     let page = trusted.browser().expect("Chromium");
     let launcher = step(&page, "jupyter launcher", || trusted.connect(&page, "jupyter-phone"));
 

@@ -5,6 +5,7 @@
 
 use crate::apps::AppError;
 use crate::http::{HttpError, UrlError};
+use hometun_shared::control::AppCertOutcome;
 use hometun_shared::netstack;
 use hometun_shared::session::End;
 
@@ -138,6 +139,14 @@ pub enum ClientError {
         /// SHA-256 of the certificate shown now.
         shown: String,
     },
+    /// The relay will not get the certificate of an app's name, so the app cannot open on it.
+    #[error("cannot open {origin} as an app: {}", app_cert_reason(*.outcome))]
+    AppNameRefused {
+        /// The app's LAN origin.
+        origin: String,
+        /// What the relay answered.
+        outcome: AppCertOutcome,
+    },
     /// A home web app request was refused: not an app origin of this page (or the page is not on
     /// a domain name), a header or cookie that cannot be carried, a failed WebSocket upgrade.
     #[error(transparent)]
@@ -172,6 +181,11 @@ impl ClientError {
             Self::Tls { .. } => "tls-failed",
             Self::AppCertificateNew { .. } => "app-certificate-new",
             Self::AppCertificateChanged { .. } => "app-certificate-changed",
+            Self::AppNameRefused { outcome, .. } => match outcome {
+                AppCertOutcome::NotAllowed => "app-not-allowed",
+                AppCertOutcome::Busy => "app-names-busy",
+                _ => "app-names-unavailable",
+            },
             Self::App(AppError::TunnelOrigin(_)) => "no-app-origins",
             Self::App(_) => "not-an-app",
         }
@@ -188,6 +202,21 @@ impl ClientError {
                 | Self::Net(_)
                 | Self::Timeout { .. }
         )
+    }
+}
+
+/// Why the relay refused an app name's certificate, for people.
+fn app_cert_reason(outcome: AppCertOutcome) -> &'static str {
+    match outcome {
+        AppCertOutcome::NotAllowed => "this device's allow list on the relay does not reach it",
+        AppCertOutcome::NotLan => "the relay serves apps only for hosts of its LAN, and not for itself",
+        AppCertOutcome::Busy => {
+            "the relay has reached its limit on app-name certificates (new names per hour, names kept); \
+             try again later, or raise app_certs_per_hour or max_app_certs in the [acme] table of relay.toml"
+        }
+        _ => {
+            "the relay gets no certificates for app names (no domain, or its certificate setup failed: see its status)"
+        }
     }
 }
 

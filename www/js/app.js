@@ -40,6 +40,7 @@ function exposeApi() {
   }
   if (typeof wasm.appUrl === 'function' && typeof wasm.appPort === 'function') {
     api.appUrl = (lanUrl) => wasm.appUrl(String(lanUrl));
+    api.prepareApp = (lanUrl) => wasm.prepareApp(String(lanUrl));
     api.appPort = (origin) => wasm.appPort(String(origin));
     api.appCertificate = (lanUrl) => wasm.appCertificate(String(lanUrl));
     api.trustAppCertificate = (lanUrl, fingerprint) => wasm.trustAppCertificate(String(lanUrl), String(fingerprint));

@@ -250,14 +250,18 @@ function openHere(appUrl, label) {
   $('apps').dataset.open = appUrl;
 }
 
-/**
- * Opens `appUrl` in a new tab without an opener (the app reaches the tunnel through its broker
- * frame, so a LAN page cannot navigate this tab). The tab is opened blank first (so a blocked
- * pop-up is noticed), cut loose, then sent to the app.
- */
-function openTab(appUrl, tab) {
-  const opened = tab || window.open('about:blank', '_blank');
+/** A blank new tab for an app, opened while the click still counts as the user's. */
+function openBlank() {
+  const opened = window.open('about:blank', '_blank');
   if (!opened) throw new Error('The browser blocked the new tab: allow pop-ups for this page');
+  return opened;
+}
+
+/**
+ * Sends the blank tab `opened` to `appUrl`, cut loose first: without an opener (the app
+ * reaches the tunnel through its broker frame, so a LAN page cannot navigate this tab).
+ */
+function openTab(appUrl, opened) {
   opened.opener = null;
   opened.location.href = appUrl;
 }
@@ -270,14 +274,26 @@ function openSnapshot(lanUrl) {
   $('browse-form').requestSubmit();
 }
 
-/** Opens the resolved LAN URL `url` `how`; `tab` is a blank tab opened for it already. */
-function show(api, url, how, label, tab) {
+/**
+ * Opens the resolved LAN URL `url` `how`; `tab` is a blank tab opened for it already (else one
+ * is opened now, before anything is awaited). A full app opens once the relay has, or is
+ * getting, the certificate of the app's name (`prepareApp`); a refusal closes the tab and
+ * rejects with the relay's reason.
+ */
+async function show(api, url, how, label, tab) {
   const entry = { target: targetOf(url), url: url.href, label: label || targetOf(url) };
   if (how === 'snapshot' || !mode.full) {
     openSnapshot(url.href);
   } else {
-    const appUrl = api.appUrl(url.href);
-    if (how === 'tab') openTab(appUrl, tab);
+    const opened = how === 'tab' ? tab || openBlank() : null;
+    let appUrl;
+    try {
+      appUrl = await api.prepareApp(url.href);
+    } catch (error) {
+      if (opened) opened.close();
+      throw error;
+    }
+    if (opened) openTab(appUrl, opened);
     else openHere(appUrl, entry.label);
   }
   remember(entry);
@@ -314,7 +330,7 @@ function askTrust(api, cert, url, how, label) {
     try {
       api.trustAppCertificate(url.href, cert.fingerprint);
       hideTrust();
-      show(api, url, how, label, null);
+      show(api, url, how, label, null).catch(showError);
     } catch (error) {
       showError(error);
     }
@@ -343,7 +359,7 @@ function open(api, lanUrl, how, label) {
   try {
     url = parseAddress(lanUrl);
     if (IPV4.test(url.hostname) && url.protocol === 'http:') {
-      show(api, url, how, label, null);
+      show(api, url, how, label, null).catch(showError);
       return;
     }
   } catch (error) {
@@ -358,7 +374,7 @@ function open(api, lanUrl, how, label) {
         if (tab) tab.close();
         return;
       }
-      show(api, resolved, how, name, tab);
+      return show(api, resolved, how, name, tab);
     })
     .catch((error) => {
       if (tab) tab.close();

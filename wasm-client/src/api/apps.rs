@@ -8,6 +8,7 @@ use super::js::Obj;
 use crate::apps::bridge::{self, stream, App};
 use crate::apps::origin::{lan_target, AppOrigins};
 use crate::apps::pins::Verdict;
+use crate::driver::wait;
 use crate::error::ClientError;
 use hometun_shared::app_name::AppTarget;
 
@@ -46,6 +47,55 @@ pub fn app_port_under(origin: &str, tunnel_origin: &str) -> Result<MessagePort, 
 pub fn app_url(lan_url: String) -> Result<String, JsValue> {
     let origins = AppOrigins::new(&tunnel_origin()?).map_err(ClientError::from)?;
     Ok(origins.app_url(&super::hosts::with_discovered_address(&lan_url)).map_err(ClientError::from)?)
+}
+
+/// How long `prepareApp` waits for the relay's answer.
+const APP_CERT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`app_url`], once the relay has the certificate of the app name or is getting it: resolves
+/// with the app URL, to be opened at once. The relay gets an app name's certificate only when an
+/// enrolled device asks like this (never because a TLS handshake named it), and only for LAN
+/// hosts this device's allow list reaches. Fails with `not-connected`, `app-not-allowed`,
+/// `app-names-busy` (the relay's limits on new names; try later) or `app-names-unavailable`,
+/// and as `appUrl` does. A relay that does not offer app-name certificates is not asked.
+#[wasm_bindgen(js_name = prepareApp)]
+pub async fn prepare_app(lan_url: String) -> Result<String, JsValue> {
+    let origins = AppOrigins::new(&tunnel_origin()?).map_err(ClientError::from)?;
+    let lan_url = super::hosts::with_discovered_address(&lan_url);
+    let url = origins.app_url(&lan_url).map_err(ClientError::from)?;
+    let app = lan_target(&lan_url).map_err(ClientError::from)?;
+    let Some(before) = demand_certificate(app)? else { return Ok(url) };
+    let tunnel = super::tunnel();
+    let outcome = wait::until(tunnel.link(), Some(APP_CERT_TIMEOUT), |link| link.app_cert_replies.since(app, before))
+        .await
+        .ok_or_else(|| ClientError::Timeout {
+            what: format!("the relay's answer for {}", app.lan_origin()),
+            after_ms: APP_CERT_TIMEOUT.as_millis() as u64,
+        })?;
+    if !outcome.opens() {
+        return Err(ClientError::AppNameRefused { origin: app.lan_origin(), outcome }.into());
+    }
+    Ok(url)
+}
+
+/// Asks the relay for the certificate of `app`'s name without waiting for the answer: returns
+/// the count of answers before it (see [`AppCertReplies::since`](hometun_shared::control::AppCertReplies::since)),
+/// or `None` when the relay does not offer app-name certificates (nothing sent).
+pub(crate) fn demand_certificate(app: AppTarget) -> Result<Option<u64>, ClientError> {
+    let tunnel = super::tunnel();
+    let before = {
+        let mut link = tunnel.link().borrow_mut();
+        if !link.is_up() {
+            return Err(ClientError::NotConnected);
+        }
+        let before = link.app_cert_replies.count();
+        if !link.connection.as_mut().is_some_and(|c| c.app_cert(app)) {
+            return Ok(None);
+        }
+        before
+    };
+    tunnel.kick();
+    Ok(Some(before))
 }
 
 /// The `https://` LAN target of `lan_url` (a discovered name allowed, see `hosts()`).

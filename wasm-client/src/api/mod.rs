@@ -12,7 +12,10 @@ mod stream;
 mod tcp;
 mod tools;
 
-pub use apps::{app_certificate, app_port, app_port_under, app_url, forget_app_certificate, trust_app_certificate};
+pub(crate) use apps::demand_certificate;
+pub use apps::{
+    app_certificate, app_port, app_port_under, app_url, forget_app_certificate, prepare_app, trust_app_certificate,
+};
 pub use fetch::http_fetch;
 pub use hosts::{hosts, wake};
 pub use tcp::{connect_tcp, TcpConnection};

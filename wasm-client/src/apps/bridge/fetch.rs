@@ -6,12 +6,13 @@
 use std::rc::Rc;
 
 use base64::Engine;
+use hometun_shared::app_name::AppTarget;
 use rand_core::{OsRng, RngCore};
 
 use super::decompress::Decoded;
 use super::exchange::Exchange;
 use super::message::FetchRequest;
-use super::port::{PortServer, Task};
+use super::port::{App, PortServer, Task};
 use super::reply::{Reply, MAX_CHUNK};
 use super::{exchange, jars, sign_in, upload};
 use crate::apps::basic_auth;
@@ -97,6 +98,7 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     if mapped.jar_changed {
         jars::changed_jar(target);
     }
+    demand_redirect_target(app, &mapped.headers);
     let mut body = match mapped.decode {
         Some(coding) => Body::Decoded(Decoded::new(exchange, coding)?),
         None => Body::AsSent(exchange),
@@ -155,4 +157,50 @@ async fn send_chunks(server: &PortServer, task: &Task, data: &[u8]) -> Result<()
         server.post(&task.id, Reply::Chunk(piece));
     }
     Ok(())
+}
+
+/// A redirect to another app (an `http://` router page sending the browser to its `https://`
+/// port, a NAS to its other app): the relay is asked for that app name's certificate now, so
+/// that it has it, or is getting it, when the browser follows. Answers are not awaited; one the
+/// relay refuses shows as the browser's certificate error on that name.
+fn demand_redirect_target(app: &App, headers: &[(String, String)]) {
+    if let Some(other) = redirect_target(app, headers) {
+        let _ = crate::api::demand_certificate(other);
+    }
+}
+
+/// The other app a mapped answer's `Location` sends the browser to, if any.
+fn redirect_target(app: &App, headers: &[(String, String)]) -> Option<AppTarget> {
+    let (_, location) = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("location"))?;
+    let rest = location.strip_prefix("https://")?;
+    let origin_end = "https://".len() + rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    app.origins.target_of(&location[..origin_end]).ok().filter(|other| *other != app.target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apps::origin::AppOrigins;
+
+    #[test]
+    fn a_redirect_to_another_app_names_that_app() {
+        let origins = AppOrigins::new("https://home.test").unwrap();
+        let origin = "https://h-192-168-0-1-p80.home.test".to_owned();
+        let app = App { target: origins.target_of(&origin).unwrap(), origin, origins };
+        let location = |value: &str| {
+            vec![("Content-Type".to_owned(), "text/html".to_owned()), ("Location".to_owned(), value.to_owned())]
+        };
+        let https = origins_target(&app, "https://h-192-168-0-1-s443.home.test");
+        assert_eq!(redirect_target(&app, &location("https://h-192-168-0-1-s443.home.test/login?x=1")), Some(https));
+        assert_eq!(redirect_target(&app, &location("https://h-192-168-0-1-s443.home.test")), Some(https));
+        assert_eq!(redirect_target(&app, &location("https://h-192-168-0-1-p80.home.test/other")), None, "the same app");
+        assert_eq!(redirect_target(&app, &location("/relative")), None);
+        assert_eq!(redirect_target(&app, &location("https://example.com/")), None);
+        assert_eq!(redirect_target(&app, &location("https://h-192-168-0-1-s443.home.test.evil/")), None);
+        assert_eq!(redirect_target(&app, &[]), None);
+    }
+
+    fn origins_target(app: &App, origin: &str) -> AppTarget {
+        app.origins.target_of(origin).unwrap()
+    }
 }
