@@ -642,12 +642,12 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 /// and exactly the file's bytes (SHA-256 of each slice), and the whole 64 MiB file arrives intact
 /// through the service worker; the same app opened in the launcher's own frame (its Apps card:
 /// typed address, "Open here") answers a range too; after every service worker is stopped, a
-/// range still works.
+/// range still works; a redirect to another app of the LAN lands there.
 #[test]
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
     let locations = format!(
-        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}{SIGNED_FORMS}",
+        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}{SIGNED_FORMS}{MOVED}",
         nginx::DAV
     );
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], &locations).expect("nginx");
@@ -729,9 +729,35 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
         )?;
         check_ranges(&page, &bytes, &ranges[1..2])
     });
+    step(&page, "files redirect to another app", || a_redirect_to_another_app_lands_there(&lab, &trusted, &page));
 }
 
 const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
+
+/// Where the device sends the browser to another of its apps (as a router's `http://` page
+/// sends it to its `https://` port): a LAN URL in `Location`.
+const MOVED: &str = r#"
+        location = /moved { return 302 http://192.168.0.10:8089/; }
+"#;
+
+/// The app redirects to another app of the LAN, whose name has no certificate yet: the page asks
+/// the relay for it as the answer passes through, and the browser lands on the other app, on a
+/// certificate it trusts.
+fn a_redirect_to_another_app_lands_there(lab: &Lab, trusted: &TrustedLab, page: &Session<'_>) -> anyhow::Result<()> {
+    let other_addr = (addr::HOST10, 8089).into();
+    let other = Nginx::start(lab, Node::Host10, other_addr, "other", &[("index.html", b"<title>other app</title>")])?;
+    let name = apps_page::app_name(other.addr);
+    ensure!(trusted_handshake(lab, &name, &trusted.root).is_err(), "{name} has a certificate before anyone asked");
+    page.execute("location.href = '/moved'; return true", &[])?;
+    let landed = wait(
+        page,
+        "the other app after the redirect",
+        APP_LOAD,
+        "return document.title === 'other app' ? location.origin : null",
+    )?;
+    ensure!(landed == apps_page::app_origin(other.addr).as_str(), "landed on {landed}");
+    Ok(())
+}
 
 /// Where the device takes uploads of at most 1 MiB and, past that, answers `413` and closes at
 /// once (no lingering to read the rest), as small embedded servers do: the rest of the body then
