@@ -91,19 +91,22 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
 /// The TLS port's listener. A port another program holds, or a low port without root, is
 /// reported with the way out.
 fn listen(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    web::listener::bind(addr).map_err(|e| {
-        let port = addr.port();
-        let fix = match e.kind() {
-            std::io::ErrorKind::AddrInUse => format!(
-                "; another program listens on port {port} (`sudo ss -ltnp 'sport = :{port}'` shows which): stop it, \
-                 or give the relay a free port with --listen (e.g. --listen 0.0.0.0:8443) and point the \
-                 router's forward of external port 443 at that port"
-            ),
-            std::io::ErrorKind::PermissionDenied => " — run it as root (sudo)".to_owned(),
-            _ => String::new(),
-        };
-        anyhow!("listening on {addr}: {e}{fix}")
-    })
+    web::listener::bind(addr).map_err(|e| listen_error(addr, &e))
+}
+
+/// What failed when the relay could not listen on `addr`, and what to do about it.
+pub fn listen_error(addr: SocketAddr, e: &std::io::Error) -> anyhow::Error {
+    let port = addr.port();
+    let fix = match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "; another program listens on port {port} (`sudo ss -ltnp 'sport = :{port}'` shows which): stop it, \
+             or give the relay a free port with --listen (e.g. --listen 0.0.0.0:8443) and point the \
+             router's forward of external port 443 at that port"
+        ),
+        std::io::ErrorKind::PermissionDenied => " — run it as root (sudo)".to_owned(),
+        _ => String::new(),
+    };
+    anyhow!("listening on {addr}: {e}{fix}")
 }
 
 /// SIGTERM and SIGINT, caught from the moment [`StopSignals::listen`] returns; one that

@@ -30,6 +30,12 @@ pub fn prepare_to_serve(args: &SetupArgs) -> anyhow::Result<(DirLock, Config)> {
     // A directory that does not exist yet holds no running relay.
     let early = if dir.is_dir() { Some(take_lock(dir)?) } else { None };
     let plan = plan(args)?;
+    if plan.changed {
+        // A port the relay cannot have fails `serve` after the file is written: try it first.
+        let unchanged = if plan.existed { "nothing was changed" } else { "nothing was written" };
+        std::net::TcpListener::bind(plan.config.listen)
+            .map_err(|e| anyhow!("{} ({unchanged})", super::serve::listen_error(plan.config.listen, &e)))?;
+    }
     make_dir(dir)?;
     let lock = match early {
         Some(lock) => lock,
@@ -388,6 +394,23 @@ mod tests {
         assert!(refused.contains(&init), "{refused}");
         assert!(refused.contains("`sudo systemctl restart hometun-relay`"), "{refused}");
         assert!(refused.contains("`sudo systemctl stop hometun-relay`"), "{refused}");
+    }
+
+    #[test]
+    fn serve_on_a_port_another_program_holds_changes_nothing_and_names_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args_in(dir.path());
+        prepare(&args).unwrap();
+        let before = std::fs::read(args.dir.join(FILE_NAME)).unwrap();
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+
+        args.listen = Some(taken.local_addr().unwrap());
+        let refused = prepare_to_serve(&args).expect_err("a port in use").to_string();
+
+        assert_eq!(std::fs::read(args.dir.join(FILE_NAME)).unwrap(), before, "relay.toml untouched");
+        assert!(refused.contains("another program listens on port"), "{refused}");
+        assert!(refused.contains("--listen"), "{refused}");
+        assert!(refused.contains("nothing was changed"), "{refused}");
     }
 
     #[test]
