@@ -427,6 +427,35 @@ fn decode_config(mut rest: &[u8]) -> Result<ClientConfig, ControlError> {
     Ok(ClientConfig { address, relay_address, routes, dns, mtu, max_packet, keepalive, allow, features })
 }
 
+/// The body of a request that names one thing (field `subject_tag`, read by `subject`), or of its
+/// reply (`reply`), which adds an outcome code (field `outcome_tag`, one byte, read by
+/// `outcome`): the shape of the wake and the app-certificate messages.
+fn decode_request<S, O>(
+    mut rest: &[u8],
+    reply: bool,
+    (subject_tag, subject): (u8, impl Fn(&[u8]) -> Option<S>),
+    (outcome_tag, outcome): (u8, impl Fn(u8) -> Option<O>),
+) -> Result<(S, Option<O>), ControlError> {
+    let (mut named, mut answer) = (None, None);
+    while let Some((tag, value, after)) = hosts::next_field(rest)? {
+        rest = after;
+        match tag {
+            tag if tag == subject_tag => named = Some(subject(value).ok_or(ControlError::BadField(tag))?),
+            tag if tag == outcome_tag && reply => {
+                let &[code] = value else { return Err(ControlError::BadField(tag)) };
+                answer = Some(outcome(code).ok_or(ControlError::BadField(tag))?);
+            }
+            unknown if unknown & REQUIRED != 0 => return Err(ControlError::UnknownRequiredField(unknown)),
+            _ => {}
+        }
+    }
+    let named = named.ok_or(ControlError::MissingField(subject_tag))?;
+    if reply && answer.is_none() {
+        return Err(ControlError::MissingField(outcome_tag));
+    }
+    Ok((named, answer))
+}
+
 fn field(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
     out.push(tag);
     out.extend_from_slice(&(value.len() as u16).to_be_bytes());

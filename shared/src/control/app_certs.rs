@@ -109,25 +109,8 @@ pub(super) fn encode(out: &mut Vec<u8>, app: AppTarget, outcome: Option<AppCertO
 }
 
 /// Decodes an `AppCert` (`reply` false: no outcome expected) or an `AppCertReply` body.
-pub(super) fn decode(mut rest: &[u8], reply: bool) -> Result<(AppTarget, Option<AppCertOutcome>), ControlError> {
-    let (mut app, mut outcome) = (None, None);
-    while let Some((tag, value, after)) = super::hosts::next_field(rest)? {
-        rest = after;
-        match tag {
-            TAG_APP => app = Some(parse_app(value).ok_or(ControlError::BadField(tag))?),
-            TAG_OUTCOME if reply => {
-                let &[code] = value else { return Err(ControlError::BadField(tag)) };
-                outcome = Some(AppCertOutcome::from_code(code).ok_or(ControlError::BadField(tag))?);
-            }
-            unknown if unknown & REQUIRED != 0 => return Err(ControlError::UnknownRequiredField(unknown)),
-            _ => {}
-        }
-    }
-    let app = app.ok_or(ControlError::MissingField(TAG_APP))?;
-    if reply && outcome.is_none() {
-        return Err(ControlError::MissingField(TAG_OUTCOME));
-    }
-    Ok((app, outcome))
+pub(super) fn decode(rest: &[u8], reply: bool) -> Result<(AppTarget, Option<AppCertOutcome>), ControlError> {
+    super::decode_request(rest, reply, (TAG_APP, parse_app), (TAG_OUTCOME, AppCertOutcome::from_code))
 }
 
 fn parse_app(value: &[u8]) -> Option<AppTarget> {

@@ -274,25 +274,9 @@ pub(super) fn encode_wake_reply(out: &mut Vec<u8>, address: Ipv4Addr, outcome: W
 }
 
 /// Decodes a `Wake` (no outcome expected) or a `WakeReply` body.
-pub(super) fn decode_wake(mut rest: &[u8], reply: bool) -> Result<(Ipv4Addr, Option<WakeOutcome>), ControlError> {
-    let (mut address, mut outcome) = (None, None);
-    while let Some((tag, value, after)) = next_field(rest)? {
-        rest = after;
-        match tag {
-            TAG_WAKE_ADDRESS => address = Some(parse_ip(tag, value)?),
-            TAG_WAKE_OUTCOME if reply => {
-                let code = flag_byte(tag, value)?;
-                outcome = Some(WakeOutcome::from_code(code).ok_or(ControlError::BadField(tag))?);
-            }
-            unknown if unknown & REQUIRED != 0 => return Err(ControlError::UnknownRequiredField(unknown)),
-            _ => {}
-        }
-    }
-    let address = address.ok_or(ControlError::MissingField(TAG_WAKE_ADDRESS))?;
-    if reply && outcome.is_none() {
-        return Err(ControlError::MissingField(TAG_WAKE_OUTCOME));
-    }
-    Ok((address, outcome))
+pub(super) fn decode_wake(rest: &[u8], reply: bool) -> Result<(Ipv4Addr, Option<WakeOutcome>), ControlError> {
+    let address = |value: &[u8]| parse_ip(TAG_WAKE_ADDRESS, value).ok();
+    super::decode_request(rest, reply, (TAG_WAKE_ADDRESS, address), (TAG_WAKE_OUTCOME, WakeOutcome::from_code))
 }
 
 /// One field: its tag, its value and the bytes after it.
