@@ -1,7 +1,8 @@
 //! The TLS handshake on the one port: read the ClientHello first, answer `acme-tls/1` hellos
 //! (the ACME server validating a TLS-ALPN-01 challenge) with the challenge certificate and close,
 //! let a first handshake for an app name whose certificate a device asked for wait (in its own
-//! task) for it, and finish everything else with the normal configuration, whose resolver picks by SNI.
+//! task) for it, and finish everything else with the normal configuration, whose resolver picks
+//! by SNI.
 
 use super::certs::{BySni, Certs, Challenges};
 use super::keeper::Keeper;

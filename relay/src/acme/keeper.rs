@@ -18,9 +18,9 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Lines about app names refused at the caps, at most one a second (a device may ask for many
-/// names); each says how many were left out.
-static CAP_LOG: LogLimiter = LogLimiter::new(1);
+/// Lines about refused app names, at most one a second (an enrolled device may send thousands
+/// of demands); each says how many were left out.
+static REFUSED_LOG: LogLimiter = LogLimiter::new(1);
 
 /// First wait after a failed order; doubles per failure up to [`BACKOFF_MAX`].
 pub const BACKOFF_START: Duration = Duration::from_secs(5);
@@ -98,7 +98,9 @@ impl Keeper {
         let Some(policy) = &self.app_names else { return AppCertOutcome::Unavailable };
         let name = names::encode(app, &policy.domain);
         if let Err(e) = policy.check(&name) {
-            tracing::info!(device, name, "app-name certificate refused: {e}");
+            if let Some(skipped) = REFUSED_LOG.allow(crate::state::unix_now()) {
+                tracing::info!(device, name, skipped, "app-name certificate refused: {e}");
+            }
             return AppCertOutcome::NotLan;
         }
         if self.certs.leaf(&name).is_some() {
@@ -114,7 +116,7 @@ impl Keeper {
         }
         let per_hour = self.settings.app_certs_per_hour.unwrap_or(APP_CERTS_PER_HOUR);
         if apps.kept.len() >= self.max_app_certs() || apps.started.len() >= per_hour {
-            if let Some(skipped) = CAP_LOG.allow(crate::state::unix_now()) {
+            if let Some(skipped) = REFUSED_LOG.allow(crate::state::unix_now()) {
                 tracing::warn!(
                     device,
                     name,
