@@ -729,33 +729,52 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
         )?;
         check_ranges(&page, &bytes, &ranges[1..2])
     });
-    step(&page, "files redirect to another app", || a_redirect_to_another_app_lands_there(&lab, &trusted, &page));
+    step(&page, "files redirect and link to other apps", || {
+        going_to_other_apps_lands_there(&lab, &trusted, &page, &origin)
+    });
 }
 
 const FILES_ADDR: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
 
-/// Where the device sends the browser to another of its apps (as a router's `http://` page
-/// sends it to its `https://` port): a LAN URL in `Location`.
+/// Where the device sends the browser to other apps of its own (as a router's `http://` page
+/// sends it to its `https://` port): a LAN URL in `Location`, and a page with a hard-coded link.
 const MOVED: &str = r#"
         location = /moved { return 302 http://192.168.0.10:8089/; }
+        location = /links { default_type text/html; return 200 "<!doctype html><title>links</title><a id=third href=http://192.168.0.10:8090/>the third app</a>"; }
 "#;
 
-/// The app redirects to another app of the LAN, whose name has no certificate yet: the page asks
+/// The app redirects to another app of the LAN whose name has no certificate yet: the page asks
 /// the relay for it as the answer passes through, and the browser lands on the other app, on a
-/// certificate it trusts.
-fn a_redirect_to_another_app_lands_there(lab: &Lab, trusted: &TrustedLab, page: &Session<'_>) -> anyhow::Result<()> {
-    let other_addr = (addr::HOST10, 8089).into();
-    let other = Nginx::start(lab, Node::Host10, other_addr, "other", &[("index.html", b"<title>other app</title>")])?;
-    let name = apps_page::app_name(other.addr);
-    ensure!(trusted_handshake(lab, &name, &trusted.root).is_err(), "{name} has a certificate before anyone asked");
+/// certificate it trusts. Then a hard-coded link to a third app, clicked: the shim maps it and
+/// has the launcher ask for that name as the browser goes.
+fn going_to_other_apps_lands_there(
+    lab: &Lab,
+    trusted: &TrustedLab,
+    page: &Session<'_>,
+    origin: &str,
+) -> anyhow::Result<()> {
+    let start = |port: u16, name: &str| {
+        let index = format!("<title>{name} app</title>");
+        Nginx::start(lab, Node::Host10, (addr::HOST10, port).into(), name, &[("index.html", index.as_bytes())])
+    };
+    let (other, third) = (start(8089, "other")?, start(8090, "third")?);
+    for app in [&other, &third] {
+        let name = apps_page::app_name(app.addr);
+        ensure!(trusted_handshake(lab, &name, &trusted.root).is_err(), "{name} has a certificate before anyone asked");
+    }
+    let landed_on = |title: &str| {
+        let script = format!("return document.title === '{title}' ? location.origin : null");
+        wait(page, title, APP_LOAD, &script)
+    };
     page.execute("location.href = '/moved'; return true", &[])?;
-    let landed = wait(
-        page,
-        "the other app after the redirect",
-        APP_LOAD,
-        "return document.title === 'other app' ? location.origin : null",
-    )?;
-    ensure!(landed == apps_page::app_origin(other.addr).as_str(), "landed on {landed}");
+    let landed = landed_on("other app")?;
+    ensure!(landed == apps_page::app_origin(other.addr).as_str(), "the redirect landed on {landed}");
+
+    page.goto(&format!("{origin}/links"))?;
+    wait(page, "the page of links", APP_LOAD, "return document.getElementById('third') ? 1 : null")?;
+    page.execute("document.getElementById('third').click(); return true", &[])?;
+    let landed = landed_on("third app")?;
+    ensure!(landed == apps_page::app_origin(third.addr).as_str(), "the link landed on {landed}");
     Ok(())
 }
 

@@ -731,8 +731,26 @@
     };
   }
 
+  /**
+   * The page is about to go to `url`: when that is another app origin, the service worker has
+   * the launcher ask the relay for its name's certificate (docs/web-apps.md, "Going to another
+   * app"); the worker outlives this page, so the message goes even as it unloads.
+   */
+  function goingTo(url) {
+    try {
+      const origin = new URL(String(url), base()).origin;
+      const controller = container && container.controller;
+      if (origin !== location.origin && isAppUrl(origin) && controller) {
+        controller.postMessage({ hometun: 'app-origin', origin });
+      }
+    } catch (_) {
+      // Not a URL: nothing to prepare.
+    }
+  }
+
   window.open = function open(url, ...rest) {
     const mapped = url === undefined ? null : mapUrl(url);
+    if (mapped) goingTo(mapped);
     return nativeOpen.call(window, mapped || url, ...rest);
   };
 
@@ -748,6 +766,7 @@
     const link = linkOf(event);
     const mapped = link && mapUrl(link.href);
     if (mapped) link.href = mapped;
+    if (link) goingTo(link.href);
   };
   window.addEventListener('click', rewriteLink, true);
   window.addEventListener('auxclick', rewriteLink, true);
@@ -772,9 +791,9 @@
   // made again here.
   if (self.navigation && typeof self.navigation.addEventListener === 'function') {
     self.navigation.addEventListener('navigate', (event) => {
-      if (!event.cancelable || event.formData || event.downloadRequest !== null) return;
       const mapped = mapUrl(event.destination.url);
-      if (!mapped) return;
+      goingTo(mapped || event.destination.url);
+      if (!event.cancelable || event.formData || event.downloadRequest !== null || !mapped) return;
       event.preventDefault();
       if (event.navigationType === 'replace') location.replace(mapped);
       else location.assign(mapped);

@@ -171,6 +171,10 @@ self.addEventListener('message', (event) => {
     if (announced) announced();
     return;
   }
+  if (data && data.hometun === 'app-origin' && typeof data.origin === 'string') {
+    prepare(data.origin);
+    return;
+  }
   if (data && data.hometun === 'no-launcher') {
     // A page learnt from the hub that no hometun page is open: nobody waits for a port.
     const gaveUp = waiting;
@@ -182,6 +186,18 @@ self.addEventListener('message', (event) => {
   adopt(event.ports[0]);
   if (event.source) event.source.postMessage({ hometun: 'port-taken' });
 });
+
+/**
+ * A page of this app is about to go to the app origin `origin` (a mapped link, `window.open`, a
+ * navigation): the launcher asks the relay for that name's certificate (`prepare`), unanswered
+ * here. This worker outlives the page that goes, so the message is sent even as it unloads.
+ */
+async function prepare(origin) {
+  const tunnel = await channel();
+  if (!tunnel) return;
+  const id = tunnel.open(() => tunnel.finish(id));
+  tunnel.send({ op: 'prepare', id, origin });
+}
 
 /** Asks every window of this origin for a port until one comes or time runs out. */
 function askPages() {

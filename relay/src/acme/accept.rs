@@ -23,6 +23,10 @@ const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 /// on.
 const APP_NAME_WAIT: Duration = Duration::from_secs(8);
 
+/// Longest a handshake for an app name nobody asked for yet waits for a device's demand (see
+/// [`Keeper::pending`]).
+const DEMAND_GRACE: Duration = Duration::from_secs(1);
+
 /// Accepts TLS connections on the relay's port.
 #[derive(Clone)]
 pub struct Acceptor {
@@ -84,7 +88,7 @@ impl Acceptor {
         // A handshake never orders a certificate (anyone can send one); it may wait for one a
         // device asked for.
         if let (Some(keeper), Some(sni)) = (&self.keeper, sni) {
-            if keeper.pending(&sni) {
+            if keeper.pending(&sni, DEMAND_GRACE).await {
                 let _ = tokio::time::timeout(APP_NAME_WAIT, keeper.certs().wait_for(&sni)).await;
             }
         }

@@ -39,6 +39,8 @@ pub struct Keeper {
     /// The account, connected on first use; the lock also makes orders run one at a time.
     account: tokio::sync::Mutex<Option<Account>>,
     apps: Mutex<AppBudget>,
+    /// Wakes handshakes waiting for a device's demand ([`Keeper::pending`]).
+    demanded: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -57,6 +59,7 @@ impl Keeper {
             app_names,
             account: tokio::sync::Mutex::new(None),
             apps: Mutex::default(),
+            demanded: tokio::sync::Notify::new(),
         })
     }
 
@@ -131,13 +134,33 @@ impl Keeper {
         apps.started.push_back(now);
         tracing::info!(device, name, "a device opens a new app: obtaining the app name's certificate");
         tokio::spawn(self.clone().keep(name));
+        drop(apps);
+        self.demanded.notify_waiters();
         AppCertOutcome::Ordering
     }
 
-    /// Whether `sni` (lower case) is an app name whose first certificate is being obtained:
-    /// a handshake for it may wait for the certificate. Orders nothing.
-    pub fn pending(&self, sni: &str) -> bool {
-        self.certs.leaf(sni).is_none() && self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.contains(sni)
+    /// Whether `sni` (lower case) is an app name whose first certificate is being obtained, so
+    /// that a handshake for it may wait for the certificate. For an app name the relay could
+    /// certify that nobody asked for yet, waits up to `grace` for a device's demand: a browser
+    /// that follows a link to another app may reach the relay a moment before the page's demand
+    /// does. Orders nothing.
+    pub async fn pending(&self, sni: &str, grace: Duration) -> bool {
+        let Some(policy) = &self.app_names else { return false };
+        if self.certs.leaf(sni).is_some() || policy.check(sni).is_err() {
+            return false;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let demanded = self.demanded.notified();
+            let mut demanded = std::pin::pin!(demanded);
+            demanded.as_mut().enable();
+            if self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.contains(sni) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, demanded).await.is_err() {
+                return false;
+            }
+        }
     }
 
     /// The certificates this keeper fills.
@@ -271,6 +294,70 @@ mod tests {
         assert_eq!(renew_at(&l, Some((1_000_000, 30)), 0.0), 1_000_030, "a forced renewal comes first");
         assert_eq!(renew_at(&leaf(5, 0), None, 0.5), 5, "a certificate without lifetime is renewed now");
         assert_eq!(renew_at(&l, Some((u64::MAX, u64::MAX)), 0.0), 1_000_000 + 60 * 86400, "no overflow");
+    }
+
+    /// A keeper for `home.test` (LAN 192.168.0.0/24, the relay at .2) whose ACME server is a
+    /// closed loopback port: orders fail at once and nothing leaves the machine.
+    fn keeper(dir: &std::path::Path) -> Arc<Keeper> {
+        let made = rcgen::generate_simple_self_signed(vec!["fallback.invalid".to_owned()]).unwrap();
+        let fallback =
+            super::super::certs::Served::from_pem(&made.cert.pem(), &made.signing_key.serialize_pem()).unwrap();
+        let certs = Arc::new(Certs::new(Some("home.test".into()), fallback, super::super::Kind::SelfSigned));
+        let settings = Settings {
+            directory: Some("https://127.0.0.1:9/directory".into()),
+            app_certs_per_hour: Some(2),
+            ..Settings::default()
+        };
+        let policy = AppNames {
+            domain: "home.test".into(),
+            lan: "192.168.0.0/24".parse().unwrap(),
+            own: vec![std::net::Ipv4Addr::new(192, 168, 0, 2)],
+        };
+        Keeper::new(certs, Store::new(dir), settings, Some(policy))
+    }
+
+    fn app(last: u8, port: u16) -> AppTarget {
+        AppTarget::http(std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(192, 168, 0, last), port))
+    }
+
+    #[tokio::test]
+    async fn a_handshake_orders_nothing_and_waits_a_moment_for_a_devices_demand() {
+        let dir = tempfile::tempdir().unwrap();
+        let keeper = keeper(dir.path());
+        let nas = "h-192-168-0-10-p80.home.test";
+        let grace = Duration::from_millis(200);
+
+        // Nobody asks: the handshake gives up after the grace, and nothing was ordered.
+        let started = Instant::now();
+        assert!(!keeper.pending(nas, grace).await);
+        assert!(started.elapsed() >= grace);
+        assert!(keeper.apps.lock().unwrap().kept.is_empty(), "a handshake ordered a certificate");
+        // Names the relay would never certify do not wait at all.
+        let started = Instant::now();
+        assert!(!keeper.pending("h-192-168-0-2-p80.home.test", grace).await);
+        assert!(!keeper.pending("h-10-0-0-1-p80.home.test", grace).await);
+        assert!(!keeper.pending("garbage.home.test", grace).await);
+        assert!(started.elapsed() < grace);
+
+        // A demand that comes while the handshake waits: it goes on at once, to wait for the
+        // certificate.
+        let waiting = tokio::spawn({
+            let keeper = keeper.clone();
+            async move { keeper.pending(nas, Duration::from_secs(5)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(keeper.demand(app(10, 80), "phone"), AppCertOutcome::Ordering);
+        let started = Instant::now();
+        assert!(waiting.await.unwrap());
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(keeper.pending(nas, grace).await);
+
+        // The caps and the policy answer demands.
+        assert_eq!(keeper.demand(app(10, 80), "phone"), AppCertOutcome::Ordering, "asked again");
+        assert_eq!(keeper.demand(app(2, 443), "phone"), AppCertOutcome::NotLan, "the relay itself");
+        assert_eq!(keeper.demand(app(255, 80), "phone"), AppCertOutcome::NotLan, "the broadcast address");
+        assert_eq!(keeper.demand(app(11, 80), "phone"), AppCertOutcome::Ordering);
+        assert_eq!(keeper.demand(app(12, 80), "phone"), AppCertOutcome::Busy, "two new names an hour");
     }
 
     #[test]

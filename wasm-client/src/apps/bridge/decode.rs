@@ -73,6 +73,7 @@ pub fn incoming(op: &str, data: &JsValue) -> Result<Incoming, MessageError> {
             Incoming::WsClose { code, reason: optional_string(data, "reason")? }
         }
         "set-cookie" => Incoming::SetCookie(string(data, "cookie")?),
+        "prepare" => Incoming::Prepare(string(data, "origin")?),
         other => return Err(MessageError::UnknownOp(other.chars().take(32).collect())),
     };
     message::check(&message)?;

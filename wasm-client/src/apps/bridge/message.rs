@@ -22,6 +22,8 @@ pub const MAX_PROTOCOLS: usize = 16;
 pub const MAX_COOKIE: usize = 8 * 1024;
 /// Longest request id (when it is a string).
 pub const MAX_ID: usize = 128;
+/// Longest app origin a `prepare` names (a DNS name is at most 253 bytes, plus scheme and port).
+pub const MAX_ORIGIN: usize = 300;
 
 /// A request id as the asker chose it: a number or a short string, echoed back as given.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +131,9 @@ pub enum Incoming {
     },
     /// `set-cookie`: one `document.cookie = ...` string.
     SetCookie(String),
+    /// `prepare`: the page is about to go to another app origin; the relay is asked for the
+    /// certificate of its name.
+    Prepare(String),
 }
 
 /// Why a message was refused. Sent back as the `message` of an `error`.
@@ -183,6 +188,9 @@ pub enum MessageError {
     /// A close code other than 1000 or 3000-4999, or a reason over 123 bytes.
     #[error("close code must be 1000 or 3000-4999 and the reason at most 123 bytes")]
     BadClose,
+    /// The origin of a `prepare` is empty or too long.
+    #[error("origin must be 1 to {MAX_ORIGIN} bytes")]
+    BadOrigin,
     /// The cookie string is empty, too long, or has control characters.
     #[error("cookie must be 1 to {MAX_COOKIE} bytes without control characters")]
     BadCookie,
@@ -307,6 +315,8 @@ pub fn check(message: &Incoming) -> Result<(), MessageError> {
         Incoming::WsSend(_) => Ok(()),
         Incoming::WsClose { code, reason } => check_close(*code, reason),
         Incoming::SetCookie(cookie) => check_cookie(cookie),
+        Incoming::Prepare(origin) if origin.is_empty() || origin.len() > MAX_ORIGIN => Err(MessageError::BadOrigin),
+        Incoming::Prepare(_) => Ok(()),
     }
 }
 
@@ -447,6 +457,9 @@ mod tests {
         assert!(check(&Incoming::SetCookie("a=1; path=/".into())).is_ok());
         assert_eq!(check(&Incoming::SetCookie(String::new())), Err(MessageError::BadCookie));
         assert_eq!(check(&Incoming::SetCookie("a=1\n".into())), Err(MessageError::BadCookie));
+        assert!(check(&Incoming::Prepare("https://h-192-168-0-10-p80.home.test".into())).is_ok());
+        assert_eq!(check(&Incoming::Prepare(String::new())), Err(MessageError::BadOrigin));
+        assert_eq!(check(&Incoming::Prepare("x".repeat(MAX_ORIGIN + 1))), Err(MessageError::BadOrigin));
         assert!(check_id(&Id::Number(7.0)).is_ok());
         assert_eq!(check_id(&Id::Number(f64::NAN)), Err(MessageError::NoId));
         assert_eq!(check_id(&Id::Text("x".repeat(MAX_ID + 1))), Err(MessageError::NoId));

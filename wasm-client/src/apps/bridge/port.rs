@@ -184,11 +184,26 @@ impl PortServer {
         self.post(id, Reply::Error(&error.to_string()));
     }
 
+    /// The page is about to go to the app origin `origin` (a mapped link, `window.open`, a
+    /// navigation): the relay is asked for that name's certificate now, without waiting for
+    /// the answer, so that it has it, or is getting it, when the browser gets there.
+    fn prepare(&self, origin: &str) -> Result<(), ClientError> {
+        let other = self.app.origins.target_of(origin)?;
+        if other != self.app.target {
+            crate::api::demand_certificate(other)?;
+        }
+        Ok(())
+    }
+
     fn dispatch(self: &Rc<Self>, id: Id, message: Incoming) {
         let task = self.tasks.borrow().get(&id.key()).cloned();
         match (message, task) {
             (Incoming::Ping, _) => self.post(&id, Reply::Pong),
             (Incoming::SetCookie(cookie), _) => match jars::set_from_script(self.app.target, &cookie) {
+                Ok(()) => self.post(&id, Reply::Ok),
+                Err(e) => self.post(&id, Reply::Error(&e.to_string())),
+            },
+            (Incoming::Prepare(origin), _) => match self.prepare(&origin) {
                 Ok(()) => self.post(&id, Reply::Ok),
                 Err(e) => self.post(&id, Reply::Error(&e.to_string())),
             },
