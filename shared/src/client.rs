@@ -197,11 +197,15 @@ impl Connection {
     /// `false`, sending nothing, when the relay offers no host list (so it may not know the
     /// message) or the tunnel is not up. Call [`Connection::poll_transmit`] after.
     pub fn wake(&mut self, address: Ipv4Addr) -> bool {
-        let offered = self.config.as_ref().is_some_and(|c| c.features.hosts);
+        self.send_if_offered(|f| f.hosts, || control::encode_wake(address))
+    }
+
+    /// Queues the control message `encoded()` when the relay's features say it takes it
+    /// (`offered`) and the tunnel is up; whether it was queued.
+    fn send_if_offered(&mut self, offered: fn(&control::Features) -> bool, encoded: impl FnOnce() -> Vec<u8>) -> bool {
+        let offered = self.config.as_ref().is_some_and(|c| offered(&c.features));
         match self.session.as_mut() {
-            Some(session) if offered && self.end.is_none() => {
-                session.send_encoded_control(&control::encode_wake(address)).is_ok()
-            }
+            Some(session) if offered && self.end.is_none() => session.send_encoded_control(&encoded()).is_ok(),
             _ => false,
         }
     }
@@ -218,13 +222,7 @@ impl Connection {
     /// caps). Returns `false`, sending nothing, when the relay does not offer app-name
     /// certificates or the tunnel is not up. Call [`Connection::poll_transmit`] after.
     pub fn app_cert(&mut self, app: AppTarget) -> bool {
-        let offered = self.config.as_ref().is_some_and(|c| c.features.app_certs);
-        match self.session.as_mut() {
-            Some(session) if offered && self.end.is_none() => {
-                session.send_encoded_control(&control::encode_app_cert(app)).is_ok()
-            }
-            _ => false,
-        }
+        self.send_if_offered(|f| f.app_certs, || control::encode_app_cert(app))
     }
 
     /// The netstack, once a configuration built it (or one was carried over).
