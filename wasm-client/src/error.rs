@@ -184,6 +184,7 @@ impl ClientError {
             Self::AppNameRefused { outcome, .. } => match outcome {
                 AppCertOutcome::NotAllowed => "app-not-allowed",
                 AppCertOutcome::Busy => "app-names-busy",
+                AppCertOutcome::Failed => "app-name-failed",
                 _ => "app-names-unavailable",
             },
             Self::App(AppError::TunnelOrigin(_)) => "no-app-origins",
@@ -213,6 +214,10 @@ fn app_cert_reason(outcome: AppCertOutcome) -> &'static str {
         AppCertOutcome::Busy => {
             "the relay has reached its limit on app-name certificates (new names per hour, names kept); \
              try again later, or raise app_certs_per_hour or max_app_certs in the [acme] table of relay.toml"
+        }
+        AppCertOutcome::Failed => {
+            "the certificate authority refused this name several times lately (is the wildcard DNS \
+             record for the relay's domain in place?); the relay tries again in 10 minutes, and its log says why"
         }
         _ => {
             "the relay gets no certificates for app names (no domain, or its certificate setup failed: see its status)"

@@ -286,6 +286,13 @@ async function show(api, url, how, label, tab) {
     openSnapshot(url.href);
   } else {
     const opened = how === 'tab' ? tab || openBlank() : null;
+    try {
+      // On a first visit the relay gets the app name's certificate first: a few seconds.
+      opened.document.title = entry.label;
+      opened.document.body.textContent = `Opening ${entry.label}…`;
+    } catch (_) {
+      // Not a tab, or not one this page may write to.
+    }
     let appUrl;
     try {
       appUrl = await api.prepareApp(url.href);

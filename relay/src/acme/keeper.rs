@@ -14,7 +14,7 @@ use hometun_shared::app_name::AppTarget;
 use hometun_shared::control::AppCertOutcome;
 use instant_acme::Account;
 use rand_core::RngCore;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -26,9 +26,12 @@ static REFUSED_LOG: LogLimiter = LogLimiter::new(1);
 pub const BACKOFF_START: Duration = Duration::from_secs(5);
 /// Longest wait between attempts.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(3600);
-/// Failed first orders after which an app name is given up (a device's later demand may try
-/// again, within the hourly cap); keeps a name whose DNS is missing from burning the CA's limits.
+/// Failed first orders after which an app name is given up (a device's demand after
+/// [`GIVEN_UP_FOR`] may try again, within the hourly cap); keeps a name whose DNS is missing from
+/// burning the CA's limits.
 pub const APP_NAME_ATTEMPTS: u32 = 4;
+/// How long demands for a name given up are answered `failed` instead of ordering again.
+pub const GIVEN_UP_FOR: Duration = Duration::from_secs(600);
 
 /// The ACME side of the relay: account, orders, schedule.
 pub struct Keeper {
@@ -47,6 +50,9 @@ pub struct Keeper {
 struct AppBudget {
     kept: HashSet<String>,
     started: VecDeque<Instant>,
+    /// Names given up after [`APP_NAME_ATTEMPTS`] failed orders, and when: demands for them are
+    /// answered `failed` for [`GIVEN_UP_FOR`].
+    given_up: HashMap<String, Instant>,
 }
 
 impl Keeper {
@@ -114,6 +120,10 @@ impl Keeper {
             return AppCertOutcome::Ordering;
         }
         let now = Instant::now();
+        apps.given_up.retain(|_, at| now.duration_since(*at) < GIVEN_UP_FOR);
+        if apps.given_up.contains_key(&name) {
+            return AppCertOutcome::Failed;
+        }
         while apps.started.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3600)) {
             apps.started.pop_front();
         }
@@ -201,7 +211,9 @@ impl Keeper {
                     failures += 1;
                     if !is_main && failures >= APP_NAME_ATTEMPTS && self.certs.leaf(&name).is_none() {
                         tracing::warn!(name, "giving up on this app name after {failures} failed orders: {e}");
-                        self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.remove(&name);
+                        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+                        apps.kept.remove(&name);
+                        apps.given_up.insert(name, Instant::now());
                         return;
                     }
                     let wait = jitter(backoff, random_fraction());
@@ -358,6 +370,19 @@ mod tests {
         assert_eq!(keeper.demand(app(255, 80), "phone"), AppCertOutcome::NotLan, "the broadcast address");
         assert_eq!(keeper.demand(app(11, 80), "phone"), AppCertOutcome::Ordering);
         assert_eq!(keeper.demand(app(12, 80), "phone"), AppCertOutcome::Busy, "two new names an hour");
+    }
+
+    #[tokio::test]
+    async fn a_name_given_up_is_answered_failed_for_a_while_and_not_ordered_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let keeper = keeper(dir.path());
+        let name = "h-192-168-0-10-p80.home.test".to_owned();
+        let long_ago = Instant::now() - GIVEN_UP_FOR - Duration::from_secs(1);
+        keeper.apps.lock().unwrap().given_up.insert(name.clone(), Instant::now());
+        assert_eq!(keeper.demand(app(10, 80), "phone"), AppCertOutcome::Failed);
+        assert!(keeper.apps.lock().unwrap().started.is_empty(), "no order");
+        keeper.apps.lock().unwrap().given_up.insert(name, long_ago);
+        assert_eq!(keeper.demand(app(10, 80), "phone"), AppCertOutcome::Ordering, "tried again later");
     }
 
     #[test]

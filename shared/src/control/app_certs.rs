@@ -8,7 +8,8 @@
 //! relay offered them ([`super::Features::app_certs`]):
 //!
 //! - `AppCert` (client → relay): "I am about to open this LAN app on its app name".
-//! - `AppCertReply` (relay → client): [`AppCertOutcome`] for that app.
+//! - `AppCertReply` (relay → client): [`AppCertOutcome`] for that app. A client that hears
+//!   `ordering` may ask again until it hears `ready` (asking again orders nothing new).
 //!
 //! One field carries the app ([`AppTarget`]): `[address 4][port u16][tls u8: 0 http, 1 https]`;
 //! the reply adds the outcome, one byte.
@@ -35,10 +36,14 @@ pub enum AppCertOutcome {
     Busy,
     /// This relay gets no app-name certificates (no domain, or its ACME setup failed).
     Unavailable,
+    /// The ACME server refused this name a few times in a row lately (its DNS record is missing,
+    /// say); the relay does not try again for a while.
+    Failed,
 }
 
 impl AppCertOutcome {
-    const ALL: [Self; 6] = [Self::Ready, Self::Ordering, Self::NotAllowed, Self::NotLan, Self::Busy, Self::Unavailable];
+    const ALL: [Self; 7] =
+        [Self::Ready, Self::Ordering, Self::NotAllowed, Self::NotLan, Self::Busy, Self::Unavailable, Self::Failed];
 
     fn code(self) -> u8 {
         Self::ALL.iter().position(|o| *o == self).unwrap_or(0) as u8
@@ -54,7 +59,7 @@ impl AppCertOutcome {
     }
 
     /// A short word for logs and the page: `ready`, `ordering`, `not-allowed`, `not-lan`,
-    /// `busy`, `unavailable`.
+    /// `busy`, `unavailable`, `failed`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ready => "ready",
@@ -63,6 +68,7 @@ impl AppCertOutcome {
             Self::NotLan => "not-lan",
             Self::Busy => "busy",
             Self::Unavailable => "unavailable",
+            Self::Failed => "failed",
         }
     }
 }
@@ -149,7 +155,7 @@ mod tests {
             }
         }
         let words: Vec<_> = AppCertOutcome::ALL.iter().map(|o| o.as_str()).collect();
-        assert_eq!(words, ["ready", "ordering", "not-allowed", "not-lan", "busy", "unavailable"]);
+        assert_eq!(words, ["ready", "ordering", "not-allowed", "not-lan", "busy", "unavailable", "failed"]);
         assert!(AppCertOutcome::Ordering.opens() && !AppCertOutcome::Busy.opens());
     }
 
@@ -192,7 +198,7 @@ mod tests {
         assert_eq!(ControlMessage::decode(&demand[..demand.len() - 1]), Err(ControlError::Truncated));
         assert_eq!(ControlMessage::decode(&reply[..demand.len()]), Err(ControlError::MissingField(TAG_OUTCOME)));
         let mut unknown = reply.clone();
-        *unknown.last_mut().unwrap() = 6;
+        *unknown.last_mut().unwrap() = 7;
         assert_eq!(ControlMessage::decode(&unknown), Err(ControlError::BadField(TAG_OUTCOME)));
         let mut required = demand.clone();
         field(&mut required, 0x85, &[]);

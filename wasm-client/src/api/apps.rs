@@ -10,7 +10,10 @@ use crate::apps::origin::{lan_target, AppOrigins};
 use crate::apps::pins::Verdict;
 use crate::driver::wait;
 use crate::error::ClientError;
+use crate::web::clock;
 use hometun_shared::app_name::AppTarget;
+use hometun_shared::control::AppCertOutcome;
+use std::time::Duration;
 
 /// The page's own origin `T` (`location.origin`).
 fn tunnel_origin() -> Result<String, ClientError> {
@@ -49,33 +52,51 @@ pub fn app_url(lan_url: String) -> Result<String, JsValue> {
     Ok(origins.app_url(&super::hosts::with_discovered_address(&lan_url)).map_err(ClientError::from)?)
 }
 
-/// How long `prepareApp` waits for the relay's answer.
-const APP_CERT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long `prepareApp` waits for one answer of the relay.
+const APP_CERT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often `prepareApp` asks again while the relay is getting the certificate.
+const APP_CERT_AGAIN: Duration = Duration::from_secs(1);
+/// How long `prepareApp` waits for a certificate being obtained before it lets the browser try
+/// (whose first handshake waits a few seconds more).
+const APP_CERT_PATIENCE: Duration = Duration::from_secs(60);
 
-/// [`app_url`], once the relay has the certificate of the app name or is getting it: resolves
-/// with the app URL, to be opened at once. The relay gets an app name's certificate only when an
-/// enrolled device asks like this (never because a TLS handshake named it), and only for LAN
-/// hosts this device's allow list reaches. Fails with `not-connected`, `app-not-allowed`,
-/// `app-names-busy` (the relay's limits on new names; try later) or `app-names-unavailable`,
-/// and as `appUrl` does. A relay that does not offer app-name certificates is not asked.
+/// [`app_url`], once the relay has the certificate of the app name: resolves with the app URL,
+/// to be opened at once. On a first visit the relay obtains it first (a few seconds; after a
+/// minute the URL comes anyway). The relay gets an app name's certificate only when an enrolled
+/// device asks like this (never because a TLS handshake named it), and only for LAN hosts this
+/// device's allow list reaches. Fails with `not-connected`, `app-not-allowed`, `app-names-busy`
+/// (the relay's limits on new names; try later), `app-name-failed` (the certificate authority
+/// refused the name lately), `app-names-unavailable` or `timeout`, and as `appUrl` does. A relay
+/// that does not offer app-name certificates is not asked.
 #[wasm_bindgen(js_name = prepareApp)]
 pub async fn prepare_app(lan_url: String) -> Result<String, JsValue> {
     let origins = AppOrigins::new(&tunnel_origin()?).map_err(ClientError::from)?;
     let lan_url = super::hosts::with_discovered_address(&lan_url);
     let url = origins.app_url(&lan_url).map_err(ClientError::from)?;
     let app = lan_target(&lan_url).map_err(ClientError::from)?;
-    let Some(before) = demand_certificate(app)? else { return Ok(url) };
     let tunnel = super::tunnel();
-    let outcome = wait::until(tunnel.link(), Some(APP_CERT_TIMEOUT), |link| link.app_cert_replies.since(app, before))
-        .await
-        .ok_or_else(|| ClientError::Timeout {
-            what: format!("the relay's answer for {}", app.lan_origin()),
-            after_ms: APP_CERT_TIMEOUT.as_millis() as u64,
-        })?;
-    if !outcome.opens() {
-        return Err(ClientError::AppNameRefused { origin: app.lan_origin(), outcome }.into());
+    let started = clock::now();
+    loop {
+        let Some(before) = demand_certificate(app)? else { return Ok(url) };
+        let outcome =
+            wait::until(tunnel.link(), Some(APP_CERT_TIMEOUT), |link| link.app_cert_replies.since(app, before))
+                .await
+                .ok_or_else(|| ClientError::Timeout {
+                what: format!("the relay's answer for {}", app.lan_origin()),
+                after_ms: APP_CERT_TIMEOUT.as_millis() as u64,
+            })?;
+        match outcome {
+            AppCertOutcome::Ready => return Ok(url),
+            AppCertOutcome::Ordering if clock::now().saturating_duration_since(started) >= APP_CERT_PATIENCE => {
+                return Ok(url)
+            }
+            // Asking again orders nothing new; its answer says when the certificate is there.
+            AppCertOutcome::Ordering => {
+                wait::until(tunnel.link(), Some(APP_CERT_AGAIN), |_| None::<()>).await;
+            }
+            refused => return Err(ClientError::AppNameRefused { origin: app.lan_origin(), outcome: refused }.into()),
+        }
     }
-    Ok(url)
 }
 
 /// Asks the relay for the certificate of `app`'s name without waiting for the answer: returns
