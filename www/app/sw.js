@@ -172,7 +172,8 @@ self.addEventListener('message', (event) => {
     return;
   }
   if (data && data.hometun === 'app-origin' && typeof data.origin === 'string') {
-    prepare(data.origin);
+    // Kept running until the message is on its way: the page that sent it may be gone.
+    event.waitUntil(prepare(data.origin));
     return;
   }
   if (data && data.hometun === 'no-launcher') {
