@@ -106,7 +106,7 @@ impl Keeper {
     pub fn demand(self: &Arc<Self>, app: AppTarget, device: &str) -> AppCertOutcome {
         let Some(policy) = &self.app_names else { return AppCertOutcome::Unavailable };
         let name = names::encode(app, &policy.domain);
-        if let Err(e) = policy.check(&name) {
+        if let Err(e) = policy.check_target(app) {
             if let Some(skipped) = REFUSED_LOG.allow(crate::state::unix_now()) {
                 tracing::info!(device, name, skipped, "app-name certificate refused: {e}");
             }

@@ -48,6 +48,12 @@ impl AppNames {
     /// The LAN target of `name` when the relay may get a certificate for it.
     pub fn check(&self, name: &str) -> Result<AppTarget, NameError> {
         let target = decode(name, &self.domain)?;
+        self.check_target(target)?;
+        Ok(target)
+    }
+
+    /// Whether the relay may get a certificate for `target`'s app name.
+    pub fn check_target(&self, target: AppTarget) -> Result<(), NameError> {
         let ip = *target.addr.ip();
         if ip.is_loopback() || !self.lan.contains(ip) {
             return Err(NameError::OutsideLan(ip));
@@ -58,7 +64,7 @@ impl AppNames {
         if self.own.contains(&ip) {
             return Err(NameError::RelayAddress(ip));
         }
-        Ok(target)
+        Ok(())
     }
 }
 

@@ -78,10 +78,9 @@ pub async fn prepare_app(lan_url: String) -> Result<String, JsValue> {
     let started = clock::now();
     loop {
         let Some(before) = demand_certificate(app)? else { return Ok(url) };
-        let outcome =
-            wait::until(tunnel.link(), Some(APP_CERT_TIMEOUT), |link| link.app_cert_replies.since(app, before))
-                .await
-                .ok_or_else(|| ClientError::Timeout {
+        let outcome = wait::until(tunnel.link(), Some(APP_CERT_TIMEOUT), |link| answer(link, app, before))
+            .await
+            .ok_or_else(|| ClientError::Timeout {
                 what: format!("the relay's answer for {}", app.lan_origin()),
                 after_ms: APP_CERT_TIMEOUT.as_millis() as u64,
             })?;
@@ -109,14 +108,21 @@ pub(crate) fn demand_certificate(app: AppTarget) -> Result<Option<u64>, ClientEr
         if !link.is_up() {
             return Err(ClientError::NotConnected);
         }
-        let before = link.app_cert_replies.count();
-        if !link.connection.as_mut().is_some_and(|c| c.app_cert(app)) {
+        let Some(connection) = link.connection.as_mut() else { return Err(ClientError::NotConnected) };
+        let before = connection.app_cert_replies().count();
+        if !connection.app_cert(app) {
             return Ok(None);
         }
         before
     };
     tunnel.kick();
     Ok(Some(before))
+}
+
+/// The relay's answer for `app` among those after the first `before` of this connection (a
+/// demand does not outlive its connection: after a reconnect the wait runs out).
+fn answer(link: &mut crate::driver::link::Link, app: AppTarget, before: u64) -> Option<AppCertOutcome> {
+    link.connection.as_ref().and_then(|c| c.app_cert_replies().since(app, before))
 }
 
 /// The `https://` LAN target of `lan_url` (a discovered name allowed, see `hosts()`).

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::task::Waker;
 
 use hometun_shared::client::{Connection, Event};
-use hometun_shared::control::{AppCertReplies, ClientConfig, HostList, WakeOutcome};
+use hometun_shared::control::{ClientConfig, HostList, WakeOutcome};
 use hometun_shared::invite::Invite;
 use hometun_shared::netstack::{NetStack, PingReply};
 use hometun_shared::session::{CloseReason, ConnectionLost, End, Params};
@@ -102,8 +102,6 @@ pub struct Link {
     pub hosts: Option<HostList>,
     /// Wake replies so far, and the latest.
     pub wake_replies: (u64, Option<(std::net::Ipv4Addr, WakeOutcome)>),
-    /// The relay's answers to app-name certificate demands (kept across reconnects).
-    pub app_cert_replies: AppCertReplies,
     /// Whether the pump should run again soon (work was left).
     pub pump_again: bool,
     /// The pump's pending timer and when it fires.
@@ -145,7 +143,6 @@ impl Default for Link {
             holding: false,
             hosts: None,
             wake_replies: (0, None),
-            app_cert_replies: AppCertReplies::default(),
             pump_again: false,
             timer: None,
             immediate_runs: 0,
@@ -262,7 +259,6 @@ impl Link {
                 Event::WakeReply { address, outcome } => {
                     self.wake_replies = (self.wake_replies.0 + 1, Some((address, outcome)));
                 }
-                Event::AppCertReply { app, outcome } => self.app_cert_replies.push(app, outcome),
                 Event::Closed(end) => {
                     let url = self.socket.as_ref().map(Socket::url).unwrap_or_default();
                     let error = match end {
