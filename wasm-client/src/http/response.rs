@@ -66,7 +66,9 @@ fn byte_string(value: &[u8]) -> String {
 
 impl ResponseHead {
     /// Parses a head at the start of `buf`. `Ok(None)` means more bytes are needed; on success
-    /// returns the head and its length. Interim `1xx` heads (not 101) are skipped.
+    /// returns the head and its length. Interim `1xx` heads (not 101) are skipped; together they
+    /// count against [`MAX_HEAD`] too, so a host that sends nothing but `100 Continue` cannot
+    /// make the buffer (and each parse of it) grow without end.
     pub fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>, HttpError> {
         let mut offset = 0;
         loop {
@@ -77,6 +79,9 @@ impl ResponseHead {
                     let status = response.code.unwrap_or_default();
                     if (100..200).contains(&status) && status != 101 {
                         offset += len;
+                        if offset > MAX_HEAD {
+                            return Err(HttpError::HeadTooLarge);
+                        }
                         continue;
                     }
                     let head = Self {
@@ -449,6 +454,22 @@ mod tests {
         let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
         huge.extend(std::iter::repeat_n(b'a', MAX_HEAD + 10));
         assert_eq!(ResponseHead::parse(&huge), Err(HttpError::HeadTooLarge));
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_host_that_only_says_continue_is_refused_once_past_the_head_limit() {
+        let interim: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+        let early = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n";
+        let mut answer = [interim, early, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"].concat();
+        let (head, len) = ResponseHead::parse(&answer).unwrap().unwrap();
+        assert_eq!((head.status, len), (200, answer.len()), "a few interim heads are skipped");
+        answer = interim.repeat(MAX_HEAD / interim.len());
+        assert_eq!(ResponseHead::parse(&answer), Ok(None), "still within the limit: waits for more");
+        answer.extend_from_slice(interim);
+        assert_eq!(ResponseHead::parse(&answer), Err(HttpError::HeadTooLarge));
+        answer.extend(interim.repeat(10_000));
+        assert_eq!(ResponseHead::parse(&answer), Err(HttpError::HeadTooLarge), "and stays refused");
     }
 
     #[test]
