@@ -19,12 +19,15 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Body bytes (empty for none).
     pub body: Vec<u8>,
+    /// The `Host` header when it is not the URL's own `host[:port]`: an https app's leaves out
+    /// its default port 443, which [`HttpUrl`] (plain `http`) does not know.
+    pub host: Option<String>,
 }
 
 impl Request {
     /// A request with no headers and no body.
     pub fn new(method: &str, url: HttpUrl) -> Self {
-        Self { method: method.to_ascii_uppercase(), url, headers: Vec::new(), body: Vec::new() }
+        Self { method: method.to_ascii_uppercase(), url, headers: Vec::new(), body: Vec::new(), host: None }
     }
 
     /// Whether the response to this request never has a body.
@@ -63,7 +66,11 @@ impl Request {
         if self.method.is_empty() || !self.method.bytes().all(is_token_byte) {
             return Err(HttpError::BadRequestHeader(self.method.clone()));
         }
-        let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", self.method, self.url.target, self.url.host_header());
+        let host = self.host.clone().unwrap_or_else(|| self.url.host_header());
+        if host.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(HttpError::BadRequestHeader("Host".into()));
+        }
+        let mut head = format!("{} {} HTTP/1.1\r\nHost: {host}\r\n", self.method, self.url.target);
         for (name, value) in &self.headers {
             if name.is_empty()
                 || !name.bytes().all(is_token_byte)
@@ -175,6 +182,17 @@ mod tests {
             text,
             "GET /a?b HTTP/1.1\r\nHost: nas:8080\r\nAccept: text/html\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn an_https_app_on_its_default_port_gets_host_without_it() {
+        let mut request = Request::new("GET", HttpUrl::parse("http://192.168.0.5:443/").unwrap());
+        request.host = Some("192.168.0.5".into());
+        let text = String::from_utf8(request.encode_keep_alive().unwrap()).unwrap();
+        assert!(text.starts_with("GET / HTTP/1.1\r\nHost: 192.168.0.5\r\n"), "{text}");
+        request.host = Some("192.168.0.5\r\nX: y".into());
+        assert_eq!(request.encode(), Err(HttpError::BadRequestHeader("Host".into())));
     }
 
     #[test]

@@ -49,6 +49,7 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     let (head, exchange, answer) = loop {
         let mut http_request = Request::new(&request.method, url.clone());
         http_request.headers = headers.clone();
+        http_request.host = Some(target.authority());
         let sent = if request.cross_site {
             sign_in::Sent::None
         } else {
