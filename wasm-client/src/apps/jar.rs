@@ -5,8 +5,11 @@
 //! `Domain` other than the target's address is refused), matched by path (RFC 6265 5.1.4),
 //! expire by `Max-Age` (preferred) or `Expires`, `HttpOnly` ones are hidden from scripts and
 //! cannot be set or replaced by them, `Secure` is accepted (app origins are https). The jar holds
-//! at most [`MAX_COOKIES`] cookies of at most [`MAX_COOKIE_BYTES`] each; when full, the oldest
-//! goes. Time comes in as `now` (Unix seconds); the jar reads no clock. It saves to and loads
+//! at most [`MAX_COOKIES`] cookies of at most [`MAX_COOKIE_BYTES`] each, and at most
+//! [`MAX_JAR_BYTES`] in all; when full, the oldest go. A `Path` longer than [`MAX_PATH_BYTES`]
+//! is ignored (RFC 6265bis 5.6), as browsers do. Every app's jar is saved in the one
+//! `localStorage` of the tunnel origin, so these bounds keep one app from filling it for the
+//! others. Time comes in as `now` (Unix seconds); the jar reads no clock. It saves to and loads
 //! from JSON (the page keeps it in `localStorage`).
 
 use super::AppError;
@@ -18,6 +21,12 @@ use serde::{Deserialize, Serialize};
 pub const MAX_COOKIES: usize = 180;
 /// At most this many bytes of name and value per cookie (RFC 6265 asks for at least 4096).
 pub const MAX_COOKIE_BYTES: usize = 4096;
+
+/// A `Path` attribute longer than this is ignored (the default path applies), as browsers do.
+pub const MAX_PATH_BYTES: usize = 1024;
+/// At most this many bytes of names, values and paths per app in all (a request carries only
+/// the cookies of its path, and LAN servers refuse heads much larger than this anyway).
+pub const MAX_JAR_BYTES: usize = 128 * 1024;
 
 /// A cookie a script may see: `(name, value, path)`.
 pub type ScriptCookie = (String, String, String);
@@ -126,12 +135,17 @@ impl Jar {
         let mut cookies: Vec<Stored> = saved
             .cookies
             .into_iter()
-            .filter(|c| c.name.len() + c.value.len() <= MAX_COOKIE_BYTES && c.path.starts_with('/'))
-            .take(MAX_COOKIES)
+            .filter(|c| {
+                c.name.len() + c.value.len() <= MAX_COOKIE_BYTES
+                    && c.path.starts_with('/')
+                    && c.path.len() <= MAX_PATH_BYTES
+            })
             .collect();
         cookies.sort_by_key(|c| c.seq);
         let next_seq = cookies.last().map_or(0, |c| c.seq + 1);
-        Ok(Self { target, cookies, next_seq })
+        let mut jar = Self { target, cookies, next_seq };
+        jar.evict_oldest();
+        Ok(jar)
     }
 
     fn matching(&self, path: &str, now: i64) -> impl Iterator<Item = &Stored> {
@@ -153,7 +167,7 @@ impl Jar {
             }
         }
         let path = match cookie.path() {
-            Some(path) if path.starts_with('/') => path.to_owned(),
+            Some(path) if path.starts_with('/') && path.len() <= MAX_PATH_BYTES => path.to_owned(),
             _ => default_path(request_path),
         };
         let expires = match (cookie.max_age(), cookie.expires_datetime()) {
@@ -188,14 +202,35 @@ impl Jar {
         let at = self.cookies.partition_point(|c| c.seq < seq);
         self.cookies.insert(at, stored);
         self.cookies.retain(|c| !c.expired(now));
-        while self.cookies.len() > MAX_COOKIES {
-            self.cookies.remove(0);
-        }
+        self.evict_oldest();
         Ok(true)
+    }
+
+    /// Drops the oldest cookies while the jar is over [`MAX_COOKIES`] or [`MAX_JAR_BYTES`].
+    fn evict_oldest(&mut self) {
+        let mut bytes: usize = self.cookies.iter().map(Stored::bytes).sum();
+        let over = self
+            .cookies
+            .iter()
+            .take_while(|c| {
+                let over = bytes > MAX_JAR_BYTES;
+                if over {
+                    bytes -= c.bytes();
+                }
+                over
+            })
+            .count()
+            .max(self.cookies.len().saturating_sub(MAX_COOKIES));
+        self.cookies.drain(..over);
     }
 }
 
 impl Stored {
+    /// What the cookie counts against [`MAX_JAR_BYTES`].
+    fn bytes(&self) -> usize {
+        self.name.len() + self.value.len() + self.path.len()
+    }
+
     fn expired(&self, now: i64) -> bool {
         self.expires.is_some_and(|at| at <= now)
     }
@@ -286,6 +321,29 @@ mod tests {
         assert_eq!(jar.len(), MAX_COOKIES);
         let header = jar.cookie_header("/", NOW).unwrap();
         assert!(header.starts_with("c5=v;") && header.ends_with(&format!("c{}=v", MAX_COOKIES + 4)), "the oldest went");
+    }
+
+    #[test]
+    fn long_paths_are_ignored_and_the_jar_stays_within_its_bytes() {
+        let mut jar = jar();
+        let long = format!("/{}", "p".repeat(MAX_PATH_BYTES));
+        assert!(jar.store_set_cookie(&format!("a=1; Path={long}"), "/app/page", NOW));
+        assert_eq!(jar.cookie_header("/app/x", NOW).as_deref(), Some("a=1"), "the default path /app applies");
+        assert_eq!(jar.cookie_header(&long, NOW), None);
+        let value = "v".repeat(MAX_COOKIE_BYTES - 8);
+        for i in 0..MAX_COOKIES {
+            jar.store_set_cookie(&format!("c{i:03}={value}; Path=/p{i}"), "/", NOW);
+        }
+        let kept = MAX_JAR_BYTES / (MAX_COOKIE_BYTES - 8 + 4 + 5);
+        assert!((kept - 1..=kept).contains(&jar.len()), "{} cookies of ~4 KiB kept", jar.len());
+        assert!(jar.to_json(NOW).len() < MAX_JAR_BYTES + 16 * 1024, "what is saved stays bounded too");
+        let newest = format!("c{:03}", MAX_COOKIES - 1);
+        assert!(jar.cookie_header(&format!("/p{}", MAX_COOKIES - 1), NOW).is_some_and(|h| h.starts_with(&newest)));
+        assert_eq!(jar.cookie_header("/p0", NOW), None, "the oldest went");
+        let saved = format!(
+            r#"{{"version":1,"cookies":[{{"name":"x","value":"1","path":"{long}","expires":null,"http_only":false,"secure":false,"seq":0}}]}}"#
+        );
+        assert!(Jar::from_json(jar.target(), &saved).unwrap().is_empty(), "a saved cookie with a long path is dropped");
     }
 
     #[test]
