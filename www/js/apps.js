@@ -480,7 +480,7 @@ function setupCard(api) {
   $('apps-close').addEventListener('click', closeFrame);
   $('apps-viewer-tab').addEventListener('click', () => {
     try {
-      openTab($('apps-viewer-tab').dataset.url);
+      openTab($('apps-viewer-tab').dataset.url, openBlank());
       closeFrame();
     } catch (error) {
       showError(error);
