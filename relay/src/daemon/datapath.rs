@@ -471,6 +471,7 @@ impl Link {
             Drop::Denied(s) => (&drops.denied, Some(s), "not allowed"),
             Drop::PoolSpecial(s) => (&drops.denied, Some(s), "pool network or broadcast address"),
             Drop::IpOptions(s) => (&drops.denied, Some(s), "IP options"),
+            Drop::IcmpError(s) => (&drops.denied, Some(s), "ICMP error not about its own packet"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(skipped) = self.relay.deny_log.allow(unix_now()) {

@@ -36,6 +36,9 @@ pub enum Drop {
     PoolSpecial(Ipv4Summary),
     /// The IPv4 header carries options (source routes, record route, router alert, ...).
     IpOptions(Ipv4Summary),
+    /// An ICMP error that is not about a packet the destination sent to this client (or a
+    /// redirect or source quench, which a client never needs to send).
+    IcmpError(Ipv4Summary),
 }
 
 impl ClientFilter {
@@ -56,6 +59,15 @@ impl ClientFilter {
         // services are reached through its LAN address, under the ACL.
         if summary.dst == self.relay_address {
             return if summary.echo_request && !summary.fragment { Ok(summary) } else { Err(Drop::Denied(summary)) };
+        }
+        // A client's ICMP error answers a packet it received: the one it quotes must be from the
+        // error's destination to this client. Quoting another client's connection would let it
+        // lower that connection's path MTU or end it (through the relay's masquerade, which
+        // rewrites the quote too).
+        if let Some((kind, quoted)) = summary.icmp_error {
+            if !matches!(kind, 3 | 11 | 12) || quoted != Some((summary.dst, self.address)) {
+                return Err(Drop::IcmpError(summary));
+            }
         }
         let to_pool = self.pool.contains(summary.dst);
         if to_pool && (summary.dst == self.pool.addr() || summary.dst == self.pool.broadcast()) {
@@ -92,6 +104,15 @@ mod tests {
         }
     }
 
+    /// An ICMP error of type `kind` from this client to 192.168.0.10, quoting a TCP packet
+    /// `from` → `to` (192.168.0.10 → the client itself when it reports on a packet it received).
+    fn icmp_error(kind: u8, from: [u8; 4], to: [u8; 4]) -> Vec<u8> {
+        let quoted = build::with_ports(from, to, PROTO_TCP, 80, 40000);
+        let mut icmp = vec![kind, 4, 0, 0, 0, 0, 0x02, 0x28];
+        icmp.extend_from_slice(&quoted[..28]);
+        build::ipv4([10, 8, 0, 2], [192, 168, 0, 10], PROTO_ICMP, 0, &icmp)
+    }
+
     #[test]
     fn decisions_table() {
         let me = [10, 8, 0, 2];
@@ -113,6 +134,18 @@ mod tests {
             ("to the pool's broadcast address", true, ping(me, [10, 8, 0, 255]), "pool-special"),
             ("to the pool's broadcast address, c2c off", false, ping(me, [10, 8, 0, 255]), "pool-special"),
             ("ping to the relay", false, ping(me, [10, 8, 0, 1]), "ok"),
+            ("port unreachable about its own packet", false, icmp_error(3, [192, 168, 0, 10], me), "ok"),
+            ("time exceeded about its own packet", false, icmp_error(11, [192, 168, 0, 10], me), "ok"),
+            ("mtu error about another client's packet", false, icmp_error(3, [192, 168, 0, 10], [10, 8, 0, 3]), "icmp"),
+            ("error about a packet from elsewhere", false, icmp_error(3, [192, 168, 0, 11], me), "icmp"),
+            ("redirect", false, icmp_error(5, [192, 168, 0, 10], me), "icmp"),
+            ("source quench", false, icmp_error(4, [192, 168, 0, 10], me), "icmp"),
+            (
+                "error with its quote cut short",
+                false,
+                build::ipv4(me, [192, 168, 0, 10], PROTO_ICMP, 0, &[3, 4, 0, 0, 0, 0, 2, 40, 0x45, 0]),
+                "icmp",
+            ),
             (
                 "other icmp to the relay",
                 false,
@@ -174,6 +207,7 @@ mod tests {
                 Err(Drop::ClientToClient(_)) => "c2c",
                 Err(Drop::Denied(_)) => "denied",
                 Err(Drop::Malformed(_)) => "malformed",
+                Err(Drop::IcmpError(_)) => "icmp",
                 Err(Drop::PoolSpecial(_)) => "pool-special",
                 Err(Drop::IpOptions(_)) => "options",
             };

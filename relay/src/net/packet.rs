@@ -38,6 +38,10 @@ pub struct Ipv4Summary {
     pub options: bool,
     /// Whether this is an ICMP echo request (a ping).
     pub echo_request: bool,
+    /// For an ICMP error message (destination unreachable, source quench, redirect, time
+    /// exceeded, parameter problem): its type, and the source and destination of the packet it
+    /// quotes (`None` when the quote is cut short).
+    pub icmp_error: Option<(u8, Option<(Ipv4Addr, Ipv4Addr)>)>,
 }
 
 /// Why bytes were not accepted as an IPv4 packet.
@@ -88,9 +92,14 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<Ipv4Summary, PacketError> {
         IpProtocol::Udp => UdpPacket::new_checked(payload).ok().map(|udp| (udp.src_port(), udp.dst_port())),
         _ => None,
     };
-    let echo_request = protocol == IpProtocol::Icmp
-        && !later_fragment
-        && Icmpv4Packet::new_checked(payload).is_ok_and(|icmp| icmp.msg_type() == Icmpv4Message::EchoRequest);
+    let icmp =
+        (protocol == IpProtocol::Icmp && !later_fragment).then(|| Icmpv4Packet::new_checked(payload).ok()).flatten();
+    let echo_request = icmp.as_ref().is_some_and(|icmp| icmp.msg_type() == Icmpv4Message::EchoRequest);
+    let icmp_error = icmp
+        .as_ref()
+        .map(|icmp| u8::from(icmp.msg_type()))
+        .filter(|kind| ICMP_ERRORS.contains(kind))
+        .map(|kind| (kind, quoted_addresses(&payload[ICMP_HEADER_LEN..])));
     Ok(Ipv4Summary {
         src: ip.src_addr(),
         dst: ip.dst_addr(),
@@ -100,7 +109,20 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<Ipv4Summary, PacketError> {
         fragment: later_fragment || ip.more_frags(),
         options: usize::from(ip.header_len()) > MIN_HEADER_LEN,
         echo_request,
+        icmp_error,
     })
+}
+
+/// ICMP types that report an error about another packet, which they quote.
+const ICMP_ERRORS: [u8; 5] = [3, 4, 5, 11, 12];
+/// The ICMP header before an error's quote (type, code, checksum, 4 bytes of the type's own).
+const ICMP_HEADER_LEN: usize = 8;
+
+/// Source and destination of the IPv4 header an ICMP error quotes.
+fn quoted_addresses(quote: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    let header = quote.get(..MIN_HEADER_LEN).filter(|h| h[0] >> 4 == 4)?;
+    let address = |at: usize| Ipv4Addr::new(header[at], header[at + 1], header[at + 2], header[at + 3]);
+    Some((address(12), address(16)))
 }
 
 /// The destination address of an IPv4 packet, without further checks (for routing packets the
