@@ -26,6 +26,9 @@ use crate::wire::{MAX_MESSAGE_LEN, RECORD_HEADER_LEN, TAG_LEN};
 use std::collections::VecDeque;
 use std::ops::Range;
 
+/// Room for events a session keeps once its queue is empty again (see [`Session::poll_event`]).
+const KEPT_EVENTS: usize = 16;
+
 /// Something the application should know about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -334,7 +337,13 @@ impl Session {
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        // One record may carry tens of thousands of control frames, an event each: once they
+        // are taken, the queue gives that memory back rather than keep it for the session's life.
+        if self.events.is_empty() && self.events.capacity() > KEPT_EVENTS {
+            self.events.shrink_to(KEPT_EVENTS);
+        }
+        event
     }
 
     /// When [`Session::handle_timeout`] should next be called; `None` once ended.
@@ -495,6 +504,21 @@ mod tests {
         let (responder, _) = Responder::read_hello(&relay, &hello, &mut rng).unwrap();
         let (relay_session, reply) = responder.accept(None, &params, T).unwrap();
         (initiator.handle_reply(T, &reply).unwrap(), relay_session)
+    }
+
+    #[test]
+    fn a_record_full_of_control_frames_leaves_no_large_queue_behind() {
+        let (mut client, mut relay) = pair();
+        for _ in 0..20_000 {
+            client.send_control(&ControlMessage::Subscribe).unwrap();
+        }
+        let mut events = 0;
+        while let Some(mut record) = client.poll_transmit(T) {
+            relay.handle_message(T, &mut record).unwrap().for_each(drop);
+            events += std::iter::from_fn(|| relay.poll_event()).count();
+        }
+        assert_eq!(events, 20_001, "each frame was an event (and the first record's Established)");
+        assert!(relay.events.capacity() <= KEPT_EVENTS, "{} events' room kept", relay.events.capacity());
     }
 
     #[test]
