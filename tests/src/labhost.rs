@@ -55,8 +55,10 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         }
         let received = read_request_body(&mut stream, &mut buf, body).await?;
-        if let (Some(key), "/ws/echo") = (ws_key, path.as_str()) {
-            return ws_echo(stream, &key).await;
+        match (ws_key, path.as_str()) {
+            (Some(key), "/ws/echo") => return ws_echo(stream, &key).await,
+            (Some(key), "/ws/stuck") => return ws_stuck(stream, &key).await,
+            _ => {}
         }
         let mut extra = String::new();
         let (status, ctype, body): (&str, &str, Body) = match path.as_str() {
@@ -223,12 +225,8 @@ async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<()> {
 /// Answers a WebSocket upgrade and echoes every text and binary message until the close.
 async fn ws_echo(mut stream: TcpStream, key: &str) -> anyhow::Result<()> {
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role};
-    let accept = derive_accept_key(key.as_bytes());
-    let head = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await?;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    ws_accept(&mut stream, key).await?;
     let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Server, None).await;
     while let Some(message) = ws.next().await {
         let message = message?;
@@ -236,6 +234,24 @@ async fn ws_echo(mut stream: TcpStream, key: &str) -> anyhow::Result<()> {
             ws.send(message).await?;
         }
     }
+    Ok(())
+}
+
+/// A WebSocket whose server accepts the upgrade, then reads nothing for a minute (an app that
+/// stopped taking messages): what the client sends piles up before it.
+async fn ws_stuck(mut stream: TcpStream, key: &str) -> anyhow::Result<()> {
+    ws_accept(&mut stream, key).await?;
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    Ok(())
+}
+
+/// Answers a WebSocket upgrade with `key`.
+async fn ws_accept(stream: &mut TcpStream, key: &str) -> anyhow::Result<()> {
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await?;
     Ok(())
 }
 

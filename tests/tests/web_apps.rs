@@ -715,7 +715,24 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
         ensure!(framed == origin.as_str(), "the frame shows {framed}");
         check_ranges(&page, &bytes, &ranges[2..3])?;
         page.switch_to_frame(None)?;
-        page.switch_to(&tab)
+        // "Open in new tab" above the frame moves the app to a tab of its own.
+        let before = page.windows()?;
+        page.execute("document.getElementById('apps-viewer-tab').click(); return true", &[])?;
+        let moved = hometun_tests::lab::wait_until(Duration::from_secs(10), || {
+            page.windows().ok()?.into_iter().find(|h| !before.contains(h))
+        })?;
+        let error = page.execute("return document.getElementById('apps-error').textContent", &[])?;
+        ensure!(error == "", "the launcher shows an error: {error}");
+        wait(&page, "the frame closed", APP_LOAD, "return document.getElementById('apps-frame') ? null : 1")?;
+        page.switch_to(&moved)?;
+        let shown = wait(
+            &page,
+            "the file server's index in the moved tab",
+            APP_LOAD,
+            "return document.querySelector('h1') && window.opener === null ? location.origin : null",
+        )?;
+        ensure!(shown == origin.as_str(), "the moved tab shows {shown}");
+        close_tab(&page, &moved, &tab)
     });
     step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
     step(&page, "files after the worker stopped", || {
@@ -1086,6 +1103,38 @@ fn fetch_twice_then_changed(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result
     Ok(())
 }
 
+/// On an app page: a WebSocket to the LAN echo sends 3 MiB and reports `bufferedAmount` right
+/// after and once the echoes are back; one to a LAN app that reads nothing is sent 6 × 16 MiB and
+/// reports how it closed; then a fetch of the app's index reports its status.
+const WEBSOCKET_BUFFERS: &str = r#"
+const done = arguments[0];
+const open = (path) => new Promise((resolve, reject) => {
+  const ws = new WebSocket(path);
+  ws.binaryType = 'arraybuffer';
+  ws.onopen = () => resolve(ws);
+  ws.onerror = () => reject(new Error(`${path} did not open`));
+});
+(async () => {
+  const echo = await open('/ws/echo');
+  let got = 0;
+  const back = new Promise((resolve) => {
+    echo.onmessage = (e) => { got += e.data.byteLength; if (got >= 3 << 20) resolve(); };
+  });
+  for (let i = 0; i < 3; i += 1) echo.send(new Uint8Array(1 << 20));
+  const rightAfter = echo.bufferedAmount;
+  await back;
+  const after = echo.bufferedAmount;
+  echo.close();
+  const stuck = await open('/ws/stuck');
+  const closed = new Promise((resolve) => { stuck.onclose = (e) => resolve({ code: e.code, reason: e.reason }); });
+  const big = new Uint8Array(16 << 20);
+  for (let i = 0; i < 6; i += 1) stuck.send(big);
+  const flooded = await Promise.race([closed, new Promise((r) => setTimeout(() => r('still open after 20 s'), 20000))]);
+  const status = (await fetch('/index.html', { cache: 'no-store' })).status;
+  done({ rightAfter, after, flooded, status });
+})().catch((e) => done({ error: String(e) }));
+"#;
+
 /// A user opens an app from the launcher in a new tab: the tab has no `opener` and the app works
 /// (its port comes through the broker frame). A worker page there (with a CSP that allows no
 /// frames, which wasm opens for the broker frame) starts a dedicated, a shared
@@ -1170,6 +1219,15 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
             &[],
         )?;
         ensure!(csp == "frame-src https://home.test", "the page's policy as the browser got it: {csp}");
+        Ok(())
+    });
+    step(&page, "a WebSocket's buffered amount, and one the app stops reading", || {
+        let got = page.execute_async(WEBSOCKET_BUFFERS, &[])?;
+        eprintln!("web apps: WebSocket buffers: {got}");
+        ensure!(got["rightAfter"] == 3 << 20, "bufferedAmount right after 3 MiB were sent: {got}");
+        ensure!(got["after"] == 0, "bufferedAmount once the echoes came back: {got}");
+        ensure!(got["flooded"]["code"] == 1006, "96 MiB sent to an app that reads nothing: {got}");
+        ensure!(got["status"] == 200, "the app after the flood: {got}");
         Ok(())
     });
     step(&page, "typed tab", || {

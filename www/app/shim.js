@@ -424,6 +424,16 @@
   const CLOSED = 3;
   const SOCKET_ID = 1;
 
+  /** Bytes of `text` in UTF-8 (a surrogate pair counts four). */
+  function utf8Length(text) {
+    let n = text.length;
+    for (let i = 0; i < text.length; i += 1) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) n += c >= 0x800 && (c < 0xd800 || c > 0xdfff) ? 2 : 1;
+    }
+    return n;
+  }
+
   class WebSocket extends EventTarget {
     #url;
     #state = CONNECTING;
@@ -432,6 +442,8 @@
     #port = null;
     #handlers = {};
     #chain = Promise.resolve();
+    #buffered = 0;
+    #sizes = [];
     #heard = Date.now();
     #nextPing = SOCKET_ID + 1;
     #watch = null;
@@ -468,7 +480,7 @@
 
     get url() { return this.#url; }
     get readyState() { return this.#state; }
-    get bufferedAmount() { return 0; }
+    get bufferedAmount() { return this.#buffered; }
     get extensions() { return ''; }
     get protocol() { return this.#protocol; }
     get binaryType() { return this.#binaryType; }
@@ -513,6 +525,9 @@
           this.#fire(new MessageEvent('message', { data, origin: new URL(this.#url).origin }));
           return;
         }
+        case 'ws-sent':
+          this.#buffered -= this.#sizes.shift() || 0;
+          return;
         case 'ws-closed':
           this.#finish(Number(message.code) || 1005, String(message.reason || ''), Boolean(message.wasClean));
           return;
@@ -546,6 +561,11 @@
       else if (ArrayBuffer.isView(data)) payload = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer;
       else if (data instanceof Blob) payload = data.arrayBuffer();
       else payload = String(data);
+      // Counted until wasm says the message went to the app, as a browser counts what it has not
+      // sent yet: an app that waits for it to fall before sending more is held back.
+      const size = typeof payload === 'string' ? utf8Length(payload) : data instanceof Blob ? data.size : payload.byteLength;
+      this.#buffered += size;
+      this.#sizes.push(size);
       this.#chain = this.#chain.then(() => payload).then((ready) => {
         if (this.#state !== OPEN && this.#state !== CLOSING) return;
         this.#port.postMessage({ op: 'ws-send', id: SOCKET_ID, data: ready }, ready instanceof ArrayBuffer ? [ready] : []);

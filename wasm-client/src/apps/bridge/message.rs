@@ -194,6 +194,9 @@ pub enum MessageError {
     /// The cookie string is empty, too long, or has control characters.
     #[error("cookie must be 1 to {MAX_COOKIE} bytes without control characters")]
     BadCookie,
+    /// What app pages sent that waits in the launcher is at its budget already.
+    #[error("the hometun page holds too much for app pages already (at most {} MiB): try again", super::budget::MAX_HELD >> 20)]
+    LauncherFull,
     /// The id is already in use on this port.
     #[error("id is already in use on this port")]
     IdInUse,

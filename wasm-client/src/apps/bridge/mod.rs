@@ -6,9 +6,11 @@
 //! sends it on a `pool` connection, a streamed request body comes in by `upload`, the response
 //! body streams within a `credit` window, undone by `decompress` when the app compressed it), `ws` (one WebSocket), `jars` (one cookie jar per
 //! target in `localStorage`), `reply` (outgoing messages).
-//! Pure and natively tested: `message`, `credit`, `slots`, `upload`'s inbox. The mapping, jar, injector and
+//! What all app pages may make the launcher hold at once is `budget`'s.
+//! Pure and natively tested: `message`, `credit`, `slots`, `upload`'s inbox, `budget`. The mapping, jar, injector and
 //! WebSocket codec are the pure modules beside this one (`crate::apps`).
 
+pub mod budget;
 pub mod credit;
 pub mod decode;
 pub mod decompress;

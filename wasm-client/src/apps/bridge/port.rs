@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort};
 
+use super::budget::Held;
 use super::credit::Credit;
 use super::message::{Id, Incoming, MessageError, WsData};
 use super::reply::{self, Reply};
@@ -26,6 +27,14 @@ use crate::signal::Signal;
 
 /// Tasks (requests and sockets) one port may have open at once.
 pub const MAX_OPEN: usize = 256;
+/// Most bytes of a WebSocket's messages from the page that may wait for the LAN app to take
+/// them (the shim's `bufferedAmount`); a page that sends past it has its socket failed (1006)
+/// rather than filling the launcher's memory.
+pub const MAX_WS_QUEUED: usize = 2 * super::message::MAX_WS_MESSAGE;
+/// Ports served at once, over all apps (a port per app document, worker and service worker);
+/// a new one past this closes the oldest, as ports a browser never reported closed would
+/// otherwise pile up.
+pub const MAX_PORTS: usize = 256;
 
 /// What a port is bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,23 +75,36 @@ pub struct Task {
     pub cancelled: Cell<bool>,
     /// The connection in use, to abort it on cancel.
     pub stream: RefCell<Option<Rc<LanStream>>>,
+    /// Whether the task is a WebSocket (only those take `ws-send` and `ws-close`).
+    pub socket: bool,
     /// WebSocket commands not yet handled.
     pub commands: RefCell<VecDeque<WsCommand>>,
+    /// Bytes of the messages in [`Self::commands`].
+    pub queued_bytes: Cell<usize>,
     /// WebSocket reads not yet handled (`None`: the LAN app closed the stream).
     pub received: RefCell<VecDeque<Result<Option<Vec<u8>>, ClientError>>>,
+    /// Bytes of the reads in [`Self::received`].
+    pub received_bytes: Cell<usize>,
+    /// What the page sent that waits here (a buffered body, streamed pieces, WebSocket
+    /// messages), counted against the launcher's budget for all app pages.
+    pub held: RefCell<Held>,
 }
 
 impl Task {
-    fn new(id: Id) -> Self {
+    fn new(id: Id, socket: bool) -> Self {
         Self {
             id,
+            socket,
             signal: Signal::default(),
             credit: RefCell::new(Credit::new()),
             upload: RefCell::new(Inbox::default()),
             cancelled: Cell::new(false),
             stream: RefCell::new(None),
             commands: RefCell::new(VecDeque::new()),
+            queued_bytes: Cell::new(0),
             received: RefCell::new(VecDeque::new()),
+            received_bytes: Cell::new(0),
+            held: RefCell::new(Held::default()),
         }
     }
 
@@ -144,7 +166,15 @@ pub fn serve(port: MessagePort, app: App) {
     let _ = server.port.add_event_listener_with_callback("close", on_close.as_ref().unchecked_ref());
     server.port.start();
     *server.handlers.borrow_mut() = Some(Handlers { _on_message: on_message, _on_close: on_close });
-    SERVERS.with(|servers| servers.borrow_mut().push(server));
+    let oldest = SERVERS.with(|servers| {
+        let mut servers = servers.borrow_mut();
+        servers.push(server);
+        (servers.len() > MAX_PORTS).then(|| servers.remove(0))
+    });
+    if let Some(oldest) = oldest {
+        oldest.port.close();
+        oldest.close();
+    }
 }
 
 /// The open servers bound to `target` (for the `cookies` broadcast).
@@ -209,7 +239,12 @@ impl PortServer {
             },
             (Incoming::Fetch(_) | Incoming::WsOpen { .. }, Some(_)) => self.refuse(&id, &MessageError::IdInUse),
             (Incoming::Fetch(request), None) => {
-                if let Some(task) = self.start(&id) {
+                let mut held = Held::default();
+                if !held.grow(request.body.len()) {
+                    return self.refuse(&id, &MessageError::LauncherFull);
+                }
+                if let Some(task) = self.start(&id, false) {
+                    *task.held.borrow_mut() = held;
                     if request.stream_body.is_some() {
                         *task.upload.borrow_mut() = Inbox::streamed();
                     }
@@ -217,7 +252,7 @@ impl PortServer {
                 }
             }
             (Incoming::WsOpen { path, protocols }, None) => {
-                if let Some(task) = self.start(&id) {
+                if let Some(task) = self.start(&id, true) {
                     wasm_bindgen_futures::spawn_local(ws::run(self.clone(), task, path, protocols));
                 }
             }
@@ -226,7 +261,11 @@ impl PortServer {
                 task.signal.notify();
             }
             (Incoming::Body(data), Some(task)) => {
-                let received = task.upload.borrow_mut().push(data);
+                let received = if task.held.borrow_mut().grow(data.len()) {
+                    task.upload.borrow_mut().push(data)
+                } else {
+                    Err(MessageError::LauncherFull)
+                };
                 self.steer_upload(&task, received);
             }
             (Incoming::BodyEnd, Some(task)) => {
@@ -237,14 +276,25 @@ impl PortServer {
                 task.cancel();
                 self.finish(&task);
             }
-            (Incoming::WsSend(data), Some(task)) => {
+            (Incoming::WsSend(data), Some(task)) if task.socket => {
+                let queued = task.queued_bytes.get() + data.len();
+                if queued > MAX_WS_QUEUED || !task.held.borrow_mut().grow(data.len()) {
+                    task.cancel();
+                    self.finish(&task);
+                    let reason = "the page sent more than the app takes in";
+                    self.post(&id, Reply::WsClosed { code: 1006, reason, was_clean: false });
+                    return;
+                }
+                task.queued_bytes.set(queued);
                 task.commands.borrow_mut().push_back(WsCommand::Send(data));
                 task.signal.notify();
             }
-            (Incoming::WsClose { code, reason }, Some(task)) => {
+            (Incoming::WsClose { code, reason }, Some(task)) if task.socket => {
                 task.commands.borrow_mut().push_back(WsCommand::Close { code, reason });
                 task.signal.notify();
             }
+            // A socket's commands for a request: nothing would ever take them.
+            (Incoming::WsSend(_) | Incoming::WsClose { .. }, Some(_)) => {}
             // Steering a task that already ended (or never was): nothing to do.
             (
                 Incoming::More
@@ -271,14 +321,14 @@ impl PortServer {
         }
     }
 
-    fn start(&self, id: &Id) -> Option<Rc<Task>> {
+    fn start(&self, id: &Id, socket: bool) -> Option<Rc<Task>> {
         let mut tasks = self.tasks.borrow_mut();
         if tasks.len() >= MAX_OPEN {
             drop(tasks);
             self.refuse(id, &MessageError::TooManyOpen);
             return None;
         }
-        let task = Rc::new(Task::new(id.clone()));
+        let task = Rc::new(Task::new(id.clone(), socket));
         tasks.insert(id.key(), task.clone());
         Some(task)
     }

@@ -42,6 +42,8 @@ pub enum Reply<'a> {
         /// The subprotocol the server chose (empty for none).
         protocol: &'a str,
     },
+    /// `ws-sent`: the page's oldest message not yet reported went to the app.
+    WsSent,
     /// `ws-message`: a text message.
     WsText(&'a str),
     /// `ws-message`: a binary message.
@@ -103,6 +105,7 @@ pub fn post(port: &MessagePort, id: &Id, reply: Reply<'_>) {
             set(&object, "protocol", protocol);
             "ws-opened"
         }
+        Reply::WsSent => "ws-sent",
         Reply::WsText(text) => {
             set(&object, "data", text);
             "ws-message"

@@ -99,6 +99,9 @@ pub async fn next(server: &PortServer, task: &Task) -> Result<Piece, ClientError
                 return Some(None);
             }
             let (piece, credit) = task.upload.borrow_mut().take();
+            if let Some(Piece::Chunk(chunk)) = &piece {
+                task.held.borrow_mut().shrink(chunk.len());
+            }
             if credit {
                 server.post(&task.id, Reply::BodyMore);
             }

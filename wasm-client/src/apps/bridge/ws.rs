@@ -22,6 +22,9 @@ use crate::web::timer::Timer;
 
 /// How long the LAN app has to answer the page's close before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The reader stops taking the LAN app's bytes while this many wait to be handled (the loop is
+/// writing to an app that does not read): the TCP window then holds the app back.
+const MAX_RECEIVED: usize = 1 << 20;
 
 /// How a WebSocket ended, for `ws-closed`.
 struct Closed {
@@ -102,10 +105,16 @@ async fn serve(
         return Ok(Some(closed));
     }
     loop {
+        let mut sent = false;
         match next_step(task, true, &close_expired).await {
             Step::Cancelled => return Ok(None),
-            Step::Command(WsCommand::Send(WsData::Text(text))) => codec.send_text(&text)?,
-            Step::Command(WsCommand::Send(WsData::Binary(data))) => codec.send_binary(&data)?,
+            Step::Command(WsCommand::Send(data)) => {
+                match data {
+                    WsData::Text(text) => codec.send_text(&text)?,
+                    WsData::Binary(data) => codec.send_binary(&data)?,
+                }
+                sent = true;
+            }
             Step::Command(WsCommand::Close { code, reason }) => {
                 codec.close(code.unwrap_or(1000), &reason)?;
                 let (expired, task) = (close_expired.clone(), task.clone());
@@ -134,6 +143,10 @@ async fn serve(
             }
         }
         flush(&stream, &mut codec).await?;
+        if sent {
+            // The message left for the app: the shim takes it off its `bufferedAmount`.
+            server.post(&task.id, Reply::WsSent);
+        }
     }
 }
 
@@ -160,7 +173,8 @@ fn deliver(server: &PortServer, task: &Task, events: Vec<WsEvent>) -> Option<Clo
 /// The next thing to handle: a cancel, the close timing out, a page command (when
 /// `commands`), or a read.
 async fn next_step(task: &Task, commands: bool, close_expired: &Cell<bool>) -> Step {
-    task.signal
+    let step = task
+        .signal
         .until(|| {
             if task.cancelled.get() {
                 return Some(Step::Cancelled);
@@ -170,20 +184,41 @@ async fn next_step(task: &Task, commands: bool, close_expired: &Cell<bool>) -> S
             }
             if commands {
                 if let Some(command) = task.commands.borrow_mut().pop_front() {
+                    if let WsCommand::Send(data) = &command {
+                        task.queued_bytes.set(task.queued_bytes.get().saturating_sub(data.len()));
+                        task.held.borrow_mut().shrink(data.len());
+                    }
                     return Some(Step::Command(command));
                 }
             }
-            task.received.borrow_mut().pop_front().map(Step::Read)
+            let read = task.received.borrow_mut().pop_front()?;
+            if let Ok(Some(bytes)) = &read {
+                task.received_bytes.set(task.received_bytes.get().saturating_sub(bytes.len()));
+            }
+            Some(Step::Read(read))
         })
-        .await
+        .await;
+    // The reader may be waiting for room.
+    task.signal.notify();
+    step
 }
 
-/// Reads `stream` into the task's queue until it ends, fails or the task is cancelled.
+/// Reads `stream` into the task's queue until it ends, fails or the task is cancelled; while
+/// [`MAX_RECEIVED`] bytes wait there, it reads nothing.
 fn spawn_reader(task: Rc<Task>, stream: Rc<LanStream>) {
     wasm_bindgen_futures::spawn_local(async move {
         loop {
+            task.signal
+                .until(|| (task.cancelled.get() || task.received_bytes.get() < MAX_RECEIVED).then_some(()))
+                .await;
+            if task.cancelled.get() {
+                break;
+            }
             let read = stream.read().await;
             let done = !matches!(read, Ok(Some(_)));
+            if let Ok(Some(bytes)) = &read {
+                task.received_bytes.set(task.received_bytes.get() + bytes.len());
+            }
             task.received.borrow_mut().push_back(read);
             task.signal.notify();
             if done || task.cancelled.get() {
