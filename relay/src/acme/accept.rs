@@ -88,6 +88,7 @@ impl Acceptor {
         // A handshake never orders a certificate (anyone can send one); it may wait for one a
         // device asked for.
         if let (Some(keeper), Some(sni)) = (&self.keeper, sni) {
+            keeper.touch(&sni);
             if keeper.pending(&sni, DEMAND_GRACE).await {
                 let _ = tokio::time::timeout(APP_NAME_WAIT, keeper.certs().wait_for(&sni)).await;
             }

@@ -163,6 +163,11 @@ impl Certs {
         self.installed.send_modify(|n| *n += 1);
     }
 
+    /// Stops serving `name`'s certificate (handshakes naming it get the domain's again).
+    pub fn remove(&self, name: &str) {
+        self.issued.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+    }
+
     /// The issued certificate's facts for `name`.
     pub fn leaf(&self, name: &str) -> Option<Leaf> {
         self.issued.read().unwrap_or_else(|p| p.into_inner()).get(name).map(|s| s.leaf.clone())

@@ -2,7 +2,9 @@
 //! thirds of its lifetime (jittered, so many relays do not renew at the same second), retries
 //! with exponential backoff when the ACME server fails, and serves the old certificate
 //! meanwhile. App names join when an enrolled device asks for one ([`Keeper::demand`]), within
-//! the count and rate caps.
+//! the count and rate caps. When all places are taken, the name used longest ago (asked for or
+//! named in a handshake) makes room, once it has been idle for [`IDLE_BEFORE_EVICTION`]: so the
+//! names a device once asked for (a revoked device's too) do not hold the places forever.
 
 use super::certs::{Certs, Leaf};
 use super::client::{self, AcmeError};
@@ -14,7 +16,7 @@ use hometun_shared::app_name::AppTarget;
 use hometun_shared::control::AppCertOutcome;
 use instant_acme::Account;
 use rand_core::RngCore;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +34,8 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(3600);
 pub const APP_NAME_ATTEMPTS: u32 = 4;
 /// How long demands for a name given up are answered `failed` instead of ordering again.
 pub const GIVEN_UP_FOR: Duration = Duration::from_secs(600);
+/// How long an app name must have gone unused before a new one may take its place.
+pub const IDLE_BEFORE_EVICTION: Duration = Duration::from_secs(7 * 86400);
 
 /// The ACME side of the relay: account, orders, schedule.
 pub struct Keeper {
@@ -48,11 +52,47 @@ pub struct Keeper {
 
 #[derive(Default)]
 struct AppBudget {
-    kept: HashSet<String>,
+    kept: HashMap<String, Kept>,
+    /// The last [`Kept::generation`] given out.
+    generations: u64,
     started: VecDeque<Instant>,
     /// Names given up after [`APP_NAME_ATTEMPTS`] failed orders, and when: demands for them are
     /// answered `failed` for [`GIVEN_UP_FOR`].
     given_up: HashMap<String, Instant>,
+}
+
+/// An app name whose certificate is kept.
+struct Kept {
+    /// Which `keep` task serves it: one that finds another number has been replaced.
+    generation: u64,
+    /// When a device last asked for it or a handshake named it.
+    used: Instant,
+}
+
+impl AppBudget {
+    /// Starts keeping `name`; returns its generation.
+    fn keep(&mut self, name: String, now: Instant) -> u64 {
+        self.generations += 1;
+        self.kept.insert(name, Kept { generation: self.generations, used: now });
+        self.generations
+    }
+
+    /// Whether `name` is still kept by the task of `generation`.
+    fn keeps(&self, name: &str, generation: u64) -> bool {
+        self.kept.get(name).is_some_and(|kept| kept.generation == generation)
+    }
+
+    /// The name used longest ago, when it has been idle for [`IDLE_BEFORE_EVICTION`]: taken out.
+    fn evict_idle(&mut self, now: Instant) -> Option<String> {
+        let (name, _) = self
+            .kept
+            .iter()
+            .filter(|(_, kept)| now.duration_since(kept.used) >= IDLE_BEFORE_EVICTION)
+            .min_by_key(|(_, kept)| kept.used)?;
+        let name = name.clone();
+        self.kept.remove(&name);
+        Some(name)
+    }
 }
 
 impl Keeper {
@@ -79,14 +119,15 @@ impl Keeper {
             match &self.app_names {
                 Some(policy) if policy.check(&name).is_ok() => {
                     let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
-                    if apps.kept.len() < self.max_app_certs() && apps.kept.insert(name.clone()) {
-                        tokio::spawn(self.clone().keep(name));
+                    if apps.kept.len() < self.max_app_certs() && !apps.kept.contains_key(&name) {
+                        let generation = apps.keep(name.clone(), Instant::now());
+                        tokio::spawn(self.clone().keep(name, generation));
                     }
                 }
                 _ => tracing::info!(name, "stored certificate no longer fits the LAN; not renewing it"),
             }
         }
-        tokio::spawn(self.clone().keep(domain));
+        tokio::spawn(self.clone().keep(domain, 0));
     }
 
     fn max_app_certs(&self) -> usize {
@@ -112,14 +153,17 @@ impl Keeper {
             }
             return AppCertOutcome::NotLan;
         }
+        let now = Instant::now();
+        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(kept) = apps.kept.get_mut(&name) {
+            kept.used = now;
+        }
         if self.certs.leaf(&name).is_some() {
             return AppCertOutcome::Ready;
         }
-        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
-        if apps.kept.contains(&name) {
+        if apps.kept.contains_key(&name) {
             return AppCertOutcome::Ordering;
         }
-        let now = Instant::now();
         apps.given_up.retain(|_, at| now.duration_since(*at) < GIVEN_UP_FOR);
         if apps.given_up.contains_key(&name) {
             return AppCertOutcome::Failed;
@@ -128,6 +172,12 @@ impl Keeper {
             apps.started.pop_front();
         }
         let per_hour = self.settings.app_certs_per_hour.unwrap_or(APP_CERTS_PER_HOUR);
+        if apps.kept.len() >= self.max_app_certs() && apps.started.len() < per_hour {
+            if let Some(idle) = apps.evict_idle(now) {
+                tracing::info!(name = idle, "app name unused for a week: its place goes to a new app");
+                self.forget(&idle);
+            }
+        }
         if apps.kept.len() >= self.max_app_certs() || apps.started.len() >= per_hour {
             if let Some(skipped) = REFUSED_LOG.allow(crate::state::unix_now()) {
                 tracing::warn!(
@@ -140,13 +190,28 @@ impl Keeper {
             }
             return AppCertOutcome::Busy;
         }
-        apps.kept.insert(name.clone());
+        let generation = apps.keep(name.clone(), now);
         apps.started.push_back(now);
         tracing::info!(device, name, "a device opens a new app: obtaining the app name's certificate");
-        tokio::spawn(self.clone().keep(name));
+        tokio::spawn(self.clone().keep(name, generation));
         drop(apps);
         self.demanded.notify_waiters();
         AppCertOutcome::Ordering
+    }
+
+    /// A handshake named `sni` (lower case): a kept app name counts as used.
+    pub fn touch(&self, sni: &str) {
+        if let Some(kept) = self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.get_mut(sni) {
+            kept.used = Instant::now();
+        }
+    }
+
+    /// Stops serving and deletes the certificate of `name`, no longer kept.
+    fn forget(&self, name: &str) {
+        self.certs.remove(name);
+        if let Err(e) = self.store.remove_certificate(name) {
+            tracing::warn!(name, "could not delete the certificate of a name no longer kept: {e}");
+        }
     }
 
     /// Whether `sni` (lower case) is an app name whose first certificate is being obtained, so
@@ -164,7 +229,7 @@ impl Keeper {
             let demanded = self.demanded.notified();
             let mut demanded = std::pin::pin!(demanded);
             demanded.as_mut().enable();
-            if self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.contains(sni) {
+            if self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.contains_key(sni) {
                 return true;
             }
             if tokio::time::timeout_at(deadline, demanded).await.is_err() {
@@ -178,9 +243,11 @@ impl Keeper {
         &self.certs
     }
 
-    /// Obtains and renews `name` forever.
-    async fn keep(self: Arc<Self>, name: String) {
+    /// Obtains and renews `name` forever; an app name until another task of a later
+    /// `generation` keeps it or it is no longer kept.
+    async fn keep(self: Arc<Self>, name: String, generation: u64) {
         let is_main = self.certs.domain() == Some(name.as_str());
+        let replaced = || !is_main && !self.apps.lock().unwrap_or_else(|p| p.into_inner()).keeps(&name, generation);
         let mut backoff = BACKOFF_START;
         let mut failures = 0;
         // Forced renewals count from when this process got the certificate (servers may
@@ -200,7 +267,15 @@ impl Keeper {
                 tracing::info!(name, renew_at = %crate::qr::utc(at), "certificate valid until {}", crate::qr::utc(leaf.not_after));
                 sleep_until_unix(at).await;
             }
+            if replaced() {
+                return;
+            }
             match self.obtain(&name).await {
+                Ok(_) if replaced() => {
+                    // Made room for another name while this one was being renewed.
+                    self.forget(&name);
+                    return;
+                }
                 Ok(leaf) => {
                     backoff = BACKOFF_START;
                     failures = 0;
@@ -212,8 +287,10 @@ impl Keeper {
                     if !is_main && failures >= APP_NAME_ATTEMPTS && self.certs.leaf(&name).is_none() {
                         tracing::warn!(name, "giving up on this app name after {failures} failed orders: {e}");
                         let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
-                        apps.kept.remove(&name);
-                        apps.given_up.insert(name, Instant::now());
+                        if apps.keeps(&name, generation) {
+                            apps.kept.remove(&name);
+                            apps.given_up.insert(name, Instant::now());
+                        }
                         return;
                     }
                     let wait = jitter(backoff, random_fraction());
@@ -311,13 +388,19 @@ mod tests {
     /// A keeper for `home.test` (LAN 192.168.0.0/24, the relay at .2) whose ACME server is a
     /// closed loopback port: orders fail at once and nothing leaves the machine.
     fn keeper(dir: &std::path::Path) -> Arc<Keeper> {
+        keeper_capped(dir, None, 2)
+    }
+
+    /// [`keeper`] keeping at most `max` app names (the default without), `per_hour` new a hour.
+    fn keeper_capped(dir: &std::path::Path, max: Option<usize>, per_hour: usize) -> Arc<Keeper> {
         let made = rcgen::generate_simple_self_signed(vec!["fallback.invalid".to_owned()]).unwrap();
         let fallback =
             super::super::certs::Served::from_pem(&made.cert.pem(), &made.signing_key.serialize_pem()).unwrap();
         let certs = Arc::new(Certs::new(Some("home.test".into()), fallback, super::super::Kind::SelfSigned));
         let settings = Settings {
             directory: Some("https://127.0.0.1:9/directory".into()),
-            app_certs_per_hour: Some(2),
+            app_certs_per_hour: Some(per_hour),
+            max_app_certs: max,
             ..Settings::default()
         };
         let policy = AppNames {
@@ -383,6 +466,37 @@ mod tests {
         assert!(keeper.apps.lock().unwrap().started.is_empty(), "no order");
         keeper.apps.lock().unwrap().given_up.insert(name, long_ago);
         assert_eq!(keeper.demand(app(10, 80), "phone"), AppCertOutcome::Ordering, "tried again later");
+    }
+
+    #[tokio::test]
+    async fn a_name_unused_for_a_week_makes_room_for_a_new_app_and_one_in_use_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let keeper = keeper_capped(dir.path(), Some(2), 10);
+        let name = |last: u8| format!("h-192-168-0-{last}-p80.home.test");
+        assert_eq!(keeper.demand(app(10, 80), "phone"), AppCertOutcome::Ordering);
+        assert_eq!(keeper.demand(app(11, 80), "laptop"), AppCertOutcome::Ordering);
+        assert_eq!(keeper.demand(app(12, 80), "phone"), AppCertOutcome::Busy, "both places taken, none idle");
+
+        // .10's name got its certificate; then nobody used either name for eight days, until a
+        // handshake named .11's.
+        let made = rcgen::generate_simple_self_signed(vec![name(10)]).unwrap();
+        let (chain_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+        keeper.certs.install(&name(10), super::super::certs::Served::from_pem(&chain_pem, &key_pem).unwrap());
+        let stored = super::super::store::Stored { chain_pem, key_pem: key_pem.into() };
+        keeper.store.save_certificate(&name(10), &stored).unwrap();
+        let long_ago = Instant::now() - IDLE_BEFORE_EVICTION - Duration::from_secs(86400);
+        for kept in keeper.apps.lock().unwrap().kept.values_mut() {
+            kept.used = long_ago;
+        }
+        keeper.touch(&name(11));
+
+        assert_eq!(keeper.demand(app(12, 80), "phone"), AppCertOutcome::Ordering, ".10's place");
+        let kept: Vec<String> = keeper.apps.lock().unwrap().kept.keys().cloned().collect();
+        assert!(kept.contains(&name(11)) && kept.contains(&name(12)) && kept.len() == 2, "{kept:?}");
+        assert!(keeper.certs.leaf(&name(10)).is_none(), "the idle name's certificate is no longer served");
+        assert!(keeper.store.certificate(&name(10)).unwrap().is_none(), "nor kept on disk");
+        assert_eq!(keeper.demand(app(13, 80), "phone"), AppCertOutcome::Busy, "the other two are in use");
+        assert_eq!(keeper.demand(app(11, 80), "laptop"), AppCertOutcome::Ordering, "asking keeps a name");
     }
 
     #[test]

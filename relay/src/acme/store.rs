@@ -116,6 +116,15 @@ impl Store {
         crate::state::atomic::write(&path, text.as_bytes(), 0o600).map_err(Self::io(&path))
     }
 
+    /// Deletes the stored certificate for `name` (none stored is no error).
+    pub fn remove_certificate(&self, name: &str) -> Result<(), StoreError> {
+        let path = self.cert_path(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io { path, source: e }),
+            _ => Ok(()),
+        }
+    }
+
     /// Names with a stored certificate.
     pub fn names(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.root.join("certs")) else { return Vec::new() };
@@ -147,5 +156,8 @@ mod tests {
         let mode = std::fs::metadata(dir.path().join("acme/certs/home.example.net.pem")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(store.names(), vec!["home.example.net".to_owned()]);
+        store.remove_certificate("home.example.net").unwrap();
+        assert!(store.certificate("home.example.net").unwrap().is_none() && store.names().is_empty());
+        store.remove_certificate("home.example.net").unwrap();
     }
 }
