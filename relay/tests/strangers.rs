@@ -148,3 +148,44 @@ async fn tunnels_that_start_a_huge_message_instead_of_a_hello_are_cut_and_cost_l
         assert!(read.is_ok(), "a tunnel still open");
     }
 }
+
+/// A stranger asks for a large file several times at once (pipelined) and never reads the
+/// answers: the relay's writes wait, so the HTTP server reads nothing more from it. The upgrade
+/// deadline still cuts the connection, and its place goes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_that_never_reads_its_answers_is_cut_at_the_upgrade_deadline() {
+    use tokio::io::AsyncWriteExt;
+    let limits = Limits { max_connections_per_ip: 1, upgrade_deadline_secs: 1, ..Limits::default() };
+    let lab = Lab::start(limits).await;
+    let www = lab.dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<!doctype html><title>home</title>").unwrap();
+    std::fs::write(www.join("big.bin"), vec![7u8; 8 << 20]).unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = lab.tls_over(socket.connect(lab.addr).await.unwrap()).await;
+    let get = b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    stalled.write_all(&get.repeat(4)).await.unwrap();
+    stalled.flush().await.unwrap();
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let probe = lab.relay.limits.connect(lab.addr.ip(), Instant::now());
+    assert!(probe.is_ok(), "the stalled connection still holds its place: {:?}", probe.err());
+    drop(probe);
+    // It was answered (the first answer's head is what the small receive window let through),
+    // and it is cut.
+    let mut head = [0u8; 15];
+    stalled.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200 OK");
+    let mut rest = vec![0u8; 1 << 20];
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stalled.read(&mut rest).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection was not closed");
+}

@@ -3,7 +3,7 @@
 //! handshake slot only once its ClientHello has arrived, within a short deadline of its own),
 //! and hands finished connections to the HTTP server. A connection that has not become a tunnel
 //! (WebSocket upgrade) by an absolute deadline from accept is cut, however slowly it keeps
-//! sending.
+//! sending or reading, and so is one on which no byte moved either way for the idle timeout.
 
 use crate::daemon::limits::{ConnectionSlot, IpLimits};
 use crate::daemon::LogLimiter;
@@ -21,16 +21,22 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 
-/// A TLS connection that holds its per-IP connection slot until dropped, and fails reads after
-/// `idle` without any byte from the peer (slow or silent HTTP clients; tunnel clients send
-/// keepalives well within it). Until [`Upgraded::mark`] is called for it, reads also fail at
-/// an absolute deadline from accept (a peer trickling a byte now and then is cut too). From
-/// then until [`Upgraded::authenticate`], reads fail past [`PRE_SESSION_BYTES`].
+/// A TLS connection that holds its per-IP connection slot until dropped. Reads and writes that
+/// wait fail after `idle` without any byte moved either way (slow or silent HTTP clients; tunnel
+/// clients send keepalives well within it). Until [`Upgraded::mark`] is called for it, they also
+/// fail at an absolute deadline from accept (a peer trickling a byte now and then is cut too).
+/// Both are checked on the write side as well: a peer that stops reading an answer while more
+/// requests wait behind it gets no further read from the HTTP server, and would otherwise hold
+/// its place for as long as its TCP stack answers. From [`Upgraded::mark`] until
+/// [`Upgraded::authenticate`], reads fail past [`PRE_SESSION_BYTES`].
 pub struct TlsConnection {
     stream: TlsStream<TcpStream>,
     _slot: ConnectionSlot,
     idle: Duration,
+    /// Fires at the idle limit counted from some earlier moment; when it does, it is moved on to
+    /// `last_moved + idle` unless that has passed too (no timer update per byte moved).
     idle_timer: Pin<Box<tokio::time::Sleep>>,
+    last_moved: tokio::time::Instant,
     deadline: Pin<Box<tokio::time::Sleep>>,
     upgraded: Upgraded,
     /// Bytes read since the connection asked for the tunnel, while not yet authenticated.
@@ -191,6 +197,7 @@ impl TlsListener {
                                 _slot: slot,
                                 idle: idle_timeout,
                                 idle_timer: Box::pin(tokio::time::sleep(idle_timeout)),
+                                last_moved: tokio::time::Instant::now(),
                                 deadline: Box::pin(tokio::time::sleep_until(deadline)),
                                 upgraded: Upgraded::default(),
                                 pre_session: 0,
@@ -224,6 +231,41 @@ impl Listener for TlsListener {
     }
 }
 
+impl TlsConnection {
+    /// Why a connection whose read or write waits is cut now, if it is (see the type's docs);
+    /// otherwise both timers will wake `cx`.
+    fn expired(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        if !self.upgraded.is_set() && self.deadline.as_mut().poll(cx).is_ready() {
+            return Some(io::Error::new(io::ErrorKind::TimedOut, "no tunnel by the deadline"));
+        }
+        while self.idle_timer.as_mut().poll(cx).is_ready() {
+            let next = self.last_moved + self.idle;
+            if next <= tokio::time::Instant::now() {
+                return Some(io::Error::new(io::ErrorKind::TimedOut, "peer idle too long"));
+            }
+            self.idle_timer.as_mut().reset(next);
+        }
+        None
+    }
+
+    /// A write's outcome, cut when it waits past a limit.
+    fn wrote<T>(&mut self, cx: &mut Context<'_>, result: Poll<io::Result<T>>, moved: bool) -> Poll<io::Result<T>> {
+        match result {
+            Poll::Pending => match self.expired(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+            Poll::Ready(Ok(value)) => {
+                if moved {
+                    self.last_moved = tokio::time::Instant::now();
+                }
+                Poll::Ready(Ok(value))
+            }
+            ready => ready,
+        }
+    }
+}
+
 impl AsyncRead for TlsConnection {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if !self.upgraded.is_set() && self.deadline.as_mut().poll(cx).is_ready() {
@@ -234,8 +276,7 @@ impl AsyncRead for TlsConnection {
             Poll::Ready(result) => {
                 let read = buf.filled().len() - before;
                 if read > 0 {
-                    let next = tokio::time::Instant::now() + self.idle;
-                    self.idle_timer.as_mut().reset(next);
+                    self.last_moved = tokio::time::Instant::now();
                 }
                 if self.upgraded.before_session() {
                     self.pre_session += read;
@@ -248,9 +289,9 @@ impl AsyncRead for TlsConnection {
                 }
                 Poll::Ready(result)
             }
-            Poll::Pending => match self.idle_timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "peer idle too long"))),
-                Poll::Pending => Poll::Pending,
+            Poll::Pending => match self.expired(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
             },
         }
     }
@@ -258,7 +299,9 @@ impl AsyncRead for TlsConnection {
 
 impl AsyncWrite for TlsConnection {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let result = Pin::new(&mut self.stream).poll_write(cx, buf);
+        let moved = !buf.is_empty();
+        self.wrote(cx, result, moved)
     }
 
     fn poll_write_vectored(
@@ -266,7 +309,9 @@ impl AsyncWrite for TlsConnection {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        let moved = bufs.iter().any(|b| !b.is_empty());
+        self.wrote(cx, result, moved)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -274,7 +319,8 @@ impl AsyncWrite for TlsConnection {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let result = Pin::new(&mut self.stream).poll_flush(cx);
+        self.wrote(cx, result, true)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -112,7 +112,14 @@ impl Lab {
 
     /// A TLS connection to the relay, pinned to its certificate.
     pub(crate) async fn tls(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-        let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        self.tls_over(tokio::net::TcpStream::connect(self.addr).await.unwrap()).await
+    }
+
+    /// TLS pinned to the relay's certificate over `tcp` (a connection to the relay).
+    pub(crate) async fn tls_over(
+        &self,
+        tcp: tokio::net::TcpStream,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
         let name = hometun_testkit::pki_types::ServerName::IpAddress(self.addr.ip().into());
         tokio_rustls::TlsConnector::from(hometun_testkit::tls_config(&self.cert).unwrap())
             .connect(name, tcp)
