@@ -2,7 +2,10 @@
 //! new connections (a token bucket per source and one for all sources together); open and
 //! handshaking connections are also capped over all sources. When every handshake slot is
 //! taken, a source holding fewer than the busiest one takes that one's oldest slot (its holder
-//! is told through [`HandshakeSlot::evicted`]): a few sources cannot lock out the rest.
+//! is told through [`HandshakeSlot::evicted`]): a few sources cannot lock out the rest. Open
+//! connections are shared likewise: once half of the cap over all sources is taken, no source
+//! may open more than an even share of the cap among the sources holding some and one more (a
+//! newcomer's), so sources holding many cannot take the last places: a newcomer finds one.
 //!
 //! A source is an IPv4 address or an IPv6 /64 (one home or host usually holds a whole /64).
 //! A source's entry lives as long as it has connections open or its bucket is not yet full
@@ -94,6 +97,8 @@ struct Table {
     global: Bucket,
     swept: Instant,
     open: usize,
+    /// Sources with at least one open connection.
+    sources_open: usize,
     unauthenticated: usize,
     next_handshake: u64,
 }
@@ -144,6 +149,9 @@ pub enum Denied {
     Unauthenticated,
     /// Too many open connections over all sources.
     GlobalOpen,
+    /// More than an even share of the open connections over all sources, which are nearly all
+    /// taken.
+    Share,
     /// Too many connections in handshakes over all sources.
     GlobalUnauthenticated,
 }
@@ -187,6 +195,7 @@ impl IpLimits {
             global: Bucket::full(f64::from(global.burst.max(1)), now),
             swept: now,
             open: 0,
+            sources_open: 0,
             unauthenticated: 0,
             next_handshake: 0,
         };
@@ -214,27 +223,28 @@ impl IpLimits {
                 .retain(|_, e| e.open > 0 || !e.handshakes.is_empty() || !e.bucket.is_full_at(now, per_sec, burst));
         }
         table.global.refill(now, global_per_sec, global_burst);
+        let table = &mut *table;
         if table.open >= self.global.max_open {
             return Err(Denied::GlobalOpen);
         }
+        let (crowded, sources_open) = (table.open >= self.global.max_open / 2, table.sources_open);
         let entry = table.sources.entry(source).or_insert_with(|| PerSource::new(burst, now));
         entry.bucket.refill(now, per_sec, burst);
         if entry.open >= self.limits.max_connections_per_ip {
             return Err(Denied::Open);
         }
+        if crowded && entry.open >= self.global.max_open / (sources_open + 1) {
+            return Err(Denied::Share);
+        }
         if entry.bucket.tokens < 1.0 {
             return Err(Denied::Rate);
         }
-        entry.bucket.tokens -= 1.0;
-        entry.open += 1;
         if table.global.tokens < 1.0 {
-            // Give the source its token back: it did not get a connection.
-            if let Some(entry) = table.sources.get_mut(&source) {
-                entry.bucket.tokens += 1.0;
-                entry.open -= 1;
-            }
             return Err(Denied::GlobalRate);
         }
+        entry.bucket.tokens -= 1.0;
+        entry.open += 1;
+        table.sources_open += usize::from(entry.open == 1);
         table.global.tokens -= 1.0;
         table.open += 1;
         Ok(ConnectionSlot { limits: self.clone(), source })
@@ -287,6 +297,8 @@ impl IpLimits {
         let Some(entry) = table.sources.get_mut(&source) else { return };
         let open = open.min(entry.open);
         entry.open -= open;
+        let emptied = open > 0 && entry.open == 0;
+        table.sources_open -= usize::from(emptied);
         table.open = table.open.saturating_sub(open);
     }
 
@@ -452,6 +464,28 @@ mod tests {
         assert_eq!(l.handshake(a).err(), Some(Denied::GlobalUnauthenticated), "no source holds more than a");
         drop(shaking);
         let _shaking = l.handshake(b).unwrap();
+    }
+
+    #[test]
+    fn near_the_open_cap_no_source_takes_more_than_an_even_share_so_a_newcomer_finds_a_place() {
+        let l = IpLimits::with_global(Limits::default(), GlobalRate { max_open: 8, ..GlobalRate::default() });
+        let [busy, other, newcomer]: [IpAddr; 3] =
+            ["192.0.2.1", "192.0.2.2", "2001:db8::1"].map(|a| a.parse().unwrap());
+        let now = Instant::now();
+        let mut held = Vec::new();
+        let mut take = |ip: IpAddr| l.connect(ip, now).map(|slot| held.push(slot));
+        for _ in 0..4 {
+            take(busy).expect("below half of the cap, a source's own limit applies");
+        }
+        assert_eq!(take(busy), Err(Denied::Share), "half of 8 with one other source to come");
+        take(other).unwrap();
+        take(other).unwrap();
+        assert_eq!(take(other), Err(Denied::Share), "8 / 3");
+        take(newcomer).expect("a newcomer finds a place");
+        take(newcomer).unwrap();
+        assert_eq!(take(busy), Err(Denied::GlobalOpen));
+        drop(held);
+        assert_eq!(l.lock().sources_open, 0, "every source gave its places back");
     }
 
     fn was_evicted(slot: &mut HandshakeSlot) -> bool {
