@@ -69,6 +69,8 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
             answer => break (head, exchange, answer),
         }
     };
+    // The request and its body are sent and gone: they no longer count against the budget.
+    task.held.borrow_mut().shrink(usize::MAX);
     if task.cancelled.get() {
         return Ok(());
     }
