@@ -272,8 +272,11 @@ impl Keeper {
             }
             match self.obtain(&name).await {
                 Ok(_) if replaced() => {
-                    // Made room for another name while this one was being renewed.
-                    self.forget(&name);
+                    // Made room for another name while this one was being renewed (unless a
+                    // device has asked for it again since, and a new task keeps it).
+                    if !self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.contains_key(&name) {
+                        self.forget(&name);
+                    }
                     return;
                 }
                 Ok(leaf) => {
