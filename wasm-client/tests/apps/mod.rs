@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use hometun_wasm::api;
+use hometun_wasm::apps::bridge::budget::{Held, MAX_HELD};
 use hometun_wasm::apps::bridge::pool;
 use hometun_wasm::web::timer::sleep;
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -388,7 +389,17 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A WebSocket on a port of its own: upgrade, a text and a binary message echoed, a clean close.
+/// The next message on `client`, which must be `op`.
+async fn expect_op(client: &Client, op: &str) -> JsValue {
+    let message = client.next(RESPONSE_TIMEOUT).await.unwrap_or_else(|| panic!("no {op}"));
+    assert_eq!(get(&message, "op").as_string().as_deref(), Some(op), "{message:?}");
+    message
+}
+
+/// A WebSocket on a port of its own: upgrade, a text and a binary message each reported sent
+/// (`ws-sent`, what the shim's `bufferedAmount` follows) and echoed, a clean close. Then, with the
+/// launcher's budget for app pages all but spent: a request with a body is refused, a socket
+/// that sends is closed (1006), and socket commands on a request's id change nothing.
 async fn websocket(origin: &str) {
     let ws = Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a port for the shim"));
     let protocols = Array::new();
@@ -401,8 +412,8 @@ async fn websocket(origin: &str) {
     let opened = ws.next(RESPONSE_TIMEOUT).await.expect("an answer to ws-open");
     assert_eq!(get(&opened, "op").as_string().as_deref(), Some("ws-opened"), "{opened:?}");
     ws.post(&[("op", "ws-send".into()), ("id", 1.into()), ("data", "hello through the port".into())]);
-    let text = ws.next(RESPONSE_TIMEOUT).await.expect("the text echo");
-    assert_eq!(get(&text, "op").as_string().as_deref(), Some("ws-message"), "{text:?}");
+    expect_op(&ws, "ws-sent").await;
+    let text = expect_op(&ws, "ws-message").await;
     assert_eq!(get(&text, "data").as_string().as_deref(), Some("hello through the port"));
     let bytes: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
     ws.post(&[
@@ -410,13 +421,42 @@ async fn websocket(origin: &str) {
         ("id", 1.into()),
         ("data", Uint8Array::from(bytes.as_slice()).buffer().into()),
     ]);
-    let binary = ws.next(RESPONSE_TIMEOUT).await.expect("the binary echo");
+    expect_op(&ws, "ws-sent").await;
+    let binary = expect_op(&ws, "ws-message").await;
     assert_eq!(Uint8Array::new(&get(&binary, "data")).to_vec(), bytes, "binary echo differs");
     ws.post(&[("op", "ws-close".into()), ("id", 1.into()), ("code", 1000.into()), ("reason", "done".into())]);
     let closed = ws.next(RESPONSE_TIMEOUT).await.expect("ws-closed");
     assert_eq!(get(&closed, "op").as_string().as_deref(), Some("ws-closed"), "{closed:?}");
     assert_eq!((get(&closed, "code").as_f64(), get(&closed, "wasClean").as_bool()), (Some(1000.0), Some(true)));
     console_log!("app port: WebSocket echoed text and {} binary bytes, closed cleanly", bytes.len());
+
+    // Other pages' requests and messages hold nearly all the launcher may hold for app pages.
+    let ws = Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a port for the shim"));
+    ws.post(&[
+        ("op", "ws-open".into()),
+        ("id", 1.into()),
+        ("path", "/ws/echo".into()),
+        ("protocols", Array::new().into()),
+    ]);
+    expect_op(&ws, "ws-opened").await;
+    let mut others = Held::default();
+    assert!(others.grow(MAX_HELD - 1000), "the budget is in use already");
+    let mut post = fetch_message(2, "POST", "/upload", &[], "");
+    post.retain(|(key, _)| *key != "body");
+    post.push(("body", Uint8Array::from(&[7u8; 4000][..]).buffer().into()));
+    ws.post(&post);
+    let refused = expect_op(&ws, "error").await;
+    assert!(get(&refused, "message").as_string().unwrap_or_default().contains("holds too much"), "{refused:?}");
+    // A request's id takes no socket commands (nothing would ever take them from its queue).
+    ws.fetch(3, "GET", "/whoami", &[], "");
+    ws.post(&[("op", "ws-send".into()), ("id", 3.into()), ("data", "x".repeat(4000).into())]);
+    let answer = ws.answer(3).await;
+    assert_eq!((answer.status, answer.error.as_deref()), (200, None));
+    ws.post(&[("op", "ws-send".into()), ("id", 1.into()), ("data", "y".repeat(4000).into())]);
+    let closed = expect_op(&ws, "ws-closed").await;
+    assert_eq!(get(&closed, "code").as_f64(), Some(1006.0), "{closed:?}");
+    drop(others);
+    console_log!("app port: past the launcher's budget a body is refused and a sending socket closed");
 }
 
 /// `document.cookie` through the port: `ok`, the `cookies` broadcast to every port of the app,
