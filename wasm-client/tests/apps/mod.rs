@@ -11,6 +11,7 @@ use std::time::Duration;
 use hometun_wasm::api;
 use hometun_wasm::apps::bridge::budget::{Held, MAX_HELD};
 use hometun_wasm::apps::bridge::pool;
+use hometun_wasm::apps::bridge::port::MAX_PORTS;
 use hometun_wasm::web::timer::sleep;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use sha2::{Digest, Sha256};
@@ -316,6 +317,24 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     uploads(&client, &blob_byte).await;
     websocket(&origin).await;
     cookies(&origin, &client).await;
+    ports_past_the_cap(&origin).await;
+}
+
+/// At most [`MAX_PORTS`] ports are served over all apps: opening that many more closes the
+/// oldest (every port of the steps before too), while the newest answers.
+async fn ports_past_the_cap(origin: &str) {
+    let port = || Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a port"));
+    let ping = |client: &Client, id: u32| client.post(&[("op", "ping".into()), ("id", id.into())]);
+    let oldest = port();
+    ping(&oldest, 1);
+    expect_op(&oldest, "pong").await;
+    let newer: Vec<Client> = (0..MAX_PORTS).map(|_| port()).collect();
+    ping(&oldest, 2);
+    assert!(oldest.next(Duration::from_secs(1)).await.is_none(), "the oldest port still answers");
+    let newest = newer.last().expect("ports");
+    ping(newest, 3);
+    expect_op(newest, "pong").await;
+    console_log!("app port: {} ports opened past the cap, the oldest closed, the newest answers", MAX_PORTS);
 }
 
 /// Request bodies streamed through the port: 8 MiB chunked and with a `Content-Length` arrive
