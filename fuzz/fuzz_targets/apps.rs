@@ -4,7 +4,8 @@
 //! its tag and keep every other byte.
 #![no_main]
 
-use hometun_wasm::apps::headers::map_response;
+use hometun_shared::app_name::AppTarget;
+use hometun_wasm::apps::headers::{map_response, Answering};
 use hometun_wasm::apps::inject::{shim_tag, Injector};
 use hometun_wasm::apps::jar::Jar;
 use hometun_wasm::apps::origin::AppOrigins;
@@ -13,6 +14,8 @@ use libfuzzer_sys::fuzz_target;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 const TARGET: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 168, 0, 10), 8080);
+/// The nonce the shim's tag carries.
+const NONCE: &str = "bm9uY2Vub25jZW5vbmNlMQ==";
 const NOW: i64 = 1_800_000_000;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,10 +34,11 @@ fuzz_target!(|data: &[u8]| {
         }
         1 => {
             let request = UpgradeRequest {
-                target: TARGET,
+                target: AppTarget::http(TARGET),
                 path: "/ws".into(),
                 origin: None,
                 cookie: None,
+                authorization: None,
                 protocols: vec!["chat".into()],
             };
             let Ok(mut handshake) = ClientHandshake::new(&request, [7; 16]) else { return };
@@ -43,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         2 => {
-            let mut jar = Jar::new(TARGET);
+            let mut jar = Jar::new(AppTarget::http(TARGET));
             for line in text.lines() {
                 if let Some(script) = line.strip_prefix("js:") {
                     let _ = jar.set_from_script(script, "/a/b", NOW);
@@ -54,29 +58,30 @@ fuzz_target!(|data: &[u8]| {
             let _ = jar.cookie_header("/a/b/c", NOW);
             let _ = jar.script_cookies("/", NOW);
             let saved = jar.to_json(NOW);
-            let loaded = Jar::from_json(TARGET, &saved).expect("a saved jar loads again");
+            let loaded = Jar::from_json(AppTarget::http(TARGET), &saved).expect("a saved jar loads again");
             assert_eq!(loaded.to_json(NOW), saved, "a jar changed through save and load");
-            let _ = Jar::from_json(TARGET, &text);
+            let _ = Jar::from_json(AppTarget::http(TARGET), &text);
         }
         3 => {
             let Ok(origins) = AppOrigins::new("https://home.test") else { return };
-            let mut jar = Jar::new(TARGET);
+            let mut jar = Jar::new(AppTarget::http(TARGET));
             let headers: Vec<(String, String)> = text
                 .lines()
                 .filter_map(|l| l.split_once(':'))
                 .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
                 .collect();
-            let _ = map_response(&origins, &mut jar, "/x", "document", &headers, NOW);
+            let answering = Answering { path: "/x", destination: "document", whole_body: true, nonce: NONCE };
+            let _ = map_response(&origins, &mut jar, &answering, &headers, NOW);
         }
         _ => {
             let cookies = vec![("a".to_owned(), "\"><script>".to_owned(), "/".to_owned())];
-            let mut injector = Injector::new(&cookies);
+            let mut injector = Injector::new(&cookies, NONCE);
             let mut out = Vec::new();
             for piece in rest.chunks(usize::from(selector / 5).max(1)) {
                 out.extend(injector.push(piece));
             }
             out.extend(injector.finish());
-            let tag = shim_tag(&cookies);
+            let tag = shim_tag(&cookies, NONCE);
             assert_eq!(out.len(), rest.len() + tag.len(), "the injector added or lost bytes");
             let at = out.windows(tag.len()).position(|w| w == tag.as_bytes()).expect("the tag is in the output");
             let mut without = out[..at].to_vec();
