@@ -1,12 +1,14 @@
 //! The services a LAN host runs in the lab, served by the `hometun-labhost` binary.
 //!
 //! - HTTP/1.1 (keep-alive): `/` an HTML page naming the host, `/blob/<size>` known bytes (see
-//!   [`crate::content`]; one `Range: bytes=...` range gives `206`), `/whoami` the peer's address as the host saw it (tells masquerade from
-//!   routed mode), `/ws/echo` a WebSocket that echoes every message, `/bye` a keep-alive answer after which the
-//!   server closes the connection anyway (as an idle timeout would), `/upload` answers what it
-//!   received as `<length> <sha256 hex> <length|chunked>` (the body's size, hash and framing;
-//!   `/upload/slow` the same after reading nothing for 3 s),
-//!   anything else 404. Every request body (`Content-Length` or chunked) is read, whatever the path.
+//!   [`crate::content`]; one `Range: bytes=...` range gives `206`), `/whoami` the peer's address
+//!   as the host saw it (tells masquerade from routed mode), `/ws/echo` a WebSocket that echoes
+//!   every message, `/ws/stuck` one that reads nothing, `/ws/flood` one that reads nothing and
+//!   sends without pause (it logs `ws-flood sent <bytes>`), `/bye` a keep-alive answer after
+//!   which the server closes the connection anyway (as an idle timeout would), `/upload` answers
+//!   what it received as `<length> <sha256 hex> <length|chunked>` (the body's size, hash and
+//!   framing; `/upload/slow` the same after reading nothing for 3 s), anything else 404. Every
+//!   request body (`Content-Length` or chunked) is read, whatever the path.
 //! - TCP echo (the lab uses port 7).
 //! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
 //! - A DNS responder for A queries over UDP with fixed records.
@@ -58,6 +60,7 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
         match (ws_key, path.as_str()) {
             (Some(key), "/ws/echo") => return ws_echo(stream, &key).await,
             (Some(key), "/ws/stuck") => return ws_stuck(stream, &key).await,
+            (Some(key), "/ws/flood") => return ws_flood(stream, &key).await,
             _ => {}
         }
         let mut extra = String::new();
@@ -242,6 +245,33 @@ async fn ws_echo(mut stream: TcpStream, key: &str) -> anyhow::Result<()> {
 async fn ws_stuck(mut stream: TcpStream, key: &str) -> anyhow::Result<()> {
     ws_accept(&mut stream, key).await?;
     tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    Ok(())
+}
+
+/// Most bytes `/ws/flood` sends, and for how long it tries.
+const FLOOD_BYTES: u64 = 128 << 20;
+const FLOOD_TIME: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// A WebSocket whose server accepts the upgrade and, half a second later, sends binary messages
+/// of 32 KiB without pause while it reads nothing (an app streaming to a client whose messages it
+/// stopped taking), until [`FLOOD_BYTES`] have gone or [`FLOOD_TIME`] has passed. It logs
+/// `ws-flood sent <bytes>` (whole messages the kernel took) and drops the connection: how far it
+/// got is what the other side took in.
+async fn ws_flood(mut stream: TcpStream, key: &str) -> anyhow::Result<()> {
+    ws_accept(&mut stream, key).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut frame = vec![0x82, 126, 0x80, 0x00];
+    frame.resize(4 + (32 << 10), 0x5a);
+    let deadline = tokio::time::Instant::now() + FLOOD_TIME;
+    let mut sent = 0u64;
+    while sent < FLOOD_BYTES {
+        match tokio::time::timeout_at(deadline, stream.write_all(&frame)).await {
+            Ok(result) => result?,
+            Err(_) => break,
+        }
+        sent += frame.len() as u64;
+    }
+    println!("ws-flood sent {sent}");
     Ok(())
 }
 

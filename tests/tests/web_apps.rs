@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::ensure;
+use anyhow::{ensure, Context};
 use hometun_tests::acme::trusted_handshake;
 use hometun_tests::apps::lighttpd::Lighttpd;
 use hometun_tests::apps::nginx::{self, Nginx};
@@ -1105,7 +1105,9 @@ fn fetch_twice_then_changed(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result
 
 /// On an app page: a WebSocket to the LAN echo sends 3 MiB and reports `bufferedAmount` right
 /// after and once the echoes are back; one to a LAN app that reads nothing is sent 6 × 16 MiB and
-/// reports how it closed; then a fetch of the app's index reports its status.
+/// reports how it closed; one to a LAN app that reads nothing and sends without pause is sent
+/// 2 × 16 MiB and reports how it closed and what it got; then a fetch of the app's index reports its
+/// status.
 const WEBSOCKET_BUFFERS: &str = r#"
 const done = arguments[0];
 const open = (path) => new Promise((resolve, reject) => {
@@ -1130,8 +1132,14 @@ const open = (path) => new Promise((resolve, reject) => {
   const big = new Uint8Array(16 << 20);
   for (let i = 0; i < 6; i += 1) stuck.send(big);
   const flooded = await Promise.race([closed, new Promise((r) => setTimeout(() => r('still open after 20 s'), 20000))]);
+  const flood = await open('/ws/flood');
+  const floodClosed = new Promise((resolve) => { flood.onclose = (e) => resolve({ code: e.code, reason: e.reason }); });
+  let floodGot = 0;
+  flood.onmessage = (e) => { floodGot += e.data.byteLength; };
+  for (let i = 0; i < 2; i += 1) flood.send(new Uint8Array(16 << 20));
+  const floodEnd = await Promise.race([floodClosed, new Promise((r) => setTimeout(() => r('still open after 30 s'), 30000))]);
   const status = (await fetch('/index.html', { cache: 'no-store' })).status;
-  done({ rightAfter, after, flooded, status });
+  done({ rightAfter, after, flooded, floodEnd, floodGot, status });
 })().catch((e) => done({ error: String(e) }));
 "#;
 
@@ -1221,12 +1229,23 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
         ensure!(csp == "frame-src https://home.test", "the page's policy as the browser got it: {csp}");
         Ok(())
     });
-    step(&page, "a WebSocket's buffered amount, and one the app stops reading", || {
+    step(&page, "a WebSocket's buffered amount, one the app stops reading, one it floods", || {
         let got = page.execute_async(WEBSOCKET_BUFFERS, &[])?;
         eprintln!("web apps: WebSocket buffers: {got}");
         ensure!(got["rightAfter"] == 3 << 20, "bufferedAmount right after 3 MiB were sent: {got}");
         ensure!(got["after"] == 0, "bufferedAmount once the echoes came back: {got}");
         ensure!(got["flooded"]["code"] == 1006, "96 MiB sent to an app that reads nothing: {got}");
+        // While the page's 32 MiB wait for an app that reads nothing, what the app sends meanwhile
+        // is held back by TCP: the launcher reads at most 1 MiB ahead, the rest waits in the
+        // stacks' buffers (nginx's and the kernels' on the way), and the app stops at its window.
+        ensure!(got["floodEnd"]["code"] == 1006, "the flooding app dropped the connection: {got}");
+        let sent = lab
+            .log("h10")
+            .lines()
+            .find_map(|l| l.strip_prefix("ws-flood sent ").and_then(|n| n.parse::<u64>().ok()))
+            .context("the flooding app logged nothing")?;
+        eprintln!("web apps: the flooding app sent {sent} bytes before it gave up");
+        ensure!(sent < 40 << 20, "the launcher took in {sent} bytes from an app while it could not write to it");
         ensure!(got["status"] == 200, "the app after the flood: {got}");
         Ok(())
     });
