@@ -35,6 +35,11 @@ impl Held {
         })
     }
 
+    /// Bytes this one counts.
+    pub fn bytes(&self) -> usize {
+        self.0
+    }
+
     /// Counts `bytes` fewer (at most what this one holds).
     pub fn shrink(&mut self, bytes: usize) {
         let bytes = bytes.min(self.0);
@@ -67,6 +72,7 @@ mod tests {
         assert_eq!(held(), MAX_HELD - 10, "a refusal counts nothing");
         assert!(second.grow(10));
         first.shrink(100);
+        assert_eq!((first.bytes(), second.bytes()), (MAX_HELD - 110, 10));
         assert!(second.grow(100));
         drop(first);
         assert_eq!(held(), 110, "dropping gives back what is left");

@@ -79,14 +79,12 @@ pub struct Task {
     pub socket: bool,
     /// WebSocket commands not yet handled.
     pub commands: RefCell<VecDeque<WsCommand>>,
-    /// Bytes of the messages in [`Self::commands`].
-    pub queued_bytes: Cell<usize>,
     /// WebSocket reads not yet handled (`None`: the LAN app closed the stream).
     pub received: RefCell<VecDeque<Result<Option<Vec<u8>>, ClientError>>>,
     /// Bytes of the reads in [`Self::received`].
     pub received_bytes: Cell<usize>,
-    /// What the page sent that waits here (a buffered body, streamed pieces, WebSocket
-    /// messages), counted against the launcher's budget for all app pages.
+    /// What the page sent that waits here (a buffered body, streamed pieces, the messages in
+    /// [`Self::commands`]), counted against the launcher's budget for all app pages.
     pub held: RefCell<Held>,
 }
 
@@ -101,7 +99,6 @@ impl Task {
             cancelled: Cell::new(false),
             stream: RefCell::new(None),
             commands: RefCell::new(VecDeque::new()),
-            queued_bytes: Cell::new(0),
             received: RefCell::new(VecDeque::new()),
             received_bytes: Cell::new(0),
             held: RefCell::new(Held::default()),
@@ -277,15 +274,17 @@ impl PortServer {
                 self.finish(&task);
             }
             (Incoming::WsSend(data), Some(task)) if task.socket => {
-                let queued = task.queued_bytes.get() + data.len();
-                if queued > MAX_WS_QUEUED || !task.held.borrow_mut().grow(data.len()) {
+                let fits = {
+                    let mut held = task.held.borrow_mut();
+                    held.bytes() + data.len() <= MAX_WS_QUEUED && held.grow(data.len())
+                };
+                if !fits {
                     task.cancel();
                     self.finish(&task);
                     let reason = "the page sent more than the app takes in";
                     self.post(&id, Reply::WsClosed { code: 1006, reason, was_clean: false });
                     return;
                 }
-                task.queued_bytes.set(queued);
                 task.commands.borrow_mut().push_back(WsCommand::Send(data));
                 task.signal.notify();
             }

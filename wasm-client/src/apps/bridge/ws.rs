@@ -185,7 +185,6 @@ async fn next_step(task: &Task, commands: bool, close_expired: &Cell<bool>) -> S
             if commands {
                 if let Some(command) = task.commands.borrow_mut().pop_front() {
                     if let WsCommand::Send(data) = &command {
-                        task.queued_bytes.set(task.queued_bytes.get().saturating_sub(data.len()));
                         task.held.borrow_mut().shrink(data.len());
                     }
                     return Some(Step::Command(command));
