@@ -1,5 +1,6 @@
-//! chromedriver inside a lab namespace and a small WebDriver client for it: plain HTTP/1.1 with
-//! JSON bodies (W3C WebDriver), one connection per command, every call bounded in time.
+//! chromedriver inside a lab namespace and a small WebDriver client for it (and for
+//! [`super::webkit`]'s driver): plain HTTP/1.1 with JSON bodies (W3C WebDriver), one connection
+//! per command, every call bounded in time.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -43,17 +44,8 @@ impl Chromedriver {
         args.push(format!("--port={PORT}"));
         let pid = lab.spawn(node, "chromedriver", "env", &args)?;
         let driver = Self { lab: lab.clone(), netns: lab.netns(node), pid: Some(pid) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            match driver.call("GET", "/status", None) {
-                Ok(status) if status["ready"] == true => return Ok(driver),
-                Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-                Ok(status) => bail!("chromedriver not ready after 20 s: {status}"),
-                Err(e) => {
-                    return Err(e.context(format!("chromedriver did not answer; log:\n{}", lab.log("chromedriver"))))
-                }
-            }
-        }
+        wait_ready(&driver, lab, "chromedriver")?;
+        Ok(driver)
     }
 
     /// Opens a headless Chromium with `args` (see [`super::chromium_args`]) and a window of
@@ -69,38 +61,63 @@ impl Chromedriver {
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let value = self.call("POST", "/session", Some(&capabilities)).context("starting Chromium")?;
-        let id = value["sessionId"].as_str().context("no sessionId in the answer")?.to_owned();
-        Ok(Session { driver: self, id })
+        Session::new(self, &value)
     }
 
     /// What chromedriver logged so far.
     pub fn log(&self) -> String {
         self.lab.log("chromedriver")
     }
+}
 
-    /// One WebDriver command; returns its `value`, or fails with the WebDriver error.
+impl Driver for Chromedriver {
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], PORT));
-        let mut stream = super::connect_in(&self.netns, addr, Duration::from_secs(5))?;
-        stream.set_read_timeout(Some(CALL_TIMEOUT))?;
-        stream.set_write_timeout(Some(CALL_TIMEOUT))?;
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nContent-Type: application/json; charset=utf-8\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body.as_bytes())?;
-        let (code, body) = read_answer(&mut stream).with_context(|| format!("{method} {path}"))?;
-        let json: Value =
-            serde_json::from_slice(&body).with_context(|| format!("{method} {path}: answer {code} is not JSON"))?;
-        let value = json.get("value").cloned().unwrap_or(Value::Null);
-        if code != 200 || value.get("error").is_some() {
-            bail!("{method} {path}: {code} {}: {}", value["error"], value["message"]);
-        }
-        Ok(value)
+        call(&self.netns, PORT, method, path, body)
     }
+}
+
+/// Waits (at most 20 s) until the WebDriver server `driver`, logging as `log_name`, is ready.
+pub(super) fn wait_ready(driver: &dyn Driver, lab: &Lab, log_name: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match driver.call("GET", "/status", None) {
+            Ok(status) if status["ready"] == true => return Ok(()),
+            Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Ok(status) => bail!("{log_name} not ready after 20 s: {status}"),
+            Err(e) => return Err(e.context(format!("{log_name} did not answer; log:\n{}", lab.log(log_name)))),
+        }
+    }
+}
+
+/// A WebDriver server in a lab namespace that a [`Session`] sends its commands to.
+pub trait Driver {
+    /// One WebDriver command; returns its `value`, or fails with the WebDriver error.
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value>;
+}
+
+/// One WebDriver command to the server on `port` inside `netns`; returns its `value`, or fails
+/// with the WebDriver error.
+pub(super) fn call(netns: &str, port: u16, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = super::connect_in(netns, addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(CALL_TIMEOUT))?;
+    stream.set_write_timeout(Some(CALL_TIMEOUT))?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    let (code, body) = read_answer(&mut stream).with_context(|| format!("{method} {path}"))?;
+    let json: Value =
+        serde_json::from_slice(&body).with_context(|| format!("{method} {path}: answer {code} is not JSON"))?;
+    let value = json.get("value").cloned().unwrap_or(Value::Null);
+    if code != 200 || value.get("error").is_some() {
+        bail!("{method} {path}: {code} {}: {}", value["error"], value["message"]);
+    }
+    Ok(value)
 }
 
 /// One read, again when a signal interrupted it: a socket with a read timeout is never
@@ -154,13 +171,19 @@ impl Drop for Chromedriver {
     }
 }
 
-/// One Chromium window driven through WebDriver; closed when dropped.
+/// One browser window driven through WebDriver; closed when dropped.
 pub struct Session<'d> {
-    driver: &'d Chromedriver,
+    driver: &'d dyn Driver,
     id: String,
 }
 
-impl Session<'_> {
+impl<'d> Session<'d> {
+    /// The session a `POST /session` answered with `value`.
+    pub(super) fn new(driver: &'d dyn Driver, value: &Value) -> anyhow::Result<Self> {
+        let id = value["sessionId"].as_str().context("no sessionId in the answer")?.to_owned();
+        Ok(Self { driver, id })
+    }
+
     /// Navigates to `url` and waits for the load (at most the page-load timeout).
     pub fn goto(&self, url: &str) -> anyhow::Result<()> {
         self.command("POST", "url", Some(json!({ "url": url }))).map(|_| ())
@@ -189,6 +212,11 @@ impl Session<'_> {
     /// 1](result)`; returns that result (bounded by the session's script timeout, 60 s).
     pub fn execute_async(&self, script: &str, args: &[Value]) -> anyhow::Result<Value> {
         self.command("POST", "execute/async", Some(json!({ "script": script, "args": args })))
+    }
+
+    /// Sets the window's size in CSS pixels.
+    pub fn set_window_size(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.command("POST", "window/rect", Some(json!({ "width": width, "height": height }))).map(|_| ())
     }
 
     /// The handles of every open window (tab).
@@ -252,7 +280,7 @@ impl Session<'_> {
 
 impl Drop for Session<'_> {
     fn drop(&mut self) {
-        // Quits Chromium.
+        // Quits the browser.
         let _ = self.driver.call("DELETE", &format!("/session/{}", self.id), None);
     }
 }
