@@ -19,13 +19,25 @@ use tokio::net::{UnixListener, UnixStream};
 /// Longest request line accepted.
 const MAX_REQUEST: usize = 64 * 1024;
 
-/// Binds the admin socket (replacing a stale one) with mode 0600.
+/// Binds the admin socket (replacing a stale one) with mode 0600. Anything at the path that
+/// is not a socket (a file, a directory, a symlink) is refused and left as it is: the path
+/// comes from relay.toml, and a mistyped one must not delete the relay key or a client list.
 pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            anyhow::bail!("another relay is already running (admin socket {} answers)", path.display());
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(found) if found.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                anyhow::bail!("another relay is already running (admin socket {} answers)", path.display());
+            }
+            std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
         }
-        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+        Ok(_) => anyhow::bail!(
+            "{} is not a socket, so the admin socket cannot go there (it was left as it is); \
+             set control_socket in relay.toml to a path of its own",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("looking at control_socket {}", path.display())),
     }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -192,4 +204,37 @@ pub async fn request(path: &Path, request: &Request) -> anyhow::Result<Option<Re
         .context("the relay did not answer in time")??;
     let response = serde_json::from_str(&answer).context("the relay's answer is not understood")?;
     Ok(Some(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_control_socket_path_naming_an_ordinary_file_is_refused_and_the_file_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("relay.key");
+        std::fs::write(&key, "the relay's key\n").unwrap();
+
+        let refused = bind(&key).expect_err("an ordinary file is no stale socket");
+
+        let text = format!("{refused:#}");
+        assert!(text.contains(&key.display().to_string()), "names the path: {text}");
+        assert!(text.contains("not a socket"), "{text}");
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), "the relay's key\n", "the file is kept");
+    }
+
+    #[tokio::test]
+    async fn a_stale_socket_is_replaced_and_a_live_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists(), "a socket nobody listens on");
+
+        let listener = bind(&path).expect("a stale socket is replaced");
+
+        let again = bind(&path).expect_err("the socket answers now");
+        assert!(format!("{again:#}").contains("already running"), "{again:#}");
+        drop(listener);
+    }
 }
