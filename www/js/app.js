@@ -229,6 +229,9 @@ async function main() {
   };
   window.hometunOpenTerminal = openCard('terminal', 'terminal-user');
   window.hometunOpenDesktop = openCard('desktop', 'desktop-password');
+  // The stored device is read before the first render, so a returning device never shows the
+  // welcome card for a moment (reading it can take a while in a busy browser).
+  const enrolled = await api.isEnrolled();
   window.setInterval(() => render(api.status()), STATUS_EVERY_MS);
   window.dispatchEvent(new CustomEvent('hometun-ready'));
   $('restore-button').addEventListener('click', async () => {
@@ -243,7 +246,7 @@ async function main() {
   });
   if (invite) {
     await openInvite(api, invite);
-  } else if (await api.isEnrolled()) {
+  } else if (enrolled) {
     render(api.status());
     await reconnect(api);
   } else {
