@@ -73,6 +73,16 @@ fn plan(args: &SetupArgs) -> anyhow::Result<Plan> {
         let text = toml::to_string_pretty(&config)?;
         Config::parse(&text, &path).map_err(|e| from_flags(e, &config, existed))?;
     }
+    // A certificate that cannot be served fails the start after the file is saved: try it first.
+    tls::check_certificate(dir, &config).map_err(|e| {
+        let fix = if config.self_signed {
+            "remove both files, and a new self-signed certificate is made"
+        } else {
+            "pass --tls-cert and --tls-key naming a PEM certificate chain and its key"
+        };
+        let unchanged = if existed { "nothing was changed" } else { "nothing was written" };
+        anyhow!("{e:#}; {fix} ({unchanged})")
+    })?;
     Ok(Plan { config, existed, changed })
 }
 
@@ -453,6 +463,64 @@ mod tests {
         assert!(refused.contains("with the given flags: `mtu`: 100 is outside 576..=9000; pass --mtu"), "{refused}");
         assert!(refused.contains("nothing was changed"), "{refused}");
         assert_eq!(std::fs::read(args.dir.join(FILE_NAME)).unwrap(), before);
+    }
+
+    #[test]
+    fn a_certificate_flag_naming_missing_files_is_refused_and_relay_toml_stays_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = args_in(dir.path());
+        prepare(&args).unwrap();
+        let before = std::fs::read(args.dir.join(FILE_NAME)).unwrap();
+        let missing = SetupArgs {
+            tls_cert: Some(dir.path().join("no-cert.pem")),
+            tls_key: Some(dir.path().join("no-key.pem")),
+            ..args.clone()
+        };
+
+        for refused in [prepare(&missing), prepare_to_serve(&missing).map(|(_, config)| config)] {
+            let refused = format!("{:#}", refused.expect_err("no certificate there"));
+            assert_eq!(std::fs::read(args.dir.join(FILE_NAME)).unwrap(), before, "relay.toml byte for byte");
+            assert!(refused.contains("no-cert.pem"), "names the file: {refused}");
+            assert!(refused.contains("--tls-cert"), "{refused}");
+            assert!(refused.contains("nothing was changed"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_first_run_with_missing_certificate_files_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = SetupArgs {
+            tls_cert: Some(dir.path().join("no-cert.pem")),
+            tls_key: Some(dir.path().join("no-key.pem")),
+            ..args_in(dir.path())
+        };
+
+        for refused in [prepare(&args), prepare_to_serve(&args).map(|(_, config)| config)] {
+            let refused = format!("{:#}", refused.expect_err("no certificate there"));
+            assert!(!args.dir.exists(), "no state directory, relay.toml or key made: {refused}");
+            assert!(refused.contains("nothing was written"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_certificate_and_a_key_that_do_not_belong_together_are_refused_before_anything_is_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = args_in(dir.path());
+        prepare(&args).unwrap();
+        let before = std::fs::read(args.dir.join(FILE_NAME)).unwrap();
+        let other = args_in(&dir.path().join("other"));
+        prepare(&other).unwrap();
+        let mismatched = SetupArgs {
+            tls_cert: Some(args.dir.join("tls-cert.pem")),
+            tls_key: Some(other.dir.join("tls-key.pem")),
+            ..args.clone()
+        };
+
+        let refused = format!("{:#}", prepare(&mismatched).expect_err("another certificate's key"));
+
+        assert!(refused.contains("tls-cert.pem"), "{refused}");
+        assert!(refused.contains("nothing was changed"), "{refused}");
+        assert_eq!(std::fs::read(args.dir.join(FILE_NAME)).unwrap(), before, "relay.toml byte for byte");
     }
 
     #[test]

@@ -8,6 +8,25 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
 
+/// Checks that the relay can serve the certificate `config` names, before anything is saved:
+/// both files load as a certificate chain and the key that belongs to it (as `serve` loads
+/// them), or they are missing and the relay may make a self-signed one. Returns whether one
+/// is to be made; an error names the file at fault.
+pub fn check_certificate(dir: &Path, config: &Config) -> anyhow::Result<bool> {
+    let cert_path = Config::resolve(dir, &config.tls_cert);
+    let key_path = Config::resolve(dir, &config.tls_key);
+    if !(cert_path.exists() && key_path.exists()) {
+        if config.self_signed {
+            return Ok(true);
+        }
+        bail!(missing(&cert_path, &key_path));
+    }
+    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    crate::acme::certs::Served::from_pem(&read(&cert_path)?, &read(&key_path)?)
+        .with_context(|| format!("TLS certificate {} and key {}", cert_path.display(), key_path.display()))?;
+    Ok(false)
+}
+
 /// Makes the self-signed certificate when it is allowed and the files are missing.
 /// Returns whether a new certificate was made.
 pub fn ensure_certificate(dir: &Path, config: &Config) -> anyhow::Result<bool> {
@@ -17,7 +36,7 @@ pub fn ensure_certificate(dir: &Path, config: &Config) -> anyhow::Result<bool> {
         return Ok(false);
     }
     if !config.self_signed {
-        bail!("TLS certificate {} or key {} is missing", cert_path.display(), key_path.display());
+        bail!(missing(&cert_path, &key_path));
     }
     let mut names = vec!["localhost".to_owned()];
     if let Some(host) = url_host(&config.public_url) {
@@ -33,6 +52,17 @@ pub fn ensure_certificate(dir: &Path, config: &Config) -> anyhow::Result<bool> {
     crate::state::atomic::write(&cert_path, made.cert.pem().as_bytes(), 0o644)
         .with_context(|| format!("writing {}", cert_path.display()))?;
     Ok(true)
+}
+
+/// Which of the two files is not there.
+fn missing(cert_path: &Path, key_path: &Path) -> String {
+    match (cert_path.exists(), key_path.exists()) {
+        (false, false) => {
+            format!("TLS certificate {} and key {} are missing", cert_path.display(), key_path.display())
+        }
+        (false, true) => format!("TLS certificate {} is missing", cert_path.display()),
+        _ => format!("TLS key {} is missing", key_path.display()),
+    }
 }
 
 /// A fixed rustls server configuration (HTTP/1.1 only) from the files; the running relay
