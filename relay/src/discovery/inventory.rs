@@ -6,6 +6,7 @@
 //! that the control plane would not carry are dropped on the way in, so nothing a LAN host
 //! announces can grow the relay's memory or reach a device unchecked.
 
+use hometun_shared::control::hosts::is_mdns_name;
 use hometun_shared::control::{is_host_name, is_label, is_service_type, Service, MAX_NAMES, MAX_SERVICES};
 use hometun_shared::ipv4::Network;
 use hometun_shared::time::{Duration, Instant};
@@ -194,13 +195,15 @@ impl Inventory {
         }
     }
 
-    /// A resolved mDNS service instance. Invalid names or types are dropped.
+    /// A resolved mDNS service instance. Invalid names or types are dropped, and so is a host
+    /// name outside `.local`: any LAN host may announce any name, and `nas.home.arpa` or a
+    /// public name is the DNS's to give, not the host's.
     pub fn observe_announcement(&mut self, now: Instant, announcement: &Announcement) {
         if !is_service_type(&announcement.kind) || announcement.port == 0 {
             return;
         }
         let host_name = announcement.host_name.trim_end_matches('.').to_owned();
-        let host_name = is_host_name(&host_name).then_some(host_name);
+        let host_name = is_mdns_name(&host_name).then_some(host_name);
         let label = instance_label(&announcement.instance, &announcement.kind);
         let service = Service { kind: announcement.kind.clone(), port: announcement.port };
         let expires = now + announcement.ttl;
@@ -462,6 +465,22 @@ mod tests {
             inv.observe_announcement(t(0), &many);
         }
         assert_eq!(inv.hosts()[0].services.len(), MAX_SERVICES);
+    }
+
+    #[test]
+    fn an_announcement_names_its_host_only_under_local() {
+        let mut inv = inventory();
+        let hijack = Announcement { host_name: "nas.home.arpa.".into(), ..nas_http(60) };
+        inv.observe_announcement(t(0), &hijack);
+        assert!(inv.hosts()[0].names.is_empty(), "a DNS name is the DNS server's to give, not a LAN host's");
+        for other in ["example.com.", "local.", "nas.local.evil.", "nas.localhost."] {
+            inv.observe_announcement(t(0), &Announcement { host_name: other.into(), ..nas_http(60) });
+            assert!(inv.hosts()[0].names.is_empty(), "{other}");
+        }
+        inv.observe_announcement(t(1), &nas_http(60));
+        assert_eq!(inv.hosts()[0].names, ["nas.local"]);
+        inv.observe_announcement(t(2), &Announcement { host_name: "NAS.Local".into(), ..nas_http(60) });
+        assert_eq!(inv.hosts()[0].names, ["NAS.Local"], "any case, with or without the trailing dot");
     }
 
     #[test]

@@ -144,6 +144,14 @@ pub fn is_host_name(name: &str) -> bool {
         })
 }
 
+/// Whether `name` is an mDNS host name: a host name under `.local` (`nas.local`, `NAS.Local.`).
+/// Only these are taken from mDNS and looked up in the host list: any host on the LAN may
+/// announce any name, so every other name is left to the DNS.
+pub fn is_mdns_name(name: &str) -> bool {
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    is_host_name(name) && bare.rsplit_once('.').is_some_and(|(_, top)| top.eq_ignore_ascii_case("local"))
+}
+
 /// Whether `label` is a friendly name this protocol carries: 1..=63 bytes, no control chars.
 pub fn is_label(label: &str) -> bool {
     !label.is_empty() && label.len() <= MAX_LABEL_LEN && !label.chars().any(char::is_control)
@@ -353,6 +361,16 @@ mod tests {
         assert!(is_service_type("_device-info._tcp") && is_service_type("_ipp._udp"));
         for bad in ["_http", "http._tcp", "_._tcp", "_http._sctp", "_ht tp._tcp"] {
             assert!(!is_service_type(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mdns_names_are_host_names_under_local() {
+        for good in ["nas.local", "NAS.Local.", "my-pc.sub.local"] {
+            assert!(is_mdns_name(good), "{good:?}");
+        }
+        for bad in ["local", "local.", ".local", "nas.home.arpa", "nas.local.evil", "nas.localhost", "nas .local"] {
+            assert!(!is_mdns_name(bad), "{bad:?}");
         }
     }
 

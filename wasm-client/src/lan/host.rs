@@ -4,6 +4,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hometun_shared::client;
+use hometun_shared::control::hosts::is_mdns_name;
+use hometun_shared::control::HostList;
 
 use super::with_net;
 use crate::driver::{errors, wait, Tunnel};
@@ -12,16 +14,25 @@ use crate::error::ClientError;
 /// How long a lookup may take.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(8);
 
-/// The address of `name` in the relay's host list (`nas.local`, a reverse name), if listed.
+/// The address of an mDNS name (`nas.local`) in the relay's host list, if listed. Any other
+/// name gives `None`, even if listed (a reverse name, or whatever a LAN host announced): those
+/// are the DNS's to answer, so a host on the LAN cannot take over `nas.home.arpa` or a public
+/// name for `fetch`, `ping`, `connectTcp` and app URLs.
 pub fn discovered(tunnel: &Tunnel, name: &str) -> Option<Ipv4Addr> {
-    let name = name.trim().trim_end_matches('.');
     let link = tunnel.link().borrow();
-    let hosts = &link.hosts.as_ref()?.hosts;
-    hosts.iter().find(|h| h.names.iter().any(|n| n.eq_ignore_ascii_case(name))).map(|h| h.address)
+    listed(link.hosts.as_ref()?, name)
 }
 
-/// Looks `name` up: first among the names the relay discovered ([`discovered`]), then
-/// through the DNS servers the relay pushed.
+fn listed(list: &HostList, name: &str) -> Option<Ipv4Addr> {
+    let name = name.trim().trim_end_matches('.');
+    if !is_mdns_name(name) {
+        return None;
+    }
+    list.hosts.iter().find(|h| h.names.iter().any(|n| n.eq_ignore_ascii_case(name))).map(|h| h.address)
+}
+
+/// Looks `name` up: a `.local` name first among the names the relay discovered
+/// ([`discovered`]), then every name through the DNS servers the relay pushed.
 pub async fn resolve(tunnel: &Tunnel, name: &str) -> Result<Vec<Ipv4Addr>, ClientError> {
     let name = name.trim().trim_end_matches('.').to_owned();
     if let Some(address) = discovered(tunnel, &name) {
@@ -75,4 +86,25 @@ pub async fn address_of(tunnel: &Tunnel, host: &str) -> Result<Ipv4Addr, ClientE
 pub fn is_routed(tunnel: &Tunnel, address: Ipv4Addr) -> bool {
     let link = tunnel.link().borrow();
     link.config.as_ref().is_none_or(|config| client::routes_to(config, address))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hometun_shared::control::Host;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn only_local_names_are_looked_up_in_the_host_list() {
+        let nas =
+            Host { names: vec!["nas.local".into(), "nas.home.arpa".into()], ..Host::new([192, 168, 0, 10].into()) };
+        let hostile = Host { names: vec!["bank.example.com".into()], ..Host::new([192, 168, 0, 66].into()) };
+        let list = HostList { hosts: vec![nas, hostile], may_wake: false };
+        assert_eq!(listed(&list, "nas.local"), Some(Ipv4Addr::new(192, 168, 0, 10)));
+        assert_eq!(listed(&list, " NAS.Local. "), Some(Ipv4Addr::new(192, 168, 0, 10)));
+        for dns in ["nas.home.arpa", "bank.example.com", "bank.example.com."] {
+            assert_eq!(listed(&list, dns), None, "{dns} is left to DNS");
+        }
+    }
 }
