@@ -279,8 +279,21 @@ impl Config {
                 ),
             ));
         }
-        if l.max_connections_per_ip == 0 {
-            return Err(("limits", "limits must be positive".into()));
+        // No upper bound: the caps over all sources bound these anyway, and a benchmark from one
+        // address wants them high.
+        for (field, zero, what_zero_does) in [
+            ("max_connections_per_ip", l.max_connections_per_ip == 0, "refuses every connection"),
+            ("max_unauthenticated_per_ip", l.max_unauthenticated_per_ip == 0, "refuses every handshake"),
+            (
+                "new_connections_per_ip_per_sec",
+                l.new_connections_per_ip_per_sec == 0,
+                "never refills a source's allowance, so each source is refused for good once its burst is spent",
+            ),
+            ("new_connections_per_ip_burst", l.new_connections_per_ip_burst == 0, "refuses every connection"),
+        ] {
+            if zero {
+                return Err((field, format!("0 {what_zero_does}; it must be at least 1")));
+            }
         }
         if !(1..=MAX_HANDSHAKE_TIMEOUT_SECS).contains(&l.handshake_timeout_secs) {
             let secs = l.handshake_timeout_secs;
@@ -455,6 +468,30 @@ mod tests {
             "{GOOD}\n[limits]\nhandshake_timeout_secs = 300\nsession_queue_packets = 65536\nmax_message_bytes = 131072\n"
         );
         Config::parse(&fine, Path::new("relay.toml")).unwrap();
+    }
+
+    #[test]
+    fn a_zero_per_source_limit_is_refused_naming_its_field_and_line() {
+        for field in [
+            "max_connections_per_ip",
+            "max_unauthenticated_per_ip",
+            "new_connections_per_ip_per_sec",
+            "new_connections_per_ip_burst",
+        ] {
+            let text = format!("{GOOD}\n[limits]\n{field} = 0\n");
+            let line = text.lines().position(|l| l.starts_with(field)).unwrap() + 1;
+            match Config::parse(&text, Path::new("relay.toml")) {
+                Err(e @ ConfigError::Invalid { .. }) => {
+                    let shown = e.to_string();
+                    assert!(shown.contains(&format!("line {line}, field `{field}`")), "{shown}");
+                    assert!(shown.contains("at least 1"), "{shown}");
+                }
+                other => panic!("{field} = 0 accepted: {other:?}"),
+            }
+        }
+        let least = "max_connections_per_ip = 1\nmax_unauthenticated_per_ip = 1\n\
+                     new_connections_per_ip_per_sec = 1\nnew_connections_per_ip_burst = 1\n";
+        Config::parse(&format!("{GOOD}\n[limits]\n{least}"), Path::new("relay.toml")).unwrap();
     }
 
     #[test]
