@@ -1,10 +1,12 @@
 //! The relay's picture of the home LAN, sans IO: what the drivers observed (neighbour table,
 //! mDNS announcements, reverse names) goes in with the time, the current hosts come out.
 //!
-//! Bounded: at most [`Limits::max_hosts`] hosts (the one seen longest ago makes room), at most
-//! [`MAX_SERVICES`] services and [`MAX_NAMES`] names per host; names, labels and service types
-//! that the control plane would not carry are dropped on the way in, so nothing a LAN host
-//! announces can grow the relay's memory or reach a device unchecked.
+//! Bounded: at most [`Limits::max_hosts`] hosts (hosts without a MAC make room first, see
+//! [`Inventory::observe_announcement`]), at most [`MAX_SERVICES`] services and [`MAX_NAMES`]
+//! names per host; announcements naming more than [`MAX_ANNOUNCED_ADDRESSES`] addresses are
+//! ignored; names, labels and service types that the control plane would not carry are dropped
+//! on the way in, so nothing a LAN host announces can grow the relay's memory or reach a device
+//! unchecked.
 
 use hometun_shared::control::hosts::is_mdns_name;
 use hometun_shared::control::{is_host_name, is_label, is_service_type, Service, MAX_NAMES, MAX_SERVICES};
@@ -55,6 +57,10 @@ impl Mac {
         self.0 != [0; 6] && self.0[0] & 1 == 0
     }
 }
+
+/// An announcement naming more IPv4 addresses than this is ignored: a real host has a few, and
+/// one packet must not fill the inventory with hosts that do not exist.
+pub const MAX_ANNOUNCED_ADDRESSES: usize = 4;
 
 /// Bounds and timings.
 #[derive(Clone, Copy, Debug)]
@@ -167,7 +173,7 @@ impl Inventory {
             if !mac.is_unicast() {
                 continue;
             }
-            if let Some(entry) = self.entry(now, address) {
+            if let Some(entry) = self.entry(now, address, true) {
                 entry.mac = Some(mac);
                 entry.neighbour_up = true;
                 entry.last_seen = now;
@@ -181,7 +187,7 @@ impl Inventory {
     pub fn observe_neighbour(&mut self, now: Instant, address: Ipv4Addr, mac: Option<Mac>) {
         match mac.filter(|m| m.is_unicast()) {
             Some(mac) => {
-                if let Some(entry) = self.entry(now, address) {
+                if let Some(entry) = self.entry(now, address, true) {
                     entry.mac = Some(mac);
                     entry.neighbour_up = true;
                     entry.last_seen = now;
@@ -197,9 +203,15 @@ impl Inventory {
 
     /// A resolved mDNS service instance. Invalid names or types are dropped, and so is a host
     /// name outside `.local`: any LAN host may announce any name, and `nas.home.arpa` or a
-    /// public name is the DNS's to give, not the host's.
+    /// public name is the DNS's to give, not the host's. An announcement naming more than
+    /// [`MAX_ANNOUNCED_ADDRESSES`] addresses adds nothing. A host it names that is new takes
+    /// the place of a host without a MAC when the inventory is full, never of one with a MAC
+    /// (that one may be asleep, waiting to be woken); when there is none, it is not added.
     pub fn observe_announcement(&mut self, now: Instant, announcement: &Announcement) {
-        if !is_service_type(&announcement.kind) || announcement.port == 0 {
+        if !is_service_type(&announcement.kind)
+            || announcement.port == 0
+            || announcement.addresses.len() > MAX_ANNOUNCED_ADDRESSES
+        {
             return;
         }
         let host_name = announcement.host_name.trim_end_matches('.').to_owned();
@@ -208,7 +220,7 @@ impl Inventory {
         let service = Service { kind: announcement.kind.clone(), port: announcement.port };
         let expires = now + announcement.ttl;
         for &address in &announcement.addresses {
-            let Some(entry) = self.entry(now, address) else { continue };
+            let Some(entry) = self.entry(now, address, false) else { continue };
             entry.last_seen = now;
             if host_name.is_some() {
                 entry.mdns_name.clone_from(&host_name);
@@ -292,14 +304,21 @@ impl Inventory {
         self.hosts.get(&address).and_then(|e| e.mac)
     }
 
-    /// The entry for `address`, made if there is room (the host seen longest ago goes).
-    fn entry(&mut self, now: Instant, address: Ipv4Addr) -> Option<&mut Entry> {
+    /// The entry for `address`, made if there is room. When the inventory is full, the host
+    /// seen longest ago among those without a MAC goes; a host with a MAC goes only for a
+    /// newcomer `with_mac` (from the neighbour table), and only when every host has one.
+    fn entry(&mut self, now: Instant, address: Ipv4Addr, with_mac: bool) -> Option<&mut Entry> {
         if !self.lan.contains(address) || address == self.lan.addr() || address == self.lan.broadcast() {
             return None;
         }
         if !self.hosts.contains_key(&address) && self.hosts.len() >= self.limits.max_hosts {
-            let oldest = self.hosts.iter().min_by_key(|(_, e)| e.last_seen).map(|(a, _)| *a)?;
-            self.hosts.remove(&oldest);
+            let leaving = self
+                .hosts
+                .iter()
+                .filter(|(_, e)| with_mac || e.mac.is_none())
+                .min_by_key(|(_, e)| (e.mac.is_some(), e.last_seen))
+                .map(|(a, _)| *a)?;
+            self.hosts.remove(&leaving);
         }
         Some(self.hosts.entry(address).or_insert_with(|| Entry::new(now)))
     }
@@ -481,6 +500,43 @@ mod tests {
         assert_eq!(inv.hosts()[0].names, ["nas.local"]);
         inv.observe_announcement(t(2), &Announcement { host_name: "NAS.Local".into(), ..nas_http(60) });
         assert_eq!(inv.hosts()[0].names, ["NAS.Local"], "any case, with or without the trailing dot");
+    }
+
+    #[test]
+    fn an_announcement_with_more_addresses_than_a_host_has_adds_nothing() {
+        let mut inv = inventory();
+        let whole_lan = (1..=254).map(|last| Ipv4Addr::new(192, 168, 0, last)).collect();
+        inv.observe_announcement(t(0), &Announcement { addresses: whole_lan, ..nas_http(60) });
+        assert!(inv.hosts().is_empty(), "one packet does not make 254 hosts");
+        let four = (10..14).map(|last| Ipv4Addr::new(192, 168, 0, last)).collect();
+        inv.observe_announcement(t(0), &Announcement { addresses: four, ..nas_http(60) });
+        assert_eq!(inv.hosts().len(), 4, "a host with a few interfaces is listed under each");
+    }
+
+    #[test]
+    fn a_sleeping_host_with_a_known_mac_outlasts_announced_hosts_when_full() {
+        let mut inv = Inventory::new("192.168.0.0/24".parse().unwrap(), Limits { max_hosts: 3, ..Limits::default() });
+        let sleeper = Ipv4Addr::new(192, 168, 0, 5);
+        inv.observe_neighbour(t(0), sleeper, Some(MAC10));
+        inv.observe_neighbour(t(1), sleeper, None);
+        for last in 100..200u8 {
+            let fake = Announcement {
+                instance: format!("fake{last}._http._tcp.local."),
+                addresses: vec![Ipv4Addr::new(192, 168, 0, last)],
+                ..nas_http(60)
+            };
+            inv.observe_announcement(t(u64::from(last)), &fake);
+        }
+        let kept: Vec<u8> = inv.hosts().iter().map(|h| h.address.octets()[3]).collect();
+        assert_eq!(kept, [5, 198, 199], "announced hosts without a MAC made room for each other");
+        assert_eq!(inv.mac_of(sleeper), Some(MAC10), "it can still be woken");
+
+        let mut inv = Inventory::new("192.168.0.0/24".parse().unwrap(), Limits { max_hosts: 1, ..Limits::default() });
+        inv.observe_neighbour(t(0), sleeper, Some(MAC10));
+        inv.observe_announcement(t(1), &nas_http(60));
+        assert_eq!(inv.mac_of(sleeper), Some(MAC10), "a host without a MAC never pushes out one with a MAC");
+        inv.observe_neighbour(t(2), Ipv4Addr::new(192, 168, 0, 10), Some(MAC10));
+        assert_eq!(inv.mac_of(sleeper), None, "a newcomer with a MAC does, the one seen longest ago first");
     }
 
     #[test]
