@@ -239,17 +239,25 @@ impl Inventory {
         }
     }
 
-    /// The addresses whose reverse name should be asked now; each is marked asked.
-    pub fn reverse_due(&mut self, now: Instant) -> Vec<Ipv4Addr> {
+    /// At most `limit` addresses whose reverse name should be asked now: those never asked
+    /// first, then those asked longest ago. Only these are marked asked; the others stay due
+    /// for the next round.
+    pub fn reverse_due(&mut self, now: Instant, limit: usize) -> Vec<Ipv4Addr> {
         let refresh = self.limits.reverse_refresh;
-        let mut due = Vec::new();
-        for (address, entry) in &mut self.hosts {
-            if entry.reverse_asked.is_none_or(|at| now.saturating_duration_since(at) >= refresh) {
+        let mut due: Vec<(Option<Instant>, Ipv4Addr)> = self
+            .hosts
+            .iter()
+            .filter(|(_, e)| e.reverse_asked.is_none_or(|at| now.saturating_duration_since(at) >= refresh))
+            .map(|(address, e)| (e.reverse_asked, *address))
+            .collect();
+        due.sort_unstable();
+        due.truncate(limit);
+        for (_, address) in &due {
+            if let Some(entry) = self.hosts.get_mut(address) {
                 entry.reverse_asked = Some(now);
-                due.push(*address);
             }
         }
-        due
+        due.into_iter().map(|(_, address)| address).collect()
     }
 
     /// The next host to probe for web ports (opt-in): one without announced services, not
@@ -556,15 +564,30 @@ mod tests {
     }
 
     #[test]
+    fn reverse_names_of_a_big_lan_are_asked_a_batch_per_round_until_all_were() {
+        let mut inv = inventory();
+        let lan: Vec<(Ipv4Addr, Mac)> = (1..=40).map(|last| (Ipv4Addr::new(192, 168, 0, last), MAC10)).collect();
+        inv.observe_neighbours(t(0), &lan);
+        let first = inv.reverse_due(t(0), 32);
+        assert_eq!(first.len(), 32);
+        let second = inv.reverse_due(t(5), 32);
+        assert_eq!(second.len(), 8, "the rest, not the same 32 again");
+        let mut asked = [first, second].concat();
+        asked.sort();
+        assert_eq!(asked, lan.iter().map(|(address, _)| *address).collect::<Vec<_>>());
+        assert!(inv.reverse_due(t(10), 32).is_empty(), "then none until the refresh");
+    }
+
+    #[test]
     fn reverse_names_are_asked_once_per_refresh_and_checked() {
         let mut inv = inventory();
         let printer = Ipv4Addr::new(192, 168, 0, 20);
         inv.observe_neighbours(t(0), &[(printer, MAC10)]);
-        assert_eq!(inv.reverse_due(t(0)), [printer]);
-        assert!(inv.reverse_due(t(1)).is_empty());
+        assert_eq!(inv.reverse_due(t(0), 32), [printer]);
+        assert!(inv.reverse_due(t(1), 32).is_empty());
         inv.observe_reverse_name(printer, Some("Printer.home.arpa."));
         assert_eq!(inv.hosts()[0].names, ["printer.home.arpa"]);
-        assert_eq!(inv.reverse_due(t(601)), [printer]);
+        assert_eq!(inv.reverse_due(t(601), 32), [printer]);
         inv.observe_reverse_name(printer, Some("bad name"));
         assert!(inv.hosts()[0].names.is_empty());
     }

@@ -104,6 +104,10 @@ fn parse_server(text: &str) -> Option<SocketAddr> {
     text.parse::<SocketAddr>().ok().or_else(|| text.parse::<Ipv4Addr>().ok().map(|ip| SocketAddr::from((ip, 53))))
 }
 
+/// Reverse names asked per round at most (each query may wait 2 s for its answer); hosts not
+/// asked stay due for the next round.
+const REVERSE_PER_ROUND: usize = 32;
+
 /// Lines about refused or dropped wake requests, at most 5 a second over all devices; each
 /// allowed line says how many were left out.
 static REFUSAL_LOG: LogLimiter = LogLimiter::new(5);
@@ -314,9 +318,9 @@ pub fn start(relay: &Arc<Relay>) {
             if let Some(server) = reverse_server {
                 let due = {
                     let now = discovery.clock.now();
-                    lock(&discovery.inventory).reverse_due(now)
+                    lock(&discovery.inventory).reverse_due(now, REVERSE_PER_ROUND)
                 };
-                for address in due.into_iter().take(32) {
+                for address in due {
                     let name = reverse::lookup(server, address).await;
                     if let Ok(name) = name {
                         discovery.update(|inventory, _| inventory.observe_reverse_name(address, name.as_deref()));
