@@ -236,8 +236,17 @@ impl Config {
 
     /// Semantic checks serde cannot express. Returns the field at fault and why.
     fn check(&self) -> Result<(), (&'static str, String)> {
-        if !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://")) {
-            return Err(("public_url", format!("`{}` must start with https://", self.public_url)));
+        if let Some(problem) = self.public_url_problem() {
+            return Err(("public_url", format!("`{}` {problem}", self.public_url)));
+        }
+        if self.listen.port() == 0 {
+            return Err((
+                "listen",
+                format!(
+                    "{}: port 0 would be a random one the router cannot forward to; give one, e.g. 443",
+                    self.listen
+                ),
+            ));
         }
         if self.pool.prefix_len() > 29 || self.pool.prefix_len() < 8 {
             return Err(("pool", format!("{} must have a prefix from /8 to /29", self.pool)));
@@ -325,6 +334,24 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// What is wrong with `public_url`, if anything. The relay serves TLS only, and the
+    /// relay's own page must pass its own Origin check (`web::origin`, which takes the page's
+    /// origin from this URL): one that does not would be refused every tunnel, with 403.
+    fn public_url_problem(&self) -> Option<&'static str> {
+        let url = self.public_url.as_str();
+        if !url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://")) {
+            return Some("must start with https:// (the relay serves TLS only)");
+        }
+        let own_page_allowed = crate::web::origin::Origins::of(self).allows(Some(url.as_bytes()));
+        if url.contains(|c: char| c.is_whitespace() || c.is_control())
+            || crate::web::tls::url_host(url).is_none()
+            || !own_page_allowed
+        {
+            return Some("is not a URL like https://home.example.net[:port]");
+        }
+        None
     }
 
     /// Resolves a path from the config against the state directory.
@@ -492,6 +519,33 @@ mod tests {
         let least = "max_connections_per_ip = 1\nmax_unauthenticated_per_ip = 1\n\
                      new_connections_per_ip_per_sec = 1\nnew_connections_per_ip_burst = 1\n";
         Config::parse(&format!("{GOOD}\n[limits]\n{least}"), Path::new("relay.toml")).unwrap();
+    }
+
+    #[test]
+    fn public_url_must_be_https_with_a_host_and_listen_must_name_a_port() {
+        let url = "public_url = \"https://home.example.net\"";
+        let cases: &[(&str, &str, &str)] = &[
+            (url, "public_url = \"https://\"", "public_url"),
+            (url, "public_url = \"https://:8443\"", "public_url"),
+            (url, "public_url = \"https://user@home.example.net\"", "public_url"),
+            (url, "public_url = \"https://home example.net\"", "public_url"),
+            (url, "public_url = \"http://home.example.net\"", "public_url"),
+            (url, "public_url = \"home.example.net\"", "public_url"),
+            ("listen = \"0.0.0.0:443\"", "listen = \"0.0.0.0:0\"", "listen"),
+        ];
+        for (from, to, field) in cases {
+            let (line, got) = error_of(&GOOD.replace(from, to));
+            let want_line = GOOD.lines().position(|l| l == *from).unwrap() + 1;
+            assert_eq!((line, got.as_str()), (want_line, *field), "{to}");
+        }
+        let shown = Config::parse(&GOOD.replace(url, "public_url = \"http://home.example.net\""), Path::new("r"))
+            .unwrap_err()
+            .to_string();
+        assert!(shown.contains("https://"), "{shown}");
+        for fine in ["HTTPS://Home.Example.NET:8443", "https://[::1]:8443", "https://192.168.0.2"] {
+            let text = GOOD.replace(url, &format!("public_url = \"{fine}\""));
+            Config::parse(&text, Path::new("relay.toml")).unwrap();
+        }
     }
 
     #[test]
