@@ -260,15 +260,24 @@ impl Config {
         if !(576..=9000).contains(&self.mtu) {
             return Err(("mtu", format!("{} is outside 576..=9000", self.mtu)));
         }
-        if self.tun_name.is_empty()
-            || self.tun_name.len() > 15
+        if !is_interface_name(&self.tun_name)
             || !self.tun_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(("tun_name", format!("`{}` must be 1-15 letters, digits, - or _", self.tun_name)));
+            return Err((
+                "tun_name",
+                format!("`{}` must be 1-15 letters, digits, - or _, and not all or default", self.tun_name),
+            ));
         }
         if let Some(ifname) = &self.lan_interface {
-            if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ', '"', '\\']) {
-                return Err(("lan_interface", format!("`{ifname}` is not an interface name")));
+            if !is_interface_name(ifname) {
+                return Err((
+                    "lan_interface",
+                    format!(
+                        "`{}` is not the name of one interface (1-15 bytes, no spaces, control characters \
+                         or / : * % \" \\, not . .. all default); `ip link` lists them",
+                        ifname.escape_debug()
+                    ),
+                ));
             }
         }
         for origin in &self.extra_origins {
@@ -370,6 +379,20 @@ impl Config {
             None => dir.join("control.sock"),
         }
     }
+}
+
+/// Whether `name` names one network interface. Linux takes 1-15 bytes, not `.` or `..`, without
+/// `/`, `:` or whitespace (`dev_valid_name`), and `%` only as a template for a new name. `all`
+/// and `default` are the sysctl directories that set every interface
+/// (`/proc/sys/net/ipv4/conf/all/forwarding`) and match no interface in nftables; `*` is a
+/// wildcard there, and `"` and `\` would break the rule's quoting; control characters have no
+/// business in a name.
+fn is_interface_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && !matches!(name, "." | ".." | "all" | "default")
+        && !name
+            .contains(|c: char| c.is_whitespace() || c.is_control() || matches!(c, '/' | ':' | '*' | '%' | '"' | '\\'))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -545,6 +568,38 @@ mod tests {
         for fine in ["HTTPS://Home.Example.NET:8443", "https://[::1]:8443", "https://192.168.0.2"] {
             let text = GOOD.replace(url, &format!("public_url = \"{fine}\""));
             Config::parse(&text, Path::new("relay.toml")).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_interface_name_linux_would_refuse_or_that_names_every_interface_is_refused() {
+        let line = |text: &str, field: &str| text.lines().position(|l| l.starts_with(field)).unwrap() + 1;
+        for bad in [
+            "all",
+            "default",
+            ".",
+            "..",
+            "eth\\t0",
+            "eth 0",
+            " eth0",
+            "eth0\\n",
+            "eth\\u00010",
+            "eth0/1",
+            "eth0:1",
+            "eth*",
+            "",
+            "sixteen-letters0",
+        ] {
+            let text = GOOD.replace("mtu = 1420", &format!("mtu = 1420\nlan_interface = \"{bad}\""));
+            assert_eq!(error_of(&text), (line(&text, "lan_interface"), "lan_interface".into()), "{bad}");
+        }
+        for bad in ["all", "default"] {
+            let text = GOOD.replace("tun_name = \"hometun0\"", &format!("tun_name = \"{bad}\""));
+            assert_eq!(error_of(&text), (line(&text, "tun_name"), "tun_name".into()), "{bad}");
+        }
+        for fine in ["eth0", "enp3s0", "br-lan", "wlan0.100", "fifteen-letters"] {
+            let text = GOOD.replace("mtu = 1420", &format!("mtu = 1420\nlan_interface = \"{fine}\""));
+            assert_eq!(Config::parse(&text, Path::new("relay.toml")).unwrap().lan_interface.as_deref(), Some(fine));
         }
     }
 
