@@ -3,26 +3,38 @@
 //! with no certificate exception (see `hometun_tests::browser::webkit`). It loads the relay's
 //! page by its name, enrols from an invite link, connects, opens the LAN page
 //! `http://192.168.0.10/` in the Open tool, pings the LAN host and looks up its name, and a later
-//! visit reconnects by itself. Screenshots go to `tests/output/`.
+//! visit reconnects by itself. A home web app opens in the launcher's frame on its trusted app
+//! name, served through WebKit's service worker, and fetches a LAN file intact. Screenshots go to
+//! `tests/output/`.
 //!
 //! Needs the page built (`bash scripts/build-page.sh`).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
+use hometun_shared::app_name::AppTarget;
+use hometun_tests::acme::{demand_app_certs, retry, trusted_handshake};
+use hometun_tests::browser::apps_page::{app_name, wait, wait_connected};
 use hometun_tests::browser::{self, webdriver::Session, webkit::WebKitDriver};
 use hometun_tests::lab::{addr, Lab, Node};
 use hometun_tests::relay::{AcmeOptions, Relay, RelayOptions};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
+
+/// The lab CA's root and a relay that gets its certificate from it.
+fn trusted_relay(lab: &Lab) -> anyhow::Result<(String, Relay)> {
+    let ca = lab.start_acme()?;
+    let root = ca.issuing_root()?;
+    let options =
+        RelayOptions { acme: Some(AcmeOptions::from(&ca)), www: Some(browser::page_dist()), ..Default::default() };
+    Ok((root, Relay::start(lab, options)?))
+}
 
 #[test]
 fn safaris_engine_trusts_the_relay_by_name_enrols_and_reaches_the_lan() {
     let lab = Lab::start().expect("lab");
-    let ca = lab.start_acme().expect("ACME CA");
-    let root = ca.issuing_root().expect("pebble's root");
-    let relay = Relay::start(&lab, RelayOptions { acme: Some(AcmeOptions::from(&ca)), ..RelayOptions::default() })
-        .expect("ACME relay");
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
     let driver = WebKitDriver::start(&lab, Node::Wan, &root, &[(addr::DOMAIN, addr::ROUTER_WAN)]).expect("WebKit");
     let page = driver.session(420, 900).expect("MiniBrowser");
     let url = format!("https://{}/", addr::DOMAIN);
@@ -95,6 +107,13 @@ fn use_the_page(page: &Session, relay: &Relay) -> anyhow::Result<()> {
     )?;
     ensure!(frame_text.as_str().unwrap_or_default().contains("Hello from h10"), "frame shows {frame_text}");
     page.screenshot(&out.join("webkit-lan.png"))?;
+    // The status panel counts that traffic (it renders once a second).
+    page.wait_for(
+        "non-zero bytes in and out in the status panel",
+        Duration::from_secs(5),
+        "const s = window.hometun.status(); const shown = document.getElementById('s-bytes').textContent;
+         return s.bytesIn > 0 && s.bytesOut > 0 && !shown.startsWith('0 B') && !shown.endsWith('/ 0 B') ? shown : null",
+    )?;
 
     // Ping tool: replies from the LAN host.
     page.execute(
@@ -133,5 +152,78 @@ fn use_the_page(page: &Session, relay: &Relay) -> anyhow::Result<()> {
         "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' || s === 'welcome' ? s : null",
     )?;
     ensure!(state == "connected", "later visit: page state {state}; error: {:?}", text("s-error")?);
+    Ok(())
+}
+
+/// The bytes of the lab host's `/blob/100000`, fetched by the app page, as SHA-256 hex.
+const FETCH_BLOB: &str = r#"
+const done = arguments[0];
+fetch('/blob/100000', { cache: 'no-store' })
+  .then(async (r) => {
+    const bytes = await r.arrayBuffer();
+    const hash = await crypto.subtle.digest('SHA-256', bytes);
+    const sha = [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    done({ status: r.status, length: bytes.byteLength, sha });
+  })
+  .catch((e) => done({ error: String(e) }));
+"#;
+
+#[test]
+fn a_home_web_app_opens_in_the_launchers_frame_in_safaris_engine() {
+    let lab = Lab::start().expect("lab");
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+    retry(Duration::from_secs(60), || trusted_handshake(&lab, addr::DOMAIN, &root)).expect("the relay's certificate");
+    let lan = std::net::SocketAddrV4::new(addr::HOST10, 80);
+    let name = app_name(lan.into());
+    // The relay gets the app name's certificate as a launcher asks for it when it opens an app.
+    let outcome = demand_app_certs(&lab, &relay, "webkit-apps-cert", None, &[AppTarget::http(lan)]).expect("demand");
+    assert!(outcome[0].is_some_and(|o| o.opens()), "the relay refused {name}: {outcome:?}");
+    retry(Duration::from_secs(60), || trusted_handshake(&lab, &name, &root)).expect("the app name's certificate");
+    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
+    let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
+    let page = driver.session(1200, 900).expect("MiniBrowser");
+    if let Err(e) = use_an_app(&page, &relay, &name) {
+        if let Ok(dir) = browser::output_dir() {
+            let _ = page.screenshot(&dir.join("webkit-app-failed.png"));
+        }
+        eprintln!("WebKitWebDriver log tail:\n{}", driver.log().lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+        panic!("WebKit app: {e:#}");
+    }
+}
+
+fn use_an_app(page: &Session, relay: &Relay, name: &str) -> anyhow::Result<()> {
+    let link = relay.invite("webkit-apps", "1h", None)?.to_link();
+    page.goto(&link)?;
+    wait_connected(page)?;
+    // The Apps card's "Open here": the app opens in the launcher's own frame, which reaches the
+    // tunnel through its parent. (A tab of its own finds no launcher in WebKit: see
+    // docs/web-apps.md, "Known limits".)
+    page.execute(
+        "document.getElementById('apps-address').value = arguments[0]",
+        &[json!(format!("http://{}/", addr::HOST10))],
+    )?;
+    page.click("#apps-open-here")?;
+    wait(
+        page,
+        "the app's frame",
+        Duration::from_secs(20),
+        "return document.querySelector('#apps-viewer iframe') !== null",
+    )?;
+    page.switch_to_frame(Some("#apps-viewer iframe"))?;
+    let at = wait(
+        page,
+        "the LAN host's page in the app's frame",
+        Duration::from_secs(60),
+        "return document.body && document.body.innerText.includes('Hello from h10') ? location.origin : null",
+    )?;
+    ensure!(at == format!("https://{name}").as_str(), "the app's frame shows {at}");
+    let got = page.execute_async(FETCH_BLOB, &[])?;
+    let mut blob = vec![0u8; 100_000];
+    hometun_tests::content::blob_bytes(100_000, 0, &mut blob);
+    let sha = hometun_tests::apps::sha256_hex(&blob);
+    ensure!(got == json!({"status": 200, "length": 100_000, "sha": sha}), "the app's fetch of /blob/100000: {got}");
+    page.switch_to_frame(None)?;
+    page.execute("document.getElementById('apps-viewer').scrollIntoView()", &[])?;
+    page.screenshot(&browser::output_dir()?.join("webkit-app.png"))?;
     Ok(())
 }

@@ -214,6 +214,15 @@ impl<'d> Session<'d> {
         self.command("POST", "execute/async", Some(json!({ "script": script, "args": args })))
     }
 
+    /// Clicks the first element matching `css` as a user does (a WebDriver element click, which
+    /// counts as a user gesture: a popup it opens is not blocked).
+    pub fn click(&self, css: &str) -> anyhow::Result<()> {
+        let element = self.command("POST", "element", Some(json!({ "using": "css selector", "value": css })))?;
+        let id =
+            element.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).context("no element id")?;
+        self.command("POST", &format!("element/{id}/click"), Some(json!({}))).map(|_| ())
+    }
+
     /// Sets the window's size in CSS pixels.
     pub fn set_window_size(&self, width: u32, height: u32) -> anyhow::Result<()> {
         self.command("POST", "window/rect", Some(json!({ "width": width, "height": height }))).map(|_| ())
