@@ -1,6 +1,7 @@
 //! The relay's settings (`DIR/relay.toml`): every knob in one file, checked completely before
 //! anything starts. A bad file yields an error naming the line and the field.
 
+use hometun_shared::control::MAX_LIST_LEN;
 use hometun_shared::ipv4::Network;
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -279,6 +280,12 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if self.dns.len() > MAX_LIST_LEN {
+            return Err((
+                "dns",
+                format!("{} servers, but a device can be sent at most {MAX_LIST_LEN}", self.dns.len()),
+            ));
         }
         for origin in &self.extra_origins {
             if !crate::web::origin::is_origin(origin) {
@@ -601,6 +608,17 @@ mod tests {
             let text = GOOD.replace("mtu = 1420", &format!("mtu = 1420\nlan_interface = \"{fine}\""));
             assert_eq!(Config::parse(&text, Path::new("relay.toml")).unwrap().lan_interface.as_deref(), Some(fine));
         }
+    }
+
+    #[test]
+    fn more_dns_servers_than_a_device_can_be_told_are_refused() {
+        let servers = |n: u8| (1..=n).map(|i| format!("\"192.168.0.{i}\"")).collect::<Vec<_>>().join(", ");
+        let text = GOOD.replace("mtu = 1420", &format!("mtu = 1420\ndns = [{}]", servers(65)));
+        assert_eq!(error_of(&text), (9, "dns".to_owned()));
+        let shown = Config::parse(&text, Path::new("relay.toml")).unwrap_err().to_string();
+        assert!(shown.contains("65 servers") && shown.contains("at most 64"), "{shown}");
+        let text = GOOD.replace("mtu = 1420", &format!("mtu = 1420\ndns = [{}]", servers(64)));
+        assert_eq!(Config::parse(&text, Path::new("relay.toml")).unwrap().dns.len(), 64);
     }
 
     #[test]

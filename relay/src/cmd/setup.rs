@@ -118,6 +118,7 @@ fn flag_of(field: &str) -> Option<&'static str> {
         "pool" => "--pool",
         "tun_name" => "--tun-name",
         "mtu" => "--mtu",
+        "dns" => "--dns",
         "domain" => "--domain",
         "email" => "--acme-email",
         "directory" => "--acme-directory",
