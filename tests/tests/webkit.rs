@@ -4,7 +4,9 @@
 //! page by its name, enrols from an invite link, connects, opens the LAN page
 //! `http://192.168.0.10/` in the Open tool, pings the LAN host and looks up its name, and a later
 //! visit reconnects by itself. A home web app opens in the launcher's frame on its trusted app
-//! name, served through WebKit's service worker, and fetches a LAN file intact. Screenshots go to
+//! name, served through WebKit's service worker, and fetches a LAN file intact. A shell on a real
+//! OpenSSH server of the LAN answers a command, in UTF-8 both ways, and a desktop of a real VNC
+//! server (TigerVNC's Xvnc) shows its colour on the page's canvas. Screenshots go to
 //! `tests/output/`.
 //!
 //! Needs the page built (`bash scripts/build-page.sh`).
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use hometun_shared::app_name::AppTarget;
 use hometun_tests::acme::{demand_app_certs, retry, trusted_handshake};
+use hometun_tests::apps::sshd::{self, Sshd};
+use hometun_tests::apps::vnc::VncServer;
 use hometun_tests::browser::apps_page::{app_name, wait, wait_connected};
 use hometun_tests::browser::{self, webdriver::Session, webkit::WebKitDriver};
 use hometun_tests::lab::{addr, Lab, Node};
@@ -225,5 +229,105 @@ fn use_an_app(page: &Session, relay: &Relay, name: &str) -> anyhow::Result<()> {
     page.switch_to_frame(None)?;
     page.execute("document.getElementById('apps-viewer').scrollIntoView()", &[])?;
     page.screenshot(&browser::output_dir()?.join("webkit-app.png"))?;
+    Ok(())
+}
+
+#[test]
+fn a_shell_by_password_in_safaris_engine() {
+    let lab = Lab::start().expect("lab");
+    let sshd = Sshd::start(&lab, Node::Host10, addr::HOST10).expect("sshd on the LAN host");
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+    retry(Duration::from_secs(60), || trusted_handshake(&lab, addr::DOMAIN, &root)).expect("the relay's certificate");
+    let driver = WebKitDriver::start(&lab, Node::Wan, &root, &[(addr::DOMAIN, addr::ROUTER_WAN)]).expect("WebKit");
+    let page = driver.session(1200, 900).expect("MiniBrowser");
+    if let Err(e) = use_a_shell(&page, &relay, &sshd) {
+        if let Ok(dir) = browser::output_dir() {
+            let _ = page.screenshot(&dir.join("webkit-ssh-failed.png"));
+        }
+        panic!("WebKit shell: {e:#}\nsshd log:\n{}", sshd.log());
+    }
+}
+
+fn use_a_shell(page: &Session, relay: &Relay, sshd: &Sshd) -> anyhow::Result<()> {
+    page.goto(&relay.invite("webkit-shell", "1h", None)?.to_link())?;
+    wait_connected(page)?;
+    let key = sshd.host_key_fingerprint()?;
+    let options = json!({"host": addr::HOST10.to_string(), "port": sshd::PORT, "user": sshd::USER,
+        "password": sshd::PASSWORD, "trustNewHostKey": true, "cols": 100, "rows": 30});
+    let opened = page.execute_async(
+        "const [options, done] = arguments;
+         window.hometun.ssh(options).then((s) => {
+           window.__ssh = s; window.__out = '';
+           s.onData((text) => { window.__out += text; });
+           done('ok ' + s.hostKey);
+         }, (e) => done('error: ' + e.code + ': ' + e.message));",
+        &[options],
+    )?;
+    ensure!(opened == format!("ok {key}").as_str(), "password login: {opened} (server key {key})");
+    for (keys, expected) in [
+        ("echo hometun-$((6*7))\n", "hometun-42"),
+        ("w='grüße ✓'; echo \"$w $(printf %s \"$w\" | wc -c)\"\n", "grüße ✓ 11"),
+    ] {
+        page.execute_async(
+            "const [keys, done] = arguments; window.__ssh.write(keys).then(() => done(true), e => done(String(e)))",
+            &[json!(keys)],
+        )?;
+        let script = format!("return window.__out.includes({}) ? true : null", json!(expected));
+        wait(page, expected, WAIT, &script).with_context(|| {
+            format!("output so far: {}", page.execute("return window.__out", &[]).unwrap_or_default())
+        })?;
+    }
+    Ok(())
+}
+
+/// The colour the lab's desktop paints its whole screen.
+const GREEN: [u8; 3] = [0x12, 0xa3, 0x5b];
+
+#[test]
+fn a_desktop_shows_in_safaris_engine() {
+    let lab = Lab::start().expect("lab");
+    let _desktop = VncServer::start(&lab, Node::Host10, (addr::HOST10, 5900).into(), "lab-desktop", None, GREEN)
+        .expect("VNC server");
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+    retry(Duration::from_secs(60), || trusted_handshake(&lab, addr::DOMAIN, &root)).expect("the relay's certificate");
+    let driver = WebKitDriver::start(&lab, Node::Wan, &root, &[(addr::DOMAIN, addr::ROUTER_WAN)]).expect("WebKit");
+    let page = driver.session(1100, 900).expect("MiniBrowser");
+    if let Err(e) = see_the_desktop(&page, &relay) {
+        if let Ok(dir) = browser::output_dir() {
+            let _ = page.screenshot(&dir.join("webkit-vnc-failed.png"));
+        }
+        panic!("WebKit desktop: {e:#}");
+    }
+}
+
+fn see_the_desktop(page: &Session, relay: &Relay) -> anyhow::Result<()> {
+    page.goto(&relay.invite("webkit-desk", "1h", None)?.to_link())?;
+    wait_connected(page)?;
+    page.execute(
+        "document.getElementById('desktop-host').value = arguments[0]; \
+         document.getElementById('desktop-open').click();",
+        &[json!(addr::HOST10.to_string())],
+    )?;
+    wait(
+        page,
+        "the desktop to connect",
+        WAIT,
+        "return document.getElementById('desktop-viewer').dataset.vncState === 'connected'",
+    )?;
+    // Two points far apart: the whole screen, not a corner, has the desktop's colour.
+    let pixels = "const c = document.querySelector('#desktop-viewer canvas'); \
+        if (!c || c.width < 601 || c.height < 381) return null; \
+        const at = (x, y) => Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data.slice(0, 3)); \
+        const a = at(10, 10), b = at(600, 380); \
+        return a.join() === arguments[0].join() && b.join() === arguments[0].join() ? true : null";
+    let deadline = Instant::now() + WAIT;
+    while page.execute(pixels, &[json!(GREEN)])? != true {
+        ensure!(Instant::now() < deadline, "the canvas never showed the desktop's colour {GREEN:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let title = page.execute("return document.querySelector('#desktop-viewer .vnc-title').textContent", &[])?;
+    ensure!(title.as_str().is_some_and(|t| t.contains("lab-desktop")), "the viewer's title is {title}");
+    page.execute("document.getElementById('desktop-viewer').scrollIntoView()", &[])?;
+    page.screenshot(&browser::output_dir()?.join("webkit-vnc.png"))?;
     Ok(())
 }
