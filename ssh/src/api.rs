@@ -19,6 +19,7 @@ use crate::client::{self, Client, HostKeyPolicy, HostKeyQuestion, Login, PromptQ
 use crate::device_key::{self, KeyStore};
 use crate::error::SshError;
 use crate::known_hosts::{self, PinStore};
+use crate::options;
 
 /// `localStorage` key of the host key pins.
 const PINS_KEY: &str = "hometun.ssh.hostKeys";
@@ -89,6 +90,12 @@ fn get(options: &JsValue, name: &str) -> JsValue {
     Reflect::get(options, &name.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// `options[name]` as given: `None` when absent, NaN when not a number.
+fn given_number(options: &JsValue, name: &str) -> Option<f64> {
+    let value = get(options, name);
+    (!value.is_undefined() && !value.is_null()).then(|| value.as_f64().unwrap_or(f64::NAN))
+}
+
 fn number(options: &JsValue, name: &str, default: u32) -> u32 {
     get(options, name).as_f64().filter(|n| n.is_finite() && *n >= 1.0 && *n <= 10_000.0).map_or(default, |n| n as u32)
 }
@@ -135,7 +142,7 @@ pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, J
     if host.is_empty() || user.is_empty() {
         return Err(js_error(SshError::InvalidArgument("host and user are needed".into())));
     }
-    let port = number(&options, "port", 22);
+    let port = options::port(given_number(&options, "port")).map_err(js_error)?;
     let target = format!("{host}:{port}");
     let password = get(&options, "password").as_string().filter(|p| !p.is_empty()).map(Zeroizing::new);
     let key = if get(&options, "key").is_truthy() {

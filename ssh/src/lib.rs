@@ -5,6 +5,7 @@
 //! - [`client`]: one login with a terminal over any byte stream (host key check, public key /
 //!   password / keyboard-interactive login, PTY and shell).
 //! - [`known_hosts`]: host keys trusted on first use, pinned per `host:port`.
+//! - [`options`]: what `connect` takes from JavaScript, checked.
 //! - [`device_key`]: the device's Ed25519 key, made in the browser.
 //! - [`error`]: the one error enum.
 //! - In the browser only: `bridge` (the JavaScript connection as a tokio stream) and `api`
@@ -14,6 +15,7 @@ pub mod client;
 pub mod device_key;
 pub mod error;
 pub mod known_hosts;
+pub mod options;
 
 #[cfg(target_arch = "wasm32")]
 pub mod api;

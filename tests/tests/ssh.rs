@@ -9,7 +9,7 @@
 //! killed) is reported as a dropped connection, to the API's `onClose` and in the card, within
 //! seconds; a reinstalled server (new host key) is refused with
 //! both fingerprints named, and accepted after the old key is forgotten; a device whose allow
-//! list lacks the SSH port gets a clear error at once.
+//! list lacks the SSH port gets a clear error at once. A pin names the port given (22222, not 22).
 //!
 //! Needs the page built (`bash scripts/build-page.sh`).
 
@@ -45,14 +45,14 @@ fn ssh_in_the_page_logs_in_by_password_and_key_pins_the_host_key_and_respects_th
     eprintln!("lab, sshd, relay and chromedriver up after {:.1?}", started.elapsed());
 
     let page = driver.session(&browser::chromium_args(&spki), 1200, 900).expect("Chromium");
-    if let Err(e) = scenario(&page, &mut sshd, &link, &narrow) {
+    if let Err(e) = scenario(&page, &lab, &mut sshd, &link, &narrow) {
         let shot = screenshot(&page, "ssh-failed");
         panic!("{e:#}\nscreenshot: {shot:?}\n{}\nsshd log:\n{}", describe(&page), sshd.log());
     }
     eprintln!("ssh test passed in {:.1?}", started.elapsed());
 }
 
-fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> anyhow::Result<()> {
+fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: &str) -> anyhow::Result<()> {
     connect(page, link)?;
     let host = addr::HOST10.to_string();
     let first_key = sshd.host_key_fingerprint()?;
@@ -78,6 +78,7 @@ fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> an
     let closed = close(page)?;
     ensure!(closed == "you closed the session", "closing said {closed:?}");
     eprintln!("ssh: resize seen by stty size; close: {closed}");
+    a_pin_names_the_port_given(page, lab, &host)?;
 
     // Key login: the page's own key, once authorised, logs in without a password.
     let public = page.execute_async(
@@ -224,6 +225,34 @@ fn scenario(page: &Session<'_>, sshd: &mut Sshd, link: &str, narrow: &str) -> an
     );
     ensure!(asked.elapsed() < Duration::from_secs(5), "the ACL error took {:?}", asked.elapsed());
     eprintln!("ssh: ACL without the SSH port: {denied}");
+    Ok(())
+}
+
+/// A host key is pinned under the port given: sshd answers on 22222 too (an nftables redirect
+/// on the LAN host), and its pin is `host:22222`, not the default's `host:22`.
+fn a_pin_names_the_port_given(page: &Session<'_>, lab: &Lab, host: &str) -> anyhow::Result<()> {
+    for command in [
+        "add table ip hometun_ssh_test",
+        "add chain ip hometun_ssh_test pre { type nat hook prerouting priority -100; }",
+        "add rule ip hometun_ssh_test pre tcp dport 22222 redirect to :2222",
+    ] {
+        let out = lab.exec(Node::Host10, "nft", [command])?;
+        ensure!(out.status.success(), "nft {command}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let opened = open(
+        page,
+        json!({"host": host, "port": 22222, "user": sshd::USER, "password": sshd::PASSWORD, "trustNewHostKey": true}),
+    )?;
+    ensure!(opened.starts_with("ok "), "login on port 22222: {opened}");
+    close(page)?;
+    let pins =
+        page.execute("return Object.keys(JSON.parse(localStorage.getItem('hometun.ssh.hostKeys') || '{}'))", &[])?;
+    let pins: Vec<&str> = pins.as_array().context("pins")?.iter().filter_map(Value::as_str).collect();
+    ensure!(
+        pins.contains(&format!("{host}:22222").as_str()) && !pins.contains(&format!("{host}:22").as_str()),
+        "the pins after a login on port 22222: {pins:?}"
+    );
+    eprintln!("ssh: pins {pins:?}");
     Ok(())
 }
 
