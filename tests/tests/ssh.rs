@@ -9,7 +9,8 @@
 //! killed) is reported as a dropped connection, to the API's `onClose` and in the card, within
 //! seconds; a reinstalled server (new host key) is refused with
 //! both fingerprints named, and accepted after the old key is forgotten; a device whose allow
-//! list lacks the SSH port gets a clear error at once. A pin names the port given (22222, not 22).
+//! list lacks the SSH port gets a clear error at once. A pin names the port given (22222, not 22);
+//! bad input in the card leaves its open session alone.
 //!
 //! Needs the page built (`bash scripts/build-page.sh`).
 
@@ -144,6 +145,7 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     wait(page, "the terminal to say the session ended", WAIT,
         "const s = document.getElementById('terminal-screen'); return s.dataset.sshState === 'closed' && document.getElementById('terminal-status').textContent.includes('exit status 0')")?;
     eprintln!("ssh: the Terminal card: {}", text(page, "terminal-status")?);
+    bad_input_leaves_the_card_session_open(page, &host)?;
 
     // The server dies under a running session (its session processes killed, no SSH goodbye):
     // the session's onClose callback says the connection dropped, and the Terminal card shows
@@ -229,7 +231,8 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
 }
 
 /// A host key is pinned under the port given: sshd answers on 22222 too (an nftables redirect
-/// on the LAN host), and its pin is `host:22222`, not the default's `host:22`.
+/// on the LAN host), and its pin is `host:22222`, not the default's `host:22`. A port that is not
+/// one is refused as every other failure is (`HometunError`, `invalid-argument`).
 fn a_pin_names_the_port_given(page: &Session<'_>, lab: &Lab, host: &str) -> anyhow::Result<()> {
     for command in [
         "add table ip hometun_ssh_test",
@@ -252,7 +255,71 @@ fn a_pin_names_the_port_given(page: &Session<'_>, lab: &Lab, host: &str) -> anyh
         pins.contains(&format!("{host}:22222").as_str()) && !pins.contains(&format!("{host}:22").as_str()),
         "the pins after a login on port 22222: {pins:?}"
     );
-    eprintln!("ssh: pins {pins:?}");
+    let refused = page.execute_async(
+        "const [options, done] = arguments;
+         window.hometun.ssh(options).then((s) => { s.close(); done('opened'); }, (e) => done(`${e.name} ${e.code}`));",
+        &[json!({"host": host, "port": 70000, "user": sshd::USER, "password": sshd::PASSWORD})],
+    )?;
+    ensure!(refused == "HometunError invalid-argument", "port 70000 gave {refused}");
+    eprintln!("ssh: pins {pins:?}; port 70000: {refused}");
+    Ok(())
+}
+
+/// The card's state (`data-ssh-state` of the terminal).
+const CARD_STATE: &str = "return document.getElementById('terminal-screen').dataset.sshState";
+
+/// Input that cannot be a connection (port 70000, the form's own check bypassed as a script
+/// could) is refused in the card's status line while its open session goes on; then Disconnect
+/// closes that session.
+fn bad_input_leaves_the_card_session_open(page: &Session<'_>, host: &str) -> anyhow::Result<()> {
+    if page.execute(CARD_STATE, &[])? != "open" {
+        submit_card(page, host, sshd::PORT)?;
+    }
+    wait(page, "the card's session", WAIT,
+        "const s = document.getElementById('terminal-screen'); return s.dataset.sshState === 'open' && s.terminalText().includes('$ ')")?;
+    page.execute(
+        "document.getElementById('terminal-port').value = '70000';
+         document.getElementById('terminal-form').dispatchEvent(new Event('submit', { cancelable: true }));",
+        &[],
+    )?;
+    wait(
+        page,
+        "the refusal in the status line",
+        WAIT,
+        "return document.getElementById('terminal-status').textContent.includes('70000')",
+    )?;
+    page.execute("document.getElementById('terminal-port').value = arguments[0]", &[json!(sshd::PORT)])?;
+    let state = page.execute(CARD_STATE, &[])?;
+    ensure!(state == "open", "bad input ended the session ({state}): {}", text(page, "terminal-status")?);
+    page.execute("document.querySelector('#terminal-screen .xterm-helper-textarea').focus()", &[])?;
+    page.cdp("Input.insertText", json!({"text": "echo still-$((40+2))"}))?;
+    page.cdp(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
+    )?;
+    wait(
+        page,
+        "the session to go on after bad input",
+        WAIT,
+        "return document.getElementById('terminal-screen').terminalText().includes('\\nstill-42')",
+    )?;
+    page.execute("document.getElementById('terminal-close').click()", &[])?;
+    wait(page, "the card's session to close", WAIT, &format!("{CARD_STATE} === 'closed'"))?;
+    eprintln!("ssh: bad input in the card left the session open");
+    Ok(())
+}
+
+/// Fills in the Terminal card (`host:port`, the lab user, password login) and submits it.
+fn submit_card(page: &Session<'_>, host: &str, port: u16) -> anyhow::Result<()> {
+    page.execute(
+        "document.getElementById('terminal-host').value = arguments[0];
+         document.getElementById('terminal-port').value = arguments[1];
+         document.getElementById('terminal-user').value = arguments[2];
+         document.getElementById('terminal-auth').value = 'password';
+         document.getElementById('terminal-password').value = arguments[3];
+         document.querySelector('#terminal-form button[type=submit]').click();",
+        &[json!(host), json!(port), json!(sshd::USER), json!(sshd::PASSWORD)],
+    )?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 //! tunnel's own TCP). A person sees the desktop's colour on the page's canvas, types a key that
 //! the desktop receives, copies text both ways, logs in with the password (a wrong one is refused in plain words), gets
 //! a clear message for a port the relay does not let the device reach, and is told when the
-//! desktop goes away.
+//! desktop goes away. Input that cannot be a desktop leaves the desktop shown alone.
 //!
 //! Needs root, the page built (`bash scripts/build-page.sh`) and Debian's
 //! tigervnc-standalone-server, tigervnc-tools, x11-xserver-utils, x11-utils and xclip
@@ -249,6 +249,32 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         screenshot(&page, "vnc-desktop");
         let ended = wait(&page, "the first desktop to end", WAIT, "return window.firstEnded")?;
         ensure!(ended == "Disconnected.", "the first desktop ended with {ended}");
+        Ok(())
+    });
+
+    // Input that cannot be a desktop (a port that is not one, no host, a host the access list
+    // lacks) on an element showing one: refused, and the desktop shown goes on.
+    step(&page, "bad input keeps the desktop", || {
+        let shown = open_by_api(
+            &page,
+            "vnc-kept",
+            json!({"host": addr::HOST10.to_string(), "port": 5901, "password": PASSWORD}),
+        )?;
+        ensure!(shown["ok"] == true, "the desktop to keep: {shown}");
+        let refused = page.execute_async(
+            "const [host, done] = arguments; const el = document.getElementById('vnc-kept'); \
+             const attempt = (options) => window.hometun.vnc(el, options).then(() => 'opened', (e) => e.code); \
+             (async () => [await attempt({ host, port: 70000 }), await attempt({ host: '' }), \
+                           await attempt({ host: '192.168.0.20' }), el.dataset.vncState, \
+                           el.hometunVncSession === window['vnc-kept']])().then(done);",
+            &[json!(addr::HOST10.to_string())],
+        )?;
+        ensure!(
+            refused == json!(["invalid-argument", "invalid-argument", "vnc-not-allowed", "connected", true]),
+            "bad input on an element showing a desktop: {refused}"
+        );
+        wait_for_colour(&page, "#vnc-kept", BLUE)?;
+        page.execute_async("const done = arguments[0]; window['vnc-kept'].disconnect().then(done)", &[])?;
         Ok(())
     });
 

@@ -107,13 +107,7 @@ export async function openVnc(api, element, options = {}) {
   if (!(element instanceof Element)) throw vncError('invalid-argument', 'hometun.vnc needs an element to show the desktop in');
   const host = String(options.host || '').trim();
   const port = options.port == null || options.port === '' ? DEFAULT_PORT : Number(options.port);
-  // One session per element: a desktop still shown (or still asking for its password) here ends.
-  if (element.hometunVncSession) {
-    element.hometunVncSession.disconnect();
-    delete element.hometunVncSession;
-  }
-  element.dataset.vncState = 'connecting';
-  element.replaceChildren(Object.assign(document.createElement('p'), { className: 'hint', textContent: `Connecting to ${host}:${port}…` }));
+  const shown = element.hometunVncSession;
   try {
     if (!host) throw vncError('invalid-argument', 'Type the address of the computer whose desktop to open');
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw vncError('invalid-argument', `${options.port} is not a port`);
@@ -121,9 +115,17 @@ export async function openVnc(api, element, options = {}) {
     if (denied) throw vncError('vnc-not-allowed', denied);
   } catch (error) {
     const failure = error.name === 'VncError' ? error : connectFailure(error, host, port);
-    showFailure(element, failure);
+    // A desktop still shown (or asking for its password) here stays: the error is only thrown.
+    if (!shown || !['connecting', 'connected'].includes(shown.state)) showFailure(element, failure);
     throw failure;
   }
+  // One session per element: the desktop shown here before ends.
+  if (shown) {
+    shown.disconnect();
+    delete element.hometunVncSession;
+  }
+  element.dataset.vncState = 'connecting';
+  element.replaceChildren(Object.assign(document.createElement('p'), { className: 'hint', textContent: `Connecting to ${host}:${port}…` }));
   const viewer = import(VIEWER);
   let connection;
   try {
@@ -181,6 +183,7 @@ function buildCard() {
       <button id="desktop-open" type="submit">Open desktop</button>
     </form>
     <datalist id="desktop-recent"></datalist>
+    <p id="desktop-refused" class="error" role="alert" hidden></p>
     <p class="hint">A VNC server on a computer at home (port 5900 unless it says otherwise), shown here through the tunnel.</p>
     <div id="desktop-viewer" hidden></div>`;
   return card;
@@ -227,6 +230,8 @@ export function setupDesktop(api) {
     const password = $('desktop-password').value;
     $('desktop-password').value = '';
     const viewer = $('desktop-viewer');
+    const refused = $('desktop-refused');
+    refused.hidden = true;
     viewer.hidden = false;
     try {
       const session = await openVnc(api, viewer, {
@@ -238,8 +243,12 @@ export function setupDesktop(api) {
       remember(host, port);
       renderRecent();
       session.focus();
-    } catch (_) {
-      // The viewer shows what went wrong.
+    } catch (error) {
+      // The viewer shows what went wrong, unless it still shows a desktop.
+      if (viewer.dataset.vncState !== 'error') {
+        refused.textContent = describeError(error);
+        refused.hidden = false;
+      }
     }
   });
 

@@ -44,12 +44,35 @@ function describeRules(rules) {
     .join(', ') || 'no TCP at all';
 }
 
-function notAllowed(host, port) {
-  const error = new Error(`This device may not reach ${host}:${port}: the relay allows it only ${describeRules(allowRules)}. `
-    + `Ask whoever runs the relay to allow TCP port ${port} on ${host} for this device.`);
+/** An Error as the tunnel's are: `name` HometunError and a `code`. */
+function hometunError(code, message) {
+  const error = new Error(message);
   error.name = 'HometunError';
-  error.code = 'not-allowed';
+  error.code = code;
   return error;
+}
+
+function notAllowed(host, port) {
+  return hometunError('not-allowed', `This device may not reach ${host}:${port}: the relay allows it only ${describeRules(allowRules)}. `
+    + `Ask whoever runs the relay to allow TCP port ${port} on ${host} for this device.`);
+}
+
+/**
+ * Checks the options of `hometun.ssh` before anything is opened or closed: resolves to
+ * `{host, port}`, or rejects with code `invalid-argument` or `not-allowed`.
+ */
+async function checkTarget(api, options) {
+  const host = String(options.host || '').trim();
+  const port = Number(options.port ?? 22);
+  if (!host || !options.user) throw hometunError('invalid-argument', 'host and user are needed');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw hometunError('invalid-argument', `port ${options.port} is not a port`);
+  let address = host;
+  if (ipNumber(host) == null && allowRules.length) {
+    const found = await api.resolve(host);
+    address = (found && found[0]) || host;
+  }
+  if (!allowed(allowRules, address, port)) throw notAllowed(host, port);
+  return { host, port };
 }
 
 /**
@@ -58,18 +81,8 @@ function notAllowed(host, port) {
  * at once with code `not-allowed`.
  */
 export async function openSsh(api, options = {}) {
-  const host = String(options.host || '').trim();
-  const port = Number(options.port ?? 22);
-  if (!host || !options.user) throw Object.assign(new Error('host and user are needed'), { code: 'invalid-argument' });
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw Object.assign(new Error(`port ${options.port} is not a port`), { code: 'invalid-argument' });
-  let address = host;
-  if (ipNumber(host) == null && allowRules.length) {
-    const found = await api.resolve(host);
-    address = (found && found[0]) || host;
-  }
-  if (!allowed(allowRules, address, port)) throw notAllowed(host, port);
-  const ssh = await sshModule();
-  return ssh.open(api, { ...options, host, port });
+  const target = await checkTarget(api, options);
+  return (await sshModule()).open(api, { ...options, ...target });
 }
 
 /** `hometun.sshPublicKey()`: the device's SSH public key as one OpenSSH line (made on first use). */
@@ -111,7 +124,24 @@ function setState(state, message = '') {
   $('terminal-close').disabled = state !== 'open' && state !== 'connecting';
 }
 
+/** Input the card cannot connect with: said in the status line; an open session goes on. */
+function refuse(error) {
+  if (!current) {
+    setState('error', describeError(error));
+    return;
+  }
+  $('terminal-status').textContent = describeError(error);
+  $('terminal-status').className = 'error';
+}
+
 async function startTerminal(api, options) {
+  let checked;
+  try {
+    checked = await checkTarget(api, options);
+  } catch (error) {
+    refuse(error);
+    return;
+  }
   if (current) current.close();
   const screen = $('terminal-screen');
   screen.hidden = false;
@@ -132,8 +162,9 @@ async function startTerminal(api, options) {
   };
   let session;
   try {
-    session = await openSsh(api, {
+    session = await (await sshModule()).open(api, {
       ...options,
+      ...checked,
       cols: term.cols,
       rows: term.rows,
       askHostKey: ({ target, fingerprint }) => window.confirm(
