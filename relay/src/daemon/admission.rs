@@ -270,7 +270,8 @@ impl Relay {
     }
 
     /// Revokes client `name` and asks its live session, if any, to close. Returns whether a
-    /// session was told to close. The store lock is held throughout (see
+    /// session was told to close. When the revocation cannot be saved nothing changes: the
+    /// client stays admitted and its session open. The store lock is held throughout (see
     /// [`Relay::admit_and_join`]).
     pub fn revoke(&self, name: &str) -> anyhow::Result<bool> {
         let mut store = self.store();
@@ -625,5 +626,28 @@ mod tests {
             assert!(answer.is_ok(), "{:?}", answer.err());
         }
         assert_eq!(relay.store().registry.clients.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_revoke_whose_write_fails_changes_nothing_and_the_device_keeps_its_tunnel() {
+        let dir = tempfile::tempdir().unwrap();
+        let (relay, ids) = relay_with_invites(dir.path(), 1);
+        let key = new_device();
+        let (kick, mut kicked) = tokio::sync::mpsc::channel(1);
+        let make_live = live(&relay, dir.path().to_owned(), Arc::new(Mutex::new(Vec::new())));
+        let with_kick: MakeLive = Box::new(move |admitted: &Admitted| LiveSession { kick, ..make_live(admitted) });
+        let (admitted, _live) = relay.admit_and_join(Admission::Enrol { id: ids[0] }, key, with_kick).await.unwrap();
+
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let refused = relay.revoke(&admitted.name).expect_err("the write fails");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+
+        assert!(!relay.store().registry.by_key(&key).unwrap().revoked, "not revoked in memory");
+        let hello = Hello { client_key: key, intent: Intent::Connect };
+        assert!(relay.decide(hello).await.is_ok(), "the device may still connect");
+        assert!(format!("{refused:#}").contains("nothing was changed"), "{refused:#}");
+        assert!(kicked.try_recv().is_err(), "its session was not told to close");
+        assert!(relay.revoke(&admitted.name).unwrap(), "once the directory is fixed, its session is told");
+        assert_eq!(kicked.try_recv().ok(), Some(CloseReason::Revoked));
     }
 }

@@ -2,7 +2,7 @@
 //! commands (when no relay runs) perform, so there is one implementation of each.
 
 use super::invites::InviteRecord;
-use super::store::Store;
+use super::store::{Snapshot, Store};
 use super::unix_now;
 use crate::admin::proto::{ClientInfo, InviteInfo};
 use crate::config::Config;
@@ -44,9 +44,10 @@ pub fn create_invite(
         expires: now.saturating_add(ttl_secs),
         used_by: None,
     };
+    let before = store.snapshot();
     store.invites.prune(now, 7 * 86400);
     store.invites.add(record);
-    store.save_invites()?;
+    save_or_undo(store, before, Store::save_invites)?;
     Ok(InviteInfo {
         link: invite.to_link(),
         name: name.to_owned(),
@@ -107,11 +108,26 @@ pub fn client_infos(store: &Store, online: Option<OnlineLookup<'_>>) -> Vec<Clie
         .collect()
 }
 
-/// Revokes the client `name` and saves; returns its key.
+/// Revokes the client `name` and saves; returns its key. When the save fails the client is
+/// left as it was, in memory too (a running relay goes on admitting it), and the error says so.
 pub fn revoke(store: &mut Store, name: &str) -> anyhow::Result<PublicKey> {
+    let before = store.snapshot();
     let key = store.registry.revoke(name)?;
-    store.save_clients()?;
+    save_or_undo(store, before, Store::save_clients)?;
     Ok(key)
+}
+
+/// Saves the file `save` writes. When that fails, puts the state back to `before`, in memory
+/// and in the file should the failure have come after it was replaced, so that the action
+/// changed nothing: a change that held in memory only would vanish at the next start, after
+/// the relay had acted on it.
+fn save_or_undo(store: &mut Store, before: Snapshot, save: fn(&Store) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let Err(e) = save(store) else { return Ok(()) };
+    store.restore(before);
+    if let Err(again) = save(store) {
+        tracing::warn!("could not put the state file back: {again:#}");
+    }
+    Err(anyhow::anyhow!("{e:#} (nothing was changed)"))
 }
 
 #[cfg(test)]
@@ -162,5 +178,66 @@ mod tests {
         invite(&mut store, &config, &rules(63)).expect("63 networks and the pool fit");
         let ports = (1..=64).map(|p| format!("192.168.0.10:{p}")).collect::<Vec<_>>().join(",");
         invite(&mut store, &config, &ports).expect("64 rules to one network: two routes");
+    }
+
+    /// Makes every state write in `dir` fail (a directory others may write to is refused).
+    fn break_writes(dir: &Path, broken: bool) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if broken { 0o777 } else { 0o700 };
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn an_invite_whose_write_fails_is_not_kept_and_the_error_says_nothing_changed() {
+        let (dir, mut store, config) = setup();
+        invite(&mut store, &config, "192.168.0.0/24").unwrap();
+        let before = std::fs::read(dir.path().join("invites.json")).unwrap();
+
+        break_writes(dir.path(), true);
+        let refused = format!("{:#}", invite(&mut store, &config, "192.168.0.0/24").expect_err("write fails"));
+        break_writes(dir.path(), false);
+
+        assert_eq!(store.invites.invites.len(), 1, "the failed invite is not usable in memory either");
+        assert!(refused.contains("nothing was changed"), "{refused}");
+        assert_eq!(std::fs::read(dir.path().join("invites.json")).unwrap(), before);
+        invite(&mut store, &config, "192.168.0.0/24").expect("works once the directory is fixed");
+    }
+
+    #[test]
+    fn a_revoke_whose_write_fails_leaves_the_client_as_it_was_and_says_so() {
+        let (dir, mut store, _config) = setup();
+        let key = PublicKey::from_bytes([3; 32]);
+        enrol(&mut store, "phone", key);
+        let before = std::fs::read(dir.path().join("clients.json")).unwrap();
+
+        break_writes(dir.path(), true);
+        let refused = format!("{:#}", revoke(&mut store, "phone").expect_err("write fails"));
+        break_writes(dir.path(), false);
+
+        assert!(!store.registry.by_key(&key).unwrap().revoked, "not revoked in memory either");
+        assert!(refused.contains("nothing was changed"), "{refused}");
+        assert_eq!(std::fs::read(dir.path().join("clients.json")).unwrap(), before);
+        assert_eq!(revoke(&mut store, "phone").unwrap(), key, "works once the directory is fixed");
+        assert!(store.registry.by_key(&key).unwrap().revoked);
+    }
+
+    /// Enrols `key` as `name` and saves the client list.
+    fn enrol(store: &mut Store, name: &str, key: PublicKey) {
+        let address = store.pool.lease(&key).unwrap();
+        let client = super::super::registry::Client {
+            name: name.into(),
+            key,
+            fingerprint: key.fingerprint(),
+            address,
+            allow: Acl::parse_list("192.168.0.0/24").unwrap(),
+            wake: false,
+            revoked: false,
+            enrolled: 0,
+            last_seen: None,
+            bytes_in: 0,
+            bytes_out: 0,
+        };
+        store.registry.enrol(client).unwrap();
+        store.save_clients().unwrap();
     }
 }
