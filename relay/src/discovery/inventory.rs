@@ -112,12 +112,21 @@ pub struct KnownHost {
     pub mac: Option<Mac>,
     /// Names: the mDNS host name first, then the reverse name (no trailing dot).
     pub names: Vec<String>,
-    /// A friendly name from an announcement (the instance name without the type).
-    pub label: Option<String>,
+    /// Friendly names from announcements (the instance name without the type), each with the
+    /// service that gave it, in the order of the instance names.
+    pub labels: Vec<(Service, String)>,
     /// Announced services, sorted.
     pub services: Vec<Service>,
     /// In the neighbour table as reachable, or announcing now.
     pub online: bool,
+}
+
+impl KnownHost {
+    /// Its friendly name for the relay's own `hosts` list: the first of [`KnownHost::labels`].
+    /// A device gets one only from a service it may see ([`super::view`]).
+    pub fn label(&self) -> Option<&str> {
+        self.labels.first().map(|(_, label)| label.as_str())
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -346,7 +355,11 @@ fn known(address: Ipv4Addr, entry: &Entry) -> KnownHost {
         address,
         mac: entry.mac,
         names,
-        label: entry.services.values().find_map(|(label, _, _)| label.clone()),
+        labels: entry
+            .services
+            .values()
+            .filter_map(|(label, service, _)| Some((service.clone(), label.clone()?)))
+            .collect(),
         services,
         online: entry.neighbour_up || entry.services.keys().any(|k| !k.starts_with(PROBED)),
     }
@@ -409,7 +422,7 @@ mod tests {
         assert_eq!(hosts.len(), 1);
         let nas = &hosts[0];
         assert_eq!(nas.names, ["nas.local"]);
-        assert_eq!(nas.label.as_deref(), Some("My NAS"));
+        assert_eq!(nas.label(), Some("My NAS"));
         assert_eq!(
             nas.services.iter().map(|s| (s.kind.as_str(), s.port)).collect::<Vec<_>>(),
             [("_http._tcp", 5000), ("_ssh._tcp", 22)]
@@ -486,7 +499,7 @@ mod tests {
         let bad_name =
             Announcement { host_name: "evil name\n.local.".into(), instance: "x\u{7}\n".into(), ..nas_http(60) };
         inv.observe_announcement(t(0), &bad_name);
-        assert!(inv.hosts()[0].names.is_empty() && inv.hosts()[0].label.is_none());
+        assert!(inv.hosts()[0].names.is_empty() && inv.hosts()[0].label().is_none());
         for port in 1..=40 {
             let many = Announcement { instance: format!("s{port}._http._tcp.local."), port, ..nas_http(60) };
             inv.observe_announcement(t(0), &many);

@@ -281,7 +281,7 @@ pub fn host_infos(hosts: &[KnownHost]) -> Vec<crate::admin::proto::HostInfo> {
             address: h.address,
             mac: h.mac.map(|m| m.to_string()),
             names: h.names.clone(),
-            label: h.label.clone(),
+            label: h.label().map(str::to_owned),
             services: h.services.iter().map(|s| format!("{}:{}", s.kind, s.port)).collect(),
             online: h.online,
         })

@@ -1,6 +1,8 @@
 //! What one device sees of the inventory: only hosts its ACL lets it reach, and of those only
-//! the services on ports it may use. The relay sends nothing else, so a device cannot learn
-//! of hosts it may not reach (privacy, not only enforcement: the filter drops packets anyway).
+//! the services on ports it may use, and a label only from such a service (an instance name
+//! such as "Backup target" says what the service is). The relay sends nothing else, so a
+//! device cannot learn of hosts it may not reach (privacy, not only enforcement: the filter
+//! drops packets anyway).
 
 use super::inventory::KnownHost;
 use hometun_shared::control::{AllowProtocol, AllowRule, Host, HostList, Service};
@@ -14,7 +16,7 @@ pub fn for_device(hosts: &[KnownHost], allow: &[AllowRule], may_wake: bool) -> H
         .map(|host| Host {
             address: host.address,
             names: host.names.clone(),
-            label: host.label.clone(),
+            label: host.labels.iter().find(|(s, _)| may_use(allow, host.address, s)).map(|(_, l)| l.clone()),
             services: host.services.iter().filter(|s| may_use(allow, host.address, s)).cloned().collect(),
             online: host.online,
             wakeable: may_wake && host.mac.is_some(),
@@ -51,7 +53,7 @@ mod tests {
             address: Ipv4Addr::new(192, 168, 0, last),
             mac: mac.then_some(Mac([2, 0, 0, 0, 0, last])),
             names: vec![format!("h{last}.local")],
-            label: None,
+            labels: Vec::new(),
             services: services.iter().map(|(k, p)| Service { kind: (*k).into(), port: *p }).collect(),
             online: true,
         }
@@ -97,6 +99,31 @@ mod tests {
         ];
         for (i, (acl, may_wake, expected)) in cases.into_iter().enumerate() {
             assert_eq!(seen(acl, may_wake), expected, "case {}: {acl}", i + 1);
+        }
+    }
+
+    #[test]
+    fn a_device_sees_a_label_only_from_a_service_it_may_see() {
+        let mut nas = host(10, &[("_ssh._tcp", 22), ("_http._tcp", 5000)], true);
+        nas.labels = vec![
+            (Service { kind: "_ssh._tcp".into(), port: 22 }, "Backup target (admin only)".into()),
+            (Service { kind: "_http._tcp".into(), port: 5000 }, "Family NAS".into()),
+        ];
+        #[rustfmt::skip]
+        let cases = [
+            // 1. the web page only: the web page's label
+            ("192.168.0.10:5000/tcp", Some("Family NAS")),
+            // 2. SSH only: SSH's label
+            ("192.168.0.10:22/tcp", Some("Backup target (admin only)")),
+            // 3. the host, but none of its services: no label
+            ("192.168.0.10:80/tcp", None),
+            // 4. everything: the first
+            ("192.168.0.10/32", Some("Backup target (admin only)")),
+        ];
+        for (i, (acl, expected)) in cases.into_iter().enumerate() {
+            let allow = Acl::parse_list(acl).unwrap().allow_rules();
+            let list = for_device(std::slice::from_ref(&nas), &allow, false);
+            assert_eq!(list.hosts[0].label.as_deref(), expected, "case {}: {acl}", i + 1);
         }
     }
 }
