@@ -10,7 +10,7 @@
 //! seconds; a reinstalled server (new host key) is refused with
 //! both fingerprints named, and accepted after the old key is forgotten; a device whose allow
 //! list lacks the SSH port gets a clear error at once. A pin names the port given (22222, not 22);
-//! bad input in the card leaves its open session alone.
+//! bad input in the card leaves its open session alone; `connectTcp` refuses what is not a port.
 //!
 //! Needs the page built (`bash scripts/build-page.sh`).
 
@@ -57,6 +57,7 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     connect(page, link)?;
     let host = addr::HOST10.to_string();
     let first_key = sshd.host_key_fingerprint()?;
+    connect_tcp_refuses_what_is_not_a_port(page, &host)?;
 
     // Password login through the API; a command's output comes back through onData.
     let opened = open(
@@ -227,6 +228,28 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     );
     ensure!(asked.elapsed() < Duration::from_secs(5), "the ACL error took {:?}", asked.elapsed());
     eprintln!("ssh: ACL without the SSH port: {denied}");
+    Ok(())
+}
+
+/// `hometun.connectTcp` takes the port given or none: what is not a whole number 1..=65535 is
+/// refused, never wrapped onto another port (65558 onto 22, 22.9 onto 22).
+fn connect_tcp_refuses_what_is_not_a_port(page: &Session<'_>, host: &str) -> anyhow::Result<()> {
+    let answers = page.execute_async(
+        "const [host, done] = arguments;
+         Promise.all([65558, 22.9, 0, 65536, -1].map((port) => window.hometun.connectTcp(host, port).then(
+           (c) => { c.abort(); return `${port}: connected to port ${c.port}`; },
+           (e) => `${port}: ${e.name} ${e.code}`))).then(done);",
+        &[json!(host)],
+    )?;
+    let answers = answers.as_array().context("connectTcp answers")?;
+    for answer in answers {
+        let answer = answer.as_str().unwrap_or_default();
+        ensure!(
+            answer.ends_with(": HometunError invalid-argument"),
+            "connectTcp with a port that is not one: {answer}"
+        );
+    }
+    eprintln!("ssh: connectTcp refuses ports that are not ports ({} cases)", answers.len());
     Ok(())
 }
 

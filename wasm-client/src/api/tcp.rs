@@ -7,6 +7,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::stream::{readable, Source};
 use super::tunnel;
+use crate::error::ClientError;
 use crate::lan::tcp::TcpStream;
 
 /// An open TCP connection through the tunnel: `send(bytes)`, `receive()`, the `readable`
@@ -17,10 +18,28 @@ pub struct TcpConnection {
 }
 
 /// Connects to `host:port` on the home network. Resolves with a [`TcpConnection`].
-#[wasm_bindgen(js_name = connectTcp)]
 pub async fn connect_tcp(host: String, port: u16) -> Result<TcpConnection, JsValue> {
     let stream = TcpStream::connect(&tunnel(), &host, port).await?;
     Ok(TcpConnection { stream: Rc::new(stream) })
+}
+
+/// `connectTcp(host, port)`: [`connect_tcp`] for JavaScript, whose `port` is any number: one
+/// that is not a whole number 1..=65535 fails with `invalid-argument`. Taken as an `f64`, not a
+/// `u16`: wasm-bindgen's conversion would wrap 65558 onto 22 and cut 22.9 to 22, connecting
+/// somewhere not asked for.
+#[wasm_bindgen(js_name = connectTcp)]
+#[allow(unreachable_pub, reason = "exported to JavaScript (wasm-bindgen wants it public), not to Rust")]
+pub async fn connect_tcp_js(host: String, port: f64) -> Result<TcpConnection, JsValue> {
+    connect_tcp(host, tcp_port(port)?).await
+}
+
+/// `port` if it is one.
+fn tcp_port(port: f64) -> Result<u16, ClientError> {
+    if port.fract() == 0.0 && (1.0..=65535.0).contains(&port) {
+        Ok(port as u16)
+    } else {
+        Err(ClientError::InvalidArgument(format!("port {port} is not a port (a whole number from 1 to 65535)")))
+    }
 }
 
 #[wasm_bindgen]
@@ -75,5 +94,34 @@ impl TcpConnection {
     #[wasm_bindgen(getter)]
     pub fn port(&self) -> u16 {
         self.stream.peer().1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_port_is_taken_as_given_or_refused_never_wrapped() {
+        let cases: &[(f64, Option<u16>)] = &[
+            (22.0, Some(22)),
+            (1.0, Some(1)),
+            (65_535.0, Some(65_535)),
+            (0.0, None),
+            (-1.0, None),
+            (65_536.0, None),
+            (65_558.0, None),
+            (22.9, None),
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+        ];
+        for (i, (given, want)) in cases.iter().enumerate() {
+            let got = tcp_port(*given);
+            match want {
+                Some(p) => assert_eq!(got.ok(), Some(*p), "case {i}: {given}"),
+                None => assert!(matches!(got, Err(ClientError::InvalidArgument(_))), "case {i}: {given} gave {got:?}"),
+            }
+        }
     }
 }
