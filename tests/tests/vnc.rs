@@ -4,7 +4,8 @@
 //! tunnel's own TCP). A person sees the desktop's colour on the page's canvas, types a key that
 //! the desktop receives, copies text both ways, logs in with the password (a wrong one is refused in plain words), gets
 //! a clear message for a port the relay does not let the device reach, and is told when the
-//! desktop goes away. Input that cannot be a desktop leaves the desktop shown alone.
+//! desktop goes away (and the page closes its end of the connection). Input that cannot be a
+//! desktop leaves the desktop shown alone.
 //!
 //! Needs root, the page built (`bash scripts/build-page.sh`) and Debian's
 //! tigervnc-standalone-server, tigervnc-tools, x11-xserver-utils, x11-utils and xclip
@@ -25,6 +26,19 @@ const GREEN: [u8; 3] = [0x12, 0xa3, 0x5b];
 const BLUE: [u8; 3] = [0x1f, 0x4e, 0xc8];
 const PASSWORD: &str = "s3same!";
 const WAIT: Duration = Duration::from_secs(20);
+
+/// How soon a connection the page is done with must be gone (or closing) at the LAN host.
+const GONE_WAIT: Duration = Duration::from_secs(5);
+
+/// The TCP connections of LAN host 192.168.0.10 from its port `port` in `state` (as `ss` names
+/// states: `established`, `fin-wait-2`, ...), one line each.
+fn sockets(lab: &Lab, port: u16, state: &str) -> Vec<String> {
+    let filter = format!("( sport = :{port} )");
+    match lab.exec(Node::Host10, "ss", ["-Htn", "state", state, &filter]) {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect(),
+        Err(e) => vec![format!("ss failed: {e:#}")],
+    }
+}
 
 /// Runs one part of the scenario; on failure panics with the page's text, console and a
 /// screenshot, so a red run says what the user would have seen.
@@ -321,6 +335,11 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
             said.as_str().is_some_and(|t| t.contains("dropped") && t.contains("192.168.0.10:5900")),
             "the viewer says {said}"
         );
+        // The page closes its end too: the server's side is not left waiting half closed.
+        hometun_tests::lab::wait_until(GONE_WAIT, || sockets(&lab, 5900, "fin-wait-2").is_empty().then_some(()))
+            .with_context(|| {
+                format!("the page left the connection half open: {:?}", sockets(&lab, 5900, "fin-wait-2"))
+            })?;
         Ok(())
     });
     screenshot(&page, "vnc-end");

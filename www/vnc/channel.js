@@ -53,11 +53,7 @@ export class TunnelChannel {
     if (this.readyState === CLOSED || this.readyState === CLOSING) return;
     this.readyState = CLOSING;
     this._pending = [];
-    try {
-      this._connection.abort();
-    } catch (_) {
-      // Already gone.
-    }
+    this._end('abort');
     // Like a WebSocket, report the close later, not from inside close().
     window.setTimeout(() => this._closed(1000, '', true), 0);
   }
@@ -68,6 +64,9 @@ export class TunnelChannel {
         const bytes = await this._connection.receive();
         if (this.readyState === CLOSED || this.readyState === CLOSING) return;
         if (bytes === null) {
+          // noVNC does not close a channel that says it is closed: this side finishes here,
+          // or the connection stays half open in the tunnel.
+          this._end('close');
           this._closed(1000, 'the VNC server closed the connection', true);
           return;
         }
@@ -82,8 +81,18 @@ export class TunnelChannel {
 
   _fail(error) {
     if (this.readyState === CLOSED || this.readyState === CLOSING) return;
+    this._end('abort');
     if (this.onerror) this.onerror({ type: 'error', error });
     this._closed(1006, this._describe(error), false);
+  }
+
+  /** Closes (`close`: FIN) or resets (`abort`) the TCP connection; one already gone is fine. */
+  _end(how) {
+    try {
+      this._connection[how]();
+    } catch (_) {
+      // Already gone.
+    }
   }
 
   _closed(code, reason, wasClean) {
