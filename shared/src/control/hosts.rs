@@ -13,7 +13,8 @@
 //! names it answers to (`nas.local`, reverse names), a friendly label, services
 //! (`[port u16][type]`, e.g. `_http._tcp`) and flags (online, wakeable). Everything is bounded
 //! ([`MAX_HOSTS`], [`MAX_NAMES`], [`MAX_SERVICES`], the lengths below) and checked on decode:
-//! names are DNS names, labels printable, service types `_name._tcp|_udp`.
+//! names are DNS names, labels printable (no control, bidi-control or zero-width characters),
+//! service types `_name._tcp|_udp`.
 
 use super::{field, parse_ip, ControlError, REQUIRED};
 use core::net::Ipv4Addr;
@@ -152,9 +153,19 @@ pub fn is_mdns_name(name: &str) -> bool {
     is_host_name(name) && bare.rsplit_once('.').is_some_and(|(_, top)| top.eq_ignore_ascii_case("local"))
 }
 
-/// Whether `label` is a friendly name this protocol carries: 1..=63 bytes, no control chars.
+/// Whether `label` is a friendly name this protocol carries: 1..=63 bytes, no control chars,
+/// and none that reorder or hide text (bidi controls, zero-width characters): a label is shown
+/// next to other text.
 pub fn is_label(label: &str) -> bool {
-    !label.is_empty() && label.len() <= MAX_LABEL_LEN && !label.chars().any(char::is_control)
+    !label.is_empty() && label.len() <= MAX_LABEL_LEN && !label.chars().any(|c| c.is_control() || hides_text(c))
+}
+
+/// Unicode's bidi controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), which
+/// reorder the text around them, and the zero-width characters (U+200B–U+200D, U+FEFF), which
+/// hide inside it. (A label that needs U+200C or U+200D, as some scripts and emoji do, is not
+/// carried: safe first.)
+fn hides_text(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// Whether `kind` is a service type like `_http._tcp`.
@@ -372,6 +383,27 @@ mod tests {
         for bad in ["local", "local.", ".local", "nas.home.arpa", "nas.local.evil", "nas.localhost", "nas .local"] {
             assert!(!is_mdns_name(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_label_cannot_hide_or_reorder_text_around_it() {
+        let hiding = [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', // embeddings and overrides
+            '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', // isolates
+            '\u{061C}', '\u{200E}', '\u{200F}', // direction marks
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{FEFF}', // zero-width
+        ];
+        for c in hiding {
+            let label = format!("NAS{c}fdp.exe");
+            assert!(!is_label(&label), "U+{:04X}", u32::from(c));
+        }
+        assert!(is_label("Büro NAS") && is_label("تخزين") && is_label("家のNAS"), "scripts of any direction");
+        let mut bytes = vec![2, 1];
+        let mut host = Vec::new();
+        field(&mut host, TAG_HOST_ADDRESS, &[192, 168, 0, 10]);
+        field(&mut host, TAG_HOST_LABEL, "exe.\u{202E}gnp.NAS".as_bytes());
+        field(&mut bytes, TAG_HOST, &host);
+        assert_eq!(ControlMessage::decode(&bytes), Err(ControlError::BadField(TAG_HOST_LABEL)));
     }
 
     #[test]
