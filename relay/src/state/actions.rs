@@ -47,7 +47,7 @@ pub fn create_invite(
     let before = store.snapshot();
     store.invites.prune(now, 7 * 86400);
     store.invites.add(record);
-    save_or_undo(store, before, Store::save_invites)?;
+    save_or_undo(store, before, &[Store::save_invites])?;
     Ok(InviteInfo {
         link: invite.to_link(),
         name: name.to_owned(),
@@ -108,24 +108,33 @@ pub fn client_infos(store: &Store, online: Option<OnlineLookup<'_>>) -> Vec<Clie
         .collect()
 }
 
-/// Revokes the client `name` and saves; returns its key. When the save fails the client is
+/// Revokes the client `name`, lets its address go to a new device once the pool is otherwise
+/// full (see [`super::pool`]), and saves; returns its key. When the save fails the client is
 /// left as it was, in memory too (a running relay goes on admitting it), and the error says so.
 pub fn revoke(store: &mut Store, name: &str) -> anyhow::Result<PublicKey> {
     let before = store.snapshot();
     let key = store.registry.revoke(name)?;
-    save_or_undo(store, before, Store::save_clients)?;
+    store.pool.retire(&key);
+    // The leases first: should the client list not follow, the load finds the client not
+    // revoked and keeps its address from reuse.
+    save_or_undo(store, before, &[Store::save_leases, Store::save_clients])?;
     Ok(key)
 }
 
-/// Saves the file `save` writes. When that fails, puts the state back to `before`, in memory
-/// and in the file should the failure have come after it was replaced, so that the action
+/// A function that saves one state file.
+type Save = fn(&Store) -> anyhow::Result<()>;
+
+/// Saves the files `saves` write, in order. When one fails, puts the state back to `before`,
+/// in memory and in the files written (or replaced before the failure), so that the action
 /// changed nothing: a change that held in memory only would vanish at the next start, after
 /// the relay had acted on it.
-fn save_or_undo(store: &mut Store, before: Snapshot, save: fn(&Store) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let Err(e) = save(store) else { return Ok(()) };
+fn save_or_undo(store: &mut Store, before: Snapshot, saves: &[Save]) -> anyhow::Result<()> {
+    let Err(e) = saves.iter().try_for_each(|save| save(store)) else { return Ok(()) };
     store.restore(before);
-    if let Err(again) = save(store) {
-        tracing::warn!("could not put the state file back: {again:#}");
+    for save in saves {
+        if let Err(again) = save(store) {
+            tracing::warn!("could not put the state file back: {again:#}");
+        }
     }
     Err(anyhow::anyhow!("{e:#} (nothing was changed)"))
 }
@@ -221,7 +230,31 @@ mod tests {
         assert!(store.registry.by_key(&key).unwrap().revoked);
     }
 
-    /// Enrols `key` as `name` and saves the client list.
+    #[test]
+    fn once_the_pool_is_full_a_new_device_gets_the_address_of_the_longest_revoked_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = "10.8.0.0/29".parse().unwrap(); // .1 the relay, .2 to .6 for devices
+        let mut store = Store::load(dir.path(), net).unwrap();
+        let key = |n: u8| PublicKey::from_bytes([n; 32]);
+        for n in 1..=5 {
+            enrol(&mut store, &format!("device{n}"), key(n));
+        }
+        let address_of = |store: &Store, name: &str| store.registry.by_name(name).unwrap().address;
+        let (third, first) = (address_of(&store, "device3"), address_of(&store, "device1"));
+        revoke(&mut store, "device3").unwrap();
+        revoke(&mut store, "device1").unwrap();
+
+        // A restart in between: the state files carry which addresses may go, in which order.
+        let mut store = Store::load(dir.path(), net).unwrap();
+        assert_eq!(store.pool.lease(&key(6)), Ok(third), "the longest-revoked address first");
+        assert_eq!(store.pool.lease(&key(7)), Ok(first));
+        let full = store.pool.lease(&key(8)).expect_err("every address is held");
+        assert!(!full.to_string().contains("revoke unused"), "revoked devices hold none: {full}");
+        assert_eq!(store.pool.owner(third), Some(&key(6)), "one holder per address");
+        assert_eq!(store.pool.leased(&key(3)), None, "the revoked device's lease is gone");
+    }
+
+    /// Enrols `key` as `name` and saves the client list and the leases.
     fn enrol(store: &mut Store, name: &str, key: PublicKey) {
         let address = store.pool.lease(&key).unwrap();
         let client = super::super::registry::Client {
@@ -238,6 +271,7 @@ mod tests {
             bytes_out: 0,
         };
         store.registry.enrol(client).unwrap();
+        store.save_leases().unwrap();
         store.save_clients().unwrap();
     }
 }

@@ -72,10 +72,12 @@ impl Store {
         let registry: Registry = read_json(&dir.join(files::CLIENTS))?.unwrap_or_default();
         let invites: InviteBook = read_json(&dir.join(files::INVITES))?.unwrap_or_default();
         let leases: LeaseFile = read_json(&dir.join(files::LEASES))?.unwrap_or_default();
-        let (pool, dropped) = AddressPool::restore(pool, leases);
+        let (mut pool, dropped) = AddressPool::restore(pool, leases);
         if dropped > 0 {
             tracing::warn!(dropped, "address leases outside the pool or duplicated were dropped");
         }
+        let revoked: Vec<_> = registry.clients.iter().filter(|c| c.revoked).map(|c| c.key).collect();
+        pool.retire_only(&revoked);
         Ok(Self { dir: dir.to_owned(), registry, invites, pool, saves: 0 })
     }
 
