@@ -4,12 +4,15 @@
 //! russh wants a `Send` stream; JavaScript objects are not. So russh gets one end of an
 //! in-memory duplex pipe and two small tasks on the browser's event loop move bytes between
 //! the other end and the JavaScript connection. Why the connection ended (the tunnel's error)
-//! is kept for the message the user sees.
+//! is kept for the message the user sees. When the SSH side ends, the connection is closed and,
+//! should the server not close its side within [`CLOSE_GRACE_MS`], reset: a server that hangs
+//! does not hold one of the tunnel's TCP connections for ever.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::oneshot;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
@@ -17,6 +20,9 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 const PIPE_BYTES: usize = 256 * 1024;
 /// Largest chunk handed to `send` at once.
 const SEND_CHUNK: usize = 64 * 1024;
+/// How long the server has to close its side once the SSH session has ended before the
+/// connection is reset.
+pub const CLOSE_GRACE_MS: i32 = 2_000;
 
 #[wasm_bindgen]
 extern "C" {
@@ -43,10 +49,19 @@ pub fn bridge(conn: TcpLike) -> (DuplexStream, DropReason) {
     let reason: DropReason = Rc::default();
     let conn = Rc::new(conn);
 
+    // The download ends by itself when the server closes (dropping `downloaded`), or is
+    // stopped when the SSH side has ended and the server keeps quiet.
+    let (downloaded, download_ended) = oneshot::channel::<()>();
+    let (stop_download, mut stopped) = oneshot::channel::<()>();
+
     let (down, why) = (conn.clone(), reason.clone());
     spawn_local(async move {
         loop {
-            match JsFuture::from(down.receive()).await {
+            let chunk = tokio::select! {
+                chunk = JsFuture::from(down.receive()) => chunk,
+                _ = &mut stopped => break,
+            };
+            match chunk {
                 Ok(chunk) if chunk.is_null() || chunk.is_undefined() => break,
                 Ok(chunk) => {
                     if to_ssh.write_all(&js_sys::Uint8Array::new(&chunk).to_vec()).await.is_err() {
@@ -61,6 +76,7 @@ pub fn bridge(conn: TcpLike) -> (DuplexStream, DropReason) {
             }
         }
         let _ = to_ssh.shutdown().await;
+        drop(downloaded);
     });
 
     let (up, why) = (conn, reason.clone());
@@ -70,6 +86,13 @@ pub fn bridge(conn: TcpLike) -> (DuplexStream, DropReason) {
             match from_ssh.read(&mut buf).await {
                 Ok(0) | Err(_) => {
                     up.close();
+                    tokio::select! {
+                        _ = download_ended => {}
+                        () = sleep(CLOSE_GRACE_MS) => {
+                            let _ = stop_download.send(());
+                            up.abort();
+                        }
+                    }
                     break;
                 }
                 Ok(n) => {
@@ -83,6 +106,16 @@ pub fn bridge(conn: TcpLike) -> (DuplexStream, DropReason) {
         }
     });
     (ssh_side, reason)
+}
+
+/// Resolves after `ms` milliseconds, by the page's timer (tokio has no timer in the browser).
+pub(crate) async fn sleep(ms: i32) {
+    let timer = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(timer).await;
 }
 
 /// The message of a JavaScript error (the tunnel's errors carry one).

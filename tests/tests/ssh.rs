@@ -10,7 +10,9 @@
 //! seconds; a reinstalled server (new host key) is refused with
 //! both fingerprints named, and accepted after the old key is forgotten; a device whose allow
 //! list lacks the SSH port gets a clear error at once. A pin names the port given (22222, not 22);
-//! bad input in the card leaves its open session alone; `connectTcp` refuses what is not a port.
+//! bad input in the card leaves its open session alone; `connectTcp` refuses what is not a port;
+//! a server that hangs while the page closes its session has the connection reset after a short
+//! grace.
 //!
 //! Needs the page built (`bash scripts/build-page.sh`).
 
@@ -20,13 +22,16 @@ use anyhow::{bail, ensure, Context};
 use hometun_tests::apps::sshd::{self, Sshd};
 use hometun_tests::browser::apps_page::{describe, screenshot, wait};
 use hometun_tests::browser::{self, webdriver::Chromedriver, webdriver::Session};
-use hometun_tests::lab::{addr, Lab, Node};
+use hometun_tests::lab::{addr, wait_until, Lab, Node};
 use hometun_tests::relay::{Relay, RelayOptions};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// How soon a dead connection must be reported.
 const DROP_WAIT: Duration = Duration::from_secs(5);
+/// How soon a connection the page gave up must be gone at the LAN host (the page's grace for a
+/// server's own close is 2 s).
+const RESET_WAIT: Duration = Duration::from_secs(5);
 
 #[test]
 fn ssh_in_the_page_logs_in_by_password_and_key_pins_the_host_key_and_respects_the_acl() {
@@ -147,6 +152,7 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
         "const s = document.getElementById('terminal-screen'); return s.dataset.sshState === 'closed' && document.getElementById('terminal-status').textContent.includes('exit status 0')")?;
     eprintln!("ssh: the Terminal card: {}", text(page, "terminal-status")?);
     bad_input_leaves_the_card_session_open(page, &host)?;
+    a_hung_server_is_reset_after_close(page, lab, sshd, &host)?;
 
     // The server dies under a running session (its session processes killed, no SSH goodbye):
     // the session's onClose callback says the connection dropped, and the Terminal card shows
@@ -332,6 +338,39 @@ fn bad_input_leaves_the_card_session_open(page: &Session<'_>, host: &str) -> any
     Ok(())
 }
 
+/// A server that stops (SIGSTOP: it neither answers nor closes) while the page closes its
+/// session: the page sends its end (FIN), then resets the connection after a short grace, so the
+/// tunnel does not hold it for ever.
+fn a_hung_server_is_reset_after_close(page: &Session<'_>, lab: &Lab, sshd: &Sshd, host: &str) -> anyhow::Result<()> {
+    let opened = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD}))?;
+    ensure!(opened.starts_with("ok "), "login before the hang: {opened}");
+    type_and_wait(page, "echo before-hang\n", "before-hang")?;
+    let out =
+        lab.exec(Node::Host10, "ss", ["-Htnp", "state", "established", &format!("( sport = :{} )", sshd::PORT)])?;
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pids: Vec<i32> = listing
+        .split("pid=")
+        .skip(1)
+        .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect();
+    ensure!(!pids.is_empty(), "no process holds the session's connection: {listing}");
+    for pid in &pids {
+        if let Some(pid) = rustix::process::Pid::from_raw(*pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::STOP);
+        }
+    }
+    let closed = close(page);
+    // Not yet closed (established) or closed by the page only (close-wait): still held.
+    let held = || [sockets(lab, sshd::PORT, "established"), sockets(lab, sshd::PORT, "close-wait")].concat();
+    let reset = wait_until(RESET_WAIT, || held().is_empty().then_some(()));
+    let stuck = held();
+    sshd.kill_sessions()?;
+    ensure!(closed? == "you closed the session", "closing during the hang");
+    reset.with_context(|| format!("the page did not reset the connection of a hung server: {stuck:?}"))?;
+    eprintln!("ssh: a hung server's connection was reset after the page closed the session");
+    Ok(())
+}
+
 /// Fills in the Terminal card (`host:port`, the lab user, password login) and submits it.
 fn submit_card(page: &Session<'_>, host: &str, port: u16) -> anyhow::Result<()> {
     page.execute(
@@ -344,6 +383,16 @@ fn submit_card(page: &Session<'_>, host: &str, port: u16) -> anyhow::Result<()> 
         &[json!(host), json!(port), json!(sshd::USER), json!(sshd::PASSWORD)],
     )?;
     Ok(())
+}
+
+/// The TCP connections of LAN host 192.168.0.10 from its port `port` in `state` (as `ss` names
+/// states: `established`, `close-wait`, ...), one line each.
+fn sockets(lab: &Lab, port: u16, state: &str) -> Vec<String> {
+    let filter = format!("( sport = :{port} )");
+    match lab.exec(Node::Host10, "ss", ["-Htn", "state", state, &filter]) {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect(),
+        Err(e) => vec![format!("ss failed: {e:#}")],
+    }
 }
 
 /// Enrols from `link` and waits for "connected".
