@@ -2,8 +2,9 @@
 //! when the list changes, and `hometun.wake(host)`.
 //!
 //! The relay sends only the hosts this device's ACL lets it reach (docs/discovery.md); their
-//! names (`nas.local`, reverse names) resolve in `fetch`, `appUrl`, `ping` and `connectTcp`
-//! through [`crate::lan::host::discovered`].
+//! `.local` names resolve in `fetch`, `appUrl`, `ping` and `connectTcp` through
+//! [`crate::lan::host::discovered`] (other names go to DNS), and `wake` takes any name a host is
+//! listed under, reverse names too.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -44,7 +45,7 @@ pub async fn wake(host: String) -> Result<JsValue, JsValue> {
     let tunnel = tunnel();
     let address = match host.trim().parse::<Ipv4Addr>() {
         Ok(address) => address,
-        Err(_) => lan::host::discovered(&tunnel, &host)
+        Err(_) => lan::host::listed_for_waking(&tunnel, &host)
             .ok_or_else(|| ClientError::NameNotFound { name: host.trim().to_owned() })?,
     };
     let before = {

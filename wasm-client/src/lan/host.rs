@@ -23,11 +23,20 @@ pub fn discovered(tunnel: &Tunnel, name: &str) -> Option<Ipv4Addr> {
     listed(link.hosts.as_ref()?, name)
 }
 
+/// The address of the host listed under `name`, whichever kind of name (a reverse name too):
+/// for waking a host, which only the list knows while it sleeps. Waking reaches only the hosts
+/// the relay lists for this device, and connects nowhere.
+pub fn listed_for_waking(tunnel: &Tunnel, name: &str) -> Option<Ipv4Addr> {
+    let link = tunnel.link().borrow();
+    listed_as(link.hosts.as_ref()?, name)
+}
+
 fn listed(list: &HostList, name: &str) -> Option<Ipv4Addr> {
+    is_mdns_name(name.trim().trim_end_matches('.')).then(|| listed_as(list, name))?
+}
+
+fn listed_as(list: &HostList, name: &str) -> Option<Ipv4Addr> {
     let name = name.trim().trim_end_matches('.');
-    if !is_mdns_name(name) {
-        return None;
-    }
     list.hosts.iter().find(|h| h.names.iter().any(|n| n.eq_ignore_ascii_case(name))).map(|h| h.address)
 }
 
@@ -106,5 +115,6 @@ mod tests {
         for dns in ["nas.home.arpa", "bank.example.com", "bank.example.com."] {
             assert_eq!(listed(&list, dns), None, "{dns} is left to DNS");
         }
+        assert_eq!(listed_as(&list, "nas.home.arpa"), Some(Ipv4Addr::new(192, 168, 0, 10)), "waking finds any name");
     }
 }
