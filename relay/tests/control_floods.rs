@@ -8,7 +8,7 @@ mod support;
 
 use futures_util::SinkExt;
 use hometun_relay::config::Limits;
-use hometun_relay::daemon::datapath::{APP_CERTS_PER_MESSAGE, WAKES_PER_MESSAGE};
+use hometun_relay::daemon::datapath::{APP_CERTS_PER_MESSAGE, HOSTS_EVERY, WAKES_PER_MESSAGE};
 use hometun_relay::discovery::inventory::{Announcement, Mac};
 use hometun_shared::app_name::AppTarget;
 use hometun_shared::control::{encode_app_cert, encode_subscribe, encode_wake, AppCertOutcome, ControlMessage};
@@ -151,4 +151,43 @@ async fn a_record_full_of_app_certificate_demands_gets_a_few_answers() {
         .collect();
     // This relay has no domain: it gets no app-name certificates, and says so.
     assert_eq!(answers, [AppCertOutcome::Unavailable; APP_CERTS_PER_MESSAGE], "{n} AppCert frames in one record");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lan_host_that_keeps_changing_its_announcement_gets_a_device_one_list_a_second() {
+    let (lab, mut client) = busy_lan_and_a_device().await;
+    client.session.send_encoded_control(&encode_subscribe()).unwrap();
+    send_all(&mut client).await;
+    let first = events_until_wake_reply(&mut client, Ipv4Addr::new(192, 168, 0, 77)).await;
+    assert_eq!(first.iter().filter(|c| matches!(c, ControlMessage::Hosts(_))).count(), 1, "the subscription's list");
+    // A host on the LAN announces its service again and again, each time on another port.
+    let changes = 100u16;
+    for i in 0..changes {
+        lab.relay.discovery.update(|inventory, now| {
+            inventory.observe_announcement(
+                now,
+                &Announcement {
+                    instance: "Restless._http._tcp.local.".into(),
+                    kind: "_http._tcp".into(),
+                    host_name: "restless.local.".into(),
+                    addresses: vec![Ipv4Addr::new(192, 168, 0, 10)],
+                    port: 9000 + i,
+                    ttl: Duration::from_secs(3600),
+                },
+            );
+        });
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    // Past the spacing, the last change has reached the device too.
+    tokio::time::sleep(HOSTS_EVERY + Duration::from_millis(500)).await;
+    let after = events_until_wake_reply(&mut client, Ipv4Addr::new(192, 168, 0, 78)).await;
+    let lists: Vec<_> =
+        after.iter().filter_map(|c| if let ControlMessage::Hosts(l) = c { Some(l) } else { None }).collect();
+    assert!(!lists.is_empty() && lists.len() <= 3, "{} lists for {changes} changes in about 0.3 s", lists.len());
+    let last = lists.last().unwrap().hosts.iter().find(|h| h.address == Ipv4Addr::new(192, 168, 0, 10)).unwrap();
+    assert!(
+        last.services.iter().any(|s| s.port == 9000 + changes - 1),
+        "the last list lacks the last change: {:?}",
+        last.services
+    );
 }

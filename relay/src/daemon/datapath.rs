@@ -17,7 +17,7 @@
 //! 5. [`Link::transmit`] — WebSocket: feed the records and flush once.
 //!
 //! Beside the packets, a device that subscribed hears of the LAN's hosts it may reach
-//! ([`Link::push_hosts`], again on every change) and may ask to wake one ([`Link::wake`]); a
+//! ([`Link::push_hosts`], again on every change, at most once a second) and may ask to wake one ([`Link::wake`]); a
 //! device about to open a home web app asks for its app name's certificate ([`Link::app_cert`]).
 //!
 //! [`Link::run`] is the per-client driver: a short `select!` over these stages, the timers and
@@ -44,6 +44,7 @@ use hometun_shared::control::{AppCertOutcome, ControlMessage, HostList};
 use hometun_shared::session::{
     CloseReason, ConnectionLost, End, Error as SessionError, Event, Malformed, Packets, Session,
 };
+use hometun_shared::time::Instant;
 use hometun_shared::wire::{frame::FRAME_HEADER_LEN, RECORD_HEADER_LEN};
 use std::net::Ipv4Addr;
 use std::ops::Range;
@@ -61,6 +62,11 @@ pub const APP_CERTS_PER_MESSAGE: usize = 4;
 
 /// Most packets taken from the downlink queue before records are flushed.
 const PACKET_BATCH: usize = 256;
+
+/// At most one host list this often to a device: a LAN host that keeps changing what it
+/// announces cannot flood devices (on mobile data, say) with lists, nor the relay with
+/// building them.
+pub const HOSTS_EVERY: Duration = Duration::from_secs(1);
 
 /// The WebSocket close code for how a session ended, or `None` when the connection is
 /// already gone: 1002 when the client broke the protocol, 1000 otherwise.
@@ -105,6 +111,10 @@ pub struct Link {
     hosts_subscribed: bool,
     /// The list it was sent last, and the version of the hosts it was built from.
     hosts_sent: Option<(u64, HostList)>,
+    /// When a list was last sent, and when the next is due after a change that came sooner
+    /// than [`HOSTS_EVERY`] after it.
+    hosts_sent_at: Option<Instant>,
+    hosts_due: Option<Instant>,
 }
 
 impl Link {
@@ -118,6 +128,8 @@ impl Link {
             hosts_changed,
             hosts_subscribed: false,
             hosts_sent: None,
+            hosts_sent_at: None,
+            hosts_due: None,
             remote: accepted.remote,
             tx: accepted.tx,
             rx: accepted.rx,
@@ -159,6 +171,7 @@ impl Link {
                 return end.clone();
             }
             let timer = self.session.poll_timeout().map(|t| self.relay.clock.to_tokio(t));
+            let hosts_due = self.hosts_due.map(|t| self.relay.clock.to_tokio(t));
             let established = self.live.is_some();
             let step = tokio::select! {
                 message = self.rx.next() => self.uplink(message).await,
@@ -179,9 +192,14 @@ impl Link {
                 }
                 changed = self.hosts_changed.changed(), if established && self.hosts_subscribed => {
                     match changed {
-                        Ok(()) => self.push_hosts(),
+                        Ok(()) => self.hosts_changed(),
                         Err(_) => self.hosts_subscribed = false,
                     }
+                    Ok(())
+                }
+                _ = sleep_until(hosts_due), if hosts_due.is_some() => {
+                    self.hosts_due = None;
+                    self.push_hosts();
                     Ok(())
                 }
             };
@@ -287,6 +305,18 @@ impl Link {
         Ok(packets)
     }
 
+    /// The LAN's hosts changed: the device hears of it now, or [`HOSTS_EVERY`] after the list
+    /// it was sent last (one list then carries every change in between).
+    fn hosts_changed(&mut self) {
+        let now = self.relay.clock.now();
+        match self.hosts_sent_at {
+            Some(at) if now < at + HOSTS_EVERY => {
+                self.hosts_due.get_or_insert(at + HOSTS_EVERY);
+            }
+            _ => self.push_hosts(),
+        }
+    }
+
     /// Sends the device the hosts its ACL lets it reach, unless it has that list already. The
     /// list is built again only when the LAN's hosts changed since it was last built.
     fn push_hosts(&mut self) {
@@ -307,6 +337,7 @@ impl Link {
         // A session that has ended reports it through the run loop.
         if self.session.send_control(&ControlMessage::Hosts(list.clone())).is_ok() {
             self.hosts_sent = Some((version, list));
+            self.hosts_sent_at = Some(self.relay.clock.now());
         }
     }
 
