@@ -250,6 +250,14 @@ function openHere(appUrl, label) {
   $('apps').dataset.open = appUrl;
 }
 
+/**
+ * Whether an app in a tab of its own can reach this page. WebKit (Safari, and every browser on
+ * an iPhone) does not share the hub with `T` framed under an app's origin (docs/web-apps.md,
+ * "Known limits"): such a tab would only show "not open", so there apps open here only. WebKit
+ * tells itself apart by no feature a page can test, only by its vendor.
+ */
+const TABS_REACH_LAUNCHER = !/^Apple/.test(navigator.vendor || '');
+
 /** A blank new tab for an app, opened while the click still counts as the user's. */
 function openBlank() {
   const opened = window.open('about:blank', '_blank');
@@ -412,7 +420,8 @@ function entryItem(entry, recent) {
   name.textContent = entry.label;
   li.append(name);
   if (mode.full) {
-    li.append(button(`${id}-here`, 'Open here', 'here'), button(`${id}-tab`, 'Open in new tab', 'tab', true));
+    li.append(button(`${id}-here`, 'Open here', 'here'));
+    if (TABS_REACH_LAUNCHER) li.append(button(`${id}-tab`, 'Open in new tab', 'tab', true));
   } else {
     li.append(button(`${id}-snapshot`, 'Open snapshot', 'snapshot'));
   }
@@ -431,7 +440,8 @@ function render() {
   $('apps-hints').textContent = hints.length ? `This device may also reach ${hints.join(', ')}: type an address below.` : '';
   $('apps-notice').hidden = mode.full;
   $('apps-notice').textContent = mode.full ? '' : mode.reason;
-  $('apps-open-tab').hidden = !mode.full;
+  $('apps-open-tab').hidden = !mode.full || !TABS_REACH_LAUNCHER;
+  $('apps-viewer-tab').hidden = !TABS_REACH_LAUNCHER;
   $('apps-open-here').textContent = mode.full ? 'Open here' : 'Open snapshot';
   document.body.dataset.apps = mode.full ? 'full' : 'snapshot';
   $('browse-note').textContent = mode.full

@@ -166,8 +166,10 @@ pub fn open_app(page: &Session<'_>, launcher: &str, lan_url: &str) -> anyhow::Re
     let url = page.execute_async(
         "const [lan, done] = arguments; \
          Promise.resolve().then(() => window.hometun.appUrl(lan)).then(url => { \
+           const button = document.getElementById('apps-open-tab'); \
+           if (button.hidden) { done('error: the launcher shows no \"Open in new tab\"'); return; } \
            document.getElementById('apps-address').value = lan; \
-           document.getElementById('apps-open-tab').click(); done(String(url)); }, e => done('error: ' + e));",
+           button.click(); done(String(url)); }, e => done('error: ' + e));",
         &[json!(lan_url)],
     )?;
     let url = url.as_str().unwrap_or_default().to_owned();
