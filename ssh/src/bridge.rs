@@ -8,11 +8,10 @@
 //! should the server not close its side within [`CLOSE_GRACE_MS`], reset: a server that hangs
 //! does not hold one of the tunnel's TCP connections for ever.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use tokio::sync::oneshot;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
@@ -49,19 +48,14 @@ pub fn bridge(conn: TcpLike) -> (DuplexStream, DropReason) {
     let reason: DropReason = Rc::default();
     let conn = Rc::new(conn);
 
-    // The download ends by itself when the server closes (dropping `downloaded`), or is
-    // stopped when the SSH side has ended and the server keeps quiet.
-    let (downloaded, download_ended) = oneshot::channel::<()>();
-    let (stop_download, mut stopped) = oneshot::channel::<()>();
+    // Whether the download has ended (the server closed, or the connection failed), and
+    // whether this side is resetting the connection after the session (not a failure to report).
+    let (downloaded, resetting) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
 
-    let (down, why) = (conn.clone(), reason.clone());
+    let (down, why, done, ours) = (conn.clone(), reason.clone(), downloaded.clone(), resetting.clone());
     spawn_local(async move {
         loop {
-            let chunk = tokio::select! {
-                chunk = JsFuture::from(down.receive()) => chunk,
-                _ = &mut stopped => break,
-            };
-            match chunk {
+            match JsFuture::from(down.receive()).await {
                 Ok(chunk) if chunk.is_null() || chunk.is_undefined() => break,
                 Ok(chunk) => {
                     if to_ssh.write_all(&js_sys::Uint8Array::new(&chunk).to_vec()).await.is_err() {
@@ -70,13 +64,15 @@ pub fn bridge(conn: TcpLike) -> (DuplexStream, DropReason) {
                     }
                 }
                 Err(e) => {
-                    *why.borrow_mut() = Some(describe(&e));
+                    if !ours.get() {
+                        *why.borrow_mut() = Some(describe(&e));
+                    }
                     break;
                 }
             }
         }
+        done.set(true);
         let _ = to_ssh.shutdown().await;
-        drop(downloaded);
     });
 
     let (up, why) = (conn, reason.clone());
@@ -86,12 +82,11 @@ pub fn bridge(conn: TcpLike) -> (DuplexStream, DropReason) {
             match from_ssh.read(&mut buf).await {
                 Ok(0) | Err(_) => {
                     up.close();
-                    tokio::select! {
-                        _ = download_ended => {}
-                        () = sleep(CLOSE_GRACE_MS) => {
-                            let _ = stop_download.send(());
-                            up.abort();
-                        }
+                    sleep(CLOSE_GRACE_MS).await;
+                    if !downloaded.get() {
+                        // The reset ends the download's wait too.
+                        resetting.set(true);
+                        up.abort();
                     }
                     break;
                 }
