@@ -219,7 +219,8 @@ impl Session {
     /// Delivers what the shell prints to `on_bytes` (a `Uint8Array` each call) until the
     /// session ends; resolves then with `{exitStatus, reason, dropped}` (`reason` says why, for
     /// the user; `dropped` is true when the connection died under a running session: the
-    /// server went away or the tunnel was lost). Call once.
+    /// server went away or the tunnel was lost). The SSH connection ends with the session.
+    /// Call once.
     pub fn run(&self, on_bytes: Function) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
@@ -245,6 +246,11 @@ impl Session {
                 }
             }
             let by_user = inner.closed_by_user.get();
+            if !by_user {
+                // The shell is gone and nothing else runs on this connection: end it, or it (and
+                // its tunnel TCP connection) would stay open as long as the page.
+                let _ = inner.handle.disconnect(Disconnect::ByApplication, "the session ended", "en").await;
+            }
             let dropped = !by_user && !ended && exit_status.is_none() && signal.is_none();
             let reason = match (exit_status, signal) {
                 _ if by_user => "you closed the session".to_owned(),

@@ -151,6 +151,10 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     wait(page, "the terminal to say the session ended", WAIT,
         "const s = document.getElementById('terminal-screen'); return s.dataset.sshState === 'closed' && document.getElementById('terminal-status').textContent.includes('exit status 0')")?;
     eprintln!("ssh: the Terminal card: {}", text(page, "terminal-status")?);
+    wait_until(RESET_WAIT, || {
+        sockets(lab, "established", &format!("sport = :{}", sshd::PORT)).is_empty().then_some(())
+    })
+    .context("the connection of a shell that exited is still open at the server")?;
     bad_input_leaves_the_card_session_open(page, &host)?;
     a_hung_server_is_reset_after_close(page, lab, sshd, &host)?;
 
@@ -342,11 +346,17 @@ fn bad_input_leaves_the_card_session_open(page: &Session<'_>, host: &str) -> any
 /// session: the page sends its end (FIN), then resets the connection after a short grace, so the
 /// tunnel does not hold it for ever.
 fn a_hung_server_is_reset_after_close(page: &Session<'_>, lab: &Lab, sshd: &Sshd, host: &str) -> anyhow::Result<()> {
+    let to_sshd = format!("sport = :{}", sshd::PORT);
+    let before = peers(&sockets(lab, "established", &to_sshd));
     let opened = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD}))?;
     ensure!(opened.starts_with("ok "), "login before the hang: {opened}");
     type_and_wait(page, "echo before-hang\n", "before-hang")?;
-    let out =
-        lab.exec(Node::Host10, "ss", ["-Htnp", "state", "established", &format!("( sport = :{} )", sshd::PORT)])?;
+    let new: Vec<String> =
+        peers(&sockets(lab, "established", &to_sshd)).into_iter().filter(|p| !before.contains(p)).collect();
+    let [peer] = new.as_slice() else { bail!("the session's connection among {new:?}") };
+    let port = peer.rsplit(':').next().unwrap_or_default();
+    let this = format!("{to_sshd} and dport = :{port}");
+    let out = lab.exec(Node::Host10, "ss", ["-Htnp", "state", "established", &format!("( {this} )")])?;
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
     let pids: Vec<i32> = listing
         .split("pid=")
@@ -361,7 +371,7 @@ fn a_hung_server_is_reset_after_close(page: &Session<'_>, lab: &Lab, sshd: &Sshd
     }
     let closed = close(page);
     // Not yet closed (established) or closed by the page only (close-wait): still held.
-    let held = || [sockets(lab, sshd::PORT, "established"), sockets(lab, sshd::PORT, "close-wait")].concat();
+    let held = || [sockets(lab, "established", &this), sockets(lab, "close-wait", &this)].concat();
     let reset = wait_until(RESET_WAIT, || held().is_empty().then_some(()));
     let stuck = held();
     sshd.kill_sessions()?;
@@ -385,14 +395,19 @@ fn submit_card(page: &Session<'_>, host: &str, port: u16) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The TCP connections of LAN host 192.168.0.10 from its port `port` in `state` (as `ss` names
-/// states: `established`, `close-wait`, ...), one line each.
-fn sockets(lab: &Lab, port: u16, state: &str) -> Vec<String> {
-    let filter = format!("( sport = :{port} )");
-    match lab.exec(Node::Host10, "ss", ["-Htn", "state", state, &filter]) {
+/// The TCP connections of LAN host 192.168.0.10 in `state` (as `ss` names states:
+/// `established`, `close-wait`, ...) that `filter` (in `ss`'s words, e.g. `sport = :22`)
+/// matches, one line each.
+fn sockets(lab: &Lab, state: &str, filter: &str) -> Vec<String> {
+    match lab.exec(Node::Host10, "ss", ["-Htn", "state", state, &format!("( {filter} )")]) {
         Ok(out) => String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect(),
         Err(e) => vec![format!("ss failed: {e:#}")],
     }
+}
+
+/// The peers (`address:port`) of `ss` lines.
+fn peers(lines: &[String]) -> Vec<String> {
+    lines.iter().filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned)).collect()
 }
 
 /// Enrols from `link` and waits for "connected".
