@@ -2,7 +2,7 @@
 //! to a [`Session`], `publicKey()`, `forgetHostKey(target)`. Pins and the device key live in
 //! the tunnel origin's `localStorage`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use zeroize::Zeroizing;
 
-use crate::bridge::{bridge, describe, DropReason, TcpLike};
+use crate::bridge::{bridge, describe, sleep, DropReason, TcpLike};
 use crate::client::{self, Client, HostKeyPolicy, HostKeyQuestion, Login, PromptQuestion, Terminal};
 use crate::device_key::{self, KeyStore};
 use crate::error::SshError;
@@ -25,6 +25,9 @@ use crate::options;
 const PINS_KEY: &str = "hometun.ssh.hostKeys";
 /// `localStorage` key of the device's SSH private key (a secret: never logged).
 const DEVICE_KEY: &str = "hometun.ssh.key";
+/// How long the login may take (key exchange, login, terminal and shell), not counting the time
+/// a question waits for the person's answer.
+const LOGIN_LIMIT_SECONDS: u32 = 20;
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
@@ -100,32 +103,54 @@ fn number(options: &JsValue, name: &str, default: u32) -> u32 {
     get(options, name).as_f64().filter(|n| n.is_finite() && *n >= 1.0 && *n <= 10_000.0).map_or(default, |n| n as u32)
 }
 
+/// Questions waiting for the person's answer (the login's clock stops meanwhile).
+type Asking = Rc<Cell<u32>>;
+
+/// Resolves once the login has had [`LOGIN_LIMIT_SECONDS`] of the server's time.
+async fn login_time_limit(asking: Asking) {
+    let limit = f64::from(LOGIN_LIMIT_SECONDS) * 1000.0;
+    let (mut waited, mut last) = (0.0, js_sys::Date::now());
+    while waited < limit {
+        sleep(250).await;
+        let now = js_sys::Date::now();
+        if asking.get() == 0 {
+            // At most a second at once: a modal dialog stops the timers too.
+            waited += (now - last).clamp(0.0, 1000.0);
+        }
+        last = now;
+    }
+}
+
 /// Runs `ask` (a JavaScript function) for each question on `questions`, answering with what
 /// its promise resolves to.
-fn serve_host_key_questions(ask: Function, mut questions: mpsc::Receiver<HostKeyQuestion>) {
+fn serve_host_key_questions(ask: Function, mut questions: mpsc::Receiver<HostKeyQuestion>, asking: Asking) {
     spawn_local(async move {
         while let Some(q) = questions.recv().await {
             let info = js_sys::Object::new();
             let _ = Reflect::set(&info, &"target".into(), &q.target.as_str().into());
             let _ = Reflect::set(&info, &"fingerprint".into(), &q.fingerprint.as_str().into());
+            asking.set(asking.get() + 1);
             let answer = match ask.call1(&JsValue::NULL, &info) {
                 Ok(v) => JsFuture::from(Promise::resolve(&v)).await.map(|v| v.is_truthy()).unwrap_or(false),
                 Err(_) => false,
             };
+            asking.set(asking.get() - 1);
             let _ = q.answer.send(answer);
         }
     });
 }
 
-fn serve_prompts(ask: Function, mut questions: mpsc::Receiver<PromptQuestion>) {
+fn serve_prompts(ask: Function, mut questions: mpsc::Receiver<PromptQuestion>, asking: Asking) {
     spawn_local(async move {
         while let Some(q) = questions.recv().await {
+            asking.set(asking.get() + 1);
             let answer = match ask.call2(&JsValue::NULL, &q.prompt.as_str().into(), &q.echo.into()) {
                 Ok(v) => {
                     JsFuture::from(Promise::resolve(&v)).await.ok().and_then(|v| v.as_string()).map(Zeroizing::new)
                 }
                 Err(_) => None,
             };
+            asking.set(asking.get() - 1);
             let _ = q.answer.send(answer);
         }
     });
@@ -134,7 +159,8 @@ fn serve_prompts(ask: Function, mut questions: mpsc::Receiver<PromptQuestion>) {
 /// Logs in over `connection` (a `hometun.connectTcp` result) and starts a shell on a PTY.
 /// `options`: `{host, port, user, password?, key?: bool, trustNewHostKey?: bool, cols?, rows?,
 /// term?, askHostKey?: ({target, fingerprint}) => Promise<bool>, askPrompt?: (prompt, echo) =>
-/// Promise<string|null>}`.
+/// Promise<string|null>}`. Fails with `timeout` when the login takes longer than
+/// [`LOGIN_LIMIT_SECONDS`] (the caller then resets `connection`).
 #[wasm_bindgen]
 pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, JsValue> {
     let host = get(&options, "host").as_string().unwrap_or_default();
@@ -150,18 +176,19 @@ pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, J
     } else {
         None
     };
+    let asking = Asking::default();
     let ask = get(&options, "askHostKey").dyn_into::<Function>().ok().map(|f| {
         let (tx, rx) = mpsc::channel(1);
-        serve_host_key_questions(f, rx);
+        serve_host_key_questions(f, rx, asking.clone());
         tx
     });
     let prompts = get(&options, "askPrompt").dyn_into::<Function>().ok().map(|f| {
         let (tx, rx) = mpsc::channel(1);
-        serve_prompts(f, rx);
+        serve_prompts(f, rx, asking.clone());
         tx
     });
     let policy = HostKeyPolicy {
-        target,
+        target: target.clone(),
         store: Box::new(LocalPins),
         trust_new: get(&options, "trustNewHostKey").is_truthy(),
         ask,
@@ -173,7 +200,11 @@ pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, J
     };
     let (stream, dropped) = bridge(connection);
     let login = Login { user, password, key, prompts };
-    let shell = match client::open(stream, policy, login, &terminal).await {
+    let opened = tokio::select! {
+        opened = client::open(stream, policy, login, &terminal) => opened,
+        () = login_time_limit(asking) => Err(SshError::Timeout { target, seconds: LOGIN_LIMIT_SECONDS }),
+    };
+    let shell = match opened {
         Ok(shell) => shell,
         Err(SshError::Protocol(what)) if dropped.borrow().is_some() => {
             let why = dropped.borrow().clone().unwrap_or_default();
@@ -188,7 +219,7 @@ pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, J
             reader: RefCell::new(Some(shell.reader)),
             host_key: shell.host_key,
             dropped,
-            closed_by_user: std::cell::Cell::new(false),
+            closed_by_user: Cell::new(false),
         }),
     })
 }
@@ -199,7 +230,7 @@ struct Inner {
     reader: RefCell<Option<ChannelReadHalf>>,
     host_key: String,
     dropped: DropReason,
-    closed_by_user: std::cell::Cell<bool>,
+    closed_by_user: Cell<bool>,
 }
 
 /// A logged-in shell: `run(onBytes)`, `write(bytes)`, `resize(cols, rows)`, `close()`.

@@ -52,6 +52,14 @@ pub enum SshError {
     /// An argument from JavaScript was not usable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The server did not finish the login in time: it said nothing more, or is no SSH server.
+    #[error("{target} did not finish the SSH login within {seconds} s; check that an SSH server answers on that port")]
+    Timeout {
+        /// `host:port`.
+        target: String,
+        /// The time limit (not counting questions waiting for the person's answer).
+        seconds: u32,
+    },
 }
 
 impl SshError {
@@ -65,6 +73,7 @@ impl SshError {
             Self::Key(_) => "key",
             Self::Protocol(_) => "ssh-failed",
             Self::InvalidArgument(_) => "invalid-argument",
+            Self::Timeout { .. } => "timeout",
         }
     }
 }

@@ -12,7 +12,9 @@
 //! list lacks the SSH port gets a clear error at once. A pin names the port given (22222, not 22);
 //! bad input in the card leaves its open session alone; `connectTcp` refuses what is not a port;
 //! a server that hangs while the page closes its session has the connection reset after a short
-//! grace.
+//! grace. The card's Disconnect cancels a connection still being made, and a new connection
+//! replaces one still being made; a server that greets and then says nothing is given up on
+//! after the login's time limit.
 //!
 //! Needs the page built (`bash scripts/build-page.sh`).
 
@@ -32,6 +34,10 @@ const DROP_WAIT: Duration = Duration::from_secs(5);
 /// How soon a connection the page gave up must be gone at the LAN host (the page's grace for a
 /// server's own close is 2 s).
 const RESET_WAIT: Duration = Duration::from_secs(5);
+/// The lab hosts' port 22: a stand-in that sends an SSH banner, then reads and says nothing.
+const SILENT_PORT: u16 = 22;
+/// `ss`'s filter for connections to the silent port.
+const SILENT: &str = "sport = :22";
 
 #[test]
 fn ssh_in_the_page_logs_in_by_password_and_key_pins_the_host_key_and_respects_the_acl() {
@@ -155,7 +161,10 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
         sockets(lab, "established", &format!("sport = :{}", sshd::PORT)).is_empty().then_some(())
     })
     .context("the connection of a shell that exited is still open at the server")?;
+    disconnect_cancels_a_connection_being_made(page, lab, &host)?;
+    a_new_connection_replaces_one_being_made(page, lab, &host)?;
     bad_input_leaves_the_card_session_open(page, &host)?;
+    a_silent_server_is_given_up_on(page, lab, &host)?;
     a_hung_server_is_reset_after_close(page, lab, sshd, &host)?;
 
     // The server dies under a running session (its session processes killed, no SSH goodbye):
@@ -301,6 +310,35 @@ fn a_pin_names_the_port_given(page: &Session<'_>, lab: &Lab, host: &str) -> anyh
 /// The card's state (`data-ssh-state` of the terminal).
 const CARD_STATE: &str = "return document.getElementById('terminal-screen').dataset.sshState";
 
+/// The Terminal card's Disconnect cancels a connection still being made (to the silent port):
+/// the card says so and the TCP connection is reset.
+fn disconnect_cancels_a_connection_being_made(page: &Session<'_>, lab: &Lab, host: &str) -> anyhow::Result<()> {
+    submit_card(page, host, SILENT_PORT)?;
+    wait_until(WAIT, || (!sockets(lab, "established", SILENT).is_empty()).then_some(()))
+        .context("the card's connection to the silent port")?;
+    page.execute("document.getElementById('terminal-close').click()", &[])?;
+    wait(page, "Disconnect to cancel the connection being made", RESET_WAIT, &format!("{CARD_STATE} === 'closed'"))?;
+    wait_until(RESET_WAIT, || sockets(lab, "established", SILENT).is_empty().then_some(()))
+        .context("the cancelled connection is still open at the server")?;
+    eprintln!("ssh: the card's Disconnect cancelled a connection: {}", text(page, "terminal-status")?);
+    Ok(())
+}
+
+/// A connection made from the card while another is still being made replaces it: the new
+/// session opens and the first one's TCP connection is reset.
+fn a_new_connection_replaces_one_being_made(page: &Session<'_>, lab: &Lab, host: &str) -> anyhow::Result<()> {
+    submit_card(page, host, SILENT_PORT)?;
+    wait_until(WAIT, || (!sockets(lab, "established", SILENT).is_empty()).then_some(()))
+        .context("the card's connection to the silent port")?;
+    submit_card(page, host, sshd::PORT)?;
+    wait(page, "the replacing session to open", WAIT,
+        "const s = document.getElementById('terminal-screen'); return s.dataset.sshState === 'open' && s.terminalText().includes('$ ')")?;
+    wait_until(RESET_WAIT, || sockets(lab, "established", SILENT).is_empty().then_some(()))
+        .context("the replaced connection is still open at the server")?;
+    eprintln!("ssh: a new connection replaced one still being made");
+    Ok(())
+}
+
 /// Input that cannot be a connection (port 70000, the form's own check bypassed as a script
 /// could) is refused in the card's status line while its open session goes on; then Disconnect
 /// closes that session.
@@ -339,6 +377,28 @@ fn bad_input_leaves_the_card_session_open(page: &Session<'_>, host: &str) -> any
     page.execute("document.getElementById('terminal-close').click()", &[])?;
     wait(page, "the card's session to close", WAIT, &format!("{CARD_STATE} === 'closed'"))?;
     eprintln!("ssh: bad input in the card left the session open");
+    Ok(())
+}
+
+/// A server that greets and then says nothing (the silent port) is given up on once the login's
+/// time limit (20 s) passes, with code `timeout`, and the connection is reset.
+fn a_silent_server_is_given_up_on(page: &Session<'_>, lab: &Lab, host: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let answer = page.execute_async(
+        "const [options, done] = arguments;
+         const hung = setTimeout(() => done('still waiting after 40 s'), 40000);
+         window.hometun.ssh(options).then(
+           (s) => { clearTimeout(hung); s.close(); done('opened'); },
+           (e) => { clearTimeout(hung); done(`${e.code}: ${e.message}`); });",
+        &[json!({"host": host, "port": SILENT_PORT, "user": sshd::USER, "password": sshd::PASSWORD, "trustNewHostKey": true})],
+    )?;
+    let took = started.elapsed();
+    let answer = answer.as_str().unwrap_or_default();
+    ensure!(answer.starts_with("timeout: "), "a silent server gave {answer:?} after {took:.1?}");
+    ensure!(took >= Duration::from_secs(18) && took < Duration::from_secs(35), "the time limit took {took:.1?}");
+    wait_until(RESET_WAIT, || sockets(lab, "established", SILENT).is_empty().then_some(()))
+        .context("the connection given up on is still open at the server")?;
+    eprintln!("ssh: a silent server given up on after {took:.1?}: {answer}");
     Ok(())
 }
 

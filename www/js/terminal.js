@@ -115,7 +115,12 @@ function loadXterm() {
   return xtermLoading;
 }
 
+/** The session open in the card: `{session, term}`. */
 let current = null;
+/** The connection the card is making: `{controller, term}` (an AbortController gives it up). */
+let attempt = null;
+/** Submissions of the card so far: the latest one decides what the card shows. */
+let submissions = 0;
 
 function setState(state, message = '') {
   $('terminal-screen').dataset.sshState = state;
@@ -124,9 +129,9 @@ function setState(state, message = '') {
   $('terminal-close').disabled = state !== 'open' && state !== 'connecting';
 }
 
-/** Input the card cannot connect with: said in the status line; an open session goes on. */
+/** Input the card cannot connect with: said in the status line; what the card shows goes on. */
 function refuse(error) {
-  if (!current) {
+  if (!current && !attempt) {
     setState('error', describeError(error));
     return;
   }
@@ -134,22 +139,40 @@ function refuse(error) {
   $('terminal-status').className = 'error';
 }
 
+/**
+ * Ends what the card shows: the connection being made is given up (its TCP connection reset),
+ * the open session closed. Each disposes of its own terminal when it sees it was ended.
+ */
+function endTerminal() {
+  if (attempt) attempt.controller.abort();
+  if (current) current.session.close();
+  attempt = null;
+  current = null;
+}
+
 async function startTerminal(api, options) {
+  const submission = ++submissions;
   let checked;
   try {
     checked = await checkTarget(api, options);
   } catch (error) {
-    refuse(error);
+    if (submission === submissions) refuse(error);
     return;
   }
-  if (current) current.close();
+  if (submission !== submissions) return;
+  endTerminal();
+  const mine = { controller: new AbortController(), term: null };
+  attempt = mine;
+  const target = `${checked.host}:${checked.port}`;
   const screen = $('terminal-screen');
   screen.hidden = false;
   $('terminal-forget').hidden = true;
-  setState('connecting', `Connecting to ${options.user}@${options.host}:${options.port}…`);
+  setState('connecting', `Connecting to ${options.user}@${target}…`);
   const { Terminal, FitAddon } = await loadXterm();
+  if (attempt !== mine) return;
   screen.replaceChildren();
   const term = new Terminal({ fontFamily: FONT, fontSize: 14, cursorBlink: true, scrollback: 5000, convertEol: false });
+  mine.term = term;
   const fit = new FitAddon();
   term.loadAddon(fit);
   term.open(screen);
@@ -165,30 +188,40 @@ async function startTerminal(api, options) {
     session = await (await sshModule()).open(api, {
       ...options,
       ...checked,
+      signal: mine.controller.signal,
       cols: term.cols,
       rows: term.rows,
-      askHostKey: ({ target, fingerprint }) => window.confirm(
-        `First connection to ${target}. Its host key fingerprint is\n\n${fingerprint}\n\n`
+      askHostKey: ({ target: name, fingerprint }) => window.confirm(
+        `First connection to ${name}. Its host key fingerprint is\n\n${fingerprint}\n\n`
         + 'Trust it? Compare it with the server\'s (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).'),
       askPrompt: (prompt, echo) => window.prompt(echo ? prompt : `${prompt} (typed text is shown here)`) ?? null,
     });
   } catch (error) {
     term.dispose();
+    // Given up (Disconnect, or a newer connection): whoever ended it has said so.
+    if (attempt !== mine) return;
+    attempt = null;
     screen.hidden = true;
     setState('error', describeError(error));
     if (error && error.code === 'host-key-changed') {
       const button = $('terminal-forget');
       button.hidden = false;
       button.onclick = async () => {
-        await sshForgetHostKey(`${options.host}:${options.port}`);
+        await sshForgetHostKey(target);
         button.hidden = true;
-        setState('closed', `The old key of ${options.host}:${options.port} is forgotten; connect again to see and accept the new one.`);
+        setState('closed', `The old key of ${target} is forgotten; connect again to see and accept the new one.`);
       };
     }
     return;
   }
-  current = session;
-  setState('open', `${options.user}@${options.host}:${options.port} — host key ${session.hostKey}`);
+  if (attempt !== mine) {
+    session.close();
+    term.dispose();
+    return;
+  }
+  attempt = null;
+  current = { session, term };
+  setState('open', `${options.user}@${target} — host key ${session.hostKey}`);
   session.onBytes((bytes) => term.write(bytes));
   term.onData((data) => { session.write(data); });
   term.onResize(({ cols, rows }) => { session.resize(cols, rows); });
@@ -209,9 +242,14 @@ async function startTerminal(api, options) {
   term.focus();
   session.onClose(({ reason, dropped }) => {
     observer.disconnect();
+    if (!current || current.session !== session) {
+      // Replaced by a newer connection, which the card shows now.
+      term.dispose();
+      return;
+    }
+    current = null;
     // A dropped connection in red, a normal end in yellow.
     term.write(`\r\n\x1b[1;${dropped ? 31 : 33}m[${reason}]\x1b[0m\r\n`);
-    if (current === session) current = null;
     if (dropped) setState('dropped', `Disconnected: ${reason}. Open the terminal again to reconnect.`);
     else setState('closed', `Disconnected: ${reason}.`);
   });
@@ -238,7 +276,13 @@ export function setupTerminal(api) {
   $('terminal-auth').addEventListener('change', () => {
     $('terminal-password').hidden = $('terminal-auth').value === 'key';
   });
-  $('terminal-close').addEventListener('click', () => { if (current) current.close(); });
+  $('terminal-close').addEventListener('click', () => {
+    if (attempt) {
+      endTerminal();
+      $('terminal-screen').hidden = true;
+      setState('closed', 'Connecting given up.');
+    } else if (current) current.session.close();
+  });
   $('terminal-copy-key').addEventListener('click', async () => {
     const out = $('terminal-pubkey');
     try {

@@ -30,21 +30,44 @@ export async function forgetHostKey(target) {
   return wasm.forgetHostKey(String(target));
 }
 
+/** Why an attempt given up by its AbortSignal failed. */
+function cancelled() {
+  const error = new Error('the connection attempt was cancelled');
+  error.name = 'HometunError';
+  error.code = 'aborted';
+  return error;
+}
+
 /**
  * Connects to options.host:options.port through `api.connectTcp`, logs in and starts a shell.
  * Rejects with an Error carrying a `code` (host-key-changed, host-key-not-trusted, auth-failed,
- * ssh-failed, …, or the tunnel's codes such as connection-refused).
+ * ssh-failed, timeout, …, or the tunnel's codes such as connection-refused). `options.signal`
+ * (an AbortSignal) gives the attempt up: it rejects with code `aborted` and the connection is
+ * reset.
  */
 export async function open(api, options) {
+  const { signal } = options;
   await load();
+  if (signal && signal.aborted) throw cancelled();
   const port = Number(options.port ?? 22);
   const connection = await api.connectTcp(String(options.host), port);
+  let stop;
+  const stopped = new Promise((_, reject) => { stop = () => reject(cancelled()); });
+  if (signal) {
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+  }
+  const connecting = wasm.connect(connection, { ...options, port });
   let session;
   try {
-    session = await wasm.connect(connection, { ...options, port });
+    session = await Promise.race([connecting, stopped]);
   } catch (error) {
     connection.abort();
+    // A session that comes after all (given up meanwhile) is closed.
+    connecting.then((late) => late.close(), () => {});
     throw error;
+  } finally {
+    if (signal) signal.removeEventListener('abort', stop);
   }
   return wrap(session);
 }
