@@ -4,8 +4,9 @@
 //! tunnel's own TCP). A person sees the desktop's colour on the page's canvas, types a key that
 //! the desktop receives, copies text both ways, logs in with the password (a wrong one is refused in plain words), gets
 //! a clear message for a port the relay does not let the device reach, and is told when the
-//! desktop goes away (and the page closes its end of the connection). Input that cannot be a
-//! desktop leaves the desktop shown alone.
+//! desktop goes away (and the page closes its end of the connection). Two quick calls on one
+//! element show the later desktop and close the earlier one's connection; input that cannot be
+//! a desktop leaves the desktop shown alone.
 //!
 //! Needs root, the page built (`bash scripts/build-page.sh`) and Debian's
 //! tigervnc-standalone-server, tigervnc-tools, x11-xserver-utils, x11-utils and xclip
@@ -263,6 +264,56 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         screenshot(&page, "vnc-desktop");
         let ended = wait(&page, "the first desktop to end", WAIT, "return window.firstEnded")?;
         ensure!(ended == "Disconnected.", "the first desktop ended with {ended}");
+        Ok(())
+    });
+
+    // Two calls on one element in quick succession: the later desktop shows, the earlier call is
+    // told it was replaced and its connection is closed (none is left to port 5900, where no
+    // desktop is open now). Once with the second call at once (the first gives up before
+    // connecting), once a turn of the event loop later (the first is connecting by then, and
+    // resets its connection).
+    step(&page, "two calls on one element", || {
+        for (round, gap) in [(0, Value::Null), (1, json!(0))] {
+            let both = page.execute_async(
+                "const [id, host, password, gap, done] = arguments; \
+                 const el = document.createElement('div'); el.id = id; el.style.width = '700px'; \
+                 document.querySelector('main').append(el); \
+                 const settled = (p) => p.then((s) => ({ ok: true, name: s.desktopName }), \
+                                               (e) => ({ ok: false, code: e.code, message: e.message })); \
+                 const first = settled(window.hometun.vnc(el, { host, port: 5900 })); \
+                 const second = () => { \
+                   const state = el.dataset.vncState || 'not started'; \
+                   const call = window.hometun.vnc(el, { host, port: 5901, password }); \
+                   call.then((s) => { window[id] = s; }, () => {}); \
+                   Promise.all([first, settled(call), state]).then(done); \
+                 }; \
+                 if (gap === null) second(); else setTimeout(second, gap);",
+                &[json!(format!("vnc-twice-{round}")), json!(addr::HOST10.to_string()), json!(PASSWORD), gap],
+            )?;
+            ensure!(
+                both[1]["ok"] == true && both[1]["name"] == "locked-desktop",
+                "round {round}: the second call gave {}",
+                both[1]
+            );
+            ensure!(
+                both[0]["ok"] == false && both[0]["code"] == "vnc-replaced",
+                "round {round}: the first call gave {}",
+                both[0]
+            );
+            wait_for_colour(&page, &format!("#vnc-twice-{round}"), BLUE)?;
+            hometun_tests::lab::wait_until(GONE_WAIT, || sockets(&lab, 5900, "established").is_empty().then_some(()))
+                .with_context(|| {
+                format!(
+                    "round {round}: the replaced call's connection is open: {:?}",
+                    sockets(&lab, 5900, "established")
+                )
+            })?;
+            eprintln!("vnc: two calls, round {round} (the first was {} when the second came)", both[2]);
+            page.execute_async(
+                "const [id, done] = arguments; window[id].disconnect().then(done)",
+                &[json!(format!("vnc-twice-{round}"))],
+            )?;
+        }
         Ok(())
     });
 

@@ -100,26 +100,46 @@ function showFailure(element, error) {
  * opens the desktop at host:port through the tunnel inside `element`. Resolves with the session
  * (`sendKey`, `sendCtrlAltDel`, `paste`, `setViewOnly`, `focus`, `disconnect`, `canvas`,
  * `state`, `closed`, `rfb`) once the desktop shows; rejects with a clear error (`code`:
- * `vnc-not-allowed`, `vnc-refused`, `vnc-timeout`, `vnc-auth-failed`, `vnc-failed`, ...).
+ * `vnc-not-allowed`, `vnc-refused`, `vnc-timeout`, `vnc-auth-failed`, `vnc-failed`,
+ * `vnc-replaced` when a later call on the same element took over before this one showed, ...).
  * `element` carries `data-vnc-state`: connecting, connected, disconnected or error.
  */
 export async function openVnc(api, element, options = {}) {
   if (!(element instanceof Element)) throw vncError('invalid-argument', 'hometun.vnc needs an element to show the desktop in');
   const host = String(options.host || '').trim();
   const port = options.port == null || options.port === '' ? DEFAULT_PORT : Number(options.port);
-  const shown = element.hometunVncSession;
+  // The latest call whose host and port are usable owns the element (hometunVncCall) until it
+  // settles: an earlier one still connecting gives up at its next step, its connection reset.
+  const call = {};
+  let marked = false;
+  const replaced = () => marked && element.hometunVncCall !== call;
+  const giveUp = (connection) => {
+    if (connection) connection.abort();
+    return vncError('vnc-replaced', `A later hometun.vnc call on this element replaced the one to ${host}:${port}.`);
+  };
+  // A failure is shown in the element when it is this call's to show (no other call owns the
+  // element) and no desktop still shows there (or asks for its password): that one stays.
+  const fail = (failure) => {
+    const shown = element.hometunVncSession;
+    const ours = marked ? !replaced() : element.hometunVncCall === undefined;
+    if (ours && !(shown && ['connecting', 'connected'].includes(shown.state))) showFailure(element, failure);
+    if (marked && !replaced()) delete element.hometunVncCall;
+    return failure;
+  };
+  let denied;
   try {
     if (!host) throw vncError('invalid-argument', 'Type the address of the computer whose desktop to open');
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw vncError('invalid-argument', `${options.port} is not a port`);
-    const denied = await deniedByAllowList(api, host, port);
-    if (denied) throw vncError('vnc-not-allowed', denied);
+    element.hometunVncCall = call;
+    marked = true;
+    denied = await deniedByAllowList(api, host, port);
   } catch (error) {
-    const failure = error.name === 'VncError' ? error : connectFailure(error, host, port);
-    // A desktop still shown (or asking for its password) here stays: the error is only thrown.
-    if (!shown || !['connecting', 'connected'].includes(shown.state)) showFailure(element, failure);
-    throw failure;
+    throw replaced() ? giveUp() : fail(error.name === 'VncError' ? error : connectFailure(error, host, port));
   }
+  if (replaced()) throw giveUp();
+  if (denied) throw fail(vncError('vnc-not-allowed', denied));
   // One session per element: the desktop shown here before ends.
+  const shown = element.hometunVncSession;
   if (shown) {
     shown.disconnect();
     delete element.hometunVncSession;
@@ -131,19 +151,18 @@ export async function openVnc(api, element, options = {}) {
   try {
     connection = await api.connectTcp(host, port);
   } catch (error) {
-    const failure = connectFailure(error, host, port);
-    showFailure(element, failure);
-    throw failure;
+    throw replaced() ? giveUp() : fail(connectFailure(error, host, port));
   }
+  if (replaced()) throw giveUp(connection);
   let openViewer;
   try {
     ({ openViewer } = await viewer);
   } catch (error) {
     connection.abort();
-    const failure = vncError('vnc-failed', `The desktop viewer could not be loaded: ${describeError(error)}`);
-    showFailure(element, failure);
-    throw failure;
+    throw replaced() ? giveUp() : fail(vncError('vnc-failed', `The desktop viewer could not be loaded: ${describeError(error)}`));
   }
+  if (replaced()) throw giveUp(connection);
+  delete element.hometunVncCall;
   return openViewer(element, connection, `${host}:${port}`, options, describeError);
 }
 
@@ -244,8 +263,9 @@ export function setupDesktop(api) {
       renderRecent();
       session.focus();
     } catch (error) {
-      // The viewer shows what went wrong, unless it still shows a desktop.
-      if (viewer.dataset.vncState !== 'error') {
+      // The viewer shows what went wrong, unless it still shows a desktop (or a later
+      // submission took over).
+      if (viewer.dataset.vncState !== 'error' && error.code !== 'vnc-replaced') {
         refused.textContent = describeError(error);
         refused.hidden = false;
       }
