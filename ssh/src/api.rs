@@ -39,10 +39,9 @@ impl PinStore for LocalPins {
     fn load(&self) -> Option<String> {
         storage()?.get_item(PINS_KEY).ok()?
     }
-    fn save(&self, pins: &str) {
-        if let Some(s) = storage() {
-            let _ = s.set_item(PINS_KEY, pins);
-        }
+    fn save(&self, pins: &str) -> Result<(), String> {
+        let store = storage().ok_or("this browser has no local storage here")?;
+        store.set_item(PINS_KEY, pins).map_err(|_| "storage full or disabled?".to_owned())
     }
 }
 
@@ -84,9 +83,10 @@ pub fn public_key() -> Result<String, JsValue> {
 }
 
 /// Forgets the pinned host key of `target` (`host:port`); returns whether one was pinned.
+/// Fails with `pins-not-saved` (the pin stays) when the storage cannot keep the change.
 #[wasm_bindgen(js_name = forgetHostKey)]
-pub fn forget_host_key(target: String) -> bool {
-    known_hosts::forget(&LocalPins, &target)
+pub fn forget_host_key(target: String) -> Result<bool, JsValue> {
+    known_hosts::forget(&LocalPins, &target).map_err(js_error)
 }
 
 fn get(options: &JsValue, name: &str) -> JsValue {

@@ -131,7 +131,8 @@ impl Client {
                 if !trusted {
                     return Err(HandlerError::HostKey(SshError::HostKeyNotTrusted { target, fingerprint }));
                 }
-                known_hosts::pin(self.policy.store.as_ref(), &target, key);
+                // A key that cannot be pinned could not be checked next time: refused.
+                known_hosts::pin(self.policy.store.as_ref(), &target, key).map_err(HandlerError::HostKey)?;
                 Ok(true)
             }
         }
@@ -247,4 +248,52 @@ async fn ask_prompt(login: &Login, prompt: String, echo: bool) -> Option<Zeroizi
     let (answer, reply) = oneshot::channel();
     ask.send(PromptQuestion { prompt, echo, answer }).await.ok()?;
     reply.await.ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Waker};
+
+    use russh::keys::{Algorithm, PrivateKey};
+
+    use super::*;
+
+    /// A pin store whose writes fail (storage full or disabled).
+    struct Full;
+
+    impl PinStore for Full {
+        fn load(&self) -> Option<String> {
+            None
+        }
+        fn save(&self, _pins: &str) -> Result<(), String> {
+            Err("storage full".into())
+        }
+    }
+
+    fn client(store: Box<dyn PinStore>) -> Client {
+        let policy = HostKeyPolicy { target: "192.168.0.10:22".into(), store, trust_new: true, ask: None };
+        Client { policy, host_key: Arc::new(Mutex::new(String::new())) }
+    }
+
+    /// Polls `decide` once: with `trust_new` and no one to ask, it never waits.
+    fn decide(client: &mut Client, key: &PublicKey) -> Result<bool, HandlerError> {
+        match pin!(client.decide(key)).as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(verdict) => verdict,
+            Poll::Pending => panic!("decide waited with no one to ask"),
+        }
+    }
+
+    #[test]
+    fn a_first_seen_key_whose_pin_cannot_be_saved_is_refused() {
+        let key =
+            PrivateKey::random(&mut russh::keys::key::safe_rng(), Algorithm::Ed25519).unwrap().public_key().clone();
+        let verdict = decide(&mut client(Box::new(Full)), &key);
+        assert!(
+            matches!(&verdict, Err(HandlerError::HostKey(SshError::PinsNotSaved { target, .. })) if target == "192.168.0.10:22"),
+            "a key that could not be pinned was trusted: {verdict:?}"
+        );
+    }
 }

@@ -29,6 +29,15 @@ pub enum SshError {
         /// The offered key's fingerprint.
         fingerprint: String,
     },
+    /// The host key pins could not be stored (the browser's storage is full or disabled):
+    /// a first-seen key is refused, as it could not be checked next time.
+    #[error("the host keys pinned in this browser could not be saved ({reason}), so nothing changed for {target}; free or enable this site's storage and try again")]
+    PinsNotSaved {
+        /// `host:port`.
+        target: String,
+        /// What the storage said.
+        reason: String,
+    },
     /// Every login method tried was refused.
     #[error("{target} refused the login of {user} (the server accepts: {methods}); check the user name and password, or add this device's public key to ~{user}/.ssh/authorized_keys")]
     AuthFailed {
@@ -68,6 +77,7 @@ impl SshError {
         match self {
             Self::HostKeyChanged { .. } => "host-key-changed",
             Self::HostKeyNotTrusted { .. } => "host-key-not-trusted",
+            Self::PinsNotSaved { .. } => "pins-not-saved",
             Self::AuthFailed { .. } => "auth-failed",
             Self::Refused(_) => "refused",
             Self::Key(_) => "key",

@@ -90,7 +90,10 @@ export async function sshPublicKey() {
   return (await sshModule()).publicKey();
 }
 
-/** `hometun.sshForgetHostKey("host:port")`: forgets a pinned host key; resolves whether one was pinned. */
+/**
+ * `hometun.sshForgetHostKey("host:port")`: forgets a pinned host key; resolves whether one was
+ * pinned, rejects with code `pins-not-saved` (the pin stays) when the storage cannot keep that.
+ */
 export async function sshForgetHostKey(target) {
   return (await sshModule()).forgetHostKey(target);
 }
@@ -207,7 +210,12 @@ async function startTerminal(api, options) {
       const button = $('terminal-forget');
       button.hidden = false;
       button.onclick = async () => {
-        await sshForgetHostKey(target);
+        try {
+          await sshForgetHostKey(target);
+        } catch (failure) {
+          setState('error', describeError(failure));
+          return;
+        }
         button.hidden = true;
         setState('closed', `The old key of ${target} is forgotten; connect again to see and accept the new one.`);
       };

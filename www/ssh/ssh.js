@@ -24,7 +24,10 @@ export async function publicKey() {
   return wasm.publicKey();
 }
 
-/** Forgets the pinned host key of `target` ("host:port"); resolves whether one was pinned. */
+/**
+ * Forgets the pinned host key of `target` ("host:port"); resolves whether one was pinned, rejects
+ * (code pins-not-saved) when the storage cannot keep the change.
+ */
 export async function forgetHostKey(target) {
   await load();
   return wasm.forgetHostKey(String(target));
