@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use hometun_tests::browser::{self, webdriver::Chromedriver, webdriver::Session};
+use hometun_tests::browser::{self, tools, webdriver::Chromedriver, webdriver::Session};
 use hometun_tests::lab::{addr, Lab, Node};
 use hometun_tests::relay::{Relay, RelayOptions};
 
@@ -96,66 +96,25 @@ fn use_the_page(page: &Session, link: &str, second: &str) -> anyhow::Result<Vec<
 
     // The Open tool shows the LAN host's page, fetched through the tunnel.
     let lan_url = format!("http://{}/", addr::HOST10);
-    page.execute(
-        "document.querySelector('[data-tab=browse]').click();
-         document.getElementById('browse-url').value = arguments[0];
-         document.querySelector('#browse-form button[type=submit]').click();",
-        &[lan_url.clone().into()],
-    )?;
-    let frame_text = page.wait_for(
-        "the LAN page in the frame",
-        WAIT,
-        "const d = document.getElementById('browse-frame').contentDocument;
-         const t = d && d.body ? d.body.innerText : '';
-         return t.includes('Hello from') ? t : null",
-    )?;
-    ensure!(frame_text.as_str().unwrap_or_default().contains("Hello from h10"), "frame shows {frame_text}");
+    let frame = tools::open_lan_page(page, &lan_url)?;
+    ensure!(frame.contains("Hello from h10"), "frame shows {frame}");
     let info = text(page, "browse-info")?;
     ensure!(info.contains("200") && info.contains(&lan_url), "outcome line says {info:?}");
     ensure!(text(page, "browse-raw")?.starts_with("HTTP/1.1 200"), "raw view lacks the status line");
 
-    // The status panel counts that traffic (it renders once a second).
-    let counters = page.wait_for(
-        "non-zero bytes in and out in the status panel",
-        Duration::from_secs(5),
-        "const s = window.hometun.status(); const shown = document.getElementById('s-bytes').textContent;
-         return s.bytesIn > 0 && s.bytesOut > 0 && !shown.startsWith('0 B') && !shown.endsWith('/ 0 B')
-           ? shown + ' (' + s.bytesIn + ' / ' + s.bytesOut + ')' : null",
-    )?;
-    eprintln!("status panel in / out: {}", counters.as_str().unwrap_or_default());
+    // The status panel counts that traffic.
+    eprintln!("status panel in / out: {}", tools::traffic_counted(page)?);
     shot(page, "lan")?;
 
     // Ping tool: replies from the LAN host.
-    page.execute(
-        "document.querySelector('[data-tab=ping]').click();
-         document.getElementById('ping-host').value = arguments[0];
-         document.getElementById('ping-count').value = 3;
-         document.querySelector('#ping-form button[type=submit]').click();",
-        &[addr::HOST10.to_string().into()],
-    )?;
-    let ping = page.wait_for(
-        "the ping summary",
-        WAIT,
-        "const t = document.getElementById('ping-output').textContent; return t.includes('% loss') ? t : null",
-    )?;
-    let ping = ping.as_str().unwrap_or_default();
+    let ping = tools::ping(page, &addr::HOST10.to_string())?;
     eprintln!("ping tool:\n{ping}");
     ensure!(ping.contains(&format!("reply from {}", addr::HOST10)), "no echo reply shown");
     shot(page, "ping")?;
 
     // Lookup tool: the pushed DNS resolves the LAN name.
-    page.execute(
-        "document.querySelector('[data-tab=dns]').click();
-         document.getElementById('dns-name').value = arguments[0];
-         document.querySelector('#dns-form button[type=submit]').click();",
-        &[addr::NAS_NAME.into()],
-    )?;
-    let lookup = page.wait_for(
-        "the lookup answer",
-        WAIT,
-        "const t = document.getElementById('dns-output').textContent; return t.length ? t : null",
-    )?;
-    ensure!(lookup.as_str().unwrap_or_default().contains(&addr::HOST10.to_string()), "lookup shows {lookup}");
+    let lookup = tools::lookup(page, addr::NAS_NAME)?;
+    ensure!(lookup.contains(&addr::HOST10.to_string()), "lookup shows {lookup}");
 
     // A later visit, without the invite, reconnects the stored device by itself.
     let (page_url, _) = link.split_once('#').context("invite link has no fragment")?;

@@ -19,7 +19,7 @@ use hometun_tests::acme::{demand_app_certs, retry, trusted_handshake};
 use hometun_tests::apps::sshd::{self, Sshd};
 use hometun_tests::apps::vnc::VncServer;
 use hometun_tests::browser::apps_page::{app_name, wait, wait_connected};
-use hometun_tests::browser::{self, webdriver::Session, webkit::WebKitDriver};
+use hometun_tests::browser::{self, tools, webdriver::Session, webkit::WebKitDriver};
 use hometun_tests::lab::{addr, Lab, Node};
 use hometun_tests::relay::{AcmeOptions, Relay, RelayOptions};
 use serde_json::json;
@@ -94,59 +94,17 @@ fn use_the_page(page: &Session, relay: &Relay) -> anyhow::Result<()> {
     relay.client("webkit-phone").context("the device is listed")?;
     page.screenshot(&out.join("webkit-connected.png"))?;
 
-    // The Open tool shows the LAN host's page, fetched through the tunnel.
-    let lan_url = format!("http://{}/", addr::HOST10);
-    page.execute(
-        "document.querySelector('[data-tab=browse]').click();
-         document.getElementById('browse-url').value = arguments[0];
-         document.querySelector('#browse-form button[type=submit]').click();",
-        &[lan_url.clone().into()],
-    )?;
-    let frame_text = page.wait_for(
-        "the LAN page in the frame",
-        WAIT,
-        "const d = document.getElementById('browse-frame').contentDocument;
-         const t = d && d.body ? d.body.innerText : '';
-         return t.includes('Hello from') ? t : null",
-    )?;
-    ensure!(frame_text.as_str().unwrap_or_default().contains("Hello from h10"), "frame shows {frame_text}");
+    // The Open tool shows the LAN host's page, fetched through the tunnel, and the status panel
+    // counts that traffic; Ping gets replies from the LAN host; Lookup resolves its name through
+    // the pushed DNS.
+    let frame = tools::open_lan_page(page, &format!("http://{}/", addr::HOST10))?;
+    ensure!(frame.contains("Hello from h10"), "the Open tool's frame shows {frame}");
     page.screenshot(&out.join("webkit-lan.png"))?;
-    // The status panel counts that traffic (it renders once a second).
-    page.wait_for(
-        "non-zero bytes in and out in the status panel",
-        Duration::from_secs(5),
-        "const s = window.hometun.status(); const shown = document.getElementById('s-bytes').textContent;
-         return s.bytesIn > 0 && s.bytesOut > 0 && !shown.startsWith('0 B') && !shown.endsWith('/ 0 B') ? shown : null",
-    )?;
-
-    // Ping tool: replies from the LAN host.
-    page.execute(
-        "document.querySelector('[data-tab=ping]').click();
-         document.getElementById('ping-host').value = arguments[0];
-         document.getElementById('ping-count').value = 3;
-         document.querySelector('#ping-form button[type=submit]').click();",
-        &[addr::HOST10.to_string().into()],
-    )?;
-    let ping = page.wait_for(
-        "the ping summary",
-        WAIT,
-        "const t = document.getElementById('ping-output').textContent; return t.includes('% loss') ? t : null",
-    )?;
-    ensure!(ping.as_str().unwrap_or_default().contains(&format!("reply from {}", addr::HOST10)), "ping shows {ping}");
-
-    // Lookup tool: the pushed DNS resolves the LAN name.
-    page.execute(
-        "document.querySelector('[data-tab=dns]').click();
-         document.getElementById('dns-name').value = arguments[0];
-         document.querySelector('#dns-form button[type=submit]').click();",
-        &[addr::NAS_NAME.into()],
-    )?;
-    let lookup = page.wait_for(
-        "the lookup answer",
-        WAIT,
-        "const t = document.getElementById('dns-output').textContent; return t.length ? t : null",
-    )?;
-    ensure!(lookup.as_str().unwrap_or_default().contains(&addr::HOST10.to_string()), "lookup shows {lookup}");
+    tools::traffic_counted(page)?;
+    let ping = tools::ping(page, &addr::HOST10.to_string())?;
+    ensure!(ping.contains(&format!("reply from {}", addr::HOST10)), "ping shows {ping}");
+    let lookup = tools::lookup(page, addr::NAS_NAME)?;
+    ensure!(lookup.contains(&addr::HOST10.to_string()), "lookup shows {lookup}");
 
     // A later visit, without the invite, reconnects the stored device by itself.
     page.goto(&format!("https://{}/", addr::DOMAIN))?;

@@ -6,6 +6,8 @@
 //! - [`webdriver`]: chromedriver in a namespace and a small WebDriver client (plain HTTP).
 //! - [`webkit`]: WebKit (Safari's engine) in a namespace, trusting the lab CA, for the same
 //!   client.
+//! - [`tools`]: the launcher's Open, Ping and Lookup tools and status counters, as a person
+//!   uses them.
 //! - [`hooks`]: HTTP hooks the browser scenario calls to make the relay drop its WebSockets or
 //!   revoke a device.
 //! - [`wasm`]: building the browser client's wasm e2e test with the lab's facts and running it
@@ -15,6 +17,7 @@
 
 pub mod apps_page;
 pub mod hooks;
+pub mod tools;
 pub mod wasm;
 pub mod webdriver;
 pub mod webkit;
