@@ -194,6 +194,16 @@ fn use_an_app(page: &Session, relay: &Relay, name: &str) -> anyhow::Result<()> {
     page.switch_to_frame(None)?;
     page.execute("document.getElementById('apps-viewer').scrollIntoView()", &[])?;
     page.screenshot(&browser::output_dir()?.join("webkit-app.png"))?;
+    // The app's address typed into a tab (here, this one): WebKit gives it no way to the hometun
+    // page, and the boot page says where apps open in this browser.
+    page.goto(&format!("https://{name}/"))?;
+    let said = wait(
+        page,
+        "the boot page's word on where apps open",
+        WAIT,
+        "return document.body && document.body.dataset.boot === 'no-launcher' ? document.body.innerText : null",
+    )?;
+    ensure!(said.as_str().is_some_and(|t| t.contains("Open here")), "the boot page says {said}");
     Ok(())
 }
 

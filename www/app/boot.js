@@ -159,7 +159,10 @@
         return port;
       } catch (error) {
         if (Date.now() >= until) throw error;
-        if (error.code === 'no-launcher') {
+        if (error.code === 'no-launcher' && window.top === window && /^Apple/.test(navigator.vendor || '')) {
+          // WebKit keeps a tab of its own apart from the hometun page (docs/web-apps.md).
+          offerHome('In this browser, home apps open inside your hometun page: open it, then the app under Apps, \u201cOpen here\u201d.', 'no-launcher');
+        } else if (error.code === 'no-launcher') {
           offerHome('Your hometun page is not open. Open it (it connects this app); this page goes on by itself once it is connected.', 'no-launcher');
         } else {
           offerHome(`${error.message} \u2014 this page tries again by itself.`, 'waiting');
