@@ -257,20 +257,7 @@ mod tests {
     /// Enrols `key` as `name` and saves the client list and the leases.
     fn enrol(store: &mut Store, name: &str, key: PublicKey) {
         let address = store.pool.lease(&key).unwrap();
-        let client = super::super::registry::Client {
-            name: name.into(),
-            key,
-            fingerprint: key.fingerprint(),
-            address,
-            allow: Acl::parse_list("192.168.0.0/24").unwrap(),
-            wake: false,
-            revoked: false,
-            enrolled: 0,
-            last_seen: None,
-            bytes_in: 0,
-            bytes_out: 0,
-        };
-        store.registry.enrol(client).unwrap();
+        store.registry.enrol(super::super::registry::Client::for_test(name, key, address)).unwrap();
         store.save_leases().unwrap();
         store.save_clients().unwrap();
     }

@@ -106,19 +106,14 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(n: u8) -> PublicKey {
-        PublicKey::from_bytes([n; 32])
-    }
-
-    fn client(name: &str, key: PublicKey) -> Client {
-        Client {
+impl Client {
+    /// A client `name` with `key` at `address`, allowed the lab's LAN, never seen.
+    pub(crate) fn for_test(name: &str, key: PublicKey, address: Ipv4Addr) -> Self {
+        Self {
             name: name.into(),
             key,
-            fingerprint: "00".into(),
-            address: Ipv4Addr::new(10, 8, 0, 2),
+            fingerprint: key.fingerprint(),
+            address,
             allow: Acl::parse_list("192.168.0.0/24").unwrap(),
             wake: false,
             revoked: false,
@@ -127,6 +122,19 @@ mod tests {
             bytes_in: 0,
             bytes_out: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> PublicKey {
+        PublicKey::from_bytes([n; 32])
+    }
+
+    fn client(name: &str, key: PublicKey) -> Client {
+        Client::for_test(name, key, Ipv4Addr::new(10, 8, 0, 2))
     }
 
     #[test]
