@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use hometun_tests::apps::sshd::{self, Sshd};
 use hometun_tests::browser::apps_page::{describe, screenshot, wait};
-use hometun_tests::browser::{self, webdriver::Chromedriver, webdriver::Session};
+use hometun_tests::browser::{self, remote, webdriver::Chromedriver, webdriver::Session};
 use hometun_tests::lab::{addr, wait_until, Lab, Node};
 use hometun_tests::relay::{Relay, RelayOptions};
 use serde_json::{json, Value};
@@ -71,15 +71,15 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     connect_tcp_refuses_what_is_not_a_port(page, &host)?;
 
     // Password login through the API; a command's output comes back through onData.
-    let opened = open(
+    let opened = remote::ssh_open(
         page,
         json!({"host": host, "port": sshd::PORT, "user": sshd::USER,
         "password": sshd::PASSWORD, "trustNewHostKey": true, "cols": 100, "rows": 30}),
     )?;
     ensure!(opened == format!("ok {first_key}"), "password login: {opened} (server key {first_key})");
-    type_and_wait(page, "echo hometun-$((6*7))\n", "hometun-42")?;
+    remote::ssh_type_and_wait(page, "echo hometun-$((6*7))\n", "hometun-42")?;
     // UTF-8 both ways: the typed text comes back intact, and the server got its 11 bytes.
-    type_and_wait(page, "w='grüße ✓'; echo \"$w $(printf %s \"$w\" | wc -c)\"\n", "grüße ✓ 11")?;
+    remote::ssh_type_and_wait(page, "w='grüße ✓'; echo \"$w $(printf %s \"$w\" | wc -c)\"\n", "grüße ✓ 11")?;
     eprintln!("ssh: password login ran a command");
 
     // A resized terminal is what the server's PTY reports.
@@ -87,7 +87,7 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
         "const done = arguments[0]; window.__ssh.resize(123, 45).then(() => done(true), e => done(String(e)))",
         &[],
     )?;
-    type_and_wait(page, "stty size\n", "45 123")?;
+    remote::ssh_type_and_wait(page, "stty size\n", "45 123")?;
     let closed = close(page)?;
     ensure!(closed == "you closed the session", "closing said {closed:?}");
     eprintln!("ssh: resize seen by stty size; close: {closed}");
@@ -104,26 +104,18 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     ensure!(again == public.as_str(), "the device key changed between calls");
     let stored = page.execute("return localStorage.getItem('hometun.ssh.key') || ''", &[])?;
     ensure!(stored.as_str().is_some_and(|k| k.starts_with("-----BEGIN OPENSSH PRIVATE KEY")), "no device key stored");
-    let refused = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "key": true}))?;
+    let refused = remote::ssh_open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "key": true}))?;
     ensure!(refused.starts_with("error: auth-failed"), "an unauthorised key logged in: {refused}");
     sshd.authorize(&public)?;
-    let opened = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "key": true}))?;
+    let opened = remote::ssh_open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "key": true}))?;
     ensure!(opened.starts_with("ok "), "key login: {opened}");
-    type_and_wait(page, "echo key-$((40+2))\n", "key-42")?;
+    remote::ssh_type_and_wait(page, "echo key-$((40+2))\n", "key-42")?;
     ensure!(sshd.log().contains(&format!("Accepted publickey for {}", sshd::USER)), "sshd logged no public key login");
     close(page)?;
     eprintln!("ssh: key login");
 
     // The Terminal card: xterm.js, typed into with real key events.
-    page.execute(
-        "document.getElementById('terminal-host').value = arguments[0];
-         document.getElementById('terminal-port').value = arguments[1];
-         document.getElementById('terminal-user').value = arguments[2];
-         document.getElementById('terminal-auth').value = 'password';
-         document.getElementById('terminal-password').value = arguments[3];
-         document.querySelector('#terminal-form button[type=submit]').click();",
-        &[json!(host), json!(sshd::PORT), json!(sshd::USER), json!(sshd::PASSWORD)],
-    )?;
+    submit_card(page, &host, sshd::PORT)?;
     let state = wait(page, "the terminal to open", WAIT,
         "const s = document.getElementById('terminal-screen').dataset.sshState; return s === 'open' || s === 'error' ? s : null")?;
     ensure!(state == "open", "terminal state {state}: {}", text(page, "terminal-status")?);
@@ -170,9 +162,12 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     // The server dies under a running session (its session processes killed, no SSH goodbye):
     // the session's onClose callback says the connection dropped, and the Terminal card shows
     // it, within seconds.
-    let opened = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD}))?;
+    let opened = remote::ssh_open(
+        page,
+        json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD}),
+    )?;
     ensure!(opened.starts_with("ok "), "login before the drop: {opened}");
-    type_and_wait(page, "echo before-drop\n", "before-drop")?;
+    remote::ssh_type_and_wait(page, "echo before-drop\n", "before-drop")?;
     page.execute("window.__closed = null; window.__ssh.onClose((c) => { window.__closed = c; })", &[])?;
     let killed = sshd.kill_sessions()?;
     ensure!(killed > 0, "no sshd session process to kill");
@@ -208,7 +203,7 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     let second_key = sshd.host_key_fingerprint()?;
     ensure!(second_key != first_key, "the new host key has the old fingerprint");
     let login = json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD, "trustNewHostKey": true});
-    let changed = open(page, login.clone())?;
+    let changed = remote::ssh_open(page, login.clone())?;
     ensure!(changed.starts_with("error: host-key-changed"), "a changed host key was not refused: {changed}");
     ensure!(
         changed.contains(&first_key) && changed.contains(&second_key),
@@ -221,7 +216,7 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
         &[json!(format!("{host}:{}", sshd::PORT))],
     )?;
     ensure!(forgot == true, "forgetting the old host key: {forgot}");
-    let opened = open(page, login)?;
+    let opened = remote::ssh_open(page, login)?;
     ensure!(opened == format!("ok {second_key}"), "after forgetting: {opened}");
     close(page)?;
 
@@ -236,7 +231,7 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
         "return document.body.dataset.state === 'connected' && window.hometun",
     )?;
     let asked = Instant::now();
-    let denied = open(
+    let denied = remote::ssh_open(
         page,
         json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD, "trustNewHostKey": true}),
     )?;
@@ -284,7 +279,7 @@ fn a_pin_names_the_port_given(page: &Session<'_>, lab: &Lab, host: &str) -> anyh
         let out = lab.exec(Node::Host10, "nft", [command])?;
         ensure!(out.status.success(), "nft {command}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let opened = open(
+    let opened = remote::ssh_open(
         page,
         json!({"host": host, "port": 22222, "user": sshd::USER, "password": sshd::PASSWORD, "trustNewHostKey": true}),
     )?;
@@ -408,9 +403,12 @@ fn a_silent_server_is_given_up_on(page: &Session<'_>, lab: &Lab, host: &str) -> 
 fn a_hung_server_is_reset_after_close(page: &Session<'_>, lab: &Lab, sshd: &Sshd, host: &str) -> anyhow::Result<()> {
     let to_sshd = format!("sport = :{}", sshd::PORT);
     let before = peers(&sockets(lab, "established", &to_sshd));
-    let opened = open(page, json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD}))?;
+    let opened = remote::ssh_open(
+        page,
+        json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD}),
+    )?;
     ensure!(opened.starts_with("ok "), "login before the hang: {opened}");
-    type_and_wait(page, "echo before-hang\n", "before-hang")?;
+    remote::ssh_type_and_wait(page, "echo before-hang\n", "before-hang")?;
     let new: Vec<String> =
         peers(&sockets(lab, "established", &to_sshd)).into_iter().filter(|p| !before.contains(p)).collect();
     let [peer] = new.as_slice() else { bail!("the session's connection among {new:?}") };
@@ -482,36 +480,6 @@ fn connect(page: &Session<'_>, link: &str) -> anyhow::Result<()> {
     if state != "connected" {
         bail!("page state {state}: {}", text(page, "s-error")?);
     }
-    Ok(())
-}
-
-/// `hometun.ssh(options)`: `ok <host key>` (the session kept as `window.__ssh`, its output
-/// collected in `window.__out`) or `error: <code>: <message>`.
-fn open(page: &Session<'_>, options: Value) -> anyhow::Result<String> {
-    let answer = page.execute_async(
-        "const [options, done] = arguments;
-         window.hometun.ssh(options).then((s) => {
-           window.__ssh = s; window.__out = '';
-           s.onData((text) => { window.__out += text; });
-           done('ok ' + s.hostKey);
-         }, (e) => done('error: ' + e.code + ': ' + e.message));",
-        &[options],
-    )?;
-    answer.as_str().map(str::to_owned).context("hometun.ssh answered no text")
-}
-
-/// Writes `keys` to the session and waits until its output contains `expected`.
-fn type_and_wait(page: &Session<'_>, keys: &str, expected: &str) -> anyhow::Result<()> {
-    page.execute_async(
-        "const [keys, done] = arguments; window.__ssh.write(keys).then(() => done(true), e => done(String(e)))",
-        &[json!(keys)],
-    )?;
-    let seen =
-        wait(page, expected, WAIT, &format!("return window.__out.includes({}) ? window.__out : null", json!(expected)));
-    seen.with_context(|| {
-        let out = page.execute("return window.__out", &[]).unwrap_or(Value::Null);
-        format!("waiting for {expected:?}; output so far: {out}")
-    })?;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use anyhow::{ensure, Context};
 use hometun_tests::apps::vnc::VncServer;
 use hometun_tests::browser::apps_page::{describe, screenshot, wait};
 use hometun_tests::browser::webdriver::{Chromedriver, Session};
-use hometun_tests::browser::{self, chromium_args};
+use hometun_tests::browser::{self, chromium_args, remote};
 use hometun_tests::lab::{addr, Lab, Node};
 use hometun_tests::relay::{Relay, RelayOptions};
 use serde_json::{json, Value};
@@ -57,41 +57,8 @@ fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>
     }
 }
 
-/// The RGB of the pixel at (x, y) of the canvas inside the element `css` (the desktop's own
-/// pixels: noVNC's canvas is as large as the remote screen), or null while there is none.
-const PIXEL: &str = "const [css, x, y] = arguments; \
-    const c = document.querySelector(css + ' canvas'); \
-    if (!c || c.width < x + 1 || c.height < y + 1) return null; \
-    return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data.slice(0, 3));";
-
-fn wait_for_colour(page: &Session<'_>, css: &str, colour: [u8; 3]) -> anyhow::Result<()> {
-    let want = json!(colour);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        // Two points far apart: the whole screen, not a corner, has the colour.
-        let a = page.execute(PIXEL, &[json!(css), json!(10), json!(10)])?;
-        let b = page.execute(PIXEL, &[json!(css), json!(600), json!(380)])?;
-        if a == want && b == want {
-            return Ok(());
-        }
-        ensure!(Instant::now() < deadline, "the canvas in {css} never showed {want} (last: {a} and {b})");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Calls `hometun.vnc` on a fresh element `#id` with `options`; returns `{ok, state, code,
 /// message, ms}` once it settles.
-/// Waits until the Remote desktop card's viewer is connected and shows `colour`.
-fn wait_connected(page: &Session<'_>, colour: [u8; 3]) -> anyhow::Result<()> {
-    wait(
-        page,
-        "the desktop to connect",
-        WAIT,
-        "return document.getElementById('desktop-viewer').dataset.vncState === 'connected'",
-    )?;
-    wait_for_colour(page, "#desktop-viewer", colour)
-}
-
 fn open_by_api(page: &Session<'_>, id: &str, options: Value) -> anyhow::Result<Value> {
     page.execute_async(
         "const [id, options, done] = arguments; \
@@ -152,7 +119,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
              document.getElementById('desktop-open').click();",
             &[json!(addr::HOST10.to_string())],
         )?;
-        wait_connected(&page, GREEN)?;
+        remote::vnc_wait_connected(&page, GREEN)?;
         let title = page.execute("return document.querySelector('#desktop-viewer .vnc-title').textContent", &[])?;
         ensure!(title.as_str().is_some_and(|t| t.contains("lab-desktop")), "the viewer's title is {title}");
         Ok(())
@@ -221,7 +188,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         )?;
         ensure!(right["ok"] == true && right["state"] == "connected", "the right password gave {right}");
         ensure!(right["name"] == "locked-desktop", "connected to {right}");
-        wait_for_colour(&page, "#vnc-right", BLUE)?;
+        remote::vnc_wait_for_colour(&page, "#vnc-right", BLUE)?;
         // The API's own keys, typed into the locked desktop now; in view-only mode none is sent
         // (`y` never arrives, though `z` after it does).
         page.execute(
@@ -260,7 +227,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
              document.querySelector('#desktop-viewer .vnc-login button[type=submit]').click();",
             &[json!(PASSWORD)],
         )?;
-        wait_connected(&page, BLUE)?;
+        remote::vnc_wait_connected(&page, BLUE)?;
         screenshot(&page, "vnc-desktop");
         let ended = wait(&page, "the first desktop to end", WAIT, "return window.firstEnded")?;
         ensure!(ended == "Disconnected.", "the first desktop ended with {ended}");
@@ -300,7 +267,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
                 "round {round}: the first call gave {}",
                 both[0]
             );
-            wait_for_colour(&page, &format!("#vnc-twice-{round}"), BLUE)?;
+            remote::vnc_wait_for_colour(&page, &format!("#vnc-twice-{round}"), BLUE)?;
             hometun_tests::lab::wait_until(GONE_WAIT, || sockets(&lab, 5900, "established").is_empty().then_some(()))
                 .with_context(|| {
                 format!(
@@ -338,7 +305,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
             refused == json!(["invalid-argument", "invalid-argument", "vnc-not-allowed", "connected", true]),
             "bad input on an element showing a desktop: {refused}"
         );
-        wait_for_colour(&page, "#vnc-kept", BLUE)?;
+        remote::vnc_wait_for_colour(&page, "#vnc-kept", BLUE)?;
         page.execute_async("const done = arguments[0]; window['vnc-kept'].disconnect().then(done)", &[])?;
         Ok(())
     });
@@ -373,7 +340,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
              document.getElementById('desktop-open').click();",
             &[json!(addr::HOST10.to_string())],
         )?;
-        wait_for_colour(&page, "#desktop-viewer", GREEN)?;
+        remote::vnc_wait_for_colour(&page, "#desktop-viewer", GREEN)?;
         open.stop();
         let said = wait(
             &page,

@@ -19,7 +19,7 @@ use hometun_tests::acme::{demand_app_certs, retry, trusted_handshake};
 use hometun_tests::apps::sshd::{self, Sshd};
 use hometun_tests::apps::vnc::VncServer;
 use hometun_tests::browser::apps_page::{app_name, wait, wait_connected};
-use hometun_tests::browser::{self, tools, webdriver::Session, webkit::WebKitDriver};
+use hometun_tests::browser::{self, remote, tools, webdriver::Session, webkit::WebKitDriver};
 use hometun_tests::lab::{addr, Lab, Node};
 use hometun_tests::relay::{AcmeOptions, Relay, RelayOptions};
 use serde_json::json;
@@ -229,29 +229,10 @@ fn use_a_shell(page: &Session, relay: &Relay, sshd: &Sshd) -> anyhow::Result<()>
     let key = sshd.host_key_fingerprint()?;
     let options = json!({"host": addr::HOST10.to_string(), "port": sshd::PORT, "user": sshd::USER,
         "password": sshd::PASSWORD, "trustNewHostKey": true, "cols": 100, "rows": 30});
-    let opened = page.execute_async(
-        "const [options, done] = arguments;
-         window.hometun.ssh(options).then((s) => {
-           window.__ssh = s; window.__out = '';
-           s.onData((text) => { window.__out += text; });
-           done('ok ' + s.hostKey);
-         }, (e) => done('error: ' + e.code + ': ' + e.message));",
-        &[options],
-    )?;
+    let opened = remote::ssh_open(page, options)?;
     ensure!(opened == format!("ok {key}").as_str(), "password login: {opened} (server key {key})");
-    for (keys, expected) in [
-        ("echo hometun-$((6*7))\n", "hometun-42"),
-        ("w='grüße ✓'; echo \"$w $(printf %s \"$w\" | wc -c)\"\n", "grüße ✓ 11"),
-    ] {
-        page.execute_async(
-            "const [keys, done] = arguments; window.__ssh.write(keys).then(() => done(true), e => done(String(e)))",
-            &[json!(keys)],
-        )?;
-        let script = format!("return window.__out.includes({}) ? true : null", json!(expected));
-        wait(page, expected, WAIT, &script).with_context(|| {
-            format!("output so far: {}", page.execute("return window.__out", &[]).unwrap_or_default())
-        })?;
-    }
+    remote::ssh_type_and_wait(page, "echo hometun-$((6*7))\n", "hometun-42")?;
+    remote::ssh_type_and_wait(page, "w='grüße ✓'; echo \"$w $(printf %s \"$w\" | wc -c)\"\n", "grüße ✓ 11")?;
     Ok(())
 }
 
@@ -283,23 +264,7 @@ fn see_the_desktop(page: &Session, relay: &Relay) -> anyhow::Result<()> {
          document.getElementById('desktop-open').click();",
         &[json!(addr::HOST10.to_string())],
     )?;
-    wait(
-        page,
-        "the desktop to connect",
-        WAIT,
-        "return document.getElementById('desktop-viewer').dataset.vncState === 'connected'",
-    )?;
-    // Two points far apart: the whole screen, not a corner, has the desktop's colour.
-    let pixels = "const c = document.querySelector('#desktop-viewer canvas'); \
-        if (!c || c.width < 601 || c.height < 381) return null; \
-        const at = (x, y) => Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data.slice(0, 3)); \
-        const a = at(10, 10), b = at(600, 380); \
-        return a.join() === arguments[0].join() && b.join() === arguments[0].join() ? true : null";
-    let deadline = Instant::now() + WAIT;
-    while page.execute(pixels, &[json!(GREEN)])? != true {
-        ensure!(Instant::now() < deadline, "the canvas never showed the desktop's colour {GREEN:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    remote::vnc_wait_connected(page, GREEN)?;
     let title = page.execute("return document.querySelector('#desktop-viewer .vnc-title').textContent", &[])?;
     ensure!(title.as_str().is_some_and(|t| t.contains("lab-desktop")), "the viewer's title is {title}");
     page.execute("document.getElementById('desktop-viewer').scrollIntoView()", &[])?;

@@ -6,6 +6,7 @@
 //! - [`webdriver`]: chromedriver in a namespace and a small WebDriver client (plain HTTP).
 //! - [`webkit`]: WebKit (Safari's engine) in a namespace, trusting the lab CA, for the same
 //!   client.
+//! - [`remote`]: the page's SSH sessions and Remote desktop viewer, as the scenarios drive them.
 //! - [`tools`]: the launcher's Open, Ping and Lookup tools and status counters, as a person
 //!   uses them.
 //! - [`hooks`]: HTTP hooks the browser scenario calls to make the relay drop its WebSockets or
@@ -17,6 +18,7 @@
 
 pub mod apps_page;
 pub mod hooks;
+pub mod remote;
 pub mod tools;
 pub mod wasm;
 pub mod webdriver;

@@ -1,0 +1,79 @@
+//! The page's shell and remote desktop as the scenarios drive them, in any browser:
+//! `hometun.ssh` sessions typed into and read, and the Remote desktop card's viewer waited on
+//! until the desktop's own colour fills its canvas.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use serde_json::{json, Value};
+
+use super::apps_page::wait;
+use super::webdriver::Session;
+
+/// How long a session's output or a desktop may take.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// `hometun.ssh(options)`: `ok <host key>` (the session kept as `window.__ssh`, its output
+/// collected in `window.__out`) or `error: <code>: <message>`.
+pub fn ssh_open(page: &Session<'_>, options: Value) -> anyhow::Result<String> {
+    let answer = page.execute_async(
+        "const [options, done] = arguments;
+         window.hometun.ssh(options).then((s) => {
+           window.__ssh = s; window.__out = '';
+           s.onData((text) => { window.__out += text; });
+           done('ok ' + s.hostKey);
+         }, (e) => done('error: ' + e.code + ': ' + e.message));",
+        &[options],
+    )?;
+    answer.as_str().map(str::to_owned).context("hometun.ssh answered no text")
+}
+
+/// Writes `keys` to the session [`ssh_open`] kept and waits until its output contains
+/// `expected`.
+pub fn ssh_type_and_wait(page: &Session<'_>, keys: &str, expected: &str) -> anyhow::Result<()> {
+    page.execute_async(
+        "const [keys, done] = arguments; window.__ssh.write(keys).then(() => done(true), e => done(String(e)))",
+        &[json!(keys)],
+    )?;
+    let seen =
+        wait(page, expected, WAIT, &format!("return window.__out.includes({}) ? window.__out : null", json!(expected)));
+    seen.with_context(|| {
+        let out = page.execute("return window.__out", &[]).unwrap_or(Value::Null);
+        format!("waiting for {expected:?}; output so far: {out}")
+    })?;
+    Ok(())
+}
+
+/// The RGB of the pixel at (x, y) of the canvas inside the element `css` (the desktop's own
+/// pixels: noVNC's canvas is as large as the remote screen), or null while there is none.
+const PIXEL: &str = "const [css, x, y] = arguments; \
+    const c = document.querySelector(css + ' canvas'); \
+    if (!c || c.width < x + 1 || c.height < y + 1) return null; \
+    return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data.slice(0, 3));";
+
+/// Waits until the canvas inside `css` shows `colour` at two points far apart (the whole
+/// screen, not a corner).
+pub fn vnc_wait_for_colour(page: &Session<'_>, css: &str, colour: [u8; 3]) -> anyhow::Result<()> {
+    let want = json!(colour);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let a = page.execute(PIXEL, &[json!(css), json!(10), json!(10)])?;
+        let b = page.execute(PIXEL, &[json!(css), json!(600), json!(380)])?;
+        if a == want && b == want {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "the canvas in {css} never showed {want} (last: {a} and {b})");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until the Remote desktop card's viewer is connected and shows `colour`.
+pub fn vnc_wait_connected(page: &Session<'_>, colour: [u8; 3]) -> anyhow::Result<()> {
+    wait(
+        page,
+        "the desktop to connect",
+        WAIT,
+        "return document.getElementById('desktop-viewer').dataset.vncState === 'connected'",
+    )?;
+    vnc_wait_for_colour(page, "#desktop-viewer", colour)
+}
