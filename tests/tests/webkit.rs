@@ -49,12 +49,18 @@ fn safaris_engine_trusts_the_relay_by_name_enrols_and_reaches_the_lan() {
         std::thread::sleep(Duration::from_millis(500));
     }
     if let Err(e) = use_the_page(&page, &relay) {
-        if let Ok(dir) = browser::output_dir() {
-            let _ = page.screenshot(&dir.join("webkit-failed.png"));
-        }
-        eprintln!("WebKitWebDriver log tail:\n{}", driver.log().lines().rev().take(30).collect::<Vec<_>>().join("\n"));
-        panic!("WebKit page: {e:#}");
+        fail(&page, &driver, "webkit", e);
     }
+}
+
+/// Fails the scenario with `e`, a screenshot `tests/output/NAME-failed.png` and the driver's last
+/// lines.
+fn fail(page: &Session, driver: &WebKitDriver, name: &str, e: anyhow::Error) -> ! {
+    if let Ok(dir) = browser::output_dir() {
+        let _ = page.screenshot(&dir.join(format!("{name}-failed.png")));
+    }
+    eprintln!("WebKitWebDriver log tail:\n{}", driver.log().lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+    panic!("{name}: {e:#}");
 }
 
 /// Navigates to `url`; `Err` unless the page itself loaded (an untrusted certificate ends in an
@@ -145,11 +151,7 @@ fn a_home_web_app_opens_in_the_launchers_frame_in_safaris_engine() {
     let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
     let page = driver.session(1200, 900).expect("MiniBrowser");
     if let Err(e) = use_an_app(&page, &relay, &name) {
-        if let Ok(dir) = browser::output_dir() {
-            let _ = page.screenshot(&dir.join("webkit-app-failed.png"));
-        }
-        eprintln!("WebKitWebDriver log tail:\n{}", driver.log().lines().rev().take(30).collect::<Vec<_>>().join("\n"));
-        panic!("WebKit app: {e:#}");
+        fail(&page, &driver, "webkit-app", e);
     }
 }
 
@@ -216,10 +218,7 @@ fn a_shell_by_password_in_safaris_engine() {
     let driver = WebKitDriver::start(&lab, Node::Wan, &root, &[(addr::DOMAIN, addr::ROUTER_WAN)]).expect("WebKit");
     let page = driver.session(1200, 900).expect("MiniBrowser");
     if let Err(e) = use_a_shell(&page, &relay, &sshd) {
-        if let Ok(dir) = browser::output_dir() {
-            let _ = page.screenshot(&dir.join("webkit-ssh-failed.png"));
-        }
-        panic!("WebKit shell: {e:#}\nsshd log:\n{}", sshd.log());
+        fail(&page, &driver, "webkit-ssh", e.context(format!("sshd log:\n{}", sshd.log())));
     }
 }
 
@@ -249,10 +248,7 @@ fn a_desktop_shows_in_safaris_engine() {
     let driver = WebKitDriver::start(&lab, Node::Wan, &root, &[(addr::DOMAIN, addr::ROUTER_WAN)]).expect("WebKit");
     let page = driver.session(1100, 900).expect("MiniBrowser");
     if let Err(e) = see_the_desktop(&page, &relay) {
-        if let Ok(dir) = browser::output_dir() {
-            let _ = page.screenshot(&dir.join("webkit-vnc-failed.png"));
-        }
-        panic!("WebKit desktop: {e:#}");
+        fail(&page, &driver, "webkit-vnc", e);
     }
 }
 
