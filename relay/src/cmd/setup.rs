@@ -73,6 +73,11 @@ fn plan(args: &SetupArgs) -> anyhow::Result<Plan> {
         let text = toml::to_string_pretty(&config)?;
         Config::parse(&text, &path).map_err(|e| from_flags(e, &config, existed))?;
     }
+    if existed && config.client_to_client {
+        let store = crate::state::store::Store::load(dir, config.pool)?;
+        crate::state::actions::check_devices_fit(&store, config.client_to_client)
+            .map_err(|e| anyhow!("{}: {e:#} (nothing was changed)", path.display()))?;
+    }
     // A certificate that cannot be served fails the start after the file is saved: try it first.
     tls::check_certificate(dir, &config).map_err(|e| {
         let fix = if config.self_signed {
@@ -464,6 +469,51 @@ mod tests {
         assert!(refused.contains("with the given flags: `mtu`: 100 is outside 576..=9000; pass --mtu"), "{refused}");
         assert!(refused.contains("nothing was changed"), "{refused}");
         assert_eq!(std::fs::read(args.dir.join(FILE_NAME)).unwrap(), before);
+    }
+
+    #[test]
+    fn client_to_client_is_refused_while_a_device_has_rules_to_as_many_networks_as_it_can_be_sent() {
+        use crate::state::registry::Client;
+        use crate::state::store::Store;
+        use hometun_shared::keys::PublicKey;
+        let dir = tempfile::tempdir().unwrap();
+        let args = args_in(dir.path());
+        let config = prepare(&args).unwrap();
+        let mut store = Store::load(&args.dir, config.pool).unwrap();
+        let networks = (0..64).map(|n| format!("10.{n}.0.0/16")).collect::<Vec<_>>().join(",");
+        for (n, name) in [(1, "laptop"), (2, "old-tablet"), (3, "phone")] {
+            let key = PublicKey::from_bytes([n; 32]);
+            let mut client = Client::for_test(name, key, store.pool.lease(&key).unwrap());
+            if name != "phone" {
+                client.allow = crate::forwarding::acl::Acl::parse_list(&networks).unwrap();
+            }
+            store.registry.enrol(client).unwrap();
+        }
+        store.registry.revoke("old-tablet").unwrap();
+        store.save_leases().unwrap();
+        store.save_clients().unwrap();
+        let before = std::fs::read(args.dir.join(FILE_NAME)).unwrap();
+        let on = SetupArgs { client_to_client: Some(true), ..args.clone() };
+
+        for refused in [prepare(&on), prepare_to_serve(&on).map(|(_, config)| config)] {
+            let refused = format!("{:#}", refused.expect_err("laptop would be sent 65 routes"));
+            assert_eq!(std::fs::read(args.dir.join(FILE_NAME)).unwrap(), before, "relay.toml byte for byte");
+            assert!(refused.contains("`laptop` (64 networks)"), "{refused}");
+            assert!(!refused.contains("old-tablet"), "a revoked device is sent nothing: {refused}");
+            assert!(!refused.contains("`phone`"), "{refused}");
+            assert!(refused.contains("client_to_client = false"), "{refused}");
+            assert!(refused.contains("clients revoke laptop"), "{refused}");
+            assert!(refused.contains("at most 63"), "{refused}");
+            assert!(refused.contains("nothing was changed"), "{refused}");
+        }
+        let mut edited = Config::load(&args.dir).unwrap();
+        edited.client_to_client = true;
+        edited.save(&args.dir).unwrap();
+        let refused = format!("{:#}", prepare_to_serve(&args).expect_err("relay.toml edited by hand"));
+        assert!(refused.contains("`laptop` (64 networks)"), "{refused}");
+
+        crate::state::actions::revoke(&mut Store::load(&args.dir, config.pool).unwrap(), "laptop").unwrap();
+        assert!(prepare(&on).unwrap().client_to_client, "fits once laptop is revoked");
     }
 
     #[test]

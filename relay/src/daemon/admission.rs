@@ -11,11 +11,12 @@
 use super::session_table::LiveSession;
 use super::Relay;
 use crate::forwarding::filter::ClientFilter;
+use crate::state::actions;
 use crate::state::invites::InviteRefusal;
 use crate::state::registry::Client;
 use crate::state::store::{Dirty, Store};
 use crate::state::unix_now;
-use hometun_shared::control::{ClientConfig, Features};
+use hometun_shared::control::{ClientConfig, Features, MAX_LIST_LEN};
 use hometun_shared::handshake::{Hello, Intent};
 use hometun_shared::invite::{InviteId, InviteSecret};
 use hometun_shared::keys::PublicKey;
@@ -58,6 +59,15 @@ pub enum AdmitError {
     /// The invite was used (or expired) meanwhile.
     #[error("{0}")]
     Invite(InviteRefusal),
+    /// The invite's rules reach as many networks as a device can be sent routes, and
+    /// `client_to_client`, turned on since the invite was made, adds the pool's. The invite
+    /// stays usable should the setting be turned off again.
+    #[error(
+        "the invite's allow rules reach {0} networks, but with client_to_client a device can be sent routes \
+         to at most {max} (the pool takes one); give the device a new invite with fewer networks",
+        max = MAX_LIST_LEN - 1
+    )]
+    TooManyRoutes(usize),
     /// The client was revoked meanwhile.
     #[error("revoked")]
     Revoked,
@@ -275,7 +285,7 @@ impl Relay {
     /// [`Relay::admit_and_join`]).
     pub fn revoke(&self, name: &str) -> anyhow::Result<bool> {
         let mut store = self.store();
-        let key = crate::state::actions::revoke(&mut store, name)?;
+        let key = actions::revoke(&mut store, name)?;
         let session = self.sessions.by_key(&key);
         if let Some(live) = &session {
             let _ = live.kick.try_send(CloseReason::Revoked);
@@ -296,7 +306,14 @@ impl Relay {
         let now = unix_now();
         let enrolled = matches!(admission, Admission::Enrol { .. });
         if let Admission::Enrol { id } = admission {
-            let wanted = store.invites.usable(id, now).map_err(AdmitError::Invite)?.name.clone();
+            let invite = store.invites.usable(id, now).map_err(AdmitError::Invite)?;
+            // Enrolled devices are checked when the setting is read (`actions::check_devices_fit`);
+            // an invite cannot be withdrawn, so one made before is refused here instead of
+            // keeping the relay from starting until it expires.
+            if actions::routes(&invite.allow, self.config.client_to_client) > MAX_LIST_LEN {
+                return Err(AdmitError::TooManyRoutes(invite.allow.networks().len()));
+            }
+            let wanted = invite.name.clone();
             let name = match store.registry.by_key(key) {
                 Some(existing) => existing.name.clone(),
                 None => store.registry.free_name(&wanted),
@@ -395,7 +412,6 @@ impl Relay {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::state::actions;
     use hometun_shared::invite::InviteId;
     use hometun_shared::keys::SecretKey;
     use std::os::unix::fs::PermissionsExt;
@@ -626,6 +642,35 @@ mod tests {
             assert!(answer.is_ok(), "{:?}", answer.err());
         }
         assert_eq!(relay.store().registry.clients.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_invite_made_before_client_to_client_was_turned_on_is_refused_if_the_pool_would_not_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::parse(crate::config::EXAMPLE, Path::new("relay.toml")).unwrap();
+        let mut store = Store::load(dir.path(), config.pool).unwrap();
+        let secret = SecretKey::generate(&mut rand_core::OsRng);
+        let networks = (0..64).map(|n| format!("172.16.{n}.0/24")).collect::<Vec<_>>().join(",");
+        for (name, allow) in [("laptop", networks.as_str()), ("phone", "172.16.0.0/24")] {
+            actions::create_invite(&mut store, &config, secret.public_key(), name, 3600, Some(allow), false).unwrap();
+        }
+        let (wide, narrow) = (store.invites.invites[0].id, store.invites.invites[1].id);
+        config.client_to_client = true;
+        let limits = crate::daemon::limits::IpLimits::new(config.limits.clone());
+        let relay = Arc::new(Relay::new(config, secret, store, limits, None, tokio::sync::watch::channel(false).1));
+        let enrol = |id| {
+            let live = live(&relay, dir.path().to_owned(), Arc::new(Mutex::new(Vec::new())));
+            relay.admit_and_join(Admission::Enrol { id }, new_device(), live)
+        };
+
+        let refused = enrol(wide).await.err().expect("65 routes do not fit").to_string();
+        let (admitted, _live) = enrol(narrow).await.expect("one network and the pool fit");
+
+        assert!(refused.contains("64 networks"), "{refused}");
+        assert!(refused.contains("at most 63"), "{refused}");
+        assert!(relay.store().invites.usable(&wide, unix_now()).is_ok(), "the invite is not used up");
+        assert_eq!(relay.store().registry.clients.len(), 1, "only phone enrolled");
+        assert_eq!(relay.client_config(&admitted).routes.len(), 2);
     }
 
     #[tokio::test]

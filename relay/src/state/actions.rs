@@ -69,8 +69,8 @@ fn check_fits(acl: &Acl, client_to_client: bool) -> anyhow::Result<()> {
              merge them (a network without ports allows all of it)"
         );
     }
-    let networks = acl.networks().len();
-    if client_to_client && networks >= MAX_LIST_LEN {
+    if routes(acl, client_to_client) > MAX_LIST_LEN {
+        let networks = acl.networks().len();
         anyhow::bail!(
             "--allow: rules to {networks} networks, but with client_to_client a device can be sent \
              routes to at most {} (the pool takes one); merge them into larger networks",
@@ -78,6 +78,44 @@ fn check_fits(acl: &Acl, client_to_client: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// How many routes a device allowed `acl` is sent: one per network its rules reach, and one
+/// for the pool with `client_to_client`.
+pub fn routes(acl: &Acl, client_to_client: bool) -> usize {
+    acl.networks().len() + usize::from(client_to_client)
+}
+
+/// Refuses `client_to_client` while an enrolled device's rules reach as many networks as a
+/// device can be sent routes: with the pool's route added, its configuration would be cut
+/// short. Revoked devices are sent nothing and do not count.
+///
+/// Checked where the setting is read, when `init` saves it and when the relay starts
+/// (`cmd::setup`), rather than when such a device connects: the admin who turned the setting
+/// on is there to read which devices are in the way, whereas a device refused later would only
+/// see its tunnel fail, with the reason in the relay's log.
+pub fn check_devices_fit(store: &Store, client_to_client: bool) -> anyhow::Result<()> {
+    let over: Vec<(&str, usize)> = store
+        .registry
+        .clients
+        .iter()
+        .filter(|c| !c.revoked && routes(&c.allow, client_to_client) > MAX_LIST_LEN)
+        .map(|c| (c.name.as_str(), c.allow.networks().len()))
+        .collect();
+    if over.is_empty() {
+        return Ok(());
+    }
+    let devices = over.iter().map(|(name, n)| format!("`{name}` ({n} networks)")).collect::<Vec<_>>().join(", ");
+    let revokes =
+        over.iter().map(|(name, _)| format!("`hometun-relay clients revoke {name}`")).collect::<Vec<_>>().join(", ");
+    anyhow::bail!(
+        "client_to_client is on, but a device is sent at most {MAX_LIST_LEN} routes (one per network its allow \
+         rules reach, and one for the pool), and {devices} would be sent more; turn client_to_client off \
+         (`client_to_client = false` in relay.toml, or --client-to-client false), or revoke each ({revokes}) and \
+         give it a new invite with --allow rules to at most {} networks (the device keeps its name when it \
+         enrols with it)",
+        MAX_LIST_LEN - 1
+    )
 }
 
 /// Answers "is this key online, and from where?" (`None`: offline).
