@@ -73,8 +73,11 @@ pub struct ClientInfo {
     pub name: String,
     /// Key fingerprint.
     pub fingerprint: String,
-    /// Tunnel address.
-    pub address: Ipv4Addr,
+    /// Tunnel address; `None` for a revoked client whose address went to a new device.
+    pub address: Option<Ipv4Addr>,
+    /// The client that holds the address a revoked client gave up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_reused_by: Option<String>,
     /// Allowed destinations.
     pub allow: String,
     /// May wake LAN hosts?

@@ -83,17 +83,25 @@ pub async fn clients(dir: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 fn print_clients(clients: &[ClientInfo]) {
+    print!("{}", clients_table(clients));
+}
+
+/// The `clients` table: a line per client, after a header.
+fn clients_table(clients: &[ClientInfo]) -> String {
     if clients.is_empty() {
-        println!("No clients yet. Create an invite with `hometun-relay invite`.");
-        return;
+        return "No clients yet. Create an invite with `hometun-relay invite`.\n".to_owned();
     }
-    println!(
-        "{:<20} {:<16} {:<13} {:<22} {:>12} {:>12}",
+    let mut table = format!(
+        "{:<20} {:<16} {:<13} {:<22} {:>12} {:>12}\n",
         "NAME", "FINGERPRINT", "ADDRESS", "STATE", "BYTES IN", "BYTES OUT"
     );
     for c in clients {
         let state = if c.revoked {
-            "revoked".to_owned()
+            match (&c.address, &c.address_reused_by) {
+                (None, Some(holder)) => format!("revoked (address reused by {holder})"),
+                (None, None) => "revoked (no address)".to_owned(),
+                (Some(_), _) => "revoked".to_owned(),
+            }
         } else {
             match (c.online, &c.remote) {
                 (Some(true), Some(remote)) => format!("online {remote}"),
@@ -103,11 +111,13 @@ fn print_clients(clients: &[ClientInfo]) {
                 },
             }
         };
-        println!(
-            "{:<20} {:<16} {:<13} {:<22} {:>12} {:>12}",
-            c.name, c.fingerprint, c.address, state, c.bytes_in, c.bytes_out
+        let address = c.address.map_or_else(|| "-".to_owned(), |a| a.to_string());
+        table += &format!(
+            "{:<20} {:<16} {:<13} {:<22} {:>12} {:>12}\n",
+            c.name, c.fingerprint, address, state, c.bytes_in, c.bytes_out
         );
     }
+    table
 }
 
 /// `clients revoke NAME`.
@@ -205,4 +215,43 @@ pub async fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(name: &str, address: Option<&str>, revoked: bool, reused_by: Option<&str>) -> ClientInfo {
+        ClientInfo {
+            name: name.to_owned(),
+            fingerprint: "089f831e4dfc7bc8".to_owned(),
+            address: address.map(|a| a.parse().unwrap()),
+            address_reused_by: reused_by.map(str::to_owned),
+            allow: "192.168.0.0/24".to_owned(),
+            wake: false,
+            revoked,
+            online: None,
+            remote: None,
+            last_seen: None,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+
+    #[test]
+    fn a_revoked_client_whose_address_was_reused_is_listed_with_a_dash_and_the_new_holder() {
+        let table = clients_table(&[
+            client("old-phone", None, true, Some("tablet")),
+            client("old-laptop", Some("10.8.0.2"), true, None),
+            client("tablet", Some("10.8.0.4"), false, None),
+        ]);
+
+        let row =
+            |name: &str| table.lines().find(|l| l.starts_with(name)).unwrap().split_whitespace().collect::<Vec<_>>();
+        assert_eq!(row("old-phone")[2..7], ["-", "revoked", "(address", "reused", "by"], "{table}");
+        assert_eq!(row("old-phone")[7], "tablet)", "{table}");
+        assert_eq!(row("old-laptop")[2..4], ["10.8.0.2", "revoked"], "{table}");
+        assert_eq!(row("tablet")[2], "10.8.0.4", "{table}");
+        assert_eq!(table.matches("10.8.0.4").count(), 1, "one device per address: {table}");
+    }
 }

@@ -121,7 +121,8 @@ pub fn check_devices_fit(store: &Store, client_to_client: bool) -> anyhow::Resul
 /// Answers "is this key online, and from where?" (`None`: offline).
 pub type OnlineLookup<'a> = &'a dyn Fn(&PublicKey) -> Option<String>;
 
-/// Clients for a listing; `online` tells which keys have a live session (with its remote).
+/// Clients for a listing; `online` tells which keys have a live session (with its remote). A
+/// revoked client whose address went to a new device is listed without it.
 pub fn client_infos(store: &Store, online: Option<OnlineLookup<'_>>) -> Vec<ClientInfo> {
     store
         .registry
@@ -129,10 +130,15 @@ pub fn client_infos(store: &Store, online: Option<OnlineLookup<'_>>) -> Vec<Clie
         .iter()
         .map(|c| {
             let remote = online.and_then(|f| f(&c.key));
+            // A revoked client's address goes to a new device once the pool is otherwise full
+            // (see `super::pool`); from then on it is the new device's, not the revoked one's.
+            let reused = c.revoked && store.pool.leased(&c.key) != Some(c.address);
+            let reused_by = store.pool.owner(c.address).filter(|_| reused).and_then(|k| store.registry.by_key(k));
             ClientInfo {
                 name: c.name.clone(),
                 fingerprint: c.fingerprint.clone(),
-                address: c.address,
+                address: (!reused).then_some(c.address),
+                address_reused_by: reused_by.map(|holder| holder.name.clone()),
                 allow: c.allow.to_string(),
                 wake: c.wake,
                 revoked: c.revoked,
@@ -290,6 +296,33 @@ mod tests {
         assert!(!full.to_string().contains("revoke unused"), "revoked devices hold none: {full}");
         assert_eq!(store.pool.owner(third), Some(&key(6)), "one holder per address");
         assert_eq!(store.pool.leased(&key(3)), None, "the revoked device's lease is gone");
+    }
+
+    #[test]
+    fn a_revoked_device_whose_address_went_to_a_new_one_is_listed_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = "10.8.0.0/29".parse().unwrap(); // .2 to .6 for devices
+        let mut store = Store::load(dir.path(), net).unwrap();
+        let key = |n: u8| PublicKey::from_bytes([n; 32]);
+        for n in 1..=5 {
+            enrol(&mut store, &format!("device{n}"), key(n));
+        }
+        let address_of = |store: &Store, name: &str| store.registry.by_name(name).unwrap().address;
+        let (first, third) = (address_of(&store, "device1"), address_of(&store, "device3"));
+        revoke(&mut store, "device3").unwrap();
+        revoke(&mut store, "device1").unwrap();
+        enrol(&mut store, "tablet", key(6));
+
+        let listed: std::collections::HashMap<String, serde_json::Value> = client_infos(&store, None)
+            .into_iter()
+            .map(|c| (c.name.clone(), serde_json::to_value(c).unwrap()))
+            .collect();
+
+        assert_eq!(listed["tablet"]["address"], third.to_string());
+        assert_eq!(listed["device3"]["address"], serde_json::Value::Null, "{}", listed["device3"]);
+        assert_eq!(listed["device3"]["address_reused_by"], "tablet");
+        assert_eq!(listed["device1"]["address"], first.to_string(), "revoked, its address not taken yet");
+        assert_eq!(listed["device1"].get("address_reused_by"), None);
     }
 
     /// Enrols `key` as `name` and saves the client list and the leases.
