@@ -2,19 +2,19 @@
 //! Chromium on the internet side, a real OpenSSH server on LAN host 192.168.0.10 (port 2222,
 //! `src/apps/sshd.rs`), everything through the tunnel.
 //!
-//! One browser walks through what a person does: log in with a password and read a command's
-//! output (UTF-8 both ways); the server sees a resized terminal (`stty size`); log in with the
-//! key the page made, once its public line is in `authorized_keys`; open the Terminal card and
-//! type into xterm.js with real key events; a server that dies mid-session (its session processes
-//! killed) is reported as a dropped connection, to the API's `onClose` and in the card, within
-//! seconds; a reinstalled server (new host key) is refused with
-//! both fingerprints named, and accepted after the old key is forgotten; a device whose allow
+//! One browser walks through what a person does: log in with a password and read a command's output
+//! (UTF-8 both ways); the session goes on when the page's clock steps back an hour; the server sees
+//! a resized terminal (`stty size`); log in with the key the page made, once its public line is in
+//! `authorized_keys`; open the Terminal card and type into xterm.js with real key events; a server
+//! that dies mid-session (its session processes killed) is reported as a dropped connection, to the
+//! API's `onClose` and in the card, within seconds; a reinstalled server (new host key) is refused
+//! with both fingerprints named, and accepted after the old key is forgotten; a device whose allow
 //! list lacks the SSH port gets a clear error at once. A pin names the port given (22222, not 22);
-//! bad input in the card leaves its open session alone; `connectTcp` refuses what is not a port;
-//! a server that hangs while the page closes its session has the connection reset after a short
+//! bad input in the card leaves its open session alone; `connectTcp` refuses what is not a port; a
+//! server that hangs while the page closes its session has the connection reset after a short
 //! grace. The card's Disconnect cancels a connection still being made, and a new connection
-//! replaces one still being made; a server that greets and then says nothing is given up on
-//! after the login's time limit.
+//! replaces one still being made; a server that greets and then says nothing is given up on after
+//! the login's time limit.
 //!
 //! Needs the page built (`bash scripts/build-page.sh`).
 
@@ -38,6 +38,13 @@ const RESET_WAIT: Duration = Duration::from_secs(5);
 const SILENT_PORT: u16 = 22;
 /// `ss`'s filter for connections to the silent port.
 const SILENT: &str = "sport = :22";
+/// Steps the page's wall clock (`new Date()`, `Date.now()`) back by an hour until
+/// `globalThis.Date = window.__realDate`.
+const CLOCK_AN_HOUR_BACK: &str = "const Real = window.__realDate = Date;
+    globalThis.Date = class extends Real {
+      constructor(...args) { if (args.length) super(...args); else super(Real.now() - 3600000); }
+      static now() { return Real.now() - 3600000; }
+    };";
 
 #[test]
 fn ssh_in_the_page_logs_in_by_password_and_key_pins_the_host_key_and_respects_the_acl() {
@@ -81,6 +88,14 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     // UTF-8 both ways: the typed text comes back intact, and the server got its 11 bytes.
     remote::ssh_type_and_wait(page, "w='grüße ✓'; echo \"$w $(printf %s \"$w\" | wc -c)\"\n", "grüße ✓ 11")?;
     eprintln!("ssh: password login ran a command");
+
+    // The device's clock steps back an hour (an NTP correction, waking from sleep): the shell
+    // keeps answering.
+    page.execute(CLOCK_AN_HOUR_BACK, &[])?;
+    let answered = remote::ssh_type_and_wait(page, "echo back-$((60*60))\n", "back-3600");
+    page.execute("globalThis.Date = window.__realDate", &[])?;
+    answered.context("the session after the page's clock stepped back an hour")?;
+    eprintln!("ssh: the session went on after the clock stepped back an hour");
 
     // A resized terminal is what the server's PTY reports.
     page.execute_async(
