@@ -19,7 +19,7 @@ use crate::client::{self, Client, HostKeyPolicy, HostKeyQuestion, Login, PromptQ
 use crate::device_key::{self, KeyStore};
 use crate::error::SshError;
 use crate::known_hosts::{self, PinStore};
-use crate::options;
+use crate::options::{self, MAX_TERMINAL_SIZE};
 
 /// `localStorage` key of the host key pins.
 const PINS_KEY: &str = "hometun.ssh.hostKeys";
@@ -99,10 +99,6 @@ fn given_number(options: &JsValue, name: &str) -> Option<f64> {
     (!value.is_undefined() && !value.is_null()).then(|| value.as_f64().unwrap_or(f64::NAN))
 }
 
-fn number(options: &JsValue, name: &str, default: u32) -> u32 {
-    get(options, name).as_f64().filter(|n| n.is_finite() && *n >= 1.0 && *n <= 10_000.0).map_or(default, |n| n as u32)
-}
-
 /// Questions waiting for the person's answer (the login's clock stops meanwhile).
 type Asking = Rc<Cell<u32>>;
 
@@ -159,8 +155,9 @@ fn serve_prompts(ask: Function, mut questions: mpsc::Receiver<PromptQuestion>, a
 /// Logs in over `connection` (a `hometun.connectTcp` result) and starts a shell on a PTY.
 /// `options`: `{host, port, user, password?, key?: bool, trustNewHostKey?: bool, cols?, rows?,
 /// term?, askHostKey?: ({target, fingerprint}) => Promise<bool>, askPrompt?: (prompt, echo) =>
-/// Promise<string|null>}`. Fails with `timeout` when the login takes longer than
-/// [`LOGIN_LIMIT_SECONDS`] (the caller then resets `connection`).
+/// Promise<string|null>}`. Fails with `invalid-argument` before anything is sent when the port,
+/// `cols` or `rows` is not a whole number in range ([`options`]), and with `timeout` when the
+/// login takes longer than [`LOGIN_LIMIT_SECONDS`] (the caller then resets `connection`).
 #[wasm_bindgen]
 pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, JsValue> {
     let host = get(&options, "host").as_string().unwrap_or_default();
@@ -169,6 +166,8 @@ pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, J
         return Err(js_error(SshError::InvalidArgument("host and user are needed".into())));
     }
     let port = options::port(given_number(&options, "port")).map_err(js_error)?;
+    let cols = options::terminal_size("cols", given_number(&options, "cols"), 80).map_err(js_error)?;
+    let rows = options::terminal_size("rows", given_number(&options, "rows"), 24).map_err(js_error)?;
     let target = format!("{host}:{port}");
     let password = get(&options, "password").as_string().filter(|p| !p.is_empty()).map(Zeroizing::new);
     let key = if get(&options, "key").is_truthy() {
@@ -193,11 +192,8 @@ pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, J
         trust_new: get(&options, "trustNewHostKey").is_truthy(),
         ask,
     };
-    let terminal = Terminal {
-        term: get(&options, "term").as_string().unwrap_or_else(|| "xterm-256color".to_owned()),
-        cols: number(&options, "cols", 80),
-        rows: number(&options, "rows", 24),
-    };
+    let term = get(&options, "term").as_string().unwrap_or_else(|| "xterm-256color".to_owned());
+    let terminal = Terminal { term, cols, rows };
     let (stream, dropped) = bridge(connection);
     let login = Login { user, password, key, prompts };
     let opened = tokio::select! {
@@ -317,13 +313,13 @@ impl Session {
         })
     }
 
-    /// Tells the server the terminal's new size.
+    /// Tells the server the terminal's new size (each clamped to 1..=[`MAX_TERMINAL_SIZE`]).
     pub fn resize(&self, cols: u32, rows: u32) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             inner
                 .writer
-                .window_change(cols.clamp(1, 10_000), rows.clamp(1, 10_000), 0, 0)
+                .window_change(cols.clamp(1, MAX_TERMINAL_SIZE), rows.clamp(1, MAX_TERMINAL_SIZE), 0, 0)
                 .await
                 .map_err(|e| js_error(e.into()))?;
             Ok(JsValue::UNDEFINED)

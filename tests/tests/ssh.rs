@@ -10,11 +10,11 @@
 //! API's `onClose` and in the card, within seconds; a reinstalled server (new host key) is refused
 //! with both fingerprints named, and accepted after the old key is forgotten; a device whose allow
 //! list lacks the SSH port gets a clear error at once. A pin names the port given (22222, not 22);
-//! bad input in the card leaves its open session alone; `connectTcp` refuses what is not a port; a
-//! server that hangs while the page closes its session has the connection reset after a short
-//! grace. The card's Disconnect cancels a connection still being made, and a new connection
-//! replaces one still being made; a server that greets and then says nothing is given up on after
-//! the login's time limit.
+//! a port, `cols` or `rows` that is not a whole number in range is refused; bad input in the card
+//! leaves its open session alone; `connectTcp` refuses what is not a port; a server that hangs
+//! while the page closes its session has the connection reset after a short grace. The card's
+//! Disconnect cancels a connection still being made, and a new connection replaces one still being
+//! made; a server that greets and then says nothing is given up on after the login's time limit.
 //!
 //! Needs the page built (`bash scripts/build-page.sh`).
 
@@ -107,6 +107,7 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     ensure!(closed == "you closed the session", "closing said {closed:?}");
     eprintln!("ssh: resize seen by stty size; close: {closed}");
     a_pin_names_the_port_given(page, lab, &host)?;
+    options_that_cannot_be_used_are_refused(page, &host)?;
 
     // Key login: the page's own key, once authorised, logs in without a password.
     let public = page.execute_async(
@@ -283,8 +284,7 @@ fn connect_tcp_refuses_what_is_not_a_port(page: &Session<'_>, host: &str) -> any
 }
 
 /// A host key is pinned under the port given: sshd answers on 22222 too (an nftables redirect
-/// on the LAN host), and its pin is `host:22222`, not the default's `host:22`. A port that is not
-/// one is refused as every other failure is (`HometunError`, `invalid-argument`).
+/// on the LAN host), and its pin is `host:22222`, not the default's `host:22`.
 fn a_pin_names_the_port_given(page: &Session<'_>, lab: &Lab, host: &str) -> anyhow::Result<()> {
     for command in [
         "add table ip hometun_ssh_test",
@@ -307,13 +307,28 @@ fn a_pin_names_the_port_given(page: &Session<'_>, lab: &Lab, host: &str) -> anyh
         pins.contains(&format!("{host}:22222").as_str()) && !pins.contains(&format!("{host}:22").as_str()),
         "the pins after a login on port 22222: {pins:?}"
     );
-    let refused = page.execute_async(
-        "const [options, done] = arguments;
-         window.hometun.ssh(options).then((s) => { s.close(); done('opened'); }, (e) => done(`${e.name} ${e.code}`));",
-        &[json!({"host": host, "port": 70000, "user": sshd::USER, "password": sshd::PASSWORD})],
+    eprintln!("ssh: pins {pins:?}");
+    Ok(())
+}
+
+/// `hometun.ssh` options that cannot be used (a port, `cols` or `rows` that is not a whole number
+/// in range) are refused before anything is opened, as every other failure is (`HometunError`,
+/// `invalid-argument`), never replaced by a default.
+fn options_that_cannot_be_used_are_refused(page: &Session<'_>, host: &str) -> anyhow::Result<()> {
+    let answers = page.execute_async(
+        "const [login, done] = arguments;
+         const bad = [{port: 70000}, {cols: 0}, {cols: 100.5}, {cols: 1e9}, {rows: -24}, {rows: '24'}];
+         Promise.all(bad.map((b) => window.hometun.ssh({...login, ...b}).then(
+           (s) => { s.close(); return `${JSON.stringify(b)} opened`; },
+           (e) => `${JSON.stringify(b)} ${e.name} ${e.code}`))).then(done);",
+        &[json!({"host": host, "port": sshd::PORT, "user": sshd::USER, "password": sshd::PASSWORD})],
     )?;
-    ensure!(refused == "HometunError invalid-argument", "port 70000 gave {refused}");
-    eprintln!("ssh: pins {pins:?}; port 70000: {refused}");
+    let answers = answers.as_array().context("hometun.ssh answers")?;
+    for answer in answers {
+        let answer = answer.as_str().unwrap_or_default();
+        ensure!(answer.ends_with("} HometunError invalid-argument"), "options that cannot be used: {answer}");
+    }
+    eprintln!("ssh: options that cannot be used are refused ({} cases)", answers.len());
     Ok(())
 }
 

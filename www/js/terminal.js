@@ -58,14 +58,22 @@ function notAllowed(host, port) {
 }
 
 /**
- * Checks the options of `hometun.ssh` before anything is opened or closed: resolves to
- * `{host, port}`, or rejects with code `invalid-argument` or `not-allowed`.
+ * Checks the options of `hometun.ssh` before anything is opened or closed (host, user, port,
+ * cols, rows, the allow list): resolves to `{host, port}`, or rejects with code
+ * `invalid-argument` or `not-allowed`.
  */
 async function checkTarget(api, options) {
   const host = String(options.host || '').trim();
   const port = Number(options.port ?? 22);
   if (!host || !options.user) throw hometunError('invalid-argument', 'host and user are needed');
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw hometunError('invalid-argument', `port ${options.port} is not a port`);
+  for (const name of ['cols', 'rows']) {
+    const size = options[name];
+    // The bound of the SSH module's options.rs (MAX_TERMINAL_SIZE), beyond any screen.
+    if (size != null && !(Number.isInteger(size) && size >= 1 && size <= 10000)) {
+      throw hometunError('invalid-argument', `${name} ${size} is not a terminal size: a whole number from 1 to 10000`);
+    }
+  }
   let address = host;
   if (ipNumber(host) == null && allowRules.length) {
     const found = await api.resolve(host);
