@@ -111,10 +111,10 @@ pub struct Link {
     hosts_subscribed: bool,
     /// The list it was sent last, and the version of the hosts it was built from.
     hosts_sent: Option<(u64, HostList)>,
-    /// When a list was last sent, and when the next is due after a change that came sooner
-    /// than [`HOSTS_EVERY`] after it.
+    /// When a list was last sent.
     hosts_sent_at: Option<Instant>,
-    hosts_due: Option<Instant>,
+    /// A change came sooner than [`HOSTS_EVERY`] after that list; the next is sent then.
+    hosts_pending: bool,
 }
 
 impl Link {
@@ -129,7 +129,7 @@ impl Link {
             hosts_subscribed: false,
             hosts_sent: None,
             hosts_sent_at: None,
-            hosts_due: None,
+            hosts_pending: false,
             remote: accepted.remote,
             tx: accepted.tx,
             rx: accepted.rx,
@@ -171,7 +171,8 @@ impl Link {
                 return end.clone();
             }
             let timer = self.session.poll_timeout().map(|t| self.relay.clock.to_tokio(t));
-            let hosts_due = self.hosts_due.map(|t| self.relay.clock.to_tokio(t));
+            let hosts_due = self.hosts_sent_at.filter(|_| self.hosts_pending);
+            let hosts_due = hosts_due.map(|at| self.relay.clock.to_tokio(at + HOSTS_EVERY));
             let established = self.live.is_some();
             let step = tokio::select! {
                 message = self.rx.next() => self.uplink(message).await,
@@ -198,7 +199,7 @@ impl Link {
                     Ok(())
                 }
                 _ = sleep_until(hosts_due), if hosts_due.is_some() => {
-                    self.hosts_due = None;
+                    self.hosts_pending = false;
                     self.push_hosts();
                     Ok(())
                 }
@@ -310,9 +311,7 @@ impl Link {
     fn hosts_changed(&mut self) {
         let now = self.relay.clock.now();
         match self.hosts_sent_at {
-            Some(at) if now < at + HOSTS_EVERY => {
-                self.hosts_due.get_or_insert(at + HOSTS_EVERY);
-            }
+            Some(at) if now < at + HOSTS_EVERY => self.hosts_pending = true,
             _ => self.push_hosts(),
         }
     }
