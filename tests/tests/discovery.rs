@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use hometun_shared::control::{HostList, WakeOutcome};
 use hometun_shared::invite::Invite;
-use hometun_tests::apps::mdns::{Announcer, ReverseDns};
+use hometun_tests::apps::mdns::{self, Announcer, ReverseDns};
 use hometun_tests::browser::{self, webdriver::Chromedriver, webdriver::Session};
 use hometun_tests::capture::Capture;
 use hometun_tests::client::Device;
 use hometun_tests::lab::{addr, Lab, Node, HOME_LAN_IF};
-use hometun_tests::relay::{Relay, RelayOptions};
+use hometun_tests::relay::{self, Relay, RelayOptions};
 
 const T: Duration = Duration::from_secs(25);
 const PRINTER: &str = "printer.home.arpa";
@@ -222,6 +222,44 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
     assert!(wan.is_empty(), "no discovery traffic on the internet side:\n{}", wan.join("\n"));
     let tun = tun_discovery.stop().unwrap();
     assert!(tun.is_empty(), "no mDNS or DNS into the tunnel:\n{}", tun.join("\n"));
+}
+
+/// Any host on the LAN can send mDNS responses nobody asked for. One that floods the relay with
+/// 400,000 records (addresses of names no service points to, and instances that never resolve,
+/// each claiming a lifetime of 68 years) grows the relay's memory by a few MiB at most; the NAS
+/// found before stays listed, and a desktop announced after the flood is found.
+#[test]
+fn a_lan_host_flooding_mdns_neither_grows_the_relay_nor_hides_the_others() {
+    let DiscoveryLab { lab, relay, nas: _nas, _dns, wan_udp: _w, tun_discovery: _t } =
+        discovery_lab(RelayOptions::default(), "");
+    let phone_invite = invite(&relay, "phone", &[]);
+    let target = relay.target().unwrap();
+    let pid = relay.pid().expect("the relay runs");
+    lab.run_in(Node::Wan, || async {
+        let phone = Device::new(&phone_invite).enrol(&target, &phone_invite).await.expect("phone");
+        let nas_listed = |l: &HostList| l.hosts.iter().any(|h| h.names == ["nas.local"] && h.services.len() == 3);
+        phone.hosts(T, nas_listed).await.unwrap_or_else(|e| panic!("the NAS is listed: {e}\n{}", relay.log()));
+        let before = relay::footprint(pid).rss_kib;
+
+        let sent = mdns::flood(&lab, Node::Host20, addr::HOST20, 10_000, 40).expect("flood");
+        std::thread::sleep(Duration::from_secs(2));
+        let grown = relay::footprint(pid).rss_kib.saturating_sub(before);
+        eprintln!("mDNS flood: {sent}; the relay grew by {grown} KiB");
+        assert!(sent.starts_with("sent 10000 "), "the whole flood went out: {sent}");
+        assert!(grown < 8 * 1024, "the relay grew by {grown} KiB under the flood");
+
+        let hosts = relay.admin(&["hosts"]).expect("hosts");
+        assert!(hosts.contains("nas.local") && !hosts.contains("flood"), "after the flood:\n{hosts}");
+        let desk = Announcer::start(&lab, Node::Host20, addr::HOST20, "desk.local", "Lab Desk", &[("_rfb._tcp", 5900)])
+            .expect("mDNS responder on h20");
+        let list = phone
+            .hosts(T, |l| nas_listed(l) && l.hosts.iter().any(|h| h.names.first().is_some_and(|n| n == "desk.local")))
+            .await
+            .unwrap_or_else(|e| panic!("the desktop announced after the flood is listed: {e}\n{}", relay.log()));
+        let desk_entry = summary(&list).into_iter().find(|h| h.0 == 20).expect(".20 listed");
+        assert_eq!(desk_entry.2, ["_rfb._tcp:5900"]);
+        desk.stop().unwrap();
+    });
 }
 
 /// A LAN address the lab adds to h20 for a while: a host that joins and later leaves.

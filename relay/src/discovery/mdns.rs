@@ -1,15 +1,20 @@
-//! mDNS/DNS-SD browsing on the LAN interface only (mdns-sd): every resolved instance of the
-//! common service types becomes an [`Announcement`]; goodbyes and expiries remove it. A type
-//! whose subscription the browser ended is browsed again ([`subscriptions`]).
+//! mDNS/DNS-SD browsing on the LAN interface only: every resolved instance of the common
+//! service types becomes an [`Announcement`]; goodbyes and expiries remove it.
+//!
+//! The browser ([`browser`]) is sans IO and bounded; this driver is a thread that reads the
+//! socket ([`socket`]), feeds the browser, sends its queries and hands what it found to
+//! discovery, until discovery stops.
 
-pub mod subscriptions;
+pub mod browser;
+pub mod message;
+pub mod socket;
+#[cfg(test)]
+mod tests;
 
-use super::inventory::Announcement;
 use super::Discovery;
-use hometun_shared::time::Duration;
-use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent};
+use browser::{Browser, Event};
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
-use subscriptions::Subscriptions;
 
 /// The service types browsed.
 pub const SERVICE_TYPES: &[&str] = &[
@@ -27,57 +32,49 @@ pub const SERVICE_TYPES: &[&str] = &[
     "_home-assistant._tcp",
 ];
 
-/// How long an announcement counts without news (the browser also reports expiry itself).
-const TTL: Duration = Duration::from_secs(2 * 3600);
-
-/// How often the events are read. mdns-sd holds at most 1000 per type and ends the
-/// subscription when they do not fit; reading them takes microseconds.
-const DRAIN_EVERY: Duration = Duration::from_millis(50);
-
-/// Starts browsing on `interface` only (IPv4). Events are read on a thread of their own
-/// until discovery stops (see [`Discovery::stop`]); a type whose subscription the browser
-/// ended meanwhile is browsed again.
-pub fn start(interface: &str, discovery: Arc<Discovery>) -> Result<ServiceDaemon, mdns_sd::Error> {
-    let daemon = ServiceDaemon::new()?;
-    daemon.disable_interface(IfKind::All)?;
-    daemon.enable_interface(IfKind::Name(interface.to_owned()))?;
-    daemon.disable_interface(IfKind::IPv6)?;
-    let browser = daemon.clone();
-    let mut browse = move |domain: &str| browser.browse(domain);
-    let mut subscriptions = Subscriptions::start(discovery.clock.now(), SERVICE_TYPES, &mut browse)?;
-    std::thread::Builder::new()
-        .name("mdns-events".into())
-        .spawn(move || loop {
-            subscriptions.drain(&mut |event| handle(&discovery, event));
-            // Checked between reading and restarting: stopping shuts the browser down, which
-            // ends every subscription.
-            if discovery.stopped() {
-                return;
+/// Starts browsing on `interface` (IPv4) on a thread of its own, which ends within
+/// [`socket::READ_TIMEOUT`] of [`Discovery::stop`]. Fails when the socket cannot be opened.
+pub fn start(interface: &str, discovery: Arc<Discovery>) -> std::io::Result<()> {
+    let socket = socket::open(interface)?;
+    let mut browser = Browser::new(discovery.clock.now(), discovery.lan, SERVICE_TYPES);
+    let group = SocketAddrV4::new(message::GROUP, message::PORT);
+    std::thread::Builder::new().name("mdns".into()).spawn(move || {
+        let mut packet = vec![0; message::MAX_LEN];
+        let mut failing = false;
+        while !discovery.stopped() {
+            let now = discovery.clock.now();
+            match socket.recv_from(&mut packet) {
+                Ok((len, SocketAddr::V4(from))) => browser.handle_response(now, from, &packet[..len]),
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!("mDNS: reading failed: {e}");
+                        failing = true;
+                    }
+                    std::thread::sleep(socket::READ_TIMEOUT);
+                }
             }
-            subscriptions.restart(discovery.clock.now(), &mut browse);
-            std::thread::sleep(DRAIN_EVERY);
-        })
-        .map_err(|e| mdns_sd::Error::Msg(format!("mDNS thread: {e}")))?;
-    Ok(daemon)
+            let now = discovery.clock.now();
+            browser.handle_timeout(now);
+            while let Some(event) = browser.poll_event() {
+                handle(&discovery, event);
+            }
+            if let Some(query) = browser.poll_transmit(now) {
+                if let Err(e) = socket.send_to(&query, group) {
+                    tracing::debug!("mDNS: a query was not sent: {e}");
+                }
+            }
+        }
+    })?;
+    Ok(())
 }
 
-fn handle(discovery: &Discovery, event: ServiceEvent) {
+fn handle(discovery: &Discovery, event: Event) {
     match event {
-        ServiceEvent::ServiceResolved(service) => {
-            let kind = service.ty_domain.trim_end_matches('.').trim_end_matches(".local").to_owned();
-            let announcement = Announcement {
-                instance: service.fullname.clone(),
-                kind,
-                host_name: service.host.clone(),
-                addresses: service.get_addresses_v4().into_iter().collect(),
-                port: service.port,
-                ttl: TTL,
-            };
+        Event::Resolved(announcement) => {
             discovery.update(|inventory, now| inventory.observe_announcement(now, &announcement));
         }
-        ServiceEvent::ServiceRemoved(_, instance) => {
-            discovery.update(|inventory, _| inventory.remove_announcement(&instance));
-        }
-        _ => {}
+        Event::Removed(instance) => discovery.update(|inventory, _| inventory.remove_announcement(&instance)),
     }
 }

@@ -124,7 +124,6 @@ pub struct Discovery {
     limiter: Mutex<wake::WakeLimiter>,
     wakes_dropped: AtomicU64,
     stopped: AtomicBool,
-    mdns: Mutex<Option<mdns_sd::ServiceDaemon>>,
 }
 
 impl Discovery {
@@ -142,7 +141,6 @@ impl Discovery {
             limiter: Mutex::new(wake::WakeLimiter::new(config.discovery.wake_per_minute)),
             wakes_dropped: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
-            mdns: Mutex::new(None),
         }
     }
 
@@ -253,9 +251,6 @@ impl Discovery {
     /// Stops the mDNS browser and the drivers.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
-        if let Some(daemon) = lock(&self.mdns).take() {
-            let _ = daemon.shutdown();
-        }
     }
 
     fn stopped(&self) -> bool {
@@ -300,10 +295,11 @@ pub fn start(relay: &Arc<Relay>) {
     }
     if discovery.settings.mdns {
         match &discovery.interface {
-            Some(interface) => match mdns::start(interface, discovery.clone()) {
-                Ok(daemon) => *lock(&discovery.mdns) = Some(daemon),
-                Err(e) => tracing::warn!("mDNS browsing is off: {e}"),
-            },
+            Some(interface) => {
+                if let Err(e) = mdns::start(interface, discovery.clone()) {
+                    tracing::warn!("mDNS browsing is off: {e}");
+                }
+            }
             None => tracing::info!("mDNS browsing is off: set lan_interface in relay.toml"),
         }
     }

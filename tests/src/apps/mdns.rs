@@ -111,3 +111,46 @@ impl ReverseDns {
         self.lab.stop(self.pid, Duration::from_secs(5)).map(|_| ())
     }
 }
+
+/// A hostile LAN host's flood of mDNS responses: what no browser asked for. Even packets carry
+/// `per_packet` addresses of names nobody announced, odd ones as many instances of `_http._tcp`
+/// that no service record ever resolves; every record claims the longest lifetime (TTL
+/// 2^31 − 1). Sent from port 5353 to the group, like a responder, for at most 20 s.
+const FLOOD: &str = r#"
+import socket, struct, sys, time
+src, packets, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def name(text):
+    out = b""
+    for label in text.rstrip(".").split("."):
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+def record(owner, kind, rdata, flush):
+    return name(owner) + struct.pack(">HHIH", kind, 0x8001 if flush else 1, 0x7FFFFFFF, len(rdata)) + rdata
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((src, 5353))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(src))
+deadline, sent = time.time() + 20, 0
+for i in range(packets):
+    if time.time() > deadline:
+        break
+    if i % 2 == 0:
+        records = [record(f"flood{i}-{j}.local", 1, socket.inet_aton(src), True) for j in range(per)]
+    else:
+        records = [record("_http._tcp.local", 12, name(f"flood{i}-{j}._http._tcp.local"), False) for j in range(per)]
+    s.sendto(struct.pack(">HHHHHH", 0, 0x8400, 0, len(records), 0, 0) + b"".join(records), ("224.0.0.251", 5353))
+    sent += 1
+    if sent % 100 == 0:
+        time.sleep(0.002)
+print("sent", sent, "records", sent * per, flush=True)
+"#;
+
+/// Floods the LAN from `node` at `address` with `packets` mDNS responses of `per_packet`
+/// records each (see [`FLOOD`]); returns what the flooder printed once it is done.
+pub fn flood(lab: &Lab, node: Node, address: Ipv4Addr, packets: u32, per_packet: u32) -> anyhow::Result<String> {
+    let args = ["-c".to_owned(), FLOOD.to_owned(), address.to_string(), packets.to_string(), per_packet.to_string()];
+    let out = lab.exec(node, "/usr/bin/python3", &args)?;
+    anyhow::ensure!(out.status.success(), "the flood failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}

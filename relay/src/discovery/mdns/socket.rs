@@ -1,0 +1,33 @@
+//! The browser's socket: UDP port 5353 on the LAN interface only, in the IPv4 mDNS group.
+//!
+//! The port is shared (`SO_REUSEADDR`, `SO_REUSEPORT`) with any responder on the home server,
+//! such as Avahi: every socket in the group gets its own copy of each multicast packet.
+
+use super::message::{GROUP, PORT};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::time::Duration;
+
+/// How long a read waits before the driver looks at its timers.
+pub const READ_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Opens the socket on `interface`: bound to it (packets from other interfaces never reach
+/// it, and queries leave through it), in the group on it, sending with TTL 255 (RFC 6762
+/// §11). Loopback stays on so that a responder on the home server itself hears the queries;
+/// the browser's own queries come back and are ignored (they are not responses).
+pub fn open(interface: &str) -> std::io::Result<UdpSocket> {
+    let index = std::fs::read_to_string(format!("/sys/class/net/{interface}/ifindex"))
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no network interface {interface}")))?;
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind_device(Some(interface.as_bytes()))?;
+    socket.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT).into())?;
+    socket.join_multicast_v4_n(&GROUP, &InterfaceIndexOrAddress::Index(index))?;
+    socket.set_multicast_ttl_v4(255)?;
+    socket.set_multicast_loop_v4(true)?;
+    socket.set_read_timeout(Some(READ_TIMEOUT))?;
+    Ok(socket.into())
+}

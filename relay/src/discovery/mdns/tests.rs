@@ -1,0 +1,302 @@
+//! The browser against responses as LAN hosts send them, friendly and not, on a virtual clock.
+
+use super::browser::*;
+use super::message::tests::{name, response};
+use super::message::{Answer, MOST_QUESTIONS};
+use super::SERVICE_TYPES;
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, RecordType};
+use hometun_shared::time::Instant;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+const NAS: &str = "My NAS._http._tcp.local.";
+const NAS_HOST: &str = "nas.local.";
+/// A LAN host's responder.
+const FROM: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 168, 0, 10), 5353);
+
+fn t(secs: u64) -> Instant {
+    Instant::from_millis(secs * 1000)
+}
+
+fn browser() -> Browser {
+    Browser::new(t(0), "192.168.0.0/24".parse().unwrap(), SERVICE_TYPES)
+}
+
+fn pointer(kind: &str, instance: &str, ttl: u32) -> Answer {
+    Answer::Pointer { kind: name(kind), instance: name(instance), ttl }
+}
+
+fn service(instance: &str, target: &str, port: u16, ttl: u32) -> Answer {
+    Answer::Service { instance: name(instance), target: name(target), port, ttl, flush: true }
+}
+
+fn address(host: &str, last: u8, ttl: u32, flush: bool) -> Answer {
+    Answer::Address { host: name(host), address: Ipv4Addr::new(192, 168, 0, last), ttl, flush }
+}
+
+/// What a responder sends for the NAS's web UI (as python-zeroconf or Avahi do).
+fn nas_announcement(ttl: u32) -> Vec<u8> {
+    response(&[
+        pointer("_http._tcp.local.", NAS, ttl),
+        service(NAS, NAS_HOST, 8080, ttl),
+        address(NAS_HOST, 10, ttl, true),
+    ])
+}
+
+fn events(browser: &mut Browser) -> Vec<Event> {
+    std::iter::from_fn(|| browser.poll_event()).collect()
+}
+
+fn resolved(instance: &str, host: &str, addresses: &[u8], port: u16) -> Event {
+    Event::Resolved(crate::discovery::inventory::Announcement {
+        instance: instance.into(),
+        kind: "_http._tcp".into(),
+        host_name: host.into(),
+        addresses: addresses.iter().map(|&last| Ipv4Addr::new(192, 168, 0, last)).collect(),
+        port,
+        ttl: ANNOUNCEMENT_TTL,
+    })
+}
+
+fn questions(query: &[u8]) -> Vec<(Name, RecordType)> {
+    let message = Message::from_vec(query).unwrap();
+    message.queries().iter().map(|q| (q.name().clone(), q.query_type())).collect()
+}
+
+#[test]
+fn an_announced_service_is_resolved_and_its_goodbye_removes_it() {
+    let mut browser = browser();
+    browser.handle_response(t(1), FROM, &nas_announcement(120));
+    assert_eq!(events(&mut browser), [resolved(NAS, NAS_HOST, &[10], 8080)]);
+
+    // The same announcement again changes nothing the inventory must hear.
+    browser.handle_response(t(2), FROM, &nas_announcement(120));
+    assert_eq!(events(&mut browser), []);
+
+    browser.handle_response(t(3), FROM, &response(&[pointer("_http._tcp.local.", NAS, 0)]));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
+    assert_eq!(browser.held().0, 0);
+}
+
+#[test]
+fn the_browser_asks_for_each_type_then_for_what_an_instance_lacks() {
+    let mut browser = browser();
+    let browse = questions(&browser.poll_transmit(t(0)).unwrap());
+    assert_eq!(browse.len(), SERVICE_TYPES.len());
+    assert!(browse.iter().all(|(_, kind)| *kind == RecordType::PTR));
+    assert!(browse.contains(&(name("_home-assistant._tcp.local."), RecordType::PTR)));
+    assert_eq!(browser.poll_transmit(Instant::from_millis(50)), None, "at most one query per 100 ms");
+
+    // Only the pointer came: the service is asked, then the address of its host.
+    browser.handle_response(t(0), FROM, &response(&[pointer("_http._tcp.local.", NAS, 4500)]));
+    let asked = questions(&browser.poll_transmit(t(1)).unwrap());
+    assert_eq!(asked.len(), SERVICE_TYPES.len() + 1, "the browse again after 1 s, and the service");
+    assert_eq!(asked.last(), Some(&(name(NAS), RecordType::SRV)));
+    browser.handle_response(t(1), FROM, &response(&[service(NAS, NAS_HOST, 80, 120)]));
+    assert!(questions(&browser.poll_transmit(t(2)).unwrap()).contains(&(name(NAS_HOST), RecordType::A)));
+    assert_eq!(events(&mut browser), []);
+    browser.handle_response(t(2), FROM, &response(&[address(NAS_HOST, 10, 120, true)]));
+    assert_eq!(events(&mut browser), [resolved(NAS, NAS_HOST, &[10], 80)]);
+
+    // The browse is asked again after 1, 2, 4, … s, at most every hour.
+    let mut asked = Vec::new();
+    for second in 3..8000 {
+        if browser.poll_transmit(t(second)).is_some_and(|q| questions(&q).len() >= SERVICE_TYPES.len()) {
+            asked.push(second);
+        }
+    }
+    assert_eq!(asked[..4], [3, 7, 15, 31]);
+    assert_eq!(asked.windows(2).map(|w| w[1] - w[0]).max(), Some(3600));
+}
+
+#[test]
+fn records_are_asked_again_before_they_end_and_end_if_nobody_answers() {
+    let mut browser = browser();
+    browser.handle_response(t(0), FROM, &nas_announcement(100));
+    events(&mut browser);
+    let asked_at = |browser: &mut Browser, second: u64| {
+        browser.poll_transmit(t(second)).map(|q| questions(&q)).unwrap_or_default()
+    };
+    let at_80 = asked_at(&mut browser, 80);
+    assert!(at_80.contains(&(name(NAS), RecordType::SRV)), "{at_80:?}");
+    assert!(at_80.contains(&(name(NAS_HOST), RecordType::A)), "{at_80:?}");
+    assert!(asked_at(&mut browser, 85).iter().all(|(n, _)| *n != name(NAS)), "asked twice at 80 %");
+    assert!(asked_at(&mut browser, 90).contains(&(name(NAS), RecordType::SRV)));
+
+    browser.handle_timeout(t(99));
+    assert_eq!(events(&mut browser), []);
+    browser.handle_timeout(t(100));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
+    browser.handle_timeout(t(101));
+    assert_eq!(browser.held(), (0, 0));
+}
+
+#[test]
+fn a_lifetime_is_at_most_75_minutes_whatever_the_sender_says() {
+    let mut browser = browser();
+    browser.handle_response(t(0), FROM, &nas_announcement(u32::MAX));
+    events(&mut browser);
+    browser.handle_timeout(t(4499));
+    assert!(events(&mut browser).iter().all(|e| matches!(e, Event::Resolved(_))), "still there at 4,499 s");
+    browser.handle_timeout(t(4500));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
+}
+
+#[test]
+fn a_live_instance_is_reported_again_after_ten_minutes_so_the_inventory_keeps_it() {
+    let mut browser = browser();
+    browser.handle_response(t(0), FROM, &nas_announcement(4500));
+    events(&mut browser);
+    browser.handle_response(t(300), FROM, &nas_announcement(4500));
+    assert_eq!(events(&mut browser), []);
+    browser.handle_response(t(600), FROM, &nas_announcement(4500));
+    assert_eq!(events(&mut browser), [resolved(NAS, NAS_HOST, &[10], 8080)]);
+}
+
+#[test]
+fn a_host_that_moves_is_reported_gone_then_found_at_its_new_address() {
+    let mut browser = browser();
+    browser.handle_response(t(0), FROM, &nas_announcement(120));
+    events(&mut browser);
+    // A cache-flush set replaces the addresses received more than a second before.
+    browser.handle_response(t(5), FROM, &response(&[address(NAS_HOST, 11, 120, true)]));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into()), resolved(NAS, NAS_HOST, &[11], 8080)]);
+    // Without the bit, an address is added; with TTL 0 it goes.
+    browser.handle_response(t(6), FROM, &response(&[address(NAS_HOST, 12, 120, false)]));
+    assert_eq!(events(&mut browser)[1], resolved(NAS, NAS_HOST, &[11, 12], 8080));
+    browser.handle_response(t(7), FROM, &response(&[address(NAS_HOST, 11, 0, false)]));
+    assert_eq!(events(&mut browser)[1], resolved(NAS, NAS_HOST, &[12], 8080));
+    browser.handle_response(t(8), FROM, &response(&[address(NAS_HOST, 12, 0, false)]));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
+}
+
+#[test]
+fn a_host_with_many_addresses_is_passed_on_with_one_too_many_for_the_inventory_to_refuse() {
+    let mut browser = browser();
+    let mut answers = vec![pointer("_http._tcp.local.", NAS, 120), service(NAS, NAS_HOST, 80, 120)];
+    answers.extend((1..=50).map(|last| address(NAS_HOST, last, 120, false)));
+    browser.handle_response(t(0), FROM, &response(&answers));
+    let Event::Resolved(announcement) = &events(&mut browser)[0] else { panic!("not resolved") };
+    assert_eq!(announcement.addresses.len(), MOST_ADDRESSES);
+}
+
+#[test]
+fn only_mdns_responses_from_the_lan_are_read() {
+    let mut browser = browser();
+    for (from, packet) in [
+        (SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 5), 5353), nas_announcement(120)), // not the LAN
+        (SocketAddrV4::new(Ipv4Addr::new(192, 168, 0, 10), 40000), nas_announcement(120)), // not mDNS's port
+        (FROM, b"not dns".to_vec()),
+        (FROM, super::message::query(&[(name("_http._tcp.local."), RecordType::PTR)])),
+    ] {
+        browser.handle_response(t(0), from, &packet);
+    }
+    assert_eq!(browser.ignored(), 4);
+    assert_eq!(browser.held(), (0, 0));
+    assert_eq!(events(&mut browser), []);
+}
+
+#[test]
+fn records_nobody_asked_for_are_not_kept() {
+    let mut browser = browser();
+    #[rustfmt::skip]
+    let unasked = [
+        // Addresses of names no service points to: a flood of these once grew mDNS caches.
+        address("flood1.local.", 1, 120, false),
+        address(NAS_HOST, 10, 120, true),
+        // A type not browsed.
+        pointer("_spotify-connect._tcp.local.", "Kitchen._spotify-connect._tcp.local.", 120),
+        // An instance that is not under its type, or is the type itself.
+        pointer("_http._tcp.local.", "nas.home.arpa.", 120),
+        pointer("_http._tcp.local.", "a.b._ssh._tcp.local.", 120),
+        pointer("_http._tcp.local.", "_http._tcp.local.", 120),
+        // A service of an instance nobody announced.
+        service("Other._http._tcp.local.", NAS_HOST, 80, 120),
+    ];
+    for answer in unasked {
+        browser.handle_response(t(0), FROM, &response(&[answer]));
+    }
+    assert_eq!(browser.held(), (0, 0));
+    assert_eq!(events(&mut browser), []);
+}
+
+#[test]
+fn a_service_on_a_host_outside_local_is_never_resolved() {
+    let mut browser = browser();
+    browser.handle_response(
+        t(0),
+        FROM,
+        &response(&[
+            pointer("_http._tcp.local.", NAS, 120),
+            service(NAS, "nas.home.arpa.", 80, 120),
+            address("nas.home.arpa.", 10, 120, true),
+            service("Zero._http._tcp.local.", NAS_HOST, 0, 120),
+        ]),
+    );
+    assert_eq!(events(&mut browser), []);
+    browser.handle_timeout(t(0) + RESOLVE_WITHIN);
+    assert_eq!(browser.held(), (0, 0), "forgotten when not resolved in time");
+}
+
+#[test]
+fn a_flood_of_instances_holds_at_most_the_limits_and_leaves_room_once_it_stops() {
+    let mut browser = browser();
+    // 3,000 instances over every browsed type (250 of each), each on a host of its own, with 8
+    // addresses each.
+    for i in 0..3000u32 {
+        let kind = format!("{}.local.", SERVICE_TYPES[i as usize % SERVICE_TYPES.len()]);
+        let instance = format!("flood{i}.{kind}");
+        let host = format!("flood{i}.local.");
+        let mut answers = vec![pointer(&kind, &instance, u32::MAX), service(&instance, &host, 80, u32::MAX)];
+        answers.extend((1..=8).map(|last| address(&host, last, u32::MAX, false)));
+        browser.handle_response(t(0), FROM, &response(&answers));
+        let (instances, hosts) = browser.held();
+        assert!(instances <= MOST_INSTANCES && hosts <= MOST_HOSTS, "{instances} instances, {hosts} hosts");
+    }
+    let found = events(&mut browser).len();
+    assert!(found <= MOST_INSTANCES, "{found} reported");
+    // Instances beyond the limit never came in: the NAS waits until the flood's records end.
+    browser.handle_response(t(1), FROM, &nas_announcement(120));
+    assert_eq!(events(&mut browser), []);
+    browser.handle_timeout(t(0) + LONGEST_TTL);
+    assert_eq!(browser.held(), (0, 0));
+    events(&mut browser);
+    browser.handle_response(t(4501), FROM, &nas_announcement(120));
+    assert_eq!(events(&mut browser), [resolved(NAS, NAS_HOST, &[10], 8080)]);
+}
+
+#[test]
+fn a_flood_of_names_nobody_serves_is_forgotten_within_half_a_minute() {
+    let mut browser = browser();
+    for i in 0..1000 {
+        browser.handle_response(
+            t(0),
+            FROM,
+            &response(&[pointer("_ssh._tcp.local.", &format!("x{i}._ssh._tcp.local."), 4500)]),
+        );
+    }
+    assert_eq!(browser.held().0, MOST_PER_KIND);
+    // Unresolved names are asked for, a full query at a time, never more than its limit.
+    let query = browser.poll_transmit(t(1)).unwrap();
+    assert!(questions(&query).len() <= MOST_QUESTIONS);
+    browser.handle_timeout(t(0) + RESOLVE_WITHIN);
+    assert_eq!(browser.held(), (0, 0));
+    browser.handle_response(t(31), FROM, &nas_announcement(120));
+    assert_eq!(events(&mut browser), [resolved(NAS, NAS_HOST, &[10], 8080)]);
+}
+
+#[test]
+fn an_instance_name_keeps_its_spaces_dots_and_letters() {
+    let mut browser = browser();
+    let instance = "Büro Drucker v2.0._http._tcp.local.";
+    browser.handle_response(
+        t(0),
+        FROM,
+        &response(&[
+            pointer("_HTTP._tcp.local.", instance, 120),
+            service(instance, "printer.local.", 631, 120),
+            address("PRINTER.local.", 20, 120, true),
+        ]),
+    );
+    assert_eq!(events(&mut browser), [resolved(instance, "printer.local.", &[20], 631)]);
+}
