@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use hometun_tests::acme::nss_trusting;
+use hometun_tests::browser::apps_page::wait_connected;
 use hometun_tests::browser::{self, webdriver::Chromedriver, webdriver::Session};
 use hometun_tests::lab::{addr, Lab, Node};
 use hometun_tests::relay::{AcmeOptions, Relay, RelayOptions};
@@ -96,13 +97,7 @@ fn use_the_trusted_page(page: &Session, relay: &Relay) -> anyhow::Result<()> {
     // From another page: a fragment change alone would not load the page again.
     page.goto("about:blank")?;
     page.goto(&link)?;
-    let state = page.wait_for(
-        "the page to connect or fail",
-        WAIT,
-        "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' ? s : null",
-    )?;
-    let error = page.execute("return document.getElementById('s-error').textContent", &[])?;
-    ensure!(state == "connected", "page state {state}; error {error}");
+    wait_connected(page, WAIT)?;
     let address = page.execute("return document.getElementById('s-address').textContent", &[])?;
     ensure!(address.as_str().unwrap_or_default().starts_with("10.8.0."), "no tunnel address shown: {address}");
     relay.client("trusted-phone").context("the device is listed")?;

@@ -101,12 +101,7 @@ fn use_the_page(page: &Session, relay: &Relay) -> anyhow::Result<()> {
     let link = relay.invite("webkit-phone", "1h", None)?.to_link();
     page.goto("about:blank")?;
     page.goto(&link)?;
-    let state = page.wait_for(
-        "the page to connect or fail",
-        WAIT,
-        "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' ? s : null",
-    )?;
-    ensure!(state == "connected", "page state {state}; error: {:?}", text("s-error")?);
+    wait_connected(page, WAIT)?;
     ensure!(text("s-address")?.starts_with("10.8.0."), "no tunnel address shown");
     relay.client("webkit-phone").context("the device is listed")?;
     page.screenshot(&out.join("webkit-connected.png"))?;
@@ -125,12 +120,7 @@ fn use_the_page(page: &Session, relay: &Relay) -> anyhow::Result<()> {
 
     // A later visit, without the invite, reconnects the stored device by itself.
     page.goto(&format!("https://{}/", addr::DOMAIN))?;
-    let state = page.wait_for(
-        "the later visit to connect or fail",
-        WAIT,
-        "const s = document.body.dataset.state; return s === 'connected' || s === 'failed' || s === 'welcome' ? s : null",
-    )?;
-    ensure!(state == "connected", "later visit: page state {state}; error: {:?}", text("s-error")?);
+    wait_connected(page, WAIT).context("the later visit")?;
     Ok(())
 }
 
@@ -170,7 +160,7 @@ fn a_home_web_app_opens_in_the_launchers_frame_in_safaris_engine() {
 fn use_an_app(page: &Session, relay: &Relay, name: &str) -> anyhow::Result<()> {
     let link = relay.invite("webkit-apps", "1h", None)?.to_link();
     page.goto(&link)?;
-    wait_connected(page)?;
+    wait_connected(page, WAIT)?;
     // A tab of its own would find no launcher in WebKit (docs/web-apps.md, "Known limits"), so
     // the launcher offers none.
     let tab_button = page.execute("return document.getElementById('apps-open-tab').hidden", &[])?;
@@ -237,7 +227,7 @@ fn a_shell_by_password_in_safaris_engine() {
 
 fn use_a_shell(page: &Session, relay: &Relay, sshd: &Sshd) -> anyhow::Result<()> {
     page.goto(&relay.invite("webkit-shell", "1h", None)?.to_link())?;
-    wait_connected(page)?;
+    wait_connected(page, WAIT)?;
     let key = sshd.host_key_fingerprint()?;
     let options = json!({"host": addr::HOST10.to_string(), "port": sshd::PORT, "user": sshd::USER,
         "password": sshd::PASSWORD, "trustNewHostKey": true, "cols": 100, "rows": 30});
@@ -268,7 +258,7 @@ fn a_desktop_shows_in_safaris_engine() {
 
 fn see_the_desktop(page: &Session, relay: &Relay) -> anyhow::Result<()> {
     page.goto(&relay.invite("webkit-desk", "1h", None)?.to_link())?;
-    wait_connected(page)?;
+    wait_connected(page, WAIT)?;
     page.execute(
         "document.getElementById('desktop-host').value = arguments[0]; \
          document.getElementById('desktop-open').click();",

@@ -133,18 +133,18 @@ impl TrustedLab {
         let link = self.relay.invite(device, "1h", None)?.to_link();
         page.goto("about:blank")?;
         page.goto(&link)?;
-        wait_connected(page)?;
+        wait_connected(page, Duration::from_secs(30))?;
         page.window()
     }
 }
 
-/// Waits until the launcher on `page` says connected (an enrolled launcher connects by itself
-/// when it loads); an error with the page's text when it fails.
-pub fn wait_connected(page: &Session<'_>) -> anyhow::Result<()> {
+/// Waits up to `timeout` until the launcher on `page` says connected (after an invite link, or
+/// by itself when an enrolled launcher loads); an error with the page's text when it fails.
+pub fn wait_connected(page: &Session<'_>, timeout: Duration) -> anyhow::Result<()> {
     let state = wait(
         page,
         "the launcher to connect or fail",
-        Duration::from_secs(30),
+        timeout,
         "const s = document.body && document.body.dataset.state; \
          return s === 'connected' || s === 'failed' ? s : null",
     )?;
