@@ -19,7 +19,7 @@ use crate::discovery::inventory::{Announcement, MAX_ANNOUNCED_ADDRESSES};
 use hickory_proto::rr::{Name, RecordType};
 use hometun_shared::ipv4::Network;
 use hometun_shared::time::{Duration, Instant};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Most instances held, over all types.
@@ -52,6 +52,9 @@ const ASK_AGAIN_AFTER: Duration = Duration::from_secs(1);
 const MOST_ASKS: u8 = 3;
 /// At most one query per this long: 10 a second.
 const SEND_GAP: Duration = Duration::from_millis(100);
+/// Lifetimes are looked at most this often, however many packets arrive: the driver calls
+/// [`Browser::handle_timeout`] after each one, and a LAN host can send thousands a second.
+const CHECK_GAP: Duration = Duration::from_millis(100);
 
 /// What the browser found out.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +74,7 @@ pub struct Browser {
     browse_at: Instant,
     browse_gap: Duration,
     sent_at: Option<Instant>,
+    checked_at: Option<Instant>,
     events: VecDeque<Event>,
     ignored: u64,
 }
@@ -170,6 +174,7 @@ impl Browser {
             browse_at: now,
             browse_gap: FIRST_BROWSE_GAP,
             sent_at: None,
+            checked_at: None,
             events: VecDeque::new(),
             ignored: 0,
         }
@@ -198,30 +203,26 @@ impl Browser {
                 self.service(now, instance, target, *port, *ttl, &mut touched);
             }
         }
-        let mut flushed: Vec<&Name> = Vec::new();
+        let mut flushed: HashSet<&Name> = HashSet::new();
+        let mut changed: HashSet<&Name> = HashSet::new();
         for answer in &answers {
             if let Answer::Address { host, address, ttl, flush } = answer {
-                let first_of_its_set = *flush && !flushed.contains(&host);
-                if first_of_its_set {
-                    flushed.push(host);
+                let first_of_its_set = *flush && flushed.insert(host);
+                if self.address(now, host, *address, *ttl, first_of_its_set) {
+                    changed.insert(host);
                 }
-                self.address(now, host, *address, *ttl, first_of_its_set);
             }
         }
-        let hosts: Vec<&Name> = answers
-            .iter()
-            .filter_map(|a| match a {
-                Answer::Address { host, .. } => Some(host),
-                _ => None,
-            })
-            .collect();
-        let of_hosts: Vec<Name> = self
-            .instances
-            .iter()
-            .filter(|(_, i)| i.service.as_ref().is_some_and(|s| hosts.contains(&&s.target)))
-            .map(|(name, _)| name.clone())
-            .collect();
-        touched.extend(of_hosts);
+        // Every instance on a host whose addresses changed: one pass, and none when nothing
+        // changed (most packets a flood sends).
+        if !changed.is_empty() {
+            let of_hosts = self
+                .instances
+                .iter()
+                .filter(|(_, i)| i.service.as_ref().is_some_and(|s| changed.contains(&s.target)))
+                .map(|(name, _)| name.clone());
+            touched.extend(of_hosts);
+        }
         touched.sort_unstable();
         touched.dedup();
         for name in &touched {
@@ -230,8 +231,12 @@ impl Browser {
     }
 
     /// Ends what expired by `now`: records past their lifetime, instances not resolved in time,
-    /// hosts no instance names.
+    /// hosts no instance names. Looks at most every 100 ms; calls in between change nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.checked_at.is_some_and(|at| now.saturating_duration_since(at) < CHECK_GAP) {
+            return;
+        }
+        self.checked_at = Some(now);
         let mut ended = Vec::new();
         for (name, instance) in &mut self.instances {
             if instance.service.as_ref().is_some_and(|s| s.life.expired(now)) {
@@ -249,8 +254,9 @@ impl Browser {
         for host in self.hosts.values_mut() {
             host.addresses.retain(|(_, life)| !life.expired(now));
         }
-        let instances = &self.instances;
-        self.hosts.retain(|name, _| instances.values().any(|i| i.service.as_ref().is_some_and(|s| &s.target == name)));
+        let targets: HashSet<&Name> =
+            self.instances.values().filter_map(|i| Some(&i.service.as_ref()?.target)).collect();
+        self.hosts.retain(|name, _| targets.contains(name));
         let names: Vec<Name> = self.instances.keys().cloned().collect();
         for name in &names {
             self.report(now, name);
@@ -374,9 +380,11 @@ impl Browser {
     }
 
     /// An address of `host`; `flush` when it is the first of a set that replaces the host's
-    /// addresses (RFC 6762 §10.2: those received more than a second ago go).
-    fn address(&mut self, now: Instant, host: &Name, address: Ipv4Addr, ttl: u32, flush: bool) {
-        let Some(held) = self.hosts.get_mut(host) else { return };
+    /// addresses (RFC 6762 §10.2: those received more than a second ago go). True when the
+    /// host's addresses changed (not merely lived longer).
+    fn address(&mut self, now: Instant, host: &Name, address: Ipv4Addr, ttl: u32, flush: bool) -> bool {
+        let Some(held) = self.hosts.get_mut(host) else { return false };
+        let before: Vec<Ipv4Addr> = held.addresses.iter().map(|(a, _)| *a).collect();
         if flush {
             held.addresses.retain(|(_, life)| now.saturating_duration_since(life.received()) < Duration::from_secs(1));
         }
@@ -387,6 +395,7 @@ impl Browser {
         } else if held.addresses.len() < MOST_ADDRESSES {
             held.addresses.push((address, Lifetime::new(now, ttl)));
         }
+        !held.addresses.iter().map(|(a, _)| *a).eq(before.iter().copied())
     }
 
     fn forget(&mut self, name: &Name) {

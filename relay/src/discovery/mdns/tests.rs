@@ -300,3 +300,48 @@ fn an_instance_name_keeps_its_spaces_dots_and_letters() {
     );
     assert_eq!(events(&mut browser), [resolved(instance, "printer.local.", &[20], 631)]);
 }
+
+/// A browser holding as much as it may: 256 resolved instances, each on a host of its own.
+fn full_browser() -> Browser {
+    let mut browser = browser();
+    for i in 0..MOST_INSTANCES {
+        let kind = format!("{}.local.", SERVICE_TYPES[i % SERVICE_TYPES.len()]);
+        let instance = format!("host{i}.{kind}");
+        let host = format!("host{i}.local.");
+        browser.handle_response(
+            t(0),
+            FROM,
+            &response(&[
+                pointer(&kind, &instance, 4500),
+                service(&instance, &host, 80, 4500),
+                address(&host, 1, 4500, true),
+            ]),
+        );
+    }
+    assert_eq!(browser.held(), (MOST_INSTANCES, MOST_HOSTS));
+    events(&mut browser);
+    browser
+}
+
+#[test]
+fn a_full_browser_spends_little_on_each_packet_a_lan_host_sends() {
+    // Before, every packet cost a pass comparing every host with every instance (and every
+    // address record with every instance): a few milliseconds each, so a LAN host sending a few
+    // hundred packets a second kept the browser from reading the real responses.
+    let mut browser = full_browser();
+    let flood: Vec<Answer> = (0..64).map(|i| address(&format!("flood{i}.local."), 1, 4500, false)).collect();
+    let flood = response(&flood);
+    let start = std::time::Instant::now();
+    for i in 0..2000u64 {
+        // As the driver does for every packet: take it in, end what expired, maybe ask.
+        let now = Instant::from_millis(1000 + i);
+        let packet: &[u8] = if i % 2 == 0 { b"garbage" } else { &flood };
+        browser.handle_response(now, FROM, packet);
+        browser.handle_timeout(now);
+        let _ = browser.poll_transmit(now);
+    }
+    let spent = start.elapsed();
+    assert!(spent < std::time::Duration::from_millis(1500), "2,000 packets took {spent:?}");
+    assert_eq!(browser.held(), (MOST_INSTANCES, MOST_HOSTS));
+    assert_eq!(events(&mut browser), []);
+}
