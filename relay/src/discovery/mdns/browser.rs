@@ -7,7 +7,8 @@
 //! - responses from the LAN's own addresses and from port 5353 only;
 //! - instances of the browsed service types only, at most [`MOST_PER_KIND`] of a type and
 //!   [`MOST_INSTANCES`] in all; a new instance beyond that is ignored, and one that is not
-//!   resolved (its service and an address) within [`RESOLVE_WITHIN`] is forgotten;
+//!   resolved (its service and an address) within [`RESOLVE_WITHIN`] of being first seen, or
+//!   of losing its service or its host's last address, is forgotten;
 //! - a service only for an instance it holds, on a `.local` host; an address only for such a
 //!   host, at most [`MOST_ADDRESSES`] of one host, and at most [`MOST_HOSTS`] hosts;
 //! - every lifetime at most [`LONGEST_TTL`], whatever the sender says.
@@ -89,7 +90,9 @@ struct Instance {
     kind: usize,
     pointer: Lifetime,
     service: Option<Service>,
-    first_seen: Instant,
+    /// Since when it has not been resolved: since it was first seen, or since it was last
+    /// reported resolved; `None` while it is.
+    unresolved_since: Option<Instant>,
     asks: Asks,
     reported: Option<Reported>,
     reported_at: Option<Instant>,
@@ -230,7 +233,8 @@ impl Browser {
         }
     }
 
-    /// Ends what expired by `now`: records past their lifetime, instances not resolved in time,
+    /// Ends what expired by `now`: records past their lifetime, instances not resolved within
+    /// [`RESOLVE_WITHIN`] of being first seen or of losing their service or last address,
     /// hosts no instance names. Looks at most every 100 ms; calls in between change nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.checked_at.is_some_and(|at| now.saturating_duration_since(at) < CHECK_GAP) {
@@ -243,7 +247,7 @@ impl Browser {
                 instance.service = None;
             }
             let unresolved =
-                instance.reported.is_none() && now.saturating_duration_since(instance.first_seen) >= RESOLVE_WITHIN;
+                instance.unresolved_since.is_some_and(|at| now.saturating_duration_since(at) >= RESOLVE_WITHIN);
             if instance.pointer.expired(now) || unresolved {
                 ended.push(name.clone());
             }
@@ -351,7 +355,7 @@ impl Browser {
                 kind: k,
                 pointer: Lifetime::new(now, ttl),
                 service: None,
-                first_seen: now,
+                unresolved_since: Some(now),
                 asks: Asks::default(),
                 reported: None,
                 reported_at: None,
@@ -423,7 +427,15 @@ impl Browser {
         match (&instance.reported, current) {
             (None, None) => {}
             (Some(_), None) => {
+                // Gone from the inventory, but not yet from here: what it lacks is asked again
+                // (a host that changes its address drops the old one before it announces the
+                // new), and it is forgotten if nobody answers in time.
                 instance.reported = None;
+                instance.unresolved_since = Some(now);
+                instance.asks = Asks::default();
+                if let Some(host) = instance.service.as_ref().and_then(|s| self.hosts.get_mut(&s.target)) {
+                    host.asks = Asks::default();
+                }
                 self.events.push_back(Event::Removed(full_name));
             }
             (before, Some(current)) => {
@@ -443,6 +455,7 @@ impl Browser {
                     }));
                     instance.reported = Some(current);
                     instance.reported_at = Some(now);
+                    instance.unresolved_since = None;
                 }
             }
         }

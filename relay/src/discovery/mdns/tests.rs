@@ -345,3 +345,30 @@ fn a_full_browser_spends_little_on_each_packet_a_lan_host_sends() {
     assert_eq!(browser.held(), (MOST_INSTANCES, MOST_HOSTS));
     assert_eq!(events(&mut browser), []);
 }
+
+#[test]
+fn a_host_that_drops_its_address_and_takes_a_new_one_is_asked_for_it_and_found_again() {
+    let mut browser = browser();
+    browser.handle_response(t(0), FROM, &nas_announcement(4500));
+    events(&mut browser);
+    // Its address goes (a goodbye, as Avahi sends when an interface loses it); the new one is
+    // announced a few seconds later, on its own.
+    browser.handle_response(t(100), FROM, &response(&[address(NAS_HOST, 10, 0, false)]));
+    browser.handle_timeout(t(100));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
+    let asked = browser.poll_transmit(t(100)).map(|q| questions(&q)).unwrap_or_default();
+    assert!(asked.contains(&(name(NAS_HOST), RecordType::A)), "its address is asked: {asked:?}");
+    browser.handle_timeout(t(101));
+    browser.handle_response(t(103), FROM, &response(&[address(NAS_HOST, 11, 120, true)]));
+    assert_eq!(events(&mut browser), [resolved(NAS, NAS_HOST, &[11], 8080)]);
+
+    // The same again later: asked again, and forgotten 30 s after nobody answers.
+    browser.handle_response(t(200), FROM, &response(&[address(NAS_HOST, 11, 0, false)]));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
+    let asked = browser.poll_transmit(t(200)).map(|q| questions(&q)).unwrap_or_default();
+    assert!(asked.contains(&(name(NAS_HOST), RecordType::A)), "asked again: {asked:?}");
+    browser.handle_timeout(t(229));
+    assert_eq!(browser.held(), (1, 1));
+    browser.handle_timeout(t(230));
+    assert_eq!(browser.held(), (0, 0));
+}
