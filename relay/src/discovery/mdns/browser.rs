@@ -87,6 +87,9 @@ struct Kind {
 }
 
 struct Instance {
+    /// Its full name as text, as first seen: later records may spell it in another case, and
+    /// the inventory keys on the text.
+    full_name: String,
     kind: usize,
     pointer: Lifetime,
     service: Option<Service>,
@@ -337,9 +340,10 @@ impl Browser {
 
     fn pointer(&mut self, now: Instant, kind: &Name, instance: &Name, ttl: u32, touched: &mut Vec<Name>) {
         let Some(k) = self.kinds.iter().position(|k| &k.name == kind) else { return };
-        if instance.num_labels() != kind.num_labels() + 1 || &instance.base_name() != kind || text(instance).is_none() {
+        if instance.num_labels() != kind.num_labels() + 1 || &instance.base_name() != kind {
             return;
         }
+        let Some(full_name) = text(instance) else { return };
         if ttl == 0 {
             self.forget(instance);
             return;
@@ -352,6 +356,7 @@ impl Browser {
             }
             self.kinds[k].held += 1;
             let instance_state = Instance {
+                full_name,
                 kind: k,
                 pointer: Lifetime::new(now, ttl),
                 service: None,
@@ -406,7 +411,7 @@ impl Browser {
         let Some(instance) = self.instances.remove(name) else { return };
         self.kinds[instance.kind].held -= 1;
         if instance.reported.is_some() {
-            self.events.push_back(Event::Removed(text(name).unwrap_or_default()));
+            self.events.push_back(Event::Removed(instance.full_name));
         }
     }
 
@@ -423,7 +428,7 @@ impl Browser {
         let kind = self.kinds[instance.kind].short;
         let last_report = instance.reported_at;
         let Some(instance) = self.instances.get_mut(name) else { return };
-        let full_name = text(name).unwrap_or_default();
+        let full_name = instance.full_name.clone();
         match (&instance.reported, current) {
             (None, None) => {}
             (Some(_), None) => {

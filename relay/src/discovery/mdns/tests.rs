@@ -372,3 +372,19 @@ fn a_host_that_drops_its_address_and_takes_a_new_one_is_asked_for_it_and_found_a
     browser.handle_timeout(t(230));
     assert_eq!(browser.held(), (0, 0));
 }
+
+#[test]
+fn an_instance_is_reported_and_removed_under_the_name_it_was_first_seen_with_whatever_the_case() {
+    let mut browser = browser();
+    browser.handle_response(t(0), FROM, &nas_announcement(4500));
+    events(&mut browser);
+    // DNS names are the same in any case: a later record spelling it otherwise is the same
+    // instance, and the inventory, which keys on the text, must hear the same text.
+    let shouting = "MY NAS._HTTP._TCP.LOCAL.";
+    browser.handle_response(t(600), FROM, &response(&[service(shouting, NAS_HOST, 8080, 4500)]));
+    assert_eq!(events(&mut browser), [resolved(NAS, NAS_HOST, &[10], 8080)]);
+    browser.handle_response(t(601), FROM, &response(&[service(shouting, NAS_HOST, 8081, 4500)]));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into()), resolved(NAS, NAS_HOST, &[10], 8081)]);
+    browser.handle_response(t(602), FROM, &response(&[pointer("_http._tcp.local.", shouting, 0)]));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
+}
