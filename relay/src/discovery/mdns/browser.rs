@@ -373,6 +373,10 @@ impl Browser {
     fn service(&mut self, now: Instant, instance: &Name, target: &Name, port: u16, ttl: u32, touched: &mut Vec<Name>) {
         let Some(held) = self.instances.get_mut(instance) else { return };
         if ttl == 0 {
+            // A goodbye ends the record it names (RFC 6762 §10.1), not one that replaced it.
+            if !held.service.as_ref().is_some_and(|s| &s.target == target && s.port == port) {
+                return;
+            }
             held.service = None;
         } else if is_local(target) && port != 0 && text(target).is_some() {
             if !self.hosts.contains_key(target) {

@@ -388,3 +388,23 @@ fn an_instance_is_reported_and_removed_under_the_name_it_was_first_seen_with_wha
     browser.handle_response(t(602), FROM, &response(&[pointer("_http._tcp.local.", shouting, 0)]));
     assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
 }
+
+#[test]
+fn an_instance_that_moves_to_another_host_stays_resolved_through_the_goodbye_of_its_old_service() {
+    let mut browser = browser();
+    browser.handle_response(t(0), FROM, &nas_announcement(120));
+    events(&mut browser);
+    // Renamed after a conflict, its responder announces the service on the new host, then says
+    // goodbye to the one on the old host: only that record goes.
+    browser.handle_response(
+        t(10),
+        FROM,
+        &response(&[service(NAS, "nas-2.local.", 8080, 120), address("nas-2.local.", 10, 120, true)]),
+    );
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into()), resolved(NAS, "nas-2.local.", &[10], 8080)]);
+    browser.handle_response(t(11), FROM, &response(&[service(NAS, NAS_HOST, 8080, 0)]));
+    browser.handle_response(t(11), FROM, &response(&[service(NAS, "nas-2.local.", 8081, 0)]));
+    assert_eq!(events(&mut browser), []);
+    browser.handle_response(t(12), FROM, &response(&[service(NAS, "NAS-2.local.", 8080, 0)]));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
+}
