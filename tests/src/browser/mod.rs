@@ -6,6 +6,8 @@
 //! - [`webdriver`]: chromedriver in a namespace and a small WebDriver client (plain HTTP).
 //! - [`webkit`]: WebKit (Safari's engine) in a namespace, trusting the lab CA, for the same
 //!   client.
+//! - [`firefox`]: Firefox (Gecko) in a namespace, trusting the lab CA, driven through
+//!   [`bidi`], its native WebDriver BiDi endpoint, behind the same client.
 //! - [`remote`]: the page's SSH sessions and Remote desktop viewer, as the scenarios drive them.
 //! - [`tools`]: the launcher's Open, Ping and Lookup tools and status counters, as a person
 //!   uses them.
@@ -17,6 +19,8 @@
 //!   sockets opened inside a namespace.
 
 pub mod apps_page;
+pub mod bidi;
+pub mod firefox;
 pub mod hooks;
 pub mod remote;
 pub mod tools;
