@@ -35,6 +35,7 @@ have pebble        || apt_pkgs+=(pebble)          # ACME test server (trusted-TL
 have certutil      || apt_pkgs+=(libnss3-tools)   # NSS trust store for Chromium in those tests
 have WebKitWebDriver || apt_pkgs+=(webkit2gtk-driver)  # WebKit, Safari's engine, for the page scenario in it
 have xvfb-run      || apt_pkgs+=(xvfb)            # the X display WebKitGTK needs
+have firefox-esr   || apt_pkgs+=(firefox-esr)     # Firefox (Gecko) for the page scenarios in it, driven over WebDriver BiDi
 # Real home web apps on the lab's LAN hosts (tests/src/apps, tests/tests/web_apps.rs).
 have jupyter-notebook || apt_pkgs+=(jupyter-notebook)
 /usr/bin/python3 -c 'import ipykernel' 2>/dev/null || apt_pkgs+=(python3-ipykernel)
