@@ -408,3 +408,44 @@ fn an_instance_that_moves_to_another_host_stays_resolved_through_the_goodbye_of_
     browser.handle_response(t(12), FROM, &response(&[service(NAS, "NAS-2.local.", 8080, 0)]));
     assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
 }
+
+/// A responder's socket as Avahi and python-zeroconf open it: the port on every address, shared,
+/// in the group on `interface`.
+fn responder_socket(port: u16) -> std::net::UdpSocket {
+    use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket.set_reuse_port(true).unwrap();
+    socket.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into()).unwrap();
+    socket.join_multicast_v4_n(&super::message::GROUP, &InterfaceIndexOrAddress::Index(1)).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
+    socket.into()
+}
+
+fn received(socket: &std::net::UdpSocket) -> Vec<Vec<u8>> {
+    let mut packet = [0; 64];
+    std::iter::from_fn(|| socket.recv(&mut packet).ok().map(|len| packet[..len].to_vec())).collect()
+}
+
+#[test]
+fn the_browser_socket_shares_the_group_with_a_responder_on_the_same_host_and_leaves_it_its_unicast() {
+    let port = std::net::UdpSocket::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port();
+    let responder = responder_socket(port);
+    let browser = match super::socket::open_on("lo", port) {
+        Ok(socket) => socket,
+        // Binding to a device needs CAP_NET_RAW.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return,
+        Err(e) => panic!("{e}"),
+    };
+    let sender = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    sender.set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
+    sender.set_multicast_loop_v4(true).unwrap();
+    let sender: std::net::UdpSocket = sender.into();
+    sender.send_to(b"to the group", SocketAddrV4::new(super::message::GROUP, port)).unwrap();
+    // A unicast packet to the port (a query sent straight to the responder, or the answer to
+    // a question it asked with the unicast-response bit) is the responder's alone: the
+    // kernel hands it to one socket, and a socket bound to the device would win it.
+    sender.send_to(b"to the host", SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)).unwrap();
+    assert_eq!(received(&browser), [b"to the group".to_vec()]);
+    assert_eq!(received(&responder), [b"to the group".to_vec(), b"to the host".to_vec()]);
+}
