@@ -57,9 +57,7 @@ pub fn start(interface: &str, discovery: Arc<Discovery>) -> std::io::Result<()> 
             }
             let now = discovery.clock.now();
             browser.handle_timeout(now);
-            while let Some(event) = browser.poll_event() {
-                handle(&discovery, event);
-            }
+            handle(&discovery, std::iter::from_fn(|| browser.poll_event()).collect());
             if let Some(query) = browser.poll_transmit(now) {
                 if let Err(e) = socket.send_to(&query, group) {
                     tracing::debug!("mDNS: a query was not sent: {e}");
@@ -70,11 +68,19 @@ pub fn start(interface: &str, discovery: Arc<Discovery>) -> std::io::Result<()> 
     Ok(())
 }
 
-fn handle(discovery: &Discovery, event: Event) {
-    match event {
-        Event::Resolved(announcement) => {
-            discovery.update(|inventory, now| inventory.observe_announcement(now, &announcement));
-        }
-        Event::Removed(instance) => discovery.update(|inventory, _| inventory.remove_announcement(&instance)),
+/// Hands what one round of the browser found to the inventory in one change, so devices hear of
+/// it once: an instance whose address changed comes as gone and found again, and no list
+/// without it is published between (nor a list per instance when a host has many).
+fn handle(discovery: &Discovery, events: Vec<Event>) {
+    if events.is_empty() {
+        return;
     }
+    discovery.update(|inventory, now| {
+        for event in &events {
+            match event {
+                Event::Resolved(announcement) => inventory.observe_announcement(now, announcement),
+                Event::Removed(instance) => inventory.remove_announcement(instance),
+            }
+        }
+    });
 }

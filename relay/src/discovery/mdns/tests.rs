@@ -449,3 +449,22 @@ fn the_browser_socket_shares_the_group_with_a_responder_on_the_same_host_and_lea
     assert_eq!(received(&browser), [b"to the group".to_vec()]);
     assert_eq!(received(&responder), [b"to the group".to_vec(), b"to the host".to_vec()]);
 }
+
+#[test]
+fn a_host_that_moves_is_published_once_at_its_new_address_never_without_its_service() {
+    let config = crate::config::Config::parse(crate::config::EXAMPLE, std::path::Path::new("relay.toml")).unwrap();
+    let discovery = crate::discovery::Discovery::new(&config, crate::daemon::Clock::start());
+    let mut browser = browser();
+    browser.handle_response(t(0), FROM, &nas_announcement(120));
+    super::handle(&discovery, events(&mut browser));
+    let changes = discovery.changes();
+    let version = *changes.borrow();
+    // The address changes: the browser says gone, then found at the new address. Devices are
+    // told of the new list once, and no list without the NAS's service is published between.
+    browser.handle_response(t(5), FROM, &response(&[address(NAS_HOST, 11, 120, true)]));
+    super::handle(&discovery, events(&mut browser));
+    assert_eq!(*changes.borrow() - version, 1, "published once");
+    let with_service: Vec<Ipv4Addr> =
+        discovery.hosts().iter().filter(|h| !h.services.is_empty()).map(|h| h.address).collect();
+    assert_eq!(with_service, [Ipv4Addr::new(192, 168, 0, 11)]);
+}
