@@ -111,6 +111,8 @@ struct Service {
 struct Host {
     addresses: Vec<(Ipv4Addr, Lifetime)>,
     asks: Asks,
+    /// How many instances' services name it; it goes when none does.
+    users: usize,
 }
 
 #[derive(Clone, PartialEq)]
@@ -237,8 +239,7 @@ impl Browser {
     }
 
     /// Ends what expired by `now`: records past their lifetime, instances not resolved within
-    /// [`RESOLVE_WITHIN`] of being first seen or of losing their service or last address,
-    /// hosts no instance names. Looks at most every 100 ms; calls in between change nothing.
+    /// [`RESOLVE_WITHIN`] of being first seen or of losing their service or last address. Looks at most every 100 ms; calls in between change nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.checked_at.is_some_and(|at| now.saturating_duration_since(at) < CHECK_GAP) {
             return;
@@ -247,7 +248,7 @@ impl Browser {
         let mut ended = Vec::new();
         for (name, instance) in &mut self.instances {
             if instance.service.as_ref().is_some_and(|s| s.life.expired(now)) {
-                instance.service = None;
+                release(&mut self.hosts, instance.service.take());
             }
             let unresolved =
                 instance.unresolved_since.is_some_and(|at| now.saturating_duration_since(at) >= RESOLVE_WITHIN);
@@ -261,9 +262,6 @@ impl Browser {
         for host in self.hosts.values_mut() {
             host.addresses.retain(|(_, life)| !life.expired(now));
         }
-        let targets: HashSet<&Name> =
-            self.instances.values().filter_map(|i| Some(&i.service.as_ref()?.target)).collect();
-        self.hosts.retain(|name, _| targets.contains(name));
         let names: Vec<Name> = self.instances.keys().cloned().collect();
         for name in &names {
             self.report(now, name);
@@ -377,13 +375,14 @@ impl Browser {
             if !held.service.as_ref().is_some_and(|s| &s.target == target && s.port == port) {
                 return;
             }
-            held.service = None;
+            release(&mut self.hosts, held.service.take());
         } else if is_local(target) && port != 0 && text(target).is_some() {
-            if !self.hosts.contains_key(target) {
-                if self.hosts.len() >= MOST_HOSTS {
+            if held.service.as_ref().is_none_or(|s| &s.target != target) {
+                if !self.hosts.contains_key(target) && self.hosts.len() >= MOST_HOSTS {
                     return;
                 }
-                self.hosts.insert(target.clone(), Host::default());
+                self.hosts.entry(target.clone()).or_default().users += 1;
+                release(&mut self.hosts, held.service.take());
             }
             held.service = Some(Service { target: target.clone(), port, life: Lifetime::new(now, ttl) });
         } else {
@@ -414,6 +413,7 @@ impl Browser {
     fn forget(&mut self, name: &Name) {
         let Some(instance) = self.instances.remove(name) else { return };
         self.kinds[instance.kind].held -= 1;
+        release(&mut self.hosts, instance.service);
         if instance.reported.is_some() {
             self.events.push_back(Event::Removed(instance.full_name));
         }
@@ -486,6 +486,18 @@ impl Questions {
         }
         self.0.push((name.clone(), kind));
         true
+    }
+}
+
+/// An instance no longer has `service`: its host goes once no instance names it (so that hosts
+/// an instance named before, however many, hold no room).
+fn release(hosts: &mut HashMap<Name, Host>, service: Option<Service>) {
+    let Some(service) = service else { return };
+    if let Some(host) = hosts.get_mut(&service.target) {
+        host.users = host.users.saturating_sub(1);
+        if host.users == 0 {
+            hosts.remove(&service.target);
+        }
     }
 }
 

@@ -468,3 +468,21 @@ fn a_host_that_moves_is_published_once_at_its_new_address_never_without_its_serv
         discovery.hosts().iter().filter(|h| !h.services.is_empty()).map(|h| h.address).collect();
     assert_eq!(with_service, [Ipv4Addr::new(192, 168, 0, 11)]);
 }
+
+#[test]
+fn an_instance_pointing_at_ever_new_hosts_does_not_fill_the_room_of_hosts() {
+    let mut browser = browser();
+    let evil = "Evil._http._tcp.local.";
+    browser.handle_response(t(0), FROM, &response(&[pointer("_http._tcp.local.", evil, 4500)]));
+    // One instance, hundreds of hosts in a few milliseconds: only the last one it names is
+    // held.
+    for p in 0..8u64 {
+        let answers: Vec<Answer> = (0..64).map(|i| service(evil, &format!("h{p}-{i}.local."), 80, 4500)).collect();
+        let now = Instant::from_millis(1000 + p);
+        browser.handle_response(now, FROM, &response(&answers));
+        browser.handle_timeout(now);
+    }
+    assert_eq!(browser.held(), (1, 1));
+    browser.handle_response(Instant::from_millis(1010), FROM, &nas_announcement(120));
+    assert_eq!(events(&mut browser), [resolved(NAS, NAS_HOST, &[10], 8080)]);
+}
