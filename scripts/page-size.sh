@@ -34,11 +34,14 @@
 # connection reset when a server keeps it open, desktops replaced without a hidden one left,
 # pins that could not be saved refused; WebKit offered apps in the frame only), and by 0.16 KB
 # for `cols` and `rows` of hometun.ssh checked as whole numbers 1-10000 (invalid-argument instead
-# of a silent 80x24), net of the 0.14 KB the patched russh-util's saturating Instant saved.
+# of a silent 80x24), net of the 0.14 KB the patched russh-util's saturating Instant saved, and
+# by 22 bytes for the step a page that is still loading is in (wasm, device), which tests print,
+# and by 0.7 KB for an enrolment that counts once the browser holds the device: its writes tried
+# again, and a page that says how to keep a device the browser would not store.
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=893360
+CEILING=894080
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
+use hometun_tests::browser::apps_page::wait_connected;
 use hometun_tests::browser::{self, tools, webdriver::Chromedriver, webdriver::Session};
-use hometun_tests::lab::{addr, Lab, Node};
+use hometun_tests::lab::{addr, wait_until, Lab, Node};
 use hometun_tests::relay::{Relay, RelayOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -50,6 +51,118 @@ fn the_page_enrols_from_an_invite_link_and_opens_a_lan_page() {
         }
     }
     eprintln!("page test passed in {:.1?}", started.elapsed());
+}
+
+/// Wraps the browser's IndexedDB so that a test can slow or break the page's writes, as a busy
+/// or full browser does: `localStorage['test.idb']` holds `{"delayMs": n}` (a write's
+/// completion reaches the page n ms late; the data is in) or `{"failWrites": n}` (the next n
+/// writes are aborted after they were made).
+const STORAGE_HOOK: &str = r#"(() => {
+  const real = IDBDatabase.prototype.transaction;
+  const completion = Object.getOwnPropertyDescriptor(IDBTransaction.prototype, 'oncomplete');
+  IDBDatabase.prototype.transaction = function (stores, mode, ...rest) {
+    const tx = real.call(this, stores, mode, ...rest);
+    const test = JSON.parse(localStorage.getItem('test.idb') || '{}');
+    if (mode !== 'readwrite') return tx;
+    if (test.failWrites > 0) {
+      localStorage.setItem('test.idb', JSON.stringify({ failWrites: test.failWrites - 1 }));
+      queueMicrotask(() => tx.abort());
+    } else if (test.delayMs > 0) {
+      Object.defineProperty(tx, 'oncomplete', {
+        get() { return completion.get.call(tx); },
+        set(f) { completion.set.call(tx, (e) => setTimeout(() => f(e), test.delayMs)); },
+      });
+    }
+    return tx;
+  };
+})();"#;
+
+/// An enrolment counts only once this browser holds the new device: the page says "connecting"
+/// until then, even though the relay already sees the tunnel, because a page closed in between
+/// would lose a device whose invite is used. A write the browser refuses is tried again; when
+/// every try fails the page says so, with how to keep the device.
+#[test]
+fn an_enrolment_counts_once_the_browser_holds_the_device() {
+    let lab = Lab::start().expect("lab");
+    let relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
+    let invites: Vec<String> = ["slow", "refused-once", "refused"]
+        .iter()
+        .map(|n| relay.invite(n, "1h", None).expect("invite").to_link())
+        .collect();
+    let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
+    let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
+    let page = driver.session(&browser::chromium_args(&spki), 420, 900).expect("Chromium");
+    if let Err(e) = enrol_through_a_slow_and_a_failing_storage(&page, &relay, &invites) {
+        panic!("{e:#}\n{}", browser::apps_page::describe(&page));
+    }
+}
+
+fn enrol_through_a_slow_and_a_failing_storage(page: &Session, relay: &Relay, invites: &[String]) -> anyhow::Result<()> {
+    let state = || -> anyhow::Result<String> {
+        Ok(page.execute("return document.body.dataset.state", &[])?.as_str().unwrap_or_default().to_owned())
+    };
+    let fingerprint = || -> anyhow::Result<String> {
+        let v = page.execute("return window.hometun.status().fingerprint", &[])?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    };
+    let set_storage = |test: &str| page.execute("localStorage.setItem('test.idb', arguments[0])", &[test.into()]);
+    let (base, _) = invites[0].split_once('#').context("invite link has no fragment")?;
+    page.cdp("Page.addScriptToEvaluateOnNewDocument", serde_json::json!({ "source": STORAGE_HOOK }))?;
+    page.goto(base)?;
+    page.wait_for("the welcome card", WAIT, "return document.body.dataset.state === 'welcome'")?;
+
+    // Slow storage: the relay has the tunnel up while the write is still on its way.
+    set_storage(r#"{"delayMs": 3000}"#)?;
+    page.goto(&invites[0])?;
+    wait_until(WAIT, || relay.client("slow").ok().filter(|c| c["online"] == true).map(|_| ()))
+        .context("the relay sees the slow device")?;
+    let meanwhile = state()?;
+    ensure!(meanwhile == "connecting", "the page says {meanwhile:?} while its device is not stored yet");
+    wait_connected(page, WAIT)?;
+    let slow = fingerprint()?;
+    set_storage("{}")?;
+    page.goto(base)?;
+    wait_connected(page, WAIT).context("the stored slow device reconnects")?;
+    ensure!(fingerprint()? == slow, "a later visit came back as another device");
+
+    // One refused write is tried again.
+    set_storage(r#"{"failWrites": 1}"#)?;
+    page.goto(&invites[1])?;
+    replace_this_device(page)?;
+    wait_connected(page, WAIT)?;
+    let refused_once = fingerprint()?;
+    page.goto(base)?;
+    wait_connected(page, WAIT).context("the device stored at the second try reconnects")?;
+    ensure!(fingerprint()? == refused_once, "the device whose first write failed was not kept");
+
+    // Every write refused: the tunnel is up on the device in memory, and the page says how to
+    // keep it.
+    set_storage(r#"{"failWrites": 99}"#)?;
+    page.goto(&invites[2])?;
+    replace_this_device(page)?;
+    let error = page.wait_for(
+        "the page to say the device was not kept",
+        WAIT,
+        "const e = document.getElementById('s-error'); return !e.hidden && e.textContent.includes('device-not-saved') ? e.textContent : null",
+    )?;
+    let error = error.as_str().unwrap_or_default();
+    ensure!(error.contains("export") && error.contains("new invite"), "the error does not say what to do: {error}");
+    ensure!(state()? == "connected", "the tunnel of the unsaved device is not up");
+    set_storage("{}")?;
+    page.goto(base)?;
+    wait_connected(page, WAIT)?;
+    ensure!(fingerprint()? == refused_once, "after the unsaved device, the stored one is back");
+    Ok(())
+}
+
+/// Answers "use this invite" to the page's question before it replaces the enrolled device.
+fn replace_this_device(page: &Session) -> anyhow::Result<()> {
+    page.wait_for(
+        "the question before replacing this device",
+        WAIT,
+        "return !document.getElementById('replace').hidden",
+    )?;
+    page.execute("document.getElementById('replace-use').click()", &[]).map(|_| ())
 }
 
 /// The scenario; returns the screenshots taken.

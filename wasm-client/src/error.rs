@@ -109,6 +109,13 @@ pub enum ClientError {
     /// Reading or writing the browser's storage (IndexedDB) failed.
     #[error("browser storage failed: {0}; is this a private window with storage disabled?")]
     Storage(String),
+    /// An enrolment succeeded but the browser would not store the new device (the tunnel is up
+    /// on it until the page closes).
+    #[error(
+        "connected, but this browser did not keep the new device ({0}); export it (Device, Export) \
+         before closing this page, or this browser will need a new invite"
+    )]
+    DeviceNotSaved(String),
     /// An argument from JavaScript was not usable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -177,6 +184,7 @@ impl ClientError {
             Self::Redirect(_) => "redirect",
             Self::ConnectionReset { .. } => "connection-reset",
             Self::Storage(_) => "storage",
+            Self::DeviceNotSaved(_) => "device-not-saved",
             Self::InvalidArgument(_) => "invalid-argument",
             Self::Tls { .. } => "tls-failed",
             Self::AppCertificateNew { .. } => "app-certificate-new",

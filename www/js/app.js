@@ -67,6 +67,10 @@ function showError(error) {
   box.textContent = error ? describeError(error) : '';
 }
 
+/** An enrolment whose device this browser did not keep: said until the page closes or another
+ * enrolment replaces it, since the tunnel is up and looks fine meanwhile. */
+let unsavedDevice = null;
+
 function render(status) {
   document.body.dataset.state = status.enrolled ? status.state : 'welcome';
   $('badge').textContent = status.enrolled ? status.state : 'not enrolled';
@@ -90,7 +94,7 @@ function render(status) {
     $('s-error').hidden = false;
     $('s-error').textContent = `${status.error.message} [${status.error.code}]`;
   } else if (status.state === 'connected') {
-    showError(null);
+    showError(unsavedDevice);
   }
 }
 
@@ -106,6 +110,7 @@ async function bringUp(action) {
     onConfig(await withProgress(action()));
   } catch (error) {
     failure = error;
+    if (error.code === 'device-not-saved') unsavedDevice = error;
     showError(error);
   }
   render(wasm.status());
@@ -133,7 +138,12 @@ async function reconnect(api) {
 /** Enrols with the invite from the link; an invite opened again falls back to the stored device. */
 async function enrollFromLink(api, invite) {
   const error = await bringUp(() => api.enroll(invite));
-  if (!error) return;
+  if (!error) {
+    unsavedDevice = null;
+    return;
+  }
+  // Enrolled and connected, but not kept: the error says so and how to keep the device.
+  if (error.code === 'device-not-saved') return;
   if (await api.isEnrolled()) {
     await reconnect(api);
     $('s-note').hidden = false;
@@ -155,7 +165,9 @@ function setupDevice(api) {
     event.preventDefault();
     const text = $('import-input').value.trim();
     $('import-input').value = '';
-    if (text) bringUp(async () => { await api.importDevice(text); return api.connect(); });
+    if (!text) return;
+    const error = await bringUp(async () => { await api.importDevice(text); return api.connect(); });
+    if (!error) unsavedDevice = null;
   });
   $('connect-button').addEventListener('click', () => reconnect(api));
   $('disconnect-button').addEventListener('click', () => { api.disconnect(); render(api.status()); });
@@ -168,6 +180,7 @@ function setupDevice(api) {
   $('forget-button').addEventListener('click', async () => {
     if (!window.confirm('Forget this device? You will need a new invite to connect again.')) return;
     await api.forget();
+    unsavedDevice = null;
     $('export-output').value = '';
     $('export-output').hidden = true;
     render(api.status());
@@ -208,6 +221,8 @@ async function main() {
   let apiReady;
   listenForPortRequests(new Promise((resolve) => { apiReady = resolve; }));
   const relayInfo = showCertificate();
+  // Where a page still "loading" is stuck (the tests print it when a page never starts).
+  document.body.dataset.step = 'wasm';
   await init({ module_or_path: new URL('../hometun-wasm_bg.wasm', import.meta.url) });
   const api = exposeApi();
   apiReady(api);
@@ -231,11 +246,14 @@ async function main() {
   window.hometunOpenDesktop = openCard('desktop', 'desktop-password');
   // The stored device is read before the first render, so a returning device never shows the
   // welcome card for a moment (reading it can take a while in a busy browser).
+  document.body.dataset.step = 'device';
   const enrolled = await api.isEnrolled();
+  delete document.body.dataset.step;
   window.setInterval(() => render(api.status()), STATUS_EVERY_MS);
   window.dispatchEvent(new CustomEvent('hometun-ready'));
   $('restore-button').addEventListener('click', async () => {
     await api.restorePreviousDevice();
+    unsavedDevice = null;
     await reconnect(api);
     await showRestore(api);
   });

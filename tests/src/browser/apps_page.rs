@@ -147,7 +147,12 @@ pub fn wait_connected(page: &Session<'_>, timeout: Duration) -> anyhow::Result<(
         timeout,
         "const s = document.body && document.body.dataset.state; \
          return s === 'connected' || s === 'failed' ? s : null",
-    )?;
+    )
+    .map_err(|e| {
+        // A page that never started says which step of its start it is in.
+        let step = page.execute("const b = document.body; return b ? [b.dataset.state, b.dataset.step] : null", &[]);
+        e.context(format!("page state and start step: {}", step.map_or_else(|e| e.to_string(), |v| v.to_string())))
+    })?;
     if state != "connected" {
         let error = page.execute("return document.body.innerText", &[])?;
         bail!("the launcher did not connect ({state}): {error}");

@@ -141,6 +141,7 @@ pub fn status() -> JsValue {
     tools::probe_relay_rtt(&tunnel);
     let link = tunnel.link().borrow();
     let state = match (&link.phase, &link.error) {
+        (Phase::Up, _) if link.saving => "connecting",
         (Phase::Up, _) => "connected",
         (Phase::Waiting, _) => "reconnecting",
         (Phase::Idle, Some(_)) => "failed",

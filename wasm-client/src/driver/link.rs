@@ -62,6 +62,9 @@ pub struct Link {
     pub profile: Option<Profile>,
     /// The invite to present in the next hello (enrolment), cleared once the tunnel is up.
     pub enrol: Option<Invite>,
+    /// An enrolment's new device is being written to the browser's storage: the tunnel counts
+    /// as up only once it is there (a page closed before would lose a device the relay holds).
+    pub saving: bool,
     /// The connection of the current attempt.
     pub connection: Option<Connection>,
     /// The netstack between two connections: its sockets wait for the next one.
@@ -123,6 +126,7 @@ impl Default for Link {
             phase: Phase::Idle,
             profile: None,
             enrol: None,
+            saving: false,
             connection: None,
             parked_net: None,
             socket: None,

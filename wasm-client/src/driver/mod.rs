@@ -31,6 +31,9 @@ use link::{Link, Phase};
 const PROFILE_KEY: &str = "profile";
 /// IndexedDB key of the device an enrolment replaced (kept so it can be restored).
 const PREVIOUS_PROFILE_KEY: &str = "profile.previous";
+/// Writes of an enrolment's new device tried before giving up, and the pause between two.
+const SAVE_ATTEMPTS: u32 = 3;
+const SAVE_RETRY_AFTER: Duration = Duration::from_millis(500);
 /// Pumps that may run back to back from microtasks before yielding to the event loop.
 const MAX_IMMEDIATE_RUNS: u32 = 4;
 /// Rounds of microtasks a pump that took records in lets pass before it sends what they call
@@ -81,22 +84,49 @@ impl Tunnel {
                 relay_url: invite.url.clone(),
             };
             link.enrol = Some(invite);
+            link.saving = true;
             link.profile.replace(profile)
         };
         match self.bring_up().await {
             Ok(config) => {
-                if let Some(previous) = &previous {
-                    store::put(PREVIOUS_PROFILE_KEY, &previous.to_text()).await?;
-                }
-                let text = self.link.borrow().profile.as_ref().map(Profile::to_text).unwrap_or_default();
-                store::put(PROFILE_KEY, &text).await?;
-                Ok(config)
+                let saved = self.save_enrolled(previous.as_ref()).await;
+                self.link.borrow_mut().saving = false;
+                self.kick();
+                saved.map(|()| config)
             }
             Err(e) => {
                 let mut link = self.link.borrow_mut();
                 link.enrol = None;
+                link.saving = false;
                 link.profile = previous;
                 Err(e)
+            }
+        }
+    }
+
+    /// Writes the device an enrolment made (and the one it replaced) to the browser's storage,
+    /// trying again after a failure. When every attempt failed the tunnel stays up on the device
+    /// in memory, and the error says how to keep it: the relay already holds it and the invite
+    /// is used.
+    async fn save_enrolled(&self, previous: Option<&Profile>) -> Result<(), ClientError> {
+        let text = self.link.borrow().profile.as_ref().map(Profile::to_text).unwrap_or_default();
+        let mut attempt = 1;
+        loop {
+            let written = match previous {
+                Some(previous) => store::put(PREVIOUS_PROFILE_KEY, &previous.to_text()).await,
+                None => Ok(()),
+            };
+            let written = match written {
+                Ok(()) => store::put(PROFILE_KEY, &text).await,
+                failed => failed,
+            };
+            match written {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt >= SAVE_ATTEMPTS => return Err(ClientError::DeviceNotSaved(e.to_string())),
+                Err(_) => {
+                    attempt += 1;
+                    crate::web::timer::sleep(SAVE_RETRY_AFTER).await;
+                }
             }
         }
     }
