@@ -113,7 +113,7 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     // on disk kept); the launcher reconnects by itself (not timed), then the app opens again.
     let again = trusted.driver.session(&tunnel_args, 1200, 900)?;
     again.goto(&format!("{}/", apps_page::tunnel_origin()))?;
-    apps_page::wait_connected(&again)?;
+    apps_page::wait_connected(&again, Duration::from_secs(60))?;
     let launcher = again.window()?;
     let bytes_before = bytes_in(&again)?;
     let tunnel_return = to_login_form(&again, || open_app(&again, &launcher, &jupyter::lan_url()).map(drop))?;
