@@ -37,11 +37,12 @@
 # of a silent 80x24), net of the 0.14 KB the patched russh-util's saturating Instant saved, and
 # by 22 bytes for the step a page that is still loading is in (wasm, device), which tests print,
 # and by 0.7 KB for an enrolment that counts once the browser holds the device: its writes tried
-# again, and a page that says how to keep a device the browser would not store.
+# again, and a page that says how to keep a device the browser would not store; 12 bytes more for
+# an invite link opened while the page is still starting, kept for when it can enrol.
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=894080
+CEILING=894100
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

@@ -217,7 +217,16 @@ async function showRestore(api) {
 }
 
 async function main() {
-  const invite = takeInviteFromUrl();
+  // An invite link opened in this tab changes only the fragment. One opened while the page is
+  // still starting is kept for when it can enrol, the latest one winning.
+  let invite = takeInviteFromUrl();
+  let enrolLater = null;
+  window.addEventListener('hashchange', () => {
+    const later = takeInviteFromUrl();
+    if (!later) return;
+    if (enrolLater) enrolLater(later);
+    else invite = later;
+  });
   let apiReady;
   listenForPortRequests(new Promise((resolve) => { apiReady = resolve; }));
   const relayInfo = showCertificate();
@@ -257,11 +266,7 @@ async function main() {
     await reconnect(api);
     await showRestore(api);
   });
-  // An invite link opened while the page is open changes only the fragment.
-  window.addEventListener('hashchange', () => {
-    const later = takeInviteFromUrl();
-    if (later) openInvite(api, later).then(() => showRestore(api));
-  });
+  enrolLater = (later) => openInvite(api, later).then(() => showRestore(api));
   if (invite) {
     await openInvite(api, invite);
   } else if (enrolled) {
