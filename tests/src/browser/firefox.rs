@@ -207,11 +207,7 @@ impl FirefoxDriver {
         std::fs::write(profile.join("user.js"), USER_JS)?;
         trust_root(lab, node, &profile, &dir, root_pem)?;
         let hosts_file = dir.join("hosts");
-        let mut text = format!("127.0.0.1 localhost {HOSTNAME}\n");
-        for (name, addr) in hosts {
-            text.push_str(&format!("{addr} {name}\n"));
-        }
-        std::fs::write(&hosts_file, text)?;
+        super::write_hosts_file(&hosts_file, HOSTNAME, hosts)?;
         let path = |p: &Path| p.to_str().map(str::to_owned).context("a lab path that is not UTF-8");
         let args = [
             "--mount".to_owned(),

@@ -20,6 +20,7 @@
 
 pub mod apps_page;
 pub mod bidi;
+pub mod engines;
 pub mod firefox;
 pub mod hooks;
 pub mod remote;
@@ -198,6 +199,20 @@ fn enter_netns(ns: &File) -> anyhow::Result<()> {
     let have = rustix::fs::stat("/proc/thread-self/ns/net")?;
     ensure!((want.st_dev, want.st_ino) == (have.st_dev, have.st_ino), "thread is not in the lab namespace");
     Ok(())
+}
+
+/// Writes a hosts file at `path` for a browser in a mount namespace of its own: loopback as
+/// `localhost` and `also_local`, and each of `hosts` at its address.
+pub(crate) fn write_hosts_file(
+    path: &Path,
+    also_local: &str,
+    hosts: &[(&str, std::net::Ipv4Addr)],
+) -> std::io::Result<()> {
+    let mut text = format!("127.0.0.1 localhost {also_local}\n");
+    for (name, addr) in hosts {
+        text.push_str(&format!("{addr} {name}\n"));
+    }
+    std::fs::write(path, text)
 }
 
 #[cfg(test)]

@@ -46,11 +46,7 @@ impl WebKitDriver {
         let bundle = dir.join("ca-certificates.crt");
         std::fs::write(&bundle, root_pem)?;
         let hosts_file = dir.join("hosts");
-        let mut text = String::from("127.0.0.1 localhost\n");
-        for (name, addr) in hosts {
-            text.push_str(&format!("{addr} {name}\n"));
-        }
-        std::fs::write(&hosts_file, text)?;
+        super::write_hosts_file(&hosts_file, "", hosts)?;
         let home = dir.join("home");
         std::fs::create_dir_all(&home)?;
         let path = |p: &PathBuf| p.to_str().map(str::to_owned).context("a lab path that is not UTF-8");
