@@ -448,6 +448,10 @@ fn the_browser_socket_shares_the_group_with_a_responder_on_the_same_host_and_lea
     sender.send_to(b"to the host", SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)).unwrap();
     assert_eq!(received(&browser), [b"to the group".to_vec()]);
     assert_eq!(received(&responder), [b"to the group".to_vec(), b"to the host".to_vec()]);
+    // Bound to the group's address, the browser still sends its queries to the group (from the
+    // interface's own address), and the responder hears them.
+    browser.send_to(b"a query", SocketAddrV4::new(super::message::GROUP, port)).unwrap();
+    assert_eq!(received(&responder), [b"a query".to_vec()]);
 }
 
 #[test]
