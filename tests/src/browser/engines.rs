@@ -91,8 +91,13 @@ pub fn use_the_page(page: &Session, relay: &Relay, engine: &str, device: &str) -
     ensure!(secure == json!(["https:", true, addr::DOMAIN]), "not a secure context on the name: {secure}");
     eprintln!("{engine}: {}", page.execute("return navigator.userAgent", &[])?);
 
-    // Opening the invite link enrols this browser and connects.
+    // Opening the invite link enrols this browser and connects. The first page is left only
+    // once it has started: in CI, WebKit's next page, opened right after leaving a first page
+    // that was still starting, waited 60 s at start step "device" (its read of the stored device
+    // never answered). The likely cause is the first page left mid-way through creating the
+    // IndexedDB database of a fresh profile; this wait avoids that moment.
     let link = relay.invite(device, "1h", None)?.to_link();
+    page.wait_for("the first page to start", WAIT, "return document.body.dataset.state !== 'loading'")?;
     page.goto("about:blank")?;
     page.goto(&link)?;
     wait_connected(page, WAIT)?;
