@@ -38,11 +38,13 @@
 # by 22 bytes for the step a page that is still loading is in (wasm, device), which tests print,
 # and by 0.7 KB for an enrolment that counts once the browser holds the device: its writes tried
 # again, and a page that says how to keep a device the browser would not store; 12 bytes more for
-# an invite link opened while the page is still starting, kept for when it can enrol.
+# an invite link opened while the page is still starting, kept for when it can enrol, and by
+# 0.19 KB for opens of the browser's storage under a time limit, tried three times, so a storage
+# that never answers is said instead of a page that says "loading" for good.
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=894100
+CEILING=894300
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

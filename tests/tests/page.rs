@@ -55,9 +55,17 @@ fn the_page_enrols_from_an_invite_link_and_opens_a_lan_page() {
 
 /// Wraps the browser's IndexedDB so that a test can slow or break the page's writes, as a busy
 /// or full browser does: `localStorage['test.idb']` holds `{"delayMs": n}` (a write's
-/// completion reaches the page n ms late; the data is in) or `{"failWrites": n}` (the next n
-/// writes are aborted after they were made).
+/// completion reaches the page n ms late; the data is in), `{"failWrites": n}` (the next n
+/// writes are aborted after they were made) or `{"hangOpens": n}` (the next n opens of the
+/// database never answer, as WebKit's can after a page closed while creating it).
 const STORAGE_HOOK: &str = r#"(() => {
+  const open = IDBFactory.prototype.open;
+  IDBFactory.prototype.open = function (...args) {
+    const test = JSON.parse(localStorage.getItem('test.idb') || '{}');
+    if (!(test.hangOpens > 0)) return open.apply(this, args);
+    localStorage.setItem('test.idb', JSON.stringify({ hangOpens: test.hangOpens - 1 }));
+    return {};
+  };
   const real = IDBDatabase.prototype.transaction;
   const completion = Object.getOwnPropertyDescriptor(IDBTransaction.prototype, 'oncomplete');
   IDBDatabase.prototype.transaction = function (stores, mode, ...rest) {
@@ -80,7 +88,9 @@ const STORAGE_HOOK: &str = r#"(() => {
 /// An enrolment counts only once this browser holds the new device: the page says "connecting"
 /// until then, even though the relay already sees the tunnel, because a page closed in between
 /// would lose a device whose invite is used. A write the browser refuses is tried again; when
-/// every try fails the page says so, with how to keep the device.
+/// every try fails the page says so, with how to keep the device. A storage that does not
+/// answer at all is given up on after a time limit and tried again; when it never answers the
+/// page says that it cannot start and why.
 #[test]
 fn an_enrolment_counts_once_the_browser_holds_the_device() {
     let lab = Lab::start().expect("lab");
@@ -152,6 +162,25 @@ fn enrol_through_a_slow_and_a_failing_storage(page: &Session, relay: &Relay, inv
     page.goto(base)?;
     wait_connected(page, WAIT)?;
     ensure!(fingerprint()? == refused_once, "after the unsaved device, the stored one is back");
+
+    // Storage that does not answer: an open is given up after its time limit and tried again,
+    // and a storage that never answers is said, instead of a page "loading" for good.
+    set_storage(r#"{"hangOpens": 1}"#)?;
+    page.goto(base)?;
+    wait_connected(page, WAIT).context("the stored device, read at the second try")?;
+    ensure!(fingerprint()? == refused_once, "the device read after an unanswered open is another");
+    set_storage(r#"{"hangOpens": 99}"#)?;
+    page.goto(base)?;
+    let said = page.wait_for(
+        "the page to say it cannot start",
+        WAIT,
+        "return document.body.dataset.state === 'failed' ? document.querySelector('main').textContent : null",
+    )?;
+    let said = said.as_str().unwrap_or_default();
+    ensure!(said.contains("storage did not answer"), "the page does not say why it cannot start: {said}");
+    set_storage("{}")?;
+    page.goto(base)?;
+    wait_connected(page, WAIT).context("the stored device once the storage answers again")?;
     Ok(())
 }
 

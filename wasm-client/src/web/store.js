@@ -2,13 +2,46 @@
 const DB = 'hometun';
 const STORE = 'device';
 
-function open() {
+// An open that neither succeeds nor fails within OPEN_LIMIT_MS is given up and tried again, at
+// most OPEN_TRIES times in all: a browser can leave an open waiting for good (WebKit, after a
+// page was closed while it was creating the database), and a page must not then say "loading"
+// for ever. The last try's failure reaches the page as a storage error.
+const OPEN_LIMIT_MS = 5000;
+const OPEN_TRIES = 3;
+
+function openOnce() {
   return new Promise((resolve, reject) => {
     const request = indexedDB.open(DB, 1);
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      reject(`the browser's storage did not answer within ${OPEN_LIMIT_MS / 1000} s`);
+    }, OPEN_LIMIT_MS);
     request.onupgradeneeded = () => request.result.createObjectStore(STORE);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
+    request.onsuccess = () => {
+      clearTimeout(timer);
+      // An answer after the limit: the database is not used, so it is closed at once.
+      if (settled) request.result.close();
+      else resolve(request.result);
+      settled = true;
+    };
+    request.onerror = () => {
+      clearTimeout(timer);
+      if (!settled) reject(request.error);
+      settled = true;
+    };
   });
+}
+
+async function open() {
+  for (let tried = 1; ; tried += 1) {
+    try {
+      return await openOnce();
+    } catch (error) {
+      if (typeof error !== 'string') throw error;
+      if (tried >= OPEN_TRIES) throw `${error}, ${OPEN_TRIES} times; closing other hometun tabs may help`;
+    }
+  }
 }
 
 function run(mode, action) {
