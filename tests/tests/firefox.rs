@@ -4,7 +4,8 @@
 //! relay's page by its name, enrols from an invite link, connects, opens the LAN page
 //! `http://192.168.0.10/` in the Open tool, pings the LAN host and looks up its name, and a later
 //! visit reconnects by itself. A home web app opens in the launcher's frame, in a tab of its own
-//! from "Open in new tab" (no opener), and in a typed tab, on its trusted app name, served through
+//! from "Open in new tab" (no opener; clicked under the popup blocker a user has, which the lab
+//! keeps on), and in a typed tab, on its trusted app name, served through
 //! Firefox's service worker, and fetches a LAN file intact. A shell on a real OpenSSH server of
 //! the LAN answers a command, in UTF-8 both ways, and a desktop of a real VNC server (TigerVNC's
 //! Xvnc) shows its colour on the page's canvas. Screenshots go to `tests/output/`.
@@ -74,6 +75,9 @@ fn use_an_app(page: &Session, driver: &FirefoxDriver, relay: &Relay, name: &str)
     page.goto(&relay.invite("firefox-apps", "1h", None)?.to_link())?;
     wait_connected(page, WAIT)?;
     let launcher = page.window()?;
+    // The popup blocker is on, as in a user's Firefox: a tab that no click asked for is blocked.
+    let blocked = page.execute("return window.open('about:blank') === null", &[])?;
+    ensure!(blocked == true, "a tab no click asked for was opened: the popup blocker is off");
     let origin = format!("https://{name}");
     engines::open_here(page, name)?;
     page.screenshot(&hometun_tests::browser::output_dir()?.join("firefox-app.png"))?;

@@ -34,12 +34,14 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// host's DNS server for the machine's name.
 const HOSTNAME: &str = "lab-firefox";
 
-/// Binds the lab's hosts file over the system's (in the private mount namespace `unshare`
-/// made) and names the UTS namespace, then runs Firefox headless on the profile with BiDi on the
+/// Binds the lab's hosts file over the system's and the lab's default preferences over
+/// Firefox's [`DEFAULT_PREFS`] (in the private mount namespace `unshare` made: the system's
+/// files are untouched) and names the UTS namespace, then runs Firefox headless on the profile with BiDi on the
 /// loopback port. Firefox's release builds ignore the Remote Settings server preference unless
 /// `MOZ_REMOTE_SETTINGS_DEVTOOLS` is set.
 const START: &str = r#"set -e
 mount --bind "$1" /etc/hosts
+mount --bind "$6" "$7"
 echo "$5" > /proc/sys/kernel/hostname
 export HOME="$2" XDG_CACHE_HOME="$2/cache" XDG_DATA_HOME="$2/data" XDG_CONFIG_HOME="$2/config"
 export MOZ_CRASHREPORTER_DISABLE=1 MOZ_REMOTE_SETTINGS_DEVTOOLS=1
@@ -175,7 +177,19 @@ user_pref("browser.aboutwelcome.enabled", false);
 user_pref("trailhead.firstrun.didSeeAboutWelcome", true);
 user_pref("datareporting.policy.firstRunURL", "");
 user_pref("termsofuse.bypassNotification", true);
+// The popup blocker stays on, as in every user's Firefox (see POPUP_DEFAULTS).
+user_pref("dom.disable_open_during_load", true);
 "#;
+
+/// Firefox's file of default preferences that the lab's copy replaces, in its mount namespace.
+const DEFAULT_PREFS: &str = "/usr/lib/firefox-esr/defaults/pref/channel-prefs.js";
+
+/// Added to that copy. Firefox's remote agent turns the popup blocker off for automation
+/// unless the profile set `dom.disable_open_during_load` itself, and a profile value equal to
+/// the default does not count as set. So in the lab the default is "off" and the profile's
+/// `user.js` turns the blocker on: scenarios open tabs under the blocker a user has, and a tab
+/// opened without the user's click is blocked (`a_home_web_app_opens_…` checks that it is).
+const POPUP_DEFAULTS: &str = "\n// The lab (tests/src/browser/firefox.rs): user.js sets this to true.\npref(\"dom.disable_open_during_load\", false);\n";
 
 /// A Firefox process in a lab namespace and the BiDi connection to it; the browser stops when
 /// this is dropped.
@@ -208,6 +222,10 @@ impl FirefoxDriver {
         trust_root(lab, node, &profile, &dir, root_pem)?;
         let hosts_file = dir.join("hosts");
         super::write_hosts_file(&hosts_file, HOSTNAME, hosts)?;
+        let defaults = std::fs::read_to_string(DEFAULT_PREFS)
+            .with_context(|| format!("reading Firefox's default preferences {DEFAULT_PREFS}"))?;
+        let defaults_file = dir.join("channel-prefs.js");
+        std::fs::write(&defaults_file, defaults + POPUP_DEFAULTS)?;
         let path = |p: &Path| p.to_str().map(str::to_owned).context("a lab path that is not UTF-8");
         let args = [
             "--mount".to_owned(),
@@ -223,6 +241,8 @@ impl FirefoxDriver {
             path(&profile)?,
             PORT.to_string(),
             HOSTNAME.to_owned(),
+            path(&defaults_file)?,
+            DEFAULT_PREFS.to_owned(),
         ];
         let pid = lab.spawn(node, "firefox", "unshare", args)?;
         let connected = lab
