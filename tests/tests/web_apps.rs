@@ -423,11 +423,8 @@ const REFUSAL: &str = "const t = document.body && document.body.innerText; \
 /// the certificate question and returns `[status, fingerprint shown, fingerprint trusted before]`.
 fn ask_in_launcher(page: &Session<'_>, launcher: &str, lan_url: &str) -> anyhow::Result<serde_json::Value> {
     page.switch_to(launcher)?;
-    page.execute(
-        "document.getElementById('apps-address').value = arguments[0]; \
-         document.getElementById('apps-open-tab').click(); return true",
-        &[json!(lan_url)],
-    )?;
+    page.execute("document.getElementById('apps-address').value = arguments[0]", &[json!(lan_url)])?;
+    page.click("#apps-open-tab")?;
     wait(
         page,
         "the certificate question",
@@ -443,7 +440,7 @@ fn ask_in_launcher(page: &Session<'_>, launcher: &str, lan_url: &str) -> anyhow:
 /// new tab and returns its handle.
 fn trust_and_open(page: &Session<'_>) -> anyhow::Result<String> {
     let before = page.windows()?;
-    page.execute("document.getElementById('apps-trust-open').click(); return true", &[])?;
+    page.click("#apps-trust-open")?;
     let tab = hometun_tests::lab::wait_until(Duration::from_secs(10), || {
         page.windows().ok()?.into_iter().find(|h| !before.contains(h))
     })?;
@@ -717,7 +714,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
         page.switch_to_frame(None)?;
         // "Open in new tab" above the frame moves the app to a tab of its own.
         let before = page.windows()?;
-        page.execute("document.getElementById('apps-viewer-tab').click(); return true", &[])?;
+        page.click("#apps-viewer-tab")?;
         let moved = hometun_tests::lab::wait_until(Duration::from_secs(10), || {
             page.windows().ok()?.into_iter().find(|h| !before.contains(h))
         })?;
@@ -789,7 +786,7 @@ fn going_to_other_apps_lands_there(
 
     page.goto(&format!("{origin}/links"))?;
     wait(page, "the page of links", APP_LOAD, "return document.getElementById('third') ? 1 : null")?;
-    page.execute("document.getElementById('third').click(); return true", &[])?;
+    page.click("#third")?;
     let landed = landed_on("third app")?;
     ensure!(landed == apps_page::app_origin(third.addr).as_str(), "the link landed on {landed}");
     Ok(())
@@ -1143,7 +1140,8 @@ const open = (path) => new Promise((resolve, reject) => {
 })().catch((e) => done({ error: String(e) }));
 "#;
 
-/// A user opens an app from the launcher in a new tab: the tab has no `opener` and the app works
+/// A user opens an app from the launcher in a new tab (clicked under the popup blocker a user
+/// has): the tab has no `opener` and the app works
 /// (its port comes through the broker frame). A worker page there (with a CSP that allows no
 /// frames, which wasm opens for the broker frame) starts a dedicated, a shared
 /// and a module worker whose script fetches a hard-coded LAN URL and talks to a hard-coded
@@ -1173,6 +1171,10 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
     let index = "return document.querySelector('h1') && document.title === 'workers' ? location.origin : null";
 
     let tab = step(&page, "tab without opener", || {
+        // The popup blocker is on, as in a user's Chromium: a tab no click asked for is blocked,
+        // and "Open in new tab" below is clicked as a user clicks.
+        let blocked = page.execute("return window.open('about:blank') === null", &[])?;
+        ensure!(blocked == true, "a tab no click asked for was opened: the popup blocker is off");
         let (tab, _) = open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
         let at = wait(&page, "the app's index in its tab", APP_LOAD, index)?;
         ensure!(at == origin.as_str(), "the tab shows {at}");
@@ -1274,7 +1276,7 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
     });
     step(&page, "launcher from the boot page", || {
         let before = page.windows()?;
-        page.execute("document.getElementById('boot-link').click(); return true", &[])?;
+        page.click("#boot-link")?;
         std::thread::sleep(Duration::from_millis(500));
         ensure!(page.windows()?.len() == before.len() + 1, "the link opened no tab");
         page.switch_to(&waiting)?;

@@ -174,13 +174,14 @@ pub fn open_app(page: &Session<'_>, launcher: &str, lan_url: &str) -> anyhow::Re
            const button = document.getElementById('apps-open-tab'); \
            if (button.hidden) { done('error: the launcher shows no \"Open in new tab\"'); return; } \
            document.getElementById('apps-address').value = lan; \
-           button.click(); done(String(url)); }, e => done('error: ' + e));",
+           done(String(url)); }, e => done('error: ' + e));",
         &[json!(lan_url)],
     )?;
     let url = url.as_str().unwrap_or_default().to_owned();
     if !url.starts_with("https://") {
         bail!("hometun.appUrl({lan_url}) gave {url}");
     }
+    page.click("#apps-open-tab")?;
     let handle = wait_value(Duration::from_secs(10), || Ok(page.windows()?.into_iter().find(|h| !before.contains(h))))
         .context("\"Open in new tab\" in the launcher opened no tab")?;
     page.switch_to(&handle)?;

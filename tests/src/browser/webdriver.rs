@@ -49,7 +49,9 @@ impl Chromedriver {
     }
 
     /// Opens a headless Chromium with `args` (see [`super::chromium_args`]) and a window of
-    /// `width`×`height` CSS pixels.
+    /// `width`×`height` CSS pixels. Its popup blocker is on, as in a user's Chromium
+    /// (chromedriver would start it with `--disable-popup-blocking`): a tab opens only from a
+    /// user's click ([`Session::click`]), not from a script's.
     pub fn session(&self, args: &[String], width: u32, height: u32) -> anyhow::Result<Session<'_>> {
         let mut args = args.to_vec();
         args.extend(["--headless=new".to_owned(), format!("--window-size={width},{height}")]);
@@ -57,7 +59,11 @@ impl Chromedriver {
             "browserName": "chrome",
             "acceptInsecureCerts": false,
             "timeouts": {"script": 60_000, "pageLoad": 60_000, "implicit": 0},
-            "goog:chromeOptions": {"binary": super::CHROMIUM, "args": args},
+            "goog:chromeOptions": {
+                "binary": super::CHROMIUM,
+                "args": args,
+                "excludeSwitches": ["disable-popup-blocking"],
+            },
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let value = self.call("POST", "/session", Some(&capabilities)).context("starting Chromium")?;
