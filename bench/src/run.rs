@@ -41,7 +41,9 @@ pub(crate) struct Options {
     /// the report goes to the target directory unless --out is given.
     #[arg(long)]
     pub smoke: bool,
-    /// Directory for latest.md and latest.png [default: bench/results].
+    /// Directory for latest.md and latest.png [default: bench/results for a run of every case
+    /// with the relay's defaults, else bench-partial (bench-smoke with --smoke) in the target
+    /// directory].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Runs the relay with `tun_offload = false` (the kernel cuts every packet to the MTU
@@ -82,11 +84,17 @@ impl Options {
         } else {
             CaseId::ALL.to_vec()
         };
+        // Only a run of every case with the relay as shipped replaces the committed reference;
+        // a run of some cases, or of a relay set up to compare, writes beside the build.
+        let reference =
+            CaseId::ALL.iter().all(|c| cases.contains(c)) && !self.no_tun_offload && self.relay_threads.is_none();
         let out = self.out.clone().unwrap_or_else(|| {
             if smoke {
                 bins.target_dir.join("bench-smoke")
-            } else {
+            } else if reference {
                 workspace_dir().join("bench/results")
+            } else {
+                bins.target_dir.join("bench-partial")
             }
         });
         Settings {
