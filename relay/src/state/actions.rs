@@ -133,7 +133,8 @@ pub fn client_infos(store: &Store, online: Option<OnlineLookup<'_>>) -> Vec<Clie
             // A revoked client's address goes to a new device once the pool is otherwise full
             // (see `super::pool`); from then on it is the new device's, not the revoked one's.
             let reused = c.revoked && store.pool.leased(&c.key) != Some(c.address);
-            let reused_by = store.pool.owner(c.address).filter(|_| reused).and_then(|k| store.registry.by_key(k));
+            let reused_by =
+                reused.then(|| store.pool.owner(c.address)).flatten().and_then(|k| store.registry.by_key(k));
             ClientInfo {
                 name: c.name.clone(),
                 fingerprint: c.fingerprint.clone(),
