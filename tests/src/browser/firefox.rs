@@ -10,6 +10,7 @@
 //! which the lab's hosts file is bound over the system's. The profile's `user.js` turns off every
 //! connection Firefox would make by itself, so it talks only to what a scenario opens.
 
+use std::ffi::OsStr;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -226,25 +227,17 @@ impl FirefoxDriver {
             .with_context(|| format!("reading Firefox's default preferences {DEFAULT_PREFS}"))?;
         let defaults_file = dir.join("channel-prefs.js");
         std::fs::write(&defaults_file, defaults + POPUP_DEFAULTS)?;
-        let path = |p: &Path| p.to_str().map(str::to_owned).context("a lab path that is not UTF-8");
+        let port = PORT.to_string();
         let args = [
-            "--mount".to_owned(),
-            "--uts".to_owned(),
-            "--propagation".to_owned(),
-            "private".to_owned(),
-            "sh".to_owned(),
-            "-c".to_owned(),
-            START.to_owned(),
-            "sh".to_owned(),
-            path(&hosts_file)?,
-            path(&home)?,
-            path(&profile)?,
-            PORT.to_string(),
-            HOSTNAME.to_owned(),
-            path(&defaults_file)?,
-            DEFAULT_PREFS.to_owned(),
+            hosts_file.as_os_str(),
+            home.as_os_str(),
+            profile.as_os_str(),
+            OsStr::new(&port),
+            OsStr::new(HOSTNAME),
+            defaults_file.as_os_str(),
+            OsStr::new(DEFAULT_PREFS),
         ];
-        let pid = lab.spawn(node, "firefox", "unshare", args)?;
+        let pid = super::spawn_unshared(lab, node, "firefox", true, START, &args)?;
         let connected = lab
             .wait_for_log("firefox", "WebDriver BiDi listening on", Duration::from_secs(30))
             .and_then(|()| Connection::open(&lab.netns(node), PORT).context("connecting to Firefox's BiDi endpoint"));

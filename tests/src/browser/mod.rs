@@ -40,6 +40,29 @@ use base64::Engine;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
+/// Starts `script` (run by `sh`, its arguments `args` as `$1`, `$2`, …) inside `node`, in a
+/// mount namespace of its own with private propagation, so that the files it binds over the
+/// system's (a hosts file, a browser's defaults) are seen only there, and with `uts` a UTS
+/// namespace of its own too (a host name of its own). Returns the process id (see
+/// [`Lab::spawn`], which logs to `log_name`).
+pub fn spawn_unshared(
+    lab: &crate::lab::Lab,
+    node: crate::lab::Node,
+    log_name: &str,
+    uts: bool,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+) -> anyhow::Result<u32> {
+    use std::ffi::OsStr;
+    let mut argv = vec![OsStr::new("--mount")];
+    if uts {
+        argv.push(OsStr::new("--uts"));
+    }
+    argv.extend(["--propagation", "private", "sh", "-c", script, "sh"].map(OsStr::new));
+    argv.extend(args);
+    lab.spawn(node, log_name, "unshare", argv)
+}
+
 /// The Chromium binary (Debian's `chromium` package).
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 

@@ -7,8 +7,8 @@
 //! router's public address. So the browser trusts the lab's certificates the way a phone trusts
 //! a public CA, with no certificate exception, and the host's own files are untouched.
 
+use std::ffi::OsStr;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -49,21 +49,9 @@ impl WebKitDriver {
         super::write_hosts_file(&hosts_file, "", hosts)?;
         let home = dir.join("home");
         std::fs::create_dir_all(&home)?;
-        let path = |p: &PathBuf| p.to_str().map(str::to_owned).context("a lab path that is not UTF-8");
-        let args = [
-            "--mount".to_owned(),
-            "--propagation".to_owned(),
-            "private".to_owned(),
-            "sh".to_owned(),
-            "-c".to_owned(),
-            START.to_owned(),
-            "sh".to_owned(),
-            path(&bundle)?,
-            path(&hosts_file)?,
-            path(&home)?,
-            PORT.to_string(),
-        ];
-        let pid = lab.spawn(node, "webkitdriver", "unshare", args)?;
+        let port = PORT.to_string();
+        let args = [bundle.as_os_str(), hosts_file.as_os_str(), home.as_os_str(), OsStr::new(&port)];
+        let pid = super::spawn_unshared(lab, node, "webkitdriver", false, START, &args)?;
         let driver = Self { lab: lab.clone(), netns: lab.netns(node), pid: Some(pid) };
         webdriver::wait_ready(&driver, lab, "webkitdriver")?;
         Ok(driver)
