@@ -2,7 +2,9 @@
 //!
 //! `GET /blob/<size>` on a lab host answers with `size` bytes of [`blob_bytes`]: a splitmix64
 //! stream seeded by the size, so two sizes never share a prefix by accident and any byte range
-//! can be recomputed without the rest. `GET /` answers with [`index_page`].
+//! can be recomputed without the rest. `GET /drip/<seconds>/blob/<size>` answers with the same
+//! bytes, spread evenly over that many seconds (a download that outlasts a browser's limits).
+//! `GET /` answers with [`index_page`].
 
 /// Largest blob a lab host serves (64 MiB): bounds what one request can make it send.
 pub const MAX_BLOB: u64 = 64 << 20;
@@ -16,6 +18,22 @@ pub fn blob_path(size: u64) -> String {
 pub fn parse_blob_path(path: &str) -> Option<u64> {
     let size: u64 = path.strip_prefix("/blob/")?.parse().ok()?;
     (size <= MAX_BLOB).then_some(size)
+}
+
+/// Longest a lab host spreads a [`drip_path`] answer over (a quarter of an hour).
+pub const MAX_DRIP_SECS: u64 = 900;
+
+/// The path that serves the blob of `size` bytes spread over `secs` seconds.
+pub fn drip_path(secs: u64, size: u64) -> String {
+    format!("/drip/{secs}{}", blob_path(size))
+}
+
+/// Parses a [`drip_path`] into (seconds, size); `None` for any other path or out of bounds.
+pub fn parse_drip_path(path: &str) -> Option<(u64, u64)> {
+    let (secs, blob) = path.strip_prefix("/drip/")?.split_once('/')?;
+    let secs: u64 = secs.parse().ok()?;
+    let size = parse_blob_path(&format!("/{blob}"))?;
+    (1..=MAX_DRIP_SECS).contains(&secs).then_some((secs, size))
 }
 
 /// Fills `out` with the bytes of the blob of `size` bytes starting at `offset`.
@@ -79,5 +97,15 @@ mod tests {
         assert_eq!(parse_blob_path("/blob/x"), None);
         assert_eq!(parse_blob_path(&blob_path(MAX_BLOB + 1)), None);
         assert_eq!(parse_blob_path("/etc/passwd"), None);
+    }
+
+    #[test]
+    fn drip_paths_round_trip_and_are_bounded() {
+        assert_eq!(parse_drip_path(&drip_path(360, 4096)), Some((360, 4096)));
+        assert_eq!(parse_drip_path(&blob_path(4096)), None);
+        assert_eq!(parse_drip_path(&drip_path(0, 4096)), None);
+        assert_eq!(parse_drip_path(&drip_path(MAX_DRIP_SECS + 1, 4096)), None);
+        assert_eq!(parse_drip_path(&drip_path(10, MAX_BLOB + 1)), None);
+        assert_eq!(parse_drip_path("/drip/10/etc/passwd"), None);
     }
 }

@@ -71,8 +71,9 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             "/whoami" => ("200 OK", "text/plain", Body::Bytes(peer.ip().to_string().into())),
             "/bye" => ("200 OK", "text/plain", Body::Bytes(b"bye\n".to_vec())),
             "/upload" | "/upload/slow" => ("200 OK", "text/plain", Body::Bytes(received.into_bytes())),
-            p => match (content::parse_blob_path(p), range.as_deref()) {
-                (Some(size), Some(header)) => match byte_range(header, size) {
+            p => match (content::parse_drip_path(p), content::parse_blob_path(p), range.as_deref()) {
+                (Some((secs, size)), _, _) => ("200 OK", "application/octet-stream", Body::Drip { size, secs }),
+                (None, Some(size), Some(header)) => match byte_range(header, size) {
                     Some((start, end)) => {
                         extra = format!("Content-Range: bytes {start}-{}/{size}\r\n", end - 1);
                         ("206 Partial Content", "application/octet-stream", Body::Blob { size, start, end })
@@ -82,13 +83,16 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
                         ("416 Range Not Satisfiable", "text/plain", Body::Bytes(Vec::new()))
                     }
                 },
-                (Some(size), None) => ("200 OK", "application/octet-stream", Body::Blob { size, start: 0, end: size }),
-                (None, _) => ("404 Not Found", "text/plain", Body::Bytes(b"not found\n".to_vec())),
+                (None, Some(size), None) => {
+                    ("200 OK", "application/octet-stream", Body::Blob { size, start: 0, end: size })
+                }
+                (None, None, _) => ("404 Not Found", "text/plain", Body::Bytes(b"not found\n".to_vec())),
             },
         };
         let len = match &body {
             Body::Bytes(b) => b.len() as u64,
             Body::Blob { start, end, .. } => end - start,
+            Body::Drip { size, .. } => *size,
         };
         let conn = if close { "close" } else { "keep-alive" };
         let head = format!(
@@ -98,6 +102,20 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
         match body {
             _ if is_head => {}
             Body::Bytes(b) => stream.write_all(&b).await?,
+            Body::Drip { size, secs } => {
+                // Four pieces a second, the last one at the end of `secs`.
+                let pieces = secs * 4;
+                let mut chunk = vec![0u8; size.div_ceil(pieces) as usize];
+                let mut offset = 0;
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+                while offset < size {
+                    tick.tick().await;
+                    let n = chunk.len().min((size - offset) as usize);
+                    content::blob_bytes(size, offset, &mut chunk[..n]);
+                    stream.write_all(&chunk[..n]).await?;
+                    offset += n as u64;
+                }
+            }
             Body::Blob { size, start, end } => {
                 let mut chunk = vec![0u8; 64 * 1024];
                 let mut offset = start;
@@ -134,6 +152,11 @@ enum Body {
         size: u64,
         start: u64,
         end: u64,
+    },
+    /// The blob of `size` bytes, spread evenly over `secs` seconds.
+    Drip {
+        size: u64,
+        secs: u64,
     },
 }
 
