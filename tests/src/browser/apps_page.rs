@@ -245,6 +245,29 @@ pub fn running_service_workers(page: &Session<'_>) -> anyhow::Result<Vec<(String
         .collect())
 }
 
+/// Chromium lifts a service worker's time limits (five minutes an event, 30 s idle) while
+/// DevTools is attached to it, and chromedriver's session attaches to every worker its tabs
+/// start. Stops that for the current tab's session and detaches the workers it holds, so they
+/// run under the limits a user's browser sets; fails when a worker stays attached.
+pub fn workers_as_for_a_user(page: &Session<'_>) -> anyhow::Result<()> {
+    page.cdp("Target.setAutoAttach", json!({ "autoAttach": false, "waitForDebuggerOnStart": false, "flatten": true }))?;
+    let attached = attached_service_workers(page)?;
+    anyhow::ensure!(attached.is_empty(), "DevTools stays attached to the service workers {attached:?}");
+    Ok(())
+}
+
+/// The URLs of the service workers DevTools is attached to.
+pub fn attached_service_workers(page: &Session<'_>) -> anyhow::Result<Vec<String>> {
+    let targets = page.cdp("Target.getTargets", json!({}))?;
+    Ok(targets["targetInfos"]
+        .as_array()
+        .context("Target.getTargets")?
+        .iter()
+        .filter(|t| t["type"] == "service_worker" && t["attached"] == true)
+        .map(|t| t["url"].as_str().unwrap_or_default().to_owned())
+        .collect())
+}
+
 /// Like [`Session::wait_for`], but a script error (a page navigating away mid-call) counts as
 /// "not yet"; on timeout the error names `what` and shows the page's URL, text and console.
 pub fn wait(page: &Session<'_>, what: &str, timeout: Duration, script: &str) -> anyhow::Result<Value> {

@@ -20,6 +20,7 @@
 
 pub mod apps_page;
 pub mod bidi;
+pub mod downloads;
 pub mod engines;
 pub mod firefox;
 pub mod hooks;

@@ -1,0 +1,83 @@
+//! A download from a home web app that lasts six minutes should arrive whole, in Chromium (an
+//! app tab of its own, its worker without DevTools so Chromium keeps its time limits), Firefox
+//! and WebKit (the launcher's frame): longer than the five minutes browsers give a service
+//! worker's event, and far longer than the 30 s they let a worker sit idle. Every byte is checked,
+//! and that it took the six minutes (docs/web-apps.md, "Long downloads").
+//!
+//! Not part of `scripts/test.sh` yet: it does not pass reliably. Run alone on a quiet machine the
+//! three pass (6 and 12 minutes); run beside the other end-to-end tests, Chromium's body broke
+//! off with a network error at about five minutes and Firefox's ended cleanly after 60 s with a
+//! sixth of the bytes. Ignored by `cargo test`; run it with
+//! `cargo test -p hometun-tests --test long_download -- --ignored --test-threads=3` and
+//! `HOMETUN_LABS=3` (six minutes).
+//!
+//! Needs root and the page built (`bash scripts/build-page.sh`).
+
+use hometun_tests::browser::apps_page::{
+    attached_service_workers, open_app, wait, wait_connected, workers_as_for_a_user, TrustedLab,
+};
+use hometun_tests::browser::downloads::a_download_of;
+use hometun_tests::browser::engines::{self, trusted_relay, LAN_PAGE, WAIT};
+use hometun_tests::browser::{firefox::FirefoxDriver, webdriver::Session, webkit::WebKitDriver};
+use hometun_tests::lab::{addr, Lab, Node};
+use hometun_tests::relay::Relay;
+
+/// Longer than the five minutes of a worker's event, by a minute.
+const SECS: u64 = 360;
+/// About 17 KB/s: a slow link, and little work for a machine running other tests beside.
+const SIZE: u64 = 6_000_000;
+
+#[test]
+#[ignore = "six minutes, and not yet reliable (see the file's header)"]
+fn a_six_minute_download_arrives_whole_in_an_app_tab_in_chromium() {
+    let lab = Lab::start().expect("lab");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let lan = std::net::SocketAddr::from((addr::HOST10, 80));
+    trusted.trust_app(lan).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = trusted.connect(&page, "long-download-laptop").expect("the launcher");
+    open_app(&page, &launcher, &format!("http://{lan}/")).expect("an app tab");
+    wait(&page, "the LAN host's page in its tab", WAIT, LAN_PAGE).expect("the app");
+    workers_as_for_a_user(&page).expect("the app's worker without DevTools");
+    a_download_of(&page, SECS, SIZE, "Chromium").unwrap();
+    let attached = attached_service_workers(&page).expect("the workers");
+    assert!(attached.is_empty(), "DevTools was attached to {attached:?} during the download: it proves nothing");
+}
+
+#[test]
+#[ignore = "six minutes, and not yet reliable (see the file's header)"]
+fn a_six_minute_download_arrives_whole_in_the_launchers_frame_in_firefox() {
+    let lab = Lab::start().expect("lab");
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+    let name = engines::trusted_app_name(&lab, &relay, &root, "Firefox").expect("the app name's certificate");
+    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
+    let driver = FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
+    let page = driver.session(1200, 900).expect("a Firefox session");
+    if let Err(e) = download_in_the_frame(&page, &relay, &name, "Firefox") {
+        engines::fail(&page, "firefox-long-download", &driver.log(), e);
+    }
+}
+
+#[test]
+#[ignore = "six minutes, and not yet reliable (see the file's header)"]
+fn a_six_minute_download_arrives_whole_in_the_launchers_frame_in_webkit() {
+    let lab = Lab::start().expect("lab");
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+    let name = engines::trusted_app_name(&lab, &relay, &root, "WebKit").expect("the app name's certificate");
+    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
+    let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
+    let page = driver.session(1200, 900).expect("MiniBrowser");
+    if let Err(e) = download_in_the_frame(&page, &relay, &name, "WebKit") {
+        engines::fail(&page, "webkit-long-download", &driver.log(), e);
+    }
+}
+
+/// A new device in `engine` opens the LAN host's page (app name `name`) in the launcher's frame
+/// and downloads there.
+fn download_in_the_frame(page: &Session, relay: &Relay, name: &str, engine: &str) -> anyhow::Result<()> {
+    page.goto(&relay.invite(&format!("long-download-{}", engine.to_lowercase()), "1h", None)?.to_link())?;
+    wait_connected(page, WAIT)?;
+    engines::open_here(page, name)?;
+    page.switch_to_frame(Some("#apps-viewer iframe"))?;
+    a_download_of(page, SECS, SIZE, engine)
+}
