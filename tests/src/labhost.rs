@@ -103,7 +103,7 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             _ if is_head => {}
             Body::Bytes(b) => stream.write_all(&b).await?,
             Body::Drip { size, secs } => {
-                // Four pieces a second, the last one at the end of `secs`.
+                // Four pieces a second: the first at once, the last a quarter second before `secs` is up.
                 let pieces = secs * 4;
                 let mut chunk = vec![0u8; size.div_ceil(pieces) as usize];
                 let mut offset = 0;

@@ -232,16 +232,19 @@ pub fn stop_service_workers(page: &Session<'_>) -> anyhow::Result<()> {
 
 /// The service workers that run now: DevTools target id and script URL of each.
 pub fn running_service_workers(page: &Session<'_>) -> anyhow::Result<Vec<(String, String)>> {
+    let text = |t: &Value, key: &str| t[key].as_str().unwrap_or_default().to_owned();
+    Ok(service_worker_targets(page)?.iter().map(|t| (text(t, "targetId"), text(t, "url"))).collect())
+}
+
+/// DevTools' target infos of the service workers that run now.
+fn service_worker_targets(page: &Session<'_>) -> anyhow::Result<Vec<Value>> {
     let targets = page.cdp("Target.getTargets", json!({}))?;
     Ok(targets["targetInfos"]
         .as_array()
         .context("Target.getTargets")?
         .iter()
         .filter(|t| t["type"] == "service_worker")
-        .map(|t| {
-            let text = |key: &str| t[key].as_str().unwrap_or_default().to_owned();
-            (text("targetId"), text("url"))
-        })
+        .cloned()
         .collect())
 }
 
@@ -258,12 +261,9 @@ pub fn workers_as_for_a_user(page: &Session<'_>) -> anyhow::Result<()> {
 
 /// The URLs of the service workers DevTools is attached to.
 pub fn attached_service_workers(page: &Session<'_>) -> anyhow::Result<Vec<String>> {
-    let targets = page.cdp("Target.getTargets", json!({}))?;
-    Ok(targets["targetInfos"]
-        .as_array()
-        .context("Target.getTargets")?
+    Ok(service_worker_targets(page)?
         .iter()
-        .filter(|t| t["type"] == "service_worker" && t["attached"] == true)
+        .filter(|t| t["attached"] == true)
         .map(|t| t["url"].as_str().unwrap_or_default().to_owned())
         .collect())
 }
