@@ -281,10 +281,17 @@
     }
   }
 
-  // The service worker lost its port (it was stopped and started again): give it one.
+  // The service worker lost its port (it was stopped and started again): give it one. It asks
+  // for a message now and then while it runs exchanges, to stay running.
   if (container) {
     let giving = false;
     container.addEventListener('message', async (event) => {
+      // The worker runs exchanges and must not be stopped: a message from a page is an event.
+      if (event.data && event.data.hometun === 'stay') {
+        const worker = container.controller || event.source;
+        if (worker) worker.postMessage({ hometun: 'staying' });
+        return;
+      }
       if (!event.data || event.data.hometun !== 'need-port' || giving) return;
       giving = true;
       try {

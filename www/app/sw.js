@@ -32,6 +32,19 @@ const BODY_WINDOW = 4;
 const WHOLE_UP_TO = 16 << 20;
 /** Statuses whose responses never have a body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
+/**
+ * Longest a fetch event is held open for its exchange: Chromium stops a worker whose event has
+ * run for five minutes, breaking the body it streams. Exchanges that last longer keep the worker
+ * running through `awake`.
+ */
+const EVENT_HOLD_MS = 4 * 60 * 1000;
+/**
+ * While exchanges run, the worker's pages are asked this often for a message (`stay`), each held
+ * open twice as long, so the worker always has a recent event: browsers stop a worker some time
+ * after its last event (Firefox a minute after, even while an older one is held open, and then
+ * ends the body it was streaming as if it were complete).
+ */
+const STAY_EVERY_MS = 10000;
 /** The HTTP cache of this app origin in Cache Storage (`cacheable`, `storable`, `fresh`). */
 const CACHE = 'hometun-http';
 /** Largest body kept there (its `Content-Length`). */
@@ -131,6 +144,44 @@ class Channel {
   }
 }
 
+/**
+ * Counts the exchanges running; while there are any, the worker asks its window clients every
+ * STAY_EVERY_MS to send it `staying` (the shim answers), and holds each such event until the
+ * last exchange ends or twice that time has passed.
+ */
+class Awake {
+  constructor() {
+    this.running = 0;
+    this.asking = null;
+    this.over = Promise.resolve();
+    this.release = () => {};
+  }
+
+  begin() {
+    this.running += 1;
+    if (this.asking) return;
+    this.over = new Promise((resolve) => { this.release = resolve; });
+    this.asking = setInterval(async () => {
+      const pages = await self.clients.matchAll({ type: 'window' });
+      for (const page of pages) page.postMessage({ hometun: 'stay' });
+    }, STAY_EVERY_MS);
+  }
+
+  end() {
+    this.running = Math.max(0, this.running - 1);
+    if (this.running > 0) return;
+    clearInterval(this.asking);
+    this.asking = null;
+    this.release();
+  }
+
+  /** What a `staying` event waits for. */
+  held() {
+    return this.running > 0 ? within(this.over, 2 * STAY_EVERY_MS) : Promise.resolve();
+  }
+}
+const awake = new Awake();
+
 /** The newest port's channel, or null. */
 let current = null;
 /** Requests waiting for a port: functions called with the new channel. */
@@ -174,6 +225,10 @@ self.addEventListener('message', (event) => {
   if (data && data.hometun === 'app-origin' && typeof data.origin === 'string') {
     // Kept running until the message is on its way: the page that sent it may be gone.
     event.waitUntil(prepare(data.origin));
+    return;
+  }
+  if (data && data.hometun === 'staying') {
+    event.waitUntil(awake.held());
     return;
   }
   if (data && data.hometun === 'no-launcher') {
@@ -247,8 +302,9 @@ self.addEventListener('fetch', (event) => {
   if (url.origin !== self.location.origin || url.pathname.startsWith(PREFIX)) return;
   let settle;
   const done = new Promise((resolve) => { settle = resolve; });
-  // The worker must live until the body has been streamed, not only until the head.
-  event.waitUntil(done);
+  // The worker must live until the body has been streamed, not only until the head: the event
+  // covers the first minutes, `awake` all of it.
+  event.waitUntil(within(done, EVENT_HOLD_MS));
   // Writes to the cache finish even when the page has its answer (a worker may stop at once).
   const keep = (promise) => {
     try {
@@ -534,6 +590,15 @@ function shimLead(bytes, shim) {
   return out;
 }
 
+/** `promise`, or at most `ms` of waiting for it. */
+function within(promise, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = () => { clearTimeout(timer); resolve(); };
+    promise.then(done, done);
+  });
+}
+
 /** `parts` (Uint8Arrays of `size` bytes in all) as one ArrayBuffer. */
 function joined(parts, size) {
   const whole = new Uint8Array(size);
@@ -611,9 +676,11 @@ function exchange(tunnel, message, upload, isHead, settle, retryable) {
     let bodyInFlight = 0; // request body chunks sent and not yet credited by `body-more`
     let bodyRoom = null; // resolves the pump's wait for credit
 
+    awake.begin();
     const stop = () => {
       if (stopped) return;
       stopped = true;
+      awake.end();
       tunnel.finish(id);
       settle();
       if (bodyRoom) bodyRoom();
@@ -692,6 +759,7 @@ function exchange(tunnel, message, upload, isHead, settle, retryable) {
           if (body === null) {
             if (retryable && reply.portGone) {
               stopped = true; // not settled: the next attempt carries on
+              awake.end();
               tunnel.finish(id);
               resolve(RETRY);
               return;
