@@ -162,7 +162,7 @@ class Awake {
     if (this.asking) return;
     this.over = new Promise((resolve) => { this.release = resolve; });
     this.asking = setInterval(async () => {
-      const pages = await self.clients.matchAll({ type: 'window' });
+      const pages = await self.clients.matchAll({ type: 'window' }).catch(() => []);
       for (const page of pages) page.postMessage({ hometun: 'stay' });
     }, STAY_EVERY_MS);
   }
