@@ -7,7 +7,9 @@
 //!   sends without pause (it logs `ws-flood sent <bytes>`), `/bye` a keep-alive answer after
 //!   which the server closes the connection anyway (as an idle timeout would), `/upload` answers
 //!   what it received as `<length> <sha256 hex> <length|chunked>` (the body's size, hash and
-//!   framing; `/upload/slow` the same after reading nothing for 3 s), anything else 404. Every
+//!   framing; `/upload/slow` the same after reading nothing for 3 s, `/upload/pace/<bytes per
+//!   second>` the same after reading the body no faster than that: an upload that outlasts a
+//!   browser's limits), anything else 404. Every
 //!   request body (`Content-Length` or chunked) is read, whatever the path.
 //! - TCP echo (the lab uses port 7).
 //! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
@@ -56,7 +58,8 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
         if path == "/upload/slow" {
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         }
-        let received = read_request_body(&mut stream, &mut buf, body).await?;
+        let mut pace = parse_upload_pace_path(&path).map(Pace::new);
+        let received = read_request_body(&mut stream, &mut buf, body, &mut pace).await?;
         match (ws_key, path.as_str()) {
             (Some(key), "/ws/echo") => return ws_echo(stream, &key).await,
             (Some(key), "/ws/stuck") => return ws_stuck(stream, &key).await,
@@ -70,7 +73,9 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             }
             "/whoami" => ("200 OK", "text/plain", Body::Bytes(peer.ip().to_string().into())),
             "/bye" => ("200 OK", "text/plain", Body::Bytes(b"bye\n".to_vec())),
-            "/upload" | "/upload/slow" => ("200 OK", "text/plain", Body::Bytes(received.into_bytes())),
+            p if p == "/upload" || p == "/upload/slow" || pace.is_some() => {
+                ("200 OK", "text/plain", Body::Bytes(received.into_bytes()))
+            }
             p => match (content::parse_drip_path(p), content::parse_blob_path(p), range.as_deref()) {
                 (Some((secs, size)), _, _) => ("200 OK", "application/octet-stream", Body::Drip { size, secs }),
                 (None, Some(size), Some(header)) => match byte_range(header, size) {
@@ -184,14 +189,46 @@ enum RequestBody {
 
 /// Reads the request body that follows the head (`buf` holds bytes already read) and says what
 /// arrived: `<length> <sha256 hex> <length|chunked>`.
-async fn read_request_body(stream: &mut TcpStream, buf: &mut Vec<u8>, body: RequestBody) -> anyhow::Result<String> {
+/// Slowest pace of a `/upload/pace/<bytes per second>` upload (a KiB a second).
+pub const MIN_UPLOAD_PACE: u64 = 1024;
+
+/// The path whose request body a lab host reads no faster than `bytes_per_sec`.
+pub fn upload_pace_path(bytes_per_sec: u64) -> String {
+    format!("/upload/pace/{bytes_per_sec}")
+}
+
+/// Parses an [`upload_pace_path`]; `None` for any other path or a pace below [`MIN_UPLOAD_PACE`].
+pub fn parse_upload_pace_path(path: &str) -> Option<u64> {
+    let pace: u64 = path.strip_prefix("/upload/pace/")?.parse().ok()?;
+    (pace >= MIN_UPLOAD_PACE).then_some(pace)
+}
+
+/// A request body read no faster than `per_sec` bytes a second, in pieces of a quarter second.
+struct Pace {
+    per_sec: u64,
+    started: tokio::time::Instant,
+    read: u64,
+}
+
+impl Pace {
+    fn new(per_sec: u64) -> Self {
+        Self { per_sec, started: tokio::time::Instant::now(), read: 0 }
+    }
+}
+
+async fn read_request_body(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    body: RequestBody,
+    pace: &mut Option<Pace>,
+) -> anyhow::Result<String> {
     let mut hash = crate::apps::sha256();
     let mut total = 0u64;
     match body {
         RequestBody::Length(length) => {
             while total < length {
                 if buf.is_empty() {
-                    fill(stream, buf).await.context("the body ended before its Content-Length")?;
+                    fill(stream, buf, pace).await.context("the body ended before its Content-Length")?;
                 }
                 let n = buf.len().min(usize::try_from(length - total).unwrap_or(usize::MAX));
                 hash.update(&buf[..n]);
@@ -200,18 +237,18 @@ async fn read_request_body(stream: &mut TcpStream, buf: &mut Vec<u8>, body: Requ
             }
         }
         RequestBody::Chunked => loop {
-            let line = read_line(stream, buf).await?;
+            let line = read_line(stream, buf, pace).await?;
             let size = line.split(';').next().unwrap_or_default().trim();
             let size = u64::from_str_radix(size, 16).with_context(|| format!("bad chunk size line {line:?}"))?;
             if size == 0 {
                 // Trailers, then the empty line.
-                while !read_line(stream, buf).await?.is_empty() {}
+                while !read_line(stream, buf, pace).await?.is_empty() {}
                 break;
             }
             let mut left = size;
             while left > 0 {
                 if buf.is_empty() {
-                    fill(stream, buf).await.context("the body ended inside a chunk")?;
+                    fill(stream, buf, pace).await.context("the body ended inside a chunk")?;
                 }
                 let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                 hash.update(&buf[..n]);
@@ -219,7 +256,7 @@ async fn read_request_body(stream: &mut TcpStream, buf: &mut Vec<u8>, body: Requ
                 left -= n as u64;
             }
             total += size;
-            anyhow::ensure!(read_line(stream, buf).await?.is_empty(), "no CRLF after a chunk");
+            anyhow::ensure!(read_line(stream, buf, pace).await?.is_empty(), "no CRLF after a chunk");
         },
     }
     let framing = if body == RequestBody::Chunked { "chunked" } else { "length" };
@@ -227,7 +264,7 @@ async fn read_request_body(stream: &mut TcpStream, buf: &mut Vec<u8>, body: Requ
 }
 
 /// One CRLF-terminated line (without the CRLF), at most 4 KiB.
-async fn read_line(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<String> {
+async fn read_line(stream: &mut TcpStream, buf: &mut Vec<u8>, pace: &mut Option<Pace>) -> anyhow::Result<String> {
     loop {
         if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
             let line = String::from_utf8_lossy(&buf[..end]).into_owned();
@@ -235,16 +272,23 @@ async fn read_line(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<
             return Ok(line);
         }
         anyhow::ensure!(buf.len() < 4096, "line too long in a chunked body");
-        fill(stream, buf).await.context("the body ended inside a chunk line")?;
+        fill(stream, buf, pace).await.context("the body ended inside a chunk line")?;
     }
 }
 
-/// Appends what the next read brings; fails when the peer closed.
-async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+/// Appends what the next read brings; fails when the peer closed. With a `pace`, reads at most a
+/// quarter second's worth, then waits until the bytes read so far are due.
+async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, pace: &mut Option<Pace>) -> anyhow::Result<()> {
     let mut chunk = [0u8; 64 * 1024];
-    let n = stream.read(&mut chunk).await?;
+    let most = pace.as_ref().map_or(chunk.len(), |p| (p.per_sec / 4).clamp(256, chunk.len() as u64) as usize);
+    let n = stream.read(&mut chunk[..most]).await?;
     anyhow::ensure!(n > 0, "the peer closed the connection");
     buf.extend_from_slice(&chunk[..n]);
+    if let Some(p) = pace {
+        p.read += n as u64;
+        let due = std::time::Duration::from_secs_f64(p.read as f64 / p.per_sec as f64);
+        tokio::time::sleep_until(p.started + due).await;
+    }
     Ok(())
 }
 
@@ -482,6 +526,14 @@ mod tests {
         assert_eq!(byte_range("bytes=5-1", 1000), None);
         assert_eq!(byte_range("items=0-1", 1000), None);
         assert_eq!(byte_range("bytes=x-1", 1000), None);
+    }
+
+    #[test]
+    fn upload_paces_round_trip_and_are_bounded() {
+        assert_eq!(parse_upload_pace_path(&upload_pace_path(16_667)), Some(16_667));
+        assert_eq!(parse_upload_pace_path(&upload_pace_path(MIN_UPLOAD_PACE - 1)), None);
+        assert_eq!(parse_upload_pace_path("/upload/pace/x"), None);
+        assert_eq!(parse_upload_pace_path("/upload"), None);
     }
 
     #[test]

@@ -7,16 +7,21 @@
 //! Chromium's body broke off with a network error at about five minutes and Firefox's ended
 //! cleanly after 60 s with a sixth of the bytes.
 //!
-//! Ignored by `cargo test` (six minutes); `scripts/test.sh` runs it beside the other end-to-end
-//! tests. Alone: `HOMETUN_LABS=3 cargo test -p hometun-tests --test long_download -- --ignored
-//! --test-threads=3`.
+//! Uploads that last six minutes (to a lab host that reads slowly, so the app's answer comes after
+//! six minutes): in Chromium this fails, as Chromium ends a fetch event whose answer has not come
+//! within five minutes (docs/web-apps.md, "Long downloads"); the Chromium scenario says what a
+//! user would expect and shows the limit, and Firefox's shows that it holds there.
+//!
+//! Ignored by `cargo test` (six minutes); `scripts/test.sh` runs the downloads beside the other
+//! end-to-end tests. Alone: `HOMETUN_LABS=3 cargo test -p hometun-tests --test long_download --
+//! --ignored --test-threads=3 download` (or `upload`).
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
 use hometun_tests::browser::apps_page::{
     attached_service_workers, open_app, wait, wait_connected, workers_as_for_a_user, TrustedLab,
 };
-use hometun_tests::browser::downloads::a_download_of;
+use hometun_tests::browser::downloads::{a_download_of, an_upload_of};
 use hometun_tests::browser::engines::{self, trusted_relay, LAN_PAGE, WAIT};
 use hometun_tests::browser::{firefox::FirefoxDriver, webdriver::Session, webkit::WebKitDriver};
 use hometun_tests::lab::{addr, Lab, Node};
@@ -30,32 +35,25 @@ const SIZE: u64 = 6_000_000;
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn a_six_minute_download_arrives_whole_in_an_app_tab_in_chromium() {
-    let lab = Lab::start().expect("lab");
-    let trusted = TrustedLab::start(&lab).expect("trusted relay");
-    let lan = std::net::SocketAddr::from((addr::HOST10, 80));
-    trusted.trust_app(lan).expect("the app name's certificate");
-    let page = trusted.browser().expect("Chromium");
-    let launcher = trusted.connect(&page, "long-download-laptop").expect("the launcher");
-    open_app(&page, &launcher, &format!("http://{lan}/")).expect("an app tab");
-    wait(&page, "the LAN host's page in its tab", WAIT, LAN_PAGE).expect("the app");
-    workers_as_for_a_user(&page).expect("the app's worker without DevTools");
-    a_download_of(&page, SECS, SIZE, "Chromium").unwrap();
-    let attached = attached_service_workers(&page).expect("the workers");
-    assert!(attached.is_empty(), "DevTools was attached to {attached:?} during the download: it proves nothing");
+    in_a_chromium_app_tab(a_download_of, "download");
+}
+
+#[test]
+#[ignore = "six minutes, and fails: Chromium ends a fetch event whose answer takes five minutes"]
+fn a_six_minute_upload_arrives_whole_from_an_app_tab_in_chromium() {
+    in_a_chromium_app_tab(an_upload_of, "upload");
 }
 
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn a_six_minute_download_arrives_whole_in_the_launchers_frame_in_firefox() {
-    let lab = Lab::start().expect("lab");
-    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
-    let name = engines::trusted_app_name(&lab, &relay, &root, "Firefox").expect("the app name's certificate");
-    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
-    let driver = FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
-    let page = driver.session(1200, 900).expect("a Firefox session");
-    if let Err(e) = download_in_the_frame(&page, &relay, &name, "Firefox") {
-        engines::fail(&page, "firefox-long-download", &driver.log(), e);
-    }
+    in_the_frame_in_firefox(a_download_of, "download");
+}
+
+#[test]
+#[ignore = "six minutes"]
+fn a_six_minute_upload_arrives_whole_from_the_launchers_frame_in_firefox() {
+    in_the_frame_in_firefox(an_upload_of, "upload");
 }
 
 #[test]
@@ -67,17 +65,50 @@ fn a_six_minute_download_arrives_whole_in_the_launchers_frame_in_webkit() {
     let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
     let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
     let page = driver.session(1200, 900).expect("MiniBrowser");
-    if let Err(e) = download_in_the_frame(&page, &relay, &name, "WebKit") {
+    if let Err(e) = in_the_frame(&page, &relay, &name, "WebKit", a_download_of) {
         engines::fail(&page, "webkit-long-download", &driver.log(), e);
     }
 }
 
+/// A new device in Chromium opens the LAN host's page in an app tab, whose worker runs without
+/// DevTools as a user's does, and takes `step` (a `what`) there.
+fn in_a_chromium_app_tab(step: Step, what: &str) {
+    let lab = Lab::start().expect("lab");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let lan = std::net::SocketAddr::from((addr::HOST10, 80));
+    trusted.trust_app(lan).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = trusted.connect(&page, &format!("long-{what}-laptop")).expect("the launcher");
+    open_app(&page, &launcher, &format!("http://{lan}/")).expect("an app tab");
+    wait(&page, "the LAN host's page in its tab", WAIT, LAN_PAGE).expect("the app");
+    workers_as_for_a_user(&page).expect("the app's worker without DevTools");
+    step(&page, SECS, SIZE, "Chromium").unwrap();
+    let attached = attached_service_workers(&page).expect("the workers");
+    assert!(attached.is_empty(), "DevTools was attached to {attached:?} during the {what}: it proves nothing");
+}
+
+/// [`in_the_frame`] in Firefox.
+fn in_the_frame_in_firefox(step: Step, what: &str) {
+    let lab = Lab::start().expect("lab");
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+    let name = engines::trusted_app_name(&lab, &relay, &root, "Firefox").expect("the app name's certificate");
+    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
+    let driver = FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
+    let page = driver.session(1200, 900).expect("a Firefox session");
+    if let Err(e) = in_the_frame(&page, &relay, &name, "Firefox", step) {
+        engines::fail(&page, &format!("firefox-long-{what}"), &driver.log(), e);
+    }
+}
+
 /// A new device in `engine` opens the LAN host's page (app name `name`) in the launcher's frame
-/// and downloads there.
-fn download_in_the_frame(page: &Session, relay: &Relay, name: &str, engine: &str) -> anyhow::Result<()> {
-    page.goto(&relay.invite(&format!("long-download-{}", engine.to_lowercase()), "1h", None)?.to_link())?;
+/// and takes `step` there (six minutes of it).
+fn in_the_frame(page: &Session, relay: &Relay, name: &str, engine: &str, step: Step) -> anyhow::Result<()> {
+    page.goto(&relay.invite(&format!("long-transfer-{}", engine.to_lowercase()), "1h", None)?.to_link())?;
     wait_connected(page, WAIT)?;
     engines::open_here(page, name)?;
     page.switch_to_frame(Some("#apps-viewer iframe"))?;
-    a_download_of(page, SECS, SIZE, engine)
+    step(page, SECS, SIZE, engine)
 }
+
+/// A transfer the page makes: [`a_download_of`] or [`an_upload_of`].
+type Step = fn(&Session, u64, u64, &str) -> anyhow::Result<()>;

@@ -1,6 +1,7 @@
-//! A download through an app's service worker that outlasts what browsers allow one worker
-//! event (five minutes) and an idle worker (30 seconds): the page reads the lab host's drip of
-//! known bytes and the step checks every byte, as a user's file would be checked.
+//! Transfers through an app's service worker that outlast what browsers allow one worker event
+//! (five minutes) and a worker after its last event (a minute, in Firefox): the page downloads
+//! the lab host's drip of known bytes, or uploads to a lab host that reads slowly, and the step
+//! checks every byte, as a user's file would be checked.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use serde_json::json;
 
 use super::webdriver::Session;
 use crate::content::{blob_bytes, drip_path};
+use crate::labhost::upload_pace_path;
 
 /// Starts the fetch in the app page and keeps its progress in `window.__download`.
 const START: &str = r#"
@@ -32,32 +34,71 @@ window.__download = { bytes: 0 };
 return true;
 "#;
 
+/// Uploads `arguments[1]` random bytes to `arguments[0]` and keeps the lab host's answer
+/// (`<length> <sha256> <framing>`) and the hash of what was sent in `window.__upload`.
+const UPLOAD: &str = r#"
+window.__upload = {};
+(async () => {
+  const bytes = new Uint8Array(arguments[1]);
+  for (let at = 0; at < bytes.length; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
+  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  const sha = [...hash].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const t0 = performance.now();
+  const r = await fetch(arguments[0], { method: 'POST', body: new Blob([bytes]), cache: 'no-store' });
+  window.__upload.result = { status: r.status, text: await r.text(), sent: `${bytes.length} ${sha} length\n`,
+    ms: performance.now() - t0 };
+})().catch((e) => { window.__upload.result = { error: String(e) }; });
+return true;
+"#;
+
 /// The app on the session's current page (a tab or the launcher's frame) downloads `size` bytes
 /// that the lab host spreads over `secs` seconds; they must all arrive, intact, and not early.
 pub fn a_download_of(page: &Session, secs: u64, size: u64, engine: &str) -> anyhow::Result<()> {
     page.execute(START, &[json!(drip_path(secs, size))])?;
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(secs + 120);
-    let result = loop {
-        std::thread::sleep(Duration::from_secs(15));
-        let state = page.execute("return window.__download", &[])?;
-        eprintln!("{engine}: {} s, {} bytes", started.elapsed().as_secs(), state["bytes"]);
-        if !state["result"].is_null() {
-            break state["result"].clone();
-        }
-        if Instant::now() > deadline {
-            bail!("{engine}: the download did not end within {} s: {state}", secs + 120);
-        }
-    };
+    let result = outcome(page, "__download", secs, engine)?;
     let mut bytes = vec![0u8; size as usize];
     blob_bytes(size, 0, &mut bytes);
     let whole = json!({ "status": 200, "length": size, "sha": crate::apps::sha256_hex(&bytes) });
     let got = json!({ "status": result["status"], "length": result["length"], "sha": result["sha"] });
     ensure!(got == whole, "{engine}: the {secs} s download ended with {result} instead of {whole}");
+    took_about(&result, secs, engine, "download")
+}
+
+/// The app on the session's current page uploads `size` bytes to a lab host that reads them over
+/// `secs` seconds; the host must have got every byte, and not early.
+pub fn an_upload_of(page: &Session, secs: u64, size: u64, engine: &str) -> anyhow::Result<()> {
+    page.execute(UPLOAD, &[json!(upload_pace_path(size.div_ceil(secs))), json!(size)])?;
+    let result = outcome(page, "__upload", secs, engine)?;
+    ensure!(
+        result["status"] == 200 && result["text"] == result["sent"],
+        "{engine}: the {secs} s upload ended with {result}: the host did not get what was sent"
+    );
+    took_about(&result, secs, engine, "upload")
+}
+
+/// Polls `window[global]` every 15 s until the page's step has a `result`, at most `secs` + 2 min.
+fn outcome(page: &Session, global: &str, secs: u64, engine: &str) -> anyhow::Result<serde_json::Value> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs + 120);
+    loop {
+        std::thread::sleep(Duration::from_secs(15));
+        let state = page.execute(&format!("return window.{global}"), &[])?;
+        eprintln!("{engine}: {} s, {state}", started.elapsed().as_secs());
+        if !state["result"].is_null() {
+            return Ok(state["result"].clone());
+        }
+        if Instant::now() > deadline {
+            bail!("{engine}: {global} did not end within {} s: {state}", secs + 120);
+        }
+    }
+}
+
+/// Whether the step's `result.ms` shows it took about `secs` (else it proved nothing).
+fn took_about(result: &serde_json::Value, secs: u64, engine: &str, what: &str) -> anyhow::Result<()> {
     let ms = result["ms"].as_f64().unwrap_or_default();
     ensure!(
         ms >= (secs * 900) as f64,
-        "{engine}: the download took {ms} ms, not about {secs} s: the test proves nothing"
+        "{engine}: the {what} took {ms} ms, not about {secs} s: the test proves nothing"
     );
     Ok(())
 }
