@@ -43,13 +43,10 @@ for line in sys.stdin:
         print(m["executable"]); sys.exit(0)
 sys.exit(1)' "$1"
 }
-# Waits for a test run started in the background and shows its output.
-collect_background() { # pid log
-  [ -n "$1" ] || { echo "not started: the build failed"; return 1; }
-  local rc=0
-  wait "$1" || rc=$?
+# Shows the output of a test run that ran in the background, and passes on its exit status.
+show_background() { # status log
   cat "$2"
-  return "$rc"
+  return "$1"
 }
 
 bash scripts/install.sh || { echo "install failed"; exit 1; }
@@ -84,8 +81,17 @@ if [ -n "${HOMETUN_RELAY_BIN:-}" ] && long_bin=$(test_binary long_download); the
 fi
 phase "native unit, scenario and doc tests; end-to-end in network namespaces (root)" \
   cargo test --workspace -- --test-threads=2
+# Waited for here, in this shell: `phase` runs its command in a subshell, where the run is not a
+# child to wait for.
+long_status=1
+if [ -n "$long_pid" ]; then
+  wait "$long_pid"
+  long_status=$?
+else
+  echo "not started: the build failed" >"$long_log"
+fi
 phase "six-minute downloads from a home web app in Chromium, Firefox and WebKit (run beside the above)" \
-  collect_background "$long_pid" "$long_log"
+  show_background "$long_status" "$long_log"
 # The bench's harness, so it cannot rot: one round of 1 MiB, a few echoes and tunnels, with the
 # binaries built above; it fails when a case fails and asserts no speed.
 phase "bench smoke: direct, the transport alone, native client, relay scale (figures not asserted)" \
