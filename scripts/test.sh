@@ -75,7 +75,7 @@ fi
 # beside the tests below, from the binary the build made, and are collected after them. The
 # file's six-minute uploads are left out: Chromium's fails, a known limit (docs/web-apps.md).
 long_pid=
-if [ -n "${HOMETUN_RELAY_BIN:-}" ] && long_bin=$(test_binary long_download); then
+if [ -n "${HOMETUN_RELAY_BIN:-}" ] && long_bin=$(test_binary long_transfers); then
   (cd tests && HOMETUN_LABS=3 exec "$long_bin" --ignored --test-threads=3 download) >"$long_log" 2>&1 &
   long_pid=$!
 fi

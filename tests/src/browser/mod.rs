@@ -20,12 +20,12 @@
 
 pub mod apps_page;
 pub mod bidi;
-pub mod downloads;
 pub mod engines;
 pub mod firefox;
 pub mod hooks;
 pub mod remote;
 pub mod tools;
+pub mod transfers;
 pub mod wasm;
 pub mod webdriver;
 pub mod webkit;

@@ -1,19 +1,20 @@
-//! A download from a home web app that lasts six minutes should arrive whole, in Chromium (an
-//! app tab of its own, its worker without DevTools so Chromium keeps its time limits), Firefox
-//! and WebKit (the launcher's frame): longer than the five minutes Chromium gives a service
-//! worker's event, and far longer than the minute Firefox lets a worker run after its last
-//! event. Every byte is checked, and that it took the six minutes (docs/web-apps.md, "Long
-//! downloads"). Before the worker kept itself running, beside the other end-to-end tests
-//! Chromium's body broke off with a network error at about five minutes and Firefox's ended
-//! cleanly after 60 s with a sixth of the bytes.
+//! Transfers through a home web app that last six minutes.
 //!
-//! Uploads that last six minutes (to a lab host that reads slowly, so the app's answer comes after
-//! six minutes): in Chromium this fails, as Chromium ends a fetch event whose answer has not come
-//! within five minutes (docs/web-apps.md, "Long downloads"); the Chromium scenario says what a
-//! user would expect and shows the limit, and Firefox's shows that it holds there.
+//! A download should arrive whole, in Chromium (an app tab of its own, its worker without
+//! DevTools so Chromium keeps its time limits), Firefox and WebKit (the launcher's frame): longer
+//! than the five minutes Chromium gives a service worker's event, and far longer than the minute
+//! Firefox lets a worker run after its last event. Every byte is checked, and that it took the
+//! six minutes (docs/web-apps.md, "Long downloads and uploads"). Before the worker kept itself
+//! running, beside the other end-to-end tests Chromium's body broke off with a network error at
+//! about five minutes and Firefox's ended cleanly after 60 s with a sixth of the bytes.
+//!
+//! An upload (to a lab host that reads slowly, so the app's answer comes after six minutes) fails
+//! in Chromium: Chromium ends a fetch event whose answer has not come within five minutes. The
+//! Chromium scenario says what a user would expect and shows the limit; Firefox's shows that the
+//! upload arrives there.
 //!
 //! Ignored by `cargo test` (six minutes); `scripts/test.sh` runs the downloads beside the other
-//! end-to-end tests. Alone: `HOMETUN_LABS=3 cargo test -p hometun-tests --test long_download --
+//! end-to-end tests. Alone: `HOMETUN_LABS=3 cargo test -p hometun-tests --test long_transfers --
 //! --ignored --test-threads=3 download` (or `upload`).
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
@@ -21,8 +22,8 @@
 use hometun_tests::browser::apps_page::{
     attached_service_workers, open_app, wait, wait_connected, workers_as_for_a_user, TrustedLab,
 };
-use hometun_tests::browser::downloads::{a_download_of, an_upload_of};
 use hometun_tests::browser::engines::{self, trusted_relay, LAN_PAGE, WAIT};
+use hometun_tests::browser::transfers::{a_download_of, an_upload_of};
 use hometun_tests::browser::{firefox::FirefoxDriver, webdriver::Session, webkit::WebKitDriver};
 use hometun_tests::lab::{addr, Lab, Node};
 use hometun_tests::relay::Relay;
