@@ -8,6 +8,8 @@
 //   restart); a worker asks the page that started it, over a port that page's shim gave it
 //   (`{hometun: "provider"}`, the first message, which the worker's own code never sees);
 // - WebSocket: a replacement class that speaks ws-* over a port of its own;
+// - fetch with a large body (1 MiB or more): over a port of its own too, so an upload longer than
+//   five minutes is not cut off with the worker's fetch event (Chromium's limit);
 // - document.cookie: backed by the app's cookie jar in the launcher (no real cookies exist on
 //   an app origin), kept current by the jar's "cookies" broadcasts;
 // - navigator.serviceWorker: hidden, so the app cannot install a worker of its own;
@@ -676,10 +678,144 @@
     }
   };
 
+  // ---- large uploads over a port of their own ------------------------------------------------
+  // Chromium ends a service worker's fetch event whose answer has not come within five minutes,
+  // and an upload's answer comes after its body. So `fetch` with a large body (a Blob, or bytes
+  // or text the shim made one) goes over a port of its own, as WebSockets do, and the worker
+  // never sees the request (docs/web-apps.md, "Long downloads and uploads"). The body streams
+  // with a `Content-Length`, so no size cap and no chunked body for small devices.
+  /** Smallest body that goes this way. */
+  const PORT_UPLOAD_FROM = 1 << 20;
+  /** Size of the `body` pieces, and how many may be ahead of wasm's `body-more` (1 MiB). */
+  const UPLOAD_CHUNK = 256 * 1024;
+  const UPLOAD_WINDOW = 4;
+
+  /** Whether `request` (with `body` its Blob) goes over a port: same origin, large enough. */
+  const byPort = (request, body) => body instanceof Blob && body.size >= PORT_UPLOAD_FROM
+    && new URL(request.url).origin === location.origin && !['GET', 'HEAD'].includes(request.method);
+
+  /** `request` (its body `blob`) over a port of its own: resolves with the app's answer. */
+  async function portFetch(request, blob) {
+    const port = await requestPort();
+    const url = new URL(request.url);
+    const headers = [...request.headers];
+    const names = new Set(headers.map(([name]) => name.toLowerCase()));
+    if (!names.has('referer') && /^https?:/.test(location.href)) headers.push(['referer', location.href]);
+    if (!names.has('origin')) headers.push(['origin', location.origin]);
+    if (!names.has('user-agent')) headers.push(['user-agent', navigator.userAgent]);
+    if (!names.has('accept')) headers.push(['accept', '*/*']);
+    if (!names.has('accept-language') && navigator.languages && navigator.languages.length) {
+      headers.push(['accept-language', navigator.languages.join(',')]);
+    }
+    headers.push(['content-length', String(blob.size)]);
+    const id = 1;
+    return new Promise((resolve, reject) => {
+      let credit = UPLOAD_WINDOW;
+      let wakePump = null;
+      let body = null; // the answer's stream controller once the head is there
+      let owed = 0; // `more` held back while the page has not read what came
+      let done = false;
+      const finish = () => { done = true; if (wakePump) wakePump(); port.close(); };
+      const fail = (message) => {
+        const error = new TypeError(`hometun: ${message}`);
+        if (body) body.error(error); else reject(error);
+        finish();
+      };
+      if (request.signal) {
+        request.signal.addEventListener('abort', () => {
+          if (done) return;
+          port.postMessage({ op: 'cancel', id });
+          fail('the request was aborted');
+        });
+      }
+      port.onmessage = ({ data }) => {
+        if (!data || data.id !== id) return;
+        switch (data.op) {
+          case 'body-more':
+            credit += 1;
+            if (wakePump) wakePump();
+            return;
+          case 'head': {
+            const stream = new ReadableStream({
+              start(controller) { body = controller; },
+              pull() {
+                for (; owed > 0 && !done; owed -= 1) port.postMessage({ op: 'more', id });
+              },
+              cancel() { if (!done) port.postMessage({ op: 'cancel', id }); finish(); },
+            });
+            const out = new Headers();
+            for (const [name, value] of data.headers || []) {
+              try { out.append(name, value); } catch (_) { /* a header a browser cannot carry */ }
+            }
+            resolve(new Response([101, 204, 205, 304].includes(data.status) ? null : stream,
+              { status: data.status, statusText: data.statusText || '', headers: out }));
+            return;
+          }
+          case 'chunk':
+            // The next piece is asked for once the page has read this one, as the worker does.
+            if (body) body.enqueue(new Uint8Array(data.data));
+            if (body && body.desiredSize <= 0) owed += 1;
+            else port.postMessage({ op: 'more', id });
+            return;
+          case 'end':
+            if (body) body.close();
+            finish();
+            return;
+          case 'error':
+            fail(data.message || 'the connection to the app broke');
+            return;
+          default:
+        }
+      };
+      // Browsers that know it say at once when the launcher's end went away (closed, reloaded).
+      port.addEventListener('close', () => { if (!done) fail('the hometun page was closed or reloaded'); });
+      port.postMessage({ op: 'fetch', id, method: request.method, path: url.pathname + url.search, headers,
+        body: null, streamBody: true, destination: '' });
+      (async () => {
+        const reader = blob.stream().getReader();
+        let piece = new Uint8Array(UPLOAD_CHUNK);
+        let filled = 0;
+        const send = async (bytes) => {
+          while (!done && credit <= 0) await new Promise((wake) => { wakePump = wake; });
+          wakePump = null;
+          if (done) return;
+          credit -= 1;
+          port.postMessage({ op: 'body', id, data: bytes.buffer }, [bytes.buffer]);
+        };
+        for (;;) {
+          const { done: ended, value } = await reader.read();
+          if (done) { reader.cancel().catch(() => {}); return; }
+          if (ended) break;
+          for (let at = 0; at < value.byteLength && !done;) {
+            const n = Math.min(UPLOAD_CHUNK - filled, value.byteLength - at);
+            piece.set(value.subarray(at, at + n), filled);
+            filled += n;
+            at += n;
+            if (filled === UPLOAD_CHUNK) {
+              await send(piece);
+              piece = new Uint8Array(UPLOAD_CHUNK);
+              filled = 0;
+            }
+          }
+        }
+        if (filled) await send(piece.slice(0, filled));
+        if (!done) port.postMessage({ op: 'body-end', id });
+      })().catch((error) => { if (!done) { port.postMessage({ op: 'cancel', id }); fail(`the request body failed: ${error.message}`); } });
+    });
+  }
+
   // ---- hard-coded LAN URLs -------------------------------------------------------------------
   const nativeFetch = self.fetch;
   self.fetch = function fetch(input, init) {
     init = blobInit(input, init);
+    if (init && init.body instanceof Blob && init.body.size >= PORT_UPLOAD_FROM) {
+      try {
+        const request = new Request(input instanceof Request ? input : (mapUrl(input) || input), init);
+        if (byPort(request, init.body)) return portFetch(request, init.body);
+      } catch (_) {
+        // fetch itself says what is wrong with it
+      }
+    }
     if (input instanceof Request) {
       const mapped = mapUrl(input.url);
       return nativeFetch(mapped ? new Request(mapped, input) : input, init);
