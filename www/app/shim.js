@@ -690,9 +690,9 @@
   const UPLOAD_CHUNK = 256 * 1024;
   const UPLOAD_WINDOW = 4;
 
-  /** Whether `request` (with `body` its Blob) goes over a port: same origin, large enough. */
-  const byPort = (request, body) => body instanceof Blob && body.size >= PORT_UPLOAD_FROM
-    && new URL(request.url).origin === location.origin && !['GET', 'HEAD'].includes(request.method);
+  /** Whether `request` (its body a Blob of PORT_UPLOAD_FROM or more) goes over a port. */
+  const byPort = (request) => new URL(request.url).origin === location.origin
+    && !['GET', 'HEAD'].includes(request.method);
 
   /** `request` (its body `blob`) over a port of its own: resolves with the app's answer. */
   async function portFetch(request, blob) {
@@ -811,7 +811,7 @@
     if (init && init.body instanceof Blob && init.body.size >= PORT_UPLOAD_FROM) {
       try {
         const request = new Request(input instanceof Request ? input : (mapUrl(input) || input), init);
-        if (byPort(request, init.body)) return portFetch(request, init.body);
+        if (byPort(request)) return portFetch(request, init.body);
       } catch (_) {
         // fetch itself says what is wrong with it
       }
