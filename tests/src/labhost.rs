@@ -9,7 +9,8 @@
 //!   what it received as `<length> <sha256 hex> <length|chunked>` (the body's size, hash and
 //!   framing; `/upload/slow` the same after reading nothing for 3 s, `/upload/pace/<bytes per
 //!   second>` the same after reading the body no faster than that: an upload that outlasts a
-//!   browser's limits), anything else 404. Every
+//!   browser's limits), `/upload/form` the fields of a multipart/form-data body as JSON (see
+//!   [`form_fields`]), anything else 404. Every
 //!   request body (`Content-Length` or chunked) is read, whatever the path.
 //! - TCP echo (the lab uses port 7).
 //! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
@@ -49,7 +50,7 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
     stream.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let Some(RequestHead { len: head_len, path, close, range, ws_key, is_head, body }) =
+        let Some(RequestHead { len: head_len, path, close, range, ws_key, is_head, body, content_type }) =
             read_request_head(&mut stream, &mut buf).await?
         else {
             return Ok(());
@@ -59,7 +60,8 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         }
         let mut pace = parse_upload_pace_path(&path).map(Pace::new);
-        let received = read_request_body(&mut stream, &mut buf, body, &mut pace).await?;
+        let mut form = (path == "/upload/form").then(Vec::new);
+        let received = read_request_body(&mut stream, &mut buf, body, &mut pace, form.as_mut()).await?;
         match (ws_key, path.as_str()) {
             (Some(key), "/ws/echo") => return ws_echo(stream, &key).await,
             (Some(key), "/ws/stuck") => return ws_stuck(stream, &key).await,
@@ -76,6 +78,10 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             p if p == "/upload" || p == "/upload/slow" || pace.is_some() => {
                 ("200 OK", "text/plain", Body::Bytes(received.into_bytes()))
             }
+            "/upload/form" => match form_fields(content_type.as_deref(), form.unwrap_or_default()).await {
+                Ok(fields) => ("200 OK", "application/json", Body::Bytes(fields.to_string().into_bytes())),
+                Err(e) => ("400 Bad Request", "text/plain", Body::Bytes(format!("{e:#}\n").into_bytes())),
+            },
             p => match (content::parse_drip_path(p), content::parse_blob_path(p), range.as_deref()) {
                 (Some((secs, size)), _, _) => ("200 OK", "application/octet-stream", Body::Drip { size, secs }),
                 (None, Some(size), Some(header)) => match byte_range(header, size) {
@@ -176,6 +182,8 @@ struct RequestHead {
     is_head: bool,
     /// How the request body is framed.
     body: RequestBody,
+    /// `Content-Type`, as sent.
+    content_type: Option<String>,
 }
 
 /// A request body's framing.
@@ -189,6 +197,30 @@ enum RequestBody {
 
 /// Reads the request body that follows the head (`buf` holds bytes already read) and says what
 /// arrived: `<length> <sha256 hex> <length|chunked>`.
+/// Largest body `/upload/form` takes.
+const MAX_FORM: usize = 32 << 20;
+
+/// The fields of a multipart/form-data body (parsed by `multer`) as JSON: for each, `name`,
+/// `filename` and `type` (null when absent), `length` and `sha256`, and `text` when it is not a file.
+async fn form_fields(content_type: Option<&str>, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
+    let boundary = multer::parse_boundary(content_type.context("no Content-Type")?)?;
+    let body = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes::Bytes::from(body)) });
+    let mut form = multer::Multipart::new(body, boundary);
+    let mut fields = Vec::new();
+    while let Some(field) = form.next_field().await? {
+        let name = field.name().map(str::to_owned);
+        let filename = field.file_name().map(str::to_owned);
+        let kind = field.content_type().map(ToString::to_string);
+        let data = field.bytes().await?;
+        let text = filename.is_none().then(|| String::from_utf8_lossy(&data).into_owned());
+        fields.push(serde_json::json!({
+            "name": name, "filename": filename, "type": kind, "length": data.len(),
+            "sha256": crate::apps::sha256_hex(&data), "text": text,
+        }));
+    }
+    Ok(serde_json::Value::Array(fields))
+}
+
 /// Slowest pace of a `/upload/pace/<bytes per second>` upload (a KiB a second).
 pub const MIN_UPLOAD_PACE: u64 = 1024;
 
@@ -216,13 +248,24 @@ impl Pace {
     }
 }
 
+/// Reads a request body (paced if `pace`), keeping its bytes in `keep` when given (at most
+/// [`MAX_FORM`]); returns `<length> <sha256 hex> <length|chunked>`.
 async fn read_request_body(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
     body: RequestBody,
     pace: &mut Option<Pace>,
+    mut keep: Option<&mut Vec<u8>>,
 ) -> anyhow::Result<String> {
-    let mut hash = crate::apps::sha256();
+    let mut digest = crate::apps::sha256();
+    let mut take = |bytes: &[u8]| -> anyhow::Result<()> {
+        digest.update(bytes);
+        if let Some(kept) = keep.as_deref_mut() {
+            anyhow::ensure!(kept.len() + bytes.len() <= MAX_FORM, "a form body over {MAX_FORM} bytes");
+            kept.extend_from_slice(bytes);
+        }
+        Ok(())
+    };
     let mut total = 0u64;
     match body {
         RequestBody::Length(length) => {
@@ -231,7 +274,7 @@ async fn read_request_body(
                     fill(stream, buf, pace).await.context("the body ended before its Content-Length")?;
                 }
                 let n = buf.len().min(usize::try_from(length - total).unwrap_or(usize::MAX));
-                hash.update(&buf[..n]);
+                take(&buf[..n])?;
                 buf.drain(..n);
                 total += n as u64;
             }
@@ -251,7 +294,7 @@ async fn read_request_body(
                     fill(stream, buf, pace).await.context("the body ended inside a chunk")?;
                 }
                 let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                hash.update(&buf[..n]);
+                take(&buf[..n])?;
                 buf.drain(..n);
                 left -= n as u64;
             }
@@ -260,7 +303,7 @@ async fn read_request_body(
         },
     }
     let framing = if body == RequestBody::Chunked { "chunked" } else { "length" };
-    Ok(format!("{total} {} {framing}\n", crate::apps::hex(hash.finish().as_ref())))
+    Ok(format!("{total} {} {framing}\n", crate::apps::hex(digest.finish().as_ref())))
 }
 
 /// One CRLF-terminated line (without the CRLF), at most 4 KiB.
@@ -403,7 +446,12 @@ async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow:
                 (None, Some(length)) => RequestBody::Length(length.parse().context("bad Content-Length")?),
                 (None, None) => RequestBody::Length(0),
             };
-            return Ok(Some(RequestHead { len, path, close, range, ws_key, is_head, body }));
+            let content_type = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned());
+            return Ok(Some(RequestHead { len, path, close, range, ws_key, is_head, body, content_type }));
         }
         anyhow::ensure!(buf.len() < MAX_HEAD, "request head too long");
         let mut chunk = [0u8; 4096];

@@ -8,8 +8,9 @@
 //   restart); a worker asks the page that started it, over a port that page's shim gave it
 //   (`{hometun: "provider"}`, the first message, which the worker's own code never sees);
 // - WebSocket: a replacement class that speaks ws-* over a port of its own;
-// - fetch with a large body (1 MiB or more): over a port of its own too, so an upload longer than
-//   five minutes is not cut off with the worker's fetch event (Chromium's limit);
+// - fetch and XMLHttpRequest with a large body (1 MiB or more: a file, bytes, a form with files):
+//   over a port of its own too, so an upload longer than five minutes is not cut off with the
+//   worker's fetch event (Chromium's limit), and XHR reports its upload's progress;
 // - document.cookie: backed by the app's cookie jar in the launcher (no real cookies exist on
 //   an app origin), kept current by the jar's "cookies" broadcasts;
 // - navigator.serviceWorker: hidden, so the app cannot install a worker of its own;
@@ -694,8 +695,11 @@
   const byPort = (request) => new URL(request.url).origin === location.origin
     && !['GET', 'HEAD'].includes(request.method);
 
-  /** `request` (its body `blob`) over a port of its own: resolves with the app's answer. */
-  async function portFetch(request, blob) {
+  /**
+   * `request` (its body `blob`) over a port of its own: resolves with the app's answer.
+   * `sent(bytes)`, when given, hears how much of the body wasm has taken so far.
+   */
+  async function portFetch(request, blob, sent = null) {
     const port = await requestPort();
     const url = new URL(request.url);
     const headers = [...request.headers];
@@ -709,13 +713,24 @@
     }
     headers.push(['content-length', String(blob.size)]);
     const id = 1;
+    const PING_ID = 2;
     return new Promise((resolve, reject) => {
       let credit = UPLOAD_WINDOW;
+      const pieces = []; // sizes of the pieces wasm has not taken yet
+      let taken = 0;
       let wakePump = null;
       let body = null; // the answer's stream controller once the head is there
       let owed = 0; // `more` held back while the page has not read what came
       let done = false;
-      const finish = () => { done = true; if (wakePump) wakePump(); port.close(); };
+      // A port silent a while is pinged, so a launcher gone without a `close` event is noticed.
+      let heard = Date.now();
+      const watch = setInterval(() => {
+        if (Date.now() - heard < WS_IDLE_MS) return;
+        const before = heard;
+        port.postMessage({ op: 'ping', id: PING_ID });
+        setTimeout(() => { if (!done && heard === before) fail('the hometun page does not answer (closed or reloaded?)'); }, PING_MS);
+      }, PING_MS);
+      const finish = () => { done = true; clearInterval(watch); if (wakePump) wakePump(); port.close(); };
       const fail = (message) => {
         const error = new TypeError(`hometun: ${message}`);
         if (body) body.error(error); else reject(error);
@@ -729,10 +744,13 @@
         });
       }
       port.onmessage = ({ data }) => {
+        heard = Date.now();
         if (!data || data.id !== id) return;
         switch (data.op) {
           case 'body-more':
             credit += 1;
+            taken += pieces.shift() || 0;
+            if (sent) sent(taken);
             if (wakePump) wakePump();
             return;
           case 'head': {
@@ -780,6 +798,7 @@
           wakePump = null;
           if (done) return;
           credit -= 1;
+          pieces.push(bytes.byteLength);
           port.postMessage({ op: 'body', id, data: bytes.buffer }, [bytes.buffer]);
         };
         for (;;) {
@@ -804,18 +823,393 @@
     });
   }
 
+  /** Escapes a form entry's name or file name as the HTML standard's multipart encoding does. */
+  const escapeFormName = (name) => name.replace(/\n/g, '%0A').replace(/\r/g, '%0D').replace(/"/g, '%22');
+  /** Text with every line break made CRLF, as the multipart encoding sends names and values. */
+  const crlf = (text) => text.replace(/\r\n|\r|\n/g, '\r\n');
+
+  /**
+   * `form` as the multipart/form-data body a browser would send (the HTML standard's encoding)
+   * and that body's Content-Type: one Blob whose files are parts by reference, so nothing is read
+   * or copied here.
+   */
+  function formBlob(form) {
+    const random = crypto.getRandomValues(new Uint8Array(12));
+    const boundary = `----hometunFormBoundary${[...random].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+    const parts = [];
+    for (const [name, value] of form) {
+      let head = `--${boundary}\r\nContent-Disposition: form-data; name="${escapeFormName(crlf(name))}"`;
+      if (typeof value === 'string') {
+        parts.push(`${head}\r\n\r\n`, crlf(value), '\r\n');
+      } else {
+        head += `; filename="${escapeFormName(value.name)}"\r\nContent-Type: ${value.type || 'application/octet-stream'}`;
+        parts.push(`${head}\r\n\r\n`, value, '\r\n');
+      }
+    }
+    parts.push(`--${boundary}--\r\n`);
+    return { blob: new Blob(parts), type: `multipart/form-data; boundary=${boundary}` };
+  }
+
+  /**
+   * A body that goes over a port when the request does: a Blob of PORT_UPLOAD_FROM or more (bytes
+   * made one by `asBlob`, a form made one by `formBlob`) and the Content-Type it gives when the
+   * request has none (null: none); null when the body is another kind or smaller.
+   */
+  function portBody(body) {
+    let found = null;
+    if (body instanceof Blob) found = { blob: body, type: body.type || null };
+    else if (typeof FormData !== 'undefined' && body instanceof FormData) found = formBlob(body);
+    else if (typeof body !== 'string') {
+      const blob = asBlob(body, false);
+      if (blob) found = { blob, type: null };
+    }
+    return found && found.blob.size >= PORT_UPLOAD_FROM ? found : null;
+  }
+
+  /** `fetch(input, init)` over a port when its body and request go that way, else null. */
+  function portFetchOf(input, init) {
+    if (!init || init.constructor !== Object) return null;
+    try {
+      const body = portBody(init.body);
+      if (!body) return null;
+      const request = new Request(input instanceof Request ? input : (mapUrl(input) || input), { ...init, body: body.blob });
+      if (!byPort(request)) return null;
+      if (body.type && !request.headers.has('content-type')) request.headers.set('content-type', body.type);
+      return portFetch(request, body.blob);
+    } catch (_) {
+      return null; // fetch itself says what is wrong with it
+    }
+  }
+
+  // ---- XMLHttpRequest with a large body over a port -------------------------------------------
+  // Upload pages use XMLHttpRequest for its progress events, so an XHR with a large body (what
+  // portBody takes) to the app's own origin goes over a port too. The browser's object stays the
+  // app's: its getters, methods and events answer from the exchange here instead (events through
+  // dispatchEvent, in the XHR standard's order), and everything else goes to the browser.
+  const UNSENT = 0;
+  const HEADERS_RECEIVED = 2;
+  const LOADING = 3;
+  const DONE = 4;
+  /** How often progress events may fire (the XHR standard's 50 ms). */
+  const PROGRESS_MS = 50;
+
+  /** One XHR's exchange over a port, from its `send` on. */
+  class PortXhr {
+    constructor(xhr, opened, body) {
+      this.xhr = xhr;
+      this.opened = opened; // { method, url, headers, mime }
+      this.body = body; // { blob, type }
+      this.readyState = 1;
+      this.answer = null; // the Response once its head is there
+      this.chunks = [];
+      this.received = 0;
+      this.length = 0; // the answer's Content-Length, 0 when it has none
+      this.text = '';
+      this.decoder = null;
+      this.results = new Map(); // response type → its value once done
+      this.uploading = true;
+      this.ended = false; // done, failed, aborted or replaced: nothing more fires
+      this.abortion = new AbortController();
+      this.timer = null;
+      this.lastUpload = 0;
+      this.lastDownload = 0;
+    }
+
+    start() {
+      const { xhr, opened, body } = this;
+      const headers = new Headers();
+      for (const [name, value] of opened.headers) {
+        try { headers.append(name, value); } catch (_) { /* checked by the browser's setRequestHeader */ }
+      }
+      if (body.type && !headers.has('content-type')) headers.set('content-type', body.type);
+      const total = body.blob.size;
+      this.fire(xhr, 'loadstart', 0, 0, false);
+      this.fire(xhr.upload, 'loadstart', 0, total, true);
+      if (xhr.timeout > 0) this.timer = setTimeout(() => this.fail('timeout'), xhr.timeout);
+      Promise.resolve()
+        .then(() => new Request(opened.url, { method: opened.method, headers, signal: this.abortion.signal }))
+        .then((request) => portFetch(request, body.blob, (taken) => this.uploaded(taken)))
+        .then((answer) => this.head(answer))
+        .catch(() => this.fail('error'));
+    }
+
+    uploaded(taken) {
+      if (this.ended || !this.uploading) return;
+      const total = this.body.blob.size;
+      const now = performance.now();
+      if (taken < total && now - this.lastUpload < PROGRESS_MS) return;
+      this.lastUpload = now;
+      this.fire(this.xhr.upload, 'progress', taken, total, true);
+      if (taken >= total) this.uploadEnded('load');
+    }
+
+    uploadEnded(type) {
+      if (!this.uploading) return;
+      this.uploading = false;
+      const whole = type === 'load'; // else the standard's (0, 0)
+      const loaded = whole ? this.body.blob.size : 0;
+      this.fire(this.xhr.upload, type, loaded, loaded, whole);
+      this.fire(this.xhr.upload, 'loadend', loaded, loaded, whole);
+    }
+
+    async head(answer) {
+      if (this.ended) return;
+      if (this.uploading) this.uploaded(this.body.blob.size);
+      this.answer = answer;
+      this.length = Number(answer.headers.get('content-length')) || 0;
+      this.decoder = this.textDecoder();
+      this.state(HEADERS_RECEIVED);
+      if (this.ended || !answer.body) return this.done();
+      const reader = answer.body.getReader();
+      for (;;) {
+        let step;
+        try {
+          step = await reader.read();
+        } catch (_) {
+          return this.fail('error');
+        }
+        if (this.ended) { reader.cancel().catch(() => {}); return undefined; }
+        if (step.done) return this.done();
+        this.chunks.push(step.value);
+        this.received += step.value.byteLength;
+        this.text += this.decoder.decode(step.value, { stream: true });
+        const now = performance.now();
+        if (now - this.lastDownload >= PROGRESS_MS) {
+          this.lastDownload = now;
+          this.state(LOADING);
+          if (!this.ended) this.fire(this.xhr, 'progress', this.received, this.length, this.length > 0);
+        }
+      }
+    }
+
+    done() {
+      if (this.ended) return;
+      this.fire(this.xhr, 'progress', this.received, this.length, this.length > 0);
+      this.finish();
+      this.state(DONE);
+      this.fire(this.xhr, 'load', this.received, this.length, this.length > 0);
+      this.fire(this.xhr, 'loadend', this.received, this.length, this.length > 0);
+    }
+
+    /** Ends with `type` (error, timeout, abort): the XHR standard's request error steps. */
+    fail(type) {
+      if (this.ended) return;
+      this.finish();
+      this.abortion.abort();
+      this.answer = null;
+      this.chunks = [];
+      this.text = '';
+      this.readyState = DONE;
+      this.fire(this.xhr, 'readystatechange');
+      this.uploadEnded(type);
+      this.fire(this.xhr, type, 0, 0, false);
+      this.fire(this.xhr, 'loadend', 0, 0, false);
+    }
+
+    /** xhr.abort(): the request error steps if it is still running, then UNSENT. */
+    abort() {
+      if (!this.ended) this.fail('abort');
+      this.readyState = UNSENT;
+    }
+
+    /** Another open() on the same object: stops quietly. */
+    drop() {
+      this.finish();
+      this.abortion.abort();
+    }
+
+    finish() {
+      this.ended = true;
+      clearTimeout(this.timer);
+    }
+
+    state(readyState) {
+      if (readyState === LOADING && this.readyState !== HEADERS_RECEIVED && this.readyState !== LOADING) return;
+      this.readyState = readyState;
+      this.fire(this.xhr, 'readystatechange');
+    }
+
+    fire(target, type, loaded, total, lengthComputable) {
+      const event = loaded === undefined ? new Event(type) : new ProgressEvent(type, { loaded, total, lengthComputable });
+      target.dispatchEvent(event);
+    }
+
+    mime() {
+      return this.opened.mime || (this.answer && this.answer.headers.get('content-type')) || '';
+    }
+
+    textDecoder() {
+      const charset = /;\s*charset=\"?([^\";]+)/i.exec(this.mime());
+      try {
+        return new TextDecoder(charset ? charset[1].trim() : 'utf-8');
+      } catch (_) {
+        return new TextDecoder('utf-8');
+      }
+    }
+
+    get status() { return this.answer && this.readyState >= HEADERS_RECEIVED ? this.answer.status : 0; }
+
+    get statusText() { return this.answer && this.readyState >= HEADERS_RECEIVED ? this.answer.statusText : ''; }
+
+    get responseURL() { return this.answer ? this.opened.url : ''; }
+
+    responseText() {
+      if (this.readyState < LOADING || !this.answer) return '';
+      return this.readyState === DONE ? this.finalText() : this.text;
+    }
+
+    finalText() {
+      if (!this.results.has('text')) this.results.set('text', this.text + this.decoder.decode());
+      return this.results.get('text');
+    }
+
+    response(type) {
+      if (type === '' || type === 'text') return this.responseText();
+      if (this.readyState !== DONE || !this.answer) return null;
+      if (!this.results.has(type)) {
+        const blob = new Blob(this.chunks, { type: this.mime() });
+        const bytes = () => {
+          const out = new Uint8Array(this.received);
+          let at = 0;
+          for (const chunk of this.chunks) { out.set(chunk, at); at += chunk.byteLength; }
+          return out.buffer;
+        };
+        let value = null;
+        if (type === 'blob') value = blob;
+        else if (type === 'arraybuffer') value = bytes();
+        else if (type === 'json') {
+          try { value = JSON.parse(new TextDecoder().decode(bytes())); } catch (_) { value = null; }
+        } else if (type === 'document' && self.DOMParser) {
+          const kind = this.mime().split(';')[0].trim().toLowerCase();
+          if (kind === 'text/html' || kind.endsWith('xml')) {
+            try { value = new DOMParser().parseFromString(this.finalText(), kind === 'text/html' ? 'text/html' : 'application/xml'); } catch (_) { value = null; }
+          }
+        }
+        this.results.set(type, value);
+      }
+      return this.results.get(type);
+    }
+
+    headers() {
+      return this.answer && this.readyState >= HEADERS_RECEIVED ? this.answer.headers : null;
+    }
+  }
+
+  /** Puts the large-body path into XMLHttpRequest (and hard-coded LAN URLs into its open). */
+  function shimXhr() {
+    const proto = XMLHttpRequest.prototype;
+    const native = {
+      open: proto.open, send: proto.send, setRequestHeader: proto.setRequestHeader, abort: proto.abort,
+      getResponseHeader: proto.getResponseHeader, getAllResponseHeaders: proto.getAllResponseHeaders,
+      overrideMimeType: proto.overrideMimeType,
+    };
+    const opened = new WeakMap(); // xhr → { method, url, async, headers, mime, sent } since its open()
+    const byPortNow = new WeakMap(); // xhr → its PortXhr since a send() that went over a port
+    const invalid = (what) => new DOMException(`${what}: the object's state must be OPENED`, 'InvalidStateError');
+
+    proto.open = function open(method, url, async = true, ...rest) {
+      const mapped = mapUrl(url) || url;
+      // The browser's open() checks its arguments first, and fires readystatechange (1), which
+      // must see its state, not the exchange it replaces.
+      const running = byPortNow.get(this);
+      byPortNow.delete(this);
+      try {
+        native.open.call(this, method, mapped, async, ...rest);
+      } catch (error) {
+        if (running) byPortNow.set(this, running);
+        throw error;
+      }
+      if (running) running.drop();
+      opened.set(this, { method: String(method).toUpperCase(), url: new URL(mapped, base()).href, async: !!async, headers: [], mime: null, sent: false });
+    };
+    proto.setRequestHeader = function setRequestHeader(name, value) {
+      if (byPortNow.has(this)) throw invalid('setRequestHeader');
+      native.setRequestHeader.call(this, name, value);
+      const o = opened.get(this);
+      if (o) o.headers.push([String(name), String(value)]);
+    };
+    proto.overrideMimeType = function overrideMimeType(mime) {
+      const running = byPortNow.get(this);
+      if (running && running.readyState >= LOADING) throw new DOMException('overrideMimeType: the response is loading', 'InvalidStateError');
+      native.overrideMimeType.call(this, mime);
+      const o = opened.get(this);
+      if (o) o.mime = String(mime);
+    };
+    proto.send = function send(body) {
+      if (byPortNow.has(this)) throw invalid('send');
+      const o = opened.get(this);
+      const large = o && o.async && !o.sent && native.readyState.call(this) === 1 && portBody(body);
+      if (large && new URL(o.url).origin === location.origin && !['GET', 'HEAD'].includes(o.method)) {
+        const running = new PortXhr(this, o, large);
+        byPortNow.set(this, running);
+        running.start();
+        return undefined;
+      }
+      if (o) o.sent = true;
+      // Text stays: XHR rewrites the charset of a text body's Content-Type, not a Blob's.
+      return native.send.call(this, asBlob(body, false) || body);
+    };
+    proto.abort = function abort() {
+      const running = byPortNow.get(this);
+      if (!running) return native.abort.call(this);
+      running.abort();
+      return undefined;
+    };
+    proto.getResponseHeader = function getResponseHeader(name) {
+      const running = byPortNow.get(this);
+      if (!running) return native.getResponseHeader.call(this, name);
+      const headers = running.headers();
+      return headers ? headers.get(name) : null;
+    };
+    proto.getAllResponseHeaders = function getAllResponseHeaders() {
+      const running = byPortNow.get(this);
+      if (!running) return native.getAllResponseHeaders.call(this);
+      const headers = running.headers();
+      return headers ? [...headers].map(([name, value]) => `${name}: ${value}\r\n`).join('') : '';
+    };
+
+    /** Replaces getter `name` by `get(running)` for objects whose send went over a port. */
+    const answerFromPort = (name, get) => {
+      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+      if (!descriptor) return undefined; // responseXML: not in workers
+      Object.defineProperty(proto, name, {
+        ...descriptor,
+        get() {
+          const running = byPortNow.get(this);
+          return running ? get(running, this) : descriptor.get.call(this);
+        },
+      });
+      return descriptor.get;
+    };
+    native.readyState = answerFromPort('readyState', (r) => r.readyState);
+    answerFromPort('status', (r) => r.status);
+    answerFromPort('statusText', (r) => r.statusText);
+    answerFromPort('responseURL', (r) => r.responseURL);
+    answerFromPort('responseText', (r, xhr) => {
+      if (!['', 'text'].includes(xhr.responseType)) {
+        throw new DOMException('responseText: the response type must be "" or "text"', 'InvalidStateError');
+      }
+      return r.responseText();
+    });
+    answerFromPort('response', (r, xhr) => r.response(xhr.responseType));
+    answerFromPort('responseXML', (r, xhr) => (['', 'document'].includes(xhr.responseType) ? r.response('document') : null));
+    const responseType = Object.getOwnPropertyDescriptor(proto, 'responseType');
+    Object.defineProperty(proto, 'responseType', {
+      ...responseType,
+      set(type) {
+        const running = byPortNow.get(this);
+        if (running && running.readyState >= LOADING) throw new DOMException('responseType: the response is loading', 'InvalidStateError');
+        responseType.set.call(this, type);
+      },
+    });
+  }
+
   // ---- hard-coded LAN URLs -------------------------------------------------------------------
   const nativeFetch = self.fetch;
   self.fetch = function fetch(input, init) {
     init = blobInit(input, init);
-    if (init && init.body instanceof Blob && init.body.size >= PORT_UPLOAD_FROM) {
-      try {
-        const request = new Request(input instanceof Request ? input : (mapUrl(input) || input), init);
-        if (byPort(request)) return portFetch(request, init.body);
-      } catch (_) {
-        // fetch itself says what is wrong with it
-      }
-    }
+    const byItsPort = portFetchOf(input, init);
+    if (byItsPort) return byItsPort;
     if (input instanceof Request) {
       const mapped = mapUrl(input.url);
       return nativeFetch(mapped ? new Request(mapped, input) : input, init);
@@ -823,17 +1217,7 @@
     return nativeFetch(mapUrl(input) || input, init);
   };
 
-  if (self.XMLHttpRequest) {
-    const nativeXhrOpen = XMLHttpRequest.prototype.open;
-    XMLHttpRequest.prototype.open = function open(method, url, ...rest) {
-      return nativeXhrOpen.call(this, method, mapUrl(url) || url, ...rest);
-    };
-    // Text stays: XHR rewrites the charset of a text body's Content-Type, not a Blob's.
-    const nativeXhrSend = XMLHttpRequest.prototype.send;
-    XMLHttpRequest.prototype.send = function send(body) {
-      return nativeXhrSend.call(this, asBlob(body, false) || body);
-    };
-  }
+  if (self.XMLHttpRequest) shimXhr();
 
   if (self.EventSource) {
     const NativeEventSource = self.EventSource;

@@ -34,17 +34,28 @@ window.__download = { bytes: 0 };
 return true;
 "#;
 
-/// Uploads `arguments[1]` random bytes to `arguments[0]` and keeps the lab host's answer
-/// (`<length> <sha256> <framing>`) and the hash of what was sent in `window.__upload`.
+/// Uploads `arguments[1]` random bytes to `arguments[0]` with `fetch`, or with XHR when
+/// `arguments[2]` (as upload pages do, counting its upload progress in `window.__upload.sent`),
+/// and keeps the lab host's answer (`<length> <sha256> <framing>`) and the hash of what was sent
+/// in `window.__upload`.
 const UPLOAD: &str = r#"
-window.__upload = {};
+window.__upload = { sent: 0 };
+const xhr = (url, body) => new Promise((resolve, reject) => {
+  const r = new XMLHttpRequest();
+  r.open('POST', url);
+  r.upload.onprogress = (e) => { window.__upload.sent = e.loaded; };
+  r.onload = () => resolve({ status: r.status, text: async () => r.responseText });
+  r.onerror = () => reject(new Error('the XHR failed'));
+  r.send(body);
+});
 (async () => {
   const bytes = new Uint8Array(arguments[1]);
   for (let at = 0; at < bytes.length; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
   const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   const sha = [...hash].map((b) => b.toString(16).padStart(2, '0')).join('');
   const t0 = performance.now();
-  const r = await fetch(arguments[0], { method: 'POST', body: new Blob([bytes]), cache: 'no-store' });
+  const r = arguments[2] ? await xhr(arguments[0], new Blob([bytes]))
+    : await fetch(arguments[0], { method: 'POST', body: new Blob([bytes]), cache: 'no-store' });
   window.__upload.result = { status: r.status, text: await r.text(), sent: `${bytes.length} ${sha} length\n`,
     ms: performance.now() - t0 };
 })().catch((e) => { window.__upload.result = { error: String(e) }; });
@@ -64,10 +75,19 @@ pub fn a_download_of(page: &Session, secs: u64, size: u64, engine: &str) -> anyh
     took_about(&result, secs, engine, "download")
 }
 
-/// The app on the session's current page uploads `size` bytes to a lab host that reads them over
-/// `secs` seconds; the host must have got every byte, and not early.
+/// The app on the session's current page uploads `size` bytes with `fetch` to a lab host that
+/// reads them over `secs` seconds; the host must have got every byte, and not early.
 pub fn an_upload_of(page: &Session, secs: u64, size: u64, engine: &str) -> anyhow::Result<()> {
-    page.execute(UPLOAD, &[json!(upload_pace_path(size.div_ceil(secs))), json!(size)])?;
+    upload(page, secs, size, engine, false)
+}
+
+/// [`an_upload_of`] with `XMLHttpRequest`, as upload pages send files.
+pub fn an_xhr_upload_of(page: &Session, secs: u64, size: u64, engine: &str) -> anyhow::Result<()> {
+    upload(page, secs, size, engine, true)
+}
+
+fn upload(page: &Session, secs: u64, size: u64, engine: &str, xhr: bool) -> anyhow::Result<()> {
+    page.execute(UPLOAD, &[json!(upload_pace_path(size.div_ceil(secs))), json!(size), json!(xhr)])?;
     let result = outcome(page, "__upload", secs, engine)?;
     ensure!(
         result["status"] == 200 && result["text"] == result["sent"],
