@@ -8,9 +8,10 @@
 //   restart); a worker asks the page that started it, over a port that page's shim gave it
 //   (`{hometun: "provider"}`, the first message, which the worker's own code never sees);
 // - WebSocket: a replacement class that speaks ws-* over a port of its own;
-// - fetch and XMLHttpRequest with a large body (1 MiB or more: a file, bytes, a form with files):
-//   over a port of its own too, so an upload longer than five minutes is not cut off with the
-//   worker's fetch event (Chromium's limit), and XHR reports its upload's progress;
+// - fetch with a large body (1 MiB or more: a file, bytes, a form with files), and
+//   XMLHttpRequest with one of 64 KiB or more: over a port of its own too, so an upload longer
+//   than five minutes is not cut off with the worker's fetch event (Chromium's limit), and XHR
+//   reports its upload's progress;
 // - document.cookie: backed by the app's cookie jar in the launcher (no real cookies exist on
 //   an app origin), kept current by the jar's "cookies" broadcasts;
 // - navigator.serviceWorker: hidden, so the app cannot install a worker of its own;
@@ -685,8 +686,14 @@
   // or text the shim made one) goes over a port of its own, as WebSockets do, and the worker
   // never sees the request (docs/web-apps.md, "Long downloads and uploads"). The body streams
   // with a `Content-Length`, so no size cap and no chunked body for small devices.
-  /** Smallest body that goes this way. */
+  /** Smallest `fetch` body that goes this way. */
   const PORT_UPLOAD_FROM = 1 << 20;
+  /**
+   * Smallest XMLHttpRequest body that goes this way: Chromium's own XHR reports no upload
+   * progress for a request its service worker takes, so from a size whose progress a user may
+   * watch on a slow uplink, XHR takes the port.
+   */
+  const XHR_PORT_FROM = 64 * 1024;
   /** Size of the `body` pieces, and how many may be ahead of wasm's `body-more` (1 MiB). */
   const UPLOAD_CHUNK = 256 * 1024;
   const UPLOAD_WINDOW = 4;
@@ -851,26 +858,25 @@
   }
 
   /**
-   * A body that goes over a port when the request does: a Blob of PORT_UPLOAD_FROM or more (bytes
-   * made one by `asBlob`, a form made one by `formBlob`) and the Content-Type it gives when the
-   * request has none (null: none); null when the body is another kind or smaller.
+   * A body that goes over a port when the request does: a Blob of `from` bytes or more (bytes
+   * made one, a form made one by `formBlob`) and the Content-Type it gives when the request has
+   * none (null: none); null when the body is another kind or smaller.
    */
-  function portBody(body) {
+  function portBody(body, from) {
     let found = null;
     if (body instanceof Blob) found = { blob: body, type: body.type || null };
     else if (typeof FormData !== 'undefined' && body instanceof FormData) found = formBlob(body);
-    else if (typeof body !== 'string') {
-      const blob = asBlob(body, false);
-      if (blob) found = { blob, type: null };
+    else if ((body instanceof ArrayBuffer || ArrayBuffer.isView(body)) && body.byteLength >= from) {
+      found = { blob: new Blob([body]), type: null };
     }
-    return found && found.blob.size >= PORT_UPLOAD_FROM ? found : null;
+    return found && found.blob.size >= from ? found : null;
   }
 
   /** `fetch(input, init)` over a port when its body and request go that way, else null. */
   function portFetchOf(input, init) {
     if (!init || init.constructor !== Object) return null;
     try {
-      const body = portBody(init.body);
+      const body = portBody(init.body, PORT_UPLOAD_FROM);
       if (!body) return null;
       const request = new Request(input instanceof Request ? input : (mapUrl(input) || input), { ...init, body: body.blob });
       if (!byPort(request)) return null;
@@ -1138,8 +1144,10 @@
     proto.send = function send(body) {
       if (byPortNow.has(this)) throw invalid('send');
       const o = opened.get(this);
-      const large = o && o.async && !o.sent && native.readyState.call(this) === 1 && portBody(body);
-      if (large && new URL(o.url).origin === location.origin && !['GET', 'HEAD'].includes(o.method)) {
+      const large = o && o.async && !o.sent && native.readyState.call(this) === 1
+        && new URL(o.url).origin === location.origin && !['GET', 'HEAD'].includes(o.method)
+        && portBody(body, XHR_PORT_FROM);
+      if (large) {
         const running = new PortXhr(this, o, large);
         byPortNow.set(this, running);
         running.start();
