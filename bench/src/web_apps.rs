@@ -16,8 +16,9 @@
 //!   worker: what the worker path costs on top), and directly; timed in the page, SHA-256
 //!   checked, the median of `--fetches` each.
 //! - 64 MiB up: `PUT` of 64 MiB made in the page to the same nginx (WebDAV, as a NAS takes a
-//!   file), the same three ways; timed in the page until the answer, the stored file's SHA-256
-//!   checked against the page's.
+//!   file), the same three ways (from the app tab the shim sends so large a body over a port of
+//!   the page's own, not through the service worker); timed in the page until the answer, the
+//!   stored file's SHA-256 checked against the page's.
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
@@ -97,7 +98,7 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
         profiles.push(profiled(
             &page,
             &launcher,
-            "64 MiB PUT through the service worker (the app tab's fetch)",
+            "64 MiB PUT from the app tab (its fetch, over the page's own port)",
             || {
                 page.switch_to(&app)?;
                 put_big(&page, "fetch", "", &nginx)?;
@@ -163,7 +164,7 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
         rate(direct_big)
     );
     println!(
-        "| 64 MiB upload, PUT (median of {}) | {} | {} | {} |",
+        "| 64 MiB upload, PUT (median of {}; the app tab's over its own port) | {} | {} | {} |",
         options.fetches,
         rate(tunnel_up),
         rate(launcher_up),

@@ -20,14 +20,11 @@
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
-use hometun_tests::browser::apps_page::{
-    attached_service_workers, open_app, wait, wait_connected, workers_as_for_a_user, TrustedLab,
-};
-use hometun_tests::browser::engines::{self, trusted_relay, LAN_PAGE, WAIT};
+use hometun_tests::browser::apps_page::{attached_service_workers, open_app, wait, workers_as_for_a_user, TrustedLab};
+use hometun_tests::browser::engines::{in_the_launchers_frame, FrameEngine, LAN_PAGE, WAIT};
 use hometun_tests::browser::transfers::{a_download_of, an_upload_of, an_xhr_upload_of};
-use hometun_tests::browser::{firefox::FirefoxDriver, webdriver::Session, webkit::WebKitDriver};
-use hometun_tests::lab::{addr, Lab, Node};
-use hometun_tests::relay::Relay;
+use hometun_tests::browser::webdriver::Session;
+use hometun_tests::lab::{addr, Lab};
 
 /// Longer than the five minutes of a worker's event, by a minute.
 const SECS: u64 = 360;
@@ -49,27 +46,19 @@ fn a_six_minute_xhr_upload_arrives_whole_from_an_app_tab_in_chromium() {
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn a_six_minute_download_arrives_whole_in_the_launchers_frame_in_firefox() {
-    in_the_frame_in_firefox(a_download_of, "download");
+    in_the_frame(FrameEngine::Firefox, a_download_of, "download");
 }
 
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn a_six_minute_upload_arrives_whole_from_the_launchers_frame_in_firefox() {
-    in_the_frame_in_firefox(an_upload_of, "upload");
+    in_the_frame(FrameEngine::Firefox, an_upload_of, "upload");
 }
 
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn a_six_minute_download_arrives_whole_in_the_launchers_frame_in_webkit() {
-    let lab = Lab::start().expect("lab");
-    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
-    let name = engines::trusted_app_name(&lab, &relay, &root, "WebKit").expect("the app name's certificate");
-    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
-    let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
-    let page = driver.session(1200, 900).expect("MiniBrowser");
-    if let Err(e) = in_the_frame(&page, &relay, &name, "WebKit", a_download_of) {
-        engines::fail(&page, "webkit-long-download", &driver.log(), e);
-    }
+    in_the_frame(FrameEngine::WebKit, a_download_of, "download");
 }
 
 /// A new device in Chromium opens the LAN host's page in an app tab, whose worker runs without
@@ -89,27 +78,10 @@ fn in_a_chromium_app_tab(step: Step, what: &str) {
     assert!(attached.is_empty(), "DevTools was attached to {attached:?} during the {what}: it proves nothing");
 }
 
-/// [`in_the_frame`] in Firefox.
-fn in_the_frame_in_firefox(step: Step, what: &str) {
-    let lab = Lab::start().expect("lab");
-    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
-    let name = engines::trusted_app_name(&lab, &relay, &root, "Firefox").expect("the app name's certificate");
-    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
-    let driver = FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
-    let page = driver.session(1200, 900).expect("a Firefox session");
-    if let Err(e) = in_the_frame(&page, &relay, &name, "Firefox", step) {
-        engines::fail(&page, &format!("firefox-long-{what}"), &driver.log(), e);
-    }
-}
-
-/// A new device in `engine` opens the LAN host's page (app name `name`) in the launcher's frame
-/// and takes `step` there (six minutes of it).
-fn in_the_frame(page: &Session, relay: &Relay, name: &str, engine: &str, step: Step) -> anyhow::Result<()> {
-    page.goto(&relay.invite(&format!("long-transfer-{}", engine.to_lowercase()), "1h", None)?.to_link())?;
-    wait_connected(page, WAIT)?;
-    engines::open_here(page, name)?;
-    page.switch_to_frame(Some("#apps-viewer iframe"))?;
-    step(page, SECS, SIZE, engine)
+/// A new device in `engine` opens the LAN host's page in the launcher's frame and takes `step`
+/// (a `what`) there.
+fn in_the_frame(engine: FrameEngine, step: Step, what: &str) {
+    in_the_launchers_frame(engine, &format!("long-{what}"), |page| step(page, SECS, SIZE, engine.name()));
 }
 
 /// A transfer the page makes: [`a_download_of`], [`an_upload_of`] or [`an_xhr_upload_of`].

@@ -11,11 +11,10 @@
 use std::net::SocketAddr;
 
 use anyhow::{ensure, Context};
-use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
-use hometun_tests::browser::engines::{self, trusted_relay, LAN_PAGE, WAIT};
-use hometun_tests::browser::{firefox::FirefoxDriver, webdriver::Session, webkit::WebKitDriver};
-use hometun_tests::lab::{addr, Lab, Node};
-use hometun_tests::relay::Relay;
+use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
+use hometun_tests::browser::engines::{in_the_launchers_frame, FrameEngine, LAN_PAGE, WAIT};
+use hometun_tests::browser::webdriver::Session;
+use hometun_tests::lab::{addr, Lab};
 use serde_json::{json, Value};
 
 /// Helpers every script below starts with: random bytes, their SHA-256, and an XHR whose events
@@ -135,39 +134,13 @@ fn an_upload_pages_large_xhr_and_form_uploads_arrive_as_sent_with_the_browsers_e
 /// The same in the launcher's frame in Firefox.
 #[test]
 fn an_upload_pages_large_xhr_and_form_uploads_arrive_as_sent_with_the_browsers_events_in_firefox() {
-    let lab = Lab::start().expect("lab");
-    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
-    let name = engines::trusted_app_name(&lab, &relay, &root, "Firefox").expect("the app name's certificate");
-    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
-    let driver = FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
-    let page = driver.session(1200, 900).expect("a Firefox session");
-    if let Err(e) = in_the_frame(&page, &relay, &name, "firefox") {
-        engines::fail(&page, "firefox-uploads", &driver.log(), e);
-    }
+    in_the_launchers_frame(FrameEngine::Firefox, "uploads", upload_as_upload_pages_do);
 }
 
 /// The same in the launcher's frame in WebKit.
 #[test]
 fn an_upload_pages_large_xhr_and_form_uploads_arrive_as_sent_with_the_browsers_events_in_webkit() {
-    let lab = Lab::start().expect("lab");
-    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
-    let name = engines::trusted_app_name(&lab, &relay, &root, "WebKit").expect("the app name's certificate");
-    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
-    let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
-    let page = driver.session(1200, 900).expect("MiniBrowser");
-    if let Err(e) = in_the_frame(&page, &relay, &name, "webkit") {
-        engines::fail(&page, "webkit-uploads", &driver.log(), e);
-    }
-}
-
-/// A new device (`engine`) opens the LAN host's page (app name `name`) in the launcher's frame
-/// and uploads there.
-fn in_the_frame(page: &Session<'_>, relay: &Relay, name: &str, engine: &str) -> anyhow::Result<()> {
-    page.goto(&relay.invite(&format!("uploads-{engine}"), "1h", None)?.to_link())?;
-    wait_connected(page, WAIT)?;
-    engines::open_here(page, name)?;
-    page.switch_to_frame(Some("#apps-viewer iframe"))?;
-    upload_as_upload_pages_do(page)
+    in_the_launchers_frame(FrameEngine::WebKit, "uploads", upload_as_upload_pages_do);
 }
 
 /// The app on the session's current page sends a 3 MiB file with `XMLHttpRequest`: the host

@@ -13,7 +13,7 @@ use super::apps_page::wait_connected;
 use super::webdriver::Session;
 use super::{remote, tools};
 use crate::apps::sshd::{self, Sshd};
-use crate::lab::{addr, Lab};
+use crate::lab::{addr, Lab, Node};
 use crate::relay::{AcmeOptions, Relay, RelayOptions};
 
 /// These engines on a busy 2-core machine (CI's debug builds, another test beside them) can take
@@ -204,4 +204,57 @@ pub fn open_here(page: &Session, name: &str) -> anyhow::Result<()> {
     ensure!(got == intact_blob(), "the framed app's fetch of /blob/100000: {got}");
     page.switch_to_frame(None)?;
     page.execute("document.getElementById('apps-viewer').scrollIntoView()", &[]).map(|_| ())
+}
+
+/// A browser that opens home web apps in the launcher's frame.
+#[derive(Clone, Copy, Debug)]
+pub enum FrameEngine {
+    /// Firefox ([`FirefoxDriver`](super::firefox::FirefoxDriver)).
+    Firefox,
+    /// WebKit ([`WebKitDriver`](super::webkit::WebKitDriver)).
+    WebKit,
+}
+
+impl FrameEngine {
+    /// The engine's name in messages ("WebKit").
+    pub fn name(self) -> &'static str {
+        match self {
+            FrameEngine::Firefox => "Firefox",
+            FrameEngine::WebKit => "WebKit",
+        }
+    }
+}
+
+/// A new device in `engine`, in a lab of its own with a relay that has a trusted certificate,
+/// opens the LAN host's page in the launcher's frame ([`open_here`]) and takes `step` in that
+/// frame; a failure panics through [`fail`] (`what` names the device and the screenshot).
+pub fn in_the_launchers_frame(engine: FrameEngine, what: &str, step: impl FnOnce(&Session) -> anyhow::Result<()>) {
+    let lab = Lab::start().expect("lab");
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+    let name = trusted_app_name(&lab, &relay, &root, engine.name()).expect("the app name's certificate");
+    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
+    let label = format!("{}-{what}", engine.name().to_lowercase());
+    let run = |page: &Session| -> anyhow::Result<()> {
+        page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
+        wait_connected(page, WAIT)?;
+        open_here(page, &name)?;
+        page.switch_to_frame(Some("#apps-viewer iframe"))?;
+        step(page)
+    };
+    match engine {
+        FrameEngine::Firefox => {
+            let driver = super::firefox::FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
+            let page = driver.session(1200, 900).expect("a Firefox session");
+            if let Err(e) = run(&page) {
+                fail(&page, &label, &driver.log(), e);
+            }
+        }
+        FrameEngine::WebKit => {
+            let driver = super::webkit::WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
+            let page = driver.session(1200, 900).expect("MiniBrowser");
+            if let Err(e) = run(&page) {
+                fail(&page, &label, &driver.log(), e);
+            }
+        }
+    }
 }
