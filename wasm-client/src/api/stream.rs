@@ -50,7 +50,7 @@ pub(super) fn readable(source: Source) -> Result<ReadableStream, JsValue> {
                 };
                 match source.next().await {
                     Ok(Some(chunk)) => {
-                        controller.enqueue_with_chunk(&js_sys::Uint8Array::from(chunk.as_slice()))?;
+                        controller.enqueue_with_chunk(&crate::web::spare::chunk(&chunk))?;
                         if !cancelled.get() {
                             cell.borrow_mut().get_or_insert(source);
                         }

@@ -63,7 +63,7 @@ impl TcpConnection {
         let stream = self.stream.clone();
         future_to_promise(async move {
             Ok(match stream.read().await? {
-                Some(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+                Some(bytes) => crate::web::spare::chunk(&bytes).into(),
                 None => JsValue::NULL,
             })
         })

@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod socket;
+pub mod spare;
 pub mod store;
 pub mod timer;
 pub mod tls;

@@ -47,7 +47,9 @@ impl Socket {
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             // Text messages are not part of the protocol; they are dropped.
             if let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() {
-                (handler.borrow_mut())(SocketEvent::Message(js_sys::Uint8Array::new(&buffer).to_vec()));
+                let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                super::spare::offer(buffer);
+                (handler.borrow_mut())(SocketEvent::Message(bytes));
             }
         });
         let handler = on_event;
