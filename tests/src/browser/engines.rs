@@ -219,8 +219,8 @@ impl FrameEngine {
     /// The engine's name in messages ("WebKit").
     pub fn name(self) -> &'static str {
         match self {
-            FrameEngine::Firefox => "Firefox",
-            FrameEngine::WebKit => "WebKit",
+            Self::Firefox => "Firefox",
+            Self::WebKit => "WebKit",
         }
     }
 }
