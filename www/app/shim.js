@@ -698,9 +698,15 @@
   const UPLOAD_CHUNK = 256 * 1024;
   const UPLOAD_WINDOW = 4;
 
-  /** Whether `request` (its body a Blob of PORT_UPLOAD_FROM or more) goes over a port. */
-  const byPort = (request) => new URL(request.url).origin === location.origin
-    && !['GET', 'HEAD'].includes(request.method);
+  /**
+   * Whether a request to `url` with `method` (and a large body) goes over a port: one to the
+   * app's own origin (not a blob: or data: URL, not hometun's own files) that carries a body.
+   */
+  const byPort = (url, method) => {
+    const target = new URL(url);
+    return target.origin === location.origin && /^https?:$/.test(target.protocol)
+      && !target.pathname.startsWith('/__ht/') && !['GET', 'HEAD'].includes(method);
+  };
 
   /**
    * `request` (its body `blob`) over a port of its own: resolves with the app's answer.
@@ -879,7 +885,7 @@
       const body = portBody(init.body, PORT_UPLOAD_FROM);
       if (!body) return null;
       const request = new Request(input instanceof Request ? input : (mapUrl(input) || input), { ...init, body: body.blob });
-      if (!byPort(request)) return null;
+      if (!byPort(request.url, request.method)) return null;
       if (body.type && !request.headers.has('content-type')) request.headers.set('content-type', body.type);
       return portFetch(request, body.blob);
     } catch (_) {
@@ -1145,8 +1151,7 @@
       if (byPortNow.has(this)) throw invalid('send');
       const o = opened.get(this);
       const large = o && o.async && !o.sent && native.readyState.call(this) === 1
-        && new URL(o.url).origin === location.origin && !['GET', 'HEAD'].includes(o.method)
-        && portBody(body, XHR_PORT_FROM);
+        && byPort(o.url, o.method) && portBody(body, XHR_PORT_FROM);
       if (large) {
         const running = new PortXhr(this, o, large);
         byPortNow.set(this, running);
