@@ -216,9 +216,12 @@ fn malformed(me: Ipv4Addr, first_id: u16) -> Vec<(String, Vec<u8>)> {
 /// the lab's own traffic on a port carries identifications of its own, and one of them once
 /// matched a row's (a CI run saw "IGMP report to 224.0.0.22" on the LAN, but not on the tun it
 /// would have had to cross). An escaped packet keeps its destination, even when masqueraded.
+/// The IP header's identification is matched as `tcpdump -v` prints it (`id N, offset`): an
+/// ICMP echo's own identifier prints as `id N, seq`, and a CI run once saw the client's echo
+/// request to the relay (IP id 0, echo id equal to a row's) counted as a row that escaped.
 fn seen(lines: &[String], id: u16, dst: Ipv4Addr) -> Vec<&String> {
     // `tcpdump -n` writes the destination as `> A.B.C.D:` or, with a port, `> A.B.C.D.PORT:`.
-    let (id, to, to_port) = (format!("id {id},"), format!("> {dst}:"), format!("> {dst}."));
+    let (id, to, to_port) = (format!("id {id}, offset"), format!("> {dst}:"), format!("> {dst}."));
     lines.iter().filter(|l| l.contains(&id) && (l.contains(&to) || l.contains(&to_port))).collect()
 }
 
