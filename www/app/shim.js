@@ -33,9 +33,9 @@
   const PORT_WAIT_MS = 10000;
   /** How often an unanswered port request is sent again. */
   const ASK_AGAIN_MS = 3000;
-  /** An open WebSocket whose port was silent this long is pinged. */
+  /** A port (an open WebSocket's, an upload's) silent this long is pinged (`watchPort`). */
   const WS_IDLE_MS = 15000;
-  /** How long a ping may take before the socket counts as gone. */
+  /** How long a ping may take before the port counts as gone. */
   const PING_MS = 5000;
   /** How long a closing handshake may take. */
   const CLOSE_WAIT_MS = 10000;
@@ -435,6 +435,26 @@
   const CLOSED = 3;
   const SOCKET_ID = 1;
 
+  /**
+   * Watches a port for a launcher gone without a `close` event (not every browser sends one):
+   * once the port was silent WS_IDLE_MS it is pinged (as `id`), and `gone()` runs when nothing
+   * came back within PING_MS. Call `heard()` on every message and `stop()` at the end.
+   */
+  function watchPort(port, id, gone) {
+    let last = Date.now();
+    let stopped = false;
+    const timer = setInterval(() => {
+      if (Date.now() - last < WS_IDLE_MS) return;
+      const before = last;
+      port.postMessage({ op: 'ping', id });
+      setTimeout(() => { if (!stopped && last === before) gone(); }, PING_MS);
+    }, PING_MS);
+    return {
+      heard() { last = Date.now(); },
+      stop() { stopped = true; clearInterval(timer); },
+    };
+  }
+
   /** Bytes of `text` in UTF-8 (a surrogate pair counts four). */
   function utf8Length(text) {
     let n = text.length;
@@ -455,9 +475,7 @@
     #chain = Promise.resolve();
     #buffered = 0;
     #sizes = [];
-    #heard = Date.now();
-    #nextPing = SOCKET_ID + 1;
-    #watch = null;
+    #watch = null; // watchPort's, once open
     #closeTimer = null;
 
     constructor(url, protocols) {
@@ -519,14 +537,16 @@
     }
 
     #receive(message) {
-      this.#heard = Date.now();
+      if (this.#watch) this.#watch.heard();
       if (!message || typeof message !== 'object') return;
       switch (message.op) {
         case 'ws-opened':
           if (this.#state !== CONNECTING) return;
           this.#state = OPEN;
           this.#protocol = typeof message.protocol === 'string' ? message.protocol : '';
-          this.#watch = setInterval(() => this.#checkAlive(), WS_IDLE_MS);
+          this.#watch = watchPort(this.#port, SOCKET_ID + 1, () => {
+            if (this.#state === OPEN) this.#finish(1006, '', false);
+          });
           this.#fire(new Event('open'));
           return;
         case 'ws-message': {
@@ -547,18 +567,6 @@
           return;
         default:
       }
-    }
-
-    /** Pings the port when it was silent a while; a launcher that is gone ends the socket. */
-    #checkAlive() {
-      if (this.#state !== OPEN || Date.now() - this.#heard < WS_IDLE_MS) return;
-      const id = this.#nextPing;
-      this.#nextPing += 1;
-      const before = this.#heard;
-      this.#port.postMessage({ op: 'ping', id });
-      setTimeout(() => {
-        if (this.#heard === before && this.#state === OPEN) this.#finish(1006, '', false);
-      }, PING_MS);
     }
 
     send(data) {
@@ -608,7 +616,7 @@
     #finish(code, reason, wasClean) {
       if (this.#state === CLOSED) return;
       this.#state = CLOSED;
-      clearInterval(this.#watch);
+      if (this.#watch) this.#watch.stop();
       clearTimeout(this.#closeTimer);
       if (this.#port) this.#port.close();
       if (!wasClean) this.#fire(new Event('error'));
@@ -655,9 +663,9 @@
   // Blob's comes at once, as a stream (docs/web-apps.md, "Large bodies"). So fetch and XHR
   // get large ones as Blobs of the same bytes and the same Content-Type.
   const BLOB_FROM = 256 * 1024;
-  /** `body` (bytes, or text when `text`) as a Blob when it is large, else null. */
-  const asBlob = (body, text) => ((typeof body === 'string' ? text && body.length
-    : (ArrayBuffer.isView(body) ? body.buffer : body) instanceof ArrayBuffer && body.byteLength) >= BLOB_FROM
+  /** `body` (bytes, or text when `text`) as a Blob when it has `from` bytes (characters) or more, else null. */
+  const asBlob = (body, text, from = BLOB_FROM) => ((typeof body === 'string' ? text && body.length
+    : (ArrayBuffer.isView(body) ? body.buffer : body) instanceof ArrayBuffer && body.byteLength) >= from
     ? new Blob([body]) : null);
   /**
    * A plain `init` with a large body: the same with the body as a Blob. For text, the headers
@@ -726,7 +734,6 @@
     }
     headers.push(['content-length', String(blob.size)]);
     const id = 1;
-    const PING_ID = 2;
     return new Promise((resolve, reject) => {
       let credit = UPLOAD_WINDOW;
       const pieces = []; // sizes of the pieces wasm has not taken yet
@@ -735,15 +742,8 @@
       let body = null; // the answer's stream controller once the head is there
       let owed = 0; // `more` held back while the page has not read what came
       let done = false;
-      // A port silent a while is pinged, so a launcher gone without a `close` event is noticed.
-      let heard = Date.now();
-      const watch = setInterval(() => {
-        if (Date.now() - heard < WS_IDLE_MS) return;
-        const before = heard;
-        port.postMessage({ op: 'ping', id: PING_ID });
-        setTimeout(() => { if (!done && heard === before) fail('the hometun page does not answer (closed or reloaded?)'); }, PING_MS);
-      }, PING_MS);
-      const finish = () => { done = true; clearInterval(watch); if (wakePump) wakePump(); port.close(); };
+      const watch = watchPort(port, id + 1, () => fail('the hometun page does not answer (closed or reloaded?)'));
+      const finish = () => { done = true; watch.stop(); if (wakePump) wakePump(); port.close(); };
       const fail = (message) => {
         const error = new TypeError(`hometun: ${message}`);
         if (body) body.error(error); else reject(error);
@@ -757,7 +757,7 @@
         });
       }
       port.onmessage = ({ data }) => {
-        heard = Date.now();
+        watch.heard();
         if (!data || data.id !== id) return;
         switch (data.op) {
           case 'body-more':
@@ -865,15 +865,16 @@
 
   /**
    * A body that goes over a port when the request does: a Blob of `from` bytes or more (bytes
-   * made one, a form made one by `formBlob`) and the Content-Type it gives when the request has
-   * none (null: none); null when the body is another kind or smaller.
+   * made one by `asBlob`, a form made one by `formBlob`) and the Content-Type it gives when the
+   * request has none (null: none); null when the body is another kind or smaller.
    */
   function portBody(body, from) {
     let found = null;
     if (body instanceof Blob) found = { blob: body, type: body.type || null };
     else if (typeof FormData !== 'undefined' && body instanceof FormData) found = formBlob(body);
-    else if ((body instanceof ArrayBuffer || ArrayBuffer.isView(body)) && body.byteLength >= from) {
-      found = { blob: new Blob([body]), type: null };
+    else {
+      const blob = asBlob(body, false, from);
+      if (blob) found = { blob, type: null };
     }
     return found && found.blob.size >= from ? found : null;
   }
@@ -1079,7 +1080,6 @@
       if (type === '' || type === 'text') return this.responseText();
       if (this.readyState !== DONE || !this.answer) return null;
       if (!this.results.has(type)) {
-        const blob = new Blob(this.chunks, { type: this.mime() });
         const bytes = () => {
           const out = new Uint8Array(this.received);
           let at = 0;
@@ -1087,7 +1087,7 @@
           return out.buffer;
         };
         let value = null;
-        if (type === 'blob') value = blob;
+        if (type === 'blob') value = new Blob(this.chunks, { type: this.mime() });
         else if (type === 'arraybuffer') value = bytes();
         else if (type === 'json') {
           try { value = JSON.parse(new TextDecoder().decode(bytes())); } catch (_) { value = null; }
