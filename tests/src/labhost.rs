@@ -195,8 +195,6 @@ enum RequestBody {
     Chunked,
 }
 
-/// Reads the request body that follows the head (`buf` holds bytes already read) and says what
-/// arrived: `<length> <sha256 hex> <length|chunked>`.
 /// Largest body `/upload/form` takes.
 const MAX_FORM: usize = 32 << 20;
 
@@ -248,8 +246,9 @@ impl Pace {
     }
 }
 
-/// Reads a request body (paced if `pace`), keeping its bytes in `keep` when given (at most
-/// [`MAX_FORM`]); returns `<length> <sha256 hex> <length|chunked>`.
+/// Reads the request body that follows the head (`buf` holds bytes already read; paced if
+/// `pace`), keeping its bytes in `keep` when given (at most [`MAX_FORM`]), and says what arrived:
+/// `<length> <sha256 hex> <length|chunked>`.
 async fn read_request_body(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
@@ -423,34 +422,24 @@ async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow:
                     .headers
                     .iter()
                     .any(|h| h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close"));
-            let range = req
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("range"))
-                .map(|h| String::from_utf8_lossy(h.value).into_owned());
-            let ws_key = req
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
-                .map(|h| String::from_utf8_lossy(h.value).into_owned());
-            let is_head = req.method == Some("HEAD");
-            let header = |name: &str| {
+            // A header's value as sent, and trimmed and lowercased (for tokens).
+            let raw = |name: &str| {
                 req.headers
                     .iter()
                     .find(|h| h.name.eq_ignore_ascii_case(name))
-                    .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
+                    .map(|h| String::from_utf8_lossy(h.value).into_owned())
             };
+            let header = |name: &str| raw(name).map(|v| v.trim().to_ascii_lowercase());
+            let range = raw("range");
+            let ws_key = raw("sec-websocket-key");
+            let content_type = raw("content-type");
+            let is_head = req.method == Some("HEAD");
             let body = match (header("transfer-encoding"), header("content-length")) {
                 (Some(coding), _) if coding == "chunked" => RequestBody::Chunked,
                 (Some(coding), _) => anyhow::bail!("unsupported Transfer-Encoding {coding:?}"),
                 (None, Some(length)) => RequestBody::Length(length.parse().context("bad Content-Length")?),
                 (None, None) => RequestBody::Length(0),
             };
-            let content_type = req
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("content-type"))
-                .map(|h| String::from_utf8_lossy(h.value).into_owned());
             return Ok(Some(RequestHead { len, path, close, range, ws_key, is_head, body, content_type }));
         }
         anyhow::ensure!(buf.len() < MAX_HEAD, "request head too long");
