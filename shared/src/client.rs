@@ -334,6 +334,27 @@ impl Connection {
         self.take_session_events(now);
     }
 
+    /// Checks that the relay still answers, for when the connection under the tunnel may have
+    /// died without a word (the network came back, the device slept): pings the relay's tunnel
+    /// address, which answers whatever the device's ACL says, and ends the connection as
+    /// [`End::DeadPeer`] unless a record comes back within `within`. `seq` is the echo's
+    /// sequence number (other pings share the netstack). Returns whether a check started:
+    /// not unless the tunnel is up, nor while one is under way.
+    pub fn check_alive(&mut self, now: Instant, within: Duration, seq: u16) -> bool {
+        self.now = now;
+        let (Some(session), Some(net), Some(config), None) =
+            (self.session.as_mut(), self.net.as_mut(), self.config.as_ref(), self.end.as_ref())
+        else {
+            return false;
+        };
+        // Without the echo an idle tunnel would have nothing to answer: no check then.
+        if session.checking_alive() || net.ping(config.relay_address, seq, 0, now).is_err() {
+            return false;
+        }
+        session.check_alive(now, within);
+        true
+    }
+
     /// The connection under the session ended without a close frame. Ends the connection
     /// with [`End::ConnectionLost`] unless it has already ended (the first end stands).
     pub fn connection_lost(&mut self, lost: ConnectionLost) {

@@ -134,6 +134,69 @@ fn packets_flow_both_ways() {
     assert_eq!(pair.phone.stats().packets_in, 1);
 }
 
+/// How long the liveness checks below give the relay to answer.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// The IP packets the phone sends now, as the relay reads them.
+fn sent_packets(pair: &mut Pair) -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    while let Some(mut message) = pair.phone.poll_transmit(pair.now) {
+        packets.extend(pair.relay.handle_message(pair.now, &mut message).unwrap().map(<[u8]>::to_vec));
+    }
+    packets
+}
+
+#[test]
+fn a_liveness_check_pings_the_relay_and_its_answer_keeps_the_tunnel_up() {
+    let mut pair = configured();
+    pair.phone_events();
+    pair.now = T0 + Duration::from_secs(2);
+    assert!(pair.phone.check_alive(pair.now, ANSWER_WITHIN, 9), "an up tunnel starts a check");
+    assert!(!pair.phone.check_alive(pair.now, ANSWER_WITHIN, 10), "one check at a time");
+    let packets = sent_packets(&mut pair);
+    let deadline = pair.now + ANSWER_WITHIN;
+    assert!(pair.phone.poll_timeout().is_some_and(|at| at <= deadline), "a timer by the check's deadline");
+    assert_eq!(packets.len(), 1, "one echo request to the relay: {packets:?}");
+    let request = Ipv4Packet::new_checked(&packets[0][..]).unwrap();
+    assert_eq!((request.dst_addr(), request.next_header()), (RELAY_ADDRESS, IpProtocol::Icmp));
+
+    pair.now = pair.now + Duration::from_millis(300);
+    pair.relay.send_packet(&echo_reply(&packets[0])).unwrap();
+    pair.exchange();
+    pair.now = T0 + Duration::from_secs(30);
+    pair.phone.handle_timeout(pair.now);
+    assert!(pair.phone.is_up() && pair.phone_events().is_empty(), "the answer ended the check");
+    let reply = pair.phone.net_mut().unwrap().poll_ping_reply().expect("the echo reply reached the netstack");
+    assert_eq!((reply.from, reply.seq), (RELAY_ADDRESS, 9), "under the caller's sequence number");
+    assert!(pair.phone.check_alive(pair.now, ANSWER_WITHIN, 11), "a later check may start");
+}
+
+#[test]
+fn a_relay_that_does_not_answer_a_liveness_check_ends_the_tunnel_as_dead() {
+    let mut pair = configured();
+    pair.phone_events();
+    pair.now = T0 + Duration::from_secs(2);
+    assert!(pair.phone.check_alive(pair.now, ANSWER_WITHIN, 9));
+    assert_eq!(sent_packets(&mut pair).len(), 1, "the echo request left");
+    // The connection died without a word: nothing comes back.
+    let before = pair.now + ANSWER_WITHIN - Duration::from_millis(1);
+    pair.phone.handle_timeout(before);
+    assert!(pair.phone.is_up(), "still up just before the deadline");
+    pair.phone.handle_timeout(pair.now + ANSWER_WITHIN);
+    assert_eq!(pair.phone_events(), vec![Event::Closed(End::DeadPeer)], "long before the dead-peer timer's 45 s");
+}
+
+#[test]
+fn a_liveness_check_needs_a_tunnel_that_is_up() {
+    let mut device = Device::new(38);
+    let relay_key = RelaySim::new(39).key();
+    let mut phone = Connection::connect(&device.secret, &relay_key, None, &device.params, T0, &mut device.rng).unwrap();
+    assert!(!phone.check_alive(T0, ANSWER_WITHIN, 1), "no check during the handshake");
+    let mut pair = configured();
+    pair.phone.connection_lost(ConnectionLost::Dropped);
+    assert!(!pair.phone.check_alive(pair.now, ANSWER_WITHIN, 1), "no check once ended");
+}
+
 #[test]
 fn closing_is_reported_once() {
     let mut pair = configured();

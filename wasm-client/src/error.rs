@@ -25,6 +25,10 @@ pub enum ClientError {
         /// The WebSocket URL tried.
         url: String,
     },
+    /// The WebSocket to the relay could not be opened while the browser says the device has no
+    /// network. The tunnel tries again, at once when the network is back.
+    #[error("this device has no network; the tunnel comes back as soon as it has")]
+    Offline,
     /// A `wss://` relay on another origin than the page could not be opened: browsers do not
     /// say whether it is down or its certificate is not trusted.
     #[error("could not open a secure connection to the relay at {url}: it is down or this browser does not trust its certificate; open {url} in a tab to check")]
@@ -167,6 +171,7 @@ impl ClientError {
             Self::InvalidInvite(_) => "invalid-invite",
             Self::NotEnrolled => "not-enrolled",
             Self::RelayUnreachable { .. } => "relay-unreachable",
+            Self::Offline => "offline",
             Self::CertificateNotTrusted { .. } => "certificate-not-trusted",
             Self::DeviceRevoked => "device-revoked",
             Self::InviteExpired => "invite-expired",
@@ -206,6 +211,7 @@ impl ClientError {
         matches!(
             self,
             Self::RelayUnreachable { .. }
+                | Self::Offline
                 | Self::CertificateNotTrusted { .. }
                 | Self::Tunnel(_)
                 | Self::Net(_)
@@ -257,6 +263,7 @@ mod tests {
     fn every_failure_the_issue_names_has_its_own_code() {
         let cases = [
             (ClientError::RelayUnreachable { url: "wss://r/".into() }, "relay-unreachable"),
+            (ClientError::Offline, "offline"),
             (ClientError::CertificateNotTrusted { url: "wss://r/".into() }, "certificate-not-trusted"),
             (ClientError::DeviceRevoked, "device-revoked"),
             (ClientError::InviteExpired, "invite-expired"),
@@ -286,6 +293,7 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn only_network_trouble_is_worth_retrying() {
         assert!(ClientError::RelayUnreachable { url: String::new() }.is_transient());
+        assert!(ClientError::Offline.is_transient());
         assert!(!ClientError::DeviceRevoked.is_transient());
         assert!(!ClientError::InviteExpired.is_transient());
     }

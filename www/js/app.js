@@ -12,7 +12,7 @@ import { setupHome } from './home.js';
 
 const STATUS_EVERY_MS = 1000;
 /** Errors after which trying again later may work (the relay or the network was down). */
-const TRANSIENT = new Set(['relay-unreachable', 'certificate-not-trusted', 'timeout', 'tunnel-failed']);
+const TRANSIENT = new Set(['relay-unreachable', 'offline', 'certificate-not-trusted', 'timeout', 'tunnel-failed']);
 const RETRY_EVERY_MS = 5000;
 const RETRIES = 60;
 

@@ -81,6 +81,8 @@ pub struct Session {
     end: Option<End>,
     closing: Option<CloseReason>,
     confirm_deadline: Option<Instant>,
+    /// A liveness check is under way: the peer is dead unless a record arrives by then.
+    alive_by: Option<Instant>,
     now: Instant,
     last_sent: Instant,
     last_received: Instant,
@@ -164,6 +166,7 @@ impl Session {
             end: None,
             closing: None,
             confirm_deadline: confirm_by,
+            alive_by: None,
             now,
             last_sent: now,
             last_received: now,
@@ -296,6 +299,7 @@ impl Session {
         };
         let plaintext: &'a [u8] = plaintext;
         self.last_received = now;
+        self.alive_by = None;
         self.stats.records_in += 1;
         self.stats.rekeys_received += u64::from(rekeyed);
         if self.stats.records_in == 1 {
@@ -354,7 +358,7 @@ impl Session {
         }
         let keepalive = self.last_sent + self.params.keepalive;
         let dead = self.last_received + self.params.dead_peer_after;
-        Some(self.confirm_deadline.map_or(keepalive.min(dead), |c| c.min(keepalive).min(dead)))
+        [Some(keepalive), Some(dead), self.confirm_deadline, self.alive_by].into_iter().flatten().min()
     }
 
     /// Runs the timers: queues a keepalive when idle, ends the session when the peer is dead
@@ -367,12 +371,28 @@ impl Session {
         }
         if self.confirm_deadline.is_some_and(|deadline| now >= deadline) {
             self.fail(Error::HandshakeTimeout);
-        } else if now >= self.last_received + self.params.dead_peer_after {
+        } else if now >= self.last_received + self.params.dead_peer_after || self.alive_by.is_some_and(|by| now >= by) {
             self.finish(End::DeadPeer);
         } else if now >= self.last_sent + self.params.keepalive && self.queued_bytes() == 0 {
             // A sealing failure ends the session itself.
             let _ = self.push_frame(FrameKind::Keepalive, &[]);
         }
+    }
+
+    /// Starts a liveness check: unless a record arrives within `within` of `now`, the session
+    /// ends as [`End::DeadPeer`]. For when the connection under it may have died without a word
+    /// (the device's network changed, or it slept); the caller makes the peer answer something
+    /// (the client pings the relay). A check already under way keeps its earlier deadline.
+    pub fn check_alive(&mut self, now: Instant, within: Duration) {
+        if self.end.is_none() {
+            let by = now + within;
+            self.alive_by = Some(self.alive_by.map_or(by, |earlier| earlier.min(by)));
+        }
+    }
+
+    /// Whether a liveness check ([`Session::check_alive`]) is under way.
+    pub fn checking_alive(&self) -> bool {
+        self.alive_by.is_some()
     }
 
     /// The connection under the session ended without a close frame. Ends the session with

@@ -45,8 +45,19 @@ pub fn closed(reason: CloseReason) -> ClientError {
 
 /// The WebSocket closed. `cross_origin_tls`: a `wss://` relay on another origin than the page,
 /// where a certificate the browser does not trust looks exactly like a relay that is down.
-pub fn socket_closed(url: &str, was_open: bool, code: u16, reason: &str, cross_origin_tls: bool) -> ClientError {
-    if !was_open && cross_origin_tls {
+/// `offline`: the browser says the device has no network, which explains a socket that never
+/// opened better than a relay that is down.
+pub fn socket_closed(
+    url: &str,
+    was_open: bool,
+    code: u16,
+    reason: &str,
+    cross_origin_tls: bool,
+    offline: bool,
+) -> ClientError {
+    if !was_open && offline {
+        ClientError::Offline
+    } else if !was_open && cross_origin_tls {
         // Point the user at the relay's page, where the browser shows its certificate warning.
         let page = url.replacen("wss://", "https://", 1);
         let page = page.strip_suffix(crate::profile::SOCKET_PATH).unwrap_or(&page);
@@ -106,11 +117,12 @@ mod tests {
 
     #[test]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    fn a_socket_that_never_opened_is_unreachable_or_untrusted() {
-        assert_eq!(socket_closed("wss://r/tunnel", false, 1006, "", false).code(), "relay-unreachable");
-        let untrusted = socket_closed("wss://r:8443/tunnel", false, 1006, "", true);
+    fn a_socket_that_never_opened_is_unreachable_untrusted_or_offline() {
+        assert_eq!(socket_closed("wss://r/tunnel", false, 1006, "", false, false).code(), "relay-unreachable");
+        assert_eq!(socket_closed("wss://r/tunnel", false, 1006, "", true, true).code(), "offline", "no network");
+        let untrusted = socket_closed("wss://r:8443/tunnel", false, 1006, "", true, false);
         assert_eq!(untrusted, ClientError::CertificateNotTrusted { url: "https://r:8443/".into() });
-        let dropped = socket_closed("wss://r/tunnel", true, 1006, "", true);
+        let dropped = socket_closed("wss://r/tunnel", true, 1006, "", true, true);
         assert_eq!(dropped.code(), "tunnel-failed");
         assert!(dropped.is_transient());
     }

@@ -117,6 +117,8 @@ pub struct Link {
     pub next_seq: u16,
     /// Page origin differs from the relay's `wss://` origin (for the certificate hint).
     pub cross_origin_tls: bool,
+    /// The page's comeback events ([`crate::web::lifecycle`]) reach [`super::recheck`].
+    pub watching_page: bool,
     waiters: Vec<Waker>,
 }
 
@@ -153,6 +155,7 @@ impl Default for Link {
             ping_replies: VecDeque::new(),
             next_seq: 1,
             cross_origin_tls: false,
+            watching_page: false,
             waiters: Vec::new(),
         }
     }
@@ -266,9 +269,14 @@ impl Link {
                 Event::Closed(end) => {
                     let url = self.socket.as_ref().map(Socket::url).unwrap_or_default();
                     let error = match end {
-                        End::ConnectionLost(ConnectionLost::WebSocketClosed { code, reason }) => {
-                            errors::socket_closed(&url, self.socket_open, code, &reason, self.cross_origin_tls)
-                        }
+                        End::ConnectionLost(ConnectionLost::WebSocketClosed { code, reason }) => errors::socket_closed(
+                            &url,
+                            self.socket_open,
+                            code,
+                            &reason,
+                            self.cross_origin_tls,
+                            crate::web::lifecycle::offline(),
+                        ),
                         other => errors::ended(&other),
                     };
                     return self.fail(error, now);

@@ -39,6 +39,8 @@ const MAX_IMMEDIATE_RUNS: u32 = 4;
 /// Rounds of microtasks a pump that took records in lets pass before it sends what they call
 /// for.
 const HOLD_ROUNDS: u32 = 2;
+/// How long an up tunnel has to prove itself when the page has reason to doubt it.
+const RECHECK_WITHIN: Duration = Duration::from_secs(5);
 
 /// A handle to the tunnel; clones share it.
 #[derive(Clone, Default)]
@@ -149,6 +151,15 @@ impl Tunnel {
             let now = clock::now();
             link.want_up = true;
             link.error = None;
+            if !link.watching_page {
+                link.watching_page = true;
+                let weak = Rc::downgrade(&self.link);
+                crate::web::lifecycle::on_comeback(move || {
+                    if let Some(link) = weak.upgrade() {
+                        recheck(&link);
+                    }
+                });
+            }
             match link.phase {
                 Phase::Idle => {
                     link.was_up = false;
@@ -223,6 +234,27 @@ impl Tunnel {
         self.link.borrow_mut().profile = Some(profile);
         Ok(())
     }
+}
+
+/// The network came back, or the page is shown or resumed again: the link may have died unseen,
+/// or be waiting out a reconnect delay that grew while there was no network. A waiting link
+/// tries again at once; an up one pings the relay and reconnects at once unless something
+/// comes back within [`RECHECK_WITHIN`] (instead of the dead-peer timer's 45 s).
+fn recheck(rc: &Rc<RefCell<Link>>) {
+    let Ok(mut link) = rc.try_borrow_mut() else { return };
+    let now = clock::now();
+    match link.phase {
+        Phase::Waiting if link.want_up => link.retry_at = Some(now),
+        Phase::Up => {
+            let seq = link.next_seq;
+            if link.connection.as_mut().is_some_and(|c| c.check_alive(now, RECHECK_WITHIN, seq)) {
+                link.next_seq = seq.wrapping_add(1);
+            }
+        }
+        _ => return,
+    }
+    drop(link);
+    kick(rc);
 }
 
 /// Queues a pump as a microtask unless one is queued.
@@ -331,7 +363,8 @@ fn open_socket(rc: &Rc<RefCell<Link>>) {
         Ok(socket) => link.socket = Some(socket),
         Err(_) => {
             let cross = link.cross_origin_tls;
-            link.fail(errors::socket_closed(&url, false, 1006, "", cross), clock::now());
+            let offline = crate::web::lifecycle::offline();
+            link.fail(errors::socket_closed(&url, false, 1006, "", cross, offline), clock::now());
         }
     }
     drop(link);

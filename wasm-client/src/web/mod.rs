@@ -3,6 +3,7 @@
 //! Everything here calls into JavaScript; nothing here knows the protocol.
 
 pub mod clock;
+pub mod lifecycle;
 pub mod socket;
 pub mod spare;
 pub mod store;

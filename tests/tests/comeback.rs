@@ -1,0 +1,132 @@
+//! A phone's tunnel when its network goes and comes back, in headless Chromium on the internet
+//! side (`wan`):
+//!
+//! - The network goes long enough for the page's reconnect delay to grow to 12 s or more, and
+//!   the page says the device has no network; then it returns: the tunnel is back within seconds
+//!   of the network, not when that delay runs out.
+//! - The tunnel's connection dies without a word (its packets vanish, as when a phone slept and a
+//!   router forgot the connection) while the person is in another app, and the page is then
+//!   shown again: the page notices within seconds and connects again, instead of showing
+//!   "connected" on a dead link until the 45 s dead-peer timer. (A page Chromium froze loses its
+//!   WebSocket with a close, which the page already answers at once.)
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use hometun_tests::browser::apps_page::{wait, wait_connected};
+use hometun_tests::browser::{self, webdriver::Chromedriver, webdriver::Session};
+use hometun_tests::lab::{addr, Lab, Node};
+use hometun_tests::relay::{Relay, RelayOptions};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(30);
+/// Reconnect delays after which the page waits 16 s (12 s at the least with jitter) before the
+/// next attempt: 0.5, 1, 2, 4, 8, then 16 s.
+const LONG_DELAY_AFTER: u64 = 6;
+/// How soon after the network returns the tunnel must be up: well under 12 s.
+const BACK_WITHIN: Duration = Duration::from_secs(6);
+/// How soon after the page is shown a dead connection must be replaced: well under 45 s.
+const REPLACED_WITHIN: Duration = Duration::from_secs(12);
+
+#[test]
+fn the_tunnel_comes_back_with_the_network_and_when_the_page_is_shown_again() {
+    assert!(
+        browser::page_dist().join("index.html").exists(),
+        "the page is not built: run `bash scripts/build-page.sh`"
+    );
+    let lab = Lab::start().expect("lab");
+    let relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
+    let link = relay.invite("phone", "1h", None).expect("invite").to_link();
+    let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
+    let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
+    let result = driver.session(&browser::chromium_args(&spki), 420, 900).and_then(|page| {
+        page.goto(&link)?;
+        wait_connected(&page, WAIT)?;
+        the_network_goes_and_returns(&lab, &page).context("the network went and returned")?;
+        a_dead_connection_is_noticed_when_shown(&lab, &page).context("a dead connection, the page hidden and shown")
+    });
+    if let Err(e) = result {
+        let log = driver.log();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        tail.iter().rev().for_each(|l| eprintln!("{l}"));
+        panic!("comeback test failed: {e:#}");
+    }
+}
+
+/// The page's tunnel state, when it connected, and its failed attempts since.
+fn status(page: &Session) -> anyhow::Result<Value> {
+    // Not the whole status: its `error` field would read as a WebDriver error.
+    let script = "const s = window.hometun.status(); \
+                  return { state: s.state, since: s.connectedSince, attempts: s.reconnectAttempts }";
+    page.execute(script, &[])
+}
+
+fn wan(lab: &Lab, args: &[&str]) -> anyhow::Result<()> {
+    let out = lab.exec(Node::Wan, args[0], &args[1..])?;
+    ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+fn the_network_goes_and_returns(lab: &Lab, page: &Session) -> anyhow::Result<()> {
+    wan(lab, &["ip", "link", "set", "eth0", "down"])?;
+    // The phone's system closes the connections of a network it lost (Android does so).
+    wan(lab, &["ss", "-K", "dst", &addr::ROUTER_WAN.to_string()])?;
+    wait(page, "the browser to see the network gone", WAIT, "return navigator.onLine ? null : true")?;
+    let attempts = format!(
+        "const s = window.hometun.status(); \
+         return s.state === 'reconnecting' && s.reconnectAttempts >= {LONG_DELAY_AFTER} ? s.reconnectAttempts : null"
+    );
+    let attempts = wait(page, "attempts without a network", Duration::from_secs(40), &attempts)?;
+    eprintln!("{attempts} attempts failed without a network; the next waits 12 s or more");
+    // The page says why, rather than blame the relay.
+    let said = page.execute("return document.getElementById('s-error').textContent", &[])?;
+    ensure!(said.as_str().is_some_and(|s| s.contains("has no network")), "the status panel says {said}");
+
+    let back = Instant::now();
+    wan(lab, &["ip", "link", "set", "eth0", "up"])?;
+    wan(lab, &["ip", "route", "replace", "default", "via", &addr::ROUTER_WAN.to_string()])?;
+    wait(
+        page,
+        "the tunnel with the network",
+        BACK_WITHIN,
+        "return window.hometun.status().state === 'connected' || null",
+    )
+    .with_context(|| format!("status: {}", status(page).unwrap_or_default()))?;
+    eprintln!("the tunnel was up {:.1?} after the network", back.elapsed());
+    Ok(())
+}
+
+fn a_dead_connection_is_noticed_when_shown(lab: &Lab, page: &Session) -> anyhow::Result<()> {
+    let since = status(page)?["since"].clone();
+    // The tunnel's connection, by the browser's port: its packets vanish from now on, both ways.
+    let out =
+        lab.exec(Node::Wan, "ss", ["-Htn", "state", "established", "dst", &format!("{}:443", addr::ROUTER_WAN)])?;
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ports: Vec<&str> = listed.lines().filter_map(|l| l.split_whitespace().nth(2)?.rsplit(':').next()).collect();
+    ensure!(ports.len() == 1, "one connection to the relay: {listed:?}");
+    let rules = format!(
+        "table inet cut {{ chain out {{ type filter hook output priority 0; tcp sport {0} drop; }}; \
+         chain in {{ type filter hook input priority 0; tcp dport {0} drop; }}; }}",
+        ports[0]
+    );
+    wan(lab, &["nft", &rules])?;
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(status(page)?["state"] == "connected", "nothing told the page yet: {}", status(page)?);
+
+    // The person switches away from the browser and back: the page is hidden, then shown.
+    let window = page.cdp("Browser.getWindowForTarget", json!({}))?["windowId"].clone();
+    page.cdp("Browser.setWindowBounds", json!({ "windowId": window, "bounds": { "windowState": "minimized" } }))?;
+    wait(page, "the page hidden", WAIT, "return document.visibilityState === 'hidden' || null")?;
+    std::thread::sleep(Duration::from_secs(1));
+    let shown = Instant::now();
+    page.cdp("Browser.setWindowBounds", json!({ "windowId": window, "bounds": { "windowState": "normal" } }))?;
+    let again = format!(
+        "const s = window.hometun.status(); \
+         return s.state === 'connected' && s.connectedSince !== {since} ? s.connectedSince : null"
+    );
+    wait(page, "a new connection once the page is shown", REPLACED_WITHIN, &again)
+        .with_context(|| format!("status: {}", status(page).unwrap_or_default()))?;
+    eprintln!("a new connection {:.1?} after the page was shown", shown.elapsed());
+    wan(lab, &["nft", "delete table inet cut"])?;
+    Ok(())
+}
