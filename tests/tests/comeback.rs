@@ -7,8 +7,10 @@
 //! - The tunnel's connection dies without a word (its packets vanish, as when a phone slept and a
 //!   router forgot the connection) while the person is in another app, and the page is then
 //!   shown again: the page notices within seconds and connects again, instead of showing
-//!   "connected" on a dead link until the 45 s dead-peer timer. (A page Chromium froze loses its
-//!   WebSocket with a close, which the page already answers at once.)
+//!   "connected" on a dead link until the 45 s dead-peer timer.
+//! - The browser freezes the page and resumes it, as phones do with pages in the background:
+//!   connected again within seconds (Chromium closes a frozen page's WebSocket, and the page
+//!   answers the close once it runs again).
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +31,7 @@ const BACK_WITHIN: Duration = Duration::from_secs(6);
 const REPLACED_WITHIN: Duration = Duration::from_secs(12);
 
 #[test]
-fn the_tunnel_comes_back_with_the_network_and_when_the_page_is_shown_again() {
+fn the_tunnel_comes_back_with_the_network_when_the_page_is_shown_and_when_it_is_resumed() {
     assert!(
         browser::page_dist().join("index.html").exists(),
         "the page is not built: run `bash scripts/build-page.sh`"
@@ -43,7 +45,8 @@ fn the_tunnel_comes_back_with_the_network_and_when_the_page_is_shown_again() {
         page.goto(&link)?;
         wait_connected(&page, WAIT)?;
         the_network_goes_and_returns(&lab, &page).context("the network went and returned")?;
-        a_dead_connection_is_noticed_when_shown(&lab, &page).context("a dead connection, the page hidden and shown")
+        a_dead_connection_is_noticed_when_shown(&lab, &page).context("a dead connection, the page hidden and shown")?;
+        a_frozen_page_connects_again_when_resumed(&page).context("the page frozen and resumed")
     });
     if let Err(e) = result {
         let log = driver.log();
@@ -120,13 +123,31 @@ fn a_dead_connection_is_noticed_when_shown(lab: &Lab, page: &Session) -> anyhow:
     std::thread::sleep(Duration::from_secs(1));
     let shown = Instant::now();
     page.cdp("Browser.setWindowBounds", json!({ "windowId": window, "bounds": { "windowState": "normal" } }))?;
+    connected_again(page, &since, "a new connection once the page is shown", REPLACED_WITHIN)?;
+    eprintln!("a new connection {:.1?} after the page was shown", shown.elapsed());
+    wan(lab, &["nft", "delete table inet cut"])?;
+    Ok(())
+}
+
+/// Waits until the tunnel is connected on another connection than the one since `since`.
+fn connected_again(page: &Session, since: &Value, what: &str, within: Duration) -> anyhow::Result<()> {
     let again = format!(
         "const s = window.hometun.status(); \
          return s.state === 'connected' && s.connectedSince !== {since} ? s.connectedSince : null"
     );
-    wait(page, "a new connection once the page is shown", REPLACED_WITHIN, &again)
-        .with_context(|| format!("status: {}", status(page).unwrap_or_default()))?;
-    eprintln!("a new connection {:.1?} after the page was shown", shown.elapsed());
-    wan(lab, &["nft", "delete table inet cut"])?;
+    wait(page, what, within, &again).with_context(|| format!("status: {}", status(page).unwrap_or_default()))?;
+    Ok(())
+}
+
+/// The browser freezes the page, as phones do with pages in the background, then resumes it.
+/// Chromium closes a frozen page's WebSocket; the page answers the close once it runs again.
+fn a_frozen_page_connects_again_when_resumed(page: &Session) -> anyhow::Result<()> {
+    let since = status(page)?["since"].clone();
+    page.cdp("Page.setWebLifecycleState", json!({ "state": "frozen" }))?;
+    std::thread::sleep(Duration::from_secs(2));
+    let resumed = Instant::now();
+    page.cdp("Page.setWebLifecycleState", json!({ "state": "active" }))?;
+    connected_again(page, &since, "a connection after the resume", REPLACED_WITHIN)?;
+    eprintln!("connected again {:.1?} after the resume", resumed.elapsed());
     Ok(())
 }
