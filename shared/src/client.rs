@@ -117,7 +117,20 @@ pub struct Connection {
     end: Option<End>,
     /// The latest time a caller passed in.
     now: Instant,
+    /// Sequence number of the next liveness check's echo request.
+    check_seq: u16,
 }
+
+/// Packets sent this long ago with nothing back since start a liveness check
+/// ([`Connection::check_alive`]): a TCP segment is acknowledged well within it on a live
+/// tunnel, and on a dead one the check finds out long before the dead-peer timer, while a TCP
+/// connection with data outstanding is still alive (60 s, `NetConfig::tcp_timeout`).
+pub const ANSWER_EXPECTED_WITHIN: Duration = Duration::from_secs(2);
+/// How long a liveness check gives the relay to answer.
+pub const CHECK_ANSWER_WITHIN: Duration = Duration::from_secs(5);
+/// Liveness checks' echo requests count up from here, apart from the low sequence numbers
+/// a driver's own pings use.
+const FIRST_CHECK_SEQ: u16 = 0xC000;
 
 impl core::fmt::Debug for Connection {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -160,6 +173,7 @@ impl Connection {
             events: VecDeque::new(),
             end: None,
             now,
+            check_seq: FIRST_CHECK_SEQ,
         })
     }
 
@@ -326,6 +340,12 @@ impl Connection {
                 session.handle_timeout(now);
             }
         }
+        if self.unanswered_check_at().is_some_and(|at| now >= at) && !self.check_alive(now) {
+            // No check could start (its echo did not fit): wait for the next packets' answer.
+            if let Some(session) = self.session.as_mut() {
+                session.forget_unanswered();
+            }
+        }
         if let Some(net) = self.net.as_mut().filter(|_| self.config.is_some()) {
             if net.poll_timeout().is_some_and(|at| now >= at) {
                 net.poll(now);
@@ -337,10 +357,11 @@ impl Connection {
     /// Checks that the relay still answers, for when the connection under the tunnel may have
     /// died without a word (the network came back, the device slept): pings the relay's tunnel
     /// address, which answers whatever the device's ACL says, and ends the connection as
-    /// [`End::DeadPeer`] unless a record comes back within `within`. `seq` is the echo's
-    /// sequence number (other pings share the netstack). Returns whether a check started:
-    /// not unless the tunnel is up, nor while one is under way.
-    pub fn check_alive(&mut self, now: Instant, within: Duration, seq: u16) -> bool {
+    /// [`End::DeadPeer`] unless a record comes back within [`CHECK_ANSWER_WITHIN`]. The
+    /// connection starts one itself when packets it sent got nothing back within
+    /// [`ANSWER_EXPECTED_WITHIN`]. Returns whether a check started: not unless the tunnel is
+    /// up, nor while one is under way.
+    pub fn check_alive(&mut self, now: Instant) -> bool {
         self.now = now;
         let (Some(session), Some(net), Some(config), None) =
             (self.session.as_mut(), self.net.as_mut(), self.config.as_ref(), self.end.as_ref())
@@ -348,11 +369,18 @@ impl Connection {
             return false;
         };
         // Without the echo an idle tunnel would have nothing to answer: no check then.
-        if session.checking_alive() || net.ping(config.relay_address, seq, 0, now).is_err() {
+        if session.checking_alive() || net.ping(config.relay_address, self.check_seq, 0, now).is_err() {
             return false;
         }
-        session.check_alive(now, within);
+        self.check_seq = self.check_seq.checked_add(1).unwrap_or(FIRST_CHECK_SEQ);
+        session.check_alive(now, CHECK_ANSWER_WITHIN);
         true
+    }
+
+    /// When packets sent without an answer call for a liveness check, if they do.
+    fn unanswered_check_at(&self) -> Option<Instant> {
+        let session = self.session.as_ref().filter(|s| !s.checking_alive() && self.config.is_some())?;
+        session.unanswered_since().map(|since| since + ANSWER_EXPECTED_WITHIN)
     }
 
     /// The connection under the session ended without a close frame. Ends the connection
@@ -412,8 +440,9 @@ impl Connection {
             return Some(initiator.deadline());
         }
         let session = self.session.as_ref().and_then(Session::poll_timeout);
+        let check = self.unanswered_check_at();
         let net = self.net.as_mut().filter(|_| self.config.is_some()).and_then(NetStack::poll_timeout);
-        [session, net].into_iter().flatten().min()
+        [session, check, net].into_iter().flatten().min()
     }
 
     /// The next event, if any.

@@ -3,7 +3,8 @@
 //!
 //! - The network goes long enough for the page's reconnect delay to grow to 12 s or more, and
 //!   the page says the device has no network; then it returns: the tunnel is back within seconds
-//!   of the network, not when that delay runs out.
+//!   of the network, not when that delay runs out, and a key typed into a TCP connection while
+//!   there was no network is echoed once it is back.
 //! - The tunnel's connection dies without a word (its packets vanish, as when a phone slept and a
 //!   router forgot the connection) while the person is in another app, and the page is then
 //!   shown again: the page notices within seconds and connects again, instead of showing
@@ -46,6 +47,8 @@ fn the_tunnel_comes_back_with_the_network_when_the_page_is_shown_and_when_it_is_
         wait_connected(&page, WAIT)?;
         the_network_goes_and_returns(&lab, &page).context("the network went and returned")?;
         a_dead_connection_is_noticed_when_shown(&lab, &page).context("a dead connection, the page hidden and shown")?;
+        a_dead_connection_is_noticed_when_a_key_gets_no_answer(&lab, &page)
+            .context("a dead connection, a key typed on it")?;
         a_frozen_page_connects_again_when_resumed(&page).context("the page frozen and resumed")
     });
     if let Err(e) = result {
@@ -70,10 +73,28 @@ fn wan(lab: &Lab, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens a TCP connection to the LAN host's echo service through the tunnel, as a terminal
+/// does, and checks that it echoes.
+const OPEN_ECHO: &str = "const done = arguments[arguments.length - 1]; (async () => {
+  window.echo = await window.hometun.connectTcp(arguments[0], 7);
+  await window.echo.send(new TextEncoder().encode('a'));
+  done(new TextDecoder().decode(await window.echo.receive()));
+})().catch((e) => done('failed: ' + e));";
+
+/// Sends a key press on that connection and keeps what comes back in `window.echoed`.
+const TYPE_INTO_ECHO: &str = "window.echoed = null;
+window.echo.send(new TextEncoder().encode('b')).catch((e) => { window.echoed = 'failed: ' + e; });
+window.echo.receive().then((r) => { window.echoed = r ? new TextDecoder().decode(r) : 'closed'; },
+  (e) => { window.echoed = 'failed: ' + e; });";
+
 fn the_network_goes_and_returns(lab: &Lab, page: &Session) -> anyhow::Result<()> {
+    let echoed = page.execute_async(OPEN_ECHO, &[json!(addr::HOST10.to_string())])?;
+    ensure!(echoed == "a", "the echo service answered {echoed}");
     wan(lab, &["ip", "link", "set", "eth0", "down"])?;
     // The phone's system closes the connections of a network it lost (Android does so).
     wan(lab, &["ss", "-K", "dst", &addr::ROUTER_WAN.to_string()])?;
+    // A key typed into the terminal while there is no network.
+    page.execute(TYPE_INTO_ECHO, &[])?;
     wait(page, "the browser to see the network gone", WAIT, "return navigator.onLine ? null : true")?;
     let attempts = format!(
         "const s = window.hometun.status(); \
@@ -96,24 +117,17 @@ fn the_network_goes_and_returns(lab: &Lab, page: &Session) -> anyhow::Result<()>
     )
     .with_context(|| format!("status: {}", status(page).unwrap_or_default()))?;
     eprintln!("the tunnel was up {:.1?} after the network", back.elapsed());
+    // The connection opened before the outage lived through it, and the key typed meanwhile
+    // arrived: the netstack waited with the tunnel and sent it again once it was back.
+    let echoed = wait(page, "the key typed offline echoed", WAIT, "return window.echoed")?;
+    ensure!(echoed == "b", "the echo connection gave {echoed}");
+    eprintln!("the key typed offline was echoed {:.1?} after the network", back.elapsed());
     Ok(())
 }
 
 fn a_dead_connection_is_noticed_when_shown(lab: &Lab, page: &Session) -> anyhow::Result<()> {
     let since = status(page)?["since"].clone();
-    // The browser's connections to the relay (the tunnel's, and any the page's files came over),
-    // by their ports: their packets vanish from now on, both ways. New ones pass.
-    let out =
-        lab.exec(Node::Wan, "ss", ["-Htn", "state", "established", "dst", &format!("{}:443", addr::ROUTER_WAN)])?;
-    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
-    let ports: Vec<&str> = listed.lines().filter_map(|l| l.split_whitespace().nth(2)?.rsplit(':').next()).collect();
-    ensure!(!ports.is_empty(), "no connection to the relay: {listed:?}");
-    let rules = format!(
-        "table inet cut {{ chain out {{ type filter hook output priority 0; tcp sport {{ {0} }} drop; }}; \
-         chain in {{ type filter hook input priority 0; tcp dport {{ {0} }} drop; }}; }}",
-        ports.join(", ")
-    );
-    wan(lab, &["nft", &rules])?;
+    cut_silently(lab)?;
     std::thread::sleep(Duration::from_secs(2));
     ensure!(status(page)?["state"] == "connected", "nothing told the page yet: {}", status(page)?);
 
@@ -126,8 +140,43 @@ fn a_dead_connection_is_noticed_when_shown(lab: &Lab, page: &Session) -> anyhow:
     page.cdp("Browser.setWindowBounds", json!({ "windowId": window, "bounds": { "windowState": "normal" } }))?;
     connected_again(page, &since, "a new connection once the page is shown", REPLACED_WITHIN)?;
     eprintln!("a new connection {:.1?} after the page was shown", shown.elapsed());
-    wan(lab, &["nft", "delete table inet cut"])?;
-    Ok(())
+    revive(lab)
+}
+
+/// Makes the browser's connections to the relay die without a word: their packets vanish from
+/// now on, both ways (by their ports, in the browser's namespace). New connections pass. Undone
+/// by [`revive`].
+fn cut_silently(lab: &Lab) -> anyhow::Result<()> {
+    let out =
+        lab.exec(Node::Wan, "ss", ["-Htn", "state", "established", "dst", &format!("{}:443", addr::ROUTER_WAN)])?;
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ports: Vec<&str> = listed.lines().filter_map(|l| l.split_whitespace().nth(2)?.rsplit(':').next()).collect();
+    ensure!(!ports.is_empty(), "no connection to the relay: {listed:?}");
+    let rules = format!(
+        "table inet cut {{ chain out {{ type filter hook output priority 0; tcp sport {{ {0} }} drop; }}; \
+         chain in {{ type filter hook input priority 0; tcp dport {{ {0} }} drop; }}; }}",
+        ports.join(", ")
+    );
+    wan(lab, &["nft", &rules])
+}
+
+fn revive(lab: &Lab) -> anyhow::Result<()> {
+    wan(lab, &["nft", "delete table inet cut"])
+}
+
+/// The tunnel's connection dies without a word while the page is in use: the next key typed
+/// gets no answer, the page checks the relay and connects again, and the key is echoed.
+fn a_dead_connection_is_noticed_when_a_key_gets_no_answer(lab: &Lab, page: &Session) -> anyhow::Result<()> {
+    let since = status(page)?["since"].clone();
+    cut_silently(lab)?;
+    let typed = Instant::now();
+    page.execute(TYPE_INTO_ECHO, &[])?;
+    connected_again(page, &since, "a new connection after a key got no answer", REPLACED_WITHIN)?;
+    eprintln!("a new connection {:.1?} after the key", typed.elapsed());
+    let echoed = wait(page, "the key echoed", WAIT, "return window.echoed")?;
+    ensure!(echoed == "b", "the echo connection gave {echoed}");
+    eprintln!("the key was echoed {:.1?} after it was typed", typed.elapsed());
+    revive(lab)
 }
 
 /// Waits until the tunnel is connected on another connection than the one since `since`.

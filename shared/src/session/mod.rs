@@ -83,6 +83,10 @@ pub struct Session {
     confirm_deadline: Option<Instant>,
     /// A liveness check is under way: the peer is dead unless a record arrives by then.
     alive_by: Option<Instant>,
+    /// The record being built carries IP packets.
+    pending_packets: bool,
+    /// When the first record with packets went out since the last record came in.
+    unanswered_since: Option<Instant>,
     now: Instant,
     last_sent: Instant,
     last_received: Instant,
@@ -167,6 +171,8 @@ impl Session {
             closing: None,
             confirm_deadline: confirm_by,
             alive_by: None,
+            pending_packets: false,
+            unanswered_since: None,
             now,
             last_sent: now,
             last_received: now,
@@ -219,6 +225,7 @@ impl Session {
             return Ok(());
         }
         self.push_frame(FrameKind::Packet, packet)?;
+        self.pending_packets = true;
         self.stats.packets_out += 1;
         self.stats.bytes_out += packet.len() as u64;
         Ok(())
@@ -300,6 +307,7 @@ impl Session {
         let plaintext: &'a [u8] = plaintext;
         self.last_received = now;
         self.alive_by = None;
+        self.unanswered_since = None;
         self.stats.records_in += 1;
         self.stats.rekeys_received += u64::from(rekeyed);
         if self.stats.records_in == 1 {
@@ -387,7 +395,21 @@ impl Session {
         if self.end.is_none() {
             let by = now + within;
             self.alive_by = Some(self.alive_by.map_or(by, |earlier| earlier.min(by)));
+            // The check stands for the packets that wait for an answer.
+            self.unanswered_since = None;
         }
+    }
+
+    /// When the first record carrying IP packets went out since the last record came in:
+    /// packets that usually get an answer (a TCP segment its acknowledgement) have none yet.
+    /// `None` once a record came in, or a liveness check started.
+    pub fn unanswered_since(&self) -> Option<Instant> {
+        self.unanswered_since
+    }
+
+    /// Stops counting the packets sent so far as waiting for an answer.
+    pub fn forget_unanswered(&mut self) {
+        self.unanswered_since = None;
     }
 
     /// Whether a liveness check ([`Session::check_alive`]) is under way.
@@ -469,6 +491,9 @@ impl Session {
         self.bytes_on_key += plaintext_len;
         self.stats.records_out += 1;
         self.last_sent = self.now;
+        if std::mem::take(&mut self.pending_packets) {
+            self.unanswered_since.get_or_insert(self.now);
+        }
         self.ready_bytes += record.len();
         self.ready.push_back(record);
         Ok(())

@@ -39,8 +39,6 @@ const MAX_IMMEDIATE_RUNS: u32 = 4;
 /// Rounds of microtasks a pump that took records in lets pass before it sends what they call
 /// for.
 const HOLD_ROUNDS: u32 = 2;
-/// How long an up tunnel has to prove itself when the page has reason to doubt it.
-const RECHECK_WITHIN: Duration = Duration::from_secs(5);
 
 /// A handle to the tunnel; clones share it.
 #[derive(Clone, Default)]
@@ -239,16 +237,15 @@ impl Tunnel {
 /// The network came back, or the page is shown or resumed again: the link may have died unseen,
 /// or be waiting out a reconnect delay that grew while there was no network. A waiting link
 /// tries again at once; an up one pings the relay and reconnects at once unless something
-/// comes back within [`RECHECK_WITHIN`] (instead of the dead-peer timer's 45 s).
+/// comes back within 5 s (`client::CHECK_ANSWER_WITHIN`, instead of the dead-peer timer's 45 s).
 fn recheck(rc: &Rc<RefCell<Link>>) {
     let Ok(mut link) = rc.try_borrow_mut() else { return };
     let now = clock::now();
     match link.phase {
         Phase::Waiting if link.want_up => link.retry_at = Some(now),
         Phase::Up => {
-            let seq = link.next_seq;
-            if link.connection.as_mut().is_some_and(|c| c.check_alive(now, RECHECK_WITHIN, seq)) {
-                link.next_seq = seq.wrapping_add(1);
+            if let Some(connection) = link.connection.as_mut() {
+                connection.check_alive(now);
             }
         }
         _ => return,
