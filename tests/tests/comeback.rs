@@ -90,7 +90,9 @@ window.echo.receive().then((r) => { window.echoed = r ? new TextDecoder().decode
 fn the_network_goes_and_returns(lab: &Lab, page: &Session) -> anyhow::Result<()> {
     let echoed = page.execute_async(OPEN_ECHO, &[json!(addr::HOST10.to_string())])?;
     ensure!(echoed == "a", "the echo service answered {echoed}");
+    // The phone leaves the network: its link and its address on it go.
     wan(lab, &["ip", "link", "set", "eth0", "down"])?;
+    wan(lab, &["ip", "addr", "flush", "dev", "eth0"])?;
     // The phone's system closes the connections of a network it lost (Android does so).
     wan(lab, &["ss", "-K", "dst", &addr::ROUTER_WAN.to_string()])?;
     // A key typed into the terminal while there is no network.
@@ -107,6 +109,7 @@ fn the_network_goes_and_returns(lab: &Lab, page: &Session) -> anyhow::Result<()>
     ensure!(said.as_str().is_some_and(|s| s.contains("has no network")), "the status panel says {said}");
 
     let back = Instant::now();
+    wan(lab, &["ip", "addr", "add", &format!("{}/24", addr::WAN_CLIENT), "dev", "eth0"])?;
     wan(lab, &["ip", "link", "set", "eth0", "up"])?;
     wan(lab, &["ip", "route", "replace", "default", "via", &addr::ROUTER_WAN.to_string()])?;
     wait(
