@@ -1,6 +1,9 @@
 //! A phone's tunnel when its network goes and comes back, in headless Chromium on the internet
 //! side (`wan`), and the first scenario in WebKit (Safari's engine) too:
 //!
+//! - The page is hidden and shown again on a live connection: it checks the connection and keeps
+//!   it, though the home server's firewall drops whatever the tun brings to the host (the relay
+//!   answers the page's echoes itself).
 //! - The network goes long enough for the page's reconnect delay to grow to 12 s or more, and
 //!   the page says the device has no network; then it returns: the tunnel is back within seconds
 //!   of the network, not when that delay runs out, and a key typed into a TCP connection while
@@ -48,6 +51,14 @@ fn the_tunnel_comes_back_with_the_network_when_the_page_is_shown_and_when_it_is_
     let result = driver.session(&browser::chromium_args(&spki), 420, 900).and_then(|page| {
         page.goto(&link)?;
         wait_connected(&page, WAIT)?;
+        // The home server's firewall knows nothing of the tunnel: it drops whatever the tun
+        // brings to the host itself. The relay answers the pages' echoes itself, so every check
+        // below is answered all the same.
+        let firewall = "table inet hostfw { chain input { type filter hook input priority 0; \
+                        iifname \"hometun0\" drop; }; }";
+        let out = lab.exec(Node::Home, "nft", [firewall])?;
+        ensure!(out.status.success(), "host firewall: {}", String::from_utf8_lossy(&out.stderr));
+        a_live_connection_shown_again_stays(&page).context("a live connection, the page hidden and shown")?;
         the_network_goes_and_returns(&lab, &page, BACK_WITHIN).context("the network went and returned")?;
         a_dead_connection_is_noticed_when_shown(&lab, &page).context("a dead connection, the page hidden and shown")?;
         a_dead_connection_is_noticed_when_a_key_gets_no_answer(&lab, &page)
@@ -148,6 +159,28 @@ fn the_network_goes_and_returns(lab: &Lab, page: &Session, back_within: Duration
     Ok(())
 }
 
+/// Hides the page and shows it again, as a person does who switches away and back.
+fn hide_and_show(page: &Session) -> anyhow::Result<Instant> {
+    let window = page.cdp("Browser.getWindowForTarget", json!({}))?["windowId"].clone();
+    page.cdp("Browser.setWindowBounds", json!({ "windowId": window, "bounds": { "windowState": "minimized" } }))?;
+    wait(page, "the page hidden", WAIT, "return document.visibilityState === 'hidden' || null")?;
+    std::thread::sleep(Duration::from_secs(1));
+    let shown = Instant::now();
+    page.cdp("Browser.setWindowBounds", json!({ "windowId": window, "bounds": { "windowState": "normal" } }))?;
+    Ok(shown)
+}
+
+/// The page shown again on a live connection checks it, and keeps it: the relay answers.
+fn a_live_connection_shown_again_stays(page: &Session) -> anyhow::Result<()> {
+    let since = status(page)?["since"].clone();
+    hide_and_show(page)?;
+    // Longer than a check's 5 s: a check that went unanswered would have ended the connection.
+    std::thread::sleep(Duration::from_secs(7));
+    let now = status(page)?;
+    ensure!(now["state"] == "connected" && now["since"] == since, "the live connection was replaced: {now}");
+    Ok(())
+}
+
 fn a_dead_connection_is_noticed_when_shown(lab: &Lab, page: &Session) -> anyhow::Result<()> {
     let since = status(page)?["since"].clone();
     cut_silently(lab)?;
@@ -155,12 +188,7 @@ fn a_dead_connection_is_noticed_when_shown(lab: &Lab, page: &Session) -> anyhow:
     ensure!(status(page)?["state"] == "connected", "nothing told the page yet: {}", status(page)?);
 
     // The person switches away from the browser and back: the page is hidden, then shown.
-    let window = page.cdp("Browser.getWindowForTarget", json!({}))?["windowId"].clone();
-    page.cdp("Browser.setWindowBounds", json!({ "windowId": window, "bounds": { "windowState": "minimized" } }))?;
-    wait(page, "the page hidden", WAIT, "return document.visibilityState === 'hidden' || null")?;
-    std::thread::sleep(Duration::from_secs(1));
-    let shown = Instant::now();
-    page.cdp("Browser.setWindowBounds", json!({ "windowId": window, "bounds": { "windowState": "normal" } }))?;
+    let shown = hide_and_show(page)?;
     connected_again(page, &since, "a new connection once the page is shown", REPLACED_WITHIN)?;
     eprintln!("a new connection {:.1?} after the page was shown", shown.elapsed());
     revive(lab)

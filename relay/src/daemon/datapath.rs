@@ -6,7 +6,8 @@
 //!    (the first `Established` registers the client: [`Link::establish`]).
 //! 3. [`Link::filter`] — filter: source address, ACL and client-to-client rules.
 //! 4. [`Link::write_tun`] — tun: hand the allowed packets to the kernel, each behind a header
-//!    written over the bytes in front of it in the opened message ([`Link::forward`]).
+//!    written over the bytes in front of it in the opened message ([`Link::forward`]). An echo
+//!    request to the relay's tunnel address is answered by the relay itself instead.
 //!
 //! Downlink, LAN → client:
 //! 1. [`read_tun`] — tun reader: one task reads every packet the kernel routes to the pool.
@@ -34,7 +35,7 @@ use super::session_table::LiveSession;
 use super::{Clock, Relay};
 use crate::forwarding::filter::Drop;
 use crate::forwarding::offload;
-use crate::net::packet::ipv4_destination;
+use crate::net::packet::{echo_reply, ipv4_destination};
 use crate::state::unix_now;
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
@@ -67,6 +68,14 @@ const PACKET_BATCH: usize = 256;
 /// announces cannot flood devices (on mobile data, say) with lists, nor the relay with
 /// building them.
 pub const HOSTS_EVERY: Duration = Duration::from_secs(1);
+
+/// Where a packet a client may send goes.
+enum Destination {
+    /// Into the LAN (or to another client), through the tun.
+    Tun,
+    /// To the relay's own tunnel address: an echo request the relay answers itself.
+    Relay,
+}
 
 /// The WebSocket close code for how a session ended, or `None` when the connection is
 /// already gone: 1002 when the client broke the protocol, 1000 otherwise.
@@ -220,7 +229,10 @@ impl Link {
         let positions = self.open(&mut buffer).await?.into_positions();
         if self.admitted.is_some() {
             for at in positions {
-                self.forward(&mut buffer, at).await;
+                if let Some(reply) = self.forward(&mut buffer, at).await {
+                    // A full queue drops it, as it would any packet.
+                    let _ = self.session.send_packet(&reply);
+                }
             }
         }
         self.update_counters();
@@ -363,31 +375,36 @@ impl Link {
         let _ = self.session.send_control(&ControlMessage::AppCertReply { app, outcome });
     }
 
-    /// Uplink stage 3: whether the client may send `packet` (drops are counted and logged).
-    fn filter(&self, packet: &[u8]) -> bool {
-        let Some(admitted) = &self.admitted else { return false };
+    /// Uplink stage 3: whether the client may send `packet` (drops are counted and logged),
+    /// and where to: the tun, or the relay itself (an echo request to its tunnel address).
+    fn filter(&self, packet: &[u8]) -> Option<Destination> {
+        let admitted = self.admitted.as_ref()?;
         match admitted.filter.check(packet) {
-            Ok(_) => true,
+            Ok(summary) if summary.dst == admitted.filter.relay_address => Some(Destination::Relay),
+            Ok(_) => Some(Destination::Tun),
             Err(drop) => {
                 self.count_drop(&admitted.name, drop);
-                false
+                None
             }
         }
     }
 
     /// Uplink stages 3 and 4 for the packet at `at` in the opened `message`: the filter, then
     /// the tun. The packet is not copied: its virtio-net header is written over the bytes in
-    /// front of it, headers and packets the session has done with.
-    async fn forward(&self, message: &mut [u8], at: Range<usize>) {
+    /// front of it, headers and packets the session has done with. An echo request to the
+    /// relay's tunnel address is answered here, not by the host, whose firewall may drop what
+    /// comes in on the tun: returns the reply to send back.
+    async fn forward(&self, message: &mut [u8], at: Range<usize>) -> Option<Vec<u8>> {
         // A record's header and a frame's are longer than the virtio-net header, so every
         // packet has the room.
         const _: () = assert!(RECORD_HEADER_LEN + FRAME_HEADER_LEN >= offload::HEADER_LEN);
-        let Some(write) = at.start.checked_sub(offload::HEADER_LEN).and_then(|start| message.get_mut(start..at.end))
-        else {
-            return;
-        };
-        if self.filter(&write[offload::HEADER_LEN..]) {
-            self.write_tun(write).await;
+        let write = at.start.checked_sub(offload::HEADER_LEN).and_then(|start| message.get_mut(start..at.end))?;
+        match self.filter(&write[offload::HEADER_LEN..])? {
+            Destination::Tun => {
+                self.write_tun(write).await;
+                None
+            }
+            Destination::Relay => echo_reply(&write[offload::HEADER_LEN..]),
         }
     }
 

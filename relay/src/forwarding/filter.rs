@@ -55,8 +55,9 @@ impl ClientFilter {
             return Err(Drop::IpOptions(summary));
         }
         // The relay's own tunnel address answers pings, nothing else: a client measures the
-        // tunnel with them. Whole echo requests only, whatever the ACL says; the relay's own
-        // services are reached through its LAN address, under the ACL.
+        // tunnel and checks that it is alive with them. Whole echo requests only, whatever the
+        // ACL says (the relay answers them itself, `daemon::datapath`); the relay's own services
+        // are reached through its LAN address, under the ACL.
         if summary.dst == self.relay_address {
             return if summary.echo_request && !summary.fragment { Ok(summary) } else { Err(Drop::Denied(summary)) };
         }
