@@ -10,6 +10,7 @@
 pub mod app_name;
 pub mod client;
 pub mod control;
+pub mod echo;
 pub mod handshake;
 pub mod invite;
 pub mod ipv4;

@@ -11,12 +11,12 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use hometun_shared::client::{self, Connection, Event};
+use hometun_shared::echo;
 use hometun_shared::netstack::NetStack;
 use hometun_shared::session::{CloseReason, ConnectionLost, End, Error, Params, Refusal, Session};
 use hometun_shared::time::{Duration, Instant};
 use sim::*;
-use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr};
+use smoltcp::wire::{IpProtocol, Ipv4Packet};
 
 const T0: Instant = Instant::ZERO;
 const RELAY_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 8, 0, 1);
@@ -122,7 +122,7 @@ fn packets_flow_both_ways() {
     let mut request = pair.phone.poll_transmit(now).expect("a record with the echo request");
     let packets: Vec<Vec<u8>> = pair.relay.handle_message(now, &mut request).unwrap().map(<[u8]>::to_vec).collect();
     assert_eq!(packets.len(), 1, "one IP packet reached the relay");
-    let reply = echo_reply(&packets[0]);
+    let reply = echo::reply(&packets[0]).expect("an echo request");
 
     pair.now = now + Duration::from_millis(20);
     pair.relay.send_packet(&reply).unwrap();
@@ -160,7 +160,7 @@ fn a_liveness_check_pings_the_relay_and_its_answer_keeps_the_tunnel_up() {
     assert_eq!((request.dst_addr(), request.next_header()), (RELAY_ADDRESS, IpProtocol::Icmp));
 
     pair.now = pair.now + Duration::from_millis(300);
-    pair.relay.send_packet(&echo_reply(&packets[0])).unwrap();
+    pair.relay.send_packet(&echo::reply(&packets[0]).unwrap()).unwrap();
     pair.exchange();
     pair.now = T0 + Duration::from_secs(30);
     pair.phone.handle_timeout(pair.now);
@@ -226,7 +226,7 @@ fn packets_answered_in_time_start_no_check() {
     pair.phone.net_mut().unwrap().ping(RELAY_ADDRESS, 1, 1, sent).unwrap();
     let request = sent_packets(&mut pair);
     pair.now = sent + Duration::from_millis(1500);
-    pair.relay.send_packet(&echo_reply(&request[0])).unwrap();
+    pair.relay.send_packet(&echo::reply(&request[0]).unwrap()).unwrap();
     pair.exchange();
     for _ in 0..3 {
         pair.now = pair.phone.poll_timeout().expect("a timer").max(pair.now);
@@ -329,30 +329,6 @@ fn configured_with(net: Option<NetStack>) -> Pair {
     pair.relay.send_config(&home_config()).unwrap();
     pair.exchange();
     pair
-}
-
-/// The echo reply to an ICMP echo request, as the relay's host would send it.
-fn echo_reply(request: &[u8]) -> Vec<u8> {
-    let caps = ChecksumCapabilities::default();
-    let ip = Ipv4Packet::new_checked(request).expect("an IPv4 packet");
-    let ip_repr = Ipv4Repr::parse(&ip, &caps).expect("a valid IPv4 header");
-    let icmp = Icmpv4Packet::new_checked(ip.payload()).expect("an ICMP message");
-    let Icmpv4Repr::EchoRequest { ident, seq_no, data } = Icmpv4Repr::parse(&icmp, &caps).expect("valid ICMP") else {
-        panic!("not an echo request");
-    };
-    let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
-    let reply_ip = Ipv4Repr {
-        src_addr: ip_repr.dst_addr,
-        dst_addr: ip_repr.src_addr,
-        next_header: IpProtocol::Icmp,
-        payload_len: reply.buffer_len(),
-        hop_limit: 64,
-    };
-    let mut out = vec![0u8; reply_ip.buffer_len() + reply.buffer_len()];
-    let mut packet = Ipv4Packet::new_unchecked(&mut out[..]);
-    reply_ip.emit(&mut packet, &caps);
-    reply.emit(&mut Icmpv4Packet::new_unchecked(packet.payload_mut()), &caps);
-    out
 }
 
 #[test]

@@ -35,7 +35,7 @@ use super::session_table::LiveSession;
 use super::{Clock, Relay};
 use crate::forwarding::filter::Drop;
 use crate::forwarding::offload;
-use crate::net::packet::{echo_reply, ipv4_destination};
+use crate::net::packet::ipv4_destination;
 use crate::state::unix_now;
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
@@ -404,7 +404,7 @@ impl Link {
                 self.write_tun(write).await;
                 None
             }
-            Destination::Relay => echo_reply(&write[offload::HEADER_LEN..]),
+            Destination::Relay => hometun_shared::echo::reply(&write[offload::HEADER_LEN..]),
         }
     }
 

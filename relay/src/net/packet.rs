@@ -5,8 +5,7 @@
 //! lengths before any field is read, and a short or inconsistent packet is an error, never a
 //! panic.
 
-use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, UdpPacket};
+use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 use std::net::Ipv4Addr;
 
 /// IP protocol number of ICMP.
@@ -126,35 +125,6 @@ fn quoted_addresses(quote: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
     Some((address(12), address(16)))
 }
 
-/// The echo reply to `request`, an ICMP echo request: from its destination back to its source,
-/// with its identifier, sequence number and data. `None` for anything else, a fragment, or a
-/// header or ICMP checksum that does not add up. The reply is never longer than the request.
-pub fn echo_reply(request: &[u8]) -> Option<Vec<u8>> {
-    let checksums = ChecksumCapabilities::default();
-    let ip = Ipv4Packet::new_checked(request).ok()?;
-    if ip.more_frags() || ip.frag_offset() != 0 {
-        return None;
-    }
-    let ip_repr = Ipv4Repr::parse(&ip, &checksums).ok()?;
-    let icmp = Icmpv4Packet::new_checked(ip.payload()).ok()?;
-    let Icmpv4Repr::EchoRequest { ident, seq_no, data } = Icmpv4Repr::parse(&icmp, &checksums).ok()? else {
-        return None;
-    };
-    let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
-    let reply_ip = Ipv4Repr {
-        src_addr: ip_repr.dst_addr,
-        dst_addr: ip_repr.src_addr,
-        next_header: IpProtocol::Icmp,
-        payload_len: reply.buffer_len(),
-        hop_limit: 64,
-    };
-    let mut out = vec![0; reply_ip.buffer_len() + reply.buffer_len()];
-    let mut packet = Ipv4Packet::new_unchecked(&mut out[..]);
-    reply_ip.emit(&mut packet, &checksums);
-    reply.emit(&mut Icmpv4Packet::new_unchecked(packet.payload_mut()), &checksums);
-    Some(out)
-}
-
 /// The destination address of an IPv4 packet, without further checks (for routing packets the
 /// kernel handed over from the tun device).
 pub fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
@@ -272,42 +242,6 @@ mod tests {
         for (name, protocol, payload, want) in cases {
             let packet = ipv4([10, 8, 0, 2], [10, 8, 0, 1], *protocol, 0, payload);
             assert_eq!(parse_ipv4(&packet).unwrap().echo_request, *want, "{name}");
-        }
-    }
-
-    /// An echo request with a valid ICMP checksum: identifier 0x1234, sequence 7, `data`.
-    fn echo_request(data: &[u8]) -> Vec<u8> {
-        let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 7];
-        icmp.extend_from_slice(data);
-        Icmpv4Packet::new_unchecked(&mut icmp[..]).fill_checksum();
-        ipv4([10, 8, 0, 2], [10, 8, 0, 1], PROTO_ICMP, 0, &icmp)
-    }
-
-    #[test]
-    fn an_echo_request_gets_its_reply_and_nothing_else_does() {
-        let request = echo_request(b"abcdefgh");
-        let reply = echo_reply(&request).expect("a reply");
-        let summary = parse_ipv4(&reply).expect("a valid IPv4 packet, header checksum included");
-        assert_eq!((summary.src, summary.dst), (Ipv4Addr::new(10, 8, 0, 1), Ipv4Addr::new(10, 8, 0, 2)));
-        let ip = Ipv4Packet::new_checked(&reply[..]).unwrap();
-        let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
-        assert!(icmp.verify_checksum(), "the ICMP checksum adds up");
-        let parsed = Icmpv4Repr::parse(&icmp, &ChecksumCapabilities::default()).unwrap();
-        assert_eq!(parsed, Icmpv4Repr::EchoReply { ident: 0x1234, seq_no: 7, data: b"abcdefgh" });
-        assert_eq!(reply.len(), request.len());
-
-        let mut bad_icmp = request.clone();
-        bad_icmp[30] ^= 1; // a data byte: the ICMP checksum no longer adds up
-        let reply_itself = reply.clone();
-        let fragment = ipv4([10, 8, 0, 2], [10, 8, 0, 1], PROTO_ICMP, 0x2000, &request[20..]);
-        let udp = with_ports([10, 8, 0, 2], [10, 8, 0, 1], PROTO_UDP, 8, 0);
-        for (name, packet) in
-            [("bad ICMP checksum", &bad_icmp), ("a reply", &reply_itself), ("a fragment", &fragment), ("UDP", &udp)]
-        {
-            assert_eq!(echo_reply(packet), None, "{name}");
-        }
-        for cut in 0..request.len() {
-            assert_eq!(echo_reply(&request[..cut]), None, "cut at {cut}");
         }
     }
 
