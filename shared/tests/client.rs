@@ -197,15 +197,23 @@ fn a_liveness_check_needs_a_tunnel_that_is_up() {
     assert!(!pair.phone.check_alive(pair.now), "no check once ended");
 }
 
-#[test]
-fn packets_that_get_no_answer_start_a_liveness_check_and_a_dead_relay_is_found_in_seconds() {
+/// A configured pair whose phone sent one small packet (an echo request) to `dst` at 1 s; returns
+/// the pair, when it was sent, and the packets that left.
+fn one_packet_sent_to(dst: Ipv4Addr) -> (Pair, Instant, Vec<Vec<u8>>) {
     let mut pair = configured();
     pair.phone_events();
     let sent = T0 + Duration::from_secs(1);
     pair.now = sent;
+    pair.phone.net_mut().unwrap().ping(dst, 1, 1, sent).unwrap();
+    let packets = sent_packets(&mut pair);
+    (pair, sent, packets)
+}
+
+#[test]
+fn packets_that_get_no_answer_start_a_liveness_check_and_a_dead_relay_is_found_in_seconds() {
     // A key typed into a terminal: its TCP segment would be acknowledged at once on a live tunnel.
-    pair.phone.net_mut().unwrap().ping(Ipv4Addr::new(192, 168, 0, 10), 1, 1, sent).unwrap();
-    assert_eq!(sent_packets(&mut pair).len(), 1, "the packet left");
+    let (mut pair, sent, packets) = one_packet_sent_to(Ipv4Addr::new(192, 168, 0, 10));
+    assert_eq!(packets.len(), 1, "the packet left");
     assert!(pair.phone.poll_timeout().is_some_and(|at| at <= sent + ANSWER_EXPECTED_WITHIN));
     pair.now = sent + ANSWER_EXPECTED_WITHIN;
     pair.phone.handle_timeout(pair.now);
@@ -219,12 +227,7 @@ fn packets_that_get_no_answer_start_a_liveness_check_and_a_dead_relay_is_found_i
 
 #[test]
 fn packets_answered_in_time_start_no_check() {
-    let mut pair = configured();
-    pair.phone_events();
-    let sent = T0 + Duration::from_secs(1);
-    pair.now = sent;
-    pair.phone.net_mut().unwrap().ping(RELAY_ADDRESS, 1, 1, sent).unwrap();
-    let request = sent_packets(&mut pair);
+    let (mut pair, sent, request) = one_packet_sent_to(RELAY_ADDRESS);
     pair.now = sent + Duration::from_millis(1500);
     pair.relay.send_packet(&echo::reply(&request[0]).unwrap()).unwrap();
     pair.exchange();

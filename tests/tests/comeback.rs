@@ -56,8 +56,7 @@ fn the_tunnel_comes_back_with_the_network_when_the_page_is_shown_and_when_it_is_
         // below is answered all the same.
         let firewall = "table inet hostfw { chain input { type filter hook input priority 0; \
                         iifname \"hometun0\" drop; }; }";
-        let out = lab.exec(Node::Home, "nft", [firewall])?;
-        ensure!(out.status.success(), "host firewall: {}", String::from_utf8_lossy(&out.stderr));
+        run(&lab, Node::Home, &["nft", firewall])?;
         a_live_connection_shown_again_stays(&page).context("a live connection, the page hidden and shown")?;
         the_network_goes_and_returns(&lab, &page, BACK_WITHIN).context("the network went and returned")?;
         a_dead_connection_is_noticed_when_shown(&lab, &page).context("a dead connection, the page hidden and shown")?;
@@ -98,10 +97,16 @@ fn status(page: &Session) -> anyhow::Result<Value> {
     page.execute(script, &[])
 }
 
-fn wan(lab: &Lab, args: &[&str]) -> anyhow::Result<()> {
-    let out = lab.exec(Node::Wan, args[0], &args[1..])?;
+/// Runs `args` in `node`'s namespace; fails unless it succeeded.
+fn run(lab: &Lab, node: Node, args: &[&str]) -> anyhow::Result<()> {
+    let out = lab.exec(node, args[0], &args[1..])?;
     ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     Ok(())
+}
+
+/// Runs `args` on the remote device (the browser's namespace).
+fn wan(lab: &Lab, args: &[&str]) -> anyhow::Result<()> {
+    run(lab, Node::Wan, args)
 }
 
 /// Opens a TCP connection to the LAN host's echo service through the tunnel, as a terminal

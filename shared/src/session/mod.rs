@@ -390,11 +390,10 @@ impl Session {
     /// Starts a liveness check: unless a record arrives within `within` of `now`, the session
     /// ends as [`End::DeadPeer`]. For when the connection under it may have died without a word
     /// (the device's network changed, or it slept); the caller makes the peer answer something
-    /// (the client pings the relay). A check already under way keeps its earlier deadline.
+    /// (the client pings the relay). A check already under way keeps its deadline.
     pub fn check_alive(&mut self, now: Instant, within: Duration) {
         if self.end.is_none() {
-            let by = now + within;
-            self.alive_by = Some(self.alive_by.map_or(by, |earlier| earlier.min(by)));
+            self.alive_by.get_or_insert(now + within);
             // The check stands for the packets that wait for an answer.
             self.unanswered_since = None;
         }
