@@ -58,6 +58,9 @@ phase "style: cargo fmt --check" cargo fmt --all -- --check
 phase "page build (trunk)" bash scripts/build-page.sh
 phase "page size: gzip total within its ceiling (scripts/page-size.sh)" bash scripts/page-size.sh
 phase "lints: cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+# The crates that run in the page, as the page runs them (their `web` modules exist only there).
+phase "lints (wasm32): cargo clippy -D warnings" cargo clippy -p hometun-shared -p hometun-wasm \
+  -p hometun-ssh -p hometun-tls --target wasm32-unknown-unknown --all-targets -- -D warnings
 # The wasm32 tests: both crates in one build, so their shared dependencies compile once.
 phase "protocol core and browser client in headless Chromium (wasm32)" \
   cargo test -p hometun-shared -p hometun-wasm --target wasm32-unknown-unknown

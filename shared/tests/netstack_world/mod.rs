@@ -630,7 +630,7 @@ pub(crate) fn wall_ms() -> f64 {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub fn wall_ms() -> f64 {
+pub(crate) fn wall_ms() -> f64 {
     performance_now()
 }
 
