@@ -52,11 +52,13 @@
 # a tunnel that comes back with the network or when the page is shown again (a waiting link tries
 # at once, an up one pings the relay and reconnects unless it answers within 5 s, as it does when
 # packets it sent got nothing back for 2 s; an "offline" error while the browser says there is no
-# network).
+# network), and by 1.9 KB for the page as an app on a phone's home screen (a web app manifest, an
+# icon that fills the shapes Android cuts and the 180 px PNG an iPhone wants; fetched when the
+# page is installed, not when it loads).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=899700
+CEILING=901400
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

@@ -2,7 +2,10 @@
 //! `HOME`, as a phone trusts Let's Encrypt) — no ignore-certificate flags, no key pinning:
 //! it refuses a relay on the self-signed fallback, and loads the page of a relay with an ACME
 //! certificate by its name from an empty state directory, enrols from an invite link and
-//! connects. Prints the time from the empty directory to the trusted page.
+//! connects. The trusted page installs as an app (Chromium finds no installability error in
+//! its manifest; its icons load with the types and size it names), and the installed app's start
+//! URL opens the same device, connected. Prints the time from the empty directory to the
+//! trusted page.
 //!
 //! Needs the page built (`bash scripts/build-page.sh`).
 
@@ -91,6 +94,7 @@ fn use_the_trusted_page(page: &Session, relay: &Relay) -> anyhow::Result<()> {
         page.execute("return document.getElementById('cert-notice').hidden", &[])? == true,
         "self-signed notice shown"
     );
+    let start_url = installable(page).context("the page as an installed app")?;
 
     let link = relay.invite("trusted-phone", "1h", None)?.to_link();
     ensure!(link.starts_with(&format!("https://{}/", addr::DOMAIN)), "invite link {link} does not use the name");
@@ -101,5 +105,39 @@ fn use_the_trusted_page(page: &Session, relay: &Relay) -> anyhow::Result<()> {
     let address = page.execute("return document.getElementById('s-address').textContent", &[])?;
     ensure!(address.as_str().unwrap_or_default().starts_with("10.8.0."), "no tunnel address shown: {address}");
     relay.client("trusted-phone").context("the device is listed")?;
+    // The app on the home screen opens its start URL: the same device, connected again.
+    page.goto("about:blank")?;
+    page.goto(&start_url)?;
+    wait_connected(page, WAIT).context("the installed app's start URL")?;
     Ok(())
+}
+
+/// Checks that Chromium would install the open page as an app, and returns the app's start URL.
+fn installable(page: &Session) -> anyhow::Result<String> {
+    let errors = page.cdp("Page.getInstallabilityErrors", serde_json::json!({}))?;
+    ensure!(errors["installabilityErrors"] == serde_json::json!([]), "Chromium would not install the page: {errors}");
+    let manifest = page.cdp("Page.getAppManifest", serde_json::json!({}))?;
+    ensure!(manifest["errors"] == serde_json::json!([]), "the manifest has errors: {manifest}");
+    let app = &manifest["manifest"];
+    let page_url = format!("https://{}/", addr::DOMAIN);
+    ensure!(
+        app["name"] == "hometun" && app["display"] == "kStandalone" && app["startUrl"] == page_url.as_str(),
+        "the app is not the page on its own: {app}"
+    );
+    // Each icon loads as the type the manifest names; the PNG for iPhones is 180 px square.
+    let icons = page.execute_async(
+        "const done = arguments[arguments.length - 1];
+         Promise.all(arguments[0].map(async (icon) => {
+           const r = await fetch(icon.url);
+           const blob = await r.blob();
+           const size = icon.type === 'image/png' ? await createImageBitmap(blob).then((b) => `${b.width}x${b.height}`) : '';
+           return `${r.status} ${blob.type} ${size}`.trim();
+         })).then(done, (e) => done('failed: ' + e));",
+        &[app["icons"].clone()],
+    )?;
+    ensure!(
+        icons == serde_json::json!(["200 image/svg+xml", "200 image/svg+xml", "200 image/png 180x180"]),
+        "the app's icons: {icons}"
+    );
+    Ok(page_url)
 }
