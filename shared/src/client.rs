@@ -311,6 +311,10 @@ impl Connection {
         let Some(session) = self.session.as_mut() else { return Ok(()) };
         let result = session.handle_message(now, message).map(|packets| {
             if let Some(net) = self.net.as_mut().filter(|_| self.config.is_some()) {
+                // A record of this connection, after its configuration: what the netstack
+                // sent before is not in doubt. (The configuration itself answers nothing that
+                // an earlier connection sent.)
+                net.answered();
                 for packet in packets {
                     net.receive_packet(packet);
                 }
@@ -489,6 +493,13 @@ impl Connection {
         if keep {
             if let Some(net) = self.net.as_mut() {
                 let _ = net.set_dns_servers(config.dns.clone());
+                // What the netstack sent into the connection before, since the relay last sent
+                // anything, goes again now rather than when TCP's backed-off timers run out.
+                if let Some(session) = self.session.as_mut() {
+                    net.send_unanswered_again(|packet| {
+                        let _ = session.send_packet(packet);
+                    });
+                }
             }
         } else {
             match NetStack::new(net_config(&config), now, self.net_seed) {

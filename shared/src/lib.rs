@@ -18,6 +18,7 @@ pub mod keys;
 pub mod netstack;
 pub mod session;
 pub mod time;
+pub mod unanswered;
 pub mod wire;
 
 mod noise;

@@ -26,6 +26,8 @@ struct Pair {
     phone: Connection,
     relay: Session,
     now: Instant,
+    /// Every IP packet the relay took in during [`Pair::exchange`].
+    relay_got: Vec<Vec<u8>>,
 }
 
 impl Pair {
@@ -35,7 +37,9 @@ impl Pair {
             let mut moved = false;
             while let Some(mut message) = self.phone.poll_transmit(self.now) {
                 moved = true;
-                let _ = self.relay.handle_message(self.now, &mut message).map(|packets| packets.count());
+                if let Ok(packets) = self.relay.handle_message(self.now, &mut message) {
+                    self.relay_got.extend(packets.map(<[u8]>::to_vec));
+                }
             }
             while let Some(mut message) = self.relay.poll_transmit(self.now) {
                 moved = true;
@@ -313,6 +317,30 @@ fn a_reconnect_with_the_same_address_keeps_the_sockets() {
     assert!(second.phone.net().unwrap().tcp_state(handle).is_ok(), "the connection attempt survived the reconnect");
 }
 
+#[test]
+fn a_reconnect_sends_again_at_once_what_the_dead_connection_took_until_the_relay_answers() {
+    // A key typed into a connection that then died without a word: the relay never got it.
+    let (mut first, _, lost) = one_packet_sent_to(Ipv4Addr::new(192, 168, 0, 10));
+    assert_eq!(lost.len(), 1);
+    first.phone.connection_lost(ConnectionLost::Dropped);
+
+    // The next connection sends it again right after the relay's configuration, not when the
+    // netstack's backed-off timer would have.
+    let mut second = configured_with(first.phone.take_net());
+    assert_eq!(second.relay_got, lost, "the packet again, as it was");
+    // It stays in doubt until the relay sends something on this connection too.
+    second.phone.connection_lost(ConnectionLost::Dropped);
+    let mut third = configured_with(second.phone.take_net());
+    assert_eq!(third.relay_got, lost, "again, as nothing came back");
+
+    // An answer: nothing sent before is in doubt any more; the next reconnect sends nothing again.
+    third.relay.send_packet(&echo::reply(&lost[0]).unwrap()).unwrap();
+    third.exchange();
+    third.phone.connection_lost(ConnectionLost::Dropped);
+    let fourth = configured_with(third.phone.take_net());
+    assert_eq!(fourth.relay_got, Vec::<Vec<u8>>::new(), "nothing sent again after an answer");
+}
+
 /// Like [`configured`], carrying `net` over from an earlier connection.
 fn configured_with(net: Option<NetStack>) -> Pair {
     let mut relay_sim = RelaySim::new(36);
@@ -326,7 +354,7 @@ fn configured_with(net: Option<NetStack>) -> Pair {
     let hello = phone.poll_transmit(T0).expect("the hello goes first");
     let (relay, mut reply) = relay_sim.answer(T0, &hello).expect("the relay accepts");
     phone.handle_message(T0, &mut reply).expect("the reply completes the handshake");
-    let mut pair = Pair { phone, relay, now: T0 };
+    let mut pair = Pair { phone, relay, now: T0, relay_got: Vec::new() };
     pair.exchange();
     assert!(relay_sim.confirm(&mut pair.relay, None), "the phone's first record confirms its keys");
     pair.relay.send_config(&home_config()).unwrap();

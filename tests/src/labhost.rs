@@ -10,8 +10,8 @@
 //!   framing; `/upload/slow` the same after reading nothing for 3 s, `/upload/pace/<bytes per
 //!   second>` the same after reading the body no faster than that: an upload that outlasts a
 //!   browser's limits), `/upload/form` the fields of a multipart/form-data body as JSON (see
-//!   [`form_fields`]), anything else 404. Every
-//!   request body (`Content-Length` or chunked) is read, whatever the path.
+//!   [`form_fields`]), `/later/<ms>` `later` after that many milliseconds (at most a minute),
+//!   anything else 404. Every request body (`Content-Length` or chunked) is read, whatever the path.
 //! - TCP echo (the lab uses port 7).
 //! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
 //! - A DNS responder for A queries over UDP with fixed records.
@@ -59,6 +59,10 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
         if path == "/upload/slow" {
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         }
+        let later = path.strip_prefix("/later/").and_then(|ms| ms.parse::<u64>().ok()).filter(|ms| *ms <= 60_000);
+        if let Some(ms) = later {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         let mut pace = parse_upload_pace_path(&path).map(Pace::new);
         let mut form = (path == "/upload/form").then(Vec::new);
         let received = read_request_body(&mut stream, &mut buf, body, &mut pace, form.as_mut()).await?;
@@ -75,6 +79,7 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             }
             "/whoami" => ("200 OK", "text/plain", Body::Bytes(peer.ip().to_string().into())),
             "/bye" => ("200 OK", "text/plain", Body::Bytes(b"bye\n".to_vec())),
+            _ if later.is_some() => ("200 OK", "text/plain", Body::Bytes(b"later\n".to_vec())),
             p if p == "/upload" || p == "/upload/slow" || pace.is_some() => {
                 ("200 OK", "text/plain", Body::Bytes(received.into_bytes()))
             }

@@ -17,6 +17,10 @@
 //! 4. [`Link::seal`] — session: a batch from the queue becomes records.
 //! 5. [`Link::transmit`] — WebSocket: feed the records and flush once.
 //!
+//! The newest packets sealed since the device last sent anything stay with the link; when a new
+//! connection of the same device replaces it, they and the queue's packets go to the new one
+//! ([`Link::hand_over`]; see [`hometun_shared::unanswered`]).
+//!
 //! Beside the packets, a device that subscribed hears of the LAN's hosts it may reach
 //! ([`Link::push_hosts`], again on every change, at most once a second) and may ask to wake one ([`Link::wake`]); a
 //! device about to open a home web app asks for its app name's certificate ([`Link::app_cert`]).
@@ -46,6 +50,7 @@ use hometun_shared::session::{
     CloseReason, ConnectionLost, End, Error as SessionError, Event, Malformed, Packets, Session,
 };
 use hometun_shared::time::Instant;
+use hometun_shared::unanswered::Unanswered;
 use hometun_shared::wire::{frame::FRAME_HEADER_LEN, RECORD_HEADER_LEN};
 use std::net::Ipv4Addr;
 use std::ops::Range;
@@ -114,6 +119,8 @@ pub struct Link {
     kicks: mpsc::Receiver<CloseReason>,
     shutdown: watch::Receiver<bool>,
     batch: Vec<Vec<u8>>,
+    /// The newest packets sealed since the device last sent anything.
+    unanswered: Unanswered,
     /// Ticks when the LAN's hosts change.
     hosts_changed: watch::Receiver<u64>,
     /// The device asked for the host list.
@@ -155,6 +162,7 @@ impl Link {
             // Grows on the first downlink packets (to at most PACKET_BATCH): an idle tunnel
             // holds no batch buffer.
             batch: Vec::new(),
+            unanswered: Unanswered::default(),
             relay,
         }
     }
@@ -227,6 +235,7 @@ impl Link {
             Err(shared) => bytes::BytesMut::from(&shared[..]),
         };
         let positions = self.open(&mut buffer).await?.into_positions();
+        self.unanswered.answered(drop);
         if self.admitted.is_some() {
             for at in positions {
                 if let Some(reply) = self.forward(&mut buffer, at).await {
@@ -441,6 +450,7 @@ impl Link {
             if self.session.send_packet(&packet).is_err() {
                 break;
             }
+            self.unanswered.keep(packet, drop);
         }
         self.update_counters();
         Ok(())
@@ -501,6 +511,31 @@ impl Link {
         Ok(())
     }
 
+    /// A new connection of the same device replaced this one, which may have died without a
+    /// word: the packets sealed since the device last sent anything, then those still queued,
+    /// go to the new connection at once (not when the LAN host's backed-off timer resends
+    /// them). Only to the same device at the same address; a revoked device's end is not a
+    /// replacement.
+    fn hand_over(&mut self) {
+        let Some(old) = &self.live else { return };
+        let next = self.relay.sessions.by_key(&old.key).filter(|n| n.id != old.id && n.address == old.address);
+        self.queue.close();
+        let mut queued = Vec::new();
+        while let Ok(packet) = self.queue.try_recv() {
+            queued.push(packet);
+        }
+        old.dequeued(&queued);
+        let Some(next) = next else { return };
+        let (mut handed, mut bytes) = (0usize, 0usize);
+        for packet in self.unanswered.take().into_iter().chain(queued) {
+            let len = packet.len();
+            if next.queue_owned(packet) {
+                (handed, bytes) = (handed + 1, bytes + len);
+            }
+        }
+        tracing::debug!(client = %old.name, packets = handed, bytes, "handed to the new connection");
+    }
+
     fn update_counters(&self) {
         if let Some(live) = &self.live {
             let stats = self.session.stats();
@@ -540,6 +575,9 @@ impl Link {
     /// Closes the connection with the reason, leaves the session table and records the
     /// client's counters.
     pub async fn finish(&mut self, end: End, fingerprint: &str) {
+        if end == End::Closed(CloseReason::Replaced) {
+            self.hand_over();
+        }
         // Best effort: deliver a queued close frame, then the WebSocket close.
         let _ = tokio::time::timeout(Duration::from_secs(1), self.transmit()).await;
         if let Some(code) = close_code(&end) {

@@ -43,9 +43,18 @@ impl LiveSession {
     /// Queues a copy of `packet` for the client; `false` (nothing queued) when the queue is
     /// full in packets or in bytes, or the session is gone.
     pub fn queue_packet(&self, packet: &[u8]) -> bool {
-        let len = packet.len();
+        self.queue_with(packet.len(), || packet.to_vec())
+    }
+
+    /// [`LiveSession::queue_packet`] for a packet the caller owns already.
+    pub fn queue_owned(&self, packet: Vec<u8>) -> bool {
+        self.queue_with(packet.len(), || packet)
+    }
+
+    /// Queues what `packet` makes, of `len` bytes, when it fits (made only then).
+    fn queue_with(&self, len: usize, packet: impl FnOnce() -> Vec<u8>) -> bool {
         if self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES
-            || self.packets.try_send(packet.to_vec()).is_err()
+            || self.packets.try_send(packet()).is_err()
         {
             self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
             return false;

@@ -56,6 +56,7 @@ use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, Soc
 use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
 
 use crate::time::{Duration, Instant};
+use crate::unanswered::Unanswered;
 use device::TunnelDevice;
 
 pub use dns::{DnsQuery, DNS_TIMEOUT_PER_SERVER};
@@ -223,6 +224,8 @@ pub struct NetStack {
     stats: NetStats,
     /// `(peer address, peer port, local port)` of TCP resets received since the last poll.
     resets: Vec<(Ipv4Addr, u16, u16)>,
+    /// What went out since the relay last sent anything (see [`crate::unanswered`]).
+    unanswered: Unanswered,
 }
 
 impl core::fmt::Debug for NetStack {
@@ -281,6 +284,7 @@ impl NetStack {
             events: VecDeque::new(),
             stats: NetStats::default(),
             resets: Vec::new(),
+            unanswered: Unanswered::default(),
         })
     }
 
@@ -394,13 +398,29 @@ impl NetStack {
     }
 
     /// Hands every queued outgoing packet to `send`, oldest first, and keeps the buffers for
-    /// reuse (no allocation per packet once warm).
+    /// reuse (no allocation per packet once warm). The newest of them stay until
+    /// [`NetStack::answered`], for [`NetStack::send_unanswered_again`]: their buffers return to
+    /// the pool then, so keeping them copies nothing.
     pub fn drain_transmit(&mut self, mut send: impl FnMut(&[u8])) {
         while let Some(packet) = self.device.pop_tx() {
             self.stats.packets_out += 1;
             send(&packet);
-            self.device.recycle_tx(packet);
+            let device = &mut self.device;
+            self.unanswered.keep(packet, |old| device.recycle_tx(old));
         }
+    }
+
+    /// The relay sent something: the packets sent before are no longer in doubt.
+    pub fn answered(&mut self) {
+        let device = &mut self.device;
+        self.unanswered.answered(|packet| device.recycle_tx(packet));
+    }
+
+    /// Hands the newest packets sent since the relay last sent anything to `send` again,
+    /// oldest first (a new connection replaced one that may have died with them; see
+    /// [`crate::unanswered`]). They stay kept until the relay answers.
+    pub fn send_unanswered_again(&mut self, mut send: impl FnMut(&[u8])) {
+        self.unanswered.iter().for_each(&mut send);
     }
 
     /// Number of packets waiting in the transmit queue.
