@@ -54,11 +54,13 @@
 # packets it sent got nothing back for 2 s; an "offline" error while the browser says there is no
 # network), and by 1.9 KB for the page as an app on a phone's home screen (a web app manifest, an
 # icon that fills the shapes Android cuts and the 180 px PNG an iPhone wants; fetched when the
-# page is installed, not when it loads).
+# page is installed, not when it loads), and by 0.9 KB for what a connection that died without a
+# word took with it, sent again as soon as the next is up (the netstack keeps its newest packets
+# until the relay answers).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=901400
+CEILING=902300
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

@@ -103,12 +103,7 @@ fn in_safaris_engine_too_the_tunnel_comes_back_with_the_network() {
     let (root, relay) = engines::trusted_relay(&lab).expect("ACME relay");
     let driver = WebKitDriver::start(&lab, Node::Wan, &root, &[(addr::DOMAIN, addr::ROUTER_WAN)]).expect("WebKit");
     let page = driver.session(420, 900).expect("MiniBrowser");
-    let result = engines::open_trusted(&page, "WebKit").and_then(|()| {
-        page.goto(&relay.invite("webkit-phone", "1h", None)?.to_link())?;
-        wait_connected(&page, WAIT)?;
-        the_network_goes_and_returns(&lab, &page, &IN_WEBKIT)
-    });
-    if let Err(e) = result {
+    if let Err(e) = the_outage_in(&lab, &relay, &page, "WebKit", &IN_WEBKIT) {
         engines::fail(&page, "webkit-comeback", &driver.log(), e);
     }
 }
@@ -120,14 +115,18 @@ fn in_firefox_which_never_says_the_network_returned_the_tunnel_is_back_within_th
     let (root, relay) = engines::trusted_relay(&lab).expect("ACME relay");
     let driver = FirefoxDriver::start(&lab, Node::Wan, &root, &[(addr::DOMAIN, addr::ROUTER_WAN)]).expect("Firefox");
     let page = driver.session(420, 900).expect("a Firefox session");
-    let result = engines::open_trusted(&page, "Firefox").and_then(|()| {
-        page.goto(&relay.invite("firefox-laptop", "1h", None)?.to_link())?;
-        wait_connected(&page, WAIT)?;
-        the_network_goes_and_returns(&lab, &page, &IN_FIREFOX)
-    });
-    if let Err(e) = result {
+    if let Err(e) = the_outage_in(&lab, &relay, &page, "Firefox", &IN_FIREFOX) {
         engines::fail(&page, "firefox-comeback", &driver.log(), e);
     }
+}
+
+/// `engine`'s page on the trusted relay enrols a device and connects; then the network goes and
+/// returns.
+fn the_outage_in(lab: &Lab, relay: &Relay, page: &Session, engine: &str, outage: &Outage) -> anyhow::Result<()> {
+    engines::open_trusted(page, engine)?;
+    page.goto(&relay.invite(&format!("{}-phone", engine.to_lowercase()), "1h", None)?.to_link())?;
+    wait_connected(page, WAIT)?;
+    the_network_goes_and_returns(lab, page, outage)
 }
 
 /// The page's tunnel state, when it connected, and its failed attempts since.
