@@ -61,16 +61,6 @@ impl Unanswered {
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.packets.iter().map(Vec::as_slice)
     }
-
-    /// Bytes kept.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// Whether nothing is kept.
-    pub fn is_empty(&self) -> bool {
-        self.packets.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -95,7 +85,7 @@ mod tests {
         }
         assert_eq!(tags(&kept), [2, 3, 4, 5], "four 64 KiB segments fit; the oldest went");
         assert_eq!(evicted, [1]);
-        assert_eq!(kept.bytes(), BUDGET_BYTES);
+        assert_eq!(kept.bytes, BUDGET_BYTES);
         kept.keep(packet(6, 40), |p| evicted.push(p[0]));
         assert_eq!(tags(&kept), [3, 4, 5, 6], "a small packet still pushes out the oldest once full");
     }
@@ -110,7 +100,7 @@ mod tests {
         }
         assert_eq!(kept.iter().count(), BUDGET_PACKETS);
         assert_eq!(evicted, 10);
-        assert_eq!(kept.bytes(), BUDGET_PACKETS * 40);
+        assert_eq!(kept.bytes, BUDGET_PACKETS * 40);
     }
 
     #[test]
@@ -123,9 +113,9 @@ mod tests {
         let mut released = Vec::new();
         kept.answered(|p| released.push(p[0]));
         assert_eq!(released, [1, 3]);
-        assert!(kept.is_empty() && kept.bytes() == 0);
+        assert!(kept.packets.is_empty() && kept.bytes == 0);
         kept.keep(packet(4, 100), drop);
         assert_eq!(kept.take().into_iter().map(|p| p[0]).collect::<Vec<_>>(), [4]);
-        assert!(kept.is_empty() && kept.bytes() == 0);
+        assert!(kept.packets.is_empty() && kept.bytes == 0);
     }
 }

@@ -157,10 +157,11 @@ const OPEN_ECHO: &str = "const done = arguments[arguments.length - 1]; (async ()
   done(new TextDecoder().decode(await window.echo.receive()));
 })().catch((e) => done('failed: ' + e));";
 
-/// Sends a key press on that connection and keeps what comes back in `window.echoed`.
+/// Sends a key press on that connection and keeps what comes back in `window.echoed`, and when
+/// it came in `window.echoedAt`.
 const TYPE_INTO_ECHO: &str = "window.echoed = null;
 window.echo.send(new TextEncoder().encode('b')).catch((e) => { window.echoed = 'failed: ' + e; });
-window.echo.receive().then((r) => { window.echoed = r ? new TextDecoder().decode(r) : 'closed'; },
+window.echo.receive().then((r) => { window.echoed = r ? new TextDecoder().decode(r) : 'closed'; window.echoedAt = Date.now(); },
   (e) => { window.echoed = 'failed: ' + e; });";
 
 fn the_network_goes_and_returns(lab: &Lab, page: &Session, outage: &Outage) -> anyhow::Result<()> {
@@ -283,7 +284,7 @@ fn a_dead_connection_is_noticed_when_a_key_gets_no_answer(lab: &Lab, page: &Sess
 /// Sends a request on a connection of its own that the LAN host answers 4 s later (`/later/4000`),
 /// and keeps the answer's first bytes in `window.answered` and when they came in
 /// `window.answeredAt`.
-const SLOW_REQUEST: &str = "const done = arguments[arguments.length - 1]; (async () => {
+const ANSWERED_LATER: &str = "const done = arguments[arguments.length - 1]; (async () => {
   window.answered = null;
   const slow = await window.hometun.connectTcp(arguments[0], 80);
   await slow.send(new TextEncoder().encode(
@@ -292,13 +293,6 @@ const SLOW_REQUEST: &str = "const done = arguments[arguments.length - 1]; (async
     (e) => { window.answered = 'failed: ' + e; });
   done('sent');
 })().catch((e) => done('failed: ' + e));";
-
-/// A key press on the echo connection, as [`TYPE_INTO_ECHO`], that also keeps when its echo came
-/// in `window.echoedAt`.
-const TYPE_INTO_ECHO_TIMED: &str = "window.echoed = null;
-window.echo.send(new TextEncoder().encode('b')).catch((e) => { window.echoed = 'failed: ' + e; });
-window.echo.receive().then((r) => { window.echoed = r ? new TextDecoder().decode(r) : 'closed'; window.echoedAt = Date.now(); },
-  (e) => { window.echoed = 'failed: ' + e; });";
 
 /// The tunnel's connection dies without a word with a LAN host's answer on its way and a key
 /// typed into it; both arrive within a second of the next connection.
@@ -311,8 +305,8 @@ window.echo.receive().then((r) => { window.echoed = r ? new TextDecoder().decode
 /// handing the answer on, each would come 2.4 s or more after the next connection.
 fn what_a_dead_connection_took_arrives_with_the_next(lab: &Lab, page: &Session) -> anyhow::Result<()> {
     let since = status(page)?["since"].clone();
-    let sent = page.execute_async(SLOW_REQUEST, &[json!(addr::HOST10.to_string())])?;
-    ensure!(sent == "sent", "the slow request: {sent}");
+    let sent = page.execute_async(ANSWERED_LATER, &[json!(addr::HOST10.to_string())])?;
+    ensure!(sent == "sent", "the request answered later: {sent}");
     std::thread::sleep(Duration::from_millis(500));
     cut_silently(lab)?;
     page.execute(
@@ -321,7 +315,7 @@ fn what_a_dead_connection_took_arrives_with_the_next(lab: &Lab, page: &Session) 
     )?;
     std::thread::sleep(Duration::from_millis(3500));
     ensure!(page.execute("return window.answered", &[])?.is_null(), "the answer came through a dead connection");
-    page.execute(TYPE_INTO_ECHO_TIMED, &[])?;
+    page.execute(TYPE_INTO_ECHO, &[])?;
     connected_again(page, &since, "a new connection after the ping got no answer", REPLACED_WITHIN)?;
     let arrived = "const s = window.hometun.status(); \
                    return window.echoed && window.answered ? \

@@ -518,14 +518,12 @@ impl Link {
     /// replacement.
     fn hand_over(&mut self) {
         let Some(old) = &self.live else { return };
-        let next = self.relay.sessions.by_key(&old.key).filter(|n| n.id != old.id && n.address == old.address);
+        let Some(next) = self.relay.sessions.by_key(&old.key).filter(|n| n.id != old.id && n.address == old.address)
+        else {
+            return;
+        };
         self.queue.close();
-        let mut queued = Vec::new();
-        while let Ok(packet) = self.queue.try_recv() {
-            queued.push(packet);
-        }
-        old.dequeued(&queued);
-        let Some(next) = next else { return };
+        let queued = std::iter::from_fn(|| self.queue.try_recv().ok());
         let (mut handed, mut bytes) = (0usize, 0usize);
         for packet in self.unanswered.take().into_iter().chain(queued) {
             let len = packet.len();
