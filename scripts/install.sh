@@ -103,4 +103,25 @@ if ! cmp -s "$www/package-lock.json" "$www/node_modules/.hometun-lock"; then
   step "npm ci (www)"
   (cd "$www" && npm ci --no-audit --no-fund --ignore-scripts && cp package-lock.json node_modules/.hometun-lock)
 fi
+# Home Assistant on a lab LAN host (tests/src/apps/home_assistant.rs), from PyPI in a venv of its
+# own: 2025.4 is the newest release for this machine's Python 3.13.0 (pyenv's; Debian 12 has 3.11).
+HA_VERSION="2025.4.4"
+HA_FRONTEND_VERSION="20250411.0"   # what its frontend integration's manifest pins
+HA_VENV=/opt/hometun-lab/home-assistant
+if ! "$HA_VENV/bin/python" -c "import homeassistant.const as c, hass_frontend; assert c.__version__ == '$HA_VERSION'" 2>/dev/null; then
+  step "pip: homeassistant $HA_VERSION (venv $HA_VENV)"
+  py313=
+  for candidate in /root/.pyenv/versions/3.13*/bin/python3.13 /usr/bin/python3.13 "$(command -v python3.13 || true)"; do
+    if [ -x "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
+      py313=$candidate; break
+    fi
+  done
+  if [ -z "$py313" ]; then
+    echo "install: Home Assistant $HA_VERSION needs Python 3.13 (none found under /root/.pyenv, /usr/bin or on PATH)" >&2
+    exit 1
+  fi
+  rm -rf "$HA_VENV"
+  "$py313" -m venv "$HA_VENV"
+  "$HA_VENV/bin/pip" install -q --disable-pip-version-check "homeassistant==$HA_VERSION" "home-assistant-frontend==$HA_FRONTEND_VERSION"
+fi
 step "done"

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use hometun_tests::apps::vnc::VncServer;
-use hometun_tests::browser::apps_page::{describe, screenshot, wait};
+use hometun_tests::browser::apps_page::{self, screenshot, wait};
 use hometun_tests::browser::webdriver::{Chromedriver, Session};
 use hometun_tests::browser::{self, chromium_args, remote};
 use hometun_tests::lab::{addr, Lab, Node};
@@ -38,22 +38,6 @@ fn sockets(lab: &Lab, port: u16, state: &str) -> Vec<String> {
     match lab.exec(Node::Host10, "ss", ["-Htn", "state", state, &filter]) {
         Ok(out) => String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect(),
         Err(e) => vec![format!("ss failed: {e:#}")],
-    }
-}
-
-/// Runs one part of the scenario; on failure panics with the page's text, console and a
-/// screenshot, so a red run says what the user would have seen.
-fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
-    let started = Instant::now();
-    match f() {
-        Ok(v) => {
-            eprintln!("vnc: {name}: ok in {:.1?}", started.elapsed());
-            v
-        }
-        Err(e) => {
-            let shot = screenshot(page, &format!("vnc-{}", name.replace(' ', "-")));
-            panic!("{name}: {e:#}\n{}\nscreenshot: {shot:?}", describe(page));
-        }
     }
 }
 
@@ -363,4 +347,9 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
     screenshot(&page, "vnc-end");
     drop(page);
     eprintln!("vnc: passed in {:.1?}", started.elapsed());
+}
+
+/// One part of the scenario ([`apps_page::step`]).
+fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
+    apps_page::step(page, "vnc", name, f)
 }

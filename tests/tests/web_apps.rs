@@ -7,7 +7,7 @@
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use hometun_tests::acme::trusted_handshake;
@@ -97,22 +97,6 @@ fn the_lab_apps_answer_directly_inside_the_lan() {
     let dir = nginx.dir().to_owned();
     drop(nginx);
     assert!(!dir.exists(), "nginx's directory was not removed");
-}
-
-/// Runs one part of a browser scenario; on failure panics with the page's URL, text, console and
-/// a screenshot, so a red run says what the user would have seen.
-fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
-    let started = Instant::now();
-    match f() {
-        Ok(v) => {
-            eprintln!("web apps: {name}: ok in {:.1?}", started.elapsed());
-            v
-        }
-        Err(e) => {
-            let shot = apps_page::screenshot(page, &format!("web-apps-{}", name.replace(' ', "-")));
-            panic!("{name}: {e:#}\n{}\nscreenshot: {shot:?}", apps_page::describe(page));
-        }
-    }
 }
 
 /// A user opens Jupyter from the launcher, whose app name has no certificate yet: the launcher
@@ -1371,4 +1355,9 @@ fn a_hostile_lan_page_reaches_only_its_own_host_and_port_and_cannot_read_the_tun
         "the hostile page never came through the tunnel: {:?}",
         hostile.requests()
     );
+}
+
+/// One part of the scenario ([`apps_page::step`]).
+fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
+    apps_page::step(page, "web apps", name, f)
 }

@@ -8,6 +8,8 @@
 //!   on `:8443` with a [`selfsigned`] certificate, as a NAS or Proxmox serves its UI.
 //! - [`syncthing`]: the Syncthing GUI on `192.168.0.20:8384` (REST with the `X-CSRF-Token-…`
 //!   header read from a cookie, the long-poll `/rest/events`).
+//! - [`home_assistant`]: Home Assistant on `192.168.0.20:8123` (from PyPI, in a venv of its own),
+//!   onboarded, with a switch: its own sign-in flow, tokens in `localStorage`, one WebSocket.
 //! - [`nginx`]: nginx serving a directory (a 64 MiB random file of known SHA-256, static pages),
 //!   logging every request it gets.
 //! - [`lighttpd`]: lighttpd with `/admin/` behind HTTP Digest authentication (an IP camera's
@@ -24,8 +26,9 @@
 //!   checking the apps directly from inside the LAN.
 //!
 //! Ports: the LAN hosts' own services use 80, 7 and 22 ([`crate::lab`]); the apps use 8888, 8443, 8384
-//! (with Syncthing's sync port 22000), 8080 and the VNC desktops 5900-5901.
+//! (with Syncthing's sync port 22000), 8123, 8080 and the VNC desktops 5900-5901.
 
+pub mod home_assistant;
 pub mod http;
 pub mod jupyter;
 pub mod lighttpd;

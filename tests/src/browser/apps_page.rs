@@ -294,6 +294,22 @@ fn last_error_line(e: &str) -> String {
     }
 }
 
+/// Runs one part of the scenario `scenario`; on failure panics with the page's text, console and
+/// a screenshot, so a red run says what the user would have seen.
+pub fn step<T>(page: &Session<'_>, scenario: &str, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
+    let started = Instant::now();
+    match f() {
+        Ok(v) => {
+            eprintln!("{scenario}: {name}: ok in {:.1?}", started.elapsed());
+            v
+        }
+        Err(e) => {
+            let shot = screenshot(page, &format!("{scenario}-{name}").replace(' ', "-"));
+            panic!("{name}: {e:#}\n{}\nscreenshot: {shot:?}", describe(page));
+        }
+    }
+}
+
 /// The page's URL, the start of its text and the console so far (for failure messages).
 pub fn describe(page: &Session<'_>) -> String {
     let at = page
