@@ -1,6 +1,7 @@
 //! Home Assistant through the page: the real Home Assistant (from PyPI) on a lab LAN host, used
 //! from a real headless Chromium on the internet side that trusts only the lab ACME CA's root,
-//! through the launcher, the service worker and the shim on the app's own origin.
+//! through the launcher, the service worker and the shim on the app's own origin; and from
+//! Safari's engine (WebKitGTK) in the launcher's frame.
 //!
 //! Needs root, the page built (`bash scripts/build-page.sh`) and Home Assistant installed
 //! (`scripts/install.sh`).
@@ -9,9 +10,10 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use hometun_tests::apps::home_assistant::{self, HomeAssistant};
-use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
-use hometun_tests::browser::webdriver::Session;
-use hometun_tests::lab::{wait_until, Lab};
+use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
+use hometun_tests::browser::engines::{self, trusted_relay};
+use hometun_tests::browser::{webdriver::Session, webkit::WebKitDriver};
+use hometun_tests::lab::{addr, wait_until, Lab, Node};
 use serde_json::json;
 
 /// How long Home Assistant's frontend (a few MB of scripts, all through the tunnel) may take to
@@ -73,6 +75,36 @@ fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
     });
 }
 
+/// The same person on an iPhone (Safari's engine, WebKitGTK here): apps open in the launcher's
+/// frame there (docs/web-apps.md, "Known limits"). Home Assistant opened with "Open here" signs
+/// in, shows the switch, and the switch works both ways, as in Chromium.
+#[test]
+fn home_assistant_in_the_launchers_frame_in_safaris_engine() {
+    let lab = Lab::start().expect("lab");
+    let ha = HomeAssistant::start(&lab).expect("Home Assistant");
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+    let lan = std::net::SocketAddrV4::new(addr::HOST20, home_assistant::ADDR.port());
+    let name = engines::trusted_app_name_of(&lab, &relay, &root, "WebKit", lan).expect("the app name's certificate");
+    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
+    let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
+    let page = driver.session(1200, 900).expect("MiniBrowser");
+    let used = (|| -> anyhow::Result<()> {
+        page.goto(&relay.invite("webkit-home-assistant", "1h", None)?.to_link())?;
+        wait_connected(&page, engines::WAIT)?;
+        engines::open_in_frame(&page, &home_assistant::lan_url())?;
+        sign_in(&page, &format!("https://{name}"), home_assistant::PASSWORD)?;
+        see_the_switch(&page, "off")?;
+        flip_the_switch(&page)?;
+        light_at_home(&ha, "on")?;
+        see_the_switch(&page, "on")?;
+        ha.set_switch(false)?;
+        see_the_switch(&page, "off")
+    })();
+    if let Err(e) = used {
+        engines::fail(&page, "webkit-home-assistant", &driver.log(), e);
+    }
+}
+
 /// One part of the scenario ([`apps_page::step`]).
 fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
     apps_page::step(page, "home-assistant", name, f)
@@ -94,26 +126,21 @@ fn sign_in(page: &Session<'_>, origin: &str, password: &str) -> anyhow::Result<(
         APP_LOAD,
         &format!(
             "{DEEP} return location.pathname === '/auth/authorize' && \
-             deep('input[name=username]').length && deep('input[name=password]').length ? location.origin : null"
+             deep('input[name=username], input[name=password]').filter(i => !i.disabled && \
+             i.getBoundingClientRect().width > 0).length === 2 ? location.origin : null"
         ),
     )?;
     ensure!(at == origin, "the sign-in page is on {at}");
     for (field, text) in [("username", home_assistant::USER), ("password", password)] {
-        page.execute(
-            &format!("{DEEP} const i = deep('input[name={field}]')[0]; i.focus(); i.select(); return true"),
-            &[],
-        )?;
-        page.cdp("Input.insertText", json!({"text": text}))?;
+        let input = page.execute(&format!("{DEEP} return deep('input[name={field}]')[0]"), &[])?;
+        page.type_into(&input, text)?;
     }
-    let pressed = page.execute(
-        &format!(
-            "{DEEP} const b = deep('ha-button, mwc-button, button').find(b => /^log in$/i.test(b.textContent.trim())); \
-             if (!b) return deep('ha-button, mwc-button, button').map(b => b.textContent.trim()); \
-             b.click(); return true"
-        ),
+    let button = page.execute(
+        &format!("{DEEP} return deep('ha-button, mwc-button, button').find(b => /^log in$/i.test(b.textContent.trim())) || null"),
         &[],
     )?;
-    ensure!(pressed == true, "no \"Log in\" button; buttons: {pressed}");
+    ensure!(!button.is_null(), "no \"Log in\" button on the sign-in page");
+    page.tap(&button)?;
     Ok(())
 }
 
@@ -152,18 +179,17 @@ fn reload(page: &Session<'_>) -> anyhow::Result<()> {
     wait(page, "the page to load again", APP_LOAD, &script).map(drop)
 }
 
-/// Clicks the porch light's toggle on the dashboard.
+/// Taps the porch light's toggle on the dashboard.
 fn flip_the_switch(page: &Session<'_>) -> anyhow::Result<()> {
-    let clicked = page.execute(
+    let switch = page.execute(
         &format!(
             "{DEEP} const t = deep('ha-entity-toggle').find(t => t.stateObj && t.stateObj.entity_id === arguments[0]); \
-             const sw = t && t.shadowRoot && t.shadowRoot.querySelector('ha-switch'); \
-             if (!sw) return false; sw.click(); return true"
+             return (t && t.shadowRoot && t.shadowRoot.querySelector('ha-switch')) || null"
         ),
         &[json!(home_assistant::SWITCH)],
     )?;
-    ensure!(clicked == true, "no toggle for {} on the dashboard", home_assistant::SWITCH);
-    Ok(())
+    ensure!(!switch.is_null(), "no toggle for {} on the dashboard", home_assistant::SWITCH);
+    page.tap(&switch)
 }
 
 /// Waits until Home Assistant itself, asked inside the LAN, has the porch light in `state`.

@@ -165,8 +165,18 @@ pub const LAN_PAGE: &str =
 /// The app name of the LAN host's web page (`http://192.168.0.10/`), once the relay holds its
 /// certificate from the lab CA (asked for as a launcher asks when it opens the app).
 pub fn trusted_app_name(lab: &Lab, relay: &Relay, root: &str, engine: &str) -> anyhow::Result<String> {
+    trusted_app_name_of(lab, relay, root, engine, std::net::SocketAddrV4::new(addr::HOST10, 80))
+}
+
+/// [`trusted_app_name`] for the app at `lan`.
+pub fn trusted_app_name_of(
+    lab: &Lab,
+    relay: &Relay,
+    root: &str,
+    engine: &str,
+    lan: std::net::SocketAddrV4,
+) -> anyhow::Result<String> {
     crate::acme::retry(Duration::from_secs(60), || crate::acme::trusted_handshake(lab, addr::DOMAIN, root))?;
-    let lan = std::net::SocketAddrV4::new(addr::HOST10, 80);
     let name = super::apps_page::app_name(lan.into());
     let device = format!("{}-apps-cert", engine.to_lowercase());
     let outcome = crate::acme::demand_app_certs(lab, relay, &device, None, &[AppTarget::http(lan)])?;
@@ -186,10 +196,19 @@ pub fn intact_blob() -> serde_json::Value {
 /// frame on its app name `name`, which reaches the tunnel through its parent, and fetches a LAN
 /// file intact. Leaves the session on the launcher.
 pub fn open_here(page: &Session, name: &str) -> anyhow::Result<()> {
-    page.execute(
-        "document.getElementById('apps-address').value = arguments[0]",
-        &[json!(format!("http://{}/", addr::HOST10))],
-    )?;
+    open_in_frame(page, &format!("http://{}/", addr::HOST10))?;
+    let at = super::apps_page::wait(page, "the LAN host's page in the app's frame", WAIT, LAN_PAGE)?;
+    ensure!(at == format!("https://{name}").as_str(), "the app's frame shows {at}");
+    let got = page.execute_async(FETCH_BLOB, &[])?;
+    ensure!(got == intact_blob(), "the framed app's fetch of /blob/100000: {got}");
+    page.switch_to_frame(None)?;
+    page.execute("document.getElementById('apps-viewer').scrollIntoView()", &[]).map(|_| ())
+}
+
+/// In the launcher: types `lan_url` into the Apps card, presses "Open here" and, once the app's
+/// frame is there, sends further commands into it.
+pub fn open_in_frame(page: &Session, lan_url: &str) -> anyhow::Result<()> {
+    page.execute("document.getElementById('apps-address').value = arguments[0]", &[json!(lan_url)])?;
     page.click("#apps-open-here")?;
     super::apps_page::wait(
         page,
@@ -197,13 +216,7 @@ pub fn open_here(page: &Session, name: &str) -> anyhow::Result<()> {
         Duration::from_secs(20),
         "return document.querySelector('#apps-viewer iframe') !== null",
     )?;
-    page.switch_to_frame(Some("#apps-viewer iframe"))?;
-    let at = super::apps_page::wait(page, "the LAN host's page in the app's frame", WAIT, LAN_PAGE)?;
-    ensure!(at == format!("https://{name}").as_str(), "the app's frame shows {at}");
-    let got = page.execute_async(FETCH_BLOB, &[])?;
-    ensure!(got == intact_blob(), "the framed app's fetch of /blob/100000: {got}");
-    page.switch_to_frame(None)?;
-    page.execute("document.getElementById('apps-viewer').scrollIntoView()", &[]).map(|_| ())
+    page.switch_to_frame(Some("#apps-viewer iframe"))
 }
 
 /// A browser that opens home web apps in the launcher's frame.

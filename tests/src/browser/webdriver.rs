@@ -229,6 +229,38 @@ impl<'d> Session<'d> {
         self.command("POST", &format!("element/{id}/click"), Some(json!({}))).map(|_| ())
     }
 
+    /// Presses and releases the pointer at the centre of `element` (a reference a script
+    /// returned; inside shadow roots and frames too), as a user taps it (WebDriver's Perform
+    /// Actions).
+    pub fn tap(&self, element: &Value) -> anyhow::Result<()> {
+        let tap = json!({"actions": [{"type": "pointer", "id": "finger", "parameters": {"pointerType": "mouse"},
+            "actions": [{"type": "pointerMove", "origin": element, "x": 0, "y": 0},
+                        {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]});
+        self.command("POST", "actions", Some(tap))?;
+        self.command("DELETE", "actions", None).map(|_| ())
+    }
+
+    /// Taps the field `element` ([`Self::tap`]), selects what it holds and types `text` over it
+    /// as a user does: a key down and up per character (WebDriver's Perform Actions; WebKit
+    /// refuses Element Send Keys into fields inside shadow roots as "not focusable", and keys
+    /// typed after a mere `focus()` of a framed page's field went to the top-level page there).
+    pub fn type_into(&self, element: &Value, text: &str) -> anyhow::Result<()> {
+        self.tap(element)?;
+        self.execute("const f = arguments[0]; if (f.select) f.select();", std::slice::from_ref(element))?;
+        let keys: Vec<Value> = text
+            .chars()
+            .flat_map(|c| {
+                [json!({"type": "keyDown", "value": c.to_string()}), json!({"type": "keyUp", "value": c.to_string()})]
+            })
+            .collect();
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": keys}]});
+        self.command("POST", "actions", Some(actions))?;
+        self.command("DELETE", "actions", None)?;
+        let now = self.execute("return arguments[0].value", std::slice::from_ref(element))?;
+        ensure!(now == text, "typed {text:?} into a field, which now holds {now}");
+        Ok(())
+    }
+
     /// Sets the window's size in CSS pixels.
     pub fn set_window_size(&self, width: u32, height: u32) -> anyhow::Result<()> {
         self.command("POST", "window/rect", Some(json!({ "width": width, "height": height }))).map(|_| ())
