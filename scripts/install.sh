@@ -42,6 +42,10 @@ have jupyter-notebook || apt_pkgs+=(jupyter-notebook)
 have syncthing     || apt_pkgs+=(syncthing)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
 [ -x /usr/sbin/lighttpd ] || apt_pkgs+=(lighttpd)  # an IP camera's pages behind HTTP Digest authentication
+# A home server's web console (tests/src/apps/cockpit.rs): Cockpit's web server, bridge and pages.
+[ -x /usr/lib/cockpit/cockpit-ws ] || apt_pkgs+=(cockpit-ws)
+have cockpit-bridge || apt_pkgs+=(cockpit-bridge)
+[ -f /usr/share/cockpit/systemd/manifest.json ] || apt_pkgs+=(cockpit-system)
 have npm           || apt_pkgs+=(nodejs npm)      # the page's browser libraries (www/package.json)
 # A VNC desktop on a lab LAN host (tests/src/apps/vnc.rs): TigerVNC's Xvnc, its password tool,
 # xsetroot to paint it, xev to record the keys it gets, xclip for its clipboard.

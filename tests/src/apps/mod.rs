@@ -8,6 +8,9 @@
 //!   on `:8443` with a [`selfsigned`] certificate, as a NAS or Proxmox serves its UI.
 //! - [`syncthing`]: the Syncthing GUI on `192.168.0.20:8384` (REST with the `X-CSRF-Token-…`
 //!   header read from a cookie, the long-poll `/rest/events`).
+//! - [`cockpit`]: Cockpit, a home server's web console, on `192.168.0.10:9090` (login as the
+//!   [`lab_user`] through PAM, tools in same-origin frames on one WebSocket, a terminal).
+//! - [`lab_user`]: the one system account the LAN hosts' login servers use.
 //! - [`home_assistant`]: Home Assistant on `192.168.0.20:8123` (from PyPI, in a venv of its own),
 //!   onboarded, with a switch: its own sign-in flow, tokens in `localStorage`, one WebSocket.
 //! - [`nginx`]: nginx serving a directory (a 64 MiB random file of known SHA-256, static pages),
@@ -26,11 +29,13 @@
 //!   checking the apps directly from inside the LAN.
 //!
 //! Ports: the LAN hosts' own services use 80, 7 and 22 ([`crate::lab`]); the apps use 8888, 8443, 8384
-//! (with Syncthing's sync port 22000), 8123, 8080 and the VNC desktops 5900-5901.
+//! (with Syncthing's sync port 22000), 8123, 9090, 8080 and the VNC desktops 5900-5901.
 
+pub mod cockpit;
 pub mod home_assistant;
 pub mod http;
 pub mod jupyter;
+pub mod lab_user;
 pub mod lighttpd;
 pub mod mdns;
 pub mod nginx;

@@ -4,26 +4,22 @@
 //! itself. The lab hosts' `:22` is the banner stand-in ([`crate::lab`]), so sshd uses
 //! [`PORT`].
 //!
-//! The lab user ([`USER`], home `/home/hometun-lab`) is created once if missing; each start
-//! sets its password to [`PASSWORD`] and empties its `authorized_keys`; dropping the server
-//! stops it, empties `authorized_keys` again and locks the password.
+//! It logs in the lab user ([`super::lab_user`]); each start unlocks the user and empties its
+//! `authorized_keys`; dropping the server stops it, empties `authorized_keys` again and locks
+//! the user.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
-use crate::lab::{run_bounded, Lab, Node};
+use crate::lab::{Lab, Node};
 
 /// sshd's port on the LAN host.
 pub const PORT: u16 = 2222;
-/// The lab user.
-pub const USER: &str = "hometun-lab";
-/// The lab user's password while a server runs.
-pub const PASSWORD: &str = "lab-Ssh-pw-7281";
-const HOME: &str = "/home/hometun-lab";
+use super::lab_user::{run, HOME};
+pub use super::lab_user::{PASSWORD, USER};
 
 /// A running sshd; stopped (and the user locked) on drop.
 pub struct Sshd {
@@ -34,29 +30,6 @@ pub struct Sshd {
     runs: u32,
     /// Where it listens.
     pub addr: SocketAddr,
-}
-
-fn run(program: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
-    let out = if let Some(input) = stdin {
-        let script = format!("printf '%s\\n' \"$1\" | {program} {}", args.join(" "));
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", &script, "sh", input]);
-        run_bounded(cmd, Duration::from_secs(20))?
-    } else {
-        let mut cmd = Command::new(program);
-        cmd.args(args);
-        run_bounded(cmd, Duration::from_secs(20))?
-    };
-    ensure!(out.status.success(), "{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn ensure_user() -> anyhow::Result<()> {
-    if run("id", &[USER], None).is_err() {
-        run("useradd", &["--create-home", "--home-dir", HOME, "--shell", "/bin/bash", USER], None)?;
-    }
-    run("chpasswd", &[], Some(&format!("{USER}:{PASSWORD}")))?;
-    run("usermod", &["--unlock", USER], None).map(|_| ())
 }
 
 fn authorized_keys() -> PathBuf {
@@ -80,7 +53,7 @@ impl Sshd {
             Path::new("/usr/sbin/sshd").exists(),
             "/usr/sbin/sshd missing: install openssh-server (scripts/install.sh)"
         );
-        ensure_user()?;
+        super::lab_user::unlock()?;
         write_authorized_keys("")?;
         // sshd insists on its privilege separation directory.
         std::fs::create_dir_all("/run/sshd")?;
@@ -199,6 +172,6 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.stop();
         let _ = write_authorized_keys("");
-        let _ = run("usermod", &["--lock", USER], None);
+        super::lab_user::lock();
     }
 }

@@ -247,6 +247,15 @@ impl<'d> Session<'d> {
     pub fn type_into(&self, element: &Value, text: &str) -> anyhow::Result<()> {
         self.tap(element)?;
         self.execute("const f = arguments[0]; if (f.select) f.select();", std::slice::from_ref(element))?;
+        self.keys(text)?;
+        let now = self.execute("return arguments[0].value", std::slice::from_ref(element))?;
+        ensure!(now == text, "typed {text:?} into a field, which now holds {now}");
+        Ok(())
+    }
+
+    /// Types `text` into whatever has the focus: a key down and up per character (WebDriver's
+    /// Perform Actions; `\u{E007}` is Enter).
+    pub fn keys(&self, text: &str) -> anyhow::Result<()> {
         let keys: Vec<Value> = text
             .chars()
             .flat_map(|c| {
@@ -255,10 +264,7 @@ impl<'d> Session<'d> {
             .collect();
         let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": keys}]});
         self.command("POST", "actions", Some(actions))?;
-        self.command("DELETE", "actions", None)?;
-        let now = self.execute("return arguments[0].value", std::slice::from_ref(element))?;
-        ensure!(now == text, "typed {text:?} into a field, which now holds {now}");
-        Ok(())
+        self.command("DELETE", "actions", None).map(|_| ())
     }
 
     /// Sets the window's size in CSS pixels.
