@@ -19,12 +19,19 @@
 //!   file), the same three ways (from the app tab the shim sends so large a body over a port of
 //!   the page's own, not through the service worker); timed in the page until the answer, the
 //!   stored file's SHA-256 checked against the page's.
+//! - Home Assistant, a heavy single-page app (a few MB of scripts on one WebSocket), both
+//!   ways: cold = from opening it to its sign-in page; sign-in = from pressing "Log in" to the
+//!   dashboard showing the switch; warm = a reload to the dashboard (signed in, median of
+//!   `--reloads`); return visit = after the browser restart, from opening it to the dashboard
+//!   (the tokens it keeps on its origin), and the bytes the tunnel took in meanwhile. Direct
+//!   also counts what the dashboard loaded (resource timing: files and bytes).
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
+use hometun_tests::apps::home_assistant::{self, HomeAssistant};
 use hometun_tests::apps::nginx::{Nginx, DAV};
 use hometun_tests::apps::{jupyter, jupyter::Jupyter, sha256_hex};
 use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
@@ -58,11 +65,13 @@ const FILES: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8080);
 pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let lab = Lab::start()?;
     let _jupyter = Jupyter::start(&lab)?;
+    let _ha = HomeAssistant::start(&lab)?;
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES.into(), "files", &[], DAV)?;
     let sha = nginx.add_random_file("big.bin", BIG as usize)?;
     let trusted = TrustedLab::start(&lab)?;
     trusted.trust_app(jupyter::ADDR)?;
     trusted.trust_app(nginx.addr)?;
+    let ha_origin = trusted.trust_app(home_assistant::ADDR)?;
 
     // Profiles kept on disk, so each side can come back after a browser restart.
     let profile = |name: &str, args: Vec<String>| {
@@ -75,6 +84,10 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let launcher = trusted.connect(&page, "bench-phone")?;
     let tunnel_cold = to_login_form(&page, || open_app(&page, &launcher, &jupyter::lan_url()).map(drop))?;
     let tunnel_warm = warm_reloads(&page, options.reloads)?;
+    let tunnel_ha = ha_first_visit(&page, &ha_origin, options.reloads, || {
+        open_app(&page, &launcher, &home_assistant::lan_url()).map(drop)
+    })?;
+    page.switch_to(&launcher)?;
     open_app(&page, &launcher, &format!("http://{}/", nginx.addr))?;
     wait(&page, "the file server's index", Duration::from_secs(60), "return document.querySelector('h1') ? 1 : null")?;
     let tunnel_big = runs(options.fetches, || fetch_big(&page, "fetch", "/big.bin", &sha))?;
@@ -120,6 +133,10 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let tunnel_return = to_login_form(&again, || open_app(&again, &launcher, &jupyter::lan_url()).map(drop))?;
     again.switch_to(&launcher)?;
     let return_kb = (bytes_in(&again)? - bytes_before) / 1e3;
+    let bytes_before = bytes_in(&again)?;
+    let tunnel_ha_return = to_dashboard(|| open_app(&again, &launcher, &home_assistant::lan_url()).map(drop), &again)?;
+    again.switch_to(&launcher)?;
+    let ha_return_kb = (bytes_in(&again)? - bytes_before) / 1e3;
     drop(again);
 
     // Chromium inside the LAN (on the home server), same binary and flags, no tunnel.
@@ -130,18 +147,31 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     // No name lookups (the page is on an IP address): with a profile on disk, Chromium otherwise
     // held the first page load for about 16 s in the lab (no DNS server answers there).
     direct_args.retain(|a| !a.starts_with("--host-resolver-rules"));
-    direct_args.push(format!("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {}", addr::HOST10));
+    direct_args.push(format!(
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {}, EXCLUDE {}",
+        addr::HOST10,
+        addr::HOST20
+    ));
     let direct_args = profile("bench-profile-direct", direct_args);
     let direct = direct_driver.session(&direct_args, 1200, 900)?;
     let login = format!("{}login", jupyter::lan_url());
     let direct_cold = to_login_form(&direct, || direct.goto(&login))?;
     let direct_warm = warm_reloads(&direct, options.reloads)?;
+    let ha_lan = home_assistant::lan_url();
+    let ha_lan_origin = ha_lan.trim_end_matches('/').to_owned();
+    let direct_ha = ha_first_visit(&direct, &ha_lan_origin, options.reloads, || direct.goto(&ha_lan))?;
+    let ha_loads = direct.execute(
+        "const r = performance.getEntriesByType('resource'); \
+         return [r.length, r.reduce((n, e) => n + (e.encodedBodySize || 0), 0)]",
+        &[],
+    )?;
     direct.goto(&format!("http://{}/", nginx.addr))?;
     let direct_big = runs(options.fetches, || fetch_big(&direct, "fetch", &lan_big, &sha))?;
     let direct_up = runs(options.fetches, || put_big(&direct, "fetch", "", &nginx))?;
     drop(direct);
     let again = direct_driver.session(&direct_args, 1200, 900)?;
     let direct_return = to_login_form(&again, || again.goto(&login))?;
+    let direct_ha_return = to_dashboard(|| again.goto(&ha_lan), &again)?;
     drop(again);
 
     println!("home web apps: Jupyter login page and 64 MiB, Chromium {}", chromium_version());
@@ -169,6 +199,23 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
         rate(tunnel_up),
         rate(launcher_up),
         rate(direct_up)
+    );
+    println!(
+        "\nhome web apps: Home Assistant {} (its dashboard loaded {} files, {:.0} KB, directly)",
+        home_assistant::VERSION,
+        ha_loads[0],
+        ha_loads[1].as_f64().unwrap_or(0.0) / 1e3
+    );
+    println!("| | through the tunnel (app origin, service worker) | direct (browser inside the LAN) |");
+    println!("|---|---|---|");
+    println!("| sign-in page, cold | {:.0} ms | {:.0} ms |", tunnel_ha.cold, direct_ha.cold);
+    println!("| \"Log in\" pressed → dashboard | {:.0} ms | {:.0} ms |", tunnel_ha.signed_in, direct_ha.signed_in);
+    println!(
+        "| dashboard, reload (median of {}) | {:.0} ms | {:.0} ms |",
+        options.reloads, tunnel_ha.warm, direct_ha.warm
+    );
+    println!(
+        "| dashboard, return visit (browser restarted) | {tunnel_ha_return:.0} ms, {ha_return_kb:.0} KB through the tunnel | {direct_ha_return:.0} ms |"
     );
     for profile in profiles {
         println!("\n{profile}");
@@ -199,6 +246,49 @@ fn to_login_form(page: &Session<'_>, open: impl FnOnce() -> anyhow::Result<()>) 
     let started = Instant::now();
     open()?;
     wait(page, "Jupyter's login page", Duration::from_secs(60), LOGIN_FORM)?;
+    Ok(started.elapsed().as_secs_f64() * 1e3)
+}
+
+/// Home Assistant's first visit on one side, in ms.
+struct HaVisit {
+    /// From opening it to its sign-in page.
+    cold: f64,
+    /// From pressing "Log in" to the dashboard.
+    signed_in: f64,
+    /// A reload to the dashboard (median).
+    warm: f64,
+}
+
+/// Opens Home Assistant on `page` with `open` (it is on `origin`), signs in, and reloads it
+/// `reloads` times; the times of each.
+fn ha_first_visit(
+    page: &Session<'_>,
+    origin: &str,
+    reloads: u32,
+    open: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<HaVisit> {
+    let started = Instant::now();
+    open()?;
+    let at = home_assistant::see_the_sign_in_page(page)?;
+    let cold = started.elapsed().as_secs_f64() * 1e3;
+    ensure!(at == origin, "Home Assistant's sign-in page is on {at}, not {origin}");
+    home_assistant::sign_in(page, origin, home_assistant::PASSWORD)?;
+    let pressed = Instant::now();
+    home_assistant::see_the_switch(page, "off")?;
+    let signed_in = pressed.elapsed().as_secs_f64() * 1e3;
+    let warm = runs(reloads, || to_dashboard(|| page.execute("location.reload(); return 1", &[]).map(drop), page))?;
+    Ok(HaVisit { cold, signed_in, warm: warm.median })
+}
+
+/// The time `open` takes to bring Home Assistant's dashboard up on `page` (signed in), in ms.
+fn to_dashboard(open: impl FnOnce() -> anyhow::Result<()>, page: &Session<'_>) -> anyhow::Result<f64> {
+    let before = page.execute("return performance.timeOrigin", &[]).unwrap_or(Value::Null);
+    let started = Instant::now();
+    open()?;
+    // The old document may still show the dashboard for a moment: wait for the new one first.
+    let script = format!("return performance.timeOrigin !== {before} ? 1 : null");
+    hometun_tests::lab::wait_until(home_assistant::LOAD, || page.execute(&script, &[]).ok().filter(|v| *v == 1))?;
+    home_assistant::see_the_switch(page, "off")?;
     Ok(started.elapsed().as_secs_f64() * 1e3)
 }
 

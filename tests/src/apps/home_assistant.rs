@@ -17,8 +17,12 @@ use anyhow::{ensure, Context};
 use serde_json::{json, Value};
 
 use super::http;
+use crate::browser::apps_page::wait;
+use crate::browser::webdriver::Session;
 use crate::lab::{addr, Lab, Node};
 
+/// The version `scripts/install.sh` installs.
+pub const VERSION: &str = "2025.4.4";
 /// Where it listens.
 pub const ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(addr::HOST20), 8123);
 /// The venv `scripts/install.sh` installs it into.
@@ -144,6 +148,24 @@ impl HomeAssistant {
         )?;
         Ok(())
     }
+
+    /// Waits (at most [`CHANGE`]) until Home Assistant itself, asked inside the LAN, has the
+    /// porch light in `state`.
+    pub fn wait_for_light(&self, state: &str) -> anyhow::Result<()> {
+        let mut last = String::new();
+        crate::lab::wait_until(CHANGE, || match self.switch_state() {
+            Ok(now) if now == state => Some(()),
+            Ok(now) => {
+                last = now;
+                None
+            }
+            Err(e) => {
+                last = format!("{e:#}");
+                None
+            }
+        })
+        .map_err(|_| anyhow::anyhow!("Home Assistant has the light {last:?}, not {state:?}, after {CHANGE:?}"))
+    }
 }
 
 impl Drop for HomeAssistant {
@@ -191,4 +213,111 @@ input_boolean:
 /// Its own address as a LAN URL (what a user would type at home).
 pub fn lan_url() -> String {
     format!("http://{ADDR}/")
+}
+
+// ---- in the browser: its pages as a user sees them -------------------------------------------
+
+/// How long its frontend (a few MB of scripts, all through the tunnel) may take to show a page.
+pub const LOAD: Duration = Duration::from_secs(60);
+/// How long a switch's change may take to reach the other side.
+pub const CHANGE: Duration = Duration::from_secs(10);
+
+/// Elements matching `sel` anywhere in the page, inside shadow roots too (its frontend is web
+/// components); prefixed to the scripts below.
+const DEEP: &str = "const deep = (sel) => { const out = []; \
+     const walk = (root) => { out.push(...root.querySelectorAll(sel)); \
+       for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot); }; \
+     walk(document); return out; };";
+
+/// Waits until the sign-in page shows its two fields; the origin it is on.
+pub fn see_the_sign_in_page(page: &Session<'_>) -> anyhow::Result<String> {
+    let script = format!(
+        "{DEEP} return location.pathname === '/auth/authorize' && \
+         deep('input[name=username], input[name=password]').filter(i => !i.disabled && \
+         i.getBoundingClientRect().width > 0).length === 2 ? location.origin : null"
+    );
+    let at = poll(page, "Home Assistant's sign-in page", &script, &[], |seen| seen.is_string())?;
+    Ok(at.as_str().unwrap_or_default().to_owned())
+}
+
+/// On Home Assistant's sign-in page at `origin`: types the owner's user name and `password` into
+/// its fields as keys (over what they held) and presses its button.
+pub fn sign_in(page: &Session<'_>, origin: &str, password: &str) -> anyhow::Result<()> {
+    let at = see_the_sign_in_page(page)?;
+    ensure!(at == origin, "the sign-in page is on {at}");
+    for (field, text) in [("username", USER), ("password", password)] {
+        let input = page.execute(&format!("{DEEP} return deep('input[name={field}]')[0]"), &[])?;
+        page.type_into(&input, text)?;
+    }
+    let button = page.execute(
+        &format!("{DEEP} return deep('ha-button, mwc-button, button').find(b => /^log in$/i.test(b.textContent.trim())) || null"),
+        &[],
+    )?;
+    ensure!(!button.is_null(), "no \"Log in\" button on the sign-in page");
+    page.tap(&button)?;
+    Ok(())
+}
+
+/// Waits until the sign-in page says that the user name or password was wrong.
+pub fn see_the_password_refused(page: &Session<'_>) -> anyhow::Result<()> {
+    let script = format!(
+        "{DEEP} return location.pathname === '/auth/authorize' && \
+         deep('ha-alert').some(a => /invalid username or password/i.test(a.textContent)) ? true : null"
+    );
+    wait(page, "the sign-in page to refuse the password", LOAD, &script).map(drop)
+}
+
+/// Waits (at most [`LOAD`]) until the dashboard shows the porch light's switch in `state`,
+/// signed in as the owner: its row names it, its toggle is `state` and Home Assistant's
+/// connection in the page is up.
+pub fn see_the_switch(page: &Session<'_>, state: &str) -> anyhow::Result<()> {
+    let script = format!(
+        "{DEEP} const ha = document.querySelector('home-assistant'); const hass = ha && ha.hass; \
+         if (!hass || !hass.connected || !hass.user) return {{connected: !!(hass && hass.connected)}}; \
+         const toggle = deep('ha-entity-toggle').find(t => t.stateObj && t.stateObj.entity_id === arguments[0]); \
+         const row = toggle && toggle.getRootNode().host; \
+         const sw = toggle && toggle.shadowRoot && toggle.shadowRoot.querySelector('ha-switch'); \
+         if (!sw || !row.shadowRoot) return {{row: !!row, toggle: !!toggle, tags: [...new Set(deep('*').map(e => e.localName).filter(n => /row|toggle|switch/.test(n)))]}}; \
+         return {{user: hass.user.name, state: hass.states[arguments[0]].state, checked: sw.checked, \
+                 named: row.shadowRoot.textContent.includes(arguments[1]) || \
+                        [...row.shadowRoot.querySelectorAll('*')].some(e => e.shadowRoot && e.shadowRoot.textContent.includes(arguments[1]))}}"
+    );
+    let want = json!({"user": OWNER, "state": state, "checked": state == "on", "named": true});
+    let what = format!("the dashboard to show the {SWITCH_NAME} {state}");
+    poll(page, &what, &script, &[json!(SWITCH), json!(SWITCH_NAME)], |seen| *seen == want).map(drop)
+}
+
+/// Runs `script` with `args` on `page` every 20 ms (often, so that the bench's times of a page
+/// load are precise to a few tens of ms) until `done` accepts what it returns; that value. An
+/// error is a page navigating mid-call (a reload, the sign-in's redirect): not yet. Fails after
+/// [`LOAD`] with the last value seen.
+fn poll(
+    page: &Session<'_>,
+    what: &str,
+    script: &str,
+    args: &[Value],
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let deadline = std::time::Instant::now() + LOAD;
+    loop {
+        let seen = page.execute(script, args).unwrap_or_else(|e| json!({ "script error": format!("{e:#}") }));
+        if done(&seen) {
+            return Ok(seen);
+        }
+        ensure!(std::time::Instant::now() < deadline, "waited {LOAD:?} for {what}; last seen {seen}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Taps the porch light's toggle on the dashboard.
+pub fn flip_the_switch(page: &Session<'_>) -> anyhow::Result<()> {
+    let switch = page.execute(
+        &format!(
+            "{DEEP} const t = deep('ha-entity-toggle').find(t => t.stateObj && t.stateObj.entity_id === arguments[0]); \
+             return (t && t.shadowRoot && t.shadowRoot.querySelector('ha-switch')) || null"
+        ),
+        &[json!(SWITCH)],
+    )?;
+    ensure!(!switch.is_null(), "no toggle for {} on the dashboard", SWITCH);
+    page.tap(&switch)
 }
