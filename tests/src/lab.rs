@@ -367,6 +367,29 @@ impl Lab {
         Ok(())
     }
 
+    /// The remote device leaves its network, as a phone does in a tunnel or a lift: its link
+    /// and its address on it go, and its system closes the connections of the network it lost
+    /// (Android does so).
+    pub fn remote_device_offline(&self) -> anyhow::Result<()> {
+        self.command_in(Node::Wan, &["ip", "link", "set", "eth0", "down"])?;
+        self.command_in(Node::Wan, &["ip", "addr", "flush", "dev", "eth0"])?;
+        self.command_in(Node::Wan, &["ss", "-K", "dst", &addr::ROUTER_WAN.to_string()])
+    }
+
+    /// The remote device's network returns ([`Self::remote_device_offline`] undone).
+    pub fn remote_device_online(&self) -> anyhow::Result<()> {
+        self.command_in(Node::Wan, &["ip", "addr", "add", &format!("{}/24", addr::WAN_CLIENT), "dev", "eth0"])?;
+        self.command_in(Node::Wan, &["ip", "link", "set", "eth0", "up"])?;
+        self.command_in(Node::Wan, &["ip", "route", "replace", "default", "via", &addr::ROUTER_WAN.to_string()])
+    }
+
+    /// Runs `args` inside `node`; an error with what it said unless it succeeds.
+    pub fn command_in(&self, node: Node, args: &[&str]) -> anyhow::Result<()> {
+        let out = self.exec(node, args[0], &args[1..])?;
+        ensure!(out.status.success(), "{args:?} in {node:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
+
     /// Runs `program` inside `node` to completion (at most 60 s) and returns its output.
     pub fn exec<I, S>(&self, node: Node, program: impl AsRef<OsStr>, args: I) -> anyhow::Result<Output>
     where

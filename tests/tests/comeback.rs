@@ -78,7 +78,7 @@ fn the_tunnel_comes_back_with_the_network_when_the_page_is_shown_and_when_it_is_
         // below is answered all the same.
         let firewall = "table inet hostfw { chain input { type filter hook input priority 0; \
                         iifname \"hometun0\" drop; }; }";
-        run(&lab, Node::Home, &["nft", firewall])?;
+        lab.command_in(Node::Home, &["nft", firewall])?;
         a_live_connection_shown_again_stays(&page).context("a live connection, the page hidden and shown")?;
         the_network_goes_and_returns(&lab, &page, &IN_CHROMIUM).context("the network went and returned")?;
         a_dead_connection_is_noticed_when_shown(&lab, &page).context("a dead connection, the page hidden and shown")?;
@@ -138,15 +138,9 @@ fn status(page: &Session) -> anyhow::Result<Value> {
 }
 
 /// Runs `args` in `node`'s namespace; fails unless it succeeded.
-fn run(lab: &Lab, node: Node, args: &[&str]) -> anyhow::Result<()> {
-    let out = lab.exec(node, args[0], &args[1..])?;
-    ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(())
-}
-
 /// Runs `args` on the remote device (the browser's namespace).
 fn wan(lab: &Lab, args: &[&str]) -> anyhow::Result<()> {
-    run(lab, Node::Wan, args)
+    lab.command_in(Node::Wan, args)
 }
 
 /// Opens a TCP connection to the LAN host's echo service through the tunnel, as a terminal
@@ -167,11 +161,7 @@ window.echo.receive().then((r) => { window.echoed = r ? new TextDecoder().decode
 fn the_network_goes_and_returns(lab: &Lab, page: &Session, outage: &Outage) -> anyhow::Result<()> {
     let echoed = page.execute_async(OPEN_ECHO, &[json!(addr::HOST10.to_string())])?;
     ensure!(echoed == "a", "the echo service answered {echoed}");
-    // The phone leaves the network: its link and its address on it go.
-    wan(lab, &["ip", "link", "set", "eth0", "down"])?;
-    wan(lab, &["ip", "addr", "flush", "dev", "eth0"])?;
-    // The phone's system closes the connections of a network it lost (Android does so).
-    wan(lab, &["ss", "-K", "dst", &addr::ROUTER_WAN.to_string()])?;
+    lab.remote_device_offline()?;
     // A key typed into the terminal while there is no network.
     page.execute(TYPE_INTO_ECHO, &[])?;
     if outage.says_offline {
@@ -191,9 +181,7 @@ fn the_network_goes_and_returns(lab: &Lab, page: &Session, outage: &Outage) -> a
     }
 
     let back = Instant::now();
-    wan(lab, &["ip", "addr", "add", &format!("{}/24", addr::WAN_CLIENT), "dev", "eth0"])?;
-    wan(lab, &["ip", "link", "set", "eth0", "up"])?;
-    wan(lab, &["ip", "route", "replace", "default", "via", &addr::ROUTER_WAN.to_string()])?;
+    lab.remote_device_online()?;
     wait(
         page,
         "the tunnel with the network",

@@ -6,6 +6,8 @@
 //! Needs root, the page built (`bash scripts/build-page.sh`) and Home Assistant installed
 //! (`scripts/install.sh`).
 
+use std::time::{Duration, Instant};
+
 use anyhow::ensure;
 use hometun_tests::apps::home_assistant::{self, HomeAssistant};
 use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
@@ -13,13 +15,21 @@ use hometun_tests::browser::engines::{self, trusted_relay};
 use hometun_tests::browser::{webdriver::Session, webkit::WebKitDriver};
 use hometun_tests::lab::{addr, Lab, Node};
 
+/// How soon after the phone's network returns the dashboard shows what changed meanwhile: the
+/// tunnel's first attempt (within 1.25 s of the page seeing the network) and a connection,
+/// with room for a loaded machine.
+const NETWORK_BACK: Duration = Duration::from_secs(10);
+
 /// A user opens their Home Assistant from the launcher: its sign-in page (Home Assistant's own
 /// flow on the app's origin) takes the owner's name and password, typed as keys; the dashboard
 /// shows the porch light's switch, signed in as the owner. Flipping the switch in the page turns
 /// the light on at home (Home Assistant's own API, asked inside the LAN, says `on`), and turning it
 /// off at home shows in the page within seconds (pushed over Home Assistant's WebSocket). After
-/// every service worker is stopped, a reload is still signed in (the tokens the app keeps on its
-/// origin) and the switch works again.
+/// the phone's network drops (its link down, its connections closed) and the light goes on at
+/// home meanwhile: once the network returns, the same page (not loaded again, still signed in)
+/// shows the light on within seconds, and goes on following it. After every service worker is
+/// stopped, a reload is still signed in (the tokens the app keeps on its origin) and the switch
+/// works again.
 #[test]
 fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
     let lab = Lab::start().expect("lab");
@@ -47,6 +57,33 @@ fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
         home_assistant::see_the_switch(&page, "off")
     });
 
+    step(&page, "the phone's network drops and returns", || {
+        let app = page.window()?;
+        let tunnel_since = || -> anyhow::Result<serde_json::Value> {
+            page.switch_to(&launcher)?;
+            let since = page.execute("return window.hometun.status().connectedSince", &[]);
+            page.switch_to(&app)?;
+            since
+        };
+        let tunnel_before = tunnel_since()?;
+        let page_before = page.execute("return performance.timeOrigin", &[])?;
+        lab.remote_device_offline()?;
+        // At home the light goes on while the phone has no network.
+        ha.set_switch(true)?;
+        std::thread::sleep(Duration::from_secs(1));
+        let back = Instant::now();
+        lab.remote_device_online()?;
+        home_assistant::see_the_switch(&page, "on")?;
+        let took = back.elapsed();
+        eprintln!("home-assistant: the dashboard showed the change {took:.1?} after the network returned");
+        ensure!(took < NETWORK_BACK, "the dashboard showed the change only {took:.1?} after the network returned");
+        let page_after = page.execute("return performance.timeOrigin", &[])?;
+        ensure!(page_after == page_before, "the dashboard was loaded again");
+        let tunnel_after = tunnel_since()?;
+        ensure!(tunnel_after != tunnel_before, "the tunnel's connection lived through the outage ({tunnel_after})");
+        ha.set_switch(false)?;
+        home_assistant::see_the_switch(&page, "off")
+    });
     step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
     step(&page, "reload, still signed in", || {
         reload(&page)?;
