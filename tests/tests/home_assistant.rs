@@ -1,7 +1,7 @@
 //! Home Assistant through the page: the real Home Assistant (from PyPI) on a lab LAN host, used
 //! from a real headless Chromium on the internet side that trusts only the lab ACME CA's root,
 //! through the launcher, the service worker and the shim on the app's own origin; and from
-//! Safari's engine (WebKitGTK) in the launcher's frame.
+//! Safari's engine (WebKitGTK) and Firefox in the launcher's frame.
 //!
 //! Needs root, the page built (`bash scripts/build-page.sh`) and Home Assistant installed
 //! (`scripts/install.sh`).
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use hometun_tests::apps::home_assistant::{self, HomeAssistant};
 use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
-use hometun_tests::browser::engines::{self, trusted_relay};
-use hometun_tests::browser::{webdriver::Session, webkit::WebKitDriver};
+use hometun_tests::browser::engines::{self, trusted_relay, FrameEngine};
+use hometun_tests::browser::{firefox::FirefoxDriver, webdriver::Session, webkit::WebKitDriver};
 use hometun_tests::lab::{addr, Lab, Node};
 
 /// How soon after the phone's network returns the dashboard shows what changed meanwhile: the
@@ -95,33 +95,58 @@ fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
     });
 }
 
-/// The same person on an iPhone (Safari's engine, WebKitGTK here): apps open in the launcher's
-/// frame there (docs/web-apps.md, "Known limits"). Home Assistant opened with "Open here" signs
-/// in, shows the switch, and the switch works both ways, as in Chromium.
+/// The same person on an iPhone (Safari's engine, WebKitGTK here), where apps open in the
+/// launcher's frame (docs/web-apps.md, "Known limits"): Home Assistant opened with "Open here"
+/// signs in, shows the switch, and the switch works both ways, as in Chromium.
 #[test]
 fn home_assistant_in_the_launchers_frame_in_safaris_engine() {
+    in_the_launchers_frame(FrameEngine::WebKit);
+}
+
+/// The same in Firefox, in the launcher's frame.
+#[test]
+fn home_assistant_in_the_launchers_frame_in_firefox() {
+    in_the_launchers_frame(FrameEngine::Firefox);
+}
+
+/// A new device in `engine` opens Home Assistant in the launcher's frame, signs in, sees the
+/// switch and flips it both ways.
+fn in_the_launchers_frame(engine: FrameEngine) {
+    let _one = engines::one_at_a_time();
     let lab = Lab::start().expect("lab");
     let ha = HomeAssistant::start(&lab).expect("Home Assistant");
     let (root, relay) = trusted_relay(&lab).expect("ACME relay");
     let lan = std::net::SocketAddrV4::new(addr::HOST20, home_assistant::ADDR.port());
-    let name = engines::trusted_app_name_of(&lab, &relay, &root, "WebKit", lan).expect("the app name's certificate");
+    let name = engines::trusted_app_name_of(&lab, &relay, &root, engine.name(), lan).expect("the app name");
     let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
-    let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
-    let page = driver.session(1200, 900).expect("MiniBrowser");
-    let used = (|| -> anyhow::Result<()> {
-        page.goto(&relay.invite("webkit-home-assistant", "1h", None)?.to_link())?;
-        wait_connected(&page, engines::WAIT)?;
-        engines::open_in_frame(&page, &home_assistant::lan_url())?;
-        home_assistant::sign_in(&page, &format!("https://{name}"), home_assistant::PASSWORD)?;
-        home_assistant::see_the_switch(&page, "off")?;
-        home_assistant::flip_the_switch(&page)?;
+    let label = format!("{}-home-assistant", engine.name().to_lowercase());
+    let use_it = |page: &Session<'_>| -> anyhow::Result<()> {
+        page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
+        wait_connected(page, engines::WAIT)?;
+        engines::open_in_frame(page, &home_assistant::lan_url())?;
+        home_assistant::sign_in(page, &format!("https://{name}"), home_assistant::PASSWORD)?;
+        home_assistant::see_the_switch(page, "off")?;
+        home_assistant::flip_the_switch(page)?;
         ha.wait_for_light("on")?;
-        home_assistant::see_the_switch(&page, "on")?;
+        home_assistant::see_the_switch(page, "on")?;
         ha.set_switch(false)?;
-        home_assistant::see_the_switch(&page, "off")
-    })();
-    if let Err(e) = used {
-        engines::fail(&page, "webkit-home-assistant", &driver.log(), e);
+        home_assistant::see_the_switch(page, "off")
+    };
+    match engine {
+        FrameEngine::WebKit => {
+            let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
+            let page = driver.session(1200, 900).expect("MiniBrowser");
+            if let Err(e) = use_it(&page) {
+                engines::fail(&page, &label, &driver.log(), e);
+            }
+        }
+        FrameEngine::Firefox => {
+            let driver = FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
+            let page = driver.session(1200, 900).expect("a Firefox session");
+            if let Err(e) = use_it(&page) {
+                engines::fail(&page, &label, &driver.log(), e);
+            }
+        }
     }
 }
 

@@ -381,6 +381,27 @@ impl State {
                 )?;
                 Ok(Value::Null)
             }
+            ("POST", "actions") => {
+                // WebDriver classic's actions are BiDi's but for an element origin's form.
+                let mut actions = body["actions"].clone();
+                for source in actions.as_array_mut().into_iter().flatten() {
+                    for action in source["actions"].as_array_mut().into_iter().flatten() {
+                        if let Some(element) = action["origin"].get(ELEMENT_KEY).and_then(Value::as_str) {
+                            action["origin"] = json!({ "type": "element", "element": { "sharedId": element } });
+                        }
+                    }
+                }
+                self.bidi.command(
+                    "input.performActions",
+                    json!({ "context": self.frame, "actions": actions }),
+                    COMMAND_TIMEOUT,
+                )?;
+                Ok(Value::Null)
+            }
+            ("DELETE", "actions") => {
+                self.bidi.command("input.releaseActions", json!({ "context": self.frame }), COMMAND_TIMEOUT)?;
+                Ok(Value::Null)
+            }
             ("GET", "window/handles") => Ok(json!(self.tabs()?)),
             ("GET", "window") => Ok(json!(self.top)),
             ("POST", "window") => {
