@@ -1,6 +1,7 @@
 //! A home server's web console through the page: Cockpit (Debian's packages) on a lab LAN host,
 //! used from a real headless Chromium on the internet side that trusts only the lab ACME CA's
-//! root, through the launcher, the service worker and the shim on the app's own origin.
+//! root, through the launcher, the service worker and the shim on the app's own origin; and from
+//! Safari's engine (WebKitGTK) and Firefox in the launcher's frame.
 //!
 //! Needs root, the page built (`bash scripts/build-page.sh`) and Cockpit installed
 //! (`scripts/install.sh`).
@@ -10,9 +11,10 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use hometun_tests::apps::cockpit::{self, Cockpit};
 use hometun_tests::apps::lab_user;
-use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
-use hometun_tests::browser::webdriver::Session;
-use hometun_tests::lab::Lab;
+use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
+use hometun_tests::browser::engines::{self, trusted_relay, FrameEngine};
+use hometun_tests::browser::{firefox::FirefoxDriver, webdriver::Session, webkit::WebKitDriver};
+use hometun_tests::lab::{addr, Lab, Node};
 use serde_json::json;
 
 /// How long a page of the console may take to show.
@@ -46,22 +48,61 @@ fn a_home_servers_console_logs_in_shows_the_server_and_its_terminal_runs_a_comma
         Ok(())
     });
     step(&page, "log in", || log_in(&page, lab_user::PASSWORD));
-    step(&page, "overview", || {
-        let machine = std::fs::read_to_string("/etc/machine-id")?.trim().to_owned();
-        let shown = wait(
-            &page,
-            "the overview to show the server's machine ID",
-            LOAD,
-            "const f = document.querySelector('iframe[name=\"cockpit1:localhost/system\"]'); \
-             const d = f && f.contentDocument; \
-             return d && d.body && d.body.innerText.includes(arguments[0]) ? true : null"
-                .replace("arguments[0]", &json!(machine).to_string())
-                .as_str(),
-        )?;
-        ensure!(shown == true, "the overview shows {shown}");
-        Ok(())
-    });
+    step(&page, "overview", || see_the_overview(&page));
     step(&page, "terminal", || run_in_the_terminal(&page));
+}
+
+/// The same console on a phone (Safari's engine, WebKitGTK here) and in Firefox, where apps open
+/// in the launcher's frame: the login, the overview and a command in the terminal.
+#[test]
+fn the_console_in_the_launchers_frame_in_safaris_engine_and_firefox() {
+    for engine in [FrameEngine::WebKit, FrameEngine::Firefox] {
+        let _one = engines::one_at_a_time();
+        let lab = Lab::start().expect("lab");
+        let _cockpit = Cockpit::start(&lab).expect("Cockpit");
+        let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+        let lan = std::net::SocketAddrV4::new(addr::HOST10, cockpit::ADDR.port());
+        let name = engines::trusted_app_name_of(&lab, &relay, &root, engine.name(), lan).expect("the app name");
+        let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
+        let label = format!("{}-console", engine.name().to_lowercase());
+        let use_it = |page: &Session<'_>| -> anyhow::Result<()> {
+            page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
+            wait_connected(page, engines::WAIT)?;
+            engines::open_in_frame(page, &cockpit::lan_url())?;
+            log_in(page, lab_user::PASSWORD)?;
+            see_the_overview(page)?;
+            run_in_the_terminal(page)
+        };
+        match engine {
+            FrameEngine::WebKit => {
+                let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
+                let page = driver.session(1200, 900).expect("MiniBrowser");
+                if let Err(e) = use_it(&page) {
+                    engines::fail(&page, &label, &driver.log(), e);
+                }
+            }
+            FrameEngine::Firefox => {
+                let driver = FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
+                let page = driver.session(1200, 900).expect("a Firefox session");
+                if let Err(e) = use_it(&page) {
+                    engines::fail(&page, &label, &driver.log(), e);
+                }
+            }
+        }
+        eprintln!("cockpit: the console in {}'s launcher frame: ok", engine.name());
+    }
+}
+
+/// Waits until the console's overview (a frame of the app) shows the server's machine ID.
+fn see_the_overview(page: &Session<'_>) -> anyhow::Result<()> {
+    let machine = std::fs::read_to_string("/etc/machine-id")?.trim().to_owned();
+    let script = format!(
+        "const f = document.querySelector('iframe[name=\"cockpit1:localhost/system\"]'); \
+         const d = f && f.contentDocument; \
+         return d && d.body && d.body.innerText.includes({}) ? true : null",
+        json!(machine)
+    );
+    wait(page, "the overview to show the server's machine ID", LOAD, &script).map(drop)
 }
 
 /// One part of the scenario ([`apps_page::step`]).

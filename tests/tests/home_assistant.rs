@@ -28,8 +28,8 @@ const NETWORK_BACK: Duration = Duration::from_secs(10);
 /// the phone's network drops (its link down, its connections closed) and the light goes on at
 /// home meanwhile: once the network returns, the same page (not loaded again, still signed in)
 /// shows the light on within seconds, and goes on following it. After every service worker is
-/// stopped, a reload is still signed in (the tokens the app keeps on its origin) and the switch
-/// works again.
+/// stopped, a reload is still signed in (the tokens the app keeps on its origin), so is a forced
+/// reload (which skips the worker), and the switch works again.
 #[test]
 fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
     let lab = Lab::start().expect("lab");
@@ -87,6 +87,12 @@ fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
     step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
     step(&page, "reload, still signed in", || {
         reload(&page)?;
+        home_assistant::see_the_switch(&page, "off")
+    });
+    step(&page, "forced reload", || {
+        // Shift+Reload, as a user does when a page looks stale.
+        // It skips the service worker: the relay's boot page comes, and must bring the app back.
+        page.cdp("Page.reload", serde_json::json!({ "ignoreCache": true }))?;
         home_assistant::see_the_switch(&page, "off")
     });
     step(&page, "switch on after the worker stopped", || {

@@ -218,7 +218,17 @@
     }
     try {
       show('Installing the app\u2019s connection…', false);
-      await container.register('/__ht/sw.js', { scope: '/' });
+      const registration = await container.register('/__ht/sw.js', { scope: '/' });
+      if (!container.controller && registration.active && !registration.installing && !registration.waiting) {
+        // A forced reload (Shift+Reload; Firefox's `location.reload(true)`, which some apps
+        // call after their login) never goes through the worker, which is running: load the
+        // page again, normally, so that it does.
+        if (mayReload()) {
+          document.body.dataset.boot = 'reloading';
+          location.reload();
+          return;
+        }
+      }
       const worker = await controlled(container);
       show('Asking your hometun page for a connection…', false);
       const port = await portFromALauncher(windows);

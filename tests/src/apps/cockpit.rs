@@ -24,11 +24,12 @@ pub const TITLE: &str = "Lab NAS";
 pub const LOG: &str = "cockpit";
 const WS: &str = "/usr/lib/cockpit/cockpit-ws";
 
-/// A running Cockpit; stopped, its directory removed and the lab user locked on drop.
+/// A running Cockpit; stopped, its directory removed and the lab user given back on drop.
 pub struct Cockpit {
     lab: Lab,
     pid: Option<u32>,
     dir: PathBuf,
+    _user: lab_user::Unlocked,
 }
 
 impl Cockpit {
@@ -36,7 +37,7 @@ impl Cockpit {
     /// listens.
     pub fn start(lab: &Lab) -> anyhow::Result<Self> {
         ensure!(std::path::Path::new(WS).exists(), "{WS} missing: install cockpit-ws (scripts/install.sh)");
-        lab_user::unlock()?;
+        let user = lab_user::unlock()?;
         let dir = lab.dir().join(LOG);
         std::fs::create_dir_all(dir.join("cockpit"))?;
         std::fs::write(
@@ -57,7 +58,7 @@ impl Cockpit {
                 &ADDR.port().to_string(),
             ],
         )?;
-        let cockpit = Self { lab: lab.clone(), pid: Some(pid), dir };
+        let cockpit = Self { lab: lab.clone(), pid: Some(pid), dir, _user: user };
         // It keeps an HTTP/1.0 connection open after answering, so the lab's HTTP client would
         // wait for an end that does not come: ready is when it accepts connections.
         crate::lab::wait_until(Duration::from_secs(30), || {
@@ -74,7 +75,6 @@ impl Drop for Cockpit {
             // `env` execs cockpit-ws; its sessions end with it (and with the lab's namespaces).
             let _ = self.lab.stop(pid, Duration::from_secs(5));
         }
-        lab_user::lock();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -1,6 +1,6 @@
 //! The lab's one login user on the machine ([`USER`], home `/home/hometun-lab`), for the LAN
 //! hosts' servers that log people in by the system's accounts (OpenSSH, Cockpit). Created once
-//! if missing; a server unlocks it with [`PASSWORD`] while it runs and locks it when it stops.
+//! if missing; unlocked with [`PASSWORD`] while a server runs, locked when the last one stops.
 
 use std::process::Command;
 use std::time::Duration;
@@ -33,16 +33,32 @@ pub(crate) fn run(program: &str, args: &[&str], stdin: Option<&str>) -> anyhow::
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Creates the user if missing, sets its password to [`PASSWORD`] and unlocks it.
-pub fn unlock() -> anyhow::Result<()> {
+/// How many servers of this process use the user now.
+static USERS: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+/// The user unlocked for one server; the last one dropped in this process locks it again (tests
+/// of one binary run side by side: one test's server must not lock another's user).
+pub struct Unlocked(());
+
+/// Creates the user if missing, sets its password to [`PASSWORD`] and unlocks it while the
+/// returned guard lives.
+pub fn unlock() -> anyhow::Result<Unlocked> {
+    let mut users = USERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if run("id", &[USER], None).is_err() {
         run("useradd", &["--create-home", "--home-dir", HOME, "--shell", "/bin/bash", USER], None)?;
     }
     run("chpasswd", &[], Some(&format!("{USER}:{PASSWORD}")))?;
-    run("usermod", &["--unlock", USER], None).map(|_| ())
+    run("usermod", &["--unlock", USER], None)?;
+    *users += 1;
+    Ok(Unlocked(()))
 }
 
-/// Locks the user's password again (best effort: called from `Drop`).
-pub fn lock() {
-    let _ = run("usermod", &["--lock", USER], None);
+impl Drop for Unlocked {
+    fn drop(&mut self) {
+        let mut users = USERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *users -= 1;
+        if *users == 0 {
+            let _ = run("usermod", &["--lock", USER], None);
+        }
+    }
 }

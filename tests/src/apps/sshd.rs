@@ -5,8 +5,8 @@
 //! [`PORT`].
 //!
 //! It logs in the lab user ([`super::lab_user`]); each start unlocks the user and empties its
-//! `authorized_keys`; dropping the server stops it, empties `authorized_keys` again and locks
-//! the user.
+//! `authorized_keys`; dropping the server stops it and empties `authorized_keys` again, and the
+//! user is locked once no server of the process uses it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -28,6 +28,7 @@ pub struct Sshd {
     dir: PathBuf,
     pid: Option<u32>,
     runs: u32,
+    _user: super::lab_user::Unlocked,
     /// Where it listens.
     pub addr: SocketAddr,
 }
@@ -53,14 +54,21 @@ impl Sshd {
             Path::new("/usr/sbin/sshd").exists(),
             "/usr/sbin/sshd missing: install openssh-server (scripts/install.sh)"
         );
-        super::lab_user::unlock()?;
+        let user = super::lab_user::unlock()?;
         write_authorized_keys("")?;
         // sshd insists on its privilege separation directory.
         std::fs::create_dir_all("/run/sshd")?;
         let dir = lab.dir().join("sshd");
         std::fs::create_dir_all(&dir)?;
-        let mut sshd =
-            Self { lab: lab.clone(), node, dir, pid: None, runs: 0, addr: SocketAddr::from((address, PORT)) };
+        let mut sshd = Self {
+            lab: lab.clone(),
+            node,
+            dir,
+            pid: None,
+            runs: 0,
+            _user: user,
+            addr: SocketAddr::from((address, PORT)),
+        };
         sshd.new_host_key()?;
         Ok(sshd)
     }
@@ -172,6 +180,5 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.stop();
         let _ = write_authorized_keys("");
-        super::lab_user::lock();
     }
 }
