@@ -13,8 +13,8 @@ use hometun_tests::apps::cockpit::{self, Cockpit};
 use hometun_tests::apps::lab_user;
 use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
 use hometun_tests::browser::engines::{self, trusted_relay, FrameEngine};
-use hometun_tests::browser::{firefox::FirefoxDriver, webdriver::Session, webkit::WebKitDriver};
-use hometun_tests::lab::{addr, Lab, Node};
+use hometun_tests::browser::webdriver::Session;
+use hometun_tests::lab::{addr, Lab};
 use serde_json::json;
 
 /// How long a page of the console may take to show.
@@ -65,7 +65,7 @@ fn the_console_in_the_launchers_frame_in_safaris_engine_and_firefox() {
         let name = engines::trusted_app_name_of(&lab, &relay, &root, engine.name(), lan).expect("the app name");
         let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
         let label = format!("{}-console", engine.name().to_lowercase());
-        let use_it = |page: &Session<'_>| -> anyhow::Result<()> {
+        let use_it = |page: &Session| -> anyhow::Result<()> {
             page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
             wait_connected(page, engines::WAIT)?;
             engines::open_in_frame(page, &cockpit::lan_url())?;
@@ -73,22 +73,7 @@ fn the_console_in_the_launchers_frame_in_safaris_engine_and_firefox() {
             see_the_overview(page)?;
             run_in_the_terminal(page)
         };
-        match engine {
-            FrameEngine::WebKit => {
-                let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
-                let page = driver.session(1200, 900).expect("MiniBrowser");
-                if let Err(e) = use_it(&page) {
-                    engines::fail(&page, &label, &driver.log(), e);
-                }
-            }
-            FrameEngine::Firefox => {
-                let driver = FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
-                let page = driver.session(1200, 900).expect("a Firefox session");
-                if let Err(e) = use_it(&page) {
-                    engines::fail(&page, &label, &driver.log(), e);
-                }
-            }
-        }
+        engines::in_engine(engine, &lab, &root, &hosts, &label, use_it);
         eprintln!("cockpit: the console in {}'s launcher frame: ok", engine.name());
     }
 }

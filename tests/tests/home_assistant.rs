@@ -12,8 +12,8 @@ use anyhow::ensure;
 use hometun_tests::apps::home_assistant::{self, HomeAssistant};
 use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
 use hometun_tests::browser::engines::{self, trusted_relay, FrameEngine};
-use hometun_tests::browser::{firefox::FirefoxDriver, webdriver::Session, webkit::WebKitDriver};
-use hometun_tests::lab::{addr, Lab, Node};
+use hometun_tests::browser::webdriver::Session;
+use hometun_tests::lab::{addr, Lab};
 
 /// How soon after the phone's network returns the dashboard shows what changed meanwhile: the
 /// tunnel's first attempt (within 1.25 s of the page seeing the network) and a connection,
@@ -126,7 +126,7 @@ fn in_the_launchers_frame(engine: FrameEngine) {
     let name = engines::trusted_app_name_of(&lab, &relay, &root, engine.name(), lan).expect("the app name");
     let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
     let label = format!("{}-home-assistant", engine.name().to_lowercase());
-    let use_it = |page: &Session<'_>| -> anyhow::Result<()> {
+    let use_it = |page: &Session| -> anyhow::Result<()> {
         page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
         wait_connected(page, engines::WAIT)?;
         engines::open_in_frame(page, &home_assistant::lan_url())?;
@@ -138,22 +138,7 @@ fn in_the_launchers_frame(engine: FrameEngine) {
         ha.set_switch(false)?;
         home_assistant::see_the_switch(page, "off")
     };
-    match engine {
-        FrameEngine::WebKit => {
-            let driver = WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
-            let page = driver.session(1200, 900).expect("MiniBrowser");
-            if let Err(e) = use_it(&page) {
-                engines::fail(&page, &label, &driver.log(), e);
-            }
-        }
-        FrameEngine::Firefox => {
-            let driver = FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
-            let page = driver.session(1200, 900).expect("a Firefox session");
-            if let Err(e) = use_it(&page) {
-                engines::fail(&page, &label, &driver.log(), e);
-            }
-        }
-    }
+    engines::in_engine(engine, &lab, &root, &hosts, &label, use_it);
 }
 
 /// One part of the scenario ([`apps_page::step`]).

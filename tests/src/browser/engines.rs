@@ -254,19 +254,32 @@ pub fn in_the_launchers_frame(engine: FrameEngine, what: &str, step: impl FnOnce
         page.switch_to_frame(Some("#apps-viewer iframe"))?;
         step(page)
     };
+    in_engine(engine, &lab, &root, &hosts, &label, run);
+}
+
+/// Starts `engine` on the remote device (trusting `root`, resolving `hosts`) and runs `run` in a
+/// window of it; a failure panics through [`fail`] (`label` names the screenshot).
+pub fn in_engine(
+    engine: FrameEngine,
+    lab: &Lab,
+    root: &str,
+    hosts: &[(&str, std::net::Ipv4Addr)],
+    label: &str,
+    run: impl FnOnce(&Session) -> anyhow::Result<()>,
+) {
     match engine {
         FrameEngine::Firefox => {
-            let driver = super::firefox::FirefoxDriver::start(&lab, Node::Wan, &root, &hosts).expect("Firefox");
+            let driver = super::firefox::FirefoxDriver::start(lab, Node::Wan, root, hosts).expect("Firefox");
             let page = driver.session(1200, 900).expect("a Firefox session");
             if let Err(e) = run(&page) {
-                fail(&page, &label, &driver.log(), e);
+                fail(&page, label, &driver.log(), e);
             }
         }
         FrameEngine::WebKit => {
-            let driver = super::webkit::WebKitDriver::start(&lab, Node::Wan, &root, &hosts).expect("WebKit");
+            let driver = super::webkit::WebKitDriver::start(lab, Node::Wan, root, hosts).expect("WebKit");
             let page = driver.session(1200, 900).expect("MiniBrowser");
             if let Err(e) = run(&page) {
-                fail(&page, &label, &driver.log(), e);
+                fail(&page, label, &driver.log(), e);
             }
         }
     }
