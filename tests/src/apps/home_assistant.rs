@@ -27,7 +27,7 @@ pub const VERSION: &str = "2025.4.4";
 pub const ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(addr::HOST20), 8123);
 /// The venv `scripts/install.sh` installs it into.
 pub const VENV: &str = "/opt/hometun-lab/home-assistant";
-/// The owner's name, user name and password (made at onboarding).
+/// The owner's name (made at onboarding, shown by the dashboard).
 pub const OWNER: &str = "Lab Owner";
 /// The owner's user name.
 pub const USER: &str = "owner";
