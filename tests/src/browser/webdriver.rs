@@ -243,7 +243,8 @@ impl<'d> Session<'d> {
     /// Taps the field `element` ([`Self::tap`]), selects what it holds and types `text` over it
     /// as a user does: a key down and up per character (WebDriver's Perform Actions; WebKit
     /// refuses Element Send Keys into fields inside shadow roots as "not focusable", and keys
-    /// typed after a mere `focus()` of a framed page's field went to the top-level page there).
+    /// typed after a mere `focus()` of a field in the launcher's frame never reached it there:
+    /// the field stayed empty, the frame's focused element was its body).
     pub fn type_into(&self, element: &Value, text: &str) -> anyhow::Result<()> {
         self.tap(element)?;
         self.execute("const f = arguments[0]; if (f.select) f.select();", std::slice::from_ref(element))?;
