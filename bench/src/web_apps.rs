@@ -282,12 +282,11 @@ fn ha_first_visit(
 
 /// The time `open` takes to bring Home Assistant's dashboard up on `page` (signed in), in ms.
 fn to_dashboard(open: impl FnOnce() -> anyhow::Result<()>, page: &Session<'_>) -> anyhow::Result<f64> {
-    let before = page.execute("return performance.timeOrigin", &[]).unwrap_or(Value::Null);
+    let before = apps_page::document_id(page)?;
     let started = Instant::now();
     open()?;
     // The old document may still show the dashboard for a moment: wait for the new one first.
-    let script = format!("return performance.timeOrigin !== {before} ? 1 : null");
-    hometun_tests::lab::wait_until(home_assistant::LOAD, || page.execute(&script, &[]).ok().filter(|v| *v == 1))?;
+    apps_page::new_document(page, &before, home_assistant::LOAD)?;
     home_assistant::see_the_switch(page, "off")?;
     Ok(started.elapsed().as_secs_f64() * 1e3)
 }

@@ -97,15 +97,12 @@ fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>
 
 /// On the login page: types the lab user and `password` as keys and taps "Log in".
 fn log_in(page: &Session<'_>, password: &str) -> anyhow::Result<()> {
-    wait(
-        page,
-        "the login page",
-        LOAD,
+    let script = format!(
         "const u = document.getElementById('login-user-input'); \
-         return u && u.offsetParent !== null && document.title.includes(arguments[0]) ? true : null"
-            .replace("arguments[0]", &json!(cockpit::TITLE).to_string())
-            .as_str(),
-    )?;
+         return u && u.offsetParent !== null && document.title.includes({}) ? true : null",
+        json!(cockpit::TITLE)
+    );
+    wait(page, "the login page", LOAD, &script)?;
     for (id, text) in [("login-user-input", lab_user::USER), ("login-password-input", password)] {
         let field = page.execute("return document.getElementById(arguments[0])", &[json!(id)])?;
         page.type_into(&field, text)?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use hometun_tests::apps::home_assistant::{self, HomeAssistant};
-use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
+use hometun_tests::browser::apps_page::{self, open_app, wait_connected, TrustedLab};
 use hometun_tests::browser::engines::{self, trusted_relay, FrameEngine};
 use hometun_tests::browser::webdriver::Session;
 use hometun_tests::lab::{addr, Lab};
@@ -66,7 +66,7 @@ fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
             since
         };
         let tunnel_before = tunnel_since()?;
-        let page_before = page.execute("return performance.timeOrigin", &[])?;
+        let page_before = apps_page::document_id(&page)?;
         lab.remote_device_offline()?;
         // At home the light goes on while the phone has no network.
         ha.set_switch(true)?;
@@ -77,7 +77,7 @@ fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
         let took = back.elapsed();
         eprintln!("home-assistant: the dashboard showed the change {took:.1?} after the network returned");
         ensure!(took < NETWORK_BACK, "the dashboard showed the change only {took:.1?} after the network returned");
-        let page_after = page.execute("return performance.timeOrigin", &[])?;
+        let page_after = apps_page::document_id(&page)?;
         ensure!(page_after == page_before, "the dashboard was loaded again");
         let tunnel_after = tunnel_since()?;
         ensure!(tunnel_after != tunnel_before, "the tunnel's connection lived through the outage ({tunnel_after})");
@@ -148,8 +148,7 @@ fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>
 
 /// Reloads the page and waits until the new document has loaded.
 fn reload(page: &Session<'_>) -> anyhow::Result<()> {
-    let before = page.execute("const t = performance.timeOrigin; location.reload(); return t", &[])?;
-    let script =
-        format!("return performance.timeOrigin !== {before} && document.readyState === 'complete' ? true : null");
-    wait(page, "the page to load again", home_assistant::LOAD, &script).map(drop)
+    let before = apps_page::document_id(page)?;
+    page.execute("location.reload(); return true", &[])?;
+    apps_page::new_document(page, &before, home_assistant::LOAD)
 }

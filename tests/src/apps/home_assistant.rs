@@ -17,7 +17,6 @@ use anyhow::{ensure, Context};
 use serde_json::{json, Value};
 
 use super::http;
-use crate::browser::apps_page::wait;
 use crate::browser::webdriver::Session;
 use crate::lab::{addr, Lab, Node};
 
@@ -264,7 +263,7 @@ pub fn see_the_password_refused(page: &Session<'_>) -> anyhow::Result<()> {
         "{DEEP} return location.pathname === '/auth/authorize' && \
          deep('ha-alert').some(a => /invalid username or password/i.test(a.textContent)) ? true : null"
     );
-    wait(page, "the sign-in page to refuse the password", LOAD, &script).map(drop)
+    poll(page, "the sign-in page to refuse the password", &script, &[], |seen| *seen == true).map(drop)
 }
 
 /// Waits (at most [`LOAD`]) until the dashboard shows the porch light's switch in `state`,
@@ -277,7 +276,7 @@ pub fn see_the_switch(page: &Session<'_>, state: &str) -> anyhow::Result<()> {
          const toggle = deep('ha-entity-toggle').find(t => t.stateObj && t.stateObj.entity_id === arguments[0]); \
          const row = toggle && toggle.getRootNode().host; \
          const sw = toggle && toggle.shadowRoot && toggle.shadowRoot.querySelector('ha-switch'); \
-         if (!sw || !row.shadowRoot) return {{row: !!row, toggle: !!toggle, tags: [...new Set(deep('*').map(e => e.localName).filter(n => /row|toggle|switch/.test(n)))]}}; \
+         if (!sw || !row.shadowRoot) return {{row: !!row, toggle: !!toggle}}; \
          return {{user: hass.user.name, state: hass.states[arguments[0]].state, checked: sw.checked, \
                  named: row.shadowRoot.textContent.includes(arguments[1]) || \
                         [...row.shadowRoot.querySelectorAll('*')].some(e => e.shadowRoot && e.shadowRoot.textContent.includes(arguments[1]))}}"

@@ -294,6 +294,18 @@ fn last_error_line(e: &str) -> String {
     }
 }
 
+/// What tells the page's current document from the next one (`performance.timeOrigin`).
+pub fn document_id(page: &Session<'_>) -> anyhow::Result<Value> {
+    page.execute("return performance.timeOrigin", &[])
+}
+
+/// Waits (at most `timeout`) until a document other than `before` ([`document_id`]) has loaded.
+pub fn new_document(page: &Session<'_>, before: &Value, timeout: Duration) -> anyhow::Result<()> {
+    let script =
+        format!("return performance.timeOrigin !== {before} && document.readyState === 'complete' ? true : null");
+    wait(page, "the next page to load", timeout, &script).map(drop)
+}
+
 /// Runs one part of the scenario `scenario`; on failure panics with the page's text, console and
 /// a screenshot, so a red run says what the user would have seen.
 pub fn step<T>(page: &Session<'_>, scenario: &str, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
