@@ -56,6 +56,10 @@ pub(crate) struct Options {
     /// during one more fetch and one more upload each way, and print where its time went.
     #[arg(long)]
     profile: bool,
+    /// Limit the remote device's internet link to this many Mbit/s each way, as a phone's
+    /// mobile data might (the direct browser, inside the LAN, is not limited).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    link_mbit: Option<u32>,
 }
 
 const BIG: u64 = 64 << 20;
@@ -68,6 +72,9 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let _ha = HomeAssistant::start(&lab)?;
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES.into(), "files", &[], DAV)?;
     let sha = nginx.add_random_file("big.bin", BIG as usize)?;
+    if let Some(mbit) = options.link_mbit {
+        lab.limit_remote_link(mbit)?;
+    }
     let trusted = TrustedLab::start(&lab)?;
     trusted.trust_app(jupyter::ADDR)?;
     trusted.trust_app(nginx.addr)?;
@@ -84,7 +91,14 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let launcher = trusted.connect(&page, "bench-phone")?;
     let tunnel_cold = to_login_form(&page, || open_app(&page, &launcher, &jupyter::lan_url()).map(drop))?;
     let tunnel_warm = warm_reloads(&page, options.reloads)?;
-    let tunnel_ha = ha_first_visit(&page, &ha_origin, options.reloads, || {
+    let tunnel_bytes = || -> anyhow::Result<f64> {
+        let here = page.window()?;
+        page.switch_to(&launcher)?;
+        let bytes = bytes_in(&page);
+        page.switch_to(&here)?;
+        bytes
+    };
+    let tunnel_ha = ha_first_visit(&page, &ha_origin, options.reloads, Some(&tunnel_bytes), || {
         open_app(&page, &launcher, &home_assistant::lan_url()).map(drop)
     })?;
     page.switch_to(&launcher)?;
@@ -159,7 +173,7 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let direct_warm = warm_reloads(&direct, options.reloads)?;
     let ha_lan = home_assistant::lan_url();
     let ha_lan_origin = ha_lan.trim_end_matches('/').to_owned();
-    let direct_ha = ha_first_visit(&direct, &ha_lan_origin, options.reloads, || direct.goto(&ha_lan))?;
+    let direct_ha = ha_first_visit(&direct, &ha_lan_origin, options.reloads, None, || direct.goto(&ha_lan))?;
     let ha_loads = direct.execute(
         "const r = performance.getEntriesByType('resource'); \
          return [r.length, r.reduce((n, e) => n + (e.encodedBodySize || 0), 0)]",
@@ -208,8 +222,17 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     );
     println!("| | through the tunnel (app origin, service worker) | direct (browser inside the LAN) |");
     println!("|---|---|---|");
-    println!("| sign-in page, cold | {:.0} ms | {:.0} ms |", tunnel_ha.cold, direct_ha.cold);
-    println!("| \"Log in\" pressed → dashboard | {:.0} ms | {:.0} ms |", tunnel_ha.signed_in, direct_ha.signed_in);
+    if let Some(mbit) = options.link_mbit {
+        println!("(the remote device's link limited to {mbit} Mbit/s each way; the direct browser is not)");
+    }
+    println!(
+        "| sign-in page, cold | {:.0} ms, {:.0} KB through the tunnel | {:.0} ms |",
+        tunnel_ha.cold, tunnel_ha.cold_kb, direct_ha.cold
+    );
+    println!(
+        "| \"Log in\" pressed → dashboard | {:.0} ms, {:.0} KB through the tunnel | {:.0} ms |",
+        tunnel_ha.signed_in, tunnel_ha.signed_in_kb, direct_ha.signed_in
+    );
     println!(
         "| dashboard, reload (median of {}) | {:.0} ms | {:.0} ms |",
         options.reloads, tunnel_ha.warm, direct_ha.warm
@@ -257,27 +280,36 @@ struct HaVisit {
     signed_in: f64,
     /// A reload to the dashboard (median).
     warm: f64,
+    /// KB the tunnel took in for the sign-in page and for the dashboard (0 without a tunnel).
+    cold_kb: f64,
+    signed_in_kb: f64,
 }
 
 /// Opens Home Assistant on `page` with `open` (it is on `origin`), signs in, and reloads it
-/// `reloads` times; the times of each.
+/// `reloads` times; the times of each, and what the tunnel took in meanwhile (`tunnel_bytes`,
+/// the launcher's count, when there is a tunnel).
 fn ha_first_visit(
     page: &Session<'_>,
     origin: &str,
     reloads: u32,
+    tunnel_bytes: Option<&dyn Fn() -> anyhow::Result<f64>>,
     open: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<HaVisit> {
+    let bytes = || tunnel_bytes.map_or(Ok(0.0), |count| count());
+    let before = bytes()?;
     let started = Instant::now();
     open()?;
     let at = home_assistant::see_the_sign_in_page(page)?;
     let cold = started.elapsed().as_secs_f64() * 1e3;
+    let signing_in = bytes()?;
     ensure!(at == origin, "Home Assistant's sign-in page is on {at}, not {origin}");
     home_assistant::sign_in(page, origin, home_assistant::PASSWORD)?;
     let pressed = Instant::now();
     home_assistant::see_the_switch(page, "off")?;
     let signed_in = pressed.elapsed().as_secs_f64() * 1e3;
+    let (cold_kb, signed_in_kb) = ((signing_in - before) / 1e3, (bytes()? - signing_in) / 1e3);
     let warm = runs(reloads, || to_dashboard(|| page.execute("location.reload(); return 1", &[]).map(drop), page))?;
-    Ok(HaVisit { cold, signed_in, warm: warm.median })
+    Ok(HaVisit { cold, signed_in, warm: warm.median, cold_kb, signed_in_kb })
 }
 
 /// The time `open` takes to bring Home Assistant's dashboard up on `page` (signed in), in ms.

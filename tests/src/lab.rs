@@ -383,6 +383,19 @@ impl Lab {
         self.command_in(Node::Wan, &["ip", "route", "replace", "default", "via", &addr::ROUTER_WAN.to_string()])
     }
 
+    /// The remote device's internet link carries at most `mbit` Mbit/s each way, as a phone's
+    /// mobile data might (a token bucket on both ends of the link; the lab's kernel has no
+    /// delay emulation).
+    pub fn limit_remote_link(&self, mbit: u32) -> anyhow::Result<()> {
+        let rate = format!("{mbit}mbit");
+        let tbf = ["root", "tbf", "rate", rate.as_str(), "burst", "128kb", "latency", "100ms"];
+        for (node, dev) in [(Node::Wan, "eth0"), (Node::Router, "wan0")] {
+            let args: Vec<&str> = ["tc", "qdisc", "replace", "dev", dev].into_iter().chain(tbf).collect();
+            self.command_in(node, &args)?;
+        }
+        Ok(())
+    }
+
     /// Runs `args` inside `node`; an error with what it said unless it succeeds.
     pub fn command_in(&self, node: Node, args: &[&str]) -> anyhow::Result<()> {
         let out = self.exec(node, args[0], &args[1..])?;
