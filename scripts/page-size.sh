@@ -56,11 +56,13 @@
 # icon that fills the shapes Android cuts and the 180 px PNG an iPhone wants; fetched when the
 # page is installed, not when it loads), and by 0.9 KB for what a connection that died without a
 # word took with it, sent again as soon as the next is up (the netstack keeps its newest packets
-# until the relay answers).
+# until the relay answers), and by 0.3 KB for apps' text crossing the tunnel gzipped (asked for
+# where the browser can undo it; a third of the bytes on Home Assistant's first visit) and kept
+# in the app's cache once decoded (its length counted as it is stored).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=902300
+CEILING=902600
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

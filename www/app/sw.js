@@ -47,7 +47,7 @@ const EVENT_HOLD_MS = 4 * 60 * 1000;
 const STAY_EVERY_MS = 10000;
 /** The HTTP cache of this app origin in Cache Storage (`cacheable`, `storable`, `fresh`). */
 const CACHE = 'hometun-http';
-/** Largest body kept there (its `Content-Length`). */
+/** Largest body kept there (its `Content-Length`, or counted as it is stored: `counted`). */
 const CACHE_MAX = 8 << 20;
 /** On a kept copy only: when it was stored or last confirmed (ms since the epoch). */
 const STORED = 'x-hometun-stored';
@@ -434,7 +434,7 @@ async function forward(request, url, settle, keep) {
       return rebuilt(stored, headers);
     }
     if (cache && storable(response)) {
-      keep(cache.put(request, rebuilt(response.clone(), response.headers, Date.now())).then(() => trim(cache)));
+      keep(cache.put(request, rebuilt(counted(response.clone()), response.headers, Date.now())).then(() => trim(cache)));
     }
     else if (stored) keep(cache.delete(request)); // the app answered otherwise: the copy is out of date
     if (request.destination === 'worker' || request.destination === 'sharedworker') {
@@ -489,8 +489,9 @@ function directives(headers) {
 
 /**
  * Whether a response may be kept: 200, not `no-store`, not varying by everything or by what wasm
- * adds, not HTML, with a `Content-Length` of at most CACHE_MAX and something to reuse it by (a
- * validator or `max-age`).
+ * adds, not HTML, not longer than CACHE_MAX by its `Content-Length` (a body without one, such as
+ * one wasm decoded, is `counted` as it is stored) and something to reuse it by (a validator or
+ * `max-age`).
  */
 function storable(response) {
   const headers = response.headers;
@@ -499,8 +500,24 @@ function storable(response) {
   return response.status === 200 && !cc.has('no-store')
     && !/\*|cookie|authorization/i.test(headers.get('vary') || '')
     && !/html/i.test(headers.get('content-type') || '')
-    && headers.has('content-length') && Number(headers.get('content-length')) <= CACHE_MAX
+    && !(Number(headers.get('content-length')) > CACHE_MAX)
     && (headers.has('etag') || headers.has('last-modified') || cc.has('max-age'));
+}
+
+/**
+ * `response` with its body counted on the way into the cache: past CACHE_MAX bytes the body
+ * fails, so `cache.put` fails and nothing is kept (the page's own copy of the body goes on).
+ */
+function counted(response) {
+  let bytes = 0;
+  const limit = new TransformStream({
+    transform(chunk, controller) {
+      bytes += chunk.byteLength;
+      if (bytes > CACHE_MAX) controller.error(new Error('too large to keep'));
+      else controller.enqueue(chunk);
+    },
+  });
+  return new Response(response.body && response.body.pipeThrough(limit), response);
 }
 
 /** Whether a kept response may be used without asking the app: within its `max-age`. */

@@ -3,18 +3,19 @@
 //! Requests (browser → LAN): `Host` is the target (`:80` left out); `Origin` and `Referer` on
 //! app origins become their LAN URLs (others are dropped, so the tunnel origin never leaks);
 //! `Cookie` comes from the app's [`Jar`] (the browser's own is dropped: app origins have no real
-//! cookies); `Accept-Encoding: identity` (a synthesized `Response` is not decoded by the
-//! browser); hop-by-hop headers and the body framing (`Content-Length`, `Transfer-Encoding`: the
-//! HTTP client frames the body it sends) are dropped.
+//! cookies); the browser's `Accept-Encoding` (the HTTP client sends its own: `gzip` when the
+//! page can undo it, see [`asks_for_gzip`], else `identity`, since a synthesized `Response` is
+//! not decoded by the browser), hop-by-hop headers and the body framing (`Content-Length`,
+//! `Transfer-Encoding`: the HTTP client frames the body it sends) are dropped.
 //!
 //! Responses (LAN → browser): `Set-Cookie` goes into the jar and is removed; `Location` on a LAN
 //! URL is mapped to its app origin (relative ones stay); `X-Frame-Options`, `Clear-Site-Data`,
 //! `Strict-Transport-Security` and hop-by-hop headers are removed; the CSP `frame-ancestors`
 //! directive is removed (the launcher frames apps) and the tunnel origin is added to the sources
 //! frames may come from (the shim's broker frame); for an HTML document the body gets the shim
-//! ([`super::inject`]) and `Content-Length` is dropped. A whole body the app compressed despite
-//! `Accept-Encoding: identity` (embedded devices serve their pages gzipped from flash) is decoded
-//! before the browser gets it ([`Coding`]): `Content-Encoding` and `Content-Length` are dropped.
+//! ([`super::inject`]) and `Content-Length` is dropped. A whole compressed body (asked for, or
+//! sent anyway: embedded devices serve their pages gzipped from flash) is decoded before the
+//! browser gets it ([`Coding`]): `Content-Encoding` and `Content-Length` are dropped.
 //!
 //! Header lists are `(name, value)` pairs in order, bounded by [`MAX_HEADERS`] and
 //! [`MAX_HEADER_BYTES`].
@@ -91,8 +92,16 @@ pub fn map_request(
             out.push(("Cookie".to_owned(), cookie));
         }
     }
-    out.push(("Accept-Encoding".to_owned(), "identity".to_owned()));
     Ok(out)
+}
+
+/// Whether to ask the LAN app for a gzipped body: when the page can undo it (`decodes`: the
+/// browser has `DecompressionStream`), so text crosses the tunnel compressed as it would cross a
+/// VPN, but not for a request with `Range` in its `headers` (a part of a compressed file cannot
+/// be decoded alone, and many servers answer a range of a compressible file with the whole file
+/// compressed).
+pub fn asks_for_gzip(headers: &[(String, String)], decodes: bool) -> bool {
+    decodes && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("range"))
 }
 
 /// A response's headers as the browser gets them.
@@ -413,7 +422,6 @@ mod tests {
                 ("Content-Type", "application/x-www-form-urlencoded"),
                 ("X-XSRFToken", "tok"),
                 ("Cookie", "_xsrf=tok"),
-                ("Accept-Encoding", "identity"),
             ])
         );
         // The same post from another site goes without the jar's cookies.
@@ -422,11 +430,24 @@ mod tests {
     }
 
     #[test]
+    fn text_is_asked_for_gzipped_unless_the_page_cannot_undo_it_or_a_range_is_asked() {
+        let browser = list(&[("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate, br, zstd")]);
+        assert!(asks_for_gzip(&browser, true), "the page undoes gzip");
+        assert!(!asks_for_gzip(&browser, false), "a browser without DecompressionStream");
+        // Only the bridge's own choice goes out (the HTTP client writes it).
+        let (origins, jar) = setup(80);
+        let mapped = map_request(&origins, &jar, "/app.js", &browser, false, NOW).unwrap();
+        assert_eq!(mapped, list(&[("Host", "192.168.0.10"), ("Accept", "*/*")]));
+        assert!(!asks_for_gzip(&list(&[("Range", "bytes=100-199")]), true), "a range");
+        assert!(!asks_for_gzip(&list(&[("range", "bytes=0-")]), true), "a range, any case");
+    }
+
+    #[test]
     fn port_80_is_left_out_of_host_and_foreign_origins_are_not_forwarded() {
         let (origins, jar) = setup(80);
         let browser = list(&[("Origin", "https://home.test:8443"), ("Referer", "https://home.test:8443/")]);
         let mapped = map_request(&origins, &jar, "/", &browser, false, NOW).unwrap();
-        assert_eq!(mapped, list(&[("Host", "192.168.0.10"), ("Accept-Encoding", "identity")]));
+        assert_eq!(mapped, list(&[("Host", "192.168.0.10")]));
         let null = map_request(&origins, &jar, "/", &list(&[("Origin", "null")]), false, NOW).unwrap();
         assert_eq!(null[1], ("Origin".to_owned(), "null".to_owned()));
     }

@@ -22,12 +22,22 @@ pub struct Request {
     /// The `Host` header when it is not the URL's own `host[:port]`: an https app's leaves out
     /// its default port 443, which [`HttpUrl`] (plain `http`) does not know.
     pub host: Option<String>,
+    /// Ask for a gzipped body (`Accept-Encoding: gzip`): only a caller that undoes it sets this;
+    /// otherwise `identity` is asked for.
+    pub accept_gzip: bool,
 }
 
 impl Request {
     /// A request with no headers and no body.
     pub fn new(method: &str, url: HttpUrl) -> Self {
-        Self { method: method.to_ascii_uppercase(), url, headers: Vec::new(), body: Vec::new(), host: None }
+        Self {
+            method: method.to_ascii_uppercase(),
+            url,
+            headers: Vec::new(),
+            body: Vec::new(),
+            host: None,
+            accept_gzip: false,
+        }
     }
 
     /// Whether the response to this request never has a body.
@@ -88,8 +98,10 @@ impl Request {
             Some(BodyFraming::Chunked) => head.push_str("Transfer-Encoding: chunked\r\n"),
             None => {}
         }
-        // The page cannot hand compressed bytes to the frame as they are; ask for plain ones.
-        head.push_str(&format!("Accept-Encoding: identity\r\nConnection: {connection}\r\n\r\n"));
+        // A browser does not decode a body the page hands it, so only a caller that decodes asks
+        // for a compressed one.
+        let coding = if self.accept_gzip { "gzip" } else { "identity" };
+        head.push_str(&format!("Accept-Encoding: {coding}\r\nConnection: {connection}\r\n\r\n"));
         Ok(header_bytes(head))
     }
 }
@@ -215,6 +227,19 @@ mod tests {
         let request = Request::new("GET", HttpUrl::parse("http://192.168.0.10/").unwrap());
         let text = String::from_utf8(request.encode_keep_alive().unwrap()).unwrap();
         assert!(text.ends_with("Accept-Encoding: identity\r\nConnection: keep-alive\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_caller_that_decodes_asks_for_gzip_and_only_its_own_coding_goes_out() {
+        let mut request = Request::new("GET", HttpUrl::parse("http://192.168.0.20:8123/app.js").unwrap());
+        request.headers.push(("Accept-Encoding".into(), "br".into()));
+        let text = String::from_utf8(request.encode_keep_alive().unwrap()).unwrap();
+        assert!(text.contains("Accept-Encoding: identity\r\n") && !text.contains("br"), "{text}");
+        request.accept_gzip = true;
+        let text = String::from_utf8(request.encode_keep_alive().unwrap()).unwrap();
+        assert_eq!(text.matches("Accept-Encoding").count(), 1, "{text}");
+        assert!(text.contains("Accept-Encoding: gzip\r\n"), "{text}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! A response body the app compressed anyway, undone by the browser's own
-//! `DecompressionStream` as it streams: a task feeds the LAN body into the stream's writable
+//! A compressed response body (the bridge asks for `gzip` where the browser can undo it, and some
+//! apps compress anyway), undone by the browser's own `DecompressionStream` as it streams: a task feeds the LAN body into the stream's writable
 //! side, and [`Decoded::next_chunk`] reads the plain bytes from its readable side. Each write
 //! waits until the stream has taken the last one, and the stream gives out only what is read,
 //! so nothing piles up in between. A corrupt or cut-short body fails the read; dropping a
@@ -26,6 +26,12 @@ extern "C" {
     fn readable(this: &DecompressionStream) -> ReadableStream;
     #[wasm_bindgen(method, getter)]
     fn writable(this: &DecompressionStream) -> WritableStream;
+}
+
+/// Whether this browser has `DecompressionStream` (every current one does), so the bridge may ask
+/// apps for compressed bodies.
+pub fn available() -> bool {
+    Reflect::has(&js_sys::global(), &"DecompressionStream".into()).unwrap_or(false)
 }
 
 /// The plain bytes of a compressed response body.

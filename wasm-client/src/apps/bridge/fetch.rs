@@ -9,14 +9,14 @@ use base64::Engine;
 use hometun_shared::app_name::AppTarget;
 use rand_core::{OsRng, RngCore};
 
-use super::decompress::Decoded;
+use super::decompress::{self, Decoded};
 use super::exchange::Exchange;
 use super::message::FetchRequest;
 use super::port::{App, PortServer, Task};
 use super::reply::{Reply, MAX_CHUNK};
 use super::{exchange, jars, sign_in, upload};
 use crate::apps::basic_auth;
-use crate::apps::headers::{has_body, map_request, map_response, Answering};
+use crate::apps::headers::{asks_for_gzip, has_body, map_request, map_response, Answering};
 use crate::apps::inject::Injector;
 use crate::error::ClientError;
 use crate::http::{HttpError, HttpUrl, Request};
@@ -50,6 +50,7 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
         let mut http_request = Request::new(&request.method, url.clone());
         http_request.headers = headers.clone();
         http_request.host = Some(target.authority());
+        http_request.accept_gzip = asks_for_gzip(&request.headers, decompress::available());
         let sent = if request.cross_site {
             sign_in::Sent::None
         } else {
