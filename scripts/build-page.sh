@@ -60,13 +60,19 @@ for css in dist/style.css dist/ssh/xterm.css dist/ssh/terminal.css; do
   node_modules/.bin/esbuild "$css" --minify --log-level=warning --outfile="$css" --allow-overwrite
 done
 
-# Each file that shrinks by an eighth or more gets its gzip form beside it (NAME.gz, gzip -9, no
-# name or time inside): the relay sends it to browsers that take gzip (relay/src/web/encoding.rs),
-# so the wire carries ~40 % of the page and the relay compresses nothing at run time.
-find dist -name '*.gz' -delete
+# Each file that shrinks by an eighth or more gets its compressed forms beside it: NAME.br
+# (brotli -q 11) and NAME.gz (gzip -9, no name or time inside). The relay sends the brotli form
+# to browsers that take it (all current ones, over HTTPS), else the gzip one
+# (relay/src/web/encoding.rs): the wire carries about a third of the page, and the relay
+# compresses nothing at run time.
+command -v brotli >/dev/null || { echo "brotli is missing: apt-get install brotli (or run scripts/install.sh)" >&2; exit 1; }
+find dist \( -name '*.gz' -o -name '*.br' \) -delete
 find dist -type f -size +1k \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.html' \
   -o -name '*.svg' -o -name '*.json' \) -print0 | while IFS= read -r -d '' f; do
   gzip -9 -n -c "$f" >"$f.gz"
-  [ $(($(stat -c %s "$f.gz") * 8)) -le $(($(stat -c %s "$f") * 7)) ] || rm "$f.gz"
+  brotli -q 11 -c "$f" >"$f.br"
+  for form in "$f.gz" "$f.br"; do
+    [ $(($(stat -c %s "$form") * 8)) -le $(($(stat -c %s "$f") * 7)) ] || rm "$form"
+  done
 done
 ls -l dist dist/ssh dist/tls

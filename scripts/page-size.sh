@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The page's size: the gzip -9 size of every file the page can load (www/dist, made by
 # scripts/build-page.sh; this script builds nothing), as a per-file table and a total. The
-# NAME.gz forms beside the files are what the relay sends; they are not counted twice.
+# NAME.gz and NAME.br forms beside the files are what the relay sends; they are not counted.
 #
 #   scripts/page-size.sh          exits non-zero when the total is over the CEILING
 #   scripts/page-size.sh --goal   exits non-zero when the total is over the GOAL
@@ -74,17 +74,20 @@ esac
 [ -f "$dist/index.html" ] || { echo "page-size: $dist is not built (scripts/build-page.sh)" >&2; exit 2; }
 total=0
 tls=0
+# What a browser that takes brotli downloads: each file's NAME.br where the build made one.
+sent=0
 printf '%10s %10s  %s\n' raw gzip file
 while IFS= read -r f; do
   raw=$(stat -c %s "$f")
   gz=$(gzip -9 -c "$f" | wc -c)
   case "${f#"$dist"/}" in
     tls/*) tls=$((tls + gz)) ;;
-    *) total=$((total + gz)) ;;
+    *) total=$((total + gz)); sent=$((sent + $(stat -c %s "$([ -f "$f.br" ] && echo "$f.br" || echo "$f")"))) ;;
   esac
   printf '%10d %10d  %s\n' "$raw" "$gz" "${f#"$dist"/}"
-done < <(find "$dist" -type f ! -name '*.gz' | LC_ALL=C sort)
+done < <(find "$dist" -type f ! -name '*.gz' ! -name '*.br' | LC_ALL=C sort)
 printf '%10s %10d  total gzip of the page with SSH and VNC (%s %d; goal %d)\n' '' "$total" "$name" "$budget" "$GOAL"
+printf '%10s %10d  the same as a browser that takes brotli gets it (the relay sends the NAME.br forms)\n' '' "$sent"
 printf '%10s %10d  the TLS module for https:// home apps, loaded apart (ceiling %d)\n' '' "$tls" "$TLS_CEILING"
 if [ "$tls" -gt "$TLS_CEILING" ]; then
   echo "page-size: the TLS module is $tls bytes gzip, over its ceiling of $TLS_CEILING" >&2

@@ -232,9 +232,17 @@ fn use_the_page(page: &Session, link: &str, second: &str) -> anyhow::Result<Vec<
     let notice = page.execute("return document.getElementById('cert-notice').hidden ? null : document.getElementById('cert-fingerprint').textContent", &[])?;
     ensure!(notice.as_str().is_some_and(|f| f.len() == 95), "no self-signed notice with the fingerprint: {notice}");
     shot(page, "connected")?;
-    // The page's wasm came gzipped: what a phone downloads is well under half of it.
+    // The page's wasm came compressed, as brotli (Chromium takes it over HTTPS): what a phone
+    // downloads is about a third of it.
     let (sent, size) = wasm_transfer(page)?;
-    ensure!(size > 0 && sent * 2 < size, "the page's wasm came as {sent} bytes for {size}");
+    ensure!(size > 0 && sent * 100 < size * 37, "the page's wasm came as {sent} bytes for {size}");
+    let coding = page.execute_async(
+        "const done = arguments[0]; \
+         const wasm = performance.getEntriesByType('resource').find(r => r.name.endsWith('.wasm')).name; \
+         fetch(wasm, {cache: 'no-store'}).then(r => done(r.headers.get('content-encoding')), e => done(String(e)))",
+        &[],
+    )?;
+    ensure!(coding == "br", "the page's wasm came with Content-Encoding {coding}");
 
     // The Open tool shows the LAN host's page, fetched through the tunnel.
     let lan_url = format!("http://{}/", addr::HOST10);

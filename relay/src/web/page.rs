@@ -2,9 +2,10 @@
 //! `scripts/build-page.sh`, embedded with rust-embed), or served from a directory that overrides
 //! it (`--www DIR` / `www` in relay.toml, used only while it holds an `index.html`), with
 //! security headers. A relay built without the page still runs and says so on `/`. Either way a
-//! file goes gzipped when the browser takes it and tagged for revalidation ([`super::encoding`]).
+//! file goes compressed (brotli, else gzip) when the browser takes it and tagged for
+//! revalidation ([`super::encoding`]).
 
-use super::encoding;
+use super::encoding::{self, Coding};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode, Uri};
 use std::borrow::Cow;
@@ -92,27 +93,30 @@ async fn serve_dir(root: &Path, relative: &Path, request: &HeaderMap) -> Respons
     let Ok(bytes) = tokio::fs::read(&path).await else {
         return plain(StatusCode::NOT_FOUND, "not found");
     };
-    let gzipped = match encoding::accepts_gzip(request) {
-        true => fresh_gzip_beside(&path).await.map(Cow::Owned),
-        false => None,
-    };
+    let mut compressed = None;
+    for coding in encoding::accepted(request) {
+        if let Some(form) = fresh_form_beside(&path, coding).await {
+            compressed = Some((coding, Cow::Owned(form)));
+            break;
+        }
+    }
     let hash = ring::digest::digest(&ring::digest::SHA256, &bytes);
     let hash: [u8; 32] = hash.as_ref().try_into().unwrap_or([0; 32]);
-    negotiated(&path, Cow::Owned(bytes), &hash, gzipped, request)
+    negotiated(&path, Cow::Owned(bytes), &hash, compressed, request)
 }
 
-/// The bytes of `PATH.gz` when it exists and is not older than `path` itself (a file edited
-/// after its gzip form was made goes plain rather than stale).
-async fn fresh_gzip_beside(path: &Path) -> Option<Vec<u8>> {
-    let mut gz = path.as_os_str().to_owned();
-    gz.push(".gz");
+/// The bytes of `path`'s form in `coding` (`PATH.br`, `PATH.gz`) when it exists and is not older
+/// than `path` itself (a file edited after its compressed form was made goes plain rather than
+/// stale).
+async fn fresh_form_beside(path: &Path, coding: Coding) -> Option<Vec<u8>> {
+    let form = PathBuf::from(coding.file_name(path.to_str()?));
     let modified = |p: std::fs::Metadata| p.modified().ok();
     let plain = tokio::fs::metadata(path).await.ok().and_then(modified)?;
-    let zipped = tokio::fs::metadata(&gz).await.ok().and_then(modified)?;
-    if zipped < plain {
+    let compressed = tokio::fs::metadata(&form).await.ok().and_then(modified)?;
+    if compressed < plain {
         return None;
     }
-    tokio::fs::read(&gz).await.ok()
+    tokio::fs::read(&form).await.ok()
 }
 
 fn serve_built_in(relative: &Path, request: &HeaderMap) -> Response<Body> {
@@ -121,11 +125,9 @@ fn serve_built_in(relative: &Path, request: &HeaderMap) -> Response<Body> {
     let index = if key.is_empty() { "index.html".to_owned() } else { format!("{key}/index.html") };
     for name in [key.as_str(), index.as_str()] {
         if let Some(file) = Built::get(name).filter(|_| !name.is_empty()) {
-            let gzipped = match encoding::accepts_gzip(request) {
-                true => Built::get(&encoding::gzip_name(name)).map(|gz| gz.data),
-                false => None,
-            };
-            return negotiated(Path::new(name), file.data, &file.metadata.sha256_hash(), gzipped, request);
+            let compressed = encoding::accepted(request)
+                .find_map(|coding| Built::get(&coding.file_name(name)).map(|form| (coding, form.data)));
+            return negotiated(Path::new(name), file.data, &file.metadata.sha256_hash(), compressed, request);
         }
     }
     if index == "index.html" && !is_built_in() {
@@ -136,17 +138,17 @@ fn serve_built_in(relative: &Path, request: &HeaderMap) -> Response<Body> {
     plain(StatusCode::NOT_FOUND, "not found")
 }
 
-/// The file at `path` (content `raw`, SHA-256 `hash`), or its gzip form when there is one for
-/// this request, with its entity tag; `304 Not Modified` with no body when the browser already
-/// holds that representation.
+/// The file at `path` (content `raw`, SHA-256 `hash`), or its `compressed` form chosen for this
+/// request, with its entity tag; `304 Not Modified` with no body when the browser already holds
+/// that representation.
 fn negotiated(
     path: &Path,
     raw: Cow<'static, [u8]>,
     hash: &[u8; 32],
-    gzipped: Option<Cow<'static, [u8]>>,
+    compressed: Option<(Coding, Cow<'static, [u8]>)>,
     request: &HeaderMap,
 ) -> Response<Body> {
-    let etag = encoding::etag(hash, gzipped.is_some());
+    let etag = encoding::etag(hash, compressed.as_ref().map(|(coding, _)| *coding));
     let not_modified = encoding::not_modified(request, &etag);
     let mut response = file_response(path, raw);
     let headers = response.headers_mut();
@@ -155,9 +157,9 @@ fn negotiated(
     if not_modified {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         *response.body_mut() = Body::empty();
-    } else if let Some(gzipped) = gzipped {
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        *response.body_mut() = Body::from(gzipped);
+    } else if let Some((coding, form)) = compressed {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
+        *response.body_mut() = Body::from(form);
     }
     response
 }
@@ -390,8 +392,21 @@ mod tests {
         out
     }
 
+    fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Read as _;
+        let mut out = Vec::new();
+        brotli_decompressor::Decompressor::new(bytes, 4096).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    fn taking(coding: &'static str, if_none_match: Option<&HeaderValue>) -> HeaderMap {
+        let mut headers = browser(if_none_match);
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(coding));
+        headers
+    }
+
     #[tokio::test]
-    async fn the_built_in_wasm_goes_gzipped_to_a_browser_and_not_again_when_unchanged() {
+    async fn the_built_in_wasm_goes_compressed_to_a_browser_and_not_again_when_unchanged() {
         let Some(name) = Built::iter().find(|n| n.ends_with(".wasm")) else {
             eprintln!("the relay was built without its page: nothing to check");
             return;
@@ -400,15 +415,16 @@ mod tests {
         let uri: Uri = format!("/{name}").parse().unwrap();
         let original = Built::get(&name).unwrap().data;
 
+        // A browser takes brotli: the smallest form.
         let first = serve(empty.path(), &uri, &browser(None), None).await;
         assert_eq!(first.status(), StatusCode::OK);
-        assert_eq!(header_of(&first, header::CONTENT_ENCODING), "gzip");
+        assert_eq!(header_of(&first, header::CONTENT_ENCODING), "br");
         assert_eq!(header_of(&first, header::CONTENT_TYPE), "application/wasm");
         assert_eq!(header_of(&first, header::VARY), "accept-encoding");
         let etag = first.headers().get(header::ETAG).cloned().expect("an entity tag");
         assert!(etag.to_str().unwrap().starts_with("W/\""), "{etag:?}");
         let sent = body_of(first).await;
-        assert_eq!(gunzip(&sent), original.as_ref(), "the same bytes, unzipped");
+        assert_eq!(unbrotli(&sent), original.as_ref(), "the same bytes, decompressed");
         assert!(sent.len() < original.len() / 2, "{} bytes sent for {}", sent.len(), original.len());
 
         // A reload: the browser asks with the tag it holds and gets no body.
@@ -417,7 +433,17 @@ mod tests {
         assert_eq!(header_of(&again, header::ETAG), etag.to_str().unwrap());
         assert!(body_of(again).await.is_empty());
 
-        // A client without gzip holds another representation: the plain bytes, another tag.
+        // A client that takes only gzip holds another representation: the gzip form, another
+        // tag, a fifth larger or so.
+        let zipped = serve(empty.path(), &uri, &taking("gzip", Some(&etag)), None).await;
+        assert_eq!(zipped.status(), StatusCode::OK);
+        assert_eq!(header_of(&zipped, header::CONTENT_ENCODING), "gzip");
+        assert_ne!(zipped.headers().get(header::ETAG), Some(&etag));
+        let gz = body_of(zipped).await;
+        assert_eq!(gunzip(&gz), original.as_ref());
+        assert!(sent.len() < gz.len(), "brotli {} bytes, gzip {}", sent.len(), gz.len());
+
+        // A client without either: the plain bytes, another tag again.
         let mut plain_client = HeaderMap::new();
         plain_client.insert(header::IF_NONE_MATCH, etag);
         let plain = serve(empty.path(), &uri, &plain_client, None).await;
@@ -427,7 +453,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_override_directory_s_gzip_forms_go_out_only_while_fresh() {
+    async fn an_override_directory_s_compressed_forms_go_out_only_while_fresh() {
         use std::io::Write as _;
         let dir = tempfile::tempdir().unwrap();
         let script = "export const greeting = 'hello from the override';\n".repeat(64);
@@ -438,15 +464,23 @@ mod tests {
         std::fs::write(dir.path().join("app.js.gz"), gz.finish().unwrap()).unwrap();
         let uri: Uri = "/app.js".parse().unwrap();
 
+        // Only a gzip form beside it: a browser that also takes brotli gets that.
         let zipped = serve(dir.path(), &uri, &browser(None), None).await;
         assert_eq!(header_of(&zipped, header::CONTENT_ENCODING), "gzip");
         let etag = zipped.headers().get(header::ETAG).cloned().expect("an entity tag");
         assert_eq!(gunzip(&body_of(zipped).await), script.as_bytes());
         let unchanged = serve(dir.path(), &uri, &browser(Some(&etag)), None).await;
         assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+        // A brotli form made too: it goes first to a browser that takes it, and only there.
+        std::fs::write(dir.path().join("app.js.br"), b"the brotli form").unwrap();
+        let smaller = serve(dir.path(), &uri, &browser(Some(&etag)), None).await;
+        assert_eq!((smaller.status(), header_of(&smaller, header::CONTENT_ENCODING)), (StatusCode::OK, "br"));
+        assert_eq!(body_of(smaller).await, b"the brotli form");
+        let gzip_only = serve(dir.path(), &uri, &taking("gzip", Some(&etag)), None).await;
+        assert_eq!(gzip_only.status(), StatusCode::NOT_MODIFIED);
 
-        // The file is edited after its gzip form was made: the new text goes plain, and the
-        // browser's old tag no longer matches.
+        // The file is edited after its compressed forms were made: the new text goes plain, and
+        // the browser's old tag no longer matches.
         let edited = "export const greeting = 'edited';\n";
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(dir.path().join("app.js"), edited).unwrap();
