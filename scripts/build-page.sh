@@ -2,6 +2,8 @@
 # Builds the page (www/ -> www/dist) with trunk, offline (see www/Trunk.toml).
 set -euo pipefail
 cd "$(dirname "$0")/../www"
+# Checked first: the compressed forms come at the end, after minutes of building.
+command -v brotli >/dev/null || { echo "brotli is missing: apt-get install brotli (or run scripts/install.sh)" >&2; exit 1; }
 trunk build
 # index.html without its indentation and without what trunk leaves in it that browsers ignore
 # (the rust link, as it injects no scripts here; data-integrity): ~220 bytes gzip. A line break
@@ -65,7 +67,6 @@ done
 # to browsers that take it (all current ones, over HTTPS), else the gzip one
 # (relay/src/web/encoding.rs): the wire carries about a third of the page, and the relay
 # compresses nothing at run time.
-command -v brotli >/dev/null || { echo "brotli is missing: apt-get install brotli (or run scripts/install.sh)" >&2; exit 1; }
 find dist \( -name '*.gz' -o -name '*.br' \) -delete
 find dist -type f -size +1k \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.html' \
   -o -name '*.svg' -o -name '*.json' \) -print0 | while IFS= read -r -d '' f; do

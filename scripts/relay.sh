@@ -37,6 +37,7 @@ apt_packages() {
   have curl    || pkgs+=(curl ca-certificates)
   have clang   || pkgs+=(clang)       # ring (the page's SSH and TLS modules) builds for wasm32 with it
   have npm     || pkgs+=(nodejs npm)   # the page bundles xterm.js and noVNC (www/package.json)
+  have brotli  || pkgs+=(brotli)       # the page's brotli forms (scripts/build-page.sh)
   if [ "${#pkgs[@]}" -gt 0 ]; then
     need_root "installing ${pkgs[*]}"
     step "apt: ${pkgs[*]}"
