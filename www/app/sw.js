@@ -434,7 +434,10 @@ async function forward(request, url, settle, keep) {
       return rebuilt(stored, headers);
     }
     if (cache && storable(response)) {
-      keep(cache.put(request, rebuilt(counted(response.clone()), response.headers, Date.now())).then(() => trim(cache)));
+      // A copy that fails to store (too large once counted, a body cut short) leaves no older
+      // one behind: the app has answered anew.
+      const put = cache.put(request, rebuilt(counted(response.clone()), response.headers, Date.now()));
+      keep(put.then(() => trim(cache), () => cache.delete(request)));
     }
     else if (stored) keep(cache.delete(request)); // the app answered otherwise: the copy is out of date
     if (request.destination === 'worker' || request.destination === 'sharedworker') {

@@ -4,7 +4,7 @@
 //! app origins become their LAN URLs (others are dropped, so the tunnel origin never leaks);
 //! `Cookie` comes from the app's [`Jar`] (the browser's own is dropped: app origins have no real
 //! cookies); the browser's `Accept-Encoding` (the HTTP client sends its own: `gzip` when the
-//! page can undo it, see [`asks_for_gzip`], else `identity`, since a synthesized `Response` is
+//! page can undo it and the request is no `HEAD` or range, see [`asks_for_gzip`], else `identity`, since a synthesized `Response` is
 //! not decoded by the browser), hop-by-hop headers and the body framing (`Content-Length`,
 //! `Transfer-Encoding`: the HTTP client frames the body it sends) are dropped.
 //!
@@ -97,11 +97,14 @@ pub fn map_request(
 
 /// Whether to ask the LAN app for a gzipped body: when the page can undo it (`decodes`: the
 /// browser has `DecompressionStream`), so text crosses the tunnel compressed as it would cross a
-/// VPN, but not for a request with `Range` in its `headers` (a part of a compressed file cannot
-/// be decoded alone, and many servers answer a range of a compressible file with the whole file
-/// compressed).
-pub fn asks_for_gzip(headers: &[(String, String)], decodes: bool) -> bool {
-    decodes && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("range"))
+/// VPN; but not for a `HEAD` (its answer has no body to decode, and its `Content-Length` and
+/// `Content-Encoding` would describe the compressed form, unlike a `GET`'s) nor a request with
+/// `Range` in its `headers` (a part of a compressed file cannot be decoded alone, and many
+/// servers answer a range of a compressible file with the whole file compressed).
+pub fn asks_for_gzip(method: &str, headers: &[(String, String)], decodes: bool) -> bool {
+    decodes
+        && !method.eq_ignore_ascii_case("HEAD")
+        && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("range"))
 }
 
 /// A response's headers as the browser gets them.
@@ -430,16 +433,18 @@ mod tests {
     }
 
     #[test]
-    fn text_is_asked_for_gzipped_unless_the_page_cannot_undo_it_or_a_range_is_asked() {
+    fn text_is_asked_for_gzipped_unless_the_page_cannot_undo_it_or_a_head_or_range_is_asked() {
         let browser = list(&[("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate, br, zstd")]);
-        assert!(asks_for_gzip(&browser, true), "the page undoes gzip");
-        assert!(!asks_for_gzip(&browser, false), "a browser without DecompressionStream");
+        assert!(asks_for_gzip("GET", &browser, true), "the page undoes gzip");
+        assert!(asks_for_gzip("POST", &browser, true), "an answer to a form");
+        assert!(!asks_for_gzip("GET", &browser, false), "a browser without DecompressionStream");
+        assert!(!asks_for_gzip("HEAD", &browser, true), "a HEAD: its length says the plain size");
         // Only the bridge's own choice goes out (the HTTP client writes it).
         let (origins, jar) = setup(80);
         let mapped = map_request(&origins, &jar, "/app.js", &browser, false, NOW).unwrap();
         assert_eq!(mapped, list(&[("Host", "192.168.0.10"), ("Accept", "*/*")]));
-        assert!(!asks_for_gzip(&list(&[("Range", "bytes=100-199")]), true), "a range");
-        assert!(!asks_for_gzip(&list(&[("range", "bytes=0-")]), true), "a range, any case");
+        assert!(!asks_for_gzip("GET", &list(&[("Range", "bytes=100-199")]), true), "a range");
+        assert!(!asks_for_gzip("GET", &list(&[("range", "bytes=0-")]), true), "a range, any case");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! A compressed response body (the bridge asks for `gzip` where the browser can undo it, and some
-//! apps compress anyway), undone by the browser's own `DecompressionStream` as it streams: a task feeds the LAN body into the stream's writable
-//! side, and [`Decoded::next_chunk`] reads the plain bytes from its readable side. Each write
-//! waits until the stream has taken the last one, and the stream gives out only what is read,
-//! so nothing piles up in between. A corrupt or cut-short body fails the read; dropping a
+//! apps compress anyway), undone by the browser's own `DecompressionStream` as it streams: a task
+//! feeds the LAN body into the stream's writable side in pieces of [`FEED_PIECE`], and
+//! [`Decoded::next_chunk`] reads the plain bytes from its readable side. Each write waits until
+//! the stream has taken the last one, and the stream gives out only what is read, so at most one
+//! piece's output waits in between. A corrupt or cut-short body fails the read; dropping a
 //! [`Decoded`] cancels the stream, which stops the feeding task.
 
 use js_sys::{Reflect, Uint8Array};
@@ -27,6 +28,11 @@ extern "C" {
     #[wasm_bindgen(method, getter)]
     fn writable(this: &DecompressionStream) -> WritableStream;
 }
+
+/// The compressed bytes handed to the decoder at a time. It queues all it makes of one write
+/// before the reader takes any (deflate makes at most ~1,032 bytes of each), so a small piece
+/// keeps a hostile body's output bounded: about 16 MiB waiting at most.
+const FEED_PIECE: usize = 16 * 1024;
 
 /// Whether this browser has `DecompressionStream` (every current one does), so the bridge may ask
 /// apps for compressed bodies.
@@ -92,9 +98,11 @@ async fn feed(mut exchange: Exchange, writer: WritableStreamDefaultWriter) {
     let failed = loop {
         match exchange.next_chunk().await {
             Ok(Some(chunk)) => {
-                let chunk = Uint8Array::from(chunk.as_slice());
-                if JsFuture::from(writer.write_with_chunk(&chunk)).await.is_err() {
-                    return; // the reader went away
+                for piece in chunk.chunks(FEED_PIECE) {
+                    let piece = Uint8Array::from(piece);
+                    if JsFuture::from(writer.write_with_chunk(&piece)).await.is_err() {
+                        return; // the reader went away
+                    }
                 }
             }
             Ok(None) => break None,

@@ -50,7 +50,7 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
         let mut http_request = Request::new(&request.method, url.clone());
         http_request.headers = headers.clone();
         http_request.host = Some(target.authority());
-        http_request.accept_gzip = asks_for_gzip(&request.headers, decompress::available());
+        http_request.accept_gzip = asks_for_gzip(&request.method, &request.headers, decompress::available());
         let sent = if request.cross_site {
             sign_in::Sent::None
         } else {
