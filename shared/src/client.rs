@@ -124,7 +124,7 @@ pub struct Connection {
 /// Packets sent this long ago with nothing back since start a liveness check
 /// ([`Connection::check_alive`]): a TCP segment is acknowledged well within it on a live
 /// tunnel, and on a dead one the check finds out long before the dead-peer timer, while a TCP
-/// connection with data outstanding is still alive (60 s, `NetConfig::tcp_timeout`).
+/// connection with data outstanding is still alive (150 s, `NetConfig::tcp_timeout`).
 pub const ANSWER_EXPECTED_WITHIN: Duration = Duration::from_secs(2);
 /// How long a liveness check gives the relay to answer.
 pub const CHECK_ANSWER_WITHIN: Duration = Duration::from_secs(5);

@@ -39,11 +39,15 @@ pub enum Error {
     #[error("connection to {0} was reset by the peer")]
     ConnectionReset(SocketAddrV4),
 
-    /// The peer stopped answering: no reply to the connection attempt, or unacknowledged data
-    /// for longer than the configured timeout. Check that the host is up and reachable
-    /// through the tunnel.
+    /// No reply to the connection attempt within [`super::NetConfig::tcp_connect_timeout`].
+    /// Check that the host is up and reachable through the tunnel.
     #[error("connection to {0} timed out: the host did not answer")]
     TimedOut(SocketAddrV4),
+
+    /// The peer of an established connection stopped answering: what was sent went
+    /// unacknowledged (or a closed window unanswered) for [`super::NetConfig::tcp_timeout`].
+    #[error("connection to {0} stopped answering what was sent to it")]
+    StoppedAnswering(SocketAddrV4),
 
     /// The connection is not (or no longer) open for sending: it was closed with
     /// [`super::NetStack::tcp_close`] or aborted.

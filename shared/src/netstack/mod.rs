@@ -72,6 +72,13 @@ const MAX_EGRESS_ROUNDS: usize = 4096;
 const EVENT_LIMIT: usize = 4096;
 /// RST sightings remembered between two polls (to tell "refused" from "timed out").
 const RESET_LIMIT: usize = 256;
+/// The default [`NetConfig::tcp_timeout`]: two and a half minutes. While the peer keeps its
+/// window closed (an app that stopped reading an upload), the stack probes it at doubling
+/// intervals up to 60 s, and only the peer's answers show it alive; a page's timers may fire
+/// up to a minute late (Chromium wakes a tab hidden for five minutes once a minute). A timeout
+/// of 60 s ended such uploads after about two minutes of a closed window: the probe due a
+/// minute after the last answer went out a few milliseconds late and found the peer "silent".
+pub const TCP_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// How the stack is set up: the tunnel address and limits the relay pushed, plus tuning.
 ///
@@ -114,8 +121,10 @@ pub struct NetConfig {
     /// How long a connection attempt waits for an answer before [`Error::TimedOut`]
     /// (default 10 s).
     pub tcp_connect_timeout: Duration,
-    /// How long sent data may stay unacknowledged before the connection is declared dead
-    /// with [`Error::TimedOut`] (default 60 s).
+    /// How long an established connection's peer may stay silent while sent data waits for
+    /// it before the connection is declared dead with [`Error::StoppedAnswering`] (default
+    /// [`TCP_TIMEOUT`]). Probes of a closed window count as waiting data: keep it well above
+    /// the longest probe interval (60 s) plus how late the page's timers may fire.
     pub tcp_timeout: Duration,
     /// Most TCP connections open at once, closing ones included (default 256, as many as a
     /// browser opens in all; with the default buffers at most 512 MiB).
@@ -141,7 +150,7 @@ impl NetConfig {
             tcp_send_buffer: 1024 * 1024,
             tcp_ack_delay: Some(Duration::from_millis(1)),
             tcp_connect_timeout: Duration::from_secs(10),
-            tcp_timeout: Duration::from_secs(60),
+            tcp_timeout: TCP_TIMEOUT,
             max_tcp_sockets: 256,
             queue_packets: 1024,
         }

@@ -67,6 +67,7 @@ impl Entry {
         match self.state {
             TcpState::Refused => Some(Error::ConnectionRefused(self.remote)),
             TcpState::Reset => Some(Error::ConnectionReset(self.remote)),
+            TcpState::TimedOut if self.established => Some(Error::StoppedAnswering(self.remote)),
             TcpState::TimedOut => Some(Error::TimedOut(self.remote)),
             _ => None,
         }

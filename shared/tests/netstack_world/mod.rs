@@ -94,6 +94,8 @@ pub(crate) struct LanHost {
     udp_echo: SocketHandle,
     dns: SocketHandle,
     pub sink_reports: Vec<SinkReport>,
+    /// The sink service stops reading (an app busy elsewhere): its window closes.
+    pub sink_paused: bool,
     /// TCP connections the echo service accepted (for "all streams were served" checks).
     pub echo_connections: usize,
     scratch: Vec<u8>,
@@ -128,6 +130,7 @@ impl LanHost {
             udp_echo,
             dns,
             sink_reports: Vec::new(),
+            sink_paused: false,
             echo_connections: 0,
             scratch: vec![0u8; 64 * 1024],
             now,
@@ -188,6 +191,7 @@ impl LanHost {
                     continue;
                 }
                 tcp::State::Listen | tcp::State::SynReceived => continue,
+                _ if self.sink_paused && matches!(server.role, Role::Sink { .. }) => continue,
                 _ => {}
             }
             busy |= serve_connection(socket, &mut server.role, &mut self.scratch, &mut self.echo_connections);
@@ -428,6 +432,9 @@ pub(crate) struct World {
     /// Hand every TCP packet to the client with its checksum field holding only the
     /// pseudo-header's sum, as a relay passes on what the kernel left it to compute.
     pub partial_tcp_checksums_to_client: bool,
+    /// How late the client's timers fire (a page's timers in a busy or background tab);
+    /// packets arriving still wake it at once.
+    pub client_timers_late_by: Duration,
 }
 
 impl World {
@@ -456,6 +463,7 @@ impl World {
             fill_in_tcp_checksums: false,
             corrupt_next_to_client: false,
             partial_tcp_checksums_to_client: false,
+            client_timers_late_by: Duration::ZERO,
         }
     }
 
@@ -506,7 +514,7 @@ impl World {
             next = next.min(at);
         }
         if let Some(at) = self.client.poll_timeout() {
-            next = next.min(at);
+            next = next.min(if at > now { at + self.client_timers_late_by } else { at });
         }
         if let Some(delay) = self.lan.iface.poll_delay(smol(now), &self.lan.sockets) {
             next = next.min(now + Duration::from_micros(delay.total_micros()));

@@ -82,6 +82,10 @@ pub fn net_error(error: netstack::Error, host: &str) -> ClientError {
             what: format!("the connection to {host}:{}", addr.port()),
             after_ms: millis(defaults.tcp_connect_timeout),
         },
+        E::StoppedAnswering(addr) => ClientError::Timeout {
+            what: format!("waiting for {host}:{} to take what was sent", addr.port()),
+            after_ms: millis(defaults.tcp_timeout),
+        },
         E::NameNotFound(name) => ClientError::NameNotFound { name },
         E::DnsTimeout(name) => ClientError::Timeout {
             what: format!("looking up {name}"),
@@ -155,6 +159,8 @@ mod tests {
         let refused = net_error(netstack::Error::ConnectionRefused(addr), "nas.lan");
         assert_eq!(refused, ClientError::ConnectionRefused { host: "nas.lan".into(), port: 81 });
         assert_eq!(net_error(netstack::Error::TimedOut(addr), "nas.lan").code(), "timeout");
+        let stalled = net_error(netstack::Error::StoppedAnswering(addr), "nas.lan");
+        assert_eq!(stalled.to_string(), "waiting for nas.lan:81 to take what was sent timed out after 150000 ms");
         assert_eq!(net_error(netstack::Error::NameNotFound("x.lan".into()), "x.lan").code(), "name-not-found");
         assert_eq!(
             net_error(netstack::Error::PortsExhausted, "x.lan"),
