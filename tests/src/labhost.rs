@@ -8,8 +8,9 @@
 //!   which the server closes the connection anyway (as an idle timeout would), `/upload` answers
 //!   what it received as `<length> <sha256 hex> <length|chunked>` (the body's size, hash and
 //!   framing; `/upload/slow` the same after reading nothing for 3 s, `/upload/pace/<bytes per
-//!   second>` the same after reading the body no faster than that: an upload that outlasts a
-//!   browser's limits), `/upload/form` the fields of a multipart/form-data body as JSON (see
+//!   second>` the same after reading nothing for 150 s and the body no faster than that
+//!   from the start: an upload that outlasts a browser's limits, its window long closed),
+//!   `/upload/form` the fields of a multipart/form-data body as JSON (see
 //!   [`form_fields`]), `/later/<ms>` `later` after that many milliseconds (at most a minute),
 //!   anything else 404. Every request body (`Content-Length` or chunked) is read, whatever the path.
 //! - TCP echo (the lab uses port 7).
@@ -64,6 +65,12 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
         let mut pace = parse_upload_pace_path(&path).map(Pace::new);
+        if pace.is_some() {
+            // Busy elsewhere at first (a disk spinning up): the window fills and stays closed.
+            // A buffer of its own, so the kernel does not grow it to megabytes meanwhile.
+            rustix::net::sockopt::set_socket_recv_buffer_size(&stream, PACED_RECEIVE_BUFFER)?;
+            tokio::time::sleep(PACED_HOLD).await;
+        }
         let mut form = (path == "/upload/form").then(Vec::new);
         let received = read_request_body(&mut stream, &mut buf, body, &mut pace, form.as_mut()).await?;
         match (ws_key, path.as_str()) {
@@ -223,6 +230,13 @@ async fn form_fields(content_type: Option<&str>, body: Vec<u8>) -> anyhow::Resul
     }
     Ok(serde_json::Value::Array(fields))
 }
+
+/// How long a paced upload's reader takes nothing before it starts (then catches up with its
+/// pace): longer than two of the sender's longest probe intervals (60 s), so a sender that
+/// cannot tell a closed window from a silent peer gives up.
+const PACED_HOLD: std::time::Duration = std::time::Duration::from_secs(150);
+/// The receive buffer of a paced upload's connection (the kernel doubles it).
+const PACED_RECEIVE_BUFFER: usize = 128 * 1024;
 
 /// Slowest pace of a `/upload/pace/<bytes per second>` upload (a KiB a second).
 pub const MIN_UPLOAD_PACE: u64 = 1024;

@@ -8,8 +8,8 @@
 //! running, beside the other end-to-end tests Chromium's body broke off with a network error at
 //! about five minutes and Firefox's ended cleanly after 60 s with a sixth of the bytes.
 //!
-//! An upload (to a lab host that reads slowly, so the app's answer comes after six minutes)
-//! should arrive whole too, by `XMLHttpRequest` in Chromium (as upload pages send files) and by
+//! An upload (to a lab host that takes nothing for its first 150 s, its window closed, then
+//! reads slowly, so the app's answer comes after six minutes) should arrive whole too, by `XMLHttpRequest` in Chromium (as upload pages send files) and by
 //! `fetch` in Firefox: in Chromium only because the shim sends bodies of 1 MiB or more over a
 //! port of its own, since Chromium ends a worker's fetch event whose answer has not come within
 //! five minutes.
