@@ -91,13 +91,7 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let launcher = trusted.connect(&page, "bench-phone")?;
     let tunnel_cold = to_login_form(&page, || open_app(&page, &launcher, &jupyter::lan_url()).map(drop))?;
     let tunnel_warm = warm_reloads(&page, options.reloads)?;
-    let tunnel_bytes = || -> anyhow::Result<f64> {
-        let here = page.window()?;
-        page.switch_to(&launcher)?;
-        let bytes = bytes_in(&page);
-        page.switch_to(&here)?;
-        bytes
-    };
+    let tunnel_bytes = || apps_page::tunnel_bytes_in(&page, &launcher);
     let tunnel_ha = ha_first_visit(&page, &ha_origin, options.reloads, Some(&tunnel_bytes), || {
         open_app(&page, &launcher, &home_assistant::lan_url()).map(drop)
     })?;
@@ -143,14 +137,14 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     again.goto(&format!("{}/", apps_page::tunnel_origin()))?;
     apps_page::wait_connected(&again, Duration::from_secs(60))?;
     let launcher = again.window()?;
-    let bytes_before = bytes_in(&again)?;
+    let bytes_before = apps_page::tunnel_bytes_in(&again, &launcher)?;
     let tunnel_return = to_login_form(&again, || open_app(&again, &launcher, &jupyter::lan_url()).map(drop))?;
     again.switch_to(&launcher)?;
-    let return_kb = (bytes_in(&again)? - bytes_before) / 1e3;
-    let bytes_before = bytes_in(&again)?;
+    let return_kb = (apps_page::tunnel_bytes_in(&again, &launcher)? - bytes_before) / 1e3;
+    let bytes_before = apps_page::tunnel_bytes_in(&again, &launcher)?;
     let tunnel_ha_return = to_dashboard(|| open_app(&again, &launcher, &home_assistant::lan_url()).map(drop), &again)?;
     again.switch_to(&launcher)?;
-    let ha_return_kb = (bytes_in(&again)? - bytes_before) / 1e3;
+    let ha_return_kb = (apps_page::tunnel_bytes_in(&again, &launcher)? - bytes_before) / 1e3;
     drop(again);
 
     // Chromium inside the LAN (on the home server), same binary and flags, no tunnel.
@@ -321,11 +315,6 @@ fn to_dashboard(open: impl FnOnce() -> anyhow::Result<()>, page: &Session<'_>) -
     apps_page::new_document(page, &before, home_assistant::LOAD)?;
     home_assistant::see_the_switch(page, "off")?;
     Ok(started.elapsed().as_secs_f64() * 1e3)
-}
-
-/// The bytes the launcher's tunnel has taken in so far (`hometun.status().bytesIn`).
-fn bytes_in(launcher: &Session<'_>) -> anyhow::Result<f64> {
-    launcher.execute("return window.hometun.status().bytesIn", &[])?.as_f64().context("bytesIn")
 }
 
 const LOGIN_FORM: &str =

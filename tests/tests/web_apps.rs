@@ -657,7 +657,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     step(&page, "files too large for the device", || too_large_is_answered(&page, &nginx));
     step(&page, "files compressed anyway", || compressed_anyway_arrives_plain(&page, &nginx));
     step(&page, "files: text crosses the tunnel compressed", || {
-        text_crosses_the_tunnel_compressed(&page, &launcher, &tab, &nginx)
+        text_crosses_the_tunnel_compressed(&page, &launcher, &nginx)
     });
     step(&page, "files under a strict script policy", || a_strict_script_policy_still_runs_the_shim(&page, &nginx));
     step(&page, "files form posts", || another_sites_form_post_gets_no_cookies(&page, &nginx, &origin));
@@ -866,24 +866,14 @@ const COMPRESSED: &str = r#"
 /// that few bytes. The worker keeps the plain script (fetched again, it comes whole without
 /// asking the server), but not a 9 MiB one (over what it keeps, however small compressed). A
 /// range of the script still comes as those exact bytes of the file.
-fn text_crosses_the_tunnel_compressed(
-    page: &Session<'_>,
-    launcher: &str,
-    tab: &str,
-    nginx: &Nginx,
-) -> anyhow::Result<()> {
+fn text_crosses_the_tunnel_compressed(page: &Session<'_>, launcher: &str, nginx: &Nginx) -> anyhow::Result<()> {
     let dir = nginx.root().join("text");
     std::fs::create_dir_all(&dir)?;
     let script: String =
         (0..64_000).map(|i| format!("export const reading{i} = {};\n", (i * 7919) % 100_003)).collect();
     ensure!(script.len() > 2 << 20, "the script is {} bytes", script.len());
     std::fs::write(dir.join("app.js"), &script)?;
-    let bytes_in = || -> anyhow::Result<f64> {
-        page.switch_to(launcher)?;
-        let bytes = page.execute("return window.hometun.status().bytesIn", &[])?;
-        page.switch_to(tab)?;
-        bytes.as_f64().context("bytesIn")
-    };
+    let bytes_in = || apps_page::tunnel_bytes_in(page, launcher);
     let before = bytes_in()?;
     let got = page.execute_async(FETCH_AND_HASH, &[json!("/text/app.js")])?;
     let through_tunnel = bytes_in()? - before;

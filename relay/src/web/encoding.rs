@@ -32,32 +32,29 @@ impl Coding {
         }
     }
 
-    /// The name of the form of the page's file `file` in this coding.
-    pub fn file_name(self, file: &str) -> String {
+    /// The extension of the page's file in this coding; its entity tag ends with it too.
+    fn extension(self) -> &'static str {
         match self {
-            Self::Brotli => format!("{file}.br"),
-            Self::Gzip => format!("{file}.gz"),
+            Self::Brotli => "br",
+            Self::Gzip => "gz",
         }
     }
 
-    /// What the entity tag of this form ends with.
-    fn tag_suffix(self) -> &'static str {
-        match self {
-            Self::Brotli => "-br",
-            Self::Gzip => "-gz",
-        }
+    /// The name of the form of the page's file `file` in this coding.
+    pub fn file_name(self, file: &str) -> String {
+        format!("{file}.{}", self.extension())
     }
 }
 
 /// The codings a request takes, the smaller form first.
 pub fn accepted(request: &HeaderMap) -> impl Iterator<Item = Coding> + '_ {
-    [Coding::Brotli, Coding::Gzip].into_iter().filter(|coding| accepts(request, *coding))
+    let listed = listed(request);
+    [Coding::Brotli, Coding::Gzip].into_iter().filter(move |coding| takes(&listed, *coding))
 }
 
-/// Whether a request's `Accept-Encoding` takes `coding`: listed by name without `q=0`, or, for
-/// gzip only (which every client that says `*` has), not listed but `*` is.
-pub fn accepts(request: &HeaderMap, coding: Coding) -> bool {
-    let listed: Vec<(&str, bool)> = request
+/// Each name a request's `Accept-Encoding` lists, and whether it is taken (not `q=0`).
+fn listed(request: &HeaderMap) -> Vec<(&str, bool)> {
+    request
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -72,7 +69,12 @@ pub fn accepts(request: &HeaderMap, coding: Coding) -> bool {
             });
             (name, !refused)
         })
-        .collect();
+        .collect()
+}
+
+/// Whether the `listed` names take `coding`: listed by name without `q=0`, or, for gzip only
+/// (which every client that says `*` has), not listed but `*` is.
+fn takes(listed: &[(&str, bool)], coding: Coding) -> bool {
     match listed.iter().find(|(name, _)| name.eq_ignore_ascii_case(coding.name())) {
         Some(&(_, taken)) => taken,
         None => coding == Coding::Gzip && listed.iter().any(|&(name, taken)| name == "*" && taken),
@@ -83,7 +85,7 @@ pub fn accepts(request: &HeaderMap, coding: Coding) -> bool {
 /// (each representation its own tag).
 pub fn etag(hash: &[u8; 32], coding: Option<Coding>) -> HeaderValue {
     let hex: String = hash[..12].iter().map(|b| format!("{b:02x}")).collect();
-    let suffix = coding.map_or("", Coding::tag_suffix);
+    let suffix = coding.map(|c| format!("-{}", c.extension())).unwrap_or_default();
     HeaderValue::from_str(&format!("W/\"{hex}{suffix}\"")).unwrap_or_else(|_| HeaderValue::from_static("W/\"\""))
 }
 

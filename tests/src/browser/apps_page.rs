@@ -160,6 +160,16 @@ pub fn wait_connected(page: &Session<'_>, timeout: Duration) -> anyhow::Result<(
     Ok(())
 }
 
+/// The bytes the tunnel has taken in so far (`hometun.status().bytesIn`), read in the launcher
+/// window `launcher`; the session then goes back to the window it was on.
+pub fn tunnel_bytes_in(page: &Session<'_>, launcher: &str) -> anyhow::Result<f64> {
+    let here = page.window()?;
+    page.switch_to(launcher)?;
+    let bytes = page.execute("return window.hometun.status().bytesIn", &[]);
+    page.switch_to(&here)?;
+    bytes?.as_f64().context("bytesIn")
+}
+
 /// Opens `lan_url` as an app from the launcher window `launcher` as a user does: the Apps card's
 /// address field and "Open in new tab" (a tab without an opener: the app reaches the tunnel
 /// through its broker frame); switches to the new tab and returns its handle and the app URL

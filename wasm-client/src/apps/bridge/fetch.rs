@@ -46,11 +46,12 @@ async fn serve(server: &Rc<PortServer>, task: &Rc<Task>, request: FetchRequest) 
     let mut body = Some(request.body);
     let bodiless = request.stream_body.is_none() && body.as_ref().is_some_and(Vec::is_empty);
     let mut again = bodiless;
+    let accept_gzip = asks_for_gzip(&request.method, &request.headers, decompress::available());
     let (head, exchange, answer) = loop {
         let mut http_request = Request::new(&request.method, url.clone());
         http_request.headers = headers.clone();
         http_request.host = Some(target.authority());
-        http_request.accept_gzip = asks_for_gzip(&request.method, &request.headers, decompress::available());
+        http_request.accept_gzip = accept_gzip;
         let sent = if request.cross_site {
             sign_in::Sent::None
         } else {
