@@ -75,9 +75,10 @@ const RESET_LIMIT: usize = 256;
 /// The default [`NetConfig::tcp_timeout`]: two and a half minutes. While the peer keeps its
 /// window closed (an app that stopped reading an upload), the stack probes it at doubling
 /// intervals up to 60 s, and only the peer's answers show it alive; a page's timers may fire
-/// up to a minute late (Chromium wakes a tab hidden for five minutes once a minute). A timeout
-/// of 60 s ended such uploads after about two minutes of a closed window: the probe due a
-/// minute after the last answer went out a few milliseconds late and found the peer "silent".
+/// up to a minute late (Chromium may wake a tab hidden for five minutes only once a minute).
+/// A timeout of 60 s ended such uploads after about two minutes of a closed window: the probe
+/// due a minute after the last answer went out a few milliseconds late and found the peer
+/// "silent".
 pub const TCP_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// How the stack is set up: the tunnel address and limits the relay pushed, plus tuning.
