@@ -290,6 +290,26 @@ fn an_upload_to_an_app_that_stops_reading_for_five_minutes_goes_on_when_it_reads
 }
 
 #[test]
+fn a_released_upload_to_an_app_that_stopped_reading_is_freed_within_a_minute() {
+    // The app answers every probe, so the connection itself would never time out; nobody
+    // reads it any more, and its buffers are not held for longer than a minute.
+    let mut world = World::new();
+    let stream = world.client.tcp_connect(lan(SINK_PORT)).unwrap();
+    assert!(wait_for(&mut world, stream, TcpState::Established, Duration::from_secs(5)));
+    world.lan.sink_paused = true;
+    let mut sent = 0;
+    world.run_until(Duration::from_secs(5), |w| {
+        sent = queue_upload(w, stream, sent, 4 * 1024 * 1024);
+        false
+    });
+    world.client.tcp_release(stream).unwrap();
+    world.run_for(Duration::from_secs(55));
+    assert_eq!(world.client.tcp_connection_count(), 1, "still closing after 55 s");
+    world.run_for(Duration::from_secs(6));
+    assert_eq!(world.client.tcp_connection_count(), 0, "aborted and freed after a minute");
+}
+
+#[test]
 fn unusable_destinations_are_refused_up_front() {
     let mut world = World::new();
     for target in [

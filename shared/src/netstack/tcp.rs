@@ -12,7 +12,12 @@ use smoltcp::socket::tcp::{self, State as SmolState};
 
 use super::ports::Ports;
 use super::{is_unicast, push_event, smol_duration, Error, Event, NetConfig, NetStack, Result};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
+
+/// The longest a released connection may take to finish closing: nobody reads it any more, and
+/// its buffers are held until it is done. Shorter than [`NetConfig::tcp_timeout`], which must
+/// outlast a closed window's probes on a connection still in use.
+const RELEASED_CLOSE_LIMIT: Duration = Duration::from_secs(60);
 
 /// A TCP connection of a [`NetStack`]. Valid until [`NetStack::tcp_release`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -413,7 +418,8 @@ impl NetStack {
     }
 
     /// Releases the handle. An open connection is closed gracefully in the background (and
-    /// aborted if the peer does not finish within [`NetConfig::tcp_timeout`]); its buffers
+    /// aborted if the peer does not finish within [`NetConfig::tcp_timeout`] or a minute,
+    /// whichever is shorter); its buffers
     /// and local port are freed once it is done. The handle is invalid afterwards.
     pub fn tcp_release(&mut self, handle: TcpHandle) -> Result<()> {
         let entry = self.tcp.entries.remove(&handle.0).ok_or(Error::UnknownHandle("TCP"))?;
@@ -422,7 +428,7 @@ impl NetStack {
         self.tcp.lingering.push(Lingering {
             socket: entry.socket,
             local_port: entry.local_port,
-            deadline: self.now + self.config.tcp_timeout,
+            deadline: self.now + self.config.tcp_timeout.min(RELEASED_CLOSE_LIMIT),
             aborted: false,
         });
         Ok(())
