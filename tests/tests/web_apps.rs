@@ -1189,6 +1189,25 @@ const open = (path) => new Promise((resolve, reject) => {
 })().catch((e) => done({ error: String(e) }));
 "#;
 
+/// On an app page: makes a frame of the app's own index and, once it loaded, opens a WebSocket
+/// to the LAN echo from inside it (the frame's first port), sends a line and answers the echo
+/// and the milliseconds from `new WebSocket` to its `open`.
+const FRAME_WEBSOCKET: &str = r#"
+const done = arguments[0];
+const frame = document.createElement('iframe');
+frame.src = '/?in-a-frame';
+frame.onload = () => {
+  const w = frame.contentWindow;
+  const t0 = w.performance.now();
+  const ws = new w.WebSocket('/ws/echo');
+  let ms = null;
+  ws.onopen = () => { ms = w.performance.now() - t0; ws.send('hello from a frame'); };
+  ws.onmessage = (e) => { ws.close(); frame.remove(); done({ echo: e.data, ms }); };
+  ws.onerror = () => done({ error: 'the WebSocket failed', ms });
+};
+document.body.appendChild(frame);
+"#;
+
 /// A user opens an app from the launcher in a new tab (clicked under the popup blocker a user
 /// has): the tab has no `opener` and the app works
 /// (its port comes through the broker frame). A worker page there (with a CSP that allows no
@@ -1230,6 +1249,17 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
         let opener = page.execute("return window.opener === null", &[])?;
         ensure!(opener == true, "the app tab has an opener");
         Ok(tab)
+    });
+    step(&page, "a frame of the app in its tab", || {
+        let got = page.execute_async(FRAME_WEBSOCKET, &[])?;
+        eprintln!("web apps: a frame of the app in its tab: {got}");
+        ensure!(got["echo"] == "hello from a frame", "the frame's WebSocket: {got}");
+        let ms = got["ms"].as_f64().unwrap_or(f64::MAX);
+        ensure!(
+            ms < 1000.0,
+            "the frame's first WebSocket opened after {ms:.0} ms: it waited for a launcher up its chain"
+        );
+        Ok(())
     });
     step(&page, "a script navigates to a hard-coded LAN URL", || {
         // Without the shim the tab would leave for 192.168.0.x, which the browser cannot reach.

@@ -36,9 +36,14 @@
     document.body.dataset.boot = state;
   }
 
-  /** Windows that may be the launcher: the parent chain, then the opener's, and so on. */
+  /**
+   * Windows that may be the launcher: the parent chain, then the opener's, and so on. A window
+   * of this page's own origin (an app page around this frame of it) cannot be: it is passed
+   * through, not asked, so a frame of an app tab asks the broker at once.
+   */
   function launchers() {
     const found = [];
+    const seen = [];
     let w = window;
     for (let hops = 0; hops < 16; hops += 1) {
       let next = null;
@@ -47,11 +52,21 @@
       } catch (_) {
         next = null;
       }
-      if (!next || found.includes(next)) break;
-      found.push(next);
+      if (!next || seen.includes(next)) break;
+      seen.push(next);
+      if (!ofThisOrigin(next)) found.push(next);
       w = next;
     }
     return found;
+  }
+
+  /** Whether the window `w` shows a page of this page's origin (readable only then). */
+  function ofThisOrigin(w) {
+    try {
+      return w.location.origin === location.origin;
+    } catch (_) {
+      return false;
+    }
   }
 
   function timeout(ms, what) {
