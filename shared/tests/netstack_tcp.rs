@@ -240,22 +240,6 @@ fn a_released_connection_whose_peer_never_answers_is_freed_after_the_timeout() {
     assert_eq!(world.client.tcp_connection_count(), 0);
 }
 
-/// Queues the upload pattern on `stream` from byte `sent` on, as far as the send buffer takes
-/// it, up to `total`; returns the new count.
-fn queue_upload(world: &mut World, stream: TcpHandle, mut sent: u64, total: u64) -> u64 {
-    let mut chunk = [0u8; 16 * 1024];
-    while sent < total {
-        let n = (total - sent).min(chunk.len() as u64) as usize;
-        fill_pattern(UPLOAD_STREAM, sent, &mut chunk[..n]);
-        let queued = world.client.tcp_send(stream, &chunk[..n]).expect("send while established");
-        sent += queued as u64;
-        if queued < n {
-            break;
-        }
-    }
-    sent
-}
-
 #[test]
 fn an_upload_to_an_app_that_stops_reading_for_five_minutes_goes_on_when_it_reads_again() {
     // The app answers every probe of its closed window, so the connection is alive however
@@ -269,7 +253,7 @@ fn an_upload_to_an_app_that_stops_reading_for_five_minutes_goes_on_when_it_reads
     world.lan.sink_paused = true;
     let mut sent = 0;
     world.run_until(Duration::from_secs(5), |w| {
-        sent = queue_upload(w, stream, sent, TOTAL);
+        sent = w.queue_upload(stream, sent, TOTAL);
         false
     });
     assert!(sent < TOTAL, "the app's window and the send buffer filled up ({sent} bytes queued)");
@@ -278,13 +262,7 @@ fn an_upload_to_an_app_that_stops_reading_for_five_minutes_goes_on_when_it_reads
     assert_eq!(world.client.tcp_state(stream), Ok(TcpState::Established), "alive after five closed minutes");
 
     world.lan.sink_paused = false;
-    let finished = world.run_until(Duration::from_secs(60), |w| {
-        sent = queue_upload(w, stream, sent, TOTAL);
-        if sent == TOTAL && w.client.tcp_state(stream) == Ok(TcpState::Established) {
-            w.client.tcp_close(stream).expect("close after the last byte");
-        }
-        !w.lan.sink_reports.is_empty()
-    });
+    let finished = world.run_until(Duration::from_secs(60), |w| w.upload_to_the_sink(stream, &mut sent, TOTAL));
     assert!(finished, "the upload finished once the app read again, state {:?}", world.client.tcp_state(stream));
     assert_eq!(world.lan.sink_reports, vec![SinkReport { bytes: TOTAL, first_mismatch: None }]);
 }
@@ -299,7 +277,7 @@ fn a_released_upload_to_an_app_that_stopped_reading_is_freed_within_a_minute() {
     world.lan.sink_paused = true;
     let mut sent = 0;
     world.run_until(Duration::from_secs(5), |w| {
-        sent = queue_upload(w, stream, sent, 4 * 1024 * 1024);
+        sent = w.queue_upload(stream, sent, 4 * 1024 * 1024);
         false
     });
     world.client.tcp_release(stream).unwrap();

@@ -110,22 +110,7 @@ fn a_16_mib_upload_arrives_byte_exact() {
     world.client_ms = 0.0;
     let virtual_start = world.now;
     let mut sent = 0u64;
-    let mut chunk = vec![0u8; 64 * 1024];
-    let finished = world.run_until(Duration::from_secs(60), |w| {
-        while sent < SIXTEEN_MIB {
-            let n = (SIXTEEN_MIB - sent).min(chunk.len() as u64) as usize;
-            fill_pattern(UPLOAD_STREAM, sent, &mut chunk[..n]);
-            let queued = w.client.tcp_send(stream, &chunk[..n]).expect("send while established");
-            sent += queued as u64;
-            if queued < n {
-                break;
-            }
-        }
-        if sent == SIXTEEN_MIB && w.client.tcp_state(stream) == Ok(TcpState::Established) {
-            w.client.tcp_close(stream).expect("close after the last byte");
-        }
-        !w.lan.sink_reports.is_empty()
-    });
+    let finished = world.run_until(Duration::from_secs(60), |w| w.upload_to_the_sink(stream, &mut sent, SIXTEEN_MIB));
     let elapsed = wall_ms() - started;
 
     assert!(finished, "the upload finished within a minute of virtual time ({sent} bytes queued)");
@@ -204,22 +189,7 @@ fn a_tiny_packet_queue_slows_nothing_but_the_batch_size() {
     let mut world = World::with_config(|c| c.queue_packets = 4);
     let stream = connect(&mut world, SINK_PORT);
     let mut sent = 0u64;
-    let mut chunk = vec![0u8; 64 * 1024];
-    let finished = world.run_until(Duration::from_secs(60), |w| {
-        while sent < ONE_MIB {
-            let n = (ONE_MIB - sent).min(chunk.len() as u64) as usize;
-            fill_pattern(UPLOAD_STREAM, sent, &mut chunk[..n]);
-            let queued = w.client.tcp_send(stream, &chunk[..n]).expect("send");
-            sent += queued as u64;
-            if queued < n {
-                break;
-            }
-        }
-        if sent == ONE_MIB && w.client.tcp_state(stream) == Ok(TcpState::Established) {
-            w.client.tcp_close(stream).expect("close");
-        }
-        !w.lan.sink_reports.is_empty()
-    });
+    let finished = world.run_until(Duration::from_secs(60), |w| w.upload_to_the_sink(stream, &mut sent, ONE_MIB));
     assert!(finished, "the transfer completes with at most 4 packets queued per poll");
     assert_eq!(world.lan.sink_reports, vec![SinkReport { bytes: ONE_MIB, first_mismatch: None }]);
     assert_eq!(world.client.stats().dropped_queue_full, 0, "the ACKs never overflowed the queue");

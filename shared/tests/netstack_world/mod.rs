@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use hometun_shared::netstack::{NetConfig, NetStack};
+use hometun_shared::netstack::{NetConfig, NetStack, TcpHandle};
 use hometun_shared::time::{Duration, Instant};
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
@@ -561,6 +561,32 @@ impl World {
     /// Lets `duration` of virtual time pass while both sides keep running.
     pub(crate) fn run_for(&mut self, duration: Duration) {
         self.run_until(duration, |_| false);
+    }
+
+    /// Queues the upload pattern on `stream` from byte `sent` on, as far as the send buffer
+    /// takes it, up to `total`; returns the new count.
+    pub(crate) fn queue_upload(&mut self, stream: TcpHandle, mut sent: u64, total: u64) -> u64 {
+        let mut chunk = [0u8; 16 * 1024];
+        while sent < total {
+            let n = (total - sent).min(chunk.len() as u64) as usize;
+            fill_pattern(UPLOAD_STREAM, sent, &mut chunk[..n]);
+            let queued = self.client.tcp_send(stream, &chunk[..n]).expect("send while established");
+            sent += queued as u64;
+            if queued < n {
+                break;
+            }
+        }
+        sent
+    }
+
+    /// One round of an upload to the sink: queues what fits (see [`Self::queue_upload`]),
+    /// closes after the last byte; true once the sink reported the finished upload.
+    pub(crate) fn upload_to_the_sink(&mut self, stream: TcpHandle, sent: &mut u64, total: u64) -> bool {
+        *sent = self.queue_upload(stream, *sent, total);
+        if *sent == total && self.client.tcp_state(stream) == Ok(hometun_shared::netstack::TcpState::Established) {
+            self.client.tcp_close(stream).expect("close after the last byte");
+        }
+        !self.lan.sink_reports.is_empty()
     }
 }
 
