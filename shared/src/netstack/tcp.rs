@@ -419,8 +419,8 @@ impl NetStack {
 
     /// Releases the handle. An open connection is closed gracefully in the background (and
     /// aborted if the peer does not finish within [`NetConfig::tcp_timeout`] or a minute,
-    /// whichever is shorter); its buffers
-    /// and local port are freed once it is done. The handle is invalid afterwards.
+    /// whichever is shorter); its buffers and local port are freed once it is done. The handle
+    /// is invalid afterwards.
     pub fn tcp_release(&mut self, handle: TcpHandle) -> Result<()> {
         let entry = self.tcp.entries.remove(&handle.0).ok_or(Error::UnknownHandle("TCP"))?;
         let socket = self.sockets.get_mut::<tcp::Socket>(entry.socket);

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use hometun_shared::netstack::{NetConfig, NetStack, TcpHandle};
+use hometun_shared::netstack::{NetConfig, NetStack, TcpHandle, TcpState};
 use hometun_shared::time::{Duration, Instant};
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
@@ -583,7 +583,7 @@ impl World {
     /// closes after the last byte; true once the sink reported the finished upload.
     pub(crate) fn upload_to_the_sink(&mut self, stream: TcpHandle, sent: &mut u64, total: u64) -> bool {
         *sent = self.queue_upload(stream, *sent, total);
-        if *sent == total && self.client.tcp_state(stream) == Ok(hometun_shared::netstack::TcpState::Established) {
+        if *sent == total && self.client.tcp_state(stream) == Ok(TcpState::Established) {
             self.client.tcp_close(stream).expect("close after the last byte");
         }
         !self.lan.sink_reports.is_empty()
