@@ -224,19 +224,27 @@ pub fn close_tab(page: &Session<'_>, handle: &str, next: &str) -> anyhow::Result
 
 /// Stops every service worker of the browser (DevTools: `ServiceWorker.enable`, then
 /// `ServiceWorker.stopAllWorkers`), as the browser does to an idle worker. Fails unless at least
-/// one worker ran before and every one that ran is gone afterwards (DevTools `Target.getTargets`;
-/// a page with requests in flight, such as a long poll, may start a new one at once).
+/// one worker ran before and, within 10 s, a moment comes when none that ran is running
+/// (DevTools `Target.getTargets`).
+///
+/// A stopped worker keeps its DevTools target id when it starts again, and an event already on
+/// its way starts it at once: a page's fetch, or the shim's `staying` answer to a worker that
+/// was running an exchange. So the stop is repeated until a check finds it done, as a browser
+/// stops an idle worker again.
 pub fn stop_service_workers(page: &Session<'_>) -> anyhow::Result<()> {
     let running = running_service_workers(page)?;
     anyhow::ensure!(!running.is_empty(), "no service worker runs before stopping them");
     page.cdp("ServiceWorker.enable", json!({}))?;
-    page.cdp("ServiceWorker.stopAllWorkers", json!({}))?;
-    wait_value(Duration::from_secs(5), || {
+    let mut stops = 0;
+    wait_value(Duration::from_secs(10), || {
+        page.cdp("ServiceWorker.stopAllWorkers", json!({}))?;
+        stops += 1;
+        std::thread::sleep(Duration::from_millis(100));
         let now = running_service_workers(page)?;
         Ok(now.iter().all(|w| !running.contains(w)).then_some(()))
     })
-    .with_context(|| format!("service workers still run after stopping them: {running:?}"))?;
-    eprintln!("web apps: stopped service workers (DevTools target, script): {running:?}");
+    .with_context(|| format!("service workers still run after stopping them {stops} times: {running:?}"))?;
+    eprintln!("web apps: stopped service workers (DevTools target, script; stops): {running:?}; {stops}");
     Ok(())
 }
 
