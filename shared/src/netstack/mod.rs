@@ -72,6 +72,8 @@ const MAX_EGRESS_ROUNDS: usize = 4096;
 const EVENT_LIMIT: usize = 4096;
 /// RST sightings remembered between two polls (to tell "refused" from "timed out").
 const RESET_LIMIT: usize = 256;
+/// The default [`NetConfig::tcp_connect_timeout`].
+pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default [`NetConfig::tcp_timeout`]: two and a half minutes. While the peer keeps its
 /// window closed (an app that stopped reading an upload), the stack probes it at doubling
 /// intervals up to 60 s, and only the peer's answers show it alive; a page's timers may fire
@@ -120,7 +122,7 @@ pub struct NetConfig {
     /// A second full segment is always acknowledged immediately.
     pub tcp_ack_delay: Option<Duration>,
     /// How long a connection attempt waits for an answer before [`Error::TimedOut`]
-    /// (default 10 s).
+    /// (default [`TCP_CONNECT_TIMEOUT`]).
     pub tcp_connect_timeout: Duration,
     /// How long an established connection's peer may stay silent while sent data waits for
     /// it before the connection is declared dead with [`Error::StoppedAnswering`] (default
@@ -150,7 +152,7 @@ impl NetConfig {
             tcp_receive_buffer: 1024 * 1024,
             tcp_send_buffer: 1024 * 1024,
             tcp_ack_delay: Some(Duration::from_millis(1)),
-            tcp_connect_timeout: Duration::from_secs(10),
+            tcp_connect_timeout: TCP_CONNECT_TIMEOUT,
             tcp_timeout: TCP_TIMEOUT,
             max_tcp_sockets: 256,
             queue_packets: 1024,

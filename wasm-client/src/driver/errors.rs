@@ -2,9 +2,8 @@
 
 use super::link::ATTEMPT_TIMEOUT;
 use crate::error::ClientError;
-use hometun_shared::netstack::{self, NetConfig};
+use hometun_shared::netstack;
 use hometun_shared::session::{CloseReason, ConnectionLost, End, Error as SessionError, Refusal};
-use std::net::Ipv4Addr;
 
 /// A connection that ended: refused, closed by the relay, failed, or lost.
 pub fn ended(end: &End) -> ClientError {
@@ -72,7 +71,6 @@ pub fn socket_closed(
 /// A netstack call failed while talking to `host`.
 pub fn net_error(error: netstack::Error, host: &str) -> ClientError {
     use netstack::Error as E;
-    let defaults = NetConfig::new(Ipv4Addr::UNSPECIFIED, 0);
     match error {
         E::ConnectionRefused(addr) => ClientError::ConnectionRefused { host: host.to_owned(), port: addr.port() },
         E::ConnectionReset(addr) | E::NotWritable(addr) => {
@@ -80,11 +78,11 @@ pub fn net_error(error: netstack::Error, host: &str) -> ClientError {
         }
         E::TimedOut(addr) => ClientError::Timeout {
             what: format!("the connection to {host}:{}", addr.port()),
-            after_ms: millis(defaults.tcp_connect_timeout),
+            after_ms: millis(netstack::TCP_CONNECT_TIMEOUT),
         },
         E::StoppedAnswering(addr) => ClientError::Timeout {
             what: format!("waiting for {host}:{} to take what was sent", addr.port()),
-            after_ms: millis(defaults.tcp_timeout),
+            after_ms: millis(netstack::TCP_TIMEOUT),
         },
         E::NameNotFound(name) => ClientError::NameNotFound { name },
         E::DnsTimeout(name) => ClientError::Timeout {
