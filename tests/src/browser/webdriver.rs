@@ -49,9 +49,13 @@ impl Chromedriver {
     }
 
     /// Opens a headless Chromium with `args` (see [`super::chromium_args`]) and a window of
-    /// `width`×`height` CSS pixels. Its popup blocker is on, as in a user's Chromium
-    /// (chromedriver would start it with `--disable-popup-blocking`): a tab opens only from a
-    /// user's click ([`Session::click`]), not from a script's.
+    /// `width`×`height` CSS pixels. It runs as a user's Chromium does, where chromedriver would
+    /// start it otherwise:
+    /// - its popup blocker is on (`--disable-popup-blocking` left out): a tab opens only from a
+    ///   user's click ([`Session::click`]), not from a script's;
+    /// - a tab in the background has its timers throttled (`--disable-background-timer-throttling`
+    ///   and `--disable-backgrounding-occluded-windows` left out): the launcher behind an app tab
+    ///   runs the tunnel as it would for a user.
     pub fn session(&self, args: &[String], width: u32, height: u32) -> anyhow::Result<Session<'_>> {
         let mut args = args.to_vec();
         args.extend(["--headless=new".to_owned(), format!("--window-size={width},{height}")]);
@@ -62,7 +66,11 @@ impl Chromedriver {
             "goog:chromeOptions": {
                 "binary": super::CHROMIUM,
                 "args": args,
-                "excludeSwitches": ["disable-popup-blocking"],
+                "excludeSwitches": [
+                    "disable-popup-blocking",
+                    "disable-background-timer-throttling",
+                    "disable-backgrounding-occluded-windows",
+                ],
             },
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
