@@ -14,9 +14,12 @@
 //! port of its own, since Chromium ends a worker's fetch event whose answer has not come within
 //! five minutes.
 //!
+//! An app read for six minutes with nothing asked of it should find the tunnel's connection still
+//! up behind it, the launcher hidden and throttled as for a user.
+//!
 //! Ignored by `cargo test` (six minutes); `scripts/test.sh` runs them all at once beside the
-//! other end-to-end tests. Alone: `HOMETUN_LABS=5 cargo test -p hometun-tests --test
-//! long_transfers -- --ignored --test-threads=5` (or one name: `download`, `upload`).
+//! other end-to-end tests. Alone: `HOMETUN_LABS=6 cargo test -p hometun-tests --test
+//! long_transfers -- --ignored --test-threads=6` (or one name: `download`, `upload`, `reading`).
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
@@ -60,6 +63,60 @@ fn a_six_minute_upload_arrives_whole_from_the_launchers_frame_in_firefox() {
 fn a_six_minute_download_arrives_whole_in_the_launchers_frame_in_webkit() {
     in_the_frame(FrameEngine::WebKit, a_download_of, "download");
 }
+
+/// A person reads an app in its tab for six minutes and touches nothing: the launcher behind it
+/// is hidden all that time, with Chromium's background throttling on as a user's has it (five
+/// minutes hidden is when Chromium may start waking a tab's timers only once a minute). Its
+/// keepalives still keep the tunnel's connection (the relay drops one silent for a minute): the
+/// same connection is up afterwards, and the app answers at once.
+#[test]
+#[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
+fn reading_an_app_for_six_minutes_finds_its_tunnel_still_connected_behind_it_in_chromium() {
+    let lab = Lab::start().expect("lab");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let lan = std::net::SocketAddr::from((addr::HOST10, 80));
+    trusted.trust_app(lan).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = trusted.connect(&page, "long-reading-laptop").expect("the launcher");
+    let since = page.execute(CONNECTED_SINCE, &[]).expect("the launcher's status");
+    page.execute(
+        "window.visibilityLog = []; \
+         document.addEventListener('visibilitychange', () => window.visibilityLog.push([Date.now(), document.visibilityState]))",
+        &[],
+    )
+    .expect("a visibility listener");
+    open_app(&page, &launcher, &format!("http://{lan}/")).expect("an app tab");
+    wait(&page, "the LAN host's page in its tab", WAIT, LAN_PAGE).expect("the app");
+    workers_as_for_a_user(&page).expect("the app's worker without DevTools");
+
+    std::thread::sleep(std::time::Duration::from_secs(SECS));
+    let read_until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("the clock").as_millis();
+    let answer = page
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; const t0 = performance.now(); \
+             fetch('/index.html', {cache: 'no-store'}).then(r => r.text()) \
+               .then(t => done([t.includes('Hello from h10'), performance.now() - t0]), e => done(String(e)))",
+            &[],
+        )
+        .expect("a request from the app");
+    eprintln!("Chromium: the app answered after six minutes of reading: {answer}");
+    assert_eq!(answer[0], true, "the app's answer after six minutes: {answer}");
+    assert!(answer[1].as_f64().is_some_and(|ms| ms < 2000.0), "the app took {} ms to answer", answer[1]);
+
+    page.switch_to(&launcher).expect("the launcher");
+    let log = page.execute("return window.visibilityLog", &[]).expect("the launcher's visibility");
+    eprintln!("Chromium: the launcher's visibility (ms since 1970, state): {log}; reading ended at {read_until}");
+    let entries = log.as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.first().map(|e| e[1].clone()), Some("hidden".into()), "the launcher was never hidden: {log}");
+    let shown_early =
+        entries.iter().any(|e| e[1] == "visible" && e[0].as_f64().is_some_and(|at| (at as u128) < read_until));
+    assert!(!shown_early, "the launcher was shown while the app was read, which proves nothing: {log}");
+    let after = page.execute(CONNECTED_SINCE, &[]).expect("the launcher's status");
+    assert_eq!(after, since, "the tunnel's connection did not live through six minutes behind the app");
+}
+
+/// When the launcher's tunnel connection came up (`hometun.status().connectedSince`).
+const CONNECTED_SINCE: &str = "return window.hometun.status().connectedSince";
 
 /// A new device in Chromium opens the LAN host's page in an app tab, whose worker runs without
 /// DevTools as a user's does, and takes `step` (a `what`) there.
