@@ -79,6 +79,7 @@ fn reading_an_app_for_six_minutes_finds_its_tunnel_still_connected_behind_it_in_
     let page = trusted.browser().expect("Chromium");
     let launcher = trusted.connect(&page, "long-reading-laptop").expect("the launcher");
     let since = page.execute(CONNECTED_SINCE, &[]).expect("the launcher's status");
+    assert!(since.is_number(), "the launcher says no connection is up: connectedSince {since}");
     page.execute(
         "window.visibilityLog = []; \
          document.addEventListener('visibilitychange', () => window.visibilityLog.push([Date.now(), document.visibilityState]))",
