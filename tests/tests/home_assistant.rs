@@ -58,13 +58,7 @@ fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
     });
 
     step(&page, "the phone's network drops and returns", || {
-        let app = page.window()?;
-        let tunnel_since = || -> anyhow::Result<serde_json::Value> {
-            page.switch_to(&launcher)?;
-            let since = page.execute("return window.hometun.status().connectedSince", &[]);
-            page.switch_to(&app)?;
-            since
-        };
+        let tunnel_since = || apps_page::launcher_status(&page, &launcher, "connectedSince");
         let tunnel_before = tunnel_since()?;
         let page_before = apps_page::document_id(&page)?;
         lab.remote_device_offline()?;

@@ -23,11 +23,15 @@
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
-use hometun_tests::browser::apps_page::{attached_service_workers, open_app, wait, workers_as_for_a_user, TrustedLab};
+use anyhow::ensure;
+use hometun_tests::browser::apps_page::{
+    attached_service_workers, launcher_status, open_app, wait, workers_as_for_a_user, TrustedLab,
+};
 use hometun_tests::browser::engines::{in_the_launchers_frame, FrameEngine, LAN_PAGE, WAIT};
 use hometun_tests::browser::transfers::{a_download_of, an_upload_of, an_xhr_upload_of};
 use hometun_tests::browser::webdriver::Session;
 use hometun_tests::lab::{addr, Lab};
+use serde_json::Value;
 
 /// Longer than the five minutes of a worker's event, by a minute.
 const SECS: u64 = 360;
@@ -37,13 +41,13 @@ const SIZE: u64 = 6_000_000;
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn a_six_minute_download_arrives_whole_in_an_app_tab_in_chromium() {
-    in_a_chromium_app_tab(a_download_of, "download");
+    in_a_chromium_app_tab("download", |_| Ok(()), |page, _, ()| a_download_of(page, SECS, SIZE, "Chromium"));
 }
 
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn a_six_minute_xhr_upload_arrives_whole_from_an_app_tab_in_chromium() {
-    in_a_chromium_app_tab(an_xhr_upload_of, "upload");
+    in_a_chromium_app_tab("upload", |_| Ok(()), |page, _, ()| an_xhr_upload_of(page, SECS, SIZE, "Chromium"));
 }
 
 #[test]
@@ -72,66 +76,68 @@ fn a_six_minute_download_arrives_whole_in_the_launchers_frame_in_webkit() {
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn reading_an_app_for_six_minutes_finds_its_tunnel_still_connected_behind_it_in_chromium() {
-    let lab = Lab::start().expect("lab");
-    let trusted = TrustedLab::start(&lab).expect("trusted relay");
-    let lan = std::net::SocketAddr::from((addr::HOST10, 80));
-    trusted.trust_app(lan).expect("the app name's certificate");
-    let page = trusted.browser().expect("Chromium");
-    let launcher = trusted.connect(&page, "long-reading-laptop").expect("the launcher");
-    let since = page.execute(CONNECTED_SINCE, &[]).expect("the launcher's status");
-    assert!(since.is_number(), "the launcher says no connection is up: connectedSince {since}");
-    page.execute(
-        "window.visibilityLog = []; \
-         document.addEventListener('visibilitychange', () => window.visibilityLog.push([Date.now(), document.visibilityState]))",
-        &[],
-    )
-    .expect("a visibility listener");
-    open_app(&page, &launcher, &format!("http://{lan}/")).expect("an app tab");
-    wait(&page, "the LAN host's page in its tab", WAIT, LAN_PAGE).expect("the app");
-    workers_as_for_a_user(&page).expect("the app's worker without DevTools");
-
-    std::thread::sleep(std::time::Duration::from_secs(SECS));
-    let read_until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("the clock").as_millis();
-    let answer = page
-        .execute_async(
+    in_a_chromium_app_tab("reading", note_the_connection_and_when_hidden, |page, launcher, since| {
+        std::thread::sleep(std::time::Duration::from_secs(SECS));
+        let read_until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+        let answer = page.execute_async(
             "const done = arguments[arguments.length - 1]; const t0 = performance.now(); \
              fetch('/index.html', {cache: 'no-store'}).then(r => r.text()) \
                .then(t => done([t.includes('Hello from h10'), performance.now() - t0]), e => done(String(e)))",
             &[],
-        )
-        .expect("a request from the app");
-    eprintln!("Chromium: the app answered after six minutes of reading: {answer}");
-    assert_eq!(answer[0], true, "the app's answer after six minutes: {answer}");
-    assert!(answer[1].as_f64().is_some_and(|ms| ms < 2000.0), "the app took {} ms to answer", answer[1]);
+        )?;
+        eprintln!("Chromium: the app answered after six minutes of reading: {answer}");
+        ensure!(answer[0] == true, "the app's answer after six minutes: {answer}");
+        ensure!(answer[1].as_f64().is_some_and(|ms| ms < 2000.0), "the app took {} ms to answer", answer[1]);
 
-    page.switch_to(&launcher).expect("the launcher");
-    let log = page.execute("return window.visibilityLog", &[]).expect("the launcher's visibility");
-    eprintln!("Chromium: the launcher's visibility (ms since 1970, state): {log}; reading ended at {read_until}");
-    let entries = log.as_array().cloned().unwrap_or_default();
-    assert_eq!(entries.first().map(|e| e[1].clone()), Some("hidden".into()), "the launcher was never hidden: {log}");
-    let shown_early =
-        entries.iter().any(|e| e[1] == "visible" && e[0].as_f64().is_some_and(|at| (at as u128) < read_until));
-    assert!(!shown_early, "the launcher was shown while the app was read, which proves nothing: {log}");
-    let after = page.execute(CONNECTED_SINCE, &[]).expect("the launcher's status");
-    assert_eq!(after, since, "the tunnel's connection did not live through six minutes behind the app");
+        page.switch_to(launcher)?;
+        let log = page.execute("return window.visibilityLog", &[])?;
+        eprintln!("Chromium: the launcher's visibility (ms since 1970, state): {log}; reading ended at {read_until}");
+        let entries = log.as_array().cloned().unwrap_or_default();
+        ensure!(entries.first().map(|e| e[1].clone()) == Some("hidden".into()), "the launcher was never hidden: {log}");
+        let shown_early =
+            entries.iter().any(|e| e[1] == "visible" && e[0].as_f64().is_some_and(|at| (at as u128) < read_until));
+        ensure!(!shown_early, "the launcher was shown while the app was read, which proves nothing: {log}");
+        let after = launcher_status(page, launcher, "connectedSince")?;
+        ensure!(
+            after == since,
+            "the tunnel's connection did not live through six minutes behind the app: {since} then {after}"
+        );
+        Ok(())
+    });
 }
 
-/// When the launcher's tunnel connection came up (`hometun.status().connectedSince`).
-const CONNECTED_SINCE: &str = "return window.hometun.status().connectedSince";
+/// In the launcher, before the app opens: when its tunnel connection came up, and a log of when
+/// it is hidden and shown.
+fn note_the_connection_and_when_hidden(page: &Session) -> anyhow::Result<Value> {
+    let since = page.execute("return window.hometun.status().connectedSince", &[])?;
+    ensure!(since.is_number(), "the launcher says no connection is up: connectedSince {since}");
+    page.execute(
+        "window.visibilityLog = []; \
+         document.addEventListener('visibilitychange', () => window.visibilityLog.push([Date.now(), document.visibilityState]))",
+        &[],
+    )?;
+    Ok(since)
+}
 
-/// A new device in Chromium opens the LAN host's page in an app tab, whose worker runs without
-/// DevTools as a user's does, and takes `step` (a `what`) there.
-fn in_a_chromium_app_tab(step: Step, what: &str) {
+/// A new device in Chromium: `in_the_launcher` runs in the launcher, then the device opens the
+/// LAN host's page in an app tab, whose worker runs without DevTools as a user's does, and takes
+/// `in_the_app` (a `what`) there, with the launcher's handle and what `in_the_launcher` returned.
+fn in_a_chromium_app_tab<T>(
+    what: &str,
+    in_the_launcher: fn(&Session) -> anyhow::Result<T>,
+    in_the_app: impl FnOnce(&Session, &str, T) -> anyhow::Result<()>,
+) {
     let lab = Lab::start().expect("lab");
     let trusted = TrustedLab::start(&lab).expect("trusted relay");
     let lan = std::net::SocketAddr::from((addr::HOST10, 80));
     trusted.trust_app(lan).expect("the app name's certificate");
     let page = trusted.browser().expect("Chromium");
     let launcher = trusted.connect(&page, &format!("long-{what}-laptop")).expect("the launcher");
+    let noted = in_the_launcher(&page).expect("the launcher, before the app");
     open_app(&page, &launcher, &format!("http://{lan}/")).expect("an app tab");
     wait(&page, "the LAN host's page in its tab", WAIT, LAN_PAGE).expect("the app");
     workers_as_for_a_user(&page).expect("the app's worker without DevTools");
-    step(&page, SECS, SIZE, "Chromium").unwrap();
+    in_the_app(&page, &launcher, noted).unwrap();
     let attached = attached_service_workers(&page).expect("the workers");
     assert!(attached.is_empty(), "DevTools was attached to {attached:?} during the {what}: it proves nothing");
 }

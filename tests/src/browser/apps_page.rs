@@ -160,14 +160,19 @@ pub fn wait_connected(page: &Session<'_>, timeout: Duration) -> anyhow::Result<(
     Ok(())
 }
 
-/// The bytes the tunnel has taken in so far (`hometun.status().bytesIn`), read in the launcher
-/// window `launcher`; the session then goes back to the window it was on.
-pub fn tunnel_bytes_in(page: &Session<'_>, launcher: &str) -> anyhow::Result<f64> {
+/// One field of the launcher's `hometun.status()` (`bytesIn`, `connectedSince`, …), read in the
+/// launcher window `launcher`; the session then goes back to the window it was on.
+pub fn launcher_status(page: &Session<'_>, launcher: &str, field: &str) -> anyhow::Result<Value> {
     let here = page.window()?;
     page.switch_to(launcher)?;
-    let bytes = page.execute("return window.hometun.status().bytesIn", &[]);
+    let value = page.execute("return window.hometun.status()[arguments[0]]", &[field.into()]);
     page.switch_to(&here)?;
-    bytes?.as_f64().context("bytesIn")
+    value
+}
+
+/// The bytes the tunnel has taken in so far (`hometun.status().bytesIn`).
+pub fn tunnel_bytes_in(page: &Session<'_>, launcher: &str) -> anyhow::Result<f64> {
+    launcher_status(page, launcher, "bytesIn")?.as_f64().context("bytesIn")
 }
 
 /// Opens `lan_url` as an app from the launcher window `launcher` as a user does: the Apps card's
