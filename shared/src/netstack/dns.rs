@@ -40,7 +40,7 @@ const DNS_PORT: u16 = 53;
 /// A DNS lookup started with [`NetStack::resolve`]. Valid until its result was taken with
 /// [`NetStack::dns_result`] or it was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DnsQuery(u32);
+pub struct DnsQuery(u64);
 
 /// One lookup.
 #[derive(Debug)]
@@ -64,8 +64,7 @@ struct Query {
 #[derive(Debug)]
 pub(crate) struct Resolver {
     servers: Vec<Ipv4Addr>,
-    queries: BTreeMap<u32, Query>,
-    next_id: u32,
+    queries: BTreeMap<u64, Query>,
 }
 
 /// What one response means for a query.
@@ -80,7 +79,7 @@ enum Answer {
 
 impl Resolver {
     pub(crate) fn new(servers: Vec<Ipv4Addr>) -> Self {
-        Self { servers, queries: BTreeMap::new(), next_id: 0 }
+        Self { servers, queries: BTreeMap::new() }
     }
 
     pub(crate) fn set_servers(&mut self, servers: Vec<Ipv4Addr>) {
@@ -260,9 +259,8 @@ impl NetStack {
     /// 64 lookups are already running. Watch [`Event::DnsFinished`] or call
     /// [`NetStack::dns_result`] after polls.
     pub fn resolve(&mut self, name: &str) -> Result<DnsQuery> {
-        let id = self.dns.next_id;
         if let Ok(address) = name.parse::<Ipv4Addr>() {
-            self.dns.next_id = id.wrapping_add(1);
+            let id = super::ids::fresh();
             self.dns.queries.insert(id, Query::finished(name, Ok(vec![address])));
             push_event(&mut self.events, Event::DnsFinished(DnsQuery(id)));
             return Ok(DnsQuery(id));
@@ -281,7 +279,7 @@ impl NetStack {
             return Err(Error::PortsExhausted);
         }
         let socket = self.sockets.add(socket);
-        self.dns.next_id = id.wrapping_add(1);
+        let id = super::ids::fresh();
         self.dns.queries.insert(
             id,
             Query {

@@ -43,6 +43,7 @@ mod device;
 mod dns;
 mod error;
 mod icmp;
+mod ids;
 mod ports;
 mod tcp;
 mod udp;

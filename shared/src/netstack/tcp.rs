@@ -21,7 +21,7 @@ const RELEASED_CLOSE_LIMIT: Duration = Duration::from_secs(60);
 
 /// A TCP connection of a [`NetStack`]. Valid until [`NetStack::tcp_release`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TcpHandle(u32);
+pub struct TcpHandle(u64);
 
 /// Where a TCP connection stands, as its user sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,15 +93,14 @@ struct Lingering {
 /// The TCP connections of a stack.
 #[derive(Debug)]
 pub(crate) struct TcpTable {
-    entries: BTreeMap<u32, Entry>,
+    entries: BTreeMap<u64, Entry>,
     lingering: Vec<Lingering>,
-    next_id: u32,
     ports: Ports,
 }
 
 impl TcpTable {
     pub(crate) fn new(port_start: u32) -> Self {
-        Self { entries: BTreeMap::new(), lingering: Vec::new(), next_id: 0, ports: Ports::new(port_start) }
+        Self { entries: BTreeMap::new(), lingering: Vec::new(), ports: Ports::new(port_start) }
     }
 
     /// Brings every connection's reported state up to date after a poll, and frees the
@@ -251,8 +250,7 @@ impl NetStack {
         }
         let socket = self.sockets.add(socket);
 
-        let id = self.tcp.next_id;
-        self.tcp.next_id = self.tcp.next_id.wrapping_add(1);
+        let id = super::ids::fresh();
         self.tcp.entries.insert(
             id,
             Entry {

@@ -17,19 +17,18 @@ const HEADERS: usize = 20 + 8;
 
 /// A UDP socket of a [`NetStack`]. Valid until [`NetStack::udp_release`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UdpHandle(u32);
+pub struct UdpHandle(u64);
 
 /// The UDP sockets of a stack; the DNS resolver takes its ports from here too.
 #[derive(Debug)]
 pub(crate) struct UdpTable {
-    entries: BTreeMap<u32, (SocketHandle, u16)>,
-    next_id: u32,
+    entries: BTreeMap<u64, (SocketHandle, u16)>,
     pub(crate) ports: Ports,
 }
 
 impl UdpTable {
     pub(crate) fn new(port_start: u32) -> Self {
-        Self { entries: BTreeMap::new(), next_id: 0, ports: Ports::new(port_start) }
+        Self { entries: BTreeMap::new(), ports: Ports::new(port_start) }
     }
 
     fn socket(&self, handle: UdpHandle) -> Result<SocketHandle> {
@@ -69,8 +68,7 @@ impl NetStack {
             return Err(Error::PortInUse(port));
         }
         let socket = self.sockets.add(socket);
-        let id = self.udp.next_id;
-        self.udp.next_id = self.udp.next_id.wrapping_add(1);
+        let id = super::ids::fresh();
         self.udp.entries.insert(id, (socket, port));
         Ok(UdpHandle(id))
     }
