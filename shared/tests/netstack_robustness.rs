@@ -168,6 +168,75 @@ fn a_flood_beyond_the_receive_queue_is_dropped_and_counted() {
     assert_still_works(&mut world);
 }
 
+/// An ICMP echo request from the LAN host to the client, `payload` bytes long.
+fn echo_request(seq: u16, payload: usize) -> Vec<u8> {
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{Icmpv4Repr, Ipv4Repr};
+    let data = vec![0xA5; payload];
+    let icmp = Icmpv4Repr::EchoRequest { ident: 7, seq_no: seq, data: &data };
+    let ip = Ipv4Repr {
+        src_addr: LAN_HOST,
+        dst_addr: CLIENT,
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 64,
+    };
+    let mut packet = vec![0; ip.buffer_len() + icmp.buffer_len()];
+    let caps = ChecksumCapabilities::default();
+    let mut ip_packet = Ipv4Packet::new_unchecked(&mut packet[..]);
+    ip.emit(&mut ip_packet, &caps);
+    icmp.emit(&mut Icmpv4Packet::new_unchecked(ip_packet.payload_mut()), &caps);
+    packet
+}
+
+/// A peer sends pings while the driver cannot send anything (its socket backed up): the
+/// answers pile up to one receive queue past the transmit limit and no further, and once the
+/// driver drains, the stack answers again.
+#[test]
+fn answers_made_while_nothing_can_be_sent_stop_piling_up() {
+    let mut world = World::with_config(|c| c.queue_packets = 16);
+    for round in 0..50u16 {
+        for i in 0..16 {
+            world.client.receive_packet(&echo_request(round * 16 + i, 8));
+        }
+        world.client.poll_ingress(world.now);
+    }
+    let mut waiting = 0;
+    while world.client.poll_transmit().is_some() {
+        waiting += 1;
+    }
+    assert_eq!(waiting, 32, "answers waiting after 800 pings with nothing sent");
+    assert!(world.client.stats().dropped_queue_full > 700, "{:?}", world.client.stats());
+
+    world.client.receive_packet(&echo_request(9999, 8));
+    world.client.poll(world.now);
+    let answers = std::iter::from_fn(|| world.client.poll_transmit()).count();
+    assert!(answers >= 1, "no answer once the queue was drained");
+    assert_still_works(&mut world);
+}
+
+/// A handle kept from a stack that was replaced (a new address, a disconnect and connect) names
+/// nothing in the new stack, rather than whichever new connection took the same number.
+#[test]
+fn a_handle_from_a_replaced_stack_names_nothing_in_the_new_one() {
+    let mut old = World::new();
+    let kept = old.client.tcp_connect(lan(ECHO_PORT)).expect("connect");
+    let kept_udp = old.client.udp_bind(0).expect("bind");
+    let kept_query = old.client.resolve("nas.home.arpa").expect("resolve");
+
+    let mut new = World::new();
+    let stream = new.client.tcp_connect(lan(ECHO_PORT)).expect("connect in the new stack");
+    new.client.udp_bind(0).expect("bind in the new stack");
+    new.client.resolve("nas.home.arpa").expect("resolve in the new stack");
+    assert!(new.run_until(Duration::from_secs(1), |w| w.client.tcp_state(stream) == Ok(TcpState::Established)));
+
+    assert!(matches!(new.client.tcp_send(kept, b"GET / with the old cookies"), Err(Error::UnknownHandle(_))));
+    assert!(matches!(new.client.tcp_abort(kept), Err(Error::UnknownHandle(_))));
+    assert!(matches!(new.client.udp_local_port(kept_udp), Err(Error::UnknownHandle(_))));
+    assert!(matches!(new.client.dns_cancel(kept_query), Err(Error::UnknownHandle(_))));
+    assert_eq!(new.client.tcp_state(stream), Ok(TcpState::Established), "the new connection was touched");
+}
+
 #[test]
 fn configurations_that_cannot_work_are_refused() {
     use hometun_shared::netstack::{NetConfig, NetStack};

@@ -122,11 +122,17 @@ impl phy::Device for TunnelDevice {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        // Replies made while receiving (RSTs, echo replies) may go past the transmit limit by
+        // one receive queue's worth. Beyond that the received packets wait (and the receive
+        // queue drops what comes next) until the driver drains: a peer that sends requests
+        // while the driver cannot send (its socket backed up) gets no growing pile of answers.
+        if self.tx.len() >= self.tx_limit + self.rx_limit {
+            self.tx_blocked = true;
+            return None;
+        }
         let buf = self.rx.pop_front()?;
         Some((
             RxToken { buf, pool: &mut self.rx_pool },
-            // Replies generated while receiving (RSTs, echo replies) may exceed the
-            // transmit limit slightly: they are bounded by the receive queue.
             TxToken::new(&mut self.tx, &mut self.tx_pool, &mut self.tx_pool_large, self.small_capacity),
         ))
     }
