@@ -477,18 +477,21 @@ impl Connection {
         }
     }
 
-    /// Applies a pushed configuration: the netstack is kept when the address stayed (its DNS
-    /// servers are updated) and built anew otherwise, or when it leaves TCP checksums out and
-    /// this relay does not fill them in, or when the relay's word on the checksums it delivers
-    /// changed; the keepalive interval is the relay's.
+    /// Applies a pushed configuration: the netstack is kept when the address, prefix, MTU and
+    /// largest packet stayed (its DNS servers are updated) and built anew otherwise, or when it
+    /// leaves TCP checksums out and this relay does not fill them in, or when the relay's word
+    /// on the checksums it delivers changed; the keepalive interval is the relay's.
     fn apply_config(&mut self, config: ClientConfig, now: Instant) {
         if self.end.is_some() {
             return;
         }
+        let wanted = net_config(&config);
         let keep = self.net.as_ref().is_some_and(|net| {
-            net.config().address == config.address.addr()
-                && (config.features.tcp_checksum || !net.config().tcp_checksum_offload)
-                && config.features.tcp_checksum_checked == net.config().tcp_checksum_checked
+            let have = net.config();
+            (have.address, have.prefix_len, have.mtu, have.max_tcp_packet)
+                == (wanted.address, wanted.prefix_len, wanted.mtu, wanted.max_tcp_packet)
+                && (config.features.tcp_checksum || !have.tcp_checksum_offload)
+                && config.features.tcp_checksum_checked == have.tcp_checksum_checked
         });
         if keep {
             if let Some(net) = self.net.as_mut() {
@@ -502,7 +505,7 @@ impl Connection {
                 }
             }
         } else {
-            match NetStack::new(net_config(&config), now, self.net_seed) {
+            match NetStack::new(wanted, now, self.net_seed) {
                 Ok(net) => self.net = Some(net),
                 Err(error) => return self.finish(End::Failed(Error::UnusableConfig(error))),
             }

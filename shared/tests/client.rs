@@ -341,8 +341,28 @@ fn a_reconnect_sends_again_at_once_what_the_dead_connection_took_until_the_relay
     assert_eq!(fourth.relay_got, Vec::<Vec<u8>>::new(), "nothing sent again after an answer");
 }
 
+#[test]
+fn a_reconnect_to_a_relay_with_a_smaller_mtu_builds_the_netstack_anew() {
+    let mut first = configured();
+    let handle = first.phone.net_mut().unwrap().tcp_connect("192.168.0.10:80".parse().unwrap()).unwrap();
+    first.phone.connection_lost(ConnectionLost::Dropped);
+    let net = first.phone.take_net().unwrap();
+
+    // The relay was set up again meanwhile: a smaller MTU, and no packets above it.
+    let smaller = hometun_shared::control::ClientConfig { mtu: 1280, max_packet: 1280, ..home_config() };
+    let second = configured_as(Some(net), smaller);
+    let net = second.phone.net().unwrap();
+    assert_eq!((net.config().mtu, net.config().max_tcp_packet), (1280, 1280), "the new MTU applies");
+    assert!(net.tcp_state(handle).is_err(), "a connection made for the old MTU is gone with its netstack");
+}
+
 /// Like [`configured`], carrying `net` over from an earlier connection.
 fn configured_with(net: Option<NetStack>) -> Pair {
+    configured_as(net, home_config())
+}
+
+/// Like [`configured_with`], the relay pushing `config`.
+fn configured_as(net: Option<NetStack>, config: hometun_shared::control::ClientConfig) -> Pair {
     let mut relay_sim = RelaySim::new(36);
     let mut device = Device::new(37);
     relay_sim.devices.insert(device.secret.public_key());
@@ -357,7 +377,7 @@ fn configured_with(net: Option<NetStack>) -> Pair {
     let mut pair = Pair { phone, relay, now: T0, relay_got: Vec::new() };
     pair.exchange();
     assert!(relay_sim.confirm(&mut pair.relay, None), "the phone's first record confirms its keys");
-    pair.relay.send_config(&home_config()).unwrap();
+    pair.relay.send_config(&config).unwrap();
     pair.exchange();
     pair
 }
