@@ -128,6 +128,35 @@ async fn a_reconnecting_device_keeps_its_address_and_replaces_its_older_session(
     assert_eq!(lab.relay.sessions.len(), 1);
 }
 
+/// A device whose first record after the handshake also closes the session (it connected and
+/// was told to stop at once) leaves nothing behind: no session in the table that packets for
+/// its address would go to, and the admin sees it offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_closes_in_its_first_record_leaves_no_session_behind() {
+    let (lab, invite, key, mut phone) = enrolled("phone").await;
+    let clock = hometun_relay::daemon::Clock::start();
+    let mut ws = lab.open_ws().await;
+    let params = hometun_shared::session::Params::default();
+    let mut session =
+        hometun_testkit::handshake(&mut ws, &key, &invite.relay_key, None, &params, || clock.now()).await.unwrap();
+    session.close(CloseReason::Normal);
+    while let Some(record) = session.poll_transmit(clock.now()) {
+        ws.send(Message::Binary(record.into())).await.unwrap();
+    }
+    assert_eq!(closed_reason(&mut phone).await, CloseReason::Replaced, "the older session made way");
+    while next_binary(&mut ws).await.is_some() {}
+
+    let settled = Instant::now();
+    while !lab.relay.sessions.is_empty() && settled.elapsed() < PATIENCE {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(lab.relay.sessions.by_address(FIRST_CLIENT).is_none(), "a closed session still takes the device's packets");
+    match lab.admin(Request::Clients) {
+        Response::Clients { clients } => assert_eq!(clients[0].online, Some(false), "{clients:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_connected_device_ends_its_session_within_a_second_and_keeps_it_out() {
     let (lab, invite, key, mut phone) = enrolled("phone").await;

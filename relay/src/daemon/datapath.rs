@@ -498,6 +498,10 @@ impl Link {
             }
         };
         let config = self.relay.client_config(&admitted);
+        // Kept before anything can fail (the device's first record may have closed the session
+        // already): `finish` then takes the session out of the table and records its end.
+        let admitted = self.admitted.insert(admitted);
+        self.live = Some(live);
         self.session.send_config(&config).map_err(End::Failed)?;
         tracing::info!(
             client = %admitted.name,
@@ -506,8 +510,6 @@ impl Link {
             enrolled = admitted.enrolled,
             "connected"
         );
-        self.admitted = Some(admitted);
-        self.live = Some(live);
         Ok(())
     }
 
