@@ -73,7 +73,7 @@ pub struct Config {
     /// Whether the relay may create a self-signed certificate when the files are missing.
     #[serde(default = "yes")]
     pub self_signed: bool,
-    /// Whether clients may reach each other.
+    /// Whether clients may reach each other (where their allow rules include the pool).
     #[serde(default)]
     pub client_to_client: bool,
     /// DNS servers pushed to clients.

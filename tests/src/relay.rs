@@ -41,6 +41,8 @@ pub struct RelayOptions {
     /// The client address pool (`--pool`; default: the relay's, 10.8.0.0/24, room for 253
     /// devices; more devices need a wider one).
     pub pool: Option<String>,
+    /// Devices may reach each other (`client_to_client`; default: no).
+    pub client_to_client: bool,
 }
 
 /// How a relay gets its certificate from the lab's ACME CA.
@@ -72,6 +74,7 @@ impl Default for RelayOptions {
             acme: None,
             extra_origins: Vec::new(),
             pool: None,
+            client_to_client: false,
         }
     }
 }
@@ -331,11 +334,13 @@ fn tune_config(path: &Path, options: &RelayOptions) -> anyhow::Result<()> {
         Some(at) => text.split_at(at + 1),
         None => (text.as_str(), ""),
     };
-    for line in top.lines().filter(|l| !l.starts_with("dns") && !l.starts_with("extra_origins")) {
+    let set_here = ["dns", "extra_origins", "client_to_client"];
+    for line in top.lines().filter(|l| !set_here.iter().any(|key| l.starts_with(key))) {
         out.push_str(line);
         out.push('\n');
     }
     out.push_str(&format!("dns = [{}]\n", dns.join(", ")));
+    out.push_str(&format!("client_to_client = {}\n", options.client_to_client));
     if !options.extra_origins.is_empty() {
         let origins: Vec<String> = options.extra_origins.iter().map(|o| format!("\"{o}\"")).collect();
         out.push_str(&format!("extra_origins = [{}]\n", origins.join(", ")));

@@ -105,3 +105,36 @@ fn forged_source_addresses_never_reach_the_lan() {
     let spoofed = relay.status().unwrap()["dropped"]["spoofed"].as_u64().unwrap_or(0);
     assert_eq!(spoofed, 20, "the relay counts every forged packet it dropped");
 }
+
+/// Devices reach each other only when the relay's owner turned `client_to_client` on (and
+/// their allow rules include the pool, as any destination must be): then a ping from the phone
+/// to the laptop's tunnel address is answered by the laptop (through the relay's tun and its
+/// firewall, both ways); otherwise the relay counts it denied and the laptop never sees it.
+#[test]
+fn devices_reach_each_other_only_with_client_to_client() {
+    for on in [false, true] {
+        let lab = Lab::start().expect("lab");
+        let relay =
+            Relay::start(&lab, RelayOptions { client_to_client: on, ..RelayOptions::default() }).expect("relay");
+        let lan_and_devices = Some("192.168.0.0/24,10.8.0.0/24");
+        let laptop = relay.invite("laptop", "24h", lan_and_devices).unwrap();
+        let phone = relay.invite("phone", "24h", lan_and_devices).unwrap();
+        let target = relay.target().unwrap();
+        let (answered, laptop_got) = lab.run_in(Node::Wan, || async {
+            let laptop = Device::new(&laptop).enrol(&target, &laptop).await.expect("the laptop");
+            let phone = Device::new(&phone).enrol(&target, &phone).await.expect("the phone");
+            let before = laptop.stats().packets_in;
+            let answered = phone.ping(laptop.address(), 1, if on { T } else { DENIED_WAIT }).await;
+            (answered.is_ok(), laptop.stats().packets_in - before)
+        });
+        let denied = relay.status().unwrap()["dropped"]["denied"].as_u64().unwrap_or(0);
+        eprintln!("client_to_client = {on}: answered {answered}, packets the laptop got {laptop_got}, denied {denied}");
+        assert_eq!(answered, on, "with client_to_client = {on}, the phone's ping was answered: {answered}");
+        if on {
+            assert_eq!(denied, 0, "nothing denied with client_to_client on");
+        } else {
+            assert_eq!(laptop_got, 0, "the laptop got the phone's ping though devices may not reach each other");
+            assert!(denied >= 1, "the relay counts the ping it denied: {denied}");
+        }
+    }
+}

@@ -42,6 +42,7 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
         tun: config.tun_name.clone(),
         masquerade: config.mode == Mode::Masquerade,
         lan_was_not_forwarding: !device::forwarding_enabled(config.lan_interface.as_deref()),
+        client_to_client: config.client_to_client,
     })?;
     tunnel.nat = true;
     tunnel.forwarding =

@@ -30,6 +30,9 @@ pub struct Firewall {
     /// a Docker bridge or another VPN). When forwarding was already on, that was the owner's
     /// choice and the relay leaves other traffic alone.
     pub lan_was_not_forwarding: bool,
+    /// Devices may reach each other (`client_to_client`): what one sends to another goes in
+    /// and out of the tun, after the relay's own per-device checks (address, ACL).
+    pub client_to_client: bool,
 }
 
 /// The ruleset text for `fw`, a whole transaction that replaces a stale table.
@@ -53,6 +56,11 @@ pub fn firewall_ruleset(fw: &Firewall) -> String {
     } else {
         format!("    {lan_in} oifname \"{tun}\" ip daddr {} accept\n", fw.pool)
     };
+    let between_devices = if fw.client_to_client {
+        format!("    iifname \"{tun}\" oifname \"{tun}\" ip saddr {pool} ip daddr {pool} accept\n", pool = fw.pool)
+    } else {
+        String::new()
+    };
     let not_a_router = match (&fw.lan_interface, fw.lan_was_not_forwarding) {
         (Some(ifname), true) => format!("    iifname \"{ifname}\" drop\n"),
         (None, true) => "    drop\n".to_owned(),
@@ -67,7 +75,7 @@ pub fn firewall_ruleset(fw: &Firewall) -> String {
         String::new()
     };
     format!(
-        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    iifname \"{tun}\" ip saddr {pool} {lan_out} accept\n{back_in}    iifname \"{tun}\" drop\n    oifname \"{tun}\" drop\n{not_a_router}  }}\n{nat}}}\n",
+        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    iifname \"{tun}\" ip saddr {pool} {lan_out} accept\n{back_in}{between_devices}    iifname \"{tun}\" drop\n    oifname \"{tun}\" drop\n{not_a_router}  }}\n{nat}}}\n",
         pool = fw.pool
     )
 }
@@ -111,6 +119,7 @@ mod tests {
             tun: "hometun0".into(),
             masquerade,
             lan_was_not_forwarding: false,
+            client_to_client: false,
         }
     }
 
@@ -172,6 +181,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn devices_pass_between_each_other_only_with_client_to_client() {
+        let rule = "iifname \"hometun0\" oifname \"hometun0\" ip saddr 10.8.0.0/24 ip daddr 10.8.0.0/24 accept";
+        let mut fw = firewall(true, Some("eth1"));
+        assert!(!firewall_ruleset(&fw).contains(rule), "off by default");
+        fw.client_to_client = true;
+        let text = firewall_ruleset(&fw);
+        let at = text.find(rule).unwrap_or_else(|| panic!("missing {rule:?} in\n{text}"));
+        assert!(at < text.find("iifname \"hometun0\" drop").unwrap(), "before the drops:\n{text}");
+    }
+
     /// The rulesets are valid nftables: `nft --check` in a fresh network namespace of its own
     /// (needs root and nft; the host's tables are never touched).
     #[test]
@@ -183,6 +203,7 @@ mod tests {
         for (masquerade, ifname) in [(true, Some("eth1")), (true, None), (false, Some("eth1")), (false, None)] {
             let mut fw = firewall(masquerade, ifname);
             fw.lan_was_not_forwarding = masquerade;
+            fw.client_to_client = !masquerade;
             let text = firewall_ruleset(&fw);
             let mut child = Command::new("unshare")
                 .args(["--net", "nft", "--check", "-f", "-"])
