@@ -15,6 +15,7 @@ use hometun_tests::apps::lighttpd::Lighttpd;
 use hometun_tests::apps::nginx::{self, Nginx};
 use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, selfsigned, syncthing, syncthing::Syncthing};
 use hometun_tests::browser::apps_page::{self, close_tab, open_app, open_typed, wait, TrustedLab};
+use hometun_tests::browser::engines;
 use hometun_tests::browser::webdriver::Session;
 use hometun_tests::lab::{addr, Lab, Node};
 use serde_json::json;
@@ -1451,6 +1452,117 @@ fn a_hostile_lan_page_reaches_only_its_own_host_and_port_and_cannot_read_the_tun
         hostile.requests()
     );
 }
+
+/// A router's settings page says who may frame it (`X-Frame-Options: SAMEORIGIN`, as router and
+/// NAS UIs do against clickjacking). The user has the router open in a tab (its worker holds the
+/// session), then opens a hostile LAN page as an app, which frames the router's settings on its
+/// app origin to overlay a trick click: the frame stays empty, as it would at home, while a
+/// router page that says nothing about framing shows in the same hostile page (so a frame that
+/// shows is seen), and the launcher's own frame ("Open here") still shows the settings.
+#[test]
+fn another_apps_page_cannot_frame_an_app_that_says_no_but_the_launcher_can() {
+    let lab = Lab::start().expect("lab");
+    let locations = "location = /settings.html { add_header X-Frame-Options SAMEORIGIN; }";
+    let router = Nginx::start_with(
+        &lab,
+        Node::Host20,
+        (addr::HOST20, 8080).into(),
+        "framed-router",
+        &[
+            ("settings.html", b"<!doctype html><title>settings</title><h1>ROUTER-SETTINGS factory reset</h1>\n"),
+            ("status.html", b"<!doctype html><title>status</title><h1>ROUTER-STATUS all fine</h1>\n"),
+        ],
+        locations,
+    )
+    .expect("the router's nginx");
+    let framer = Nginx::start(&lab, Node::Host10, FILES_ADDR.into(), "framer", &[("framer.html", FRAMER.as_bytes())])
+        .expect("nginx with the framing page");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    trusted.trust_app(router.addr).expect("the router's app name certificate");
+    trusted.trust_app(framer.addr).expect("the framing page's app name certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "framing launcher", || trusted.connect(&page, "framing-phone"));
+
+    step(&page, "the router in its tab", || {
+        open_app(&page, &launcher, &format!("http://{}/status.html", router.addr))?;
+        wait(
+            &page,
+            "the router's status page",
+            APP_LOAD,
+            "return document.body && document.body.innerText.includes('ROUTER-STATUS') || null",
+        )
+    });
+    step(&page, "the hostile page frames the router", || {
+        open_app(&page, &launcher, &format!("http://{}/framer.html", framer.addr))?;
+        wait(
+            &page,
+            "the framing page's two frames",
+            APP_LOAD,
+            "return document.body && document.body.dataset.loaded === '2' || null",
+        )?;
+        let shown = |frame: &str| -> anyhow::Result<String> {
+            page.switch_to_frame(Some(frame))?;
+            let text = page.execute("return document.body ? document.body.innerText : ''", &[]);
+            page.switch_to_frame(None)?;
+            Ok(text
+                .map(|t| t.as_str().unwrap_or_default().to_owned())
+                .unwrap_or_else(|e| format!("(not readable: {e})")))
+        };
+        // The control: a page that says nothing about framing shows; this is what a frame that
+        // shows looks like here.
+        let status = wait_value_for(|| Ok(shown("#status")?.contains("ROUTER-STATUS").then_some(())));
+        ensure!(
+            status.is_ok(),
+            "the router's status page did not show in the hostile page's frame: {:?}",
+            shown("#status")
+        );
+        let settings = shown("#settings")?;
+        eprintln!("framing: the settings frame shows {settings:?}");
+        ensure!(!settings.contains("ROUTER-SETTINGS"), "the hostile page framed the router's settings: {settings:?}");
+        Ok(())
+    });
+    step(&page, "the launcher's frame shows the settings", || {
+        page.switch_to(&launcher)?;
+        engines::open_in_frame(&page, &format!("http://{}/settings.html", router.addr))?;
+        wait(
+            &page,
+            "the settings in the launcher's frame",
+            APP_LOAD,
+            "return document.body && document.body.innerText.includes('ROUTER-SETTINGS') || null",
+        )?;
+        page.switch_to_frame(None)
+    });
+}
+
+/// Waits up to 20 s for `f` to give something.
+fn wait_value_for<T>(mut f: impl FnMut() -> anyhow::Result<Option<T>>) -> anyhow::Result<T> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = f()? {
+            return Ok(value);
+        }
+        ensure!(std::time::Instant::now() < deadline, "not within 20 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A hostile LAN page that frames two pages of the router's app (192.168.0.20:8080) on its app
+/// origin: the settings (which say `SAMEORIGIN`) and the status (which say nothing).
+const FRAMER: &str = r#"<!doctype html><html><head><meta charset="utf-8"><title>framer</title></head><body>
+<h1>win a prize: click the button</h1>
+<script>
+  const router = location.origin.replace(/\/\/[^.]+\./, '//h-192-168-0-20-p8080.');
+  let loaded = 0;
+  for (const [id, path] of [['settings', '/settings.html'], ['status', '/status.html']]) {
+    const frame = document.createElement('iframe');
+    frame.id = id;
+    frame.src = router + path;
+    frame.onload = () => { document.body.dataset.loaded = String(++loaded); };
+    document.body.appendChild(frame);
+  }
+</script>
+</body></html>
+"#;
 
 /// One part of the scenario ([`apps_page::step`]).
 fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {

@@ -9,10 +9,12 @@
 //! `Transfer-Encoding`: the HTTP client frames the body it sends) are dropped.
 //!
 //! Responses (LAN → browser): `Set-Cookie` goes into the jar and is removed; `Location` on a LAN
-//! URL is mapped to its app origin (relative ones stay); `X-Frame-Options`, `Clear-Site-Data`,
-//! `Strict-Transport-Security` and hop-by-hop headers are removed; the CSP `frame-ancestors`
-//! directive is removed (the launcher frames apps) and the tunnel origin is added to the sources
-//! frames may come from (the shim's broker frame); for an HTML document the body gets the shim
+//! URL is mapped to its app origin (relative ones stay); `Clear-Site-Data`,
+//! `Strict-Transport-Security` and hop-by-hop headers are removed; the app's word on who may
+//! frame it (CSP `frame-ancestors`, else `X-Frame-Options`) is kept on the app origins, with
+//! the launcher added (it frames apps), so another app's page cannot frame it where its own
+//! server said no ([`mapped_ancestors`]); the tunnel origin is added to the sources frames may
+//! come from (the shim's broker frame); for an HTML document the body gets the shim
 //! ([`super::inject`]) and `Content-Length` is dropped. A whole compressed body (asked for, or
 //! sent anyway: embedded devices serve their pages gzipped from flash) is decoded before the
 //! browser gets it ([`Coding`]): `Content-Encoding` and `Content-Length` are dropped.
@@ -45,7 +47,8 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-/// Response headers that would stop the launcher from framing the app or reach beyond it.
+/// Response headers that would reach beyond the app (`X-Frame-Options` becomes a
+/// `frame-ancestors` that lets the launcher frame the app, in [`map_response`]).
 const RESPONSE_REMOVED: [&str; 3] = ["x-frame-options", "clear-site-data", "strict-transport-security"];
 
 /// The request headers to send to the LAN app (the jar's target) for a request to `path`, mapped
@@ -192,16 +195,21 @@ pub fn map_response(
     let inject =
         html && whole_body && !download && coding.is_ok() && matches!(destination, "document" | "iframe" | "frame");
     let connection_listed = connection_tokens(headers);
+    let scheme = jar.target().scheme();
+    let map_source = |source: &str| map_location(origins, scheme, source);
     let mut out = HeaderList::new();
     let mut jar_changed = false;
+    let mut ancestors_set = false;
     for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
         match lower.as_str() {
             "set-cookie" => jar_changed |= jar.store_set_cookie(value, request_path, now),
-            "location" => out.push((name.clone(), map_location(origins, jar.target().scheme(), value))),
+            "location" => out.push((name.clone(), map_location(origins, scheme, value))),
             "content-security-policy" | "content-security-policy-report-only" => {
                 let shim = Shim { origin: &origins.origin_of(jar.target()), nonce };
-                if let Some(policy) = mapped_policy(value, &origins.tunnel_origin(), inject.then_some(shim)) {
+                let tunnel = origins.tunnel_origin();
+                if let Some(policy) = mapped_policy(value, &tunnel, inject.then_some(shim), &map_source) {
+                    ancestors_set |= lower == "content-security-policy" && position_in(&policy, "frame-ancestors");
                     out.push((name.clone(), policy));
                 }
             }
@@ -211,6 +219,20 @@ pub fn map_response(
                 || HOP_BY_HOP.contains(&lower.as_str())
                 || connection_listed.contains(&lower) => {}
             _ => out.push((name.clone(), value.clone())),
+        }
+    }
+    // `X-Frame-Options` counts only without a `frame-ancestors` (browsers ignore it then).
+    let frame_options = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("x-frame-options"));
+    if let (false, Some((_, value))) = (ancestors_set, frame_options) {
+        let ancestors = match value.trim().to_ascii_lowercase().as_str() {
+            "deny" => Some("frame-ancestors 'none'"),
+            "sameorigin" => Some("frame-ancestors 'self'"),
+            // Anything else (the old `ALLOW-FROM`) browsers ignore.
+            _ => None,
+        };
+        if let Some(ancestors) = ancestors {
+            let policy = mapped_ancestors(ancestors, &origins.tunnel_origin(), &map_source);
+            out.push(("Content-Security-Policy".to_owned(), policy));
         }
     }
     Ok(MappedResponse { headers: out, inject, jar_changed, decode })
@@ -271,18 +293,28 @@ struct Shim<'a> {
     nonce: &'a str,
 }
 
-/// The policy without its `frame-ancestors` directives and with `tunnel` allowed as a frame
-/// source (added to `frame-src`, else to `child-src`, else a `frame-src` with `default-src`'s
-/// sources and `tunnel`; a policy with none of them allows every frame already), and, for a
-/// document that gets the `shim`, that script allowed ([`allow_shim`]); `None` when nothing is
-/// left.
-fn mapped_policy(policy: &str, tunnel: &str, shim: Option<Shim<'_>>) -> Option<String> {
+/// The policy with its `frame-ancestors` mapped ([`mapped_ancestors`]) and with `tunnel`
+/// allowed as a frame source (added to `frame-src`, else to `child-src`, else a `frame-src`
+/// with `default-src`'s sources and `tunnel`; a policy with none of them allows every frame
+/// already), and, for a document that gets the `shim`, that script allowed ([`allow_shim`]);
+/// `None` when nothing is left. `map_source` maps a LAN URL to its app origin's.
+fn mapped_policy(
+    policy: &str,
+    tunnel: &str,
+    shim: Option<Shim<'_>>,
+    map_source: &dyn Fn(&str) -> String,
+) -> Option<String> {
     let mut kept: Vec<String> = policy
         .split(';')
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .filter(|d| directive_name(d) != "frame-ancestors")
-        .map(str::to_owned)
+        .map(|d| {
+            if directive_name(d) == "frame-ancestors" {
+                mapped_ancestors(d, tunnel, map_source)
+            } else {
+                d.to_owned()
+            }
+        })
         .collect();
     if let Some(at) = position(&kept, "frame-src").or_else(|| position(&kept, "child-src")) {
         kept[at] = with_source(&kept[at], tunnel);
@@ -334,6 +366,29 @@ fn allow_shim(kept: &mut Vec<String>, shim: Shim<'_>) {
 }
 
 /// Where the directive `name` is in `kept`.
+/// A `frame-ancestors` directive as the app meant it at home, on the browser's side: a LAN URL
+/// becomes its app origin (`map_source`), `'self'` and other sources stay, and the launcher
+/// (`tunnel`) may frame the app too (`'none'` then leaves only the launcher). Another app's page
+/// cannot frame it where the app's own server said no.
+fn mapped_ancestors(directive: &str, tunnel: &str, map_source: &dyn Fn(&str) -> String) -> String {
+    let mut words = directive.split_ascii_whitespace();
+    let name = words.next().unwrap_or("frame-ancestors");
+    let sources = words.map(|source| {
+        let mapped = map_source(source);
+        // An origin stays an origin (the mapping makes a URL of it, with a path).
+        match mapped.strip_suffix('/') {
+            Some(origin) if mapped != source && !source.ends_with('/') => origin.to_owned(),
+            _ => mapped,
+        }
+    });
+    with_source(&std::iter::once(name.to_owned()).chain(sources).collect::<Vec<_>>().join(" "), tunnel)
+}
+
+/// Whether `policy` has a directive `name`.
+fn position_in(policy: &str, name: &str) -> bool {
+    policy.split(';').any(|d| directive_name(d.trim()) == name)
+}
+
 fn position(kept: &[String], name: &str) -> Option<usize> {
     kept.iter().position(|d| directive_name(d) == name)
 }
@@ -477,7 +532,11 @@ mod tests {
             mapped.headers,
             list(&[
                 ("Location", "https://h-192-168-0-10-p8888.home.test:8443/tree?"),
-                ("Content-Security-Policy", "default-src 'self'; frame-src 'self' https://home.test:8443"),
+                (
+                    "Content-Security-Policy",
+                    "frame-ancestors 'self' https://home.test:8443; default-src 'self'; frame-src 'self' https://home.test:8443"
+                ),
+                ("Content-Security-Policy-Report-Only", "Frame-Ancestors https://home.test:8443"),
                 ("Content-Length", "0"),
             ])
         );
@@ -497,10 +556,51 @@ mod tests {
             ("script-src 'self'", "script-src 'self'"),
             ("Frame-Src https://home.test", "Frame-Src https://home.test"),
         ];
+        let unmapped = |source: &str| source.to_owned();
         for (policy, want) in cases {
-            assert_eq!(mapped_policy(policy, t, None).as_deref(), Some(want), "{policy}");
+            assert_eq!(mapped_policy(policy, t, None, &unmapped).as_deref(), Some(want), "{policy}");
         }
-        assert_eq!(mapped_policy("frame-ancestors 'none'", t, None), None);
+    }
+
+    /// An app that says who may frame it at home says the same on its app origin, with the
+    /// launcher added: another app (a hostile LAN host's page, same site under the relay's
+    /// domain) cannot frame the router's UI to trick a click, where at home the router said no.
+    #[test]
+    fn who_may_frame_an_app_is_its_own_word_plus_the_launcher() {
+        let (origins, mut jar) = setup(80);
+        let t = "https://home.test:8443";
+        let mut policies = |headers: &[(&str, &str)]| {
+            let m = map_response(&origins, &mut jar, &answering("/", "document", true), &list(headers), NOW).unwrap();
+            assert!(m.headers.iter().all(|(n, _)| !n.eq_ignore_ascii_case("x-frame-options")), "{:?}", m.headers);
+            m.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("content-security-policy"))
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        /// The app's headers, and the policies the browser gets.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: [Case; 7] = [
+            (&[("X-Frame-Options", "DENY")], &[&format!("frame-ancestors {t}")]),
+            (&[("X-Frame-Options", " sameorigin ")], &[&format!("frame-ancestors 'self' {t}")]),
+            (&[("X-Frame-Options", "ALLOW-FROM https://x.test")], &[]),
+            (&[], &[]),
+            (
+                &[("Content-Security-Policy", "frame-ancestors 'none'"), ("X-Frame-Options", "SAMEORIGIN")],
+                &[&format!("frame-ancestors {t}")],
+            ),
+            (
+                &[("Content-Security-Policy", "frame-ancestors 'self' http://192.168.0.20:8123 https://x.test")],
+                &[&format!("frame-ancestors 'self' https://h-192-168-0-20-p8123.home.test:8443 https://x.test {t}")],
+            ),
+            (
+                &[("Content-Security-Policy-Report-Only", "frame-ancestors 'none'"), ("X-Frame-Options", "DENY")],
+                &[&format!("frame-ancestors {t}")],
+            ),
+        ];
+        for (headers, want) in cases {
+            assert_eq!(policies(headers), want.to_vec(), "{headers:?}");
+        }
     }
 
     #[test]
