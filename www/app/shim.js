@@ -1388,6 +1388,27 @@
     });
   }
 
+  // A form posted into another window (a named frame, `target="_blank"`) makes its `navigate`
+  // event there, where no shim may run (a fresh about:blank frame), and a browser without the
+  // Navigation API makes none: so the post is announced here too, as it leaves the form (after
+  // the app's own handlers, unless one of them took it over, and on `form.submit()`).
+  const announcePost = (form, submitter) => {
+    const worker = container && container.controller;
+    const byButton = submitter && submitter.hasAttribute('formmethod');
+    if (!worker || (byButton ? submitter.formMethod : form.method) !== 'post') return;
+    const url = new URL(submitter && submitter.hasAttribute('formaction') ? submitter.formAction : form.action);
+    url.hash = '';
+    if (url.origin === location.origin) worker.postMessage({ hometun: 'form-post', url: url.href });
+  };
+  window.addEventListener('submit', (event) => {
+    if (!event.defaultPrevented && event.target instanceof HTMLFormElement) announcePost(event.target, event.submitter);
+  });
+  const formSubmit = HTMLFormElement.prototype.submit;
+  HTMLFormElement.prototype.submit = function submit() {
+    announcePost(this, null);
+    return formSubmit.call(this);
+  };
+
   window.addEventListener('submit', (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
