@@ -11,7 +11,7 @@ use std::time::Duration;
 use hometun_wasm::api;
 use hometun_wasm::apps::bridge::budget::{Held, MAX_HELD};
 use hometun_wasm::apps::bridge::pool;
-use hometun_wasm::apps::bridge::port::MAX_PORTS;
+use hometun_wasm::apps::bridge::port::{MAX_PORTS, MAX_PORTS_PER_APP};
 use hometun_wasm::web::timer::sleep;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use sha2::{Digest, Sha256};
@@ -320,21 +320,34 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     ports_past_the_cap(&origin).await;
 }
 
-/// At most [`MAX_PORTS`] ports are served over all apps: opening that many more closes the
-/// oldest (every port of the steps before too), while the newest answers.
+/// At most [`MAX_PORTS_PER_APP`] ports are served for one app: another app's page that asks for
+/// ports without end (a hostile LAN host's) closes its own oldest, never this app's; and at
+/// most [`MAX_PORTS`] over all apps, where the app holding the most gives up its oldest.
 async fn ports_past_the_cap(origin: &str) {
-    let port = || Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a port"));
-    let ping = |client: &Client, id: u32| client.post(&[("op", "ping".into()), ("id", id.into())]);
-    let oldest = port();
-    ping(&oldest, 1);
-    expect_op(&oldest, "pong").await;
-    let newer: Vec<Client> = (0..MAX_PORTS).map(|_| port()).collect();
-    ping(&oldest, 2);
-    assert!(oldest.next(Duration::from_secs(1)).await.is_none(), "the oldest port still answers");
-    let newest = newer.last().expect("ports");
-    ping(newest, 3);
-    expect_op(newest, "pong").await;
-    console_log!("app port: {} ports opened past the cap, the oldest closed, the newest answers", MAX_PORTS);
+    let flooder = origin.replace("-p80.", "-p8080.");
+    let port = |origin: &str| Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a port"));
+    let own = port(origin);
+    assert!(answers(&own, 1).await, "the app's port answers");
+    let flooders_first = port(&flooder);
+    assert!(answers(&flooders_first, 2).await, "the other app's first port answers");
+    let flood: Vec<Client> = (0..MAX_PORTS).map(|_| port(&flooder)).collect();
+    assert!(answers(&own, 3).await, "the app's port was closed by another app's ports");
+    assert!(!answers(&flooders_first, 4).await, "the flooding app's oldest port still answers");
+    assert!(answers(flood.last().expect("ports"), 5).await, "the flooding app's newest port");
+    console_log!("app port: another app opened {MAX_PORTS} ports, closing only its own; this app's port answers");
+
+    let others: Vec<Vec<Client>> = (1..=MAX_PORTS / MAX_PORTS_PER_APP)
+        .map(|n| (0..MAX_PORTS_PER_APP).map(|_| port(&origin.replace("-p80.", &format!("-p{}.", 9000 + n)))).collect())
+        .collect();
+    assert!(answers(&own, 7).await, "the app with few ports kept its oldest");
+    assert!(answers(others.last().and_then(|o| o.last()).expect("ports"), 8).await, "the newest port answers");
+    console_log!("app port: {} ports over all apps, the app holding the most gave up its oldest", MAX_PORTS);
+}
+
+/// Whether `client`'s port answers a ping within a second.
+async fn answers(client: &Client, id: u32) -> bool {
+    client.post(&[("op", "ping".into()), ("id", id.into())]);
+    client.next(Duration::from_secs(1)).await.is_some()
 }
 
 /// Request bodies streamed through the port: 8 MiB chunked and with a `Content-Length` arrive

@@ -32,9 +32,12 @@ pub const MAX_OPEN: usize = 256;
 /// rather than filling the launcher's memory.
 pub const MAX_WS_QUEUED: usize = 2 * super::message::MAX_WS_MESSAGE;
 /// Ports served at once, over all apps (a port per app document, worker and service worker);
-/// a new one past this closes the oldest, as ports a browser never reported closed would
-/// otherwise pile up.
+/// a new one past this closes the oldest of the app holding the most, as ports a browser never
+/// reported closed would otherwise pile up.
 pub const MAX_PORTS: usize = 256;
+/// Ports one app origin may hold: a new one past this closes that app's oldest, so a page that
+/// asks for ports without end (a hostile LAN host's) closes its own, never another app's.
+pub const MAX_PORTS_PER_APP: usize = 64;
 
 /// What a port is bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,8 +168,18 @@ pub fn serve(port: MessagePort, app: App) {
     *server.handlers.borrow_mut() = Some(Handlers { _on_message: on_message, _on_close: on_close });
     let oldest = SERVERS.with(|servers| {
         let mut servers = servers.borrow_mut();
+        let origin = server.app.origin.clone();
         servers.push(server);
-        (servers.len() > MAX_PORTS).then(|| servers.remove(0))
+        let held_by = |origin: &str| servers.iter().filter(|s| s.app.origin == origin).count();
+        let over = if held_by(&origin) > MAX_PORTS_PER_APP {
+            Some(origin)
+        } else if servers.len() > MAX_PORTS {
+            // The app holding the most gives up its oldest (of two, the one with the older).
+            servers.iter().rev().map(|s| &s.app.origin).max_by_key(|o| held_by(o)).cloned()
+        } else {
+            None
+        };
+        over.and_then(|origin| servers.iter().position(|s| s.app.origin == origin)).map(|at| servers.remove(at))
     });
     if let Some(oldest) = oldest {
         oldest.port.close();
