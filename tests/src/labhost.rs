@@ -12,7 +12,7 @@
 //!   from the start: an upload that outlasts a browser's limits, its window long closed),
 //!   `/upload/form` the fields of a multipart/form-data body as JSON (see
 //!   [`form_fields`]), `/later/<ms>` `later` after that many milliseconds (at most a minute),
-//!   anything else 404. Every request body (`Content-Length` or chunked) is read, whatever the path.
+//!   `/text/<size>` the blob's bytes as `text/plain` (a page too large to show), anything else 404. Every request body (`Content-Length` or chunked) is read, whatever the path.
 //! - TCP echo (the lab uses port 7).
 //! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
 //! - A DNS responder for A queries over UDP with fixed records.
@@ -94,6 +94,10 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
                 Ok(fields) => ("200 OK", "application/json", Body::Bytes(fields.to_string().into_bytes())),
                 Err(e) => ("400 Bad Request", "text/plain", Body::Bytes(format!("{e:#}\n").into_bytes())),
             },
+            p if text_size(p).is_some() => {
+                let size = text_size(p).unwrap_or_default();
+                ("200 OK", "text/plain", Body::Blob { size, start: 0, end: size })
+            }
             p => match (content::parse_drip_path(p), content::parse_blob_path(p), range.as_deref()) {
                 (Some((secs, size)), _, _) => ("200 OK", "application/octet-stream", Body::Drip { size, secs }),
                 (None, Some(size), Some(header)) => match byte_range(header, size) {
@@ -166,6 +170,11 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             return Ok(());
         }
     }
+}
+
+/// The size a `/text/<size>` path asks for (at most 1 GiB).
+fn text_size(path: &str) -> Option<u64> {
+    path.strip_prefix("/text/")?.parse().ok().filter(|size| *size <= 1 << 30)
 }
 
 enum Body {

@@ -251,6 +251,12 @@ fn use_the_page(page: &Session, link: &str, second: &str) -> anyhow::Result<Vec<
     let info = text(page, "browse-info")?;
     ensure!(info.contains("200") && info.contains(&lan_url), "outcome line says {info:?}");
     ensure!(text(page, "browse-raw")?.starts_with("HTTP/1.1 200"), "raw view lacks the status line");
+    // A page too large to show (a LAN host that sends without end) is refused past 16 MiB, and
+    // the launcher goes on.
+    let huge = tools::open_outcome(page, &format!("http://{}/text/20000000", addr::HOST10))?;
+    ensure!(huge.contains("larger than 16 MiB"), "a 20 MB page in the Open tool: {huge:?}");
+    let frame = tools::open_lan_page(page, &lan_url)?;
+    ensure!(frame.contains("Hello from h10"), "after the huge page, the frame shows {frame}");
 
     // The status panel counts that traffic.
     eprintln!("status panel in / out: {}", tools::traffic_counted(page)?);

@@ -6,6 +6,11 @@
 import { $, withProgress, describeError } from './ui.js';
 
 const MAX_RESOURCES = 60;
+// What one snapshot may take into the launcher's memory: a LAN host that sends without end
+// would otherwise take the tab, and the tunnel every app shares, down with it.
+const MAX_PAGE = 16 << 20;
+const MAX_RESOURCE = 4 << 20;
+const MAX_FILE = 512 << 20;
 const PARALLEL = 4;
 const CSS_URL = /url\(\s*(['"]?)([^'")]+)\1\s*\)/g;
 
@@ -24,12 +29,30 @@ function escapeHtml(text) {
   return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
 }
 
+/** The body of `response` as a Blob; fails past `max` bytes, the rest left unread. */
+async function bodyUpTo(response, max) {
+  if (!response.body) return new Blob([]);
+  const reader = response.body.getReader();
+  const parts = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return new Blob(parts);
+    size += value.byteLength;
+    if (size > max) {
+      reader.cancel().catch(() => {});
+      throw new Error(`the answer is larger than ${max >> 20} MiB: not shown`);
+    }
+    parts.push(value);
+  }
+}
+
 /** Fetches `url` through the tunnel as a data: URL, or null when that fails. */
 async function dataUrl(api, url) {
   try {
     const response = await api.fetch(url);
     if (!response.ok) return null;
-    return await blobToDataUrl(await response.blob());
+    return await blobToDataUrl(await bodyUpTo(response, MAX_RESOURCE));
   } catch {
     return null;
   }
@@ -74,7 +97,7 @@ async function inlineResources(api, doc, base) {
       try {
         const response = await api.fetch(href);
         const style = doc.createElement('style');
-        style.textContent = await inlineCss(api, await response.text(), href, budget);
+        style.textContent = await inlineCss(api, await (await bodyUpTo(response, MAX_RESOURCE)).text(), href, budget);
         link.replaceWith(style);
       } catch {
         link.remove();
@@ -110,17 +133,18 @@ function showInFrame(html, base) {
 async function render(api, response) {
   const type = (response.headers.get('content-type') || '').toLowerCase();
   const base = response.url;
+  const text = async () => (await bodyUpTo(response, MAX_PAGE)).text();
   if (type.includes('html') || type === '') {
-    const doc = new DOMParser().parseFromString(await response.text(), 'text/html');
+    const doc = new DOMParser().parseFromString(await text(), 'text/html');
     await inlineResources(api, doc, base);
     showInFrame(`<!doctype html>${doc.documentElement.outerHTML}`, base);
   } else if (type.startsWith('image/')) {
-    const data = await blobToDataUrl(await response.blob());
+    const data = await blobToDataUrl(await bodyUpTo(response, MAX_PAGE));
     showInFrame(`<img src="${data}" alt="" style="max-width:100%">`, base);
   } else if (type.startsWith('text/') || type.includes('json') || type.includes('xml')) {
-    showInFrame(`<pre style="white-space:pre-wrap">${escapeHtml(await response.text())}</pre>`, base);
+    showInFrame(`<pre style="white-space:pre-wrap">${escapeHtml(await text())}</pre>`, base);
   } else {
-    const blob = await response.blob();
+    const blob = await bodyUpTo(response, MAX_FILE);
     const link = URL.createObjectURL(blob);
     showInFrame(`<p>${escapeHtml(type)} · ${blob.size} bytes</p>`, base);
     $('browse-info').innerHTML = `<a href="${link}" download>Save the file</a>`;

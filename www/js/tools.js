@@ -54,6 +54,8 @@ function setupLookup(api) {
   });
 }
 
+const MAX_TCP_TEXT = 1 << 20;
+
 function setupTcp(api) {
   const out = $('tcp-output');
   let connection = null;
@@ -69,7 +71,9 @@ function setupTcp(api) {
       for (;;) {
         const bytes = await conn.receive();
         if (bytes === null) break;
-        out.textContent += decoder.decode(bytes, { stream: true });
+        // The newest 1 MiB of text stays: a peer that sends without end cannot fill the tab.
+        const shown = out.textContent + decoder.decode(bytes, { stream: true });
+        out.textContent = shown.length > MAX_TCP_TEXT ? shown.slice(-MAX_TCP_TEXT) : shown;
         out.scrollTop = out.scrollHeight;
       }
       appendLine(out, '\n[connection closed by peer]');

@@ -27,6 +27,24 @@ pub fn open_lan_page(page: &Session<'_>, lan_url: &str) -> anyhow::Result<String
     Ok(text.as_str().unwrap_or_default().to_owned())
 }
 
+/// Opens `lan_url` in the Open tool and returns its outcome line once it has one (no longer
+/// "Opening …").
+pub fn open_outcome(page: &Session<'_>, lan_url: &str) -> anyhow::Result<String> {
+    page.execute(
+        "document.querySelector('[data-tab=browse]').click();
+         document.getElementById('browse-url').value = arguments[0];
+         document.querySelector('#browse-form button[type=submit]').click();",
+        &[lan_url.into()],
+    )?;
+    let info = page.wait_for(
+        "the Open tool's outcome",
+        WAIT,
+        "const t = document.getElementById('browse-info').textContent;
+         return t && !t.startsWith('Opening') ? t : null",
+    )?;
+    Ok(info.as_str().unwrap_or_default().to_owned())
+}
+
 /// Waits (at most 5 s: the panel renders once a second) until the status panel shows bytes
 /// moved both ways; returns what it shows with the counters behind it.
 pub fn traffic_counted(page: &Session<'_>) -> anyhow::Result<String> {
