@@ -305,13 +305,18 @@ fn a_silent_relay_times_the_handshake_out() {
     assert_eq!(events, vec![Event::Closed(End::Failed(Error::HandshakeTimeout))]);
 }
 
-#[test]
-fn a_reconnect_with_the_same_address_keeps_the_sockets() {
+/// A phone that started connecting to a LAN host, then lost its connection to the relay: its
+/// netstack (to carry over) and the connection's handle.
+fn dropped_while_connecting() -> (NetStack, hometun_shared::netstack::TcpHandle) {
     let mut first = configured();
     let handle = first.phone.net_mut().unwrap().tcp_connect("192.168.0.10:80".parse().unwrap()).unwrap();
     first.phone.connection_lost(ConnectionLost::Dropped);
-    let net = first.phone.take_net().unwrap();
+    (first.phone.take_net().unwrap(), handle)
+}
 
+#[test]
+fn a_reconnect_with_the_same_address_keeps_the_sockets() {
+    let (net, handle) = dropped_while_connecting();
     let mut second = configured_with(Some(net));
     assert_eq!(second.phone_events(), vec![Event::Configured(home_config())]);
     assert!(second.phone.net().unwrap().tcp_state(handle).is_ok(), "the connection attempt survived the reconnect");
@@ -343,10 +348,7 @@ fn a_reconnect_sends_again_at_once_what_the_dead_connection_took_until_the_relay
 
 #[test]
 fn a_reconnect_to_a_relay_with_a_smaller_mtu_builds_the_netstack_anew() {
-    let mut first = configured();
-    let handle = first.phone.net_mut().unwrap().tcp_connect("192.168.0.10:80".parse().unwrap()).unwrap();
-    first.phone.connection_lost(ConnectionLost::Dropped);
-    let net = first.phone.take_net().unwrap();
+    let (net, handle) = dropped_while_connecting();
 
     // The relay was set up again meanwhile: a smaller MTU, and no packets above it.
     let smaller = hometun_shared::control::ClientConfig { mtu: 1280, max_packet: 1280, ..home_config() };

@@ -11,12 +11,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Opens `lan_url` in the Open tool; returns the text of the page its frame shows once it says
 /// "Hello from" (a lab host's page).
 pub fn open_lan_page(page: &Session<'_>, lan_url: &str) -> anyhow::Result<String> {
-    page.execute(
-        "document.querySelector('[data-tab=browse]').click();
-         document.getElementById('browse-url').value = arguments[0];
-         document.querySelector('#browse-form button[type=submit]').click();",
-        &[lan_url.into()],
-    )?;
+    open(page, lan_url)?;
     let text = page.wait_for(
         "the LAN page in the frame",
         WAIT,
@@ -30,12 +25,7 @@ pub fn open_lan_page(page: &Session<'_>, lan_url: &str) -> anyhow::Result<String
 /// Opens `lan_url` in the Open tool and returns its outcome line once it has one (no longer
 /// "Opening …").
 pub fn open_outcome(page: &Session<'_>, lan_url: &str) -> anyhow::Result<String> {
-    page.execute(
-        "document.querySelector('[data-tab=browse]').click();
-         document.getElementById('browse-url').value = arguments[0];
-         document.querySelector('#browse-form button[type=submit]').click();",
-        &[lan_url.into()],
-    )?;
+    open(page, lan_url)?;
     let info = page.wait_for(
         "the Open tool's outcome",
         WAIT,
@@ -43,6 +33,17 @@ pub fn open_outcome(page: &Session<'_>, lan_url: &str) -> anyhow::Result<String>
          return t && !t.startsWith('Opening') ? t : null",
     )?;
     Ok(info.as_str().unwrap_or_default().to_owned())
+}
+
+/// Types `lan_url` into the Open tool and presses its button.
+fn open(page: &Session<'_>, lan_url: &str) -> anyhow::Result<()> {
+    page.execute(
+        "document.querySelector('[data-tab=browse]').click();
+         document.getElementById('browse-url').value = arguments[0];
+         document.querySelector('#browse-form button[type=submit]').click();",
+        &[lan_url.into()],
+    )
+    .map(|_| ())
 }
 
 /// Waits (at most 5 s: the panel renders once a second) until the status panel shows bytes
