@@ -813,11 +813,14 @@ fn another_sites_form_post_gets_no_cookies(page: &Session<'_>, nginx: &Nginx, or
     let own = wait(page, "the app's own post", APP_LOAD, shown)?;
     ensure!(own == "cookie=[session=lab42]", "the app's own form post brought {own}");
     // Into a frame of its own (as router and printer pages send uploads): the browser's
-    // `navigate` event fires in that frame, where no shim runs; the post is still the app's.
+    // `navigate` event fires in that frame, where no shim runs; the post is still the app's. Its
+    // form has a field named "action", as PHP and router pages' forms do (it hides the form's
+    // own `action` property).
     page.execute(
         "const frame = document.createElement('iframe'); frame.name = 'sink'; document.body.append(frame); \
          const f = document.createElement('form'); f.method = 'post'; f.action = '/act'; f.target = 'sink'; \
-         const i = document.createElement('input'); i.name = 'a'; i.value = '3'; f.append(i); \
+         for (const [name, value] of [['a', '3'], ['action', 'save']]) { \
+           const i = document.createElement('input'); i.type = 'hidden'; i.name = name; i.value = value; f.append(i); } \
          document.body.append(f); f.submit(); return true",
         &[],
     )?;

@@ -1390,19 +1390,36 @@
 
   // A form posted into another window (a named frame, `target="_blank"`) makes its `navigate`
   // event there, where no shim may run (a fresh about:blank frame), and a browser without the
-  // Navigation API makes none: so the post is announced here too, as it leaves the form (after
-  // the app's own handlers, unless one of them took it over, and on `form.submit()`).
+  // Navigation API makes none: so the post is announced here too, as it leaves the form (a
+  // `submit` no handler took over, or `form.submit()`).
+  // The form's own `action` and `method`: a field named "action" or "method" (common in PHP and
+  // router pages) hides the properties.
+  const formAction = Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, 'action').get;
+  const formMethod = Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, 'method').get;
   const announcePost = (form, submitter) => {
-    const worker = container && container.controller;
-    const byButton = submitter && submitter.hasAttribute('formmethod');
-    if (!worker || (byButton ? submitter.formMethod : form.method) !== 'post') return;
-    const url = new URL(submitter && submitter.hasAttribute('formaction') ? submitter.formAction : form.action);
-    url.hash = '';
-    if (url.origin === location.origin) worker.postMessage({ hometun: 'form-post', url: url.href });
+    try {
+      const worker = container && container.controller;
+      const byButton = submitter && submitter.hasAttribute('formmethod');
+      if (!worker || (byButton ? submitter.formMethod : formMethod.call(form)) !== 'post') return;
+      const byButtonTo = submitter && submitter.hasAttribute('formaction');
+      const url = new URL(byButtonTo ? submitter.formAction : formAction.call(form), location.href);
+      url.hash = '';
+      if (url.origin === location.origin) worker.postMessage({ hometun: 'form-post', url: url.href });
+    } catch (_) {
+      // The post goes on; unannounced, it goes without the app's cookies.
+    }
   };
+  // Decided once every handler of the event ran, wherever one stopped it: a post an app handler
+  // took over (`preventDefault`) is not made, and not announced. A script's own `submit` event
+  // posts nothing either. The worker waits a moment for an announcement on its way.
   window.addEventListener('submit', (event) => {
-    if (!event.defaultPrevented && event.target instanceof HTMLFormElement) announcePost(event.target, event.submitter);
-  });
+    const form = event.target;
+    if (!event.isTrusted || !(form instanceof HTMLFormElement)) return;
+    const submitter = event.submitter;
+    setTimeout(() => {
+      if (!event.defaultPrevented) announcePost(form, submitter);
+    }, 0);
+  }, true);
   const formSubmit = HTMLFormElement.prototype.submit;
   HTMLFormElement.prototype.submit = function submit() {
     announcePost(this, null);
@@ -1412,7 +1429,7 @@
   window.addEventListener('submit', (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
-    const mapped = mapUrl(form.action);
+    const mapped = mapUrl(formAction.call(form));
     if (mapped) form.setAttribute('action', mapped);
     const submitter = event.submitter;
     if (submitter && submitter.hasAttribute('formaction')) {

@@ -206,8 +206,9 @@ self.addEventListener('activate', (event) => {
 
 /**
  * Form posts that pages of this app announced (`{hometun: 'form-post', url}`, from the shim's
- * `navigate` listener, just before the browser makes the request): URL → when the announcement
- * lapses. A navigation with a body that nobody announced came from another site.
+ * `submit` and `navigate` listeners and its `form.submit()`, as the browser makes the request):
+ * URL → when the announcement lapses. A navigation with a body that nobody announced came from
+ * another site.
  */
 const announcedPosts = new Map();
 /** How long an announcement stands, and how long a post waits for one that is on its way. */
