@@ -222,18 +222,9 @@ pub fn map_response(
         }
     }
     // `X-Frame-Options` counts only without a `frame-ancestors` (browsers ignore it then).
-    let frame_options = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("x-frame-options"));
-    if let (false, Some((_, value))) = (ancestors_set, frame_options) {
-        let ancestors = match value.trim().to_ascii_lowercase().as_str() {
-            "deny" => Some("frame-ancestors 'none'"),
-            "sameorigin" => Some("frame-ancestors 'self'"),
-            // Anything else (the old `ALLOW-FROM`) browsers ignore.
-            _ => None,
-        };
-        if let Some(ancestors) = ancestors {
-            let policy = mapped_ancestors(ancestors, &origins.tunnel_origin(), &map_source);
-            out.push(("Content-Security-Policy".to_owned(), policy));
-        }
+    if let (false, Some(ancestors)) = (ancestors_set, frame_options(headers)) {
+        let policy = mapped_ancestors(ancestors, &origins.tunnel_origin(), &map_source);
+        out.push(("Content-Security-Policy".to_owned(), policy));
     }
     Ok(MappedResponse { headers: out, inject, jar_changed, decode })
 }
@@ -365,7 +356,29 @@ fn allow_shim(kept: &mut Vec<String>, shim: Shim<'_>) {
     kept[elem] = with_source(&kept[elem], &source);
 }
 
-/// Where the directive `name` is in `kept`.
+/// What `X-Frame-Options` says, as browsers read it (HTML's "X-Frame-Options" check: every
+/// such header's comma-separated values, trimmed, lower case): one `deny` is `frame-ancestors
+/// 'none'`, one `sameorigin` `frame-ancestors 'self'`; several different values, one of them
+/// `deny`, `sameorigin` or `allowall`, forbid framing too; anything else (the old `ALLOW-FROM`,
+/// `allowall`) says nothing.
+fn frame_options(headers: &[(String, String)]) -> Option<&'static str> {
+    let mut values: Vec<String> = Vec::new();
+    let all = headers.iter().filter(|(name, _)| name.eq_ignore_ascii_case("x-frame-options"));
+    for value in all.flat_map(|(_, value)| value.split(',')).map(|value| value.trim().to_ascii_lowercase()) {
+        if !values.contains(&value) {
+            values.push(value);
+        }
+    }
+    match values.as_slice() {
+        [one] if one == "deny" => Some("frame-ancestors 'none'"),
+        [one] if one == "sameorigin" => Some("frame-ancestors 'self'"),
+        [_, _, ..] if values.iter().any(|v| matches!(v.as_str(), "deny" | "sameorigin" | "allowall")) => {
+            Some("frame-ancestors 'none'")
+        }
+        _ => None,
+    }
+}
+
 /// A `frame-ancestors` directive as the app meant it at home, on the browser's side: a LAN URL
 /// becomes its app origin (`map_source`), `'self'` and other sources stay, and the launcher
 /// (`tunnel`) may frame the app too (`'none'` then leaves only the launcher). Another app's page
@@ -389,6 +402,7 @@ fn position_in(policy: &str, name: &str) -> bool {
     policy.split(';').any(|d| directive_name(d.trim()) == name)
 }
 
+/// Where the directive `name` is in `kept`.
 fn position(kept: &[String], name: &str) -> Option<usize> {
     kept.iter().position(|d| directive_name(d) == name)
 }
@@ -580,10 +594,14 @@ mod tests {
         };
         /// The app's headers, and the policies the browser gets.
         type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
-        let cases: [Case; 7] = [
+        let cases: [Case; 10] = [
             (&[("X-Frame-Options", "DENY")], &[&format!("frame-ancestors {t}")]),
             (&[("X-Frame-Options", " sameorigin ")], &[&format!("frame-ancestors 'self' {t}")]),
             (&[("X-Frame-Options", "ALLOW-FROM https://x.test")], &[]),
+            // Apache's `Header append` makes one line of two; two different lines forbid framing.
+            (&[("X-Frame-Options", "SAMEORIGIN, sameorigin")], &[&format!("frame-ancestors 'self' {t}")]),
+            (&[("X-Frame-Options", "DENY"), ("X-Frame-Options", "SAMEORIGIN")], &[&format!("frame-ancestors {t}")]),
+            (&[("X-Frame-Options", "ALLOWALL, bogus")], &[&format!("frame-ancestors {t}")]),
             (&[], &[]),
             (
                 &[("Content-Security-Policy", "frame-ancestors 'none'"), ("X-Frame-Options", "SAMEORIGIN")],
