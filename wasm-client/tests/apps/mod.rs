@@ -11,7 +11,7 @@ use std::time::Duration;
 use hometun_wasm::api;
 use hometun_wasm::apps::bridge::budget::{Held, MAX_HELD};
 use hometun_wasm::apps::bridge::pool;
-use hometun_wasm::apps::bridge::port::{MAX_PORTS, MAX_PORTS_PER_APP};
+use hometun_wasm::apps::bridge::port::{MAX_PORTS, MAX_PORTS_PER_HOST};
 use hometun_wasm::web::timer::sleep;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use sha2::{Digest, Sha256};
@@ -320,28 +320,32 @@ pub(crate) async fn app_ports(lan: &str, blob_byte: impl Fn(u64, u64) -> u8) {
     ports_past_the_cap(&origin).await;
 }
 
-/// At most [`MAX_PORTS_PER_APP`] ports are served for one app: another app's page that asks for
-/// ports without end (a hostile LAN host's) closes its own oldest, never this app's; and at
-/// most [`MAX_PORTS`] over all apps, where the app holding the most gives up its oldest.
+/// At most [`MAX_PORTS_PER_HOST`] ports are served for the apps of one LAN host: another host's
+/// page that asks for ports without end (a hostile one's) closes its own idle ones, the one used
+/// longest ago first, never this app's; and at most [`MAX_PORTS`] over all apps, where the host
+/// holding the most gives one up.
 async fn ports_past_the_cap(origin: &str) {
-    let flooder = origin.replace("-p80.", "-p8080.");
+    let on_host = |last: u8| origin.replace("-10-p80.", &format!("-{last}-p80."));
     let port = |origin: &str| Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a port"));
     let own = port(origin);
     assert!(answers(&own, 1).await, "the app's port answers");
+    let flooder = on_host(20);
     let flooders_first = port(&flooder);
-    assert!(answers(&flooders_first, 2).await, "the other app's first port answers");
+    assert!(answers(&flooders_first, 2).await, "the other host's first port answers");
     let flood: Vec<Client> = (0..MAX_PORTS).map(|_| port(&flooder)).collect();
-    assert!(answers(&own, 3).await, "the app's port was closed by another app's ports");
-    assert!(!answers(&flooders_first, 4).await, "the flooding app's oldest port still answers");
-    assert!(answers(flood.last().expect("ports"), 5).await, "the flooding app's newest port");
-    console_log!("app port: another app opened {MAX_PORTS} ports, closing only its own; this app's port answers");
+    assert!(answers(&own, 3).await, "the app's port was closed by another host's ports");
+    assert!(!answers(&flooders_first, 4).await, "the flooding host's least used port still answers");
+    assert!(answers(flood.last().expect("ports"), 5).await, "the flooding host's newest port");
+    console_log!("app port: another host opened {MAX_PORTS} ports, closing only its own; this app's port answers");
 
-    let others: Vec<Vec<Client>> = (1..=MAX_PORTS / MAX_PORTS_PER_APP)
-        .map(|n| (0..MAX_PORTS_PER_APP).map(|_| port(&origin.replace("-p80.", &format!("-p{}.", 9000 + n)))).collect())
-        .collect();
+    // Three more hosts with as many: past the cap over all, the flooding host (as many as any,
+    // and first) gives up its least used port.
+    let others: Vec<Vec<Client>> =
+        (21..24).map(|last| (0..MAX_PORTS_PER_HOST).map(|_| port(&on_host(last))).collect()).collect();
+    assert!(!answers(&flood[MAX_PORTS - MAX_PORTS_PER_HOST], 6).await, "the largest holder's least used port answers");
     assert!(answers(&own, 7).await, "the app with few ports kept its oldest");
     assert!(answers(others.last().and_then(|o| o.last()).expect("ports"), 8).await, "the newest port answers");
-    console_log!("app port: {} ports over all apps, the app holding the most gave up its oldest", MAX_PORTS);
+    console_log!("app port: past {MAX_PORTS} ports over all apps, the host holding the most gave up its least used");
 }
 
 /// Whether `client`'s port answers a ping within a second.

@@ -31,13 +31,15 @@ pub const MAX_OPEN: usize = 256;
 /// them (the shim's `bufferedAmount`); a page that sends past it has its socket failed (1006)
 /// rather than filling the launcher's memory.
 pub const MAX_WS_QUEUED: usize = 2 * super::message::MAX_WS_MESSAGE;
-/// Ports served at once, over all apps (a port per app document, worker and service worker);
-/// a new one past this closes the oldest of the app holding the most, as ports a browser never
-/// reported closed would otherwise pile up.
+/// Ports served at once, over all apps (a port per app document, worker and service worker,
+/// and per large upload); past this one of the LAN host holding the most closes, as ports a
+/// browser never reported closed would otherwise pile up.
 pub const MAX_PORTS: usize = 256;
-/// Ports one app origin may hold: a new one past this closes that app's oldest, so a page that
-/// asks for ports without end (a hostile LAN host's) closes its own, never another app's.
-pub const MAX_PORTS_PER_APP: usize = 64;
+/// Ports the apps of one LAN host may hold: past this one of that host's closes, so a page that
+/// asks for ports without end (a hostile LAN host's, on any of its ports) closes its own. The
+/// one that closes is idle (no request or socket open) if any is, and of those the one used
+/// longest ago: a port the browser never reported closed, rather than a page's live one.
+pub const MAX_PORTS_PER_HOST: usize = 64;
 
 /// What a port is bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +137,8 @@ pub struct PortServer {
     pub app: App,
     tasks: RefCell<HashMap<String, Rc<Task>>>,
     handlers: RefCell<Option<Handlers>>,
+    /// When the port was last used (a turn number: see [`turn`]).
+    used: Cell<u64>,
 }
 
 /// The port's event handlers, kept as long as the server.
@@ -145,11 +149,26 @@ struct Handlers {
 
 thread_local! {
     static SERVERS: RefCell<Vec<Rc<PortServer>>> = const { RefCell::new(Vec::new()) };
+    static TURNS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A number larger than every one before: the order in which ports were used.
+fn turn() -> u64 {
+    TURNS.with(|turns| {
+        turns.set(turns.get() + 1);
+        turns.get()
+    })
 }
 
 /// Starts serving `port` for `app`.
 pub fn serve(port: MessagePort, app: App) {
-    let server = Rc::new(PortServer { port, app, tasks: RefCell::default(), handlers: RefCell::default() });
+    let server = Rc::new(PortServer {
+        port,
+        app,
+        tasks: RefCell::default(),
+        handlers: RefCell::default(),
+        used: Cell::new(turn()),
+    });
     let weak = Rc::downgrade(&server);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         if let Some(server) = weak.upgrade() {
@@ -168,18 +187,24 @@ pub fn serve(port: MessagePort, app: App) {
     *server.handlers.borrow_mut() = Some(Handlers { _on_message: on_message, _on_close: on_close });
     let oldest = SERVERS.with(|servers| {
         let mut servers = servers.borrow_mut();
-        let origin = server.app.origin.clone();
+        let host = *server.app.target.addr.ip();
         servers.push(server);
-        let held_by = |origin: &str| servers.iter().filter(|s| s.app.origin == origin).count();
-        let over = if held_by(&origin) > MAX_PORTS_PER_APP {
-            Some(origin)
+        let held_by = |host: &std::net::Ipv4Addr| servers.iter().filter(|s| s.app.target.addr.ip() == host).count();
+        let over = if held_by(&host) > MAX_PORTS_PER_HOST {
+            Some(host)
         } else if servers.len() > MAX_PORTS {
-            // The app holding the most gives up its oldest (of two, the one with the older).
-            servers.iter().rev().map(|s| &s.app.origin).max_by_key(|o| held_by(o)).cloned()
+            // Of two holding as many, the one whose ports came first.
+            servers.iter().rev().map(|s| *s.app.target.addr.ip()).max_by_key(held_by)
         } else {
             None
         };
-        over.and_then(|origin| servers.iter().position(|s| s.app.origin == origin)).map(|at| servers.remove(at))
+        let host = over?;
+        let (at, _) = servers
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| *s.app.target.addr.ip() == host)
+            .min_by_key(|(_, s)| (!s.tasks.borrow().is_empty(), s.used.get()))?;
+        Some(servers.remove(at))
     });
     if let Some(oldest) = oldest {
         oldest.port.close();
@@ -212,6 +237,7 @@ impl PortServer {
     }
 
     fn handle(self: &Rc<Self>, data: &JsValue) {
+        self.used.set(turn());
         // A message without a usable id cannot be answered: it is ignored.
         let Some(id) = decode::id(data) else { return };
         match decode::op(data).and_then(|op| decode::incoming(&op, data)) {
