@@ -6,8 +6,9 @@
 import { $, withProgress, describeError } from './ui.js';
 
 const MAX_RESOURCES = 60;
-// What one snapshot may take into the launcher's memory: a LAN host that sends without end
-// would otherwise take the tab, and the tunnel every app shares, down with it.
+// What one snapshot may take into the launcher's memory, its page and what it inlines together
+// (an image or stylesheet at most MAX_RESOURCE): a LAN host that sends without end would
+// otherwise take the tab, and the tunnel every app shares, down with it.
 const MAX_PAGE = 16 << 20;
 const MAX_RESOURCE = 4 << 20;
 const MAX_FILE = 512 << 20;
@@ -47,12 +48,19 @@ async function bodyUpTo(response, max) {
   }
 }
 
+/** The body of `response` within what `budget` has left (and `MAX_RESOURCE`), taken from it. */
+async function resourceBody(response, budget) {
+  const blob = await bodyUpTo(response, Math.min(MAX_RESOURCE, budget.bytes));
+  budget.bytes -= blob.size;
+  return blob;
+}
+
 /** Fetches `url` through the tunnel as a data: URL, or null when that fails. */
-async function dataUrl(api, url) {
+async function dataUrl(api, url, budget) {
   try {
     const response = await api.fetch(url);
     if (!response.ok) return null;
-    return await blobToDataUrl(await bodyUpTo(response, MAX_RESOURCE));
+    return await blobToDataUrl(await resourceBody(response, budget));
   } catch {
     return null;
   }
@@ -65,7 +73,7 @@ async function inlineCss(api, css, base, budget) {
     let absolute;
     try { absolute = new URL(ref, base).href; } catch { continue; }
     if (!absolute.startsWith('http:')) continue;
-    const data = await dataUrl(api, absolute);
+    const data = await dataUrl(api, absolute, budget);
     if (data) css = css.split(ref).join(data);
   }
   return css;
@@ -79,16 +87,21 @@ async function runLimited(tasks) {
   await Promise.all(workers);
 }
 
-/** Rewrites `doc` so it needs nothing from the network. */
-async function inlineResources(api, doc, base) {
-  doc.querySelectorAll('script, base, iframe, object, embed').forEach((el) => el.remove());
-  const budget = { left: MAX_RESOURCES };
+/** Rewrites `doc` so it needs nothing from the network, within `budget`. */
+async function inlineResources(api, doc, base, budget) {
+  doc.querySelectorAll('script, base, iframe, frame, frameset, object, embed').forEach((el) => el.remove());
+  // The snapshot has the launcher's origin (it is a srcdoc): it frames nothing, so no page
+  // shown here can frame an app that allows only the launcher.
+  const policy = doc.createElement('meta');
+  policy.httpEquiv = 'Content-Security-Policy';
+  policy.content = "frame-src 'none'; child-src 'none'";
+  doc.head.prepend(policy);
   const tasks = [];
   for (const img of doc.querySelectorAll('img[src], input[type="image"][src]')) {
     img.removeAttribute('srcset');
     const src = new URL(img.getAttribute('src'), base).href;
     if (!src.startsWith('http:') || budget.left-- <= 0) continue;
-    tasks.push(async () => { const data = await dataUrl(api, src); if (data) img.setAttribute('src', data); });
+    tasks.push(async () => { const data = await dataUrl(api, src, budget); if (data) img.setAttribute('src', data); });
   }
   for (const link of doc.querySelectorAll('link[rel~="stylesheet"][href]')) {
     const href = new URL(link.getAttribute('href'), base).href;
@@ -97,7 +110,7 @@ async function inlineResources(api, doc, base) {
       try {
         const response = await api.fetch(href);
         const style = doc.createElement('style');
-        style.textContent = await inlineCss(api, await (await bodyUpTo(response, MAX_RESOURCE)).text(), href, budget);
+        style.textContent = await inlineCss(api, await (await resourceBody(response, budget)).text(), href, budget);
         link.replaceWith(style);
       } catch {
         link.remove();
@@ -135,8 +148,9 @@ async function render(api, response) {
   const base = response.url;
   const text = async () => (await bodyUpTo(response, MAX_PAGE)).text();
   if (type.includes('html') || type === '') {
-    const doc = new DOMParser().parseFromString(await text(), 'text/html');
-    await inlineResources(api, doc, base);
+    const page = await bodyUpTo(response, MAX_PAGE);
+    const doc = new DOMParser().parseFromString(await page.text(), 'text/html');
+    await inlineResources(api, doc, base, { left: MAX_RESOURCES, bytes: MAX_PAGE - page.size });
     showInFrame(`<!doctype html>${doc.documentElement.outerHTML}`, base);
   } else if (type.startsWith('image/')) {
     const data = await blobToDataUrl(await bodyUpTo(response, MAX_PAGE));
