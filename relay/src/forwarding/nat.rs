@@ -38,8 +38,8 @@ pub struct Firewall {
 /// The ruleset text for `fw`, a whole transaction that replaces a stale table.
 ///
 /// Forward chain: tun → LAN allowed; LAN → tun only for established/related flows in
-/// masquerade mode, or from the LAN in routed mode; everything else forwarded in or out of the
-/// tun dropped. Other forwarded traffic of the host is not this table's business (policy
+/// masquerade mode, or from the LAN in routed mode; tun → tun between pool addresses with
+/// `client_to_client`; everything else forwarded in or out of the tun dropped. Other forwarded traffic of the host is not this table's business (policy
 /// accept) — unless the relay is what switched forwarding on: then the rest of what comes in
 /// from the LAN (everything else, without a LAN interface) is dropped too. NAT matches packets that came in on the tun and leave towards the LAN, so a
 /// spoofed pool address arriving elsewhere is not masqueraded.
