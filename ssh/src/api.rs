@@ -216,6 +216,7 @@ pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, J
             host_key: shell.host_key,
             dropped,
             closed_by_user: Cell::new(false),
+            pending: Cell::new((0, 0)),
         }),
     })
 }
@@ -227,7 +228,15 @@ struct Inner {
     host_key: String,
     dropped: DropReason,
     closed_by_user: Cell<bool>,
+    /// Writes waiting for the server to take them, and their bytes.
+    pending: Cell<(usize, usize)>,
 }
+
+/// Writes that may wait for the server at once, and their bytes: past either a write is
+/// refused, as a server that takes nothing in while making the terminal answer it (cursor
+/// position reports, a few bytes each) would otherwise pile them up without end.
+const MAX_PENDING_WRITES: usize = 4096;
+const MAX_PENDING_BYTES: usize = 16 << 20;
 
 /// A logged-in shell: `run(onBytes)`, `write(bytes)`, `resize(cols, rows)`, `close()`.
 #[wasm_bindgen]
@@ -306,9 +315,19 @@ impl Session {
             Some(text) => text.into_bytes(),
             None => Uint8Array::new(&data).to_vec(),
         };
+        let (writes, held) = self.inner.pending.get();
+        if writes >= MAX_PENDING_WRITES || held + bytes.len() > MAX_PENDING_BYTES {
+            let refused = js_sys::Error::new("the server takes nothing in: what was typed is not sent");
+            return Promise::reject(&refused);
+        }
+        let len = bytes.len();
+        self.inner.pending.set((writes + 1, held + len));
         let inner = self.inner.clone();
         future_to_promise(async move {
-            inner.writer.data_bytes(bytes).await.map_err(|e| js_error(e.into()))?;
+            let sent = inner.writer.data_bytes(bytes).await;
+            let (writes, held) = inner.pending.get();
+            inner.pending.set((writes - 1, held - len));
+            sent.map_err(|e| js_error(e.into()))?;
             Ok(JsValue::UNDEFINED)
         })
     }

@@ -239,7 +239,9 @@ async function startTerminal(api, options) {
   current = { session, term };
   setState('open', `${options.user}@${target} — host key ${session.hostKey}`);
   session.onBytes((bytes) => term.write(bytes));
-  term.onData((data) => { session.write(data); });
+  // A write the session refuses (a server that takes nothing in) is dropped, as a key typed into a hung
+  // connection would be.
+  term.onData((data) => { session.write(data).catch(() => {}); });
   term.onResize(({ cols, rows }) => { session.resize(cols, rows); });
   term.attachCustomKeyEventHandler((event) => {
     const shortcut = event.type === 'keydown' && event.shiftKey && (event.ctrlKey || event.metaKey);
