@@ -7,6 +7,12 @@ const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
+/**
+ * Bytes noVNC may have waiting to go out: past this the channel reads nothing more from the
+ * server until they went, so a server that makes noVNC answer without end (and takes nothing
+ * in) is held back by TCP instead of filling the launcher's memory.
+ */
+const MAX_UNSENT = 1 << 20;
 
 /** Wraps an open `TcpConnection`; data starts flowing at once (queued until `onmessage` is set). */
 export class TunnelChannel {
@@ -24,6 +30,7 @@ export class TunnelChannel {
     this._connection = connection;
     this._describe = describeError;
     this._sending = Promise.resolve();
+    this._unsent = 0;
     this._pump();
   }
 
@@ -43,8 +50,10 @@ export class TunnelChannel {
   send(data) {
     if (this.readyState !== OPEN) return;
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data.slice(0)) : new Uint8Array(data).slice();
+    this._unsent += bytes.byteLength;
     this._sending = this._sending
       .then(() => this._connection.send(bytes))
+      .then(() => { this._unsent -= bytes.byteLength; })
       .catch((error) => this._fail(error));
   }
 
@@ -61,6 +70,7 @@ export class TunnelChannel {
   async _pump() {
     try {
       for (;;) {
+        while (this._unsent > MAX_UNSENT && this.readyState === OPEN) await this._sending;
         const bytes = await this._connection.receive();
         if (this.readyState === CLOSED || this.readyState === CLOSING) return;
         if (bytes === null) {

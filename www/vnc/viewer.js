@@ -5,7 +5,19 @@
 // scripts/build-page.sh bundles this file with noVNC into dist/vnc/viewer.js; the page loads it
 // only when a desktop is opened (js/desktop.js). docs/vnc.md describes the API.
 import RFB from '@novnc/novnc';
+// noVNC's own inflater (the package exports only RFB; the same module RFB imports).
+import Inflator from '../node_modules/@novnc/novnc/core/inflator.js';
 import { TunnelChannel } from './channel.js';
+
+// The server names the size its compressed data unpacks to (a clipboard text, a rectangle):
+// past what a screen could need, the connection fails rather than the launcher setting aside
+// gigabytes for it.
+const MAX_UNPACKED = 64 << 20;
+const inflate = Inflator.prototype.inflate;
+Inflator.prototype.inflate = function inflateBounded(expected) {
+  if (!(expected <= MAX_UNPACKED)) throw new Error(`the VNC server sent data that unpacks to ${expected} bytes`);
+  return inflate.call(this, expected);
+};
 
 const STYLE = `
 .vnc { display: flex; flex-direction: column; gap: .4rem; }
