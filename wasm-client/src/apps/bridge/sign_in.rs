@@ -105,6 +105,11 @@ pub fn answered(target: AppTarget, sent: Sent, headers: &[(String, String)], sta
         let challenge = if status == 401 { scheme_of(headers) } else { None };
         let stale = matches!(&challenge, Some(Scheme::Digest(c)) if c.stale);
         if let Some(scheme) = challenge.clone() {
+            // A device that asked for Digest and now asks for Basic would be sent the accepted
+            // password in the clear: it is typed again instead.
+            if matches!((&state.scheme, &scheme), (Some(Scheme::Digest(_)), Scheme::Basic)) {
+                state.accepted = None;
+            }
             state.scheme = Some(scheme);
             state.count = 0;
         }
@@ -161,4 +166,33 @@ fn answer(
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut cnonce);
     let cnonce: String = cnonce.iter().map(|b| format!("{b:02x}")).collect();
     digest_auth::authorization(challenge, user, password, method, uri, count, &cnonce)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge(value: &str) -> HeaderList {
+        vec![("WWW-Authenticate".to_owned(), value.to_owned())]
+    }
+
+    /// An IP camera asks for Digest, takes the typed password, then (a page's own request, say)
+    /// answers with a Basic challenge: the accepted password is not sent in the clear after it.
+    #[test]
+    fn a_device_that_turns_from_digest_to_basic_is_not_sent_the_password_in_the_clear() {
+        let camera = AppTarget::http("192.168.0.30:80".parse().unwrap());
+        answered(camera, Sent::None, &challenge(r#"Digest realm="cam", nonce="n1", qop="auth""#), 401, true);
+        let mut typed = vec![("Authorization".to_owned(), basic("admin", "secret"))];
+        let sent = authorize(camera, "GET", "/", &mut typed);
+        assert!(typed[0].1.starts_with("Digest "), "the typed password goes as Digest: {typed:?}");
+        answered(camera, sent, &[], 200, true);
+        let mut next = Vec::new();
+        assert!(matches!(authorize(camera, "GET", "/live", &mut next), Sent::Accepted));
+        assert!(next[0].1.starts_with("Digest "), "{next:?}");
+
+        answered(camera, Sent::Page, &challenge(r#"Basic realm="cam""#), 401, false);
+        let mut after = Vec::new();
+        assert!(matches!(authorize(camera, "GET", "/live", &mut after), Sent::None));
+        assert!(after.is_empty(), "the password went in the clear: {after:?}");
+    }
 }
