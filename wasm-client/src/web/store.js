@@ -44,13 +44,27 @@ async function open() {
   }
 }
 
+// A read or write that does not finish within the same limit fails too (the caller tries a
+// write again): WebKit can leave a transaction waiting for good as it can an open.
 function run(mode, action) {
   return open().then((db) => new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (finish, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      db.close();
+      finish(value);
+    };
+    const timer = setTimeout(
+      () => settle(reject, `the browser's storage did not finish within ${OPEN_LIMIT_MS / 1000} s`),
+      OPEN_LIMIT_MS,
+    );
     const tx = db.transaction(STORE, mode);
     const request = action(tx.objectStore(STORE));
-    tx.oncomplete = () => { db.close(); resolve(request.result); };
-    tx.onerror = () => { db.close(); reject(tx.error); };
-    tx.onabort = () => { db.close(); reject(tx.error); };
+    tx.oncomplete = () => settle(resolve, request.result);
+    tx.onerror = () => settle(reject, tx.error);
+    tx.onabort = () => settle(reject, tx.error);
   }));
 }
 
