@@ -68,11 +68,13 @@
 # and by 1.3 KB for what hostile LAN servers could make the page hold (SSH channels the server
 # opens refused, SSH writes a server does not take capped, VNC replies held back by TCP and
 # unpacked sizes capped), ports counted per LAN host with the idle least used closed first, a
-# Digest sign-in never turned into Basic, and forms posted with a field named "action".
+# Digest sign-in never turned into Basic, and forms posted with a field named "action", and by
+# 0.4 KB for the storage's time limit on reads and writes and to match a fresh clone's build
+# (906,033 bytes on 2026-12-06, 0.3 KB above a long-used checkout's: CI builds from a fresh one).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=905800
+CEILING=906100
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in
