@@ -199,10 +199,12 @@ pub fn serve(port: MessagePort, app: App) {
             None
         };
         let host = over?;
+        // Never the port just opened (it has no task yet, but a page is about to use it).
+        let newest = servers.len() - 1;
         let (at, _) = servers
             .iter()
             .enumerate()
-            .filter(|(_, s)| *s.app.target.addr.ip() == host)
+            .filter(|(at, s)| *at != newest && *s.app.target.addr.ip() == host)
             .min_by_key(|(_, s)| (!s.tasks.borrow().is_empty(), s.used.get()))?;
         Some(servers.remove(at))
     });
