@@ -8,11 +8,12 @@ const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
 /**
- * Bytes noVNC may have waiting to go out: past this the channel reads nothing more from the
- * server until they went, so a server that makes noVNC answer without end (and takes nothing
- * in) is held back by TCP instead of filling the launcher's memory.
+ * Sends noVNC may have waiting to go out: past this the channel reads nothing more from the
+ * server until they went, so a server that makes noVNC answer without end (a few bytes each,
+ * and takes nothing in) is held back by TCP instead of filling the launcher's memory. Counted in
+ * sends, not bytes: one large paste waiting must not stop the screen's updates.
  */
-const MAX_UNSENT = 1 << 20;
+const MAX_UNSENT = 256;
 
 /** Wraps an open `TcpConnection`; data starts flowing at once (queued until `onmessage` is set). */
 export class TunnelChannel {
@@ -50,10 +51,10 @@ export class TunnelChannel {
   send(data) {
     if (this.readyState !== OPEN) return;
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data.slice(0)) : new Uint8Array(data).slice();
-    this._unsent += bytes.byteLength;
+    this._unsent += 1;
     this._sending = this._sending
       .then(() => this._connection.send(bytes))
-      .then(() => { this._unsent -= bytes.byteLength; })
+      .then(() => { this._unsent -= 1; })
       .catch((error) => this._fail(error));
   }
 
