@@ -50,9 +50,17 @@ async function bodyUpTo(response, max) {
 
 /** The body of `response` within what `budget` has left (and `MAX_RESOURCE`), taken from it. */
 async function resourceBody(response, budget) {
-  const blob = await bodyUpTo(response, Math.min(MAX_RESOURCE, budget.bytes));
-  budget.bytes -= blob.size;
-  return blob;
+  // Set aside before reading (fetches run side by side), what was not used given back after.
+  const allowed = Math.max(0, Math.min(MAX_RESOURCE, budget.bytes));
+  budget.bytes -= allowed;
+  try {
+    const blob = await bodyUpTo(response, allowed);
+    budget.bytes += allowed - blob.size;
+    return blob;
+  } catch (error) {
+    budget.bytes += allowed;
+    throw error;
+  }
 }
 
 /** Fetches `url` through the tunnel as a data: URL, or null when that fails. */
