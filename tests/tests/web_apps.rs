@@ -1530,7 +1530,9 @@ fn another_apps_page_cannot_frame_an_app_that_says_no_but_the_launcher_can() {
         };
         // The control: a page that says nothing about framing shows; this is what a frame that
         // shows looks like here.
-        let status = wait_value_for(|| Ok(shown("#status")?.contains("ROUTER-STATUS").then_some(())));
+        let status = apps_page::wait_value(Duration::from_secs(20), || {
+            Ok(shown("#status")?.contains("ROUTER-STATUS").then_some(()))
+        });
         ensure!(
             status.is_ok(),
             "the router's status page did not show in the hostile page's frame: {:?}",
@@ -1552,18 +1554,6 @@ fn another_apps_page_cannot_frame_an_app_that_says_no_but_the_launcher_can() {
         )?;
         page.switch_to_frame(None)
     });
-}
-
-/// Waits up to 20 s for `f` to give something.
-fn wait_value_for<T>(mut f: impl FnMut() -> anyhow::Result<Option<T>>) -> anyhow::Result<T> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(value) = f()? {
-            return Ok(value);
-        }
-        ensure!(std::time::Instant::now() < deadline, "not within 20 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// A hostile LAN page that frames two pages of the router's app (192.168.0.20:8080) on its app

@@ -365,7 +365,8 @@ pub fn screenshot(page: &Session<'_>, name: &str) -> Option<PathBuf> {
     page.screenshot(&path).ok().map(|()| path)
 }
 
-fn wait_value<T>(timeout: Duration, mut f: impl FnMut() -> anyhow::Result<Option<T>>) -> anyhow::Result<T> {
+/// Calls `f` every 100 ms until it gives something (returned), fails, or `timeout` passes.
+pub fn wait_value<T>(timeout: Duration, mut f: impl FnMut() -> anyhow::Result<Option<T>>) -> anyhow::Result<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f()? {

@@ -209,7 +209,7 @@ pub fn map_response(
                 let shim = Shim { origin: &origins.origin_of(jar.target()), nonce };
                 let tunnel = origins.tunnel_origin();
                 if let Some(policy) = mapped_policy(value, &tunnel, inject.then_some(shim), &map_source) {
-                    ancestors_set |= lower == "content-security-policy" && position_in(&policy, "frame-ancestors");
+                    ancestors_set |= lower == "content-security-policy" && has_directive(&policy, "frame-ancestors");
                     out.push((name.clone(), policy));
                 }
             }
@@ -398,7 +398,7 @@ fn mapped_ancestors(directive: &str, tunnel: &str, map_source: &dyn Fn(&str) -> 
 }
 
 /// Whether `policy` has a directive `name`.
-fn position_in(policy: &str, name: &str) -> bool {
+fn has_directive(policy: &str, name: &str) -> bool {
     policy.split(';').any(|d| directive_name(d.trim()) == name)
 }
 
