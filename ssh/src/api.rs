@@ -7,8 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
-use russh::client::Msg;
-use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
+use russh::{ChannelMsg, ChannelReadHalf, Disconnect};
 use tokio::sync::mpsc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
@@ -20,6 +19,7 @@ use crate::device_key::{self, KeyStore};
 use crate::error::SshError;
 use crate::known_hosts::{self, PinStore};
 use crate::options::{self, MAX_TERMINAL_SIZE};
+use crate::writes::ShellWriter;
 
 /// `localStorage` key of the host key pins.
 const PINS_KEY: &str = "hometun.ssh.hostKeys";
@@ -211,32 +211,23 @@ pub async fn connect(connection: TcpLike, options: JsValue) -> Result<Session, J
     Ok(Session {
         inner: Rc::new(Inner {
             handle: shell.handle,
-            writer: shell.writer,
+            writer: ShellWriter::new(shell.writer),
             reader: RefCell::new(Some(shell.reader)),
             host_key: shell.host_key,
             dropped,
             closed_by_user: Cell::new(false),
-            pending: Cell::new((0, 0)),
         }),
     })
 }
 
 struct Inner {
     handle: russh::client::Handle<Client>,
-    writer: ChannelWriteHalf<Msg>,
+    writer: Arc<ShellWriter>,
     reader: RefCell<Option<ChannelReadHalf>>,
     host_key: String,
     dropped: DropReason,
     closed_by_user: Cell<bool>,
-    /// Writes waiting for the server to take them, and their bytes.
-    pending: Cell<(usize, usize)>,
 }
-
-/// Writes that may wait for the server at once, and their bytes: past either a write is
-/// refused, as a server that takes nothing in while making the terminal answer it (cursor
-/// position reports, a few bytes each) would otherwise pile them up without end.
-const MAX_PENDING_WRITES: usize = 4096;
-const MAX_PENDING_BYTES: usize = 16 << 20;
 
 /// A logged-in shell: `run(onBytes)`, `write(bytes)`, `resize(cols, rows)`, `close()`.
 #[wasm_bindgen]
@@ -315,21 +306,13 @@ impl Session {
             Some(text) => text.into_bytes(),
             None => Uint8Array::new(&data).to_vec(),
         };
-        let (writes, held) = self.inner.pending.get();
-        if writes >= MAX_PENDING_WRITES || held + bytes.len() > MAX_PENDING_BYTES {
-            let refused = js_sys::Error::new("the server takes nothing in: what was typed is not sent");
-            return Promise::reject(&refused);
+        match self.inner.writer.write(bytes) {
+            Ok(sent) => future_to_promise(async move {
+                sent.await.map_err(js_error)?;
+                Ok(JsValue::UNDEFINED)
+            }),
+            Err(refused) => Promise::reject(&js_error(refused)),
         }
-        let len = bytes.len();
-        self.inner.pending.set((writes + 1, held + len));
-        let inner = self.inner.clone();
-        future_to_promise(async move {
-            let sent = inner.writer.data_bytes(bytes).await;
-            let (writes, held) = inner.pending.get();
-            inner.pending.set((writes - 1, held - len));
-            sent.map_err(|e| js_error(e.into()))?;
-            Ok(JsValue::UNDEFINED)
-        })
     }
 
     /// Tells the server the terminal's new size (each clamped to 1..=[`MAX_TERMINAL_SIZE`]).
@@ -338,6 +321,7 @@ impl Session {
         future_to_promise(async move {
             inner
                 .writer
+                .channel()
                 .window_change(cols.clamp(1, MAX_TERMINAL_SIZE), rows.clamp(1, MAX_TERMINAL_SIZE), 0, 0)
                 .await
                 .map_err(|e| js_error(e.into()))?;
@@ -350,7 +334,7 @@ impl Session {
         let inner = self.inner.clone();
         inner.closed_by_user.set(true);
         spawn_local(async move {
-            let _ = inner.writer.close().await;
+            let _ = inner.writer.channel().close().await;
             let _ = inner.handle.disconnect(Disconnect::ByApplication, "closed by the user", "en").await;
         });
     }

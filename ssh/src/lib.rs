@@ -7,6 +7,7 @@
 //! - [`known_hosts`]: host keys trusted on first use, pinned per `host:port`.
 //! - [`options`]: what `connect` takes from JavaScript, checked.
 //! - [`device_key`]: the device's Ed25519 key, made in the browser.
+//! - [`writes`]: what goes to the shell, with a bound on what waits for the server.
 //! - [`error`]: the one error enum.
 //! - In the browser only: `bridge` (the JavaScript connection as a tokio stream) and `api`
 //!   (what `www/ssh/ssh.js` calls; docs/ssh.md).
@@ -16,6 +17,7 @@ pub mod device_key;
 pub mod error;
 pub mod known_hosts;
 pub mod options;
+pub mod writes;
 
 #[cfg(target_arch = "wasm32")]
 pub mod api;
