@@ -72,11 +72,13 @@
 # 0.4 KB for the storage's time limit on reads and writes and to match a fresh clone's build
 # (906,033 bytes on 2026-12-06, 0.3 KB above a long-used checkout's: CI builds from a fresh one),
 # and by 0.2 KB for a port just opened never closed to make room, a storage write given up
-# aborted, and a snapshot's budget set aside before each read.
+# aborted, and a snapshot's budget set aside before each read, and by 0.4 KB for SSH's bound on
+# writes waiting for a server moved where a native test shows it (a refused write now says
+# `not-reading`).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=906300
+CEILING=906700
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

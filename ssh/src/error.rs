@@ -69,15 +69,11 @@ pub enum SshError {
         /// The time limit (not counting questions waiting for the person's answer).
         seconds: u32,
     },
-    /// The server took nothing in while this many writes and bytes waited for it: this write
-    /// was refused and is not sent.
-    #[error("the server takes nothing in ({writes} writes, {bytes} bytes wait for it): what was typed is not sent")]
-    NotReading {
-        /// Writes waiting.
-        writes: usize,
-        /// Their bytes.
-        bytes: usize,
-    },
+    /// The server took nothing in while as many writes or bytes as may wait for it waited
+    /// (`writes::MAX_PENDING_WRITES`, `writes::MAX_PENDING_BYTES`): this write was refused and
+    /// is not sent.
+    #[error("the server takes nothing in: what was typed is not sent")]
+    NotReading,
 }
 
 impl SshError {
@@ -93,7 +89,7 @@ impl SshError {
             Self::Protocol(_) => "ssh-failed",
             Self::InvalidArgument(_) => "invalid-argument",
             Self::Timeout { .. } => "timeout",
-            Self::NotReading { .. } => "not-reading",
+            Self::NotReading => "not-reading",
         }
     }
 }

@@ -62,7 +62,7 @@ impl Held {
             let mut pending = writer.pending.lock().unwrap_or_else(PoisonError::into_inner);
             let (writes, bytes) = *pending;
             if writes >= MAX_PENDING_WRITES || bytes + len > MAX_PENDING_BYTES {
-                return Err(SshError::NotReading { writes, bytes });
+                return Err(SshError::NotReading);
             }
             *pending = (writes + 1, bytes + len);
         }
