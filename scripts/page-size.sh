@@ -74,11 +74,12 @@
 # and by 0.2 KB for a port just opened never closed to make room, a storage write given up
 # aborted, and a snapshot's budget set aside before each read, and by 0.4 KB for SSH's bound on
 # writes waiting for a server moved where a native test shows it (a refused write now says
-# `not-reading`).
+# `not-reading`), and by 1.2 KB for one launcher tab running the tunnel (a second one waits and
+# takes over when the first closes, Connect moves it; the app pages follow it).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=906700
+CEILING=908000
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

@@ -9,6 +9,7 @@ import { setupApps, listenForPortRequests } from './apps.js';
 import { setupDesktop, openVnc } from './desktop.js';
 import { setupTerminal, openSsh, sshPublicKey, sshForgetHostKey } from './terminal.js';
 import { setupHome } from './home.js';
+import { claimTunnel } from './owner.js';
 
 const STATUS_EVERY_MS = 1000;
 /** Errors after which trying again later may work (the relay or the network was down). */
@@ -67,13 +68,27 @@ function showError(error) {
   box.textContent = error ? describeError(error) : '';
 }
 
+/** Which tab runs the tunnel (owner.js), and this tab's hub presence (apps.js). */
+let tunnel = { isOwner: () => true, take: () => Promise.resolve() };
+let hub = { join: () => {}, leave: () => {} };
+
+/** Makes this tab the one that runs the tunnel (taking it from another tab that has it). */
+async function own() {
+  if (tunnel.isOwner()) return;
+  await tunnel.take();
+  hub.join();
+}
+
 /** An enrolment whose device this browser did not keep: said until the page closes or another
  * enrolment replaces it, since the tunnel is up and looks fine meanwhile. */
 let unsavedDevice = null;
 
 function render(status) {
-  document.body.dataset.state = status.enrolled ? status.state : 'welcome';
-  $('badge').textContent = status.enrolled ? status.state : 'not enrolled';
+  const elsewhere = status.enrolled && !tunnel.isOwner();
+  const state = elsewhere ? 'elsewhere' : status.state;
+  document.body.dataset.state = status.enrolled ? state : 'welcome';
+  $('badge').textContent = status.enrolled ? (elsewhere ? 'in another tab' : state) : 'not enrolled';
+  $('s-elsewhere').hidden = !elsewhere;
   $('welcome').hidden = status.enrolled;
   $('status').hidden = !status.enrolled;
   $('tools').hidden = !status.enrolled;
@@ -87,7 +102,7 @@ function render(status) {
   $('s-rtt').textContent = status.rttMs == null ? '–' : `${status.rttMs.toFixed(1)} ms`;
   $('s-bytes').textContent = `${formatBytes(status.bytesIn)} / ${formatBytes(status.bytesOut)}`;
   $('s-since').textContent = status.connectedSince ? new Date(status.connectedSince).toLocaleTimeString() : '–';
-  $('connect-button').disabled = status.state === 'connected' || status.state === 'connecting';
+  $('connect-button').disabled = !elsewhere && (status.state === 'connected' || status.state === 'connecting');
   $('disconnect-button').disabled = status.state === 'idle' || status.state === 'failed';
   $('footer-relay').textContent = status.relay ? `relay: ${status.relay}` : '';
   if (status.error) {
@@ -166,10 +181,11 @@ function setupDevice(api) {
     const text = $('import-input').value.trim();
     $('import-input').value = '';
     if (!text) return;
+    await own();
     const error = await bringUp(async () => { await api.importDevice(text); return api.connect(); });
     if (!error) unsavedDevice = null;
   });
-  $('connect-button').addEventListener('click', () => reconnect(api));
+  $('connect-button').addEventListener('click', () => own().then(() => reconnect(api)));
   $('disconnect-button').addEventListener('click', () => { api.disconnect(); render(api.status()); });
   $('export-button').addEventListener('click', async () => {
     const out = $('export-output');
@@ -228,13 +244,36 @@ async function main() {
     else invite = later;
   });
   let apiReady;
-  listenForPortRequests(new Promise((resolve) => { apiReady = resolve; }));
+  hub = listenForPortRequests(new Promise((resolve) => { apiReady = resolve; }));
+  // One tab runs the tunnel (owner.js). This one connects now if it has it; otherwise it says
+  // so and takes over when the tab that has it closes.
+  let started = null;
+  tunnel = claimTunnel({
+    owned: () => {
+      hub.join();
+      if (started) started.then(async (api) => { if (await api.isEnrolled()) await reconnect(api); });
+    },
+    lost: () => {
+      hub.leave();
+      if (!started) return;
+      started.then((api) => {
+        api.disconnect();
+        // App pages holding ports of this tab ask the hub again: the tab that runs the tunnel
+        // now answers.
+        if (typeof wasm.closeAppPorts === 'function') wasm.closeAppPorts();
+        render(api.status());
+      });
+    },
+  });
+  if (await tunnel.first) hub.join();
   const relayInfo = showCertificate();
   // Where a page still "loading" is stuck (the tests print it when a page never starts).
   document.body.dataset.step = 'wasm';
   await init({ module_or_path: new URL('../hometun-wasm_bg.wasm', import.meta.url) });
   const api = exposeApi();
   apiReady(api);
+  let apiStarted;
+  started = new Promise((resolve) => { apiStarted = resolve; });
   setupDevice(api);
   setupTools(api);
   setupBrowser(api);
@@ -261,15 +300,19 @@ async function main() {
   window.setInterval(() => render(api.status()), STATUS_EVERY_MS);
   window.dispatchEvent(new CustomEvent('hometun-ready'));
   $('restore-button').addEventListener('click', async () => {
+    await own();
     await api.restorePreviousDevice();
     unsavedDevice = null;
     await reconnect(api);
     await showRestore(api);
   });
-  enrolLater = (later) => openInvite(api, later).then(() => showRestore(api));
+  // An invite opened here is the person's word to use this tab.
+  enrolLater = (later) => own().then(() => openInvite(api, later)).then(() => showRestore(api));
+  apiStarted(api);
   if (invite) {
+    await own();
     await openInvite(api, invite);
-  } else if (enrolled) {
+  } else if (enrolled && tunnel.isOwner()) {
     render(api.status());
     await reconnect(api);
   } else {

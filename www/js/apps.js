@@ -67,7 +67,8 @@ async function answerPortRequest(ready, source, origin, id) {
 /**
  * Offers this page's tunnel to app pages that reach it through the hub worker (their broker
  * frames, docs/web-apps.md): the hub passes each request with the app origin the broker took
- * from the asking page's `event.origin`, and a reply port.
+ * from the asking page's `event.origin`, and a reply port. Returns `join()` (this tab runs the
+ * tunnel: answer from now on) and `leave()` (another tab runs it).
  */
 function joinHub(ready) {
   let hub;
@@ -76,7 +77,8 @@ function joinHub(ready) {
   } catch (_) {
     hub = null;
   }
-  if (!hub) return;
+  if (!hub) return { join: () => {}, leave: () => {} };
+  let joined = false;
   hub.port.onmessage = (event) => {
     const data = event.data;
     const reply = event.ports[0];
@@ -87,19 +89,36 @@ function joinHub(ready) {
     });
   };
   hub.onerror = () => {};
-  hub.port.postMessage({ op: 'tunnel' });
+  const join = () => {
+    joined = true;
+    hub.port.postMessage({ op: 'tunnel' });
+  };
   // Leaving (or going into the back/forward cache): requests go to another launcher, if any.
   window.addEventListener('pagehide', () => hub.port.postMessage({ op: 'bye' }));
   window.addEventListener('pageshow', (event) => {
-    if (event.persisted) hub.port.postMessage({ op: 'tunnel' });
+    if (event.persisted && joined) join();
   });
+  // The hub forgets a launcher that did not answer in time (a phone froze the tab in the
+  // background): said again when the page runs again.
+  document.addEventListener('resume', () => { if (joined) join(); });
+  document.addEventListener('visibilitychange', () => {
+    if (joined && document.visibilityState === 'visible') join();
+  });
+  return {
+    join,
+    leave: () => {
+      joined = false;
+      hub.port.postMessage({ op: 'bye' });
+    },
+  };
 }
 
 /**
  * Answers app pages' port requests from now on (call it first thing, so a request sent while
  * this page loads is not lost): from app frames here (their `parent`) and older app tabs
- * (their `opener`) by messages, and from every other app page through the hub worker. `ready`
- * resolves with `window.hometun` once the wasm runs.
+ * (their `opener`) by messages, and from every other app page through the hub worker once
+ * `join()` says this tab runs the tunnel. `ready` resolves with `window.hometun` once the wasm
+ * runs.
  */
 export function listenForPortRequests(ready) {
   window.addEventListener('message', (event) => {
@@ -107,7 +126,7 @@ export function listenForPortRequests(ready) {
     if (!data || typeof data !== 'object' || data.hometun !== 'port-request' || !event.source) return;
     answerPortRequest(ready, event.source, event.origin, typeof data.id === 'number' ? data.id : undefined);
   });
-  joinHub(ready);
+  return joinHub(ready);
 }
 
 // ---- addresses -------------------------------------------------------------------------------

@@ -31,6 +31,13 @@ pub fn app_port(origin: String) -> Result<MessagePort, JsValue> {
     Ok(app_port_under(&origin, &tunnel_origin()?)?)
 }
 
+/// Closes every port `appPort` handed out (this page gave the tunnel to another launcher tab):
+/// the app pages ask the hub for new ones, which the tab that runs the tunnel now answers.
+#[wasm_bindgen(js_name = closeAppPorts)]
+pub fn close_app_ports() {
+    bridge::close_all();
+}
+
 /// [`app_port`] with the tunnel origin given (the page's own in `appPort`; tests use this to
 /// stand for a page on a domain).
 pub fn app_port_under(origin: &str, tunnel_origin: &str) -> Result<MessagePort, ClientError> {

@@ -14,7 +14,8 @@ mod tools;
 
 pub(crate) use apps::demand_certificate;
 pub use apps::{
-    app_certificate, app_port, app_port_under, app_url, forget_app_certificate, prepare_app, trust_app_certificate,
+    app_certificate, app_port, app_port_under, app_url, close_app_ports, forget_app_certificate, prepare_app,
+    trust_app_certificate,
 };
 pub use fetch::http_fetch;
 pub use hosts::{hosts, wake};

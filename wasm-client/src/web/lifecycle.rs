@@ -7,15 +7,18 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// Calls `on_hint` on each of those events while the page is visible, for the rest of the
-/// page's life (a hidden page waits for the `visibilitychange` that shows it). Does nothing in
-/// a worker, which has no such events.
+/// page's life (a hidden page waits for the `visibilitychange` that shows it), and on `online`
+/// also while hidden: a launcher behind an app tab carries that app's traffic, and a phone
+/// that moved from Wi-Fi to its mobile network should not wait for the launcher to be shown.
+/// Does nothing in a worker, which has no such events.
 pub fn on_comeback(mut on_hint: impl FnMut() + 'static) {
     let Some(window) = web_sys::window() else { return };
     let Ok(document) = js_sys::Reflect::get(&window, &"document".into()) else { return };
     let watched = document.clone();
-    let callback = Closure::<dyn FnMut()>::new(move || {
+    let callback = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        let kind = js_sys::Reflect::get(&event, &"type".into()).ok().and_then(|s| s.as_string());
         let state = js_sys::Reflect::get(&watched, &"visibilityState".into()).ok().and_then(|s| s.as_string());
-        if state.as_deref() != Some("hidden") {
+        if kind.as_deref() == Some("online") || state.as_deref() != Some("hidden") {
             on_hint();
         }
     });

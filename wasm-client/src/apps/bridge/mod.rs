@@ -27,4 +27,4 @@ pub mod stream;
 pub mod upload;
 pub mod ws;
 
-pub use port::{serve, App};
+pub use port::{close_all, serve, App};

@@ -214,6 +214,15 @@ pub fn serve(port: MessagePort, app: App) {
     }
 }
 
+/// Closes every port handed out: the app pages' workers and shims then ask for new ones (the
+/// tunnel moved to another launcher tab).
+pub fn close_all() {
+    for server in SERVERS.with(|servers| servers.borrow_mut().drain(..).collect::<Vec<_>>()) {
+        server.port.close();
+        server.close();
+    }
+}
+
 /// The open servers bound to `target` (for the `cookies` broadcast).
 pub fn servers_of(target: AppTarget) -> Vec<Rc<PortServer>> {
     SERVERS.with(|servers| servers.borrow().iter().filter(|s| s.app.target == target).cloned().collect())

@@ -1,0 +1,139 @@
+//! Launcher tabs: the device has one tunnel, and one tab of the browser runs it. A person with a
+//! home app open in a tab of its own opens hometun again in another tab (a bookmark, the home
+//! screen icon): that tab says hometun runs in another tab and leaves the tunnel alone, so the
+//! app goes on. Closing the first tab, the second takes over by itself and the app tab carries on
+//! without a reload. Pressing Connect in a third tab moves the tunnel there at once; the tab it
+//! left does not take it back, and the app follows it.
+//!
+//! Needs root and the page built (`bash scripts/build-page.sh`).
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use hometun_tests::apps::nginx::Nginx;
+use hometun_tests::browser::apps_page::{
+    self, close_tab, launcher_status, open_app, open_typed, wait, wait_connected, wait_value, TrustedLab,
+};
+use hometun_tests::browser::webdriver::Session;
+use hometun_tests::lab::{addr, Lab, Node};
+use serde_json::Value;
+
+const SCENARIO: &str = "launcher tabs";
+const NOTE: &[u8] = b"<!doctype html><title>note</title><h1>FRIDGE-NOTE buy milk</h1>\n";
+/// How long a tab may take to take over, or an app to find the tab that runs the tunnel now.
+const TAKE_OVER: Duration = Duration::from_secs(30);
+
+fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
+    apps_page::step(page, SCENARIO, name, f)
+}
+
+/// What a script of the app tab `app` fetches from its own origin (through the app's service
+/// worker and the tunnel), or the error it got; at most 15 s.
+fn fetch_in_app(page: &Session<'_>, app: &str) -> anyhow::Result<String> {
+    page.switch_to(app)?;
+    let got = page.execute_async(
+        "const done = arguments[0]; \
+         const late = new Promise((r) => setTimeout(() => r('error: no answer in 15 s'), 15000)); \
+         Promise.race([fetch('/note.html?at=' + Date.now(), { cache: 'no-store' }) \
+           .then((r) => r.text().then((t) => r.status + ' ' + t)), late]) \
+           .then(done, (e) => done('error: ' + e));",
+        &[],
+    )?;
+    Ok(got.as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until the app tab's fetch brings the note again.
+fn app_works(page: &Session<'_>, app: &str, when: &str) -> anyhow::Result<()> {
+    let mut last = String::new();
+    wait_value(TAKE_OVER, || {
+        last = fetch_in_app(page, app)?;
+        Ok(last.starts_with("200 ").then_some(()).filter(|()| last.contains("FRIDGE-NOTE")))
+    })
+    .with_context(|| format!("{when}: the app tab's fetch gave {last:?}"))
+}
+
+/// The launcher in tab `tab`: its page state (`connected`, `elsewhere`, …) and badge.
+fn launcher(page: &Session<'_>, tab: &str) -> anyhow::Result<(String, String)> {
+    page.switch_to(tab)?;
+    let seen =
+        page.execute("return [document.body.dataset.state, document.getElementById('badge').textContent]", &[])?;
+    Ok((seen[0].as_str().unwrap_or_default().to_owned(), seen[1].as_str().unwrap_or_default().to_owned()))
+}
+
+/// Waits until the launcher in `tab` says hometun runs in another tab.
+fn waits_elsewhere(page: &Session<'_>, tab: &str) -> anyhow::Result<()> {
+    page.switch_to(tab)?;
+    wait(
+        page,
+        "the launcher to say hometun runs in another tab",
+        Duration::from_secs(20),
+        "return document.body.dataset.state === 'elsewhere' && \
+           !document.getElementById('s-elsewhere').hidden || null",
+    )?;
+    Ok(())
+}
+
+fn connected_since(page: &Session<'_>, tab: &str) -> anyhow::Result<Value> {
+    launcher_status(page, tab, "connectedSince")
+}
+
+#[test]
+fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_closes() {
+    let lab = Lab::start().expect("lab");
+    let lan = (addr::HOST10, 8080).into();
+    let _nginx = Nginx::start(&lab, Node::Host10, lan, "fridge", &[("note.html", NOTE)]).expect("nginx");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    trusted.trust_app(lan).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let first = step(&page, "first launcher", || trusted.connect(&page, "tabs-phone"));
+    let launcher_url = format!("{}/", apps_page::tunnel_origin());
+
+    let (app, _) = step(&page, "the app in its tab", || {
+        let opened = open_app(&page, &first, &format!("http://{lan}/note.html"))?;
+        wait(
+            &page,
+            "the note in the app tab",
+            Duration::from_secs(60),
+            "return document.body && document.body.innerText.includes('FRIDGE-NOTE') || null",
+        )?;
+        Ok(opened)
+    });
+
+    let second = step(&page, "a second launcher leaves the tunnel alone", || {
+        let since = connected_since(&page, &first)?;
+        let second = open_typed(&page, &launcher_url)?;
+        waits_elsewhere(&page, &second)?;
+        std::thread::sleep(Duration::from_secs(3));
+        let (state, badge) = launcher(&page, &second)?;
+        ensure!(state == "elsewhere" && badge == "in another tab", "the second launcher shows {state} / {badge}");
+        let (state, _) = launcher(&page, &first)?;
+        ensure!(state == "connected", "the first launcher is {state} once the second opened");
+        let now = connected_since(&page, &first)?;
+        ensure!(now == since, "the first launcher's tunnel was replaced ({since} → {now})");
+        app_works(&page, &app, "with two launchers open")?;
+        Ok(second)
+    });
+
+    step(&page, "the second takes over when the first closes", || {
+        close_tab(&page, &first, &second)?;
+        wait_connected(&page, TAKE_OVER).context("the second launcher took over")?;
+        app_works(&page, &app, "after the first launcher closed")
+    });
+
+    step(&page, "Connect in a third launcher moves the tunnel there", || {
+        let third = open_typed(&page, &launcher_url)?;
+        waits_elsewhere(&page, &third)?;
+        page.click("#connect-button")?;
+        wait_connected(&page, TAKE_OVER).context("the third launcher, after Connect")?;
+        let since = connected_since(&page, &third)?;
+        waits_elsewhere(&page, &second)?;
+        // The tab it left does not take it back.
+        std::thread::sleep(Duration::from_secs(4));
+        let (state, _) = launcher(&page, &second)?;
+        ensure!(state == "elsewhere", "the second launcher is {state} after the third took the tunnel");
+        let now = connected_since(&page, &third)?;
+        ensure!(now == since, "the third launcher's tunnel was replaced ({since} → {now})");
+        // The app's ports from the second tab were closed: it asks again and finds the third.
+        app_works(&page, &app, "after the tunnel moved to the third launcher")
+    });
+}
