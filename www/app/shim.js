@@ -410,14 +410,14 @@
       const id = cookieId;
       unconfirmed.set(id, text);
       openCookiePort().then((port) => {
-        port.postMessage({ op: 'set-cookie', id, cookie: text });
+        port.postMessage({ op: 'set-cookie', id, cookie: text, path: location.pathname });
         setTimeout(() => {
           if (!unconfirmed.has(id)) return;
           // No answer: the launcher was reloaded or closed. Try once more on a fresh port.
           unconfirmed.delete(id);
           if (cookiePort) cookiePort.then((p) => p.close(), () => {});
           cookiePort = null;
-          openCookiePort().then((fresh) => fresh.postMessage({ op: 'set-cookie', id, cookie: text }), () => {});
+          openCookiePort().then((fresh) => fresh.postMessage({ op: 'set-cookie', id, cookie: text, path: location.pathname }), () => {});
         }, COOKIE_WAIT_MS);
       }, () => {});
     }

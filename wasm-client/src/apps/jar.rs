@@ -109,6 +109,14 @@ impl Jar {
             .collect()
     }
 
+    /// Every cookie scripts may see, on any path (no HttpOnly ones), in `Cookie` header order:
+    /// what the jar broadcasts to the app's pages, each of which picks those of its own path.
+    pub fn script_cookies_on_every_path(&self, now: i64) -> Vec<ScriptCookie> {
+        let mut found: Vec<&Stored> = self.cookies.iter().filter(|c| !c.expired(now) && !c.http_only).collect();
+        found.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then(a.seq.cmp(&b.seq)));
+        found.into_iter().map(|c| (c.name.clone(), c.value.clone(), c.path.clone())).collect()
+    }
+
     /// How many cookies the jar holds (expired ones included until the next change).
     pub fn len(&self) -> usize {
         self.cookies.len()
@@ -293,6 +301,29 @@ mod tests {
         assert_eq!(jar.cookie_header("/", 1_924_992_000), None, "2031 has come");
         assert!(jar.store_set_cookie("dated=; Max-Age=0", "/", NOW), "a logout deletes");
         assert_eq!(jar.cookie_header("/", NOW).as_deref(), Some("short=1"));
+    }
+
+    #[test]
+    fn cookies_of_other_paths_reach_the_pages_of_those_paths() {
+        // A router's login script at /cgi-bin/login.cgi sets a cookie without a Path: its path
+        // is the document's directory, as a browser makes it; the broadcast carries it (and an
+        // /admin one) for the pages there to pick.
+        let mut jar = jar();
+        jar.store_set_cookie("sid=s1; Path=/", "/", NOW);
+        assert_eq!(jar.set_from_script("step=2", "/cgi-bin/login.cgi", NOW), Ok(true));
+        assert_eq!(jar.set_from_script("tab=wifi; path=/admin", "/", NOW), Ok(true));
+        assert_eq!(
+            jar.script_cookies_on_every_path(NOW),
+            vec![
+                ("step".into(), "2".into(), "/cgi-bin".into()),
+                ("tab".into(), "wifi".into(), "/admin".into()),
+                ("sid".into(), "s1".into(), "/".into()),
+            ]
+        );
+        assert_eq!(jar.cookie_header("/cgi-bin/status.cgi", NOW).as_deref(), Some("step=2; sid=s1"));
+        // Deleting it from a script on that page finds it.
+        assert_eq!(jar.set_from_script("step=; max-age=0", "/cgi-bin/login.cgi", NOW), Ok(true));
+        assert_eq!(jar.cookie_header("/cgi-bin/status.cgi", NOW).as_deref(), Some("sid=s1"));
     }
 
     #[test]

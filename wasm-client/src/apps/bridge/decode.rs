@@ -72,7 +72,13 @@ pub fn incoming(op: &str, data: &JsValue) -> Result<Incoming, MessageError> {
             };
             Incoming::WsClose { code, reason: optional_string(data, "reason")? }
         }
-        "set-cookie" => Incoming::SetCookie(string(data, "cookie")?),
+        "set-cookie" => {
+            let path = optional_string(data, "path")?;
+            Incoming::SetCookie {
+                cookie: string(data, "cookie")?,
+                path: if path.is_empty() { "/".to_owned() } else { path },
+            }
+        }
         "prepare" => Incoming::Prepare(string(data, "origin")?),
         other => return Err(MessageError::UnknownOp(other.chars().take(32).collect())),
     };

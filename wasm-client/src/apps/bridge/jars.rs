@@ -51,18 +51,20 @@ pub fn store(target: AppTarget, path: &str, set_cookies: &[String]) {
     }
 }
 
-/// A `document.cookie = ...` from one of the app's pages. Fails when the jar refuses it (an
-/// HttpOnly cookie, a string that does not parse).
-pub fn set_from_script(target: AppTarget, cookie: &str) -> Result<(), AppError> {
-    if with_jar(target, |jar, now| jar.set_from_script(cookie, "/", now))? {
+/// A `document.cookie = ...` from one of the app's pages at `document_path` (a cookie without
+/// a Path gets that page's directory). Fails when the jar refuses it (an HttpOnly cookie, a
+/// string that does not parse).
+pub fn set_from_script(target: AppTarget, cookie: &str, document_path: &str) -> Result<(), AppError> {
+    if with_jar(target, |jar, now| jar.set_from_script(cookie, document_path, now))? {
         changed_jar(target);
     }
     Ok(())
 }
 
-/// The jar changed: save it and tell every port of the app.
+/// The jar changed: save it and tell every port of the app (the cookies of every path: each
+/// page picks those of its own).
 pub fn changed_jar(target: AppTarget) {
-    let (json, cookies) = with_jar(target, |jar, now| (jar.to_json(now), jar.script_cookies("/", now)));
+    let (json, cookies) = with_jar(target, |jar, now| (jar.to_json(now), jar.script_cookies_on_every_path(now)));
     if let Some(storage) = local_storage() {
         let _ = storage.set_item(&storage_key(target), &json);
     }

@@ -129,8 +129,14 @@ pub enum Incoming {
         /// Close reason (at most 123 bytes).
         reason: String,
     },
-    /// `set-cookie`: one `document.cookie = ...` string.
-    SetCookie(String),
+    /// `set-cookie`: one `document.cookie = ...` string, and the path of the page that set it
+    /// (`/` when not given).
+    SetCookie {
+        /// The string.
+        cookie: String,
+        /// The page's `location.pathname`.
+        path: String,
+    },
     /// `prepare`: the page is about to go to another app origin; the relay is asked for the
     /// certificate of its name.
     Prepare(String),
@@ -317,7 +323,7 @@ pub fn check(message: &Incoming) -> Result<(), MessageError> {
         Incoming::WsSend(data) if data.len() > MAX_WS_MESSAGE => Err(MessageError::WsMessageTooLarge),
         Incoming::WsSend(_) => Ok(()),
         Incoming::WsClose { code, reason } => check_close(*code, reason),
-        Incoming::SetCookie(cookie) => check_cookie(cookie),
+        Incoming::SetCookie { cookie, path } => check_cookie(cookie).and_then(|()| check_path(path)),
         Incoming::Prepare(origin) if origin.is_empty() || origin.len() > MAX_ORIGIN => Err(MessageError::BadOrigin),
         Incoming::Prepare(_) => Ok(()),
     }
@@ -457,9 +463,13 @@ mod tests {
 
     #[test]
     fn cookies_and_ids_are_bounded() {
-        assert!(check(&Incoming::SetCookie("a=1; path=/".into())).is_ok());
-        assert_eq!(check(&Incoming::SetCookie(String::new())), Err(MessageError::BadCookie));
-        assert_eq!(check(&Incoming::SetCookie("a=1\n".into())), Err(MessageError::BadCookie));
+        let set = |cookie: &str, path: &str| Incoming::SetCookie { cookie: cookie.into(), path: path.into() };
+        assert!(check(&set("a=1; path=/", "/")).is_ok());
+        assert!(check(&set("a=1", "/cgi-bin/login.cgi")).is_ok());
+        assert_eq!(check(&set("", "/")), Err(MessageError::BadCookie));
+        assert_eq!(check(&set("a=1\n", "/")), Err(MessageError::BadCookie));
+        assert_eq!(check(&set("a=1", "//evil")), Err(MessageError::BadPath));
+        assert_eq!(check(&set("a=1", "admin")), Err(MessageError::BadPath));
         assert!(check(&Incoming::Prepare("https://h-192-168-0-10-p80.home.test".into())).is_ok());
         assert_eq!(check(&Incoming::Prepare(String::new())), Err(MessageError::BadOrigin));
         assert_eq!(check(&Incoming::Prepare("x".repeat(MAX_ORIGIN + 1))), Err(MessageError::BadOrigin));

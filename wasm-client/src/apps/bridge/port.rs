@@ -276,7 +276,7 @@ impl PortServer {
         let task = self.tasks.borrow().get(&id.key()).cloned();
         match (message, task) {
             (Incoming::Ping, _) => self.post(&id, Reply::Pong),
-            (Incoming::SetCookie(cookie), _) => match jars::set_from_script(self.app.target, &cookie) {
+            (Incoming::SetCookie { cookie, path }, _) => match jars::set_from_script(self.app.target, &cookie, &path) {
                 Ok(()) => self.post(&id, Reply::Ok),
                 Err(e) => self.post(&id, Reply::Error(&e.to_string())),
             },
