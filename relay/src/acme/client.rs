@@ -46,8 +46,18 @@ pub enum AcmeError {
 /// The longest an order may take from start to certificate.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// The longest restoring or creating the account may take: it holds the lock every order of
+/// the relay waits for, so a server that stalls must not hold it for ever.
+const ACCOUNT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Restores the stored account for the configured server, or creates one and stores it.
 pub async fn account(settings: &Settings, store: &Store) -> Result<Account, AcmeError> {
+    tokio::time::timeout(ACCOUNT_TIMEOUT, account_inner(settings, store))
+        .await
+        .unwrap_or_else(|_| Err(AcmeError::Server(instant_acme::Error::Str("the ACME account request timed out"))))
+}
+
+async fn account_inner(settings: &Settings, store: &Store) -> Result<Account, AcmeError> {
     let directory = settings.directory_url();
     let builder = || match &settings.ca_root {
         Some(root) => {

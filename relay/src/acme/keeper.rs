@@ -324,9 +324,13 @@ impl Keeper {
             }
         };
         let (stored, served) = client::order(&account, name, &self.certs).await?;
-        self.store.save_certificate(name, &stored)?;
         let leaf = served.leaf.clone();
+        // Served first: a certificate the disk cannot take (full, or read-only after card
+        // errors) is still good, and ordering it again would spend the CA's weekly limits.
         self.certs.install(name, served);
+        if let Err(e) = self.store.save_certificate(name, &stored) {
+            tracing::warn!(name, "the new certificate is served but could not be saved: {e}; a restart orders again");
+        }
         Ok(leaf)
     }
 }

@@ -35,7 +35,7 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
     let tun = device::create(&config.tun_name, relay_address, config.pool, config.mtu, config.tun_offload)?;
     let mut tunnel = TunnelGuard { nat: false, control_path: control_path.clone(), forwarding: None };
     // The table goes in first, so nothing is forwarded before the forward chain filters it.
-    nat::install_firewall(&nat::Firewall {
+    let firewall = nat::Firewall {
         pool: config.pool,
         lan: config.lan,
         lan_interface: config.lan_interface.clone(),
@@ -43,7 +43,8 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
         masquerade: config.mode == Mode::Masquerade,
         lan_was_not_forwarding: !device::forwarding_enabled(config.lan_interface.as_deref()),
         client_to_client: config.client_to_client,
-    })?;
+    };
+    nat::install_firewall(&firewall)?;
     tunnel.nat = true;
     tunnel.forwarding =
         Some(device::Forwarding::enable(&[Some(config.tun_name.as_str()), config.lan_interface.as_deref()])?);
@@ -56,6 +57,7 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
     }
 
     tokio::spawn(crate::daemon::datapath::read_tun(relay.clone()));
+    let keeper = tokio::spawn(crate::forwarding::keeper::run(firewall));
     tokio::spawn(admin::serve(control_listener, relay.clone()));
     crate::discovery::start(&relay);
     let handshake_timeout = Duration::from_secs(config.limits.handshake_timeout_secs);
@@ -84,6 +86,9 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    // The keeper would put a table back that the stop removes.
+    keeper.abort();
+    let _ = keeper.await;
     drop(tunnel);
     tracing::info!("stopped; state kept in {}", dir.display());
     Ok(())
@@ -110,24 +115,32 @@ pub fn listen_error(addr: SocketAddr, e: &std::io::Error) -> anyhow::Error {
     anyhow!("listening on {addr}: {e}{fix}")
 }
 
-/// SIGTERM and SIGINT, caught from the moment [`StopSignals::listen`] returns; one that
-/// arrives before [`StopSignals::wait`] is kept for it.
+/// SIGTERM, SIGINT, SIGHUP (the terminal of `sudo hometun-relay serve` closed) and SIGQUIT,
+/// caught from the moment [`StopSignals::listen`] returns; one that arrives before
+/// [`StopSignals::wait`] is kept for it. Each stops the relay cleanly: without a handler, they
+/// would end it with forwarding left on and its table in place.
 struct StopSignals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
     fn listen() -> anyhow::Result<Self> {
         let term = signal(SignalKind::terminate()).context("catching SIGTERM")?;
         let int = signal(SignalKind::interrupt()).context("catching SIGINT")?;
-        Ok(Self { term, int })
+        let hup = signal(SignalKind::hangup()).context("catching SIGHUP")?;
+        let quit = signal(SignalKind::quit()).context("catching SIGQUIT")?;
+        Ok(Self { term, int, hup, quit })
     }
 
     async fn wait(mut self) {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
+            _ = self.hup.recv() => {}
+            _ = self.quit.recv() => {}
         }
     }
 }

@@ -45,9 +45,13 @@ pub fn create(
     Ok(device)
 }
 
-/// IPv4 forwarding switched on by the relay; the previous settings are written back on drop.
+/// IPv4 forwarding switched on by the relay; the previous settings are written back on drop,
+/// unless another program switched forwarding on for the whole host meanwhile (Docker does, for
+/// its published ports): an interface turned off again would cut what that program forwards.
 pub struct Forwarding {
     saved: Vec<(PathBuf, Vec<u8>)>,
+    /// The host-wide switch (`ip_forward`).
+    global: PathBuf,
 }
 
 /// The sysctl file that switches IPv4 forwarding for `ifname` (or globally for `None`).
@@ -67,12 +71,12 @@ impl Forwarding {
     /// Enables IPv4 forwarding for each of `ifnames` (`None`: globally), remembering what was
     /// set before. On an error the settings already changed are put back.
     pub fn enable(ifnames: &[Option<&str>]) -> anyhow::Result<Self> {
-        Self::enable_at(ifnames.iter().map(|i| forwarding_path(*i)).collect())
+        Self::enable_at(ifnames.iter().map(|i| forwarding_path(*i)).collect(), forwarding_path(None))
     }
 
-    /// As [`Forwarding::enable`], on the given sysctl files.
-    pub fn enable_at(paths: Vec<PathBuf>) -> anyhow::Result<Self> {
-        let mut guard = Self { saved: Vec::new() };
+    /// As [`Forwarding::enable`], on the given sysctl files, `global` the host-wide one.
+    pub fn enable_at(paths: Vec<PathBuf>, global: PathBuf) -> anyhow::Result<Self> {
+        let mut guard = Self { saved: Vec::new(), global };
         for path in paths {
             if guard.saved.iter().any(|(p, _)| *p == path) {
                 continue;
@@ -87,7 +91,16 @@ impl Forwarding {
 
 impl Drop for Forwarding {
     fn drop(&mut self) {
+        let global_by_others = !self.saved.iter().any(|(p, _)| *p == self.global)
+            && std::fs::read(&self.global).is_ok_and(|v| v.trim_ascii() == b"1");
         for (path, before) in self.saved.iter().rev() {
+            if global_by_others && before.trim_ascii() == b"0" {
+                tracing::info!(
+                    "{} stays on: IPv4 forwarding was switched on for the whole host while the relay ran (Docker?)",
+                    path.display()
+                );
+                continue;
+            }
             if let Err(e) = std::fs::write(path, before) {
                 tracing::warn!("restoring {} failed: {e}", path.display());
             }
@@ -103,16 +116,38 @@ mod tests {
     fn forwarding_settings_are_put_back_on_drop() {
         let dir = tempfile::tempdir().unwrap();
         let (off, on) = (dir.path().join("lan"), dir.path().join("already"));
+        let global = dir.path().join("ip_forward");
+        std::fs::write(&global, b"0\n").unwrap();
         std::fs::write(&off, b"0\n").unwrap();
         std::fs::write(&on, b"1\n").unwrap();
-        let guard = Forwarding::enable_at(vec![off.clone(), on.clone(), off.clone()]).unwrap();
+        let guard = Forwarding::enable_at(vec![off.clone(), on.clone(), off.clone()], global.clone()).unwrap();
         assert_eq!(std::fs::read(&off).unwrap(), b"1");
         drop(guard);
         assert_eq!(std::fs::read(&off).unwrap(), b"0\n");
         assert_eq!(std::fs::read(&on).unwrap(), b"1\n");
         // A file that cannot be read fails the whole step and puts the others back.
         std::fs::write(&off, b"0\n").unwrap();
-        assert!(Forwarding::enable_at(vec![off.clone(), dir.path().join("missing")]).is_err());
+        assert!(Forwarding::enable_at(vec![off.clone(), dir.path().join("missing")], global.clone()).is_err());
         assert_eq!(std::fs::read(&off).unwrap(), b"0\n");
+    }
+
+    #[test]
+    fn forwarding_another_program_switched_on_for_the_host_stays_on() {
+        // The relay started first at boot; Docker then switched forwarding on for the whole
+        // host. Stopping the relay must not turn the LAN interface off under Docker.
+        let dir = tempfile::tempdir().unwrap();
+        let (lan, global) = (dir.path().join("eth0"), dir.path().join("ip_forward"));
+        std::fs::write(&lan, b"0\n").unwrap();
+        std::fs::write(&global, b"0\n").unwrap();
+        let guard = Forwarding::enable_at(vec![lan.clone()], global.clone()).unwrap();
+        std::fs::write(&global, b"1\n").unwrap();
+        drop(guard);
+        assert_eq!(std::fs::read(&lan).unwrap(), b"1", "the LAN interface was turned off under Docker");
+        // The relay's own switch of the whole host (no LAN interface named) is put back.
+        std::fs::write(&global, b"0\n").unwrap();
+        let guard = Forwarding::enable_at(vec![global.clone()], global.clone()).unwrap();
+        assert_eq!(std::fs::read(&global).unwrap(), b"1");
+        drop(guard);
+        assert_eq!(std::fs::read(&global).unwrap(), b"0\n");
     }
 }

@@ -4,6 +4,7 @@
 pub mod acl;
 pub mod device;
 pub mod filter;
+pub mod keeper;
 pub mod mss;
 pub mod nat;
 pub mod offload;

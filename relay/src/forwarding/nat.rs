@@ -86,6 +86,16 @@ pub fn install_firewall(fw: &Firewall) -> anyhow::Result<()> {
     nft_script(&firewall_ruleset(fw))
 }
 
+/// Whether the relay's table is in the kernel's ruleset now.
+pub fn table_present() -> bool {
+    Command::new("nft")
+        .args(["list", "table", "ip", TABLE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Removes the table if present.
 pub fn remove() -> anyhow::Result<()> {
     nft_script(&format!("add table ip {TABLE}\ndelete table ip {TABLE}\n"))
