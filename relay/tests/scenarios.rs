@@ -395,6 +395,27 @@ async fn an_invite_is_not_used_up_when_the_address_pool_is_full() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_cannot_write_its_state_tells_the_device_to_try_again_later() {
+    // The home server's disk cannot take the state now (here: a directory where the clients
+    // file goes, which even root cannot write over). The device is told "unavailable", which
+    // clients try again after, not "refused", which they give up on; once the disk takes it,
+    // the same invite works.
+    let lab = Lab::start(Limits::default()).await;
+    let invite = lab.invite("phone", 3600);
+    let clients = lab.dir.path().join("clients.json");
+    let _ = std::fs::remove_file(&clients);
+    std::fs::create_dir(&clients).unwrap();
+    let key = new_key();
+    let mut refused = lab.connect(&key, &invite.relay_key, Some(&invite)).await.unwrap();
+    assert_eq!(closed_reason(&mut refused).await, CloseReason::Unavailable);
+    assert!(lab.relay.sessions.is_empty());
+
+    std::fs::remove_dir(&clients).unwrap();
+    let mut client = lab.connect(&key, &invite.relay_key, Some(&invite)).await.expect("the invite still works");
+    assert_eq!(client.config().await.address.addr(), FIRST_CLIENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_path_with_control_characters_is_answered_400_and_a_clean_one_is_served() {
     let lab = Lab::start(Limits::default()).await;
     let get =

@@ -14,8 +14,10 @@ import { claimTunnel } from './owner.js';
 const STATUS_EVERY_MS = 1000;
 /** Errors after which trying again later may work (the relay or the network was down). */
 const TRANSIENT = new Set(['relay-unreachable', 'offline', 'certificate-not-trusted', 'timeout', 'tunnel-failed']);
-const RETRY_EVERY_MS = 5000;
-const RETRIES = 60;
+/** The wait between tries grows to this: a device that was offline for an hour still comes back
+ * by itself, within a minute of the network (at once when the browser says it is online). */
+const RETRY_FIRST_MS = 2000;
+const RETRY_MAX_MS = 60000;
 
 function exposeApi() {
   const api = {
@@ -132,18 +134,32 @@ async function bringUp(action) {
   return failure;
 }
 
-/** Connects the stored device; while the relay cannot be reached, tries again every few seconds. */
+/** Ends the wait between tries at once (the network came back, the page is shown again). */
+let retryNow = () => {};
+window.addEventListener('online', () => retryNow());
+document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') retryNow(); });
+
+/**
+ * Connects the stored device; while the relay cannot be reached, tries again, waiting longer
+ * each time (up to a minute), for as long as the page is open, and at once when the browser
+ * says the network is back or the page is shown again.
+ */
 let retrying = false;
 async function reconnect(api) {
   if (retrying) return;
   retrying = true;
   try {
-    for (let attempt = 0; attempt < RETRIES; attempt += 1) {
+    for (let wait = RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RETRY_MAX_MS)) {
       const error = await bringUp(() => api.connect());
       if (!error || !TRANSIENT.has(error.code)) return;
-      await new Promise((resolve) => { window.setTimeout(resolve, RETRY_EVERY_MS); });
-      // Stop when the user disconnected meanwhile, or something else brought the tunnel up.
-      if (api.status().state !== 'failed') return;
+      await new Promise((resolve) => {
+        const timer = window.setTimeout(resolve, wait);
+        retryNow = () => { window.clearTimeout(timer); resolve(); };
+      });
+      retryNow = () => {};
+      // Stop when the user disconnected meanwhile, something else brought the tunnel up, or
+      // another tab took it.
+      if (api.status().state !== 'failed' || !tunnel.isOwner()) return;
     }
   } finally {
     retrying = false;

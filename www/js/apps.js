@@ -29,9 +29,18 @@ function sleep(ms) {
   return new Promise((resolve) => { window.setTimeout(resolve, ms); });
 }
 
+/** Link errors after which the launcher does not connect by itself: the app page hears why. */
+const GAVE_UP = new Set(['device-revoked', 'refused', 'invite-used', 'invite-expired', 'not-enrolled']);
+
 async function tunnelUp(api) {
   const until = Date.now() + TUNNEL_WAIT_MS;
-  while (api.status().state !== 'connected') {
+  for (;;) {
+    const status = api.status();
+    if (status.state === 'connected') return;
+    if (!status.enrolled) throw new Error('this browser has no hometun device yet: open your hometun page and use an invite');
+    if (status.state === 'failed' && status.error && GAVE_UP.has(status.error.code)) {
+      throw new Error(`your hometun page cannot connect: ${status.error.message}`);
+    }
     if (Date.now() >= until) throw new Error('the tunnel is not connected: connect on your hometun page');
     await sleep(200);
   }

@@ -32,7 +32,7 @@
 //! type the browser and the test client read — and [`Link::finish`] turns it into the close
 //! frame and the log line.
 
-use super::admission::{Admission, Admitted, MakeLive};
+use super::admission::{Admission, AdmitError, Admitted, MakeLive};
 use super::handshake::{Accepted, WsRx, WsTx};
 use super::limits::HandshakeSlot;
 use super::session_table::LiveSession;
@@ -494,7 +494,13 @@ impl Link {
             Ok(joined) => joined,
             Err(e) => {
                 tracing::info!(remote = %self.remote, key = %key.fingerprint(), "refused after handshake: {e}");
-                return Err(self.stop(CloseReason::Refused));
+                let reason = match e {
+                    AdmitError::Revoked => CloseReason::Revoked,
+                    // A full or failing disk: the device tries again later by itself.
+                    AdmitError::Save(_) => CloseReason::Unavailable,
+                    _ => CloseReason::Refused,
+                };
+                return Err(self.stop(reason));
             }
         };
         let config = self.relay.client_config(&admitted);

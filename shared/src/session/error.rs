@@ -161,6 +161,9 @@ pub enum CloseReason {
     Replaced,
     /// The relay could not register the device (invite used meanwhile, pool full, ...).
     Refused,
+    /// The relay could not register the device now (its state could not be written): trying
+    /// again later may work.
+    Unavailable,
     /// A reason this version does not know.
     Other(u16),
 }
@@ -175,6 +178,7 @@ impl CloseReason {
             Self::ProtocolError => 3,
             Self::Replaced => 4,
             Self::Refused => 5,
+            Self::Unavailable => 6,
             Self::Other(code) => code,
         }
     }
@@ -188,6 +192,7 @@ impl CloseReason {
             3 => Self::ProtocolError,
             4 => Self::Replaced,
             5 => Self::Refused,
+            6 => Self::Unavailable,
             other => Self::Other(other),
         }
     }
@@ -202,6 +207,9 @@ impl fmt::Display for CloseReason {
             Self::ProtocolError => f.write_str("protocol error"),
             Self::Replaced => f.write_str("the same device connected again elsewhere"),
             Self::Refused => f.write_str("the relay could not register this device"),
+            Self::Unavailable => {
+                f.write_str("the relay could not register this device now (it could not write its state)")
+            }
             Self::Other(code) => write!(f, "closed with code {code}"),
         }
     }

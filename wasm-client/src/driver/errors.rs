@@ -35,7 +35,7 @@ pub fn refused(refusal: Refusal) -> ClientError {
 pub fn closed(reason: CloseReason) -> ClientError {
     match reason {
         CloseReason::Revoked => ClientError::DeviceRevoked,
-        CloseReason::Shutdown | CloseReason::ProtocolError | CloseReason::Other(_) => {
+        CloseReason::Shutdown | CloseReason::Unavailable | CloseReason::ProtocolError | CloseReason::Other(_) => {
             ClientError::Tunnel(End::PeerClosed(reason))
         }
         other => ClientError::Refused(other.to_string()),
@@ -114,6 +114,8 @@ mod tests {
         assert!(refused(Refusal::Busy).is_transient());
         assert_eq!(closed(CloseReason::Revoked), ClientError::DeviceRevoked);
         assert!(closed(CloseReason::Shutdown).is_transient());
+        assert!(closed(CloseReason::Unavailable).is_transient(), "a relay that could not write its state");
+        assert!(!closed(CloseReason::Refused).is_transient());
         assert!(!closed(CloseReason::Replaced).is_transient());
     }
 
