@@ -1,6 +1,7 @@
 //! The shim goes first into every HTML document of an app: a streaming injector that puts
-//! `<script src="/__ht/shim.js" nonce="…" data-hometun-cookies="…"></script>` right after the doctype, or
-//! at the start (after a byte order mark) when there is none.
+//! `<script src="/__ht/shim.js" nonce="…" data-hometun-cookies="…"></script>` right after the doctype
+//! (also one after comments or an XML prolog), or at the start (after a byte order mark, and
+//! any leading comments) when there is none.
 //!
 //! Chunks pass through as they come; only the document's first bytes are held back while they
 //! may still be the doctype, at most [`MAX_BUFFERED`] of them. The attribute carries the
@@ -15,6 +16,7 @@ pub const SHIM_PATH: &str = "/__ht/shim.js";
 pub const MAX_BUFFERED: usize = 1024;
 
 const DOCTYPE: &[u8] = b"<!doctype";
+const COMMENT: &[u8] = b"<!--";
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Inserts the shim's script tag into one HTML body, chunk by chunk.
@@ -89,23 +91,49 @@ pub fn escape_attribute(text: &str) -> String {
 }
 
 /// Where the tag goes in the first bytes of a document, or `None` while more bytes could still
-/// change the answer.
+/// change the answer. Comments and an XML prolog (`<?xml …?>`, a comment to an HTML parser) may
+/// come before the doctype without hiding it: the tag goes after the doctype then too, never
+/// before those, which would put the page in quirks mode.
 fn insertion_point(bytes: &[u8]) -> Option<usize> {
     if BOM.starts_with(bytes) && bytes.len() < BOM.len() {
         return None;
     }
     let start = bom_len(bytes);
-    let body = &bytes[start..];
-    let ws = body.iter().take_while(|b| b.is_ascii_whitespace()).count();
-    let rest = &body[ws..];
+    let undecided = || (bytes.len() >= MAX_BUFFERED).then_some(start);
+    // After the leading comments, prologs and white space.
+    let mut after_items = start;
+    let mut at = start;
+    loop {
+        at += bytes[at..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let rest = &bytes[at..];
+        let end = if rest.starts_with(COMMENT) {
+            // `<!-->` and `<!--->` end there too.
+            rest[2..].windows(3).position(|w| w == b"-->").map(|i| i + 2 + 3)
+        } else if rest.starts_with(b"<?") {
+            rest.iter().position(|&b| b == b'>').map(|i| i + 1)
+        } else if !rest.is_empty() && COMMENT.starts_with(rest) {
+            // `<`, `<!` or `<!-`: more bytes decide.
+            return undecided();
+        } else {
+            break;
+        };
+        match end {
+            Some(end) => {
+                at += end;
+                after_items = at;
+            }
+            None => return undecided(),
+        }
+    }
+    let rest = &bytes[at..];
     let prefix = rest.len().min(DOCTYPE.len());
     if !rest[..prefix].eq_ignore_ascii_case(&DOCTYPE[..prefix]) {
-        return Some(start);
+        return Some(after_items);
     }
     if let Some(end) = rest.iter().position(|&b| b == b'>').filter(|_| rest.len() >= DOCTYPE.len()) {
-        return Some(start + ws + end + 1);
+        return Some(at + end + 1);
     }
-    (bytes.len() >= MAX_BUFFERED).then_some(start)
+    undecided()
 }
 
 fn bom_len(bytes: &[u8]) -> usize {
@@ -152,6 +180,24 @@ mod tests {
         assert_eq!(run(&[b"\xEF\xBB", b"\xBF<p>"], &[]), format!("\u{FEFF}{TAG}<p>"), "after the byte order mark");
         assert_eq!(run(&[], &[]), TAG, "an empty body still gets the shim");
         assert_eq!(run(&[b"<!doc"], &[]), format!("{TAG}<!doc"));
+    }
+
+    #[test]
+    fn comments_and_an_xml_prolog_before_the_doctype_keep_it_a_doctype() {
+        // The tag before them would come before the doctype, and the page would render in
+        // quirks mode (XHTML-era router and printer pages, licence comments).
+        let page = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- (c) 2009 Router Inc. -->\n<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\">\n<html>";
+        let doctype_end = page.find("EN\">").unwrap() + 4;
+        let want = format!("{}{TAG}{}", &page[..doctype_end], &page[doctype_end..]);
+        for split in 0..page.len() {
+            let (a, b) = page.as_bytes().split_at(split);
+            assert_eq!(run(&[a, b], &[]), want, "split at {split}");
+        }
+        assert_eq!(run(&[b"<!---->", b"<!doctype html><p>"], &[]), format!("<!----><!doctype html>{TAG}<p>"));
+        assert_eq!(run(&[b"<!-->", b"<!doctype html>"], &[]), format!("<!--><!doctype html>{TAG}"));
+        // No doctype after them: the tag goes after the comments.
+        assert_eq!(run(&[b"<!-- hi --><html>"], &[]), format!("<!-- hi -->{TAG}<html>"));
+        assert_eq!(run(&[b"<!-- never closed"], &[]), format!("{TAG}<!-- never closed"));
     }
 
     #[test]
