@@ -55,6 +55,8 @@ pub struct ResponseHead {
     pub reason: String,
     /// Headers in order; values lossily decoded as UTF-8.
     pub headers: Vec<(String, String)>,
+    /// An `HTTP/1.0` answer (its connection closes after it unless it says `keep-alive`).
+    pub http10: bool,
 }
 
 /// A header value as a browser holds it: each byte one character (U+0000-U+00FF), so raw
@@ -88,6 +90,7 @@ impl ResponseHead {
                         status,
                         reason: response.reason.unwrap_or_default().to_owned(),
                         headers: response.headers.iter().map(|h| (h.name.to_owned(), byte_string(h.value))).collect(),
+                        http10: response.version == Some(0),
                     };
                     return Ok(Some((head, offset + len)));
                 }

@@ -142,9 +142,19 @@ fn watched(watch: &impl Watch, stream: &Rc<LanStream>) -> Result<(), ClientError
     Ok(())
 }
 
-/// Whether `head` says the server closes the connection after it.
+/// Whether the server closes the connection after `head`: `Connection` (a list, in any of its
+/// headers) says `close`, or an `HTTP/1.0` answer does not say `keep-alive` (Python's
+/// `http.server`, small embedded servers). Such a connection goes back to no pool.
 fn closes(head: &ResponseHead) -> bool {
-    head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    let tokens = || {
+        head.headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+            .flat_map(|(_, value)| value.split(','))
+            .map(str::trim)
+    };
+    tokens().any(|t| t.eq_ignore_ascii_case("close"))
+        || head.http10 && !tokens().any(|t| t.eq_ignore_ascii_case("keep-alive"))
 }
 
 /// The exchange that reads the body of the response to `request` whose `head` arrived.
@@ -218,5 +228,24 @@ impl Exchange {
         if !self.close_after && lease.connection().buffer.is_empty() {
             lease.give_back();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(raw: &str) -> ResponseHead {
+        ResponseHead::parse(raw.as_bytes()).unwrap().unwrap().0
+    }
+
+    #[test]
+    fn connections_that_close_after_the_answer_go_back_to_no_pool() {
+        assert!(!closes(&head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")));
+        assert!(closes(&head("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")));
+        assert!(closes(&head("HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\n\r\n")), "a list");
+        assert!(closes(&head("HTTP/1.1 200 OK\r\nConnection: x-a\r\nConnection: close\r\n\r\n")), "a second header");
+        assert!(closes(&head("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n")), "HTTP/1.0 closes by default");
+        assert!(!closes(&head("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\n")));
     }
 }
