@@ -12,6 +12,7 @@
 //! others. Time comes in as `now` (Unix seconds); the jar reads no clock. It saves to and loads
 //! from JSON (the page keeps it in `localStorage`).
 
+use super::cookie_date;
 use super::AppError;
 use cookie::Cookie;
 use hometun_shared::app_name::AppTarget;
@@ -178,9 +179,9 @@ impl Jar {
             Some(path) if path.starts_with('/') && path.len() <= MAX_PATH_BYTES => path.to_owned(),
             _ => default_path(request_path),
         };
-        let expires = match (cookie.max_age(), cookie.expires_datetime()) {
+        let expires = match (cookie.max_age(), expires_attribute(text)) {
             (Some(max_age), _) => Some(now.saturating_add(max_age.whole_seconds())),
-            (None, Some(at)) => Some(at.unix_timestamp()),
+            (None, Some(at)) => Some(at),
             (None, None) => None,
         };
         let http_only = source == Source::Http && cookie.http_only().unwrap_or(false);
@@ -245,6 +246,18 @@ impl Stored {
 }
 
 /// RFC 6265 5.1.4: the directory of the request path (`/a/b` → `/a`, `/a` → `/`).
+/// The last `Expires` attribute of a `Set-Cookie` or `document.cookie` string that is a date
+/// as browsers read it ([`cookie_date`]); one that is not is ignored, as they ignore it.
+fn expires_attribute(text: &str) -> Option<i64> {
+    text.split(';')
+        .skip(1)
+        .filter_map(|attribute| {
+            let (name, value) = attribute.split_once('=')?;
+            name.trim().eq_ignore_ascii_case("expires").then(|| cookie_date::parse(value.trim()))?
+        })
+        .last()
+}
+
 fn default_path(request_path: &str) -> String {
     let path = request_path.split(['?', '#']).next().unwrap_or("");
     match path.rfind('/') {
@@ -324,6 +337,22 @@ mod tests {
         // Deleting it from a script on that page finds it.
         assert_eq!(jar.set_from_script("step=; max-age=0", "/cgi-bin/login.cgi", NOW), Ok(true));
         assert_eq!(jar.cookie_header("/cgi-bin/status.cgi", NOW).as_deref(), Some("sid=s1"));
+    }
+
+    #[test]
+    fn expires_dates_written_as_browsers_take_them_delete_and_expire() {
+        let mut jar = jar();
+        jar.store_set_cookie("x=1; Path=/", "/", NOW);
+        // The deletion line copied from everywhere, with UTC where the HTTP date says GMT.
+        assert_eq!(jar.set_from_script("x=; expires=Thu, 01 Jan 1970 00:00:00 UTC; path=/", "/", NOW), Ok(true));
+        assert_eq!(jar.cookie_header("/", NOW), None, "deleted, not kept empty");
+        // A one-digit day and a two-digit year: expires then (2027-03-05), not at the session's end.
+        jar.store_set_cookie("y=2; Path=/; Expires=Fri, 5-Mar-27 00:00:00 GMT", "/", NOW);
+        assert_eq!(jar.cookie_header("/", NOW).as_deref(), Some("y=2"));
+        assert_eq!(jar.cookie_header("/", 1_804_204_800).as_deref(), None, "gone on 2027-03-05");
+        // Not a date: ignored, a session cookie.
+        jar.store_set_cookie("z=3; Path=/; Expires=never", "/", NOW);
+        assert_eq!(jar.cookie_header("/", 4_000_000_000).as_deref(), Some("z=3"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod basic_auth;
 pub mod bridge;
+pub mod cookie_date;
 pub mod digest_auth;
 pub mod error;
 pub mod headers;
