@@ -629,7 +629,7 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
     let locations = format!(
-        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}{SIGNED_FORMS}{MOVED}",
+        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}{SIGNED_FORMS}{MOVED}{REDIRECTED_UPLOADS}",
         nginx::DAV
     );
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], &locations).expect("nginx");
@@ -783,6 +783,13 @@ fn going_to_other_apps_lands_there(
 /// Where the device takes uploads of at most 1 MiB and, past that, answers `413` and closes at
 /// once (no lingering to read the rest), as small embedded servers do: the rest of the body then
 /// meets a reset.
+/// Uploads answered with a redirect, as PHP, Django and Flask answer a form (POST, then a 303 to
+/// the page to see) and as a moved upload path does (308: the same PUT there).
+const REDIRECTED_UPLOADS: &str = r#"
+        location = /post-then-see { client_max_body_size 0; return 303 /dav/fetch-small.bin; }
+        location = /moved-put.bin { client_max_body_size 0; return 308 /dav/moved-put.bin; }
+"#;
+
 const SMALL_UPLOADS: &str = r#"
         location /small/ { dav_methods PUT; create_full_put_path on; client_max_body_size 1m; lingering_close off; }
 "#;
@@ -1064,6 +1071,20 @@ fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<(
           ];
           const out = {};
           for (const [name, send, meant] of cases) out[name] = {status: await send(), sha: await hex(meant), length: meant.byteLength};
+          // Large uploads go over a port of their own: their redirects are followed as the
+          // browser's own fetch and XHR follow them.
+          const seen = await fetch('/post-then-see', {method: 'POST', body: big.subarray(0, 2 << 20)});
+          out.postThenSee = {status: seen.status, redirected: seen.redirected, url: seen.url, length: (await seen.arrayBuffer()).byteLength};
+          const moved = await fetch('/moved-put.bin', {method: 'PUT', body: big.subarray(0, 2 << 20)});
+          out.movedPut = {status: moved.status, redirected: moved.redirected, sha: await hex(big.subarray(0, 2 << 20))};
+          out.xhrThenSee = await new Promise((resolve) => {
+            const r = new XMLHttpRequest();
+            r.open('POST', '/post-then-see');
+            r.responseType = 'arraybuffer';
+            r.onload = () => resolve({status: r.status, url: r.responseURL, length: r.response.byteLength});
+            r.onerror = () => resolve({error: 'XHR failed'});
+            r.send(big.subarray(0, 1 << 20));
+          });
           return out;
         })().then(done, e => done({error: String(e)}));"#,
         &[],
@@ -1101,6 +1122,28 @@ fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<(
         let framing = logged.as_deref().and_then(|l| l.rsplit('"').nth(1));
         ensure!(framing == Some("-"), "/dav/{name} came with Transfer-Encoding {framing:?}: {logged:?}");
     }
+    let see = &got["postThenSee"];
+    ensure!(
+        see["status"] == 200 && see["redirected"] == true && see["length"] == 1000,
+        "a large POST answered 303 was not followed to the page to see: {see}"
+    );
+    ensure!(see["url"].as_str().is_some_and(|u| u.ends_with("/dav/fetch-small.bin")), "its url: {see}");
+    let xhr = &got["xhrThenSee"];
+    ensure!(
+        xhr["status"] == 200
+            && xhr["length"] == 1000
+            && xhr["url"].as_str().is_some_and(|u| u.ends_with("/dav/fetch-small.bin")),
+        "a large XHR POST answered 303 was not followed: {xhr}"
+    );
+    let moved = &got["movedPut"];
+    let stored = std::fs::read(nginx.root().join("dav/moved-put.bin")).context("the PUT moved by a 308")?;
+    ensure!(
+        matches!(moved["status"].as_u64(), Some(201 | 204))
+            && moved["redirected"] == true
+            && moved["sha"] == hometun_tests::apps::sha256_hex(&stored).as_str(),
+        "a large PUT answered 308 did not arrive whole at the new place: {moved}, {} bytes stored",
+        stored.len()
+    );
     Ok(())
 }
 

@@ -851,6 +851,47 @@
     });
   }
 
+  /** The most redirects a request follows, as in browsers. */
+  const MAX_REDIRECTS = 20;
+
+  /**
+   * `portFetch` that follows redirects as a browser's `fetch` and XHR do (`request.redirect`
+   * 'follow', the default): 303, and 301/302 after a POST, go on as a GET without the body,
+   * through the browser's own fetch (a GET is no upload); 307 and 308 send the body again.
+   * 'error' fails on a redirect, 'manual' gets it as it is. The answer's `url` and `redirected`
+   * say where it ended, as a browser's do.
+   */
+  async function portFetchFollowing(request, blob, sent = null) {
+    let current = request;
+    for (let hops = 0; ; hops += 1) {
+      const answer = await portFetch(current, blob, hops === 0 ? sent : null);
+      const to = answer.headers.get('location');
+      if (![301, 302, 303, 307, 308].includes(answer.status) || to === null || request.redirect === 'manual') {
+        Object.defineProperty(answer, 'url', { value: current.url });
+        Object.defineProperty(answer, 'redirected', { value: hops > 0 });
+        return answer;
+      }
+      if (answer.body) answer.body.cancel().catch(() => {});
+      if (request.redirect === 'error') throw new TypeError('hometun: the app answered with a redirect');
+      if (hops >= MAX_REDIRECTS) throw new TypeError('hometun: too many redirects');
+      const next = new URL(to, current.url);
+      const asGet = answer.status === 303 ? current.method !== 'HEAD' : answer.status <= 302 && current.method === 'POST';
+      if (asGet || next.origin !== location.origin) {
+        const headers = new Headers(current.headers);
+        if (asGet) for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']) headers.delete(name);
+        return nativeFetch(next.href, {
+          method: asGet ? 'GET' : current.method,
+          headers,
+          body: asGet ? undefined : blob,
+          credentials: request.credentials,
+          signal: request.signal,
+          redirect: request.redirect,
+        }).then((answer) => Object.defineProperty(answer, 'redirected', { value: true }));
+      }
+      current = new Request(next.href, { method: current.method, headers: current.headers, signal: request.signal });
+    }
+  }
+
   /** Escapes a form entry's name or file name as the HTML standard's multipart encoding does. */
   const escapeFormName = (name) => name.replace(/\n/g, '%0A').replace(/\r/g, '%0D').replace(/"/g, '%22');
   /** Text with every line break made CRLF, as the multipart encoding sends names and values. */
@@ -903,7 +944,7 @@
       const request = new Request(input instanceof Request ? input : (mapUrl(input) || input), { ...init, body: body.blob });
       if (!byPort(request.url, request.method)) return null;
       if (body.type && !request.headers.has('content-type')) request.headers.set('content-type', body.type);
-      return portFetch(request, body.blob);
+      return portFetchFollowing(request, body.blob);
     } catch (_) {
       return null; // fetch itself says what is wrong with it
     }
@@ -956,7 +997,7 @@
       if (xhr.timeout > 0) this.timer = setTimeout(() => this.fail('timeout'), xhr.timeout);
       Promise.resolve()
         .then(() => new Request(opened.url, { method: opened.method, headers, signal: this.abortion.signal }))
-        .then((request) => portFetch(request, body.blob, (taken) => this.uploaded(taken)))
+        .then((request) => portFetchFollowing(request, body.blob, (taken) => this.uploaded(taken)))
         .then((answer) => this.head(answer))
         .catch(() => this.fail('error'));
     }
@@ -1079,7 +1120,7 @@
 
     get statusText() { return this.answer && this.readyState >= HEADERS_RECEIVED ? this.answer.statusText : ''; }
 
-    get responseURL() { return this.answer ? this.opened.url : ''; }
+    get responseURL() { return this.answer ? this.answer.url || this.opened.url : ''; }
 
     responseText() {
       if (this.readyState < LOADING || !this.answer) return '';
