@@ -57,6 +57,18 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             return Ok(());
         };
         buf.drain(..head_len);
+        if path == "/upload/refused" {
+            // A small device refusing a body too large for it at once, without reading it (a
+            // firmware image over its flash size): the answer, then the connection closed with
+            // the body unread, which the kernel turns into a reset.
+            let refusal = "too large for this device\n";
+            let head = format!(
+                "HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{refusal}",
+                refusal.len()
+            );
+            stream.write_all(head.as_bytes()).await?;
+            return Ok(());
+        }
         if path == "/upload/slow" {
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         }

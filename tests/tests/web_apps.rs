@@ -1026,6 +1026,35 @@ fn too_large_is_answered(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()
     )?;
     ensure!(got["status"] == 413, "an 8 MiB PUT where the device takes 1 MiB: {got}");
     ensure!(!nginx.root().join("small/big.bin").exists(), "the device stored the refused file");
+    // A firmware page's own form with the file (the shim sends it over a port): the device
+    // refuses at once; the frame shows the device's refusal.
+    let shown = page.execute_async(
+        r#"const done = arguments[0];
+        const frame = document.createElement('iframe');
+        frame.name = 'firmware-result';
+        document.body.append(frame);
+        const form = document.createElement('form');
+        form.method = 'POST';
+        form.enctype = 'multipart/form-data';
+        form.action = '/small/firmware.bin';
+        form.target = 'firmware-result';
+        const input = document.createElement('input');
+        input.type = 'file';
+        input.name = 'firmware';
+        const files = new DataTransfer();
+        files.items.add(new File([new Uint8Array(8 << 20)], 'firmware.bin'));
+        input.files = files.files;
+        form.append(input);
+        document.body.append(form);
+        const late = setTimeout(() => done('no answer in 60 s'), 60000);
+        frame.onload = () => { clearTimeout(late); done(frame.contentDocument.body.innerText.slice(0, 300)); };
+        form.submit();"#,
+        &[],
+    )?;
+    ensure!(
+        shown.as_str().is_some_and(|t| t.contains("413")),
+        "an 8 MiB firmware form where the device takes 1 MiB showed {shown}"
+    );
     Ok(())
 }
 

@@ -4,7 +4,8 @@
 //! was not a `HEAD`.
 //!
 //! A reused connection that fails before the first response byte (the server closed it while
-//! idle) is retried once on a new connection; the request is still in memory. Nothing is sent,
+//! idle) is retried once on a new connection; the request is still in memory. The response head
+//! is looked for while any request is written, one held whole too (below). Nothing is sent,
 //! or sent again, once the page has given up on the request ([`Watch::cancelled`]). A request whose
 //! body is streamed ([`send_streamed`]) cannot be sent twice: it goes on a new connection and is
 //! never retried. Its response head is looked for while the body is written: a server may refuse
@@ -62,7 +63,11 @@ pub async fn send(
     loop {
         watched(watch, &lease.connection().stream)?;
         match attempt(&mut lease, &bytes).await {
-            Ok(head) => return start(head, lease, request),
+            Ok((head, early)) => {
+                let (head, mut exchange) = start(head, lease, request)?;
+                exchange.close_after |= early;
+                return Ok((head, exchange));
+            }
             Err(Failure::BeforeResponse(_)) if lease.reused && !retried && !watch.cancelled() => {
                 retried = true;
                 lease = pool::reopen(lease).await?;
@@ -102,14 +107,7 @@ where
     let (answer, early) = {
         let mut body = pin!(body);
         let mut answer = pin!(read_head(lease.connection()));
-        // The answer first: when both are ready (an answer, then a reset that fails the write),
-        // the answer is what the page should see.
-        let first = std::future::poll_fn(|cx| match answer.as_mut().poll(cx) {
-            Poll::Ready(answer) => Poll::Ready(Err(answer)),
-            Poll::Pending => body.as_mut().poll(cx).map(Ok),
-        })
-        .await;
-        match first {
+        match first_of(answer.as_mut(), body.as_mut()).await {
             // Answered early and refusing (an error, or closing): the rest of the body is not sent.
             Err(Ok(head)) if head.status >= 400 || closes(&head) => (Ok(head), true),
             // Answered early and reading on: the body is sent whole first, as it would be anyway.
@@ -166,10 +164,46 @@ fn start(head: ResponseHead, lease: Lease, request: &Request) -> Result<(Respons
     Ok((head, Exchange { lease: Some(lease), body, close_after }))
 }
 
-async fn attempt(lease: &mut Lease, bytes: &[u8]) -> Result<ResponseHead, Failure> {
+/// Runs `write` while `answer` looks for the response head; the answer first when both are
+/// ready (an answer, then a reset that fails the write: the answer is what the page should
+/// see). `Err(head's outcome)` when the answer came first (the write may be unfinished),
+/// `Ok(write's outcome)` otherwise.
+async fn first_of<A: Future, W: Future>(
+    mut answer: std::pin::Pin<&mut A>,
+    mut write: std::pin::Pin<&mut W>,
+) -> Result<W::Output, A::Output> {
+    std::future::poll_fn(|cx| match answer.as_mut().poll(cx) {
+        Poll::Ready(answer) => Poll::Ready(Err(answer)),
+        Poll::Pending => write.as_mut().poll(cx).map(Ok),
+    })
+    .await
+}
+
+/// Sends a request held whole and reads its answer's head, looking for it while the request is
+/// written: a device that refuses a large body early (a `413` for a firmware image, a `401`)
+/// and resets or stops reading is answered with its refusal, not a broken connection or a
+/// write that waits for ever; the rest is then not sent and the connection not reused
+/// (`early`). Returns the head and `early`.
+async fn attempt(lease: &mut Lease, bytes: &[u8]) -> Result<(ResponseHead, bool), Failure> {
     let connection = lease.connection();
-    connection.stream.write_all(bytes).await.map_err(Failure::BeforeResponse)?;
-    read_head(connection).await
+    let stream = connection.stream.clone();
+    let mut write = pin!(stream.write_all(bytes));
+    let mut answer = pin!(read_head(connection));
+    match first_of(answer.as_mut(), write.as_mut()).await {
+        Err(Ok(head)) if head.status >= 400 || closes(&head) => Ok((head, true)),
+        Err(Ok(head)) => {
+            write.await.map_err(Failure::InResponse)?;
+            Ok((head, false))
+        }
+        Err(Err(failure)) => Err(failure),
+        Ok(Ok(())) => answer.await.map(|head| (head, false)),
+        // What the device answered before it broke the connection, if anything.
+        Ok(Err(e)) => match answer.await {
+            Ok(head) => Ok((head, true)),
+            Err(Failure::BeforeResponse(_)) => Err(Failure::BeforeResponse(e)),
+            Err(failure) => Err(failure),
+        },
+    }
 }
 
 async fn read_head(connection: &mut Connection) -> Result<ResponseHead, Failure> {
