@@ -88,3 +88,28 @@ fn sighup_stops_the_relay_as_cleanly_as_sigterm() {
     let (_, after) = run(&lab, "cat", &[&forwarding]);
     assert_eq!(after, before, "forwarding was left changed");
 }
+
+#[test]
+fn a_lan_interface_the_host_lacks_is_named_with_the_way_out_and_serve_changes_nothing() {
+    // An interface renamed by an upgrade (eth0 → end0), or a typo in `init`.
+    let lab = Lab::start().expect("lab");
+    let forwarding = format!("/proc/sys/net/ipv4/conf/{HOME_LAN_IF}/forwarding");
+    let mut relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
+    relay.stop().expect("stop");
+    let (_, before) = run(&lab, "cat", &[&forwarding]);
+    let bin = hometun_tests::relay::relay_binary().expect("the relay binary");
+    let dir = relay.dir().to_str().expect("a path").to_owned();
+    let init = lab.exec(Node::Home, &bin, ["init", "--dir", &dir, "--lan-interface", "eht0"]).expect("init");
+    let said = String::from_utf8_lossy(&init.stderr);
+    assert!(init.status.success(), "{said}");
+    assert!(said.contains("no network interface named eht0"), "init did not warn: {said}");
+
+    let serve = lab.exec(Node::Home, &bin, ["serve", "--dir", &dir]).expect("serve");
+    let said = String::from_utf8_lossy(&serve.stderr);
+    assert!(!serve.status.success(), "serve ran without its LAN interface: {said}");
+    assert!(said.contains("lan_interface = \"eht0\""), "{said}");
+    assert!(said.contains("--lan-interface NAME"), "no way out named: {said}");
+    assert!(!run(&lab, "nft", &["list", "tables"]).1.contains("hometun"), "a table was made");
+    assert!(!run(&lab, "ip", &["link", "show", "hometun0"]).0, "a tun was made");
+    assert_eq!(run(&lab, "cat", &[&forwarding]).1, before, "forwarding changed");
+}

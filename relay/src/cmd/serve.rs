@@ -23,6 +23,15 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
     // firewall table, forwarding and tun left behind.
     let stop = StopSignals::listen()?;
     let dir = args.dir.clone();
+    if let Some(ifname) = config.lan_interface.as_deref().filter(|i| !device::interface_exists(i)) {
+        anyhow::bail!(
+            "{}: lan_interface = \"{ifname}\", but this host has no network interface of that name (`ip -br link` \
+             lists them; an upgrade may have renamed it): set the right one with `sudo hometun-relay init --dir {} \
+             --lan-interface NAME` (nothing was changed)",
+            dir.join(crate::config::FILE_NAME).display(),
+            dir.display()
+        );
+    }
     let _lock = lock;
     let (secret, _) = relay_key(&dir, false)?;
     let store = Store::load(&dir, config.pool)?;

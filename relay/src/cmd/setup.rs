@@ -193,6 +193,12 @@ fn write(args: &SetupArgs, plan: Plan) -> anyhow::Result<Config> {
     } else if changed {
         eprintln!("Updated {} from the command line.", dir.join(FILE_NAME).display());
     }
+    if let Some(ifname) = config.lan_interface.as_deref().filter(|i| !crate::forwarding::device::interface_exists(i)) {
+        eprintln!(
+            "Warning: this host has no network interface named {ifname} now (`ip -br link` lists them); the relay \
+             will not start until it has, or until --lan-interface names another."
+        );
+    }
     if key_created {
         eprintln!("Created the relay key (fingerprint {}).", key.public_key().fingerprint());
     }

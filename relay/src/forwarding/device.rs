@@ -5,7 +5,7 @@
 use anyhow::Context;
 use hometun_shared::ipv4::Network;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Packets the kernel holds for the relay to read (`txqueuelen`; Linux gives a tun 500). With
 /// segmentation offload each can be a 64 KiB super-packet. At 500, 200 clients downloading at
@@ -60,6 +60,11 @@ pub fn forwarding_path(ifname: Option<&str>) -> PathBuf {
         Some(name) => PathBuf::from(format!("/proc/sys/net/ipv4/conf/{name}/forwarding")),
         None => PathBuf::from("/proc/sys/net/ipv4/ip_forward"),
     }
+}
+
+/// Whether this host has a network interface named `ifname` now.
+pub fn interface_exists(ifname: &str) -> bool {
+    !ifname.contains('/') && Path::new("/sys/class/net").join(ifname).exists()
 }
 
 /// Whether IPv4 forwarding is on for `ifname` (or globally for `None`); unreadable counts as off.
