@@ -121,7 +121,7 @@ impl Served {
 /// Every certificate the relay serves. Shared by the TLS configurations and the ACME tasks.
 pub struct Certs {
     domain: Option<String>,
-    fallback: Served,
+    fallback: RwLock<Served>,
     fallback_kind: Kind,
     issued: RwLock<HashMap<String, Served>>,
     challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
@@ -143,7 +143,7 @@ impl Certs {
     pub fn new(domain: Option<String>, fallback: Served, fallback_kind: Kind) -> Self {
         Self {
             domain,
-            fallback,
+            fallback: RwLock::new(fallback),
             fallback_kind,
             issued: RwLock::default(),
             challenges: RwLock::default(),
@@ -161,6 +161,11 @@ impl Certs {
     pub fn install(&self, name: &str, served: Served) {
         self.issued.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), served);
         self.installed.send_modify(|n| *n += 1);
+    }
+
+    /// Serves `served` where the fallback was served (the operator's files were renewed).
+    pub fn replace_fallback(&self, served: Served) {
+        *self.fallback.write().unwrap_or_else(|p| p.into_inner()) = served;
     }
 
     /// Stops serving `name`'s certificate (handshakes naming it get the domain's again).
@@ -206,7 +211,7 @@ impl Certs {
         let main = self.domain.as_ref().and_then(|d| issued.get(d));
         match by_sni.or(main) {
             Some(served) => (served.clone(), Kind::Acme),
-            None => (self.fallback.clone(), self.fallback_kind),
+            None => (self.fallback.read().unwrap_or_else(|p| p.into_inner()).clone(), self.fallback_kind),
         }
     }
 

@@ -9,12 +9,14 @@
 //! - [`store`]: account and certificates on disk.
 //! - [`client`]: one ACME order.
 //! - [`certs`]: what the TLS port serves, by SNI.
+//! - [`files`]: the operator's own certificate files, read again when they change.
 //! - [`keeper`]: obtaining, renewing, backoff, on-demand caps.
 //! - [`accept`]: the handshake (ClientHello first).
 
 pub mod accept;
 pub mod certs;
 pub mod client;
+pub mod files;
 pub mod keeper;
 pub mod names;
 pub mod settings;
@@ -45,6 +47,9 @@ pub fn start(dir: &Path, config: &Config, tunnel_address: Ipv4Addr) -> anyhow::R
     let has_domain = domain.is_some();
     let certs = Arc::new(certs::Certs::new(domain, fallback, fallback_kind));
     let _ = CURRENT.set(certs.clone());
+    if fallback_kind == Kind::File {
+        tokio::spawn(files::watch(files::FileCert::new(cert_path, key_path), certs.clone()));
+    }
     if !has_domain {
         return Ok(accept::Acceptor::new(certs, None)?);
     }
