@@ -113,3 +113,22 @@ fn a_lan_interface_the_host_lacks_is_named_with_the_way_out_and_serve_changes_no
     assert!(!run(&lab, "ip", &["link", "show", "hometun0"]).0, "a tun was made");
     assert_eq!(run(&lab, "cat", &[&forwarding]).1, before, "forwarding changed");
 }
+
+#[test]
+fn a_pool_another_vpn_on_the_host_uses_is_named_and_serve_changes_nothing() {
+    // A home server moving from OpenVPN, whose default server network is 10.8.0.0/24 too.
+    let lab = Lab::start().expect("lab");
+    let mut relay = Relay::start(&lab, RelayOptions::default()).expect("relay");
+    relay.stop().expect("stop");
+    assert!(run(&lab, "ip", &["link", "add", "tun-openvpn", "type", "veth", "peer", "name", "tun-openvpn1"]).0);
+    assert!(run(&lab, "ip", &["addr", "add", "10.8.0.1/24", "dev", "tun-openvpn"]).0);
+    let bin = hometun_tests::relay::relay_binary().expect("the relay binary");
+    let dir = relay.dir().to_str().expect("a path").to_owned();
+    let serve = lab.exec(Node::Home, &bin, ["serve", "--dir", &dir]).expect("serve");
+    let said = String::from_utf8_lossy(&serve.stderr);
+    assert!(!serve.status.success(), "serve ran on a pool another VPN routes: {said}");
+    assert!(said.contains("pool = 10.8.0.0/24 overlaps 10.8.0.0/24 on tun-openvpn"), "{said}");
+    assert!(said.contains("--pool RANGE"), "no way out named: {said}");
+    assert!(!run(&lab, "nft", &["list", "tables"]).1.contains("hometun"), "a table was made");
+    assert!(!run(&lab, "ip", &["link", "show", "hometun0"]).0, "a tun was made");
+}

@@ -33,6 +33,19 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
         );
     }
     let _lock = lock;
+    if let Ok(addresses) = crate::net::detect::addresses() {
+        if let Some(taken) = addresses.iter().find(|a| a.ifname != config.tun_name && a.net.overlaps(&config.pool)) {
+            anyhow::bail!(
+                "{}: pool = {} overlaps {} on {} (another VPN's network?), and both would route it: pick a free range \
+                 with `sudo hometun-relay init --dir {} --pool RANGE` (nothing was changed)",
+                dir.join(crate::config::FILE_NAME).display(),
+                config.pool,
+                taken.net,
+                taken.ifname,
+                dir.display()
+            );
+        }
+    }
     let (secret, _) = relay_key(&dir, false)?;
     let store = Store::load(&dir, config.pool)?;
     let relay_address = store.pool.relay_address();
