@@ -31,6 +31,11 @@ const BACKED_UP_RETRY: Duration = Duration::from_millis(5);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(12);
 /// Echo replies kept for `ping` callers before the oldest are dropped.
 const PING_REPLIES: usize = 256;
+/// How long the sockets of a tunnel that went down wait for it to come back. A phone moving
+/// from Wi-Fi to its mobile network is back in seconds and its connections carry on; after a
+/// longer outage they fail (`not-connected`), as a browser's own do, instead of hanging until
+/// the tunnel returns.
+pub const PARKED_LIMIT: Duration = Duration::from_secs(60);
 
 /// Where the link stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +74,8 @@ pub struct Link {
     pub connection: Option<Connection>,
     /// The netstack between two connections: its sockets wait for the next one.
     parked_net: Option<NetStack>,
+    /// Since when the tunnel has been down with sockets waiting ([`PARKED_LIMIT`]).
+    down_since: Option<Instant>,
     /// The open WebSocket.
     pub socket: Option<Socket>,
     /// Whether the socket has reported `Open`.
@@ -131,6 +138,7 @@ impl Default for Link {
             saving: false,
             connection: None,
             parked_net: None,
+            down_since: None,
             socket: None,
             socket_open: false,
             inbox: VecDeque::new(),
@@ -179,6 +187,20 @@ impl Link {
     /// Whether the tunnel carries packets now.
     pub fn is_up(&self) -> bool {
         self.phase == Phase::Up
+    }
+
+    /// Drops the parked netstack once the tunnel has been down for [`PARKED_LIMIT`]: its
+    /// sockets fail (the next wake tells their waiters). Counts from the first drop, across
+    /// every attempt to come back.
+    pub fn expire_parked(&mut self, now: Instant) {
+        if self.is_up() {
+            self.down_since = None;
+            return;
+        }
+        let since = *self.down_since.get_or_insert(now);
+        if self.parked_net.is_some() && now >= since + PARKED_LIMIT {
+            self.parked_net = None;
+        }
     }
 
     /// The netstack for sockets: the connection's, or the one parked between connections.
@@ -366,7 +388,8 @@ impl Link {
             return Some(now + if backed_up { BACKED_UP_RETRY } else { Duration::ZERO });
         }
         let connection = self.connection.as_mut().filter(|_| self.socket_open).and_then(Connection::poll_timeout);
-        [connection, self.retry_at, self.attempt_deadline].into_iter().flatten().min()
+        let parked = self.down_since.filter(|_| self.parked_net.is_some()).map(|since| since + PARKED_LIMIT);
+        [connection, self.retry_at, self.attempt_deadline, parked].into_iter().flatten().min()
     }
 
     /// Bytes in and out over every session since the page loaded.

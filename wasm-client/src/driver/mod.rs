@@ -282,6 +282,7 @@ fn pump(rc: &Rc<RefCell<Link>>, ends_hold: bool) {
     link.pump_queued = false;
     link.holding &= !ends_hold;
     let now = clock::now();
+    link.expire_parked(now);
     if matches!(link.phase, Phase::Waiting) && link.retry_at.is_some_and(|t| now >= t) {
         match link.begin_attempt(now) {
             Ok(()) => start_socket = true,
