@@ -3,7 +3,8 @@
 //! screen icon): that tab says hometun runs in another tab and leaves the tunnel alone, so the
 //! app goes on. Closing the first tab, the second takes over by itself and the app tab carries on
 //! without a reload. Pressing Connect in a third tab moves the tunnel there at once; the tab it
-//! left does not take it back, and the app follows it.
+//! left does not take it back, and the app follows it. A cookie the app sets meanwhile is still
+//! there when the tunnel goes back to a tab that ran it before.
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
@@ -81,7 +82,8 @@ fn connected_since(page: &Session<'_>, tab: &str) -> anyhow::Result<Value> {
 fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_closes() {
     let lab = Lab::start().expect("lab");
     let lan = (addr::HOST10, 8080).into();
-    let _nginx = Nginx::start(&lab, Node::Host10, lan, "fridge", &[("note.html", NOTE)]).expect("nginx");
+    let cookie = r#"location = /cookie { return 200 "cookie=[$http_cookie]"; }"#;
+    let _nginx = Nginx::start_with(&lab, Node::Host10, lan, "fridge", &[("note.html", NOTE)], cookie).expect("nginx");
     let trusted = TrustedLab::start(&lab).expect("trusted relay");
     trusted.trust_app(lan).expect("the app name's certificate");
     let page = trusted.browser().expect("Chromium");
@@ -120,7 +122,7 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
         app_works(&page, &app, "after the first launcher closed")
     });
 
-    step(&page, "Connect in a third launcher moves the tunnel there", || {
+    let third = step(&page, "Connect in a third launcher moves the tunnel there", || {
         let third = open_typed(&page, &launcher_url)?;
         waits_elsewhere(&page, &third)?;
         page.click("#connect-button")?;
@@ -134,6 +136,36 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
         let now = connected_since(&page, &third)?;
         ensure!(now == since, "the third launcher's tunnel was replaced ({since} → {now})");
         // The app's ports from the second tab were closed: it asks again and finds the third.
-        app_works(&page, &app, "after the tunnel moved to the third launcher")
+        app_works(&page, &app, "after the tunnel moved to the third launcher")?;
+        Ok(third)
+    });
+
+    step(&page, "back to a tab that ran it before, with the app's new cookie", || {
+        page.switch_to(&app)?;
+        page.execute("document.cookie = 'theme=dark; path=/'", &[])?;
+        let sent = || -> anyhow::Result<String> {
+            page.switch_to(&app)?;
+            let got = page.execute_async(
+                "const done = arguments[0]; fetch('/cookie?at=' + Date.now(), { cache: 'no-store' }) \
+                   .then((r) => r.text()).then(done, (e) => done('error: ' + e));",
+                &[],
+            )?;
+            Ok(got.as_str().unwrap_or_default().to_owned())
+        };
+        let mut last = String::new();
+        wait_value(TAKE_OVER, || {
+            last = sent()?;
+            Ok(last.contains("theme=dark").then_some(()))
+        })
+        .with_context(|| format!("the app's cookie while the third runs the tunnel: {last:?}"))?;
+        close_tab(&page, &third, &second)?;
+        wait_connected(&page, TAKE_OVER).context("the second launcher took over again")?;
+        wait_value(TAKE_OVER, || {
+            last = sent()?;
+            Ok(last.starts_with("cookie=").then_some(()))
+        })
+        .with_context(|| format!("the app after the second took over again: {last:?}"))?;
+        ensure!(last.contains("theme=dark"), "the tab that ran the tunnel before sent its old cookies: {last}");
+        Ok(())
     });
 }

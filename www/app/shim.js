@@ -879,6 +879,8 @@
       if (asGet || next.origin !== location.origin) {
         const headers = new Headers(current.headers);
         if (asGet) for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']) headers.delete(name);
+        // As browsers do on a redirect to another origin: the credentials stay behind.
+        if (next.origin !== location.origin) headers.delete('authorization');
         return nativeFetch(next.href, {
           method: asGet ? 'GET' : current.method,
           headers,

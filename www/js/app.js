@@ -142,28 +142,32 @@ document.addEventListener('visibilitychange', () => { if (document.visibilitySta
 /**
  * Connects the stored device; while the relay cannot be reached, tries again, waiting longer
  * each time (up to a minute), for as long as the page is open, and at once when the browser
- * says the network is back or the page is shown again.
+ * says the network is back or the page is shown again. A later call (Connect, a takeover)
+ * replaces a loop that is waiting: that one wakes and ends.
  */
-let retrying = false;
+let reconnects = 0;
 async function reconnect(api) {
-  if (retrying) return;
-  retrying = true;
-  try {
-    for (let wait = RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RETRY_MAX_MS)) {
-      const error = await bringUp(() => api.connect());
-      if (!error || !TRANSIENT.has(error.code)) return;
-      await new Promise((resolve) => {
-        const timer = window.setTimeout(resolve, wait);
-        retryNow = () => { window.clearTimeout(timer); resolve(); };
-      });
-      retryNow = () => {};
-      // Stop when the user disconnected meanwhile, something else brought the tunnel up, or
-      // another tab took it.
-      if (api.status().state !== 'failed' || !tunnel.isOwner()) return;
-    }
-  } finally {
-    retrying = false;
+  reconnects += 1;
+  const mine = reconnects;
+  retryNow();
+  for (let wait = RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RETRY_MAX_MS)) {
+    const error = await bringUp(() => api.connect());
+    if (mine !== reconnects || !error || !TRANSIENT.has(error.code)) return;
+    await new Promise((resolve) => {
+      const timer = window.setTimeout(resolve, wait);
+      retryNow = () => { window.clearTimeout(timer); resolve(); };
+    });
+    retryNow = () => {};
+    // Stop when a later call took over, the user disconnected meanwhile, something else
+    // brought the tunnel up, or another tab took it.
+    if (mine !== reconnects || api.status().state !== 'failed' || !tunnel.isOwner()) return;
   }
+}
+
+/** Ends a waiting reconnect loop (this tab gave the tunnel to another). */
+function stopReconnecting() {
+  reconnects += 1;
+  retryNow();
 }
 
 /** Enrols with the invite from the link; an invite opened again falls back to the stored device. */
@@ -190,7 +194,7 @@ function setupDevice(api) {
     event.preventDefault();
     const text = $('invite-input').value.trim();
     $('invite-input').value = '';
-    if (text) enrollFromLink(api, text);
+    if (text) own().then(() => enrollFromLink(api, text));
   });
   $('import-form').addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -271,6 +275,7 @@ async function main() {
     },
     lost: () => {
       hub.leave();
+      stopReconnecting();
       if (!started) return;
       started.then((api) => {
         api.disconnect();

@@ -37,7 +37,10 @@ async function tunnelUp(api) {
   for (;;) {
     const status = api.status();
     if (status.state === 'connected') return;
-    if (!status.enrolled) throw new Error('this browser has no hometun device yet: open your hometun page and use an invite');
+    // The stored device is read once the page has started: ask, rather than take "none yet".
+    if (!status.enrolled && !(await api.isEnrolled())) {
+      throw new Error('this browser has no hometun device yet: open your hometun page and use an invite');
+    }
     if (status.state === 'failed' && status.error && GAVE_UP.has(status.error.code)) {
       throw new Error(`your hometun page cannot connect: ${status.error.message}`);
     }

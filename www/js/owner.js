@@ -9,21 +9,25 @@ const LOCK = 'hometun.tunnel';
 
 /**
  * Claims the tunnel for this tab. `first` resolves at once with whether this tab has it;
- * `owned()` is called each time it gets it later (the tab that had it closed, or `take()`),
- * `lost()` when another tab took it.
+ * `owned()` is called each time it gets it later (the tab that had it closed, or it was shown
+ * again from the back/forward cache), `lost()` when another tab took it.
  */
 export function claimTunnel({ owned, lost }) {
   const locks = navigator.locks;
   if (!locks || typeof locks.request !== 'function') {
     return { first: Promise.resolve(true), isOwner: () => true, take: () => Promise.resolve() };
   }
-  let owner = false;
+  /** The request that holds the lock now, if any: each request is its own token, so what
+   * happens to an older one (given up, stolen) never undoes a newer grant. */
+  let holder = null;
   let queued = null;
+  let taking = null;
   /** Gives the held lock back (this page is going away, or into the back/forward cache). */
   let release = () => {};
 
   /** One lock request; `answered(granted)` once it is decided (at once with `ifAvailable`). */
   function ask(options, answered) {
+    const me = {};
     let granted = false;
     let settled = false;
     const settle = (value) => {
@@ -38,25 +42,26 @@ export function claimTunnel({ owned, lost }) {
           return false;
         }
         granted = true;
-        owner = true;
+        holder = me;
         settle(true);
         // Held until this page goes away, or another tab takes it.
         return new Promise((resolve) => { release = resolve; });
       })
       .then(() => {
-        if (granted) owner = false;
+        if (holder === me) holder = null;
       })
       .catch(() => {
         if (!granted) {
           // Given up while waiting (this tab took it instead), or no lock could be asked for
           // (then this tab runs the tunnel, as without Web Locks).
-          if (!options.signal) {
-            owner = true;
+          if (!options.signal && holder === null) {
+            holder = me;
             settle(true);
           }
           return;
         }
-        owner = false;
+        if (holder !== me) return;
+        holder = null;
         lost();
         wait();
       });
@@ -64,6 +69,7 @@ export function claimTunnel({ owned, lost }) {
 
   /** Waits for the tab that has the tunnel to go. */
   function wait() {
+    if (queued) queued.abort();
     queued = new AbortController();
     ask({ signal: queued.signal }, (granted) => { if (granted) owned(); });
   }
@@ -96,13 +102,18 @@ export function claimTunnel({ owned, lost }) {
 
   return {
     first,
-    isOwner: () => owner,
-    /** Takes the tunnel from the tab that has it (resolves once this tab has it). */
+    isOwner: () => holder !== null,
+    /** Takes the tunnel from the tab that has it (resolves once this tab has it); a second
+     * call while one is under way waits for the same. */
     take: () => {
-      if (owner) return Promise.resolve();
-      if (queued) queued.abort();
-      queued = null;
-      return new Promise((resolve) => { ask({ steal: true }, () => resolve()); });
+      if (holder !== null) return Promise.resolve();
+      if (!taking) {
+        if (queued) queued.abort();
+        queued = null;
+        taking = new Promise((resolve) => { ask({ steal: true }, () => resolve()); })
+          .finally(() => { taking = null; });
+      }
+      return taking;
     },
   };
 }

@@ -68,6 +68,7 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
     };
     nat::install_firewall(&firewall)?;
     tunnel.nat = true;
+    let watch_host = crate::forwarding::keeper::watches_host(&firewall, device::forwarding_enabled(None));
     tunnel.forwarding =
         Some(device::Forwarding::enable(&[Some(config.tun_name.as_str()), config.lan_interface.as_deref()])?);
 
@@ -79,7 +80,8 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
     }
 
     tokio::spawn(crate::daemon::datapath::read_tun(relay.clone()));
-    let keeper = tokio::spawn(crate::forwarding::keeper::run(firewall));
+    let keeper_stopping = Arc::new(std::sync::Mutex::new(false));
+    let keeper = tokio::spawn(crate::forwarding::keeper::run(firewall, watch_host, keeper_stopping.clone()));
     tokio::spawn(admin::serve(control_listener, relay.clone()));
     crate::discovery::start(&relay);
     let handshake_timeout = Duration::from_secs(config.limits.handshake_timeout_secs);
@@ -109,6 +111,7 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     // The keeper would put a table back that the stop removes.
+    *keeper_stopping.lock().unwrap_or_else(|p| p.into_inner()) = true;
     keeper.abort();
     let _ = keeper.await;
     drop(tunnel);

@@ -52,6 +52,8 @@ pub struct Forwarding {
     saved: Vec<(PathBuf, Vec<u8>)>,
     /// The host-wide switch (`ip_forward`).
     global: PathBuf,
+    /// Whether it was on when the relay started.
+    global_was_on: bool,
 }
 
 /// The sysctl file that switches IPv4 forwarding for `ifname` (or globally for `None`).
@@ -81,7 +83,8 @@ impl Forwarding {
 
     /// As [`Forwarding::enable`], on the given sysctl files, `global` the host-wide one.
     pub fn enable_at(paths: Vec<PathBuf>, global: PathBuf) -> anyhow::Result<Self> {
-        let mut guard = Self { saved: Vec::new(), global };
+        let global_was_on = std::fs::read(&global).is_ok_and(|v| v.trim_ascii() == b"1");
+        let mut guard = Self { saved: Vec::new(), global, global_was_on };
         for path in paths {
             if guard.saved.iter().any(|(p, _)| *p == path) {
                 continue;
@@ -96,7 +99,8 @@ impl Forwarding {
 
 impl Drop for Forwarding {
     fn drop(&mut self) {
-        let global_by_others = !self.saved.iter().any(|(p, _)| *p == self.global)
+        let global_by_others = !self.global_was_on
+            && !self.saved.iter().any(|(p, _)| *p == self.global)
             && std::fs::read(&self.global).is_ok_and(|v| v.trim_ascii() == b"1");
         for (path, before) in self.saved.iter().rev() {
             if global_by_others && before.trim_ascii() == b"0" {

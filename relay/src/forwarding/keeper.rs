@@ -6,6 +6,7 @@
 //!   published ports, when it starts after the relay at boot): the relay's "not a router" drop
 //!   of other LAN traffic would cut what that program forwards, so it is taken out.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{device, nat};
@@ -24,7 +25,15 @@ pub enum Repair {
     HostForwards,
 }
 
-/// Decides what to do from the table's presence and whether the host forwards now.
+/// Whether a later switch of the whole host's forwarding is another program's: only when the
+/// relay switches forwarding per interface (it has a LAN interface; without one it switches the
+/// host's itself) and the host's was off when it started.
+pub fn watches_host(fw: &nat::Firewall, host_forwarded_at_start: bool) -> bool {
+    fw.lan_interface.is_some() && !host_forwarded_at_start
+}
+
+/// Decides what to do from the table's presence and whether the host forwards now (counted
+/// only when [`watches_host`]).
 pub fn repair(fw: &nat::Firewall, table_present: bool, host_forwards: bool) -> Repair {
     if fw.lan_was_not_forwarding && host_forwards {
         Repair::HostForwards
@@ -35,15 +44,23 @@ pub fn repair(fw: &nat::Firewall, table_present: bool, host_forwards: bool) -> R
     }
 }
 
-/// Looks every [`EVERY`] for the life of the relay.
-pub async fn run(mut fw: nat::Firewall) {
+/// Looks every [`EVERY`] until `stopping` is set; `watch_host` as [`watches_host`] says.
+/// A look under way when the relay stops finishes before the stop removes the table (they
+/// share `stopping`'s lock), so it cannot put the table back after that.
+pub async fn run(mut fw: nat::Firewall, watch_host: bool, stopping: Arc<Mutex<bool>>) {
     let mut ticks = tokio::time::interval(EVERY);
     ticks.tick().await;
     loop {
         ticks.tick().await;
         let current = fw.clone();
+        let stopping = stopping.clone();
         let Ok(outcome) = tokio::task::spawn_blocking(move || {
-            let found = repair(&current, nat::table_present(), device::forwarding_enabled(None));
+            let stopped = stopping.lock().unwrap_or_else(|p| p.into_inner());
+            if *stopped {
+                return (Repair::None, Ok(()));
+            }
+            let host_forwards = watch_host && device::forwarding_enabled(None);
+            let found = repair(&current, nat::table_present(), host_forwards);
             let done = match found {
                 Repair::None => Ok(()),
                 Repair::Missing => nat::install_firewall(&current),
@@ -98,5 +115,13 @@ mod tests {
         assert_eq!(repair(&firewall(true), true, false), Repair::None);
         assert_eq!(repair(&firewall(true), true, true), Repair::HostForwards);
         assert_eq!(repair(&firewall(true), false, true), Repair::HostForwards, "one install does both");
+    }
+
+    #[test]
+    fn the_host_switch_counts_only_when_the_relay_did_not_make_it() {
+        assert!(watches_host(&firewall(true), false));
+        assert!(!watches_host(&firewall(true), true), "the host forwarded before the relay");
+        let without_interface = nat::Firewall { lan_interface: None, ..firewall(true) };
+        assert!(!watches_host(&without_interface, false), "the relay switches the host's itself");
     }
 }

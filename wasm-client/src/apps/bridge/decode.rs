@@ -73,11 +73,10 @@ pub fn incoming(op: &str, data: &JsValue) -> Result<Incoming, MessageError> {
             Incoming::WsClose { code, reason: optional_string(data, "reason")? }
         }
         "set-cookie" => {
-            let path = optional_string(data, "path")?;
-            Incoming::SetCookie {
-                cookie: string(data, "cookie")?,
-                path: if path.is_empty() { "/".to_owned() } else { path },
-            }
+            // A page path that is no request path (`//index.html`, none): the root, as before
+            // pages said where they are.
+            let path = Some(optional_string(data, "path")?).filter(|p| message::check_path(p).is_ok());
+            Incoming::SetCookie { cookie: string(data, "cookie")?, path: path.unwrap_or_else(|| "/".to_owned()) }
         }
         "prepare" => Incoming::Prepare(string(data, "origin")?),
         other => return Err(MessageError::UnknownOp(other.chars().take(32).collect())),

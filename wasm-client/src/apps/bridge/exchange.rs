@@ -109,7 +109,7 @@ where
         let mut answer = pin!(read_head(lease.connection()));
         match first_of(answer.as_mut(), body.as_mut()).await {
             // Answered early and refusing (an error, or closing): the rest of the body is not sent.
-            Err(Ok(head)) if head.status >= 400 || closes(&head) => (Ok(head), true),
+            Err(Ok(head)) if refuses_the_rest(&head) => (Ok(head), true),
             // Answered early and reading on: the body is sent whole first, as it would be anyway.
             Err(Ok(head)) => {
                 body.await?;
@@ -140,19 +140,26 @@ fn watched(watch: &impl Watch, stream: &Rc<LanStream>) -> Result<(), ClientError
     Ok(())
 }
 
-/// Whether the server closes the connection after `head`: `Connection` (a list, in any of its
-/// headers) says `close`, or an `HTTP/1.0` answer does not say `keep-alive` (Python's
-/// `http.server`, small embedded servers). Such a connection goes back to no pool.
+/// Whether `head`'s `Connection` (a list, in any of its headers) has `token`.
+fn connection_says(head: &ResponseHead, token: &str) -> bool {
+    head.headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, value)| value.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Whether `head` refuses the rest of a body still being written: an error status, or a
+/// `Connection: close` (an HTTP/1.0 answer that reads on, an old CGI's, does not).
+fn refuses_the_rest(head: &ResponseHead) -> bool {
+    head.status >= 400 || connection_says(head, "close")
+}
+
+/// Whether the server closes the connection after `head`: `Connection` says `close`, or an
+/// `HTTP/1.0` answer does not say `keep-alive` (Python's `http.server`, small embedded
+/// servers). Such a connection goes back to no pool.
 fn closes(head: &ResponseHead) -> bool {
-    let tokens = || {
-        head.headers
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-            .flat_map(|(_, value)| value.split(','))
-            .map(str::trim)
-    };
-    tokens().any(|t| t.eq_ignore_ascii_case("close"))
-        || head.http10 && !tokens().any(|t| t.eq_ignore_ascii_case("keep-alive"))
+    connection_says(head, "close") || head.http10 && !connection_says(head, "keep-alive")
 }
 
 /// The exchange that reads the body of the response to `request` whose `head` arrived.
@@ -190,7 +197,7 @@ async fn attempt(lease: &mut Lease, bytes: &[u8]) -> Result<(ResponseHead, bool)
     let mut write = pin!(stream.write_all(bytes));
     let mut answer = pin!(read_head(connection));
     match first_of(answer.as_mut(), write.as_mut()).await {
-        Err(Ok(head)) if head.status >= 400 || closes(&head) => Ok((head, true)),
+        Err(Ok(head)) if refuses_the_rest(&head) => Ok((head, true)),
         Err(Ok(head)) => {
             write.await.map_err(Failure::InResponse)?;
             Ok((head, false))

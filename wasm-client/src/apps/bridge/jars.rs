@@ -41,6 +41,12 @@ pub fn with_jar<T>(target: AppTarget, f: impl FnOnce(&mut Jar, i64) -> T) -> T {
     })
 }
 
+/// Forgets the jars held in memory: the next use reads each from storage again (this page gave
+/// the tunnel to another tab, which changes the jars meanwhile).
+pub fn forget_all() {
+    JARS.with(|jars| jars.borrow_mut().clear());
+}
+
 /// Takes `Set-Cookie` values (of a WebSocket upgrade) into the jar.
 pub fn store(target: AppTarget, path: &str, set_cookies: &[String]) {
     let changed = with_jar(target, |jar, now| {

@@ -215,12 +215,14 @@ pub fn serve(port: MessagePort, app: App) {
 }
 
 /// Closes every port handed out: the app pages' workers and shims then ask for new ones (the
-/// tunnel moved to another launcher tab).
+/// tunnel moved to another launcher tab). The jars in memory are forgotten too: the tab that
+/// runs the tunnel now changes them, and this one reads them again if it gets it back.
 pub fn close_all() {
     for server in SERVERS.with(|servers| servers.borrow_mut().drain(..).collect::<Vec<_>>()) {
         server.port.close();
         server.close();
     }
+    jars::forget_all();
 }
 
 /// The open servers bound to `target` (for the `cookies` broadcast).
