@@ -32,10 +32,11 @@ impl PinStore for Memory {
     }
 }
 
-/// The server: takes any password, gives the shell, then opens channels toward the client and
-/// reports what became of each.
+/// The server: takes any password and gives the shell; with `outcomes`, it then opens channels
+/// toward the client and reports what became of each. Its window toward the page is whatever
+/// [`shell_from`] gives it.
 struct Hostile {
-    outcomes: mpsc::UnboundedSender<(&'static str, bool)>,
+    outcomes: Option<mpsc::UnboundedSender<(&'static str, bool)>>,
 }
 
 impl server::Handler for Hostile {
@@ -56,8 +57,8 @@ impl server::Handler for Hostile {
     }
 
     async fn shell_request(&mut self, _channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        let Some(outcomes) = self.outcomes.clone() else { return Ok(()) };
         let handle = session.handle();
-        let outcomes = self.outcomes.clone();
         tokio::spawn(async move {
             for _ in 0..20 {
                 let opened = handle.channel_open_session().await.is_ok();
@@ -106,7 +107,8 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channels_a_hostile_server_opens_toward_the_page_are_refused() {
     let (outcomes, mut reported) = mpsc::unbounded_channel();
-    let (shell, running) = shell_from(server::Config::default().window_size, Hostile { outcomes }).await;
+    let (shell, running) =
+        shell_from(server::Config::default().window_size, Hostile { outcomes: Some(outcomes) }).await;
 
     let mut seen = 0;
     while seen < 80 {
@@ -121,30 +123,8 @@ async fn channels_a_hostile_server_opens_toward_the_page_are_refused() {
     running.abort();
 }
 
-/// A server that gives the shell and never opens its window to the page.
-struct Deaf;
-
-impl server::Handler for Deaf {
-    type Error = russh::Error;
-
-    async fn auth_password(&mut self, _user: &str, _password: &str) -> Result<Auth, Self::Error> {
-        Ok(Auth::Accept)
-    }
-
-    async fn channel_open_session(
-        &mut self,
-        _channel: Channel<Msg>,
-        reply: server::ChannelOpenHandle,
-        _session: &mut Session,
-    ) -> Result<(), Self::Error> {
-        reply.accept().await;
-        Ok(())
-    }
-
-    async fn shell_request(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
-        Ok(())
-    }
-}
+/// A server that gives the shell and nothing more.
+const DEAF: Hostile = Hostile { outcomes: None };
 
 /// Starts `write` and leaves it waiting for the server.
 fn waiting(writer: &Arc<ShellWriter>, bytes: Vec<u8>) -> tokio::task::JoinHandle<Result<(), SshError>> {
@@ -153,7 +133,7 @@ fn waiting(writer: &Arc<ShellWriter>, bytes: Vec<u8>) -> tokio::task::JoinHandle
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_to_a_server_that_takes_nothing_in_are_bounded() {
-    let (shell, running) = shell_from(0, Deaf).await;
+    let (shell, running) = shell_from(0, DEAF).await;
     let writer = ShellWriter::new(shell.writer);
 
     // Keys typed into the hung terminal: each waits, none is sent.
@@ -191,7 +171,7 @@ async fn writes_to_a_server_that_takes_nothing_in_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_a_server_takes_in_leave_nothing_held() {
-    let (shell, running) = shell_from(server::Config::default().window_size, Deaf).await;
+    let (shell, running) = shell_from(server::Config::default().window_size, DEAF).await;
     let writer = ShellWriter::new(shell.writer);
     for _ in 0..MAX_PENDING_WRITES + 10 {
         writer.write(b"ls -l\n".to_vec()).expect("taken").await.expect("sent");

@@ -24,6 +24,19 @@ fn run(lab: &Lab, program: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `serve` on `relay`'s state directory, expects it to refuse to start, and to have made
+/// nothing (no table, no tun); returns what it said.
+fn serve_is_refused(lab: &Lab, relay: &Relay, why: &str) -> String {
+    let bin = hometun_tests::relay::relay_binary().expect("the relay binary");
+    let dir = relay.dir().to_str().expect("a path");
+    let serve = lab.exec(Node::Home, &bin, ["serve", "--dir", dir]).expect("serve");
+    let said = String::from_utf8_lossy(&serve.stderr).into_owned();
+    assert!(!serve.status.success(), "serve ran {why}: {said}");
+    assert!(!run(lab, "nft", &["list", "tables"]).1.contains("hometun"), "a table was made");
+    assert!(!run(lab, "ip", &["link", "show", "hometun0"]).0, "a tun was made");
+    said
+}
+
 fn forward_chain(lab: &Lab) -> String {
     run(lab, "nft", &["list", "chain", "ip", "hometun", "forward"]).1
 }
@@ -104,13 +117,9 @@ fn a_lan_interface_the_host_lacks_is_named_with_the_way_out_and_serve_changes_no
     assert!(init.status.success(), "{said}");
     assert!(said.contains("no network interface named eht0"), "init did not warn: {said}");
 
-    let serve = lab.exec(Node::Home, &bin, ["serve", "--dir", &dir]).expect("serve");
-    let said = String::from_utf8_lossy(&serve.stderr);
-    assert!(!serve.status.success(), "serve ran without its LAN interface: {said}");
+    let said = serve_is_refused(&lab, &relay, "without its LAN interface");
     assert!(said.contains("lan_interface = \"eht0\""), "{said}");
     assert!(said.contains("--lan-interface NAME"), "no way out named: {said}");
-    assert!(!run(&lab, "nft", &["list", "tables"]).1.contains("hometun"), "a table was made");
-    assert!(!run(&lab, "ip", &["link", "show", "hometun0"]).0, "a tun was made");
     assert_eq!(run(&lab, "cat", &[&forwarding]).1, before, "forwarding changed");
 }
 
@@ -122,13 +131,7 @@ fn a_pool_another_vpn_on_the_host_uses_is_named_and_serve_changes_nothing() {
     relay.stop().expect("stop");
     assert!(run(&lab, "ip", &["link", "add", "tun-openvpn", "type", "veth", "peer", "name", "tun-openvpn1"]).0);
     assert!(run(&lab, "ip", &["addr", "add", "10.8.0.1/24", "dev", "tun-openvpn"]).0);
-    let bin = hometun_tests::relay::relay_binary().expect("the relay binary");
-    let dir = relay.dir().to_str().expect("a path").to_owned();
-    let serve = lab.exec(Node::Home, &bin, ["serve", "--dir", &dir]).expect("serve");
-    let said = String::from_utf8_lossy(&serve.stderr);
-    assert!(!serve.status.success(), "serve ran on a pool another VPN routes: {said}");
+    let said = serve_is_refused(&lab, &relay, "on a pool another VPN routes");
     assert!(said.contains("pool = 10.8.0.0/24 overlaps 10.8.0.0/24 on tun-openvpn"), "{said}");
     assert!(said.contains("--pool RANGE"), "no way out named: {said}");
-    assert!(!run(&lab, "nft", &["list", "tables"]).1.contains("hometun"), "a table was made");
-    assert!(!run(&lab, "ip", &["link", "show", "hometun0"]).0, "a tun was made");
 }

@@ -78,6 +78,19 @@ fn connected_since(page: &Session<'_>, tab: &str) -> anyhow::Result<Value> {
     launcher_status(page, tab, "connectedSince")
 }
 
+/// A few seconds on, the tab `waiting` still waits and the tunnel of `holder` is the one that
+/// came up at `since`: neither took it from the other.
+fn no_tug_of_war(page: &Session<'_>, holder: &str, since: &Value, waiting: &str) -> anyhow::Result<()> {
+    std::thread::sleep(Duration::from_secs(4));
+    let (state, badge) = launcher(page, waiting)?;
+    ensure!(state == "elsewhere" && badge == "in another tab", "the waiting launcher shows {state} / {badge}");
+    let (state, _) = launcher(page, holder)?;
+    ensure!(state == "connected", "the launcher that runs the tunnel is {state}");
+    let now = connected_since(page, holder)?;
+    ensure!(now == *since, "the tunnel was replaced ({since} → {now})");
+    Ok(())
+}
+
 #[test]
 fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_closes() {
     let lab = Lab::start().expect("lab");
@@ -105,13 +118,7 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
         let since = connected_since(&page, &first)?;
         let second = open_typed(&page, &launcher_url)?;
         waits_elsewhere(&page, &second)?;
-        std::thread::sleep(Duration::from_secs(3));
-        let (state, badge) = launcher(&page, &second)?;
-        ensure!(state == "elsewhere" && badge == "in another tab", "the second launcher shows {state} / {badge}");
-        let (state, _) = launcher(&page, &first)?;
-        ensure!(state == "connected", "the first launcher is {state} once the second opened");
-        let now = connected_since(&page, &first)?;
-        ensure!(now == since, "the first launcher's tunnel was replaced ({since} → {now})");
+        no_tug_of_war(&page, &first, &since, &second)?;
         app_works(&page, &app, "with two launchers open")?;
         Ok(second)
     });
@@ -130,11 +137,7 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
         let since = connected_since(&page, &third)?;
         waits_elsewhere(&page, &second)?;
         // The tab it left does not take it back.
-        std::thread::sleep(Duration::from_secs(4));
-        let (state, _) = launcher(&page, &second)?;
-        ensure!(state == "elsewhere", "the second launcher is {state} after the third took the tunnel");
-        let now = connected_since(&page, &third)?;
-        ensure!(now == since, "the third launcher's tunnel was replaced ({since} → {now})");
+        no_tug_of_war(&page, &third, &since, &second)?;
         // The app's ports from the second tab were closed: it asks again and finds the third.
         app_works(&page, &app, "after the tunnel moved to the third launcher")?;
         Ok(third)

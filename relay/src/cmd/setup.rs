@@ -91,6 +91,60 @@ fn plan(args: &SetupArgs) -> anyhow::Result<Plan> {
     Ok(Plan { config, existed, changed })
 }
 
+/// Warnings for files the shipped systemd unit cannot see (`ProtectHome=yes`: /home, /root and
+/// /run/user are empty to the service), which `init`, run outside it, reads fine.
+fn hidden_from_the_service(dir: &Path, config: &Config) -> Vec<String> {
+    let paths = [("--tls-cert", &config.tls_cert), ("--tls-key", &config.tls_key), ("--www", &config.www)];
+    paths
+        .into_iter()
+        .map(|(flag, path)| (flag, Config::resolve(dir, path)))
+        .filter(|(_, path)| ["/home", "/root", "/run/user"].iter().any(|hidden| path.starts_with(hidden)))
+        .map(|(flag, path)| {
+            format!(
+                "Warning: {flag} {} is under a directory the hometun-relay service cannot see (ProtectHome=yes): \
+                 it works with `hometun-relay serve` by hand, not as the service; put it under /etc/hometun or /srv.",
+                path.display()
+            )
+        })
+        .collect()
+}
+
+/// Warnings for devices and open invites whose allow rules reach nothing of the LAN (the LAN
+/// moved, `--lan` changed): their rules were written for the old one and are not rewritten.
+fn devices_off_the_lan(dir: &Path, config: &Config) -> Vec<String> {
+    let Ok(store) = crate::state::store::Store::load(dir, config.pool) else { return Vec::new() };
+    let off = |networks: Vec<Network>| !networks.iter().any(|n| n.overlaps(&config.lan));
+    let devices: Vec<&str> = store
+        .registry
+        .clients
+        .iter()
+        .filter(|c| !c.revoked && off(c.allow.networks()))
+        .map(|c| c.name.as_str())
+        .collect();
+    let now = crate::state::unix_now();
+    let invites = store
+        .invites
+        .invites
+        .iter()
+        .filter(|i| i.used_by.is_none() && i.expires > now && off(i.allow.networks()))
+        .count();
+    let mut lines = Vec::new();
+    if !devices.is_empty() {
+        lines.push(format!(
+            "Warning: the allow rules of {} reach nothing of the LAN {} (they were written for another LAN); \
+             such a device sees no home host: give it a new invite (`hometun-relay invite --name NAME`) and revoke \
+             the old one.",
+            devices.join(", "),
+            config.lan
+        ));
+    }
+    if invites > 0 {
+        lines
+            .push(format!("Warning: {invites} open invite(s) reach nothing of the LAN {}: make new ones.", config.lan));
+    }
+    lines
+}
+
 /// An invalid setting that came from the command line or the defaults, said in terms of the
 /// flag that sets it: the line of a file that was never written would point nowhere.
 fn from_flags(error: ConfigError, config: &Config, existed: bool) -> anyhow::Error {
@@ -192,6 +246,14 @@ fn write(args: &SetupArgs, plan: Plan) -> anyhow::Result<Config> {
         eprintln!("  page        {}", crate::web::page::describe(&config.www));
     } else if changed {
         eprintln!("Updated {} from the command line.", dir.join(FILE_NAME).display());
+    }
+    for line in hidden_from_the_service(dir, &config) {
+        eprintln!("{line}");
+    }
+    if existed && changed {
+        for line in devices_off_the_lan(dir, &config) {
+            eprintln!("{line}");
+        }
     }
     if let Some(ifname) = config.lan_interface.as_deref().filter(|i| !crate::forwarding::device::interface_exists(i)) {
         eprintln!(
@@ -463,6 +525,37 @@ mod tests {
         assert!(!args.dir.exists(), "no state directory made");
         let fixed = SetupArgs { pool: Some("10.99.0.0/24".parse().unwrap()), ..args };
         prepare(&fixed).unwrap();
+    }
+
+    #[test]
+    fn files_the_service_cannot_see_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = args_in(dir.path());
+        prepare(&args).unwrap();
+        let config = Config::load(&args.dir).unwrap();
+        assert!(hidden_from_the_service(&args.dir, &config).is_empty(), "{:?}", config.tls_cert);
+        let home = Config { tls_cert: "/home/pi/cert.pem".into(), www: "/root/www".into(), ..config };
+        let lines = hidden_from_the_service(&args.dir, &home);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("Warning: --tls-cert /home/pi/cert.pem is under"), "{lines:?}");
+        assert!(lines[1].starts_with("Warning: --www /root/www is under"), "{lines:?}");
+    }
+
+    #[test]
+    fn devices_whose_rules_miss_a_moved_lan_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = args_in(dir.path());
+        prepare(&args).unwrap();
+        let config = Config::load(&args.dir).unwrap();
+        let mut store = crate::state::store::Store::load(&args.dir, config.pool).unwrap();
+        let (key, _) = relay_key(&args.dir, false).unwrap();
+        crate::state::actions::create_invite(&mut store, &config, key.public_key(), "phone", 3600, None, false)
+            .unwrap();
+        assert!(devices_off_the_lan(&args.dir, &config).is_empty(), "the invite reaches the LAN");
+        let moved = Config { lan: "192.168.1.0/24".parse().unwrap(), ..config };
+        let lines = devices_off_the_lan(&args.dir, &moved);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("1 open invite(s) reach nothing of the LAN 192.168.1.0/24"), "{lines:?}");
     }
 
     #[test]
