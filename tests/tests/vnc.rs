@@ -6,7 +6,8 @@
 //! a clear message for a port the relay does not let the device reach, and is told when the
 //! desktop goes away (and the page closes its end of the connection). Two quick calls on one
 //! element show the later desktop and close the earlier one's connection; input that cannot be
-//! a desktop leaves the desktop shown alone.
+//! a desktop leaves the desktop shown alone. A hostile desktop whose picture would unpack to
+//! 100 MB is refused with a message, and the launcher carries on.
 //!
 //! Needs root, the page built (`bash scripts/build-page.sh`) and Debian's
 //! tigervnc-standalone-server, tigervnc-tools, x11-xserver-utils, x11-utils and xclip
@@ -15,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use hometun_tests::apps::vnc::VncServer;
+use hometun_tests::apps::vnc::{RfbBomb, VncServer};
 use hometun_tests::browser::apps_page::{self, screenshot, wait};
 use hometun_tests::browser::webdriver::{Chromedriver, Session};
 use hometun_tests::browser::{self, chromium_args, remote};
@@ -73,8 +74,8 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
             .expect("VNC server with a password");
     let relay =
         Relay::start(&lab, RelayOptions { www: Some(browser::page_dist()), ..RelayOptions::default() }).expect("relay");
-    // The device may reach the two desktops and the LAN's DNS server, nothing else.
-    let allow = "192.168.0.10/32:5900-5901/tcp,192.168.0.1/32:53/udp";
+    // The device may reach the desktops and the LAN's DNS server, nothing else.
+    let allow = "192.168.0.10/32:5900-5901/tcp,192.168.0.10/32:5903/tcp,192.168.0.1/32:53/udp";
     let link = relay.invite("desk", "1h", Some(allow)).expect("invite").to_link();
     let spki = browser::relay_spki(relay.dir()).expect("relay certificate pin");
     let driver = Chromedriver::start(&lab, Node::Wan).expect("chromedriver");
@@ -313,6 +314,28 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         let message = named["message"].as_str().unwrap_or_default();
         ensure!(named["code"] == "vnc-not-allowed", "{}:5902 gave {named}", addr::NAS_NAME);
         ensure!(message.contains(&format!("{}:5902 ({})", addr::NAS_NAME, addr::HOST10)), "the message is {message:?}");
+        Ok(())
+    });
+
+    // A hostile desktop whose first picture would unpack to 100 MB (from about 100 KB sent):
+    // the viewer sets nothing of that aside, says why, and the launcher carries on.
+    step(&page, "a picture too large to unpack", || {
+        let bomb = RfbBomb::start(&lab, Node::Host10, (addr::HOST10, 5903).into())?;
+        let _ = open_by_api(&page, "vnc-bomb", json!({"host": addr::HOST10.to_string(), "port": 5903}))?;
+        let said = wait(
+            &page,
+            "the viewer to refuse the picture",
+            WAIT,
+            "const v = document.getElementById('vnc-bomb'); \
+             return v && v.dataset.vncState === 'error' ? v.querySelector('.vnc-status').textContent : null",
+        )?;
+        ensure!(
+            said.as_str().is_some_and(|t| t.contains("unpacks to 100000000 bytes") && t.contains("192.168.0.10:5903")),
+            "the viewer says {said}"
+        );
+        ensure!(bomb.log().contains("sent "), "the server never sent its picture: {}", bomb.log());
+        let state = page.execute("return document.body.dataset.state", &[])?;
+        ensure!(state == "connected", "the launcher is {state} after the hostile desktop");
         Ok(())
     });
 

@@ -13,9 +13,14 @@ import { TunnelChannel } from './channel.js';
 // past what a screen could need, the connection fails rather than the launcher setting aside
 // gigabytes for it.
 const MAX_UNPACKED = 64 << 20;
+/** The last size refused, for the viewer whose connection it ended (noVNC says only "dropped"). */
+let refusedUnpack = 0;
 const inflate = Inflator.prototype.inflate;
 Inflator.prototype.inflate = function inflateBounded(expected) {
-  if (!(expected <= MAX_UNPACKED)) throw new Error(`the VNC server sent data that unpacks to ${expected} bytes`);
+  if (!(expected <= MAX_UNPACKED)) {
+    refusedUnpack = expected;
+    throw new Error(`the VNC server sent data that unpacks to ${expected} bytes`);
+  }
   return inflate.call(this, expected);
 };
 
@@ -188,6 +193,10 @@ export function openViewer(element, connection, target, options, describeError) 
     let state = 'disconnected';
     if (userClosed) {
       message = 'Disconnected.';
+    } else if (refusedUnpack) {
+      message = `${target} sent a picture that unpacks to ${refusedUnpack} bytes, more than a screen needs: the connection was closed.`;
+      refusedUnpack = 0;
+      state = 'error';
     } else if (securityFailure) {
       message = securityFailure;
       state = 'error';

@@ -208,3 +208,74 @@ fn obfuscated_password(password: &str) -> anyhow::Result<Vec<u8>> {
     }
     Ok(out.stdout)
 }
+
+/// A hostile RFB server (Python, in the lab): a 64×64 desktop named `bomb` whose first update
+/// is one zlib rectangle of 5000×5000 pixels, 100 MB once unpacked from about 100 KB sent,
+/// more than any screen a viewer should set memory aside for. It then reads what the viewer
+/// sends until it leaves. Prints `listening` once bound.
+const RFB_BOMB: &str = r#"
+import socket, struct, sys, zlib
+address, port = sys.argv[1], int(sys.argv[2])
+packer = zlib.compressobj(9)
+chunk = bytes(1_000_000)
+data = b"".join(packer.compress(chunk) for _ in range(100)) + packer.flush()
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind((address, port))
+server.listen(4)
+print("listening", flush=True)
+def need(conn, n):
+    got = b""
+    while len(got) < n:
+        more = conn.recv(n - len(got))
+        if not more:
+            raise EOFError
+        got += more
+    return got
+while True:
+    conn, _ = server.accept()
+    try:
+        conn.sendall(b"RFB 003.008\n")
+        need(conn, 12)
+        conn.sendall(bytes([1, 1]))
+        need(conn, 1)
+        conn.sendall(struct.pack(">I", 0))
+        need(conn, 1)
+        name = b"bomb"
+        pixel = struct.pack(">BBBBHHHBBB3x", 32, 24, 0, 1, 255, 255, 255, 16, 8, 0)
+        conn.sendall(struct.pack(">HH", 64, 64) + pixel + struct.pack(">I", len(name)) + name)
+        conn.sendall(struct.pack(">BxH", 0, 1) + struct.pack(">HHHHi", 0, 0, 5000, 5000, 6) + struct.pack(">I", len(data)) + data)
+        print("sent", len(data), flush=True)
+        while conn.recv(65536):
+            pass
+    except (EOFError, OSError):
+        pass
+    conn.close()
+"#;
+
+/// The hostile RFB server of [`RFB_BOMB`] on `addr`; stopped on drop.
+pub struct RfbBomb {
+    lab: Lab,
+    pid: u32,
+}
+
+impl RfbBomb {
+    /// Starts it in `node` on `addr`; returns once it listens.
+    pub fn start(lab: &Lab, node: Node, addr: SocketAddr) -> anyhow::Result<Self> {
+        let args = ["-c".to_owned(), RFB_BOMB.to_owned(), addr.ip().to_string(), addr.port().to_string()];
+        let pid = lab.spawn(node, "rfb-bomb", "/usr/bin/python3", &args)?;
+        lab.wait_for_log("rfb-bomb", "listening", Duration::from_secs(20))?;
+        Ok(Self { lab: lab.clone(), pid })
+    }
+
+    /// What it printed (`sent N` once the update went out).
+    pub fn log(&self) -> String {
+        self.lab.log("rfb-bomb")
+    }
+}
+
+impl Drop for RfbBomb {
+    fn drop(&mut self) {
+        let _ = self.lab.stop(self.pid, Duration::from_secs(2));
+    }
+}
