@@ -32,9 +32,14 @@ function nameOf(host) {
   return host.label || host.names[0] || host.address;
 }
 
-/** The host part of URLs for `host`: its discovered name when it has one (resolves in the page). */
+/**
+ * The host part of URLs for `host`: its discovered name when it has one that no other listed
+ * host has (it resolves in the page), else its address, so an entry opens the host it is on.
+ */
 function hostPart(host) {
-  return host.names[0] || host.address;
+  const name = host.names[0];
+  const shared = name && (latest || []).some((h) => h.address !== host.address && h.names.includes(name));
+  return name && !shared ? name : host.address;
 }
 
 function stateOf(host) {

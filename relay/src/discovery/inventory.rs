@@ -228,6 +228,14 @@ impl Inventory {
         let label = instance_label(&announcement.instance, &announcement.kind);
         let service = Service { kind: announcement.kind.clone(), port: announcement.port };
         let expires = now + announcement.ttl;
+        if let Some(name) = &host_name {
+            // A name is one host's: where it moved (a new DHCP lease), the old address loses it.
+            for (address, entry) in &mut self.hosts {
+                if entry.mdns_name.as_ref() == Some(name) && !announcement.addresses.contains(address) {
+                    entry.mdns_name = None;
+                }
+            }
+        }
         for &address in &announcement.addresses {
             let Some(entry) = self.entry(now, address, false) else { continue };
             entry.last_seen = now;
@@ -241,10 +249,13 @@ impl Inventory {
         }
     }
 
-    /// An mDNS instance said goodbye (or its records expired in the browser).
+    /// An mDNS instance said goodbye (or its records expired in the browser). A host left
+    /// without any announced service keeps no announced name either.
     pub fn remove_announcement(&mut self, instance: &str) {
         for entry in self.hosts.values_mut() {
-            entry.services.remove(instance);
+            if entry.services.remove(instance).is_some() && entry.services.is_empty() {
+                entry.mdns_name = None;
+            }
         }
     }
 
@@ -448,6 +459,19 @@ mod tests {
         inv.observe_announcement(t(0), &nas_http(600));
         inv.remove_announcement("My NAS._http._tcp.local.");
         assert!(inv.hosts()[0].services.is_empty());
+        assert!(inv.hosts()[0].names.is_empty(), "no announced service, no announced name");
+    }
+
+    #[test]
+    fn a_name_that_moves_to_another_address_leaves_the_old_one() {
+        // DHCP gave the NAS a new address; the old one may be a guest's phone by now.
+        let mut inv = inventory();
+        inv.observe_announcement(t(0), &nas_http(600));
+        let moved = Announcement { addresses: vec![Ipv4Addr::new(192, 168, 0, 12)], ..nas_http(600) };
+        inv.observe_announcement(t(1), &moved);
+        let named: Vec<_> =
+            inv.hosts().into_iter().filter(|h| h.names.contains(&"nas.local".to_owned())).map(|h| h.address).collect();
+        assert_eq!(named, [Ipv4Addr::new(192, 168, 0, 12)]);
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub const REPORT_AGAIN_AFTER: Duration = Duration::from_secs(10 * 60);
 /// [`LONGEST_BROWSE_GAP`] (RFC 6762 §5.2).
 const FIRST_BROWSE_GAP: Duration = Duration::from_secs(1);
 const LONGEST_BROWSE_GAP: Duration = Duration::from_secs(3600);
+/// How soon the browse goes out again after a goodbye (RFC 6762 §10.1 keeps the record a
+/// second; asking again then finds a service whose goodbye someone else sent).
+const GOODBYE_RECHECK: Duration = Duration::from_secs(1);
 /// A missing service or address is asked at most [`MOST_ASKS`] times, this far apart.
 const ASK_AGAIN_AFTER: Duration = Duration::from_secs(1);
 const MOST_ASKS: u8 = 3;
@@ -344,6 +347,9 @@ impl Browser {
         let Some(full_name) = text(instance) else { return };
         if ttl == 0 {
             self.forget(instance);
+            // Any LAN host can send a goodbye in another's name: ask again soon, so a service
+            // that is still there is back in a second, not at the next browse an hour away.
+            self.browse_at = self.browse_at.min(now + GOODBYE_RECHECK);
             return;
         }
         if let Some(held) = self.instances.get_mut(instance) {

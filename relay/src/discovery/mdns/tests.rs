@@ -79,6 +79,28 @@ fn an_announced_service_is_resolved_and_its_goodbye_removes_it() {
 }
 
 #[test]
+fn a_goodbye_is_checked_by_asking_again_within_seconds() {
+    // An hour in, browses are an hour apart. A goodbye for the NAS's web UI, sent by anyone:
+    // the browse goes out again a second later, and the NAS's answer brings it back.
+    let mut browser = browser();
+    browser.handle_response(t(1), FROM, &nas_announcement(4500));
+    for second in 0..4000 {
+        let _ = browser.poll_transmit(t(second));
+    }
+    let _ = events(&mut browser);
+    browser.handle_response(t(4000), FROM, &response(&[pointer("_http._tcp.local.", NAS, 0)]));
+    assert_eq!(events(&mut browser), [Event::Removed(NAS.into())]);
+    let browsed = (4000..4010).find(|&second| {
+        browser
+            .poll_transmit(t(second))
+            .is_some_and(|q| questions(&q).contains(&(name("_http._tcp.local."), RecordType::PTR)))
+    });
+    assert_eq!(browsed, Some(4001), "asked again a second after the goodbye");
+    browser.handle_response(t(4001), FROM, &nas_announcement(4500));
+    assert_eq!(events(&mut browser), [resolved(NAS, NAS_HOST, &[10], 8080)]);
+}
+
+#[test]
 fn the_browser_asks_for_each_type_then_for_what_an_instance_lacks() {
     let mut browser = browser();
     let browse = questions(&browser.poll_transmit(t(0)).unwrap());
