@@ -32,8 +32,8 @@ fn main() -> std::process::ExitCode {
         }
         Command::Hosts { dir, json } => run_on(1, cmd::admin::hosts(&dir, json)),
         Command::Clients { dir, json, action: None } => run_on(1, cmd::admin::clients(&dir, json)),
-        Command::Clients { dir, action: Some(ClientsAction::Revoke { name }), .. } => {
-            run_on(1, cmd::admin::revoke(&dir, &name))
+        Command::Clients { dir, json, action: Some(ClientsAction::Revoke { name }) } => {
+            run_on(1, cmd::admin::revoke(&dir, &name, json))
         }
         Command::Status { dir, json } => run_on(1, cmd::admin::status(&dir, json)),
     };

@@ -59,6 +59,16 @@ fn a_revoked_device_is_cut_within_a_second_and_cannot_come_back() {
     });
     let listed = relay.client("lost-phone").unwrap();
     assert_eq!(listed["revoked"], true, "{listed}");
+
+    // A second revoke changes nothing and says so; a script asking for JSON gets JSON.
+    let again = relay.revoke("lost-phone").expect_err("a second revoke");
+    assert!(format!("{again:#}").contains("`lost-phone` is already revoked"), "{again:#}");
+    let said = relay.admin(&["clients", "revoke", "laptop", "--json"]).expect("revoke --json");
+    let said: serde_json::Value = serde_json::from_str(&said).expect("JSON");
+    assert!(said["name"] == "laptop" && said["relay_running"] == true && said["closed_session"].is_boolean(), "{said}");
+    // A new invite under the lost phone's name says the name the new phone will be listed under.
+    let printed = relay.admin(&["invite", "--name", "lost-phone", "--no-qr"]).expect("invite");
+    assert!(printed.contains("for `lost-phone-2`"), "{printed}");
 }
 
 #[test]

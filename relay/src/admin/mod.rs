@@ -190,8 +190,12 @@ fn trust_peer(stream: &UnixStream, path: &Path) -> anyhow::Result<()> {
 
 /// Sends one request to the running relay. `Ok(None)` when no relay answers on `path`.
 pub async fn request(path: &Path, request: &Request) -> anyhow::Result<Option<Response>> {
-    let Ok(stream) = UnixStream::connect(path).await else {
-        return Ok(None);
+    let stream = match UnixStream::connect(path).await {
+        Ok(stream) => stream,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            anyhow::bail!("the running relay's control socket {} is root's: run this with sudo", path.display())
+        }
+        Err(_) => return Ok(None),
     };
     trust_peer(&stream, path)?;
     let (read, mut write) = stream.into_split();

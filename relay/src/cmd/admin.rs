@@ -121,20 +121,30 @@ fn clients_table(clients: &[ClientInfo]) -> String {
 }
 
 /// `clients revoke NAME`.
-pub async fn revoke(dir: &Path, name: &str) -> anyhow::Result<()> {
+/// With `json`, one object: `{"name", "closed_session", "relay_running"}`.
+pub async fn revoke(dir: &Path, name: &str, json: bool) -> anyhow::Result<()> {
     let config = Config::load(dir)?;
-    match admin::request(&config.control_socket_path(dir), &Request::Revoke { name: name.to_owned() }).await? {
-        Some(Response::Revoked { name, closed_session }) => {
-            let note = if closed_session { "; its session was closed" } else { "" };
-            println!("Revoked `{name}`{note}.");
-        }
-        Some(other) => return Err(fail(other)),
-        None => {
-            let _lock = offline(dir, &config)?;
-            let mut store = Store::load(dir, config.pool)?;
-            actions::revoke(&mut store, name)?;
-            println!("Revoked `{name}` (the relay is not running).");
-        }
+    let (name, closed_session, relay_running) =
+        match admin::request(&config.control_socket_path(dir), &Request::Revoke { name: name.to_owned() }).await? {
+            Some(Response::Revoked { name, closed_session }) => (name, closed_session, true),
+            Some(other) => return Err(fail(other)),
+            None => {
+                let _lock = offline(dir, &config)?;
+                let mut store = Store::load(dir, config.pool)?;
+                actions::revoke(&mut store, name)?;
+                (name.to_owned(), false, false)
+            }
+        };
+    if json {
+        let out = serde_json::json!({ "name": name, "closed_session": closed_session, "relay_running": relay_running });
+        println!("{out}");
+    } else {
+        let note = match (relay_running, closed_session) {
+            (false, _) => " (the relay is not running)",
+            (true, true) => "; its session was closed",
+            (true, false) => "",
+        };
+        println!("Revoked `{name}`{note}.");
     }
     Ok(())
 }

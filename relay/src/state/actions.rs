@@ -31,6 +31,9 @@ pub fn create_invite(
     if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
         anyhow::bail!("the name must be 1-64 printable characters");
     }
+    // The name the device will be listed under: a name an enrolled device has (a lost phone,
+    // revoked) gets a suffix, so what the invite says is what `clients` will show.
+    let name = &store.registry.free_name(name);
     let invite =
         Invite::generate(relay_key, &config.public_url, &mut rand_core::OsRng).context("public_url is too long")?;
     let now = unix_now();
@@ -157,6 +160,9 @@ pub fn client_infos(store: &Store, online: Option<OnlineLookup<'_>>) -> Vec<Clie
 /// full (see [`super::pool`]), and saves; returns its key. When the save fails the client is
 /// left as it was, in memory too (a running relay goes on admitting it), and the error says so.
 pub fn revoke(store: &mut Store, name: &str) -> anyhow::Result<PublicKey> {
+    if store.registry.by_name(name).is_some_and(|c| c.revoked) {
+        anyhow::bail!("`{name}` is already revoked (nothing was changed)");
+    }
     let before = store.snapshot();
     let key = store.registry.revoke(name)?;
     store.pool.retire(&key);
