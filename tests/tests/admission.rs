@@ -69,6 +69,8 @@ fn a_revoked_device_is_cut_within_a_second_and_cannot_come_back() {
     // A new invite under the lost phone's name says the name the new phone will be listed under.
     let printed = relay.admin(&["invite", "--name", "lost-phone", "--no-qr"]).expect("invite");
     assert!(printed.contains("for `lost-phone-2`"), "{printed}");
+    let second = relay.admin(&["invite", "--name", "lost-phone", "--no-qr"]).expect("invite");
+    assert!(second.contains("for `lost-phone-3`"), "the open invite holds -2: {second}");
 }
 
 #[test]

@@ -33,12 +33,14 @@ function nameOf(host) {
 }
 
 /**
- * The host part of URLs for `host`: its discovered name when it has one that no other listed
- * host has (it resolves in the page), else its address, so an entry opens the host it is on.
+ * The host part of URLs for `host`: its discovered name when no other listed host carries it
+ * (it resolves in the page to the first one listed), else its address, so an entry opens the
+ * host it is on.
  */
 function hostPart(host) {
   const name = host.names[0];
-  const shared = name && (latest || []).some((h) => h.address !== host.address && h.names.includes(name));
+  const same = (n) => n.toLowerCase() === name.toLowerCase();
+  const shared = name && (latest || []).some((h) => h.address !== host.address && h.names.some(same));
   return name && !shared ? name : host.address;
 }
 

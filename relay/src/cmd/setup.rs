@@ -47,6 +47,8 @@ pub fn prepare_to_serve(args: &SetupArgs) -> anyhow::Result<(DirLock, Config)> {
 /// The configuration DIR will hold, worked out and checked without writing anything.
 struct Plan {
     config: Config,
+    /// The LAN relay.toml named before the flags changed it.
+    old_lan: Option<Network>,
     /// DIR held a relay.toml (an empty directory, as systemd creates, is a first run).
     existed: bool,
     /// The flags changed the configuration (always so for a new one).
@@ -59,14 +61,14 @@ fn plan(args: &SetupArgs) -> anyhow::Result<Plan> {
     let existed = path
         .try_exists()
         .map_err(|e| anyhow!("cannot look for {}: {e}{}", path.display(), crate::state::root::hint(&e)))?;
-    let (config, changed) = if existed {
+    let (config, changed, old_lan) = if existed {
         let mut config = Config::load(dir)?;
         let before = config.clone();
         apply(&mut config, args);
         let changed = config != before;
-        (config, changed)
+        (config, changed, Some(before.lan))
     } else {
-        (fresh(args)?, true)
+        (fresh(args)?, true, None)
     };
     if changed {
         // Checked through the same parser a later start uses.
@@ -88,7 +90,7 @@ fn plan(args: &SetupArgs) -> anyhow::Result<Plan> {
         let unchanged = if existed { "nothing was changed" } else { "nothing was written" };
         anyhow!("{e:#}; {fix} ({unchanged})")
     })?;
-    Ok(Plan { config, existed, changed })
+    Ok(Plan { config, old_lan, existed, changed })
 }
 
 /// Warnings for files the shipped systemd unit cannot see (`ProtectHome=yes`: /home, /root and
@@ -109,11 +111,15 @@ fn hidden_from_the_service(dir: &Path, config: &Config) -> Vec<String> {
         .collect()
 }
 
-/// Warnings for devices and open invites whose allow rules reach nothing of the LAN (the LAN
-/// moved, `--lan` changed): their rules were written for the old one and are not rewritten.
-fn devices_off_the_lan(dir: &Path, config: &Config) -> Vec<String> {
+/// Warnings for devices and open invites whose allow rules reached the old LAN and reach
+/// nothing of the new one (`--lan` changed: the LAN moved): their rules were written for the
+/// old one and are not rewritten. Rules for other networks (a routed subnet, the pool) are
+/// left alone.
+fn devices_off_the_lan(dir: &Path, config: &Config, old_lan: Network) -> Vec<String> {
     let Ok(store) = crate::state::store::Store::load(dir, config.pool) else { return Vec::new() };
-    let off = |networks: Vec<Network>| !networks.iter().any(|n| n.overlaps(&config.lan));
+    let off = |networks: Vec<Network>| {
+        networks.iter().any(|n| n.overlaps(&old_lan)) && !networks.iter().any(|n| n.overlaps(&config.lan))
+    };
     let devices: Vec<&str> = store
         .registry
         .clients
@@ -226,7 +232,7 @@ fn take_lock(dir: &Path) -> anyhow::Result<DirLock> {
 /// certificate when missing, and says what it did.
 fn write(args: &SetupArgs, plan: Plan) -> anyhow::Result<Config> {
     let dir = &args.dir;
-    let Plan { config, existed, changed } = plan;
+    let Plan { config, old_lan, existed, changed } = plan;
     if changed {
         config.save(dir)?;
     }
@@ -250,8 +256,8 @@ fn write(args: &SetupArgs, plan: Plan) -> anyhow::Result<Config> {
     for line in hidden_from_the_service(dir, &config) {
         eprintln!("{line}");
     }
-    if existed && changed {
-        for line in devices_off_the_lan(dir, &config) {
+    if let Some(old_lan) = old_lan.filter(|old| *old != config.lan) {
+        for line in devices_off_the_lan(dir, &config, old_lan) {
             eprintln!("{line}");
         }
     }
@@ -551,9 +557,15 @@ mod tests {
         let (key, _) = relay_key(&args.dir, false).unwrap();
         crate::state::actions::create_invite(&mut store, &config, key.public_key(), "phone", 3600, None, false)
             .unwrap();
-        assert!(devices_off_the_lan(&args.dir, &config).is_empty(), "the invite reaches the LAN");
+        let old_lan = config.lan;
+        assert!(devices_off_the_lan(&args.dir, &config, old_lan).is_empty(), "the invite reaches the LAN");
+        let routed = Config { lan: "10.0.5.0/24".parse().unwrap(), ..config.clone() };
+        assert!(
+            devices_off_the_lan(&args.dir, &config, routed.lan).is_empty(),
+            "rules that never reached the old LAN are not flagged"
+        );
         let moved = Config { lan: "192.168.1.0/24".parse().unwrap(), ..config };
-        let lines = devices_off_the_lan(&args.dir, &moved);
+        let lines = devices_off_the_lan(&args.dir, &moved, old_lan);
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].contains("1 open invite(s) reach nothing of the LAN 192.168.1.0/24"), "{lines:?}");
     }

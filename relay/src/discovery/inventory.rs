@@ -231,7 +231,8 @@ impl Inventory {
         if let Some(name) = &host_name {
             // A name is one host's: where it moved (a new DHCP lease), the old address loses it.
             for (address, entry) in &mut self.hosts {
-                if entry.mdns_name.as_ref() == Some(name) && !announcement.addresses.contains(address) {
+                let same = entry.mdns_name.as_ref().is_some_and(|held| held.eq_ignore_ascii_case(name));
+                if same && !announcement.addresses.contains(address) {
                     entry.mdns_name = None;
                 }
             }
@@ -249,13 +250,11 @@ impl Inventory {
         }
     }
 
-    /// An mDNS instance said goodbye (or its records expired in the browser). A host left
-    /// without any announced service keeps no announced name either.
+    /// An mDNS instance said goodbye (or its records expired in the browser). The host keeps
+    /// its name: one asleep announces nothing, and is still woken by it.
     pub fn remove_announcement(&mut self, instance: &str) {
         for entry in self.hosts.values_mut() {
-            if entry.services.remove(instance).is_some() && entry.services.is_empty() {
-                entry.mdns_name = None;
-            }
+            entry.services.remove(instance);
         }
     }
 
@@ -459,7 +458,7 @@ mod tests {
         inv.observe_announcement(t(0), &nas_http(600));
         inv.remove_announcement("My NAS._http._tcp.local.");
         assert!(inv.hosts()[0].services.is_empty());
-        assert!(inv.hosts()[0].names.is_empty(), "no announced service, no announced name");
+        assert_eq!(inv.hosts()[0].names, ["nas.local"], "asleep, it is still woken by its name");
     }
 
     #[test]

@@ -31,12 +31,19 @@ pub fn create_invite(
     if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
         anyhow::bail!("the name must be 1-64 printable characters");
     }
-    // The name the device will be listed under: a name an enrolled device has (a lost phone,
-    // revoked) gets a suffix, so what the invite says is what `clients` will show.
-    let name = &store.registry.free_name(name);
+    // The name the device will be listed under: a name an enrolled device or another open
+    // invite has (a lost phone, revoked) gets a suffix, so what the invite says is what
+    // `clients` will show.
+    let now = unix_now();
+    let open = |candidate: &str| {
+        store.invites.invites.iter().any(|i| i.name == candidate && i.used_by.is_none() && i.expires > now)
+    };
+    let name = &std::iter::once(name.to_owned())
+        .chain((2u32..).map(|n| format!("{name}-{n}")))
+        .find(|candidate| store.registry.by_name(candidate).is_none() && !open(candidate))
+        .unwrap_or_else(|| name.to_owned());
     let invite =
         Invite::generate(relay_key, &config.public_url, &mut rand_core::OsRng).context("public_url is too long")?;
-    let now = unix_now();
     let record = InviteRecord {
         id: invite.id,
         secret: invite.secret.clone(),

@@ -107,9 +107,10 @@ fn insertion_point(bytes: &[u8]) -> Option<usize> {
         at += bytes[at..].iter().take_while(|b| b.is_ascii_whitespace()).count();
         let rest = &bytes[at..];
         let end = if rest.starts_with(COMMENT) {
-            // `<!-->` and `<!--->` end there too, and so does `--!>`.
+            // `<!-->` and `<!--->` end there too, and so does a `--!>` after the opening (not
+            // `<!--!>`, which the tokenizer reads as an open comment).
             let close = rest[2..].windows(3).position(|w| w == b"-->").map(|i| i + 2 + 3);
-            let bang = rest[2..].windows(4).position(|w| w == b"--!>").map(|i| i + 2 + 4);
+            let bang = rest.get(4..).and_then(|r| r.windows(4).position(|w| w == b"--!>")).map(|i| i + 4 + 4);
             close.into_iter().chain(bang).min()
         } else if rest.starts_with(b"<?") {
             rest.iter().position(|&b| b == b'>').map(|i| i + 1)
@@ -198,6 +199,9 @@ mod tests {
         assert_eq!(run(&[b"<!---->", b"<!doctype html><p>"], &[]), format!("<!----><!doctype html>{TAG}<p>"));
         assert_eq!(run(&[b"<!-->", b"<!doctype html>"], &[]), format!("<!--><!doctype html>{TAG}"));
         assert_eq!(run(&[b"<!-- x --!><!doctype html>"], &[]), format!("<!-- x --!><!doctype html>{TAG}"));
+        assert_eq!(run(&[b"<!----!><!doctype html>"], &[]), format!("<!----!><!doctype html>{TAG}"));
+        // Still open: the tag cannot go inside it, where it would never run.
+        assert_eq!(run(&[b"<!--!><!doctype html>"], &[]), format!("{TAG}<!--!><!doctype html>"));
         // No doctype after them: the tag goes after the comments.
         assert_eq!(run(&[b"<!-- hi --><html>"], &[]), format!("<!-- hi -->{TAG}<html>"));
         assert_eq!(run(&[b"<!-- never closed"], &[]), format!("{TAG}<!-- never closed"));
