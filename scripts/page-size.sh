@@ -85,11 +85,12 @@
 # sockets that fail after a minute without the tunnel, and the launcher tabs' hand-over made
 # safe (one steal at a time, jars read again, a waiting retry replaced), and by 0.3 KB for a
 # name two hosts announce opened by address, a hostile desktop's picture refused with a reason,
-# and comments that end in `--!>` before a doctype.
+# and comments that end in `--!>` before a doctype; then down by 0.3 KB as the app code reused
+# what it had (one Connection-list parser, one cookie order).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=912000
+CEILING=911700
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

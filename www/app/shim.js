@@ -409,15 +409,16 @@
       cookieId += 1;
       const id = cookieId;
       unconfirmed.set(id, text);
+      const message = { op: 'set-cookie', id, cookie: text, path: location.pathname };
       openCookiePort().then((port) => {
-        port.postMessage({ op: 'set-cookie', id, cookie: text, path: location.pathname });
+        port.postMessage(message);
         setTimeout(() => {
           if (!unconfirmed.has(id)) return;
           // No answer: the launcher was reloaded or closed. Try once more on a fresh port.
           unconfirmed.delete(id);
           if (cookiePort) cookiePort.then((p) => p.close(), () => {});
           cookiePort = null;
-          openCookiePort().then((fresh) => fresh.postMessage({ op: 'set-cookie', id, cookie: text, path: location.pathname }), () => {});
+          openCookiePort().then((fresh) => fresh.postMessage(message), () => {});
         }, COOKIE_WAIT_MS);
       }, () => {});
     }

@@ -4,7 +4,9 @@
 //! written, or a key that does not match) is not served; the one before stays, and the next
 //! change is tried again.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -41,12 +43,15 @@ impl FileCert {
             return None;
         }
         self.seen = now;
-        let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-        Some(read(&self.cert).and_then(|cert| {
-            let key = read(&self.key)?;
-            Served::from_pem(&cert, &key).map_err(|e| e.to_string())
-        }))
+        Some(load(&self.cert, &self.key).map_err(|e| format!("{e:#}")))
     }
+}
+
+/// The certificate chain at `cert` and its key at `key`, ready to serve.
+pub fn load(cert: &Path, key: &Path) -> anyhow::Result<Served> {
+    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    Served::from_pem(&read(cert)?, &read(key)?)
+        .with_context(|| format!("TLS certificate {} and key {}", cert.display(), key.display()))
 }
 
 /// Looks every [`EVERY`] for the life of the relay, and serves a renewed pair.

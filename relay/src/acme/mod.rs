@@ -26,7 +26,6 @@ pub use certs::{CertificateInfo, Kind};
 pub use settings::{AcmeArgs, Settings};
 
 use crate::config::Config;
-use anyhow::Context;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -39,9 +38,7 @@ static CURRENT: OnceLock<Arc<certs::Certs>> = OnceLock::new();
 pub fn start(dir: &Path, config: &Config, tunnel_address: Ipv4Addr) -> anyhow::Result<accept::Acceptor> {
     let cert_path = Config::resolve(dir, &config.tls_cert);
     let key_path = Config::resolve(dir, &config.tls_key);
-    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
-    let fallback = certs::Served::from_pem(&read(&cert_path)?, &read(&key_path)?)
-        .with_context(|| format!("TLS certificate {} and key {}", cert_path.display(), key_path.display()))?;
+    let fallback = files::load(&cert_path, &key_path)?;
     let fallback_kind = if config.self_signed { Kind::SelfSigned } else { Kind::File };
     let domain = config.self_signed.then(|| config.acme.effective_domain(&config.public_url)).flatten();
     let has_domain = domain.is_some();

@@ -23,29 +23,8 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
     // firewall table, forwarding and tun left behind.
     let stop = StopSignals::listen()?;
     let dir = args.dir.clone();
-    if let Some(ifname) = config.lan_interface.as_deref().filter(|i| !device::interface_exists(i)) {
-        anyhow::bail!(
-            "{}: lan_interface = \"{ifname}\", but this host has no network interface of that name (`ip -br link` \
-             lists them; an upgrade may have renamed it): set the right one with `sudo hometun-relay init --dir {} \
-             --lan-interface NAME` (nothing was changed)",
-            dir.join(crate::config::FILE_NAME).display(),
-            dir.display()
-        );
-    }
     let _lock = lock;
-    if let Ok(addresses) = crate::net::detect::addresses() {
-        if let Some(taken) = addresses.iter().find(|a| a.ifname != config.tun_name && a.net.overlaps(&config.pool)) {
-            anyhow::bail!(
-                "{}: pool = {} overlaps {} on {} (another VPN's network?), and both would route it: pick a free range \
-                 with `sudo hometun-relay init --dir {} --pool RANGE` (nothing was changed)",
-                dir.join(crate::config::FILE_NAME).display(),
-                config.pool,
-                taken.net,
-                taken.ifname,
-                dir.display()
-            );
-        }
-    }
+    check_host(&config, &dir)?;
     let (secret, _) = relay_key(&dir, false)?;
     let store = Store::load(&dir, config.pool)?;
     let relay_address = store.pool.relay_address();
@@ -116,6 +95,35 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
     let _ = keeper.await;
     drop(tunnel);
     tracing::info!("stopped; state kept in {}", dir.display());
+    Ok(())
+}
+
+/// Refuses a configuration this host cannot carry before anything is changed: a LAN interface
+/// it lacks (a typo, or renamed by an upgrade), or a pool another of its networks uses (another
+/// VPN's); each error names relay.toml and the init flag that fixes it.
+fn check_host(config: &crate::config::Config, dir: &std::path::Path) -> anyhow::Result<()> {
+    let file = dir.join(crate::config::FILE_NAME);
+    if let Some(ifname) = config.lan_interface.as_deref().filter(|i| !device::interface_exists(i)) {
+        anyhow::bail!(
+            "{}: lan_interface = \"{ifname}\", but this host has no network interface of that name (`ip -br link` \
+             lists them; an upgrade may have renamed it): set the right one with `sudo hometun-relay init --dir {} \
+             --lan-interface NAME` (nothing was changed)",
+            file.display(),
+            dir.display()
+        );
+    }
+    let addresses = crate::net::detect::addresses().unwrap_or_default();
+    if let Some(taken) = addresses.iter().find(|a| a.ifname != config.tun_name && a.net.overlaps(&config.pool)) {
+        anyhow::bail!(
+            "{}: pool = {} overlaps {} on {} (another VPN's network?), and both would route it: pick a free range \
+             with `sudo hometun-relay init --dir {} --pool RANGE` (nothing was changed)",
+            file.display(),
+            config.pool,
+            taken.net,
+            taken.ifname,
+            dir.display()
+        );
+    }
     Ok(())
 }
 

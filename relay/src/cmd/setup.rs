@@ -127,13 +127,7 @@ fn devices_off_the_lan(dir: &Path, config: &Config, old_lan: Network) -> Vec<Str
         .filter(|c| !c.revoked && off(c.allow.networks()))
         .map(|c| c.name.as_str())
         .collect();
-    let now = crate::state::unix_now();
-    let invites = store
-        .invites
-        .invites
-        .iter()
-        .filter(|i| i.used_by.is_none() && i.expires > now && off(i.allow.networks()))
-        .count();
+    let invites = store.invites.open(crate::state::unix_now()).filter(|i| off(i.allow.networks())).count();
     let mut lines = Vec::new();
     if !devices.is_empty() {
         lines.push(format!(
@@ -533,12 +527,18 @@ mod tests {
         prepare(&fixed).unwrap();
     }
 
+    /// A state directory set up by `init` with [`args_in`], and its configuration.
+    fn prepared(dir: &Path) -> (SetupArgs, Config) {
+        let args = args_in(dir);
+        prepare(&args).unwrap();
+        let config = Config::load(&args.dir).unwrap();
+        (args, config)
+    }
+
     #[test]
     fn files_the_service_cannot_see_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let args = args_in(dir.path());
-        prepare(&args).unwrap();
-        let config = Config::load(&args.dir).unwrap();
+        let (args, config) = prepared(dir.path());
         assert!(hidden_from_the_service(&args.dir, &config).is_empty(), "{:?}", config.tls_cert);
         let home = Config { tls_cert: "/home/pi/cert.pem".into(), www: "/root/www".into(), ..config };
         let lines = hidden_from_the_service(&args.dir, &home);
@@ -550,9 +550,7 @@ mod tests {
     #[test]
     fn devices_whose_rules_miss_a_moved_lan_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let args = args_in(dir.path());
-        prepare(&args).unwrap();
-        let config = Config::load(&args.dir).unwrap();
+        let (args, config) = prepared(dir.path());
         let mut store = crate::state::store::Store::load(&args.dir, config.pool).unwrap();
         let (key, _) = relay_key(&args.dir, false).unwrap();
         crate::state::actions::create_invite(&mut store, &config, key.public_key(), "phone", 3600, None, false)

@@ -71,7 +71,12 @@ pub fn interface_exists(ifname: &str) -> bool {
 
 /// Whether IPv4 forwarding is on for `ifname` (or globally for `None`); unreadable counts as off.
 pub fn forwarding_enabled(ifname: Option<&str>) -> bool {
-    std::fs::read(forwarding_path(ifname)).is_ok_and(|v| v.trim_ascii() == b"1")
+    is_on(&forwarding_path(ifname))
+}
+
+/// Whether the sysctl file at `path` says 1; unreadable counts as off.
+fn is_on(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|v| v.trim_ascii() == b"1")
 }
 
 impl Forwarding {
@@ -83,7 +88,7 @@ impl Forwarding {
 
     /// As [`Forwarding::enable`], on the given sysctl files, `global` the host-wide one.
     pub fn enable_at(paths: Vec<PathBuf>, global: PathBuf) -> anyhow::Result<Self> {
-        let global_was_on = std::fs::read(&global).is_ok_and(|v| v.trim_ascii() == b"1");
+        let global_was_on = is_on(&global);
         let mut guard = Self { saved: Vec::new(), global, global_was_on };
         for path in paths {
             if guard.saved.iter().any(|(p, _)| *p == path) {
@@ -99,9 +104,8 @@ impl Forwarding {
 
 impl Drop for Forwarding {
     fn drop(&mut self) {
-        let global_by_others = !self.global_was_on
-            && !self.saved.iter().any(|(p, _)| *p == self.global)
-            && std::fs::read(&self.global).is_ok_and(|v| v.trim_ascii() == b"1");
+        let global_by_others =
+            !self.global_was_on && !self.saved.iter().any(|(p, _)| *p == self.global) && is_on(&self.global);
         for (path, before) in self.saved.iter().rev() {
             if global_by_others && before.trim_ascii() == b"0" {
                 tracing::info!(

@@ -35,13 +35,8 @@ pub fn create_invite(
     // invite has (a lost phone, revoked) gets a suffix, so what the invite says is what
     // `clients` will show.
     let now = unix_now();
-    let open = |candidate: &str| {
-        store.invites.invites.iter().any(|i| i.name == candidate && i.used_by.is_none() && i.expires > now)
-    };
-    let name = &std::iter::once(name.to_owned())
-        .chain((2u32..).map(|n| format!("{name}-{n}")))
-        .find(|candidate| store.registry.by_name(candidate).is_none() && !open(candidate))
-        .unwrap_or_else(|| name.to_owned());
+    let name =
+        &store.registry.free_name_besides(name, |candidate| store.invites.open(now).any(|i| i.name == candidate));
     let invite =
         Invite::generate(relay_key, &config.public_url, &mut rand_core::OsRng).context("public_url is too long")?;
     let record = InviteRecord {

@@ -53,6 +53,11 @@ pub enum InviteRefusal {
 }
 
 impl InviteBook {
+    /// The invites that can still be used at `now` (Unix seconds).
+    pub fn open(&self, now: u64) -> impl Iterator<Item = &InviteRecord> {
+        self.invites.iter().filter(move |i| i.used_by.is_none() && now < i.expires)
+    }
+
     /// The invite `id` if it can still be used at `now` (Unix seconds).
     pub fn usable(&self, id: &InviteId, now: u64) -> Result<&InviteRecord, InviteRefusal> {
         let invite = self.invites.iter().find(|i| i.id == *id).ok_or(InviteRefusal::Unknown)?;

@@ -74,12 +74,14 @@ impl Registry {
 
     /// A name not yet taken: `wanted` itself, or `wanted-2`, `wanted-3`, ...
     pub fn free_name(&self, wanted: &str) -> String {
-        if self.by_name(wanted).is_none() {
-            return wanted.to_owned();
-        }
-        (2u32..)
-            .map(|n| format!("{wanted}-{n}"))
-            .find(|n| self.by_name(n).is_none())
+        self.free_name_besides(wanted, |_| false)
+    }
+
+    /// [`Registry::free_name`], also skipping the names `held` says something else holds.
+    pub fn free_name_besides(&self, wanted: &str, held: impl Fn(&str) -> bool) -> String {
+        std::iter::once(wanted.to_owned())
+            .chain((2u32..).map(|n| format!("{wanted}-{n}")))
+            .find(|n| self.by_name(n).is_none() && !held(n))
             .unwrap_or_else(|| wanted.to_owned())
     }
 

@@ -423,7 +423,7 @@ fn with_source(directive: &str, source: &str) -> String {
 }
 
 /// The header names a `Connection` header lists (also hop-by-hop), lower case.
-fn connection_tokens(headers: &[(String, String)]) -> Vec<String> {
+pub(crate) fn connection_tokens(headers: &[(String, String)]) -> Vec<String> {
     headers
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))

@@ -113,9 +113,10 @@ impl Jar {
     /// Every cookie scripts may see, on any path (no HttpOnly ones), in `Cookie` header order:
     /// what the jar broadcasts to the app's pages, each of which picks those of its own path.
     pub fn script_cookies_on_every_path(&self, now: i64) -> Vec<ScriptCookie> {
-        let mut found: Vec<&Stored> = self.cookies.iter().filter(|c| !c.expired(now) && !c.http_only).collect();
-        found.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then(a.seq.cmp(&b.seq)));
-        found.into_iter().map(|c| (c.name.clone(), c.value.clone(), c.path.clone())).collect()
+        self.in_header_order(now, |_| true)
+            .filter(|c| !c.http_only)
+            .map(|c| (c.name.clone(), c.value.clone(), c.path.clone()))
+            .collect()
     }
 
     /// How many cookies the jar holds (expired ones included until the next change).
@@ -159,8 +160,13 @@ impl Jar {
 
     fn matching(&self, path: &str, now: i64) -> impl Iterator<Item = &Stored> {
         let path = path.split(['?', '#']).next().unwrap_or("/");
-        let mut found: Vec<&Stored> =
-            self.cookies.iter().filter(|c| !c.expired(now) && path_matches(path, &c.path)).collect();
+        self.in_header_order(now, |c| path_matches(path, &c.path))
+    }
+
+    /// The live cookies `keep` takes, longer paths first, then older ones first (RFC 6265's
+    /// `Cookie` header order).
+    fn in_header_order(&self, now: i64, keep: impl Fn(&Stored) -> bool) -> std::vec::IntoIter<&Stored> {
+        let mut found: Vec<&Stored> = self.cookies.iter().filter(|c| !c.expired(now) && keep(c)).collect();
         found.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then(a.seq.cmp(&b.seq)));
         found.into_iter()
     }
@@ -245,7 +251,6 @@ impl Stored {
     }
 }
 
-/// RFC 6265 5.1.4: the directory of the request path (`/a/b` → `/a`, `/a` → `/`).
 /// The last `Expires` attribute of a `Set-Cookie` or `document.cookie` string that is a date
 /// as browsers read it ([`cookie_date`]); one that is not is ignored, as they ignore it.
 fn expires_attribute(text: &str) -> Option<i64> {
@@ -258,6 +263,7 @@ fn expires_attribute(text: &str) -> Option<i64> {
         .last()
 }
 
+/// RFC 6265 5.1.4: the directory of the request path (`/a/b` → `/a`, `/a` → `/`).
 fn default_path(request_path: &str) -> String {
     let path = request_path.split(['?', '#']).next().unwrap_or("");
     match path.rfind('/') {

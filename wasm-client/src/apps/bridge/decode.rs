@@ -75,8 +75,9 @@ pub fn incoming(op: &str, data: &JsValue) -> Result<Incoming, MessageError> {
         "set-cookie" => {
             // A page path that is no request path (`//index.html`, none): the root, as before
             // pages said where they are.
-            let path = Some(optional_string(data, "path")?).filter(|p| message::check_path(p).is_ok());
-            Incoming::SetCookie { cookie: string(data, "cookie")?, path: path.unwrap_or_else(|| "/".to_owned()) }
+            let path = optional_string(data, "path")?;
+            let path = if message::check_path(&path).is_ok() { path } else { "/".to_owned() };
+            Incoming::SetCookie { cookie: string(data, "cookie")?, path }
         }
         "prepare" => Incoming::Prepare(string(data, "origin")?),
         other => return Err(MessageError::UnknownOp(other.chars().take(32).collect())),

@@ -63,11 +63,7 @@ pub async fn send(
     loop {
         watched(watch, &lease.connection().stream)?;
         match attempt(&mut lease, &bytes).await {
-            Ok((head, early)) => {
-                let (head, mut exchange) = start(head, lease, request)?;
-                exchange.close_after |= early;
-                return Ok((head, exchange));
-            }
+            Ok((head, early)) => return start(head, lease, request, early),
             Err(Failure::BeforeResponse(_)) if lease.reused && !retried && !watch.cancelled() => {
                 retried = true;
                 lease = pool::reopen(lease).await?;
@@ -121,11 +117,7 @@ where
         }
     };
     match answer {
-        Ok(head) => {
-            let (head, mut exchange) = start(head, lease, request)?;
-            exchange.close_after |= early;
-            Ok((head, exchange))
-        }
+        Ok(head) => start(head, lease, request, early),
         Err(Failure::BeforeResponse(e) | Failure::InResponse(e)) => Err(e),
     }
 }
@@ -140,13 +132,9 @@ fn watched(watch: &impl Watch, stream: &Rc<LanStream>) -> Result<(), ClientError
     Ok(())
 }
 
-/// Whether `head`'s `Connection` (a list, in any of its headers) has `token`.
+/// Whether `head`'s `Connection` (a list, in any of its headers) has `token` (lower case).
 fn connection_says(head: &ResponseHead, token: &str) -> bool {
-    head.headers
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, value)| value.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    crate::apps::headers::connection_tokens(&head.headers).iter().any(|t| t == token)
 }
 
 /// Whether `head` refuses the rest of a body still being written: an error status, or a
@@ -162,12 +150,18 @@ fn closes(head: &ResponseHead) -> bool {
     connection_says(head, "close") || head.http10 && !connection_says(head, "keep-alive")
 }
 
-/// The exchange that reads the body of the response to `request` whose `head` arrived.
-fn start(head: ResponseHead, lease: Lease, request: &Request) -> Result<(ResponseHead, Exchange), ClientError> {
+/// The exchange that reads the body of the response to `request` whose `head` arrived
+/// (`early`: before the request was all written, whose connection is then not reused).
+fn start(
+    head: ResponseHead,
+    lease: Lease,
+    request: &Request,
+    early: bool,
+) -> Result<(ResponseHead, Exchange), ClientError> {
     let body = Body::for_response(&head, request.is_head())?;
     // After a HEAD, a server that sends the body anyway would make its bytes the next
     // response's head: such a connection is not reused.
-    let close_after = request.is_head() || closes(&head);
+    let close_after = early || request.is_head() || closes(&head);
     Ok((head, Exchange { lease: Some(lease), body, close_after }))
 }
 
