@@ -1,0 +1,240 @@
+//! Music and films on the NAS, played in the page: a long recording on a real file server
+//! (nginx) of the lab's LAN, in an `<audio>` element of the app's page. The browser's media
+//! player reads the file in ranges through the app's service worker, and a seek makes it give up
+//! the range it was reading for another. From Chromium (an app tab of its own), Firefox and
+//! Safari's engine (the launcher's frame).
+//!
+//! Needs root and the page built (`bash scripts/build-page.sh`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use hometun_tests::apps::nginx::Nginx;
+use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
+use hometun_tests::browser::engines::{self, trusted_relay, FrameEngine};
+use hometun_tests::browser::webdriver::Session;
+use hometun_tests::lab::{addr, Lab, Node};
+
+/// The NAS's file server.
+const NAS: (std::net::Ipv4Addr, u16) = (addr::HOST10, 8082);
+/// The recording: 8 kHz, 16-bit mono PCM (16,000 bytes a second), 2,000 s long: 32 MB, far more
+/// than a player reads ahead of where it plays.
+const SECONDS: u32 = 2_000;
+const RATE: u32 = 8_000;
+const HEADER: u64 = 44;
+const SIZE: u64 = HEADER + SECONDS as u64 * RATE as u64 * 2;
+
+/// How long the page may take to load the file's start, to seek and to play.
+const MEDIA: Duration = Duration::from_secs(30);
+
+/// A user opens the NAS's file server from the launcher and plays a recording in the page:
+/// see [`plays_and_seeks`].
+#[test]
+fn a_recording_on_the_nas_plays_and_seeks_in_an_app_tab() {
+    let lab = Lab::start().expect("lab");
+    let nas = nas(&lab).expect("nginx with the recording");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let origin = trusted.trust_app(nas.addr).expect("the app name's certificate");
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "launcher", || trusted.connect(&page, "media-phone"));
+    step(&page, "the file server", || {
+        let (_tab, url) = open_app(&page, &launcher, &format!("http://{}/", nas.addr))?;
+        ensure!(url.starts_with(&origin), "appUrl gave {url}, not on {origin}");
+        wait(&page, "the file server's index", MEDIA, "return document.querySelector('h1') ? 1 : null").map(|_| ())
+    });
+    step(&page, "plays and seeks", || plays_and_seeks(&page, &nas));
+}
+
+/// The same on an iPhone (Safari's engine, WebKitGTK here), in the launcher's frame.
+#[test]
+fn a_recording_on_the_nas_plays_and_seeks_in_safaris_engine() {
+    in_the_launchers_frame(FrameEngine::WebKit);
+}
+
+/// The same in Firefox, in the launcher's frame.
+#[test]
+fn a_recording_on_the_nas_plays_and_seeks_in_firefox() {
+    in_the_launchers_frame(FrameEngine::Firefox);
+}
+
+fn in_the_launchers_frame(engine: FrameEngine) {
+    let _one = engines::one_at_a_time();
+    let lab = Lab::start().expect("lab");
+    let nas = nas(&lab).expect("nginx with the recording");
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+    let lan = std::net::SocketAddrV4::new(NAS.0, NAS.1);
+    let name = engines::trusted_app_name_of(&lab, &relay, &root, engine.name(), lan).expect("the app name");
+    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
+    let label = format!("{}-media", engine.name().to_lowercase());
+    let use_it = |page: &Session| -> anyhow::Result<()> {
+        page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
+        wait_connected(page, engines::WAIT)?;
+        engines::open_in_frame(page, &format!("http://{}/", nas.addr))?;
+        wait(page, "the file server's index", MEDIA, "return document.querySelector('h1') ? 1 : null")?;
+        plays_and_seeks(page, &nas)
+    };
+    engines::in_engine(engine, &lab, &root, &hosts, &label, use_it);
+}
+
+/// The NAS: nginx on a LAN host serving `song.wav` ([`wav`]).
+fn nas(lab: &Lab) -> anyhow::Result<Nginx> {
+    Nginx::start(lab, Node::Host10, SocketAddr::from(NAS), "nas", &[("song.wav", &wav())])
+}
+
+/// In the app's page: an `<audio>` element of `/song.wav` shows the recording's length (read from
+/// its start), a seek to 90 % of it ends (the player asked the NAS for a range from there), and
+/// it plays on from there. Once the page lets go of the element, the player's request from the
+/// file's start and one from near its end have ended at the NAS, and the one from the start
+/// carried less than half the file: the player gave it up at the seek, and the tunnel closed it
+/// rather than reading it to its end. (Safari's engine goes on to fetch the rest of the file in
+/// ranges of its own while it plays, as it does from any server.)
+fn plays_and_seeks(page: &Session<'_>, nas: &Nginx) -> anyhow::Result<()> {
+    let limit = serde_json::json!(MEDIA.as_millis() as u64);
+    let got = page.execute_async(LOAD_AND_SEEK, std::slice::from_ref(&limit))?;
+    ensure!(got.get("error").is_none(), "the page: {}", got["error"]);
+    let duration = got["duration"].as_f64().unwrap_or(f64::NAN);
+    ensure!((duration - f64::from(SECONDS)).abs() < 1.0, "the player says the recording is {duration} s long: {got}");
+    let from = got["from"].as_f64().unwrap_or(0.0);
+    ensure!(from >= duration * 0.85, "after the seek the player is at {from} s: {got}");
+    page.click("#play")?;
+    let got = page.execute_async(PLAYED, &[limit])?;
+    ensure!(got.get("error").is_none(), "the page: {}", got["error"]);
+    let played = got["played"].as_f64().unwrap_or(0.0);
+    ensure!(played > 0.5, "it played {played} s from the seek: {got}");
+    eprintln!("media: {duration:.0} s recording; after the seek it played {played:.1} s from {from:.0} s");
+
+    // The log has a line for a request once it ended. The player let go of the element, so every
+    // request it made must have ended (the tunnel's connection to the NAS closed or finished):
+    // the one from the start, given up at the seek, and the one from near the end.
+    let ended = hometun_tests::lab::wait_until(Duration::from_secs(15), || {
+        let all: Vec<Request> = nas.requests().iter().filter_map(|line| Request::parse(line)).collect();
+        let from_the_start = all.iter().any(|r| r.range_start.is_none_or(|s| s == 0));
+        let from_near_the_end = all.iter().any(|r| r.range_start.is_some_and(|s| s >= SIZE * 8 / 10));
+        (from_the_start && from_near_the_end).then_some(all)
+    })
+    .with_context(|| format!("the player's requests did not both end at the NAS: {:?}", nas.requests()))?;
+    ensure!(ended.iter().all(|r| r.from_the_relay), "requests not from the tunnel: {:?}", nas.requests());
+    let answered = |r: &Request| r.status == if r.range_start.is_some() { 206 } else { 200 };
+    ensure!(ended.iter().all(answered), "the NAS answered otherwise: {:?}", nas.requests());
+    let carried: u64 = ended.iter().map(|r| r.sent).sum();
+    let given_up = ended.iter().filter(|r| r.range_start.is_none_or(|s| s == 0));
+    ensure!(
+        given_up.clone().all(|r| r.sent < SIZE / 2),
+        "the request from the start, given up at the seek, was read on: {:?}",
+        given_up.collect::<Vec<_>>()
+    );
+    eprintln!("media: {} requests carried {carried} bytes of {SIZE}: {ended:?}", ended.len());
+    Ok(())
+}
+
+/// `arguments[0]`: how long each wait may take (ms). Loads the recording, seeks to 90 % of it
+/// and shows a Play button (browsers play sound only after the user did something on the page).
+/// Answers `{duration, from}` or `{error}`.
+const LOAD_AND_SEEK: &str = r#"
+const [limit, done] = arguments;
+(async () => {
+  const audio = document.createElement('audio');
+  audio.preload = 'auto';
+  const event = (name) => new Promise((resolve, reject) => {
+    const failed = () => reject(new Error(`media error ${audio.error && audio.error.code}: ${audio.error && audio.error.message}`));
+    audio.addEventListener(name, () => { audio.removeEventListener('error', failed); resolve(); }, { once: true });
+    audio.addEventListener('error', failed, { once: true });
+    setTimeout(() => reject(new Error(`no ${name} within ${limit} ms (readyState ${audio.readyState}, networkState ${audio.networkState})`)), limit);
+  });
+  const loaded = event('loadedmetadata');
+  audio.src = '/song.wav';
+  document.body.append(audio);
+  await loaded;
+  const duration = audio.duration;
+  const seeked = event('seeked');
+  audio.currentTime = duration * 0.9;
+  await seeked;
+  const button = document.createElement('button');
+  button.id = 'play';
+  button.textContent = 'Play';
+  button.onclick = () => { window.playing = audio.play(); };
+  document.body.append(button);
+  window.recording = audio;
+  return { duration, from: audio.currentTime };
+})().then(done, (e) => done({ error: String(e) }));
+"#;
+
+/// After Play: answers `{played}`, the seconds it played on (waiting up to `arguments[0]` ms for
+/// one), and lets go of the element.
+const PLAYED: &str = r#"
+const [limit, done] = arguments;
+(async () => {
+  const audio = window.recording;
+  await window.playing;
+  const from = audio.currentTime;
+  const start = performance.now();
+  while (audio.currentTime - from < 1 && performance.now() - start < limit) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const played = audio.currentTime - from;
+  audio.pause();
+  audio.removeAttribute('src');
+  audio.load();
+  audio.remove();
+  return { played };
+})().then(done, (e) => done({ error: String(e) }));
+"#;
+
+/// One line of the NAS's access log for `/song.wav`.
+#[derive(Debug)]
+struct Request {
+    from_the_relay: bool,
+    status: u16,
+    sent: u64,
+    range_start: Option<u64>,
+}
+
+impl Request {
+    /// `ADDRESS "GET /song.wav HTTP/1.1" STATUS SENT "RANGE" …`; `None` for other lines.
+    fn parse(line: &str) -> Option<Self> {
+        let (address, rest) = line.split_once(' ')?;
+        let rest = rest.strip_prefix("\"GET /song.wav ")?;
+        let (_, rest) = rest.split_once("\" ")?;
+        let mut fields = rest.splitn(3, ' ');
+        let status = fields.next()?.parse().ok()?;
+        let sent = fields.next()?.parse().ok()?;
+        let range = fields.next()?.split('"').nth(1)?;
+        let range_start = range.strip_prefix("bytes=").and_then(|r| r.split('-').next()?.parse().ok());
+        Some(Self { from_the_relay: address == addr::HOME.to_string(), status, sent, range_start })
+    }
+}
+
+/// A WAV file of [`SECONDS`] of a 440 Hz tone at [`RATE`] samples a second, 16-bit mono.
+fn wav() -> Vec<u8> {
+    let data = u32::try_from(SIZE - HEADER).expect("fits a WAV");
+    let mut out = Vec::with_capacity(SIZE as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(data + 36).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&RATE.to_le_bytes());
+    out.extend_from_slice(&(RATE * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    let period: Vec<u8> = (0..RATE / 40)
+        .flat_map(|i| {
+            let phase = f64::from(i) * 2.0 * std::f64::consts::PI * 440.0 / f64::from(RATE);
+            ((phase.sin() * 8000.0) as i16).to_le_bytes()
+        })
+        .collect();
+    while (out.len() as u64) < SIZE {
+        let room = (SIZE as usize - out.len()).min(period.len());
+        out.extend_from_slice(&period[..room]);
+    }
+    out
+}
+
+/// One part of the scenario ([`apps_page::step`]).
+fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
+    apps_page::step(page, "media", name, f)
+}
