@@ -5,12 +5,15 @@
 //! drops packets anyway).
 
 use super::inventory::KnownHost;
-use hometun_shared::control::{AllowProtocol, AllowRule, Host, HostList, Service};
+use hometun_shared::control::{AllowProtocol, AllowRule, Host, HostList, Service, MAX_HOSTS};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// The host list for a device with allow list `allow` (`may_wake`: its `wake` flag).
+/// The host list for a device with allow list `allow` (`may_wake`: its `wake` flag), in address
+/// order. A list holds at most [`MAX_HOSTS`]; on a LAN with more, the hosts a user looks for
+/// stay in it: those with services the device may use, then those with names, then those
+/// online (a host that makes up source addresses fills the neighbour table with nameless ones).
 pub fn for_device(hosts: &[KnownHost], allow: &[AllowRule], may_wake: bool) -> HostList {
-    let hosts = hosts
+    let mut hosts: Vec<Host> = hosts
         .iter()
         .filter(|host| may_reach(allow, host.address))
         .map(|host| Host {
@@ -22,6 +25,11 @@ pub fn for_device(hosts: &[KnownHost], allow: &[AllowRule], may_wake: bool) -> H
             wakeable: may_wake && host.mac.is_some(),
         })
         .collect();
+    if hosts.len() > MAX_HOSTS {
+        hosts.sort_by_key(|h| (h.services.is_empty(), h.names.is_empty(), !h.online, h.address));
+        hosts.truncate(MAX_HOSTS);
+        hosts.sort_by_key(|h| h.address);
+    }
     HostList { hosts, may_wake }
 }
 
@@ -100,6 +108,26 @@ mod tests {
         for (i, (acl, may_wake, expected)) in cases.into_iter().enumerate() {
             assert_eq!(seen(acl, may_wake), expected, "case {}: {acl}", i + 1);
         }
+    }
+
+    #[test]
+    fn on_a_crowded_lan_the_list_keeps_the_hosts_with_services_and_names_in_address_order() {
+        // 200 nameless neighbours first in address order, then a NAS with a web page and a
+        // printer with a name only, at the end of the LAN.
+        let mut lan: Vec<KnownHost> = (1..=200).map(|last| host(last, &[], true)).collect();
+        for bare in &mut lan {
+            bare.names.clear();
+        }
+        lan.push(host(250, &[("_http._tcp", 5000)], true));
+        let mut printer = host(251, &[], true);
+        printer.online = false;
+        lan.push(printer);
+        let allow = Acl::parse_list("192.168.0.0/24").unwrap().allow_rules();
+        let list = for_device(&lan, &allow, false);
+        let seen: Vec<u8> = list.hosts.iter().map(|h| h.address.octets()[3]).collect();
+        assert_eq!(seen.len(), MAX_HOSTS);
+        assert_eq!(&seen[MAX_HOSTS - 2..], [250, 251], "the NAS and the printer stay, at the end");
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "in address order: {seen:?}");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! Any host on the LAN can send it anything, so it keeps only what it asked about, and only so
 //! much of it:
 //! - responses from the LAN's own addresses and from port 5353 only;
-//! - instances of the browsed service types only, at most [`MOST_PER_KIND`] of a type and
-//!   [`MOST_INSTANCES`] in all; a new instance beyond that is ignored, and one that is not
+//! - instances of the browsed service types only, at most [`MOST_PER_KIND`] of a type,
+//!   [`MOST_PER_SENDER`] first named by one LAN address and [`MOST_INSTANCES`] in all (so one
+//!   host that announces without end leaves room for the others); a new instance beyond that
+//!   is ignored, and one that is not
 //!   resolved (its service and an address) within [`RESOLVE_WITHIN`] of being first seen, or
 //!   of losing its service or its host's last address, is forgotten;
 //! - a service only for an instance it holds, on a `.local` host; an address only for such a
@@ -27,6 +29,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 pub const MOST_INSTANCES: usize = 256;
 /// Most instances held of one service type.
 pub const MOST_PER_KIND: usize = 64;
+/// Most instances held that one LAN address named first. A NAS announces a handful (its web UI,
+/// SMB, SSH, …); a sleep proxy answers for the sleeping hosts it stands for.
+pub const MOST_PER_SENDER: usize = 32;
 /// Most hosts (SRV targets) held.
 pub const MOST_HOSTS: usize = 256;
 /// Most addresses held of one host: one more than an announcement may carry, so that the
@@ -74,6 +79,8 @@ pub struct Browser {
     lan: Network,
     kinds: Vec<Kind>,
     instances: HashMap<Name, Instance>,
+    /// How many of the instances each LAN address named first.
+    senders: HashMap<Ipv4Addr, usize>,
     hosts: HashMap<Name, Host>,
     browse_at: Instant,
     browse_gap: Duration,
@@ -94,6 +101,8 @@ struct Instance {
     /// the inventory keys on the text.
     full_name: String,
     kind: usize,
+    /// The LAN address that named it first.
+    sender: Ipv4Addr,
     pointer: Lifetime,
     service: Option<Service>,
     /// Since when it has not been resolved: since it was first seen, or since it was last
@@ -181,6 +190,7 @@ impl Browser {
             lan,
             kinds,
             instances: HashMap::new(),
+            senders: HashMap::new(),
             hosts: HashMap::new(),
             browse_at: now,
             browse_gap: FIRST_BROWSE_GAP,
@@ -206,7 +216,7 @@ impl Browser {
         // brought in, whatever the order in the message.
         for answer in &answers {
             if let Answer::Pointer { kind, instance, ttl } = answer {
-                self.pointer(now, kind, instance, *ttl, &mut touched);
+                self.pointer(now, *from.ip(), kind, instance, *ttl, &mut touched);
             }
         }
         for answer in &answers {
@@ -339,7 +349,7 @@ impl Browser {
         (self.instances.len(), self.hosts.len())
     }
 
-    fn pointer(&mut self, now: Instant, kind: &Name, instance: &Name, ttl: u32, touched: &mut Vec<Name>) {
+    fn pointer(&mut self, now: Instant, sender: Ipv4Addr, kind: &Name, instance: &Name, ttl: u32, touched: &mut Vec<Name>) {
         let Some(k) = self.kinds.iter().position(|k| &k.name == kind) else { return };
         if instance.num_labels() != kind.num_labels() + 1 || &instance.base_name() != kind {
             return;
@@ -355,13 +365,16 @@ impl Browser {
         if let Some(held) = self.instances.get_mut(instance) {
             held.pointer = Lifetime::new(now, ttl);
         } else {
-            if self.instances.len() >= MOST_INSTANCES || self.kinds[k].held >= MOST_PER_KIND {
+            let named = self.senders.get(&sender).copied().unwrap_or(0);
+            if self.instances.len() >= MOST_INSTANCES || self.kinds[k].held >= MOST_PER_KIND || named >= MOST_PER_SENDER {
                 return;
             }
+            self.senders.insert(sender, named + 1);
             self.kinds[k].held += 1;
             let instance_state = Instance {
                 full_name,
                 kind: k,
+                sender,
                 pointer: Lifetime::new(now, ttl),
                 service: None,
                 unresolved_since: Some(now),
@@ -419,6 +432,12 @@ impl Browser {
     fn forget(&mut self, name: &Name) {
         let Some(instance) = self.instances.remove(name) else { return };
         self.kinds[instance.kind].held -= 1;
+        if let Some(named) = self.senders.get_mut(&instance.sender) {
+            *named -= 1;
+            if *named == 0 {
+                self.senders.remove(&instance.sender);
+            }
+        }
         release(&mut self.hosts, instance.service);
         if instance.reported.is_some() {
             self.events.push_back(Event::Removed(instance.full_name));

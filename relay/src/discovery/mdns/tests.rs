@@ -260,21 +260,51 @@ fn a_service_on_a_host_outside_local_is_never_resolved() {
     assert_eq!(browser.held(), (0, 0), "forgotten when not resolved in time");
 }
 
-#[test]
-fn a_flood_of_instances_holds_at_most_the_limits_and_leaves_room_once_it_stops() {
-    let mut browser = browser();
-    // 3,000 instances over every browsed type (250 of each), each on a host of its own, with 8
-    // addresses each.
+/// A LAN address other than the NAS's (`192.168.0.LAST`, the mDNS port).
+fn from(last: u8) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::new(192, 168, 0, last), 5353)
+}
+
+/// 3,000 instances over every browsed type (250 of each), each on a host of its own, with 8
+/// addresses each, from `senders` LAN addresses in turn.
+fn flood(browser: &mut Browser, senders: &[SocketAddrV4]) {
     for i in 0..3000u32 {
         let kind = format!("{}.local.", SERVICE_TYPES[i as usize % SERVICE_TYPES.len()]);
         let instance = format!("flood{i}.{kind}");
         let host = format!("flood{i}.local.");
         let mut answers = vec![pointer(&kind, &instance, u32::MAX), service(&instance, &host, 80, u32::MAX)];
         answers.extend((1..=8).map(|last| address(&host, last, u32::MAX, false)));
-        browser.handle_response(t(0), FROM, &response(&answers));
+        browser.handle_response(t(0), senders[i as usize % senders.len()], &response(&answers));
         let (instances, hosts) = browser.held();
         assert!(instances <= MOST_INSTANCES && hosts <= MOST_HOSTS, "{instances} instances, {hosts} hosts");
     }
+}
+
+#[test]
+fn one_host_announcing_without_end_holds_its_share_and_the_nas_is_found_at_once() {
+    let mut browser = browser();
+    flood(&mut browser, &[from(66)]);
+    assert_eq!(browser.held().0, MOST_PER_SENDER);
+    assert_eq!(events(&mut browser).len(), MOST_PER_SENDER);
+    browser.handle_response(t(1), FROM, &nas_announcement(120));
+    assert_eq!(events(&mut browser), [resolved(NAS, NAS_HOST, &[10], 8080)]);
+    // Its goodbyes free its share again.
+    for i in 0..MOST_PER_SENDER {
+        let kind = format!("{}.local.", SERVICE_TYPES[i % SERVICE_TYPES.len()]);
+        browser.handle_response(t(2), from(66), &response(&[pointer(&kind, &format!("flood{i}.{kind}"), 0)]));
+    }
+    assert_eq!(browser.held().0, 1);
+    flood(&mut browser, &[from(66)]);
+    assert_eq!(browser.held().0, 1 + MOST_PER_SENDER);
+}
+
+#[test]
+fn a_flood_of_instances_holds_at_most_the_limits_and_leaves_room_once_it_stops() {
+    let mut browser = browser();
+    // From 200 addresses, as a host that makes up its source addresses can.
+    let senders: Vec<SocketAddrV4> = (20..220).map(from).collect();
+    flood(&mut browser, &senders);
+    assert_eq!(browser.held().0, MOST_INSTANCES);
     let found = events(&mut browser).len();
     assert!(found <= MOST_INSTANCES, "{found} reported");
     // Instances beyond the limit never came in: the NAS waits until the flood's records end.
@@ -293,7 +323,7 @@ fn a_flood_of_names_nobody_serves_is_forgotten_within_half_a_minute() {
     for i in 0..1000 {
         browser.handle_response(
             t(0),
-            FROM,
+            from(20 + (i % 100) as u8),
             &response(&[pointer("_ssh._tcp.local.", &format!("x{i}._ssh._tcp.local."), 4500)]),
         );
     }
@@ -332,7 +362,7 @@ fn full_browser() -> Browser {
         let host = format!("host{i}.local.");
         browser.handle_response(
             t(0),
-            FROM,
+            from(100 + (i / MOST_PER_SENDER) as u8),
             &response(&[
                 pointer(&kind, &instance, 4500),
                 service(&instance, &host, 80, 4500),
