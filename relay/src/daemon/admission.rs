@@ -372,6 +372,7 @@ impl Relay {
             address,
             acl: client.allow.clone(),
             pool: self.config.pool,
+            lan: self.config.lan,
             relay_address: store.pool.relay_address(),
             client_to_client: self.config.client_to_client,
         };

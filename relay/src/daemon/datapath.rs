@@ -557,7 +557,7 @@ impl Link {
             Drop::Spoofed(s) => (&drops.spoofed, Some(s), "spoofed source"),
             Drop::ClientToClient(s) => (&drops.denied, Some(s), "client-to-client"),
             Drop::Denied(s) => (&drops.denied, Some(s), "not allowed"),
-            Drop::PoolSpecial(s) => (&drops.denied, Some(s), "pool network or broadcast address"),
+            Drop::NotAHost(s) => (&drops.denied, Some(s), "not a host address (network, broadcast or multicast)"),
             Drop::IpOptions(s) => (&drops.denied, Some(s), "IP options"),
             Drop::IcmpError(s) => (&drops.denied, Some(s), "ICMP error not about its own packet"),
         };

@@ -14,6 +14,8 @@ pub struct ClientFilter {
     pub acl: Acl,
     /// The client pool; destinations inside it are other clients.
     pub pool: Network,
+    /// The home LAN the relay's LAN interface is on.
+    pub lan: Network,
     /// The relay's own tunnel address.
     pub relay_address: Ipv4Addr,
     /// Whether packets to other clients are allowed (still subject to the ACL).
@@ -31,9 +33,11 @@ pub enum Drop {
     ClientToClient(Ipv4Summary),
     /// The ACL does not allow the destination.
     Denied(Ipv4Summary),
-    /// The destination is the pool's network or broadcast address (no client has it; a
-    /// packet there would reach every client or the relay's own stack as a broadcast).
-    PoolSpecial(Ipv4Summary),
+    /// The destination is no single host: the pool's or the LAN's network or broadcast
+    /// address, 255.255.255.255 or a multicast group. The relay's kernel takes such a packet as
+    /// addressed to itself (its own services would get it, whatever the ACL says of the relay's
+    /// LAN address), or it would reach every client.
+    NotAHost(Ipv4Summary),
     /// The IPv4 header carries options (source routes, record route, router alert, ...).
     IpOptions(Ipv4Summary),
     /// An ICMP error that is not about a packet the destination sent to this client (or a
@@ -70,10 +74,11 @@ impl ClientFilter {
                 return Err(Drop::IcmpError(summary));
             }
         }
-        let to_pool = self.pool.contains(summary.dst);
-        if to_pool && (summary.dst == self.pool.addr() || summary.dst == self.pool.broadcast()) {
-            return Err(Drop::PoolSpecial(summary));
+        let dst = summary.dst;
+        if dst.is_broadcast() || dst.is_multicast() || names_all_of(self.pool, dst) || names_all_of(self.lan, dst) {
+            return Err(Drop::NotAHost(summary));
         }
+        let to_pool = self.pool.contains(dst);
         if to_pool && !self.client_to_client {
             return Err(Drop::ClientToClient(summary));
         }
@@ -87,10 +92,16 @@ impl ClientFilter {
     }
 }
 
+/// Whether `address` is `network`'s own address or its broadcast address (a /31 or /32 has
+/// neither).
+fn names_all_of(network: Network, address: Ipv4Addr) -> bool {
+    network.prefix_len() < 31 && (address == network.addr() || address == network.broadcast())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::packet::{build, PROTO_ICMP, PROTO_TCP};
+    use crate::net::packet::{build, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 
     fn filter(client_to_client: bool) -> ClientFilter {
         ClientFilter {
@@ -98,8 +109,9 @@ mod tests {
             // The pool's special addresses and the relay's own address are allowed so that
             // they are not refused by the ACL alone; one other client (10.8.0.3) is named,
             // 10.8.0.4 is not.
-            acl: Acl::parse_list("192.168.0.0/24, 10.8.0.1, 10.8.0.3, 10.8.0.0, 10.8.0.255").unwrap(),
+            acl: Acl::parse_list("192.168.0.0/24, 10.8.0.1, 10.8.0.3, 10.8.0.0, 10.8.0.255, 224.0.0.0/4, 255.255.255.255").unwrap(),
             pool: "10.8.0.0/24".parse().unwrap(),
+            lan: "192.168.0.0/24".parse().unwrap(),
             relay_address: Ipv4Addr::new(10, 8, 0, 1),
             client_to_client,
         }
@@ -131,9 +143,20 @@ mod tests {
                 build::with_ports(me, [10, 8, 0, 4], PROTO_TCP, 1, 22),
                 "denied",
             ),
-            ("to the pool's network address", true, ping(me, [10, 8, 0, 0]), "pool-special"),
-            ("to the pool's broadcast address", true, ping(me, [10, 8, 0, 255]), "pool-special"),
-            ("to the pool's broadcast address, c2c off", false, ping(me, [10, 8, 0, 255]), "pool-special"),
+            ("to the pool's network address", true, ping(me, [10, 8, 0, 0]), "not-a-host"),
+            ("to the pool's broadcast address", true, ping(me, [10, 8, 0, 255]), "not-a-host"),
+            ("to the pool's broadcast address, c2c off", false, ping(me, [10, 8, 0, 255]), "not-a-host"),
+            // The ACL reaches the whole LAN, yet its broadcast and network addresses would be
+            // taken by the relay's own stack (its DNS, NetBIOS or mDNS services).
+            (
+                "udp to the LAN's broadcast address",
+                false,
+                build::with_ports(me, [192, 168, 0, 255], PROTO_UDP, 5000, 53),
+                "not-a-host",
+            ),
+            ("to the LAN's network address", false, ping(me, [192, 168, 0, 0]), "not-a-host"),
+            ("to everyone", false, build::with_ports(me, [255, 255, 255, 255], PROTO_UDP, 68, 67), "not-a-host"),
+            ("to the mDNS group", false, build::with_ports(me, [224, 0, 0, 251], PROTO_UDP, 5353, 5353), "not-a-host"),
             ("ping to the relay", false, ping(me, [10, 8, 0, 1]), "ok"),
             ("port unreachable about its own packet", false, icmp_error(3, [192, 168, 0, 10], me), "ok"),
             ("time exceeded about its own packet", false, icmp_error(11, [192, 168, 0, 10], me), "ok"),
@@ -209,7 +232,7 @@ mod tests {
                 Err(Drop::Denied(_)) => "denied",
                 Err(Drop::Malformed(_)) => "malformed",
                 Err(Drop::IcmpError(_)) => "icmp",
-                Err(Drop::PoolSpecial(_)) => "pool-special",
+                Err(Drop::NotAHost(_)) => "not-a-host",
                 Err(Drop::IpOptions(_)) => "options",
             };
             assert_eq!(got, want, "{name}");
