@@ -109,7 +109,10 @@ mod tests {
             // The pool's special addresses and the relay's own address are allowed so that
             // they are not refused by the ACL alone; one other client (10.8.0.3) is named,
             // 10.8.0.4 is not.
-            acl: Acl::parse_list("192.168.0.0/24, 10.8.0.1, 10.8.0.3, 10.8.0.0, 10.8.0.255, 224.0.0.0/4, 255.255.255.255").unwrap(),
+            acl: Acl::parse_list(
+                "192.168.0.0/24, 10.8.0.1, 10.8.0.3, 10.8.0.0, 10.8.0.255, 224.0.0.0/4, 255.255.255.255",
+            )
+            .unwrap(),
             pool: "10.8.0.0/24".parse().unwrap(),
             lan: "192.168.0.0/24".parse().unwrap(),
             relay_address: Ipv4Addr::new(10, 8, 0, 1),

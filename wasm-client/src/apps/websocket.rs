@@ -123,7 +123,7 @@ impl ClientHandshake {
         let refuse = |why: &str| AppError::WebSocketUpgrade(why.to_owned());
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut response = httparse::Response::new(&mut headers);
-        let head_len = match response.parse(&self.received) {
+        let head_len = match crate::http::response::as_browsers_read().parse_response(&mut response, &self.received) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if self.received.len() <= MAX_RESPONSE_HEAD => return Ok(None),
             Ok(httparse::Status::Partial) => return Err(refuse("answer head larger than 16 KiB")),

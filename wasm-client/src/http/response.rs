@@ -3,7 +3,8 @@
 
 /// Largest response head accepted.
 pub const MAX_HEAD: usize = 64 * 1024;
-const MAX_HEADERS: usize = 96;
+/// As many as the app bridge passes on (`apps::headers::MAX_HEADERS`).
+const MAX_HEADERS: usize = 200;
 const MAX_CHUNK_LINE: usize = 4096;
 
 /// Why a response could not be read.
@@ -62,8 +63,23 @@ pub struct ResponseHead {
 /// A header value as a browser holds it: each byte one character (U+0000-U+00FF), so raw
 /// UTF-8 in a `Content-Disposition` file name reaches the browser as the bytes it was, and the
 /// browser's `Headers` (which takes only such byte strings) accepts it.
+/// A value folded over lines (obsolete, but old devices send it) is one line, as browsers join it.
 fn byte_string(value: &[u8]) -> String {
-    value.iter().map(|&b| char::from(b)).collect()
+    value.iter().map(|&b| if b == b'\r' || b == b'\n' { ' ' } else { char::from(b) }).collect()
+}
+
+/// Reads heads as browsers do, not only as the standard asks: routers, cameras and old PHP pages
+/// send a space before a header's colon, a value folded over lines, a stray line that is no
+/// header (a warning printed before the headers were done), or two spaces after the version.
+/// A browser takes those pages; a strict parse refused the whole answer.
+pub(crate) fn as_browsers_read() -> httparse::ParserConfig {
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .ignore_invalid_headers_in_responses(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true);
+    config
 }
 
 impl ResponseHead {
@@ -73,10 +89,11 @@ impl ResponseHead {
     /// make the buffer (and each parse of it) grow without end.
     pub fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>, HttpError> {
         let mut offset = 0;
+        let config = as_browsers_read();
         loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut response = httparse::Response::new(&mut headers);
-            match response.parse(&buf[offset..]) {
+            match config.parse_response(&mut response, &buf[offset..]) {
                 Ok(httparse::Status::Complete(len)) => {
                     let status = response.code.unwrap_or_default();
                     if (100..200).contains(&status) && status != 101 {
@@ -397,6 +414,21 @@ mod tests {
     fn a_body_without_framing_runs_until_the_close() {
         let (_, body) = read_all(b"HTTP/1.0 200 OK\r\n\r\nall of it", 4).unwrap();
         assert_eq!(body, b"all of it");
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn an_old_devices_sloppy_head_is_read_as_browsers_read_it() {
+        let head = b"HTTP/1.1  200 OK\r\nContent-Type : text/html\r\nX-Folded: one\r\n two\r\n\
+            Warning: Undefined variable $x in /www/cgi.php\r\nbad line\r\nContent-Length: 2\r\n\r\nok";
+        let (head, body) = read_all(head, 1).unwrap();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.header("content-type"), Some("text/html"));
+        assert!(head
+            .header("x-folded")
+            .is_some_and(|v| v.starts_with("one") && v.ends_with("two") && !v.contains('\n')));
+        assert_eq!(head.header("content-length"), Some("2"));
+        assert_eq!(body, b"ok");
     }
 
     #[test]

@@ -349,7 +349,15 @@ impl Browser {
         (self.instances.len(), self.hosts.len())
     }
 
-    fn pointer(&mut self, now: Instant, sender: Ipv4Addr, kind: &Name, instance: &Name, ttl: u32, touched: &mut Vec<Name>) {
+    fn pointer(
+        &mut self,
+        now: Instant,
+        sender: Ipv4Addr,
+        kind: &Name,
+        instance: &Name,
+        ttl: u32,
+        touched: &mut Vec<Name>,
+    ) {
         let Some(k) = self.kinds.iter().position(|k| &k.name == kind) else { return };
         if instance.num_labels() != kind.num_labels() + 1 || &instance.base_name() != kind {
             return;
@@ -366,7 +374,8 @@ impl Browser {
             held.pointer = Lifetime::new(now, ttl);
         } else {
             let named = self.senders.get(&sender).copied().unwrap_or(0);
-            if self.instances.len() >= MOST_INSTANCES || self.kinds[k].held >= MOST_PER_KIND || named >= MOST_PER_SENDER {
+            if self.instances.len() >= MOST_INSTANCES || self.kinds[k].held >= MOST_PER_KIND || named >= MOST_PER_SENDER
+            {
                 return;
             }
             self.senders.insert(sender, named + 1);
