@@ -86,11 +86,14 @@
 # safe (one steal at a time, jars read again, a waiting retry replaced), and by 0.3 KB for a
 # name two hosts announce opened by address, a hostile desktop's picture refused with a reason,
 # and comments that end in `--!>` before a doctype; then down by 0.3 KB as the app code reused
-# what it had (one Connection-list parser, one cookie order).
+# what it had (one Connection-list parser, one cookie order); then up by 0.3 KB for download
+# links taken through the app's worker (Chromium saved the boot page), an app in the launcher's
+# frame allowed full screen and copy buttons, and old devices' sloppy answer heads read as
+# browsers read them.
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=911700
+CEILING=912000
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

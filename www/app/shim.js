@@ -41,6 +41,11 @@
   const CLOSE_WAIT_MS = 10000;
   /** How long a set-cookie may wait for its ok before the cookie port is replaced. */
   const COOKIE_WAIT_MS = 5000;
+  /**
+   * How long a download's hidden frame stays: the browser takes the download over once the
+   * app's answer begins, which a device making a backup may take minutes to send.
+   */
+  const DOWNLOAD_FRAME_MS = 10 * 60 * 1000;
 
   const script = IN_WORKER ? null : document.currentScript;
   const appHost = location.host; // h-A-B-C-D-pP.DOMAIN[:port] (-sP for HTTPS)
@@ -1402,6 +1407,28 @@
     nativeOpen.call(window, link.href, '_blank');
   });
 
+  // A download link to this app (`<a download>`, clicked, or `click()`ed by a script): Chromium
+  // fetches it past the app's worker, so the relay's boot page was saved instead of the file.
+  // It is loaded in a hidden frame through the worker instead, which answers it as an
+  // attachment (sw.js, `downloaded`); the browser saves it as it streams in.
+  function downloadThroughTheWorker(href, name) {
+    const url = new URL(href, location.href);
+    if (url.origin !== location.origin || url.pathname.startsWith('/__ht/') || !container || !container.controller) {
+      return false;
+    }
+    const frame = document.createElement('iframe');
+    frame.hidden = true;
+    frame.src = `/__ht/download?${new URLSearchParams({ url: url.pathname + url.search, name: name || '' })}`;
+    (document.body || document.documentElement).append(frame);
+    setTimeout(() => frame.remove(), DOWNLOAD_FRAME_MS);
+    return true;
+  }
+  window.addEventListener('click', (event) => {
+    const link = linkOf(event);
+    if (!link || event.defaultPrevented || !link.hasAttribute('download') || self.navigation) return;
+    if (downloadThroughTheWorker(link.href, link.getAttribute('download'))) event.preventDefault();
+  });
+
   // A script that sends the page to a hard-coded LAN URL (`location.href = …`, `assign`,
   // `replace`) cannot be caught where it starts: `location` cannot be redefined. The Navigation
   // API's `navigate` event sees such a navigation before it happens (Chromium 102+; Firefox and
@@ -1412,6 +1439,11 @@
     self.navigation.addEventListener('navigate', (event) => {
       const mapped = mapUrl(event.destination.url);
       goingTo(mapped || event.destination.url);
+      if (event.cancelable && event.downloadRequest !== null
+        && downloadThroughTheWorker(mapped || event.destination.url, event.downloadRequest)) {
+        event.preventDefault();
+        return;
+      }
       if (!event.cancelable || event.formData || event.downloadRequest !== null || !mapped) return;
       event.preventDefault();
       if (event.navigationType === 'replace') location.replace(mapped);

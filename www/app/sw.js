@@ -7,6 +7,8 @@
 'use strict';
 
 const PREFIX = '/__ht/';
+/** Where the shim loads a download of this app in a hidden frame (`downloaded`). */
+const DOWNLOAD = `${PREFIX}download`;
 /** How long a request waits for a port when the worker has none. */
 const PORT_WAIT_MS = 10000;
 /** A port silent for longer is pinged before use, so a closed launcher is noticed. */
@@ -300,7 +302,8 @@ function textResponse(status, text) {
 
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
-  if (url.origin !== self.location.origin || url.pathname.startsWith(PREFIX)) return;
+  const download = url.pathname === DOWNLOAD && event.request.mode === 'navigate';
+  if (url.origin !== self.location.origin || (url.pathname.startsWith(PREFIX) && !download)) return;
   let settle;
   const done = new Promise((resolve) => { settle = resolve; });
   // The worker must live until the body has been streamed, not only until the head: the event
@@ -314,11 +317,45 @@ self.addEventListener('fetch', (event) => {
       // The event is over: the write goes on while the worker lives.
     }
   };
-  event.respondWith(forward(event.request, url, settle, keep).catch((error) => {
+  const answer = download ? downloaded(event.request, url, settle, keep) : forward(event.request, url, settle, keep);
+  event.respondWith(answer.catch((error) => {
     settle();
     return textResponse(502, `hometun: ${error && error.message ? error.message : error}`);
   }));
 });
+
+/**
+ * A download of this app that the shim loads in a hidden frame (`DOWNLOAD?url=PATH&name=NAME`,
+ * for an `<a download>` to the app: Chromium fetches those past the worker, and the relay would
+ * answer with its boot page). The file is asked of the app as the page's own GET, and a success
+ * is answered as an attachment, named as the app names it or else as the link does, so the
+ * browser saves it as it streams in.
+ */
+async function downloaded(request, url, settle, keep) {
+  const target = new URL(url.searchParams.get('url') || '/', self.location.origin);
+  if (target.origin !== self.location.origin || target.pathname.startsWith(PREFIX)) {
+    settle();
+    return textResponse(400, 'hometun: not a file of this app');
+  }
+  const get = new Request(target.href, { cache: 'no-store', referrer: request.referrer || 'about:client' });
+  const response = await forward(get, target, settle, keep);
+  if (!response.ok) return response;
+  const headers = new Headers(response.headers);
+  const given = headers.get('content-disposition') || '';
+  let name = url.searchParams.get('name');
+  if (!name) {
+    name = target.pathname.split('/').pop();
+    try {
+      name = decodeURIComponent(name);
+    } catch (_) {
+      // Not escaped as a URL would be: kept as it is.
+    }
+  }
+  headers.set('content-disposition', /filename/i.test(given)
+    ? given.replace(/^\s*[^;]*/, 'attachment')
+    : `attachment; filename*=UTF-8''${encodeURIComponent(name || 'download')}`);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
 
 /**
  * Whether a navigation with a body to `url` was announced by a page of this app (waiting a

@@ -19,6 +19,12 @@ const MAX_RECENT = 8;
 const MAX_PORTS_LISTED = 16;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const SANDBOX = 'allow-scripts allow-same-origin allow-forms allow-popups allow-downloads allow-modals';
+/**
+ * What the launcher lets an app in its frame use, as the app has in a tab of its own: a video
+ * player's full screen, copy buttons, playing with sound, picture-in-picture (a frame of another
+ * origin gets none of these unless allowed).
+ */
+const ALLOW = 'fullscreen; clipboard-write; autoplay; picture-in-picture';
 
 let mode = { full: false, reason: 'Checking whether this relay can run home web apps…' };
 let allowRules = [];
@@ -271,6 +277,8 @@ function openHere(appUrl, label) {
   frame.id = 'apps-frame';
   frame.title = label;
   frame.setAttribute('sandbox', SANDBOX);
+  frame.allow = ALLOW;
+  frame.allowFullscreen = true;
   frame.src = appUrl;
   $('apps-viewer-title').textContent = label;
   $('apps-viewer-tab').dataset.url = appUrl;

@@ -1,8 +1,9 @@
-//! Music and films on the NAS, played in the page: a long recording on a real file server
-//! (nginx) of the lab's LAN, in an `<audio>` element of the app's page. The browser's media
-//! player reads the file in ranges through the app's service worker, and a seek makes it give up
-//! the range it was reading for another. From Chromium (an app tab of its own), Firefox and
-//! Safari's engine (the launcher's frame).
+//! Files on the NAS, used in the page: a long recording on a real file server (nginx) of the
+//! lab's LAN, played in an `<audio>` element of the app's page (the browser's media player reads
+//! the file in ranges through the app's service worker, and a seek makes it give up the range it
+//! was reading for another), and files saved with the app's download links. From Chromium (an
+//! app tab of its own), Firefox and Safari's engine (the launcher's frame, which lets the app go
+//! full screen).
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
@@ -28,33 +29,36 @@ const SIZE: u64 = HEADER + SECONDS as u64 * RATE as u64 * 2;
 /// How long the page may take to load the file's start, to seek and to play.
 const MEDIA: Duration = Duration::from_secs(30);
 
-/// A user opens the NAS's file server from the launcher and plays a recording in the page:
-/// see [`plays_and_seeks`].
+/// A user opens the NAS's file server from the launcher, plays a recording in the page (see
+/// [`plays_and_seeks`]) and saves files with its download links (see [`downloads_are_the_files`]).
 #[test]
-fn a_recording_on_the_nas_plays_and_seeks_in_an_app_tab() {
+fn a_recording_on_the_nas_plays_and_seeks_and_downloads_are_saved_in_an_app_tab() {
     let lab = Lab::start().expect("lab");
     let nas = nas(&lab).expect("nginx with the recording");
     let trusted = TrustedLab::start(&lab).expect("trusted relay");
     let origin = trusted.trust_app(nas.addr).expect("the app name's certificate");
     let page = trusted.browser().expect("Chromium");
-    let launcher = step(&page, "launcher", || trusted.connect(&page, "media-phone"));
+    let launcher = step(&page, "launcher", || trusted.connect(&page, "nas-files-phone"));
     step(&page, "the file server", || {
         let (_tab, url) = open_app(&page, &launcher, &format!("http://{}/", nas.addr))?;
         ensure!(url.starts_with(&origin), "appUrl gave {url}, not on {origin}");
         wait(&page, "the file server's index", MEDIA, "return document.querySelector('h1') ? 1 : null").map(|_| ())
     });
     step(&page, "plays and seeks", || plays_and_seeks(&page, &nas));
+    step(&page, "downloads", || downloads_are_the_files(&lab, &page, &nas));
 }
 
-/// The same on an iPhone (Safari's engine, WebKitGTK here), in the launcher's frame.
+/// The same on an iPhone (Safari's engine, WebKitGTK here), in the launcher's frame: the app may
+/// go full screen, the recording plays and seeks, and the download links fetch the files whole
+/// (see [`click_the_download_links`]).
 #[test]
-fn a_recording_on_the_nas_plays_and_seeks_in_safaris_engine() {
+fn a_recording_on_the_nas_plays_and_seeks_and_downloads_are_fetched_in_safaris_engine() {
     in_the_launchers_frame(FrameEngine::WebKit);
 }
 
 /// The same in Firefox, in the launcher's frame.
 #[test]
-fn a_recording_on_the_nas_plays_and_seeks_in_firefox() {
+fn a_recording_on_the_nas_plays_and_seeks_and_downloads_are_fetched_in_firefox() {
     in_the_launchers_frame(FrameEngine::Firefox);
 }
 
@@ -66,15 +70,66 @@ fn in_the_launchers_frame(engine: FrameEngine) {
     let lan = std::net::SocketAddrV4::new(NAS.0, NAS.1);
     let name = engines::trusted_app_name_of(&lab, &relay, &root, engine.name(), lan).expect("the app name");
     let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
-    let label = format!("{}-media", engine.name().to_lowercase());
+    let label = format!("{}-nas-files", engine.name().to_lowercase());
     let use_it = |page: &Session| -> anyhow::Result<()> {
         page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
         wait_connected(page, engines::WAIT)?;
         engines::open_in_frame(page, &format!("http://{}/", nas.addr))?;
         wait(page, "the file server's index", MEDIA, "return document.querySelector('h1') ? 1 : null")?;
-        plays_and_seeks(page, &nas)
+        let full_screen = page.execute("return document.fullscreenEnabled", &[])?;
+        ensure!(full_screen == true, "the app in the launcher's frame may not go full screen ({full_screen})");
+        plays_and_seeks(page, &nas)?;
+        click_the_download_links(page, &nas).map(|_| ())
     };
     engines::in_engine(engine, &lab, &root, &hosts, &label, use_it);
+}
+
+/// A user saves files from the NAS with its download links: a `<a download="…">` clicked, and
+/// one a script makes and `click()`s without putting it in the page (as apps' "Download" buttons
+/// do). Each file is saved under the name the link gives (or the file's own) with exactly the
+/// NAS's bytes. Chromium fetches such links past the app's service worker, where the relay has
+/// only its own boot page to answer with.
+fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow::Result<()> {
+    let saved = lab.dir().join("downloads");
+    std::fs::create_dir_all(&saved)?;
+    page.cdp(
+        "Browser.setDownloadBehavior",
+        serde_json::json!({ "behavior": "allow", "downloadPath": saved.to_string_lossy() }),
+    )?;
+    let backup = click_the_download_links(page, nas)?;
+    let song = hometun_tests::apps::sha256_hex(&std::fs::read(nas.root().join("song.wav"))?);
+    for (name, sha) in [("NAS backup.bin", &backup), ("song.wav", &song)] {
+        let path = saved.join(name);
+        let got = hometun_tests::lab::wait_until(MEDIA, || {
+            let bytes = std::fs::read(&path).ok()?;
+            let partial = saved.join(format!("{name}.crdownload")).exists();
+            (!partial).then(|| hometun_tests::apps::sha256_hex(&bytes))
+        })
+        .with_context(|| format!("{name} was not saved: {:?}", std::fs::read_dir(&saved).map(|d| d.count())))?;
+        ensure!(&got == sha, "{name} was saved with other bytes (SHA-256 {got}, the NAS's {sha})");
+    }
+    Ok(())
+}
+
+/// In the app's page: puts an 8 MiB `backup.bin` on the NAS and clicks a link to it named "NAS
+/// backup.bin", then makes a link to `song.wav` and `click()`s it without putting it in the page;
+/// waits until the NAS has sent both whole to the relay. Returns the backup's SHA-256.
+fn click_the_download_links(page: &Session<'_>, nas: &Nginx) -> anyhow::Result<String> {
+    let backup = nas.add_random_file("backup.bin", 8 << 20)?;
+    page.execute(
+        "const a = document.createElement('a'); a.id = 'save'; a.href = '/backup.bin'; \
+         a.download = 'NAS backup.bin'; a.textContent = 'Save the backup'; document.body.append(a); return 1",
+        &[],
+    )?;
+    page.click("#save")?;
+    page.execute("const a = document.createElement('a'); a.href = '/song.wav'; a.download = ''; a.click(); return 1", &[])?;
+    let sent_whole = |file: &str| {
+        let whole = format!("\"GET /{file} HTTP/1.1\" 200 ");
+        nas.requests().iter().any(|l| l.starts_with(&addr::HOME.to_string()) && l.contains(&whole))
+    };
+    hometun_tests::lab::wait_until(MEDIA, || (sent_whole("backup.bin") && sent_whole("song.wav")).then_some(()))
+        .with_context(|| format!("the NAS did not send both files whole to the relay: {:?}", nas.requests()))?;
+    Ok(backup)
 }
 
 /// The NAS: nginx on a LAN host serving `song.wav` ([`wav`]).
@@ -102,7 +157,7 @@ fn plays_and_seeks(page: &Session<'_>, nas: &Nginx) -> anyhow::Result<()> {
     ensure!(got.get("error").is_none(), "the page: {}", got["error"]);
     let played = got["played"].as_f64().unwrap_or(0.0);
     ensure!(played > 0.5, "it played {played} s from the seek: {got}");
-    eprintln!("media: {duration:.0} s recording; after the seek it played {played:.1} s from {from:.0} s");
+    eprintln!("nas-files: {duration:.0} s recording; after the seek it played {played:.1} s from {from:.0} s");
 
     // The log has a line for a request once it ended. The player let go of the element, so every
     // request it made must have ended (the tunnel's connection to the NAS closed or finished):
@@ -124,7 +179,7 @@ fn plays_and_seeks(page: &Session<'_>, nas: &Nginx) -> anyhow::Result<()> {
         "the request from the start, given up at the seek, was read on: {:?}",
         given_up.collect::<Vec<_>>()
     );
-    eprintln!("media: {} requests carried {carried} bytes of {SIZE}: {ended:?}", ended.len());
+    eprintln!("nas-files: {} requests carried {carried} bytes of {SIZE}: {ended:?}", ended.len());
     Ok(())
 }
 
@@ -236,5 +291,5 @@ fn wav() -> Vec<u8> {
 
 /// One part of the scenario ([`apps_page::step`]).
 fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
-    apps_page::step(page, "media", name, f)
+    apps_page::step(page, "nas-files", name, f)
 }
