@@ -88,7 +88,8 @@ fn in_the_launchers_frame(engine: FrameEngine) {
 /// one a script makes and `click()`s without putting it in the page (as apps' "Download" buttons
 /// do). Each file is saved under the name the link gives (or the file's own) with exactly the
 /// NAS's bytes. Chromium fetches such links past the app's service worker, where the relay has
-/// only its own boot page to answer with.
+/// only its own boot page to answer with. A file the page makes itself (a `blob:` link) is saved
+/// as it was made.
 fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow::Result<()> {
     let saved = lab.dir().join("downloads");
     std::fs::create_dir_all(&saved)?;
@@ -98,7 +99,15 @@ fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow
     )?;
     let backup = click_the_download_links(page, nas)?;
     let song = hometun_tests::apps::sha256_hex(&std::fs::read(nas.root().join("song.wav"))?);
-    for (name, sha) in [("NAS backup.bin", &backup), ("song.wav", &song)] {
+    // A file the page makes itself (an app's export) is saved from the page, as it always was.
+    let export = "date,kWh\n2026-12-06,7.5\n";
+    page.execute(
+        "const a = document.createElement('a'); a.download = 'export.csv'; \
+         a.href = URL.createObjectURL(new Blob([arguments[0]], {type: 'text/csv'})); a.click(); return 1",
+        &[serde_json::json!(export)],
+    )?;
+    let export = hometun_tests::apps::sha256_hex(export.as_bytes());
+    for (name, sha) in [("NAS backup.bin", &backup), ("song.wav", &song), ("export.csv", &export)] {
         let path = saved.join(name);
         let got = hometun_tests::lab::wait_until(MEDIA, || {
             let bytes = std::fs::read(&path).ok()?;

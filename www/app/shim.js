@@ -1413,9 +1413,8 @@
   // attachment (sw.js, `downloaded`); the browser saves it as it streams in.
   function downloadThroughTheWorker(href, name) {
     const url = new URL(href, location.href);
-    if (url.origin !== location.origin || url.pathname.startsWith('/__ht/') || !container || !container.controller) {
-      return false;
-    }
+    const app = url.protocol === location.protocol && url.origin === location.origin; // not a blob: the page made
+    if (!app || url.pathname.startsWith('/__ht/') || !container || !container.controller) return false;
     const frame = document.createElement('iframe');
     frame.hidden = true;
     frame.src = `/__ht/download?${new URLSearchParams({ url: url.pathname + url.search, name: name || '' })}`;
