@@ -109,6 +109,28 @@ async fn any_path_on_an_app_name_gives_the_boot_page_framable_only_by_the_launch
     assert_eq!(head.header("content-type"), "text/html; charset=utf-8");
 }
 
+/// What reaches the relay on an app's path without being a navigation came past the app's worker
+/// (another app's page fetching from this one, a link the browser downloads itself): it gets a
+/// plain refusal, not the boot page's HTML in the place of the app's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_navigation_gets_the_boot_page_on_an_apps_path() {
+    let lab = relay_with_apps().await;
+    for (mode, dest) in [("cors", "empty"), ("no-cors", "image"), ("no-cors", "script")] {
+        let extra = format!("Sec-Fetch-Mode: {mode}\r\nSec-Fetch-Dest: {dest}\r\n");
+        let answer = request(&lab, "GET", APP, "/api/states", &extra).await;
+        assert_eq!(answer.status, 503, "{mode} {dest}");
+        assert!(answer.body.contains("open this app from your hometun page"), "{mode} {dest}: {}", answer.body);
+    }
+    for dest in ["document", "iframe"] {
+        let extra = format!("Sec-Fetch-Mode: navigate\r\nSec-Fetch-Dest: {dest}\r\n");
+        let answer = request(&lab, "GET", APP, "/api/states", &extra).await;
+        assert_eq!((answer.status, answer.body.as_str()), (200, BOOT), "{dest}");
+    }
+    let script =
+        request(&lab, "GET", APP, "/__ht/shim.js", "Sec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: script\r\n").await;
+    assert_eq!((script.status, script.body.as_str()), (200, SHIM), "hometun's own files are for every request");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hometuns_own_files_come_from_the_reserved_prefix_and_the_worker_may_control_the_whole_origin() {
     let lab = relay_with_apps().await;

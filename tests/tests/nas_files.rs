@@ -131,7 +131,10 @@ fn click_the_download_links(page: &Session<'_>, nas: &Nginx) -> anyhow::Result<S
         &[],
     )?;
     page.click("#save")?;
-    page.execute("const a = document.createElement('a'); a.href = '/song.wav'; a.download = ''; a.click(); return 1", &[])?;
+    page.execute(
+        "const a = document.createElement('a'); a.href = '/song.wav'; a.download = ''; a.click(); return 1",
+        &[],
+    )?;
     let sent_whole = |file: &str| {
         let whole = format!("\"GET /{file} HTTP/1.1\" 200 ");
         nas.requests().iter().any(|l| l.starts_with(&addr::HOME.to_string()) && l.contains(&whole))

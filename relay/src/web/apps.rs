@@ -105,14 +105,18 @@ pub async fn route(State(site): State<AppSite>, request: Request, next: Next) ->
         Site::Refused => super::page::plain(StatusCode::NOT_FOUND, "not found"),
         Site::App(_) => {
             let relay = format!("https://{}{}", site.domain().unwrap_or_default(), port_suffix(port));
-            serve(&site, request.method(), request.uri().path(), &relay).await
+            let navigation = request.headers().get("sec-fetch-mode").is_none_or(|mode| mode == "navigate");
+            serve(&site, request.method(), request.uri().path(), &relay, navigation).await
         }
     }
 }
 
 /// Answers one request on an app name; `relay` is the launcher's origin (the only page that
-/// may frame an app).
-async fn serve(site: &AppSite, method: &Method, path: &str, relay: &str) -> Response {
+/// may frame an app). An app's path gives the boot page to a `navigation` only (a browser that
+/// does not say sends none else): anything else that reaches the relay there came past the
+/// app's worker (a fetch or an image from another app's page, a link the browser downloads
+/// itself), and a page of HTML in its place would be taken for the app's answer.
+async fn serve(site: &AppSite, method: &Method, path: &str, relay: &str, navigation: bool) -> Response {
     if path == "/tunnel" {
         return super::page::plain(StatusCode::NOT_FOUND, "not found");
     }
@@ -122,6 +126,7 @@ async fn serve(site: &AppSite, method: &Method, path: &str, relay: &str) -> Resp
     let file = match path.strip_prefix(PREFIX) {
         Some(name @ ("sw.js" | "shim.js" | "boot.js" | "boot.html")) => name,
         Some(_) => return super::page::plain(StatusCode::NOT_FOUND, "not found"),
+        None if !navigation => return super::page::plain(StatusCode::SERVICE_UNAVAILABLE, NOT_CONNECTED),
         None => "boot.html",
     };
     let Some(bytes) = super::page::read(&site.www, &format!("app/{file}")).await else {
