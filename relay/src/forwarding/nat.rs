@@ -11,6 +11,13 @@ use std::process::{Command, Stdio};
 /// Name of the nftables table the relay owns.
 pub const TABLE: &str = "hometun";
 
+/// Most flows one device may have open through the home server's kernel at once (its
+/// connection-tracking entries, which NAT needs). A phone's apps and a browser use a few hundred;
+/// without a bound, one device sending from thousands of ports a second filled the kernel's
+/// table (`nf_conntrack_max`), and every device's new connections, and the home server's own
+/// forwarding, were dropped. A new flow beyond it is dropped; the device's others go on.
+pub const FLOWS_PER_DEVICE: u32 = 4096;
+
 /// What the relay's table should allow.
 #[derive(Clone, Debug)]
 pub struct Firewall {
@@ -37,7 +44,7 @@ pub struct Firewall {
 
 /// The ruleset text for `fw`, a whole transaction that replaces a stale table.
 ///
-/// Forward chain: tun → LAN allowed; LAN → tun only for established/related flows in
+/// Forward chain: a device's new flows beyond [`FLOWS_PER_DEVICE`] dropped; tun → LAN allowed; LAN → tun only for established/related flows in
 /// masquerade mode, or from the LAN in routed mode; tun → tun between pool addresses with
 /// `client_to_client`; everything else forwarded in or out of the tun dropped. Other forwarded traffic of the host is not this table's business (policy
 /// accept) — unless the relay is what switched forwarding on: then the rest of what comes in
@@ -74,8 +81,9 @@ pub fn firewall_ruleset(fw: &Firewall) -> String {
     } else {
         String::new()
     };
+    let size = fw.pool.size().min(65_536);
     format!(
-        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    iifname \"{tun}\" ip saddr {pool} {lan_out} accept\n{back_in}{between_devices}    iifname \"{tun}\" drop\n    oifname \"{tun}\" drop\n{not_a_router}  }}\n{nat}}}\n",
+        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  set flows {{\n    type ipv4_addr; size {size}; flags dynamic;\n  }}\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    iifname \"{tun}\" ct state new add @flows {{ ip saddr ct count over {FLOWS_PER_DEVICE} }} drop\n    iifname \"{tun}\" ip saddr {pool} {lan_out} accept\n{back_in}{between_devices}    iifname \"{tun}\" drop\n    oifname \"{tun}\" drop\n{not_a_router}  }}\n{nat}}}\n",
         pool = fw.pool
     )
 }
@@ -159,7 +167,7 @@ mod tests {
                     "iifname \"hometun0\" drop",
                     "oifname \"hometun0\" drop",
                 ],
-                &["masquerade", "ct state"],
+                &["masquerade", "ct state established"],
             ),
         ];
         for (masquerade, ifname, want, not) in cases {
@@ -170,8 +178,10 @@ mod tests {
             for n in *not {
                 assert!(!text.contains(n), "unexpected {n:?} in\n{text}");
             }
-            // The drops come after the accepts (first match wins).
-            assert!(text.find("accept\n").unwrap() < text.find("drop").unwrap());
+            // The drops come after the accepts (first match wins), the bound on new flows before.
+            let flows = text.find("ct state new add @flows { ip saddr ct count over 4096 } drop\n").unwrap();
+            assert!(flows < text.find("accept\n").unwrap());
+            assert!(text.find("accept\n").unwrap() < text.find("iifname \"hometun0\" drop\n").unwrap());
             for line in text.lines().filter(|l| l.contains("table")) {
                 assert!(line.contains("table ip hometun"), "{line}");
             }
