@@ -149,7 +149,9 @@ fn an_upload_pages_large_xhr_and_form_uploads_arrive_as_sent_with_the_browsers_e
 /// body under 64 KiB, which goes through the worker, with upload events besides), and the request
 /// left no resource timing (it took the port, not the browser's network stack). Forms with a
 /// 2 MiB file, by `fetch` and by XHR, arrive as the browser itself encodes a small one. An
-/// upload the page aborts, or that times out, ends with the events the standard gives.
+/// upload the page aborts, or that times out, ends with the events the standard gives. Last, a
+/// router's firmware form with a 24 MiB file, posted natively, reaches the host with a
+/// `Content-Length` (Chromium streamed such a form chunked, which router firmware refuses).
 fn upload_as_upload_pages_do(page: &Session<'_>) -> anyhow::Result<()> {
     step("an XHR upload of 3 MiB", || {
         let small = run(page, XHR_UPLOAD, &[json!(30_000)])?;
@@ -262,8 +264,46 @@ fn upload_as_upload_pages_do(page: &Session<'_>) -> anyhow::Result<()> {
         ensure!(got["timeout"]["state"] == 4, "readyState after a timeout: {}", got["timeout"]);
         Ok(())
     })?;
+    step("a router's firmware form with a 24 MiB file", || {
+        // Last: the form's answer replaces the page.
+        page.execute(FIRMWARE_FORM, &[json!(FIRMWARE)])?;
+        let shown = wait(page, "the host's answer to the form", WAIT, "const t = document.body && document.body.innerText.trim(); return /^\\d+ [0-9a-f]{64} \\w+$/.test(t) ? t : null")?;
+        let shown = shown.as_str().unwrap_or_default();
+        let (length, framing) =
+            (shown.split(' ').next().unwrap_or_default(), shown.rsplit(' ').next().unwrap_or_default());
+        ensure!(length.parse::<usize>().is_ok_and(|n| n > FIRMWARE), "the host received {length} bytes: {shown}");
+        ensure!(
+            framing == "length",
+            "the form arrived {framing}, without a Content-Length (a router's server refuses it): {shown}"
+        );
+        Ok(())
+    })?;
     Ok(())
 }
+
+/// A firmware image: more than the 16 MiB a fetch's body may have before the worker streams it.
+const FIRMWARE: usize = 24 << 20;
+
+/// Submits a `multipart/form-data` form with `arguments[0]` random bytes as its file to
+/// `/upload`, natively (`form.submit()`), as router pages take a firmware image.
+const FIRMWARE_FORM: &str = r#"
+const form = document.createElement('form');
+form.method = 'post';
+form.enctype = 'multipart/form-data';
+form.action = '/upload';
+const input = document.createElement('input');
+input.type = 'file';
+input.name = 'firmware';
+const bytes = new Uint8Array(arguments[0]);
+for (let i = 0; i < bytes.length; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(bytes.length, i + 65536)));
+const files = new DataTransfer();
+files.items.add(new File([bytes], 'firmware.trx', { type: 'application/octet-stream' }));
+input.files = files.files;
+form.append(input);
+document.body.append(form);
+form.submit();
+return 1;
+"#;
 
 /// Runs `script` (after [`HELPERS`]) in the page; fails with the page's error if it threw.
 fn run(page: &Session<'_>, script: &str, args: &[Value]) -> anyhow::Result<Value> {

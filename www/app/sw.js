@@ -32,6 +32,11 @@ const BODY_WINDOW = 4;
  * firmware updates of ESPHome and WLED devices, 1-2 MB). A longer one is streamed, chunked.
  */
 const WHOLE_UP_TO = 16 << 20;
+/**
+ * The same for a form the page posts itself (a navigation: a router's firmware image, 30-60 MB,
+ * to a server that reads only a `Content-Length`), up to the most wasm takes whole (64 MiB).
+ */
+const FORM_WHOLE_UP_TO = 64 << 20;
 /** Statuses whose responses never have a body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
 /**
@@ -378,7 +383,7 @@ async function ownPost(url) {
 /**
  * The request as the port protocol's `fetch` message, and the body to send after it in `body`
  * chunks (`streamBody: true`) when the browser gives it as a stream (Chromium's `request.body`)
- * and it is longer than WHOLE_UP_TO: `{reader, read}` (the chunks read so far, then the rest).
+ * and it is longer than WHOLE_UP_TO (FORM_WHOLE_UP_TO for a form): `{reader, read}` (the chunks read so far, then the rest).
  * Shorter bodies, and other engines' bodies, go whole in `body`.
  */
 async function describe(request, url) {
@@ -398,7 +403,7 @@ async function describe(request, url) {
       const bytes = value instanceof Uint8Array ? value : new Uint8Array(value);
       read.push(bytes);
       size += bytes.byteLength;
-      if (size > WHOLE_UP_TO) {
+      if (size > (request.mode === 'navigate' ? FORM_WHOLE_UP_TO : WHOLE_UP_TO)) {
         upload = { reader, read };
         break;
       }
