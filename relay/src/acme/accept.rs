@@ -85,10 +85,9 @@ impl Acceptor {
             return Ok(None);
         }
         let sni = hello.server_name().map(str::to_ascii_lowercase);
-        // A handshake never orders a certificate (anyone can send one); it may wait for one a
-        // device asked for.
+        // A handshake never orders a certificate, nor keeps one in use (anyone can send one, and
+        // app names are public in certificate logs); it may wait for one a device asked for.
         if let (Some(keeper), Some(sni)) = (&self.keeper, sni) {
-            keeper.touch(&sni);
             if keeper.pending(&sni, DEMAND_GRACE).await {
                 let _ = tokio::time::timeout(APP_NAME_WAIT, keeper.certs().wait_for(&sni)).await;
             }

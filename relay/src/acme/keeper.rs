@@ -2,9 +2,11 @@
 //! thirds of its lifetime (jittered, so many relays do not renew at the same second), retries
 //! with exponential backoff when the ACME server fails, and serves the old certificate
 //! meanwhile. App names join when an enrolled device asks for one ([`Keeper::demand`]), within
-//! the count and rate caps. When all places are taken, the name used longest ago (asked for or
-//! named in a handshake) makes room, once it has been idle for [`IDLE_BEFORE_EVICTION`]: so the
-//! names a device once asked for (a revoked device's too) do not hold the places forever.
+//! the count and rate caps. When all places are taken, the name used longest ago (asked for by a
+//! device: a launcher asks each time it opens an app or hands an app page its port) makes room,
+//! once it has been idle for [`IDLE_BEFORE_EVICTION`]: so the names a device once asked for (a
+//! revoked device's too) do not hold the places forever. A TLS handshake naming one does not
+//! count: anyone may send one, and the names are public in certificate logs.
 
 use super::certs::{Certs, Leaf};
 use super::client::{self, AcmeError};
@@ -197,13 +199,6 @@ impl Keeper {
         drop(apps);
         self.demanded.notify_waiters();
         AppCertOutcome::Ordering
-    }
-
-    /// A handshake named `sni` (lower case): a kept app name counts as used.
-    pub fn touch(&self, sni: &str) {
-        if let Some(kept) = self.apps.lock().unwrap_or_else(|p| p.into_inner()).kept.get_mut(sni) {
-            kept.used = Instant::now();
-        }
     }
 
     /// Stops serving and deletes the certificate of `name`, no longer kept.
@@ -485,7 +480,7 @@ mod tests {
         assert_eq!(keeper.demand(app(12, 80), "phone"), AppCertOutcome::Busy, "both places taken, none idle");
 
         // .10's name got its certificate; then nobody used either name for eight days, until a
-        // handshake named .11's.
+        // launcher handed .11's app page a port (which asks for its certificate again).
         let made = rcgen::generate_simple_self_signed(vec![name(10)]).unwrap();
         let (chain_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
         keeper.certs.install(&name(10), super::super::certs::Served::from_pem(&chain_pem, &key_pem).unwrap());
@@ -495,7 +490,7 @@ mod tests {
         for kept in keeper.apps.lock().unwrap().kept.values_mut() {
             kept.used = long_ago;
         }
-        keeper.touch(&name(11));
+        keeper.demand(app(11, 80), "laptop");
 
         assert_eq!(keeper.demand(app(12, 80), "phone"), AppCertOutcome::Ordering, ".10's place");
         let kept: Vec<String> = keeper.apps.lock().unwrap().kept.keys().cloned().collect();

@@ -46,6 +46,9 @@ pub fn app_port_under(origin: &str, tunnel_origin: &str) -> Result<MessagePort, 
     let channel = MessageChannel::new().map_err(|_| ClientError::InvalidArgument("MessageChannel failed".into()))?;
     let app = App { target, origin: origin.to_owned(), origins };
     bridge::serve(channel.port1(), app);
+    // The app is in use: asking for its name's certificate again keeps it among the relay's
+    // names (a name no device asks for in a week may make room for another app).
+    let _ = demand_certificate(target);
     Ok(channel.port2())
 }
 
