@@ -89,6 +89,7 @@ pub async fn run(args: &SetupArgs, config: crate::config::Config, lock: DirLock)
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    relay.write_counters();
     // The keeper would put a table back that the stop removes.
     *keeper_stopping.lock().unwrap_or_else(|p| p.into_inner()) = true;
     keeper.abort();

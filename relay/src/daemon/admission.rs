@@ -25,6 +25,9 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+/// Session counters alone are written at most this often ([`Relay::write_batch`]).
+pub const COUNTERS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What a hello asks for, once found acceptable.
 #[derive(Clone, Debug)]
 pub enum Admission {
@@ -240,6 +243,18 @@ impl Relay {
             })
             .collect();
         let writing = std::time::Instant::now();
+        // Session ends alone (bytes, last seen) are written at most every COUNTERS_EVERY: a
+        // device reconnecting in a loop made a write and an fsync per session, held the lock
+        // every other device's hello waits for, and wore a Raspberry Pi's SD card. What waits
+        // goes with the next write of the devices' file, or at the stop (`Relay::write_counters`).
+        let only_counters = jobs.iter().all(|job| matches!(job, StateJob::SessionEnd { .. }));
+        if only_counters && store.counters_written.is_some_and(|at| writing.duration_since(at) < COUNTERS_EVERY) {
+            store.unsaved_counters |= dirty.clients;
+            return;
+        }
+        if only_counters {
+            store.counters_written = Some(writing);
+        }
         let saved = store.save(dirty);
         tracing::debug!(changes = jobs.len(), ms = writing.elapsed().as_millis() as u64, "state written");
         if let Err(e) = &saved {
@@ -275,6 +290,16 @@ impl Relay {
             if let Err(Ok((_, live))) = reply.send(joined) {
                 // The connection went away while it waited: its session must not linger.
                 self.sessions.remove(&live.key, live.id);
+            }
+        }
+    }
+
+    /// Writes the session counters still waiting (see [`Relay::write_batch`]), as the relay stops.
+    pub fn write_counters(&self) {
+        let mut store = self.store();
+        if store.unsaved_counters {
+            if let Err(e) = store.save(Dirty { clients: true, ..Dirty::default() }) {
+                tracing::warn!("could not save the devices' byte counts: {e:#}");
             }
         }
     }
@@ -584,18 +609,39 @@ mod tests {
         assert_eq!(relay.sessions.len(), DEVICES);
 
         // All of them disconnect at once: their counters share writes too, and are on disk once
-        // each disconnect is done.
+        // the relay stops.
         let saved_before = relay.store().saves();
         let ends = results.iter().map(|(key, _)| relay.record_session_end(*key, 100, 200));
         futures_util::future::join_all(ends).await;
         let saves = relay.store().saves() - saved_before;
         assert!(saves <= (DEVICES / 4) as u64, "{DEVICES} disconnects took {saves} writes");
+        relay.write_counters();
         let store = Store::load(dir.path(), "10.8.0.0/24".parse().unwrap()).unwrap();
         assert!(store
             .registry
             .clients
             .iter()
             .all(|c| c.bytes_in == 100 && c.bytes_out == 200 && c.last_seen.is_some()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_device_reconnecting_in_a_loop_makes_one_write_a_minute_and_its_counts_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (relay, ids) = relay_with_invites(dir.path(), 1);
+        let key = new_device();
+        let session = || live(&relay, dir.path().to_owned(), Arc::new(Mutex::new(Vec::new())));
+        relay.admit_and_join(Admission::Enrol { id: ids[0] }, key, session()).await.expect("enrolled");
+        let saved_before = relay.store().saves();
+        for _ in 0..100 {
+            relay.admit_and_join(Admission::Connect, key, session()).await.expect("connected");
+            relay.record_session_end(key, 10, 20).await;
+        }
+        let saves = relay.store().saves() - saved_before;
+        assert!(saves <= 2, "100 sessions took {saves} writes");
+        relay.write_counters();
+        let store = Store::load(dir.path(), "10.8.0.0/24".parse().unwrap()).unwrap();
+        let client = store.registry.by_key(&key).expect("on disk");
+        assert_eq!((client.bytes_in, client.bytes_out), (1000, 2000), "every session's bytes are kept");
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct Store {
     pub pool: AddressPool,
     /// Times [`Store::save`] wrote something.
     saves: u64,
+    /// Session counters (bytes, last seen) changed in memory that no write has taken yet.
+    pub unsaved_counters: bool,
+    /// When counters alone were last written.
+    pub counters_written: Option<std::time::Instant>,
 }
 
 /// Which state files a change touched (see [`Store::save`]).
@@ -78,7 +82,15 @@ impl Store {
         }
         let revoked: Vec<_> = registry.clients.iter().filter(|c| c.revoked).map(|c| c.key).collect();
         pool.retire_only(&revoked);
-        Ok(Self { dir: dir.to_owned(), registry, invites, pool, saves: 0 })
+        Ok(Self {
+            dir: dir.to_owned(),
+            registry,
+            invites,
+            pool,
+            saves: 0,
+            unsaved_counters: false,
+            counters_written: None,
+        })
     }
 
     /// Saves the files `dirty` names (invites, then leases, then clients: a device is only
@@ -97,6 +109,7 @@ impl Store {
         }
         if dirty.clients {
             self.save_clients()?;
+            self.unsaved_counters = false;
         }
         Ok(())
     }
