@@ -798,10 +798,12 @@ const SMALL_UPLOADS: &str = r#"
 const SIGNED_FORMS: &str = r#"
         location = /signin { add_header Set-Cookie "session=lab42; Path=/"; return 200 "signed in"; }
         location = /act { default_type text/html; return 200 "<!doctype html><title>act</title><pre id=c>cookie=[$http_cookie]</pre>"; }
+        location = /act-moved { return 307 /act; }
 "#;
 
 /// The app's own form post (made with `form.submit()`) reaches the device with the app's
-/// session cookie, also when it goes into a frame of the app's page; the same post from another site (a page elsewhere that submits a form to the
+/// session cookie, also when the device moves it with a `307` (the browser posts again to the new
+/// address) and when it goes into a frame of the app's page; the same post from another site (a page elsewhere that submits a form to the
 /// app's address) reaches it without the cookie and with `Origin: null`, as a browser withholds
 /// its default `SameSite=Lax` cookies from another site's post.
 fn another_sites_form_post_gets_no_cookies(page: &Session<'_>, nginx: &Nginx, origin: &str) -> anyhow::Result<()> {
@@ -819,6 +821,16 @@ fn another_sites_form_post_gets_no_cookies(page: &Session<'_>, nginx: &Nginx, or
     )?;
     let own = wait(page, "the app's own post", APP_LOAD, shown)?;
     ensure!(own == "cookie=[session=lab42]", "the app's own form post brought {own}");
+    page.goto(&format!("{origin}/"))?;
+    wait(page, "the file server's index again", APP_LOAD, "return document.querySelector('h1') ? 1 : null")?;
+    page.execute(
+        "const f = document.createElement('form'); f.method = 'post'; f.action = '/act-moved'; \
+         const i = document.createElement('input'); i.name = 'a'; i.value = '4'; f.append(i); \
+         document.body.append(f); f.submit(); return true",
+        &[],
+    )?;
+    let moved = wait(page, "the app's own post, moved by a 307", APP_LOAD, shown)?;
+    ensure!(moved == "cookie=[session=lab42]", "the app's own form post, moved by a 307, brought {moved}");
     // Into a frame of its own (as router and printer pages send uploads): the browser's
     // `navigate` event fires in that frame, where no shim runs; the post is still the app's. Its
     // form has a field named "action", as PHP and router pages' forms do (it hides the form's
@@ -848,8 +860,8 @@ fn another_sites_form_post_gets_no_cookies(page: &Session<'_>, nginx: &Nginx, or
     ensure!(foreign == "cookie=[]", "another site's form post brought {foreign}");
     let posts: Vec<String> = nginx.requests().into_iter().filter(|l| l.contains("\"POST /act ")).collect();
     ensure!(
-        posts.len() == 3 && posts[2].contains("\"null\"") && !posts[1].contains("\"null\""),
-        "the device saw {posts:?} (the third, and only it, with Origin: null)"
+        posts.len() == 4 && posts[3].contains("\"null\"") && posts[..3].iter().all(|p| !p.contains("\"null\"")),
+        "the device saw {posts:?} (the fourth, and only it, with Origin: null)"
     );
     page.goto(&format!("{origin}/"))?;
     wait(page, "the file server's index again", APP_LOAD, "return document.querySelector('h1') ? 1 : null")?;

@@ -363,6 +363,22 @@ async function downloaded(request, url, settle, keep) {
 }
 
 /**
+ * A form post of the app's own that the app moves with a 307 or 308: the browser posts again, to
+ * the new address of this app, and that post is the app's too.
+ */
+function announceMoved(response) {
+  const location = response.headers.get('location');
+  if ((response.status !== 307 && response.status !== 308) || !location) return;
+  try {
+    const moved = new URL(location, self.location.href);
+    moved.hash = '';
+    if (moved.origin === self.location.origin) announcedPosts.set(moved.href, Date.now() + ANNOUNCED_MS);
+  } catch (_) {
+    // No usable Location: the browser does not post again.
+  }
+}
+
+/**
  * Whether a navigation with a body to `url` was announced by a page of this app (waiting a
  * moment for an announcement still on its way); each announcement answers once.
  */
@@ -465,6 +481,7 @@ async function forward(request, url, settle, keep) {
     const again = attempt === 0 && message.body === null && !upload;
     const response = await exchange(tunnel, message, upload, request.method === 'HEAD', settle, again);
     if (response === RETRY) continue;
+    if (request.mode === 'navigate' && (message.body !== null || upload) && !message.crossSite) announceMoved(response);
     if (stored && response.status === 304) {
       // Still the same: the kept copy, confirmed now, with the headers the 304 brings (RFC 9111
       // 4.3.4) but those that describe the body it does not carry.
