@@ -12,8 +12,10 @@ use super::jar::ScriptCookie;
 
 /// The shim's path on every app origin.
 pub const SHIM_PATH: &str = "/__ht/shim.js";
-/// At most this many bytes are held back looking for the doctype's end.
-pub const MAX_BUFFERED: usize = 1024;
+/// At most this many bytes are held back looking for the doctype's end: room for the copyright
+/// and licence comments that router and printer firmware pages put before it (a tag before the
+/// doctype would put the page in quirks mode).
+pub const MAX_BUFFERED: usize = 8 * 1024;
 
 const DOCTYPE: &[u8] = b"<!doctype";
 const COMMENT: &[u8] = b"<!--";
@@ -208,11 +210,21 @@ mod tests {
     }
 
     #[test]
-    fn at_most_the_first_kilobyte_is_held_back() {
+    fn a_firmware_pages_long_licence_comment_before_the_doctype_keeps_the_tag_after_it() {
+        let licence = format!("<!--\n{}-->\n", "Copyright (c) 2009-2014 Router Vendor Inc. All rights reserved.\n".repeat(60));
+        assert!(licence.len() > 3000 && licence.len() < MAX_BUFFERED);
+        let page = format!("{licence}<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\"><html>");
+        let chunks: Vec<&[u8]> = page.as_bytes().chunks(512).collect();
+        let doctype_end = page.find("><html>").unwrap() + 1;
+        assert_eq!(run(&chunks, &[]), format!("{}{TAG}{}", &page[..doctype_end], &page[doctype_end..]));
+    }
+
+    #[test]
+    fn at_most_the_first_eight_kilobytes_are_held_back() {
         let mut injector = Injector::new(&[], "n0nce");
         assert!(injector.push(b"<!DOCTYPE html SYSTEM \"").is_empty());
         let out = injector.push(&[b'x'; MAX_BUFFERED]);
-        assert!(out.starts_with(TAG.as_bytes()), "no doctype end in the first KiB: the tag goes first");
+        assert!(out.starts_with(TAG.as_bytes()), "no doctype end in the first 8 KiB: the tag goes first");
         assert_eq!(injector.push(b"more"), b"more", "then chunks pass through");
     }
 
