@@ -36,7 +36,7 @@ use super::admission::{Admission, AdmitError, Admitted, MakeLive};
 use super::handshake::{Accepted, WsRx, WsTx};
 use super::limits::HandshakeSlot;
 use super::session_table::LiveSession;
-use super::{Clock, Relay};
+use super::{Clock, LogLimiter, Relay};
 use crate::forwarding::filter::Drop;
 use crate::forwarding::offload;
 use crate::net::packet::ipv4_destination;
@@ -131,7 +131,13 @@ pub struct Link {
     hosts_sent_at: Option<Instant>,
     /// A change came sooner than [`HOSTS_EVERY`] after that list; the next is sent then.
     hosts_pending: bool,
+    /// This device's share of the lines about dropped packets, before the relay's own bound:
+    /// one device's flood cannot hide the others' drops from the log.
+    deny_log: LogLimiter,
 }
+
+/// Lines a second about one device's dropped packets.
+const DENY_LINES_PER_DEVICE: u64 = 2;
 
 impl Link {
     /// A link for a connection whose handshake was answered.
@@ -146,6 +152,7 @@ impl Link {
             hosts_sent: None,
             hosts_sent_at: None,
             hosts_pending: false,
+            deny_log: LogLimiter::new(DENY_LINES_PER_DEVICE),
             remote: accepted.remote,
             tx: accepted.tx,
             rx: accepted.rx,
@@ -562,7 +569,9 @@ impl Link {
             Drop::IcmpError(s) => (&drops.denied, Some(s), "ICMP error not about its own packet"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(skipped) = self.relay.deny_log.allow(unix_now()) {
+        let now = unix_now();
+        let skipped = self.deny_log.allow(now).filter(|_| self.relay.deny_log.allow(now).is_some());
+        if let Some(skipped) = skipped {
             match summary {
                 Some(s) => tracing::info!(
                     client,

@@ -42,7 +42,7 @@ pub struct Relay {
     pub clock: Clock,
     /// Dropped packet counters.
     pub drops: Drops,
-    /// Rate limit for denied-packet log lines.
+    /// Rate limit for denied-packet log lines, over all devices (each has its own share first).
     pub deny_log: LogLimiter,
     /// Becomes true when the relay shuts down.
     pub shutdown: watch::Receiver<bool>,

@@ -211,7 +211,8 @@ mod tests {
 
     #[test]
     fn a_firmware_pages_long_licence_comment_before_the_doctype_keeps_the_tag_after_it() {
-        let licence = format!("<!--\n{}-->\n", "Copyright (c) 2009-2014 Router Vendor Inc. All rights reserved.\n".repeat(60));
+        let licence =
+            format!("<!--\n{}-->\n", "Copyright (c) 2009-2014 Router Vendor Inc. All rights reserved.\n".repeat(60));
         assert!(licence.len() > 3000 && licence.len() < MAX_BUFFERED);
         let page = format!("{licence}<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\"><html>");
         let chunks: Vec<&[u8]> = page.as_bytes().chunks(512).collect();
