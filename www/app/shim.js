@@ -336,6 +336,13 @@
   }
 
   // ---- document.cookie (pages only) ----------------------------------------------------------
+  /**
+   * While cookies a script wrote are not yet in the jar: a promise of when they are (or of
+   * COOKIE_WAIT_MS); else null. The page's next fetch or XHR waits for it: its request reaches
+   * the launcher over the worker, the cookie over the page's own port, and a page just loaded
+   * must open that port first, so the request came without the cookie one time in five.
+   */
+  let cookiesPending = () => null;
   if (!IN_WORKER) setUpCookies();
 
   /** `document.cookie` backed by the jar, and the port its broadcasts come on. */
@@ -389,6 +396,17 @@
     let cookiePort = null;
     let cookieId = 0;
     const unconfirmed = new Map(); // id -> cookie string, until its ok
+    let settled = []; // resolves cookiesPending's promises once nothing is unconfirmed
+    const confirmed = (id) => {
+      unconfirmed.delete(id);
+      if (unconfirmed.size > 0) return;
+      settled.forEach((resolve) => resolve());
+      settled = [];
+    };
+    cookiesPending = () => (unconfirmed.size === 0 ? null : new Promise((resolve) => {
+      settled.push(resolve);
+      setTimeout(resolve, COOKIE_WAIT_MS);
+    }));
 
     function openCookiePort() {
       if (cookiePort) return cookiePort;
@@ -402,7 +420,7 @@
           const message = event.data;
           if (!message || typeof message !== 'object') return;
           if (message.op === 'cookies') jar = validJar(message.cookies);
-          else if (message.op === 'ok' || message.op === 'error') unconfirmed.delete(message.id);
+          else if (message.op === 'ok' || message.op === 'error') confirmed(message.id);
         };
         return port;
       });
@@ -420,7 +438,7 @@
         setTimeout(() => {
           if (!unconfirmed.has(id)) return;
           // No answer: the launcher was reloaded or closed. Try once more on a fresh port.
-          unconfirmed.delete(id);
+          confirmed(id);
           if (cookiePort) cookiePort.then((p) => p.close(), () => {});
           cookiePort = null;
           openCookiePort().then((fresh) => fresh.postMessage(message), () => {});
@@ -1224,7 +1242,15 @@
       }
       if (o) o.sent = true;
       // Text stays: XHR rewrites the charset of a text body's Content-Type, not a Blob's.
-      return native.send.call(this, asBlob(body, false) || body);
+      const sent = asBlob(body, false) || body;
+      const pending = o && o.async ? cookiesPending() : null;
+      if (!pending) return native.send.call(this, sent);
+      // After the cookies a script just wrote (see cookiesPending), unless it was opened again
+      // or aborted meanwhile.
+      pending.then(() => {
+        if (opened.get(this) === o && native.readyState.call(this) === 1) native.send.call(this, sent);
+      });
+      return undefined;
     };
     proto.abort = function abort() {
       const running = byPortNow.get(this);
@@ -1284,6 +1310,10 @@
   // ---- hard-coded LAN URLs -------------------------------------------------------------------
   const nativeFetch = self.fetch;
   self.fetch = function fetch(input, init) {
+    const pending = cookiesPending();
+    return pending ? pending.then(() => shimmedFetch(input, init)) : shimmedFetch(input, init);
+  };
+  function shimmedFetch(input, init) {
     init = blobInit(input, init);
     const byItsPort = portFetchOf(input, init);
     if (byItsPort) return byItsPort;
@@ -1292,7 +1322,7 @@
       return nativeFetch(mapped ? new Request(mapped, input) : input, init);
     }
     return nativeFetch(mapUrl(input) || input, init);
-  };
+  }
 
   if (self.XMLHttpRequest) shimXhr();
 
