@@ -89,11 +89,13 @@
 # what it had (one Connection-list parser, one cookie order); then up by 0.3 KB for download
 # links taken through the app's worker (Chromium saved the boot page), an app in the launcher's
 # frame allowed full screen and copy buttons, old devices' sloppy answer heads read as browsers
-# read them, forms posted whole up to 64 MiB, and an app's own post moved by a 307 kept its own.
+# read them, forms posted whole up to 64 MiB, an app's own post moved by a 307 kept its own, a
+# cookie a script wrote waited for by its next request, and download links that lead on or sit
+# on pages that allow no frames.
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=912100
+CEILING=912600
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

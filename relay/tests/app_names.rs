@@ -109,13 +109,14 @@ async fn any_path_on_an_app_name_gives_the_boot_page_framable_only_by_the_launch
     assert_eq!(head.header("content-type"), "text/html; charset=utf-8");
 }
 
-/// What reaches the relay on an app's path without being a navigation came past the app's worker
-/// (another app's page fetching from this one, a link the browser downloads itself): it gets a
+/// What reaches the relay on an app's path without being a page or frame loading came past the
+/// app's worker (another app's page fetching from this one, a link the browser downloads itself,
+/// a navigation to no document): it gets a
 /// plain refusal, not the boot page's HTML in the place of the app's answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_navigation_gets_the_boot_page_on_an_apps_path() {
     let lab = relay_with_apps().await;
-    for (mode, dest) in [("cors", "empty"), ("no-cors", "image"), ("no-cors", "script")] {
+    for (mode, dest) in [("cors", "empty"), ("no-cors", "image"), ("no-cors", "script"), ("navigate", "empty")] {
         let extra = format!("Sec-Fetch-Mode: {mode}\r\nSec-Fetch-Dest: {dest}\r\n");
         let answer = request(&lab, "GET", APP, "/api/states", &extra).await;
         assert_eq!(answer.status, 503, "{mode} {dest}");

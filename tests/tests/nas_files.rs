@@ -79,7 +79,7 @@ fn in_the_launchers_frame(engine: FrameEngine) {
         let full_screen = page.execute("return document.fullscreenEnabled", &[])?;
         ensure!(full_screen == true, "the app in the launcher's frame may not go full screen ({full_screen})");
         plays_and_seeks(page, &nas)?;
-        click_the_download_links(page, &nas).map(|_| ())
+        click_the_download_links(page, &nas, engine == FrameEngine::Firefox).map(|_| ())
     };
     engines::in_engine(engine, &lab, &root, &hosts, &label, use_it);
 }
@@ -89,7 +89,8 @@ fn in_the_launchers_frame(engine: FrameEngine) {
 /// do). Each file is saved under the name the link gives (or the file's own) with exactly the
 /// NAS's bytes. Chromium fetches such links past the app's service worker, where the relay has
 /// only its own boot page to answer with. A file the page makes itself (a `blob:` link) is saved
-/// as it was made.
+/// as it was made; a link that the NAS sends on to the file (`302`) saves the file, and so does
+/// one on a page whose script policy allows no frames.
 fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow::Result<()> {
     let saved = lab.dir().join("downloads");
     std::fs::create_dir_all(&saved)?;
@@ -97,7 +98,7 @@ fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow
         "Browser.setDownloadBehavior",
         serde_json::json!({ "behavior": "allow", "downloadPath": saved.to_string_lossy() }),
     )?;
-    let backup = click_the_download_links(page, nas)?;
+    let backup = click_the_download_links(page, nas, true)?;
     let song = hometun_tests::apps::sha256_hex(&std::fs::read(nas.root().join("song.wav"))?);
     // A file the page makes itself (an app's export) is saved from the page, as it always was.
     let export = "date,kWh\n2026-12-06,7.5\n";
@@ -107,7 +108,25 @@ fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow
         &[serde_json::json!(export)],
     )?;
     let export = hometun_tests::apps::sha256_hex(export.as_bytes());
-    for (name, sha) in [("NAS backup.bin", &backup), ("song.wav", &song), ("export.csv", &export)] {
+    // A link that leads on to the file, and one on a page whose policy allows no frames.
+    page.execute(
+        "const a = document.createElement('a'); a.href = '/get/backup'; a.download = 'Led on.bin'; a.click(); return 1",
+        &[],
+    )?;
+    page.execute("location.href = '/strict.html'; return 1", &[])?;
+    wait(page, "the page without frames", MEDIA, "return document.title === 'strict' ? 1 : null")?;
+    page.execute(
+        "const a = document.createElement('a'); a.href = '/backup.bin'; a.download = 'Strict.bin'; a.click(); return 1",
+        &[],
+    )?;
+    let files = [
+        ("NAS backup.bin", &backup),
+        ("song.wav", &song),
+        ("export.csv", &export),
+        ("Led on.bin", &backup),
+        ("Strict.bin", &backup),
+    ];
+    for (name, sha) in files {
         let path = saved.join(name);
         let got = hometun_tests::lab::wait_until(MEDIA, || {
             let bytes = std::fs::read(&path).ok()?;
@@ -122,8 +141,10 @@ fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow
 
 /// In the app's page: puts an 8 MiB `backup.bin` on the NAS and clicks a link to it named "NAS
 /// backup.bin", then makes a link to `song.wav` and `click()`s it without putting it in the page;
-/// waits until the NAS has sent both whole to the relay. Returns the backup's SHA-256.
-fn click_the_download_links(page: &Session<'_>, nas: &Nginx) -> anyhow::Result<String> {
+/// waits until the NAS has sent both whole to the relay (only the first `with_detached` false:
+/// the lab's WebKit fetches nothing for a link outside the page, with or without hometun).
+/// Returns the backup's SHA-256.
+fn click_the_download_links(page: &Session<'_>, nas: &Nginx, with_detached: bool) -> anyhow::Result<String> {
     let backup = nas.add_random_file("backup.bin", 8 << 20)?;
     page.execute(
         "const a = document.createElement('a'); a.id = 'save'; a.href = '/backup.bin'; \
@@ -135,18 +156,29 @@ fn click_the_download_links(page: &Session<'_>, nas: &Nginx) -> anyhow::Result<S
         "const a = document.createElement('a'); a.href = '/song.wav'; a.download = ''; a.click(); return 1",
         &[],
     )?;
-    let sent_whole = |file: &str| {
-        let whole = format!("\"GET /{file} HTTP/1.1\" 200 ");
+    let sent_whole = |file: &str, size: u64| {
+        let whole = format!("\"GET /{file} HTTP/1.1\" 200 {size} ");
         nas.requests().iter().any(|l| l.starts_with(&addr::HOME.to_string()) && l.contains(&whole))
     };
-    hometun_tests::lab::wait_until(MEDIA, || (sent_whole("backup.bin") && sent_whole("song.wav")).then_some(()))
+    let both = || sent_whole("backup.bin", 8 << 20) && (!with_detached || sent_whole("song.wav", SIZE));
+    hometun_tests::lab::wait_until(MEDIA, || both().then_some(()))
         .with_context(|| format!("the NAS did not send both files whole to the relay: {:?}", nas.requests()))?;
     Ok(backup)
 }
 
-/// The NAS: nginx on a LAN host serving `song.wav` ([`wav`]).
+/// The NAS: nginx on a LAN host serving `song.wav` ([`wav`]), a download link that leads on
+/// (`/get/backup` → `/backup.bin`), and a page whose policy allows no frames.
 fn nas(lab: &Lab) -> anyhow::Result<Nginx> {
-    Nginx::start(lab, Node::Host10, SocketAddr::from(NAS), "nas", &[("song.wav", &wav())])
+    let strict = b"<!doctype html><title>strict</title><h1>strict</h1>".as_slice();
+    Nginx::start_with(
+        lab,
+        Node::Host10,
+        SocketAddr::from(NAS),
+        "nas",
+        &[("song.wav", &wav()), ("strict.html", strict)],
+        r#"location = /get/backup { return 302 /backup.bin; }
+        location = /strict.html { add_header Content-Security-Policy "default-src 'self'; frame-src 'none'"; }"#,
+    )
 }
 
 /// In the app's page: an `<audio>` element of `/song.wav` shows the recording's length (read from

@@ -896,7 +896,10 @@ fn a_cookie_a_script_writes_goes_with_its_next_request(page: &Session<'_>) -> an
             &[json!(i)],
         )?;
         let (fetched, xhr) = (got[0].as_str().unwrap_or_default(), got[1].as_str().unwrap_or_default());
-        ensure!(fetched.contains(&format!("f{i}=1")), "load {i}: the fetch went without the cookie just written: {got}");
+        ensure!(
+            fetched.contains(&format!("f{i}=1")),
+            "load {i}: the fetch went without the cookie just written: {got}"
+        );
         ensure!(xhr.contains(&format!("x{i}=1")), "load {i}: the XHR went without the cookie just written: {got}");
     }
     Ok(())

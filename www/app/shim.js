@@ -1439,8 +1439,10 @@
 
   // A download link to this app (`<a download>`, clicked, or `click()`ed by a script): Chromium
   // fetches it past the app's worker, so the relay's boot page was saved instead of the file.
-  // It is loaded in a hidden frame through the worker instead, which answers it as an
-  // attachment (sw.js, `downloaded`); the browser saves it as it streams in.
+  // Its `navigate` event (below) loads it in a hidden frame through the worker instead, which
+  // answers it as an attachment (sw.js, `downloaded`); the browser saves it as it streams in.
+  // Without the Navigation API (WebKit), a click on such a link in the page does the same: the
+  // lab's WebKit fetched nothing for it by itself.
   function downloadThroughTheWorker(href, name) {
     const url = new URL(href, location.href);
     const app = url.protocol === location.protocol && url.origin === location.origin; // not a blob: the page made

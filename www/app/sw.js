@@ -344,6 +344,15 @@ async function downloaded(request, url, settle, keep) {
   }
   const get = new Request(target.href, { cache: 'no-store', referrer: request.referrer || 'about:client' });
   const response = await forward(get, target, settle, keep);
+  const location = response.headers.get('location');
+  if (response.status >= 300 && response.status < 400 && location) {
+    // A download link that leads on (`/download?id=7` → the file): the next step is a download
+    // of this app too, or the browser's, elsewhere.
+    const next = new URL(location, target);
+    if (next.origin !== self.location.origin) return Response.redirect(next.href, 302);
+    const params = new URLSearchParams({ url: next.pathname + next.search, name: url.searchParams.get('name') || '' });
+    return Response.redirect(`${DOWNLOAD}?${params}`, 302);
+  }
   if (!response.ok) return response;
   const headers = new Headers(response.headers);
   const given = headers.get('content-disposition') || '';
@@ -358,19 +367,24 @@ async function downloaded(request, url, settle, keep) {
   }
   headers.set('content-disposition', /filename/i.test(given)
     ? given.replace(/^\s*[^;]*/, 'attachment')
-    : `attachment; filename*=UTF-8''${encodeURIComponent(name || 'download')}`);
+    : `attachment; filename*=UTF-8''${rfc8187(name || 'download')}`);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
+/** `text` as an RFC 8187 value (`encodeURIComponent` leaves `'()*`, which it does not allow). */
+function rfc8187(text) {
+  return encodeURIComponent(text).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /**
  * A form post of the app's own that the app moves with a 307 or 308: the browser posts again, to
- * the new address of this app, and that post is the app's too.
+ * the new address of this app (a relative one is the post's), and that post is the app's too.
  */
-function announceMoved(response) {
+function announceMoved(request, response) {
   const location = response.headers.get('location');
   if ((response.status !== 307 && response.status !== 308) || !location) return;
   try {
-    const moved = new URL(location, self.location.href);
+    const moved = new URL(location, request.url);
     moved.hash = '';
     if (moved.origin === self.location.origin) announcedPosts.set(moved.href, Date.now() + ANNOUNCED_MS);
   } catch (_) {
@@ -481,7 +495,7 @@ async function forward(request, url, settle, keep) {
     const again = attempt === 0 && message.body === null && !upload;
     const response = await exchange(tunnel, message, upload, request.method === 'HEAD', settle, again);
     if (response === RETRY) continue;
-    if (request.mode === 'navigate' && (message.body !== null || upload) && !message.crossSite) announceMoved(response);
+    if (request.mode === 'navigate' && (message.body !== null || upload) && !message.crossSite) announceMoved(request, response);
     if (stored && response.status === 304) {
       // Still the same: the kept copy, confirmed now, with the headers the 304 brings (RFC 9111
       // 4.3.4) but those that describe the body it does not carry.

@@ -5,15 +5,15 @@
 //! drops packets anyway).
 
 use super::inventory::KnownHost;
-use hometun_shared::control::{AllowProtocol, AllowRule, Host, HostList, Service, MAX_HOSTS};
+use hometun_shared::control::{AllowProtocol, AllowRule, Host, HostList, Service};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// The host list for a device with allow list `allow` (`may_wake`: its `wake` flag), in address
-/// order. A list holds at most [`MAX_HOSTS`]; on a LAN with more, the hosts a user looks for
-/// stay in it: those with services the device may use, then those with names, then those
+/// order. A list holds at most 128 hosts in at most 60,000 bytes; on a LAN with more, the hosts a
+/// user looks for stay in it: those with services the device may use, then those with names, then those
 /// online (a host that makes up source addresses fills the neighbour table with nameless ones).
 pub fn for_device(hosts: &[KnownHost], allow: &[AllowRule], may_wake: bool) -> HostList {
-    let mut hosts: Vec<Host> = hosts
+    let hosts: Vec<Host> = hosts
         .iter()
         .filter(|host| may_reach(allow, host.address))
         .map(|host| Host {
@@ -25,11 +25,7 @@ pub fn for_device(hosts: &[KnownHost], allow: &[AllowRule], may_wake: bool) -> H
             wakeable: may_wake && host.mac.is_some(),
         })
         .collect();
-    if hosts.len() > MAX_HOSTS {
-        hosts.sort_by_key(|h| (h.services.is_empty(), h.names.is_empty(), !h.online, h.address));
-        hosts.truncate(MAX_HOSTS);
-        hosts.sort_by_key(|h| h.address);
-    }
+    let hosts = HostList::best_that_fit(hosts, |h| (h.services.is_empty(), h.names.is_empty(), !h.online));
     HostList { hosts, may_wake }
 }
 
@@ -55,6 +51,7 @@ mod tests {
     use super::*;
     use crate::discovery::inventory::Mac;
     use crate::forwarding::acl::Acl;
+    use hometun_shared::control::{ControlMessage, MAX_HOSTS};
 
     fn host(last: u8, services: &[(&str, u16)], mac: bool) -> KnownHost {
         KnownHost {
@@ -128,6 +125,24 @@ mod tests {
         assert_eq!(seen.len(), MAX_HOSTS);
         assert_eq!(&seen[MAX_HOSTS - 2..], [250, 251], "the NAS and the printer stay, at the end");
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "in address order: {seen:?}");
+    }
+
+    #[test]
+    fn hosts_with_long_names_leave_room_for_the_one_with_services_at_the_lans_end() {
+        // 120 hosts with four long names each: more than one list's 60,000 bytes.
+        let long =
+            |last: u8, i: usize| format!("{}.{}.{}.n{i}-{last}.local", "a".repeat(63), "b".repeat(63), "c".repeat(50));
+        let mut lan: Vec<KnownHost> = (1..=120)
+            .map(|last| KnownHost { names: (0..4).map(|i| long(last, i)).collect(), ..host(last, &[], true) })
+            .collect();
+        lan.push(host(250, &[("_http._tcp", 5000)], true));
+        let allow = Acl::parse_list("192.168.0.0/24").unwrap().allow_rules();
+        let list = for_device(&lan, &allow, false);
+        let seen: Vec<u8> = list.hosts.iter().map(|h| h.address.octets()[3]).collect();
+        assert!(seen.len() < 121, "they do not all fit: {}", seen.len());
+        assert_eq!(seen.last(), Some(&250), "the NAS stays: {seen:?}");
+        let decoded = ControlMessage::decode(&ControlMessage::Hosts(list.clone()).encode()).unwrap();
+        assert_eq!(decoded, ControlMessage::Hosts(list), "everything chosen goes out");
     }
 
     #[test]

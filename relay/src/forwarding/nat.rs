@@ -51,6 +51,11 @@ pub struct Firewall {
 /// from the LAN (everything else, without a LAN interface) is dropped too. NAT matches packets that came in on the tun and leave towards the LAN, so a
 /// spoofed pool address arriving elsewhere is not masqueraded.
 pub fn firewall_ruleset(fw: &Firewall) -> String {
+    ruleset(fw, true)
+}
+
+/// [`firewall_ruleset`], with the bound on a device's flows when `bound_flows`.
+fn ruleset(fw: &Firewall, bound_flows: bool) -> String {
     let tun = &fw.tun;
     let (lan_out, lan_in) = match &fw.lan_interface {
         // As the masquerade rule always did: with an interface, whatever leaves through it
@@ -81,17 +86,34 @@ pub fn firewall_ruleset(fw: &Firewall) -> String {
     } else {
         String::new()
     };
-    let size = fw.pool.size().min(65_536);
+    let (flows_set, flows_rule) = if bound_flows {
+        (
+            format!("  set flows {{\n    type ipv4_addr; size {}; flags dynamic;\n  }}\n", fw.pool.size().min(65_536)),
+            format!(
+                "    iifname \"{tun}\" ct state new add @flows {{ ip saddr ct count over {FLOWS_PER_DEVICE} }} drop\n"
+            ),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     format!(
-        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  set flows {{\n    type ipv4_addr; size {size}; flags dynamic;\n  }}\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    iifname \"{tun}\" ct state new add @flows {{ ip saddr ct count over {FLOWS_PER_DEVICE} }} drop\n    iifname \"{tun}\" ip saddr {pool} {lan_out} accept\n{back_in}{between_devices}    iifname \"{tun}\" drop\n    oifname \"{tun}\" drop\n{not_a_router}  }}\n{nat}}}\n",
+        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n{flows_set}  chain forward {{\n    type filter hook forward priority filter; policy accept;\n{flows_rule}    iifname \"{tun}\" ip saddr {pool} {lan_out} accept\n{back_in}{between_devices}    iifname \"{tun}\" drop\n    oifname \"{tun}\" drop\n{not_a_router}  }}\n{nat}}}\n",
         pool = fw.pool
     )
 }
 
 /// Installs the table with the forward chain (and NAT in masquerade mode); replaces a stale
 /// one.
+/// A kernel without connection counting for nftables (`nft_connlimit`) gets the table without the
+/// bound on a device's flows, and a warning, rather than no relay.
 pub fn install_firewall(fw: &Firewall) -> anyhow::Result<()> {
-    nft_script(&firewall_ruleset(fw))
+    let Err(bounded) = nft_script(&ruleset(fw, true)) else { return Ok(()) };
+    nft_script(&ruleset(fw, false)).map_err(|_| bounded)?;
+    tracing::warn!(
+        "this kernel cannot count a device's connections for nftables (nft_connlimit): one device could fill \
+         the connection table for all; the rest of the relay's firewall is in place"
+    );
+    Ok(())
 }
 
 /// Whether the relay's table is in the kernel's ruleset now.

@@ -38,6 +38,8 @@ pub struct Store {
     pub unsaved_counters: bool,
     /// When counters alone were last written.
     pub counters_written: Option<std::time::Instant>,
+    /// A write of the counters waiting is scheduled.
+    pub counters_flush_due: bool,
 }
 
 /// Which state files a change touched (see [`Store::save`]).
@@ -90,6 +92,7 @@ impl Store {
             saves: 0,
             unsaved_counters: false,
             counters_written: None,
+            counters_flush_due: false,
         })
     }
 

@@ -105,9 +105,19 @@ pub async fn route(State(site): State<AppSite>, request: Request, next: Next) ->
         Site::Refused => super::page::plain(StatusCode::NOT_FOUND, "not found"),
         Site::App(_) => {
             let relay = format!("https://{}{}", site.domain().unwrap_or_default(), port_suffix(port));
-            let navigation = request.headers().get("sec-fetch-mode").is_none_or(|mode| mode == "navigate");
-            serve(&site, request.method(), request.uri().path(), &relay, navigation).await
+            serve(&site, request.method(), request.uri().path(), &relay, is_navigation(request.headers())).await
         }
+    }
+}
+
+/// Whether a request is a page or frame being loaded, as the browser says (`Sec-Fetch-Mode`,
+/// `Sec-Fetch-Dest`); one that says nothing counts as one. A download the browser makes itself
+/// is a navigation to no document (`empty`).
+fn is_navigation(headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match (header("sec-fetch-mode"), header("sec-fetch-dest")) {
+        (None, _) => true,
+        (Some(mode), dest) => mode == "navigate" && dest.is_none_or(|d| matches!(d, "document" | "iframe" | "frame")),
     }
 }
 

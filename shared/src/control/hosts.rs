@@ -179,6 +179,23 @@ pub fn is_service_type(kind: &str) -> bool {
 }
 
 impl HostList {
+    /// The hosts of `hosts` that one list carries ([`MAX_HOSTS`], [`MAX_ENCODED_LEN`]), those
+    /// `rank` puts first (smallest) kept, in address order.
+    pub fn best_that_fit<K: Ord>(mut hosts: Vec<Host>, rank: impl Fn(&Host) -> K) -> Vec<Host> {
+        hosts.sort_by_key(|h| (rank(h), h.address));
+        // The message's type, version and flag field come first.
+        let mut room = MAX_ENCODED_LEN - 16;
+        hosts.retain(|host| {
+            let len = 3 + host.to_bytes().len();
+            let fits = len <= room;
+            room = room.saturating_sub(if fits { len } else { 0 });
+            fits
+        });
+        hosts.truncate(MAX_HOSTS);
+        hosts.sort_by_key(|h| h.address);
+        hosts
+    }
+
     /// The message body fields (after type and version).
     pub(super) fn encode_fields(&self, out: &mut Vec<u8>) {
         field(out, TAG_MAY_WAKE, &[u8::from(self.may_wake)]);

@@ -220,7 +220,7 @@ pub fn open_in_frame(page: &Session, lan_url: &str) -> anyhow::Result<()> {
 }
 
 /// A browser that opens home web apps in the launcher's frame.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameEngine {
     /// Firefox ([`FirefoxDriver`](super::firefox::FirefoxDriver)).
     Firefox,

@@ -22,6 +22,7 @@
 //! Header lists are `(name, value)` pairs in order, bounded by [`MAX_HEADERS`] and
 //! [`MAX_HEADER_BYTES`].
 
+use super::inject::DOWNLOAD_PATH;
 use super::jar::Jar;
 use super::origin::AppOrigins;
 use super::AppError;
@@ -287,8 +288,9 @@ struct Shim<'a> {
 /// The policy with its `frame-ancestors` mapped ([`mapped_ancestors`]) and with `tunnel`
 /// allowed as a frame source (added to `frame-src`, else to `child-src`, else a `frame-src`
 /// with `default-src`'s sources and `tunnel`; a policy with none of them allows every frame
-/// already), and, for a document that gets the `shim`, that script allowed ([`allow_shim`]);
-/// `None` when nothing is left. `map_source` maps a LAN URL to its app origin's.
+/// already), and, for a document that gets the `shim`, that script allowed ([`allow_shim`]) and
+/// the frame its download links load in ([`DOWNLOAD_PATH`] on the app origin); `None` when
+/// nothing is left. `map_source` maps a LAN URL to its app origin's.
 fn mapped_policy(
     policy: &str,
     tunnel: &str,
@@ -307,11 +309,16 @@ fn mapped_policy(
             }
         })
         .collect();
+    let download = shim.map(|shim| format!("{}{DOWNLOAD_PATH}", shim.origin));
+    let with_frames = |directive: &str| {
+        let directive = with_source(directive, tunnel);
+        download.as_deref().map_or(directive.clone(), |download| with_source(&directive, download))
+    };
     if let Some(at) = position(&kept, "frame-src").or_else(|| position(&kept, "child-src")) {
-        kept[at] = with_source(&kept[at], tunnel);
+        kept[at] = with_frames(&kept[at]);
     } else if let Some(at) = position(&kept, "default-src") {
         let sources = kept[at].split_once(char::is_whitespace).map_or("", |(_, rest)| rest.trim());
-        kept.push(with_source(&format!("frame-src {sources}"), tunnel));
+        kept.push(with_frames(&format!("frame-src {sources}")));
     }
     if let Some(shim) = shim {
         allow_shim(&mut kept, shim);
@@ -630,18 +637,16 @@ mod tests {
             let m = map_response(&origins, &mut jar, &answering("/", destination, true), &page(policy), NOW).unwrap();
             m.headers.iter().find(|(n, _)| n == "Content-Security-Policy").map(|(_, v)| v.clone()).unwrap()
         };
-        let frames = "; frame-src https://home.test:8443";
+        let frames = format!("; frame-src https://home.test:8443 {app}/__ht/download");
         // Nextcloud: scripts by nonce only, or 'strict-dynamic': the tag's nonce is added.
         let nextcloud = "default-src 'none'; script-src 'nonce-AbC' 'strict-dynamic'";
         assert_eq!(
             mapped(nextcloud, "document"),
-            format!(
-                "{nextcloud}; frame-src https://home.test:8443; script-src-elem 'nonce-AbC' 'strict-dynamic' 'nonce-n0nce'"
-            )
+            format!("{nextcloud}{frames}; script-src-elem 'nonce-AbC' 'strict-dynamic' 'nonce-n0nce'")
         );
         assert_eq!(
             mapped("script-src-elem 'sha256-x='; frame-src 'none'", "document"),
-            "script-src-elem 'sha256-x=' 'nonce-n0nce'; frame-src https://home.test:8443"
+            format!("script-src-elem 'sha256-x=' 'nonce-n0nce'{frames}")
         );
         // A list of places: the shim's own URL, with 'unsafe-inline' left to mean what it meant.
         assert_eq!(
@@ -657,7 +662,7 @@ mod tests {
         }
         assert_eq!(
             mapped("script-src 'nonce-AbC'; frame-src 'none'", "script"),
-            format!("script-src 'nonce-AbC'{frames}")
+            "script-src 'nonce-AbC'; frame-src https://home.test:8443"
         );
     }
 

@@ -12,6 +12,9 @@ use super::jar::ScriptCookie;
 
 /// The shim's path on every app origin.
 pub const SHIM_PATH: &str = "/__ht/shim.js";
+/// Where the shim loads an app's download link in a hidden frame, for the app's worker to answer
+/// (www/app/sw.js, `downloaded`).
+pub const DOWNLOAD_PATH: &str = "/__ht/download";
 /// At most this many bytes are held back looking for the doctype's end: room for the copyright
 /// and licence comments that router and printer firmware pages put before it (a tag before the
 /// doctype would put the page in quirks mode).
