@@ -802,6 +802,7 @@ const SIGNED_FORMS: &str = r#"
         location = /signin { add_header Set-Cookie "session=lab42; Path=/"; return 200 "signed in"; }
         location = /act { default_type text/html; return 200 "<!doctype html><title>act</title><pre id=c>cookie=[$http_cookie]</pre>"; }
         location = /act-moved { return 307 /act; }
+        location = /act-moved-here { absolute_redirect off; return 307 /act; }
         location = /cookies { default_type text/plain; return 200 "[$http_cookie]"; }
 "#;
 
@@ -825,16 +826,22 @@ fn another_sites_form_post_gets_no_cookies(page: &Session<'_>, nginx: &Nginx, or
     )?;
     let own = wait(page, "the app's own post", APP_LOAD, shown)?;
     ensure!(own == "cookie=[session=lab42]", "the app's own form post brought {own}");
-    page.goto(&format!("{origin}/"))?;
-    wait(page, "the file server's index again", APP_LOAD, "return document.querySelector('h1') ? 1 : null")?;
-    page.execute(
-        "const f = document.createElement('form'); f.method = 'post'; f.action = '/act-moved'; \
-         const i = document.createElement('input'); i.name = 'a'; i.value = '4'; f.append(i); \
-         document.body.append(f); f.submit(); return true",
-        &[],
-    )?;
-    let moved = wait(page, "the app's own post, moved by a 307", APP_LOAD, shown)?;
-    ensure!(moved == "cookie=[session=lab42]", "the app's own form post, moved by a 307, brought {moved}");
+    // Moved to a LAN URL (mapped to the app origin) and to a path of its own.
+    for moved_from in ["/act-moved", "/act-moved-here"] {
+        page.goto(&format!("{origin}/"))?;
+        wait(page, "the file server's index again", APP_LOAD, "return document.querySelector('h1') ? 1 : null")?;
+        page.execute(
+            "const f = document.createElement('form'); f.method = 'post'; f.action = arguments[0]; \
+             const i = document.createElement('input'); i.name = 'a'; i.value = '4'; f.append(i); \
+             document.body.append(f); f.submit(); return true",
+            &[json!(moved_from)],
+        )?;
+        let moved = wait(page, "the app's own post, moved by a 307", APP_LOAD, shown)?;
+        ensure!(
+            moved == "cookie=[session=lab42]",
+            "the app's own form post to {moved_from}, moved by a 307, brought {moved}"
+        );
+    }
     // Into a frame of its own (as router and printer pages send uploads): the browser's
     // `navigate` event fires in that frame, where no shim runs; the post is still the app's. Its
     // form has a field named "action", as PHP and router pages' forms do (it hides the form's
@@ -864,8 +871,8 @@ fn another_sites_form_post_gets_no_cookies(page: &Session<'_>, nginx: &Nginx, or
     ensure!(foreign == "cookie=[]", "another site's form post brought {foreign}");
     let posts: Vec<String> = nginx.requests().into_iter().filter(|l| l.contains("\"POST /act ")).collect();
     ensure!(
-        posts.len() == 4 && posts[3].contains("\"null\"") && posts[..3].iter().all(|p| !p.contains("\"null\"")),
-        "the device saw {posts:?} (the fourth, and only it, with Origin: null)"
+        posts.len() == 5 && posts[4].contains("\"null\"") && posts[..4].iter().all(|p| !p.contains("\"null\"")),
+        "the device saw {posts:?} (the fifth, and only it, with Origin: null)"
     );
     page.goto(&format!("{origin}/"))?;
     wait(page, "the file server's index again", APP_LOAD, "return document.querySelector('h1') ? 1 : null")?;
