@@ -227,7 +227,7 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
 /// Any host on the LAN can send mDNS responses nobody asked for. One that floods the relay with
 /// 400,000 records (addresses of names no service points to, and instances that never resolve,
 /// each claiming a lifetime of 68 years) grows the relay's memory by a few MiB at most; the NAS
-/// found before stays listed, and a desktop announced after the flood is found.
+/// found before stays listed, and a desktop another host announces after the flood is found.
 #[test]
 fn a_lan_host_flooding_mdns_neither_grows_the_relay_nor_hides_the_others() {
     let DiscoveryLab { lab, relay, nas: _nas, _dns, wan_udp: _w, tun_discovery: _t } =
@@ -241,7 +241,10 @@ fn a_lan_host_flooding_mdns_neither_grows_the_relay_nor_hides_the_others() {
         phone.hosts(T, nas_listed).await.unwrap_or_else(|e| panic!("the NAS is listed: {e}\n{}", relay.log()));
         let before = relay::footprint(pid).rss_kib;
 
-        let sent = mdns::flood(&lab, Node::Host20, addr::HOST20, 10_000, 40).expect("flood");
+        // The flooding host is 192.168.0.30 (an address of h20's own); the desktop, announced
+        // after the flood, is another host (192.168.0.20).
+        lab.exec(Node::Host20, "ip", ["addr", "add", "192.168.0.30/24", "dev", "eth0"]).unwrap();
+        let sent = mdns::flood(&lab, Node::Host20, HOST30, 10_000, 40).expect("flood");
         std::thread::sleep(Duration::from_secs(2));
         let grown = relay::footprint(pid).rss_kib.saturating_sub(before);
         eprintln!("mDNS flood: {sent}; the relay grew by {grown} KiB");
