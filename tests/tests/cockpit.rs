@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use hometun_tests::apps::cockpit::{self, Cockpit};
 use hometun_tests::apps::lab_user;
-use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
-use hometun_tests::browser::engines::{self, trusted_relay, FrameEngine};
+use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
+use hometun_tests::browser::engines::{self, FrameEngine};
 use hometun_tests::browser::webdriver::Session;
 use hometun_tests::lab::{addr, Lab};
 use serde_json::json;
@@ -57,23 +57,13 @@ fn a_home_servers_console_logs_in_shows_the_server_and_its_terminal_runs_a_comma
 #[test]
 fn the_console_in_the_launchers_frame_in_safaris_engine_and_firefox() {
     for engine in [FrameEngine::WebKit, FrameEngine::Firefox] {
-        let _one = engines::one_at_a_time();
-        let lab = Lab::start().expect("lab");
-        let _cockpit = Cockpit::start(&lab).expect("Cockpit");
-        let (root, relay) = trusted_relay(&lab).expect("ACME relay");
         let lan = std::net::SocketAddrV4::new(addr::HOST10, cockpit::ADDR.port());
-        let name = engines::trusted_app_name_of(&lab, &relay, &root, engine.name(), lan).expect("the app name");
-        let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
-        let label = format!("{}-console", engine.name().to_lowercase());
-        let use_it = |page: &Session| -> anyhow::Result<()> {
-            page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
-            wait_connected(page, engines::WAIT)?;
-            engines::open_in_frame(page, &cockpit::lan_url())?;
+        let use_it = |page: &Session, _: &Cockpit| -> anyhow::Result<()> {
             log_in(page, lab_user::PASSWORD)?;
             see_the_overview(page)?;
             run_in_the_terminal(page)
         };
-        engines::in_engine(engine, &lab, &root, &hosts, &label, use_it);
+        engines::in_an_apps_frame(engine, "console", lan, &cockpit::lan_url(), Cockpit::start, use_it);
         eprintln!("cockpit: the console in {}'s launcher frame: ok", engine.name());
     }
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use hometun_tests::apps::home_assistant::{self, HomeAssistant};
-use hometun_tests::browser::apps_page::{self, open_app, wait_connected, TrustedLab};
-use hometun_tests::browser::engines::{self, trusted_relay, FrameEngine};
+use hometun_tests::browser::apps_page::{self, open_app, TrustedLab};
+use hometun_tests::browser::engines::{self, FrameEngine};
 use hometun_tests::browser::webdriver::Session;
 use hometun_tests::lab::{addr, Lab};
 
@@ -112,19 +112,10 @@ fn home_assistant_in_the_launchers_frame_in_firefox() {
 /// A new device in `engine` opens Home Assistant in the launcher's frame, signs in, sees the
 /// switch and flips it both ways.
 fn in_the_launchers_frame(engine: FrameEngine) {
-    let _one = engines::one_at_a_time();
-    let lab = Lab::start().expect("lab");
-    let ha = HomeAssistant::start(&lab).expect("Home Assistant");
-    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
     let lan = std::net::SocketAddrV4::new(addr::HOST20, home_assistant::ADDR.port());
-    let name = engines::trusted_app_name_of(&lab, &relay, &root, engine.name(), lan).expect("the app name");
-    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
-    let label = format!("{}-home-assistant", engine.name().to_lowercase());
-    let use_it = |page: &Session| -> anyhow::Result<()> {
-        page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
-        wait_connected(page, engines::WAIT)?;
-        engines::open_in_frame(page, &home_assistant::lan_url())?;
-        home_assistant::sign_in(page, &format!("https://{name}"), home_assistant::PASSWORD)?;
+    let origin = format!("https://{}", apps_page::app_name(lan.into()));
+    let use_it = |page: &Session, ha: &HomeAssistant| -> anyhow::Result<()> {
+        home_assistant::sign_in(page, &origin, home_assistant::PASSWORD)?;
         home_assistant::see_the_switch(page, "off")?;
         home_assistant::flip_the_switch(page)?;
         ha.wait_for_light("on")?;
@@ -132,7 +123,7 @@ fn in_the_launchers_frame(engine: FrameEngine) {
         ha.set_switch(false)?;
         home_assistant::see_the_switch(page, "off")
     };
-    engines::in_engine(engine, &lab, &root, &hosts, &label, use_it);
+    engines::in_an_apps_frame(engine, "home-assistant", lan, &home_assistant::lan_url(), HomeAssistant::start, use_it);
 }
 
 /// One part of the scenario ([`apps_page::step`]).

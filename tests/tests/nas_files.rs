@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use hometun_tests::apps::nginx::Nginx;
-use hometun_tests::browser::apps_page::{self, open_app, wait, wait_connected, TrustedLab};
-use hometun_tests::browser::engines::{self, trusted_relay, FrameEngine};
+use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
+use hometun_tests::browser::engines::{self, FrameEngine};
 use hometun_tests::browser::webdriver::Session;
 use hometun_tests::lab::{addr, Lab, Node};
 
@@ -63,25 +63,15 @@ fn a_recording_on_the_nas_plays_and_seeks_and_downloads_are_fetched_in_firefox()
 }
 
 fn in_the_launchers_frame(engine: FrameEngine) {
-    let _one = engines::one_at_a_time();
-    let lab = Lab::start().expect("lab");
-    let nas = nas(&lab).expect("nginx with the recording");
-    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
     let lan = std::net::SocketAddrV4::new(NAS.0, NAS.1);
-    let name = engines::trusted_app_name_of(&lab, &relay, &root, engine.name(), lan).expect("the app name");
-    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
-    let label = format!("{}-nas-files", engine.name().to_lowercase());
-    let use_it = |page: &Session| -> anyhow::Result<()> {
-        page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
-        wait_connected(page, engines::WAIT)?;
-        engines::open_in_frame(page, &format!("http://{}/", nas.addr))?;
+    let use_it = |page: &Session, nas: &Nginx| -> anyhow::Result<()> {
         wait(page, "the file server's index", MEDIA, "return document.querySelector('h1') ? 1 : null")?;
         let full_screen = page.execute("return document.fullscreenEnabled", &[])?;
         ensure!(full_screen == true, "the app in the launcher's frame may not go full screen ({full_screen})");
-        plays_and_seeks(page, &nas)?;
-        click_the_download_links(page, &nas, engine == FrameEngine::Firefox).map(|_| ())
+        plays_and_seeks(page, nas)?;
+        click_the_download_links(page, nas, engine == FrameEngine::Firefox).map(|_| ())
     };
-    engines::in_engine(engine, &lab, &root, &hosts, &label, use_it);
+    engines::in_an_apps_frame(engine, "nas-files", lan, &format!("http://{lan}/"), nas, use_it);
 }
 
 /// A user saves files from the NAS with its download links: a `<a download="…">` clicked, and

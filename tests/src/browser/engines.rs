@@ -257,6 +257,34 @@ pub fn in_the_launchers_frame(engine: FrameEngine, what: &str, step: impl FnOnce
     in_engine(engine, &lab, &root, &hosts, &label, run);
 }
 
+/// A new device in `engine`, one engine at a time, in a lab of its own where `start` starts a home
+/// app on `lan` and a relay has a trusted certificate: the launcher opens the app in its frame
+/// (`lan_url`) and takes `step` there with the app; a failure panics through [`fail`] (`what`
+/// names the device and the screenshot).
+pub fn in_an_apps_frame<A>(
+    engine: FrameEngine,
+    what: &str,
+    lan: std::net::SocketAddrV4,
+    lan_url: &str,
+    start: impl FnOnce(&Lab) -> anyhow::Result<A>,
+    step: impl FnOnce(&Session, &A) -> anyhow::Result<()>,
+) {
+    let _one = one_at_a_time();
+    let lab = Lab::start().expect("lab");
+    let app = start(&lab).unwrap_or_else(|e| panic!("{what}: the app did not start: {e:#}"));
+    let (root, relay) = trusted_relay(&lab).expect("ACME relay");
+    let name = trusted_app_name_of(&lab, &relay, &root, engine.name(), lan).expect("the app name");
+    let hosts = [(addr::DOMAIN, addr::ROUTER_WAN), (name.as_str(), addr::ROUTER_WAN)];
+    let label = format!("{}-{what}", engine.name().to_lowercase());
+    let run = |page: &Session| -> anyhow::Result<()> {
+        page.goto(&relay.invite(&label, "1h", None)?.to_link())?;
+        wait_connected(page, WAIT)?;
+        open_in_frame(page, lan_url)?;
+        step(page, &app)
+    };
+    in_engine(engine, &lab, &root, &hosts, &label, run);
+}
+
 /// Starts `engine` on the remote device (trusting `root`, resolving `hosts`) and runs `run` in a
 /// window of it; a failure panics through [`fail`] (`label` names the screenshot).
 pub fn in_engine(
