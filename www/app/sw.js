@@ -413,8 +413,8 @@ async function ownPost(url) {
 /**
  * The request as the port protocol's `fetch` message, and the body to send after it in `body`
  * chunks (`streamBody: true`) when the browser gives it as a stream (Chromium's `request.body`)
- * and it is longer than WHOLE_UP_TO (FORM_WHOLE_UP_TO for a form): `{reader, read}` (the chunks read so far, then the rest).
- * Shorter bodies, and other engines' bodies, go whole in `body`.
+ * and it is longer than WHOLE_UP_TO (FORM_WHOLE_UP_TO for a form): `{reader, read}` (the chunks
+ * read so far, then the rest). Shorter bodies, and other engines' bodies, go whole in `body`.
  */
 async function describe(request, url) {
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
@@ -495,7 +495,8 @@ async function forward(request, url, settle, keep) {
     const again = attempt === 0 && message.body === null && !upload;
     const response = await exchange(tunnel, message, upload, request.method === 'HEAD', settle, again);
     if (response === RETRY) continue;
-    if (request.mode === 'navigate' && (message.body !== null || upload) && !message.crossSite) announceMoved(request, response);
+    const ownForm = request.mode === 'navigate' && (message.body !== null || upload) && !message.crossSite;
+    if (ownForm) announceMoved(request, response);
     if (stored && response.status === 304) {
       // Still the same: the kept copy, confirmed now, with the headers the 304 brings (RFC 9111
       // 4.3.4) but those that describe the body it does not carry.
