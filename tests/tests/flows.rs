@@ -1,18 +1,19 @@
-//! One device cannot fill the home server's connection table: a device that opens thousands of
-//! flows at once (UDP from ever new ports, as a port scan or a broken app does) gets no more
+//! The home server's connection table. One device cannot fill it: a device that opens thousands
+//! of flows at once (UDP from ever new ports, as a port scan or a broken app does) gets no more
 //! than its share through the relay's kernel, and another device's new flows still reach the
-//! LAN.
+//! LAN. And a tunnel address changes hands clean: a revoked device's flows are forgotten, so the
+//! LAN's replies on them never reach the next device given its address.
 //!
 //! Needs root.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use hometun_tests::capture::Capture;
 use hometun_tests::client::Device;
 use hometun_tests::lab::{addr, Lab, Node, ROUTER_HOME_PORT};
 use hometun_tests::packet::{udp_datagram, Ipv4, UDP};
-use hometun_tests::relay::{Relay, RelayOptions};
+use hometun_tests::relay::{Mode, Relay, RelayOptions};
 
 const T: Duration = Duration::from_secs(20);
 /// The relay's bound on one device's open flows (`forwarding::nat::FLOWS_PER_DEVICE`).
@@ -27,6 +28,19 @@ const FIRST_PORT: u16 = 20_000;
 fn datagram(src: Ipv4Addr, port: u16) -> Vec<u8> {
     let payload = udp_datagram(src, addr::HOST10, port, DISCARD, b"one more flow");
     Ipv4::new(src, addr::HOST10, UDP, payload).build()
+}
+
+/// Entries of the home server's connection table whose original direction starts or ends at
+/// `address` (the first `src=` and `dst=` of a line are the original direction's).
+fn tracked_of(lab: &Lab, address: Ipv4Addr) -> Vec<String> {
+    let table = lab.exec(Node::Home, "cat", ["/proc/net/nf_conntrack"]).expect("conntrack table").stdout;
+    let first = |line: &str, key: &str| line.split_whitespace().find_map(|w| w.strip_prefix(key)).map(str::to_owned);
+    let address = address.to_string();
+    String::from_utf8_lossy(&table)
+        .lines()
+        .filter(|l| first(l, "src=").as_ref() == Some(&address) || first(l, "dst=").as_ref() == Some(&address))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -64,11 +78,8 @@ fn a_device_opening_thousands_of_flows_gets_its_share_and_another_device_still_g
     });
     // The home server's kernel tracks each flow that went through (a dropped one leaves no
     // entry): exactly the greedy device's share, and all of the other's.
-    let tracked = |device: Ipv4Addr| {
-        let table = lab.exec(Node::Home, "cat", ["/proc/net/nf_conntrack"]).expect("conntrack table").stdout;
-        let (src, dport) = (format!(" src={device} "), format!(" dport={DISCARD} "));
-        String::from_utf8_lossy(&table).lines().filter(|l| l.contains(&src) && l.contains(&dport)).count()
-    };
+    let dport = format!(" dport={DISCARD} ");
+    let tracked = |device: Ipv4Addr| tracked_of(&lab, device).iter().filter(|l| l.contains(&dport)).count();
     let (greedy_tracked, other_tracked) = (tracked(greedy_address), tracked(other_address));
     let lines = lan.stop().expect("capture");
     // Masqueraded, every flow leaves from the relay's LAN address; each keeps its source port
@@ -95,4 +106,66 @@ fn a_device_opening_thousands_of_flows_gets_its_share_and_another_device_still_g
     );
     assert_eq!(other_tracked, 10, "the other device's new flows go through");
     assert!(other_flows > 0, "the other device's flows reach the LAN");
+}
+
+#[test]
+fn a_revoked_devices_flows_are_forgotten_and_its_address_goes_clean_to_the_next_device() {
+    let lab = Lab::start().expect("lab");
+    // Routed, as in the reference design: LAN hosts reach tunnel addresses, so the LAN can open
+    // flows towards an address that no device holds.
+    lab.add_return_route().expect("return route on the home router");
+    // Room for five devices (the smallest pool): once five are enrolled, the next one gets the
+    // address of the device revoked longest ago.
+    let options = RelayOptions { mode: Mode::Routed, pool: Some("10.8.0.0/29".into()), ..RelayOptions::default() };
+    let relay = Relay::start(&lab, options).expect("relay");
+    let old = relay.invite("old-phone", "24h", None).expect("invite");
+    let others: Vec<_> = (1..=4).map(|n| relay.invite(&format!("tablet-{n}"), "24h", None).expect("invite")).collect();
+    let new = relay.invite("new-phone", "24h", None).expect("invite");
+    let target = relay.target().expect("target");
+
+    lab.run_in(Node::Wan, || async {
+        let tunnel = Device::new(&old).enrol(&target, &old).await.expect("old device");
+        let me = tunnel.address();
+        for invite in &others {
+            Device::new(invite).enrol(&target, invite).await.expect("another device").disconnect().await;
+        }
+        // An answered TCP connection (kept five days by the kernel) and a few UDP flows.
+        let mut echo = tunnel.tcp_connect(SocketAddrV4::new(addr::HOST10, 7), T).await.expect("connect");
+        echo.write_all(b"still here?", T).await.expect("write");
+        assert_eq!(echo.read_exact(11, T).await.expect("echo"), b"still here?");
+        for port in 0..5 {
+            tunnel.inject_packet(&datagram(me, FIRST_PORT + port)).expect("inject");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = tracked_of(&lab, me);
+        assert!(
+            before.len() >= 6 && before.iter().any(|l| l.contains("ESTABLISHED")),
+            "the old device's flows are tracked: {before:#?}"
+        );
+
+        relay.revoke("old-phone").expect("revoke");
+        assert!(tunnel.wait_end(T).await.is_some(), "the revoked device's tunnel ends");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !tracked_of(&lab, me).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let left = tracked_of(&lab, me);
+        assert!(left.is_empty(), "the revoked device's flows are forgotten: {left:#?}");
+
+        // The LAN goes on sending to the address, which no device holds now.
+        let stale = format!("echo for-the-old-phone > /dev/udp/{me}/5000");
+        lab.exec(Node::Host10, "bash", ["-c", stale.as_str()]).expect("send from the LAN");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let towards = tracked_of(&lab, me);
+        assert!(
+            towards.iter().any(|l| l.contains(&format!("src={} dst={me} ", addr::HOST10))),
+            "the LAN's flow towards the free address is tracked: {towards:#?}"
+        );
+
+        let next = Device::new(&new).enrol(&target, &new).await.expect("new device");
+        assert_eq!(next.address(), me, "the new device gets the revoked device's address");
+        let inherited = tracked_of(&lab, me);
+        assert!(inherited.is_empty(), "the new device inherits no flow: {inherited:#?}");
+        next.ping(addr::HOST10, 1, T).await.expect("the new device reaches the LAN");
+    });
 }

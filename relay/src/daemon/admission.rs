@@ -54,6 +54,9 @@ pub struct Admitted {
     pub enrolled: bool,
     /// Whether it may wake LAN hosts.
     pub wake: bool,
+    /// Whether its address belonged to a revoked device until now, whose flows the home server's
+    /// kernel may still track ([`Relay::forget_flows`] before the session starts).
+    pub reclaimed: bool,
 }
 
 /// Why a client was turned away after its keys were proven.
@@ -324,11 +327,36 @@ impl Relay {
         let mut store = self.store();
         let key = actions::revoke(&mut store, name)?;
         let session = self.sessions.by_key(&key);
+        let address = store.pool.leased(&key);
         if let Some(live) = &session {
             let _ = live.kick.try_send(CloseReason::Revoked);
         }
         drop(store);
+        // A live session's flows are forgotten once it has ended (`datapath`), not before.
+        if let (None, Some(address)) = (&session, address) {
+            self.forget_flows(address);
+        }
         Ok(session.is_some())
+    }
+
+    /// Deletes the home server's connection tracking entries of tunnel `address` (its device was
+    /// revoked, or the address goes to another device): replies on its old flows must not
+    /// reach a new holder. Logs what it did; a relay without a tun device (tests without
+    /// privileges) has none to forget. Blocking.
+    pub fn forget_flows(&self, address: Ipv4Addr) {
+        if self.tun.is_none() {
+            return;
+        }
+        match crate::forwarding::conntrack::forget(address) {
+            Ok(f) => tracing::info!(
+                %address,
+                deleted = f.deleted,
+                expired = f.gone,
+                unreadable = f.unreadable,
+                "forgot the home server's tracked connections of a tunnel address that changes hands"
+            ),
+            Err(e) => tracing::warn!(%address, "could not forget the tracked connections of a tunnel address: {e}"),
+        }
     }
 
     /// Registers (for an enrolment) and leases the address, once keys are confirmed, in memory;
@@ -342,6 +370,8 @@ impl Relay {
     ) -> Result<Admitted, AdmitError> {
         let now = unix_now();
         let enrolled = matches!(admission, Admission::Enrol { .. });
+        let had_lease = store.pool.leased(key).is_some();
+        let reclaimed = !had_lease && store.pool.next_lease_reclaims();
         if let Admission::Enrol { id } = admission {
             let invite = store.invites.usable(id, now).map_err(AdmitError::Invite)?;
             // Enrolled devices are checked when the setting is read (`actions::check_devices_fit`);
@@ -356,7 +386,6 @@ impl Relay {
                 None => store.registry.free_name(&wanted),
             };
             // The address first: a full pool must not burn the invite.
-            let had_lease = store.pool.leased(key).is_some();
             let address = store.pool.lease(key)?;
             let invite = match store.invites.redeem(id, &name, now) {
                 Ok(invite) => invite,
@@ -413,7 +442,7 @@ impl Relay {
             relay_address: store.pool.relay_address(),
             client_to_client: self.config.client_to_client,
         };
-        Ok(Admitted { name: client.name, key: *key, address, filter, enrolled, wake: client.wake })
+        Ok(Admitted { name: client.name, key: *key, address, filter, enrolled, wake: client.wake, reclaimed })
     }
 
     /// The configuration pushed to an admitted client.

@@ -510,6 +510,10 @@ impl Link {
                 return Err(self.stop(reason));
             }
         };
+        if admitted.reclaimed {
+            let (relay, address) = (self.relay.clone(), admitted.address);
+            let _ = tokio::task::spawn_blocking(move || relay.forget_flows(address)).await;
+        }
         let config = self.relay.client_config(&admitted);
         // Kept before anything can fail (the device's first record may have closed the session
         // already): `finish` then takes the session out of the table and records its end.
@@ -614,6 +618,10 @@ impl Link {
         };
         if let Some(live) = self.live.take() {
             self.relay.sessions.remove(&live.key, live.id);
+        }
+        if end == End::Closed(CloseReason::Revoked) {
+            let (relay, address) = (self.relay.clone(), admitted.address);
+            let _ = tokio::task::spawn_blocking(move || relay.forget_flows(address)).await;
         }
         let stats = self.session.stats();
         self.relay.record_session_end(admitted.key, stats.bytes_in, stats.bytes_out).await;

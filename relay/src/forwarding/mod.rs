@@ -2,6 +2,7 @@
 //! client packet passes, the tun device and the NAT rules.
 
 pub mod acl;
+pub mod conntrack;
 pub mod device;
 pub mod filter;
 pub mod keeper;

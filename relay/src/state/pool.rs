@@ -2,9 +2,11 @@
 //! address of its own, and no address is held by two clients at once. A revoked client keeps its
 //! address until a new device finds every other address taken; then the address of the client
 //! revoked longest ago goes to the new device. Reusing late and in that order leaves the most
-//! time for what the LAN still has of the old holder (connection tracking entries, replies in
-//! flight) to expire; its live session, if any, was closed at the revocation, and one left
-//! closing is replaced by the new holder's (`daemon::session_table`).
+//! time for what the LAN still has of the old holder (replies in flight) to expire; its live
+//! session, if any, was closed at the revocation, and one left closing is replaced by the new
+//! holder's (`daemon::session_table`). The home server's connection tracking entries of the
+//! address are deleted at the revocation and again when it changes hands
+//! (`forwarding::conntrack`).
 
 use hometun_shared::ipv4::Network;
 use hometun_shared::keys::PublicKey;
@@ -115,16 +117,25 @@ impl AddressPool {
             self.retired.retain(|k| k != key);
             return Ok(addr);
         }
-        let taken: std::collections::HashSet<Ipv4Addr> = self.leases.values().copied().collect();
-        let free = (2..self.net.size().saturating_sub(1))
-            .filter_map(|n| self.net.nth(u32::try_from(n).ok()?))
-            .find(|a| !taken.contains(a));
-        let address = match free {
+        let address = match self.free() {
             Some(address) => address,
             None => self.reclaim().ok_or(PoolError::Exhausted(self.net))?,
         };
         self.leases.insert(*key, address);
         Ok(address)
+    }
+
+    /// Whether a new lease would take a revoked client's address (no address is free).
+    pub fn next_lease_reclaims(&self) -> bool {
+        self.free().is_none()
+    }
+
+    /// The lowest client address no client holds.
+    fn free(&self) -> Option<Ipv4Addr> {
+        let taken: std::collections::HashSet<Ipv4Addr> = self.leases.values().copied().collect();
+        (2..self.net.size().saturating_sub(1))
+            .filter_map(|n| self.net.nth(u32::try_from(n).ok()?))
+            .find(|a| !taken.contains(a))
     }
 
     /// Takes the lease of the client retired longest ago, and returns its address.
@@ -215,7 +226,9 @@ mod tests {
         p.retire(&key(4));
         p.retire(&key(2));
         p.retire(&key(4)); // revoked again: keeps its place
+        assert!(!p.next_lease_reclaims(), "one address is free");
         assert_eq!(p.lease(&key(6)), Ok(addr(6)), "the free address before any retired one");
+        assert!(p.next_lease_reclaims(), "none is free: the next lease takes a retired one's");
         assert_eq!(p.lease(&key(7)), Ok(addr(5)), "retired first");
         assert_eq!(p.lease(&key(8)), Ok(addr(3)));
         assert_eq!(p.lease(&key(9)), Err(PoolError::Exhausted(p.net())));
