@@ -4,7 +4,8 @@
 //! app goes on. Closing the first tab, the second takes over by itself and the app tab carries on
 //! without a reload. Pressing Connect in a third tab moves the tunnel there at once; the tab it
 //! left does not take it back, and the app follows it. A cookie the app sets meanwhile is still
-//! there when the tunnel goes back to a tab that ran it before.
+//! there when the tunnel goes back to a tab that ran it before. A cookie written while no
+//! launcher runs does not hold the app's requests up once one runs again.
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
@@ -169,6 +170,29 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
         })
         .with_context(|| format!("the app after the second took over again: {last:?}"))?;
         ensure!(last.contains("theme=dark"), "the tab that ran the tunnel before sent its old cookies: {last}");
+        Ok(())
+    });
+
+    step(&page, "a cookie written while no launcher runs holds nothing up once one is back", || {
+        // A phone's browser closed the last launcher tab; a script of the app tab writes a cookie.
+        close_tab(&page, &second, &app)?;
+        page.execute("document.cookie = 'seen=1; path=/'", &[])?;
+        // The shim finds its cookie port dead (no answer in 5 s), asks for another and gets none;
+        // the next cookie waits for a port no launcher gives (10 s).
+        std::thread::sleep(Duration::from_secs(7));
+        page.execute("document.cookie = 'seen=2; path=/'", &[])?;
+        std::thread::sleep(Duration::from_secs(12));
+        open_typed(&page, &launcher_url)?;
+        wait_connected(&page, TAKE_OVER).context("a launcher opened again")?;
+        app_works(&page, &app, "with a launcher open again")?;
+        let took = page.execute_async(
+            "const done = arguments[0]; const start = performance.now(); \
+             fetch('/note.html?at=' + Date.now(), { cache: 'no-store' }).then((r) => r.text()) \
+               .then(() => done(performance.now() - start), (e) => done('error: ' + e));",
+            &[],
+        )?;
+        let took = took.as_f64().with_context(|| format!("the app's fetch: {took}"))?;
+        ensure!(took < 2500.0, "the app's fetch waited {took:.0} ms for a cookie no launcher could take");
         Ok(())
     });
 }

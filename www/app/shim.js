@@ -404,8 +404,12 @@
       settled = [];
     };
     cookiesPending = () => (unconfirmed.size === 0 ? null : new Promise((resolve) => {
-      settled.push(resolve);
-      setTimeout(resolve, COOKIE_WAIT_MS);
+      const done = () => {
+        settled = settled.filter((r) => r !== done);
+        resolve();
+      };
+      settled.push(done);
+      setTimeout(done, COOKIE_WAIT_MS);
     }));
 
     function openCookiePort() {
@@ -443,7 +447,7 @@
           cookiePort = null;
           openCookiePort().then((fresh) => fresh.postMessage(message), () => {});
         }, COOKIE_WAIT_MS);
-      }, () => {});
+      }, () => confirmed(id)); // no launcher to tell: requests are not held for it
     }
 
     Object.defineProperty(Document.prototype, 'cookie', {
