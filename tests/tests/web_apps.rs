@@ -328,8 +328,9 @@ fn signing_in(lab: &Lab, device: std::net::SocketAddr, realm: &str) {
     });
     step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
     step(&page, "signed in after the worker stopped", || {
+        let before = apps_page::document_id(&page)?;
         page.execute("location.reload(); return true", &[])?;
-        std::thread::sleep(Duration::from_millis(500));
+        apps_page::new_document(&page, &before, Duration::from_secs(30))?;
         see_the_router_status(&page)
     });
 }
@@ -629,7 +630,7 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
     let locations = format!(
-        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}{SIGNED_FORMS}{MOVED}{REDIRECTED_UPLOADS}",
+        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{RELABELLED}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}{SIGNED_FORMS}{MOVED}{REDIRECTED_UPLOADS}",
         nginx::DAV
     );
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], &locations).expect("nginx");
@@ -1232,6 +1233,9 @@ fn uploads_arrive_as_sent(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<(
     Ok(())
 }
 
+/// A device that labels its `304`s `text/html`, as some embedded servers label every answer.
+const RELABELLED: &str = r#" location /relabel/ { types { text/css css; } if ($http_if_none_match) { add_header Content-Type "text/html" always; } }"#;
+
 /// The app tab fetches files as a page does (the default cache mode), twice each: a file with
 /// validators (nginx's `ETag`, `Last-Modified`) is asked again and answered `304` from the
 /// device, and the same bytes reach the page; once it changes on the device, the page gets
@@ -1293,8 +1297,22 @@ fn fetch_twice_then_changed(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result
     for _ in 0..2 {
         let got = page.execute_async(FETCH_AND_HASH, &[json!("/vary/mine.bin"), json!("default")])?;
         ensure!(got["status"] == 200 && got["sha"] == sha.as_str(), "/vary/mine.bin: {got}");
+        // Time enough for a copy to be written, were one kept.
+        std::thread::sleep(Duration::from_millis(1500));
+        ensure!(!page.execute(&kept("/vary/mine.bin", false), &[])?.is_null(), "an answer varying by Cookie was kept");
     }
     ensure!(statuses("/vary/mine.bin") == ["200", "200"], "the device saw {:?}", statuses("/vary/mine.bin"));
+    // The kept stylesheet stays a stylesheet when the device's 304 says `text/html`.
+    std::fs::create_dir_all(nginx.root().join("relabel"))?;
+    std::fs::write(nginx.root().join("relabel/style.css"), "body { color: green }\n")?;
+    let css = "const done = arguments[0]; fetch('/relabel/style.css') \
+                 .then(r => r.text().then(t => done([r.status, r.headers.get('content-type'), t])), e => done(String(e)))";
+    for _ in 0..2 {
+        let got = page.execute_async(css, &[])?;
+        ensure!(got == json!([200, "text/css", "body { color: green }\n"]), "/relabel/style.css: {got}");
+        let _ = wait(page, "the worker's copy", Duration::from_secs(5), &kept("/relabel/style.css", true));
+    }
+    ensure!(statuses("/relabel/style.css") == ["200", "304"], "the device saw {:?}", statuses("/relabel/style.css"));
     Ok(())
 }
 

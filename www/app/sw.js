@@ -37,6 +37,13 @@ const WHOLE_UP_TO = 16 << 20;
  * to a server that reads only a `Content-Length`), up to the most wasm takes whole (64 MiB).
  */
 const FORM_WHOLE_UP_TO = 64 << 20;
+/**
+ * Headers of a kept copy that a 304 does not replace: they describe the body it does not carry,
+ * and some devices send `Content-Type: text/html` on every answer (as Chromium's HTTP cache does,
+ * `kNonUpdatedHeaders`).
+ */
+const KEEPS_ON_304 =
+  /^(content-(length|encoding|range|type|location|md5)|transfer-encoding|etag|x-frame-options|x-xss-protection|x-content-.*|x-webkit-.*)$/;
 /** Statuses whose responses never have a body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
 /**
@@ -71,6 +78,7 @@ class Channel {
     this.nextId = 1;
     this.heard = Date.now();
     this.dead = false;
+    this.retired = false;
     this.pinging = null;
     this.watch = null;
     port.onmessage = (event) => this.receive(event.data);
@@ -98,7 +106,13 @@ class Channel {
   finish(id) {
     this.handlers.delete(id);
     if (this.handlers.size === 0) this.stopWatch();
-    if (this.dead && this.handlers.size === 0) this.port.close();
+    if ((this.dead || this.retired) && this.handlers.size === 0) this.port.close();
+  }
+
+  /** A newer port took this one's place: it closes once its exchanges end. */
+  retire() {
+    this.retired = true;
+    if (this.handlers.size === 0) this.port.close();
   }
 
   send(message, transfer = []) {
@@ -197,6 +211,8 @@ let asking = null;
 
 function adopt(port) {
   const channel = new Channel(port);
+  // Each page asked answers with a port: the one replaced closes once its exchanges end.
+  if (current) current.retire();
   current = channel;
   const ready = waiting;
   waiting = [];
@@ -499,13 +515,14 @@ async function forward(request, url, settle, keep) {
     if (ownForm) announceMoved(request, response);
     if (stored && response.status === 304) {
       // Still the same: the kept copy, confirmed now, with the headers the 304 brings (RFC 9111
-      // 4.3.4) but those that describe the body it does not carry.
+      // 4.3.4) but those that describe the body it does not carry (`KEEPS_ON_304`).
       const headers = new Headers(stored.headers);
       headers.delete('age');
       for (const [name, value] of response.headers) {
-        if (!/^(content-length|content-encoding|content-range|transfer-encoding)$/.test(name)) headers.set(name, value);
+        if (!KEEPS_ON_304.test(name)) headers.set(name, value);
       }
-      keep(cache.put(request, rebuilt(stored.clone(), headers, Date.now())));
+      const stillStorable = !/no-store/i.test(headers.get('cache-control') || '');
+      keep(stillStorable ? cache.put(request, rebuilt(stored.clone(), headers, Date.now())) : cache.delete(request));
       return rebuilt(stored, headers);
     }
     if (cache && storable(response)) {
