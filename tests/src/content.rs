@@ -52,6 +52,14 @@ pub fn first_mismatch(size: u64, offset: u64, got: &[u8]) -> Option<u64> {
     got.iter().zip(&expected).position(|(a, b)| a != b).map(|i| offset + i as u64)
 }
 
+/// Whether `got` is the whole blob of `size` bytes: its length, then every byte; else what differs.
+pub fn whole_blob(size: u64, got: &[u8]) -> Result<(), String> {
+    if got.len() as u64 != size {
+        return Err(format!("{} bytes of the {size}", got.len()));
+    }
+    first_mismatch(size, 0, got).map_or(Ok(()), |at| Err(format!("byte {at} of {size} differs")))
+}
+
 /// The HTML page a lab host serves at `/`, naming the host so a screenshot shows which one answered.
 pub fn index_page(host_name: &str) -> String {
     format!(

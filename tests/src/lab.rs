@@ -403,6 +403,19 @@ impl Lab {
         Ok(())
     }
 
+    /// The TCP sockets of `node` in `state` (as `ss` names states: `established`, `fin-wait-2`,
+    /// ...) that `filter` (in `ss`'s words, e.g. `sport = :22`) matches, one line each. An `ss`
+    /// that fails is an error, not an empty list.
+    pub fn tcp_sockets(&self, node: Node, state: &str, filter: &str) -> anyhow::Result<Vec<String>> {
+        let out = self.exec(node, "ss", ["-Htn", "state", state, &format!("( {filter} )")])?;
+        ensure!(
+            out.status.success(),
+            "ss state {state} ( {filter} ) in {node:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect())
+    }
+
     /// Runs `program` inside `node` to completion (at most 60 s) and returns its output.
     pub fn exec<I, S>(&self, node: Node, program: impl AsRef<OsStr>, args: I) -> anyhow::Result<Output>
     where

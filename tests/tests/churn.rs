@@ -125,7 +125,7 @@ async fn small_fetches(tunnel: &Tunnel, end: Instant, tally: &Tally) -> anyhow::
         let r = tunnel.http_get(SocketAddrV4::new(addr::HOST10, 80), &content::blob_path(size), T).await?;
         anyhow::ensure!(r.status == 200, "status {}", r.status);
         anyhow::ensure!(r.body.len() as u64 == size, "got {} of {size} bytes", r.body.len());
-        anyhow::ensure!(content::first_mismatch(size, 0, &r.body).is_none(), "fetch {round} differs");
+        content::whole_blob(size, &r.body).map_err(|e| anyhow::anyhow!("fetch {round}: {e}"))?;
         tally.small_fetches.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -172,7 +172,11 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
 
         // Asleep: the NAS leaves the LAN. Without the flag the relay refuses; with it the magic
         // packet goes out once, and a second request within 10 s is refused.
-        lab.exec(Node::Host10, "ip", ["link", "set", "eth0", "down"]).unwrap();
+        lab.command_in(Node::Host10, &["ip", "link", "set", "eth0", "down"]).unwrap();
+        assert!(
+            phone.ping(addr::HOST10, 100, Duration::from_secs(1)).await.is_err(),
+            "the sleeping host answers no ping"
+        );
         let magic = HexCapture::start(&lab, Node::Home, HOME_LAN_IF, "udp port 9");
         assert_eq!(tv.wake(addr::HOST20, T).await.unwrap(), Some(WakeOutcome::NotAllowed), "no wake flag");
         assert_eq!(tv.wake(addr::HOST10, T).await.unwrap(), Some(WakeOutcome::NotAllowed), "not its host either");
@@ -186,7 +190,7 @@ fn the_launcher_list_is_per_device_and_a_sleeping_host_is_woken() {
         assert!(magic_packets[0].contains("c0a800ff"), "sent to the LAN broadcast 192.168.0.255");
 
         // It wakes (the link comes back) and answers ping through the tunnel, as the page waits.
-        lab.exec(Node::Host10, "ip", ["link", "set", "eth0", "up"]).unwrap();
+        lab.command_in(Node::Host10, &["ip", "link", "set", "eth0", "up"]).unwrap();
         let mut answered = false;
         for seq in 1..=20u16 {
             if phone.ping(addr::HOST10, seq, Duration::from_millis(500)).await.is_ok() {

@@ -86,7 +86,9 @@ fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
     step(&page, "forced reload", || {
         // Shift+Reload, as a user does when a page looks stale.
         // It skips the service worker: the relay's boot page comes, and must bring the app back.
+        let before = apps_page::document_id(&page)?;
         page.cdp("Page.reload", serde_json::json!({ "ignoreCache": true }))?;
+        apps_page::new_document(&page, &before, home_assistant::LOAD)?;
         home_assistant::see_the_switch(&page, "off")
     });
     step(&page, "switch on after the worker stopped", || {

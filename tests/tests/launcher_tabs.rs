@@ -125,9 +125,14 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
     });
 
     step(&page, "the second takes over when the first closes", || {
+        page.switch_to(&app)?;
+        let app_document = apps_page::document_id(&page)?;
         close_tab(&page, &first, &second)?;
         wait_connected(&page, TAKE_OVER).context("the second launcher took over")?;
-        app_works(&page, &app, "after the first launcher closed")
+        app_works(&page, &app, "after the first launcher closed")?;
+        let now = apps_page::document_id(&page)?;
+        ensure!(now == app_document, "the app tab was reloaded ({app_document} → {now})");
+        Ok(())
     });
 
     let third = step(&page, "Connect in a third launcher moves the tunnel there", || {

@@ -19,10 +19,7 @@ const T: Duration = Duration::from_secs(90);
 async fn fetch(tunnel: &Tunnel, round: u64) -> anyhow::Result<()> {
     let size = FILE + round;
     let r = tunnel.http_get(SocketAddrV4::new(addr::HOST10, 80), &content::blob_path(size), T).await?;
-    anyhow::ensure!(
-        r.status == 200 && content::first_mismatch(size, 0, &r.body).is_none() && r.body.len() as u64 == size,
-        "bad body"
-    );
+    anyhow::ensure!(r.status == 200 && content::whole_blob(size, &r.body).is_ok(), "bad body");
     Ok(())
 }
 

@@ -487,10 +487,7 @@ fn submit_card(page: &Session<'_>, host: &str, port: u16) -> anyhow::Result<()> 
 /// `established`, `close-wait`, ...) that `filter` (in `ss`'s words, e.g. `sport = :22`)
 /// matches, one line each.
 fn sockets(lab: &Lab, state: &str, filter: &str) -> Vec<String> {
-    match lab.exec(Node::Host10, "ss", ["-Htn", "state", state, &format!("( {filter} )")]) {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect(),
-        Err(e) => vec![format!("ss failed: {e:#}")],
-    }
+    lab.tcp_sockets(Node::Host10, state, filter).expect("ss")
 }
 
 /// The peers (`address:port`) of `ss` lines.

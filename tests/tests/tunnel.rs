@@ -54,8 +54,7 @@ fn enrol_connect_and_use_the_lan(mode: Mode) -> (std::net::Ipv4Addr, String) {
         );
         assert!(bytes >= BIG && bytes / packets.max(1) > 4 * 1420, "{packets} reads for {bytes} bytes");
         assert_eq!(response.status, 200);
-        assert_eq!(response.body.len() as u64, BIG);
-        assert_eq!(content::first_mismatch(BIG, 0, &response.body), None, "bytes differ");
+        assert_eq!(content::whole_blob(BIG, &response.body), Ok(()));
 
         for seq in 0..3 {
             let reply = tunnel.ping(addr::HOST10, seq, Duration::from_secs(3)).await.expect("ping 192.168.0.10");
@@ -102,7 +101,7 @@ fn enrol_connect_and_use_the_lan(mode: Mode) -> (std::net::Ipv4Addr, String) {
         let again = device.connect(&target).await.expect("reconnect");
         assert_eq!(again.address(), address, "sticky address");
         let small = again.http_get(host10(80), &content::blob_path(1000), T).await.expect("GET after reconnect");
-        assert_eq!(content::first_mismatch(1000, 0, &small.body), None);
+        assert_eq!(content::whole_blob(1000, &small.body), Ok(()));
         again.disconnect().await;
         (address, String::from_utf8_lossy(&whoami.body).into_owned())
     });
@@ -216,7 +215,6 @@ fn a_packet_broken_on_a_lan_wire_never_reaches_the_device() {
     let dropped = relay.status().expect("status")["dropped"]["malformed"].as_u64().unwrap_or(0);
     println!("{broken} packets broken on the way, {dropped} dropped by the relay");
     assert!(broken > 0, "the wire broke nothing: the scenario did not happen");
-    assert_eq!(body.len() as u64, size);
-    assert_eq!(content::first_mismatch(size, 0, &body), None, "a broken byte reached the device");
+    assert_eq!(content::whole_blob(size, &body), Ok(()), "a broken byte reached the device");
     assert!(dropped > 0, "the relay dropped none of the {broken} broken packets");
 }

@@ -35,11 +35,7 @@ const GONE_WAIT: Duration = Duration::from_secs(5);
 /// The TCP connections of LAN host 192.168.0.10 from its port `port` in `state` (as `ss` names
 /// states: `established`, `fin-wait-2`, ...), one line each.
 fn sockets(lab: &Lab, port: u16, state: &str) -> Vec<String> {
-    let filter = format!("( sport = :{port} )");
-    match lab.exec(Node::Host10, "ss", ["-Htn", "state", state, &filter]) {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect(),
-        Err(e) => vec![format!("ss failed: {e:#}")],
-    }
+    lab.tcp_sockets(Node::Host10, state, &format!("sport = :{port}")).expect("ss")
 }
 
 /// Calls `hometun.vnc` on a fresh element `#id` with `options`; returns `{ok, state, code,
@@ -348,6 +344,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
             &[json!(addr::HOST10.to_string())],
         )?;
         remote::vnc_wait_for_colour(&page, "#desktop-viewer", GREEN)?;
+        ensure!(!sockets(&lab, 5900, "established").is_empty(), "the desktop shows, yet no connection is seen");
         open.stop();
         let said = wait(
             &page,

@@ -193,6 +193,19 @@ pub(crate) enum ReadEnd {
     Session(SessionError),
 }
 
+/// Whether the WebSocket ends (closed, or broken) within `within`, whatever comes before; a
+/// connection left open past it is not closed, however long its handshake deadline.
+pub(crate) async fn closes_within(ws: &mut Ws, within: Duration) -> bool {
+    let closed = async {
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Close(_) = message {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(within, closed).await.is_ok()
+}
+
 /// A client's end of one session.
 pub(crate) struct Client {
     pub ws: Ws,

@@ -93,8 +93,7 @@ async fn main() -> anyhow::Result<()> {
                 let response = tunnel.http_get(host, &content::blob_path(size), timeout).await?;
                 let secs = start.elapsed().as_secs_f64();
                 anyhow::ensure!(response.status == 200, "status {}", response.status);
-                anyhow::ensure!(response.body.len() as u64 == size, "got {} bytes", response.body.len());
-                anyhow::ensure!(content::first_mismatch(size, 0, &response.body).is_none(), "content differs");
+                content::whole_blob(size, &response.body).map_err(anyhow::Error::msg)?;
                 println!("get bytes={size} secs={secs:.3} mbit_per_s={:.1}", size as f64 * 8.0 / secs / 1e6);
             }
         }
