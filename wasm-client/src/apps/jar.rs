@@ -1,10 +1,11 @@
 //! One cookie jar per app (per LAN target), so a LAN `Set-Cookie` never becomes a real browser
 //! cookie (RFC 6265, as far as one host-only origin needs it).
 //!
-//! Parsing is the `cookie` crate's; the store is small: cookies are host-only to the target (a
-//! `Domain` other than the target's address is refused), matched by path (RFC 6265 5.1.4),
-//! expire by `Max-Age` (preferred) or `Expires`, `HttpOnly` ones are hidden from scripts and
-//! cannot be set or replaced by them, `Secure` is accepted (app origins are https). The jar holds
+//! Parsing is the `cookie` crate's (but `Max-Age` and `Expires`, read as browsers read them);
+//! the store is small: cookies are host-only to the target (a `Domain` other than the target's
+//! address is refused), matched by path (RFC 6265 5.1.4), expire by `Max-Age` (preferred) or
+//! `Expires`, `HttpOnly` ones are hidden from scripts and cannot be set or replaced by them,
+//! `Secure` is accepted (app origins are https). The jar holds
 //! at most [`MAX_COOKIES`] cookies of at most [`MAX_COOKIE_BYTES`] each, and at most
 //! [`MAX_JAR_BYTES`] in all; when full, the oldest go. A `Path` longer than [`MAX_PATH_BYTES`]
 //! is ignored (RFC 6265bis 5.6), as browsers do. Every app's jar is saved in the one
@@ -185,8 +186,12 @@ impl Jar {
             Some(path) if path.starts_with('/') && path.len() <= MAX_PATH_BYTES => path.to_owned(),
             _ => default_path(request_path),
         };
-        let expires = match (cookie.max_age(), expires_attribute(text)) {
-            (Some(max_age), _) => Some(now.saturating_add(max_age.whole_seconds())),
+        if source == Source::Script && cookie.http_only() == Some(true) {
+            // As browsers do (RFC 6265bis 5.7): a script cannot make an HttpOnly cookie.
+            return Err(AppError::CookieRefused("HttpOnly, written by a script"));
+        }
+        let expires = match (max_age_attribute(text), expires_attribute(text)) {
+            (Some(seconds), _) => Some(now.saturating_add(seconds)),
             (None, Some(at)) => Some(at),
             (None, None) => None,
         };
@@ -249,6 +254,27 @@ impl Stored {
     fn expired(&self, now: i64) -> bool {
         self.expires.is_some_and(|at| at <= now)
     }
+}
+
+/// The last `Max-Age` attribute of a `Set-Cookie` or `document.cookie` string that is one
+/// (RFC 6265 5.2.2: digits, or `-` and digits, which is 0), in seconds; an empty or malformed
+/// one is ignored, as browsers ignore it (the `cookie` crate reads an empty one as forever).
+fn max_age_attribute(text: &str) -> Option<i64> {
+    text.split(';')
+        .skip(1)
+        .filter_map(|attribute| {
+            let (name, value) = attribute.split_once('=')?;
+            if !name.trim().eq_ignore_ascii_case("max-age") {
+                return None;
+            }
+            let value = value.trim();
+            let (negative, digits) = value.strip_prefix('-').map_or((false, value), |d| (true, d));
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(if negative { 0 } else { digits.parse().unwrap_or(i64::MAX) })
+        })
+        .last()
 }
 
 /// The last `Expires` attribute of a `Set-Cookie` or `document.cookie` string that is a date
@@ -320,6 +346,12 @@ mod tests {
         assert_eq!(jar.cookie_header("/", 1_924_992_000), None, "2031 has come");
         assert!(jar.store_set_cookie("dated=; Max-Age=0", "/", NOW), "a logout deletes");
         assert_eq!(jar.cookie_header("/", NOW).as_deref(), Some("short=1"));
+        // An empty or malformed Max-Age is no Max-Age: Expires decides, or the session's end.
+        jar.store_set_cookie("empty=1; Max-Age=; Expires=Wed, 01 Jan 2031 00:00:00 GMT", "/", NOW);
+        jar.store_set_cookie("word=1; Max-Age=soon", "/", NOW);
+        jar.store_set_cookie("gone=1; Max-Age=-5; Expires=Wed, 01 Jan 2100 00:00:00 GMT", "/", NOW);
+        assert_eq!(jar.cookie_header("/", NOW + 60).as_deref(), Some("empty=1; word=1"), "a negative one deletes");
+        assert_eq!(jar.cookie_header("/", 1_924_992_000).as_deref(), Some("word=1"), "2031 has come");
     }
 
     #[test]
@@ -369,8 +401,13 @@ mod tests {
             jar.set_from_script("session=evil", "/", NOW),
             Err(AppError::CookieRefused("an HttpOnly cookie of that name exists"))
         );
-        assert_eq!(jar.set_from_script("theme=dark; path=/; httponly", "/", NOW), Ok(true));
-        assert_eq!(jar.script_cookies("/", NOW), vec![("theme".into(), "dark".into(), "/".into())], "never HttpOnly");
+        assert_eq!(
+            jar.set_from_script("theme=dark; path=/; httponly", "/", NOW),
+            Err(AppError::CookieRefused("HttpOnly, written by a script")),
+            "ignored, as browsers ignore it"
+        );
+        assert_eq!(jar.set_from_script("theme=dark; path=/", "/", NOW), Ok(true));
+        assert_eq!(jar.script_cookies("/", NOW), vec![("theme".into(), "dark".into(), "/".into())]);
         assert_eq!(jar.cookie_header("/", NOW).as_deref(), Some("session=abc; theme=dark"));
         assert!(jar.set_from_script("no pair", "/", NOW).is_err());
     }
