@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use hometun_tests::apps::nginx::Nginx;
-use hometun_tests::browser::apps_page::{self, open_app, wait, TrustedLab};
+use hometun_tests::browser::apps_page::{self, open_app, open_typed, wait, TrustedLab};
 use hometun_tests::browser::engines::{self, FrameEngine};
 use hometun_tests::browser::webdriver::Session;
 use hometun_tests::lab::{addr, Lab, Node};
@@ -80,7 +80,8 @@ fn in_the_launchers_frame(engine: FrameEngine) {
 /// NAS's bytes. Chromium fetches such links past the app's service worker, where the relay has
 /// only its own boot page to answer with. A file the page makes itself (a `blob:` link) is saved
 /// as it was made; a link that the NAS sends on to the file (`302`) saves the file, and so does
-/// one on a page whose script policy allows no frames.
+/// one on a page whose script policy allows no frames. A link to a file the NAS no longer has
+/// shows in the browser's list of downloads as failed.
 fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow::Result<()> {
     let saved = lab.dir().join("downloads");
     std::fs::create_dir_all(&saved)?;
@@ -103,12 +104,42 @@ fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow
         "const a = document.createElement('a'); a.href = '/get/backup'; a.download = 'Led on.bin'; a.click(); return 1",
         &[],
     )?;
+    // The page is left once the download has begun (a frame's download ends with its page
+    // before the answer comes, as it would without hometun).
+    hometun_tests::lab::wait_until(MEDIA, || {
+        (saved.join("Led on.bin").exists() || saved.join("Led on.bin.crdownload").exists()).then_some(())
+    })
+    .context("the download led on by a 302 did not begin")?;
     page.execute("location.href = '/strict.html'; return 1", &[])?;
     wait(page, "the page without frames", MEDIA, "return document.title === 'strict' ? 1 : null")?;
     page.execute(
         "const a = document.createElement('a'); a.href = '/backup.bin'; a.download = 'Strict.bin'; a.click(); return 1",
         &[],
     )?;
+    // A link to a file gone from the NAS: the browser's list of downloads says it failed, where
+    // nothing showed before.
+    page.execute(
+        "const a = document.createElement('a'); a.href = '/gone.bin'; a.download = 'Gone.bin'; a.click(); return 1",
+        &[],
+    )?;
+    let app = page.window()?;
+    open_typed(page, "chrome://downloads/")?;
+    let gone = wait(
+        page,
+        "Gone.bin in the list of downloads",
+        MEDIA,
+        "const m = document.querySelector('downloads-manager'); \
+         const items = m ? [...m.shadowRoot.querySelectorAll('downloads-item')] : []; \
+         const gone = items.map((i) => i.data).find((d) => d && d.fileName === 'Gone.bin'); \
+         return gone && gone.lastReasonText ? gone.lastReasonText : null",
+    )?;
+    ensure!(gone.as_str().is_some_and(|t| t.starts_with("Failed")), "Gone.bin in the list of downloads: {gone}");
+    ensure!(
+        nas.requests().iter().any(|l| l.contains("\"GET /gone.bin HTTP/1.1\" 404 ")),
+        "the NAS was not asked for the gone file: {:?}",
+        nas.requests()
+    );
+    page.switch_to(&app)?;
     let files = [
         ("NAS backup.bin", &backup),
         ("song.wav", &song),

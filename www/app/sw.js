@@ -369,9 +369,6 @@ async function downloaded(request, url, settle, keep) {
     const params = new URLSearchParams({ url: next.pathname + next.search, name: url.searchParams.get('name') || '' });
     return Response.redirect(`${DOWNLOAD}?${params}`, 302);
   }
-  if (!response.ok) return response;
-  const headers = new Headers(response.headers);
-  const given = headers.get('content-disposition') || '';
   let name = url.searchParams.get('name');
   if (!name) {
     name = target.pathname.split('/').pop();
@@ -381,10 +378,20 @@ async function downloaded(request, url, settle, keep) {
       // Not escaped as a URL would be: kept as it is.
     }
   }
-  headers.set('content-disposition', /filename/i.test(given)
-    ? given.replace(/^\s*[^;]*/, 'attachment')
-    : `attachment; filename*=UTF-8''${rfc8187(name || 'download')}`);
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  const named = `attachment; filename*=UTF-8''${rfc8187(name || 'download')}`;
+  const { status, statusText } = response;
+  if (!response.ok) {
+    // An error answer (the NAS's session expired, the file is gone, no tunnel): still a download
+    // of that name, whose body fails at once, so that the browser's list of downloads shows it
+    // failed, where the hidden frame showed nothing (an error status would show there instead).
+    if (response.body) response.body.cancel().catch(() => {});
+    const failing = new ReadableStream({ start(c) { c.error(new Error(`${status} ${statusText}`)); } });
+    return new Response(failing, { headers: { 'content-disposition': named, 'cache-control': 'no-store' } });
+  }
+  const headers = new Headers(response.headers);
+  const given = headers.get('content-disposition') || '';
+  headers.set('content-disposition', /filename/i.test(given) ? given.replace(/^\s*[^;]*/, 'attachment') : named);
+  return new Response(response.body, { status, statusText, headers });
 }
 
 /** `text` as an RFC 8187 value (`encodeURIComponent` leaves `'()*`, which it does not allow). */
