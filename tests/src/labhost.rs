@@ -11,7 +11,8 @@
 //!   second>` the same after reading nothing for 150 s and the body no faster than that
 //!   from the start: an upload that outlasts a browser's limits, its window long closed),
 //!   `/upload/form` the fields of a multipart/form-data body as JSON (see
-//!   [`form_fields`]), `/later/<ms>` `later` after that many milliseconds (at most a minute),
+//!   [`form_fields`]), `/upload/firmware` a firmware form's upload as `<length> <sha256 hex of
+//!   its file> <length|chunked>`, `/later/<ms>` `later` after that many milliseconds (at most a minute),
 //!   `/text/<size>` the blob's bytes as `text/plain` (a page too large to show), anything else 404. Every request body (`Content-Length` or chunked) is read, whatever the path.
 //! - TCP echo (the lab uses port 7).
 //! - A banner listener (the lab uses port 22) standing for a service an ACL must hide.
@@ -83,7 +84,7 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             rustix::net::sockopt::set_socket_recv_buffer_size(&stream, PACED_RECEIVE_BUFFER)?;
             tokio::time::sleep(PACED_HOLD).await;
         }
-        let mut form = (path == "/upload/form").then(Vec::new);
+        let mut form = (path == "/upload/form" || path == "/upload/firmware").then(Vec::new);
         let received = read_request_body(&mut stream, &mut buf, body, &mut pace, form.as_mut()).await?;
         match (ws_key, path.as_str()) {
             (Some(key), "/ws/echo") => return ws_echo(stream, &key).await,
@@ -104,6 +105,16 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
             }
             "/upload/form" => match form_fields(content_type.as_deref(), form.unwrap_or_default()).await {
                 Ok(fields) => ("200 OK", "application/json", Body::Bytes(fields.to_string().into_bytes())),
+                Err(e) => ("400 Bad Request", "text/plain", Body::Bytes(format!("{e:#}\n").into_bytes())),
+            },
+            "/upload/firmware" => match form_fields(content_type.as_deref(), form.unwrap_or_default()).await {
+                Ok(fields) => {
+                    let file = fields.as_array().into_iter().flatten().find(|f| !f["filename"].is_null());
+                    let sha = file.and_then(|f| f["sha256"].as_str()).unwrap_or("no-file");
+                    let words: Vec<&str> = received.split_whitespace().collect();
+                    let answer = format!("{} {sha} {}", words.first().unwrap_or(&""), words.last().unwrap_or(&""));
+                    ("200 OK", "text/plain", Body::Bytes(answer.into_bytes()))
+                }
                 Err(e) => ("400 Bad Request", "text/plain", Body::Bytes(format!("{e:#}\n").into_bytes())),
             },
             p if text_size(p).is_some() => {

@@ -22,13 +22,8 @@ fn a_client_allowed_one_port_reaches_nothing_else() {
     let wide = relay.invite("wide", "24h", None).expect("default invite");
     let target = relay.target().unwrap();
 
-    let capture = Capture::start(
-        &lab,
-        Node::Router,
-        ROUTER_HOME_PORT,
-        "ip and (dst host 192.168.0.20 or (dst host 192.168.0.10 and not tcp port 80))",
-    )
-    .unwrap();
+    let filter = "ip and (dst host 192.168.0.20 or (dst host 192.168.0.10 and not tcp port 80))";
+    let capture = Capture::start(&lab, Node::Router, ROUTER_HOME_PORT, filter).unwrap();
     lab.run_in(Node::Wan, || async {
         let tunnel = Device::new(&narrow).enrol(&target, &narrow).await.expect("enrol narrow");
         let ok = tunnel.http_get(SocketAddrV4::new(addr::HOST10, 80), &content::blob_path(100_000), T).await;
@@ -52,7 +47,9 @@ fn a_client_allowed_one_port_reaches_nothing_else() {
     assert!(lab.service_peers(Node::Host20, "http").is_empty());
     assert!(lab.service_peers(Node::Host10, "banner").is_empty());
 
-    // Control: with the default ACL the same destinations answer, so the denial above is the ACL.
+    // Control: with the default ACL the same destinations answer, so the denial above is the ACL,
+    // and the same capture sees them on the LAN.
+    let control = Capture::start(&lab, Node::Router, ROUTER_HOME_PORT, filter).unwrap();
     lab.run_in(Node::Wan, || async {
         let tunnel = Device::new(&wide).enrol(&target, &wide).await.expect("enrol wide");
         let page =
@@ -63,6 +60,16 @@ fn a_client_allowed_one_port_reaches_nothing_else() {
         assert_eq!(ssh.read_exact(labhost::BANNER.len(), T).await.unwrap(), labhost::BANNER);
         tunnel.ping(addr::HOST20, 1, T).await.expect("ping .20 with the default ACL");
     });
+    let seen = control.stop().unwrap();
+    for what in ["192.168.0.20.80:", "192.168.0.10.22:", "ICMP echo request"] {
+        assert!(
+            seen.iter().any(|l| l.contains(what)),
+            "the capture saw no {what} of the control:\n{}",
+            seen.join("\n")
+        );
+    }
+    assert!(!lab.service_peers(Node::Host20, "http").is_empty(), "the control reached .20's web server");
+    assert!(!lab.service_peers(Node::Host10, "banner").is_empty(), "the control reached .10:22");
 }
 
 #[test]

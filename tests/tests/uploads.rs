@@ -269,9 +269,11 @@ fn upload_as_upload_pages_do(page: &Session<'_>) -> anyhow::Result<()> {
         page.execute(FIRMWARE_FORM, &[json!(FIRMWARE)])?;
         let shown = wait(page, "the host's answer to the form", WAIT, "const t = document.body && document.body.innerText.trim(); return /^\\d+ [0-9a-f]{64} \\w+$/.test(t) ? t : null")?;
         let shown = shown.as_str().unwrap_or_default();
-        let (length, framing) =
-            (shown.split(' ').next().unwrap_or_default(), shown.rsplit(' ').next().unwrap_or_default());
+        let words: Vec<&str> = shown.split(' ').collect();
+        let (length, sha, framing) = (words[0], words[1], words[2]);
         ensure!(length.parse::<usize>().is_ok_and(|n| n > FIRMWARE), "the host received {length} bytes: {shown}");
+        let meant = page.execute("return sessionStorage.getItem('firmware-sha256')", &[])?;
+        ensure!(meant == sha, "the firmware arrived with other bytes: SHA-256 {sha}, the page sent {meant}");
         ensure!(
             framing == "length",
             "the form arrived {framing}, without a Content-Length (a router's server refuses it): {shown}"
@@ -285,12 +287,13 @@ fn upload_as_upload_pages_do(page: &Session<'_>) -> anyhow::Result<()> {
 const FIRMWARE: usize = 24 << 20;
 
 /// Submits a `multipart/form-data` form with `arguments[0]` random bytes as its file to
-/// `/upload`, natively (`form.submit()`), as router pages take a firmware image.
+/// `/upload/firmware`, natively (`form.submit()`), as router pages take a firmware image; the
+/// file's SHA-256 is kept in `sessionStorage` (`firmware-sha256`) for after the answer.
 const FIRMWARE_FORM: &str = r#"
 const form = document.createElement('form');
 form.method = 'post';
 form.enctype = 'multipart/form-data';
-form.action = '/upload';
+form.action = '/upload/firmware';
 const input = document.createElement('input');
 input.type = 'file';
 input.name = 'firmware';
@@ -301,7 +304,10 @@ files.items.add(new File([bytes], 'firmware.trx', { type: 'application/octet-str
 input.files = files.files;
 form.append(input);
 document.body.append(form);
-form.submit();
+crypto.subtle.digest('SHA-256', bytes).then((digest) => {
+  sessionStorage.setItem('firmware-sha256', [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join(''));
+  form.submit();
+});
 return 1;
 "#;
 

@@ -1594,6 +1594,9 @@ fn a_hostile_lan_page_reaches_only_its_own_host_and_port_and_cannot_read_the_tun
     eprintln!("hostile page results: {results:#}");
     let results = results.as_object().expect("results object");
     assert!(results.len() >= 10, "too few attempts ran: {results:?}");
+    for read in ["broker frame localStorage", "framed launcher localStorage", "framed launcher hometun"] {
+        assert!(results.contains_key(read), "the page did not try {read}: {results:?}");
+    }
     for (name, outcome) in results {
         let outcome = outcome.as_str().unwrap_or_default();
         if name.starts_with("control") {

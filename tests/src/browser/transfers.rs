@@ -43,7 +43,10 @@ window.__upload = { sent: 0 };
 const xhr = (url, body) => new Promise((resolve, reject) => {
   const r = new XMLHttpRequest();
   r.open('POST', url);
-  r.upload.onprogress = (e) => { window.__upload.sent = e.loaded; };
+  r.upload.onprogress = (e) => {
+    window.__upload.sent = e.loaded;
+    if (e.loaded > 0 && e.loaded < body.size) window.__upload.midway = true;
+  };
   r.onload = () => resolve({ status: r.status, text: async () => r.responseText });
   r.onerror = () => reject(new Error('the XHR failed'));
   r.send(body);
@@ -57,7 +60,7 @@ const xhr = (url, body) => new Promise((resolve, reject) => {
   const r = arguments[2] ? await xhr(arguments[0], new Blob([bytes]))
     : await fetch(arguments[0], { method: 'POST', body: new Blob([bytes]), cache: 'no-store' });
   window.__upload.result = { status: r.status, text: await r.text(), sent: `${bytes.length} ${sha} length\n`,
-    ms: performance.now() - t0 };
+    ms: performance.now() - t0, progress: [Boolean(window.__upload.midway), window.__upload.sent] };
 })().catch((e) => { window.__upload.result = { error: String(e) }; });
 return true;
 "#;
@@ -92,6 +95,12 @@ fn upload(page: &Session, secs: u64, size: u64, engine: &str, xhr: bool) -> anyh
     ensure!(
         result["status"] == 200 && result["text"] == result["sent"],
         "{engine}: the {secs} s upload ended with {result}: the host did not get what was sent"
+    );
+    // Upload pages show a bar: XHR's progress went through the middle and ended at the size.
+    ensure!(
+        !xhr || result["progress"] == json!([true, size]),
+        "{engine}: the XHR's upload progress (seen midway, last) was {}",
+        result["progress"]
     );
     took_about(&result, secs, engine, "upload")
 }
