@@ -577,6 +577,8 @@
       port.onmessage = (event) => this.#receive(event.data);
       port.addEventListener('close', () => this.#finish(1006, '', false));
       port.postMessage({ op: 'ws-open', id: SOCKET_ID, path, protocols });
+      // From now on: a launcher gone while the app is still answering the upgrade ends it too.
+      this.#watch = watchPort(port, SOCKET_ID + 1, () => this.#finish(1006, '', false));
     }
 
     #receive(message) {
@@ -587,9 +589,6 @@
           if (this.#state !== CONNECTING) return;
           this.#state = OPEN;
           this.#protocol = typeof message.protocol === 'string' ? message.protocol : '';
-          this.#watch = watchPort(this.#port, SOCKET_ID + 1, () => {
-            if (this.#state === OPEN) this.#finish(1006, '', false);
-          });
           this.#fire(new Event('open'));
           return;
         case 'ws-message': {

@@ -22,6 +22,10 @@ use crate::web::timer::Timer;
 
 /// How long the LAN app has to answer the page's close before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the LAN app has to answer the upgrade (a Home Assistant restarting holds its port
+/// open and answers nothing): then the page's socket closes (1006) and the app's own code tries
+/// again, as Chromium's WebSocket gives up on an opening handshake after 240 s.
+const UPGRADE_TIMEOUT: Duration = Duration::from_secs(240);
 /// The reader stops taking the LAN app's bytes while this many wait to be handled (the loop is
 /// writing to an app that does not read): the TCP window then holds the app back.
 const MAX_RECEIVED: usize = 1 << 20;
@@ -36,7 +40,8 @@ struct Closed {
 /// One step of the loop.
 enum Step {
     Cancelled,
-    CloseTimedOut,
+    /// The deadline of the step's wait passed (the upgrade's, or the close's).
+    Expired,
     Command(WsCommand),
     Read(Result<Option<Vec<u8>>, ClientError>),
 }
@@ -79,10 +84,22 @@ async fn serve(
     let request = UpgradeRequest { target, path: path.clone(), origin, cookie, authorization, protocols };
     let mut handshake = ClientHandshake::new(&request, key)?;
     stream.write_all(handshake.request()).await?;
+    let unanswered = Rc::new(Cell::new(false));
+    let deadline = {
+        let (unanswered, task) = (unanswered.clone(), task.clone());
+        Timer::once(UPGRADE_TIMEOUT, move || {
+            unanswered.set(true);
+            task.signal.notify();
+        })
+    };
     let upgraded = loop {
         // Commands wait in their queue until the socket is open.
-        match next_step(task, false, &Cell::new(false)).await {
-            Step::Cancelled | Step::CloseTimedOut => return Ok(None),
+        match next_step(task, false, &unanswered).await {
+            Step::Cancelled => return Ok(None),
+            Step::Expired => {
+                let reason = "the app did not answer the WebSocket upgrade in 240 s".into();
+                return Ok(Some(Closed { code: 1006, reason, clean: false }));
+            }
             Step::Command(command) => task.commands.borrow_mut().push_front(command),
             Step::Read(Ok(Some(bytes))) => {
                 if let Some(upgraded) = handshake.feed(&bytes)? {
@@ -96,6 +113,7 @@ async fn serve(
             Step::Read(Err(e)) => return Err(e),
         }
     };
+    drop(deadline);
     jars::store(target, &path, &upgraded.set_cookies);
     server.post(&task.id, Reply::WsOpened { protocol: &upgraded.protocol });
     let mut codec = upgraded.codec;
@@ -125,7 +143,7 @@ async fn serve(
                     })
                 });
             }
-            Step::CloseTimedOut => {
+            Step::Expired => {
                 let reason = "the app did not answer the close".into();
                 return Ok(Some(Closed { code: 1006, reason, clean: false }));
             }
@@ -172,15 +190,15 @@ fn deliver(server: &PortServer, task: &Task, events: Vec<WsEvent>) -> Option<Clo
 
 /// The next thing to handle: a cancel, the close timing out, a page command (when
 /// `commands`), or a read.
-async fn next_step(task: &Task, commands: bool, close_expired: &Cell<bool>) -> Step {
+async fn next_step(task: &Task, commands: bool, expired: &Cell<bool>) -> Step {
     let step = task
         .signal
         .until(|| {
             if task.cancelled.get() {
                 return Some(Step::Cancelled);
             }
-            if close_expired.get() {
-                return Some(Step::CloseTimedOut);
+            if expired.get() {
+                return Some(Step::Expired);
             }
             if commands {
                 if let Some(command) = task.commands.borrow_mut().pop_front() {
