@@ -264,6 +264,16 @@ fn upload_as_upload_pages_do(page: &Session<'_>) -> anyhow::Result<()> {
         ensure!(got["timeout"]["state"] == 4, "readyState after a timeout: {}", got["timeout"]);
         Ok(())
     })?;
+    step("requests the page gave up on hold no connection to the app", || {
+        let got = run(page, GIVEN_UP, &[])?;
+        let gave_up = json!([["AbortError", "timeout"]; 6].concat());
+        ensure!(got["aborted"] == gave_up, "the requests the page gave up on ended with {}", got["aborted"]);
+        ensure!(
+            got["status"] == 200 && got["ms"].as_f64().is_some_and(|ms| ms < 5000.0),
+            "a request after twelve the page gave up on (the app answers them in a minute): {got}"
+        );
+        Ok(())
+    })?;
     step("a router's firmware form with a 24 MiB file", || {
         // Last: the form's answer replaces the page.
         page.execute(FIRMWARE_FORM, &[json!(FIRMWARE)])?;
@@ -282,6 +292,35 @@ fn upload_as_upload_pages_do(page: &Session<'_>) -> anyhow::Result<()> {
     })?;
     Ok(())
 }
+
+/// Requests for an answer the host gives in a minute, each kind as many as the six connections a
+/// page has to one app: six fetches aborted after 300 ms, six XHRs with a timeout of 300 ms; then
+/// one more fetch: its status and how long it took (`ms`), and how the twelve ended.
+const GIVEN_UP: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const aborted = [];
+  for (let i = 0; i < 6; i += 1) {
+    const c = new AbortController();
+    aborted.push(fetch(`/later/5999${i}`, { signal: c.signal, cache: 'no-store' }).then(() => 'answered', (e) => e.name));
+    setTimeout(() => c.abort(), 300);
+    aborted.push(new Promise((resolve) => {
+      const r = new XMLHttpRequest();
+      r.open('GET', `/later/5998${i}`);
+      r.timeout = 300;
+      r.ontimeout = () => resolve('timeout');
+      r.onload = () => resolve('answered');
+      r.onerror = () => resolve('error');
+      r.send();
+    }));
+  }
+  const ended = await Promise.all(aborted);
+  const t0 = performance.now();
+  const r = await fetch('/whoami', { cache: 'no-store' });
+  await r.text();
+  return { aborted: ended, status: r.status, ms: performance.now() - t0 };
+})().then(done, (e) => done({ error: String(e) }));
+"#;
 
 /// A firmware image: more than the 16 MiB a fetch's body may have before the worker streams it.
 const FIRMWARE: usize = 24 << 20;

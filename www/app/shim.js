@@ -1202,6 +1202,7 @@
     };
     const opened = new WeakMap(); // xhr → { method, url, async, headers, mime, sent } since its open()
     const byPortNow = new WeakMap(); // xhr → its PortXhr since a send() that went over a port
+    const abortKeys = new WeakMap(); // xhr → the abort key of its last send() through the worker
     const invalid = (what) => new DOMException(`${what}: the object's state must be OPENED`, 'InvalidStateError');
 
     proto.open = function open(method, url, async = true, ...rest) {
@@ -1244,6 +1245,12 @@
         return undefined;
       }
       if (o) o.sent = true;
+      const key = o && o.async ? abortKey(o.url) : null;
+      if (key) {
+        native.setRequestHeader.call(this, ABORT_HEADER, key);
+        if (!abortKeys.has(this)) this.addEventListener('timeout', () => tellAborted(abortKeys.get(this)));
+        abortKeys.set(this, key);
+      }
       // Text stays: XHR rewrites the charset of a text body's Content-Type, not a Blob's.
       const sent = asBlob(body, false) || body;
       const pending = o && o.async ? cookiesPending() : null;
@@ -1257,6 +1264,8 @@
     };
     proto.abort = function abort() {
       const running = byPortNow.get(this);
+      const key = abortKeys.get(this);
+      if (!running && key && native.readyState.call(this) !== 4) tellAborted(key);
       if (!running) return native.abort.call(this);
       running.abort();
       return undefined;
@@ -1312,6 +1321,41 @@
 
   // ---- hard-coded LAN URLs -------------------------------------------------------------------
   const nativeFetch = self.fetch;
+  // ---- requests the page gives up on -----------------------------------------------------------
+  // Browsers do not tell a service worker that the page aborted a request it is answering (its
+  // AbortController, an XHR's abort() or timeout): the shim does, naming the request by a header
+  // the worker removes, so wasm drops it and its connection to the app, as a browser closes its
+  // own. Six unanswered requests the page gave up on would otherwise stall every other request to
+  // the app until the app answered them.
+  const ABORT_HEADER = 'x-hometun-abort';
+  const pageKey = Math.random().toString(36).slice(2);
+  let lastAbortKey = 0;
+  /** A fresh key when a request to `url` goes through this app's worker, else null. */
+  const abortKey = (url) => {
+    if (IN_WORKER || !container) return null;
+    try {
+      if (new URL(url, base()).origin !== location.origin) return null;
+    } catch (_) {
+      return null;
+    }
+    lastAbortKey += 1;
+    return `${pageKey}.${lastAbortKey}`;
+  };
+  const tellAborted = (key) => {
+    const worker = container.controller;
+    if (worker) worker.postMessage({ hometun: 'abort', key });
+  };
+  /** `fetch`'s arguments with the key of a request that has a signal, told when it aborts. */
+  function abortable(input, init) {
+    const signal = (init && init.signal) || (input instanceof Request ? input.signal : null);
+    const key = signal && !signal.aborted ? abortKey(input instanceof Request ? input.url : String(input)) : null;
+    if (!key) return [input, init];
+    const headers = new Headers((init && init.headers) || (input instanceof Request ? input.headers : undefined));
+    headers.set(ABORT_HEADER, key);
+    signal.addEventListener('abort', () => tellAborted(key), { once: true });
+    return [input, { ...init, headers }];
+  }
+
   self.fetch = function fetch(input, init) {
     const pending = cookiesPending();
     return pending ? pending.then(() => shimmedFetch(input, init)) : shimmedFetch(input, init);
@@ -1322,9 +1366,9 @@
     if (byItsPort) return byItsPort;
     if (input instanceof Request) {
       const mapped = mapUrl(input.url);
-      return nativeFetch(mapped ? new Request(mapped, input) : input, init);
+      return nativeFetch(...abortable(mapped ? new Request(mapped, input) : input, init));
     }
-    return nativeFetch(mapUrl(input) || input, init);
+    return nativeFetch(...abortable(mapUrl(input) || input, init));
   }
 
   if (self.XMLHttpRequest) shimXhr();

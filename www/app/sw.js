@@ -44,6 +44,8 @@ const FORM_WHOLE_UP_TO = 64 << 20;
  */
 const KEEPS_ON_304 =
   /^(content-(length|encoding|range|type|location|md5)|transfer-encoding|etag|x-frame-options|x-xss-protection|x-content-.*|x-webkit-.*)$/;
+/** The shim names a request its page may abort by this header (`callOff`); never sent on. */
+const ABORT_HEADER = 'x-hometun-abort';
 /** Statuses whose responses never have a body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
 /**
@@ -239,8 +241,16 @@ const ANNOUNCED_MS = 10000;
 const ANNOUNCE_WAIT_MS = 300;
 let announced = null; // resolves the waits when an announcement arrives
 
+/** Exchanges whose page may give up on them (the shim's `abort` messages): key → call off. */
+const callOff = new Map();
+
 self.addEventListener('message', (event) => {
   const data = event.data;
+  if (data && data.hometun === 'abort' && typeof data.key === 'string') {
+    const off = callOff.get(data.key);
+    if (off) off();
+    return;
+  }
   if (data && data.hometun === 'form-post' && typeof data.url === 'string') {
     announcedPosts.set(data.url, Date.now() + ANNOUNCED_MS);
     if (announced) announced();
@@ -464,7 +474,7 @@ async function describe(request, url) {
   } else if (hasBody) {
     body = await request.arrayBuffer();
   }
-  let headers = [...request.headers];
+  let headers = [...request.headers].filter(([name]) => name !== ABORT_HEADER);
   // A form another site posted here (no page of the app announced it): wasm sends it without
   // the app's cookies or sign-in, as a browser withholds SameSite=Lax cookies, and says where
   // it came from as a browser does for an opaque origin.
@@ -516,7 +526,7 @@ async function forward(request, url, settle, keep) {
       return textResponse(503, 'hometun: not connected: open this app from your hometun page');
     }
     const again = attempt === 0 && message.body === null && !upload;
-    const response = await exchange(tunnel, message, upload, request.method === 'HEAD', settle, again);
+    const response = await exchange(tunnel, message, upload, request, settle, again);
     if (response === RETRY) continue;
     const ownForm = request.mode === 'navigate' && (message.body !== null || upload) && !message.crossSite;
     if (ownForm) announceMoved(request, response);
@@ -780,10 +790,12 @@ async function pumpBody(tunnel, id, upload, credit, isStopped, fail) {
 const RETRY = Symbol('retry');
 
 /**
- * Sends one `fetch` and resolves with the response once its head arrives (or with RETRY when
- * `retryable` and the port went away before that).
+ * Sends one `fetch` of the page's `request` and resolves with the response once its head arrives
+ * (or with RETRY when `retryable` and the port went away before that).
  */
-function exchange(tunnel, message, upload, isHead, settle, retryable) {
+function exchange(tunnel, message, upload, request, settle, retryable) {
+  const isHead = request.method === 'HEAD';
+  const abortKey = request.headers.get(ABORT_HEADER);
   return new Promise((resolve) => {
     let body = null; // null before the head; false: a response without a body
     const chunks = [];
@@ -799,6 +811,7 @@ function exchange(tunnel, message, upload, isHead, settle, retryable) {
     const stop = () => {
       if (stopped) return;
       stopped = true;
+      if (abortKey) callOff.delete(abortKey);
       awake.end();
       tunnel.finish(id);
       settle();
@@ -878,6 +891,7 @@ function exchange(tunnel, message, upload, isHead, settle, retryable) {
           if (body === null) {
             if (retryable && reply.portGone) {
               stopped = true; // not settled: the next attempt carries on
+              if (abortKey) callOff.delete(abortKey);
               awake.end();
               tunnel.finish(id);
               resolve(RETRY);
@@ -905,6 +919,18 @@ function exchange(tunnel, message, upload, isHead, settle, retryable) {
       resolve(textResponse(502, `hometun: ${error.message}`));
       return;
     }
+    // The page gave up before the answer began (its AbortController, its XHR's abort() or
+    // timeout, as the shim or the browser says): wasm drops the request, and its connection to
+    // the app with it, which a request the app never answers would otherwise hold (six of them
+    // stall every other request to the app). After the head, the body's `cancel` does the same.
+    const gaveUp = () => {
+      if (stopped || body !== null) return;
+      tunnel.send({ op: 'cancel', id });
+      stop();
+      resolve(textResponse(499, 'hometun: the page gave up on this request'));
+    };
+    if (abortKey) callOff.set(abortKey, gaveUp);
+    if (request.signal) request.signal.addEventListener('abort', gaveUp, { once: true });
     if (!upload) return;
     const credit = () => new Promise((resolveRoom) => {
       const check = () => {
