@@ -1313,6 +1313,24 @@ fn fetch_twice_then_changed(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result
         let _ = wait(page, "the worker's copy", Duration::from_secs(5), &kept("/relabel/style.css", true));
     }
     ensure!(statuses("/relabel/style.css") == ["200", "304"], "the device saw {:?}", statuses("/relabel/style.css"));
+    // A phone's space is its user's: once the origin holds more than 256 MiB (the app's own data
+    // here), the worker's next trim drops the older half of its copies.
+    std::fs::create_dir_all(nginx.root().join("many"))?;
+    for n in 0..40 {
+        nginx.add_random_file(&format!("many/f{n}.bin"), 1024)?;
+    }
+    let filled = page.execute_async(
+        "const done = arguments[0]; (async () => { \
+           const filler = await caches.open('app-own-data'); \
+           for (let i = 0; i < 18; i += 1) await filler.put(`/own/${i}`, new Response(new Uint8Array(16 << 20))); \
+           for (let n = 0; n < 40; n += 1) await (await fetch(`/many/f${n}.bin`)).arrayBuffer(); \
+           return (await navigator.storage.estimate()).usage; })().then(done, (e) => done(String(e)))",
+        &[],
+    )?;
+    ensure!(filled.as_f64().is_some_and(|u| u > 256.0 * 1048576.0), "the origin's storage holds {filled} bytes");
+    let trimmed = wait(page, "the older copies to go", Duration::from_secs(10), &kept("/many/f0.bin", false));
+    page.execute_async("const done = arguments[0]; caches.delete('app-own-data').then(done, done)", &[])?;
+    trimmed?;
     Ok(())
 }
 

@@ -71,6 +71,11 @@ const STORED = 'x-hometun-stored';
 const CACHE_ENTRIES = 500;
 /** The cache is trimmed to CACHE_ENTRIES after this many writes. */
 const TRIM_EVERY = 32;
+/**
+ * When this origin's storage holds more (the browser's estimate: these copies and what the app
+ * keeps itself), the older half of the copies go at the next trim: a phone's space is its user's.
+ */
+const CACHE_BYTES = 256 << 20;
 
 /** One port to the tunnel and the requests running on it. */
 class Channel {
@@ -586,7 +591,10 @@ async function trim(cache) {
     return [Number(kept && kept.headers.get(STORED)) || 0, key];
   }));
   stamped.sort((a, b) => a[0] - b[0]);
-  await Promise.all(stamped.slice(0, Math.max(0, stamped.length - CACHE_ENTRIES)).map(([, key]) => cache.delete(key)));
+  let drop = Math.max(0, stamped.length - CACHE_ENTRIES);
+  const estimate = navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate().catch(() => null) : null;
+  if (estimate && estimate.usage > CACHE_BYTES) drop = Math.max(drop, Math.ceil(stamped.length / 2));
+  await Promise.all(stamped.slice(0, drop).map(([, key]) => cache.delete(key)));
 }
 
 /** The `Cache-Control` directives of `headers`: name → value ('' when it has none). */
