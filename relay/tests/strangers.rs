@@ -36,7 +36,14 @@ async fn sockets_that_connect_and_say_nothing_neither_lock_a_device_out_nor_stay
     }
     assert_eq!(silent.len(), hometun_relay::daemon::limits::GLOBAL_MAX_UNAUTHENTICATED);
     let opened = Instant::now();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The relay holds every one of them (a slot each) before the device comes: else the device
+    // would find room that the scenario means to be taken.
+    let all = hometun_relay::daemon::limits::GLOBAL_MAX_UNAUTHENTICATED as u64;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lab.relay.limits.handshakes() < all && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(lab.relay.limits.handshakes(), all, "every silent connection holds a handshake slot");
 
     // A device from elsewhere enrolls and gets its tunnel while they sit there.
     let invite = lab.invite("phone", 3600);

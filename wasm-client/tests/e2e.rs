@@ -177,12 +177,16 @@ async fn a_browser_enrols_and_reaches_the_home_network() {
     match DROP_URL {
         None => skip("HOMETUN_TEST_DROP_URL is not set; reconnect scenario not run"),
         Some(drop_url) => {
+            let before = get(&api::status(), "connectedSince").as_f64();
             let status = post(drop_url, "").await.expect("drop hook");
             assert!((200..300).contains(&status), "drop hook answered {status}");
             hometun_wasm::web::timer::sleep(std::time::Duration::from_millis(300)).await;
             let status = wait_for_state("connected", 20).await;
             assert_eq!(get(&status, "state").as_string().as_deref(), Some("connected"), "{status:?}");
             assert_eq!(get(&status, "address").as_string(), Some(address.clone()));
+            // A new session, not the old one that never noticed the drop.
+            let since = get(&status, "connectedSince").as_f64();
+            assert!(before.is_some() && since != before, "connected since {before:?}, then {since:?}");
             let ping = api::ping(lan.to_owned(), JsValue::UNDEFINED).await.expect("ping after reconnect");
             assert!(get(&ping, "received").as_f64().unwrap_or(0.0) >= 1.0);
         }

@@ -1319,9 +1319,7 @@
     });
   }
 
-  // ---- hard-coded LAN URLs -------------------------------------------------------------------
-  const nativeFetch = self.fetch;
-  // ---- requests the page gives up on -----------------------------------------------------------
+  // ---- requests the page gives up on ---------------------------------------------------------
   // Browsers do not tell a service worker that the page aborted a request it is answering (its
   // AbortController, an XHR's abort() or timeout): the shim does, naming the request by a header
   // the worker removes, so wasm drops it and its connection to the app, as a browser closes its
@@ -1356,6 +1354,8 @@
     return [input, { ...init, headers }];
   }
 
+  // ---- hard-coded LAN URLs -------------------------------------------------------------------
+  const nativeFetch = self.fetch;
   self.fetch = function fetch(input, init) {
     const pending = cookiesPending();
     return pending ? pending.then(() => shimmedFetch(input, init)) : shimmedFetch(input, init);

@@ -42,8 +42,8 @@ const FORM_WHOLE_UP_TO = 64 << 20;
  * and some devices send `Content-Type: text/html` on every answer (as Chromium's HTTP cache does,
  * `kNonUpdatedHeaders`).
  */
-const KEEPS_ON_304 =
-  /^(content-(length|encoding|range|type|location|md5)|transfer-encoding|etag|x-frame-options|x-xss-protection|x-content-.*|x-webkit-.*)$/;
+const KEEPS_ON_304 = new RegExp('^(content-(length|encoding|range|type|location|md5)|transfer-encoding|etag'
+  + '|x-frame-options|x-xss-protection|x-content-.*|x-webkit-.*)$');
 /** The shim names a request its page may abort by this header (`callOff`); never sent on. */
 const ABORT_HEADER = 'x-hometun-abort';
 /** Statuses whose responses never have a body. */
@@ -592,7 +592,8 @@ async function trim(cache) {
   }));
   stamped.sort((a, b) => a[0] - b[0]);
   let drop = Math.max(0, stamped.length - CACHE_ENTRIES);
-  const estimate = navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate().catch(() => null) : null;
+  const storage = navigator.storage && navigator.storage.estimate ? navigator.storage : null;
+  const estimate = storage ? await storage.estimate().catch(() => null) : null;
   if (estimate && estimate.usage > CACHE_BYTES) drop = Math.max(drop, Math.ceil(stamped.length / 2));
   await Promise.all(stamped.slice(0, drop).map(([, key]) => cache.delete(key)));
 }
