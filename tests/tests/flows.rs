@@ -43,6 +43,22 @@ fn tracked_of(lab: &Lab, address: Ipv4Addr) -> Vec<String> {
         .collect()
 }
 
+/// Waits (at most 5 s) until the entries of `address` ([`tracked_of`]) are what `wanted` says:
+/// `Ok` with them, or `Err` with the last seen.
+async fn until(lab: &Lab, address: Ipv4Addr, wanted: impl Fn(&[String]) -> bool) -> Result<Vec<String>, Vec<String>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines = tracked_of(lab, address);
+        if wanted(&lines) {
+            return Ok(lines);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(lines);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[test]
 fn a_device_opening_thousands_of_flows_gets_its_share_and_another_device_still_gets_through() {
     let lab = Lab::start().expect("lab");
@@ -136,31 +152,21 @@ fn a_revoked_devices_flows_are_forgotten_and_its_address_goes_clean_to_the_next_
         for port in 0..5 {
             tunnel.inject_packet(&datagram(me, FIRST_PORT + port)).expect("inject");
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let before = tracked_of(&lab, me);
-        assert!(
-            before.len() >= 6 && before.iter().any(|l| l.contains("ESTABLISHED")),
-            "the old device's flows are tracked: {before:#?}"
-        );
+        let tracked =
+            until(&lab, me, |lines| lines.len() >= 6 && lines.iter().any(|l| l.contains("ESTABLISHED"))).await;
+        assert!(tracked.is_ok(), "the old device's flows are tracked: {tracked:#?}");
 
         relay.revoke("old-phone").expect("revoke");
         assert!(tunnel.wait_end(T).await.is_some(), "the revoked device's tunnel ends");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while !tracked_of(&lab, me).is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let left = tracked_of(&lab, me);
-        assert!(left.is_empty(), "the revoked device's flows are forgotten: {left:#?}");
+        let left = until(&lab, me, |lines| lines.is_empty()).await;
+        assert!(left.is_ok(), "the revoked device's flows are forgotten: {left:#?}");
 
         // The LAN goes on sending to the address, which no device holds now.
         let stale = format!("echo for-the-old-phone > /dev/udp/{me}/5000");
         lab.exec(Node::Host10, "bash", ["-c", stale.as_str()]).expect("send from the LAN");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let towards = tracked_of(&lab, me);
-        assert!(
-            towards.iter().any(|l| l.contains(&format!("src={} dst={me} ", addr::HOST10))),
-            "the LAN's flow towards the free address is tracked: {towards:#?}"
-        );
+        let from_the_lan = format!("src={} dst={me} ", addr::HOST10);
+        let towards = until(&lab, me, |lines| lines.iter().any(|l| l.contains(&from_the_lan))).await;
+        assert!(towards.is_ok(), "the LAN's flow towards the free address is tracked: {towards:#?}");
 
         let next = Device::new(&new).enrol(&target, &new).await.expect("new device");
         assert_eq!(next.address(), me, "the new device gets the revoked device's address");

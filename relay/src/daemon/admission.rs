@@ -334,17 +334,25 @@ impl Relay {
         drop(store);
         // A live session's flows are forgotten once it has ended (`datapath`), not before.
         if let (None, Some(address)) = (&session, address) {
-            self.forget_flows(address);
+            self.forget_flows(address, &key);
         }
         Ok(session.is_some())
     }
 
     /// Deletes the home server's connection tracking entries of tunnel `address` (its device was
     /// revoked, or the address goes to another device): replies on its old flows must not
-    /// reach a new holder. Logs what it did; a relay without a tun device (tests without
-    /// privileges) has none to forget. Blocking.
-    pub fn forget_flows(&self, address: Ipv4Addr) {
+    /// reach a new holder. Only while `holder` still holds the address: a revoked device's late
+    /// forget must not delete the flows of the device that took its address meanwhile (that
+    /// device forgot the address's flows before its session started, one forget at a time).
+    /// Logs what it did; a relay without a tun device (tests without privileges) has none to
+    /// forget. Blocking.
+    pub fn forget_flows(&self, address: Ipv4Addr, holder: &PublicKey) {
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
         if self.tun.is_none() {
+            return;
+        }
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        if self.store().pool.owner(address) != Some(holder) {
             return;
         }
         match crate::forwarding::conntrack::forget(address) {
@@ -385,17 +393,14 @@ impl Relay {
                 Some(existing) => existing.name.clone(),
                 None => store.registry.free_name(&wanted),
             };
-            // The address first: a full pool must not burn the invite.
+            // The address first: a full pool must not burn the invite. It is leased once the
+            // invite is redeemed, so that a refused invite gives back no address it took from a
+            // revoked device (whose flows are forgotten only when a device takes it).
+            if !store.pool.can_lease(key) {
+                return Err(crate::state::pool::PoolError::Exhausted(store.pool.net()).into());
+            }
+            let invite = store.invites.redeem(id, &name, now).map_err(AdmitError::Invite)?;
             let address = store.pool.lease(key)?;
-            let invite = match store.invites.redeem(id, &name, now) {
-                Ok(invite) => invite,
-                Err(refusal) => {
-                    if !had_lease {
-                        store.pool.release(key);
-                    }
-                    return Err(AdmitError::Invite(refusal));
-                }
-            };
             dirty.invites = true;
             dirty.leases = true;
             match store.registry.by_key_mut(key) {

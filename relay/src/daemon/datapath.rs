@@ -511,8 +511,8 @@ impl Link {
             }
         };
         if admitted.reclaimed {
-            let (relay, address) = (self.relay.clone(), admitted.address);
-            let _ = tokio::task::spawn_blocking(move || relay.forget_flows(address)).await;
+            let (relay, address, key) = (self.relay.clone(), admitted.address, admitted.key);
+            let _ = tokio::task::spawn_blocking(move || relay.forget_flows(address, &key)).await;
         }
         let config = self.relay.client_config(&admitted);
         // Kept before anything can fail (the device's first record may have closed the session
@@ -620,8 +620,8 @@ impl Link {
             self.relay.sessions.remove(&live.key, live.id);
         }
         if end == End::Closed(CloseReason::Revoked) {
-            let (relay, address) = (self.relay.clone(), admitted.address);
-            let _ = tokio::task::spawn_blocking(move || relay.forget_flows(address)).await;
+            let (relay, address, key) = (self.relay.clone(), admitted.address, admitted.key);
+            let _ = tokio::task::spawn_blocking(move || relay.forget_flows(address, &key)).await;
         }
         let stats = self.session.stats();
         self.relay.record_session_end(admitted.key, stats.bytes_in, stats.bytes_out).await;

@@ -130,6 +130,13 @@ impl AddressPool {
         self.free().is_none()
     }
 
+    /// Whether [`AddressPool::lease`] would give `key` an address.
+    pub fn can_lease(&self, key: &PublicKey) -> bool {
+        self.leases.contains_key(key)
+            || self.free().is_some()
+            || self.retired.iter().any(|k| self.leases.contains_key(k))
+    }
+
     /// The lowest client address no client holds.
     fn free(&self) -> Option<Ipv4Addr> {
         let taken: std::collections::HashSet<Ipv4Addr> = self.leases.values().copied().collect();
@@ -230,7 +237,9 @@ mod tests {
         assert_eq!(p.lease(&key(6)), Ok(addr(6)), "the free address before any retired one");
         assert!(p.next_lease_reclaims(), "none is free: the next lease takes a retired one's");
         assert_eq!(p.lease(&key(7)), Ok(addr(5)), "retired first");
+        assert!(p.can_lease(&key(8)), "a retired one's address is left");
         assert_eq!(p.lease(&key(8)), Ok(addr(3)));
+        assert!(!p.can_lease(&key(9)) && p.can_lease(&key(8)), "none left but for those who hold one");
         assert_eq!(p.lease(&key(9)), Err(PoolError::Exhausted(p.net())));
         assert_eq!((p.leased(&key(4)), p.leased(&key(2))), (None, None));
     }
