@@ -123,7 +123,7 @@ fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow
         &[],
     )?;
     let app = page.window()?;
-    open_typed(page, "chrome://downloads/")?;
+    let list = open_typed(page, "chrome://downloads/")?;
     let gone = wait(
         page,
         "Gone.bin in the list of downloads",
@@ -139,7 +139,7 @@ fn downloads_are_the_files(lab: &Lab, page: &Session<'_>, nas: &Nginx) -> anyhow
         "the NAS was not asked for the gone file: {:?}",
         nas.requests()
     );
-    page.switch_to(&app)?;
+    apps_page::close_tab(page, &list, &app)?;
     let files = [
         ("NAS backup.bin", &backup),
         ("song.wav", &song),

@@ -1203,6 +1203,12 @@
     const opened = new WeakMap(); // xhr → { method, url, async, headers, mime, sent } since its open()
     const byPortNow = new WeakMap(); // xhr → its PortXhr since a send() that went over a port
     const abortKeys = new WeakMap(); // xhr → the abort key of its last send() through the worker
+    // An XHR sent through the worker and not answered yet that the page aborts or opens again.
+    const tellIfWaiting = (xhr) => {
+      const key = abortKeys.get(xhr);
+      const o = opened.get(xhr);
+      if (key && o && o.sent && !byPortNow.has(xhr) && native.readyState.call(xhr) === 1) tellAborted(key);
+    };
     const invalid = (what) => new DOMException(`${what}: the object's state must be OPENED`, 'InvalidStateError');
 
     proto.open = function open(method, url, async = true, ...rest) {
@@ -1210,6 +1216,7 @@
       // The browser's open() checks its arguments first, and fires readystatechange (1), which
       // must see its state, not the exchange it replaces.
       const running = byPortNow.get(this);
+      tellIfWaiting(this);
       byPortNow.delete(this);
       try {
         native.open.call(this, method, mapped, async, ...rest);
@@ -1264,8 +1271,7 @@
     };
     proto.abort = function abort() {
       const running = byPortNow.get(this);
-      const key = abortKeys.get(this);
-      if (!running && key && native.readyState.call(this) !== 4) tellAborted(key);
+      tellIfWaiting(this);
       if (!running) return native.abort.call(this);
       running.abort();
       return undefined;
@@ -1330,7 +1336,7 @@
   let lastAbortKey = 0;
   /** A fresh key when a request to `url` goes through this app's worker, else null. */
   const abortKey = (url) => {
-    if (IN_WORKER || !container) return null;
+    if (IN_WORKER || !container || !container.controller) return null;
     try {
       if (new URL(url, base()).origin !== location.origin) return null;
     } catch (_) {
@@ -1343,15 +1349,23 @@
     const worker = container.controller;
     if (worker) worker.postMessage({ hometun: 'abort', key });
   };
-  /** `fetch`'s arguments with the key of a request that has a signal, told when it aborts. */
-  function abortable(input, init) {
+  /**
+   * `fetch` of `input` and `init` as the page made it, with the key of a request that has a
+   * signal: the worker is told when it aborts before the answer's head (after it, the browser
+   * cancels the body, which the worker sees).
+   */
+  function abortableFetch(input, init) {
     const signal = (init && init.signal) || (input instanceof Request ? input.signal : null);
     const key = signal && !signal.aborted ? abortKey(input instanceof Request ? input.url : String(input)) : null;
-    if (!key) return [input, init];
-    const headers = new Headers((init && init.headers) || (input instanceof Request ? input.headers : undefined));
+    if (!key) return nativeFetch(input, init);
+    const request = new Request(input, init); // read as fetch reads them
+    const headers = new Headers(request.headers);
     headers.set(ABORT_HEADER, key);
-    signal.addEventListener('abort', () => tellAborted(key), { once: true });
-    return [input, { ...init, headers }];
+    const told = () => tellAborted(key);
+    signal.addEventListener('abort', told, { once: true });
+    // The signal given again: WebKit's copy of a Request did not follow the page's abort.
+    const sent = nativeFetch(new Request(request, { headers, signal }));
+    return sent.finally(() => signal.removeEventListener('abort', told));
   }
 
   // ---- hard-coded LAN URLs -------------------------------------------------------------------
@@ -1366,9 +1380,9 @@
     if (byItsPort) return byItsPort;
     if (input instanceof Request) {
       const mapped = mapUrl(input.url);
-      return nativeFetch(...abortable(mapped ? new Request(mapped, input) : input, init));
+      return abortableFetch(mapped ? new Request(mapped, input) : input, init);
     }
-    return nativeFetch(...abortable(mapUrl(input) || input, init));
+    return abortableFetch(mapUrl(input) || input, init);
   }
 
   if (self.XMLHttpRequest) shimXhr();

@@ -248,12 +248,27 @@ let announced = null; // resolves the waits when an announcement arrives
 
 /** Exchanges whose page may give up on them (the shim's `abort` messages): key → call off. */
 const callOff = new Map();
+/**
+ * Aborts that came before their exchange began (it waited for a port): key → when, for a minute,
+ * at most 256.
+ */
+const abortedEarly = new Map();
+const ABORTED_EARLY_MS = 60000;
 
 self.addEventListener('message', (event) => {
   const data = event.data;
   if (data && data.hometun === 'abort' && typeof data.key === 'string') {
     const off = callOff.get(data.key);
-    if (off) off();
+    if (off) {
+      off();
+      return;
+    }
+    const now = Date.now();
+    for (const [key, at] of abortedEarly) {
+      if (abortedEarly.size < 256 && now - at < ABORTED_EARLY_MS) break;
+      abortedEarly.delete(key);
+    }
+    abortedEarly.set(data.key, now);
     return;
   }
   if (data && data.hometun === 'form-post' && typeof data.url === 'string') {
@@ -314,7 +329,8 @@ function askPages() {
 async function channel() {
   while (current) {
     const candidate = current;
-    if (await candidate.alive()) return candidate;
+    // A port replaced while it was pinged has closed, or will once its exchanges end.
+    if (await candidate.alive() && candidate === current) return candidate;
   }
   const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
   if (!windows.length) return null;
@@ -543,7 +559,7 @@ async function forward(request, url, settle, keep) {
       for (const [name, value] of response.headers) {
         if (!KEEPS_ON_304.test(name)) headers.set(name, value);
       }
-      const stillStorable = !/no-store/i.test(headers.get('cache-control') || '');
+      const stillStorable = storable({ status: 200, headers });
       keep(stillStorable ? cache.put(request, rebuilt(stored.clone(), headers, Date.now())) : cache.delete(request));
       return rebuilt(stored, headers);
     }
@@ -594,7 +610,10 @@ async function trim(cache) {
   let drop = Math.max(0, stamped.length - CACHE_ENTRIES);
   const storage = navigator.storage && navigator.storage.estimate ? navigator.storage : null;
   const estimate = storage ? await storage.estimate().catch(() => null) : null;
-  if (estimate && estimate.usage > CACHE_BYTES) drop = Math.max(drop, Math.ceil(stamped.length / 2));
+  // Cache Storage's part where the browser says (what the app keeps elsewhere is not ours).
+  const details = estimate && estimate.usageDetails;
+  const used = details && 'caches' in details ? details.caches : estimate && estimate.usage;
+  if (used > CACHE_BYTES) drop = Math.max(drop, Math.ceil(stamped.length / 2));
   await Promise.all(stamped.slice(0, drop).map(([, key]) => cache.delete(key)));
 }
 
@@ -795,6 +814,15 @@ async function pumpBody(tunnel, id, upload, credit, isStopped, fail) {
   }
 }
 
+/**
+ * The answer to a request its page gave up on: a network error, a second late, so that the page's
+ * own abort comes first (WebKit handed the page an answer that came before it, where the page
+ * expects its AbortError).
+ */
+function givenUp() {
+  return new Promise((resolve) => { setTimeout(() => resolve(Response.error()), 1000); });
+}
+
 /** What `exchange` resolves with when its port went away before the head and it may be retried. */
 const RETRY = Symbol('retry');
 
@@ -805,6 +833,11 @@ const RETRY = Symbol('retry');
 function exchange(tunnel, message, upload, request, settle, retryable) {
   const isHead = request.method === 'HEAD';
   const abortKey = request.headers.get(ABORT_HEADER);
+  if ((abortKey && abortedEarly.delete(abortKey)) || (request.signal && request.signal.aborted)) {
+    settle();
+    if (upload) upload.reader.cancel().catch(() => {});
+    return givenUp();
+  }
   return new Promise((resolve) => {
     let body = null; // null before the head; false: a response without a body
     const chunks = [];
@@ -936,7 +969,7 @@ function exchange(tunnel, message, upload, request, settle, retryable) {
       if (stopped || body !== null) return;
       tunnel.send({ op: 'cancel', id });
       stop();
-      resolve(textResponse(499, 'hometun: the page gave up on this request'));
+      resolve(givenUp());
     };
     if (abortKey) callOff.set(abortKey, gaveUp);
     if (request.signal) request.signal.addEventListener('abort', gaveUp, { once: true });
