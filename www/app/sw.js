@@ -72,8 +72,9 @@ const CACHE_ENTRIES = 500;
 /** The cache is trimmed to CACHE_ENTRIES after this many writes. */
 const TRIM_EVERY = 32;
 /**
- * When this origin's storage holds more (the browser's estimate: these copies and what the app
- * keeps itself), the older half of the copies go at the next trim: a phone's space is its user's.
+ * When this origin's Cache Storage holds more (the browser's estimate; its whole storage where
+ * the browser tells no parts), the older half of the copies go at the next trim: a phone's space
+ * is its user's.
  */
 const CACHE_BYTES = 256 << 20;
 
@@ -549,6 +550,7 @@ async function forward(request, url, settle, keep) {
     const again = attempt === 0 && message.body === null && !upload;
     const response = await exchange(tunnel, message, upload, request, settle, again);
     if (response === RETRY) continue;
+    if (response.type === 'error') return response; // given up: a kept copy stays
     const ownForm = request.mode === 'navigate' && (message.body !== null || upload) && !message.crossSite;
     if (ownForm) announceMoved(request, response);
     if (stored && response.status === 304) {
