@@ -817,12 +817,12 @@ async function pumpBody(tunnel, id, upload, credit, isStopped, fail) {
 }
 
 /**
- * The answer to a request its page gave up on: a network error, a second late, so that the page's
- * own abort comes first (WebKit handed the page an answer that came before it, where the page
- * expects its AbortError).
+ * The answer to a request its page gave up on: a network error, ten seconds late, so that the
+ * page's own abort comes first (WebKit handed the page an answer that came before it, where the
+ * page expects its AbortError; on a loaded machine even one a second late).
  */
 function givenUp() {
-  return new Promise((resolve) => { setTimeout(() => resolve(Response.error()), 1000); });
+  return new Promise((resolve) => { setTimeout(() => resolve(Response.error()), 10000); });
 }
 
 /** What `exchange` resolves with when its port went away before the head and it may be retried. */
