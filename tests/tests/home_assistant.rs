@@ -80,7 +80,7 @@ fn home_assistant_signs_in_shows_the_dashboard_and_a_switch_works_both_ways() {
     });
     step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
     step(&page, "reload, still signed in", || {
-        reload(&page)?;
+        apps_page::reload(&page, home_assistant::LOAD)?;
         home_assistant::see_the_switch(&page, "off")
     });
     step(&page, "forced reload", || {
@@ -131,11 +131,4 @@ fn in_the_launchers_frame(engine: FrameEngine) {
 /// One part of the scenario ([`apps_page::step`]).
 fn step<T>(page: &Session<'_>, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
     apps_page::step(page, "home-assistant", name, f)
-}
-
-/// Reloads the page and waits until the new document has loaded.
-fn reload(page: &Session<'_>) -> anyhow::Result<()> {
-    let before = apps_page::document_id(page)?;
-    page.execute("location.reload(); return true", &[])?;
-    apps_page::new_document(page, &before, home_assistant::LOAD)
 }

@@ -328,9 +328,7 @@ fn signing_in(lab: &Lab, device: std::net::SocketAddr, realm: &str) {
     });
     step(&page, "stop service workers", || apps_page::stop_service_workers(&page));
     step(&page, "signed in after the worker stopped", || {
-        let before = apps_page::document_id(&page)?;
-        page.execute("location.reload(); return true", &[])?;
-        apps_page::new_document(&page, &before, Duration::from_secs(30))?;
+        apps_page::reload(&page, Duration::from_secs(30))?;
         see_the_router_status(&page)
     });
 }

@@ -329,6 +329,14 @@ pub fn new_document(page: &Session<'_>, before: &Value, timeout: Duration) -> an
     wait(page, "the next page to load", timeout, &script).map(drop)
 }
 
+/// Reloads the page as a user does and waits (at most `timeout`) until the new document has
+/// loaded ([`new_document`]).
+pub fn reload(page: &Session<'_>, timeout: Duration) -> anyhow::Result<()> {
+    let before = document_id(page)?;
+    page.execute("location.reload(); return true", &[])?;
+    new_document(page, &before, timeout)
+}
+
 /// Runs one part of the scenario `scenario`; on failure panics with the page's text, console and
 /// a screenshot, so a red run says what the user would have seen.
 pub fn step<T>(page: &Session<'_>, scenario: &str, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> T {
