@@ -5,7 +5,8 @@
 //! One browser walks through what a person does: log in with a password and read a command's output
 //! (UTF-8 both ways); the session goes on when the page's clock steps back an hour; the server sees
 //! a resized terminal (`stty size`); log in with the key the page made, once its public line is in
-//! `authorized_keys`; open the Terminal card and type into xterm.js with real key events; a server
+//! `authorized_keys`; open the Terminal card and type into xterm.js with real key events, and from
+//! a phone with the row of keys its keyboard lacks (Esc, Tab, arrows, Ctrl, Alt); a server
 //! that dies mid-session (its session processes killed) is reported as a dropped connection, to the
 //! API's `onClose` and in the card, within seconds; a reinstalled server (new host key) is refused
 //! with both fingerprints named, and accepted after the old key is forgotten; a device whose allow
@@ -157,6 +158,7 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
         "return document.getElementById('terminal-screen').terminalText().includes('\\ntyped-42')",
     )?;
     screenshot(page, "ssh-terminal");
+    a_phone_has_the_keys_its_keyboard_lacks(page)?;
     page.cdp("Input.insertText", json!({"text": "exit"}))?;
     page.cdp(
         "Input.dispatchKeyEvent",
@@ -263,6 +265,54 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
 
 /// `hometun.connectTcp` takes the port given or none: what is not a whole number 1..=65535 is
 /// refused, never wrapped onto another port (65558 onto 22, 22.9 onto 22).
+/// A phone in the Terminal card: the row under the terminal (shown only to a finger) gives
+/// what its keyboard lacks. `cat -vT` shows what the shell got: Esc, Tab and ← from the row, Ctrl
+/// and Alt latched for the next letter the keyboard types (`^X`, `^[b`); a latched Ctrl with
+/// `d` then ends `cat`, and the shell answers again.
+fn a_phone_has_the_keys_its_keyboard_lacks(page: &Session<'_>) -> anyhow::Result<()> {
+    let row = "return getComputedStyle(document.querySelector('#terminal-keys .keys')).display !== 'none'";
+    ensure!(page.execute(row, &[])? == false, "a mouse's page shows the phone's keys");
+    remote::phone(page, true)?;
+    ensure!(page.execute(row, &[])? == true, "a phone's page hides the row of keys");
+    let tap = |key: &str| remote::tap(page, &format!("#terminal-keys [data-key={key}]"));
+    remote::keyboard_text(page, "cat -vT")?;
+    remote::key(page, "Enter", 13, "\r")?;
+    for key in ["Escape", "Tab", "ArrowLeft", "Control"] {
+        tap(key)?;
+    }
+    remote::keyboard_text(page, "x")?;
+    tap("Alt")?;
+    remote::keyboard_text(page, "b")?;
+    remote::key(page, "Enter", 13, "\r")?;
+    wait(
+        page,
+        "cat -vT to show the keys",
+        WAIT,
+        "return document.getElementById('terminal-screen').terminalText().split('\\n').includes('^[^I^[[D^X^[b')",
+    )
+    .with_context(|| format!("the terminal shows:\n{}", terminal_text(page)))?;
+    tap("Control")?;
+    remote::keyboard_text(page, "d")?;
+    remote::keyboard_text(page, "echo after-cat-$((2*21))")?;
+    remote::key(page, "Enter", 13, "\r")?;
+    wait(
+        page,
+        "the shell after cat",
+        WAIT,
+        "return document.getElementById('terminal-screen').terminalText().includes('\\nafter-cat-42')",
+    )
+    .with_context(|| format!("the terminal shows:\n{}", terminal_text(page)))?;
+    remote::phone(page, false)?;
+    eprintln!("ssh: a phone's row of keys reached the shell");
+    Ok(())
+}
+
+fn terminal_text(page: &Session<'_>) -> String {
+    page.execute("return document.getElementById('terminal-screen').terminalText()", &[])
+        .map(|t| t.as_str().unwrap_or_default().to_owned())
+        .unwrap_or_else(|e| format!("{e:#}"))
+}
+
 fn connect_tcp_refuses_what_is_not_a_port(page: &Session<'_>, host: &str) -> anyhow::Result<()> {
     let answers = page.execute_async(
         "const [host, done] = arguments;

@@ -2,7 +2,7 @@
 //! and one with a VNC password, each painting its screen one known colour; headless Chromium on
 //! the internet side opens them through the tunnel with noVNC (no websockify: RFB runs over the
 //! tunnel's own TCP). A person sees the desktop's colour on the page's canvas, types a key that
-//! the desktop receives, copies text both ways, logs in with the password (a wrong one is refused in plain words), gets
+//! the desktop receives, copies text both ways, types and clicks from a phone, logs in with the password (a wrong one is refused in plain words), gets
 //! a clear message for a port the relay does not let the device reach, and is told when the
 //! desktop goes away (and the page closes its end of the connection). Two quick calls on one
 //! element show the later desktop and close the earlier one's connection; input that cannot be
@@ -148,6 +148,61 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
             Duration::from_secs(5),
             "return document.querySelector('#desktop-viewer .vnc-clipboard-text').value === 'from the desktop ✓'",
         )?;
+        Ok(())
+    });
+
+    // A phone: a finger for a pointer and no keyboard of its own until a text field has the
+    // focus. The viewer's Keyboard button (shown only to a finger) brings the phone's keyboard
+    // up; what it types reaches the desktop as keys (its Backspace deletes without a key
+    // event, as Android's does), and so do the row's Esc and a latched Ctrl with the next
+    // letter. A tap on the desktop is a click there, and the keyboard stays up.
+    step(&page, "a phone", || {
+        let viewer = "#desktop-viewer";
+        let displayed = format!(
+            "return ['.vnc-keyboard', '.keys'].map((s) => getComputedStyle(document.querySelector('{viewer} ' + s)).display !== 'none')"
+        );
+        let shown = page.execute(&displayed, &[])?;
+        ensure!(shown == json!([false, false]), "a mouse's page shows the phone's keys: {shown}");
+        remote::phone(&page, true)?;
+        let shown = page.execute(&displayed, &[])?;
+        ensure!(shown == json!([true, true]), "a phone's page hides its keys: {shown}");
+        let before = open.key_presses().len();
+        remote::tap(&page, &format!("{viewer} .vnc-keyboard"))?;
+        let focused =
+            format!("return document.activeElement === document.querySelector('{viewer} .vnc-keyboard-input')");
+        let focus = "return document.activeElement.outerHTML.slice(0, 120)";
+        ensure!(
+            page.execute(&focused, &[])? == true,
+            "the Keyboard button left the focus on {}",
+            page.execute(focus, &[])?
+        );
+        remote::keyboard_text(&page, "hi")?;
+        page.execute("document.execCommand('delete')", &[])?;
+        remote::key(&page, "Enter", 13, "\r")?;
+        remote::tap(&page, &format!("{viewer} canvas"))?;
+        ensure!(
+            page.execute(&focused, &[])? == true,
+            "a tap on the desktop moved the focus to {}",
+            page.execute(focus, &[])?
+        );
+        remote::tap(&page, &format!("{viewer} .keys [data-key=Escape]"))?;
+        remote::tap(&page, &format!("{viewer} .keys [data-key=Control]"))?;
+        let latched = page
+            .execute(&format!("return document.querySelector('{viewer} .keys [data-key=Control]').ariaPressed"), &[])?;
+        ensure!(latched == "true", "Ctrl does not show latched: {latched}");
+        remote::keyboard_text(&page, "c")?;
+        let want = ["h", "i", "BackSpace", "Return", "Escape", "Control_L", "c"];
+        let mut got = Vec::new();
+        hometun_tests::lab::wait_until(Duration::from_secs(5), || {
+            got = open.key_presses().split_off(before);
+            (got == want).then_some(())
+        })
+        .with_context(|| format!("the desktop got {got:?} from the phone, not {want:?}"))?;
+        ensure!(open.button_presses() == [1], "the desktop saw buttons {:?} for one tap", open.button_presses());
+        let released = page
+            .execute(&format!("return document.querySelector('{viewer} .keys [data-key=Control]').ariaPressed"), &[])?;
+        ensure!(released == "false", "Ctrl stays latched after its key: {released}");
+        remote::phone(&page, false)?;
         Ok(())
     });
 

@@ -4,6 +4,7 @@
 //
 // The terminal element (#terminal-screen) carries data-ssh-state (connecting / open / closed /
 // dropped / error) and a terminalText() method returning the terminal's buffer, for tests.
+import { keyRow, terminalCharacter, terminalSequence } from './keys.js';
 import { $, describeError } from './ui.js';
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -213,6 +214,7 @@ async function startTerminal(api, options) {
     if (attempt !== mine) return;
     attempt = null;
     screen.hidden = true;
+    $('terminal-keys').hidden = true;
     setState('error', describeError(error));
     if (error && error.code === 'host-key-changed') {
       const button = $('terminal-forget');
@@ -241,7 +243,19 @@ async function startTerminal(api, options) {
   session.onBytes((bytes) => term.write(bytes));
   // A write the session refuses (a server that takes nothing in) is dropped, as a key typed into a hung
   // connection would be.
-  term.onData((data) => { session.write(data).catch(() => {}); });
+  const send = (data) => { session.write(data).catch(() => {}); };
+  // A phone's missing keys. A latched Ctrl or Alt goes to the next character typed; what the
+  // terminal itself answers (its replies start with an Escape) passes by it.
+  const keys = keyRow({
+    onKey: (key, modifiers) => send(terminalSequence(key, modifiers, term.modes.applicationCursorKeysMode)),
+    refocus: () => term.focus(),
+  });
+  $('terminal-keys').replaceChildren(keys.element);
+  $('terminal-keys').hidden = false;
+  term.onData((data) => {
+    const one = [...data].length === 1 && data !== '\x1b';
+    send(keys.latched && one ? terminalCharacter(data, keys.take()) : data);
+  });
   term.onResize(({ cols, rows }) => { session.resize(cols, rows); });
   term.attachCustomKeyEventHandler((event) => {
     const shortcut = event.type === 'keydown' && event.shiftKey && (event.ctrlKey || event.metaKey);
@@ -266,6 +280,7 @@ async function startTerminal(api, options) {
       return;
     }
     current = null;
+    $('terminal-keys').hidden = true;
     // A dropped connection in red, a normal end in yellow.
     term.write(`\r\n\x1b[1;${dropped ? 31 : 33}m[${reason}]\x1b[0m\r\n`);
     if (dropped) setState('dropped', `Disconnected: ${reason}. Open the terminal again to reconnect.`);
@@ -298,6 +313,7 @@ export function setupTerminal(api) {
     if (attempt) {
       endTerminal();
       $('terminal-screen').hidden = true;
+      $('terminal-keys').hidden = true;
       setState('closed', 'Connecting given up.');
     } else if (current) current.session.close();
   });

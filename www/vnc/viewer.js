@@ -7,7 +7,9 @@
 import RFB from '@novnc/novnc';
 // noVNC's own inflater (the package exports only RFB; the same module RFB imports).
 import Inflator from '../node_modules/@novnc/novnc/core/inflator.js';
+import { keyRow } from '../js/keys.js';
 import { TunnelChannel } from './channel.js';
+import { softKeyboard } from './touch.js';
 
 // The server names the size its compressed data unpacks to (a clipboard text, a rectangle):
 // past what a screen could need, the connection fails rather than the launcher setting aside
@@ -35,6 +37,10 @@ const STYLE = `
   justify-content: center; padding: 1rem; text-align: center; color: #eee; }
 .vnc:fullscreen .vnc-screen { height: 100%; flex: 1; }
 .vnc-clipboard textarea { width: 100%; box-sizing: border-box; }
+.vnc .vnc-keyboard { display: none; }
+@media (pointer: coarse) { .vnc .vnc-keyboard { display: inline-block; } }
+.vnc-keyboard-input { position: absolute; left: 0; top: 0; width: 1px; height: 1px; padding: 0; border: 0;
+  opacity: 0; resize: none; font-size: 16px; pointer-events: none; }
 .vnc[data-vnc-state="error"] .vnc-status, .vnc[data-vnc-state="disconnected"] .vnc-status { color: #b00020; }
 `;
 
@@ -60,6 +66,7 @@ function buildUi(element, title) {
     title: el('span', { className: 'vnc-title', textContent: title }),
     status: el('p', { className: 'vnc-status', role: 'status' }),
     viewOnly: el('input', { type: 'checkbox', className: 'vnc-view-only' }),
+    keyboard: el('button', { type: 'button', className: 'vnc-keyboard secondary', textContent: 'Keyboard' }),
     cad: el('button', { type: 'button', className: 'vnc-cad secondary', textContent: 'Ctrl-Alt-Del' }),
     clipboardButton: el('button', { type: 'button', className: 'vnc-clipboard-button secondary', textContent: 'Clipboard' }),
     fullscreen: el('button', { type: 'button', className: 'vnc-fullscreen secondary', textContent: 'Full screen' }),
@@ -77,10 +84,11 @@ function buildUi(element, title) {
     el('button', { type: 'submit', textContent: 'Log in' }));
   ui.clipboard = el('div', { className: 'vnc-clipboard', hidden: true }, ui.clipboardText, ui.clipboardSend);
   const viewOnlyLabel = el('label', {}, ui.viewOnly, ' View only');
-  const bar = el('div', { className: 'vnc-bar' }, ui.title, viewOnlyLabel, ui.cad, ui.clipboardButton,
+  const bar = el('div', { className: 'vnc-bar' }, ui.title, viewOnlyLabel, ui.keyboard, ui.cad, ui.clipboardButton,
     ui.fullscreen, ui.close);
+  ui.keys = el('div', { className: 'vnc-keys' });
   element.classList.add('vnc');
-  element.replaceChildren(bar, ui.status, ui.form, ui.clipboard, ui.screen);
+  element.replaceChildren(bar, ui.status, ui.form, ui.clipboard, ui.screen, ui.keys);
   return ui;
 }
 
@@ -104,6 +112,14 @@ export function openViewer(element, connection, target, options, describeError) 
   rfb.viewOnly = Boolean(options.viewOnly);
   rfb.focusOnClick = true;
   ui.viewOnly.checked = rfb.viewOnly;
+
+  // A phone: its keyboard types into a hidden field whose text goes to the desktop as keys, and
+  // the row gives the keys it lacks (see touch.js).
+  const typing = softKeyboard(rfb, ui.screen);
+  const keys = keyRow({ onKey: (key, modifiers) => typing.press(key, modifiers) });
+  typing.useModifiers(keys.take);
+  ui.keys.append(keys.element);
+  ui.keyboard.addEventListener('click', () => typing.show());
 
   // The given credentials answer the server's first request only: a second one means they
   // were not enough, and the person is asked.
@@ -209,7 +225,8 @@ export function openViewer(element, connection, target, options, describeError) 
     ui.form.hidden = true;
     setState(state, message);
     ui.screen.replaceChildren(el('p', { className: 'vnc-ended', textContent: message }));
-    for (const b of [ui.cad, ui.clipboardSend, ui.close]) b.disabled = true;
+    for (const b of [ui.keyboard, ui.cad, ui.clipboardSend, ui.close]) b.disabled = true;
+    keys.element.hidden = true;
     ui.viewOnly.disabled = true;
     ended(message);
     if (!connected) {

@@ -2,7 +2,7 @@
 //! an X server and a VNC server in one process, with no password or with VNC password auth
 //! (the password file made by `vncpasswd -f`, from `tigervnc-tools`). Its root window is painted
 //! one known colour with `xsetroot` (`x11-xserver-utils`), `xev -root` (`x11-utils`) records
-//! every key that reaches the desktop and `xclip` reads and sets its clipboard, so a test can
+//! every key and mouse button press that reaches the desktop and `xclip` reads and sets its clipboard, so a test can
 //! check both ends: what the viewer shows and what the desktop got. Everything runs in the host's namespace and is stopped on drop.
 
 use std::io::Write;
@@ -88,9 +88,11 @@ impl VncServer {
         let mut server =
             Self { lab: lab.clone(), node, name: name.to_owned(), dir, display, xvnc: Some(xvnc), xev: None, addr };
         server.wait_listening()?;
-        // xev first: a client stays connected, and key presses on the root window are recorded.
+        // xev first: a client stays connected, and key and button presses on the root window are
+        // recorded.
         let xev_log = format!("xev-{name}");
-        server.xev = Some(lab.spawn(node, &xev_log, "env", server.x_args(["xev", "-root", "-event", "keyboard"]))?);
+        let xev = ["xev", "-root", "-event", "keyboard", "-event", "button"];
+        server.xev = Some(lab.spawn(node, &xev_log, "env", server.x_args(xev))?);
         let solid = format!("#{:02x}{:02x}{:02x}", colour[0], colour[1], colour[2]);
         let out = lab.exec(node, "env", server.x_args(["xsetroot", "-solid", solid.as_str()]))?;
         if !out.status.success() {
@@ -137,6 +139,25 @@ impl VncServer {
             }
         }
         keys
+    }
+
+    /// The mouse buttons the desktop saw pressed, in order (`1` is the left one).
+    pub fn button_presses(&self) -> Vec<u32> {
+        let log = self.lab.log(&format!("xev-{}", self.name));
+        let mut buttons = Vec::new();
+        let mut in_press = false;
+        for line in log.lines() {
+            if line.starts_with("ButtonPress event") {
+                in_press = true;
+            } else if in_press {
+                // "    state 0x0, button 1, same_screen YES"
+                if let Some(n) = line.split(", button ").nth(1).and_then(|r| r.split(',').next()) {
+                    buttons.extend(n.trim().parse::<u32>().ok());
+                    in_press = false;
+                }
+            }
+        }
+        buttons
     }
 
     /// The text on the desktop's clipboard (`xclip -o`).

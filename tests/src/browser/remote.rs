@@ -77,3 +77,47 @@ pub fn vnc_wait_connected(page: &Session<'_>, colour: [u8; 3]) -> anyhow::Result
     )?;
     vnc_wait_for_colour(page, "#desktop-viewer", colour)
 }
+
+/// Makes Chromium a phone, or a desktop again: a finger for the main pointer (the page's
+/// `(pointer: coarse)`) and touch events from [`tap`].
+pub fn phone(page: &Session<'_>, on: bool) -> anyhow::Result<()> {
+    page.cdp("Emulation.setTouchEmulationEnabled", json!({"enabled": on, "maxTouchPoints": 5}))?;
+    let coarse = page.execute("return matchMedia('(pointer: coarse)').matches", &[])?;
+    ensure!(coarse == on, "the page's pointer is not {} after the emulation", if on { "a finger" } else { "a mouse" });
+    Ok(())
+}
+
+/// A finger's tap in the middle of the element `css` (Chromium's input pipeline: touch events,
+/// then the pointer events and click a tap makes).
+pub fn tap(page: &Session<'_>, css: &str) -> anyhow::Result<()> {
+    let at = page.execute(
+        "const e = document.querySelector(arguments[0]); if (!e) return null; \
+         e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); \
+         return [r.left + r.width / 2, r.top + r.height / 2];",
+        &[json!(css)],
+    )?;
+    let (x, y) = (at[0].as_f64(), at[1].as_f64());
+    let (Some(x), Some(y)) = (x, y) else { anyhow::bail!("nothing to tap at {css}") };
+    page.cdp("Input.dispatchTouchEvent", json!({"type": "touchStart", "touchPoints": [{"x": x, "y": y}]}))?;
+    page.cdp("Input.dispatchTouchEvent", json!({"type": "touchEnd", "touchPoints": []}))?;
+    Ok(())
+}
+
+/// Text from a phone's keyboard into the focused field (an input method's insertion: no key
+/// events for the characters).
+pub fn keyboard_text(page: &Session<'_>, text: &str) -> anyhow::Result<()> {
+    page.cdp("Input.insertText", json!({ "text": text }))?;
+    Ok(())
+}
+
+/// A key with a key event of its own (Enter, Backspace, ...) pressed and released.
+pub fn key(page: &Session<'_>, key: &str, code: u32, text: &str) -> anyhow::Result<()> {
+    for kind in ["keyDown", "keyUp"] {
+        let mut event = json!({"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code});
+        if kind == "keyDown" && !text.is_empty() {
+            event["text"] = json!(text);
+        }
+        page.cdp("Input.dispatchKeyEvent", event)?;
+    }
+    Ok(())
+}
