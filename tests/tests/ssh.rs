@@ -268,7 +268,8 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
 /// A phone in the Terminal card: the row under the terminal (shown only to a finger) gives
 /// what its keyboard lacks. `cat -vT` shows what the shell got: Esc, Tab and ← from the row, Ctrl
 /// and Alt latched for the next letter the keyboard types (`^X`, `^[b`); a latched Ctrl with
-/// `d` then ends `cat`, and the shell answers again.
+/// `d` then ends `cat`, and the shell answers again. The page, with the terminal open, fits the
+/// phone's width.
 fn a_phone_has_the_keys_its_keyboard_lacks(page: &Session<'_>) -> anyhow::Result<()> {
     let row = "return getComputedStyle(document.querySelector('#terminal-keys .keys')).display !== 'none'";
     ensure!(page.execute(row, &[])? == false, "a mouse's page shows the phone's keys");
@@ -302,6 +303,8 @@ fn a_phone_has_the_keys_its_keyboard_lacks(page: &Session<'_>) -> anyhow::Result
         "return document.getElementById('terminal-screen').terminalText().includes('\\nafter-cat-42')",
     )
     .with_context(|| format!("the terminal shows:\n{}", terminal_text(page)))?;
+    let wide = remote::wider_than_a_phone(page)?;
+    ensure!(wide["page"] == wide["screen"] && wide["wide"] == json!([]), "wider than a phone: {wide}");
     remote::phone(page, false)?;
     eprintln!("ssh: a phone's row of keys reached the shell");
     Ok(())

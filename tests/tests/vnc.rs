@@ -155,7 +155,8 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
     // focus. The viewer's Keyboard button (shown only to a finger) brings the phone's keyboard
     // up; what it types reaches the desktop as keys (its Backspace deletes without a key
     // event, as Android's does), and so do the row's Esc and a latched Ctrl with the next
-    // letter. A tap on the desktop is a click there, and the keyboard stays up.
+    // letter. A tap on the desktop is a click there, and the keyboard stays up. The page fits
+    // the phone's width.
     step(&page, "a phone", || {
         let viewer = "#desktop-viewer";
         let displayed = format!(
@@ -202,6 +203,9 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         let released = page
             .execute(&format!("return document.querySelector('{viewer} .keys [data-key=Control]').ariaPressed"), &[])?;
         ensure!(released == "false", "Ctrl stays latched after its key: {released}");
+        // And the page, with the desktop open, fits a phone's screen: nothing to scroll sideways.
+        let wide = remote::wider_than_a_phone(&page)?;
+        ensure!(wide["page"] == wide["screen"] && wide["wide"] == json!([]), "wider than a phone: {wide}");
         remote::phone(&page, false)?;
         Ok(())
     });

@@ -121,3 +121,27 @@ pub fn key(page: &Session<'_>, key: &str, code: u32, text: &str) -> anyhow::Resu
     }
     Ok(())
 }
+
+/// What is wider than a phone's screen (390 CSS pixels, as an iPhone's) on the page: each
+/// element whose right edge passes the screen's while the page is that narrow (`.keys` rows
+/// scroll within themselves and are left out), and the page's own width.
+pub fn wider_than_a_phone(page: &Session<'_>) -> anyhow::Result<Value> {
+    page.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
+    )?;
+    let found = page.execute_async(
+        "const done = arguments[0]; \
+         requestAnimationFrame(() => requestAnimationFrame(() => { \
+           const width = document.documentElement.clientWidth; \
+           const wide = [...document.querySelectorAll('body *')].filter((e) => { \
+             if (e.closest('.keys') || e.closest('[hidden]')) return false; \
+             const r = e.getBoundingClientRect(); return r.width > 0 && r.right > width + 1; }) \
+             .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined ? '.' + String(e.className).split(' ')[0] : '')); \
+           done({ page: document.documentElement.scrollWidth, screen: width, wide: wide.slice(0, 12) }); \
+         }));",
+        &[],
+    );
+    page.cdp("Emulation.clearDeviceMetricsOverride", json!({}))?;
+    found
+}
