@@ -498,6 +498,16 @@
     };
   }
 
+  /**
+   * Answers the launcher's `ping` (no id: it asks whether this end of a busy port is still
+   * there, and closes the port when nothing answers); says whether `message` was that.
+   */
+  function answeredPing(port, message) {
+    if (!message || message.op !== 'ping' || message.id !== undefined) return false;
+    port.postMessage({ op: 'pong' });
+    return true;
+  }
+
   /** Bytes of `text` in UTF-8 (a surrogate pair counts four). */
   function utf8Length(text) {
     let n = text.length;
@@ -584,6 +594,7 @@
     #receive(message) {
       if (this.#watch) this.#watch.heard();
       if (!message || typeof message !== 'object') return;
+      if (answeredPing(this.#port, message)) return;
       switch (message.op) {
         case 'ws-opened':
           if (this.#state !== CONNECTING) return;
@@ -800,7 +811,7 @@
       }
       port.onmessage = ({ data }) => {
         watch.heard();
-        if (!data || data.id !== id) return;
+        if (answeredPing(port, data) || !data || data.id !== id) return;
         switch (data.op) {
           case 'body-more':
             credit += 1;

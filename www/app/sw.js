@@ -98,6 +98,11 @@ class Channel {
   receive(message) {
     this.heard = Date.now();
     if (!message || typeof message !== 'object') return;
+    // The launcher asks whether this end is still there (it closes a busy port that never answers).
+    if (message.op === 'ping' && message.id === undefined) {
+      this.send({ op: 'pong' });
+      return;
+    }
     const handler = this.handlers.get(message.id);
     if (handler) handler(message);
   }

@@ -6,8 +6,9 @@
 //! sends it on a `pool` connection, a streamed request body comes in by `upload`, the response
 //! body streams within a `credit` window, undone by `decompress` when the app compressed it), `ws` (one WebSocket), `jars` (one cookie jar per
 //! target in `localStorage`), `reply` (outgoing messages).
-//! What all app pages may make the launcher hold at once is `budget`'s.
-//! Pure and natively tested: `message`, `credit`, `slots`, `upload`'s inbox, `budget`. The mapping, jar, injector and
+//! What all app pages may make the launcher hold at once is `budget`'s; whether a port's far end
+//! is still there, `liveness`'s.
+//! Pure and natively tested: `message`, `credit`, `slots`, `upload`'s inbox, `budget`, `liveness`. The mapping, jar, injector and
 //! WebSocket codec are the pure modules beside this one (`crate::apps`).
 
 pub mod budget;
@@ -17,6 +18,7 @@ pub mod decompress;
 pub mod exchange;
 pub mod fetch;
 pub mod jars;
+pub mod liveness;
 pub mod message;
 pub mod pool;
 pub mod port;

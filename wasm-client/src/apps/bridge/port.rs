@@ -2,7 +2,7 @@
 //! task it belongs to. A port is bound to one [`App`] (its target) for its whole life.
 //!
 //! Servers are kept in a per-page registry (for the `cookies` broadcast to every port of an
-//! app) until their port closes. Each `fetch` or `ws-open` becomes a [`Task`], keyed by its id,
+//! app) until their port closes, or until a busy port's far end stops answering (`liveness`). Each `fetch` or `ws-open` becomes a [`Task`], keyed by its id,
 //! that `more`, `body`, `body-end`, `cancel`, `ws-send` and `ws-close` steer.
 
 use hometun_shared::app_name::AppTarget;
@@ -16,6 +16,7 @@ use web_sys::{MessageEvent, MessagePort};
 
 use super::budget::Held;
 use super::credit::Credit;
+use super::liveness::{self, Liveness, Verdict};
 use super::message::{Id, Incoming, MessageError, WsData};
 use super::reply::{self, Reply};
 use super::stream::LanStream;
@@ -24,6 +25,7 @@ use super::{decode, exchange, fetch, jars, ws};
 use crate::apps::origin::AppOrigins;
 use crate::error::ClientError;
 use crate::signal::Signal;
+use crate::web::{clock, timer};
 
 /// Tasks (requests and sockets) one port may have open at once.
 pub const MAX_OPEN: usize = 256;
@@ -139,6 +141,8 @@ pub struct PortServer {
     handlers: RefCell<Option<Handlers>>,
     /// When the port was last used (a turn number: see [`turn`]).
     used: Cell<u64>,
+    /// Whether its far end still answers.
+    liveness: Cell<Liveness>,
 }
 
 /// The port's event handlers, kept as long as the server.
@@ -150,6 +154,7 @@ struct Handlers {
 thread_local! {
     static SERVERS: RefCell<Vec<Rc<PortServer>>> = const { RefCell::new(Vec::new()) };
     static TURNS: Cell<u64> = const { Cell::new(0) };
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A number larger than every one before: the order in which ports were used.
@@ -168,6 +173,7 @@ pub fn serve(port: MessagePort, app: App) {
         tasks: RefCell::default(),
         handlers: RefCell::default(),
         used: Cell::new(turn()),
+        liveness: Cell::new(Liveness::new(clock::now())),
     });
     let weak = Rc::downgrade(&server);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -212,6 +218,37 @@ pub fn serve(port: MessagePort, app: App) {
         oldest.port.close();
         oldest.close();
     }
+    if !WATCHING.with(|watching| watching.replace(true)) {
+        wasm_bindgen_futures::spawn_local(watch());
+    }
+}
+
+/// Checks every port's far end while there are ports: a busy port silent a while is asked, and
+/// one that does not answer is closed (its requests and sockets end, and their LAN connections).
+async fn watch() {
+    loop {
+        timer::sleep(liveness::CHECK_EVERY).await;
+        let servers = SERVERS.with(|servers| servers.borrow().clone());
+        if servers.is_empty() {
+            WATCHING.with(|watching| watching.set(false));
+            return;
+        }
+        let now = clock::now();
+        for server in servers {
+            let mut liveness = server.liveness.get();
+            let verdict = liveness.check(now, !server.tasks.borrow().is_empty());
+            server.liveness.set(liveness);
+            match verdict {
+                Verdict::Fine => {}
+                Verdict::Ask => reply::post_ping(&server.port),
+                Verdict::Gone => {
+                    SERVERS.with(|servers| servers.borrow_mut().retain(|s| !Rc::ptr_eq(s, &server)));
+                    server.port.close();
+                    server.close();
+                }
+            }
+        }
+    }
 }
 
 /// Closes every port handed out: the app pages' workers and shims then ask for new ones (the
@@ -251,6 +288,9 @@ impl PortServer {
 
     fn handle(self: &Rc<Self>, data: &JsValue) {
         self.used.set(turn());
+        let mut liveness = self.liveness.get();
+        liveness.heard(clock::now());
+        self.liveness.set(liveness);
         // A message without a usable id cannot be answered: it is ignored.
         let Some(id) = decode::id(data) else { return };
         match decode::op(data).and_then(|op| decode::incoming(&op, data)) {

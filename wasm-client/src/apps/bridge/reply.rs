@@ -136,3 +136,11 @@ pub fn post_cookies(port: &MessagePort, cookies: &[(String, String, String)]) {
     set(&object, "cookies", list);
     let _ = port.post_message(&object);
 }
+
+/// Asks the far end of `port` whether it is still there: `{op: "ping"}` without an id, which
+/// every holder of an app port answers with `{op: "pong"}` (any message counts).
+pub fn post_ping(port: &MessagePort) {
+    let object = Object::new();
+    set(&object, "op", "ping");
+    let _ = port.post_message(&object);
+}

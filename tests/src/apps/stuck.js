@@ -1,0 +1,14 @@
+'use strict';
+// A worker of a home web app that opens a WebSocket to its app, says so, and then hangs in a
+// loop (at most 90 s): its port to the hometun page stays open and answers nothing, as a frozen
+// page's or a stopped worker's does in browsers that fire no `close` on a port.
+const ws = new WebSocket('ws://192.168.0.10:8080/ws/echo');
+ws.onopen = () => ws.send('hello from a worker that hangs');
+ws.onmessage = (event) => {
+  postMessage(String(event.data));
+  setTimeout(() => {
+    const end = Date.now() + 90000;
+    while (Date.now() < end) { /* hung */ }
+  }, 100);
+};
+ws.onclose = (event) => postMessage('closed ' + event.code);
