@@ -154,8 +154,9 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
     // A phone: a finger for a pointer and no keyboard of its own until a text field has the
     // focus. The viewer's Keyboard button (shown only to a finger) brings the phone's keyboard
     // up; what it types reaches the desktop as keys (its Backspace deletes without a key
-    // event, as Android's does), and so do the row's Esc and a latched Ctrl with the next
-    // letter. A tap on the desktop is a click there, and the keyboard stays up. The page fits
+    // event, as Android's does; a word it composes goes as it grows and its correction replaces
+    // it; the cursor moved back moves the desktop's), and so do the row's Esc and a latched Ctrl
+    // with the next letter. A view-only desktop offers none of this. A tap on the desktop is a click there, and the keyboard stays up. The page fits
     // the phone's width.
     step(&page, "a phone", || {
         let viewer = "#desktop-viewer";
@@ -192,7 +193,32 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
             .execute(&format!("return document.querySelector('{viewer} .keys [data-key=Control]').ariaPressed"), &[])?;
         ensure!(latched == "true", "Ctrl does not show latched: {latched}");
         remote::keyboard_text(&page, "c")?;
-        let want = ["h", "i", "BackSpace", "Return", "Escape", "Control_L", "c"];
+        // A word the keyboard composes goes as it is typed, and its correction replaces it.
+        remote::composing(&page, "w")?;
+        remote::composing(&page, "wr")?;
+        remote::keyboard_text(&page, "word")?;
+        // A swipe on the space bar moves the field's cursor two characters back.
+        page.execute(
+            &format!("const f = document.querySelector('{viewer} .vnc-keyboard-input'); f.setSelectionRange(f.value.length - 2, f.value.length - 2)"),
+            &[],
+        )?;
+        let want = [
+            "h",
+            "i",
+            "BackSpace",
+            "Return",
+            "Escape",
+            "Control_L",
+            "c",
+            "w",
+            "r",
+            "BackSpace",
+            "o",
+            "r",
+            "d",
+            "Left",
+            "Left",
+        ];
         let mut got = Vec::new();
         hometun_tests::lab::wait_until(Duration::from_secs(5), || {
             got = open.key_presses().split_off(before);
@@ -203,6 +229,12 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         let released = page
             .execute(&format!("return document.querySelector('{viewer} .keys [data-key=Control]').ariaPressed"), &[])?;
         ensure!(released == "false", "Ctrl stays latched after its key: {released}");
+        // View only: nothing typed would reach the desktop, so nothing is offered.
+        let session = "document.getElementById('desktop-viewer').hometunVncSession";
+        page.execute(&format!("{session}.setViewOnly(true)"), &[])?;
+        let shown = page.execute(&displayed, &[])?;
+        ensure!(shown == json!([false, false]), "a view-only desktop offers the phone's keys: {shown}");
+        page.execute(&format!("{session}.setViewOnly(false)"), &[])?;
         // And the page, with the desktop open, fits a phone's screen: nothing to scroll sideways.
         let wide = remote::wider_than_a_phone(&page)?;
         ensure!(wide["page"] == wide["screen"] && wide["wide"] == json!([]), "wider than a phone: {wide}");

@@ -4,10 +4,12 @@
 // latch: they apply to the next key, from the row or from the keyboard, and then let go; a
 // second tap lets go without a key.
 
+/** [key name, text, spoken name where the text is a symbol]. */
 const KEYS = [
-  ['Escape', 'Esc'], ['Tab', 'Tab'], ['Control', 'Ctrl'], ['Alt', 'Alt'],
-  ['ArrowLeft', '←'], ['ArrowUp', '↑'], ['ArrowDown', '↓'], ['ArrowRight', '→'],
-  ['Home', 'Home'], ['End', 'End'], ['PageUp', 'PgUp'], ['PageDown', 'PgDn'],
+  ['Escape', 'Esc', 'Escape'], ['Tab', 'Tab'], ['Control', 'Ctrl', 'Control'], ['Alt', 'Alt'],
+  ['ArrowLeft', '←', 'Left arrow'], ['ArrowUp', '↑', 'Up arrow'], ['ArrowDown', '↓', 'Down arrow'],
+  ['ArrowRight', '→', 'Right arrow'], ['Home', 'Home'], ['End', 'End'], ['PageUp', 'PgUp', 'Page up'],
+  ['PageDown', 'PgDn', 'Page down'],
 ];
 const MODIFIERS = { Control: 'ctrl', Alt: 'alt' };
 
@@ -33,12 +35,13 @@ export function keyRow({ onKey, refocus = () => {}, label = 'Keys your keyboard 
     show();
     return modifiers;
   };
-  for (const [key, text] of KEYS) {
+  for (const [key, text, spoken] of KEYS) {
     const button = document.createElement('button');
     button.type = 'button';
     button.className = 'secondary';
     button.textContent = text;
     button.dataset.key = key;
+    if (spoken) button.setAttribute('aria-label', spoken);
     // No focus moves on a tap or a click: the keyboard stays up and the keys go where they went.
     button.addEventListener('pointerdown', (event) => event.preventDefault());
     button.addEventListener('mousedown', (event) => event.preventDefault());
@@ -63,27 +66,31 @@ export function keyRow({ onKey, refocus = () => {}, label = 'Keys your keyboard 
 export function controlCharacter(char) {
   if (/^[a-z]$/i.test(char)) return String.fromCharCode(char.toUpperCase().charCodeAt(0) - 64);
   const special = { '@': 0, ' ': 0, '2': 0, '[': 27, '3': 27, '\\': 28, '4': 28, ']': 29, '5': 29,
-    '^': 30, '6': 30, '_': 31, '7': 31, '-': 31, '/': 31, '?': 127, '8': 127 };
+    '^': 30, '6': 30, '_': 31, '7': 31, '-': 31, '/': 31, '?': 127, '8': 127, '\x7f': 8 };
   return char in special ? String.fromCharCode(special[char]) : null;
 }
 
 /**
- * What a terminal gets for the named key with `modifiers`, as xterm sends it: arrows, Home and
- * End in the cursor-key mode the program asked for (`applicationCursor`), a modifier as
- * `CSI 1;m X`, Alt as an Escape in front of Escape and Tab.
+ * What a terminal gets for the named key with `modifiers`, as xterm.js sends it from a keyboard
+ * (not on a Mac): arrows, Home and End in the cursor-key mode the program asked for
+ * (`applicationCursor`), with modifiers as `CSI 1;m X` (m = 1 + 2 for Alt + 4 for Ctrl; an arrow
+ * with Alt alone as with Ctrl, word by word in bash); PgUp and PgDn with Ctrl as `CSI 5;m~` (Alt
+ * alone changes nothing); Escape with Alt as two Escapes; Tab as a tab.
  */
 export function terminalSequence(key, { ctrl = false, alt = false } = {}, applicationCursor = false) {
-  const modifier = 1 + (alt ? 2 : 0) + (ctrl ? 4 : 0);
-  const letter = { ArrowUp: 'A', ArrowDown: 'B', ArrowRight: 'C', ArrowLeft: 'D', Home: 'H', End: 'F' }[key];
+  const m = 1 + (alt ? 2 : 0) + (ctrl ? 4 : 0);
+  const arrow = { ArrowUp: 'A', ArrowDown: 'B', ArrowRight: 'C', ArrowLeft: 'D' }[key];
+  const edge = { Home: 'H', End: 'F' }[key];
+  const letter = arrow || edge;
   if (letter) {
-    if (modifier > 1) return `\x1b[1;${modifier}${letter}`;
+    if (m > 1) return `\x1b[1;${arrow && m === 3 ? 5 : m}${letter}`;
     return `\x1b${applicationCursor ? 'O' : '['}${letter}`;
   }
   const tilde = { PageUp: 5, PageDown: 6 }[key];
-  if (tilde) return modifier > 1 ? `\x1b[${tilde};${modifier}~` : `\x1b[${tilde}~`;
-  const plain = { Escape: '\x1b', Tab: '\t' }[key];
-  if (plain === undefined) return '';
-  return alt ? `\x1b${plain}` : plain;
+  if (tilde) return ctrl ? `\x1b[${tilde};${m}~` : `\x1b[${tilde}~`;
+  if (key === 'Escape') return alt ? '\x1b\x1b' : '\x1b';
+  if (key === 'Tab') return '\t';
+  return '';
 }
 
 /**

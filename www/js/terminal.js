@@ -173,6 +173,7 @@ async function startTerminal(api, options) {
   }
   if (submission !== submissions) return;
   endTerminal();
+  $('terminal-keys').hidden = true;
   const mine = { controller: new AbortController(), term: null };
   attempt = mine;
   const target = `${checked.host}:${checked.port}`;
@@ -244,10 +245,11 @@ async function startTerminal(api, options) {
   // A write the session refuses (a server that takes nothing in) is dropped, as a key typed into a hung
   // connection would be.
   const send = (data) => { session.write(data).catch(() => {}); };
-  // A phone's missing keys. A latched Ctrl or Alt goes to the next character typed; what the
+  // A phone's missing keys, typed as the keyboard's are (to the bottom of the scrollback, the
+  // selection cleared). A latched Ctrl or Alt goes to the next character typed; what the
   // terminal itself answers (its replies start with an Escape) passes by it.
   const keys = keyRow({
-    onKey: (key, modifiers) => send(terminalSequence(key, modifiers, term.modes.applicationCursorKeysMode)),
+    onKey: (key, modifiers) => term.input(terminalSequence(key, modifiers, term.modes.applicationCursorKeysMode), true),
     refocus: () => term.focus(),
   });
   $('terminal-keys').replaceChildren(keys.element);

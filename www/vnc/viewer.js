@@ -120,6 +120,12 @@ export function openViewer(element, connection, target, options, describeError) 
   typing.useModifiers(keys.take);
   ui.keys.append(keys.element);
   ui.keyboard.addEventListener('click', () => typing.show());
+  // Only while keys would reach the desktop: connected, and not view only.
+  const offerTyping = (on) => {
+    ui.keyboard.hidden = !on;
+    keys.element.hidden = !on;
+  };
+  offerTyping(false);
 
   // The given credentials answer the server's first request only: a second one means they
   // were not enough, and the person is asked.
@@ -144,7 +150,11 @@ export function openViewer(element, connection, target, options, describeError) 
     sendCtrlAltDel() { rfb.sendCtrlAltDel(); },
     /** Puts `text` on the desktop's clipboard. */
     paste(text) { rfb.clipboardPasteFrom(String(text)); },
-    setViewOnly(on) { rfb.viewOnly = Boolean(on); ui.viewOnly.checked = rfb.viewOnly; },
+    setViewOnly(on) {
+      rfb.viewOnly = Boolean(on);
+      ui.viewOnly.checked = rfb.viewOnly;
+      offerTyping(connected && !rfb.viewOnly);
+    },
     focus() { rfb.focus(); },
     disconnect() {
       if (!userClosed && (element.dataset.vncState === 'connecting' || element.dataset.vncState === 'connected')) {
@@ -199,6 +209,7 @@ export function openViewer(element, connection, target, options, describeError) 
   });
   rfb.addEventListener('connect', () => {
     connected = true;
+    offerTyping(!rfb.viewOnly);
     ui.form.hidden = true;
     setState('connected', rfb.viewOnly ? 'Connected (view only)' : 'Connected');
     settle.resolve(session);
@@ -225,8 +236,9 @@ export function openViewer(element, connection, target, options, describeError) 
     ui.form.hidden = true;
     setState(state, message);
     ui.screen.replaceChildren(el('p', { className: 'vnc-ended', textContent: message }));
-    for (const b of [ui.keyboard, ui.cad, ui.clipboardSend, ui.close]) b.disabled = true;
-    keys.element.hidden = true;
+    for (const b of [ui.cad, ui.clipboardSend, ui.close]) b.disabled = true;
+    offerTyping(false);
+    typing.stop();
     ui.viewOnly.disabled = true;
     ended(message);
     if (!connected) {

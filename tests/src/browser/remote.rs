@@ -110,6 +110,14 @@ pub fn keyboard_text(page: &Session<'_>, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A word the phone's keyboard is composing (an input method's composition, not committed yet:
+/// [`keyboard_text`] commits it).
+pub fn composing(page: &Session<'_>, text: &str) -> anyhow::Result<()> {
+    let end = text.chars().count();
+    page.cdp("Input.imeSetComposition", json!({ "text": text, "selectionStart": end, "selectionEnd": end }))?;
+    Ok(())
+}
+
 /// A key with a key event of its own (Enter, Backspace, ...) pressed and released.
 pub fn key(page: &Session<'_>, key: &str, code: u32, text: &str) -> anyhow::Result<()> {
     for kind in ["keyDown", "keyUp"] {
