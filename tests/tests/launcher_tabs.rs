@@ -5,7 +5,8 @@
 //! without a reload. Pressing Connect in a third tab moves the tunnel there at once; the tab it
 //! left does not take it back, and the app follows it. A cookie the app sets meanwhile is still
 //! there when the tunnel goes back to a tab that ran it before. A cookie written while no
-//! launcher runs does not hold the app's requests up once one runs again.
+//! launcher runs does not hold the app's requests up once one runs again, and the app's scripts
+//! see the cookies the app sets after that (`document.cookie` follows the jar again).
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
@@ -96,7 +97,8 @@ fn no_tug_of_war(page: &Session<'_>, holder: &str, since: &Value, waiting: &str)
 fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_closes() {
     let lab = Lab::start().expect("lab");
     let lan = (addr::HOST10, 8080).into();
-    let cookie = r#"location = /cookie { return 200 "cookie=[$http_cookie]"; }"#;
+    let cookie = r#"location = /cookie { return 200 "cookie=[$http_cookie]"; }
+        location = /token { add_header Set-Cookie "token=$arg_n; Path=/"; return 200 "ok"; }"#;
     let _nginx = Nginx::start_with(&lab, Node::Host10, lan, "fridge", &[("note.html", NOTE)], cookie).expect("nginx");
     let trusted = TrustedLab::start(&lab).expect("trusted relay");
     trusted.trust_app(lan).expect("the app name's certificate");
@@ -198,6 +200,26 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
         )?;
         let took = took.as_f64().with_context(|| format!("the app's fetch: {took}"))?;
         ensure!(took < 2500.0, "the app's fetch waited {took:.0} ms for a cookie no launcher could take");
+        Ok(())
+    });
+
+    step(&page, "the app's scripts see the cookies the app sets once a launcher is back", || {
+        // The server renews a token cookie (as apps that send a cookie's value back in a header
+        // do); the app tab's scripts read the new value, as the jar's changes reach it again.
+        let got = page.execute_async(
+            "const done = arguments[0]; fetch('/token?n=renewed', { cache: 'no-store' }).then((r) => r.text()) \
+               .then(done, (e) => done('error: ' + e));",
+            &[],
+        )?;
+        ensure!(got == "ok", "the app's /token: {got}");
+        let seen = wait(
+            &page,
+            "the renewed cookie in document.cookie",
+            Duration::from_secs(10),
+            "return document.cookie.includes('token=renewed') ? document.cookie : null",
+        )
+        .with_context(|| format!("document.cookie is {:?}", page.execute("return document.cookie", &[]).ok()))?;
+        eprintln!("launcher tabs: document.cookie after the launcher came back: {seen}");
         Ok(())
     });
 }

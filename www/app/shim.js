@@ -228,6 +228,9 @@
    * launcher's refusal ends the request, the broker's only when there is no launcher window
    * to wait for (its `code`, such as `no-launcher`, is on the error).
    */
+  /** Called whenever a port came: a launcher runs (the cookie port, if it had none, opens). */
+  let portCame = () => {};
+
   function requestPort() {
     return new Promise((resolve, reject) => {
       const windows = launchers();
@@ -248,6 +251,7 @@
         resolve(port) {
           end();
           resolve(port);
+          portCame();
         },
         refused(data, fromBroker) {
           if (fromBroker && windows.length) {
@@ -412,20 +416,35 @@
       setTimeout(done, COOKIE_WAIT_MS);
     }));
 
+    /**
+     * The port the jar's changes come on (and cookies written go over). It asks for the jar
+     * when it opens (it may have changed since the page was served). A launcher gone (closed or
+     * reloaded: its `close` event, or no answer to a ping where browsers fire none) has a new
+     * port asked for at once (and, when no launcher runs, once a port comes for anything
+     * else), so `document.cookie` follows the jar again.
+     */
     function openCookiePort() {
       if (cookiePort) return cookiePort;
       cookiePort = requestPort().then((port) => {
         const mine = cookiePort;
-        port.addEventListener('close', () => {
-          // The launcher went away: the next cookie written asks the (new) launcher again.
-          if (cookiePort === mine) cookiePort = null;
-        });
+        let watch = null;
+        const gone = () => {
+          if (watch) watch.stop();
+          if (cookiePort !== mine) return;
+          cookiePort = null;
+          port.close();
+          openCookiePort().catch(() => {});
+        };
+        port.addEventListener('close', gone);
         port.onmessage = (event) => {
+          if (watch) watch.heard();
           const message = event.data;
           if (!message || typeof message !== 'object') return;
           if (message.op === 'cookies') jar = validJar(message.cookies);
           else if (message.op === 'ok' || message.op === 'error') confirmed(message.id);
         };
+        watch = watchPort(port, 0, gone);
+        port.postMessage({ op: 'get-cookies', id: 0 });
         return port;
       });
       cookiePort.catch(() => { cookiePort = null; });
@@ -449,6 +468,10 @@
         }, COOKIE_WAIT_MS);
       }, () => confirmed(id)); // no launcher to tell: requests are not held for it
     }
+
+    // A launcher back after none ran (the page's service worker asked for a port, a WebSocket
+    // opened): the jar's changes come again.
+    portCame = () => { if (!cookiePort) openCookiePort().catch(() => {}); };
 
     Object.defineProperty(Document.prototype, 'cookie', {
       configurable: true,

@@ -57,6 +57,7 @@ pub fn incoming(op: &str, data: &JsValue) -> Result<Incoming, MessageError> {
         "body-end" => Incoming::BodyEnd,
         "cancel" => Incoming::Cancel,
         "ping" => Incoming::Ping,
+        "get-cookies" => Incoming::GetCookies,
         "ws-open" => Incoming::WsOpen { path: string(data, "path")?, protocols: protocols(data)? },
         "ws-send" => Incoming::WsSend(ws_data(&field(data, "data"))?),
         "ws-close" => {

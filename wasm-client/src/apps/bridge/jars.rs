@@ -67,6 +67,11 @@ pub fn set_from_script(target: AppTarget, cookie: &str, document_path: &str) -> 
     Ok(())
 }
 
+/// The jar's script-visible cookies of every path, as `cookies` messages carry them.
+pub fn script_cookies(target: AppTarget) -> Vec<(String, String, String)> {
+    with_jar(target, |jar, now| jar.script_cookies_on_every_path(now))
+}
+
 /// The jar changed: save it and tell every port of the app (the cookies of every path: each
 /// page picks those of its own).
 pub fn changed_jar(target: AppTarget) {

@@ -113,6 +113,9 @@ pub enum Incoming {
     Cancel,
     /// `ping`: answered by `pong`.
     Ping,
+    /// `get-cookies`: the jar's script-visible cookies (a `cookies` message), then `ok`; a page's
+    /// port asks when it opens, as the jar may have changed since the page was served.
+    GetCookies,
     /// `ws-open`: a WebSocket upgrade at `path`.
     WsOpen {
         /// Path and query.
@@ -316,7 +319,7 @@ pub fn check_cookie(cookie: &str) -> Result<(), MessageError> {
 pub fn check(message: &Incoming) -> Result<(), MessageError> {
     match message {
         Incoming::Fetch(request) => check_fetch(request),
-        Incoming::More | Incoming::Cancel | Incoming::Ping | Incoming::BodyEnd => Ok(()),
+        Incoming::More | Incoming::Cancel | Incoming::Ping | Incoming::GetCookies | Incoming::BodyEnd => Ok(()),
         Incoming::Body(data) if data.len() > MAX_BODY_CHUNK => Err(MessageError::BodyChunkTooLarge),
         Incoming::Body(_) => Ok(()),
         Incoming::WsOpen { path, protocols } => check_path(path).and_then(|()| check_protocols(protocols)),

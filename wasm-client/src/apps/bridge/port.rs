@@ -3,7 +3,8 @@
 //!
 //! Servers are kept in a per-page registry (for the `cookies` broadcast to every port of an
 //! app) until their port closes, or until a busy port's far end stops answering (`liveness`). Each `fetch` or `ws-open` becomes a [`Task`], keyed by its id,
-//! that `more`, `body`, `body-end`, `cancel`, `ws-send` and `ws-close` steer.
+//! that `more`, `body`, `body-end`, `cancel`, `ws-send` and `ws-close` steer; `ping`,
+//! `set-cookie`, `get-cookies` and `prepare` are answered at once.
 
 use hometun_shared::app_name::AppTarget;
 use std::cell::{Cell, RefCell};
@@ -318,6 +319,10 @@ impl PortServer {
         let task = self.tasks.borrow().get(&id.key()).cloned();
         match (message, task) {
             (Incoming::Ping, _) => self.post(&id, Reply::Pong),
+            (Incoming::GetCookies, _) => {
+                self.post_cookies(&jars::script_cookies(self.app.target));
+                self.post(&id, Reply::Ok);
+            }
             (Incoming::SetCookie { cookie, path }, _) => match jars::set_from_script(self.app.target, &cookie, &path) {
                 Ok(()) => self.post(&id, Reply::Ok),
                 Err(e) => self.post(&id, Reply::Error(&e.to_string())),
