@@ -223,14 +223,14 @@
     return () => { clearInterval(again); clearTimeout(viaBroker); };
   }
 
+  /** Called whenever a port came: a launcher runs (the cookie port, if it had none, opens). */
+  let portCame = () => {};
+
   /**
    * A fresh port, bound by the launcher to this app's host:port. The first port wins; a
    * launcher's refusal ends the request, the broker's only when there is no launcher window
    * to wait for (its `code`, such as `no-launcher`, is on the error).
    */
-  /** Called whenever a port came: a launcher runs (the cookie port, if it had none, opens). */
-  let portCame = () => {};
-
   function requestPort() {
     return new Promise((resolve, reject) => {
       const windows = launchers();
