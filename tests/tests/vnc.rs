@@ -156,7 +156,8 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
     // up; what it types reaches the desktop as keys (its Backspace deletes without a key
     // event, as Android's does; a word it composes goes as it grows and its correction replaces
     // it; the cursor moved back moves the desktop's), and so do the row's Esc and a latched Ctrl
-    // with the next letter. A view-only desktop offers none of this. A tap on the desktop is a click there, and the keyboard stays up. The page fits
+    // with the next letter. A view-only desktop offers none of this. At 1:1 a finger's drag moves
+    // the view over a desktop larger than the phone's screen. A tap on the desktop is a click there, and the keyboard stays up. The page fits
     // the phone's width.
     step(&page, "a phone", || {
         let viewer = "#desktop-viewer";
@@ -225,7 +226,8 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
             (got == want).then_some(())
         })
         .with_context(|| format!("the desktop got {got:?} from the phone, not {want:?}"))?;
-        ensure!(open.button_presses() == [1], "the desktop saw buttons {:?} for one tap", open.button_presses());
+        let buttons: Vec<u32> = open.clicks().iter().map(|c| c.0).collect();
+        ensure!(buttons == [1], "the desktop saw buttons {buttons:?} for one tap");
         let released = page
             .execute(&format!("return document.querySelector('{viewer} .keys [data-key=Control]').ariaPressed"), &[])?;
         ensure!(released == "false", "Ctrl stays latched after its key: {released}");
@@ -235,6 +237,53 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         let shown = page.execute(&displayed, &[])?;
         ensure!(shown == json!([false, false]), "a view-only desktop offers the phone's keys: {shown}");
         page.execute(&format!("{session}.setViewOnly(false)"), &[])?;
+        // On a phone's screen the desktop is shrunk to fit; 1:1 shows it as it is, and a finger's
+        // drag moves the view: the same tap after a drag 200 pixels left clicks 200 pixels further
+        // right on the desktop, and the drag itself clicks nothing.
+        page.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
+        )?;
+        let actual = (|| -> anyhow::Result<Vec<(u32, i32, i32)>> {
+            remote::tap(&page, &format!("{viewer} .vnc-zoom"))?;
+            let pressed =
+                page.execute(&format!("return document.querySelector('{viewer} .vnc-zoom').ariaPressed"), &[])?;
+            ensure!(pressed == "true", "1:1 does not show pressed: {pressed}");
+            let corner = page.execute(
+                &format!(
+                    "const c = document.querySelector('{viewer} canvas'); c.scrollIntoView({{block: 'center'}}); \
+                          const r = c.getBoundingClientRect(); return [r.left, r.top, r.width, innerHeight]"
+                ),
+                &[],
+            )?;
+            let (left, top, width) = (
+                corner[0].as_f64().unwrap_or(0.0),
+                corner[1].as_f64().unwrap_or(0.0),
+                corner[2].as_f64().unwrap_or(0.0),
+            );
+            ensure!(width > 250.0 && width < 400.0, "the 1:1 view is {width} pixels wide on a phone: {corner}");
+            let before = open.clicks().len();
+            remote::tap_at(&page, left + 40.0, top + 40.0)?;
+            remote::drag(&page, (left + 240.0, top + 120.0), (left + 40.0, top + 120.0))?;
+            remote::tap_at(&page, left + 40.0, top + 40.0)?;
+            let mut clicks = Vec::new();
+            let _ = hometun_tests::lab::wait_until(Duration::from_secs(5), || {
+                clicks = open.clicks().split_off(before);
+                (clicks.len() >= 2).then_some(())
+            });
+            remote::tap(&page, &format!("{viewer} .vnc-zoom"))?;
+            Ok(clicks)
+        })();
+        page.cdp("Emulation.clearDeviceMetricsOverride", json!({}))?;
+        let clicks = actual?;
+        ensure!(
+            clicks.len() == 2
+                && clicks[0].0 == 1
+                && clicks[1].0 == 1
+                && (clicks[1].1 - clicks[0].1 - 200).abs() <= 2
+                && clicks[1].2 == clicks[0].2,
+            "a tap, a drag 200 pixels left and the same tap at 1:1 clicked the desktop at {clicks:?}"
+        );
         // And the page, with the desktop open, fits a phone's screen: nothing to scroll sideways.
         let wide = remote::wider_than_a_phone(&page)?;
         ensure!(wide["page"] == wide["screen"] && wide["wide"] == json!([]), "wider than a phone: {wide}");

@@ -1,6 +1,7 @@
 // The remote desktop viewer: noVNC's RFB (unmodified, from npm) drawing into a canvas, its
 // WebSocket replaced by a tunnel TCP stream (channel.js), with a small toolbar: status, view
-// only, Ctrl-Alt-Del, clipboard, full screen, disconnect; a password prompt when the server asks.
+// only, a phone's keyboard and 1:1 view, Ctrl-Alt-Del, clipboard, full screen, disconnect; a
+// password prompt when the server asks.
 //
 // scripts/build-page.sh bundles this file with noVNC into dist/vnc/viewer.js; the page loads it
 // only when a desktop is opened (js/desktop.js). docs/vnc.md describes the API.
@@ -37,9 +38,12 @@ const STYLE = `
   justify-content: center; padding: 1rem; text-align: center; color: #eee; }
 .vnc:fullscreen .vnc-screen { height: 100%; flex: 1; }
 .vnc-clipboard textarea { width: 100%; box-sizing: border-box; }
-.vnc .vnc-keyboard { display: none; }
-@media (pointer: coarse) { .vnc .vnc-keyboard { display: inline-block; } }
-.vnc-keyboard-input { position: absolute; left: 0; top: 0; width: 1px; height: 1px; padding: 0; border: 0;
+.vnc .vnc-keyboard, .vnc .vnc-zoom { display: none; }
+@media (pointer: coarse) { .vnc .vnc-keyboard, .vnc .vnc-zoom { display: inline-block; } }
+.vnc .vnc-zoom[aria-pressed="true"] { background: var(--accent, #2f6f5e); color: var(--accent-fg, #fff); }
+/* Fixed at the top of the screen: typing into it never scrolls the page (a browser brings the
+   caret into view), and it is above a phone's keyboard. */
+.vnc-keyboard-input { position: fixed; left: 0; top: 0; width: 1px; height: 1px; padding: 0; border: 0;
   opacity: 0; resize: none; font-size: 16px; pointer-events: none; }
 .vnc[data-vnc-state="error"] .vnc-status, .vnc[data-vnc-state="disconnected"] .vnc-status { color: #b00020; }
 `;
@@ -67,6 +71,7 @@ function buildUi(element, title) {
     status: el('p', { className: 'vnc-status', role: 'status' }),
     viewOnly: el('input', { type: 'checkbox', className: 'vnc-view-only' }),
     keyboard: el('button', { type: 'button', className: 'vnc-keyboard secondary', textContent: 'Keyboard' }),
+    zoom: el('button', { type: 'button', className: 'vnc-zoom secondary', textContent: '1:1' }),
     cad: el('button', { type: 'button', className: 'vnc-cad secondary', textContent: 'Ctrl-Alt-Del' }),
     clipboardButton: el('button', { type: 'button', className: 'vnc-clipboard-button secondary', textContent: 'Clipboard' }),
     fullscreen: el('button', { type: 'button', className: 'vnc-fullscreen secondary', textContent: 'Full screen' }),
@@ -84,8 +89,10 @@ function buildUi(element, title) {
     el('button', { type: 'submit', textContent: 'Log in' }));
   ui.clipboard = el('div', { className: 'vnc-clipboard', hidden: true }, ui.clipboardText, ui.clipboardSend);
   const viewOnlyLabel = el('label', {}, ui.viewOnly, ' View only');
-  const bar = el('div', { className: 'vnc-bar' }, ui.title, viewOnlyLabel, ui.keyboard, ui.cad, ui.clipboardButton,
-    ui.fullscreen, ui.close);
+  ui.zoom.setAttribute('aria-label', 'Actual size');
+  ui.zoom.setAttribute('aria-pressed', 'false');
+  const bar = el('div', { className: 'vnc-bar' }, ui.title, viewOnlyLabel, ui.keyboard, ui.zoom, ui.cad,
+    ui.clipboardButton, ui.fullscreen, ui.close);
   ui.keys = el('div', { className: 'vnc-keys' });
   element.classList.add('vnc');
   element.replaceChildren(bar, ui.status, ui.form, ui.clipboard, ui.screen, ui.keys);
@@ -126,6 +133,16 @@ export function openViewer(element, connection, target, options, describeError) 
     keys.element.hidden = !on;
   };
   offerTyping(false);
+  // A phone's screen shows a large desktop too small to read: 1:1 shows its pixels as they are,
+  // and a finger's drag moves the view over it (taps still click).
+  const actualSize = (on) => {
+    rfb.scaleViewport = !on && options.scale !== false;
+    rfb.clipViewport = on;
+    rfb.dragViewport = on;
+    ui.zoom.setAttribute('aria-pressed', String(on));
+  };
+  ui.zoom.hidden = true;
+  ui.zoom.addEventListener('click', () => actualSize(ui.zoom.getAttribute('aria-pressed') !== 'true'));
 
   // The given credentials answer the server's first request only: a second one means they
   // were not enough, and the person is asked.
@@ -210,6 +227,7 @@ export function openViewer(element, connection, target, options, describeError) 
   rfb.addEventListener('connect', () => {
     connected = true;
     offerTyping(!rfb.viewOnly);
+    ui.zoom.hidden = false;
     ui.form.hidden = true;
     setState('connected', rfb.viewOnly ? 'Connected (view only)' : 'Connected');
     settle.resolve(session);
@@ -238,6 +256,7 @@ export function openViewer(element, connection, target, options, describeError) 
     ui.screen.replaceChildren(el('p', { className: 'vnc-ended', textContent: message }));
     for (const b of [ui.cad, ui.clipboardSend, ui.close]) b.disabled = true;
     offerTyping(false);
+    ui.zoom.hidden = true;
     typing.stop();
     ui.viewOnly.disabled = true;
     ended(message);

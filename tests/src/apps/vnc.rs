@@ -141,23 +141,32 @@ impl VncServer {
         keys
     }
 
-    /// The mouse buttons the desktop saw pressed, in order (`1` is the left one).
-    pub fn button_presses(&self) -> Vec<u32> {
+    /// The mouse buttons the desktop saw pressed, in order: the button (`1` is the left one) and
+    /// where on the desktop.
+    pub fn clicks(&self) -> Vec<(u32, i32, i32)> {
         let log = self.lab.log(&format!("xev-{}", self.name));
-        let mut buttons = Vec::new();
-        let mut in_press = false;
+        let mut clicks = Vec::new();
+        let mut at = None;
         for line in log.lines() {
             if line.starts_with("ButtonPress event") {
-                in_press = true;
-            } else if in_press {
-                // "    state 0x0, button 1, same_screen YES"
-                if let Some(n) = line.split(", button ").nth(1).and_then(|r| r.split(',').next()) {
-                    buttons.extend(n.trim().parse::<u32>().ok());
-                    in_press = false;
+                at = Some(None);
+            } else if let Some(position) = at {
+                // "    root 0x25d, subw 0x0, time 1234, (120,45), root:(120,45),"
+                if let Some(xy) = line.split("root:(").nth(1).and_then(|r| r.split(')').next()) {
+                    let mut parts = xy.split(',').map(|n| n.trim().parse::<i32>().ok());
+                    if let (Some(Some(x)), Some(Some(y))) = (parts.next(), parts.next()) {
+                        at = Some(Some((x, y)));
+                    }
+                } else if let Some(n) = line.split(", button ").nth(1).and_then(|r| r.split(',').next()) {
+                    // "    state 0x0, button 1, same_screen YES"
+                    if let (Ok(button), Some((x, y))) = (n.trim().parse::<u32>(), position) {
+                        clicks.push((button, x, y));
+                    }
+                    at = None;
                 }
             }
         }
-        buttons
+        clicks
     }
 
     /// The text on the desktop's clipboard (`xclip -o`).

@@ -88,17 +88,51 @@ pub fn phone(page: &Session<'_>, on: bool) -> anyhow::Result<()> {
 }
 
 /// A finger's tap in the middle of the element `css` (Chromium's input pipeline: touch events,
-/// then the pointer events and click a tap makes).
+/// then the pointer events and click a tap makes), once that point shows the element and has
+/// stayed put for 150 ms (a page still settling after a scroll is waited for, up to a few
+/// seconds).
 pub fn tap(page: &Session<'_>, css: &str) -> anyhow::Result<()> {
-    let at = page.execute(
-        "const e = document.querySelector(arguments[0]); if (!e) return null; \
-         e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); \
-         return [r.left + r.width / 2, r.top + r.height / 2];",
-        &[json!(css)],
-    )?;
-    let (x, y) = (at[0].as_f64(), at[1].as_f64());
-    let (Some(x), Some(y)) = (x, y) else { anyhow::bail!("nothing to tap at {css}") };
+    let mut last = Value::Null;
+    for _ in 0..20 {
+        last = page.execute_async(
+            "const [css, done] = arguments; const e = document.querySelector(css); if (!e) return done(null); \
+             const seen = e.getBoundingClientRect(); \
+             if (seen.top < 0 || seen.bottom > innerHeight || seen.left < 0 || seen.right > innerWidth) e.scrollIntoView({block: 'center'}); \
+             const at = () => { const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }; \
+             requestAnimationFrame(() => { const [x0, y0] = at(); setTimeout(() => requestAnimationFrame(() => { \
+               const [x, y] = at(); const there = document.elementFromPoint(x, y); \
+               const still = x === x0 && y === y0; \
+               done([x, y, still && Boolean(there && (there === e || e.contains(there))), there ? there.outerHTML.slice(0, 60) : null]); }), 150); });",
+            &[json!(css)],
+        )?;
+        if let (Some(x), Some(y), Some(true)) = (last[0].as_f64(), last[1].as_f64(), last[2].as_bool()) {
+            return tap_at(page, x, y);
+        }
+        // Covered (by the page's sticky bar, say): into the middle of the screen.
+        page.execute(
+            "const e = document.querySelector(arguments[0]); if (e) e.scrollIntoView({block: 'center'})",
+            &[json!(css)],
+        )?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    anyhow::bail!("{css} cannot be tapped: {last}")
+}
+
+/// A finger at (x, y) of the page, then lifted: a tap at a point.
+pub fn tap_at(page: &Session<'_>, x: f64, y: f64) -> anyhow::Result<()> {
     page.cdp("Input.dispatchTouchEvent", json!({"type": "touchStart", "touchPoints": [{"x": x, "y": y}]}))?;
+    page.cdp("Input.dispatchTouchEvent", json!({"type": "touchEnd", "touchPoints": []}))?;
+    Ok(())
+}
+
+/// A finger put down at `from`, moved to `to` in ten steps, and lifted.
+pub fn drag(page: &Session<'_>, from: (f64, f64), to: (f64, f64)) -> anyhow::Result<()> {
+    page.cdp("Input.dispatchTouchEvent", json!({"type": "touchStart", "touchPoints": [{"x": from.0, "y": from.1}]}))?;
+    for step in 1..=10 {
+        let f = f64::from(step) / 10.0;
+        let point = json!({"x": from.0 + (to.0 - from.0) * f, "y": from.1 + (to.1 - from.1) * f});
+        page.cdp("Input.dispatchTouchEvent", json!({"type": "touchMove", "touchPoints": [point]}))?;
+    }
     page.cdp("Input.dispatchTouchEvent", json!({"type": "touchEnd", "touchPoints": []}))?;
     Ok(())
 }
