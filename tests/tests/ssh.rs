@@ -263,8 +263,6 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     Ok(())
 }
 
-/// `hometun.connectTcp` takes the port given or none: what is not a whole number 1..=65535 is
-/// refused, never wrapped onto another port (65558 onto 22, 22.9 onto 22).
 /// A phone in the Terminal card: the row under the terminal (shown only to a finger) gives
 /// what its keyboard lacks. `cat -vT` shows what the shell got: Esc, Tab and ← from the row, Ctrl
 /// and Alt latched for the next letter the keyboard types (`^X`, `^[b`); a latched Ctrl with
@@ -285,28 +283,23 @@ fn a_phone_has_the_keys_its_keyboard_lacks(page: &Session<'_>) -> anyhow::Result
     tap("Alt")?;
     remote::keyboard_text(page, "b")?;
     remote::key(page, "Enter", 13, "\r")?;
-    wait(
-        page,
-        "cat -vT to show the keys",
-        WAIT,
-        "return document.getElementById('terminal-screen').terminalText().split('\\n').includes('^[^I^[[D^X^[b')",
-    )
-    .with_context(|| format!("the terminal shows:\n{}", terminal_text(page)))?;
+    terminal_shows(page, "cat -vT to show the keys", "text.split('\\n').includes('^[^I^[[D^X^[b')")?;
     tap("Control")?;
     remote::keyboard_text(page, "d")?;
     remote::keyboard_text(page, "echo after-cat-$((2*21))")?;
     remote::key(page, "Enter", 13, "\r")?;
-    wait(
-        page,
-        "the shell after cat",
-        WAIT,
-        "return document.getElementById('terminal-screen').terminalText().includes('\\nafter-cat-42')",
-    )
-    .with_context(|| format!("the terminal shows:\n{}", terminal_text(page)))?;
+    terminal_shows(page, "the shell after cat", "text.includes('\\nafter-cat-42')")?;
     let wide = remote::wider_than_a_phone(page)?;
     ensure!(wide["page"] == wide["screen"] && wide["wide"] == json!([]), "wider than a phone: {wide}");
     remote::phone(page, false)?;
     eprintln!("ssh: a phone's row of keys reached the shell");
+    Ok(())
+}
+
+/// Waits until the Terminal card's `text` passes `check` (JavaScript), saying what it shows if not.
+fn terminal_shows(page: &Session<'_>, what: &str, check: &str) -> anyhow::Result<()> {
+    let script = format!("const text = document.getElementById('terminal-screen').terminalText(); return {check}");
+    wait(page, what, WAIT, &script).with_context(|| format!("the terminal shows:\n{}", terminal_text(page)))?;
     Ok(())
 }
 
@@ -316,6 +309,8 @@ fn terminal_text(page: &Session<'_>) -> String {
         .unwrap_or_else(|e| format!("{e:#}"))
 }
 
+/// `hometun.connectTcp` takes the port given or none: what is not a whole number 1..=65535 is
+/// refused, never wrapped onto another port (65558 onto 22, 22.9 onto 22).
 fn connect_tcp_refuses_what_is_not_a_port(page: &Session<'_>, host: &str) -> anyhow::Result<()> {
     let answers = page.execute_async(
         "const [host, done] = arguments;

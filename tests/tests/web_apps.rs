@@ -1398,7 +1398,8 @@ document.body.appendChild(frame);
 /// and a module worker whose script fetches a hard-coded LAN URL and talks to a hard-coded
 /// `ws://` echo: each gets the bytes and the echo through the tunnel, and never sees hometun's
 /// own message. A worker that opened a WebSocket and then hangs (its port open, never answering)
-/// has the launcher close that port, and with it the app's connection, within 75 s. The same app
+/// has the launcher close that port, and with it the socket's connection to the app, within
+/// 150 s. The same app
 /// typed into a new tab works while the launcher is open. With the
 /// launcher closed, a typed app tab shows the boot page's "not open" message with a link; the
 /// link opens the launcher, which connects by itself, and the waiting tab goes on to the app.
@@ -1520,24 +1521,23 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
     // does in browsers that say nothing when a port's holder goes): its port never answers
     // again, and the launcher closes it, so the app's connection is not held for good.
     step(&page, "a worker that stops answering", || {
+        // nginx logs a WebSocket's upgrade when its connection ends.
+        let sockets_ended = || nginx.requests().iter().filter(|l| l.contains("\"GET /ws/echo ")).count();
+        let before = sockets_ended();
         let echo = page.execute_async(
             "const done = arguments[0]; const w = new Worker('/stuck.js'); window.__stuck = w; \
              w.onmessage = (e) => done(String(e.data)); setTimeout(() => done('no echo within 15 s'), 15000);",
             &[],
         )?;
         ensure!(echo == "hello from a worker that hangs", "the worker's WebSocket: {echo}");
-        let to_app = format!("sport = :{}", FILES_ADDR.1);
-        let open = lab.tcp_sockets(Node::Host10, "established", &to_app)?;
-        ensure!(!open.is_empty(), "no connection to the app while the worker's WebSocket is open");
         let hung = Instant::now();
-        let mut left = open;
-        let closed = hometun_tests::lab::wait_until(Duration::from_secs(75), || {
-            left = lab.tcp_sockets(Node::Host10, "established", &to_app).ok()?;
-            left.is_empty().then_some(())
-        });
-        page.execute("window.__stuck.terminate(); return true", &[])?;
-        closed.with_context(|| format!("connections to the app 75 s after its worker hung: {left:?}"))?;
-        eprintln!("web apps: the hung worker's connection closed within {:.0?}", hung.elapsed());
+        // 20 s of silence, a minute for an answer, and the checks' own pace (a launcher tab
+        // hidden a while may have its timers slowed).
+        let closed =
+            hometun_tests::lab::wait_until(Duration::from_secs(150), || (sockets_ended() > before).then_some(()));
+        let _ = page.execute("window.__stuck.terminate(); return true", &[]);
+        closed.context("the hung worker's WebSocket to the app is still open 150 s later")?;
+        eprintln!("web apps: the hung worker's WebSocket closed at the app within {:.0?}", hung.elapsed());
         Ok(())
     });
     step(&page, "typed tab", || {

@@ -41,6 +41,8 @@
   const CLOSE_WAIT_MS = 10000;
   /** How long a set-cookie may wait for its ok before the cookie port is replaced. */
   const COOKIE_WAIT_MS = 5000;
+  /** How long a cookie port must have lived for one gone to be replaced at once. */
+  const COOKIE_PORT_LIFE_MS = 30000;
   /**
    * How long a download's hidden frame stays: the browser takes the download over once the
    * app's answer begins, which a device making a backup may take minutes to send.
@@ -420,28 +422,34 @@
      * The port the jar's changes come on (and cookies written go over). It asks for the jar
      * when it opens (it may have changed since the page was served). A launcher gone (closed or
      * reloaded: its `close` event, or no answer to a ping where browsers fire none) has a new
-     * port asked for at once (and, when no launcher runs, once a port comes for anything
-     * else), so `document.cookie` follows the jar again.
+     * port asked for at once when the old one lived COOKIE_PORT_LIFE_MS (else, and when no
+     * launcher runs, once a port comes for anything else: the launcher's cap on ports closes
+     * idle ones first, and reopening at once could go round), so `document.cookie` follows the
+     * jar again.
      */
     function openCookiePort() {
       if (cookiePort) return cookiePort;
       cookiePort = requestPort().then((port) => {
         const mine = cookiePort;
+        const opened = Date.now();
         let watch = null;
         const gone = () => {
           if (watch) watch.stop();
           if (cookiePort !== mine) return;
           cookiePort = null;
           port.close();
-          openCookiePort().catch(() => {});
+          if (Date.now() - opened >= COOKIE_PORT_LIFE_MS) openCookiePort().catch(() => {});
         };
         port.addEventListener('close', gone);
         port.onmessage = (event) => {
           if (watch) watch.heard();
           const message = event.data;
           if (!message || typeof message !== 'object') return;
-          if (message.op === 'cookies') jar = validJar(message.cookies);
-          else if (message.op === 'ok' || message.op === 'error') confirmed(message.id);
+          if (message.op === 'cookies') {
+            jar = validJar(message.cookies);
+            // What this page wrote that the jar has not taken yet stays in its view.
+            for (const text of unconfirmed.values()) applyLocally(text);
+          } else if (message.op === 'ok' || message.op === 'error') confirmed(message.id);
         };
         watch = watchPort(port, 0, gone);
         port.postMessage({ op: 'get-cookies', id: 0 });

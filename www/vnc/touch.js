@@ -73,7 +73,9 @@ export function softKeyboard(rfb, screen) {
 
   field.addEventListener('keydown', (event) => {
     if (event.isComposing || event.key === 'Unidentified' || event.key === 'Process') return;
-    const combination = (event.ctrlKey || event.altKey) && [...event.key].length === 1;
+    // AltGr reports Alt (and Ctrl on Windows) too: its characters come as text.
+    const altGraph = event.getModifierState && event.getModifierState('AltGraph');
+    const combination = (event.ctrlKey || event.altKey) && !altGraph && [...event.key].length === 1;
     if (!WITHOUT_TEXT.has(event.key) && !combination) return;
     event.preventDefault();
     const latched = take();

@@ -496,7 +496,8 @@ async fn websocket(origin: &str) {
 }
 
 /// `document.cookie` through the port: `ok`, the `cookies` broadcast to every port of the app,
-/// the next request carrying it, and the jar saved in the tunnel origin's storage.
+/// the next request carrying it, the jar saved in the tunnel origin's storage, and given to a
+/// port that asks (`get-cookies`).
 async fn cookies(origin: &str, other: &Client) {
     let client = Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a second port"));
     client.post(&[("op", "set-cookie".into()), ("id", 1.into()), ("cookie", "theme=dark; path=/".into())]);
@@ -526,5 +527,16 @@ async fn cookies(origin: &str, other: &Client) {
     client.fetch(2, "GET", "/", &[], "document");
     let page = String::from_utf8_lossy(&client.answer(2).await.body).into_owned();
     assert!(page.contains(r#"data-hometun-cookies="[[&quot;theme&quot;,&quot;dark&quot;,&quot;/&quot;]]""#), "{page}");
-    console_log!("app port: cookie set by a script, broadcast to both ports, saved, in the next page");
+    // A port opened later (a page's after a launcher reload) asks for the jar: the cookies, then ok.
+    let late = Client::new(api::app_port_under(origin, TUNNEL_ORIGIN).expect("a third port"));
+    late.post(&[("op", "get-cookies".into()), ("id", 7.into())]);
+    let jar = late.next(RESPONSE_TIMEOUT).await.expect("the jar");
+    assert_eq!(get(&jar, "op").as_string().as_deref(), Some("cookies"));
+    let first = Array::from(&Array::from(&get(&jar, "cookies")).get(0));
+    assert_eq!((first.get(0).as_string(), first.get(1).as_string()), (Some("theme".into()), Some("dark".into())));
+    let ok = late.next(RESPONSE_TIMEOUT).await.expect("ok");
+    assert_eq!((get(&ok, "op").as_string().as_deref(), get(&ok, "id").as_f64()), (Some("ok"), Some(7.0)));
+    console_log!(
+        "app port: cookie set by a script, broadcast to both ports, saved, in the next page, given to a later port"
+    );
 }
