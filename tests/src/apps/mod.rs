@@ -60,12 +60,6 @@ pub const WORKERS_PAGE: &str = include_str!("workers.html");
 /// length and SHA-256, the echo, whether it runs in strict mode, and the messages its own code saw.
 pub const WORKER_SCRIPT: &str = include_str!("worker.js");
 
-/// A worker script (`stuck.js`) that opens the WebSocket `/ws/echo` of `192.168.0.10:8080`, posts
-/// the echo of its first message to its page, and then hangs (at most 150 s, in synchronous
-/// requests for `/later/60000`, so without holding a CPU): its port
-/// to the hometun page stays open and never answers.
-pub const STUCK_WORKER: &str = include_str!("stuck.js");
-
 use anyhow::Context;
 
 use crate::lab::{Lab, Node};

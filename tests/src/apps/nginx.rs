@@ -116,22 +116,17 @@ impl Drop for Nginx {
     }
 }
 
-/// `location` blocks that pass `/blob/…`, `/later/…` and the WebSocket `/ws/echo` of the lab host
-/// 192.168.0.10's own services (port 80) through, so one app origin has both (a quiet WebSocket
-/// stays open ten minutes, not nginx's default minute); `/workers.html`
+/// `location` blocks that pass `/blob/…` and the WebSocket `/ws/echo` of the lab host
+/// 192.168.0.10's own services (port 80) through, so one app origin has both; `/workers.html`
 /// comes with a policy that allows no frames (`frame-src 'none'`), as some apps send.
 pub const LAN_SERVICES: &str = r#"
         location = /workers.html { add_header Content-Security-Policy "frame-src 'none'"; }
         location /blob/ { proxy_pass http://192.168.0.10:80; }
-        location /later/ { proxy_pass http://192.168.0.10:80; proxy_read_timeout 600s; }
         location /ws/ {
             proxy_pass http://192.168.0.10:80;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection "upgrade";
-            # A socket quiet for minutes stays open, as a home app's own server keeps it.
-            proxy_read_timeout 600s;
-            proxy_send_timeout 600s;
         }
 "#;
 
