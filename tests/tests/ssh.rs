@@ -143,14 +143,8 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
         "return document.getElementById('terminal-screen').terminalText().includes('$ ')",
     )?;
     page.execute("document.querySelector('#terminal-screen .xterm-helper-textarea').focus()", &[])?;
-    page.cdp("Input.insertText", json!({"text": "echo typed-$((7*6))"}))?;
-    for kind in ["keyDown", "keyUp"] {
-        page.cdp(
-            "Input.dispatchKeyEvent",
-            json!({"type": kind, "key": "Enter", "code": "Enter",
-            "windowsVirtualKeyCode": 13, "text": if kind == "keyDown" { "\r" } else { "" }}),
-        )?;
-    }
+    remote::keyboard_text(page, "echo typed-$((7*6))")?;
+    remote::key(page, "Enter", 13, "\r")?;
     wait(
         page,
         "typed output in the terminal",
@@ -159,11 +153,8 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     )?;
     screenshot(page, "ssh-terminal");
     a_phone_has_the_keys_its_keyboard_lacks(page)?;
-    page.cdp("Input.insertText", json!({"text": "exit"}))?;
-    page.cdp(
-        "Input.dispatchKeyEvent",
-        json!({"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
-    )?;
+    remote::keyboard_text(page, "exit")?;
+    remote::key(page, "Enter", 13, "\r")?;
     wait(page, "the terminal to say the session ended", WAIT,
         "const s = document.getElementById('terminal-screen'); return s.dataset.sshState === 'closed' && document.getElementById('terminal-status').textContent.includes('exit status 0')")?;
     eprintln!("ssh: the Terminal card: {}", text(page, "terminal-status")?);
@@ -436,11 +427,8 @@ fn bad_input_leaves_the_card_session_open(page: &Session<'_>, host: &str) -> any
     let state = page.execute(CARD_STATE, &[])?;
     ensure!(state == "open", "bad input ended the session ({state}): {}", text(page, "terminal-status")?);
     page.execute("document.querySelector('#terminal-screen .xterm-helper-textarea').focus()", &[])?;
-    page.cdp("Input.insertText", json!({"text": "echo still-$((40+2))"}))?;
-    page.cdp(
-        "Input.dispatchKeyEvent",
-        json!({"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
-    )?;
+    remote::keyboard_text(page, "echo still-$((40+2))")?;
+    remote::key(page, "Enter", 13, "\r")?;
     wait(
         page,
         "the session to go on after bad input",

@@ -8,8 +8,10 @@
 //! (`ping`); one that has not answered within [`ANSWER_WITHIN`] is gone. Any message counts as an
 //! answer. The wait is a minute, not seconds: a page that shows `alert()` or runs a long script
 //! answers nothing meanwhile, and its sockets should outlast that; what matters is that a gone
-//! holder's connections are not held for good. Checks may come late (a hidden launcher tab's timers are throttled to one a minute):
-//! an answer that came after the question counts, however late the check that looks at it.
+//! holder's connections are not held for good. A message is dated by the check that finds it
+//! (up to [`CHECK_EVERY`] late), so the message path never reads the clock. Checks may come late
+//! (a hidden launcher tab's timers are throttled to one a minute): an answer that came after the
+//! question counts, however late the check that looks at it.
 //!
 //! Pure bookkeeping; `port` runs the checks and closes what is gone.
 
@@ -48,7 +50,7 @@ impl Liveness {
         Self { heard: now, asked: None }
     }
 
-    /// A message came in at `now`.
+    /// A message came in by `now` (the checks say so for the messages since the last one).
     pub fn heard(&mut self, now: Instant) {
         self.heard = now;
     }

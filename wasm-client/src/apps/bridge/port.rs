@@ -2,9 +2,10 @@
 //! task it belongs to. A port is bound to one [`App`] (its target) for its whole life.
 //!
 //! Servers are kept in a per-page registry (for the `cookies` broadcast to every port of an
-//! app) until their port closes, or until a busy port's far end stops answering (`liveness`). Each `fetch` or `ws-open` becomes a [`Task`], keyed by its id,
-//! that `more`, `body`, `body-end`, `cancel`, `ws-send` and `ws-close` steer; `ping`,
-//! `set-cookie`, `get-cookies` and `prepare` are answered at once.
+//! app) until their port closes, or until a busy port's far end stops answering (`liveness`).
+//! Each `fetch` or `ws-open` becomes a [`Task`], keyed by its id, that `more`, `body`,
+//! `body-end`, `cancel`, `ws-send` and `ws-close` steer; `ping`, `set-cookie`, `get-cookies`
+//! and `prepare` are answered at once.
 
 use hometun_shared::app_name::AppTarget;
 use std::cell::{Cell, RefCell};
@@ -144,6 +145,9 @@ pub struct PortServer {
     used: Cell<u64>,
     /// Whether its far end still answers.
     liveness: Cell<Liveness>,
+    /// Whether a message came since the last check (the check, not every message, reads the
+    /// clock).
+    spoke: Cell<bool>,
 }
 
 /// The port's event handlers, kept as long as the server.
@@ -175,6 +179,7 @@ pub fn serve(port: MessagePort, app: App) {
         handlers: RefCell::default(),
         used: Cell::new(turn()),
         liveness: Cell::new(Liveness::new(clock::now())),
+        spoke: Cell::new(false),
     });
     let weak = Rc::downgrade(&server);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -237,13 +242,15 @@ async fn watch() {
         let now = clock::now();
         for server in servers {
             let mut liveness = server.liveness.get();
+            if server.spoke.replace(false) {
+                liveness.heard(now);
+            }
             let verdict = liveness.check(now, !server.tasks.borrow().is_empty());
             server.liveness.set(liveness);
             match verdict {
                 Verdict::Fine => {}
                 Verdict::Ask => reply::post_ping(&server.port),
                 Verdict::Gone => {
-                    SERVERS.with(|servers| servers.borrow_mut().retain(|s| !Rc::ptr_eq(s, &server)));
                     server.port.close();
                     server.close();
                 }
@@ -289,9 +296,7 @@ impl PortServer {
 
     fn handle(self: &Rc<Self>, data: &JsValue) {
         self.used.set(turn());
-        let mut liveness = self.liveness.get();
-        liveness.heard(clock::now());
-        self.liveness.set(liveness);
+        self.spoke.set(true);
         // A message without a usable id cannot be answered: it is ignored.
         let Some(id) = decode::id(data) else { return };
         match decode::op(data).and_then(|op| decode::incoming(&op, data)) {
