@@ -5,7 +5,7 @@
 //! without a reload. Pressing Connect in a third tab moves the tunnel there at once; the tab it
 //! left does not take it back, and the app follows it. A cookie the app sets meanwhile is still
 //! there when the tunnel goes back to a tab that ran it before. A cookie written while no
-//! launcher runs does not hold the app's requests up once one runs again, and the app's scripts
+//! launcher runs is kept, and does not hold the app's requests up once one runs again; the app's scripts
 //! see the cookies the app sets after that (`document.cookie` follows the jar again).
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
@@ -180,7 +180,7 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
         Ok(())
     });
 
-    step(&page, "a cookie written while no launcher runs holds nothing up once one is back", || {
+    step(&page, "a cookie written while no launcher runs is kept, and holds nothing up once one is back", || {
         // A phone's browser closed the last launcher tab; a script of the app tab writes a cookie.
         close_tab(&page, &second, &app)?;
         page.execute("document.cookie = 'seen=1; path=/'", &[])?;
@@ -200,6 +200,14 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
         )?;
         let took = took.as_f64().with_context(|| format!("the app's fetch: {took}"))?;
         ensure!(took < 2500.0, "the app's fetch waited {took:.0} ms for a cookie no launcher could take");
+        // The cookie was kept, as a browser keeps one: the app's next request carries its last value.
+        let sent = page.execute_async(
+            "const done = arguments[0]; fetch('/cookie?at=' + Date.now(), { cache: 'no-store' }) \
+               .then((r) => r.text()).then(done, (e) => done('error: ' + e));",
+            &[],
+        )?;
+        let sent = sent.as_str().unwrap_or_default();
+        ensure!(sent.contains("seen=2"), "the cookie written while no launcher ran did not reach the app: {sent}");
         Ok(())
     });
 

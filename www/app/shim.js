@@ -43,6 +43,8 @@
   const COOKIE_WAIT_MS = 5000;
   /** How long a cookie port must have lived for one gone to be replaced at once. */
   const COOKIE_PORT_LIFE_MS = 30000;
+  /** How many cookie writes a page keeps while no launcher runs (a jar keeps 180 cookies). */
+  const UNSENT_COOKIES = 180;
   /**
    * How long a download's hidden frame stays: the browser takes the download over once the
    * app's answer begins, which a device making a backup may take minutes to send.
@@ -402,6 +404,7 @@
     let cookiePort = null;
     let cookieId = 0;
     const unconfirmed = new Map(); // id -> cookie string, until its ok
+    const unsent = []; // set-cookie messages written while no launcher ran
     let settled = []; // resolves cookiesPending's promises once nothing is unconfirmed
     const confirmed = (id) => {
       unconfirmed.delete(id);
@@ -453,6 +456,7 @@
         };
         watch = watchPort(port, 0, gone);
         port.postMessage({ op: 'get-cookies', id: 0 });
+        for (const message of unsent.splice(0)) send(port, message, true);
         return port;
       });
       cookiePort.catch(() => { cookiePort = null; });
@@ -461,20 +465,32 @@
 
     function sendCookie(text) {
       cookieId += 1;
-      const id = cookieId;
-      unconfirmed.set(id, text);
-      const message = { op: 'set-cookie', id, cookie: text, path: location.pathname };
-      openCookiePort().then((port) => {
-        port.postMessage(message);
-        setTimeout(() => {
-          if (!unconfirmed.has(id)) return;
-          // No answer: the launcher was reloaded or closed. Try once more on a fresh port.
-          confirmed(id);
-          if (cookiePort) cookiePort.then((p) => p.close(), () => {});
-          cookiePort = null;
-          openCookiePort().then((fresh) => fresh.postMessage(message), () => {});
-        }, COOKIE_WAIT_MS);
-      }, () => confirmed(id)); // no launcher to tell: requests are not held for it
+      unconfirmed.set(cookieId, text);
+      deliver({ op: 'set-cookie', id: cookieId, cookie: text, path: location.pathname }, true);
+    }
+
+    function deliver(message, retry) {
+      openCookiePort().then((port) => send(port, message, retry), () => {
+        // No launcher to tell: requests are not held for it, and the write goes on the next
+        // cookie port that opens (once a launcher runs again), as a browser keeps a cookie.
+        confirmed(message.id);
+        unsent.push(message);
+        if (unsent.length > UNSENT_COOKIES) unsent.shift();
+      });
+    }
+
+    function send(port, message, retry) {
+      unconfirmed.set(message.id, message.cookie);
+      port.postMessage(message);
+      setTimeout(() => {
+        if (!unconfirmed.has(message.id)) return;
+        confirmed(message.id);
+        if (!retry) return;
+        // No answer: the launcher was reloaded or closed. Try once more on a fresh port.
+        if (cookiePort) cookiePort.then((p) => p.close(), () => {});
+        cookiePort = null;
+        deliver(message, false);
+      }, COOKIE_WAIT_MS);
     }
 
     // A launcher back after none ran (the page's service worker asked for a port, a WebSocket
