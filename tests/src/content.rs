@@ -4,7 +4,8 @@
 //! stream seeded by the size, so two sizes never share a prefix by accident and any byte range
 //! can be recomputed without the rest. `GET /drip/<seconds>/blob/<size>` answers with the same
 //! bytes, spread evenly over that many seconds (a download that outlasts a browser's limits).
-//! `GET /` answers with [`index_page`].
+//! `GET /` answers with [`index_page`]; `GET /go.html` with [`GO_PAGE`], and `/went` with
+//! [`went_page`].
 
 /// Largest blob a lab host serves (64 MiB): bounds what one request can make it send.
 pub const MAX_BLOB: u64 = 64 << 20;
@@ -73,6 +74,56 @@ fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// A page that, as it loads, writes the cookie `n<n>` and at once goes to `/went` the way its
+/// query's `by` says (`?by=WAY&n=N`): `link` (a link it clicks), `href` (`location.href`),
+/// `replace` (`location.replace`), `submit` (a form it posts with `form.submit()`), `button`
+/// (a form whose `submit` handler writes the cookie as its button `go=yes` sends it, by GET:
+/// `/went?by=button&n=N&go=yes`) or `post-button` (the same posted to `/went?by=post-button&n=N`).
+pub const GO_PAGE: &str = r#"<!doctype html><html><head><title>go</title></head><body><script>
+const q = new URLSearchParams(location.search);
+const i = q.get('n');
+const write = () => { document.cookie = `n${i}=1; path=/`; };
+const form = (method, fields, action = '/went') => {
+  const f = document.createElement('form');
+  f.method = method;
+  f.action = action;
+  for (const [name, value] of fields) {
+    const field = document.createElement('input');
+    field.type = 'hidden';
+    field.name = name;
+    field.value = value;
+    f.append(field);
+  }
+  document.body.append(f);
+  return f;
+};
+const ways = {
+  link() { write(); const a = document.createElement('a'); a.href = `/went?by=link&n=${i}`; document.body.append(a); a.click(); },
+  href() { write(); location.href = `/went?by=href&n=${i}`; },
+  replace() { write(); location.replace(`/went?by=replace&n=${i}`); },
+  submit() { write(); form('post', [['n', i]]).submit(); },
+  button() { byButton(form('get', [['by', 'button'], ['n', i]])); },
+  'post-button'() { byButton(form('post', [['a', '1']], `/went?by=post-button&n=${i}`)); },
+};
+function byButton(f) {
+  const b = document.createElement('button');
+  b.name = 'go';
+  b.value = 'yes';
+  f.append(b);
+  f.addEventListener('submit', write);
+  f.requestSubmit(b);
+}
+ways[q.get('by')]();
+</script></body></html>
+"#;
+
+/// What `/went` shows: the request's method, query and `Cookie` header, as
+/// `<pre id=c>METHOD ?QUERY cookie=[COOKIE]</pre>` under the title `went`.
+pub fn went_page(method: &str, query: &str, cookie: &str) -> String {
+    let text = format!("{method} ?{query} cookie=[{cookie}]").replace('&', "&amp;").replace('<', "&lt;");
+    format!("<!doctype html><title>went</title><pre id=c>{text}</pre>")
 }
 
 #[cfg(test)]

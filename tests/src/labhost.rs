@@ -52,8 +52,18 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
     stream.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let Some(RequestHead { len: head_len, path, close, range, ws_key, is_head, body, content_type }) =
-            read_request_head(&mut stream, &mut buf).await?
+        let Some(RequestHead {
+            len: head_len,
+            path,
+            close,
+            range,
+            ws_key,
+            is_head,
+            body,
+            content_type,
+            method,
+            cookie,
+        }) = read_request_head(&mut stream, &mut buf).await?
         else {
             return Ok(());
         };
@@ -98,6 +108,14 @@ async fn http_connection(mut stream: TcpStream, peer: SocketAddr, host_name: &st
                 ("200 OK", "text/html; charset=utf-8", Body::Bytes(content::index_page(host_name).into()))
             }
             "/whoami" => ("200 OK", "text/plain", Body::Bytes(peer.ip().to_string().into())),
+            p if p.split('?').next() == Some("/go.html") => {
+                ("200 OK", "text/html", Body::Bytes(content::GO_PAGE.into()))
+            }
+            p if p.split('?').next() == Some("/went") => {
+                let query = p.split_once('?').map_or("", |(_, q)| q);
+                let page = content::went_page(&method, query, cookie.as_deref().unwrap_or_default());
+                ("200 OK", "text/html", Body::Bytes(page.into_bytes()))
+            }
             "/bye" => ("200 OK", "text/plain", Body::Bytes(b"bye\n".to_vec())),
             _ if later.is_some() => ("200 OK", "text/plain", Body::Bytes(b"later\n".to_vec())),
             p if p == "/upload" || p == "/upload/slow" || pace.is_some() => {
@@ -228,6 +246,9 @@ struct RequestHead {
     body: RequestBody,
     /// `Content-Type`, as sent.
     content_type: Option<String>,
+    /// The method, and the `Cookie` header as sent (`/went` shows both).
+    method: String,
+    cookie: Option<String>,
 }
 
 /// A request body's framing.
@@ -491,7 +512,20 @@ async fn read_request_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow:
                 (None, Some(length)) => RequestBody::Length(length.parse().context("bad Content-Length")?),
                 (None, None) => RequestBody::Length(0),
             };
-            return Ok(Some(RequestHead { len, path, close, range, ws_key, is_head, body, content_type }));
+            let method = req.method.unwrap_or_default().to_owned();
+            let cookie = raw("cookie");
+            return Ok(Some(RequestHead {
+                len,
+                path,
+                close,
+                range,
+                ws_key,
+                is_head,
+                body,
+                content_type,
+                method,
+                cookie,
+            }));
         }
         anyhow::ensure!(buf.len() < MAX_HEAD, "request head too long");
         let mut chunk = [0u8; 4096];

@@ -6,7 +6,9 @@
 //! visit reconnects by itself. A home web app opens in the launcher's frame, in a tab of its own
 //! from "Open in new tab" (no opener; clicked under the popup blocker a user has, which the lab
 //! keeps on), and in a typed tab, on its trusted app name, served through
-//! Firefox's service worker, and fetches a LAN file intact. A shell on a real OpenSSH server of
+//! Firefox's service worker, and fetches a LAN file intact; in the typed tab, a page whose
+//! script writes a cookie as it loads and at once goes to another page of the app (a link,
+//! `location`, a form) takes the cookie along. A shell on a real OpenSSH server of
 //! the LAN answers a command, in UTF-8 both ways, and a desktop of a real VNC server (TigerVNC's
 //! Xvnc) shows its colour on the page's canvas. Screenshots go to `tests/output/`.
 //!
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use hometun_tests::apps::sshd::Sshd;
 use hometun_tests::apps::vnc::VncServer;
-use hometun_tests::browser::apps_page::{wait, wait_connected};
+use hometun_tests::browser::apps_page::{self, wait, wait_connected};
 use hometun_tests::browser::engines::{
     self, intact_blob, one_at_a_time, trusted_relay, FETCH_BLOB, GREEN, LAN_PAGE, WAIT,
 };
@@ -115,6 +117,8 @@ fn use_an_app(page: &Session, driver: &FirefoxDriver, relay: &Relay, name: &str)
     ensure!(at == origin.as_str(), "the typed tab shows {at}");
     let got = page.execute_async(FETCH_BLOB, &[])?;
     ensure!(got == intact_blob(), "the typed tab's fetch of /blob/100000: {got}");
+    // A cookie its script writes as a page loads goes with the page it then goes to.
+    apps_page::cookie_then_leave(page, &["link", "href", "replace", "submit", "button", "post-button"], 2, WAIT)?;
     page.switch_to(&launcher)?;
     Ok(())
 }

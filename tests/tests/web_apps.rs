@@ -17,6 +17,7 @@ use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, selfsigned, syncthing
 use hometun_tests::browser::apps_page::{self, close_tab, open_app, open_typed, wait, TrustedLab};
 use hometun_tests::browser::engines;
 use hometun_tests::browser::webdriver::Session;
+use hometun_tests::content;
 use hometun_tests::lab::{addr, Lab, Node};
 use serde_json::json;
 
@@ -200,7 +201,7 @@ fn an_https_app_is_trusted_on_first_use_works_and_a_changed_certificate_is_refus
     });
     step(&page, "https 16 MiB intact", || {
         let mut bytes = vec![0u8; 16 << 20];
-        hometun_tests::content::blob_bytes(bytes.len() as u64, 7, &mut bytes);
+        content::blob_bytes(bytes.len() as u64, 7, &mut bytes);
         std::fs::write(jupyter.notebooks().join("big.bin"), &bytes)?;
         let got = page.execute_async(FETCH_AND_HASH, &[json!("/files/big.bin")])?;
         ensure!(got["status"] == 200 && got["length"] == bytes.len(), "/files/big.bin: {got}");
@@ -664,6 +665,9 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     step(&page, "files: a cookie a script writes goes with its next request", || {
         a_cookie_a_script_writes_goes_with_its_next_request(&page)
     });
+    step(&page, "files: a cookie a script writes goes with the page it goes to", || {
+        a_cookie_a_script_writes_goes_with_the_page_it_goes_to(&page, &nginx)
+    });
     step(&page, "files whole", || {
         let got = page.execute_async(FETCH_AND_HASH, &[json!("/big.bin")])?;
         ensure!(got["status"] == 200 && got["length"] == BIG, "whole file: {got}");
@@ -803,6 +807,7 @@ const SIGNED_FORMS: &str = r#"
         location = /act-moved { return 307 /act; }
         location = /act-moved-here { absolute_redirect off; return 307 /act; }
         location = /cookies { default_type text/plain; return 200 "[$http_cookie]"; }
+        location = /went { default_type text/html; return 200 "<!doctype html><title>went</title><pre id=c>$request_method ?$args cookie=[$http_cookie]</pre>"; }
 "#;
 
 /// The app's own form post (made with `form.submit()`) reaches the device with the app's
@@ -933,6 +938,16 @@ fn a_strict_script_policy_still_runs_the_shim(page: &Session<'_>, nginx: &Nginx)
     ensure!(title == "strict with shim", "the page with a nonce policy says {title:?}");
     page.execute("history.back(); return true", &[])?;
     wait(page, "the file server's index again", APP_LOAD, "return document.title.startsWith('strict') ? null : 1")?;
+    Ok(())
+}
+
+/// While a page of the app loads, its script writes a cookie and at once leaves for another
+/// page, in each of the ways of [`content::GO_PAGE`]: each page came with the cookie.
+fn a_cookie_a_script_writes_goes_with_the_page_it_goes_to(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
+    std::fs::write(nginx.root().join("go.html"), content::GO_PAGE)?;
+    apps_page::cookie_then_leave(page, &["link", "href", "replace", "submit", "button", "post-button"], 3, APP_LOAD)?;
+    page.execute("location.href = '/'; return 1", &[])?;
+    wait(page, "the file server's index again", APP_LOAD, "return document.querySelector('h1') ? 1 : null")?;
     Ok(())
 }
 
@@ -1469,7 +1484,7 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
         let reports: serde_json::Value = serde_json::from_str(text.as_str().unwrap_or_default())?;
         eprintln!("web apps: worker reports: {reports}");
         let mut blob = vec![0u8; 100_000];
-        hometun_tests::content::blob_bytes(100_000, 0, &mut blob);
+        content::blob_bytes(100_000, 0, &mut blob);
         let sha = hometun_tests::apps::sha256_hex(&blob);
         for kind in ["dedicated", "shared", "module"] {
             let r = &reports[kind];

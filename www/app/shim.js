@@ -1648,9 +1648,84 @@
   }, true);
   const formSubmit = HTMLFormElement.prototype.submit;
   HTMLFormElement.prototype.submit = function submit() {
-    announcePost(this, null);
-    return formSubmit.call(this);
+    const pending = cookiesPending();
+    if (!pending) {
+      announcePost(this, null);
+      return formSubmit.call(this);
+    }
+    pending.then(() => submitNow(this, null));
+    return undefined;
   };
+
+  // ---- navigations just after a cookie write -------------------------------------------------
+  // A cookie a script writes goes to the jar over this page's own port, and the request of the
+  // page it goes to next over the worker's. A script that did both as its page loaded (the port
+  // not yet open) sent the next page without the cookie, every time in the lab, and router
+  // pages sign in that way: the cookie, then `location.href`. So a navigation of this
+  // window within the app, while a write is on its way, is held until the jar has it
+  // (COOKIE_WAIT_MS at most) and then made again:
+  // - the Navigation API's `navigate` event: links, `location`, reloads (Chromium, Firefox 147+,
+  //   Safari 26.2+);
+  // - a form's submission: its `submit` event once the app's own handlers let it go (the
+  //   handler that writes the cookie is often one of them), and `form.submit()` (above).
+
+  /** A submission made now, as `submitter` would make it, announced as the app's own. */
+  function submitNow(form, submitter) {
+    let extra = null;
+    if (submitter && submitter.name) {
+      extra = document.createElement('input');
+      extra.type = 'hidden';
+      extra.name = submitter.name;
+      extra.value = submitter.value;
+      form.append(extra);
+    }
+    // A script's form that it took out again at once (`append`, `submit()`, `remove()`) went
+    // before it was taken out: it goes now, from where it was.
+    const detached = !form.isConnected;
+    if (detached) {
+      form.hidden = true;
+      document.documentElement.append(form);
+    }
+    announcePost(form, submitter);
+    formSubmit.call(form);
+    if (extra) extra.remove();
+    if (detached) form.remove();
+  }
+
+  /** Whether `url` is on this app's origin. */
+  const withinTheApp = (url) => new URL(url, location.href).origin === location.origin;
+
+  if (self.navigation && typeof self.navigation.addEventListener === 'function') {
+    self.navigation.addEventListener('navigate', (event) => {
+      if (event.defaultPrevented || !event.cancelable || event.formData || event.downloadRequest !== null) return;
+      if (event.destination.sameDocument || event.navigationType === 'traverse') return;
+      const url = event.destination.url;
+      if (!withinTheApp(url)) return;
+      const pending = cookiesPending();
+      if (!pending) return;
+      event.preventDefault();
+      pending.then(() => {
+        if (event.navigationType === 'reload') location.reload();
+        else if (event.navigationType === 'replace') location.replace(url);
+        else location.assign(url);
+      });
+    });
+  }
+
+  // A submission whose button says where or how it goes (`formaction`, `formmethod`, …) or that
+  // sends coordinates (an image) is not held: `form.submit()` cannot make it again.
+  const OWN_WAY = ['formaction', 'formmethod', 'formenctype', 'formtarget', 'formnovalidate'];
+  window.addEventListener('submit', (event) => {
+    const form = event.target;
+    if (!event.isTrusted || event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
+    if (formMethod.call(form) === 'dialog') return;
+    const submitter = event.submitter;
+    if (submitter && (submitter.type === 'image' || OWN_WAY.some((a) => submitter.hasAttribute(a)))) return;
+    const pending = cookiesPending();
+    if (!pending) return;
+    event.preventDefault();
+    pending.then(() => submitNow(form, submitter));
+  });
 
   window.addEventListener('submit', (event) => {
     const form = event.target;
