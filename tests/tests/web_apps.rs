@@ -629,7 +629,7 @@ fn rename_and_see_the_event(page: &Session<'_>, syncthing: &Syncthing, new_name:
 fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_worker() {
     let lab = Lab::start().expect("lab");
     let locations = format!(
-        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{RELABELLED}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}{SIGNED_FORMS}{MOVED}{REDIRECTED_UPLOADS}",
+        "location /fresh/ {{ expires 1h; }} location /vary/ {{ expires 1h; add_header Vary Cookie; }}{RELABELLED}{}{SMALL_UPLOADS}{COMPRESSED}{STRICT_SCRIPTS}{SIGNED_FORMS}{CAMERA}{MOVED}{REDIRECTED_UPLOADS}",
         nginx::DAV
     );
     let nginx = Nginx::start_with(&lab, Node::Host10, FILES_ADDR.into(), "files", &[], &locations).expect("nginx");
@@ -668,6 +668,7 @@ fn nginx_ranges_are_byte_exact_and_64_mib_arrive_intact_through_the_service_work
     step(&page, "files: a cookie a script writes goes with the page it goes to", || {
         a_cookie_a_script_writes_goes_with_the_page_it_goes_to(&page, &nginx)
     });
+    step(&page, "files: a camera's live view", || a_cameras_live_view_moves(&page, &nginx));
     step(&page, "files whole", || {
         let got = page.execute_async(FETCH_AND_HASH, &[json!("/big.bin")])?;
         ensure!(got["status"] == 200 && got["length"] == BIG, "whole file: {got}");
@@ -913,6 +914,66 @@ fn a_cookie_a_script_writes_goes_with_its_next_request(page: &Session<'_>) -> an
         );
         ensure!(xhr.contains(&format!("x{i}=1")), "load {i}: the XHR went without the cookie just written: {got}");
     }
+    Ok(())
+}
+
+/// Where the device streams its camera's view as IP cameras do: `multipart/x-mixed-replace`, one
+/// JPEG after another, a few a second (nginx paces the file it sends).
+const CAMERA: &str = r#"
+        location = /cam.mjpg { types { } default_type "multipart/x-mixed-replace; boundary=frame"; limit_rate 3k; }
+"#;
+
+/// An IP camera's live view in the page (`<img src="/cam.mjpg">`, as camera pages show it): the
+/// picture changes as frames arrive, red, then green, then red again, through the worker.
+fn a_cameras_live_view_moves(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    // Two frames, each made by the browser's own JPEG encoder.
+    let frames = page.execute(
+        "return ['#ff0000', '#00ff00'].map((colour) => { const c = document.createElement('canvas'); \
+           c.width = 64; c.height = 48; const g = c.getContext('2d'); g.fillStyle = colour; \
+           g.fillRect(0, 0, 64, 48); return c.toDataURL('image/jpeg', 0.9).split(',')[1]; })",
+        &[],
+    )?;
+    let frames: Vec<Vec<u8>> = frames
+        .as_array()
+        .context("the frames")?
+        .iter()
+        .map(|f| base64::engine::general_purpose::STANDARD.decode(f.as_str().unwrap_or_default()))
+        .collect::<Result<_, _>>()?;
+    let mut stream = Vec::new();
+    for n in 0..30 {
+        let jpeg = &frames[(n / 5) % 2];
+        stream.extend_from_slice(
+            format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len()).as_bytes(),
+        );
+        stream.extend_from_slice(jpeg);
+        stream.extend_from_slice(b"\r\n");
+    }
+    std::fs::write(nginx.root().join("cam.mjpg"), &stream)?;
+    let seen = page.execute_async(
+        r#"const done = arguments[0];
+        const img = document.createElement('img');
+        img.src = '/cam.mjpg';
+        document.body.append(img);
+        const canvas = document.createElement('canvas');
+        canvas.width = 64; canvas.height = 48;
+        const g = canvas.getContext('2d');
+        const seen = [];
+        const start = performance.now();
+        const look = () => {
+          if (img.naturalWidth > 0) {
+            g.drawImage(img, 0, 0);
+            const [r, gr] = g.getImageData(32, 24, 1, 1).data;
+            const colour = r > 200 && gr < 60 ? 'red' : gr > 200 && r < 60 ? 'green' : 'other';
+            if (seen[seen.length - 1] !== colour) seen.push(colour);
+          }
+          if (seen.join() === 'red,green,red' || performance.now() - start > 20000) { img.remove(); done(seen); }
+          else setTimeout(look, 100);
+        };
+        look();"#,
+        &[],
+    )?;
+    ensure!(seen == json!(["red", "green", "red"]), "the camera's view showed {seen}, not red, then green, then red");
     Ok(())
 }
 
