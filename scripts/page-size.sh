@@ -105,12 +105,12 @@
 # phone's typing made right for real keyboards (composed words, the cursor moved, xterm.js's
 # own sequences, nothing offered to a view-only desktop), and by 0.4 KB for the desktop's 1:1
 # view on a phone and a cookie port that follows the jar again after a launcher reload, and by
-# 0.1 KB for navigations and form posts held for a cookie a script just wrote, and cookies
+# 0.7 KB for navigations and form posts held for a cookie a script just wrote, and cookies
 # written while no launcher runs kept until one does.
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=918700
+CEILING=919300
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

@@ -80,7 +80,9 @@ fn splitmix64(mut z: u64) -> u64 {
 /// query's `by` says (`?by=WAY&n=N`): `link` (a link it clicks), `href` (`location.href`),
 /// `replace` (`location.replace`), `submit` (a form it posts with `form.submit()`), `button`
 /// (a form whose `submit` handler writes the cookie as its button `go=yes` sends it, by GET:
-/// `/went?by=button&n=N&go=yes`) or `post-button` (the same posted to `/went?by=post-button&n=N`).
+/// `/went?by=button&n=N&keep=1&go=yes`; the page clears the field `keep` just after, as pages
+/// that disable a form once it is sent do) or `post-button` (the same posted to
+/// `/went?by=post-button&n=N`).
 pub const GO_PAGE: &str = r#"<!doctype html><html><head><title>go</title></head><body><script>
 const q = new URLSearchParams(location.search);
 const i = q.get('n');
@@ -104,7 +106,7 @@ const ways = {
   href() { write(); location.href = `/went?by=href&n=${i}`; },
   replace() { write(); location.replace(`/went?by=replace&n=${i}`); },
   submit() { write(); form('post', [['n', i]]).submit(); },
-  button() { byButton(form('get', [['by', 'button'], ['n', i]])); },
+  button() { byButton(form('get', [['by', 'button'], ['n', i], ['keep', '1']])); },
   'post-button'() { byButton(form('post', [['a', '1']], `/went?by=post-button&n=${i}`)); },
 };
 function byButton(f) {
@@ -112,7 +114,10 @@ function byButton(f) {
   b.name = 'go';
   b.value = 'yes';
   f.append(b);
-  f.addEventListener('submit', write);
+  f.addEventListener('submit', () => {
+    write();
+    setTimeout(() => { for (const field of f.querySelectorAll('[name=keep]')) field.value = ''; }, 0);
+  });
   f.requestSubmit(b);
 }
 ways[q.get('by')]();

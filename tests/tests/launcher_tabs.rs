@@ -200,7 +200,8 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
         )?;
         let took = took.as_f64().with_context(|| format!("the app's fetch: {took}"))?;
         ensure!(took < 2500.0, "the app's fetch waited {took:.0} ms for a cookie no launcher could take");
-        // The cookie was kept, as a browser keeps one: the app's next request carries its last value.
+        // The cookie was kept, as a browser keeps one: once the page's cookie port is open again
+        // (the requests above opened it), the app's requests carry its last value.
         let sent = page.execute_async(
             "const done = arguments[0]; fetch('/cookie?at=' + Date.now(), { cache: 'no-store' }) \
                .then((r) => r.text()).then(done, (e) => done('error: ' + e));",

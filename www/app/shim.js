@@ -43,7 +43,7 @@
   const COOKIE_WAIT_MS = 5000;
   /** How long a cookie port must have lived for one gone to be replaced at once. */
   const COOKIE_PORT_LIFE_MS = 30000;
-  /** How many cookie writes a page keeps while no launcher runs (a jar keeps 180 cookies). */
+  /** How many cookies a page keeps written while no launcher runs (the jar keeps 180 in all). */
   const UNSENT_COOKIES = 180;
   /**
    * How long a download's hidden frame stays: the browser takes the download over once the
@@ -380,8 +380,8 @@
       return last <= 0 ? '/' : path.slice(0, last);
     }
 
-    /** A `document.cookie = …` string applied to the local copy (the jar has the last word). */
-    function applyLocally(text) {
+    /** A `document.cookie = …` string's name, value and path, and whether it removes the cookie; null for an HttpOnly one. */
+    function parse(text) {
       const [first, ...attributes] = text.split(';');
       const eq = first.indexOf('=');
       const name = eq < 0 ? '' : first.slice(0, eq).trim();
@@ -392,13 +392,20 @@
         const at = attribute.indexOf('=');
         const key = (at < 0 ? attribute : attribute.slice(0, at)).trim().toLowerCase();
         const val = at < 0 ? '' : attribute.slice(at + 1).trim();
-        if (key === 'httponly') return; // scripts cannot set those
+        if (key === 'httponly') return null; // scripts cannot set those
         if (key === 'path' && val.startsWith('/')) path = val;
         if (key === 'max-age' && /^-?\d+$/.test(val) && Number(val) <= 0) remove = true;
         if (key === 'expires' && Date.parse(val) <= Date.now()) remove = true;
       }
-      jar = jar.filter(([n, , p]) => !(n === name && p === path));
-      if (!remove) jar.push([name, value, path]);
+      return { name, value, path, remove };
+    }
+
+    /** A `document.cookie = …` string applied to the local copy (the jar has the last word). */
+    function applyLocally(text) {
+      const cookie = parse(text);
+      if (!cookie) return;
+      jar = jar.filter(([n, , p]) => !(n === cookie.name && p === cookie.path));
+      if (!cookie.remove) jar.push([cookie.name, cookie.value, cookie.path]);
     }
 
     let cookiePort = null;
@@ -456,7 +463,9 @@
         };
         watch = watchPort(port, 0, gone);
         port.postMessage({ op: 'get-cookies', id: 0 });
-        for (const message of unsent.splice(0)) send(port, message, true);
+        // Sent once, without the retry a fresh write has: a retry closes the port, and a whole
+        // batch of them would close one port after another.
+        for (const message of unsent.splice(0)) send(port, message, false);
         return port;
       });
       cookiePort.catch(() => { cookiePort = null; });
@@ -472,8 +481,13 @@
     function deliver(message, retry) {
       openCookiePort().then((port) => send(port, message, retry), () => {
         // No launcher to tell: requests are not held for it, and the write goes on the next
-        // cookie port that opens (once a launcher runs again), as a browser keeps a cookie.
+        // cookie port that opens (once a launcher runs again), as a browser keeps a cookie. A
+        // later write of the same cookie replaces it.
         confirmed(message.id);
+        const cookie = parse(message.cookie);
+        const same = (m) => { const c = parse(m.cookie); return c && cookie && c.name === cookie.name && c.path === cookie.path; };
+        const at = unsent.findIndex(same);
+        if (at >= 0) unsent.splice(at, 1);
         unsent.push(message);
         if (unsent.length > UNSENT_COOKIES) unsent.shift();
       });
@@ -1648,12 +1662,13 @@
   }, true);
   const formSubmit = HTMLFormElement.prototype.submit;
   HTMLFormElement.prototype.submit = function submit() {
-    const pending = cookiesPending();
+    const pending = connected(this) && inThisWindow(this, null) ? cookiesPending() : null;
     if (!pending) {
       announcePost(this, null);
       return formSubmit.call(this);
     }
-    pending.then(() => submitNow(this, null));
+    const held = holdSubmission(this, null);
+    pending.then(() => submitNow(held));
     return undefined;
   };
 
@@ -1661,35 +1676,103 @@
   // A cookie a script writes goes to the jar over this page's own port, and the request of the
   // page it goes to next over the worker's. A script that did both as its page loaded (the port
   // not yet open) sent the next page without the cookie, every time in the lab, and router
-  // pages sign in that way: the cookie, then `location.href`. So a navigation of this
-  // window within the app, while a write is on its way, is held until the jar has it
-  // (COOKIE_WAIT_MS at most) and then made again:
+  // pages sign in that way: the cookie, then `location.href`. So a navigation of this window
+  // within the app, while a write is on its way, is held until the jar has it (COOKIE_WAIT_MS
+  // at most) and then made again, once:
   // - the Navigation API's `navigate` event: links, `location`, reloads (Chromium, Firefox 147+,
   //   Safari 26.2+);
-  // - a form's submission: its `submit` event once the app's own handlers let it go (the
-  //   handler that writes the cookie is often one of them), and `form.submit()` (above).
+  // - a form's submission into this window: its `submit` event once the app's own handlers let
+  //   it go (the handler that writes the cookie is often one of them), and `form.submit()`
+  //   (above). Its fields are sent as they were when it was submitted.
 
-  /** A submission made now, as `submitter` would make it, announced as the app's own. */
-  function submitNow(form, submitter) {
+  const connected = (node) => Object.getOwnPropertyDescriptor(Node.prototype, 'isConnected').get.call(node);
+  const attribute = (element, name) => Element.prototype.getAttribute.call(element, name);
+
+  /** Whether a submission of `form` (by `submitter`) goes into this window. */
+  function inThisWindow(form, submitter) {
+    const base = document.querySelector('base[target]');
+    const target = (submitter && submitter.getAttribute('formtarget'))
+      || attribute(form, 'target') || (base && base.getAttribute('target')) || '';
+    return target === '' || target.toLowerCase() === '_self';
+  }
+
+  /** A navigation the shim makes again itself: its `navigate` event is not held again. */
+  let makingAgain = false;
+  function again(navigate) {
+    makingAgain = true;
+    try {
+      navigate();
+    } finally {
+      makingAgain = false;
+    }
+  }
+
+  /**
+   * What a held submission sends: the form, its button, and each field's state as it is now
+   * (a page may disable or clear fields once it submitted, as rails-ujs does).
+   */
+  function holdSubmission(form, submitter) {
+    const elements = Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, 'elements').get.call(form);
+    const fields = [];
+    for (const field of elements) {
+      const kind = [HTMLInputElement, HTMLSelectElement, HTMLTextAreaElement, HTMLButtonElement].some((k) => field instanceof k);
+      if (kind && !(field instanceof HTMLInputElement && field.type === 'file')) fields.push({ field, ...stateOf(field) });
+    }
+    return { form, submitter, fields, wasConnected: connected(form) };
+  }
+
+  function stateOf(field) {
+    return {
+      value: field.value,
+      disabled: field.disabled,
+      checked: field instanceof HTMLInputElement ? field.checked : null,
+      options: field instanceof HTMLSelectElement ? Array.from(field.options, (o) => o.selected) : null,
+    };
+  }
+
+  /** Puts each held field's state in place, keeping the page's own to put back the same way. */
+  function swapFields(fields) {
+    for (const held of fields) {
+      const { field } = held;
+      const now = stateOf(field);
+      if (held.options) held.options.forEach((on, i) => { if (field.options[i]) field.options[i].selected = on; });
+      else field.value = held.value;
+      if (held.checked !== null) field.checked = held.checked;
+      field.disabled = held.disabled;
+      Object.assign(held, now);
+    }
+  }
+
+  /** Makes a held submission: natively, with the fields as they were and the button's own. */
+  function submitNow({ form, submitter, fields, wasConnected }) {
     let extra = null;
     if (submitter && submitter.name) {
       extra = document.createElement('input');
       extra.type = 'hidden';
       extra.name = submitter.name;
       extra.value = submitter.value;
-      form.append(extra);
+      Node.prototype.appendChild.call(form, extra);
     }
-    // A script's form that it took out again at once (`append`, `submit()`, `remove()`) went
-    // before it was taken out: it goes now, from where it was.
-    const detached = !form.isConnected;
+    // A script's form that it took out again at once (`append`, `submit()`, `remove()`) would
+    // have gone before it was taken out: it is put back, hidden, for the moment it takes.
+    const detached = wasConnected && !connected(form);
+    const hidden = Element.prototype.hasAttribute.call(form, 'hidden');
     if (detached) {
-      form.hidden = true;
-      document.documentElement.append(form);
+      Element.prototype.setAttribute.call(form, 'hidden', '');
+      document.documentElement.appendChild(form);
     }
-    announcePost(form, submitter);
-    formSubmit.call(form);
-    if (extra) extra.remove();
-    if (detached) form.remove();
+    swapFields(fields);
+    try {
+      announcePost(form, submitter);
+      again(() => formSubmit.call(form)); // the form's data are read here, at once
+    } finally {
+      swapFields(fields);
+      if (extra) Element.prototype.remove.call(extra);
+      if (detached) {
+        Element.prototype.remove.call(form);
+        if (!hidden) Element.prototype.removeAttribute.call(form, 'hidden');
+      }
+    }
   }
 
   /** Whether `url` is on this app's origin. */
@@ -1697,18 +1780,18 @@
 
   if (self.navigation && typeof self.navigation.addEventListener === 'function') {
     self.navigation.addEventListener('navigate', (event) => {
-      if (event.defaultPrevented || !event.cancelable || event.formData || event.downloadRequest !== null) return;
-      if (event.destination.sameDocument || event.navigationType === 'traverse') return;
+      if (makingAgain || event.defaultPrevented || !event.cancelable || event.formData) return;
+      if (event.downloadRequest !== null || event.destination.sameDocument || event.navigationType === 'traverse') return;
       const url = event.destination.url;
       if (!withinTheApp(url)) return;
       const pending = cookiesPending();
       if (!pending) return;
       event.preventDefault();
-      pending.then(() => {
+      pending.then(() => again(() => {
         if (event.navigationType === 'reload') location.reload();
         else if (event.navigationType === 'replace') location.replace(url);
         else location.assign(url);
-      });
+      }));
     });
   }
 
@@ -1721,10 +1804,12 @@
     if (formMethod.call(form) === 'dialog') return;
     const submitter = event.submitter;
     if (submitter && (submitter.type === 'image' || OWN_WAY.some((a) => submitter.hasAttribute(a)))) return;
+    if (!inThisWindow(form, submitter)) return;
     const pending = cookiesPending();
     if (!pending) return;
     event.preventDefault();
-    pending.then(() => submitNow(form, submitter));
+    const held = holdSubmission(form, submitter);
+    pending.then(() => submitNow(held));
   });
 
   window.addEventListener('submit', (event) => {
