@@ -80,8 +80,8 @@ fn splitmix64(mut z: u64) -> u64 {
 /// query's `by` says (`?by=WAY&n=N`): `link` (a link it clicks), `href` (`location.href`),
 /// `replace` (`location.replace`), `submit` (a form it posts with `form.submit()`), `button`
 /// (a form whose `submit` handler writes the cookie as its button `go=yes` sends it, by GET:
-/// `/went?by=button&n=N&keep=1&go=yes`; the page clears the field `keep` just after, as pages
-/// that disable a form once it is sent do) or `post-button` (the same posted to
+/// `/went?by=button&n=N&keep=1&go=yes`; just after, the page clears the field `keep` and
+/// relabels the button, as pages that disable a form once it is sent do) or `post-button` (the same posted to
 /// `/went?by=post-button&n=N`).
 pub const GO_PAGE: &str = r#"<!doctype html><html><head><title>go</title></head><body><script>
 const q = new URLSearchParams(location.search);
@@ -116,7 +116,10 @@ function byButton(f) {
   f.append(b);
   f.addEventListener('submit', () => {
     write();
-    setTimeout(() => { for (const field of f.querySelectorAll('[name=keep]')) field.value = ''; }, 0);
+    setTimeout(() => {
+      for (const field of f.querySelectorAll('[name=keep]')) field.value = '';
+      b.value = 'sending';
+    }, 0);
   });
   f.requestSubmit(b);
 }

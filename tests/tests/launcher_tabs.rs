@@ -202,13 +202,17 @@ fn a_second_launcher_tab_leaves_the_tunnel_alone_and_takes_over_when_the_first_c
         ensure!(took < 2500.0, "the app's fetch waited {took:.0} ms for a cookie no launcher could take");
         // The cookie was kept, as a browser keeps one: once the page's cookie port is open again
         // (the requests above opened it), the app's requests carry its last value.
-        let sent = page.execute_async(
-            "const done = arguments[0]; fetch('/cookie?at=' + Date.now(), { cache: 'no-store' }) \
-               .then((r) => r.text()).then(done, (e) => done('error: ' + e));",
-            &[],
-        )?;
-        let sent = sent.as_str().unwrap_or_default();
-        ensure!(sent.contains("seen=2"), "the cookie written while no launcher ran did not reach the app: {sent}");
+        let mut sent = String::new();
+        wait_value(Duration::from_secs(10), || {
+            let got = page.execute_async(
+                "const done = arguments[0]; fetch('/cookie?at=' + Date.now(), { cache: 'no-store' }) \
+                   .then((r) => r.text()).then(done, (e) => done('error: ' + e));",
+                &[],
+            )?;
+            sent = got.as_str().unwrap_or_default().to_owned();
+            Ok(sent.contains("seen=2").then_some(()))
+        })
+        .with_context(|| format!("the cookie written while no launcher ran did not reach the app: {sent}"))?;
         Ok(())
     });
 

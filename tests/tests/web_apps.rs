@@ -918,13 +918,14 @@ fn a_cookie_a_script_writes_goes_with_its_next_request(page: &Session<'_>) -> an
 }
 
 /// Where the device streams its camera's view as IP cameras do: `multipart/x-mixed-replace`, one
-/// JPEG after another, a few a second (nginx paces the file it sends).
+/// JPEG after another, a few a second (nginx paces the file it sends, 2 KB a second).
 const CAMERA: &str = r#"
-        location = /cam.mjpg { types { } default_type "multipart/x-mixed-replace; boundary=frame"; limit_rate 3k; }
+        location = /cam.mjpg { types { } default_type "multipart/x-mixed-replace; boundary=frame"; limit_rate 2k; }
 "#;
 
 /// An IP camera's live view in the page (`<img src="/cam.mjpg">`, as camera pages show it): the
-/// picture changes as frames arrive, red, then green, then red again, through the worker.
+/// picture changes as frames arrive, red, then green, then red again, through the worker (a
+/// stream the worker held back until its end would show only its last frame).
 fn a_cameras_live_view_moves(page: &Session<'_>, nginx: &Nginx) -> anyhow::Result<()> {
     use base64::Engine as _;
     // Two frames, each made by the browser's own JPEG encoder.
@@ -941,8 +942,12 @@ fn a_cameras_live_view_moves(page: &Session<'_>, nginx: &Nginx) -> anyhow::Resul
         .map(|f| base64::engine::general_purpose::STANDARD.decode(f.as_str().unwrap_or_default()))
         .collect::<Result<_, _>>()?;
     let mut stream = Vec::new();
-    for n in 0..30 {
-        let jpeg = &frames[(n / 5) % 2];
+    // Red, green, red: a dozen frames each, a few seconds of the stream, so that a second's
+    // stall of a busy machine (the frames then come at once, and only the last shows) still
+    // leaves each colour on the screen for a while.
+    const FRAMES: usize = 36;
+    for n in 0..FRAMES {
+        let jpeg = &frames[(n / (FRAMES / 3)) % 2];
         stream.extend_from_slice(
             format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len()).as_bytes(),
         );
@@ -950,6 +955,7 @@ fn a_cameras_live_view_moves(page: &Session<'_>, nginx: &Nginx) -> anyhow::Resul
         stream.extend_from_slice(b"\r\n");
     }
     std::fs::write(nginx.root().join("cam.mjpg"), &stream)?;
+    eprintln!("web apps: the camera streams {FRAMES} frames, {} bytes", stream.len());
     let seen = page.execute_async(
         r#"const done = arguments[0];
         const img = document.createElement('img');
@@ -967,7 +973,7 @@ fn a_cameras_live_view_moves(page: &Session<'_>, nginx: &Nginx) -> anyhow::Resul
             const colour = r > 200 && gr < 60 ? 'red' : gr > 200 && r < 60 ? 'green' : 'other';
             if (seen[seen.length - 1] !== colour) seen.push(colour);
           }
-          if (seen.join() === 'red,green,red' || performance.now() - start > 20000) { img.remove(); done(seen); }
+          if (seen.join() === 'red,green,red' || performance.now() - start > 30000) { img.remove(); done(seen); }
           else setTimeout(look, 100);
         };
         look();"#,

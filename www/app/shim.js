@@ -1662,13 +1662,14 @@
   }, true);
   const formSubmit = HTMLFormElement.prototype.submit;
   HTMLFormElement.prototype.submit = function submit() {
-    const pending = connected(this) && inThisWindow(this, null) ? cookiesPending() : null;
+    const held = connected(this) && inThisWindow(this, null) && formMethod.call(this) !== 'dialog';
+    const pending = held ? cookiesPending() : null;
     if (!pending) {
       announcePost(this, null);
       return formSubmit.call(this);
     }
-    const held = holdSubmission(this, null);
-    pending.then(() => submitNow(held));
+    const submission = holdSubmission(this, null);
+    pending.then(() => submitNow(submission));
     return undefined;
   };
 
@@ -1678,12 +1679,15 @@
   // not yet open) sent the next page without the cookie, every time in the lab, and router
   // pages sign in that way: the cookie, then `location.href`. So a navigation of this window
   // within the app, while a write is on its way, is held until the jar has it (COOKIE_WAIT_MS
-  // at most) and then made again, once:
+  // at most) and then made again:
   // - the Navigation API's `navigate` event: links, `location`, reloads (Chromium, Firefox 147+,
-  //   Safari 26.2+);
-  // - a form's submission into this window: its `submit` event once the app's own handlers let
-  //   it go (the handler that writes the cookie is often one of them), and `form.submit()`
-  //   (above). Its fields are sent as they were when it was submitted.
+  //   Safari 26.2+); made again with `location`, whose `navigate` event fires at once and is let
+  //   through;
+  // - a form's submission into this window: its `submit` event once the handlers on the form
+  //   and the document (and those on the window before the shim's) let it go (the handler that
+  //   writes the cookie is often one of them), and `form.submit()` (above). Its fields' values
+  //   are sent as they were when it was submitted (a field taken out since, a `<select>` whose
+  //   options changed and a file input go as they are then).
 
   const connected = (node) => Object.getOwnPropertyDescriptor(Node.prototype, 'isConnected').get.call(node);
   const attribute = (element, name) => Element.prototype.getAttribute.call(element, name);
@@ -1718,7 +1722,8 @@
       const kind = [HTMLInputElement, HTMLSelectElement, HTMLTextAreaElement, HTMLButtonElement].some((k) => field instanceof k);
       if (kind && !(field instanceof HTMLInputElement && field.type === 'file')) fields.push({ field, ...stateOf(field) });
     }
-    return { form, submitter, fields, wasConnected: connected(form) };
+    const button = submitter && submitter.name ? [submitter.name, submitter.value] : null;
+    return { form, submitter, button, fields, wasConnected: connected(form) };
   }
 
   function stateOf(field) {
@@ -1730,27 +1735,32 @@
     };
   }
 
-  /** Puts each held field's state in place, keeping the page's own to put back the same way. */
+  /**
+   * Puts each held field's state in place, keeping the page's own to put back the same way. All
+   * are read before any is set: checking one radio button unchecks the others of its group.
+   */
   function swapFields(fields) {
-    for (const held of fields) {
+    const now = fields.map((held) => stateOf(held.field));
+    fields.forEach((held, at) => {
+      // Only what differs is set: a value set again would add a `value` attribute to a button
+      // or check box that had none, and move a text field's cursor.
       const { field } = held;
-      const now = stateOf(field);
-      if (held.options) held.options.forEach((on, i) => { if (field.options[i]) field.options[i].selected = on; });
-      else field.value = held.value;
-      if (held.checked !== null) field.checked = held.checked;
-      field.disabled = held.disabled;
-      Object.assign(held, now);
-    }
+      if (held.options) {
+        held.options.forEach((on, i) => { if (field.options[i] && field.options[i].selected !== on) field.options[i].selected = on; });
+      } else if (field.value !== held.value) field.value = held.value;
+      if (held.checked !== null && field.checked !== held.checked) field.checked = held.checked;
+      if (field.disabled !== held.disabled) field.disabled = held.disabled;
+      Object.assign(held, now[at]);
+    });
   }
 
   /** Makes a held submission: natively, with the fields as they were and the button's own. */
-  function submitNow({ form, submitter, fields, wasConnected }) {
+  function submitNow({ form, submitter, button, fields, wasConnected }) {
     let extra = null;
-    if (submitter && submitter.name) {
+    if (button) {
       extra = document.createElement('input');
       extra.type = 'hidden';
-      extra.name = submitter.name;
-      extra.value = submitter.value;
+      [extra.name, extra.value] = button;
       Node.prototype.appendChild.call(form, extra);
     }
     // A script's form that it took out again at once (`append`, `submit()`, `remove()`) would
