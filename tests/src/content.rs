@@ -77,12 +77,11 @@ fn splitmix64(mut z: u64) -> u64 {
 }
 
 /// A page that, as it loads, writes the cookie `n<n>` and at once goes to `/went` the way its
-/// query's `by` says (`?by=WAY&n=N`): `link` (a link it clicks), `href` (`location.href`),
-/// `replace` (`location.replace`), `submit` (a form it posts with `form.submit()`), `button`
-/// (a form whose `submit` handler writes the cookie as its button `go=yes` sends it, by GET:
-/// `/went?by=button&n=N&keep=1&go=yes`; just after, the page clears the field `keep` and
-/// relabels the button, as pages that disable a form once it is sent do) or `post-button` (the same posted to
-/// `/went?by=post-button&n=N`).
+/// query's `by` says (`?by=WAY&n=N`), asking for what [`went_request`] says: `link` (a link it
+/// clicks), `href` (`location.href`), `replace` (`location.replace`), `submit` (a form it posts
+/// with `form.submit()`), `button` (a form whose `submit` handler writes the cookie as its button
+/// `go=yes` sends it, by GET; just after, the page clears the field `keep` and relabels the
+/// button, as pages that disable a form once it is sent do) or `post-button` (the same posted).
 pub const GO_PAGE: &str = r#"<!doctype html><html><head><title>go</title></head><body><script>
 const q = new URLSearchParams(location.search);
 const i = q.get('n');
@@ -105,7 +104,7 @@ const ways = {
   link() { write(); const a = document.createElement('a'); a.href = `/went?by=link&n=${i}`; document.body.append(a); a.click(); },
   href() { write(); location.href = `/went?by=href&n=${i}`; },
   replace() { write(); location.replace(`/went?by=replace&n=${i}`); },
-  submit() { write(); form('post', [['n', i]]).submit(); },
+  submit() { write(); form('post', [['a', '1']], `/went?by=submit&n=${i}`).submit(); },
   button() { byButton(form('get', [['by', 'button'], ['n', i], ['keep', '1']])); },
   'post-button'() { byButton(form('post', [['a', '1']], `/went?by=post-button&n=${i}`)); },
 };
@@ -126,6 +125,15 @@ function byButton(f) {
 ways[q.get('by')]();
 </script></body></html>
 "#;
+
+/// The method and query of the request [`GO_PAGE`] makes for `?by=WAY&n=N`.
+pub fn went_request(by: &str, n: usize) -> (&'static str, String) {
+    match by {
+        "submit" | "post-button" => ("POST", format!("by={by}&n={n}")),
+        "button" => ("GET", format!("by={by}&n={n}&keep=1&go=yes")),
+        _ => ("GET", format!("by={by}&n={n}")),
+    }
+}
 
 /// What `/went` shows: the request's method, query and `Cookie` header, as
 /// `<pre id=c>METHOD ?QUERY cookie=[COOKIE]</pre>` under the title `went`.

@@ -5,8 +5,8 @@
 //! without a reload. Pressing Connect in a third tab moves the tunnel there at once; the tab it
 //! left does not take it back, and the app follows it. A cookie the app sets meanwhile is still
 //! there when the tunnel goes back to a tab that ran it before. A cookie written while no
-//! launcher runs is kept, and does not hold the app's requests up once one runs again; the app's scripts
-//! see the cookies the app sets after that (`document.cookie` follows the jar again).
+//! launcher runs is kept, and does not hold the app's requests up once one runs again; the app's
+//! scripts see the cookies the app sets after that (`document.cookie` follows the jar again).
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 

@@ -1017,19 +1017,11 @@ fn a_cookie_a_script_writes_goes_with_the_page_it_goes_to(page: &Session<'_>, ng
     apps_page::cookie_then_leave(page, &ways, rounds, APP_LOAD)?;
     // Each page was asked for once: a held navigation is made again once, not twice.
     let log = nginx.requests();
-    let asked = |request: &str| log.iter().filter(|l| l.contains(request)).count();
-    ensure!(
-        asked("\"POST /went HTTP") == rounds,
-        "the device saw {} posts by form.submit()",
-        asked("\"POST /went HTTP")
-    );
-    for (way, by) in ways.iter().enumerate().filter(|(_, by)| **by != "submit") {
-        for round in 0..rounds {
-            let method = if *by == "post-button" { "POST" } else { "GET" };
-            let tail = if *by == "button" { "&keep=1&go=yes " } else { " " };
-            let request = format!("\"{method} /went?by={by}&n={}{tail}", round * ways.len() + way);
-            ensure!(asked(&request) == 1, "the device saw {request} {} times", asked(&request));
-        }
+    for i in 0..rounds * ways.len() {
+        let (method, query) = content::went_request(ways[i % ways.len()], i);
+        let request = format!("\"{method} /went?{query} ");
+        let asked = log.iter().filter(|l| l.contains(&request)).count();
+        ensure!(asked == 1, "the device saw {request} {asked} times");
     }
     page.execute("location.href = '/'; return 1", &[])?;
     wait(page, "the file server's index again", APP_LOAD, "return document.querySelector('h1') ? 1 : null")?;

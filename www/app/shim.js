@@ -1541,6 +1541,9 @@
     return nativeOpen.call(window, mapped || url, ...rest);
   };
 
+  /** The Navigation API, where the browser has it (Chromium 102+, Firefox 147+, Safari 26.2+). */
+  const navigation = self.navigation && typeof self.navigation.addEventListener === 'function' ? self.navigation : null;
+
   /** The link element a click is for, if any. */
   function linkOf(event) {
     const target = event.target;
@@ -1589,7 +1592,7 @@
   }
   window.addEventListener('click', (event) => {
     const link = linkOf(event);
-    if (!link || event.defaultPrevented || !link.hasAttribute('download') || self.navigation) return;
+    if (!link || event.defaultPrevented || !link.hasAttribute('download') || navigation) return;
     if (downloadThroughTheWorker(link.href, link.getAttribute('download'))) event.preventDefault();
   });
 
@@ -1599,8 +1602,8 @@
   // Safari have it in their newest versions): it is cancelled and made again to the app origin.
   // A POST (a `form.submit()`, which fires no `submit` event) is left alone: its body cannot be
   // made again here.
-  if (self.navigation && typeof self.navigation.addEventListener === 'function') {
-    self.navigation.addEventListener('navigate', (event) => {
+  if (navigation) {
+    navigation.addEventListener('navigate', (event) => {
       const mapped = mapUrl(event.destination.url);
       goingTo(mapped || event.destination.url);
       if (event.cancelable && event.downloadRequest !== null
@@ -1618,8 +1621,8 @@
   // A form this page posts is announced to the worker just before the browser makes the request
   // (the `navigate` event sees `form.submit()` too): a post to the app that nobody announced
   // came from another site and goes without the app's cookies (sw.js, `ownPost`).
-  if (container && self.navigation && typeof self.navigation.addEventListener === 'function') {
-    self.navigation.addEventListener('navigate', (event) => {
+  if (container && navigation) {
+    navigation.addEventListener('navigate', (event) => {
       if (!event.formData) return;
       const url = new URL(event.destination.url);
       url.hash = ''; // the request's URL has none
@@ -1662,8 +1665,7 @@
   }, true);
   const formSubmit = HTMLFormElement.prototype.submit;
   HTMLFormElement.prototype.submit = function submit() {
-    const held = connected(this) && inThisWindow(this, null) && formMethod.call(this) !== 'dialog';
-    const pending = held ? cookiesPending() : null;
+    const pending = connected(this) ? heldFor(this, null) : null;
     if (!pending) {
       announcePost(this, null);
       return formSubmit.call(this);
@@ -1690,14 +1692,19 @@
   //   options changed and a file input go as they are then).
 
   const connected = (node) => Object.getOwnPropertyDescriptor(Node.prototype, 'isConnected').get.call(node);
-  const attribute = (element, name) => Element.prototype.getAttribute.call(element, name);
 
-  /** Whether a submission of `form` (by `submitter`) goes into this window. */
-  function inThisWindow(form, submitter) {
+  // A submission whose button says where or how it goes (`formaction`, `formmethod`, …) or that
+  // sends coordinates (an image) is not held: `form.submit()` cannot make it again. Nor is one
+  // into another window (the popup blocker would stop it after the wait) or a dialog's.
+  const OWN_WAY = ['formaction', 'formmethod', 'formenctype', 'formtarget', 'formnovalidate'];
+
+  /** When a submission of `form` by `submitter` is held, the promise of its cookies; else null. */
+  function heldFor(form, submitter) {
+    if (submitter && (submitter.type === 'image' || OWN_WAY.some((a) => submitter.hasAttribute(a)))) return null;
     const base = document.querySelector('base[target]');
-    const target = (submitter && submitter.getAttribute('formtarget'))
-      || attribute(form, 'target') || (base && base.getAttribute('target')) || '';
-    return target === '' || target.toLowerCase() === '_self';
+    const target = Element.prototype.getAttribute.call(form, 'target') || (base && base.getAttribute('target')) || '';
+    if ((target && target.toLowerCase() !== '_self') || formMethod.call(form) === 'dialog') return null;
+    return cookiesPending();
   }
 
   /** A navigation the shim makes again itself: its `navigate` event is not held again. */
@@ -1723,7 +1730,7 @@
       if (kind && !(field instanceof HTMLInputElement && field.type === 'file')) fields.push({ field, ...stateOf(field) });
     }
     const button = submitter && submitter.name ? [submitter.name, submitter.value] : null;
-    return { form, submitter, button, fields, wasConnected: connected(form) };
+    return { form, submitter, button, fields };
   }
 
   function stateOf(field) {
@@ -1755,7 +1762,7 @@
   }
 
   /** Makes a held submission: natively, with the fields as they were and the button's own. */
-  function submitNow({ form, submitter, button, fields, wasConnected }) {
+  function submitNow({ form, submitter, button, fields }) {
     let extra = null;
     if (button) {
       extra = document.createElement('input');
@@ -1765,7 +1772,7 @@
     }
     // A script's form that it took out again at once (`append`, `submit()`, `remove()`) would
     // have gone before it was taken out: it is put back, hidden, for the moment it takes.
-    const detached = wasConnected && !connected(form);
+    const detached = !connected(form); // it was when it was held
     const hidden = Element.prototype.hasAttribute.call(form, 'hidden');
     if (detached) {
       Element.prototype.setAttribute.call(form, 'hidden', '');
@@ -1788,8 +1795,8 @@
   /** Whether `url` is on this app's origin. */
   const withinTheApp = (url) => new URL(url, location.href).origin === location.origin;
 
-  if (self.navigation && typeof self.navigation.addEventListener === 'function') {
-    self.navigation.addEventListener('navigate', (event) => {
+  if (navigation) {
+    navigation.addEventListener('navigate', (event) => {
       if (makingAgain || event.defaultPrevented || !event.cancelable || event.formData) return;
       if (event.downloadRequest !== null || event.destination.sameDocument || event.navigationType === 'traverse') return;
       const url = event.destination.url;
@@ -1805,17 +1812,11 @@
     });
   }
 
-  // A submission whose button says where or how it goes (`formaction`, `formmethod`, …) or that
-  // sends coordinates (an image) is not held: `form.submit()` cannot make it again.
-  const OWN_WAY = ['formaction', 'formmethod', 'formenctype', 'formtarget', 'formnovalidate'];
   window.addEventListener('submit', (event) => {
     const form = event.target;
     if (!event.isTrusted || event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
-    if (formMethod.call(form) === 'dialog') return;
     const submitter = event.submitter;
-    if (submitter && (submitter.type === 'image' || OWN_WAY.some((a) => submitter.hasAttribute(a)))) return;
-    if (!inThisWindow(form, submitter)) return;
-    const pending = cookiesPending();
+    const pending = heldFor(form, submitter);
     if (!pending) return;
     event.preventDefault();
     const held = holdSubmission(form, submitter);

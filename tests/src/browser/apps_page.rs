@@ -332,12 +332,8 @@ pub fn cookie_then_leave(page: &Session<'_>, ways: &[&str], rounds: usize, timeo
             )?;
             let got = wait(page, "the page the script went to", timeout, shown)?;
             let got = got.as_str().unwrap_or_default();
-            let expected = match *by {
-                "submit" => "POST ?".to_owned(),
-                "post-button" => format!("POST ?by={by}&n={i} "),
-                "button" => format!("GET ?by={by}&n={i}&keep=1&go=yes "),
-                _ => format!("GET ?by={by}&n={i} "),
-            };
+            let (method, query) = crate::content::went_request(by, i);
+            let expected = format!("{method} ?{query} ");
             anyhow::ensure!(got.starts_with(&expected), "by {by} ({i}), the device saw {got:?}, not {expected:?}");
             let cookie = format!("n{i}=1");
             anyhow::ensure!(
