@@ -106,11 +106,13 @@
 # own sequences, nothing offered to a view-only desktop), and by 0.4 KB for the desktop's 1:1
 # view on a phone and a cookie port that follows the jar again after a launcher reload, and by
 # 0.7 KB for navigations and form posts held for a cookie a script just wrote, and cookies
-# written while no launcher runs kept until one does.
+# written while no launcher runs kept until one does, and by 1 KB for a phone's terminal and
+# desktop kept above its keyboard with their row of keys (in the page and in the desktop's
+# bundle, which carries its own copy of the row).
 # Lower CEILING whenever the page shrinks.
 set -euo pipefail
 GOAL=600000
-CEILING=919250
+CEILING=920250
 TLS_CEILING=205000
 dist="$(cd "$(dirname "$0")/../www" && pwd)/dist"
 case "${1:-}" in

@@ -153,6 +153,7 @@ fn scenario(page: &Session<'_>, lab: &Lab, sshd: &mut Sshd, link: &str, narrow: 
     )?;
     screenshot(page, "ssh-terminal");
     a_phone_has_the_keys_its_keyboard_lacks(page)?;
+    the_terminal_fits_above_a_phones_keyboard(page)?;
     remote::keyboard_text(page, "exit")?;
     remote::key(page, "Enter", 13, "\r")?;
     wait(page, "the terminal to say the session ended", WAIT,
@@ -285,6 +286,57 @@ fn a_phone_has_the_keys_its_keyboard_lacks(page: &Session<'_>) -> anyhow::Result
     remote::phone(page, false)?;
     eprintln!("ssh: a phone's row of keys reached the shell");
     Ok(())
+}
+
+/// A phone's keyboard comes up over the Terminal card: the terminal shrinks so that it and its
+/// row of keys sit above the keyboard, under the page's bar, and the server is told the fewer
+/// rows (`stty size`); the row's ↑ there brings the last command back. With the keyboard down
+/// the terminal has its rows back.
+fn the_terminal_fits_above_a_phones_keyboard(page: &Session<'_>) -> anyhow::Result<()> {
+    remote::phone(page, true)?;
+    let fitted = (|| -> anyhow::Result<(u64, u64, u64)> {
+        remote::phone_screen(page, false)?;
+        page.execute("document.querySelector('#terminal-screen .xterm-helper-textarea').focus()", &[])?;
+        let full = shell_rows(page, "full")?;
+        remote::phone_screen(page, true)?;
+        remote::fits_on_screen(page, "#terminal-screen", "#terminal-keys")?;
+        let up = shell_rows(page, "up")?;
+        remote::tap(page, "#terminal-keys [data-key=ArrowUp]")?;
+        remote::key(page, "Enter", 13, "\r")?;
+        terminal_shows(
+            page,
+            "the last command again, from the row's ↑",
+            "text.split('\\n').filter((l) => l.startsWith('size-up ')).length === 2",
+        )?;
+        remote::phone_screen(page, false)?;
+        let mut down = 0;
+        for round in 0..10 {
+            down = shell_rows(page, &format!("down{round}"))?;
+            if down == full {
+                break;
+            }
+        }
+        Ok((full, up, down))
+    })();
+    page.cdp("Emulation.clearDeviceMetricsOverride", json!({}))?;
+    remote::phone(page, false)?;
+    let (full, up, down) = fitted?;
+    ensure!(up < full && up >= 5, "with the phone's keyboard up the server sees {up} rows, with it down {full}");
+    ensure!(down == full, "with the keyboard down again the server sees {down} rows, not {full}");
+    eprintln!("ssh: above a phone's keyboard the terminal has {up} rows, {full} without it");
+    Ok(())
+}
+
+/// The rows the server's terminal has (`stty size`), read by typing a command tagged `tag`.
+fn shell_rows(page: &Session<'_>, tag: &str) -> anyhow::Result<u64> {
+    remote::keyboard_text(page, &format!("echo size-{tag} $(stty size)"))?;
+    remote::key(page, "Enter", 13, "\r")?;
+    let line = format!("size-{tag} ");
+    let check = format!("text.split('\\n').some((l) => /^{line}\\d+ \\d+$/.test(l))");
+    terminal_shows(page, &format!("the terminal's size ({tag})"), &check)?;
+    let text = terminal_text(page);
+    let size = text.lines().rev().find(|l| l.starts_with(&line)).unwrap_or_default();
+    size[line.len()..].split(' ').next().unwrap_or_default().parse().with_context(|| format!("stty size said {size:?}"))
 }
 
 /// Waits until the Terminal card's `text` passes `check` (JavaScript), saying what it shows if not.

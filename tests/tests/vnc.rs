@@ -167,6 +167,7 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         let shown = page.execute(&displayed, &[])?;
         ensure!(shown == json!([false, false]), "a mouse's page shows the phone's keys: {shown}");
         remote::phone(&page, true)?;
+        remote::phone_screen(&page, false)?;
         let shown = page.execute(&displayed, &[])?;
         ensure!(shown == json!([true, true]), "a phone's page hides its keys: {shown}");
         let before = open.key_presses().len();
@@ -175,11 +176,15 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         let focused =
             format!("return document.activeElement === document.querySelector('{viewer} .vnc-keyboard-input')");
         let focus = "return document.activeElement.outerHTML.slice(0, 120)";
-        ensure!(
-            page.execute(&focused, &[])? == true,
-            "the Keyboard button left the focus on {}",
-            page.execute(focus, &[])?
-        );
+        // The tap's click comes a moment after the finger is lifted (later on a busy machine).
+        wait(&page, "the Keyboard button's field to have the focus", Duration::from_secs(5), &focused).with_context(
+            || format!("the Keyboard button left the focus on {}", page.execute(focus, &[]).unwrap_or_default()),
+        )?;
+        // The keyboard up: the desktop and the row fit above it, and are used there.
+        remote::phone_screen(&page, true)?;
+        remote::fits_on_screen(&page, &format!("{viewer} .vnc-screen"), &format!("{viewer} .vnc-keys"))?;
+        let height = format!("return document.querySelector('{viewer} .vnc-screen').getBoundingClientRect().height");
+        let above_keyboard = page.execute(&height, &[])?.as_f64().unwrap_or_default();
         remote::keyboard_text(&page, "hi")?;
         page.execute("document.execCommand('delete')", &[])?;
         remote::key(&page, "Enter", 13, "\r")?;
@@ -238,13 +243,15 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         let shown = page.execute(&displayed, &[])?;
         ensure!(shown == json!([false, false]), "a view-only desktop offers the phone's keys: {shown}");
         page.execute(&format!("{session}.setViewOnly(false)"), &[])?;
+        // The keyboard down: the desktop has its height back.
+        remote::phone_screen(&page, false)?;
+        let taller = format!("const h = (() => {{ {height} }})(); return h > {above_keyboard} + 150 ? h : null");
+        wait(&page, "the desktop's height back without the keyboard", Duration::from_secs(5), &taller)
+            .with_context(|| format!("{above_keyboard} pixels tall above the keyboard"))?;
         // On a phone's screen the desktop is shrunk to fit; 1:1 shows it as it is, and a finger's
         // drag moves the view: the same tap after a drag 200 pixels left clicks 200 pixels further
-        // right on the desktop, and the drag itself clicks nothing.
-        page.cdp(
-            "Emulation.setDeviceMetricsOverride",
-            json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
-        )?;
+        // right on the desktop, and the drag itself clicks nothing (on the phone's screen, as
+        // since the step began).
         let actual = (|| -> anyhow::Result<Vec<(u32, i32, i32)>> {
             remote::tap(&page, &format!("{viewer} .vnc-zoom"))?;
             let pressed =

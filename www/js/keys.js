@@ -101,3 +101,56 @@ export function terminalCharacter(char, { ctrl = false, alt = false } = {}) {
   const base = (ctrl && controlCharacter(char)) || char;
   return alt ? `\x1b${base}` : base;
 }
+
+/**
+ * Keeps `screen` (a terminal, a desktop) and the row of keys `row` under it on what a phone
+ * shows, its keyboard up or not. Where the main pointer is a finger, the screen's height is cut
+ * to what the visible part of the page (the visual viewport, which the phone's keyboard shrinks)
+ * leaves under the page's sticky bar with the row below it: never above the style sheet's
+ * height, never below `min` pixels. When the visible part changes size (the keyboard comes or
+ * goes) while the focus is in `scope`, the page scrolls the screen's top to just under the bar,
+ * so the row sits on the keyboard. Full screen and a mouse keep the style sheet's height.
+ * `refit()` after the screen or the row is shown or hidden; `stop()` when they go.
+ */
+export function fitAboveKeyboard({ screen, row, scope = screen, min = 120 }) {
+  const viewport = window.visualViewport || window;
+  const finger = window.matchMedia('(pointer: coarse)');
+  const visible = () => viewport.height || window.innerHeight;
+  const style = (height = '', minHeight = '', margin = '') => {
+    Object.assign(screen.style, { height, minHeight, scrollMarginTop: margin });
+  };
+  const refit = () => {
+    style();
+    const bar = document.querySelector('body > .bar');
+    if (!finger.matches || screen.hidden || document.fullscreenElement || !row.offsetHeight || !bar) return;
+    const top = bar.getBoundingClientRect().height;
+    const full = screen.getBoundingClientRect();
+    const between = Math.max(0, row.getBoundingClientRect().top - full.bottom);
+    const room = Math.floor(visible() - top - between - row.offsetHeight - 8);
+    if (room < full.height) style(`${Math.max(min, room)}px`, '0', `${Math.ceil(top) + 4}px`);
+    else style('', '', `${Math.ceil(top) + 4}px`);
+  };
+  let last = visible();
+  const resized = () => {
+    const changed = Math.abs(visible() - last) >= 1;
+    last = visible();
+    refit();
+    // In the next frame: after the browser's own scrolling for the resize (a focused field
+    // brought into view), which would otherwise undo it.
+    if (changed && screen.style.scrollMarginTop && scope.contains(document.activeElement)) {
+      requestAnimationFrame(() => screen.scrollIntoView({ block: 'start' }));
+    }
+  };
+  viewport.addEventListener('resize', resized);
+  finger.addEventListener('change', refit);
+  document.addEventListener('fullscreenchange', refit);
+  return {
+    refit,
+    stop() {
+      viewport.removeEventListener('resize', resized);
+      finger.removeEventListener('change', refit);
+      document.removeEventListener('fullscreenchange', refit);
+      style();
+    },
+  };
+}

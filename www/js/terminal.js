@@ -4,7 +4,7 @@
 //
 // The terminal element (#terminal-screen) carries data-ssh-state (connecting / open / closed /
 // dropped / error) and a terminalText() method returning the terminal's buffer, for tests.
-import { keyRow, terminalCharacter, terminalSequence } from './keys.js';
+import { fitAboveKeyboard, keyRow, terminalCharacter, terminalSequence } from './keys.js';
 import { $, describeError } from './ui.js';
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -133,6 +133,14 @@ let current = null;
 let attempt = null;
 /** Submissions of the card so far: the latest one decides what the card shows. */
 let submissions = 0;
+/** Keeps the terminal and its row of keys above a phone's keyboard (set up with the card). */
+let fitting = null;
+
+/** Shows or hides the phone's row of keys under the terminal, and fits the terminal to what is left. */
+function showKeys(on) {
+  $('terminal-keys').hidden = !on;
+  if (fitting) fitting.refit();
+}
 
 function setState(state, message = '') {
   $('terminal-screen').dataset.sshState = state;
@@ -173,7 +181,7 @@ async function startTerminal(api, options) {
   }
   if (submission !== submissions) return;
   endTerminal();
-  $('terminal-keys').hidden = true;
+  showKeys(false);
   const mine = { controller: new AbortController(), term: null };
   attempt = mine;
   const target = `${checked.host}:${checked.port}`;
@@ -215,7 +223,7 @@ async function startTerminal(api, options) {
     if (attempt !== mine) return;
     attempt = null;
     screen.hidden = true;
-    $('terminal-keys').hidden = true;
+    showKeys(false);
     setState('error', describeError(error));
     if (error && error.code === 'host-key-changed') {
       const button = $('terminal-forget');
@@ -253,7 +261,7 @@ async function startTerminal(api, options) {
     refocus: () => term.focus(),
   });
   $('terminal-keys').replaceChildren(keys.element);
-  $('terminal-keys').hidden = false;
+  showKeys(true);
   term.onData((data) => {
     const one = [...data].length === 1 && data !== '\x1b';
     send(keys.latched && one ? terminalCharacter(data, keys.take()) : data);
@@ -282,7 +290,7 @@ async function startTerminal(api, options) {
       return;
     }
     current = null;
-    $('terminal-keys').hidden = true;
+    showKeys(false);
     // A dropped connection in red, a normal end in yellow.
     term.write(`\r\n\x1b[1;${dropped ? 31 : 33}m[${reason}]\x1b[0m\r\n`);
     if (dropped) setState('dropped', `Disconnected: ${reason}. Open the terminal again to reconnect.`);
@@ -295,6 +303,7 @@ async function startTerminal(api, options) {
  * (its allow list decides what `hometun.ssh` may try).
  */
 export function setupTerminal(api) {
+  fitting = fitAboveKeyboard({ screen: $('terminal-screen'), row: $('terminal-keys') });
   $('terminal-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const useKey = $('terminal-auth').value === 'key';
@@ -315,7 +324,7 @@ export function setupTerminal(api) {
     if (attempt) {
       endTerminal();
       $('terminal-screen').hidden = true;
-      $('terminal-keys').hidden = true;
+      showKeys(false);
       setState('closed', 'Connecting given up.');
     } else if (current) current.session.close();
   });

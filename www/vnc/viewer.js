@@ -8,7 +8,7 @@
 import RFB from '@novnc/novnc';
 // noVNC's own inflater (the package exports only RFB; the same module RFB imports).
 import Inflator from '../node_modules/@novnc/novnc/core/inflator.js';
-import { keyRow } from '../js/keys.js';
+import { fitAboveKeyboard, keyRow } from '../js/keys.js';
 import { TunnelChannel } from './channel.js';
 import { softKeyboard } from './touch.js';
 
@@ -127,10 +127,13 @@ export function openViewer(element, connection, target, options, describeError) 
   typing.useModifiers(keys.take);
   ui.keys.append(keys.element);
   ui.keyboard.addEventListener('click', () => typing.show());
+  // The desktop and the row stay above the phone's keyboard while it is up.
+  const fitting = fitAboveKeyboard({ screen: ui.screen, row: ui.keys, scope: element, min: 160 });
   // Only while keys would reach the desktop: connected, and not view only.
   const offerTyping = (on) => {
     ui.keyboard.hidden = !on;
     keys.element.hidden = !on;
+    fitting.refit();
   };
   offerTyping(false);
   // A phone's screen shows a large desktop too small to read: 1:1 shows its pixels as they are,
@@ -258,6 +261,7 @@ export function openViewer(element, connection, target, options, describeError) 
     offerTyping(false);
     ui.zoom.hidden = true;
     typing.stop();
+    fitting.stop();
     ui.viewOnly.disabled = true;
     ended(message);
     if (!connected) {

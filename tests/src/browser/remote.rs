@@ -164,6 +164,37 @@ pub fn key(page: &Session<'_>, key: &str, code: u32, text: &str) -> anyhow::Resu
     Ok(())
 }
 
+/// A phone's screen, 390 by 844 CSS pixels as an iPhone's, with its keyboard down, or up: the
+/// page then sees only the top 430 pixels (`visualViewport.height`), as a phone's keyboard leaves
+/// it. `Emulation.clearDeviceMetricsOverride` gives the browser its own size back.
+pub fn phone_screen(page: &Session<'_>, keyboard_up: bool) -> anyhow::Result<()> {
+    let height = if keyboard_up { 430 } else { 844 };
+    page.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 390, "height": height, "deviceScaleFactor": 2, "mobile": true}),
+    )?;
+    Ok(())
+}
+
+/// Waits until a `screen` (a terminal, a desktop) and the `row` of keys under it are where a
+/// person sees and reaches them on what the page shows: the row wholly inside the visible part of
+/// the page, the screen's top under the page's bar and at least 100 pixels of the screen above
+/// the row. Says where they are if not.
+pub fn fits_on_screen(page: &Session<'_>, screen: &str, row: &str) -> anyhow::Result<()> {
+    let script = format!(
+        "const s = document.querySelector({screen:?}).getBoundingClientRect(); \
+         const r = document.querySelector({row:?}).getBoundingClientRect(); \
+         const bar = document.querySelector('body > .bar').getBoundingClientRect(); \
+         const v = window.visualViewport; const top = v.offsetTop, bottom = v.offsetTop + v.height; \
+         const seen = {{screen: [s.top, s.bottom], row: [r.top, r.bottom], bar: bar.bottom, visible: [top, bottom], focus: document.activeElement.className, style: document.querySelector({screen:?}).style.cssText, scrollY}}; \
+         window.__fit = seen; \
+         return r.height > 0 && r.top >= top && r.bottom <= bottom && s.top >= Math.max(top, bar.bottom - 1) && s.bottom - s.top >= 100 ? seen : null"
+    );
+    wait(page, &format!("{screen} and {row} on what the page shows"), Duration::from_secs(5), &script)
+        .with_context(|| format!("where they are: {}", page.execute("return window.__fit", &[]).unwrap_or_default()))?;
+    Ok(())
+}
+
 /// What is wider than a phone's screen (390 CSS pixels, as an iPhone's) on the page: each
 /// element whose right edge passes the screen's while the page is that narrow (`.keys` rows
 /// scroll within themselves and are left out), and the page's own width.
