@@ -2,8 +2,8 @@
 # Runs every hometun test: installs what is missing, then the page build, lints, the protocol
 # core and browser client in headless Chromium (wasm), one build of every native crate, the
 # native tests with the end-to-end tests in network namespaces (root, including the .deb) and,
-# beside them, six-minute downloads, uploads and reading through a home web app, a smoke run of the
-# bench, and a bounded fuzz run over the committed corpus. Exits non-zero when any part fails.
+# beside them, six-minute downloads, uploads and reading through a home web app and a frozen app
+# page's WebSocket, a smoke run of the bench, and a bounded fuzz run over the committed corpus. Exits non-zero when any part fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,13 +74,14 @@ if phase "build: every native crate, test and binary" cargo build --workspace --
   export HOMETUN_LABHOST_BIN="${HOMETUN_LABHOST_BIN:-$PWD/target/debug/hometun-labhost}"
 fi
 # Downloads and uploads through a home web app that outlast the browsers' limits on a service
-# worker, and an app read for six minutes with the launcher hidden: six minutes of mostly
-# waiting, so the six (downloads in Chromium, Firefox, WebKit; uploads in Chromium, Firefox; the
-# reading in Chromium) run at once in the background beside the tests below, from the binary the
-# build made, and are collected after them.
+# worker, an app read for six minutes with the launcher hidden, and a frozen page's WebSocket
+# closed at home after a minute and more: minutes of mostly waiting, so the seven (downloads in
+# Chromium, Firefox, WebKit; uploads in Chromium, Firefox; the reading and the frozen page in
+# Chromium) run at once in the background beside the tests below, from the binary the build
+# made, and are collected after them.
 long_pid=
 if [ -n "${HOMETUN_RELAY_BIN:-}" ] && long_bin=$(test_binary long_transfers); then
-  (cd tests && HOMETUN_LABS=6 exec "$long_bin" --ignored --test-threads=6) >"$long_log" 2>&1 &
+  (cd tests && HOMETUN_LABS=7 exec "$long_bin" --ignored --test-threads=7) >"$long_log" 2>&1 &
   long_pid=$!
 fi
 phase "native unit, scenario and doc tests; end-to-end in network namespaces (root)" \
@@ -94,7 +95,7 @@ if [ -n "$long_pid" ]; then
 else
   echo "not started: the build failed" >"$long_log"
 fi
-phase "six-minute downloads, uploads and reading through a home web app in Chromium, Firefox and WebKit (run beside the above)" \
+phase "six-minute downloads, uploads and reading through a home web app in Chromium, Firefox and WebKit, and a frozen page (run beside the above)" \
   show_background "$long_status" "$long_log"
 # The bench's harness, so it cannot rot: one round of 1 MiB, a few echoes and tunnels, with the
 # binaries built above; it fails when a case fails and asserts no speed.

@@ -3,7 +3,7 @@
 //! - HTTP/1.1 (keep-alive): `/` an HTML page naming the host, `/blob/<size>` known bytes (see
 //!   [`crate::content`]; one `Range: bytes=...` range gives `206`), `/whoami` the peer's address
 //!   as the host saw it (tells masquerade from routed mode), `/ws/echo` a WebSocket that echoes
-//!   every message, `/ws/stuck` one that reads nothing, `/ws/flood` one that reads nothing and
+//!   every message (it logs `ws-echo <peer> open` and `ws-echo <peer> closed`), `/ws/stuck` one that reads nothing, `/ws/flood` one that reads nothing and
 //!   sends without pause (it logs `ws-flood sent <bytes>`), `/bye` a keep-alive answer after
 //!   which the server closes the connection anyway (as an idle timeout would), `/upload` answers
 //!   what it received as `<length> <sha256 hex> <length|chunked>` (the body's size, hash and
@@ -406,19 +406,27 @@ async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, pace: &mut Option<Pace>
     Ok(())
 }
 
-/// Answers a WebSocket upgrade and echoes every text and binary message until the close.
+/// Answers a WebSocket upgrade and echoes every text and binary message until the close or the
+/// connection's end, logging when it opened and when it ended (tests watch an app's socket go).
 async fn ws_echo(mut stream: TcpStream, key: &str) -> anyhow::Result<()> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::protocol::Role;
+    let peer = stream.peer_addr()?;
     ws_accept(&mut stream, key).await?;
+    println!("ws-echo {peer} open");
     let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Server, None).await;
-    while let Some(message) = ws.next().await {
-        let message = message?;
-        if message.is_text() || message.is_binary() {
-            ws.send(message).await?;
+    let echoed = async {
+        while let Some(message) = ws.next().await {
+            let message = message?;
+            if message.is_text() || message.is_binary() {
+                ws.send(message).await?;
+            }
         }
+        anyhow::Ok(())
     }
-    Ok(())
+    .await;
+    println!("ws-echo {peer} closed");
+    echoed
 }
 
 /// A WebSocket whose server accepts the upgrade, then reads nothing for a minute (an app that

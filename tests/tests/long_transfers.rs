@@ -17,21 +17,26 @@
 //! An app read for six minutes with nothing asked of it should find the tunnel's connection still
 //! up behind it, the launcher hidden and throttled as for a user.
 //!
-//! Ignored by `cargo test` (six minutes); `scripts/test.sh` runs them all at once beside the
-//! other end-to-end tests. Alone: `HOMETUN_LABS=6 cargo test -p hometun-tests --test
-//! long_transfers -- --ignored --test-threads=6` (or one name: `download`, `upload`, `reading`).
+//! A page frozen as phones freeze background tabs should lose its app WebSocket at home after a
+//! minute and more, and open a new one when it runs again.
+//!
+//! Ignored by `cargo test` (minutes); `scripts/test.sh` runs them all at once beside the
+//! other end-to-end tests. Alone: `HOMETUN_LABS=7 cargo test -p hometun-tests --test
+//! long_transfers -- --ignored --test-threads=7` (or one name: `download`, `upload`, `reading`,
+//! `frozen`).
 //!
 //! Needs root and the page built (`bash scripts/build-page.sh`).
 
-use anyhow::ensure;
+use anyhow::{ensure, Context};
 use hometun_tests::browser::apps_page::{
     attached_service_workers, launcher_status, open_app, wait, workers_as_for_a_user, TrustedLab,
 };
 use hometun_tests::browser::engines::{in_the_launchers_frame, FrameEngine, LAN_PAGE, WAIT};
 use hometun_tests::browser::transfers::{a_download_of, an_upload_of, an_xhr_upload_of};
 use hometun_tests::browser::webdriver::Session;
-use hometun_tests::lab::{addr, Lab};
-use serde_json::Value;
+use hometun_tests::lab::{addr, wait_until, Lab};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 /// Longer than the five minutes of a worker's event, by a minute.
 const SECS: u64 = 360;
@@ -41,13 +46,13 @@ const SIZE: u64 = 6_000_000;
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn a_six_minute_download_arrives_whole_in_an_app_tab_in_chromium() {
-    in_a_chromium_app_tab("download", |_| Ok(()), |page, _, ()| a_download_of(page, SECS, SIZE, "Chromium"));
+    in_a_chromium_app_tab("download", |_| Ok(()), |page, _, (), _| a_download_of(page, SECS, SIZE, "Chromium"));
 }
 
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn a_six_minute_xhr_upload_arrives_whole_from_an_app_tab_in_chromium() {
-    in_a_chromium_app_tab("upload", |_| Ok(()), |page, _, ()| an_xhr_upload_of(page, SECS, SIZE, "Chromium"));
+    in_a_chromium_app_tab("upload", |_| Ok(()), |page, _, (), _| an_xhr_upload_of(page, SECS, SIZE, "Chromium"));
 }
 
 #[test]
@@ -76,8 +81,8 @@ fn a_six_minute_download_arrives_whole_in_the_launchers_frame_in_webkit() {
 #[test]
 #[ignore = "six minutes: scripts/test.sh runs it beside the other tests"]
 fn reading_an_app_for_six_minutes_finds_its_tunnel_still_connected_behind_it_in_chromium() {
-    in_a_chromium_app_tab("reading", note_the_connection_and_when_hidden, |page, launcher, since| {
-        std::thread::sleep(std::time::Duration::from_secs(SECS));
+    in_a_chromium_app_tab("reading", note_the_connection_and_when_hidden, |page, launcher, since, _| {
+        std::thread::sleep(Duration::from_secs(SECS));
         let read_until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
         let answer = page.execute_async(
             "const done = arguments[arguments.length - 1]; const t0 = performance.now(); \
@@ -106,6 +111,56 @@ fn reading_an_app_for_six_minutes_finds_its_tunnel_still_connected_behind_it_in_
     });
 }
 
+/// A phone freezes a page it no longer shows (Chromium's page lifecycle, as Android does with
+/// background tabs): the page runs nothing and answers nothing. Its app WebSocket would hold a
+/// connection to the home server for as long as the launcher runs, so the launcher closes it
+/// once the page has answered nothing for a minute after being asked (and not sooner: a page
+/// busy with a long script, or showing `alert()`, keeps its sockets), and the home server's
+/// connection ends with it. Running again, the page finds its WebSocket closed, as a real
+/// socket's server would have timed it out, and a new one works.
+#[test]
+#[ignore = "two minutes: scripts/test.sh runs it beside the other tests"]
+fn a_frozen_pages_websocket_is_closed_at_home_and_a_new_one_works_when_it_runs_again_in_chromium() {
+    in_a_chromium_app_tab(
+        "frozen",
+        |_| Ok(()),
+        |page, _, (), lab| {
+            let open = page.execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws/echo'); window.frozenSocket = ws; \
+             ws.onopen = () => ws.send('before'); ws.onmessage = (e) => done(e.data); ws.onerror = () => done('error');",
+            &[],
+        )?;
+            ensure!(open == "before", "the app's WebSocket before the freeze: {open}");
+            let sockets =
+                |what: &str| lab.log("h10").lines().filter(|l| l.starts_with("ws-echo ") && l.ends_with(what)).count();
+            ensure!(sockets(" open") == 1 && sockets(" closed") == 0, "the home server's sockets: {}", lab.log("h10"));
+
+            let frozen = Instant::now();
+            page.cdp("Page.setWebLifecycleState", json!({"state": "frozen"}))?;
+            let closed = wait_until(Duration::from_secs(150), || (sockets(" closed") == 1).then(|| frozen.elapsed()));
+            page.cdp("Page.setWebLifecycleState", json!({"state": "active"}))?;
+            let closed = closed.context("the frozen page's WebSocket still open at home after 150 s")?;
+            eprintln!("Chromium: the frozen page's WebSocket was closed at home after {closed:.1?}");
+            ensure!(closed >= Duration::from_secs(60), "closed at home {closed:?} after the freeze: before a minute");
+
+            let again = page.execute_async(
+                "const done = arguments[arguments.length - 1]; const old = window.frozenSocket; \
+             const reopen = () => { \
+               if (old.readyState !== WebSocket.CLOSED) return setTimeout(reopen, 100); \
+               const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws/echo'); \
+               ws.onopen = () => ws.send('after'); ws.onmessage = (e) => done([old.readyState, e.data]); \
+               ws.onerror = () => done('error'); }; \
+             reopen();",
+                &[],
+            )?;
+            ensure!(again == json!([3, "after"]), "the page running again: {again}");
+            ensure!(sockets(" open") == 2, "the home server's sockets: {}", lab.log("h10"));
+            Ok(())
+        },
+    );
+}
+
 /// In the launcher, before the app opens: when its tunnel connection came up, and a log of when
 /// it is hidden and shown.
 fn note_the_connection_and_when_hidden(page: &Session) -> anyhow::Result<Value> {
@@ -121,11 +176,12 @@ fn note_the_connection_and_when_hidden(page: &Session) -> anyhow::Result<Value> 
 
 /// A new device in Chromium: `in_the_launcher` runs in the launcher, then the device opens the
 /// LAN host's page in an app tab, whose worker runs without DevTools as a user's does, and takes
-/// `in_the_app` (a `what`) there, with the launcher's handle and what `in_the_launcher` returned.
+/// `in_the_app` (a `what`) there, with the launcher's handle, what `in_the_launcher` returned and
+/// the lab.
 fn in_a_chromium_app_tab<T>(
     what: &str,
     in_the_launcher: fn(&Session) -> anyhow::Result<T>,
-    in_the_app: impl FnOnce(&Session, &str, T) -> anyhow::Result<()>,
+    in_the_app: impl FnOnce(&Session, &str, T, &Lab) -> anyhow::Result<()>,
 ) {
     let lab = Lab::start().expect("lab");
     let trusted = TrustedLab::start(&lab).expect("trusted relay");
@@ -137,7 +193,7 @@ fn in_a_chromium_app_tab<T>(
     open_app(&page, &launcher, &format!("http://{lan}/")).expect("an app tab");
     wait(&page, "the LAN host's page in its tab", WAIT, LAN_PAGE).expect("the app");
     workers_as_for_a_user(&page).expect("the app's worker without DevTools");
-    in_the_app(&page, &launcher, noted).unwrap();
+    in_the_app(&page, &launcher, noted, &lab).unwrap();
     let attached = attached_service_workers(&page).expect("the workers");
     assert!(attached.is_empty(), "DevTools was attached to {attached:?} during the {what}: it proves nothing");
 }
