@@ -1585,6 +1585,39 @@ fn app_tabs_have_no_opener_typed_ones_work_too_workers_get_the_shim_and_without_
         ensure!(csp == "frame-src https://home.test", "the page's policy as the browser got it: {csp}");
         Ok(())
     });
+    step(&page, "a shared worker whose newest page closed", || {
+        // Another tab of the app connects to the same shared worker: its page is now the
+        // worker's newest provider of ports. It closes, which nothing tells the worker; asked by
+        // the first tab to run its checks again, the worker gets its fetch's and WebSocket's
+        // ports from the first tab, without waiting out the closed one.
+        let here = page.window()?;
+        let other = open_typed(&page, &format!("{origin}/workers.html"))?;
+        wait(
+            &page,
+            "the workers' reports in the other tab",
+            Duration::from_secs(100),
+            "return document.body && document.body.dataset.done === '1'",
+        )?;
+        close_tab(&page, &other, &here)?;
+        let started = std::time::Instant::now();
+        let report = page.execute_async(
+            "const done = arguments[0]; const port = window.sharedLab.port; \
+             port.onmessage = (e) => done(e.data); port.postMessage('again');",
+            &[],
+        )?;
+        let took = started.elapsed();
+        eprintln!("web apps: a shared worker's checks again after its newest page closed, in {took:.1?}: {report}");
+        let mut blob = vec![0u8; 100_000];
+        content::blob_bytes(100_000, 0, &mut blob);
+        let sha = hometun_tests::apps::sha256_hex(&blob);
+        ensure!(
+            report["fetch"] == json!({"status": 200, "length": 100_000, "sha": sha}),
+            "the worker's fetch: {report}"
+        );
+        ensure!(report["echo"] == "hello from a worker", "the worker's WebSocket: {report}");
+        ensure!(took < Duration::from_secs(8), "the checks took {took:?}: the worker waited on the closed tab");
+        Ok(())
+    });
     step(&page, "a WebSocket's buffered amount, one the app stops reading, one it floods", || {
         let got = page.execute_async(WEBSOCKET_BUFFERS, &[])?;
         eprintln!("web apps: WebSocket buffers: {got}");

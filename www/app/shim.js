@@ -203,10 +203,7 @@
    * in a worker to the page that started it. Returns a function that stops the repeats.
    */
   function ask(id, windows) {
-    if (IN_WORKER) {
-      provider().then((port) => port.postMessage({ hometun: 'port-request', id }), () => {});
-      return () => {};
-    }
+    if (IN_WORKER) return askProviders(id);
     const toLaunchers = () => {
       for (const w of windows) {
         try {
@@ -270,24 +267,47 @@
     });
   }
 
-  // ---- in a worker: ports from the page that started it --------------------------------------
-  /** Ports to pages that give this worker ports (`{hometun: "provider"}`), newest last. */
+  // ---- in a worker: ports from the pages that started it or connect to it ---------------------
+  /**
+   * Ports to pages that give this worker ports (`{hometun: "provider"}`), the one to ask first
+   * last: the newest, or the last that answered. A page that closed tells its port nothing
+   * (browsers fire no `close` for it), so a shared worker may hold providers that never answer.
+   */
   const providers = [];
   const providerWaiters = [];
 
   function adoptProvider(port) {
     port.onmessage = (event) => {
       const data = event.data;
-      if (data && typeof data === 'object') answered(data, event.ports && event.ports[0], false);
+      if (!data || typeof data !== 'object') return;
+      // It answers: asked first from now on.
+      const at = providers.indexOf(port);
+      if (at >= 0 && at !== providers.length - 1) providers.push(...providers.splice(at, 1));
+      answered(data, event.ports && event.ports[0], false);
     };
     providers.push(port);
-    for (const resolve of providerWaiters.splice(0)) resolve(port);
+    for (const resolve of providerWaiters.splice(0)) resolve();
   }
 
-  /** The newest provider, once there is one. */
-  function provider() {
-    if (providers.length) return Promise.resolve(providers[providers.length - 1]);
-    return new Promise((resolve) => { providerWaiters.push(resolve); });
+  /**
+   * Asks the provider first in line for the port `id` (once there is one) and, when it has not
+   * answered within a second, every other provider too; the first port wins. Returns a function
+   * that stops the asking.
+   */
+  function askProviders(id) {
+    const asked = new Set();
+    const askAll = (list) => {
+      for (const port of list) {
+        if (asked.has(port) || !portWaiters.has(id)) continue;
+        asked.add(port);
+        port.postMessage({ hometun: 'port-request', id });
+      }
+    };
+    const first = () => askAll(providers.slice(-1));
+    if (providers.length) first();
+    else providerWaiters.push(first);
+    const others = setTimeout(() => askAll(providers), 1000);
+    return () => clearTimeout(others);
   }
 
   /** Whether a message event is a page's provider for this worker (kept from the worker's code). */
