@@ -6,6 +6,7 @@ set -euo pipefail
 WASM_BINDGEN_VERSION="0.2.130"   # must equal wasm-bindgen in Cargo.lock
 TRUNK_VERSION="0.21.14"          # 0.22 needs a newer rustc than this machine's
 CARGO_FUZZ_VERSION="0.13.2"
+CARGO_DEB_VERSION="3.8.0"
 
 step() { printf '== install: %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -21,6 +22,42 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+# The tools are built for this machine only: without trunk's fat LTO and single codegen unit
+# (7 of the 11 minutes a brand-new machine spent installing), in parallel units. They run for
+# seconds per build, so the small loss of speed does not show. Compiling them keeps both cores
+# busy for minutes while apt, npm and pip below mostly wait on the network and the disk, so they
+# are built in the background meanwhile, their output kept and shown once they are done.
+export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+cargo_tool() { # binary version crate [extra args]
+  local bin=$1 version=$2 crate=$3; shift 3
+  if have "$bin" && "$bin" --version 2>/dev/null | grep -q "$version"; then return 0; fi
+  step "cargo install $crate $version"
+  cargo install "$crate" --version "$version" "$@"
+}
+build_tools() {
+  # --locked fails for wasm-bindgen-cli here (a locked dependency is missing from the registry).
+  cargo_tool wasm-bindgen "$WASM_BINDGEN_VERSION" wasm-bindgen-cli
+  cargo_tool trunk "$TRUNK_VERSION" trunk --locked
+  if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+    step "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+  fi
+  # The .deb (tests/tests/deb.rs, `scripts/relay.sh deb`).
+  cargo_tool cargo-deb "$CARGO_DEB_VERSION" cargo-deb --locked
+}
+tools_log=$(mktemp)
+build_tools > "$tools_log" 2>&1 &
+tools_pid=$!
+# Whatever ends this script early ends the build too (cargo, then the shell running it).
+policy_made=
+cleanup() {
+  pkill -TERM -P "$tools_pid" 2>/dev/null || true
+  kill "$tools_pid" 2>/dev/null || true
+  rm -f "$tools_log"
+  if [ -n "$policy_made" ]; then rm -f /usr/sbin/policy-rc.d; fi
+}
+trap cleanup EXIT
 
 apt_pkgs=()
 have chromium      || apt_pkgs+=(chromium)
@@ -68,35 +105,15 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   apt-get update -qq
   # The lab starts its own app servers inside its namespaces: packages must not start system
   # services on the host (Debian's nginx would listen on the host's port 80).
+  policy_made=1
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
-  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
   rm -f /usr/sbin/policy-rc.d
-  trap - EXIT
+  policy_made=
 fi
 
-# The tools are built for this machine only: without trunk's fat LTO and single codegen unit
-# (7 of the 11 minutes a brand-new machine spent installing), in parallel units. They run for
-# seconds per build, so the small loss of speed does not show.
-export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
-cargo_tool() { # binary version crate [extra args]
-  local bin=$1 version=$2 crate=$3; shift 3
-  if have "$bin" && "$bin" --version 2>/dev/null | grep -q "$version"; then return 0; fi
-  step "cargo install $crate $version"
-  cargo install "$crate" --version "$version" "$@"
-}
-# --locked fails for wasm-bindgen-cli here (a locked dependency is missing from the registry).
-cargo_tool wasm-bindgen "$WASM_BINDGEN_VERSION" wasm-bindgen-cli
-cargo_tool trunk "$TRUNK_VERSION" trunk --locked
-if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
-  step "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
-  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
-fi
-# The .deb (tests/tests/deb.rs, `scripts/relay.sh deb`); openssl shows certificate fingerprints
-# the way a browser does (tests/tests/first_run.rs).
-CARGO_DEB_VERSION="3.8.0"
-cargo_tool cargo-deb "$CARGO_DEB_VERSION" cargo-deb --locked
+# openssl shows certificate fingerprints the way a browser does (tests/tests/first_run.rs).
 if ! have openssl || ! have dpkg-deb; then
   step "apt: openssl dpkg"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl dpkg
@@ -129,4 +146,10 @@ if ! "$HA_VENV/bin/python" -c "import homeassistant.const as c, hass_frontend; a
   "$py313" -m venv "$HA_VENV"
   "$HA_VENV/bin/pip" install -q --disable-pip-version-check "homeassistant==$HA_VERSION" "home-assistant-frontend==$HA_FRONTEND_VERSION"
 fi
+if ! wait "$tools_pid"; then
+  cat "$tools_log"
+  echo "install: building the tools failed (above)" >&2
+  exit 1
+fi
+cat "$tools_log"
 step "done"
