@@ -301,6 +301,7 @@ fn the_terminal_fits_above_a_phones_keyboard(page: &Session<'_>) -> anyhow::Resu
         remote::phone_screen(page, true)?;
         remote::fits_on_screen(page, "#terminal-screen", "#terminal-keys")?;
         let up = shell_rows(page, "up")?;
+        screenshot(page, "ssh-above-a-phones-keyboard");
         remote::tap(page, "#terminal-keys [data-key=ArrowUp]")?;
         remote::key(page, "Enter", 13, "\r")?;
         terminal_shows(
