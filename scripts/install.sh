@@ -80,6 +80,7 @@ have jupyter-notebook || apt_pkgs+=(jupyter-notebook)
 have syncthing     || apt_pkgs+=(syncthing)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
 [ -x /usr/sbin/lighttpd ] || apt_pkgs+=(lighttpd)  # an IP camera's pages behind HTTP Digest authentication
+have qbittorrent-nox || apt_pkgs+=(qbittorrent-nox)  # a NAS's download manager (its Web UI's CSRF checks)
 # A home server's web console (tests/src/apps/cockpit.rs): Cockpit's web server, bridge and pages.
 [ -x /usr/lib/cockpit/cockpit-ws ] || apt_pkgs+=(cockpit-ws)
 have cockpit-bridge || apt_pkgs+=(cockpit-bridge)

@@ -1,6 +1,7 @@
 //! Home web apps through the page: real apps from Debian on the lab's LAN hosts (Jupyter
-//! Notebook, also serving HTTPS itself with a self-signed certificate, the Syncthing GUI, nginx
-//! with a 64 MiB file and a hostile page), used from a real
+//! Notebook, also serving HTTPS itself with a self-signed certificate, the Syncthing GUI,
+//! qBittorrent's Web UI, lighttpd behind Basic and Digest authentication, nginx with a 64 MiB
+//! file and a hostile page), used from a real
 //! headless Chromium on the internet side that trusts only the lab ACME CA's root, through the
 //! launcher page, the service worker and the shim on each app's own origin
 //! (`https://h-A-B-C-D-pPORT.home.test`, docs/web-apps.md).
@@ -13,6 +14,7 @@ use anyhow::{ensure, Context};
 use hometun_tests::acme::trusted_handshake;
 use hometun_tests::apps::lighttpd::Lighttpd;
 use hometun_tests::apps::nginx::{self, Nginx};
+use hometun_tests::apps::qbittorrent::{self, Qbittorrent};
 use hometun_tests::apps::{http, jupyter, jupyter::Jupyter, selfsigned, syncthing, syncthing::Syncthing};
 use hometun_tests::browser::apps_page::{self, close_tab, open_app, open_typed, wait, TrustedLab};
 use hometun_tests::browser::engines;
@@ -575,6 +577,104 @@ fn syncthing_gui_rest_with_csrf_and_long_poll_events_work_through_the_tunnel_and
         page.goto(&app_url)?;
         see_the_device(&page, &syncthing, "lab-nas-renamed")?;
         rename_and_see_the_event(&page, &syncthing, syncthing::DEVICE_NAME)
+    });
+}
+
+/// A magnet link a phone adds to the NAS's download manager: no trackers, and the lab's
+/// qBittorrent asks no peers, so it waits for metadata under this name.
+const MAGNET_HASH: &str = "0123456789abcdef0123456789abcdef01234567";
+const MAGNET_NAME: &str = "holiday-photos";
+
+/// qBittorrent's Web UI, a NAS's download manager, from a phone: its login page refuses a wrong
+/// password with its own message and signs in with the right one (a session cookie the page
+/// cannot read); its "Add Torrent Link" dialog (a form in a same-origin frame, posted as
+/// multipart into a hidden frame) adds a magnet link, which its transfer list shows and the
+/// daemon keeps. qBittorrent refuses any request whose `Origin` or `Referer` is not the address
+/// it serves (checked directly inside the LAN first): these pass only because hometun sends the
+/// LAN origin in place of the app origin's name.
+#[test]
+fn qbittorrent_login_and_a_magnet_link_added_in_its_dialog_work_through_the_tunnel() {
+    let lab = Lab::start().expect("lab");
+    let qbittorrent = Qbittorrent::start(&lab).expect("qBittorrent");
+    let trusted = TrustedLab::start(&lab).expect("trusted relay");
+    let origin = trusted.trust_app(qbittorrent::ADDR).expect("the app name's certificate");
+    let login = format!("username={}&password={}", qbittorrent::USER, qbittorrent::PASSWORD);
+    let lan_origin = format!("http://{}", qbittorrent::ADDR);
+    let from = |from_origin: &str| {
+        let form = ("Content-Type", "application/x-www-form-urlencoded");
+        let headers = [form, ("Origin", from_origin)];
+        http::request(&lab, Node::Router, qbittorrent::ADDR, "POST", "/api/v2/auth/login", &headers, login.as_bytes())
+            .expect("a login inside the LAN")
+    };
+    let (refused, accepted) = (from(&origin), from(&lan_origin));
+    assert_eq!(
+        refused.status, 401,
+        "qBittorrent took a login from the app origin's name: its CSRF check proves nothing"
+    );
+    assert_eq!(
+        (accepted.status, accepted.text()),
+        (200, "Ok.".to_owned()),
+        "qBittorrent refused a login from its own origin"
+    );
+    // And it keeps to the LAN, as configured.
+    let session = accepted.header("set-cookie").and_then(|c| c.split(';').next()).unwrap_or_default().to_owned();
+    let preferences =
+        http::get(&lab, Node::Router, qbittorrent::ADDR, "/api/v2/app/preferences", &[("Cookie", &session)])
+            .expect("qBittorrent's preferences");
+    let preferences: serde_json::Value = serde_json::from_slice(&preferences.body).expect("preferences in JSON");
+    for off in ["dht", "pex", "lsd", "upnp", "resolve_peer_countries"] {
+        assert_eq!(preferences[off], false, "qBittorrent's {off} is not off: {preferences}");
+    }
+    let page = trusted.browser().expect("Chromium");
+    let launcher = step(&page, "qbittorrent launcher", || trusted.connect(&page, "qbittorrent-phone"));
+
+    step(&page, "qbittorrent login", || {
+        let (_tab, url) = open_app(&page, &launcher, &qbittorrent::lan_url())?;
+        ensure!(url.starts_with(&origin), "appUrl gave {url}, not on {origin}");
+        wait(&page, "the login page", APP_LOAD, "return document.getElementById('loginform') ? true : null")?;
+        let log_in = |password: &str| {
+            page.execute(
+                "document.getElementById('username').value = arguments[0]; \
+                 document.getElementById('password').value = arguments[1]; \
+                 document.getElementById('error_msg').textContent = '';",
+                &[json!(qbittorrent::USER), json!(password)],
+            )?;
+            page.click("#login")
+        };
+        log_in("not-the-password")?;
+        let said = wait(
+            &page,
+            "the wrong password's message",
+            APP_LOAD,
+            "const e = document.getElementById('error_msg'); return e && e.textContent.trim()",
+        )?;
+        ensure!(said == "Invalid Username or Password.", "a wrong password got {said}");
+        log_in(qbittorrent::PASSWORD)?;
+        wait(&page, "the transfer list", APP_LOAD,
+            "return document.getElementById('downloadButton') && document.getElementById('torrentsTableDiv') ? true : null")?;
+        let cookie = page.execute("return document.cookie", &[])?;
+        ensure!(
+            !cookie.as_str().unwrap_or_default().contains("SID="),
+            "the page can read the session cookie: {cookie}"
+        );
+        Ok(())
+    });
+    step(&page, "qbittorrent adds a magnet link", || {
+        let magnet = format!("magnet:?xt=urn:btih:{MAGNET_HASH}&dn={MAGNET_NAME}");
+        page.execute("document.getElementById('downloadButton').click()", &[])?;
+        wait(&page, "the Add Torrent Link dialog", APP_LOAD,
+            "const f = document.getElementById('downloadPage_iframe'); \
+             const d = f && f.contentDocument; return d && d.getElementById('urls') && d.getElementById('submitButton') ? true : null")?;
+        page.execute(
+            "const d = document.getElementById('downloadPage_iframe').contentDocument; \
+             d.getElementById('urls').value = arguments[0]; d.getElementById('submitButton').click();",
+            &[json!(magnet)],
+        )?;
+        wait(&page, "the magnet link in the transfer list", APP_LOAD, &format!(
+            "const t = document.getElementById('torrentsTableDiv'); return t && t.innerText.includes({MAGNET_NAME:?}) ? true : null"))?;
+        ensure!(qbittorrent.has_torrent(MAGNET_HASH), "the transfer list shows it but qBittorrent does not keep it");
+        apps_page::screenshot(&page, "web-apps-qbittorrent");
+        Ok(())
     });
 }
 

@@ -15,6 +15,8 @@
 //!   onboarded, with a switch: its own sign-in flow, tokens in `localStorage`, one WebSocket.
 //! - [`nginx`]: nginx serving a directory (a 64 MiB random file of known SHA-256, static pages),
 //!   logging every request it gets.
+//! - [`qbittorrent`]: qBittorrent's Web UI on `192.168.0.20:8090`, a NAS's download manager
+//!   (its login page, a session cookie, CSRF checks of `Origin` and `Referer`, dialogs in frames).
 //! - [`lighttpd`]: lighttpd with `/admin/` behind HTTP Digest authentication (an IP camera's
 //!   or a router's pages).
 //! - [`vnc`]: a VNC desktop (TigerVNC's Xvnc) painted a known colour, recording the keys it gets.
@@ -29,7 +31,7 @@
 //!   checking the apps directly from inside the LAN.
 //!
 //! Ports: the LAN hosts' own services use 80, 7 and 22 ([`crate::lab`]); the apps use 8888, 8443, 8384
-//! (with Syncthing's sync port 22000), 8123, 9090, 8080 and the VNC desktops 5900-5901.
+//! (with Syncthing's sync port 22000), 8123, 9090, 8080, 8090 and the VNC desktops 5900-5901.
 
 pub mod cockpit;
 pub mod home_assistant;
@@ -39,6 +41,7 @@ pub mod lab_user;
 pub mod lighttpd;
 pub mod mdns;
 pub mod nginx;
+pub mod qbittorrent;
 pub mod selfsigned;
 pub mod sshd;
 pub mod syncthing;
