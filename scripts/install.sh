@@ -47,15 +47,24 @@ build_tools() {
   cargo_tool cargo-deb "$CARGO_DEB_VERSION" cargo-deb --locked
 }
 tools_log=$(mktemp)
+# In a process group of its own (job control on for the moment it starts), so that whatever ends
+# this script early ends the whole build with it: cargo, rustc and build scripts.
+set -m
 build_tools > "$tools_log" 2>&1 &
 tools_pid=$!
-# Whatever ends this script early ends the build too (cargo, then the shell running it).
-policy_made=
+set +m
+# While apt installs, a policy that starts no services (see below); the machine's own, if it had
+# one, kept in policy_saved and put back.
+policy_saved=
+restore_policy() {
+  [ -n "$policy_saved" ] || return 0
+  if [ -e "$policy_saved" ]; then mv -f "$policy_saved" /usr/sbin/policy-rc.d; else rm -f /usr/sbin/policy-rc.d; fi
+  policy_saved=
+}
 cleanup() {
-  pkill -TERM -P "$tools_pid" 2>/dev/null || true
-  kill "$tools_pid" 2>/dev/null || true
+  if [ -n "$tools_pid" ]; then kill -TERM -- "-$tools_pid" 2>/dev/null || true; fi
   rm -f "$tools_log"
-  if [ -n "$policy_made" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  restore_policy
 }
 trap cleanup EXIT
 
@@ -105,13 +114,14 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # The lab starts its own app servers inside its namespaces: packages must not start system
-  # services on the host (Debian's nginx would listen on the host's port 80).
-  policy_made=1
+  # services on the host (Debian's nginx would listen on the host's port 80). A policy the
+  # machine had is put back afterwards.
+  policy_saved=$(mktemp)
+  if [ -e /usr/sbin/policy-rc.d ]; then cp -p /usr/sbin/policy-rc.d "$policy_saved"; else rm -f "$policy_saved"; fi
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
   apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
-  rm -f /usr/sbin/policy-rc.d
-  policy_made=
+  restore_policy
 fi
 
 # openssl shows certificate fingerprints the way a browser does (tests/tests/first_run.rs).
@@ -147,10 +157,15 @@ if ! "$HA_VENV/bin/python" -c "import homeassistant.const as c, hass_frontend; a
   "$py313" -m venv "$HA_VENV"
   "$HA_VENV/bin/pip" install -q --disable-pip-version-check "homeassistant==$HA_VERSION" "home-assistant-frontend==$HA_FRONTEND_VERSION"
 fi
-if ! wait "$tools_pid"; then
-  cat "$tools_log"
+if kill -0 "$tools_pid" 2>/dev/null; then
+  step "waiting for the tools' build (its output follows when it is done)"
+fi
+built=0
+wait "$tools_pid" || built=$?
+tools_pid=
+cat "$tools_log"
+if [ "$built" -ne 0 ]; then
   echo "install: building the tools failed (above)" >&2
   exit 1
 fi
-cat "$tools_log"
 step "done"

@@ -300,23 +300,27 @@ fn the_terminal_fits_above_a_phones_keyboard(page: &Session<'_>) -> anyhow::Resu
         let full = shell_rows(page, "full")?;
         remote::phone_screen(page, true)?;
         remote::fits_on_screen(page, "#terminal-screen", "#terminal-keys")?;
-        let up = shell_rows(page, "up")?;
+        // The server hears of a new size a moment after the terminal fits it: asked again
+        // until it has (or ten times).
+        let rows_until = |tag: &str, done: &dyn Fn(u64) -> bool| -> anyhow::Result<(u64, String)> {
+            let mut last = (0, String::new());
+            for round in 0..10 {
+                let tag = format!("{tag}{round}");
+                last = (shell_rows(page, &tag)?, tag);
+                if done(last.0) {
+                    break;
+                }
+            }
+            Ok(last)
+        };
+        let (up, tag) = rows_until("up", &|rows| rows < full)?;
         screenshot(page, "ssh-above-a-phones-keyboard");
         remote::tap(page, "#terminal-keys [data-key=ArrowUp]")?;
         remote::key(page, "Enter", 13, "\r")?;
-        terminal_shows(
-            page,
-            "the last command again, from the row's ↑",
-            "text.split('\\n').filter((l) => l.startsWith('size-up ')).length === 2",
-        )?;
+        let again = format!("text.split('\\n').filter((l) => l.startsWith('size-{tag} ')).length === 2");
+        terminal_shows(page, "the last command again, from the row's ↑", &again)?;
         remote::phone_screen(page, false)?;
-        let mut down = 0;
-        for round in 0..10 {
-            down = shell_rows(page, &format!("down{round}"))?;
-            if down == full {
-                break;
-            }
-        }
+        let (down, _) = rows_until("down", &|rows| rows == full)?;
         Ok((full, up, down))
     })();
     page.cdp("Emulation.clearDeviceMetricsOverride", json!({}))?;

@@ -245,9 +245,17 @@ fn a_desktop_at_home_shows_in_the_page_takes_keys_and_asks_for_its_password() {
         page.execute(&format!("{session}.setViewOnly(false)"), &[])?;
         // The keyboard down: the desktop has its height back.
         remote::phone_screen(&page, false)?;
-        let taller = format!("const h = (() => {{ {height} }})(); return h > {above_keyboard} + 150 ? h : null");
-        wait(&page, "the desktop's height back without the keyboard", Duration::from_secs(5), &taller)
-            .with_context(|| format!("{above_keyboard} pixels tall above the keyboard"))?;
+        // Its usual height is the style sheet's, three quarters of the screen.
+        let usual = format!(
+            "const h = (() => {{ {height} }})(); return Math.abs(h - Math.min(0.75 * innerHeight, 900)) < 2 ? h : null"
+        );
+        wait(&page, "the desktop's usual height back without the keyboard", Duration::from_secs(5), &usual)
+            .with_context(|| {
+                format!(
+                    "{above_keyboard} pixels tall above the keyboard, now {}",
+                    page.execute(&height, &[]).unwrap_or_default()
+                )
+            })?;
         // On a phone's screen the desktop is shrunk to fit; 1:1 shows it as it is, and a finger's
         // drag moves the view: the same tap after a drag 200 pixels left clicks 200 pixels further
         // right on the desktop, and the drag itself clicks nothing (on the phone's screen, as

@@ -622,7 +622,7 @@ fn qbittorrent_login_and_a_magnet_link_added_in_its_dialog_work_through_the_tunn
         http::get(&lab, Node::Router, qbittorrent::ADDR, "/api/v2/app/preferences", &[("Cookie", &session)])
             .expect("qBittorrent's preferences");
     let preferences: serde_json::Value = serde_json::from_slice(&preferences.body).expect("preferences in JSON");
-    for off in ["dht", "pex", "lsd", "upnp", "resolve_peer_countries"] {
+    for off in ["dht", "pex", "lsd", "upnp", "web_ui_upnp", "resolve_peer_countries"] {
         assert_eq!(preferences[off], false, "qBittorrent's {off} is not off: {preferences}");
     }
     let page = trusted.browser().expect("Chromium");
@@ -672,7 +672,9 @@ fn qbittorrent_login_and_a_magnet_link_added_in_its_dialog_work_through_the_tunn
         )?;
         wait(&page, "the magnet link in the transfer list", APP_LOAD, &format!(
             "const t = document.getElementById('torrentsTableDiv'); return t && t.innerText.includes({MAGNET_NAME:?}) ? true : null"))?;
-        ensure!(qbittorrent.has_torrent(MAGNET_HASH), "the transfer list shows it but qBittorrent does not keep it");
+        // Its resume data is written a moment after the torrent is added.
+        hometun_tests::lab::wait_until(Duration::from_secs(10), || qbittorrent.has_torrent(MAGNET_HASH).then_some(()))
+            .context("the transfer list shows it but qBittorrent does not keep it")?;
         apps_page::screenshot(&page, "web-apps-qbittorrent");
         Ok(())
     });

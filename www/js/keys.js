@@ -107,19 +107,23 @@ export function terminalCharacter(char, { ctrl = false, alt = false } = {}) {
  * shows, its keyboard up or not. Where the main pointer is a finger, the screen's height is cut
  * to what the visible part of the page (the visual viewport, which the phone's keyboard shrinks)
  * leaves under the page's sticky bar with the row below it: never above the style sheet's
- * height, never below `min` pixels. When the visible part changes size (the keyboard comes or
- * goes) while the focus is in `scope`, the page scrolls the screen's top to just under the bar,
- * so the row sits on the keyboard. Full screen and a mouse keep the style sheet's height.
- * `refit()` after the screen or the row is shown or hidden; `stop()` when they go.
+ * height, never below `min` pixels. When the visible part changes by a keyboard's height (the
+ * keyboard comes or goes) while the focus is in `scope`, the page scrolls the screen's top to
+ * just under the bar, so the row sits on the keyboard. Full screen and a mouse keep the style
+ * sheet's height; a page zoomed in with two fingers (which shrinks the visual viewport too)
+ * keeps what it had. `refit()` after the screen or the row is shown or hidden; `stop()` when
+ * they go.
  */
 export function fitAboveKeyboard({ screen, row, scope = screen, min = 120 }) {
   const viewport = window.visualViewport || window;
   const finger = window.matchMedia('(pointer: coarse)');
   const visible = () => viewport.height || window.innerHeight;
+  const zoomed = () => Math.abs((viewport.scale || 1) - 1) > 0.01;
   const style = (height = '', minHeight = '', margin = '') => {
     Object.assign(screen.style, { height, minHeight, scrollMarginTop: margin });
   };
   const refit = () => {
+    if (zoomed()) return;
     style();
     const bar = document.querySelector('body > .bar');
     if (!finger.matches || screen.hidden || document.fullscreenElement || !row.offsetHeight || !bar) return;
@@ -132,7 +136,9 @@ export function fitAboveKeyboard({ screen, row, scope = screen, min = 120 }) {
   };
   let last = visible();
   const resized = () => {
-    const changed = Math.abs(visible() - last) >= 1;
+    if (zoomed()) return;
+    // A keyboard, not the address bar folding away as the page scrolls.
+    const changed = Math.abs(visible() - last) >= 100;
     last = visible();
     refit();
     // In the next frame: after the browser's own scrolling for the resize (a focused field

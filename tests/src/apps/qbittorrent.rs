@@ -74,7 +74,7 @@ fn offline_config(dir: &std::path::Path) -> String {
          Session\\DefaultSavePath={}/downloads\nSession\\Port=6881\n\n\
          [Network]\nPortForwardingEnabled=false\n\n\
          [Preferences]\nConnection\\ResolvePeerCountries=false\nWebUI\\Address={}\nWebUI\\Port={}\n\
-         WebUI\\UPnP=false\nGeneral\\Locale=en\n",
+         WebUI\\UseUPnP=false\nGeneral\\Locale=en\n",
         dir.display(),
         ADDR.ip(),
         ADDR.port(),
