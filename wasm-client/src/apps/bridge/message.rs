@@ -204,7 +204,11 @@ pub enum MessageError {
     #[error("cookie must be 1 to {MAX_COOKIE} bytes without control characters")]
     BadCookie,
     /// What app pages sent that waits in the launcher is at its budget already.
-    #[error("the hometun page holds too much for app pages already (at most {} MiB): try again", super::budget::MAX_HELD >> 20)]
+    #[error(
+        "the hometun page holds too much for app pages already (at most {} MiB, {} MiB for one LAN host): try again",
+        super::budget::MAX_HELD >> 20,
+        super::budget::MAX_PER_HOST >> 20
+    )]
     LauncherFull,
     /// The id is already in use on this port.
     #[error("id is already in use on this port")]

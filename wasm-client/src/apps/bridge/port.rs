@@ -98,7 +98,7 @@ pub struct Task {
 }
 
 impl Task {
-    fn new(id: Id, socket: bool) -> Self {
+    fn new(id: Id, socket: bool, host: std::net::Ipv4Addr) -> Self {
         Self {
             id,
             socket,
@@ -110,7 +110,7 @@ impl Task {
             commands: RefCell::new(VecDeque::new()),
             received: RefCell::new(VecDeque::new()),
             received_bytes: Cell::new(0),
-            held: RefCell::new(Held::default()),
+            held: RefCell::new(Held::new(host)),
         }
     }
 
@@ -338,7 +338,7 @@ impl PortServer {
             },
             (Incoming::Fetch(_) | Incoming::WsOpen { .. }, Some(_)) => self.refuse(&id, &MessageError::IdInUse),
             (Incoming::Fetch(request), None) => {
-                let mut held = Held::default();
+                let mut held = Held::new(*self.app.target.addr.ip());
                 if !held.grow(request.body.len()) {
                     return self.refuse(&id, &MessageError::LauncherFull);
                 }
@@ -429,7 +429,7 @@ impl PortServer {
             self.refuse(id, &MessageError::TooManyOpen);
             return None;
         }
-        let task = Rc::new(Task::new(id.clone(), socket));
+        let task = Rc::new(Task::new(id.clone(), socket, *self.app.target.addr.ip()));
         tasks.insert(id.key(), task.clone());
         Some(task)
     }
