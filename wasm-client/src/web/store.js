@@ -9,24 +9,56 @@ const STORE = 'device';
 const OPEN_LIMIT_MS = 5000;
 const OPEN_TRIES = 3;
 
+// What this page has under way in the database (each as the function that ends it), ended when
+// the page is hidden to be left (`pagehide`): WebKit keeps a page it put in its back-forward
+// cache suspended with its transaction unfinished, and a write from any other page of the
+// origin then waits for that transaction; the enrolment of a page opened next in the same tab
+// was never saved (the lab saw it: the page left with a read under way, the next one enrolled,
+// and the one after found no device).
+const underWay = new Set();
+const LEFT = 'the page was left';
+if (typeof addEventListener === 'function') {
+  addEventListener('pagehide', () => {
+    for (const end of [...underWay]) end();
+  });
+}
+
 function openOnce() {
   return new Promise((resolve, reject) => {
     const request = indexedDB.open(DB, 1);
     let settled = false;
+    let left = false;
+    const end = () => {
+      left = true;
+      // A database being created: its creation is given up (another page makes it again).
+      try { if (request.transaction) request.transaction.abort(); } catch (_) { /* finished meanwhile */ }
+    };
+    underWay.add(end);
     const timer = setTimeout(() => {
       settled = true;
+      underWay.delete(end);
       reject(`the browser's storage did not answer within ${OPEN_LIMIT_MS / 1000} s`);
     }, OPEN_LIMIT_MS);
     request.onupgradeneeded = () => request.result.createObjectStore(STORE);
     request.onsuccess = () => {
       clearTimeout(timer);
-      // An answer after the limit: the database is not used, so it is closed at once.
-      if (settled) request.result.close();
-      else resolve(request.result);
+      underWay.delete(end);
+      const db = request.result;
+      // Another page that needs a newer database is not kept waiting by this one.
+      db.onversionchange = () => db.close();
+      // An answer after the limit, or after the page was left: the database is not used, so
+      // it is closed at once.
+      if (settled || left) {
+        db.close();
+        if (!settled) reject(LEFT);
+      } else {
+        resolve(db);
+      }
       settled = true;
     };
     request.onerror = () => {
       clearTimeout(timer);
+      underWay.delete(end);
       if (!settled) reject(request.error);
       settled = true;
     };
@@ -38,7 +70,7 @@ async function open() {
     try {
       return await openOnce();
     } catch (error) {
-      if (typeof error !== 'string') throw error;
+      if (typeof error !== 'string' || error === LEFT) throw error;
       if (tried >= OPEN_TRIES) throw `${error}, ${OPEN_TRIES} times; closing other hometun tabs may help`;
     }
   }
@@ -53,8 +85,15 @@ function run(mode, action) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      underWay.delete(left);
       db.close();
       finish(value);
+    };
+    // The page is being left: the transaction is given up (a write the caller takes as failed
+    // must not land later either) and the connection closed.
+    const left = () => {
+      try { tx.abort(); } catch (_) { /* finished meanwhile */ }
+      settle(reject, LEFT);
     };
     const timer = setTimeout(() => {
       // Given up, so not done later either: a write the caller takes as failed must not land.
@@ -62,6 +101,7 @@ function run(mode, action) {
       settle(reject, `the browser's storage did not finish within ${OPEN_LIMIT_MS / 1000} s`);
     }, OPEN_LIMIT_MS);
     const tx = db.transaction(STORE, mode);
+    underWay.add(left);
     const request = action(tx.objectStore(STORE));
     tx.oncomplete = () => settle(resolve, request.result);
     tx.onerror = () => settle(reject, tx.error);
