@@ -10,7 +10,6 @@
 //! A [`Held`] counts its bytes until it shrinks or is dropped; a task keeps one for all it holds.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// Most bytes held for all app pages together.
@@ -20,7 +19,8 @@ pub const MAX_PER_HOST: usize = MAX_HELD / 2;
 
 thread_local! {
     static HELD: Cell<usize> = const { Cell::new(0) };
-    static BY_HOST: RefCell<HashMap<Ipv4Addr, usize>> = RefCell::new(HashMap::new());
+    /// Bytes held per host, for the hosts holding any (a few at a time: a list is enough).
+    static BY_HOST: RefCell<Vec<(Ipv4Addr, usize)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Bytes counted against [`MAX_HELD`] and the host's [`MAX_PER_HOST`] until shrunk or dropped.
@@ -44,11 +44,15 @@ impl Held {
             BY_HOST.with(|hosts| {
                 let mut hosts = hosts.borrow_mut();
                 let total = held.get().saturating_add(bytes);
-                let mine = hosts.get(&self.host).copied().unwrap_or(0).saturating_add(bytes);
+                let at = hosts.iter().position(|(host, _)| *host == self.host);
+                let mine = at.map_or(0, |i| hosts[i].1).saturating_add(bytes);
                 let fits = total <= MAX_HELD && mine <= MAX_PER_HOST;
                 if fits && bytes > 0 {
                     held.set(total);
-                    hosts.insert(self.host, mine);
+                    match at {
+                        Some(i) => hosts[i].1 = mine,
+                        None => hosts.push((self.host, mine)),
+                    }
                     self.bytes += bytes;
                 }
                 fits
@@ -71,11 +75,11 @@ impl Held {
         HELD.with(|held| held.set(held.get().saturating_sub(bytes)));
         BY_HOST.with(|hosts| {
             let mut hosts = hosts.borrow_mut();
-            let left = hosts.get(&self.host).copied().unwrap_or(0).saturating_sub(bytes);
-            if left == 0 {
-                hosts.remove(&self.host);
-            } else {
-                hosts.insert(self.host, left);
+            if let Some(i) = hosts.iter().position(|(host, _)| *host == self.host) {
+                hosts[i].1 = hosts[i].1.saturating_sub(bytes);
+                if hosts[i].1 == 0 {
+                    hosts.swap_remove(i);
+                }
             }
         });
     }
@@ -94,7 +98,7 @@ pub fn held() -> usize {
 
 /// Bytes held now for the app pages of `host`.
 pub fn held_for(host: Ipv4Addr) -> usize {
-    BY_HOST.with(|hosts| hosts.borrow().get(&host).copied().unwrap_or(0))
+    BY_HOST.with(|hosts| hosts.borrow().iter().find(|(h, _)| *h == host).map_or(0, |(_, bytes)| *bytes))
 }
 
 #[cfg(test)]
