@@ -81,9 +81,10 @@ pub fn open_trusted(page: &Session, engine: &str) -> anyhow::Result<()> {
     }
 }
 
-/// The page in a secure context on its name: enrolment from an invite link as `device`, the
-/// Open tool on the LAN page, the status counters, Ping, Lookup, and a later visit that
-/// reconnects the stored device by itself. Screenshots `tests/output/<prefix>-*.png`.
+/// The page in a secure context on its name: enrolment from an invite link as `device` (opened
+/// in the tab of a first page left while it reads its storage), the Open tool on the LAN page,
+/// the status counters, Ping, Lookup, and a later visit that reconnects the stored device by
+/// itself. Screenshots `tests/output/<prefix>-*.png`.
 pub fn use_the_page(page: &Session, relay: &Relay, engine: &str, device: &str) -> anyhow::Result<()> {
     let out = super::output_dir()?;
     let prefix = engine.to_lowercase();
@@ -91,13 +92,14 @@ pub fn use_the_page(page: &Session, relay: &Relay, engine: &str, device: &str) -
     ensure!(secure == json!(["https:", true, addr::DOMAIN]), "not a secure context on the name: {secure}");
     eprintln!("{engine}: {}", page.execute("return navigator.userAgent", &[])?);
 
-    // Opening the invite link enrols this browser and connects. The first page is left only
-    // once it has started: in CI, WebKit's next page, opened right after leaving a first page
-    // that was still starting, waited 60 s at start step "device" (its read of the stored device
-    // never answered). The likely cause is the first page left mid-way through creating the
-    // IndexedDB database of a fresh profile; this wait avoids that moment.
+    // Opening the invite link enrols this browser and connects. The first page is left while it
+    // reads its storage (fifty reads of the stored device under way): WebKit keeps a page it
+    // left in its back-forward cache with what it had under way in IndexedDB, and a write from
+    // the next page waited for it for good, so the enrolment was never saved and the later visit
+    // below found no device. The page gives its storage up when it is left.
     let link = relay.invite(device, "1h", None)?.to_link();
     page.wait_for("the first page to start", WAIT, "return document.body.dataset.state !== 'loading'")?;
+    page.execute("for (let i = 0; i < 50; i += 1) window.hometun.isEnrolled().catch(() => {}); return true", &[])?;
     page.goto("about:blank")?;
     page.goto(&link)?;
     wait_connected(page, WAIT)?;
