@@ -96,11 +96,34 @@ pub fn use_the_page(page: &Session, relay: &Relay, engine: &str, device: &str) -
     // reads its storage (fifty reads of the stored device under way): WebKit keeps a page it
     // left in its back-forward cache with what it had under way in IndexedDB, and a write from
     // the next page waited for it for good, so the enrolment was never saved and the later visit
-    // below found no device. The page gives its storage up when it is left.
+    // below found no device. The page gives its storage up when it is left, and makes again
+    // what it gave up if it comes back: first it is left and comes back (Back), and every read
+    // it had under way answers.
     let link = relay.invite(device, "1h", None)?.to_link();
     page.wait_for("the first page to start", WAIT, "return document.body.dataset.state !== 'loading'")?;
-    page.execute("for (let i = 0; i < 50; i += 1) window.hometun.isEnrolled().catch(() => {}); return true", &[])?;
+    let reads =
+        "window.__reads = Promise.allSettled(Array.from({length: 50}, () => window.hometun.isEnrolled())); return true";
+    page.execute(reads, &[])?;
     page.goto("about:blank")?;
+    page.execute("history.back(); return true", &[])?;
+    let back = page.wait_for(
+        "the first page back",
+        WAIT,
+        "return location.protocol === 'https:' && document.body && document.body.dataset.state \
+           && document.body.dataset.state !== 'loading' ? (window.__reads ? 'from its cache' : 'loaded again') : null",
+    )?;
+    if back == "from its cache" {
+        let answers = page.execute_async(
+            "const done = arguments[0]; window.__reads.then((r) => done(r.map((x) => x.status === 'fulfilled' ? x.value : String(x.reason))))",
+            &[],
+        )?;
+        let all_answered = answers.as_array().is_some_and(|a| a.len() == 50 && a.iter().all(|x| x == false));
+        ensure!(all_answered, "the reads under way when the page was left, once it came back: {answers}");
+    }
+    let state = page.execute("return document.body.dataset.state", &[])?;
+    ensure!(state == "welcome", "the first page back ({back}) shows {state}");
+    eprintln!("{engine}: the first page came back {back}, its storage answering");
+    page.execute(reads, &[])?;
     page.goto(&link)?;
     wait_connected(page, WAIT)?;
     let address = page.execute("return document.getElementById('s-address').textContent", &[])?;

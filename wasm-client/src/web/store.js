@@ -14,12 +14,24 @@ const OPEN_TRIES = 3;
 // cache suspended with its transaction unfinished, and a write from any other page of the
 // origin then waits for that transaction; the enrolment of a page opened next in the same tab
 // was never saved (the lab saw it: the page left with a read under way, the next one enrolled,
-// and the one after found no device).
+// and the one after found no device). What was given up is made again if the page comes back
+// from that cache (`pageshow`), and nothing new starts while it is away.
 const underWay = new Set();
 const LEFT = 'the page was left';
+/** While the page is away: resolved when it is shown again. */
+let away = null;
 if (typeof addEventListener === 'function') {
   addEventListener('pagehide', () => {
+    if (!away) {
+      let back;
+      away = new Promise((resolve) => { back = resolve; });
+      away.back = back;
+    }
     for (const end of [...underWay]) end();
+  });
+  addEventListener('pageshow', () => {
+    if (away) away.back();
+    away = null;
   });
 }
 
@@ -30,7 +42,7 @@ function openOnce() {
     let left = false;
     const end = () => {
       left = true;
-      // A database being created: its creation is given up (another page makes it again).
+      // A database being created: its creation is given up (it is made again).
       try { if (request.transaction) request.transaction.abort(); } catch (_) { /* finished meanwhile */ }
     };
     underWay.add(end);
@@ -59,7 +71,7 @@ function openOnce() {
     request.onerror = () => {
       clearTimeout(timer);
       underWay.delete(end);
-      if (!settled) reject(request.error);
+      if (!settled) reject(left ? LEFT : request.error);
       settled = true;
     };
   });
@@ -78,7 +90,7 @@ async function open() {
 
 // A read or write that does not finish within the same limit fails too (the caller tries a
 // write again): WebKit can leave a transaction waiting for good as it can an open.
-function run(mode, action) {
+function runOnce(mode, action) {
   return open().then((db) => new Promise((resolve, reject) => {
     let settled = false;
     const settle = (finish, value) => {
@@ -89,10 +101,11 @@ function run(mode, action) {
       db.close();
       finish(value);
     };
-    // The page is being left: the transaction is given up (a write the caller takes as failed
-    // must not land later either) and the connection closed.
+    // The page is being left: the transaction is given up (so it did nothing, and is made again
+    // if the page comes back) and the connection closed. One already committing cannot be
+    // given up: its own end decides.
     const left = () => {
-      try { tx.abort(); } catch (_) { /* finished meanwhile */ }
+      try { tx.abort(); } catch (_) { return; }
       settle(reject, LEFT);
     };
     const timer = setTimeout(() => {
@@ -107,6 +120,19 @@ function run(mode, action) {
     tx.onerror = () => settle(reject, tx.error);
     tx.onabort = () => settle(reject, tx.error);
   }));
+}
+
+// A read or write, made again when the page was left while it was under way and comes back;
+// none starts while the page is away.
+async function run(mode, action) {
+  for (;;) {
+    if (away) await away;
+    try {
+      return await runOnce(mode, action);
+    } catch (error) {
+      if (error !== LEFT) throw error;
+    }
+  }
 }
 
 export function storeGet(key) {
