@@ -199,10 +199,7 @@ pub fn fits_on_screen(page: &Session<'_>, screen: &str, row: &str) -> anyhow::Re
 /// element whose right edge passes the screen's while the page is that narrow (`.keys` rows
 /// scroll within themselves and are left out), and the page's own width.
 pub fn wider_than_a_phone(page: &Session<'_>) -> anyhow::Result<Value> {
-    page.cdp(
-        "Emulation.setDeviceMetricsOverride",
-        json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
-    )?;
+    phone_screen(page, false)?;
     let found = page.execute_async(
         "const done = arguments[0]; \
          requestAnimationFrame(() => requestAnimationFrame(() => { \

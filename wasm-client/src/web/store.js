@@ -18,19 +18,16 @@ const OPEN_TRIES = 3;
 // from that cache (`pageshow`), and nothing new starts while it is away.
 const underWay = new Set();
 const LEFT = 'the page was left';
-/** While the page is away: resolved when it is shown again. */
+/** While the page is away: resolved (by `back`) when it is shown again. */
 let away = null;
+let back = () => {};
 if (typeof addEventListener === 'function') {
   addEventListener('pagehide', () => {
-    if (!away) {
-      let back;
-      away = new Promise((resolve) => { back = resolve; });
-      away.back = back;
-    }
+    away = away || new Promise((resolve) => { back = resolve; });
     for (const end of [...underWay]) end();
   });
   addEventListener('pageshow', () => {
-    if (away) away.back();
+    back();
     away = null;
   });
 }
