@@ -99,8 +99,8 @@ phase "six-minute downloads, uploads and reading through a home web app in Chrom
   show_background "$long_status" "$long_log"
 # The bench's harness, so it cannot rot: one round of 1 MiB, a few echoes and tunnels, with the
 # binaries built above; it fails when a case fails and asserts no speed.
-phase "bench smoke: direct, the transport alone, native client, relay scale (figures not asserted)" \
-  target/debug/hometun-bench --smoke --cases direct,wss-native,hometun-native,hometun-scale
+phase "bench smoke: direct, the transport alone, native client, relay scale, echoes during a download on an 8 Mbit/s link (figures not asserted)" \
+  target/debug/hometun-bench --smoke --cases direct,wss-native,hometun-native,hometun-scale --link-mbit 8 --loaded-echoes 20
 phase "fuzz: corpus replay and ${FUZZ_SECONDS}s of new inputs" bash scripts/fuzz.sh "$FUZZ_SECONDS"
 
 printf '\n==== summary\n'

@@ -115,6 +115,33 @@ pub(crate) async fn echo(tunnel: &Tunnel, count: u32) -> anyhow::Result<Outcome>
     Ok(Outcome::Echo { rtts_ms })
 }
 
+/// Echoes on one connection while a GET of `size` bytes runs on another through the same
+/// tunnel (see [`crate::Work::Loaded`]).
+pub(crate) async fn loaded(tunnel: &Tunnel, size: u64, count: u32) -> anyhow::Result<Outcome> {
+    let mut conn = tunnel.tcp_connect(workload::echo_addr(), TIMEOUT).await?;
+    let download = get(tunnel, size);
+    tokio::pin!(download);
+    let mut rtts_ms = Vec::new();
+    let echoes = async {
+        tokio::time::sleep(workload::LOADED_ECHO_AFTER).await;
+        for i in 0..count {
+            let start = Instant::now();
+            conn.write_all(&[i as u8], TIMEOUT).await?;
+            let got = conn.read_exact(1, TIMEOUT).await?;
+            ensure!(got == [i as u8], "echo returned a different byte");
+            rtts_ms.push(start.elapsed().as_secs_f64() * 1e3);
+            tokio::time::sleep(workload::LOADED_ECHO_EVERY.saturating_sub(start.elapsed())).await;
+        }
+        std::future::pending::<()>().await;
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        got = &mut download => { got?; }
+        failed = echoes => { failed?; }
+    }
+    Ok(Outcome::Echo { rtts_ms })
+}
+
 fn check(offset: u64, got: &[u8]) -> anyhow::Result<()> {
     pattern::check(offset, got).map_err(|at| anyhow::anyhow!("download differs from the pattern at byte {at}"))
 }

@@ -111,6 +111,17 @@ pub enum Work {
         #[arg(long)]
         count: u32,
     },
+    /// 1-byte echo round trips, one every [`workload::LOADED_ECHO_EVERY`], while a GET of SIZE
+    /// bytes runs on another connection of the same path; reports the round trips that began
+    /// and ended during the GET (at most COUNT).
+    Loaded {
+        /// Bytes of the GET.
+        #[arg(long)]
+        size: u64,
+        /// Round trips at most.
+        #[arg(long)]
+        count: u32,
+    },
 }
 
 impl Work {
@@ -120,6 +131,9 @@ impl Work {
             Self::Get { size } => vec!["get".into(), "--size".into(), size.to_string()],
             Self::Put { size } => vec!["put".into(), "--size".into(), size.to_string()],
             Self::Echo { count } => vec!["echo".into(), "--count".into(), count.to_string()],
+            Self::Loaded { size, count } => {
+                vec!["loaded".into(), "--size".into(), size.to_string(), "--count".into(), count.to_string()]
+            }
         }
     }
 }
@@ -138,6 +152,7 @@ fn main() -> anyhow::Result<()> {
                 Work::Get { size } => probe::get(addr_http, size)?,
                 Work::Put { size } => probe::put(addr_http, size)?,
                 Work::Echo { count } => probe::echo(workload::echo_addr(), count)?,
+                Work::Loaded { size, count } => probe::loaded(addr_http, size, count)?,
             };
             println!("{}", serde_json::to_string(&outcome)?);
             Ok(())
@@ -153,6 +168,7 @@ fn main() -> anyhow::Result<()> {
                     Work::Get { size } => hometun_probe::get(&tunnel, size).await,
                     Work::Put { size } => hometun_probe::put(&tunnel, size).await,
                     Work::Echo { count } => hometun_probe::echo(&tunnel, count).await,
+                    Work::Loaded { size, count } => hometun_probe::loaded(&tunnel, size, count).await,
                 };
                 tunnel.disconnect().await;
                 println!("{}", serde_json::to_string(&outcome?)?);
@@ -169,6 +185,7 @@ fn main() -> anyhow::Result<()> {
                     Work::Get { size } => wss::get(&server, size).await,
                     Work::Put { size } => wss::put(&server, size).await,
                     Work::Echo { count } => wss::echo(&server, count).await,
+                    Work::Loaded { .. } => anyhow::bail!("the transport alone has no echo under load"),
                 }
             })?;
             println!("{}", serde_json::to_string(&outcome)?);

@@ -3,6 +3,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddrV4, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
@@ -82,6 +84,40 @@ pub(crate) fn echo(addr: SocketAddrV4, count: u32) -> anyhow::Result<Outcome> {
         rtts_ms.push(start.elapsed().as_secs_f64() * 1e3);
         ensure!(byte[0] == i as u8, "echo returned a different byte");
     }
+    Ok(Outcome::Echo { rtts_ms })
+}
+
+/// Echoes on one connection while a GET of `size` bytes runs on another (see
+/// [`crate::Work::Loaded`]).
+pub(crate) fn loaded(addr: SocketAddrV4, size: u64, count: u32) -> anyhow::Result<Outcome> {
+    let done = Arc::new(AtomicBool::new(false));
+    let mut stream = connect(workload::echo_addr())?;
+    stream.set_nodelay(true)?;
+    let download = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let got = get(addr, size);
+            done.store(true, Ordering::SeqCst);
+            got
+        })
+    };
+    std::thread::sleep(workload::LOADED_ECHO_AFTER);
+    let mut rtts_ms = Vec::new();
+    let mut byte = [0u8; 1];
+    for i in 0..count {
+        if done.load(Ordering::SeqCst) {
+            break;
+        }
+        let start = Instant::now();
+        stream.write_all(&[i as u8])?;
+        stream.read_exact(&mut byte)?;
+        ensure!(byte[0] == i as u8, "echo returned a different byte");
+        if !done.load(Ordering::SeqCst) {
+            rtts_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        std::thread::sleep(workload::LOADED_ECHO_EVERY.saturating_sub(start.elapsed()));
+    }
+    download.join().map_err(|_| anyhow::anyhow!("the download panicked"))??;
     Ok(Outcome::Echo { rtts_ms })
 }
 

@@ -20,6 +20,8 @@ pub(crate) struct Report {
     pub size: u64,
     /// Echo round trips per run.
     pub echo_count: u32,
+    /// The remote device's link, Mbit/s each way, when limited.
+    pub link_mbit: Option<u32>,
     /// Per case (table order): description and each run's result or error.
     pub cases: Vec<CaseRuns>,
     /// Cases that could not run at all, with the reason.
@@ -32,6 +34,34 @@ pub(crate) struct Report {
     pub load_end: String,
     /// Minutes the run took (measuring, not building).
     pub minutes: f64,
+}
+
+/// Round trips during a download, for the cases that measured them.
+fn loaded_table(md: &mut String, r: &Report) {
+    let figure = |c: &CaseRuns, key: &str| c.summary(|x| x.extra.get(key).copied());
+    let measured: Vec<&CaseRuns> = r.cases.iter().filter(|c| figure(c, "loaded_echoes").is_some()).collect();
+    if measured.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Round trips during a download\n\nOne-byte echoes, one every {} ms, on a second connection while a GET of {} runs \
+         on the same path (through the same tunnel); only echoes that began and ended during the GET count.\n",
+        crate::workload::LOADED_ECHO_EVERY.as_millis(),
+        mib(r.size)
+    );
+    let _ = writeln!(md, "| case | median ms | p99 ms | echoes per run |");
+    let _ = writeln!(md, "|---|---:|---:|---:|");
+    for c in measured {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            c.id.name(),
+            cell(figure(c, "loaded_rtt_median_ms"), 1),
+            cell(figure(c, "loaded_rtt_p99_ms"), 1),
+            cell(figure(c, "loaded_echoes"), 0)
+        );
+    }
 }
 
 /// The runs of one case.
@@ -93,6 +123,12 @@ pub(crate) fn markdown(r: &Report) -> String {
         "- {} round(s), cases interleaved (A B C … A B C …); cells are median (min–max) over successful runs",
         r.rounds
     );
+    if let Some(mbit) = r.link_mbit {
+        let _ = writeln!(
+            md,
+            "- the remote device's link limited to {mbit} Mbit/s each way (a token bucket on both ends: 128 KB burst, 100 ms of queue)"
+        );
+    }
     let _ = writeln!(md, "- measuring took {:.1} min\n", r.minutes);
 
     let direct_rtt = r.cases.iter().find(|c| c.id == CaseId::Direct).and_then(|c| c.summary(|x| Some(x.rtt_mean_ms)));
@@ -125,6 +161,8 @@ pub(crate) fn markdown(r: &Report) -> String {
     for (id, why) in &r.skipped {
         let _ = writeln!(md, "| {} | – | – | – | – | – | – | skipped: {} |", id.name(), one_line(why));
     }
+
+    loaded_table(&mut md, r);
 
     let _ = writeln!(md, "\n## What each case runs\n");
     for c in &r.cases {

@@ -59,6 +59,14 @@ pub(crate) struct Options {
     /// went (the page is built with its wasm function names kept for this).
     #[arg(long)]
     pub browser_cpu_profile: bool,
+    /// Limits the remote device's link to this many Mbit/s each way (a token bucket, as a
+    /// phone's mobile data or a home's uplink would), for every case.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub link_mbit: Option<u32>,
+    /// Measures this many echoes (one every 50 ms) while a download of the run's size runs on
+    /// the same path: the round trip under load [default: 0, not measured].
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub loaded_echoes: u32,
 }
 
 struct Settings {
@@ -86,8 +94,11 @@ impl Options {
         };
         // Only a run of every case with the relay as shipped replaces the committed reference;
         // a run of some cases, or of a relay set up to compare, writes beside the build.
-        let reference =
-            CaseId::ALL.iter().all(|c| cases.contains(c)) && !self.no_tun_offload && self.relay_threads.is_none();
+        let reference = CaseId::ALL.iter().all(|c| cases.contains(c))
+            && !self.no_tun_offload
+            && self.relay_threads.is_none()
+            && self.link_mbit.is_none()
+            && self.loaded_echoes == 0;
         let out = self.out.clone().unwrap_or_else(|| {
             if smoke {
                 bins.target_dir.join("bench-smoke")
@@ -171,6 +182,9 @@ pub(crate) fn run(options: Options) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let lab = BenchLab::start(bins.clone()).context("starting the lab")?;
+    if let Some(mbit) = options.link_mbit {
+        lab.lab.limit_remote_link(mbit).context("limiting the remote device's link")?;
+    }
     if wanted.iter().any(|c| c.needs_relay()) {
         *lab.relay.borrow_mut() = Some(
             RelayHost::create(&lab, !options.no_tun_offload, options.relay_threads.map(usize::from))
@@ -181,7 +195,12 @@ pub(crate) fn run(options: Options) -> anyhow::Result<()> {
     let mut results: Vec<CaseRuns> =
         cases.iter().map(|c| CaseRuns { id: c.id(), describe: c.describe(), runs: Vec::new() }).collect();
     for round in 1..=s.rounds {
-        let plan = Plan { size: s.size, echo_count: s.echo_count, browser_cpu_profile: options.browser_cpu_profile };
+        let plan = Plan {
+            size: s.size,
+            echo_count: s.echo_count,
+            browser_cpu_profile: options.browser_cpu_profile,
+            loaded_echoes: options.loaded_echoes,
+        };
         for (case, runs) in cases.iter_mut().zip(results.iter_mut()) {
             let t = Instant::now();
             let result = case.run(&lab, &plan).map_err(|e| format!("{e:#}"));
@@ -198,6 +217,16 @@ pub(crate) fn run(options: Options) -> anyhow::Result<()> {
                     t.elapsed().as_secs_f64()
                 ),
                 Err(e) => eprintln!("bench: round {round} {} FAILED: {e}", case.id().name()),
+            }
+            if let Some((median, p99)) = result
+                .as_ref()
+                .ok()
+                .and_then(|r| Some((*r.extra.get("loaded_rtt_median_ms")?, *r.extra.get("loaded_rtt_p99_ms")?)))
+            {
+                eprintln!(
+                    "bench: round {round} {:<16} echo during the download {median:.1} / p99 {p99:.1} ms",
+                    case.id().name()
+                );
             }
             runs.runs.push((round, result));
         }
@@ -220,6 +249,7 @@ pub(crate) fn run(options: Options) -> anyhow::Result<()> {
         rounds: s.rounds,
         size: s.size,
         echo_count: s.echo_count,
+        link_mbit: options.link_mbit,
         cases: results,
         skipped,
         page_size: browser_page.as_deref().and_then(|p| page_size(p).ok()),

@@ -25,6 +25,11 @@ pub(crate) fn echo_addr() -> SocketAddrV4 {
     SocketAddrV4::new(LAN_HOST, ECHO_PORT)
 }
 
+/// How often a probe sends an echo while a download runs ([`crate::Work::Loaded`]).
+pub(crate) const LOADED_ECHO_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long the download runs before the first of those echoes (its slow start).
+pub(crate) const LOADED_ECHO_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// One measurement as a probe reports it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]

@@ -283,6 +283,41 @@ const [host, port, count, done] = arguments;
 })().catch((e) => done({ ok: false, error: (e && e.code ? e.code + ': ' : '') + String(e && e.message || e) }));
 "#;
 
+const LOADED: &str = r#"
+const [url, host, port, count, after, every, done] = arguments;
+(async () => {
+  const c = await window.hometun.connectTcp(host, port);
+  let finished = false;
+  const download = (async () => {
+    const r = await window.hometun.fetch(url);
+    if (r.status !== 200) throw new Error('status ' + r.status);
+    const reader = r.body.getReader();
+    for (;;) {
+      const { done: end } = await reader.read();
+      if (end) break;
+    }
+  })().finally(() => { finished = true; });
+  const rtts = [];
+  await new Promise((ok) => setTimeout(ok, after));
+  for (let i = 0; i < count && !finished; i++) {
+    const t = performance.now();
+    await c.send(new Uint8Array([i & 255]));
+    let got = 0;
+    while (got < 1) {
+      const r = await c.receive();
+      if (r === null) throw new Error('echo connection closed');
+      got += r.length;
+    }
+    const ms = performance.now() - t;
+    if (!finished) rtts.push(ms);
+    await new Promise((ok) => setTimeout(ok, Math.max(0, every - ms)));
+  }
+  await download;
+  c.close();
+  done({ ok: true, rtts });
+})().catch((e) => done({ ok: false, error: (e && e.code ? e.code + ': ' : '') + String(e && e.message || e) }));
+"#;
+
 async fn page_work(client: Client, work: Work) -> anyhow::Result<Outcome> {
     let base = format!("http://{LAN_HOST}:{HTTP_PORT}");
     let transfer = |out: Value| -> anyhow::Result<Outcome> {
@@ -297,6 +332,19 @@ async fn page_work(client: Client, work: Work) -> anyhow::Result<Outcome> {
             transfer(out)
         }
         Work::Put { size } => transfer(script(&client, POST, vec![json!(format!("{base}/sink")), json!(size)]).await?),
+        Work::Loaded { size, count } => {
+            let args = vec![
+                json!(format!("{base}/bytes/{size}")),
+                json!(LAN_HOST.to_string()),
+                json!(ECHO_PORT),
+                json!(count),
+                json!(crate::workload::LOADED_ECHO_AFTER.as_millis() as u64),
+                json!(crate::workload::LOADED_ECHO_EVERY.as_millis() as u64),
+            ];
+            let out = script(&client, LOADED, args).await?;
+            let rtts_ms = out["rtts"].as_array().context("no rtts")?.iter().filter_map(Value::as_f64).collect();
+            Ok(Outcome::Echo { rtts_ms })
+        }
         Work::Echo { count } => {
             let out = script(&client, ECHO, vec![json!(LAN_HOST.to_string()), json!(ECHO_PORT), json!(count)]).await?;
             let rtts_ms = out["rtts"].as_array().context("no rtts")?.iter().filter_map(Value::as_f64).collect();

@@ -93,9 +93,17 @@ pub(crate) struct Plan {
     pub echo_count: u32,
     /// Profile the page's CPU during one extra download and upload (browser case, first run).
     pub browser_cpu_profile: bool,
+    /// Echoes during a download of `size` (at most this many; 0: none measured).
+    pub loaded_echoes: u32,
 }
 
 impl Plan {
+    /// The same plan without the echoes under load (the transport alone has no second
+    /// connection to load it with).
+    pub(crate) fn without_load(&self) -> Self {
+        Self { loaded_echoes: 0, ..self.clone() }
+    }
+
     /// How long one probe may take: the transfer at 8 Mbit/s, plus a minute.
     pub(crate) fn timeout(&self) -> Duration {
         Duration::from_secs(60 + self.size / 1_000_000)
@@ -165,6 +173,19 @@ pub(crate) fn measure(
     let Outcome::Echo { rtts_ms } = work(Work::Echo { count: plan.echo_count })? else {
         anyhow::bail!("echo answered a transfer")
     };
+    let mut extra = BTreeMap::new();
+    if plan.loaded_echoes > 0 {
+        let Outcome::Echo { rtts_ms: loaded } = work(Work::Loaded { size: plan.size, count: plan.loaded_echoes })?
+        else {
+            anyhow::bail!("echo under load answered a transfer")
+        };
+        // A download shorter than the echoes' start (a small --size-mib on a fast link) has none.
+        if !loaded.is_empty() {
+            extra.insert("loaded_rtt_median_ms".into(), workload::percentile(&loaded, 50.0));
+            extra.insert("loaded_rtt_p99_ms".into(), workload::percentile(&loaded, 99.0));
+        }
+        extra.insert("loaded_echoes".into(), loaded.len() as f64);
+    }
     Ok(RunResult {
         down_mbit,
         up_mbit,
@@ -172,6 +193,6 @@ pub(crate) fn measure(
         rtt_p99_ms: workload::percentile(&rtts_ms, 99.0),
         cpu_down_s_per_gb,
         cpu_up_s_per_gb,
-        extra: BTreeMap::new(),
+        extra,
     })
 }

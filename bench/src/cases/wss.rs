@@ -69,7 +69,7 @@ impl Case for WssNative {
     fn run(&mut self, lab: &BenchLab, plan: &Plan) -> anyhow::Result<RunResult> {
         self.runs += 1;
         with_server(lab, &format!("native-{}", self.runs), |server, cert| {
-            measure(plan, &|| vec![server], &mut |work| {
+            measure(&plan.without_load(), &|| vec![server], &mut |work| {
                 let mut args: Vec<String> = vec!["wss-probe".into(), "--server".into(), server_address()];
                 args.extend(["--cert".into(), cert.to_string_lossy().into_owned()]);
                 args.extend(work.args());
@@ -117,7 +117,7 @@ impl Case for WssBrowser {
                     pids.push(server);
                     pids
                 };
-                measure(plan, &pids, &mut |work| rt.run(page_work(client.clone(), work))?)
+                measure(&plan.without_load(), &pids, &mut |work| rt.run(page_work(client.clone(), work))?)
             })
         })
     }
@@ -195,6 +195,7 @@ async fn page_work(client: Client, work: Work) -> anyhow::Result<Outcome> {
     match work {
         Work::Get { size } => transfer(script(&client, GET, vec![url, json!(size)]).await?),
         Work::Put { size } => transfer(script(&client, PUT, vec![url, json!(size)]).await?),
+        Work::Loaded { .. } => anyhow::bail!("the transport alone has no echo under load"),
         Work::Echo { count } => {
             let out = script(&client, ECHO, vec![url, json!(count)]).await?;
             let rtts_ms = out["rtts"].as_array().context("no rtts")?.iter().filter_map(Value::as_f64).collect();
