@@ -262,28 +262,45 @@ const [url, size, done] = arguments;
 })().catch((e) => done({ ok: false, error: (e && e.code ? e.code + ': ' : '') + String(e && e.message || e) }));
 "#;
 
-const ECHO: &str = r#"
+/// A page script with `echoOnce(c, i)` in front: one byte sent on `connectTcp`'s connection `c`,
+/// its echo awaited.
+macro_rules! with_echo_once {
+    ($script:literal) => {
+        concat!(
+            r#"
+const echoOnce = async (c, i) => {
+  await c.send(new Uint8Array([i & 255]));
+  let got = 0;
+  while (got < 1) {
+    const r = await c.receive();
+    if (r === null) throw new Error('echo connection closed');
+    got += r.length;
+  }
+};"#,
+            $script
+        )
+    };
+}
+
+const ECHO: &str = with_echo_once!(
+    r#"
 const [host, port, count, done] = arguments;
 (async () => {
   const c = await window.hometun.connectTcp(host, port);
   const rtts = [];
   for (let i = 0; i < count; i++) {
     const t = performance.now();
-    await c.send(new Uint8Array([i & 255]));
-    let got = 0;
-    while (got < 1) {
-      const r = await c.receive();
-      if (r === null) throw new Error('echo connection closed');
-      got += r.length;
-    }
+    await echoOnce(c, i);
     rtts.push(performance.now() - t);
   }
   c.close();
   done({ ok: true, rtts });
 })().catch((e) => done({ ok: false, error: (e && e.code ? e.code + ': ' : '') + String(e && e.message || e) }));
-"#;
+"#
+);
 
-const LOADED: &str = r#"
+const LOADED: &str = with_echo_once!(
+    r#"
 const [url, host, port, count, after, every, done] = arguments;
 (async () => {
   const c = await window.hometun.connectTcp(host, port);
@@ -301,13 +318,7 @@ const [url, host, port, count, after, every, done] = arguments;
   await new Promise((ok) => setTimeout(ok, after));
   for (let i = 0; i < count && !finished; i++) {
     const t = performance.now();
-    await c.send(new Uint8Array([i & 255]));
-    let got = 0;
-    while (got < 1) {
-      const r = await c.receive();
-      if (r === null) throw new Error('echo connection closed');
-      got += r.length;
-    }
+    await echoOnce(c, i);
     const ms = performance.now() - t;
     if (!finished) rtts.push(ms);
     await new Promise((ok) => setTimeout(ok, Math.max(0, every - ms)));
@@ -316,7 +327,8 @@ const [url, host, port, count, after, every, done] = arguments;
   c.close();
   done({ ok: true, rtts });
 })().catch((e) => done({ ok: false, error: (e && e.code ? e.code + ': ' : '') + String(e && e.message || e) }));
-"#;
+"#
+);
 
 async fn page_work(client: Client, work: Work) -> anyhow::Result<Outcome> {
     let base = format!("http://{LAN_HOST}:{HTTP_PORT}");
