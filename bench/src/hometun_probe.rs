@@ -132,6 +132,7 @@ pub(crate) async fn loaded(tunnel: &Tunnel, size: u64, count: u32) -> anyhow::Re
             rtts_ms.push(start.elapsed().as_secs_f64() * 1e3);
             tokio::time::sleep(workload::LOADED_ECHO_EVERY.saturating_sub(start.elapsed())).await;
         }
+        // Done echoing: the download alone decides when this ends.
         std::future::pending::<()>().await;
         anyhow::Ok(())
     };

@@ -111,7 +111,8 @@ pub enum Work {
         #[arg(long)]
         count: u32,
     },
-    /// 1-byte echo round trips, one every [`workload::LOADED_ECHO_EVERY`], while a GET of SIZE
+    /// 1-byte echo round trips, each [`workload::LOADED_ECHO_EVERY`] after the last began (at
+    /// once when it took longer), while a GET of SIZE
     /// bytes runs on another connection of the same path; reports the round trips that began
     /// and ended during the GET (at most COUNT).
     Loaded {

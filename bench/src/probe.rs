@@ -104,10 +104,7 @@ pub(crate) fn loaded(addr: SocketAddrV4, size: u64, count: u32) -> anyhow::Resul
     std::thread::sleep(workload::LOADED_ECHO_AFTER);
     let mut rtts_ms = Vec::new();
     let mut byte = [0u8; 1];
-    for i in 0..count {
-        if done.load(Ordering::SeqCst) {
-            break;
-        }
+    let echoed = (0..count).take_while(|_| !done.load(Ordering::SeqCst)).try_for_each(|i| {
         let start = Instant::now();
         stream.write_all(&[i as u8])?;
         stream.read_exact(&mut byte)?;
@@ -116,8 +113,11 @@ pub(crate) fn loaded(addr: SocketAddrV4, size: u64, count: u32) -> anyhow::Resul
             rtts_ms.push(start.elapsed().as_secs_f64() * 1e3);
         }
         std::thread::sleep(workload::LOADED_ECHO_EVERY.saturating_sub(start.elapsed()));
-    }
+        Ok(())
+    });
+    // The download's own failure (it may be what stopped the echoes) comes first.
     download.join().map_err(|_| anyhow::anyhow!("the download panicked"))??;
+    echoed?;
     Ok(Outcome::Echo { rtts_ms })
 }
 

@@ -45,7 +45,7 @@ fn loaded_table(md: &mut String, r: &Report) {
     }
     let _ = writeln!(
         md,
-        "\n## Round trips during a download\n\nOne-byte echoes, one every {} ms, on a second connection while a GET of {} runs \
+        "\n## Round trips during a download\n\nOne-byte echoes, each {} ms after the last began (at once when it took longer), on a second connection while a GET of {} runs \
          on the same path (through the same tunnel); only echoes that began and ended during the GET count.\n",
         crate::workload::LOADED_ECHO_EVERY.as_millis(),
         mib(r.size)
@@ -338,7 +338,11 @@ pub(crate) fn markdown(r: &Report) -> String {
                         (Some(d), Some(u)) => format!("{d:.1} / {u:.1}"),
                         _ => "n/a".into(),
                     };
-                    let other: Vec<String> = x.extra.iter().map(|(k, v)| format!("{k}={v:.0}")).collect();
+                    let other: Vec<String> = x
+                        .extra
+                        .iter()
+                        .map(|(k, v)| if k.ends_with("_ms") { format!("{k}={v:.1}") } else { format!("{k}={v:.0}") })
+                        .collect();
                     let _ = writeln!(
                         md,
                         "| {} | {round} | {:.0} | {:.0} | {:.3} | {:.3} | {cpu} | {} |",

@@ -63,8 +63,9 @@ pub(crate) struct Options {
     /// phone's mobile data or a home's uplink would), for every case.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub link_mbit: Option<u32>,
-    /// Measures this many echoes (one every 50 ms) while a download of the run's size runs on
-    /// the same path: the round trip under load [default: 0, not measured].
+    /// Measures at most this many echoes (the next 50 ms after the last began, or at once
+    /// when it took longer) while a download of the run's size runs on the same path: the
+    /// round trip under load (0: not measured).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub loaded_echoes: u32,
 }
@@ -200,6 +201,7 @@ pub(crate) fn run(options: Options) -> anyhow::Result<()> {
             echo_count: s.echo_count,
             browser_cpu_profile: options.browser_cpu_profile,
             loaded_echoes: options.loaded_echoes,
+            link_mbit: options.link_mbit,
         };
         for (case, runs) in cases.iter_mut().zip(results.iter_mut()) {
             let t = Instant::now();

@@ -301,29 +301,39 @@ const [host, port, count, done] = arguments;
 
 const LOADED: &str = with_echo_once!(
     r#"
-const [url, host, port, count, after, every, done] = arguments;
+const [url, size, host, port, count, after, every, done] = arguments;
 (async () => {
   const c = await window.hometun.connectTcp(host, port);
   let finished = false;
+  let failed = null;
   const download = (async () => {
     const r = await window.hometun.fetch(url);
     if (r.status !== 200) throw new Error('status ' + r.status);
     const reader = r.body.getReader();
+    let bytes = 0;
     for (;;) {
-      const { done: end } = await reader.read();
+      const { done: end, value } = await reader.read();
       if (end) break;
+      bytes += value.length;
     }
-  })().finally(() => { finished = true; });
+    if (bytes !== size) throw new Error('the download ended after ' + bytes + ' of ' + size + ' bytes');
+  })().catch((e) => { failed = e; }).finally(() => { finished = true; });
   const rtts = [];
   await new Promise((ok) => setTimeout(ok, after));
-  for (let i = 0; i < count && !finished; i++) {
-    const t = performance.now();
-    await echoOnce(c, i);
-    const ms = performance.now() - t;
-    if (!finished) rtts.push(ms);
-    await new Promise((ok) => setTimeout(ok, Math.max(0, every - ms)));
+  try {
+    for (let i = 0; i < count && !finished; i++) {
+      const t = performance.now();
+      await echoOnce(c, i);
+      const ms = performance.now() - t;
+      if (!finished) rtts.push(ms);
+      await new Promise((ok) => setTimeout(ok, Math.max(0, every - ms)));
+    }
+  } catch (e) {
+    // The download's own failure (it may be what stopped the echoes) comes first.
+    throw failed || e;
   }
   await download;
+  if (failed) throw failed;
   c.close();
   done({ ok: true, rtts });
 })().catch((e) => done({ ok: false, error: (e && e.code ? e.code + ': ' : '') + String(e && e.message || e) }));
@@ -347,6 +357,7 @@ async fn page_work(client: Client, work: Work) -> anyhow::Result<Outcome> {
         Work::Loaded { size, count } => {
             let args = vec![
                 json!(format!("{base}/bytes/{size}")),
+                json!(size),
                 json!(LAN_HOST.to_string()),
                 json!(ECHO_PORT),
                 json!(count),

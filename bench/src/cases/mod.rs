@@ -95,6 +95,8 @@ pub(crate) struct Plan {
     pub browser_cpu_profile: bool,
     /// Echoes during a download of `size` (at most this many; 0: none measured).
     pub loaded_echoes: u32,
+    /// The remote device's link, Mbit/s, when limited.
+    pub link_mbit: Option<u32>,
 }
 
 impl Plan {
@@ -104,9 +106,11 @@ impl Plan {
         Self { loaded_echoes: 0, ..self.clone() }
     }
 
-    /// How long one probe may take: the transfer at 8 Mbit/s, plus a minute.
+    /// How long one probe may take: the transfer at 8 Mbit/s (or the limited link's rate when
+    /// slower), plus a minute.
     pub(crate) fn timeout(&self) -> Duration {
-        Duration::from_secs(60 + self.size / 1_000_000)
+        let mbit = self.link_mbit.unwrap_or(8).clamp(1, 8);
+        Duration::from_secs(60 + self.size * 8 / (u64::from(mbit) * 1_000_000))
     }
 }
 
