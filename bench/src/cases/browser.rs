@@ -230,10 +230,14 @@ async fn load_pattern(client: Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-const GET: &str = r#"
-const [url, done] = arguments;
-(async () => {
-  const t0 = performance.now();
+/// A page script with two helpers in front: `fetchCounted(url)`, a GET through the tunnel whose
+/// body is read to its end and counted, and `echoOnce(c, i)`, one byte sent on `connectTcp`'s
+/// connection `c` and its echo awaited.
+macro_rules! with_page_helpers {
+    ($script:literal) => {
+        concat!(
+            r#"
+const fetchCounted = async (url) => {
   const r = await window.hometun.fetch(url);
   if (r.status !== 200) throw new Error('status ' + r.status);
   const reader = r.body.getReader();
@@ -243,9 +247,32 @@ const [url, done] = arguments;
     if (end) break;
     bytes += value.length;
   }
+  return bytes;
+};
+const echoOnce = async (c, i) => {
+  await c.send(new Uint8Array([i & 255]));
+  let got = 0;
+  while (got < 1) {
+    const r = await c.receive();
+    if (r === null) throw new Error('echo connection closed');
+    got += r.length;
+  }
+};"#,
+            $script
+        )
+    };
+}
+
+const GET: &str = with_page_helpers!(
+    r#"
+const [url, done] = arguments;
+(async () => {
+  const t0 = performance.now();
+  const bytes = await fetchCounted(url);
   done({ ok: true, bytes, ms: performance.now() - t0 });
 })().catch((e) => done({ ok: false, error: (e && e.code ? e.code + ': ' : '') + String(e && e.message || e) }));
-"#;
+"#
+);
 
 const POST: &str = r#"
 const [url, size, done] = arguments;
@@ -262,27 +289,7 @@ const [url, size, done] = arguments;
 })().catch((e) => done({ ok: false, error: (e && e.code ? e.code + ': ' : '') + String(e && e.message || e) }));
 "#;
 
-/// A page script with `echoOnce(c, i)` in front: one byte sent on `connectTcp`'s connection `c`,
-/// its echo awaited.
-macro_rules! with_echo_once {
-    ($script:literal) => {
-        concat!(
-            r#"
-const echoOnce = async (c, i) => {
-  await c.send(new Uint8Array([i & 255]));
-  let got = 0;
-  while (got < 1) {
-    const r = await c.receive();
-    if (r === null) throw new Error('echo connection closed');
-    got += r.length;
-  }
-};"#,
-            $script
-        )
-    };
-}
-
-const ECHO: &str = with_echo_once!(
+const ECHO: &str = with_page_helpers!(
     r#"
 const [host, port, count, done] = arguments;
 (async () => {
@@ -299,7 +306,7 @@ const [host, port, count, done] = arguments;
 "#
 );
 
-const LOADED: &str = with_echo_once!(
+const LOADED: &str = with_page_helpers!(
     r#"
 const [url, size, host, port, count, after, every, done] = arguments;
 (async () => {
@@ -307,15 +314,7 @@ const [url, size, host, port, count, after, every, done] = arguments;
   let finished = false;
   let failed = null;
   const download = (async () => {
-    const r = await window.hometun.fetch(url);
-    if (r.status !== 200) throw new Error('status ' + r.status);
-    const reader = r.body.getReader();
-    let bytes = 0;
-    for (;;) {
-      const { done: end, value } = await reader.read();
-      if (end) break;
-      bytes += value.length;
-    }
+    const bytes = await fetchCounted(url);
     if (bytes !== size) throw new Error('the download ended after ' + bytes + ' of ' + size + ' bytes');
   })().catch((e) => { failed = e; }).finally(() => { finished = true; });
   const rtts = [];
